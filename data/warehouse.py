@@ -1,0 +1,161 @@
+"""The warehouse: one DuckDB file, opened for one unit of work at a time.
+
+DuckDB lets one process hold a file read-write, and no other process may open it
+meanwhile (see RELIABILITY.md). revstack therefore never keeps the file open
+between units of work: every caller takes a connection with ``Warehouse.connect``
+(or ``transaction``), does one bounded piece of work, and closes it. A process that
+finds the file locked waits and retries with jittered back-off for up to
+``busy_timeout`` seconds, so a dashboard click and a CLI run interleave instead of
+failing. Long computations (generation, agent runs) read what they need, close,
+compute in memory, and write back in one short transaction. See docs/warehouse.md.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from data.errors import SchemaVersionError, WarehouseBusyError, WarehouseError
+
+__all__ = ["Warehouse", "DEFAULT_DB", "default_db_path", "migrations", "LATEST_VERSION"]
+
+DEFAULT_DB = Path("var") / "revstack.duckdb"
+
+_LOCK_MARKERS = ("Could not set lock", "Conflicting lock")
+
+_BOOTSTRAP = """
+CREATE SCHEMA IF NOT EXISTS ops;
+CREATE TABLE IF NOT EXISTS ops.schema_version (
+    version    INTEGER PRIMARY KEY,
+    name       VARCHAR NOT NULL,
+    applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+"""
+
+
+def default_db_path() -> Path:
+    """``$REVSTACK_DB`` if set, else ``var/revstack.duckdb`` under the working directory."""
+    env = os.environ.get("REVSTACK_DB")
+    return Path(env) if env else DEFAULT_DB
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """Every numbered migration shipped with this revstack: (version, name, sql)."""
+    found = []
+    for entry in resources.files("data.migrations").iterdir():
+        stem, dot, ext = entry.name.partition(".")
+        if ext != "sql" or not dot:
+            continue
+        number, _, name = stem.partition("_")
+        found.append((int(number), name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [v for v, _, _ in found]
+    if versions != list(range(1, len(versions) + 1)):
+        raise WarehouseError(f"migrations are not numbered 1..n without gaps: {versions}")
+    return found
+
+
+LATEST_VERSION = len(migrations())
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.IOException) and any(m in str(exc) for m in _LOCK_MARKERS)
+
+
+class Warehouse:
+    """A DuckDB warehouse file. Cheap to create; holds no open connection."""
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.busy_timeout = busy_timeout
+        self._checked = False
+
+    def __repr__(self) -> str:
+        return f"Warehouse({str(self.path)!r})"
+
+    # -- connections ---------------------------------------------------------
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.01
+        while True:
+            try:
+                return duckdb.connect(str(self.path))
+            except duckdb.IOException as exc:
+                if not _is_lock_error(exc):
+                    raise WarehouseError(f"{self.path}: cannot open warehouse: {exc}") from exc
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusyError(
+                        f"{self.path}: another process held the warehouse for more than "
+                        f"{self.busy_timeout:.0f}s; try again when it finishes"
+                    ) from exc
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.5)
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for one unit of work, upgraded to the latest schema, closed after."""
+        if not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = self._open()
+        try:
+            if not self._checked:
+                self._migrate(con)
+                self._checked = True
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One all-or-nothing unit of work: committed if the block returns, else rolled back."""
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    # -- schema --------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        with self.connect() as con:
+            return _current_version(con)
+
+    def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(_BOOTSTRAP)
+        current = _current_version(con)
+        if current > LATEST_VERSION:
+            raise SchemaVersionError(
+                f"{self.path}: warehouse is at schema version {current}, but this revstack "
+                f"knows versions up to {LATEST_VERSION}; upgrade revstack to open it"
+            )
+        for version, name, sql in migrations():
+            if version <= current:
+                continue
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(sql)
+                con.execute(
+                    "INSERT INTO ops.schema_version (version, name) VALUES (?, ?)", [version, name]
+                )
+            except Exception as exc:
+                con.execute("ROLLBACK")
+                raise WarehouseError(
+                    f"{self.path}: migration {version:03d}_{name} failed: {exc}"
+                ) from exc
+            con.execute("COMMIT")
+
+
+def _current_version(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute("SELECT coalesce(max(version), 0) FROM ops.schema_version").fetchone()
+    return int(row[0]) if row else 0
