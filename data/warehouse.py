@@ -131,7 +131,8 @@ class Warehouse:
         with self.connect() as con:
             return _current_version(con)
 
-    def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
+    def _migrate(self, con: duckdb.DuckDBPyConnection, upto: int | None = None) -> None:
+        """Apply every migration newer than the file's version (up to ``upto``)."""
         con.execute(_BOOTSTRAP)
         current = _current_version(con)
         if current > LATEST_VERSION:
@@ -140,7 +141,7 @@ class Warehouse:
                 f"knows versions up to {LATEST_VERSION}; upgrade revstack to open it"
             )
         for version, name, sql in migrations():
-            if version <= current:
+            if version <= current or (upto is not None and version > upto):
                 continue
             con.execute("BEGIN TRANSACTION")
             try:

@@ -1,0 +1,3 @@
+from revstack.cli import main
+
+raise SystemExit(main())

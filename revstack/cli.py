@@ -1,0 +1,214 @@
+"""The ``revstack`` command line.
+
+Each command is a small function ``cmd_<name>(args) -> int``. Library errors are
+``RevstackError``s: printed as one line on stderr, exit code from the error.
+``--debug`` (or ``REVSTACK_DEBUG=1``) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from data.errors import InputError, RevstackError
+from data.warehouse import Warehouse, default_db_path
+from revstack._output import console, err_console, print_json, progress_bar
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def _warehouse(args: argparse.Namespace) -> Warehouse:
+    return Warehouse(args.db)
+
+
+# -- commands ----------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from data.inventory import warehouse_status
+
+    status = warehouse_status(_warehouse(args))
+    if args.json:
+        print_json(status)
+        return 0
+    console.print(f"warehouse  {status['path']}  (schema version {status['schema_version']})")
+    console.print(f"as of      {status['as_of'] or '-'}")
+    for table, rows in status["tables"].items():
+        console.print(f"  {table:<32} {rows:>12,}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from data.generator import generate
+
+    with progress_bar(not args.json) as progress:
+        summary = generate(
+            _warehouse(args),
+            scale=args.scale,
+            seed=args.seed,
+            as_of=args.as_of,
+            replace=args.replace,
+            progress=progress,
+        )
+    if args.json:
+        print_json(summary)
+    else:
+        rows = summary["rows"]
+        console.print(
+            f"generated {args.scale} company (seed {args.seed}, as of {summary['as_of']}) "
+            f"in {summary['seconds']:.1f}s into {args.db}"
+        )
+        for table, n in rows.items():
+            console.print(f"  {table:<32} {n:>12,}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from data.ingest import ingest
+
+    as_of = dt.datetime.combine(args.as_of, dt.time()) if args.as_of else None
+    with progress_bar(not args.json) as progress:
+        summary = ingest(
+            _warehouse(args),
+            args.format,
+            Path(args.directory),
+            mapping=Path(args.mapping) if args.mapping else None,
+            as_of=as_of,
+            progress=progress,
+        )
+    if args.json:
+        print_json(summary)
+    else:
+        console.print(
+            f"import {summary['import_id']}: {args.format} export from {args.directory} "
+            f"(as of {summary['as_of']})"
+        )
+        for table, n in summary["rows"].items():
+            console.print(f"  {table:<32} {n:>12,}")
+    return 0
+
+
+def cmd_contracts_check(args: argparse.Namespace) -> int:
+    from contracts import check_all
+
+    with _warehouse(args).connect() as con:
+        problems = check_all(con, Path(args.dir) if args.dir else None)
+    if args.json:
+        print_json({"ok": not problems, "problems": [_problem_dict(p) for p in problems]})
+    elif problems:
+        for p in problems:
+            err_console.print(f"{p.file}: {p.key_path}: {p.problem}", markup=False)
+        err_console.print(f"{len(problems)} problem(s) in contracts")
+    else:
+        console.print("contracts ok: definitions and every agent contract are valid")
+    return 0 if not problems else 2
+
+
+def _problem_dict(p: object) -> dict[str, str]:
+    return {k: str(getattr(p, k)) for k in ("file", "key_path", "problem")}
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from contracts import load_definitions
+    from metrics.quality import audit, render_report
+
+    definitions = load_definitions(Path(args.definitions) if args.definitions else None)
+    report = audit(_warehouse(args), definitions, store=not args.no_store)
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        render_report(report, console)
+    return 0
+
+
+# -- parser ------------------------------------------------------------------
+
+
+def _common(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
+    p.add_argument(
+        "--db",
+        type=Path,
+        default=default_db_path(),
+        help="warehouse file (default: $REVSTACK_DB, else var/revstack.duckdb)",
+    )
+    if json_flag:
+        p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="revstack", description="An AI agent stack for Revenue Operations."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("status", help="schema version, data as-of date and row counts")
+    _common(p)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("generate", help="build a realistic sample company with ground truth")
+    p.add_argument("--scale", default="small", choices=["small", "mid", "large"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--as-of", type=_date, default=None, help="the company's 'today' (YYYY-MM-DD)")
+    p.add_argument("--replace", action="store_true", help="replace data already in the warehouse")
+    _common(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("ingest", help="load a CRM export (salesforce, hubspot, maven)")
+    p.add_argument("format", metavar="FORMAT")
+    p.add_argument("directory", metavar="DIR")
+    p.add_argument("--mapping", help="column mapping YAML for a custom export")
+    p.add_argument("--as-of", type=_date, default=None, help="the export's 'today' (YYYY-MM-DD)")
+    _common(p)
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("contracts", help="canonical definitions and agent contracts")
+    csub = p.add_subparsers(dest="contracts_command", required=True, metavar="SUBCOMMAND")
+    pc = csub.add_parser("check", help="validate definitions and every contract")
+    pc.add_argument("--dir", help="a directory of edited contracts (default: the shipped ones)")
+    _common(pc)
+    pc.set_defaults(func=cmd_contracts_check)
+
+    p = sub.add_parser("audit", help="measure data quality and store a snapshot")
+    p.add_argument("--definitions", help="definitions.yaml to audit against")
+    p.add_argument("--no-store", action="store_true", help="measure without storing a snapshot")
+    _common(p)
+    p.set_defaults(func=cmd_audit)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False) or os.environ.get("REVSTACK_DEBUG") == "1"
+    try:
+        return int(args.func(args))
+    except RevstackError as exc:
+        if debug:
+            raise
+        err_console.print(f"revstack {args.command}: error: {exc}", markup=False, soft_wrap=True)
+        if isinstance(exc, InputError) and len(exc.problems) > 1:
+            for problem in exc.problems[:50]:
+                err_console.print(f"  {problem}", markup=False, soft_wrap=True)
+            if len(exc.problems) > 50:
+                err_console.print(f"  ... {len(exc.problems) - 50} more", markup=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print(f"revstack {args.command}: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Warehouse files: migrations, version checks, and the one-writer rule across processes."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from data.errors import SchemaVersionError, WarehouseBusyError
+from data.inventory import table_counts
+from data.warehouse import LATEST_VERSION, Warehouse, migrations
+
+SCHEMAS = {"crm", "ref", "foundation", "ops", "truth"}
+
+
+def test_new_file_is_created_at_latest_version(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "sub" / "new.duckdb")
+    assert wh.schema_version() == LATEST_VERSION
+    with wh.connect() as con:
+        schemas = {
+            r[0]
+            for r in con.execute("SELECT schema_name FROM information_schema.schemata").fetchall()
+        }
+        versions = [r[0] for r in con.execute("SELECT version FROM ops.schema_version ORDER BY 1").fetchall()]
+    assert SCHEMAS <= schemas
+    assert versions == list(range(1, LATEST_VERSION + 1))
+
+
+def test_migrations_are_numbered_without_gaps() -> None:
+    assert [v for v, _, _ in migrations()] == list(range(1, LATEST_VERSION + 1))
+
+
+@pytest.mark.parametrize("older", range(LATEST_VERSION))
+def test_older_file_is_upgraded_and_keeps_its_data(tmp_path: Path, older: int) -> None:
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    Warehouse(path)._migrate(con, upto=older)  # the file an older revstack left behind
+    has_crm = older >= 1
+    if has_crm:
+        con.execute(
+            "INSERT INTO crm.users (user_id, name, role, source) VALUES ('u1', 'Ada', 'rep', 't')"
+        )
+    con.close()
+
+    wh = Warehouse(path)
+    assert wh.schema_version() == LATEST_VERSION
+    with wh.connect() as con:
+        versions = [r[0] for r in con.execute("SELECT version FROM ops.schema_version").fetchall()]
+        users = con.execute("SELECT name FROM crm.users").fetchall()
+    assert sorted(versions) == list(range(1, LATEST_VERSION + 1))
+    assert users == ([("Ada",)] if has_crm else [])
+
+
+def test_newer_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "future.duckdb"
+    Warehouse(path).schema_version()
+    con = duckdb.connect(str(path))
+    con.execute("INSERT INTO ops.schema_version (version, name) VALUES (?, 'from_the_future')",
+                [LATEST_VERSION + 5])  # fmt: skip
+    con.close()
+
+    with pytest.raises(SchemaVersionError, match=rf"version {LATEST_VERSION + 5}.*upgrade revstack"):
+        Warehouse(path).schema_version()
+    con = duckdb.connect(str(path))
+    assert con.execute("SELECT max(version) FROM ops.schema_version").fetchone()[0] == (
+        LATEST_VERSION + 5
+    )
+    con.close()
+
+
+def test_primary_keys_and_not_null_are_enforced(wh: Warehouse) -> None:
+    with wh.connect() as con:
+        con.execute("INSERT INTO crm.accounts (account_id, name, source) VALUES ('a1', 'A', 't')")
+        with pytest.raises(duckdb.ConstraintException):
+            con.execute("INSERT INTO crm.accounts (account_id, name, source) VALUES ('a1', 'B', 't')")
+        with pytest.raises(duckdb.ConstraintException):
+            con.execute("INSERT INTO crm.accounts (account_id, name, source) VALUES ('a2', NULL, 't')")
+        with pytest.raises(duckdb.ConstraintException):
+            con.execute(
+                "INSERT INTO crm.opportunities (opportunity_id, name, stage, amount, is_closed,"
+                " is_won, created_at, source) VALUES ('o1', 'x', 'prospecting', -5, false, false,"
+                " now(), 't')"
+            )
+
+
+def test_transaction_rolls_back_on_error(wh: Warehouse) -> None:
+    with pytest.raises(RuntimeError), wh.transaction() as con:
+        con.execute("INSERT INTO crm.users (user_id, name, role, source) VALUES ('u', 'U', 'rep', 't')")
+        raise RuntimeError("boom")
+    with wh.connect() as con:
+        assert table_counts(con)["crm.users"] == 0
+
+
+def _hold_write_lock(path: str, seconds: float, ready) -> None:  # runs in a child process
+    con = duckdb.connect(path)
+    con.execute("CREATE TABLE IF NOT EXISTS ops.lock_probe (x INTEGER)")
+    ready.set()
+    time.sleep(seconds)
+    con.close()
+
+
+@pytest.mark.parametrize(("hold", "timeout", "waits"), [(1.0, 20.0, True), (3.0, 0.3, False)])
+def test_second_process_waits_for_the_lock_or_says_busy(
+    wh: Warehouse, hold: float, timeout: float, waits: bool
+) -> None:
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    child = ctx.Process(target=_hold_write_lock, args=(str(wh.path), hold, ready))
+    child.start()
+    try:
+        assert ready.wait(30)
+        other = Warehouse(wh.path, busy_timeout=timeout)
+        if waits:
+            with other.connect() as con:  # blocks until the child lets go, then works
+                assert con.execute("SELECT count(*) FROM ops.lock_probe").fetchone() == (0,)
+        else:
+            with pytest.raises(WarehouseBusyError, match="another process held the warehouse"):
+                with other.connect():
+                    pass
+    finally:
+        child.join(30)
+    assert child.exitcode == 0
