@@ -7,7 +7,7 @@ from typing import Any
 
 import duckdb
 
-from data.warehouse import Warehouse, _current_version
+from data.warehouse import Warehouse, _current_version, scalar
 
 __all__ = ["data_as_of", "table_counts", "warehouse_status"]
 
@@ -25,8 +25,7 @@ _AS_OF = "SELECT max(as_of) FROM ops.imports"
 
 def data_as_of(con: duckdb.DuckDBPyConnection) -> dt.datetime | None:
     """The moment the warehouse's data describes: the latest import's as-of, if any."""
-    row = con.execute(_AS_OF).fetchone()
-    return row[0] if row and row[0] is not None else None
+    return scalar(con, _AS_OF)  # type: ignore[return-value]
 
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -9,6 +9,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from data.warehouse import scalar
+
 __all__ = ["save_quality_snapshot", "quality_history"]
 
 _NEXT_ID = "SELECT nextval('ops.dq_snapshot_seq')"
@@ -40,7 +42,7 @@ def save_quality_snapshot(
     """Store one audit (its score, summary and every figure) in one transaction."""
     con.execute("BEGIN TRANSACTION")
     try:
-        snapshot_id = int(con.execute(_NEXT_ID).fetchone()[0])  # type: ignore[index]
+        snapshot_id = int(scalar(con, _NEXT_ID))  # type: ignore[arg-type]
         con.execute(
             _INSERT_SNAPSHOT,
             {

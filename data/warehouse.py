@@ -24,7 +24,9 @@ import duckdb
 
 from data.errors import SchemaVersionError, WarehouseBusyError, WarehouseError
 
-__all__ = ["Warehouse", "DEFAULT_DB", "default_db_path", "migrations", "LATEST_VERSION"]
+__all__ = [
+    "Warehouse", "DEFAULT_DB", "default_db_path", "migrations", "LATEST_VERSION", "scalar", "first_row",
+]  # fmt: skip
 
 DEFAULT_DB = Path("var") / "revstack.duckdb"
 
@@ -157,6 +159,25 @@ class Warehouse:
             con.execute("COMMIT")
 
 
+def first_row(
+    con: duckdb.DuckDBPyConnection, sql: str, params: object = None
+) -> tuple[object, ...] | None:
+    """The first row of a query, with the result fully consumed.
+
+    DuckDB 2 keeps a half-read result open on the connection (``fetchone``), and
+    refuses some further work on it until it is finished; fetching all avoids that.
+    """
+    rows = (
+        con.execute(sql, params).fetchall() if params is not None else con.execute(sql).fetchall()
+    )
+    return rows[0] if rows else None
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> object:
+    """The first value of the first row (None when there is no row)."""
+    row = first_row(con, sql, params)
+    return row[0] if row else None
+
+
 def _current_version(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute("SELECT coalesce(max(version), 0) FROM ops.schema_version").fetchone()
-    return int(row[0]) if row else 0
+    return int(scalar(con, "SELECT coalesce(max(version), 0) FROM ops.schema_version"))  # type: ignore[arg-type]

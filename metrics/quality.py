@@ -20,7 +20,7 @@ from contracts import Definitions, required_fields_sql, stage_violations_sql
 from data.inventory import data_as_of
 from data.normalize import domain_from_website
 from data.snapshots import save_quality_snapshot
-from data.warehouse import Warehouse
+from data.warehouse import Warehouse, scalar
 from metrics._duplicates import account_duplicates, contact_duplicates
 
 __all__ = ["QualityReport", "audit", "measure", "render_report", "SCORE_WEIGHTS"]
@@ -205,7 +205,7 @@ def measure(con: duckdb.DuckDBPyConnection, definitions: Definitions) -> Quality
     """Measure data quality without storing anything."""
     taken_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     as_of = data_as_of(con) or taken_at
-    totals = {obj: int(con.execute(sql).fetchone()[0]) for obj, sql in _COUNT.items()}
+    totals = {obj: int(scalar(con, sql)) for obj, sql in _COUNT.items()}  # type: ignore[arg-type]
 
     rows, missing = _completeness(con, definitions, totals)
     dup_rows, dup_found = [], {}

@@ -24,7 +24,10 @@ def test_new_file_is_created_at_latest_version(tmp_path: Path) -> None:
             r[0]
             for r in con.execute("SELECT schema_name FROM information_schema.schemata").fetchall()
         }
-        versions = [r[0] for r in con.execute("SELECT version FROM ops.schema_version ORDER BY 1").fetchall()]
+        versions = [
+            r[0]
+            for r in con.execute("SELECT version FROM ops.schema_version ORDER BY 1").fetchall()
+        ]
     assert SCHEMAS <= schemas
     assert versions == list(range(1, LATEST_VERSION + 1))
 
@@ -62,7 +65,9 @@ def test_newer_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
                 [LATEST_VERSION + 5])  # fmt: skip
     con.close()
 
-    with pytest.raises(SchemaVersionError, match=rf"version {LATEST_VERSION + 5}.*upgrade revstack"):
+    with pytest.raises(
+        SchemaVersionError, match=rf"version {LATEST_VERSION + 5}.*upgrade revstack"
+    ):
         Warehouse(path).schema_version()
     con = duckdb.connect(str(path))
     assert con.execute("SELECT max(version) FROM ops.schema_version").fetchone()[0] == (
@@ -75,9 +80,13 @@ def test_primary_keys_and_not_null_are_enforced(wh: Warehouse) -> None:
     with wh.connect() as con:
         con.execute("INSERT INTO crm.accounts (account_id, name, source) VALUES ('a1', 'A', 't')")
         with pytest.raises(duckdb.ConstraintException):
-            con.execute("INSERT INTO crm.accounts (account_id, name, source) VALUES ('a1', 'B', 't')")
+            con.execute(
+                "INSERT INTO crm.accounts (account_id, name, source) VALUES ('a1', 'B', 't')"
+            )
         with pytest.raises(duckdb.ConstraintException):
-            con.execute("INSERT INTO crm.accounts (account_id, name, source) VALUES ('a2', NULL, 't')")
+            con.execute(
+                "INSERT INTO crm.accounts (account_id, name, source) VALUES ('a2', NULL, 't')"
+            )
         with pytest.raises(duckdb.ConstraintException):
             con.execute(
                 "INSERT INTO crm.opportunities (opportunity_id, name, stage, amount, is_closed,"
@@ -88,7 +97,9 @@ def test_primary_keys_and_not_null_are_enforced(wh: Warehouse) -> None:
 
 def test_transaction_rolls_back_on_error(wh: Warehouse) -> None:
     with pytest.raises(RuntimeError), wh.transaction() as con:
-        con.execute("INSERT INTO crm.users (user_id, name, role, source) VALUES ('u', 'U', 'rep', 't')")
+        con.execute(
+            "INSERT INTO crm.users (user_id, name, role, source) VALUES ('u', 'U', 'rep', 't')"
+        )
         raise RuntimeError("boom")
     with wh.connect() as con:
         assert table_counts(con)["crm.users"] == 0
