@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from data.warehouse import scalar
+from data.warehouse import frame, scalar
 
 __all__ = ["save_quality_snapshot", "quality_history"]
 
@@ -65,4 +65,4 @@ def save_quality_snapshot(
 
 def quality_history(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Every stored audit figure, oldest snapshot first."""
-    return con.execute(_HISTORY).pl()
+    return frame(con, _HISTORY)

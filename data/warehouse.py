@@ -21,11 +21,12 @@ from importlib import resources
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from data.errors import SchemaVersionError, WarehouseBusyError, WarehouseError
 
 __all__ = [
-    "Warehouse", "DEFAULT_DB", "default_db_path", "migrations", "LATEST_VERSION", "scalar", "first_row",
+    "Warehouse", "DEFAULT_DB", "default_db_path", "migrations", "LATEST_VERSION", "scalar", "first_row", "frame",
 ]  # fmt: skip
 
 DEFAULT_DB = Path("var") / "revstack.duckdb"
@@ -171,6 +172,14 @@ def first_row(
         con.execute(sql, params).fetchall() if params is not None else con.execute(sql).fetchall()
     )
     return rows[0] if rows else None
+
+
+def frame(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> pl.DataFrame:
+    """A query's result as a polars frame (DuckDB 2: ``con.sql(...).pl()``)."""
+    rel = con.sql(sql, params=params) if params is not None else con.sql(sql)
+    if rel is None:  # a statement without a result
+        return pl.DataFrame()
+    return rel.pl()
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> object:

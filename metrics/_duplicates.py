@@ -11,6 +11,7 @@ import duckdb
 import polars as pl
 
 from data.normalize import company_key, domain_from_email, domain_from_website, person_key
+from data.warehouse import frame
 
 __all__ = ["account_duplicates", "contact_duplicates"]
 
@@ -45,7 +46,7 @@ def _groups(frame: pl.DataFrame, key: str) -> pl.DataFrame:
 def _similar(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame, threshold: float) -> pl.DataFrame:
     con.register("keyed", keyed)
     try:
-        pairs = con.execute(_SIMILAR_PAIRS, {"max_block": MAX_BLOCK, "threshold": threshold}).pl()
+        pairs = frame(con, _SIMILAR_PAIRS, {"max_block": MAX_BLOCK, "threshold": threshold})
     finally:
         con.unregister("keyed")
     return pairs
@@ -61,13 +62,9 @@ def account_duplicates(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame
     Returns frames ``exact`` (record_id, group) and ``suspected`` (record_id), where a
     suspected record is in no exact group but shares a domain or a close name.
     """
-    accounts = (
-        con.execute(_ACCOUNTS)
-        .pl()
-        .with_columns(
-            key=company_key(pl.col("name")),
-            domain=domain_from_website(pl.col("website")),
-        )
+    accounts = frame(con, _ACCOUNTS).with_columns(
+        key=company_key(pl.col("name")),
+        domain=domain_from_website(pl.col("website")),
     )
     exact = _groups(accounts, "key")
     by_domain = _groups(accounts, "domain").select("record_id")
@@ -87,18 +84,12 @@ def account_duplicates(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame
 
 def contact_duplicates(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
     """Exact (same email) and suspected (same person key at the same company) contacts."""
-    contacts = (
-        con.execute(_CONTACTS)
-        .pl()
-        .with_columns(
-            email_key=pl.col("email").str.to_lowercase().str.strip_chars(),
-            company=pl.coalesce(
-                domain_from_email(pl.col("email")), domain_from_website(pl.col("website"))
-            ),
-            person=person_key(
-                pl.col("first_name").fill_null(""), pl.col("last_name").fill_null("")
-            ),
-        )
+    contacts = frame(con, _CONTACTS).with_columns(
+        email_key=pl.col("email").str.to_lowercase().str.strip_chars(),
+        company=pl.coalesce(
+            domain_from_email(pl.col("email")), domain_from_website(pl.col("website"))
+        ),
+        person=person_key(pl.col("first_name").fill_null(""), pl.col("last_name").fill_null("")),
     )
     exact = _groups(contacts, "email_key")
     at_company = contacts.filter(pl.col("company").is_not_null()).with_columns(

@@ -20,7 +20,7 @@ from contracts import Definitions, required_fields_sql, stage_violations_sql
 from data.inventory import data_as_of
 from data.normalize import domain_from_website
 from data.snapshots import save_quality_snapshot
-from data.warehouse import Warehouse, scalar
+from data.warehouse import Warehouse, frame, scalar
 from metrics._duplicates import account_duplicates, contact_duplicates
 
 __all__ = ["QualityReport", "audit", "measure", "render_report", "SCORE_WEIGHTS"]
@@ -113,7 +113,7 @@ def _row(kind: str, obj: str, item: str, num: int, den: int) -> dict[str, Any]:
 def _completeness(con, definitions: Definitions, totals: dict[str, int]):
     rows, missing_frames = [], {}
     for obj, fields in definitions.required_fields.items():
-        missing = con.execute(required_fields_sql(definitions, obj)).pl()
+        missing = frame(con, required_fields_sql(definitions, obj))
         missing_frames[obj] = missing
         counts = dict(missing.group_by("field").len().iter_rows())
         for f in fields:
@@ -123,7 +123,7 @@ def _completeness(con, definitions: Definitions, totals: dict[str, int]):
 
 
 def _definitions(con, definitions: Definitions, as_of: dt.datetime):
-    violations = con.execute(stage_violations_sql(definitions), {"as_of": as_of}).pl()
+    violations = frame(con, stage_violations_sql(definitions), {"as_of": as_of})
     open_by_stage = dict(con.execute(_OPEN_BY_STAGE).fetchall())
     bad_by_stage = dict(
         violations.select("opportunity_id", "stage").unique().group_by("stage").len().iter_rows()
@@ -144,7 +144,7 @@ def _freshness(con, definitions: Definitions, as_of: dt.datetime):
     )
     con.register("stage_quiet", quiet)
     try:
-        deals = con.execute(_OPEN_DEALS, {"as_of": as_of}).pl()
+        deals = frame(con, _OPEN_DEALS, {"as_of": as_of})
     finally:
         con.unregister("stage_quiet")
     as_of_lit = pl.lit(as_of)
@@ -170,12 +170,10 @@ def _freshness(con, definitions: Definitions, as_of: dt.datetime):
 
 
 def _firmographic_conflicts(con) -> tuple[list[dict[str, Any]], pl.DataFrame]:
-    accounts = (
-        con.execute(_ACCOUNTS_FIRMO)
-        .pl()
-        .with_columns(domain=domain_from_website(pl.col("website")))
+    accounts = frame(con, _ACCOUNTS_FIRMO).with_columns(
+        domain=domain_from_website(pl.col("website"))
     )
-    provider = con.execute(_ENRICHMENT).pl()
+    provider = frame(con, _ENRICHMENT)
     joined = accounts.join(provider, on="domain", how="inner")
 
     def rel_diff(a: str, b: str) -> pl.Expr:
@@ -221,7 +219,7 @@ def measure(con: duckdb.DuckDBPyConnection, definitions: Definitions) -> Quality
         dup_found[obj] = pl.concat([d["exact"]["record_id"], d["suspected"]["record_id"]]).unique()
     def_rows, violations = _definitions(con, definitions, as_of)
     fresh_rows, stale, phantom = _freshness(con, definitions, as_of)
-    champions = con.execute(_DEPARTED_CHAMPIONS).pl()
+    champions = frame(con, _DEPARTED_CHAMPIONS)
     n_open = sum(r["denominator"] for r in def_rows)
     champ_rows = [
         _row("departed_champion", "opportunities", "champion inactive or bounced",
@@ -308,7 +306,7 @@ _DETECTORS: dict[str, tuple[str, str]] = {
 
 
 def _against_truth(con, report: QualityReport) -> dict[str, dict[str, int]] | None:
-    truth = con.execute(_TRUTH_DEFECTS).pl()
+    truth = frame(con, _TRUTH_DEFECTS)
     if truth.is_empty():
         return None
     out: dict[str, dict[str, int]] = {}

@@ -98,7 +98,9 @@ CREATE TRIGGER audit_log_no_update AFTER UPDATE ON ops.audit_log FOR EACH STATEM
 CREATE TRIGGER audit_log_no_delete AFTER DELETE ON ops.audit_log FOR EACH STATEMENT
     INSERT INTO ops.audit_log_guard SELECT error('ops.audit_log is append-only: deletes are refused');
 
--- A field of a record held by one agent's run until its proposal is decided.
+-- A field of a record held by one proposal until it is decided. Released leases
+-- are marked, never deleted (DELETE can lose a concurrent update, RELIABILITY.md),
+-- and re-taken with an upsert.
 CREATE TABLE ops.field_leases (
     object_type VARCHAR NOT NULL,
     record_id   VARCHAR NOT NULL,
@@ -106,7 +108,29 @@ CREATE TABLE ops.field_leases (
     agent       VARCHAR NOT NULL,
     proposal_id VARCHAR NOT NULL,
     acquired_at TIMESTAMP NOT NULL,
+    released_at TIMESTAMP,
     PRIMARY KEY (object_type, record_id, field)
+);
+
+-- People who may look at, decide on, or administer the stack.
+CREATE TABLE ops.people (
+    name     VARCHAR PRIMARY KEY,
+    role     VARCHAR NOT NULL,         -- viewer | reviewer | admin
+    added_by VARCHAR NOT NULL,
+    added_at TIMESTAMP NOT NULL,
+    CHECK (role IN ('viewer', 'reviewer', 'admin'))
+);
+
+-- Per record and field, a fingerprint of the value at the last import, so the next
+-- import can say what changed (events).
+CREATE TABLE ops.record_state (
+    object_type VARCHAR NOT NULL,
+    record_id   VARCHAR NOT NULL,
+    fingerprint VARCHAR NOT NULL,
+    stage       VARCHAR,
+    close_date  DATE,
+    import_id   INTEGER,
+    PRIMARY KEY (object_type, record_id)
 );
 
 -- Tier and threshold overrides (trust-ramp graduations), each made by a named person.

@@ -1,0 +1,90 @@
+"""Apply proposals to the CRM mirror: a guarded UPDATE that never overwrites a change.
+
+Inside the caller's transaction, for each (object, field) group: compare every
+record's current value with the proposal's old value; matching records are written
+with one plain UPDATE guarded by the same comparison (plain UPDATE raises DuckDB's
+conflict error when another transaction changed the row, unlike UPDATE ... RETURNING,
+see RELIABILITY.md); the others become stale.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import polars as pl
+
+from agents.engine._catalog import OBJECTS, check_field, column_types
+from data.warehouse import frame
+
+__all__ = ["apply_batch", "APPLY_RESULT_SCHEMA"]
+
+APPLY_RESULT_SCHEMA = {
+    "proposal_id": pl.String,
+    "applied": pl.Boolean,
+    "before": pl.String,
+    "after": pl.String,
+}
+
+# {table}, {pk}, {field} and {ctype} are checked identifiers from the catalog.
+_CHECK = """
+SELECT p.proposal_id,
+       t.{pk} IS NOT NULL
+         AND t.{field} IS NOT DISTINCT FROM CAST(p.old_value ->> '$' AS {ctype}) AS matches,
+       CASE WHEN t.{pk} IS NULL THEN NULL ELSE coalesce(to_json(t.{field})::VARCHAR, 'null') END AS before
+FROM apply_batch p LEFT JOIN {table} t ON t.{pk} = p.record_id
+"""
+_UPDATE = """
+UPDATE {table} AS t
+SET {field} = CAST(p.new_value ->> '$' AS {ctype}), updated_at = $now
+FROM apply_batch p
+WHERE t.{pk} = p.record_id
+  AND p.proposal_id IN (SELECT proposal_id FROM apply_ok)
+  AND t.{field} IS NOT DISTINCT FROM CAST(p.old_value ->> '$' AS {ctype})
+"""
+_AFTER = """
+SELECT p.proposal_id, coalesce(to_json(t.{field})::VARCHAR, 'null') AS after
+FROM apply_batch p JOIN {table} t ON t.{pk} = p.record_id
+WHERE p.proposal_id IN (SELECT proposal_id FROM apply_ok)
+"""
+
+
+def apply_batch(
+    con: duckdb.DuckDBPyConnection, proposals: pl.DataFrame, *, now: dt.datetime
+) -> pl.DataFrame:
+    """Write each proposal's new value where the record still holds its old value.
+
+    ``proposals`` has proposal_id, object_type, record_id, field, old_value and
+    new_value (JSON text; ``new_value`` may be an override). Returns proposal_id,
+    applied (False = stale), before and after (JSON text as stored).
+    """
+    if proposals.is_empty():
+        return pl.DataFrame(schema=APPLY_RESULT_SCHEMA)
+    types = column_types(con)
+    results = []
+    for (object_type, field), group in proposals.group_by(
+        ["object_type", "field"], maintain_order=True
+    ):
+        ctype = check_field(types, object_type, field)
+        obj = OBJECTS[object_type]
+        names = {"table": obj.table, "pk": obj.pk, "field": field, "ctype": ctype}
+        batch = group.select("proposal_id", "record_id", "old_value", "new_value")
+        con.register("apply_batch", batch)
+        try:
+            checked = frame(con, _CHECK.format(**names))
+            ok = checked.filter(pl.col("matches")).select("proposal_id")
+            con.register("apply_ok", ok)
+            con.execute(_UPDATE.format(**names), {"now": now})
+            after = frame(con, _AFTER.format(**names))
+        finally:
+            con.unregister("apply_batch")
+            con.unregister("apply_ok")
+        results.append(
+            checked.join(after, on="proposal_id", how="left").select(
+                "proposal_id",
+                pl.col("matches").fill_null(False).alias("applied"),
+                "before",
+                "after",
+            )
+        )
+    return pl.concat(results).cast(APPLY_RESULT_SCHEMA)  # type: ignore[arg-type]
