@@ -53,9 +53,8 @@ def save_quality_snapshot(
                 "summary": json.dumps(summary, default=str),
             },
         )
-        con.register("metrics_frame", metrics)
-        con.execute(_INSERT_METRICS, {"id": snapshot_id})
-        con.unregister("metrics_frame")
+        with registered(con, "metrics_frame", metrics):
+            con.execute(_INSERT_METRICS, {"id": snapshot_id})
     except BaseException:
         con.execute("ROLLBACK")
         raise

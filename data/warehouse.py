@@ -12,6 +12,7 @@ compute in memory, and write back in one short transaction. See docs/warehouse.m
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
@@ -26,7 +27,7 @@ import polars as pl
 from data.errors import SchemaVersionError, WarehouseBusyError, WarehouseError
 
 __all__ = [
-    "Warehouse", "DEFAULT_DB", "default_db_path", "migrations", "LATEST_VERSION", "scalar", "first_row", "frame",
+    "Warehouse", "DEFAULT_DB", "default_db_path", "migrations", "LATEST_VERSION", "scalar", "first_row", "frame", "registered",
 ]  # fmt: skip
 
 DEFAULT_DB = Path("var") / "revstack.duckdb"
@@ -172,6 +173,23 @@ def first_row(
         con.execute(sql, params).fetchall() if params is not None else con.execute(sql).fetchall()
     )
     return rows[0] if rows else None
+
+
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, data: object) -> Iterator[None]:
+    """Make a polars/Arrow frame queryable as ``name`` for the length of the block.
+
+    If the block fails (say with a write conflict), the transaction is aborted and
+    unregistering would fail too, hiding the real error; that second error is dropped.
+    """
+    con.register(name, data)
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.unregister(name)
+        raise
+    con.unregister(name)
 
 
 def frame(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> pl.DataFrame:

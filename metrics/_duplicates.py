@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 
 from data.normalize import company_key, domain_from_email, domain_from_website, person_key
-from data.warehouse import frame
+from data.warehouse import frame, registered
 
 __all__ = ["account_duplicates", "contact_duplicates"]
 
@@ -44,12 +44,8 @@ def _groups(frame: pl.DataFrame, key: str) -> pl.DataFrame:
 
 
 def _similar(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame, threshold: float) -> pl.DataFrame:
-    con.register("keyed", keyed)
-    try:
-        pairs = frame(con, _SIMILAR_PAIRS, {"max_block": MAX_BLOCK, "threshold": threshold})
-    finally:
-        con.unregister("keyed")
-    return pairs
+    with registered(con, "keyed", keyed):
+        return frame(con, _SIMILAR_PAIRS, {"max_block": MAX_BLOCK, "threshold": threshold})
 
 
 def _pairs_to_ids(pairs: pl.DataFrame) -> pl.Series:

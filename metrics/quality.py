@@ -20,7 +20,7 @@ from contracts import Definitions, required_fields_sql, stage_violations_sql
 from data.inventory import data_as_of
 from data.normalize import domain_from_website
 from data.snapshots import save_quality_snapshot
-from data.warehouse import Warehouse, frame, scalar
+from data.warehouse import Warehouse, frame, registered, scalar
 from metrics._duplicates import account_duplicates, contact_duplicates
 
 __all__ = ["QualityReport", "audit", "measure", "render_report", "SCORE_WEIGHTS"]
@@ -142,11 +142,8 @@ def _freshness(con, definitions: Definitions, as_of: dt.datetime):
             "quiet_days": [s.quiet_days or 0 for s in definitions.stages],
         }
     )
-    con.register("stage_quiet", quiet)
-    try:
+    with registered(con, "stage_quiet", quiet):
         deals = frame(con, _OPEN_DEALS, {"as_of": as_of})
-    finally:
-        con.unregister("stage_quiet")
     as_of_lit = pl.lit(as_of)
     deals = deals.with_columns(
         days_since_any=(as_of_lit - pl.coalesce("last_activity", "created_at")).dt.total_days(),

@@ -15,7 +15,7 @@ import duckdb
 import polars as pl
 
 from agents.engine._catalog import OBJECTS, check_field, column_types
-from data.warehouse import frame
+from data.warehouse import frame, registered
 
 __all__ = ["apply_batch", "APPLY_RESULT_SCHEMA"]
 
@@ -69,16 +69,12 @@ def apply_batch(
         obj = OBJECTS[object_type]
         names = {"table": obj.table, "pk": obj.pk, "field": field, "ctype": ctype}
         batch = group.select("proposal_id", "record_id", "old_value", "new_value")
-        con.register("apply_batch", batch)
-        try:
+        with registered(con, "apply_batch", batch):
             checked = frame(con, _CHECK.format(**names))
             ok = checked.filter(pl.col("matches")).select("proposal_id")
-            con.register("apply_ok", ok)
-            con.execute(_UPDATE.format(**names), {"now": now})
-            after = frame(con, _AFTER.format(**names))
-        finally:
-            con.unregister("apply_batch")
-            con.unregister("apply_ok")
+            with registered(con, "apply_ok", ok):
+                con.execute(_UPDATE.format(**names), {"now": now})
+                after = frame(con, _AFTER.format(**names))
         results.append(
             checked.join(after, on="proposal_id", how="left").select(
                 "proposal_id",

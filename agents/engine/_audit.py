@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from data.warehouse import first_row
+from data.warehouse import first_row, registered
 
 __all__ = ["AuditEntry", "GENESIS", "append", "verify", "ChainReport", "to_json"]
 
@@ -123,11 +123,8 @@ def append(
             out[col].append(v)
         prev = h
     batch = pl.DataFrame(out, schema=_SCHEMA)
-    con.register("audit_batch", batch)
-    try:
+    with registered(con, "audit_batch", batch):
         con.execute(_INSERT)
-    finally:
-        con.unregister("audit_batch")
     return len(rows)
 
 

@@ -1,0 +1,167 @@
+"""A named person decides on a proposal: approve, approve with an edit, or reject.
+
+Every decision is one retried transaction that re-reads the proposal first, so
+eight reviewers clicking at once produce one decision and one audit row; the
+others are told who decided first and nothing changes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from agents.engine._apply import apply_batch
+from agents.engine._audit import AuditEntry, append, to_json
+from agents.engine._catalog import EngineError, check_field, column_types
+from agents.engine._people import require_role
+from agents.engine._units import in_transaction, now_utc
+from data.warehouse import Warehouse, first_row
+
+__all__ = ["Decision", "decide", "parse_value"]
+
+_GET = """
+SELECT proposal_id, agent, run_id, action_type, object_type, record_id, field,
+       old_value, new_value, tier, status, shadow, decided_by, decided_at
+FROM ops.proposals WHERE proposal_id = $id
+"""
+_SET = """
+UPDATE ops.proposals
+SET status = $status, decided_at = $at, decided_by = $by, decision_note = $note,
+    final_value = $final
+WHERE proposal_id = $id AND status = $was
+"""
+_RELEASE = """
+UPDATE ops.field_leases SET released_at = $at
+WHERE proposal_id = $id AND released_at IS NULL
+"""
+_CASTS = "SELECT TRY_CAST(CAST($v AS JSON) ->> '$' AS {ctype}) IS NOT NULL OR $v = 'null'"
+
+
+@dataclass(frozen=True)
+class Decision:
+    proposal_id: str
+    outcome: str  # approved | edited | rejected | stale | done | dismissed | unchanged
+    changed: bool
+    message: str
+
+
+def parse_value(text: str) -> str:
+    """A value typed by a person, as JSON text: JSON if it parses ('42', 'null'), else a string."""
+    try:
+        json.loads(text)
+        return text
+    except ValueError:
+        return to_json(text)  # type: ignore[return-value]
+
+
+def decide(
+    wh: Warehouse,
+    proposal_id: str,
+    *,
+    approve: bool,
+    by: str,
+    note: str | None = None,
+    value: str | None = None,
+) -> Decision:
+    """Approve (optionally with an edited ``value``, JSON text) or reject a proposal."""
+    if not approve and not (note and note.strip()):
+        raise EngineError("a rejection needs a note saying why (--note)")
+    if not approve and value is not None:
+        raise EngineError("--value edits an approval; a rejection takes only a note")
+    return in_transaction(wh, lambda con: _decide(con, proposal_id, approve, by, note, value))
+
+
+def _decide(
+    con: duckdb.DuckDBPyConnection,
+    proposal_id: str,
+    approve: bool,
+    by: str,
+    note: str | None,
+    value: str | None,
+) -> Decision:
+    require_role(con, by, "reviewer")
+    row = first_row(con, _GET, {"id": proposal_id})
+    if row is None:
+        raise EngineError(f"no proposal {proposal_id!r}")
+    p: dict[str, Any] = dict(
+        zip(
+            ("proposal_id", "agent", "run_id", "action_type", "object_type", "record_id",
+             "field", "old_value", "new_value", "tier", "status", "shadow", "decided_by",
+             "decided_at"),
+            row, strict=True,
+        )
+    )  # fmt: skip
+    if p["shadow"]:
+        raise EngineError(
+            f"{proposal_id} is a shadow proposal: it records what would happen and cannot be approved"
+        )
+    if p["status"] not in ("pending", "task"):
+        when = (
+            f" by {p['decided_by']} at {p['decided_at']:%Y-%m-%d %H:%M:%S}"
+            if p["decided_by"]
+            else ""
+        )
+        return Decision(proposal_id, "unchanged", False, f"{proposal_id} is already {p['status']}{when}; nothing changed")  # fmt: skip
+
+    at = now_utc()
+    entries: list[AuditEntry] = []
+    final: str | None = None
+    base = dict(object_type=p["object_type"], record_id=p["record_id"], field=p["field"],
+                proposal_id=proposal_id, run_id=p["run_id"])  # fmt: skip
+    if p["status"] == "task":  # tier 3: a person acts in the CRM; the engine never writes
+        outcome = "done" if approve else "dismissed"
+    elif not approve:
+        outcome = "rejected"
+    elif p["field"] is None:  # output-only action (a flag, a category): acknowledged
+        outcome = "approved"
+    else:
+        final = p["new_value"] if value is None else value
+        ctype = check_field(column_types(con), p["object_type"], p["field"])
+        if not first_row(con, _CASTS.format(ctype=ctype), {"v": final})[0]:  # type: ignore[index]
+            raise EngineError(
+                f"value {final} is not a valid {ctype} for {p['object_type']}.{p['field']}"
+            )
+        applied = apply_batch(
+            con,
+            pl.DataFrame({"proposal_id": [proposal_id], "object_type": [p["object_type"]],
+                          "record_id": [p["record_id"]], "field": [p["field"]],
+                          "old_value": [p["old_value"]], "new_value": [final]}),
+            now=at,
+        ).row(0, named=True)  # fmt: skip
+        if applied["applied"]:
+            outcome = "edited" if value is not None and value != p["new_value"] else "approved"
+            entries.append(AuditEntry(actor=p["agent"], actor_kind="agent", action="apply",
+                                      before=applied["before"], after=applied["after"],
+                                      detail=to_json({"approved_by": by}), **base))  # fmt: skip
+        else:
+            outcome = "stale"
+            entries.append(AuditEntry(actor="engine", actor_kind="system", action="stale",
+                                      before=p["old_value"], after=applied["before"],
+                                      detail=to_json({"reason": "the record changed since the proposal"}), **base))  # fmt: skip
+    changed = first_row(con, _SET, {"status": outcome, "at": at, "by": by, "note": note,
+                                     "final": final, "id": proposal_id, "was": p["status"]})  # fmt: skip
+    if not changed or int(changed[0]) != 1:  # someone decided between our read and write
+        raise duckdb.TransactionException("Conflict on proposal decision; retry")
+    con.execute(_RELEASE, {"at": at, "id": proposal_id})
+    action = {"approved": "approve", "edited": "edit", "rejected": "reject", "stale": "approve",
+              "done": "done", "dismissed": "dismiss"}[outcome]  # fmt: skip
+    detail = {"note": note}
+    if outcome == "edited":
+        detail["proposed"] = json.loads(p["new_value"])
+    entries.insert(
+        0,
+        AuditEntry(actor=by, actor_kind="person", action=action, before=p["old_value"],
+                   after=final or p["new_value"], detail=to_json(detail), **base),
+    )  # fmt: skip
+    append(con, entries, at=at)
+    target = f"{p['object_type']} {p['record_id']}" + (f".{p['field']}" if p["field"] else "")
+    verb = {"stale": "was not applied: the record changed since it was proposed (stale)"}.get(
+        outcome, outcome
+    )
+    return Decision(
+        proposal_id, outcome, True, f"{proposal_id} ({p['action_type']} on {target}) {verb}"
+    )

@@ -1,0 +1,71 @@
+"""Who may do what: viewers look, reviewers decide, admins roll back and change policy."""
+
+from __future__ import annotations
+
+import duckdb
+
+from agents.engine._audit import AuditEntry, append, to_json
+from agents.engine._catalog import EngineError
+from agents.engine._units import in_transaction, now_utc
+from data.warehouse import Warehouse, first_row, frame
+
+__all__ = ["ROLES", "add_person", "require_role", "people"]
+
+ROLES = ("viewer", "reviewer", "admin")
+_RANK = {r: i for i, r in enumerate(ROLES)}
+
+_GET = "SELECT role FROM ops.people WHERE name = $name"
+_COUNT_ADMINS = "SELECT count(*) FROM ops.people WHERE role = 'admin'"
+_UPSERT = """
+INSERT INTO ops.people (name, role, added_by, added_at) VALUES ($name, $role, $by, $at)
+ON CONFLICT (name) DO UPDATE SET role = excluded.role, added_by = excluded.added_by,
+    added_at = excluded.added_at
+"""
+_ALL = "SELECT name, role, added_by, added_at FROM ops.people ORDER BY name"
+
+
+def require_role(con: duckdb.DuckDBPyConnection, name: str, role: str) -> str:
+    """The person's role, if it is at least ``role``; else a clear refusal."""
+    row = first_row(con, _GET, {"name": name})
+    if row is None:
+        raise EngineError(
+            f"{name!r} is not a known person; an admin adds them with "
+            f"`revstack people add {name!r} --role reviewer --by ADMIN`"
+        )
+    have = str(row[0])
+    if _RANK[have] < _RANK[role]:
+        raise EngineError(f"{name} is a {have}; this needs the {role} role")
+    return have
+
+
+def add_person(wh: Warehouse, name: str, role: str, *, by: str) -> None:
+    """Add or change a person. The first admin may add themselves; after that, admins only."""
+    if role not in ROLES:
+        raise EngineError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    if not name.strip():
+        raise EngineError("a person needs a name")
+
+    def work(con: duckdb.DuckDBPyConnection) -> None:
+        admins = int(first_row(con, _COUNT_ADMINS)[0])  # type: ignore[index]
+        bootstrap = admins == 0 and role == "admin" and by == name
+        if not bootstrap:
+            require_role(con, by, "admin")
+        before = first_row(con, _GET, {"name": name})
+        con.execute(_UPSERT, {"name": name, "role": role, "by": by, "at": now_utc()})
+        append(
+            con,
+            [
+                AuditEntry(
+                    actor=by, actor_kind="person", action="policy", object_type="person",
+                    record_id=name, field="role",
+                    before=to_json(before[0] if before else None), after=to_json(role),
+                )
+            ],
+        )  # fmt: skip
+
+    in_transaction(wh, work)
+
+
+def people(wh: Warehouse):  # noqa: ANN201 - polars frame
+    with wh.connect() as con:
+        return frame(con, _ALL)

@@ -1,0 +1,62 @@
+"""Units of work that survive contention: retried on DuckDB write conflicts."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import duckdb
+
+from data.warehouse import Warehouse
+
+__all__ = ["in_transaction", "is_conflict", "now_utc"]
+
+T = TypeVar("T")
+
+_CONFLICT_MARKERS = ("Conflict on", "conflict", "PRIMARY KEY or UNIQUE constraint violat")
+
+
+def now_utc():  # noqa: ANN201 - datetime
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """A write-write conflict another transaction caused; the unit can simply run again."""
+    return isinstance(exc, duckdb.TransactionException | duckdb.ConstraintException) and any(
+        m in str(exc) for m in _CONFLICT_MARKERS
+    )
+
+
+def in_transaction(
+    wh: Warehouse,
+    work: Callable[[duckdb.DuckDBPyConnection], T],
+    *,
+    attempts: int = 50,
+    commit: bool = True,
+) -> T:
+    """Run ``work(con)`` in one transaction, retrying the whole unit on conflicts.
+
+    ``commit=False`` runs it and rolls back (dry runs see exactly what would happen).
+    Work must read what it decides on inside the unit, so a retry decides afresh.
+    """
+    delay = 0.002
+    for attempt in range(attempts):
+        with wh.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                result = work(con)
+                con.execute("COMMIT" if commit else "ROLLBACK")
+                return result
+            except BaseException as exc:
+                with contextlib.suppress(duckdb.Error):  # a failed COMMIT already ended it
+                    con.execute("ROLLBACK")
+                if not is_conflict(exc) or attempt == attempts - 1:
+                    raise
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 0.2)
+    raise AssertionError("unreachable")
