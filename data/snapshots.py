@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from data.warehouse import frame, scalar
+from data.warehouse import frame, registered, scalar
 
 __all__ = ["save_quality_snapshot", "quality_history"]
 
