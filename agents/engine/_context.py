@@ -1,0 +1,120 @@
+"""What an agent may see: its contract's tables and columns, nothing else, never truth.
+
+The context loads each table an agent asks for with one short connection (the
+warehouse is not held open while the agent computes) and keeps it in memory. SQL
+runs in a private in-memory DuckDB where only the tables the agent named, within
+its contract, exist: a query that reaches for anything else finds nothing there
+and fails with ``AccessDenied``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from agents.engine._catalog import EngineError
+from data.warehouse import Warehouse, frame
+
+__all__ = ["AccessDenied", "Context", "ALL_COLUMNS"]
+
+ALL_COLUMNS = "*"
+_FORBIDDEN_SCHEMAS = ("truth",)
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+_COLUMNS = """
+SELECT column_name FROM information_schema.columns
+WHERE table_catalog = current_database() AND table_schema = $schema AND table_name = $table
+ORDER BY ordinal_position
+"""
+
+
+class AccessDenied(EngineError):
+    """An agent reached for data its contract does not grant."""
+
+
+class Context:
+    """An agent's read-only, contract-scoped view of the warehouse."""
+
+    def __init__(
+        self,
+        wh: Warehouse,
+        *,
+        agent: str,
+        reads: Mapping[str, Sequence[str] | str],
+        as_of: dt.datetime,
+        events: pl.DataFrame | None = None,
+        definitions: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._wh = wh
+        self.agent = agent
+        self._reads = {t: (ALL_COLUMNS if c == ALL_COLUMNS else tuple(c)) for t, c in reads.items()}
+        self.as_of = as_of
+        self.events = events if events is not None else pl.DataFrame()
+        self.definitions = definitions
+        self.params = dict(params or {})
+        self._cache: dict[str, pl.DataFrame] = {}
+        self.read_log: dict[str, int] = {}
+
+    def _grant(self, table: str) -> tuple[str, ...] | str:
+        if not _NAME.match(table):
+            raise AccessDenied(f"{self.agent}: {table!r} is not a schema.table name")
+        if table.split(".")[0] in _FORBIDDEN_SCHEMAS:
+            raise AccessDenied(f"{self.agent}: {table} is ground truth; no agent may read it")
+        if table not in self._reads:
+            raise AccessDenied(f"{self.agent}: its contract does not allow reading {table}")
+        return self._reads[table]
+
+    def table(self, table: str, columns: Sequence[str] | None = None) -> pl.DataFrame:
+        """Rows of a table the contract grants, limited to granted (and asked) columns."""
+        grant = self._grant(table)
+        if table not in self._cache:
+            schema, name = table.split(".")
+            with self._wh.connect() as con:
+                existing = [
+                    r[0]
+                    for r in con.execute(_COLUMNS, {"schema": schema, "table": name}).fetchall()
+                ]
+                cols = existing if grant == ALL_COLUMNS else [c for c in existing if c in grant]
+                if not cols:
+                    raise AccessDenied(f"{self.agent}: no granted columns of {table} exist")
+                quoted = ", ".join(f'"{c}"' for c in cols)  # names from the catalog
+                self._cache[table] = frame(con, f'SELECT {quoted} FROM "{schema}"."{name}"')
+            self.read_log[table] = len(self._cache[table])
+        data = self._cache[table]
+        if columns is None:
+            return data
+        denied = [c for c in columns if c not in data.columns]
+        if denied:
+            raise AccessDenied(
+                f"{self.agent}: its contract does not allow reading {table}.{', '.join(denied)}"
+            )
+        return data.select(columns)
+
+    def sql(self, query: str, *, tables: Sequence[str], params: Any = None) -> pl.DataFrame:
+        """Run ``query`` where only ``tables`` (loaded through ``table``) exist."""
+        sandbox = duckdb.connect()
+        try:
+            for t in tables:
+                schema, name = t.split(".") if "." in t else ("", t)
+                data = self.table(t)
+                sandbox.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                sandbox.register(f"__{schema}_{name}", data)
+                sandbox.execute(
+                    f'CREATE VIEW "{schema}"."{name}" AS SELECT * FROM "__{schema}_{name}"'
+                )
+            # No files, no ATTACH of the warehouse itself, and no way to turn that back on.
+            sandbox.execute("SET enable_external_access = false")
+            sandbox.execute("SET lock_configuration = true")
+            try:
+                return frame(sandbox, query, params)
+            except (duckdb.CatalogException, duckdb.PermissionException) as exc:
+                raise AccessDenied(
+                    f"{self.agent}: query reached outside its granted tables ({exc})"
+                ) from exc
+        finally:
+            sandbox.close()
