@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,6 +43,14 @@ CREATE TABLE IF NOT EXISTS ops.schema_version (
     applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp
 );
 """
+
+
+# One handle per file per process, shared by every unit of work in flight and closed
+# when the last one ends. Each unit gets its own cursor (RELIABILITY.md: threads must
+# not share a connection). Opening the same file from two threads at once otherwise
+# races inside DuckDB ("Unique file handle conflict").
+_HANDLES: dict[str, list] = {}
+_HANDLES_LOCK = threading.Lock()
 
 
 def default_db_path() -> Path:
@@ -74,7 +83,7 @@ def _is_lock_error(exc: BaseException) -> bool:
 
 
 class Warehouse:
-    """A DuckDB warehouse file. Cheap to create; holds no open connection."""
+    """A DuckDB warehouse file. Cheap to create; holds no connection between units of work."""
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
@@ -86,7 +95,7 @@ class Warehouse:
 
     # -- connections ---------------------------------------------------------
 
-    def _open(self) -> duckdb.DuckDBPyConnection:
+    def _open_root(self) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.busy_timeout
         delay = 0.01
         while True:
@@ -103,12 +112,35 @@ class Warehouse:
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 0.5)
 
+    def _acquire(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of this process's handle on the file, opening the handle if needed."""
+        key = str(self.path.resolve())
+        with _HANDLES_LOCK:
+            entry = _HANDLES.get(key)
+            if entry is None:
+                entry = _HANDLES[key] = [self._open_root(), 0]
+            entry[1] += 1
+            try:
+                return entry[0].cursor()
+            except BaseException:
+                self._release_handle(key)
+                raise
+
+    @staticmethod
+    def _release_handle(key: str) -> None:
+        with _HANDLES_LOCK:
+            entry = _HANDLES[key]
+            entry[1] -= 1
+            if entry[1] == 0:
+                del _HANDLES[key]
+                entry[0].close()
+
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection for one unit of work, upgraded to the latest schema, closed after."""
         if not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = self._open()
+        con = self._acquire()
         try:
             if not self._checked:
                 self._migrate(con)
@@ -116,6 +148,7 @@ class Warehouse:
             yield con
         finally:
             con.close()
+            self._release_handle(str(self.path.resolve()))
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -93,36 +93,63 @@ def _hash(seq: int, logged_at: dt.datetime, e: Sequence[Any], prev: str) -> str:
     return hashlib.sha256(_canonical(seq, logged_at, e, prev).encode()).hexdigest()
 
 
+_ENTRY_FIELDS = (
+    "actor", "actor_kind", "action", "object_type", "record_id", "field",
+    "before", "after", "proposal_id", "run_id", "detail",
+)  # fmt: skip
+
+
 def append(
     con: duckdb.DuckDBPyConnection,
-    entries: Iterable[AuditEntry],
+    entries: Iterable[AuditEntry] | pl.DataFrame,
     *,
     at: dt.datetime | None = None,
 ) -> int:
     """Append entries to the chain inside the caller's transaction; returns how many.
 
-    Two writers appending at once both read the same tail and insert the same
-    ``seq``: the primary key makes one of them fail, and its whole transaction is
-    retried by the caller, so the chain never forks.
+    ``entries`` is AuditEntry objects or a frame with their fields as columns (the
+    fast path for big runs). Two writers appending at once both read the same tail
+    and insert the same ``seq``: the primary key makes one of them fail, and its
+    whole transaction is retried by the caller, so the chain never forks.
     """
-    rows = list(entries)
+    if isinstance(entries, pl.DataFrame):
+        cols = entries.select(
+            [
+                pl.col(f) if f in entries.columns else pl.lit(None, pl.String).alias(f)
+                for f in _ENTRY_FIELDS
+            ]
+        )
+        rows: list[tuple[Any, ...]] = cols.rows()
+    else:
+        rows = [tuple(getattr(e, f) for f in _ENTRY_FIELDS) for e in entries]
     if not rows:
         return 0
     logged_at = at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     tail = first_row(con, _TAIL)
-    seq, prev = (int(tail[0]), str(tail[1])) if tail else (0, GENESIS)
-    out: dict[str, list[Any]] = {c: [] for c in _COLUMNS}
-    for e in rows:
+    seq, prev = (int(tail[0]), str(tail[1])) if tail else (0, GENESIS)  # type: ignore[arg-type]
+    seqs, prevs, hashes = [], [], []
+    stamp = logged_at.isoformat(timespec="microseconds")
+    for values in rows:
         seq += 1
-        values = (
-            e.actor, e.actor_kind, e.action, e.object_type, e.record_id, e.field,
-            e.before, e.after, e.proposal_id, e.run_id, e.detail,
-        )  # fmt: skip
-        h = _hash(seq, logged_at, values, prev)
-        for col, v in zip(_COLUMNS, (seq, logged_at, *values, prev, h), strict=True):
-            out[col].append(v)
+        text = "\x1f".join(
+            [str(seq), stamp, *("\x00" if v is None else str(v) for v in values), prev]
+        )
+        h = hashlib.sha256(text.encode()).hexdigest()
+        seqs.append(seq)
+        prevs.append(prev)
+        hashes.append(h)
         prev = h
-    batch = pl.DataFrame(out, schema=_SCHEMA)
+    data = {f: [r[i] for r in rows] for i, f in enumerate(_ENTRY_FIELDS)}
+    batch = pl.DataFrame(
+        {
+            "seq": seqs,
+            "logged_at": [logged_at] * len(rows),
+            **data,
+            "prev_hash": prevs,
+            "hash": hashes,
+        },
+        schema=_SCHEMA,
+    )
     with registered(con, "audit_batch", batch):
         con.execute(_INSERT)
     return len(rows)

@@ -1,0 +1,40 @@
+"""What an agent is: a name, a version, the contract it runs under, and ``run``.
+
+An agent never writes. ``run`` receives a contract-scoped ``Context`` and returns
+proposals (a polars frame in the shape of ``PROPOSAL_INPUT``) plus metadata; the
+engine decides what happens to each proposal.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import polars as pl
+
+from agents.engine._context import Context
+from agents.engine._proposals import PROPOSAL_INPUT
+
+__all__ = ["Agent", "AgentResult", "empty_proposals", "Context"]
+
+
+@dataclass
+class AgentResult:
+    proposals: pl.DataFrame
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def empty_proposals() -> pl.DataFrame:
+    return pl.DataFrame(schema=PROPOSAL_INPUT)
+
+
+class Agent(ABC):
+    """Subclass, set ``name`` (its contract's name) and ``version``, implement ``run``."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+
+    @abstractmethod
+    def run(self, ctx: Context) -> AgentResult:
+        """Read through ``ctx``, return proposals. Must not write anywhere."""

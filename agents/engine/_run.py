@@ -1,0 +1,421 @@
+"""Runs: pending events -> agents in dependency order -> proposals routed and recorded.
+
+Each agent's run is all or nothing. The agent reads through its context (short
+connections) and computes with the warehouse closed; then one retried transaction
+routes its proposals, applies tier 1, queues tier 2 with leases, opens tier-3
+tasks, consumes its events and writes the run row and every audit row. A process
+killed at any point leaves either the whole run or none of it; rerunning picks up
+the unconsumed events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from agents.base import Agent, AgentResult
+from agents.engine._apply import apply_batch
+from agents.engine._audit import append, to_json
+from agents.engine._context import Context
+from agents.engine._events import detect_changes
+from agents.engine._proposals import validate_proposals
+from agents.engine._route import route
+from agents.engine._units import in_transaction, now_utc
+from data.inventory import data_as_of
+from data.progress import Progress, report
+from data.warehouse import Warehouse, frame, registered, scalar
+
+__all__ = ["AgentSpec", "RunResult", "run_agents", "dependency_order"]
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """Everything the engine needs to run one agent under its contract."""
+
+    name: str
+    version: str
+    contract_version: str
+    owner: str
+    mode: str  # live | shadow
+    depends_on: tuple[str, ...]
+    triggers: tuple[str, ...]
+    reads: dict[str, Any]
+    policy: pl.DataFrame  # POLICY_SCHEMA rows
+    factory: Callable[[], Agent] | None = None  # None: contract only, not implemented yet
+
+
+@dataclass
+class RunResult:
+    agent: str
+    status: str  # succeeded | failed | skipped
+    run_id: str | None = None
+    mode: str = "live"
+    events: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_PENDING = """
+SELECT e.* FROM ops.events e
+WHERE e.kind IN (SELECT unnest($kinds::VARCHAR[]))
+  AND NOT EXISTS (SELECT 1 FROM ops.event_consumption c
+                  WHERE c.event_id = e.event_id AND c.agent = $agent)
+ORDER BY e.event_id
+"""
+_MODE = "SELECT mode FROM ops.agent_modes WHERE agent = $agent"
+_CONSUME = """
+INSERT INTO ops.event_consumption
+SELECT event_id, $agent, $run_id FROM consumed
+ON CONFLICT DO NOTHING
+"""
+_INSERT_PROPOSALS = """
+INSERT INTO ops.proposals
+SELECT 'P' || lpad(nextval('ops.proposal_seq')::VARCHAR, 7, '0') AS proposal_id,
+       $run_id, $agent, action_type, object_type, record_id, field, old_value, new_value,
+       confidence, evidence, reason, coalesce(tier, 2), tier_reason, status, $shadow,
+       idempotency_key, $now, decided_at, NULL, NULL, final_value
+FROM routed ORDER BY ord
+"""
+_IDS = "SELECT proposal_id, idempotency_key FROM ops.proposals WHERE run_id = $run_id"
+_LEASE = """
+INSERT INTO ops.field_leases
+SELECT object_type, record_id, field, $agent, proposal_id, $now, NULL
+FROM leased
+ON CONFLICT (object_type, record_id, field) DO UPDATE SET
+    agent = excluded.agent, proposal_id = excluded.proposal_id,
+    acquired_at = excluded.acquired_at, released_at = NULL
+"""
+_RUN = """
+INSERT INTO ops.runs VALUES ($run_id, $agent, $version, $contract_version, $mode, $trigger,
+    $status, $started, $finished, $events, $proposals, $applied, $queued, $blocked, $error,
+    $metadata)
+"""
+_NEXT_RUN = "SELECT 'R' || lpad(nextval('ops.run_seq')::VARCHAR, 6, '0')"
+
+# What each routed status writes to the audit log.
+_AUDIT_ACTION = {
+    "applied": "apply", "stale": "stale", "pending": "propose", "task": "task",
+    "blocked": "block", "shadow": "shadow", "superseded": "supersede",
+}  # fmt: skip
+
+
+def dependency_order(specs: Sequence[AgentSpec]) -> list[AgentSpec]:
+    """Agents sorted so each comes after what it depends on (ties by name)."""
+    by_name = {s.name: s for s in specs}
+    done: list[AgentSpec] = []
+    placed: set[str] = set()
+    while len(done) < len(specs):
+        ready = sorted(
+            s.name for s in specs
+            if s.name not in placed and all(d in placed or d not in by_name for d in s.depends_on)
+        )  # fmt: skip
+        if not ready:
+            raise ValueError("agent dependencies form a cycle")
+        for name in ready:
+            done.append(by_name[name])
+            placed.add(name)
+    return done
+
+
+def run_agents(
+    wh: Warehouse,
+    specs: Sequence[AgentSpec],
+    *,
+    only: str | None = None,
+    shadow: bool = False,
+    trigger: str = "events",
+    definitions: Any = None,
+    progress: Progress | None = None,
+) -> list[RunResult]:
+    """Detect changes, then run every implemented agent (or ``only``) in dependency order."""
+    in_transaction(wh, lambda con: detect_changes(con, now=now_utc()))
+    order = dependency_order(specs)
+    if only is not None:
+        order = [s for s in order if s.name == only]
+    results: list[RunResult] = []
+    failed: set[str] = set()
+    for i, spec in enumerate(order):
+        report(progress, "agents", i, len(order))
+        if spec.factory is None:
+            results.append(RunResult(spec.name, "skipped", message="not implemented yet"))
+            continue
+        blocked_by = [d for d in spec.depends_on if d in failed]
+        if blocked_by:
+            results.append(
+                RunResult(spec.name, "skipped", message=f"{', '.join(blocked_by)} failed")
+            )
+            failed.add(spec.name)
+            continue
+        result = _run_one(
+            wh,
+            spec,
+            shadow=shadow,
+            trigger=trigger,
+            forced=only is not None,
+            definitions=definitions,
+        )
+        if result.status == "failed":
+            failed.add(spec.name)
+        results.append(result)
+    report(progress, "agents", len(order), len(order))
+    return results
+
+
+def _run_one(
+    wh: Warehouse, spec: AgentSpec, *, shadow: bool, trigger: str, forced: bool, definitions: Any
+) -> RunResult:
+    started = now_utc()
+    clock = time.perf_counter()
+    with wh.connect() as con:
+        events = frame(con, _PENDING, {"kinds": list(spec.triggers), "agent": spec.name})
+        stored_mode = scalar(con, _MODE, {"agent": spec.name})
+        as_of = data_as_of(con) or started
+    mode = "shadow" if shadow else str(stored_mode or spec.mode)
+    if events.is_empty() and trigger == "events" and not forced:
+        return RunResult(spec.name, "skipped", mode=mode, message="no pending events")
+
+    ctx = Context(
+        wh, agent=spec.name, reads=spec.reads, as_of=as_of, events=events, definitions=definitions
+    )
+    try:
+        agent: Agent = spec.factory()  # type: ignore[misc]
+        output: AgentResult = agent.run(ctx)
+        scratch = duckdb.connect()  # validation needs no warehouse
+        try:
+            good, bad = validate_proposals(scratch, output.proposals)
+        finally:
+            scratch.close()
+    except Exception as exc:  # noqa: BLE001 - an agent's failure is recorded, not raised
+        return _record_failure(wh, spec, mode, trigger, started, events, exc, clock)
+
+    def work(con: duckdb.DuckDBPyConnection) -> RunResult:
+        return _commit(
+            con,
+            spec,
+            mode,
+            trigger,
+            started,
+            events,
+            good,
+            bad,
+            output.metadata,
+            ctx.read_log,
+            clock,
+        )
+
+    return in_transaction(wh, work)
+
+
+def _commit(
+    con: duckdb.DuckDBPyConnection,
+    spec: AgentSpec,
+    mode: str,
+    trigger: str,
+    started: dt.datetime,
+    events: pl.DataFrame,
+    good: pl.DataFrame,
+    bad: pl.DataFrame,
+    metadata: dict[str, Any],
+    read_log: dict[str, int],
+    clock: float,
+) -> RunResult:
+    run_id = str(scalar(con, _NEXT_RUN))
+    now = now_utc()
+    shadow = mode == "shadow"
+    routed = route(con, good, spec.policy, agent=spec.name, shadow=shadow).with_row_index("ord")
+    routed = routed.with_columns(
+        decided_at=pl.lit(None, pl.Datetime("us")), final_value=pl.lit(None, pl.String)
+    )
+    to_apply = routed.filter(pl.col("status") == "apply")
+    applied = pl.DataFrame(
+        schema={"ord": pl.UInt32, "applied": pl.Boolean, "before": pl.String, "after": pl.String}
+    )
+    if not to_apply.is_empty():
+        result = apply_batch(
+            con,
+            to_apply.select(
+                pl.col("ord").cast(pl.String).alias("proposal_id"),
+                "object_type",
+                "record_id",
+                "field",
+                "old_value",
+                "new_value",
+            ),
+            now=now,
+        )
+        applied = result.with_columns(ord=pl.col("proposal_id").cast(pl.UInt32)).drop("proposal_id")
+    routed = (
+        routed.join(applied, on="ord", how="left")
+        .with_columns(
+            status=pl.when(pl.col("status") != "apply").then("status")
+            .when(pl.col("applied")).then(pl.lit("applied")).otherwise(pl.lit("stale")),
+        )
+        .with_columns(
+            decided_at=pl.when(pl.col("status") == "applied").then(pl.lit(now)).otherwise(None),
+            final_value=pl.when(pl.col("status") == "applied").then("new_value").otherwise(None),
+        )
+    )  # fmt: skip
+    deferred = routed.filter(pl.col("status") == "deferred")
+    stored = routed.filter(pl.col("status") != "deferred")
+    with registered(con, "routed", stored):
+        con.execute(
+            _INSERT_PROPOSALS, {"run_id": run_id, "agent": spec.name, "shadow": shadow, "now": now}
+        )
+    ids = frame(con, _IDS, {"run_id": run_id})
+    stored = stored.join(ids, on="idempotency_key", how="left")
+    leased = stored.filter((pl.col("status") == "pending") & pl.col("field").is_not_null())
+    if not leased.is_empty():
+        with registered(
+            con, "leased", leased.select("object_type", "record_id", "field", "proposal_id")
+        ):
+            con.execute(_LEASE, {"agent": spec.name, "now": now})
+    echo = (
+        _own_echo(con, stored, now)
+        if counts_applied(stored)
+        else pl.DataFrame(schema={"event_id": pl.Int64})
+    )
+    consumed = pl.concat([events.select(pl.col("event_id").cast(pl.Int64)), echo])
+    if not consumed.is_empty():
+        with registered(con, "consumed", consumed):
+            con.execute(_CONSUME, {"agent": spec.name, "run_id": run_id})
+
+    counts = {k: int(v) for k, v in stored.group_by("status").len().iter_rows()}
+    counts["deferred"] = len(deferred)
+    counts["skipped_invalid"] = len(bad)
+    _audit_run(con, spec, run_id, mode, stored, deferred, bad, read_log, counts, now)
+    finished = now_utc()
+    con.execute(
+        _RUN,
+        {
+            "run_id": run_id, "agent": spec.name, "version": spec.version,
+            "contract_version": spec.contract_version, "mode": mode, "trigger": trigger,
+            "status": "succeeded", "started": started, "finished": finished,
+            "events": len(events), "proposals": len(stored), "applied": counts.get("applied", 0),
+            "queued": counts.get("pending", 0) + counts.get("task", 0),
+            "blocked": counts.get("blocked", 0), "error": None,
+            "metadata": json.dumps({"counts": counts, "agent": metadata}, default=str),
+        },
+    )  # fmt: skip
+    return RunResult(
+        spec.name, "succeeded", run_id, mode, len(events), counts, time.perf_counter() - clock
+    )
+
+
+def counts_applied(stored: pl.DataFrame) -> bool:
+    return bool((stored["status"] == "applied").any())
+
+
+_NEW_EVENTS_FOR = """
+SELECT e.event_id FROM ops.events e JOIN written w
+  ON e.object_type = w.object_type AND e.record_id = w.record_id
+WHERE e.event_id > $after
+"""
+
+
+def _own_echo(
+    con: duckdb.DuckDBPyConnection, stored: pl.DataFrame, now: dt.datetime
+) -> pl.DataFrame:
+    """Record the change events of this run's own writes, and return them to be consumed.
+
+    Other agents hear about what this agent changed; the agent itself does not
+    re-trigger on its own echo.
+    """
+    after = int(scalar(con, "SELECT coalesce(max(event_id), 0) FROM ops.events"))  # type: ignore[arg-type]
+    detect_changes(con, now=now)
+    written = (
+        stored.filter(pl.col("status") == "applied").select("object_type", "record_id").unique()
+    )
+    with registered(con, "written", written):
+        return frame(con, _NEW_EVENTS_FOR, {"after": after}).cast({"event_id": pl.Int64})
+
+
+def _audit_run(
+    con: duckdb.DuckDBPyConnection,
+    spec: AgentSpec,
+    run_id: str,
+    mode: str,
+    stored: pl.DataFrame,
+    deferred: pl.DataFrame,
+    bad: pl.DataFrame,
+    read_log: dict[str, int],
+    counts: dict[str, int],
+    now: dt.datetime,
+) -> None:
+    head = pl.DataFrame(
+        {
+            "actor": [spec.name], "actor_kind": ["agent"], "action": ["read"], "run_id": [run_id],
+            "detail": [to_json({"rows_read": read_log, "mode": mode, "counts": counts})],
+        }
+    )  # fmt: skip
+    rows = stored.select(
+        actor=pl.lit(spec.name), actor_kind=pl.lit("agent"),
+        action=pl.col("status").replace_strict(_AUDIT_ACTION, default="propose"),
+        object_type="object_type", record_id="record_id", field="field",
+        before=pl.when(pl.col("status") == "applied").then("before").otherwise("old_value"),
+        after=pl.when(pl.col("status") == "applied").then("after").otherwise("new_value"),
+        proposal_id="proposal_id", run_id=pl.lit(run_id),
+        detail=pl.concat_str([pl.lit('{"tier":'), pl.col("tier").cast(pl.String).fill_null("null"),
+                              pl.lit(',"confidence":'), pl.col("confidence").round(4).cast(pl.String),
+                              pl.lit(',"shadow":'), pl.lit("true" if mode == "shadow" else "false"), pl.lit("}")]),
+    )  # fmt: skip
+    extra = []
+    if not deferred.is_empty():
+        extra.append(deferred.select(
+            actor=pl.lit(spec.name), actor_kind=pl.lit("agent"), action=pl.lit("defer"),
+            object_type="object_type", record_id="record_id", field="field", before="old_value",
+            after="new_value", run_id=pl.lit(run_id), detail=pl.col("tier_reason").map_elements(lambda r: to_json({"reason": r}), return_dtype=pl.String),
+        ))  # fmt: skip
+    if not bad.is_empty():
+        extra.append(bad.select(
+            actor=pl.lit(spec.name), actor_kind=pl.lit("agent"), action=pl.lit("skip"),
+            object_type="object_type", record_id="record_id", field="field", before="old_value",
+            after="new_value", run_id=pl.lit(run_id), detail=pl.col("problem").map_elements(lambda r: to_json({"invalid": r}), return_dtype=pl.String),
+        ))  # fmt: skip
+    append(con, pl.concat([head, rows, *extra], how="diagonal_relaxed"), at=now)
+
+
+def _record_failure(
+    wh: Warehouse,
+    spec: AgentSpec,
+    mode: str,
+    trigger: str,
+    started: dt.datetime,
+    events: pl.DataFrame,
+    exc: BaseException,
+    clock: float,
+) -> RunResult:
+    message = f"{type(exc).__name__}: {exc}"
+
+    def work(con: duckdb.DuckDBPyConnection) -> str:
+        run_id = str(scalar(con, _NEXT_RUN))
+        con.execute(
+            _RUN,
+            {
+                "run_id": run_id, "agent": spec.name, "version": spec.version,
+                "contract_version": spec.contract_version, "mode": mode, "trigger": trigger,
+                "status": "failed", "started": started, "finished": now_utc(),
+                "events": len(events), "proposals": 0, "applied": 0, "queued": 0, "blocked": 0,
+                "error": message[:2000],
+                "metadata": json.dumps({"traceback": traceback.format_exception(exc)[-5:]}),
+            },
+        )  # fmt: skip
+        append(con, pl.DataFrame({"actor": [spec.name], "actor_kind": ["agent"], "action": ["error"],
+                                  "run_id": [run_id], "detail": [to_json({"error": message[:2000]})]}))  # fmt: skip
+        return run_id
+
+    run_id = in_transaction(wh, work)
+    return RunResult(
+        spec.name, "failed", run_id, mode, len(events), {}, time.perf_counter() - clock, message
+    )

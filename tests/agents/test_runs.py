@@ -1,0 +1,220 @@
+"""Runs end to end: tiers, thresholds, shadow mode, idempotency, blocks, leases, scope."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from agents.base import Agent, AgentResult, Context
+from agents.engine import verify
+from agents.engine._run import AgentSpec, run_agents
+from agents.engine._route import POLICY_SCHEMA
+from data.warehouse import Warehouse, frame
+
+POLICY = pl.DataFrame(
+    {
+        "action_type": ["fill_industry", "fill_employees", "close_deal", "flag_account"],
+        "object_type": ["accounts", "accounts", "accounts", "accounts"],
+        "field": ["industry", "employees", "account_type", None],
+        "tier": [1, 2, 3, 1],
+        "min_confidence": [0.9, 0.5, 0.0, 0.0],
+    },
+    schema=POLICY_SCHEMA,
+)
+
+
+def _proposal(
+    action: str, record: str, field: str | None, old: str | None, new: str | None, conf: float
+) -> dict:
+    return {"action_type": action, "object_type": "accounts", "record_id": record, "field": field,
+            "old_value": old, "new_value": new, "confidence": conf, "evidence": '{"source":"test"}',
+            "reason": f"{action} for {record}"}  # fmt: skip
+
+
+class FillIndustry(Agent):
+    """Proposes an industry for every account without one, read through the context."""
+
+    name = "filler"
+    version = "1.0"
+
+    def run(self, ctx: Context) -> AgentResult:
+        accounts = ctx.table("crm.accounts", ["account_id", "industry", "employees"])
+        rows = []
+        for r in accounts.iter_rows(named=True):
+            if r["industry"] is None:
+                conf = 0.95 if r["account_id"] == "a1" else 0.6
+                rows.append(
+                    _proposal(
+                        "fill_industry", r["account_id"], "industry", "null", '"Software"', conf
+                    )
+                )
+            rows.append(
+                _proposal(
+                    "fill_employees",
+                    r["account_id"],
+                    "employees",
+                    str(r["employees"]),
+                    str(r["employees"] + 1),
+                    0.9,
+                )
+            )
+        rows.append(_proposal("close_deal", "a2", "account_type", "null", '"closed"', 0.99))
+        rows.append(_proposal("rename", "a2", "name", '"Globex"', '"Globex Corp"', 0.99))
+        rows.append(
+            _proposal("fill_industry", "a2", "industry", '"Retail"', '"Banking"', 2.0)
+        )  # invalid
+        return AgentResult(pl.DataFrame(rows), {"looked_at": len(accounts)})
+
+
+class Peeker(Agent):
+    name = "peeker"
+    version = "1.0"
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+    def run(self, ctx: Context) -> AgentResult:
+        ctx.table(self.table)
+        raise AssertionError("unreachable: the context must refuse")
+
+
+class Boom(Agent):
+    name = "boom"
+    version = "0.1"
+
+    def run(self, ctx: Context) -> AgentResult:
+        raise RuntimeError("model file missing")
+
+
+def _spec(name: str, factory, *, mode: str = "live", reads=None, depends_on=()) -> AgentSpec:
+    return AgentSpec(
+        name=name, version="1.0", contract_version="1", owner="ops@x", mode=mode,
+        depends_on=tuple(depends_on), triggers=("record_created", "record_changed"),
+        reads=reads or {"crm.accounts": ["account_id", "industry", "employees"]},
+        policy=POLICY, factory=factory,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def run_wh(engine_wh: Warehouse) -> Warehouse:
+    with engine_wh.connect() as con:
+        con.execute(
+            "INSERT INTO crm.accounts (account_id, name, industry, employees, source) VALUES ('a4', 'Hooli', NULL, 40, 'test')"
+        )
+        con.execute(
+            "UPDATE ops.proposals SET status = 'rejected'"
+        )  # the fixture's hand-made ones are decided
+    return engine_wh
+
+
+def _proposals(wh: Warehouse) -> pl.DataFrame:
+    with wh.connect() as con:
+        return frame(
+            con, "SELECT * FROM ops.proposals WHERE run_id <> 'run-t' ORDER BY proposal_id"
+        )
+
+
+def _industry(wh: Warehouse) -> dict:
+    with wh.connect() as con:
+        return dict(con.execute("SELECT account_id, industry FROM crm.accounts").fetchall())
+
+
+def test_a_run_routes_each_proposal_by_contract_and_confidence(run_wh: Warehouse) -> None:
+    [result] = run_agents(run_wh, [_spec("filler", FillIndustry)])
+    assert result.status == "succeeded"
+    p = _proposals(run_wh)
+    by = {(r["action_type"], r["record_id"]): r for r in p.iter_rows(named=True)}
+    assert by[("fill_industry", "a1")]["status"] == "applied"  # tier 1, 0.95 >= 0.9
+    assert by[("fill_industry", "a4")]["status"] == "pending"  # tier 1 but 0.6 < 0.9 -> tier 2
+    assert by[("fill_industry", "a4")]["tier"] == 2
+    assert "below the tier-1 threshold" in by[("fill_industry", "a4")]["tier_reason"]
+    assert by[("fill_employees", "a2")]["status"] == "pending"  # tier 2 in the contract
+    assert by[("close_deal", "a2")]["status"] == "task"  # tier 3: never applied
+    assert by[("rename", "a2")]["status"] == "blocked"  # not in the contract
+    assert _industry(run_wh)["a1"] == "Software" and _industry(run_wh)["a4"] is None
+    assert result.counts["skipped_invalid"] == 1
+    with run_wh.connect() as con:
+        actions = dict(
+            con.execute(
+                "SELECT action, count(*) FROM ops.audit_log WHERE run_id = $r GROUP BY 1",
+                {"r": result.run_id},
+            ).fetchall()
+        )
+        leases = con.execute(
+            "SELECT count(*) FROM ops.field_leases WHERE released_at IS NULL"
+        ).fetchall()[0][0]
+        assert verify(con).ok
+    assert actions == {"read": 1, "apply": 1, "propose": 5, "task": 1, "block": 1, "skip": 1}
+    assert leases == 5  # one per pending proposal on a field
+
+
+def test_rerun_on_unchanged_data_adds_nothing(run_wh: Warehouse) -> None:
+    run_agents(run_wh, [_spec("filler", FillIndustry)])
+    before = len(_proposals(run_wh))
+    [again] = run_agents(run_wh, [_spec("filler", FillIndustry)], only="filler")
+    assert again.status == "succeeded"
+    assert len(_proposals(run_wh)) == before
+
+
+def test_no_pending_events_means_no_run(run_wh: Warehouse) -> None:
+    run_agents(run_wh, [_spec("filler", FillIndustry)])
+    [idle] = run_agents(run_wh, [_spec("filler", FillIndustry)])
+    assert (idle.status, idle.message) == ("skipped", "no pending events")
+
+
+def test_shadow_mode_proposes_everything_and_touches_nothing(run_wh: Warehouse) -> None:
+    before = _industry(run_wh)
+    [result] = run_agents(run_wh, [_spec("filler", FillIndustry, mode="shadow")])
+    p = _proposals(run_wh)
+    assert result.mode == "shadow"
+    assert set(p["status"]) == {"shadow", "blocked"}
+    assert p.filter(pl.col("status") == "shadow")["shadow"].all()
+    assert _industry(run_wh) == before
+    with run_wh.connect() as con:
+        assert con.execute("SELECT count(*) FROM ops.field_leases").fetchall()[0][0] == 0
+
+
+def test_a_leased_field_defers_a_second_agent(run_wh: Warehouse) -> None:
+    first = _spec("filler", FillIndustry)
+    second = AgentSpec(**{**first.__dict__, "name": "filler2", "depends_on": ("filler",)})
+    run_agents(run_wh, [first, second])
+    p = _proposals(run_wh)
+    assert set(p["agent"]) == {"filler", "filler2"}
+    # filler holds a4.industry (pending); filler2's same change is deferred, not stored
+    assert p.filter(
+        (pl.col("agent") == "filler2")
+        & (pl.col("record_id") == "a4")
+        & (pl.col("field") == "industry")
+    ).is_empty()
+    with run_wh.connect() as con:
+        defers = con.execute(
+            "SELECT count(*) FROM ops.audit_log WHERE action = 'defer' AND actor = 'filler2'"
+        ).fetchall()[0][0]
+    assert defers >= 1
+
+
+@pytest.mark.parametrize(
+    ("table", "reads", "message"),
+    [
+        ("truth.entities", {"truth.entities": "*"}, "ground truth"),
+        ("crm.contacts", {"crm.accounts": "*"}, "does not allow reading crm.contacts"),
+    ],
+)
+def test_reading_outside_the_contract_fails_the_run(
+    run_wh: Warehouse, table, reads, message
+) -> None:
+    [result] = run_agents(run_wh, [_spec("peeker", lambda: Peeker(table), reads=reads)])
+    assert result.status == "failed" and message in result.message
+    assert _proposals(run_wh).is_empty()
+
+
+def test_a_failing_agent_is_recorded_and_its_dependents_skipped(run_wh: Warehouse) -> None:
+    results = run_agents(
+        run_wh, [_spec("boom", Boom), _spec("filler", FillIndustry, depends_on=("boom",))]
+    )
+    assert [(r.agent, r.status) for r in results] == [("boom", "failed"), ("filler", "skipped")]
+    with run_wh.connect() as con:
+        run = con.execute("SELECT status, error FROM ops.runs WHERE agent = 'boom'").fetchall()
+        pending = con.execute("SELECT count(*) FROM ops.event_consumption").fetchall()[0][0]
+    assert run == [("failed", "RuntimeError: model file missing")]
+    assert pending == 0  # events stay pending for the next run
