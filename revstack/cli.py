@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=cmd_audit)
 
+    from revstack import _engine_cmds
+
+    _engine_cmds.register(sub, _common)
     return parser
 
 

@@ -1,0 +1,69 @@
+"""Read-side views of the engine's tables for the CLI and the dashboard."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from data.warehouse import Warehouse, frame
+
+__all__ = ["list_proposals", "audit_rows"]
+
+_PROPOSALS = """
+SELECT proposal_id, agent, action_type, object_type, record_id, field, old_value, new_value,
+       round(confidence, 3) AS confidence, tier, status, shadow, reason, tier_reason,
+       evidence, created_at, decided_by, decided_at, run_id
+FROM ops.proposals
+WHERE ($status IS NULL OR status = $status)
+  AND ($agent IS NULL OR agent = $agent)
+  AND ($tier IS NULL OR tier = $tier)
+ORDER BY created_at DESC, proposal_id DESC
+LIMIT $limit
+"""
+
+_AUDIT = """
+SELECT seq, logged_at, actor, actor_kind, action, object_type, record_id, field, before,
+       after, proposal_id, run_id, detail
+FROM ops.audit_log
+WHERE ($actor IS NULL OR actor = $actor)
+  AND ($record IS NULL OR record_id = $record)
+  AND ($field IS NULL OR field = $field)
+  AND ($action IS NULL OR action = $action)
+  AND ($since IS NULL OR logged_at >= $since)
+  AND ($until IS NULL OR logged_at <= $until)
+ORDER BY seq DESC
+LIMIT $limit
+"""
+
+
+def list_proposals(
+    wh: Warehouse,
+    *,
+    status: str | None = "pending",
+    agent: str | None = None,
+    tier: int | None = None,
+    limit: int = 200,
+) -> pl.DataFrame:
+    """Proposals, newest first, filtered by status (None = all), agent and tier."""
+    with wh.connect() as con:
+        params = {"status": status, "agent": agent, "tier": tier, "limit": limit}
+        return frame(con, _PROPOSALS, params)
+
+
+def audit_rows(
+    wh: Warehouse,
+    *,
+    actor: str | None = None,
+    record: str | None = None,
+    field: str | None = None,
+    action: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: int = 500,
+) -> pl.DataFrame:
+    """Audit log rows matching every given filter, newest first."""
+    params = {"actor": actor, "record": record, "field": field, "action": action,
+              "since": since, "until": until, "limit": limit}  # fmt: skip
+    with wh.connect() as con:
+        return frame(con, _AUDIT, params)

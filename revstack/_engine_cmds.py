@@ -1,0 +1,222 @@
+"""CLI commands of the orchestration engine: proposals, decisions, rollback, log, people."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from typing import Any
+
+from agents.engine import verify
+from agents.engine._decide import decide, parse_value
+from agents.engine._people import ROLES, add_person, people
+from agents.engine._queries import audit_rows, list_proposals
+from agents.engine._rollback import rollback
+from data.warehouse import Warehouse
+from revstack._output import console, err_console, print_json
+
+__all__ = ["register"]
+
+
+def _when(text: str) -> dt.datetime:
+    """ISO date or date-time, or a relative '2h' / '3d' / '30m' meaning that long ago."""
+    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    if text and text[-1] in units and text[:-1].isdigit():
+        delta = dt.timedelta(**{units[text[-1]]: int(text[:-1])})
+        return dt.datetime.now(dt.UTC).replace(tzinfo=None) - delta
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"not a time: {text!r} (use 2026-11-01, 2026-11-01T09:30 or 2h / 3d ago)"
+        ) from exc
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> None:
+    from rich.table import Table
+
+    table = Table(*columns, title=title)
+    for r in rows:
+        table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
+    console.print(table)
+
+
+def cmd_proposals(args: argparse.Namespace) -> int:
+    status = None if args.status == "all" else args.status
+    df = list_proposals(
+        Warehouse(args.db), status=status, agent=args.agent, tier=args.tier, limit=args.limit
+    )
+    if args.json:
+        print_json(df.to_dicts())
+        return 0
+    if df.is_empty():
+        console.print(f"no {args.status} proposals")
+        return 0
+    cols = ["proposal_id", "agent", "action_type", "object_type", "record_id", "field",
+            "old_value", "new_value", "confidence", "tier", "status", "reason"]  # fmt: skip
+    _table(df.to_dicts(), cols)
+    return 0
+
+
+def _decide(args: argparse.Namespace, approve: bool) -> int:
+    value = parse_value(args.value) if getattr(args, "value", None) is not None else None
+    d = decide(
+        Warehouse(args.db),
+        args.proposal_id,
+        approve=approve,
+        by=args.by,
+        note=args.note,
+        value=value,
+    )
+    if args.json:
+        print_json(d.__dict__)
+    else:
+        console.print(d.message)
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    return _decide(args, True)
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    return _decide(args, False)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    report = rollback(
+        Warehouse(args.db), by=args.by, agent=args.agent, since=args.since, until=args.until,
+        undo=args.undo, dry_run=args.dry_run,
+    )  # fmt: skip
+    if args.json:
+        print_json({"rollback_id": report.rollback_id, "dry_run": report.dry_run,
+                    "considered": report.considered, "restored": report.restored.to_dicts(),
+                    "conflicts": report.conflicts.to_dicts()})  # fmt: skip
+        return 0
+    verb = "would restore" if report.dry_run else "restored"
+    console.print(f"{report.rollback_id}: {verb} {len(report.restored)} field(s); "
+                  f"{len(report.conflicts)} conflict(s) left as they are")  # fmt: skip
+    if not report.restored.is_empty():
+        _table(
+            report.restored.to_dicts(),
+            ["object_type", "record_id", "field", "from", "to"],
+            "restore",
+        )
+    if not report.conflicts.is_empty():
+        _table(report.conflicts.to_dicts(), ["object_type", "record_id", "field", "agent_wrote", "now_holds"],
+               "conflicts: changed since the agent wrote them")  # fmt: skip
+    if not report.dry_run and not report.restored.is_empty():
+        console.print(f"undo with: revstack rollback --undo {report.rollback_id} --by {args.by}")
+    return 0
+
+
+def cmd_log_verify(args: argparse.Namespace) -> int:
+    wh = Warehouse(args.db)
+    with wh.connect() as con:
+        result = verify(con)
+    if args.json:
+        print_json(result.__dict__)
+    elif result.ok:
+        console.print(f"audit log ok: {result.rows:,} rows, hash chain intact")
+    else:
+        err_console.print(f"audit log BROKEN at row {result.first_bad_seq}: {result.problem}")
+    return 0 if result.ok else 1
+
+
+def cmd_log_show(args: argparse.Namespace) -> int:
+    df = audit_rows(Warehouse(args.db), actor=args.actor, record=args.record, field=args.field,
+                    action=args.action, since=args.since, until=args.until, limit=args.limit)  # fmt: skip
+    if args.json:
+        print_json(df.to_dicts())
+    else:
+        _table(
+            df.to_dicts(),
+            [
+                "seq",
+                "logged_at",
+                "actor",
+                "action",
+                "object_type",
+                "record_id",
+                "field",
+                "before",
+                "after",
+                "proposal_id",
+            ],
+        )
+    return 0
+
+
+def cmd_people_add(args: argparse.Namespace) -> int:
+    add_person(Warehouse(args.db), args.name, args.role, by=args.by)
+    console.print(f"{args.name} is now {'an' if args.role == 'admin' else 'a'} {args.role}")
+    return 0
+
+
+def cmd_people_list(args: argparse.Namespace) -> int:
+    df = people(Warehouse(args.db))
+    if args.json:
+        print_json(df.to_dicts())
+    else:
+        _table(df.to_dicts(), ["name", "role", "added_by", "added_at"])
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
+    p = sub.add_parser("proposals", help="list proposals (default: pending)")
+    p.add_argument("--status", default="pending", help="pending, applied, task, shadow, ... or all")
+    p.add_argument("--agent")
+    p.add_argument("--tier", type=int, choices=[1, 2, 3])
+    p.add_argument("--limit", type=int, default=200)
+    common(p)
+    p.set_defaults(func=cmd_proposals)
+
+    for name, func, helptext in (("approve", cmd_approve, "approve a proposal (--value V: an edit)"),
+                                 ("reject", cmd_reject, "reject a proposal with a note")):  # fmt: skip
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("proposal_id", metavar="ID")
+        p.add_argument("--by", required=True, help="the reviewer's name")
+        p.add_argument("--note", required=name == "reject")
+        if name == "approve":
+            p.add_argument("--value", help="write this value instead (recorded as an override)")
+        common(p)
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("rollback", help="restore what an agent wrote in a time window")
+    p.add_argument("--agent")
+    p.add_argument("--since", type=_when, help="start of the window (ISO time, or 2h / 3d ago)")
+    p.add_argument("--until", type=_when)
+    p.add_argument("--undo", metavar="ROLLBACK_ID", help="undo an earlier rollback")
+    p.add_argument("--by", required=True, help="the admin doing it")
+    p.add_argument(
+        "--dry-run", action="store_true", help="show the diff and conflicts, change nothing"
+    )
+    common(p)
+    p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("log", help="the audit log")
+    lsub = p.add_subparsers(dest="log_command", required=True, metavar="SUBCOMMAND")
+    pv = lsub.add_parser("verify", help="recompute the hash chain; name the first bad row")
+    common(pv)
+    pv.set_defaults(func=cmd_log_verify)
+    ps = lsub.add_parser("show", help="search the log")
+    for flag in ("--actor", "--record", "--field", "--action"):
+        ps.add_argument(flag)
+    ps.add_argument("--since", type=_when)
+    ps.add_argument("--until", type=_when)
+    ps.add_argument("--limit", type=int, default=100)
+    common(ps)
+    ps.set_defaults(func=cmd_log_show)
+
+    p = sub.add_parser("people", help="who may view, review and administer")
+    psub = p.add_subparsers(dest="people_command", required=True, metavar="SUBCOMMAND")
+    pa = psub.add_parser(
+        "add", help="add or change a person (admins only; the first admin adds themselves)"
+    )
+    pa.add_argument("name")
+    pa.add_argument("--role", required=True, choices=ROLES)
+    pa.add_argument("--by", required=True)
+    common(pa)
+    pa.set_defaults(func=cmd_people_add)
+    pl_ = psub.add_parser("list", help="everyone and their role")
+    common(pl_)
+    pl_.set_defaults(func=cmd_people_list)
