@@ -7,8 +7,8 @@ import pytest
 
 from agents.base import Agent, AgentResult, Context
 from agents.engine import verify
-from agents.engine._run import AgentSpec, run_agents
 from agents.engine._route import POLICY_SCHEMA
+from agents.engine._run import AgentSpec, run_agents
 from data.warehouse import Warehouse, frame
 
 POLICY = pl.DataFrame(
