@@ -12,6 +12,7 @@ compute in memory, and write back in one short transaction. See docs/warehouse.m
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import random
@@ -28,7 +29,7 @@ import polars as pl
 from data.errors import SchemaVersionError, WarehouseBusyError, WarehouseError
 
 __all__ = [
-    "Warehouse", "DEFAULT_DB", "default_db_path", "migrations", "LATEST_VERSION", "scalar", "first_row", "frame", "registered",
+    "Warehouse", "DEFAULT_DB", "default_db_path", "migrations", "LATEST_VERSION", "scalar", "first_row", "frame", "registered", "release_all",
 ]  # fmt: skip
 
 DEFAULT_DB = Path("var") / "revstack.duckdb"
@@ -49,8 +50,41 @@ CREATE TABLE IF NOT EXISTS ops.schema_version (
 # when the last one ends. Each unit gets its own cursor (RELIABILITY.md: threads must
 # not share a connection). Opening the same file from two threads at once otherwise
 # races inside DuckDB ("Unique file handle conflict").
-_HANDLES: dict[str, list] = {}
+LINGER_SECONDS = 0.5
+
+
+class _Handle:
+    def __init__(self, root: duckdb.DuckDBPyConnection) -> None:
+        self.root = root
+        self.users = 0
+        self.idle_timer: threading.Timer | None = None
+
+
+_HANDLES: dict[str, _Handle] = {}
 _HANDLES_LOCK = threading.Lock()
+
+
+def _close_if_idle(key: str, entry: _Handle) -> None:
+    with _HANDLES_LOCK:
+        if _HANDLES.get(key) is entry and entry.users == 0:
+            del _HANDLES[key]
+            entry.root.close()
+
+
+def _release_all_at_exit() -> None:
+    with contextlib.suppress(Exception):
+        release_all()
+
+
+def release_all() -> None:
+    """Close every idle handle now (tests, and before handing the file to another process)."""
+    with _HANDLES_LOCK:
+        for key, entry in list(_HANDLES.items()):
+            if entry.users == 0:
+                if entry.idle_timer is not None:
+                    entry.idle_timer.cancel()
+                del _HANDLES[key]
+                entry.root.close()
 
 
 def default_db_path() -> Path:
@@ -118,22 +152,29 @@ class Warehouse:
         with _HANDLES_LOCK:
             entry = _HANDLES.get(key)
             if entry is None:
-                entry = _HANDLES[key] = [self._open_root(), 0]
-            entry[1] += 1
+                entry = _HANDLES[key] = _Handle(self._open_root())
+            if entry.idle_timer is not None:
+                entry.idle_timer.cancel()
+                entry.idle_timer = None
+            entry.users += 1
             try:
-                return entry[0].cursor()
+                return entry.root.cursor()
             except BaseException:
-                self._release_handle(key)
+                entry.users -= 1
                 raise
 
     @staticmethod
     def _release_handle(key: str) -> None:
         with _HANDLES_LOCK:
             entry = _HANDLES[key]
-            entry[1] -= 1
-            if entry[1] == 0:
-                del _HANDLES[key]
-                entry[0].close()
+            entry.users -= 1
+            if entry.users == 0:
+                # Keep the file briefly so a burst of units (a page render, a queue of
+                # approvals) pays the ~30 ms open once; let go after LINGER_SECONDS idle.
+                timer = threading.Timer(LINGER_SECONDS, _close_if_idle, args=(key, entry))
+                timer.daemon = True
+                entry.idle_timer = timer
+                timer.start()
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -241,3 +282,6 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> o
 
 def _current_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(scalar(con, "SELECT coalesce(max(version), 0) FROM ops.schema_version"))  # type: ignore[arg-type]
+
+
+atexit.register(_release_all_at_exit)

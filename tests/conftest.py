@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from data.warehouse import Warehouse
+from data.warehouse import Warehouse, release_all
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -18,6 +18,7 @@ def wh(tmp_path: Path) -> Warehouse:
     warehouse = Warehouse(tmp_path / "wh.duckdb", busy_timeout=5)
     with warehouse.connect():
         pass
+    release_all()  # let go of the file now, not after the idle linger
     return warehouse
 
 

@@ -1,9 +1,11 @@
 """The audit log: append-only, hash-chained, one row per thing the stack did.
 
-Each row's hash is sha256(prev_hash + canonical text of the row), so changing or
-removing any row breaks every hash after it; ``verify`` recomputes the chain and
-names the first row that does not match. The table itself refuses UPDATE and
-DELETE (triggers in migration 002).
+Each row has a content digest, sha256 of its fields joined by a separator that
+cannot occur in them, computed by DuckDB for a whole batch at once; and a chain
+hash, ``hash = sha256(prev_hash + digest)``, the only sequential step. Changing or
+removing any row breaks every hash after it; ``verify`` recomputes both and names
+the first row that does not match. The table itself refuses UPDATE and DELETE
+(triggers in migration 002).
 """
 
 from __future__ import annotations
@@ -11,49 +13,48 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 import polars as pl
 
-from data.warehouse import first_row, registered
+from data.warehouse import first_row, frame, registered
 
 __all__ = ["AuditEntry", "GENESIS", "append", "verify", "ChainReport", "to_json"]
 
 GENESIS = "0" * 64
 
-_COLUMNS = (
-    "seq", "logged_at", "actor", "actor_kind", "action", "object_type", "record_id",
-    "field", "before", "after", "proposal_id", "run_id", "detail", "prev_hash", "hash",
+ENTRY_FIELDS = (
+    "actor", "actor_kind", "action", "object_type", "record_id", "field",
+    "before", "after", "proposal_id", "run_id", "detail",
 )  # fmt: skip
+_COLUMNS = ("seq", "logged_at", *ENTRY_FIELDS, "prev_hash", "hash")
 
+# The one definition of a row's content digest, used to write and to verify.
+_DIGEST = (
+    "sha256(concat_ws(chr(31), seq::VARCHAR, strftime(logged_at, '%Y-%m-%dT%H:%M:%S.%f'), "
+    + ", ".join(f"coalesce({f}::VARCHAR, chr(0))" for f in ENTRY_FIELDS)
+    + "))"
+)
 _TAIL = "SELECT seq, hash FROM ops.audit_log ORDER BY seq DESC LIMIT 1"
+_BATCH_DIGESTS = f"SELECT {_DIGEST} AS digest FROM audit_batch ORDER BY seq"
 _INSERT = f"INSERT INTO ops.audit_log SELECT {', '.join(_COLUMNS)} FROM audit_batch"
-_SCAN = f"SELECT {', '.join(_COLUMNS)} FROM ops.audit_log WHERE seq > $after ORDER BY seq LIMIT $n"
+_SCAN = f"""
+SELECT seq, prev_hash, hash, {_DIGEST} AS digest FROM ops.audit_log
+WHERE seq > $after ORDER BY seq LIMIT $n
+"""
 
 _SCHEMA = {
-    "seq": pl.Int64, "logged_at": pl.Datetime("us"), "actor": pl.String,
-    "actor_kind": pl.String, "action": pl.String, "object_type": pl.String,
-    "record_id": pl.String, "field": pl.String, "before": pl.String, "after": pl.String,
-    "proposal_id": pl.String, "run_id": pl.String, "detail": pl.String,
-    "prev_hash": pl.String, "hash": pl.String,
+    "seq": pl.Int64, "logged_at": pl.Datetime("us"),
+    **{f: pl.String for f in ENTRY_FIELDS}, "prev_hash": pl.String, "hash": pl.String,
 }  # fmt: skip
 
 
-def to_json(value: Any) -> str | None:
-    """A value as JSON text, keeping its type; SQL NULL stays NULL, '' stays '""'."""
-    if value is _ABSENT:
-        return None
+def to_json(value: Any) -> str:
+    """A value as JSON text, keeping its type: None is 'null', '' is '""', 5 is '5'."""
     return json.dumps(value, default=_json_default, sort_keys=True, separators=(",", ":"))
-
-
-class _Absent:
-    pass
-
-
-_ABSENT: Any = _Absent()
 
 
 def _json_default(value: Any) -> Any:
@@ -66,7 +67,7 @@ def _json_default(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class AuditEntry:
-    """One thing that happened. ``before``/``after`` are already JSON text (or None)."""
+    """One thing that happened. ``before``/``after``/``detail`` are JSON text (or None)."""
 
     actor: str
     actor_kind: str  # agent | person | system
@@ -81,22 +82,13 @@ class AuditEntry:
     detail: str | None = None
 
 
-def _canonical(seq: int, logged_at: dt.datetime, e: Sequence[Any], prev: str) -> str:
-    # Unit separators cannot occur in JSON text or our ids, so fields cannot run together.
-    parts = [str(seq), logged_at.isoformat(timespec="microseconds")]
-    parts += ["\x00" if v is None else str(v) for v in e]
-    parts.append(prev)
-    return "\x1f".join(parts)
-
-
-def _hash(seq: int, logged_at: dt.datetime, e: Sequence[Any], prev: str) -> str:
-    return hashlib.sha256(_canonical(seq, logged_at, e, prev).encode()).hexdigest()
-
-
-_ENTRY_FIELDS = (
-    "actor", "actor_kind", "action", "object_type", "record_id", "field",
-    "before", "after", "proposal_id", "run_id", "detail",
-)  # fmt: skip
+def _chain(prev: str, digests: Iterable[str]) -> tuple[list[str], list[str]]:
+    prevs, hashes = [], []
+    for digest in digests:
+        prevs.append(prev)
+        prev = hashlib.sha256((prev + digest).encode()).hexdigest()
+        hashes.append(prev)
+    return prevs, hashes
 
 
 def append(
@@ -108,51 +100,36 @@ def append(
     """Append entries to the chain inside the caller's transaction; returns how many.
 
     ``entries`` is AuditEntry objects or a frame with their fields as columns (the
-    fast path for big runs). Two writers appending at once both read the same tail
-    and insert the same ``seq``: the primary key makes one of them fail, and its
-    whole transaction is retried by the caller, so the chain never forks.
+    fast path for big runs). Two writers appending at once read the same tail and
+    insert the same ``seq``: the primary key fails one of them, whose whole
+    transaction the caller retries, so the chain never forks.
     """
     if isinstance(entries, pl.DataFrame):
-        cols = entries.select(
-            [
-                pl.col(f) if f in entries.columns else pl.lit(None, pl.String).alias(f)
-                for f in _ENTRY_FIELDS
-            ]
-        )
-        rows: list[tuple[Any, ...]] = cols.rows()
+        batch = entries.select(
+            [pl.col(f) if f in entries.columns else pl.lit(None).alias(f) for f in ENTRY_FIELDS]
+        ).cast(dict.fromkeys(ENTRY_FIELDS, pl.String))
     else:
-        rows = [tuple(getattr(e, f) for f in _ENTRY_FIELDS) for e in entries]
-    if not rows:
+        rows = list(entries)
+        batch = pl.DataFrame(
+            {f: [getattr(e, f) for e in rows] for f in ENTRY_FIELDS},
+            schema=dict.fromkeys(ENTRY_FIELDS, pl.String),
+        )
+    if batch.is_empty():
         return 0
     logged_at = at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     tail = first_row(con, _TAIL)
-    seq, prev = (int(tail[0]), str(tail[1])) if tail else (0, GENESIS)  # type: ignore[arg-type]
-    seqs, prevs, hashes = [], [], []
-    stamp = logged_at.isoformat(timespec="microseconds")
-    for values in rows:
-        seq += 1
-        text = "\x1f".join(
-            [str(seq), stamp, *("\x00" if v is None else str(v) for v in values), prev]
-        )
-        h = hashlib.sha256(text.encode()).hexdigest()
-        seqs.append(seq)
-        prevs.append(prev)
-        hashes.append(h)
-        prev = h
-    data = {f: [r[i] for r in rows] for i, f in enumerate(_ENTRY_FIELDS)}
-    batch = pl.DataFrame(
-        {
-            "seq": seqs,
-            "logged_at": [logged_at] * len(rows),
-            **data,
-            "prev_hash": prevs,
-            "hash": hashes,
-        },
-        schema=_SCHEMA,
+    last, prev = (int(tail[0]), str(tail[1])) if tail else (0, GENESIS)  # type: ignore[arg-type]
+    batch = batch.with_columns(
+        seq=pl.int_range(last + 1, last + 1 + len(batch), dtype=pl.Int64),
+        logged_at=pl.lit(logged_at, pl.Datetime("us")),
     )
     with registered(con, "audit_batch", batch):
+        digests = frame(con, _BATCH_DIGESTS)["digest"].to_list()
+    prevs, hashes = _chain(prev, digests)
+    batch = batch.with_columns(prev_hash=pl.Series(prevs), hash=pl.Series(hashes))
+    with registered(con, "audit_batch", batch.select(list(_SCHEMA)).cast(_SCHEMA)):  # type: ignore[arg-type]
         con.execute(_INSERT)
-    return len(rows)
+    return len(batch)
 
 
 @dataclass(frozen=True)
@@ -163,20 +140,20 @@ class ChainReport:
     problem: str | None = None
 
 
-def verify(con: duckdb.DuckDBPyConnection, *, chunk: int = 200_000) -> ChainReport:
-    """Recompute the chain from the start; name the first row that does not match."""
-    prev, expected_seq, rows, after = GENESIS, 1, 0, 0
+def verify(con: duckdb.DuckDBPyConnection, *, chunk: int = 500_000) -> ChainReport:
+    """Recompute every digest and the chain from the start; name the first bad row."""
+    prev, expected, rows, after = GENESIS, 1, 0, 0
     while True:
         part = con.execute(_SCAN, {"after": after, "n": chunk}).fetchall()
         if not part:
             return ChainReport(True, rows)
-        for r in part:
-            seq = int(r[0])
-            if seq != expected_seq:
-                return ChainReport(False, rows, expected_seq, f"row {expected_seq} is missing")
-            if r[13] != prev:
+        for seq, stored_prev, stored_hash, digest in part:
+            if seq != expected:
+                return ChainReport(False, rows, expected, f"row {expected} is missing")
+            if stored_prev != prev:
                 return ChainReport(False, rows, seq, "prev_hash does not match the row before")
-            if _hash(seq, r[1], r[2:13], prev) != r[14]:
+            h = hashlib.sha256((prev + digest).encode()).hexdigest()
+            if h != stored_hash:
                 return ChainReport(False, rows, seq, "row content does not match its hash")
-            prev, expected_seq, rows = r[14], seq + 1, rows + 1
+            prev, expected, rows = h, seq + 1, rows + 1
         after = int(part[-1][0])

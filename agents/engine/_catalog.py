@@ -42,13 +42,24 @@ WHERE table_schema = 'crm' AND table_catalog = current_database()
 """
 
 
+_TYPES_CACHE: dict[tuple[str, str], str] = {}
+
+
 def column_types(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
-    """(object_type, column) -> DuckDB type, for every writable CRM object."""
-    return {
-        (table, column): dtype
-        for table, column, dtype in con.execute(_TYPES).fetchall()
-        if table in OBJECTS
-    }
+    """(object_type, column) -> DuckDB type, for every writable CRM object.
+
+    Every open warehouse has been migrated to the latest schema, so the answer is
+    the same for all of them and is read once per process.
+    """
+    if not _TYPES_CACHE:
+        _TYPES_CACHE.update(
+            {
+                (table, column): dtype
+                for table, column, dtype in con.execute(_TYPES).fetchall()
+                if table in OBJECTS
+            }
+        )
+    return _TYPES_CACHE
 
 
 def check_field(types: dict[tuple[str, str], str], object_type: str, field: str) -> str:

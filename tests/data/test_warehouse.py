@@ -11,7 +11,7 @@ import pytest
 
 from data.errors import SchemaVersionError, WarehouseBusyError
 from data.inventory import table_counts
-from data.warehouse import LATEST_VERSION, Warehouse, migrations
+from data.warehouse import LATEST_VERSION, Warehouse, migrations, release_all
 
 SCHEMAS = {"crm", "ref", "foundation", "ops", "truth"}
 
@@ -117,6 +117,7 @@ def _hold_write_lock(path: str, seconds: float, ready) -> None:  # runs in a chi
 def test_second_process_waits_for_the_lock_or_says_busy(
     wh: Warehouse, hold: float, timeout: float, waits: bool
 ) -> None:
+    release_all()
     ctx = mp.get_context("spawn")
     ready = ctx.Event()
     child = ctx.Process(target=_hold_write_lock, args=(str(wh.path), hold, ready))
