@@ -54,3 +54,15 @@ def engine_wh(wh: Warehouse) -> Warehouse:
     insert_proposal(wh, "p2", "a2", "industry", '"Retail"', '"Banking"')
     insert_proposal(wh, "p3", "a3", "employees", "30", "35")
     return wh
+
+
+@pytest.fixture
+def run_wh(engine_wh: Warehouse) -> Warehouse:
+    with engine_wh.connect() as con:
+        con.execute(
+            "INSERT INTO crm.accounts (account_id, name, industry, employees, source) VALUES ('a4', 'Hooli', NULL, 40, 'test')"
+        )
+        con.execute(
+            "UPDATE ops.proposals SET status = 'rejected'"
+        )  # the fixture's hand-made ones are decided
+    return engine_wh

@@ -95,18 +95,6 @@ def _spec(name: str, factory, *, mode: str = "live", reads=None, depends_on=()) 
     )  # fmt: skip
 
 
-@pytest.fixture
-def run_wh(engine_wh: Warehouse) -> Warehouse:
-    with engine_wh.connect() as con:
-        con.execute(
-            "INSERT INTO crm.accounts (account_id, name, industry, employees, source) VALUES ('a4', 'Hooli', NULL, 40, 'test')"
-        )
-        con.execute(
-            "UPDATE ops.proposals SET status = 'rejected'"
-        )  # the fixture's hand-made ones are decided
-    return engine_wh
-
-
 def _proposals(wh: Warehouse) -> pl.DataFrame:
     with wh.connect() as con:
         return frame(
