@@ -60,9 +60,19 @@ def bench_approval(audit_rows: int, approvals: int = 200) -> None:
         t = time.perf_counter()
         with wh.connect() as con:  # pad the log (these padding rows carry dummy hashes)
             base = int(scalar(con, "SELECT max(seq) FROM ops.audit_log"))  # type: ignore[arg-type]
-            con.execute(_FILL_AUDIT.replace("range(1, $n + 1)", f"range({base + 1}, {base} + $n + 1)"), {"n": audit_rows})
-            ids = [r[0] for r in con.execute("SELECT proposal_id FROM ops.proposals WHERE status = 'pending' ORDER BY 1").fetchall()]
-        print(f"approval: padded the audit log with {audit_rows:,} rows in {time.perf_counter() - t:.1f}s")
+            con.execute(
+                _FILL_AUDIT.replace("range(1, $n + 1)", f"range({base + 1}, {base} + $n + 1)"),
+                {"n": audit_rows},
+            )
+            ids = [
+                r[0]
+                for r in con.execute(
+                    "SELECT proposal_id FROM ops.proposals WHERE status = 'pending' ORDER BY 1"
+                ).fetchall()
+            ]
+        print(
+            f"approval: padded the audit log with {audit_rows:,} rows in {time.perf_counter() - t:.1f}s"
+        )
         lat = []
         for pid in ids[:approvals]:
             t = time.perf_counter()
@@ -70,7 +80,9 @@ def bench_approval(audit_rows: int, approvals: int = 200) -> None:
             lat.append((time.perf_counter() - t) * 1000)
         lat.sort()
         p95 = lat[int(len(lat) * 0.95) - 1]
-        print(f"  {len(lat)} approvals: median {statistics.median(lat):.1f} ms, p95 {p95:.1f} ms, max {lat[-1]:.1f} ms")
+        print(
+            f"  {len(lat)} approvals: median {statistics.median(lat):.1f} ms, p95 {p95:.1f} ms, max {lat[-1]:.1f} ms"
+        )
 
 
 def main() -> None:
