@@ -206,3 +206,50 @@ def test_a_failing_agent_is_recorded_and_its_dependents_skipped(run_wh: Warehous
         pending = con.execute("SELECT count(*) FROM ops.event_consumption").fetchall()[0][0]
     assert run == [("failed", "RuntimeError: model file missing")]
     assert pending == 0  # events stay pending for the next run
+
+
+def test_a_policy_override_graduates_an_action_but_never_tier_3(run_wh: Warehouse) -> None:
+    from agents.engine._catalog import EngineError
+    from agents.engine._policy import set_policy
+
+    with pytest.raises(EngineError, match="needs the admin role"):
+        set_policy(
+            run_wh, agent="filler", action_type="fill_employees", tier=1, by="rev", reason="r"
+        )
+    with pytest.raises(EngineError, match="tier 3 in its contract"):
+        set_policy(
+            run_wh,
+            agent="filler",
+            action_type="close_deal",
+            tier=1,
+            by="ana",
+            reason="r",
+            contract_tier=3,
+        )
+    set_policy(run_wh, agent="filler", action_type="fill_employees", tier=1, min_confidence=0.8, by="ana",
+               reason="98% approved unchanged over 30 days")  # fmt: skip
+    # Even a policy row forced in by hand cannot make tier 3 executable.
+    with run_wh.connect() as con:
+        con.execute(
+            "INSERT INTO ops.policy VALUES ('x', 'filler', 'close_deal', 1, 0.0, 'ana', now(), 'forced', true)"
+        )
+    run_agents(run_wh, [_spec("filler", FillIndustry)])
+    p = _proposals(run_wh)
+    emp = p.filter(pl.col("action_type") == "fill_employees")
+    assert set(emp["status"]) == {"applied"}
+    assert emp["tier_reason"].str.contains("policy override").all()
+    assert p.filter(pl.col("action_type") == "close_deal")["status"].to_list() == ["task"]
+    with run_wh.connect() as con:
+        logged = con.execute(
+            "SELECT actor, record_id FROM ops.audit_log WHERE action = 'policy' AND object_type = 'agent_action'"
+        ).fetchall()
+    assert logged == [("ana", "filler.fill_employees")]
+
+
+def test_set_mode_puts_an_agent_in_shadow(run_wh: Warehouse) -> None:
+    from agents.engine._policy import set_mode
+
+    set_mode(run_wh, agent="filler", mode="shadow", by="ana")
+    [result] = run_agents(run_wh, [_spec("filler", FillIndustry, mode="live")])
+    assert result.mode == "shadow"
+    assert set(_proposals(run_wh)["status"]) <= {"shadow", "blocked"}
