@@ -59,6 +59,7 @@ class Context:
         self.params = dict(params or {})
         self._cache: dict[str, pl.DataFrame] = {}
         self.read_log: dict[str, int] = {}
+        self.skipped: list[dict[str, Any]] = []
 
     def _grant(self, table: str) -> tuple[str, ...] | str:
         if not _NAME.match(table):
@@ -118,3 +119,45 @@ class Context:
                 ) from exc
         finally:
             sandbox.close()
+
+    def validated(
+        self,
+        source: str,
+        data: pl.DataFrame,
+        schema: Mapping[str, pl.DataType],
+        *,
+        key: str,
+        min_confidence: float | None = None,
+        confidence: str = "confidence",
+    ) -> pl.DataFrame:
+        """Handoff check on another agent's output (or any input) before acting on it.
+
+        Rows missing a ``schema`` column value, of the wrong type, or below
+        ``min_confidence`` are dropped; each is recorded in ``skipped`` (logged with
+        the run) instead of being acted on. A missing column drops every row.
+        """
+        missing = [c for c in schema if c not in data.columns]
+        if missing:
+            self.skipped.append(
+                {"source": source, "rows": len(data), "problem": f"missing columns {missing}"}
+            )
+            return data.clear().select([pl.lit(None, t).alias(c) for c, t in schema.items()])
+        typed = data.with_columns(
+            [pl.col(c).cast(t, strict=False).alias(c) for c, t in schema.items()]
+        )
+        bad_type = pl.any_horizontal([typed[c].is_null() & data[c].is_not_null() for c in schema])
+        null = pl.any_horizontal([pl.col(c).is_null() for c in schema])
+        low = pl.lit(False)
+        if min_confidence is not None and confidence in typed.columns:
+            low = pl.col(confidence).cast(pl.Float64, strict=False).fill_null(-1.0) < min_confidence
+        flagged = typed.with_columns(
+            _problem=pl.when(bad_type).then(pl.lit("wrong type"))
+            .when(null).then(pl.lit("missing value"))
+            .when(low).then(pl.lit(f"confidence below {min_confidence}"))
+            .otherwise(None)
+        )  # fmt: skip
+        for row in (
+            flagged.filter(pl.col("_problem").is_not_null()).select(key, "_problem").iter_rows()
+        ):
+            self.skipped.append({"source": source, "key": row[0], "problem": row[1]})
+        return flagged.filter(pl.col("_problem").is_null()).drop("_problem")

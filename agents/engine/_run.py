@@ -238,7 +238,8 @@ def _commit(
     routed = routed.with_columns(
         decided_at=pl.lit(None, pl.Datetime("us")), final_value=pl.lit(None, pl.String)
     )
-    to_apply = routed.filter(pl.col("status") == "apply")
+    # Output-only actions (no field: a flag, a briefing) take effect by being recorded.
+    to_apply = routed.filter((pl.col("status") == "apply") & pl.col("field").is_not_null())
     applied = pl.DataFrame(
         schema={"ord": pl.UInt32, "applied": pl.Boolean, "before": pl.String, "after": pl.String}
     )
@@ -260,7 +261,8 @@ def _commit(
         routed.join(applied, on="ord", how="left")
         .with_columns(
             status=pl.when(pl.col("status") != "apply").then("status")
-            .when(pl.col("applied")).then(pl.lit("applied")).otherwise(pl.lit("stale")),
+            .when(pl.col("applied") | pl.col("field").is_null()).then(pl.lit("applied"))
+            .otherwise(pl.lit("stale")),
         )
         .with_columns(
             decided_at=pl.when(pl.col("status") == "applied").then(pl.lit(now)).otherwise(None),
@@ -294,7 +296,7 @@ def _commit(
     counts = {k: int(v) for k, v in stored.group_by("status").len().iter_rows()}
     counts["deferred"] = len(deferred)
     counts["skipped_invalid"] = len(bad)
-    _audit_run(con, spec, run_id, mode, stored, deferred, bad, read_log, counts, now)
+    _audit_run(con, spec, run_id, mode, stored, deferred, bad, read_log, counts, metadata, now)
     finished = now_utc()
     con.execute(
         _RUN,
@@ -351,12 +353,14 @@ def _audit_run(
     bad: pl.DataFrame,
     read_log: dict[str, int],
     counts: dict[str, int],
+    metadata: dict[str, Any],
     now: dt.datetime,
 ) -> None:
     head = pl.DataFrame(
         {
             "actor": [spec.name], "actor_kind": ["agent"], "action": ["read"], "run_id": [run_id],
-            "detail": [to_json({"rows_read": read_log, "mode": mode, "counts": counts})],
+            "detail": [to_json({"rows_read": read_log, "mode": mode, "counts": counts,
+                                "skipped_inputs": metadata.get("skipped_inputs_total", 0)})],
         }
     )  # fmt: skip
     rows = stored.select(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 import pytest
 
-from agents.base import Agent, AgentResult, Context
+from agents.base import Agent, AgentResult, Context, empty_proposals
 from agents.engine import verify
+from agents.engine._proposals import PROPOSAL_INPUT
 from agents.engine._route import POLICY_SCHEMA
 from agents.engine._run import AgentSpec, run_agents
 from data.warehouse import Warehouse, frame
@@ -253,3 +256,35 @@ def test_set_mode_puts_an_agent_in_shadow(run_wh: Warehouse) -> None:
     [result] = run_agents(run_wh, [_spec("filler", FillIndustry, mode="live")])
     assert result.mode == "shadow"
     assert set(_proposals(run_wh)["status"]) <= {"shadow", "blocked"}
+
+
+class Consumer(Agent):
+    """Acts on an upstream output only after the handoff check."""
+
+    name = "consumer"
+    version = "1.0"
+
+    def run(self, ctx: Context) -> AgentResult:
+        upstream = pl.DataFrame(
+            {"account_id": ["a1", "a2", None, "a4"], "score": ["0.9", "oops", "0.5", "0.2"],
+             "confidence": [0.95, 0.9, 0.9, 0.3]}
+        )  # fmt: skip
+        ok = ctx.validated("upstream.scores", upstream, {"account_id": pl.String, "score": pl.Float64},
+                           key="account_id", min_confidence=0.5)  # fmt: skip
+        rows = [
+            _proposal("flag_account", r["account_id"], None, None, None, 0.9)
+            for r in ok.iter_rows(named=True)
+        ]
+        return AgentResult(pl.DataFrame(rows, schema=PROPOSAL_INPUT) if rows else empty_proposals())
+
+
+def test_handoff_validation_skips_and_logs_bad_upstream_rows(run_wh: Warehouse) -> None:
+    [result] = run_agents(run_wh, [_spec("consumer", Consumer)])
+    p = _proposals(run_wh)
+    assert p["record_id"].to_list() == ["a1"]  # a2 wrong type, None missing, a4 low confidence
+    with run_wh.connect() as con:
+        meta = con.execute(
+            "SELECT metadata FROM ops.runs WHERE run_id = $r", {"r": result.run_id}
+        ).fetchall()[0][0]
+    problems = sorted(s["problem"] for s in json.loads(meta)["agent"]["skipped_inputs"])
+    assert problems == ["confidence below 0.5", "missing value", "wrong type"]
