@@ -200,19 +200,15 @@ def _run_one(
     except Exception as exc:  # noqa: BLE001 - an agent's failure is recorded, not raised
         return _record_failure(wh, spec, mode, trigger, started, events, exc, clock)
 
+    metadata = {
+        **output.metadata,
+        "skipped_inputs": ctx.skipped[:200],
+        "skipped_inputs_total": len(ctx.skipped),
+    }
+
     def work(con: duckdb.DuckDBPyConnection) -> RunResult:
         return _commit(
-            con,
-            spec,
-            mode,
-            trigger,
-            started,
-            events,
-            good,
-            bad,
-            output.metadata,
-            ctx.read_log,
-            clock,
+            con, spec, mode, trigger, started, events, good, bad, metadata, ctx.read_log, clock
         )
 
     return in_transaction(wh, work)
