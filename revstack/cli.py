@@ -132,6 +132,20 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_app(args: argparse.Namespace) -> int:
+    import subprocess
+    from importlib import resources
+
+    app = resources.files("dashboard") / "app.py"
+    env = {**os.environ, "REVSTACK_DB": str(Path(args.db).resolve())}
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+               "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
+    console.print(
+        f"revstack dashboard on http://localhost:{args.port} (warehouse {args.db}); Ctrl-C stops it"
+    )
+    return subprocess.call(command, env=env)
+
+
 # -- parser ------------------------------------------------------------------
 
 
@@ -185,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-store", action="store_true", help="measure without storing a snapshot")
     _common(p)
     p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("app", help="start the dashboard")
+    p.add_argument("--port", type=int, default=8501)
+    _common(p, json_flag=False)
+    p.set_defaults(func=cmd_app)
 
     from revstack import _engine_cmds
 

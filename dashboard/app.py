@@ -1,0 +1,18 @@
+"""revstack dashboard: the one entry point. `revstack app` runs it."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard._state import sidebar_identity
+
+st.set_page_config(page_title="revstack", layout="wide")
+
+PAGES = [
+    st.Page("pages/stack_health.py", title="Stack health", url_path="health", default=True),
+    st.Page("pages/approvals.py", title="Approvals", url_path="approvals"),
+    st.Page("pages/audit.py", title="Audit & rollback", url_path="audit"),
+]
+
+sidebar_identity()
+st.navigation(PAGES).run()

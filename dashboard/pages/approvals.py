@@ -1,0 +1,100 @@
+"""Approvals: the tier-2 queue and tier-3 tasks; approve, edit or reject in one click."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import streamlit as st
+
+from agents.engine._catalog import EngineError
+from agents.engine._decide import decide, parse_value
+from agents.engine._queries import list_proposals
+from dashboard._state import download, signed_in, warehouse
+
+st.title("Approvals")
+wh = warehouse()
+name, role = signed_in()
+
+queue = pl.concat(
+    [list_proposals(wh, status="pending", limit=500), list_proposals(wh, status="task", limit=500)]
+)
+shadow = list_proposals(wh, status="shadow", limit=200)
+
+cols = st.columns(3)
+cols[0].metric("Waiting for a reviewer (tier 2)", int((queue["status"] == "pending").sum()))
+cols[1].metric("Human tasks (tier 3)", int((queue["status"] == "task").sum()))
+cols[2].metric("Shadow proposals", len(shadow))
+
+if queue.is_empty():
+    st.info("Nothing waits for a decision. Agent runs queue tier-2 proposals here.")
+else:
+    agents = sorted(queue["agent"].unique().to_list())
+    pick = st.multiselect("Agents", agents, default=agents, key="approvals_agents")
+    view = queue.filter(pl.col("agent").is_in(pick))
+    can_decide = role in ("reviewer", "admin")
+    if not can_decide:
+        st.warning("Viewers can look but not decide. Sign in as a reviewer to act.")
+    for p in view.head(50).iter_rows(named=True):
+        target = f"{p['object_type']} {p['record_id']}" + (f" · {p['field']}" if p["field"] else "")
+        with st.container(border=True):
+            st.markdown(
+                f"**{p['action_type']}** on `{target}` — {p['agent']} · tier {p['tier']} · confidence {p['confidence']}"
+            )
+            st.markdown(f"`{p['old_value']}` → `{p['new_value']}`")
+            st.caption(f"Why: {p['reason']}  \nWhy this tier: {p['tier_reason']}")
+            if p["evidence"]:
+                with st.expander("Evidence"):
+                    st.json(json.loads(p["evidence"]))
+            note = st.text_input("Note", key=f"note_{p['proposal_id']}")
+            edit = (
+                st.text_input("Edit value (optional)", key=f"edit_{p['proposal_id']}")
+                if p["field"]
+                else ""
+            )
+            b1, b2 = st.columns(2)
+            approve_label = (
+                "Mark done" if p["status"] == "task" else ("Approve edit" if edit else "Approve")
+            )
+            if b1.button(approve_label, key=f"approve_{p['proposal_id']}", disabled=not can_decide):
+                try:
+                    d = decide(wh, p["proposal_id"], approve=True, by=name, note=note or None,
+                               value=parse_value(edit) if edit else None)  # fmt: skip
+                    st.toast(d.message)
+                    st.rerun()
+                except EngineError as exc:
+                    st.error(str(exc))
+            if b2.button("Reject", key=f"reject_{p['proposal_id']}", disabled=not can_decide):
+                try:
+                    d = decide(wh, p["proposal_id"], approve=False, by=name, note=note)
+                    st.toast(d.message)
+                    st.rerun()
+                except EngineError as exc:
+                    st.error(str(exc))
+    if can_decide and not view.is_empty():
+        pending = view.filter(pl.col("status") == "pending")
+        if st.button(f"Approve all {len(pending)} shown pending proposals", key="bulk_approve"):
+            done = sum(
+                decide(wh, pid, approve=True, by=name, note="bulk").changed
+                for pid in pending["proposal_id"]
+            )
+            st.toast(f"approved {done}")
+            st.rerun()
+    download(view, "review_queue", key="dl_queue")
+
+if not shadow.is_empty():
+    st.subheader("Shadow proposals (what agents in shadow mode would do; not approvable)")
+    st.dataframe(
+        shadow.select(
+            "proposal_id",
+            "agent",
+            "action_type",
+            "record_id",
+            "field",
+            "old_value",
+            "new_value",
+            "confidence",
+            "tier",
+            "reason",
+        )
+    )

@@ -1,0 +1,89 @@
+"""Audit & rollback: search the log, check the chain, preview and run a rollback."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from agents.engine import verify
+from agents.engine._catalog import EngineError
+from agents.engine._queries import audit_rows
+from agents.engine._rollback import rollback
+from dashboard._state import download, signed_in, warehouse
+
+st.title("Audit & rollback")
+wh = warehouse()
+name, role = signed_in()
+
+with wh.connect() as con:
+    chain = verify(con)
+if chain.ok:
+    st.success(f"Hash chain intact: {chain.rows:,} rows")
+else:
+    st.error(f"Hash chain broken at row {chain.first_bad_seq}: {chain.problem}")
+
+c = st.columns(5)
+actor = c[0].text_input("Agent or person", key="audit_actor") or None
+record = c[1].text_input("Record id", key="audit_record") or None
+field = c[2].text_input("Field", key="audit_field") or None
+action = (
+    c[3].selectbox(
+        "Action",
+        [
+            "",
+            "apply",
+            "approve",
+            "edit",
+            "reject",
+            "propose",
+            "block",
+            "rollback",
+            "policy",
+            "error",
+        ],
+        key="audit_action",
+    )
+    or None
+)
+days = c[4].number_input("Last N days", min_value=1, value=30, key="audit_days")
+since = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=int(days))
+rows = audit_rows(
+    wh, actor=actor, record=record, field=field, action=action, since=since, limit=1000
+)
+if rows.is_empty():
+    st.info("No audit rows match.")
+else:
+    st.dataframe(rows.drop("detail"))
+    download(rows, "audit_log", key="dl_audit")
+
+st.subheader("Roll back an agent")
+if role != "admin":
+    st.caption("Only admins roll back.")
+else:
+    r = st.columns(3)
+    agent = r[0].text_input("Agent", key="rb_agent")
+    start = r[1].date_input("Since", value=dt.date.today() - dt.timedelta(days=1), key="rb_since")
+    until = r[2].date_input("Until", value=dt.date.today() + dt.timedelta(days=1), key="rb_until")
+    window = {
+        "agent": agent,
+        "since": dt.datetime.combine(start, dt.time()),
+        "until": dt.datetime.combine(until, dt.time()),
+    }
+    if agent and st.button("Preview rollback", key="rb_preview"):
+        try:
+            st.session_state["rb_report"] = rollback(wh, by=name, dry_run=True, **window)
+        except EngineError as exc:
+            st.error(str(exc))
+    report = st.session_state.get("rb_report")
+    if report is not None:
+        st.write(
+            f"Would restore {len(report.restored)} field(s); {len(report.conflicts)} conflict(s) left alone."
+        )
+        st.dataframe(report.restored)
+        if not report.conflicts.is_empty():
+            st.dataframe(report.conflicts)
+        if st.button("Execute rollback", key="rb_execute", type="primary"):
+            done = rollback(wh, by=name, **window)
+            st.session_state.pop("rb_report")
+            st.success(f"{done.rollback_id}: restored {len(done.restored)} field(s)")
