@@ -11,6 +11,7 @@ st.set_page_config(page_title="revstack", layout="wide")
 PAGES = [
     st.Page("pages/stack_health.py", title="Stack health", url_path="health", default=True),
     st.Page("pages/approvals.py", title="Approvals", url_path="approvals"),
+    st.Page("pages/trust_ramp.py", title="Trust ramp", url_path="trust"),
     st.Page("pages/audit.py", title="Audit & rollback", url_path="audit"),
 ]
 

@@ -33,7 +33,9 @@ else:
     tiles = st.columns(max(len(runs), 1))
     for tile, r in zip(tiles, runs.iter_rows(named=True), strict=False):
         tile.metric(r["agent"], f"{r['runs']} runs")
-        tile.caption(f"{r['failed']} failed · last run {r['last_run']:%Y-%m-%d %H:%M} · p95 {r['p95_seconds']:.1f}s")
+        tile.caption(
+            f"{r['failed']} failed · last run {r['last_run']:%Y-%m-%d %H:%M} · p95 {r['p95_seconds']:.1f}s"
+        )
     st.plotly_chart(outcome_bars(outcomes), key="outcomes")
     if not weekly.is_empty():
         st.plotly_chart(override_trend(weekly), key="override_trend")
