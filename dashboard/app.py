@@ -12,6 +12,7 @@ PAGES = [
     st.Page("pages/stack_health.py", title="Stack health", url_path="health", default=True),
     st.Page("pages/approvals.py", title="Approvals", url_path="approvals"),
     st.Page("pages/trust_ramp.py", title="Trust ramp", url_path="trust"),
+    st.Page("pages/threshold_lab.py", title="Threshold lab", url_path="thresholds"),
     st.Page("pages/audit.py", title="Audit & rollback", url_path="audit"),
 ]
 

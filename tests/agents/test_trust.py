@@ -41,3 +41,20 @@ def test_forty_clean_approvals_suggest_graduation_and_rejections_do_not(
     assert s.filter(s["agent"] == "bad").is_empty()  # half rejected: stays tier 2
     bad = cycles.filter(cycles["agent"] == "bad").row(0, named=True)
     assert bad["override_notes"][:1] == ["headcount is stale"]
+
+
+def test_threshold_curve_counts_by_hand() -> None:
+    import numpy as np
+    import polars as pl
+
+    from metrics.thresholds import threshold_curve
+
+    labelled = pl.DataFrame(
+        {"confidence": [0.95, 0.9, 0.8, 0.6, 0.4], "correct": [True, False, True, None, False]}
+    )
+    curve = threshold_curve(labelled, np.array([0.5, 0.85, 0.99]))
+    assert curve["auto"].to_list() == [4, 2, 0]
+    assert curve["queue"].to_list() == [1, 3, 5]
+    assert curve["wrong_auto"].to_list() == [1, 1, 0]
+    assert curve["expected_error_rate"].to_list()[:2] == [1 / 3, 1 / 2]
+    assert curve["expected_error_rate"].to_list()[2] is None

@@ -91,7 +91,9 @@ def test_a_reviewer_approves_in_a_real_browser(server) -> None:
         page.screenshot(path=str(SHOTS / "stack_health.png"), full_page=True)
         # sign in as the reviewer
         who = page.get_by_role("combobox", name="Signed in as")
-        for _attempt in range(3):  # the combobox sometimes ignores the first gesture while rendering
+        for _attempt in range(
+            3
+        ):  # the combobox sometimes ignores the first gesture while rendering
             who.click()
             page.wait_for_timeout(500)
             page.get_by_role("option", name="rev", exact=True).click()

@@ -13,7 +13,13 @@ from metrics.engine import action_outcomes
 from tests.agents.test_runs import FillIndustry, _spec
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-PAGES = ["pages/stack_health.py", "pages/approvals.py", "pages/trust_ramp.py", "pages/audit.py"]
+PAGES = [
+    "pages/stack_health.py",
+    "pages/approvals.py",
+    "pages/trust_ramp.py",
+    "pages/threshold_lab.py",
+    "pages/audit.py",
+]
 
 
 def _app(wh: Warehouse, monkeypatch: pytest.MonkeyPatch, who: str | None = None) -> AppTest:

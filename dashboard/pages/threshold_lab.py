@@ -1,0 +1,73 @@
+"""Threshold lab: move an action's min_confidence and see volume, queue and errors move."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+
+from agents.engine._catalog import EngineError
+from agents.engine._policy import set_policy
+from dashboard._state import download, signed_in, warehouse
+from metrics.engine import action_outcomes
+from metrics.thresholds import labelled_proposals, threshold_curve
+
+st.title("Threshold lab")
+wh = warehouse()
+name, role = signed_in()
+with wh.connect() as con:
+    outcomes = action_outcomes(con)
+if outcomes.is_empty():
+    st.info("No proposals yet: run the agents first.")
+    st.stop()
+choices = (outcomes["agent"] + " · " + outcomes["action_type"]).to_list()
+pick = st.selectbox("Action type", choices, key="lab_action")
+agent, action = pick.split(" · ")
+with wh.connect() as con:
+    labelled = labelled_proposals(con, agent, action)
+curve = threshold_curve(labelled)
+threshold = st.slider("min_confidence", 0.0, 1.0, 0.9, 0.01, key="lab_threshold")
+at = curve.filter(pl.col("threshold") == round(threshold, 2)).row(0, named=True)
+c = st.columns(3)
+c[0].metric("Would run on their own", at["auto"])
+c[1].metric("Would wait for a reviewer", at["queue"])
+rate = at["expected_error_rate"]
+c[2].metric("Expected error rate of automatic runs", "–" if rate is None else f"{rate:.1%}")
+st.caption(
+    f"{len(labelled)} proposals; {int(labelled['correct'].is_not_null().sum())} judged by people (approved = right; edited, rejected or rolled back = wrong)."
+)
+
+fig = go.Figure()
+fig.add_scatter(x=curve["threshold"].to_list(), y=curve["auto"].to_list(), name="automatic")
+fig.add_scatter(x=curve["threshold"].to_list(), y=curve["queue"].to_list(), name="review queue")
+fig.add_scatter(
+    x=curve["threshold"].to_list(),
+    y=curve["expected_error_rate"].to_list(),
+    name="expected error rate",
+    yaxis="y2",
+)
+fig.add_vline(x=threshold, line_dash="dash")
+fig.update_layout(
+    height=380,
+    yaxis={"title": "proposals"},
+    yaxis2={"title": "error rate", "overlaying": "y", "side": "right", "tickformat": ".0%"},
+)
+st.plotly_chart(fig, key="lab_chart")
+download(curve, "threshold_curve", key="dl_curve")
+
+reason = st.text_input("Why (saved with the proposed policy)", key="lab_reason")
+if st.button("Save as policy", key="lab_save", disabled=role != "admin" or not reason):
+    try:
+        set_policy(
+            wh,
+            agent=agent,
+            action_type=action,
+            min_confidence=float(threshold),
+            by=name,
+            reason=reason,
+        )
+        st.success(f"min_confidence {threshold:.2f} for {pick} saved and logged.")
+    except EngineError as exc:
+        st.error(str(exc))
+if role != "admin":
+    st.caption("Only admins change policy.")
