@@ -1,1 +1,27 @@
-"""contracts."""
+"""Layer 1 governance: canonical definitions and one data contract per agent.
+
+RevOps owns the YAML (``definitions.yaml``, ``agents/*.yaml``); this package loads
+it into typed objects, checks it against the warehouse, and compiles definitions
+into SQL that selects the rows that break them.
+"""
+
+from contracts._check import ContractProblem, check_all
+from contracts._criteria import required_fields_sql, stage_violations_sql
+from contracts._load import Bundle, default_dir, load_all, load_contract, load_definitions
+from contracts._model import Action, AgentContract, Definitions, Stage
+
+__all__ = [
+    "Action",
+    "AgentContract",
+    "Bundle",
+    "ContractProblem",
+    "Definitions",
+    "Stage",
+    "check_all",
+    "default_dir",
+    "load_all",
+    "load_contract",
+    "load_definitions",
+    "required_fields_sql",
+    "stage_violations_sql",
+]

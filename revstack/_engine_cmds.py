@@ -161,7 +161,114 @@ def cmd_people_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_agents(args: argparse.Namespace) -> int:
+    from agents.registry import registry_rows
+
+    rows = registry_rows(Warehouse(args.db))
+    if args.json:
+        print_json(rows)
+        return 0
+    for r in rows:
+        r["depends_on"] = ", ".join(r["depends_on"]) or "-"
+        r["triggers"] = ", ".join(r["triggers"])
+        r["implemented"] = "yes" if r["implemented"] else "not yet"
+    _table(
+        rows,
+        ["agent", "implemented", "mode", "contract_version", "owner", "depends_on", "triggers"],
+    )
+    return 0
+
+
+def cmd_agents_mode(args: argparse.Namespace) -> int:
+    from agents.engine._policy import set_mode
+
+    set_mode(Warehouse(args.db), agent=args.agent, mode=args.mode, by=args.by)
+    console.print(f"{args.agent} is now in {args.mode} mode")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from agents.engine._catalog import EngineError
+    from agents.engine._run import run_agents
+    from agents.registry import specs
+    from contracts import load_all
+    from revstack._output import progress_bar
+
+    bundle = load_all()
+    all_specs = specs(bundle)
+    if args.agent and args.agent not in {s.name for s in all_specs}:
+        raise EngineError(
+            f"no agent {args.agent!r}; agents: {', '.join(s.name for s in all_specs)}"
+        )
+    with progress_bar(not args.json) as progress:
+        results = run_agents(Warehouse(args.db), all_specs, only=args.agent, shadow=args.shadow,
+                             trigger="manual" if args.agent else "events",
+                             definitions=bundle.definitions, progress=progress)  # fmt: skip
+    if args.json:
+        print_json([r.to_dict() for r in results])
+    else:
+        for r in results:
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(r.counts.items()) if v)
+            console.print(
+                f"{r.agent:<16} {r.status:<10} {r.run_id or '':<8} {r.mode:<7} {counts or r.message}"
+            )
+    return 1 if any(r.status == "failed" for r in results) else 0
+
+
+def cmd_policy_set(args: argparse.Namespace) -> int:
+    from agents.engine._policy import set_policy
+    from agents.registry import specs
+
+    spec = {s.name: s for s in specs()}.get(args.agent)
+    contract_tier = None
+    if spec is not None:
+        tiers = spec.policy.filter(spec.policy["action_type"] == args.action)["tier"]
+        contract_tier = int(tiers.max()) if len(tiers) else None
+    pid = set_policy(Warehouse(args.db), agent=args.agent, action_type=args.action, tier=args.tier,
+                     min_confidence=args.min_confidence, by=args.by, reason=args.reason,
+                     contract_tier=contract_tier)  # fmt: skip
+    console.print(
+        f"{pid}: {args.agent}.{args.action} tier={args.tier} min_confidence={args.min_confidence}"
+    )
+    return 0
+
+
 def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
+    p = sub.add_parser(
+        "agents", help="the registry: every agent, its contract, mode and dependencies"
+    )
+    asub = p.add_subparsers(dest="agents_command", metavar="SUBCOMMAND")
+    common(p)
+    p.set_defaults(func=cmd_agents)
+    pm = asub.add_parser("mode", help="put an agent in shadow or live mode (admins)")
+    pm.add_argument("agent")
+    pm.add_argument("mode", choices=["shadow", "live"])
+    pm.add_argument("--by", required=True)
+    common(pm)
+    pm.set_defaults(func=cmd_agents_mode)
+
+    p = sub.add_parser(
+        "run", help="process pending events with every agent (or one) in dependency order"
+    )
+    p.add_argument("--agent", help="run just this agent, even without pending events")
+    p.add_argument(
+        "--shadow", action="store_true", help="propose and log only; write nothing to crm"
+    )
+    common(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("policy", help="tier and threshold overrides (admins)")
+    psub2 = p.add_subparsers(dest="policy_command", required=True, metavar="SUBCOMMAND")
+    ps2 = psub2.add_parser("set", help="override an action's tier and/or min_confidence")
+    ps2.add_argument("agent")
+    ps2.add_argument("action")
+    ps2.add_argument("--tier", type=int, choices=[1, 2, 3])
+    ps2.add_argument("--min-confidence", type=float)
+    ps2.add_argument("--by", required=True)
+    ps2.add_argument("--reason", required=True)
+    common(ps2)
+    ps2.set_defaults(func=cmd_policy_set)
+
     p = sub.add_parser("proposals", help="list proposals (default: pending)")
     p.add_argument("--status", default="pending", help="pending, applied, task, shadow, ... or all")
     p.add_argument("--agent")

@@ -149,7 +149,9 @@ def run_agents(
     for i, spec in enumerate(order):
         report(progress, "agents", i, len(order))
         if spec.factory is None:
-            results.append(RunResult(spec.name, "skipped", message="not implemented yet"))
+            results.append(
+                RunResult(spec.name, "skipped", mode=spec.mode, message="not implemented yet")
+            )
             continue
         blocked_by = [d for d in spec.depends_on if d in failed]
         if blocked_by:

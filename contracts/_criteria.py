@@ -1,0 +1,110 @@
+"""Canonical definitions compiled to SQL that selects the bad rows (STYLE.md, item 6).
+
+Only validated identifiers (stage keys, column names checked against an allow-list,
+role names) and numbers reach the SQL text; the as-of moment is a bound parameter.
+"""
+
+from __future__ import annotations
+
+import re
+
+from contracts._model import Definitions, FieldCriterion, MetricCriterion, RoleCriterion
+
+__all__ = ["stage_violations_sql", "required_fields_sql", "OPPORTUNITY_COLUMNS", "PK"]
+
+OPPORTUNITY_COLUMNS = frozenset(
+    {"account_id", "owner_id", "name", "amount", "close_date", "forecast_category", "probability",
+     "opportunity_type", "lead_source", "product", "competitor", "next_step"}
+)  # fmt: skip
+PK = {"accounts": "account_id", "contacts": "contact_id", "opportunities": "opportunity_id"}
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+_SQL_OP = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "=": "=", "!=": "<>"}
+
+_MEASURED = """
+WITH engaged AS (
+    SELECT opportunity_id, count(DISTINCT contact_id) AS n,
+           max(occurred_at) AS last_two_way
+    FROM crm.activities
+    WHERE status = 'completed' AND direction IN ('inbound', 'two_way')
+      AND occurred_at <= $as_of AND opportunity_id IS NOT NULL
+    GROUP BY opportunity_id
+),
+roles AS (
+    SELECT opportunity_id, list(DISTINCT role) AS roles
+    FROM crm.opportunity_contacts WHERE role IS NOT NULL GROUP BY opportunity_id
+),
+m AS (
+    SELECT o.*,
+           coalesce(e.n, 0) AS engaged_contacts,
+           date_diff('day', coalesce(e.last_two_way, o.created_at), $as_of) AS days_since_two_way,
+           coalesce(r.roles, []) AS roles
+    FROM crm.opportunities o
+    LEFT JOIN engaged e USING (opportunity_id)
+    LEFT JOIN roles r USING (opportunity_id)
+    WHERE NOT o.is_closed
+)
+"""
+
+
+def _ident(name: str) -> str:
+    if not _IDENT.match(name):
+        raise ValueError(f"not an identifier: {name!r}")
+    return name
+
+
+def _num(value: float) -> str:
+    return repr(float(value))
+
+
+def _condition(c: FieldCriterion | MetricCriterion | RoleCriterion) -> tuple[str, str, str]:
+    """(SQL that holds when the criterion is met, readable text, SQL of the actual value)."""
+    if isinstance(c, RoleCriterion):
+        role = _ident(c.role)
+        return f"list_contains(roles, '{role}')", f"role {role} present", "array_to_string(roles, ',')"
+    if isinstance(c, FieldCriterion):
+        col = c.field
+        if col not in OPPORTUNITY_COLUMNS:
+            raise ValueError(f"criterion on unknown or disallowed column {col!r}")
+    else:
+        col = _ident(c.metric)
+    if c.op == "is_set":
+        return f"{col} IS NOT NULL", f"{col} is set", f"coalesce({col}::VARCHAR, 'missing')"
+    return (
+        f"coalesce({col} {_SQL_OP[c.op]} {_num(c.value)}, false)",  # type: ignore[arg-type]
+        f"{col} {c.op} {c.value:g}",
+        f"coalesce({col}::VARCHAR, 'missing')",
+    )
+
+
+def stage_violations_sql(definitions: Definitions) -> str:
+    """One query, parameter ``$as_of``: (opportunity_id, stage, criterion, actual) per failed
+    entry criterion of every open deal."""
+    parts = []
+    for stage in definitions.stages:
+        if stage.closed:
+            continue
+        key = _ident(stage.key)
+        for c in stage.entry_criteria:
+            holds, text, actual = _condition(c)
+            parts.append(
+                f"SELECT opportunity_id, stage, '{text}' AS criterion, {actual} AS actual "
+                f"FROM m WHERE stage = '{key}' AND NOT ({holds})"
+            )
+    if not parts:
+        return _MEASURED + "SELECT opportunity_id, stage, '' AS criterion, '' AS actual FROM m WHERE false"
+    return _MEASURED + "\nUNION ALL\n".join(parts) + "\nORDER BY opportunity_id, criterion"
+
+
+def required_fields_sql(definitions: Definitions, obj: str) -> str:
+    """(record_id, field) for every required field of ``obj`` that is NULL or blank."""
+    if obj not in PK:
+        raise ValueError(f"unknown object {obj!r}")
+    fields = [_ident(f) for f in definitions.required_fields.get(obj, [])]  # type: ignore[call-overload]
+    if not fields:
+        return "SELECT NULL::VARCHAR AS record_id, NULL::VARCHAR AS field WHERE false"
+    parts = [
+        f"SELECT {PK[obj]} AS record_id, '{f}' AS field FROM crm.{obj} "
+        f"WHERE {f} IS NULL OR trim({f}::VARCHAR) = ''"
+        for f in fields
+    ]
+    return "\nUNION ALL\n".join(parts)
