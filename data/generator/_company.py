@@ -56,8 +56,8 @@ def make_users(rng: np.random.Generator, scale: Scale, start: dt.datetime) -> tu
     # insight is how much of what the rep privately knows reaches the commit.
     traits = reps.select("user_id").with_columns(
         skill=rng.normal(0.0, 0.35, scale.reps),
-        commit_bias=np.exp(rng.normal(0.0, 0.18, scale.reps)),
-        insight=rng.beta(4.0, 3.0, scale.reps),
+        commit_bias=np.exp(rng.normal(0.0, 0.10, scale.reps)),
+        insight=rng.beta(6.0, 2.0, scale.reps),
     )
     return users, traits
 

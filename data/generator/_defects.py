@@ -32,7 +32,7 @@ def duplicate_accounts(rng: np.random.Generator, accounts: pl.DataFrame, rate: f
                        np.where(web_kind == 1, src["domain"].to_numpy().astype(str), None))  # fmt: skip
     dup_ids = [f"A{i:07d}" for i in range(n + 1, n + k + 1)]
     dups = src.with_columns(
-        account_id=pl.Series(dup_ids), name=pl.Series(names), website=pl.Series(website, dtype=pl.String),
+        account_id=pl.Series(dup_ids), name=pl.Series(names), website=pl.Series(website.tolist(), dtype=pl.String),
         owner_id=pl.when(pl.Series(rng.random(k) < 0.3)).then(pl.Series(rng.choice(reps, size=k))).otherwise("owner_id"),
         industry=pl.when(pl.Series(rng.random(k) < 0.3)).then(None).otherwise("industry"),
         employees=pl.when(pl.Series(rng.random(k) < 0.4)).then(None).otherwise("employees"),
@@ -67,7 +67,7 @@ def duplicate_contacts(rng: np.random.Generator, contacts: pl.DataFrame, rate: f
     n_ids = [f"C{i:08d}" for i in range(n + 1, n + k + 1)]
     dups = src.with_columns(
         contact_id=pl.Series(n_ids), first_name=pl.Series(new_first), last_name=pl.Series(new_last),
-        email=pl.Series(new_email, dtype=pl.String), phone=pl.col("phone").str.replace_all(r"[ +]", ""),
+        email=pl.Series(new_email.tolist(), dtype=pl.String), phone=pl.col("phone").str.replace_all(r"[ +]", ""),
         title=pl.when(pl.Series(rng.random(k) < 0.4)).then(None).otherwise("title"),
     )  # fmt: skip
     mapping = pl.DataFrame({"record_id": n_ids, "original": src["contact_id"], "kind": kind})

@@ -41,10 +41,10 @@ def submissions(rng: np.random.Generator, opps: pl.DataFrame, traits: pl.DataFra
             g = g.filter(pl.col("submitted_at") <= as_of)
             k = len(g)
             # What the rep knows grows through the period; what they say is bent by their bias.
-            w = g["insight"].to_numpy() * (0.55 + 0.45 * off / length)
+            w = np.clip(g["insight"].to_numpy() * (0.5 + 1.0 * off / length), 0, 1)
             said = g["commit_bias"].to_numpy() * (
-                w * g["won_amount"].to_numpy() * np.exp(rng.normal(0, 0.22, k))
-                + (1 - w) * g["run_rate"].to_numpy() * np.exp(rng.normal(0, 0.25, k))
+                w * g["won_amount"].to_numpy() * np.exp(rng.normal(0, 0.10, k))
+                + (1 - w) * g["run_rate"].to_numpy() * np.exp(rng.normal(0, 0.20, k))
             )
             frames.append(g.select("user_id", "period_start", "submitted_at").with_columns(
                 period_type=pl.lit(period), commit_amount=np.round(said, -2),
