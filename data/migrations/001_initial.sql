@@ -87,7 +87,7 @@ CREATE TABLE crm.opportunities (
     next_step         VARCHAR,
     is_closed         BOOLEAN NOT NULL,
     is_won            BOOLEAN NOT NULL,
-    created_at        TIMESTAMP NOT NULL,
+    created_at        TIMESTAMP,           -- some exports lack it for deals not yet engaged
     updated_at        TIMESTAMP,
     stage_changed_at  TIMESTAMP,
     source            VARCHAR NOT NULL,
