@@ -1,0 +1,67 @@
+"""The CLI as a person meets it: one-line errors, exit codes, JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def _run(*args: str, db: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "revstack", *args, "--db", str(db)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+def test_generate_audit_and_status_speak_json(tmp_path: Path) -> None:
+    db = tmp_path / "cli.duckdb"
+    gen = _run("generate", "--scale", "small", "--seed", "2", "--json", db=db)
+    assert gen.returncode == 0, gen.stderr
+    summary = json.loads(gen.stdout)
+    assert summary["rows"]["crm.opportunities"] == 2000
+    status = json.loads(_run("status", "--json", db=db).stdout)
+    assert status["tables"]["crm.opportunities"] == 2000 and status["as_of"].startswith(
+        "2026-10-01"
+    )
+    audit = _run("audit", "--json", db=db)
+    assert audit.returncode == 0
+    assert json.loads(audit.stdout)["truth"]["duplicate_account"]["detected"] > 0
+    agents = json.loads(_run("agents", "--json", db=db).stdout)
+    assert {a["agent"] for a in agents} == {
+        "crm_hygiene",
+        "pipeline_health",
+        "deal_prep",
+        "forecast",
+        "outbound",
+    }
+
+
+def test_bad_input_is_one_clear_line_and_a_nonzero_exit(tmp_path: Path) -> None:
+    db = tmp_path / "cli.duckdb"
+    bad = tmp_path / "export"
+    bad.mkdir()
+    (bad / "accounts.csv").write_text("")
+    result = _run("ingest", "maven", str(bad), db=db)
+    assert result.returncode == 2
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("revstack ingest: error: maven import of") and "accounts.csv" in first
+    assert "Traceback" not in result.stderr
+    again = _run("generate", "--scale", "small", db=db)
+    assert again.returncode == 0
+    refused = _run("generate", "--scale", "small", db=db)
+    assert refused.returncode == 2 and "--replace" in refused.stderr
+
+
+def test_a_newer_warehouse_is_refused_cleanly(tmp_path: Path) -> None:
+    import duckdb
+
+    db = tmp_path / "future.duckdb"
+    assert _run("status", db=db).returncode == 0
+    con = duckdb.connect(str(db))
+    con.execute("INSERT INTO ops.schema_version (version, name) VALUES (99, 'future')")
+    con.close()
+    result = _run("status", db=db)
+    assert result.returncode == 1
+    assert "schema version 99" in result.stderr and "upgrade revstack" in result.stderr
