@@ -113,7 +113,8 @@ def read_object(path: Path, spec: ObjectMap, problems: list[Problem], label: str
         elif kind not in ("string", "boolean", "present", "slug"):
             bad = df.select(LINE, src).with_columns(conv=_convert(src, kind)).filter(pl.col(src).is_not_null() & pl.col("conv").is_null())
             for line, value, _ in bad.head(200).iter_rows():
-                problems.append(Problem(label, f"cannot read {value!r} as {'a ' + kind if kind != 'integer' else 'an integer'}", line=line, column=src))
+                article = "an" if kind[0] in "aeiou" else "a"
+                problems.append(Problem(label, f"cannot read {value!r} as {article} {kind}", line=line, column=src))
         if kind in ("amount",):
             neg = out.filter(pl.col(tgt) < 0)
             for line, value in neg.select(LINE, tgt).head(200).iter_rows():
