@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DB     ?= var/demo.duckdb
-SCALE  ?= small
+SCALE  ?= mid
 SEED   ?= 7
 
 .PHONY: install demo test lint bench clean
@@ -20,9 +20,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(BIN)/revstack generate --scale $(SCALE) --seed $(SEED) --replace --db $(DB)
+	rm -f $(DB) $(DB).wal
+	$(BIN)/revstack generate --scale $(SCALE) --seed $(SEED) --db $(DB)
 	$(BIN)/revstack contracts check --db $(DB)
 	$(BIN)/revstack audit --db $(DB)
+	$(BIN)/revstack people add revops --role admin --by revops --db $(DB)
+	$(BIN)/revstack people add reviewer --role reviewer --by revops --db $(DB)
+	$(BIN)/revstack run --db $(DB)
+	$(BIN)/revstack app --db $(DB)
 
 test: install
 	$(BIN)/ruff check .

@@ -14,6 +14,8 @@ PAGES = [
     st.Page("pages/trust_ramp.py", title="Trust ramp", url_path="trust"),
     st.Page("pages/threshold_lab.py", title="Threshold lab", url_path="thresholds"),
     st.Page("pages/audit.py", title="Audit & rollback", url_path="audit"),
+    st.Page("pages/data_quality.py", title="Data quality", url_path="quality"),
+    st.Page("pages/contracts.py", title="Contracts & registry", url_path="contracts"),
 ]
 
 sidebar_identity()

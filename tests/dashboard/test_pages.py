@@ -116,3 +116,15 @@ def test_a_viewer_cannot_decide(seeded: Warehouse, monkeypatch) -> None:
     at.switch_page("pages/approvals.py").run()
     assert at.button(key=f"approve_{first}").disabled
     assert _status(seeded, first)[0] == "pending"
+
+
+def test_data_quality_page_shows_the_stored_score(seeded: Warehouse, monkeypatch) -> None:
+    from contracts import load_definitions
+    from metrics.quality import audit
+
+    report = audit(seeded, load_definitions())
+    at = _app(seeded, monkeypatch, who="rev")
+    at.switch_page("pages/data_quality.py").run()
+    assert not at.exception
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Data quality score"] == f"{report.score:.1f}"
