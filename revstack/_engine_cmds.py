@@ -200,6 +200,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise EngineError(
             f"no agent {args.agent!r}; agents: {', '.join(s.name for s in all_specs)}"
         )
+    if args.schedule:
+        from agents.engine._events import record_schedule
+
+        record_schedule(Warehouse(args.db))
     with progress_bar(not args.json) as progress:
         results = run_agents(Warehouse(args.db), all_specs, only=args.agent, shadow=args.shadow,
                              trigger="manual" if args.agent else "events",
@@ -230,6 +234,24 @@ def cmd_policy_set(args: argparse.Namespace) -> int:
     console.print(
         f"{pid}: {args.agent}.{args.action} tier={args.tier} min_confidence={args.min_confidence}"
     )
+    return 0
+
+
+def cmd_export_changes(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from agents.engine._export import export_changes
+
+    written = export_changes(
+        Warehouse(args.db), args.format, Path(args.out), since=args.since, until=args.until
+    )
+    if args.json:
+        print_json(written)
+    elif not written:
+        console.print("no approved or applied changes in the window")
+    else:
+        for name, rows in written.items():
+            console.print(f"{Path(args.out) / name}: {rows} record(s)")
     return 0
 
 

@@ -16,7 +16,7 @@ import duckdb
 
 from data.warehouse import scalar
 
-__all__ = ["detect_changes", "EVENT_KINDS"]
+__all__ = ["detect_changes", "record_schedule", "EVENT_KINDS"]
 
 EVENT_KINDS = (
     "import", "record_created", "record_changed", "stage_changed",
@@ -104,3 +104,18 @@ def detect_changes(con: duckdb.DuckDBPyConnection, *, now: dt.datetime) -> int:
     con.execute("DROP TABLE current_state")
     after = int(scalar(con, "SELECT coalesce(max(event_id), 0) FROM ops.events"))  # type: ignore[arg-type]
     return after - before
+
+
+_SCHEDULE = """
+INSERT INTO ops.events (event_id, kind, occurred_at, created_at)
+VALUES (nextval('ops.event_seq'), 'schedule', $now, $now)
+"""
+
+
+def record_schedule(wh) -> None:  # noqa: ANN001 - Warehouse (no import cycle)
+    """A tick of the clock: agents that run on a schedule have a pending event."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with wh.transaction() as con:
+        con.execute(_SCHEDULE, {"now": now})

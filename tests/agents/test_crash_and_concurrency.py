@@ -114,6 +114,25 @@ def _approver(path: str, stop_at: float, out) -> None:  # child process: a revie
     out.put((decided, errors))
 
 
+def _dashboard(path: str, stop_at: float, out) -> None:  # child process: the app's page reads
+    from agents.engine._queries import audit_rows, list_proposals
+    from metrics.engine import action_outcomes, run_stats
+
+    wh = Warehouse(path, busy_timeout=120)
+    renders = errors = 0
+    while time.time() < stop_at:
+        try:
+            with wh.connect() as con:
+                action_outcomes(con)
+                run_stats(con)
+            list_proposals(wh)
+            audit_rows(wh, limit=100)
+            renders += 1
+        except Exception:  # noqa: BLE001 - a lock error reaching a person fails the test
+            errors += 1
+    out.put((renders, errors))
+
+
 def _runner(path: str, stop_at: float, out) -> None:  # child process: CLI-style agent runs
     errors = runs = 0
     while time.time() < stop_at:
@@ -126,24 +145,26 @@ def _runner(path: str, stop_at: float, out) -> None:  # child process: CLI-style
 
 
 @pytest.mark.slow
-def test_agent_runs_and_a_reviewer_work_side_by_side(wh: Warehouse) -> None:
+def test_agent_runs_a_reviewer_and_the_dashboard_work_side_by_side(wh: Warehouse) -> None:
     seed_accounts(wh, 2_000)
     add_person(wh, "ana", "admin", by="ana")
     add_person(wh, "rev", "reviewer", by="ana")
     run_once(str(wh.path))  # a first batch of pending industry proposals
     ctx = mp.get_context("spawn")
-    out_a, out_r = ctx.Queue(), ctx.Queue()
+    out_a, out_r, out_d = ctx.Queue(), ctx.Queue(), ctx.Queue()
     stop_at = time.time() + 6
     procs = [ctx.Process(target=_approver, args=(str(wh.path), stop_at, out_a)),
-             ctx.Process(target=_runner, args=(str(wh.path), stop_at, out_r))]  # fmt: skip
+             ctx.Process(target=_runner, args=(str(wh.path), stop_at, out_r)),
+             ctx.Process(target=_dashboard, args=(str(wh.path), stop_at, out_d))]  # fmt: skip
     for p in procs:
         p.start()
     for p in procs:
         p.join(120)
     decided, approve_errors = out_a.get(timeout=5)
     runs, run_errors = out_r.get(timeout=5)
-    assert (approve_errors, run_errors) == (0, 0)
-    assert decided > 0 and runs > 0
+    renders, render_errors = out_d.get(timeout=5)
+    assert (approve_errors, run_errors, render_errors) == (0, 0, 0)
+    assert decided > 0 and runs > 0 and renders > 0
     _assert_consistent(wh)
 
 
