@@ -35,6 +35,19 @@ FROM range(1, $n + 1) t(i)
 
 
 def bench_routing(n: int) -> None:
+    import agents.engine._run as run_module
+
+    commit = run_module._commit
+    spent: list[float] = []
+
+    def timed_commit(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        t = time.perf_counter()
+        try:
+            return commit(*args, **kwargs)
+        finally:
+            spent.append(time.perf_counter() - t)
+
+    run_module._commit = timed_commit
     with tempfile.TemporaryDirectory() as tmp:
         wh = Warehouse(Path(tmp) / "bench.duckdb")
         accounts = n // 2  # Bumper proposes 2 per account without industry
@@ -47,7 +60,13 @@ def bench_routing(n: int) -> None:
         total = sum(v for k, v in result.counts.items() if k not in ("deferred", "skipped_invalid"))
         print(f"routing: {total:,} proposals ({result.counts}) in {seconds:.2f}s "
               f"(including the agent and change detection)")  # fmt: skip
-        print(f"  {total / seconds:,.0f} proposals/s, {audit / seconds:,.0f} audit rows/s")
+        print(
+            f"  end to end: {total / seconds:,.0f} proposals/s, {audit / seconds:,.0f} audit rows/s"
+        )
+        print(
+            f"  engine step (route, apply, record, lease, audit; before COMMIT): {sum(spent):.2f} s = {total / sum(spent):,.0f} proposals/s"
+        )
+    run_module._commit = commit
 
 
 def bench_approval(audit_rows: int, approvals: int = 200) -> None:

@@ -40,7 +40,11 @@ _DIGEST = (
 )
 _TAIL = "SELECT seq, hash FROM ops.audit_log ORDER BY seq DESC LIMIT 1"
 _BATCH_DIGESTS = f"SELECT {_DIGEST} AS digest FROM audit_batch ORDER BY seq"
-_INSERT = f"INSERT INTO ops.audit_log SELECT {', '.join(_COLUMNS)} FROM audit_batch"
+_INSERT = (
+    "INSERT INTO ops.audit_log SELECT "
+    + ", ".join(f"b.{c}" for c in _COLUMNS[:-2])
+    + ", h.prev_hash, h.hash FROM audit_batch b JOIN audit_hashes h USING (seq)"
+)
 _SCAN = f"""
 SELECT seq, prev_hash, hash, {_DIGEST} AS digest FROM ops.audit_log
 WHERE seq > $after ORDER BY seq LIMIT $n
@@ -83,12 +87,15 @@ class AuditEntry:
 
 
 def _chain(prev: str, digests: Iterable[str]) -> tuple[list[str], list[str]]:
-    prevs, hashes = [], []
+    """(prev_hash, hash) of each row: the one sequential step, kept tight."""
+    sha256 = hashlib.sha256
+    hashes: list[str] = []
+    push = hashes.append
+    start = prev
     for digest in digests:
-        prevs.append(prev)
-        prev = hashlib.sha256((prev + digest).encode()).hexdigest()
-        hashes.append(prev)
-    return prevs, hashes
+        prev = sha256((prev + digest).encode()).hexdigest()
+        push(prev)
+    return [start, *hashes[:-1]], hashes
 
 
 def append(
@@ -125,10 +132,10 @@ def append(
     )
     with registered(con, "audit_batch", batch):
         digests = frame(con, _BATCH_DIGESTS)["digest"].to_list()
-    prevs, hashes = _chain(prev, digests)
-    batch = batch.with_columns(prev_hash=pl.Series(prevs), hash=pl.Series(hashes))
-    with registered(con, "audit_batch", batch.select(list(_SCHEMA)).cast(_SCHEMA)):  # type: ignore[arg-type]
-        con.execute(_INSERT)
+        prevs, hashes = _chain(prev, digests)
+        chained = pl.DataFrame({"seq": batch["seq"], "prev_hash": prevs, "hash": hashes})
+        with registered(con, "audit_hashes", chained):
+            con.execute(_INSERT)
     return len(batch)
 
 
