@@ -82,13 +82,11 @@ ON CONFLICT DO NOTHING
 """
 _INSERT_PROPOSALS = """
 INSERT INTO ops.proposals
-SELECT 'P' || lpad(nextval('ops.proposal_seq')::VARCHAR, 7, '0') AS proposal_id,
-       $run_id, $agent, action_type, object_type, record_id, field, old_value, new_value,
+SELECT proposal_id, $run_id, $agent, action_type, object_type, record_id, field, old_value, new_value,
        confidence, evidence, reason, coalesce(tier, 2), tier_reason, status, $shadow,
        idempotency_key, $now, decided_at, NULL, NULL, final_value
-FROM routed ORDER BY ord
+FROM routed
 """
-_IDS = "SELECT proposal_id, idempotency_key FROM ops.proposals WHERE run_id = $run_id"
 _LEASE = """
 INSERT INTO ops.field_leases
 SELECT object_type, record_id, field, $agent, proposal_id, $now, NULL
@@ -268,13 +266,15 @@ def _commit(
         )
     )  # fmt: skip
     deferred = routed.filter(pl.col("status") == "deferred")
-    stored = routed.filter(pl.col("status") != "deferred")
+    # Proposal ids are the run's id and a number within it (R000012-7): readable, and
+    # known before the insert, so nothing has to be read back.
+    stored = routed.filter(pl.col("status") != "deferred").with_columns(
+        proposal_id=pl.format("{}-{}", pl.lit(run_id), pl.int_range(1, pl.len() + 1))
+    )
     with registered(con, "routed", stored):
         con.execute(
             _INSERT_PROPOSALS, {"run_id": run_id, "agent": spec.name, "shadow": shadow, "now": now}
         )
-    ids = frame(con, _IDS, {"run_id": run_id})
-    stored = stored.join(ids, on="idempotency_key", how="left")
     leased = stored.filter((pl.col("status") == "pending") & pl.col("field").is_not_null())
     if not leased.is_empty():
         with registered(

@@ -4,7 +4,6 @@
 
 CREATE SEQUENCE ops.event_seq START 1;
 CREATE SEQUENCE ops.run_seq START 1;
-CREATE SEQUENCE ops.proposal_seq START 1;
 
 -- Something happened that agents may react to.
 CREATE TABLE ops.events (
