@@ -276,8 +276,19 @@ def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
     p.add_argument(
         "--shadow", action="store_true", help="propose and log only; write nothing to crm"
     )
+    p.add_argument(
+        "--schedule", action="store_true", help="record a schedule event first (what cron runs)"
+    )
     common(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("export-changes", help="approved and applied changes as CSVs a CRM imports")
+    p.add_argument("--format", required=True, choices=["salesforce", "hubspot"])
+    p.add_argument("--out", required=True, help="directory for the update CSVs")
+    p.add_argument("--since", type=_when)
+    p.add_argument("--until", type=_when)
+    common(p)
+    p.set_defaults(func=cmd_export_changes)
 
     p = sub.add_parser("policy", help="tier and threshold overrides (admins)")
     psub2 = p.add_subparsers(dest="policy_command", required=True, metavar="SUBCOMMAND")

@@ -65,3 +65,24 @@ def test_a_newer_warehouse_is_refused_cleanly(tmp_path: Path) -> None:
     result = _run("status", db=db)
     assert result.returncode == 1
     assert "schema version 99" in result.stderr and "upgrade revstack" in result.stderr
+
+
+def test_engine_commands_run_end_to_end(tmp_path: Path) -> None:
+    db = tmp_path / "engine.duckdb"
+    assert _run("generate", "--scale", "small", "--seed", "5", db=db).returncode == 0
+    assert _run("people", "add", "ana", "--role", "admin", "--by", "ana", db=db).returncode == 0
+    run = _run("run", "--schedule", "--json", db=db)
+    assert run.returncode == 0, run.stderr
+    results = json.loads(run.stdout)
+    assert {r["agent"] for r in results} >= {"crm_hygiene", "forecast"}
+    assert json.loads(_run("proposals", "--status", "all", "--json", db=db).stdout) == []
+    verify = _run("log", "verify", db=db)
+    assert verify.returncode == 0 and "hash chain intact" in verify.stdout
+    export = _run("export-changes", "--format", "salesforce", "--out", str(tmp_path / "out"), db=db)
+    assert export.returncode == 0 and "no approved or applied changes" in export.stdout
+    dry = _run(
+        "rollback", "--agent", "crm_hygiene", "--since", "3d", "--by", "ana", "--dry-run", db=db
+    )
+    assert dry.returncode == 0 and "would restore 0 field(s)" in dry.stdout
+    refused = _run("rollback", "--agent", "crm_hygiene", "--since", "3d", "--by", "nobody", db=db)
+    assert refused.returncode == 2 and "not a known person" in refused.stderr
