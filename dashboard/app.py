@@ -18,5 +18,7 @@ PAGES = [
     st.Page("pages/contracts.py", title="Contracts & registry", url_path="contracts"),
 ]
 
+# Navigation first, so a deep link (/approvals) resolves before anything is drawn.
+page = st.navigation(PAGES)
 sidebar_identity()
-st.navigation(PAGES).run()
+page.run()
