@@ -24,6 +24,17 @@ def wh(tmp_path: Path) -> Warehouse:
 
 
 @pytest.fixture(scope="session")
+def small_company(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    """One generated small company (seed 3) for every test that only reads it or adds ops rows."""
+    from data.generator import generate
+
+    warehouse = Warehouse(tmp_path_factory.mktemp("company") / "small.duckdb")
+    generate(warehouse, scale="small", seed=3)
+    release_all()
+    return warehouse
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.exists():
         if os.environ.get("CI"):  # CI always has shared/ beside the clone: missing is a failure

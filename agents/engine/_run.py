@@ -372,20 +372,27 @@ def _audit_run(
                               pl.lit(',"confidence":'), pl.col("confidence").round(4).cast(pl.String),
                               pl.lit(',"shadow":'), pl.lit("true" if mode == "shadow" else "false"), pl.lit("}")]),
     )  # fmt: skip
-    extra = []
-    if not deferred.is_empty():
-        extra.append(deferred.select(
-            actor=pl.lit(spec.name), actor_kind=pl.lit("agent"), action=pl.lit("defer"),
-            object_type="object_type", record_id="record_id", field="field", before="old_value",
-            after="new_value", run_id=pl.lit(run_id), detail=pl.col("tier_reason").map_elements(lambda r: to_json({"reason": r}), return_dtype=pl.String),
-        ))  # fmt: skip
-    if not bad.is_empty():
-        extra.append(bad.select(
-            actor=pl.lit(spec.name), actor_kind=pl.lit("agent"), action=pl.lit("skip"),
-            object_type="object_type", record_id="record_id", field="field", before="old_value",
-            after="new_value", run_id=pl.lit(run_id), detail=pl.col("problem").map_elements(lambda r: to_json({"invalid": r}), return_dtype=pl.String),
-        ))  # fmt: skip
+    extra = [
+        _unrecorded(part, spec.name, run_id, action, key, column)
+        for part, action, key, column in (
+            (deferred, "defer", "reason", "tier_reason"),
+            (bad, "skip", "invalid", "problem"),
+        )
+        if not part.is_empty()
+    ]
     append(con, pl.concat([head, rows, *extra], how="diagonal_relaxed"), at=now)
+
+
+def _unrecorded(
+    part: pl.DataFrame, agent: str, run_id: str, action: str, key: str, column: str
+) -> pl.DataFrame:
+    """Audit rows for proposals that were not recorded (deferred, or invalid), with why."""
+    return part.select(
+        actor=pl.lit(agent), actor_kind=pl.lit("agent"), action=pl.lit(action),
+        object_type="object_type", record_id="record_id", field="field", before="old_value",
+        after="new_value", run_id=pl.lit(run_id),
+        detail=pl.col(column).map_elements(lambda r: to_json({key: r}), return_dtype=pl.String),
+    )  # fmt: skip
 
 
 def _record_failure(

@@ -16,12 +16,9 @@ from data.generator._write import TABLES
 from data.warehouse import Warehouse, frame, release_all
 
 
-@pytest.fixture(scope="module")
-def company(tmp_path_factory) -> Warehouse:
-    wh = Warehouse(tmp_path_factory.mktemp("gen") / "small.duckdb")
-    generate(wh, scale="small", seed=3)
-    release_all()
-    return wh
+@pytest.fixture
+def company(small_company: Warehouse) -> Warehouse:
+    return small_company
 
 
 def _q(wh: Warehouse, sql: str, params=None) -> pl.DataFrame:

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from contracts import load_definitions
-from data.generator import generate
 from data.ingest import ingest
 from data.snapshots import quality_history
-from data.warehouse import Warehouse, release_all
+from data.warehouse import Warehouse
 from metrics.quality import audit
 
 # Recall floors per injected class (what the day-1 audit must catch without a model).
@@ -23,12 +22,9 @@ FLOORS = {
 }  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def company(tmp_path_factory) -> Warehouse:
-    wh = Warehouse(tmp_path_factory.mktemp("audit") / "small.duckdb")
-    generate(wh, scale="small", seed=11)
-    release_all()
-    return wh
+@pytest.fixture
+def company(small_company: Warehouse) -> Warehouse:
+    return small_company
 
 
 def test_every_injected_defect_class_is_found(company: Warehouse) -> None:
