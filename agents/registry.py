@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 
 from agents.base import Agent
+from agents.crm_hygiene import CrmHygiene
 from agents.engine._route import POLICY_SCHEMA
 from agents.engine._run import AgentSpec, dependency_order
 from contracts import AgentContract, Bundle, load_all
@@ -20,7 +21,9 @@ from data.warehouse import Warehouse, frame
 __all__ = ["IMPLEMENTATIONS", "policy_frame", "specs", "registry_rows"]
 
 # name -> factory. Each agent's issue adds its line.
-IMPLEMENTATIONS: dict[str, Callable[[], Agent]] = {}
+IMPLEMENTATIONS: dict[str, Callable[[], Agent]] = {
+    "crm_hygiene": CrmHygiene,
+}
 
 _MODES = "SELECT agent, mode FROM ops.agent_modes"
 

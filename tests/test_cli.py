@@ -75,14 +75,32 @@ def test_engine_commands_run_end_to_end(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     results = json.loads(run.stdout)
     assert {r["agent"] for r in results} >= {"crm_hygiene", "forecast"}
-    assert json.loads(_run("proposals", "--status", "all", "--json", db=db).stdout) == []
+    hygiene = next(r for r in results if r["agent"] == "crm_hygiene")
+    assert hygiene["status"] == "succeeded" and hygiene["counts"]["applied"] > 0
+    pending = json.loads(_run("proposals", "--json", db=db).stdout)
+    assert pending and {p["status"] for p in pending} == {"pending"}
     verify = _run("log", "verify", db=db)
     assert verify.returncode == 0 and "hash chain intact" in verify.stdout
-    export = _run("export-changes", "--format", "salesforce", "--out", str(tmp_path / "out"), db=db)
-    assert export.returncode == 0 and "no approved or applied changes" in export.stdout
-    dry = _run(
-        "rollback", "--agent", "crm_hygiene", "--since", "3d", "--by", "ana", "--dry-run", db=db
+    export = _run(
+        "export-changes", "--format", "salesforce", "--out", str(tmp_path / "out"), "--json", db=db
     )
-    assert dry.returncode == 0 and "would restore 0 field(s)" in dry.stdout
+    assert export.returncode == 0
+    assert json.loads(export.stdout)["Account_update.csv"] == hygiene["counts"]["applied"]
+    dry = _run(
+        "rollback",
+        "--agent",
+        "crm_hygiene",
+        "--since",
+        "3d",
+        "--by",
+        "ana",
+        "--dry-run",
+        "--json",
+        db=db,
+    )
+    assert (
+        dry.returncode == 0
+        and len(json.loads(dry.stdout)["restored"]) == hygiene["counts"]["applied"]
+    )
     refused = _run("rollback", "--agent", "crm_hygiene", "--since", "3d", "--by", "nobody", db=db)
     assert refused.returncode == 2 and "not a known person" in refused.stderr
