@@ -6,7 +6,9 @@ For each account whose website domain the enrichment provider knows:
 - a value the provider contradicts is proposed as a correction with both values
   shown (``correct_field``; always tier 2).
 Confidence is measured, not assumed: per field, how often the provider agrees with
-the CRM where both hold a value (sizes agree within 25%). Identity resolution,
+the CRM where both hold a value (sizes agree within 25%). A contradiction gets even
+odds: with one provider nothing says which side is wrong (on the generated mid
+company the provider's side was right in only 17-24% of them). Identity resolution,
 stage validation and required-field flags are the next slices (issue #4).
 """
 
@@ -70,7 +72,8 @@ class CrmHygiene(Agent):
             differs = base.filter(pl.col(field).is_not_null() & ~_agrees(field))
             for part, action, confidence, why in (
                 (empty, "enrich_empty_field", acc, "empty in the CRM; the provider has it"),
-                (differs, "correct_field", acc * 0.8, "the provider disagrees with the CRM"),
+                # One provider cannot tell which side of a disagreement is wrong: even odds.
+                (differs, "correct_field", 0.5, "the provider disagrees with the CRM"),
             ):
                 if part.is_empty():
                     continue
