@@ -23,7 +23,7 @@ class Scale:
 SCALES: dict[str, Scale] = {
     "small": Scale(accounts=1_000, contacts_per_account=5.0, opportunities=2_000, reps=12, activity_per_week=1.9),
     "mid": Scale(accounts=50_000, contacts_per_account=5.0, opportunities=100_000, reps=240, activity_per_week=1.9),
-    "large": Scale(accounts=1_000_000, contacts_per_account=5.0, opportunities=2_000_000, reps=3_000, activity_per_week=1.9),
+    "large": Scale(accounts=1_000_000, contacts_per_account=5.0, opportunities=2_000_000, reps=3_000, activity_per_week=1.15),
 }
 
 REGIONS = {"NA": 0.45, "EMEA": 0.30, "APAC": 0.15, "LATAM": 0.10}
