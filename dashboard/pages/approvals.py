@@ -11,6 +11,7 @@ from agents.engine._catalog import EngineError
 from agents.engine._decide import decide, parse_value
 from agents.engine._queries import list_proposals
 from dashboard._state import download, signed_in, warehouse
+from metrics.engine import action_outcomes
 
 st.title("Approvals")
 wh = warehouse()
@@ -21,10 +22,18 @@ queue = pl.concat(
 )
 shadow = list_proposals(wh, status="shadow", limit=200)
 
+with wh.connect() as con:  # totals, not just the rows fetched for the cards
+    totals = action_outcomes(con)
 cols = st.columns(3)
-cols[0].metric("Waiting for a reviewer (tier 2)", int((queue["status"] == "pending").sum()))
-cols[1].metric("Human tasks (tier 3)", int((queue["status"] == "task").sum()))
-cols[2].metric("Shadow proposals", len(shadow))
+cols[0].metric(
+    "Waiting for a reviewer (tier 2)", int(totals["pending"].sum()) if len(totals) else 0
+)
+cols[1].metric("Human tasks (tier 3)", int(queue.filter(pl.col("status") == "task").height))
+cols[2].metric("Shadow proposals", int(totals["shadow"].sum()) if len(totals) else 0)
+if len(queue) >= 500:
+    st.caption(
+        "Showing the newest 500 pending proposals and tasks; filter by agent to narrow the queue."
+    )
 
 if queue.is_empty():
     st.info("Nothing waits for a decision. Agent runs queue tier-2 proposals here.")

@@ -128,3 +128,14 @@ def test_data_quality_page_shows_the_stored_score(seeded: Warehouse, monkeypatch
     assert not at.exception
     shown = {m.label: m.value for m in at.metric}
     assert shown["Data quality score"] == f"{report.score:.1f}"
+
+
+def test_approvals_counts_the_whole_queue(seeded: Warehouse, monkeypatch) -> None:
+    with seeded.connect() as con:
+        pending = con.execute(
+            "SELECT count(*) FROM ops.proposals WHERE status = 'pending'"
+        ).fetchall()[0][0]
+    at = _app(seeded, monkeypatch, who="rev")
+    at.switch_page("pages/approvals.py").run()
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Waiting for a reviewer (tier 2)"] == str(pending)
