@@ -19,6 +19,8 @@ PAGES = [
     "pages/trust_ramp.py",
     "pages/threshold_lab.py",
     "pages/audit.py",
+    "pages/data_quality.py",
+    "pages/contracts.py",
 ]
 
 
