@@ -39,12 +39,22 @@ def generate(
     with wh.connect() as con:
         has_data = int(scalar(con, _HAS_DATA))  # type: ignore[arg-type]
     if has_data and not replace:
-        raise InputError(f"{wh.path} already holds a CRM ({has_data:,} accounts and deals); pass --replace to build a new company in its place")
+        raise InputError(
+            f"{wh.path} already holds a CRM ({has_data:,} accounts and deals); pass --replace to build a new company in its place"
+        )
     clock = time.perf_counter()
     tables = build(np.random.default_rng(seed), SCALES[scale], as_of, progress=progress)
     report(progress, "writing", 0, 1)
     params = {"scale": scale, "seed": seed, "as_of": as_of.isoformat(), "rates": RATES.__dict__}
-    write(wh, tables, scale=scale, seed=seed, as_of=as_of, params=json.dumps(params, default=str), replace=replace)
+    write(
+        wh,
+        tables,
+        scale=scale,
+        seed=seed,
+        as_of=as_of,
+        params=json.dumps(params, default=str),
+        replace=replace,
+    )
     report(progress, "writing", 1, 1)
     opps = tables["truth.deal_outcomes"]
     closed = opps.filter(pl.col("outcome") != "open")
@@ -55,7 +65,9 @@ def generate(
         "as_of": as_of.isoformat(),
         "seconds": round(time.perf_counter() - clock, 2),
         "rows": {t: len(tables[t]) for t in TABLES if t in tables},
-        "defects": dict(tables["truth.defects"].group_by("defect_class").len().sort("defect_class").iter_rows()),
+        "defects": dict(
+            tables["truth.defects"].group_by("defect_class").len().sort("defect_class").iter_rows()
+        ),
         "outcomes": {
             "win_rate": round(float((closed["outcome"] == "won").mean()), 4),
             "median_cycle_days": float(cycles.median()),  # type: ignore[arg-type]

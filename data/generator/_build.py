@@ -25,7 +25,9 @@ from data.progress import Progress, report
 
 __all__ = ["build"]
 
-_PRODUCTS = np.array(["Platform", "Analytics", "Automation", "Platform + Analytics", "Enterprise Suite"])
+_PRODUCTS = np.array(
+    ["Platform", "Analytics", "Automation", "Platform + Analytics", "Enterprise Suite"]
+)
 _COMPETITORS = np.array(["Northwind", "Contoso", "Globex", "Initech", None], dtype=object)
 _NEWS = ["raised a funding round", "hired a new CFO", "announced layoffs", "launched a new product line",
          "was acquired", "opened an office in Singapore", "reported record revenue", "named a new CEO"]  # fmt: skip
@@ -38,7 +40,9 @@ def _required_fields() -> dict[str, list[str]]:
     return yaml.safe_load(text)["required_fields"]
 
 
-def build(rng: np.random.Generator, scale: Scale, as_of_date: dt.date, progress: Progress | None = None) -> dict[str, pl.DataFrame]:
+def build(
+    rng: np.random.Generator, scale: Scale, as_of_date: dt.date, progress: Progress | None = None
+) -> dict[str, pl.DataFrame]:
     as_of = dt.datetime.combine(as_of_date, dt.time())
     now = np.datetime64(as_of, "us")
     start = as_of - dt.timedelta(days=round(365.25 * scale.years))
@@ -54,7 +58,13 @@ def build(rng: np.random.Generator, scale: Scale, as_of_date: dt.date, progress:
     current = o["current"].to_numpy()
     candidates = np.flatnonzero(open_crm & ~o["phantom"].to_numpy() & (current < 4))
     violators = np.zeros(n, bool)
-    violators[rng.choice(candidates, size=min(len(candidates), round(RATES.stage_violations * open_crm.sum())), replace=False)] = True
+    violators[
+        rng.choice(
+            candidates,
+            size=min(len(candidates), round(RATES.stage_violations * open_crm.sum())),
+            replace=False,
+        )
+    ] = True
     stage_idx = np.where(violators, np.maximum(current, 3), current)
     hist, slips, final = history_and_slips(rng, d, now, violators)
     roles = final_roles(rng, d, stage_idx, open_crm, violators)
@@ -63,7 +73,11 @@ def build(rng: np.random.Generator, scale: Scale, as_of_date: dt.date, progress:
 
     # -- the CRM's deals, as it records them ----------------------------------
     ids = o["opportunity_id"].to_numpy()
-    stage_changed = hist.filter(pl.col("stage_event")).group_by("deal").agg(pl.col("t").max().alias("stage_changed_at"))
+    stage_changed = (
+        hist.filter(pl.col("stage_event"))
+        .group_by("deal")
+        .agg(pl.col("t").max().alias("stage_changed_at"))
+    )
     fin = final.join(stage_changed, on="deal", how="left").sort("deal")
     acct_names = accounts["name"].to_numpy()[o["account_idx"].to_numpy()]
     product = rng.choice(_PRODUCTS, size=n)
@@ -100,34 +114,57 @@ def build(rng: np.random.Generator, scale: Scale, as_of_date: dt.date, progress:
     report(progress, "company", 3, STEPS)
 
     # -- defects, each kept in truth ------------------------------------------
-    truth_firmo = accounts.select("account_id", "industry", "employees", "annual_revenue", "country")
+    truth_firmo = accounts.select(
+        "account_id", "industry", "employees", "annual_revenue", "country"
+    )
     reps = users.filter(pl.col("role") == "rep")["user_id"].to_numpy()
     ref, provider_defects = provider(rng, accounts, RATES, as_of_date)
     crm_accounts, firmo_defects = wrong_firmographics(rng, accounts, RATES.wrong_firmographics)
-    crm_accounts, acc_map, dup_acc_defects = duplicate_accounts(rng, crm_accounts, RATES.duplicate_accounts, reps)
-    crm_contacts, con_map, dup_con_defects = duplicate_contacts(rng, contacts, RATES.duplicate_contacts)
+    crm_accounts, acc_map, dup_acc_defects = duplicate_accounts(
+        rng, crm_accounts, RATES.duplicate_accounts, reps
+    )
+    crm_contacts, con_map, dup_con_defects = duplicate_contacts(
+        rng, contacts, RATES.duplicate_contacts
+    )
     # Split contacts and deals across duplicates, as real CRMs do.
-    first_dup = acc_map.group_by("original", maintain_order=True).agg(pl.col("record_id").first().alias("dup"))
+    first_dup = acc_map.group_by("original", maintain_order=True).agg(
+        pl.col("record_id").first().alias("dup")
+    )
     crm_contacts = crm_contacts.join(first_dup, left_on="account_id", right_on="original", how="left").with_columns(
         account_id=pl.when(pl.col("dup").is_not_null() & pl.Series(rng.random(len(crm_contacts)) < 0.3)).then("dup").otherwise("account_id")
     ).drop("dup")  # fmt: skip
     opps = opps.join(first_dup, left_on="account_id", right_on="original", how="left").with_columns(
         account_id=pl.when(pl.col("dup").is_not_null() & pl.Series(rng.random(len(opps)) < 0.2)).then("dup").otherwise("account_id")
     ).drop("dup")  # fmt: skip
-    acts_df = acts_df.drop("account_id").join(opps.select("opportunity_id", "account_id"), on="opportunity_id", how="left")
+    acts_df = acts_df.drop("account_id").join(
+        opps.select("opportunity_id", "account_id"), on="opportunity_id", how="left"
+    )
     miss = RATES.missing
-    crm_accounts, _, _ = blank_fields(rng, crm_accounts, "accounts", "account_id", miss["accounts"])
-    crm_contacts, _, _ = blank_fields(rng, crm_contacts, "contacts", "contact_id", miss["contacts"])
-    opps, _, masks = blank_fields(rng, opps, "opportunities", "opportunity_id", miss["opportunities"])
-    blanked = {f: set(opps["opportunity_id"].filter(pl.Series(m)).to_list()) for f, m in masks.items()}
-    for f, col in (("amount", "amount"), ("close_date", "close_date"), ("forecast_category", "forecast_category")):
-        history = history.with_columns(pl.when(pl.col("opportunity_id").is_in(list(blanked[f]))).then(None).otherwise(pl.col(col)).alias(col))
+    crm_accounts, _ = blank_fields(rng, crm_accounts, miss["accounts"])
+    crm_contacts, _ = blank_fields(rng, crm_contacts, miss["contacts"])
+    opps, masks = blank_fields(rng, opps, miss["opportunities"])
+    blanked = {
+        f: set(opps["opportunity_id"].filter(pl.Series(m)).to_list()) for f, m in masks.items()
+    }
+    for f, col in (
+        ("amount", "amount"),
+        ("close_date", "close_date"),
+        ("forecast_category", "forecast_category"),
+    ):
+        history = history.with_columns(
+            pl.when(pl.col("opportunity_id").is_in(list(blanked[f])))
+            .then(None)
+            .otherwise(pl.col(col))
+            .alias(col)
+        )
     report(progress, "company", 4, STEPS)
 
     # Champions gone from open deals (contacts decay; nobody told the CRM about the deal).
-    champ = opp_contacts.filter(pl.col("role") == "champion").join(
-        contacts.select("contact_id", "left_at", "is_active"), on="contact_id"
-    ).join(opps.select("opportunity_id", "is_closed"), on="opportunity_id")
+    champ = (
+        opp_contacts.filter(pl.col("role") == "champion")
+        .join(contacts.select("contact_id", "left_at", "is_active"), on="contact_id")
+        .join(opps.select("opportunity_id", "is_closed"), on="opportunity_id")
+    )
     departed = champ.filter(~pl.col("is_closed") & ~pl.col("is_active"))
     deal_ids = pl.Series(ids)
     # Every blank required field is a defect, whether blanked on purpose or left empty
@@ -168,7 +205,9 @@ def build(rng: np.random.Generator, scale: Scale, as_of_date: dt.date, progress:
     report(progress, "company", 5, STEPS)
 
     real = o.with_columns(amount=pl.Series(o["amount"]))
-    rev = pl.concat([revenue(real, "month"), revenue(real, "quarter")]).filter(pl.col("period_start") <= as_of_date)
+    rev = pl.concat([revenue(real, "month"), revenue(real, "quarter")]).filter(
+        pl.col("period_start") <= as_of_date
+    )
     subs = submissions(rng, real, traits, start, as_of)
     n_news = int(0.3 * len(accounts))
     pick = rng.choice(len(accounts), size=n_news)
@@ -190,4 +229,3 @@ def build(rng: np.random.Generator, scale: Scale, as_of_date: dt.date, progress:
         "truth.champion_departures": departed.select("contact_id", "opportunity_id", departed_at=pl.col("left_at").dt.date()),
         "truth.revenue": rev, "_cycles": cycles,
     }  # fmt: skip
-

@@ -26,7 +26,9 @@ _TITLES = {
 }  # fmt: skip
 
 
-def make_users(rng: np.random.Generator, scale: Scale, start: dt.datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
+def make_users(
+    rng: np.random.Generator, scale: Scale, start: dt.datetime
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Reps in teams of about eight under a manager, by region; and each rep's hidden traits."""
     n_teams = max(2, round(scale.reps / 8))
     team_region = rng.choice(list(REGIONS), size=n_teams, p=list(REGIONS.values()))
@@ -62,7 +64,13 @@ def make_users(rng: np.random.Generator, scale: Scale, start: dt.datetime) -> tu
     return users, traits
 
 
-def make_accounts(rng: np.random.Generator, scale: Scale, users: pl.DataFrame, start: dt.datetime, as_of: dt.datetime) -> pl.DataFrame:
+def make_accounts(
+    rng: np.random.Generator,
+    scale: Scale,
+    users: pl.DataFrame,
+    start: dt.datetime,
+    as_of: dt.datetime,
+) -> pl.DataFrame:
     n = scale.accounts
     names, stems = company_names(rng, n)
     region = rng.choice(list(REGIONS), size=n, p=list(REGIONS.values()))
@@ -102,7 +110,9 @@ def make_accounts(rng: np.random.Generator, scale: Scale, users: pl.DataFrame, s
     })  # fmt: skip
 
 
-def make_contacts(rng: np.random.Generator, scale: Scale, accounts: pl.DataFrame, as_of: dt.datetime) -> pl.DataFrame:
+def make_contacts(
+    rng: np.random.Generator, scale: Scale, accounts: pl.DataFrame, as_of: dt.datetime
+) -> pl.DataFrame:
     """People at each account with a buying role and a leave date (about 2% leave a month)."""
     per = np.maximum(1, rng.poisson(scale.contacts_per_account - 1, len(accounts)) + 1)
     acct = np.repeat(np.arange(len(accounts)), per)

@@ -21,9 +21,27 @@ class Scale:
 
 
 SCALES: dict[str, Scale] = {
-    "small": Scale(accounts=1_000, contacts_per_account=5.0, opportunities=2_000, reps=12, activity_per_week=1.9),
-    "mid": Scale(accounts=50_000, contacts_per_account=5.0, opportunities=100_000, reps=240, activity_per_week=1.9),
-    "large": Scale(accounts=1_000_000, contacts_per_account=5.0, opportunities=2_000_000, reps=3_000, activity_per_week=1.15),
+    "small": Scale(
+        accounts=1_000,
+        contacts_per_account=5.0,
+        opportunities=2_000,
+        reps=12,
+        activity_per_week=1.9,
+    ),
+    "mid": Scale(
+        accounts=50_000,
+        contacts_per_account=5.0,
+        opportunities=100_000,
+        reps=240,
+        activity_per_week=1.9,
+    ),
+    "large": Scale(
+        accounts=1_000_000,
+        contacts_per_account=5.0,
+        opportunities=2_000_000,
+        reps=3_000,
+        activity_per_week=1.15,
+    ),
 }
 
 REGIONS = {"NA": 0.45, "EMEA": 0.30, "APAC": 0.15, "LATAM": 0.10}
@@ -44,9 +62,20 @@ class Rates:
     phantom_share_of_open: float = 0.04
     missing: dict[str, dict[str, float]] = field(
         default_factory=lambda: {
-            "accounts": {"website": 0.05, "industry": 0.10, "employees": 0.12, "country": 0.04, "owner_id": 0.03},
+            "accounts": {
+                "website": 0.05,
+                "industry": 0.10,
+                "employees": 0.12,
+                "country": 0.04,
+                "owner_id": 0.03,
+            },
             "contacts": {"email": 0.08, "title": 0.15, "account_id": 0.02, "last_name": 0.01},
-            "opportunities": {"amount": 0.04, "close_date": 0.02, "forecast_category": 0.03, "owner_id": 0.01},
+            "opportunities": {
+                "amount": 0.04,
+                "close_date": 0.02,
+                "forecast_category": 0.03,
+                "owner_id": 0.01,
+            },
         }
     )
 

@@ -50,14 +50,21 @@ def make_deals(rng: np.random.Generator, scale: Scale, accounts: pl.DataFrame, c
     span_days = (now - t0) / DAY - 3
     created = t0 + _days(span_days * rng.random(n) ** 0.85)
     size = accounts["employees"].to_numpy()[acct].astype(float)
-    amount = np.maximum(1000, np.round(np.exp(rng.normal(np.log(18_000), 0.95, n)) * (size / 200) ** 0.22, -2))
+    amount = np.maximum(
+        1000, np.round(np.exp(rng.normal(np.log(18_000), 0.95, n)) * (size / 200) ** 0.22, -2)
+    )
     owner = accounts["owner_id"].to_numpy()[acct]
     skill = dict(zip(traits["user_id"], traits["skill"], strict=True))
     rep_skill = np.array([skill.get(o, 0.0) for o in owner])
     source = rng.integers(0, len(SOURCES), n)
 
     # The deal's buyer contacts: m consecutive contacts of its account from a random start.
-    first_idx = contacts.with_row_index("i").group_by("account_idx").agg(pl.col("i").min(), pl.len()).sort("account_idx")
+    first_idx = (
+        contacts.with_row_index("i")
+        .group_by("account_idx")
+        .agg(pl.col("i").min(), pl.len())
+        .sort("account_idx")
+    )
     firsts = np.zeros(len(accounts), dtype=np.int64)
     counts = np.zeros(len(accounts), dtype=np.int64)
     firsts[first_idx["account_idx"].to_numpy()] = first_idx["i"].to_numpy()
@@ -77,7 +84,9 @@ def make_deals(rng: np.random.Generator, scale: Scale, accounts: pl.DataFrame, c
 
     planned = np.exp(rng.normal(np.log(55) + 0.22 * np.log(amount / 18_000), 0.45, n))
     horizon = created + _days(planned * 1.2)
-    champ_left = (c_role == "champion") & (c_left > created[deal_rows]) & (c_left < horizon[deal_rows])
+    champ_left = (
+        (c_role == "champion") & (c_left > created[deal_rows]) & (c_left < horizon[deal_rows])
+    )
     champ_departed = np.zeros(n, bool)
     np.logical_or.at(champ_departed, deal_rows, champ_left)
     q4 = (created + _days(planned)).astype("datetime64[M]").astype(int) % 12 >= 9
@@ -120,5 +129,7 @@ def make_deals(rng: np.random.Generator, scale: Scale, accounts: pl.DataFrame, c
         "crm_closed": crm_closed, "phantom": phantom, "p_win": p_win, "m": m, "current": current,
         "lead_source": SOURCES[source], "champ_departed": champ_departed,
     })  # fmt: skip
-    roles = pl.DataFrame({"deal": deal_rows, "j": j, "contact_idx": cidx, "role": c_role, "left_at": c_left})
+    roles = pl.DataFrame(
+        {"deal": deal_rows, "j": j, "contact_idx": cidx, "role": c_role, "left_at": c_left}
+    )
     return Deals(opps, roles, entries, entered, end)

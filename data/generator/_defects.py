@@ -8,7 +8,13 @@ import polars as pl
 from data.generator._config import INDUSTRIES, Rates
 from data.generator._names import NICKNAMES, name_variants
 
-__all__ = ["duplicate_accounts", "duplicate_contacts", "blank_fields", "wrong_firmographics", "provider"]
+__all__ = [
+    "duplicate_accounts",
+    "duplicate_contacts",
+    "blank_fields",
+    "wrong_firmographics",
+    "provider",
+]
 
 
 def _defects(cls: str, obj: str, ids, field=None, detail=None) -> pl.DataFrame:  # noqa: ANN001
@@ -20,7 +26,9 @@ def _defects(cls: str, obj: str, ids, field=None, detail=None) -> pl.DataFrame: 
                                 "field": pl.String, "detail": pl.String})  # fmt: skip
 
 
-def duplicate_accounts(rng: np.random.Generator, accounts: pl.DataFrame, rate: float, reps: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def duplicate_accounts(
+    rng: np.random.Generator, accounts: pl.DataFrame, rate: float, reps: np.ndarray
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(accounts with duplicates appended, dup -> original map, defects)."""
     n = len(accounts)
     k = int(round(rate * n / (1 - rate)))  # duplicates make up `rate` of all records
@@ -41,24 +49,44 @@ def duplicate_accounts(rng: np.random.Generator, accounts: pl.DataFrame, rate: f
         account_type=pl.lit("prospect"),
     )  # fmt: skip
     mapping = pl.DataFrame({"record_id": dup_ids, "original": src["account_id"], "kind": kinds})
-    defects = _defects("duplicate_account", "accounts", dup_ids, detail=[f"{kd}: duplicate of {o}" for kd, o in zip(kinds, src["account_id"], strict=True)])
+    defects = _defects(
+        "duplicate_account",
+        "accounts",
+        dup_ids,
+        detail=[f"{kd}: duplicate of {o}" for kd, o in zip(kinds, src["account_id"], strict=True)],
+    )
     return pl.concat([accounts, dups], how="vertical_relaxed"), mapping, defects
 
 
-def duplicate_contacts(rng: np.random.Generator, contacts: pl.DataFrame, rate: float) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def duplicate_contacts(
+    rng: np.random.Generator, contacts: pl.DataFrame, rate: float
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     n = len(contacts)
     k = int(round(rate * n / (1 - rate)))
     orig = rng.choice(n, size=k, replace=True)
     src = contacts[orig]
     first = src["first_name"].to_numpy().astype(str)
     last = src["last_name"].to_numpy().astype(str)
-    kind = rng.choice(["nickname", "case", "typo", "email_missing", "email_format"], size=k, p=[0.3, 0.15, 0.2, 0.2, 0.15])
+    kind = rng.choice(
+        ["nickname", "case", "typo", "email_missing", "email_format"],
+        size=k,
+        p=[0.3, 0.15, 0.2, 0.2, 0.15],
+    )
     nick = np.array([NICKNAMES.get(f, f) for f in first])
     kind = np.where((kind == "nickname") & (nick == first), "case", kind)
-    new_first = np.where(kind == "nickname", nick, np.where(kind == "case", np.char.upper(first), first))
+    new_first = np.where(
+        kind == "nickname", nick, np.where(kind == "case", np.char.upper(first), first)
+    )
     pos = np.maximum(1, (rng.random(k) * (np.char.str_len(last) - 1)).astype(int))
-    typo_last = np.array([s[:i] + s[i + 1] + s[i] + s[i + 2:] if len(s) > i + 1 else s + "e" for s, i in zip(last, pos, strict=True)])
-    new_last = np.where(kind == "typo", typo_last, np.where(kind == "case", np.char.lower(last), last))
+    typo_last = np.array(
+        [
+            s[:i] + s[i + 1] + s[i] + s[i + 2 :] if len(s) > i + 1 else s + "e"
+            for s, i in zip(last, pos, strict=True)
+        ]
+    )
+    new_last = np.where(
+        kind == "typo", typo_last, np.where(kind == "case", np.char.lower(last), last)
+    )
     email = src["email"].to_numpy().astype(str)
     domain = np.array([e.split("@")[-1] for e in email])
     new_email = np.where(kind == "email_missing", None,
@@ -71,20 +99,31 @@ def duplicate_contacts(rng: np.random.Generator, contacts: pl.DataFrame, rate: f
         title=pl.when(pl.Series(rng.random(k) < 0.4)).then(None).otherwise("title"),
     )  # fmt: skip
     mapping = pl.DataFrame({"record_id": n_ids, "original": src["contact_id"], "kind": kind})
-    defects = _defects("duplicate_contact", "contacts", n_ids, detail=[f"{kd}: duplicate of {o}" for kd, o in zip(kind, src["contact_id"], strict=True)])
+    defects = _defects(
+        "duplicate_contact",
+        "contacts",
+        n_ids,
+        detail=[f"{kd}: duplicate of {o}" for kd, o in zip(kind, src["contact_id"], strict=True)],
+    )
     return pl.concat([contacts, dups], how="vertical_relaxed"), mapping, defects
 
 
-def blank_fields(rng: np.random.Generator, frame: pl.DataFrame, obj: str, id_col: str, rates: dict[str, float]) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, np.ndarray]]:
-    """Blank each required field at its rate; returns the frame, defects, and masks."""
-    masks, defects = {}, []
+def blank_fields(
+    rng: np.random.Generator, frame: pl.DataFrame, rates: dict[str, float]
+) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
+    """Blank each required field at its rate; returns the frame and which rows were blanked.
+
+    The truth rows for missing fields are read off the final tables afterwards, so
+    blanks left by duplicates count too.
+    """
+    masks = {}
     for f, r in rates.items():
-        mask = rng.random(len(frame)) < r
-        mask &= frame[f].is_not_null().to_numpy()
+        mask = (rng.random(len(frame)) < r) & frame[f].is_not_null().to_numpy()
         masks[f] = mask
-        defects.append(_defects("missing_required_field", obj, frame[id_col].filter(pl.Series(mask)).to_list(), field=f))
-        frame = frame.with_columns(pl.when(pl.Series(mask)).then(None).otherwise(pl.col(f)).alias(f))
-    return frame, pl.concat(defects), masks
+        frame = frame.with_columns(
+            pl.when(pl.Series(mask)).then(None).otherwise(pl.col(f)).alias(f)
+        )
+    return frame, masks
 
 
 def _other_industry(values: np.ndarray) -> np.ndarray:
@@ -93,7 +132,9 @@ def _other_industry(values: np.ndarray) -> np.ndarray:
     return np.array([INDUSTRIES[(order.get(v, 0) + 3) % len(INDUSTRIES)] for v in values])
 
 
-def wrong_firmographics(rng: np.random.Generator, accounts: pl.DataFrame, rate: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+def wrong_firmographics(
+    rng: np.random.Generator, accounts: pl.DataFrame, rate: float
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     n = len(accounts)
     bad = rng.random(n) < rate
     which = rng.choice(["employees", "annual_revenue", "industry"], size=n, p=[0.45, 0.3, 0.25])
@@ -114,11 +155,15 @@ def wrong_firmographics(rng: np.random.Generator, accounts: pl.DataFrame, rate: 
     return out, defects
 
 
-def provider(rng: np.random.Generator, truth: pl.DataFrame, rates: Rates, as_of) -> tuple[pl.DataFrame, pl.DataFrame]:  # noqa: ANN001
+def provider(
+    rng: np.random.Generator, truth: pl.DataFrame, rates: Rates, as_of
+) -> tuple[pl.DataFrame, pl.DataFrame]:  # noqa: ANN001
     """The enrichment vendor's view: most domains covered, some fields wrong or stale."""
     covered = truth.filter(pl.Series(rng.random(len(truth)) < rates.provider_coverage))
     k = len(covered)
-    err = {f: rng.random(k) < rates.provider_error for f in ("industry", "employees", "annual_revenue")}
+    err = {
+        f: rng.random(k) < rates.provider_error for f in ("industry", "employees", "annual_revenue")
+    }
     ref = covered.select(
         provider=pl.lit("generated_vendor"), domain="domain", company_name="name",
         industry=pl.when(pl.Series(err["industry"])).then(pl.Series(_other_industry(covered["industry"].to_numpy()))).otherwise("industry"),

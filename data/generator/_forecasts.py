@@ -24,20 +24,47 @@ def revenue(opps: pl.DataFrame, period: str) -> pl.DataFrame:
     )
 
 
-def submissions(rng: np.random.Generator, opps: pl.DataFrame, traits: pl.DataFrame, start: dt.datetime, as_of: dt.datetime) -> pl.DataFrame:
+def submissions(
+    rng: np.random.Generator,
+    opps: pl.DataFrame,
+    traits: pl.DataFrame,
+    start: dt.datetime,
+    as_of: dt.datetime,
+) -> pl.DataFrame:
     frames = []
     for period, offsets in _POINTS.items():
         every = "1q" if period == "quarter" else "1mo"
-        starts = pl.date_range(pl.lit(start.date()).dt.truncate(every), as_of.date(), interval=every.replace("1q", "3mo"), eager=True)
+        starts = pl.date_range(
+            pl.lit(start.date()).dt.truncate(every),
+            as_of.date(),
+            interval=every.replace("1q", "3mo"),
+            eager=True,
+        )
         grid = traits.join(pl.DataFrame({"period_start": starts}), how="cross")
-        actual = revenue(opps, period).select("owner_id", "period_start", "won_amount").rename({"owner_id": "user_id"})
-        grid = grid.join(actual, on=["user_id", "period_start"], how="left").with_columns(pl.col("won_amount").fill_null(0.0))
-        grid = grid.sort("user_id", "period_start").with_columns(
-            run_rate=pl.col("won_amount").shift(1).rolling_mean(3, min_samples=1).over("user_id")
-        ).with_columns(pl.col("run_rate").fill_null(pl.col("won_amount").mean().over("user_id")))
+        actual = (
+            revenue(opps, period)
+            .select("owner_id", "period_start", "won_amount")
+            .rename({"owner_id": "user_id"})
+        )
+        grid = grid.join(actual, on=["user_id", "period_start"], how="left").with_columns(
+            pl.col("won_amount").fill_null(0.0)
+        )
+        grid = (
+            grid.sort("user_id", "period_start")
+            .with_columns(
+                run_rate=pl.col("won_amount")
+                .shift(1)
+                .rolling_mean(3, min_samples=1)
+                .over("user_id")
+            )
+            .with_columns(pl.col("run_rate").fill_null(pl.col("won_amount").mean().over("user_id")))
+        )
         length = 91.0 if period == "quarter" else 30.0
         for off in offsets:
-            g = grid.with_columns(submitted_at=pl.col("period_start").cast(pl.Datetime("us")) + pl.duration(days=off, hours=9))
+            g = grid.with_columns(
+                submitted_at=pl.col("period_start").cast(pl.Datetime("us"))
+                + pl.duration(days=off, hours=9)
+            )
             g = g.filter(pl.col("submitted_at") <= as_of)
             k = len(g)
             # What the rep knows grows through the period; what they say is bent by their bias.
@@ -51,4 +78,6 @@ def submissions(rng: np.random.Generator, opps: pl.DataFrame, traits: pl.DataFra
                 best_case_amount=np.round(said * rng.uniform(1.2, 1.6, k), -2),
             ))  # fmt: skip
     out = pl.concat(frames).sort("submitted_at", "user_id", "period_type")
-    return out.with_columns(submission_id=pl.format("F{}", pl.int_range(1, pl.len() + 1).cast(pl.String).str.zfill(8)))
+    return out.with_columns(
+        submission_id=pl.format("F{}", pl.int_range(1, pl.len() + 1).cast(pl.String).str.zfill(8))
+    )

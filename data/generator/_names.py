@@ -54,7 +54,9 @@ _SWAP = {"Inc": "Incorporated", "Corp": "Corporation", "LLC": "L.L.C.", "Ltd": "
          "plc": "PLC", "Partners": "& Partners", "Labs": "Laboratories"}  # fmt: skip
 
 
-def name_variants(rng: np.random.Generator, names: np.ndarray, domains: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def name_variants(
+    rng: np.random.Generator, names: np.ndarray, domains: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """A realistic variant of each company name, and which kind of variant it is."""
     kinds = rng.choice(
         ["suffix_swap", "upper_punct", "suffix_dropped", "typo", "domain_as_name", "and_amp", "suffix_added"],
@@ -71,12 +73,16 @@ def name_variants(rng: np.random.Generator, names: np.ndarray, domains: np.ndarr
             v = base
         elif kind == "typo":  # two neighbouring letters swapped
             i = int(rng.integers(1, len(base) - 1))
-            v = f"{base[:i]}{base[i + 1]}{base[i]}{base[i + 2:]} {suffix}"
+            v = f"{base[:i]}{base[i + 1]}{base[i]}{base[i + 2 :]} {suffix}"
         elif kind == "domain_as_name":
             v = domain
         elif kind == "and_amp":
             v = f"{base} & Co"
         else:
-            v = f"{base} {suffix}, Inc." if suffix not in ("Inc", "LLC") else f"{base} Corp. {suffix}"
+            v = (
+                f"{base} {suffix}, Inc."
+                if suffix not in ("Inc", "LLC")
+                else f"{base} Corp. {suffix}"
+            )
         out.append(v)
     return np.array(out, dtype=str), kinds

@@ -20,7 +20,9 @@ def _quarter(t: np.ndarray) -> np.ndarray:
     return t.astype("datetime64[M]").astype(int) // 3
 
 
-def history_and_slips(rng: np.random.Generator, d: Deals, now: np.datetime64, violators: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def history_and_slips(
+    rng: np.random.Generator, d: Deals, now: np.datetime64, violators: np.ndarray
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(history rows, slips, final CRM state per deal)."""
     o = d.opps
     n = len(o)
@@ -41,14 +43,21 @@ def history_and_slips(rng: np.random.Generator, d: Deals, now: np.datetime64, vi
     p = p.with_columns(base=pl.Series(close0[p["deal"].to_numpy()]))
     # Each push moves the date out from the later of the old date and the day of the push.
     p = p.with_columns(
-        close=pl.max_horizontal(pl.col("base") + pl.col("delta").cum_sum().over("deal"), pl.col("t") + pl.col("delta"))
-        .cum_max().over("deal")
+        close=pl.max_horizontal(
+            pl.col("base") + pl.col("delta").cum_sum().over("deal"), pl.col("t") + pl.col("delta")
+        )
+        .cum_max()
+        .over("deal")
     )
     p = p.with_columns(old=pl.col("close").shift(1).over("deal").fill_null(pl.col("base")))
     slips = p.select(
         opportunity_id=pl.Series(o["opportunity_id"].to_numpy()[p["deal"].to_numpy()]),
-        slipped_at="t", old_close_date=pl.col("old").dt.date(), new_close_date=pl.col("close").dt.date(),
-    ).with_columns(out_of_period=pl.Series(_quarter(p["close"].to_numpy()) > _quarter(p["old"].to_numpy())))
+        slipped_at="t",
+        old_close_date=pl.col("old").dt.date(),
+        new_close_date=pl.col("close").dt.date(),
+    ).with_columns(
+        out_of_period=pl.Series(_quarter(p["close"].to_numpy()) > _quarter(p["old"].to_numpy()))
+    )
     last_close = p.group_by("deal").agg(pl.col("close").last())
     crm_close = close0.copy()
     crm_close[last_close["deal"].to_numpy()] = last_close["close"].to_numpy()
@@ -64,7 +73,15 @@ def history_and_slips(rng: np.random.Generator, d: Deals, now: np.datetime64, vi
     change = rng.random(n) < 0.15
     ci = np.flatnonzero(change)
     new_amount = np.round(amount[ci] * rng.uniform(0.7, 1.3, len(ci)), -2)
-    ev.append(pl.DataFrame({"deal": ci, "t": created[ci] + _days(rng.random(len(ci)) * ((end - created)[ci] / DAY)), "amount": new_amount}))
+    ev.append(
+        pl.DataFrame(
+            {
+                "deal": ci,
+                "t": created[ci] + _days(rng.random(len(ci)) * ((end - created)[ci] / DAY)),
+                "amount": new_amount,
+            }
+        )
+    )
     cc = np.flatnonzero(crm_closed)
     ev.append(pl.DataFrame({"deal": cc, "t": o["outcome_at"].to_numpy()[cc],
                             "stage": np.where(won[cc], "closed_won", "closed_lost"),
@@ -72,13 +89,24 @@ def history_and_slips(rng: np.random.Generator, d: Deals, now: np.datetime64, vi
     # Deals placed in a stage they do not qualify for: moved up to proposal recently.
     vi = np.flatnonzero(violators)
     last_entry = np.where(d.entered, d.entries, created[:, None]).max(axis=1)
-    moved = np.maximum(now - _days(rng.uniform(1, 20, len(vi))), last_entry[vi] + _days(np.full(len(vi), 0.05)))
-    ev.append(pl.DataFrame({"deal": vi, "t": np.minimum(moved, now), "stage": "proposal", "category": "best_case"}))
+    moved = np.maximum(
+        now - _days(rng.uniform(1, 20, len(vi))), last_entry[vi] + _days(np.full(len(vi), 0.05))
+    )
+    ev.append(
+        pl.DataFrame(
+            {"deal": vi, "t": np.minimum(moved, now), "stage": "proposal", "category": "best_case"}
+        )
+    )
     hist = (
         pl.concat(ev, how="diagonal_relaxed")
         .with_columns(kind=pl.int_range(pl.len()), stage_event=pl.col("stage").is_not_null())
         .sort("deal", "t", "kind")
-        .with_columns([pl.col(c).forward_fill().over("deal") for c in ("stage", "amount", "close", "category")])
+        .with_columns(
+            [
+                pl.col(c).forward_fill().over("deal")
+                for c in ("stage", "amount", "close", "category")
+            ]
+        )
     )
     # The rep's private knowledge shows in the category of late-stage deals.
     hist = hist.with_columns(
@@ -88,12 +116,21 @@ def history_and_slips(rng: np.random.Generator, d: Deals, now: np.datetime64, vi
     return hist, slips, final
 
 
-def final_roles(rng: np.random.Generator, d: Deals, stage_idx: np.ndarray, open_crm: np.ndarray, violators: np.ndarray) -> pl.DataFrame:
+def final_roles(
+    rng: np.random.Generator,
+    d: Deals,
+    stage_idx: np.ndarray,
+    open_crm: np.ndarray,
+    violators: np.ndarray,
+) -> pl.DataFrame:
     """Deal roles as the CRM holds them: qualifying open deals show the roles their stage needs."""
     r = d.roles.with_columns(stage=pl.Series(stage_idx[d.roles["deal"].to_numpy()]),
                              open=pl.Series(open_crm[d.roles["deal"].to_numpy()]),
                              violator=pl.Series(violators[d.roles["deal"].to_numpy()]))  # fmt: skip
-    has = r.group_by("deal").agg((pl.col("role") == "economic_buyer").any().alias("eb"), (pl.col("role") == "champion").any().alias("ch"))
+    has = r.group_by("deal").agg(
+        (pl.col("role") == "economic_buyer").any().alias("eb"),
+        (pl.col("role") == "champion").any().alias("ch"),
+    )
     r = r.join(has, on="deal")
     fix = pl.col("open") & ~pl.col("violator")
     r = r.with_columns(
@@ -102,7 +139,11 @@ def final_roles(rng: np.random.Generator, d: Deals, stage_idx: np.ndarray, open_
         .otherwise("role")
     )  # fmt: skip
     # Violators lack an economic buyer on record (that is the definition they break).
-    r = r.with_columns(role=pl.when(pl.col("violator") & (pl.col("role") == "economic_buyer")).then(pl.lit("user")).otherwise("role"))
+    r = r.with_columns(
+        role=pl.when(pl.col("violator") & (pl.col("role") == "economic_buyer"))
+        .then(pl.lit("user"))
+        .otherwise("role")
+    )
     return r.select("deal", "j", "contact_idx", "role")
 
 
@@ -126,7 +167,9 @@ def activities(rng: np.random.Generator, d: Deals, rate: float, now: np.datetime
     lull = won & (rng.random(n) < 0.25)
     in_quiet = goes_quiet[deal] & (t > d.end[deal] - quiet_len[deal])
     in_lull = lull[deal] & (t > lull_start[deal]) & (t < lull_start[deal] + 21 * DAY)
-    keep = ~((in_quiet & (rng.random(len(deal)) > 0.15)) | (in_lull & (rng.random(len(deal)) > 0.3)))
+    keep = ~(
+        (in_quiet & (rng.random(len(deal)) > 0.15)) | (in_lull & (rng.random(len(deal)) > 0.3))
+    )
     deal, t = deal[keep], t[keep]
     # Which contact: one of the deal's buyers.
     roles = d.roles
@@ -142,7 +185,18 @@ def activities(rng: np.random.Generator, d: Deals, rate: float, now: np.datetime
     gone = ~np.isnat(left) & (left < t)  # nobody answers for a departed contact
     atype = np.where(gone, "email", atype)
     direction = np.where(gone, "outbound", direction)
-    frames = [pl.DataFrame({"deal": deal, "contact_idx": cidx, "t": t, "type": atype, "direction": direction, "status": "completed"})]
+    frames = [
+        pl.DataFrame(
+            {
+                "deal": deal,
+                "contact_idx": cidx,
+                "t": t,
+                "type": atype,
+                "direction": direction,
+                "status": "completed",
+            }
+        )
+    ]
     # Qualifying open deals: the engaged contacts their stage requires, met before as-of.
     need = np.where(open_crm & ~violators, NEEDED_ENGAGED[stage_idx], 0)
     gd = np.repeat(np.arange(n), need)

@@ -46,17 +46,32 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, data: pl.DataFrame, impo
             present.append(f"NULL::{dtype}")
     objects = [c for c, t in data.schema.items() if t == pl.Object]
     if objects:  # numpy object arrays (strings with None) become plain strings
-        data = data.with_columns([pl.Series(c, data[c].to_list(), dtype=pl.String) for c in objects])
+        data = data.with_columns(
+            [pl.Series(c, data[c].to_list(), dtype=pl.String) for c in objects]
+        )
     with registered(con, "gen_batch", data):
-        con.execute(f"INSERT INTO {table} SELECT {', '.join(present)} FROM gen_batch")  # names from the catalog
+        con.execute(
+            f"INSERT INTO {table} SELECT {', '.join(present)} FROM gen_batch"
+        )  # names from the catalog
 
 
-def write(wh: Warehouse, tables: dict[str, pl.DataFrame], *, scale: str, seed: int, as_of: dt.date, params: str, replace: bool) -> None:
+def write(
+    wh: Warehouse,
+    tables: dict[str, pl.DataFrame],
+    *,
+    scale: str,
+    seed: int,
+    as_of: dt.date,
+    params: str,
+    replace: bool,
+) -> None:
     with wh.transaction() as con:
         if replace:
             for t in _CLEAR:
                 con.execute(f"DELETE FROM {t}")  # bulk reset of a whole company, single writer
-            con.execute("DELETE FROM ops.import_files WHERE import_id IN (SELECT import_id FROM ops.imports)")
+            con.execute(
+                "DELETE FROM ops.import_files WHERE import_id IN (SELECT import_id FROM ops.imports)"
+            )
             con.execute("DELETE FROM ops.imports")
         import_id = int(scalar(con, "SELECT nextval('ops.import_seq')"))  # type: ignore[arg-type]
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -32,8 +32,20 @@ SELECT column_name, data_type FROM information_schema.columns
 WHERE table_schema = 'crm' AND table_name = $t AND table_catalog = current_database() ORDER BY ordinal_position
 """
 # Columns the schema fills by default when an export does not say.
-_DEFAULTS = {"is_active": "TRUE", "email_bounced": "FALSE", "email_opt_out": "FALSE", "do_not_contact": "FALSE"}
-_WRITE_ORDER = ["users", "accounts", "contacts", "opportunities", "opportunity_history", "activities"]
+_DEFAULTS = {
+    "is_active": "TRUE",
+    "email_bounced": "FALSE",
+    "email_opt_out": "FALSE",
+    "do_not_contact": "FALSE",
+}
+_WRITE_ORDER = [
+    "users",
+    "accounts",
+    "contacts",
+    "opportunities",
+    "opportunity_history",
+    "activities",
+]
 
 
 def _sha256(path: Path) -> str:
@@ -47,18 +59,30 @@ def _sha256(path: Path) -> str:
 def _finish(obj: str, df: pl.DataFrame, spec, fmt: str) -> pl.DataFrame:  # noqa: ANN001
     for tgt, rule in spec.derive.items():
         if "slug" in rule:
-            df = df.with_columns(pl.col(rule["slug"]).str.to_lowercase().str.replace_all(r"[^a-z0-9]+", "-").str.strip_chars("-").alias(tgt))
+            df = df.with_columns(
+                pl.col(rule["slug"])
+                .str.to_lowercase()
+                .str.replace_all(r"[^a-z0-9]+", "-")
+                .str.strip_chars("-")
+                .alias(tgt)
+            )
         elif "copy" in rule:
             df = df.with_columns(pl.col(rule["copy"]).alias(tgt))
         elif "format" in rule:
             parts = rule["format"].replace("}", "{").split("{")
-            exprs = [pl.col(p).fill_null("?") if i % 2 else pl.lit(p) for i, p in enumerate(parts) if p]
+            exprs = [
+                pl.col(p).fill_null("?") if i % 2 else pl.lit(p) for i, p in enumerate(parts) if p
+            ]
             df = df.with_columns(pl.concat_str(exprs).alias(tgt))
     for tgt, value in spec.defaults.items():
-        df = df.with_columns(pl.col(tgt).fill_null(value) if tgt in df.columns else pl.lit(value).alias(tgt))
+        df = df.with_columns(
+            pl.col(tgt).fill_null(value) if tgt in df.columns else pl.lit(value).alias(tgt)
+        )
     for c in df.columns:
         if c.endswith("_id") and spec.null_ids and df.schema[c] == pl.String:
-            df = df.with_columns(pl.when(pl.col(c).is_in(spec.null_ids)).then(None).otherwise(pl.col(c)).alias(c))
+            df = df.with_columns(
+                pl.when(pl.col(c).is_in(spec.null_ids)).then(None).otherwise(pl.col(c)).alias(c)
+            )
     if obj == "opportunities":
         df = df.with_columns(is_closed=pl.col("stage").is_in(["closed_won", "closed_lost"]).fill_null(False),
                              is_won=(pl.col("stage") == "closed_won").fill_null(False))  # fmt: skip
@@ -69,9 +93,15 @@ def _finish(obj: str, df: pl.DataFrame, spec, fmt: str) -> pl.DataFrame:  # noqa
             name=pl.col("user_id").str.replace_all("-", " ").str.to_titlecase(), role=pl.lit("manager"),
             region=pl.lit(None, pl.String), team=pl.col("user_id"), manager_id=pl.lit(None, pl.String), **{LINE: pl.lit(None, pl.UInt32)},
         )  # fmt: skip
-        df = pl.concat([df.with_columns(pl.col(LINE).cast(pl.UInt32)), managers], how="diagonal_relaxed")
+        df = pl.concat(
+            [df.with_columns(pl.col(LINE).cast(pl.UInt32)), managers], how="diagonal_relaxed"
+        )
     if obj == "users":
-        df = df.with_columns(is_active=pl.col("is_active").fill_null(True) if "is_active" in df.columns else pl.lit(True))
+        df = df.with_columns(
+            is_active=pl.col("is_active").fill_null(True)
+            if "is_active" in df.columns
+            else pl.lit(True)
+        )
     return df
 
 
@@ -109,7 +139,12 @@ def ingest(
         present = [directory / f for f in om.files if (directory / f).is_file()]
         if not present:
             if om.required:
-                problems.append(Problem(str(directory / om.files[0]), f"missing file: a {fmt} export needs {' or '.join(om.files)}"))
+                problems.append(
+                    Problem(
+                        str(directory / om.files[0]),
+                        f"missing file: a {fmt} export needs {' or '.join(om.files)}",
+                    )
+                )
             continue
         parts = []
         for path in present:
@@ -132,16 +167,31 @@ def ingest(
         # The same export twice is refused; a newer export may repeat files that did not change.
         if len(seen) and set(seen["sha256"]) >= set(hashes["sha"]):
             for row in seen.iter_rows(named=True):
-                problems.append(Problem(str(directory / row["file_name"]), f"already imported (import {row['import_id']} at {row['started_at']:%Y-%m-%d %H:%M}); nothing new to load"))
+                problems.append(
+                    Problem(
+                        str(directory / row["file_name"]),
+                        f"already imported (import {row['import_id']} at {row['started_at']:%Y-%m-%d %H:%M}); nothing new to load",
+                    )
+                )
         for obj, df in frames.items():
             table, pk = TARGETS[obj]
             with registered(con, "batch_ids", df.select(pl.col(pk).alias("id")).drop_nulls()):
                 clash = frame(con, _OTHER_SOURCE.format(pk=pk, table=table), {"fmt": fmt})
             for rid, source in clash.head(50).iter_rows():
                 line = df.filter(pl.col(pk) == rid)[LINE].first()
-                problems.append(Problem(labels[obj], f"id {rid!r} already belongs to a {source} record", line=line, column=pk))
+                problems.append(
+                    Problem(
+                        labels[obj],
+                        f"id {rid!r} already belongs to a {source} record",
+                        line=line,
+                        column=pk,
+                    )
+                )
     if problems:
-        raise InputError(f"{fmt} import of {directory} rejected with {len(problems)} problem(s); nothing was written", problems)
+        raise InputError(
+            f"{fmt} import of {directory} rejected with {len(problems)} problem(s); nothing was written",
+            problems,
+        )
 
     data_as_of = as_of or _as_of(frames)
     report(progress, "writing", 0, 1)
@@ -188,7 +238,9 @@ def _write(wh: Warehouse, fmt: str, directory: Path, frames: dict[str, pl.DataFr
                     select.append("$import_id")
                 elif col in df.columns:
                     cast = f'CAST("{col}" AS {dtype})'
-                    select.append(f"coalesce({cast}, {_DEFAULTS[col]})" if col in _DEFAULTS else cast)
+                    select.append(
+                        f"coalesce({cast}, {_DEFAULTS[col]})" if col in _DEFAULTS else cast
+                    )
                 else:
                     select.append(_DEFAULTS.get(col, f"NULL::{dtype}"))
             with registered(con, "ingest_batch", df.drop(LINE)):
@@ -199,9 +251,10 @@ def _write(wh: Warehouse, fmt: str, directory: Path, frames: dict[str, pl.DataFr
         con.execute("INSERT INTO ops.imports VALUES ($id, $fmt, $loc, $as_of, $started, $now, $counts)",
                     {"id": import_id, "fmt": fmt, "loc": str(directory), "as_of": as_of, "started": started,
                      "now": now, "counts": json.dumps(counts)})  # fmt: skip
-        rows = {obj: len(df) for obj, df in frames.items()}
         with registered(con, "hashes", hashes):
-            con.execute("INSERT INTO ops.import_files SELECT sha, $id, file, 0 FROM hashes", {"id": import_id})
-        _ = rows
+            con.execute(
+                "INSERT INTO ops.import_files SELECT sha, $id, file, 0 FROM hashes",
+                {"id": import_id},
+            )
     counts["_import_id"] = import_id
     return counts

@@ -24,7 +24,19 @@ TARGETS = {
     "users": ("crm.users", "user_id"),
     "activities": ("crm.activities", "activity_id"),
 }
-Kind = Literal["string", "integer", "number", "amount", "percent", "millions", "date", "timestamp", "boolean", "present", "slug"]
+Kind = Literal[
+    "string",
+    "integer",
+    "number",
+    "amount",
+    "percent",
+    "millions",
+    "date",
+    "timestamp",
+    "boolean",
+    "present",
+    "slug",
+]
 
 
 class ObjectMap(BaseModel):
@@ -47,7 +59,12 @@ class ObjectMap(BaseModel):
 class Mapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format: str
-    objects: dict[Literal["accounts", "contacts", "opportunities", "opportunity_history", "users", "activities"], ObjectMap]
+    objects: dict[
+        Literal[
+            "accounts", "contacts", "opportunities", "opportunity_history", "users", "activities"
+        ],
+        ObjectMap,
+    ]
     ignore_files: list[str] = []
 
 
@@ -55,14 +72,20 @@ def load_mapping(fmt: str, path: Path | None = None) -> Mapping:
     """The shipped mapping for ``fmt``, or a user's file; errors name file and key path."""
     if path is None:
         if fmt not in FORMATS:
-            raise ContractError(fmt, "format", f"unknown format {fmt!r}; use one of {', '.join(FORMATS)} or pass --mapping")
+            raise ContractError(
+                fmt,
+                "format",
+                f"unknown format {fmt!r}; use one of {', '.join(FORMATS)} or pass --mapping",
+            )
         text = (resources.files("data.mappings") / f"{fmt}.yaml").read_text(encoding="utf-8")
         where = f"data/mappings/{fmt}.yaml"
     else:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ContractError(str(path), "(file)", f"cannot read mapping: {exc.strerror}") from exc
+            raise ContractError(
+                str(path), "(file)", f"cannot read mapping: {exc.strerror}"
+            ) from exc
         where = str(path)
     try:
         return Mapping.model_validate(yaml.safe_load(text))

@@ -45,12 +45,20 @@ def _convert(col: str, kind: str) -> pl.Expr:
             return value * 1_000_000
         return value
     if kind == "timestamp":
-        return pl.coalesce([raw.str.strptime(pl.Datetime("us"), f, strict=False) for f in _TS_FORMATS])
+        return pl.coalesce(
+            [raw.str.strptime(pl.Datetime("us"), f, strict=False) for f in _TS_FORMATS]
+        )
     if kind == "date":
         return pl.coalesce([raw.str.strptime(pl.Date, f, strict=False) for f in _DATE_FORMATS])
     if kind == "boolean":
         low = raw.str.to_lowercase()
-        return pl.when(low.is_in(["1", "true", "yes", "y", "t"])).then(True).when(low.is_in(["0", "false", "no", "n", "f"])).then(False).otherwise(None)
+        return (
+            pl.when(low.is_in(["1", "true", "yes", "y", "t"]))
+            .then(True)
+            .when(low.is_in(["0", "false", "no", "n", "f"]))
+            .then(False)
+            .otherwise(None)
+        )
     if kind == "present":
         return raw.is_not_null()
     if kind == "slug":
@@ -58,7 +66,9 @@ def _convert(col: str, kind: str) -> pl.Expr:
     return raw
 
 
-def read_object(path: Path, spec: ObjectMap, problems: list[Problem], label: str) -> pl.DataFrame | None:
+def read_object(
+    path: Path, spec: ObjectMap, problems: list[Problem], label: str
+) -> pl.DataFrame | None:
     """Target-named, typed columns of one file, plus LINE; None when it cannot be read at all."""
     if path.stat().st_size == 0:
         problems.append(Problem(label, "the file is empty (0 bytes)"))
@@ -83,12 +93,22 @@ def read_object(path: Path, spec: ObjectMap, problems: list[Problem], label: str
     for c in df.columns:
         if c not in spec.columns and not spec.ignored(c):
             hint = " (is the delimiter a comma?)" if re.search(r"[;\t|]", c) else ""
-            problems.append(Problem(label, f"unknown column{hint}; map it or ignore it in the mapping", line=1, column=c))
+            problems.append(
+                Problem(
+                    label,
+                    f"unknown column{hint}; map it or ignore it in the mapping",
+                    line=1,
+                    column=c,
+                )
+            )
     if len(problems) > before:
         return None
 
     df = df.with_row_index(LINE, offset=2).with_columns(
-        [pl.when(pl.col(c).str.strip_chars() == "").then(None).otherwise(pl.col(c)).alias(c) for c in df.columns]
+        [
+            pl.when(pl.col(c).str.strip_chars() == "").then(None).otherwise(pl.col(c)).alias(c)
+            for c in df.columns
+        ]
     )
     targets: dict[str, pl.Expr] = {}
     sources: dict[str, str] = {}
@@ -109,12 +129,27 @@ def read_object(path: Path, spec: ObjectMap, problems: list[Problem], label: str
         if tgt in spec.values:
             bad = df.filter(pl.col(src).is_not_null() & ~pl.col(src).is_in(list(spec.values[tgt])))
             for line, value in bad.select(LINE, src).head(200).iter_rows():
-                problems.append(Problem(label, f"unknown {tgt} {value!r}; add it to the mapping's values.{tgt}", line=line, column=src))
+                problems.append(
+                    Problem(
+                        label,
+                        f"unknown {tgt} {value!r}; add it to the mapping's values.{tgt}",
+                        line=line,
+                        column=src,
+                    )
+                )
         elif kind not in ("string", "boolean", "present", "slug"):
-            bad = df.select(LINE, src).with_columns(conv=_convert(src, kind)).filter(pl.col(src).is_not_null() & pl.col("conv").is_null())
+            bad = (
+                df.select(LINE, src)
+                .with_columns(conv=_convert(src, kind))
+                .filter(pl.col(src).is_not_null() & pl.col("conv").is_null())
+            )
             for line, value, _ in bad.head(200).iter_rows():
                 article = "an" if kind[0] in "aeiou" else "a"
-                problems.append(Problem(label, f"cannot read {value!r} as {article} {kind}", line=line, column=src))
+                problems.append(
+                    Problem(
+                        label, f"cannot read {value!r} as {article} {kind}", line=line, column=src
+                    )
+                )
         if kind in ("amount",):
             neg = out.filter(pl.col(tgt) < 0)
             for line, value in neg.select(LINE, tgt).head(200).iter_rows():
