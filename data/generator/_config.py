@@ -1,83 +1,88 @@
-"""Scales, dates and the rates of everything the generator injects (tests read these)."""
+"""Scales, dates and every rate the generator injects, in one place (tests read them)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
 
-__all__ = ["Scale", "SCALES", "RATES", "DEFAULT_AS_OF", "REGIONS", "INDUSTRIES"]
+import yaml
 
+__all__ = ["Scale", "SCALES", "Rates", "RATES", "DEFAULT_AS_OF", "definitions", "stage_table"]
+
+# The data's "today" when the caller gives none: fixed, so a seed always means one company.
 DEFAULT_AS_OF = dt.date(2026, 10, 1)
 
 
 @dataclass(frozen=True)
 class Scale:
+    """How big a company is. History reaches back `years` before as-of."""
+
     accounts: int
     contacts_per_account: float
     opportunities: int
     reps: int
-    activity_per_week: float  # two-way-ish touches per week of a healthy deal
-    years: float = 3.5
+    activities_per_deal_week: float  # logged touches per week of an open deal
+    years: float = 4.0
 
 
 SCALES: dict[str, Scale] = {
-    "small": Scale(
-        accounts=1_000,
-        contacts_per_account=5.0,
-        opportunities=2_000,
-        reps=12,
-        activity_per_week=1.9,
-    ),
-    "mid": Scale(
-        accounts=50_000,
-        contacts_per_account=5.0,
-        opportunities=100_000,
-        reps=240,
-        activity_per_week=1.9,
-    ),
-    "large": Scale(
-        accounts=1_000_000,
-        contacts_per_account=5.0,
-        opportunities=2_000_000,
-        reps=3_000,
-        activity_per_week=1.15,
-    ),
-}
-
-REGIONS = {"NA": 0.45, "EMEA": 0.30, "APAC": 0.15, "LATAM": 0.10}
-INDUSTRIES = [
-    "Software", "Financial Services", "Healthcare", "Manufacturing", "Retail", "Energy",
-    "Telecommunications", "Education", "Logistics", "Media", "Insurance", "Biotech",
-]  # fmt: skip
+    "small": Scale(accounts=1_000, contacts_per_account=5.0, opportunities=2_000, reps=18,
+                   activities_per_deal_week=1.3),
+    "mid": Scale(accounts=50_000, contacts_per_account=5.0, opportunities=100_000, reps=240,
+                 activities_per_deal_week=1.3),
+    "large": Scale(accounts=1_000_000, contacts_per_account=5.0, opportunities=2_000_000,
+                   reps=3_000, activities_per_deal_week=0.75),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Rates:
-    duplicate_accounts: float = 0.12  # share of accounts that are duplicates of another
-    duplicate_contacts: float = 0.07
-    wrong_firmographics: float = 0.08  # accounts whose CRM values are stale or wrong
-    provider_coverage: float = 0.85
-    provider_error: float = 0.10  # share of covered fields the provider gets wrong
-    stage_violations: float = 0.05  # share of open deals in a stage they do not qualify for
-    phantom_share_of_open: float = 0.04
+    """Rates of the defects injected into the CRM (each instance is a truth.defects row)."""
+
+    duplicate_accounts: float = 0.12  # share of account records that duplicate another
+    duplicate_contacts: float = 0.07  # share of contact records that duplicate another
+    wrong_firmographics: float = 0.08  # account records with one stale or wrong value
+    provider_coverage: float = 0.85  # share of true companies the vendor knows
+    # Share of the vendor's covered values that are wrong or stale, per field (about 10%
+    # overall; country is rarely wrong, headcount and revenue often stale).
+    provider_error: dict[str, float] = field(
+        default_factory=lambda: {"industry": 0.10, "employees": 0.15, "annual_revenue": 0.15,
+                                 "country": 0.02, "city": 0.08}
+    )  # fmt: skip
+    stage_violations: float = 0.05  # share of open deals sitting in a stage they fail
+    phantom_deals: float = 0.04  # share of open deals that are lost in reality
+    # Share of records with each required field blank (definitions.yaml required_fields).
     missing: dict[str, dict[str, float]] = field(
         default_factory=lambda: {
-            "accounts": {
-                "website": 0.05,
-                "industry": 0.10,
-                "employees": 0.12,
-                "country": 0.04,
-                "owner_id": 0.03,
-            },
-            "contacts": {"email": 0.08, "title": 0.15, "account_id": 0.02, "last_name": 0.01},
-            "opportunities": {
-                "amount": 0.04,
-                "close_date": 0.02,
-                "forecast_category": 0.03,
-                "owner_id": 0.01,
-            },
+            "accounts": {"website": 0.05, "industry": 0.10, "employees": 0.12, "country": 0.04,
+                         "owner_id": 0.03},
+            "contacts": {"account_id": 0.02, "last_name": 0.01, "email": 0.08, "title": 0.15},
+            "opportunities": {"account_id": 0.01, "owner_id": 0.01, "amount": 0.04,
+                              "close_date": 0.02, "forecast_category": 0.03},
         }
+    )  # fmt: skip
+    # Duplicates are keyed in in a hurry: these fields are blank on them this much more.
+    duplicate_blank: dict[str, float] = field(
+        default_factory=lambda: {"industry": 0.25, "employees": 0.30, "title": 0.30}
     )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 RATES = Rates()
+
+
+@cache
+def definitions() -> dict[str, Any]:
+    """contracts/definitions.yaml as plain YAML (the generator needs no contracts import)."""
+    text = (resources.files("contracts") / "definitions.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def stage_table() -> list[dict[str, Any]]:
+    """Stages in order with key, probability, forecast_category and closed/won flags."""
+    return definitions()["stages"]

@@ -1,135 +1,268 @@
-"""Deals and the hidden process behind them: who wins, when, after how many slips,
-which deals go quiet before they are lost, and whose champion leaves."""
+"""Deals and the hidden process behind them: who buys, how much, with whom, and whether
+and when they win. Everything here is truth; the CRM's view is built from it later."""
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from data.generator._config import Scale
+from ._accounts import PERSONAS, People, refresh_departures
+from ._config import RATES
+from ._people import Team, occupant_at
+from ._util import Clock
 
-__all__ = ["Deals", "make_deals"]
+__all__ = [
+    "Deals",
+    "creation_days",
+    "make_deals",
+    "SOURCES",
+    "PRODUCTS",
+    "COMPETITORS",
+    "OPP_TYPES",
+]
 
-DAY = np.timedelta64(86_400_000_000, "us")
-OPEN_STAGES = ["prospecting", "qualification", "discovery", "proposal", "negotiation"]
-NEEDED_ENGAGED = np.array([0, 0, 1, 2, 3])  # engaged contacts each open stage requires
-CATEGORY_OF_STAGE = np.array(["pipeline", "pipeline", "pipeline", "best_case", "commit"])
-SOURCES = np.array(["inbound", "outbound", "partner", "event", "referral"])
-SOURCE_EFFECT = np.array([0.15, -0.25, 0.1, -0.05, 0.35])
-
-
-def _days(x: np.ndarray) -> np.ndarray:
-    return (x * 86_400e6).astype("timedelta64[us]")
-
-
-def _quarter_end(t: np.ndarray) -> np.ndarray:
-    months = t.astype("datetime64[M]")
-    m = months.astype(int) % 12
-    return (months + (2 - m % 3) + 1).astype("datetime64[us]") - DAY  # last day of the quarter
+SOURCES = np.array(["inbound", "outbound", "partner", "event", "referral", "existing_customer"])
+_SOURCE_P = np.array([0.32, 0.32, 0.12, 0.14, 0.10])
+_SOURCE_EFFECT = np.array([0.15, -0.30, 0.10, -0.10, 0.40, 0.35])
+PRODUCTS = np.array(
+    ["Platform", "Analytics", "Automation", "Platform + Analytics", "Enterprise Suite"]
+)
+_PRODUCT_MULT = np.array([1.0, 0.55, 0.75, 1.5, 2.6])
+_PRODUCT_P = {
+    0: [0.35, 0.3, 0.3, 0.05, 0.0],
+    1: [0.35, 0.15, 0.2, 0.22, 0.08],
+    2: [0.2, 0.1, 0.1, 0.3, 0.3],
+}
+COMPETITORS = np.array(["Northwind", "Contoso", "Globex", "Initech", ""])
+_COMPETITOR_EFFECT = np.array([-0.10, -0.30, -0.05, -0.05, 0.15])
+_SEGMENT_AMOUNT = np.array(
+    [9_000.0, 26_000.0, 85_000.0]
+)  # median deal by SMB, mid-market, enterprise
+_SEGMENT_DAYS = np.array([38.0, 68.0, 120.0])  # planned cycle by segment
+OPP_TYPES = np.array(["new_business", "expansion", "renewal"])
+_TYPE_EFFECT = np.array([0.0, 0.45, 1.3])
+STAGE_SHARE = np.array([0.12, 0.15, 0.25, 0.25, 0.23])  # of a cycle spent in each open stage
+_LOST_REACH = np.array([0.14, 0.18, 0.23, 0.20, 0.25])  # furthest open stage a lost deal reaches
+_INTERCEPT = -1.55
 
 
 @dataclass
 class Deals:
-    opps: pl.DataFrame  # one row per deal, hidden columns included
-    roles: pl.DataFrame  # deal, j (position), contact_idx, role, left_at
-    entries: np.ndarray  # (n, 4) entry time into open stages 1..4
-    entered: np.ndarray  # (n, 4) whether the deal entered that stage (by its end)
-    end: np.ndarray  # when the deal's real activity stops
+    n: int
+    account: np.ndarray
+    created: np.ndarray  # days
+    amount: np.ndarray  # the true (final) amount
+    segment: np.ndarray
+    product: np.ndarray
+    source: np.ndarray
+    competitor: np.ndarray
+    dtype: np.ndarray  # opportunity type
+    seat: np.ndarray
+    owner_first: np.ndarray  # rep index at creation
+    owner_final: np.ndarray  # rep index in the CRM now (reassigned when the first left)
+    m: np.ndarray  # buyer contacts on the deal
+    has_champ: np.ndarray
+    has_eb: np.ndarray
+    champ_departed: np.ndarray
+    planned: np.ndarray  # planned cycle, days
+    p_win: np.ndarray
+    won: np.ndarray
+    outcome: np.ndarray  # real win/loss day (may be after as-of)
+    closed: np.ndarray  # really closed by as-of
+    phantom: np.ndarray
+    crm_closed: np.ndarray
+    entries: np.ndarray  # (n, 4) day of entry into stages 1..4, inf if never (by the CRM's end)
+    crm_end: (
+        np.ndarray
+    )  # the last day the CRM hears of the deal (close-out, as-of, or phantom's loss)
+    roles: pl.DataFrame  # deal, j, contact (row), role, start, left
 
 
-def make_deals(rng: np.random.Generator, scale: Scale, accounts: pl.DataFrame, contacts: pl.DataFrame,
-               traits: pl.DataFrame, start: dt.datetime, as_of: dt.datetime) -> Deals:  # fmt: skip
-    n = scale.opportunities
-    now = np.datetime64(as_of, "us")
-    t0 = np.datetime64(start, "us")
-    weights = np.sqrt(accounts["employees"].to_numpy().astype(float))
-    acct = rng.choice(len(accounts), size=n, p=weights / weights.sum())
-    span_days = (now - t0) / DAY - 3
-    created = t0 + _days(span_days * rng.random(n) ** 0.85)
-    size = accounts["employees"].to_numpy()[acct].astype(float)
-    amount = np.maximum(
-        1000, np.round(np.exp(rng.normal(np.log(18_000), 0.95, n)) * (size / 200) ** 0.22, -2)
+def creation_days(rng: np.random.Generator, n: int, clock: Clock) -> np.ndarray:
+    """Deal creation days: the company grows about 20% a year, December and August are
+    slow, weekends nearly empty."""
+    days = np.arange(int(clock.now) - 1)
+    month = clock.month(days.astype(float)) % 12
+    weekday = (clock.date(days.astype(float)).astype(np.int64) + 3) % 7
+    w = np.exp(0.2 * days / 365) * np.where(np.isin(month, [7, 11]), 0.7, 1.0)
+    w = w * np.where(weekday >= 5, 0.08, 1.0)
+    day = rng.choice(len(days), size=n, p=w / w.sum())
+    return np.sort(day + rng.uniform(8 / 24, 18 / 24, n))
+
+
+def _quarter_pull(rng: np.random.Generator, clock: Clock, t: np.ndarray, floor: np.ndarray,
+                  share: np.ndarray, before: float, after: float) -> np.ndarray:  # fmt: skip
+    """Move a share of the closings from `before` days ahead of a quarter's end to `after`
+    days past it into the quarter's last week (the quarter-end push)."""
+    qend = clock.quarter_end(t)
+    prev_end = clock.quarter_end(t - after)  # the quarter end just passed, if t is early in one
+    target = np.where(qend - t <= before, qend, np.where(prev_end <= t, prev_end, np.inf))
+    moved = target - rng.uniform(0.3, 7, len(t))
+    go = np.isfinite(target) & (rng.random(len(t)) < share) & (moved > floor)
+    return np.where(go, moved, t)
+
+
+def make_deals(rng: np.random.Generator, clock: Clock, created: np.ndarray, account: np.ndarray,
+               accounts: pl.DataFrame, people: People, team: Team, news_effect) -> Deals:  # fmt: skip  # noqa: ANN001
+    n = len(created)
+    now = clock.now
+    emp = accounts["employees"].to_numpy()[account]
+    segment = np.digitize(emp, [200, 2000])
+    customer = accounts["customer_at_start"].to_numpy()[account]
+    dtype = np.where(customer, rng.choice(3, size=n, p=[0.2, 0.55, 0.25]), 0)
+    product = np.zeros(n, dtype=np.int64)
+    for s, p in _PRODUCT_P.items():  # three segments
+        idx = np.flatnonzero(segment == s)
+        product[idx] = rng.choice(len(PRODUCTS), size=len(idx), p=p)
+    # Heavy tail: lognormal around the segment's median, so a few deals carry a quarter.
+    amount = _SEGMENT_AMOUNT[segment] * _PRODUCT_MULT[product] * np.exp(rng.normal(0, 0.85, n))
+    amount = np.maximum(1_000, np.round(amount, -2))
+    source = np.where(dtype > 0, 5, rng.choice(5, size=n, p=_SOURCE_P))
+    competitor = rng.choice(len(COMPETITORS), size=n, p=[0.2, 0.18, 0.15, 0.12, 0.35])
+    planned = (
+        _SEGMENT_DAYS[segment]
+        * (amount / _SEGMENT_AMOUNT[segment]) ** 0.15
+        * np.exp(rng.normal(0, 0.35, n))
     )
-    owner = accounts["owner_id"].to_numpy()[acct]
-    skill = dict(zip(traits["user_id"], traits["skill"], strict=True))
-    rep_skill = np.array([skill.get(o, 0.0) for o in owner])
-    source = rng.integers(0, len(SOURCES), n)
+    planned = np.where(dtype == 2, 45 * np.exp(rng.normal(0, 0.3, n)), planned)
 
-    # The deal's buyer contacts: m consecutive contacts of its account from a random start.
-    first_idx = (
-        contacts.with_row_index("i")
-        .group_by("account_idx")
-        .agg(pl.col("i").min(), pl.len())
-        .sort("account_idx")
+    # Buyer contacts: m seats of the account, each held by whoever sits there at creation.
+    count = people.slot_count[account]
+    m = np.minimum(count, 1 + rng.poisson(0.8 + 0.5 * np.log1p(amount / 15_000)))
+    deal = np.repeat(np.arange(n), m)
+    j = np.arange(len(deal)) - np.repeat(np.cumsum(m) - m, m)
+    offset = (rng.random(n) * count).astype(np.int64)
+    slot = people.slot_first[account[deal]] + (offset[deal] + j) % count[deal]
+    t = created[deal]
+    st = people.start[slot]
+    k = np.maximum((st <= t[:, None]).sum(axis=1) - 1, 0)
+    gone = people.leave[slot, k] <= t
+    has_next = (k + 1 < st.shape[1]) & np.isfinite(
+        st[np.arange(len(k)), np.minimum(k + 1, st.shape[1] - 1)]
     )
-    firsts = np.zeros(len(accounts), dtype=np.int64)
-    counts = np.zeros(len(accounts), dtype=np.int64)
-    firsts[first_idx["account_idx"].to_numpy()] = first_idx["i"].to_numpy()
-    counts[first_idx["account_idx"].to_numpy()] = first_idx["len"].to_numpy()
-    avail = counts[acct]
-    m = np.minimum(avail, 1 + rng.poisson(1.4, n))
-    offset = (rng.random(n) * avail).astype(np.int64)
-    deal_rows = np.repeat(np.arange(n), m)
-    j = np.arange(len(deal_rows)) - np.repeat(np.cumsum(m) - m, m)
-    cidx = firsts[acct[deal_rows]] + (offset[deal_rows] + j) % avail[deal_rows]
-    c_role = contacts["buying_role"].to_numpy()[cidx]
-    c_left = contacts["left_at"].to_numpy()[cidx]
+    k = np.where(gone & has_next, k + 1, k)
+    rec = np.where(gone & ~has_next, -1, people.record[slot, k])  # nobody left in that seat
+    persona = people.slot_persona[slot]
+    role = np.where(rng.random(len(deal)) < 0.85, persona, rng.choice([4, 5], size=len(deal)))
+    # Champions get poached mid-deal more often than chance alone would have it.
+    poached = (rec >= 0) & (role == 2) & (rng.random(len(deal)) < 0.05)
+    when = t + planned[deal] * rng.uniform(0.1, 1.0, len(deal))
+    np.minimum.at(people.leave, (slot[poached], k[poached]), when[poached])
+    refresh_departures(rng, people, np.unique(rec[poached]), clock)
+    roles = pl.DataFrame({"deal": deal, "j": j, "contact": rec, "role": PERSONAS[role],
+                          "start": st[np.arange(len(k)), k], "left": people.leave[slot, k]})  # fmt: skip
+    roles = roles.filter(pl.col("contact") >= 0).with_columns(j=pl.int_range(pl.len()).over("deal"))
+    keep = rec >= 0
+    m = np.bincount(deal[keep], minlength=n)  # buyers actually on record
     has_champ = np.zeros(n, bool)
     has_eb = np.zeros(n, bool)
-    np.logical_or.at(has_champ, deal_rows, c_role == "champion")
-    np.logical_or.at(has_eb, deal_rows, c_role == "economic_buyer")
-
-    planned = np.exp(rng.normal(np.log(55) + 0.22 * np.log(amount / 18_000), 0.45, n))
-    horizon = created + _days(planned * 1.2)
-    champ_left = (
-        (c_role == "champion") & (c_left > created[deal_rows]) & (c_left < horizon[deal_rows])
-    )
+    np.logical_or.at(has_champ, deal[keep], role[keep] == 2)
+    np.logical_or.at(has_eb, deal[keep], role[keep] == 0)
+    left = people.leave[slot, k]
+    departs = keep & (role == 2) & (left > t) & (left < t + planned[deal] * 1.3)
     champ_departed = np.zeros(n, bool)
-    np.logical_or.at(champ_departed, deal_rows, champ_left)
-    q4 = (created + _days(planned)).astype("datetime64[M]").astype(int) % 12 >= 9
-    logit = (-1.55 + 0.32 * (m - 2) + 0.45 * has_champ + 0.35 * has_eb
-             - 0.28 * np.log(amount / 18_000) + rep_skill + SOURCE_EFFECT[source] + 0.25 * q4
-             - 1.1 * champ_departed + rng.normal(0, 0.7, n))  # fmt: skip
+    np.logical_or.at(champ_departed, deal[departs], True)
+
+    seat = accounts["seat"].to_numpy()[account]
+    owner_first = occupant_at(team, seat, created)
+    ramping = created - team.rep_hire[owner_first] < 120
+    skill = team.traits["skill"].to_numpy()[owner_first] - 0.35 * ramping
+    plan_close = created + planned
+    q = clock.quarter(plan_close) % 4
+    logit = (_INTERCEPT + skill + 0.45 * (np.minimum(m, 5) - 2) + 0.45 * has_champ + 0.35 * has_eb
+             - 0.30 * np.log(amount / _SEGMENT_AMOUNT[segment]) - 0.2 * (segment == 2)
+             + _SOURCE_EFFECT[source] + _TYPE_EFFECT[dtype] + _COMPETITOR_EFFECT[competitor]
+             + np.where(q == 3, 0.6, np.where(q == 0, -0.25, 0.0)) - 1.2 * champ_departed
+             + news_effect(account, created, plan_close) + rng.normal(0, 0.75, n))  # fmt: skip
     p_win = 1 / (1 + np.exp(-logit))
     won = rng.random(n) < p_win
-    cycle = planned * np.where(won, rng.uniform(0.9, 1.5, n), rng.uniform(0.5, 1.8, n))
-    outcome = created + _days(cycle)
-    qend = _quarter_end(outcome)
-    snap = won & (rng.random(n) < 0.4) & (qend - created > 14 * DAY)
-    outcome = np.where(snap, qend - _days(rng.uniform(0, 10, n)), outcome)
-    outcome = np.maximum(outcome, created + DAY)
 
+    # Stages: won deals pass every open stage; lost ones stop where their weakness shows.
+    shares = STAGE_SHARE * rng.gamma(4.0, 0.25, (n, 5))
+    shares /= shares.sum(axis=1, keepdims=True)
+    cum = np.cumsum(shares, axis=1)[:, :4]  # start of stages 1..4 as a share of the cycle
+    z = (logit - logit.mean()) / logit.std()
+    latent = 0.5 * z + np.sqrt(0.75) * rng.normal(0, 1, n)
+    u = (np.argsort(np.argsort(latent)) + 0.5) / n
+    reach = np.where(won, 4, np.searchsorted(np.cumsum(_LOST_REACH), u))
+    reach = np.minimum(reach, 4)
+    speed = np.where(won, rng.uniform(0.8, 1.45, n), rng.uniform(1.0, 1.5, n))
+    entries = created[:, None] + (planned * speed)[:, None] * cum
+    entries = np.where(np.arange(1, 5)[None, :] <= reach[:, None], entries, np.inf)
+    last_entry = np.where(reach > 0, entries[np.arange(n), np.maximum(reach - 1, 0)], created)
+    # Lost deals linger: nobody closes them out until long after they died.
+    dwell = planned * np.exp(rng.normal(np.log(0.7), 0.6, n))
+    outcome = np.where(won, created + planned * speed, last_entry + dwell)
+    # Quarter-end: reps pull wins into the last week (Q4 most); lost deals are scrubbed then.
+    floor = np.where(won, created + (planned * speed) * cum[:, 3], last_entry) + 0.5
+    q4 = clock.quarter(outcome + 20) % 4 == 3
+    pulled = _quarter_pull(rng, clock, outcome, floor, np.where(q4, 0.75, 0.5), before=45, after=20)
+    scrubbed = _quarter_pull(rng, clock, outcome, floor, np.full(n, 0.25), before=30, after=0)
+    outcome = np.where(won, pulled, scrubbed)
     closed = outcome <= now
-    lost_window = closed & ~won & (outcome > now - 300 * DAY) & (outcome < now - 40 * DAY)
-    n_phantom = int(round(0.04 * (~closed).sum()))
+
+    # Phantoms: lost a while ago in reality, still open in the CRM.
+    n_open = int((~closed).sum())
+    pool = np.flatnonzero(closed & ~won & (outcome > now - 330) & (outcome < now - 75))
+    k_ph = min(len(pool), round(RATES.phantom_deals / (1 - RATES.phantom_deals) * n_open))
     phantom = np.zeros(n, bool)
-    candidates = np.flatnonzero(lost_window)
-    phantom[rng.choice(candidates, size=min(n_phantom, len(candidates)), replace=False)] = True
+    phantom[rng.choice(pool, size=k_ph, replace=False)] = True
     crm_closed = closed & ~phantom
-    end = np.where(closed, outcome, now)  # when the deal's real activity stops
-
-    # Stages: how far each deal gets, and when it enters each stage.
-    reached = np.where(won, 4, rng.choice(5, size=n, p=[0.25, 0.3, 0.25, 0.15, 0.05]))
-    fractions = np.sort(rng.uniform(0.02, 0.9, (n, 4)), axis=1)
-    entries = created[:, None] + _days(cycle[:, None] * fractions)  # entry into stage 1..4
-    entered = (np.arange(1, 5)[None, :] <= reached[:, None]) & (entries <= end[:, None])
-    current = entered.sum(axis=1)  # open stage index reached by `end`
-    # An open deal needs its contacts: a deal cannot legitimately sit where it lacks them.
-    supportable = np.searchsorted(NEEDED_ENGAGED, m, side="right") - 1
-    current = np.where(crm_closed, current, np.minimum(current, supportable))
-    entered &= np.arange(1, 5)[None, :] <= current[:, None]
-
-    opps = pl.DataFrame({
-        "opportunity_id": [f"O{i:08d}" for i in range(1, n + 1)],
-        "account_idx": acct, "account_id": accounts["account_id"].to_numpy()[acct], "owner_id": owner,
-        "amount": amount, "created_at": created, "outcome_at": outcome, "won": won, "closed": closed,
-        "crm_closed": crm_closed, "phantom": phantom, "p_win": p_win, "m": m, "current": current,
-        "lead_source": SOURCES[source], "champ_departed": champ_departed,
-    })  # fmt: skip
-    roles = pl.DataFrame(
-        {"deal": deal_rows, "j": j, "contact_idx": cidx, "role": c_role, "left_at": c_left}
+    crm_end = np.where(crm_closed, outcome, np.where(phantom, outcome, now))
+    # What the CRM shows of the stages: open deals only where they have got to by now,
+    # and never past what their contacts can support (the definitions' entry criteria).
+    seen = entries <= np.where(crm_closed, np.inf, crm_end)[:, None]
+    entries = np.where(seen | crm_closed[:, None], entries, np.inf)
+    live = ~crm_closed  # closed deals keep the roles they had (CRMs are often incomplete)
+    roles, has_eb, has_champ = _crm_roles(
+        roles,
+        live & np.isfinite(entries[:, 2]),
+        live & np.isfinite(entries[:, 3]),
+        m,
+        has_eb,
+        has_champ,
     )
-    return Deals(opps, roles, entries, entered, end)
+    support = np.where(
+        (m >= 3) & has_eb & has_champ, 4, np.where((m >= 2) & has_eb, 3, np.where(m >= 1, 2, 1))
+    )
+    capped = ~crm_closed[:, None] & (np.arange(1, 5)[None, :] > support[:, None])
+    entries = np.where(capped, np.inf, entries)
+
+    end_owner = np.minimum(crm_end, now)
+    leaves = team.rep_leave[owner_first] < end_owner
+    owner_final = np.where(leaves, occupant_at(team, seat, end_owner), owner_first)
+    return Deals(n, account, created, amount, segment, product, source, competitor, dtype, seat,
+                 owner_first, owner_final, m, has_champ, has_eb, champ_departed, planned, p_win,
+                 won, outcome, closed, phantom, crm_closed, entries, crm_end, roles)  # fmt: skip
+
+
+def _crm_roles(roles: pl.DataFrame, proposal: np.ndarray, negotiation: np.ndarray, m: np.ndarray,
+               has_eb: np.ndarray, has_champ: np.ndarray) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:  # fmt: skip
+    """Deals that got to proposal name an economic buyer, and to negotiation a champion,
+    when they have people enough: the rep finds them on the way."""
+    need_eb = proposal & ~has_eb & (m >= 2)
+    need_ch = negotiation & ~has_champ & (m >= 3)
+    r = roles.with_row_index("row")
+    eb = (
+        r.filter(pl.Series(need_eb).gather(r["deal"]) & (pl.col("role") != "champion"))
+        .group_by("deal")
+        .agg(pl.col("row").max())
+    )
+    role = r["role"].to_numpy().copy()
+    role[eb["row"].to_numpy()] = "economic_buyer"
+    r = r.with_columns(role=pl.Series(role))
+    ch = (
+        r.filter(pl.Series(need_ch).gather(r["deal"]) & (pl.col("role") != "economic_buyer"))
+        .group_by("deal")
+        .agg(pl.col("row").min())
+    )
+    role[ch["row"].to_numpy()] = "champion"
+    out = roles.with_columns(role=pl.Series(role))
+    deal = out["deal"].to_numpy()
+    has_eb = np.zeros(len(m), bool)
+    has_champ = np.zeros(len(m), bool)
+    np.logical_or.at(has_eb, deal, role == "economic_buyer")
+    np.logical_or.at(has_champ, deal, role == "champion")
+    return out, has_eb, has_champ

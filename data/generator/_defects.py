@@ -1,178 +1,130 @@
-"""The mess real CRMs hold, injected at known rates with every instance kept in truth."""
+"""The mess real CRMs hold: duplicate accounts and contacts, blank required fields and
+stale or wrong firmographics, each instance kept for truth.defects."""
 
 from __future__ import annotations
 
 import numpy as np
 import polars as pl
 
-from data.generator._config import INDUSTRIES, Rates
-from data.generator._names import NICKNAMES, name_variants
+from ._names import INDUSTRIES, NICKNAMES
+from ._util import ids
+from ._variants import company_variants, person_variants, website_variants
 
 __all__ = [
     "duplicate_accounts",
     "duplicate_contacts",
-    "blank_fields",
+    "blank",
     "wrong_firmographics",
-    "provider",
+    "defect_rows",
 ]
 
-
-def _defects(cls: str, obj: str, ids, field=None, detail=None) -> pl.DataFrame:  # noqa: ANN001
-    n = len(ids)
-    return pl.DataFrame({"defect_class": [cls] * n, "object_type": [obj] * n, "record_id": list(ids),
-                         "field": [field] * n if not isinstance(field, list) else field,
-                         "detail": [detail] * n if not isinstance(detail, list) else detail},
-                        schema={"defect_class": pl.String, "object_type": pl.String, "record_id": pl.String,
-                                "field": pl.String, "detail": pl.String})  # fmt: skip
+_COUNTRY_MIXUP = {"United States": "Canada", "Canada": "United States", "United Kingdom": "Ireland",
+                  "Germany": "Austria", "France": "Belgium", "Netherlands": "Belgium", "Sweden": "Norway",
+                  "Australia": "New Zealand", "Japan": "South Korea", "Singapore": "Malaysia", "India": "Sri Lanka",
+                  "Brazil": "Argentina", "Mexico": "United States", "Chile": "Peru"}  # fmt: skip
 
 
-def duplicate_accounts(
-    rng: np.random.Generator, accounts: pl.DataFrame, rate: float, reps: np.ndarray
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(accounts with duplicates appended, dup -> original map, defects)."""
+def defect_rows(
+    cls: str, obj: str, record_id: str, field: str | None, detail: str | pl.Expr
+) -> list[pl.Expr]:
+    """The five truth.defects columns as expressions over a frame of affected records."""
+    return [pl.lit(cls).alias("defect_class"), pl.lit(obj).alias("object_type"), pl.col(record_id).alias("record_id"),
+            pl.lit(field, dtype=pl.String).alias("field"),
+            (pl.lit(detail) if isinstance(detail, str) else detail).alias("detail")]  # fmt: skip
+
+
+def _reformat_phone(rng: np.random.Generator, phone: pl.Series) -> pl.Series:
+    how = pl.Series(rng.integers(0, 3, len(phone)))
+    return pl.select(
+        pl.when(pl.lit(how) == 0).then(pl.lit(phone).str.replace_all(" ", "-", literal=True))
+        .when(pl.lit(how) == 1).then(pl.lit(phone).str.replace_all(r"[ +]", ""))
+        .otherwise(pl.lit(phone).str.replace(r"^\+\d+ ", "").str.replace_all(" ", ".", literal=True))
+    ).to_series()  # fmt: skip
+
+
+def duplicate_accounts(rng: np.random.Generator, accounts: pl.DataFrame, rate: float, now: float,
+                       rep_pool: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame]:  # fmt: skip
+    """(accounts with duplicates appended, map of record_id -> original with the variant kind)."""
     n = len(accounts)
-    k = int(round(rate * n / (1 - rate)))  # duplicates make up `rate` of all records
-    orig = rng.choice(n, size=k, replace=True)
-    src = accounts[orig]
-    names, kinds = name_variants(rng, src["name"].to_numpy(), src["domain"].to_numpy())
-    web_kind = rng.choice(3, size=k, p=[0.4, 0.35, 0.25])
-    website = np.where(web_kind == 0, np.char.add("http://", src["domain"].to_numpy().astype(str)),
-                       np.where(web_kind == 1, src["domain"].to_numpy().astype(str), None))  # fmt: skip
-    dup_ids = [f"A{i:07d}" for i in range(n + 1, n + k + 1)]
+    k = round(rate * n / (1 - rate))  # duplicates are `rate` of all records
+    src = accounts[rng.choice(n, size=k, replace=True)]
+    v = company_variants(rng, src["name"], src["domain"])
     dups = src.with_columns(
-        account_id=pl.Series(dup_ids), name=pl.Series(names), website=pl.Series(website.tolist(), dtype=pl.String),
-        owner_id=pl.when(pl.Series(rng.random(k) < 0.3)).then(pl.Series(rng.choice(reps, size=k))).otherwise("owner_id"),
-        industry=pl.when(pl.Series(rng.random(k) < 0.3)).then(None).otherwise("industry"),
-        employees=pl.when(pl.Series(rng.random(k) < 0.4)).then(None).otherwise("employees"),
-        phone=pl.col("phone").str.replace_all(" ", "-"),
-        created_at=pl.col("created_at") + pl.duration(days=pl.Series(rng.integers(1, 400, k))),
+        account_id=ids("A", n + k, 7).slice(n), name=v["name"], website=website_variants(rng, src["domain"]),
+        owner_id=pl.when(pl.Series(rng.random(k) < 0.3)).then(pl.Series(rng.choice(rep_pool, size=k))).otherwise("owner_id"),
+        phone=pl.when(pl.Series(rng.random(k) < 0.6)).then(_reformat_phone(rng, src["phone"])).otherwise("phone"),
+        street=pl.when(pl.Series(rng.random(k) < 0.3)).then(None).otherwise("street"),
+        created=np.minimum(src["created"].to_numpy() + rng.uniform(1, 600, k), now - 1),
         account_type=pl.lit("prospect"),
     )  # fmt: skip
-    mapping = pl.DataFrame({"record_id": dup_ids, "original": src["account_id"], "kind": kinds})
-    defects = _defects(
-        "duplicate_account",
-        "accounts",
-        dup_ids,
-        detail=[f"{kd}: duplicate of {o}" for kd, o in zip(kinds, src["account_id"], strict=True)],
-    )
-    return pl.concat([accounts, dups], how="vertical_relaxed"), mapping, defects
+    mapping = pl.DataFrame({"record_id": dups["account_id"], "original": src["account_id"], "kind": v["kind"],
+                            "created": dups["created"]})  # fmt: skip
+    return pl.concat([accounts, dups], how="vertical_relaxed"), mapping
 
 
-def duplicate_contacts(
-    rng: np.random.Generator, contacts: pl.DataFrame, rate: float
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def duplicate_contacts(rng: np.random.Generator, contacts: pl.DataFrame, rate: float, now: float,
+                       first_dup: dict[str, str]) -> tuple[pl.DataFrame, pl.DataFrame]:  # fmt: skip
     n = len(contacts)
-    k = int(round(rate * n / (1 - rate)))
-    orig = rng.choice(n, size=k, replace=True)
-    src = contacts[orig]
-    first = src["first_name"].to_numpy().astype(str)
-    last = src["last_name"].to_numpy().astype(str)
-    kind = rng.choice(
-        ["nickname", "case", "typo", "email_missing", "email_format"],
-        size=k,
-        p=[0.3, 0.15, 0.2, 0.2, 0.15],
-    )
-    nick = np.array([NICKNAMES.get(f, f) for f in first])
-    kind = np.where((kind == "nickname") & (nick == first), "case", kind)
-    new_first = np.where(
-        kind == "nickname", nick, np.where(kind == "case", np.char.upper(first), first)
-    )
-    pos = np.maximum(1, (rng.random(k) * (np.char.str_len(last) - 1)).astype(int))
-    typo_last = np.array(
-        [
-            s[:i] + s[i + 1] + s[i] + s[i + 2 :] if len(s) > i + 1 else s + "e"
-            for s, i in zip(last, pos, strict=True)
-        ]
-    )
-    new_last = np.where(
-        kind == "typo", typo_last, np.where(kind == "case", np.char.lower(last), last)
-    )
-    email = src["email"].to_numpy().astype(str)
-    domain = np.array([e.split("@")[-1] for e in email])
-    new_email = np.where(kind == "email_missing", None,
-                         np.where(kind == "email_format", np.char.add(np.char.add(np.char.lower(np.char.add(np.array([f[:1] for f in first]), last)), "@"), domain),
-                                  np.char.upper(email)))  # fmt: skip
-    n_ids = [f"C{i:08d}" for i in range(n + 1, n + k + 1)]
+    k = round(rate * n / (1 - rate))
+    src = contacts[rng.choice(n, size=k, replace=True)]
+    nick = src["first_name"].replace_strict(NICKNAMES, default=src["first_name"])
+    v = person_variants(rng, src["first_name"], src["last_name"], src["email"], nick)
+    moved = pl.Series(rng.random(k) < 0.2)
+    dup_acc = src["account_id"].replace_strict(first_dup, default=None)
     dups = src.with_columns(
-        contact_id=pl.Series(n_ids), first_name=pl.Series(new_first), last_name=pl.Series(new_last),
-        email=pl.Series(new_email.tolist(), dtype=pl.String), phone=pl.col("phone").str.replace_all(r"[ +]", ""),
-        title=pl.when(pl.Series(rng.random(k) < 0.4)).then(None).otherwise("title"),
+        contact_id=ids("C", n + k, 8).slice(n), first_name=v["first_name"], last_name=v["last_name"], email=v["email"],
+        phone=pl.when((v["kind"] == "phone_format") | pl.Series(rng.random(k) < 0.4)).then(_reformat_phone(rng, src["phone"])).otherwise("phone"),
+        account_id=pl.when(moved & dup_acc.is_not_null()).then(dup_acc).otherwise("account_id"),
+        start=np.minimum(src["start"].to_numpy() + rng.uniform(1, 300, k), now - 1),
     )  # fmt: skip
-    mapping = pl.DataFrame({"record_id": n_ids, "original": src["contact_id"], "kind": kind})
-    defects = _defects(
-        "duplicate_contact",
-        "contacts",
-        n_ids,
-        detail=[f"{kd}: duplicate of {o}" for kd, o in zip(kind, src["contact_id"], strict=True)],
+    mapping = pl.DataFrame(
+        {"record_id": dups["contact_id"], "original": src["contact_id"], "kind": v["kind"]}
     )
-    return pl.concat([contacts, dups], how="vertical_relaxed"), mapping, defects
+    return pl.concat([contacts, dups], how="vertical_relaxed"), mapping
 
 
-def blank_fields(
-    rng: np.random.Generator, frame: pl.DataFrame, rates: dict[str, float]
-) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
-    """Blank each required field at its rate; returns the frame and which rows were blanked.
-
-    The truth rows for missing fields are read off the final tables afterwards, so
-    blanks left by duplicates count too.
-    """
-    masks = {}
-    for f, r in rates.items():
-        mask = (rng.random(len(frame)) < r) & frame[f].is_not_null().to_numpy()
-        masks[f] = mask
-        frame = frame.with_columns(
-            pl.when(pl.Series(mask)).then(None).otherwise(pl.col(f)).alias(f)
-        )
-    return frame, masks
-
-
-def _other_industry(values: np.ndarray) -> np.ndarray:
-    """A different industry for each value (a wrong value must differ from the true one)."""
-    order = {v: i for i, v in enumerate(INDUSTRIES)}
-    return np.array([INDUSTRIES[(order.get(v, 0) + 3) % len(INDUSTRIES)] for v in values])
+def blank(rng: np.random.Generator, frame: pl.DataFrame, rates: dict[str, float],
+          extra: dict[str, float], is_dup: np.ndarray) -> pl.DataFrame:  # fmt: skip
+    """Blank each field at its rate (more on hurried duplicates). Truth is read off the
+    final tables afterwards, so every blank, planted or not, is a defect row."""
+    cols = []
+    for f in sorted((set(rates) | set(extra)) & set(frame.columns)):
+        p = rates.get(f, 0.0) + np.where(is_dup, extra.get(f, 0.0), 0.0)
+        mask = pl.Series(rng.random(len(frame)) < p)
+        cols.append(pl.when(mask).then(None).otherwise(pl.col(f)).alias(f))
+    return frame.with_columns(cols)
 
 
 def wrong_firmographics(
     rng: np.random.Generator, accounts: pl.DataFrame, rate: float
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Stale or mistyped values in the CRM (never blank ones): one field per affected account."""
     n = len(accounts)
-    bad = rng.random(n) < rate
-    which = rng.choice(["employees", "annual_revenue", "industry"], size=n, p=[0.45, 0.3, 0.25])
-    emp = bad & (which == "employees")
-    rev = bad & (which == "annual_revenue")
-    ind = bad & (which == "industry")
-    shifted = _other_industry(accounts["industry"].fill_null(INDUSTRIES[0]).to_numpy())
-    out = accounts.with_columns(
-        employees=pl.when(pl.Series(emp)).then((pl.col("employees") * pl.Series(rng.uniform(0.35, 0.7, n))).round().cast(pl.Int64)).otherwise("employees"),
-        annual_revenue=pl.when(pl.Series(rev)).then(pl.col("annual_revenue") * pl.Series(rng.uniform(0.4, 0.7, n))).otherwise("annual_revenue"),
-        industry=pl.when(pl.Series(ind)).then(pl.Series(shifted)).otherwise("industry"),
-    )  # fmt: skip
-    ids = accounts["account_id"]
-    defects = pl.concat([
-        _defects("wrong_firmographics", "accounts", ids.filter(pl.Series(m)).to_list(), field=f, detail="stale or wrong in the CRM")
-        for m, f in ((emp, "employees"), (rev, "annual_revenue"), (ind, "industry"))
-    ])  # fmt: skip
-    return out, defects
-
-
-def provider(
-    rng: np.random.Generator, truth: pl.DataFrame, rates: Rates, as_of
-) -> tuple[pl.DataFrame, pl.DataFrame]:  # noqa: ANN001
-    """The enrichment vendor's view: most domains covered, some fields wrong or stale."""
-    covered = truth.filter(pl.Series(rng.random(len(truth)) < rates.provider_coverage))
-    k = len(covered)
-    err = {
-        f: rng.random(k) < rates.provider_error for f in ("industry", "employees", "annual_revenue")
-    }
-    ref = covered.select(
-        provider=pl.lit("generated_vendor"), domain="domain", company_name="name",
-        industry=pl.when(pl.Series(err["industry"])).then(pl.Series(_other_industry(covered["industry"].to_numpy()))).otherwise("industry"),
-        employees=pl.when(pl.Series(err["employees"])).then((pl.col("employees") * pl.Series(rng.uniform(1.6, 3.0, k))).round().cast(pl.Int64)).otherwise("employees"),
-        annual_revenue=pl.when(pl.Series(err["annual_revenue"])).then(pl.col("annual_revenue") * pl.Series(rng.uniform(1.6, 3.0, k))).otherwise("annual_revenue"),
-        country="country", city="city", as_of=pl.lit(as_of),
+    which = np.where(rng.random(n) < rate, rng.choice(4, size=n, p=[0.4, 0.3, 0.25, 0.05]), -1)
+    f = accounts.with_columns(w=pl.Series(which), low=pl.Series(rng.random(n) < 0.6), x=pl.Series(rng.uniform(0, 1, n)),
+                              shift=pl.Series(rng.integers(1, len(INDUSTRIES), n)))  # fmt: skip
+    factor = pl.when(pl.col("low")).then(0.4 + 0.3 * pl.col("x")).otherwise(1.6 + 1.4 * pl.col("x"))
+    ind_idx = pl.col("industry").replace_strict(
+        {v: i for i, v in enumerate(INDUSTRIES)}, default=0, return_dtype=pl.Int64
+    )
+    other_ind = ((ind_idx + pl.col("shift")) % len(INDUSTRIES)).replace_strict(
+        dict(enumerate(INDUSTRIES)), return_dtype=pl.String
+    )
+    hit = [pl.col("w") == i for i in range(4)]
+    hit = [
+        h & pl.col(c).is_not_null()
+        for h, c in zip(hit, ["employees", "annual_revenue", "industry", "country"], strict=True)
+    ]
+    f = f.with_columns(h0=hit[0], h1=hit[1], h2=hit[2], h3=hit[3])
+    out = f.with_columns(
+        employees=pl.when("h0").then((pl.col("employees") * factor).round().cast(pl.Int64).clip(1)).otherwise("employees"),
+        annual_revenue=pl.when("h1").then(pl.col("annual_revenue") * factor).otherwise("annual_revenue"),
+        industry=pl.when("h2").then(other_ind).otherwise("industry"),
+        country=pl.when("h3").then(pl.col("country").replace_strict(_COUNTRY_MIXUP, default=pl.col("country"))).otherwise("country"),
     )  # fmt: skip
     defects = pl.concat([
-        _defects("provider_error", "accounts", covered["account_id"].filter(pl.Series(m)).to_list(), field=f, detail="generated_vendor value wrong")
-        for f, m in err.items()
+        out.filter(pl.col(h)).select(defect_rows("wrong_firmographics", "accounts", "account_id", field,
+                                                 "stale" if field in ("employees", "annual_revenue") else "wrong"))
+        for h, field in (("h0", "employees"), ("h1", "annual_revenue"), ("h2", "industry"), ("h3", "country"))
     ])  # fmt: skip
-    return ref, defects
+    return out.drop("w", "low", "x", "shift", "h0", "h1", "h2", "h3"), defects

@@ -1,17 +1,33 @@
-"""Vectorised names: companies, people, domains, and the variants real duplicates have."""
+"""Names of companies and people, built vectorised, and the nicknames duplicates use."""
 
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 
-__all__ = ["company_names", "person_names", "name_variants", "NICKNAMES"]
+__all__ = ["FIRST", "LAST", "NICKNAMES", "INDUSTRIES", "company_names", "person_names"]
 
 _SYL = np.array(
     ["ac", "al", "an", "ar", "ba", "be", "bo", "ca", "ce", "co", "da", "de", "di", "do", "el", "en", "er", "fa", "fe", "fi", "fo", "ga", "ge", "go", "ha", "he", "in", "ja", "ka", "ke", "ko", "la", "le", "li", "lo", "lu", "ma", "me", "mi", "mo", "na", "ne", "no", "or", "pa", "pe", "pi", "po", "ra", "re", "ri", "ro", "sa", "se", "si", "so", "ta", "te", "ti", "to", "tra", "tri", "ul", "va", "ve", "vi", "vo", "xa", "ze", "zo"]
 )  # fmt: skip
-_SUFFIX = np.array(["Inc", "Corp", "LLC", "Ltd", "Group", "Technologies", "Systems", "Solutions",
-                    "Holdings", "GmbH", "S.A.", "B.V.", "plc", "Partners", "Labs", "Industries"])  # fmt: skip
-_SUFFIX_P = np.array([14, 12, 9, 6, 6, 8, 7, 8, 4, 5, 3, 3, 3, 4, 4, 4], dtype=float)
+INDUSTRIES = [
+    "Software", "Financial Services", "Healthcare", "Manufacturing", "Retail", "Energy",
+    "Telecommunications", "Education", "Logistics", "Media", "Insurance", "Biotech",
+]  # fmt: skip
+# Descriptor words in company names; some imply the industry.
+_DESCRIPTORS = {
+    "": (34, None), "Technologies": (8, "Software"), "International": (6, None), "Systems": (6, None),
+    "Solutions": (7, None), "Group": (5, None), "Industries": (4, "Manufacturing"),
+    "Manufacturing": (3, "Manufacturing"), "Logistics": (3, "Logistics"), "Health": (4, "Healthcare"),
+    "Capital": (3, "Financial Services"), "Media": (3, "Media"), "Labs": (4, "Biotech"),
+    "Software": (4, "Software"), "Analytics": (3, "Software"), "Energy": (3, "Energy"),
+    "Foods": (2, "Retail"), "Partners": (3, None), "Associates": (2, None), "Services": (3, None),
+    "Networks": (3, "Telecommunications"),
+}  # fmt: skip
+_ACCENT = {  # where local names carry accents, one vowel of the stem gets one
+    "France": ("e", "é"), "Germany": ("u", "ü"), "Sweden": ("o", "ö"),
+    "Brazil": ("a", "ã"), "Mexico": ("o", "ó"), "Chile": ("i", "í"),
+}  # fmt: skip
 FIRST = np.array(
     ["James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "William", "Elizabeth", "David", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Charles", "Karen", "Christopher", "Nancy", "Daniel", "Lisa", "Matthew", "Betty", "Anthony", "Margaret", "Mark", "Sandra", "Steven", "Ashley", "Andrew", "Kimberly", "Joshua", "Emily", "Kenneth", "Donna", "Kevin", "Michelle", "Brian", "Carol", "George", "Amanda", "Timothy", "Melissa", "Ronald", "Deborah", "Edward", "Stephanie", "Jason", "Rebecca", "Jeffrey", "Sharon", "Ryan", "Laura", "Jacob", "Cynthia", "Gary", "Kathleen", "Nicholas", "Amy", "Eric", "Angela", "Jonathan", "Shirley", "Stephen", "Anna", "Larry", "Brenda", "Justin", "Pamela", "Scott", "Emma", "Brandon", "Nicole", "Benjamin", "Helen", "Samuel", "Samantha", "Gregory", "Katherine", "Alexander", "Christine", "Frank", "Debra", "Patrick", "Rachel", "Raymond", "Carolyn", "Jack", "Janet", "Dennis", "Catherine", "Jerry", "Maria", "Tyler", "Heather", "Aaron", "Diane", "Jose", "Ruth", "Adam", "Julie", "Nathan", "Olivia", "Henry", "Joyce", "Douglas", "Virginia", "Zachary", "Victoria", "Peter", "Kelly", "Kyle", "Lauren", "Noah", "Christina", "Ethan", "Joan", "Jeremy", "Evelyn", "Walter", "Judith", "Christian", "Megan", "Keith", "Andrea", "Roger", "Cheryl", "Terry", "Hannah", "Austin", "Jacqueline", "Sean", "Martha", "Gerald", "Gloria", "Carl", "Teresa", "Harold", "Ann", "Dylan", "Sara", "Arthur", "Madison", "Lawrence", "Frances", "Jordan", "Kathryn", "Jesse", "Janice", "Bryan", "Jean", "Billy", "Abigail", "Bruce", "Alice", "Gabriel", "Judy", "Joe", "Sophia", "Logan", "Grace", "Alan", "Denise", "Juan", "Amber", "Albert", "Doris", "Willie", "Marilyn", "Elijah", "Danielle", "Wayne", "Beverly", "Randy", "Isabella", "Vincent", "Theresa", "Mason", "Diana", "Roy", "Natalie", "Ralph", "Brittany", "Bobby", "Charlotte", "Russell", "Marie", "Bradley", "Kayla", "Philip", "Alexis", "Eugene", "Lori", "Sven", "Ingrid", "Lars", "Astrid", "Pierre", "Amelie", "Hans", "Greta", "Jose", "Lucia", "Hiroshi", "Yuki", "Wei", "Mei", "Raj", "Priya", "Ahmed", "Fatima", "Kwame", "Ama", "Mateo", "Sofia", "Luca", "Giulia"]
 )  # fmt: skip
@@ -29,60 +45,54 @@ NICKNAMES = {
 }  # fmt: skip
 
 
-def company_names(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """n distinct (display name, domain stem) pairs, distinct by construction."""
+def company_names(
+    rng: np.random.Generator, places: pl.DataFrame
+) -> tuple[pl.DataFrame, np.ndarray]:
+    """(frame of name, domain, industry, is "&" name) for each place, and the industry."""
+    n = len(places)
     k = len(_SYL)
     width = 3 if n <= k**3 // 4 else 4
-    codes = rng.choice(k**width, size=n, replace=False)
+    codes = rng.choice(k**width, size=n, replace=False)  # distinct stems by construction
     stem = np.full(n, "", dtype=object)
     for _ in range(width):
         stem = stem + _SYL[codes % k]
         codes //= k
-    stem = stem.astype(str)
-    display = np.char.capitalize(stem)
-    suffix = rng.choice(_SUFFIX, size=n, p=_SUFFIX_P / _SUFFIX_P.sum())
-    return np.char.add(np.char.add(display, " "), suffix), stem
+    words = np.array(list(_DESCRIPTORS), dtype=object)
+    w = np.array([v[0] for v in _DESCRIPTORS.values()], dtype=float)
+    desc = words[rng.choice(len(words), size=n, p=w / w.sum())]
+    implied = pl.Series(desc.astype(str)).replace_strict(
+        {d: v[1] for d, v in _DESCRIPTORS.items()}, default=None, return_dtype=pl.String
+    )
+    industry = pl.Series(rng.choice(INDUSTRIES, size=n))
+    partner = LAST[rng.integers(0, len(LAST), n)]
+    joiner = rng.choice(["", " & ", " and "], size=n, p=[0.91, 0.065, 0.025])
+    f = pl.DataFrame({"stem": stem.astype(str), "desc": desc.astype(str), "joiner": joiner,
+                      "partner": partner, "country": places["country"], "legal": places["legal"],
+                      "tld": places["tld"]})  # fmt: skip
+    display = pl.col("stem").str.to_titlecase()
+    for country, (plain, accented) in _ACCENT.items():
+        display = (
+            pl.when((pl.col("country") == country) & pl.Series(rng.random(n) < 0.3))
+            .then(display.str.replace(plain, accented, literal=True))
+            .otherwise(display)
+        )
+    with_partner = (
+        pl.when(pl.col("joiner") != "")
+        .then(pl.concat_str([display, pl.col("joiner"), pl.col("partner")]))
+        .otherwise(display)
+    )
+    name = pl.concat_str([with_partner, pl.col("desc"), pl.col("legal")], separator=" ")
+    f = f.with_columns(
+        name=name.str.replace_all(r"\s+", " ").str.strip_chars(),
+        domain=pl.concat_str([
+            pl.col("stem"),
+            pl.when(pl.col("joiner") != "").then(pl.col("partner").str.to_lowercase()).otherwise(pl.lit("")),
+            pl.col("tld"),
+        ]),
+        industry=pl.coalesce(implied, industry),
+    )  # fmt: skip
+    return f.select("name", "domain", "industry"), desc
 
 
 def person_names(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    return rng.choice(FIRST, size=n), rng.choice(LAST, size=n)
-
-
-_SWAP = {"Inc": "Incorporated", "Corp": "Corporation", "LLC": "L.L.C.", "Ltd": "Limited",
-         "Technologies": "Tech", "Systems": "Sys", "Solutions": "Soln", "Industries": "Ind.",
-         "Group": "Grp", "Holdings": "Hldgs", "GmbH": "G.m.b.H.", "S.A.": "SA", "B.V.": "BV",
-         "plc": "PLC", "Partners": "& Partners", "Labs": "Laboratories"}  # fmt: skip
-
-
-def name_variants(
-    rng: np.random.Generator, names: np.ndarray, domains: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """A realistic variant of each company name, and which kind of variant it is."""
-    kinds = rng.choice(
-        ["suffix_swap", "upper_punct", "suffix_dropped", "typo", "domain_as_name", "and_amp", "suffix_added"],
-        size=len(names), p=[0.26, 0.14, 0.16, 0.16, 0.08, 0.06, 0.14],
-    )  # fmt: skip
-    out = []
-    for name, domain, kind in zip(names, domains, kinds, strict=True):
-        base, _, suffix = name.rpartition(" ")
-        if kind == "suffix_swap":
-            v = f"{base} {_SWAP.get(suffix, suffix + '.')}"
-        elif kind == "upper_punct":
-            v = f"{base.upper()} {suffix}."
-        elif kind == "suffix_dropped":
-            v = base
-        elif kind == "typo":  # two neighbouring letters swapped
-            i = int(rng.integers(1, len(base) - 1))
-            v = f"{base[:i]}{base[i + 1]}{base[i]}{base[i + 2 :]} {suffix}"
-        elif kind == "domain_as_name":
-            v = domain
-        elif kind == "and_amp":
-            v = f"{base} & Co"
-        else:
-            v = (
-                f"{base} {suffix}, Inc."
-                if suffix not in ("Inc", "LLC")
-                else f"{base} Corp. {suffix}"
-            )
-        out.append(v)
-    return np.array(out, dtype=str), kinds
+    return FIRST[rng.integers(0, len(FIRST), n)], LAST[rng.integers(0, len(LAST), n)]
