@@ -1,8 +1,9 @@
 """What an agent is: a name, a version, the contract it runs under, and ``run``.
 
 An agent never writes. ``run`` receives a contract-scoped ``Context`` and returns
-proposals (a polars frame in the shape of ``PROPOSAL_INPUT``) plus metadata; the
-engine decides what happens to each proposal.
+proposals (a polars frame in the shape of ``PROPOSAL_INPUT``), metadata and outputs
+(frames for the ops tables its contract declares); the engine decides what happens
+to each proposal and writes the outputs.
 """
 
 from __future__ import annotations
@@ -21,8 +22,13 @@ __all__ = ["Agent", "AgentResult", "empty_proposals", "Context"]
 
 @dataclass
 class AgentResult:
+    """What a run produced: proposals, metadata, and ``outputs``: rows for ops tables the
+    contract lists under ``outputs`` (``{"ops.forecasts": frame}``). The engine writes
+    outputs in the run's own transaction, each row tagged with the run id."""
+
     proposals: pl.DataFrame
     metadata: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
 def empty_proposals() -> pl.DataFrame:

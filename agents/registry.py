@@ -60,6 +60,7 @@ def specs(bundle: Bundle | None = None) -> list[AgentSpec]:
             reads={t: cols for t, cols in c.reads.items()},
             policy=policy_frame(c),
             factory=IMPLEMENTATIONS.get(c.agent),
+            outputs=tuple(c.outputs),
         )
         for c in bundle.contracts.values()
     ]
@@ -82,6 +83,7 @@ def registry_rows(wh: Warehouse, bundle: Bundle | None = None) -> list[dict[str,
             "depends_on": list(s.depends_on),
             "triggers": list(s.triggers),
             "reads": sorted(s.reads),
+            "outputs": list(s.outputs),
             "actions": s.policy.select("action_type", "tier")
             .unique(maintain_order=True)
             .to_dicts(),

@@ -19,6 +19,13 @@ WHERE table_catalog = current_database()
 """
 # Agents write the CRM mirror and the identity map; everything else is the engine's.
 _WRITABLE_SCHEMAS = ("crm", "foundation")
+# ops tables that hold the engine's own record: no agent output may land in them.
+ENGINE_TABLES = frozenset(
+    f"ops.{t}" for t in ("audit_log", "audit_log_guard", "proposals", "runs", "events",
+                         "event_consumption", "field_leases", "people", "policy", "agent_modes",
+                         "record_state", "imports", "import_files", "schema_version",
+                         "dq_snapshots", "dq_metrics")
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,13 @@ def _check_contract(c: AgentContract, cat: dict[str, set[str]], file: str, agent
             p.append(ContractProblem(file, f"writes.{table}", f"unknown table {table}"))
         else:
             p += [ContractProblem(file, f"writes.{table}.{f}", f"the warehouse has no column {table}.{f}") for f in fields if f not in cat[table]]
+    for i, table in enumerate(c.outputs):
+        if not table.startswith("ops.") or table in ENGINE_TABLES:
+            p.append(ContractProblem(file, f"outputs[{i}]", f"{table}: outputs go to ops tables made for them, not the engine's own"))
+        elif table not in cat:
+            p.append(ContractProblem(file, f"outputs[{i}]", f"unknown table {table}"))
+        elif "run_id" not in cat[table]:
+            p.append(ContractProblem(file, f"outputs[{i}]", f"{table} has no run_id column to tag outputs with"))
     for i, a in enumerate(c.actions):
         for w in a.writes:
             table, _, field = w.rpartition(".")

@@ -166,6 +166,9 @@ class AgentContract(_Strict):
     reads: dict[TableName, Literal["*"] | list[Identifier]]
     writes: dict[TableName, dict[Identifier, FieldWrite]] = {}
     actions: list[Action]
+    # ops tables the engine fills with the agent's outputs (forecast snapshots,
+    # briefings, risk flags): written in the run's transaction, tagged with its run_id.
+    outputs: list[TableName] = []
     below_threshold: Literal["escalate", "drop"] = "escalate"
 
     @model_validator(mode="after")

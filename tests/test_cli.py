@@ -36,6 +36,14 @@ def test_generate_audit_and_status_speak_json(tmp_path: Path) -> None:
         "forecast",
         "outbound",
     }
+    assert _run("people", "add", "ana", "--role", "admin", "--by", "ana", db=db).returncode == 0
+    assert _run("run", db=db).returncode == 0
+    metrics = json.loads(_run("metrics", "--agent", "crm_hygiene", "--json", db=db).stdout)
+    actions = {a["action_type"]: a for a in metrics["engine"]["actions"]}
+    assert actions["enrich_empty_field"]["proposals"] >= actions["enrich_empty_field"]["auto_applied"] > 0
+    assert metrics["engine"]["runs"][0]["runs"] == 1
+    unknown = _run("metrics", "--agent", "nobody", db=db)
+    assert unknown.returncode == 2 and "unknown agent 'nobody'" in unknown.stderr
 
 
 def test_bad_input_is_one_clear_line_and_a_nonzero_exit(tmp_path: Path) -> None:

@@ -26,9 +26,9 @@ from agents.engine._apply import apply_batch
 from agents.engine._audit import append, to_json
 from agents.engine._context import Context
 from agents.engine._events import detect_changes
-from agents.engine._proposals import validate_proposals
+from agents.engine._proposals import AgentOutputError, validate_proposals
 from agents.engine._route import route
-from agents.engine._units import in_transaction, now_utc
+from agents.engine._units import in_transaction, is_conflict, now_utc
 from data.inventory import data_as_of
 from data.progress import Progress, report
 from data.warehouse import Warehouse, frame, registered, scalar
@@ -50,6 +50,7 @@ class AgentSpec:
     reads: dict[str, Any]
     policy: pl.DataFrame  # POLICY_SCHEMA rows
     factory: Callable[[], Agent] | None = None  # None: contract only, not implemented yet
+    outputs: tuple[str, ...] = ()  # ops tables the agent's outputs go to
 
 
 @dataclass
@@ -197,6 +198,7 @@ def _run_one(
             good, bad = validate_proposals(scratch, output.proposals)
         finally:
             scratch.close()
+        _check_outputs(wh, spec, output.outputs)
     except Exception as exc:  # noqa: BLE001 - an agent's failure is recorded, not raised
         return _record_failure(wh, spec, mode, trigger, started, events, exc, clock)
 
@@ -208,10 +210,65 @@ def _run_one(
 
     def work(con: duckdb.DuckDBPyConnection) -> RunResult:
         return _commit(
-            con, spec, mode, trigger, started, events, good, bad, metadata, ctx.read_log, clock
-        )
+            con, spec, mode, trigger, started, events, good, bad, metadata, ctx.read_log, clock,
+            output.outputs,
+        )  # fmt: skip
 
-    return in_transaction(wh, work)
+    try:
+        return in_transaction(wh, work)
+    except AgentOutputError as exc:  # the whole run rolled back; record why
+        return _record_failure(wh, spec, mode, trigger, started, events, exc, clock)
+
+
+_OUTPUT_COLUMNS = """
+SELECT column_name FROM information_schema.columns
+WHERE table_catalog = current_database() AND table_schema = 'ops' AND table_name = $table
+"""
+
+
+def _check_outputs(wh: Warehouse, spec: AgentSpec, outputs: dict[str, pl.DataFrame]) -> None:
+    """Outputs go only to the ops tables the contract declares, with columns they have."""
+    undeclared = sorted(set(outputs) - set(spec.outputs))
+    if undeclared:
+        raise AgentOutputError(
+            f"{spec.name} returned outputs for {', '.join(undeclared)}, which its contract "
+            f"does not declare under outputs ({', '.join(spec.outputs) or 'none declared'})"
+        )
+    with wh.connect() as con:
+        for table, data in outputs.items():
+            columns = {
+                r[0]
+                for r in con.execute(_OUTPUT_COLUMNS, {"table": table.split(".")[1]}).fetchall()
+            }
+            unknown = sorted(set(data.columns) - columns)
+            if not columns or unknown or "run_id" in data.columns:
+                problem = (f"no table {table}" if not columns else
+                           f"columns {unknown} are not in {table}" if unknown else
+                           "run_id is set by the engine")  # fmt: skip
+                raise AgentOutputError(f"{spec.name}: output for {table}: {problem}")
+
+
+def _write_outputs(
+    con: duckdb.DuckDBPyConnection, outputs: dict[str, pl.DataFrame], run_id: str
+) -> dict[str, int]:
+    written = {}
+    for table, data in sorted(outputs.items()):
+        if data.is_empty():
+            continue
+        schema, name = table.split(".")  # checked against the catalog in _check_outputs
+        try:
+            with registered(con, "agent_rows", data):
+                con.execute(
+                    f'INSERT INTO "{schema}"."{name}" BY NAME '
+                    "SELECT *, $run_id AS run_id FROM agent_rows",
+                    {"run_id": run_id},
+                )
+        except duckdb.Error as exc:
+            if is_conflict(exc):
+                raise
+            raise AgentOutputError(f"output for {table} could not be stored: {exc}") from exc
+        written[table] = len(data)
+    return written
 
 
 def _commit(
@@ -226,6 +283,7 @@ def _commit(
     metadata: dict[str, Any],
     read_log: dict[str, int],
     clock: float,
+    outputs: dict[str, pl.DataFrame],
 ) -> RunResult:
     run_id = str(scalar(con, _NEXT_RUN))
     now = now_utc()
@@ -294,6 +352,7 @@ def _commit(
     counts = {k: int(v) for k, v in stored.group_by("status").len().iter_rows()}
     counts["deferred"] = len(deferred)
     counts["skipped_invalid"] = len(bad)
+    metadata = {**metadata, "outputs": _write_outputs(con, outputs, run_id)}
     _audit_run(con, spec, run_id, mode, stored, deferred, bad, read_log, counts, metadata, now)
     finished = now_utc()
     con.execute(
@@ -358,7 +417,8 @@ def _audit_run(
         {
             "actor": [spec.name], "actor_kind": ["agent"], "action": ["read"], "run_id": [run_id],
             "detail": [to_json({"rows_read": read_log, "mode": mode, "counts": counts,
-                                "skipped_inputs": metadata.get("skipped_inputs_total", 0)})],
+                                "skipped_inputs": metadata.get("skipped_inputs_total", 0),
+                                "outputs": metadata.get("outputs", {})})],
         }
     )  # fmt: skip
     rows = stored.select(

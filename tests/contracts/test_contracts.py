@@ -71,6 +71,12 @@ BROKEN = [
      "stages[2].entry_criteria[2].field", "no column 'closing_date'"),
     ("agents/outbound.yaml", "    tier: 3\n    about: contacts", "    tier: 3\n    about: contacts\n    auto_execute: true",
      "actions[0]", "never executed automatically"),
+    ("agents/forecast.yaml", "outputs: [ops.forecasts]", "outputs: [ops.proposals]",
+     "outputs[0]", "not the engine's own"),
+    ("agents/forecast.yaml", "outputs: [ops.forecasts]", "outputs: [crm.opportunities]",
+     "outputs[0]", "outputs go to ops tables"),
+    ("agents/deal_prep.yaml", "outputs: [ops.briefings]", "outputs: [ops.briefs]",
+     "outputs[0]", "unknown table ops.briefs"),
 ]  # fmt: skip
 
 

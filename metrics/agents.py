@@ -1,0 +1,40 @@
+"""One entry point for an agent's measures: ``revstack metrics --agent NAME``.
+
+Every agent gets what the engine recorded about it (outcomes per action type, runs);
+an agent whose issue has landed its measures against truth adds them through a
+module here with ``report(con, definitions) -> dict`` (listed in ``REPORTS``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import duckdb
+
+from data.errors import InputError
+from metrics.engine import action_outcomes, run_stats
+
+__all__ = ["REPORTS", "agent_report"]
+
+# agent -> module with its measures against truth and reviewer decisions.
+REPORTS: dict[str, str] = {}
+
+
+def agent_report(
+    con: duckdb.DuckDBPyConnection, agent: str, definitions: Any, *, known: set[str]
+) -> dict[str, Any]:
+    """The engine's record of ``agent`` plus its own measures where they exist."""
+    if agent not in known:
+        raise InputError(f"unknown agent {agent!r}; agents are {', '.join(sorted(known))}")
+    outcomes = action_outcomes(con).filter(agent=agent).drop("agent")
+    runs = run_stats(con).filter(agent=agent).drop("agent")
+    out: dict[str, Any] = {
+        "agent": agent,
+        "engine": {"actions": outcomes.to_dicts(), "runs": runs.to_dicts()},
+    }
+    module = REPORTS.get(agent)
+    out["measures"] = (
+        importlib.import_module(module).report(con, definitions) if module is not None else None
+    )
+    return out

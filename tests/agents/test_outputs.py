@@ -1,0 +1,94 @@
+"""Agent outputs (forecast snapshots, briefings, flags): written by the engine, in the
+run's transaction, only to the ops tables the contract declares."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from agents.base import Agent, AgentResult, Context, empty_proposals
+from agents.engine._run import AgentSpec, run_agents
+from data.warehouse import Warehouse, frame
+from tests.agents.test_runs import POLICY
+
+
+def _flags(n: int, **extra: object) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "opportunity_id": [f"o{i}" for i in range(n)],
+            "signal": ["gone_quiet"] * n,
+            "flagged_at": [dt.datetime(2026, 10, 1)] * n,
+            "reason": ["no two-way activity in 40 days"] * n,
+            **{k: [v] * n for k, v in extra.items()},
+        }
+    )
+
+
+class Flagger(Agent):
+    name = "flagger"
+    version = "1.0"
+
+    def __init__(self, outputs: dict[str, pl.DataFrame]) -> None:
+        self.outputs = outputs
+
+    def run(self, ctx: Context) -> AgentResult:
+        ctx.table("crm.accounts")
+        return AgentResult(empty_proposals(), {}, self.outputs)
+
+
+def _spec(outputs: dict[str, pl.DataFrame], declared: tuple[str, ...]) -> AgentSpec:
+    return AgentSpec(
+        name="flagger", version="1.0", contract_version="1", owner="ops@x", mode="live",
+        depends_on=(), triggers=("record_created",), reads={"crm.accounts": ["account_id"]},
+        policy=POLICY, factory=lambda: Flagger(outputs), outputs=declared,
+    )  # fmt: skip
+
+
+def _stored(wh: Warehouse) -> pl.DataFrame:
+    with wh.connect() as con:
+        return frame(con, "SELECT * FROM ops.risk_flags ORDER BY opportunity_id")
+
+
+def test_declared_outputs_are_stored_with_the_run_id_and_logged(run_wh: Warehouse) -> None:
+    [result] = run_agents(run_wh, [_spec({"ops.risk_flags": _flags(3)}, ("ops.risk_flags",))])
+    assert result.status == "succeeded"
+    stored = _stored(run_wh)
+    assert stored["opportunity_id"].to_list() == ["o0", "o1", "o2"]
+    assert set(stored["run_id"]) == {result.run_id}
+    with run_wh.connect() as con:
+        detail = con.execute(
+            "SELECT detail->>'$.outputs' FROM ops.audit_log WHERE run_id = $r AND action = 'read'",
+            {"r": result.run_id},
+        ).fetchall()[0][0]
+    assert detail == '{"ops.risk_flags":3}'
+
+
+def test_an_undeclared_output_fails_the_run_and_writes_nothing(run_wh: Warehouse) -> None:
+    [result] = run_agents(run_wh, [_spec({"ops.risk_flags": _flags(2)}, ())])
+    assert result.status == "failed"
+    assert "does not declare" in result.message
+    assert _stored(run_wh).is_empty()
+
+
+def test_outputs_cannot_go_to_the_engines_own_tables(run_wh: Warehouse) -> None:
+    rows = pl.DataFrame({"proposal_id": ["x"]})
+    [result] = run_agents(run_wh, [_spec({"ops.proposals": rows}, ("ops.risk_flags",))])
+    assert result.status == "failed" and "ops.proposals" in result.message
+
+
+def test_an_output_that_does_not_fit_its_table_rolls_the_whole_run_back(run_wh: Warehouse) -> None:
+    unknown = _spec({"ops.risk_flags": _flags(1, colour="red")}, ("ops.risk_flags",))
+    [result] = run_agents(run_wh, [unknown])
+    assert result.status == "failed" and "colour" in result.message
+    # A NOT NULL column left empty fails inside the transaction: nothing of the run stays.
+    broken = _flags(2).with_columns(reason=pl.lit(None, pl.String))
+    [result] = run_agents(run_wh, [_spec({"ops.risk_flags": broken}, ("ops.risk_flags",))])
+    assert result.status == "failed" and "could not be stored" in result.message
+    assert _stored(run_wh).is_empty()
+    with run_wh.connect() as con:
+        runs = con.execute("SELECT status, count(*) FROM ops.runs GROUP BY 1").fetchall()
+        pending = con.execute(
+            "SELECT count(*) FROM ops.event_consumption WHERE agent = 'flagger'"
+        ).fetchall()[0][0]
+    assert runs == [("failed", 2)] and pending == 0
