@@ -1,0 +1,15 @@
+"""Identity resolution: which records are one company or one person.
+
+Normalise (``prepare``), block, compare field by field, weigh the evidence with a
+Fellegi-Sunter model estimated from the data, and cluster without chaining. Works on
+any table: the hygiene agent runs it on accounts and contacts, ``revstack dedupe`` on
+any CSV. See docs/identity.md.
+"""
+
+from ._file import dedupe_file
+from ._model import FellegiSunter
+from ._prepare import KINDS, prepare
+from ._resolve import Resolution, resolve
+from ._score import pairwise_scores
+
+__all__ = ["FellegiSunter", "dedupe_file", "KINDS", "Resolution", "pairwise_scores", "prepare", "resolve"]

@@ -1,0 +1,199 @@
+"""Blocking rules and comparison levels, compiled to DuckDB SQL over prepared records.
+
+Blocking: every record gets a few keys (its normalised name, its domain, its phone's last
+digits, its name's first word with its city or zip ...). Two records become a candidate
+pair when they share a key inside a block small enough to compare exhaustively; a pair
+found by several rules is compared once. Comparison: each field kind has ordered levels
+(exact, close, somewhat close, different) computed in SQL; a level of -1 means a side is
+missing, which counts as no evidence either way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["Comparison", "Rule", "comparisons_for", "blocking_rules", "pairs_sql", "gamma_sql"]
+
+JW = "jaro_winkler_similarity"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One field kind: the columns it needs, when it is missing, and its levels (best first)."""
+
+    kind: str
+    columns: tuple[str, ...]
+    null: str
+    levels: tuple[tuple[str, str], ...]  # (label, SQL condition over l.* and r.*)
+
+    def case(self) -> str:
+        k = len(self.levels)
+        arms = " ".join(f"WHEN {cond} THEN {k - i}" for i, (_, cond) in enumerate(self.levels))
+        return f"CASE WHEN {self.null} THEN -1 {arms} ELSE 0 END"
+
+    def label(self, level: int) -> str:
+        if level < 0:
+            return "missing"
+        if level == 0:
+            return "different"
+        return self.levels[len(self.levels) - level][0]
+
+
+def _null(*cols: str) -> str:
+    return " OR ".join(f"l_{c} IS NULL OR r_{c} IS NULL" for c in cols)
+
+
+def _similarities(comparison: Comparison) -> list[str]:
+    """Columns whose Jaro-Winkler similarity the levels use (computed once per pair)."""
+    text = " ".join(cond for _, cond in comparison.levels)
+    return sorted(set(re.findall(r"\bjw_(\w+)", text)))
+
+
+_ORG_NAME = Comparison("name", ("name", "name_sorted"), _null("name"), (
+    ("exact", "l_name = r_name"),
+    ("same words / very close", "l_name_sorted = r_name_sorted OR jw_name >= 0.95"),
+    ("close", "jw_name >= 0.88"),
+    ("one holds the other's words", "list_has_all(string_split(l_name, ' '), string_split(r_name, ' '))"
+                                    " OR list_has_all(string_split(r_name, ' '), string_split(l_name, ' '))"),
+    ("somewhat close", "jw_name >= 0.75"),
+))  # fmt: skip
+
+
+def _person(prefix: str) -> Comparison:
+    g, f, full = f"{prefix}_given", f"{prefix}_family", prefix
+    return Comparison(prefix, (g, f, full), _null(full), (
+        ("exact", f"l_{full} = r_{full}"),
+        ("same family, close given", f"l_{f} = r_{f} AND jw_{g} >= 0.9"),
+        ("close family, same given", f"jw_{f} >= 0.92 AND l_{g} = r_{g}"),
+        ("same family, same initial", f"l_{f} = r_{f} AND left(l_{g}, 1) = left(r_{g}, 1)"),
+        ("close", f"jw_{full} >= 0.85"),
+    ))  # fmt: skip
+
+
+_OTHERS = {
+    "address": Comparison("address", ("address", "address_no"), _null("address"), (
+        ("exact", "l_address = r_address"),
+        ("close", "jw_address >= 0.92"),
+        ("same number, similar street", "l_address_no = r_address_no AND jw_address >= 0.75"),
+    )),
+    "city": Comparison("city", ("city",), _null("city"), (
+        ("exact", "l_city = r_city"),
+        ("close", "jw_city >= 0.9"),
+    )),
+    "zip": Comparison("zip", ("zip",), _null("zip"), (
+        ("exact", "l_zip = r_zip"),
+        ("same first three", "left(l_zip, 3) = left(r_zip, 3)"),
+    )),
+    # Country codes and trunk zeros come and go: compare the last digits.
+    "phone": Comparison("phone", ("phone",), _null("phone"), (
+        ("same number", "right(l_phone, 9) = right(r_phone, 9)"),
+        ("same last 7 digits", "right(l_phone, 7) = right(r_phone, 7)"),
+    )),
+    # Only the whole address: a mailbox name ("eric.davis") repeats the person's name.
+    "email": Comparison("email", ("email",), _null("email"), (
+        ("exact", "l_email = r_email"),
+    )),
+    "domain": Comparison("domain", ("domain",), _null("domain"), (
+        ("exact", "l_domain = r_domain"),
+    )),
+}  # fmt: skip
+
+
+def comparisons_for(columns: set[str]) -> list[Comparison]:
+    """The comparisons that the prepared columns support, in a fixed order."""
+    out = []
+    if "name_sorted" in columns:
+        out.append(_ORG_NAME)
+    elif "name_given" in columns:
+        out.append(_person("name"))
+    if "person" in columns:
+        out.append(_person("person"))
+    for comparison in _OTHERS.values():
+        if all(c in columns for c in comparison.columns):
+            out.append(comparison)
+    return out
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A blocking rule: a key expression over prepared columns, and the comparison kinds
+    it makes every pair agree on (training leaves those out of its EM session)."""
+
+    name: str
+    key: str
+    kinds: tuple[str, ...]
+
+
+def blocking_rules(columns: set[str]) -> list[Rule]:
+    """The blocking rules the prepared columns support."""
+    rules: list[Rule] = []
+    if "name_sorted" in columns:  # organisations
+        rules += [Rule("name", "name_sorted", ("name",)),
+                  Rule("name ends", "left(name, 3) || '|' || right(name, 3)", ("name",))]  # fmt: skip
+        for other in ("city", "zip", "domain"):
+            if other in columns:
+                rules.append(Rule(f"first word + {other}", f"name_first || '|' || {other}", ("name", other)))
+    if "name_given" in columns:  # people
+        # Across the whole file only when nothing else can bring a person's records together.
+        if not columns & {"domain", "phone", "email"}:
+            rules.append(Rule("family + initial", "name_family || '|' || left(name_given, 1)", ("name",)))
+        for other in ("domain", "city", "zip"):
+            if other in columns:
+                rules.append(Rule(f"family + {other}", f"name_family || '|' || {other}", ("name", other)))
+                rules.append(Rule(f"given + {other}", f"name_given || '|' || {other}", ("name", other)))
+    if "person" in columns:
+        rules.append(Rule("person", "person", ("person",)))
+    for col, key in (("domain", "domain"), ("email", "email"), ("phone", "right(phone, 7)"),
+                     ("address", "address")):  # fmt: skip
+        # Colleagues share a domain: for people it blocks only together with a name.
+        if col in columns and not (col == "domain" and "name_given" in columns):
+            rules.append(Rule(col, key, (col,)))
+    if "address_no" in columns and "zip" in columns:
+        rules.append(Rule("house number + zip", "address_no || '|' || zip", ("address", "zip")))
+    return rules
+
+
+def pairs_sql(rules: list[Rule]) -> str:
+    """Candidate pairs (left_id < right_id) of the table ``prepared``, each once, with a
+    bit mask of the rules that found it. Blocks larger than $max_block are left out: a
+    key shared by that many records says little about identity (a generic name, a
+    switchboard number), and comparing it all would be quadratic."""
+    keyed = " UNION ALL ".join(
+        f"SELECT {i} AS rule, record_id, CAST({r.key} AS VARCHAR) AS key FROM prepared"
+        for i, r in enumerate(rules)
+    )
+    return f"""
+WITH keyed AS (SELECT * FROM ({keyed}) WHERE key IS NOT NULL AND key <> ''),
+sized AS (
+    SELECT rule, key FROM keyed GROUP BY rule, key HAVING count(*) BETWEEN 2 AND $max_block
+),
+blocked AS (SELECT k.* FROM keyed k JOIN sized s USING (rule, key))
+SELECT l.record_id AS left_id, r.record_id AS right_id, bit_or(1::BIGINT << l.rule) AS rules
+FROM blocked l JOIN blocked r ON l.rule = r.rule AND l.key = r.key AND l.record_id < r.record_id
+GROUP BY ALL
+"""
+
+
+def gamma_sql(comparisons: list[Comparison], pairs_table: str) -> str:
+    """One row per pair of ``pairs_table`` with a gamma level per comparison.
+
+    The inner query fetches both records' columns and every Jaro-Winkler similarity a
+    level needs, once; the outer CASEs then only compare numbers and strings (in SQL a
+    similarity written in three WHEN arms would be computed three times).
+    """
+    columns = sorted({c for comp in comparisons for c in comp.columns})
+    sims = sorted({s for comp in comparisons for s in _similarities(comp)})
+    fetched = ", ".join(f"l.{c} AS l_{c}, r.{c} AS r_{c}" for c in columns)
+    jw = "".join(f", {JW}(l.{c}, r.{c}) AS jw_{c}" for c in sims)
+    gammas = ",\n       ".join(f"{c.case()} AS g_{c.kind}" for c in comparisons)
+    return f"""
+SELECT * EXCLUDE ({", ".join([f"l_{c}, r_{c}" for c in columns] + [f"jw_{c}" for c in sims])}),
+       {gammas}
+FROM (
+    SELECT p.*, {fetched}{jw}
+    FROM {pairs_table} p
+    JOIN prepared l ON l.record_id = p.left_id
+    JOIN prepared r ON r.record_id = p.right_id
+)
+"""

@@ -1,0 +1,143 @@
+"""Deduplicate any CSV file: whatever its columns are called, name them by kind.
+
+``revstack dedupe INPUT.csv --id ID --name NAME [--field KIND=COL ...] --out OUT.csv``
+writes ``record_id,cluster_id,confidence``. Every problem with the input is found and
+reported (file, row, column) before anything is written; the output appears whole or
+not at all (written beside the target, then renamed).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from data.errors import InputError, Problem
+from data.progress import Progress
+
+from ._prepare import KINDS
+from ._resolve import Resolution, resolve
+from ._score import pairwise_scores
+
+__all__ = ["dedupe_file", "read_records", "parse_fields"]
+
+
+def parse_fields(specs: list[str], *, label: str = "--field") -> dict[str, str]:
+    """'phone=Phone Number' pairs into {kind: column}; unknown kinds are named."""
+    fields: dict[str, str] = {}
+    problems = []
+    for spec in specs:
+        kind, sep, column = spec.partition("=")
+        kind = kind.strip().lower()
+        if not sep or not column.strip():
+            problems.append(Problem(label, f"{spec!r} is not KIND=COLUMN"))
+        elif kind not in KINDS or kind == "name":
+            problems.append(Problem(label, f"unknown kind {kind!r}; kinds are {', '.join(k for k in KINDS if k != 'name')}"))
+        elif kind in fields:
+            problems.append(Problem(label, f"kind {kind!r} given twice"))
+        else:
+            fields[kind] = column.strip()
+    if problems:
+        raise InputError("bad --field", problems)
+    return fields
+
+
+def read_records(path: Path, id_col: str, columns: dict[str, str]) -> pl.DataFrame:
+    """The file's id and named columns as strings (blank -> null), checked whole."""
+    label = str(path)
+    if not path.is_file():
+        raise InputError(f"{label}: no such file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{label}: the file is empty (0 bytes)")
+    try:
+        df = pl.read_csv(path, infer_schema=False, encoding="utf8", quote_char='"')
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"{label}: not a readable UTF-8 CSV file: {str(exc).splitlines()[0]}") from exc
+    df = df.rename({c: c.lstrip("\ufeff").strip() for c in df.columns})
+    wanted = {"id": id_col, **columns}
+    missing = [
+        Problem(label, f"no column {col!r} (given for {kind}); the file has {', '.join(df.columns[:12])}", line=1, column=col)
+        for kind, col in wanted.items() if col not in df.columns
+    ]  # fmt: skip
+    if missing:
+        raise InputError(f"{label}: columns not found", missing)
+    if df.is_empty():
+        raise InputError(f"{label}: the file has a header but no rows")
+    df = df.with_row_index("_row", offset=2).select(
+        "_row",
+        *[pl.when(pl.col(c).str.strip_chars() == "").then(None).otherwise(pl.col(c)).alias(c)
+          for c in dict.fromkeys(wanted.values())],
+    )  # fmt: skip
+    problems = [
+        Problem(label, "empty id", line=r, column=id_col)
+        for r in df.filter(pl.col(id_col).is_null())["_row"].head(50).to_list()
+    ]
+    repeated = df.filter(pl.col(id_col).is_not_null() & pl.col(id_col).is_duplicated())
+    for ident, rows in (
+        repeated.group_by(id_col, maintain_order=True).agg(pl.col("_row")).head(50).iter_rows()
+    ):
+        problems.append(Problem(label, f"id {ident!r} repeats on rows {', '.join(map(str, rows[:5]))}", line=rows[1], column=id_col))
+    if problems:
+        raise InputError(f"{label}: ids must be present and unique", problems)
+    return df.rename({id_col: "record_id"}) if id_col != "record_id" else df
+
+
+def dedupe_file(
+    path: Path,
+    *,
+    id_col: str,
+    name_col: str,
+    fields: dict[str, str],
+    out: Path,
+    name_type: str = "org",
+    threshold: float = 0.5,
+    seed: int = 0,
+    truth_col: str | None = None,
+    pairs_out: Path | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Cluster the records of ``path`` and write ``out``; returns a summary (and, with
+    ``truth_col``, pairwise precision, recall and F1 against that column)."""
+    if not 0 < threshold < 1:
+        raise InputError(f"--threshold must be between 0 and 1, got {threshold}")
+    if name_type not in ("org", "person"):
+        raise InputError(f"--name-type must be org or person, got {name_type!r}")
+    columns = {"name": name_col, **fields}
+    if truth_col:
+        columns["truth"] = truth_col
+    records = read_records(path, id_col, columns)
+    kinds = {k: c for k, c in columns.items() if k != "truth"}
+    result: Resolution = resolve(records, kinds, name_type=name_type, threshold=threshold, seed=seed, progress=progress)
+    clusters = result.clusters
+    _write_atomically(clusters, out)
+    if pairs_out is not None:
+        explained = result.pairs.filter(pl.col("probability") >= 0.01).select(
+            "left_id", "right_id", pl.col("probability").round(4), "match_weight", *[f"g_{c.kind}" for c in result.comparisons]
+        )
+        _write_atomically(explained, pairs_out)
+    sizes = clusters.group_by("cluster_id").len()
+    summary: dict[str, Any] = {
+        "input": str(path), "output": str(out), "records": len(clusters),
+        "clusters": len(sizes), "records_in_multi_record_clusters": int(sizes.filter(pl.col("len") > 1)["len"].sum()),
+        "candidate_pairs": len(result.pairs), "blocking_rules": result.rules, "seconds": result.timings,
+        "parameters": result.parameters(),
+    }  # fmt: skip
+    if truth_col:
+        truth = records.select("record_id", entity_id=pl.col(truth_col)).drop_nulls()
+        summary["scores"] = pairwise_scores(clusters, truth)
+    return summary
+
+
+def _write_atomically(frame: pl.DataFrame, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    os.close(fd)
+    try:
+        frame.write_csv(tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,145 @@
+"""A Fellegi-Sunter record-linkage model whose weights are estimated from the data.
+
+For each comparison k and level l, m = P(level | same entity) and u = P(level |
+different entities). u is measured on random record pairs (almost all of which are
+different entities). m is estimated by expectation-maximisation over candidate pairs
+with u held fixed, one training session per blocking rule, as Splink does: pairs found
+by blocking on a field agree on that field whatever their status, so a session leaves
+the comparisons of its own rule out and estimates only the others; each comparison's m
+is the mean over the sessions that estimated it. Because u describes random pairs, the
+prior is lambda = P(two random records are one entity), estimated with m and u fixed as
+the expected number of matching candidate pairs over all n(n-1)/2 pairs (pairs blocking
+never proposes are taken as non-matches). A pair's match weight is
+log2(lambda/(1-lambda)) + sum_k log2(m/u); a missing field adds nothing. EM runs on the
+distinct comparison patterns with their counts, so its cost does not grow with pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["FellegiSunter", "Session"]
+
+
+@dataclass(frozen=True)
+class Session:
+    """Candidate pairs found by one blocking rule: their patterns, counts, and which
+    comparisons the rule itself used (those are not estimated from these pairs)."""
+
+    patterns: np.ndarray  # (P, K) levels, -1 missing
+    counts: np.ndarray  # (P,)
+    fixed: tuple[int, ...]
+
+
+class FellegiSunter:
+    """Estimator in scikit-learn's manner: ``fit`` returns self, fitted attributes end in _."""
+
+    def __init__(self, *, max_iter: int = 100, tol: float = 1e-6) -> None:
+        self.max_iter = max_iter
+        self.tol = tol
+
+    def fit(
+        self,
+        sessions: list[Session],
+        candidates: tuple[np.ndarray, np.ndarray],
+        random_pairs: tuple[np.ndarray, np.ndarray],
+        n_levels: list[int],
+        total_pairs: int,
+    ) -> FellegiSunter:
+        """``candidates`` and ``random_pairs`` are (patterns, counts) of all candidate
+        pairs and of random pairs; ``sessions`` the training sessions; ``total_pairs`` the
+        number of record pairs there are."""
+        k_count = len(n_levels)
+        self.n_levels_ = list(n_levels)
+        rp, rc = random_pairs
+        self.u_ = [_distribution(rp[:, k], rc.astype(float), n_levels[k]) for k in range(k_count)]
+        estimates: list[list[np.ndarray]] = [[] for _ in range(k_count)]
+        self.sessions_ = []
+        for s in sessions:
+            active = [k for k in range(k_count) if k not in s.fixed]
+            if not active or s.counts.sum() < 20:
+                continue
+            m, lam, it = self._em(s.patterns, s.counts, active, n_levels)
+            self.sessions_.append({"fixed": s.fixed, "pairs": int(s.counts.sum()), "lambda": lam, "iterations": it})
+            for k in active:
+                estimates[k].append(m[k])
+        missing = [k for k in range(k_count) if not estimates[k]]
+        if missing:  # no session could estimate these (every rule used them): use all pairs
+            m, _, _ = self._em(*candidates, list(range(k_count)), n_levels)
+            for k in missing:
+                estimates[k].append(m[k])
+        self.m_ = [np.mean(e, axis=0) for e in estimates]
+        self.m_ = [m / m.sum() for m in self.m_]
+        self.lambda_ = self._em_lambda(*candidates, total_pairs)
+        return self
+
+    def _em(
+        self, patterns: np.ndarray, counts: np.ndarray, active: list[int], n_levels: list[int]
+    ) -> tuple[list[np.ndarray], float, int]:
+        counts = counts.astype(float)
+        # Start: matches agree on their best levels far more often than random pairs do.
+        m = []
+        for n in n_levels:
+            start = np.linspace(1.0, 10.0, n) ** 2
+            m.append(start / start.sum())
+        lam = 0.2
+        iterations = 0
+        for iterations in range(1, self.max_iter + 1):  # noqa: B007 - returned below
+            p = self._posterior(patterns, m, lam, active)
+            weighted = counts * p
+            new_lam = float(np.clip(weighted.sum() / counts.sum(), 1e-9, 1 - 1e-9))
+            new_m = list(m)
+            for k in active:
+                new_m[k] = _distribution(patterns[:, k], weighted, n_levels[k])
+            change = abs(new_lam - lam) + max(float(np.abs(new_m[k] - m[k]).max()) for k in active)
+            m, lam = new_m, new_lam
+            if change < self.tol:
+                break
+        return m, lam, iterations
+
+    def _em_lambda(self, patterns: np.ndarray, counts: np.ndarray, total_pairs: int) -> float:
+        counts = counts.astype(float)
+        total = max(float(total_pairs), float(counts.sum()), 1.0)
+        lam = min(0.1 * counts.sum() / total, 0.5)
+        everything = list(range(len(self.m_)))
+        for _ in range(10 * self.max_iter):
+            p = self._posterior(patterns, self.m_, lam, everything)
+            new = float(np.clip((counts * p).sum() / total, 1e-12, 1 - 1e-9))
+            if abs(new - lam) < self.tol * lam:
+                return new
+            lam = new
+        return lam
+
+    def _posterior(self, patterns: np.ndarray, m: list[np.ndarray], lam: float, active: list[int]) -> np.ndarray:
+        w = np.full(len(patterns), np.log2(lam / (1 - lam)))
+        for k in active:
+            g = patterns[:, k]
+            level_w = np.log2(m[k] / self.u_[k])
+            w += np.where(g >= 0, level_w[np.clip(g, 0, None)], 0.0)
+        return 1.0 / (1.0 + np.exp2(-np.clip(w, -60, 60)))
+
+    def level_weights(self) -> list[np.ndarray]:
+        """log2(m/u) per comparison and level."""
+        return [np.log2(m / u) for m, u in zip(self.m_, self.u_, strict=True)]
+
+    def match_weight(self, patterns: np.ndarray) -> np.ndarray:
+        weights = self.level_weights()
+        total = np.full(len(patterns), np.log2(self.lambda_ / (1 - self.lambda_)))
+        for k, w in enumerate(weights):
+            g = patterns[:, k]
+            total += np.where(g >= 0, w[np.clip(g, 0, None)], 0.0)
+        return total
+
+    def predict_proba(self, patterns: np.ndarray) -> np.ndarray:
+        """Probability that each pattern's pair is one entity."""
+        return 1.0 / (1.0 + np.exp2(-np.clip(self.match_weight(patterns), -60, 60)))
+
+
+def _distribution(levels: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """Share of (weighted) pairs at each level, ignoring missing; never exactly zero."""
+    present = levels >= 0
+    totals = np.bincount(levels[present], weights=weights[present], minlength=n)[:n]
+    smoothed = totals + 1e-6 * max(float(totals.sum()), 1.0) + 1e-12
+    return smoothed / smoothed.sum()

@@ -1,0 +1,158 @@
+"""Normalised comparison columns for each kind of field a record can carry.
+
+Every function is a polars expression over one column, so preparing a million records
+is vectorised. What is normalised, and why:
+
+- organisation names: accents, case, punctuation, "&"/"and", legal forms in many
+  languages (data.normalize.company_key) and the usual business abbreviations
+  (International/Intl, Technologies/Tech ...), so "ACME Intl. Corp" = "Acme International";
+- person names: folded, first name mapped through common nicknames (Bob -> robert);
+- domains from websites or e-mail addresses (free-mail domains are not company domains);
+- phones as digits, compared on their last digits (country codes and trunk zeros vary);
+- addresses with street-type words abbreviated (Street -> st) and the house number apart.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from data.normalize import company_key, domain_from_email, domain_from_website
+
+__all__ = ["KINDS", "NICKNAMES", "prepare", "person_parts"]
+
+# The kinds a record's fields can be given as (`revstack dedupe --field KIND=COL`).
+KINDS = ("name", "person", "address", "city", "zip", "phone", "email", "domain")
+
+# Business words and their usual abbreviations, mapped to one spelling.
+_BUSINESS_WORDS = {
+    "international": "intl", "technologies": "tech", "technology": "tech", "systems": "sys",
+    "solutions": "soln", "manufacturing": "mfg", "industries": "inds", "associates": "assoc",
+    "services": "svcs", "service": "svcs", "laboratories": "labs", "laboratory": "labs",
+    "group": "grp", "networks": "nets", "partners": "ptnrs", "analytix": "analytics",
+    "company": "co", "brothers": "bros", "national": "natl", "university": "univ",
+    "center": "ctr", "centre": "ctr", "development": "dev", "management": "mgmt",
+    "saint": "st", "mount": "mt", "department": "dept",
+}  # fmt: skip
+
+# Common English given names and the nicknames people are keyed in under.
+NICKNAMES = {
+    "robert": ["bob", "rob", "bobby", "robbie", "bert"], "william": ["bill", "will", "billy", "liam"],
+    "elizabeth": ["liz", "beth", "betty", "eliza", "lizzie", "libby"], "richard": ["rick", "dick", "rich", "ricky"],
+    "james": ["jim", "jimmy", "jamie"], "john": ["jack", "johnny"], "michael": ["mike", "mick", "mikey"],
+    "joseph": ["joe", "joey"], "thomas": ["tom", "tommy"], "charles": ["charlie", "chuck", "chaz"],
+    "christopher": ["chris", "kit"], "daniel": ["dan", "danny"], "matthew": ["matt"],
+    "anthony": ["tony"], "donald": ["don", "donnie"], "steven": ["steve"], "stephen": ["steve"],
+    "andrew": ["andy", "drew"], "joshua": ["josh"], "kenneth": ["ken", "kenny"], "edward": ["ed", "eddie", "ted", "ned"],
+    "timothy": ["tim", "timmy"], "jeffrey": ["jeff"], "ronald": ["ron", "ronnie"], "gregory": ["greg"],
+    "nicholas": ["nick", "nicky"], "jonathan": ["jon", "jonny"], "samuel": ["sam", "sammy"],
+    "alexander": ["alex", "sasha", "xander"], "benjamin": ["ben", "benny"], "patrick": ["pat", "paddy"],
+    "peter": ["pete"], "frederick": ["fred", "freddie"], "lawrence": ["larry"], "raymond": ["ray"],
+    "gerald": ["jerry"], "douglas": ["doug"], "zachary": ["zach", "zack"], "nathaniel": ["nate", "nat"],
+    "nathan": ["nate"], "philip": ["phil"], "phillip": ["phil"], "vincent": ["vince", "vinny"],
+    "margaret": ["maggie", "meg", "peggy", "marge"], "katherine": ["kate", "kathy", "katie", "kat"],
+    "catherine": ["cathy", "kate", "cat"], "jennifer": ["jen", "jenny"], "jessica": ["jess", "jessie"],
+    "rebecca": ["becky", "becca"], "susan": ["sue", "suzy"], "deborah": ["deb", "debbie"],
+    "patricia": ["pat", "patty", "trish"], "barbara": ["barb"], "kimberly": ["kim"], "victoria": ["vicky", "tori"],
+    "alexandra": ["alex", "lexi", "sasha"], "samantha": ["sam"], "christine": ["chris", "tina"],
+    "christina": ["chris", "tina"], "pamela": ["pam"], "abigail": ["abby"], "amanda": ["mandy"],
+    "cynthia": ["cindy"], "dorothy": ["dot", "dottie"], "judith": ["judy"], "teresa": ["terry", "tess"],
+    "theresa": ["terry", "tess"], "angela": ["angie"], "melissa": ["mel", "missy"], "stephanie": ["steph"],
+    "jacqueline": ["jackie"], "gabriel": ["gabe"], "gabriela": ["gabby"], "isabel": ["izzy", "bel"],
+    "eleanor": ["ellie", "nora"], "frances": ["fran"], "francis": ["frank"], "franklin": ["frank"],
+    "harold": ["harry", "hal"], "henry": ["hank", "harry"], "leonard": ["leo", "len"], "louis": ["lou"],
+    "mohammed": ["mohamed", "muhammad"], "ivan": ["vanya"], "dmitri": ["dima"], "giuseppe": ["beppe", "pino"],
+    "francisco": ["paco", "pancho"], "jose": ["pepe"], "guillermo": ["memo"], "hans": ["hansi"],
+    "wolfgang": ["wolf"],
+}  # fmt: skip
+_NICK_TO_NAME = {nick: name for name, nicks in NICKNAMES.items() for nick in nicks}
+
+_STREET_WORDS = {
+    "street": "st", "str": "st", "strasse": "st", "avenue": "ave", "av": "ave", "road": "rd",
+    "boulevard": "blvd", "drive": "dr", "lane": "ln", "court": "ct", "place": "pl",
+    "square": "sq", "highway": "hwy", "parkway": "pkwy", "suite": "ste", "floor": "fl",
+    "north": "n", "south": "s", "east": "e", "west": "w", "building": "bldg",
+}  # fmt: skip
+
+
+def _fold(expr: pl.Expr) -> pl.Expr:
+    return (
+        expr.cast(pl.String)
+        .str.normalize("NFKD")
+        .str.replace_all(r"\p{M}", "")
+        .str.to_lowercase()
+        .str.replace_all(r"&", " and ")
+        .str.replace_all(r"[^a-z0-9]+", " ")
+        .str.strip_chars()
+    )
+
+
+def _words(expr: pl.Expr, mapping: dict[str, str]) -> pl.Expr:
+    """Replace whole words through ``mapping`` (split, map, join: vectorised)."""
+    return (
+        expr.str.split(" ")
+        .list.eval(pl.element().replace(mapping))
+        .list.join(" ")
+        .replace("", None)
+    )
+
+
+def org_name(expr: pl.Expr) -> pl.Expr:
+    key = company_key(expr.cast(pl.String))
+    return _words(key, _BUSINESS_WORDS)
+
+
+def person_parts(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(first name as canonical given name, last name) from a full-name column."""
+    folded = _fold(expr).str.replace_all(r"\b(mr|mrs|ms|dr|prof|jr|sr|ii|iii)\b", "").str.strip_chars()
+    words = folded.str.split(" ").list.eval(pl.element().filter(pl.element() != ""))
+    first = words.list.first().replace(_NICK_TO_NAME)
+    last = pl.when(words.list.len() > 1).then(words.list.last()).otherwise(None)
+    return first, last
+
+
+def _digits(expr: pl.Expr) -> pl.Expr:
+    d = expr.cast(pl.String).str.replace_all(r"\D", "")
+    return pl.when(d.str.len_chars() >= 7).then(d).otherwise(None)
+
+
+def prepare(records: pl.DataFrame, fields: dict[str, str], *, name_type: str = "org") -> pl.DataFrame:
+    """``records`` with ``record_id`` and the columns named in ``fields`` (kind -> column),
+    as a frame of normalised comparison columns (one or more per kind present).
+
+    ``name_type`` says whether the ``name`` kind holds organisations or people.
+    """
+    out: list[pl.Expr] = [pl.col("record_id").cast(pl.String)]
+    for kind, column in fields.items():
+        c = pl.col(column)
+        if kind == "name" and name_type == "org" or kind == "name_org":
+            n = org_name(c)
+            out += [n.alias("name"), n.str.split(" ").list.first().alias("name_first"),
+                    n.str.split(" ").list.sort().list.join(" ").alias("name_sorted")]  # fmt: skip
+        elif kind in ("name", "person"):
+            first, last = person_parts(c)
+            prefix = "name" if kind == "name" else "person"
+            out += [first.alias(f"{prefix}_given"), last.alias(f"{prefix}_family"),
+                    pl.concat_str([first, last], separator=" ").alias(prefix)]  # fmt: skip
+        elif kind == "address":
+            a = _words(_fold(c), _STREET_WORDS)
+            out += [a.alias("address"), a.str.extract(r"\b(\d+[a-z]?)\b", 1).alias("address_no")]
+        elif kind == "city":
+            out.append(_fold(c).replace("", None).alias("city"))
+        elif kind == "zip":
+            z = c.cast(pl.String).str.to_uppercase().str.replace_all(r"[^0-9A-Z]", "")
+            out.append(z.str.slice(0, 5).replace("", None).alias("zip"))
+        elif kind == "phone":
+            out.append(_digits(c).alias("phone"))
+        elif kind == "email":
+            e = c.cast(pl.String).str.to_lowercase().str.strip_chars()
+            e = pl.when(e.str.contains(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")).then(e).otherwise(None)
+            out += [e.alias("email"), e.str.extract(r"^([^@]+)@", 1).alias("email_local")]
+        elif kind == "domain":
+            raw = c.cast(pl.String)
+            d = pl.when(raw.str.contains("@")).then(domain_from_email(raw)).otherwise(
+                domain_from_website(raw)
+            )
+            out.append(d.alias("domain"))
+        else:
+            raise ValueError(f"unknown field kind {kind!r}; kinds are {', '.join(KINDS)}")
+    return records.select(out)

@@ -1,0 +1,202 @@
+"""resolve(): records in, clusters out, with every scored pair and the model's reasons."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from data.progress import Progress, report
+
+from ._cluster import cluster
+from ._compare import Comparison, Rule, blocking_rules, comparisons_for, gamma_sql, pairs_sql
+from ._model import FellegiSunter, Session
+from ._prepare import prepare
+
+__all__ = ["Resolution", "resolve"]
+
+_STEPS = ["preparing", "blocking", "comparing", "estimating", "clustering"]
+
+
+@dataclass
+class Resolution:
+    """The outcome of one resolution run.
+
+    ``clusters``: record_id, cluster_id, confidence (every record). ``pairs``: every
+    candidate pair with its probability, match weight and one level per comparison
+    (``g_<kind>``). ``model`` holds the estimated m and u; ``explain`` turns a pair's
+    levels into what a reviewer reads.
+    """
+
+    clusters: pl.DataFrame
+    pairs: pl.DataFrame
+    model: FellegiSunter
+    comparisons: list[Comparison]
+    timings: dict[str, float] = field(default_factory=dict)
+    rules: list[str] = field(default_factory=list)
+
+    def explain(self, pairs: pl.DataFrame) -> pl.DataFrame:
+        """Per pair and comparison: the level's label and its weight (log2 m/u)."""
+        weights = self.model.level_weights()
+        rows = []
+        for k, c in enumerate(self.comparisons):
+            g = pairs[f"g_{c.kind}"].to_numpy()
+            rows.append(
+                pairs.select("left_id", "right_id").with_columns(
+                    kind=pl.lit(c.kind),
+                    level=pl.Series([c.label(int(x)) for x in g]),
+                    weight=pl.Series(np.where(g >= 0, weights[k][np.clip(g, 0, None)], 0.0)).round(2),
+                )
+            )
+        return pl.concat(rows)
+
+    def parameters(self) -> list[dict]:
+        """m, u and weight per comparison level, for the docs and the dashboard."""
+        out = []
+        for k, c in enumerate(self.comparisons):
+            for level in range(self.model.n_levels_[k]):
+                m, u = float(self.model.m_[k][level]), float(self.model.u_[k][level])
+                out.append({"kind": c.kind, "level": c.label(level), "m": round(m, 5),
+                            "u": round(u, 7), "weight": round(float(np.log2(m / u)), 2)})  # fmt: skip
+        return out
+
+
+def resolve(
+    records: pl.DataFrame,
+    fields: dict[str, str],
+    *,
+    name_type: str = "org",
+    threshold: float = 0.5,
+    max_block: int = 200,
+    random_pairs: int | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> Resolution:
+    """Cluster ``records`` (a ``record_id`` column plus the columns in ``fields``,
+    kind -> column) into entities.
+
+    Candidate pairs come from blocking rules chosen by the kinds given; the
+    Fellegi-Sunter model is estimated on them (u from ``random_pairs`` random pairs drawn
+    with ``seed``); pairs at or above ``threshold`` link records, and average linkage
+    inside each linked group keeps one bad link from chaining entities together.
+    ``random_pairs`` defaults to four per record, at least 250k and at most 1M (Splink's
+    default sample).
+    """
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        timings[step] = round(time.perf_counter() - clock, 3)
+        clock = time.perf_counter()
+
+    report(progress, _STEPS[0], 0, len(_STEPS))
+    # Sorted, so the random pairs (and so the model) depend on the seed, not on row order.
+    prepared = (
+        prepare(records, fields, name_type=name_type)
+        .unique("record_id", keep="first", maintain_order=True)
+        .sort("record_id")
+    )
+    columns = set(prepared.columns)
+    comparisons = comparisons_for(columns)
+    if not comparisons:
+        raise ValueError("no field to compare records on")
+    rules = blocking_rules(columns)
+    con = duckdb.connect()
+    try:
+        con.register("prepared_frame", prepared)
+        con.execute("CREATE TABLE prepared AS SELECT * FROM prepared_frame")
+        con.unregister("prepared_frame")
+        lap("prepare")
+        report(progress, _STEPS[1], 1, len(_STEPS))
+        con.execute(f"CREATE TABLE candidates AS {pairs_sql(rules)}", {"max_block": max_block})
+        lap("block")
+        report(progress, _STEPS[2], 2, len(_STEPS))
+        pairs = con.sql(gamma_sql(comparisons, "candidates")).pl()
+        n_random = random_pairs or min(1_000_000, max(250_000, 4 * len(prepared)))
+        rand = _random_pairs(prepared["record_id"], n_random, seed)
+        con.register("random_frame", rand)
+        con.execute("CREATE TABLE random_pairs AS SELECT * FROM random_frame")
+        con.unregister("random_frame")
+        random_g = con.sql(gamma_sql(comparisons, "random_pairs")).pl()
+        lap("compare")
+        report(progress, _STEPS[3], 3, len(_STEPS))
+        gcols = [f"g_{c.kind}" for c in comparisons]
+        n_levels = [len(c.levels) + 1 for c in comparisons]
+        total = len(prepared) * (len(prepared) - 1) // 2
+        model = _fit(pairs, random_g, comparisons, rules, n_levels, total)
+        pairs = _score(pairs, model, gcols)
+        lap("estimate")
+        report(progress, _STEPS[4], 4, len(_STEPS))
+
+        def score_all(extra: pl.DataFrame) -> pl.DataFrame:
+            con.register("extra_frame", extra)
+            try:
+                con.execute("CREATE OR REPLACE TABLE extra_pairs AS SELECT * FROM extra_frame")
+            finally:
+                con.unregister("extra_frame")
+            return _score(con.sql(gamma_sql(comparisons, "extra_pairs")).pl(), model, gcols)
+
+        clusters = cluster(pairs, prepared["record_id"], threshold, score_all)
+        lap("cluster")
+        report(progress, _STEPS[4], len(_STEPS), len(_STEPS))
+    finally:
+        con.close()
+    return Resolution(clusters, pairs, model, comparisons, timings, [r.name for r in rules])
+
+
+def _random_pairs(ids: pl.Series, n: int, seed: int) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    size = len(ids)
+    if size < 2:
+        return pl.DataFrame({"left_id": [], "right_id": []}, schema={"left_id": pl.String, "right_id": pl.String})
+    n = int(min(n, size * (size - 1) // 2))
+    a = rng.integers(0, size, n)
+    b = rng.integers(0, size - 1, n)
+    b = np.where(b >= a, b + 1, b)  # never a record with itself
+    values = ids.to_numpy()
+    return pl.DataFrame({"left_id": values[a], "right_id": values[b]})
+
+
+def _patterns(frame: pl.DataFrame, gcols: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    grouped = frame.group_by(gcols).len()
+    return grouped.select(gcols).to_numpy().astype(np.int64), grouped["len"].to_numpy()
+
+
+def _fit(
+    pairs: pl.DataFrame,
+    random_g: pl.DataFrame,
+    comparisons: list[Comparison],
+    rules: list[Rule],
+    n_levels: list[int],
+    total_pairs: int,
+) -> FellegiSunter:
+    gcols = [f"g_{c.kind}" for c in comparisons]
+    kinds = [c.kind for c in comparisons]
+    # One session per distinct set of fields the rules block on.
+    by_fixed: dict[tuple[int, ...], int] = {}
+    for i, r in enumerate(rules):
+        fixed = tuple(sorted(kinds.index(k) for k in r.kinds if k in kinds))
+        by_fixed[fixed] = by_fixed.get(fixed, 0) | (1 << i)
+    sessions = []
+    for fixed, mask in by_fixed.items():
+        part = pairs.filter((pl.col("rules") & mask) != 0)
+        if not part.is_empty():
+            sessions.append(Session(*_patterns(part, gcols), fixed=fixed))
+    return FellegiSunter().fit(
+        sessions, _patterns(pairs, gcols), _patterns(random_g, gcols), n_levels, total_pairs
+    )
+
+
+def _score(pairs: pl.DataFrame, model: FellegiSunter, gcols: list[str]) -> pl.DataFrame:
+    if pairs.is_empty():
+        return pairs.with_columns(probability=pl.lit(None, pl.Float64), match_weight=pl.lit(None, pl.Float64))
+    g = pairs.select(gcols).to_numpy().astype(np.int64)
+    weight = model.match_weight(g)
+    return pairs.with_columns(
+        match_weight=pl.Series(weight).round(3),
+        probability=pl.Series(1.0 / (1.0 + np.exp2(-np.clip(weight, -60, 60)))),
+    )

@@ -1,0 +1,57 @@
+"""CLI commands of the hygiene layer: ``dedupe`` (any CSV) and ``unmerge``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from revstack._output import console, print_json, progress_bar
+
+__all__ = ["register"]
+
+
+def cmd_dedupe(args: argparse.Namespace) -> int:
+    from data.identity import dedupe_file
+    from data.identity._file import parse_fields
+
+    fields = parse_fields(args.field or [])
+    with progress_bar(not args.json) as progress:
+        summary = dedupe_file(
+            Path(args.input), id_col=args.id, name_col=args.name, fields=fields,
+            out=Path(args.out), name_type=args.name_type, threshold=args.threshold,
+            seed=args.seed, truth_col=args.truth, progress=progress,
+            pairs_out=Path(args.pairs) if args.pairs else None,
+        )  # fmt: skip
+    if args.json:
+        print_json(summary)
+        return 0
+    console.print(
+        f"{summary['records']:,} records -> {summary['clusters']:,} entities "
+        f"({summary['records_in_multi_record_clusters']:,} records in clusters of two or more; "
+        f"{summary['candidate_pairs']:,} pairs compared) -> {summary['output']}"
+    )
+    if "scores" in summary:
+        s = summary["scores"]
+        console.print(
+            f"against {args.truth}: precision {s['precision']:.3f}  recall {s['recall']:.3f}  F1 {s['f1']:.3f}"
+        )
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
+    p = sub.add_parser("dedupe", help="find the duplicate records of any CSV file")
+    p.add_argument("input", metavar="INPUT.csv")
+    p.add_argument("--id", required=True, help="the column that identifies a record")
+    p.add_argument("--name", required=True, help="the column holding the record's name")
+    p.add_argument("--field", action="append", metavar="KIND=COL",
+                   help="another column to compare, by kind: address, city, zip, phone, email, domain, person")  # fmt: skip
+    p.add_argument("--out", required=True, help="record_id,cluster_id,confidence CSV to write")
+    p.add_argument("--name-type", default="org", help="org (default) or person: what --name holds")
+    p.add_argument("--threshold", type=float, default=0.5, help="match probability that links records")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random pairs the model learns from")
+    p.add_argument("--truth", help="a column of true entity ids: print precision / recall / F1")
+    p.add_argument("--pairs", help="also write the scored pairs, with each field's level")
+    p.add_argument("--db", help=argparse.SUPPRESS)  # dedupe needs no warehouse
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.set_defaults(func=cmd_dedupe)
