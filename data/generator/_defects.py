@@ -49,6 +49,21 @@ def duplicate_accounts(rng: np.random.Generator, accounts: pl.DataFrame, rate: f
     k = round(rate * n / (1 - rate))  # duplicates are `rate` of all records
     src = accounts[rng.choice(n, size=k, replace=True)]
     v = company_variants(rng, src["name"], src["domain"])
+    # A sixth are keyed in from another office or an old address: street, postal code and
+    # switchboard differ (the city too, one time in four).
+    moved = rng.random(k) < 0.16
+    other_city = moved & (rng.random(k) < 0.25)
+    donor = accounts[rng.integers(0, n, k)]  # someone else's address, for realism of format
+    same_country = donor["country"] == src["country"]
+    src = src.with_columns(
+        street=pl.when(pl.Series(moved)).then(donor["street"]).otherwise("street"),
+        postal_code=pl.when(pl.Series(moved)).then(donor["postal_code"]).otherwise("postal_code"),
+        phone=pl.when(pl.Series(moved)).then(
+            src["phone"].str.slice(0, src["phone"].str.len_chars() - 4)
+            + pl.Series(rng.integers(1000, 9999, k)).cast(pl.String)
+        ).otherwise("phone"),
+        city=pl.when(pl.Series(other_city) & same_country).then(donor["city"]).otherwise("city"),
+    )
     dups = src.with_columns(
         account_id=ids("A", n + k, 7).slice(n), name=v["name"], website=website_variants(rng, src["domain"]),
         owner_id=pl.when(pl.Series(rng.random(k) < 0.3)).then(pl.Series(rng.choice(rep_pool, size=k))).otherwise("owner_id"),

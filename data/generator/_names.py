@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-__all__ = ["FIRST", "LAST", "NICKNAMES", "INDUSTRIES", "company_names", "person_names"]
+__all__ = ["FIRST", "LAST", "NICKNAMES", "INDUSTRIES", "LOOKALIKE_NEAR", "LOOKALIKE_SAME_STEM",
+           "company_names", "person_names"]
 
 _SYL = np.array(
     ["ac", "al", "an", "ar", "ba", "be", "bo", "ca", "ce", "co", "da", "de", "di", "do", "el", "en", "er", "fa", "fe", "fi", "fo", "ga", "ge", "go", "ha", "he", "in", "ja", "ka", "ke", "ko", "la", "le", "li", "lo", "lu", "ma", "me", "mi", "mo", "na", "ne", "no", "or", "pa", "pe", "pi", "po", "ra", "re", "ri", "ro", "sa", "se", "si", "so", "ta", "te", "ti", "to", "tra", "tri", "ul", "va", "ve", "vi", "vo", "xa", "ze", "zo"]
@@ -45,6 +46,10 @@ NICKNAMES = {
 }  # fmt: skip
 
 
+LOOKALIKE_SAME_STEM = 0.03  # share of companies named like another, unrelated one
+LOOKALIKE_NEAR = 0.03  # share one syllable away from another's name
+
+
 def company_names(
     rng: np.random.Generator, places: pl.DataFrame
 ) -> tuple[pl.DataFrame, np.ndarray]:
@@ -53,6 +58,15 @@ def company_names(
     k = len(_SYL)
     width = 3 if n <= k**3 // 4 else 4
     codes = rng.choice(k**width, size=n, replace=False)  # distinct stems by construction
+    # Look-alikes: unrelated companies whose names a matcher must keep apart. Some share
+    # another company's stem (same name, another country or line of business), some
+    # differ from one by a single syllable (Lataal / Lataol).
+    look = rng.random(n)
+    other = rng.integers(0, n, n)
+    same_stem = look < LOOKALIKE_SAME_STEM
+    codes[same_stem] = codes[other[same_stem]]
+    near = (look >= LOOKALIKE_SAME_STEM) & (look < LOOKALIKE_SAME_STEM + LOOKALIKE_NEAR)
+    codes[near] = (codes[other[near]] // k) * k + rng.integers(0, k, int(near.sum()))
     stem = np.full(n, "", dtype=object)
     for _ in range(width):
         stem = stem + _SYL[codes % k]
@@ -90,6 +104,14 @@ def company_names(
             pl.col("tld"),
         ]),
         industry=pl.coalesce(implied, industry),
+    )  # fmt: skip
+    # A domain belongs to one company: a look-alike whose plain domain is taken adds a word.
+    taken = f.select(pl.col("domain").is_first_distinct().not_()).to_series()
+    f = f.with_columns(
+        domain=pl.when(taken)
+        .then(pl.concat_str([pl.col("stem"), pl.col("desc").str.to_lowercase().str.replace_all(r"[^a-z]", ""),
+                             pl.lit(pl.Series(rng.integers(1, 99, n)).cast(pl.String)), pl.col("tld")]))
+        .otherwise("domain")
     )  # fmt: skip
     return f.select("name", "domain", "industry"), desc
 
