@@ -26,25 +26,25 @@ APPLY_RESULT_SCHEMA = {
     "after": pl.String,
 }
 
-# {table}, {pk}, {field} and {ctype} are checked identifiers from the catalog.
+# {table}, {key}, {field} and {ctype} are checked identifiers from the catalog.
 _CHECK = """
 SELECT p.proposal_id,
-       t.{pk} IS NOT NULL
+       {key} IS NOT NULL
          AND t.{field} IS NOT DISTINCT FROM CAST(p.old_value ->> '$' AS {ctype}) AS matches,
-       CASE WHEN t.{pk} IS NULL THEN NULL ELSE coalesce(to_json(t.{field})::VARCHAR, 'null') END AS before
-FROM apply_batch p LEFT JOIN {table} t ON t.{pk} = p.record_id
+       CASE WHEN {key} IS NULL THEN NULL ELSE coalesce(to_json(t.{field})::VARCHAR, 'null') END AS before
+FROM apply_batch p LEFT JOIN {table} t ON {key} = p.record_id
 """
 _UPDATE = """
 UPDATE {table} AS t
 SET {field} = CAST(p.new_value ->> '$' AS {ctype}), updated_at = $now
 FROM apply_batch p
-WHERE t.{pk} = p.record_id
+WHERE {key} = p.record_id
   AND p.proposal_id IN (SELECT proposal_id FROM apply_ok)
   AND t.{field} IS NOT DISTINCT FROM CAST(p.old_value ->> '$' AS {ctype})
 """
 _AFTER = """
 SELECT p.proposal_id, coalesce(to_json(t.{field})::VARCHAR, 'null') AS after
-FROM apply_batch p JOIN {table} t ON t.{pk} = p.record_id
+FROM apply_batch p JOIN {table} t ON {key} = p.record_id
 WHERE p.proposal_id IN (SELECT proposal_id FROM apply_ok)
 """
 
@@ -67,7 +67,7 @@ def apply_batch(
     ):
         ctype = check_field(types, object_type, field)
         obj = OBJECTS[object_type]
-        names = {"table": obj.table, "pk": obj.pk, "field": field, "ctype": ctype}
+        names = {"table": obj.table, "key": obj.record_key, "field": field, "ctype": ctype}
         batch = group.select("proposal_id", "record_id", "old_value", "new_value")
         with registered(con, "apply_batch", batch):
             checked = frame(con, _CHECK.format(**names))

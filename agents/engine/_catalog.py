@@ -22,6 +22,13 @@ class CrmObject:
     object_type: str
     table: str
     pk: str
+    # How a proposal's record_id names a row (SQL over the table aliased t): the primary
+    # key, or for the identity map "accounts:A0001" (its key is kind and record).
+    key: str = ""
+
+    @property
+    def record_key(self) -> str:
+        return self.key or f"t.{self.pk}"
 
 
 OBJECTS: dict[str, CrmObject] = {
@@ -30,15 +37,18 @@ OBJECTS: dict[str, CrmObject] = {
         CrmObject("accounts", "crm.accounts", "account_id"),
         CrmObject("contacts", "crm.contacts", "contact_id"),
         CrmObject("opportunities", "crm.opportunities", "opportunity_id"),
+        CrmObject("entity_map", "foundation.entity_map", "record_id",
+                  key="(t.object_type || ':' || t.record_id)"),
     )
 }
 
 # Columns no proposal may write: identity and lineage belong to the importers.
-_PROTECTED = {"source", "import_id", "created_at", "updated_at"}
+_PROTECTED = {"source", "import_id", "created_at", "updated_at", "object_type"}
 
 _TYPES = """
 SELECT table_name, column_name, data_type FROM information_schema.columns
-WHERE table_schema = 'crm' AND table_catalog = current_database()
+WHERE (table_schema = 'crm' OR (table_schema = 'foundation' AND table_name = 'entity_map'))
+  AND table_catalog = current_database()
 """
 
 

@@ -26,6 +26,7 @@ from agents.engine._apply import apply_batch
 from agents.engine._audit import append, to_json
 from agents.engine._context import Context
 from agents.engine._events import detect_changes
+from agents.engine._identity import seed_identity
 from agents.engine._proposals import AgentOutputError, validate_proposals
 from agents.engine._route import route
 from agents.engine._units import in_transaction, is_conflict, now_utc
@@ -139,7 +140,11 @@ def run_agents(
     progress: Progress | None = None,
 ) -> list[RunResult]:
     """Detect changes, then run every implemented agent (or ``only``) in dependency order."""
-    in_transaction(wh, lambda con: detect_changes(con, now=now_utc()))
+    def prepare(con: duckdb.DuckDBPyConnection) -> None:
+        seed_identity(con, now=now_utc())
+        detect_changes(con, now=now_utc())
+
+    in_transaction(wh, prepare)
     order = dependency_order(specs)
     if only is not None:
         order = [s for s in order if s.name == only]
