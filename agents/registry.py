@@ -34,7 +34,8 @@ def policy_frame(contract: AgentContract) -> pl.DataFrame:
     rows = []
     for action in contract.actions:
         if not action.writes:
-            rows.append((action.name, action.about, None, action.tier, action.min_confidence))
+            about = action.about if isinstance(action.about, list) else [action.about]
+            rows += [(action.name, kind, None, action.tier, action.min_confidence) for kind in about]
         for w in action.writes:
             table, _, field = w.rpartition(".")
             grant = contract.writes[table][field]
@@ -61,6 +62,7 @@ def specs(bundle: Bundle | None = None) -> list[AgentSpec]:
             policy=policy_frame(c),
             factory=IMPLEMENTATIONS.get(c.agent),
             outputs=tuple(c.outputs),
+            params=dict(c.params),
         )
         for c in bundle.contracts.values()
     ]

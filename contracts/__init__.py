@@ -6,7 +6,7 @@ into SQL that selects the rows that break them.
 """
 
 from contracts._check import ContractProblem, check_all
-from contracts._criteria import required_fields_sql, stage_violations_sql
+from contracts._criteria import required_fields_sql, stage_fit_sql, stage_violations_sql
 from contracts._load import Bundle, default_dir, load_all, load_contract, load_definitions
 from contracts._model import Action, AgentContract, Definitions, Stage
 
@@ -23,5 +23,6 @@ __all__ = [
     "load_contract",
     "load_definitions",
     "required_fields_sql",
+    "stage_fit_sql",
     "stage_violations_sql",
 ]

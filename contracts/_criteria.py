@@ -10,7 +10,7 @@ import re
 
 from contracts._model import Definitions, FieldCriterion, MetricCriterion, RoleCriterion
 
-__all__ = ["stage_violations_sql", "required_fields_sql", "OPPORTUNITY_COLUMNS", "PK"]
+__all__ = ["stage_violations_sql", "stage_fit_sql", "required_fields_sql", "OPPORTUNITY_COLUMNS", "PK"]
 
 OPPORTUNITY_COLUMNS = frozenset(
     {"account_id", "owner_id", "name", "amount", "close_date", "forecast_category", "probability",
@@ -108,3 +108,23 @@ def required_fields_sql(definitions: Definitions, obj: str) -> str:
         for f in fields
     ]
     return "\nUNION ALL\n".join(parts)
+
+
+def stage_fit_sql(definitions: Definitions, *, kinds: tuple[type, ...] = (MetricCriterion, RoleCriterion)) -> str:
+    """One query, parameter ``$as_of``: (opportunity_id, stage, fits) for every open deal,
+    where ``fits`` is the furthest open stage, up to the deal's own, whose entry criteria
+    of the given ``kinds`` all hold (NULL when none does). By default only the criteria
+    about the buying process (engaged contacts, roles) count: a deal failing a field
+    criterion needs the field filled, not another stage."""
+    open_stages = [s for s in definitions.stages if not s.closed]
+    index = " ".join(f"WHEN '{_ident(s.key)}' THEN {i}" for i, s in enumerate(open_stages))
+    arms = []
+    for i, s in reversed(list(enumerate(open_stages))):
+        conds = [_condition(c)[0] for c in s.entry_criteria if isinstance(c, kinds)] or ["true"]
+        arms.append(f"WHEN stage_index >= {i} AND {' AND '.join(conds)} THEN '{_ident(s.key)}'")
+    return (
+        _MEASURED
+        + f", indexed AS (SELECT *, CASE stage {index} END AS stage_index FROM m)\n"
+        + f"SELECT opportunity_id, stage, CASE {' '.join(arms)} END AS fits\n"
+        + "FROM indexed WHERE stage_index IS NOT NULL ORDER BY opportunity_id"
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -142,7 +142,8 @@ class Action(_Strict):
     tier: Tier
     min_confidence: Probability = 0.0
     writes: list[Annotated[str, StringConstraints(pattern=r"^[a-z_]+\.[a-z_]+\.[a-z_0-9]+$")]] = []
-    about: Literal["accounts", "contacts", "opportunities"] | None = None  # record kind of output-only actions
+    # record kind(s) of an output-only action
+    about: Literal["accounts", "contacts", "opportunities"] | list[Literal["accounts", "contacts", "opportunities"]] | None = None
     auto_execute: bool = False
 
     @model_validator(mode="after")
@@ -169,6 +170,8 @@ class AgentContract(_Strict):
     # ops tables the engine fills with the agent's outputs (forecast snapshots,
     # briefings, risk flags): written in the run's transaction, tagged with its run_id.
     outputs: list[TableName] = []
+    # Settings of the agent's own that RevOps may tune (thresholds, provider order ...).
+    params: dict[Identifier, Any] = {}
     below_threshold: Literal["escalate", "drop"] = "escalate"
 
     @model_validator(mode="after")

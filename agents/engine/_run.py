@@ -52,6 +52,7 @@ class AgentSpec:
     policy: pl.DataFrame  # POLICY_SCHEMA rows
     factory: Callable[[], Agent] | None = None  # None: contract only, not implemented yet
     outputs: tuple[str, ...] = ()  # ops tables the agent's outputs go to
+    params: dict[str, Any] = field(default_factory=dict)  # the contract's params
 
 
 @dataclass
@@ -193,8 +194,9 @@ def _run_one(
         return RunResult(spec.name, "skipped", mode=mode, message="no pending events")
 
     ctx = Context(
-        wh, agent=spec.name, reads=spec.reads, as_of=as_of, events=events, definitions=definitions
-    )
+        wh, agent=spec.name, reads=spec.reads, as_of=as_of, events=events,
+        definitions=definitions, params=spec.params,
+    )  # fmt: skip
     try:
         agent: Agent = spec.factory()  # type: ignore[misc]
         output: AgentResult = agent.run(ctx)

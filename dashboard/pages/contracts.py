@@ -15,7 +15,7 @@ bundle = load_all()
 rows = registry_rows(warehouse(), bundle)
 with warehouse().connect() as con:
     outcomes = action_outcomes(con)
-table = pl.DataFrame([{**r, "depends_on": ", ".join(r["depends_on"]), "triggers": ", ".join(r["triggers"]),
+table = pl.DataFrame([{**r, "depends_on": ", ".join(r["depends_on"]), "triggers": ", ".join(r["triggers"]), "outputs": ", ".join(r["outputs"]),
                        "reads": len(r["reads"]), "actions": ", ".join(f"{a['action_type']} (t{a['tier']})" for a in r["actions"])}
                       for r in rows])  # fmt: skip
 st.dataframe(table)

@@ -37,6 +37,18 @@ class Resolution:
     comparisons: list[Comparison]
     timings: dict[str, float] = field(default_factory=dict)
     rules: list[str] = field(default_factory=list)
+    prepared: pl.DataFrame | None = None
+
+    def score(self, pairs: pl.DataFrame) -> pl.DataFrame:
+        """Score any (left_id, right_id) pairs of the resolved records with the fitted model."""
+        con = duckdb.connect()
+        try:
+            con.register("prepared", self.prepared)
+            con.register("extra_pairs", pairs.select("left_id", "right_id"))
+            gammas = con.sql(gamma_sql(self.comparisons, "extra_pairs")).pl()
+        finally:
+            con.close()
+        return _score(gammas, self.model, [f"g_{c.kind}" for c in self.comparisons])
 
     def explain(self, pairs: pl.DataFrame) -> pl.DataFrame:
         """Per pair and comparison: the level's label and its weight (log2 m/u)."""
@@ -145,7 +157,7 @@ def resolve(
         report(progress, _STEPS[4], len(_STEPS), len(_STEPS))
     finally:
         con.close()
-    return Resolution(clusters, pairs, model, comparisons, timings, [r.name for r in rules])
+    return Resolution(clusters, pairs, model, comparisons, timings, [r.name for r in rules], prepared)
 
 
 def _random_pairs(ids: pl.Series, n: int, seed: int) -> pl.DataFrame:

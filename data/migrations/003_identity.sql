@@ -1,13 +1,13 @@
--- 003: identity resolution outputs of the hygiene agent. foundation.entity_map (001)
--- maps each record to its entity; golden records hold one surviving value per field.
+-- 003: what identity resolution found, per hygiene run. foundation.entity_map (001)
+-- holds the identities people approved; this holds the resolver's view, with its
+-- confidence, so others can see a suspected duplicate before anyone decides on it.
 
-CREATE TABLE foundation.golden_records (
-    object_type VARCHAR NOT NULL,          -- accounts | contacts
-    entity_id   VARCHAR NOT NULL,
-    field       VARCHAR NOT NULL,
-    value       JSON,
-    source_record_id VARCHAR NOT NULL,     -- which record the value survived from
-    rule        VARCHAR NOT NULL,          -- most_trusted | most_recent | most_complete
+CREATE TABLE ops.identity_clusters (
     run_id      VARCHAR NOT NULL,
-    PRIMARY KEY (object_type, entity_id, field)
+    object_type VARCHAR NOT NULL,          -- accounts | contacts
+    record_id   VARCHAR NOT NULL,
+    cluster_id  VARCHAR NOT NULL,          -- the record the cluster's survivor is
+    cluster_size INTEGER NOT NULL,
+    confidence  DOUBLE NOT NULL,           -- mean match probability with the rest of the cluster
+    PRIMARY KEY (run_id, object_type, record_id)
 );

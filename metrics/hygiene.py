@@ -1,0 +1,135 @@
+"""How well the hygiene agent does, against the generator's truth where there is one.
+
+- duplicates: pairwise precision / recall / F1 of the resolver's latest clusters
+  (ops.identity_clusters) against truth.entities, accounts and contacts apart; and the
+  share of merge proposals that truth confirms;
+- enrichment: the share of proposed values that match the true firmographics, by field
+  and by what happened to them (applied automatically or queued);
+- defects found: per injected class, how many the agent's proposals and flags caught
+  (recall), and where every proposal of a kind claims that defect (missing fields,
+  phantoms, corrections), how many are about a true one (precision). Merge precision is
+  under duplicates; a stage move is also right when it repairs a field-blanked deal.
+On a real import (no truth) it reports what the agent proposed and what people decided.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from data.identity import pairwise_scores
+from data.warehouse import frame, scalar
+
+__all__ = ["report"]
+
+_HAS_TRUTH = "SELECT count(*) FROM truth.entities"
+_LATEST_RUN = """
+SELECT max(run_id) FROM ops.runs WHERE agent = 'crm_hygiene' AND status = 'succeeded'
+  AND run_id IN (SELECT run_id FROM ops.identity_clusters)
+"""
+_CLUSTERS = """
+SELECT e.record_id, coalesce(c.cluster_id, e.record_id) AS cluster_id, e.true_entity_id AS entity_id
+FROM truth.entities e
+LEFT JOIN (SELECT * FROM ops.identity_clusters WHERE run_id = $run) c
+  ON c.object_type = e.object_type AND c.record_id = e.record_id
+WHERE e.object_type = $kind
+"""
+_MERGES = """
+SELECT split_part(p.record_id, ':', 1) AS kind, p.status,
+       t1.true_entity_id = t2.true_entity_id AS correct
+FROM ops.proposals p
+JOIN truth.entities t1 ON t1.object_type = split_part(p.record_id, ':', 1) AND t1.record_id = split_part(p.record_id, ':', 2)
+JOIN truth.entities t2 ON t2.object_type = t1.object_type AND t2.record_id = p.new_value ->> '$'
+WHERE p.agent = 'crm_hygiene' AND p.action_type = 'merge_records'
+"""
+_ENRICH = """
+SELECT p.field, p.status, p.action_type,
+       CASE p.field
+         WHEN 'industry' THEN lower(p.new_value ->> '$') = lower(f.industry)
+         WHEN 'country' THEN lower(p.new_value ->> '$') = lower(f.country)
+         WHEN 'employees' THEN abs(CAST(p.new_value ->> '$' AS DOUBLE) - f.employees) <= 0.25 * f.employees
+         WHEN 'annual_revenue' THEN abs(CAST(p.new_value ->> '$' AS DOUBLE) - f.annual_revenue) <= 0.25 * f.annual_revenue
+       END AS correct
+FROM ops.proposals p JOIN truth.firmographics f ON f.account_id = p.record_id
+WHERE p.agent = 'crm_hygiene' AND p.action_type IN ('enrich_empty_field', 'correct_field')
+"""
+# Per defect class: the defects' keys, and the keys of the proposals that would catch
+# them (a flag names its record's blank fields; a duplicate is caught by a merge that
+# maps it, or maps its original onto it).
+_DEFECT_KEYS = "SELECT DISTINCT object_type, record_id, coalesce(field, '') AS field FROM truth.defects WHERE defect_class = $cls"
+_PROPOSAL_KEYS = {
+    "missing_required_field": """
+        SELECT object_type, record_id, unnest(CAST(new_value -> '$.missing' AS VARCHAR[])) AS field
+        FROM ops.proposals WHERE agent = 'crm_hygiene' AND action_type = 'flag_missing_field'""",
+    "stage_violation": """
+        SELECT 'opportunities' AS object_type, record_id, 'stage' AS field FROM ops.proposals
+        WHERE agent = 'crm_hygiene' AND action_type = 'move_stage'
+        UNION ALL
+        SELECT 'opportunities', record_id, 'stage' FROM ops.proposals
+        WHERE agent = 'crm_hygiene' AND action_type = 'flag_missing_field' AND object_type = 'opportunities'""",
+    "phantom_deal": """
+        SELECT 'opportunities' AS object_type, record_id, '' AS field FROM ops.proposals
+        WHERE agent = 'crm_hygiene' AND action_type = 'close_phantom_deal'""",
+    "wrong_firmographics": """
+        SELECT 'accounts' AS object_type, record_id, field FROM ops.proposals
+        WHERE agent = 'crm_hygiene' AND action_type = 'correct_field'""",
+}
+for _kind in ("accounts", "contacts"):
+    _PROPOSAL_KEYS[f"duplicate_{_kind[:-1]}"] = f"""
+        SELECT '{_kind}' AS object_type, split_part(record_id, ':', 2) AS record_id, '' AS field
+        FROM ops.proposals WHERE agent = 'crm_hygiene' AND action_type = 'merge_records' AND record_id LIKE '{_kind}:%'
+        UNION ALL
+        SELECT '{_kind}', new_value ->> '$', '' FROM ops.proposals
+        WHERE agent = 'crm_hygiene' AND action_type = 'merge_records' AND record_id LIKE '{_kind}:%'"""
+# Classes whose proposals are all meant to be about a defect of that class (precision).
+_PRECISION_OF = {"missing_required_field", "phantom_deal", "wrong_firmographics"}
+_DECISIONS = """
+SELECT action_type, status, count(*) AS n FROM ops.proposals WHERE agent = 'crm_hygiene'
+GROUP BY ALL ORDER BY ALL
+"""
+
+
+def _share(df: pl.DataFrame, by: list[str]) -> list[dict[str, Any]]:
+    return (
+        df.group_by(by).agg(proposals=pl.len(), correct=pl.col("correct").sum(),
+                            accuracy=pl.col("correct").mean().round(4))
+        .sort(by).to_dicts()
+    )  # fmt: skip
+
+
+def report(con: duckdb.DuckDBPyConnection, definitions: Any = None) -> dict[str, Any]:
+    """The hygiene agent's measures (see the module docstring); truth parts are None
+    when the warehouse holds a real import."""
+    out: dict[str, Any] = {"proposals": frame(con, _DECISIONS).to_dicts()}
+    if not int(scalar(con, _HAS_TRUTH) or 0):  # type: ignore[arg-type]
+        out["truth"] = None
+        return out
+    run = scalar(con, _LATEST_RUN)
+    dup: dict[str, Any] = {"run_id": run}
+    for kind in ("accounts", "contacts"):
+        clusters = frame(con, _CLUSTERS, {"run": run, "kind": kind})
+        dup[kind] = pairwise_scores(clusters, clusters.select("record_id", "entity_id")) if run else None
+    merges = frame(con, _MERGES)
+    dup["merge_proposals"] = _share(merges, ["kind"]) if not merges.is_empty() else []
+    enrich = frame(con, _ENRICH)
+    found = {}
+    keys = ["object_type", "record_id", "field"]
+    for cls, sql in _PROPOSAL_KEYS.items():
+        defects = frame(con, _DEFECT_KEYS, {"cls": cls})
+        proposed = frame(con, sql).unique()
+        hit = defects.join(proposed, on=keys, how="semi")
+        row: dict[str, Any] = {"injected": len(defects), "found": len(hit),
+                               "recall": round(len(hit) / len(defects), 4) if len(defects) else None}  # fmt: skip
+        if cls in _PRECISION_OF:
+            on_defect = proposed.join(defects, on=keys, how="semi")
+            row["proposals"] = len(proposed)
+            row["precision"] = round(len(on_defect) / len(proposed), 4) if len(proposed) else None
+        found[cls] = row
+    out["truth"] = {
+        "duplicates": dup,
+        "enrichment": _share(enrich, ["action_type", "field", "status"]) if not enrich.is_empty() else [],
+        "defects": found,
+    }
+    return out
