@@ -13,6 +13,7 @@ import polars as pl
 
 from agents.base import Agent
 from agents.crm_hygiene import CrmHygiene
+from agents.deal_prep import DealPrep
 from agents.engine._route import POLICY_SCHEMA
 from agents.engine._run import AgentSpec, dependency_order
 from contracts import AgentContract, Bundle, load_all
@@ -23,6 +24,7 @@ __all__ = ["IMPLEMENTATIONS", "policy_frame", "specs", "registry_rows"]
 # name -> factory. Each agent's issue adds its line.
 IMPLEMENTATIONS: dict[str, Callable[[], Agent]] = {
     "crm_hygiene": CrmHygiene,
+    "deal_prep": DealPrep,
 }
 
 _MODES = "SELECT agent, mode FROM ops.agent_modes"
