@@ -16,6 +16,7 @@ from agents.crm_hygiene import CrmHygiene
 from agents.deal_prep import DealPrep
 from agents.engine._route import POLICY_SCHEMA
 from agents.engine._run import AgentSpec, dependency_order
+from agents.outbound import Outbound
 from contracts import AgentContract, Bundle, load_all
 from data.warehouse import Warehouse, frame
 
@@ -25,6 +26,7 @@ __all__ = ["IMPLEMENTATIONS", "policy_frame", "specs", "registry_rows"]
 IMPLEMENTATIONS: dict[str, Callable[[], Agent]] = {
     "crm_hygiene": CrmHygiene,
     "deal_prep": DealPrep,
+    "outbound": Outbound,
 }
 
 _MODES = "SELECT agent, mode FROM ops.agent_modes"
