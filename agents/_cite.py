@@ -23,7 +23,7 @@ __all__ = ["Cite", "Note", "Statement", "cite_row", "jsonable", "value_matches"]
 def jsonable(value: Any) -> Any:
     """A value as JSON keeps it: dates as ISO text, decimals as floats."""
     if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ", timespec="seconds")
+        return value.isoformat(sep=" ")  # full precision: the stated value is the stored one
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ SECTIONS = (
     ("points", "Recommended discussion points"),
 )
 Item = Statement | Note
+_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+$")
 Row = tuple[str, tuple[tuple[str, str], ...]]
 
 
@@ -69,6 +71,8 @@ def _fields(items: Sequence[Item]) -> dict[Row, dict[str, Any]]:
 
 def _show(v: Any) -> str:
     if isinstance(v, str):
+        if _STAMP.match(v):  # a timestamp shown to the second; the stored citation is exact
+            v = v[:19]
         return '"' + v.replace('"', '\\"') + '"'
     return json.dumps(v)
 
