@@ -13,11 +13,17 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Cite", "Note", "Statement", "cite_row", "jsonable", "value_matches"]
+__all__ = ["Cite", "Note", "Statement", "cite_row", "grounded", "jsonable", "value_matches"]
+
+_MARKER = re.compile(r"\[(\d+)\]")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# A capitalised word that does not start a sentence: a name a rewrite might invent.
+_NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b([A-Z][\w'&-]+)")
 
 
 def jsonable(value: Any) -> Any:
@@ -99,3 +105,25 @@ class Note:
 
     def to_dict(self) -> dict[str, Any]:
         return {"section": self.section, "text": self.text, "note": True, "cites": []}
+
+
+def grounded(original: str, rewritten: str, *, allowed: str = "") -> str | None:
+    """Why ``rewritten`` may not replace ``original`` (None: it may).
+
+    The markers must be the same (none lost, none added); every number and every
+    capitalised word inside a sentence must already be in the original (or in
+    ``allowed``, e.g. the facts a draft was built from).
+    """
+    if sorted(_MARKER.findall(original)) != sorted(_MARKER.findall(rewritten)):
+        return "citation markers changed"
+    plain_original = _MARKER.sub("", original) + " " + allowed
+    plain = _MARKER.sub("", rewritten)
+    numbers = set(_NUMBER.findall(plain_original))
+    new_numbers = [n for n in _NUMBER.findall(plain) if n not in numbers]
+    if new_numbers:
+        return f"numbers not in the source: {', '.join(new_numbers[:3])}"
+    words = {w.lower() for w in re.findall(r"[\w'&-]+", plain_original)}
+    new_names = [n for n in _NAME.findall(plain) if n.lower() not in words]
+    if new_names:
+        return f"names not in the source: {', '.join(new_names[:3])}"
+    return None

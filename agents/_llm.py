@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+
+from agents._cite import grounded
 
 __all__ = ["OpenAICompatible", "Rewriter", "RewriteError", "grounded", "rewriter_from_env"]
 
@@ -32,10 +33,6 @@ _SYSTEM = (
     "numbers or dates that the sentence does not contain. Answer with only a JSON array of "
     "strings: one rewritten sentence per input sentence, in the same order."
 )
-_MARKER = re.compile(r"\[(\d+)\]")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-# A capitalised word that does not start a sentence: a name the rewrite might invent.
-_NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b([A-Z][\w'&-]+)")
 
 
 class RewriteError(RuntimeError):
@@ -95,25 +92,3 @@ def rewriter_from_env(env: Mapping[str, str] | None = None) -> OpenAICompatible 
         api_key=env.get("REVSTACK_LLM_API_KEY") or None,
         timeout=float(env.get("REVSTACK_LLM_TIMEOUT") or 60),
     )
-
-
-def grounded(original: str, rewritten: str, *, allowed: str = "") -> str | None:
-    """Why ``rewritten`` may not replace ``original`` (None: it may).
-
-    The markers must be the same (none lost, none added); every number and every
-    capitalised word inside a sentence must already be in the original (or in
-    ``allowed``, e.g. the facts a draft was built from).
-    """
-    if sorted(_MARKER.findall(original)) != sorted(_MARKER.findall(rewritten)):
-        return "citation markers changed"
-    plain_original = _MARKER.sub("", original) + " " + allowed
-    plain = _MARKER.sub("", rewritten)
-    numbers = set(_NUMBER.findall(plain_original))
-    new_numbers = [n for n in _NUMBER.findall(plain) if n not in numbers]
-    if new_numbers:
-        return f"numbers not in the source: {', '.join(new_numbers[:3])}"
-    words = {w.lower() for w in re.findall(r"[\w'&-]+", plain_original)}
-    new_names = [n for n in _NAME.findall(plain) if n.lower() not in words]
-    if new_names:
-        return f"names not in the source: {', '.join(new_names[:3])}"
-    return None

@@ -82,10 +82,12 @@ class Outbound(Agent):
             label = "do not contact" if c["do_not_contact"] else "opted out of email"
             for k in _keys(c, entity):
                 blocked_people.setdefault(k, f"{c['contact_id']} is marked {label}")
-        drafts = ctx.table("ops.drafts", ["contact_id", "sequence", "sequence_step"])
+        drafts = ctx.table(
+            "ops.drafts", ["contact_id", "account_id", "sequence", "sequence_step", "data_as_of"]
+        )
         taken = {
             (k, s, n)
-            for cid, s, n in drafts.iter_rows()
+            for cid, s, n in drafts.select("contact_id", "sequence", "sequence_step").iter_rows()
             if cid in people
             for k in _keys(people[cid], entity)
         }
@@ -100,11 +102,19 @@ class Outbound(Agent):
 
         queued: list[dict[str, Any]] = []
         blocks: list[dict[str, Any]] = []
-        per_account: Counter[str] = Counter()
+        # drafts already made from this data count against the account's share
+        per_account: Counter[str] = Counter(
+            drafts.filter(pl.col("data_as_of") == ctx.as_of)["account_id"].drop_nulls().to_list()
+        )
         per_owner: Counter[str] = Counter()
         counts: Counter[str] = Counter()
         for c in cand.iter_rows(named=True):
-            if per_account[c["account_id"]] >= MAX_PER_ACCOUNT:
+            keys = _keys(people[c["contact_id"]], entity)
+            seq, step = c["sequence"], int(c["step"])
+            # an account with its share of drafts is done, except that a duplicate record
+            # of someone drafted is still checked, so it is caught and counted, not skipped
+            full = per_account[c["account_id"]] >= MAX_PER_ACCOUNT
+            if full and not any((k, seq, step) in taken for k in keys):
                 continue
             account = lookup.get(("crm.accounts", c["account_id"]))
             owner = lookup.get(("crm.users", (account or {}).get("owner_id") or ""))
@@ -119,8 +129,6 @@ class Outbound(Agent):
             template = None
             if self.rewriter is not None:
                 draft, template = self._rewrite(draft)
-            keys = _keys(people[c["contact_id"]], entity)
-            seq, step = c["sequence"], int(c["step"])
             problems = check(
                 draft, people[c["contact_id"]], lookup=lookup, blocked_people=blocked_people,
                 person_keys=keys, taken=any((k, seq, step) in taken for k in keys), template_text=template,

@@ -17,8 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from agents._cite import value_matches
-from agents._llm import grounded
+from agents._cite import grounded, value_matches
 from agents.outbound._compose import PLACEHOLDER, Draft
 
 __all__ = ["GUARDRAILS", "check"]
