@@ -121,6 +121,12 @@ class DealPrep(Agent):
             )
             kept = [(o, m) for o, m in targets if m is not None and m["activity_id"] not in done]
             skipped, targets = len(targets) - len(kept), kept
+        if not targets:  # every meeting is briefed from this data: nothing to read or build
+            return AgentResult(
+                empty_proposals(),
+                {"targets": 0, "briefings": 0, "briefed_from_this_data": skipped},
+                {"ops.briefings": pl.DataFrame(schema=_SCHEMA)},
+            )
         inp = load_inputs(ctx, sorted({o for o, _ in targets}), definitions)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         rows, seen, bodies = [], set(), {}

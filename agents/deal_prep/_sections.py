@@ -174,8 +174,12 @@ def account_history(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
         parts = []
         if won:
             last = max(won, key=lambda o: o["close_date"] or dt.date.min)
-            parts.append(f"{len(won)} won (total {money(sum(float(o['amount'] or 0) for o in won))}, "
-                         f"latest closing {day(last['close_date'])})")  # fmt: skip
+            priced = [o for o in won if o["amount"] is not None]
+            total = money(sum(float(o["amount"]) for o in priced))
+            basis = "" if len(priced) == len(won) else f" over the {len(priced)} with an amount"
+            parts.append(
+                f"{len(won)} won (total {total}{basis}, latest closing {day(last['close_date'])})"
+            )
         if lost:
             last = max(lost, key=lambda o: o["close_date"] or dt.date.min)
             parts.append(f"{len(lost)} lost (latest closing {day(last['close_date'])})")
