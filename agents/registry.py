@@ -13,8 +13,10 @@ import polars as pl
 
 from agents.base import Agent
 from agents.crm_hygiene import CrmHygiene
+from agents.deal_prep import DealPrep
 from agents.engine._route import POLICY_SCHEMA
 from agents.engine._run import AgentSpec, dependency_order
+from agents.outbound import Outbound
 from contracts import AgentContract, Bundle, load_all
 from data.warehouse import Warehouse, frame
 
@@ -23,6 +25,8 @@ __all__ = ["IMPLEMENTATIONS", "policy_frame", "specs", "registry_rows"]
 # name -> factory. Each agent's issue adds its line.
 IMPLEMENTATIONS: dict[str, Callable[[], Agent]] = {
     "crm_hygiene": CrmHygiene,
+    "deal_prep": DealPrep,
+    "outbound": Outbound,
 }
 
 _MODES = "SELECT agent, mode FROM ops.agent_modes"

@@ -1,0 +1,156 @@
+"""A briefing as Markdown and HTML, with numbered sources a rep can check.
+
+Each source number is one row (table and key); a statement ends with the numbers
+of the rows it cites, and the sources list shows, per row, the fields cited and
+their values. Both formats are built from the same items, so they say the same.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from agents._cite import Note, Statement
+
+__all__ = ["SECTIONS", "number_sources", "render", "render_html", "render_markdown", "markers"]
+
+SECTIONS = (
+    ("warnings", "Check before you rely on this"),
+    ("meeting", "Meeting"),
+    ("deal", "The deal"),
+    ("account", "Account history"),
+    ("stakeholders", "Stakeholders and engagement"),
+    ("risks", "Open risks (pipeline health)"),
+    ("competition", "Competitive context"),
+    ("news", "Recent news"),
+    ("points", "Recommended discussion points"),
+)
+Item = Statement | Note
+_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+$")
+Row = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def number_sources(items: Sequence[Item]) -> dict[Row, int]:
+    """Row -> source number, in order of first citation."""
+    numbers: dict[Row, int] = {}
+    for it in items:
+        if isinstance(it, Statement):
+            for c in it.cites:
+                numbers.setdefault(c.row(), len(numbers) + 1)
+    return numbers
+
+
+def markers(it: Statement, numbers: dict[Row, int]) -> str:
+    """Every source number of a statement, as the rewriter must keep them: [1][4][5]."""
+    return "".join(f"[{n}]" for n in dict.fromkeys(numbers[c.row()] for c in it.cites))
+
+
+def _runs(it: Statement, numbers: dict[Row, int]) -> list[str]:
+    """Source numbers for display, runs of three or more shortened: 17-45."""
+    ns = sorted(dict.fromkeys(numbers[c.row()] for c in it.cites))
+    out, start = [], 0
+    for i in range(1, len(ns) + 1):
+        if i == len(ns) or ns[i] != ns[i - 1] + 1:
+            run = ns[start:i]
+            out += [f"{run[0]}-{run[-1]}"] if len(run) >= 3 else [str(n) for n in run]
+            start = i
+    return out
+
+
+def _fields(items: Sequence[Item]) -> dict[Row, dict[str, Any]]:
+    out: dict[Row, dict[str, Any]] = {}
+    for it in items:
+        if isinstance(it, Statement):
+            for c in it.cites:
+                out.setdefault(c.row(), {})[c.field] = c.value
+    return out
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, str):
+        if _STAMP.match(v):  # a timestamp shown to the second; the stored citation is exact
+            v = v[:19]
+        return '"' + v.replace('"', '\\"') + '"'
+    return json.dumps(v)
+
+
+def _source_line(row: Row, fields: dict[str, Any]) -> tuple[str, str, str]:
+    table, key = row
+    ident = " / ".join(v for _, v in key)
+    values = "; ".join(f"{f} = {_show(v)}" for f, v in fields.items())
+    return table, ident, values
+
+
+def render(title: str, subtitle: str, items: Sequence[Item]) -> tuple[str, str]:
+    """(Markdown, HTML) of one briefing, sources numbered once for both."""
+    numbers = number_sources(items)
+    lines = {row: _source_line(row, f) for row, f in _fields(items).items()}
+    return (render_markdown(title, subtitle, items, numbers, lines),
+            render_html(title, subtitle, items, numbers, lines))  # fmt: skip
+
+
+def render_markdown(title: str, subtitle: str, items: Sequence[Item],
+                    numbers: dict[Row, int] | None = None,
+                    lines_: dict[Row, tuple[str, str, str]] | None = None) -> str:  # fmt: skip
+    numbers = number_sources(items) if numbers is None else numbers
+    lines_ = lines_ or {row: _source_line(row, f) for row, f in _fields(items).items()}
+    lines = [f"# {title}", "", subtitle, ""]
+    for key, heading in SECTIONS:
+        part = [i for i in items if i.section == key]
+        if not part:
+            continue
+        lines += [f"## {heading}", ""]
+        for it in part:
+            if isinstance(it, Statement):
+                lines.append(f"- {it.text} " + "".join(f"[{r}]" for r in _runs(it, numbers)))
+            else:
+                lines.append(f"- *{it.text}*")
+        lines.append("")
+    if numbers:
+        lines += ["## Sources", ""]
+        for row, n in numbers.items():
+            table, ident, values = lines_[row]
+            lines.append(f"{n}. `{table}` {ident}: {values}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+_STYLE = ("body{font-family:system-ui,sans-serif;max-width:52em;margin:2em auto;line-height:1.45}"
+          "h2{border-bottom:1px solid #ddd;margin-top:1.6em}.warn li{color:#8a4b00}"
+          "sup a{text-decoration:none}.note{color:#666;font-style:italic}"
+          "ol.sources{font-size:.85em;color:#333}code{background:#f4f4f4}")  # fmt: skip
+
+
+def render_html(title: str, subtitle: str, items: Sequence[Item],
+                numbers: dict[Row, int] | None = None,
+                lines_: dict[Row, tuple[str, str, str]] | None = None) -> str:  # fmt: skip
+    e = html.escape
+    numbers = number_sources(items) if numbers is None else numbers
+    lines_ = lines_ or {row: _source_line(row, f) for row, f in _fields(items).items()}
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
+           f"<style>{_STYLE}</style></head><body>", f"<h1>{e(title)}</h1>", f"<p>{e(subtitle)}</p>"]  # fmt: skip
+    for key, heading in SECTIONS:
+        part = [i for i in items if i.section == key]
+        if not part:
+            continue
+        out.append(f"<h2>{e(heading)}</h2><ul class='{'warn' if key == 'warnings' else key}'>")
+        for it in part:
+            if isinstance(it, Statement):
+                refs = "".join(
+                    f"<sup><a href='#s{r.split('-')[0]}'>[{r}]</a></sup>"
+                    for r in _runs(it, numbers)
+                )
+                out.append(f"<li>{e(it.text)} {refs}</li>")
+            else:
+                out.append(f"<li class='note'>{e(it.text)}</li>")
+        out.append("</ul>")
+    if numbers:
+        out.append("<h2>Sources</h2><ol class='sources'>")
+        for row, n in numbers.items():
+            table, ident, values = lines_[row]
+            out.append(f"<li id='s{n}'><code>{e(table)}</code> {e(ident)}: {e(values)}</li>")
+        out.append("</ol>")
+    out.append("</body></html>")
+    return "\n".join(out)

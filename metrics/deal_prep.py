@@ -1,0 +1,202 @@
+"""Deal prep measures: coverage of upcoming meetings, citations (share and whether each
+resolves to its row with the stated value), utilization, and briefed-vs-unbriefed win rates.
+
+``verify_citations`` re-reads every cited field from its table and compares it with the
+value the briefing stated, in SQL, independent of the agent's code: a citation counts
+as resolved when its row exists and as matched when the field holds the stated value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from data.inventory import data_as_of
+from data.warehouse import frame, registered, scalar
+
+__all__ = ["briefed_win_rates", "coverage", "report", "utilization", "verify_citations"]
+
+_CITES = """
+WITH s AS (
+    SELECT briefing_id, unnest(from_json(citations,
+        '[{"section": "VARCHAR", "note": "BOOLEAN",
+           "cites": [{"table": "VARCHAR", "key": "JSON", "field": "VARCHAR", "value": "JSON"}]}]')) AS st
+    FROM ops.briefings WHERE $ids IS NULL OR list_contains($ids, briefing_id)
+)
+SELECT briefing_id, st.section AS section, coalesce(st.note, false) AS note,
+       len(st.cites) AS n_cites, st.cites AS cites
+FROM s
+"""
+_COLUMNS = """
+SELECT column_name, data_type FROM information_schema.columns
+WHERE table_catalog = current_database() AND table_schema = $schema AND table_name = $table
+"""
+_COVERAGE = """
+WITH m AS (
+    SELECT activity_id FROM crm.activities
+    WHERE activity_type = 'meeting' AND status = 'scheduled' AND occurred_at > $as_of
+      AND opportunity_id IS NOT NULL
+)
+SELECT count(*) AS upcoming,
+       count(*) FILTER (WHERE activity_id IN (SELECT meeting_id FROM ops.briefings
+                                              WHERE meeting_id IS NOT NULL)) AS briefed,
+       count(*) FILTER (WHERE activity_id IN (SELECT meeting_id FROM ops.briefings
+                                              WHERE data_as_of = $as_of)) AS briefed_from_current_data
+FROM m
+"""
+_USE = """
+SELECT count(*) AS briefings,
+       count(*) FILTER (WHERE briefing_id IN (SELECT briefing_id FROM ops.briefing_opens)) AS opened,
+       (SELECT count(*) FROM ops.briefing_opens) AS opens,
+       count(*) FILTER (WHERE meeting_id IS NULL) AS on_demand,
+       sum(statements) AS statements, sum(cited) AS cited, sum(warnings) AS warnings,
+       count(*) FILTER (WHERE warnings > 0) AS with_warnings
+FROM ops.briefings
+"""
+# Generated companies only: deals open at a past cut-off, split by whether a meeting
+# in the following three weeks (what deal prep briefs) happened, outcome from truth.
+_BACKTEST = """
+WITH cut AS (SELECT $cut::TIMESTAMP AS t),
+open_then AS (
+    SELECT o.opportunity_id, d.outcome FROM crm.opportunities o
+    JOIN truth.deal_outcomes d USING (opportunity_id), cut
+    WHERE o.created_at <= cut.t AND (d.outcome = 'open' OR d.outcome_date > cut.t::DATE)
+),
+met AS (
+    SELECT DISTINCT a.opportunity_id FROM crm.activities a, cut
+    WHERE a.activity_type = 'meeting' AND a.status = 'completed'
+      AND a.occurred_at > cut.t AND a.occurred_at <= cut.t + INTERVAL 21 DAY
+)
+SELECT (m.opportunity_id IS NOT NULL) AS briefed, count(*) AS deals,
+       count(*) FILTER (WHERE outcome <> 'open') AS closed,
+       avg(CASE WHEN outcome = 'won' THEN 1.0 WHEN outcome = 'lost' THEN 0.0 END) AS win_rate
+FROM open_then LEFT JOIN met m USING (opportunity_id)
+GROUP BY ALL ORDER BY briefed
+"""
+_HAS_TRUTH = "SELECT count(*) FROM truth.generation"
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def _cites(
+    con: duckdb.DuckDBPyConnection, ids: list[str] | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Statements (one row each) and their citations (one row each)."""
+    stmts = frame(con, _CITES, {"ids": ids})
+    flat = stmts.filter(pl.col("n_cites") > 0).explode("cites").unnest("cites")
+    return stmts, flat.rename({"table": "cited_table"}) if not flat.is_empty() else flat
+
+
+def verify_citations(
+    con: duckdb.DuckDBPyConnection, briefing_ids: list[str] | None = None
+) -> pl.DataFrame:
+    """Per cited (table, field): citations, rows found, values matching what was stated."""
+    _, flat = _cites(con, briefing_ids)
+    out = []
+    if flat.is_empty():
+        return pl.DataFrame(schema={"table": pl.String, "field": pl.String, "cites": pl.Int64,
+                                    "resolved": pl.Int64, "matched": pl.Int64})  # fmt: skip
+    for (table, fieldname), part in flat.group_by("cited_table", "field", maintain_order=True):
+        schema, name = str(table).split(".")
+        types = dict(con.execute(_COLUMNS, {"schema": schema, "table": name}).fetchall())
+        keys = list(json.loads(part["key"][0]))
+        if fieldname not in types or not all(k in types and _IDENT.match(k) for k in keys):
+            out.append(
+                {
+                    "table": table,
+                    "field": fieldname,
+                    "cites": len(part),
+                    "resolved": 0,
+                    "matched": 0,
+                }
+            )
+            continue
+        on = " AND ".join(f"t.\"{k}\"::VARCHAR = c.key->>'{k}'" for k in keys)
+        ctype = types[fieldname]
+        stated = f"TRY_CAST(c.value->>'$' AS {ctype})"
+        if ctype.startswith(("DECIMAL", "DOUBLE", "FLOAT", "INTEGER", "BIGINT")):
+            same = f'abs({stated}::DOUBLE - t."{fieldname}"::DOUBLE) < 1e-6'
+        else:
+            same = f'{stated} IS NOT DISTINCT FROM t."{fieldname}"'
+        blank = f"(coalesce(c.value::VARCHAR, 'null') = 'null' AND (t.\"{fieldname}\" IS NULL OR trim(t.\"{fieldname}\"::VARCHAR) = ''))"
+        sql = (
+            f'SELECT count(*) AS cites, count(t."{keys[0]}") AS resolved, '
+            f'count(*) FILTER (WHERE t."{keys[0]}" IS NOT NULL AND ({same} OR {blank})) AS matched '
+            f'FROM cited c LEFT JOIN "{schema}"."{name}" t ON {on}'
+        )  # names checked against the catalog
+        with registered(con, "cited", part.select("key", "value")):
+            cites, resolved, matched = con.execute(sql).fetchall()[0]
+        out.append(
+            {
+                "table": table,
+                "field": fieldname,
+                "cites": cites,
+                "resolved": resolved,
+                "matched": matched,
+            }
+        )
+    return pl.DataFrame(out).sort("table", "field")
+
+
+def coverage(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    as_of = data_as_of(con) or dt.datetime.max
+    up, briefed, current = con.execute(_COVERAGE, {"as_of": as_of}).fetchall()[0]
+    return {"upcoming_meetings": up, "briefed": briefed, "briefed_from_current_data": current,
+            "coverage": None if not up else round(briefed / up, 4)}  # fmt: skip
+
+
+def utilization(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    row = frame(con, _USE).row(0, named=True)
+    n = row["briefings"]
+    return {**row, "opened_share": None if not n else round(row["opened"] / n, 4)}
+
+
+def briefed_win_rates(
+    con: duckdb.DuckDBPyConnection, *, days_before: int = 180
+) -> dict[str, Any] | None:
+    """On a generated company: win rates of deals open at as-of minus ``days_before`` with
+    and without a meeting (so a briefing) in the next three weeks. None without truth."""
+    if not int(scalar(con, _HAS_TRUTH) or 0):  # type: ignore[arg-type]
+        return None
+    as_of = data_as_of(con)
+    if as_of is None:
+        return None
+    cut = as_of - dt.timedelta(days=days_before)
+    rows = {r["briefed"]: r for r in frame(con, _BACKTEST, {"cut": cut}).iter_rows(named=True)}
+
+    def pick(briefed: bool) -> dict[str, Any]:
+        got = rows.get(briefed, {})
+        return {
+            k: round(v, 4) if isinstance(v, float) else v for k, v in got.items() if k != "briefed"
+        }
+
+    return {"cut_off": cut.date().isoformat(), "briefed": pick(True), "unbriefed": pick(False),
+            "note": "the generator has no briefing effect: the gap is selection (deals with "
+                    "meetings are engaged deals), not what briefings do"}  # fmt: skip
+
+
+def report(con: duckdb.DuckDBPyConnection, definitions: Any) -> dict[str, Any]:
+    stmts, _ = _cites(con, None)
+    facts = stmts.filter(~pl.col("note"))
+    checked = verify_citations(con)
+    total = int(checked["cites"].sum()) if not checked.is_empty() else 0
+    return {
+        "coverage": coverage(con),
+        "statements": {
+            "statements": len(facts), "with_citations": int((facts["n_cites"] > 0).sum()),
+            "share_cited": None if facts.is_empty() else round(float((facts["n_cites"] > 0).mean()), 4),
+            "notes": int(stmts["note"].sum()) if not stmts.is_empty() else 0,
+        },
+        "citations": {
+            "cites": total, "resolved": int(checked["resolved"].sum()) if total else 0,
+            "matched": int(checked["matched"].sum()) if total else 0,
+            "share_matched": None if not total else round(int(checked["matched"].sum()) / total, 6),
+            "by_table": checked.to_dicts(),
+        },
+        "utilization": utilization(con),
+        "win_rate_briefed_vs_unbriefed": briefed_win_rates(con),
+    }  # fmt: skip

@@ -1,0 +1,76 @@
+"""Outbound measures: drafts created, blocked by each guardrail, approved, edited and
+rejected by people, and the reply-rate fields a sequencer's report fills in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from data.warehouse import frame
+
+__all__ = ["GUARDRAILS", "blocked", "decisions", "replies", "report"]
+
+# The agent's guardrails (agents.outbound._guardrails.GUARDRAILS; a test keeps them equal).
+GUARDRAILS = ("placeholder", "untraceable", "do_not_contact", "bad_email", "duplicate")
+_DRAFTS = """
+SELECT count(*) AS drafts, count(DISTINCT recipient) AS people,
+       count(*) FILTER (WHERE sequence_step = 1) AS first_touches,
+       count(*) FILTER (WHERE sequence_step > 1) AS follow_ups
+FROM ops.drafts
+"""
+_BLOCKED = """
+SELECT guardrail, count(*) AS candidates
+FROM ops.draft_blocks GROUP BY guardrail ORDER BY guardrail
+"""
+_BLOCKED_ANY = "SELECT count(*) FROM (SELECT DISTINCT contact_id, sequence, sequence_step FROM ops.draft_blocks)"
+# A draft's task: done = a person approved it, dismissed = rejected, task = waiting.
+_DECISIONS = """
+WITH t AS (
+    SELECT d.draft_id, p.status, p.decided_by,
+           EXISTS (SELECT 1 FROM ops.draft_edits e WHERE e.draft_id = d.draft_id) AS edited
+    FROM ops.drafts d LEFT JOIN ops.proposals p
+      ON p.agent = 'outbound' AND p.action_type = 'draft_email' AND p.new_value->>'draft_id' = d.draft_id
+)
+SELECT count(*) FILTER (WHERE status = 'task') AS waiting,
+       count(*) FILTER (WHERE status = 'done' AND decided_by IS NOT NULL) AS approved,
+       count(*) FILTER (WHERE status = 'done' AND decided_by IS NOT NULL AND edited) AS approved_edited,
+       count(*) FILTER (WHERE edited) AS edited,
+       count(*) FILTER (WHERE status = 'dismissed') AS rejected,
+       count(*) FILTER (WHERE status NOT IN ('task', 'done', 'dismissed') OR status IS NULL) AS other
+FROM t
+"""
+_REPLIES = """
+SELECT count(DISTINCT draft_id) FILTER (WHERE event = 'sent') AS sent,
+       count(DISTINCT draft_id) FILTER (WHERE event = 'replied') AS replied,
+       count(DISTINCT draft_id) FILTER (WHERE event = 'bounced') AS bounced,
+       count(DISTINCT draft_id) FILTER (WHERE event = 'opted_out') AS opted_out
+FROM ops.draft_outcomes
+"""
+
+
+def blocked(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Candidates each guardrail stopped (one candidate may trip several), and in all."""
+    by = dict(frame(con, _BLOCKED).iter_rows())
+    return {**{g: int(by.get(g, 0)) for g in GUARDRAILS},
+            "any": int(con.execute(_BLOCKED_ANY).fetchall()[0][0])}  # fmt: skip
+
+
+def decisions(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    d = frame(con, _DECISIONS).row(0, named=True)
+    reviewed = d["approved"] + d["rejected"]
+    return {**d, "approval_rate": None if not reviewed else round(d["approved"] / reviewed, 4)}
+
+
+def replies(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Reply and bounce rates over drafts the sequencer reported as sent (None until it has)."""
+    r = frame(con, _REPLIES).row(0, named=True)
+    sent = r["sent"]
+    return {**r, "reply_rate": None if not sent else round(r["replied"] / sent, 4),
+            "bounce_rate": None if not sent else round(r["bounced"] / sent, 4),
+            "opt_out_rate": None if not sent else round(r["opted_out"] / sent, 4)}  # fmt: skip
+
+
+def report(con: duckdb.DuckDBPyConnection, definitions: Any) -> dict[str, Any]:
+    return {"drafts": frame(con, _DRAFTS).row(0, named=True), "blocked": blocked(con),
+            "decisions": decisions(con), "replies": replies(con)}  # fmt: skip

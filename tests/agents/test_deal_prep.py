@@ -1,0 +1,353 @@
+"""Deal prep on the generated small company: every citation resolves to its row with the
+stated value, planted defects are called out, risks come from pipeline health's latest
+run, the optional rewriter keeps citations, and nothing leaves the machine by default."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import json
+import shutil
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from agents._llm import OpenAICompatible, grounded, rewriter_from_env
+from agents.deal_prep import DealPrep
+from agents.engine._people import add_person
+from agents.engine._run import run_agents
+from agents.registry import specs
+from data.errors import InputError
+from data.news import FeedFile, load_news
+from data.warehouse import Warehouse, frame, release_all
+from metrics.deal_prep import report, verify_citations
+from revstack.cli import main
+
+
+def _copy(src: Warehouse, dst: Path) -> Warehouse:
+    release_all()
+    shutil.copy(src.path, dst)
+    return Warehouse(dst)
+
+
+def _spec(factory):  # noqa: ANN001, ANN202
+    spec = next(s for s in specs() if s.name == "deal_prep")
+    return dataclasses.replace(spec, factory=factory)
+
+
+@pytest.fixture(scope="module")
+def briefed(small_company: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    wh = _copy(small_company, tmp_path_factory.mktemp("prep") / "prep.duckdb")
+    add_person(wh, "ana", "admin", by="ana")
+    [result] = run_agents(wh, [_spec(lambda: DealPrep(rewriter=None))], only="deal_prep")
+    assert result.status == "succeeded", result.message
+    release_all()
+    return wh
+
+
+def _briefings(wh: Warehouse) -> pl.DataFrame:
+    with wh.connect() as con:
+        return frame(con, "SELECT * FROM ops.briefings ORDER BY briefing_id")
+
+
+def test_every_upcoming_meeting_is_briefed_and_every_citation_holds(briefed: Warehouse) -> None:
+    with briefed.connect() as con:
+        measures = report(con, None)
+        checked = verify_citations(con)
+        meetings = frame(con, "SELECT activity_id FROM crm.activities WHERE status = 'scheduled' "
+                              "AND occurred_at > (SELECT max(as_of) FROM ops.imports)")  # fmt: skip
+    assert len(meetings) > 20
+    assert measures["coverage"]["coverage"] == 1.0
+    assert measures["statements"]["share_cited"] == 1.0
+    assert checked["cites"].sum() > 5000
+    assert (checked["resolved"] == checked["cites"]).all()
+    assert (checked["matched"] == checked["cites"]).all(), checked.filter(
+        pl.col("matched") != pl.col("cites")
+    )
+
+
+def test_citations_checked_by_hand_against_the_rows(briefed: Warehouse) -> None:
+    """Independent of the metric: read 300 cited fields with plain SQL and compare."""
+    b = _briefings(briefed)
+    cites = [c for doc in b["citations"].to_list() for st in json.loads(doc) for c in st["cites"]]
+    sample = [cites[i] for i in range(0, len(cites), max(1, len(cites) // 300))]
+    with briefed.connect() as con:
+        for c in sample:
+            where = " AND ".join(f"{k}::VARCHAR = ?" for k in c["key"])
+            rows = con.execute(f'SELECT "{c["field"]}" FROM {c["table"]} WHERE {where}',
+                               list(c["key"].values())).fetchall()  # fmt: skip
+            assert len(rows) == 1, c
+            stored = rows[0][0]
+            if isinstance(stored, dt.datetime):
+                stored = stored.isoformat(sep=" ")
+            elif isinstance(stored, dt.date):
+                stored = stored.isoformat()
+            elif isinstance(stored, decimal.Decimal):
+                stored = float(stored)
+            if c["value"] is None:
+                assert stored is None or str(stored).strip() == "", c
+            elif isinstance(c["value"], float):
+                assert stored == pytest.approx(c["value"]), c
+            else:
+                assert stored == c["value"], c
+
+
+def test_planted_defects_are_called_out_at_the_top(briefed: Warehouse) -> None:
+    b = _briefings(briefed)
+    with briefed.connect() as con:
+        defects = frame(con, "SELECT defect_class, object_type, record_id, field FROM truth.defects "
+                             "WHERE defect_class IN ('missing_required_field', 'duplicate_account')")  # fmt: skip
+    warned = 0
+    for row in b.iter_rows(named=True):
+        items = json.loads(row["citations"])
+        assert items[0]["section"] == "warnings"  # the top of every briefing
+        warnings = [i for i in items if i["section"] == "warnings" and not i.get("note")]
+        cited = {
+            (c["table"], tuple(c["key"].values())[-1], c["field"])
+            for w in warnings
+            for c in w["cites"]
+        }
+        planted = defects.filter(
+            (
+                (pl.col("object_type") == "opportunities")
+                & (pl.col("record_id") == row["opportunity_id"])
+            )
+            | (
+                (pl.col("object_type") == "accounts")
+                & (pl.col("record_id") == (row["account_id"] or ""))
+            )
+        )
+        for d in planted.iter_rows(named=True):
+            table = f"crm.{d['object_type']}"
+            if d["defect_class"] == "missing_required_field":
+                assert (table, d["record_id"], d["field"]) in cited, (row["briefing_id"], d)
+            else:  # a duplicate account record: the name check finds its original by name or site
+                assert any(t == table and r == d["record_id"] for t, r, _ in cited), (
+                    row["briefing_id"],
+                    d,
+                )
+            warned += 1
+        assert row["warnings"] == len(warnings)
+    assert warned >= 10  # the small company plants enough for this to mean something
+
+
+def test_a_rerun_on_the_same_data_stores_nothing_new(briefed: Warehouse) -> None:
+    before = len(_briefings(briefed))
+    [result] = run_agents(briefed, [_spec(lambda: DealPrep(rewriter=None))], only="deal_prep")
+    assert result.status == "succeeded" and result.counts.get("applied", 0) == 0
+    assert len(_briefings(briefed)) == before
+
+
+def _flag(wh: Warehouse, run: str, opp: str, signal: str, reason: str) -> None:
+    with wh.connect() as con:
+        con.execute("INSERT INTO ops.risk_flags (run_id, opportunity_id, signal, flagged_at, score, reason) "
+                    "VALUES (?, ?, ?, now(), 0.8, ?)", [run, opp, signal, reason])  # fmt: skip
+
+
+def test_risks_come_from_the_latest_pipeline_health_run_only(
+    briefed: Warehouse, tmp_path: Path
+) -> None:
+    wh = _copy(briefed, tmp_path / "flags.duckdb")
+    opp = _briefings(wh)["opportunity_id"][0]
+    _flag(wh, "R000001", opp, "close_date_slipped", "pushed four times (old run)")
+    _flag(wh, "R000002", opp, "gone_quiet", "no two-way activity in 40 days")
+    [result] = run_agents(
+        wh, [_spec(lambda: DealPrep(on_demand=[opp], rewriter=None))], only="deal_prep"
+    )
+    assert result.status == "succeeded"
+    b = _briefings(wh).filter(pl.col("meeting_id").is_null())
+    risks = [i for i in json.loads(b["citations"][0]) if i["section"] == "risks"]
+    assert [r["text"] for r in risks] == [
+        "Gone quiet: no two-way activity in 40 days (risk score 0.80)."
+    ]
+    assert {c["key"]["run_id"] for c in risks[0]["cites"]} == {"R000002"}
+    assert (
+        "no two-way activity in 40 days" in b["markdown"][0] and "old run" not in b["markdown"][0]
+    )
+
+
+def test_no_flags_yet_is_said_not_invented(briefed: Warehouse) -> None:
+    items = json.loads(_briefings(briefed)["citations"][0])
+    risks = [i for i in items if i["section"] == "risks"]
+    assert len(risks) == 1 and risks[0]["note"] and "not flagged" in risks[0]["text"]
+
+
+def test_the_identity_map_is_used_when_it_has_rows(briefed: Warehouse, tmp_path: Path) -> None:
+    wh = _copy(briefed, tmp_path / "map.duckdb")
+    row = _briefings(wh).row(0, named=True)
+    with wh.connect() as con:  # an approved merge: the account now maps to A_OTHER's entity
+        con.execute("UPDATE foundation.entity_map SET entity_id = 'A_OTHER', confidence = 0.93 "
+                    "WHERE object_type = 'accounts' AND record_id = ?", [row["account_id"]])
+        con.execute("INSERT INTO foundation.entity_map VALUES ('accounts', 'A_OTHER', 'A_OTHER', 1.0, 'self', now())")  # fmt: skip
+    [result] = run_agents(
+        wh,
+        [_spec(lambda: DealPrep(on_demand=[row["opportunity_id"]], rewriter=None))],
+        only="deal_prep",
+    )
+    assert result.status == "succeeded"
+    md = _briefings(wh).filter(pl.col("meeting_id").is_null())["markdown"][0]
+    assert "identity map puts it in the same entity A_OTHER (confidence 0.93) as A_OTHER" in md
+    header = md.split("## Meeting")[0]
+    assert not [line for line in header.splitlines() if line.startswith("- Account") and "name check" in line]
+
+
+def test_news_from_a_feed_file_is_cited(briefed: Warehouse, tmp_path: Path) -> None:
+    wh = _copy(briefed, tmp_path / "news.duckdb")
+    row = _briefings(wh).row(0, named=True)
+    with wh.connect() as con:
+        site = con.execute(
+            "SELECT website FROM crm.accounts WHERE account_id = ?", [row["account_id"]]
+        ).fetchall()[0][0]
+    domain = site.split("//")[-1].removeprefix("www.").split("/")[0].lower()
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(json.dumps({"domain": domain, "published_at": "2026-09-20T08:00:00Z",
+                                "headline": "Example Co opens a new office in Lisbon"}) + "\n")  # fmt: skip
+    assert load_news(wh, FeedFile(feed)) == {"items": 1, "new": 1}
+    assert load_news(wh, FeedFile(feed)) == {"items": 1, "new": 0}  # loading again adds nothing
+    run_agents(
+        wh,
+        [_spec(lambda: DealPrep(on_demand=[row["opportunity_id"]], rewriter=None))],
+        only="deal_prep",
+    )
+    b = _briefings(wh).filter(pl.col("meeting_id").is_null())
+    news = [i for i in json.loads(b["citations"][0]) if i["section"] == "news"]
+    assert news[0]["text"].startswith("2026-09-20: Example Co opens a new office in Lisbon")
+    assert news[0]["cites"][0]["table"] == "ref.news" and news[0]["cites"][0]["key"][
+        "news_id"
+    ].startswith("F")
+
+
+def test_a_bad_feed_line_is_named(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text('{"domain": "a.com", "published_at": "2026-09-20", "headline": "x"}\n'
+                    '{"domain": "b.com", "published_at": "last week", "headline": "y"}\n')  # fmt: skip
+    with pytest.raises(InputError, match=r"feed.jsonl:2 \[published_at\]"):
+        FeedFile(feed).items()
+
+
+# -- the optional rewriter ---------------------------------------------------------
+
+
+def test_no_endpoint_means_no_rewriter_and_no_network(briefed: Warehouse, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    for var in ("REVSTACK_LLM_URL", "REVSTACK_LLM_MODEL", "REVSTACK_LLM_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    assert rewriter_from_env() is None
+    attempts: list[object] = []
+
+    def refuse(self: socket.socket, address: object) -> None:
+        attempts.append(address)
+        raise OSError("network is off in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    wh = _copy(briefed, tmp_path / "offline.duckdb")
+    opp = _briefings(wh)["opportunity_id"][1]
+    [result] = run_agents(
+        wh, [_spec(lambda: DealPrep(on_demand=[opp]))], only="deal_prep"
+    )  # env default
+    assert result.status == "succeeded" and attempts == []
+    assert _briefings(wh).filter(pl.col("meeting_id").is_null())["prose"][0] == "deterministic"
+
+
+def test_grounded_refuses_lost_markers_new_numbers_and_new_names() -> None:
+    original = "Stage proposal, amount 52,000.00, close date 2026-10-30. [1][2]"
+    assert (
+        grounded(original, "The deal is in proposal for 52,000.00, closing 2026-10-30. [1][2]")
+        is None
+    )
+    assert (
+        grounded(original, "The deal is in proposal for 52,000.00. [1]")
+        == "citation markers changed"
+    )
+    assert "numbers" in grounded(original, "Proposal for 60,000.00, closing 2026-10-30. [1][2]")
+    assert "names" in grounded(
+        original, "Proposal with Oracle for 52,000.00, closing 2026-10-30. [1][2]"
+    )
+
+
+def test_a_rewrite_keeps_its_citations_or_is_refused(briefed: Warehouse, tmp_path: Path) -> None:
+    wh = _copy(briefed, tmp_path / "rewrite.duckdb")
+    opp = _briefings(wh)["opportunity_id"][2]
+
+    def polite(texts):  # noqa: ANN001, ANN202 - keeps every marker and adds nothing
+        return ["Note: " + t[0].lower() + t[1:] for t in texts]
+
+    def careless(texts):  # noqa: ANN001, ANN202 - drops the citation markers
+        return [t.split(" [")[0] + " (trust me)" for t in texts]
+
+    for name, fn, rewritten in (("polite", polite, True), ("careless", careless, False)):
+        fn.name = f"llm:{name}"
+        [result] = run_agents(
+            wh, [_spec(lambda f=fn: DealPrep(on_demand=[opp], rewriter=f))], only="deal_prep"
+        )
+        assert result.status == "succeeded"
+        b = _briefings(wh).filter(pl.col("prose") == f"llm:{name}")
+        items = [i for i in json.loads(b["citations"][0]) if not i.get("note")]
+        assert all(i["cites"] for i in items)
+        assert all(i["text"].startswith("Note: ") for i in items) is rewritten
+        assert not any("trust me" in i["text"] for i in items)
+    with wh.connect() as con:
+        checked = verify_citations(con)
+    assert (checked["matched"] == checked["cites"]).all()
+
+
+def test_the_openai_compatible_client_speaks_the_protocol_on_loopback() -> None:
+    seen: list[dict[str, object]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append(
+                {"path": self.path, "auth": self.headers.get("Authorization"), "body": body}
+            )
+            texts = json.loads(body["messages"][1]["content"])
+            answer = {"choices": [{"message": {"content": json.dumps([t.upper() for t in texts])}}]}
+            data = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = rewriter_from_env({"REVSTACK_LLM_URL": f"http://127.0.0.1:{server.server_port}/v1",
+                                    "REVSTACK_LLM_MODEL": "m1", "REVSTACK_LLM_API_KEY": "k"})  # fmt: skip
+        assert isinstance(client, OpenAICompatible) and client.name == "llm:m1"
+        assert list(client(["a [1]", "b [2]"])) == ["A [1]", "B [2]"]
+    finally:
+        server.shutdown()
+    assert seen[0]["path"] == "/v1/chat/completions" and seen[0]["auth"] == "Bearer k"
+    assert seen[0]["body"]["model"] == "m1"
+
+
+# -- on demand, and the opened mark ----------------------------------------------------
+
+
+def test_brief_on_demand_records_the_open_and_refuses_unknown_deals(briefed: Warehouse, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    wh = _copy(briefed, tmp_path / "cli.duckdb")
+    opp = _briefings(wh)["opportunity_id"][3]
+    html = tmp_path / "b.html"
+    assert main(["brief", opp, "--by", "ana", "--db", str(wh.path)]) == 0
+    assert "## Sources" in capsys.readouterr().out
+    assert main(["brief", opp, "--by", "ana", "--html-out", str(html), "--db", str(wh.path)]) == 0
+    assert html.read_text().startswith("<!doctype html>")
+    with wh.connect() as con:
+        opens = frame(
+            con,
+            "SELECT o.opened_by, b.opportunity_id FROM ops.briefing_opens o JOIN ops.briefings b USING (briefing_id)",
+        )
+        measures = report(con, None)
+    assert opens["opened_by"].to_list() == ["ana", "ana"] and set(opens["opportunity_id"]) == {opp}
+    assert measures["utilization"]["opened"] == 1  # the same briefing, opened twice
+    assert main(["brief", "O_NOPE", "--db", str(wh.path)]) == 2
+    assert "no opportunity 'O_NOPE'" in capsys.readouterr().err
