@@ -85,7 +85,7 @@ def cmd_reject(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     report = rollback(
         Warehouse(args.db), by=args.by, agent=args.agent, since=args.since, until=args.until,
-        undo=args.undo, dry_run=args.dry_run,
+        undo=args.undo, proposal=args.proposal, dry_run=args.dry_run,
     )  # fmt: skip
     if args.json:
         print_json({"rollback_id": report.rollback_id, "dry_run": report.dry_run,
@@ -326,6 +326,7 @@ def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
     p.add_argument("--since", type=_when, help="start of the window (ISO time, or 2h / 3d ago)")
     p.add_argument("--until", type=_when)
     p.add_argument("--undo", metavar="ROLLBACK_ID", help="undo an earlier rollback")
+    p.add_argument("--proposal", metavar="ID", help="undo the write of one proposal (an unmerge)")
     p.add_argument("--by", required=True, help="the admin doing it")
     p.add_argument(
         "--dry-run", action="store_true", help="show the diff and conflicts, change nothing"

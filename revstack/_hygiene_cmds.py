@@ -38,6 +38,28 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_unmerge(args: argparse.Namespace) -> int:
+    from agents.engine._catalog import EngineError
+    from agents.engine._queries import get_proposal
+    from agents.engine._rollback import rollback
+    from data.warehouse import Warehouse
+
+    wh = Warehouse(args.db)
+    found = get_proposal(wh, args.proposal_id)
+    if found is None or found["action_type"] != "merge_records":
+        raise EngineError(f"{args.proposal_id} is not a merge proposal")
+    report = rollback(wh, by=args.by, proposal=args.proposal_id, dry_run=args.dry_run)
+    if args.json:
+        print_json({"rollback_id": report.rollback_id, "dry_run": report.dry_run,
+                    "restored": report.restored.to_dicts(), "conflicts": report.conflicts.to_dicts()})  # fmt: skip
+        return 0
+    for r in report.restored.iter_rows(named=True):
+        console.print(f"{'would unmerge' if args.dry_run else 'unmerged'} {r['record_id']}: entity {r['from']} -> {r['to']} ({report.rollback_id})")
+    for r in report.conflicts.iter_rows(named=True):
+        console.print(f"left as it is: {r['record_id']} now maps to {r['now_holds']} (changed since the merge)")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
     p = sub.add_parser("dedupe", help="find the duplicate records of any CSV file")
     p.add_argument("input", metavar="INPUT.csv")
@@ -55,3 +77,10 @@ def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.set_defaults(func=cmd_dedupe)
+
+    p = sub.add_parser("unmerge", help="undo an approved merge: the record is its own entity again")
+    p.add_argument("proposal_id", metavar="ID", help="the merge_records proposal")
+    p.add_argument("--by", required=True, help="the admin doing it")
+    p.add_argument("--dry-run", action="store_true", help="show what would change")
+    common(p)
+    p.set_defaults(func=cmd_unmerge)

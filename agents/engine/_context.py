@@ -100,6 +100,7 @@ class Context:
         """Run ``query`` where only ``tables`` (loaded through ``table``) exist."""
         sandbox = duckdb.connect()
         try:
+            sandbox.execute("SET enable_progress_bar = false")
             for t in tables:
                 schema, name = t.split(".") if "." in t else ("", t)
                 data = self.table(t)

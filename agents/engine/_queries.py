@@ -8,7 +8,7 @@ import polars as pl
 
 from data.warehouse import Warehouse, frame
 
-__all__ = ["list_proposals", "audit_rows"]
+__all__ = ["list_proposals", "audit_rows", "get_proposal"]
 
 _PROPOSALS = """
 SELECT proposal_id, agent, action_type, object_type, record_id, field, old_value, new_value,
@@ -67,3 +67,13 @@ def audit_rows(
               "since": since, "until": until, "limit": limit}  # fmt: skip
     with wh.connect() as con:
         return frame(con, _AUDIT, params)
+
+
+_ONE = "SELECT * FROM ops.proposals WHERE proposal_id = $id"
+
+
+def get_proposal(wh: Warehouse, proposal_id: str) -> dict | None:
+    """One proposal as a dict, or None when there is no such id."""
+    with wh.connect() as con:
+        rows = frame(con, _ONE, {"id": proposal_id}).to_dicts()
+    return rows[0] if rows else None

@@ -37,6 +37,13 @@ WHERE action = 'apply' AND actor = $agent AND field IS NOT NULL
   AND seq NOT IN (SELECT seq FROM undone WHERE seq IS NOT NULL)
 ORDER BY seq DESC
 """
+_BY_PROPOSAL = """
+SELECT seq, logged_at, actor, object_type, record_id, field, before, after, proposal_id
+FROM ops.audit_log
+WHERE action = 'apply' AND proposal_id = $proposal AND field IS NOT NULL
+  AND seq NOT IN (SELECT seq FROM undone WHERE seq IS NOT NULL)
+ORDER BY seq DESC
+"""
 _BY_ROLLBACK = """
 SELECT seq, logged_at, actor, object_type, record_id, field, before, after, proposal_id
 FROM ops.audit_log
@@ -68,16 +75,19 @@ def rollback(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     undo: str | None = None,
+    proposal: str | None = None,
     dry_run: bool = False,
 ) -> RollbackReport:
     """Restore the previous value of every field ``agent`` wrote in [since, until].
 
-    With ``undo``, re-apply what the rollback ``undo`` restored. ``dry_run`` computes
+    With ``undo``, re-apply what the rollback ``undo`` restored; with ``proposal``, undo
+    the write of that one proposal (an unmerge is this for a merge). ``dry_run`` computes
     exactly the same changes inside a transaction and rolls it back.
     """
-    if (agent is None) == (undo is None):
+    if sum(x is not None for x in (agent, undo, proposal)) != 1:
         raise EngineError(
-            "name either an agent and a window (--agent, --since) or a rollback to undo (--undo)"
+            "name either an agent and a window (--agent, --since), a proposal (--proposal) "
+            "or a rollback to undo (--undo)"
         )
     if agent is not None and since is None:
         raise EngineError("a rollback by agent needs --since")
@@ -89,6 +99,10 @@ def rollback(
             if agent is not None:
                 params = {"agent": agent, "since": since, "until": until or dt.datetime.max}
                 writes = frame(con, _BY_AGENT, params)
+            elif proposal is not None:
+                writes = frame(con, _BY_PROPOSAL, {"proposal": proposal})
+                if writes.is_empty():
+                    raise EngineError(f"proposal {proposal} wrote nothing that is not already undone")
             else:
                 writes = frame(con, _BY_ROLLBACK, {"rollback_id": undo})
         return _restore(con, writes, rollback_id, by, dry_run, "applied" if undo else "rolled_back")

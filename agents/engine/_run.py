@@ -193,6 +193,10 @@ def _run_one(
     if events.is_empty() and trigger == "events" and not forced:
         return RunResult(spec.name, "skipped", mode=mode, message="no pending events")
 
+    if definitions is None:  # the shipped definitions.yaml, as the CLI would pass
+        from contracts import load_definitions
+
+        definitions = load_definitions(None)
     ctx = Context(
         wh, agent=spec.name, reads=spec.reads, as_of=as_of, events=events,
         definitions=definitions, params=spec.params,

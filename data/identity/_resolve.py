@@ -119,6 +119,7 @@ def resolve(
     rules = blocking_rules(columns)
     con = duckdb.connect()
     try:
+        con.execute("SET enable_progress_bar = false")  # our own bar reports progress
         con.register("prepared_frame", prepared)
         con.execute("CREATE TABLE prepared AS SELECT * FROM prepared_frame")
         con.unregister("prepared_frame")
