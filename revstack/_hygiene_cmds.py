@@ -60,6 +60,26 @@ def cmd_unmerge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_enrich(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from data.enrichment import FileProvider, load_enrichment
+    from data.identity._file import parse_fields
+    from data.warehouse import Warehouse
+
+    columns = parse_fields(args.map or [], label="--map", kinds=None)
+    provider = FileProvider(Path(args.file), name=args.provider, columns=columns, country=args.country,
+                            as_of=args.as_of or dt.date.today())  # fmt: skip
+    summary = load_enrichment(Warehouse(args.db), provider)
+    if args.json:
+        print_json(summary)
+    else:
+        console.print(f"{summary['provider']}: {summary['stored']:,} companies stored for "
+                      f"{summary['accounts']:,} accounts ({summary['without_domain']:,} answers without a domain skipped); "
+                      f"run `revstack run --agent crm_hygiene` to propose from them")  # fmt: skip
+    return 0
+
+
 def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
     p = sub.add_parser("dedupe", help="find the duplicate records of any CSV file")
     p.add_argument("input", metavar="INPUT.csv")
@@ -77,6 +97,16 @@ def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.set_defaults(func=cmd_dedupe)
+
+    p = sub.add_parser("enrich", help="load a firmographics file (CSV or Parquet) as an enrichment provider")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--provider", help="the provider's name (default: the file's name)")
+    p.add_argument("--as-of", type=lambda t: __import__("datetime").date.fromisoformat(t), help="when the data is from")
+    p.add_argument("--country", help="the country of every company when the file has none")
+    p.add_argument("--map", action="append", metavar="FIELD=COL",
+                   help="a column for a field where the usual names do not fit (domain, company_name, industry, employees, annual_revenue, country, city)")  # fmt: skip
+    common(p)
+    p.set_defaults(func=cmd_enrich)
 
     p = sub.add_parser("unmerge", help="undo an approved merge: the record is its own entity again")
     p.add_argument("proposal_id", metavar="ID", help="the merge_records proposal")

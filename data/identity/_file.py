@@ -25,8 +25,13 @@ from ._score import pairwise_scores
 __all__ = ["dedupe_file", "read_records", "parse_fields"]
 
 
-def parse_fields(specs: list[str], *, label: str = "--field") -> dict[str, str]:
-    """'phone=Phone Number' pairs into {kind: column}; unknown kinds are named."""
+_ENRICH_FIELDS = ("domain", "company_name", "industry", "employees", "annual_revenue", "country", "city")
+
+
+def parse_fields(specs: list[str], *, label: str = "--field", kinds: tuple[str, ...] | None = KINDS) -> dict[str, str]:
+    """'phone=Phone Number' pairs into {kind: column}; unknown kinds are named. With
+    ``kinds=None`` the names are enrichment fields instead of matching kinds."""
+    allowed = tuple(k for k in kinds if k != "name") if kinds else _ENRICH_FIELDS
     fields: dict[str, str] = {}
     problems = []
     for spec in specs:
@@ -34,14 +39,14 @@ def parse_fields(specs: list[str], *, label: str = "--field") -> dict[str, str]:
         kind = kind.strip().lower()
         if not sep or not column.strip():
             problems.append(Problem(label, f"{spec!r} is not KIND=COLUMN"))
-        elif kind not in KINDS or kind == "name":
-            problems.append(Problem(label, f"unknown kind {kind!r}; kinds are {', '.join(k for k in KINDS if k != 'name')}"))
+        elif kind not in allowed:
+            problems.append(Problem(label, f"unknown kind {kind!r}; kinds are {', '.join(allowed)}"))
         elif kind in fields:
             problems.append(Problem(label, f"kind {kind!r} given twice"))
         else:
             fields[kind] = column.strip()
     if problems:
-        raise InputError("bad --field", problems)
+        raise InputError(f"bad {label}", problems)
     return fields
 
 

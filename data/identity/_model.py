@@ -79,6 +79,8 @@ class FellegiSunter:
         self, patterns: np.ndarray, counts: np.ndarray, active: list[int], n_levels: list[int]
     ) -> tuple[list[np.ndarray], float, int]:
         counts = counts.astype(float)
+        if counts.sum() == 0:  # no pairs to learn from: the starting guess, no matches
+            return [np.linspace(1.0, 10.0, n) ** 2 / (np.linspace(1.0, 10.0, n) ** 2).sum() for n in n_levels], 1e-9, 0
         # Start: matches agree on their best levels far more often than random pairs do.
         m = []
         for n in n_levels:
@@ -101,6 +103,8 @@ class FellegiSunter:
 
     def _em_lambda(self, patterns: np.ndarray, counts: np.ndarray, total_pairs: int) -> float:
         counts = counts.astype(float)
+        if counts.sum() == 0:
+            return 1e-12
         total = max(float(total_pairs), float(counts.sum()), 1.0)
         lam = min(0.1 * counts.sum() / total, 0.5)
         everything = list(range(len(self.m_)))
