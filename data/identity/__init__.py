@@ -7,9 +7,10 @@ any CSV. See docs/identity.md.
 """
 
 from ._file import dedupe_file
+from ._golden import GOLDEN_FIELDS, SOURCE_TRUST, golden_records
 from ._model import FellegiSunter
 from ._prepare import KINDS, prepare
 from ._resolve import Resolution, resolve
 from ._score import pairwise_scores
 
-__all__ = ["FellegiSunter", "dedupe_file", "KINDS", "Resolution", "pairwise_scores", "prepare", "resolve"]
+__all__ = ["FellegiSunter", "GOLDEN_FIELDS", "SOURCE_TRUST", "dedupe_file", "golden_records", "KINDS", "Resolution", "pairwise_scores", "prepare", "resolve"]

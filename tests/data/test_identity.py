@@ -144,3 +144,31 @@ def test_dedupe_command_works_on_any_csv_and_refuses_bad_input_whole(shared_data
     bad = _dedupe(str(dup), "--id", "id", "--name", "company", "--out", str(tmp_path / "x.csv"))
     assert bad.returncode == 2 and "id '1' repeats on rows 2, 4" in bad.stderr and "empty id" in bad.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_golden_records_follow_the_documented_survivorship_rules(wh: Warehouse) -> None:
+    from data.identity import golden_records
+
+    with wh.connect() as con:
+        con.execute("""
+            INSERT INTO crm.accounts (account_id, name, website, industry, employees, phone, updated_at, source) VALUES
+              ('a1', 'Acme Corp', 'acme.com', NULL, 120, '+1 512 555 0100', TIMESTAMP '2026-01-01', 'generated'),
+              ('a2', 'ACME Corporation', NULL, 'Software', 150, NULL, TIMESTAMP '2026-06-01', 'generated'),
+              ('a3', 'Acme', 'www.acme.com', NULL, 99, NULL, TIMESTAMP '2025-01-01', 'salesforce');
+            INSERT INTO foundation.entity_map VALUES
+              ('accounts', 'a1', 'a1', 1, 'self', now()), ('accounts', 'a2', 'a1', 1, 'merge', now()),
+              ('accounts', 'a3', 'a1', 1, 'merge', now());
+        """)
+        g = golden_records(con, "accounts")
+    by = {r["field"]: r for r in g.iter_rows(named=True)}
+    assert by["name"]["value"] == "Acme" and by["name"]["rule"] == "most trusted source"  # salesforce
+    assert by["employees"]["source_record_id"] == "a3"  # trusted beats recent
+    assert by["industry"]["value"] == "Software" and by["industry"]["rule"] == "only value"
+    assert by["website"]["source_record_id"] == "a3"
+    # Without a trusted source, the most recent record wins.
+    with wh.connect() as con:
+        con.execute("UPDATE crm.accounts SET source = 'generated'")
+        g = golden_records(con, "accounts")
+    by = {r["field"]: r for r in g.iter_rows(named=True)}
+    assert by["employees"]["value"] == "150" and by["employees"]["rule"] == "most recent"
+    assert set(g["entity_id"]) == {"a1"}
