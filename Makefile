@@ -38,8 +38,11 @@ lint: install
 	$(BIN)/ruff format --check .
 
 bench: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/bench_generate.py
 	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_engine.py
+	$(BIN)/python bench/bench_dedupe.py --million
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -21,6 +21,7 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
             out=Path(args.out), name_type=args.name_type, threshold=args.threshold,
             seed=args.seed, truth_col=args.truth, progress=progress,
             pairs_out=Path(args.pairs) if args.pairs else None,
+            move_together=tuple(tuple(k.strip() for k in g.split(",")) for g in args.move_together or []),
         )  # fmt: skip
     if args.json:
         print_json(summary)
@@ -93,6 +94,8 @@ def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
     p.add_argument("--seed", type=int, default=0, help="seed of the random pairs the model learns from")
     p.add_argument("--truth", help="a column of true entity ids: print precision / recall / F1")
     p.add_argument("--pairs", help="also write the scored pairs, with each field's level")
+    p.add_argument("--move-together", action="append", metavar="KIND,KIND",
+                   help="kinds that change at once (e.g. address,zip,phone for companies that move): their disagreements count once")  # fmt: skip
     p.add_argument("--db", help=argparse.SUPPRESS)  # dedupe needs no warehouse
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.add_argument("--debug", action="store_true", help="show tracebacks")

@@ -119,7 +119,11 @@ def merge_proposals(ctx: Context) -> tuple[list[pl.DataFrame], pl.DataFrame, dic
     frames, clusters_out, meta = [], [], {}
     for kind, records in _records(ctx).items():
         fields = ACCOUNT_FIELDS if kind == "accounts" else CONTACT_FIELDS
-        res = resolve(records, fields, name_type="org" if kind == "accounts" else "person", threshold=threshold)
+        # A company keyed in from another office has a new street, postcode and
+        # switchboard at once: those disagreements count once (docs/identity.md).
+        together = (("address", "zip", "phone"),) if kind == "accounts" else ()
+        res = resolve(records, fields, name_type="org" if kind == "accounts" else "person",
+                      threshold=threshold, move_together=together)  # fmt: skip
         current = current_all.filter(pl.col("object_type") == kind).select("record_id", "entity_id")
         info = _survivors(records, res.clusters, current, kind)
         members = info.group_by("cluster_id").agg(members=pl.col("record_id").sort())

@@ -102,6 +102,7 @@ def dedupe_file(
     seed: int = 0,
     truth_col: str | None = None,
     pairs_out: Path | None = None,
+    move_together: tuple[tuple[str, ...], ...] = (),
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Cluster the records of ``path`` and write ``out``; returns a summary (and, with
@@ -115,7 +116,11 @@ def dedupe_file(
         columns["truth"] = truth_col
     records = read_records(path, id_col, columns)
     kinds = {k: c for k, c in columns.items() if k != "truth"}
-    result: Resolution = resolve(records, kinds, name_type=name_type, threshold=threshold, seed=seed, progress=progress)
+    unknown = sorted({k for g in move_together for k in g} - set(kinds))
+    if unknown:
+        raise InputError(f"--move-together names kinds not given as fields: {', '.join(unknown)}")
+    result: Resolution = resolve(records, kinds, name_type=name_type, threshold=threshold, seed=seed,
+                                 move_together=move_together, progress=progress)  # fmt: skip
     clusters = result.clusters
     _write_atomically(clusters, out)
     if pairs_out is not None:

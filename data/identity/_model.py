@@ -36,9 +36,13 @@ class Session:
 class FellegiSunter:
     """Estimator in scikit-learn's manner: ``fit`` returns self, fitted attributes end in _."""
 
-    def __init__(self, *, max_iter: int = 100, tol: float = 1e-6) -> None:
+    def __init__(self, *, max_iter: int = 100, tol: float = 1e-6, groups: tuple[tuple[int, ...], ...] = ()) -> None:
         self.max_iter = max_iter
         self.tol = tol
+        # Comparisons that change together (a company that moves gets a new street,
+        # postcode and switchboard at once): their disagreements count once, by the
+        # strongest, instead of as independent evidence.
+        self.groups = groups
 
     def fit(
         self,
@@ -116,12 +120,23 @@ class FellegiSunter:
             lam = new
         return lam
 
-    def _posterior(self, patterns: np.ndarray, m: list[np.ndarray], lam: float, active: list[int]) -> np.ndarray:
-        w = np.full(len(patterns), np.log2(lam / (1 - lam)))
+    def _contributions(self, patterns: np.ndarray, m: list[np.ndarray], active: list[int]) -> np.ndarray:
+        """Sum over comparisons of log2(m/u), with each group's disagreements counted once."""
+        parts = np.zeros((len(patterns), len(m)))
         for k in active:
             g = patterns[:, k]
             level_w = np.log2(m[k] / self.u_[k])
-            w += np.where(g >= 0, level_w[np.clip(g, 0, None)], 0.0)
+            parts[:, k] = np.where(g >= 0, level_w[np.clip(g, 0, None)], 0.0)
+        total = parts.sum(axis=1)
+        for group in self.groups:
+            cols = [k for k in group if k in active]
+            if len(cols) > 1:
+                neg = np.minimum(parts[:, cols], 0.0)
+                total += -neg.sum(axis=1) + neg.min(axis=1)
+        return total
+
+    def _posterior(self, patterns: np.ndarray, m: list[np.ndarray], lam: float, active: list[int]) -> np.ndarray:
+        w = np.log2(lam / (1 - lam)) + self._contributions(patterns, m, active)
         return 1.0 / (1.0 + np.exp2(-np.clip(w, -60, 60)))
 
     def level_weights(self) -> list[np.ndarray]:
@@ -129,12 +144,8 @@ class FellegiSunter:
         return [np.log2(m / u) for m, u in zip(self.m_, self.u_, strict=True)]
 
     def match_weight(self, patterns: np.ndarray) -> np.ndarray:
-        weights = self.level_weights()
-        total = np.full(len(patterns), np.log2(self.lambda_ / (1 - self.lambda_)))
-        for k, w in enumerate(weights):
-            g = patterns[:, k]
-            total += np.where(g >= 0, w[np.clip(g, 0, None)], 0.0)
-        return total
+        prior = np.log2(self.lambda_ / (1 - self.lambda_))
+        return prior + self._contributions(patterns, self.m_, list(range(len(self.m_))))
 
     def predict_proba(self, patterns: np.ndarray) -> np.ndarray:
         """Probability that each pattern's pair is one entity."""

@@ -87,13 +87,10 @@ def _fold(expr: pl.Expr) -> pl.Expr:
 
 
 def _words(expr: pl.Expr, mapping: dict[str, str]) -> pl.Expr:
-    """Replace whole words through ``mapping`` (split, map, join: vectorised)."""
-    return (
-        expr.str.split(" ")
-        .list.eval(pl.element().replace(mapping))
-        .list.join(" ")
-        .replace("", None)
-    )
+    """Replace whole words through ``mapping`` (on folded text: words are [a-z0-9]+)."""
+    for word, short in mapping.items():
+        expr = expr.str.replace_all(rf"\b{word}\b", short)
+    return expr.replace("", None)
 
 
 def org_name(expr: pl.Expr) -> pl.Expr:
@@ -101,12 +98,24 @@ def org_name(expr: pl.Expr) -> pl.Expr:
     return _words(key, _BUSINESS_WORDS)
 
 
-def person_parts(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """(first name as canonical given name, last name) from a full-name column."""
-    folded = _fold(expr).str.replace_all(r"\b(mr|mrs|ms|dr|prof|jr|sr|ii|iii)\b", "").str.strip_chars()
-    words = folded.str.split(" ").list.eval(pl.element().filter(pl.element() != ""))
-    first = words.list.first().replace(_NICK_TO_NAME)
-    last = pl.when(words.list.len() > 1).then(words.list.last()).otherwise(None)
+def person_folded(expr: pl.Expr) -> pl.Expr:
+    """A full name folded, titles and suffixes dropped: 'Dr. Robert  SMITH Jr' -> 'robert smith'."""
+    return (
+        _fold(expr)
+        .str.replace_all(r"\b(?:mr|mrs|ms|dr|prof|jr|sr|ii|iii)\b", "")
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars()
+        .replace("", None)
+    )
+
+
+def person_parts(expr: pl.Expr, *, folded: bool = False) -> tuple[pl.Expr, pl.Expr]:
+    """(first name as canonical given name, last name) from a full-name column (already
+    ``person_folded`` when ``folded``)."""
+    folded = expr if folded else person_folded(expr)
+    # Regular expressions rather than split lists: several times faster on millions.
+    first = folded.str.extract(r"^(\S+)", 1).replace(_NICK_TO_NAME)
+    last = pl.when(folded.str.contains(" ")).then(folded.str.extract(r"(\S+)$", 1)).otherwise(None)
     return first, last
 
 
@@ -122,6 +131,9 @@ def prepare(records: pl.DataFrame, fields: dict[str, str], *, name_type: str = "
     ``name_type`` says whether the ``name`` kind holds organisations or people.
     """
     out: list[pl.Expr] = [pl.col("record_id").cast(pl.String)]
+    # Fold person names once, in a column of their own, before splitting them.
+    people = {k: c for k, c in fields.items() if k == "person" or (k == "name" and name_type != "org")}
+    records = records.with_columns([person_folded(pl.col(c)).alias(f"__folded_{k}") for k, c in people.items()])
     for kind, column in fields.items():
         c = pl.col(column)
         if kind == "name" and name_type == "org" or kind == "name_org":
@@ -129,7 +141,7 @@ def prepare(records: pl.DataFrame, fields: dict[str, str], *, name_type: str = "
             out += [n.alias("name"), n.str.split(" ").list.first().alias("name_first"),
                     n.str.split(" ").list.sort().list.join(" ").alias("name_sorted")]  # fmt: skip
         elif kind in ("name", "person"):
-            first, last = person_parts(c)
+            first, last = person_parts(pl.col(f"__folded_{kind}"), folded=True)
             prefix = "name" if kind == "name" else "person"
             out += [first.alias(f"{prefix}_given"), last.alias(f"{prefix}_family"),
                     pl.concat_str([first, last], separator=" ").alias(prefix)]  # fmt: skip

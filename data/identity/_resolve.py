@@ -85,6 +85,7 @@ def resolve(
     max_block: int = 200,
     random_pairs: int | None = None,
     seed: int = 0,
+    move_together: tuple[tuple[str, ...], ...] = (),
     progress: Progress | None = None,
 ) -> Resolution:
     """Cluster ``records`` (a ``record_id`` column plus the columns in ``fields``,
@@ -95,7 +96,10 @@ def resolve(
     with ``seed``); pairs at or above ``threshold`` link records, and average linkage
     inside each linked group keeps one bad link from chaining entities together.
     ``random_pairs`` defaults to four per record, at least 250k and at most 1M (Splink's
-    default sample).
+    default sample). ``move_together`` names groups of kinds that change at once (a
+    company keyed in from another office has a new street, postcode and switchboard):
+    their disagreements count once. Right for company records; wrong where the entity
+    is a site (then a different address is a different entity).
     """
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -140,7 +144,7 @@ def resolve(
         gcols = [f"g_{c.kind}" for c in comparisons]
         n_levels = [len(c.levels) + 1 for c in comparisons]
         total = len(prepared) * (len(prepared) - 1) // 2
-        model = _fit(pairs, random_g, comparisons, rules, n_levels, total)
+        model = _fit(pairs, random_g, comparisons, rules, n_levels, total, move_together)
         pairs = _score(pairs, model, gcols)
         lap("estimate")
         report(progress, _STEPS[4], 4, len(_STEPS))
@@ -186,6 +190,7 @@ def _fit(
     rules: list[Rule],
     n_levels: list[int],
     total_pairs: int,
+    move_together: tuple[tuple[str, ...], ...],
 ) -> FellegiSunter:
     gcols = [f"g_{c.kind}" for c in comparisons]
     kinds = [c.kind for c in comparisons]
@@ -199,7 +204,10 @@ def _fit(
         part = pairs.filter((pl.col("rules") & mask) != 0)
         if not part.is_empty():
             sessions.append(Session(*_patterns(part, gcols), fixed=fixed))
-    return FellegiSunter().fit(
+    groups = tuple(
+        tuple(kinds.index(k) for k in group if k in kinds) for group in move_together
+    )
+    return FellegiSunter(groups=groups).fit(
         sessions, _patterns(pairs, gcols), _patterns(random_g, gcols), n_levels, total_pairs
     )
 
