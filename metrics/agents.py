@@ -18,7 +18,7 @@ from metrics.engine import action_outcomes, run_stats
 __all__ = ["REPORTS", "agent_report"]
 
 # agent -> module with its measures against truth and reviewer decisions.
-REPORTS: dict[str, str] = {}
+REPORTS: dict[str, str] = {"pipeline_health": "metrics.pipeline"}
 
 
 def agent_report(

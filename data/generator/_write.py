@@ -33,7 +33,8 @@ ORDER BY table_schema, table_name
 """
 _ENGINE_STATE = ["ops.events", "ops.event_consumption", "ops.record_state", "ops.proposals",
                  "ops.field_leases", "ops.runs", "ops.dq_metrics", "ops.dq_snapshots",
-                 "ops.import_files", "ops.imports", "ops.risk_flags", "ops.forecasts",
+                 "ops.import_files", "ops.imports", "ops.risk_flags", "ops.risk_scores",
+                 "ops.risk_backtests", "ops.forecasts",
                  "ops.briefings", "ops.drafts"]  # fmt: skip
 # Ids handed over as numbers (`<column>_no`) to keep big tables small in memory: DuckDB
 # writes them out as the generator's id strings (prefix and zero-padded width).
