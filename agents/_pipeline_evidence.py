@@ -114,11 +114,17 @@ def evidence_for(
     last_answer = _by_deal(answered.sort("occurred_at").group_by("opportunity_id").last().select(
         "opportunity_id", "activity_id", "occurred_at", "activity_type", "direction", "contact_id"))  # fmt: skip
     engaged = _by_deal(answered.group_by("opportunity_id", "contact_id").agg(
-        first_answer=pl.col("occurred_at").min(), answers=pl.len()))  # fmt: skip
+        first_answer=pl.col("occurred_at").min(), answers=pl.len()
+    ).sort("opportunity_id", "first_answer", "contact_id"))  # fmt: skip
     people = _by_deal(
         roles.filter(pl.col("opportunity_id").is_in(ids)
                      & (pl.col("added_at").is_null() | (pl.col("added_at") <= as_of)))
         .join(contacts, on="contact_id", how="left")
+        # crm.contacts holds today's record: what it says is only known at as_of if the
+        # record has not changed since (see agents.features)
+        .with_columns([pl.when(pl.col("updated_at") <= as_of).then(c).alias(c)
+                       for c in ("is_active", "email_bounced")])  # fmt: skip
+        .sort("opportunity_id", "contact_id")
         .select("opportunity_id", "contact_id", "role", "title", "is_active", "email_bounced",
                 "updated_at")
     )  # fmt: skip

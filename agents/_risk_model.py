@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
+from threadpoolctl import threadpool_limits
 
 from agents._pipeline_signals import Benchmarks
 
@@ -125,14 +126,28 @@ class RiskModel(ClassifierMixin, BaseEstimator):
     training weeks (``time`` passed to ``fit``), so probabilities are honest about
     weeks the trees did not see. ``reasons`` gives the reason codes."""
 
-    def __init__(self, *, max_iter: int = 150, learning_rate: float = 0.1,
-                 calibration_share: float = 0.25, random_state: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        max_iter: int = 150,
+        learning_rate: float = 0.1,
+        calibration_share: float = 0.25,
+        n_threads: int | None = 1,
+        random_state: int = 0,
+    ) -> None:
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.calibration_share = calibration_share
+        # One OpenMP thread by default: on a machine whose cores other processes share,
+        # spinning OpenMP workers made a fit 6x slower (7.7 s vs 48 s, 15k rows, 2 cores).
+        self.n_threads = n_threads
         self.random_state = random_state
 
     def fit(self, X: np.ndarray, y: np.ndarray, time: np.ndarray | None = None) -> RiskModel:
+        with threadpool_limits(self.n_threads, user_api="openmp"):
+            return self._fit(X, y, time)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, time: np.ndarray | None) -> RiskModel:
         y = np.asarray(y, dtype=int)
         t = np.arange(len(y)) if time is None else np.asarray(time)
         cut = np.quantile(np.unique(t), 1 - self.calibration_share) if len(t) else 0
@@ -152,7 +167,8 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.calibrated_.predict_proba(X)
+        with threadpool_limits(self.n_threads, user_api="openmp"):
+            return self.calibrated_.predict_proba(X)
 
     def risk(self, X: np.ndarray) -> np.ndarray:
         """Calibrated probability of the risk (slip or loss within the horizon)."""
