@@ -19,10 +19,11 @@ import polars as pl
 
 from agents._pipeline_signals import learn_benchmarks, rule_flags
 from agents._risk_model import HORIZON_DAYS, RiskModel, feature_matrix, outcome_labels
-from agents.features import deal_states, weekly_moments
+from agents.features import TABLES, deal_states, weekly_moments
+from data.progress import Progress, report
 from data.warehouse import frame, scalar
 
-__all__ = ["Backtest", "run_backtest", "truth_labels", "NAIVE"]
+__all__ = ["Backtest", "run_backtest", "truth_labels", "in_memory_copy", "NAIVE"]
 
 NAIVE = "naive_no_activity_30d"  # the baseline: no completed activity at all in 30 days
 _MANAGERS = """
@@ -32,6 +33,27 @@ FROM crm.users
 """
 _OUTCOMES = "SELECT opportunity_id, outcome, outcome_date FROM truth.deal_outcomes"
 _SLIPS = "SELECT opportunity_id, slipped_at, new_close_date FROM truth.slips"
+
+
+# What a backtest reads: copied into memory in one short unit of work, so the warehouse
+# file is not held while the models train (docs/warehouse.md).
+_COPY = {**{t: cols for t, cols in TABLES.items()},
+         "crm.users": ["user_id", "role", "manager_id"], "ops.imports": ["as_of"],
+         "truth.deal_outcomes": ["opportunity_id", "outcome", "outcome_date"],
+         "truth.slips": ["opportunity_id", "slipped_at", "new_close_date"]}  # fmt: skip
+
+
+def in_memory_copy(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB holding the tables and columns a backtest reads."""
+    mem = duckdb.connect()
+    for table, cols in _COPY.items():
+        schema, name = table.split(".")
+        data = frame(con, f"SELECT {', '.join(cols)} FROM {table}")  # names: _COPY
+        mem.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        mem.register("_copy", data)
+        mem.execute(f"CREATE TABLE {table} AS SELECT * FROM _copy")
+        mem.unregister("_copy")
+    return mem
 
 
 @dataclass
@@ -109,10 +131,13 @@ def run_backtest(
     horizon_days: int = HORIZON_DAYS,
     max_train_rows: int = 100_000,
     seed: int = 0,
+    model_params: dict[str, Any] | None = None,
+    progress: Progress | None = None,
 ) -> Backtest:
     """Score the last ``eval_weeks`` weekly snapshots whose horizon has passed by the
     data's as-of, retraining the model every ``retrain_weeks`` on up to ``train_weeks``
-    of earlier snapshots (labels from CRM history visible at the block start)."""
+    of earlier snapshots (labels from CRM history visible at the block start).
+    ``model_params`` go to ``RiskModel`` (tests use fewer trees)."""
     as_of = scalar(con, "SELECT max(as_of) FROM ops.imports")
     start = scalar(con, "SELECT min(changed_at) FROM crm.opportunity_history")
     if as_of is None or start is None:
@@ -129,7 +154,9 @@ def run_backtest(
     stages = [s.key for s in definitions.stages]
     rng = np.random.default_rng(seed)
     scored_parts, models = [], []
-    for block in _blocks(evaluable, retrain_weeks):
+    blocks = _blocks(evaluable, retrain_weeks)
+    for i, block in enumerate(blocks):
+        report(progress, "backtest blocks", i, len(blocks))
         b0 = block[0]
         known = final.filter(pl.col("is_won") & (pl.col("stage_entered_at") < b0))
         past = states.filter(pl.col("as_of") < b0)
@@ -147,7 +174,7 @@ def run_backtest(
         train = train.join(labels, on=["as_of", "opportunity_id"])
         if len(train) > max_train_rows:
             train = train[np.sort(rng.choice(len(train), max_train_rows, replace=False))]
-        model = RiskModel(random_state=seed).fit(
+        model = RiskModel(random_state=seed, **(model_params or {})).fit(
             feature_matrix(train, bench, stages), train["label"].to_numpy(),
             time=train["as_of"].to_physical().to_numpy(),
         )  # fmt: skip
@@ -162,6 +189,7 @@ def run_backtest(
             .with_columns(model=model.risk(feature_matrix(now, bench, stages)))
             .join(wide, on=["as_of", "opportunity_id"], how="left")
         )  # fmt: skip
+    report(progress, "backtest blocks", len(blocks), len(blocks))
     scored = pl.concat(scored_parts, how="diagonal_relaxed")
     scored = scored.with_columns(
         pl.when(pl.col("days_since_activity") > 30).then(pl.col("days_since_activity"))

@@ -11,6 +11,7 @@ figures ``revstack backtest`` stored for the dashboard.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -18,13 +19,14 @@ import duckdb
 import polars as pl
 from sklearn.metrics import average_precision_score
 
-from data.warehouse import frame, scalar
-from metrics._pipeline_backtest import NAIVE, Backtest, run_backtest
+from agents.pipeline_health import MODEL_THRESHOLD
+from data.warehouse import frame, registered, scalar
+from metrics._pipeline_backtest import NAIVE, Backtest, in_memory_copy, run_backtest
 
-__all__ = ["signal_quality", "report", "stored_quality", "MODEL_THRESHOLD", "BUDGET",
-           "QUALITY_SCHEMA"]  # fmt: skip
+__all__ = ["signal_quality", "summarize", "report", "store_quality", "stored_quality",
+           "MODEL_THRESHOLD", "BUDGET", "QUALITY_SCHEMA"]  # fmt: skip
 
-MODEL_THRESHOLD = 0.5  # the model flags a deal when its calibrated risk is at least this
+
 BUDGET = 5  # alerts per manager per week
 ANY_RULE = "any_rule"
 QUALITY_SCHEMA = {
@@ -36,7 +38,10 @@ QUALITY_SCHEMA = {
 _HAS_TRUTH = "SELECT count(*) FROM truth.deal_outcomes"
 _STORED = """
 SELECT * FROM ops.risk_backtests
-WHERE backtest_id = (SELECT max(backtest_id) FROM ops.risk_backtests)
+WHERE backtest_id = (SELECT max(backtest_id) FROM ops.risk_backtests) AND population = $population
+"""
+_STORE = """
+INSERT INTO ops.risk_backtests BY NAME SELECT * FROM quality_rows
 """
 
 
@@ -108,53 +113,83 @@ def _r(x: Any) -> Any:
     return round(x, 4) if isinstance(x, float) else x
 
 
+def _rows(q: pl.DataFrame) -> list[dict[str, Any]]:
+    return [{k: _r(v) for k, v in r.items()} for r in q.iter_rows(named=True)]
+
+
+def summarize(bt: Backtest, live: pl.DataFrame, every: pl.DataFrame) -> dict[str, Any]:
+    """The figures ``revstack metrics`` and ``revstack backtest`` print."""
+    rules = live.filter(~pl.col("signal").is_in(["model", NAIVE, ANY_RULE]))
+    pick = {
+        "model": live.filter(signal="model").row(0, named=True),
+        "best_rule_by_precision_at_k": rules.sort("precision_at_k", descending=True,
+                                                  nulls_last=True).row(0, named=True),
+        "best_rule_by_recall": rules.sort("recall", descending=True, nulls_last=True).row(0, named=True),
+        "best_rule_by_f1": rules.sort("f1", descending=True, nulls_last=True).row(0, named=True),
+        "naive": live.filter(signal=NAIVE).row(0, named=True),
+    }  # fmt: skip
+    keys = ("signal", "precision_at_k", "recall_at_k", "precision", "recall", "f1", "pr_auc",
+            "dollar_recall", "median_warning_days")  # fmt: skip
+    dead = bt.scored.filter("already_lost")
+    phantom = (
+        bt.scored.filter(pl.col("phantom").is_not_null())
+        if "phantom" in bt.scored.columns
+        else dead.clear()
+    )
+    return {
+        "available": True,
+        "setup": bt.setup,
+        "label": f"slipped out of its quarter, reached its quarter's end still open, or lost, "
+                 f"within {bt.setup['horizon_days']} days",
+        "budget_per_manager_week": BUDGET, "model_threshold": MODEL_THRESHOLD,
+        "rows": len(bt.scored), "live_rows": int((~bt.scored["already_lost"]).sum()),
+        "base_rate_live": _r(pick["model"]["base_rate"]),
+        "side_by_side_live": {name: {k: _r(r[k]) for k in keys} for name, r in pick.items()},
+        "signals_live": _rows(live),
+        "signals_all": _rows(every),
+        "already_lost_still_open": {
+            "rows": len(dead),
+            "phantom_precision": _r(phantom["already_lost"].mean()) if len(phantom) else None,
+            "phantom_recall": _r(phantom["already_lost"].sum() / len(dead)) if len(dead) else None,
+        },
+    }  # fmt: skip
+
+
 def report(con: duckdb.DuckDBPyConnection, definitions: Any) -> dict[str, Any]:
     """Backtest on this warehouse against truth.* (a generated company) and the figures."""
     if not scalar(con, _HAS_TRUTH):
         return {"available": False,
                 "why": "no truth.* in this warehouse: outcomes of real data cannot be backtested "
                        "here; see docs/pipeline_health.md for maven_crm"}  # fmt: skip
-    bt = run_backtest(con, definitions)
-    q = signal_quality(bt)
-    rules = q.filter(~pl.col("signal").is_in(["model", NAIVE, ANY_RULE]))
-    best = rules.sort("precision_at_k", descending=True, nulls_last=True).row(0, named=True)
-    model = q.filter(signal="model").row(0, named=True)
-    naive = q.filter(signal=NAIVE).row(0, named=True)
-    return {
-        "available": True,
-        "setup": bt.setup,
-        "label": f"slipped out of its quarter or lost within {bt.setup['horizon_days']} days",
-        "budget_per_manager_week": BUDGET,
-        "model_threshold": MODEL_THRESHOLD,
-        "rows": len(bt.scored),
-        "base_rate": _r(model["base_rate"]),
-        "signals": [{k: _r(v) for k, v in r.items()} for r in q.iter_rows(named=True)],
-        "side_by_side": {
-            name: {
-                k: _r(r[k])
-                for k in (
-                    "signal",
-                    "precision_at_k",
-                    "recall_at_k",
-                    "precision",
-                    "recall",
-                    "f1",
-                    "pr_auc",
-                )
-            }
-            for name, r in (("model", model), ("best_rule", best), ("naive", naive))
-        },  # fmt: skip
-    }
+    mem = in_memory_copy(con)
+    try:
+        bt = run_backtest(mem, definitions)
+    finally:
+        mem.close()
+    return summarize(bt, signal_quality(bt), signal_quality(bt, live_only=False))
 
 
-def stored_quality(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def store_quality(
+    con: duckdb.DuckDBPyConnection, bt: Backtest, live: pl.DataFrame, every: pl.DataFrame
+) -> int:
+    """Record both populations' figures as one backtest in ops.risk_backtests; its id."""
+    backtest_id = int(scalar(con, "SELECT nextval('ops.risk_backtest_seq')"))  # type: ignore[arg-type]
+    rows = pl.concat([live.with_columns(population=pl.lit("live")),
+                      every.with_columns(population=pl.lit("all"))])  # fmt: skip
+    rows = rows.with_columns(
+        backtest_id=pl.lit(backtest_id), measured_at=pl.lit(dt.datetime.now(dt.UTC).replace(tzinfo=None)),
+        setup=pl.lit(json.dumps(bt.setup, default=str)),
+    )  # fmt: skip
+    with registered(con, "quality_rows", rows):
+        con.execute(_STORE)
+    return backtest_id
+
+
+def stored_quality(con: duckdb.DuckDBPyConnection, population: str = "live") -> pl.DataFrame:
     """The latest stored backtest's per-signal figures (empty before any backtest)."""
-    rows = frame(con, _STORED)
+    rows = frame(con, _STORED, {"population": population})
     if rows.is_empty():
         return pl.DataFrame(schema={"measured_at": pl.Datetime("us"), **QUALITY_SCHEMA})
-    return rows.select("measured_at", *QUALITY_SCHEMA)
-
-
-def quality_rows(bt: Backtest, q: pl.DataFrame) -> pl.DataFrame:
-    """Rows for ops.risk_backtests (without the id and time the caller adds)."""
-    return q.with_columns(setup=pl.lit(json.dumps(bt.setup, default=str)))
+    return rows.select("measured_at", *QUALITY_SCHEMA).sort(
+        "precision_at_k", descending=True, nulls_last=True
+    )
