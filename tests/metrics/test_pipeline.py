@@ -11,7 +11,7 @@ import pytest
 from contracts import load_definitions
 from data.warehouse import Warehouse
 from metrics._pipeline_backtest import NAIVE, Backtest, in_memory_copy, run_backtest
-from metrics.pipeline import signal_quality, stored_quality, store_quality, summarize
+from metrics.pipeline import signal_quality, store_quality, stored_quality, summarize
 
 W1, W2 = dt.datetime(2026, 1, 5), dt.datetime(2026, 1, 12)
 
