@@ -3,17 +3,15 @@ written by ``revstack digest``; reasons escaped, highest risk first."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from html.parser import HTMLParser
 from pathlib import Path
-
-import pytest
 
 from data.warehouse import Warehouse
 from metrics.risk_flags import flags
 from revstack._digest import build_digests
 from revstack.cli import main
+from tests.risk_fixture import flagged  # noqa: F401 - the fixture
 
 _VOID = {"meta", "br", "hr", "img", "input", "link"}
 _BLOCK_TYPES = {"header", "context", "divider", "section"}
@@ -58,32 +56,7 @@ def _check_blocks(doc: dict) -> None:
             assert all(e["type"] == "mrkdwn" for e in b["elements"])
 
 
-@pytest.fixture
-def flagged(wh: Warehouse) -> Warehouse:
-    t = dt.datetime(2026, 10, 1)
-    with wh.transaction() as con:
-        con.execute("""
-            INSERT INTO crm.users (user_id, name, email, role, manager_id, team, source) VALUES
-              ('m1', 'Mia Manager', 'mia@x.example', 'manager', NULL, 'East', 't'),
-              ('m2', 'Max Manager', NULL, 'manager', NULL, 'West', 't'),
-              ('r1', 'Rae Rep', NULL, 'rep', 'm1', 'East', 't'),
-              ('r2', 'Ray Rep', NULL, 'rep', 'm2', 'West', 't')""")  # fmt: skip
-        for i, (owner, amount) in enumerate([("r1", 900.0), ("r1", 50_000.0), ("r2", 10.0)] * 12):
-            con.execute(
-                "INSERT INTO crm.opportunities (opportunity_id, owner_id, name, stage, amount, "
-                "is_closed, is_won, source) VALUES ($o, $u, $n, 'proposal', $a, false, false, 't')",
-                {"o": f"o{i}", "u": owner, "n": f"Deal <{i}> & Co", "a": amount},
-            )
-            for signal, score in (("gone_quiet", i / 40), ("model", i / 40)):
-                con.execute(
-                    "INSERT INTO ops.risk_flags VALUES ('R000007', $o, $s, $t, $score, 1.0, $r, '{}')",
-                    {"o": f"o{i}", "s": signal, "t": t, "score": score,
-                     "r": f"reason <b>{signal}</b> for o{i}"},
-                )  # fmt: skip
-    return wh
-
-
-def test_one_digest_per_manager_highest_risk_first_and_escaped(flagged: Warehouse) -> None:
+def test_one_digest_per_manager_highest_risk_first_and_escaped(flagged: Warehouse) -> None:  # noqa: F811
     with flagged.connect() as con:
         rows = flags(con)
     digests = build_digests(rows, week="2026-09-28", top=5)
@@ -98,7 +71,7 @@ def test_one_digest_per_manager_highest_risk_first_and_escaped(flagged: Warehous
     _check_blocks(mia.blocks)
 
 
-def test_revstack_digest_writes_valid_files(flagged: Warehouse, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_revstack_digest_writes_valid_files(flagged: Warehouse, tmp_path: Path, capsys) -> None:  # noqa: ANN001, F811
     out = tmp_path / "digests"
     code = main(["digest", "--db", str(flagged.path), "--out", str(out), "--json"])
     assert code == 0
