@@ -154,6 +154,9 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         early, late = t < cut, t >= cut
         if early.sum() < 50 or late.sum() < 50 or len(np.unique(y[late])) < 2:
             early = late = np.ones(len(y), bool)  # too little data to hold weeks back
+        # A feature the data never fills (no activities in an export, say) is left out.
+        self.used_ = ~np.all(np.isnan(X), axis=0)
+        X = X[:, self.used_]
         self.base_ = HistGradientBoostingClassifier(
             max_iter=self.max_iter, learning_rate=self.learning_rate,
             random_state=self.random_state, early_stopping=False,
@@ -162,13 +165,15 @@ class RiskModel(ClassifierMixin, BaseEstimator):
             FrozenEstimator(self.base_), method="isotonic"
         ).fit(X[late], y[late])
         self.classes_ = self.calibrated_.classes_
-        self.reference_ = np.nanmedian(X[y == 0], axis=0) if (y == 0).any() else np.nanmedian(X, 0)
+        full = np.full((1, len(self.used_)), np.nan)
+        full[0, self.used_] = np.nanmedian(X[y == 0] if (y == 0).any() else X, axis=0)
+        self.reference_ = full[0]
         self.n_train_, self.base_rate_ = len(y), float(y.mean()) if len(y) else 0.0
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         with threadpool_limits(self.n_threads, user_api="openmp"):
-            return self.calibrated_.predict_proba(X)
+            return self.calibrated_.predict_proba(X[:, self.used_])
 
     def risk(self, X: np.ndarray) -> np.ndarray:
         """Calibrated probability of the risk (slip or loss within the horizon)."""

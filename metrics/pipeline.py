@@ -36,6 +36,7 @@ QUALITY_SCHEMA = {
     "median_warning_days": pl.Float64,
 }  # fmt: skip
 _HAS_TRUTH = "SELECT count(*) FROM truth.deal_outcomes"
+_MAVEN = "SELECT count(*) FROM ops.imports WHERE format = 'maven'"
 _STORED = """
 SELECT * FROM ops.risk_backtests
 WHERE backtest_id = (SELECT max(backtest_id) FROM ops.risk_backtests) AND population = $population
@@ -158,9 +159,13 @@ def summarize(bt: Backtest, live: pl.DataFrame, every: pl.DataFrame) -> dict[str
 def report(con: duckdb.DuckDBPyConnection, definitions: Any) -> dict[str, Any]:
     """Backtest on this warehouse against truth.* (a generated company) and the figures."""
     if not scalar(con, _HAS_TRUTH):
+        if scalar(con, _MAVEN):  # real data whose export holds its own outcomes
+            from metrics.pipeline_maven import maven_report
+
+            return {"available": True, "data": "maven_crm", **maven_report(con, definitions)}
         return {"available": False,
-                "why": "no truth.* in this warehouse: outcomes of real data cannot be backtested "
-                       "here; see docs/pipeline_health.md for maven_crm"}  # fmt: skip
+                "why": "no truth.* in this warehouse and no outcomes in the export to "
+                       "backtest against; see docs/pipeline_health.md"}  # fmt: skip
     mem = in_memory_copy(con)
     try:
         bt = run_backtest(mem, definitions)
