@@ -18,7 +18,8 @@ import numpy as np
 import polars as pl
 
 from agents._pipeline_signals import learn_benchmarks, rule_flags
-from agents._risk_model import HORIZON_DAYS, RiskModel, feature_matrix, outcome_labels
+from agents._risk_estimator import RiskModel
+from agents._risk_model import HORIZON_DAYS, feature_matrix, outcome_labels
 from agents.features import TABLES, deal_states, weekly_moments
 from data.progress import Progress, report
 from data.warehouse import frame, scalar
