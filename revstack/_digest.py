@@ -107,7 +107,9 @@ def build_digests(
     deals = deal_flags(rows)
     out = []
     for (manager_id,), part in deals.group_by("manager_id", maintain_order=True):
-        name = part["manager"][0] or ("Deals without an owner" if manager_id is None else str(manager_id))
+        name = part["manager"][0] or (
+            "Deals without an owner" if manager_id is None else str(manager_id)
+        )
         shown = part.head(top)
         out.append(Digest(
             manager_id=str(manager_id or "none"), manager=name, email=part["manager_email"][0],
