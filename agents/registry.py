@@ -17,6 +17,7 @@ from agents.deal_prep import DealPrep
 from agents.engine._route import POLICY_SCHEMA
 from agents.engine._run import AgentSpec, dependency_order
 from agents.outbound import Outbound
+from agents.pipeline_health import PipelineHealth
 from contracts import AgentContract, Bundle, load_all
 from data.warehouse import Warehouse, frame
 
@@ -27,6 +28,7 @@ IMPLEMENTATIONS: dict[str, Callable[[], Agent]] = {
     "crm_hygiene": CrmHygiene,
     "deal_prep": DealPrep,
     "outbound": Outbound,
+    "pipeline_health": PipelineHealth,
 }
 
 _MODES = "SELECT agent, mode FROM ops.agent_modes"

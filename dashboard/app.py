@@ -15,6 +15,7 @@ PAGES = [
     st.Page("pages/threshold_lab.py", title="Threshold lab", url_path="thresholds"),
     st.Page("pages/audit.py", title="Audit & rollback", url_path="audit"),
     st.Page("pages/data_quality.py", title="Data quality", url_path="quality"),
+    st.Page("pages/pipeline_risk.py", title="Pipeline risk", url_path="risk"),
     st.Page("pages/contracts.py", title="Contracts & registry", url_path="contracts"),
 ]
 

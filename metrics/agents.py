@@ -20,6 +20,7 @@ __all__ = ["REPORTS", "agent_report"]
 # agent -> module with its measures against truth and reviewer decisions.
 REPORTS: dict[str, str] = {
     "crm_hygiene": "metrics.hygiene",
+    "pipeline_health": "metrics.pipeline",
     "deal_prep": "metrics.deal_prep",
     "outbound": "metrics.outbound",
 }

@@ -205,9 +205,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, json_flag=False)
     p.set_defaults(func=cmd_app)
 
-    from revstack import _engine_cmds, _hygiene_cmds, _metrics_cmds, _outbound_cmds, _prep_cmds
+    from revstack import (
+        _engine_cmds,
+        _hygiene_cmds,
+        _metrics_cmds,
+        _outbound_cmds,
+        _pipeline_cmds,
+        _prep_cmds,
+    )
 
-    for module in (_engine_cmds, _hygiene_cmds, _metrics_cmds, _prep_cmds, _outbound_cmds):
+    for module in (_engine_cmds, _hygiene_cmds, _metrics_cmds, _pipeline_cmds, _prep_cmds, _outbound_cmds):
         module.register(sub, _common)
     return parser
 

@@ -20,6 +20,7 @@ PAGES = [
     "pages/threshold_lab.py",
     "pages/audit.py",
     "pages/data_quality.py",
+    "pages/pipeline_risk.py",
     "pages/contracts.py",
 ]
 

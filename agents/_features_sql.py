@@ -1,0 +1,184 @@
+"""The SQL behind ``agents.features``: a deal's state as of each moment, from history.
+
+Every step reads only rows stamped at or before the moment (``<= as_of``): history rows
+by ``changed_at``, activities by ``occurred_at``, buying roles by ``added_at``, contact
+departures by the contact record's ``updated_at``. Running counts are computed once per
+row (window functions) and picked per moment with ASOF joins, so many weekly moments
+cost one pass over the tables, not one pass each.
+"""
+
+from __future__ import annotations
+
+__all__ = ["STATES"]
+
+# $moments: TIMESTAMP[]; $closed / $won: stage keys (definitions.yaml); $open_only: BOOLEAN.
+STATES = """
+WITH moments AS (SELECT DISTINCT unnest($moments::TIMESTAMP[]) AS as_of),
+h0 AS (
+    SELECT h.*,
+           lag(close_date) OVER w AS prev_close,
+           lag(amount) OVER w AS prev_amount,
+           lag(stage) OVER w AS prev_stage,
+           lead(changed_at) OVER w AS next_at,
+           list_contains($closed::VARCHAR[], stage) AS closed_row
+    FROM crm.opportunity_history h
+    WINDOW w AS (PARTITION BY opportunity_id ORDER BY changed_at, history_id)
+),
+h1 AS (
+    SELECT *,
+           -- a push: the rep moved the close date later while the deal stayed open (the
+           -- close-out row resets the date to the day it closed; that is not a push)
+           (NOT closed_row AND prev_close IS NOT NULL AND close_date > prev_close) AS is_push
+    FROM h0
+),
+h AS (
+    SELECT opportunity_id, changed_at, coalesce(next_at, TIMESTAMP '9999-12-31') AS next_at,
+           stage, amount, close_date, forecast_category, probability, changed_by AS owner_id,
+           closed_row,
+           min(changed_at) OVER w AS opened_at,
+           first_value(amount) OVER w AS first_amount,
+           first_value(close_date) OVER w AS first_close_date,
+           sum(is_push::INT) OVER w AS close_date_pushes,
+           sum((is_push AND date_trunc('quarter', close_date)
+                            > date_trunc('quarter', prev_close))::INT) OVER w AS pushes_out_of_quarter,
+           max(CASE WHEN is_push THEN changed_at END) OVER w AS last_push_at,
+           sum((prev_amount IS NOT NULL AND amount IS DISTINCT FROM prev_amount)::INT) OVER w
+               AS amount_changes,
+           sum((prev_amount IS NOT NULL AND amount < prev_amount)::INT) OVER w AS amount_decreases,
+           max(CASE WHEN prev_amount IS NOT NULL AND amount IS DISTINCT FROM prev_amount
+                    THEN changed_at END) OVER w AS last_amount_change_at,
+           max(CASE WHEN prev_stage IS NULL OR stage <> prev_stage THEN changed_at END) OVER w
+               AS stage_entered_at
+    FROM h1
+    WINDOW w AS (PARTITION BY opportunity_id ORDER BY changed_at, history_id
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+),
+state AS MATERIALIZED (  -- the history row in force at each moment: changed_at <= as_of < next change
+    SELECT m.as_of, h.* FROM moments m
+    JOIN h ON h.changed_at <= m.as_of AND m.as_of < h.next_at
+    WHERE NOT ($open_only AND h.closed_row)
+),
+acts AS (
+    SELECT opportunity_id, contact_id, occurred_at,
+           direction IN ('inbound', 'two_way') AS answered
+    FROM crm.activities
+    WHERE status = 'completed' AND occurred_at <= (SELECT max(as_of) FROM moments)
+      AND opportunity_id IN (SELECT opportunity_id FROM state)  -- only deals asked about
+),
+reply AS MATERIALIZED (  -- completed inbound / two-way touches, numbered per deal
+    SELECT opportunity_id, contact_id, occurred_at,
+           row_number() OVER (PARTITION BY opportunity_id ORDER BY occurred_at) AS n
+    FROM acts WHERE answered
+),
+touch AS MATERIALIZED (  -- every completed touch, and how many of them were outbound, running
+    SELECT opportunity_id, occurred_at,
+           row_number() OVER w AS n,
+           sum((NOT answered)::INT) OVER w AS outbound_n
+    FROM acts
+    WINDOW w AS (PARTITION BY opportunity_id ORDER BY occurred_at
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+),
+engaged AS (  -- the k-th distinct contact to engage, and when they first did
+    SELECT opportunity_id, first_at,
+           row_number() OVER (PARTITION BY opportunity_id ORDER BY first_at) AS k
+    FROM (SELECT opportunity_id, contact_id, min(occurred_at) AS first_at
+          FROM reply WHERE contact_id IS NOT NULL GROUP BY ALL)
+),
+a AS MATERIALIZED (
+    SELECT s.as_of, s.opportunity_id,
+           r.occurred_at AS last_two_way_at, coalesce(r.n, 0) AS replies_n,
+           t.occurred_at AS last_activity_at, coalesce(t.n, 0) AS touches_n,
+           coalesce(t.outbound_n, 0) AS outbound_n
+    FROM state s
+    ASOF LEFT JOIN reply r ON s.opportunity_id = r.opportunity_id AND s.as_of >= r.occurred_at
+    ASOF LEFT JOIN touch t ON s.opportunity_id = t.opportunity_id AND s.as_of >= t.occurred_at
+),
+a30 AS (  -- the same running counts 30 days earlier, so their difference is the last 30 days
+    SELECT s.as_of, s.opportunity_id, coalesce(r.n, 0) AS replies_n,
+           coalesce(t.outbound_n, 0) AS outbound_n
+    FROM state s
+    ASOF LEFT JOIN reply r
+        ON s.opportunity_id = r.opportunity_id AND s.as_of - INTERVAL 30 DAY >= r.occurred_at
+    ASOF LEFT JOIN touch t
+        ON s.opportunity_id = t.opportunity_id AND s.as_of - INTERVAL 30 DAY >= t.occurred_at
+),
+since AS (  -- outbound touches since the last reply: chasing without an answer
+    SELECT a.as_of, a.opportunity_id, a.outbound_n - coalesce(t.outbound_n, 0) AS unanswered
+    FROM a
+    ASOF LEFT JOIN touch t
+        ON a.opportunity_id = t.opportunity_id AND a.last_two_way_at >= t.occurred_at
+),
+e AS (
+    SELECT s.as_of, s.opportunity_id, coalesce(g.k, 0) AS engaged_contacts
+    FROM state s
+    ASOF LEFT JOIN engaged g ON s.opportunity_id = g.opportunity_id AND s.as_of >= g.first_at
+),
+e30 AS (
+    SELECT s.as_of, s.opportunity_id, count(DISTINCT r.contact_id) AS engaged_30d
+    FROM state s JOIN reply r
+      ON r.opportunity_id = s.opportunity_id AND r.occurred_at <= s.as_of
+     AND r.occurred_at > s.as_of - INTERVAL 30 DAY
+    GROUP BY ALL
+),
+roles AS (
+    SELECT s.as_of, s.opportunity_id,
+           count(*) AS contacts_on_deal,
+           bool_or(oc.role = 'champion') AS has_champion,
+           bool_or(oc.role = 'economic_buyer') AS has_economic_buyer,
+           -- today's is_active / email_bounced were already true at as_of only if the
+           -- contact record has not changed since (updated_at <= as_of)
+           bool_or(oc.role = 'champion' AND (NOT c.is_active OR c.email_bounced)
+                   AND c.updated_at <= s.as_of) AS champion_left,
+           bool_or(oc.role = 'economic_buyer' AND (NOT c.is_active OR c.email_bounced)
+                   AND c.updated_at <= s.as_of) AS economic_buyer_left
+    FROM state s
+    JOIN crm.opportunity_contacts oc
+      ON oc.opportunity_id = s.opportunity_id AND coalesce(oc.added_at, s.opened_at) <= s.as_of
+    LEFT JOIN crm.contacts c ON c.contact_id = oc.contact_id
+    GROUP BY ALL
+),
+champ AS (  -- the champion's last answer at or before as_of
+    SELECT s.as_of, s.opportunity_id, max(r.occurred_at) AS champion_last_reply_at
+    FROM state s
+    JOIN crm.opportunity_contacts oc
+      ON oc.opportunity_id = s.opportunity_id AND oc.role = 'champion'
+    JOIN reply r ON r.opportunity_id = s.opportunity_id AND r.contact_id = oc.contact_id
+                AND r.occurred_at <= s.as_of
+    GROUP BY ALL
+)
+SELECT s.as_of, s.opportunity_id, s.owner_id, s.opened_at AS created_at,
+       s.stage, s.amount, s.close_date, s.forecast_category, s.probability,
+       s.closed_row AS is_closed, list_contains($won::VARCHAR[], s.stage) AS is_won,
+       date_diff('day', s.opened_at, s.as_of) AS days_open,
+       s.stage_entered_at, date_diff('day', s.stage_entered_at, s.as_of) AS days_in_stage,
+       s.close_date_pushes, s.pushes_out_of_quarter, s.last_push_at,
+       date_diff('day', s.last_push_at, s.as_of) AS days_since_push,
+       s.first_close_date, date_diff('day', s.first_close_date, s.close_date) AS close_date_moved_days,
+       date_diff('day', s.as_of::DATE, s.close_date) AS days_to_close,
+       s.first_amount, s.amount_changes, s.amount_decreases, s.last_amount_change_at,
+       CASE WHEN s.first_amount > 0 THEN (s.amount / s.first_amount)::DOUBLE END AS amount_ratio,
+       a.last_two_way_at,
+       date_diff('day', coalesce(a.last_two_way_at, s.opened_at), s.as_of) AS days_since_two_way,
+       a.last_activity_at,
+       date_diff('day', coalesce(a.last_activity_at, s.opened_at), s.as_of) AS days_since_activity,
+       (a.replies_n - coalesce(a30.replies_n, 0))::INT AS two_way_30d,
+       (a.outbound_n - coalesce(a30.outbound_n, 0))::INT AS outbound_30d,
+       coalesce(since.unanswered, a.outbound_n)::INT AS outbound_since_two_way,
+       coalesce(e.engaged_contacts, 0)::INT AS engaged_contacts,
+       coalesce(e30.engaged_30d, 0)::INT AS engaged_30d,
+       coalesce(roles.contacts_on_deal, 0)::INT AS contacts_on_deal,
+       coalesce(roles.has_champion, FALSE) AS has_champion,
+       coalesce(roles.has_economic_buyer, FALSE) AS has_economic_buyer,
+       coalesce(roles.champion_left, FALSE) AS champion_left,
+       coalesce(roles.economic_buyer_left, FALSE) AS economic_buyer_left,
+       champ.champion_last_reply_at
+FROM state s
+LEFT JOIN a USING (as_of, opportunity_id)
+LEFT JOIN a30 USING (as_of, opportunity_id)
+LEFT JOIN since USING (as_of, opportunity_id)
+LEFT JOIN e USING (as_of, opportunity_id)
+LEFT JOIN e30 USING (as_of, opportunity_id)
+LEFT JOIN roles USING (as_of, opportunity_id)
+LEFT JOIN champ USING (as_of, opportunity_id)
+ORDER BY s.as_of, s.opportunity_id
+"""

@@ -1,0 +1,154 @@
+"""Evidence rows and plain-language reasons behind each pipeline health flag.
+
+Every flag carries the source rows a manager (or deal prep) can check: the history rows
+that pushed the close date, the last answered activity, the champion's contact record.
+Built only for the flagged deals, in plain Python over small slices.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from typing import Any
+
+import polars as pl
+
+__all__ = ["evidence_for", "model_reason", "CODE_TEXT"]
+
+CODE_TEXT = {
+    "quiet": "buyer silence", "slips": "close-date pushes", "close_date": "close date",
+    "stage_age": "time in stage", "buyers": "thin buying group", "champion": "champion",
+    "amount": "deal size and amount changes", "stage": "stage and forecast category",
+}  # fmt: skip
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dt.datetime | dt.date):
+        return v.isoformat()
+    if isinstance(v, float):
+        return round(v, 4)
+    return v
+
+
+def _by_deal(rows: pl.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows.iter_rows(named=True):
+        out[r["opportunity_id"]].append(
+            {k: _plain(v) for k, v in r.items() if k != "opportunity_id"}
+        )
+    return out
+
+
+def _code_text(code: str, s: dict[str, Any]) -> str:
+    """One reason code said with the deal's own figures."""
+    if code == "quiet":
+        return (f"no answer from the buyer for {s['days_since_two_way']} days, "
+                f"{s['outbound_since_two_way']} touches unanswered")  # fmt: skip
+    if code == "slips":
+        return f"close date pushed {s['close_date_pushes']} times"
+    if code == "close_date":
+        d = s["days_to_close"]
+        return "no close date" if d is None else (
+            f"close date passed {-d} days ago" if d < 0 else f"close date in {d} days")  # fmt: skip
+    if code == "stage_age":
+        return f"{s['days_in_stage']} days in {s['stage']}"
+    if code == "buyers":
+        eb = "" if s["has_economic_buyer"] else ", no economic buyer"
+        return f"{s['engaged_contacts']} engaged buyer contact(s){eb}"
+    if code == "champion":
+        if s["champion_left"]:
+            return "the champion has left"
+        return (
+            "no champion on the deal" if not s["has_champion"] else "the champion has gone silent"
+        )
+    if code == "amount":
+        if s["amount"] is None:
+            return "no amount"
+        first = s["first_amount"]
+        return f"amount {s['amount']:,.0f}" + (
+            f" (first {first:,.0f})" if s["amount_changes"] and first is not None else "")  # fmt: skip
+    return f"{s['stage']} / {s['forecast_category']}"
+
+
+def model_reason(risk: float, codes: list[tuple[str, float]], state: dict[str, Any]) -> str:
+    head = f"{risk:.0%} risk of slipping out of its quarter or being lost within 4 weeks"
+    if not codes:
+        return head
+    parts = [f"{_code_text(c, state)} (+{p * 100:.0f} pts)" for c, p in codes]
+    return head + ": " + "; ".join(parts)
+
+
+def evidence_for(
+    flags: pl.DataFrame,
+    states: pl.DataFrame,
+    history: pl.DataFrame,
+    activities: pl.DataFrame,
+    roles: pl.DataFrame,
+    contacts: pl.DataFrame,
+) -> list[str]:
+    """A JSON evidence document per row of ``flags`` (as_of, opportunity_id, signal)."""
+    ids = flags["opportunity_id"].unique().implode()
+    as_of = flags["as_of"].max()
+    h = (
+        history.filter(pl.col("opportunity_id").is_in(ids) & (pl.col("changed_at") <= as_of))
+        .sort("opportunity_id", "changed_at", "history_id")
+        .with_columns(
+            prev_close=pl.col("close_date").shift().over("opportunity_id"),
+            prev_amount=pl.col("amount").shift().over("opportunity_id"),
+            prev_stage=pl.col("stage").shift().over("opportunity_id"),
+        )
+    )
+    pushes = _by_deal(h.filter(pl.col("close_date") > pl.col("prev_close")).select(
+        "opportunity_id", "history_id", "changed_at", old_close_date="prev_close",
+        new_close_date="close_date"))  # fmt: skip
+    amounts = _by_deal(h.filter(pl.col("amount") != pl.col("prev_amount")).select(
+        "opportunity_id", "history_id", "changed_at", old_amount=pl.col("prev_amount").cast(pl.Float64),
+        new_amount=pl.col("amount").cast(pl.Float64)))  # fmt: skip
+    entered = _by_deal(h.filter(pl.col("prev_stage").is_null() | (pl.col("stage") != pl.col("prev_stage")))
+                       .group_by("opportunity_id").last().select("opportunity_id", "history_id",
+                                                                 "changed_at", "stage"))  # fmt: skip
+    acts = activities.filter(pl.col("opportunity_id").is_in(ids) & (pl.col("occurred_at") <= as_of)
+                             & (pl.col("status") == "completed"))  # fmt: skip
+    answered = acts.filter(pl.col("direction").is_in(["inbound", "two_way"]))
+    last_answer = _by_deal(answered.sort("occurred_at").group_by("opportunity_id").last().select(
+        "opportunity_id", "activity_id", "occurred_at", "activity_type", "direction", "contact_id"))  # fmt: skip
+    engaged = _by_deal(answered.group_by("opportunity_id", "contact_id").agg(
+        first_answer=pl.col("occurred_at").min(), answers=pl.len()
+    ).sort("opportunity_id", "first_answer", "contact_id"))  # fmt: skip
+    people = _by_deal(
+        roles.filter(pl.col("opportunity_id").is_in(ids)
+                     & (pl.col("added_at").is_null() | (pl.col("added_at") <= as_of)))
+        .join(contacts, on="contact_id", how="left")
+        # crm.contacts holds today's record: what it says is only known at as_of if the
+        # record has not changed since (see agents.features)
+        .with_columns([pl.when(pl.col("updated_at") <= as_of).then(c).alias(c)
+                       for c in ("is_active", "email_bounced")])  # fmt: skip
+        .sort("opportunity_id", "contact_id")
+        .select("opportunity_id", "contact_id", "role", "title", "is_active", "email_bounced",
+                "updated_at")
+    )  # fmt: skip
+    figures = {r["opportunity_id"]: r for r in states.filter(
+        pl.col("opportunity_id").is_in(ids)).iter_rows(named=True)}  # fmt: skip
+    pick = {
+        "gone_quiet": lambda o: {"last_answer": last_answer.get(o, []),
+                                 "engaged_contacts": engaged.get(o, [])},
+        "close_date_slipped": lambda o: {"pushes": pushes.get(o, [])},
+        "champion_departed": lambda o: {"buying_roles": [p for p in people.get(o, [])
+                                                         if p["role"] in ("champion", "economic_buyer")]},
+        "low_multithreading": lambda o: {"engaged_contacts": engaged.get(o, []),
+                                         "buying_roles": people.get(o, [])},
+        "stage_age_outlier": lambda o: {"entered_stage": entered.get(o, [])},
+        "close_date_passed": lambda o: {"pushes": pushes.get(o, [])[-3:],
+                                        "last_answer": last_answer.get(o, [])},
+        "phantom": lambda o: {"last_answer": last_answer.get(o, []), "pushes": pushes.get(o, [])[-3:]},
+        "amount_cut": lambda o: {"amount_changes": amounts.get(o, [])},
+    }  # fmt: skip
+    keep = ("stage", "amount", "close_date", "forecast_category", "days_since_two_way",
+            "days_in_stage", "close_date_pushes", "engaged_contacts", "days_to_close")  # fmt: skip
+    out = []
+    for o, signal in flags.select("opportunity_id", "signal").iter_rows():
+        doc = pick[signal](o) if signal in pick else {}
+        doc["figures"] = {k: _plain(figures.get(o, {}).get(k)) for k in keep}
+        out.append(json.dumps(doc, default=str))
+    return out

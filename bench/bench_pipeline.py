@@ -1,0 +1,81 @@
+"""Time the pipeline health pieces on a generated mid company (seed 1 unless --db).
+
+Prints: deal_states for one moment and for every Monday of the last N weeks (the shared
+features module), one agent run (read, features, benchmarks, training, scoring,
+evidence; the engine's commit not included) and the walk-forward backtest.
+
+    python bench/bench_pipeline.py [--db var/mid.duckdb] [--weeks 196] [--eval-weeks 52]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agents.engine._context import Context  # noqa: E402
+from agents.features import deal_states, weekly_moments  # noqa: E402
+from agents.pipeline_health import PipelineHealth  # noqa: E402
+from agents.registry import specs  # noqa: E402
+from contracts import load_all  # noqa: E402
+from data.generator import generate  # noqa: E402
+from data.inventory import data_as_of  # noqa: E402
+from data.warehouse import Warehouse, release_all  # noqa: E402
+from metrics._pipeline_backtest import in_memory_copy, run_backtest  # noqa: E402
+
+
+def _timed(label: str, fn):  # noqa: ANN001, ANN202
+    t = time.perf_counter()
+    out = fn()
+    print(f"{label:<48} {time.perf_counter() - t:8.1f} s")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--db", help="a generated warehouse (default: generate mid seed 1)")
+    ap.add_argument("--weeks", type=int, default=196)
+    ap.add_argument("--eval-weeks", type=int, default=52)
+    args = ap.parse_args()
+    tmp = tempfile.TemporaryDirectory()
+    path = Path(args.db) if args.db else Path(tmp.name) / "mid.duckdb"
+    wh = Warehouse(path)
+    if not args.db:
+        _timed("generate mid seed 1", lambda: generate(wh, scale="mid", seed=1))
+    bundle = load_all()
+    with wh.connect() as con:
+        as_of = data_as_of(con)
+        moments = weekly_moments((as_of - dt.timedelta(weeks=args.weeks)).date(), as_of.date())
+        one = _timed(
+            "deal_states, 1 moment, open deals", lambda: deal_states(con, as_of, open_only=True)
+        )
+        many = _timed(f"deal_states, {len(moments)} weekly moments, open deals",
+                      lambda: deal_states(con, moments, open_only=True))  # fmt: skip
+        _timed("deal_states, 1 moment, every deal", lambda: deal_states(con, as_of))
+    print(f"  rows: {len(one):,} and {len(many):,}")
+    release_all()
+    spec = next(s for s in specs(bundle) if s.name == "pipeline_health")
+    ctx = Context(
+        wh, agent=spec.name, reads=spec.reads, as_of=as_of, definitions=bundle.definitions
+    )
+    result = _timed("agent run (without the engine's commit)", lambda: PipelineHealth().run(ctx))
+    print(
+        f"  flags: {len(result.outputs['ops.risk_flags']):,}, proposals: {len(result.proposals):,}"
+    )
+    with wh.connect() as con:
+        mem = in_memory_copy(con)
+    bt = _timed(f"backtest, {args.eval_weeks} weeks",
+                lambda: run_backtest(mem, bundle.definitions, eval_weeks=args.eval_weeks))  # fmt: skip
+    print(f"  scored rows: {len(bt.scored):,}")
+    print(f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.1f} GB")
+
+
+if __name__ == "__main__":
+    main()

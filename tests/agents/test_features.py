@@ -1,0 +1,252 @@
+"""agents.features: deal state as of a moment, exact where the CRM says so, and blind to
+everything stamped after the moment."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from agents.features import TABLES, deal_states, frames_connection, weekly_moments
+from data.warehouse import Warehouse, frame, scalar
+
+PAST = dt.datetime(2025, 4, 7)  # 18 months into the small company's four years
+
+
+def _frames(wh: Warehouse) -> dict[str, pl.DataFrame]:
+    with wh.connect() as con:
+        return {t: frame(con, f"SELECT {', '.join(c)} FROM {t}") for t, c in TABLES.items()}
+
+
+def _states(frames: dict[str, pl.DataFrame], moments: object, **kw: object) -> pl.DataFrame:
+    con = frames_connection(frames)
+    try:
+        return deal_states(con, moments, **kw)  # type: ignore[arg-type]
+    finally:
+        con.close()
+
+
+def test_the_state_at_the_data_as_of_is_the_crm_itself(small_company: Warehouse) -> None:
+    with small_company.connect() as con:
+        as_of = scalar(con, "SELECT max(as_of) FROM ops.imports")
+        crm = frame(con, "SELECT opportunity_id, stage, amount::DOUBLE AS amount, close_date, "
+                         "forecast_category, is_closed, is_won FROM crm.opportunities")  # fmt: skip
+        engaged = frame(con, """
+            SELECT opportunity_id, count(DISTINCT contact_id) AS n FROM crm.activities
+            WHERE status = 'completed' AND direction IN ('inbound', 'two_way')
+              AND occurred_at <= $t GROUP BY 1""", {"t": as_of})  # fmt: skip
+        states = deal_states(con, as_of)
+    cols = ["opportunity_id", "stage", "amount", "close_date", "forecast_category", "is_closed",
+            "is_won"]  # fmt: skip
+    assert (
+        states.select(cols).sort("opportunity_id").equals(crm.select(cols).sort("opportunity_id"))
+    )
+    got = states.join(engaged, on="opportunity_id", how="left").with_columns(
+        pl.col("n").fill_null(0)
+    )
+    assert (got["engaged_contacts"] == got["n"]).all()
+    assert got["engaged_contacts"].max() >= 3
+
+
+def test_open_only_keeps_the_deals_open_at_each_moment(small_company: Warehouse) -> None:
+    moments = weekly_moments(dt.date(2024, 1, 1), dt.date(2024, 3, 31))
+    with small_company.connect() as con:
+        every = deal_states(con, moments)
+        open_ = deal_states(con, moments, open_only=True)
+    assert len(moments) == 13 and set(open_["as_of"]) == set(moments)
+    assert open_.equals(every.filter(~pl.col("is_closed")))
+    assert (open_["created_at"] <= open_["as_of"]).all()
+
+
+def test_pushes_count_every_close_date_move_in_truth(small_company: Warehouse) -> None:
+    with small_company.connect() as con:
+        states = deal_states(con, PAST, open_only=True)
+        truth = frame(con, """
+            SELECT opportunity_id, count(*) AS n, count(*) FILTER (WHERE out_of_period) AS q
+            FROM truth.slips WHERE slipped_at <= $t GROUP BY 1""", {"t": PAST})  # fmt: skip
+        blank = frame(con, "SELECT DISTINCT opportunity_id FROM crm.opportunity_history "
+                           "WHERE close_date IS NULL")  # fmt: skip
+    # A close date left blank in the CRM hides its pushes: those deals are not comparable.
+    got = (
+        states.join(blank, on="opportunity_id", how="anti")
+        .join(truth, on="opportunity_id", how="left")
+        .with_columns(pl.col("n", "q").fill_null(0))
+    )
+    assert len(got) > 100 and got["n"].sum() > 100
+    assert (got["close_date_pushes"] == got["n"]).all()
+    assert (got["pushes_out_of_quarter"] == got["q"]).all()
+
+
+def test_a_departed_champion_counts_once_the_crm_knew(small_company: Warehouse) -> None:
+    with small_company.connect() as con:
+        states = deal_states(con, weekly_moments(dt.date(2024, 1, 1), dt.date(2026, 9, 28)),
+                             open_only=True)  # fmt: skip
+        gone = frame(con, "SELECT opportunity_id, min(departed_at) AS left_on "
+                          "FROM truth.champion_departures GROUP BY 1")  # fmt: skip
+    got = states.join(gone, on="opportunity_id", how="left").with_columns(
+        really=pl.col("left_on").is_not_null() & (pl.col("left_on") <= pl.col("as_of").dt.date())
+    )
+    flagged = got.filter("champion_left")
+    assert len(flagged) > 20
+    assert flagged["really"].all()  # never before the champion left
+    # The CRM hears of a departure 3-60 days after it: most are known, not all at once.
+    recall = got.filter("really")["champion_left"].mean()
+    assert 0.5 < recall < 1.0
+
+
+def _hand_built() -> dict[str, pl.DataFrame]:
+    t = dt.datetime
+    history = pl.DataFrame(
+        {
+            "history_id": ["h1", "h2", "h3", "h4", "h5"],
+            "opportunity_id": ["o1"] * 5,
+            "changed_at": [t(2026, 1, 5), t(2026, 2, 1), t(2026, 3, 20), t(2026, 4, 2), t(2026, 5, 1)],
+            "stage": ["discovery", "proposal", "proposal", "proposal", "closed_lost"],
+            "amount": [100.0, 100.0, 80.0, 80.0, 80.0],
+            "close_date": [dt.date(2026, 3, 15), dt.date(2026, 3, 15), dt.date(2026, 3, 31),
+                           dt.date(2026, 4, 30), dt.date(2026, 5, 1)],
+            "forecast_category": ["pipeline", "best_case", "best_case", "best_case", "omitted"],
+            "probability": [0.2, 0.4, 0.4, 0.4, 0.0],
+            "changed_by": ["u1"] * 5,
+        }
+    )  # fmt: skip
+    acts = pl.DataFrame(
+        {
+            "opportunity_id": ["o1"] * 6,
+            "contact_id": ["c1", "c2", "c1", "c1", "c1", "c2"],
+            "direction": ["two_way", "inbound", "outbound", "outbound", "two_way", "two_way"],
+            "status": ["completed", "completed", "completed", "completed", "cancelled", "completed"],
+            "occurred_at": [t(2026, 1, 10), t(2026, 2, 10), t(2026, 3, 1), t(2026, 3, 25),
+                            t(2026, 3, 26), t(2026, 4, 20)],
+        }
+    )  # fmt: skip
+    roles = pl.DataFrame(
+        {
+            "opportunity_id": ["o1", "o1"], "contact_id": ["c1", "c2"],
+            "role": ["champion", "economic_buyer"], "added_at": [t(2026, 1, 6), t(2026, 3, 1)],
+        }
+    )  # fmt: skip
+    contacts = pl.DataFrame(
+        {
+            "contact_id": ["c1", "c2"], "is_active": [False, True], "email_bounced": [True, False],
+            "updated_at": [t(2026, 3, 28), t(2026, 1, 1)],
+        }
+    )  # fmt: skip
+    return {"crm.opportunity_history": history, "crm.activities": acts,
+            "crm.opportunity_contacts": roles, "crm.contacts": contacts}  # fmt: skip
+
+
+def test_a_hand_built_deal_has_exactly_the_state_its_rows_say() -> None:
+    frames = _hand_built()
+    before, after = dt.datetime(2026, 3, 27), dt.datetime(2026, 4, 10)
+    s = _states(frames, [before, after, dt.datetime(2026, 5, 2)])
+    one, two, closed = s.rows(named=True)
+    assert (one["stage"], one["amount"], one["close_date"]) == (
+        "proposal",
+        80.0,
+        dt.date(2026, 3, 31),
+    )
+    assert one["close_date_pushes"] == 1 and one["pushes_out_of_quarter"] == 0
+    assert two["close_date_pushes"] == 2 and two["pushes_out_of_quarter"] == 1
+    assert (one["amount_changes"], one["amount_decreases"], one["amount_ratio"]) == (1, 1, 0.8)
+    assert one["days_in_stage"] == 54 and one["stage_entered_at"] == dt.datetime(2026, 2, 1)
+    # last answer 2026-02-10 (the cancelled meeting does not count); two chasers since
+    assert one["last_two_way_at"] == dt.datetime(2026, 2, 10) and one["days_since_two_way"] == 45
+    assert one["outbound_since_two_way"] == 2 and one["outbound_30d"] == 2
+    assert one["engaged_contacts"] == 2 and one["engaged_30d"] == 0
+    assert one["has_champion"] and one["has_economic_buyer"] and one["contacts_on_deal"] == 2
+    # c1 bounced; the CRM record says so from 2026-03-28 on, not before
+    assert not one["champion_left"] and two["champion_left"]
+    assert one["champion_last_reply_at"] == dt.datetime(2026, 1, 10)
+    assert one["days_to_close"] == 4 and two["days_to_close"] == 20
+    assert closed["is_closed"] and not closed["is_won"] and closed["close_date_pushes"] == 2
+    assert _states(frames, [before], open_only=True).height == 1
+    assert _states(frames, [dt.datetime(2026, 5, 2)], open_only=True).is_empty()
+    assert _states(frames, [dt.datetime(2026, 1, 1)]).is_empty()  # before the deal existed
+
+
+def _future_rewritten(frames: dict[str, pl.DataFrame], t: dt.datetime) -> dict[str, pl.DataFrame]:
+    """Everything after ``t`` made different: more pushes, a bigger amount and a loss on
+    every deal, new answers from a new contact, a new champion on every deal."""
+    later = t + dt.timedelta(days=3)
+    h = frames["crm.opportunity_history"]
+    last = h.sort("changed_at").group_by("opportunity_id").last()
+    pushes = last.with_columns(
+        history_id=pl.col("history_id") + "-x", changed_at=pl.lit(later),
+        close_date=pl.lit(dt.date(2031, 1, 1)), amount=pl.col("amount") * 3, stage=pl.lit("closed_lost"),
+    )  # fmt: skip
+    a = frames["crm.activities"]
+    answers = a.filter(pl.col("opportunity_id").is_not_null()).head(5000).with_columns(
+        contact_id=pl.lit("C-new"), direction=pl.lit("two_way"), status=pl.lit("completed"),
+        occurred_at=pl.lit(later),
+    )  # fmt: skip
+    r = frames["crm.opportunity_contacts"]
+    roles = last.select("opportunity_id").with_columns(
+        contact_id=pl.lit("C-new"), role=pl.lit("champion"), added_at=pl.lit(later)
+    )
+    return {
+        **frames,
+        "crm.opportunity_history": pl.concat([h, pushes.select(h.columns)], how="vertical_relaxed"),
+        "crm.activities": pl.concat([a, answers], how="vertical_relaxed"),
+        "crm.opportunity_contacts": pl.concat([r, roles.select(r.columns)], how="vertical_relaxed"),
+    }
+
+
+def _everyone_gone_since(
+    frames: dict[str, pl.DataFrame], t: dt.datetime
+) -> dict[str, pl.DataFrame]:
+    """Every contact record edited after ``t`` to say the person left."""
+    contacts = frames["crm.contacts"].with_columns(
+        is_active=pl.lit(False), email_bounced=pl.lit(True),
+        updated_at=pl.max_horizontal("updated_at", pl.lit(t + dt.timedelta(days=3))),
+    )  # fmt: skip
+    return {**frames, "crm.contacts": contacts}
+
+
+@pytest.mark.parametrize("open_only", [True, False])
+def test_nothing_after_the_moment_changes_the_state(
+    small_company: Warehouse, open_only: bool
+) -> None:
+    frames = _frames(small_company)
+    moments = [PAST, PAST + dt.timedelta(days=7)]
+    t = moments[-1]
+    now = _states(frames, moments, open_only=open_only)
+    cut = {
+        **frames,
+        "crm.opportunity_history": frames["crm.opportunity_history"].filter(pl.col("changed_at") <= t),
+        "crm.activities": frames["crm.activities"].filter(pl.col("occurred_at") <= t),
+        "crm.opportunity_contacts": frames["crm.opportunity_contacts"].filter(pl.col("added_at") <= t),
+    }  # fmt: skip
+    assert len(now) > 200 and now["champion_left"].any()
+    assert _states(cut, moments, open_only=open_only).equals(now)
+    assert _states(_future_rewritten(frames, t), moments, open_only=open_only).equals(now)
+    # ... while the same rewrite a week earlier does change it (the test can fail)
+    assert not _states(_future_rewritten(frames, PAST), moments, open_only=open_only).equals(now)
+
+
+def test_a_contact_record_changed_later_can_hide_a_departure_never_invent_one(
+    small_company: Warehouse,
+) -> None:
+    # crm.contacts has no history: a record edited after the moment no longer tells what
+    # it said then, so its flags are ignored; a later departure never shows up early.
+    frames = _frames(small_company)
+    now = _states(frames, PAST, open_only=True)
+    gone = _states(_everyone_gone_since(frames, PAST), PAST, open_only=True)
+    assert now["champion_left"].sum() > 0 and gone["champion_left"].sum() == 0
+    assert gone["economic_buyer_left"].sum() == 0
+    rest = [c for c in now.columns if c not in ("champion_left", "economic_buyer_left")]
+    assert gone.select(rest).equals(now.select(rest))
+
+
+def test_missing_inputs_are_named() -> None:
+    frames = _hand_built()
+    with pytest.raises(KeyError, match="crm.contacts.updated_at"):
+        frames_connection({**frames, "crm.contacts": frames["crm.contacts"].drop("updated_at")})
+    with pytest.raises(KeyError, match="crm.activities"):
+        frames_connection({k: v for k, v in frames.items() if k != "crm.activities"})
+
+
+def test_weekly_moments_are_midnights_of_one_weekday() -> None:
+    got = weekly_moments(dt.date(2026, 9, 2), dt.date(2026, 9, 30), weekday=0)
+    assert got == [dt.datetime(2026, 9, d) for d in (7, 14, 21, 28)]

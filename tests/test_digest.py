@@ -1,0 +1,91 @@
+"""Weekly pipeline-risk digests: one per manager, valid HTML and Slack Block Kit JSON,
+written by ``revstack digest``; reasons escaped, highest risk first."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+from data.warehouse import Warehouse
+from metrics.risk_flags import flags
+from revstack._digest import build_digests
+from revstack.cli import main
+from tests.risk_fixture import flagged  # noqa: F401 - the fixture
+
+_VOID = {"meta", "br", "hr", "img", "input", "link"}
+_BLOCK_TYPES = {"header", "context", "divider", "section"}
+
+
+class _Strict(HTMLParser):
+    """Fails on a closing tag that does not match the open one; collects the text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        if tag not in _VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.stack and self.stack.pop() == tag, f"unbalanced </{tag}>"
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _parse(html: str) -> _Strict:
+    p = _Strict()
+    p.feed(html)
+    p.close()
+    assert p.stack == [], f"unclosed {p.stack}"
+    return p
+
+
+def _check_blocks(doc: dict) -> None:
+    assert isinstance(doc["text"], str) and 0 < len(doc["blocks"]) <= 50
+    for b in doc["blocks"]:
+        assert b["type"] in _BLOCK_TYPES
+        if b["type"] == "header":
+            assert b["text"]["type"] == "plain_text" and len(b["text"]["text"]) <= 150
+        if b["type"] == "section":
+            assert b["text"]["type"] == "mrkdwn" and len(b["text"]["text"]) <= 3000
+        if b["type"] == "context":
+            assert all(e["type"] == "mrkdwn" for e in b["elements"])
+
+
+def test_one_digest_per_manager_highest_risk_first_and_escaped(flagged: Warehouse) -> None:  # noqa: F811
+    with flagged.connect() as con:
+        rows = flags(con)
+    digests = build_digests(rows, week="2026-09-28", top=5)
+    assert [d.manager for d in digests] == ["Max Manager", "Mia Manager"]
+    mia = digests[1]
+    assert mia.deals == 24 and mia.email == "mia@x.example"
+    text = "".join(_parse(mia.html).text)
+    assert "Showing 5 of 24 flagged deals" in text
+    assert "reason <b>gone_quiet</b> for o34" in text  # shown as text, not markup
+    shown = [b["text"]["text"] for b in mia.blocks["blocks"] if b["type"] == "section"]
+    assert len(shown) == 5 and shown[0].startswith("*Deal <34> & Co*")  # o34: highest score
+    _check_blocks(mia.blocks)
+
+
+def test_revstack_digest_writes_valid_files(flagged: Warehouse, tmp_path: Path, capsys) -> None:  # noqa: ANN001, F811
+    out = tmp_path / "digests"
+    code = main(["digest", "--db", str(flagged.path), "--out", str(out), "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["digests"] == 2 and result["sent"] == 0 and result["run_id"] == "R000007"
+    html = sorted(out.glob("*.html"))
+    slack = sorted(out.glob("*.slack.json"))
+    assert len(html) == len(slack) == 2
+    for h in html:
+        assert "Pipeline risk for" in "".join(_parse(h.read_text()).text)
+    for s in slack:
+        _check_blocks(json.loads(s.read_text()))
+
+
+def test_digest_without_flags_is_a_clear_error(wh: Warehouse, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    assert main(["digest", "--db", str(wh.path), "--out", str(tmp_path)]) == 2
+    assert "no pipeline_health flags" in capsys.readouterr().err
