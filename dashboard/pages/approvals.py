@@ -10,20 +10,21 @@ import streamlit as st
 from agents.engine._catalog import EngineError
 from agents.engine._decide import decide, parse_value
 from agents.engine._queries import list_proposals
-from dashboard._state import download, signed_in, warehouse
+from dashboard._state import download, filters, load, signed_in, table, warehouse
 from metrics.engine import action_outcomes
 
 st.title("Approvals")
 wh = warehouse()
 name, role = signed_in()
-
-queue = pl.concat(
-    [list_proposals(wh, status="pending", limit=500), list_proposals(wh, status="task", limit=500)]
-)
-shadow = list_proposals(wh, status="shadow", limit=200)
-
-with wh.connect() as con:  # totals, not just the rows fetched for the cards
-    totals = action_outcomes(con)
+f = filters(window=False)  # a proposal waits for a decision however old it is
+# One agent chosen: ask the engine for its queue; several: fetch and narrow.
+only = f.agents[0] if len(f.agents) == 1 else None
+queue = f.by_agent(pl.concat([list_proposals(wh, status="pending", agent=only, limit=500),
+                              list_proposals(wh, status="task", agent=only, limit=500)]))  # fmt: skip
+shadow = f.by_agent(list_proposals(wh, status="shadow", agent=only, limit=200))
+totals = f.by_agent(load(action_outcomes))  # totals, not just the rows fetched for the cards
+if f.agents:
+    st.caption(f"Showing {f.describe()} (sidebar filter).")
 cols = st.columns(3)
 cols[0].metric(
     "Waiting for a reviewer (tier 2)", int(totals["pending"].sum()) if len(totals) else 0
@@ -32,15 +33,13 @@ cols[1].metric("Human tasks (tier 3)", int(queue.filter(pl.col("status") == "tas
 cols[2].metric("Shadow proposals", int(totals["shadow"].sum()) if len(totals) else 0)
 if len(queue) >= 500:
     st.caption(
-        "Showing the newest 500 pending proposals and tasks; filter by agent to narrow the queue."
+        "Showing the newest 500 pending proposals and tasks; filter by agent in the sidebar to narrow the queue."
     )
 
 if queue.is_empty():
     st.info("Nothing waits for a decision. Agent runs queue tier-2 proposals here.")
 else:
-    agents = sorted(queue["agent"].unique().to_list())
-    pick = st.multiselect("Agents", agents, default=agents, key="approvals_agents")
-    view = queue.filter(pl.col("agent").is_in(pick))
+    view = queue
     can_decide = role in ("reviewer", "admin")
     if not can_decide:
         st.warning("Viewers can look but not decide. Sign in as a reviewer to act.")
@@ -93,7 +92,7 @@ else:
 
 if not shadow.is_empty():
     st.subheader("Shadow proposals (what agents in shadow mode would do; not approvable)")
-    st.dataframe(
+    table(
         shadow.select(
             "proposal_id",
             "agent",
@@ -105,5 +104,7 @@ if not shadow.is_empty():
             "confidence",
             "tier",
             "reason",
-        )
+        ),
+        "shadow_proposals",
+        key="dl_shadow",
     )

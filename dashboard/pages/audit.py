@@ -10,14 +10,13 @@ from agents.engine import verify
 from agents.engine._catalog import EngineError
 from agents.engine._queries import audit_rows
 from agents.engine._rollback import rollback
-from dashboard._state import download, signed_in, warehouse
+from dashboard._state import load, signed_in, table, warehouse
 
 st.title("Audit & rollback")
 wh = warehouse()
 name, role = signed_in()
 
-with wh.connect() as con:
-    chain = verify(con)
+chain = load(verify)  # recomputed whenever the log grows (the cache key holds its last seq)
 if chain.ok:
     st.success(f"Hash chain intact: {chain.rows:,} rows")
 else:
@@ -54,8 +53,7 @@ rows = audit_rows(
 if rows.is_empty():
     st.info("No audit rows match.")
 else:
-    st.dataframe(rows.drop("detail"))
-    download(rows, "audit_log", key="dl_audit")
+    table(rows.drop("detail"), "audit_log", key="dl_audit")
 
 st.subheader("Roll back an agent")
 if role != "admin":
@@ -80,9 +78,9 @@ else:
         st.write(
             f"Would restore {len(report.restored)} field(s); {len(report.conflicts)} conflict(s) left alone."
         )
-        st.dataframe(report.restored)
+        table(report.restored, "rollback_preview", key="dl_rb_restored")
         if not report.conflicts.is_empty():
-            st.dataframe(report.conflicts)
+            table(report.conflicts, "rollback_conflicts", key="dl_rb_conflicts")
         if st.button("Execute rollback", key="rb_execute", type="primary"):
             done = rollback(wh, by=name, **window)
             st.session_state.pop("rb_report")

@@ -7,21 +7,24 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from agents.engine._decide import decide
 from agents.engine._run import run_agents
+from contracts import load_all
 from data.warehouse import Warehouse, release_all
 from metrics.engine import action_outcomes
 from tests.agents.test_runs import FillIndustry, _spec
 
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-PAGES = [
-    "pages/stack_health.py",
-    "pages/approvals.py",
-    "pages/trust_ramp.py",
-    "pages/threshold_lab.py",
-    "pages/audit.py",
-    "pages/data_quality.py",
-    "pages/contracts.py",
-]
+DASHBOARD = Path(__file__).resolve().parents[2] / "dashboard"
+APP = str(DASHBOARD / "app.py")
+# Every page file, so a page added later is tested without editing this list.
+PAGES = sorted(
+    f"pages/{p.name}" for p in (DASHBOARD / "pages").glob("*.py") if p.stem != "__init__"
+)
+
+
+def test_every_page_file_is_in_the_navigation() -> None:
+    app = Path(APP).read_text()
+    assert [p for p in PAGES if f'"{p}"' not in app] == []
 
 
 def _app(wh: Warehouse, monkeypatch: pytest.MonkeyPatch, who: str | None = None) -> AppTest:
@@ -56,12 +59,30 @@ def test_every_page_renders_on_a_seeded_warehouse(seeded: Warehouse, monkeypatch
 
 
 def test_stack_health_numbers_match_the_metrics(seeded: Warehouse, monkeypatch) -> None:
+    from contracts import load_definitions
+    from metrics.effort import weekly_hours
+    from metrics.quality import audit
+
+    [first, second, *_] = _pending(seeded, "fill_employees")
+    decide(seeded, first, approve=True, by="rev")
+    decide(seeded, second, approve=False, by="rev", note="no")
+    report = audit(seeded, load_definitions())
     with seeded.connect() as con:
         outcomes = action_outcomes(con)
+        hours = weekly_hours(con)
     at = _app(seeded, monkeypatch, who="rev")
+    assert not at.exception
     shown = {m.label: m.value for m in at.metric}
-    assert shown["Proposals"] == str(int(outcomes["proposals"].sum()))
-    assert shown["Applied automatically"] == str(int(outcomes["auto_applied"].sum()))
+    assert shown["Hours automated, whole window"] == f"{hours['hours_automated'].sum():,.1f}"
+    reviewed = outcomes["reviewed"].sum()
+    assert reviewed >= 2
+    overridden = (outcomes["edited"] + outcomes["rejected"]).sum()
+    assert shown["Override rate"] == f"{overridden / reviewed:.0%}"
+    assert shown["Data quality score"] == f"{report.score:.1f}"
+    # a tile per contracted agent and per agent that ran; the test agent ran and is healthy
+    tiles = [m.value for m in at.metric if m.label == "status"]
+    assert len(tiles) == len(load_all().contracts) + 1
+    assert "healthy" in tiles and "not built yet" in tiles
 
 
 def _crm(wh: Warehouse, account: str, field: str):
@@ -141,3 +162,45 @@ def test_approvals_counts_the_whole_queue(seeded: Warehouse, monkeypatch) -> Non
     at.switch_page("pages/approvals.py").run()
     shown = {m.label: m.value for m in at.metric}
     assert shown["Waiting for a reviewer (tier 2)"] == str(pending)
+
+
+def test_data_quality_drills_down_to_the_records(small_copy: Warehouse, monkeypatch) -> None:
+    from contracts import load_definitions
+    from metrics.drilldown import drill_down
+    from metrics.quality import audit
+
+    audit(small_copy, load_definitions())
+    at = _app(small_copy, monkeypatch, who="ana")
+    at.switch_page("pages/data_quality.py").run()
+    at.selectbox(key="dq_kind").set_value("definition").run()
+    pick = at.selectbox(key="dq_item").value
+    stage = pick.split(" · ")[1]
+    with small_copy.connect() as con:
+        records = drill_down(con, "definition", "opportunities", stage)
+    assert not at.exception
+    assert len(records) > 0
+    shown = [c.value for c in at.caption if "behind" in c.value]
+    assert shown and shown[0].startswith(f"{records['record_id'].n_unique():,} opportunities")
+    # the team filter in the sidebar narrows the records to that team's owners
+    team = records["team"].drop_nulls()[0]
+    at.sidebar.selectbox(key="filter_team").set_value(team).run()
+    mine = records.filter(records["team"] == team)
+    shown = [c.value for c in at.caption if "behind" in c.value]
+    assert shown[0].startswith(f"{mine['record_id'].n_unique():,} opportunities")
+
+
+def test_trust_ramp_exports_the_policy_in_force_as_a_contract_change(
+    seeded: Warehouse, monkeypatch
+) -> None:
+    from agents.engine._policy import active_policy, set_policy
+    from metrics.trust import policy_as_contracts
+
+    set_policy(seeded, agent="crm_hygiene", action_type="correct_field", tier=1, by="ana",
+               reason="97 of 98 approved unchanged", contract_tier=2)  # fmt: skip
+    with seeded.connect() as con:
+        [change] = policy_as_contracts(active_policy(con))
+    at = _app(seeded, monkeypatch, who="ana")
+    at.switch_page("pages/trust_ramp.py").run()
+    assert not at.exception
+    assert change.diff.strip() in [c.value.strip() for c in at.code]
+    assert "97 of 98 approved unchanged" in change.diff
