@@ -20,7 +20,7 @@ from data.warehouse import Warehouse, default_db_path
 
 __all__ = [
     "warehouse", "signed_in", "download", "table", "sidebar_identity", "load", "Filters",
-    "filters", "WINDOWS", "csv_text", "bundle",
+    "filters", "WINDOWS", "csv_text", "bundle", "keep_choice",
 ]  # fmt: skip
 
 T = TypeVar("T")
@@ -169,6 +169,13 @@ def _kept(key: str, options: list[Any], default: Any, *, multi: bool = False) ->
 
 def _keep(key: str) -> None:
     st.session_state[f"keep.{key}"] = st.session_state[key]
+
+
+def keep_choice(key: str, options: list[Any]) -> dict[str, Any]:
+    """Keyword arguments for a page's own selectbox whose choice should outlive a visit
+    to another page: ``st.selectbox(label, options, **keep_choice(key, options))``."""
+    _kept(key, options, options[0] if options else None)
+    return {"key": key, "on_change": _keep, "args": (key,)}
 
 
 def filters(*, agents: bool = True, window: bool = True, territory: bool = False) -> Filters:

@@ -10,6 +10,8 @@ st.set_page_config(page_title="revstack", layout="wide")
 
 PAGES = [
     st.Page("pages/stack_health.py", title="Stack health", url_path="health", default=True),
+    st.Page("pages/agents.py", title="Agents", url_path="agents"),
+    # Pipeline risk and Forecast pages go here (their helpers add one line each).
     st.Page("pages/approvals.py", title="Approvals", url_path="approvals"),
     st.Page("pages/trust_ramp.py", title="Trust ramp", url_path="trust"),
     st.Page("pages/threshold_lab.py", title="Threshold lab", url_path="thresholds"),

@@ -10,13 +10,14 @@ its start.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import duckdb
 import polars as pl
 
 from data.warehouse import frame
 
-__all__ = ["agents_seen", "trigger_latency"]
+__all__ = ["agents_seen", "trigger_latency", "agent_measures"]
 
 _SEEN = """
 SELECT agent FROM ops.runs UNION SELECT agent FROM ops.proposals ORDER BY agent
@@ -36,7 +37,7 @@ WITH triggered AS (
     LEFT JOIN triggered t USING (run_id)
     WHERE NOT p.shadow AND p.status IN ('applied', 'approved', 'edited', 'done')
 )
-SELECT date_trunc('week', acted_at) AS week, agent, automatic,
+SELECT CASE WHEN $by_week THEN date_trunc('week', acted_at) END AS week, agent, automatic,
        count(*) AS actions,
        median(epoch(acted_at - triggered_at)) AS median_seconds,
        quantile_cont(epoch(acted_at - triggered_at), 0.95) AS p95_seconds
@@ -51,8 +52,19 @@ def agents_seen(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def trigger_latency(
-    con: duckdb.DuckDBPyConnection, *, since: dt.datetime = dt.datetime.min
+    con: duckdb.DuckDBPyConnection, *, since: dt.datetime = dt.datetime.min, by_week: bool = True
 ) -> pl.DataFrame:
-    """Per week, agent and path (automatic or decided by a person): actions taken and
-    the median and p95 seconds from trigger to action."""
-    return frame(con, _LATENCY, {"since": since})
+    """Per week (or the whole window, ``by_week=False``), agent and path (automatic or
+    decided by a person): actions taken, median and p95 seconds from trigger to action."""
+    out = frame(con, _LATENCY, {"since": since, "by_week": by_week})
+    return out if by_week else out.drop("week")
+
+
+def agent_measures(con: duckdb.DuckDBPyConnection, agent: str) -> dict[str, Any] | None:
+    """The agent's own measures against truth and reviewers (``metrics.agents.REPORTS``),
+    or None where it has none yet. An agent registering a report shows on the Agents
+    page with no change to the page."""
+    from contracts import load_definitions
+    from metrics.agents import agent_report
+
+    return agent_report(con, agent, load_definitions(), known={agent})["measures"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -204,3 +205,46 @@ def test_trust_ramp_exports_the_policy_in_force_as_a_contract_change(
     assert not at.exception
     assert change.diff.strip() in [c.value.strip() for c in at.code]
     assert "97 of 98 approved unchanged" in change.diff
+
+
+def test_agents_page_shows_the_engines_record_of_the_chosen_agent(
+    seeded: Warehouse, monkeypatch
+) -> None:
+    [first, second, *_] = _pending(seeded, "fill_employees")
+    decide(seeded, first, approve=True, by="rev")
+    decide(seeded, second, approve=False, by="rev", note="no")
+    with seeded.connect() as con:
+        mine = action_outcomes(con).filter(pl.col("agent") == "filler")
+    at = _app(seeded, monkeypatch, who="rev")
+    at.switch_page("pages/agents.py").run()
+    at.selectbox(key="agents_page_agent").set_value("filler").run()
+    assert not at.exception
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Proposals"] == f"{mine['proposals'].sum():,}"
+    assert shown["Applied automatically"] == f"{mine['auto_applied'].sum():,}"
+    assert shown["Reviewed"] == "2" and shown["Override rate"] == "50%"
+    assert shown["Trigger → automatic action"].endswith("s")
+    assert "No measures against truth yet for filler" in at.info[0].value
+
+
+def test_agents_page_draws_a_newly_registered_report(seeded: Warehouse, monkeypatch) -> None:
+    from metrics import agents as agent_reports
+    from tests.dashboard._report_fixture import report
+
+    monkeypatch.setitem(agent_reports.REPORTS, "filler", "tests.dashboard._report_fixture")
+    [first, second, third, *_] = _pending(seeded, "fill_employees")
+    for pid, ok in ((first, True), (second, True), (third, False)):
+        decide(seeded, pid, approve=ok, by="rev", note=None if ok else "no")
+    from contracts import load_definitions
+
+    with seeded.connect() as con:
+        expected = report(con, load_definitions())
+    at = _app(seeded, monkeypatch, who="rev")
+    at.switch_page("pages/agents.py").run()
+    at.selectbox(key="agents_page_agent").set_value("filler").run()
+    assert not at.exception
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["precision"] == f"{expected['precision']:.1%}"  # 2 of 3 approved
+    assert shown["reviewed"] == "3" and shown["stages"] == str(len(load_definitions().stages))
+    weekly = [d for d in at.dataframe if len(d.value) == len(expected["confidence_by_week"])]
+    assert weekly, "the weekly measure is shown as a table"
