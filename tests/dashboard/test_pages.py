@@ -248,3 +248,38 @@ def test_agents_page_draws_a_newly_registered_report(seeded: Warehouse, monkeypa
     assert shown["reviewed"] == "3" and shown["stages"] == str(len(load_definitions().stages))
     weekly = [d for d in at.dataframe if len(d.value) == len(expected["confidence_by_week"])]
     assert weekly, "the weekly measure is shown as a table"
+
+
+def test_filters_set_on_one_page_hold_on_the_others(seeded: Warehouse, monkeypatch) -> None:
+    from tests.agents.conftest import insert_proposal
+
+    insert_proposal(seeded, "h1", "a2", "website", "null", '"globex.example"')  # crm_hygiene
+    with seeded.connect() as con:
+        pending = dict(
+            con.execute(
+                "SELECT agent, count(*) FROM ops.proposals WHERE status = 'pending' GROUP BY 1"
+            ).fetchall()
+        )
+    assert pending["crm_hygiene"] == 1 and pending["filler"] > 1
+    at = _app(seeded, monkeypatch, who="rev")
+    at.switch_page("pages/agents.py").run()
+    at.sidebar.multiselect(key="filter_agents").set_value(["filler"]).run()
+    at.sidebar.selectbox(key="filter_window").set_value("Last 7 days").run()
+    # a page without filters in between: its widgets are gone, the choice is not
+    at.switch_page("pages/contracts.py").run()
+    at.switch_page("pages/approvals.py").run()
+    assert not at.exception
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Waiting for a reviewer (tier 2)"] == str(pending["filler"])
+    assert at.sidebar.multiselect(key="filter_agents").value == ["filler"]
+    at.switch_page("pages/data_quality.py").run()
+    assert at.sidebar.selectbox(key="filter_window").value == "Last 7 days"
+    at.switch_page("pages/stack_health.py").run()
+    tiles = [m for m in at.metric if m.label == "status"]
+    assert len(tiles) == 1  # filler's tile only
+    assert any("filler · last 7 days" in c.value for c in at.caption)
+    # clearing the filter on one page clears it everywhere
+    at.sidebar.multiselect(key="filter_agents").set_value([]).run()
+    at.switch_page("pages/approvals.py").run()
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Waiting for a reviewer (tier 2)"] == str(sum(pending.values()))
