@@ -1,13 +1,15 @@
 """Dashboard page times on a mid company, printed (never asserted).
 
-For every page: the first render in a fresh session (cold: imports, connections,
-caches empty), then REPEAT reruns of the same page (warm: what a person waits for
-after clicking), median and max; and every metrics / engine read the page made on
-its cold render, with its own time. The warehouse is prepared if missing: generate
+For every page: the first render in a fresh session (cold: the page's reads not
+cached yet; the session's first run, Stack health, has already drawn), then REPEAT reruns of the same page (warm: what a person waits for
+after clicking), median and max; one rerun right after a reviewer's decision (the
+warehouse changed, so every cached read is recomputed); and every metrics / engine
+read the page made on its cold render, with its own time. Run once with the page
+cache off (REVSTACK_DASH_CACHE=0) and once on. The warehouse is prepared if missing: generate
 mid seed 1, audit, three people, `revstack run`, and a few hundred decisions so the
 trust ramp and override figures have something to show.
 
-    python bench/bench_pages.py [--db var/mid.duckdb] [--repeat 7] [--page agents]
+    python bench/bench_pages.py [--db var/mid.duckdb] [--repeat 7] [--page agents] [--cache both]
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ TIMED_MODULES = (
     "metrics.engine", "metrics.health", "metrics.trust", "metrics.thresholds",
     "metrics.agents", "metrics.activity", "metrics.effort", "metrics.drilldown",
     "agents.engine._queries", "agents.engine._people", "agents.registry", "agents.engine",
-    "data.snapshots",
+    "data.snapshots", "agents.engine._audit",
 )  # fmt: skip
 
 CALLS: dict[str, list[float]] = defaultdict(list)
@@ -109,7 +111,17 @@ def page_names() -> list[str]:
     )
 
 
-def bench_page(page: str, repeat: int) -> tuple[float, list[float], dict[str, list[float]]]:
+def _decide_one(wh: Warehouse) -> None:
+    from agents.engine._decide import decide
+    from agents.engine._queries import list_proposals
+
+    [pid] = list_proposals(wh, status="pending", limit=1)["proposal_id"].to_list()
+    decide(wh, pid, approve=True, by="rev", note="bench")
+
+
+def bench_page(
+    page: str, repeat: int, wh: Warehouse
+) -> tuple[float, list[float], float, dict[str, list[float]]]:
     at = AppTest.from_file(APP, default_timeout=300)
     at.run()
     at.sidebar.selectbox(key="identity").set_value("rev").run()
@@ -125,7 +137,11 @@ def bench_page(page: str, repeat: int) -> tuple[float, list[float], dict[str, li
         t = time.perf_counter()
         at.run()
         warm.append(time.perf_counter() - t)
-    return cold, warm, calls
+    _decide_one(wh)
+    t = time.perf_counter()
+    at.run()
+    changed = time.perf_counter() - t
+    return cold, warm, changed, calls
 
 
 def main() -> None:
@@ -133,23 +149,32 @@ def main() -> None:
     ap.add_argument("--db", default=str(ROOT / "var" / "mid.duckdb"))
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--page", action="append", help="only these pages (file stem)")
+    ap.add_argument("--cache", choices=("off", "on", "both"), default="both")
     args = ap.parse_args()
     path = Path(args.db).resolve()
     if not path.exists():
         prepare(path)
     os.environ["REVSTACK_DB"] = str(path)
+    # AppTest outside a server: Streamlit warns once per run that there is no session.
+    import streamlit.logger  # noqa: TID251 - as above
+
+    streamlit.logger.set_log_level("error")
     instrument()
-    print(
-        f"{path.name}; {os.cpu_count()} cores (shared with other work unless the machine is quiet)"
-    )
-    print(
-        f"{'page':<16}{'cold s':>8}{'warm median s':>15}{'warm max s':>12}   metrics calls on the cold render (s)"
-    )
-    for page in args.page or page_names():
-        cold, warm, calls = bench_page(page, args.repeat)
-        detail = ", ".join(f"{k} {sum(v):.3f}" + (f" x{len(v)}" if len(v) > 1 else "")
-                           for k, v in sorted(calls.items(), key=lambda kv: -sum(kv[1])))  # fmt: skip
-        print(f"{page:<16}{cold:>8.2f}{statistics.median(warm):>15.3f}{max(warm):>12.3f}   {detail}", flush=True)  # fmt: skip
+    wh = Warehouse(path)
+    print(f"{path.name}; {os.cpu_count()} cores (shared with other work unless the machine is quiet); "
+          f"{args.repeat} warm reruns per page")  # fmt: skip
+    modes = {"off": ["0"], "on": ["1"], "both": ["0", "1"]}[args.cache]
+    for mode in modes:
+        os.environ["REVSTACK_DASH_CACHE"] = mode
+        print(f"\npage cache {'on' if mode == '1' else 'off'}")
+        print(f"{'page':<15}{'cold s':>7}{'warm med s':>11}{'warm max s':>11}{'changed s':>10}   "
+              "metrics calls on the cold render (s)")  # fmt: skip
+        for page in args.page or page_names():
+            cold, warm, changed, calls = bench_page(page, args.repeat, wh)
+            detail = ", ".join(f"{k} {sum(v):.3f}" + (f" x{len(v)}" if len(v) > 1 else "")
+                               for k, v in sorted(calls.items(), key=lambda kv: -sum(kv[1])))  # fmt: skip
+            print(f"{page:<15}{cold:>7.2f}{statistics.median(warm):>11.3f}{max(warm):>11.3f}"
+                  f"{changed:>10.3f}   {detail}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

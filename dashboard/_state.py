@@ -20,7 +20,7 @@ from data.warehouse import Warehouse, default_db_path
 
 __all__ = [
     "warehouse", "signed_in", "download", "table", "sidebar_identity", "load", "Filters",
-    "filters", "WINDOWS", "csv_text", "bundle", "keep_choice",
+    "filters", "WINDOWS", "csv_text", "bundle", "keep_choice", "refresh", "begin",
 ]  # fmt: skip
 
 T = TypeVar("T")
@@ -66,23 +66,44 @@ def _caching() -> bool:
     return os.environ.get("REVSTACK_DASH_CACHE", "1") != "0"
 
 
+def refresh() -> None:
+    """Read the warehouse's fingerprint anew: at the top of every page run (``begin``),
+    and after a page writes (a policy change), so what follows on the same run sees it."""
+    from metrics.health import last_change
+
+    with warehouse().connect() as con:
+        st.session_state["_stamp"] = (_path(), last_change(con))
+
+
+def begin(title: str) -> None:
+    """Every page starts here: its title, and what changed since its last run.
+
+    Called by the page, not by app.py: with a pages/ folder beside the entry point,
+    Streamlit's AppTest reruns a page it switched to without running app.py.
+    """
+    st.title(title)
+    refresh()
+
+
 def load(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``fn(con, *args, **kwargs)`` on the warehouse, cached until the warehouse changes.
 
     The cache key holds ``metrics.health.last_change`` (audit log, runs, proposals,
-    snapshots, imports), read fresh on every call, so a decision made a moment ago
-    (here or by the CLI) is on the very next render. Arguments must be hashable by
-    Streamlit (strings, numbers, dates, tuples). ``REVSTACK_DASH_CACHE=0`` turns the
-    cache off (bench/bench_pages.py measures both).
+    snapshots, imports), read at the start of every run and after every write the
+    dashboard makes, so a decision made a moment ago (here or by the CLI) is on the very
+    next render. Arguments must be hashable by Streamlit (strings, numbers, dates,
+    tuples). ``REVSTACK_DASH_CACHE=0`` turns the cache off (bench/bench_pages.py
+    measures both).
     """
     module, name = fn.__module__, fn.__name__
+    path = _path()
     if not _caching():
-        return _call(_path(), module, name, args, kwargs)
-    from metrics.health import last_change
-
-    with warehouse().connect() as con:
-        stamp = last_change(con)
-    return _cached(_path(), stamp, module, name, args, kwargs)
+        return _call(path, module, name, args, kwargs)
+    kept = st.session_state.get("_stamp")
+    if kept is None or kept[0] != path:
+        refresh()
+        kept = st.session_state["_stamp"]
+    return _cached(path, kept[1], module, name, args, kwargs)
 
 
 # -- who is acting --------------------------------------------------------------------

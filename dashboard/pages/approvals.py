@@ -10,10 +10,10 @@ import streamlit as st
 from agents.engine._catalog import EngineError
 from agents.engine._decide import decide, parse_value
 from agents.engine._queries import list_proposals
-from dashboard._state import download, filters, load, signed_in, table, warehouse
+from dashboard._state import begin, download, filters, load, signed_in, table, warehouse
 from metrics.engine import action_outcomes
 
-st.title("Approvals")
+begin("Approvals")
 wh = warehouse()
 name, role = signed_in()
 f = filters(window=False)  # a proposal waits for a decision however old it is
@@ -43,7 +43,18 @@ else:
     can_decide = role in ("reviewer", "admin")
     if not can_decide:
         st.warning("Viewers can look but not decide. Sign in as a reviewer to act.")
-    for p in view.head(50).iter_rows(named=True):
+    # A card is a dozen widgets: 20 a page keeps a render well under a second on mid.
+    per_page = 20
+    pages = max((len(view) + per_page - 1) // per_page, 1)
+    at_page = (
+        st.number_input(
+            f"Page (of {pages}, {per_page} cards each)", 1, pages, 1, key="approvals_page"
+        )
+        if pages > 1
+        else 1
+    )
+    cards = view.slice((int(at_page) - 1) * per_page, per_page)
+    for p in cards.iter_rows(named=True):
         target = f"{p['object_type']} {p['record_id']}" + (f" · {p['field']}" if p["field"] else "")
         with st.container(border=True):
             st.markdown(
@@ -80,8 +91,11 @@ else:
                 except EngineError as exc:
                     st.error(str(exc))
     if can_decide and not view.is_empty():
-        pending = view.filter(pl.col("status") == "pending")
-        if st.button(f"Approve all {len(pending)} shown pending proposals", key="bulk_approve"):
+        # Only what is on the screen: nobody approves cards they have not seen.
+        pending = cards.filter(pl.col("status") == "pending")
+        if st.button(
+            f"Approve the {len(pending)} pending proposals on this page", key="bulk_approve"
+        ):
             done = sum(
                 decide(wh, pid, approve=True, by=name, note="bulk").changed
                 for pid in pending["proposal_id"]

@@ -10,9 +10,9 @@ from agents.engine import verify
 from agents.engine._catalog import EngineError
 from agents.engine._queries import audit_rows
 from agents.engine._rollback import rollback
-from dashboard._state import load, signed_in, table, warehouse
+from dashboard._state import begin, load, signed_in, table, warehouse
 
-st.title("Audit & rollback")
+begin("Audit & rollback")
 wh = warehouse()
 name, role = signed_in()
 

@@ -6,12 +6,12 @@ import polars as pl
 import streamlit as st
 
 from agents.registry import registry_rows
+from dashboard._state import begin, load, table, warehouse
 from dashboard._state import bundle as contracts_bundle
-from dashboard._state import load, table, warehouse
 from metrics.effort import load_effort
 from metrics.engine import action_outcomes
 
-st.title("Contracts & registry")
+begin("Contracts & registry")
 bundle = contracts_bundle()
 rows = registry_rows(warehouse(), bundle)
 outcomes = load(action_outcomes)

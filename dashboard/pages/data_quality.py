@@ -5,12 +5,12 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard._state import filters, load, table
+from dashboard._state import begin, filters, load, table
 from dashboard.charts import horizontal_bars, lines
 from data.snapshots import quality_history
 from metrics.drilldown import DRILLABLE, drill_down
 
-st.title("Data quality")
+begin("Data quality")
 f = filters(agents=False, window=True, territory=True)
 history = load(quality_history)
 if history.is_empty():

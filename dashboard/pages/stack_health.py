@@ -6,13 +6,13 @@ import polars as pl
 import streamlit as st
 
 from agents.registry import registry_rows
-from dashboard._state import bundle, download, filters, load, table, warehouse
+from dashboard._state import begin, bundle, download, filters, load, table, warehouse
 from dashboard.charts import bars, lines, outcome_bars
 from metrics.effort import weekly_hours
 from metrics.engine import action_outcomes
 from metrics.health import agent_uptime, records_touched, score_trend, weekly_activity, weekly_runs
 
-st.title("Stack health")
+begin("Stack health")
 f = filters()
 since = f.since
 outcomes = f.by_agent(load(action_outcomes, since=since))

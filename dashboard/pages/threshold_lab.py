@@ -8,13 +8,13 @@ import streamlit as st
 
 from agents.engine._catalog import EngineError
 from agents.engine._policy import set_policy
-from dashboard._state import bundle, download, filters, load, signed_in, warehouse
+from dashboard._state import begin, bundle, download, filters, load, refresh, signed_in, warehouse
 from data.errors import ContractError
 from metrics.engine import action_outcomes
 from metrics.thresholds import labelled_proposals, threshold_curve
 from metrics.trust import contract_change
 
-st.title("Threshold lab")
+begin("Threshold lab")
 wh = warehouse()
 name, role = signed_in()
 f = filters(window=False)  # the curve uses every past decision: more evidence, not less
@@ -67,6 +67,7 @@ if st.button("Save as policy", key="lab_save", disabled=role != "admin" or not r
             by=name,
             reason=reason,
         )
+        refresh()
         st.success(f"min_confidence {threshold:.2f} for {pick} saved and logged.")
     except EngineError as exc:
         st.error(str(exc))

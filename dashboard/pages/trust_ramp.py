@@ -11,7 +11,7 @@ import streamlit as st
 
 from agents.engine._catalog import EngineError
 from agents.engine._policy import active_policy, set_policy
-from dashboard._state import bundle, filters, load, signed_in, table, warehouse
+from dashboard._state import begin, bundle, filters, load, refresh, signed_in, table, warehouse
 from data.errors import ContractError
 from metrics.trust import (
     RAMP_RULES,
@@ -37,7 +37,7 @@ def _export(change, key: str) -> None:  # noqa: ANN001 - metrics.trust.ContractC
                       file_name=change.path.name, mime="application/yaml", on_click="ignore")  # fmt: skip
 
 
-st.title("Trust ramp")
+begin("Trust ramp")
 wh = warehouse()
 name, role = signed_in()
 f = filters()
@@ -103,6 +103,7 @@ for s in sugg.iter_rows(named=True):
             try:
                 set_policy(wh, agent=s["agent"], action_type=s["action_type"], tier=new_tier, by=name,
                            reason=s["evidence"], contract_tier=action.tier if action else None)  # fmt: skip
+                refresh()
                 st.success(f"Policy changed by {name} and logged; export it below.")
             except EngineError as exc:
                 st.error(str(exc))

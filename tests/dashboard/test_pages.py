@@ -283,3 +283,17 @@ def test_filters_set_on_one_page_hold_on_the_others(seeded: Warehouse, monkeypat
     at.switch_page("pages/approvals.py").run()
     shown = {m.label: m.value for m in at.metric}
     assert shown["Waiting for a reviewer (tier 2)"] == str(sum(pending.values()))
+
+
+def test_a_decision_made_elsewhere_is_on_the_next_render(seeded: Warehouse, monkeypatch) -> None:
+    """The page cache is keyed on the warehouse's last change: never stale after a decision."""
+    at = _app(seeded, monkeypatch, who="rev")
+    at.switch_page("pages/agents.py").run()
+    at.selectbox(key="agents_page_agent").set_value("filler").run()
+    assert {m.label: m.value for m in at.metric}["Reviewed"] == "0"
+    at.run()  # served from the cache now
+    [first, *_] = _pending(seeded, "fill_employees")
+    decide(seeded, first, approve=False, by="rev", note="as the CLI would")  # another "process"
+    at.run()
+    shown = {m.label: m.value for m in at.metric}
+    assert (shown["Reviewed"], shown["Override rate"]) == ("1", "100%")
