@@ -99,8 +99,15 @@ else:
             lines(runs, "week", "error_rate", by="agent", percent=True, title="Run error rate by week"),
             key="error_trend",
         )  # fmt: skip
-    right.plotly_chart(outcome_bars(outcomes), key="outcomes")
-    download(outcomes, "action_outcomes", key="dl_outcomes")
+    if outcomes.is_empty():
+        right.info(
+            f"Agents ran {n_runs} time(s) in this window and proposed nothing: the data gave "
+            "them nothing to act on (on an imported export without enrichment data, hygiene "
+            "has no provider to compare with)."
+        )
+    else:
+        right.plotly_chart(outcome_bars(outcomes), key="outcomes")
+        download(outcomes, "action_outcomes", key="dl_outcomes")
 
 if len(scores):
     st.plotly_chart(lines(scores, "taken_at", "score", title="Data quality score per audit"),
