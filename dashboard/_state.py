@@ -75,12 +75,33 @@ def refresh() -> None:
         st.session_state["_stamp"] = (_path(), last_change(con))
 
 
+def _through_navigation() -> None:
+    """Run the page through app.py's st.navigation, never as a bare script.
+
+    Streamlit still honours its older multipage mode when a folder named pages/ sits
+    beside the entry point: a server whose first request is a deep link (/approvals)
+    runs that page's file alone, for that session and every later one (auto-named
+    navigation, no sign-in, no wide layout). st.navigation turns the mode off; until it
+    has run the flag is still set, so switch it off here and rerun through the entry
+    point. Only before app.py has run in the session: then there is no click to lose.
+    (AppTest sets the flag again before every run and reruns a page it switched to
+    without app.py; for it, switching the flag off is enough.)
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        if not st.session_state.get("_entry_ran"):
+            st.rerun()
+
+
 def begin(title: str) -> None:
     """Every page starts here: its title, and what changed since its last run.
 
     Called by the page, not by app.py: with a pages/ folder beside the entry point,
     Streamlit's AppTest reruns a page it switched to without running app.py.
     """
+    _through_navigation()
     st.title(title)
     refresh()
 
@@ -126,7 +147,9 @@ def sidebar_identity() -> tuple[str | None, str | None]:
     if logged_in and st.user.get("name") in names:
         name = st.user.get("name")
     else:
-        name = st.sidebar.selectbox("Signed in as", names, key="identity")
+        _kept("identity", names, names[0])  # who signed in outlives a run without the sidebar
+        name = st.sidebar.selectbox("Signed in as", names, key="identity", on_change=_keep,
+                                    args=("identity",))  # fmt: skip
     role = team.filter(pl.col("name") == name)["role"].item()
     st.sidebar.caption(f"role: {role}")
     # Widget keys are not reliably visible from pages under st.navigation, so the

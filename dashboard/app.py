@@ -22,5 +22,6 @@ PAGES = [
 
 # Navigation first, so a deep link (/approvals) resolves before anything is drawn.
 page = st.navigation(PAGES)
+st.session_state["_entry_ran"] = True  # see dashboard._state._through_navigation
 sidebar_identity()
 page.run()

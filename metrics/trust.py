@@ -38,7 +38,10 @@ RAMP_RULES = {
 _CYCLES = """
 SELECT agent, action_type,
        CAST(floor(epoch(decided_at) / 86400 / $days) AS BIGINT) AS cycle,
-       min(decided_at) AS cycle_start,
+       -- the cycle's first day, so every action type of one cycle shares its x
+       TIMESTAMP '1970-01-01' + to_days(CAST(floor(epoch(decided_at) / 86400 / $days) AS BIGINT) * $days)
+           AS cycle_start,
+       min(decided_at) AS first_decision,
        count(*) FILTER (WHERE status IN ('approved', 'edited', 'rejected')) AS reviewed,
        count(*) FILTER (WHERE status = 'approved') AS approved_unchanged,
        count(*) FILTER (WHERE status = 'edited') AS edited,

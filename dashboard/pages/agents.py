@@ -54,10 +54,10 @@ else:
     c[2].metric("Reviewed", f"{reviewed:,}")
     c[3].metric("Override rate", f"{overridden / reviewed:.0%}" if reviewed else "–",
                 help="(edited + rejected) / reviewed")  # fmt: skip
-    c[4].metric("Trigger → automatic action", _median(True),
-                help="Median time from the event that woke the run to the engine's write")  # fmt: skip
-    c[5].metric("Trigger → decided action", _median(False),
-                help="Median time from the event to a person's approval")  # fmt: skip
+    c[4].metric("Latency, automatic", _median(True),
+                help="Trigger to action: median time from the event that woke the run to the engine's write")  # fmt: skip
+    c[5].metric("Latency, decided", _median(False),
+                help="Trigger to action: median time from the event to a person's approval")  # fmt: skip
 
     st.subheader("Per week")
     if not weekly.is_empty():
@@ -78,12 +78,17 @@ else:
                                      title="Override rate and reviewer agreement (approved unchanged)"),
                                key="agent_rates")  # fmt: skip
     if not latency.is_empty():
+        # seconds, minutes or hours, whichever the slowest week reads best in
+        top = latency["median_seconds"].max()
+        unit, div = (
+            ("seconds", 1) if top < 120 else ("minutes", 60) if top < 7200 else ("hours", 3600)
+        )
         lat = latency.with_columns(
             path=pl.when(pl.col("automatic")).then(pl.lit("automatic")).otherwise(pl.lit("decided by a person")),
-            median_hours=pl.col("median_seconds") / 3600,
+            median=pl.col("median_seconds") / div,
         )  # fmt: skip
-        st.plotly_chart(lines(lat, "week", "median_hours", by="path",
-                              title="Trigger-to-action latency, median hours"), key="agent_latency")  # fmt: skip
+        st.plotly_chart(lines(lat, "week", "median", by="path",
+                              title=f"Trigger-to-action latency, median {unit}"), key="agent_latency")  # fmt: skip
     table(weekly, f"{agent}_weekly", key="dl_agent_weekly")
     with st.expander("Per action type"):
         table(outcomes, f"{agent}_actions", key="dl_agent_actions")

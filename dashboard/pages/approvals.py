@@ -46,50 +46,59 @@ else:
     # A card is a dozen widgets: 20 a page keeps a render well under a second on mid.
     per_page = 20
     pages = max((len(view) + per_page - 1) // per_page, 1)
+    pick, _ = st.columns([1, 3])
     at_page = (
-        st.number_input(
-            f"Page (of {pages}, {per_page} cards each)", 1, pages, 1, key="approvals_page"
-        )
+        pick.number_input(f"Page of {pages} ({per_page} cards each)", 1, pages, 1, key="approvals_page")
         if pages > 1
         else 1
-    )
+    )  # fmt: skip
     cards = view.slice((int(at_page) - 1) * per_page, per_page)
     for p in cards.iter_rows(named=True):
+        pid = p["proposal_id"]
         target = f"{p['object_type']} {p['record_id']}" + (f" · {p['field']}" if p["field"] else "")
         with st.container(border=True):
             st.markdown(
-                f"**{p['action_type']}** on `{target}` — {p['agent']} · tier {p['tier']} · confidence {p['confidence']}"
+                f"**{p['action_type']}** on `{target}`: `{p['old_value']}` → `{p['new_value']}`  \n"
+                f"{p['agent']} · tier {p['tier']} · confidence {p['confidence']}"
             )
-            st.markdown(f"`{p['old_value']}` → `{p['new_value']}`")
             st.caption(f"Why: {p['reason']}  \nWhy this tier: {p['tier_reason']}")
-            if p["evidence"]:
-                with st.expander("Evidence"):
-                    st.json(json.loads(p["evidence"]))
-            note = st.text_input("Note", key=f"note_{p['proposal_id']}")
+            # One row: note, edit, the two decisions; labels live in the placeholders.
+            row = st.columns([4, 3, 1.3, 1])
+            note = row[0].text_input("Note", key=f"note_{pid}", label_visibility="collapsed",
+                                     placeholder="Note (a rejection needs one)")  # fmt: skip
             edit = (
-                st.text_input("Edit value (optional)", key=f"edit_{p['proposal_id']}")
+                row[1].text_input(
+                    "Edit value",
+                    key=f"edit_{pid}",
+                    label_visibility="collapsed",
+                    placeholder="Edited value (optional)",
+                )  # fmt: skip
                 if p["field"]
                 else ""
             )
-            b1, b2 = st.columns(2)
             approve_label = (
                 "Mark done" if p["status"] == "task" else ("Approve edit" if edit else "Approve")
             )
-            if b1.button(approve_label, key=f"approve_{p['proposal_id']}", disabled=not can_decide):
+            if row[2].button(approve_label, key=f"approve_{pid}", disabled=not can_decide,
+                             type="primary", width="stretch"):  # fmt: skip
                 try:
-                    d = decide(wh, p["proposal_id"], approve=True, by=name, note=note or None,
+                    d = decide(wh, pid, approve=True, by=name, note=note or None,
                                value=parse_value(edit) if edit else None)  # fmt: skip
                     st.toast(d.message)
                     st.rerun()
                 except EngineError as exc:
                     st.error(str(exc))
-            if b2.button("Reject", key=f"reject_{p['proposal_id']}", disabled=not can_decide):
+            if row[3].button("Reject", key=f"reject_{pid}", disabled=not can_decide,
+                             width="stretch"):  # fmt: skip
                 try:
-                    d = decide(wh, p["proposal_id"], approve=False, by=name, note=note)
+                    d = decide(wh, pid, approve=False, by=name, note=note)
                     st.toast(d.message)
                     st.rerun()
                 except EngineError as exc:
                     st.error(str(exc))
+            if p["evidence"]:
+                with st.expander("Evidence"):
+                    st.json(json.loads(p["evidence"]))
     if can_decide and not view.is_empty():
         # Only what is on the screen: nobody approves cards they have not seen.
         pending = cards.filter(pl.col("status") == "pending")

@@ -11,6 +11,15 @@ from dashboard._state import bundle as contracts_bundle
 from metrics.effort import load_effort
 from metrics.engine import action_outcomes
 
+
+def _criterion(c: dict) -> str:
+    """An entry criterion as a person reads it: 'amount > 0', 'role champion on the deal'."""
+    if "role" in c:
+        return f"a {c['role'].replace('_', ' ')} on the deal"
+    what = c.get("field") or c.get("metric", "?")
+    return f"{what} is set" if c["op"] == "is_set" else f"{what} {c['op']} {c['value']:g}"
+
+
 begin("Contracts & registry")
 bundle = contracts_bundle()
 rows = registry_rows(warehouse(), bundle)
@@ -37,7 +46,7 @@ for r in rows:
 st.subheader("Canonical definitions: stages")
 d = bundle.definitions
 table(pl.DataFrame([{"stage": s.key, "label": s.label, "probability": s.probability, "forecast category": s.forecast_category,
-                            "quiet days": s.quiet_days, "entry criteria": "; ".join(str(c.model_dump(exclude_none=True)) for c in s.entry_criteria)}
+                            "quiet days": s.quiet_days, "entry criteria": "; ".join(_criterion(c.model_dump(exclude_none=True)) for c in s.entry_criteria)}
                            for s in d.stages]), "stages", key="dl_stages")  # fmt: skip
 st.markdown(
     "**Required fields:** "

@@ -28,12 +28,13 @@ st.caption(f"Showing {f.describe()}. Filters in the sidebar apply on every page.
 c = st.columns(5)
 last_week = hours.filter(pl.col("week") == hours["week"].max()) if len(hours) else hours
 c[0].metric(
-    "Hours automated, latest week",
+    "Hours automated (week)",
     f"{last_week['hours_automated'].sum():,.1f}",
-    help="Task volume x documented manual minutes per task (contracts/effort.yaml), "
-    "net of the reviewer's minutes on what a person approved.",
+    help="The latest week's task volume x documented manual minutes per task "
+    "(contracts/effort.yaml), net of the reviewer's minutes on what a person approved.",
 )
-c[1].metric("Hours automated, whole window", f"{hours['hours_automated'].sum():,.1f}")
+c[1].metric("Hours automated (all)", f"{hours['hours_automated'].sum():,.1f}",
+            help="Over the whole time window chosen in the sidebar")  # fmt: skip
 reviewed = int(outcomes["reviewed"].sum()) if len(outcomes) else 0
 overridden = int((outcomes["edited"] + outcomes["rejected"]).sum()) if len(outcomes) else 0
 c[2].metric("Override rate", f"{overridden / reviewed:.0%}" if reviewed else "–",
@@ -54,14 +55,15 @@ for start in range(0, len(names), per_row):
     for tile, agent in zip(st.columns(per_row), names[start : start + per_row], strict=False):
         reg, u = registry.get(agent), up.get(agent)
         if reg is not None and not reg["implemented"]:
-            status = "not built yet"
+            status = ":gray-badge[not built yet]"
         elif u is None:
-            status = "not run yet"
+            status = ":gray-badge[not run yet]"
+        elif u["last_status"] == "succeeded":
+            status = ":green-badge[healthy]"
         else:
-            status = "healthy" if u["last_status"] == "succeeded" else "failing"
+            status = ":red-badge[failing]"
         with tile.container(border=True):
-            st.markdown(f"**{agent}**")
-            st.metric("status", status, label_visibility="collapsed")
+            st.markdown(f"**{agent}**  \n{status}")
             mode = reg["mode"] if reg else "-"
             st.caption(f"mode: {mode}" + (f" · uptime {u['uptime']:.0%}" if u else ""))
             if u:
@@ -93,27 +95,27 @@ else:
                   title="Override rate by week (edited + rejected / reviewed)"),
             key="override_trend",
         )  # fmt: skip
-    left, right = st.columns(2)
-    if not runs.is_empty():
-        left.plotly_chart(
-            lines(runs, "week", "error_rate", by="agent", percent=True, title="Run error rate by week"),
-            key="error_trend",
-        )  # fmt: skip
     if outcomes.is_empty():
-        right.info(
+        st.info(
             f"Agents ran {n_runs} time(s) in this window and proposed nothing: the data gave "
             "them nothing to act on (on an imported export without enrichment data, hygiene "
             "has no provider to compare with)."
         )
     else:
-        right.plotly_chart(outcome_bars(outcomes), key="outcomes")
+        st.plotly_chart(outcome_bars(outcomes), key="outcomes")
         download(outcomes, "action_outcomes", key="dl_outcomes")
 
+left, right = st.columns(2)
+if not runs.is_empty():
+    left.plotly_chart(
+        lines(runs, "week", "error_rate", by="agent", percent=True, title="Run error rate by week"),
+        key="error_trend",
+    )  # fmt: skip
 if len(scores):
-    st.plotly_chart(lines(scores, "taken_at", "score", title="Data quality score per audit"),
-                    key="dq_trend")  # fmt: skip
+    right.plotly_chart(lines(scores, "taken_at", "score", title="Data quality score per audit"),
+                       key="dq_trend")  # fmt: skip
 else:
-    st.caption("No data-quality audit stored yet: `revstack audit` adds one to the trend.")
+    right.caption("No data-quality audit stored yet: `revstack audit` adds one to the trend.")
 
 st.subheader("CRM records touched by an agent in the last 30 days")
 cols = st.columns(max(len(touched), 1))

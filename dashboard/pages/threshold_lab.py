@@ -49,10 +49,13 @@ fig.add_scatter(
 )
 fig.add_vline(x=threshold, line_dash="dash")
 fig.update_layout(
-    height=380,
-    yaxis={"title": "proposals"},
-    yaxis2={"title": "error rate", "overlaying": "y", "side": "right", "tickformat": ".0%"},
-)
+    title="Moving the threshold: what runs on its own, what waits, how often it would be wrong",
+    height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    legend={"orientation": "h", "yanchor": "top", "y": -0.15},
+    xaxis={"title": "min_confidence"}, yaxis={"title": "proposals", "rangemode": "tozero"},
+    yaxis2={"title": "error rate", "overlaying": "y", "side": "right", "tickformat": ".0%",
+            "range": [0, 1], "showgrid": False, "tickmode": "linear", "dtick": 0.25},
+)  # fmt: skip
 st.plotly_chart(fig, key="lab_chart")
 download(curve, "threshold_curve", key="dl_curve")
 

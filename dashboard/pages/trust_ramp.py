@@ -12,6 +12,7 @@ import streamlit as st
 from agents.engine._catalog import EngineError
 from agents.engine._policy import active_policy, set_policy
 from dashboard._state import begin, bundle, filters, load, refresh, signed_in, table, warehouse
+from dashboard.charts import time_axis
 from data.errors import ContractError
 from metrics.trust import (
     RAMP_RULES,
@@ -64,12 +65,13 @@ else:
         x = part["cycle_start"].to_list()
         fig.add_scatter(x=x, y=part["approval_rate"].to_list(), name=label, mode="lines+markers")
         fig.add_scatter(x=x, y=part["approval_lower_bound"].to_list(), name=f"{label} (95% lower bound)",
-                        mode="lines", line={"dash": "dot"})  # fmt: skip
+                        mode="lines+markers", line={"dash": "dot"}, marker={"size": 14, "symbol": "line-ew-open"})  # fmt: skip
     fig.add_hline(y=RAMP_RULES["graduate_lower_bound"], line_dash="dash",
                   annotation_text="graduation bar")  # fmt: skip
     fig.update_layout(title="Approved without change, per cycle", yaxis_tickformat=".0%",
                       height=360, legend={"orientation": "h", "y": -0.2})  # fmt: skip
     fig.update_yaxes(range=[0, 1.05], autorange=False)
+    time_axis(fig, shown["cycle_start"])
     st.plotly_chart(fig, key="trust_chart")
     table(shown.drop("override_notes"), "trust_cycles", key="dl_trust")
 

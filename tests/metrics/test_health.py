@@ -73,7 +73,10 @@ def test_hours_are_volume_times_minutes(run_wh: Warehouse) -> None:
             " count(*) FILTER (WHERE status = 'rejected' AND decided_by = 'rev')"
             " FROM ops.proposals WHERE agent = 'filler' GROUP BY 1"
         ).fetchall()
-        hours = weekly_hours(con, effort)
+        every = weekly_hours(con, effort)
+    hours = every.filter(pl.col("agent") == "filler")
+    # the fixture's three hand-made crm_hygiene proposals were rejected: no minutes here
+    assert every.filter(pl.col("agent") == "crm_hygiene")["undocumented_actions"].sum() == 3
     minutes = {"fill_industry": (6.0, 1.0), "fill_employees": (4.0, 1.0)}
     expected = sum(
         auto * minutes[a][0] + ok * (minutes[a][0] - minutes[a][1])
