@@ -89,7 +89,8 @@ SELECT snapshot_id, taken_at, as_of, score FROM ops.dq_snapshots ORDER BY snapsh
 _LAST_CHANGE = """
 SELECT (SELECT max(seq) FROM ops.audit_log), (SELECT count(*) FROM ops.audit_log),
        (SELECT max(snapshot_id) FROM ops.dq_snapshots), (SELECT max(import_id) FROM ops.imports),
-       (SELECT count(*) FROM ops.proposals), (SELECT max(run_id) FROM ops.runs)
+       (SELECT count(*) FROM ops.proposals), (SELECT max(run_id) FROM ops.runs),
+       (SELECT count(*) FROM ops.runs)
 """
 
 

@@ -306,3 +306,39 @@ def test_a_decision_made_elsewhere_is_on_the_next_render(seeded: Warehouse, monk
     at.run()
     shown = {m.label: m.value for m in at.metric}
     assert (shown["Reviewed"], shown["Override rate"]) == ("1", "100%")
+
+
+_HOLDER = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+con.execute("BEGIN TRANSACTION")
+con.execute("INSERT INTO ops.runs VALUES ('R-mid', 'midway', '1', '1', 'live', 'events', "
+            "'succeeded', now()::TIMESTAMP, now()::TIMESTAMP, 0, 0, 0, 0, 0, NULL, NULL)")
+print("holding", flush=True)
+time.sleep(2.5)  # an agent run's commit, taking its time
+con.execute("COMMIT")
+con.close()
+"""
+
+
+def test_a_page_waits_out_an_agent_run_holding_the_file(seeded: Warehouse, monkeypatch) -> None:
+    """Mid-update: another process holds the warehouse; the page waits, shows no lock
+    error, and shows the run once it is committed (all of it, not half)."""
+    import subprocess
+    import sys
+    import time
+
+    at = _app(seeded, monkeypatch, who="rev")
+    release_all()  # let the other process take the file
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(seeded.path)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        started = time.perf_counter()
+        at.run()
+        waited = time.perf_counter() - started
+    finally:
+        holder.wait(30)
+    assert not at.exception
+    assert waited > 1.0  # it did wait for the commit rather than fail or read half
+    assert "healthy" in agent_tiles(at) and any("midway" in md.value for md in at.markdown)
