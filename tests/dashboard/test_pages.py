@@ -342,3 +342,49 @@ def test_a_page_waits_out_an_agent_run_holding_the_file(seeded: Warehouse, monke
     assert not at.exception
     assert waited > 1.0  # it did wait for the commit rather than fail or read half
     assert "healthy" in agent_tiles(at) and any("midway" in md.value for md in at.markdown)
+
+
+_CORRECTIONS = """
+INSERT INTO ops.proposals (proposal_id, run_id, agent, action_type, object_type, record_id,
+    field, old_value, new_value, confidence, reason, tier, tier_reason, status, shadow,
+    idempotency_key, created_at)
+SELECT 'c' || i, 'run-t', 'crm_hygiene', 'correct_field', 'accounts', 'G' || i, 'employees',
+       i::VARCHAR, (i + 1)::VARCHAR, 0.5, 'provider disagrees', 2, 'test', 'pending', false,
+       'c' || i, now()
+FROM range(80) t(i)
+"""
+
+
+def test_graduating_from_the_trust_ramp_is_a_logged_policy_and_a_contract_change(
+    seeded: Warehouse, monkeypatch
+) -> None:
+    with seeded.connect() as con:
+        con.execute(
+            "INSERT INTO crm.accounts (account_id, name, employees, source) "
+            "SELECT 'G' || i, 'g', i, 't' FROM range(80) t(i)"
+        )
+        con.execute(_CORRECTIONS)
+    for i in range(80):  # 80 of 80: the Wilson bound clears 95% (40 of 40 would not)
+        decide(seeded, f"c{i}", approve=True, by="rev")
+    at = _app(seeded, monkeypatch, who="ana")
+    at.switch_page("pages/trust_ramp.py").run()
+    assert not at.exception
+    assert any("crm_hygiene · correct_field**: graduate to tier 1" in m.value for m in at.markdown)
+    shown = [c.value for c in at.code]
+    assert shown and "+    tier: 1  # was 2: graduate to tier 1 on" in shown[0]
+    at.button(key="apply_crm_hygiene_correct_field").click().run()
+    assert not at.exception
+    with seeded.connect() as con:
+        policy = con.execute(
+            "SELECT tier, changed_by, reason FROM ops.policy WHERE active "
+            "AND agent = 'crm_hygiene' AND action_type = 'correct_field'"
+        ).fetchall()
+        logged = con.execute(
+            "SELECT actor FROM ops.audit_log WHERE action = 'policy' "
+            "AND record_id = 'crm_hygiene.correct_field'"
+        ).fetchall()
+    assert policy == [(1, "ana", policy[0][2])] and "80/80 approved unchanged" in policy[0][2]
+    assert logged == [("ana",)]
+    # the policy in force is on the page as the contract change, on the same run
+    assert any(c.value.strip().startswith("--- a/contracts/agents/crm_hygiene.yaml")
+               and "policy by ana" in c.value for c in at.code)  # fmt: skip
