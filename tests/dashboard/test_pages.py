@@ -388,3 +388,25 @@ def test_graduating_from_the_trust_ramp_is_a_logged_policy_and_a_contract_change
     # the policy in force is on the page as the contract change, on the same run
     assert any(c.value.strip().startswith("--- a/contracts/agents/crm_hygiene.yaml")
                and "policy by ana" in c.value for c in at.code)  # fmt: skip
+
+
+def test_the_chain_check_says_when_the_log_has_grown_and_checks_again_on_request(
+    seeded: Warehouse, monkeypatch
+) -> None:
+    from agents.engine import verify
+
+    at = _app(seeded, monkeypatch, who="rev")
+    at.switch_page("pages/audit.py").run()
+    with seeded.connect() as con:
+        before = verify(con).rows
+    assert at.success[0].value.startswith(f"Hash chain intact: {before:,} rows (checked")
+    [first, *_] = _pending(seeded, "fill_employees")
+    decide(seeded, first, approve=True, by="rev")
+    at.run()
+    assert at.success[0].value.endswith("the log has grown since)")  # not re-hashed
+    at.button(key="chain_again").click().run()
+    with seeded.connect() as con:
+        after = verify(con).rows
+    assert after > before
+    assert at.success[0].value.startswith(f"Hash chain intact: {after:,} rows (checked")
+    assert "grown since" not in at.success[0].value
