@@ -1,17 +1,29 @@
-"""What every page shares: the warehouse, who is signed in, and the filters."""
+"""What every page shares: the warehouse, who is signed in, the filters, cached reads."""
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib
+import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import polars as pl
 import streamlit as st
 
 from agents.engine._people import people
+from contracts import Bundle, load_all
 from data.warehouse import Warehouse, default_db_path
 
-__all__ = ["warehouse", "signed_in", "download", "sidebar_identity"]
+__all__ = [
+    "warehouse", "signed_in", "download", "table", "sidebar_identity", "load", "Filters",
+    "filters", "WINDOWS", "csv_text", "bundle", "keep_choice", "refresh", "begin",
+]  # fmt: skip
+
+T = TypeVar("T")
 
 
 @st.cache_resource
@@ -21,8 +33,101 @@ def _warehouse(path: str) -> Warehouse:
     return Warehouse(path)
 
 
+def _path() -> str:
+    return str(Path(os.environ.get("REVSTACK_DB") or default_db_path()).resolve())
+
+
 def warehouse() -> Warehouse:
-    return _warehouse(str(Path(os.environ.get("REVSTACK_DB") or default_db_path()).resolve()))
+    return _warehouse(_path())
+
+
+@st.cache_resource(ttl=60)
+def bundle() -> Bundle:
+    """The contracts and definitions (re-read a minute after RevOps edits them)."""
+    return load_all()
+
+
+# -- cached reads ---------------------------------------------------------------------
+
+
+def _call(path: str, module: str, name: str, args: tuple, kwargs: dict) -> Any:
+    fn = getattr(importlib.import_module(module), name)
+    with _warehouse(path).connect() as con:
+        return fn(con, *args, **kwargs)
+
+
+@st.cache_data(ttl=600, max_entries=512, show_spinner=False)
+def _cached(path: str, stamp: tuple, module: str, name: str, args: tuple, kwargs: dict) -> Any:
+    del stamp  # part of the key only: a new fingerprint is a new entry
+    return _call(path, module, name, args, kwargs)
+
+
+def _caching() -> bool:
+    return os.environ.get("REVSTACK_DASH_CACHE", "1") != "0"
+
+
+def refresh() -> None:
+    """Read the warehouse's fingerprint anew: at the top of every page run (``begin``),
+    and after a page writes (a policy change), so what follows on the same run sees it."""
+    from metrics.health import last_change
+
+    with warehouse().connect() as con:
+        st.session_state["_stamp"] = (_path(), last_change(con))
+
+
+def _through_navigation() -> None:
+    """Run the page through app.py's st.navigation, never as a bare script.
+
+    Streamlit still honours its older multipage mode when a folder named pages/ sits
+    beside the entry point: a server whose first request is a deep link (/approvals)
+    runs that page's file alone, for that session and every later one (auto-named
+    navigation, no sign-in, no wide layout). st.navigation turns the mode off; until it
+    has run the flag is still set, so switch it off here and rerun through the entry
+    point. Only before app.py has run in the session: then there is no click to lose.
+    (AppTest sets the flag again before every run and reruns a page it switched to
+    without app.py; for it, switching the flag off is enough.)
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        if not st.session_state.get("_entry_ran"):
+            st.rerun()
+
+
+def begin(title: str) -> None:
+    """Every page starts here: its title, and what changed since its last run.
+
+    Called by the page, not by app.py: with a pages/ folder beside the entry point,
+    Streamlit's AppTest reruns a page it switched to without running app.py.
+    """
+    _through_navigation()
+    st.title(title)
+    refresh()
+
+
+def load(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(con, *args, **kwargs)`` on the warehouse, cached until the warehouse changes.
+
+    The cache key holds ``metrics.health.last_change`` (audit log, runs, proposals,
+    snapshots, imports), read at the start of every run and after every write the
+    dashboard makes, so a decision made a moment ago (here or by the CLI) is on the very
+    next render. Arguments must be hashable by Streamlit (strings, numbers, dates,
+    tuples). ``REVSTACK_DASH_CACHE=0`` turns the cache off (bench/bench_pages.py
+    measures both).
+    """
+    module, name = fn.__module__, fn.__name__
+    path = _path()
+    if not _caching():
+        return _call(path, module, name, args, kwargs)
+    kept = st.session_state.get("_stamp")
+    if kept is None or kept[0] != path:
+        refresh()
+        kept = st.session_state["_stamp"]
+    return _cached(path, kept[1], module, name, args, kwargs)
+
+
+# -- who is acting --------------------------------------------------------------------
 
 
 def sidebar_identity() -> tuple[str | None, str | None]:
@@ -42,7 +147,9 @@ def sidebar_identity() -> tuple[str | None, str | None]:
     if logged_in and st.user.get("name") in names:
         name = st.user.get("name")
     else:
-        name = st.sidebar.selectbox("Signed in as", names, key="identity")
+        _kept("identity", names, names[0])  # who signed in outlives a run without the sidebar
+        name = st.sidebar.selectbox("Signed in as", names, key="identity", on_change=_keep,
+                                    args=("identity",))  # fmt: skip
     role = team.filter(pl.col("name") == name)["role"].item()
     st.sidebar.caption(f"role: {role}")
     # Widget keys are not reliably visible from pages under st.navigation, so the
@@ -56,8 +163,128 @@ def signed_in() -> tuple[str | None, str | None]:
     return st.session_state.get("actor"), st.session_state.get("role")
 
 
-def download(df: pl.DataFrame, name: str, *, key: str) -> None:
-    """Every table can be taken away as CSV."""
-    st.download_button(
-        f"Download {name} (CSV)", df.write_csv(), file_name=f"{name}.csv", mime="text/csv", key=key
+# -- filters that follow a person from page to page -----------------------------------
+
+WINDOWS = {"Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90, "Last year": 365,
+           "All time": None}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The sidebar's filters as a page applies them. Empty ``agents`` means every agent."""
+
+    agents: tuple[str, ...] = ()
+    window: str = "All time"
+    team: str | None = None
+    region: str | None = None
+
+    @property
+    def since(self) -> dt.datetime:
+        """Start of the time window, at midnight UTC (a stable cache key all day)."""
+        days = WINDOWS[self.window]
+        if days is None:
+            return dt.datetime(1970, 1, 1)
+        today = dt.datetime.now(dt.UTC).replace(tzinfo=None).date()
+        return dt.datetime.combine(today - dt.timedelta(days=days), dt.time())
+
+    def by_agent(self, df: pl.DataFrame, column: str = "agent") -> pl.DataFrame:
+        return df if not self.agents else df.filter(pl.col(column).is_in(list(self.agents)))
+
+    def describe(self) -> str:
+        parts = [", ".join(self.agents) if self.agents else "all agents", self.window.lower()]
+        parts += [f"team {self.team}"] if self.team else []
+        parts += [f"region {self.region}"] if self.region else []
+        return " · ".join(parts)
+
+
+def _kept(key: str, options: list[Any], default: Any, *, multi: bool = False) -> None:
+    """Seed a widget from the value kept under a plain key.
+
+    Streamlit forgets a widget's state on a page that does not draw it, so every
+    filter's value also lives under ``keep.<key>``, which no page removes.
+    """
+    kept = st.session_state.get(f"keep.{key}", default)
+    if multi:
+        kept = [v for v in kept if v in options]
+    elif kept not in options:
+        kept = default
+    st.session_state[key] = kept
+
+
+def _keep(key: str) -> None:
+    st.session_state[f"keep.{key}"] = st.session_state[key]
+
+
+def keep_choice(key: str, options: list[Any]) -> dict[str, Any]:
+    """Keyword arguments for a page's own selectbox whose choice should outlive a visit
+    to another page: ``st.selectbox(label, options, **keep_choice(key, options))``."""
+    _kept(key, options, options[0] if options else None)
+    return {"key": key, "on_change": _keep, "args": (key,)}
+
+
+def filters(*, agents: bool = True, window: bool = True, territory: bool = False) -> Filters:
+    """Draw the filters a page uses in the sidebar and return them.
+
+    A filter set on one page is in force on every other page that uses it, for the
+    whole session.
+    """
+    from metrics.activity import agents_seen  # noqa: PLC0415
+
+    out: dict[str, Any] = {}
+    st.sidebar.markdown("**Filters**")
+    if agents:
+        names = sorted(set(bundle().contracts) | set(load(agents_seen)))
+        _kept("filter_agents", names, [], multi=True)
+        chosen = st.sidebar.multiselect("Agents", names, key="filter_agents",
+                                        on_change=_keep, args=("filter_agents",),
+                                        placeholder="All agents")  # fmt: skip
+        out["agents"] = tuple(chosen)
+    if window:
+        labels = list(WINDOWS)
+        _kept("filter_window", labels, "All time")
+        out["window"] = st.sidebar.selectbox("Time window", labels, key="filter_window",
+                                             on_change=_keep, args=("filter_window",))  # fmt: skip
+    if territory:
+        from metrics.drilldown import territories  # noqa: PLC0415
+
+        terr = load(territories)
+        for col, label in (("team", "Team"), ("region", "Region")):
+            values = ["All"] + sorted(v for v in terr[col].unique().to_list() if v is not None)
+            _kept(f"filter_{col}", values, "All")
+            pick = st.sidebar.selectbox(label, values, key=f"filter_{col}",
+                                        on_change=_keep, args=(f"filter_{col}",))  # fmt: skip
+            out[col] = None if pick == "All" else pick
+    return Filters(**out)
+
+
+# -- tables ---------------------------------------------------------------------------
+
+
+def csv_text(df: pl.DataFrame) -> str:
+    """CSV of any frame: nested columns (lists, structs) become JSON text, which CSV holds."""
+    nested = [c for c, t in df.schema.items() if t.is_nested()]
+    flat = df.with_columns(
+        pl.col(c).map_elements(
+            lambda v: json.dumps(v.to_list() if isinstance(v, pl.Series) else v, default=str),
+            return_dtype=pl.String,
+        )
+        for c in nested
     )
+    return flat.write_csv()
+
+
+def download(df: pl.DataFrame, name: str, *, key: str) -> None:
+    """Every table can be taken away as CSV (built when clicked, not on every render)."""
+    st.download_button(
+        f"Download {name} (CSV)", lambda: csv_text(df), file_name=f"{name}.csv",
+        mime="text/csv", key=key, on_click="ignore",
+    )  # fmt: skip
+
+
+def table(df: pl.DataFrame, name: str, *, key: str, rows: int | None = None) -> None:
+    """A table on the page (the first ``rows`` rows if given) and its full CSV download."""
+    shown = df if rows is None or len(df) <= rows else df.head(rows)
+    st.dataframe(shown, hide_index=True)
+    if rows is not None and len(df) > rows:
+        st.caption(f"Showing the first {rows:,} of {len(df):,} rows; the download has them all.")
+    download(df, name, key=key)

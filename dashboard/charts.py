@@ -2,46 +2,106 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import plotly.graph_objects as go
 import polars as pl
 
-__all__ = ["override_trend", "outcome_bars"]
+__all__ = ["lines", "bars", "outcome_bars", "horizontal_bars", "time_axis", "OUTCOME_KINDS"]
+
+OUTCOME_KINDS = [
+    "auto_applied", "approved_unchanged", "edited", "rejected", "stale", "blocked", "pending",
+    "tasks", "shadow",
+]  # fmt: skip
 
 
-def override_trend(weekly: pl.DataFrame) -> go.Figure:
-    fig = go.Figure()
-    for agent, part in weekly.group_by("agent", maintain_order=True):
-        fig.add_scatter(
-            x=part["week"].to_list(),
-            y=part["override_rate"].to_list(),
-            name=agent[0],
-            mode="lines+markers",
-        )
+WEEK_MS = 7 * 86_400_000
+
+
+def time_axis(fig: go.Figure, values: pl.Series) -> None:
+    """Dates as dates: a day-level tick format, and a week either side when there is a
+    single point (plotly would otherwise zoom to fractions of a second around it)."""
+    if not values.dtype.is_temporal() or values.is_empty():
+        return
+    daily = values.dt.truncate("1d").equals(values) if values.dtype != pl.Date else True
+    fig.update_xaxes(type="date", tickformat="%Y-%m-%d" if daily else "%Y-%m-%d %H:%M")
+    lo, hi = values.min(), values.max()
+    if lo == hi:
+        pad = dt.timedelta(days=7 if daily else 1)
+        fig.update_xaxes(range=[lo - pad, hi + pad])
+
+
+def _layout(fig: go.Figure, title: str, *, percent: bool, height: int) -> go.Figure:
     fig.update_layout(
-        title="Override rate by week (edited + rejected / reviewed)",
-        yaxis_tickformat=".0%",
-        height=320,
-    )
+        title=title, height=height, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.15},
+        yaxis_tickformat=".0%" if percent else None,
+    )  # fmt: skip
+    if percent:
+        fig.update_yaxes(rangemode="tozero")
     return fig
 
 
+def lines(
+    df: pl.DataFrame, x: str, y: str, *, by: str | None = None, title: str = "",
+    percent: bool = False, height: int = 320,
+) -> go.Figure:  # fmt: skip
+    """One line per value of ``by`` (or a single line), markers on each point."""
+    fig = go.Figure()
+    groups = df.partition_by(by, maintain_order=True) if by else [df]
+    for part in groups:
+        part = part.sort(x)
+        fig.add_scatter(
+            x=part[x].to_list(), y=part[y].to_list(), mode="lines+markers",
+            name=str(part[by][0]) if by else y.replace("_", " "),
+        )  # fmt: skip
+    time_axis(fig, df[x])
+    return _layout(fig, title, percent=percent, height=height)
+
+
+def bars(
+    df: pl.DataFrame, x: str, y: str, *, by: str | None = None, title: str = "",
+    height: int = 320,
+) -> go.Figure:  # fmt: skip
+    """Stacked bars of ``y`` over ``x``, one colour per value of ``by``."""
+    fig = go.Figure()
+    groups = df.partition_by(by, maintain_order=True) if by else [df]
+    weekly = x == "week" and df[x].dtype.is_temporal()
+    for part in groups:
+        fig.add_bar(
+            x=part[x].to_list(), y=part[y].to_list(),
+            name=str(part[by][0]) if by else y.replace("_", " "),
+            width=WEEK_MS * 0.8 if weekly else None,  # a week's bar, not the whole axis
+            offset=0 if weekly else None,  # a week starts on its Monday
+        )  # fmt: skip
+    fig.update_layout(barmode="stack")
+    time_axis(fig, df[x])
+    return _layout(fig, title, percent=False, height=height)
+
+
 def outcome_bars(outcomes: pl.DataFrame) -> go.Figure:
-    kinds = [
-        "auto_applied",
-        "approved_unchanged",
-        "edited",
-        "rejected",
-        "stale",
-        "blocked",
-        "pending",
-        "tasks",
-        "shadow",
-    ]
+    """What happened to every proposal of each agent and action type, stacked."""
     labels = (outcomes["agent"] + " · " + outcomes["action_type"]).to_list()
     fig = go.Figure()
-    for k in kinds:
+    for k in OUTCOME_KINDS:
         fig.add_bar(y=labels, x=outcomes[k].to_list(), name=k.replace("_", " "), orientation="h")
-    fig.update_layout(
-        barmode="stack", title="What happened to each action type", height=120 + 40 * len(labels)
-    )
+    fig = _layout(fig, "What happened to each action type", percent=False,
+                  height=230 + 40 * len(labels))  # fmt: skip
+    # Many outcome kinds: the legend gets a band of its own between title and bars.
+    fig.update_layout(barmode="stack", yaxis={"automargin": True},
+                      title={"y": 0.97, "yanchor": "top"},
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
+                      margin={"l": 10, "r": 10, "t": 110, "b": 10})  # fmt: skip
+    return fig
+
+
+def horizontal_bars(
+    labels: list[str], values: list[float], *, title: str, percent: bool = False
+) -> go.Figure:
+    """One bar per label, longest list readable (height grows with the labels)."""
+    fig = go.Figure(go.Bar(x=values, y=labels, orientation="h"))
+    fig.update_layout(yaxis={"automargin": True, "autorange": "reversed"})
+    fig = _layout(fig, title, percent=False, height=140 + 26 * len(labels))
+    if percent:
+        fig.update_xaxes(tickformat=".0%")
     return fig

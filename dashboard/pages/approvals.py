@@ -10,20 +10,21 @@ import streamlit as st
 from agents.engine._catalog import EngineError
 from agents.engine._decide import decide, parse_value
 from agents.engine._queries import list_proposals
-from dashboard._state import download, signed_in, warehouse
+from dashboard._state import begin, download, filters, load, signed_in, table, warehouse
 from metrics.engine import action_outcomes
 
-st.title("Approvals")
+begin("Approvals")
 wh = warehouse()
 name, role = signed_in()
-
-queue = pl.concat(
-    [list_proposals(wh, status="pending", limit=500), list_proposals(wh, status="task", limit=500)]
-)
-shadow = list_proposals(wh, status="shadow", limit=200)
-
-with wh.connect() as con:  # totals, not just the rows fetched for the cards
-    totals = action_outcomes(con)
+f = filters(window=False)  # a proposal waits for a decision however old it is
+# One agent chosen: ask the engine for its queue; several: fetch and narrow.
+only = f.agents[0] if len(f.agents) == 1 else None
+queue = f.by_agent(pl.concat([list_proposals(wh, status="pending", agent=only, limit=500),
+                              list_proposals(wh, status="task", agent=only, limit=500)]))  # fmt: skip
+shadow = f.by_agent(list_proposals(wh, status="shadow", agent=only, limit=200))
+totals = f.by_agent(load(action_outcomes))  # totals, not just the rows fetched for the cards
+if f.agents:
+    st.caption(f"Showing {f.describe()} (sidebar filter).")
 cols = st.columns(3)
 cols[0].metric(
     "Waiting for a reviewer (tier 2)", int(totals["pending"].sum()) if len(totals) else 0
@@ -32,57 +33,78 @@ cols[1].metric("Human tasks (tier 3)", int(queue.filter(pl.col("status") == "tas
 cols[2].metric("Shadow proposals", int(totals["shadow"].sum()) if len(totals) else 0)
 if len(queue) >= 500:
     st.caption(
-        "Showing the newest 500 pending proposals and tasks; filter by agent to narrow the queue."
+        "Showing the newest 500 pending proposals and tasks; filter by agent in the sidebar to narrow the queue."
     )
 
 if queue.is_empty():
     st.info("Nothing waits for a decision. Agent runs queue tier-2 proposals here.")
 else:
-    agents = sorted(queue["agent"].unique().to_list())
-    pick = st.multiselect("Agents", agents, default=agents, key="approvals_agents")
-    view = queue.filter(pl.col("agent").is_in(pick))
+    view = queue
     can_decide = role in ("reviewer", "admin")
     if not can_decide:
         st.warning("Viewers can look but not decide. Sign in as a reviewer to act.")
-    for p in view.head(50).iter_rows(named=True):
+    # A card is a dozen widgets: 20 a page keeps a render well under a second on mid.
+    per_page = 20
+    pages = max((len(view) + per_page - 1) // per_page, 1)
+    pick, _ = st.columns([1, 3])
+    at_page = (
+        pick.number_input(f"Page of {pages} ({per_page} cards each)", 1, pages, 1, key="approvals_page")
+        if pages > 1
+        else 1
+    )  # fmt: skip
+    cards = view.slice((int(at_page) - 1) * per_page, per_page)
+    for p in cards.iter_rows(named=True):
+        pid = p["proposal_id"]
         target = f"{p['object_type']} {p['record_id']}" + (f" · {p['field']}" if p["field"] else "")
         with st.container(border=True):
             st.markdown(
-                f"**{p['action_type']}** on `{target}` — {p['agent']} · tier {p['tier']} · confidence {p['confidence']}"
+                f"**{p['action_type']}** on `{target}`: `{p['old_value']}` → `{p['new_value']}`  \n"
+                f"{p['agent']} · tier {p['tier']} · confidence {p['confidence']}"
             )
-            st.markdown(f"`{p['old_value']}` → `{p['new_value']}`")
             st.caption(f"Why: {p['reason']}  \nWhy this tier: {p['tier_reason']}")
-            if p["evidence"]:
-                with st.expander("Evidence"):
-                    st.json(json.loads(p["evidence"]))
-            note = st.text_input("Note", key=f"note_{p['proposal_id']}")
+            # One row: note, edit, the two decisions; labels live in the placeholders.
+            row = st.columns([4, 3, 1.3, 1])
+            note = row[0].text_input("Note", key=f"note_{pid}", label_visibility="collapsed",
+                                     placeholder="Note (a rejection needs one)")  # fmt: skip
             edit = (
-                st.text_input("Edit value (optional)", key=f"edit_{p['proposal_id']}")
+                row[1].text_input(
+                    "Edit value",
+                    key=f"edit_{pid}",
+                    label_visibility="collapsed",
+                    placeholder="Edited value (optional)",
+                )  # fmt: skip
                 if p["field"]
                 else ""
             )
-            b1, b2 = st.columns(2)
             approve_label = (
                 "Mark done" if p["status"] == "task" else ("Approve edit" if edit else "Approve")
             )
-            if b1.button(approve_label, key=f"approve_{p['proposal_id']}", disabled=not can_decide):
+            if row[2].button(approve_label, key=f"approve_{pid}", disabled=not can_decide,
+                             type="primary", width="stretch"):  # fmt: skip
                 try:
-                    d = decide(wh, p["proposal_id"], approve=True, by=name, note=note or None,
+                    d = decide(wh, pid, approve=True, by=name, note=note or None,
                                value=parse_value(edit) if edit else None)  # fmt: skip
                     st.toast(d.message)
                     st.rerun()
                 except EngineError as exc:
                     st.error(str(exc))
-            if b2.button("Reject", key=f"reject_{p['proposal_id']}", disabled=not can_decide):
+            if row[3].button("Reject", key=f"reject_{pid}", disabled=not can_decide,
+                             width="stretch"):  # fmt: skip
                 try:
-                    d = decide(wh, p["proposal_id"], approve=False, by=name, note=note)
+                    d = decide(wh, pid, approve=False, by=name, note=note)
                     st.toast(d.message)
                     st.rerun()
                 except EngineError as exc:
                     st.error(str(exc))
+            if p["evidence"]:
+                with st.expander("Evidence"):
+                    st.json(json.loads(p["evidence"]))
     if can_decide and not view.is_empty():
-        pending = view.filter(pl.col("status") == "pending")
-        if st.button(f"Approve all {len(pending)} shown pending proposals", key="bulk_approve"):
+        # Only what is on the screen: nobody approves cards they have not seen.
+        pending = cards.filter(pl.col("status") == "pending")
+        if st.button(
+            f"Approve the {len(pending)} pending proposals on this page", key="bulk_approve"
+        ):
             done = sum(
                 decide(wh, pid, approve=True, by=name, note="bulk").changed
                 for pid in pending["proposal_id"]
@@ -93,7 +115,7 @@ else:
 
 if not shadow.is_empty():
     st.subheader("Shadow proposals (what agents in shadow mode would do; not approvable)")
-    st.dataframe(
+    table(
         shadow.select(
             "proposal_id",
             "agent",
@@ -105,5 +127,7 @@ if not shadow.is_empty():
             "confidence",
             "tier",
             "reason",
-        )
+        ),
+        "shadow_proposals",
+        key="dl_shadow",
     )

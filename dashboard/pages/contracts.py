@@ -6,20 +6,28 @@ import polars as pl
 import streamlit as st
 
 from agents.registry import registry_rows
-from contracts import load_all
-from dashboard._state import download, warehouse
+from dashboard._state import begin, load, table, warehouse
+from dashboard._state import bundle as contracts_bundle
+from metrics.effort import load_effort
 from metrics.engine import action_outcomes
 
-st.title("Contracts & registry")
-bundle = load_all()
+
+def _criterion(c: dict) -> str:
+    """An entry criterion as a person reads it: 'amount > 0', 'role champion on the deal'."""
+    if "role" in c:
+        return f"a {c['role'].replace('_', ' ')} on the deal"
+    what = c.get("field") or c.get("metric", "?")
+    return f"{what} is set" if c["op"] == "is_set" else f"{what} {c['op']} {c['value']:g}"
+
+
+begin("Contracts & registry")
+bundle = contracts_bundle()
 rows = registry_rows(warehouse(), bundle)
-with warehouse().connect() as con:
-    outcomes = action_outcomes(con)
-table = pl.DataFrame([{**r, "depends_on": ", ".join(r["depends_on"]), "triggers": ", ".join(r["triggers"]), "outputs": ", ".join(r["outputs"]),
+outcomes = load(action_outcomes)
+registry = pl.DataFrame([{**r, "depends_on": ", ".join(r["depends_on"]), "triggers": ", ".join(r["triggers"]), "outputs": ", ".join(r["outputs"]),
                        "reads": len(r["reads"]), "actions": ", ".join(f"{a['action_type']} (t{a['tier']})" for a in r["actions"])}
                       for r in rows])  # fmt: skip
-st.dataframe(table)
-download(table, "registry", key="dl_registry")
+table(registry, "registry", key="dl_registry")
 for r in rows:
     with st.expander(
         f"{r['agent']} · {r['mode']} · contract {r['contract_version']} · owner {r['owner']}"
@@ -28,19 +36,22 @@ for r in rows:
         st.write(c.description)
         st.markdown("**Reads:** " + ", ".join(f"`{t}`" for t in c.reads))
         st.markdown("**Actions:**")
-        st.dataframe(pl.DataFrame([{"action": a.name, "tier": a.tier, "min_confidence": a.min_confidence,
+        table(pl.DataFrame([{"action": a.name, "tier": a.tier, "min_confidence": a.min_confidence,
                                     "writes": ", ".join(a.writes) or f"(output about {a.about})", "description": a.description}
-                                   for a in c.actions]))  # fmt: skip
+                                   for a in c.actions]), f"{r['agent']}_actions", key=f"dl_actions_{r['agent']}")  # fmt: skip
         mine = outcomes.filter(pl.col("agent") == r["agent"])
         if not mine.is_empty():
             st.markdown("**Performance:**")
-            st.dataframe(mine)
+            table(mine, f"{r['agent']}_performance", key=f"dl_perf_{r['agent']}")
 st.subheader("Canonical definitions: stages")
 d = bundle.definitions
-st.dataframe(pl.DataFrame([{"stage": s.key, "label": s.label, "probability": s.probability, "forecast category": s.forecast_category,
-                            "quiet days": s.quiet_days, "entry criteria": "; ".join(str(c.model_dump(exclude_none=True)) for c in s.entry_criteria)}
-                           for s in d.stages]))  # fmt: skip
+table(pl.DataFrame([{"stage": s.key, "label": s.label, "probability": s.probability, "forecast category": s.forecast_category,
+                            "quiet days": s.quiet_days, "entry criteria": "; ".join(_criterion(c.model_dump(exclude_none=True)) for c in s.entry_criteria)}
+                           for s in d.stages]), "stages", key="dl_stages")  # fmt: skip
 st.markdown(
     "**Required fields:** "
     + "; ".join(f"{o}: {', '.join(f)}" for o, f in d.required_fields.items())
 )
+st.subheader("Documented minutes per task (contracts/effort.yaml)")
+st.caption("What Stack health's hours automated are computed from; RevOps edits the file.")
+table(load_effort(bundle=bundle), "effort", key="dl_effort")

@@ -1,25 +1,28 @@
-"""Data quality: the audit snapshots over time, by object and field, with the current figures."""
+"""Data quality: the audit snapshots over time, by object and field, down to the records."""
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from dashboard._state import download, warehouse
+from dashboard._state import begin, filters, load, table
+from dashboard.charts import horizontal_bars, lines
 from data.snapshots import quality_history
+from metrics.drilldown import DRILLABLE, drill_down
 
-st.title("Data quality")
-with warehouse().connect() as con:
-    history = quality_history(con)
+begin("Data quality")
+f = filters(agents=False, window=True, territory=True)
+history = load(quality_history)
 if history.is_empty():
     st.info(
-        "No audit yet. `revstack audit` measures completeness, duplicates, definition violations and stale deals, and stores a snapshot here."
+        "No audit yet. `revstack audit` measures completeness, duplicates, definition "
+        "violations and stale deals, and stores a snapshot here."
     )
     st.stop()
 
 scores = history.select("snapshot_id", "taken_at", "score").unique().sort("snapshot_id")
 latest = history.filter(pl.col("snapshot_id") == scores["snapshot_id"].max())
+in_window = history.filter(pl.col("taken_at") >= f.since)
 c = st.columns(3)
 c[0].metric(
     "Data quality score",
@@ -28,26 +31,66 @@ c[0].metric(
 )
 c[1].metric("Snapshots", len(scores))
 c[2].metric("As of", f"{latest['as_of'][0]:%Y-%m-%d}" if latest["as_of"][0] else "–")
-fig = go.Figure(
-    go.Scatter(x=scores["taken_at"].to_list(), y=scores["score"].to_list(), mode="lines+markers")
-)
-fig.update_layout(title="Score over time", height=300)
-st.plotly_chart(fig, key="dq_trend")
-
-kind = st.selectbox("Check", sorted(latest["check_kind"].unique().to_list()), key="dq_kind")
-part = latest.filter(pl.col("check_kind") == kind).sort("object_type", "item")
-bar = go.Figure(
-    go.Bar(
-        x=part["value"].to_list(),
-        y=(part["object_type"] + " · " + part["item"]).to_list(),
-        orientation="h",
+window_scores = scores.filter(pl.col("taken_at") >= f.since)
+if window_scores.is_empty():
+    st.caption(f"No audit in the window ({f.window.lower()}); the latest is shown below.")
+else:
+    st.plotly_chart(
+        lines(window_scores, "taken_at", "score", title="Score over time"), key="dq_trend"
     )
+
+kinds = sorted(latest["check_kind"].unique().to_list())
+kind = st.selectbox("Check", kinds, key="dq_kind")
+part = latest.filter(pl.col("check_kind") == kind).sort("object_type", "item")
+# Completeness counts what is present; every other check counts what is wrong.
+flagged = (
+    pl.col("denominator") - pl.col("numerator") if kind == "completeness" else pl.col("numerator")
 )
-bar.update_layout(
-    title=f"{kind}: share per object and item (latest)",
-    xaxis_tickformat=".0%",
-    height=120 + 28 * len(part),
+part = part.with_columns(label=pl.col("object_type") + " · " + pl.col("item"), flagged=flagged)
+left, right = st.columns(2)
+left.plotly_chart(
+    horizontal_bars(part["label"].to_list(), part["value"].to_list(), percent=True,
+                    title=f"{kind}: share per object and item (latest audit)"),
+    key="dq_bar",
+)  # fmt: skip
+trend = in_window.filter(pl.col("check_kind") == kind).with_columns(
+    label=pl.col("object_type") + " · " + pl.col("item")
 )
-st.plotly_chart(bar, key="dq_bar")
-st.dataframe(part.select("object_type", "item", "numerator", "denominator", "value"))
-download(history, "data_quality_history", key="dl_dq")
+if trend["snapshot_id"].n_unique() > 1:
+    right.plotly_chart(
+        lines(trend, "taken_at", "value", by="label", percent=True, title=f"{kind} over time"),
+        key="dq_item_trend",
+    )  # fmt: skip
+else:
+    right.caption("One audit so far: each later `revstack audit` adds a point per item here.")
+table(part.select("object_type", "item", "flagged", "numerator", "denominator", "value"), f"dq_{kind}",
+      key="dl_dq_part")  # fmt: skip
+
+st.subheader("Records behind a figure")
+if kind not in DRILLABLE:
+    st.caption(f"No record-level view for {kind}.")
+else:
+    labels = part["label"].to_list()
+    worst = part.sort("flagged", descending=True)["label"][0] if len(part) else None
+    pick = st.selectbox("Figure", labels, index=labels.index(worst) if worst else 0, key="dq_item")
+    row = part.filter(pl.col("label") == pick).row(0, named=True)
+    records = load(drill_down, kind, row["object_type"], row["item"], team=f.team, region=f.region)
+    scope = " · ".join(
+        x for x in (f.team and f"team {f.team}", f.region and f"region {f.region}") if x
+    )
+    n = records["record_id"].n_unique()
+    groups = f" in {records['group'].n_unique():,} groups" if "group" in records.columns else ""
+    st.caption(
+        f"{n:,} {row['object_type']}{groups} behind “{pick}” now"
+        + (f", owned in {scope}" if scope else "")
+        + f"; the latest audit flagged {row['flagged']:,}"
+        + (" (it counts the redundant records: all but one per group)" if groups else "")
+        + ". The records are found again on today's data, so the counts can differ."
+    )
+    if records.is_empty():
+        st.success("No records: nothing to fix here.")
+    else:
+        table(records, f"dq_records_{kind}_{row['item']}".replace(" ", "_"), key="dl_dq_records",
+              rows=1000)  # fmt: skip
+with st.expander("Every stored figure"):
+    table(history, "data_quality_history", key="dl_dq", rows=2000)

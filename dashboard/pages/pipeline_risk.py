@@ -8,12 +8,12 @@ import json
 import polars as pl
 import streamlit as st
 
-from dashboard._state import download, warehouse
+from dashboard._state import begin, download, warehouse
 from dashboard.risk_charts import quality_bars, signal_bars
 from metrics.pipeline import stored_quality
 from metrics.risk_flags import deal_flags, flag_runs, flags, signal_counts
 
-st.title("Pipeline risk")
+begin("Pipeline risk")
 with warehouse().connect() as con:
     runs = flag_runs(con)
     quality = stored_quality(con)

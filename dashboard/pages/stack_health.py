@@ -2,43 +2,127 @@
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
-from dashboard._state import download, warehouse
-from dashboard.charts import outcome_bars, override_trend
-from metrics.engine import action_outcomes, run_stats
-from metrics.health import records_touched, weekly_activity
+from agents.registry import registry_rows
+from dashboard._state import begin, bundle, download, filters, load, table, warehouse
+from dashboard.charts import bars, lines, outcome_bars
+from metrics.effort import weekly_hours
+from metrics.engine import action_outcomes
+from metrics.health import agent_uptime, records_touched, score_trend, weekly_activity, weekly_runs
 
-st.title("Stack health")
-wh = warehouse()
-with wh.connect() as con:
-    outcomes = action_outcomes(con)
-    runs = run_stats(con)
-    weekly = weekly_activity(con)
-    touched = records_touched(con)
+begin("Stack health")
+f = filters()
+since = f.since
+outcomes = f.by_agent(load(action_outcomes, since=since))
+weekly = f.by_agent(load(weekly_activity, since=since))
+runs = f.by_agent(load(weekly_runs, since=since))
+uptime = load(agent_uptime)
+hours = f.by_agent(load(weekly_hours, since=since))
+touched = load(records_touched)
+scores = load(score_trend)
+st.caption(f"Showing {f.describe()}. Filters in the sidebar apply on every page.")
+
+# -- headline figures -------------------------------------------------------------------
+c = st.columns(5)
+last_week = hours.filter(pl.col("week") == hours["week"].max()) if len(hours) else hours
+c[0].metric(
+    "Hours automated (week)",
+    f"{last_week['hours_automated'].sum():,.1f}",
+    help="The latest week's task volume x documented manual minutes per task "
+    "(contracts/effort.yaml), net of the reviewer's minutes on what a person approved.",
+)
+c[1].metric("Hours automated (all)", f"{hours['hours_automated'].sum():,.1f}",
+            help="Over the whole time window chosen in the sidebar")  # fmt: skip
+reviewed = int(outcomes["reviewed"].sum()) if len(outcomes) else 0
+overridden = int((outcomes["edited"] + outcomes["rejected"]).sum()) if len(outcomes) else 0
+c[2].metric("Override rate", f"{overridden / reviewed:.0%}" if reviewed else "–",
+            help="(edited + rejected) / reviewed")  # fmt: skip
+n_runs, n_failed = int(runs["runs"].sum()) if len(runs) else 0, int(runs["failed"].sum()) if len(runs) else 0  # fmt: skip
+c[3].metric("Run error rate", f"{n_failed / n_runs:.1%}" if n_runs else "–",
+            help=f"{n_failed} of {n_runs} runs failed")  # fmt: skip
+c[4].metric("Data quality score", f"{scores['score'][-1]:.1f}" if len(scores) else "–",
+            f"{scores['score'][-1] - scores['score'][-2]:+.1f}" if len(scores) > 1 else None)  # fmt: skip
+
+# -- one tile per agent -------------------------------------------------------------------
+st.subheader("Agents")
+registry = {r["agent"]: r for r in registry_rows(warehouse(), bundle())}
+up = {r["agent"]: r for r in uptime.iter_rows(named=True)}
+names = [n for n in sorted(set(registry) | set(up)) if not f.agents or n in f.agents]
+per_row = 5
+for start in range(0, len(names), per_row):
+    for tile, agent in zip(st.columns(per_row), names[start : start + per_row], strict=False):
+        reg, u = registry.get(agent), up.get(agent)
+        if reg is not None and not reg["implemented"]:
+            status = ":gray-badge[not built yet]"
+        elif u is None:
+            status = ":gray-badge[not run yet]"
+        elif u["last_status"] == "succeeded":
+            status = ":green-badge[healthy]"
+        else:
+            status = ":red-badge[failing]"
+        with tile.container(border=True):
+            st.markdown(f"**{agent}**  \n{status}")
+            mode = reg["mode"] if reg else "-"
+            st.caption(f"mode: {mode}" + (f" · uptime {u['uptime']:.0%}" if u else ""))
+            if u:
+                st.caption(f"last run {u['last_run']:%Y-%m-%d %H:%M}")
+                if u["last_status"] != "succeeded" and u["last_error"]:
+                    st.caption(f"error: {u['last_error'][:120]}")
 
 if outcomes.is_empty() and runs.is_empty():
     st.info(
-        "No agent has run yet. `revstack run` processes pending events; this page fills as agents act."
+        "No agent has run in this window. `revstack run` processes pending events; "
+        "this page fills as agents act."
     )
 else:
-    cols = st.columns(4)
-    cols[0].metric("Proposals", int(outcomes["proposals"].sum()))
-    cols[1].metric("Applied automatically", int(outcomes["auto_applied"].sum()))
-    reviewed = int(outcomes["reviewed"].sum())
-    overridden = int((outcomes["edited"] + outcomes["rejected"]).sum())
-    cols[2].metric("Override rate", f"{overridden / reviewed:.0%}" if reviewed else "–")
-    cols[3].metric("Run error rate", f"{runs['failed'].sum() / max(runs['runs'].sum(), 1):.1%}")
-    st.subheader("Agents")
-    tiles = st.columns(max(len(runs), 1))
-    for tile, r in zip(tiles, runs.iter_rows(named=True), strict=False):
-        tile.metric(r["agent"], f"{r['runs']} runs")
-        tile.caption(
-            f"{r['failed']} failed · last run {r['last_run']:%Y-%m-%d %H:%M} · p95 {r['p95_seconds']:.1f}s"
+    left, right = st.columns(2)
+    if not hours.is_empty():
+        left.plotly_chart(
+            bars(hours, "week", "hours_automated", by="agent", title="Hours of manual work automated per week"),
+            key="hours_chart",
+        )  # fmt: skip
+        undocumented = int(hours["undocumented_actions"].sum())
+        if undocumented:
+            left.caption(f"{undocumented:,} actions have no documented minutes in contracts/effort.yaml and count 0.")  # fmt: skip
+    trend = weekly.filter(pl.col("reviewed") > 0)
+    if trend.is_empty():
+        right.info("No reviewed proposals yet, so no override rate to chart.")
+    else:
+        right.plotly_chart(
+            lines(trend, "week", "override_rate", by="agent", percent=True,
+                  title="Override rate by week (edited + rejected / reviewed)"),
+            key="override_trend",
+        )  # fmt: skip
+    if outcomes.is_empty():
+        st.info(
+            f"Agents ran {n_runs} time(s) in this window and proposed nothing: the data gave "
+            "them nothing to act on (on an imported export without enrichment data, hygiene "
+            "has no provider to compare with)."
         )
-    st.plotly_chart(outcome_bars(outcomes), key="outcomes")
-    if not weekly.is_empty():
-        st.plotly_chart(override_trend(weekly), key="override_trend")
-    st.subheader("CRM records touched by an agent in the last 30 days")
-    st.dataframe(touched)
-    download(outcomes, "action_outcomes", key="dl_outcomes")
+    else:
+        st.plotly_chart(outcome_bars(outcomes), key="outcomes")
+        download(outcomes, "action_outcomes", key="dl_outcomes")
+
+left, right = st.columns(2)
+if not runs.is_empty():
+    left.plotly_chart(
+        lines(runs, "week", "error_rate", by="agent", percent=True, title="Run error rate by week"),
+        key="error_trend",
+    )  # fmt: skip
+if len(scores):
+    right.plotly_chart(lines(scores, "taken_at", "score", title="Data quality score per audit"),
+                       key="dq_trend")  # fmt: skip
+else:
+    right.caption("No data-quality audit stored yet: `revstack audit` adds one to the trend.")
+
+st.subheader("CRM records touched by an agent in the last 30 days")
+cols = st.columns(max(len(touched), 1))
+for col, r in zip(cols, touched.iter_rows(named=True), strict=False):
+    col.metric(
+        r["object_type"], f"{r['share']:.1%}", help=f"{r['touched_30d']:,} of {r['records']:,}"
+    )
+table(touched, "records_touched", key="dl_touched")
+with st.expander("Hours automated per week and agent"):
+    table(hours, "hours_automated", key="dl_hours")

@@ -8,23 +8,24 @@ import streamlit as st
 
 from agents.engine._catalog import EngineError
 from agents.engine._policy import set_policy
-from dashboard._state import download, signed_in, warehouse
+from dashboard._state import begin, bundle, download, filters, load, refresh, signed_in, warehouse
+from data.errors import ContractError
 from metrics.engine import action_outcomes
 from metrics.thresholds import labelled_proposals, threshold_curve
+from metrics.trust import contract_change
 
-st.title("Threshold lab")
+begin("Threshold lab")
 wh = warehouse()
 name, role = signed_in()
-with wh.connect() as con:
-    outcomes = action_outcomes(con)
+f = filters(window=False)  # the curve uses every past decision: more evidence, not less
+outcomes = f.by_agent(load(action_outcomes))
 if outcomes.is_empty():
-    st.info("No proposals yet: run the agents first.")
+    st.info("No proposals yet (for the agents chosen in the sidebar): run the agents first.")
     st.stop()
 choices = (outcomes["agent"] + " · " + outcomes["action_type"]).to_list()
 pick = st.selectbox("Action type", choices, key="lab_action")
 agent, action = pick.split(" · ")
-with wh.connect() as con:
-    labelled = labelled_proposals(con, agent, action)
+labelled = load(labelled_proposals, agent, action)
 curve = threshold_curve(labelled)
 threshold = st.slider("min_confidence", 0.0, 1.0, 0.9, 0.01, key="lab_threshold")
 at = curve.filter(pl.col("threshold") == round(threshold, 2)).row(0, named=True)
@@ -48,10 +49,13 @@ fig.add_scatter(
 )
 fig.add_vline(x=threshold, line_dash="dash")
 fig.update_layout(
-    height=380,
-    yaxis={"title": "proposals"},
-    yaxis2={"title": "error rate", "overlaying": "y", "side": "right", "tickformat": ".0%"},
-)
+    title="Moving the threshold: what runs on its own, what waits, how often it would be wrong",
+    height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    legend={"orientation": "h", "yanchor": "top", "y": -0.15},
+    xaxis={"title": "min_confidence"}, yaxis={"title": "proposals", "rangemode": "tozero"},
+    yaxis2={"title": "error rate", "overlaying": "y", "side": "right", "tickformat": ".0%",
+            "range": [0, 1], "showgrid": False, "tickmode": "linear", "dtick": 0.25},
+)  # fmt: skip
 st.plotly_chart(fig, key="lab_chart")
 download(curve, "threshold_curve", key="dl_curve")
 
@@ -66,8 +70,24 @@ if st.button("Save as policy", key="lab_save", disabled=role != "admin" or not r
             by=name,
             reason=reason,
         )
+        refresh()
         st.success(f"min_confidence {threshold:.2f} for {pick} saved and logged.")
     except EngineError as exc:
         st.error(str(exc))
 if role != "admin":
     st.caption("Only admins change policy.")
+contract = bundle().contracts.get(agent)
+if contract is not None and any(a.name == action for a in contract.actions):
+    with st.expander("The contract change this threshold stands for"):
+        try:
+            change = contract_change(agent, action, min_confidence=round(float(threshold), 2),
+                                     note=f"threshold lab: {reason or 'proposed'}")  # fmt: skip
+        except ContractError as exc:
+            st.error(str(exc))
+        else:
+            if change.diff:
+                st.code(change.diff, language="diff")
+                st.download_button("Download as a patch (git apply)", change.diff,
+                                   file_name=f"{agent}.patch", key="lab_patch", on_click="ignore")  # fmt: skip
+            else:
+                st.caption("The contract already says this.")

@@ -1,83 +1,130 @@
-"""Trust ramp: which action types have earned autonomy, and graduating them."""
+"""Trust ramp: which action types have earned autonomy, graduating them, and the contract
+change each graduation stands for."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import plotly.graph_objects as go
+import polars as pl
 import streamlit as st
 
 from agents.engine._catalog import EngineError
-from agents.engine._policy import set_policy
-from dashboard._state import download, signed_in, warehouse
-from metrics.trust import RAMP_RULES, suggestions, trust_cycles
+from agents.engine._policy import active_policy, set_policy
+from dashboard._state import begin, bundle, filters, load, refresh, signed_in, table, warehouse
+from dashboard.charts import time_axis
+from data.errors import ContractError
+from metrics.trust import (
+    RAMP_RULES,
+    contract_change,
+    policy_as_contracts,
+    suggestions,
+    trust_cycles,
+)
 
-st.title("Trust ramp")
+
+def _export(change, key: str) -> None:  # noqa: ANN001 - metrics.trust.ContractChange
+    """The change as a diff on the page, downloadable as a patch and as the whole file."""
+    if not change.diff:
+        st.caption("The contract already says this: no change to export.")
+        return
+    st.code(change.diff, language="diff")
+    if change.also_affects:
+        st.caption("The field grants moved also govern: " + ", ".join(change.also_affects))
+    a, b = st.columns(2)
+    a.download_button("Download as a patch (git apply)", change.diff, key=f"{key}_patch",
+                      file_name=f"{change.path.stem}.patch", mime="text/x-diff", on_click="ignore")  # fmt: skip
+    b.download_button(f"Download {change.path.name} as changed", change.after, key=f"{key}_yaml",
+                      file_name=change.path.name, mime="application/yaml", on_click="ignore")  # fmt: skip
+
+
+begin("Trust ramp")
 wh = warehouse()
 name, role = signed_in()
-with wh.connect() as con:
-    cycles = trust_cycles(con, cycle_days=RAMP_RULES["cycle_days"])
+f = filters()
+cycles = f.by_agent(load(trust_cycles, cycle_days=RAMP_RULES["cycle_days"]))
 
 st.caption(
     f"{RAMP_RULES['cycle_days']}-day cycles. Graduate (tier 2 → 1) after at least "
     f"{RAMP_RULES['min_reviewed']} reviews when the 95% lower bound of approval-without-change "
     f"is at least {RAMP_RULES['graduate_lower_bound']:.0%}; demote when more than "
-    f"{RAMP_RULES['demote_override_rate']:.0%} are overridden or rolled back."
+    f"{RAMP_RULES['demote_override_rate']:.0%} are overridden or rolled back. Applying a "
+    "suggestion is a policy change by a named admin, logged, and exportable as the edit to "
+    "the agent's contract YAML."
 )
-if cycles.is_empty():
+shown = cycles.filter(pl.col("cycle_start") >= f.since) if len(cycles) else cycles
+if shown.is_empty():
     st.info(
-        "No decisions yet. As reviewers approve, edit and reject, each action type builds its record here."
+        "No decisions in this window. As reviewers approve, edit and reject, each action "
+        "type builds its record here."
     )
 else:
     fig = go.Figure()
-    for (agent, action), part in cycles.group_by("agent", "action_type", maintain_order=True):
-        label = f"{agent} · {action}"
-        fig.add_scatter(
-            x=part["cycle_start"].to_list(),
-            y=part["approval_rate"].to_list(),
-            name=label,
-            mode="lines+markers",
-        )
-        fig.add_scatter(x=part["cycle_start"].to_list(), y=part["approval_lower_bound"].to_list(), name=f"{label} (95% lower bound)",
-                        mode="lines", line={"dash": "dot"})  # fmt: skip
-    fig.add_hline(
-        y=RAMP_RULES["graduate_lower_bound"], line_dash="dash", annotation_text="graduation bar"
-    )
-    fig.update_layout(
-        title="Approved without change, per cycle", yaxis_tickformat=".0%", height=360
-    )
+    for part in shown.partition_by("agent", "action_type", maintain_order=True):
+        label = f"{part['agent'][0]} · {part['action_type'][0]}"
+        x = part["cycle_start"].to_list()
+        fig.add_scatter(x=x, y=part["approval_rate"].to_list(), name=label, mode="lines+markers")
+        fig.add_scatter(x=x, y=part["approval_lower_bound"].to_list(), name=f"{label} (95% lower bound)",
+                        mode="lines+markers", line={"dash": "dot"}, marker={"size": 14, "symbol": "line-ew-open"})  # fmt: skip
+    fig.add_hline(y=RAMP_RULES["graduate_lower_bound"], line_dash="dash",
+                  annotation_text="graduation bar")  # fmt: skip
+    fig.update_layout(title="Approved without change, per cycle", yaxis_tickformat=".0%",
+                      height=360, legend={"orientation": "h", "y": -0.2})  # fmt: skip
     fig.update_yaxes(range=[0, 1.05], autorange=False)
+    time_axis(fig, shown["cycle_start"])
     st.plotly_chart(fig, key="trust_chart")
-    st.dataframe(cycles.drop("override_notes"))
-    download(cycles.drop("override_notes"), "trust_cycles", key="dl_trust")
+    table(shown.drop("override_notes"), "trust_cycles", key="dl_trust")
 
-    st.subheader("Suggestions")
-    sugg = suggestions(cycles)
-    if sugg.is_empty():
-        st.write("No action type has enough evidence for a change yet.")
-    for s in sugg.iter_rows(named=True):
-        with st.container(border=True):
-            st.markdown(f"**{s['agent']} · {s['action_type']}**: {s['suggestion']}")
-            st.caption(s["evidence"])
-            new_tier = 1 if s["suggestion"].startswith("graduate") else 2
-            st.code(
-                f"# contracts/agents/{s['agent']}.yaml, action {s['action_type']}\n"
-                f"tier: {new_tier}  # {s['suggestion']} on {dt.date.today()}: {s['evidence']}",
-                language="yaml",
-            )
-            key = f"apply_{s['agent']}_{s['action_type']}"
-            if st.button("Apply as policy", key=key, disabled=role != "admin"):
+st.subheader("Suggestions")
+sugg = suggestions(cycles)
+if sugg.is_empty():
+    st.write("No action type has enough evidence for a change yet.")
+contracts = bundle().contracts
+for s in sugg.iter_rows(named=True):
+    with st.container(border=True):
+        st.markdown(f"**{s['agent']} · {s['action_type']}**: {s['suggestion']}")
+        st.caption(s["evidence"])
+        new_tier = 1 if s["suggestion"].startswith("graduate") else 2
+        key = f"apply_{s['agent']}_{s['action_type']}"
+        contract = contracts.get(s["agent"])
+        action = (
+            next((a for a in contract.actions if a.name == s["action_type"]), None)
+            if contract
+            else None
+        )
+        if action is not None:
+            note = f"{s['suggestion']} on {dt.date.today()}: {s['evidence']}"
+            with st.expander("The contract change this stands for"):
                 try:
-                    set_policy(
-                        wh,
-                        agent=s["agent"],
-                        action_type=s["action_type"],
-                        tier=new_tier,
-                        by=name,
-                        reason=s["evidence"],
+                    _export(
+                        contract_change(s["agent"], s["action_type"], tier=new_tier, note=note), key
                     )
-                    st.success("Policy changed and logged.")
-                except EngineError as exc:
+                except ContractError as exc:
                     st.error(str(exc))
-            if role != "admin":
-                st.caption("Only admins change policy.")
+        if st.button("Apply as policy", key=key, disabled=role != "admin"):
+            try:
+                set_policy(wh, agent=s["agent"], action_type=s["action_type"], tier=new_tier, by=name,
+                           reason=s["evidence"], contract_tier=action.tier if action else None)  # fmt: skip
+                refresh()
+                st.success(f"Policy changed by {name} and logged; export it below.")
+            except EngineError as exc:
+                st.error(str(exc))
+        if role != "admin":
+            st.caption("Only admins change policy.")
+
+st.subheader("Policy in force")
+policy = f.by_agent(load(active_policy))
+if policy.is_empty():
+    st.caption("No overrides: every action runs at its contract's tier and threshold.")
+else:
+    table(policy, "policy_overrides", key="dl_policy")
+    st.caption(
+        "Each override, written as the edit to the agent's contract that would make it "
+        "permanent (review it, commit it, then the override can be retired):"
+    )
+    try:
+        for change in policy_as_contracts(policy):
+            st.markdown(f"**{change.path.name}**")
+            _export(change, f"policy_{change.path.stem}")
+    except ContractError as exc:
+        st.error(str(exc))

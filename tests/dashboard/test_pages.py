@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from agents.engine._decide import decide
 from agents.engine._run import run_agents
+from contracts import load_all
 from data.warehouse import Warehouse, release_all
 from metrics.engine import action_outcomes
 from tests.agents.test_runs import FillIndustry, _spec
 
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-PAGES = [
-    "pages/stack_health.py",
-    "pages/approvals.py",
-    "pages/trust_ramp.py",
-    "pages/threshold_lab.py",
-    "pages/audit.py",
-    "pages/data_quality.py",
-    "pages/pipeline_risk.py",
-    "pages/contracts.py",
-]
+DASHBOARD = Path(__file__).resolve().parents[2] / "dashboard"
+APP = str(DASHBOARD / "app.py")
+# Every page file, so a page added later is tested without editing this list.
+PAGES = sorted(
+    f"pages/{p.name}" for p in (DASHBOARD / "pages").glob("*.py") if p.stem != "__init__"
+)
+
+
+def test_every_page_file_is_in_the_navigation() -> None:
+    app = Path(APP).read_text()
+    assert [p for p in PAGES if f'"{p}"' not in app] == []
 
 
 def _app(wh: Warehouse, monkeypatch: pytest.MonkeyPatch, who: str | None = None) -> AppTest:
@@ -35,34 +39,60 @@ def _app(wh: Warehouse, monkeypatch: pytest.MonkeyPatch, who: str | None = None)
     return at
 
 
+def agent_tiles(at: AppTest) -> list[str]:
+    """The status on each agent tile of Stack health (a badge under the agent's name)."""
+    found = (re.search(r"-badge\[([^\]]+)\]", md.value) for md in at.markdown)
+    return [m.group(1) for m in found if m]
+
+
 @pytest.fixture
 def seeded(run_wh: Warehouse) -> Warehouse:
     run_agents(run_wh, [_spec("filler", FillIndustry)])
     return run_wh
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_every_page_renders_on_an_empty_warehouse(wh: Warehouse, monkeypatch, page) -> None:
+def test_every_page_renders_on_an_empty_warehouse(wh: Warehouse, monkeypatch) -> None:
     at = _app(wh, monkeypatch)
-    at.switch_page(page).run()
-    assert not at.exception
-    assert at.title[0].value
+    for page in PAGES:  # one session walking every page, as a person would
+        at.switch_page(page).run()
+        assert not at.exception, f"{page}: {at.exception[0].message}"
+        assert at.title[0].value, page
+        assert at.info or at.caption, f"{page}: no empty state said what to do"
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_every_page_renders_on_a_seeded_warehouse(seeded: Warehouse, monkeypatch, page) -> None:
+def test_every_page_renders_on_a_seeded_warehouse(seeded: Warehouse, monkeypatch) -> None:
     at = _app(seeded, monkeypatch, who="rev")
-    at.switch_page(page).run()
-    assert not at.exception
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, f"{page}: {at.exception[0].message}"
+        assert at.title[0].value, page
 
 
 def test_stack_health_numbers_match_the_metrics(seeded: Warehouse, monkeypatch) -> None:
+    from contracts import load_definitions
+    from metrics.effort import weekly_hours
+    from metrics.quality import audit
+
+    [first, second, *_] = _pending(seeded, "fill_employees")
+    decide(seeded, first, approve=True, by="rev")
+    decide(seeded, second, approve=False, by="rev", note="no")
+    report = audit(seeded, load_definitions())
     with seeded.connect() as con:
         outcomes = action_outcomes(con)
+        hours = weekly_hours(con)
     at = _app(seeded, monkeypatch, who="rev")
+    assert not at.exception
     shown = {m.label: m.value for m in at.metric}
-    assert shown["Proposals"] == str(int(outcomes["proposals"].sum()))
-    assert shown["Applied automatically"] == str(int(outcomes["auto_applied"].sum()))
+    assert shown["Hours automated (all)"] == f"{hours['hours_automated'].sum():,.1f}"
+    reviewed = outcomes["reviewed"].sum()
+    assert reviewed >= 2
+    overridden = (outcomes["edited"] + outcomes["rejected"]).sum()
+    assert shown["Override rate"] == f"{overridden / reviewed:.0%}"
+    assert shown["Data quality score"] == f"{report.score:.1f}"
+    # a tile per contracted agent and per agent that ran; the test agent ran and is healthy
+    tiles = agent_tiles(at)
+    assert len(tiles) == len(load_all().contracts) + 1
+    assert "healthy" in tiles and "not built yet" in tiles
 
 
 def _crm(wh: Warehouse, account: str, field: str):
@@ -142,3 +172,241 @@ def test_approvals_counts_the_whole_queue(seeded: Warehouse, monkeypatch) -> Non
     at.switch_page("pages/approvals.py").run()
     shown = {m.label: m.value for m in at.metric}
     assert shown["Waiting for a reviewer (tier 2)"] == str(pending)
+
+
+def test_data_quality_drills_down_to_the_records(small_copy: Warehouse, monkeypatch) -> None:
+    from contracts import load_definitions
+    from metrics.drilldown import drill_down
+    from metrics.quality import audit
+
+    audit(small_copy, load_definitions())
+    at = _app(small_copy, monkeypatch, who="ana")
+    at.switch_page("pages/data_quality.py").run()
+    at.selectbox(key="dq_kind").set_value("definition").run()
+    pick = at.selectbox(key="dq_item").value
+    stage = pick.split(" · ")[1]
+    with small_copy.connect() as con:
+        records = drill_down(con, "definition", "opportunities", stage)
+    assert not at.exception
+    assert len(records) > 0
+    shown = [c.value for c in at.caption if "behind" in c.value]
+    assert shown and shown[0].startswith(f"{records['record_id'].n_unique():,} opportunities")
+    # the team filter in the sidebar narrows the records to that team's owners
+    team = records["team"].drop_nulls()[0]
+    at.sidebar.selectbox(key="filter_team").set_value(team).run()
+    mine = records.filter(records["team"] == team)
+    shown = [c.value for c in at.caption if "behind" in c.value]
+    assert shown[0].startswith(f"{mine['record_id'].n_unique():,} opportunities")
+
+
+def test_trust_ramp_exports_the_policy_in_force_as_a_contract_change(
+    seeded: Warehouse, monkeypatch
+) -> None:
+    from agents.engine._policy import active_policy, set_policy
+    from metrics.trust import policy_as_contracts
+
+    set_policy(seeded, agent="crm_hygiene", action_type="correct_field", tier=1, by="ana",
+               reason="97 of 98 approved unchanged", contract_tier=2)  # fmt: skip
+    with seeded.connect() as con:
+        [change] = policy_as_contracts(active_policy(con))
+    at = _app(seeded, monkeypatch, who="ana")
+    at.switch_page("pages/trust_ramp.py").run()
+    assert not at.exception
+    assert change.diff.strip() in [c.value.strip() for c in at.code]
+    assert "97 of 98 approved unchanged" in change.diff
+
+
+def test_agents_page_shows_the_engines_record_of_the_chosen_agent(
+    seeded: Warehouse, monkeypatch
+) -> None:
+    [first, second, *_] = _pending(seeded, "fill_employees")
+    decide(seeded, first, approve=True, by="rev")
+    decide(seeded, second, approve=False, by="rev", note="no")
+    with seeded.connect() as con:
+        mine = action_outcomes(con).filter(pl.col("agent") == "filler")
+    at = _app(seeded, monkeypatch, who="rev")
+    at.switch_page("pages/agents.py").run()
+    at.selectbox(key="agents_page_agent").set_value("filler").run()
+    assert not at.exception
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Proposals"] == f"{mine['proposals'].sum():,}"
+    assert shown["Applied automatically"] == f"{mine['auto_applied'].sum():,}"
+    assert shown["Reviewed"] == "2" and shown["Override rate"] == "50%"
+    assert shown["Latency, automatic"].endswith("s")
+    assert "No measures against truth yet for filler" in at.info[0].value
+
+
+def test_agents_page_draws_a_newly_registered_report(seeded: Warehouse, monkeypatch) -> None:
+    from metrics import agents as agent_reports
+    from tests.dashboard._report_fixture import report
+
+    monkeypatch.setitem(agent_reports.REPORTS, "filler", "tests.dashboard._report_fixture")
+    [first, second, third, *_] = _pending(seeded, "fill_employees")
+    for pid, ok in ((first, True), (second, True), (third, False)):
+        decide(seeded, pid, approve=ok, by="rev", note=None if ok else "no")
+    from contracts import load_definitions
+
+    with seeded.connect() as con:
+        expected = report(con, load_definitions())
+    at = _app(seeded, monkeypatch, who="rev")
+    at.switch_page("pages/agents.py").run()
+    at.selectbox(key="agents_page_agent").set_value("filler").run()
+    assert not at.exception
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["precision"] == f"{expected['precision']:.1%}"  # 2 of 3 approved
+    assert shown["reviewed"] == "3" and shown["stages"] == str(len(load_definitions().stages))
+    weekly = [d for d in at.dataframe if len(d.value) == len(expected["confidence_by_week"])]
+    assert weekly, "the weekly measure is shown as a table"
+
+
+def test_filters_set_on_one_page_hold_on_the_others(seeded: Warehouse, monkeypatch) -> None:
+    from tests.agents.conftest import insert_proposal
+
+    insert_proposal(seeded, "h1", "a2", "website", "null", '"globex.example"')  # crm_hygiene
+    with seeded.connect() as con:
+        pending = dict(
+            con.execute(
+                "SELECT agent, count(*) FROM ops.proposals WHERE status = 'pending' GROUP BY 1"
+            ).fetchall()
+        )
+    assert pending["crm_hygiene"] == 1 and pending["filler"] > 1
+    at = _app(seeded, monkeypatch, who="rev")
+    at.switch_page("pages/agents.py").run()
+    at.sidebar.multiselect(key="filter_agents").set_value(["filler"]).run()
+    at.sidebar.selectbox(key="filter_window").set_value("Last 7 days").run()
+    # a page without filters in between: its widgets are gone, the choice is not
+    at.switch_page("pages/contracts.py").run()
+    at.switch_page("pages/approvals.py").run()
+    assert not at.exception
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Waiting for a reviewer (tier 2)"] == str(pending["filler"])
+    assert at.sidebar.multiselect(key="filter_agents").value == ["filler"]
+    at.switch_page("pages/data_quality.py").run()
+    assert at.sidebar.selectbox(key="filter_window").value == "Last 7 days"
+    at.switch_page("pages/stack_health.py").run()
+    tiles = agent_tiles(at)
+    assert len(tiles) == 1  # filler's tile only
+    assert any("filler · last 7 days" in c.value for c in at.caption)
+    # clearing the filter on one page clears it everywhere
+    at.sidebar.multiselect(key="filter_agents").set_value([]).run()
+    at.switch_page("pages/approvals.py").run()
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Waiting for a reviewer (tier 2)"] == str(sum(pending.values()))
+
+
+def test_a_decision_made_elsewhere_is_on_the_next_render(seeded: Warehouse, monkeypatch) -> None:
+    """The page cache is keyed on the warehouse's last change: never stale after a decision."""
+    at = _app(seeded, monkeypatch, who="rev")
+    at.switch_page("pages/agents.py").run()
+    at.selectbox(key="agents_page_agent").set_value("filler").run()
+    assert {m.label: m.value for m in at.metric}["Reviewed"] == "0"
+    at.run()  # served from the cache now
+    [first, *_] = _pending(seeded, "fill_employees")
+    decide(seeded, first, approve=False, by="rev", note="as the CLI would")  # another "process"
+    at.run()
+    shown = {m.label: m.value for m in at.metric}
+    assert (shown["Reviewed"], shown["Override rate"]) == ("1", "100%")
+
+
+_HOLDER = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+con.execute("BEGIN TRANSACTION")
+con.execute("INSERT INTO ops.runs VALUES ('R-mid', 'midway', '1', '1', 'live', 'events', "
+            "'succeeded', now()::TIMESTAMP, now()::TIMESTAMP, 0, 0, 0, 0, 0, NULL, NULL)")
+print("holding", flush=True)
+time.sleep(2.5)  # an agent run's commit, taking its time
+con.execute("COMMIT")
+con.close()
+"""
+
+
+def test_a_page_waits_out_an_agent_run_holding_the_file(seeded: Warehouse, monkeypatch) -> None:
+    """Mid-update: another process holds the warehouse; the page waits, shows no lock
+    error, and shows the run once it is committed (all of it, not half)."""
+    import subprocess
+    import sys
+    import time
+
+    at = _app(seeded, monkeypatch, who="rev")
+    release_all()  # let the other process take the file
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(seeded.path)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        started = time.perf_counter()
+        at.run()
+        waited = time.perf_counter() - started
+    finally:
+        holder.wait(30)
+    assert not at.exception
+    assert waited > 1.0  # it did wait for the commit rather than fail or read half
+    assert "healthy" in agent_tiles(at) and any("midway" in md.value for md in at.markdown)
+
+
+_CORRECTIONS = """
+INSERT INTO ops.proposals (proposal_id, run_id, agent, action_type, object_type, record_id,
+    field, old_value, new_value, confidence, reason, tier, tier_reason, status, shadow,
+    idempotency_key, created_at)
+SELECT 'c' || i, 'run-t', 'crm_hygiene', 'correct_field', 'accounts', 'G' || i, 'employees',
+       i::VARCHAR, (i + 1)::VARCHAR, 0.5, 'provider disagrees', 2, 'test', 'pending', false,
+       'c' || i, now()
+FROM range(80) t(i)
+"""
+
+
+def test_graduating_from_the_trust_ramp_is_a_logged_policy_and_a_contract_change(
+    seeded: Warehouse, monkeypatch
+) -> None:
+    with seeded.connect() as con:
+        con.execute(
+            "INSERT INTO crm.accounts (account_id, name, employees, source) "
+            "SELECT 'G' || i, 'g', i, 't' FROM range(80) t(i)"
+        )
+        con.execute(_CORRECTIONS)
+    for i in range(80):  # 80 of 80: the Wilson bound clears 95% (40 of 40 would not)
+        decide(seeded, f"c{i}", approve=True, by="rev")
+    at = _app(seeded, monkeypatch, who="ana")
+    at.switch_page("pages/trust_ramp.py").run()
+    assert not at.exception
+    assert any("crm_hygiene · correct_field**: graduate to tier 1" in m.value for m in at.markdown)
+    shown = [c.value for c in at.code]
+    assert shown and "+    tier: 1  # was 2: graduate to tier 1 on" in shown[0]
+    at.button(key="apply_crm_hygiene_correct_field").click().run()
+    assert not at.exception
+    with seeded.connect() as con:
+        policy = con.execute(
+            "SELECT tier, changed_by, reason FROM ops.policy WHERE active "
+            "AND agent = 'crm_hygiene' AND action_type = 'correct_field'"
+        ).fetchall()
+        logged = con.execute(
+            "SELECT actor FROM ops.audit_log WHERE action = 'policy' "
+            "AND record_id = 'crm_hygiene.correct_field'"
+        ).fetchall()
+    assert policy == [(1, "ana", policy[0][2])] and "80/80 approved unchanged" in policy[0][2]
+    assert logged == [("ana",)]
+    # the policy in force is on the page as the contract change, on the same run
+    assert any(c.value.strip().startswith("--- a/contracts/agents/crm_hygiene.yaml")
+               and "policy by ana" in c.value for c in at.code)  # fmt: skip
+
+
+def test_the_chain_check_says_when_the_log_has_grown_and_checks_again_on_request(
+    seeded: Warehouse, monkeypatch
+) -> None:
+    from agents.engine import verify
+
+    at = _app(seeded, monkeypatch, who="rev")
+    at.switch_page("pages/audit.py").run()
+    with seeded.connect() as con:
+        before = verify(con).rows
+    assert at.success[0].value.startswith(f"Hash chain intact: {before:,} rows (checked")
+    [first, *_] = _pending(seeded, "fill_employees")
+    decide(seeded, first, approve=True, by="rev")
+    at.run()
+    assert at.success[0].value.endswith("the log has grown since)")  # not re-hashed
+    at.button(key="chain_again").click().run()
+    with seeded.connect() as con:
+        after = verify(con).rows
+    assert after > before
+    assert at.success[0].value.startswith(f"Hash chain intact: {after:,} rows (checked")
+    assert "grown since" not in at.success[0].value
