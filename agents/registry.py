@@ -15,6 +15,7 @@ from agents.base import Agent
 from agents.crm_hygiene import CrmHygiene
 from agents.engine._route import POLICY_SCHEMA
 from agents.engine._run import AgentSpec, dependency_order
+from agents.forecast import ForecastAgent
 from contracts import AgentContract, Bundle, load_all
 from data.warehouse import Warehouse, frame
 
@@ -23,6 +24,7 @@ __all__ = ["IMPLEMENTATIONS", "policy_frame", "specs", "registry_rows"]
 # name -> factory. Each agent's issue adds its line.
 IMPLEMENTATIONS: dict[str, Callable[[], Agent]] = {
     "crm_hygiene": CrmHygiene,
+    "forecast": ForecastAgent,
 }
 
 _MODES = "SELECT agent, mode FROM ops.agent_modes"

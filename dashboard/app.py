@@ -16,6 +16,7 @@ PAGES = [
     st.Page("pages/audit.py", title="Audit & rollback", url_path="audit"),
     st.Page("pages/data_quality.py", title="Data quality", url_path="quality"),
     st.Page("pages/contracts.py", title="Contracts & registry", url_path="contracts"),
+    st.Page("pages/forecast.py", title="Forecast", url_path="forecast"),
 ]
 
 # Navigation first, so a deep link (/approvals) resolves before anything is drawn.

@@ -18,7 +18,9 @@ from metrics.engine import action_outcomes, run_stats
 __all__ = ["REPORTS", "agent_report"]
 
 # agent -> module with its measures against truth and reviewer decisions.
-REPORTS: dict[str, str] = {}
+REPORTS: dict[str, str] = {
+    "forecast": "metrics.forecast_store",
+}
 
 
 def agent_report(

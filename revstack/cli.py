@@ -205,9 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, json_flag=False)
     p.set_defaults(func=cmd_app)
 
-    from revstack import _engine_cmds, _metrics_cmds
+    from revstack import _engine_cmds, _forecast_cmds, _metrics_cmds
 
-    for module in (_engine_cmds, _metrics_cmds):
+    for module in (_engine_cmds, _metrics_cmds, _forecast_cmds):
         module.register(sub, _common)
     return parser
 

@@ -34,7 +34,8 @@ ORDER BY table_schema, table_name
 _ENGINE_STATE = ["ops.events", "ops.event_consumption", "ops.record_state", "ops.proposals",
                  "ops.field_leases", "ops.runs", "ops.dq_metrics", "ops.dq_snapshots",
                  "ops.import_files", "ops.imports", "ops.risk_flags", "ops.forecasts",
-                 "ops.briefings", "ops.drafts"]  # fmt: skip
+                 "ops.briefings", "ops.drafts", "ops.forecast_drivers", "ops.forecast_backtest",
+                 "ops.forecast_reliability"]  # fmt: skip
 # Ids handed over as numbers (`<column>_no`) to keep big tables small in memory: DuckDB
 # writes them out as the generator's id strings (prefix and zero-padded width).
 _ID_FORMAT = {"activity_id": ("T", 10), "history_id": ("H", 10), "opportunity_id": ("O", 8),
