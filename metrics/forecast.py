@@ -18,7 +18,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from data.warehouse import frame
+from data.warehouse import frame, scalar
 from metrics.forecast_scores import brier, point_scores, range_scores, reliability
 
 __all__ = ["accuracy", "deal_calibration", "truth_actuals", "with_actuals", "summary_table"]
@@ -37,7 +37,7 @@ WHERE table_schema = 'truth' AND table_name = 'revenue'
 
 def truth_actuals(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
     """Real won revenue per period and segment (company, region, team), or None."""
-    if not con.execute(_HAS_TRUTH).fetchone()[0]:
+    if not scalar(con, _HAS_TRUTH):
         return None
     t = frame(con, _TRUTH)
     if t.is_empty():

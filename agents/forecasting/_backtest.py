@@ -53,13 +53,16 @@ def default_start(first: dt.date, as_of: dt.datetime) -> dt.date:
     return day if day.day == 1 else _months_later(day, 1)
 
 
-def prepare(inp: _inputs.Inputs) -> dict[str, Any]:
-    """Everything computed once: snapshots, as-of deal rows with their signals, baselines."""
+def prepare(inp: _inputs.Inputs, until: dt.datetime | None = None) -> dict[str, Any]:
+    """Everything computed once: snapshots (up to ``until``), as-of deal rows with their
+    signals, baselines."""
     wins = _inputs.wins(inp)
     actuals = _frames.period_actuals(wins)
     first = inp.history["changed_at"].min().date()
     live = _periods.live_snapshots(inp.as_of)
     snaps = pl.concat([_periods.snapshots(first, inp.as_of), live]).unique(KEY, keep="last").sort("moment")
+    if until is not None:
+        snaps = snaps.filter(pl.col("moment") <= until)
     states = _inputs.states(inp, snaps["moment"].unique().to_list())
     rows = _frames.deal_rows(states, snaps, wins, _inputs.typical_amount(wins))
     so_far = _frames.won_so_far(wins, snaps)
@@ -94,7 +97,7 @@ def run_forecast(
     """Backtest every snapshot from ``eval_from`` (default: ``default_start``) and
     forecast the live one; ``until`` stops at an earlier moment (then there is no live
     snapshot). See the module docstring for what each step may know."""
-    pre = prepared or prepare(inp)
+    pre = prepared or prepare(inp, until)
     snaps, rows, as_of = pre["snaps"], pre["rows"], inp.as_of
     start = eval_from or default_start(pre["first"], as_of)
     snaps = snaps.filter(pl.col("period_start") >= start)

@@ -21,6 +21,7 @@ import polars as pl
 
 from agents.base import Context
 from agents.features import TABLES, deal_states, frames_connection
+from contracts import load_definitions
 
 __all__ = ["Inputs", "load", "wins", "states", "typical_amount", "with_typical"]
 
@@ -69,7 +70,7 @@ def _rebuilt(deals: pl.DataFrame, won: Sequence[str], closed: Sequence[str]) -> 
 
 def load(ctx: Context) -> Inputs:
     """Read everything the forecast uses through the agent's contract."""
-    defs = ctx.definitions
+    defs = ctx.definitions if ctx.definitions is not None else load_definitions()
     won = [s.key for s in defs.stages if s.won]
     closed = [s.key for s in defs.stages if s.closed]
     deals = ctx.table("crm.opportunities", _STATIC).with_columns(

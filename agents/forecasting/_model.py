@@ -60,10 +60,10 @@ class WinModel:
             month_in_quarter=(pl.col("period_start").dt.month() - 1) % 3,
             to_quarter_end=(day.dt.truncate("1q").dt.offset_by("3mo") - day).dt.total_days(),
             is_quarter=pl.col("period_kind") == "quarter",
-            **{f"{c}_code": pl.col(c).replace_strict(self.codes_[c], default=-1, return_dtype=pl.Int32)
+            **{f"{c}_code": pl.col(c).replace_strict(self.codes_[c], default=None, return_dtype=pl.Int32)
                for c in _CODES},
         )  # fmt: skip
-        return x.select([pl.col(c).cast(pl.Float64) for c in FEATURES]).to_numpy()
+        return x.select([pl.col(c).cast(pl.Float64) for c in self.features_]).to_numpy()
 
     def fit(self, rows: pl.DataFrame) -> WinModel:
         """Fit on labelled rows (``won``); the latest fifth of moments calibrates."""
@@ -82,8 +82,15 @@ class WinModel:
         moments = rows["as_of"].unique().sort()
         cut = moments[int(len(moments) * 0.8)] if len(moments) >= 5 else moments[-1]
         early = (rows["as_of"] < cut).to_numpy()
-        x, y = self._matrix(rows), rows["won"].to_numpy()
-        cats = [FEATURES.index(f"{c}_code") for c in _CODES]
+        # A feature the CRM never fills (maven: no activities, no forecast calls) is dropped.
+        self.features_ = FEATURES
+        x = self._matrix(rows)
+        kept = ~np.all(np.isnan(x), axis=0)
+        self.features_ = [f for f, k in zip(FEATURES, kept, strict=True) if k]
+        x, y = x[:, kept], rows["won"].to_numpy()
+        # A field the CRM leaves empty (maven has no lead source) is no category at all.
+        cats = [self.features_.index(f"{c}_code") for c in _CODES
+                if len(self.codes_[c]) >= 2 and f"{c}_code" in self.features_] or None  # fmt: skip
         trees = HistGradientBoostingClassifier(
             max_iter=self.max_iter, learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=80,
             l2_regularization=1.0, categorical_features=cats, early_stopping=True,

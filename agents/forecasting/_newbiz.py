@@ -46,13 +46,14 @@ class NewBusiness:
         y = np.log1p(np.clip(np.asarray(values, dtype=float), 0.0, None))
         m = _SEASON[self.kind]
         self.n_ = len(y)
-        if len(y) < 4:
+        if len(y) < 4 or np.ptp(y) == 0:  # too short, or flat (often zero): nothing to smooth
             self.mu_ = float(y.mean()) if len(y) else 0.0
-            self.sigma_ = float(y.std(ddof=1)) if len(y) > 1 else 1.0
+            self.sigma_ = float(y.std(ddof=1)) if len(y) > 1 and np.ptp(y) > 0 else (1.0 if len(y) < 4 else 0.0)
             self.method_ = "mean"
             return self
         seasonal = "add" if len(y) >= 2 * m + 2 else None
-        with warnings.catch_warnings():
+        # A run of zero months (common for new-deal wins in a month) has no error to log.
+        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
             warnings.simplefilter("ignore", ConvergenceWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
             warnings.simplefilter("ignore", UserWarning)
@@ -60,8 +61,8 @@ class NewBusiness:
                 y, trend="add", damped_trend=True, seasonal=seasonal,
                 seasonal_periods=m if seasonal else None, initialization_method="estimated",
             ).fit(use_brute=False)  # fmt: skip  (a brute-force start costs ~1 s a fit)
-        resid = y - fit.fittedvalues
-        self.mu_ = float(fit.forecast(1)[0])
+            resid = y - fit.fittedvalues
+            self.mu_ = float(fit.forecast(1)[0])
         self.sigma_ = float(np.sqrt(np.mean(resid[-min(len(resid), 3 * m):] ** 2)))
         self.method_ = "ets_seasonal" if seasonal else "ets"
         return self
