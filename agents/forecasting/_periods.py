@@ -8,12 +8,11 @@ known to it, as they are to the rep-commit baseline it is compared with.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 import polars as pl
 
 __all__ = [
-    "KINDS", "OFFSETS", "SNAPSHOT_SCHEMA", "Snapshot", "live_snapshots", "period_end",
+    "KINDS", "OFFSETS", "SNAPSHOT_SCHEMA", "live_snapshots", "period_end",
     "period_start", "snapshots",
 ]  # fmt: skip
 
@@ -39,20 +38,6 @@ def period_end(start: dt.date, kind: str) -> dt.date:
     months = 1 if kind == "month" else 3
     m = start.month - 1 + months
     return dt.date(start.year + m // 12, m % 12 + 1, 1)
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """One forecast moment: a period and how far into it."""
-
-    kind: str
-    start: dt.date
-    offset: int
-    moment: dt.datetime
-
-    @property
-    def end(self) -> dt.date:
-        return period_end(self.start, self.kind)
 
 
 def snapshots(first: dt.date, last: dt.datetime) -> pl.DataFrame:
