@@ -16,6 +16,7 @@ from agents.crm_hygiene import CrmHygiene
 from agents.deal_prep import DealPrep
 from agents.engine._route import POLICY_SCHEMA
 from agents.engine._run import AgentSpec, dependency_order
+from agents.forecast import ForecastAgent
 from agents.outbound import Outbound
 from agents.pipeline_health import PipelineHealth
 from contracts import AgentContract, Bundle, load_all
@@ -29,6 +30,7 @@ IMPLEMENTATIONS: dict[str, Callable[[], Agent]] = {
     "deal_prep": DealPrep,
     "outbound": Outbound,
     "pipeline_health": PipelineHealth,
+    "forecast": ForecastAgent,
 }
 
 _MODES = "SELECT agent, mode FROM ops.agent_modes"

@@ -12,6 +12,7 @@ PAGES = [
     st.Page("pages/stack_health.py", title="Stack health", url_path="health", default=True),
     st.Page("pages/agents.py", title="Agents", url_path="agents"),
     st.Page("pages/pipeline_risk.py", title="Pipeline risk", url_path="risk"),
+    st.Page("pages/forecast.py", title="Forecast", url_path="forecast"),
     st.Page("pages/approvals.py", title="Approvals", url_path="approvals"),
     st.Page("pages/trust_ramp.py", title="Trust ramp", url_path="trust"),
     st.Page("pages/threshold_lab.py", title="Threshold lab", url_path="thresholds"),

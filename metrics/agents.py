@@ -23,6 +23,7 @@ REPORTS: dict[str, str] = {
     "pipeline_health": "metrics.pipeline",
     "deal_prep": "metrics.deal_prep",
     "outbound": "metrics.outbound",
+    "forecast": "metrics.forecast_store",
 }
 
 

@@ -207,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from revstack import (
         _engine_cmds,
+        _forecast_cmds,
         _hygiene_cmds,
         _metrics_cmds,
         _outbound_cmds,
@@ -214,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
         _prep_cmds,
     )
 
-    for module in (_engine_cmds, _hygiene_cmds, _metrics_cmds, _pipeline_cmds, _prep_cmds, _outbound_cmds):
+    for module in (_engine_cmds, _hygiene_cmds, _metrics_cmds, _pipeline_cmds, _prep_cmds,
+                   _outbound_cmds, _forecast_cmds):  # fmt: skip
         module.register(sub, _common)
     return parser
 

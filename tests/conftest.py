@@ -35,6 +35,23 @@ def small_company(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
 
 
 @pytest.fixture(scope="session")
+def forecast_company(small_company: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    """A copy of the small company after one run of the forecast agent (its outputs stored)."""
+    import shutil
+
+    from agents.engine._run import run_agents
+    from agents.registry import specs
+
+    path = tmp_path_factory.mktemp("forecast") / "small.duckdb"
+    shutil.copy(small_company.path, path)
+    warehouse = Warehouse(path)
+    [result] = run_agents(warehouse, specs(), only="forecast")
+    assert result.status == "succeeded", result.message
+    release_all()
+    return warehouse
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.exists():
         if os.environ.get("CI"):  # CI always has shared/ beside the clone: missing is a failure

@@ -36,7 +36,8 @@ _ENGINE_STATE = ["ops.events", "ops.event_consumption", "ops.record_state", "ops
                  "ops.import_files", "ops.imports", "ops.risk_flags", "ops.risk_scores",
                  "ops.risk_backtests", "ops.forecasts", "ops.briefings", "ops.drafts",
                  "ops.briefing_opens", "ops.draft_blocks", "ops.draft_edits", "ops.draft_outcomes",
-                 "ops.identity_clusters"]  # fmt: skip
+                 "ops.identity_clusters", "ops.forecast_drivers", "ops.forecast_backtest",
+                 "ops.forecast_reliability"]  # fmt: skip
 # Ids handed over as numbers (`<column>_no`) to keep big tables small in memory: DuckDB
 # writes them out as the generator's id strings (prefix and zero-padded width).
 _ID_FORMAT = {"activity_id": ("T", 10), "history_id": ("H", 10), "opportunity_id": ("O", 8),

@@ -1,0 +1,52 @@
+"""The forecast agent: P10/P50/P90 of won revenue per period and segment. Output only.
+
+Each run forecasts the current month and quarter for the company, every region, team
+and rep: won so far, plus the open deals (a calibrated win probability each, drawn
+together with company and team correlation), plus revenue from deals not created yet
+(a seasonal time series), with the range corrected by where past actuals fell in past
+ranges. To know that, each run replays the rolling backtest on the data it has
+(``agents.forecasting``), and stores it next to the live snapshot: the agent and the
+four baselines (rep commit, stage-weighted with CRM and with historical rates,
+seasonal naive) at every past snapshot point, with the actual.
+
+Parameters (``ctx.params``): ``refit_months`` (default 12 in a run, 6 in the CLI
+backtest), ``draws`` (backtest, 1000), ``live_draws`` (4000), ``seed`` (0).
+"""
+
+from __future__ import annotations
+
+from agents.base import Agent, AgentResult, Context, empty_proposals
+from agents.forecasting import load, run_forecast, to_outputs
+from metrics.forecast import accuracy, deal_calibration
+
+__all__ = ["ForecastAgent"]
+
+
+class ForecastAgent(Agent):
+    name = "forecast"
+    version = "0.1.0"
+
+    def run(self, ctx: Context) -> AgentResult:
+        inp = load(ctx)
+        if inp.history.is_empty():
+            return AgentResult(empty_proposals(), {"forecast": "no deals in the CRM yet"})
+        p = ctx.params
+        fc = run_forecast(
+            inp, refit_months=int(p.get("refit_months", 12)), draws=int(p.get("draws", 1000)),
+            live_draws=int(p.get("live_draws", 4000)), seed=int(p.get("seed", 0)),
+        )  # fmt: skip
+        outputs = to_outputs(fc)
+        scores = accuracy(fc.agent, fc.baselines)
+        headline = [
+            {"period_kind": r["period_kind"], "offset": r["offset"], "mape": r["agent"]["mape"],
+             "rep_commit_mape": r["baselines"].get("rep_commit", {}).get("mape"),
+             "coverage": r["range"].get("coverage")}
+            for r in scores if r["offset"] == "all"
+        ]  # fmt: skip
+        calibration = {k: {"brier": v["brier"], "brier_base_rate": v["brier_base_rate"]}
+                       for k, v in deal_calibration(fc.deals).items()}  # fmt: skip
+        metadata = {
+            "history_rebuilt": inp.rebuilt_history, "fits": fc.params["fits"],
+            "backtest": headline, "deal_calibration": calibration,
+        }
+        return AgentResult(empty_proposals(), metadata, outputs)

@@ -1,0 +1,188 @@
+"""The rolling backtest, and the live forecast as its last step.
+
+Every snapshot point of every period (months: day 0 and 14; quarters: day 0, 28, 56)
+from ``eval_from`` on is forecast with only what was known at its moment: the deal
+model is refit every ``refit_months`` on deals whose periods had ended by then, the
+copula loadings come from earlier out-of-sample snapshots, the new-business series
+from periods over by the moment, and the range correction from the PITs of periods
+over by the moment. The live snapshot (the data's as-of) is the same computation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from agents.forecasting import _frames, _inputs, _periods, _signals
+from agents.forecasting._baselines import baselines
+from agents.forecasting._calibrate import LevelMap, pit
+from agents.forecasting._model import WinModel
+from agents.forecasting._newbiz import NewBusiness, new_series, rep_shares
+from agents.forecasting._simulate import estimate_rho
+from agents.forecasting._snapshot import CRPS_LEVELS, Segments, draw_snapshot, summarise
+from data.progress import Progress, report
+
+__all__ = ["Forecast", "default_start", "run_forecast", "prepare"]
+
+KEY = _frames.KEY
+_QUANTILES = np.array([0.1, 0.5, 0.9])
+
+
+@dataclass
+class Forecast:
+    agent: pl.DataFrame  # per snapshot and segment: range, expected, parts, actual, crps
+    baselines: pl.DataFrame  # per snapshot, segment and baseline: value, actual
+    deals: pl.DataFrame  # out-of-sample deal probabilities with their outcome (periods over)
+    drivers: pl.DataFrame  # live snapshots: the deals that drive the range
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _months_later(day: dt.date, months: int) -> dt.date:
+    m = day.month - 1 + months
+    return dt.date(day.year + m // 12, m % 12 + 1, 1)
+
+
+def default_start(first: dt.date, as_of: dt.datetime) -> dt.date:
+    """First month scored: a quarter of the history (at least 90 days) is kept for training."""
+    keep = max((as_of.date() - first).days // 4, 90)
+    day = first + dt.timedelta(days=keep)
+    return day if day.day == 1 else _months_later(day, 1)
+
+
+def prepare(inp: _inputs.Inputs, until: dt.datetime | None = None) -> dict[str, Any]:
+    """Everything computed once: snapshots (up to ``until``), as-of deal rows with their
+    signals, baselines."""
+    wins = _inputs.wins(inp)
+    actuals = _frames.period_actuals(wins)
+    first = inp.history["changed_at"].min().date()
+    live = _periods.live_snapshots(inp.as_of)
+    snaps = pl.concat([_periods.snapshots(first, inp.as_of), live]).unique(KEY, keep="last").sort("moment")
+    if until is not None:
+        snaps = snaps.filter(pl.col("moment") <= until)
+    states = _inputs.states(inp, snaps["moment"].unique().to_list())
+    rows = _frames.deal_rows(states, snaps, wins, _inputs.typical_amount(wins))
+    so_far = _frames.won_so_far(wins, snaps)
+    base = baselines(rows, snaps, so_far, inp.submissions, actuals, inp.definitions)
+    rows = _signals.add_signals(rows, inp.definitions)
+    rows = rows.join(_signals.rep_history(inp.history, inp.users, rows["as_of"], inp.definitions),
+                     on=["as_of", "owner_id"], how="left")  # fmt: skip
+    commits = _signals.commit_signals(base.filter(pl.col("method") == "rep_commit"), so_far, rows, actuals, snaps)
+    # A fixed row order: joins do not keep one, and the model's sample and the draws follow it.
+    rows = rows.join(commits, on=[*KEY, "owner_id"], how="left").sort("as_of", "period_kind", "opportunity_id")
+    return {"wins": wins, "actuals": actuals, "snaps": snaps, "rows": rows, "so_far": so_far,
+            "baselines": base, "first": first, "new": new_series(actuals, snaps)}  # fmt: skip
+
+
+def _rho(done: pl.DataFrame, default_c: float, default_t: float) -> tuple[float, float]:
+    """Company and team loadings from scored snapshots (p, value, won, won_amount, team)."""
+    comp, team = [], []
+    for _, g in done.group_by(KEY):
+        comp.append((g["p"].to_numpy(), g["value"].to_numpy(), float((g["won"] * g["won_amount"].fill_null(0)).sum())))
+        for _, t in g.group_by("team"):
+            team.append((t["p"].to_numpy(), t["value"].to_numpy(), float((t["won"] * t["won_amount"].fill_null(0)).sum())))
+    rc = estimate_rho(comp, default=default_c)
+    rt = max(estimate_rho(team, default=default_c + default_t) - rc, 0.0)
+    return rc, rt
+
+
+def run_forecast(
+    inp: _inputs.Inputs, *, eval_from: dt.date | None = None, refit_months: int = 6,
+    draws: int = 1000, live_draws: int = 4000, seed: int = 0, progress: Progress | None = None,
+    prepared: dict[str, Any] | None = None, until: dt.datetime | None = None,
+) -> Forecast:
+    """Backtest every snapshot from ``eval_from`` (default: ``default_start``) and
+    forecast the live one; ``until`` stops at an earlier moment (then there is no live
+    snapshot). See the module docstring for what each step may know."""
+    pre = prepared or prepare(inp, until)
+    snaps, rows, as_of = pre["snaps"], pre["rows"], inp.as_of
+    start = eval_from or default_start(pre["first"], as_of)
+    snaps = snaps.filter(pl.col("period_start") >= start)
+    if until is not None:
+        snaps = snaps.filter(pl.col("moment") <= until)
+    fits = [start]
+    while _months_later(fits[-1], refit_months) <= as_of.date():
+        fits.append(_months_later(fits[-1], refit_months))
+    seg = Segments.from_users(inp.users)
+    rows = rows.with_columns(owner_idx=pl.Series(seg.index(rows["owner_id"])))
+    rows = rows.with_columns(team=pl.Series([seg.teams[i] for i in seg.team_of[rows["owner_idx"].to_numpy()]]))
+    so_far = pre["so_far"].with_columns(owner_idx=pl.Series(seg.index(pre["so_far"]["owner_id"])))
+    actual = pre["actuals"].with_columns(owner_idx=pl.Series(seg.index(pre["actuals"]["owner_id"])))
+    scored: list[pl.DataFrame] = []
+    out, drivers, pits, params = [], [], [], {"fits": [], "refit_months": refit_months}
+    todo = len(snaps)
+    for b, fit_at in enumerate(fits):
+        until = fits[b + 1] if b + 1 < len(fits) else dt.date.max
+        cut = dt.datetime.combine(fit_at, dt.time())
+        block = snaps.filter((pl.col("moment") >= cut) & (pl.col("moment") < dt.datetime.combine(until, dt.time())))
+        if block.is_empty():
+            continue
+        train = rows.filter(pl.col("period_end") <= fit_at)
+        model = WinModel(random_state=seed).fit(train)
+        done = pl.concat(scored) if scored else pl.DataFrame()
+        done = done.filter(pl.col("period_end") <= fit_at) if len(done) else done
+        if len(done) and done.select(pl.struct(KEY).n_unique()).item() >= 6:
+            rho_c, rho_t = _rho(done, 0.04, 0.02)
+        else:
+            recent = train.filter(pl.col("as_of") >= cut - dt.timedelta(days=365))
+            rho_c, rho_t = _rho(recent.with_columns(p=model.predict_proba(recent), value=model.booked_amount(recent)), 0.04, 0.02)
+        params["fits"].append({"fit_at": fit_at.isoformat(), "train_rows": model.n_train_, "rho_company": rho_c,
+                               "rho_team": rho_t})  # fmt: skip
+        part = rows.join(block.select(KEY), on=KEY, how="semi")
+        part = part.with_columns(p=model.predict_proba(part), value=model.booked_amount(part))
+        scored.append(part.select(*KEY, "period_end", "as_of", "opportunity_id", "owner_id", "team", "p", "value",
+                                  "won", "won_amount", "amount"))  # fmt: skip
+        for snap in block.sort("moment").iter_rows(named=True):
+            live = snap["moment"] == as_of
+            # Each snapshot has its own stream: what one draws never shifts another.
+            rng = np.random.default_rng([seed, int(snap["moment"].timestamp()), _periods.KINDS.index(snap["period_kind"])])
+            key = {k: snap[k] for k in KEY}
+            deals = part.filter(**key)
+            owners_so_far = np.zeros(len(seg.owners))
+            sf = so_far.filter(**key)
+            np.add.at(owners_so_far, sf["owner_idx"].to_numpy(), sf["won"].to_numpy())
+            series = pre["new"].filter((pl.col("period_kind") == snap["period_kind"]) & (pl.col("offset") == snap["offset"])
+                                       & (pl.col("period_end").cast(pl.Datetime("us")) <= snap["moment"])).sort("period_start")  # fmt: skip
+            nb = NewBusiness(snap["period_kind"]).fit(series["new"].to_numpy())
+            n_draws = live_draws if live else draws
+            shares = rep_shares(pre["actuals"], seg.owners, snap["moment"])
+            sd = draw_snapshot(seg, deals, owners_so_far, nb.sample(n_draws, rng), shares, rho_c=rho_c, rho_t=rho_t, rng=rng)
+            over = snap["period_end"] <= as_of.date()
+            act = None
+            if over:
+                act = np.zeros(len(seg.owners))
+                a = actual.filter(period_kind=snap["period_kind"], period_start=snap["period_start"])
+                np.add.at(act, a["owner_idx"].to_numpy(), a["amount"].to_numpy())
+            past = [u for kind, end, u in pits if kind == snap["period_kind"] and end <= snap["moment"].date()]
+            lm = LevelMap().fit(np.array(past))
+            kinds = ("company", "region", "team", "rep") if live else ("company", "region", "team")
+            summary = summarise(seg, sd, lm.levels(_QUANTILES), lm.levels(CRPS_LEVELS), act, kinds)
+            out.append(summary.with_columns(**{k: pl.lit(v) for k, v in key.items()}, moment=pl.lit(snap["moment"]),
+                                            live=pl.lit(live), pit_points=pl.lit(len(past))))  # fmt: skip
+            if over:
+                pits.append((snap["period_kind"], snap["period_end"], pit(sd.owner_draws.sum(axis=1), float(act.sum()))))
+            if live and len(deals):
+                total_var = float(np.var(sd.owner_draws.sum(axis=1), ddof=1)) or 1.0
+                drivers.append(deals.select(*KEY, "opportunity_id", "owner_id", "stage", "amount", "close_date", "p", "value")
+                               .with_columns(variance_share=pl.Series(sd.deal_cov / total_var))
+                               .sort("variance_share", descending=True).head(15))  # fmt: skip
+            report(progress, "forecast snapshots", len(out), todo)
+    deals_scored = pl.concat(scored).filter(pl.col("period_end") <= as_of.date()) if scored else pl.DataFrame()
+    return Forecast(
+        agent=pl.concat(out) if out else pl.DataFrame(), baselines=_baseline_segments(pre, inp, snaps),
+        deals=deals_scored, drivers=pl.concat(drivers) if drivers else pl.DataFrame(), params=params,
+    )  # fmt: skip
+
+
+def _baseline_segments(pre: dict[str, Any], inp: _inputs.Inputs, snaps: pl.DataFrame) -> pl.DataFrame:
+    """Each baseline rolled up into segments, next to the actual of periods that are over."""
+    base = pre["baselines"].join(snaps.select(KEY), on=KEY, how="semi")
+    kinds = ("company", "region", "team")
+    b = _frames.rollup(base, inp.users, ["value"], by=[*KEY, "method"], kinds=kinds)
+    over = snaps.filter(pl.col("period_end") <= inp.as_of.date()).select(KEY)
+    act = pre["actuals"].join(over.select("period_kind", "period_start").unique(), on=["period_kind", "period_start"])
+    a = _frames.rollup(act, inp.users, ["amount"], by=["period_kind", "period_start"], kinds=kinds)
+    return b.join(a.rename({"amount": "actual"}), on=["period_kind", "period_start", "segment_kind", "segment"], how="left")

@@ -1,0 +1,158 @@
+"""What the forecast reads, through the agent's contract, and the facts it derives.
+
+- ``load(ctx)``: the CRM tables the forecast uses. A CRM export without stage history
+  (maven) gets one rebuilt from what the deal itself says: open from ``created_at``,
+  closed on ``close_date``; the amount is known only once a deal is won there.
+- ``wins``: every won deal with the moment it was won (its close-out history row), the
+  amount then, and the owner then. A won deal whose amount is blank in the CRM (a data
+  defect, ~4% of wins on the generated mid company) is valued at the geometric mean of
+  the wins of its product before it, so that nothing later changes an earlier figure.
+- ``states``: each deal's state at each moment, from ``agents.features.deal_states``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from agents.base import Context
+from agents.features import TABLES, deal_states, frames_connection
+from contracts import load_definitions
+
+__all__ = ["Inputs", "load", "wins", "states", "typical_amount", "with_typical"]
+
+_STATIC = ["opportunity_id", "owner_id", "created_at", "close_date", "stage", "amount",
+           "lead_source", "opportunity_type", "product", "is_closed", "is_won"]  # fmt: skip
+_SUBMISSIONS = ["user_id", "period_type", "period_start", "submitted_at", "commit_amount"]
+
+
+@dataclass
+class Inputs:
+    """The CRM as the forecast sees it (frames already limited to its contract)."""
+
+    history: pl.DataFrame
+    deals: pl.DataFrame
+    users: pl.DataFrame
+    submissions: pl.DataFrame
+    feature_tables: dict[str, pl.DataFrame]
+    rebuilt_history: bool
+    definitions: Any
+    as_of: dt.datetime
+
+
+def _rebuilt(deals: pl.DataFrame, won: Sequence[str], closed: Sequence[str]) -> pl.DataFrame:
+    """A history for a CRM that exports none: an opening row, and a closing row."""
+    dated = deals.filter(pl.col("created_at").is_not_null())
+    is_closed = pl.col("stage").is_in(list(closed))
+    opening = dated.select(
+        "opportunity_id", changed_at=pl.col("created_at"),
+        stage=pl.when(is_closed).then(pl.lit("discovery")).otherwise(pl.col("stage")),
+        amount=pl.lit(None, pl.Float64), close_date=pl.lit(None, pl.Date),
+        forecast_category=pl.lit("pipeline"), changed_by=pl.col("owner_id"),
+    )  # fmt: skip
+    closing = dated.filter(is_closed & pl.col("close_date").is_not_null()).select(
+        "opportunity_id",
+        changed_at=pl.max_horizontal(pl.col("close_date").cast(pl.Datetime("us")), pl.col("created_at")),
+        stage="stage",
+        amount=pl.when(pl.col("stage").is_in(list(won))).then(pl.col("amount").cast(pl.Float64)),
+        close_date="close_date", forecast_category=pl.lit("closed"), changed_by=pl.col("owner_id"),
+    )  # fmt: skip
+    out = pl.concat([opening, closing]).sort("opportunity_id", "changed_at")
+    return out.with_columns(
+        history_id=pl.format("rebuilt-{}", pl.int_range(pl.len())),
+        probability=pl.lit(None, pl.Float64),
+    )
+
+
+def load(ctx: Context) -> Inputs:
+    """Read everything the forecast uses through the agent's contract."""
+    defs = ctx.definitions if ctx.definitions is not None else load_definitions()
+    won = [s.key for s in defs.stages if s.won]
+    closed = [s.key for s in defs.stages if s.closed]
+    deals = ctx.table("crm.opportunities", _STATIC).with_columns(
+        pl.col("amount").cast(pl.Float64), pl.col("created_at").cast(pl.Datetime("us"))
+    )
+    history = ctx.table("crm.opportunity_history", TABLES["crm.opportunity_history"])
+    rebuilt = history.is_empty() and not deals.is_empty()
+    if rebuilt:
+        history = _rebuilt(deals, won, closed).select(TABLES["crm.opportunity_history"])
+    history = history.with_columns(
+        pl.col("amount").cast(pl.Float64), pl.col("changed_at").cast(pl.Datetime("us"))
+    )
+    feature_tables = {t: ctx.table(t, cols) for t, cols in TABLES.items() if t != "crm.opportunity_history"}
+    feature_tables["crm.opportunity_history"] = history
+    users = ctx.table("crm.users", ["user_id", "team", "region"])
+    subs = ctx.table("crm.forecast_submissions", _SUBMISSIONS).with_columns(
+        pl.col("commit_amount").cast(pl.Float64), pl.col("submitted_at").cast(pl.Datetime("us"))
+    )
+    return Inputs(history, deals, users, subs, feature_tables, rebuilt, defs, ctx.as_of)
+
+
+def wins(inp: Inputs) -> pl.DataFrame:
+    """One row per won deal: when it was won, for how much, by whom, and when it was created."""
+    won_keys = [s.key for s in inp.definitions.stages if s.won]
+    first = inp.history.group_by("opportunity_id").agg(created_at=pl.col("changed_at").min())
+    out = (
+        inp.history.filter(pl.col("stage").is_in(won_keys))
+        .sort("changed_at")
+        .unique("opportunity_id", keep="first")
+        .select("opportunity_id", won_at="changed_at", raw_amount="amount", owner_id="changed_by")
+        .join(first, on="opportunity_id", how="left")
+        .join(inp.deals.select("opportunity_id", "product"), on="opportunity_id", how="left")
+        .sort("won_at")
+    )
+    out = with_typical(out, typical_amount(out), "won_at")
+    return out.with_columns(
+        amount=pl.coalesce("raw_amount", "typical", pl.lit(0.0)), imputed=pl.col("raw_amount").is_null()
+    ).drop("typical")
+
+
+def typical_amount(won: pl.DataFrame) -> pl.DataFrame:
+    """Running geometric mean of won amounts per product (product ``*``: all of them),
+    stamped at each win: the value of a deal whose amount is unknown at a later moment."""
+    known = won.filter(pl.col("raw_amount") > 0).sort("won_at").with_columns(
+        lg=pl.col("raw_amount").log(), product=pl.col("product").fill_null("-")
+    )
+    overall = known.select(
+        at="won_at", product=pl.lit("*"),
+        typical=(pl.col("lg").cum_sum() / pl.int_range(1, pl.len() + 1)).exp(), k=pl.int_range(1, pl.len() + 1),
+    )  # fmt: skip
+    per = known.select(
+        at="won_at", product="product",
+        typical=(pl.col("lg").cum_sum() / pl.int_range(1, pl.len() + 1)).exp().over("product"),
+        k=pl.int_range(1, pl.len() + 1).over("product"),
+    )  # fmt: skip
+    # A product with fewer than five wins so far is valued at the overall figure.
+    return pl.concat([overall, per.filter(pl.col("k") >= 5)]).drop("k").sort("at")
+
+
+def with_typical(df: pl.DataFrame, typical: pl.DataFrame, at: str) -> pl.DataFrame:
+    """Add ``typical``: the typical won amount of the row's product strictly before ``at``."""
+    df = df.with_columns(_p=pl.col("product").fill_null("-"), _o=pl.int_range(pl.len())).sort(at)
+    kw: dict = {"left_on": at, "right_on": "at", "strategy": "backward", "allow_exact_matches": False}
+    per = df.join_asof(typical.filter(pl.col("product") != "*").rename({"product": "_p"}), by="_p",
+                       check_sortedness=False, **kw)
+    both = per.join_asof(typical.filter(pl.col("product") == "*").drop("product")
+                         .rename({"typical": "_all", "at": "at_all"}), left_on=at, right_on="at_all",
+                         strategy="backward", allow_exact_matches=False)  # fmt: skip
+    return (
+        both.with_columns(typical=pl.coalesce("typical", "_all"))
+        .sort("_o")
+        .drop("_p", "_o", "_all", "at", "at_all", strict=False)
+    )
+
+
+def states(inp: Inputs, moments: Sequence[dt.datetime]) -> pl.DataFrame:
+    """Every deal open at each moment, in its state then (``agents.features``), with the
+    static facts known from its creation (lead source, type, product)."""
+    con = frames_connection(inp.feature_tables)
+    try:
+        out = deal_states(con, list(moments), definitions=inp.definitions, open_only=True)
+    finally:
+        con.close()
+    static = inp.deals.select("opportunity_id", "lead_source", "opportunity_type", "product")
+    return out.join(static, on="opportunity_id", how="left")

@@ -1,0 +1,124 @@
+"""One snapshot: draw the period's outcomes, sum them into segments, read the range.
+
+Per owner, won revenue in a draw = won so far + the open deals won in that draw
+(``_simulate``) + that owner's part of the not-yet-created revenue drawn for the
+company (split with a Dirichlet around the owners' recent shares, so the company
+draw is exactly the sum of its parts). Teams, regions and the company are sums of
+owners. Quantiles are read at the levels the backtest correction gives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from agents.forecasting._simulate import simulate
+from metrics.forecast_scores import crps_from_quantiles
+
+__all__ = ["Segments", "SnapshotDraws", "draw_snapshot", "summarise", "CRPS_LEVELS"]
+
+CRPS_LEVELS = np.arange(0.025, 1.0, 0.05)
+_DIRICHLET = 60.0  # how tightly new business follows the owners' usual shares
+
+
+@dataclass(frozen=True)
+class Segments:
+    """Owners and the segments they roll up into."""
+
+    owners: list[str]
+    team_of: np.ndarray  # owner index -> team index
+    region_of: np.ndarray
+    teams: list[str]
+    regions: list[str]
+
+    @classmethod
+    def from_users(cls, users: pl.DataFrame) -> Segments:
+        u = users.select("user_id", pl.col("team").fill_null("(none)"), pl.col("region").fill_null("(none)"))
+        u = pl.concat([u, pl.DataFrame({"user_id": ["(none)"], "team": ["(none)"], "region": ["(none)"]})])
+        teams = sorted(u["team"].unique().to_list())
+        regions = sorted(u["region"].unique().to_list())
+        ti, ri = {t: i for i, t in enumerate(teams)}, {r: i for i, r in enumerate(regions)}
+        return cls(u["user_id"].to_list(), np.array([ti[t] for t in u["team"]]),
+                   np.array([ri[r] for r in u["region"]]), teams, regions)  # fmt: skip
+
+    def index(self, owners: pl.Series) -> np.ndarray:
+        pos = {o: i for i, o in enumerate(self.owners)}
+        none = pos["(none)"]
+        return np.array([pos.get(o, none) for o in owners.to_list()], dtype=np.int64)
+
+
+@dataclass
+class SnapshotDraws:
+    owner_draws: np.ndarray  # draws x owners: total won in the period
+    so_far: np.ndarray  # owners
+    pipeline_mean: np.ndarray  # owners
+    new_mean: np.ndarray  # owners
+    deal_cov: np.ndarray  # open deals: covariance with the company total
+
+
+def draw_snapshot(
+    seg: Segments, deals: pl.DataFrame, so_far: np.ndarray, new_total: np.ndarray, shares: np.ndarray,
+    *, rho_c: float, rho_t: float, rng: np.random.Generator,
+) -> SnapshotDraws:
+    """``deals``: open deals with ``p``, ``value`` and ``owner_idx``; ``new_total``: company
+    draws of not-yet-created revenue; ``shares``: per-owner share of it."""
+    n = len(seg.owners)
+    draws = len(new_total)
+    owner = deals["owner_idx"].to_numpy()
+    pipe, cov = simulate(
+        deals["p"].to_numpy(), deals["value"].to_numpy(), owner, seg.team_of[owner], n,
+        rho_c=rho_c, rho_t=rho_t, draws=draws, rng=rng,
+    )  # fmt: skip
+    split = rng.dirichlet(np.maximum(shares * _DIRICHLET, 1e-3), draws) if n > 1 else np.ones((draws, 1))
+    new = split * new_total[:, None]
+    return SnapshotDraws(so_far[None, :] + pipe + new, so_far, pipe.mean(axis=0), new.mean(axis=0), cov)
+
+
+def _segment_draws(seg: Segments, d: np.ndarray, kinds: tuple[str, ...]) -> tuple[list[tuple[str, str]], np.ndarray]:
+    cols, names = [], []
+    if "company" in kinds:
+        cols.append(d.sum(axis=1, keepdims=True))
+        names.append(("company", "company"))
+    for kind, of, labels in (("region", seg.region_of, seg.regions), ("team", seg.team_of, seg.teams)):
+        if kind in kinds:
+            m = np.zeros((len(seg.owners), len(labels)))
+            m[np.arange(len(seg.owners)), of] = 1.0
+            cols.append(d @ m)
+            names += [(kind, lab) for lab in labels]
+    if "rep" in kinds:
+        cols.append(d)
+        names += [("rep", o) for o in seg.owners]
+    return names, np.hstack(cols)
+
+
+def _sum_to(seg: Segments, v: np.ndarray, kinds: tuple[str, ...]) -> np.ndarray:
+    return _segment_draws(seg, v[None, :], kinds)[1][0]
+
+
+def summarise(
+    seg: Segments, s: SnapshotDraws, levels: np.ndarray, crps_levels: np.ndarray,
+    actual_by_owner: np.ndarray | None, kinds: tuple[str, ...],
+) -> pl.DataFrame:
+    """Per segment: P10/P50/P90 read at ``levels``, expected value, its parts, the actual
+    and CRPS (when the period is over). Segments with nothing in them are left out."""
+    names, d = _segment_draws(seg, s.owner_draws, kinds)
+    q = np.quantile(d, levels, axis=0)
+    out = {
+        "segment_kind": [k for k, _ in names], "segment": [n for _, n in names],
+        "p10": q[0], "p50": q[1], "p90": q[2], "expected": d.mean(axis=0),
+        "won_to_date": _sum_to(seg, s.so_far, kinds), "pipeline_expected": _sum_to(seg, s.pipeline_mean, kinds),
+        "new_expected": _sum_to(seg, s.new_mean, kinds),
+    }  # fmt: skip
+    if actual_by_owner is not None:
+        actual = _sum_to(seg, actual_by_owner, kinds)
+        grid = np.quantile(d, crps_levels, axis=0)
+        out["actual"] = actual
+        out["crps"] = np.array([crps_from_quantiles(grid[:, j], CRPS_LEVELS, actual[j]) for j in range(d.shape[1])])
+    else:
+        out["actual"] = np.full(d.shape[1], np.nan)
+        out["crps"] = np.full(d.shape[1], np.nan)
+    df = pl.DataFrame(out).with_columns(pl.col("actual", "crps").fill_nan(None))
+    busy = (pl.col("segment_kind") == "company") | (pl.col("expected") > 0) | (pl.col("actual").fill_null(0) > 0)
+    return df.filter(busy)

@@ -1,0 +1,112 @@
+"""Forecast: P10/P50/P90 per period and segment next to the rep commit, the period's fan,
+the deals driving the range, and accuracy history against each baseline."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from dashboard._state import begin, download, warehouse
+from dashboard.forecast_charts import (
+    accuracy_bars,
+    driver_bars,
+    error_history,
+    fan_chart,
+    reliability_chart,
+    segment_ranges,
+)  # fmt: skip
+from metrics.forecast_store import (
+    accuracy_table,
+    backtest,
+    drivers,
+    fan,
+    latest_run,
+    live_forecasts,
+    period_errors,
+    reliability_curve,
+)  # fmt: skip
+
+begin("Forecast")
+with warehouse().connect() as con:
+    run = latest_run(con)
+    live = live_forecasts(con, run) if run else pl.DataFrame()
+    drive = drivers(con, run) if run else pl.DataFrame()
+    history = backtest(con, run) if run else pl.DataFrame()
+    table = accuracy_table(con, run) if run else pl.DataFrame()
+    errors = period_errors(con, run) if run else pl.DataFrame()
+    curve = reliability_curve(con, run) if run else pl.DataFrame()
+if live.is_empty():
+    st.info("No forecast stored yet. `revstack run --agent forecast` forecasts the current month and quarter "
+            "and replays the backtest it is calibrated on.")  # fmt: skip
+    st.stop()
+
+
+def money(x: float | None) -> str:
+    return "–" if x is None else f"${x / 1e6:,.2f}M" if abs(x) >= 1e6 else f"${x:,.0f}"
+
+
+kind = st.radio("Period", ["quarter", "month"], horizontal=True, key="fc_kind")
+part = live.filter(pl.col("period_kind") == kind)
+company = part.filter(pl.col("segment_kind") == "company").row(0, named=True)
+st.caption(f"Run {run}, snapshot {company['snapshot_at']:%Y-%m-%d %H:%M}, {kind} starting "
+           f"{company['period_start']:%Y-%m-%d} (day {company['period_offset']}).")  # fmt: skip
+c = st.columns(5)
+c[0].metric("P10", money(company["p10"]))
+c[1].metric("P50", money(company["p50"]))
+c[2].metric("P90", money(company["p90"]))
+c[3].metric("Rep commit", money(company["rep_commit"]),
+            None if company["gap_to_commit"] is None else f"P50 {money(company['gap_to_commit'])} vs commit")  # fmt: skip
+c[4].metric("Won so far", money(company["won_to_date"]))
+st.caption(f"Expected {money(company['expected'])}: won so far {money(company['won_to_date'])}, open deals "
+           f"{money(company['pipeline_expected'])}, deals not created yet {money(company['new_expected'])}.")  # fmt: skip
+
+seg_kind = st.selectbox("Segment", ["region", "team", "rep"], key="fc_segment")
+segs = part.filter(pl.col("segment_kind") == seg_kind).sort("p50", descending=True)
+shown = segs.head(40)
+st.plotly_chart(segment_ranges(shown, f"{kind}: range per {seg_kind}" + (" (top 40 by P50)" if len(segs) > 40 else "")),
+                key="fc_segments")  # fmt: skip
+st.dataframe(segs.select("segment", "p10", "p50", "p90", "expected", "won_to_date", "rep_commit", "gap_to_commit"))
+download(part, f"forecast_{kind}", key="dl_fc_live")
+
+st.subheader("The period's fan")
+periods = sorted(
+    set(history.filter((pl.col("period_kind") == kind) & (pl.col("method") == "agent"))["period_start"].to_list())
+    | {company["period_start"]}, reverse=True,
+) if not history.is_empty() else [company["period_start"]]  # fmt: skip
+chosen = st.selectbox("Period start", periods, key="fc_fan_period")
+with warehouse().connect() as con:
+    fan_rows = fan(con, kind, chosen, run)
+if len(fan_rows):
+    st.plotly_chart(fan_chart(fan_rows, f"{kind} starting {chosen}: the range from each snapshot"), key="fc_fan")
+    download(fan_rows, f"forecast_fan_{kind}_{chosen}", key="dl_fc_fan")
+
+st.subheader("Deals that drive the range")
+d = drive.filter(pl.col("period_kind") == kind)
+if d.is_empty():
+    st.info("No open deals in this period.")
+else:
+    st.plotly_chart(driver_bars(d, "Share of the company range's variance"), key="fc_drivers")
+    st.dataframe(d)
+    download(d, f"forecast_drivers_{kind}", key="dl_fc_drivers")
+
+st.subheader("Accuracy history against the baselines")
+if table.is_empty():
+    st.info("No past period is over yet: the backtest has nothing to score.")
+else:
+    t = table.filter(pl.col("period_kind") == kind)
+    st.plotly_chart(accuracy_bars(t.filter(pl.col("offset") != "all"), "mape", "MAPE by snapshot point (company)"),
+                    key="fc_mape")  # fmt: skip
+    e = errors.filter(pl.col("period_kind") == kind)
+    point = st.selectbox("Snapshot point (days into the period)", sorted(e["period_offset"].unique().to_list()),
+                         key="fc_offset")  # fmt: skip
+    st.plotly_chart(error_history(e.filter(pl.col("period_offset") == point), f"Signed error per {kind}, day {point}"),
+                    key="fc_errors")  # fmt: skip
+    agent = e.filter((pl.col("method") == "agent") & (pl.col("period_offset") == point))
+    if len(agent):
+        st.caption(f"P10–P90 held the actual in {agent['inside'].mean():.0%} of {len(agent)} {kind}s at day {point}.")
+    st.dataframe(t)
+    download(table, "forecast_accuracy", key="dl_fc_accuracy")
+    download(errors, "forecast_errors", key="dl_fc_errors")
+if not curve.is_empty():
+    st.plotly_chart(reliability_chart(curve, "Deal probabilities: reliability in the backtest"), key="fc_reliability")
+    download(curve, "forecast_reliability", key="dl_fc_reliability")

@@ -1,0 +1,130 @@
+"""Forecast accuracy, side by side: the agent against each baseline.
+
+``accuracy`` takes the backtest frames (from the agent's run or from ``revstack
+forecast backtest``) and returns, per period kind and snapshot point, MAPE, WAPE,
+bias, share over-forecast and within ±5% / ±10% for the agent and every baseline; for
+the agent's range, coverage with its binomial interval, tail exceedance, pinball loss,
+CRPS and its skill against each baseline, and interval width. ``deal_calibration``
+scores the deal probabilities (Brier, reliability). ``truth_actuals`` replaces the
+CRM's actuals by the generator's truth where the warehouse has it (a generated
+company: won deals with a blank CRM amount are valued at their real amount).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from data.warehouse import frame, scalar
+from metrics.forecast_scores import brier, point_scores, range_scores, reliability
+
+__all__ = ["accuracy", "deal_calibration", "truth_actuals", "with_actuals", "summary_table"]
+
+_TRUTH = """
+SELECT r.period_type AS period_kind, r.period_start, r.owner_id,
+       coalesce(u.region, '(none)') AS region, coalesce(u.team, '(none)') AS team,
+       r.won_amount::DOUBLE AS amount
+FROM truth.revenue r LEFT JOIN crm.users u ON u.user_id = r.owner_id
+"""
+_HAS_TRUTH = """
+SELECT count(*) FROM information_schema.tables
+WHERE table_schema = 'truth' AND table_name = 'revenue'
+"""
+
+
+def truth_actuals(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
+    """Real won revenue per period and segment (company, region, team), or None."""
+    if not scalar(con, _HAS_TRUTH):
+        return None
+    t = frame(con, _TRUTH)
+    if t.is_empty():
+        return None
+    keys = ["period_kind", "period_start"]
+    parts = [t.group_by(keys).agg(pl.col("amount").sum()).with_columns(segment_kind=pl.lit("company"), segment=pl.lit("company"))]
+    for kind in ("region", "team"):
+        parts.append(t.group_by(*keys, pl.col(kind).alias("segment")).agg(pl.col("amount").sum())
+                     .with_columns(segment_kind=pl.lit(kind)))  # fmt: skip
+    return pl.concat([p.select(*keys, "segment_kind", "segment", truth="amount") for p in parts])
+
+
+def with_actuals(df: pl.DataFrame, truth: pl.DataFrame | None) -> pl.DataFrame:
+    """Swap the CRM's actual for the truth where there is one (and the period is over)."""
+    if truth is None or df.is_empty():
+        return df
+    on = ["period_kind", "period_start", "segment_kind", "segment"]
+    j = df.join(truth, on=on, how="left")
+    return j.with_columns(
+        actual=pl.when(pl.col("actual").is_not_null()).then(pl.coalesce("truth", pl.lit(0.0))).otherwise(None)
+    ).drop("truth")
+
+
+def _scored(df: pl.DataFrame, segment_kind: str) -> pl.DataFrame:
+    return df.filter((pl.col("segment_kind") == segment_kind) & pl.col("actual").is_not_null())
+
+
+def accuracy(agent: pl.DataFrame, base: pl.DataFrame, *, segment_kind: str = "company") -> list[dict[str, Any]]:
+    """One record per period kind and snapshot offset (and "all" offsets): each method's
+    point scores, the agent's range scores and its CRPS skill against each baseline."""
+    a, b = _scored(agent, segment_kind), _scored(base, segment_kind)
+    out = []
+    if a.is_empty():
+        return out
+    groups = [(k, o) for k, o in a.select("period_kind", "offset").unique().sort("period_kind", "offset").iter_rows()]
+    groups += [(k, None) for k in sorted(a["period_kind"].unique().to_list())]
+    for kind, offset in groups:
+        ga = a.filter(pl.col("period_kind") == kind)
+        gb = b.filter(pl.col("period_kind") == kind)
+        if offset is not None:
+            ga, gb = ga.filter(pl.col("offset") == offset), gb.filter(pl.col("offset") == offset)
+        rec: dict[str, Any] = {"period_kind": kind, "offset": "all" if offset is None else offset,
+                               "segment_kind": segment_kind, "periods": ga["period_start"].n_unique()}  # fmt: skip
+        act = ga["actual"].to_numpy()
+        rec["agent"] = point_scores(act, ga["p50"].to_numpy())
+        rec["agent_expected"] = point_scores(act, ga["expected"].to_numpy())
+        rec["range"] = range_scores(act, ga["p10"].to_numpy(), ga["p50"].to_numpy(), ga["p90"].to_numpy(),
+                                    crps=ga["crps"].to_numpy())  # fmt: skip
+        rec["baselines"], rec["crps_skill"] = {}, {}
+        keyed = ga.select("period_start", "offset", "segment", "crps")
+        for method in sorted(gb["method"].unique().to_list()):
+            m = gb.filter(pl.col("method") == method).join(keyed, on=["period_start", "offset", "segment"], how="inner")
+            rec["baselines"][method] = point_scores(m["actual"].to_numpy(), m["value"].to_numpy())
+            # A point forecast's CRPS is its absolute error.
+            base_crps = float(np.mean(np.abs(m["value"].to_numpy() - m["actual"].to_numpy()))) if len(m) else None
+            rec["crps_skill"][method] = (1.0 - float(m["crps"].mean()) / base_crps) if base_crps else None
+        out.append(rec)
+    return out
+
+
+def deal_calibration(deals: pl.DataFrame, *, bins: int = 10) -> dict[str, Any]:
+    """Brier score of the deal probabilities (and of the base rate, for scale) and the
+    reliability curve, per period kind."""
+    out: dict[str, Any] = {}
+    for kind in sorted(deals["period_kind"].unique().to_list()) if len(deals) else []:
+        d = deals.filter(pl.col("period_kind") == kind)
+        p, y = d["p"].to_numpy(), d["won"].to_numpy().astype(float)
+        out[kind] = {
+            "predictions": len(d), "won_share": float(y.mean()), "brier": brier(p, y),
+            "brier_base_rate": brier(np.full(len(y), y.mean()), y),
+            "reliability": reliability(p, y, bins=bins).to_dicts(),
+        }  # fmt: skip
+    return out
+
+
+def summary_table(records: list[dict[str, Any]]) -> pl.DataFrame:
+    """The accuracy records flattened for a person: one row per kind, offset and method."""
+    rows = []
+    for r in records:
+        methods = {"agent": r["agent"], **r["baselines"]}
+        for method, s in methods.items():
+            row = {"period_kind": r["period_kind"], "offset": str(r["offset"]), "method": method,
+                   **{k: s.get(k) for k in ("n", "mape", "wape", "bias", "over_share", "within_5", "within_10")}}  # fmt: skip
+            if method == "agent":
+                rg = r["range"]
+                row.update(coverage=rg.get("coverage"), crps=rg.get("crps"), relative_width=rg.get("relative_width"))
+            else:
+                row.update(coverage=None, crps=None, relative_width=None, crps_skill=r["crps_skill"].get(method))
+            rows.append(row)
+    return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()

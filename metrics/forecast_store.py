@@ -1,0 +1,150 @@
+"""What the forecast agent stored, as frames for the dashboard and ``revstack metrics``.
+
+The latest forecast run's live ranges, the deals driving them, its rolling backtest
+(agent and baselines, actuals from the generator's truth where there is one) and the
+reliability of its deal probabilities; plus every stored snapshot over runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from data.warehouse import frame, scalar
+from metrics.forecast import accuracy, summary_table, truth_actuals, with_actuals
+
+__all__ = [
+    "latest_run", "live_forecasts", "snapshot_history", "drivers", "backtest", "reliability_curve",
+    "accuracy_table", "fan", "period_errors", "report",
+]  # fmt: skip
+
+_LATEST = """
+SELECT run_id FROM ops.forecasts GROUP BY run_id ORDER BY max(snapshot_at) DESC, run_id DESC LIMIT 1
+"""
+_LIVE = "SELECT * EXCLUDE (run_id) FROM ops.forecasts WHERE run_id = $run ORDER BY period_kind, segment_kind, segment"
+_HISTORY = """
+SELECT run_id, snapshot_date, snapshot_at, period_kind, period_start, period_offset, p10, p50, p90,
+       expected, won_to_date, rep_commit
+FROM ops.forecasts WHERE segment_kind = $kind AND segment = $segment
+ORDER BY snapshot_at, period_kind
+"""
+_DRIVERS = "SELECT * EXCLUDE (run_id) FROM ops.forecast_drivers WHERE run_id = $run ORDER BY period_kind, rank"
+_BACKTEST = """
+SELECT * EXCLUDE (run_id) FROM ops.forecast_backtest WHERE run_id = $run
+ORDER BY method, period_kind, period_start, period_offset, segment_kind, segment
+"""
+_RELIABILITY = "SELECT * EXCLUDE (run_id) FROM ops.forecast_reliability WHERE run_id = $run ORDER BY period_kind, bin"
+
+
+def latest_run(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The run id of the latest stored forecast snapshot, if any."""
+    return scalar(con, _LATEST)  # type: ignore[return-value]
+
+
+def _run(con: duckdb.DuckDBPyConnection, run_id: str | None) -> str | None:
+    return run_id or latest_run(con)
+
+
+def live_forecasts(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> pl.DataFrame:
+    """The latest (or given) run's ranges per period and segment, with the gap to commit."""
+    run = _run(con, run_id)
+    df = frame(con, _LIVE, {"run": run}) if run else pl.DataFrame()
+    if df.is_empty():
+        return df
+    return df.with_columns(gap_to_commit=pl.col("p50") - pl.col("rep_commit"))
+
+
+def snapshot_history(con: duckdb.DuckDBPyConnection, segment_kind: str = "company", segment: str = "company") -> pl.DataFrame:
+    """Every stored live snapshot of a segment, over runs (history kept per snapshot date)."""
+    return frame(con, _HISTORY, {"kind": segment_kind, "segment": segment})
+
+
+def drivers(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> pl.DataFrame:
+    run = _run(con, run_id)
+    return frame(con, _DRIVERS, {"run": run}) if run else pl.DataFrame()
+
+
+def backtest(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> pl.DataFrame:
+    """The stored backtest, with the truth as actual where the warehouse has one."""
+    run = _run(con, run_id)
+    df = frame(con, _BACKTEST, {"run": run}) if run else pl.DataFrame()
+    if df.is_empty():
+        return df
+    return with_actuals(df, truth_actuals(con))
+
+
+def reliability_curve(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> pl.DataFrame:
+    run = _run(con, run_id)
+    return frame(con, _RELIABILITY, {"run": run}) if run else pl.DataFrame()
+
+
+def _split(bt: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    agent = bt.filter(pl.col("method") == "agent").rename({"period_offset": "offset"})
+    base = bt.filter(pl.col("method") != "agent").rename({"period_offset": "offset", "p50": "value"})
+    return agent, base
+
+
+def _accuracy(con: duckdb.DuckDBPyConnection, run_id: str | None, segment_kind: str) -> list[dict[str, Any]]:
+    bt = backtest(con, run_id)
+    if bt.is_empty():
+        return []
+    agent, base = _split(bt)
+    return accuracy(agent, base, segment_kind=segment_kind)
+
+
+def accuracy_table(con: duckdb.DuckDBPyConnection, run_id: str | None = None, segment_kind: str = "company") -> pl.DataFrame:
+    """MAPE, WAPE, bias, within ±5/10%, coverage and CRPS per period kind, offset and method."""
+    return summary_table(_accuracy(con, run_id, segment_kind))
+
+
+def period_errors(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> pl.DataFrame:
+    """Company forecast against actual per method, period and snapshot point: the
+    accuracy history (signed error, and for the agent whether P10-P90 held it)."""
+    bt = backtest(con, run_id)
+    if bt.is_empty():
+        return bt
+    b = bt.filter((pl.col("segment_kind") == "company") & pl.col("actual").is_not_null() & (pl.col("actual") != 0))
+    return b.select(
+        "method", "period_kind", "period_start", "period_offset", "p10", "p50", "p90", "actual",
+        error=(pl.col("p50") - pl.col("actual")) / pl.col("actual"),
+        inside=pl.when(pl.col("method") == "agent").then((pl.col("actual") >= pl.col("p10")) & (pl.col("actual") <= pl.col("p90"))),
+    ).sort("period_kind", "period_start", "period_offset", "method")  # fmt: skip
+
+
+def fan(con: duckdb.DuckDBPyConnection, period_kind: str, period_start: dt.date, run_id: str | None = None) -> pl.DataFrame:
+    """One company period seen from each snapshot: the agent's range, the rep commit and
+    the actual, from the backtest (past snapshots) and the live forecast."""
+    bt = backtest(con, run_id)
+    rows = []
+    if not bt.is_empty():
+        b = bt.filter((pl.col("segment_kind") == "company") & (pl.col("period_kind") == period_kind)
+                      & (pl.col("period_start") == period_start))  # fmt: skip
+        a = b.filter(pl.col("method") == "agent").select("snapshot_at", "p10", "p50", "p90", "actual")
+        c = b.filter(pl.col("method") == "rep_commit").select("snapshot_at", rep_commit="p50")
+        rows.append(a.join(c, on="snapshot_at", how="left"))
+    live = live_forecasts(con, run_id)
+    if not live.is_empty():
+        lv = live.filter((pl.col("segment_kind") == "company") & (pl.col("period_kind") == period_kind)
+                         & (pl.col("period_start") == period_start))  # fmt: skip
+        rows.append(lv.select("snapshot_at", "p10", "p50", "p90", actual=pl.lit(None, pl.Float64), rep_commit="rep_commit"))
+    rows = [r for r in rows if len(r)]
+    return pl.concat(rows, how="vertical_relaxed").sort("snapshot_at") if rows else pl.DataFrame()
+
+
+def report(con: duckdb.DuckDBPyConnection, definitions: Any) -> dict[str, Any]:
+    """``revstack metrics --agent forecast``: the latest run's backtest scores and its live
+    company ranges."""
+    run = latest_run(con)
+    if run is None:
+        return {"run_id": None, "note": "no forecast stored yet: revstack run --agent forecast"}
+    live = live_forecasts(con, run).filter(pl.col("segment_kind") == "company")
+    return {
+        "run_id": run,
+        "live": live.select("period_kind", "period_start", "p10", "p50", "p90", "expected", "won_to_date",
+                            "rep_commit", "gap_to_commit").to_dicts(),  # fmt: skip
+        "backtest_company": _accuracy(con, run, "company"),
+        "reliability": reliability_curve(con, run).to_dicts(),
+    }

@@ -1,0 +1,94 @@
+"""``revstack forecast backtest``: the forecast agent's rolling backtest, side by side with
+the rep commit, stage-weighted (CRM and historical rates) and seasonal-naive baselines.
+
+It reads the warehouse through the forecast agent's contract (as a run would), writes
+nothing, and scores against the CRM's won revenue, or against the generator's truth
+when the warehouse holds one (``actuals``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import time
+
+from revstack._output import console, print_json, progress_bar
+
+__all__ = ["register"]
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from agents.engine._context import Context
+    from agents.forecasting import default_start, load, run_forecast
+    from contracts import load_all
+    from data.errors import InputError
+    from data.inventory import data_as_of
+    from data.warehouse import Warehouse
+    from metrics.forecast import (
+        accuracy,
+        deal_calibration,
+        summary_table,
+        truth_actuals,
+        with_actuals,
+    )
+
+    wh = Warehouse(args.db)
+    bundle = load_all()
+    contract = bundle.contracts["forecast"]
+    with wh.connect() as con:
+        as_of = data_as_of(con)
+        truth = truth_actuals(con)
+    if as_of is None:
+        raise InputError(f"{args.db}: no data imported or generated yet; nothing to backtest")
+    ctx = Context(wh, agent="forecast", reads=contract.reads, as_of=as_of, definitions=bundle.definitions)
+    started = time.perf_counter()
+    inp = load(ctx)
+    if inp.history.is_empty():
+        raise InputError(f"{args.db}: the CRM has no opportunities; nothing to backtest")
+    first = inp.history["changed_at"].min().date()
+    start = args.start or default_start(first, as_of)
+    with progress_bar(not args.json) as progress:
+        fc = run_forecast(inp, eval_from=start, refit_months=args.refit_months, draws=args.draws,
+                          seed=args.seed, progress=progress)  # fmt: skip
+    agent, base = with_actuals(fc.agent, truth), with_actuals(fc.baselines, truth)
+    report = {
+        "warehouse": str(args.db), "as_of": as_of, "scored_from": start, "history_rebuilt": inp.rebuilt_history,
+        "actuals": "truth.revenue" if truth is not None else "crm (closed won)",
+        "seconds": round(time.perf_counter() - started, 1), "fits": fc.params["fits"],
+        "company": accuracy(agent, base, segment_kind="company"),
+        "team": accuracy(agent, base, segment_kind="team"),
+        "deals": deal_calibration(fc.deals),
+    }  # fmt: skip
+    if args.json:
+        print_json(report)
+        return 0
+    console.print(f"forecast backtest on {args.db} (as of {as_of:%Y-%m-%d}, scored from {start}, "
+                  f"actuals: {report['actuals']}, {report['seconds']} s)")  # fmt: skip
+    table = summary_table(report["company"])
+    for row in table.iter_rows(named=True):
+        mape = "-" if row["mape"] is None else f"{row['mape']:.1%}"
+        cov = "" if row["coverage"] is None else f"  coverage {row['coverage']:.0%}"
+        bias = "-" if row["bias"] is None else f"{row['bias']:+.1%}"
+        console.print(f"  {row['period_kind']:<8} day {row['offset']:>3}  {row['method']:<24} "
+                      f"MAPE {mape:>6}  bias {bias:>7}{cov}")  # fmt: skip
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
+    p = sub.add_parser("forecast", help="the forecast agent's backtest")
+    fsub = p.add_subparsers(dest="forecast_command", required=True, metavar="SUBCOMMAND")
+    b = fsub.add_parser("backtest", help="rolling backtest of the agent and the baselines")
+    b.add_argument("--from", dest="start", type=_date, default=None,
+                   help="first period scored (default: after a quarter of the history)")  # fmt: skip
+    b.add_argument("--refit-months", type=int, default=6, help="months between refits of the deal model")
+    b.add_argument("--draws", type=int, default=1000, help="simulated outcomes per snapshot")
+    b.add_argument("--seed", type=int, default=0)
+    common(b)
+    b.set_defaults(func=cmd_backtest)

@@ -1,0 +1,99 @@
+"""The forecast's baselines and frames on a four-deal CRM worked out by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from agents.features import TABLES
+from agents.forecasting import Inputs, prepare
+from contracts import load_definitions
+
+T = dt.datetime
+FEB = dt.date(2025, 2, 1)
+
+
+def _history() -> pl.DataFrame:
+    rows = [  # deal, changed_at, stage, amount, close_date, category, owner
+        ("D1", T(2025, 1, 5), "proposal", 1000.0, dt.date(2025, 2, 20), "best_case", "u1"),
+        ("D2", T(2025, 1, 10), "negotiation", 2000.0, dt.date(2025, 2, 10), "commit", "u1"),
+        ("D2", T(2025, 2, 5), "closed_won", 2000.0, dt.date(2025, 2, 5), "closed", "u1"),
+        ("D3", T(2025, 1, 3), "discovery", 500.0, dt.date(2025, 3, 15), "pipeline", "u2"),
+        ("D4", T(2024, 12, 1), "negotiation", 800.0, dt.date(2025, 1, 20), "commit", "u2"),
+        ("D4", T(2025, 1, 20), "closed_won", 800.0, dt.date(2025, 1, 20), "closed", "u2"),
+    ]
+    df = pl.DataFrame(rows, orient="row", schema=["opportunity_id", "changed_at", "stage", "amount", "close_date",
+                                                  "forecast_category", "changed_by"])  # fmt: skip
+    return df.with_columns(history_id=pl.format("H{}", pl.int_range(pl.len())), probability=pl.lit(None, pl.Float64))
+
+
+def _empty(table: str) -> pl.DataFrame:
+    types = {"occurred_at": pl.Datetime("us"), "added_at": pl.Datetime("us"), "updated_at": pl.Datetime("us"),
+             "is_active": pl.Boolean, "email_bounced": pl.Boolean}  # fmt: skip
+    return pl.DataFrame(schema={c: types.get(c, pl.String) for c in TABLES[table]})
+
+
+def tiny_inputs() -> Inputs:
+    history = _history().select(TABLES["crm.opportunity_history"])
+    deals = pl.DataFrame({"opportunity_id": ["D1", "D2", "D3", "D4"], "lead_source": ["inbound"] * 4,
+                          "opportunity_type": ["new_business"] * 4, "product": ["P"] * 4})  # fmt: skip
+    users = pl.DataFrame({"user_id": ["u1", "u2"], "team": ["T1", "T2"], "region": ["NA", "EMEA"]})
+    subs = pl.DataFrame({
+        "user_id": ["u1"] * 3, "period_type": ["month"] * 3, "period_start": [FEB] * 3,
+        "submitted_at": [T(2025, 2, 1, 9), T(2025, 2, 15, 9), T(2025, 2, 16, 9)],
+        "commit_amount": [1500.0, 2600.0, 9999.0],
+    })  # fmt: skip
+    tables = {t: _empty(t) for t in TABLES if t != "crm.opportunity_history"}
+    tables["crm.opportunity_history"] = history
+    return Inputs(history, deals, users, subs, tables, False, load_definitions(), T(2025, 3, 1))
+
+
+@pytest.fixture(scope="module")
+def tiny() -> dict:
+    return prepare(tiny_inputs())
+
+
+def _value(pre: dict, method: str, offset: int) -> float:
+    b = pre["baselines"].filter(method=method, period_kind="month", period_start=FEB, offset=offset)
+    return float(b["value"].sum())
+
+
+def test_snapshots_sit_at_noon_on_the_fixed_points(tiny: dict) -> None:
+    feb = tiny["snaps"].filter(period_kind="month", period_start=FEB)
+    assert feb["moment"].to_list() == [T(2025, 2, 1, 12), T(2025, 2, 15, 12)]
+    assert feb["period_end"].to_list() == [dt.date(2025, 3, 1)] * 2
+
+
+def test_rep_commit_is_the_last_submission_known_at_the_moment(tiny: dict) -> None:
+    assert _value(tiny, "rep_commit", 0) == 1500.0
+    assert _value(tiny, "rep_commit", 14) == 2600.0  # the 16th's 9,999 is not known on the 15th
+
+
+def test_stage_weighted_with_crm_probabilities(tiny: dict) -> None:
+    # Feb 1: D1 proposal 0.4 x 1000 + D2 negotiation 0.7 x 2000; D3 closes in March.
+    assert _value(tiny, "stage_weighted_crm", 0) == pytest.approx(400 + 1400)
+    # Feb 15: D2 was won on the 5th (2000 so far) + D1 0.4 x 1000.
+    assert _value(tiny, "stage_weighted_crm", 14) == pytest.approx(2000 + 400)
+
+
+def test_stage_weighted_with_historical_rates(tiny: dict) -> None:
+    # In January at day 0 the one negotiation deal closing in January (D4) was won:
+    # rate 1.0 for negotiation; proposal has no history yet, so its CRM 0.4 stands.
+    assert _value(tiny, "stage_weighted_history", 0) == pytest.approx(2000 + 400)
+
+
+def test_seasonal_naive_falls_back_to_the_previous_period_without_a_year(tiny: dict) -> None:
+    assert _value(tiny, "seasonal_naive", 0) == 800.0  # January's D4
+    assert tiny["baselines"].filter(method="seasonal_naive", period_kind="quarter",
+                                    period_start=dt.date(2025, 1, 1)).is_empty()  # Q4 2024 won nothing  # fmt: skip
+
+
+def test_deal_rows_label_wins_inside_the_period_only(tiny: dict) -> None:
+    rows = tiny["rows"].filter(period_kind="month", period_start=FEB, offset=0).sort("opportunity_id")
+    assert rows["opportunity_id"].to_list() == ["D1", "D2", "D3"]
+    assert rows["won"].to_list() == [0, 1, 0]
+    assert rows["in_period"].to_list() == [True, True, False]
+    jan = tiny["rows"].filter(period_kind="month", period_start=dt.date(2025, 1, 1), offset=0)
+    assert jan["opportunity_id"].to_list() == ["D4"]  # D1-D3 did not exist on Jan 1

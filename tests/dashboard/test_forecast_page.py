@@ -1,0 +1,44 @@
+"""The Forecast page on an empty warehouse and on one the forecast agent has run on."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from data.warehouse import Warehouse
+from metrics.forecast_store import live_forecasts
+from tests.dashboard.test_pages import _app
+
+PAGE = "pages/forecast.py"
+
+
+def _money(x: float) -> str:  # the page's format
+    return f"${x / 1e6:,.2f}M" if abs(x) >= 1e6 else f"${x:,.0f}"
+
+
+def test_the_forecast_page_explains_itself_on_an_empty_warehouse(wh: Warehouse, monkeypatch) -> None:
+    at = _app(wh, monkeypatch)
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    assert at.title[0].value == "Forecast"
+    assert "revstack run --agent forecast" in at.info[0].value
+
+
+def test_the_forecast_page_shows_the_stored_ranges(forecast_company: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    with forecast_company.connect() as con:
+        live = live_forecasts(con)
+    at = _app(forecast_company, monkeypatch)
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    for kind in ("quarter", "month"):
+        at.radio(key="fc_kind").set_value(kind).run()
+        assert not at.exception
+        company = live.filter((pl.col("period_kind") == kind) & (pl.col("segment_kind") == "company")).row(0, named=True)
+        shown = {m.label: m.value for m in at.metric}
+        assert shown["P50"] == _money(company["p50"])
+        assert shown["P10"] == _money(company["p10"])
+    at.selectbox(key="fc_segment").set_value("rep").run()
+    assert not at.exception
+    labels = [b.label for b in at.get("download_button")]
+    assert any("forecast_accuracy" in label for label in labels)
+    assert any("forecast_drivers" in label for label in labels)
