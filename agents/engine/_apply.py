@@ -27,25 +27,26 @@ APPLY_RESULT_SCHEMA = {
 }
 
 # {table}, {key}, {field} and {ctype} are checked identifiers from the catalog.
+# ``after`` is the value the UPDATE writes (the same cast, only where it will write),
+# so it need not be read back.
 _CHECK = """
 SELECT p.proposal_id,
        {key} IS NOT NULL
          AND t.{field} IS NOT DISTINCT FROM CAST(p.old_value ->> '$' AS {ctype}) AS matches,
-       CASE WHEN {key} IS NULL THEN NULL ELSE coalesce(to_json(t.{field})::VARCHAR, 'null') END AS before
+       CASE WHEN {key} IS NULL THEN NULL ELSE coalesce(to_json(t.{field})::VARCHAR, 'null') END AS before,
+       CASE WHEN {key} IS NOT NULL
+                 AND t.{field} IS NOT DISTINCT FROM CAST(p.old_value ->> '$' AS {ctype})
+            THEN coalesce(to_json(CAST(p.new_value ->> '$' AS {ctype}))::VARCHAR, 'null')
+       END AS after
 FROM apply_batch p LEFT JOIN {table} t ON {key} = p.record_id
 """
+# The guard is the check's own comparison, so it writes exactly the rows that matched.
 _UPDATE = """
 UPDATE {table} AS t
 SET {field} = CAST(p.new_value ->> '$' AS {ctype}), updated_at = $now
 FROM apply_batch p
 WHERE {key} = p.record_id
-  AND p.proposal_id IN (SELECT proposal_id FROM apply_ok)
   AND t.{field} IS NOT DISTINCT FROM CAST(p.old_value ->> '$' AS {ctype})
-"""
-_AFTER = """
-SELECT p.proposal_id, coalesce(to_json(t.{field})::VARCHAR, 'null') AS after
-FROM apply_batch p JOIN {table} t ON {key} = p.record_id
-WHERE p.proposal_id IN (SELECT proposal_id FROM apply_ok)
 """
 
 
@@ -71,16 +72,14 @@ def apply_batch(
         batch = group.select("proposal_id", "record_id", "old_value", "new_value")
         with registered(con, "apply_batch", batch):
             checked = frame(con, _CHECK.format(**names))
-            ok = checked.filter(pl.col("matches")).select("proposal_id")
-            with registered(con, "apply_ok", ok):
+            if checked["matches"].any():
                 con.execute(_UPDATE.format(**names), {"now": now})
-                after = frame(con, _AFTER.format(**names))
         results.append(
-            checked.join(after, on="proposal_id", how="left").select(
+            checked.select(
                 "proposal_id",
-                pl.col("matches").fill_null(False).alias("applied"),
-                "before",
-                "after",
+                applied=pl.col("matches").fill_null(False),
+                before="before",
+                after="after",
             )
         )
     return pl.concat(results).cast(APPLY_RESULT_SCHEMA)  # type: ignore[arg-type]

@@ -1,11 +1,26 @@
 """The audit log: append-only, hash-chained, one row per thing the stack did.
 
-Each row has a content digest, sha256 of its fields joined by a separator that
-cannot occur in them, computed by DuckDB for a whole batch at once; and a chain
-hash, ``hash = sha256(prev_hash + digest)``, the only sequential step. Changing or
-removing any row breaks every hash after it; ``verify`` recomputes both and names
-the first row that does not match. The table itself refuses UPDATE and DELETE
-(triggers in migration 002).
+Rows are appended in blocks: one block per ``append`` call (a run's audit rows,
+or one decision's). Exactly what is chained:
+
+- each row's content digest ``d`` is sha256 of ``seq``, ``logged_at`` and every
+  entry field, joined by a separator that cannot occur in them (``_DIGEST``);
+- every row of a block stores the same ``prev_hash``: the chain value before the
+  block (``GENESIS`` for the first block);
+- a row that is not the block's last stores ``hash = d``; the block's last row
+  stores the block digest ``hash = sha256(prev_hash + d_first + ... + d_last)``
+  (hex text, in ``seq`` order), which is the chain value the next block starts from.
+
+A block of one row therefore has ``hash = sha256(prev_hash + d)``: exactly the
+former row-by-row chain, so logs written before blocks existed verify unchanged
+(every one of their rows is a block of one). DuckDB computes the digests of a
+batch in parallel; the block digest is one sha256 call; nothing runs row by row in
+Python any more. Changing a row's
+content breaks its own hash (or its block's digest); changing a row together with
+its own hash breaks the block digest and with it every later block; removing or
+inserting a row breaks the ``seq`` sequence or the chain. ``verify`` recomputes all
+of it and names the first row that does not match. The table itself refuses UPDATE
+and DELETE (triggers in migration 002).
 """
 
 from __future__ import annotations
@@ -40,11 +55,7 @@ _DIGEST = (
 )
 _TAIL = "SELECT seq, hash FROM ops.audit_log ORDER BY seq DESC LIMIT 1"
 _BATCH_DIGESTS = f"SELECT {_DIGEST} AS digest FROM audit_batch ORDER BY seq"
-_INSERT = (
-    "INSERT INTO ops.audit_log SELECT "
-    + ", ".join(f"b.{c}" for c in _COLUMNS[:-2])
-    + ", h.prev_hash, h.hash FROM audit_batch b JOIN audit_hashes h USING (seq)"
-)
+_INSERT = "INSERT INTO ops.audit_log SELECT " + ", ".join(_COLUMNS) + " FROM audit_batch"
 _SCAN = f"""
 SELECT seq, prev_hash, hash, {_DIGEST} AS digest FROM ops.audit_log
 WHERE seq > $after ORDER BY seq LIMIT $n
@@ -86,18 +97,6 @@ class AuditEntry:
     detail: str | None = None
 
 
-def _chain(prev: str, digests: Iterable[str]) -> tuple[list[str], list[str]]:
-    """(prev_hash, hash) of each row: the one sequential step, kept tight."""
-    sha256 = hashlib.sha256
-    hashes: list[str] = []
-    push = hashes.append
-    start = prev
-    for digest in digests:
-        prev = sha256((prev + digest).encode()).hexdigest()
-        push(prev)
-    return [start, *hashes[:-1]], hashes
-
-
 def append(
     con: duckdb.DuckDBPyConnection,
     entries: Iterable[AuditEntry] | pl.DataFrame,
@@ -131,36 +130,90 @@ def append(
         logged_at=pl.lit(logged_at, pl.Datetime("us")),
     )
     with registered(con, "audit_batch", batch):
-        digests = frame(con, _BATCH_DIGESTS)["digest"].to_list()
-        prevs, hashes = _chain(prev, digests)
-        chained = pl.DataFrame({"seq": batch["seq"], "prev_hash": prevs, "hash": hashes})
-        with registered(con, "audit_hashes", chained):
-            con.execute(_INSERT)
+        digests = frame(con, _BATCH_DIGESTS)["digest"]  # DuckDB hashes the rows in parallel
+    # The block digest is one sha256 over the batch's digests: hashlib does it in a few
+    # ms where DuckDB's sha256 of one long string takes far longer.
+    block = hashlib.sha256((prev + digests.str.join("").item()).encode()).hexdigest()
+    batch = batch.with_columns(
+        prev_hash=pl.lit(prev),
+        hash=digests.scatter(len(digests) - 1, block),
+    )
+    with registered(con, "audit_batch", batch):
+        con.execute(_INSERT)
     return len(batch)
 
 
 @dataclass(frozen=True)
 class ChainReport:
     ok: bool
-    rows: int
+    rows: int  # rows verified before the first bad one (all of them when ok)
     first_bad_seq: int | None = None
     problem: str | None = None
 
 
+class _Broken(Exception):
+    def __init__(self, seq: int, problem: str) -> None:
+        super().__init__(problem)
+        self.seq, self.problem = seq, problem
+
+
+@dataclass
+class _Block:
+    """The block being read: rows sharing one prev_hash, its digest so far."""
+
+    prev: str
+    first: int
+    running: Any  # hashlib sha256 over prev + every digest read so far
+    last: tuple[int, str, str] | None = None  # (seq, hash, digest), not yet judged
+
+    def add(self, seq: int, stored_hash: str, digest: str) -> None:
+        if self.last is not None:  # the row before continues the block: hash = its digest
+            before, before_hash, before_digest = self.last
+            if before_hash != before_digest:
+                if before_hash == self.running.hexdigest():  # a valid end: the next row broke off
+                    raise _Broken(seq, "prev_hash does not match the row before")
+                raise _Broken(before, "row content does not match its hash")
+        self.running.update(digest.encode())
+        self.last = (seq, stored_hash, digest)
+
+    def close(self, *, at_end: bool) -> str:
+        """The block's last row must hold the block digest; returns the chain value."""
+        seq, stored_hash, digest = self.last  # type: ignore[misc]
+        if stored_hash != self.running.hexdigest():
+            if stored_hash == digest:  # a middle row's hash: what followed it is gone
+                raise _Broken(seq + 1, f"row {seq + 1} is missing (the block from row "
+                                       f"{self.first} has no last row)" if at_end else
+                                       "prev_hash does not match the row before")  # fmt: skip
+            if seq == self.first:
+                raise _Broken(seq, "row content does not match its hash")
+            # Every other row of the block matched its own digest, so either this row
+            # changed, or another one changed together with its stored hash.
+            raise _Broken(seq, f"row content does not match the digest of its block (rows "
+                               f"{self.first}-{seq}), or a row of the block was changed "
+                               "together with its hash")  # fmt: skip
+        return stored_hash
+
+
 def verify(con: duckdb.DuckDBPyConnection, *, chunk: int = 500_000) -> ChainReport:
-    """Recompute every digest and the chain from the start; name the first bad row."""
-    prev, expected, rows, after = GENESIS, 1, 0, 0
-    while True:
-        part = con.execute(_SCAN, {"after": after, "n": chunk}).fetchall()
-        if not part:
-            return ChainReport(True, rows)
-        for seq, stored_prev, stored_hash, digest in part:
-            if seq != expected:
-                return ChainReport(False, rows, expected, f"row {expected} is missing")
-            if stored_prev != prev:
-                return ChainReport(False, rows, seq, "prev_hash does not match the row before")
-            h = hashlib.sha256((prev + digest).encode()).hexdigest()
-            if h != stored_hash:
-                return ChainReport(False, rows, seq, "row content does not match its hash")
-            prev, expected, rows = h, seq + 1, rows + 1
-        after = int(part[-1][0])
+    """Recompute every digest, block digest and link from the start; name the first bad row."""
+    chain, expected, after = GENESIS, 1, 0
+    block: _Block | None = None
+    try:
+        while part := con.execute(_SCAN, {"after": after, "n": chunk}).fetchall():
+            for seq, prev, stored_hash, digest in part:
+                if seq != expected:
+                    raise _Broken(expected, f"row {expected} is missing")
+                if block is None or prev != block.prev:
+                    if block is not None:
+                        chain = block.close(at_end=False)
+                    if prev != chain:
+                        raise _Broken(seq, "prev_hash does not match the row before")
+                    block = _Block(prev, seq, hashlib.sha256(prev.encode()))
+                block.add(seq, stored_hash, digest)
+                expected = seq + 1
+            after = int(part[-1][0])
+        if block is not None:
+            block.close(at_end=True)
+    except _Broken as broken:
+        return ChainReport(False, broken.seq - 1, broken.seq, broken.problem)
+    return ChainReport(True, expected - 1)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import datetime as dt
 
 import duckdb
+import polars as pl
 
-from data.warehouse import scalar
+from data.warehouse import registered, scalar
 
 __all__ = ["detect_changes", "record_schedule", "EVENT_KINDS"]
 
@@ -23,62 +24,87 @@ EVENT_KINDS = (
     "close_date_changed", "meeting_booked", "schedule",
 )  # fmt: skip
 
-# md5 over the row minus lineage columns, so re-importing identical data is no change.
-_CURRENT = """
-CREATE OR REPLACE TEMP TABLE current_state AS
-SELECT 'accounts' AS object_type, account_id AS record_id,
-       md5(to_json(a)::VARCHAR) AS fingerprint, NULL::VARCHAR AS stage, NULL::DATE AS close_date
-FROM (SELECT * EXCLUDE (import_id, updated_at) FROM crm.accounts) a
-UNION ALL
-SELECT 'contacts', contact_id, md5(to_json(c)::VARCHAR), NULL, NULL
-FROM (SELECT * EXCLUDE (import_id, updated_at) FROM crm.contacts) c
-UNION ALL
-SELECT 'opportunities', opportunity_id, md5(to_json(o)::VARCHAR), o.stage, o.close_date
-FROM (SELECT * EXCLUDE (import_id, updated_at) FROM crm.opportunities) o
-UNION ALL
-SELECT 'activities', activity_id, md5(to_json(m)::VARCHAR), NULL, NULL
-FROM (SELECT * EXCLUDE (import_id) FROM crm.activities
-      WHERE activity_type = 'meeting' AND status = 'scheduled') m
+# Fingerprint sources: (object_type, key, the row without its lineage columns, stage
+# and close date). md5 over the row minus lineage, so re-importing identical data is
+# no change.
+_SOURCES = (
+    ("accounts", "account_id",
+     "SELECT * EXCLUDE (import_id, updated_at) FROM crm.accounts", "NULL::VARCHAR", "NULL::DATE"),
+    ("contacts", "contact_id",
+     "SELECT * EXCLUDE (import_id, updated_at) FROM crm.contacts", "NULL", "NULL"),
+    ("opportunities", "opportunity_id",
+     "SELECT * EXCLUDE (import_id, updated_at) FROM crm.opportunities", "r.stage", "r.close_date"),
+    ("activities", "activity_id",
+     "SELECT * EXCLUDE (import_id) FROM crm.activities "
+     "WHERE activity_type = 'meeting' AND status = 'scheduled'", "NULL", "NULL"),
+)  # fmt: skip
+
+
+def _diff(scoped: bool) -> str:
+    """One pass: fingerprints joined with the stored state, keeping only the records
+    whose state must be written (new or changed ones, and after a new import those
+    whose stored import id is older). Events and the saved state both come from it.
+    Scoped, only the records listed in ``scope`` (object_type, record_id) are read."""
+    current = "\n    UNION ALL\n    ".join(
+        f"SELECT '{kind}' AS object_type, {key} AS record_id, md5(to_json(r)::VARCHAR) AS "
+        f"fingerprint, {stage} AS stage, {close} AS close_date FROM ({rows}"
+        + (f" {'AND' if 'WHERE' in rows else 'WHERE'} {key} IN "
+           f"(SELECT record_id FROM scope WHERE object_type = '{kind}')" if scoped else "")
+        + ") r"
+        for kind, key, rows, stage, close in _SOURCES
+    )  # fmt: skip
+    return f"""
+CREATE OR REPLACE TEMP TABLE state_diff AS
+SELECT c.*, s.object_type IS NULL AS created, c.fingerprint IS DISTINCT FROM s.fingerprint AS changed,
+       s.stage AS old_stage, s.close_date AS old_close_date
+FROM (
+    {current}
+) c
+LEFT JOIN ops.record_state s USING (object_type, record_id)
+WHERE c.fingerprint IS DISTINCT FROM s.fingerprint
+   OR c.stage IS DISTINCT FROM s.stage OR c.close_date IS DISTINCT FROM s.close_date
+   OR s.import_id IS DISTINCT FROM $import_id
 """
+
+
+_DIFF = _diff(scoped=False)
+_DIFF_SCOPED = _diff(scoped=True)
 
 _EVENTS = """
 INSERT INTO ops.events
 SELECT nextval('ops.event_seq'), kind, object_type, record_id, field, old_value, new_value,
        $now, $import_id, $now
 FROM (
-    SELECT CASE WHEN c.object_type = 'activities' THEN 'meeting_booked' ELSE 'record_created' END
-             AS kind, c.object_type, c.record_id, NULL AS field, NULL::JSON AS old_value,
+    SELECT CASE WHEN object_type = 'activities' THEN 'meeting_booked' ELSE 'record_created' END
+             AS kind, object_type, record_id, NULL AS field, NULL::JSON AS old_value,
            NULL::JSON AS new_value
-    FROM current_state c ANTI JOIN ops.record_state s USING (object_type, record_id)
+    FROM state_diff WHERE created
     UNION ALL
-    SELECT 'record_changed', c.object_type, c.record_id, NULL, NULL, NULL
-    FROM current_state c JOIN ops.record_state s USING (object_type, record_id)
-    WHERE c.fingerprint <> s.fingerprint AND c.object_type <> 'activities'
+    SELECT 'record_changed', object_type, record_id, NULL, NULL, NULL
+    FROM state_diff WHERE NOT created AND changed AND object_type <> 'activities'
     UNION ALL
-    SELECT 'stage_changed', 'opportunities', c.record_id, 'stage', to_json(s.stage),
-           to_json(c.stage)
-    FROM current_state c JOIN ops.record_state s USING (object_type, record_id)
-    WHERE c.object_type = 'opportunities' AND c.stage IS DISTINCT FROM s.stage
+    SELECT 'stage_changed', 'opportunities', record_id, 'stage', to_json(old_stage),
+           to_json(stage)
+    FROM state_diff
+    WHERE NOT created AND object_type = 'opportunities' AND stage IS DISTINCT FROM old_stage
     UNION ALL
-    SELECT 'close_date_changed', 'opportunities', c.record_id, 'close_date',
-           to_json(s.close_date), to_json(c.close_date)
-    FROM current_state c JOIN ops.record_state s USING (object_type, record_id)
-    WHERE c.object_type = 'opportunities' AND c.close_date IS DISTINCT FROM s.close_date
+    SELECT 'close_date_changed', 'opportunities', record_id, 'close_date',
+           to_json(old_close_date), to_json(close_date)
+    FROM state_diff
+    WHERE NOT created AND object_type = 'opportunities'
+      AND close_date IS DISTINCT FROM old_close_date
     ORDER BY 2, 3, 1
 )
 """
 
 _SAVE = """
 INSERT INTO ops.record_state
-SELECT object_type, record_id, fingerprint, stage, close_date, $import_id FROM current_state
+SELECT object_type, record_id, fingerprint, stage, close_date, $import_id FROM state_diff
 ON CONFLICT (object_type, record_id) DO UPDATE SET
     fingerprint = excluded.fingerprint, stage = excluded.stage,
     close_date = excluded.close_date, import_id = excluded.import_id
 """
-_CHANGED = """
-SELECT count(*) FROM current_state c LEFT JOIN ops.record_state s USING (object_type, record_id)
-WHERE s.fingerprint IS DISTINCT FROM c.fingerprint
-"""
+_CHANGED = "SELECT count(*) FROM state_diff WHERE changed"
 _LAST_IMPORT = "SELECT max(import_id) FROM ops.imports"
 _IMPORT_EVENT = """
 INSERT INTO ops.events (event_id, kind, occurred_at, import_id, created_at)
@@ -88,20 +114,28 @@ WHERE $import_id IS NOT NULL
 """
 
 
-def detect_changes(con: duckdb.DuckDBPyConnection, *, now: dt.datetime) -> int:
+def detect_changes(
+    con: duckdb.DuckDBPyConnection, *, now: dt.datetime, scope: pl.DataFrame | None = None
+) -> int:
     """Record events for everything that changed since the last look; returns how many.
 
     Runs inside the caller's transaction. Records deleted from the CRM are not
-    reported (imports upsert; nothing deletes).
+    reported (imports upsert; nothing deletes). With ``scope`` (object_type,
+    record_id), only those records are compared (a run's own writes; the rest, and
+    any new import, wait for the next full look).
     """
     before = int(scalar(con, "SELECT coalesce(max(event_id), 0) FROM ops.events"))  # type: ignore[arg-type]
     import_id = scalar(con, _LAST_IMPORT)
-    con.execute(_IMPORT_EVENT, {"now": now, "import_id": import_id})
-    con.execute(_CURRENT)
+    if scope is None:
+        con.execute(_IMPORT_EVENT, {"now": now, "import_id": import_id})
+        con.execute(_DIFF, {"import_id": import_id})
+    else:
+        with registered(con, "scope", scope.select("object_type", "record_id")):
+            con.execute(_DIFF_SCOPED, {"import_id": import_id})
     if int(scalar(con, _CHANGED)):  # type: ignore[arg-type]
         con.execute(_EVENTS, {"now": now, "import_id": import_id})
         con.execute(_SAVE, {"import_id": import_id})
-    con.execute("DROP TABLE current_state")
+    con.execute("DROP TABLE state_diff")
     after = int(scalar(con, "SELECT coalesce(max(event_id), 0) FROM ops.events"))  # type: ignore[arg-type]
     return after - before
 

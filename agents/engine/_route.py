@@ -1,7 +1,8 @@
 """Routing: from an agent's validated proposals to tiers, statuses and leases.
 
-All of it is set-based SQL over the batch, so a run of 100k proposals routes in
-one pass. The rules, in order (docs/engine.md):
+Set-based over the whole batch (one SQL query for keys, tiers and leases, then a
+few polars column operations), so a run of 100k proposals routes in one pass. The
+rules, in order (docs/engine.md):
 
 1. idempotency: a proposal identical to one already recorded (same agent, action,
    record, field, old and new value) is dropped; so is a repeat inside the batch.
@@ -35,18 +36,20 @@ POLICY_SCHEMA = {
     "min_confidence": pl.Float64,
 }
 
+# Keys, tiers, reasons and leases for the new proposals, over the few columns they
+# need (ord points back into the batch). The choices between proposals (repeats of
+# one key, several on one field) are made in polars, where the common case of no
+# repeats costs one hash of the keys instead of two windows over the whole batch.
 _ROUTE = r"""
 WITH keyed AS (
-    SELECT p.*,
+    SELECT ord, action_type, object_type, record_id, field, confidence,
            md5(concat_ws(chr(31), $agent, action_type, object_type, record_id,
                          coalesce(field, chr(0)), coalesce(old_value, chr(0)),
                          coalesce(new_value, chr(0)))) AS idempotency_key
-    FROM batch p
+    FROM batch
 ),
 fresh AS (
-    SELECT * FROM keyed
-    WHERE idempotency_key NOT IN (SELECT idempotency_key FROM ops.proposals)
-    QUALIFY row_number() OVER (PARTITION BY idempotency_key ORDER BY confidence DESC) = 1
+    SELECT k.* FROM keyed k ANTI JOIN ops.proposals p USING (idempotency_key)
 ),
 override AS (
     SELECT action_type, tier, min_confidence FROM ops.policy
@@ -64,39 +67,31 @@ tiered AS (
            ON c.action_type = f.action_type AND c.object_type = f.object_type
           AND c.field IS NOT DISTINCT FROM f.field
     LEFT JOIN override o ON o.action_type = f.action_type
-),
-ranked AS (
-    SELECT t.*,
-           CASE
-             WHEN contract_tier IS NULL THEN NULL
-             WHEN base_tier = 1 AND confidence < threshold THEN 2
-             ELSE base_tier
-           END AS tier,
-           CASE
-             WHEN contract_tier IS NULL THEN
-               'the ' || $agent || ' contract does not allow ' || action_type || ' on '
-               || object_type || coalesce('.' || field, '')
-             WHEN contract_tier = 3 THEN 'tier 3 in the contract: a person must act'
-             WHEN base_tier = 1 AND confidence < threshold THEN
-               'confidence ' || round(confidence, 3) || ' is below the tier-1 threshold '
-               || threshold || ', so a reviewer decides'
-             WHEN overridden THEN 'tier ' || base_tier || ' by policy override (contract: tier '
-               || contract_tier || ')'
-             ELSE 'tier ' || base_tier || ' in the contract'
-               || CASE WHEN base_tier = 1 THEN ' at confidence >= ' || threshold ELSE '' END
-           END AS tier_reason,
-           row_number() OVER (
-               PARTITION BY object_type, record_id, coalesce(field, chr(0) || action_type)
-               ORDER BY confidence DESC, idempotency_key
-           ) AS field_rank
-    FROM tiered t
 )
-SELECT r.* EXCLUDE (contract_tier, threshold, base_tier, overridden),
+SELECT t.ord, t.idempotency_key,
+       CASE
+         WHEN contract_tier IS NULL THEN NULL
+         WHEN base_tier = 1 AND t.confidence < threshold THEN 2
+         ELSE base_tier
+       END AS tier,
+       CASE
+         WHEN contract_tier IS NULL THEN
+           'the ' || $agent || ' contract does not allow ' || t.action_type || ' on '
+           || t.object_type || coalesce('.' || t.field, '')
+         WHEN contract_tier = 3 THEN 'tier 3 in the contract: a person must act'
+         WHEN base_tier = 1 AND t.confidence < threshold THEN
+           'confidence ' || round(t.confidence, 3) || ' is below the tier-1 threshold '
+           || threshold || ', so a reviewer decides'
+         WHEN overridden THEN 'tier ' || base_tier || ' by policy override (contract: tier '
+           || contract_tier || ')'
+         ELSE 'tier ' || base_tier || ' in the contract'
+           || CASE WHEN base_tier = 1 THEN ' at confidence >= ' || threshold ELSE '' END
+       END AS tier_reason,
        l.proposal_id AS leased_by, l.agent AS leased_by_agent
-FROM ranked r
+FROM tiered t
 LEFT JOIN ops.field_leases l
-       ON l.released_at IS NULL AND r.field IS NOT NULL
-      AND l.object_type = r.object_type AND l.record_id = r.record_id AND l.field = r.field
+       ON l.released_at IS NULL AND t.field IS NOT NULL
+      AND l.object_type = t.object_type AND l.record_id = t.record_id AND l.field = t.field
 """
 
 
@@ -114,11 +109,29 @@ def route(
     tier_reason and status (blocked | superseded | deferred | shadow | apply |
     pending | task). ``apply`` is resolved to applied or stale by the caller.
     """
-    with registered(con, "batch", proposals), registered(con, "policy", policy):
+    batch = proposals.with_row_index("ord")
+    with registered(con, "batch", batch), registered(con, "policy", policy):
         routed = frame(con, _ROUTE, {"agent": agent})
+    routed = batch.join(routed, on="ord", how="inner", maintain_order="left")
+    # A repeat of a key inside the batch: the most confident one stays (then the first).
+    if routed["idempotency_key"].is_duplicated().any():
+        routed = (
+            routed.sort(["confidence", "ord"], descending=[True, False])
+            .unique("idempotency_key", keep="first", maintain_order=True)
+            .sort("ord")
+        )
+    # One proposal per field (per action for output-only ones): the most confident,
+    # then the smallest key; the others are superseded.
+    target = pl.struct("object_type", "record_id",
+                       pl.coalesce("field", pl.lit("\0") + pl.col("action_type")))  # fmt: skip
+    if routed.select(target.is_duplicated().any()).item():
+        ranked = routed.sort(["confidence", "idempotency_key"], descending=[True, False])
+        routed = ranked.with_columns(wins_field=target.is_first_distinct()).sort("ord")
+    else:
+        routed = routed.with_columns(wins_field=pl.lit(True))
     status = (
         pl.when(pl.col("tier").is_null()).then(pl.lit("blocked"))
-        .when(pl.col("field_rank") > 1).then(pl.lit("superseded"))
+        .when(~pl.col("wins_field")).then(pl.lit("superseded"))
         .when(pl.col("leased_by").is_not_null()).then(pl.lit("deferred"))
         .when(pl.lit(shadow)).then(pl.lit("shadow"))
         .when(pl.col("tier") == 1).then(pl.lit("apply"))
@@ -126,7 +139,7 @@ def route(
         .otherwise(pl.lit("task"))
     )  # fmt: skip
     reason = (
-        pl.when(pl.col("field_rank") > 1)
+        pl.when(~pl.col("wins_field"))
         .then(pl.lit("another proposal on the same field in this run has higher confidence"))
         .when(pl.col("leased_by").is_not_null() & pl.col("tier").is_not_null())
         .then(
@@ -138,5 +151,5 @@ def route(
         .otherwise(pl.col("tier_reason"))
     )  # fmt: skip
     return routed.with_columns(status=status, tier_reason=reason).drop(
-        "field_rank", "leased_by", "leased_by_agent"
+        "ord", "wins_field", "leased_by", "leased_by_agent"
     )

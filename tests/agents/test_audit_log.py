@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import duckdb
 import pytest
@@ -86,3 +87,113 @@ def test_a_removed_row_is_named(wh: Warehouse) -> None:
         con.execute("ALTER TABLE ops.tmp RENAME TO audit_log")
         report = verify(con)
     assert (report.ok, report.first_bad_seq) == (False, 4)
+
+
+# The chain as docs/engine.md states it, recomputed here without the engine's SQL.
+_FIELDS = ("actor", "actor_kind", "action", "object_type", "record_id", "field", "before",
+           "after", "proposal_id", "run_id", "detail")  # fmt: skip
+_ROWS = f"SELECT seq, strftime(logged_at, '%Y-%m-%dT%H:%M:%S.%f'), {', '.join(_FIELDS)}, prev_hash, hash FROM ops.audit_log ORDER BY seq"  # noqa: E501
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _digest(row: tuple) -> str:
+    seq, logged, *values = row[:-2]
+    return _sha(chr(31).join([str(seq), logged, *(chr(0) if v is None else v for v in values)]))
+
+
+def _rebuild(con: duckdb.DuckDBPyConnection, keep: str = "TRUE") -> None:
+    """Bypass the append-only triggers the way a tamperer would: rebuild the table."""
+    con.execute(f"CREATE TABLE ops.tmp AS SELECT * FROM ops.audit_log WHERE {keep}")
+    con.execute("DROP TABLE ops.audit_log")
+    con.execute("ALTER TABLE ops.tmp RENAME TO audit_log")
+
+
+def _legacy_rows(con: duckdb.DuckDBPyConnection, n: int) -> None:
+    """Rows as the row-by-row chain wrote them before blocks: hash = sha256(prev + digest)."""
+    prev = "0" * 64
+    for i in range(n):
+        row = (i + 1, "2026-11-01T09:00:00.000000", "crm_hygiene", "agent", "apply", "accounts",
+               f"L{i}", "industry", "null", to_json(f"v{i}"), None, "run-0", None)  # fmt: skip
+        h = _sha(prev + _digest((*row, None, None)))
+        con.execute(
+            "INSERT INTO ops.audit_log VALUES ($1, $2::TIMESTAMP, $3, $4, $5, $6, $7, $8, $9, $10,"
+            " $11, $12, $13, $14, $15)",
+            [*row, prev, h],
+        )
+        prev = h
+
+
+def _mixed_log(wh: Warehouse) -> None:
+    """5 legacy rows, then blocks of 10, 1 and 8 rows."""
+    with wh.transaction() as con:
+        _legacy_rows(con, 5)
+    for n, start in ((10, 0), (1, 10), (8, 11)):
+        with wh.transaction() as con:
+            append(con, _entries(n, start=start))
+
+
+def test_blocks_chain_exactly_as_documented_and_legacy_rows_still_verify(wh: Warehouse) -> None:
+    _mixed_log(wh)
+    with wh.connect() as con:
+        rows = con.execute(_ROWS).fetchall()
+        assert verify(con, chunk=3) == verify(con) == type(verify(con))(True, 24)
+    chain, blocks = "0" * 64, [(i, i + 1) for i in range(5)] + [(5, 15), (15, 16), (16, 24)]
+    for first, end in blocks:
+        block = rows[first:end]
+        digests = [_digest(r) for r in block]
+        assert {r[-2] for r in block} == {chain}  # every row stores the chain value before it
+        assert [r[-1] for r in block[:-1]] == digests[:-1]  # the others store their digest
+        chain = _sha(chain + "".join(digests))  # the last row stores the block digest
+        assert block[-1][-1] == chain
+
+
+@pytest.mark.parametrize("seq", [1, 5, 6, 10, 15, 16, 17, 24])  # each end of each kind
+def test_a_changed_row_is_named_wherever_it_is(wh: Warehouse, seq: int) -> None:
+    _mixed_log(wh)
+    with wh.connect() as con:
+        _rebuild(con)
+        con.execute("UPDATE ops.audit_log SET after = '\"forged\"' WHERE seq = $s", {"s": seq})
+        report = verify(con, chunk=4)
+    assert (report.ok, report.first_bad_seq, report.rows) == (False, seq, seq - 1)
+    assert "content" in (report.problem or "")
+
+
+@pytest.mark.parametrize("seq", [4, 6, 12, 15, 16, 24])
+def test_a_removed_row_is_named_even_the_last_row_of_a_block(wh: Warehouse, seq: int) -> None:
+    _mixed_log(wh)
+    with wh.connect() as con:
+        _rebuild(con, keep=f"seq <> {seq}")
+        report = verify(con, chunk=5)
+    assert (report.ok, report.first_bad_seq) == (False, seq)
+    assert "missing" in (report.problem or "")
+
+
+def test_a_row_changed_with_its_own_hash_breaks_its_block(wh: Warehouse) -> None:
+    _mixed_log(wh)
+    with wh.connect() as con:
+        _rebuild(con)
+        row = list(con.execute(_ROWS + " OFFSET 8 LIMIT 1").fetchone())  # seq 9, inside 6-15
+        row[9] = '"forged"'  # after
+        con.execute("UPDATE ops.audit_log SET after = $a, hash = $h WHERE seq = 9",
+                    {"a": row[9], "h": _digest(tuple(row))})  # fmt: skip
+        report = verify(con)
+    assert (report.ok, report.first_bad_seq) == (False, 15)
+    assert "rows 6-15" in (report.problem or "")
+
+
+@pytest.mark.parametrize(("seq", "moved_to"), [(3, "prev_hash"), (9, "hash"), (16, "prev_hash")])
+def test_a_row_moved_to_another_chain_value_is_named(
+    wh: Warehouse, seq: int, moved_to: str
+) -> None:
+    """A legacy row joined to the block before it, a block's row split off, a block of one merged."""
+    _mixed_log(wh)
+    with wh.connect() as con:
+        _rebuild(con)
+        before = con.execute(f"SELECT {moved_to} FROM ops.audit_log WHERE seq = $s - 1", {"s": seq})
+        con.execute("UPDATE ops.audit_log SET prev_hash = $p WHERE seq = $s",
+                    {"p": before.fetchone()[0], "s": seq})  # fmt: skip
+        report = verify(con)
+    assert (report.ok, report.first_bad_seq) == (False, seq)
