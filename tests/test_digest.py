@@ -89,3 +89,58 @@ def test_revstack_digest_writes_valid_files(flagged: Warehouse, tmp_path: Path, 
 def test_digest_without_flags_is_a_clear_error(wh: Warehouse, tmp_path: Path, capsys) -> None:  # noqa: ANN001
     assert main(["digest", "--db", str(wh.path), "--out", str(tmp_path)]) == 2
     assert "no pipeline_health flags" in capsys.readouterr().err
+
+
+def test_digests_are_sent_through_a_real_smtp_server_on_loopback(monkeypatch) -> None:  # noqa: ANN001
+    """A minimal SMTP server (stdlib socket, real protocol) receives what send_digests sends."""
+    import socket
+    import threading
+    from email import message_from_bytes
+
+    from revstack._digest import Digest, send_digests
+
+    received: list[bytes] = []
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        f = conn.makefile("rb")
+        conn.sendall(b"220 localhost test\r\n")
+        while line := f.readline():
+            cmd = line.strip().upper()
+            if cmd.startswith((b"EHLO", b"HELO")):
+                conn.sendall(b"250 localhost\r\n")
+            elif cmd == b"DATA":
+                conn.sendall(b"354 go ahead\r\n")
+                body = b""
+                while (chunk := f.readline()) != b".\r\n":
+                    body += chunk
+                received.append(body)
+                conn.sendall(b"250 queued\r\n")
+            elif cmd == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
+                break
+            else:  # MAIL FROM, RCPT TO, RSET, NOOP
+                conn.sendall(b"250 ok\r\n")
+        conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    monkeypatch.setenv("REVSTACK_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("REVSTACK_SMTP_PORT", str(port))
+    monkeypatch.setenv("REVSTACK_SMTP_STARTTLS", "0")
+    monkeypatch.setenv("REVSTACK_SMTP_FROM", "revstack@example.test")
+    digests = [
+        Digest("U1", "Ana Ruiz", "ana@example.test", "Pipeline risk, week 40: 2 deals", "<p>two <b>deals</b></p>", {}, 2),
+        Digest("U2", "No Address", None, "skipped", "<p>x</p>", {}, 1),
+    ]
+    assert send_digests(digests) == 1
+    thread.join(5)
+    server.close()
+    [raw] = received
+    msg = message_from_bytes(raw)
+    assert msg["To"] == "ana@example.test" and msg["From"] == "revstack@example.test"
+    assert msg["Subject"] == "Pipeline risk, week 40: 2 deals"
+    html = next(p for p in msg.walk() if p.get_content_type() == "text/html").get_payload(decode=True)
+    assert b"<b>deals</b>" in html
