@@ -8,15 +8,14 @@ import json
 import polars as pl
 import streamlit as st
 
-from dashboard._state import begin, download, warehouse
+from dashboard._state import begin, download, load
 from dashboard.risk_charts import quality_bars, signal_bars
 from metrics.pipeline import stored_quality
 from metrics.risk_flags import deal_flags, flag_runs, flags, signal_counts
 
 begin("Pipeline risk")
-with warehouse().connect() as con:
-    runs = flag_runs(con)
-    quality = stored_quality(con)
+runs = load(flag_runs)
+quality = load(stored_quality)
 if runs.is_empty():
     st.info("No flags yet. `revstack run --agent pipeline_health` scores every open deal; "
             "`revstack digest --out DIR` writes the managers' weekly digests.")  # fmt: skip
@@ -25,8 +24,7 @@ else:
               for r in runs.iter_rows(named=True)]  # fmt: skip
     pick = st.selectbox("Run", labels, key="risk_run")
     run_id = runs["run_id"][labels.index(pick)]
-    with warehouse().connect() as con:
-        rows = flags(con, run_id)
+    rows = load(flags, run_id)
     f = st.columns(3)
     managers = f[0].multiselect("Manager", sorted(rows["manager"].drop_nulls().unique().to_list()),
                                 key="risk_manager")  # fmt: skip
@@ -56,8 +54,9 @@ else:
     st.dataframe(table.drop("manager_id", "manager_email"), key="risk_table")
     download(table, "pipeline_risk_flags", key="dl_risk_flags")
     if len(deals):
+        names = dict(zip(deals["opportunity_id"], deals["deal"], strict=True))  # one lookup per option
         deal = st.selectbox("Deal", deals["opportunity_id"].to_list(), key="risk_deal",
-                            format_func=lambda o: f"{o} · {deals.filter(opportunity_id=o)['deal'][0]}")  # fmt: skip
+                            format_func=lambda o: f"{o} · {names[o]}")  # fmt: skip
         for r in shown.filter(opportunity_id=deal).iter_rows(named=True):
             with st.expander(f"{r['signal']}: {r['reason']}"):
                 st.json(json.loads(r["evidence"]) if r["evidence"] else {})

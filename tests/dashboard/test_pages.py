@@ -411,3 +411,16 @@ def test_the_chain_check_says_when_the_log_has_grown_and_checks_again_on_request
     assert after > before
     assert at.success[0].value.startswith(f"Hash chain intact: {after:,} rows (checked")
     assert "grown since" not in at.success[0].value
+
+
+def test_pages_hold_no_sql_and_never_import_duckdb() -> None:
+    import re
+
+    offenders = []
+    for path in sorted((DASHBOARD / "pages").glob("*.py")):
+        text = path.read_text()
+        if re.search(r"^\s*(import|from)\s+duckdb", text, re.M) or re.search(
+            r"\b(SELECT|INSERT INTO|UPDATE|DELETE FROM)\b\s", text
+        ):
+            offenders.append(path.name)
+    assert offenders == []  # pages call metrics/ and the engine (STYLE.md, item 3)
