@@ -9,19 +9,12 @@ when the warehouse holds one (``actuals``).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import time
 
-from revstack._output import console, print_json, progress_bar
+from revstack._output import console, iso_date, print_json, progress_bar
 
 __all__ = ["register"]
 
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
@@ -85,7 +78,7 @@ def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
     p = sub.add_parser("forecast", help="the forecast agent's backtest")
     fsub = p.add_subparsers(dest="forecast_command", required=True, metavar="SUBCOMMAND")
     b = fsub.add_parser("backtest", help="rolling backtest of the agent and the baselines")
-    b.add_argument("--from", dest="start", type=_date, default=None,
+    b.add_argument("--from", dest="start", type=iso_date, default=None,
                    help="first period scored (default: after a quarter of the history)")  # fmt: skip
     b.add_argument("--refit-months", type=int, default=6, help="months between refits of the deal model")
     b.add_argument("--draws", type=int, default=1000, help="simulated outcomes per snapshot")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from revstack._output import console, print_json, progress_bar
+from revstack._output import console, iso_date, print_json, progress_bar
 
 __all__ = ["register"]
 
@@ -104,7 +104,7 @@ def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
     p = sub.add_parser("enrich", help="load a firmographics file (CSV or Parquet) as an enrichment provider")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--provider", help="the provider's name (default: the file's name)")
-    p.add_argument("--as-of", type=lambda t: __import__("datetime").date.fromisoformat(t), help="when the data is from")
+    p.add_argument("--as-of", type=iso_date, help="when the data is from")
     p.add_argument("--country", help="the country of every company when the file has none")
     p.add_argument("--map", action="append", metavar="FIELD=COL",
                    help="a column for a field where the usual names do not fit (domain, company_name, industry, employees, annual_revenue, country, city)")  # fmt: skip

@@ -15,10 +15,20 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from data.progress import Progress as ProgressFn
 
-__all__ = ["console", "err_console", "print_json", "progress_bar"]
+__all__ = ["console", "err_console", "iso_date", "print_json", "progress_bar"]
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+
+
+def iso_date(text: str) -> dt.date:
+    """An argparse type: a YYYY-MM-DD date, or a clear usage error."""
+    import argparse
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
 
 
 def _default(value: Any) -> Any:

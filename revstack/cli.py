@@ -16,16 +16,10 @@ from pathlib import Path
 
 from data.errors import InputError, RevstackError
 from data.warehouse import Warehouse, default_db_path
-from revstack._output import console, err_console, print_json, progress_bar
+from revstack._output import console, err_console, iso_date, print_json, progress_bar
 
 Command = Callable[[argparse.Namespace], int]
 
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
 
 
 def _warehouse(args: argparse.Namespace) -> Warehouse:
@@ -174,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="build a realistic sample company with ground truth")
     p.add_argument("--scale", default="small", choices=["small", "mid", "large"])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--as-of", type=_date, default=None, help="the company's 'today' (YYYY-MM-DD)")
+    p.add_argument("--as-of", type=iso_date, default=None, help="the company's 'today' (YYYY-MM-DD)")
     p.add_argument("--replace", action="store_true", help="replace data already in the warehouse")
     _common(p)
     p.set_defaults(func=cmd_generate)
@@ -183,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("format", metavar="FORMAT")
     p.add_argument("directory", metavar="DIR")
     p.add_argument("--mapping", help="column mapping YAML for a custom export")
-    p.add_argument("--as-of", type=_date, default=None, help="the export's 'today' (YYYY-MM-DD)")
+    p.add_argument("--as-of", type=iso_date, default=None, help="the export's 'today' (YYYY-MM-DD)")
     _common(p)
     p.set_defaults(func=cmd_ingest)
 

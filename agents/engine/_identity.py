@@ -12,8 +12,6 @@ import datetime as dt
 
 import duckdb
 
-from data.warehouse import scalar
-
 __all__ = ["seed_identity"]
 
 # Unique-key inserts raise on a concurrent insert (RELIABILITY.md), so two runs seeding
@@ -29,11 +27,6 @@ WHERE NOT EXISTS (SELECT 1 FROM foundation.entity_map m
 """
 
 
-_COUNT = "SELECT count(*) FROM foundation.entity_map"
-
-
-def seed_identity(con: duckdb.DuckDBPyConnection, *, now: dt.datetime) -> int:
-    """Give every account and contact without an identity row its own; returns how many."""
-    before = int(scalar(con, _COUNT))  # type: ignore[arg-type]
+def seed_identity(con: duckdb.DuckDBPyConnection, *, now: dt.datetime) -> None:
+    """Give every account and contact without an identity row its own."""
     con.execute(_SEED, {"now": now})
-    return int(scalar(con, _COUNT)) - before  # type: ignore[arg-type]

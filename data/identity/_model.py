@@ -83,13 +83,10 @@ class FellegiSunter:
         self, patterns: np.ndarray, counts: np.ndarray, active: list[int], n_levels: list[int]
     ) -> tuple[list[np.ndarray], float, int]:
         counts = counts.astype(float)
-        if counts.sum() == 0:  # no pairs to learn from: the starting guess, no matches
-            return [np.linspace(1.0, 10.0, n) ** 2 / (np.linspace(1.0, 10.0, n) ** 2).sum() for n in n_levels], 1e-9, 0
         # Start: matches agree on their best levels far more often than random pairs do.
-        m = []
-        for n in n_levels:
-            start = np.linspace(1.0, 10.0, n) ** 2
-            m.append(start / start.sum())
+        m = [_start(n) for n in n_levels]
+        if counts.sum() == 0:  # no pairs to learn from: the starting guess, no matches
+            return m, 1e-9, 0
         lam = 0.2
         iterations = 0
         for iterations in range(1, self.max_iter + 1):  # noqa: B007 - returned below
@@ -150,6 +147,11 @@ class FellegiSunter:
     def predict_proba(self, patterns: np.ndarray) -> np.ndarray:
         """Probability that each pattern's pair is one entity."""
         return 1.0 / (1.0 + np.exp2(-np.clip(self.match_weight(patterns), -60, 60)))
+
+
+def _start(n: int) -> np.ndarray:
+    weights = np.linspace(1.0, 10.0, n) ** 2
+    return weights / weights.sum()
 
 
 def _distribution(levels: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
