@@ -3,8 +3,8 @@
 Each run forecasts the current month and quarter for the company, every region, team
 and rep: won so far, plus the open deals (a calibrated win probability each, drawn
 together with company and team correlation), plus revenue from deals not created yet
-(a seasonal time series), with the range corrected by where past actuals fell in past
-ranges. To know that, each run replays the rolling backtest on the data it has
+(a seasonal time series), combined with the reps' commit by the weight that did best in
+the backtest, with the range sized by where past actuals fell in past ranges. To know that, each run replays the rolling backtest on the data it has
 (``agents.forecasting``), and stores it next to the live snapshot: the agent and the
 four baselines (rep commit, stage-weighted with CRM and with historical rates,
 seasonal naive) at every past snapshot point, with the actual.
@@ -48,5 +48,7 @@ class ForecastAgent(Agent):
         metadata = {
             "history_rebuilt": inp.rebuilt_history, "fits": fc.params["fits"],
             "backtest": headline, "deal_calibration": calibration,
+            # How each live snapshot was combined with the reps' commit (weight, biases, scale).
+            "combination": fc.params.get("live", []),
         }
         return AgentResult(empty_proposals(), metadata, outputs)

@@ -4,14 +4,15 @@ Every snapshot point of every period (months: day 0 and 14; quarters: day 0, 28,
 from ``eval_from`` on is forecast with only what was known at its moment: the deal
 model is refit every ``refit_months`` on deals whose periods had ended by then, the
 copula loadings come from earlier out-of-sample snapshots, the new-business series
-from periods over by the moment, and the range correction from the PITs of periods
-over by the moment. The live snapshot (the data's as-of) is the same computation.
+from periods over by the moment, the combination with the reps' commit from company
+snapshots of the same kind and point scored by the moment (``_combine``), and the
+range correction from the PITs of periods over by the moment. The live snapshot (the data's as-of) is the same computation.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,9 +21,10 @@ import polars as pl
 from agents.forecasting import _frames, _inputs, _periods, _signals
 from agents.forecasting._baselines import baselines
 from agents.forecasting._calibrate import LevelMap, pit
+from agents.forecasting._combine import Record, combine, slot
 from agents.forecasting._model import WinModel
 from agents.forecasting._newbiz import NewBusiness, new_series, rep_shares
-from agents.forecasting._simulate import estimate_rho
+from agents.forecasting._simulate import pick_rho, variance_grid
 from agents.forecasting._snapshot import CRPS_LEVELS, Segments, draw_snapshot, summarise
 from data.progress import Progress, report
 
@@ -77,15 +79,44 @@ def prepare(inp: _inputs.Inputs, until: dt.datetime | None = None) -> dict[str, 
             "baselines": base, "first": first, "new": new_series(actuals, snaps)}  # fmt: skip
 
 
-def _rho(done: pl.DataFrame, default_c: float, default_t: float) -> tuple[float, float]:
-    """Company and team loadings from scored snapshots (p, value, won, won_amount, team)."""
-    comp, team = [], []
-    for _, g in done.group_by(KEY):
-        comp.append((g["p"].to_numpy(), g["value"].to_numpy(), float((g["won"] * g["won_amount"].fill_null(0)).sum())))
-        for _, t in g.group_by("team"):
-            team.append((t["p"].to_numpy(), t["value"].to_numpy(), float((t["won"] * t["won_amount"].fill_null(0)).sum())))
-    rc = estimate_rho(comp, default=default_c)
-    rt = max(estimate_rho(team, default=default_c + default_t) - rc, 0.0)
+@dataclass(frozen=True)
+class _Spread:
+    """A scored snapshot's implied variance at every copula loading, with its squared
+    error, for the company and each team: computed once when the snapshot is scored
+    and reused at every later refit (it was 31 s of a 270 s run recomputed per fit)."""
+
+    period_end: dt.date
+    company: np.ndarray  # RHO_GRID
+    company_sq: float
+    teams: np.ndarray  # teams x RHO_GRID
+    teams_sq: np.ndarray
+
+
+def _spreads(scored: pl.DataFrame) -> list[_Spread]:
+    """Per snapshot of ``scored`` (p, value, won, won_amount, team, period_end)."""
+    out = []
+    for _, g in scored.group_by(KEY):
+        booked = (g["won"] * g["won_amount"].fill_null(0)).to_numpy()
+        p, v = g["p"].to_numpy(), g["value"].to_numpy()
+        team = g["team"].to_numpy()
+        grids, sq = [], []
+        for t in np.unique(team):
+            m = team == t
+            grids.append(variance_grid(p[m], v[m]))
+            sq.append((booked[m].sum() - float(p[m] @ v[m])) ** 2)
+        out.append(_Spread(g["period_end"][0], variance_grid(p, v), (booked.sum() - float(p @ v)) ** 2,
+                           np.array(grids), np.array(sq)))  # fmt: skip
+    return out
+
+
+def _rho(spreads: list[_Spread], default_c: float, default_t: float) -> tuple[float, float]:
+    """Company and team loadings from scored snapshots."""
+    if not spreads:
+        return default_c, default_t
+    rc = pick_rho(np.array([s.company for s in spreads]), np.array([s.company_sq for s in spreads]), default=default_c)
+    teams = np.vstack([s.teams for s in spreads])
+    sq = np.concatenate([s.teams_sq for s in spreads])
+    rt = max(pick_rho(teams, sq, default=default_c + default_t) - rc, 0.0)
     return rc, rt
 
 
@@ -111,8 +142,11 @@ def run_forecast(
     rows = rows.with_columns(team=pl.Series([seg.teams[i] for i in seg.team_of[rows["owner_idx"].to_numpy()]]))
     so_far = pre["so_far"].with_columns(owner_idx=pl.Series(seg.index(pre["so_far"]["owner_id"])))
     actual = pre["actuals"].with_columns(owner_idx=pl.Series(seg.index(pre["actuals"]["owner_id"])))
+    commits = _team_commits(pre["baselines"], seg)
     scored: list[pl.DataFrame] = []
-    out, drivers, pits, params = [], [], [], {"fits": [], "refit_months": refit_months}
+    spreads: list[_Spread] = []
+    out, drivers, pits, records = [], [], [], []
+    params: dict[str, Any] = {"fits": [], "refit_months": refit_months, "live": []}
     todo = len(snaps)
     for b, fit_at in enumerate(fits):
         until = fits[b + 1] if b + 1 < len(fits) else dt.date.max
@@ -122,19 +156,18 @@ def run_forecast(
             continue
         train = rows.filter(pl.col("period_end") <= fit_at)
         model = WinModel(random_state=seed).fit(train)
-        done = pl.concat(scored) if scored else pl.DataFrame()
-        done = done.filter(pl.col("period_end") <= fit_at) if len(done) else done
-        if len(done) and done.select(pl.struct(KEY).n_unique()).item() >= 6:
-            rho_c, rho_t = _rho(done, 0.04, 0.02)
-        else:
+        done = [sp for sp in spreads if sp.period_end <= fit_at]
+        if len(done) < 6:  # too few scored snapshots yet: in-sample on the last year of training
             recent = train.filter(pl.col("as_of") >= cut - dt.timedelta(days=365))
-            rho_c, rho_t = _rho(recent.with_columns(p=model.predict_proba(recent), value=model.booked_amount(recent)), 0.04, 0.02)
+            done = _spreads(recent.with_columns(p=model.predict_proba(recent), value=model.booked_amount(recent)))
+        rho_c, rho_t = _rho(done, 0.04, 0.02)
         params["fits"].append({"fit_at": fit_at.isoformat(), "train_rows": model.n_train_, "rho_company": rho_c,
                                "rho_team": rho_t})  # fmt: skip
         part = rows.join(block.select(KEY), on=KEY, how="semi")
         part = part.with_columns(p=model.predict_proba(part), value=model.booked_amount(part))
         scored.append(part.select(*KEY, "period_end", "as_of", "opportunity_id", "owner_id", "team", "p", "value",
                                   "won", "won_amount", "amount"))  # fmt: skip
+        spreads += _spreads(scored[-1])
         for snap in block.sort("moment").iter_rows(named=True):
             live = snap["moment"] == as_of
             # Each snapshot has its own stream: what one draws never shifts another.
@@ -149,7 +182,11 @@ def run_forecast(
             nb = NewBusiness(snap["period_kind"]).fit(series["new"].to_numpy())
             n_draws = live_draws if live else draws
             shares = rep_shares(pre["actuals"], seg.owners, snap["moment"])
-            sd = draw_snapshot(seg, deals, owners_so_far, nb.sample(n_draws, rng), shares, rho_c=rho_c, rho_t=rho_t, rng=rng)
+            raw = draw_snapshot(seg, deals, owners_so_far, nb.sample(n_draws, rng), shares, rho_c=rho_c, rho_t=rho_t, rng=rng)
+            commit = commits.get(tuple(key.values()), np.full(len(seg.teams), np.nan))
+            here = slot(snap["period_kind"], snap["period_start"], snap["offset"])
+            mix = combine([r for r in records if r.slot == here and r.period_end <= snap["moment"].date()])
+            sd = mix.apply(raw, seg.team_of, commit)
             over = snap["period_end"] <= as_of.date()
             act = None
             if over:
@@ -157,13 +194,20 @@ def run_forecast(
                 a = actual.filter(period_kind=snap["period_kind"], period_start=snap["period_start"])
                 np.add.at(act, a["owner_idx"].to_numpy(), a["amount"].to_numpy())
             past = [u for kind, end, u in pits if kind == snap["period_kind"] and end <= snap["moment"].date()]
-            lm = LevelMap().fit(np.array(past))
+            lm = LevelMap(symmetric=True).fit(np.array(past))
             kinds = ("company", "region", "team", "rep") if live else ("company", "region", "team")
             summary = summarise(seg, sd, lm.levels(_QUANTILES), lm.levels(CRPS_LEVELS), act, kinds)
             out.append(summary.with_columns(**{k: pl.lit(v) for k, v in key.items()}, moment=pl.lit(snap["moment"]),
                                             live=pl.lit(live), pit_points=pl.lit(len(past))))  # fmt: skip
             if over:
                 pits.append((snap["period_kind"], snap["period_end"], pit(sd.owner_draws.sum(axis=1), float(act.sum()))))
+                records.append(Record(here, snap["period_end"], _by_team(seg, owners_so_far),
+                                      _by_team(seg, raw.owner_draws.mean(axis=0)), commit, _by_team(seg, act),
+                                      _spread(raw.owner_draws.sum(axis=1))))  # fmt: skip
+            if live:
+                params["live"].append({**key, "period_start": key["period_start"].isoformat(),
+                                       "commit": float(np.nansum(commit)) if np.isfinite(commit).any() else None,
+                                       **asdict(mix)})  # fmt: skip
             if live and len(deals):
                 total_var = float(np.var(sd.owner_draws.sum(axis=1), ddof=1)) or 1.0
                 drivers.append(deals.select(*KEY, "opportunity_id", "owner_id", "stage", "amount", "close_date", "p", "value")
@@ -175,6 +219,31 @@ def run_forecast(
         agent=pl.concat(out) if out else pl.DataFrame(), baselines=_baseline_segments(pre, inp, snaps),
         deals=deals_scored, drivers=pl.concat(drivers) if drivers else pl.DataFrame(), params=params,
     )  # fmt: skip
+
+
+def _by_team(seg: Segments, per_owner: np.ndarray) -> np.ndarray:
+    return np.bincount(seg.team_of, weights=per_owner, minlength=len(seg.teams))
+
+
+def _spread(total: np.ndarray) -> float:
+    """Half the 16-84% range: a standard deviation that one wild draw cannot inflate."""
+    lo, hi = np.quantile(total, [0.16, 0.84])
+    return float(hi - lo) / 2.0
+
+
+def _team_commits(base: pl.DataFrame, seg: Segments) -> dict[tuple, np.ndarray]:
+    """Per snapshot, each team's commit: its reps' latest calls summed (NaN for a team in
+    which nobody had submitted)."""
+    c = base.filter(pl.col("method") == "rep_commit")
+    c = c.with_columns(team_idx=pl.Series(seg.team_of[seg.index(c["owner_id"])], dtype=pl.Int64))
+    out: dict[tuple, np.ndarray] = {}
+    for key, g in c.group_by(KEY):
+        arr = np.full(len(seg.teams), np.nan)
+        t = g["team_idx"].to_numpy()
+        arr[np.unique(t)] = 0.0
+        np.add.at(arr, t, g["value"].to_numpy())
+        out[tuple(key)] = arr
+    return out
 
 
 def _baseline_segments(pre: dict[str, Any], inp: _inputs.Inputs, snaps: pl.DataFrame) -> pl.DataFrame:

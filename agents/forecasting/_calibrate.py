@@ -7,6 +7,11 @@ past PITs (shrunk toward the uniform while there are few) and reads the simulati
 level G^-1(q) instead of q, so that the corrected P10–P90 would have held about 80% of
 past outcomes (probability recalibration, Kuleshov et al. 2018). Only periods that were
 over by the snapshot's moment are used, so the correction knows nothing of the future.
+
+With ``symmetric=True`` the map corrects the width only: each PIT counts with its
+mirror image 1 - u, so G^-1(0.5) = 0.5 and the centre is left to what placed it
+(``_combine``, which knows the bias at each point of the period; the map pools all
+points of a period kind, whose biases differ).
 """
 
 from __future__ import annotations
@@ -27,17 +32,19 @@ def pit(draws: np.ndarray, actual: float) -> float:
 class LevelMap:
     """Map a nominal quantile level to the level of the simulation that delivers it."""
 
-    def __init__(self, *, prior: float = _PRIOR, floor: float = 0.002) -> None:
+    def __init__(self, *, prior: float = _PRIOR, floor: float = 0.002, symmetric: bool = False) -> None:
         self.prior = prior
         self.floor = floor
+        self.symmetric = symmetric
 
     def fit(self, pits: np.ndarray) -> LevelMap:
-        self.pits_ = np.sort(np.clip(np.asarray(pits, dtype=float), 0.0, 1.0))
-        self.n_ = len(self.pits_)
+        u = np.clip(np.asarray(pits, dtype=float), 0.0, 1.0)
+        self.n_ = len(u)
+        self.pits_ = np.sort(np.concatenate([u, 1.0 - u]) if self.symmetric else u)
         return self
 
     def _cdf(self, u: np.ndarray) -> np.ndarray:
-        emp = np.searchsorted(self.pits_, u, side="right") / max(self.n_, 1)
+        emp = np.searchsorted(self.pits_, u, side="right") / max(len(self.pits_), 1)
         return (self.n_ * emp + self.prior * u) / (self.n_ + self.prior)
 
     def levels(self, q: np.ndarray) -> np.ndarray:

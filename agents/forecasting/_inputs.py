@@ -112,18 +112,20 @@ def wins(inp: Inputs) -> pl.DataFrame:
 
 
 def typical_amount(won: pl.DataFrame) -> pl.DataFrame:
-    """Running geometric mean of won amounts per product (product ``*``: all of them),
-    stamped at each win: the value of a deal whose amount is unknown at a later moment."""
-    known = won.filter(pl.col("raw_amount") > 0).sort("won_at").with_columns(
-        lg=pl.col("raw_amount").log(), product=pl.col("product").fill_null("-")
-    )
+    """Running mean of won amounts per product (product ``*``: all of them), stamped at
+    each win: the value of a deal whose amount is unknown at a later moment.
+
+    The arithmetic mean, because what is summed is money: won amounts are heavy-tailed,
+    and the geometric mean used before valued blank wins at about half the mean, which
+    left the CRM's won revenue 1.8% under the truth on mid (and the forecast with it)."""
+    known = won.filter(pl.col("raw_amount") > 0).sort("won_at").with_columns(product=pl.col("product").fill_null("-"))
     overall = known.select(
         at="won_at", product=pl.lit("*"),
-        typical=(pl.col("lg").cum_sum() / pl.int_range(1, pl.len() + 1)).exp(), k=pl.int_range(1, pl.len() + 1),
+        typical=pl.col("raw_amount").cum_sum() / pl.int_range(1, pl.len() + 1), k=pl.int_range(1, pl.len() + 1),
     )  # fmt: skip
     per = known.select(
         at="won_at", product="product",
-        typical=(pl.col("lg").cum_sum() / pl.int_range(1, pl.len() + 1)).exp().over("product"),
+        typical=(pl.col("raw_amount").cum_sum() / pl.int_range(1, pl.len() + 1)).over("product"),
         k=pl.int_range(1, pl.len() + 1).over("product"),
     )  # fmt: skip
     # A product with fewer than five wins so far is valued at the overall figure.

@@ -3,11 +3,15 @@ snapshot point, forecast with statsmodels exponential smoothing.
 
 The series, for periods over by the moment: revenue won in the period from deals
 created after the same point of that period. It is modelled on log(1 + revenue) with a
-damped additive trend, and additive seasonality once two full years (or 24 months)
+damped additive trend, and additive seasonality once two full years (8 quarters, 24 months)
 are there; shorter series get the trend only, very short ones their mean. The forecast
 is a log-normal around the one-step prediction with the spread of the in-sample
-one-step errors. ``rep_shares``: how a company draw is split between reps (their share
-of recent wins of such deals, shrunk toward equal shares), so segments add up.
+one-step errors, read robustly (1.4826 x their median absolute value) and capped at
+``_MAX_SIGMA``: a young CRM's first months, with no new-deal wins at all, had draws up
+to 300x the median on mid, which inflated early expected values. Leading zeros (before
+the CRM had any such revenue) are left out of the series. ``rep_shares``: how a company
+draw is split between reps (their share of recent wins of such deals, shrunk toward
+equal shares), so segments add up.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from statsmodels.tsa.holtwinters import ExponentialSmoothing
 __all__ = ["NewBusiness", "new_series", "rep_shares"]
 
 _SEASON = {"month": 12, "quarter": 4}
+_MAX_SIGMA = 1.0  # log units: a factor of e for one standard deviation
 _SHARE_PRIOR = 0.5  # pseudo-periods of an equal share for each rep
 
 
@@ -44,14 +49,16 @@ class NewBusiness:
 
     def fit(self, values: np.ndarray) -> NewBusiness:
         y = np.log1p(np.clip(np.asarray(values, dtype=float), 0.0, None))
+        started = np.flatnonzero(y > 0)
+        y = y[started[0]:] if len(started) else y
         m = _SEASON[self.kind]
         self.n_ = len(y)
         if len(y) < 4 or np.ptp(y) == 0:  # too short, or flat (often zero): nothing to smooth
             self.mu_ = float(y.mean()) if len(y) else 0.0
-            self.sigma_ = float(y.std(ddof=1)) if len(y) > 1 and np.ptp(y) > 0 else (1.0 if len(y) < 4 else 0.0)
+            self.sigma_ = min(float(y.std(ddof=1)), _MAX_SIGMA) if len(y) > 1 and np.ptp(y) > 0 else (1.0 if len(y) < 4 else 0.0)
             self.method_ = "mean"
             return self
-        seasonal = "add" if len(y) >= 2 * m + 2 else None
+        seasonal = "add" if len(y) >= 2 * m else None  # two full cycles: what the seasonal start needs
         # A run of zero months (common for new-deal wins in a month) has no error to log.
         with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -63,7 +70,8 @@ class NewBusiness:
             ).fit(use_brute=False)  # fmt: skip  (a brute-force start costs ~1 s a fit)
             resid = y - fit.fittedvalues
             self.mu_ = float(fit.forecast(1)[0])
-        self.sigma_ = float(np.sqrt(np.mean(resid[-min(len(resid), 3 * m):] ** 2)))
+        recent = resid[-min(len(resid), 3 * m):]
+        self.sigma_ = min(1.4826 * float(np.median(np.abs(recent))), _MAX_SIGMA)
         self.method_ = "ets_seasonal" if seasonal else "ets"
         return self
 

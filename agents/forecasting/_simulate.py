@@ -9,7 +9,7 @@ team factor: deal i is won in draw d when
 
 so each deal still wins with its own probability. Draws are made per rep and summed
 into teams, regions and the company, so every segment comes from the same draws and
-the totals add up. ``estimate_rho`` picks the factor loadings whose implied variance
+the totals add up. ``pick_rho`` picks the factor loadings whose implied variance
 of the won amount matches what past snapshots actually showed (Gauss–Hermite
 quadrature over the factor, no simulation).
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-__all__ = ["simulate", "estimate_rho", "implied_variance", "RHO_GRID"]
+__all__ = ["simulate", "implied_variance", "pick_rho", "variance_grid", "RHO_GRID"]
 
 RHO_GRID = np.array([0.0, 0.01, 0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.22, 0.3, 0.4])
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(24)
@@ -39,11 +39,20 @@ def simulate(
     n_teams = int(team.max()) + 1
     threshold = ndtri(np.clip(p, 1e-9, 1 - 1e-9))
     idio = np.sqrt(max(1.0 - rho_c - rho_t, 1e-6))
-    f = rng.standard_normal((draws, 1)) * np.sqrt(rho_c)
-    g = rng.standard_normal((draws, n_teams)) * np.sqrt(rho_t)
-    z = f + g[:, team] + idio * rng.standard_normal((draws, n))
-    won = (z < threshold).astype(np.float64) * value  # draws x deals
-    np.add.at(out.T, owner, won.T)  # sum each deal's column into its owner's
+    # Single precision: a 1-in-10^7 shift in a threshold moves no win, and the draws x
+    # deals matrix takes half the memory (80 MB, not 160, for 4,000 draws of 5,000 deals).
+    f = rng.standard_normal((draws, 1), dtype=np.float32) * np.float32(np.sqrt(rho_c))
+    g = rng.standard_normal((draws, n_teams), dtype=np.float32) * np.float32(np.sqrt(rho_t))
+    z = rng.standard_normal((draws, n), dtype=np.float32)
+    z *= np.float32(idio)
+    z += f
+    z += g[:, team]
+    won = (z < threshold.astype(np.float32)) * value  # draws x deals
+    # Sum each deal's column into its owner's: columns sorted by owner, summed in runs
+    # (np.add.at took 1.8x as long for 1,000 draws of 5,000 deals and 240 owners).
+    order = np.argsort(owner, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(owner[order]) != 0])
+    out[:, owner[order][starts]] = np.add.reduceat(won[:, order], starts, axis=1)
     total = won.sum(axis=1)
     cov = (won - won.mean(axis=0)).T @ (total - total.mean()) / max(draws - 1, 1)
     return out, cov
@@ -63,19 +72,17 @@ def implied_variance(p: np.ndarray, value: np.ndarray, rho: float) -> float:
     return float(_WEIGHTS @ within + _WEIGHTS @ (mean_f - mean) ** 2)
 
 
-def estimate_rho(groups: list[tuple[np.ndarray, np.ndarray, float]], *, default: float = 0.04) -> float:
-    """The loading whose implied variance best matches the realised squared errors.
+def variance_grid(p: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """``implied_variance`` at every loading of ``RHO_GRID``, in one pass."""
+    if len(p) == 0:
+        return np.zeros(len(RHO_GRID))
+    return np.array([implied_variance(p, value, float(rho)) for rho in RHO_GRID])
 
-    ``groups``: (p, value, realised won amount) per past snapshot (or per team and
-    snapshot). Too few groups keep ``default``.
-    """
-    if len(groups) < 6:
+
+def pick_rho(grids: np.ndarray, sq: np.ndarray, *, default: float = 0.04) -> float:
+    """The loading whose implied variance, summed over groups (rows of ``grids``), best
+    matches the summed realised squared errors ``sq``. Fewer than 6 groups keep ``default``."""
+    if len(sq) < 6:
         return default
-    sq = np.array([(won - float(np.sum(p * v))) ** 2 for p, v, won in groups])
-    best, score = default, np.inf
-    for rho in RHO_GRID:
-        var = np.array([implied_variance(p, v, float(rho)) for p, v, _ in groups])
-        s = abs(np.log((sq.sum() + 1.0) / (var.sum() + 1.0)))
-        if s < score:
-            best, score = float(rho), s
-    return best
+    score = np.abs(np.log((sq.sum() + 1.0) / (grids.sum(axis=0) + 1.0)))
+    return float(RHO_GRID[int(np.argmin(score))])

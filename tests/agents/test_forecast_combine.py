@@ -1,0 +1,132 @@
+"""The combination of the simulation with the reps' commit, on cases worked by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from agents.forecasting._calibrate import LevelMap
+from agents.forecasting._combine import Combination, Record, combine, slot
+from agents.forecasting._snapshot import SnapshotDraws
+
+END = dt.date(2026, 1, 1)
+NAN = float("nan")
+
+
+def _rec(mean: list[float], commit: list[float], actual: list[float], won: list[float] | None = None,
+         spread: float = 10.0) -> Record:  # fmt: skip
+    won = won or [0.0] * len(mean)
+    return Record(("quarter", 0, 0), END, *(np.array(v, dtype=float) for v in (won, mean, commit, actual)), spread)
+
+
+def test_slots_separate_points_and_months_of_the_quarter() -> None:
+    assert slot("month", dt.date(2026, 1, 1), 0) == slot("month", dt.date(2026, 4, 1), 0)
+    assert slot("month", dt.date(2026, 1, 1), 0) != slot("month", dt.date(2026, 3, 1), 0)
+    assert slot("month", dt.date(2026, 1, 1), 0) != slot("month", dt.date(2026, 1, 1), 14)
+    assert slot("quarter", dt.date(2026, 1, 1), 28) == slot("quarter", dt.date(2026, 7, 1), 28)
+
+
+def test_no_history_leaves_the_simulation_alone() -> None:
+    c = combine([])
+    assert (c.sim_bias, c.commit_bias, c.weight, c.scale) == (1.0, 1.0, 0.0, 1.0)
+    assert c.centre(np.array([10.0]), np.array([110.0]), np.array([500.0])) == pytest.approx([110.0])
+
+
+def test_bias_is_a_shrunk_ratio_of_sums_of_what_was_still_to_come() -> None:
+    # Two teams, won 20 and 0; the simulation called 80 + 100 of the rest, 100 + 125 came: 225 / 180.
+    past = [_rec([100.0, 100.0], [NAN, NAN], [120.0, 125.0], won=[20.0, 0.0])] * 2
+    c = combine(past, prior_bias=2.0)
+    assert c.sim_bias == pytest.approx(1.25 ** (2 / 4))
+    assert c.weight == 0.0  # no commit to weigh
+
+
+def test_weight_follows_the_error_covariance_over_teams_and_periods() -> None:
+    # Uncorrelated errors of equal size: the mean of the two (no bias: sums match).
+    past = [_rec([110.0, 100.0], [100.0, 110.0], [100.0, 100.0]), _rec([90.0, 100.0], [100.0, 90.0], [100.0, 100.0])]
+    c = combine(past, prior_bias=1e9, prior_weight=0.0)
+    assert c.sim_bias == pytest.approx(1.0) and c.commit_bias == pytest.approx(1.0)
+    assert c.weight == pytest.approx(0.5)
+    assert c.centre(np.zeros(2), np.array([120.0, 80.0]), np.array([100.0, NAN])) == pytest.approx([110.0, 80.0])
+    # The commit's errors half the simulation's and moving with them: v_a = 200, v_c = 50, c = 100
+    # -> (200 - 100) / (200 + 50 - 200) = 2, clipped to 1, shrunk with 2 pseudo-periods of 0.
+    past = [_rec([110.0, 90.0], [105.0, 95.0], [100.0, 100.0])] * 2
+    assert combine(past, prior_bias=1e9, prior_weight=2.0).weight == pytest.approx(1.0 * 2 / 4)
+    # A commit that is always worse, moving with the simulation: no weight.
+    past = [_rec([105.0, 95.0], [120.0, 80.0], [100.0, 100.0])] * 2
+    assert combine(past, prior_bias=1e9, prior_weight=0.0).weight == 0.0
+    # One period with a commit is not enough to weigh it.
+    assert combine(past[:1], prior_bias=1e9, prior_weight=0.0).weight == 0.0
+
+
+def test_scale_is_the_company_error_in_units_of_the_spread() -> None:
+    # Company errors of +20 and -20 against a spread of 10, shrunk toward 1 with 2 pseudo-periods.
+    past = [_rec([50.0, 50.0], [NAN, NAN], [70.0, 50.0]), _rec([50.0, 50.0], [NAN, NAN], [30.0, 50.0])]
+    c = combine(past, prior_bias=1e9, prior_scale=2.0)
+    assert c.scale == pytest.approx(np.sqrt((4.0 + 4.0 + 2.0) / 4.0))
+
+
+TEAM_OF = np.array([0, 0, 1])
+
+
+def _draws(rng: np.random.Generator) -> SnapshotDraws:
+    so_far = np.array([50.0, 0.0, 30.0])
+    pipe = rng.gamma(2.0, 20.0, (4000, 3)) * np.array([1.0, 2.0, 0.5])
+    new = rng.gamma(1.0, 5.0, (4000, 3))
+    pipe[:5], new[:5] = 0.0, 0.0  # draws in which nothing more is won
+    return SnapshotDraws(so_far[None, :] + pipe + new, so_far, pipe.mean(axis=0), new.mean(axis=0), np.zeros(0))
+
+
+def test_moved_draws_reach_each_team_centre_keep_won_revenue_and_add_up() -> None:
+    s = _draws(np.random.default_rng(1))
+    c = Combination(sim_bias=1.0, commit_bias=0.8, weight=0.5, scale=1.5)
+    commit = np.array([300.0, NAN])  # team 1 has no commit: the simulation alone
+    moved = c.apply(s, TEAM_OF, commit)
+    member = np.eye(2)[TEAM_OF]
+    won, mean = s.so_far @ member, s.owner_draws.mean(axis=0) @ member
+    target = c.centre(won, mean, commit)
+    teams = moved.owner_draws @ member
+    assert teams.mean(axis=0) == pytest.approx(target, rel=0.02)  # the floor at won-so-far moves it a little
+    assert teams[:, 1].mean() == pytest.approx(mean[1], rel=0.02)
+    assert (moved.owner_draws >= s.so_far[None, :] - 1e-9).all()  # nobody loses what is won
+    raw_total = s.owner_draws.sum(axis=1)
+    assert np.std(teams.sum(axis=1)) == pytest.approx(1.5 * np.std(raw_total), rel=0.05)
+    # Each owner's expected value is its parts, exactly.
+    expected = moved.owner_draws.mean(axis=0)
+    assert expected == pytest.approx(moved.so_far + moved.pipeline_mean + moved.new_mean, rel=1e-9)
+    # Raised far enough, a draw with nothing to come gets the team's usual split between owners.
+    up = Combination(sim_bias=3.0).apply(s, TEAM_OF, np.array([NAN, NAN]))
+    rest = up.owner_draws[:5] - s.so_far[None, :]
+    usual = s.pipeline_mean + s.new_mean
+    assert (rest > 0).all()
+    assert rest[:, 0] / rest[:, 1] == pytest.approx(np.full(5, usual[0] / usual[1]))
+
+
+def test_symmetric_level_map_keeps_the_median_and_narrows_or_widens() -> None:
+    narrow = LevelMap(symmetric=True).fit(np.linspace(0.3, 0.7, 200))  # actuals always near the centre
+    lv = narrow.levels(np.array([0.1, 0.5, 0.9]))
+    assert lv[1] == pytest.approx(0.5, abs=1e-3) and 0.1 < lv[0] < 0.5 < lv[2] < 0.9
+    wide = LevelMap(symmetric=True).fit(np.r_[np.full(100, 0.01), np.full(100, 0.99)])
+    lv = wide.levels(np.array([0.1, 0.5, 0.9]))
+    assert lv[1] == pytest.approx(0.5, abs=1e-3) and lv[0] < 0.1 and lv[2] > 0.9
+    skewed = LevelMap(symmetric=True).fit(np.full(200, 0.05))  # off-centre: read as too narrow only
+    assert skewed.levels(np.array([0.5]))[0] == pytest.approx(0.5, abs=1e-3)
+
+
+def test_simulated_deals_sum_into_their_owners() -> None:
+    from agents.forecasting._simulate import simulate
+
+    owner = np.array([3, 0, 3, 1, 0, 3])  # unsorted, owner 2 has no deal
+    value = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0])
+    sure = simulate(np.ones(6), value, owner, np.zeros(6, dtype=int), 4, rho_c=0.1, rho_t=0.05, draws=50,
+                    rng=np.random.default_rng(0))[0]  # fmt: skip
+    assert (sure == np.array([18.0, 8.0, 0.0, 37.0])[None, :]).all()
+    never = simulate(np.zeros(6), value, owner, np.zeros(6, dtype=int), 4, rho_c=0.1, rho_t=0.05, draws=50,
+                     rng=np.random.default_rng(0))[0]  # fmt: skip
+    assert (never == 0.0).all()
+    half, _ = simulate(np.full(6, 0.5), value, owner, np.zeros(6, dtype=int), 4, rho_c=0.0, rho_t=0.0, draws=20000,
+                       rng=np.random.default_rng(0))  # fmt: skip
+    assert half.mean(axis=0) == pytest.approx([9.0, 4.0, 0.0, 18.5], rel=0.03)
+    # Every draw's owner sums are sums of whole deals: owner 1 has one deal of 8.
+    assert set(np.unique(half[:, 1])) <= {0.0, 8.0}
