@@ -8,6 +8,7 @@ reliability of its deal probabilities; plus every stored snapshot over runs.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import duckdb
@@ -18,7 +19,7 @@ from metrics.forecast import accuracy, summary_table, truth_actuals, with_actual
 
 __all__ = [
     "latest_run", "live_forecasts", "snapshot_history", "drivers", "backtest", "reliability_curve",
-    "accuracy_table", "fan", "period_errors", "report",
+    "accuracy_table", "fan", "period_errors", "report", "combination",
 ]  # fmt: skip
 
 _LATEST = """
@@ -36,6 +37,7 @@ _BACKTEST = """
 SELECT * EXCLUDE (run_id) FROM ops.forecast_backtest WHERE run_id = $run
 ORDER BY method, period_kind, period_start, period_offset, segment_kind, segment
 """
+_RUN_METADATA = "SELECT metadata FROM ops.runs WHERE run_id = $run"
 _RELIABILITY = "SELECT * EXCLUDE (run_id) FROM ops.forecast_reliability WHERE run_id = $run ORDER BY period_kind, bin"
 
 
@@ -46,6 +48,18 @@ def latest_run(con: duckdb.DuckDBPyConnection) -> str | None:
 
 def _run(con: duckdb.DuckDBPyConnection, run_id: str | None) -> str | None:
     return run_id or latest_run(con)
+
+
+def combination(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> pl.DataFrame:
+    """How the run's live snapshots leaned on the reps' commits: per period kind, the
+    commit's weight, both bias factors, the range scale and how many past periods they
+    were learned from (the run's metadata; empty for runs that did not record it)."""
+    run = _run(con, run_id)
+    raw = scalar(con, _RUN_METADATA, {"run": run}) if run else None
+    rows = (json.loads(raw).get("agent", {}).get("combination") or []) if raw else []
+    schema = {"period_kind": pl.String, "commit": pl.Float64, "weight": pl.Float64, "sim_bias": pl.Float64,
+              "commit_bias": pl.Float64, "scale": pl.Float64, "periods": pl.Int64}  # fmt: skip
+    return pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema)
 
 
 def live_forecasts(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> pl.DataFrame:

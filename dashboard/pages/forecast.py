@@ -18,6 +18,7 @@ from dashboard.forecast_charts import (
 from metrics.forecast_store import (
     accuracy_table,
     backtest,
+    combination,
     drivers,
     fan,
     latest_run,
@@ -35,6 +36,7 @@ with warehouse().connect() as con:
     table = accuracy_table(con, run) if run else pl.DataFrame()
     errors = period_errors(con, run) if run else pl.DataFrame()
     curve = reliability_curve(con, run) if run else pl.DataFrame()
+    mixes = combination(con, run) if run else pl.DataFrame()
 if live.is_empty():
     st.info("No forecast stored yet. `revstack run --agent forecast` forecasts the current month and quarter "
             "and replays the backtest it is calibrated on.")  # fmt: skip
@@ -59,6 +61,16 @@ c[3].metric("Rep commit", money(company["rep_commit"]),
 c[4].metric("Won so far", money(company["won_to_date"]))
 st.caption(f"Expected {money(company['expected'])}: won so far {money(company['won_to_date'])}, open deals "
            f"{money(company['pipeline_expected'])}, deals not created yet {money(company['new_expected'])}.")  # fmt: skip
+mix = mixes.filter(pl.col("period_kind") == kind) if len(mixes) else mixes
+if len(mix):
+    m = mix.row(0, named=True)
+    if m["commit"] is None:
+        st.caption("No rep commit yet at this snapshot: the range is the simulation's alone "
+                   f"(bias ×{m['sim_bias']:.2f}, range ×{m['scale']:.2f} from {m['periods']} past {kind}s).")  # fmt: skip
+    else:
+        st.caption(f"The centre leans {m['weight']:.0%} on the teams' debiased commits (commit bias ×{m['commit_bias']:.2f}), "
+                   f"{1 - m['weight']:.0%} on the simulation (bias ×{m['sim_bias']:.2f}); range ×{m['scale']:.2f}. "
+                   f"Learned from {m['periods']} past {kind}s at this point of the period.")  # fmt: skip
 
 seg_kind = st.selectbox("Segment", ["region", "team", "rep"], key="fc_segment")
 segs = part.filter(pl.col("segment_kind") == seg_kind).sort("p50", descending=True)

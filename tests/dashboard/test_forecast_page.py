@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from data.warehouse import Warehouse
-from metrics.forecast_store import live_forecasts
+from metrics.forecast_store import combination, live_forecasts
 from tests.dashboard.test_pages import _app
 
 PAGE = "pages/forecast.py"
@@ -27,6 +27,9 @@ def test_the_forecast_page_explains_itself_on_an_empty_warehouse(wh: Warehouse, 
 def test_the_forecast_page_shows_the_stored_ranges(forecast_company: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
     with forecast_company.connect() as con:
         live = live_forecasts(con)
+        mixes = combination(con)
+    assert set(mixes["period_kind"]) == {"month", "quarter"}
+    assert ((mixes["weight"] >= 0) & (mixes["weight"] <= 1) & (mixes["scale"] > 0)).all()
     at = _app(forecast_company, monkeypatch)
     at.switch_page(PAGE).run()
     assert not at.exception
@@ -37,6 +40,10 @@ def test_the_forecast_page_shows_the_stored_ranges(forecast_company: Warehouse, 
         shown = {m.label: m.value for m in at.metric}
         assert shown["P50"] == _money(company["p50"])
         assert shown["P10"] == _money(company["p10"])
+        # How the centre was made is said, with the run's own figures.
+        mix = mixes.filter(period_kind=kind).row(0, named=True)
+        said = [c.value for c in at.caption if "range ×" in c.value]
+        assert len(said) == 1 and f"range ×{mix['scale']:.2f}" in said[0] and f"{mix['periods']} past {kind}s" in said[0]
     at.selectbox(key="fc_segment").set_value("rep").run()
     assert not at.exception
     labels = [b.label for b in at.get("download_button")]
