@@ -4,8 +4,8 @@ Every snapshot point of every period (months: day 0 and 14; quarters: day 0, 28,
 from ``eval_from`` on is forecast with only what was known at its moment: the deal
 model is refit every ``refit_months`` on deals whose periods had ended by then, the
 copula loadings come from earlier out-of-sample snapshots, the new-business series
-from periods over by the moment, the combination with the reps' commit from company
-snapshots of the same kind and point scored by the moment (``_combine``), and the
+from periods over by the moment, the combination with the reps' commit from the team
+records of snapshots of the same kind and point scored by the moment (``_combine``), and the
 range correction from the PITs of periods over by the moment. The live snapshot (the data's as-of) is the same computation.
 """
 
@@ -76,7 +76,9 @@ def prepare(inp: _inputs.Inputs, until: dt.datetime | None = None) -> dict[str, 
     # A fixed row order: joins do not keep one, and the model's sample and the draws follow it.
     rows = rows.join(commits, on=[*KEY, "owner_id"], how="left").sort("as_of", "period_kind", "opportunity_id")
     return {"wins": wins, "actuals": actuals, "snaps": snaps, "rows": rows, "so_far": so_far,
-            "baselines": base, "first": first, "new": new_series(actuals, snaps)}  # fmt: skip
+            "baselines": base, "first": first,
+            # Live offsets are rarely fixed points: their series need the same point of past periods.
+            "new": new_series(actuals, pl.concat([snaps, _periods.same_point_in_past(live, first)]))}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ def run_forecast(
     rows = rows.with_columns(team=pl.Series([seg.teams[i] for i in seg.team_of[rows["owner_idx"].to_numpy()]]))
     so_far = pre["so_far"].with_columns(owner_idx=pl.Series(seg.index(pre["so_far"]["owner_id"])))
     actual = pre["actuals"].with_columns(owner_idx=pl.Series(seg.index(pre["actuals"]["owner_id"])))
-    commits = _team_commits(pre["baselines"], seg)
+    commits = _owner_commits(pre["baselines"], seg)
     scored: list[pl.DataFrame] = []
     spreads: list[_Spread] = []
     out, drivers, pits, records = [], [], [], []
@@ -183,7 +185,7 @@ def run_forecast(
             n_draws = live_draws if live else draws
             shares = rep_shares(pre["actuals"], seg.owners, snap["moment"])
             raw = draw_snapshot(seg, deals, owners_so_far, nb.sample(n_draws, rng), shares, rho_c=rho_c, rho_t=rho_t, rng=rng)
-            commit = commits.get(tuple(key.values()), np.full(len(seg.teams), np.nan))
+            commit = _team_commit(seg, commits.get(tuple(key.values())), raw.owner_draws.mean(axis=0))
             here = slot(snap["period_kind"], snap["period_start"], snap["offset"])
             mix = combine([r for r in records if r.slot == here and r.period_end <= snap["moment"].date()])
             sd = mix.apply(raw, seg.team_of, commit)
@@ -209,7 +211,8 @@ def run_forecast(
                                        "commit": float(np.nansum(commit)) if np.isfinite(commit).any() else None,
                                        **asdict(mix)})  # fmt: skip
             if live and len(deals):
-                total_var = float(np.var(sd.owner_draws.sum(axis=1), ddof=1)) or 1.0
+                # deal_cov is of the raw draws, so its share is of the raw total's variance.
+                total_var = float(np.var(raw.owner_draws.sum(axis=1), ddof=1)) or 1.0
                 drivers.append(deals.select(*KEY, "opportunity_id", "owner_id", "stage", "amount", "close_date", "p", "value")
                                .with_columns(variance_share=pl.Series(sd.deal_cov / total_var))
                                .sort("variance_share", descending=True).head(15))  # fmt: skip
@@ -231,19 +234,29 @@ def _spread(total: np.ndarray) -> float:
     return float(hi - lo) / 2.0
 
 
-def _team_commits(base: pl.DataFrame, seg: Segments) -> dict[tuple, np.ndarray]:
-    """Per snapshot, each team's commit: its reps' latest calls summed (NaN for a team in
-    which nobody had submitted)."""
+def _owner_commits(base: pl.DataFrame, seg: Segments) -> dict[tuple, np.ndarray]:
+    """Per snapshot, each owner's latest commit (NaN: no submission by the moment)."""
     c = base.filter(pl.col("method") == "rep_commit")
-    c = c.with_columns(team_idx=pl.Series(seg.team_of[seg.index(c["owner_id"])], dtype=pl.Int64))
     out: dict[tuple, np.ndarray] = {}
     for key, g in c.group_by(KEY):
-        arr = np.full(len(seg.teams), np.nan)
-        t = g["team_idx"].to_numpy()
-        arr[np.unique(t)] = 0.0
-        np.add.at(arr, t, g["value"].to_numpy())
+        arr = np.full(len(seg.owners), np.nan)
+        idx = seg.index(g["owner_id"])
+        arr[idx] = 0.0
+        np.add.at(arr, idx, g["value"].to_numpy())
         out[tuple(key)] = arr
     return out
+
+
+def _team_commit(seg: Segments, owners: np.ndarray | None, sim_mean: np.ndarray) -> np.ndarray:
+    """Each team's commit: its reps' calls, with the simulation's figure for a rep who
+    has not submitted (a partly submitted team would otherwise look like a low call);
+    NaN for a team in which nobody has."""
+    n = len(seg.teams)
+    if owners is None:
+        return np.full(n, np.nan)
+    has = np.isfinite(owners)
+    total = np.bincount(seg.team_of, weights=np.where(has, owners, sim_mean), minlength=n)
+    return np.where(np.bincount(seg.team_of, weights=has.astype(float), minlength=n) > 0, total, np.nan)
 
 
 def _baseline_segments(pre: dict[str, Any], inp: _inputs.Inputs, snaps: pl.DataFrame) -> pl.DataFrame:

@@ -5,8 +5,8 @@
   closed on ``close_date``; the amount is known only once a deal is won there.
 - ``wins``: every won deal with the moment it was won (its close-out history row), the
   amount then, and the owner then. A won deal whose amount is blank in the CRM (a data
-  defect, ~4% of wins on the generated mid company) is valued at the geometric mean of
-  the wins of its product before it, so that nothing later changes an earlier figure.
+  defect, ~4% of wins on the generated mid company) is valued at the mean of the
+  wins of its product before it, so that nothing later changes an earlier figure.
 - ``states``: each deal's state at each moment, from ``agents.features.deal_states``.
 """
 

@@ -8,7 +8,9 @@ calls (the deal's forecast category, the rep's commit against their pipeline).
 
 Its probabilities must be rates, which the simulation needs. The trees are fit on every
 training row, and an isotonic map fitted on out-of-fold predictions (two folds, split by
-deal, so no deal's own snapshots predict it) calibrates them. Calibrating instead on the
+deal, so no deal's own snapshots predict it) calibrates them, as scikit-learn's
+``CalibratedClassifierCV(ensemble=False)`` does: fitted on the fold models, applied to
+the full one (a little sharper). Calibrating instead on the
 latest fifth of training moments, as before, kept the trees from the most recent data
 and tied the calibration to one season; with no calibration at all, a small company's
 top bins were under-predicted by 13 points (the trees shrink toward the base rate when

@@ -9,7 +9,9 @@ is a log-normal around the one-step prediction with the spread of the in-sample
 one-step errors, read robustly (1.4826 x their median absolute value) and capped at
 ``_MAX_SIGMA``: a young CRM's first months, with no new-deal wins at all, had draws up
 to 300x the median on mid, which inflated early expected values. Leading zeros (before
-the CRM had any such revenue) are left out of the series. ``rep_shares``: how a company
+the CRM had any such revenue) are left out of the series. A series that is zero in more
+than a quarter of its periods (late snapshot points) is a hurdle model instead: the
+share of periods with any revenue, times a log-normal of the sizes when there was some. ``rep_shares``: how a company
 draw is split between reps (their share of recent wins of such deals, shrunk toward
 equal shares), so segments add up.
 """
@@ -28,6 +30,7 @@ __all__ = ["NewBusiness", "new_series", "rep_shares"]
 
 _SEASON = {"month": 12, "quarter": 4}
 _MAX_SIGMA = 1.0  # log units: a factor of e for one standard deviation
+_HURDLE = 0.25  # share of periods with no such revenue above which zeros are modelled apart
 _SHARE_PRIOR = 0.5  # pseudo-periods of an equal share for each rep
 
 
@@ -53,6 +56,18 @@ class NewBusiness:
         y = y[started[0]:] if len(started) else y
         m = _SEASON[self.kind]
         self.n_ = len(y)
+        self.p_ = 1.0  # chance the period has any such revenue at all
+        zeros = float(np.mean(y == 0)) if len(y) else 0.0
+        if len(y) >= 4 and zeros > _HURDLE and np.sum(y > 0) >= 2:
+            # Often nothing at all (late in a period, few deals are created and won in it):
+            # a log-normal through the zeros has no sensible centre, so the chance of any
+            # revenue and the size when there is some are kept apart (a hurdle model).
+            pos = y[y > 0]
+            self.p_ = 1.0 - zeros
+            self.mu_ = float(pos.mean())
+            self.sigma_ = min(float(pos.std(ddof=1)), _MAX_SIGMA) if len(pos) > 1 else _MAX_SIGMA
+            self.method_ = "hurdle"
+            return self
         if len(y) < 4 or np.ptp(y) == 0:  # too short, or flat (often zero): nothing to smooth
             self.mu_ = float(y.mean()) if len(y) else 0.0
             self.sigma_ = min(float(y.std(ddof=1)), _MAX_SIGMA) if len(y) > 1 and np.ptp(y) > 0 else (1.0 if len(y) < 4 else 0.0)
@@ -77,7 +92,8 @@ class NewBusiness:
 
     def sample(self, draws: int, rng: np.random.Generator) -> np.ndarray:
         """Draws of next period's revenue."""
-        return np.clip(np.expm1(rng.normal(self.mu_, max(self.sigma_, 1e-6), draws)), 0.0, None)
+        size = np.clip(np.expm1(rng.normal(self.mu_, max(self.sigma_, 1e-6), draws)), 0.0, None)
+        return size * (rng.random(draws) < self.p_) if self.p_ < 1.0 else size
 
 
 def rep_shares(

@@ -12,8 +12,8 @@ import datetime as dt
 import polars as pl
 
 __all__ = [
-    "KINDS", "OFFSETS", "SNAPSHOT_SCHEMA", "live_snapshots", "period_end",
-    "period_start", "snapshots",
+    "KINDS", "OFFSETS", "SNAPSHOT_SCHEMA", "anchor", "live_snapshots", "period_end",
+    "period_start", "same_point_in_past", "snapshots",
 ]  # fmt: skip
 
 KINDS = ("month", "quarter")
@@ -63,4 +63,27 @@ def live_snapshots(as_of: dt.datetime) -> pl.DataFrame:
     for kind in KINDS:
         start = period_start(as_of.date(), kind)
         rows.append((kind, start, period_end(start, kind), (as_of.date() - start).days, as_of))
+    return pl.DataFrame(rows, schema=SNAPSHOT_SCHEMA, orient="row")
+
+
+def anchor(kind: str, offset: int) -> int:
+    """The latest fixed snapshot point at or before ``offset``: what a live snapshot
+    between two points learns its corrections from."""
+    return max(o for o in OFFSETS[kind] if o <= offset)
+
+
+def same_point_in_past(live: pl.DataFrame, first: dt.date) -> pl.DataFrame:
+    """For each live snapshot, the same offset (and time of day) in every earlier period
+    of its kind from ``first``, so series of "what came after this point" exist for an
+    offset that is not a fixed point. An offset past a short period's end is held at
+    its last day."""
+    rows = []
+    for snap in live.iter_rows(named=True):
+        kind, off, at = snap["period_kind"], snap["offset"], snap["moment"].time()
+        start = period_start(first, kind)
+        while start < snap["period_start"]:
+            end = period_end(start, kind)
+            day = min(start + dt.timedelta(days=off), end - dt.timedelta(days=1))
+            rows.append((kind, start, end, off, dt.datetime.combine(day, at)))
+            start = end
     return pl.DataFrame(rows, schema=SNAPSHOT_SCHEMA, orient="row")

@@ -39,8 +39,8 @@ def simulate(
     n_teams = int(team.max()) + 1
     threshold = ndtri(np.clip(p, 1e-9, 1 - 1e-9))
     idio = np.sqrt(max(1.0 - rho_c - rho_t, 1e-6))
-    # Single precision: a 1-in-10^7 shift in a threshold moves no win, and the draws x
-    # deals matrix takes half the memory (80 MB, not 160, for 4,000 draws of 5,000 deals).
+    # Single precision for the normals: a 1-in-10^7 shift in a threshold moves no win, and
+    # z takes half the memory (80 MB, not 160, for 4,000 draws of 5,000 deals).
     f = rng.standard_normal((draws, 1), dtype=np.float32) * np.float32(np.sqrt(rho_c))
     g = rng.standard_normal((draws, n_teams), dtype=np.float32) * np.float32(np.sqrt(rho_t))
     z = rng.standard_normal((draws, n), dtype=np.float32)

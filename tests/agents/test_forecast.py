@@ -4,6 +4,7 @@ are ordered and add up, and how well calibrated it is against what really happen
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -176,3 +177,19 @@ def test_cli_backtest_on_an_empty_warehouse_is_a_one_line_error(wh: Warehouse, c
     assert main(["forecast", "backtest", "--db", str(wh.path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nothing to backtest" in err[0]
+
+
+def test_a_live_snapshot_between_fixed_points_learns_from_the_point_before(small_company: Warehouse) -> None:
+    # Data ending on day 19 of a month and day 50 of a quarter: neither is a fixed point.
+    inp = dataclasses.replace(_inputs(small_company), as_of=dt.datetime(2025, 8, 20, 17))
+    fc = run_forecast(inp, eval_from=dt.date(2025, 1, 1), refit_months=12, draws=200, live_draws=400)
+    live = {m["period_kind"]: m for m in fc.params["live"]}
+    assert (live["month"]["offset"], live["quarter"]["offset"]) == (19, 50)
+    # The combination learned from past periods (month day 14 of the same month of quarter
+    # since January: Feb and May; quarter day 28: Q1 and Q2), not from nothing.
+    assert live["month"]["periods"] == 2 and live["quarter"]["periods"] == 2
+    company = fc.agent.filter(pl.col("live") & (pl.col("segment_kind") == "company"))
+    # New business comes from the same day of past periods: real money, not an empty series' $1.
+    new = dict(company.select("period_kind", "new_expected").iter_rows())
+    assert new["quarter"] > 1000, new
+    assert company["p10"].is_finite().all() and company["p90"].is_finite().all()

@@ -5,11 +5,17 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import polars as pl
 import pytest
 
+from agents.forecasting._backtest import _team_commit
 from agents.forecasting._calibrate import LevelMap
 from agents.forecasting._combine import Combination, Record, combine, slot
-from agents.forecasting._snapshot import SnapshotDraws
+from agents.forecasting._inputs import typical_amount, with_typical
+from agents.forecasting._newbiz import NewBusiness
+from agents.forecasting._periods import anchor, live_snapshots, same_point_in_past
+from agents.forecasting._simulate import simulate
+from agents.forecasting._snapshot import Segments, SnapshotDraws
 
 END = dt.date(2026, 1, 1)
 NAN = float("nan")
@@ -115,8 +121,6 @@ def test_symmetric_level_map_keeps_the_median_and_narrows_or_widens() -> None:
 
 
 def test_simulated_deals_sum_into_their_owners() -> None:
-    from agents.forecasting._simulate import simulate
-
     owner = np.array([3, 0, 3, 1, 0, 3])  # unsorted, owner 2 has no deal
     value = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0])
     sure = simulate(np.ones(6), value, owner, np.zeros(6, dtype=int), 4, rho_c=0.1, rho_t=0.05, draws=50,
@@ -130,3 +134,63 @@ def test_simulated_deals_sum_into_their_owners() -> None:
     assert half.mean(axis=0) == pytest.approx([9.0, 4.0, 0.0, 18.5], rel=0.03)
     # Every draw's owner sums are sums of whole deals: owner 1 has one deal of 8.
     assert set(np.unique(half[:, 1])) <= {0.0, 8.0}
+
+
+def test_a_team_commit_counts_non_submitters_at_the_simulation() -> None:
+    users = pl.DataFrame({"user_id": ["a", "b", "c"], "team": ["T1", "T1", "T2"], "region": ["R", "R", "R"]})
+    seg = Segments.from_users(users)
+    owners = np.full(len(seg.owners), NAN)
+    owners[seg.owners.index("a")] = 100.0  # b in the same team has not submitted, nor has c
+    sim = np.zeros(len(seg.owners))
+    sim[seg.owners.index("b")], sim[seg.owners.index("c")] = 40.0, 70.0
+    team = _team_commit(seg, owners, sim)
+    assert team[seg.teams.index("T1")] == pytest.approx(140.0)
+    assert np.isnan(team[seg.teams.index("T2")])  # nobody there submitted: the simulation alone
+    assert np.isnan(_team_commit(seg, None, sim)).all()
+
+
+def test_live_offsets_learn_from_the_fixed_point_before_them() -> None:
+    assert [anchor("month", d) for d in (0, 13, 14, 30)] == [0, 0, 14, 14]
+    assert [anchor("quarter", d) for d in (27, 28, 60, 91)] == [0, 28, 56, 56]
+    assert slot("quarter", dt.date(2026, 7, 1), 50) == ("quarter", 28, 0)
+    live = live_snapshots(dt.datetime(2026, 3, 30, 17))
+    past = same_point_in_past(live, dt.date(2025, 12, 1))
+    months = past.filter(period_kind="month").sort("period_start")
+    assert months["period_start"].to_list() == [dt.date(2025, 12, 1), dt.date(2026, 1, 1), dt.date(2026, 2, 1)]
+    assert set(months["offset"]) == {29}
+    # Day 29 of February 2026 does not exist: held at its last day, at the live time of day.
+    assert months["moment"].to_list()[-1] == dt.datetime(2026, 2, 28, 17)
+    assert (months["moment"].dt.date() < months["period_end"]).all()
+
+
+def test_blank_wins_are_valued_at_the_mean_of_earlier_wins() -> None:
+    t = [dt.datetime(2026, 1, d) for d in range(1, 8)]
+    won = pl.DataFrame({"won_at": t, "raw_amount": [10.0, 1000.0, 10.0, 1000.0, 10.0, None, 1.0],
+                        "product": ["p"] * 7})  # fmt: skip
+    typical = typical_amount(won)
+    blank = with_typical(won.filter(pl.col("raw_amount").is_null()), typical, "won_at")
+    # Five earlier known wins: (10 + 1000 + 10 + 1000 + 10) / 5 (the geometric mean would be 63).
+    assert blank["typical"][0] == pytest.approx(406.0)
+
+
+def test_new_business_ignores_the_years_before_any_and_keeps_its_spread_sane() -> None:
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(12), 1e5 * np.exp(rng.normal(0, 0.2, 26))]  # a CRM empty for a year, then steady
+    nb = NewBusiness("month").fit(y)
+    assert nb.n_ == 26 and nb.method_ == "ets_seasonal"  # the 12 empty months left out; 26 >= 24: seasonal
+    assert nb.sigma_ <= 1.0
+    draws = nb.sample(4000, rng)
+    assert 5e4 < np.median(draws) < 2e5 and draws.max() < 50 * np.median(draws)
+
+
+def test_new_business_that_is_often_nothing_keeps_its_mean() -> None:
+    rng = np.random.default_rng(1)
+    y = np.where(rng.random(40) < 0.5, 0.0, 2e4 * np.exp(rng.normal(0, 0.5, 40)))
+    y[0] = 1e4  # so nothing is trimmed
+    nb = NewBusiness("quarter").fit(y)
+    assert nb.method_ == "hurdle" and nb.p_ == pytest.approx(np.mean(y > 0))
+    draws = nb.sample(20000, rng)
+    assert np.mean(draws == 0) == pytest.approx(1 - nb.p_, abs=0.02)
+    # Within a factor of 1.5 of the series' own mean (a log-normal through the zeros
+    # centred near log(1) and forecast almost nothing).
+    assert y.mean() / 1.5 < draws.mean() < 1.5 * y.mean()
