@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
-import polars as pl
 
-from agents.engine._apply import apply_batch
+from agents.engine._apply import InvalidValue, apply_one
 from agents.engine._audit import AuditEntry, append, to_json
-from agents.engine._catalog import EngineError, check_field, column_types
+from agents.engine._catalog import EngineError
 from agents.engine._people import require_role
 from agents.engine._units import in_transaction, now_utc
 from data.warehouse import Warehouse, first_row
@@ -34,11 +33,12 @@ SET status = $status, decided_at = $at, decided_by = $by, decision_note = $note,
     final_value = $final
 WHERE proposal_id = $id AND status = $was
 """
+# The lease is found by its key (the proposal's field), not by scanning for the id.
 _RELEASE = """
 UPDATE ops.field_leases SET released_at = $at
-WHERE proposal_id = $id AND released_at IS NULL
+WHERE object_type = $object_type AND record_id = $record_id AND field = $field
+  AND proposal_id = $id AND released_at IS NULL
 """
-_CASTS = "SELECT TRY_CAST(CAST($v AS JSON) ->> '$' AS {ctype}) IS NOT NULL OR $v = 'null'"
 
 
 @dataclass(frozen=True)
@@ -120,18 +120,16 @@ def _decide(
         outcome = "approved"
     else:
         final = p["new_value"] if value is None else value
-        ctype = check_field(column_types(con), p["object_type"], p["field"])
-        if not first_row(con, _CASTS.format(ctype=ctype), {"v": final})[0]:  # type: ignore[index]
+        try:
+            done, before, after = apply_one(
+                con, object_type=p["object_type"], record_id=p["record_id"], field=p["field"],
+                old_value=p["old_value"], new_value=final, now=at,
+            )  # fmt: skip
+        except InvalidValue as exc:
             raise EngineError(
-                f"value {final} is not a valid {ctype} for {p['object_type']}.{p['field']}"
-            )
-        applied = apply_batch(
-            con,
-            pl.DataFrame({"proposal_id": [proposal_id], "object_type": [p["object_type"]],
-                          "record_id": [p["record_id"]], "field": [p["field"]],
-                          "old_value": [p["old_value"]], "new_value": [final]}),
-            now=at,
-        ).row(0, named=True)  # fmt: skip
+                f"value {final} is not a valid {exc} for {p['object_type']}.{p['field']}"
+            ) from None
+        applied = {"applied": done, "before": before, "after": after}
         if applied["applied"]:
             outcome = "edited" if value is not None and value != p["new_value"] else "approved"
             entries.append(AuditEntry(actor=p["agent"], actor_kind="agent", action="apply",
@@ -146,7 +144,9 @@ def _decide(
                                      "final": final, "id": proposal_id, "was": p["status"]})  # fmt: skip
     if not changed or int(changed[0]) != 1:  # someone decided between our read and write
         raise duckdb.TransactionException("Conflict on proposal decision; retry")
-    con.execute(_RELEASE, {"at": at, "id": proposal_id})
+    if p["field"] is not None:  # only a proposal on a field holds a lease
+        con.execute(_RELEASE, {"at": at, "id": proposal_id, "object_type": p["object_type"],
+                               "record_id": p["record_id"], "field": p["field"]})  # fmt: skip
     action = {"approved": "approve", "edited": "edit", "rejected": "reject", "stale": "approve",
               "done": "done", "dismissed": "dismiss"}[outcome]  # fmt: skip
     detail = {"note": note}
