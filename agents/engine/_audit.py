@@ -58,7 +58,7 @@ _DIGEST = (
 # The chain's last seq and value, one row (migration 007). Moving it is what makes two
 # appending transactions conflict, so the chain never forks.
 _HEAD = "SELECT seq, hash FROM ops.audit_head"
-_MOVE_HEAD = "UPDATE ops.audit_head SET seq = $seq, hash = $hash WHERE seq = $was"
+_MOVE_HEAD = "UPDATE ops.audit_head SET seq = $seq, hash = $hash WHERE seq = $was AND hash = $prev"
 _INSERT = "INSERT INTO ops.audit_log SELECT " + ", ".join(_COLUMNS) + " FROM audit_batch"
 # A few rows (a decision) go in as bound lists: no frame to build and register.
 _INSERT_ROWS = (
@@ -112,8 +112,12 @@ def append(
     entries: Iterable[AuditEntry] | pl.DataFrame,
     *,
     at: dt.datetime | None = None,
+    head: tuple[int, str] | None = None,
 ) -> int:
     """Append entries to the chain inside the caller's transaction; returns how many.
+
+    ``head`` is ops.audit_head's (seq, hash) if the caller has read it in this
+    transaction already (it saves a statement); it is checked when the head moves.
 
     ``entries`` is AuditEntry objects or a frame with their fields as columns (the
     fast path for big runs). Two writers appending at once both move the chain head
@@ -128,7 +132,7 @@ def append(
     rows = [tuple(getattr(e, f) for f in ENTRY_FIELDS) for e in entries]
     if not rows:
         return 0
-    last, prev = _head(con)
+    last, prev = head or _head(con)
     stamp = logged_at.strftime(_STAMP)
     digests = [
         _sha(_SEP.join([str(last + i), stamp, *(_NULL if v is None else v for v in row)]))
@@ -138,7 +142,7 @@ def append(
     params: dict[str, Any] = {f: [row[i] for row in rows] for i, f in enumerate(ENTRY_FIELDS)}
     params |= {"seq": list(range(last + 1, last + 1 + len(rows))), "logged_at": logged_at,
                "prev_hash": prev, "hash": [*digests[:-1], block]}  # fmt: skip
-    _move_head(con, last, last + len(rows), block)
+    _move_head(con, (last, prev), last + len(rows), block)
     con.execute(_INSERT_ROWS, params)
     return len(rows)
 
@@ -166,7 +170,7 @@ def _append_frame(con: duckdb.DuckDBPyConnection, entries: pl.DataFrame, at: dt.
     block = _sha(prev + "".join(digests))
     digests[-1] = block
     batch = batch.with_columns(prev_hash=pl.lit(prev), hash=pl.Series(digests, dtype=pl.String))
-    _move_head(con, last, last + len(batch), block)
+    _move_head(con, (last, prev), last + len(batch), block)
     with registered(con, "audit_batch", batch):
         con.execute(_INSERT)
     return len(batch)
@@ -183,10 +187,10 @@ def _head(con: duckdb.DuckDBPyConnection) -> tuple[int, str]:
     return int(row[0]), str(row[1])  # type: ignore[call-overload]
 
 
-def _move_head(con: duckdb.DuckDBPyConnection, was: int, seq: int, block: str) -> None:
+def _move_head(con: duckdb.DuckDBPyConnection, was: tuple[int, str], seq: int, block: str) -> None:
     """Moved before the rows go in: a racing appender then meets a clean write conflict on
     this row, never a duplicate ``seq`` (a constraint error DuckDB does not call a conflict)."""
-    moved = first_row(con, _MOVE_HEAD, {"seq": seq, "hash": block, "was": was})
+    moved = first_row(con, _MOVE_HEAD, {"seq": seq, "hash": block, "was": was[0], "prev": was[1]})
     if not moved or int(moved[0]) != 1:  # type: ignore[call-overload]
         raise duckdb.TransactionException("Conflict on the audit chain head; retry")
 
