@@ -208,3 +208,92 @@ def test_a_warehouse_from_before_007_upgrades_with_its_log_and_proposals(tmp_pat
         last = con.execute("SELECT max(seq) FROM ops.audit_log").fetchone()[0]
     assert report.ok and head == last == report.rows > 6
     assert proposals == 1 + 20 + 20 + 20  # the old one, 2 x 20 employee bumps, 20 industries
+
+
+_CASES = [  # object, record, field, old, new: applied, stale, gone, typed, composite key
+    ("accounts", "A1", "employees", "1", "7"),
+    ("accounts", "A2", "employees", "99", "7"),
+    ("accounts", "nope", "industry", "null", '"Retail"'),
+    ("accounts", "A3", "annual_revenue", "null", "2500000"),
+    ("entity_map", "accounts:A1", "entity_id", '"E1"', '"E9"'),
+]
+
+
+def test_a_decision_applies_exactly_as_a_run_would(wh: Warehouse) -> None:
+    """apply_one (decisions, bound values) and apply_batch (runs, a frame) agree on every
+    outcome and leave the same CRM behind."""
+    from agents.engine._apply import apply_batch, apply_one
+    from agents.engine._units import now_utc
+
+    seed_accounts(wh, 5)
+    with wh.connect() as con:
+        con.execute("INSERT INTO foundation.entity_map VALUES ('accounts', 'A1', 'E1', 0.9, 'x', now())")
+    results, states = [], []
+    for one in (True, False):
+        with wh.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            if one:
+                got = [apply_one(con, object_type=o, record_id=r, field=f, old_value=a, new_value=b,
+                                 now=now_utc()) for o, r, f, a, b in _CASES]  # fmt: skip
+            else:
+                batch = pl.DataFrame(
+                    [(str(i), *c) for i, c in enumerate(_CASES)], orient="row",
+                    schema=["proposal_id", "object_type", "record_id", "field", "old_value", "new_value"],
+                )  # fmt: skip
+                out = apply_batch(con, batch, now=now_utc()).sort(pl.col("proposal_id").cast(int))
+                got = [(r["applied"], r["before"], r["after"]) for r in out.iter_rows(named=True)]
+            results.append(got)
+            states.append(con.execute(
+                "SELECT account_id, employees, industry, annual_revenue FROM crm.accounts "
+                "UNION ALL SELECT record_id, NULL, entity_id, NULL FROM foundation.entity_map "
+                "ORDER BY 1, 3").fetchall())  # fmt: skip
+            con.execute("ROLLBACK")
+    assert results[0] == results[1]
+    assert [r[0] for r in results[0]] == [True, False, False, True, True]
+    assert results[0][3] == (True, "null", "2500000.0")  # as stored: a DOUBLE
+    assert results[0][1][1] == "2"  # a stale one reports what the record holds
+    assert states[0] == states[1]
+
+
+class _Industry(Agent):
+    """Proposes one industry for account A1 (tier 2: a reviewer decides, the field leased)."""
+
+    name = "bumper"
+    version = "1.0"
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def run(self, ctx: Context) -> AgentResult:
+        row = {"action_type": "set_industry", "object_type": "accounts", "record_id": "A1",
+               "field": "industry", "old_value": "null", "new_value": f'"{self.value}"',
+               "confidence": 0.7, "evidence": "{}", "reason": "guess"}  # fmt: skip
+        return AgentResult(pl.DataFrame([row], schema=PROPOSAL_INPUT))
+
+
+def test_a_released_lease_is_taken_again_by_the_next_proposal(wh: Warehouse) -> None:
+    from agents.engine._decide import decide
+    from agents.engine._people import add_person
+
+    seed_accounts(wh, 3)
+    add_person(wh, "rev", "admin", by="rev")
+
+    def propose(value: str) -> dict[str, int]:
+        [r] = run_agents(wh, [replace(SPEC, factory=lambda: _Industry(value))], only="bumper")
+        return r.counts
+
+    def leases() -> list[tuple]:
+        with wh.connect() as con:
+            return con.execute("SELECT proposal_id, released_at IS NULL FROM ops.field_leases "
+                               "WHERE record_id = 'A1' AND field = 'industry'").fetchall()  # fmt: skip
+
+    assert propose("Retail")["pending"] == 1
+    [(first, held)] = leases()
+    assert held
+    assert propose("Banking")["deferred"] == 1  # held: not recorded
+    decide(wh, first, approve=False, by="rev", note="no")
+    assert leases() == [(first, False)]  # released by marking, the row kept
+    assert propose("Banking")["pending"] == 1
+    [(second, held)] = leases()  # the same row, taken again
+    assert held and second != first
+    _assert_consistent(wh)
