@@ -61,6 +61,7 @@ _HEAD = "SELECT seq, hash FROM ops.audit_head"
 _MOVE_HEAD = "UPDATE ops.audit_head SET seq = $seq, hash = $hash WHERE seq = $was AND hash = $prev"
 _INSERT = "INSERT INTO ops.audit_log SELECT " + ", ".join(_COLUMNS) + " FROM audit_batch"
 # A few rows (a decision) go in as bound lists: no frame to build and register.
+_FEW = 64
 _INSERT_ROWS = (
     "INSERT INTO ops.audit_log SELECT unnest($seq::BIGINT[]), $logged_at::TIMESTAMP, "
     + ", ".join(f"unnest(${f}::VARCHAR[])" for f in ENTRY_FIELDS)
@@ -128,10 +129,13 @@ def append(
     if isinstance(entries, pl.DataFrame):
         if entries.is_empty():
             return 0
-        return _append_frame(con, entries, logged_at)
+        return _append_frame(con, entries, logged_at, head)
     rows = [tuple(getattr(e, f) for f in ENTRY_FIELDS) for e in entries]
     if not rows:
         return 0
+    if len(rows) > _FEW:  # bound lists cost per value; a big batch goes in as a frame
+        batch = pl.DataFrame(rows, schema=dict.fromkeys(ENTRY_FIELDS, pl.String), orient="row")
+        return _append_frame(con, batch, logged_at, head)
     last, prev = head or _head(con)
     stamp = logged_at.strftime(_STAMP)
     digests = [
@@ -147,11 +151,16 @@ def append(
     return len(rows)
 
 
-def _append_frame(con: duckdb.DuckDBPyConnection, entries: pl.DataFrame, at: dt.datetime) -> int:
+def _append_frame(
+    con: duckdb.DuckDBPyConnection,
+    entries: pl.DataFrame,
+    at: dt.datetime,
+    head: tuple[int, str] | None = None,
+) -> int:
     batch = entries.select(
         [pl.col(f) if f in entries.columns else pl.lit(None).alias(f) for f in ENTRY_FIELDS]
     ).cast(dict.fromkeys(ENTRY_FIELDS, pl.String))
-    last, prev = _head(con)
+    last, prev = head or _head(con)
     batch = batch.with_columns(
         seq=pl.int_range(last + 1, last + 1 + len(batch), dtype=pl.Int64),
         logged_at=pl.lit(at, pl.Datetime("us")),
