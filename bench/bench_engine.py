@@ -7,10 +7,10 @@
    end (agent reads and change detection included), and a second run on the same
    warehouse (100k proposals already recorded, every tier-2 field leased).
 2. p95 latency of one approval (decide -> guarded apply -> audit append) with the
-   audit log holding M rows.
+   audit log holding M rows (and, with --proposal-rows, that many decided proposals).
 
     python bench/bench_engine.py [--proposals 100000] [--repeat 5] [--audit-rows 10000000]
-                                 [--skip-approval]
+                                 [--proposal-rows 0] [--skip-approval]
 
 The machine's load average is printed with the figures: on a shared machine the
 wall-clock figures swing with the other work; CPU seconds of this process swing less.
@@ -43,6 +43,21 @@ SELECT i, TIMESTAMP '2026-01-01' + to_microseconds(i::BIGINT), 'bench', 'agent',
        'A' || (i % 50000), 'employees', '1', '2', NULL, 'bench', NULL,
        md5((i - 1)::VARCHAR) || md5(i::VARCHAR), md5(i::VARCHAR) || md5((i + 1)::VARCHAR)
 FROM range(1, $n + 1) t(i)
+"""
+# Decided proposals of earlier runs, so looking one up is not a scan of a tiny table.
+_FILL_PROPOSALS = """
+INSERT INTO ops.proposals
+SELECT 'R' || lpad((900000 + i // 100000)::VARCHAR, 6, '0') || '-' || (i % 100000 + 1),
+       'R' || lpad((900000 + i // 100000)::VARCHAR, 6, '0'), 'bench', 'set_employees',
+       'accounts', 'A' || (i % 50000), 'employees', '1', '2', 0.9, '{}', 'bench', 1, 'bench',
+       'applied', false, md5(i::VARCHAR), TIMESTAMP '2026-01-01', NULL, NULL, NULL, '2'
+FROM range($n) t(i)
+"""
+# The padding is written past the engine, so move the chain head to its end as an
+# append would (the next append continues from it).
+_MOVE_HEAD = """
+UPDATE ops.audit_head SET seq = (SELECT max(seq) FROM ops.audit_log),
+    hash = (SELECT arg_max(hash, seq) FROM ops.audit_log)
 """
 
 
@@ -120,7 +135,7 @@ def bench_routing(n: int, repeat: int) -> None:
           f"{_spread([s[1] for s in second])}, cpu {_spread([s[2] for s in second])}")  # fmt: skip
 
 
-def bench_approval(audit_rows: int, approvals: int = 200) -> None:
+def bench_approval(audit_rows: int, proposal_rows: int = 0, approvals: int = 200) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         wh = Warehouse(Path(tmp) / "bench.duckdb")
         seed_accounts(wh, approvals)
@@ -134,6 +149,9 @@ def bench_approval(audit_rows: int, approvals: int = 200) -> None:
                 _FILL_AUDIT.replace("range(1, $n + 1)", f"range({base + 1}, {base} + $n + 1)"),
                 {"n": audit_rows},
             )
+            con.execute(_MOVE_HEAD)
+            if proposal_rows:
+                con.execute(_FILL_PROPOSALS, {"n": proposal_rows})
             ids = [
                 r[0]
                 for r in con.execute(
@@ -141,7 +159,8 @@ def bench_approval(audit_rows: int, approvals: int = 200) -> None:
                 ).fetchall()
             ]
         print(
-            f"approval: padded the audit log with {audit_rows:,} rows in {time.perf_counter() - t:.1f}s"
+            f"approval: padded the audit log with {audit_rows:,} rows and ops.proposals with "
+            f"{proposal_rows:,} in {time.perf_counter() - t:.1f}s"
         )
         lat = _latencies(lambda pid: decide(wh, pid, approve=True, by="rev"), ids[:approvals])
         p95 = lat[int(len(lat) * 0.95) - 1]
@@ -163,11 +182,13 @@ def main() -> None:
     parser.add_argument("--proposals", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--audit-rows", type=int, default=10_000_000)
+    parser.add_argument("--proposal-rows", type=int, default=0,
+                        help="decided proposals to add before the approvals (default none)")  # fmt: skip
     parser.add_argument("--skip-approval", action="store_true")
     args = parser.parse_args()
     bench_routing(args.proposals, args.repeat)
     if not args.skip_approval:
-        bench_approval(args.audit_rows)
+        bench_approval(args.audit_rows, args.proposal_rows)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ import duckdb
 import polars as pl
 
 from agents.engine._catalog import OBJECTS, check_field, column_types
-from data.warehouse import frame, registered
+from data.warehouse import first_row, frame, registered
 
-__all__ = ["apply_batch", "APPLY_RESULT_SCHEMA"]
+__all__ = ["apply_batch", "apply_one", "InvalidValue", "APPLY_RESULT_SCHEMA"]
 
 APPLY_RESULT_SCHEMA = {
     "proposal_id": pl.String,
@@ -48,6 +48,54 @@ FROM apply_batch p
 WHERE {key} = p.record_id
   AND t.{field} IS NOT DISTINCT FROM CAST(p.old_value ->> '$' AS {ctype})
 """
+
+# One proposal (a decision), as bound values: no frame to build and register, and the
+# record found by its key. The JSON texts come from the values themselves: where the
+# guarded UPDATE writes, the record held exactly the old value.
+_VALUES = """
+SELECT TRY_CAST(CAST($new AS JSON) ->> '$' AS {ctype}) IS NOT NULL OR $new = 'null' AS valid,
+       coalesce(to_json(TRY_CAST($old ->> '$' AS {ctype}))::VARCHAR, 'null') AS before,
+       coalesce(to_json(TRY_CAST($new ->> '$' AS {ctype}))::VARCHAR, 'null') AS after
+"""
+_UPDATE_ONE = """
+UPDATE {table} AS t
+SET {field} = CAST($new ->> '$' AS {ctype}), updated_at = $now
+WHERE {key} = $record AND t.{field} IS NOT DISTINCT FROM CAST($old ->> '$' AS {ctype})
+"""
+_CURRENT = "SELECT coalesce(to_json(t.{field})::VARCHAR, 'null') FROM {table} t WHERE {key} = $record"
+
+
+class InvalidValue(ValueError):
+    """The value cannot be stored in the field's column."""
+
+
+def apply_one(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    object_type: str,
+    record_id: str,
+    field: str,
+    old_value: str,
+    new_value: str,
+    now: dt.datetime,
+) -> tuple[bool, str | None, str | None]:
+    """``apply_batch`` for one proposal: (applied, before, after), JSON text as stored.
+
+    Raises InvalidValue (naming the column type) when ``new_value`` does not fit the
+    column. A record that is gone or changed is stale: (False, its value or None, None).
+    """
+    ctype = check_field(column_types(con), object_type, field)
+    obj = OBJECTS[object_type]
+    names = {"table": obj.table, "key": obj.record_key, "field": field, "ctype": ctype}
+    valid, before, after = first_row(con, _VALUES.format(**names), {"old": old_value, "new": new_value})  # type: ignore[misc]  # fmt: skip
+    if not valid:
+        raise InvalidValue(ctype)
+    params = {"record": record_id, "old": old_value, "new": new_value, "now": now}
+    written = first_row(con, _UPDATE_ONE.format(**names), params)
+    if written and int(written[0]) == 1:  # type: ignore[call-overload]
+        return True, str(before), str(after)
+    current = first_row(con, _CURRENT.format(**names), {"record": record_id})
+    return False, None if current is None else str(current[0]), None
 
 
 def apply_batch(

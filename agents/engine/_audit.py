@@ -35,7 +35,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from data.warehouse import first_row, frame, registered
+from data.warehouse import first_row, registered
 
 __all__ = ["AuditEntry", "GENESIS", "append", "verify", "ChainReport", "to_json"]
 
@@ -46,6 +46,8 @@ ENTRY_FIELDS = (
     "before", "after", "proposal_id", "run_id", "detail",
 )  # fmt: skip
 _COLUMNS = ("seq", "logged_at", *ENTRY_FIELDS, "prev_hash", "hash")
+# The digest's text, also built in Python to write (append) and checked against _DIGEST.
+_SEP, _NULL, _STAMP = chr(31), chr(0), "%Y-%m-%dT%H:%M:%S.%f"
 
 # The one definition of a row's content digest, used to write and to verify.
 _DIGEST = (
@@ -53,9 +55,18 @@ _DIGEST = (
     + ", ".join(f"coalesce({f}::VARCHAR, chr(0))" for f in ENTRY_FIELDS)
     + "))"
 )
-_TAIL = "SELECT seq, hash FROM ops.audit_log ORDER BY seq DESC LIMIT 1"
-_BATCH_DIGESTS = f"SELECT {_DIGEST} AS digest FROM audit_batch ORDER BY seq"
+# The chain's last seq and value, one row (migration 007). Moving it is what makes two
+# appending transactions conflict, so the chain never forks.
+_HEAD = "SELECT seq, hash FROM ops.audit_head"
+_MOVE_HEAD = "UPDATE ops.audit_head SET seq = $seq, hash = $hash WHERE seq = $was AND hash = $prev"
 _INSERT = "INSERT INTO ops.audit_log SELECT " + ", ".join(_COLUMNS) + " FROM audit_batch"
+# A few rows (a decision) go in as bound lists: no frame to build and register.
+_FEW = 64
+_INSERT_ROWS = (
+    "INSERT INTO ops.audit_log SELECT unnest($seq::BIGINT[]), $logged_at::TIMESTAMP, "
+    + ", ".join(f"unnest(${f}::VARCHAR[])" for f in ENTRY_FIELDS)
+    + ", $prev_hash, unnest($hash::VARCHAR[])"
+)
 _SCAN = f"""
 SELECT seq, prev_hash, hash, {_DIGEST} AS digest FROM ops.audit_log
 WHERE seq > $after ORDER BY seq LIMIT $n
@@ -102,45 +113,95 @@ def append(
     entries: Iterable[AuditEntry] | pl.DataFrame,
     *,
     at: dt.datetime | None = None,
+    head: tuple[int, str] | None = None,
 ) -> int:
     """Append entries to the chain inside the caller's transaction; returns how many.
 
+    ``head`` is ops.audit_head's (seq, hash) if the caller has read it in this
+    transaction already (it saves a statement); it is checked when the head moves.
+
     ``entries`` is AuditEntry objects or a frame with their fields as columns (the
-    fast path for big runs). Two writers appending at once read the same tail and
-    insert the same ``seq``: the primary key fails one of them, whose whole
-    transaction the caller retries, so the chain never forks.
+    fast path for big runs). Two writers appending at once both move the chain head
+    (ops.audit_head): DuckDB fails one of them with a write conflict, and the caller
+    retries its whole transaction, so the chain never forks.
     """
-    if isinstance(entries, pl.DataFrame):
-        batch = entries.select(
-            [pl.col(f) if f in entries.columns else pl.lit(None).alias(f) for f in ENTRY_FIELDS]
-        ).cast(dict.fromkeys(ENTRY_FIELDS, pl.String))
-    else:
-        rows = list(entries)
-        batch = pl.DataFrame(
-            {f: [getattr(e, f) for e in rows] for f in ENTRY_FIELDS},
-            schema=dict.fromkeys(ENTRY_FIELDS, pl.String),
-        )
-    if batch.is_empty():
-        return 0
     logged_at = at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    tail = first_row(con, _TAIL)
-    last, prev = (int(tail[0]), str(tail[1])) if tail else (0, GENESIS)  # type: ignore[arg-type]
+    if isinstance(entries, pl.DataFrame):
+        if entries.is_empty():
+            return 0
+        return _append_frame(con, entries, logged_at, head)
+    rows = [tuple(getattr(e, f) for f in ENTRY_FIELDS) for e in entries]
+    if not rows:
+        return 0
+    if len(rows) > _FEW:  # bound lists cost per value; a big batch goes in as a frame
+        batch = pl.DataFrame(rows, schema=dict.fromkeys(ENTRY_FIELDS, pl.String), orient="row")
+        return _append_frame(con, batch, logged_at, head)
+    last, prev = head or _head(con)
+    stamp = logged_at.strftime(_STAMP)
+    digests = [
+        _sha(_SEP.join([str(last + i), stamp, *(_NULL if v is None else v for v in row)]))
+        for i, row in enumerate(rows, start=1)
+    ]
+    block = _sha(prev + "".join(digests))
+    params: dict[str, Any] = {f: [row[i] for row in rows] for i, f in enumerate(ENTRY_FIELDS)}
+    params |= {"seq": list(range(last + 1, last + 1 + len(rows))), "logged_at": logged_at,
+               "prev_hash": prev, "hash": [*digests[:-1], block]}  # fmt: skip
+    _move_head(con, (last, prev), last + len(rows), block)
+    con.execute(_INSERT_ROWS, params)
+    return len(rows)
+
+
+def _append_frame(
+    con: duckdb.DuckDBPyConnection,
+    entries: pl.DataFrame,
+    at: dt.datetime,
+    head: tuple[int, str] | None = None,
+) -> int:
+    batch = entries.select(
+        [pl.col(f) if f in entries.columns else pl.lit(None).alias(f) for f in ENTRY_FIELDS]
+    ).cast(dict.fromkeys(ENTRY_FIELDS, pl.String))
+    last, prev = head or _head(con)
     batch = batch.with_columns(
         seq=pl.int_range(last + 1, last + 1 + len(batch), dtype=pl.Int64),
-        logged_at=pl.lit(logged_at, pl.Datetime("us")),
+        logged_at=pl.lit(at, pl.Datetime("us")),
     )
-    with registered(con, "audit_batch", batch):
-        digests = frame(con, _BATCH_DIGESTS)["digest"]  # DuckDB hashes the rows in parallel
-    # The block digest is one sha256 over the batch's digests: hashlib does it in a few
-    # ms where DuckDB's sha256 of one long string takes far longer.
-    block = hashlib.sha256((prev + digests.str.join("").item()).encode()).hexdigest()
-    batch = batch.with_columns(
-        prev_hash=pl.lit(prev),
-        hash=digests.scatter(len(digests) - 1, block),
-    )
+    # The rows' canonical text in one vectorised pass, then one sha256 call per row:
+    # about twice as fast as DuckDB's sha256 over the same text (and no round trip).
+    text = batch.select(
+        pl.concat_str(
+            [pl.col("seq").cast(pl.String), pl.lit(at.strftime(_STAMP)),
+             *(pl.col(f).fill_null(_NULL) for f in ENTRY_FIELDS)],
+            separator=_SEP,
+        )
+    ).to_series()  # fmt: skip
+    sha = hashlib.sha256
+    digests = [sha(t.encode()).hexdigest() for t in text.to_list()]
+    block = _sha(prev + "".join(digests))
+    digests[-1] = block
+    batch = batch.with_columns(prev_hash=pl.lit(prev), hash=pl.Series(digests, dtype=pl.String))
+    _move_head(con, (last, prev), last + len(batch), block)
     with registered(con, "audit_batch", batch):
         con.execute(_INSERT)
     return len(batch)
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _head(con: duckdb.DuckDBPyConnection) -> tuple[int, str]:
+    row = first_row(con, _HEAD)
+    if row is None:
+        raise RuntimeError("ops.audit_head has no row: the audit chain's head was removed")
+    return int(row[0]), str(row[1])  # type: ignore[call-overload]
+
+
+def _move_head(con: duckdb.DuckDBPyConnection, was: tuple[int, str], seq: int, block: str) -> None:
+    """Moved before the rows go in: a racing appender then meets a clean write conflict on
+    this row, never a duplicate ``seq`` (a constraint error DuckDB does not call a conflict)."""
+    moved = first_row(con, _MOVE_HEAD, {"seq": seq, "hash": block, "was": was[0], "prev": was[1]})
+    if not moved or int(moved[0]) != 1:  # type: ignore[call-overload]
+        raise duckdb.TransactionException("Conflict on the audit chain head; retry")
 
 
 @dataclass(frozen=True)
@@ -195,7 +256,11 @@ class _Block:
 
 
 def verify(con: duckdb.DuckDBPyConnection, *, chunk: int = 500_000) -> ChainReport:
-    """Recompute every digest, block digest and link from the start; name the first bad row."""
+    """Recompute every digest, block digest and link from the start; name the first bad row.
+
+    The log must also end where its head (ops.audit_head) says: rows cut off the end
+    are named as missing, rows added without moving the head as not in the chain.
+    """
     chain, expected, after = GENESIS, 1, 0
     block: _Block | None = None
     try:
@@ -213,7 +278,20 @@ def verify(con: duckdb.DuckDBPyConnection, *, chunk: int = 500_000) -> ChainRepo
                 expected = seq + 1
             after = int(part[-1][0])
         if block is not None:
-            block.close(at_end=True)
+            chain = block.close(at_end=True)
+        _check_head(con, expected - 1, chain)
     except _Broken as broken:
         return ChainReport(False, broken.seq - 1, broken.seq, broken.problem)
     return ChainReport(True, expected - 1)
+
+
+def _check_head(con: duckdb.DuckDBPyConnection, last: int, chain: str) -> None:
+    seq, stored = _head(con)
+    if seq > last:
+        raise _Broken(last + 1, f"row {last + 1} is missing (the chain head says the log "
+                                f"ends at row {seq})")  # fmt: skip
+    if seq < last:
+        raise _Broken(seq + 1, f"row {seq + 1} is not in the chain (the chain head says the "
+                               f"log ends at row {seq})")  # fmt: skip
+    if stored != chain:
+        raise _Broken(last, f"the chain head does not match row {last}'s chain value")

@@ -9,7 +9,7 @@ from agents.engine._catalog import EngineError
 from agents.engine._units import in_transaction, now_utc
 from data.warehouse import Warehouse, first_row, frame
 
-__all__ = ["ROLES", "add_person", "require_role", "people"]
+__all__ = ["ROLES", "add_person", "require_role", "check_role", "people"]
 
 ROLES = ("viewer", "reviewer", "admin")
 _RANK = {r: i for i, r in enumerate(ROLES)}
@@ -27,12 +27,16 @@ _ALL = "SELECT name, role, added_by, added_at FROM ops.people ORDER BY name"
 def require_role(con: duckdb.DuckDBPyConnection, name: str, role: str) -> str:
     """The person's role, if it is at least ``role``; else a clear refusal."""
     row = first_row(con, _GET, {"name": name})
-    if row is None:
+    return check_role(name, None if row is None else str(row[0]), role)
+
+
+def check_role(name: str, have: str | None, role: str) -> str:
+    """``require_role`` for a role already read (None: not a known person)."""
+    if have is None:
         raise EngineError(
             f"{name!r} is not a known person; an admin adds them with "
             f"`revstack people add {name!r} --role reviewer --by ADMIN`"
         )
-    have = str(row[0])
     if _RANK[have] < _RANK[role]:
         raise EngineError(f"{name} is a {have}; this needs the {role} role")
     return have

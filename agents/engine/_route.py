@@ -87,10 +87,12 @@ SELECT t.ord, t.idempotency_key,
          ELSE 'tier ' || base_tier || ' in the contract'
            || CASE WHEN base_tier = 1 THEN ' at confidence >= ' || threshold ELSE '' END
        END AS tier_reason,
-       l.proposal_id AS leased_by, l.agent AS leased_by_agent
+       CASE WHEN l.released_at IS NULL THEN l.proposal_id END AS leased_by,
+       CASE WHEN l.released_at IS NULL THEN l.agent END AS leased_by_agent,
+       l.record_id IS NOT NULL AS lease_row
 FROM tiered t
 LEFT JOIN ops.field_leases l
-       ON l.released_at IS NULL AND t.field IS NOT NULL
+       ON t.field IS NOT NULL
       AND l.object_type = t.object_type AND l.record_id = t.record_id AND l.field = t.field
 """
 
@@ -106,8 +108,9 @@ def route(
     """Tier and status for every new proposal in ``proposals`` (validated agent output).
 
     Returns the input columns plus idempotency_key, tier (null when blocked),
-    tier_reason and status (blocked | superseded | deferred | shadow | apply |
-    pending | task). ``apply`` is resolved to applied or stale by the caller.
+    tier_reason, status (blocked | superseded | deferred | shadow | apply | pending |
+    task) and lease_row (the field has a row in ops.field_leases, held or released).
+    ``apply`` is resolved to applied or stale by the caller.
     """
     batch = proposals.with_row_index("ord")
     with registered(con, "batch", batch), registered(con, "policy", policy):

@@ -90,13 +90,19 @@ SELECT proposal_id, $run_id, $agent, action_type, object_type, record_id, field,
        idempotency_key, $now, decided_at, NULL, NULL, final_value
 FROM routed
 """
+# A field leased for the first time gets a row (a plain insert: an upsert costs half
+# as much again); a field whose lease was released has its row taken again.
 _LEASE = """
 INSERT INTO ops.field_leases
 SELECT object_type, record_id, field, $agent, proposal_id, $now, NULL
-FROM leased
-ON CONFLICT (object_type, record_id, field) DO UPDATE SET
-    agent = excluded.agent, proposal_id = excluded.proposal_id,
-    acquired_at = excluded.acquired_at, released_at = NULL
+FROM leased WHERE NOT lease_row
+"""
+_RETAKE = """
+UPDATE ops.field_leases AS l
+SET agent = $agent, proposal_id = n.proposal_id, acquired_at = $now, released_at = NULL
+FROM leased n
+WHERE n.lease_row AND l.object_type = n.object_type AND l.record_id = n.record_id
+  AND l.field = n.field AND l.released_at IS NOT NULL
 """
 _RUN = """
 INSERT INTO ops.runs VALUES ($run_id, $agent, $version, $contract_version, $mode, $trigger,
@@ -346,19 +352,19 @@ def _commit(
         )
     leased = stored.filter((pl.col("status") == "pending") & pl.col("field").is_not_null())
     if not leased.is_empty():
+        again = int(leased["lease_row"].sum())
         with registered(
-            con, "leased", leased.select("object_type", "record_id", "field", "proposal_id")
-        ):
-            con.execute(_LEASE, {"agent": spec.name, "now": now})
-    echo = (
-        _own_echo(con, stored, now)
-        if counts_applied(stored)
-        else pl.DataFrame(schema={"event_id": pl.Int64})
-    )
-    consumed = pl.concat([events.select(pl.col("event_id").cast(pl.Int64)), echo])
-    if not consumed.is_empty():
-        with registered(con, "consumed", consumed):
+            con, "leased", leased.select("object_type", "record_id", "field", "proposal_id", "lease_row")
+        ):  # fmt: skip
+            if again < len(leased):
+                con.execute(_LEASE, {"agent": spec.name, "now": now})
+            if again and scalar(con, _RETAKE, {"agent": spec.name, "now": now}) != again:
+                raise duckdb.TransactionException("Conflict on a field lease; retry")
+    if not events.is_empty():
+        with registered(con, "consumed", events.select(pl.col("event_id").cast(pl.Int64))):
             con.execute(_CONSUME, {"agent": spec.name, "run_id": run_id})
+    if counts_applied(stored):
+        _own_echo(con, stored, now, spec.name, run_id)
 
     counts = {k: int(v) for k, v in stored.group_by("status").len().iter_rows()}
     counts["deferred"] = len(deferred)
@@ -387,13 +393,17 @@ def counts_applied(stored: pl.DataFrame) -> bool:
     return bool((stored["status"] == "applied").any())
 
 
-_NEW_EVENTS = "SELECT event_id FROM ops.events WHERE event_id > $after"
+# The echo's events were made by this transaction, so no one can have consumed them.
+_CONSUME_ECHO = """
+INSERT INTO ops.event_consumption
+SELECT event_id, $agent, $run_id FROM ops.events WHERE event_id > $after
+"""
 
 
 def _own_echo(
-    con: duckdb.DuckDBPyConnection, stored: pl.DataFrame, now: dt.datetime
-) -> pl.DataFrame:
-    """Record the change events of this run's own writes, and return them to be consumed.
+    con: duckdb.DuckDBPyConnection, stored: pl.DataFrame, now: dt.datetime, agent: str, run_id: str
+) -> None:
+    """Record the change events of this run's own writes, consumed by the run itself.
 
     Other agents hear about what this agent changed; the agent itself does not
     re-trigger on its own echo. Only the written records are compared (on mid a
@@ -404,8 +414,8 @@ def _own_echo(
     written = (
         stored.filter(pl.col("status") == "applied").select("object_type", "record_id").unique()
     )
-    detect_changes(con, now=now, scope=written)
-    return frame(con, _NEW_EVENTS, {"after": after}).cast({"event_id": pl.Int64})
+    if detect_changes(con, now=now, scope=written):
+        con.execute(_CONSUME_ECHO, {"agent": agent, "run_id": run_id, "after": after})
 
 
 def _audit_run(

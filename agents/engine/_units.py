@@ -17,6 +17,12 @@ __all__ = ["in_transaction", "is_conflict", "now_utc"]
 T = TypeVar("T")
 
 _CONFLICT_MARKERS = ("Conflict on", "conflict", "PRIMARY KEY or UNIQUE constraint violat")
+# A key that another transaction committed after this one began: DuckDB 2 reports it at
+# the insert as a constraint error, not as a conflict. Re-running the unit sees that row
+# (an upsert then updates it, an anti-join drops it); a duplicate that is the unit's own
+# fault fails again, so this is retried only a few times.
+_STALE_DUPLICATE = "Duplicate key"
+_STALE_DUPLICATE_ATTEMPTS = 5
 
 
 def now_utc():  # noqa: ANN201 - datetime
@@ -55,7 +61,12 @@ def in_transaction(
             except BaseException as exc:
                 with contextlib.suppress(duckdb.Error):  # a failed COMMIT already ended it
                     con.execute("ROLLBACK")
-                if not is_conflict(exc) or attempt == attempts - 1:
+                stale = (
+                    isinstance(exc, duckdb.ConstraintException)
+                    and _STALE_DUPLICATE in str(exc)
+                    and attempt < _STALE_DUPLICATE_ATTEMPTS - 1
+                )
+                if not (is_conflict(exc) or stale) or attempt == attempts - 1:
                     raise
         time.sleep(delay * (0.5 + random.random()))
         delay = min(delay * 2, 0.2)

@@ -111,7 +111,7 @@ def _rebuild(con: duckdb.DuckDBPyConnection, keep: str = "TRUE") -> None:
     con.execute("ALTER TABLE ops.tmp RENAME TO audit_log")
 
 
-def _legacy_rows(con: duckdb.DuckDBPyConnection, n: int) -> None:
+def _legacy_rows(con: duckdb.DuckDBPyConnection, n: int, *, head: bool = True) -> None:
     """Rows as the row-by-row chain wrote them before blocks: hash = sha256(prev + digest)."""
     prev = "0" * 64
     for i in range(n):
@@ -124,6 +124,8 @@ def _legacy_rows(con: duckdb.DuckDBPyConnection, n: int) -> None:
             [*row, prev, h],
         )
         prev = h
+    if head:  # migration 007 seeds the chain head from rows written before it; do the same
+        con.execute("UPDATE ops.audit_head SET seq = $n, hash = $h", {"n": n, "h": prev})
 
 
 def _mixed_log(wh: Warehouse) -> None:
