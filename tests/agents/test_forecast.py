@@ -193,3 +193,16 @@ def test_a_live_snapshot_between_fixed_points_learns_from_the_point_before(small
     new = dict(company.select("period_kind", "new_expected").iter_rows())
     assert new["quarter"] > 1000, new
     assert company["p10"].is_finite().all() and company["p90"].is_finite().all()
+
+
+def test_each_past_period_is_in_a_new_business_series_once(small_company: Warehouse) -> None:
+    from agents.forecasting._backtest import prepare
+
+    # Data ending on a fixed point (day 0 of a month and a quarter), and between points.
+    for as_of in (dt.datetime(2025, 7, 1, 0), dt.datetime(2025, 8, 20, 17)):
+        pre = prepare(dataclasses.replace(_inputs(small_company), as_of=as_of))
+        new = pre["new"]
+        assert new.select(pl.struct("period_kind", "period_start", "offset").is_unique().all()).item(), as_of
+        live = (as_of.date() - dt.date(2025, 7, 1)).days
+        past = new.filter((pl.col("period_kind") == "quarter") & (pl.col("offset") == live))
+        assert len(past) >= 8  # every earlier quarter of the history, at the live offset

@@ -136,7 +136,7 @@ def test_simulated_deals_sum_into_their_owners() -> None:
     assert set(np.unique(half[:, 1])) <= {0.0, 8.0}
 
 
-def test_a_team_commit_counts_non_submitters_at_the_simulation() -> None:
+def test_a_team_commit_is_its_submitters_calls_or_nothing() -> None:
     users = pl.DataFrame({"user_id": ["a", "b", "c"], "team": ["T1", "T1", "T2"], "region": ["R", "R", "R"]})
     seg = Segments.from_users(users)
     owners = np.full(len(seg.owners), NAN)
@@ -144,7 +144,8 @@ def test_a_team_commit_counts_non_submitters_at_the_simulation() -> None:
     sim = np.zeros(len(seg.owners))
     sim[seg.owners.index("b")], sim[seg.owners.index("c")] = 40.0, 70.0
     team = _team_commit(seg, owners, sim)
-    assert team[seg.teams.index("T1")] == pytest.approx(140.0)
+    assert team[seg.teams.index("T1")] == pytest.approx(100.0)
+    assert _team_commit(seg, owners, sim, fill=True)[seg.teams.index("T1")] == pytest.approx(140.0)
     assert np.isnan(team[seg.teams.index("T2")])  # nobody there submitted: the simulation alone
     assert np.isnan(_team_commit(seg, None, sim)).all()
 
