@@ -185,7 +185,7 @@ def run_forecast(
             n_draws = live_draws if live else draws
             shares = rep_shares(pre["actuals"], seg.owners, snap["moment"])
             raw = draw_snapshot(seg, deals, owners_so_far, nb.sample(n_draws, rng), shares, rho_c=rho_c, rho_t=rho_t, rng=rng)
-            commit = _team_commit(seg, commits.get(tuple(key.values())), raw.owner_draws.mean(axis=0))
+            commit = _team_commit(seg, commits.get(tuple(key.values())))
             here = slot(snap["period_kind"], snap["period_start"], snap["offset"])
             mix = combine([r for r in records if r.slot == here and r.period_end <= snap["moment"].date()])
             sd = mix.apply(raw, seg.team_of, commit)
@@ -254,17 +254,15 @@ def _owner_commits(base: pl.DataFrame, seg: Segments) -> dict[tuple, np.ndarray]
     return out
 
 
-def _team_commit(seg: Segments, owners: np.ndarray | None, sim_mean: np.ndarray, *, fill: bool = False) -> np.ndarray:
-    """Each team's commit: its reps' calls summed; NaN for a team in which nobody has
-    submitted. ``fill`` counts a rep who has not submitted at the simulation's figure
-    instead of nothing: in principle a partly submitted team looks like a low call, but
-    the commit's bias factor learns that, and on both mid seeds filling made day-0
-    quarters worse (MAPE 0.74x / 0.62x the commit's against 0.69x / 0.58x), so it is off."""
+def _team_commit(seg: Segments, owners: np.ndarray | None) -> np.ndarray:
+    """Each team's commit: its submitters' calls summed; NaN for a team in which nobody
+    has submitted. A partly submitted team looks like a low call; the commit's bias
+    factor learns a call that is low every time (see docs/forecast.md, step 5)."""
     n = len(seg.teams)
     if owners is None:
         return np.full(n, np.nan)
     has = np.isfinite(owners)
-    total = np.bincount(seg.team_of, weights=np.where(has, owners, sim_mean if fill else 0.0), minlength=n)
+    total = np.bincount(seg.team_of, weights=np.where(has, owners, 0.0), minlength=n)
     return np.where(np.bincount(seg.team_of, weights=has.astype(float), minlength=n) > 0, total, np.nan)
 
 

@@ -141,13 +141,10 @@ def test_a_team_commit_is_its_submitters_calls_or_nothing() -> None:
     seg = Segments.from_users(users)
     owners = np.full(len(seg.owners), NAN)
     owners[seg.owners.index("a")] = 100.0  # b in the same team has not submitted, nor has c
-    sim = np.zeros(len(seg.owners))
-    sim[seg.owners.index("b")], sim[seg.owners.index("c")] = 40.0, 70.0
-    team = _team_commit(seg, owners, sim)
+    team = _team_commit(seg, owners)
     assert team[seg.teams.index("T1")] == pytest.approx(100.0)
-    assert _team_commit(seg, owners, sim, fill=True)[seg.teams.index("T1")] == pytest.approx(140.0)
     assert np.isnan(team[seg.teams.index("T2")])  # nobody there submitted: the simulation alone
-    assert np.isnan(_team_commit(seg, None, sim)).all()
+    assert np.isnan(_team_commit(seg, None)).all()
 
 
 def test_live_offsets_learn_from_the_fixed_point_before_them() -> None:
