@@ -61,7 +61,7 @@ c[3].metric("Rep commit", money(company["rep_commit"]),
 c[4].metric("Won so far", money(company["won_to_date"]))
 st.caption(f"Expected {money(company['expected'])}: won so far {money(company['won_to_date'])}, open deals "
            f"{money(company['pipeline_expected'])}, deals not created yet {money(company['new_expected'])}.")  # fmt: skip
-mix = mixes.filter(pl.col("period_kind") == kind) if len(mixes) else mixes
+mix = mixes.filter(pl.col("period_kind") == kind)
 if len(mix):
     m = mix.row(0, named=True)
     if m["commit"] is None:
