@@ -84,7 +84,9 @@ class Context:
                 if not cols:
                     raise AccessDenied(f"{self.agent}: no granted columns of {table} exist")
                 quoted = ", ".join(f'"{c}"' for c in cols)  # names from the catalog
-                self._cache[table] = frame(con, f'SELECT {quoted} FROM "{schema}"."{name}"')
+                # ORDER BY ALL: a scan's row order is not promised, and an agent that
+                # draws or fits row by row must see the same rows in the same order.
+                self._cache[table] = frame(con, f'SELECT {quoted} FROM "{schema}"."{name}" ORDER BY ALL')
             self.read_log[table] = len(self._cache[table])
         data = self._cache[table]
         if columns is None:

@@ -97,7 +97,7 @@ class _Spread:
 def _spreads(scored: pl.DataFrame) -> list[_Spread]:
     """Per snapshot of ``scored`` (p, value, won, won_amount, team, period_end)."""
     out = []
-    for _, g in scored.group_by(KEY):
+    for _, g in scored.sort(*KEY, "opportunity_id").group_by(KEY, maintain_order=True):
         booked = (g["won"] * g["won_amount"].fill_null(0)).to_numpy()
         p, v = g["p"].to_numpy(), g["value"].to_numpy()
         team = g["team"].to_numpy()
@@ -175,7 +175,7 @@ def run_forecast(
             # Each snapshot has its own stream: what one draws never shifts another.
             rng = np.random.default_rng([seed, int(snap["moment"].timestamp()), _periods.KINDS.index(snap["period_kind"])])
             key = {k: snap[k] for k in KEY}
-            deals = part.filter(**key)
+            deals = part.filter(**key).sort("opportunity_id")  # each deal's draws go by its position
             owners_so_far = np.zeros(len(seg.owners))
             sf = so_far.filter(**key)
             np.add.at(owners_so_far, sf["owner_idx"].to_numpy(), sf["won"].to_numpy())

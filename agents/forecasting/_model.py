@@ -72,11 +72,16 @@ class WinModel:
             **{f"{c}_code": pl.col(c).replace_strict(self.codes_[c], default=None, return_dtype=pl.Int32)
                for c in _CODES},
         )  # fmt: skip
-        return x.select([pl.col(c).cast(pl.Float64) for c in self.features_]).to_numpy()
+        # Through float32: a feature summed in another row order differs in its last bits,
+        # which can move a value across a bin edge (the same CRM, another forecast).
+        x = x.select([pl.col(c).cast(pl.Float64) for c in self.features_]).to_numpy()
+        return x.astype(np.float32).astype(np.float64)
 
     def fit(self, rows: pl.DataFrame) -> WinModel:
         """Fit on labelled rows (``won``)."""
         rng = np.random.default_rng(self.random_state)
+        # The sample, the early-stopping split and the folds go by position: fix the order.
+        rows = rows.sort("opportunity_id", "period_kind", "period_start", "offset", "as_of")
         if len(rows) > self.max_rows:
             rows = rows[np.sort(rng.choice(len(rows), self.max_rows, replace=False))]
         self.codes_ = {

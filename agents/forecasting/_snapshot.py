@@ -36,7 +36,7 @@ class Segments:
     @classmethod
     def from_users(cls, users: pl.DataFrame) -> Segments:
         u = users.select("user_id", pl.col("team").fill_null("(none)"), pl.col("region").fill_null("(none)"))
-        u = pl.concat([u, pl.DataFrame({"user_id": ["(none)"], "team": ["(none)"], "region": ["(none)"]})])
+        u = pl.concat([u.sort("user_id"), pl.DataFrame({"user_id": ["(none)"], "team": ["(none)"], "region": ["(none)"]})])
         teams = sorted(u["team"].unique().to_list())
         regions = sorted(u["region"].unique().to_list())
         ti, ri = {t: i for i, t in enumerate(teams)}, {r: i for i, r in enumerate(regions)}
