@@ -1,0 +1,85 @@
+"""The floor under the engine step: DuckDB storing the very rows a run stores, with no
+engine logic (no routing, guards, leases logic, hashing), side by side with the run.
+
+One engine run of N proposals (bench_engine.py's workload) on a fresh warehouse; its
+rows in every table it wrote are read back, and a second fresh warehouse with the same
+accounts stores them in one transaction (INSERT from the frames, one UPDATE of the
+accounts), timed before COMMIT and at COMMIT; then once more with automatic
+checkpoints off, so the COMMIT is the WAL alone and the CHECKPOINT is timed apart.
+Printed, never asserted.
+
+    python bench/bench_engine_floor.py [--proposals 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agents.engine._run import run_agents  # noqa: E402
+from data.warehouse import Warehouse, frame, release_all  # noqa: E402
+from tests.agents._workload import SPEC, seed_accounts  # noqa: E402
+
+# Every table a first run of the workload writes (counted before and after a run).
+_TABLES = ["ops.proposals", "ops.audit_log", "ops.events", "ops.event_consumption", "ops.field_leases",
+           "ops.record_state", "foundation.entity_map", "ops.runs"]  # fmt: skip
+
+
+def _store(path: Path, n: int, rows: dict, accounts, auto_checkpoint: bool) -> tuple[float, float, float]:  # noqa: ANN001
+    wh = Warehouse(path)
+    seed_accounts(wh, n)
+    with wh.connect() as con:
+        if not auto_checkpoint:
+            con.execute("SET checkpoint_threshold = '100GB'")
+        con.execute("BEGIN")
+        t = time.perf_counter()
+        for table, df in rows.items():
+            con.register("src", df)
+            con.execute(f"INSERT INTO {table} SELECT * FROM src")
+            con.unregister("src")
+        con.register("acc", accounts)
+        con.execute("UPDATE crm.accounts a SET employees = s.employees FROM acc s WHERE a.account_id = s.account_id")
+        writes = time.perf_counter() - t
+        t = time.perf_counter()
+        con.execute("COMMIT")
+        commit = time.perf_counter() - t
+        t = time.perf_counter()
+        con.execute("CHECKPOINT")
+        checkpoint = time.perf_counter() - t
+    release_all()
+    return writes, commit, checkpoint
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--proposals", type=int, default=100_000)
+    n = parser.parse_args().proposals // 2
+    one, five, _ = os.getloadavg()
+    print(f"{2 * n:,} proposals (load average {one:.1f} / {five:.1f} on {os.cpu_count()} cores)")
+    with tempfile.TemporaryDirectory() as tmp:
+        wh = Warehouse(Path(tmp) / "engine.duckdb")
+        seed_accounts(wh, n)
+        t = time.perf_counter()
+        run_agents(wh, [SPEC], only="bumper")
+        engine = time.perf_counter() - t
+        with wh.connect() as con:
+            rows = {table: frame(con, f"SELECT * FROM {table}") for table in _TABLES}
+            accounts = frame(con, "SELECT account_id, employees FROM crm.accounts")
+        release_all()
+        print(f"  engine run end to end (agent, change detection, step, COMMIT): {engine:.2f} s")
+        print("  rows: " + ", ".join(f"{t} {len(df):,}" for t, df in rows.items()))
+        for auto in (True, False):
+            w, c, k = _store(Path(tmp) / f"floor{auto}.duckdb", n, rows, accounts, auto)
+            label = "automatic checkpoint" if auto else "checkpoint apart    "
+            print(f"  floor, {label}: writes {w:.2f} s, COMMIT {c:.2f} s, CHECKPOINT {k:.2f} s, "
+                  f"total {w + c + k:.2f} s; the engine run takes {engine / (w + c + k):.2f}x this")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
