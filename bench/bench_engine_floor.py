@@ -14,13 +14,15 @@ Printed, never asserted.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import polars as pl  # noqa: E402
+from bench_engine import _load  # noqa: E402  (this folder is on the path when run as a script)
 
 from agents.engine._run import run_agents  # noqa: E402
 from data.warehouse import Warehouse, frame, release_all  # noqa: E402
@@ -31,7 +33,9 @@ _TABLES = ["ops.proposals", "ops.audit_log", "ops.events", "ops.event_consumptio
            "ops.record_state", "foundation.entity_map", "ops.runs"]  # fmt: skip
 
 
-def _store(path: Path, n: int, rows: dict, accounts, auto_checkpoint: bool) -> tuple[float, float, float]:  # noqa: ANN001
+def _store(
+    path: Path, n: int, rows: dict[str, pl.DataFrame], accounts: pl.DataFrame, auto_checkpoint: bool
+) -> tuple[float, float, float]:
     wh = Warehouse(path)
     seed_accounts(wh, n)
     with wh.connect() as con:
@@ -60,8 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--proposals", type=int, default=100_000)
     n = parser.parse_args().proposals // 2
-    one, five, _ = os.getloadavg()
-    print(f"{2 * n:,} proposals (load average {one:.1f} / {five:.1f} on {os.cpu_count()} cores)")
+    print(f"{2 * n:,} proposals ({_load()})")
     with tempfile.TemporaryDirectory() as tmp:
         wh = Warehouse(Path(tmp) / "engine.duckdb")
         seed_accounts(wh, n)
