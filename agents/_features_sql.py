@@ -65,22 +65,29 @@ acts AS (
     WHERE status = 'completed' AND occurred_at <= (SELECT max(as_of) FROM moments)
       AND opportunity_id IN (SELECT opportunity_id FROM state)  -- only deals asked about
 ),
-reply AS MATERIALIZED (  -- completed inbound / two-way touches, numbered per deal
+-- Running counts include every row stamped at or before a row's time (RANGE frames, not
+-- row_number): two touches logged in the same second share one count, so the ASOF joins
+-- below pick the same number whichever of the two they land on. A row_number there
+-- numbered ties in whatever order the scan ran and a count could differ by one between
+-- two runs on the same data (the forecast's past P10 moved 7% between runs).
+reply AS MATERIALIZED (  -- completed inbound / two-way touches, counted per deal
     SELECT opportunity_id, contact_id, occurred_at,
-           row_number() OVER (PARTITION BY opportunity_id ORDER BY occurred_at) AS n
+           count(*) OVER (PARTITION BY opportunity_id ORDER BY occurred_at
+                          RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n
     FROM acts WHERE answered
 ),
 touch AS MATERIALIZED (  -- every completed touch, and how many of them were outbound, running
     SELECT opportunity_id, occurred_at,
-           row_number() OVER w AS n,
+           count(*) OVER w AS n,
            sum((NOT answered)::INT) OVER w AS outbound_n
     FROM acts
     WINDOW w AS (PARTITION BY opportunity_id ORDER BY occurred_at
-                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+                 RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 ),
-engaged AS (  -- the k-th distinct contact to engage, and when they first did
+engaged AS (  -- how many distinct contacts had engaged by each first engagement
     SELECT opportunity_id, first_at,
-           row_number() OVER (PARTITION BY opportunity_id ORDER BY first_at) AS k
+           count(*) OVER (PARTITION BY opportunity_id ORDER BY first_at
+                          RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS k
     FROM (SELECT opportunity_id, contact_id, min(occurred_at) AS first_at
           FROM reply WHERE contact_id IS NOT NULL GROUP BY ALL)
 ),

@@ -98,7 +98,7 @@ def wins(inp: Inputs) -> pl.DataFrame:
     first = inp.history.group_by("opportunity_id").agg(created_at=pl.col("changed_at").min())
     out = (
         inp.history.filter(pl.col("stage").is_in(won_keys))
-        .sort("changed_at")
+        .sort("changed_at", "history_id")
         .unique("opportunity_id", keep="first")
         .select("opportunity_id", won_at="changed_at", raw_amount="amount", owner_id="changed_by")
         .join(first, on="opportunity_id", how="left")

@@ -54,7 +54,7 @@ def rep_history(history: pl.DataFrame, users: pl.DataFrame, moments: pl.Series, 
     closed = [s.key for s in definitions.stages if s.closed]
     won = [s.key for s in definitions.stages if s.won]
     closes = (
-        history.filter(pl.col("stage").is_in(closed)).sort("changed_at").unique("opportunity_id", keep="first")
+        history.filter(pl.col("stage").is_in(closed)).sort("changed_at", "history_id").unique("opportunity_id", keep="first")
         .select(at="changed_at", owner_id="changed_by", w=pl.col("stage").is_in(won).cast(pl.Float64))
         .join(segments_of(users), on="owner_id", how="left").with_columns(pl.col("team").fill_null("(none)"))
         .sort("at")

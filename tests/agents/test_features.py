@@ -250,3 +250,31 @@ def test_missing_inputs_are_named() -> None:
 def test_weekly_moments_are_midnights_of_one_weekday() -> None:
     got = weekly_moments(dt.date(2026, 9, 2), dt.date(2026, 9, 30), weekday=0)
     assert got == [dt.datetime(2026, 9, d) for d in (7, 14, 21, 28)]
+
+
+def test_touches_logged_in_the_same_second_all_count_whatever_the_row_order() -> None:
+    """A meeting logged with two contacts, and a chaser sent with it, share one timestamp.
+    Each deal's counts at a later moment must include all three, in any row order; a
+    row_number over the tie once let two runs on one CRM disagree by one."""
+    t, at = dt.datetime(2026, 3, 2, 9), dt.datetime(2026, 3, 10)
+    deals = [f"o{i:03d}" for i in range(200)]
+    history = pl.DataFrame({
+        "history_id": [f"h{d}" for d in deals], "opportunity_id": deals, "changed_at": [dt.datetime(2026, 2, 1)] * 200,
+        "stage": ["proposal"] * 200, "amount": [100.0] * 200, "close_date": [dt.date(2026, 4, 30)] * 200,
+        "forecast_category": ["pipeline"] * 200, "probability": [0.4] * 200, "changed_by": ["u1"] * 200,
+    })  # fmt: skip
+    acts = pl.DataFrame({
+        "opportunity_id": [d for d in deals for _ in range(3)], "contact_id": ["c1", "c2", "c1"] * 200,
+        "direction": ["two_way", "inbound", "outbound"] * 200, "status": ["completed"] * 600,
+        "occurred_at": [t] * 600,
+    })  # fmt: skip
+    frames = {"crm.opportunity_history": history, "crm.activities": acts,
+              "crm.opportunity_contacts": _hand_built()["crm.opportunity_contacts"].clear(),
+              "crm.contacts": _hand_built()["crm.contacts"].clear()}  # fmt: skip
+    for seed in range(3):
+        s = _states({**frames, "crm.activities": acts.sample(fraction=1.0, shuffle=True, seed=seed)}, [at])
+        assert s.height == 200
+        assert (s["two_way_30d"] == 2).all() and (s["outbound_30d"] == 1).all(), s["two_way_30d"].value_counts()
+        assert (s["engaged_contacts"] == 2).all() and (s["engaged_30d"] == 2).all()
+        # the chaser went with the answers, not after them: nothing unanswered since
+        assert (s["outbound_since_two_way"] == 0).all() and (s["last_two_way_at"] == t).all()
