@@ -54,7 +54,7 @@ fresh AS (
 override AS (
     SELECT action_type, tier, min_confidence FROM ops.policy
     WHERE agent = $agent AND active
-    QUALIFY row_number() OVER (PARTITION BY action_type ORDER BY changed_at DESC) = 1
+    QUALIFY row_number() OVER (PARTITION BY action_type ORDER BY changed_at DESC, policy_id DESC) = 1
 ),
 tiered AS (
     SELECT f.*,
