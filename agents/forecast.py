@@ -34,6 +34,7 @@ class ForecastAgent(Agent):
         fc = run_forecast(
             inp, refit_months=int(p.get("refit_months", 12)), draws=int(p.get("draws", 1000)),
             live_draws=int(p.get("live_draws", 4000)), seed=int(p.get("seed", 0)),
+            bag=int(p.get("bag", 3)),
         )  # fmt: skip
         outputs = to_outputs(fc)
         scores = accuracy(fc.agent, fc.baselines)

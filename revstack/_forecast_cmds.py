@@ -49,7 +49,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     start = args.start or default_start(first, as_of)
     with progress_bar(not args.json) as progress:
         fc = run_forecast(inp, eval_from=start, refit_months=args.refit_months, draws=args.draws,
-                          seed=args.seed, progress=progress)  # fmt: skip
+                          seed=args.seed, bag=args.bag, progress=progress)  # fmt: skip
     agent, base = with_actuals(fc.agent, truth), with_actuals(fc.baselines, truth)
     report = {
         "warehouse": str(args.db), "as_of": as_of, "scored_from": start, "history_rebuilt": inp.rebuilt_history,
@@ -83,5 +83,6 @@ def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
     b.add_argument("--refit-months", type=int, default=6, help="months between refits of the deal model")
     b.add_argument("--draws", type=int, default=1000, help="simulated outcomes per snapshot")
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--bag", type=int, default=3, help="deal models averaged per refit (1: a single fit)")
     common(b)
     b.set_defaults(func=cmd_backtest)

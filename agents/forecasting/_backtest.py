@@ -22,7 +22,7 @@ from agents.forecasting import _frames, _inputs, _periods, _signals
 from agents.forecasting._baselines import baselines
 from agents.forecasting._calibrate import LevelMap, pit
 from agents.forecasting._combine import Record, combine, slot
-from agents.forecasting._model import WinModel
+from agents.forecasting._model import BaggedWinModel
 from agents.forecasting._newbiz import NewBusiness, new_series, rep_shares
 from agents.forecasting._simulate import pick_rho, variance_grid
 from agents.forecasting._snapshot import CRPS_LEVELS, Segments, draw_snapshot, summarise
@@ -125,7 +125,7 @@ def _rho(spreads: list[_Spread], default_c: float, default_t: float) -> tuple[fl
 def run_forecast(
     inp: _inputs.Inputs, *, eval_from: dt.date | None = None, refit_months: int = 6,
     draws: int = 1000, live_draws: int = 4000, seed: int = 0, progress: Progress | None = None,
-    prepared: dict[str, Any] | None = None, until: dt.datetime | None = None,
+    prepared: dict[str, Any] | None = None, until: dt.datetime | None = None, bag: int = 3,
 ) -> Forecast:
     """Backtest every snapshot from ``eval_from`` (default: ``default_start``) and
     forecast the live one; ``until`` stops at an earlier moment (then there is no live
@@ -157,7 +157,7 @@ def run_forecast(
         if block.is_empty():
             continue
         train = rows.filter(pl.col("period_end") <= fit_at)
-        model = WinModel(random_state=seed).fit(train)
+        model = BaggedWinModel(bag=bag, random_state=seed).fit(train)
         done = [sp for sp in spreads if sp.period_end <= fit_at]
         if len(done) < 6:  # too few scored snapshots yet: in-sample on the last year of training
             recent = train.filter(pl.col("as_of") >= cut - dt.timedelta(days=365))

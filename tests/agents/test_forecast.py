@@ -231,3 +231,22 @@ def test_each_past_period_is_in_a_new_business_series_once(small_company: Wareho
         live = (as_of.date() - dt.date(2025, 7, 1)).days
         past = new.filter((pl.col("period_kind") == "quarter") & (pl.col("offset") == live))
         assert len(past) >= 8  # every earlier quarter of the history, at the live offset
+
+
+def test_a_bag_of_deal_models_is_their_mean_and_moves_less_with_the_seed(small_company: Warehouse) -> None:
+    from agents.forecasting._backtest import prepare
+    from agents.forecasting._model import BaggedWinModel, WinModel
+
+    rows = prepare(_inputs(small_company))["rows"]
+    cut = dt.date(2025, 1, 1)
+    train, test = rows.filter(pl.col("period_end") <= cut), rows.filter(pl.col("period_start") >= cut)
+    assert len(train) > 5_000 and len(test) > 1_000
+    bags = [BaggedWinModel(bag=3, random_state=s).fit(train) for s in (0, 1)]
+    members = np.mean([m.predict_proba(test) for m in bags[0].members], axis=0)
+    assert np.array_equal(bags[0].predict_proba(test), members)
+    assert len({m.random_state for b in bags for m in b.members}) == 6  # six distinct fits
+    singles = [WinModel(random_state=s).fit(train).predict_proba(test) for s in (0, 1)]
+    single_gap = np.abs(singles[0] - singles[1]).mean()
+    bag_gap = np.abs(bags[0].predict_proba(test) - bags[1].predict_proba(test)).mean()
+    assert single_gap > 0  # the seed matters to one fit, else there is nothing to average out
+    assert bag_gap < 0.8 * single_gap, (bag_gap, single_gap)
