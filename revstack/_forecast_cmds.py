@@ -74,6 +74,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _at_least_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number of at least 1: {text!r}")
+    return int(text)
+
+
 def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
     p = sub.add_parser("forecast", help="the forecast agent's backtest")
     fsub = p.add_subparsers(dest="forecast_command", required=True, metavar="SUBCOMMAND")
@@ -83,6 +89,6 @@ def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
     b.add_argument("--refit-months", type=int, default=6, help="months between refits of the deal model")
     b.add_argument("--draws", type=int, default=1000, help="simulated outcomes per snapshot")
     b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--bag", type=int, default=3, help="deal models averaged per refit (1: a single fit)")
+    b.add_argument("--bag", type=_at_least_one, default=3, help="deal models averaged per refit (1: a single fit)")
     common(b)
     b.set_defaults(func=cmd_backtest)

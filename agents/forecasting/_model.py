@@ -154,6 +154,8 @@ class BaggedWinModel:
     """
 
     def __init__(self, *, bag: int = 3, random_state: int = 0, **kwargs: int) -> None:
+        if bag < 1:
+            raise ValueError(f"bag must be at least 1, not {bag}")
         self.members = [WinModel(random_state=random_state * bag + i, **kwargs) for i in range(bag)]
 
     def fit(self, rows: pl.DataFrame) -> BaggedWinModel:

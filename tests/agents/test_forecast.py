@@ -250,3 +250,10 @@ def test_a_bag_of_deal_models_is_their_mean_and_moves_less_with_the_seed(small_c
     bag_gap = np.abs(bags[0].predict_proba(test) - bags[1].predict_proba(test)).mean()
     assert single_gap > 0  # the seed matters to one fit, else there is nothing to average out
     assert bag_gap < 0.8 * single_gap, (bag_gap, single_gap)
+
+
+def test_cli_backtest_refuses_a_bag_of_no_models(wh: Warehouse, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["forecast", "backtest", "--db", str(wh.path), "--bag", "0"])
+    assert exit_.value.code == 2
+    assert "--bag: not a whole number of at least 1: '0'" in capsys.readouterr().err
