@@ -6,7 +6,8 @@ model is refit every ``refit_months`` on deals whose periods had ended by then, 
 copula loadings come from earlier out-of-sample snapshots, the new-business series
 from periods over by the moment, the combination with the reps' commit from the team
 records of snapshots of the same kind and point scored by the moment (``_combine``), and the
-range correction from the PITs of periods over by the moment. The live snapshot (the data's as-of) is the same computation.
+range correction of each kind of segment (company, regions, teams, reps) from the PITs
+of segments of that kind in periods over by the moment. The live snapshot (the data's as-of) is the same computation.
 """
 
 from __future__ import annotations
@@ -20,12 +21,18 @@ import polars as pl
 
 from agents.forecasting import _frames, _inputs, _periods, _signals
 from agents.forecasting._baselines import baselines
-from agents.forecasting._calibrate import LevelMap, pit
+from agents.forecasting._calibrate import LevelMap
 from agents.forecasting._combine import Record, combine, slot
 from agents.forecasting._model import BaggedWinModel
 from agents.forecasting._newbiz import NewBusiness, new_series, rep_shares
 from agents.forecasting._simulate import pick_rho, variance_grid
-from agents.forecasting._snapshot import CRPS_LEVELS, Segments, draw_snapshot, summarise
+from agents.forecasting._snapshot import (
+    CRPS_LEVELS,
+    Segments,
+    draw_snapshot,
+    segment_pits,
+    summarise,
+)
 from data.progress import Progress, report
 
 __all__ = ["Forecast", "default_start", "run_forecast", "prepare"]
@@ -183,7 +190,8 @@ def run_forecast(
                                        & (pl.col("period_end").cast(pl.Datetime("us")) <= snap["moment"])).sort("period_start")  # fmt: skip
             nb = NewBusiness(snap["period_kind"]).fit(series["new"].to_numpy())
             n_draws = live_draws if live else draws
-            shares = rep_shares(pre["actuals"], seg.owners, snap["moment"])
+            working = np.bincount(deals["owner_idx"].to_numpy(), minlength=len(seg.owners)) > 0
+            shares = rep_shares(pre["actuals"], seg.owners, snap["moment"], working=working)
             raw = draw_snapshot(seg, deals, owners_so_far, nb.sample(n_draws, rng), shares, rho_c=rho_c, rho_t=rho_t, rng=rng)
             commit = _team_commit(seg, commits.get(tuple(key.values())))
             here = slot(snap["period_kind"], snap["period_start"], snap["offset"])
@@ -195,14 +203,16 @@ def run_forecast(
                 act = np.zeros(len(seg.owners))
                 a = actual.filter(period_kind=snap["period_kind"], period_start=snap["period_start"])
                 np.add.at(act, a["owner_idx"].to_numpy(), a["amount"].to_numpy())
-            past = [u for kind, end, u in pits if kind == snap["period_kind"] and end <= snap["moment"].date()]
-            lm = LevelMap(symmetric=True).fit(np.array(past))
             kinds = ("company", "region", "team", "rep") if live else ("company", "region", "team")
-            summary = summarise(seg, sd, lm.levels(_QUANTILES), lm.levels(CRPS_LEVELS), act, kinds)
+            past = [u for kind, end, u in pits if kind == snap["period_kind"] and end <= snap["moment"].date()]
+            maps = {k: LevelMap(symmetric=True).fit(np.concatenate([u[k] for u in past]) if past else np.array([]))
+                    for k in kinds}  # fmt: skip
+            summary = summarise(seg, sd, {k: m.levels(_QUANTILES) for k, m in maps.items()},
+                                {k: m.levels(CRPS_LEVELS) for k, m in maps.items()}, act, kinds)  # fmt: skip
             out.append(summary.with_columns(**{k: pl.lit(v) for k, v in key.items()}, moment=pl.lit(snap["moment"]),
                                             live=pl.lit(live), pit_points=pl.lit(len(past))))  # fmt: skip
             if over:
-                pits.append((snap["period_kind"], snap["period_end"], pit(sd.owner_draws.sum(axis=1), float(act.sum()))))
+                pits.append((snap["period_kind"], snap["period_end"], segment_pits(seg, sd, act)))
                 records.append(Record(here, snap["period_end"], _by_team(seg, owners_so_far),
                                       _by_team(seg, raw.owner_draws.mean(axis=0)), commit, _by_team(seg, act),
                                       _spread(raw.owner_draws.sum(axis=1))))  # fmt: skip

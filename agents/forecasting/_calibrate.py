@@ -23,10 +23,13 @@ __all__ = ["LevelMap", "pit"]
 _PRIOR = 6.0  # pseudo-observations of a uniform PIT
 
 
-def pit(draws: np.ndarray, actual: float) -> float:
-    """Share of draws below the actual, ties counted half."""
+def pit(draws: np.ndarray, actual: np.ndarray | float) -> np.ndarray | float:
+    """Share of draws below the actual, ties counted half: of one series of draws
+    (a float), or of each column of a draws x segments matrix against its actual."""
     d = np.asarray(draws, dtype=float)
-    return float((np.sum(d < actual) + 0.5 * np.sum(d == actual)) / len(d))
+    a = np.asarray(actual, dtype=float)
+    u = (np.sum(d < a, axis=0) + 0.5 * np.sum(d == a, axis=0)) / d.shape[0]
+    return float(u) if d.ndim == 1 else u
 
 
 class LevelMap:

@@ -97,10 +97,17 @@ class NewBusiness:
 
 
 def rep_shares(
-    actuals: pl.DataFrame, owners: list[str], moment: dt.datetime, *, days: int = 365
+    actuals: pl.DataFrame, owners: list[str], moment: dt.datetime, *, days: int = 365,
+    working: np.ndarray | None = None,
 ) -> np.ndarray:
     """Each owner's share of won revenue from deals created and won within a period in the
-    ``days`` before ``moment``, shrunk toward equal shares (sums to 1)."""
+    ``days`` before ``moment``, shrunk toward equal shares (sums to 1).
+
+    ``working`` (a mask over ``owners``): who can win new business at the moment, known
+    then, e.g. owners of an open deal. Only they get a share: a rep who has left, a
+    manager who owns no deal, or the catch-all owner of deals without a known owner
+    would otherwise be handed part of every draw (the equal-share prior alone gives each
+    owner 1/(3n) of it) and show a range above an actual that is always zero."""
     recent = actuals.filter(
         (pl.col("period_kind") == "quarter")
         & (pl.col("won_at") <= moment)
@@ -109,9 +116,11 @@ def rep_shares(
     )
     by = dict(recent.group_by("owner_id").agg(pl.col("amount").sum()).iter_rows())
     x = np.array([by.get(o, 0.0) for o in owners], dtype=float)
-    total = x.sum()
     n = len(owners)
     if n == 0:
         return x
-    prior = _SHARE_PRIOR * (total / n if total > 0 else 1.0)
-    return (x + prior) / (total + prior * n)
+    can = np.ones(n, dtype=bool) if working is None or not np.any(working) else np.asarray(working, dtype=bool)
+    x = np.where(can, x, 0.0)
+    total, k = x.sum(), int(can.sum())
+    prior = _SHARE_PRIOR * (total / k if total > 0 else 1.0)
+    return np.where(can, x + prior, 0.0) / (total + prior * k)

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from agents.forecasting._calibrate import pit
 from agents.forecasting._simulate import simulate
 from metrics.forecast_scores import crps_from_quantiles
 
-__all__ = ["Segments", "SnapshotDraws", "draw_snapshot", "summarise", "CRPS_LEVELS"]
+__all__ = ["Segments", "SnapshotDraws", "draw_snapshot", "segment_pits", "summarise", "CRPS_LEVELS"]
 
 CRPS_LEVELS = np.arange(0.025, 1.0, 0.05)
 _DIRICHLET = 60.0  # how tightly new business follows the owners' usual shares
@@ -71,7 +72,12 @@ def draw_snapshot(
         deals["p"].to_numpy(), deals["value"].to_numpy(), owner, seg.team_of[owner], n,
         rho_c=rho_c, rho_t=rho_t, draws=draws, rng=rng,
     )  # fmt: skip
-    split = rng.dirichlet(np.maximum(shares * _DIRICHLET, 1e-3), draws) if n > 1 else np.ones((draws, 1))
+    split = np.zeros((draws, n))
+    takes = shares > 0  # owners who can win new business get all of it; the rest exactly none
+    if takes.sum() > 1:
+        split[:, takes] = rng.dirichlet(shares[takes] * _DIRICHLET, draws)
+    else:
+        split[:, np.flatnonzero(takes) if takes.any() else 0] = 1.0
     new = split * new_total[:, None]
     return SnapshotDraws(so_far[None, :] + pipe + new, so_far, pipe.mean(axis=0), new.mean(axis=0), cov)
 
@@ -98,22 +104,29 @@ def _sum_to(seg: Segments, v: np.ndarray, kinds: tuple[str, ...]) -> np.ndarray:
 
 
 def summarise(
-    seg: Segments, s: SnapshotDraws, levels: np.ndarray, crps_levels: np.ndarray,
+    seg: Segments, s: SnapshotDraws, levels: dict[str, np.ndarray], crps_levels: dict[str, np.ndarray],
     actual_by_owner: np.ndarray | None, kinds: tuple[str, ...],
 ) -> pl.DataFrame:
-    """Per segment: P10/P50/P90 read at ``levels``, expected value, its parts, the actual
-    and CRPS (when the period is over). Segments with nothing in them are left out."""
+    """Per segment: P10/P50/P90 read at the levels of its kind (``levels[kind]``, the
+    backtest's correction for that kind of segment), expected value, its parts, the
+    actual and CRPS (when the period is over). Segments with nothing in them are left out."""
     names, d = _segment_draws(seg, s.owner_draws, kinds)
-    q = np.quantile(d, levels, axis=0)
+    kind_of = np.array([k for k, _ in names])
+    q = np.empty((3, d.shape[1]))
+    grid = np.empty((len(CRPS_LEVELS), d.shape[1]))
+    for kind in kinds:
+        cols = kind_of == kind
+        q[:, cols] = np.quantile(d[:, cols], levels[kind], axis=0)
+        if actual_by_owner is not None:
+            grid[:, cols] = np.quantile(d[:, cols], crps_levels[kind], axis=0)
     out = {
-        "segment_kind": [k for k, _ in names], "segment": [n for _, n in names],
+        "segment_kind": kind_of.tolist(), "segment": [n for _, n in names],
         "p10": q[0], "p50": q[1], "p90": q[2], "expected": d.mean(axis=0),
         "won_to_date": _sum_to(seg, s.so_far, kinds), "pipeline_expected": _sum_to(seg, s.pipeline_mean, kinds),
         "new_expected": _sum_to(seg, s.new_mean, kinds),
     }  # fmt: skip
     if actual_by_owner is not None:
         actual = _sum_to(seg, actual_by_owner, kinds)
-        grid = np.quantile(d, crps_levels, axis=0)
         out["actual"] = actual
         out["crps"] = np.array([crps_from_quantiles(grid[:, j], CRPS_LEVELS, actual[j]) for j in range(d.shape[1])])
     else:
@@ -122,3 +135,15 @@ def summarise(
     df = pl.DataFrame(out).with_columns(pl.col("actual", "crps").fill_nan(None))
     busy = (pl.col("segment_kind") == "company") | (pl.col("expected") > 0) | (pl.col("actual").fill_null(0) > 0)
     return df.filter(busy)
+
+
+def segment_pits(seg: Segments, s: SnapshotDraws, actual_by_owner: np.ndarray) -> dict[str, np.ndarray]:
+    """Per segment kind, where each busy segment's actual fell in its draws (the share of
+    draws below it, ties counted half): what the next snapshots' range correction learns."""
+    kinds = ("company", "region", "team", "rep")
+    names, d = _segment_draws(seg, s.owner_draws, kinds)
+    actual = _sum_to(seg, actual_by_owner, kinds)
+    busy = (d.mean(axis=0) > 0) | (actual > 0)
+    u = pit(d, actual)
+    kind_of = np.array([k for k, _ in names])
+    return {k: u[(kind_of == k) & busy] for k in kinds}

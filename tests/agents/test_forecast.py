@@ -102,6 +102,24 @@ def test_range_coverage_on_generated_data_is_in_the_band(forecast_company: Wareh
     assert 0.8 - half - 0.05 <= inside <= 0.8 + half + 0.05
 
 
+def test_team_ranges_are_calibrated_on_team_outcomes(forecast_company: Warehouse) -> None:
+    """Teams are read at levels learned from teams' own past PITs: read at the company's,
+    mid's team ranges were far too wide (97% of team-months inside P10-P90), and a team
+    that never wins (the catch-all of users without one) was handed new business and sat
+    under its range every time. Team outcomes of one snapshot move together, so the band
+    counts each snapshot once, not each team."""
+    with forecast_company.connect() as con:
+        bt = backtest(con).filter((pl.col("method") == "agent") & (pl.col("segment_kind") == "team"))
+    for kind in ("month", "quarter"):
+        part = bt.filter(period_kind=kind)
+        inside = ((part["actual"] >= part["p10"]) & (part["actual"] <= part["p90"])).mean()
+        snapshots = part.select("period_start", "period_offset").n_unique()
+        half = 1.96 * np.sqrt(0.8 * 0.2 / snapshots)
+        assert snapshots >= 30 and len(part) >= 2 * snapshots, kind
+        assert 0.8 - half <= inside <= 0.8 + half, (kind, inside, snapshots)
+    assert (bt["segment"] != "(none)").all()  # nobody without a team wins anything here
+
+
 def _with_future(inp, moment: dt.datetime):  # noqa: ANN001, ANN202
     """The same CRM plus records stamped after ``moment``: a deal open then is won huge,
     a new deal is created and won, activity and a submission arrive."""

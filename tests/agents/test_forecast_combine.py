@@ -12,10 +12,17 @@ from agents.forecasting._backtest import _team_commit
 from agents.forecasting._calibrate import LevelMap
 from agents.forecasting._combine import Combination, Record, combine, slot
 from agents.forecasting._inputs import typical_amount, with_typical
-from agents.forecasting._newbiz import NewBusiness
+from agents.forecasting._newbiz import NewBusiness, rep_shares
 from agents.forecasting._periods import anchor, live_snapshots, same_point_in_past
 from agents.forecasting._simulate import simulate
-from agents.forecasting._snapshot import Segments, SnapshotDraws
+from agents.forecasting._snapshot import (
+    CRPS_LEVELS,
+    Segments,
+    SnapshotDraws,
+    draw_snapshot,
+    segment_pits,
+    summarise,
+)
 
 END = dt.date(2026, 1, 1)
 NAN = float("nan")
@@ -118,6 +125,67 @@ def test_symmetric_level_map_keeps_the_median_and_narrows_or_widens() -> None:
     assert lv[1] == pytest.approx(0.5, abs=1e-3) and lv[0] < 0.1 and lv[2] > 0.9
     skewed = LevelMap(symmetric=True).fit(np.full(200, 0.05))  # off-centre: read as too narrow only
     assert skewed.levels(np.array([0.5]))[0] == pytest.approx(0.5, abs=1e-3)
+
+
+def _two_teams() -> tuple[Segments, SnapshotDraws]:
+    """Three owners in two teams of one region; owner 2's team has draws 0..999."""
+    seg = Segments(["a", "b", "c"], np.array([0, 0, 1]), np.array([0, 0, 0]), ["t0", "t1"], ["r0"])
+    c = np.arange(1000.0)
+    d = np.column_stack([np.full(1000, 5.0), np.full(1000, 5.0), c])
+    return seg, SnapshotDraws(d, np.zeros(3), d.mean(axis=0), np.zeros(3), np.zeros(0))
+
+
+def test_each_kind_of_segment_is_read_at_its_own_levels() -> None:
+    seg, s = _two_teams()
+    kinds = ("company", "region", "team", "rep")
+    levels = {"company": np.array([0.1, 0.5, 0.9]), "region": np.array([0.1, 0.5, 0.9]),
+              "team": np.array([0.2, 0.5, 0.8]), "rep": np.array([0.3, 0.5, 0.7])}  # fmt: skip
+    out = summarise(seg, s, levels, {k: CRPS_LEVELS for k in kinds}, None, kinds)
+    t1 = out.filter(segment="t1").row(0, named=True)
+    rep = out.filter(segment="c").row(0, named=True)
+    company = out.filter(segment_kind="company").row(0, named=True)
+    c = np.arange(1000.0)
+    assert (t1["p10"], t1["p90"]) == pytest.approx(tuple(np.quantile(c, [0.2, 0.8])))
+    assert (rep["p10"], rep["p90"]) == pytest.approx(tuple(np.quantile(c, [0.3, 0.7])))
+    assert (company["p10"], company["p90"]) == pytest.approx(tuple(np.quantile(c + 10.0, [0.1, 0.9])))
+    # One set of draws: every kind's P50 and expected value is the same segment's.
+    assert t1["p50"] == rep["p50"] == pytest.approx(np.median(c))
+    assert company["expected"] == pytest.approx(t1["expected"] + 10.0)
+
+
+def test_segment_pits_place_each_actual_in_its_own_draws() -> None:
+    seg, s = _two_teams()
+    u = segment_pits(seg, s, np.array([5.0, 0.0, 250.0]))
+    assert u["rep"] == pytest.approx([0.5, 0.0, 0.2505])  # ties count half; 250 is above 250 of 1000 draws
+    assert u["team"] == pytest.approx([0.0, 0.2505])  # team 0 always draws 10 and got 5
+    assert u["company"] == pytest.approx([0.2455])  # 10 + c: 245 draws below 255, one equal
+    assert u["region"] == pytest.approx(u["company"])
+
+
+def test_new_business_goes_only_to_owners_who_can_win_it() -> None:
+    """A rep who left, a manager and the catch-all owner get none of the not-yet-created
+    revenue; the working reps share all of it, by their recent wins and an equal prior."""
+    won = dt.datetime(2025, 11, 20)
+    actuals = pl.DataFrame({
+        "period_kind": ["quarter"] * 3, "owner_id": ["a", "b", "gone"], "amount": [300.0, 100.0, 600.0],
+        "won_at": [won] * 3, "created_at": [dt.datetime(2025, 10, 5)] * 3,
+    })  # fmt: skip
+    owners = ["a", "b", "gone", "manager", "(none)"]
+    working = np.array([True, True, False, False, False])
+    shares = rep_shares(actuals, owners, dt.datetime(2026, 1, 1), working=working)
+    # 400 won by the working reps, a prior of 0.5 x 400 / 2 = 100 each.
+    assert shares == pytest.approx([400 / 600, 200 / 600, 0.0, 0.0, 0.0])
+    everyone = rep_shares(actuals, owners, dt.datetime(2026, 1, 1))
+    assert (everyone > 0).all() and everyone.sum() == pytest.approx(1.0)
+    seg = Segments(owners, np.array([0, 0, 0, 1, 2]), np.zeros(5, dtype=int), ["t", "m", "(none)"], ["r"])
+    deals = pl.DataFrame({"p": [0.5], "value": [10.0], "owner_idx": [0]})
+    s = draw_snapshot(seg, deals, np.zeros(5), np.full(200, 1000.0), shares, rho_c=0.0, rho_t=0.0,
+                      rng=np.random.default_rng(1))  # fmt: skip
+    new = s.owner_draws - s.so_far[None, :]
+    assert (new[:, 2:] == 0.0).all()  # exactly none, not a sliver
+    assert (new[:, 1] > 0).all()
+    # Every draw: all 1,000 of new business, plus the one deal's 10 when it wins.
+    assert set(np.round(new.sum(axis=1) - 1000.0, 6)) <= {0.0, 10.0}
 
 
 def test_simulated_deals_sum_into_their_owners() -> None:
