@@ -53,12 +53,14 @@ def _run(con: duckdb.DuckDBPyConnection, run_id: str | None) -> str | None:
 def combination(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> pl.DataFrame:
     """How the run's live snapshots leaned on the reps' commits: per period kind, the
     commit's weight, both bias factors, the range scale and how many past periods they
-    were learned from (the run's metadata; empty for runs that did not record it)."""
+    were learned from, and the part of the simulation's bias that is the quarter of the
+    year's (quarters; null in runs before it was kept) (the run's metadata; empty for
+    runs that did not record it)."""
     run = _run(con, run_id)
     raw = scalar(con, _RUN_METADATA, {"run": run}) if run else None
     rows = (json.loads(raw).get("agent", {}).get("combination") or []) if raw else []
     schema = {"period_kind": pl.String, "commit": pl.Float64, "weight": pl.Float64, "sim_bias": pl.Float64,
-              "commit_bias": pl.Float64, "scale": pl.Float64, "periods": pl.Int64}  # fmt: skip
+              "commit_bias": pl.Float64, "scale": pl.Float64, "periods": pl.Int64, "season": pl.Float64}  # fmt: skip
     return pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema)
 
 

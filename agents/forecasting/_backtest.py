@@ -22,7 +22,7 @@ import polars as pl
 from agents.forecasting import _frames, _inputs, _periods, _signals
 from agents.forecasting._baselines import baselines
 from agents.forecasting._calibrate import LevelMap
-from agents.forecasting._combine import Record, combine, slot
+from agents.forecasting._combine import Record, combine, season_of, slot, with_season
 from agents.forecasting._model import BaggedWinModel
 from agents.forecasting._newbiz import NewBusiness, new_series, rep_shares
 from agents.forecasting._simulate import pick_rho, variance_grid
@@ -195,7 +195,10 @@ def run_forecast(
             raw = draw_snapshot(seg, deals, owners_so_far, nb.sample(n_draws, rng), shares, rho_c=rho_c, rho_t=rho_t, rng=rng)
             commit = _team_commit(seg, commits.get(tuple(key.values())))
             here = slot(snap["period_kind"], snap["period_start"], snap["offset"])
-            mix = combine([r for r in records if r.slot == here and r.period_end <= snap["moment"].date()])
+            known = [r for r in records if r.period_end <= snap["moment"].date()]
+            mix = combine([r for r in known if r.slot == here])
+            if snap["period_kind"] == "quarter":
+                mix = with_season(mix, [r for r in known if r.slot[0] == "quarter"], season_of(snap["period_start"]))
             sd = mix.apply(raw, seg.team_of, commit)
             over = snap["period_end"] <= as_of.date()
             act = None
@@ -215,7 +218,7 @@ def run_forecast(
                 pits.append((snap["period_kind"], snap["period_end"], segment_pits(seg, sd, act)))
                 records.append(Record(here, snap["period_end"], _by_team(seg, owners_so_far),
                                       _by_team(seg, raw.owner_draws.mean(axis=0)), commit, _by_team(seg, act),
-                                      _spread(raw.owner_draws.sum(axis=1))))  # fmt: skip
+                                      _spread(raw.owner_draws.sum(axis=1)), season_of(snap["period_start"])))  # fmt: skip
             if live:
                 params["live"].append({**key, "period_start": key["period_start"].isoformat(),
                                        "commit": float(np.nansum(commit)) if np.isfinite(commit).any() else None,

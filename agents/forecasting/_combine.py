@@ -18,7 +18,12 @@ months and under-call the third):
   over every team and period, ``(v_a - c) / (v_a + v_c - 2c)``, clipped to [0, 1] and
   shrunk toward 0 (the simulation alone) with ``prior_weight`` pseudo-periods;
 - how wide the company's range must be: its past errors in units of the simulation's
-  own spread, shrunk toward 1 with ``prior_scale`` pseudo-periods.
+  own spread, shrunk toward 1 with ``prior_scale`` pseudo-periods;
+- for quarters, the simulation's bias particular to the quarter of the year
+  (``with_season``): a deal model trained on one to three of each quarter learns the
+  fourth quarter's push and the first quarter's hangover only in part (three mid
+  companies: all nine scored Q4s under-forecast, all nine Q1s over), and a quarter's slot
+  pools all four.
 
 ``Combination.apply`` moves each team's uncertain part (what is not won yet) by one
 factor per draw, so owners keep their share of each draw and segments still add up.
@@ -26,6 +31,7 @@ factor per draw, so owners keep their share of each draw and segments still add 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -34,7 +40,7 @@ import numpy as np
 from agents.forecasting._periods import anchor
 from agents.forecasting._snapshot import SnapshotDraws
 
-__all__ = ["Combination", "Record", "combine", "slot"]
+__all__ = ["Combination", "Record", "combine", "season_of", "slot", "with_season"]
 
 
 def slot(kind: str, period_start: dt.date, offset: int) -> tuple[str, int, int]:
@@ -42,6 +48,11 @@ def slot(kind: str, period_start: dt.date, offset: int) -> tuple[str, int, int]:
     the quarter, for months). A live snapshot between fixed points learns from the
     latest point before it."""
     return kind, anchor(kind, offset), (period_start.month - 1) % 3 if kind == "month" else 0
+
+
+def season_of(period_start: dt.date) -> int:
+    """The quarter of the year a period is in, 0-3."""
+    return (period_start.month - 1) // 3
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,7 @@ class Record:
     commit: np.ndarray  # per team: the reps' commit at the moment (NaN: nobody submitted)
     actual: np.ndarray  # per team
     spread: float  # the simulation's spread of the company total (half its 16-84% range)
+    season: int = 0  # the quarter of the year the period is in (``season_of``)
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,7 @@ class Combination:
     weight: float = 0.0
     scale: float = 1.0
     periods: int = 0
+    season: float = 1.0  # the part of ``sim_bias`` that is the quarter of the year's (``with_season``)
 
     def centre(self, won: np.ndarray, mean: np.ndarray, commit: np.ndarray) -> np.ndarray:
         """Combined expected total per team (the simulation where there is no commit)."""
@@ -108,6 +121,34 @@ def _bias(came: np.ndarray, forecast: np.ndarray, shrink: float) -> float:
     return max(ratio, 1e-3) ** shrink
 
 
+def _sim_bias(past: list[Record], prior_bias: float) -> float:
+    """What came after the snapshots over what the simulation said would, shrunk toward 1."""
+    n = len(past)
+    y, won, mean = (np.concatenate([getattr(r, f) for r in past]) for f in ("actual", "won", "mean"))
+    return _bias(np.maximum(y - won, 0.0), mean - won, n / (n + prior_bias))
+
+
+def with_season(mix: Combination, known: list[Record], season: int, *, prior: float = 3.0) -> Combination:
+    """``mix`` with the simulation's bias in one quarter of the year on top of its slot's.
+
+    ``known``: scored snapshots of every point of quarters whose periods are over. Each
+    one in ``season`` gives the log of what came over what its slot's bias (learned
+    from all of ``known``) made of the simulation; their sum over their number plus
+    ``prior`` pseudo-snapshots is the factor's log. The weight and scale are left as
+    they are: they were fitted on quarters of every season."""
+    slots: dict[tuple[str, int, int], list[Record]] = {}
+    for r in known:
+        slots.setdefault(r.slot, []).append(r)
+    slot_bias = {k: _sim_bias(v, 3.0) for k, v in slots.items()}
+    logs = [np.log(max(float(r.actual.sum() - r.won.sum()), 1.0)
+                   / max(slot_bias[r.slot] * float(r.mean.sum() - r.won.sum()), 1.0))
+            for r in known if r.season == season]  # fmt: skip
+    if not logs:
+        return mix
+    factor = float(np.exp(np.sum(logs) / (len(logs) + prior)))
+    return dataclasses.replace(mix, sim_bias=mix.sim_bias * factor, season=factor)
+
+
 def combine(
     past: list[Record], *, prior_bias: float = 3.0, prior_weight: float = 4.0, prior_scale: float = 4.0
 ) -> Combination:
@@ -117,7 +158,7 @@ def combine(
         return Combination()
     y, won, mean, commit = (np.concatenate([getattr(r, f) for r in past]) for f in ("actual", "won", "mean", "commit"))
     came = np.maximum(y - won, 0.0)
-    sim_bias = _bias(came, mean - won, n / (n + prior_bias))
+    sim_bias = _sim_bias(past, prior_bias)
     agent = won + sim_bias * (mean - won)
     has = np.isfinite(commit)
     k = len({i for i, r in enumerate(past) if np.isfinite(r.commit).any()})

@@ -64,6 +64,10 @@ st.caption(f"Expected {money(company['expected'])}: won so far {money(company['w
 mix = mixes.filter(pl.col("period_kind") == kind)
 if len(mix):
     m = mix.row(0, named=True)
+    season = m.get("season")
+    if season is not None and kind == "quarter":
+        st.caption(f"The simulation's bias includes ×{season:.2f} for this quarter of the year, learned from past "
+                   "quarters in the same season (the deal model sees few of each).")  # fmt: skip
     if m["commit"] is None:
         st.caption("No rep commit yet at this snapshot: the range is the simulation's alone "
                    f"(bias ×{m['sim_bias']:.2f}, range ×{m['scale']:.2f} from {m['periods']} past {kind}s).")  # fmt: skip

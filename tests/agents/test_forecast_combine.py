@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from agents.forecasting._backtest import _team_commit
 from agents.forecasting._calibrate import LevelMap
-from agents.forecasting._combine import Combination, Record, combine, slot
+from agents.forecasting._combine import Combination, Record, combine, season_of, slot, with_season
 from agents.forecasting._inputs import typical_amount, with_typical
 from agents.forecasting._newbiz import NewBusiness, rep_shares
 from agents.forecasting._periods import anchor, live_snapshots, same_point_in_past
@@ -114,6 +115,26 @@ def test_moved_draws_reach_each_team_centre_keep_won_revenue_and_add_up() -> Non
     usual = s.pipeline_mean + s.new_mean
     assert (rest > 0).all()
     assert rest[:, 0] / rest[:, 1] == pytest.approx(np.full(5, usual[0] / usual[1]))
+
+
+def test_a_quarter_of_the_year_corrects_the_simulation_on_top_of_its_slot() -> None:
+    """Two points of quarters, each unbiased over the year (a Q4 over, a Q1 under by
+    as much), so the slots' own biases are 1; Q4s came in 20% and 10% above what was said."""
+    def rec(point: int, season: int, came: float) -> Record:
+        r = _rec([100.0], [NAN], [came])
+        return dataclasses.replace(r, slot=("quarter", point, 0), season=season)
+
+    known = [rec(0, 3, 120.0), rec(0, 0, 80.0), rec(28, 3, 110.0), rec(28, 0, 90.0)]
+    assert combine(known[:2]).sim_bias == pytest.approx(1.0) and combine(known[2:]).sim_bias == pytest.approx(1.0)
+    mix = Combination(sim_bias=1.05, commit_bias=0.9, weight=0.3, scale=1.2, periods=2)
+    q4 = with_season(mix, known, season=3, prior=3.0)
+    factor = np.exp((np.log(1.2) + np.log(1.1)) / (2 + 3.0))
+    assert q4.season == pytest.approx(factor) and q4.sim_bias == pytest.approx(1.05 * factor)
+    assert (q4.commit_bias, q4.weight, q4.scale, q4.periods) == (0.9, 0.3, 1.2, 2)
+    q1 = with_season(mix, known, season=0, prior=3.0)
+    assert q1.season == pytest.approx(np.exp((np.log(0.8) + np.log(0.9)) / 5.0)) and q1.season < 1.0
+    assert with_season(mix, known, season=1) == mix  # no Q2 seen yet: nothing to learn
+    assert [season_of(dt.date(2026, m, 1)) for m in (1, 3, 4, 10, 12)] == [0, 0, 1, 3, 3]
 
 
 def test_symmetric_level_map_keeps_the_median_and_narrows_or_widens() -> None:

@@ -44,6 +44,11 @@ def test_the_forecast_page_shows_the_stored_ranges(forecast_company: Warehouse, 
         mix = mixes.filter(period_kind=kind).row(0, named=True)
         said = [c.value for c in at.caption if "range ×" in c.value]
         assert len(said) == 1 and f"range ×{mix['scale']:.2f}" in said[0] and f"{mix['periods']} past {kind}s" in said[0]
+        seasonal = [c.value for c in at.caption if "quarter of the year" in c.value]
+        if kind == "quarter":  # the small company has scored quarters of every season by its as-of
+            assert mix["season"] is not None and len(seasonal) == 1 and f"×{mix['season']:.2f}" in seasonal[0]
+        else:
+            assert not seasonal
     at.selectbox(key="fc_segment").set_value("rep").run()
     assert not at.exception
     labels = [b.label for b in at.get("download_button")]
