@@ -5,7 +5,8 @@ from ``eval_from`` on is forecast with only what was known at its moment: the de
 model is refit every ``refit_months`` on deals whose periods had ended by then, the
 copula loadings come from earlier out-of-sample snapshots, the new-business series
 from periods over by the moment, the combination with the reps' commit from the team
-records of snapshots of the same kind and point scored by the moment (``_combine``), and the
+records of snapshots of the same kind and point scored by the moment (``_combine``; for
+quarters also the season, from every point of past quarters), and the
 range correction of each kind of segment (company, regions, teams, reps) from the PITs
 of segments of that kind in periods over by the moment. The live snapshot (the data's as-of) is the same computation.
 """

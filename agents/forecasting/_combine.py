@@ -121,6 +121,9 @@ def _bias(came: np.ndarray, forecast: np.ndarray, shrink: float) -> float:
     return max(ratio, 1e-3) ** shrink
 
 
+_PRIOR_BIAS = 3.0  # pseudo-periods of no bias, for the simulation's and the commit's bias
+
+
 def _sim_bias(past: list[Record], prior_bias: float) -> float:
     """What came after the snapshots over what the simulation said would, shrunk toward 1."""
     n = len(past)
@@ -139,7 +142,7 @@ def with_season(mix: Combination, known: list[Record], season: int, *, prior: fl
     slots: dict[tuple[str, int, int], list[Record]] = {}
     for r in known:
         slots.setdefault(r.slot, []).append(r)
-    slot_bias = {k: _sim_bias(v, 3.0) for k, v in slots.items()}
+    slot_bias = {k: _sim_bias(v, _PRIOR_BIAS) for k, v in slots.items()}
     logs = [np.log(max(float(r.actual.sum() - r.won.sum()), 1.0)
                    / max(slot_bias[r.slot] * float(r.mean.sum() - r.won.sum()), 1.0))
             for r in known if r.season == season]  # fmt: skip
@@ -150,7 +153,7 @@ def with_season(mix: Combination, known: list[Record], season: int, *, prior: fl
 
 
 def combine(
-    past: list[Record], *, prior_bias: float = 3.0, prior_weight: float = 4.0, prior_scale: float = 4.0
+    past: list[Record], *, prior_bias: float = _PRIOR_BIAS, prior_weight: float = 4.0, prior_scale: float = 4.0
 ) -> Combination:
     """The combination for a snapshot, from the scored snapshots of its slot."""
     n = len(past)
