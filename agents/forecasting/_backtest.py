@@ -14,6 +14,7 @@ of segments of that kind in periods over by the moment. The live snapshot (the d
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -134,16 +135,20 @@ def run_forecast(
     inp: _inputs.Inputs, *, eval_from: dt.date | None = None, refit_months: int = 6,
     draws: int = 1000, live_draws: int = 4000, seed: int = 0, progress: Progress | None = None,
     prepared: dict[str, Any] | None = None, until: dt.datetime | None = None, bag: int = 3,
+    workers: int | None = None,
 ) -> Forecast:
     """Backtest every snapshot from ``eval_from`` (default: ``default_start``) and
     forecast the live one; ``until`` stops at an earlier moment (then there is no live
-    snapshot). See the module docstring for what each step may know."""
+    snapshot); ``workers``: how many of the bag's fits run at once (default: one per
+    core, at most ``bag``; the result is the same). See the module docstring for what
+    each step may know."""
     pre = prepared or prepare(inp, until)
     snaps, rows, as_of = pre["snaps"], pre["rows"], inp.as_of
     start = eval_from or default_start(pre["first"], as_of)
     snaps = snaps.filter(pl.col("period_start") >= start)
     if until is not None:
         snaps = snaps.filter(pl.col("moment") <= until)
+    n_workers = workers if workers is not None else min(bag, os.cpu_count() or 1)
     fits = [start]
     while _months_later(fits[-1], refit_months) <= as_of.date():
         fits.append(_months_later(fits[-1], refit_months))
@@ -165,7 +170,7 @@ def run_forecast(
         if block.is_empty():
             continue
         train = rows.filter(pl.col("period_end") <= fit_at)
-        model = BaggedWinModel(bag=bag, random_state=seed).fit(train)
+        model = BaggedWinModel(bag=bag, random_state=seed, workers=n_workers).fit(train)
         done = [sp for sp in spreads if sp.period_end <= fit_at]
         if len(done) < 6:  # too few scored snapshots yet: in-sample on the last year of training
             recent = train.filter(pl.col("as_of") >= cut - dt.timedelta(days=365))

@@ -259,9 +259,12 @@ def test_a_bag_of_deal_models_is_their_mean_and_moves_less_with_the_seed(small_c
     cut = dt.date(2025, 1, 1)
     train, test = rows.filter(pl.col("period_end") <= cut), rows.filter(pl.col("period_start") >= cut)
     assert len(train) > 5_000 and len(test) > 1_000
-    bags = [BaggedWinModel(bag=3, random_state=s).fit(train) for s in (0, 1)]
+    bags = [BaggedWinModel(bag=3, random_state=s, workers=2).fit(train) for s in (0, 1)]
     members = np.mean([m.predict_proba(test) for m in bags[0].members], axis=0)
     assert np.array_equal(bags[0].predict_proba(test), members)
+    # Fits run side by side in threads give what one after the other gives, to the bit.
+    one_by_one = BaggedWinModel(bag=3, random_state=0, workers=1).fit(train)
+    assert np.array_equal(one_by_one.predict_proba(test), bags[0].predict_proba(test))
     assert len({m.random_state for b in bags for m in b.members}) == 6  # six distinct fits
     singles = [WinModel(random_state=s).fit(train).predict_proba(test) for s in (0, 1)]
     single_gap = np.abs(singles[0] - singles[1]).mean()
