@@ -163,8 +163,9 @@ class BaggedWinModel:
 
     def fit(self, rows: pl.DataFrame) -> BaggedWinModel:
         """Fit every member; with ``workers`` > 1, that many at once in threads (each fit
-        holds OpenMP to one thread of its own and scikit-learn's tree code runs without
-        the GIL). Members share nothing, so the result is the same either way."""
+        still holds OpenMP to one thread; scikit-learn's tree code runs mostly without
+        the GIL: 1.48x on two cores, bench/bench_forecast_fit.py). Members share
+        nothing, so the result is the same either way."""
         if self.workers > 1:
             with ThreadPoolExecutor(self.workers) as pool:
                 list(pool.map(lambda m: m.fit(rows), self.members))
