@@ -2,8 +2,10 @@
 
 ``accuracy`` takes the backtest frames (from the agent's run or from ``revstack
 forecast backtest``) and returns, per period kind and snapshot point, MAPE, WAPE,
-bias, share over-forecast and within ±5% / ±10% for the agent and every baseline; for
-the agent's range, coverage with its binomial interval, tail exceedance, pinball loss,
+bias, share over-forecast and within ±5% / ±10% for the agent and every baseline, the
+agent's MAPE over each baseline's with a 90% interval from resampling periods; for
+the agent's range, coverage with its binomial interval (over all snapshot points, also one
+from resampling whole periods), tail exceedance, pinball loss,
 CRPS and its skill against each baseline, and interval width. ``deal_calibration``
 scores the deal probabilities (Brier, reliability). ``truth_actuals`` replaces the
 CRM's actuals by the generator's truth where the warehouse has it (a generated
@@ -19,7 +21,14 @@ import numpy as np
 import polars as pl
 
 from data.warehouse import frame, scalar
-from metrics.forecast_scores import brier, point_scores, range_scores, reliability
+from metrics.forecast_scores import (
+    brier,
+    mape_ratio,
+    point_scores,
+    range_scores,
+    reliability,
+    share_interval,
+)
 
 __all__ = ["accuracy", "deal_calibration", "truth_actuals", "with_actuals", "summary_table"]
 
@@ -67,7 +76,9 @@ def _scored(df: pl.DataFrame, segment_kind: str) -> pl.DataFrame:
 
 def accuracy(agent: pl.DataFrame, base: pl.DataFrame, *, segment_kind: str = "company") -> list[dict[str, Any]]:
     """One record per period kind and snapshot offset (and "all" offsets): each method's
-    point scores, the agent's range scores and its CRPS skill against each baseline."""
+    point scores, the agent's range scores, its CRPS skill against each baseline and its
+    MAPE over each baseline's (``mape_ratio``: the P50 against the baseline on the
+    snapshots both forecast, with its interval)."""
     a, b = _scored(agent, segment_kind), _scored(base, segment_kind)
     out = []
     if a.is_empty():
@@ -86,14 +97,19 @@ def accuracy(agent: pl.DataFrame, base: pl.DataFrame, *, segment_kind: str = "co
         rec["agent_expected"] = point_scores(act, ga["expected"].to_numpy())
         rec["range"] = range_scores(act, ga["p10"].to_numpy(), ga["p50"].to_numpy(), ga["p90"].to_numpy(),
                                     crps=ga["crps"].to_numpy())  # fmt: skip
-        rec["baselines"], rec["crps_skill"] = {}, {}
-        keyed = ga.select("period_start", "offset", "segment", "crps")
+        if offset is None:  # several snapshots per period: they are not independent draws
+            inside = (act >= ga["p10"].to_numpy()) & (act <= ga["p90"].to_numpy())
+            rec["range"]["coverage_ci_periods"] = share_interval(ga["period_start"].to_numpy(), inside)
+        rec["baselines"], rec["crps_skill"], rec["mape_ratio"] = {}, {}, {}
+        keyed = ga.select("period_start", "offset", "segment", "crps", "p50")
         for method in sorted(gb["method"].unique().to_list()):
             m = gb.filter(pl.col("method") == method).join(keyed, on=["period_start", "offset", "segment"], how="inner")
             rec["baselines"][method] = point_scores(m["actual"].to_numpy(), m["value"].to_numpy())
             # A point forecast's CRPS is its absolute error.
             base_crps = float(np.mean(np.abs(m["value"].to_numpy() - m["actual"].to_numpy()))) if len(m) else None
             rec["crps_skill"][method] = (1.0 - float(m["crps"].mean()) / base_crps) if base_crps else None
+            rec["mape_ratio"][method] = mape_ratio(m["period_start"].to_numpy(), m["actual"].to_numpy(),
+                                                   m["p50"].to_numpy(), m["value"].to_numpy())  # fmt: skip
         out.append(rec)
     return out
 
@@ -114,7 +130,9 @@ def deal_calibration(deals: pl.DataFrame, *, bins: int = 10) -> dict[str, Any]:
 
 
 def summary_table(records: list[dict[str, Any]]) -> pl.DataFrame:
-    """The accuracy records flattened for a person: one row per kind, offset and method."""
+    """The accuracy records flattened for a person: one row per kind, offset and method
+    (a baseline's row carries the agent's MAPE over its own, ``mape_ratio``, with the
+    interval ``ratio_low``–``ratio_high``)."""
     rows = []
     for r in records:
         methods = {"agent": r["agent"], **r["baselines"]}
@@ -125,6 +143,8 @@ def summary_table(records: list[dict[str, Any]]) -> pl.DataFrame:
                 rg = r["range"]
                 row.update(coverage=rg.get("coverage"), crps=rg.get("crps"), relative_width=rg.get("relative_width"))
             else:
-                row.update(coverage=None, crps=None, relative_width=None, crps_skill=r["crps_skill"].get(method))
+                ratio = r.get("mape_ratio", {}).get(method) or {}
+                row.update(coverage=None, crps=None, relative_width=None, crps_skill=r["crps_skill"].get(method),
+                           mape_ratio=ratio.get("ratio"), ratio_low=ratio.get("low"), ratio_high=ratio.get("high"))  # fmt: skip
             rows.append(row)
     return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()

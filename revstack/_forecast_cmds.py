@@ -1,5 +1,7 @@
 """``revstack forecast backtest``: the forecast agent's rolling backtest, side by side with
 the rep commit, stage-weighted (CRM and historical rates) and seasonal-naive baselines.
+Each baseline's row carries the agent's MAPE over its own with a 90% interval from
+resampling whole periods (``metrics.forecast_scores.mape_ratio``).
 
 It reads the warehouse through the forecast agent's contract (as a run would), writes
 nothing, and scores against the CRM's won revenue, or against the generator's truth
@@ -9,68 +11,85 @@ when the warehouse holds one (``actuals``).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import time
+from typing import TYPE_CHECKING, Any
 
 from revstack._output import console, iso_date, print_json, progress_bar
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    import polars as pl
+
+    from data.progress import Progress
+
+__all__ = ["backtest", "register"]
 
 
 
-def cmd_backtest(args: argparse.Namespace) -> int:
+def backtest(
+    db: str, *, start: dt.date | None = None, refit_months: int = 6, draws: int = 1000, seed: int = 0,
+    bag: int = 3, progress: Progress | None = None,
+) -> tuple[dict[str, Any], pl.DataFrame, pl.DataFrame]:
+    """The report ``revstack forecast backtest`` prints, with the scored frames it was
+    computed from (the agent's and the baselines', against the actuals it names)."""
     from agents.engine._context import Context
     from agents.forecasting import default_start, load, run_forecast
     from contracts import load_all
     from data.errors import InputError
     from data.inventory import data_as_of
     from data.warehouse import Warehouse
-    from metrics.forecast import (
-        accuracy,
-        deal_calibration,
-        summary_table,
-        truth_actuals,
-        with_actuals,
-    )
+    from metrics.forecast import accuracy, deal_calibration, truth_actuals, with_actuals
 
-    wh = Warehouse(args.db)
+    wh = Warehouse(db)
     bundle = load_all()
     contract = bundle.contracts["forecast"]
     with wh.connect() as con:
         as_of = data_as_of(con)
         truth = truth_actuals(con)
     if as_of is None:
-        raise InputError(f"{args.db}: no data imported or generated yet; nothing to backtest")
+        raise InputError(f"{db}: no data imported or generated yet; nothing to backtest")
     ctx = Context(wh, agent="forecast", reads=contract.reads, as_of=as_of, definitions=bundle.definitions)
     started = time.perf_counter()
     inp = load(ctx)
     if inp.history.is_empty():
-        raise InputError(f"{args.db}: the CRM has no opportunities; nothing to backtest")
-    first = inp.history["changed_at"].min().date()
-    start = args.start or default_start(first, as_of)
-    with progress_bar(not args.json) as progress:
-        fc = run_forecast(inp, eval_from=start, refit_months=args.refit_months, draws=args.draws,
-                          seed=args.seed, bag=args.bag, progress=progress)  # fmt: skip
+        raise InputError(f"{db}: the CRM has no opportunities; nothing to backtest")
+    start = start or default_start(inp.history["changed_at"].min().date(), as_of)
+    fc = run_forecast(inp, eval_from=start, refit_months=refit_months, draws=draws, seed=seed, bag=bag,
+                      progress=progress)  # fmt: skip
     agent, base = with_actuals(fc.agent, truth), with_actuals(fc.baselines, truth)
     report = {
-        "warehouse": str(args.db), "as_of": as_of, "scored_from": start, "history_rebuilt": inp.rebuilt_history,
+        "warehouse": str(db), "as_of": as_of, "scored_from": start, "history_rebuilt": inp.rebuilt_history,
         "actuals": "truth.revenue" if truth is not None else "crm (closed won)",
         "seconds": round(time.perf_counter() - started, 1), "fits": fc.params["fits"],
         "company": accuracy(agent, base, segment_kind="company"),
         "team": accuracy(agent, base, segment_kind="team"),
         "deals": deal_calibration(fc.deals),
     }  # fmt: skip
+    return report, agent, base
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from metrics.forecast import summary_table
+
+    with progress_bar(not args.json) as progress:
+        report, _, _ = backtest(args.db, start=args.start, refit_months=args.refit_months, draws=args.draws,
+                                seed=args.seed, bag=args.bag, progress=progress)  # fmt: skip
+    as_of, start = report["as_of"], report["scored_from"]
     if args.json:
         print_json(report)
         return 0
     console.print(f"forecast backtest on {args.db} (as of {as_of:%Y-%m-%d}, scored from {start}, "
-                  f"actuals: {report['actuals']}, {report['seconds']} s)")  # fmt: skip
+                  f"actuals: {report['actuals']}, {report['seconds']} s; agent/this: the agent's MAPE over the "
+                  "baseline's, with a 90% interval from resampling whole periods)", soft_wrap=True)  # fmt: skip
     table = summary_table(report["company"])
     for row in table.iter_rows(named=True):
         mape = "-" if row["mape"] is None else f"{row['mape']:.1%}"
         cov = "" if row["coverage"] is None else f"  coverage {row['coverage']:.0%}"
         bias = "-" if row["bias"] is None else f"{row['bias']:+.1%}"
+        vs = "" if row.get("mape_ratio") is None else (
+            f"  agent/this ×{row['mape_ratio']:.2f} [{row['ratio_low']:.2f}–{row['ratio_high']:.2f}]")
         console.print(f"  {row['period_kind']:<8} day {row['offset']:>3}  {row['method']:<24} "
-                      f"MAPE {mape:>6}  bias {bias:>7}{cov}")  # fmt: skip
+                      f"MAPE {mape:>6}  bias {bias:>7}{cov}{vs}", soft_wrap=True)  # fmt: skip
     return 0
 
 

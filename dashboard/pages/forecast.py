@@ -112,6 +112,11 @@ else:
     t = table.filter(pl.col("period_kind") == kind)
     st.plotly_chart(accuracy_bars(t.filter(pl.col("offset") != "all"), "mape", "MAPE by snapshot point (company)"),
                     key="fc_mape")  # fmt: skip
+    commit = t.filter((pl.col("offset") == "all") & (pl.col("method") == "rep_commit"))
+    if len(commit) and commit["mape_ratio"][0] is not None:
+        c = commit.row(0, named=True)
+        st.caption(f"Over every {kind} and snapshot point the forecast's MAPE is {c['mape_ratio']:.2f}× the rep "
+                   f"commit's (90% interval {c['ratio_low']:.2f}–{c['ratio_high']:.2f}, resampling whole {kind}s).")
     e = errors.filter(pl.col("period_kind") == kind)
     point = st.selectbox("Snapshot point (days into the period)", sorted(e["period_offset"].unique().to_list()),
                          key="fc_offset")  # fmt: skip

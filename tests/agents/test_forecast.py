@@ -213,6 +213,11 @@ def test_cli_backtest_on_maven_a_crm_without_history(tmp_path: Path, shared_data
     # Maven records no forecast calls: no rep-commit baseline; the others are there.
     assert set(month["baselines"]) == {"stage_weighted_crm", "stage_weighted_history", "seasonal_naive"}
     assert 0 <= month["range"]["coverage"] <= 1 and month["agent"]["mape"] is not None
+    # Against each baseline, the MAPE ratio over the eight months, with its interval.
+    assert set(month["mape_ratio"]) == set(month["baselines"])
+    for method, r in month["mape_ratio"].items():
+        assert r["periods"] == 8 and r["low"] <= r["ratio"] <= r["high"]
+        assert r["ratio"] == pytest.approx(month["agent"]["mape"] / month["baselines"][method]["mape"])
     assert set(out["deals"]) == {"month", "quarter"}
 
 

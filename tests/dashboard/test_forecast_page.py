@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from data.warehouse import Warehouse
-from metrics.forecast_store import combination, live_forecasts
+from metrics.forecast_store import accuracy_table, combination, live_forecasts
 from tests.dashboard.test_pages import _app
 
 PAGE = "pages/forecast.py"
@@ -28,6 +28,7 @@ def test_the_forecast_page_shows_the_stored_ranges(forecast_company: Warehouse, 
     with forecast_company.connect() as con:
         live = live_forecasts(con)
         mixes = combination(con)
+        table = accuracy_table(con)
     assert set(mixes["period_kind"]) == {"month", "quarter"}
     assert ((mixes["weight"] >= 0) & (mixes["weight"] <= 1) & (mixes["scale"] > 0)).all()
     at = _app(forecast_company, monkeypatch)
@@ -49,6 +50,12 @@ def test_the_forecast_page_shows_the_stored_ranges(forecast_company: Warehouse, 
             assert mix["season"] is not None and len(seasonal) == 1 and f"×{mix['season']:.2f}" in seasonal[0]
         else:
             assert not seasonal
+        # The agent against the rep commit over all of the kind's periods, with its interval.
+        vs = table.filter(period_kind=kind, offset="all", method="rep_commit").row(0, named=True)
+        assert vs["ratio_low"] <= vs["mape_ratio"] <= vs["ratio_high"]
+        ratio = [c.value for c in at.caption if "the rep commit's" in c.value]
+        assert len(ratio) == 1 and f"{vs['mape_ratio']:.2f}× the rep commit's" in ratio[0]
+        assert f"{vs['ratio_low']:.2f}–{vs['ratio_high']:.2f}" in ratio[0]
     at.selectbox(key="fc_segment").set_value("rep").run()
     assert not at.exception
     labels = [b.label for b in at.get("download_button")]

@@ -13,10 +13,12 @@ from metrics.forecast_scores import (
     brier,
     crps_from_draws,
     crps_from_quantiles,
+    mape_ratio,
     pinball,
     point_scores,
     range_scores,
     reliability,
+    share_interval,
 )  # fmt: skip
 
 ACTUAL = [100.0, 200.0, 50.0]
@@ -108,6 +110,44 @@ def test_accuracy_side_by_side_by_hand() -> None:
     assert rec["range"]["coverage"] == pytest.approx(0.5)  # 200 is above P90 = 190
     # CRPS skill: 1 - mean agent CRPS (8) / mean commit absolute error ((20 + 40) / 2)
     assert rec["crps_skill"]["rep_commit"] == pytest.approx(1 - 8 / 30)
+    # MAPE ratio 7.5% / 20%; resampling the two quarters gives Q1 alone (5/20), Q2 alone
+    # (10/20) or both (15/40): the interval runs between the quarters' own ratios.
+    ratio = rec["mape_ratio"]["rep_commit"]
+    assert ratio["ratio"] == pytest.approx(0.375)
+    assert (ratio["low"], ratio["high"], ratio["periods"]) == (pytest.approx(0.25), pytest.approx(0.5), 2)
+    # Over all points, coverage also gets an interval by period: one held, one did not.
+    assert _all["range"]["coverage_ci_periods"] == [pytest.approx(0.0), pytest.approx(1.0)]
+    assert "coverage_ci_periods" not in rec["range"]  # one snapshot per period: Wilson's is right
+
+
+def test_mape_ratio_by_hand() -> None:
+    # Period "a": two snapshots, errors 5% and 15% against the baseline's 20% and 20%;
+    # period "b": one snapshot, 30% against 10%. Snapshots with a zero actual are left out.
+    r = mape_ratio(["a", "a", "b", "b"], [100.0, 100.0, 100.0, 0.0], [105.0, 85.0, 130.0, 5.0],
+                   [120.0, 80.0, 110.0, 9.0])  # fmt: skip
+    assert r["ratio"] == pytest.approx(0.50 / 0.50)
+    # Resampled periods: "a" alone 20/40, "b" alone 30/10, mixed 50/50 (and their repeats).
+    assert r["low"] == pytest.approx(0.5) and r["high"] == pytest.approx(3.0) and r["periods"] == 2
+    assert mape_ratio(["a"], [0.0], [1.0], [2.0])["ratio"] is None
+    assert mape_ratio(["a", "b"], [10.0, 10.0], [11.0, 9.0], [10.0, 10.0])["ratio"] is None  # baseline exact
+
+
+def test_mape_ratio_resamples_whole_periods() -> None:
+    rng = np.random.default_rng(3)
+    period = np.repeat(np.arange(12), 3)  # twelve quarters, three snapshots each
+    actual = np.full(36, 100.0)
+    # A period's snapshots err together: one error per period, repeated.
+    forecast = actual + np.repeat(rng.normal(0, 5, 12), 3)
+    baseline = actual + np.repeat(rng.normal(0, 7, 12), 3)
+    by_period = mape_ratio(period, actual, forecast, baseline, seed=1)
+    # Three copies of every snapshot are the same twelve periods: the same interval.
+    thrice = mape_ratio(np.repeat(period, 3), np.repeat(actual, 3), np.repeat(forecast, 3), np.repeat(baseline, 3), seed=1)
+    assert (thrice["low"], thrice["high"]) == (pytest.approx(by_period["low"]), pytest.approx(by_period["high"]))
+    # Taking each snapshot for a period of its own claims three times the evidence.
+    by_snapshot = mape_ratio(np.arange(36), actual, forecast, baseline, seed=1)
+    assert by_snapshot["ratio"] == pytest.approx(by_period["ratio"])
+    assert by_snapshot["high"] - by_snapshot["low"] < 0.75 * (by_period["high"] - by_period["low"])
+    assert by_period["low"] < by_period["ratio"] < by_period["high"]
 
 
 def test_deal_calibration_reports_the_base_rate_for_scale() -> None:
@@ -115,3 +155,18 @@ def test_deal_calibration_reports_the_base_rate_for_scale() -> None:
     out = deal_calibration(d)["month"]
     assert out["brier"] == pytest.approx((0.01 + 0.01 + 0.04 + 0.09) / 4)
     assert out["brier_base_rate"] == pytest.approx(0.25)
+
+
+def test_share_interval_resamples_whole_periods() -> None:
+    # Period "a" held twice, "b" missed once: resampled, a+a 4/4 (a quarter of draws),
+    # a+b 2/3 (half), b+b 0/2 (a quarter): the middle fifth is all 2/3.
+    assert share_interval(["a", "a", "b"], [1, 1, 0], level=0.2) == [pytest.approx(2 / 3), pytest.approx(2 / 3)]
+    assert share_interval(["a", "a", "b"], [1, 1, 0], level=0.95) == [pytest.approx(0.0), pytest.approx(1.0)]
+    assert share_interval([], []) is None
+    rng = np.random.default_rng(5)
+    period = np.repeat(np.arange(30), 3)
+    hit = np.repeat(rng.random(30) < 0.8, 3)  # a period's points hold or miss together
+    by_period = share_interval(period, hit, seed=2)
+    by_point = share_interval(np.arange(90), hit, seed=2)
+    assert by_period[0] < hit.mean() < by_period[1]
+    assert by_point[1] - by_point[0] < 0.75 * (by_period[1] - by_period[0])
