@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["backtest", "register"]
 
 
-
 def backtest(
     db: str, *, start: dt.date | None = None, refit_months: int = 6, draws: int = 1000, seed: int = 0,
     bag: int = 3, progress: Progress | None = None,
