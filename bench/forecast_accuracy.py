@@ -46,10 +46,9 @@ def _company(scale: str, seed: int, folder: str, model_seed: int) -> tuple[int, 
     keep = (pl.col("segment_kind") == "company") & pl.col("actual").is_not_null()
     cols = ["period_kind", "period_start", "offset", "actual"]
     a = agent.filter(keep).select(*cols, "p10", "p50", "p90")
-    c = base.filter(keep & (pl.col("method") == "rep_commit")).select(*cols, commit="value")
-    a.join(c, on=cols[:3], how="left", suffix="_c").drop("actual_c").with_columns(company=pl.lit(seed)).write_parquet(
-        Path(folder) / f"{scale}{seed}_scored.parquet"
-    )
+    c = base.filter(keep & (pl.col("method") == "rep_commit")).select(*cols[:3], commit="value")
+    scored = a.join(c, on=cols[:3], how="left").with_columns(company=pl.lit(seed))
+    scored.write_parquet(Path(folder) / f"{scale}{seed}_scored.parquet")
     return seed, made, time.perf_counter() - t
 
 

@@ -21,14 +21,7 @@ import numpy as np
 import polars as pl
 
 from data.warehouse import frame, scalar
-from metrics.forecast_scores import (
-    brier,
-    mape_ratio,
-    point_scores,
-    range_scores,
-    reliability,
-    share_interval,
-)
+from metrics.forecast_scores import brier, mape_ratio, point_scores, range_scores, reliability
 
 __all__ = ["accuracy", "deal_calibration", "truth_actuals", "with_actuals", "summary_table"]
 
@@ -95,11 +88,10 @@ def accuracy(agent: pl.DataFrame, base: pl.DataFrame, *, segment_kind: str = "co
         act = ga["actual"].to_numpy()
         rec["agent"] = point_scores(act, ga["p50"].to_numpy())
         rec["agent_expected"] = point_scores(act, ga["expected"].to_numpy())
+        # Over all points a period has several snapshots: they are not independent draws.
         rec["range"] = range_scores(act, ga["p10"].to_numpy(), ga["p50"].to_numpy(), ga["p90"].to_numpy(),
-                                    crps=ga["crps"].to_numpy())  # fmt: skip
-        if offset is None:  # several snapshots per period: they are not independent draws
-            inside = (act >= ga["p10"].to_numpy()) & (act <= ga["p90"].to_numpy())
-            rec["range"]["coverage_ci_periods"] = share_interval(ga["period_start"].to_numpy(), inside)
+                                    crps=ga["crps"].to_numpy(),
+                                    period=ga["period_start"].to_numpy() if offset is None else None)  # fmt: skip
         rec["baselines"], rec["crps_skill"], rec["mape_ratio"] = {}, {}, {}
         keyed = ga.select("period_start", "offset", "segment", "crps", "p50")
         for method in sorted(gb["method"].unique().to_list()):

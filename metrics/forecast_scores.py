@@ -1,9 +1,10 @@
 """Forecast accuracy scores: pure functions of numbers, no warehouse.
 
 Point accuracy (MAPE, WAPE, signed bias, share over-forecast, share within ±5% / ±10%),
-range accuracy (P10–P90 coverage with a Wilson interval, tail exceedance, pinball loss,
-CRPS, interval width), the ratio of two forecasts' MAPEs with an interval from
-resampling whole periods (and a coverage interval the same way), and deal calibration (Brier score, reliability curve). Each takes
+range accuracy (P10–P90 coverage with a Wilson interval, and one from resampling whole
+periods when a period has several snapshots; tail exceedance, pinball loss, CRPS,
+interval width), the ratio of two forecasts' MAPEs with an interval from resampling
+whole periods, and deal calibration (Brier score, reliability curve). Each takes
 arrays of the same length; periods whose actual is zero are left out of the
 percentage errors (a percentage of nothing is not defined) and counted in ``n_zero``.
 """
@@ -112,22 +113,27 @@ def pinball(actual: ArrayLike, quantile: ArrayLike, tau: float) -> float:
 
 
 def range_scores(
-    actual: ArrayLike, p10: ArrayLike, p50: ArrayLike, p90: ArrayLike, *, crps: ArrayLike | None = None
-) -> dict[str, float | int | None]:
+    actual: ArrayLike, p10: ArrayLike, p50: ArrayLike, p90: ArrayLike, *, crps: ArrayLike | None = None,
+    period: Sequence[object] | np.ndarray | None = None,
+) -> dict[str, float | int | list[float] | None]:
     """P10–P90 coverage with its 95% Wilson interval, the share below P10 and above P90,
     pinball loss at 0.1 / 0.5 / 0.9, mean CRPS (when given) and the mean interval width,
-    absolute and relative to the actual."""
+    absolute and relative to the actual. With ``period`` (each snapshot's period, for
+    snapshots of several points), also ``coverage_ci_periods`` (``share_interval``)."""
     a, lo, mid, hi = _arr(actual), _arr(p10), _arr(p50), _arr(p90)
     n = len(a)
     if n == 0:
         return {"n": 0}
-    inside = int(np.sum((a >= lo) & (a <= hi)))
+    held = (a >= lo) & (a <= hi)
+    inside = int(held.sum())
     ci_lo, ci_hi = proportion_confint(inside, n, alpha=0.05, method="wilson")
     ok = a != 0
+    by_period = {} if period is None else {"coverage_ci_periods": share_interval(period, held)}
     return {
         "n": n,
         "coverage": inside / n,
         "coverage_ci": [float(ci_lo), float(ci_hi)],
+        **by_period,
         "below_p10": float(np.mean(a < lo)),
         "above_p90": float(np.mean(a > hi)),
         "pinball_10": pinball(a, lo, 0.1),

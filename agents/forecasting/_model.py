@@ -162,16 +162,12 @@ class BaggedWinModel:
         self.workers = max(1, min(workers, bag))
 
     def fit(self, rows: pl.DataFrame) -> BaggedWinModel:
-        """Fit every member; with ``workers`` > 1, that many at once in threads (each fit
-        still holds OpenMP to one thread; scikit-learn's tree code runs mostly without
-        the GIL: 1.48x on two cores, bench/bench_forecast_fit.py). Members share
-        nothing, so the result is the same either way."""
-        if self.workers > 1:
-            with ThreadPoolExecutor(self.workers) as pool:
-                list(pool.map(lambda m: m.fit(rows), self.members))
-        else:
-            for m in self.members:
-                m.fit(rows)
+        """Fit every member, ``workers`` at once in threads (each fit still holds OpenMP
+        to one thread; scikit-learn's tree code runs mostly without the GIL: 1.48x on
+        two cores, bench/bench_forecast_fit.py). Members share nothing, so any number of
+        workers gives the same models."""
+        with ThreadPoolExecutor(self.workers) as pool:
+            list(pool.map(lambda m: m.fit(rows), self.members))
         self.n_train_ = self.members[0].n_train_
         return self
 
