@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from agents._cite import grounded
+from revstack.agents._cite import grounded
 
 __all__ = ["OpenAICompatible", "Rewriter", "RewriteError", "grounded", "rewriter_from_env"]
 

@@ -58,9 +58,8 @@ from typing import Any
 
 import duckdb
 import polars as pl
-
-from agents._features_sql import STATES
-from data.warehouse import frame
+from revstack.agents._features_sql import STATES
+from revstack.data.warehouse import frame
 
 __all__ = ["TABLES", "STATE_SCHEMA", "deal_states", "frames_connection", "weekly_moments"]
 

@@ -9,18 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import duckdb
 import polars as pl
-
-from agents.base import Agent
-from agents.crm_hygiene import CrmHygiene
-from agents.deal_prep import DealPrep
-from agents.engine._route import POLICY_SCHEMA
-from agents.engine._run import AgentSpec, dependency_order
-from agents.forecast import ForecastAgent
-from agents.outbound import Outbound
-from agents.pipeline_health import PipelineHealth
-from contracts import AgentContract, Bundle, load_all
-from data.warehouse import Warehouse, frame
+from revstack.agents.crm_hygiene import CrmHygiene
+from revstack.agents.deal_prep import DealPrep
+from revstack.agents.engine import POLICY_SCHEMA, Agent, AgentSpec, dependency_order
+from revstack.agents.forecast import ForecastAgent
+from revstack.agents.outbound import Outbound
+from revstack.agents.pipeline_health import PipelineHealth
+from revstack.contracts import AgentContract, Bundle, load_all
+from revstack.data.warehouse import frame
 
 __all__ = ["IMPLEMENTATIONS", "policy_frame", "specs", "registry_rows"]
 
@@ -77,10 +75,9 @@ def specs(bundle: Bundle | None = None) -> list[AgentSpec]:
     return dependency_order(out)
 
 
-def registry_rows(wh: Warehouse, bundle: Bundle | None = None) -> list[dict[str, Any]]:
+def registry_rows(con: duckdb.DuckDBPyConnection, bundle: Bundle | None = None) -> list[dict[str, Any]]:
     """The registry as people read it: contract, triggers, dependencies, mode, owner, version."""
-    with wh.connect() as con:
-        modes = dict(frame(con, _MODES).iter_rows())
+    modes = dict(frame(con, _MODES).iter_rows())
     return [
         {
             "agent": s.name,

@@ -26,9 +26,9 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from data.identity import pairwise_scores, prepare, resolve  # noqa: E402
-from data.identity._compare import blocking_rules  # noqa: E402
-from data.identity._resolve import Resolution  # noqa: E402
+from revstack.data.identity import pairwise_scores, prepare, resolve  # noqa: E402
+from revstack.data.identity._compare import blocking_rules  # noqa: E402
+from revstack.data.identity._resolve import Resolution  # noqa: E402
 
 ORGS = ROOT.parent / "shared" / "data" / "dedupe_orgs" / "csv_example_input_with_true_ids.csv"
 ACCOUNT_FIELDS = {"name": "name", "domain": "website", "phone": "phone", "address": "street",
@@ -111,8 +111,8 @@ def _compare(label: str, records: pl.DataFrame, truth: pl.DataFrame, fields: dic
 
 
 def _generated(scale_name: str, seed: int, scale=None) -> dict[str, pl.DataFrame]:  # noqa: ANN001
-    from data.generator import _generate
-    from data.generator._config import SCALES
+    from revstack.data.generator import _generate
+    from revstack.data.generator._config import SCALES
 
     if scale is not None:
         SCALES[scale_name] = scale
@@ -147,7 +147,7 @@ def main() -> None:
                  together=(("address", "zip", "phone"),))  # fmt: skip
         _compare("generated mid contacts (seed 1)", mid["contacts"], mid["truth_contacts"], CONTACT_FIELDS, "person")
     if args.million:
-        from data.generator._config import Scale
+        from revstack.data.generator._config import Scale
 
         big = _generated("million", 2, Scale(accounts=200_000, contacts_per_account=5.0, opportunities=200_000,
                                               reps=800, activities_per_deal_week=0.3))  # fmt: skip

@@ -30,11 +30,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import agents.engine._run as run_module  # noqa: E402
-from agents.engine._decide import decide  # noqa: E402
-from agents.engine._people import add_person  # noqa: E402
-from agents.engine._run import run_agents  # noqa: E402
-from data.warehouse import Warehouse, release_all, scalar  # noqa: E402
+import revstack.agents.engine._run as run_module  # noqa: E402
+from revstack.agents.engine import (
+    add_person,  # noqa: E402
+    decide,  # noqa: E402
+    run_agents,  # noqa: E402
+)
+from revstack.data.warehouse import Warehouse, release_all, scalar  # noqa: E402
+
 from tests.agents._workload import SPEC, seed_accounts  # noqa: E402
 
 _FILL_AUDIT = """

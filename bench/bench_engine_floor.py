@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import polars as pl  # noqa: E402
 from bench_engine import _load  # noqa: E402  (this folder is on the path when run as a script)
+from revstack.agents.engine import run_agents  # noqa: E402
+from revstack.data.warehouse import Warehouse, frame, release_all  # noqa: E402
 
-from agents.engine._run import run_agents  # noqa: E402
-from data.warehouse import Warehouse, frame, release_all  # noqa: E402
 from tests.agents._workload import SPEC, seed_accounts  # noqa: E402
 
 # Every table a first run of the workload writes (counted before and after a run).

@@ -21,13 +21,12 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
-
-from agents.engine._context import Context  # noqa: E402
-from agents.forecasting import _backtest, load  # noqa: E402
-from agents.forecasting._model import BaggedWinModel  # noqa: E402
-from contracts import load_all  # noqa: E402
-from data.inventory import data_as_of  # noqa: E402
-from data.warehouse import Warehouse  # noqa: E402
+from revstack.agents.engine import Context  # noqa: E402
+from revstack.agents.forecast import _backtest, load  # noqa: E402
+from revstack.agents.forecast._model import BaggedWinModel  # noqa: E402
+from revstack.contracts import load_all  # noqa: E402
+from revstack.data.inventory import data_as_of  # noqa: E402
+from revstack.data.warehouse import Warehouse  # noqa: E402
 
 
 def main() -> None:

@@ -18,9 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import data.generator._write as gen_write  # noqa: E402
-from data.generator import generate  # noqa: E402
-from data.warehouse import Warehouse, release_all  # noqa: E402
+import revstack.data.generator._write as gen_write  # noqa: E402
+from revstack.data.generator import generate  # noqa: E402
+from revstack.data.warehouse import Warehouse, release_all  # noqa: E402
 
 
 def run(scale: str, seed: int) -> None:

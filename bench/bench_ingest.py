@@ -18,8 +18,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from data.ingest import ingest  # noqa: E402
-from data.warehouse import Warehouse  # noqa: E402
+from revstack.data.ingest import ingest  # noqa: E402
+from revstack.data.warehouse import Warehouse  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 STAGES = [

@@ -27,18 +27,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from revstack.data.warehouse import Warehouse, release_all  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402, TID251 - drives the dashboard like its tests
-
-from data.warehouse import Warehouse, release_all  # noqa: E402
 
 APP = str(ROOT / "dashboard" / "app.py")
 
 # Modules whose public functions the pages call for their data; each is timed.
 TIMED_MODULES = (
-    "metrics.engine", "metrics.health", "metrics.trust", "metrics.thresholds",
-    "metrics.agents", "metrics.activity", "metrics.effort", "metrics.drilldown",
-    "agents.engine._queries", "agents.engine._people", "agents.registry", "agents.engine",
-    "data.snapshots", "agents.engine._audit",
+    "revstack.metrics.engine", "revstack.metrics.health", "revstack.metrics.trust", "revstack.metrics.thresholds",
+    "revstack.metrics.agents", "revstack.metrics.activity", "revstack.metrics.effort", "revstack.metrics.drilldown",
+    "revstack.agents.engine._queries", "revstack.agents.engine._people", "revstack.agents.registry", "revstack.agents.engine",
+    "revstack.data.snapshots", "revstack.agents.engine._audit",
 )  # fmt: skip
 
 CALLS: dict[str, list[float]] = defaultdict(list)
@@ -68,21 +67,18 @@ def instrument() -> None:
             if (
                 callable(fn)
                 and not isinstance(fn, type)
-                and getattr(fn, "__module__", "").startswith(("metrics", "agents", "data"))
+                and getattr(fn, "__module__", "").startswith(("revstack.metrics", "revstack.agents", "revstack.data"))
             ):
                 setattr(mod, attr, _timed(f"{mod_name.split('.')[-1]}.{attr}", fn))  # fmt: skip
 
 
 def prepare(path: Path) -> None:
     """Mid seed 1, audited, with people, one `revstack run` and some decisions."""
-    from agents.engine._decide import decide
-    from agents.engine._people import add_person
-    from agents.engine._queries import list_proposals
-    from agents.engine._run import run_agents
-    from agents.registry import specs
-    from contracts import load_definitions
-    from data.generator import generate
-    from metrics.quality import audit
+    from revstack.agents.engine import add_person, decide, list_proposals, run_agents
+    from revstack.agents.registry import specs
+    from revstack.contracts import load_definitions
+    from revstack.data.generator import generate
+    from revstack.metrics.quality import audit
 
     wh = Warehouse(path)
     print(f"preparing {path} (mid, seed 1) ...", flush=True)
@@ -97,7 +93,7 @@ def prepare(path: Path) -> None:
 
 
 def decide_some(wh: Warehouse, list_proposals, decide) -> None:  # noqa: ANN001
-    pending = list_proposals(wh, status="pending", limit=300)
+    pending = wh.read(list_proposals, status="pending", limit=300)
     for i, pid in enumerate(pending["proposal_id"]):
         if i % 6 == 5:
             decide(wh, pid, approve=False, by="rev", note="provider is out of date")
@@ -107,15 +103,14 @@ def decide_some(wh: Warehouse, list_proposals, decide) -> None:  # noqa: ANN001
 
 def page_names() -> list[str]:
     return sorted(
-        p.stem for p in (ROOT / "dashboard" / "pages").glob("*.py") if p.stem != "__init__"
+        p.stem for p in (ROOT / "dashboard" / "app_pages").glob("*.py") if p.stem != "__init__"
     )
 
 
 def _decide_one(wh: Warehouse) -> None:
-    from agents.engine._decide import decide
-    from agents.engine._queries import list_proposals
+    from revstack.agents.engine import decide, list_proposals
 
-    [pid] = list_proposals(wh, status="pending", limit=1)["proposal_id"].to_list()
+    [pid] = wh.read(list_proposals, status="pending", limit=1)["proposal_id"].to_list()
     decide(wh, pid, approve=True, by="rev", note="bench")
 
 

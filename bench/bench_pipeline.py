@@ -20,15 +20,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agents.engine._context import Context  # noqa: E402
-from agents.features import deal_states, weekly_moments  # noqa: E402
-from agents.pipeline_health import PipelineHealth  # noqa: E402
-from agents.registry import specs  # noqa: E402
-from contracts import load_all  # noqa: E402
-from data.generator import generate  # noqa: E402
-from data.inventory import data_as_of  # noqa: E402
-from data.warehouse import Warehouse, release_all  # noqa: E402
-from metrics._pipeline_backtest import in_memory_copy, run_backtest  # noqa: E402
+from revstack.agents.engine import Context  # noqa: E402
+from revstack.agents.features import deal_states, weekly_moments  # noqa: E402
+from revstack.agents.pipeline_health import PipelineHealth  # noqa: E402
+from revstack.agents.registry import specs  # noqa: E402
+from revstack.contracts import load_all  # noqa: E402
+from revstack.data.generator import generate  # noqa: E402
+from revstack.data.inventory import data_as_of  # noqa: E402
+from revstack.data.warehouse import Warehouse, release_all  # noqa: E402
+from revstack.metrics.pipeline_backtest import in_memory_copy, run_backtest  # noqa: E402
 
 
 def _timed(label: str, fn):  # noqa: ANN001, ANN202

@@ -25,15 +25,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import polars as pl  # noqa: E402
-
-from metrics.forecast_scores import mape_ratio, share_interval  # noqa: E402
+from revstack.agents.forecast import mape_ratio, share_interval  # noqa: E402
 
 
 def _company(scale: str, seed: int, folder: str, model_seed: int) -> tuple[int, float, float]:
     """Generate (when missing) and backtest one company; its company-level scored rows
     go to ``folder``. Returns the seed and the seconds each step took."""
-    from data.generator import generate
-    from data.warehouse import Warehouse
+    from revstack.data.generator import generate
+    from revstack.data.warehouse import Warehouse
+
     from revstack._forecast_cmds import backtest
 
     db = Path(folder) / f"{scale}{seed}.duckdb"

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-
-from contracts._load import default_dir, load_contract, load_definitions
-from contracts._model import AgentContract, Definitions
-from data.errors import ContractError
+from revstack.contracts._load import default_dir, load_contract, load_definitions
+from revstack.contracts._model import AgentContract, Definitions
+from revstack.data.errors import ContractError
 
 __all__ = ["ContractProblem", "check_all", "catalog"]
 

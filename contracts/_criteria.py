@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from contracts._model import Definitions, FieldCriterion, MetricCriterion, RoleCriterion
+from revstack.contracts._model import Definitions, FieldCriterion, MetricCriterion, RoleCriterion
 
 __all__ = ["stage_violations_sql", "stage_fit_sql", "required_fields_sql", "OPPORTUNITY_COLUMNS", "PK"]
 

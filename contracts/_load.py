@@ -9,9 +9,8 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
-
-from contracts._model import AgentContract, Definitions
-from data.errors import ContractError
+from revstack.contracts._model import AgentContract, Definitions
+from revstack.data.errors import ContractError
 
 __all__ = ["Bundle", "load_all", "load_contract", "load_definitions", "default_dir"]
 
@@ -19,7 +18,7 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def default_dir() -> Path:
-    return Path(str(resources.files("contracts")))
+    return Path(str(resources.files("revstack.contracts")))
 
 
 def _key_path(loc: tuple[Any, ...], raw: Any) -> str:

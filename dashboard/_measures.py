@@ -16,9 +16,8 @@ from typing import Any
 
 import polars as pl
 import streamlit as st
-
-from dashboard._state import table
-from dashboard.charts import lines
+from revstack.dashboard._state import table
+from revstack.dashboard.charts import lines
 
 __all__ = ["show_measures"]
 

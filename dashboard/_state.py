@@ -13,14 +13,13 @@ from typing import Any, TypeVar
 
 import polars as pl
 import streamlit as st
-
-from agents.engine._people import people
-from contracts import Bundle, load_all
-from data.warehouse import Warehouse, default_db_path
+from revstack.agents.engine import people
+from revstack.contracts import Bundle, default_dir, load_all
+from revstack.data.warehouse import Warehouse, default_db_path
 
 __all__ = [
     "warehouse", "signed_in", "download", "table", "sidebar_identity", "load", "Filters",
-    "filters", "WINDOWS", "csv_text", "bundle", "keep_choice", "refresh", "begin",
+    "filters", "WINDOWS", "csv_text", "bundle", "keep_choice", "refresh",
 ]  # fmt: skip
 
 T = TypeVar("T")
@@ -66,44 +65,18 @@ def _caching() -> bool:
     return os.environ.get("REVSTACK_DASH_CACHE", "1") != "0"
 
 
+def _contracts_changed() -> float:
+    return max((p.stat().st_mtime for p in default_dir().rglob("*.yaml")), default=0.0)
+
+
 def refresh() -> None:
-    """Read the warehouse's fingerprint anew: at the top of every page run (``begin``),
-    and after a page writes (a policy change), so what follows on the same run sees it."""
-    from metrics.health import last_change
+    """Read the warehouse's fingerprint anew: at the top of every run (app.py, before the
+    page), and after a page writes (a policy change), so what follows on the same run sees
+    it. The contracts' newest edit is part of it: the registry is read from them."""
+    from revstack.metrics.health import last_change
 
     with warehouse().connect() as con:
-        st.session_state["_stamp"] = (_path(), last_change(con))
-
-
-def _through_navigation() -> None:
-    """Run the page through app.py's st.navigation, never as a bare script.
-
-    Streamlit still honours its older multipage mode when a folder named pages/ sits
-    beside the entry point: a server whose first request is a deep link (/approvals)
-    runs that page's file alone, for that session and every later one (auto-named
-    navigation, no sign-in, no wide layout). st.navigation turns the mode off; until it
-    has run the flag is still set, so switch it off here and rerun through the entry
-    point. Only before app.py has run in the session: then there is no click to lose.
-    (AppTest sets the flag again before every run and reruns a page it switched to
-    without app.py; for it, switching the flag off is enough.)
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        if not st.session_state.get("_entry_ran"):
-            st.rerun()
-
-
-def begin(title: str) -> None:
-    """Every page starts here: its title, and what changed since its last run.
-
-    Called by the page, not by app.py: with a pages/ folder beside the entry point,
-    Streamlit's AppTest reruns a page it switched to without running app.py.
-    """
-    _through_navigation()
-    st.title(title)
-    refresh()
+        st.session_state["_stamp"] = (_path(), (last_change(con), _contracts_changed()))
 
 
 def load(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -136,7 +109,7 @@ def sidebar_identity() -> tuple[str | None, str | None]:
     Streamlit's own login, when configured, fixes the name; otherwise a person picks
     theirs from the local list. Either way the engine checks the role on every write.
     """
-    team = people(warehouse())
+    team = load(people)
     if team.is_empty():
         st.sidebar.info(
             "No people configured yet: `revstack people add NAME --role admin --by NAME`."
@@ -228,7 +201,7 @@ def filters(*, agents: bool = True, window: bool = True, territory: bool = False
     A filter set on one page is in force on every other page that uses it, for the
     whole session.
     """
-    from metrics.activity import agents_seen  # noqa: PLC0415
+    from revstack.metrics.activity import agents_seen  # noqa: PLC0415
 
     out: dict[str, Any] = {}
     st.sidebar.markdown("**Filters**")
@@ -245,7 +218,7 @@ def filters(*, agents: bool = True, window: bool = True, territory: bool = False
         out["window"] = st.sidebar.selectbox("Time window", labels, key="filter_window",
                                              on_change=_keep, args=("filter_window",))  # fmt: skip
     if territory:
-        from metrics.drilldown import territories  # noqa: PLC0415
+        from revstack.metrics.drilldown import territories  # noqa: PLC0415
 
         terr = load(territories)
         for col, label in (("team", "Team"), ("region", "Region")):

@@ -1,6 +1,6 @@
 """Layer 1, the data foundation: the warehouse, importers, generator, audit."""
 
-from data.errors import (
+from revstack.data.errors import (
     ContractError,
     InputError,
     Problem,
@@ -9,7 +9,7 @@ from data.errors import (
     WarehouseBusyError,
     WarehouseError,
 )
-from data.warehouse import LATEST_VERSION, Warehouse, default_db_path
+from revstack.data.warehouse import LATEST_VERSION, Warehouse, default_db_path
 
 __all__ = [
     "LATEST_VERSION",

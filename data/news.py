@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Protocol
 
 import polars as pl
-
-from data.errors import InputError, Problem
-from data.warehouse import Warehouse, registered, scalar
+from revstack.data.errors import InputError, Problem
+from revstack.data.warehouse import Warehouse, registered, scalar
 
 __all__ = ["FeedFile", "NEWS_SCHEMA", "NewsProvider", "load_news"]
 

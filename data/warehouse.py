@@ -18,15 +18,18 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
 import duckdb
 import polars as pl
+from revstack.data.errors import SchemaVersionError, WarehouseBusyError, WarehouseError
 
-from data.errors import SchemaVersionError, WarehouseBusyError, WarehouseError
+P = ParamSpec("P")
+T = TypeVar("T")
 
 __all__ = [
     "Warehouse", "DEFAULT_DB", "default_db_path", "migrations", "LATEST_VERSION", "scalar", "first_row", "frame", "registered", "release_all",
@@ -96,7 +99,7 @@ def default_db_path() -> Path:
 def migrations() -> list[tuple[int, str, str]]:
     """Every numbered migration shipped with this revstack: (version, name, sql)."""
     found = []
-    for entry in resources.files("data.migrations").iterdir():
+    for entry in resources.files("revstack.data.migrations").iterdir():
         stem, dot, ext = entry.name.partition(".")
         if ext != "sql" or not dot:
             continue
@@ -202,6 +205,17 @@ class Warehouse:
                 con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
+
+    def read(
+        self,
+        fn: Callable[Concatenate[duckdb.DuckDBPyConnection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``fn(con, *args, **kwargs)`` on a connection held for that call alone: how the
+        CLI and the dashboard call a library read, which takes the connection first."""
+        with self.connect() as con:
+            return fn(con, *args, **kwargs)
 
     # -- schema --------------------------------------------------------------
 

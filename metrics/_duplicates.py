@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import duckdb
 import polars as pl
-
-from data.normalize import company_key, domain_from_email, domain_from_website, person_key
-from data.warehouse import frame, registered
+from revstack.data.normalize import company_key, domain_from_email, domain_from_website, person_key
+from revstack.data.warehouse import frame, registered
 
 __all__ = ["account_duplicates", "contact_duplicates"]
 

@@ -14,8 +14,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
-
-from data.warehouse import frame
+from revstack.data.warehouse import frame
 
 __all__ = ["agents_seen", "trigger_latency", "agent_measures"]
 
@@ -64,7 +63,7 @@ def agent_measures(con: duckdb.DuckDBPyConnection, agent: str) -> dict[str, Any]
     """The agent's own measures against truth and reviewers (``metrics.agents.REPORTS``),
     or None where it has none yet. An agent registering a report shows on the Agents
     page with no change to the page."""
-    from contracts import load_definitions
-    from metrics.agents import agent_report
+    from revstack.contracts import load_definitions
+    from revstack.metrics.agents import agent_report
 
     return agent_report(con, agent, load_definitions(), known={agent})["measures"]

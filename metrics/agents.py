@@ -11,19 +11,18 @@ import importlib
 from typing import Any
 
 import duckdb
-
-from data.errors import InputError
-from metrics.engine import action_outcomes, run_stats
+from revstack.data.errors import InputError
+from revstack.metrics.engine import action_outcomes, run_stats
 
 __all__ = ["REPORTS", "agent_report"]
 
 # agent -> module with its measures against truth and reviewer decisions.
 REPORTS: dict[str, str] = {
-    "crm_hygiene": "metrics.hygiene",
-    "pipeline_health": "metrics.pipeline",
-    "deal_prep": "metrics.deal_prep",
-    "outbound": "metrics.outbound",
-    "forecast": "metrics.forecast_store",
+    "crm_hygiene": "revstack.metrics.hygiene",
+    "pipeline_health": "revstack.metrics.pipeline",
+    "deal_prep": "revstack.metrics.deal_prep",
+    "outbound": "revstack.metrics.outbound",
+    "forecast": "revstack.metrics.forecast_store",
 }
 
 

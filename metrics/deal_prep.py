@@ -15,9 +15,8 @@ from typing import Any
 
 import duckdb
 import polars as pl
-
-from data.inventory import data_as_of
-from data.warehouse import frame, registered, scalar
+from revstack.data.inventory import data_as_of
+from revstack.data.warehouse import frame, registered, scalar
 
 __all__ = ["briefed_win_rates", "coverage", "report", "utilization", "verify_citations"]
 

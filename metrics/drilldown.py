@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import duckdb
 import polars as pl
-
-from contracts import Definitions, load_definitions, required_fields_sql, stage_violations_sql
-from data.inventory import data_as_of
-from data.warehouse import frame, registered
-from metrics import quality
-from metrics._duplicates import account_duplicates, contact_duplicates
+from revstack.contracts import (
+    Definitions,
+    load_definitions,
+    required_fields_sql,
+    stage_violations_sql,
+)
+from revstack.data.inventory import data_as_of
+from revstack.data.warehouse import frame, registered
+from revstack.metrics import quality
+from revstack.metrics._duplicates import account_duplicates, contact_duplicates
 
 __all__ = ["DRILLABLE", "drill_down", "territories"]
 

@@ -16,10 +16,9 @@ import duckdb
 import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from contracts import Bundle, default_dir
-from data.errors import ContractError
-from data.warehouse import frame, registered
+from revstack.contracts import Bundle, default_dir
+from revstack.data.errors import ContractError
+from revstack.data.warehouse import frame, registered
 
 __all__ = ["EFFORT_SCHEMA", "load_effort", "weekly_hours"]
 

@@ -7,8 +7,7 @@ import datetime as dt
 
 import duckdb
 import polars as pl
-
-from data.warehouse import frame
+from revstack.data.warehouse import frame
 
 __all__ = ["action_outcomes", "run_stats"]
 

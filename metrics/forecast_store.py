@@ -13,9 +13,8 @@ from typing import Any
 
 import duckdb
 import polars as pl
-
-from data.warehouse import frame, scalar
-from metrics.forecast import accuracy, summary_table, truth_actuals, with_actuals
+from revstack.data.warehouse import frame, scalar
+from revstack.metrics.forecast import accuracy, summary_table, truth_actuals, with_actuals
 
 __all__ = [
     "latest_run", "live_forecasts", "snapshot_history", "drivers", "backtest", "reliability_curve",

@@ -11,8 +11,7 @@ import datetime as dt
 
 import duckdb
 import polars as pl
-
-from data.warehouse import first_row, frame
+from revstack.data.warehouse import first_row, frame
 
 __all__ = [
     "weekly_activity", "records_touched", "weekly_runs", "agent_uptime", "score_trend",

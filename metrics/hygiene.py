@@ -18,9 +18,8 @@ from typing import Any
 
 import duckdb
 import polars as pl
-
-from data.identity import pairwise_scores
-from data.warehouse import frame, scalar
+from revstack.data.identity import pairwise_scores
+from revstack.data.warehouse import frame, scalar
 
 __all__ = ["report"]
 

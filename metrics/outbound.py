@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
-
-from data.warehouse import frame
+from revstack.data.warehouse import frame
 
 __all__ = ["GUARDRAILS", "blocked", "decisions", "replies", "report"]
 
-# The agent's guardrails (agents.outbound._guardrails.GUARDRAILS; a test keeps them equal).
+# The agent's guardrails (revstack.agents.outbound.GUARDRAILS; a test keeps them equal).
 GUARDRAILS = ("placeholder", "untraceable", "do_not_contact", "bad_email", "duplicate")
 _DRAFTS = """
 SELECT count(*) AS drafts, count(DISTINCT recipient) AS people,

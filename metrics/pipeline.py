@@ -17,24 +17,24 @@ from typing import Any
 
 import duckdb
 import polars as pl
-from sklearn.metrics import average_precision_score
-
-from agents.pipeline_health import MODEL_THRESHOLD
-from data.warehouse import frame, registered, scalar
-from metrics._pipeline_backtest import NAIVE, Backtest, in_memory_copy, run_backtest
+from revstack.agents.pipeline_health import MODEL_THRESHOLD
+from revstack.data.warehouse import frame, registered, scalar
+from revstack.metrics.pipeline_backtest import (
+    ANY_RULE,
+    BUDGET,
+    NAIVE,
+    QUALITY_SCHEMA,
+    Backtest,
+    in_memory_copy,
+    run_backtest,
+    signal_quality,
+)
+from revstack.metrics.pipeline_maven import maven_report
 
 __all__ = ["signal_quality", "summarize", "report", "store_quality", "stored_quality",
            "MODEL_THRESHOLD", "BUDGET", "QUALITY_SCHEMA"]  # fmt: skip
 
 
-BUDGET = 5  # alerts per manager per week
-ANY_RULE = "any_rule"
-QUALITY_SCHEMA = {
-    "signal": pl.String, "flagged": pl.Int64, "precision": pl.Float64, "recall": pl.Float64,
-    "f1": pl.Float64, "precision_at_k": pl.Float64, "recall_at_k": pl.Float64,
-    "pr_auc": pl.Float64, "base_rate": pl.Float64, "dollar_recall": pl.Float64,
-    "median_warning_days": pl.Float64,
-}  # fmt: skip
 _HAS_TRUTH = "SELECT count(*) FROM truth.deal_outcomes"
 _MAVEN = "SELECT count(*) FROM ops.imports WHERE format = 'maven'"
 _STORED = """
@@ -44,70 +44,6 @@ WHERE backtest_id = (SELECT max(backtest_id) FROM ops.risk_backtests) AND popula
 _STORE = """
 INSERT INTO ops.risk_backtests BY NAME SELECT * FROM quality_rows
 """
-
-
-def _flag_columns(bt: Backtest) -> pl.DataFrame:
-    """Each signal as a severity (null = not flagged); the model flags at the threshold."""
-    rules = [s for s in bt.signals if s not in ("model", NAIVE)]
-    return bt.scored.with_columns(
-        pl.when(pl.col("model") >= MODEL_THRESHOLD).then("model").otherwise(None).alias("_model"),
-        pl.sum_horizontal([pl.col(r).is_not_null().cast(pl.Float64) for r in rules])
-        .replace(0.0, None).alias(ANY_RULE),
-    )  # fmt: skip
-
-
-def _one(d: pl.DataFrame, col: str, rank_col: str, budget: int, positives: int,
-         dollars: float) -> dict[str, Any]:  # fmt: skip
-    flagged = d.filter(pl.col(col).is_not_null())
-    tp = flagged.filter("label")
-    precision = len(tp) / len(flagged) if len(flagged) else None
-    recall = len(tp) / positives if positives else None
-    f1 = (2 * precision * recall / (precision + recall)
-          if precision and recall else 0.0 if precision is not None else None)  # fmt: skip
-    # The budget: each manager sees their top ``budget`` deals of the week by this signal.
-    top = (
-        d.filter(pl.col(rank_col).is_not_null())
-        .sort(rank_col, descending=True)
-        .group_by("as_of", "manager_id", maintain_order=True)
-        .head(budget)
-    )
-    score = d[rank_col].fill_null(-1e12).to_numpy()  # not flagged: below every flag
-    y = d["label"].to_numpy()
-    warning = (
-        tp.group_by("opportunity_id", "event_at")
-        .agg(days=(pl.col("event_at") - pl.col("as_of")).max().dt.total_days())
-        ["days"].median()
-    )  # fmt: skip
-    return {
-        "signal": col, "flagged": len(flagged), "precision": precision, "recall": recall,
-        "f1": f1, "precision_at_k": top["label"].mean() if len(top) else None,
-        "recall_at_k": top["label"].sum() / positives if positives else None,
-        "pr_auc": float(average_precision_score(y, score)) if 0 < y.sum() < len(y) else None,
-        "base_rate": positives / len(d) if len(d) else None,
-        "dollar_recall": float(tp["amount"].sum()) / dollars if dollars else None,
-        "median_warning_days": warning,
-    }  # fmt: skip
-
-
-def signal_quality(bt: Backtest, budget: int = BUDGET, *, live_only: bool = True) -> pl.DataFrame:
-    """One row per signal, best precision at the budget first (see module doc).
-
-    ``live_only`` leaves out snapshot rows of deals already lost in reality while the
-    CRM still shows them open: flagging those is phantom detection (measured apart),
-    not warning of what is coming, and they would fill any budget with easy hits."""
-    d = _flag_columns(bt).with_columns(pl.col("label").fill_null(False))
-    if live_only:
-        d = d.filter(~pl.col("already_lost"))
-    positives = int(d["label"].sum())
-    dollars = float(d.filter("label")["amount"].sum())
-    rows = []
-    for col in [*bt.signals, ANY_RULE]:
-        flag_col = "_model" if col == "model" else col
-        one = _one(d, flag_col, col, budget, positives, dollars)
-        one["signal"] = col
-        rows.append(one)
-    out = pl.DataFrame(rows, schema=QUALITY_SCHEMA, orient="row")
-    return out.sort("precision_at_k", descending=True, nulls_last=True)
 
 
 def _r(x: Any) -> Any:
@@ -160,8 +96,6 @@ def report(con: duckdb.DuckDBPyConnection, definitions: Any) -> dict[str, Any]:
     """Backtest on this warehouse against truth.* (a generated company) and the figures."""
     if not scalar(con, _HAS_TRUTH):
         if scalar(con, _MAVEN):  # real data whose export holds its own outcomes
-            from metrics.pipeline_maven import maven_report
-
             return {"available": True, "data": "maven_crm", **maven_report(con, definitions)}
         return {"available": False,
                 "why": "no truth.* in this warehouse and no outcomes in the export to "

@@ -23,10 +23,8 @@ from typing import Any
 
 import duckdb
 import polars as pl
-
-from data.warehouse import frame, scalar
-from metrics._pipeline_backtest import run_backtest
-from metrics.pipeline import signal_quality
+from revstack.data.warehouse import frame, scalar
+from revstack.metrics.pipeline_backtest import run_backtest, signal_quality
 
 __all__ = ["maven_input", "maven_report"]
 

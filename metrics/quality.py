@@ -15,13 +15,12 @@ from typing import Any
 
 import duckdb
 import polars as pl
-
-from contracts import Definitions, required_fields_sql, stage_violations_sql
-from data.inventory import data_as_of
-from data.normalize import domain_from_website
-from data.snapshots import save_quality_snapshot
-from data.warehouse import Warehouse, frame, registered, scalar
-from metrics._duplicates import account_duplicates, contact_duplicates
+from revstack.contracts import Definitions, required_fields_sql, stage_violations_sql
+from revstack.data.inventory import data_as_of
+from revstack.data.normalize import domain_from_website
+from revstack.data.snapshots import save_quality_snapshot
+from revstack.data.warehouse import Warehouse, frame, registered, scalar
+from revstack.metrics._duplicates import account_duplicates, contact_duplicates
 
 __all__ = ["QualityReport", "audit", "measure", "render_report", "SCORE_WEIGHTS"]
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import duckdb
 import polars as pl
-
-from data.warehouse import frame, scalar
+from revstack.data.warehouse import frame, scalar
 
 __all__ = ["FLAG_COLUMNS", "flag_runs", "flags", "deal_flags", "signal_counts"]
 

@@ -18,10 +18,9 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-
-from contracts import AgentContract, default_dir, load_contract
-from data.errors import ContractError
-from data.warehouse import frame
+from revstack.contracts import AgentContract, default_dir, load_contract
+from revstack.data.errors import ContractError
+from revstack.data.warehouse import frame
 
 __all__ = [
     "RAMP_RULES", "trust_cycles", "suggestions", "wilson_lower", "ContractChange",

@@ -20,7 +20,7 @@ from typing import Any
 
 import polars as pl
 
-from metrics.risk_flags import deal_flags
+from revstack.metrics.risk_flags import deal_flags
 
 __all__ = ["Digest", "build_digests", "write_digests", "send_digests", "SIGNAL_LABELS"]
 

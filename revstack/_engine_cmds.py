@@ -3,47 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-from typing import Any
 
-from agents.engine import verify
-from agents.engine._decide import decide, parse_value
-from agents.engine._people import ROLES, add_person, people
-from agents.engine._queries import audit_rows, list_proposals
-from agents.engine._rollback import rollback
-from data.warehouse import Warehouse
-from revstack._output import console, err_console, print_json
+from revstack._output import console, err_console, print_json, print_table, when_arg
+from revstack.agents.engine import (
+    ROLES,
+    add_person,
+    audit_rows,
+    decide,
+    list_proposals,
+    parse_value,
+    people,
+    rollback,
+    verify,
+)
+from revstack.data.warehouse import Warehouse
 
 __all__ = ["register"]
 
 
-def _when(text: str) -> dt.datetime:
-    """ISO date or date-time, or a relative '2h' / '3d' / '30m' meaning that long ago."""
-    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-    if text and text[-1] in units and text[:-1].isdigit():
-        delta = dt.timedelta(**{units[text[-1]]: int(text[:-1])})
-        return dt.datetime.now(dt.UTC).replace(tzinfo=None) - delta
-    try:
-        return dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"not a time: {text!r} (use 2026-11-01, 2026-11-01T09:30 or 2h / 3d ago)"
-        ) from exc
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> None:
-    from rich.table import Table
-
-    table = Table(*columns, title=title)
-    for r in rows:
-        table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
-    console.print(table)
-
-
 def cmd_proposals(args: argparse.Namespace) -> int:
     status = None if args.status == "all" else args.status
-    df = list_proposals(
-        Warehouse(args.db), status=status, agent=args.agent, tier=args.tier, limit=args.limit
+    df = Warehouse(args.db).read(
+        list_proposals, status=status, agent=args.agent, tier=args.tier, limit=args.limit
     )
     if args.json:
         print_json(df.to_dicts())
@@ -53,7 +34,7 @@ def cmd_proposals(args: argparse.Namespace) -> int:
         return 0
     cols = ["proposal_id", "agent", "action_type", "object_type", "record_id", "field",
             "old_value", "new_value", "confidence", "tier", "status", "reason"]  # fmt: skip
-    _table(df.to_dicts(), cols)
+    print_table(df.to_dicts(), cols)
     return 0
 
 
@@ -96,13 +77,13 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     console.print(f"{report.rollback_id}: {verb} {len(report.restored)} field(s); "
                   f"{len(report.conflicts)} conflict(s) left as they are")  # fmt: skip
     if not report.restored.is_empty():
-        _table(
+        print_table(
             report.restored.to_dicts(),
             ["object_type", "record_id", "field", "from", "to"],
             "restore",
         )
     if not report.conflicts.is_empty():
-        _table(report.conflicts.to_dicts(), ["object_type", "record_id", "field", "agent_wrote", "now_holds"],
+        print_table(report.conflicts.to_dicts(), ["object_type", "record_id", "field", "agent_wrote", "now_holds"],
                "conflicts: changed since the agent wrote them")  # fmt: skip
     if not report.dry_run and not report.restored.is_empty():
         console.print(f"undo with: revstack rollback --undo {report.rollback_id} --by {args.by}")
@@ -123,12 +104,12 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_log_show(args: argparse.Namespace) -> int:
-    df = audit_rows(Warehouse(args.db), actor=args.actor, record=args.record, field=args.field,
+    df = Warehouse(args.db).read(audit_rows, actor=args.actor, record=args.record, field=args.field,
                     action=args.action, since=args.since, until=args.until, limit=args.limit)  # fmt: skip
     if args.json:
         print_json(df.to_dicts())
     else:
-        _table(
+        print_table(
             df.to_dicts(),
             [
                 "seq",
@@ -153,18 +134,18 @@ def cmd_people_add(args: argparse.Namespace) -> int:
 
 
 def cmd_people_list(args: argparse.Namespace) -> int:
-    df = people(Warehouse(args.db))
+    df = Warehouse(args.db).read(people)
     if args.json:
         print_json(df.to_dicts())
     else:
-        _table(df.to_dicts(), ["name", "role", "added_by", "added_at"])
+        print_table(df.to_dicts(), ["name", "role", "added_by", "added_at"])
     return 0
 
 
 def cmd_agents(args: argparse.Namespace) -> int:
-    from agents.registry import registry_rows
+    from revstack.agents.registry import registry_rows
 
-    rows = registry_rows(Warehouse(args.db))
+    rows = Warehouse(args.db).read(registry_rows)
     if args.json:
         print_json(rows)
         return 0
@@ -172,7 +153,7 @@ def cmd_agents(args: argparse.Namespace) -> int:
         r["depends_on"] = ", ".join(r["depends_on"]) or "-"
         r["triggers"] = ", ".join(r["triggers"])
         r["implemented"] = "yes" if r["implemented"] else "not yet"
-    _table(
+    print_table(
         rows,
         ["agent", "implemented", "mode", "contract_version", "owner", "depends_on", "triggers"],
     )
@@ -180,7 +161,7 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
 
 def cmd_agents_mode(args: argparse.Namespace) -> int:
-    from agents.engine._policy import set_mode
+    from revstack.agents.engine import set_mode
 
     set_mode(Warehouse(args.db), agent=args.agent, mode=args.mode, by=args.by)
     console.print(f"{args.agent} is now in {args.mode} mode")
@@ -188,11 +169,10 @@ def cmd_agents_mode(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from agents.engine._catalog import EngineError
-    from agents.engine._run import run_agents
-    from agents.registry import specs
-    from contracts import load_all
     from revstack._output import progress_bar
+    from revstack.agents.engine import EngineError, run_agents
+    from revstack.agents.registry import specs
+    from revstack.contracts import load_all
 
     bundle = load_all()
     all_specs = specs(bundle)
@@ -201,7 +181,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"no agent {args.agent!r}; agents: {', '.join(s.name for s in all_specs)}"
         )
     if args.schedule:
-        from agents.engine._events import record_schedule
+        from revstack.agents.engine import record_schedule
 
         record_schedule(Warehouse(args.db))
     with progress_bar(not args.json) as progress:
@@ -220,8 +200,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_set(args: argparse.Namespace) -> int:
-    from agents.engine._policy import set_policy
-    from agents.registry import specs
+    from revstack.agents.engine import set_policy
+    from revstack.agents.registry import specs
 
     spec = {s.name: s for s in specs()}.get(args.agent)
     contract_tier = None
@@ -240,7 +220,7 @@ def cmd_policy_set(args: argparse.Namespace) -> int:
 def cmd_export_changes(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from agents.engine._export import export_changes
+    from revstack.agents.engine import export_changes
 
     written = export_changes(
         Warehouse(args.db), args.format, Path(args.out), since=args.since, until=args.until
@@ -285,8 +265,8 @@ def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
     p = sub.add_parser("export-changes", help="approved and applied changes as CSVs a CRM imports")
     p.add_argument("--format", required=True, choices=["salesforce", "hubspot"])
     p.add_argument("--out", required=True, help="directory for the update CSVs")
-    p.add_argument("--since", type=_when)
-    p.add_argument("--until", type=_when)
+    p.add_argument("--since", type=when_arg)
+    p.add_argument("--until", type=when_arg)
     common(p)
     p.set_defaults(func=cmd_export_changes)
 
@@ -323,8 +303,8 @@ def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
 
     p = sub.add_parser("rollback", help="restore what an agent wrote in a time window")
     p.add_argument("--agent")
-    p.add_argument("--since", type=_when, help="start of the window (ISO time, or 2h / 3d ago)")
-    p.add_argument("--until", type=_when)
+    p.add_argument("--since", type=when_arg, help="start of the window (ISO time, or 2h / 3d ago)")
+    p.add_argument("--until", type=when_arg)
     p.add_argument("--undo", metavar="ROLLBACK_ID", help="undo an earlier rollback")
     p.add_argument("--proposal", metavar="ID", help="undo the write of one proposal (an unmerge)")
     p.add_argument("--by", required=True, help="the admin doing it")
@@ -342,8 +322,8 @@ def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
     ps = lsub.add_parser("show", help="search the log")
     for flag in ("--actor", "--record", "--field", "--action"):
         ps.add_argument(flag)
-    ps.add_argument("--since", type=_when)
-    ps.add_argument("--until", type=_when)
+    ps.add_argument("--since", type=when_arg)
+    ps.add_argument("--until", type=when_arg)
     ps.add_argument("--limit", type=int, default=100)
     common(ps)
     ps.set_defaults(func=cmd_log_show)

@@ -1,7 +1,7 @@
 """``revstack forecast backtest``: the forecast agent's rolling backtest, side by side with
 the rep commit, stage-weighted (CRM and historical rates) and seasonal-naive baselines.
 Each baseline's row carries the agent's MAPE over its own with a 90% interval from
-resampling whole periods (``metrics.forecast_scores.mape_ratio``).
+resampling whole periods (``revstack.agents.forecast.mape_ratio``).
 
 It reads the warehouse through the forecast agent's contract (as a run would), writes
 nothing, and scores against the CRM's won revenue, or against the generator's truth
@@ -20,7 +20,7 @@ from revstack._output import console, iso_date, print_json, progress_bar
 if TYPE_CHECKING:
     import polars as pl
 
-    from data.progress import Progress
+    from revstack.data.progress import Progress
 
 __all__ = ["backtest", "register"]
 
@@ -31,13 +31,13 @@ def backtest(
 ) -> tuple[dict[str, Any], pl.DataFrame, pl.DataFrame]:
     """The report ``revstack forecast backtest`` prints, with the scored frames it was
     computed from (the agent's and the baselines', against the actuals it names)."""
-    from agents.engine._context import Context
-    from agents.forecasting import default_start, load, run_forecast
-    from contracts import load_all
-    from data.errors import InputError
-    from data.inventory import data_as_of
-    from data.warehouse import Warehouse
-    from metrics.forecast import accuracy, deal_calibration, truth_actuals, with_actuals
+    from revstack.agents.engine import Context
+    from revstack.agents.forecast import default_start, load, run_forecast
+    from revstack.contracts import load_all
+    from revstack.data.errors import InputError
+    from revstack.data.inventory import data_as_of
+    from revstack.data.warehouse import Warehouse
+    from revstack.metrics.forecast import accuracy, deal_calibration, truth_actuals, with_actuals
 
     wh = Warehouse(db)
     bundle = load_all()
@@ -68,7 +68,7 @@ def backtest(
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from metrics.forecast import summary_table
+    from revstack.metrics.forecast import summary_table
 
     with progress_bar(not args.json) as progress:
         report, _, _ = backtest(args.db, start=args.start, refit_months=args.refit_months, draws=args.draws,

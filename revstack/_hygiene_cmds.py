@@ -11,8 +11,7 @@ __all__ = ["register"]
 
 
 def cmd_dedupe(args: argparse.Namespace) -> int:
-    from data.identity import dedupe_file
-    from data.identity._file import parse_fields
+    from revstack.data.identity import dedupe_file, parse_fields
 
     fields = parse_fields(args.field or [])
     with progress_bar(not args.json) as progress:
@@ -40,13 +39,11 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
 
 
 def cmd_unmerge(args: argparse.Namespace) -> int:
-    from agents.engine._catalog import EngineError
-    from agents.engine._queries import get_proposal
-    from agents.engine._rollback import rollback
-    from data.warehouse import Warehouse
+    from revstack.agents.engine import EngineError, get_proposal, rollback
+    from revstack.data.warehouse import Warehouse
 
     wh = Warehouse(args.db)
-    found = get_proposal(wh, args.proposal_id)
+    found = wh.read(get_proposal, args.proposal_id)
     if found is None or found["action_type"] != "merge_records":
         raise EngineError(f"{args.proposal_id} is not a merge proposal")
     report = rollback(wh, by=args.by, proposal=args.proposal_id, dry_run=args.dry_run)
@@ -64,9 +61,9 @@ def cmd_unmerge(args: argparse.Namespace) -> int:
 def cmd_enrich(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from data.enrichment import FileProvider, load_enrichment
-    from data.identity._file import parse_fields
-    from data.warehouse import Warehouse
+    from revstack.data.enrichment import FileProvider, load_enrichment
+    from revstack.data.identity import parse_fields
+    from revstack.data.warehouse import Warehouse
 
     columns = parse_fields(args.map or [], label="--map", kinds=None)
     provider = FileProvider(Path(args.file), name=args.provider, columns=columns, country=args.country,

@@ -7,16 +7,16 @@ import argparse
 import json
 from pathlib import Path
 
-from data.warehouse import Warehouse
 from revstack._output import console, print_json
+from revstack.data.warehouse import Warehouse
 
 __all__ = ["register"]
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    from agents.registry import specs
-    from contracts import load_definitions
-    from metrics.agents import agent_report
+    from revstack.agents.registry import specs
+    from revstack.contracts import load_definitions
+    from revstack.metrics.agents import agent_report
 
     definitions = load_definitions(Path(args.definitions) if args.definitions else None)
     known = {s.name for s in specs()}

@@ -6,15 +6,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from agents.engine._drafts import (
+from revstack._output import console, print_json, print_table, when_arg
+from revstack.agents.engine import (
     approve_draft,
     draft_queue,
     edit_draft,
     export_drafts,
     load_outcomes,
 )
-from data.warehouse import Warehouse
-from revstack._output import console, print_json
+from revstack.data.warehouse import Warehouse
 
 __all__ = ["register"]
 
@@ -25,7 +25,6 @@ def cmd_drafts(args: argparse.Namespace) -> int:
     if args.json:
         print_json(df.to_dicts())
         return 0
-    from revstack._engine_cmds import _table
 
     cols = [
         "draft_id",
@@ -37,7 +36,7 @@ def cmd_drafts(args: argparse.Namespace) -> int:
         "subject",
         "edits",
     ]
-    _table(df.to_dicts(), cols)
+    print_table(df.to_dicts(), cols)
     return 0
 
 
@@ -64,9 +63,8 @@ def _decide(args: argparse.Namespace, approve: bool) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from revstack._engine_cmds import _when
 
-    since = _when(args.since) if args.since else None
+    since = when_arg(args.since) if args.since else None
     n = export_drafts(Warehouse(args.db), Path(args.out), since=since)
     if args.json:
         print_json({"file": args.out, "rows": n})

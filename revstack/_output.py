@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import decimal
 import json
@@ -13,9 +14,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from data.progress import Progress as ProgressFn
+from revstack.data.progress import Progress as ProgressFn
 
-__all__ = ["console", "err_console", "iso_date", "print_json", "progress_bar"]
+__all__ = ["console", "err_console", "iso_date", "print_json", "print_table", "progress_bar", "when_arg"]
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -23,8 +24,6 @@ err_console = Console(stderr=True, highlight=False)
 
 def iso_date(text: str) -> dt.date:
     """An argparse type: a YYYY-MM-DD date, or a clear usage error."""
-    import argparse
-
     try:
         return dt.date.fromisoformat(text)
     except ValueError as exc:
@@ -74,3 +73,26 @@ def _force_progress() -> bool:
     import os
 
     return os.environ.get("REVSTACK_PROGRESS") == "1"
+
+
+def when_arg(text: str) -> dt.datetime:
+    """An argparse type: an ISO date or date-time, or a relative '2h' / '3d' / '30m' meaning that long ago."""
+    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    if text and text[-1] in units and text[:-1].isdigit():
+        delta = dt.timedelta(**{units[text[-1]]: int(text[:-1])})
+        return dt.datetime.now(dt.UTC).replace(tzinfo=None) - delta
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"not a time: {text!r} (use 2026-11-01, 2026-11-01T09:30 or 2h / 3d ago)"
+        ) from exc
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> None:
+    from rich.table import Table
+
+    table = Table(*columns, title=title)
+    for r in rows:
+        table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
+    console.print(table)

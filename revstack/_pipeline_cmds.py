@@ -6,24 +6,24 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from data.errors import InputError
-from data.warehouse import Warehouse, scalar
 from revstack._output import console, print_json, progress_bar
+from revstack.data.errors import InputError
+from revstack.data.warehouse import Warehouse, scalar
 
 __all__ = ["register"]
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from contracts import load_definitions
-    from metrics._pipeline_backtest import in_memory_copy, run_backtest
-    from metrics.pipeline import signal_quality, store_quality, summarize
+    from revstack.contracts import load_definitions
+    from revstack.metrics.pipeline import signal_quality, store_quality, summarize
+    from revstack.metrics.pipeline_backtest import in_memory_copy, run_backtest
 
     definitions = load_definitions(Path(args.definitions) if args.definitions else None)
     wh = Warehouse(args.db)
     with wh.connect() as con:  # read once; train with the file closed
         if not scalar(con, "SELECT count(*) FROM truth.deal_outcomes"):
             if scalar(con, "SELECT count(*) FROM ops.imports WHERE format = 'maven'"):
-                from metrics.pipeline_maven import maven_report
+                from revstack.metrics.pipeline_maven import maven_report
 
                 print_json(maven_report(con, definitions))  # small: minutes are not at stake
                 return 0
@@ -55,8 +55,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    from metrics.risk_flags import flags
     from revstack._digest import build_digests, send_digests, write_digests
+    from revstack.metrics.risk_flags import flags
 
     with Warehouse(args.db).connect() as con:
         rows = flags(con, args.run)

@@ -8,26 +8,26 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from agents.engine._briefings import (
+from revstack._output import console, print_json, print_table
+from revstack.agents.engine import (
     briefing,
     deal_exists,
     latest_briefing,
     list_briefings,
     record_open,
 )
-from data.errors import InputError
-from data.warehouse import Warehouse
-from revstack._output import console, print_json
+from revstack.data.errors import InputError
+from revstack.data.warehouse import Warehouse
 
 __all__ = ["register", "brief_on_demand"]
 
 
 def brief_on_demand(wh: Warehouse, opportunity_id: str):  # noqa: ANN201 - RunResult
     """Run deal prep for one deal now, through the engine (stored, logged, run id)."""
-    from agents.deal_prep import DealPrep
-    from agents.engine._run import run_agents
-    from agents.registry import specs
-    from contracts import load_all
+    from revstack.agents.deal_prep import DealPrep
+    from revstack.agents.engine import run_agents
+    from revstack.agents.registry import specs
+    from revstack.contracts import load_all
 
     bundle = load_all()
     spec = next(s for s in specs(bundle) if s.name == "deal_prep")
@@ -81,14 +81,13 @@ def cmd_briefings(args: argparse.Namespace) -> int:
     if args.json:
         print_json(df.to_dicts())
         return 0
-    from revstack._engine_cmds import _table
 
-    _table(df.to_dicts(), df.columns)
+    print_table(df.to_dicts(), df.columns)
     return 0
 
 
 def cmd_news_load(args: argparse.Namespace) -> int:
-    from data.news import FeedFile, load_news
+    from revstack.data.news import FeedFile, load_news
 
     counts = load_news(Warehouse(args.db), FeedFile(Path(args.file)))
     if args.json:

@@ -14,9 +14,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from data.errors import InputError, RevstackError
-from data.warehouse import Warehouse, default_db_path
 from revstack._output import console, err_console, iso_date, print_json, progress_bar
+from revstack.data.errors import InputError, RevstackError
+from revstack.data.warehouse import Warehouse, default_db_path
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -30,7 +30,7 @@ def _warehouse(args: argparse.Namespace) -> Warehouse:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from data.inventory import warehouse_status
+    from revstack.data.inventory import warehouse_status
 
     status = warehouse_status(_warehouse(args))
     if args.json:
@@ -44,7 +44,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from data.generator import generate
+    from revstack.data.generator import generate
 
     with progress_bar(not args.json) as progress:
         summary = generate(
@@ -69,7 +69,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from data.ingest import ingest
+    from revstack.data.ingest import ingest
 
     as_of = dt.datetime.combine(args.as_of, dt.time()) if args.as_of else None
     with progress_bar(not args.json) as progress:
@@ -94,7 +94,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_contracts_check(args: argparse.Namespace) -> int:
-    from contracts import check_all
+    from revstack.contracts import check_all
 
     with _warehouse(args).connect() as con:
         problems = check_all(con, Path(args.dir) if args.dir else None)
@@ -114,8 +114,8 @@ def _problem_dict(p: object) -> dict[str, str]:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from contracts import load_definitions
-    from metrics.quality import audit, render_report
+    from revstack.contracts import load_definitions
+    from revstack.metrics.quality import audit, render_report
 
     definitions = load_definitions(Path(args.definitions) if args.definitions else None)
     report = audit(_warehouse(args), definitions, store=not args.no_store)
@@ -130,7 +130,7 @@ def cmd_app(args: argparse.Namespace) -> int:
     import subprocess
     from importlib import resources
 
-    app = resources.files("dashboard") / "app.py"
+    app = resources.files("revstack.dashboard") / "app.py"
     env = {**os.environ, "REVSTACK_DB": str(Path(args.db).resolve())}
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
                "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip

@@ -6,8 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-from data.warehouse import Warehouse, release_all
+from revstack.data.warehouse import Warehouse, release_all
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -26,7 +25,7 @@ def wh(tmp_path: Path) -> Warehouse:
 @pytest.fixture(scope="session")
 def small_company(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
     """One generated small company (seed 3) for every test that only reads it or adds ops rows."""
-    from data.generator import generate
+    from revstack.data.generator import generate
 
     warehouse = Warehouse(tmp_path_factory.mktemp("company") / "small.duckdb")
     generate(warehouse, scale="small", seed=3)
@@ -39,8 +38,8 @@ def forecast_company(small_company: Warehouse, tmp_path_factory: pytest.TempPath
     """A copy of the small company after one run of the forecast agent (its outputs stored)."""
     import shutil
 
-    from agents.engine._run import run_agents
-    from agents.registry import specs
+    from revstack.agents.engine import run_agents
+    from revstack.agents.registry import specs
 
     path = tmp_path_factory.mktemp("forecast") / "small.duckdb"
     shutil.copy(small_company.path, path)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
-from data.warehouse import Warehouse
+from revstack.data.warehouse import Warehouse
 
 __all__ = ["flagged"]
 

@@ -7,8 +7,9 @@ import json
 from html.parser import HTMLParser
 from pathlib import Path
 
-from data.warehouse import Warehouse
-from metrics.risk_flags import flags
+from revstack.data.warehouse import Warehouse
+from revstack.metrics.risk_flags import flags
+
 from revstack._digest import build_digests
 from revstack.cli import main
 from tests.risk_fixture import flagged  # noqa: F401 - the fixture

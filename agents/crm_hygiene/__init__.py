@@ -1,40 +1,6 @@
-"""The CRM hygiene agent, on which every other agent depends.
+"""The CRM hygiene agent, on which every other agent depends: merges of duplicates,
+enrichment of empty fields, stage and required-field checks, phantom deals (docs/hygiene.md)."""
 
-It proposes (never writes): merges of duplicate accounts and contacts into one entity
-(tier 2, with the evidence side by side), enrichment of empty firmographic fields from
-the provider waterfall (tier 1 above the contract's threshold) and corrections where
-providers contradict the CRM (tier 2), stage moves for deals that fail their stage's
-criteria (tier 2), flags for blank required fields (tier 1, output only) and phantom
-deals to close (tier 3: a task for a person). Its resolver's clusters are an output
-(ops.identity_clusters) so others can see a suspected duplicate before anyone decides.
-See docs/hygiene.md.
-"""
+from revstack.agents.crm_hygiene._agent import FIELDS, CrmHygiene
 
-from __future__ import annotations
-
-import polars as pl
-
-from agents.base import Agent, AgentResult, Context, empty_proposals
-
-from ._checks import check_proposals
-from ._enrich import FIELDS, enrichment_proposals
-from ._merge import merge_proposals
-
-__all__ = ["CrmHygiene", "FIELDS"]
-
-
-class CrmHygiene(Agent):
-    name = "crm_hygiene"
-    version = "0.2.0"
-
-    def run(self, ctx: Context) -> AgentResult:
-        merges, clusters, identity = merge_proposals(ctx)
-        enrich, enrichment = enrichment_proposals(ctx)
-        checks, checked = check_proposals(ctx)
-        frames = [f for f in (*merges, *enrich, *checks) if not f.is_empty()]
-        proposals = pl.concat(frames, how="vertical_relaxed") if frames else empty_proposals()
-        return AgentResult(
-            proposals,
-            {"identity": identity, "enrichment": enrichment, "checks": checked},
-            {"ops.identity_clusters": clusters},
-        )
+__all__ = ["FIELDS", "CrmHygiene"]

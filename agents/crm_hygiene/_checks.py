@@ -16,9 +16,8 @@ import datetime as dt
 from typing import Any
 
 import polars as pl
-
-from agents.base import Context
-from contracts import required_fields_sql, stage_fit_sql, stage_violations_sql
+from revstack.agents.engine import Context
+from revstack.contracts import required_fields_sql, stage_fit_sql, stage_violations_sql
 
 from ._json import dumps
 

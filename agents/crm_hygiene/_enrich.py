@@ -20,9 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
-
-from agents.base import Context
-from data.normalize import company_key, domain_from_website
+from revstack.agents.engine import Context
+from revstack.data.normalize import company_key, domain_from_website
 
 from ._json import json_expr
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
-
-from agents.base import Context
-from data.identity import Resolution, resolve
+from revstack.agents.engine import Context
+from revstack.data.identity import Resolution, resolve
 
 from ._json import dumps
 

@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
-
-from agents.base import Context
-from contracts import required_fields_sql
-from data.normalize import company_key, domain_from_website
+from revstack.agents.engine import Context
+from revstack.contracts import required_fields_sql
+from revstack.data.normalize import company_key, domain_from_website
 
 __all__ = ["Duplicate", "Hygiene", "find_hygiene", "IDENTITY_MAP", "NAME_CHECK"]
 

@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
-
-from agents.base import Context
-from agents.deal_prep._hygiene import Hygiene, find_hygiene
-from data.normalize import domain_from_website
+from revstack.agents.deal_prep._hygiene import Hygiene, find_hygiene
+from revstack.agents.engine import Context
+from revstack.data.normalize import domain_from_website
 
 __all__ = ["Inputs", "load_inputs", "upcoming_meetings"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents._cite import Cite, Note, Statement, cite_row
-from agents.deal_prep._hygiene import IDENTITY_MAP
-from agents.deal_prep._inputs import NEWS_DAYS, Inputs
-from agents.deal_prep._sections import (
+from revstack.agents._cite import Cite, Note, Statement, cite_row
+from revstack.agents.deal_prep._hygiene import IDENTITY_MAP
+from revstack.agents.deal_prep._inputs import NEWS_DAYS, Inputs
+from revstack.agents.deal_prep._sections import (
     ENGAGED,
     acc_cite,
     act_cite,

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from agents._cite import Note, Statement
+from revstack.agents._cite import Note, Statement
 
 __all__ = ["SECTIONS", "number_sources", "render", "render_html", "render_markdown", "markers"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from agents._cite import Cite, Note, Statement, cite_row
-from agents.deal_prep._inputs import Inputs
+from revstack.agents._cite import Cite, Note, Statement, cite_row
+from revstack.agents.deal_prep._inputs import Inputs
 
 __all__ = [
     "account_history",

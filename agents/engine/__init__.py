@@ -1,5 +1,116 @@
-"""The orchestration engine: routing, tiers, apply, audit log, rollback."""
+"""The orchestration engine: what an agent is, runs, routing by contract and tier,
+decisions, the hash-chained audit log, rollback, people and policy.
 
-from agents.engine._audit import AuditEntry, ChainReport, append, to_json, verify
+This module is the engine's whole public face; its ``_`` modules are private (ruff's
+banned-api rule keeps other packages out of them). An agent subclasses ``Agent`` and
+reads through ``Context``; the CLI and the dashboard call the functions below, each
+taking a ``Warehouse`` (or a connection) first.
+"""
 
-__all__ = ["AuditEntry", "ChainReport", "append", "to_json", "verify"]
+from revstack.agents.engine._agent import AccessDenied, Agent, AgentResult, Context, empty_proposals
+from revstack.agents.engine._apply import InvalidValue
+from revstack.agents.engine._audit import GENESIS, AuditEntry, ChainReport, append, to_json, verify
+from revstack.agents.engine._briefings import (
+    CHANNELS,
+    briefing,
+    deal_exists,
+    latest_briefing,
+    list_briefings,
+    record_open,
+)
+from revstack.agents.engine._catalog import (
+    OBJECTS,
+    CrmObject,
+    EngineError,
+    check_field,
+    column_types,
+)
+from revstack.agents.engine._decide import Decision, decide, parse_value
+from revstack.agents.engine._drafts import (
+    SEQUENCER_COLUMNS,
+    approve_draft,
+    draft_queue,
+    edit_draft,
+    export_drafts,
+    load_outcomes,
+)
+from revstack.agents.engine._events import EVENT_KINDS, detect_changes, record_schedule
+from revstack.agents.engine._export import ID_COLUMN, export_changes
+from revstack.agents.engine._people import ROLES, add_person, check_role, people, require_role
+from revstack.agents.engine._policy import MODES, active_policy, set_mode, set_policy
+from revstack.agents.engine._proposals import PROPOSAL_INPUT, AgentOutputError, validate_proposals
+from revstack.agents.engine._queries import audit_rows, get_proposal, list_proposals
+from revstack.agents.engine._rollback import RollbackReport, rollback
+from revstack.agents.engine._route import POLICY_SCHEMA, route
+from revstack.agents.engine._run import AgentSpec, RunResult, dependency_order, run_agents
+
+__all__ = [
+    # what an agent is
+    "AccessDenied",
+    "Agent",
+    "AgentOutputError",
+    "AgentResult",
+    "Context",
+    "PROPOSAL_INPUT",
+    "empty_proposals",
+    "validate_proposals",
+    # runs
+    "AgentSpec",
+    "EVENT_KINDS",
+    "POLICY_SCHEMA",
+    "RunResult",
+    "dependency_order",
+    "detect_changes",
+    "record_schedule",
+    "route",
+    "run_agents",
+    # decisions and the queue
+    "Decision",
+    "audit_rows",
+    "decide",
+    "get_proposal",
+    "list_proposals",
+    "parse_value",
+    # rollback
+    "RollbackReport",
+    "rollback",
+    # people and policy
+    "MODES",
+    "ROLES",
+    "active_policy",
+    "add_person",
+    "check_role",
+    "people",
+    "require_role",
+    "set_mode",
+    "set_policy",
+    # the audit log
+    "GENESIS",
+    "AuditEntry",
+    "ChainReport",
+    "append",
+    "to_json",
+    "verify",
+    # the CRM objects the engine writes, and what it hands to people
+    "CHANNELS",
+    "ID_COLUMN",
+    "OBJECTS",
+    "SEQUENCER_COLUMNS",
+    "CrmObject",
+    "approve_draft",
+    "briefing",
+    "check_field",
+    "column_types",
+    "deal_exists",
+    "draft_queue",
+    "edit_draft",
+    "export_changes",
+    "export_drafts",
+    "latest_briefing",
+    "list_briefings",
+    "load_outcomes",
+    "record_open",
+    # errors
+    "EngineError",
+    "InvalidValue",
+]

@@ -13,9 +13,8 @@ import datetime as dt
 
 import duckdb
 import polars as pl
-
-from agents.engine._catalog import OBJECTS, check_field, column_types
-from data.warehouse import first_row, frame, registered
+from revstack.agents.engine._catalog import OBJECTS, check_field, column_types
+from revstack.data.warehouse import first_row, frame, registered
 
 __all__ = ["apply_batch", "apply_one", "InvalidValue", "APPLY_RESULT_SCHEMA"]
 

@@ -34,8 +34,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
-
-from data.warehouse import first_row, registered
+from revstack.data.warehouse import first_row, registered
 
 __all__ = ["AuditEntry", "GENESIS", "append", "verify", "ChainReport", "to_json"]
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import duckdb
 import polars as pl
-
-from agents.engine._catalog import EngineError
-from agents.engine._people import require_role
-from agents.engine._units import in_transaction, now_utc
-from data.warehouse import Warehouse, first_row, frame
+from revstack.agents.engine._catalog import EngineError
+from revstack.agents.engine._people import require_role
+from revstack.agents.engine._units import in_transaction, now_utc
+from revstack.data.warehouse import Warehouse, first_row, frame
 
 __all__ = [
     "CHANNELS",

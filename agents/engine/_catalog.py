@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
-
-from data.errors import RevstackError
+from revstack.data.errors import RevstackError
 
 __all__ = ["CrmObject", "OBJECTS", "column_types", "check_field", "EngineError"]
 

@@ -16,9 +16,8 @@ from typing import Any
 
 import duckdb
 import polars as pl
-
-from agents.engine._catalog import EngineError
-from data.warehouse import Warehouse, frame
+from revstack.agents.engine._catalog import EngineError
+from revstack.data.warehouse import Warehouse, frame
 
 __all__ = ["AccessDenied", "Context", "ALL_COLUMNS"]
 

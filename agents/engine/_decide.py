@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
-
-from agents.engine._apply import InvalidValue, apply_one
-from agents.engine._audit import AuditEntry, append, to_json
-from agents.engine._catalog import EngineError
-from agents.engine._people import check_role
-from agents.engine._units import in_transaction, now_utc
-from data.warehouse import Warehouse, first_row
+from revstack.agents.engine._apply import InvalidValue, apply_one
+from revstack.agents.engine._audit import AuditEntry, append, to_json
+from revstack.agents.engine._catalog import EngineError
+from revstack.agents.engine._people import check_role
+from revstack.agents.engine._units import in_transaction, now_utc
+from revstack.data.warehouse import Warehouse, first_row
 
 __all__ = ["Decision", "decide", "parse_value"]
 

@@ -17,14 +17,13 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-
-from agents.engine._audit import AuditEntry, append
-from agents.engine._catalog import EngineError
-from agents.engine._decide import Decision, decide
-from agents.engine._people import require_role
-from agents.engine._units import in_transaction, now_utc
-from data.errors import InputError, Problem
-from data.warehouse import Warehouse, frame, registered
+from revstack.agents.engine._audit import AuditEntry, append
+from revstack.agents.engine._catalog import EngineError
+from revstack.agents.engine._decide import Decision, decide
+from revstack.agents.engine._people import require_role
+from revstack.agents.engine._units import in_transaction, now_utc
+from revstack.data.errors import InputError, Problem
+from revstack.data.warehouse import Warehouse, frame, registered
 
 __all__ = ["SEQUENCER_COLUMNS", "approve_draft", "draft_queue", "edit_draft", "export_drafts",
            "load_outcomes"]  # fmt: skip

@@ -14,8 +14,7 @@ import datetime as dt
 
 import duckdb
 import polars as pl
-
-from data.warehouse import registered, scalar
+from revstack.data.warehouse import registered, scalar
 
 __all__ = ["detect_changes", "record_schedule", "EVENT_KINDS"]
 

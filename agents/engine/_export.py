@@ -11,10 +11,9 @@ import datetime as dt
 from pathlib import Path
 
 import polars as pl
-
-from agents.engine._catalog import EngineError
-from data.ingest import load_mapping
-from data.warehouse import Warehouse, frame
+from revstack.agents.engine._catalog import EngineError
+from revstack.data.ingest import load_mapping
+from revstack.data.warehouse import Warehouse, frame
 
 __all__ = ["export_changes", "ID_COLUMN"]
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import duckdb
-
-from agents.engine._audit import AuditEntry, append, to_json
-from agents.engine._catalog import EngineError
-from agents.engine._units import in_transaction, now_utc
-from data.warehouse import Warehouse, first_row, frame
+import polars as pl
+from revstack.agents.engine._audit import AuditEntry, append, to_json
+from revstack.agents.engine._catalog import EngineError
+from revstack.agents.engine._units import in_transaction, now_utc
+from revstack.data.warehouse import Warehouse, first_row, frame
 
 __all__ = ["ROLES", "add_person", "require_role", "check_role", "people"]
 
@@ -70,6 +70,6 @@ def add_person(wh: Warehouse, name: str, role: str, *, by: str) -> None:
     in_transaction(wh, work)
 
 
-def people(wh: Warehouse):  # noqa: ANN201 - polars frame
-    with wh.connect() as con:
-        return frame(con, _ALL)
+def people(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Everyone configured, with their role."""
+    return frame(con, _ALL)

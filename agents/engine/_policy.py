@@ -11,12 +11,11 @@ import uuid
 
 import duckdb
 import polars as pl
-
-from agents.engine._audit import AuditEntry, append, to_json
-from agents.engine._catalog import EngineError
-from agents.engine._people import require_role
-from agents.engine._units import in_transaction, now_utc
-from data.warehouse import Warehouse, first_row, frame
+from revstack.agents.engine._audit import AuditEntry, append, to_json
+from revstack.agents.engine._catalog import EngineError
+from revstack.agents.engine._people import require_role
+from revstack.agents.engine._units import in_transaction, now_utc
+from revstack.data.warehouse import Warehouse, first_row, frame
 
 __all__ = ["set_policy", "set_mode", "active_policy", "MODES"]
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
+import duckdb
 import polars as pl
-
-from data.warehouse import Warehouse, frame
+from revstack.data.warehouse import frame
 
 __all__ = ["list_proposals", "audit_rows", "get_proposal"]
 
@@ -38,7 +39,7 @@ LIMIT $limit
 
 
 def list_proposals(
-    wh: Warehouse,
+    con: duckdb.DuckDBPyConnection,
     *,
     status: str | None = "pending",
     agent: str | None = None,
@@ -46,13 +47,12 @@ def list_proposals(
     limit: int = 200,
 ) -> pl.DataFrame:
     """Proposals, newest first, filtered by status (None = all), agent and tier."""
-    with wh.connect() as con:
-        params = {"status": status, "agent": agent, "tier": tier, "limit": limit}
-        return frame(con, _PROPOSALS, params)
+    params = {"status": status, "agent": agent, "tier": tier, "limit": limit}
+    return frame(con, _PROPOSALS, params)
 
 
 def audit_rows(
-    wh: Warehouse,
+    con: duckdb.DuckDBPyConnection,
     *,
     actor: str | None = None,
     record: str | None = None,
@@ -65,15 +65,13 @@ def audit_rows(
     """Audit log rows matching every given filter, newest first."""
     params = {"actor": actor, "record": record, "field": field, "action": action,
               "since": since, "until": until, "limit": limit}  # fmt: skip
-    with wh.connect() as con:
-        return frame(con, _AUDIT, params)
+    return frame(con, _AUDIT, params)
 
 
 _ONE = "SELECT * FROM ops.proposals WHERE proposal_id = $id"
 
 
-def get_proposal(wh: Warehouse, proposal_id: str) -> dict | None:
+def get_proposal(con: duckdb.DuckDBPyConnection, proposal_id: str) -> dict[str, Any] | None:
     """One proposal as a dict, or None when there is no such id."""
-    with wh.connect() as con:
-        rows = frame(con, _ONE, {"id": proposal_id}).to_dicts()
+    rows = frame(con, _ONE, {"id": proposal_id}).to_dicts()
     return rows[0] if rows else None

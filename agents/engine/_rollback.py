@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 
 import duckdb
 import polars as pl
-
-from agents.engine._apply import apply_batch
-from agents.engine._audit import AuditEntry, append, to_json
-from agents.engine._catalog import EngineError
-from agents.engine._people import require_role
-from agents.engine._units import in_transaction, now_utc
-from data.warehouse import Warehouse, frame, registered
+from revstack.agents.engine._apply import apply_batch
+from revstack.agents.engine._audit import AuditEntry, append, to_json
+from revstack.agents.engine._catalog import EngineError
+from revstack.agents.engine._people import require_role
+from revstack.agents.engine._units import in_transaction, now_utc
+from revstack.data.warehouse import Warehouse, frame, registered
 
 __all__ = ["RollbackReport", "rollback"]
 

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import duckdb
 import polars as pl
-
-from data.warehouse import frame, registered
+from revstack.data.warehouse import frame, registered
 
 __all__ = ["POLICY_SCHEMA", "route"]
 

@@ -20,19 +20,18 @@ from typing import Any
 
 import duckdb
 import polars as pl
-
-from agents.base import Agent, AgentResult
-from agents.engine._apply import apply_batch
-from agents.engine._audit import append, to_json
-from agents.engine._context import Context
-from agents.engine._events import detect_changes
-from agents.engine._identity import seed_identity
-from agents.engine._proposals import AgentOutputError, validate_proposals
-from agents.engine._route import route
-from agents.engine._units import in_transaction, is_conflict, now_utc
-from data.inventory import data_as_of
-from data.progress import Progress, report
-from data.warehouse import Warehouse, frame, registered, scalar
+from revstack.agents.engine._agent import Agent, AgentResult
+from revstack.agents.engine._apply import apply_batch
+from revstack.agents.engine._audit import append, to_json
+from revstack.agents.engine._context import Context
+from revstack.agents.engine._events import detect_changes
+from revstack.agents.engine._identity import seed_identity
+from revstack.agents.engine._proposals import AgentOutputError, validate_proposals
+from revstack.agents.engine._route import route
+from revstack.agents.engine._units import in_transaction, is_conflict, now_utc
+from revstack.data.inventory import data_as_of
+from revstack.data.progress import Progress, report
+from revstack.data.warehouse import Warehouse, frame, registered, scalar
 
 __all__ = ["AgentSpec", "RunResult", "run_agents", "dependency_order"]
 
@@ -200,7 +199,7 @@ def _run_one(
         return RunResult(spec.name, "skipped", mode=mode, message="no pending events")
 
     if definitions is None:  # the shipped definitions.yaml, as the CLI would pass
-        from contracts import load_definitions
+        from revstack.contracts import load_definitions
 
         definitions = load_definitions(None)
     ctx = Context(

@@ -9,8 +9,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import duckdb
-
-from data.warehouse import Warehouse
+from revstack.data.warehouse import Warehouse
 
 __all__ = ["in_transaction", "is_conflict", "now_utc"]
 

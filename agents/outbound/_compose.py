@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from agents._cite import jsonable
+from revstack.agents._cite import jsonable
 
 __all__ = ["Draft", "Fact", "compose", "PLACEHOLDER"]
 

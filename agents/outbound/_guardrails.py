@@ -17,8 +17,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from agents._cite import grounded, value_matches
-from agents.outbound._compose import PLACEHOLDER, Draft
+from revstack.agents._cite import grounded, value_matches
+from revstack.agents.outbound._compose import PLACEHOLDER, Draft
 
 __all__ = ["GUARDRAILS", "check"]
 

@@ -16,8 +16,7 @@ import datetime as dt
 from typing import Any
 
 import polars as pl
-
-from agents.base import Context
+from revstack.agents.engine import Context
 
 __all__ = ["Candidate", "candidates", "SEQUENCES", "WINDOW_DAYS", "FOLLOW_UP_DAYS", "NEWS_DAYS"]
 

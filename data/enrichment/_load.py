@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
-
-from data.normalize import domain_from_website
-from data.warehouse import Warehouse, frame, registered
+from revstack.data.normalize import domain_from_website
+from revstack.data.warehouse import Warehouse, frame, registered
 
 from ._provider import Provider
 

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Protocol
 
 import polars as pl
-
-from data.errors import InputError, Problem
-from data.normalize import company_key, domain_from_website
+from revstack.data.errors import InputError, Problem
+from revstack.data.normalize import company_key, domain_from_website
 
 __all__ = ["PROVIDER_COLUMNS", "Provider", "FileProvider", "Waterfall"]
 

@@ -79,7 +79,7 @@ RATES = Rates()
 @cache
 def definitions() -> dict[str, Any]:
     """contracts/definitions.yaml as plain YAML (the generator needs no contracts import)."""
-    text = (resources.files("contracts") / "definitions.yaml").read_text(encoding="utf-8")
+    text = (resources.files("revstack.contracts") / "definitions.yaml").read_text(encoding="utf-8")
     return yaml.safe_load(text)
 
 

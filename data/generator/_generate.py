@@ -9,10 +9,9 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-
-from data.errors import InputError
-from data.progress import Progress, report
-from data.warehouse import Warehouse, scalar
+from revstack.data.errors import InputError
+from revstack.data.progress import Progress, report
+from revstack.data.warehouse import Warehouse, scalar
 
 from ._build import simulate
 from ._config import DEFAULT_AS_OF, RATES, SCALES, definitions

@@ -7,8 +7,7 @@ import json
 
 import duckdb
 import polars as pl
-
-from data.warehouse import Warehouse, frame, registered, scalar
+from revstack.data.warehouse import Warehouse, frame, registered, scalar
 
 __all__ = ["TABLES", "write"]
 

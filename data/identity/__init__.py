@@ -6,11 +6,24 @@ any table: the hygiene agent runs it on accounts and contacts, ``revstack dedupe
 any CSV. See docs/identity.md.
 """
 
-from ._file import dedupe_file
+from ._file import dedupe_file, parse_fields, read_records
 from ._golden import GOLDEN_FIELDS, SOURCE_TRUST, golden_records
 from ._model import FellegiSunter
 from ._prepare import KINDS, prepare
 from ._resolve import Resolution, resolve
 from ._score import pairwise_scores
 
-__all__ = ["FellegiSunter", "GOLDEN_FIELDS", "SOURCE_TRUST", "dedupe_file", "golden_records", "KINDS", "Resolution", "pairwise_scores", "prepare", "resolve"]
+__all__ = [
+    "GOLDEN_FIELDS",
+    "KINDS",
+    "SOURCE_TRUST",
+    "FellegiSunter",
+    "Resolution",
+    "dedupe_file",
+    "golden_records",
+    "pairwise_scores",
+    "parse_fields",
+    "prepare",
+    "read_records",
+    "resolve",
+]

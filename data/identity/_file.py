@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-
-from data.errors import InputError, Problem
-from data.progress import Progress
+from revstack.data.errors import InputError, Problem
+from revstack.data.progress import Progress
 
 from ._prepare import KINDS
 from ._resolve import Resolution, resolve

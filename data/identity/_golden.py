@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import duckdb
 import polars as pl
-
-from data.warehouse import frame
+from revstack.data.warehouse import frame
 
 __all__ = ["golden_records", "SOURCE_TRUST", "GOLDEN_FIELDS"]
 

@@ -15,8 +15,7 @@ is vectorised. What is normalised, and why:
 from __future__ import annotations
 
 import polars as pl
-
-from data.normalize import company_key, domain_from_email, domain_from_website
+from revstack.data.normalize import company_key, domain_from_email, domain_from_website
 
 __all__ = ["KINDS", "NICKNAMES", "prepare", "person_parts"]
 

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import polars as pl
-
-from data.progress import Progress, report
+from revstack.data.progress import Progress, report
 
 from ._cluster import cluster
 from ._compare import Comparison, Rule, blocking_rules, comparisons_for, gamma_sql, pairs_sql

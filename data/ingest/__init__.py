@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-
-from data.errors import InputError, Problem
-from data.ingest._mapping import FORMATS, TARGETS, Mapping, load_mapping
-from data.ingest._read import LINE, read_object
-from data.progress import Progress, report
-from data.warehouse import Warehouse, frame, registered, scalar
+from revstack.data.errors import InputError, Problem
+from revstack.data.ingest._mapping import FORMATS, TARGETS, Mapping, load_mapping
+from revstack.data.ingest._read import LINE, read_object
+from revstack.data.progress import Progress, report
+from revstack.data.warehouse import Warehouse, frame, registered, scalar
 
 __all__ = ["ingest", "FORMATS", "load_mapping"]
 

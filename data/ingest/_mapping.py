@@ -9,8 +9,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
-
-from data.errors import ContractError
+from revstack.data.errors import ContractError
 
 __all__ = ["Mapping", "ObjectMap", "load_mapping", "TARGETS", "FORMATS"]
 
@@ -77,7 +76,7 @@ def load_mapping(fmt: str, path: Path | None = None) -> Mapping:
                 "format",
                 f"unknown format {fmt!r}; use one of {', '.join(FORMATS)} or pass --mapping",
             )
-        text = (resources.files("data.mappings") / f"{fmt}.yaml").read_text(encoding="utf-8")
+        text = (resources.files("revstack.data.mappings") / f"{fmt}.yaml").read_text(encoding="utf-8")
         where = f"data/mappings/{fmt}.yaml"
     else:
         try:

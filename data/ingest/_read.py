@@ -6,9 +6,8 @@ import re
 from pathlib import Path
 
 import polars as pl
-
-from data.errors import Problem
-from data.ingest._mapping import ObjectMap
+from revstack.data.errors import Problem
+from revstack.data.ingest._mapping import ObjectMap
 
 __all__ = ["read_object", "LINE"]
 

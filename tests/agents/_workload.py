@@ -9,11 +9,8 @@ import os
 import sys
 
 import polars as pl
-
-from agents.base import Agent, AgentResult, Context
-from agents.engine._route import POLICY_SCHEMA
-from agents.engine._run import AgentSpec, run_agents
-from data.warehouse import Warehouse
+from revstack.agents.engine import POLICY_SCHEMA, Agent, AgentResult, AgentSpec, Context, run_agents
+from revstack.data.warehouse import Warehouse
 
 POLICY = pl.DataFrame(
     {"action_type": ["set_employees", "set_industry"], "object_type": ["accounts", "accounts"],

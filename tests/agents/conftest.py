@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from agents.engine._people import add_person
-from data.warehouse import Warehouse
+from revstack.agents.engine import add_person
+from revstack.data.warehouse import Warehouse
 
 _ACCOUNTS = """
 INSERT INTO crm.accounts (account_id, name, industry, employees, source) VALUES

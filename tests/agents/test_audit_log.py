@@ -7,9 +7,8 @@ import hashlib
 
 import duckdb
 import pytest
-
-from agents.engine import AuditEntry, append, to_json, verify
-from data.warehouse import Warehouse
+from revstack.agents.engine import AuditEntry, append, to_json, verify
+from revstack.data.warehouse import Warehouse
 
 
 def _entries(n: int, start: int = 0) -> list[AuditEntry]:

@@ -15,13 +15,11 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from revstack.agents.engine import add_person, decide, verify
+from revstack.agents.engine._apply import apply_batch
+from revstack.agents.engine._units import now_utc
+from revstack.data.warehouse import Warehouse, frame
 
-from agents.engine import verify
-from agents.engine._apply import apply_batch
-from agents.engine._decide import decide
-from agents.engine._people import add_person
-from agents.engine._units import now_utc
-from data.warehouse import Warehouse, frame
 from tests.agents._workload import run_once, seed_accounts
 from tests.conftest import ROOT
 
@@ -117,8 +115,8 @@ def _approver(path: str, stop_at: float, out) -> None:  # child process: a revie
 
 
 def _dashboard(path: str, stop_at: float, out) -> None:  # child process: the app's page reads
-    from agents.engine._queries import audit_rows, list_proposals
-    from metrics.engine import action_outcomes, run_stats
+    from revstack.agents.engine import audit_rows, list_proposals
+    from revstack.metrics.engine import action_outcomes, run_stats
 
     wh = Warehouse(path, busy_timeout=120)
     renders = errors = 0
@@ -127,8 +125,8 @@ def _dashboard(path: str, stop_at: float, out) -> None:  # child process: the ap
             with wh.connect() as con:
                 action_outcomes(con)
                 run_stats(con)
-            list_proposals(wh)
-            audit_rows(wh, limit=100)
+            wh.read(list_proposals)
+            wh.read(audit_rows, limit=100)
             renders += 1
         except Exception:  # noqa: BLE001 - a lock error reaching a person fails the test
             errors += 1

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-
-from agents.engine._decide import decide
-from agents.engine._people import add_person
-from agents.engine._run import run_agents
-from agents.registry import specs
-from data.generator import generate
-from data.warehouse import Warehouse, frame, release_all
+from revstack.agents.engine import add_person, decide, run_agents
+from revstack.agents.registry import specs
+from revstack.data.generator import generate
+from revstack.data.warehouse import Warehouse, frame, release_all
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +106,7 @@ def test_merge_proposals_are_tier_2_right_against_truth_and_readable(ran: Wareho
 def test_approving_a_merge_maps_the_record_and_unmerge_restores_it(ran: Warehouse, tmp_path) -> None:  # noqa: ANN001
     import shutil
 
-    from agents.engine._rollback import rollback
+    from revstack.agents.engine import rollback
 
     shutil.copy(ran.path, tmp_path / "copy.duckdb")
     wh = Warehouse(tmp_path / "copy.duckdb")
@@ -137,7 +134,7 @@ def test_approving_a_merge_maps_the_record_and_unmerge_restores_it(ran: Warehous
 
 
 def test_stage_missing_field_and_phantom_checks_hit_their_planted_defects(ran: Warehouse) -> None:
-    from metrics.hygiene import report
+    from revstack.metrics.hygiene import report
 
     p = _proposals(ran)
     with ran.connect() as con:

@@ -16,16 +16,15 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from revstack.agents._llm import OpenAICompatible, grounded, rewriter_from_env
+from revstack.agents.deal_prep import DealPrep
+from revstack.agents.engine import add_person, run_agents
+from revstack.agents.registry import specs
+from revstack.data.errors import InputError
+from revstack.data.news import FeedFile, load_news
+from revstack.data.warehouse import Warehouse, frame, release_all
+from revstack.metrics.deal_prep import report, verify_citations
 
-from agents._llm import OpenAICompatible, grounded, rewriter_from_env
-from agents.deal_prep import DealPrep
-from agents.engine._people import add_person
-from agents.engine._run import run_agents
-from agents.registry import specs
-from data.errors import InputError
-from data.news import FeedFile, load_news
-from data.warehouse import Warehouse, frame, release_all
-from metrics.deal_prep import report, verify_citations
 from revstack.cli import main
 
 

@@ -6,11 +6,9 @@ import multiprocessing as mp
 import threading
 
 import pytest
+from revstack.agents.engine import EngineError, decide, parse_value, verify
+from revstack.data.warehouse import Warehouse, first_row, frame
 
-from agents.engine import verify
-from agents.engine._catalog import EngineError
-from agents.engine._decide import decide, parse_value
-from data.warehouse import Warehouse, first_row, frame
 from tests.agents.conftest import insert_proposal
 
 

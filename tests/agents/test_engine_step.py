@@ -5,12 +5,16 @@ from __future__ import annotations
 import hashlib
 
 import polars as pl
-
-from agents.base import Agent, AgentResult, Context
-from agents.engine._proposals import PROPOSAL_INPUT
-from agents.engine._route import POLICY_SCHEMA
-from agents.engine._run import AgentSpec, run_agents
-from data.warehouse import Warehouse, frame
+from revstack.agents.engine import (
+    POLICY_SCHEMA,
+    PROPOSAL_INPUT,
+    Agent,
+    AgentResult,
+    AgentSpec,
+    Context,
+    run_agents,
+)
+from revstack.data.warehouse import Warehouse, frame
 
 POLICY = pl.DataFrame(
     {"action_type": ["fill_industry", "fill_employees"], "object_type": ["accounts", "accounts"],

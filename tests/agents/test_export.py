@@ -5,11 +5,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from agents.engine._decide import decide, parse_value
-from agents.engine._events import record_schedule
-from agents.engine._export import export_changes
-from agents.engine._run import run_agents
-from data.warehouse import Warehouse
+from revstack.agents.engine import decide, export_changes, parse_value, record_schedule, run_agents
+from revstack.data.warehouse import Warehouse
+
 from tests.agents.test_runs import FillIndustry, _spec
 
 

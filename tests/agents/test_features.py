@@ -7,9 +7,8 @@ import datetime as dt
 
 import polars as pl
 import pytest
-
-from agents.features import TABLES, deal_states, frames_connection, weekly_moments
-from data.warehouse import Warehouse, frame, scalar
+from revstack.agents.features import TABLES, deal_states, frames_connection, weekly_moments
+from revstack.data.warehouse import Warehouse, frame, scalar
 
 PAST = dt.datetime(2025, 4, 7)  # 18 months into the small company's four years
 

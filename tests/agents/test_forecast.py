@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from revstack.agents.engine import Context
+from revstack.agents.forecast import load, run_forecast
+from revstack.contracts import load_all
+from revstack.data.ingest import ingest
+from revstack.data.inventory import data_as_of
+from revstack.data.warehouse import Warehouse, frame, release_all
+from revstack.metrics.forecast_store import backtest, live_forecasts, reliability_curve
 
-from agents.engine._context import Context
-from agents.forecasting import load, run_forecast
-from contracts import load_all
-from data.ingest import ingest
-from data.inventory import data_as_of
-from data.warehouse import Warehouse, frame, release_all
-from metrics.forecast_store import backtest, live_forecasts, reliability_curve
 from revstack.cli import main
 
 
@@ -244,7 +244,7 @@ def test_a_live_snapshot_between_fixed_points_learns_from_the_point_before(small
 
 
 def test_each_past_period_is_in_a_new_business_series_once(small_company: Warehouse) -> None:
-    from agents.forecasting._backtest import prepare
+    from revstack.agents.forecast._backtest import prepare
 
     # Data ending on a fixed point (day 0 of a month and a quarter), and between points.
     for as_of in (dt.datetime(2025, 7, 1, 0), dt.datetime(2025, 8, 20, 17)):
@@ -257,8 +257,8 @@ def test_each_past_period_is_in_a_new_business_series_once(small_company: Wareho
 
 
 def test_a_bag_of_deal_models_is_their_mean_and_moves_less_with_the_seed(small_company: Warehouse) -> None:
-    from agents.forecasting._backtest import prepare
-    from agents.forecasting._model import BaggedWinModel, WinModel
+    from revstack.agents.forecast._backtest import prepare
+    from revstack.agents.forecast._model import BaggedWinModel, WinModel
 
     rows = prepare(_inputs(small_company))["rows"]
     cut = dt.date(2025, 1, 1)

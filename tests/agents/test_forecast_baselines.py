@@ -6,10 +6,9 @@ import datetime as dt
 
 import polars as pl
 import pytest
-
-from agents.features import TABLES
-from agents.forecasting import Inputs, prepare
-from contracts import load_definitions
+from revstack.agents.features import TABLES
+from revstack.agents.forecast import Inputs, prepare
+from revstack.contracts import load_definitions
 
 T = dt.datetime
 FEB = dt.date(2025, 2, 1)

@@ -8,15 +8,21 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
-
-from agents.forecasting._backtest import _team_commit
-from agents.forecasting._calibrate import LevelMap
-from agents.forecasting._combine import Combination, Record, combine, season_of, slot, with_season
-from agents.forecasting._inputs import typical_amount, with_typical
-from agents.forecasting._newbiz import NewBusiness, rep_shares
-from agents.forecasting._periods import anchor, live_snapshots, same_point_in_past
-from agents.forecasting._simulate import simulate
-from agents.forecasting._snapshot import (
+from revstack.agents.forecast._backtest import _team_commit
+from revstack.agents.forecast._calibrate import LevelMap
+from revstack.agents.forecast._combine import (
+    Combination,
+    Record,
+    combine,
+    season_of,
+    slot,
+    with_season,
+)
+from revstack.agents.forecast._inputs import typical_amount, with_typical
+from revstack.agents.forecast._newbiz import NewBusiness, rep_shares
+from revstack.agents.forecast._periods import anchor, live_snapshots, same_point_in_past
+from revstack.agents.forecast._simulate import simulate
+from revstack.agents.forecast._snapshot import (
     CRPS_LEVELS,
     Segments,
     SnapshotDraws,

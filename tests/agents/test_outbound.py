@@ -15,21 +15,24 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
-from agents.engine._catalog import EngineError
-from agents.engine._drafts import approve_draft, edit_draft, export_drafts, load_outcomes
-from agents.engine._people import add_person
-from agents.engine._policy import set_policy
-from agents.engine._run import run_agents
-from agents.outbound import MAX_PER_ACCOUNT, Outbound
-from agents.outbound._guardrails import GUARDRAILS
-from agents.registry import specs
-from data.warehouse import Warehouse, frame, release_all
-from metrics import outbound as outbound_metrics
+from revstack.agents.engine import (
+    EngineError,
+    add_person,
+    approve_draft,
+    edit_draft,
+    export_drafts,
+    load_outcomes,
+    run_agents,
+    set_policy,
+)
+from revstack.agents.outbound import GUARDRAILS, MAX_PER_ACCOUNT, Outbound
+from revstack.agents.registry import specs
+from revstack.data.warehouse import Warehouse, frame, release_all
+from revstack.metrics import outbound as outbound_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 NETWORK = {"smtplib", "socket", "ssl", "urllib", "http", "requests", "httpx", "aiohttp", "email",
-           "subprocess", "agents._llm"}  # fmt: skip
+           "subprocess", "revstack.agents._llm"}  # fmt: skip
 
 
 def _copy(src: Warehouse, dst: Path) -> Warehouse:
@@ -181,7 +184,7 @@ def test_no_outbound_code_can_send() -> None:
         assert not any(w in text for w in ("smtplib", "sendmail", "urlopen", "requests.post")), path
     # and importing them pulls in nothing that could send mail or speak HTTP
     probe = ("import sys, agents.outbound, agents.engine._drafts, revstack._outbound_cmds; "
-             "print(sorted(m for m in ('smtplib', 'http.client', 'urllib.request', 'agents._llm') if m in sys.modules))")  # fmt: skip
+             "print(sorted(m for m in ('smtplib', 'http.client', 'urllib.request', 'revstack.agents._llm') if m in sys.modules))")  # fmt: skip
     out = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )

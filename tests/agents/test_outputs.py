@@ -6,10 +6,16 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+from revstack.agents.engine import (
+    Agent,
+    AgentResult,
+    AgentSpec,
+    Context,
+    empty_proposals,
+    run_agents,
+)
+from revstack.data.warehouse import Warehouse, frame
 
-from agents.base import Agent, AgentResult, Context, empty_proposals
-from agents.engine._run import AgentSpec, run_agents
-from data.warehouse import Warehouse, frame
 from tests.agents.test_runs import POLICY
 
 

@@ -11,13 +11,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
-from agents.engine._context import Context
-from agents.engine._run import run_agents
-from agents.pipeline_health import PipelineHealth
-from agents.registry import specs
-from contracts import load_all
-from data.warehouse import Warehouse, frame, release_all, scalar
+from revstack.agents.engine import Context, run_agents
+from revstack.agents.pipeline_health import PipelineHealth
+from revstack.agents.registry import specs
+from revstack.contracts import load_all
+from revstack.data.warehouse import Warehouse, frame, release_all, scalar
 
 AS_OF = dt.datetime(2026, 10, 1)
 # deal -> what is planted: days since created, days in stage, pushes, close date in N days,

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import polars as pl
-
-from agents.registry import policy_frame, registry_rows, specs
-from contracts import load_all
-from data.warehouse import Warehouse
+from revstack.agents.registry import policy_frame, registry_rows, specs
+from revstack.contracts import load_all
+from revstack.data.warehouse import Warehouse
 
 
 def test_registry_lists_every_contracted_agent_in_dependency_order(wh: Warehouse) -> None:
-    rows = registry_rows(wh)
+    rows = wh.read(registry_rows)
     names = [r["agent"] for r in rows]
     assert set(names) == {"crm_hygiene", "pipeline_health", "deal_prep", "forecast", "outbound"}
     assert names[0] == "crm_hygiene"  # hygiene before the others

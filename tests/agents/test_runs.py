@@ -6,13 +6,18 @@ import json
 
 import polars as pl
 import pytest
-
-from agents.base import Agent, AgentResult, Context, empty_proposals
-from agents.engine import verify
-from agents.engine._proposals import PROPOSAL_INPUT
-from agents.engine._route import POLICY_SCHEMA
-from agents.engine._run import AgentSpec, run_agents
-from data.warehouse import Warehouse, frame
+from revstack.agents.engine import (
+    POLICY_SCHEMA,
+    PROPOSAL_INPUT,
+    Agent,
+    AgentResult,
+    AgentSpec,
+    Context,
+    empty_proposals,
+    run_agents,
+    verify,
+)
+from revstack.data.warehouse import Warehouse, frame
 
 POLICY = pl.DataFrame(
     {
@@ -212,8 +217,7 @@ def test_a_failing_agent_is_recorded_and_its_dependents_skipped(run_wh: Warehous
 
 
 def test_a_policy_override_graduates_an_action_but_never_tier_3(run_wh: Warehouse) -> None:
-    from agents.engine._catalog import EngineError
-    from agents.engine._policy import set_policy
+    from revstack.agents.engine import EngineError, set_policy
 
     with pytest.raises(EngineError, match="needs the admin role"):
         set_policy(
@@ -250,7 +254,7 @@ def test_a_policy_override_graduates_an_action_but_never_tier_3(run_wh: Warehous
 
 
 def test_set_mode_puts_an_agent_in_shadow(run_wh: Warehouse) -> None:
-    from agents.engine._policy import set_mode
+    from revstack.agents.engine import set_mode
 
     set_mode(run_wh, agent="filler", mode="shadow", by="ana")
     [result] = run_agents(run_wh, [_spec("filler", FillIndustry, mode="live")])

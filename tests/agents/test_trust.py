@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from revstack.agents.engine import decide
+from revstack.data.warehouse import Warehouse
+from revstack.metrics.trust import suggestions, trust_cycles, wilson_lower
 
-from agents.engine._decide import decide
-from data.warehouse import Warehouse
-from metrics.trust import suggestions, trust_cycles, wilson_lower
 from tests.agents.conftest import insert_proposal
 
 
@@ -46,8 +46,7 @@ def test_forty_clean_approvals_suggest_graduation_and_rejections_do_not(
 def test_threshold_curve_counts_by_hand() -> None:
     import numpy as np
     import polars as pl
-
-    from metrics.thresholds import threshold_curve
+    from revstack.metrics.thresholds import threshold_curve
 
     labelled = pl.DataFrame(
         {"confidence": [0.95, 0.9, 0.8, 0.6, 0.4], "correct": [True, False, True, None, False]}

@@ -17,13 +17,19 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+import revstack.agents.engine._run as run_module
+from revstack.agents.engine import (
+    PROPOSAL_INPUT,
+    Agent,
+    AgentResult,
+    AuditEntry,
+    Context,
+    append,
+    run_agents,
+    verify,
+)
+from revstack.data.warehouse import Warehouse, frame, release_all
 
-import agents.engine._run as run_module
-from agents.base import Agent, AgentResult, Context
-from agents.engine import AuditEntry, append, verify
-from agents.engine._proposals import PROPOSAL_INPUT
-from agents.engine._run import run_agents
-from data.warehouse import Warehouse, frame, release_all
 from tests.agents._workload import SPEC, seed_accounts
 from tests.agents.test_audit_log import _digest, _legacy_rows, _rebuild, _sha
 from tests.agents.test_crash_and_concurrency import _assert_consistent
@@ -222,8 +228,8 @@ _CASES = [  # object, record, field, old, new: applied, stale, gone, typed, comp
 def test_a_decision_applies_exactly_as_a_run_would(wh: Warehouse) -> None:
     """apply_one (decisions, bound values) and apply_batch (runs, a frame) agree on every
     outcome and leave the same CRM behind."""
-    from agents.engine._apply import apply_batch, apply_one
-    from agents.engine._units import now_utc
+    from revstack.agents.engine._apply import apply_batch, apply_one
+    from revstack.agents.engine._units import now_utc
 
     seed_accounts(wh, 5)
     with wh.connect() as con:
@@ -272,8 +278,7 @@ class _Industry(Agent):
 
 
 def test_a_released_lease_is_taken_again_by_the_next_proposal(wh: Warehouse) -> None:
-    from agents.engine._decide import decide
-    from agents.engine._people import add_person
+    from revstack.agents.engine import add_person, decide
 
     seed_accounts(wh, 3)
     add_person(wh, "rev", "admin", by="rev")

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
-from contracts import (
+from revstack.contracts import (
     check_all,
     default_dir,
     load_all,
@@ -16,8 +15,8 @@ from contracts import (
     required_fields_sql,
     stage_violations_sql,
 )
-from data.errors import ContractError
-from data.warehouse import Warehouse, frame
+from revstack.data.errors import ContractError
+from revstack.data.warehouse import Warehouse, frame
 
 
 def test_shipped_files_load_and_check_clean(wh: Warehouse) -> None:

@@ -26,7 +26,7 @@ def nav_pages() -> list[tuple[str, str, str]]:
     """(url_path, title, file stem) of every page in the navigation's order, from app.py;
     the default page's path is "" (Streamlit serves it at the root, not its url_path)."""
     text = APP.read_text()
-    rx = r'st\.Page\("pages/(\w+)\.py", title="([^"]+)", url_path="(\w+)"(, default=True)?'
+    rx = r'st\.Page\("app_pages/(\w+)\.py", title="([^"]+)", url_path="(\w+)"(, default=True)?'
     return [("" if m[4] else m[3], m[2], m[1]) for m in re.finditer(rx, text)]
 
 

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from revstack.data.warehouse import Warehouse, release_all
 
-from data.warehouse import Warehouse, release_all
 from tests.agents.conftest import engine_wh, run_wh  # noqa: F401 - shared fixtures
 
 
@@ -15,10 +15,9 @@ from tests.agents.conftest import engine_wh, run_wh  # noqa: F401 - shared fixtu
 def small_run(small_company: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small company (copied) with three people, audited, after `revstack run`: a file
     to copy, never to write."""
-    from agents.engine._people import add_person
-    from agents.engine._run import run_agents
-    from agents.registry import specs
-    from contracts import load_definitions
+    from revstack.agents.engine import add_person, run_agents
+    from revstack.agents.registry import specs
+    from revstack.contracts import load_definitions
 
     release_all()
     path = tmp_path_factory.mktemp("small_run") / "small_run.duckdb"

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+from revstack.agents.engine import list_proposals
+from revstack.data.warehouse import Warehouse, release_all
 
-from agents.engine._queries import list_proposals
-from data.warehouse import Warehouse, release_all
 from tests.dashboard._browser import CHROMIUM, launch, open_page, serve, settle, sign_in
 
 pytestmark = pytest.mark.browser
@@ -47,7 +47,7 @@ def test_a_reviewer_approves_in_a_real_browser(server) -> None:
     from playwright.sync_api import sync_playwright
 
     url, wh = server
-    first = list_proposals(wh, status="pending", limit=1).row(0, named=True)  # the first card
+    first = wh.read(list_proposals, status="pending", limit=1).row(0, named=True)  # the first card
     release_all()
     with sync_playwright() as pw:
         browser = launch(pw)

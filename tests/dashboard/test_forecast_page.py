@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from revstack.data.warehouse import Warehouse
+from revstack.metrics.forecast_store import accuracy_table, combination, live_forecasts
 
-from data.warehouse import Warehouse
-from metrics.forecast_store import accuracy_table, combination, live_forecasts
 from tests.dashboard.test_pages import _app
 
-PAGE = "pages/forecast.py"
+PAGE = "app_pages/forecast.py"
 
 
 def _money(x: float) -> str:  # the page's format

@@ -7,20 +7,19 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from revstack.agents.engine import decide, run_agents
+from revstack.contracts import load_all
+from revstack.data.warehouse import Warehouse, release_all
+from revstack.metrics.engine import action_outcomes
 from streamlit.testing.v1 import AppTest
 
-from agents.engine._decide import decide
-from agents.engine._run import run_agents
-from contracts import load_all
-from data.warehouse import Warehouse, release_all
-from metrics.engine import action_outcomes
 from tests.agents.test_runs import FillIndustry, _spec
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "dashboard"
 APP = str(DASHBOARD / "app.py")
 # Every page file, so a page added later is tested without editing this list.
 PAGES = sorted(
-    f"pages/{p.name}" for p in (DASHBOARD / "pages").glob("*.py") if p.stem != "__init__"
+    f"app_pages/{p.name}" for p in (DASHBOARD / "app_pages").glob("*.py") if p.stem != "__init__"
 )
 
 
@@ -69,9 +68,9 @@ def test_every_page_renders_on_a_seeded_warehouse(seeded: Warehouse, monkeypatch
 
 
 def test_stack_health_numbers_match_the_metrics(seeded: Warehouse, monkeypatch) -> None:
-    from contracts import load_definitions
-    from metrics.effort import weekly_hours
-    from metrics.quality import audit
+    from revstack.contracts import load_definitions
+    from revstack.metrics.effort import weekly_hours
+    from revstack.metrics.quality import audit
 
     [first, second, *_] = _pending(seeded, "fill_employees")
     decide(seeded, first, approve=True, by="rev")
@@ -125,7 +124,7 @@ def _pending(wh: Warehouse, action: str) -> list[str]:
 def test_approve_edit_and_reject_from_the_page(seeded: Warehouse, monkeypatch) -> None:
     approve_id, edit_id, reject_id, *_ = _pending(seeded, "fill_employees")
     at = _app(seeded, monkeypatch, who="rev")
-    at.switch_page("pages/approvals.py").run()
+    at.switch_page("app_pages/approvals.py").run()
     at.button(key=f"approve_{approve_id}").click().run()
     assert _status(seeded, approve_id)[:2] == ("approved", "rev")
 
@@ -147,18 +146,18 @@ def test_approve_edit_and_reject_from_the_page(seeded: Warehouse, monkeypatch) -
 def test_a_viewer_cannot_decide(seeded: Warehouse, monkeypatch) -> None:
     [first, *_] = _pending(seeded, "fill_employees")
     at = _app(seeded, monkeypatch, who="vic")
-    at.switch_page("pages/approvals.py").run()
+    at.switch_page("app_pages/approvals.py").run()
     assert at.button(key=f"approve_{first}").disabled
     assert _status(seeded, first)[0] == "pending"
 
 
 def test_data_quality_page_shows_the_stored_score(seeded: Warehouse, monkeypatch) -> None:
-    from contracts import load_definitions
-    from metrics.quality import audit
+    from revstack.contracts import load_definitions
+    from revstack.metrics.quality import audit
 
     report = audit(seeded, load_definitions())
     at = _app(seeded, monkeypatch, who="rev")
-    at.switch_page("pages/data_quality.py").run()
+    at.switch_page("app_pages/data_quality.py").run()
     assert not at.exception
     shown = {m.label: m.value for m in at.metric}
     assert shown["Data quality score"] == f"{report.score:.1f}"
@@ -170,19 +169,19 @@ def test_approvals_counts_the_whole_queue(seeded: Warehouse, monkeypatch) -> Non
             "SELECT count(*) FROM ops.proposals WHERE status = 'pending'"
         ).fetchall()[0][0]
     at = _app(seeded, monkeypatch, who="rev")
-    at.switch_page("pages/approvals.py").run()
+    at.switch_page("app_pages/approvals.py").run()
     shown = {m.label: m.value for m in at.metric}
     assert shown["Waiting for a reviewer (tier 2)"] == str(pending)
 
 
 def test_data_quality_drills_down_to_the_records(small_copy: Warehouse, monkeypatch) -> None:
-    from contracts import load_definitions
-    from metrics.drilldown import drill_down
-    from metrics.quality import audit
+    from revstack.contracts import load_definitions
+    from revstack.metrics.drilldown import drill_down
+    from revstack.metrics.quality import audit
 
     audit(small_copy, load_definitions())
     at = _app(small_copy, monkeypatch, who="ana")
-    at.switch_page("pages/data_quality.py").run()
+    at.switch_page("app_pages/data_quality.py").run()
     at.selectbox(key="dq_kind").set_value("definition").run()
     pick = at.selectbox(key="dq_item").value
     stage = pick.split(" · ")[1]
@@ -203,15 +202,15 @@ def test_data_quality_drills_down_to_the_records(small_copy: Warehouse, monkeypa
 def test_trust_ramp_exports_the_policy_in_force_as_a_contract_change(
     seeded: Warehouse, monkeypatch
 ) -> None:
-    from agents.engine._policy import active_policy, set_policy
-    from metrics.trust import policy_as_contracts
+    from revstack.agents.engine import active_policy, set_policy
+    from revstack.metrics.trust import policy_as_contracts
 
     set_policy(seeded, agent="crm_hygiene", action_type="correct_field", tier=1, by="ana",
                reason="97 of 98 approved unchanged", contract_tier=2)  # fmt: skip
     with seeded.connect() as con:
         [change] = policy_as_contracts(active_policy(con))
     at = _app(seeded, monkeypatch, who="ana")
-    at.switch_page("pages/trust_ramp.py").run()
+    at.switch_page("app_pages/trust_ramp.py").run()
     assert not at.exception
     assert change.diff.strip() in [c.value.strip() for c in at.code]
     assert "97 of 98 approved unchanged" in change.diff
@@ -226,7 +225,7 @@ def test_agents_page_shows_the_engines_record_of_the_chosen_agent(
     with seeded.connect() as con:
         mine = action_outcomes(con).filter(pl.col("agent") == "filler")
     at = _app(seeded, monkeypatch, who="rev")
-    at.switch_page("pages/agents.py").run()
+    at.switch_page("app_pages/agents.py").run()
     at.selectbox(key="agents_page_agent").set_value("filler").run()
     assert not at.exception
     shown = {m.label: m.value for m in at.metric}
@@ -238,19 +237,20 @@ def test_agents_page_shows_the_engines_record_of_the_chosen_agent(
 
 
 def test_agents_page_draws_a_newly_registered_report(seeded: Warehouse, monkeypatch) -> None:
-    from metrics import agents as agent_reports
+    from revstack.metrics import agents as agent_reports
+
     from tests.dashboard._report_fixture import report
 
     monkeypatch.setitem(agent_reports.REPORTS, "filler", "tests.dashboard._report_fixture")
     [first, second, third, *_] = _pending(seeded, "fill_employees")
     for pid, ok in ((first, True), (second, True), (third, False)):
         decide(seeded, pid, approve=ok, by="rev", note=None if ok else "no")
-    from contracts import load_definitions
+    from revstack.contracts import load_definitions
 
     with seeded.connect() as con:
         expected = report(con, load_definitions())
     at = _app(seeded, monkeypatch, who="rev")
-    at.switch_page("pages/agents.py").run()
+    at.switch_page("app_pages/agents.py").run()
     at.selectbox(key="agents_page_agent").set_value("filler").run()
     assert not at.exception
     shown = {m.label: m.value for m in at.metric}
@@ -272,25 +272,25 @@ def test_filters_set_on_one_page_hold_on_the_others(seeded: Warehouse, monkeypat
         )
     assert pending["crm_hygiene"] == 1 and pending["filler"] > 1
     at = _app(seeded, monkeypatch, who="rev")
-    at.switch_page("pages/agents.py").run()
+    at.switch_page("app_pages/agents.py").run()
     at.sidebar.multiselect(key="filter_agents").set_value(["filler"]).run()
     at.sidebar.selectbox(key="filter_window").set_value("Last 7 days").run()
     # a page without filters in between: its widgets are gone, the choice is not
-    at.switch_page("pages/contracts.py").run()
-    at.switch_page("pages/approvals.py").run()
+    at.switch_page("app_pages/contracts.py").run()
+    at.switch_page("app_pages/approvals.py").run()
     assert not at.exception
     shown = {m.label: m.value for m in at.metric}
     assert shown["Waiting for a reviewer (tier 2)"] == str(pending["filler"])
     assert at.sidebar.multiselect(key="filter_agents").value == ["filler"]
-    at.switch_page("pages/data_quality.py").run()
+    at.switch_page("app_pages/data_quality.py").run()
     assert at.sidebar.selectbox(key="filter_window").value == "Last 7 days"
-    at.switch_page("pages/stack_health.py").run()
+    at.switch_page("app_pages/stack_health.py").run()
     tiles = agent_tiles(at)
     assert len(tiles) == 1  # filler's tile only
     assert any("filler · last 7 days" in c.value for c in at.caption)
     # clearing the filter on one page clears it everywhere
     at.sidebar.multiselect(key="filter_agents").set_value([]).run()
-    at.switch_page("pages/approvals.py").run()
+    at.switch_page("app_pages/approvals.py").run()
     shown = {m.label: m.value for m in at.metric}
     assert shown["Waiting for a reviewer (tier 2)"] == str(sum(pending.values()))
 
@@ -298,7 +298,7 @@ def test_filters_set_on_one_page_hold_on_the_others(seeded: Warehouse, monkeypat
 def test_a_decision_made_elsewhere_is_on_the_next_render(seeded: Warehouse, monkeypatch) -> None:
     """The page cache is keyed on the warehouse's last change: never stale after a decision."""
     at = _app(seeded, monkeypatch, who="rev")
-    at.switch_page("pages/agents.py").run()
+    at.switch_page("app_pages/agents.py").run()
     at.selectbox(key="agents_page_agent").set_value("filler").run()
     assert {m.label: m.value for m in at.metric}["Reviewed"] == "0"
     at.run()  # served from the cache now
@@ -368,7 +368,7 @@ def test_graduating_from_the_trust_ramp_is_a_logged_policy_and_a_contract_change
     for i in range(80):  # 80 of 80: the Wilson bound clears 95% (40 of 40 would not)
         decide(seeded, f"c{i}", approve=True, by="rev")
     at = _app(seeded, monkeypatch, who="ana")
-    at.switch_page("pages/trust_ramp.py").run()
+    at.switch_page("app_pages/trust_ramp.py").run()
     assert not at.exception
     assert any("crm_hygiene · correct_field**: graduate to tier 1" in m.value for m in at.markdown)
     shown = [c.value for c in at.code]
@@ -394,10 +394,10 @@ def test_graduating_from_the_trust_ramp_is_a_logged_policy_and_a_contract_change
 def test_the_chain_check_says_when_the_log_has_grown_and_checks_again_on_request(
     seeded: Warehouse, monkeypatch
 ) -> None:
-    from agents.engine import verify
+    from revstack.agents.engine import verify
 
     at = _app(seeded, monkeypatch, who="rev")
-    at.switch_page("pages/audit.py").run()
+    at.switch_page("app_pages/audit.py").run()
     with seeded.connect() as con:
         before = verify(con).rows
     assert at.success[0].value.startswith(f"Hash chain intact: {before:,} rows (checked")
@@ -417,7 +417,7 @@ def test_pages_hold_no_sql_and_never_import_duckdb() -> None:
     import re
 
     offenders = []
-    for path in sorted((DASHBOARD / "pages").glob("*.py")):
+    for path in sorted((DASHBOARD / "app_pages").glob("*.py")):
         text = path.read_text()
         if re.search(r"^\s*(import|from)\s+duckdb", text, re.M) or re.search(
             r"\b(SELECT|INSERT INTO|UPDATE|DELETE FROM)\b\s", text

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from revstack.data.warehouse import Warehouse
 
-from data.warehouse import Warehouse
 from tests.dashboard.test_pages import _app
 from tests.risk_fixture import flagged  # noqa: F401 - the fixture
 
-PAGE = "pages/pipeline_risk.py"
+PAGE = "app_pages/pipeline_risk.py"
 
 
 def _store_quality(wh: Warehouse) -> None:

@@ -7,17 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from revstack.agents.engine import add_person, run_agents
+from revstack.agents.registry import specs
+from revstack.contracts import load_definitions
+from revstack.data.ingest import ingest
+from revstack.data.warehouse import Warehouse, release_all
+from revstack.metrics.drilldown import drill_down
+from revstack.metrics.health import agent_uptime
+from revstack.metrics.quality import audit
 from streamlit.testing.v1 import AppTest
 
-from agents.engine._people import add_person
-from agents.engine._run import run_agents
-from agents.registry import specs
-from contracts import load_definitions
-from data.ingest import ingest
-from data.warehouse import Warehouse, release_all
-from metrics.drilldown import drill_down
-from metrics.health import agent_uptime
-from metrics.quality import audit
 from tests.dashboard.test_pages import APP, PAGES, agent_tiles
 
 

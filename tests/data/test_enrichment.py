@@ -9,12 +9,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
-from agents.engine._run import run_agents
-from agents.registry import specs
-from data.enrichment import FileProvider, Waterfall, load_enrichment
-from data.errors import InputError
-from data.warehouse import Warehouse, frame
+from revstack.agents.engine import run_agents
+from revstack.agents.registry import specs
+from revstack.data.enrichment import FileProvider, Waterfall, load_enrichment
+from revstack.data.errors import InputError
+from revstack.data.warehouse import Warehouse, frame
 
 F500 = "fortune500/fortune500.csv"
 AS_OF = dt.date(2019, 6, 1)
@@ -63,7 +62,7 @@ INSERT INTO crm.accounts (account_id, name, website, industry, employees, source
 
 
 def test_loading_and_running_hygiene_fills_empty_fields_and_questions_contradictions(wh: Warehouse, fortune: FileProvider) -> None:
-    from agents.engine._people import add_person
+    from revstack.agents.engine import add_person
 
     add_person(wh, "ana", "admin", by="ana")
     with wh.connect() as con:

@@ -10,11 +10,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-
-from data.errors import InputError
-from data.generator import RATES, SCALES, generate
-from data.generator._write import TABLES
-from data.warehouse import Warehouse, frame, release_all
+from revstack.data.errors import InputError
+from revstack.data.generator import RATES, SCALES, generate
+from revstack.data.generator._write import TABLES
+from revstack.data.warehouse import Warehouse, frame, release_all
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = dt.datetime(2026, 10, 1)
@@ -112,7 +111,7 @@ def test_replace_builds_a_new_company_in_place(wh: Warehouse) -> None:
 def test_a_failed_generation_leaves_the_warehouse_as_it_was(
     wh: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import data.generator._generate as gen
+    import revstack.data.generator._generate as gen
 
     generate(wh, scale="small", seed=1)
     before = _digest(wh) | _digest(wh, ["ops.imports", "truth.generation"])

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from revstack.data.identity import FellegiSunter, pairwise_scores, prepare, resolve
+from revstack.data.identity._cluster import average_linkage, cluster
+from revstack.data.identity._model import Session
+from revstack.data.warehouse import Warehouse, frame
 
-from data.identity import FellegiSunter, pairwise_scores, prepare, resolve
-from data.identity._cluster import average_linkage, cluster
-from data.identity._model import Session
-from data.warehouse import Warehouse, frame
 from tests.conftest import ROOT
 
 ORGS = "dedupe_orgs/csv_example_input_with_true_ids.csv"
@@ -147,7 +147,7 @@ def test_dedupe_command_works_on_any_csv_and_refuses_bad_input_whole(shared_data
 
 
 def test_golden_records_follow_the_documented_survivorship_rules(wh: Warehouse) -> None:
-    from data.identity import golden_records
+    from revstack.data.identity import golden_records
 
     with wh.connect() as con:
         con.execute("""

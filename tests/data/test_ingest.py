@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from revstack.data.errors import ContractError, InputError
+from revstack.data.ingest import ingest
+from revstack.data.warehouse import Warehouse, frame
 
-from data.errors import ContractError, InputError
-from data.ingest import ingest
-from data.warehouse import Warehouse, frame
 from tests.conftest import ROOT
 
 HUBSPOT = ROOT / "tests" / "fixtures" / "hubspot"

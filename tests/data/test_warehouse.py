@@ -8,10 +8,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
-from data.errors import SchemaVersionError, WarehouseBusyError
-from data.inventory import table_counts
-from data.warehouse import LATEST_VERSION, Warehouse, migrations, release_all
+from revstack.data.errors import SchemaVersionError, WarehouseBusyError
+from revstack.data.inventory import table_counts
+from revstack.data.warehouse import LATEST_VERSION, Warehouse, migrations, release_all
 
 SCHEMAS = {"crm", "ref", "foundation", "ops", "truth"}
 

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
-from agents.registry import policy_frame
-from contracts import default_dir, load_contract
-from data.errors import ContractError
-from metrics.trust import contract_change, policy_as_contracts
+from revstack.agents.registry import policy_frame
+from revstack.contracts import default_dir, load_contract
+from revstack.data.errors import ContractError
+from revstack.metrics.trust import contract_change, policy_as_contracts
 
 
 def _effective(contract, action: str) -> pl.DataFrame:  # noqa: ANN001

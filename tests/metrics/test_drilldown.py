@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import polars as pl
-
-from contracts import load_definitions
-from data.warehouse import Warehouse
-from metrics.drilldown import DRILLABLE, drill_down, territories
-from metrics.quality import measure
+from revstack.contracts import load_definitions
+from revstack.data.warehouse import Warehouse
+from revstack.metrics.drilldown import DRILLABLE, drill_down, territories
+from revstack.metrics.quality import measure
 
 
 def test_each_figure_drills_down_to_as_many_records_as_it_counts(small_company: Warehouse) -> None:

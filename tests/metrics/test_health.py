@@ -7,15 +7,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from revstack.agents.engine import decide, run_agents
+from revstack.contracts import load_all
+from revstack.data.errors import ContractError
+from revstack.data.warehouse import Warehouse
+from revstack.metrics.activity import agents_seen, trigger_latency
+from revstack.metrics.effort import EFFORT_SCHEMA, load_effort, weekly_hours
+from revstack.metrics.health import agent_uptime, last_change, weekly_activity
 
-from agents.engine._decide import decide
-from agents.engine._run import run_agents
-from contracts import load_all
-from data.errors import ContractError
-from data.warehouse import Warehouse
-from metrics.activity import agents_seen, trigger_latency
-from metrics.effort import EFFORT_SCHEMA, load_effort, weekly_hours
-from metrics.health import agent_uptime, last_change, weekly_activity
 from tests.agents.test_runs import FillIndustry, _spec
 
 _RUN = """

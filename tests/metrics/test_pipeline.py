@@ -7,11 +7,10 @@ import datetime as dt
 
 import polars as pl
 import pytest
-
-from contracts import load_definitions
-from data.warehouse import Warehouse
-from metrics._pipeline_backtest import NAIVE, Backtest, in_memory_copy, run_backtest
-from metrics.pipeline import signal_quality, store_quality, stored_quality, summarize
+from revstack.contracts import load_definitions
+from revstack.data.warehouse import Warehouse
+from revstack.metrics.pipeline import signal_quality, store_quality, stored_quality, summarize
+from revstack.metrics.pipeline_backtest import NAIVE, Backtest, in_memory_copy, run_backtest
 
 W1, W2 = dt.datetime(2026, 1, 5), dt.datetime(2026, 1, 12)
 
@@ -104,7 +103,7 @@ def test_figures_are_stored_for_the_dashboard(
 ) -> None:  # noqa: ANN001
     import shutil
 
-    from data.warehouse import release_all
+    from revstack.data.warehouse import release_all
 
     release_all()
     wh = Warehouse(tmp_path / "copy.duckdb")

@@ -6,11 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-
-from contracts import load_definitions
-from data.ingest import ingest
-from data.warehouse import Warehouse, frame
-from metrics.pipeline_maven import maven_input, maven_report
+from revstack.contracts import load_definitions
+from revstack.data.ingest import ingest
+from revstack.data.warehouse import Warehouse, frame
+from revstack.metrics.pipeline_maven import maven_input, maven_report
 
 
 def test_maven_is_backtested_on_what_it_supports(wh: Warehouse, shared_data: Path) -> None:

@@ -7,12 +7,11 @@ import csv
 from pathlib import Path
 
 import pytest
-
-from contracts import load_definitions
-from data.ingest import ingest
-from data.snapshots import quality_history
-from data.warehouse import Warehouse
-from metrics.quality import audit
+from revstack.contracts import load_definitions
+from revstack.data.ingest import ingest
+from revstack.data.snapshots import quality_history
+from revstack.data.warehouse import Warehouse
+from revstack.metrics.quality import audit
 
 # Recall floors per injected class (what the day-1 audit must catch without a model).
 FLOORS = {

@@ -36,9 +36,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
-
-from agents.forecasting._periods import anchor
-from agents.forecasting._snapshot import SnapshotDraws
+from revstack.agents.forecast._periods import anchor
+from revstack.agents.forecast._snapshot import SnapshotDraws
 
 __all__ = ["Combination", "Record", "combine", "season_of", "slot", "with_season"]
 

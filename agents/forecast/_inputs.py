@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-
-from agents.base import Context
-from agents.features import TABLES, deal_states, frames_connection
-from contracts import load_definitions
+from revstack.agents.engine import Context
+from revstack.agents.features import TABLES, deal_states, frames_connection
+from revstack.contracts import load_definitions
 
 __all__ = ["Inputs", "load", "wins", "states", "typical_amount", "with_typical"]
 

@@ -1,5 +1,5 @@
 """The learned risk score's inputs and labels: will an open deal slip out of its quarter
-or be lost within the next four weeks? The estimator itself is ``agents._risk_estimator``
+or be lost within the next four weeks? The estimator itself is ``_risk_estimator``
 (imported only when a model is fitted: scikit-learn takes seconds to import).
 
 Training rows are weekly snapshots; a snapshot's label comes only from what happened in
@@ -13,8 +13,7 @@ import datetime as dt
 
 import numpy as np
 import polars as pl
-
-from agents._pipeline_signals import Benchmarks
+from revstack.agents.pipeline_health._signals import Benchmarks
 
 __all__ = ["FEATURES", "REASON_GROUPS", "feature_matrix", "outcome_labels", "HORIZON_DAYS"]
 

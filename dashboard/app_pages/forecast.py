@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import polars as pl
 import streamlit as st
-
-from dashboard._state import begin, download, warehouse
-from dashboard.forecast_charts import (
+from revstack.dashboard._state import download, load
+from revstack.dashboard.forecast_charts import (
     accuracy_bars,
     driver_bars,
     error_history,
@@ -15,7 +14,7 @@ from dashboard.forecast_charts import (
     reliability_chart,
     segment_ranges,
 )  # fmt: skip
-from metrics.forecast_store import (
+from revstack.metrics.forecast_store import (
     accuracy_table,
     backtest,
     combination,
@@ -27,16 +26,15 @@ from metrics.forecast_store import (
     reliability_curve,
 )  # fmt: skip
 
-begin("Forecast")
-with warehouse().connect() as con:
-    run = latest_run(con)
-    live = live_forecasts(con, run) if run else pl.DataFrame()
-    drive = drivers(con, run) if run else pl.DataFrame()
-    history = backtest(con, run) if run else pl.DataFrame()
-    table = accuracy_table(con, run) if run else pl.DataFrame()
-    errors = period_errors(con, run) if run else pl.DataFrame()
-    curve = reliability_curve(con, run) if run else pl.DataFrame()
-    mixes = combination(con, run) if run else pl.DataFrame()
+st.title("Forecast")
+run = load(latest_run)
+live = load(live_forecasts, run) if run else pl.DataFrame()
+drive = load(drivers, run) if run else pl.DataFrame()
+history = load(backtest, run) if run else pl.DataFrame()
+table = load(accuracy_table, run) if run else pl.DataFrame()
+errors = load(period_errors, run) if run else pl.DataFrame()
+curve = load(reliability_curve, run) if run else pl.DataFrame()
+mixes = load(combination, run) if run else pl.DataFrame()
 if live.is_empty():
     st.info("No forecast stored yet. `revstack run --agent forecast` forecasts the current month and quarter "
             "and replays the backtest it is calibrated on.")  # fmt: skip
@@ -90,8 +88,7 @@ periods = sorted(
     | {company["period_start"]}, reverse=True,
 ) if not history.is_empty() else [company["period_start"]]  # fmt: skip
 chosen = st.selectbox("Period start", periods, key="fc_fan_period")
-with warehouse().connect() as con:
-    fan_rows = fan(con, kind, chosen, run)
+fan_rows = load(fan, kind, chosen, run)
 if len(fan_rows):
     st.plotly_chart(fan_chart(fan_rows, f"{kind} starting {chosen}: the range from each snapshot"), key="fc_fan")
     download(fan_rows, f"forecast_fan_{kind}_{chosen}", key="dl_fc_fan")

@@ -5,14 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import streamlit as st
+from revstack.agents.engine import EngineError, audit_rows, rollback, verify
+from revstack.dashboard._state import load, signed_in, table, warehouse
 
-from agents.engine import verify
-from agents.engine._catalog import EngineError
-from agents.engine._queries import audit_rows
-from agents.engine._rollback import rollback
-from dashboard._state import begin, load, signed_in, table, warehouse
-
-begin("Audit & rollback")
+st.title("Audit & rollback")
 wh = warehouse()
 name, role = signed_in()
 
@@ -57,8 +53,9 @@ action = (
 )
 days = c[4].number_input("Last N days", min_value=1, value=30, key="audit_days")
 since = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=int(days))
-rows = audit_rows(
-    wh, actor=actor, record=record, field=field, action=action, since=since, limit=1000
+since = since.replace(second=0, microsecond=0)  # one cache entry a minute, not one a render
+rows = load(
+    audit_rows, actor=actor, record=record, field=field, action=action, since=since, limit=1000
 )
 if rows.is_empty():
     st.info("No audit rows match.")

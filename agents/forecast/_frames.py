@@ -10,8 +10,7 @@ region). Everything is keyed by (period_kind, period_start, offset).
 from __future__ import annotations
 
 import polars as pl
-
-from agents.forecasting._inputs import with_typical
+from revstack.agents.forecast._inputs import with_typical
 
 __all__ = ["KEY", "SEGMENT_KINDS", "deal_rows", "won_so_far", "period_actuals", "rollup", "segments_of"]
 

@@ -25,13 +25,12 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-
-from agents._pipeline_evidence import evidence_for, model_reason
-from agents._pipeline_signals import learn_benchmarks, rule_flags
-from agents._risk_model import HORIZON_DAYS, feature_matrix, outcome_labels
-from agents.base import Agent, AgentResult, Context, empty_proposals
-from agents.features import TABLES, deal_states, frames_connection, weekly_moments
-from contracts import load_definitions
+from revstack.agents.engine import Agent, AgentResult, Context, empty_proposals
+from revstack.agents.features import TABLES, deal_states, frames_connection, weekly_moments
+from revstack.agents.pipeline_health._evidence import evidence_for, model_reason
+from revstack.agents.pipeline_health._risk_model import HORIZON_DAYS, feature_matrix, outcome_labels
+from revstack.agents.pipeline_health._signals import learn_benchmarks, rule_flags
+from revstack.contracts import load_definitions
 
 __all__ = ["PipelineHealth", "HIGH_RISK", "MODEL_THRESHOLD"]
 
@@ -123,7 +122,9 @@ class PipelineHealth(Agent):
             return pl.DataFrame(), {"trained": False,
                                     "why": f"{len(train)} labelled past snapshots (needs {_MIN_TRAIN} "
                                            "with both outcomes)"}  # fmt: skip
-        from agents._risk_estimator import RiskModel  # scikit-learn: imported when needed
+        from revstack.agents.pipeline_health._risk_estimator import (
+            RiskModel,  # scikit-learn: imported when needed
+        )
 
         model = RiskModel(random_state=seed).fit(
             feature_matrix(train, bench, stages), y, time=train["as_of"].to_physical().to_numpy()

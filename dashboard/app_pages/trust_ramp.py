@@ -8,13 +8,19 @@ import datetime as dt
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
-
-from agents.engine._catalog import EngineError
-from agents.engine._policy import active_policy, set_policy
-from dashboard._state import begin, bundle, filters, load, refresh, signed_in, table, warehouse
-from dashboard.charts import time_axis
-from data.errors import ContractError
-from metrics.trust import (
+from revstack.agents.engine import EngineError, active_policy, set_policy
+from revstack.dashboard._state import (
+    bundle,
+    filters,
+    load,
+    refresh,
+    signed_in,
+    table,
+    warehouse,
+)
+from revstack.dashboard.charts import time_axis
+from revstack.data.errors import ContractError
+from revstack.metrics.trust import (
     RAMP_RULES,
     contract_change,
     policy_as_contracts,
@@ -38,7 +44,7 @@ def _export(change, key: str) -> None:  # noqa: ANN001 - metrics.trust.ContractC
                       file_name=change.path.name, mime="application/yaml", on_click="ignore")  # fmt: skip
 
 
-begin("Trust ramp")
+st.title("Trust ramp")
 wh = warehouse()
 name, role = signed_in()
 f = filters()

@@ -5,16 +5,22 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
+from revstack.agents.engine import EngineError, set_policy
+from revstack.dashboard._state import (
+    bundle,
+    download,
+    filters,
+    load,
+    refresh,
+    signed_in,
+    warehouse,
+)
+from revstack.data.errors import ContractError
+from revstack.metrics.engine import action_outcomes
+from revstack.metrics.thresholds import labelled_proposals, threshold_curve
+from revstack.metrics.trust import contract_change
 
-from agents.engine._catalog import EngineError
-from agents.engine._policy import set_policy
-from dashboard._state import begin, bundle, download, filters, load, refresh, signed_in, warehouse
-from data.errors import ContractError
-from metrics.engine import action_outcomes
-from metrics.thresholds import labelled_proposals, threshold_curve
-from metrics.trust import contract_change
-
-begin("Threshold lab")
+st.title("Threshold lab")
 wh = warehouse()
 name, role = signed_in()
 f = filters(window=False)  # the curve uses every past decision: more evidence, not less

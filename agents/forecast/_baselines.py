@@ -18,8 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
-
-from agents.forecasting._frames import KEY
+from revstack.agents.forecast._frames import KEY
 
 __all__ = ["BASELINES", "baselines"]
 

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-
-from agents.forecasting._calibrate import pit
-from agents.forecasting._simulate import simulate
-from metrics.forecast_scores import crps_from_quantiles
+from revstack.agents.forecast._calibrate import pit
+from revstack.agents.forecast._scores import crps_from_quantiles
+from revstack.agents.forecast._simulate import simulate
 
 __all__ = ["Segments", "SnapshotDraws", "draw_snapshot", "segment_pits", "summarise", "CRPS_LEVELS"]
 

@@ -5,7 +5,7 @@ and rep: won so far, plus the open deals (a calibrated win probability each, dra
 together with company and team correlation), plus revenue from deals not created yet
 (a seasonal time series), combined with the reps' commit by the weight that did best in
 the backtest, with the range sized by where past actuals fell in past ranges. To know that, each run replays the rolling backtest on the data it has
-(``agents.forecasting``), and stores it next to the live snapshot: the agent and the
+(``revstack.agents.forecast``), and stores it next to the live snapshot: the agent and the
 four baselines (rep commit, stage-weighted with CRM and with historical rates,
 seasonal naive) at every past snapshot point, with the actual.
 
@@ -17,9 +17,11 @@ seeds 0 and 7 from 0.74x to 0.70x and from 0.62x to 0.84x the commit's quarter M
 
 from __future__ import annotations
 
-from agents.base import Agent, AgentResult, Context, empty_proposals
-from agents.forecasting import load, run_forecast, to_outputs
-from metrics.forecast import accuracy, deal_calibration
+from revstack.agents.engine import Agent, AgentResult, Context, empty_proposals
+from revstack.agents.forecast._accuracy import accuracy, deal_calibration
+from revstack.agents.forecast._backtest import run_forecast
+from revstack.agents.forecast._inputs import load
+from revstack.agents.forecast._outputs import to_outputs
 
 __all__ = ["ForecastAgent"]
 

@@ -20,22 +20,21 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-
-from agents.forecasting import _frames, _inputs, _periods, _signals
-from agents.forecasting._baselines import baselines
-from agents.forecasting._calibrate import LevelMap
-from agents.forecasting._combine import Record, combine, season_of, slot, with_season
-from agents.forecasting._model import BaggedWinModel
-from agents.forecasting._newbiz import NewBusiness, new_series, rep_shares
-from agents.forecasting._simulate import pick_rho, variance_grid
-from agents.forecasting._snapshot import (
+from revstack.agents.forecast import _frames, _inputs, _periods, _signals
+from revstack.agents.forecast._baselines import baselines
+from revstack.agents.forecast._calibrate import LevelMap
+from revstack.agents.forecast._combine import Record, combine, season_of, slot, with_season
+from revstack.agents.forecast._model import BaggedWinModel
+from revstack.agents.forecast._newbiz import NewBusiness, new_series, rep_shares
+from revstack.agents.forecast._simulate import pick_rho, variance_grid
+from revstack.agents.forecast._snapshot import (
     CRPS_LEVELS,
     Segments,
     draw_snapshot,
     segment_pits,
     summarise,
 )
-from data.progress import Progress, report
+from revstack.data.progress import Progress, report
 
 __all__ = ["Forecast", "default_start", "run_forecast", "prepare"]
 

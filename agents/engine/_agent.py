@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import polars as pl
+from revstack.agents.engine._context import AccessDenied, Context
+from revstack.agents.engine._proposals import PROPOSAL_INPUT
 
-from agents.engine._context import Context
-from agents.engine._proposals import PROPOSAL_INPUT
-
-__all__ = ["Agent", "AgentResult", "empty_proposals", "Context"]
+__all__ = ["AccessDenied", "Agent", "AgentResult", "Context", "empty_proposals"]
 
 
 @dataclass

@@ -7,12 +7,12 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
-
-from metrics.forecast import accuracy, deal_calibration
-from metrics.forecast_scores import (
+from revstack.agents.forecast import (
+    accuracy,
     brier,
     crps_from_draws,
     crps_from_quantiles,
+    deal_calibration,
     mape_ratio,
     pinball,
     point_scores,

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import polars as pl
 import streamlit as st
+from revstack.dashboard._state import filters, load, table
+from revstack.dashboard.charts import horizontal_bars, lines
+from revstack.data.snapshots import quality_history
+from revstack.metrics.drilldown import DRILLABLE, drill_down
 
-from dashboard._state import begin, filters, load, table
-from dashboard.charts import horizontal_bars, lines
-from data.snapshots import quality_history
-from metrics.drilldown import DRILLABLE, drill_down
-
-begin("Data quality")
+st.title("Data quality")
 f = filters(agents=False, window=True, territory=True)
 history = load(quality_history)
 if history.is_empty():

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import polars as pl
 import streamlit as st
+from revstack.dashboard._measures import show_measures
+from revstack.dashboard._state import bundle, filters, keep_choice, load, table
+from revstack.dashboard.charts import bars, lines
+from revstack.metrics.activity import agent_measures, agents_seen, trigger_latency
+from revstack.metrics.engine import action_outcomes
+from revstack.metrics.health import agent_uptime, weekly_activity
 
-from dashboard._measures import show_measures
-from dashboard._state import begin, bundle, filters, keep_choice, load, table
-from dashboard.charts import bars, lines
-from metrics.activity import agent_measures, agents_seen, trigger_latency
-from metrics.engine import action_outcomes
-from metrics.health import agent_uptime, weekly_activity
-
-begin("Agents")
+st.title("Agents")
 f = filters()
 names = list(f.agents) or sorted(set(bundle().contracts) | set(load(agents_seen)))
 agent = st.selectbox("Agent", names, **keep_choice("agents_page_agent", names))

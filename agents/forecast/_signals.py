@@ -16,8 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
-
-from agents.forecasting._frames import KEY, segments_of
+from revstack.agents.forecast._frames import KEY, segments_of
 
 __all__ = ["add_signals", "rep_history", "commit_signals"]
 

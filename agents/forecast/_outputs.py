@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import polars as pl
-
-from agents.forecasting._backtest import Forecast
-from metrics.forecast_scores import reliability
+from revstack.agents.forecast._backtest import Forecast
+from revstack.agents.forecast._scores import reliability
 
 __all__ = ["to_outputs"]
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import polars as pl
 import streamlit as st
-
-from agents.registry import registry_rows
-from dashboard._state import begin, load, table, warehouse
-from dashboard._state import bundle as contracts_bundle
-from metrics.effort import load_effort
-from metrics.engine import action_outcomes
+from revstack.agents.registry import registry_rows
+from revstack.dashboard._state import bundle as contracts_bundle
+from revstack.dashboard._state import load, table
+from revstack.metrics.effort import load_effort
+from revstack.metrics.engine import action_outcomes
 
 
 def _criterion(c: dict) -> str:
@@ -20,9 +19,9 @@ def _criterion(c: dict) -> str:
     return f"{what} is set" if c["op"] == "is_set" else f"{what} {c['op']} {c['value']:g}"
 
 
-begin("Contracts & registry")
+st.title("Contracts & registry")
 bundle = contracts_bundle()
-rows = registry_rows(warehouse(), bundle)
+rows = load(registry_rows)
 outcomes = load(action_outcomes)
 registry = pl.DataFrame([{**r, "depends_on": ", ".join(r["depends_on"]), "triggers": ", ".join(r["triggers"]), "outputs": ", ".join(r["outputs"]),
                        "reads": len(r["reads"]), "actions": ", ".join(f"{a['action_type']} (t{a['tier']})" for a in r["actions"])}

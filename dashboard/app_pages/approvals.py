@@ -6,22 +6,25 @@ import json
 
 import polars as pl
 import streamlit as st
+from revstack.agents.engine import EngineError, decide, list_proposals, parse_value
+from revstack.dashboard._state import download, filters, load, signed_in, table, warehouse
+from revstack.metrics.engine import action_outcomes
 
-from agents.engine._catalog import EngineError
-from agents.engine._decide import decide, parse_value
-from agents.engine._queries import list_proposals
-from dashboard._state import begin, download, filters, load, signed_in, table, warehouse
-from metrics.engine import action_outcomes
-
-begin("Approvals")
-wh = warehouse()
+st.title("Approvals")
+wh = warehouse()  # decisions go through the engine; reads through load()
 name, role = signed_in()
 f = filters(window=False)  # a proposal waits for a decision however old it is
 # One agent chosen: ask the engine for its queue; several: fetch and narrow.
 only = f.agents[0] if len(f.agents) == 1 else None
-queue = f.by_agent(pl.concat([list_proposals(wh, status="pending", agent=only, limit=500),
-                              list_proposals(wh, status="task", agent=only, limit=500)]))  # fmt: skip
-shadow = f.by_agent(list_proposals(wh, status="shadow", agent=only, limit=200))
+queue = f.by_agent(
+    pl.concat(
+        [
+            load(list_proposals, status="pending", agent=only, limit=500),
+            load(list_proposals, status="task", agent=only, limit=500),
+        ]
+    )
+)
+shadow = f.by_agent(load(list_proposals, status="shadow", agent=only, limit=200))
 totals = f.by_agent(load(action_outcomes))  # totals, not just the rows fetched for the cards
 if f.agents:
     st.caption(f"Showing {f.describe()} (sidebar filter).")

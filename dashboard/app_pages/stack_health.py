@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import polars as pl
 import streamlit as st
+from revstack.agents.registry import registry_rows
+from revstack.dashboard._state import download, filters, load, table
+from revstack.dashboard.charts import bars, lines, outcome_bars
+from revstack.metrics.effort import weekly_hours
+from revstack.metrics.engine import action_outcomes
+from revstack.metrics.health import (
+    agent_uptime,
+    records_touched,
+    score_trend,
+    weekly_activity,
+    weekly_runs,
+)
 
-from agents.registry import registry_rows
-from dashboard._state import begin, bundle, download, filters, load, table, warehouse
-from dashboard.charts import bars, lines, outcome_bars
-from metrics.effort import weekly_hours
-from metrics.engine import action_outcomes
-from metrics.health import agent_uptime, records_touched, score_trend, weekly_activity, weekly_runs
-
-begin("Stack health")
+st.title("Stack health")
 f = filters()
 since = f.since
 outcomes = f.by_agent(load(action_outcomes, since=since))
@@ -47,7 +52,7 @@ c[4].metric("Data quality score", f"{scores['score'][-1]:.1f}" if len(scores) el
 
 # -- one tile per agent -------------------------------------------------------------------
 st.subheader("Agents")
-registry = {r["agent"]: r for r in registry_rows(warehouse(), bundle())}
+registry = {r["agent"]: r for r in load(registry_rows)}
 up = {r["agent"]: r for r in uptime.iter_rows(named=True)}
 names = [n for n in sorted(set(registry) | set(up)) if not f.agents or n in f.agents]
 per_row = 5

@@ -7,13 +7,12 @@ import json
 
 import polars as pl
 import streamlit as st
+from revstack.dashboard._state import download, load
+from revstack.dashboard.risk_charts import quality_bars, signal_bars
+from revstack.metrics.pipeline import stored_quality
+from revstack.metrics.risk_flags import deal_flags, flag_runs, flags, signal_counts
 
-from dashboard._state import begin, download, load
-from dashboard.risk_charts import quality_bars, signal_bars
-from metrics.pipeline import stored_quality
-from metrics.risk_flags import deal_flags, flag_runs, flags, signal_counts
-
-begin("Pipeline risk")
+st.title("Pipeline risk")
 runs = load(flag_runs)
 quality = load(stored_quality)
 if runs.is_empty():

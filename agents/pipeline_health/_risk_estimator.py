@@ -1,17 +1,16 @@
 """The learned risk score: gradient-boosted trees on the as-of deal state (features from
-``agents._risk_model``), calibrated on later weeks than they were fitted on, with reason
+``_risk_model``), calibrated on later weeks than they were fitted on, with reason
 codes a manager can read."""
 
 from __future__ import annotations
 
 import numpy as np
+from revstack.agents.pipeline_health._risk_model import FEATURES, REASON_GROUPS
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
 from threadpoolctl import threadpool_limits
-
-from agents._risk_model import FEATURES, REASON_GROUPS
 
 __all__ = ["RiskModel"]
 

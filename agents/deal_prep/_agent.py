@@ -1,0 +1,231 @@
+"""The deal prep agent: a cited briefing before each customer meeting, and on demand.
+
+For every scheduled meeting after the data's as-of on a deal (or for the deals named
+with ``on_demand``), a briefing: what to check first (hygiene issues of the records
+used), the meeting, the deal, the account's history, stakeholders and engagement,
+open risks from pipeline health's latest run, competitive context, recent news and
+discussion points by stage. Every statement cites the rows it came from; the
+briefing is built deterministically from data. An optional LLM rewriter (see
+``agents._llm``) may reword statements; a rewrite that drops or adds a citation, a
+number or a name is refused and the original kept.
+
+Output only: briefings go to ``ops.briefings`` (written by the engine) and each is a
+``write_briefing`` proposal (tier 1, no field). A briefing whose content is already
+stored (same meeting, same facts) is not written again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+from revstack.agents._cite import Note, Statement
+from revstack.agents._llm import Rewriter, grounded, rewriter_from_env
+from revstack.agents.deal_prep._inputs import Inputs, load_inputs, upcoming_meetings
+from revstack.agents.deal_prep._points import competition, discussion_points, news, risks, warnings
+from revstack.agents.deal_prep._render import markers, number_sources, render
+from revstack.agents.deal_prep._sections import (
+    account_history,
+    deal_facts,
+    meeting_facts,
+    stakeholders,
+)
+from revstack.agents.engine import Agent, AgentResult, Context, empty_proposals
+
+__all__ = ["DealPrep", "build_items"]
+
+Item = Statement | Note
+_FROM_ENV = "env"
+
+
+def _deal_body(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
+    body: list[Item] = [*deal_facts(inp, opp), *account_history(inp, opp), *stakeholders(inp, opp)]
+    body += risks(inp, opp) + competition(inp, opp) + news(inp, opp)
+    return body + discussion_points(inp, opp, body)
+
+
+def build_items(
+    inp: Inputs, opp: dict[str, Any], meeting: dict[str, Any] | None,
+    cache: dict[str, list[Item]] | None = None,
+) -> list[Item]:  # fmt: skip
+    """Every statement and note of one briefing, warnings first (``cache``: deal bodies
+    shared by the meetings of one deal)."""
+    cache = {} if cache is None else cache
+    if opp["opportunity_id"] not in cache:
+        cache[opp["opportunity_id"]] = _deal_body(inp, opp)
+    body = meeting_facts(inp, opp, meeting) + cache[opp["opportunity_id"]]
+    shown = [
+        c.key[0][1]
+        for it in body
+        if isinstance(it, Statement)
+        for c in it.cites
+        if c.table == "crm.contacts"
+    ]
+    return warnings(inp, opp, list(dict.fromkeys(shown))) + body
+
+
+def _rewrite(items: list[Item], rewriter: Rewriter) -> tuple[list[Item], int, int]:
+    """Reword statements; keep each rewrite only if it keeps its citations and adds nothing."""
+    numbers = number_sources(items)
+    statements = [it for it in items if isinstance(it, Statement)]
+    sent = [f"{it.text} {markers(it, numbers)}" for it in statements]
+    try:
+        back = list(rewriter(sent))
+    except Exception:  # noqa: BLE001 - any failure of an optional backend keeps the deterministic text
+        return items, 0, len(sent)
+    if len(back) != len(sent):
+        return items, 0, len(sent)
+    swapped: dict[int, Statement] = {}
+    for it, original, new in zip(statements, sent, back, strict=True):
+        if grounded(original, new) is None:
+            text = new.replace(markers(it, numbers), "").strip()
+            swapped[id(it)] = Statement(it.section, text, it.cites)
+    out = [swapped.get(id(it), it) for it in items]
+    return out, len(swapped), len(sent) - len(swapped)
+
+
+class DealPrep(Agent):
+    name = "deal_prep"
+    version = "1.0.0"
+
+    def __init__(
+        self, *, on_demand: Sequence[str] = (), rewriter: Rewriter | str | None = _FROM_ENV
+    ) -> None:
+        self.on_demand = tuple(on_demand)
+        self.rewriter = rewriter
+
+    def run(self, ctx: Context) -> AgentResult:
+        clock = time.perf_counter()
+        definitions = ctx.definitions
+        if definitions is None:
+            from revstack.contracts import load_definitions
+
+            definitions = load_definitions()
+        if self.on_demand:
+            targets: list[tuple[str, dict[str, Any] | None]] = [(o, None) for o in self.on_demand]
+        else:
+            targets = [
+                (m["opportunity_id"], m) for m in upcoming_meetings(ctx).iter_rows(named=True)
+            ]
+        rewriter = rewriter_from_env() if self.rewriter == _FROM_ENV else self.rewriter
+        prose = getattr(rewriter, "name", "llm:custom") if rewriter is not None else "deterministic"
+        stored = ctx.table("ops.briefings", ["briefing_id", "meeting_id", "data_as_of"])
+        existing = set(stored["briefing_id"].to_list())
+        skipped = 0
+        if not self.on_demand:  # a meeting briefed from this very data is not built again
+            done = set(
+                stored.filter(pl.col("data_as_of") == ctx.as_of)["meeting_id"]
+                .drop_nulls()
+                .to_list()
+            )
+            kept = [(o, m) for o, m in targets if m is not None and m["activity_id"] not in done]
+            skipped, targets = len(targets) - len(kept), kept
+        if not targets:  # every meeting is briefed from this data: nothing to read or build
+            return AgentResult(
+                empty_proposals(),
+                {"targets": 0, "briefings": 0, "briefed_from_this_data": skipped},
+                {"ops.briefings": pl.DataFrame(schema=_SCHEMA)},
+            )
+        inp = load_inputs(ctx, sorted({o for o, _ in targets}), definitions)
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        rows, seen, bodies = [], set(), {}
+        stats = {
+            "rewritten": 0,
+            "rewrite_refused": 0,
+            "already_stored": 0,
+            "missing_deal": 0,
+            "briefed_from_this_data": skipped,
+        }
+        for opp_id, meeting in targets:
+            opp = inp.deals.get(opp_id)
+            if opp is None:
+                stats["missing_deal"] += 1
+                continue
+            items = build_items(inp, opp, meeting, bodies)
+            payload = json.dumps([i.to_dict() for i in items], default=str)
+            digest = hashlib.md5(payload.encode()).hexdigest()
+            mid = meeting["activity_id"] if meeting else None
+            bid = "B" + hashlib.md5(f"{mid}|{opp_id}|{digest}|{prose}".encode()).hexdigest()[:15]
+            if bid in existing or bid in seen:
+                stats["already_stored"] += 1
+                continue
+            if rewriter is not None:
+                items, ok, refused = _rewrite(items, rewriter)
+                stats["rewritten"] += ok
+                stats["rewrite_refused"] += refused
+                if ok:
+                    payload = json.dumps([i.to_dict() for i in items], default=str)
+            seen.add(bid)
+            rows.append(self._row(inp, opp, meeting, items, bid, digest, prose, now, payload))
+        briefings = pl.DataFrame(rows, schema=_SCHEMA) if rows else pl.DataFrame(schema=_SCHEMA)
+        proposals = _proposals(briefings) if rows else empty_proposals()
+        return AgentResult(
+            proposals,
+            {
+                "targets": len(targets),
+                "briefings": len(rows),
+                "prose": prose,
+                **stats,
+                "risk_flags_run": inp.flags_run,
+                "duplicate_check": inp.hygiene.method,
+                "seconds": round(time.perf_counter() - clock, 2),
+            },  # fmt: skip
+            {"ops.briefings": briefings},
+        )
+
+    @staticmethod
+    def _row(inp: Inputs, opp: dict[str, Any], meeting: dict[str, Any] | None, items: list[Item],
+             bid: str, digest: str, prose: str, now: dt.datetime, payload: str) -> dict[str, Any]:  # fmt: skip
+        account = inp.accounts.get(opp.get("account_id") or "")
+        when = f"meeting {meeting['occurred_at']:%Y-%m-%d %H:%M} UTC" if meeting else "on demand"
+        subtitle = (f"{account['name'] if account else 'no account'} · {when} · data as of "
+                    f"{inp.as_of:%Y-%m-%d} · generated {now:%Y-%m-%d %H:%M} UTC · {prose}")  # fmt: skip
+        title = f"Briefing: {opp['name']}"
+        statements = [i for i in items if isinstance(i, Statement)]
+        markdown, html = render(title, subtitle, items)
+        return {
+            "briefing_id": bid, "opportunity_id": opp["opportunity_id"],
+            "account_id": opp.get("account_id"), "meeting_id": meeting["activity_id"] if meeting else None,
+            "meeting_at": meeting["occurred_at"] if meeting else None, "data_as_of": inp.as_of,
+            "generated_at": now, "digest": digest, "statements": len(statements),
+            "cited": sum(1 for s in statements if s.cites),
+            "warnings": sum(1 for s in statements if s.section == "warnings"), "prose": prose,
+            "markdown": markdown, "html": html, "citations": payload,
+        }  # fmt: skip
+
+
+_SCHEMA: dict[str, pl.DataType] = {
+    "briefing_id": pl.String(), "opportunity_id": pl.String(), "account_id": pl.String(),
+    "meeting_id": pl.String(), "meeting_at": pl.Datetime("us"), "data_as_of": pl.Datetime("us"),
+    "generated_at": pl.Datetime("us"), "digest": pl.String(), "statements": pl.Int32(),
+    "cited": pl.Int32(), "warnings": pl.Int32(), "prose": pl.String(), "markdown": pl.String(),
+    "html": pl.String(), "citations": pl.String(),
+}  # fmt: skip
+
+
+def _proposals(b: pl.DataFrame) -> pl.DataFrame:
+    """One ``write_briefing`` per deal and run (the engine keeps one output-only proposal per
+    record and run), naming every briefing written for the deal's meetings."""
+    per_deal = b.group_by("opportunity_id", maintain_order=True).agg(
+        "briefing_id",
+        pl.col("meeting_id").drop_nulls(),
+        pl.sum("statements"),
+        pl.sum("cited"),
+        pl.sum("warnings"),
+        n=pl.len(),
+    )
+    return per_deal.select(
+        action_type=pl.lit("write_briefing"), object_type=pl.lit("opportunities"),
+        record_id="opportunity_id", field=pl.lit(None, pl.String), old_value=pl.lit(None, pl.String),
+        new_value=pl.struct(briefings="briefing_id", meetings="meeting_id").struct.json_encode(),
+        confidence=pl.lit(1.0),
+        evidence=pl.struct("statements", "cited", "warnings").struct.json_encode(),
+        reason=pl.format("{} briefing(s) for the deal's {} ({} statements, {} cited; {} data warning(s))",
+                         "n", pl.when(pl.col("meeting_id").list.len() > 0).then(pl.lit("upcoming meetings"))
+                         .otherwise(pl.lit("on-demand request")), "statements", "cited", "warnings"),
+    )  # fmt: skip
