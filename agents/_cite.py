@@ -62,8 +62,12 @@ class Cite:
         return self.table, self.key
 
     def to_dict(self) -> dict[str, Any]:
-        return {"table": self.table, "key": dict(self.key), "field": self.field,
-                "value": self.value}  # fmt: skip
+        return {
+            "table": self.table,
+            "key": dict(self.key),
+            "field": self.field,
+            "value": self.value,
+        }
 
 
 def cite_row(
@@ -92,8 +96,11 @@ class Statement:
         return cls(section, text, tuple(dict.fromkeys(cites)))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"section": self.section, "text": self.text,
-                "cites": [c.to_dict() for c in self.cites]}  # fmt: skip
+        return {
+            "section": self.section,
+            "text": self.text,
+            "cites": [c.to_dict() for c in self.cites],
+        }
 
 
 @dataclass(frozen=True)

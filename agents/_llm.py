@@ -53,11 +53,16 @@ class OpenAICompatible:
         return f"llm:{self.model}"
 
     def __call__(self, sentences: Sequence[str]) -> Sequence[str]:
-        body = json.dumps({
-            "model": self.model, "temperature": 0,
-            "messages": [{"role": "system", "content": _SYSTEM},
-                         {"role": "user", "content": json.dumps(list(sentences))}],
-        }).encode()  # fmt: skip
+        body = json.dumps(
+            {
+                "model": self.model,
+                "temperature": 0,
+                "messages": [
+                    {"role": "system", "content": _SYSTEM},
+                    {"role": "user", "content": json.dumps(list(sentences))},
+                ],
+            }
+        ).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
@@ -65,7 +70,7 @@ class OpenAICompatible:
             self.url.rstrip("/") + "/chat/completions", data=body, headers=headers, method="POST"
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - a configured URL
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 answer = json.loads(response.read())
             content = answer["choices"][0]["message"]["content"]
             out = json.loads(content.strip().removeprefix("```json").strip("`\n "))

@@ -58,6 +58,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
 from revstack.agents._features_sql import STATES
 from revstack.data.warehouse import frame
 
@@ -65,32 +66,65 @@ __all__ = ["TABLES", "STATE_SCHEMA", "deal_states", "frames_connection", "weekly
 
 TABLES: dict[str, list[str]] = {
     "crm.opportunity_history": [
-        "history_id", "opportunity_id", "changed_at", "stage", "amount", "close_date",
-        "forecast_category", "probability", "changed_by",
+        "history_id",
+        "opportunity_id",
+        "changed_at",
+        "stage",
+        "amount",
+        "close_date",
+        "forecast_category",
+        "probability",
+        "changed_by",
     ],
     "crm.activities": ["opportunity_id", "contact_id", "direction", "status", "occurred_at"],
     "crm.opportunity_contacts": ["opportunity_id", "contact_id", "role", "added_at"],
     "crm.contacts": ["contact_id", "is_active", "email_bounced", "updated_at"],
-}  # fmt: skip
+}
 
 _TS, _INT = pl.Datetime("us"), pl.Int64
 STATE_SCHEMA: dict[str, pl.DataType] = {
-    "as_of": _TS, "opportunity_id": pl.String(), "owner_id": pl.String(), "created_at": _TS,
-    "stage": pl.String(), "amount": pl.Float64(), "close_date": pl.Date(),
-    "forecast_category": pl.String(), "probability": pl.Float64(),
-    "is_closed": pl.Boolean(), "is_won": pl.Boolean(), "days_open": _INT,
-    "stage_entered_at": _TS, "days_in_stage": _INT,
-    "close_date_pushes": _INT, "pushes_out_of_quarter": _INT, "last_push_at": _TS,
-    "days_since_push": _INT, "first_close_date": pl.Date(), "close_date_moved_days": _INT,
-    "days_to_close": _INT, "first_amount": pl.Float64(), "amount_changes": _INT,
-    "amount_decreases": _INT, "last_amount_change_at": _TS, "amount_ratio": pl.Float64(),
-    "last_two_way_at": _TS, "days_since_two_way": _INT, "last_activity_at": _TS,
-    "days_since_activity": _INT, "two_way_30d": _INT, "outbound_30d": _INT,
-    "outbound_since_two_way": _INT, "engaged_contacts": _INT, "engaged_30d": _INT,
-    "contacts_on_deal": _INT, "has_champion": pl.Boolean(), "has_economic_buyer": pl.Boolean(),
-    "champion_left": pl.Boolean(), "economic_buyer_left": pl.Boolean(),
+    "as_of": _TS,
+    "opportunity_id": pl.String(),
+    "owner_id": pl.String(),
+    "created_at": _TS,
+    "stage": pl.String(),
+    "amount": pl.Float64(),
+    "close_date": pl.Date(),
+    "forecast_category": pl.String(),
+    "probability": pl.Float64(),
+    "is_closed": pl.Boolean(),
+    "is_won": pl.Boolean(),
+    "days_open": _INT,
+    "stage_entered_at": _TS,
+    "days_in_stage": _INT,
+    "close_date_pushes": _INT,
+    "pushes_out_of_quarter": _INT,
+    "last_push_at": _TS,
+    "days_since_push": _INT,
+    "first_close_date": pl.Date(),
+    "close_date_moved_days": _INT,
+    "days_to_close": _INT,
+    "first_amount": pl.Float64(),
+    "amount_changes": _INT,
+    "amount_decreases": _INT,
+    "last_amount_change_at": _TS,
+    "amount_ratio": pl.Float64(),
+    "last_two_way_at": _TS,
+    "days_since_two_way": _INT,
+    "last_activity_at": _TS,
+    "days_since_activity": _INT,
+    "two_way_30d": _INT,
+    "outbound_30d": _INT,
+    "outbound_since_two_way": _INT,
+    "engaged_contacts": _INT,
+    "engaged_30d": _INT,
+    "contacts_on_deal": _INT,
+    "has_champion": pl.Boolean(),
+    "has_economic_buyer": pl.Boolean(),
+    "champion_left": pl.Boolean(),
+    "economic_buyer_left": pl.Boolean(),
     "champion_last_reply_at": _TS,
-}  # fmt: skip
+}
 
 # Used when no definitions are given: the keys definitions.yaml ships with.
 _CLOSED, _WON = ("closed_won", "closed_lost"), ("closed_won",)

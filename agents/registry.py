@@ -11,6 +11,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
 from revstack.agents.crm_hygiene import CrmHygiene
 from revstack.agents.deal_prep import DealPrep
 from revstack.agents.engine import POLICY_SCHEMA, Agent, AgentSpec, dependency_order
@@ -41,14 +42,21 @@ def policy_frame(contract: AgentContract) -> pl.DataFrame:
     for action in contract.actions:
         if not action.writes:
             about = action.about if isinstance(action.about, list) else [action.about]
-            rows += [(action.name, kind, None, action.tier, action.min_confidence) for kind in about]
+            rows += [
+                (action.name, kind, None, action.tier, action.min_confidence) for kind in about
+            ]
         for w in action.writes:
             table, _, field = w.rpartition(".")
             grant = contract.writes[table][field]
             rows.append(
-                (action.name, table.split(".", 1)[1], field, max(action.tier, grant.tier),
-                 max(action.min_confidence, grant.min_confidence))
-            )  # fmt: skip
+                (
+                    action.name,
+                    table.split(".", 1)[1],
+                    field,
+                    max(action.tier, grant.tier),
+                    max(action.min_confidence, grant.min_confidence),
+                )
+            )
     return pl.DataFrame(rows, schema=POLICY_SCHEMA, orient="row")
 
 
@@ -75,7 +83,9 @@ def specs(bundle: Bundle | None = None) -> list[AgentSpec]:
     return dependency_order(out)
 
 
-def registry_rows(con: duckdb.DuckDBPyConnection, bundle: Bundle | None = None) -> list[dict[str, Any]]:
+def registry_rows(
+    con: duckdb.DuckDBPyConnection, bundle: Bundle | None = None
+) -> list[dict[str, Any]]:
     """The registry as people read it: contract, triggers, dependencies, mode, owner, version."""
     modes = dict(frame(con, _MODES).iter_rows())
     return [

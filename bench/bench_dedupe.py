@@ -31,9 +31,20 @@ from revstack.data.identity._compare import blocking_rules  # noqa: E402
 from revstack.data.identity._resolve import Resolution  # noqa: E402
 
 ORGS = ROOT.parent / "shared" / "data" / "dedupe_orgs" / "csv_example_input_with_true_ids.csv"
-ACCOUNT_FIELDS = {"name": "name", "domain": "website", "phone": "phone", "address": "street",
-                  "city": "city", "zip": "postal_code"}  # fmt: skip
-CONTACT_FIELDS = {"name": "full_name", "email": "email", "phone": "phone", "domain": "company_domain"}
+ACCOUNT_FIELDS = {
+    "name": "name",
+    "domain": "website",
+    "phone": "phone",
+    "address": "street",
+    "city": "city",
+    "zip": "postal_code",
+}
+CONTACT_FIELDS = {
+    "name": "full_name",
+    "email": "email",
+    "phone": "phone",
+    "domain": "company_domain",
+}
 
 
 def _splink(records: pl.DataFrame, fields: dict[str, str], name_type: str) -> pl.DataFrame:
@@ -41,7 +52,11 @@ def _splink(records: pl.DataFrame, fields: dict[str, str], name_type: str) -> pl
     import splink.comparison_library as cl
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-    prepared = prepare(records, fields, name_type=name_type).unique("record_id").rename({"record_id": "unique_id"})
+    prepared = (
+        prepare(records, fields, name_type=name_type)
+        .unique("record_id")
+        .rename({"record_id": "unique_id"})
+    )
     columns = set(prepared.columns)
     comparisons = []
     if "name_sorted" in columns:
@@ -64,14 +79,18 @@ def _splink(records: pl.DataFrame, fields: dict[str, str], name_type: str) -> pl
     )
     linker = Linker(db.register(prepared.to_arrow()), settings, log_level=40)
     first = [c.key for c in blocking_rules(columns)][0]
-    linker.training.estimate_probability_two_random_records_match([block_on(_expr(first))], recall=0.8)
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on(_expr(first))], recall=0.8
+    )
     linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=0)
     trained = 0
     for rule in rules[:4]:  # the first rules, as a Splink user trains on a few blocks
         try:
-            linker.training.estimate_parameters_using_expectation_maximisation(block_on(_expr(rule)))
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(_expr(rule))
+            )
             trained += 1
-        except Exception as exc:  # noqa: BLE001 - a rule that leaves nothing to estimate
+        except Exception as exc:
             print(f"    splink: EM on {rule!r} skipped ({type(exc).__name__})")
     predictions = linker.inference.predict(threshold_match_probability=0.01)
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, 0.5)
@@ -79,21 +98,30 @@ def _splink(records: pl.DataFrame, fields: dict[str, str], name_type: str) -> pl
     return out.rename({"unique_id": "record_id"}).cast(pl.String)  # type: ignore[union-attr]
 
 
-def _expr(rule: str):  # noqa: ANN202 - a Splink ColumnExpression or column name
+def _expr(rule: str):
     from splink import ColumnExpression
 
     return ColumnExpression(rule) if not rule.isidentifier() else rule
 
 
-def _compare(label: str, records: pl.DataFrame, truth: pl.DataFrame, fields: dict[str, str],
-             name_type: str, splink: bool = True, together: tuple = ()) -> None:  # fmt: skip
+def _compare(
+    label: str,
+    records: pl.DataFrame,
+    truth: pl.DataFrame,
+    fields: dict[str, str],
+    name_type: str,
+    splink: bool = True,
+    together: tuple = (),
+) -> None:
     t = time.perf_counter()
     ours: Resolution = resolve(records, fields, name_type=name_type, move_together=together)
     ours_s = time.perf_counter() - t
     s_ours = pairwise_scores(ours.clusters, truth)
     print(f"\n{label}: {len(records):,} records, {s_ours['true_pairs']:,} true pairs")
-    print(f"  revstack  P {s_ours['precision']:.4f}  R {s_ours['recall']:.4f}  F1 {s_ours['f1']:.4f}  "
-          f"{ours_s:7.1f} s  ({len(ours.pairs):,} pairs; {ours.timings})")  # fmt: skip
+    print(
+        f"  revstack  P {s_ours['precision']:.4f}  R {s_ours['recall']:.4f}  F1 {s_ours['f1']:.4f}  "
+        f"{ours_s:7.1f} s  ({len(ours.pairs):,} pairs; {ours.timings})"
+    )
     if not splink:
         print("  splink    skipped")
         return
@@ -105,12 +133,16 @@ def _compare(label: str, records: pl.DataFrame, truth: pl.DataFrame, fields: dic
         return
     splink_s = time.perf_counter() - t
     s_splink = pairwise_scores(theirs, truth)
-    print(f"  splink    P {s_splink['precision']:.4f}  R {s_splink['recall']:.4f}  F1 {s_splink['f1']:.4f}  {splink_s:7.1f} s")
+    print(
+        f"  splink    P {s_splink['precision']:.4f}  R {s_splink['recall']:.4f}  F1 {s_splink['f1']:.4f}  {splink_s:7.1f} s"
+    )
     ratio_f1 = s_ours["f1"] / s_splink["f1"] if s_splink["f1"] else float("inf")
-    print(f"  ratio     F1 ours/splink {ratio_f1:.3f}   wall time ours/splink {ours_s / splink_s:.2f}")
+    print(
+        f"  ratio     F1 ours/splink {ratio_f1:.3f}   wall time ours/splink {ours_s / splink_s:.2f}"
+    )
 
 
-def _generated(scale_name: str, seed: int, scale=None) -> dict[str, pl.DataFrame]:  # noqa: ANN001
+def _generated(scale_name: str, seed: int, scale=None) -> dict[str, pl.DataFrame]:
     from revstack.data.generator import _generate
     from revstack.data.generator._config import SCALES
 
@@ -118,41 +150,89 @@ def _generated(scale_name: str, seed: int, scale=None) -> dict[str, pl.DataFrame
         SCALES[scale_name] = scale
     tables = _generate.build_tables(scale_name, seed, dt.date(2026, 10, 1))
     accounts = tables["crm.accounts"].rename({"account_id": "record_id"})
-    contacts = tables["crm.contacts"].join(
-        tables["crm.accounts"].select("account_id", account_website="website"), on="account_id", how="left"
-    ).with_columns(
-        full_name=pl.concat_str([pl.col("first_name"), pl.col("last_name")], separator=" ", ignore_nulls=True),
-        company_domain=pl.coalesce("email", "account_website"),
-    ).rename({"contact_id": "record_id"})
+    contacts = (
+        tables["crm.contacts"]
+        .join(
+            tables["crm.accounts"].select("account_id", account_website="website"),
+            on="account_id",
+            how="left",
+        )
+        .with_columns(
+            full_name=pl.concat_str(
+                [pl.col("first_name"), pl.col("last_name")], separator=" ", ignore_nulls=True
+            ),
+            company_domain=pl.coalesce("email", "account_website"),
+        )
+        .rename({"contact_id": "record_id"})
+    )
     entities = tables["truth.entities"].rename({"true_entity_id": "entity_id"})
-    return {"accounts": accounts, "contacts": contacts,
-            "truth_accounts": entities.filter(pl.col("object_type") == "accounts"),
-            "truth_contacts": entities.filter(pl.col("object_type") == "contacts")}  # fmt: skip
+    return {
+        "accounts": accounts,
+        "contacts": contacts,
+        "truth_accounts": entities.filter(pl.col("object_type") == "accounts"),
+        "truth_contacts": entities.filter(pl.col("object_type") == "contacts"),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--million", action="store_true", help="also one million generated contacts")
-    parser.add_argument("--skip-splink-million", action="store_true", help="time only ours on the million")
+    parser.add_argument(
+        "--million", action="store_true", help="also one million generated contacts"
+    )
+    parser.add_argument(
+        "--skip-splink-million", action="store_true", help="time only ours on the million"
+    )
     parser.add_argument("--skip-mid", action="store_true")
     args = parser.parse_args()
 
     orgs = pl.read_csv(ORGS, infer_schema=False).rename({"Id": "record_id"})
-    _compare("dedupe_orgs (real, hand-labelled)", orgs, orgs.select("record_id", entity_id="True Id"),
-             {"name": "Site name", "address": "Address", "zip": "Zip", "phone": "Phone"}, "org")  # fmt: skip
+    _compare(
+        "dedupe_orgs (real, hand-labelled)",
+        orgs,
+        orgs.select("record_id", entity_id="True Id"),
+        {"name": "Site name", "address": "Address", "zip": "Zip", "phone": "Phone"},
+        "org",
+    )
     if not args.skip_mid:
         mid = _generated("mid", 1)
         # As the hygiene agent runs it: street, postcode and phone move together.
-        _compare("generated mid accounts (seed 1)", mid["accounts"], mid["truth_accounts"], ACCOUNT_FIELDS, "org",
-                 together=(("address", "zip", "phone"),))  # fmt: skip
-        _compare("generated mid contacts (seed 1)", mid["contacts"], mid["truth_contacts"], CONTACT_FIELDS, "person")
+        _compare(
+            "generated mid accounts (seed 1)",
+            mid["accounts"],
+            mid["truth_accounts"],
+            ACCOUNT_FIELDS,
+            "org",
+            together=(("address", "zip", "phone"),),
+        )
+        _compare(
+            "generated mid contacts (seed 1)",
+            mid["contacts"],
+            mid["truth_contacts"],
+            CONTACT_FIELDS,
+            "person",
+        )
     if args.million:
         from revstack.data.generator._config import Scale
 
-        big = _generated("million", 2, Scale(accounts=200_000, contacts_per_account=5.0, opportunities=200_000,
-                                              reps=800, activities_per_deal_week=0.3))  # fmt: skip
-        _compare(f"{len(big['contacts']):,} generated contacts", big["contacts"], big["truth_contacts"],
-                 CONTACT_FIELDS, "person", splink=not args.skip_splink_million)  # fmt: skip
+        big = _generated(
+            "million",
+            2,
+            Scale(
+                accounts=200_000,
+                contacts_per_account=5.0,
+                opportunities=200_000,
+                reps=800,
+                activities_per_deal_week=0.3,
+            ),
+        )
+        _compare(
+            f"{len(big['contacts']):,} generated contacts",
+            big["contacts"],
+            big["truth_contacts"],
+            CONTACT_FIELDS,
+            "person",
+            splink=not args.skip_splink_million,
+        )
 
 
 if __name__ == "__main__":

@@ -30,15 +30,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import revstack.agents.engine._run as run_module  # noqa: E402
+import revstack.agents.engine._run as run_module  # noqa: TID251 - times the engine's own steps
 from revstack.agents.engine import (
-    add_person,  # noqa: E402
-    decide,  # noqa: E402
-    run_agents,  # noqa: E402
+    add_person,
+    decide,
+    run_agents,
 )
-from revstack.data.warehouse import Warehouse, release_all, scalar  # noqa: E402
-
-from tests.agents._workload import SPEC, seed_accounts  # noqa: E402
+from revstack.data.warehouse import Warehouse, release_all, scalar
+from tests.agents._workload import SPEC, seed_accounts
 
 _FILL_AUDIT = """
 INSERT INTO ops.audit_log
@@ -122,20 +121,26 @@ def bench_routing(n: int, repeat: int) -> None:
             second.append((again, wall2, cpu2))
             release_all()
         recorded = sum(v for k, v in counts.items() if k not in ("deferred", "skipped_invalid"))
-        print(f"  step {wall:.3f} s wall ({recorded / wall:,.0f} proposals/s), {cpu:.3f} s cpu; "
-              f"commit {unit - wall:.3f} s; end to end {total:.2f} s; {audit:,} audit rows")  # fmt: skip
+        print(
+            f"  step {wall:.3f} s wall ({recorded / wall:,.0f} proposals/s), {cpu:.3f} s cpu; "
+            f"commit {unit - wall:.3f} s; end to end {total:.2f} s; {audit:,} audit rows"
+        )
     walls = [r[0] for r in rows]
     print(f"  counts {counts}")
-    print(f"  step wall s: {_spread(walls)}  -> {recorded / statistics.median(walls):,.0f} "
-          f"proposals/s at the median, {recorded / min(walls):,.0f} at the best")  # fmt: skip
+    print(
+        f"  step wall s: {_spread(walls)}  -> {recorded / statistics.median(walls):,.0f} "
+        f"proposals/s at the median, {recorded / min(walls):,.0f} at the best"
+    )
     print(f"  step cpu s:  {_spread([r[1] for r in rows])}")
     print(f"  commit s:    {_spread([r[2] for r in rows])}")
     print(
         f"  end to end s (agent reads, change detection, step, commit): {_spread([r[3] for r in rows])}"
     )
     again = second[-1][0]
-    print(f"  second run on the same warehouse {again}: step wall "
-          f"{_spread([s[1] for s in second])}, cpu {_spread([s[2] for s in second])}")  # fmt: skip
+    print(
+        f"  second run on the same warehouse {again}: step wall "
+        f"{_spread([s[1] for s in second])}, cpu {_spread([s[2] for s in second])}"
+    )
 
 
 def bench_approval(audit_rows: int, proposal_rows: int = 0, approvals: int = 200) -> None:
@@ -167,8 +172,10 @@ def bench_approval(audit_rows: int, proposal_rows: int = 0, approvals: int = 200
         )
         lat = _latencies(lambda pid: decide(wh, pid, approve=True, by="rev"), ids[:approvals])
         p95 = lat[int(len(lat) * 0.95) - 1]
-        print(f"  {len(lat)} approvals ({_load()}): median {statistics.median(lat):.1f} ms, "
-              f"p95 {p95:.1f} ms, max {lat[-1]:.1f} ms")  # fmt: skip
+        print(
+            f"  {len(lat)} approvals ({_load()}): median {statistics.median(lat):.1f} ms, "
+            f"p95 {p95:.1f} ms, max {lat[-1]:.1f} ms"
+        )
 
 
 def _latencies(call: Callable[[str], object], ids: list[str]) -> list[float]:
@@ -185,8 +192,12 @@ def main() -> None:
     parser.add_argument("--proposals", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--audit-rows", type=int, default=10_000_000)
-    parser.add_argument("--proposal-rows", type=int, default=0,
-                        help="decided proposals to add before the approvals (default none)")  # fmt: skip
+    parser.add_argument(
+        "--proposal-rows",
+        type=int,
+        default=0,
+        help="decided proposals to add before the approvals (default none)",
+    )
     parser.add_argument("--skip-approval", action="store_true")
     args = parser.parse_args()
     bench_routing(args.proposals, args.repeat)

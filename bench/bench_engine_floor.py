@@ -23,16 +23,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import polars as pl  # noqa: E402
-from bench_engine import _load  # noqa: E402  (this folder is on the path when run as a script)
-from revstack.agents.engine import run_agents  # noqa: E402
-from revstack.data.warehouse import Warehouse, frame, release_all  # noqa: E402
+import polars as pl
+from bench_engine import _load
 
-from tests.agents._workload import SPEC, seed_accounts  # noqa: E402
+from revstack.agents.engine import run_agents
+from revstack.data.warehouse import Warehouse, frame, release_all
+from tests.agents._workload import SPEC, seed_accounts
 
 # Every table a first run of the workload writes (counted before and after a run).
-_TABLES = ["ops.proposals", "ops.audit_log", "ops.events", "ops.event_consumption", "ops.field_leases",
-           "ops.record_state", "foundation.entity_map", "ops.runs"]  # fmt: skip
+_TABLES = [
+    "ops.proposals",
+    "ops.audit_log",
+    "ops.events",
+    "ops.event_consumption",
+    "ops.field_leases",
+    "ops.record_state",
+    "foundation.entity_map",
+    "ops.runs",
+]
 # What the rules require per proposal whatever the design: the proposal, its
 # audit row, and a lease for a queued field (the run row is one row).
 _REQUIRED = ["ops.proposals", "ops.audit_log", "ops.field_leases", "ops.runs"]
@@ -53,7 +61,9 @@ def _store(
             con.execute(f"INSERT INTO {table} SELECT * FROM src")
             con.unregister("src")
         con.register("acc", accounts)
-        con.execute("UPDATE crm.accounts a SET employees = s.employees FROM acc s WHERE a.account_id = s.account_id")
+        con.execute(
+            "UPDATE crm.accounts a SET employees = s.employees FROM acc s WHERE a.account_id = s.account_id"
+        )
         writes = time.perf_counter() - t
         t = time.perf_counter()
         con.execute("COMMIT")
@@ -85,11 +95,15 @@ def main() -> None:
         required = {t: rows[t] for t in _REQUIRED}
         for name, subset in (("every row", rows), ("required rows only", required)):
             for auto in (True, False):
-                w, c, k = _store(Path(tmp) / f"floor{len(subset)}{auto}.duckdb", n, subset, accounts, auto)
+                w, c, k = _store(
+                    Path(tmp) / f"floor{len(subset)}{auto}.duckdb", n, subset, accounts, auto
+                )
                 label = "automatic checkpoint" if auto else "checkpoint apart    "
-                print(f"  floor, {name}, {label}: writes {w:.2f} s, COMMIT {c:.2f} s, CHECKPOINT {k:.2f} s, "
-                      f"total {w + c + k:.2f} s = {2 * n / (w + c + k) / 1000:.0f}k proposals/s; "
-                      f"the engine run takes {engine / (w + c + k):.2f}x this")  # fmt: skip
+                print(
+                    f"  floor, {name}, {label}: writes {w:.2f} s, COMMIT {c:.2f} s, CHECKPOINT {k:.2f} s, "
+                    f"total {w + c + k:.2f} s = {2 * n / (w + c + k) / 1000:.0f}k proposals/s; "
+                    f"the engine run takes {engine / (w + c + k):.2f}x this"
+                )
 
 
 if __name__ == "__main__":

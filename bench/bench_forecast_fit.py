@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
+
 from revstack.agents.engine import Context  # noqa: E402
 from revstack.agents.forecast import _backtest, load  # noqa: E402
 from revstack.agents.forecast._model import BaggedWinModel  # noqa: E402
@@ -40,15 +41,22 @@ def main() -> None:
     bundle = load_all()
     with wh.connect() as con:
         as_of = data_as_of(con)
-    ctx = Context(wh, agent="forecast", reads=bundle.contracts["forecast"].reads, as_of=as_of,
-                  definitions=bundle.definitions)  # fmt: skip
+    ctx = Context(
+        wh,
+        agent="forecast",
+        reads=bundle.contracts["forecast"].reads,
+        as_of=as_of,
+        definitions=bundle.definitions,
+    )
     t = time.perf_counter()
     rows = _backtest.prepare(load(ctx))["rows"]
     fit_at = (as_of - dt.timedelta(days=183)).date()  # the last refit of a 6-monthly backtest
     train = rows.filter(pl.col("period_end") <= fit_at)
     probe = rows.filter(pl.col("as_of") > dt.datetime.combine(fit_at, dt.time())).head(20_000)
-    print(f"{args.db}: {len(train):,} training rows up to {fit_at}, prepared in {time.perf_counter() - t:.0f} s; "
-          f"bag of {args.bag}")  # fmt: skip
+    print(
+        f"{args.db}: {len(train):,} training rows up to {fit_at}, prepared in {time.perf_counter() - t:.0f} s; "
+        f"bag of {args.bag}"
+    )
     out = {}
     for workers in (1, args.workers):
         times = []
@@ -57,10 +65,14 @@ def main() -> None:
             model = BaggedWinModel(bag=args.bag, workers=workers).fit(train)
             times.append(time.perf_counter() - t)
         out[workers] = (times, model.predict_proba(probe))
-        print(f"  workers {workers}: fit {min(times):.1f} s best, {np.median(times):.1f} s median of {len(times)}")
+        print(
+            f"  workers {workers}: fit {min(times):.1f} s best, {np.median(times):.1f} s median of {len(times)}"
+        )
     (seq, p1), (par, p2) = out[1], out[args.workers]
-    print(f"  ratio sequential / threaded: {np.median(seq) / np.median(par):.2f}x; "
-          f"same probabilities: {bool(np.array_equal(p1, p2))} (max diff {np.abs(p1 - p2).max():.2e})")
+    print(
+        f"  ratio sequential / threaded: {np.median(seq) / np.median(par):.2f}x; "
+        f"same probabilities: {bool(np.array_equal(p1, p2))} (max diff {np.abs(p1 - p2).max():.2e})"
+    )
 
 
 if __name__ == "__main__":

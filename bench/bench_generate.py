@@ -27,7 +27,7 @@ def run(scale: str, seed: int) -> None:
     inserts: dict[str, float] = {}
     real_insert = gen_write._insert
 
-    def timed(con, table, data, import_id):  # noqa: ANN001, ANN202
+    def timed(con, table, data, import_id):
         t = time.perf_counter()
         real_insert(con, table, data, import_id)
         inserts[table] = time.perf_counter() - t

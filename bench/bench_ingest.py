@@ -53,18 +53,41 @@ def synthetic_salesforce(target: Path, n_opps: int, seed: int = 7) -> int:
             for i in range(rows):
                 r = dict.fromkeys(header, "")
                 if name == "Account.csv":
-                    r.update(Id=f"001A{i:012d}", Name=f"Company {i} Inc", Website=f"company{i}.example",
-                             NumberOfEmployees=str(int(rng.integers(5, 5000))), AnnualRevenue=str(int(rng.integers(1, 900)) * 100000),
-                             CreatedDate="2024-01-02 10:00:00", LastModifiedDate="2025-06-01 10:00:00", OwnerId="005A1")  # fmt: skip
+                    r.update(
+                        Id=f"001A{i:012d}",
+                        Name=f"Company {i} Inc",
+                        Website=f"company{i}.example",
+                        NumberOfEmployees=str(int(rng.integers(5, 5000))),
+                        AnnualRevenue=str(int(rng.integers(1, 900)) * 100000),
+                        CreatedDate="2024-01-02 10:00:00",
+                        LastModifiedDate="2025-06-01 10:00:00",
+                        OwnerId="005A1",
+                    )
                 elif name == "Opportunity.csv":
-                    r.update(Id=f"006A{i:012d}", AccountId=f"001A{int(rng.integers(0, n_acc)):012d}", Name=f"Deal {i}",
-                             StageName=STAGES[int(rng.integers(0, 7))], Amount=str(int(rng.integers(1, 500)) * 100),
-                             CloseDate="2025-09-30 00:00:00", Probability="20", ForecastCategoryName="Pipeline",
-                             CreatedDate="2025-01-02 10:00:00", LastModifiedDate="2025-06-01 10:00:00", OwnerId="005A1")  # fmt: skip
+                    r.update(
+                        Id=f"006A{i:012d}",
+                        AccountId=f"001A{int(rng.integers(0, n_acc)):012d}",
+                        Name=f"Deal {i}",
+                        StageName=STAGES[int(rng.integers(0, 7))],
+                        Amount=str(int(rng.integers(1, 500)) * 100),
+                        CloseDate="2025-09-30 00:00:00",
+                        Probability="20",
+                        ForecastCategoryName="Pipeline",
+                        CreatedDate="2025-01-02 10:00:00",
+                        LastModifiedDate="2025-06-01 10:00:00",
+                        OwnerId="005A1",
+                    )
                 else:
-                    r.update(Id=f"008A{i:012d}", OpportunityId=f"006A{i // 2:012d}", CreatedDate="2025-03-01 10:00:00",
-                             StageName=STAGES[i % 5], Amount="1000", CloseDate="2025-09-30 00:00:00", Probability="20",
-                             ForecastCategory="Pipeline")  # fmt: skip
+                    r.update(
+                        Id=f"008A{i:012d}",
+                        OpportunityId=f"006A{i // 2:012d}",
+                        CreatedDate="2025-03-01 10:00:00",
+                        StageName=STAGES[i % 5],
+                        Amount="1000",
+                        CloseDate="2025-09-30 00:00:00",
+                        Probability="20",
+                        ForecastCategory="Pipeline",
+                    )
                 w.writerow([r[h] for h in header])
     return n_acc + 3 * n_opps
 

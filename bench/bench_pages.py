@@ -27,25 +27,36 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from revstack.data.warehouse import Warehouse, release_all  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402, TID251 - drives the dashboard like its tests
+
+from revstack.data.warehouse import Warehouse, release_all  # noqa: E402
 
 APP = str(ROOT / "dashboard" / "app.py")
 
 # Modules whose public functions the pages call for their data; each is timed.
 TIMED_MODULES = (
-    "revstack.metrics.engine", "revstack.metrics.health", "revstack.metrics.trust", "revstack.metrics.thresholds",
-    "revstack.metrics.agents", "revstack.metrics.activity", "revstack.metrics.effort", "revstack.metrics.drilldown",
-    "revstack.agents.engine._queries", "revstack.agents.engine._people", "revstack.agents.registry", "revstack.agents.engine",
-    "revstack.data.snapshots", "revstack.agents.engine._audit",
-)  # fmt: skip
+    "revstack.metrics.engine",
+    "revstack.metrics.health",
+    "revstack.metrics.trust",
+    "revstack.metrics.thresholds",
+    "revstack.metrics.agents",
+    "revstack.metrics.activity",
+    "revstack.metrics.effort",
+    "revstack.metrics.drilldown",
+    "revstack.agents.engine._queries",
+    "revstack.agents.engine._people",
+    "revstack.agents.registry",
+    "revstack.agents.engine",
+    "revstack.data.snapshots",
+    "revstack.agents.engine._audit",
+)
 
 CALLS: dict[str, list[float]] = defaultdict(list)
 
 
-def _timed(name: str, fn):  # noqa: ANN001, ANN202
+def _timed(name: str, fn):
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def wrapper(*args, **kwargs):
         t = time.perf_counter()
         try:
             return fn(*args, **kwargs)
@@ -67,9 +78,11 @@ def instrument() -> None:
             if (
                 callable(fn)
                 and not isinstance(fn, type)
-                and getattr(fn, "__module__", "").startswith(("revstack.metrics", "revstack.agents", "revstack.data"))
+                and getattr(fn, "__module__", "").startswith(
+                    ("revstack.metrics", "revstack.agents", "revstack.data")
+                )
             ):
-                setattr(mod, attr, _timed(f"{mod_name.split('.')[-1]}.{attr}", fn))  # fmt: skip
+                setattr(mod, attr, _timed(f"{mod_name.split('.')[-1]}.{attr}", fn))
 
 
 def prepare(path: Path) -> None:
@@ -92,7 +105,7 @@ def prepare(path: Path) -> None:
     release_all()
 
 
-def decide_some(wh: Warehouse, list_proposals, decide) -> None:  # noqa: ANN001
+def decide_some(wh: Warehouse, list_proposals, decide) -> None:
     pending = wh.read(list_proposals, status="pending", limit=300)
     for i, pid in enumerate(pending["proposal_id"]):
         if i % 6 == 5:
@@ -156,20 +169,29 @@ def main() -> None:
     streamlit.logger.set_log_level("error")
     instrument()
     wh = Warehouse(path)
-    print(f"{path.name}; {os.cpu_count()} cores (shared with other work unless the machine is quiet); "
-          f"{args.repeat} warm reruns per page")  # fmt: skip
+    print(
+        f"{path.name}; {os.cpu_count()} cores (shared with other work unless the machine is quiet); "
+        f"{args.repeat} warm reruns per page"
+    )
     modes = {"off": ["0"], "on": ["1"], "both": ["0", "1"]}[args.cache]
     for mode in modes:
         os.environ["REVSTACK_DASH_CACHE"] = mode
         print(f"\npage cache {'on' if mode == '1' else 'off'}")
-        print(f"{'page':<15}{'cold s':>7}{'warm med s':>11}{'warm max s':>11}{'changed s':>10}   "
-              "metrics calls on the cold render (s)")  # fmt: skip
+        print(
+            f"{'page':<15}{'cold s':>7}{'warm med s':>11}{'warm max s':>11}{'changed s':>10}   "
+            "metrics calls on the cold render (s)"
+        )
         for page in args.page or page_names():
             cold, warm, changed, calls = bench_page(page, args.repeat, wh)
-            detail = ", ".join(f"{k} {sum(v):.3f}" + (f" x{len(v)}" if len(v) > 1 else "")
-                               for k, v in sorted(calls.items(), key=lambda kv: -sum(kv[1])))  # fmt: skip
-            print(f"{page:<15}{cold:>7.2f}{statistics.median(warm):>11.3f}{max(warm):>11.3f}"
-                  f"{changed:>10.3f}   {detail}", flush=True)  # fmt: skip
+            detail = ", ".join(
+                f"{k} {sum(v):.3f}" + (f" x{len(v)}" if len(v) > 1 else "")
+                for k, v in sorted(calls.items(), key=lambda kv: -sum(kv[1]))
+            )
+            print(
+                f"{page:<15}{cold:>7.2f}{statistics.median(warm):>11.3f}{max(warm):>11.3f}"
+                f"{changed:>10.3f}   {detail}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from revstack.data.warehouse import Warehouse, release_all  # noqa: E402
 from revstack.metrics.pipeline_backtest import in_memory_copy, run_backtest  # noqa: E402
 
 
-def _timed(label: str, fn):  # noqa: ANN001, ANN202
+def _timed(label: str, fn):
     t = time.perf_counter()
     out = fn()
     print(f"{label:<48} {time.perf_counter() - t:8.1f} s")
@@ -56,8 +56,10 @@ def main() -> None:
         one = _timed(
             "deal_states, 1 moment, open deals", lambda: deal_states(con, as_of, open_only=True)
         )
-        many = _timed(f"deal_states, {len(moments)} weekly moments, open deals",
-                      lambda: deal_states(con, moments, open_only=True))  # fmt: skip
+        many = _timed(
+            f"deal_states, {len(moments)} weekly moments, open deals",
+            lambda: deal_states(con, moments, open_only=True),
+        )
         _timed("deal_states, 1 moment, every deal", lambda: deal_states(con, as_of))
     print(f"  rows: {len(one):,} and {len(many):,}")
     release_all()
@@ -71,8 +73,10 @@ def main() -> None:
     )
     with wh.connect() as con:
         mem = in_memory_copy(con)
-    bt = _timed(f"backtest, {args.eval_weeks} weeks",
-                lambda: run_backtest(mem, bundle.definitions, eval_weeks=args.eval_weeks))  # fmt: skip
+    bt = _timed(
+        f"backtest, {args.eval_weeks} weeks",
+        lambda: run_backtest(mem, bundle.definitions, eval_weeks=args.eval_weeks),
+    )
     print(f"  scored rows: {len(bt.scored):,}")
     print(f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.1f} GB")
 

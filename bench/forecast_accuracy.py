@@ -25,16 +25,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import polars as pl  # noqa: E402
+
 from revstack.agents.forecast import mape_ratio, share_interval  # noqa: E402
 
 
 def _company(scale: str, seed: int, folder: str, model_seed: int) -> tuple[int, float, float]:
     """Generate (when missing) and backtest one company; its company-level scored rows
     go to ``folder``. Returns the seed and the seconds each step took."""
+    from revstack._forecast_cmds import backtest
     from revstack.data.generator import generate
     from revstack.data.warehouse import Warehouse
-
-    from revstack._forecast_cmds import backtest
 
     db = Path(folder) / f"{scale}{seed}.duckdb"
     t = time.perf_counter()
@@ -55,23 +55,33 @@ def _company(scale: str, seed: int, folder: str, model_seed: int) -> tuple[int, 
 def _line(label: str, g: pl.DataFrame) -> str:
     """One row of figures; ``block`` names the period (with its company) a snapshot is of."""
     both = g.filter(pl.col("commit").is_not_null())  # the ratio: snapshots the commit was made for
-    r = mape_ratio(both["block"].to_numpy(), both["actual"].to_numpy(), both["p50"].to_numpy(),
-                   both["commit"].to_numpy())  # fmt: skip
+    r = mape_ratio(
+        both["block"].to_numpy(),
+        both["actual"].to_numpy(),
+        both["p50"].to_numpy(),
+        both["commit"].to_numpy(),
+    )
     inside = ((g["actual"] >= g["p10"]) & (g["actual"] <= g["p90"])).to_numpy()
     lo, hi = share_interval(g["block"].to_numpy(), inside)
     mape = ((both["p50"] - both["actual"]).abs() / both["actual"]).mean()
     commit = ((both["commit"] - both["actual"]).abs() / both["actual"]).mean()
-    return (f"{label:<8} {r['periods']:>4} periods {len(g):>4} snapshots  MAPE {mape:6.2%} vs commit "
-            f"{commit:6.2%} = {r['ratio']:.2f}x [{r['low']:.2f}-{r['high']:.2f}]  "
-            f"P10-P90 coverage {inside.mean():5.1%} [{lo:.1%}-{hi:.1%}]")  # fmt: skip
+    return (
+        f"{label:<8} {r['periods']:>4} periods {len(g):>4} snapshots  MAPE {mape:6.2%} vs commit "
+        f"{commit:6.2%} = {r['ratio']:.2f}x [{r['low']:.2f}-{r['high']:.2f}]  "
+        f"P10-P90 coverage {inside.mean():5.1%} [{lo:.1%}-{hi:.1%}]"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scale", default="mid", choices=("small", "mid", "large"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 7])
-    ap.add_argument("--model-seed", type=int, default=0, help="the backtest's own seed (deal models, draws)")
-    ap.add_argument("--jobs", type=int, default=2, help="companies backtested at once (each ~5 GB on mid)")
+    ap.add_argument(
+        "--model-seed", type=int, default=0, help="the backtest's own seed (deal models, draws)"
+    )
+    ap.add_argument(
+        "--jobs", type=int, default=2, help="companies backtested at once (each ~5 GB on mid)"
+    )
     ap.add_argument("--dir", default=str(ROOT / "var" / "accuracy"))
     args = ap.parse_args()
     Path(args.dir).mkdir(parents=True, exist_ok=True)
@@ -81,14 +91,20 @@ def main() -> None:
         jobs = [pool.submit(_company, args.scale, s, args.dir, args.model_seed) for s in args.seeds]
         for i, job in enumerate(as_completed(jobs), 1):
             seed, made, ran = job.result()
-            print(f"[{i}/{len(jobs)}] {args.scale} seed {seed}: generated in {made:.0f} s, backtest {ran:.0f} s",
-                  flush=True)  # fmt: skip
-    scored = pl.concat([pl.read_parquet(Path(args.dir) / f"{args.scale}{s}_scored.parquet") for s in args.seeds])
+            print(
+                f"[{i}/{len(jobs)}] {args.scale} seed {seed}: generated in {made:.0f} s, backtest {ran:.0f} s",
+                flush=True,
+            )
+    scored = pl.concat(
+        [pl.read_parquet(Path(args.dir) / f"{args.scale}{s}_scored.parquet") for s in args.seeds]
+    )
     scored = scored.filter(pl.col("actual") != 0).with_columns(
         block=pl.concat_str("company", "period_kind", "period_start", separator=":")
     )
-    print(f"\n{args.scale} companies {args.seeds}, backtest seed {args.model_seed}, against truth.revenue "
-          f"({time.perf_counter() - started:.0f} s in all)")  # fmt: skip
+    print(
+        f"\n{args.scale} companies {args.seeds}, backtest seed {args.model_seed}, against truth.revenue "
+        f"({time.perf_counter() - started:.0f} s in all)"
+    )
     for kind in ("month", "quarter"):
         k = scored.filter(pl.col("period_kind") == kind)
         print(f"{kind}s")

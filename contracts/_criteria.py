@@ -10,12 +10,30 @@ import re
 
 from revstack.contracts._model import Definitions, FieldCriterion, MetricCriterion, RoleCriterion
 
-__all__ = ["stage_violations_sql", "stage_fit_sql", "required_fields_sql", "OPPORTUNITY_COLUMNS", "PK"]
+__all__ = [
+    "stage_violations_sql",
+    "stage_fit_sql",
+    "required_fields_sql",
+    "OPPORTUNITY_COLUMNS",
+    "PK",
+]
 
 OPPORTUNITY_COLUMNS = frozenset(
-    {"account_id", "owner_id", "name", "amount", "close_date", "forecast_category", "probability",
-     "opportunity_type", "lead_source", "product", "competitor", "next_step"}
-)  # fmt: skip
+    {
+        "account_id",
+        "owner_id",
+        "name",
+        "amount",
+        "close_date",
+        "forecast_category",
+        "probability",
+        "opportunity_type",
+        "lead_source",
+        "product",
+        "competitor",
+        "next_step",
+    }
+)
 PK = {"accounts": "account_id", "contacts": "contact_id", "opportunities": "opportunity_id"}
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 _SQL_OP = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "=": "=", "!=": "<>"}
@@ -60,7 +78,11 @@ def _condition(c: FieldCriterion | MetricCriterion | RoleCriterion) -> tuple[str
     """(SQL that holds when the criterion is met, readable text, SQL of the actual value)."""
     if isinstance(c, RoleCriterion):
         role = _ident(c.role)
-        return f"list_contains(roles, '{role}')", f"role {role} present", "array_to_string(roles, ',')"
+        return (
+            f"list_contains(roles, '{role}')",
+            f"role {role} present",
+            "array_to_string(roles, ',')",
+        )
     if isinstance(c, FieldCriterion):
         col = c.field
         if col not in OPPORTUNITY_COLUMNS:
@@ -91,7 +113,10 @@ def stage_violations_sql(definitions: Definitions) -> str:
                 f"FROM m WHERE stage = '{key}' AND NOT ({holds})"
             )
     if not parts:
-        return _MEASURED + "SELECT opportunity_id, stage, '' AS criterion, '' AS actual FROM m WHERE false"
+        return (
+            _MEASURED
+            + "SELECT opportunity_id, stage, '' AS criterion, '' AS actual FROM m WHERE false"
+        )
     return _MEASURED + "\nUNION ALL\n".join(parts) + "\nORDER BY opportunity_id, criterion"
 
 
@@ -110,7 +135,9 @@ def required_fields_sql(definitions: Definitions, obj: str) -> str:
     return "\nUNION ALL\n".join(parts)
 
 
-def stage_fit_sql(definitions: Definitions, *, kinds: tuple[type, ...] = (MetricCriterion, RoleCriterion)) -> str:
+def stage_fit_sql(
+    definitions: Definitions, *, kinds: tuple[type, ...] = (MetricCriterion, RoleCriterion)
+) -> str:
     """One query, parameter ``$as_of``: (opportunity_id, stage, fits) for every open deal,
     where ``fits`` is the furthest open stage, up to the deal's own, whose entry criteria
     of the given ``kinds`` all hold (NULL when none does). By default only the criteria

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+
 from revstack.contracts._model import AgentContract, Definitions
 from revstack.data.errors import ContractError
 
@@ -53,7 +54,11 @@ def _problem(err: dict[str, Any]) -> str:
         return f"tier must be 1, 2 or 3, got {err.get('input')!r}"
     if kind in ("greater_than_equal", "less_than_equal") and loc and "confidence" in str(loc[-1]):
         return f"{loc[-1]} must be within 0..1, got {err.get('input')!r}"
-    return f"{err['msg']} (got {err.get('input')!r})" if "input" in err and not isinstance(err.get("input"), dict | list) else err["msg"]
+    return (
+        f"{err['msg']} (got {err.get('input')!r})"
+        if "input" in err and not isinstance(err.get("input"), dict | list)
+        else err["msg"]
+    )
 
 
 def _parse(path: Path, model: type[M]) -> M:
@@ -64,7 +69,9 @@ def _parse(path: Path, model: type[M]) -> M:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        raise ContractError(str(path), where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+        raise ContractError(
+            str(path), where, f"not valid YAML: {getattr(exc, 'problem', exc)}"
+        ) from exc
     if not isinstance(raw, dict):
         raise ContractError(str(path), "(top)", "expected a mapping of keys at the top")
     try:
@@ -86,7 +93,9 @@ def load_definitions(path: Path | None = None) -> Definitions:
 def load_contract(path: Path) -> AgentContract:
     contract = _parse(path, AgentContract)
     if contract.agent != path.stem:
-        raise ContractError(str(path), "agent", f"agent {contract.agent!r} must match the file name {path.stem!r}")
+        raise ContractError(
+            str(path), "agent", f"agent {contract.agent!r} must match the file name {path.stem!r}"
+        )
     return contract
 
 

@@ -7,9 +7,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 __all__ = [
-    "Action", "AgentContract", "Definitions", "FieldCriterion", "FieldWrite",
-    "MetricCriterion", "RoleCriterion", "Stage",
-]  # fmt: skip
+    "Action",
+    "AgentContract",
+    "Definitions",
+    "FieldCriterion",
+    "FieldWrite",
+    "MetricCriterion",
+    "RoleCriterion",
+    "Stage",
+]
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*$")]
 TableName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")]
@@ -104,7 +110,9 @@ class Definitions(_Strict):
         cats = {c.key for c in self.forecast_categories}
         for s in self.stages:
             if s.forecast_category not in cats:
-                raise ValueError(f"stage {s.key}: forecast_category {s.forecast_category!r} is not one of {sorted(cats)}")
+                raise ValueError(
+                    f"stage {s.key}: forecast_category {s.forecast_category!r} is not one of {sorted(cats)}"
+                )
         unknown = [k for k in self.qualified_pipeline.stages if k not in keys]
         if unknown:
             raise ValueError(f"qualified_pipeline names unknown stages {unknown}")
@@ -143,13 +151,19 @@ class Action(_Strict):
     min_confidence: Probability = 0.0
     writes: list[Annotated[str, StringConstraints(pattern=r"^[a-z_]+\.[a-z_]+\.[a-z_0-9]+$")]] = []
     # record kind(s) of an output-only action
-    about: Literal["accounts", "contacts", "opportunities"] | list[Literal["accounts", "contacts", "opportunities"]] | None = None
+    about: (
+        Literal["accounts", "contacts", "opportunities"]
+        | list[Literal["accounts", "contacts", "opportunities"]]
+        | None
+    ) = None
     auto_execute: bool = False
 
     @model_validator(mode="after")
     def _shape(self) -> Action:
         if not self.writes and self.about is None:
-            raise ValueError("an output-only action (no writes) names the record kind it is about with `about`")
+            raise ValueError(
+                "an output-only action (no writes) names the record kind it is about with `about`"
+            )
         if self.tier == 3 and self.auto_execute:
             raise ValueError("tier 3 actions are never executed automatically; remove auto_execute")
         return self
@@ -162,8 +176,17 @@ class AgentContract(_Strict):
     description: str
     mode: Literal["live", "shadow"]
     depends_on: list[Identifier] = []
-    triggers: list[Literal["import", "record_created", "record_changed", "stage_changed",
-                           "close_date_changed", "meeting_booked", "schedule"]]  # fmt: skip
+    triggers: list[
+        Literal[
+            "import",
+            "record_created",
+            "record_changed",
+            "stage_changed",
+            "close_date_changed",
+            "meeting_booked",
+            "schedule",
+        ]
+    ]
     reads: dict[TableName, Literal["*"] | list[Identifier]]
     writes: dict[TableName, dict[Identifier, FieldWrite]] = {}
     actions: list[Action]

@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 import streamlit as st
+
 from revstack.dashboard._state import table
 from revstack.dashboard.charts import lines
 
@@ -61,8 +62,12 @@ def _rows(key: str, rows: list[dict[str, Any]], path: str) -> None:
     if when is not None and numeric and len(df) > 1:
         long = df.unpivot(index=when, on=numeric, variable_name="measure", value_name="value")
         share = bool(long["value"].drop_nulls().is_between(0, 1).all())
-        st.plotly_chart(lines(long, when, "value", by="measure", title=f"{_label(key)} over time",
-                              percent=share), key=f"measure_chart_{path}")  # fmt: skip
+        st.plotly_chart(
+            lines(
+                long, when, "value", by="measure", title=f"{_label(key)} over time", percent=share
+            ),
+            key=f"measure_chart_{path}",
+        )
     table(df, f"{path}", key=f"measure_table_{path}")
 
 

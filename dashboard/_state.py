@@ -13,14 +13,26 @@ from typing import Any, TypeVar
 
 import polars as pl
 import streamlit as st
+
 from revstack.agents.engine import people
 from revstack.contracts import Bundle, default_dir, load_all
 from revstack.data.warehouse import Warehouse, default_db_path
 
 __all__ = [
-    "warehouse", "signed_in", "download", "table", "sidebar_identity", "load", "Filters",
-    "filters", "WINDOWS", "csv_text", "bundle", "keep_choice", "refresh",
-]  # fmt: skip
+    "warehouse",
+    "signed_in",
+    "download",
+    "table",
+    "sidebar_identity",
+    "load",
+    "Filters",
+    "filters",
+    "WINDOWS",
+    "csv_text",
+    "bundle",
+    "keep_choice",
+    "refresh",
+]
 
 T = TypeVar("T")
 
@@ -121,8 +133,9 @@ def sidebar_identity() -> tuple[str | None, str | None]:
         name = st.user.get("name")
     else:
         _kept("identity", names, names[0])  # who signed in outlives a run without the sidebar
-        name = st.sidebar.selectbox("Signed in as", names, key="identity", on_change=_keep,
-                                    args=("identity",))  # fmt: skip
+        name = st.sidebar.selectbox(
+            "Signed in as", names, key="identity", on_change=_keep, args=("identity",)
+        )
     role = team.filter(pl.col("name") == name)["role"].item()
     st.sidebar.caption(f"role: {role}")
     # Widget keys are not reliably visible from pages under st.navigation, so the
@@ -138,8 +151,13 @@ def signed_in() -> tuple[str | None, str | None]:
 
 # -- filters that follow a person from page to page -----------------------------------
 
-WINDOWS = {"Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90, "Last year": 365,
-           "All time": None}  # fmt: skip
+WINDOWS = {
+    "Last 7 days": 7,
+    "Last 30 days": 30,
+    "Last 90 days": 90,
+    "Last year": 365,
+    "All time": None,
+}
 
 
 @dataclass(frozen=True)
@@ -201,31 +219,38 @@ def filters(*, agents: bool = True, window: bool = True, territory: bool = False
     A filter set on one page is in force on every other page that uses it, for the
     whole session.
     """
-    from revstack.metrics.activity import agents_seen  # noqa: PLC0415
+    from revstack.metrics.activity import agents_seen
 
     out: dict[str, Any] = {}
     st.sidebar.markdown("**Filters**")
     if agents:
         names = sorted(set(bundle().contracts) | set(load(agents_seen)))
         _kept("filter_agents", names, [], multi=True)
-        chosen = st.sidebar.multiselect("Agents", names, key="filter_agents",
-                                        on_change=_keep, args=("filter_agents",),
-                                        placeholder="All agents")  # fmt: skip
+        chosen = st.sidebar.multiselect(
+            "Agents",
+            names,
+            key="filter_agents",
+            on_change=_keep,
+            args=("filter_agents",),
+            placeholder="All agents",
+        )
         out["agents"] = tuple(chosen)
     if window:
         labels = list(WINDOWS)
         _kept("filter_window", labels, "All time")
-        out["window"] = st.sidebar.selectbox("Time window", labels, key="filter_window",
-                                             on_change=_keep, args=("filter_window",))  # fmt: skip
+        out["window"] = st.sidebar.selectbox(
+            "Time window", labels, key="filter_window", on_change=_keep, args=("filter_window",)
+        )
     if territory:
-        from revstack.metrics.drilldown import territories  # noqa: PLC0415
+        from revstack.metrics.drilldown import territories
 
         terr = load(territories)
         for col, label in (("team", "Team"), ("region", "Region")):
             values = ["All"] + sorted(v for v in terr[col].unique().to_list() if v is not None)
             _kept(f"filter_{col}", values, "All")
-            pick = st.sidebar.selectbox(label, values, key=f"filter_{col}",
-                                        on_change=_keep, args=(f"filter_{col}",))  # fmt: skip
+            pick = st.sidebar.selectbox(
+                label, values, key=f"filter_{col}", on_change=_keep, args=(f"filter_{col}",)
+            )
             out[col] = None if pick == "All" else pick
     return Filters(**out)
 
@@ -249,9 +274,13 @@ def csv_text(df: pl.DataFrame) -> str:
 def download(df: pl.DataFrame, name: str, *, key: str) -> None:
     """Every table can be taken away as CSV (built when clicked, not on every render)."""
     st.download_button(
-        f"Download {name} (CSV)", lambda: csv_text(df), file_name=f"{name}.csv",
-        mime="text/csv", key=key, on_click="ignore",
-    )  # fmt: skip
+        f"Download {name} (CSV)",
+        lambda: csv_text(df),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=key,
+        on_click="ignore",
+    )
 
 
 def table(df: pl.DataFrame, name: str, *, key: str, rows: int | None = None) -> None:

@@ -8,6 +8,7 @@ who is signed in, and the warehouse's fingerprint that keys every cached read.
 from __future__ import annotations
 
 import streamlit as st
+
 from revstack.dashboard._state import refresh, sidebar_identity
 
 st.set_page_config(page_title="revstack", layout="wide")

@@ -10,9 +10,16 @@ import polars as pl
 __all__ = ["lines", "bars", "outcome_bars", "horizontal_bars", "time_axis", "OUTCOME_KINDS"]
 
 OUTCOME_KINDS = [
-    "auto_applied", "approved_unchanged", "edited", "rejected", "stale", "blocked", "pending",
-    "tasks", "shadow",
-]  # fmt: skip
+    "auto_applied",
+    "approved_unchanged",
+    "edited",
+    "rejected",
+    "stale",
+    "blocked",
+    "pending",
+    "tasks",
+    "shadow",
+]
 
 
 WEEK_MS = 7 * 86_400_000
@@ -33,47 +40,63 @@ def time_axis(fig: go.Figure, values: pl.Series) -> None:
 
 def _layout(fig: go.Figure, title: str, *, percent: bool, height: int) -> go.Figure:
     fig.update_layout(
-        title=title, height=height, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        title=title,
+        height=height,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
         legend={"orientation": "h", "yanchor": "top", "y": -0.15},
         yaxis_tickformat=".0%" if percent else None,
-    )  # fmt: skip
+    )
     if percent:
         fig.update_yaxes(rangemode="tozero")
     return fig
 
 
 def lines(
-    df: pl.DataFrame, x: str, y: str, *, by: str | None = None, title: str = "",
-    percent: bool = False, height: int = 320,
-) -> go.Figure:  # fmt: skip
+    df: pl.DataFrame,
+    x: str,
+    y: str,
+    *,
+    by: str | None = None,
+    title: str = "",
+    percent: bool = False,
+    height: int = 320,
+) -> go.Figure:
     """One line per value of ``by`` (or a single line), markers on each point."""
     fig = go.Figure()
     groups = df.partition_by(by, maintain_order=True) if by else [df]
     for part in groups:
         part = part.sort(x)
         fig.add_scatter(
-            x=part[x].to_list(), y=part[y].to_list(), mode="lines+markers",
+            x=part[x].to_list(),
+            y=part[y].to_list(),
+            mode="lines+markers",
             name=str(part[by][0]) if by else y.replace("_", " "),
-        )  # fmt: skip
+        )
     time_axis(fig, df[x])
     return _layout(fig, title, percent=percent, height=height)
 
 
 def bars(
-    df: pl.DataFrame, x: str, y: str, *, by: str | None = None, title: str = "",
+    df: pl.DataFrame,
+    x: str,
+    y: str,
+    *,
+    by: str | None = None,
+    title: str = "",
     height: int = 320,
-) -> go.Figure:  # fmt: skip
+) -> go.Figure:
     """Stacked bars of ``y`` over ``x``, one colour per value of ``by``."""
     fig = go.Figure()
     groups = df.partition_by(by, maintain_order=True) if by else [df]
     weekly = x == "week" and df[x].dtype.is_temporal()
     for part in groups:
         fig.add_bar(
-            x=part[x].to_list(), y=part[y].to_list(),
+            x=part[x].to_list(),
+            y=part[y].to_list(),
             name=str(part[by][0]) if by else y.replace("_", " "),
             width=WEEK_MS * 0.8 if weekly else None,  # a week's bar, not the whole axis
             offset=0 if weekly else None,  # a week starts on its Monday
-        )  # fmt: skip
+        )
     fig.update_layout(barmode="stack")
     time_axis(fig, df[x])
     return _layout(fig, title, percent=False, height=height)
@@ -85,13 +108,17 @@ def outcome_bars(outcomes: pl.DataFrame) -> go.Figure:
     fig = go.Figure()
     for k in OUTCOME_KINDS:
         fig.add_bar(y=labels, x=outcomes[k].to_list(), name=k.replace("_", " "), orientation="h")
-    fig = _layout(fig, "What happened to each action type", percent=False,
-                  height=230 + 40 * len(labels))  # fmt: skip
+    fig = _layout(
+        fig, "What happened to each action type", percent=False, height=230 + 40 * len(labels)
+    )
     # Many outcome kinds: the legend gets a band of its own between title and bars.
-    fig.update_layout(barmode="stack", yaxis={"automargin": True},
-                      title={"y": 0.97, "yanchor": "top"},
-                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
-                      margin={"l": 10, "r": 10, "t": 110, "b": 10})  # fmt: skip
+    fig.update_layout(
+        barmode="stack",
+        yaxis={"automargin": True},
+        title={"y": 0.97, "yanchor": "top"},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
+        margin={"l": 10, "r": 10, "t": 110, "b": 10},
+    )
     return fig
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import duckdb
+
 from revstack.data.warehouse import Warehouse, _current_version, scalar
 
 __all__ = ["data_as_of", "table_counts", "warehouse_status"]

@@ -20,16 +20,22 @@ from pathlib import Path
 from typing import Protocol
 
 import polars as pl
+
 from revstack.data.errors import InputError, Problem
 from revstack.data.warehouse import Warehouse, registered, scalar
 
 __all__ = ["FeedFile", "NEWS_SCHEMA", "NewsProvider", "load_news"]
 
 NEWS_SCHEMA: dict[str, pl.DataType] = {
-    "news_id": pl.String(), "domain": pl.String(), "company_name": pl.String(),
-    "published_at": pl.Datetime("us"), "headline": pl.String(), "summary": pl.String(),
-    "url": pl.String(), "source": pl.String(),
-}  # fmt: skip
+    "news_id": pl.String(),
+    "domain": pl.String(),
+    "company_name": pl.String(),
+    "published_at": pl.Datetime("us"),
+    "headline": pl.String(),
+    "summary": pl.String(),
+    "url": pl.String(),
+    "source": pl.String(),
+}
 _FIELDS = ("domain", "company_name", "published_at", "headline", "summary", "url")
 _UPSERT = """
 INSERT INTO ref.news SELECT * FROM incoming
@@ -97,13 +103,25 @@ class FeedFile:
             try:
                 published = _when(get["published_at"] or "")
             except ValueError:
-                problems.append(Problem(**where, column="published_at",
-                                        message=f"not an ISO date or time: {get['published_at']!r}"))  # fmt: skip
+                problems.append(
+                    Problem(
+                        **where,
+                        column="published_at",
+                        message=f"not an ISO date or time: {get['published_at']!r}",
+                    )
+                )
                 continue
             domain = get["domain"].lower() if get["domain"] else None
             key = f"{domain}|{get['company_name']}|{published.isoformat()}|{get['headline']}"
-            rows.append({**get, "domain": domain, "published_at": published, "source": self.name,
-                         "news_id": "F" + hashlib.md5(key.encode()).hexdigest()[:15]})  # fmt: skip
+            rows.append(
+                {
+                    **get,
+                    "domain": domain,
+                    "published_at": published,
+                    "source": self.name,
+                    "news_id": "F" + hashlib.md5(key.encode()).hexdigest()[:15],
+                }
+            )
         if problems:
             raise InputError(f"{len(problems)} bad news item(s)", problems)
         return pl.DataFrame(rows, schema=NEWS_SCHEMA) if rows else pl.DataFrame(schema=NEWS_SCHEMA)

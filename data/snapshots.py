@@ -8,6 +8,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
 from revstack.data.warehouse import frame, registered, scalar
 
 __all__ = ["save_quality_snapshot", "quality_history"]

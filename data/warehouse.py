@@ -26,14 +26,24 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 import duckdb
 import polars as pl
+
 from revstack.data.errors import SchemaVersionError, WarehouseBusyError, WarehouseError
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 __all__ = [
-    "Warehouse", "DEFAULT_DB", "default_db_path", "migrations", "LATEST_VERSION", "scalar", "first_row", "frame", "registered", "release_all",
-]  # fmt: skip
+    "Warehouse",
+    "DEFAULT_DB",
+    "default_db_path",
+    "migrations",
+    "LATEST_VERSION",
+    "scalar",
+    "first_row",
+    "frame",
+    "registered",
+    "release_all",
+]
 
 DEFAULT_DB = Path("var") / "revstack.duckdb"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import duckdb
 import polars as pl
+
 from revstack.data.normalize import company_key, domain_from_email, domain_from_website, person_key
 from revstack.data.warehouse import frame, registered
 
@@ -94,12 +95,14 @@ def contact_duplicates(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame
     keyed = at_company.filter(pl.col("last_name").is_not_null()).select(
         "record_id",
         key=pl.concat_str(
-            [pl.col("first_name").fill_null("").str.to_lowercase(),
-             pl.col("last_name").str.to_lowercase()],
+            [
+                pl.col("first_name").fill_null("").str.to_lowercase(),
+                pl.col("last_name").str.to_lowercase(),
+            ],
             separator=" ",
         ),
         block=pl.col("company"),
-    )  # fmt: skip
+    )
     similar = _similar(con, keyed, 0.90)
     suspected = (
         pl.concat([same_person["record_id"], _pairs_to_ids(similar)])

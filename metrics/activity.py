@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
 from revstack.data.warehouse import frame
 
 __all__ = ["agents_seen", "trigger_latency", "agent_measures"]

@@ -11,6 +11,7 @@ import importlib
 from typing import Any
 
 import duckdb
+
 from revstack.data.errors import InputError
 from revstack.metrics.engine import action_outcomes, run_stats
 

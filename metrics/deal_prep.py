@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
 from revstack.data.inventory import data_as_of
 from revstack.data.warehouse import frame, registered, scalar
 
@@ -97,8 +98,15 @@ def verify_citations(
     _, flat = _cites(con, briefing_ids)
     out = []
     if flat.is_empty():
-        return pl.DataFrame(schema={"table": pl.String, "field": pl.String, "cites": pl.Int64,
-                                    "resolved": pl.Int64, "matched": pl.Int64})  # fmt: skip
+        return pl.DataFrame(
+            schema={
+                "table": pl.String,
+                "field": pl.String,
+                "cites": pl.Int64,
+                "resolved": pl.Int64,
+                "matched": pl.Int64,
+            }
+        )
     for (table, fieldname), part in flat.group_by("cited_table", "field", maintain_order=True):
         schema, name = str(table).split(".")
         types = dict(con.execute(_COLUMNS, {"schema": schema, "table": name}).fetchall())
@@ -144,8 +152,12 @@ def verify_citations(
 def coverage(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     as_of = data_as_of(con) or dt.datetime.max
     up, briefed, current = con.execute(_COVERAGE, {"as_of": as_of}).fetchall()[0]
-    return {"upcoming_meetings": up, "briefed": briefed, "briefed_from_current_data": current,
-            "coverage": None if not up else round(briefed / up, 4)}  # fmt: skip
+    return {
+        "upcoming_meetings": up,
+        "briefed": briefed,
+        "briefed_from_current_data": current,
+        "coverage": None if not up else round(briefed / up, 4),
+    }
 
 
 def utilization(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
@@ -173,9 +185,13 @@ def briefed_win_rates(
             k: round(v, 4) if isinstance(v, float) else v for k, v in got.items() if k != "briefed"
         }
 
-    return {"cut_off": cut.date().isoformat(), "briefed": pick(True), "unbriefed": pick(False),
-            "note": "the generator has no briefing effect: the gap is selection (deals with "
-                    "meetings are engaged deals), not what briefings do"}  # fmt: skip
+    return {
+        "cut_off": cut.date().isoformat(),
+        "briefed": pick(True),
+        "unbriefed": pick(False),
+        "note": "the generator has no briefing effect: the gap is selection (deals with "
+        "meetings are engaged deals), not what briefings do",
+    }
 
 
 def report(con: duckdb.DuckDBPyConnection, definitions: Any) -> dict[str, Any]:
@@ -186,16 +202,20 @@ def report(con: duckdb.DuckDBPyConnection, definitions: Any) -> dict[str, Any]:
     return {
         "coverage": coverage(con),
         "statements": {
-            "statements": len(facts), "with_citations": int((facts["n_cites"] > 0).sum()),
-            "share_cited": None if facts.is_empty() else round(float((facts["n_cites"] > 0).mean()), 4),
+            "statements": len(facts),
+            "with_citations": int((facts["n_cites"] > 0).sum()),
+            "share_cited": None
+            if facts.is_empty()
+            else round(float((facts["n_cites"] > 0).mean()), 4),
             "notes": int(stmts["note"].sum()) if not stmts.is_empty() else 0,
         },
         "citations": {
-            "cites": total, "resolved": int(checked["resolved"].sum()) if total else 0,
+            "cites": total,
+            "resolved": int(checked["resolved"].sum()) if total else 0,
             "matched": int(checked["matched"].sum()) if total else 0,
             "share_matched": None if not total else round(int(checked["matched"].sum()) / total, 6),
             "by_table": checked.to_dicts(),
         },
         "utilization": utilization(con),
         "win_rate_briefed_vs_unbriefed": briefed_win_rates(con),
-    }  # fmt: skip
+    }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import duckdb
 import polars as pl
+
 from revstack.contracts import (
     Definitions,
     load_definitions,
@@ -48,9 +49,17 @@ _ONE_FIELD = "SELECT * FROM ({missing}) WHERE field = $field"
 _JOIN = "SELECT b.*, d.* EXCLUDE (record_id) FROM bad b LEFT JOIN ({details}) d USING (record_id)"
 
 DRILLABLE = frozenset(
-    {"completeness", "duplicates_exact", "duplicates_suspected", "definition", "stale",
-     "phantom", "departed_champion", "firmographic_conflict"}
-)  # fmt: skip
+    {
+        "completeness",
+        "duplicates_exact",
+        "duplicates_suspected",
+        "definition",
+        "stale",
+        "phantom",
+        "departed_champion",
+        "firmographic_conflict",
+    }
+)
 
 
 def territories(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -77,9 +86,12 @@ def _bad_rows(
         _rows, stale, phantom = quality._freshness(con, d, as_of)
         part = stale if kind == "stale" else phantom
         return part.select(
-            pl.col("opportunity_id").alias("record_id"), "last_activity", "days_since_any",
-            "days_since_two_way", "days_past_close",
-        )  # fmt: skip
+            pl.col("opportunity_id").alias("record_id"),
+            "last_activity",
+            "days_since_any",
+            "days_since_two_way",
+            "days_past_close",
+        )
     if kind == "departed_champion":
         return frame(con, quality._DEPARTED_CHAMPIONS).rename(
             {"opportunity_id": "record_id", "contact_id": "champion_contact_id"}

@@ -16,6 +16,7 @@ import duckdb
 import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from revstack.contracts import Bundle, default_dir
 from revstack.data.errors import ContractError
 from revstack.data.warehouse import frame, registered

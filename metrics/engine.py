@@ -7,6 +7,7 @@ import datetime as dt
 
 import duckdb
 import polars as pl
+
 from revstack.data.warehouse import frame
 
 __all__ = ["action_outcomes", "run_stats"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import duckdb
 import polars as pl
+
 from revstack.agents.forecast import accuracy, deal_calibration, summary_table
 from revstack.data.warehouse import frame, scalar
 
@@ -41,10 +42,17 @@ def truth_actuals(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
     if t.is_empty():
         return None
     keys = ["period_kind", "period_start"]
-    parts = [t.group_by(keys).agg(pl.col("amount").sum()).with_columns(segment_kind=pl.lit("company"), segment=pl.lit("company"))]
+    parts = [
+        t.group_by(keys)
+        .agg(pl.col("amount").sum())
+        .with_columns(segment_kind=pl.lit("company"), segment=pl.lit("company"))
+    ]
     for kind in ("region", "team"):
-        parts.append(t.group_by(*keys, pl.col(kind).alias("segment")).agg(pl.col("amount").sum())
-                     .with_columns(segment_kind=pl.lit(kind)))  # fmt: skip
+        parts.append(
+            t.group_by(*keys, pl.col(kind).alias("segment"))
+            .agg(pl.col("amount").sum())
+            .with_columns(segment_kind=pl.lit(kind))
+        )
     return pl.concat([p.select(*keys, "segment_kind", "segment", truth="amount") for p in parts])
 
 
@@ -55,5 +63,7 @@ def with_actuals(df: pl.DataFrame, truth: pl.DataFrame | None) -> pl.DataFrame:
     on = ["period_kind", "period_start", "segment_kind", "segment"]
     j = df.join(truth, on=on, how="left")
     return j.with_columns(
-        actual=pl.when(pl.col("actual").is_not_null()).then(pl.coalesce("truth", pl.lit(0.0))).otherwise(None)
+        actual=pl.when(pl.col("actual").is_not_null())
+        .then(pl.coalesce("truth", pl.lit(0.0)))
+        .otherwise(None)
     ).drop("truth")

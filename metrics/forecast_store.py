@@ -13,13 +13,23 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
 from revstack.data.warehouse import frame, scalar
 from revstack.metrics.forecast import accuracy, summary_table, truth_actuals, with_actuals
 
 __all__ = [
-    "latest_run", "live_forecasts", "snapshot_history", "drivers", "backtest", "reliability_curve",
-    "accuracy_table", "fan", "period_errors", "report", "combination",
-]  # fmt: skip
+    "latest_run",
+    "live_forecasts",
+    "snapshot_history",
+    "drivers",
+    "backtest",
+    "reliability_curve",
+    "accuracy_table",
+    "fan",
+    "period_errors",
+    "report",
+    "combination",
+]
 
 _LATEST = """
 SELECT run_id FROM ops.forecasts GROUP BY run_id ORDER BY max(snapshot_at) DESC, run_id DESC LIMIT 1
@@ -58,8 +68,16 @@ def combination(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> pl
     run = _run(con, run_id)
     raw = scalar(con, _RUN_METADATA, {"run": run}) if run else None
     rows = (json.loads(raw).get("agent", {}).get("combination") or []) if raw else []
-    schema = {"period_kind": pl.String, "commit": pl.Float64, "weight": pl.Float64, "sim_bias": pl.Float64,
-              "commit_bias": pl.Float64, "scale": pl.Float64, "periods": pl.Int64, "season": pl.Float64}  # fmt: skip
+    schema = {
+        "period_kind": pl.String,
+        "commit": pl.Float64,
+        "weight": pl.Float64,
+        "sim_bias": pl.Float64,
+        "commit_bias": pl.Float64,
+        "scale": pl.Float64,
+        "periods": pl.Int64,
+        "season": pl.Float64,
+    }
     return pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema)
 
 
@@ -72,7 +90,9 @@ def live_forecasts(con: duckdb.DuckDBPyConnection, run_id: str | None = None) ->
     return df.with_columns(gap_to_commit=pl.col("p50") - pl.col("rep_commit"))
 
 
-def snapshot_history(con: duckdb.DuckDBPyConnection, segment_kind: str = "company", segment: str = "company") -> pl.DataFrame:
+def snapshot_history(
+    con: duckdb.DuckDBPyConnection, segment_kind: str = "company", segment: str = "company"
+) -> pl.DataFrame:
     """Every stored live snapshot of a segment, over runs (history kept per snapshot date)."""
     return frame(con, _HISTORY, {"kind": segment_kind, "segment": segment})
 
@@ -98,11 +118,15 @@ def reliability_curve(con: duckdb.DuckDBPyConnection, run_id: str | None = None)
 
 def _split(bt: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     agent = bt.filter(pl.col("method") == "agent").rename({"period_offset": "offset"})
-    base = bt.filter(pl.col("method") != "agent").rename({"period_offset": "offset", "p50": "value"})
+    base = bt.filter(pl.col("method") != "agent").rename(
+        {"period_offset": "offset", "p50": "value"}
+    )
     return agent, base
 
 
-def _accuracy(con: duckdb.DuckDBPyConnection, run_id: str | None, segment_kind: str) -> list[dict[str, Any]]:
+def _accuracy(
+    con: duckdb.DuckDBPyConnection, run_id: str | None, segment_kind: str
+) -> list[dict[str, Any]]:
     bt = backtest(con, run_id)
     if bt.is_empty():
         return []
@@ -110,7 +134,9 @@ def _accuracy(con: duckdb.DuckDBPyConnection, run_id: str | None, segment_kind: 
     return accuracy(agent, base, segment_kind=segment_kind)
 
 
-def accuracy_table(con: duckdb.DuckDBPyConnection, run_id: str | None = None, segment_kind: str = "company") -> pl.DataFrame:
+def accuracy_table(
+    con: duckdb.DuckDBPyConnection, run_id: str | None = None, segment_kind: str = "company"
+) -> pl.DataFrame:
     """MAPE, WAPE, bias, within ±5/10%, coverage and CRPS per period kind, offset and method."""
     return summary_table(_accuracy(con, run_id, segment_kind))
 
@@ -121,30 +147,65 @@ def period_errors(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> 
     bt = backtest(con, run_id)
     if bt.is_empty():
         return bt
-    b = bt.filter((pl.col("segment_kind") == "company") & pl.col("actual").is_not_null() & (pl.col("actual") != 0))
+    b = bt.filter(
+        (pl.col("segment_kind") == "company")
+        & pl.col("actual").is_not_null()
+        & (pl.col("actual") != 0)
+    )
     return b.select(
-        "method", "period_kind", "period_start", "period_offset", "p10", "p50", "p90", "actual",
+        "method",
+        "period_kind",
+        "period_start",
+        "period_offset",
+        "p10",
+        "p50",
+        "p90",
+        "actual",
         error=(pl.col("p50") - pl.col("actual")) / pl.col("actual"),
-        inside=pl.when(pl.col("method") == "agent").then((pl.col("actual") >= pl.col("p10")) & (pl.col("actual") <= pl.col("p90"))),
-    ).sort("period_kind", "period_start", "period_offset", "method")  # fmt: skip
+        inside=pl.when(pl.col("method") == "agent").then(
+            (pl.col("actual") >= pl.col("p10")) & (pl.col("actual") <= pl.col("p90"))
+        ),
+    ).sort("period_kind", "period_start", "period_offset", "method")
 
 
-def fan(con: duckdb.DuckDBPyConnection, period_kind: str, period_start: dt.date, run_id: str | None = None) -> pl.DataFrame:
+def fan(
+    con: duckdb.DuckDBPyConnection,
+    period_kind: str,
+    period_start: dt.date,
+    run_id: str | None = None,
+) -> pl.DataFrame:
     """One company period seen from each snapshot: the agent's range, the rep commit and
     the actual, from the backtest (past snapshots) and the live forecast."""
     bt = backtest(con, run_id)
     rows = []
     if not bt.is_empty():
-        b = bt.filter((pl.col("segment_kind") == "company") & (pl.col("period_kind") == period_kind)
-                      & (pl.col("period_start") == period_start))  # fmt: skip
-        a = b.filter(pl.col("method") == "agent").select("snapshot_at", "p10", "p50", "p90", "actual")
+        b = bt.filter(
+            (pl.col("segment_kind") == "company")
+            & (pl.col("period_kind") == period_kind)
+            & (pl.col("period_start") == period_start)
+        )
+        a = b.filter(pl.col("method") == "agent").select(
+            "snapshot_at", "p10", "p50", "p90", "actual"
+        )
         c = b.filter(pl.col("method") == "rep_commit").select("snapshot_at", rep_commit="p50")
         rows.append(a.join(c, on="snapshot_at", how="left"))
     live = live_forecasts(con, run_id)
     if not live.is_empty():
-        lv = live.filter((pl.col("segment_kind") == "company") & (pl.col("period_kind") == period_kind)
-                         & (pl.col("period_start") == period_start))  # fmt: skip
-        rows.append(lv.select("snapshot_at", "p10", "p50", "p90", actual=pl.lit(None, pl.Float64), rep_commit="rep_commit"))
+        lv = live.filter(
+            (pl.col("segment_kind") == "company")
+            & (pl.col("period_kind") == period_kind)
+            & (pl.col("period_start") == period_start)
+        )
+        rows.append(
+            lv.select(
+                "snapshot_at",
+                "p10",
+                "p50",
+                "p90",
+                actual=pl.lit(None, pl.Float64),
+                rep_commit="rep_commit",
+            )
+        )
     rows = [r for r in rows if len(r)]
     return pl.concat(rows, how="vertical_relaxed").sort("snapshot_at") if rows else pl.DataFrame()
 
@@ -158,8 +219,17 @@ def report(con: duckdb.DuckDBPyConnection, definitions: Any) -> dict[str, Any]:
     live = live_forecasts(con, run).filter(pl.col("segment_kind") == "company")
     return {
         "run_id": run,
-        "live": live.select("period_kind", "period_start", "p10", "p50", "p90", "expected", "won_to_date",
-                            "rep_commit", "gap_to_commit").to_dicts(),  # fmt: skip
+        "live": live.select(
+            "period_kind",
+            "period_start",
+            "p10",
+            "p50",
+            "p90",
+            "expected",
+            "won_to_date",
+            "rep_commit",
+            "gap_to_commit",
+        ).to_dicts(),
         "backtest_company": _accuracy(con, run, "company"),
         "reliability": reliability_curve(con, run).to_dicts(),
     }

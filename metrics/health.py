@@ -11,12 +11,17 @@ import datetime as dt
 
 import duckdb
 import polars as pl
+
 from revstack.data.warehouse import first_row, frame
 
 __all__ = [
-    "weekly_activity", "records_touched", "weekly_runs", "agent_uptime", "score_trend",
+    "weekly_activity",
+    "records_touched",
+    "weekly_runs",
+    "agent_uptime",
+    "score_trend",
     "last_change",
-]  # fmt: skip
+]
 
 _WEEKLY = """
 SELECT date_trunc('week', created_at) AS week, agent,

@@ -18,6 +18,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
 from revstack.data.identity import pairwise_scores
 from revstack.data.warehouse import frame, scalar
 
@@ -92,10 +93,15 @@ GROUP BY ALL ORDER BY ALL
 
 def _share(df: pl.DataFrame, by: list[str]) -> list[dict[str, Any]]:
     return (
-        df.group_by(by).agg(proposals=pl.len(), correct=pl.col("correct").sum(),
-                            accuracy=pl.col("correct").mean().round(4))
-        .sort(by).to_dicts()
-    )  # fmt: skip
+        df.group_by(by)
+        .agg(
+            proposals=pl.len(),
+            correct=pl.col("correct").sum(),
+            accuracy=pl.col("correct").mean().round(4),
+        )
+        .sort(by)
+        .to_dicts()
+    )
 
 
 def report(con: duckdb.DuckDBPyConnection, definitions: Any = None) -> dict[str, Any]:
@@ -109,7 +115,9 @@ def report(con: duckdb.DuckDBPyConnection, definitions: Any = None) -> dict[str,
     dup: dict[str, Any] = {"run_id": run}
     for kind in ("accounts", "contacts"):
         clusters = frame(con, _CLUSTERS, {"run": run, "kind": kind})
-        dup[kind] = pairwise_scores(clusters, clusters.select("record_id", "entity_id")) if run else None
+        dup[kind] = (
+            pairwise_scores(clusters, clusters.select("record_id", "entity_id")) if run else None
+        )
     merges = frame(con, _MERGES)
     dup["merge_proposals"] = _share(merges, ["kind"]) if not merges.is_empty() else []
     enrich = frame(con, _ENRICH)
@@ -119,8 +127,11 @@ def report(con: duckdb.DuckDBPyConnection, definitions: Any = None) -> dict[str,
         defects = frame(con, _DEFECT_KEYS, {"cls": cls})
         proposed = frame(con, sql).unique()
         hit = defects.join(proposed, on=keys, how="semi")
-        row: dict[str, Any] = {"injected": len(defects), "found": len(hit),
-                               "recall": round(len(hit) / len(defects), 4) if len(defects) else None}  # fmt: skip
+        row: dict[str, Any] = {
+            "injected": len(defects),
+            "found": len(hit),
+            "recall": round(len(hit) / len(defects), 4) if len(defects) else None,
+        }
         if cls in _PRECISION_OF:
             on_defect = proposed.join(defects, on=keys, how="semi")
             row["proposals"] = len(proposed)
@@ -128,7 +139,9 @@ def report(con: duckdb.DuckDBPyConnection, definitions: Any = None) -> dict[str,
         found[cls] = row
     out["truth"] = {
         "duplicates": dup,
-        "enrichment": _share(enrich, ["action_type", "field", "status"]) if not enrich.is_empty() else [],
+        "enrichment": _share(enrich, ["action_type", "field", "status"])
+        if not enrich.is_empty()
+        else [],
         "defects": found,
     }
     return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+
 from revstack.data.warehouse import frame
 
 __all__ = ["GUARDRAILS", "blocked", "decisions", "replies", "report"]
@@ -51,8 +52,10 @@ FROM ops.draft_outcomes
 def blocked(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """Candidates each guardrail stopped (one candidate may trip several), and in all."""
     by = dict(frame(con, _BLOCKED).iter_rows())
-    return {**{g: int(by.get(g, 0)) for g in GUARDRAILS},
-            "any": int(con.execute(_BLOCKED_ANY).fetchall()[0][0])}  # fmt: skip
+    return {
+        **{g: int(by.get(g, 0)) for g in GUARDRAILS},
+        "any": int(con.execute(_BLOCKED_ANY).fetchall()[0][0]),
+    }
 
 
 def decisions(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
@@ -65,11 +68,18 @@ def replies(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """Reply and bounce rates over drafts the sequencer reported as sent (None until it has)."""
     r = frame(con, _REPLIES).row(0, named=True)
     sent = r["sent"]
-    return {**r, "reply_rate": None if not sent else round(r["replied"] / sent, 4),
-            "bounce_rate": None if not sent else round(r["bounced"] / sent, 4),
-            "opt_out_rate": None if not sent else round(r["opted_out"] / sent, 4)}  # fmt: skip
+    return {
+        **r,
+        "reply_rate": None if not sent else round(r["replied"] / sent, 4),
+        "bounce_rate": None if not sent else round(r["bounced"] / sent, 4),
+        "opt_out_rate": None if not sent else round(r["opted_out"] / sent, 4),
+    }
 
 
 def report(con: duckdb.DuckDBPyConnection, definitions: Any) -> dict[str, Any]:
-    return {"drafts": frame(con, _DRAFTS).row(0, named=True), "blocked": blocked(con),
-            "decisions": decisions(con), "replies": replies(con)}  # fmt: skip
+    return {
+        "drafts": frame(con, _DRAFTS).row(0, named=True),
+        "blocked": blocked(con),
+        "decisions": decisions(con),
+        "replies": replies(con),
+    }

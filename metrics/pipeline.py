@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
 from revstack.agents.pipeline_health import MODEL_THRESHOLD
 from revstack.data.warehouse import frame, registered, scalar
 from revstack.metrics.pipeline_backtest import (
@@ -31,8 +32,16 @@ from revstack.metrics.pipeline_backtest import (
 )
 from revstack.metrics.pipeline_maven import maven_report
 
-__all__ = ["signal_quality", "summarize", "report", "store_quality", "stored_quality",
-           "MODEL_THRESHOLD", "BUDGET", "QUALITY_SCHEMA"]  # fmt: skip
+__all__ = [
+    "signal_quality",
+    "summarize",
+    "report",
+    "store_quality",
+    "stored_quality",
+    "MODEL_THRESHOLD",
+    "BUDGET",
+    "QUALITY_SCHEMA",
+]
 
 
 _HAS_TRUTH = "SELECT count(*) FROM truth.deal_outcomes"
@@ -59,14 +68,26 @@ def summarize(bt: Backtest, live: pl.DataFrame, every: pl.DataFrame) -> dict[str
     rules = live.filter(~pl.col("signal").is_in(["model", NAIVE, ANY_RULE]))
     pick = {
         "model": live.filter(signal="model").row(0, named=True),
-        "best_rule_by_precision_at_k": rules.sort("precision_at_k", descending=True,
-                                                  nulls_last=True).row(0, named=True),
-        "best_rule_by_recall": rules.sort("recall", descending=True, nulls_last=True).row(0, named=True),
+        "best_rule_by_precision_at_k": rules.sort(
+            "precision_at_k", descending=True, nulls_last=True
+        ).row(0, named=True),
+        "best_rule_by_recall": rules.sort("recall", descending=True, nulls_last=True).row(
+            0, named=True
+        ),
         "best_rule_by_f1": rules.sort("f1", descending=True, nulls_last=True).row(0, named=True),
         "naive": live.filter(signal=NAIVE).row(0, named=True),
-    }  # fmt: skip
-    keys = ("signal", "precision_at_k", "recall_at_k", "precision", "recall", "f1", "pr_auc",
-            "dollar_recall", "median_warning_days")  # fmt: skip
+    }
+    keys = (
+        "signal",
+        "precision_at_k",
+        "recall_at_k",
+        "precision",
+        "recall",
+        "f1",
+        "pr_auc",
+        "dollar_recall",
+        "median_warning_days",
+    )
     dead = bt.scored.filter("already_lost")
     phantom = (
         bt.scored.filter(pl.col("phantom").is_not_null())
@@ -77,9 +98,11 @@ def summarize(bt: Backtest, live: pl.DataFrame, every: pl.DataFrame) -> dict[str
         "available": True,
         "setup": bt.setup,
         "label": f"slipped out of its quarter, reached its quarter's end still open, or lost, "
-                 f"within {bt.setup['horizon_days']} days",
-        "budget_per_manager_week": BUDGET, "model_threshold": MODEL_THRESHOLD,
-        "rows": len(bt.scored), "live_rows": int((~bt.scored["already_lost"]).sum()),
+        f"within {bt.setup['horizon_days']} days",
+        "budget_per_manager_week": BUDGET,
+        "model_threshold": MODEL_THRESHOLD,
+        "rows": len(bt.scored),
+        "live_rows": int((~bt.scored["already_lost"]).sum()),
         "base_rate_live": _r(pick["model"]["base_rate"]),
         "side_by_side_live": {name: {k: _r(r[k]) for k in keys} for name, r in pick.items()},
         "signals_live": _rows(live),
@@ -89,7 +112,7 @@ def summarize(bt: Backtest, live: pl.DataFrame, every: pl.DataFrame) -> dict[str
             "phantom_precision": _r(phantom["already_lost"].mean()) if len(phantom) else None,
             "phantom_recall": _r(phantom["already_lost"].sum() / len(dead)) if len(dead) else None,
         },
-    }  # fmt: skip
+    }
 
 
 def report(con: duckdb.DuckDBPyConnection, definitions: Any) -> dict[str, Any]:
@@ -97,9 +120,11 @@ def report(con: duckdb.DuckDBPyConnection, definitions: Any) -> dict[str, Any]:
     if not scalar(con, _HAS_TRUTH):
         if scalar(con, _MAVEN):  # real data whose export holds its own outcomes
             return {"available": True, "data": "maven_crm", **maven_report(con, definitions)}
-        return {"available": False,
-                "why": "no truth.* in this warehouse and no outcomes in the export to "
-                       "backtest against; see docs/pipeline_health.md"}  # fmt: skip
+        return {
+            "available": False,
+            "why": "no truth.* in this warehouse and no outcomes in the export to "
+            "backtest against; see docs/pipeline_health.md",
+        }
     mem = in_memory_copy(con)
     try:
         bt = run_backtest(mem, definitions)
@@ -113,12 +138,14 @@ def store_quality(
 ) -> int:
     """Record both populations' figures as one backtest in ops.risk_backtests; its id."""
     backtest_id = int(scalar(con, "SELECT nextval('ops.risk_backtest_seq')"))  # type: ignore[arg-type]
-    rows = pl.concat([live.with_columns(population=pl.lit("live")),
-                      every.with_columns(population=pl.lit("all"))])  # fmt: skip
+    rows = pl.concat(
+        [live.with_columns(population=pl.lit("live")), every.with_columns(population=pl.lit("all"))]
+    )
     rows = rows.with_columns(
-        backtest_id=pl.lit(backtest_id), measured_at=pl.lit(dt.datetime.now(dt.UTC).replace(tzinfo=None)),
+        backtest_id=pl.lit(backtest_id),
+        measured_at=pl.lit(dt.datetime.now(dt.UTC).replace(tzinfo=None)),
         setup=pl.lit(json.dumps(bt.setup, default=str)),
-    )  # fmt: skip
+    )
     with registered(con, "quality_rows", rows):
         con.execute(_STORE)
     return backtest_id

@@ -16,6 +16,8 @@ from typing import Any
 import duckdb
 import numpy as np
 import polars as pl
+from sklearn.metrics import average_precision_score
+
 from revstack.agents.features import TABLES, deal_states, weekly_moments
 from revstack.agents.pipeline_health import (
     HORIZON_DAYS,
@@ -28,10 +30,18 @@ from revstack.agents.pipeline_health import (
 )
 from revstack.data.progress import Progress, report
 from revstack.data.warehouse import frame, scalar
-from sklearn.metrics import average_precision_score
 
-__all__ = ["ANY_RULE", "BUDGET", "NAIVE", "QUALITY_SCHEMA", "Backtest", "in_memory_copy", "run_backtest",
-           "signal_quality", "truth_labels"]
+__all__ = [
+    "ANY_RULE",
+    "BUDGET",
+    "NAIVE",
+    "QUALITY_SCHEMA",
+    "Backtest",
+    "in_memory_copy",
+    "run_backtest",
+    "signal_quality",
+    "truth_labels",
+]
 
 NAIVE = "naive_no_activity_30d"  # the baseline: no completed activity at all in 30 days
 _MANAGERS = """
@@ -45,10 +55,13 @@ _SLIPS = "SELECT opportunity_id, slipped_at, new_close_date FROM truth.slips"
 
 # What a backtest reads: copied into memory in one short unit of work, so the warehouse
 # file is not held while the models train (docs/warehouse.md).
-_COPY = {**{t: cols for t, cols in TABLES.items()},
-         "crm.users": ["user_id", "role", "manager_id"], "ops.imports": ["as_of"],
-         "truth.deal_outcomes": ["opportunity_id", "outcome", "outcome_date"],
-         "truth.slips": ["opportunity_id", "slipped_at", "new_close_date"]}  # fmt: skip
+_COPY = {
+    **{t: cols for t, cols in TABLES.items()},
+    "crm.users": ["user_id", "role", "manager_id"],
+    "ops.imports": ["as_of"],
+    "truth.deal_outcomes": ["opportunity_id", "outcome", "outcome_date"],
+    "truth.slips": ["opportunity_id", "slipped_at", "new_close_date"],
+}
 
 
 def in_memory_copy(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
@@ -83,10 +96,15 @@ def truth_labels(
     h = pl.duration(days=horizon_days)
     base = states.select("as_of", "opportunity_id", q=pl.col("close_date").dt.truncate("1q"))
     out = frame(con, _OUTCOMES)
-    lost = base.join(out.filter(outcome="lost"), on="opportunity_id").filter(
-        pl.col("outcome_date").cast(pl.Datetime("us")) <= pl.col("as_of") + h
-    ).select("as_of", "opportunity_id",
-             event_at=pl.max_horizontal(pl.col("outcome_date").cast(pl.Datetime("us")), "as_of"))  # fmt: skip
+    lost = (
+        base.join(out.filter(outcome="lost"), on="opportunity_id")
+        .filter(pl.col("outcome_date").cast(pl.Datetime("us")) <= pl.col("as_of") + h)
+        .select(
+            "as_of",
+            "opportunity_id",
+            event_at=pl.max_horizontal(pl.col("outcome_date").cast(pl.Datetime("us")), "as_of"),
+        )
+    )
     won_late = (
         base.join(out.filter(outcome="won"), on="opportunity_id")
         .filter(
@@ -96,18 +114,28 @@ def truth_labels(
         )
         .select("as_of", "opportunity_id", event_at=pl.col("outcome_date").cast(pl.Datetime("us")))
     )
-    slipped = base.join(frame(con, _SLIPS), on="opportunity_id").filter(
-        (pl.col("slipped_at") > pl.col("as_of")) & (pl.col("slipped_at") <= pl.col("as_of") + h)
-        & (pl.col("new_close_date").dt.truncate("1q") > pl.col("q"))
-    ).select("as_of", "opportunity_id", event_at="slipped_at")  # fmt: skip
+    slipped = (
+        base.join(frame(con, _SLIPS), on="opportunity_id")
+        .filter(
+            (pl.col("slipped_at") > pl.col("as_of"))
+            & (pl.col("slipped_at") <= pl.col("as_of") + h)
+            & (pl.col("new_close_date").dt.truncate("1q") > pl.col("q"))
+        )
+        .select("as_of", "opportunity_id", event_at="slipped_at")
+    )
     # Its quarter ended while the deal was still open (not won or lost by then).
-    ended = base.join(out, on="opportunity_id").with_columns(
-        q_end=pl.col("q").dt.offset_by("1q").cast(pl.Datetime("us"))
-    ).filter(
-        (pl.col("q_end") <= pl.col("as_of") + h)
-        & (pl.col("outcome_date").is_null()
-           | (pl.col("outcome_date").cast(pl.Datetime("us")) >= pl.col("q_end")))
-    ).select("as_of", "opportunity_id", event_at=pl.max_horizontal("q_end", "as_of"))  # fmt: skip
+    ended = (
+        base.join(out, on="opportunity_id")
+        .with_columns(q_end=pl.col("q").dt.offset_by("1q").cast(pl.Datetime("us")))
+        .filter(
+            (pl.col("q_end") <= pl.col("as_of") + h)
+            & (
+                pl.col("outcome_date").is_null()
+                | (pl.col("outcome_date").cast(pl.Datetime("us")) >= pl.col("q_end"))
+            )
+        )
+        .select("as_of", "opportunity_id", event_at=pl.max_horizontal("q_end", "as_of"))
+    )
     events = (
         pl.concat([lost, won_late, slipped, ended])
         .group_by("as_of", "opportunity_id")
@@ -120,9 +148,11 @@ def truth_labels(
         states.select("as_of", "opportunity_id")
         .join(events, on=["as_of", "opportunity_id"], how="left")
         .join(dead, on=["as_of", "opportunity_id"], how="left")
-        .with_columns(label=pl.col("event_at").is_not_null(),
-                      already_lost=pl.col("already_lost").fill_null(False))
-    )  # fmt: skip
+        .with_columns(
+            label=pl.col("event_at").is_not_null(),
+            already_lost=pl.col("already_lost").fill_null(False),
+        )
+    )
 
 
 def _blocks(moments: list[dt.datetime], weeks: int) -> list[list[dt.datetime]]:
@@ -176,33 +206,48 @@ def run_backtest(
         visible = final.with_columns(  # what the CRM showed at b0: deals closed later are open
             is_closed=pl.col("is_closed") & (pl.col("stage_entered_at") < b0)
         )
-        labels = outcome_labels(past.filter(pl.col("as_of") >= train["as_of"].min()), visible,
-                                horizon_days).join(train.select("as_of", "opportunity_id"),
-                                                   on=["as_of", "opportunity_id"])  # fmt: skip
+        labels = outcome_labels(
+            past.filter(pl.col("as_of") >= train["as_of"].min()), visible, horizon_days
+        ).join(train.select("as_of", "opportunity_id"), on=["as_of", "opportunity_id"])
         train = train.join(labels, on=["as_of", "opportunity_id"])
         if len(train) > max_train_rows:
             train = train[np.sort(rng.choice(len(train), max_train_rows, replace=False))]
         model = RiskModel(random_state=seed, **(model_params or {})).fit(
-            feature_matrix(train, bench, stages), train["label"].to_numpy(),
+            feature_matrix(train, bench, stages),
+            train["label"].to_numpy(),
             time=train["as_of"].to_physical().to_numpy(),
-        )  # fmt: skip
-        models.append({"block_start": b0.date().isoformat(), "n_train": len(train),
-                       "train_base_rate": round(float(train["label"].mean()), 4)})  # fmt: skip
+        )
+        models.append(
+            {
+                "block_start": b0.date().isoformat(),
+                "n_train": len(train),
+                "train_base_rate": round(float(train["label"].mean()), 4),
+            }
+        )
         now = states.filter(pl.col("as_of").is_in(block))
         flags = rule_flags(now, definitions, bench)
         wide = flags.pivot(on="signal", index=["as_of", "opportunity_id"], values="severity")
         scored_parts.append(
-            now.select("as_of", "opportunity_id", "owner_id", "amount", "stage", "close_date",
-                       "days_since_activity")
+            now.select(
+                "as_of",
+                "opportunity_id",
+                "owner_id",
+                "amount",
+                "stage",
+                "close_date",
+                "days_since_activity",
+            )
             .with_columns(model=model.risk(feature_matrix(now, bench, stages)))
             .join(wide, on=["as_of", "opportunity_id"], how="left")
-        )  # fmt: skip
+        )
     report(progress, "backtest blocks", len(blocks), len(blocks))
     scored = pl.concat(scored_parts, how="diagonal_relaxed")
     scored = scored.with_columns(
-        pl.when(pl.col("days_since_activity") > 30).then(pl.col("days_since_activity"))
-        .cast(pl.Float64).alias(NAIVE)
-    )  # fmt: skip
+        pl.when(pl.col("days_since_activity") > 30)
+        .then(pl.col("days_since_activity"))
+        .cast(pl.Float64)
+        .alias(NAIVE)
+    )
     truth = truth_labels(con, scored, horizon_days)
     scored = (
         scored.join(truth, on=["as_of", "opportunity_id"], how="left")
@@ -210,25 +255,50 @@ def run_backtest(
         .with_columns(pl.col("amount").fill_null(0.0))
     )
     signals = [c for c in scored.columns if c not in _NOT_SIGNALS]
-    setup = {"as_of": as_of.isoformat(), "horizon_days": horizon_days,
-             "eval_weeks": len(evaluable), "first_week": evaluable[0].date().isoformat(),
-             "last_week": evaluable[-1].date().isoformat(), "retrain_weeks": retrain_weeks,
-             "train_weeks": train_weeks, "models": models, "seed": seed}  # fmt: skip
+    setup = {
+        "as_of": as_of.isoformat(),
+        "horizon_days": horizon_days,
+        "eval_weeks": len(evaluable),
+        "first_week": evaluable[0].date().isoformat(),
+        "last_week": evaluable[-1].date().isoformat(),
+        "retrain_weeks": retrain_weeks,
+        "train_weeks": train_weeks,
+        "models": models,
+        "seed": seed,
+    }
     return Backtest(scored, signals, setup)
 
 
-_NOT_SIGNALS = {"as_of", "opportunity_id", "owner_id", "amount", "stage", "days_since_activity", "close_date",
-                "event_at", "label", "manager_id", "already_lost"}  # fmt: skip
+_NOT_SIGNALS = {
+    "as_of",
+    "opportunity_id",
+    "owner_id",
+    "amount",
+    "stage",
+    "days_since_activity",
+    "close_date",
+    "event_at",
+    "label",
+    "manager_id",
+    "already_lost",
+}
 
 
 BUDGET = 5  # alerts per manager per week
 ANY_RULE = "any_rule"
 QUALITY_SCHEMA = {
-    "signal": pl.String, "flagged": pl.Int64, "precision": pl.Float64, "recall": pl.Float64,
-    "f1": pl.Float64, "precision_at_k": pl.Float64, "recall_at_k": pl.Float64,
-    "pr_auc": pl.Float64, "base_rate": pl.Float64, "dollar_recall": pl.Float64,
+    "signal": pl.String,
+    "flagged": pl.Int64,
+    "precision": pl.Float64,
+    "recall": pl.Float64,
+    "f1": pl.Float64,
+    "precision_at_k": pl.Float64,
+    "recall_at_k": pl.Float64,
+    "pr_auc": pl.Float64,
+    "base_rate": pl.Float64,
+    "dollar_recall": pl.Float64,
     "median_warning_days": pl.Float64,
-}  # fmt: skip
+}
 
 
 def _flag_columns(bt: Backtest) -> pl.DataFrame:
@@ -237,18 +307,25 @@ def _flag_columns(bt: Backtest) -> pl.DataFrame:
     return bt.scored.with_columns(
         pl.when(pl.col("model") >= MODEL_THRESHOLD).then("model").otherwise(None).alias("_model"),
         pl.sum_horizontal([pl.col(r).is_not_null().cast(pl.Float64) for r in rules])
-        .replace(0.0, None).alias(ANY_RULE),
-    )  # fmt: skip
+        .replace(0.0, None)
+        .alias(ANY_RULE),
+    )
 
 
-def _one(d: pl.DataFrame, col: str, rank_col: str, budget: int, positives: int,
-         dollars: float) -> dict[str, Any]:  # fmt: skip
+def _one(
+    d: pl.DataFrame, col: str, rank_col: str, budget: int, positives: int, dollars: float
+) -> dict[str, Any]:
     flagged = d.filter(pl.col(col).is_not_null())
     tp = flagged.filter("label")
     precision = len(tp) / len(flagged) if len(flagged) else None
     recall = len(tp) / positives if positives else None
-    f1 = (2 * precision * recall / (precision + recall)
-          if precision and recall else 0.0 if precision is not None else None)  # fmt: skip
+    f1 = (
+        2 * precision * recall / (precision + recall)
+        if precision and recall
+        else 0.0
+        if precision is not None
+        else None
+    )
     # The budget: each manager sees their top ``budget`` deals of the week by this signal.
     top = (
         d.filter(pl.col(rank_col).is_not_null())
@@ -260,18 +337,22 @@ def _one(d: pl.DataFrame, col: str, rank_col: str, budget: int, positives: int,
     y = d["label"].to_numpy()
     warning = (
         tp.group_by("opportunity_id", "event_at")
-        .agg(days=(pl.col("event_at") - pl.col("as_of")).max().dt.total_days())
-        ["days"].median()
-    )  # fmt: skip
+        .agg(days=(pl.col("event_at") - pl.col("as_of")).max().dt.total_days())["days"]
+        .median()
+    )
     return {
-        "signal": col, "flagged": len(flagged), "precision": precision, "recall": recall,
-        "f1": f1, "precision_at_k": top["label"].mean() if len(top) else None,
+        "signal": col,
+        "flagged": len(flagged),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "precision_at_k": top["label"].mean() if len(top) else None,
         "recall_at_k": top["label"].sum() / positives if positives else None,
         "pr_auc": float(average_precision_score(y, score)) if 0 < y.sum() < len(y) else None,
         "base_rate": positives / len(d) if len(d) else None,
         "dollar_recall": float(tp["amount"].sum()) / dollars if dollars else None,
         "median_warning_days": warning,
-    }  # fmt: skip
+    }
 
 
 def signal_quality(bt: Backtest, budget: int = BUDGET, *, live_only: bool = True) -> pl.DataFrame:

@@ -23,6 +23,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
 from revstack.data.warehouse import frame, scalar
 from revstack.metrics.pipeline_backtest import run_backtest, signal_quality
 
@@ -47,20 +48,23 @@ FROM crm.opportunities WHERE created_at IS NOT NULL
 _USERS = "SELECT user_id, role, manager_id FROM crm.users"
 _EMPTY = {
     "crm.activities": "opportunity_id VARCHAR, contact_id VARCHAR, direction VARCHAR, "
-                      "status VARCHAR, occurred_at TIMESTAMP",
+    "status VARCHAR, occurred_at TIMESTAMP",
     "crm.opportunity_contacts": "opportunity_id VARCHAR, contact_id VARCHAR, role VARCHAR, "
-                                "added_at TIMESTAMP",
+    "added_at TIMESTAMP",
     "crm.contacts": "contact_id VARCHAR, is_active BOOLEAN, email_bounced BOOLEAN, "
-                    "updated_at TIMESTAMP",
+    "updated_at TIMESTAMP",
     "truth.slips": "opportunity_id VARCHAR, slipped_at TIMESTAMP, new_close_date DATE",
-}  # fmt: skip
+}
 
 
 def maven_input(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB shaped like a backtest's input, rebuilt from a maven import."""
-    parts = {"crm.opportunity_history": frame(con, _HISTORY),
-             "truth.deal_outcomes": frame(con, _OUTCOMES), "crm.users": frame(con, _USERS),
-             "ops.imports": frame(con, "SELECT max(as_of) AS as_of FROM ops.imports")}  # fmt: skip
+    parts = {
+        "crm.opportunity_history": frame(con, _HISTORY),
+        "truth.deal_outcomes": frame(con, _OUTCOMES),
+        "crm.users": frame(con, _USERS),
+        "ops.imports": frame(con, "SELECT max(as_of) AS as_of FROM ops.imports"),
+    }
     mem = duckdb.connect()
     for schema in ("crm", "truth", "ops"):
         mem.execute(f"CREATE SCHEMA {schema}")
@@ -89,18 +93,30 @@ def maven_report(
     eventual = (
         bt.scored.join(outcomes, on="opportunity_id")
         .group_by(flagged=pl.col("stage_age_outlier").is_not_null())
-        .agg(deal_weeks=pl.len(), won=(pl.col("outcome") == "won").mean(),
-             lost=(pl.col("outcome") == "lost").mean(), still_open=(pl.col("outcome") == "open").mean())
+        .agg(
+            deal_weeks=pl.len(),
+            won=(pl.col("outcome") == "won").mean(),
+            lost=(pl.col("outcome") == "lost").mean(),
+            still_open=(pl.col("outcome") == "open").mean(),
+        )
         .sort("flagged")
-    )  # fmt: skip
+    )
     q = signal_quality(bt, live_only=False)
     supported = ["model", "stage_age_outlier", "naive_no_activity_30d", "any_rule"]
     return {
         "setup": bt.setup,
         "label": "lost within 28 days (maven has no planned close dates to slip)",
-        "rows": len(bt.scored), "base_rate": q["base_rate"][0],
+        "rows": len(bt.scored),
+        "base_rate": q["base_rate"][0],
         "signals": q.filter(pl.col("signal").is_in(supported)).to_dicts(),
         "stage_age_eventual_outcome": eventual.to_dicts(),
-        "not_supported": ["gone_quiet", "close_date_slipped", "close_date_passed",
-                          "champion_departed", "low_multithreading", "amount_cut", "phantom"],
-    }  # fmt: skip
+        "not_supported": [
+            "gone_quiet",
+            "close_date_slipped",
+            "close_date_passed",
+            "champion_departed",
+            "low_multithreading",
+            "amount_cut",
+            "phantom",
+        ],
+    }

@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
 from revstack.contracts import Definitions, required_fields_sql, stage_violations_sql
 from revstack.data.inventory import data_as_of
 from revstack.data.normalize import domain_from_website
@@ -218,18 +219,27 @@ def measure(con: duckdb.DuckDBPyConnection, definitions: Definitions) -> Quality
     champions = frame(con, _DEPARTED_CHAMPIONS)
     n_open = sum(r["denominator"] for r in def_rows)
     champ_rows = [
-        _row("departed_champion", "opportunities", "champion inactive or bounced",
-             champions["opportunity_id"].n_unique(), n_open)
-    ]  # fmt: skip
+        _row(
+            "departed_champion",
+            "opportunities",
+            "champion inactive or bounced",
+            champions["opportunity_id"].n_unique(),
+            n_open,
+        )
+    ]
     firmo_rows, conflicts = _firmographic_conflicts(con)
 
     metrics = pl.DataFrame(
         rows + dup_rows + def_rows + fresh_rows + champ_rows + firmo_rows,
         schema={
-            "check_kind": pl.String, "object_type": pl.String, "item": pl.String,
-            "numerator": pl.Int64, "denominator": pl.Int64, "value": pl.Float64,
+            "check_kind": pl.String,
+            "object_type": pl.String,
+            "item": pl.String,
+            "numerator": pl.Int64,
+            "denominator": pl.Int64,
+            "value": pl.Float64,
         },
-    )  # fmt: skip
+    )
     dims = _dimensions(metrics, totals, n_open)
     score = 100.0 * sum(SCORE_WEIGHTS[k] * v for k, v in dims.items())
     evidence = {
@@ -311,9 +321,12 @@ def _against_truth(con, report: QualityReport) -> dict[str, dict[str, int]] | No
         injected = part.select("record_id", "field").unique()
         if cls == "missing_required_field":
             found = pl.concat(
-                [report.evidence[f"missing_{o}"] for o in ("accounts", "contacts", "opportunities")
-                 if not report.evidence[f"missing_{o}"].is_empty()]
-            ).select("record_id", "field")  # fmt: skip
+                [
+                    report.evidence[f"missing_{o}"]
+                    for o in ("accounts", "contacts", "opportunities")
+                    if not report.evidence[f"missing_{o}"].is_empty()
+                ]
+            ).select("record_id", "field")
             detected = injected.join(found, on=["record_id", "field"], how="semi")
         elif cls == "departed_champion":
             ch = report.evidence["departed_champions"]

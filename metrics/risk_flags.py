@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import duckdb
 import polars as pl
+
 from revstack.data.warehouse import frame, scalar
 
 __all__ = ["FLAG_COLUMNS", "flag_runs", "flags", "deal_flags", "signal_counts"]
@@ -38,13 +39,27 @@ WHERE f.run_id = $run
 ORDER BY manager, f.score DESC NULLS LAST, f.opportunity_id, f.signal
 """
 FLAG_COLUMNS = {
-    "run_id": pl.String, "opportunity_id": pl.String, "deal": pl.String, "stage": pl.String,
-    "amount": pl.Float64, "close_date": pl.Date, "forecast_category": pl.String,
-    "owner_id": pl.String, "owner": pl.String, "manager_id": pl.String, "manager": pl.String,
-    "manager_email": pl.String, "team": pl.String, "region": pl.String, "signal": pl.String,
-    "flagged_at": pl.Datetime("us"), "score": pl.Float64, "severity": pl.Float64,
-    "reason": pl.String, "evidence": pl.String,
-}  # fmt: skip
+    "run_id": pl.String,
+    "opportunity_id": pl.String,
+    "deal": pl.String,
+    "stage": pl.String,
+    "amount": pl.Float64,
+    "close_date": pl.Date,
+    "forecast_category": pl.String,
+    "owner_id": pl.String,
+    "owner": pl.String,
+    "manager_id": pl.String,
+    "manager": pl.String,
+    "manager_email": pl.String,
+    "team": pl.String,
+    "region": pl.String,
+    "signal": pl.String,
+    "flagged_at": pl.Datetime("us"),
+    "score": pl.Float64,
+    "severity": pl.Float64,
+    "reason": pl.String,
+    "evidence": pl.String,
+}
 
 
 def flag_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -63,9 +78,14 @@ def flags(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> pl.DataF
 def deal_flags(rows: pl.DataFrame) -> pl.DataFrame:
     """One row per flagged deal: its signals, risk, and the reasons in signal order."""
     if rows.is_empty():
-        return pl.DataFrame(schema={**{c: FLAG_COLUMNS[c] for c in _DEAL_KEYS},
-                                    "signals": pl.List(pl.String), "risk": pl.Float64,
-                                    "reasons": pl.List(pl.String)})  # fmt: skip
+        return pl.DataFrame(
+            schema={
+                **{c: FLAG_COLUMNS[c] for c in _DEAL_KEYS},
+                "signals": pl.List(pl.String),
+                "risk": pl.Float64,
+                "reasons": pl.List(pl.String),
+            }
+        )
     return (
         rows.group_by(_DEAL_KEYS, maintain_order=True)
         .agg(signals=pl.col("signal"), risk=pl.col("score").max(), reasons=pl.col("reason"))
@@ -84,5 +104,17 @@ def signal_counts(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-_DEAL_KEYS = ["opportunity_id", "deal", "stage", "amount", "close_date", "forecast_category",
-              "owner", "manager_id", "manager", "manager_email", "team", "region"]  # fmt: skip
+_DEAL_KEYS = [
+    "opportunity_id",
+    "deal",
+    "stage",
+    "amount",
+    "close_date",
+    "forecast_category",
+    "owner",
+    "manager_id",
+    "manager",
+    "manager_email",
+    "team",
+    "region",
+]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import polars as pl
+
 from revstack.data.warehouse import frame
 
 __all__ = ["labelled_proposals", "threshold_curve"]

@@ -18,14 +18,20 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+
 from revstack.contracts import AgentContract, default_dir, load_contract
 from revstack.data.errors import ContractError
 from revstack.data.warehouse import frame
 
 __all__ = [
-    "RAMP_RULES", "trust_cycles", "suggestions", "wilson_lower", "ContractChange",
-    "contract_change", "policy_as_contracts",
-]  # fmt: skip
+    "RAMP_RULES",
+    "trust_cycles",
+    "suggestions",
+    "wilson_lower",
+    "ContractChange",
+    "contract_change",
+    "policy_as_contracts",
+]
 
 RAMP_RULES = {
     "cycle_days": 30,
@@ -103,21 +109,39 @@ def suggestions(cycles: pl.DataFrame, rules: dict | None = None) -> pl.DataFrame
             and lb is not None
             and lb >= r["graduate_lower_bound"]
         ):
-            rows.append((c["agent"], c["action_type"], "graduate to tier 1",
-                         f"{c['approved_unchanged']}/{c['reviewed']} approved unchanged; 95% lower bound {lb:.1%} >= {r['graduate_lower_bound']:.0%}"))  # fmt: skip
+            rows.append(
+                (
+                    c["agent"],
+                    c["action_type"],
+                    "graduate to tier 1",
+                    f"{c['approved_unchanged']}/{c['reviewed']} approved unchanged; 95% lower bound {lb:.1%} >= {r['graduate_lower_bound']:.0%}",
+                )
+            )
         elif (
             c["auto_applied"]
             and c["rolled_back"] / max(c["auto_applied"], 1) > r["demote_override_rate"]
         ):
-            rows.append((c["agent"], c["action_type"], "demote to tier 2",
-                         f"{c['rolled_back']} of {c['auto_applied']} automatic writes rolled back"))  # fmt: skip
+            rows.append(
+                (
+                    c["agent"],
+                    c["action_type"],
+                    "demote to tier 2",
+                    f"{c['rolled_back']} of {c['auto_applied']} automatic writes rolled back",
+                )
+            )
         elif (
             c["reviewed"] >= r["min_reviewed"]
             and overridden / c["reviewed"] > r["demote_override_rate"]
             and c["tier"] == 1
         ):
-            rows.append((c["agent"], c["action_type"], "demote to tier 2",
-                         f"{overridden}/{c['reviewed']} overridden"))  # fmt: skip
+            rows.append(
+                (
+                    c["agent"],
+                    c["action_type"],
+                    "demote to tier 2",
+                    f"{overridden}/{c['reviewed']} overridden",
+                )
+            )
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
@@ -139,10 +163,12 @@ class ContractChange:
         name = f"contracts/agents/{self.path.name}"
         return "".join(
             difflib.unified_diff(
-                self.before.splitlines(keepends=True), self.after.splitlines(keepends=True),
-                fromfile=f"a/{name}", tofile=f"b/{name}",
+                self.before.splitlines(keepends=True),
+                self.after.splitlines(keepends=True),
+                fromfile=f"a/{name}",
+                tofile=f"b/{name}",
             )
-        )  # fmt: skip
+        )
 
 
 def _block(lines: list[str], start: int) -> int:
@@ -229,8 +255,15 @@ def policy_as_contracts(
         affected: set[str] = set()
         for p in part.iter_rows(named=True):
             note = f"policy by {p['changed_by']} on {p['changed_at']:%Y-%m-%d}: {p['reason']}"
-            step = contract_change(agent, p["action_type"], tier=p["tier"], note=note,
-                                   min_confidence=p["min_confidence"], directory=base, before=text)  # fmt: skip
+            step = contract_change(
+                agent,
+                p["action_type"],
+                tier=p["tier"],
+                note=note,
+                min_confidence=p["min_confidence"],
+                directory=base,
+                before=text,
+            )
             text, affected = step.after, affected | set(step.also_affects)
         out.append(
             ContractChange(base / "agents" / f"{agent}.yaml", first, text, tuple(sorted(affected)))
@@ -272,18 +305,28 @@ def contract_change(
     if tier is not None:
         _set_key(lines, start, end, indent, "tier", str(tier), f"was {action.tier}: {why}")
     if min_confidence is not None:
-        _set_key(lines, start, end, indent, "min_confidence", f"{min_confidence:g}",
-                 f"was {action.min_confidence:g}: {why}")  # fmt: skip
+        _set_key(
+            lines,
+            start,
+            end,
+            indent,
+            "min_confidence",
+            f"{min_confidence:g}",
+            f"was {action.min_confidence:g}: {why}",
+        )
     moved: set[str] = set()
     for target in action.writes:
-        if tier is not None and _set_grant(lines, target, "tier", tier, f"lowered for {action_type}: {why}"):  # fmt: skip
+        if tier is not None and _set_grant(
+            lines, target, "tier", tier, f"lowered for {action_type}: {why}"
+        ):
             moved.add(target)
         if min_confidence is not None and _set_grant(
             lines, target, "min_confidence", min_confidence, f"lowered for {action_type}: {why}"
         ):
             moved.add(target)
-    others = tuple(sorted(a.name for a in contract.actions
-                          if a.name != action_type and moved & set(a.writes)))  # fmt: skip
+    others = tuple(
+        sorted(a.name for a in contract.actions if a.name != action_type and moved & set(a.writes))
+    )
     after = "".join(lines)
     changed = _parsed(path, after)  # the edit must still be a valid contract
     got = next(a for a in changed.actions if a.name == action_type)

@@ -25,11 +25,16 @@ from revstack.metrics.risk_flags import deal_flags
 __all__ = ["Digest", "build_digests", "write_digests", "send_digests", "SIGNAL_LABELS"]
 
 SIGNAL_LABELS = {
-    "gone_quiet": "Gone quiet", "close_date_slipped": "Close date slipped",
-    "champion_departed": "Champion departed", "low_multithreading": "Low multithreading",
-    "stage_age_outlier": "Stuck in stage", "close_date_passed": "Close date passed",
-    "amount_cut": "Amount cut", "phantom": "Probably lost already", "model": "Risk score",
-}  # fmt: skip
+    "gone_quiet": "Gone quiet",
+    "close_date_slipped": "Close date slipped",
+    "champion_departed": "Champion departed",
+    "low_multithreading": "Low multithreading",
+    "stage_age_outlier": "Stuck in stage",
+    "close_date_passed": "Close date passed",
+    "amount_cut": "Amount cut",
+    "phantom": "Probably lost already",
+    "model": "Risk score",
+}
 _SLACK_TEXT = 2900  # a section's text may hold 3000 characters
 _SLACK_BLOCKS = 50
 
@@ -66,8 +71,11 @@ def _html(manager: str, week: str, deals: pl.DataFrame, total: int, mode: str) -
             f'<td style="text-align:right">{risk}</td>'
             f"<td>{escape(', '.join(_label(s) for s in d['signals']))}<ul>{reasons}</ul></td></tr>"
         )
-    note = ("Shadow mode: the agent only reports; it changed nothing in the CRM."
-            if mode == "shadow" else "Live: flags feed deal prep and the forecast.")  # fmt: skip
+    note = (
+        "Shadow mode: the agent only reports; it changed nothing in the CRM."
+        if mode == "shadow"
+        else "Live: flags feed deal prep and the forecast."
+    )
     more = f"<p>Showing {len(deals)} of {total} flagged deals, highest risk first.</p>"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -83,19 +91,31 @@ def _html(manager: str, week: str, deals: pl.DataFrame, total: int, mode: str) -
 
 def _blocks(manager: str, week: str, deals: pl.DataFrame, total: int, mode: str) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"Pipeline risk, week of {week}"[:150]}},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text":
-            f"For *{manager}*: {total} flagged deal(s), top {len(deals)} by risk. "
-            + ("Shadow mode: nothing was changed." if mode == "shadow" else "Live.")}]},
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": f"Pipeline risk, week of {week}"[:150]},
+        },
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": f"For *{manager}*: {total} flagged deal(s), top {len(deals)} by risk. "
+                    + ("Shadow mode: nothing was changed." if mode == "shadow" else "Live."),
+                }
+            ],
+        },
         {"type": "divider"},
-    ]  # fmt: skip
+    ]
     for d in deals.iter_rows(named=True):
         if len(blocks) >= _SLACK_BLOCKS - 1:
             break
         risk = "" if d["risk"] is None else f" · risk {d['risk']:.0%}"
         reasons = "\n".join(f"• {r}" for r in d["reasons"])
-        text = (f"*{d['deal'] or d['opportunity_id']}* ({d['owner']}, {d['stage']}, "
-                f"{_money(d['amount'])}{risk})\n_{', '.join(_label(s) for s in d['signals'])}_\n{reasons}")  # fmt: skip
+        text = (
+            f"*{d['deal'] or d['opportunity_id']}* ({d['owner']}, {d['stage']}, "
+            f"{_money(d['amount'])}{risk})\n_{', '.join(_label(s) for s in d['signals'])}_\n{reasons}"
+        )
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:_SLACK_TEXT]}})
     return {"text": f"Pipeline risk for {manager}: {total} flagged deals", "blocks": blocks}
 
@@ -111,12 +131,17 @@ def build_digests(
             "Deals without an owner" if manager_id is None else str(manager_id)
         )
         shown = part.head(top)
-        out.append(Digest(
-            manager_id=str(manager_id or "none"), manager=name, email=part["manager_email"][0],
-            subject=f"Pipeline risk, week of {week}: {len(part)} flagged deals",
-            html=_html(name, week, shown, len(part), mode),
-            blocks=_blocks(name, week, shown, len(part), mode), deals=len(part),
-        ))  # fmt: skip
+        out.append(
+            Digest(
+                manager_id=str(manager_id or "none"),
+                manager=name,
+                email=part["manager_email"][0],
+                subject=f"Pipeline risk, week of {week}: {len(part)} flagged deals",
+                html=_html(name, week, shown, len(part), mode),
+                blocks=_blocks(name, week, shown, len(part), mode),
+                deals=len(part),
+            )
+        )
     return sorted(out, key=lambda d: d.manager)
 
 

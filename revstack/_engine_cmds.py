@@ -32,8 +32,20 @@ def cmd_proposals(args: argparse.Namespace) -> int:
     if df.is_empty():
         console.print(f"no {args.status} proposals")
         return 0
-    cols = ["proposal_id", "agent", "action_type", "object_type", "record_id", "field",
-            "old_value", "new_value", "confidence", "tier", "status", "reason"]  # fmt: skip
+    cols = [
+        "proposal_id",
+        "agent",
+        "action_type",
+        "object_type",
+        "record_id",
+        "field",
+        "old_value",
+        "new_value",
+        "confidence",
+        "tier",
+        "status",
+        "reason",
+    ]
     print_table(df.to_dicts(), cols)
     return 0
 
@@ -65,17 +77,31 @@ def cmd_reject(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     report = rollback(
-        Warehouse(args.db), by=args.by, agent=args.agent, since=args.since, until=args.until,
-        undo=args.undo, proposal=args.proposal, dry_run=args.dry_run,
-    )  # fmt: skip
+        Warehouse(args.db),
+        by=args.by,
+        agent=args.agent,
+        since=args.since,
+        until=args.until,
+        undo=args.undo,
+        proposal=args.proposal,
+        dry_run=args.dry_run,
+    )
     if args.json:
-        print_json({"rollback_id": report.rollback_id, "dry_run": report.dry_run,
-                    "considered": report.considered, "restored": report.restored.to_dicts(),
-                    "conflicts": report.conflicts.to_dicts()})  # fmt: skip
+        print_json(
+            {
+                "rollback_id": report.rollback_id,
+                "dry_run": report.dry_run,
+                "considered": report.considered,
+                "restored": report.restored.to_dicts(),
+                "conflicts": report.conflicts.to_dicts(),
+            }
+        )
         return 0
     verb = "would restore" if report.dry_run else "restored"
-    console.print(f"{report.rollback_id}: {verb} {len(report.restored)} field(s); "
-                  f"{len(report.conflicts)} conflict(s) left as they are")  # fmt: skip
+    console.print(
+        f"{report.rollback_id}: {verb} {len(report.restored)} field(s); "
+        f"{len(report.conflicts)} conflict(s) left as they are"
+    )
     if not report.restored.is_empty():
         print_table(
             report.restored.to_dicts(),
@@ -83,8 +109,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
             "restore",
         )
     if not report.conflicts.is_empty():
-        print_table(report.conflicts.to_dicts(), ["object_type", "record_id", "field", "agent_wrote", "now_holds"],
-               "conflicts: changed since the agent wrote them")  # fmt: skip
+        print_table(
+            report.conflicts.to_dicts(),
+            ["object_type", "record_id", "field", "agent_wrote", "now_holds"],
+            "conflicts: changed since the agent wrote them",
+        )
     if not report.dry_run and not report.restored.is_empty():
         console.print(f"undo with: revstack rollback --undo {report.rollback_id} --by {args.by}")
     return 0
@@ -104,8 +133,16 @@ def cmd_log_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_log_show(args: argparse.Namespace) -> int:
-    df = Warehouse(args.db).read(audit_rows, actor=args.actor, record=args.record, field=args.field,
-                    action=args.action, since=args.since, until=args.until, limit=args.limit)  # fmt: skip
+    df = Warehouse(args.db).read(
+        audit_rows,
+        actor=args.actor,
+        record=args.record,
+        field=args.field,
+        action=args.action,
+        since=args.since,
+        until=args.until,
+        limit=args.limit,
+    )
     if args.json:
         print_json(df.to_dicts())
     else:
@@ -185,9 +222,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         record_schedule(Warehouse(args.db))
     with progress_bar(not args.json) as progress:
-        results = run_agents(Warehouse(args.db), all_specs, only=args.agent, shadow=args.shadow,
-                             trigger="manual" if args.agent else "events",
-                             definitions=bundle.definitions, progress=progress)  # fmt: skip
+        results = run_agents(
+            Warehouse(args.db),
+            all_specs,
+            only=args.agent,
+            shadow=args.shadow,
+            trigger="manual" if args.agent else "events",
+            definitions=bundle.definitions,
+            progress=progress,
+        )
     if args.json:
         print_json([r.to_dict() for r in results])
     else:
@@ -208,9 +251,16 @@ def cmd_policy_set(args: argparse.Namespace) -> int:
     if spec is not None:
         tiers = spec.policy.filter(spec.policy["action_type"] == args.action)["tier"]
         contract_tier = int(tiers.max()) if len(tiers) else None
-    pid = set_policy(Warehouse(args.db), agent=args.agent, action_type=args.action, tier=args.tier,
-                     min_confidence=args.min_confidence, by=args.by, reason=args.reason,
-                     contract_tier=contract_tier)  # fmt: skip
+    pid = set_policy(
+        Warehouse(args.db),
+        agent=args.agent,
+        action_type=args.action,
+        tier=args.tier,
+        min_confidence=args.min_confidence,
+        by=args.by,
+        reason=args.reason,
+        contract_tier=contract_tier,
+    )
     console.print(
         f"{pid}: {args.agent}.{args.action} tier={args.tier} min_confidence={args.min_confidence}"
     )
@@ -235,7 +285,7 @@ def cmd_export_changes(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
+def register(sub: argparse._SubParsersAction, common) -> None:
     p = sub.add_parser(
         "agents", help="the registry: every agent, its contract, mode and dependencies"
     )
@@ -290,8 +340,10 @@ def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
     common(p)
     p.set_defaults(func=cmd_proposals)
 
-    for name, func, helptext in (("approve", cmd_approve, "approve a proposal (--value V: an edit)"),
-                                 ("reject", cmd_reject, "reject a proposal with a note")):  # fmt: skip
+    for name, func, helptext in (
+        ("approve", cmd_approve, "approve a proposal (--value V: an edit)"),
+        ("reject", cmd_reject, "reject a proposal with a note"),
+    ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("proposal_id", metavar="ID")
         p.add_argument("--by", required=True, help="the reviewer's name")

@@ -39,7 +39,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
+def register(sub: argparse._SubParsersAction, common) -> None:
     p = sub.add_parser("metrics", help="an agent's measures: engine outcomes and against truth")
     p.add_argument("--agent", required=True)
     p.add_argument("--definitions", help="definitions.yaml to measure against")

@@ -79,7 +79,7 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
+def register(sub: argparse._SubParsersAction, common) -> None:
     p = sub.add_parser(
         "drafts", help="outbound drafts: list, edit, approve, export (never sent here)"
     )

@@ -16,7 +16,15 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from revstack.data.progress import Progress as ProgressFn
 
-__all__ = ["console", "err_console", "iso_date", "print_json", "print_table", "progress_bar", "when_arg"]
+__all__ = [
+    "console",
+    "err_console",
+    "iso_date",
+    "print_json",
+    "print_table",
+    "progress_bar",
+    "when_arg",
+]
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)

@@ -27,13 +27,16 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
                 print_json(maven_report(con, definitions))  # small: minutes are not at stake
                 return 0
-            raise InputError(f"{args.db}: no truth.* here; a backtest needs a generated company "
-                             "or a maven_crm import")  # fmt: skip
+            raise InputError(
+                f"{args.db}: no truth.* here; a backtest needs a generated company "
+                "or a maven_crm import"
+            )
         mem = in_memory_copy(con)
     try:
         with progress_bar(not args.json) as progress:
-            bt = run_backtest(mem, definitions, eval_weeks=args.eval_weeks, seed=args.seed,
-                              progress=progress)  # fmt: skip
+            bt = run_backtest(
+                mem, definitions, eval_weeks=args.eval_weeks, seed=args.seed, progress=progress
+            )
     finally:
         mem.close()
     live, every = signal_quality(bt), signal_quality(bt, live_only=False)
@@ -44,13 +47,18 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
         return 0
-    console.print(f"[bold]pipeline_health backtest[/bold] {summary['setup']['first_week']} .. "
-                  f"{summary['setup']['last_week']}, base rate {summary['base_rate_live']:.1%}")  # fmt: skip
+    console.print(
+        f"[bold]pipeline_health backtest[/bold] {summary['setup']['first_week']} .. "
+        f"{summary['setup']['last_week']}, base rate {summary['base_rate_live']:.1%}"
+    )
     for r in live.iter_rows(named=True):
         fmt = lambda v: "   -" if v is None else f"{v:.2f}"  # noqa: E731
-        console.print(f"  {r['signal']:<22} flagged {r['flagged']:>8,}  p@k {fmt(r['precision_at_k'])}"
-                      f"  precision {fmt(r['precision'])}  recall {fmt(r['recall'])}"
-                      f"  PR-AUC {fmt(r['pr_auc'])}", markup=False)  # fmt: skip
+        console.print(
+            f"  {r['signal']:<22} flagged {r['flagged']:>8,}  p@k {fmt(r['precision_at_k'])}"
+            f"  precision {fmt(r['precision'])}  recall {fmt(r['recall'])}"
+            f"  PR-AUC {fmt(r['pr_auc'])}",
+            markup=False,
+        )
     return 0
 
 
@@ -60,8 +68,11 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
     with Warehouse(args.db).connect() as con:
         rows = flags(con, args.run)
-        mode = scalar(con, "SELECT coalesce(max(mode), 'shadow') FROM ops.runs WHERE run_id = $r",
-                      {"r": rows["run_id"][0] if len(rows) else ""})  # fmt: skip
+        mode = scalar(
+            con,
+            "SELECT coalesce(max(mode), 'shadow') FROM ops.runs WHERE run_id = $r",
+            {"r": rows["run_id"][0] if len(rows) else ""},
+        )
     if rows.is_empty():
         raise InputError(
             "no pipeline_health flags stored yet: run `revstack run --agent pipeline_health`"
@@ -70,17 +81,24 @@ def cmd_digest(args: argparse.Namespace) -> int:
     digests = build_digests(rows, week=week, top=args.top, mode=str(mode))
     paths = write_digests(digests, Path(args.out))
     sent = send_digests(digests) if args.send else 0
-    result = {"run_id": rows["run_id"][0], "week": week, "digests": len(digests),
-              "files": [str(p) for p in paths], "sent": sent}  # fmt: skip
+    result = {
+        "run_id": rows["run_id"][0],
+        "week": week,
+        "digests": len(digests),
+        "files": [str(p) for p in paths],
+        "sent": sent,
+    }
     if args.json:
         print_json(result)
     else:
-        console.print(f"{len(digests)} digests for week {week} in {args.out}"
-                      + (f", {sent} emailed" if args.send else ""))  # fmt: skip
+        console.print(
+            f"{len(digests)} digests for week {week} in {args.out}"
+            + (f", {sent} emailed" if args.send else "")
+        )
     return 0
 
 
-def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
+def register(sub: argparse._SubParsersAction, common) -> None:
     p = sub.add_parser(
         "backtest", help="pipeline_health against truth, week by week; stored for the dashboard"
     )

@@ -22,7 +22,7 @@ from revstack.data.warehouse import Warehouse
 __all__ = ["register", "brief_on_demand"]
 
 
-def brief_on_demand(wh: Warehouse, opportunity_id: str):  # noqa: ANN201 - RunResult
+def brief_on_demand(wh: Warehouse, opportunity_id: str):
     """Run deal prep for one deal now, through the engine (stored, logged, run id)."""
     from revstack.agents.deal_prep import DealPrep
     from revstack.agents.engine import run_agents
@@ -97,7 +97,7 @@ def cmd_news_load(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
+def register(sub: argparse._SubParsersAction, common) -> None:
     p = sub.add_parser("brief", help="a cited briefing for one deal, now (deal prep on demand)")
     p.add_argument("opportunity_id", metavar="OPP_ID")
     p.add_argument("--by", help="who is reading it (records that the briefing was opened)")

@@ -21,7 +21,6 @@ from revstack.data.warehouse import Warehouse, default_db_path
 Command = Callable[[argparse.Namespace], int]
 
 
-
 def _warehouse(args: argparse.Namespace) -> Warehouse:
     return Warehouse(args.db)
 
@@ -132,8 +131,19 @@ def cmd_app(args: argparse.Namespace) -> int:
 
     app = resources.files("revstack.dashboard") / "app.py"
     env = {**os.environ, "REVSTACK_DB": str(Path(args.db).resolve())}
-    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-               "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(args.port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     console.print(
         f"revstack dashboard on http://localhost:{args.port} (warehouse {args.db}); Ctrl-C stops it"
     )
@@ -168,7 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="build a realistic sample company with ground truth")
     p.add_argument("--scale", default="small", choices=["small", "mid", "large"])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--as-of", type=iso_date, default=None, help="the company's 'today' (YYYY-MM-DD)")
+    p.add_argument(
+        "--as-of", type=iso_date, default=None, help="the company's 'today' (YYYY-MM-DD)"
+    )
     p.add_argument("--replace", action="store_true", help="replace data already in the warehouse")
     _common(p)
     p.set_defaults(func=cmd_generate)
@@ -209,8 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
         _prep_cmds,
     )
 
-    for module in (_engine_cmds, _hygiene_cmds, _metrics_cmds, _pipeline_cmds, _prep_cmds,
-                   _outbound_cmds, _forecast_cmds):  # fmt: skip
+    for module in (
+        _engine_cmds,
+        _hygiene_cmds,
+        _metrics_cmds,
+        _pipeline_cmds,
+        _prep_cmds,
+        _outbound_cmds,
+        _forecast_cmds,
+    ):
         module.register(sub, _common)
     return parser
 

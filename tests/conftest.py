@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from revstack.data.warehouse import Warehouse, release_all
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +35,9 @@ def small_company(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
 
 
 @pytest.fixture(scope="session")
-def forecast_company(small_company: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+def forecast_company(
+    small_company: Warehouse, tmp_path_factory: pytest.TempPathFactory
+) -> Warehouse:
     """A copy of the small company after one run of the forecast agent (its outputs stored)."""
     import shutil
 

@@ -11,8 +11,13 @@ from tests.conftest import ROOT
 
 
 def _run(*args: str, db: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "revstack", *args, "--db", str(db)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "revstack", *args, "--db", str(db)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_generate_audit_and_status_speak_json(tmp_path: Path) -> None:
@@ -40,7 +45,11 @@ def test_generate_audit_and_status_speak_json(tmp_path: Path) -> None:
     assert _run("run", db=db).returncode == 0
     metrics = json.loads(_run("metrics", "--agent", "crm_hygiene", "--json", db=db).stdout)
     actions = {a["action_type"]: a for a in metrics["engine"]["actions"]}
-    assert actions["enrich_empty_field"]["proposals"] >= actions["enrich_empty_field"]["auto_applied"] > 0
+    assert (
+        actions["enrich_empty_field"]["proposals"]
+        >= actions["enrich_empty_field"]["auto_applied"]
+        > 0
+    )
     assert metrics["engine"]["runs"][0]["runs"] == 1
     unknown = _run("metrics", "--agent", "nobody", db=db)
     assert unknown.returncode == 2 and "unknown agent 'nobody'" in unknown.stderr
@@ -114,9 +123,6 @@ def test_engine_commands_run_end_to_end(tmp_path: Path) -> None:
         "--json",
         db=db,
     )
-    assert (
-        dry.returncode == 0
-        and len(json.loads(dry.stdout)["restored"]) == writes
-    )
+    assert dry.returncode == 0 and len(json.loads(dry.stdout)["restored"]) == writes
     refused = _run("rollback", "--agent", "crm_hygiene", "--since", "3d", "--by", "nobody", db=db)
     assert refused.returncode == 2 and "not a known person" in refused.stderr

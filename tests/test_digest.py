@@ -7,11 +7,10 @@ import json
 from html.parser import HTMLParser
 from pathlib import Path
 
-from revstack.data.warehouse import Warehouse
-from revstack.metrics.risk_flags import flags
-
 from revstack._digest import build_digests
 from revstack.cli import main
+from revstack.data.warehouse import Warehouse
+from revstack.metrics.risk_flags import flags
 from tests.risk_fixture import flagged  # noqa: F401 - the fixture
 
 _VOID = {"meta", "br", "hr", "img", "input", "link"}
@@ -72,7 +71,7 @@ def test_one_digest_per_manager_highest_risk_first_and_escaped(flagged: Warehous
     _check_blocks(mia.blocks)
 
 
-def test_revstack_digest_writes_valid_files(flagged: Warehouse, tmp_path: Path, capsys) -> None:  # noqa: ANN001, F811
+def test_revstack_digest_writes_valid_files(flagged: Warehouse, tmp_path: Path, capsys) -> None:  # noqa: F811
     out = tmp_path / "digests"
     code = main(["digest", "--db", str(flagged.path), "--out", str(out), "--json"])
     assert code == 0
@@ -87,12 +86,12 @@ def test_revstack_digest_writes_valid_files(flagged: Warehouse, tmp_path: Path, 
         _check_blocks(json.loads(s.read_text()))
 
 
-def test_digest_without_flags_is_a_clear_error(wh: Warehouse, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_digest_without_flags_is_a_clear_error(wh: Warehouse, tmp_path: Path, capsys) -> None:
     assert main(["digest", "--db", str(wh.path), "--out", str(tmp_path)]) == 2
     assert "no pipeline_health flags" in capsys.readouterr().err
 
 
-def test_digests_are_sent_through_a_real_smtp_server_on_loopback(monkeypatch) -> None:  # noqa: ANN001
+def test_digests_are_sent_through_a_real_smtp_server_on_loopback(monkeypatch) -> None:
     """A minimal SMTP server (stdlib socket, real protocol) receives what send_digests sends."""
     import socket
     import threading
@@ -133,7 +132,15 @@ def test_digests_are_sent_through_a_real_smtp_server_on_loopback(monkeypatch) ->
     monkeypatch.setenv("REVSTACK_SMTP_STARTTLS", "0")
     monkeypatch.setenv("REVSTACK_SMTP_FROM", "revstack@example.test")
     digests = [
-        Digest("U1", "Ana Ruiz", "ana@example.test", "Pipeline risk, week 40: 2 deals", "<p>two <b>deals</b></p>", {}, 2),
+        Digest(
+            "U1",
+            "Ana Ruiz",
+            "ana@example.test",
+            "Pipeline risk, week 40: 2 deals",
+            "<p>two <b>deals</b></p>",
+            {},
+            2,
+        ),
         Digest("U2", "No Address", None, "skipped", "<p>x</p>", {}, 1),
     ]
     assert send_digests(digests) == 1
@@ -143,5 +150,7 @@ def test_digests_are_sent_through_a_real_smtp_server_on_loopback(monkeypatch) ->
     msg = message_from_bytes(raw)
     assert msg["To"] == "ana@example.test" and msg["From"] == "revstack@example.test"
     assert msg["Subject"] == "Pipeline risk, week 40: 2 deals"
-    html = next(p for p in msg.walk() if p.get_content_type() == "text/html").get_payload(decode=True)
+    html = next(p for p in msg.walk() if p.get_content_type() == "text/html").get_payload(
+        decode=True
+    )
     assert b"<b>deals</b>" in html

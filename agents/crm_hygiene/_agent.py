@@ -13,11 +13,11 @@ See docs/hygiene.md.
 from __future__ import annotations
 
 import polars as pl
-from revstack.agents.engine import Agent, AgentResult, Context, empty_proposals
 
-from ._checks import check_proposals
-from ._enrich import FIELDS, enrichment_proposals
-from ._merge import merge_proposals
+from revstack.agents.crm_hygiene._checks import check_proposals
+from revstack.agents.crm_hygiene._enrich import FIELDS, enrichment_proposals
+from revstack.agents.crm_hygiene._merge import merge_proposals
+from revstack.agents.engine import Agent, AgentResult, Context, empty_proposals
 
 __all__ = ["CrmHygiene", "FIELDS"]
 

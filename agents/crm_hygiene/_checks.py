@@ -16,10 +16,10 @@ import datetime as dt
 from typing import Any
 
 import polars as pl
+
+from revstack.agents.crm_hygiene._json import dumps
 from revstack.agents.engine import Context
 from revstack.contracts import required_fields_sql, stage_fit_sql, stage_violations_sql
-
-from ._json import dumps
 
 __all__ = ["check_proposals"]
 
@@ -44,20 +44,40 @@ def _stage_moves(ctx: Context, as_of: dt.datetime) -> pl.DataFrame:
     rows = []
     for r in moves.iter_rows(named=True):
         text = "; ".join(f"{f['criterion']} (is {f['actual'] or 'none'})" for f in r["failed"])
-        rows.append({
-            "record_id": r["opportunity_id"], "old": dumps(r["stage"]), "new": dumps(r["fits"]),
-            "reason": f"fails the {r['stage']} entry criteria: {text}; it meets {r['fits']}",
-            "evidence": dumps({"stage": r["stage"], "fits": r["fits"], "failed_criteria": r["failed"]}),
-        })  # fmt: skip
-    frame = pl.DataFrame(rows, schema={"record_id": pl.String, "old": pl.String, "new": pl.String,
-                                       "reason": pl.String, "evidence": pl.String})  # fmt: skip
+        rows.append(
+            {
+                "record_id": r["opportunity_id"],
+                "old": dumps(r["stage"]),
+                "new": dumps(r["fits"]),
+                "reason": f"fails the {r['stage']} entry criteria: {text}; it meets {r['fits']}",
+                "evidence": dumps(
+                    {"stage": r["stage"], "fits": r["fits"], "failed_criteria": r["failed"]}
+                ),
+            }
+        )
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "record_id": pl.String,
+            "old": pl.String,
+            "new": pl.String,
+            "reason": pl.String,
+            "evidence": pl.String,
+        },
+    )
     # The criteria are facts checked in SQL; whether moving back is the right fix is
     # the reviewer's call, which the trust ramp measures.
     return frame.select(
-        action_type=pl.lit("move_stage"), object_type=pl.lit("opportunities"), record_id="record_id",
-        field=pl.lit("stage"), old_value="old", new_value="new", confidence=pl.lit(0.9),
-        evidence="evidence", reason="reason",
-    )  # fmt: skip
+        action_type=pl.lit("move_stage"),
+        object_type=pl.lit("opportunities"),
+        record_id="record_id",
+        field=pl.lit("stage"),
+        old_value="old",
+        new_value="new",
+        confidence=pl.lit(0.9),
+        evidence="evidence",
+        reason="reason",
+    )
 
 
 def _missing(ctx: Context) -> pl.DataFrame:
@@ -67,14 +87,25 @@ def _missing(ctx: Context) -> pl.DataFrame:
     for obj in ("accounts", "contacts", "opportunities"):
         found = ctx.sql(required_fields_sql(ctx.definitions, obj), tables=[f"crm.{obj}"])
         per_record = found.group_by("record_id").agg(pl.col("field").sort())
-        parts.append(per_record.select(
-            action_type=pl.lit("flag_missing_field"), object_type=pl.lit(obj), record_id="record_id",
-            field=pl.lit(None, pl.String), old_value=pl.lit(None, pl.String),
-            new_value=pl.struct(missing="field").struct.json_encode(), confidence=pl.lit(1.0),
-            evidence=pl.struct(required_by=pl.lit(f"definitions.yaml required_fields.{obj}"), blank="field").struct.json_encode(),
-            reason=pl.format("required and blank: {} (required_fields.{} in definitions.yaml)",
-                             pl.col("field").list.join(", "), pl.lit(obj)),
-        ))  # fmt: skip
+        parts.append(
+            per_record.select(
+                action_type=pl.lit("flag_missing_field"),
+                object_type=pl.lit(obj),
+                record_id="record_id",
+                field=pl.lit(None, pl.String),
+                old_value=pl.lit(None, pl.String),
+                new_value=pl.struct(missing="field").struct.json_encode(),
+                confidence=pl.lit(1.0),
+                evidence=pl.struct(
+                    required_by=pl.lit(f"definitions.yaml required_fields.{obj}"), blank="field"
+                ).struct.json_encode(),
+                reason=pl.format(
+                    "required and blank: {} (required_fields.{} in definitions.yaml)",
+                    pl.col("field").list.join(", "),
+                    pl.lit(obj),
+                ),
+            )
+        )
     return pl.concat(parts)
 
 
@@ -93,14 +124,31 @@ def _phantoms(ctx: Context, as_of: dt.datetime) -> pl.DataFrame:
         & (pl.col("quiet_for") > pl.col("benchmark") * d.phantom.quiet_multiple)
     )
     return phantom.select(
-        action_type=pl.lit("close_phantom_deal"), object_type=pl.lit("opportunities"),
-        record_id="opportunity_id", field=pl.lit("is_closed"), old_value=pl.lit("false"), new_value=pl.lit("true"),
+        action_type=pl.lit("close_phantom_deal"),
+        object_type=pl.lit("opportunities"),
+        record_id="opportunity_id",
+        field=pl.lit("is_closed"),
+        old_value=pl.lit("false"),
+        new_value=pl.lit("true"),
         confidence=pl.lit(0.8),
-        evidence=pl.format('{{"close_date":"{}","days_past_close":{},"days_without_two_way_activity":{},"stage":"{}","stage_quiet_days":{}}}',
-                           "close_date", "past_close", "quiet_for", "stage", "benchmark"),
-        reason=pl.format("close date {} passed {} days ago and no two-way activity for {} days ({}x the {} benchmark of {} days): probably lost; a person should close it",
-                         "close_date", "past_close", "quiet_for", pl.lit(d.phantom.quiet_multiple), "stage", "benchmark"),
-    )  # fmt: skip
+        evidence=pl.format(
+            '{{"close_date":"{}","days_past_close":{},"days_without_two_way_activity":{},"stage":"{}","stage_quiet_days":{}}}',
+            "close_date",
+            "past_close",
+            "quiet_for",
+            "stage",
+            "benchmark",
+        ),
+        reason=pl.format(
+            "close date {} passed {} days ago and no two-way activity for {} days ({}x the {} benchmark of {} days): probably lost; a person should close it",
+            "close_date",
+            "past_close",
+            "quiet_for",
+            pl.lit(d.phantom.quiet_multiple),
+            "stage",
+            "benchmark",
+        ),
+    )
 
 
 def check_proposals(ctx: Context) -> tuple[list[pl.DataFrame], dict[str, Any]]:

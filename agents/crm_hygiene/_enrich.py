@@ -20,10 +20,10 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
+
+from revstack.agents.crm_hygiene._json import json_expr
 from revstack.agents.engine import Context
 from revstack.data.normalize import company_key, domain_from_website
-
-from ._json import json_expr
 
 __all__ = ["FIELDS", "enrichment_proposals"]
 
@@ -45,7 +45,9 @@ def _matched(ctx: Context) -> pl.DataFrame:
     )
     ref = ctx.table("ref.enrichment", ["provider", "domain", "company_name", *FIELDS, "as_of"])
     ref = ref.rename({f: f"{f}_ref" for f in FIELDS})
-    by_domain = accounts.join(ref, on="domain", how="inner").with_columns(matched_on=pl.lit("domain"))
+    by_domain = accounts.join(ref, on="domain", how="inner").with_columns(
+        matched_on=pl.lit("domain")
+    )
     named = ref.with_columns(key=company_key(pl.col("company_name"))).filter(
         pl.col("key").is_not_null() & (pl.col("key") != "")
     )
@@ -61,8 +63,12 @@ def _matched(ctx: Context) -> pl.DataFrame:
 def enrichment_proposals(ctx: Context) -> tuple[list[pl.DataFrame], dict[str, Any]]:
     matched = _matched(ctx)
     order = list(ctx.params.get("enrichment_waterfall") or [])
-    providers = sorted(set(matched["provider"]), key=lambda p: (order.index(p) if p in order else len(order), p))
-    rank = pl.col("provider").replace_strict({p: i for i, p in enumerate(providers)}, default=len(providers))
+    providers = sorted(
+        set(matched["provider"]), key=lambda p: (order.index(p) if p in order else len(order), p)
+    )
+    rank = pl.col("provider").replace_strict(
+        {p: i for i, p in enumerate(providers)}, default=len(providers)
+    )
     matched = matched.with_columns(rank=rank)
     frames: list[pl.DataFrame] = []
     accuracy: dict[str, dict[str, float]] = {}
@@ -75,40 +81,90 @@ def enrichment_proposals(ctx: Context) -> tuple[list[pl.DataFrame], dict[str, An
             accuracy.setdefault(p, {})[field] = round(float(a), 4)
         has = matched.filter(ref.is_not_null()).join(agreement, on="provider", how="left")
         # The waterfall: the first provider (in order) holding a value wins the field.
-        first = has.sort("account_id", "rank").unique("account_id", keep="first", maintain_order=True)
+        first = has.sort("account_id", "rank").unique(
+            "account_id", keep="first", maintain_order=True
+        )
         empty = first.filter(crm.is_null())
         if not empty.is_empty():
-            frames.append(_proposals(empty, field, numeric, "enrich_empty_field",
-                                     pl.col("acc").fill_null(0.0), "empty in the CRM; the provider has it"))  # fmt: skip
+            frames.append(
+                _proposals(
+                    empty,
+                    field,
+                    numeric,
+                    "enrich_empty_field",
+                    pl.col("acc").fill_null(0.0),
+                    "empty in the CRM; the provider has it",
+                )
+            )
         # Corrections: providers that disagree with the CRM; two agreeing with each other
         # against it are stronger evidence than one.
         against = has.filter(crm.is_not_null() & ~_agrees(crm, ref, field))
         if against.is_empty():
             continue
         votes = against.group_by("account_id").agg(n_against=pl.len(), best_acc=pl.col("acc").max())
-        lead = against.sort("account_id", "rank").unique("account_id", keep="first", maintain_order=True)
-        lead = lead.join(votes, on="account_id").with_columns(
-            conf=pl.when(pl.col("n_against") >= 2).then(pl.col("best_acc").fill_null(0.5)).otherwise(0.5)
+        lead = against.sort("account_id", "rank").unique(
+            "account_id", keep="first", maintain_order=True
         )
-        frames.append(_proposals(lead, field, numeric, "correct_field", pl.col("conf"),
-                                 "the provider disagrees with the CRM"))  # fmt: skip
-    meta = {"matched_accounts": matched["account_id"].n_unique(), "providers": providers,
-            "provider_agreement": accuracy, "matched_by_name": int((matched["matched_on"] == "name").sum())}  # fmt: skip
+        lead = lead.join(votes, on="account_id").with_columns(
+            conf=pl.when(pl.col("n_against") >= 2)
+            .then(pl.col("best_acc").fill_null(0.5))
+            .otherwise(0.5)
+        )
+        frames.append(
+            _proposals(
+                lead,
+                field,
+                numeric,
+                "correct_field",
+                pl.col("conf"),
+                "the provider disagrees with the CRM",
+            )
+        )
+    meta = {
+        "matched_accounts": matched["account_id"].n_unique(),
+        "providers": providers,
+        "provider_agreement": accuracy,
+        "matched_by_name": int((matched["matched_on"] == "name").sum()),
+    }
     return frames, meta
 
 
-def _proposals(part: pl.DataFrame, field: str, numeric: bool, action: str, confidence: pl.Expr, why: str) -> pl.DataFrame:
+def _proposals(
+    part: pl.DataFrame, field: str, numeric: bool, action: str, confidence: pl.Expr, why: str
+) -> pl.DataFrame:
     crm, ref = pl.col(field), pl.col(f"{field}_ref")
     return part.select(
-        action_type=pl.lit(action), object_type=pl.lit("accounts"), record_id="account_id",
-        field=pl.lit(field), old_value=json_expr(crm, numeric), new_value=json_expr(ref, numeric),
+        action_type=pl.lit(action),
+        object_type=pl.lit("accounts"),
+        record_id="account_id",
+        field=pl.lit(field),
+        old_value=json_expr(crm, numeric),
+        new_value=json_expr(ref, numeric),
         confidence=confidence.clip(0.0, 1.0).round(4),
-        evidence=pl.concat_str([
-            pl.lit('{"provider":'), json_expr(pl.col("provider")), pl.lit(',"matched_on":'), json_expr(pl.col("matched_on")),
-            pl.lit(',"domain":'), json_expr(pl.col("domain")), pl.lit(',"provider_as_of":'), json_expr(pl.col("as_of").cast(pl.String)),
-            pl.lit(',"crm":'), json_expr(crm, numeric), pl.lit(',"provider_value":'), json_expr(ref, numeric),
-            pl.lit(',"provider_agreement":'), json_expr(pl.col("acc").round(4), True), pl.lit("}"),
-        ]),
-        reason=pl.format("{}: {} ({} agrees with the CRM on {}% of accounts where both have it)",
-                         pl.lit(field), pl.lit(why), "provider", (pl.col("acc").fill_null(0) * 100).round(1)),
-    )  # fmt: skip
+        evidence=pl.concat_str(
+            [
+                pl.lit('{"provider":'),
+                json_expr(pl.col("provider")),
+                pl.lit(',"matched_on":'),
+                json_expr(pl.col("matched_on")),
+                pl.lit(',"domain":'),
+                json_expr(pl.col("domain")),
+                pl.lit(',"provider_as_of":'),
+                json_expr(pl.col("as_of").cast(pl.String)),
+                pl.lit(',"crm":'),
+                json_expr(crm, numeric),
+                pl.lit(',"provider_value":'),
+                json_expr(ref, numeric),
+                pl.lit(',"provider_agreement":'),
+                json_expr(pl.col("acc").round(4), True),
+                pl.lit("}"),
+            ]
+        ),
+        reason=pl.format(
+            "{}: {} ({} agrees with the CRM on {}% of accounts where both have it)",
+            pl.lit(field),
+            pl.lit(why),
+            "provider",
+            (pl.col("acc").fill_null(0) * 100).round(1),
+        ),
+    )

@@ -15,12 +15,20 @@ def json_expr(expr: pl.Expr, numeric: bool = False) -> pl.Expr:
     them), strings quoted and escaped, NULL as null."""
     if numeric:
         return pl.when(expr.is_null()).then(pl.lit("null")).otherwise(expr.cast(pl.String))
-    return pl.when(expr.is_null()).then(pl.lit("null")).otherwise(
-        pl.lit('"')
-        + expr.cast(pl.String).str.replace_all(r"\\", r"\\\\").str.replace_all('"', r"\"")
-        .str.replace_all("\n", r"\n").str.replace_all("\r", r"\r").str.replace_all("\t", r"\t")
-        + pl.lit('"')
-    )  # fmt: skip
+    return (
+        pl.when(expr.is_null())
+        .then(pl.lit("null"))
+        .otherwise(
+            pl.lit('"')
+            + expr.cast(pl.String)
+            .str.replace_all(r"\\", r"\\\\")
+            .str.replace_all('"', r"\"")
+            .str.replace_all("\n", r"\n")
+            .str.replace_all("\r", r"\r")
+            .str.replace_all("\t", r"\t")
+            + pl.lit('"')
+        )
+    )
 
 
 def dumps(value: Any) -> str:

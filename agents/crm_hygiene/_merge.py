@@ -14,20 +14,42 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
+
+from revstack.agents.crm_hygiene._json import dumps
 from revstack.agents.engine import Context
 from revstack.data.identity import Resolution, resolve
 
-from ._json import dumps
-
 __all__ = ["merge_proposals", "ACCOUNT_FIELDS", "CONTACT_FIELDS"]
 
-ACCOUNT_FIELDS = {"name": "name", "domain": "website", "phone": "phone", "address": "street",
-                  "city": "city", "zip": "postal_code"}  # fmt: skip
-CONTACT_FIELDS = {"name": "full_name", "email": "email", "phone": "phone", "domain": "company_domain"}
+ACCOUNT_FIELDS = {
+    "name": "name",
+    "domain": "website",
+    "phone": "phone",
+    "address": "street",
+    "city": "city",
+    "zip": "postal_code",
+}
+CONTACT_FIELDS = {
+    "name": "full_name",
+    "email": "email",
+    "phone": "phone",
+    "domain": "company_domain",
+}
 _SHOW = {
-    "accounts": ["name", "website", "phone", "street", "city", "postal_code", "country", "industry", "owner_id", "created_at"],
+    "accounts": [
+        "name",
+        "website",
+        "phone",
+        "street",
+        "city",
+        "postal_code",
+        "country",
+        "industry",
+        "owner_id",
+        "created_at",
+    ],
     "contacts": ["full_name", "email", "phone", "title", "account_id", "created_at"],
-}  # fmt: skip
+}
 
 
 def _records(ctx: Context) -> dict[str, pl.DataFrame]:
@@ -36,79 +58,133 @@ def _records(ctx: Context) -> dict[str, pl.DataFrame]:
         accounts.select("account_id", account_website="website"), on="account_id", how="left"
     )
     contacts = contacts.with_columns(
-        full_name=pl.concat_str([pl.col("first_name"), pl.col("last_name")], separator=" ", ignore_nulls=True),
+        full_name=pl.concat_str(
+            [pl.col("first_name"), pl.col("last_name")], separator=" ", ignore_nulls=True
+        ),
         company_domain=pl.coalesce("email", "account_website"),
     )
-    return {"accounts": accounts.rename({"account_id": "record_id"}),
-            "contacts": contacts.rename({"contact_id": "record_id"})}  # fmt: skip
+    return {
+        "accounts": accounts.rename({"account_id": "record_id"}),
+        "contacts": contacts.rename({"contact_id": "record_id"}),
+    }
 
 
-def _survivors(records: pl.DataFrame, clusters: pl.DataFrame, current: pl.DataFrame, kind: str) -> pl.DataFrame:
+def _survivors(
+    records: pl.DataFrame, clusters: pl.DataFrame, current: pl.DataFrame, kind: str
+) -> pl.DataFrame:
     """(record_id, entity, current_entity) for records of multi-record clusters."""
     shown = [c for c in _SHOW[kind] if c in records.columns]
     multi = clusters.filter(pl.len().over("cluster_id") > 1)
-    info = multi.join(records.select("record_id", *shown), on="record_id", how="left").join(
-        current, on="record_id", how="left"
-    ).with_columns(
-        current_entity=pl.coalesce("entity_id", "record_id"),
-        filled=pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int32) for c in shown]),
+    info = (
+        multi.join(records.select("record_id", *shown), on="record_id", how="left")
+        .join(current, on="record_id", how="left")
+        .with_columns(
+            current_entity=pl.coalesce("entity_id", "record_id"),
+            filled=pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int32) for c in shown]),
+        )
     )
     # An entity people already approved wins; otherwise the oldest, most complete record.
     approved = (
         info.filter(pl.col("current_entity") != pl.col("record_id"))
-        .group_by("cluster_id", "current_entity").len()
+        .group_by("cluster_id", "current_entity")
+        .len()
         .sort(["cluster_id", "len", "current_entity"], descending=[False, True, False])
         .unique("cluster_id", keep="first", maintain_order=True)
         .select("cluster_id", approved="current_entity")
-    )  # fmt: skip
+    )
     best = (
-        info.sort(["cluster_id", "created_at", "filled", "record_id"], descending=[False, False, True, False], nulls_last=True)
+        info.sort(
+            ["cluster_id", "created_at", "filled", "record_id"],
+            descending=[False, False, True, False],
+            nulls_last=True,
+        )
         .unique("cluster_id", keep="first", maintain_order=True)
         .select("cluster_id", best="record_id")
-    )  # fmt: skip
-    return info.join(approved, on="cluster_id", how="left").join(best, on="cluster_id").with_columns(
-        entity=pl.coalesce("approved", "best")
+    )
+    return (
+        info.join(approved, on="cluster_id", how="left")
+        .join(best, on="cluster_id")
+        .with_columns(entity=pl.coalesce("approved", "best"))
     )
 
 
-def _evidence(res: Resolution, todo: pl.DataFrame, records: pl.DataFrame, kind: str) -> pl.DataFrame:
+def _evidence(
+    res: Resolution, todo: pl.DataFrame, records: pl.DataFrame, kind: str
+) -> pl.DataFrame:
     shown = [c for c in _SHOW[kind] if c in records.columns]
     keyed = todo.with_columns(
-        left_id=pl.min_horizontal("record_id", "entity"), right_id=pl.max_horizontal("record_id", "entity")
+        left_id=pl.min_horizontal("record_id", "entity"),
+        right_id=pl.max_horizontal("record_id", "entity"),
     )
     pairs = res.pairs
-    missing = keyed.select("left_id", "right_id").unique().join(pairs, on=["left_id", "right_id"], how="anti")
+    missing = (
+        keyed.select("left_id", "right_id")
+        .unique()
+        .join(pairs, on=["left_id", "right_id"], how="anti")
+    )
     if not missing.is_empty():  # the survivor was linked through others: score the pair itself
         pairs = pl.concat([pairs, res.score(missing)], how="diagonal_relaxed")
     scored = keyed.join(pairs.drop("rules", strict=False), on=["left_id", "right_id"], how="left")
-    explained = res.explain(scored.select("left_id", "right_id", *[f"g_{c.kind}" for c in res.comparisons]))
+    explained = res.explain(
+        scored.select("left_id", "right_id", *[f"g_{c.kind}" for c in res.comparisons])
+    )
     per_pair = explained.group_by("left_id", "right_id").agg(
         comparisons=pl.struct(field="kind", level="level", weight="weight")
     )
     side = records.select("record_id", *shown)
     rows = []
     data = scored.join(per_pair, on=["left_id", "right_id"], how="left")
-    dup = {r["record_id"]: r for r in side.filter(pl.col("record_id").is_in(data["record_id"].implode())).iter_rows(named=True)}
-    sur = {r["record_id"]: r for r in side.filter(pl.col("record_id").is_in(data["entity"].implode())).iter_rows(named=True)}
+    dup = {
+        r["record_id"]: r
+        for r in side.filter(pl.col("record_id").is_in(data["record_id"].implode())).iter_rows(
+            named=True
+        )
+    }
+    sur = {
+        r["record_id"]: r
+        for r in side.filter(pl.col("record_id").is_in(data["entity"].implode())).iter_rows(
+            named=True
+        )
+    }
     for r in data.iter_rows(named=True):
         comps = sorted(r["comparisons"] or [], key=lambda c: -abs(c["weight"]))
         agreed = [f"{c['field']} {c['level']}" for c in comps if c["weight"] > 0]
         differ = [f"{c['field']} {c['level']}" for c in comps if c["weight"] < 0]
         survivor = sur.get(r["entity"], {"record_id": r["entity"]})
         label = survivor.get("name") or survivor.get("full_name") or r["entity"]
-        reason = (f"likely the same {kind[:-1]} as {r['entity']} {label!r}: " + ", ".join(agreed[:4] or ["no field agrees strongly"])
-                  + (f"; differs: {', '.join(differ[:2])}" if differ else "")
-                  + f" (match probability {r['probability']:.3f})")  # fmt: skip
-        rows.append({
-            "record_id": r["record_id"], "probability": float(r["probability"]), "reason": reason,
-            "evidence": dumps({
-                "object": kind, "survivor": r["entity"], "match_probability": round(float(r["probability"]), 4),
-                "match_weight": r["match_weight"], "comparisons": comps,
-                "records": {"duplicate": dup.get(r["record_id"]), "survivor": survivor},
-                "cluster": r["members"],
-            }),
-        })  # fmt: skip
-    return pl.DataFrame(rows, schema={"record_id": pl.String, "probability": pl.Float64, "reason": pl.String, "evidence": pl.String})
+        reason = (
+            f"likely the same {kind[:-1]} as {r['entity']} {label!r}: "
+            + ", ".join(agreed[:4] or ["no field agrees strongly"])
+            + (f"; differs: {', '.join(differ[:2])}" if differ else "")
+            + f" (match probability {r['probability']:.3f})"
+        )
+        rows.append(
+            {
+                "record_id": r["record_id"],
+                "probability": float(r["probability"]),
+                "reason": reason,
+                "evidence": dumps(
+                    {
+                        "object": kind,
+                        "survivor": r["entity"],
+                        "match_probability": round(float(r["probability"]), 4),
+                        "match_weight": r["match_weight"],
+                        "comparisons": comps,
+                        "records": {"duplicate": dup.get(r["record_id"]), "survivor": survivor},
+                        "cluster": r["members"],
+                    }
+                ),
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "record_id": pl.String,
+            "probability": pl.Float64,
+            "reason": pl.String,
+            "evidence": pl.String,
+        },
+    )
 
 
 def merge_proposals(ctx: Context) -> tuple[list[pl.DataFrame], pl.DataFrame, dict[str, Any]]:
@@ -121,29 +197,49 @@ def merge_proposals(ctx: Context) -> tuple[list[pl.DataFrame], pl.DataFrame, dic
         # A company keyed in from another office has a new street, postcode and
         # switchboard at once: those disagreements count once (docs/identity.md).
         together = (("address", "zip", "phone"),) if kind == "accounts" else ()
-        res = resolve(records, fields, name_type="org" if kind == "accounts" else "person",
-                      threshold=threshold, move_together=together)  # fmt: skip
+        res = resolve(
+            records,
+            fields,
+            name_type="org" if kind == "accounts" else "person",
+            threshold=threshold,
+            move_together=together,
+        )
         current = current_all.filter(pl.col("object_type") == kind).select("record_id", "entity_id")
         info = _survivors(records, res.clusters, current, kind)
         members = info.group_by("cluster_id").agg(members=pl.col("record_id").sort())
         info = info.join(members, on="cluster_id")
         clusters_out.append(
-            info.select(object_type=pl.lit(kind), record_id="record_id", cluster_id="entity",
-                        cluster_size=pl.col("members").list.len().cast(pl.Int32), confidence="confidence")  # fmt: skip
+            info.select(
+                object_type=pl.lit(kind),
+                record_id="record_id",
+                cluster_id="entity",
+                cluster_size=pl.col("members").list.len().cast(pl.Int32),
+                confidence="confidence",
+            )
         )
         todo = info.filter(pl.col("current_entity") != pl.col("entity"))
         if not todo.is_empty():
             ev = _evidence(res, todo, records, kind)
             frames.append(
                 todo.join(ev, on="record_id").select(
-                    action_type=pl.lit("merge_records"), object_type=pl.lit("entity_map"),
-                    record_id=pl.lit(f"{kind}:") + pl.col("record_id"), field=pl.lit("entity_id"),
+                    action_type=pl.lit("merge_records"),
+                    object_type=pl.lit("entity_map"),
+                    record_id=pl.lit(f"{kind}:") + pl.col("record_id"),
+                    field=pl.lit("entity_id"),
                     old_value=pl.lit('"') + pl.col("current_entity") + pl.lit('"'),
                     new_value=pl.lit('"') + pl.col("entity") + pl.lit('"'),
-                    confidence=pl.col("probability").clip(0.0, 1.0).round(4), evidence="evidence", reason="reason",
-                )  # fmt: skip
+                    confidence=pl.col("probability").clip(0.0, 1.0).round(4),
+                    evidence="evidence",
+                    reason="reason",
+                )
             )
-        meta[kind] = {"records": len(records), "candidate_pairs": len(res.pairs),
-                      "in_clusters": len(info), "clusters": info["entity"].n_unique(), "to_merge": len(todo),
-                      "seconds": res.timings, "lambda": res.model.lambda_}  # fmt: skip
+        meta[kind] = {
+            "records": len(records),
+            "candidate_pairs": len(res.pairs),
+            "in_clusters": len(info),
+            "clusters": info["entity"].n_unique(),
+            "to_merge": len(todo),
+            "seconds": res.timings,
+            "lambda": res.model.lambda_,
+        }
     return frames, pl.concat(clusters_out), meta

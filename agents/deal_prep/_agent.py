@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
+
 from revstack.agents._cite import Note, Statement
 from revstack.agents._llm import Rewriter, grounded, rewriter_from_env
 from revstack.agents.deal_prep._inputs import Inputs, load_inputs, upcoming_meetings
@@ -50,9 +51,11 @@ def _deal_body(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
 
 
 def build_items(
-    inp: Inputs, opp: dict[str, Any], meeting: dict[str, Any] | None,
+    inp: Inputs,
+    opp: dict[str, Any],
+    meeting: dict[str, Any] | None,
     cache: dict[str, list[Item]] | None = None,
-) -> list[Item]:  # fmt: skip
+) -> list[Item]:
     """Every statement and note of one briefing, warnings first (``cache``: deal bodies
     shared by the meetings of one deal)."""
     cache = {} if cache is None else cache
@@ -76,7 +79,7 @@ def _rewrite(items: list[Item], rewriter: Rewriter) -> tuple[list[Item], int, in
     sent = [f"{it.text} {markers(it, numbers)}" for it in statements]
     try:
         back = list(rewriter(sent))
-    except Exception:  # noqa: BLE001 - any failure of an optional backend keeps the deterministic text
+    except Exception:
         return items, 0, len(sent)
     if len(back) != len(sent):
         return items, 0, len(sent)
@@ -174,38 +177,67 @@ class DealPrep(Agent):
                 "risk_flags_run": inp.flags_run,
                 "duplicate_check": inp.hygiene.method,
                 "seconds": round(time.perf_counter() - clock, 2),
-            },  # fmt: skip
+            },
             {"ops.briefings": briefings},
         )
 
     @staticmethod
-    def _row(inp: Inputs, opp: dict[str, Any], meeting: dict[str, Any] | None, items: list[Item],
-             bid: str, digest: str, prose: str, now: dt.datetime, payload: str) -> dict[str, Any]:  # fmt: skip
+    def _row(
+        inp: Inputs,
+        opp: dict[str, Any],
+        meeting: dict[str, Any] | None,
+        items: list[Item],
+        bid: str,
+        digest: str,
+        prose: str,
+        now: dt.datetime,
+        payload: str,
+    ) -> dict[str, Any]:
         account = inp.accounts.get(opp.get("account_id") or "")
         when = f"meeting {meeting['occurred_at']:%Y-%m-%d %H:%M} UTC" if meeting else "on demand"
-        subtitle = (f"{account['name'] if account else 'no account'} · {when} · data as of "
-                    f"{inp.as_of:%Y-%m-%d} · generated {now:%Y-%m-%d %H:%M} UTC · {prose}")  # fmt: skip
+        subtitle = (
+            f"{account['name'] if account else 'no account'} · {when} · data as of "
+            f"{inp.as_of:%Y-%m-%d} · generated {now:%Y-%m-%d %H:%M} UTC · {prose}"
+        )
         title = f"Briefing: {opp['name']}"
         statements = [i for i in items if isinstance(i, Statement)]
         markdown, html = render(title, subtitle, items)
         return {
-            "briefing_id": bid, "opportunity_id": opp["opportunity_id"],
-            "account_id": opp.get("account_id"), "meeting_id": meeting["activity_id"] if meeting else None,
-            "meeting_at": meeting["occurred_at"] if meeting else None, "data_as_of": inp.as_of,
-            "generated_at": now, "digest": digest, "statements": len(statements),
+            "briefing_id": bid,
+            "opportunity_id": opp["opportunity_id"],
+            "account_id": opp.get("account_id"),
+            "meeting_id": meeting["activity_id"] if meeting else None,
+            "meeting_at": meeting["occurred_at"] if meeting else None,
+            "data_as_of": inp.as_of,
+            "generated_at": now,
+            "digest": digest,
+            "statements": len(statements),
             "cited": sum(1 for s in statements if s.cites),
-            "warnings": sum(1 for s in statements if s.section == "warnings"), "prose": prose,
-            "markdown": markdown, "html": html, "citations": payload,
-        }  # fmt: skip
+            "warnings": sum(1 for s in statements if s.section == "warnings"),
+            "prose": prose,
+            "markdown": markdown,
+            "html": html,
+            "citations": payload,
+        }
 
 
 _SCHEMA: dict[str, pl.DataType] = {
-    "briefing_id": pl.String(), "opportunity_id": pl.String(), "account_id": pl.String(),
-    "meeting_id": pl.String(), "meeting_at": pl.Datetime("us"), "data_as_of": pl.Datetime("us"),
-    "generated_at": pl.Datetime("us"), "digest": pl.String(), "statements": pl.Int32(),
-    "cited": pl.Int32(), "warnings": pl.Int32(), "prose": pl.String(), "markdown": pl.String(),
-    "html": pl.String(), "citations": pl.String(),
-}  # fmt: skip
+    "briefing_id": pl.String(),
+    "opportunity_id": pl.String(),
+    "account_id": pl.String(),
+    "meeting_id": pl.String(),
+    "meeting_at": pl.Datetime("us"),
+    "data_as_of": pl.Datetime("us"),
+    "generated_at": pl.Datetime("us"),
+    "digest": pl.String(),
+    "statements": pl.Int32(),
+    "cited": pl.Int32(),
+    "warnings": pl.Int32(),
+    "prose": pl.String(),
+    "markdown": pl.String(),
+    "html": pl.String(),
+    "citations": pl.String(),
+}
 
 
 def _proposals(b: pl.DataFrame) -> pl.DataFrame:
@@ -220,12 +252,22 @@ def _proposals(b: pl.DataFrame) -> pl.DataFrame:
         n=pl.len(),
     )
     return per_deal.select(
-        action_type=pl.lit("write_briefing"), object_type=pl.lit("opportunities"),
-        record_id="opportunity_id", field=pl.lit(None, pl.String), old_value=pl.lit(None, pl.String),
+        action_type=pl.lit("write_briefing"),
+        object_type=pl.lit("opportunities"),
+        record_id="opportunity_id",
+        field=pl.lit(None, pl.String),
+        old_value=pl.lit(None, pl.String),
         new_value=pl.struct(briefings="briefing_id", meetings="meeting_id").struct.json_encode(),
         confidence=pl.lit(1.0),
         evidence=pl.struct("statements", "cited", "warnings").struct.json_encode(),
-        reason=pl.format("{} briefing(s) for the deal's {} ({} statements, {} cited; {} data warning(s))",
-                         "n", pl.when(pl.col("meeting_id").list.len() > 0).then(pl.lit("upcoming meetings"))
-                         .otherwise(pl.lit("on-demand request")), "statements", "cited", "warnings"),
-    )  # fmt: skip
+        reason=pl.format(
+            "{} briefing(s) for the deal's {} ({} statements, {} cited; {} data warning(s))",
+            "n",
+            pl.when(pl.col("meeting_id").list.len() > 0)
+            .then(pl.lit("upcoming meetings"))
+            .otherwise(pl.lit("on-demand request")),
+            "statements",
+            "cited",
+            "warnings",
+        ),
+    )

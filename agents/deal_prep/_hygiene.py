@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
+
 from revstack.agents.engine import Context
 from revstack.contracts import required_fields_sql
 from revstack.data.normalize import company_key, domain_from_website
@@ -28,9 +29,11 @@ IDENTITY_MAP = "identity map"
 NAME_CHECK = "name check"
 MAX_OTHERS = 5
 _MAP_SCHEMA: dict[str, pl.DataType] = {
-    "object_type": pl.String(), "record_id": pl.String(), "entity_id": pl.String(),
+    "object_type": pl.String(),
+    "record_id": pl.String(),
+    "entity_id": pl.String(),
     "confidence": pl.Float64(),
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -95,8 +98,10 @@ def _groups(
     """record -> (the shared key value, the other records with it), for records in ``ids``."""
     grouped = (
         df.filter(pl.col(key).is_not_null() & (pl.col(key) != ""))
-        .group_by(key).agg(pl.col(id_col).sort()).filter(pl.col(id_col).list.len() > 1)
-    )  # fmt: skip
+        .group_by(key)
+        .agg(pl.col(id_col).sort())
+        .filter(pl.col(id_col).list.len() > 1)
+    )
     out: dict[str, tuple[str, list[str]]] = {}
     for value, recs in grouped.iter_rows():
         for r in recs:
@@ -105,8 +110,14 @@ def _groups(
     return out
 
 
-def _fallback(df: pl.DataFrame, obj: str, id_col: str, keys: dict[str, tuple[str, str]],
-              ids: Sequence[str], h: Hygiene) -> None:  # fmt: skip
+def _fallback(
+    df: pl.DataFrame,
+    obj: str,
+    id_col: str,
+    keys: dict[str, tuple[str, str]],
+    ids: Sequence[str],
+    h: Hygiene,
+) -> None:
     wanted = set(ids)
     found: dict[str, list[Duplicate]] = defaultdict(list)
     for key, (fieldname, label) in keys.items():
@@ -117,8 +128,12 @@ def _fallback(df: pl.DataFrame, obj: str, id_col: str, keys: dict[str, tuple[str
                     found[rec].append(
                         Duplicate(other, NAME_CHECK, f"same {label} {value!r}", fieldname)
                     )
-    rows = {r[id_col]: r for r in df.filter(pl.col(id_col).is_in(
-        [d.other for v in found.values() for d in v])).iter_rows(named=True)}  # fmt: skip
+    rows = {
+        r[id_col]: r
+        for r in df.filter(
+            pl.col(id_col).is_in([d.other for v in found.values() for d in v])
+        ).iter_rows(named=True)
+    }
     for rec, dups in found.items():
         if dups:
             h.duplicates[(obj, rec)] = dups
@@ -141,15 +156,23 @@ def find_hygiene(
     raw = ctx.table("foundation.entity_map")
     # Every record has an identity row (its own entity until a merge): only merged ones tell.
     merged = raw.filter(pl.col("entity_id") != pl.col("record_id"))
-    heads = raw.join(merged.select("object_type", record_id="entity_id").unique(), on=["object_type", "record_id"], how="semi")
+    heads = raw.join(
+        merged.select("object_type", record_id="entity_id").unique(),
+        on=["object_type", "record_id"],
+        how="semi",
+    )
     clusters = ctx.table("ops.identity_clusters")
     latest = clusters.filter(pl.col("run_id") == pl.col("run_id").max())
-    suspected = latest.select("object_type", "record_id", entity_id="cluster_id", confidence="confidence")
-    combined = pl.concat([suspected, merged.select(suspected.columns), heads.select(suspected.columns)])
-    combined = combined.unique(["object_type", "record_id"], keep="first", maintain_order=True)
-    em = ctx.validated("foundation.entity_map", combined, _MAP_SCHEMA, key="record_id").with_columns(
-        kind=_kind(pl.col("object_type"))
+    suspected = latest.select(
+        "object_type", "record_id", entity_id="cluster_id", confidence="confidence"
     )
+    combined = pl.concat(
+        [suspected, merged.select(suspected.columns), heads.select(suspected.columns)]
+    )
+    combined = combined.unique(["object_type", "record_id"], keep="first", maintain_order=True)
+    em = ctx.validated(
+        "foundation.entity_map", combined, _MAP_SCHEMA, key="record_id"
+    ).with_columns(kind=_kind(pl.col("object_type")))
     for obj, ids in (("accounts", accounts), ("contacts", contacts)):
         if not em.filter(pl.col("kind") == obj).is_empty():
             h.method[obj] = IDENTITY_MAP
@@ -157,25 +180,54 @@ def find_hygiene(
     if "accounts" not in h.method:
         h.method["accounts"] = NAME_CHECK
         acc = all_accounts.select(
-            "account_id", "name", "website",
-            name_key=company_key(pl.col("name")), domain=domain_from_website(pl.col("website")),
-        )  # fmt: skip
-        _fallback(acc, "accounts", "account_id",
-                  {"name_key": ("name", "normalised name"), "domain": ("website", "website domain")},
-                  accounts, h)  # fmt: skip
+            "account_id",
+            "name",
+            "website",
+            name_key=company_key(pl.col("name")),
+            domain=domain_from_website(pl.col("website")),
+        )
+        _fallback(
+            acc,
+            "accounts",
+            "account_id",
+            {"name_key": ("name", "normalised name"), "domain": ("website", "website domain")},
+            accounts,
+            h,
+        )
     if "contacts" not in h.method:
         h.method["contacts"] = NAME_CHECK
         con = all_contacts.select(
-            "contact_id", "account_id", "first_name", "last_name", "email",
+            "contact_id",
+            "account_id",
+            "first_name",
+            "last_name",
+            "email",
             email_key=pl.col("email").str.to_lowercase().str.strip_chars(),
-            name_key=pl.concat_str([pl.col("account_id"), pl.col("first_name").str.to_lowercase(),
-                                    pl.col("last_name").str.to_lowercase()], separator="|"),
-        )  # fmt: skip
-        _fallback(con, "contacts", "contact_id",
-                  {"email_key": ("email", "email"), "name_key": ("last_name", "name on the same account")},
-                  contacts, h)  # fmt: skip
-    for obj, ids, table in (("accounts", accounts, "crm.accounts"), ("contacts", contacts, "crm.contacts"),
-                            ("opportunities", opportunities, "crm.opportunities")):  # fmt: skip
+            name_key=pl.concat_str(
+                [
+                    pl.col("account_id"),
+                    pl.col("first_name").str.to_lowercase(),
+                    pl.col("last_name").str.to_lowercase(),
+                ],
+                separator="|",
+            ),
+        )
+        _fallback(
+            con,
+            "contacts",
+            "contact_id",
+            {
+                "email_key": ("email", "email"),
+                "name_key": ("last_name", "name on the same account"),
+            },
+            contacts,
+            h,
+        )
+    for obj, ids, table in (
+        ("accounts", accounts, "crm.accounts"),
+        ("contacts", contacts, "crm.contacts"),
+        ("opportunities", opportunities, "crm.opportunities"),
+    ):
         blanks = ctx.sql(required_fields_sql(definitions, obj), tables=[table]).filter(
             pl.col("record_id").is_in(list(ids))
         )

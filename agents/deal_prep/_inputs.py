@@ -14,20 +14,32 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
+
 from revstack.agents.deal_prep._hygiene import Hygiene, find_hygiene
 from revstack.agents.engine import Context
 from revstack.data.normalize import domain_from_website
 
 __all__ = ["Inputs", "load_inputs", "upcoming_meetings"]
 
-ACTIVITY_COLUMNS = ["activity_id", "activity_type", "direction", "status", "occurred_at",
-                    "account_id", "contact_id", "opportunity_id", "subject"]  # fmt: skip
+ACTIVITY_COLUMNS = [
+    "activity_id",
+    "activity_type",
+    "direction",
+    "status",
+    "occurred_at",
+    "account_id",
+    "contact_id",
+    "opportunity_id",
+    "subject",
+]
 NEWS_DAYS = 180
 # What a risk flag must carry to be shown (the handoff check on pipeline health's output).
 FLAG_SCHEMA: dict[str, pl.DataType] = {
-    "run_id": pl.String(), "opportunity_id": pl.String(), "signal": pl.String(),
+    "run_id": pl.String(),
+    "opportunity_id": pl.String(),
+    "signal": pl.String(),
     "reason": pl.String(),
-}  # fmt: skip
+}
 
 
 @dataclass
@@ -63,9 +75,11 @@ def upcoming_meetings(ctx: Context) -> pl.DataFrame:
     """Scheduled meetings after the data's as-of that belong to a deal, earliest first."""
     acts = ctx.table("crm.activities", ACTIVITY_COLUMNS)
     return acts.filter(
-        (pl.col("activity_type") == "meeting") & (pl.col("status") == "scheduled")
-        & (pl.col("occurred_at") > ctx.as_of) & pl.col("opportunity_id").is_not_null()
-    ).sort("occurred_at", "activity_id")  # fmt: skip
+        (pl.col("activity_type") == "meeting")
+        & (pl.col("status") == "scheduled")
+        & (pl.col("occurred_at") > ctx.as_of)
+        & pl.col("opportunity_id").is_not_null()
+    ).sort("occurred_at", "activity_id")
 
 
 def _latest_flags(ctx: Context) -> tuple[dict[str, list[dict[str, Any]]], str | None]:
@@ -98,10 +112,18 @@ def load_inputs(ctx: Context, deal_ids: Sequence[str], definitions: Any) -> Inpu
     roles = ctx.table("crm.opportunity_contacts").filter(
         pl.col("opportunity_id").is_in(list(deal_ids))
     )
-    acts = ctx.table("crm.activities", ACTIVITY_COLUMNS).filter(
-        (pl.col("status") == "completed") & (pl.col("occurred_at") <= as_of)
-        & (pl.col("account_id").is_in(account_ids) | pl.col("opportunity_id").is_in(list(deal_ids)))
-    ).sort("occurred_at", "activity_id")  # fmt: skip
+    acts = (
+        ctx.table("crm.activities", ACTIVITY_COLUMNS)
+        .filter(
+            (pl.col("status") == "completed")
+            & (pl.col("occurred_at") <= as_of)
+            & (
+                pl.col("account_id").is_in(account_ids)
+                | pl.col("opportunity_id").is_in(list(deal_ids))
+            )
+        )
+        .sort("occurred_at", "activity_id")
+    )
     contact_ids = set(roles["contact_id"].to_list()) | set(
         acts.filter(pl.col("opportunity_id").is_in(list(deal_ids)))["contact_id"]
         .drop_nulls()
@@ -125,10 +147,14 @@ def load_inputs(ctx: Context, deal_ids: Sequence[str], definitions: Any) -> Inpu
     acc_rows = {r["account_id"]: r for r in accounts.iter_rows(named=True)}
     flags, flags_run = _latest_flags(ctx)
     hygiene = find_hygiene(
-        ctx, definitions,
-        accounts=account_ids, contacts=sorted(contact_ids), opportunities=list(deal_ids),
-        all_accounts=accounts_all, all_contacts=contacts_all,
-    )  # fmt: skip
+        ctx,
+        definitions,
+        accounts=account_ids,
+        contacts=sorted(contact_ids),
+        opportunities=list(deal_ids),
+        all_accounts=accounts_all,
+        all_contacts=contacts_all,
+    )
     return Inputs(
         as_of=as_of,
         definitions=definitions,
@@ -141,7 +167,7 @@ def load_inputs(ctx: Context, deal_ids: Sequence[str], definitions: Any) -> Inpu
         deals_by_account={
             k: [r["opportunity_id"] for r in v]
             for k, v in _rows_by(deals.sort("created_at", "opportunity_id"), "account_id").items()
-        },  # fmt: skip
+        },
         acts_by_account=_rows_by(acts, "account_id"),
         acts_by_deal=_rows_by(acts, "opportunity_id"),
         news_by_account={a: by_domain.get(r["domain"], []) for a, r in acc_rows.items()},

@@ -23,8 +23,11 @@ from revstack.agents.deal_prep._sections import (
 __all__ = ["competition", "discussion_points", "news", "risks", "warnings"]
 
 Item = Statement | Note
-_TABLE = {"accounts": ("crm.accounts", "account_id"), "contacts": ("crm.contacts", "contact_id"),
-          "opportunities": ("crm.opportunities", "opportunity_id")}  # fmt: skip
+_TABLE = {
+    "accounts": ("crm.accounts", "account_id"),
+    "contacts": ("crm.contacts", "contact_id"),
+    "opportunities": ("crm.opportunities", "opportunity_id"),
+}
 _LABEL = {"accounts": "Account", "contacts": "Contact", "opportunities": "Deal"}
 _POSITIVE = ("raises", "funding", "appoints", "launches", "opens", "acquires", "results", "record")
 _NEGATIVE = ("cut", "layoff", "lays off", "workforce", "restructur")
@@ -58,35 +61,62 @@ def warnings(inp: Inputs, opp: dict[str, Any], contact_ids: list[str]) -> list[I
         )
         blanks = h.blanks.get((obj, rec), [])
         if blanks:
-            out.append(Statement.of(s, f"{label} is missing required field(s): {', '.join(blanks)}; "
-                                       "treat what depends on them with care.",
-                                    [c for f in blanks for c in _record_cite(inp, obj, rec, row, f)]))  # fmt: skip
+            out.append(
+                Statement.of(
+                    s,
+                    f"{label} is missing required field(s): {', '.join(blanks)}; "
+                    "treat what depends on them with care.",
+                    [c for f in blanks for c in _record_cite(inp, obj, rec, row, f)],
+                )
+            )
         for d in h.duplicates.get((obj, rec), []):
             other = h.others.get((obj, d.other)) or _row(inp, obj, d.other) or {}
             if d.method == IDENTITY_MAP:
-                cites = [Cite("foundation.entity_map", (("object_type", h.entity_rows[(obj, x)]["object_type"]),
-                                                        ("record_id", x)), "entity_id", h.entity_rows[(obj, x)]["entity_id"])
-                         for x in (rec, d.other)]  # fmt: skip
+                cites = [
+                    Cite(
+                        "foundation.entity_map",
+                        (("object_type", h.entity_rows[(obj, x)]["object_type"]), ("record_id", x)),
+                        "entity_id",
+                        h.entity_rows[(obj, x)]["entity_id"],
+                    )
+                    for x in (rec, d.other)
+                ]
                 how = f"the identity map puts it in the same {d.basis} as {d.other}"
             else:
                 cites = _record_cite(inp, obj, rec, row, d.field) + (
                     _record_cite(inp, obj, d.other, other, d.field) if other else []
                 )
                 how = f"{d.basis} as {d.other} (name check: the identity map has no {obj} yet)"
-            out.append(Statement.of(s, f"{label} may be a duplicate: {how}. Its other record's history "
-                                       "is not included here.", cites))  # fmt: skip
+            out.append(
+                Statement.of(
+                    s,
+                    f"{label} may be a duplicate: {how}. Its other record's history "
+                    "is not included here.",
+                    cites,
+                )
+            )
     if not out:
         methods = ", ".join(f"{k} by {v}" for k, v in sorted(h.method.items()))
-        out.append(Note(s, f"No open hygiene issue on the deal, its account or its stakeholders "
-                           f"(checked: required fields; duplicates of {methods})."))  # fmt: skip
+        out.append(
+            Note(
+                s,
+                f"No open hygiene issue on the deal, its account or its stakeholders "
+                f"(checked: required fields; duplicates of {methods}).",
+            )
+        )
     return out
 
 
 def risks(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
     s = "risks"
     if inp.flags_run is None:
-        return [Note(s, "Pipeline health has not flagged any deal yet (no risk flags stored), "
-                        "so no open risks are shown from it.")]  # fmt: skip
+        return [
+            Note(
+                s,
+                "Pipeline health has not flagged any deal yet (no risk flags stored), "
+                "so no open risks are shown from it.",
+            )
+        ]
     flags = inp.flags.get(opp["opportunity_id"], [])
     if not flags:
         return [
@@ -123,9 +153,14 @@ def competition(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
     for name in sorted({o["competitor"] for o in earlier}):
         deals = [o for o in earlier if o["competitor"] == name]
         won = sum(1 for o in deals if o["is_won"])
-        out.append(Statement.of(s, f"{name} was also recorded on {len(deals)} earlier closed deal(s) with this account: "
-                                   f"{won} won, {len(deals) - won} lost.",
-                                [c for o in deals for c in opp_cite(o, "competitor", "stage")]))  # fmt: skip
+        out.append(
+            Statement.of(
+                s,
+                f"{name} was also recorded on {len(deals)} earlier closed deal(s) with this account: "
+                f"{won} won, {len(deals) - won} lost.",
+                [c for o in deals for c in opp_cite(o, "competitor", "stage")],
+            )
+        )
     if not out:
         out.append(Note(s, "No competitor is recorded on the deal or the account's closed deals."))
     return out
@@ -138,8 +173,13 @@ def news(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
         return [Note(s, "The account has no website, so no news can be matched to it.")]
     items = inp.news_by_account.get(a["account_id"], [])
     if not items:
-        return [Note(s, f"No news for {inp.domains[a['account_id']]} in the {NEWS_DAYS} days to {day(inp.as_of)} "
-                        "(`revstack news load FILE` adds items from a feed).")]  # fmt: skip
+        return [
+            Note(
+                s,
+                f"No news for {inp.domains[a['account_id']]} in the {NEWS_DAYS} days to {day(inp.as_of)} "
+                "(`revstack news load FILE` adds items from a feed).",
+            )
+        ]
     out: list[Item] = []
     for n in items[:5]:
         text = f"{day(n['published_at'])}: {n['headline']}" + (
@@ -181,15 +221,42 @@ def _criteria_points(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
             if hasattr(c, "role"):
                 have = [r for r in roles if r["role"] == c.role]
                 if not have:
-                    out.append(Statement.of("points", f"{stage.label} ({where}) needs {an(words(c.role))} on the deal and none is named: "
-                                            f"ask who plays that part.",
-                                            base + [x for r in roles for x in cite_row("crm.opportunity_contacts",
-                                                    {"opportunity_id": r["opportunity_id"], "contact_id": r["contact_id"]}, r, "role")]))  # fmt: skip
+                    out.append(
+                        Statement.of(
+                            "points",
+                            f"{stage.label} ({where}) needs {an(words(c.role))} on the deal and none is named: "
+                            f"ask who plays that part.",
+                            base
+                            + [
+                                x
+                                for r in roles
+                                for x in cite_row(
+                                    "crm.opportunity_contacts",
+                                    {
+                                        "opportunity_id": r["opportunity_id"],
+                                        "contact_id": r["contact_id"],
+                                    },
+                                    r,
+                                    "role",
+                                )
+                            ],
+                        )
+                    )
             elif getattr(c, "metric", None) == "engaged_contacts":
                 if not _holds(len(engaged), c.op, c.value):
-                    out.append(Statement.of("points", f"{stage.label} ({where}) needs {c.op} {c.value:g} engaged contacts; "
-                                            f"{len(engaged)} so far: bring more of the buying group in.",
-                                            base + [x for a in engaged.values() for x in act_cite(a, "contact_id", "direction")]))  # fmt: skip
+                    out.append(
+                        Statement.of(
+                            "points",
+                            f"{stage.label} ({where}) needs {c.op} {c.value:g} engaged contacts; "
+                            f"{len(engaged)} so far: bring more of the buying group in.",
+                            base
+                            + [
+                                x
+                                for a in engaged.values()
+                                for x in act_cite(a, "contact_id", "direction")
+                            ],
+                        )
+                    )
             elif getattr(c, "field", None) in opp:
                 v = opp[c.field]
                 ok = (
@@ -198,10 +265,15 @@ def _criteria_points(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
                     else v is not None and _holds(float(v), c.op, c.value)
                 )
                 if not ok:
-                    out.append(Statement.of("points", f"{stage.label} ({where}) needs {words(c.field)} {c.op}"
-                                            f"{'' if c.value is None else f' {c.value:g}'}; the CRM has "
-                                            f"{'nothing' if v in (None, '') else v}: confirm it in the meeting.",
-                                            base + opp_cite(opp, c.field)))  # fmt: skip
+                    out.append(
+                        Statement.of(
+                            "points",
+                            f"{stage.label} ({where}) needs {words(c.field)} {c.op}"
+                            f"{'' if c.value is None else f' {c.value:g}'}; the CRM has "
+                            f"{'nothing' if v in (None, '') else v}: confirm it in the meeting.",
+                            base + opp_cite(opp, c.field),
+                        )
+                    )
     return out
 
 
@@ -269,9 +341,19 @@ def discussion_points(inp: Inputs, opp: dict[str, Any], items: list[Item]) -> li
             and c["role"] == "economic_buyer"
             and opp["stage"] in ("proposal", "negotiation")
         ):
-            out.append(Statement.of(s, f"Walk {person(contact)} (economic buyer) through the commercial terms.",
-                                    cite_row("crm.opportunity_contacts", {"opportunity_id": c["opportunity_id"],
-                                             "contact_id": c["contact_id"]}, c, "role") + contact_cite(contact, "first_name", "last_name")))  # fmt: skip
+            out.append(
+                Statement.of(
+                    s,
+                    f"Walk {person(contact)} (economic buyer) through the commercial terms.",
+                    cite_row(
+                        "crm.opportunity_contacts",
+                        {"opportunity_id": c["opportunity_id"], "contact_id": c["contact_id"]},
+                        c,
+                        "role",
+                    )
+                    + contact_cite(contact, "first_name", "last_name"),
+                )
+            )
     if not out:
         out.append(
             Note(

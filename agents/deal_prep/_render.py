@@ -88,13 +88,19 @@ def render(title: str, subtitle: str, items: Sequence[Item]) -> tuple[str, str]:
     """(Markdown, HTML) of one briefing, sources numbered once for both."""
     numbers = number_sources(items)
     lines = {row: _source_line(row, f) for row, f in _fields(items).items()}
-    return (render_markdown(title, subtitle, items, numbers, lines),
-            render_html(title, subtitle, items, numbers, lines))  # fmt: skip
+    return (
+        render_markdown(title, subtitle, items, numbers, lines),
+        render_html(title, subtitle, items, numbers, lines),
+    )
 
 
-def render_markdown(title: str, subtitle: str, items: Sequence[Item],
-                    numbers: dict[Row, int] | None = None,
-                    lines_: dict[Row, tuple[str, str, str]] | None = None) -> str:  # fmt: skip
+def render_markdown(
+    title: str,
+    subtitle: str,
+    items: Sequence[Item],
+    numbers: dict[Row, int] | None = None,
+    lines_: dict[Row, tuple[str, str, str]] | None = None,
+) -> str:
     numbers = number_sources(items) if numbers is None else numbers
     lines_ = lines_ or {row: _source_line(row, f) for row, f in _fields(items).items()}
     lines = [f"# {title}", "", subtitle, ""]
@@ -117,20 +123,30 @@ def render_markdown(title: str, subtitle: str, items: Sequence[Item],
     return "\n".join(lines).rstrip() + "\n"
 
 
-_STYLE = ("body{font-family:system-ui,sans-serif;max-width:52em;margin:2em auto;line-height:1.45}"
-          "h2{border-bottom:1px solid #ddd;margin-top:1.6em}.warn li{color:#8a4b00}"
-          "sup a{text-decoration:none}.note{color:#666;font-style:italic}"
-          "ol.sources{font-size:.85em;color:#333}code{background:#f4f4f4}")  # fmt: skip
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:52em;margin:2em auto;line-height:1.45}"
+    "h2{border-bottom:1px solid #ddd;margin-top:1.6em}.warn li{color:#8a4b00}"
+    "sup a{text-decoration:none}.note{color:#666;font-style:italic}"
+    "ol.sources{font-size:.85em;color:#333}code{background:#f4f4f4}"
+)
 
 
-def render_html(title: str, subtitle: str, items: Sequence[Item],
-                numbers: dict[Row, int] | None = None,
-                lines_: dict[Row, tuple[str, str, str]] | None = None) -> str:  # fmt: skip
+def render_html(
+    title: str,
+    subtitle: str,
+    items: Sequence[Item],
+    numbers: dict[Row, int] | None = None,
+    lines_: dict[Row, tuple[str, str, str]] | None = None,
+) -> str:
     e = html.escape
     numbers = number_sources(items) if numbers is None else numbers
     lines_ = lines_ or {row: _source_line(row, f) for row, f in _fields(items).items()}
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
-           f"<style>{_STYLE}</style></head><body>", f"<h1>{e(title)}</h1>", f"<p>{e(subtitle)}</p>"]  # fmt: skip
+    out = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>{e(title)}</h1>",
+        f"<p>{e(subtitle)}</p>",
+    ]
     for key, heading in SECTIONS:
         part = [i for i in items if i.section == key]
         if not part:

@@ -92,8 +92,10 @@ def meeting_facts(inp: Inputs, opp: dict[str, Any], meeting: dict[str, Any] | No
 def deal_facts(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
     s, out = "deal", []
     cites = opp_cite(opp, "stage", "amount", "close_date", "forecast_category")
-    text = (f"Stage {words(opp['stage'])}, amount {money(opp['amount'])}, close date "
-            f"{day(opp['close_date'])}, forecast category {words(opp['forecast_category'])}")  # fmt: skip
+    text = (
+        f"Stage {words(opp['stage'])}, amount {money(opp['amount'])}, close date "
+        f"{day(opp['close_date'])}, forecast category {words(opp['forecast_category'])}"
+    )
     if opp.get("stage_changed_at") is not None:
         since = (inp.as_of - opp["stage_changed_at"]).days
         text += f"; in this stage since {day(opp['stage_changed_at'])} ({since} days)"
@@ -111,35 +113,67 @@ def deal_facts(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
         if opp.get(f) is not None
     ]
     if made:
-        parts = {"created_at": f"created {day(opp.get('created_at'))}",
-                 "opportunity_type": f"as {words(opp.get('opportunity_type'))}",
-                 "lead_source": f"lead source {words(opp.get('lead_source'))}",
-                 "product": f"product {opp.get('product')}"}  # fmt: skip
+        parts = {
+            "created_at": f"created {day(opp.get('created_at'))}",
+            "opportunity_type": f"as {words(opp.get('opportunity_type'))}",
+            "lead_source": f"lead source {words(opp.get('lead_source'))}",
+            "product": f"product {opp.get('product')}",
+        }
         out.append(
             Statement.of(
                 s, "The deal was " + ", ".join(parts[f] for f in made) + ".", opp_cite(opp, *made)
             )
         )
     rows = inp.history.get(opp["opportunity_id"], [])
-    pushes = [(a, b) for a, b in zip(rows, rows[1:], strict=False)
-              if a["close_date"] and b["close_date"] and b["close_date"] > a["close_date"]]  # fmt: skip
+    pushes = [
+        (a, b)
+        for a, b in zip(rows, rows[1:], strict=False)
+        if a["close_date"] and b["close_date"] and b["close_date"] > a["close_date"]
+    ]
     if pushes:
         path = " -> ".join(
             [day(pushes[0][0]["close_date"])] + [day(b["close_date"]) for _, b in pushes]
         )
-        hist = [c for a, b in pushes for c in (
-            cite_row("crm.opportunity_history", {"history_id": a["history_id"]}, a, "close_date")
-            + cite_row("crm.opportunity_history", {"history_id": b["history_id"]}, b, "close_date", "changed_at"))]  # fmt: skip
+        hist = [
+            c
+            for a, b in pushes
+            for c in (
+                cite_row(
+                    "crm.opportunity_history", {"history_id": a["history_id"]}, a, "close_date"
+                )
+                + cite_row(
+                    "crm.opportunity_history",
+                    {"history_id": b["history_id"]},
+                    b,
+                    "close_date",
+                    "changed_at",
+                )
+            )
+        ]
         out.append(
             Statement.of(s, f"The close date was pushed out {len(pushes)} time(s): {path}.", hist)
         )
-    amounts = [(a, b) for a, b in zip(rows, rows[1:], strict=False)
-               if a["amount"] is not None and b["amount"] is not None and a["amount"] != b["amount"]]  # fmt: skip
+    amounts = [
+        (a, b)
+        for a, b in zip(rows, rows[1:], strict=False)
+        if a["amount"] is not None and b["amount"] is not None and a["amount"] != b["amount"]
+    ]
     if amounts:
         a, b = amounts[-1]
-        out.append(Statement.of(s, f"Amount last changed on {day(b['changed_at'])}, from {money(a['amount'])} to {money(b['amount'])}.",
-                                cite_row("crm.opportunity_history", {"history_id": a["history_id"]}, a, "amount")
-                                + cite_row("crm.opportunity_history", {"history_id": b["history_id"]}, b, "amount", "changed_at")))  # fmt: skip
+        out.append(
+            Statement.of(
+                s,
+                f"Amount last changed on {day(b['changed_at'])}, from {money(a['amount'])} to {money(b['amount'])}.",
+                cite_row("crm.opportunity_history", {"history_id": a["history_id"]}, a, "amount")
+                + cite_row(
+                    "crm.opportunity_history",
+                    {"history_id": b["history_id"]},
+                    b,
+                    "amount",
+                    "changed_at",
+                ),
+            )
+        )
     return out
 
 
@@ -153,9 +187,15 @@ def account_history(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
         for f in ("account_type", "industry", "employees", "city", "country")
         if a.get(f) not in (None, "")
     ]
-    bits = {"account_type": an(words(a.get("account_type"))), "industry": f"in {a.get('industry')}",
-            "employees": f"with {a.get('employees'):,} employees" if a.get("employees") is not None else "",
-            "city": f"based in {a.get('city')}", "country": f"({a.get('country')})" if a.get("city") else f"in {a.get('country')}"}  # fmt: skip
+    bits = {
+        "account_type": an(words(a.get("account_type"))),
+        "industry": f"in {a.get('industry')}",
+        "employees": f"with {a.get('employees'):,} employees"
+        if a.get("employees") is not None
+        else "",
+        "city": f"based in {a.get('city')}",
+        "country": f"({a.get('country')})" if a.get("city") else f"in {a.get('country')}",
+    }
     text = (
         f"{a['name']} is " + " ".join(bits[f] for f in present)
         if present
@@ -197,8 +237,13 @@ def account_history(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
             f"{o['name']} ({words(o['stage'])}, {money(o['amount'])})" for o in still[:5]
         )
         more = f" and {len(still) - 5} more" if len(still) > 5 else ""
-        out.append(Statement.of(s, f"Other open deals on the account: {listed}{more}.",
-                                [c for o in still for c in opp_cite(o, "name", "stage", "amount")]))  # fmt: skip
+        out.append(
+            Statement.of(
+                s,
+                f"Other open deals on the account: {listed}{more}.",
+                [c for o in still for c in opp_cite(o, "name", "stage", "amount")],
+            )
+        )
     acts = inp.acts_by_account.get(a["account_id"], [])
     recent = [x for x in acts if (inp.as_of - x["occurred_at"]).days < HISTORY_DAYS]
     if recent:
@@ -216,9 +261,14 @@ def account_history(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
         out.append(Statement.of(s, text + ".", cites))
     elif acts:
         last = acts[-1]
-        out.append(Statement.of(s, f"No completed activity on the account in the {HISTORY_DAYS} days to "
-                                   f"{day(inp.as_of)}; the last was {an(last['activity_type'])} on {day(last['occurred_at'])}.",
-                                act_cite(last, "activity_type", "occurred_at")))  # fmt: skip
+        out.append(
+            Statement.of(
+                s,
+                f"No completed activity on the account in the {HISTORY_DAYS} days to "
+                f"{day(inp.as_of)}; the last was {an(last['activity_type'])} on {day(last['occurred_at'])}.",
+                act_cite(last, "activity_type", "occurred_at"),
+            )
+        )
     else:
         out.append(Note(s, "No completed activity on the account is recorded."))
     return out
@@ -231,8 +281,13 @@ def stakeholders(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
     for x in acts:
         if x["direction"] in ENGAGED and x["contact_id"]:
             engaged.setdefault(x["contact_id"], []).append(x)
-    roles = sorted(inp.roles.get(opp["opportunity_id"], []),
-                   key=lambda r: (ROLE_ORDER.index(r["role"]) if r["role"] in ROLE_ORDER else 99, r["contact_id"]))  # fmt: skip
+    roles = sorted(
+        inp.roles.get(opp["opportunity_id"], []),
+        key=lambda r: (
+            ROLE_ORDER.index(r["role"]) if r["role"] in ROLE_ORDER else 99,
+            r["contact_id"],
+        ),
+    )
     if not roles:
         out.append(
             Statement.of(s, "No contact has a buying role on this deal.", opp_cite(opp, "name"))
@@ -268,17 +323,27 @@ def stakeholders(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
             if bad
         ]
         if gone:
-            text += "; " + " and ".join({"is_active": "marked as no longer at the company",
-                                         "email_bounced": "their email bounced"}[f] for f in gone)  # fmt: skip
+            text += "; " + " and ".join(
+                {
+                    "is_active": "marked as no longer at the company",
+                    "email_bounced": "their email bounced",
+                }[f]
+                for f in gone
+            )
             cites += contact_cite(c, *gone)
         out.append(Statement.of(s, text + ".", cites))
     named = {r["contact_id"] for r in roles}
     extra = [cid for cid in engaged if cid not in named and cid in inp.contacts]
     for cid in sorted(extra)[:5]:
         c, mine = inp.contacts[cid], engaged[cid]
-        out.append(Statement.of(s, f"{person(c)} has no role on the deal but {len(mine)} inbound or two-way touch(es), "
-                                   f"last on {day(mine[-1]['occurred_at'])}.",
-                                contact_cite(c, "first_name", "last_name")
-                                + [cc for x in mine for cc in act_cite(x, "contact_id", "direction")]
-                                + act_cite(mine[-1], "occurred_at")))  # fmt: skip
+        out.append(
+            Statement.of(
+                s,
+                f"{person(c)} has no role on the deal but {len(mine)} inbound or two-way touch(es), "
+                f"last on {day(mine[-1]['occurred_at'])}.",
+                contact_cite(c, "first_name", "last_name")
+                + [cc for x in mine for cc in act_cite(x, "contact_id", "direction")]
+                + act_cite(mine[-1], "occurred_at"),
+            )
+        )
     return out

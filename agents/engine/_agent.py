@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import polars as pl
+
 from revstack.agents.engine._context import AccessDenied, Context
 from revstack.agents.engine._proposals import PROPOSAL_INPUT
 

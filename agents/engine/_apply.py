@@ -13,6 +13,7 @@ import datetime as dt
 
 import duckdb
 import polars as pl
+
 from revstack.agents.engine._catalog import OBJECTS, check_field, column_types
 from revstack.data.warehouse import first_row, frame, registered
 
@@ -61,7 +62,9 @@ UPDATE {table} AS t
 SET {field} = CAST($new ->> '$' AS {ctype}), updated_at = $now
 WHERE {key} = $record AND t.{field} IS NOT DISTINCT FROM CAST($old ->> '$' AS {ctype})
 """
-_CURRENT = "SELECT coalesce(to_json(t.{field})::VARCHAR, 'null') FROM {table} t WHERE {key} = $record"
+_CURRENT = (
+    "SELECT coalesce(to_json(t.{field})::VARCHAR, 'null') FROM {table} t WHERE {key} = $record"
+)
 
 
 class InvalidValue(ValueError):
@@ -86,7 +89,9 @@ def apply_one(
     ctype = check_field(column_types(con), object_type, field)
     obj = OBJECTS[object_type]
     names = {"table": obj.table, "key": obj.record_key, "field": field, "ctype": ctype}
-    valid, before, after = first_row(con, _VALUES.format(**names), {"old": old_value, "new": new_value})  # type: ignore[misc]  # fmt: skip
+    valid, before, after = first_row(
+        con, _VALUES.format(**names), {"old": old_value, "new": new_value}
+    )  # type: ignore[misc]
     if not valid:
         raise InvalidValue(ctype)
     params = {"record": record_id, "old": old_value, "new": new_value, "now": now}

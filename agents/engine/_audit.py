@@ -34,6 +34,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
 from revstack.data.warehouse import first_row, registered
 
 __all__ = ["AuditEntry", "GENESIS", "append", "verify", "ChainReport", "to_json"]
@@ -41,9 +42,18 @@ __all__ = ["AuditEntry", "GENESIS", "append", "verify", "ChainReport", "to_json"
 GENESIS = "0" * 64
 
 ENTRY_FIELDS = (
-    "actor", "actor_kind", "action", "object_type", "record_id", "field",
-    "before", "after", "proposal_id", "run_id", "detail",
-)  # fmt: skip
+    "actor",
+    "actor_kind",
+    "action",
+    "object_type",
+    "record_id",
+    "field",
+    "before",
+    "after",
+    "proposal_id",
+    "run_id",
+    "detail",
+)
 _COLUMNS = ("seq", "logged_at", *ENTRY_FIELDS, "prev_hash", "hash")
 # The digest's text, also built in Python to write (append) and checked against _DIGEST.
 _SEP, _NULL, _STAMP = chr(31), chr(0), "%Y-%m-%dT%H:%M:%S.%f"
@@ -72,9 +82,12 @@ WHERE seq > $after ORDER BY seq LIMIT $n
 """
 
 _SCHEMA = {
-    "seq": pl.Int64, "logged_at": pl.Datetime("us"),
-    **{f: pl.String for f in ENTRY_FIELDS}, "prev_hash": pl.String, "hash": pl.String,
-}  # fmt: skip
+    "seq": pl.Int64,
+    "logged_at": pl.Datetime("us"),
+    **{f: pl.String for f in ENTRY_FIELDS},
+    "prev_hash": pl.String,
+    "hash": pl.String,
+}
 
 
 def to_json(value: Any) -> str:
@@ -143,8 +156,12 @@ def append(
     ]
     block = _sha(prev + "".join(digests))
     params: dict[str, Any] = {f: [row[i] for row in rows] for i, f in enumerate(ENTRY_FIELDS)}
-    params |= {"seq": list(range(last + 1, last + 1 + len(rows))), "logged_at": logged_at,
-               "prev_hash": prev, "hash": [*digests[:-1], block]}  # fmt: skip
+    params |= {
+        "seq": list(range(last + 1, last + 1 + len(rows))),
+        "logged_at": logged_at,
+        "prev_hash": prev,
+        "hash": [*digests[:-1], block],
+    }
     _move_head(con, (last, prev), last + len(rows), block)
     con.execute(_INSERT_ROWS, params)
     return len(rows)
@@ -168,11 +185,14 @@ def _append_frame(
     # about twice as fast as DuckDB's sha256 over the same text (and no round trip).
     text = batch.select(
         pl.concat_str(
-            [pl.col("seq").cast(pl.String), pl.lit(at.strftime(_STAMP)),
-             *(pl.col(f).fill_null(_NULL) for f in ENTRY_FIELDS)],
+            [
+                pl.col("seq").cast(pl.String),
+                pl.lit(at.strftime(_STAMP)),
+                *(pl.col(f).fill_null(_NULL) for f in ENTRY_FIELDS),
+            ],
             separator=_SEP,
         )
-    ).to_series()  # fmt: skip
+    ).to_series()
     sha = hashlib.sha256
     digests = [sha(t.encode()).hexdigest() for t in text.to_list()]
     block = _sha(prev + "".join(digests))
@@ -241,16 +261,22 @@ class _Block:
         seq, stored_hash, digest = self.last  # type: ignore[misc]
         if stored_hash != self.running.hexdigest():
             if stored_hash == digest:  # a middle row's hash: what followed it is gone
-                raise _Broken(seq + 1, f"row {seq + 1} is missing (the block from row "
-                                       f"{self.first} has no last row)" if at_end else
-                                       "prev_hash does not match the row before")  # fmt: skip
+                raise _Broken(
+                    seq + 1,
+                    f"row {seq + 1} is missing (the block from row {self.first} has no last row)"
+                    if at_end
+                    else "prev_hash does not match the row before",
+                )
             if seq == self.first:
                 raise _Broken(seq, "row content does not match its hash")
             # Every other row of the block matched its own digest, so either this row
             # changed, or another one changed together with its stored hash.
-            raise _Broken(seq, f"row content does not match the digest of its block (rows "
-                               f"{self.first}-{seq}), or a row of the block was changed "
-                               "together with its hash")  # fmt: skip
+            raise _Broken(
+                seq,
+                f"row content does not match the digest of its block (rows "
+                f"{self.first}-{seq}), or a row of the block was changed "
+                "together with its hash",
+            )
         return stored_hash
 
 
@@ -287,10 +313,13 @@ def verify(con: duckdb.DuckDBPyConnection, *, chunk: int = 500_000) -> ChainRepo
 def _check_head(con: duckdb.DuckDBPyConnection, last: int, chain: str) -> None:
     seq, stored = _head(con)
     if seq > last:
-        raise _Broken(last + 1, f"row {last + 1} is missing (the chain head says the log "
-                                f"ends at row {seq})")  # fmt: skip
+        raise _Broken(
+            last + 1, f"row {last + 1} is missing (the chain head says the log ends at row {seq})"
+        )
     if seq < last:
-        raise _Broken(seq + 1, f"row {seq + 1} is not in the chain (the chain head says the "
-                               f"log ends at row {seq})")  # fmt: skip
+        raise _Broken(
+            seq + 1,
+            f"row {seq + 1} is not in the chain (the chain head says the log ends at row {seq})",
+        )
     if stored != chain:
         raise _Broken(last, f"the chain head does not match row {last}'s chain value")

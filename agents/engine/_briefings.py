@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import duckdb
 import polars as pl
+
 from revstack.agents.engine._catalog import EngineError
 from revstack.agents.engine._people import require_role
 from revstack.agents.engine._units import in_transaction, now_utc

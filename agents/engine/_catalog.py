@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
+
 from revstack.data.errors import RevstackError
 
 __all__ = ["CrmObject", "OBJECTS", "column_types", "check_field", "EngineError"]
@@ -36,8 +37,12 @@ OBJECTS: dict[str, CrmObject] = {
         CrmObject("accounts", "crm.accounts", "account_id"),
         CrmObject("contacts", "crm.contacts", "contact_id"),
         CrmObject("opportunities", "crm.opportunities", "opportunity_id"),
-        CrmObject("entity_map", "foundation.entity_map", "record_id",
-                  key="(t.object_type || ':' || t.record_id)"),
+        CrmObject(
+            "entity_map",
+            "foundation.entity_map",
+            "record_id",
+            key="(t.object_type || ':' || t.record_id)",
+        ),
     )
 }
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
 from revstack.agents.engine._catalog import EngineError
 from revstack.data.warehouse import Warehouse, frame
 
@@ -85,7 +86,9 @@ class Context:
                 quoted = ", ".join(f'"{c}"' for c in cols)  # names from the catalog
                 # ORDER BY ALL: a scan's row order is not promised, and an agent that
                 # draws or fits row by row must see the same rows in the same order.
-                self._cache[table] = frame(con, f'SELECT {quoted} FROM "{schema}"."{name}" ORDER BY ALL')
+                self._cache[table] = frame(
+                    con, f'SELECT {quoted} FROM "{schema}"."{name}" ORDER BY ALL'
+                )
             self.read_log[table] = len(self._cache[table])
         data = self._cache[table]
         if columns is None:
@@ -153,11 +156,14 @@ class Context:
         if min_confidence is not None and confidence in typed.columns:
             low = pl.col(confidence).cast(pl.Float64, strict=False).fill_null(-1.0) < min_confidence
         flagged = typed.with_columns(
-            _problem=pl.when(bad_type).then(pl.lit("wrong type"))
-            .when(null).then(pl.lit("missing value"))
-            .when(low).then(pl.lit(f"confidence below {min_confidence}"))
+            _problem=pl.when(bad_type)
+            .then(pl.lit("wrong type"))
+            .when(null)
+            .then(pl.lit("missing value"))
+            .when(low)
+            .then(pl.lit(f"confidence below {min_confidence}"))
             .otherwise(None)
-        )  # fmt: skip
+        )
         for row in (
             flagged.filter(pl.col("_problem").is_not_null()).select(key, "_problem").iter_rows()
         ):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+
 from revstack.agents.engine._apply import InvalidValue, apply_one
 from revstack.agents.engine._audit import AuditEntry, append, to_json
 from revstack.agents.engine._catalog import EngineError
@@ -92,12 +93,27 @@ def _decide(
     check_role(by, role, "reviewer")
     p: dict[str, Any] = dict(
         zip(
-            ("rowid", "proposal_id", "agent", "run_id", "action_type", "object_type",
-             "record_id", "field", "old_value", "new_value", "tier", "status", "shadow",
-             "decided_by", "decided_at"),
-            row, strict=True,
+            (
+                "rowid",
+                "proposal_id",
+                "agent",
+                "run_id",
+                "action_type",
+                "object_type",
+                "record_id",
+                "field",
+                "old_value",
+                "new_value",
+                "tier",
+                "status",
+                "shadow",
+                "decided_by",
+                "decided_at",
+            ),
+            row,
+            strict=True,
         )
-    )  # fmt: skip
+    )
     if p["proposal_id"] is None:
         raise EngineError(f"no proposal {proposal_id!r}")
     if p["shadow"]:
@@ -110,13 +126,23 @@ def _decide(
             if p["decided_by"]
             else ""
         )
-        return Decision(proposal_id, "unchanged", False, f"{proposal_id} is already {p['status']}{when}; nothing changed")  # fmt: skip
+        return Decision(
+            proposal_id,
+            "unchanged",
+            False,
+            f"{proposal_id} is already {p['status']}{when}; nothing changed",
+        )
 
     at = now_utc()
     entries: list[AuditEntry] = []
     final: str | None = None
-    base = dict(object_type=p["object_type"], record_id=p["record_id"], field=p["field"],
-                proposal_id=proposal_id, run_id=p["run_id"])  # fmt: skip
+    base = dict(
+        object_type=p["object_type"],
+        record_id=p["record_id"],
+        field=p["field"],
+        proposal_id=proposal_id,
+        run_id=p["run_id"],
+    )
     if p["status"] == "task":  # tier 3: a person acts in the CRM; the engine never writes
         outcome = "done" if approve else "dismissed"
     elif not approve:
@@ -127,9 +153,14 @@ def _decide(
         final = p["new_value"] if value is None else value
         try:
             done, before, after = apply_one(
-                con, object_type=p["object_type"], record_id=p["record_id"], field=p["field"],
-                old_value=p["old_value"], new_value=final, now=at,
-            )  # fmt: skip
+                con,
+                object_type=p["object_type"],
+                record_id=p["record_id"],
+                field=p["field"],
+                old_value=p["old_value"],
+                new_value=final,
+                now=at,
+            )
         except InvalidValue as exc:
             raise EngineError(
                 f"value {final} is not a valid {exc} for {p['object_type']}.{p['field']}"
@@ -137,32 +168,80 @@ def _decide(
         applied = {"applied": done, "before": before, "after": after}
         if applied["applied"]:
             outcome = "edited" if value is not None and value != p["new_value"] else "approved"
-            entries.append(AuditEntry(actor=p["agent"], actor_kind="agent", action="apply",
-                                      before=applied["before"], after=applied["after"],
-                                      detail=to_json({"approved_by": by}), **base))  # fmt: skip
+            entries.append(
+                AuditEntry(
+                    actor=p["agent"],
+                    actor_kind="agent",
+                    action="apply",
+                    before=applied["before"],
+                    after=applied["after"],
+                    detail=to_json({"approved_by": by}),
+                    **base,
+                )
+            )
         else:
             outcome = "stale"
-            entries.append(AuditEntry(actor="engine", actor_kind="system", action="stale",
-                                      before=p["old_value"], after=applied["before"],
-                                      detail=to_json({"reason": "the record changed since the proposal"}), **base))  # fmt: skip
-    changed = first_row(con, _SET, {"status": outcome, "at": at, "by": by, "note": note,
-                                     "final": final, "id": proposal_id, "was": p["status"],
-                                     "rowid": p["rowid"]})  # fmt: skip
+            entries.append(
+                AuditEntry(
+                    actor="engine",
+                    actor_kind="system",
+                    action="stale",
+                    before=p["old_value"],
+                    after=applied["before"],
+                    detail=to_json({"reason": "the record changed since the proposal"}),
+                    **base,
+                )
+            )
+    changed = first_row(
+        con,
+        _SET,
+        {
+            "status": outcome,
+            "at": at,
+            "by": by,
+            "note": note,
+            "final": final,
+            "id": proposal_id,
+            "was": p["status"],
+            "rowid": p["rowid"],
+        },
+    )
     if not changed or int(changed[0]) != 1:  # someone decided between our read and write
         raise duckdb.TransactionException("Conflict on proposal decision; retry")
     if p["field"] is not None:  # only a proposal on a field holds a lease
-        con.execute(_RELEASE, {"at": at, "id": proposal_id, "object_type": p["object_type"],
-                               "record_id": p["record_id"], "field": p["field"]})  # fmt: skip
-    action = {"approved": "approve", "edited": "edit", "rejected": "reject", "stale": "approve",
-              "done": "done", "dismissed": "dismiss"}[outcome]  # fmt: skip
+        con.execute(
+            _RELEASE,
+            {
+                "at": at,
+                "id": proposal_id,
+                "object_type": p["object_type"],
+                "record_id": p["record_id"],
+                "field": p["field"],
+            },
+        )
+    action = {
+        "approved": "approve",
+        "edited": "edit",
+        "rejected": "reject",
+        "stale": "approve",
+        "done": "done",
+        "dismissed": "dismiss",
+    }[outcome]
     detail = {"note": note}
     if outcome == "edited":
         detail["proposed"] = json.loads(p["new_value"])
     entries.insert(
         0,
-        AuditEntry(actor=by, actor_kind="person", action=action, before=p["old_value"],
-                   after=final or p["new_value"], detail=to_json(detail), **base),
-    )  # fmt: skip
+        AuditEntry(
+            actor=by,
+            actor_kind="person",
+            action=action,
+            before=p["old_value"],
+            after=final or p["new_value"],
+            detail=to_json(detail),
+            **base,
+        ),
+    )
     append(con, entries, at=at, head=None if head_seq is None else (int(head_seq), str(head)))
     target = f"{p['object_type']} {p['record_id']}" + (f".{p['field']}" if p["field"] else "")
     verb = {"stale": "was not applied: the record changed since it was proposed (stale)"}.get(

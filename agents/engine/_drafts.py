@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+
 from revstack.agents.engine._audit import AuditEntry, append
 from revstack.agents.engine._catalog import EngineError
 from revstack.agents.engine._decide import Decision, decide
@@ -25,11 +26,29 @@ from revstack.agents.engine._units import in_transaction, now_utc
 from revstack.data.errors import InputError, Problem
 from revstack.data.warehouse import Warehouse, frame, registered
 
-__all__ = ["SEQUENCER_COLUMNS", "approve_draft", "draft_queue", "edit_draft", "export_drafts",
-           "load_outcomes"]  # fmt: skip
+__all__ = [
+    "SEQUENCER_COLUMNS",
+    "approve_draft",
+    "draft_queue",
+    "edit_draft",
+    "export_drafts",
+    "load_outcomes",
+]
 
-SEQUENCER_COLUMNS = ("Email", "First Name", "Last Name", "Title", "Company", "Website",
-                     "Sequence", "Sequence Step", "Subject", "Body", "Owner Email", "External ID")  # fmt: skip
+SEQUENCER_COLUMNS = (
+    "Email",
+    "First Name",
+    "Last Name",
+    "Title",
+    "Company",
+    "Website",
+    "Sequence",
+    "Sequence Step",
+    "Subject",
+    "Body",
+    "Owner Email",
+    "External ID",
+)
 OUTCOME_EVENTS = ("sent", "replied", "bounced", "opted_out")
 
 # A draft with its task (the proposal that names it) and its latest edit.
@@ -94,8 +113,9 @@ def _draft(con: duckdb.DuckDBPyConnection, draft_id: str) -> dict[str, object]:
     return df.row(0, named=True)
 
 
-def edit_draft(wh: Warehouse, draft_id: str, *, by: str, subject: str | None = None,
-               body: str | None = None) -> None:  # fmt: skip
+def edit_draft(
+    wh: Warehouse, draft_id: str, *, by: str, subject: str | None = None, body: str | None = None
+) -> None:
     """A reviewer rewrites a draft before approving it (appended; the latest one counts)."""
     if subject is None and body is None:
         raise EngineError("an edit needs a new subject or body")
@@ -110,16 +130,30 @@ def edit_draft(wh: Warehouse, draft_id: str, *, by: str, subject: str | None = N
         new = {"subject": subject or d["subject"], "body": body or d["body"]}
         at = now_utc()
         con.execute(_EDIT, {"id": draft_id, "by": by, "at": at, **new})
-        append(con, [AuditEntry(actor=by, actor_kind="person", action="edit", object_type="drafts",
-                                record_id=draft_id, field="body",
-                                before=json.dumps({"subject": d["subject"], "body": d["body"]}),
-                                after=json.dumps(new), proposal_id=str(d["proposal_id"]))], at=at)  # fmt: skip
+        append(
+            con,
+            [
+                AuditEntry(
+                    actor=by,
+                    actor_kind="person",
+                    action="edit",
+                    object_type="drafts",
+                    record_id=draft_id,
+                    field="body",
+                    before=json.dumps({"subject": d["subject"], "body": d["body"]}),
+                    after=json.dumps(new),
+                    proposal_id=str(d["proposal_id"]),
+                )
+            ],
+            at=at,
+        )
 
     in_transaction(wh, work)
 
 
-def approve_draft(wh: Warehouse, draft_id: str, *, by: str, approve: bool = True,
-                  note: str | None = None) -> Decision:  # fmt: skip
+def approve_draft(
+    wh: Warehouse, draft_id: str, *, by: str, approve: bool = True, note: str | None = None
+) -> Decision:
     """Approve (or reject) a draft: decides its tier-3 task. The engine writes nothing."""
     with wh.connect() as con:
         d = _draft(con, draft_id)
@@ -128,12 +162,20 @@ def approve_draft(wh: Warehouse, draft_id: str, *, by: str, approve: bool = True
     return decide(wh, str(d["proposal_id"]), approve=approve, by=by, note=note)
 
 
-def export_drafts(wh: Warehouse, out: Path, *, since: dt.datetime | None = None,
-                  until: dt.datetime | None = None) -> int:  # fmt: skip
+def export_drafts(
+    wh: Warehouse, out: Path, *, since: dt.datetime | None = None, until: dt.datetime | None = None
+) -> int:
     """Write approved drafts (latest edit applied) as a sequencer import CSV; returns rows."""
     with wh.connect() as con:
-        rows = frame(con, _APPROVED, {"status": "done", "since": since or dt.datetime.min,
-                                      "until": until or dt.datetime.max})  # fmt: skip
+        rows = frame(
+            con,
+            _APPROVED,
+            {
+                "status": "done",
+                "since": since or dt.datetime.min,
+                "until": until or dt.datetime.max,
+            },
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     rows.select(list(SEQUENCER_COLUMNS)).write_csv(out)
     return len(rows)

@@ -14,29 +14,55 @@ import datetime as dt
 
 import duckdb
 import polars as pl
+
 from revstack.data.warehouse import registered, scalar
 
 __all__ = ["detect_changes", "record_schedule", "EVENT_KINDS"]
 
 EVENT_KINDS = (
-    "import", "record_created", "record_changed", "stage_changed",
-    "close_date_changed", "meeting_booked", "schedule",
-)  # fmt: skip
+    "import",
+    "record_created",
+    "record_changed",
+    "stage_changed",
+    "close_date_changed",
+    "meeting_booked",
+    "schedule",
+)
 
 # Fingerprint sources: (object_type, key, the row without its lineage columns, stage
 # and close date). md5 over the row minus lineage, so re-importing identical data is
 # no change.
 _SOURCES = (
-    ("accounts", "account_id",
-     "SELECT * EXCLUDE (import_id, updated_at) FROM crm.accounts", "NULL::VARCHAR", "NULL::DATE"),
-    ("contacts", "contact_id",
-     "SELECT * EXCLUDE (import_id, updated_at) FROM crm.contacts", "NULL", "NULL"),
-    ("opportunities", "opportunity_id",
-     "SELECT * EXCLUDE (import_id, updated_at) FROM crm.opportunities", "r.stage", "r.close_date"),
-    ("activities", "activity_id",
-     "SELECT * EXCLUDE (import_id) FROM crm.activities "
-     "WHERE activity_type = 'meeting' AND status = 'scheduled'", "NULL", "NULL"),
-)  # fmt: skip
+    (
+        "accounts",
+        "account_id",
+        "SELECT * EXCLUDE (import_id, updated_at) FROM crm.accounts",
+        "NULL::VARCHAR",
+        "NULL::DATE",
+    ),
+    (
+        "contacts",
+        "contact_id",
+        "SELECT * EXCLUDE (import_id, updated_at) FROM crm.contacts",
+        "NULL",
+        "NULL",
+    ),
+    (
+        "opportunities",
+        "opportunity_id",
+        "SELECT * EXCLUDE (import_id, updated_at) FROM crm.opportunities",
+        "r.stage",
+        "r.close_date",
+    ),
+    (
+        "activities",
+        "activity_id",
+        "SELECT * EXCLUDE (import_id) FROM crm.activities "
+        "WHERE activity_type = 'meeting' AND status = 'scheduled'",
+        "NULL",
+        "NULL",
+    ),
+)
 
 
 def _diff(scoped: bool, kinds: tuple[str, ...] = tuple(k for k, *_ in _SOURCES)) -> str:
@@ -48,12 +74,16 @@ def _diff(scoped: bool, kinds: tuple[str, ...] = tuple(k for k, *_ in _SOURCES))
     current = "\n    UNION ALL\n    ".join(
         f"SELECT '{kind}' AS object_type, {key} AS record_id, md5(to_json(r)::VARCHAR) AS "
         f"fingerprint, {stage} AS stage, {close} AS close_date FROM ({rows}"
-        + (f" {'AND' if 'WHERE' in rows else 'WHERE'} {key} IN "
-           f"(SELECT record_id FROM scope WHERE object_type = '{kind}')" if scoped else "")
+        + (
+            f" {'AND' if 'WHERE' in rows else 'WHERE'} {key} IN "
+            f"(SELECT record_id FROM scope WHERE object_type = '{kind}')"
+            if scoped
+            else ""
+        )
         + ") r"
         for kind, key, rows, stage, close in _SOURCES
         if kind in kinds
-    )  # fmt: skip
+    )
     return f"""
 CREATE OR REPLACE TEMP TABLE state_diff AS
 SELECT c.*, s.object_type IS NULL AS created, c.fingerprint IS DISTINCT FROM s.fingerprint AS changed,
@@ -158,7 +188,7 @@ VALUES (nextval('ops.event_seq'), 'schedule', $now, $now)
 """
 
 
-def record_schedule(wh) -> None:  # noqa: ANN001 - Warehouse (no import cycle)
+def record_schedule(wh) -> None:
     """A tick of the clock: agents that run on a schedule have a pending event."""
     import datetime as dt
 

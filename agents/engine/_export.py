@@ -11,6 +11,7 @@ import datetime as dt
 from pathlib import Path
 
 import polars as pl
+
 from revstack.agents.engine._catalog import EngineError
 from revstack.data.ingest import load_mapping
 from revstack.data.warehouse import Warehouse, frame

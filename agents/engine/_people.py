@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 import polars as pl
+
 from revstack.agents.engine._audit import AuditEntry, append, to_json
 from revstack.agents.engine._catalog import EngineError
 from revstack.agents.engine._units import in_transaction, now_utc
@@ -60,12 +61,17 @@ def add_person(wh: Warehouse, name: str, role: str, *, by: str) -> None:
             con,
             [
                 AuditEntry(
-                    actor=by, actor_kind="person", action="policy", object_type="person",
-                    record_id=name, field="role",
-                    before=to_json(before[0] if before else None), after=to_json(role),
+                    actor=by,
+                    actor_kind="person",
+                    action="policy",
+                    object_type="person",
+                    record_id=name,
+                    field="role",
+                    before=to_json(before[0] if before else None),
+                    after=to_json(role),
                 )
             ],
-        )  # fmt: skip
+        )
 
     in_transaction(wh, work)
 

@@ -11,6 +11,7 @@ import uuid
 
 import duckdb
 import polars as pl
+
 from revstack.agents.engine._audit import AuditEntry, append, to_json
 from revstack.agents.engine._catalog import EngineError
 from revstack.agents.engine._people import require_role
@@ -79,15 +80,38 @@ def set_policy(
         before = first_row(con, _CURRENT, {"agent": agent, "action": action_type})
         con.execute(_DEACTIVATE, {"agent": agent, "action": action_type})
         at = now_utc()
-        con.execute(_INSERT, {"id": policy_id, "agent": agent, "action": action_type, "tier": tier,
-                              "min_conf": min_confidence, "by": by, "at": at, "reason": reason})  # fmt: skip
-        append(con, [AuditEntry(
-            actor=by, actor_kind="person", action="policy", object_type="agent_action",
-            record_id=f"{agent}.{action_type}", field="tier/min_confidence",
-            before=to_json(None if before is None else {"tier": before[0], "min_confidence": before[1]}),
-            after=to_json({"tier": tier, "min_confidence": min_confidence}),
-            detail=to_json({"reason": reason, "policy_id": policy_id}),
-        )], at=at)  # fmt: skip
+        con.execute(
+            _INSERT,
+            {
+                "id": policy_id,
+                "agent": agent,
+                "action": action_type,
+                "tier": tier,
+                "min_conf": min_confidence,
+                "by": by,
+                "at": at,
+                "reason": reason,
+            },
+        )
+        append(
+            con,
+            [
+                AuditEntry(
+                    actor=by,
+                    actor_kind="person",
+                    action="policy",
+                    object_type="agent_action",
+                    record_id=f"{agent}.{action_type}",
+                    field="tier/min_confidence",
+                    before=to_json(
+                        None if before is None else {"tier": before[0], "min_confidence": before[1]}
+                    ),
+                    after=to_json({"tier": tier, "min_confidence": min_confidence}),
+                    detail=to_json({"reason": reason, "policy_id": policy_id}),
+                )
+            ],
+            at=at,
+        )
         return policy_id
 
     return in_transaction(wh, work)
@@ -103,9 +127,22 @@ def set_mode(wh: Warehouse, *, agent: str, mode: str, by: str) -> None:
         before = first_row(con, _MODE_GET, {"agent": agent})
         at = now_utc()
         con.execute(_MODE_SET, {"agent": agent, "mode": mode, "by": by, "at": at})
-        append(con, [AuditEntry(actor=by, actor_kind="person", action="policy", object_type="agent",
-                                record_id=agent, field="mode", before=to_json(before[0] if before else None),
-                                after=to_json(mode))], at=at)  # fmt: skip
+        append(
+            con,
+            [
+                AuditEntry(
+                    actor=by,
+                    actor_kind="person",
+                    action="policy",
+                    object_type="agent",
+                    record_id=agent,
+                    field="mode",
+                    before=to_json(before[0] if before else None),
+                    after=to_json(mode),
+                )
+            ],
+            at=at,
+        )
 
     in_transaction(wh, work)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 import polars as pl
+
 from revstack.data.warehouse import frame, registered
 
 __all__ = ["PROPOSAL_INPUT", "validate_proposals"]

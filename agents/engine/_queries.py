@@ -7,6 +7,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
 from revstack.data.warehouse import frame
 
 __all__ = ["list_proposals", "audit_rows", "get_proposal"]
@@ -63,8 +64,15 @@ def audit_rows(
     limit: int = 500,
 ) -> pl.DataFrame:
     """Audit log rows matching every given filter, newest first."""
-    params = {"actor": actor, "record": record, "field": field, "action": action,
-              "since": since, "until": until, "limit": limit}  # fmt: skip
+    params = {
+        "actor": actor,
+        "record": record,
+        "field": field,
+        "action": action,
+        "since": since,
+        "until": until,
+        "limit": limit,
+    }
     return frame(con, _AUDIT, params)
 
 

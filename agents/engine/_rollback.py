@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 import polars as pl
+
 from revstack.agents.engine._apply import apply_batch
 from revstack.agents.engine._audit import AuditEntry, append, to_json
 from revstack.agents.engine._catalog import EngineError
@@ -101,7 +102,9 @@ def rollback(
             elif proposal is not None:
                 writes = frame(con, _BY_PROPOSAL, {"proposal": proposal})
                 if writes.is_empty():
-                    raise EngineError(f"proposal {proposal} wrote nothing that is not already undone")
+                    raise EngineError(
+                        f"proposal {proposal} wrote nothing that is not already undone"
+                    )
             else:
                 writes = frame(con, _BY_ROLLBACK, {"rollback_id": undo})
         return _restore(con, writes, rollback_id, by, dry_run, "applied" if undo else "rolled_back")
@@ -150,28 +153,68 @@ def _restore(
                 field="field",
                 old_value="after",
                 new_value="before",
-            ),  # fmt: skip
+            ),
             now=at,
         ).with_columns(seq=pl.col("proposal_id").cast(pl.Int64))
         joined = part.join(result, on="seq")
         ok = joined.filter(pl.col("applied"))
         bad = joined.filter(~pl.col("applied"))
-        restored.append(ok.select("object_type", "record_id", "field", pl.col("after").alias("from"), pl.col("before").alias("to"), "seq"))  # fmt: skip
-        conflicts.append(bad.select("object_type", "record_id", "field", pl.col("after").alias("agent_wrote"), pl.col("before_right").alias("now_holds"), "seq"))  # fmt: skip
+        restored.append(
+            ok.select(
+                "object_type",
+                "record_id",
+                "field",
+                pl.col("after").alias("from"),
+                pl.col("before").alias("to"),
+                "seq",
+            )
+        )
+        conflicts.append(
+            bad.select(
+                "object_type",
+                "record_id",
+                "field",
+                pl.col("after").alias("agent_wrote"),
+                pl.col("before_right").alias("now_holds"),
+                "seq",
+            )
+        )
         for r in ok.iter_rows(named=True):
-            entries.append(AuditEntry(
-                actor=by, actor_kind="person", action="rollback", object_type=r["object_type"],
-                record_id=r["record_id"], field=r["field"], before=r["after"], after=r["before"],
-                proposal_id=r["proposal_id"], run_id=rollback_id,
-                detail=to_json({"undoes_seq": r["seq"], "undoes_actor": r["actor"]}),
-            ))  # fmt: skip
-    restored_df = pl.concat(restored) if restored else _empty(["object_type", "record_id", "field", "from", "to", "seq"])  # fmt: skip
-    conflicts_df = pl.concat(conflicts) if conflicts else _empty(["object_type", "record_id", "field", "agent_wrote", "now_holds", "seq"])  # fmt: skip
+            entries.append(
+                AuditEntry(
+                    actor=by,
+                    actor_kind="person",
+                    action="rollback",
+                    object_type=r["object_type"],
+                    record_id=r["record_id"],
+                    field=r["field"],
+                    before=r["after"],
+                    after=r["before"],
+                    proposal_id=r["proposal_id"],
+                    run_id=rollback_id,
+                    detail=to_json({"undoes_seq": r["seq"], "undoes_actor": r["actor"]}),
+                )
+            )
+    restored_df = (
+        pl.concat(restored)
+        if restored
+        else _empty(["object_type", "record_id", "field", "from", "to", "seq"])
+    )
+    conflicts_df = (
+        pl.concat(conflicts)
+        if conflicts
+        else _empty(["object_type", "record_id", "field", "agent_wrote", "now_holds", "seq"])
+    )
     if not conflicts_df.is_empty():
-        entries.append(AuditEntry(
-            actor=by, actor_kind="person", action="rollback_conflict", run_id=rollback_id,
-            detail=to_json({"conflicts": conflicts_df.drop("seq").to_dicts()}),
-        ))  # fmt: skip
+        entries.append(
+            AuditEntry(
+                actor=by,
+                actor_kind="person",
+                action="rollback_conflict",
+                run_id=rollback_id,
+                detail=to_json({"conflicts": conflicts_df.drop("seq").to_dicts()}),
+            )
+        )
     append(con, entries, at=at)
     proposal_ids = (
         writes.join(restored_df.select("seq"), on="seq").select("proposal_id").drop_nulls()

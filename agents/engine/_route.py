@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import duckdb
 import polars as pl
+
 from revstack.data.warehouse import frame, registered
 
 __all__ = ["POLICY_SCHEMA", "route"]
@@ -124,34 +125,45 @@ def route(
         )
     # One proposal per field (per action for output-only ones): the most confident,
     # then the smallest key; the others are superseded.
-    target = pl.struct("object_type", "record_id",
-                       pl.coalesce("field", pl.lit("\0") + pl.col("action_type")))  # fmt: skip
+    target = pl.struct(
+        "object_type", "record_id", pl.coalesce("field", pl.lit("\0") + pl.col("action_type"))
+    )
     if routed.select(target.is_duplicated().any()).item():
         ranked = routed.sort(["confidence", "idempotency_key"], descending=[True, False])
         routed = ranked.with_columns(wins_field=target.is_first_distinct()).sort("ord")
     else:
         routed = routed.with_columns(wins_field=pl.lit(True))
     status = (
-        pl.when(pl.col("tier").is_null()).then(pl.lit("blocked"))
-        .when(~pl.col("wins_field")).then(pl.lit("superseded"))
-        .when(pl.col("leased_by").is_not_null()).then(pl.lit("deferred"))
-        .when(pl.lit(shadow)).then(pl.lit("shadow"))
-        .when(pl.col("tier") == 1).then(pl.lit("apply"))
-        .when(pl.col("tier") == 2).then(pl.lit("pending"))
+        pl.when(pl.col("tier").is_null())
+        .then(pl.lit("blocked"))
+        .when(~pl.col("wins_field"))
+        .then(pl.lit("superseded"))
+        .when(pl.col("leased_by").is_not_null())
+        .then(pl.lit("deferred"))
+        .when(pl.lit(shadow))
+        .then(pl.lit("shadow"))
+        .when(pl.col("tier") == 1)
+        .then(pl.lit("apply"))
+        .when(pl.col("tier") == 2)
+        .then(pl.lit("pending"))
         .otherwise(pl.lit("task"))
-    )  # fmt: skip
+    )
     reason = (
         pl.when(~pl.col("wins_field"))
         .then(pl.lit("another proposal on the same field in this run has higher confidence"))
         .when(pl.col("leased_by").is_not_null() & pl.col("tier").is_not_null())
         .then(
             pl.concat_str(
-                [pl.lit("field held by undecided proposal "), "leased_by",
-                 pl.lit(" of "), "leased_by_agent"]
+                [
+                    pl.lit("field held by undecided proposal "),
+                    "leased_by",
+                    pl.lit(" of "),
+                    "leased_by_agent",
+                ]
             )
         )
         .otherwise(pl.col("tier_reason"))
-    )  # fmt: skip
+    )
     return routed.with_columns(status=status, tier_reason=reason).drop(
         "ord", "wins_field", "leased_by", "leased_by_agent"
     )

@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+
 from revstack.agents.engine._agent import Agent, AgentResult
 from revstack.agents.engine._apply import apply_batch
 from revstack.agents.engine._audit import append, to_json
@@ -112,9 +113,14 @@ _NEXT_RUN = "SELECT 'R' || lpad(nextval('ops.run_seq')::VARCHAR, 6, '0')"
 
 # What each routed status writes to the audit log.
 _AUDIT_ACTION = {
-    "applied": "apply", "stale": "stale", "pending": "propose", "task": "task",
-    "blocked": "block", "shadow": "shadow", "superseded": "supersede",
-}  # fmt: skip
+    "applied": "apply",
+    "stale": "stale",
+    "pending": "propose",
+    "task": "task",
+    "blocked": "block",
+    "shadow": "shadow",
+    "superseded": "supersede",
+}
 
 
 def dependency_order(specs: Sequence[AgentSpec]) -> list[AgentSpec]:
@@ -124,9 +130,10 @@ def dependency_order(specs: Sequence[AgentSpec]) -> list[AgentSpec]:
     placed: set[str] = set()
     while len(done) < len(specs):
         ready = sorted(
-            s.name for s in specs
+            s.name
+            for s in specs
             if s.name not in placed and all(d in placed or d not in by_name for d in s.depends_on)
-        )  # fmt: skip
+        )
         if not ready:
             raise ValueError("agent dependencies form a cycle")
         for name in ready:
@@ -146,6 +153,7 @@ def run_agents(
     progress: Progress | None = None,
 ) -> list[RunResult]:
     """Detect changes, then run every implemented agent (or ``only``) in dependency order."""
+
     def prepare(con: duckdb.DuckDBPyConnection) -> None:
         seed_identity(con, now=now_utc())
         detect_changes(con, now=now_utc())
@@ -203,9 +211,14 @@ def _run_one(
 
         definitions = load_definitions(None)
     ctx = Context(
-        wh, agent=spec.name, reads=spec.reads, as_of=as_of, events=events,
-        definitions=definitions, params=spec.params,
-    )  # fmt: skip
+        wh,
+        agent=spec.name,
+        reads=spec.reads,
+        as_of=as_of,
+        events=events,
+        definitions=definitions,
+        params=spec.params,
+    )
     try:
         agent: Agent = spec.factory()  # type: ignore[misc]
         output: AgentResult = agent.run(ctx)
@@ -215,7 +228,7 @@ def _run_one(
         finally:
             scratch.close()
         _check_outputs(wh, spec, output.outputs)
-    except Exception as exc:  # noqa: BLE001 - an agent's failure is recorded, not raised
+    except Exception as exc:
         return _record_failure(wh, spec, mode, trigger, started, events, exc, clock)
 
     metadata = {
@@ -226,9 +239,19 @@ def _run_one(
 
     def work(con: duckdb.DuckDBPyConnection) -> RunResult:
         return _commit(
-            con, spec, mode, trigger, started, events, good, bad, metadata, ctx.read_log, clock,
+            con,
+            spec,
+            mode,
+            trigger,
+            started,
+            events,
+            good,
+            bad,
+            metadata,
+            ctx.read_log,
+            clock,
             output.outputs,
-        )  # fmt: skip
+        )
 
     try:
         return in_transaction(wh, work)
@@ -258,9 +281,13 @@ def _check_outputs(wh: Warehouse, spec: AgentSpec, outputs: dict[str, pl.DataFra
             }
             unknown = sorted(set(data.columns) - columns)
             if not columns or unknown or "run_id" in data.columns:
-                problem = (f"no table {table}" if not columns else
-                           f"columns {unknown} are not in {table}" if unknown else
-                           "run_id is set by the engine")  # fmt: skip
+                problem = (
+                    f"no table {table}"
+                    if not columns
+                    else f"columns {unknown} are not in {table}"
+                    if unknown
+                    else "run_id is set by the engine"
+                )
                 raise AgentOutputError(f"{spec.name}: output for {table}: {problem}")
 
 
@@ -330,15 +357,17 @@ def _commit(
     routed = (
         routed.join(applied, on="ord", how="left")
         .with_columns(
-            status=pl.when(pl.col("status") != "apply").then("status")
-            .when(pl.col("applied") | pl.col("field").is_null()).then(pl.lit("applied"))
+            status=pl.when(pl.col("status") != "apply")
+            .then("status")
+            .when(pl.col("applied") | pl.col("field").is_null())
+            .then(pl.lit("applied"))
             .otherwise(pl.lit("stale")),
         )
         .with_columns(
             decided_at=pl.when(pl.col("status") == "applied").then(pl.lit(now)).otherwise(None),
             final_value=pl.when(pl.col("status") == "applied").then("new_value").otherwise(None),
         )
-    )  # fmt: skip
+    )
     deferred = routed.filter(pl.col("status") == "deferred")
     # Proposal ids are the run's id and a number within it (R000012-7): readable, and
     # known before the insert, so nothing has to be read back.
@@ -353,8 +382,10 @@ def _commit(
     if not leased.is_empty():
         again = int(leased["lease_row"].sum())
         with registered(
-            con, "leased", leased.select("object_type", "record_id", "field", "proposal_id", "lease_row")
-        ):  # fmt: skip
+            con,
+            "leased",
+            leased.select("object_type", "record_id", "field", "proposal_id", "lease_row"),
+        ):
             if again < len(leased):
                 con.execute(_LEASE, {"agent": spec.name, "now": now})
             if again and scalar(con, _RETAKE, {"agent": spec.name, "now": now}) != again:
@@ -374,15 +405,24 @@ def _commit(
     con.execute(
         _RUN,
         {
-            "run_id": run_id, "agent": spec.name, "version": spec.version,
-            "contract_version": spec.contract_version, "mode": mode, "trigger": trigger,
-            "status": "succeeded", "started": started, "finished": finished,
-            "events": len(events), "proposals": len(stored), "applied": counts.get("applied", 0),
+            "run_id": run_id,
+            "agent": spec.name,
+            "version": spec.version,
+            "contract_version": spec.contract_version,
+            "mode": mode,
+            "trigger": trigger,
+            "status": "succeeded",
+            "started": started,
+            "finished": finished,
+            "events": len(events),
+            "proposals": len(stored),
+            "applied": counts.get("applied", 0),
             "queued": counts.get("pending", 0) + counts.get("task", 0),
-            "blocked": counts.get("blocked", 0), "error": None,
+            "blocked": counts.get("blocked", 0),
+            "error": None,
             "metadata": json.dumps({"counts": counts, "agent": metadata}, default=str),
         },
-    )  # fmt: skip
+    )
     return RunResult(
         spec.name, "succeeded", run_id, mode, len(events), counts, time.perf_counter() - clock
     )
@@ -432,23 +472,46 @@ def _audit_run(
 ) -> None:
     head = pl.DataFrame(
         {
-            "actor": [spec.name], "actor_kind": ["agent"], "action": ["read"], "run_id": [run_id],
-            "detail": [to_json({"rows_read": read_log, "mode": mode, "counts": counts,
-                                "skipped_inputs": metadata.get("skipped_inputs_total", 0),
-                                "outputs": metadata.get("outputs", {})})],
+            "actor": [spec.name],
+            "actor_kind": ["agent"],
+            "action": ["read"],
+            "run_id": [run_id],
+            "detail": [
+                to_json(
+                    {
+                        "rows_read": read_log,
+                        "mode": mode,
+                        "counts": counts,
+                        "skipped_inputs": metadata.get("skipped_inputs_total", 0),
+                        "outputs": metadata.get("outputs", {}),
+                    }
+                )
+            ],
         }
-    )  # fmt: skip
+    )
     rows = stored.select(
-        actor=pl.lit(spec.name), actor_kind=pl.lit("agent"),
+        actor=pl.lit(spec.name),
+        actor_kind=pl.lit("agent"),
         action=pl.col("status").replace_strict(_AUDIT_ACTION, default="propose"),
-        object_type="object_type", record_id="record_id", field="field",
+        object_type="object_type",
+        record_id="record_id",
+        field="field",
         before=pl.when(pl.col("status") == "applied").then("before").otherwise("old_value"),
         after=pl.when(pl.col("status") == "applied").then("after").otherwise("new_value"),
-        proposal_id="proposal_id", run_id=pl.lit(run_id),
-        detail=pl.concat_str([pl.lit('{"tier":'), pl.col("tier").cast(pl.String).fill_null("null"),
-                              pl.lit(',"confidence":'), pl.col("confidence").round(4).cast(pl.String),
-                              pl.lit(',"shadow":'), pl.lit("true" if mode == "shadow" else "false"), pl.lit("}")]),
-    )  # fmt: skip
+        proposal_id="proposal_id",
+        run_id=pl.lit(run_id),
+        detail=pl.concat_str(
+            [
+                pl.lit('{"tier":'),
+                pl.col("tier").cast(pl.String).fill_null("null"),
+                pl.lit(',"confidence":'),
+                pl.col("confidence").round(4).cast(pl.String),
+                pl.lit(',"shadow":'),
+                pl.lit("true" if mode == "shadow" else "false"),
+                pl.lit("}"),
+            ]
+        ),
+    )
     extra = [
         _unrecorded(part, spec.name, run_id, action, key, column)
         for part, action, key, column in (
@@ -465,11 +528,17 @@ def _unrecorded(
 ) -> pl.DataFrame:
     """Audit rows for proposals that were not recorded (deferred, or invalid), with why."""
     return part.select(
-        actor=pl.lit(agent), actor_kind=pl.lit("agent"), action=pl.lit(action),
-        object_type="object_type", record_id="record_id", field="field", before="old_value",
-        after="new_value", run_id=pl.lit(run_id),
+        actor=pl.lit(agent),
+        actor_kind=pl.lit("agent"),
+        action=pl.lit(action),
+        object_type="object_type",
+        record_id="record_id",
+        field="field",
+        before="old_value",
+        after="new_value",
+        run_id=pl.lit(run_id),
         detail=pl.col(column).map_elements(lambda r: to_json({key: r}), return_dtype=pl.String),
-    )  # fmt: skip
+    )
 
 
 def _record_failure(
@@ -489,16 +558,36 @@ def _record_failure(
         con.execute(
             _RUN,
             {
-                "run_id": run_id, "agent": spec.name, "version": spec.version,
-                "contract_version": spec.contract_version, "mode": mode, "trigger": trigger,
-                "status": "failed", "started": started, "finished": now_utc(),
-                "events": len(events), "proposals": 0, "applied": 0, "queued": 0, "blocked": 0,
+                "run_id": run_id,
+                "agent": spec.name,
+                "version": spec.version,
+                "contract_version": spec.contract_version,
+                "mode": mode,
+                "trigger": trigger,
+                "status": "failed",
+                "started": started,
+                "finished": now_utc(),
+                "events": len(events),
+                "proposals": 0,
+                "applied": 0,
+                "queued": 0,
+                "blocked": 0,
                 "error": message[:2000],
                 "metadata": json.dumps({"traceback": traceback.format_exception(exc)[-5:]}),
             },
-        )  # fmt: skip
-        append(con, pl.DataFrame({"actor": [spec.name], "actor_kind": ["agent"], "action": ["error"],
-                                  "run_id": [run_id], "detail": [to_json({"error": message[:2000]})]}))  # fmt: skip
+        )
+        append(
+            con,
+            pl.DataFrame(
+                {
+                    "actor": [spec.name],
+                    "actor_kind": ["agent"],
+                    "action": ["error"],
+                    "run_id": [run_id],
+                    "detail": [to_json({"error": message[:2000]})],
+                }
+            ),
+        )
         return run_id
 
     run_id = in_transaction(wh, work)

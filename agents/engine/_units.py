@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import duckdb
+
 from revstack.data.warehouse import Warehouse
 
 __all__ = ["in_transaction", "is_conflict", "now_utc"]
@@ -24,7 +25,7 @@ _STALE_DUPLICATE = "Duplicate key"
 _STALE_DUPLICATE_ATTEMPTS = 5
 
 
-def now_utc():  # noqa: ANN201 - datetime
+def now_utc():
     import datetime as dt
 
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -36,23 +36,35 @@ class ForecastAgent(Agent):
             return AgentResult(empty_proposals(), {"forecast": "no deals in the CRM yet"})
         p = ctx.params
         fc = run_forecast(
-            inp, refit_months=int(p.get("refit_months", 6)), draws=int(p.get("draws", 1000)),
-            live_draws=int(p.get("live_draws", 4000)), seed=int(p.get("seed", 0)),
+            inp,
+            refit_months=int(p.get("refit_months", 6)),
+            draws=int(p.get("draws", 1000)),
+            live_draws=int(p.get("live_draws", 4000)),
+            seed=int(p.get("seed", 0)),
             bag=int(p.get("bag", 3)),
-        )  # fmt: skip
+        )
         outputs = to_outputs(fc)
         scores = accuracy(fc.agent, fc.baselines)
         headline = [
-            {"period_kind": r["period_kind"], "offset": r["offset"], "mape": r["agent"]["mape"],
-             "rep_commit_mape": r["baselines"].get("rep_commit", {}).get("mape"),
-             "coverage": r["range"].get("coverage")}
-            for r in scores if r["offset"] == "all"
-        ]  # fmt: skip
-        calibration = {k: {"brier": v["brier"], "brier_base_rate": v["brier_base_rate"]}
-                       for k, v in deal_calibration(fc.deals).items()}  # fmt: skip
+            {
+                "period_kind": r["period_kind"],
+                "offset": r["offset"],
+                "mape": r["agent"]["mape"],
+                "rep_commit_mape": r["baselines"].get("rep_commit", {}).get("mape"),
+                "coverage": r["range"].get("coverage"),
+            }
+            for r in scores
+            if r["offset"] == "all"
+        ]
+        calibration = {
+            k: {"brier": v["brier"], "brier_base_rate": v["brier_base_rate"]}
+            for k, v in deal_calibration(fc.deals).items()
+        }
         metadata = {
-            "history_rebuilt": inp.rebuilt_history, "fits": fc.params["fits"],
-            "backtest": headline, "deal_calibration": calibration,
+            "history_rebuilt": inp.rebuilt_history,
+            "fits": fc.params["fits"],
+            "backtest": headline,
+            "deal_calibration": calibration,
             # How each live snapshot was combined with the reps' commit (weight, biases, scale).
             "combination": fc.params.get("live", []),
         }

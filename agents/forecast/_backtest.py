@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+
 from revstack.agents.forecast import _frames, _inputs, _periods, _signals
 from revstack.agents.forecast._baselines import baselines
 from revstack.agents.forecast._calibrate import LevelMap
@@ -70,7 +71,11 @@ def prepare(inp: _inputs.Inputs, until: dt.datetime | None = None) -> dict[str, 
     actuals = _frames.period_actuals(wins)
     first = inp.history["changed_at"].min().date()
     live = _periods.live_snapshots(inp.as_of)
-    snaps = pl.concat([_periods.snapshots(first, inp.as_of), live]).unique(KEY, keep="last").sort("moment")
+    snaps = (
+        pl.concat([_periods.snapshots(first, inp.as_of), live])
+        .unique(KEY, keep="last")
+        .sort("moment")
+    )
     if until is not None:
         snaps = snaps.filter(pl.col("moment") <= until)
     states = _inputs.states(inp, snaps["moment"].unique().to_list())
@@ -78,15 +83,29 @@ def prepare(inp: _inputs.Inputs, until: dt.datetime | None = None) -> dict[str, 
     so_far = _frames.won_so_far(wins, snaps)
     base = baselines(rows, snaps, so_far, inp.submissions, actuals, inp.definitions)
     rows = _signals.add_signals(rows, inp.definitions)
-    rows = rows.join(_signals.rep_history(inp.history, inp.users, rows["as_of"], inp.definitions),
-                     on=["as_of", "owner_id"], how="left")  # fmt: skip
-    commits = _signals.commit_signals(base.filter(pl.col("method") == "rep_commit"), so_far, rows, actuals, snaps)
+    rows = rows.join(
+        _signals.rep_history(inp.history, inp.users, rows["as_of"], inp.definitions),
+        on=["as_of", "owner_id"],
+        how="left",
+    )
+    commits = _signals.commit_signals(
+        base.filter(pl.col("method") == "rep_commit"), so_far, rows, actuals, snaps
+    )
     # A fixed row order: joins do not keep one, and the model's sample and the draws follow it.
-    rows = rows.join(commits, on=[*KEY, "owner_id"], how="left").sort("as_of", "period_kind", "opportunity_id")
-    return {"wins": wins, "actuals": actuals, "snaps": snaps, "rows": rows, "so_far": so_far,
-            "baselines": base, "first": first,
-            # Live offsets are rarely fixed points: their series need the same point of past periods.
-            "new": new_series(actuals, pl.concat([snaps, _same_points(live, first, snaps)]))}  # fmt: skip
+    rows = rows.join(commits, on=[*KEY, "owner_id"], how="left").sort(
+        "as_of", "period_kind", "opportunity_id"
+    )
+    return {
+        "wins": wins,
+        "actuals": actuals,
+        "snaps": snaps,
+        "rows": rows,
+        "so_far": so_far,
+        "baselines": base,
+        "first": first,
+        # Live offsets are rarely fixed points: their series need the same point of past periods.
+        "new": new_series(actuals, pl.concat([snaps, _same_points(live, first, snaps)])),
+    }
 
 
 @dataclass(frozen=True)
@@ -114,8 +133,15 @@ def _spreads(scored: pl.DataFrame) -> list[_Spread]:
             m = team == t
             grids.append(variance_grid(p[m], v[m]))
             sq.append((booked[m].sum() - float(p[m] @ v[m])) ** 2)
-        out.append(_Spread(g["period_end"][0], variance_grid(p, v), (booked.sum() - float(p @ v)) ** 2,
-                           np.array(grids), np.array(sq)))  # fmt: skip
+        out.append(
+            _Spread(
+                g["period_end"][0],
+                variance_grid(p, v),
+                (booked.sum() - float(p @ v)) ** 2,
+                np.array(grids),
+                np.array(sq),
+            )
+        )
     return out
 
 
@@ -123,7 +149,11 @@ def _rho(spreads: list[_Spread], default_c: float, default_t: float) -> tuple[fl
     """Company and team loadings from scored snapshots."""
     if not spreads:
         return default_c, default_t
-    rc = pick_rho(np.array([s.company for s in spreads]), np.array([s.company_sq for s in spreads]), default=default_c)
+    rc = pick_rho(
+        np.array([s.company for s in spreads]),
+        np.array([s.company_sq for s in spreads]),
+        default=default_c,
+    )
     teams = np.vstack([s.teams for s in spreads])
     sq = np.concatenate([s.teams_sq for s in spreads])
     rt = max(pick_rho(teams, sq, default=default_c + default_t) - rc, 0.0)
@@ -131,9 +161,17 @@ def _rho(spreads: list[_Spread], default_c: float, default_t: float) -> tuple[fl
 
 
 def run_forecast(
-    inp: _inputs.Inputs, *, eval_from: dt.date | None = None, refit_months: int = 6,
-    draws: int = 1000, live_draws: int = 4000, seed: int = 0, progress: Progress | None = None,
-    prepared: dict[str, Any] | None = None, until: dt.datetime | None = None, bag: int = 3,
+    inp: _inputs.Inputs,
+    *,
+    eval_from: dt.date | None = None,
+    refit_months: int = 6,
+    draws: int = 1000,
+    live_draws: int = 4000,
+    seed: int = 0,
+    progress: Progress | None = None,
+    prepared: dict[str, Any] | None = None,
+    until: dt.datetime | None = None,
+    bag: int = 3,
     workers: int | None = None,
 ) -> Forecast:
     """Backtest every snapshot from ``eval_from`` (default: ``default_start``) and
@@ -153,7 +191,9 @@ def run_forecast(
         fits.append(_months_later(fits[-1], refit_months))
     seg = Segments.from_users(inp.users)
     rows = rows.with_columns(owner_idx=pl.Series(seg.index(rows["owner_id"])))
-    rows = rows.with_columns(team=pl.Series([seg.teams[i] for i in seg.team_of[rows["owner_idx"].to_numpy()]]))
+    rows = rows.with_columns(
+        team=pl.Series([seg.teams[i] for i in seg.team_of[rows["owner_idx"].to_numpy()]])
+    )
     so_far = pre["so_far"].with_columns(owner_idx=pl.Series(seg.index(pre["so_far"]["owner_id"])))
     actual = pre["actuals"].with_columns(owner_idx=pl.Series(seg.index(pre["actuals"]["owner_id"])))
     commits = _owner_commits(pre["baselines"], seg)
@@ -165,7 +205,9 @@ def run_forecast(
     for b, fit_at in enumerate(fits):
         until = fits[b + 1] if b + 1 < len(fits) else dt.date.max
         cut = dt.datetime.combine(fit_at, dt.time())
-        block = snaps.filter((pl.col("moment") >= cut) & (pl.col("moment") < dt.datetime.combine(until, dt.time())))
+        block = snaps.filter(
+            (pl.col("moment") >= cut) & (pl.col("moment") < dt.datetime.combine(until, dt.time()))
+        )
         if block.is_empty():
             continue
         train = rows.filter(pl.col("period_end") <= fit_at)
@@ -173,73 +215,173 @@ def run_forecast(
         done = [sp for sp in spreads if sp.period_end <= fit_at]
         if len(done) < 6:  # too few scored snapshots yet: in-sample on the last year of training
             recent = train.filter(pl.col("as_of") >= cut - dt.timedelta(days=365))
-            done = _spreads(recent.with_columns(p=model.predict_proba(recent), value=model.booked_amount(recent)))
+            done = _spreads(
+                recent.with_columns(
+                    p=model.predict_proba(recent), value=model.booked_amount(recent)
+                )
+            )
         rho_c, rho_t = _rho(done, 0.04, 0.02)
-        params["fits"].append({"fit_at": fit_at.isoformat(), "train_rows": model.n_train_, "rho_company": rho_c,
-                               "rho_team": rho_t})  # fmt: skip
+        params["fits"].append(
+            {
+                "fit_at": fit_at.isoformat(),
+                "train_rows": model.n_train_,
+                "rho_company": rho_c,
+                "rho_team": rho_t,
+            }
+        )
         part = rows.join(block.select(KEY), on=KEY, how="semi")
         part = part.with_columns(p=model.predict_proba(part), value=model.booked_amount(part))
-        scored.append(part.select(*KEY, "period_end", "as_of", "opportunity_id", "owner_id", "team", "p", "value",
-                                  "won", "won_amount", "amount"))  # fmt: skip
+        scored.append(
+            part.select(
+                *KEY,
+                "period_end",
+                "as_of",
+                "opportunity_id",
+                "owner_id",
+                "team",
+                "p",
+                "value",
+                "won",
+                "won_amount",
+                "amount",
+            )
+        )
         spreads += _spreads(scored[-1])
         for snap in block.sort("moment").iter_rows(named=True):
             live = snap["moment"] == as_of
             # Each snapshot has its own stream: what one draws never shifts another.
-            rng = np.random.default_rng([seed, int(snap["moment"].timestamp()), _periods.KINDS.index(snap["period_kind"])])
+            rng = np.random.default_rng(
+                [seed, int(snap["moment"].timestamp()), _periods.KINDS.index(snap["period_kind"])]
+            )
             key = {k: snap[k] for k in KEY}
-            deals = part.filter(**key).sort("opportunity_id")  # each deal's draws go by its position
+            deals = part.filter(**key).sort(
+                "opportunity_id"
+            )  # each deal's draws go by its position
             owners_so_far = np.zeros(len(seg.owners))
             sf = so_far.filter(**key)
             np.add.at(owners_so_far, sf["owner_idx"].to_numpy(), sf["won"].to_numpy())
-            series = pre["new"].filter((pl.col("period_kind") == snap["period_kind"]) & (pl.col("offset") == snap["offset"])
-                                       & (pl.col("period_end").cast(pl.Datetime("us")) <= snap["moment"])).sort("period_start")  # fmt: skip
+            series = (
+                pre["new"]
+                .filter(
+                    (pl.col("period_kind") == snap["period_kind"])
+                    & (pl.col("offset") == snap["offset"])
+                    & (pl.col("period_end").cast(pl.Datetime("us")) <= snap["moment"])
+                )
+                .sort("period_start")
+            )
             nb = NewBusiness(snap["period_kind"]).fit(series["new"].to_numpy())
             n_draws = live_draws if live else draws
             working = np.bincount(deals["owner_idx"].to_numpy(), minlength=len(seg.owners)) > 0
             shares = rep_shares(pre["actuals"], seg.owners, snap["moment"], working=working)
-            raw = draw_snapshot(seg, deals, owners_so_far, nb.sample(n_draws, rng), shares, rho_c=rho_c, rho_t=rho_t, rng=rng)
+            raw = draw_snapshot(
+                seg,
+                deals,
+                owners_so_far,
+                nb.sample(n_draws, rng),
+                shares,
+                rho_c=rho_c,
+                rho_t=rho_t,
+                rng=rng,
+            )
             commit = _team_commit(seg, commits.get(tuple(key.values())))
             here = slot(snap["period_kind"], snap["period_start"], snap["offset"])
             known = [r for r in records if r.period_end <= snap["moment"].date()]
             mix = combine([r for r in known if r.slot == here])
             if snap["period_kind"] == "quarter":
-                mix = with_season(mix, [r for r in known if r.slot[0] == "quarter"], season_of(snap["period_start"]))
+                mix = with_season(
+                    mix,
+                    [r for r in known if r.slot[0] == "quarter"],
+                    season_of(snap["period_start"]),
+                )
             sd = mix.apply(raw, seg.team_of, commit)
             over = snap["period_end"] <= as_of.date()
             act = None
             if over:
                 act = np.zeros(len(seg.owners))
-                a = actual.filter(period_kind=snap["period_kind"], period_start=snap["period_start"])
+                a = actual.filter(
+                    period_kind=snap["period_kind"], period_start=snap["period_start"]
+                )
                 np.add.at(act, a["owner_idx"].to_numpy(), a["amount"].to_numpy())
             kinds = ("company", "region", "team", "rep") if live else ("company", "region", "team")
-            past = [u for kind, end, u in pits if kind == snap["period_kind"] and end <= snap["moment"].date()]
-            maps = {k: LevelMap(symmetric=True).fit(np.concatenate([u[k] for u in past]) if past else np.array([]))
-                    for k in kinds}  # fmt: skip
-            summary = summarise(seg, sd, {k: m.levels(_QUANTILES) for k, m in maps.items()},
-                                {k: m.levels(CRPS_LEVELS) for k, m in maps.items()}, act, kinds)  # fmt: skip
-            out.append(summary.with_columns(**{k: pl.lit(v) for k, v in key.items()}, moment=pl.lit(snap["moment"]),
-                                            live=pl.lit(live), pit_points=pl.lit(len(past))))  # fmt: skip
+            past = [
+                u
+                for kind, end, u in pits
+                if kind == snap["period_kind"] and end <= snap["moment"].date()
+            ]
+            maps = {
+                k: LevelMap(symmetric=True).fit(
+                    np.concatenate([u[k] for u in past]) if past else np.array([])
+                )
+                for k in kinds
+            }
+            summary = summarise(
+                seg,
+                sd,
+                {k: m.levels(_QUANTILES) for k, m in maps.items()},
+                {k: m.levels(CRPS_LEVELS) for k, m in maps.items()},
+                act,
+                kinds,
+            )
+            out.append(
+                summary.with_columns(
+                    **{k: pl.lit(v) for k, v in key.items()},
+                    moment=pl.lit(snap["moment"]),
+                    live=pl.lit(live),
+                    pit_points=pl.lit(len(past)),
+                )
+            )
             if over:
                 pits.append((snap["period_kind"], snap["period_end"], segment_pits(seg, sd, act)))
-                records.append(Record(here, snap["period_end"], _by_team(seg, owners_so_far),
-                                      _by_team(seg, raw.owner_draws.mean(axis=0)), commit, _by_team(seg, act),
-                                      _spread(raw.owner_draws.sum(axis=1)), season_of(snap["period_start"])))  # fmt: skip
+                records.append(
+                    Record(
+                        here,
+                        snap["period_end"],
+                        _by_team(seg, owners_so_far),
+                        _by_team(seg, raw.owner_draws.mean(axis=0)),
+                        commit,
+                        _by_team(seg, act),
+                        _spread(raw.owner_draws.sum(axis=1)),
+                        season_of(snap["period_start"]),
+                    )
+                )
             if live:
-                params["live"].append({**key, "period_start": key["period_start"].isoformat(),
-                                       "commit": float(np.nansum(commit)) if np.isfinite(commit).any() else None,
-                                       **asdict(mix)})  # fmt: skip
+                params["live"].append(
+                    {
+                        **key,
+                        "period_start": key["period_start"].isoformat(),
+                        "commit": float(np.nansum(commit)) if np.isfinite(commit).any() else None,
+                        **asdict(mix),
+                    }
+                )
             if live and len(deals):
                 # deal_cov is of the raw draws, so its share is of the raw total's variance.
                 total_var = float(np.var(raw.owner_draws.sum(axis=1), ddof=1)) or 1.0
-                drivers.append(deals.select(*KEY, "opportunity_id", "owner_id", "stage", "amount", "close_date", "p", "value")
-                               .with_columns(variance_share=pl.Series(sd.deal_cov / total_var))
-                               .sort("variance_share", descending=True).head(15))  # fmt: skip
+                drivers.append(
+                    deals.select(
+                        *KEY,
+                        "opportunity_id",
+                        "owner_id",
+                        "stage",
+                        "amount",
+                        "close_date",
+                        "p",
+                        "value",
+                    )
+                    .with_columns(variance_share=pl.Series(sd.deal_cov / total_var))
+                    .sort("variance_share", descending=True)
+                    .head(15)
+                )
             report(progress, "forecast snapshots", len(out), todo)
-    deals_scored = pl.concat(scored).filter(pl.col("period_end") <= as_of.date()) if scored else pl.DataFrame()
+    deals_scored = (
+        pl.concat(scored).filter(pl.col("period_end") <= as_of.date()) if scored else pl.DataFrame()
+    )
     return Forecast(
-        agent=pl.concat(out) if out else pl.DataFrame(), baselines=_baseline_segments(pre, inp, snaps),
-        deals=deals_scored, drivers=pl.concat(drivers) if drivers else pl.DataFrame(), params=params,
-    )  # fmt: skip
+        agent=pl.concat(out) if out else pl.DataFrame(),
+        baselines=_baseline_segments(pre, inp, snaps),
+        deals=deals_scored,
+        drivers=pl.concat(drivers) if drivers else pl.DataFrame(),
+        params=params,
+    )
 
 
 def _same_points(live: pl.DataFrame, first: dt.date, snaps: pl.DataFrame) -> pl.DataFrame:
@@ -281,15 +423,25 @@ def _team_commit(seg: Segments, owners: np.ndarray | None) -> np.ndarray:
         return np.full(n, np.nan)
     has = np.isfinite(owners)
     total = np.bincount(seg.team_of, weights=np.where(has, owners, 0.0), minlength=n)
-    return np.where(np.bincount(seg.team_of, weights=has.astype(float), minlength=n) > 0, total, np.nan)
+    return np.where(
+        np.bincount(seg.team_of, weights=has.astype(float), minlength=n) > 0, total, np.nan
+    )
 
 
-def _baseline_segments(pre: dict[str, Any], inp: _inputs.Inputs, snaps: pl.DataFrame) -> pl.DataFrame:
+def _baseline_segments(
+    pre: dict[str, Any], inp: _inputs.Inputs, snaps: pl.DataFrame
+) -> pl.DataFrame:
     """Each baseline rolled up into segments, next to the actual of periods that are over."""
     base = pre["baselines"].join(snaps.select(KEY), on=KEY, how="semi")
     kinds = ("company", "region", "team")
     b = _frames.rollup(base, inp.users, ["value"], by=[*KEY, "method"], kinds=kinds)
     over = snaps.filter(pl.col("period_end") <= inp.as_of.date()).select(KEY)
-    act = pre["actuals"].join(over.select("period_kind", "period_start").unique(), on=["period_kind", "period_start"])
+    act = pre["actuals"].join(
+        over.select("period_kind", "period_start").unique(), on=["period_kind", "period_start"]
+    )
     a = _frames.rollup(act, inp.users, ["amount"], by=["period_kind", "period_start"], kinds=kinds)
-    return b.join(a.rename({"amount": "actual"}), on=["period_kind", "period_start", "segment_kind", "segment"], how="left")
+    return b.join(
+        a.rename({"amount": "actual"}),
+        on=["period_kind", "period_start", "segment_kind", "segment"],
+        how="left",
+    )

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
+
 from revstack.agents.forecast._frames import KEY
 
 __all__ = ["BASELINES", "baselines"]
@@ -30,7 +31,11 @@ def _rep_commit(subs: pl.DataFrame, snaps: pl.DataFrame) -> pl.DataFrame:
     pairs = snaps.join(s, on=["period_kind", "period_start"], how="inner").filter(
         pl.col("submitted_at") <= pl.col("moment")
     )
-    latest = pairs.sort("submitted_at").group_by(*KEY, "owner_id").agg(value=pl.col("commit_amount").last())
+    latest = (
+        pairs.sort("submitted_at")
+        .group_by(*KEY, "owner_id")
+        .agg(value=pl.col("commit_amount").last())
+    )
     return latest.with_columns(method=pl.lit("rep_commit"))
 
 
@@ -41,8 +46,12 @@ def _weighted(rows: pl.DataFrame, rate: pl.Expr, so_far: pl.DataFrame, name: str
         .agg(pipe=(pl.col("amount").fill_null(0.0) * rate).sum())
     )
     out = pipe.join(so_far, on=[*KEY, "owner_id"], how="full", coalesce=True)
-    return out.select(*KEY, "owner_id", value=pl.col("pipe").fill_null(0.0) + pl.col("won").fill_null(0.0),
-                      method=pl.lit(name))  # fmt: skip
+    return out.select(
+        *KEY,
+        "owner_id",
+        value=pl.col("pipe").fill_null(0.0) + pl.col("won").fill_null(0.0),
+        method=pl.lit(name),
+    )
 
 
 def _history_rates(rows: pl.DataFrame, snaps: pl.DataFrame) -> pl.DataFrame:
@@ -51,8 +60,10 @@ def _history_rates(rows: pl.DataFrame, snaps: pl.DataFrame) -> pl.DataFrame:
     done = (
         rows.filter(pl.col("in_period"))
         .group_by("period_kind", "offset", "period_end", "stage")
-        .agg(won=(pl.col("won_amount").fill_null(0.0) * pl.col("won")).sum(),
-             total=pl.col("amount").fill_null(0.0).sum())  # fmt: skip
+        .agg(
+            won=(pl.col("won_amount").fill_null(0.0) * pl.col("won")).sum(),
+            total=pl.col("amount").fill_null(0.0).sum(),
+        )
         .rename({"period_end": "ended"})
     )
     pairs = snaps.join(done, on=["period_kind", "offset"], how="inner").filter(
@@ -64,23 +75,41 @@ def _history_rates(rows: pl.DataFrame, snaps: pl.DataFrame) -> pl.DataFrame:
 
 
 def _seasonal_naive(actuals: pl.DataFrame, snaps: pl.DataFrame) -> pl.DataFrame:
-    per = actuals.group_by("period_kind", "period_start", "owner_id").agg(value=pl.col("amount").sum())
+    per = actuals.group_by("period_kind", "period_start", "owner_id").agg(
+        value=pl.col("amount").sum()
+    )
     if per.is_empty():
-        return pl.DataFrame(schema={**dict.fromkeys(KEY), "owner_id": pl.String, "value": pl.Float64,
-                                    "method": pl.String}).cast({"period_kind": pl.String, "period_start": pl.Date,
-                                                                "offset": pl.Int64})  # fmt: skip
+        return pl.DataFrame(
+            schema={
+                **dict.fromkeys(KEY),
+                "owner_id": pl.String,
+                "value": pl.Float64,
+                "method": pl.String,
+            }
+        ).cast({"period_kind": pl.String, "period_start": pl.Date, "offset": pl.Int64})
     first = per["period_start"].min()
     year_ago = pl.col("period_start").dt.offset_by("-1y")
-    previous = pl.when(pl.col("period_kind") == "month").then(pl.col("period_start").dt.offset_by("-1mo"))
+    previous = pl.when(pl.col("period_kind") == "month").then(
+        pl.col("period_start").dt.offset_by("-1mo")
+    )
     previous = previous.otherwise(pl.col("period_start").dt.offset_by("-3mo"))
     s = snaps.with_columns(source=pl.when(year_ago >= first).then(year_ago).otherwise(previous))
-    out = s.join(per, left_on=["period_kind", "source"], right_on=["period_kind", "period_start"], how="inner")
+    out = s.join(
+        per,
+        left_on=["period_kind", "source"],
+        right_on=["period_kind", "period_start"],
+        how="inner",
+    )
     return out.select(*KEY, "owner_id", "value", method=pl.lit("seasonal_naive"))
 
 
 def baselines(
-    rows: pl.DataFrame, snaps: pl.DataFrame, so_far: pl.DataFrame, subs: pl.DataFrame,
-    actuals: pl.DataFrame, definitions: Any,
+    rows: pl.DataFrame,
+    snaps: pl.DataFrame,
+    so_far: pl.DataFrame,
+    subs: pl.DataFrame,
+    actuals: pl.DataFrame,
+    definitions: Any,
 ) -> pl.DataFrame:
     """Every baseline's value per snapshot and owner: (KEY, owner_id, value, method)."""
     crm = {s.key: s.probability for s in definitions.stages}
@@ -93,4 +122,6 @@ def baselines(
         _weighted(hist_rows, pl.col("rate").fill_null(default), so_far, "stage_weighted_history"),
         _seasonal_naive(actuals, snaps),
     ]
-    return pl.concat([p.select(*KEY, "owner_id", pl.col("value").cast(pl.Float64), "method") for p in parts])
+    return pl.concat(
+        [p.select(*KEY, "owner_id", pl.col("value").cast(pl.Float64), "method") for p in parts]
+    )

@@ -35,7 +35,9 @@ def pit(draws: np.ndarray, actual: np.ndarray | float) -> np.ndarray | float:
 class LevelMap:
     """Map a nominal quantile level to the level of the simulation that delivers it."""
 
-    def __init__(self, *, prior: float = _PRIOR, floor: float = 0.002, symmetric: bool = False) -> None:
+    def __init__(
+        self, *, prior: float = _PRIOR, floor: float = 0.002, symmetric: bool = False
+    ) -> None:
         self.prior = prior
         self.floor = floor
         self.symmetric = symmetric

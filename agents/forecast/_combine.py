@@ -36,6 +36,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
+
 from revstack.agents.forecast._periods import anchor
 from revstack.agents.forecast._snapshot import SnapshotDraws
 
@@ -77,7 +78,9 @@ class Combination:
     weight: float = 0.0
     scale: float = 1.0
     periods: int = 0
-    season: float = 1.0  # the part of ``sim_bias`` that is the quarter of the year's (``with_season``)
+    season: float = (
+        1.0  # the part of ``sim_bias`` that is the quarter of the year's (``with_season``)
+    )
 
     def centre(self, won: np.ndarray, mean: np.ndarray, commit: np.ndarray) -> np.ndarray:
         """Combined expected total per team (the simulation where there is no commit)."""
@@ -98,21 +101,31 @@ class Combination:
         won = s.so_far @ member
         mean = won + team_rest.mean(axis=0)
         target = self.centre(won, mean, commit) - won
-        target = np.maximum(target[None, :] + self.scale * (team_rest - team_rest.mean(axis=0)), 0.0)
+        target = np.maximum(
+            target[None, :] + self.scale * (team_rest - team_rest.mean(axis=0)), 0.0
+        )
         factor = np.divide(target, team_rest, out=np.zeros_like(target), where=team_rest > 0)
         moved = rest * (factor @ member.T)
         # A draw with nothing to come in a team that must have something: the usual split.
         usual = s.pipeline_mean + s.new_mean
         team_usual = usual @ member
         size = np.bincount(team_of, minlength=n_teams)[team_of]
-        share = np.where(team_usual[team_of] > 0, usual / np.where(team_usual[team_of] > 0, team_usual[team_of], 1.0),
-                         1.0 / size)  # a team with nothing expected at all: equal shares
+        share = np.where(
+            team_usual[team_of] > 0,
+            usual / np.where(team_usual[team_of] > 0, team_usual[team_of], 1.0),
+            1.0 / size,
+        )  # a team with nothing expected at all: equal shares
         empty = np.where(team_rest > 0, 0.0, target)
         moved += (empty @ member.T) * share[None, :]
         # Parts keep their proportions within each owner, so parts add up to the expected.
         ratio = np.divide(moved.mean(axis=0), usual, out=np.ones_like(usual), where=usual > 0)
-        return SnapshotDraws(s.so_far[None, :] + moved, s.so_far, s.pipeline_mean * ratio, s.new_mean * ratio,
-                             s.deal_cov)  # fmt: skip
+        return SnapshotDraws(
+            s.so_far[None, :] + moved,
+            s.so_far,
+            s.pipeline_mean * ratio,
+            s.new_mean * ratio,
+            s.deal_cov,
+        )
 
 
 def _bias(came: np.ndarray, forecast: np.ndarray, shrink: float) -> float:
@@ -126,11 +139,15 @@ _PRIOR_BIAS = 3.0  # pseudo-periods of no bias, for the simulation's and the com
 def _sim_bias(past: list[Record], prior_bias: float) -> float:
     """What came after the snapshots over what the simulation said would, shrunk toward 1."""
     n = len(past)
-    y, won, mean = (np.concatenate([getattr(r, f) for r in past]) for f in ("actual", "won", "mean"))
+    y, won, mean = (
+        np.concatenate([getattr(r, f) for r in past]) for f in ("actual", "won", "mean")
+    )
     return _bias(np.maximum(y - won, 0.0), mean - won, n / (n + prior_bias))
 
 
-def with_season(mix: Combination, known: list[Record], season: int, *, prior: float = 3.0) -> Combination:
+def with_season(
+    mix: Combination, known: list[Record], season: int, *, prior: float = 3.0
+) -> Combination:
     """``mix`` with the simulation's bias in one quarter of the year on top of its slot's.
 
     ``known``: scored snapshots of every point of quarters whose periods are over. Each
@@ -142,9 +159,14 @@ def with_season(mix: Combination, known: list[Record], season: int, *, prior: fl
     for r in known:
         slots.setdefault(r.slot, []).append(r)
     slot_bias = {k: _sim_bias(v, _PRIOR_BIAS) for k, v in slots.items()}
-    logs = [np.log(max(float(r.actual.sum() - r.won.sum()), 1.0)
-                   / max(slot_bias[r.slot] * float(r.mean.sum() - r.won.sum()), 1.0))
-            for r in known if r.season == season]  # fmt: skip
+    logs = [
+        np.log(
+            max(float(r.actual.sum() - r.won.sum()), 1.0)
+            / max(slot_bias[r.slot] * float(r.mean.sum() - r.won.sum()), 1.0)
+        )
+        for r in known
+        if r.season == season
+    ]
     if not logs:
         return mix
     factor = float(np.exp(np.sum(logs) / (len(logs) + prior)))
@@ -152,13 +174,19 @@ def with_season(mix: Combination, known: list[Record], season: int, *, prior: fl
 
 
 def combine(
-    past: list[Record], *, prior_bias: float = _PRIOR_BIAS, prior_weight: float = 4.0, prior_scale: float = 4.0
+    past: list[Record],
+    *,
+    prior_bias: float = _PRIOR_BIAS,
+    prior_weight: float = 4.0,
+    prior_scale: float = 4.0,
 ) -> Combination:
     """The combination for a snapshot, from the scored snapshots of its slot."""
     n = len(past)
     if n == 0:
         return Combination()
-    y, won, mean, commit = (np.concatenate([getattr(r, f) for r in past]) for f in ("actual", "won", "mean", "commit"))
+    y, won, mean, commit = (
+        np.concatenate([getattr(r, f) for r in past]) for f in ("actual", "won", "mean", "commit")
+    )
     came = np.maximum(y - won, 0.0)
     sim_bias = _sim_bias(past, prior_bias)
     agent = won + sim_bias * (mean - won)
@@ -174,7 +202,14 @@ def combine(
         raw = float(np.clip((va - cv) / denom, 0.0, 1.0)) if denom > 0 else 0.0
         weight = raw * k / (k + prior_weight)
     mix = Combination(sim_bias, commit_bias, weight)
-    z2 = np.array([(r.actual.sum() - mix.centre(r.won, r.mean, r.commit).sum()) / max(r.spread, 1.0)
-                   for r in past]) ** 2  # fmt: skip
+    z2 = (
+        np.array(
+            [
+                (r.actual.sum() - mix.centre(r.won, r.mean, r.commit).sum()) / max(r.spread, 1.0)
+                for r in past
+            ]
+        )
+        ** 2
+    )
     scale = float(np.sqrt((z2.sum() + prior_scale) / (n + prior_scale)))
     return Combination(sim_bias, commit_bias, weight, scale, n)

@@ -10,9 +10,18 @@ region). Everything is keyed by (period_kind, period_start, offset).
 from __future__ import annotations
 
 import polars as pl
+
 from revstack.agents.forecast._inputs import with_typical
 
-__all__ = ["KEY", "SEGMENT_KINDS", "deal_rows", "won_so_far", "period_actuals", "rollup", "segments_of"]
+__all__ = [
+    "KEY",
+    "SEGMENT_KINDS",
+    "deal_rows",
+    "won_so_far",
+    "period_actuals",
+    "rollup",
+    "segments_of",
+]
 
 KEY = ["period_kind", "period_start", "offset"]
 SEGMENT_KINDS = ("company", "region", "team", "rep")
@@ -26,11 +35,18 @@ def deal_rows(
     for. A blank amount is valued at the typical win of its product before the moment
     (``amount_known`` says which). Labels are only complete for periods that have
     ended; callers filter."""
-    states = with_typical(states, typical, "as_of").with_columns(
-        amount_known=pl.col("amount").is_not_null() & (pl.col("amount") > 0),
-    ).with_columns(
-        amount=pl.when(pl.col("amount_known")).then("amount").otherwise(pl.col("typical").fill_null(0.0))
-    ).drop("typical")
+    states = (
+        with_typical(states, typical, "as_of")
+        .with_columns(
+            amount_known=pl.col("amount").is_not_null() & (pl.col("amount") > 0),
+        )
+        .with_columns(
+            amount=pl.when(pl.col("amount_known"))
+            .then("amount")
+            .otherwise(pl.col("typical").fill_null(0.0))
+        )
+        .drop("typical")
+    )
     rows = states.join(snaps.rename({"moment": "as_of"}), on="as_of", how="inner")
     outcome = wins.select("opportunity_id", "won_at", won_amount="amount")
     rows = rows.join(outcome, on="opportunity_id", how="left")
@@ -53,15 +69,25 @@ def won_so_far(wins: pl.DataFrame, snaps: pl.DataFrame) -> pl.DataFrame:
     return pairs.group_by(*KEY, "owner_id").agg(won=pl.col("amount").sum())
 
 
-def period_actuals(wins: pl.DataFrame, kinds: tuple[str, ...] = ("month", "quarter")) -> pl.DataFrame:
+def period_actuals(
+    wins: pl.DataFrame, kinds: tuple[str, ...] = ("month", "quarter")
+) -> pl.DataFrame:
     """Revenue won per period and owner at the close: what forecasts are scored against."""
-    return pl.concat([
-        wins.select(
-            period_kind=pl.lit(k), period_start=pl.col("won_at").dt.truncate("1mo" if k == "month" else "1q").cast(pl.Date),
-            owner_id="owner_id", amount="amount", created_at="created_at", won_at="won_at",
-        )
-        for k in kinds
-    ])  # fmt: skip
+    return pl.concat(
+        [
+            wins.select(
+                period_kind=pl.lit(k),
+                period_start=pl.col("won_at")
+                .dt.truncate("1mo" if k == "month" else "1q")
+                .cast(pl.Date),
+                owner_id="owner_id",
+                amount="amount",
+                created_at="created_at",
+                won_at="won_at",
+            )
+            for k in kinds
+        ]
+    )
 
 
 def segments_of(users: pl.DataFrame) -> pl.DataFrame:
@@ -74,15 +100,20 @@ def segments_of(users: pl.DataFrame) -> pl.DataFrame:
 
 
 def rollup(
-    df: pl.DataFrame, users: pl.DataFrame, values: list[str], *, by: list[str] | None = None,
+    df: pl.DataFrame,
+    users: pl.DataFrame,
+    values: list[str],
+    *,
+    by: list[str] | None = None,
     kinds: tuple[str, ...] = SEGMENT_KINDS,
 ) -> pl.DataFrame:
     """Sum owner-level ``values`` into company, region, team and rep segments."""
     by = KEY if by is None else by
     seg = df.join(segments_of(users), on="owner_id", how="left").with_columns(
-        pl.col("region", "team").fill_null("(none)"), company=pl.lit("company"),
+        pl.col("region", "team").fill_null("(none)"),
+        company=pl.lit("company"),
         rep=pl.col("owner_id").fill_null("(none)"),
-    )  # fmt: skip
+    )
     parts = [
         seg.group_by(*by, pl.col(kind).alias("segment"))
         .agg([pl.col(v).sum() for v in values])

@@ -18,14 +18,26 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
+
 from revstack.agents.engine import Context
 from revstack.agents.features import TABLES, deal_states, frames_connection
 from revstack.contracts import load_definitions
 
 __all__ = ["Inputs", "load", "wins", "states", "typical_amount", "with_typical"]
 
-_STATIC = ["opportunity_id", "owner_id", "created_at", "close_date", "stage", "amount",
-           "lead_source", "opportunity_type", "product", "is_closed", "is_won"]  # fmt: skip
+_STATIC = [
+    "opportunity_id",
+    "owner_id",
+    "created_at",
+    "close_date",
+    "stage",
+    "amount",
+    "lead_source",
+    "opportunity_type",
+    "product",
+    "is_closed",
+    "is_won",
+]
 _SUBMISSIONS = ["user_id", "period_type", "period_start", "submitted_at", "commit_amount"]
 
 
@@ -48,18 +60,25 @@ def _rebuilt(deals: pl.DataFrame, won: Sequence[str], closed: Sequence[str]) -> 
     dated = deals.filter(pl.col("created_at").is_not_null())
     is_closed = pl.col("stage").is_in(list(closed))
     opening = dated.select(
-        "opportunity_id", changed_at=pl.col("created_at"),
+        "opportunity_id",
+        changed_at=pl.col("created_at"),
         stage=pl.when(is_closed).then(pl.lit("discovery")).otherwise(pl.col("stage")),
-        amount=pl.lit(None, pl.Float64), close_date=pl.lit(None, pl.Date),
-        forecast_category=pl.lit("pipeline"), changed_by=pl.col("owner_id"),
-    )  # fmt: skip
+        amount=pl.lit(None, pl.Float64),
+        close_date=pl.lit(None, pl.Date),
+        forecast_category=pl.lit("pipeline"),
+        changed_by=pl.col("owner_id"),
+    )
     closing = dated.filter(is_closed & pl.col("close_date").is_not_null()).select(
         "opportunity_id",
-        changed_at=pl.max_horizontal(pl.col("close_date").cast(pl.Datetime("us")), pl.col("created_at")),
+        changed_at=pl.max_horizontal(
+            pl.col("close_date").cast(pl.Datetime("us")), pl.col("created_at")
+        ),
         stage="stage",
         amount=pl.when(pl.col("stage").is_in(list(won))).then(pl.col("amount").cast(pl.Float64)),
-        close_date="close_date", forecast_category=pl.lit("closed"), changed_by=pl.col("owner_id"),
-    )  # fmt: skip
+        close_date="close_date",
+        forecast_category=pl.lit("closed"),
+        changed_by=pl.col("owner_id"),
+    )
     out = pl.concat([opening, closing]).sort("opportunity_id", "changed_at")
     return out.with_columns(
         history_id=pl.format("rebuilt-{}", pl.int_range(pl.len())),
@@ -82,7 +101,9 @@ def load(ctx: Context) -> Inputs:
     history = history.with_columns(
         pl.col("amount").cast(pl.Float64), pl.col("changed_at").cast(pl.Datetime("us"))
     )
-    feature_tables = {t: ctx.table(t, cols) for t, cols in TABLES.items() if t != "crm.opportunity_history"}
+    feature_tables = {
+        t: ctx.table(t, cols) for t, cols in TABLES.items() if t != "crm.opportunity_history"
+    }
     feature_tables["crm.opportunity_history"] = history
     users = ctx.table("crm.users", ["user_id", "team", "region"])
     subs = ctx.table("crm.forecast_submissions", _SUBMISSIONS).with_columns(
@@ -106,7 +127,8 @@ def wins(inp: Inputs) -> pl.DataFrame:
     )
     out = with_typical(out, typical_amount(out), "won_at")
     return out.with_columns(
-        amount=pl.coalesce("raw_amount", "typical", pl.lit(0.0)), imputed=pl.col("raw_amount").is_null()
+        amount=pl.coalesce("raw_amount", "typical", pl.lit(0.0)),
+        imputed=pl.col("raw_amount").is_null(),
     ).drop("typical")
 
 
@@ -117,16 +139,23 @@ def typical_amount(won: pl.DataFrame) -> pl.DataFrame:
     The arithmetic mean, because what is summed is money: won amounts are heavy-tailed,
     and the geometric mean used before valued blank wins at 41% of the mean on mid, which
     left the CRM's won revenue 1.8% under the truth on mid (and the forecast with it)."""
-    known = won.filter(pl.col("raw_amount") > 0).sort("won_at").with_columns(product=pl.col("product").fill_null("-"))
+    known = (
+        won.filter(pl.col("raw_amount") > 0)
+        .sort("won_at")
+        .with_columns(product=pl.col("product").fill_null("-"))
+    )
     overall = known.select(
-        at="won_at", product=pl.lit("*"),
-        typical=pl.col("raw_amount").cum_sum() / pl.int_range(1, pl.len() + 1), k=pl.int_range(1, pl.len() + 1),
-    )  # fmt: skip
+        at="won_at",
+        product=pl.lit("*"),
+        typical=pl.col("raw_amount").cum_sum() / pl.int_range(1, pl.len() + 1),
+        k=pl.int_range(1, pl.len() + 1),
+    )
     per = known.select(
-        at="won_at", product="product",
+        at="won_at",
+        product="product",
         typical=(pl.col("raw_amount").cum_sum() / pl.int_range(1, pl.len() + 1)).over("product"),
         k=pl.int_range(1, pl.len() + 1).over("product"),
-    )  # fmt: skip
+    )
     # A product with fewer than five wins so far is valued at the overall figure.
     return pl.concat([overall, per.filter(pl.col("k") >= 5)]).drop("k").sort("at")
 
@@ -134,12 +163,27 @@ def typical_amount(won: pl.DataFrame) -> pl.DataFrame:
 def with_typical(df: pl.DataFrame, typical: pl.DataFrame, at: str) -> pl.DataFrame:
     """Add ``typical``: the typical won amount of the row's product strictly before ``at``."""
     df = df.with_columns(_p=pl.col("product").fill_null("-"), _o=pl.int_range(pl.len())).sort(at)
-    kw: dict = {"left_on": at, "right_on": "at", "strategy": "backward", "allow_exact_matches": False}
-    per = df.join_asof(typical.filter(pl.col("product") != "*").rename({"product": "_p"}), by="_p",
-                       check_sortedness=False, **kw)
-    both = per.join_asof(typical.filter(pl.col("product") == "*").drop("product")
-                         .rename({"typical": "_all", "at": "at_all"}), left_on=at, right_on="at_all",
-                         strategy="backward", allow_exact_matches=False)  # fmt: skip
+    kw: dict = {
+        "left_on": at,
+        "right_on": "at",
+        "strategy": "backward",
+        "allow_exact_matches": False,
+    }
+    per = df.join_asof(
+        typical.filter(pl.col("product") != "*").rename({"product": "_p"}),
+        by="_p",
+        check_sortedness=False,
+        **kw,
+    )
+    both = per.join_asof(
+        typical.filter(pl.col("product") == "*")
+        .drop("product")
+        .rename({"typical": "_all", "at": "at_all"}),
+        left_on=at,
+        right_on="at_all",
+        strategy="backward",
+        allow_exact_matches=False,
+    )
     return (
         both.with_columns(typical=pl.coalesce("typical", "_all"))
         .sort("_o")

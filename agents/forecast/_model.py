@@ -34,24 +34,65 @@ __all__ = ["WinModel", "BaggedWinModel", "FEATURES"]
 
 _CATEGORY = {"pipeline": 0, "best_case": 1, "commit": 2}
 FEATURES = [
-    "stage_idx", "probability", "category_idx", "log_amount", "amount_known", "days_open",
-    "days_in_stage", "stage_age_ratio", "close_date_pushes", "pushes_out_of_quarter",
-    "days_since_push", "days_to_close", "close_to_end", "in_period", "horizon", "days_into",
-    "quarter_of_year", "month_in_quarter", "to_quarter_end", "is_quarter", "days_since_two_way", "quiet_ratio", "days_since_activity",
-    "two_way_30d", "outbound_30d", "outbound_since_two_way", "engaged_contacts", "engaged_30d",
-    "contacts_on_deal", "has_champion", "has_economic_buyer", "champion_left",
-    "economic_buyer_left", "amount_ratio", "amount_decreases", "flag_quiet", "flag_pushes",
-    "flag_thin", "flag_phantom", "risk_flags", "rep_win_rate", "rep_closed", "team_win_rate",
-    "commit_cover", "commit_cover_debiased", "commit_bias", "lead_source_code",
-    "opportunity_type_code", "product_code",
-]  # fmt: skip
+    "stage_idx",
+    "probability",
+    "category_idx",
+    "log_amount",
+    "amount_known",
+    "days_open",
+    "days_in_stage",
+    "stage_age_ratio",
+    "close_date_pushes",
+    "pushes_out_of_quarter",
+    "days_since_push",
+    "days_to_close",
+    "close_to_end",
+    "in_period",
+    "horizon",
+    "days_into",
+    "quarter_of_year",
+    "month_in_quarter",
+    "to_quarter_end",
+    "is_quarter",
+    "days_since_two_way",
+    "quiet_ratio",
+    "days_since_activity",
+    "two_way_30d",
+    "outbound_30d",
+    "outbound_since_two_way",
+    "engaged_contacts",
+    "engaged_30d",
+    "contacts_on_deal",
+    "has_champion",
+    "has_economic_buyer",
+    "champion_left",
+    "economic_buyer_left",
+    "amount_ratio",
+    "amount_decreases",
+    "flag_quiet",
+    "flag_pushes",
+    "flag_thin",
+    "flag_phantom",
+    "risk_flags",
+    "rep_win_rate",
+    "rep_closed",
+    "team_win_rate",
+    "commit_cover",
+    "commit_cover_debiased",
+    "commit_bias",
+    "lead_source_code",
+    "opportunity_type_code",
+    "product_code",
+]
 _CODES = ("lead_source", "opportunity_type", "product")
 
 
 class WinModel:
     """Calibrated P(won before the period ends | the deal as it stood at the moment)."""
 
-    def __init__(self, *, max_rows: int = 100_000, max_iter: int = 150, random_state: int = 0) -> None:
+    def __init__(
+        self, *, max_rows: int = 100_000, max_iter: int = 150, random_state: int = 0
+    ) -> None:
         self.max_rows = max_rows
         self.max_iter = max_iter
         self.random_state = random_state
@@ -59,10 +100,14 @@ class WinModel:
     def _matrix(self, rows: pl.DataFrame) -> np.ndarray:
         day = pl.col("as_of").cast(pl.Date)
         x = rows.with_columns(
-            category_idx=pl.col("forecast_category").replace_strict(_CATEGORY, default=None, return_dtype=pl.Int32),
+            category_idx=pl.col("forecast_category").replace_strict(
+                _CATEGORY, default=None, return_dtype=pl.Int32
+            ),
             log_amount=pl.col("amount").clip(1.0).log10(),
             stage_age_ratio=pl.col("days_in_stage")
-            / pl.col("stage").replace_strict(self.stage_age_, default=30.0, return_dtype=pl.Float64),
+            / pl.col("stage").replace_strict(
+                self.stage_age_, default=30.0, return_dtype=pl.Float64
+            ),
             close_to_end=(pl.col("period_end") - pl.col("close_date")).dt.total_days(),
             horizon=(pl.col("period_end") - day).dt.total_days(),
             days_into=(day - pl.col("period_start")).dt.total_days(),
@@ -71,9 +116,13 @@ class WinModel:
             month_in_quarter=(pl.col("period_start").dt.month() - 1) % 3,
             to_quarter_end=(day.dt.truncate("1q").dt.offset_by("3mo") - day).dt.total_days(),
             is_quarter=pl.col("period_kind") == "quarter",
-            **{f"{c}_code": pl.col(c).replace_strict(self.codes_[c], default=None, return_dtype=pl.Int32)
-               for c in _CODES},
-        )  # fmt: skip
+            **{
+                f"{c}_code": pl.col(c).replace_strict(
+                    self.codes_[c], default=None, return_dtype=pl.Int32
+                )
+                for c in _CODES
+            },
+        )
         # Through float32: a feature summed in another row order differs in its last bits,
         # which can move a value across a bin edge (the same CRM, another forecast).
         x = x.select([pl.col(c).cast(pl.Float64) for c in self.features_]).to_numpy()
@@ -87,13 +136,18 @@ class WinModel:
         if len(rows) > self.max_rows:
             rows = rows[np.sort(rng.choice(len(rows), self.max_rows, replace=False))]
         self.codes_ = {
-            c: {v: i for i, v in enumerate(sorted(rows[c].drop_nulls().unique().to_list()))} for c in _CODES
+            c: {v: i for i, v in enumerate(sorted(rows[c].drop_nulls().unique().to_list()))}
+            for c in _CODES
         }
         self.stage_age_ = dict(
-            rows.group_by("stage").agg(pl.col("days_in_stage").median().cast(pl.Float64).clip(1.0)).iter_rows()
+            rows.group_by("stage")
+            .agg(pl.col("days_in_stage").median().cast(pl.Float64).clip(1.0))
+            .iter_rows()
         )
         won = rows.filter(pl.col("won") == 1)
-        booked = won.group_by("stage").agg(r=(pl.col("won_amount").sum() / pl.col("amount").sum().clip(1.0)))
+        booked = won.group_by("stage").agg(
+            r=(pl.col("won_amount").sum() / pl.col("amount").sum().clip(1.0))
+        )
         self.booked_ = {k: float(np.clip(v, 0.5, 1.5)) for k, v in booked.iter_rows()}
         # A feature the CRM never fills (maven: no activities, no forecast calls) is dropped.
         self.features_ = FEATURES
@@ -102,13 +156,23 @@ class WinModel:
         self.features_ = [f for f, k in zip(FEATURES, kept, strict=True) if k]
         x, y = x[:, kept], rows["won"].to_numpy()
         # A field the CRM leaves empty (maven has no lead source) is no category at all.
-        cats = [self.features_.index(f"{c}_code") for c in _CODES
-                if len(self.codes_[c]) >= 2 and f"{c}_code" in self.features_] or None  # fmt: skip
+        cats = [
+            self.features_.index(f"{c}_code")
+            for c in _CODES
+            if len(self.codes_[c]) >= 2 and f"{c}_code" in self.features_
+        ] or None
         trees = HistGradientBoostingClassifier(
-            max_iter=self.max_iter, learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=80,
-            l2_regularization=1.0, categorical_features=cats, early_stopping=True,
-            validation_fraction=0.1, n_iter_no_change=10, random_state=self.random_state,
-        )  # fmt: skip
+            max_iter=self.max_iter,
+            learning_rate=0.1,
+            max_leaf_nodes=31,
+            min_samples_leaf=80,
+            l2_regularization=1.0,
+            categorical_features=cats,
+            early_stopping=True,
+            validation_fraction=0.1,
+            n_iter_no_change=10,
+            random_state=self.random_state,
+        )
         self.n_train_ = len(rows)
         self.base_rate_ = float(y.mean()) if len(y) else 0.0
         if len(np.unique(y)) < 2:  # nothing won (or lost) yet: the base rate is all there is
@@ -123,9 +187,13 @@ class WinModel:
                 for fit_idx, held in GroupKFold(n_splits=2).split(x, y, groups):
                     if len(np.unique(y[fit_idx])) < 2:
                         break
-                    oof[held] = clone(trees).fit(x[fit_idx], y[fit_idx]).predict_proba(x[held])[:, 1]
+                    oof[held] = (
+                        clone(trees).fit(x[fit_idx], y[fit_idx]).predict_proba(x[held])[:, 1]
+                    )
                 else:
-                    self.calibrator_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(oof, y)
+                    self.calibrator_ = IsotonicRegression(
+                        y_min=0.0, y_max=1.0, out_of_bounds="clip"
+                    ).fit(oof, y)
             self.model_ = trees.fit(x, y)
         return self
 
@@ -155,7 +223,9 @@ class BaggedWinModel:
     and carries less of it.
     """
 
-    def __init__(self, *, bag: int = 3, random_state: int = 0, workers: int = 1, **kwargs: int) -> None:
+    def __init__(
+        self, *, bag: int = 3, random_state: int = 0, workers: int = 1, **kwargs: int
+    ) -> None:
         if bag < 1:
             raise ValueError(f"bag must be at least 1, not {bag}")
         self.members = [WinModel(random_state=random_state * bag + i, **kwargs) for i in range(bag)]

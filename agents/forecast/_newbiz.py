@@ -53,7 +53,7 @@ class NewBusiness:
     def fit(self, values: np.ndarray) -> NewBusiness:
         y = np.log1p(np.clip(np.asarray(values, dtype=float), 0.0, None))
         started = np.flatnonzero(y > 0)
-        y = y[started[0]:] if len(started) else y
+        y = y[started[0] :] if len(started) else y
         m = _SEASON[self.kind]
         self.n_ = len(y)
         self.p_ = 1.0  # chance the period has any such revenue at all
@@ -70,22 +70,32 @@ class NewBusiness:
             return self
         if len(y) < 4 or np.ptp(y) == 0:  # too short, or flat (often zero): nothing to smooth
             self.mu_ = float(y.mean()) if len(y) else 0.0
-            self.sigma_ = min(float(y.std(ddof=1)), _MAX_SIGMA) if len(y) > 1 and np.ptp(y) > 0 else (1.0 if len(y) < 4 else 0.0)
+            self.sigma_ = (
+                min(float(y.std(ddof=1)), _MAX_SIGMA)
+                if len(y) > 1 and np.ptp(y) > 0
+                else (1.0 if len(y) < 4 else 0.0)
+            )
             self.method_ = "mean"
             return self
-        seasonal = "add" if len(y) >= 2 * m else None  # two full cycles: what the seasonal start needs
+        seasonal = (
+            "add" if len(y) >= 2 * m else None
+        )  # two full cycles: what the seasonal start needs
         # A run of zero months (common for new-deal wins in a month) has no error to log.
         with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
             warnings.simplefilter("ignore", ConvergenceWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
             warnings.simplefilter("ignore", UserWarning)
             fit = ExponentialSmoothing(
-                y, trend="add", damped_trend=True, seasonal=seasonal,
-                seasonal_periods=m if seasonal else None, initialization_method="estimated",
-            ).fit(use_brute=False)  # fmt: skip  (a brute-force start costs ~1 s a fit)
+                y,
+                trend="add",
+                damped_trend=True,
+                seasonal=seasonal,
+                seasonal_periods=m if seasonal else None,
+                initialization_method="estimated",
+            ).fit(use_brute=False)  # (a brute-force start costs ~1 s a fit)
             resid = y - fit.fittedvalues
             self.mu_ = float(fit.forecast(1)[0])
-        recent = resid[-min(len(resid), 3 * m):]
+        recent = resid[-min(len(resid), 3 * m) :]
         self.sigma_ = min(1.4826 * float(np.median(np.abs(recent))), _MAX_SIGMA)
         self.method_ = "ets_seasonal" if seasonal else "ets"
         return self
@@ -97,7 +107,11 @@ class NewBusiness:
 
 
 def rep_shares(
-    actuals: pl.DataFrame, owners: list[str], moment: dt.datetime, *, days: int = 365,
+    actuals: pl.DataFrame,
+    owners: list[str],
+    moment: dt.datetime,
+    *,
+    days: int = 365,
     working: np.ndarray | None = None,
 ) -> np.ndarray:
     """Each owner's share of won revenue from deals created and won within a period in the
@@ -119,7 +133,11 @@ def rep_shares(
     n = len(owners)
     if n == 0:
         return x
-    can = np.ones(n, dtype=bool) if working is None or not np.any(working) else np.asarray(working, dtype=bool)
+    can = (
+        np.ones(n, dtype=bool)
+        if working is None or not np.any(working)
+        else np.asarray(working, dtype=bool)
+    )
     x = np.where(can, x, 0.0)
     total, k = x.sum(), int(can.sum())
     prior = _SHARE_PRIOR * (total / k if total > 0 else 1.0)

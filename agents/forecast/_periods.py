@@ -12,9 +12,16 @@ import datetime as dt
 import polars as pl
 
 __all__ = [
-    "KINDS", "OFFSETS", "SNAPSHOT_SCHEMA", "anchor", "live_snapshots", "period_end",
-    "period_start", "same_point_in_past", "snapshots",
-]  # fmt: skip
+    "KINDS",
+    "OFFSETS",
+    "SNAPSHOT_SCHEMA",
+    "anchor",
+    "live_snapshots",
+    "period_end",
+    "period_start",
+    "same_point_in_past",
+    "snapshots",
+]
 
 KINDS = ("month", "quarter")
 # Snapshot offsets in days: the start, and the points where reps resubmit.
@@ -22,9 +29,12 @@ OFFSETS: dict[str, tuple[int, ...]] = {"month": (0, 14), "quarter": (0, 28, 56)}
 _NOON = dt.time(12)
 
 SNAPSHOT_SCHEMA = {
-    "period_kind": pl.String(), "period_start": pl.Date(), "period_end": pl.Date(),
-    "offset": pl.Int64(), "moment": pl.Datetime("us"),
-}  # fmt: skip
+    "period_kind": pl.String(),
+    "period_start": pl.Date(),
+    "period_end": pl.Date(),
+    "offset": pl.Int64(),
+    "moment": pl.Datetime("us"),
+}
 
 
 def period_start(day: dt.date, kind: str) -> dt.date:

@@ -43,8 +43,16 @@ def point_scores(actual: ArrayLike, forecast: ArrayLike) -> dict[str, float | in
     ok = a != 0
     n = int(ok.sum())
     if n == 0:
-        return {"n": 0, "n_zero": int((~ok).sum()), "mape": None, "wape": None, "bias": None,
-                "over_share": None, "within_5": None, "within_10": None}  # fmt: skip
+        return {
+            "n": 0,
+            "n_zero": int((~ok).sum()),
+            "mape": None,
+            "wape": None,
+            "bias": None,
+            "over_share": None,
+            "within_5": None,
+            "within_10": None,
+        }
     pe = (f[ok] - a[ok]) / np.abs(a[ok])
     return {
         "n": n,
@@ -73,8 +81,14 @@ def _period_bootstrap(
 
 
 def mape_ratio(
-    period: Sequence[object] | np.ndarray, actual: ArrayLike, forecast: ArrayLike, baseline: ArrayLike,
-    *, level: float = 0.9, draws: int = 2000, seed: int = 0,
+    period: Sequence[object] | np.ndarray,
+    actual: ArrayLike,
+    forecast: ArrayLike,
+    baseline: ArrayLike,
+    *,
+    level: float = 0.9,
+    draws: int = 2000,
+    seed: int = 0,
 ) -> dict[str, float | int | None]:
     """``forecast``'s MAPE over ``baseline``'s on the same snapshots, with a percentile
     bootstrap interval (``level``) that resamples whole periods.
@@ -94,7 +108,12 @@ def mape_ratio(
 
 
 def share_interval(
-    period: Sequence[object] | np.ndarray, hit: ArrayLike, *, level: float = 0.95, draws: int = 2000, seed: int = 0
+    period: Sequence[object] | np.ndarray,
+    hit: ArrayLike,
+    *,
+    level: float = 0.95,
+    draws: int = 2000,
+    seed: int = 0,
 ) -> list[float] | None:
     """Interval of a share of snapshots (a range's coverage) that resamples whole
     periods, for when a period has several snapshots: they share one outcome, and a
@@ -113,7 +132,12 @@ def pinball(actual: ArrayLike, quantile: ArrayLike, tau: float) -> float:
 
 
 def range_scores(
-    actual: ArrayLike, p10: ArrayLike, p50: ArrayLike, p90: ArrayLike, *, crps: ArrayLike | None = None,
+    actual: ArrayLike,
+    p10: ArrayLike,
+    p50: ArrayLike,
+    p90: ArrayLike,
+    *,
+    crps: ArrayLike | None = None,
     period: Sequence[object] | np.ndarray | None = None,
 ) -> dict[str, float | int | list[float] | None]:
     """P10–P90 coverage with its 95% Wilson interval, the share below P10 and above P90,

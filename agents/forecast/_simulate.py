@@ -27,8 +27,16 @@ _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 
 
 def simulate(
-    p: np.ndarray, value: np.ndarray, owner: np.ndarray, team: np.ndarray, n_owners: int,
-    *, rho_c: float, rho_t: float, draws: int, rng: np.random.Generator,
+    p: np.ndarray,
+    value: np.ndarray,
+    owner: np.ndarray,
+    team: np.ndarray,
+    n_owners: int,
+    *,
+    rho_c: float,
+    rho_t: float,
+    draws: int,
+    rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Won amount per draw and owner (draws x n_owners) and each deal's covariance with
     the company total (the deal's share of the variance is that over the total's)."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+
 from revstack.agents.forecast._calibrate import pit
 from revstack.agents.forecast._scores import crps_from_quantiles
 from revstack.agents.forecast._simulate import simulate
@@ -35,13 +36,25 @@ class Segments:
 
     @classmethod
     def from_users(cls, users: pl.DataFrame) -> Segments:
-        u = users.select("user_id", pl.col("team").fill_null("(none)"), pl.col("region").fill_null("(none)"))
-        u = pl.concat([u.sort("user_id"), pl.DataFrame({"user_id": ["(none)"], "team": ["(none)"], "region": ["(none)"]})])
+        u = users.select(
+            "user_id", pl.col("team").fill_null("(none)"), pl.col("region").fill_null("(none)")
+        )
+        u = pl.concat(
+            [
+                u.sort("user_id"),
+                pl.DataFrame({"user_id": ["(none)"], "team": ["(none)"], "region": ["(none)"]}),
+            ]
+        )
         teams = sorted(u["team"].unique().to_list())
         regions = sorted(u["region"].unique().to_list())
         ti, ri = {t: i for i, t in enumerate(teams)}, {r: i for i, r in enumerate(regions)}
-        return cls(u["user_id"].to_list(), np.array([ti[t] for t in u["team"]]),
-                   np.array([ri[r] for r in u["region"]]), teams, regions)  # fmt: skip
+        return cls(
+            u["user_id"].to_list(),
+            np.array([ti[t] for t in u["team"]]),
+            np.array([ri[r] for r in u["region"]]),
+            teams,
+            regions,
+        )
 
     def index(self, owners: pl.Series) -> np.ndarray:
         pos = {o: i for i, o in enumerate(self.owners)}
@@ -59,8 +72,15 @@ class SnapshotDraws:
 
 
 def draw_snapshot(
-    seg: Segments, deals: pl.DataFrame, so_far: np.ndarray, new_total: np.ndarray, shares: np.ndarray,
-    *, rho_c: float, rho_t: float, rng: np.random.Generator,
+    seg: Segments,
+    deals: pl.DataFrame,
+    so_far: np.ndarray,
+    new_total: np.ndarray,
+    shares: np.ndarray,
+    *,
+    rho_c: float,
+    rho_t: float,
+    rng: np.random.Generator,
 ) -> SnapshotDraws:
     """``deals``: open deals with ``p``, ``value`` and ``owner_idx``; ``new_total``: company
     draws of not-yet-created revenue; ``shares``: per-owner share of it."""
@@ -68,9 +88,16 @@ def draw_snapshot(
     draws = len(new_total)
     owner = deals["owner_idx"].to_numpy()
     pipe, cov = simulate(
-        deals["p"].to_numpy(), deals["value"].to_numpy(), owner, seg.team_of[owner], n,
-        rho_c=rho_c, rho_t=rho_t, draws=draws, rng=rng,
-    )  # fmt: skip
+        deals["p"].to_numpy(),
+        deals["value"].to_numpy(),
+        owner,
+        seg.team_of[owner],
+        n,
+        rho_c=rho_c,
+        rho_t=rho_t,
+        draws=draws,
+        rng=rng,
+    )
     split = np.zeros((draws, n))
     takes = shares > 0  # owners who can win new business get all of it; the rest exactly none
     if takes.sum() > 1:
@@ -78,15 +105,22 @@ def draw_snapshot(
     else:
         split[:, np.flatnonzero(takes) if takes.any() else 0] = 1.0
     new = split * new_total[:, None]
-    return SnapshotDraws(so_far[None, :] + pipe + new, so_far, pipe.mean(axis=0), new.mean(axis=0), cov)
+    return SnapshotDraws(
+        so_far[None, :] + pipe + new, so_far, pipe.mean(axis=0), new.mean(axis=0), cov
+    )
 
 
-def _segment_draws(seg: Segments, d: np.ndarray, kinds: tuple[str, ...]) -> tuple[list[tuple[str, str]], np.ndarray]:
+def _segment_draws(
+    seg: Segments, d: np.ndarray, kinds: tuple[str, ...]
+) -> tuple[list[tuple[str, str]], np.ndarray]:
     cols, names = [], []
     if "company" in kinds:
         cols.append(d.sum(axis=1, keepdims=True))
         names.append(("company", "company"))
-    for kind, of, labels in (("region", seg.region_of, seg.regions), ("team", seg.team_of, seg.teams)):
+    for kind, of, labels in (
+        ("region", seg.region_of, seg.regions),
+        ("team", seg.team_of, seg.teams),
+    ):
         if kind in kinds:
             m = np.zeros((len(seg.owners), len(labels)))
             m[np.arange(len(seg.owners)), of] = 1.0
@@ -103,8 +137,12 @@ def _sum_to(seg: Segments, v: np.ndarray, kinds: tuple[str, ...]) -> np.ndarray:
 
 
 def summarise(
-    seg: Segments, s: SnapshotDraws, levels: dict[str, np.ndarray], crps_levels: dict[str, np.ndarray],
-    actual_by_owner: np.ndarray | None, kinds: tuple[str, ...],
+    seg: Segments,
+    s: SnapshotDraws,
+    levels: dict[str, np.ndarray],
+    crps_levels: dict[str, np.ndarray],
+    actual_by_owner: np.ndarray | None,
+    kinds: tuple[str, ...],
 ) -> pl.DataFrame:
     """Per segment: P10/P50/P90 read at the levels of its kind (``levels[kind]``, the
     backtest's correction for that kind of segment), expected value, its parts, the
@@ -119,24 +157,37 @@ def summarise(
         if actual_by_owner is not None:
             grid[:, cols] = np.quantile(d[:, cols], crps_levels[kind], axis=0)
     out = {
-        "segment_kind": kind_of.tolist(), "segment": [n for _, n in names],
-        "p10": q[0], "p50": q[1], "p90": q[2], "expected": d.mean(axis=0),
-        "won_to_date": _sum_to(seg, s.so_far, kinds), "pipeline_expected": _sum_to(seg, s.pipeline_mean, kinds),
+        "segment_kind": kind_of.tolist(),
+        "segment": [n for _, n in names],
+        "p10": q[0],
+        "p50": q[1],
+        "p90": q[2],
+        "expected": d.mean(axis=0),
+        "won_to_date": _sum_to(seg, s.so_far, kinds),
+        "pipeline_expected": _sum_to(seg, s.pipeline_mean, kinds),
         "new_expected": _sum_to(seg, s.new_mean, kinds),
-    }  # fmt: skip
+    }
     if actual_by_owner is not None:
         actual = _sum_to(seg, actual_by_owner, kinds)
         out["actual"] = actual
-        out["crps"] = np.array([crps_from_quantiles(grid[:, j], CRPS_LEVELS, actual[j]) for j in range(d.shape[1])])
+        out["crps"] = np.array(
+            [crps_from_quantiles(grid[:, j], CRPS_LEVELS, actual[j]) for j in range(d.shape[1])]
+        )
     else:
         out["actual"] = np.full(d.shape[1], np.nan)
         out["crps"] = np.full(d.shape[1], np.nan)
     df = pl.DataFrame(out).with_columns(pl.col("actual", "crps").fill_nan(None))
-    busy = (pl.col("segment_kind") == "company") | (pl.col("expected") > 0) | (pl.col("actual").fill_null(0) > 0)
+    busy = (
+        (pl.col("segment_kind") == "company")
+        | (pl.col("expected") > 0)
+        | (pl.col("actual").fill_null(0) > 0)
+    )
     return df.filter(busy)
 
 
-def segment_pits(seg: Segments, s: SnapshotDraws, actual_by_owner: np.ndarray) -> dict[str, np.ndarray]:
+def segment_pits(
+    seg: Segments, s: SnapshotDraws, actual_by_owner: np.ndarray
+) -> dict[str, np.ndarray]:
     """Per segment kind, where each busy segment's actual fell in its draws (the share of
     draws below it, ties counted half): what the next snapshots' range correction learns."""
     kinds = ("company", "region", "team", "rep")

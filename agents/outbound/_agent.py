@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import polars as pl
+
 from revstack.agents.engine import Agent, AgentResult, Context, empty_proposals
 from revstack.agents.outbound._compose import Draft, compose
 from revstack.agents.outbound._guardrails import GUARDRAILS, check
@@ -32,8 +33,11 @@ __all__ = ["MAX_PER_ACCOUNT", "MAX_PER_OWNER", "Outbound"]
 
 MAX_PER_OWNER = 10
 MAX_PER_ACCOUNT = 2
-_MAP_SCHEMA: dict[str, pl.DataType] = {"object_type": pl.String(), "record_id": pl.String(),
-                                       "entity_id": pl.String()}  # fmt: skip
+_MAP_SCHEMA: dict[str, pl.DataType] = {
+    "object_type": pl.String(),
+    "record_id": pl.String(),
+    "entity_id": pl.String(),
+}
 
 
 def _keys(c: dict[str, Any], entity: dict[str, str]) -> tuple[str, ...]:
@@ -119,27 +123,44 @@ class Outbound(Agent):
             owner = lookup.get(("crm.users", (account or {}).get("owner_id") or ""))
             if owner is not None and not owner["is_active"]:
                 owner = None  # a leaver does not send; the placeholder guardrail says so
-            rows = {"contact": people[c["contact_id"]], "account": account, "owner": owner,
-                    "news": lookup.get(("ref.news", c["news_id"] or "")),
-                    "intent": lookup.get(("crm.activities", c["intent_id"] or "")),
-                    "previous": lookup.get(("crm.activities", c["prev_id"] or "")),
-                    "first_win": lookup.get(("crm.opportunities", first_win.get(c["account_id"], "")))}  # fmt: skip
+            rows = {
+                "contact": people[c["contact_id"]],
+                "account": account,
+                "owner": owner,
+                "news": lookup.get(("ref.news", c["news_id"] or "")),
+                "intent": lookup.get(("crm.activities", c["intent_id"] or "")),
+                "previous": lookup.get(("crm.activities", c["prev_id"] or "")),
+                "first_win": lookup.get(("crm.opportunities", first_win.get(c["account_id"], ""))),
+            }
             draft = compose(c, rows)
             template = None
             if self.rewriter is not None:
                 draft, template = self._rewrite(draft)
             problems = check(
-                draft, people[c["contact_id"]], lookup=lookup, blocked_people=blocked_people,
-                person_keys=keys, taken=any((k, seq, step) in taken for k in keys), template_text=template,
-            )  # fmt: skip
+                draft,
+                people[c["contact_id"]],
+                lookup=lookup,
+                blocked_people=blocked_people,
+                person_keys=keys,
+                taken=any((k, seq, step) in taken for k in keys),
+                template_text=template,
+            )
             counts["candidates"] += 1
             if problems:
                 counts["blocked"] += 1
                 for guardrail, detail in {g: d for g, d in problems}.items():
                     counts[f"blocked_{guardrail}"] += 1
                     if (c["contact_id"], seq, step, guardrail) not in already:
-                        blocks.append({"contact_id": c["contact_id"], "sequence": seq, "sequence_step": step,
-                                       "guardrail": guardrail, "detail": detail, "blocked_at": now})  # fmt: skip
+                        blocks.append(
+                            {
+                                "contact_id": c["contact_id"],
+                                "sequence": seq,
+                                "sequence_step": step,
+                                "guardrail": guardrail,
+                                "detail": detail,
+                                "blocked_at": now,
+                            }
+                        )
                 continue
             sender = (owner or {}).get("user_id") or "-"
             if per_owner[sender] >= MAX_PER_OWNER:
@@ -172,8 +193,9 @@ class Outbound(Agent):
         return dict(first.select("account_id", "opportunity_id").iter_rows())
 
     @staticmethod
-    def _lookup(ctx: Context, accounts: pl.DataFrame, contacts: pl.DataFrame,
-                cand: pl.DataFrame) -> dict[tuple[str, str], dict[str, Any]]:  # fmt: skip
+    def _lookup(
+        ctx: Context, accounts: pl.DataFrame, contacts: pl.DataFrame, cand: pl.DataFrame
+    ) -> dict[tuple[str, str], dict[str, Any]]:
         """The rows facts may come from, by (table, key): what traceability checks against."""
         ids = {
             col: set(cand[col].drop_nulls().to_list())
@@ -183,53 +205,119 @@ class Outbound(Agent):
         out: dict[tuple[str, str], dict[str, Any]] = {}
         for table, key, df in (
             ("crm.accounts", "account_id", acc),
-            ("crm.contacts", "contact_id", contacts.filter(pl.col("contact_id").is_in(cand["contact_id"].implode()))),
+            (
+                "crm.contacts",
+                "contact_id",
+                contacts.filter(pl.col("contact_id").is_in(cand["contact_id"].implode())),
+            ),
             ("crm.users", "user_id", ctx.table("crm.users")),
-            ("ref.news", "news_id", ctx.table("ref.news").filter(pl.col("news_id").is_in(list(ids["news_id"])))),
-            ("crm.activities", "activity_id", ctx.table("crm.activities").filter(
-                pl.col("activity_id").is_in(list(ids["intent_id"] | ids["prev_id"])))),
-            ("crm.opportunities", "opportunity_id", ctx.table("crm.opportunities").filter(
-                pl.col("is_won") & pl.col("account_id").is_in(acc["account_id"].implode()))),
-        ):  # fmt: skip
+            (
+                "ref.news",
+                "news_id",
+                ctx.table("ref.news").filter(pl.col("news_id").is_in(list(ids["news_id"]))),
+            ),
+            (
+                "crm.activities",
+                "activity_id",
+                ctx.table("crm.activities").filter(
+                    pl.col("activity_id").is_in(list(ids["intent_id"] | ids["prev_id"]))
+                ),
+            ),
+            (
+                "crm.opportunities",
+                "opportunity_id",
+                ctx.table("crm.opportunities").filter(
+                    pl.col("is_won") & pl.col("account_id").is_in(acc["account_id"].implode())
+                ),
+            ),
+        ):
             for r in df.iter_rows(named=True):
                 out[(table, r[key])] = r
         return out
 
     @staticmethod
-    def _row(ctx: Context, c: dict[str, Any], d: Draft, recipient: str, owner: dict[str, Any] | None,
-             now: dt.datetime) -> dict[str, Any]:  # fmt: skip
+    def _row(
+        ctx: Context,
+        c: dict[str, Any],
+        d: Draft,
+        recipient: str,
+        owner: dict[str, Any] | None,
+        now: dt.datetime,
+    ) -> dict[str, Any]:
         did = (
             "D"
             + hashlib.md5(
                 f"{c['contact_id']}|{c['sequence']}|{c['step']}|{ctx.as_of}".encode()
             ).hexdigest()[:15]
         )
-        return {"draft_id": did, "contact_id": c["contact_id"], "account_id": c["account_id"],
-                "recipient": recipient, "email": c["email"].strip(), "owner_id": (owner or {}).get("user_id"),
-                "sequence": c["sequence"], "sequence_step": int(c["step"]), "subject": d.subject, "body": d.body,
-                "signals": json.dumps(list(d.signals)), "sources": json.dumps([f.to_dict() for f in d.facts], default=str),
-                "data_as_of": ctx.as_of, "created_at": now}  # fmt: skip
+        return {
+            "draft_id": did,
+            "contact_id": c["contact_id"],
+            "account_id": c["account_id"],
+            "recipient": recipient,
+            "email": c["email"].strip(),
+            "owner_id": (owner or {}).get("user_id"),
+            "sequence": c["sequence"],
+            "sequence_step": int(c["step"]),
+            "subject": d.subject,
+            "body": d.body,
+            "signals": json.dumps(list(d.signals)),
+            "sources": json.dumps([f.to_dict() for f in d.facts], default=str),
+            "data_as_of": ctx.as_of,
+            "created_at": now,
+        }
 
 
 _DRAFTS: dict[str, pl.DataType] = {
-    "draft_id": pl.String(), "contact_id": pl.String(), "account_id": pl.String(), "recipient": pl.String(),
-    "email": pl.String(), "owner_id": pl.String(), "sequence": pl.String(), "sequence_step": pl.Int32(),
-    "subject": pl.String(), "body": pl.String(), "signals": pl.String(), "sources": pl.String(),
-    "data_as_of": pl.Datetime("us"), "created_at": pl.Datetime("us"),
-}  # fmt: skip
+    "draft_id": pl.String(),
+    "contact_id": pl.String(),
+    "account_id": pl.String(),
+    "recipient": pl.String(),
+    "email": pl.String(),
+    "owner_id": pl.String(),
+    "sequence": pl.String(),
+    "sequence_step": pl.Int32(),
+    "subject": pl.String(),
+    "body": pl.String(),
+    "signals": pl.String(),
+    "sources": pl.String(),
+    "data_as_of": pl.Datetime("us"),
+    "created_at": pl.Datetime("us"),
+}
 _BLOCKS: dict[str, pl.DataType] = {
-    "contact_id": pl.String(), "sequence": pl.String(), "sequence_step": pl.Int32(), "guardrail": pl.String(),
-    "detail": pl.String(), "blocked_at": pl.Datetime("us"),
-}  # fmt: skip
+    "contact_id": pl.String(),
+    "sequence": pl.String(),
+    "sequence_step": pl.Int32(),
+    "guardrail": pl.String(),
+    "detail": pl.String(),
+    "blocked_at": pl.Datetime("us"),
+}
 
 
 def _proposals(d: pl.DataFrame) -> pl.DataFrame:
     return d.select(
-        action_type=pl.lit("draft_email"), object_type=pl.lit("contacts"), record_id="contact_id",
-        field=pl.lit(None, pl.String), old_value=pl.lit(None, pl.String),
-        new_value=pl.struct("draft_id", "sequence", "sequence_step", "subject").struct.json_encode(),
-        confidence=pl.lit(1.0), evidence=pl.concat_str([pl.lit('{"signals":'), pl.col("signals"), pl.lit(',"sources":'),
-                                pl.col("sources"), pl.lit("}")]),
-        reason=pl.format("draft for step {} of {} to {}: for a person to review, edit and send; the agent sends nothing",
-                         "sequence_step", "sequence", "email"),
-    )  # fmt: skip
+        action_type=pl.lit("draft_email"),
+        object_type=pl.lit("contacts"),
+        record_id="contact_id",
+        field=pl.lit(None, pl.String),
+        old_value=pl.lit(None, pl.String),
+        new_value=pl.struct(
+            "draft_id", "sequence", "sequence_step", "subject"
+        ).struct.json_encode(),
+        confidence=pl.lit(1.0),
+        evidence=pl.concat_str(
+            [
+                pl.lit('{"signals":'),
+                pl.col("signals"),
+                pl.lit(',"sources":'),
+                pl.col("sources"),
+                pl.lit("}"),
+            ]
+        ),
+        reason=pl.format(
+            "draft for step {} of {} to {}: for a person to review, edit and send; the agent sends nothing",
+            "sequence_step",
+            "sequence",
+            "email",
+        ),
+    )

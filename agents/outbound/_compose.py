@@ -61,8 +61,13 @@ class Fact:
     field: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"fact": self.name, "value": jsonable(self.value), "table": self.table,
-                "key": self.key, "field": self.field}  # fmt: skip
+        return {
+            "fact": self.name,
+            "value": jsonable(self.value),
+            "table": self.table,
+            "key": self.key,
+            "field": self.field,
+        }
 
 
 @dataclass(frozen=True)

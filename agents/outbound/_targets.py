@@ -16,6 +16,7 @@ import datetime as dt
 from typing import Any
 
 import polars as pl
+
 from revstack.agents.engine import Context
 
 __all__ = ["Candidate", "candidates", "SEQUENCES", "WINDOW_DAYS", "FOLLOW_UP_DAYS", "NEWS_DAYS"]
@@ -27,8 +28,20 @@ NEWS_DAYS = 60
 INTENT_DAYS = 30
 # Words in a headline that make it a reason to write (layoffs are not).
 POSITIVE_NEWS = ("raises", "appoints", "launches", "opens", "acquires", "results", "expands")
-_SENIORITY = (("chief", 0), ("ceo", 0), ("cto", 0), ("cfo", 0), ("coo", 0), ("cro", 0),
-              ("svp", 1), ("vp", 1), ("head", 2), ("director", 2), ("manager", 3), ("lead", 3))  # fmt: skip
+_SENIORITY = (
+    ("chief", 0),
+    ("ceo", 0),
+    ("cto", 0),
+    ("cfo", 0),
+    ("coo", 0),
+    ("cro", 0),
+    ("svp", 1),
+    ("vp", 1),
+    ("head", 2),
+    ("director", 2),
+    ("manager", 3),
+    ("lead", 3),
+)
 
 Candidate = dict[str, Any]
 
@@ -44,10 +57,16 @@ def _rank(title: pl.Expr) -> pl.Expr:
 def _state(ctx: Context, contact_ids: pl.Series) -> pl.DataFrame:
     """Per contact: unanswered outbound emails in the window, the last one, any reply."""
     since = ctx.as_of - dt.timedelta(days=WINDOW_DAYS)
-    acts = ctx.table("crm.activities").filter(
-        pl.col("contact_id").is_in(contact_ids.implode()) & pl.col("opportunity_id").is_null()
-        & (pl.col("status") == "completed") & pl.col("occurred_at").is_between(since, ctx.as_of)
-    ).sort("occurred_at", "activity_id")  # fmt: skip
+    acts = (
+        ctx.table("crm.activities")
+        .filter(
+            pl.col("contact_id").is_in(contact_ids.implode())
+            & pl.col("opportunity_id").is_null()
+            & (pl.col("status") == "completed")
+            & pl.col("occurred_at").is_between(since, ctx.as_of)
+        )
+        .sort("occurred_at", "activity_id")
+    )
     heard = (
         acts.filter(pl.col("direction").is_in(["inbound", "two_way"]))
         .group_by("contact_id")
@@ -62,10 +81,12 @@ def _state(ctx: Context, contact_ids: pl.Series) -> pl.DataFrame:
         .filter(pl.col("last_heard").is_null() | (pl.col("occurred_at") > pl.col("last_heard")))
         .group_by("contact_id")
         .agg(
-            unanswered=pl.len(), prev_id=pl.col("activity_id").last(),
-            prev_subject=pl.col("subject").last(), prev_at=pl.col("occurred_at").last(),
+            unanswered=pl.len(),
+            prev_id=pl.col("activity_id").last(),
+            prev_subject=pl.col("subject").last(),
+            prev_at=pl.col("occurred_at").last(),
         )
-    )  # fmt: skip
+    )
     return sent.join(heard, on="contact_id", how="full", coalesce=True).join(
         touched, on="contact_id", how="full", coalesce=True
     )
@@ -76,21 +97,26 @@ def _signals(ctx: Context, accounts: pl.DataFrame) -> pl.DataFrame:
     since = ctx.as_of - dt.timedelta(days=NEWS_DAYS)
     news = (
         ctx.table("ref.news", ["news_id", "domain", "published_at", "headline"])
-        .filter(pl.col("published_at").is_between(since, ctx.as_of)
-                & pl.col("headline").str.to_lowercase().str.contains("|".join(POSITIVE_NEWS)))
+        .filter(
+            pl.col("published_at").is_between(since, ctx.as_of)
+            & pl.col("headline").str.to_lowercase().str.contains("|".join(POSITIVE_NEWS))
+        )
         .sort("published_at", "news_id", descending=True)
         .unique("domain", keep="first")
-    )  # fmt: skip
+    )
     intent_since = ctx.as_of - dt.timedelta(days=INTENT_DAYS)
     inbound = (
         ctx.table("crm.activities")
-        .filter(pl.col("account_id").is_in(accounts["account_id"].implode())
-                & (pl.col("direction") == "inbound") & (pl.col("status") == "completed")
-                & pl.col("occurred_at").is_between(intent_since, ctx.as_of))
+        .filter(
+            pl.col("account_id").is_in(accounts["account_id"].implode())
+            & (pl.col("direction") == "inbound")
+            & (pl.col("status") == "completed")
+            & pl.col("occurred_at").is_between(intent_since, ctx.as_of)
+        )
         .sort("occurred_at", "activity_id", descending=True)
         .unique("account_id", keep="first")
         .select("account_id", intent_id="activity_id", intent_at="occurred_at")
-    )  # fmt: skip
+    )
     return (
         accounts.join(news.rename({"published_at": "news_at"}), on="domain", how="left")
         .join(inbound, on="account_id", how="left")
@@ -105,8 +131,10 @@ def candidates(ctx: Context, accounts: pl.DataFrame, contacts: pl.DataFrame) -> 
     """
     open_accounts = (
         ctx.table("crm.opportunities", ["account_id", "is_closed"])
-        .filter(~pl.col("is_closed")).select("account_id").unique()
-    )  # fmt: skip
+        .filter(~pl.col("is_closed"))
+        .select("account_id")
+        .unique()
+    )
     eligible = accounts.filter(pl.col("account_type").is_in(list(SEQUENCES))).join(
         open_accounts, on="account_id", how="anti"
     )
@@ -118,19 +146,25 @@ def candidates(ctx: Context, accounts: pl.DataFrame, contacts: pl.DataFrame) -> 
         people.join(state, on="contact_id", how="left")
         .join(signals, on="account_id", how="left")
         .with_columns(
-            unanswered=pl.col("unanswered").fill_null(0), touches=pl.col("touches").fill_null(0),
-            sequence=pl.col("account_type").replace_strict(SEQUENCES), seniority=_rank(pl.col("title")),
+            unanswered=pl.col("unanswered").fill_null(0),
+            touches=pl.col("touches").fill_null(0),
+            sequence=pl.col("account_type").replace_strict(SEQUENCES),
+            seniority=_rank(pl.col("title")),
         )
         .with_columns(
-            step=pl.when(pl.col("last_heard").is_not_null()).then(None)  # they replied: a person's turn
-            .when((pl.col("touches") == 0) & (pl.col("news_id").is_not_null() | pl.col("intent_id").is_not_null()))
+            step=pl.when(pl.col("last_heard").is_not_null())
+            .then(None)  # they replied: a person's turn
+            .when(
+                (pl.col("touches") == 0)
+                & (pl.col("news_id").is_not_null() | pl.col("intent_id").is_not_null())
+            )
             .then(pl.lit(1))
             .when(pl.col("unanswered").is_between(1, 2) & (pl.col("prev_at") <= cutoff))
             .then(pl.col("unanswered") + 1)
             .otherwise(None)
         )
         .filter(pl.col("step").is_not_null())
-    )  # fmt: skip
+    )
     return rows.sort(
         "account_id", "step", "seniority", "contact_id", descending=[False, True, False, False]
     )

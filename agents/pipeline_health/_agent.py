@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+
 from revstack.agents.engine import Agent, AgentResult, Context, empty_proposals
 from revstack.agents.features import TABLES, deal_states, frames_connection, weekly_moments
 from revstack.agents.pipeline_health._evidence import evidence_for, model_reason
@@ -72,21 +73,41 @@ class PipelineHealth(Agent):
         )
         if not scores.is_empty():
             high = scores.filter(pl.col("risk") >= MODEL_THRESHOLD).select(
-                "as_of", "opportunity_id", signal=pl.lit("model"),
-                severity="risk", reason="reason",
-            )  # fmt: skip
+                "as_of",
+                "opportunity_id",
+                signal=pl.lit("model"),
+                severity="risk",
+                reason="reason",
+            )
             flags = pl.concat([flags, high])
-        flags = flags.join(
-            scores.select("opportunity_id", score="risk"), on="opportunity_id", how="left"
-        ) if not scores.is_empty() else flags.with_columns(score=pl.lit(None, pl.Float64))  # fmt: skip
-        evidence = evidence_for(
-            flags, now, frames["crm.opportunity_history"], frames["crm.activities"],
-            frames["crm.opportunity_contacts"], frames["crm.contacts"],
-        ) if not flags.is_empty() else []  # fmt: skip
+        flags = (
+            flags.join(
+                scores.select("opportunity_id", score="risk"), on="opportunity_id", how="left"
+            )
+            if not scores.is_empty()
+            else flags.with_columns(score=pl.lit(None, pl.Float64))
+        )
+        evidence = (
+            evidence_for(
+                flags,
+                now,
+                frames["crm.opportunity_history"],
+                frames["crm.activities"],
+                frames["crm.opportunity_contacts"],
+                frames["crm.contacts"],
+            )
+            if not flags.is_empty()
+            else []
+        )
         flag_rows = flags.with_columns(evidence=pl.Series(evidence, dtype=pl.String)).select(
-            "opportunity_id", "signal", flagged_at="as_of", score="score",
-            severity="severity", reason="reason", evidence="evidence",
-        )  # fmt: skip
+            "opportunity_id",
+            "signal",
+            flagged_at="as_of",
+            score="score",
+            severity="severity",
+            reason="reason",
+            evidence="evidence",
+        )
         proposals = self._proposals(ctx, flag_rows, scores)
         outputs = {"ops.risk_flags": flag_rows}
         if not scores.is_empty():
@@ -103,13 +124,20 @@ class PipelineHealth(Agent):
                 "benchmarks": bench.to_dict(),
                 "model": model_meta,
                 "training_moments": len(past),
-            },  # fmt: skip
+            },
             outputs,
         )
 
-    def _score(self, history: pl.DataFrame, final: pl.DataFrame, now: pl.DataFrame,
-               bench: Any, d: Any, seed: int, flagged: pl.Series,
-               ) -> tuple[pl.DataFrame, dict[str, Any]]:  # fmt: skip
+    def _score(
+        self,
+        history: pl.DataFrame,
+        final: pl.DataFrame,
+        now: pl.DataFrame,
+        bench: Any,
+        d: Any,
+        seed: int,
+        flagged: pl.Series,
+    ) -> tuple[pl.DataFrame, dict[str, Any]]:
         """Train on past snapshots with CRM-visible outcomes; score today's open deals."""
         stages = [s.key for s in d.stages]
         labels = outcome_labels(history, final)
@@ -119,9 +147,11 @@ class PipelineHealth(Agent):
             train = train[np.sort(rng.choice(len(train), 100_000, replace=False))]
         y = train["label"].to_numpy() if len(train) else np.zeros(0)
         if len(train) < _MIN_TRAIN or now.is_empty() or len(np.unique(y)) < 2:
-            return pl.DataFrame(), {"trained": False,
-                                    "why": f"{len(train)} labelled past snapshots (needs {_MIN_TRAIN} "
-                                           "with both outcomes)"}  # fmt: skip
+            return pl.DataFrame(), {
+                "trained": False,
+                "why": f"{len(train)} labelled past snapshots (needs {_MIN_TRAIN} "
+                "with both outcomes)",
+            }
         from revstack.agents.pipeline_health._risk_estimator import (
             RiskModel,  # scikit-learn: imported when needed
         )
@@ -132,8 +162,9 @@ class PipelineHealth(Agent):
         x = feature_matrix(now, bench, stages)
         risk = model.risk(x)
         # Reason codes cost a prediction per group: only for deals a manager will see.
-        shown = np.flatnonzero((risk >= MODEL_THRESHOLD) | now["opportunity_id"].is_in(
-            flagged.implode()).to_numpy())  # fmt: skip
+        shown = np.flatnonzero(
+            (risk >= MODEL_THRESHOLD) | now["opportunity_id"].is_in(flagged.implode()).to_numpy()
+        )
         codes: list[list[tuple[str, float]]] = [[] for _ in range(len(now))]
         for i, c in zip(shown, model.reasons(x[shown]), strict=True):
             codes[i] = c
@@ -142,11 +173,15 @@ class PipelineHealth(Agent):
         reasons = [_json([{"code": k, "points": round(p, 4)} for k, p in c]) for c in codes]
         scores = now.select("as_of", "opportunity_id").with_columns(
             risk=pl.Series(risk, dtype=pl.Float64).clip(0.0, 1.0),
-            reason=pl.Series(reason, dtype=pl.String), reasons=pl.Series(reasons, dtype=pl.String),
-        )  # fmt: skip
-        return scores, {"trained": True, "n_train": model.n_train_,
-                        "train_base_rate": round(model.base_rate_, 4),
-                        "mean_risk_now": round(float(risk.mean()), 4)}  # fmt: skip
+            reason=pl.Series(reason, dtype=pl.String),
+            reasons=pl.Series(reasons, dtype=pl.String),
+        )
+        return scores, {
+            "trained": True,
+            "n_train": model.n_train_,
+            "train_base_rate": round(model.base_rate_, 4),
+            "mean_risk_now": round(float(risk.mean()), 4),
+        }
 
     def _proposals(self, ctx: Context, flags: pl.DataFrame, scores: pl.DataFrame) -> pl.DataFrame:
         if flags.is_empty():
@@ -161,22 +196,34 @@ class PipelineHealth(Agent):
         rows = []
         for r in per_deal.sort("opportunity_id").iter_rows(named=True):
             conf = float(r["score"]) if r["score"] is not None else 0.5
-            rows.append({
-                "action_type": "flag_risk", "object_type": "opportunities",
-                "record_id": r["opportunity_id"], "field": None, "old_value": None,
-                # The signals, not the date: the same flags next week are not proposed again.
-                "new_value": _json(r["signals"]), "confidence": conf,
-                "evidence": _json({"signals": r["signals"], "table": "ops.risk_flags"}),
-                "reason": "; ".join(r["reasons"]),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "action_type": "flag_risk",
+                    "object_type": "opportunities",
+                    "record_id": r["opportunity_id"],
+                    "field": None,
+                    "old_value": None,
+                    # The signals, not the date: the same flags next week are not proposed again.
+                    "new_value": _json(r["signals"]),
+                    "confidence": conf,
+                    "evidence": _json({"signals": r["signals"], "table": "ops.risk_flags"}),
+                    "reason": "; ".join(r["reasons"]),
+                }
+            )
             down = _DOWN.get(r["forecast_category"] or "")
             if down and r["score"] is not None and r["score"] >= HIGH_RISK:
-                rows.append({
-                    "action_type": "move_to_at_risk", "object_type": "opportunities",
-                    "record_id": r["opportunity_id"], "field": "forecast_category",
-                    "old_value": _json(r["forecast_category"]), "new_value": _json(down),
-                    "confidence": conf, "evidence": _json({"signals": r["signals"]}),
-                    "reason": f"{conf:.0%} risk of slipping or being lost; move from "
-                              f"{r['forecast_category']} to {down}",
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "action_type": "move_to_at_risk",
+                        "object_type": "opportunities",
+                        "record_id": r["opportunity_id"],
+                        "field": "forecast_category",
+                        "old_value": _json(r["forecast_category"]),
+                        "new_value": _json(down),
+                        "confidence": conf,
+                        "evidence": _json({"signals": r["signals"]}),
+                        "reason": f"{conf:.0%} risk of slipping or being lost; move from "
+                        f"{r['forecast_category']} to {down}",
+                    }
+                )
         return pl.DataFrame(rows, schema=empty_proposals().schema)

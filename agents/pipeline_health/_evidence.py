@@ -17,10 +17,15 @@ import polars as pl
 __all__ = ["evidence_for", "model_reason", "CODE_TEXT"]
 
 CODE_TEXT = {
-    "quiet": "buyer silence", "slips": "close-date pushes", "close_date": "close date",
-    "stage_age": "time in stage", "buyers": "thin buying group", "champion": "champion",
-    "amount": "deal size and amount changes", "stage": "stage and forecast category",
-}  # fmt: skip
+    "quiet": "buyer silence",
+    "slips": "close-date pushes",
+    "close_date": "close date",
+    "stage_age": "time in stage",
+    "buyers": "thin buying group",
+    "champion": "champion",
+    "amount": "deal size and amount changes",
+    "stage": "stage and forecast category",
+}
 
 
 def _plain(v: Any) -> Any:
@@ -43,14 +48,19 @@ def _by_deal(rows: pl.DataFrame) -> dict[str, list[dict[str, Any]]]:
 def _code_text(code: str, s: dict[str, Any]) -> str:
     """One reason code said with the deal's own figures."""
     if code == "quiet":
-        return (f"no answer from the buyer for {s['days_since_two_way']} days, "
-                f"{s['outbound_since_two_way']} touches unanswered")  # fmt: skip
+        return (
+            f"no answer from the buyer for {s['days_since_two_way']} days, "
+            f"{s['outbound_since_two_way']} touches unanswered"
+        )
     if code == "slips":
         return f"close date pushed {s['close_date_pushes']} times"
     if code == "close_date":
         d = s["days_to_close"]
-        return "no close date" if d is None else (
-            f"close date passed {-d} days ago" if d < 0 else f"close date in {d} days")  # fmt: skip
+        return (
+            "no close date"
+            if d is None
+            else (f"close date passed {-d} days ago" if d < 0 else f"close date in {d} days")
+        )
     if code == "stage_age":
         return f"{s['days_in_stage']} days in {s['stage']}"
     if code == "buyers":
@@ -67,7 +77,8 @@ def _code_text(code: str, s: dict[str, Any]) -> str:
             return "no amount"
         first = s["first_amount"]
         return f"amount {s['amount']:,.0f}" + (
-            f" (first {first:,.0f})" if s["amount_changes"] and first is not None else "")  # fmt: skip
+            f" (first {first:,.0f})" if s["amount_changes"] and first is not None else ""
+        )
     return f"{s['stage']} / {s['forecast_category']}"
 
 
@@ -99,53 +110,120 @@ def evidence_for(
             prev_stage=pl.col("stage").shift().over("opportunity_id"),
         )
     )
-    pushes = _by_deal(h.filter(pl.col("close_date") > pl.col("prev_close")).select(
-        "opportunity_id", "history_id", "changed_at", old_close_date="prev_close",
-        new_close_date="close_date"))  # fmt: skip
-    amounts = _by_deal(h.filter(pl.col("amount") != pl.col("prev_amount")).select(
-        "opportunity_id", "history_id", "changed_at", old_amount=pl.col("prev_amount").cast(pl.Float64),
-        new_amount=pl.col("amount").cast(pl.Float64)))  # fmt: skip
-    entered = _by_deal(h.filter(pl.col("prev_stage").is_null() | (pl.col("stage") != pl.col("prev_stage")))
-                       .group_by("opportunity_id").last().select("opportunity_id", "history_id",
-                                                                 "changed_at", "stage"))  # fmt: skip
-    acts = activities.filter(pl.col("opportunity_id").is_in(ids) & (pl.col("occurred_at") <= as_of)
-                             & (pl.col("status") == "completed"))  # fmt: skip
+    pushes = _by_deal(
+        h.filter(pl.col("close_date") > pl.col("prev_close")).select(
+            "opportunity_id",
+            "history_id",
+            "changed_at",
+            old_close_date="prev_close",
+            new_close_date="close_date",
+        )
+    )
+    amounts = _by_deal(
+        h.filter(pl.col("amount") != pl.col("prev_amount")).select(
+            "opportunity_id",
+            "history_id",
+            "changed_at",
+            old_amount=pl.col("prev_amount").cast(pl.Float64),
+            new_amount=pl.col("amount").cast(pl.Float64),
+        )
+    )
+    entered = _by_deal(
+        h.filter(pl.col("prev_stage").is_null() | (pl.col("stage") != pl.col("prev_stage")))
+        .group_by("opportunity_id")
+        .last()
+        .select("opportunity_id", "history_id", "changed_at", "stage")
+    )
+    acts = activities.filter(
+        pl.col("opportunity_id").is_in(ids)
+        & (pl.col("occurred_at") <= as_of)
+        & (pl.col("status") == "completed")
+    )
     answered = acts.filter(pl.col("direction").is_in(["inbound", "two_way"]))
-    last_answer = _by_deal(answered.sort("occurred_at").group_by("opportunity_id").last().select(
-        "opportunity_id", "activity_id", "occurred_at", "activity_type", "direction", "contact_id"))  # fmt: skip
-    engaged = _by_deal(answered.group_by("opportunity_id", "contact_id").agg(
-        first_answer=pl.col("occurred_at").min(), answers=pl.len()
-    ).sort("opportunity_id", "first_answer", "contact_id"))  # fmt: skip
+    last_answer = _by_deal(
+        answered.sort("occurred_at")
+        .group_by("opportunity_id")
+        .last()
+        .select(
+            "opportunity_id",
+            "activity_id",
+            "occurred_at",
+            "activity_type",
+            "direction",
+            "contact_id",
+        )
+    )
+    engaged = _by_deal(
+        answered.group_by("opportunity_id", "contact_id")
+        .agg(first_answer=pl.col("occurred_at").min(), answers=pl.len())
+        .sort("opportunity_id", "first_answer", "contact_id")
+    )
     people = _by_deal(
-        roles.filter(pl.col("opportunity_id").is_in(ids)
-                     & (pl.col("added_at").is_null() | (pl.col("added_at") <= as_of)))
+        roles.filter(
+            pl.col("opportunity_id").is_in(ids)
+            & (pl.col("added_at").is_null() | (pl.col("added_at") <= as_of))
+        )
         .join(contacts, on="contact_id", how="left")
         # crm.contacts holds today's record: what it says is only known at as_of if the
         # record has not changed since (see agents.features)
-        .with_columns([pl.when(pl.col("updated_at") <= as_of).then(c).alias(c)
-                       for c in ("is_active", "email_bounced")])  # fmt: skip
+        .with_columns(
+            [
+                pl.when(pl.col("updated_at") <= as_of).then(c).alias(c)
+                for c in ("is_active", "email_bounced")
+            ]
+        )
         .sort("opportunity_id", "contact_id")
-        .select("opportunity_id", "contact_id", "role", "title", "is_active", "email_bounced",
-                "updated_at")
-    )  # fmt: skip
-    figures = {r["opportunity_id"]: r for r in states.filter(
-        pl.col("opportunity_id").is_in(ids)).iter_rows(named=True)}  # fmt: skip
+        .select(
+            "opportunity_id",
+            "contact_id",
+            "role",
+            "title",
+            "is_active",
+            "email_bounced",
+            "updated_at",
+        )
+    )
+    figures = {
+        r["opportunity_id"]: r
+        for r in states.filter(pl.col("opportunity_id").is_in(ids)).iter_rows(named=True)
+    }
     pick = {
-        "gone_quiet": lambda o: {"last_answer": last_answer.get(o, []),
-                                 "engaged_contacts": engaged.get(o, [])},
+        "gone_quiet": lambda o: {
+            "last_answer": last_answer.get(o, []),
+            "engaged_contacts": engaged.get(o, []),
+        },
         "close_date_slipped": lambda o: {"pushes": pushes.get(o, [])},
-        "champion_departed": lambda o: {"buying_roles": [p for p in people.get(o, [])
-                                                         if p["role"] in ("champion", "economic_buyer")]},
-        "low_multithreading": lambda o: {"engaged_contacts": engaged.get(o, []),
-                                         "buying_roles": people.get(o, [])},
+        "champion_departed": lambda o: {
+            "buying_roles": [
+                p for p in people.get(o, []) if p["role"] in ("champion", "economic_buyer")
+            ]
+        },
+        "low_multithreading": lambda o: {
+            "engaged_contacts": engaged.get(o, []),
+            "buying_roles": people.get(o, []),
+        },
         "stage_age_outlier": lambda o: {"entered_stage": entered.get(o, [])},
-        "close_date_passed": lambda o: {"pushes": pushes.get(o, [])[-3:],
-                                        "last_answer": last_answer.get(o, [])},
-        "phantom": lambda o: {"last_answer": last_answer.get(o, []), "pushes": pushes.get(o, [])[-3:]},
+        "close_date_passed": lambda o: {
+            "pushes": pushes.get(o, [])[-3:],
+            "last_answer": last_answer.get(o, []),
+        },
+        "phantom": lambda o: {
+            "last_answer": last_answer.get(o, []),
+            "pushes": pushes.get(o, [])[-3:],
+        },
         "amount_cut": lambda o: {"amount_changes": amounts.get(o, [])},
-    }  # fmt: skip
-    keep = ("stage", "amount", "close_date", "forecast_category", "days_since_two_way",
-            "days_in_stage", "close_date_pushes", "engaged_contacts", "days_to_close")  # fmt: skip
+    }
+    keep = (
+        "stage",
+        "amount",
+        "close_date",
+        "forecast_category",
+        "days_since_two_way",
+        "days_in_stage",
+        "close_date_pushes",
+        "engaged_contacts",
+        "days_to_close",
+    )
     out = []
     for o, signal in flags.select("opportunity_id", "signal").iter_rows():
         doc = pick[signal](o) if signal in pick else {}

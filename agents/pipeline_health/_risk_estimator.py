@@ -5,12 +5,13 @@ codes a manager can read."""
 from __future__ import annotations
 
 import numpy as np
-from revstack.agents.pipeline_health._risk_model import FEATURES, REASON_GROUPS
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.frozen import FrozenEstimator
 from threadpoolctl import threadpool_limits
+
+from revstack.agents.pipeline_health._risk_model import FEATURES, REASON_GROUPS
 
 __all__ = ["RiskModel"]
 
@@ -52,9 +53,11 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         self.used_ = ~np.all(np.isnan(X), axis=0)
         X = X[:, self.used_]
         self.base_ = HistGradientBoostingClassifier(
-            max_iter=self.max_iter, learning_rate=self.learning_rate,
-            random_state=self.random_state, early_stopping=False,
-        ).fit(X[early], y[early])  # fmt: skip
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate,
+            random_state=self.random_state,
+            early_stopping=False,
+        ).fit(X[early], y[early])
         self.calibrated_ = CalibratedClassifierCV(
             FrozenEstimator(self.base_), method="isotonic"
         ).fit(X[late], y[late])

@@ -13,6 +13,7 @@ import datetime as dt
 
 import numpy as np
 import polars as pl
+
 from revstack.agents.pipeline_health._signals import Benchmarks
 
 __all__ = ["FEATURES", "REASON_GROUPS", "feature_matrix", "outcome_labels", "HORIZON_DAYS"]
@@ -20,28 +21,60 @@ __all__ = ["FEATURES", "REASON_GROUPS", "feature_matrix", "outcome_labels", "HOR
 HORIZON_DAYS = 28
 _CATEGORIES = {"pipeline": 0, "best_case": 1, "commit": 2}
 FEATURES = [
-    "stage_index", "probability", "category", "log_amount", "amount_ratio", "amount_changes",
-    "amount_decreases", "days_open", "days_in_stage", "age_ratio", "close_date_pushes",
-    "pushes_out_of_quarter", "days_since_push", "close_date_moved_days", "days_to_close",
-    "days_since_two_way", "quiet_ratio", "days_since_activity", "two_way_30d", "outbound_30d",
-    "outbound_since_two_way", "engaged_contacts", "engaged_30d", "contacts_on_deal",
-    "has_champion", "has_economic_buyer", "champion_left", "economic_buyer_left",
+    "stage_index",
+    "probability",
+    "category",
+    "log_amount",
+    "amount_ratio",
+    "amount_changes",
+    "amount_decreases",
+    "days_open",
+    "days_in_stage",
+    "age_ratio",
+    "close_date_pushes",
+    "pushes_out_of_quarter",
+    "days_since_push",
+    "close_date_moved_days",
+    "days_to_close",
+    "days_since_two_way",
+    "quiet_ratio",
+    "days_since_activity",
+    "two_way_30d",
+    "outbound_30d",
+    "outbound_since_two_way",
+    "engaged_contacts",
+    "engaged_30d",
+    "contacts_on_deal",
+    "has_champion",
+    "has_economic_buyer",
+    "champion_left",
+    "economic_buyer_left",
     "champion_silent_days",
-]  # fmt: skip
+]
 # Reason codes: the features a manager would name together, switched back to a typical
 # deal's values one group at a time; the groups that lower the risk most are the reasons.
 REASON_GROUPS: dict[str, list[str]] = {
-    "quiet": ["days_since_two_way", "quiet_ratio", "days_since_activity", "two_way_30d",
-              "outbound_30d", "outbound_since_two_way"],
-    "slips": ["close_date_pushes", "pushes_out_of_quarter", "days_since_push",
-              "close_date_moved_days"],
+    "quiet": [
+        "days_since_two_way",
+        "quiet_ratio",
+        "days_since_activity",
+        "two_way_30d",
+        "outbound_30d",
+        "outbound_since_two_way",
+    ],
+    "slips": [
+        "close_date_pushes",
+        "pushes_out_of_quarter",
+        "days_since_push",
+        "close_date_moved_days",
+    ],
     "close_date": ["days_to_close"],
     "stage_age": ["days_in_stage", "age_ratio", "days_open"],
     "buyers": ["engaged_contacts", "engaged_30d", "contacts_on_deal", "has_economic_buyer"],
     "champion": ["has_champion", "champion_left", "economic_buyer_left", "champion_silent_days"],
     "amount": ["log_amount", "amount_ratio", "amount_changes", "amount_decreases"],
     "stage": ["stage_index", "probability", "category"],
-}  # fmt: skip
+}
 
 
 def feature_matrix(states: pl.DataFrame, bench: Benchmarks, stages: list[str]) -> np.ndarray:
@@ -50,26 +83,40 @@ def feature_matrix(states: pl.DataFrame, bench: Benchmarks, stages: list[str]) -
     x = states.select(
         stage_index=pl.col("stage").replace_strict(stage_ix, default=None, return_dtype=pl.Float64),
         probability="probability",
-        category=pl.col("forecast_category").replace_strict(_CATEGORIES, default=None,
-                                                            return_dtype=pl.Float64),
-        log_amount=pl.col("amount").log1p(), amount_ratio="amount_ratio",
-        amount_changes="amount_changes", amount_decreases="amount_decreases",
-        days_open="days_open", days_in_stage="days_in_stage",
-        age_ratio=pl.col("days_in_stage") / pl.col("stage").replace_strict(
-            bench.stage_age_days, default=None, return_dtype=pl.Float64),
-        close_date_pushes="close_date_pushes", pushes_out_of_quarter="pushes_out_of_quarter",
-        days_since_push="days_since_push", close_date_moved_days="close_date_moved_days",
-        days_to_close="days_to_close", days_since_two_way="days_since_two_way",
-        quiet_ratio=pl.col("days_since_two_way") / pl.col("stage").replace_strict(
-            bench.quiet_days, default=None, return_dtype=pl.Float64),
-        days_since_activity="days_since_activity", two_way_30d="two_way_30d",
-        outbound_30d="outbound_30d", outbound_since_two_way="outbound_since_two_way",
-        engaged_contacts="engaged_contacts", engaged_30d="engaged_30d",
-        contacts_on_deal="contacts_on_deal", has_champion="has_champion",
-        has_economic_buyer="has_economic_buyer", champion_left="champion_left",
+        category=pl.col("forecast_category").replace_strict(
+            _CATEGORIES, default=None, return_dtype=pl.Float64
+        ),
+        log_amount=pl.col("amount").log1p(),
+        amount_ratio="amount_ratio",
+        amount_changes="amount_changes",
+        amount_decreases="amount_decreases",
+        days_open="days_open",
+        days_in_stage="days_in_stage",
+        age_ratio=pl.col("days_in_stage")
+        / pl.col("stage").replace_strict(
+            bench.stage_age_days, default=None, return_dtype=pl.Float64
+        ),
+        close_date_pushes="close_date_pushes",
+        pushes_out_of_quarter="pushes_out_of_quarter",
+        days_since_push="days_since_push",
+        close_date_moved_days="close_date_moved_days",
+        days_to_close="days_to_close",
+        days_since_two_way="days_since_two_way",
+        quiet_ratio=pl.col("days_since_two_way")
+        / pl.col("stage").replace_strict(bench.quiet_days, default=None, return_dtype=pl.Float64),
+        days_since_activity="days_since_activity",
+        two_way_30d="two_way_30d",
+        outbound_30d="outbound_30d",
+        outbound_since_two_way="outbound_since_two_way",
+        engaged_contacts="engaged_contacts",
+        engaged_30d="engaged_30d",
+        contacts_on_deal="contacts_on_deal",
+        has_champion="has_champion",
+        has_economic_buyer="has_economic_buyer",
+        champion_left="champion_left",
         economic_buyer_left="economic_buyer_left",
         champion_silent_days=(pl.col("as_of") - pl.col("champion_last_reply_at")).dt.total_days(),
-    )  # fmt: skip
+    )
     return x.select(FEATURES).cast(pl.Float64).fill_nan(None).to_numpy().astype(np.float64)
 
 
@@ -89,7 +136,7 @@ def outcome_labels(
     now = states.filter(pl.col("as_of").is_in([m for m in moments if m + h in moments]))
     later = states.select(
         "opportunity_id", as_of=pl.col("as_of") - h, later_close="close_date", _seen=pl.lit(True)
-    )  # fmt: skip
+    )
     closed = final.filter("is_closed").select(
         "opportunity_id", "is_won", closed_at="stage_entered_at", closed_on="close_date"
     )
@@ -99,15 +146,18 @@ def outcome_labels(
         .join(closed, on="opportunity_id", how="left")
         .with_columns(
             _open_later=pl.col("_seen").fill_null(False)
-            | pl.col("closed_at").is_null() | (pl.col("closed_at") > pl.col("as_of") + h),
+            | pl.col("closed_at").is_null()
+            | (pl.col("closed_at") > pl.col("as_of") + h),
         )
         .with_columns(
             label=pl.when(pl.col("_open_later"))
             # still open: its close date moved to a later quarter, or its quarter ended
-            .then((pl.col("later_close").dt.truncate("1q") > quarter)
-                  | (quarter.dt.offset_by("1q").cast(pl.Datetime("us")) <= pl.col("as_of") + h))
+            .then(
+                (pl.col("later_close").dt.truncate("1q") > quarter)
+                | (quarter.dt.offset_by("1q").cast(pl.Datetime("us")) <= pl.col("as_of") + h)
+            )
             .otherwise(~pl.col("is_won") | (pl.col("closed_on").dt.truncate("1q") > quarter))
             .fill_null(False)
         )
-    )  # fmt: skip
+    )
     return out.select("as_of", "opportunity_id", "label")

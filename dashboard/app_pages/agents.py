@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import streamlit as st
+
 from revstack.dashboard._measures import show_measures
 from revstack.dashboard._state import bundle, filters, keep_choice, load, table
 from revstack.dashboard.charts import bars, lines
@@ -51,31 +52,55 @@ else:
     c[0].metric("Proposals", f"{int(outcomes['proposals'].sum()):,}")
     c[1].metric("Applied automatically", f"{int(outcomes['auto_applied'].sum()):,}")
     c[2].metric("Reviewed", f"{reviewed:,}")
-    c[3].metric("Override rate", f"{overridden / reviewed:.0%}" if reviewed else "–",
-                help="(edited + rejected) / reviewed")  # fmt: skip
-    c[4].metric("Latency, automatic", _median(True),
-                help="Trigger to action: median time from the event that woke the run to the engine's write")  # fmt: skip
-    c[5].metric("Latency, decided", _median(False),
-                help="Trigger to action: median time from the event to a person's approval")  # fmt: skip
+    c[3].metric(
+        "Override rate",
+        f"{overridden / reviewed:.0%}" if reviewed else "–",
+        help="(edited + rejected) / reviewed",
+    )
+    c[4].metric(
+        "Latency, automatic",
+        _median(True),
+        help="Trigger to action: median time from the event that woke the run to the engine's write",
+    )
+    c[5].metric(
+        "Latency, decided",
+        _median(False),
+        help="Trigger to action: median time from the event to a person's approval",
+    )
 
     st.subheader("Per week")
     if not weekly.is_empty():
         volume = weekly.unpivot(
-            index="week", on=["auto_applied", "approved_unchanged", "edited", "rejected", "pending", "shadow"],
-            variable_name="outcome", value_name="count",
-        )  # fmt: skip
+            index="week",
+            on=["auto_applied", "approved_unchanged", "edited", "rejected", "pending", "shadow"],
+            variable_name="outcome",
+            value_name="count",
+        )
         left, right = st.columns(2)
-        left.plotly_chart(bars(volume, "week", "count", by="outcome", title="Action volume by outcome"),
-                          key="agent_volume")  # fmt: skip
+        left.plotly_chart(
+            bars(volume, "week", "count", by="outcome", title="Action volume by outcome"),
+            key="agent_volume",
+        )
         rates = weekly.filter(pl.col("reviewed") > 0).unpivot(
-            index="week", on=["override_rate", "agreement"], variable_name="measure", value_name="rate"
-        )  # fmt: skip
+            index="week",
+            on=["override_rate", "agreement"],
+            variable_name="measure",
+            value_name="rate",
+        )
         if rates.is_empty():
             right.info("No reviewed proposals yet: no override rate or reviewer agreement.")
         else:
-            right.plotly_chart(lines(rates, "week", "rate", by="measure", percent=True,
-                                     title="Override rate and reviewer agreement (approved unchanged)"),
-                               key="agent_rates")  # fmt: skip
+            right.plotly_chart(
+                lines(
+                    rates,
+                    "week",
+                    "rate",
+                    by="measure",
+                    percent=True,
+                    title="Override rate and reviewer agreement (approved unchanged)",
+                ),
+                key="agent_rates",
+            )
     if not latency.is_empty():
         # seconds, minutes or hours, whichever the slowest week reads best in
         top = latency["median_seconds"].max()
@@ -83,11 +108,17 @@ else:
             ("seconds", 1) if top < 120 else ("minutes", 60) if top < 7200 else ("hours", 3600)
         )
         lat = latency.with_columns(
-            path=pl.when(pl.col("automatic")).then(pl.lit("automatic")).otherwise(pl.lit("decided by a person")),
+            path=pl.when(pl.col("automatic"))
+            .then(pl.lit("automatic"))
+            .otherwise(pl.lit("decided by a person")),
             median=pl.col("median_seconds") / div,
-        )  # fmt: skip
-        st.plotly_chart(lines(lat, "week", "median", by="path",
-                              title=f"Trigger-to-action latency, median {unit}"), key="agent_latency")  # fmt: skip
+        )
+        st.plotly_chart(
+            lines(
+                lat, "week", "median", by="path", title=f"Trigger-to-action latency, median {unit}"
+            ),
+            key="agent_latency",
+        )
     table(weekly, f"{agent}_weekly", key="dl_agent_weekly")
     with st.expander("Per action type"):
         table(outcomes, f"{agent}_actions", key="dl_agent_actions")
@@ -96,7 +127,7 @@ else:
 st.subheader("Measures against truth and reviewers")
 try:
     measures = load(agent_measures, agent)
-except Exception as exc:  # noqa: BLE001 - one agent's report failing must not take the page
+except Exception as exc:
     st.warning(f"{agent}'s measures could not be computed: {exc}")
 else:
     if measures is None:

@@ -6,6 +6,7 @@ import json
 
 import polars as pl
 import streamlit as st
+
 from revstack.agents.engine import EngineError, decide, list_proposals, parse_value
 from revstack.dashboard._state import download, filters, load, signed_in, table, warehouse
 from revstack.metrics.engine import action_outcomes
@@ -51,10 +52,12 @@ else:
     pages = max((len(view) + per_page - 1) // per_page, 1)
     pick, _ = st.columns([1, 3])
     at_page = (
-        pick.number_input(f"Page of {pages} ({per_page} cards each)", 1, pages, 1, key="approvals_page")
+        pick.number_input(
+            f"Page of {pages} ({per_page} cards each)", 1, pages, 1, key="approvals_page"
+        )
         if pages > 1
         else 1
-    )  # fmt: skip
+    )
     cards = view.slice((int(at_page) - 1) * per_page, per_page)
     for p in cards.iter_rows(named=True):
         pid = p["proposal_id"]
@@ -67,32 +70,48 @@ else:
             st.caption(f"Why: {p['reason']}  \nWhy this tier: {p['tier_reason']}")
             # One row: note, edit, the two decisions; labels live in the placeholders.
             row = st.columns([4, 3, 1.3, 1])
-            note = row[0].text_input("Note", key=f"note_{pid}", label_visibility="collapsed",
-                                     placeholder="Note (a rejection needs one)")  # fmt: skip
+            note = row[0].text_input(
+                "Note",
+                key=f"note_{pid}",
+                label_visibility="collapsed",
+                placeholder="Note (a rejection needs one)",
+            )
             edit = (
                 row[1].text_input(
                     "Edit value",
                     key=f"edit_{pid}",
                     label_visibility="collapsed",
                     placeholder="Edited value (optional)",
-                )  # fmt: skip
+                )
                 if p["field"]
                 else ""
             )
             approve_label = (
                 "Mark done" if p["status"] == "task" else ("Approve edit" if edit else "Approve")
             )
-            if row[2].button(approve_label, key=f"approve_{pid}", disabled=not can_decide,
-                             type="primary", width="stretch"):  # fmt: skip
+            if row[2].button(
+                approve_label,
+                key=f"approve_{pid}",
+                disabled=not can_decide,
+                type="primary",
+                width="stretch",
+            ):
                 try:
-                    d = decide(wh, pid, approve=True, by=name, note=note or None,
-                               value=parse_value(edit) if edit else None)  # fmt: skip
+                    d = decide(
+                        wh,
+                        pid,
+                        approve=True,
+                        by=name,
+                        note=note or None,
+                        value=parse_value(edit) if edit else None,
+                    )
                     st.toast(d.message)
                     st.rerun()
                 except EngineError as exc:
                     st.error(str(exc))
-            if row[3].button("Reject", key=f"reject_{pid}", disabled=not can_decide,
-                             width="stretch"):  # fmt: skip
+            if row[3].button(
+                "Reject", key=f"reject_{pid}", disabled=not can_decide, width="stretch"
+            ):
                 try:
                     d = decide(wh, pid, approve=False, by=name, note=note)
                     st.toast(d.message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import streamlit as st
+
 from revstack.agents.engine import EngineError, audit_rows, rollback, verify
 from revstack.dashboard._state import load, signed_in, table, warehouse
 

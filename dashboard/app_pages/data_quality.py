@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import streamlit as st
+
 from revstack.dashboard._state import filters, load, table
 from revstack.dashboard.charts import horizontal_bars, lines
 from revstack.data.snapshots import quality_history
@@ -48,10 +49,14 @@ flagged = (
 part = part.with_columns(label=pl.col("object_type") + " · " + pl.col("item"), flagged=flagged)
 left, right = st.columns(2)
 left.plotly_chart(
-    horizontal_bars(part["label"].to_list(), part["value"].to_list(), percent=True,
-                    title=f"{kind}: share per object and item (latest audit)"),
+    horizontal_bars(
+        part["label"].to_list(),
+        part["value"].to_list(),
+        percent=True,
+        title=f"{kind}: share per object and item (latest audit)",
+    ),
     key="dq_bar",
-)  # fmt: skip
+)
 trend = in_window.filter(pl.col("check_kind") == kind).with_columns(
     label=pl.col("object_type") + " · " + pl.col("item")
 )
@@ -59,11 +64,14 @@ if trend["snapshot_id"].n_unique() > 1:
     right.plotly_chart(
         lines(trend, "taken_at", "value", by="label", percent=True, title=f"{kind} over time"),
         key="dq_item_trend",
-    )  # fmt: skip
+    )
 else:
     right.caption("One audit so far: each later `revstack audit` adds a point per item here.")
-table(part.select("object_type", "item", "flagged", "numerator", "denominator", "value"), f"dq_{kind}",
-      key="dl_dq_part")  # fmt: skip
+table(
+    part.select("object_type", "item", "flagged", "numerator", "denominator", "value"),
+    f"dq_{kind}",
+    key="dl_dq_part",
+)
 
 st.subheader("Records behind a figure")
 if kind not in DRILLABLE:
@@ -89,7 +97,11 @@ else:
     if records.is_empty():
         st.success("No records: nothing to fix here.")
     else:
-        table(records, f"dq_records_{kind}_{row['item']}".replace(" ", "_"), key="dl_dq_records",
-              rows=1000)  # fmt: skip
+        table(
+            records,
+            f"dq_records_{kind}_{row['item']}".replace(" ", "_"),
+            key="dl_dq_records",
+            rows=1000,
+        )
 with st.expander("Every stored figure"):
     table(history, "data_quality_history", key="dl_dq", rows=2000)

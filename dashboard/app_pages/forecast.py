@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 import streamlit as st
+
 from revstack.dashboard._state import download, load
 from revstack.dashboard.forecast_charts import (
     accuracy_bars,
@@ -13,7 +14,7 @@ from revstack.dashboard.forecast_charts import (
     fan_chart,
     reliability_chart,
     segment_ranges,
-)  # fmt: skip
+)
 from revstack.metrics.forecast_store import (
     accuracy_table,
     backtest,
@@ -24,7 +25,7 @@ from revstack.metrics.forecast_store import (
     live_forecasts,
     period_errors,
     reliability_curve,
-)  # fmt: skip
+)
 
 st.title("Forecast")
 run = load(latest_run)
@@ -36,8 +37,10 @@ errors = load(period_errors, run) if run else pl.DataFrame()
 curve = load(reliability_curve, run) if run else pl.DataFrame()
 mixes = load(combination, run) if run else pl.DataFrame()
 if live.is_empty():
-    st.info("No forecast stored yet. `revstack run --agent forecast` forecasts the current month and quarter "
-            "and replays the backtest it is calibrated on.")  # fmt: skip
+    st.info(
+        "No forecast stored yet. `revstack run --agent forecast` forecasts the current month and quarter "
+        "and replays the backtest it is calibrated on."
+    )
     st.stop()
 
 
@@ -48,49 +51,83 @@ def money(x: float | None) -> str:
 kind = st.radio("Period", ["quarter", "month"], horizontal=True, key="fc_kind")
 part = live.filter(pl.col("period_kind") == kind)
 company = part.filter(pl.col("segment_kind") == "company").row(0, named=True)
-st.caption(f"Run {run}, snapshot {company['snapshot_at']:%Y-%m-%d %H:%M}, {kind} starting "
-           f"{company['period_start']:%Y-%m-%d} (day {company['period_offset']}).")  # fmt: skip
+st.caption(
+    f"Run {run}, snapshot {company['snapshot_at']:%Y-%m-%d %H:%M}, {kind} starting "
+    f"{company['period_start']:%Y-%m-%d} (day {company['period_offset']})."
+)
 c = st.columns(5)
 c[0].metric("P10", money(company["p10"]))
 c[1].metric("P50", money(company["p50"]))
 c[2].metric("P90", money(company["p90"]))
-c[3].metric("Rep commit", money(company["rep_commit"]),
-            None if company["gap_to_commit"] is None else f"P50 {money(company['gap_to_commit'])} vs commit")  # fmt: skip
+c[3].metric(
+    "Rep commit",
+    money(company["rep_commit"]),
+    None
+    if company["gap_to_commit"] is None
+    else f"P50 {money(company['gap_to_commit'])} vs commit",
+)
 c[4].metric("Won so far", money(company["won_to_date"]))
-st.caption(f"Expected {money(company['expected'])}: won so far {money(company['won_to_date'])}, open deals "
-           f"{money(company['pipeline_expected'])}, deals not created yet {money(company['new_expected'])}.")  # fmt: skip
+st.caption(
+    f"Expected {money(company['expected'])}: won so far {money(company['won_to_date'])}, open deals "
+    f"{money(company['pipeline_expected'])}, deals not created yet {money(company['new_expected'])}."
+)
 mix = mixes.filter(pl.col("period_kind") == kind)
 if len(mix):
     m = mix.row(0, named=True)
     season = m.get("season")
     if season is not None and kind == "quarter":
-        st.caption(f"The simulation's bias includes ×{season:.2f} for this quarter of the year, learned from past "
-                   "quarters in the same season (the deal model sees few of each).")  # fmt: skip
+        st.caption(
+            f"The simulation's bias includes ×{season:.2f} for this quarter of the year, learned from past "
+            "quarters in the same season (the deal model sees few of each)."
+        )
     if m["commit"] is None:
-        st.caption("No rep commit yet at this snapshot: the range is the simulation's alone "
-                   f"(bias ×{m['sim_bias']:.2f}, range ×{m['scale']:.2f} from {m['periods']} past {kind}s).")  # fmt: skip
+        st.caption(
+            "No rep commit yet at this snapshot: the range is the simulation's alone "
+            f"(bias ×{m['sim_bias']:.2f}, range ×{m['scale']:.2f} from {m['periods']} past {kind}s)."
+        )
     else:
-        st.caption(f"The centre leans {m['weight']:.0%} on the teams' debiased commits (commit bias ×{m['commit_bias']:.2f}), "
-                   f"{1 - m['weight']:.0%} on the simulation (bias ×{m['sim_bias']:.2f}); range ×{m['scale']:.2f}. "
-                   f"Learned from {m['periods']} past {kind}s at this point of the period.")  # fmt: skip
+        st.caption(
+            f"The centre leans {m['weight']:.0%} on the teams' debiased commits (commit bias ×{m['commit_bias']:.2f}), "
+            f"{1 - m['weight']:.0%} on the simulation (bias ×{m['sim_bias']:.2f}); range ×{m['scale']:.2f}. "
+            f"Learned from {m['periods']} past {kind}s at this point of the period."
+        )
 
 seg_kind = st.selectbox("Segment", ["region", "team", "rep"], key="fc_segment")
 segs = part.filter(pl.col("segment_kind") == seg_kind).sort("p50", descending=True)
 shown = segs.head(40)
-st.plotly_chart(segment_ranges(shown, f"{kind}: range per {seg_kind}" + (" (top 40 by P50)" if len(segs) > 40 else "")),
-                key="fc_segments")  # fmt: skip
-st.dataframe(segs.select("segment", "p10", "p50", "p90", "expected", "won_to_date", "rep_commit", "gap_to_commit"))
+st.plotly_chart(
+    segment_ranges(
+        shown, f"{kind}: range per {seg_kind}" + (" (top 40 by P50)" if len(segs) > 40 else "")
+    ),
+    key="fc_segments",
+)
+st.dataframe(
+    segs.select(
+        "segment", "p10", "p50", "p90", "expected", "won_to_date", "rep_commit", "gap_to_commit"
+    )
+)
 download(part, f"forecast_{kind}", key="dl_fc_live")
 
 st.subheader("The period's fan")
-periods = sorted(
-    set(history.filter((pl.col("period_kind") == kind) & (pl.col("method") == "agent"))["period_start"].to_list())
-    | {company["period_start"]}, reverse=True,
-) if not history.is_empty() else [company["period_start"]]  # fmt: skip
+periods = (
+    sorted(
+        set(
+            history.filter((pl.col("period_kind") == kind) & (pl.col("method") == "agent"))[
+                "period_start"
+            ].to_list()
+        )
+        | {company["period_start"]},
+        reverse=True,
+    )
+    if not history.is_empty()
+    else [company["period_start"]]
+)
 chosen = st.selectbox("Period start", periods, key="fc_fan_period")
 fan_rows = load(fan, kind, chosen, run)
 if len(fan_rows):
-    st.plotly_chart(fan_chart(fan_rows, f"{kind} starting {chosen}: the range from each snapshot"), key="fc_fan")
+    st.plotly_chart(
+        fan_chart(fan_rows, f"{kind} starting {chosen}: the range from each snapshot"), key="fc_fan"
+    )
     download(fan_rows, f"forecast_fan_{kind}_{chosen}", key="dl_fc_fan")
 
 st.subheader("Deals that drive the range")
@@ -107,24 +144,42 @@ if table.is_empty():
     st.info("No past period is over yet: the backtest has nothing to score.")
 else:
     t = table.filter(pl.col("period_kind") == kind)
-    st.plotly_chart(accuracy_bars(t.filter(pl.col("offset") != "all"), "mape", "MAPE by snapshot point (company)"),
-                    key="fc_mape")  # fmt: skip
+    st.plotly_chart(
+        accuracy_bars(
+            t.filter(pl.col("offset") != "all"), "mape", "MAPE by snapshot point (company)"
+        ),
+        key="fc_mape",
+    )
     commit = t.filter((pl.col("offset") == "all") & (pl.col("method") == "rep_commit"))
     if len(commit) and commit["mape_ratio"][0] is not None:
         c = commit.row(0, named=True)
-        st.caption(f"Over every {kind} and snapshot point the forecast's MAPE is {c['mape_ratio']:.2f}× the rep "
-                   f"commit's (90% interval {c['ratio_low']:.2f}–{c['ratio_high']:.2f}, resampling whole {kind}s).")
+        st.caption(
+            f"Over every {kind} and snapshot point the forecast's MAPE is {c['mape_ratio']:.2f}× the rep "
+            f"commit's (90% interval {c['ratio_low']:.2f}–{c['ratio_high']:.2f}, resampling whole {kind}s)."
+        )
     e = errors.filter(pl.col("period_kind") == kind)
-    point = st.selectbox("Snapshot point (days into the period)", sorted(e["period_offset"].unique().to_list()),
-                         key="fc_offset")  # fmt: skip
-    st.plotly_chart(error_history(e.filter(pl.col("period_offset") == point), f"Signed error per {kind}, day {point}"),
-                    key="fc_errors")  # fmt: skip
+    point = st.selectbox(
+        "Snapshot point (days into the period)",
+        sorted(e["period_offset"].unique().to_list()),
+        key="fc_offset",
+    )
+    st.plotly_chart(
+        error_history(
+            e.filter(pl.col("period_offset") == point), f"Signed error per {kind}, day {point}"
+        ),
+        key="fc_errors",
+    )
     agent = e.filter((pl.col("method") == "agent") & (pl.col("period_offset") == point))
     if len(agent):
-        st.caption(f"P10–P90 held the actual in {agent['inside'].mean():.0%} of {len(agent)} {kind}s at day {point}.")
+        st.caption(
+            f"P10–P90 held the actual in {agent['inside'].mean():.0%} of {len(agent)} {kind}s at day {point}."
+        )
     st.dataframe(t)
     download(table, "forecast_accuracy", key="dl_fc_accuracy")
     download(errors, "forecast_errors", key="dl_fc_errors")
 if not curve.is_empty():
-    st.plotly_chart(reliability_chart(curve, "Deal probabilities: reliability in the backtest"), key="fc_reliability")
+    st.plotly_chart(
+        reliability_chart(curve, "Deal probabilities: reliability in the backtest"),
+        key="fc_reliability",
+    )
     download(curve, "forecast_reliability", key="dl_fc_reliability")

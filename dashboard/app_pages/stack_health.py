@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import streamlit as st
+
 from revstack.agents.registry import registry_rows
 from revstack.dashboard._state import download, filters, load, table
 from revstack.dashboard.charts import bars, lines, outcome_bars
@@ -38,17 +39,32 @@ c[0].metric(
     help="The latest week's task volume x documented manual minutes per task "
     "(contracts/effort.yaml), net of the reviewer's minutes on what a person approved.",
 )
-c[1].metric("Hours automated (all)", f"{hours['hours_automated'].sum():,.1f}",
-            help="Over the whole time window chosen in the sidebar")  # fmt: skip
+c[1].metric(
+    "Hours automated (all)",
+    f"{hours['hours_automated'].sum():,.1f}",
+    help="Over the whole time window chosen in the sidebar",
+)
 reviewed = int(outcomes["reviewed"].sum()) if len(outcomes) else 0
 overridden = int((outcomes["edited"] + outcomes["rejected"]).sum()) if len(outcomes) else 0
-c[2].metric("Override rate", f"{overridden / reviewed:.0%}" if reviewed else "–",
-            help="(edited + rejected) / reviewed")  # fmt: skip
-n_runs, n_failed = int(runs["runs"].sum()) if len(runs) else 0, int(runs["failed"].sum()) if len(runs) else 0  # fmt: skip
-c[3].metric("Run error rate", f"{n_failed / n_runs:.1%}" if n_runs else "–",
-            help=f"{n_failed} of {n_runs} runs failed")  # fmt: skip
-c[4].metric("Data quality score", f"{scores['score'][-1]:.1f}" if len(scores) else "–",
-            f"{scores['score'][-1] - scores['score'][-2]:+.1f}" if len(scores) > 1 else None)  # fmt: skip
+c[2].metric(
+    "Override rate",
+    f"{overridden / reviewed:.0%}" if reviewed else "–",
+    help="(edited + rejected) / reviewed",
+)
+n_runs, n_failed = (
+    int(runs["runs"].sum()) if len(runs) else 0,
+    int(runs["failed"].sum()) if len(runs) else 0,
+)
+c[3].metric(
+    "Run error rate",
+    f"{n_failed / n_runs:.1%}" if n_runs else "–",
+    help=f"{n_failed} of {n_runs} runs failed",
+)
+c[4].metric(
+    "Data quality score",
+    f"{scores['score'][-1]:.1f}" if len(scores) else "–",
+    f"{scores['score'][-1] - scores['score'][-2]:+.1f}" if len(scores) > 1 else None,
+)
 
 # -- one tile per agent -------------------------------------------------------------------
 st.subheader("Agents")
@@ -85,21 +101,35 @@ else:
     left, right = st.columns(2)
     if not hours.is_empty():
         left.plotly_chart(
-            bars(hours, "week", "hours_automated", by="agent", title="Hours of manual work automated per week"),
+            bars(
+                hours,
+                "week",
+                "hours_automated",
+                by="agent",
+                title="Hours of manual work automated per week",
+            ),
             key="hours_chart",
-        )  # fmt: skip
+        )
         undocumented = int(hours["undocumented_actions"].sum())
         if undocumented:
-            left.caption(f"{undocumented:,} actions have no documented minutes in contracts/effort.yaml and count 0.")  # fmt: skip
+            left.caption(
+                f"{undocumented:,} actions have no documented minutes in contracts/effort.yaml and count 0."
+            )
     trend = weekly.filter(pl.col("reviewed") > 0)
     if trend.is_empty():
         right.info("No reviewed proposals yet, so no override rate to chart.")
     else:
         right.plotly_chart(
-            lines(trend, "week", "override_rate", by="agent", percent=True,
-                  title="Override rate by week (edited + rejected / reviewed)"),
+            lines(
+                trend,
+                "week",
+                "override_rate",
+                by="agent",
+                percent=True,
+                title="Override rate by week (edited + rejected / reviewed)",
+            ),
             key="override_trend",
-        )  # fmt: skip
+        )
     if outcomes.is_empty():
         st.info(
             f"Agents ran {n_runs} time(s) in this window and proposed nothing: the data gave "
@@ -115,10 +145,11 @@ if not runs.is_empty():
     left.plotly_chart(
         lines(runs, "week", "error_rate", by="agent", percent=True, title="Run error rate by week"),
         key="error_trend",
-    )  # fmt: skip
+    )
 if len(scores):
-    right.plotly_chart(lines(scores, "taken_at", "score", title="Data quality score per audit"),
-                       key="dq_trend")  # fmt: skip
+    right.plotly_chart(
+        lines(scores, "taken_at", "score", title="Data quality score per audit"), key="dq_trend"
+    )
 else:
     right.caption("No data-quality audit stored yet: `revstack audit` adds one to the trend.")
 

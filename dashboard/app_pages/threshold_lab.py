@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
+
 from revstack.agents.engine import EngineError, set_policy
 from revstack.dashboard._state import (
     bundle,
@@ -56,12 +57,22 @@ fig.add_scatter(
 fig.add_vline(x=threshold, line_dash="dash")
 fig.update_layout(
     title="Moving the threshold: what runs on its own, what waits, how often it would be wrong",
-    height=380, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    height=380,
+    margin={"l": 10, "r": 10, "t": 50, "b": 10},
     legend={"orientation": "h", "yanchor": "top", "y": -0.15},
-    xaxis={"title": "min_confidence"}, yaxis={"title": "proposals", "rangemode": "tozero"},
-    yaxis2={"title": "error rate", "overlaying": "y", "side": "right", "tickformat": ".0%",
-            "range": [0, 1], "showgrid": False, "tickmode": "linear", "dtick": 0.25},
-)  # fmt: skip
+    xaxis={"title": "min_confidence"},
+    yaxis={"title": "proposals", "rangemode": "tozero"},
+    yaxis2={
+        "title": "error rate",
+        "overlaying": "y",
+        "side": "right",
+        "tickformat": ".0%",
+        "range": [0, 1],
+        "showgrid": False,
+        "tickmode": "linear",
+        "dtick": 0.25,
+    },
+)
 st.plotly_chart(fig, key="lab_chart")
 download(curve, "threshold_curve", key="dl_curve")
 
@@ -86,14 +97,23 @@ contract = bundle().contracts.get(agent)
 if contract is not None and any(a.name == action for a in contract.actions):
     with st.expander("The contract change this threshold stands for"):
         try:
-            change = contract_change(agent, action, min_confidence=round(float(threshold), 2),
-                                     note=f"threshold lab: {reason or 'proposed'}")  # fmt: skip
+            change = contract_change(
+                agent,
+                action,
+                min_confidence=round(float(threshold), 2),
+                note=f"threshold lab: {reason or 'proposed'}",
+            )
         except ContractError as exc:
             st.error(str(exc))
         else:
             if change.diff:
                 st.code(change.diff, language="diff")
-                st.download_button("Download as a patch (git apply)", change.diff,
-                                   file_name=f"{agent}.patch", key="lab_patch", on_click="ignore")  # fmt: skip
+                st.download_button(
+                    "Download as a patch (git apply)",
+                    change.diff,
+                    file_name=f"{agent}.patch",
+                    key="lab_patch",
+                    on_click="ignore",
+                )
             else:
                 st.caption("The contract already says this.")

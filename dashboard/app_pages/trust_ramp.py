@@ -8,6 +8,7 @@ import datetime as dt
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
+
 from revstack.agents.engine import EngineError, active_policy, set_policy
 from revstack.dashboard._state import (
     bundle,
@@ -29,7 +30,7 @@ from revstack.metrics.trust import (
 )
 
 
-def _export(change, key: str) -> None:  # noqa: ANN001 - metrics.trust.ContractChange
+def _export(change, key: str) -> None:
     """The change as a diff on the page, downloadable as a patch and as the whole file."""
     if not change.diff:
         st.caption("The contract already says this: no change to export.")
@@ -38,10 +39,22 @@ def _export(change, key: str) -> None:  # noqa: ANN001 - metrics.trust.ContractC
     if change.also_affects:
         st.caption("The field grants moved also govern: " + ", ".join(change.also_affects))
     a, b = st.columns(2)
-    a.download_button("Download as a patch (git apply)", change.diff, key=f"{key}_patch",
-                      file_name=f"{change.path.stem}.patch", mime="text/x-diff", on_click="ignore")  # fmt: skip
-    b.download_button(f"Download {change.path.name} as changed", change.after, key=f"{key}_yaml",
-                      file_name=change.path.name, mime="application/yaml", on_click="ignore")  # fmt: skip
+    a.download_button(
+        "Download as a patch (git apply)",
+        change.diff,
+        key=f"{key}_patch",
+        file_name=f"{change.path.stem}.patch",
+        mime="text/x-diff",
+        on_click="ignore",
+    )
+    b.download_button(
+        f"Download {change.path.name} as changed",
+        change.after,
+        key=f"{key}_yaml",
+        file_name=change.path.name,
+        mime="application/yaml",
+        on_click="ignore",
+    )
 
 
 st.title("Trust ramp")
@@ -70,12 +83,23 @@ else:
         label = f"{part['agent'][0]} · {part['action_type'][0]}"
         x = part["cycle_start"].to_list()
         fig.add_scatter(x=x, y=part["approval_rate"].to_list(), name=label, mode="lines+markers")
-        fig.add_scatter(x=x, y=part["approval_lower_bound"].to_list(), name=f"{label} (95% lower bound)",
-                        mode="lines+markers", line={"dash": "dot"}, marker={"size": 14, "symbol": "line-ew-open"})  # fmt: skip
-    fig.add_hline(y=RAMP_RULES["graduate_lower_bound"], line_dash="dash",
-                  annotation_text="graduation bar")  # fmt: skip
-    fig.update_layout(title="Approved without change, per cycle", yaxis_tickformat=".0%",
-                      height=360, legend={"orientation": "h", "y": -0.2})  # fmt: skip
+        fig.add_scatter(
+            x=x,
+            y=part["approval_lower_bound"].to_list(),
+            name=f"{label} (95% lower bound)",
+            mode="lines+markers",
+            line={"dash": "dot"},
+            marker={"size": 14, "symbol": "line-ew-open"},
+        )
+    fig.add_hline(
+        y=RAMP_RULES["graduate_lower_bound"], line_dash="dash", annotation_text="graduation bar"
+    )
+    fig.update_layout(
+        title="Approved without change, per cycle",
+        yaxis_tickformat=".0%",
+        height=360,
+        legend={"orientation": "h", "y": -0.2},
+    )
     fig.update_yaxes(range=[0, 1.05], autorange=False)
     time_axis(fig, shown["cycle_start"])
     st.plotly_chart(fig, key="trust_chart")
@@ -109,8 +133,15 @@ for s in sugg.iter_rows(named=True):
                     st.error(str(exc))
         if st.button("Apply as policy", key=key, disabled=role != "admin"):
             try:
-                set_policy(wh, agent=s["agent"], action_type=s["action_type"], tier=new_tier, by=name,
-                           reason=s["evidence"], contract_tier=action.tier if action else None)  # fmt: skip
+                set_policy(
+                    wh,
+                    agent=s["agent"],
+                    action_type=s["action_type"],
+                    tier=new_tier,
+                    by=name,
+                    reason=s["evidence"],
+                    contract_tier=action.tier if action else None,
+                )
                 refresh()
                 st.success(f"Policy changed by {name} and logged; export it below.")
             except EngineError as exc:

@@ -8,7 +8,7 @@ do. ``load_enrichment`` asks a provider about every account in the CRM and store
 answers in ref.enrichment, where the hygiene agent reads them (``revstack enrich FILE``).
 """
 
-from ._load import load_enrichment
-from ._provider import PROVIDER_COLUMNS, FileProvider, Provider, Waterfall
+from revstack.data.enrichment._load import load_enrichment
+from revstack.data.enrichment._provider import PROVIDER_COLUMNS, FileProvider, Provider, Waterfall
 
 __all__ = ["FileProvider", "PROVIDER_COLUMNS", "Provider", "Waterfall", "load_enrichment"]

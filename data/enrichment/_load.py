@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
+
+from revstack.data.enrichment._provider import Provider
 from revstack.data.normalize import domain_from_website
 from revstack.data.warehouse import Warehouse, frame, registered
-
-from ._provider import Provider
 
 __all__ = ["load_enrichment"]
 
@@ -31,8 +31,15 @@ def load_enrichment(wh: Warehouse, provider: Provider) -> dict[str, Any]:
         accounts = frame(con, _ACCOUNTS)
     domains = accounts.select(domain_from_website(pl.col("website"))).to_series()
     found = provider.lookup(domains, accounts["name"])
-    keyed = found.filter(pl.col("domain").is_not_null()).unique("domain", keep="first", maintain_order=True)
+    keyed = found.filter(pl.col("domain").is_not_null()).unique(
+        "domain", keep="first", maintain_order=True
+    )
     with wh.transaction() as con, registered(con, "found", keyed):
         con.execute(_UPSERT, {"provider": provider.name})
-    return {"provider": provider.name, "accounts": len(accounts), "found": len(found),
-            "stored": len(keyed), "without_domain": len(found) - len(found.filter(pl.col("domain").is_not_null()))}  # fmt: skip
+    return {
+        "provider": provider.name,
+        "accounts": len(accounts),
+        "found": len(found),
+        "stored": len(keyed),
+        "without_domain": len(found) - len(found.filter(pl.col("domain").is_not_null())),
+    }

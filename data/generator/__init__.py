@@ -1,7 +1,7 @@
 """The sample company: a realistic B2B CRM with its ground truth, built straight into
 the warehouse, deterministic by seed. See docs/generator.md."""
 
-from ._config import DEFAULT_AS_OF, RATES, SCALES, Rates, Scale
-from ._generate import generate
+from revstack.data.generator._config import DEFAULT_AS_OF, RATES, SCALES, Rates, Scale
+from revstack.data.generator._generate import generate
 
 __all__ = ["generate", "SCALES", "RATES", "DEFAULT_AS_OF", "Rates", "Scale"]

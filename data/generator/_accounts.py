@@ -8,14 +8,34 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from ._names import company_names, person_names
-from ._places import place_accounts
-from ._util import Clock, ids, segment_starts
+from revstack.data.generator._names import company_names, person_names
+from revstack.data.generator._places import place_accounts
+from revstack.data.generator._util import Clock, ids, segment_starts
 
 __all__ = ["make_accounts", "People", "make_contacts", "refresh_departures", "PERSONAS"]
 
-_STREETS = np.array(["Main", "Oak", "Market", "King", "Queen", "High", "Station", "Park", "Church",
-                     "Mill", "Harbor", "Lake", "Bridge", "River", "Elm", "Cedar", "Hill", "Union"])  # fmt: skip
+_STREETS = np.array(
+    [
+        "Main",
+        "Oak",
+        "Market",
+        "King",
+        "Queen",
+        "High",
+        "Station",
+        "Park",
+        "Church",
+        "Mill",
+        "Harbor",
+        "Lake",
+        "Bridge",
+        "River",
+        "Elm",
+        "Cedar",
+        "Hill",
+        "Union",
+    ]
+)
 _STREET_KIND = np.array(["St", "Ave", "Rd", "Blvd", "Way", "Lane", "Street", "Road"])
 PERSONAS = np.array(
     ["economic_buyer", "decision_maker", "champion", "technical_buyer", "influencer", "user"]
@@ -23,20 +43,41 @@ PERSONAS = np.array(
 _PERSONA_P = np.array([0.15, 0.10, 0.20, 0.15, 0.15, 0.25])
 # persona index, title, department
 _TITLES = [
-    (0, "Chief Financial Officer", "Finance"), (0, "VP Finance", "Finance"), (0, "Chief Operating Officer", "Executive"),
-    (0, "CEO", "Executive"), (0, "Chief Revenue Officer", "Sales"), (0, "SVP Sales", "Sales"),
-    (1, "VP Sales", "Sales"), (1, "VP Marketing", "Marketing"), (1, "Head of Operations", "Operations"),
-    (1, "Director of IT", "IT"), (1, "VP Engineering", "Engineering"),
-    (2, "Director of Sales Operations", "Sales"), (2, "Head of RevOps", "Operations"), (2, "RevOps Manager", "Operations"),
-    (2, "Senior Manager, Sales Operations", "Sales"), (2, "Director of Operations", "Operations"),
+    (0, "Chief Financial Officer", "Finance"),
+    (0, "VP Finance", "Finance"),
+    (0, "Chief Operating Officer", "Executive"),
+    (0, "CEO", "Executive"),
+    (0, "Chief Revenue Officer", "Sales"),
+    (0, "SVP Sales", "Sales"),
+    (1, "VP Sales", "Sales"),
+    (1, "VP Marketing", "Marketing"),
+    (1, "Head of Operations", "Operations"),
+    (1, "Director of IT", "IT"),
+    (1, "VP Engineering", "Engineering"),
+    (2, "Director of Sales Operations", "Sales"),
+    (2, "Head of RevOps", "Operations"),
+    (2, "RevOps Manager", "Operations"),
+    (2, "Senior Manager, Sales Operations", "Sales"),
+    (2, "Director of Operations", "Operations"),
     (2, "Marketing Operations Manager", "Marketing"),
-    (3, "CTO", "IT"), (3, "IT Director", "IT"), (3, "Head of Engineering", "Engineering"),
-    (3, "Solutions Architect", "IT"), (3, "IT Manager", "IT"), (3, "Security Lead", "IT"),
-    (4, "Sales Manager", "Sales"), (4, "Finance Manager", "Finance"), (4, "Procurement Manager", "Procurement"),
-    (4, "Operations Manager", "Operations"), (4, "Senior Analyst", "Finance"),
-    (5, "Account Executive", "Sales"), (5, "Sales Development Representative", "Sales"), (5, "Analyst", "Operations"),
-    (5, "Operations Specialist", "Operations"), (5, "Coordinator", "Operations"), (5, "Customer Success Manager", "Sales"),
-]  # fmt: skip
+    (3, "CTO", "IT"),
+    (3, "IT Director", "IT"),
+    (3, "Head of Engineering", "Engineering"),
+    (3, "Solutions Architect", "IT"),
+    (3, "IT Manager", "IT"),
+    (3, "Security Lead", "IT"),
+    (4, "Sales Manager", "Sales"),
+    (4, "Finance Manager", "Finance"),
+    (4, "Procurement Manager", "Procurement"),
+    (4, "Operations Manager", "Operations"),
+    (4, "Senior Analyst", "Finance"),
+    (5, "Account Executive", "Sales"),
+    (5, "Sales Development Representative", "Sales"),
+    (5, "Analyst", "Operations"),
+    (5, "Operations Specialist", "Operations"),
+    (5, "Coordinator", "Operations"),
+    (5, "Customer Success Manager", "Sales"),
+]
 _CHAIN = 3  # people who hold one buying seat over the history
 # Mean stay by persona: champions (ambitious operators) move on fastest; overall about 2%
 # of contacts leave each month.
@@ -63,23 +104,43 @@ def make_accounts(rng: np.random.Generator, n: int, seat_region: np.ndarray) -> 
     website = (
         pl.DataFrame({"d": domain, "w": web})
         .select(
-            pl.when(pl.col("w") == 0).then(pl.concat_str(pl.lit("https://www."), "d"))
-            .when(pl.col("w") == 1).then(pl.concat_str(pl.lit("https://"), "d"))
-            .when(pl.col("w") == 2).then(pl.concat_str(pl.lit("www."), "d"))
+            pl.when(pl.col("w") == 0)
+            .then(pl.concat_str(pl.lit("https://www."), "d"))
+            .when(pl.col("w") == 1)
+            .then(pl.concat_str(pl.lit("https://"), "d"))
+            .when(pl.col("w") == 2)
+            .then(pl.concat_str(pl.lit("www."), "d"))
             .otherwise(pl.concat_str(pl.lit("http://www."), "d"))
         )
         .to_series()
-    )  # fmt: skip
-    return pl.DataFrame({
-        "account_id": ids("A", n, 7), "name": names["name"], "domain": domain, "website": website,
-        "industry": names["industry"], "employees": employees, "annual_revenue": revenue,
-        "year_founded": np.clip(np.round(2024 - np.exp(rng.normal(2.8, 0.7, n)) - np.log(employees)), 1850, 2023).astype(np.int64),
-        "street": pl.Series(rng.integers(1, 2400, n)).cast(pl.String) + " " + pl.Series(_STREETS[rng.integers(0, len(_STREETS), n)])
-                  + " " + pl.Series(_STREET_KIND[rng.integers(0, len(_STREET_KIND), n)]),
-        "city": places["city"], "state": places["state"], "postal_code": places["postal_code"],
-        "country": places["country"], "region": places["region"], "phone": places["phone"],
-        "seat": seat, "customer_at_start": rng.random(n) < 0.22,
-    })  # fmt: skip
+    )
+    return pl.DataFrame(
+        {
+            "account_id": ids("A", n, 7),
+            "name": names["name"],
+            "domain": domain,
+            "website": website,
+            "industry": names["industry"],
+            "employees": employees,
+            "annual_revenue": revenue,
+            "year_founded": np.clip(
+                np.round(2024 - np.exp(rng.normal(2.8, 0.7, n)) - np.log(employees)), 1850, 2023
+            ).astype(np.int64),
+            "street": pl.Series(rng.integers(1, 2400, n)).cast(pl.String)
+            + " "
+            + pl.Series(_STREETS[rng.integers(0, len(_STREETS), n)])
+            + " "
+            + pl.Series(_STREET_KIND[rng.integers(0, len(_STREET_KIND), n)]),
+            "city": places["city"],
+            "state": places["state"],
+            "postal_code": places["postal_code"],
+            "country": places["country"],
+            "region": places["region"],
+            "phone": places["phone"],
+            "seat": seat,
+            "customer_at_start": rng.random(n) < 0.22,
+        }
+    )
 
 
 @dataclass
@@ -143,12 +204,16 @@ def make_contacts(
     )
     fl, ll = pl.col("first").str.to_lowercase(), pl.col("last").str.to_lowercase()
     local = (
-        pl.when(pl.col("pattern") == 0).then(pl.concat_str(fl, pl.lit("."), ll))
-        .when(pl.col("pattern") == 1).then(pl.concat_str(fl.str.slice(0, 1), ll))
-        .when(pl.col("pattern") == 2).then(pl.concat_str(fl, ll.str.slice(0, 1)))
-        .when(pl.col("pattern") == 3).then(pl.concat_str(fl, pl.lit("_"), ll))
+        pl.when(pl.col("pattern") == 0)
+        .then(pl.concat_str(fl, pl.lit("."), ll))
+        .when(pl.col("pattern") == 1)
+        .then(pl.concat_str(fl.str.slice(0, 1), ll))
+        .when(pl.col("pattern") == 2)
+        .then(pl.concat_str(fl, ll.str.slice(0, 1)))
+        .when(pl.col("pattern") == 3)
+        .then(pl.concat_str(fl, pl.lit("_"), ll))
         .otherwise(pl.concat_str(fl, pl.lit("."), ll))
-    )  # fmt: skip
+    )
     email = f.select(pl.concat_str(local, pl.lit("@"), "domain")).to_series()
     # What the CRM knows of a departure: inactive, bounced, or both (never neither).
     signal = rng.choice(3, size=n, p=[0.25, 0.35, 0.40])  # inactive only, bounced only, both
@@ -156,19 +221,39 @@ def make_contacts(
     noticed = gone  # the CRM hears of every departure (updated_at is when it did)
     acc_phone = accounts["phone"].to_numpy()[a]
     ext = pl.Series(rng.integers(100, 9999, n)).cast(pl.String)
-    contacts = pl.DataFrame({
-        "contact_id": ids("C", n, 8), "account_idx": a, "account_id": accounts["account_id"].to_numpy()[a],
-        "first_name": first, "last_name": last, "email": email,
-        "phone": pl.select(pl.lit(pl.Series(acc_phone)).str.slice(0, pl.lit(pl.Series(acc_phone)).str.len_chars() - 4)
-                           + pl.lit(ext).str.zfill(4)).to_series(),
-        "title": t_rows["title"].to_numpy()[title_idx], "department": t_rows["department"].to_numpy()[title_idx],
-        "persona": PERSONAS[p], "city": accounts["city"].to_numpy()[a], "country": accounts["country"].to_numpy()[a],
-        "start": start[exists], "left": np.where(gone, left, np.nan),
-        "is_active": ~(noticed & (signal != 1)), "email_bounced": noticed & (signal != 0),
-        "email_opt_out": rng.random(n) < 0.03, "do_not_contact": rng.random(n) < 0.01,
-        "seat": accounts["seat"].to_numpy()[a],
-        "updated": np.where(noticed, np.minimum(seen, clock.now), start[exists] + rng.random(n) * (clock.now - start[exists])),
-    })  # fmt: skip
+    contacts = pl.DataFrame(
+        {
+            "contact_id": ids("C", n, 8),
+            "account_idx": a,
+            "account_id": accounts["account_id"].to_numpy()[a],
+            "first_name": first,
+            "last_name": last,
+            "email": email,
+            "phone": pl.select(
+                pl.lit(pl.Series(acc_phone)).str.slice(
+                    0, pl.lit(pl.Series(acc_phone)).str.len_chars() - 4
+                )
+                + pl.lit(ext).str.zfill(4)
+            ).to_series(),
+            "title": t_rows["title"].to_numpy()[title_idx],
+            "department": t_rows["department"].to_numpy()[title_idx],
+            "persona": PERSONAS[p],
+            "city": accounts["city"].to_numpy()[a],
+            "country": accounts["country"].to_numpy()[a],
+            "start": start[exists],
+            "left": np.where(gone, left, np.nan),
+            "is_active": ~(noticed & (signal != 1)),
+            "email_bounced": noticed & (signal != 0),
+            "email_opt_out": rng.random(n) < 0.03,
+            "do_not_contact": rng.random(n) < 0.01,
+            "seat": accounts["seat"].to_numpy()[a],
+            "updated": np.where(
+                noticed,
+                np.minimum(seen, clock.now),
+                start[exists] + rng.random(n) * (clock.now - start[exists]),
+            ),
+        }
+    )
     return People(contacts, segment_starts(count), count, persona, start, leave, record)
 
 
@@ -190,5 +275,12 @@ def refresh_departures(
         left=c["left"].scatter(idx, np.where(gone, left, np.nan)),
         is_active=c["is_active"].scatter(idx, ~(gone & (signal != 1))),
         email_bounced=c["email_bounced"].scatter(idx, gone & (signal != 0)),
-        updated=c["updated"].scatter(idx, np.where(gone, np.minimum(left + rng.uniform(3, 60, len(rows)), clock.now), c["updated"].gather(idx).to_numpy())),
-    )  # fmt: skip
+        updated=c["updated"].scatter(
+            idx,
+            np.where(
+                gone,
+                np.minimum(left + rng.uniform(3, 60, len(rows)), clock.now),
+                c["updated"].gather(idx).to_numpy(),
+            ),
+        ),
+    )

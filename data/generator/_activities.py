@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from ._deals import Deals
-from ._history import Violations, current_stage
-from ._util import Clock
+from revstack.data.generator._deals import Deals
+from revstack.data.generator._history import Violations, current_stage
+from revstack.data.generator._util import Clock
 
 __all__ = [
     "deal_activities",
@@ -22,19 +22,48 @@ __all__ = [
 
 NEEDED_ENGAGED = np.array([0, 0, 1, 2, 3])  # engaged contacts each open stage requires
 # type, direction, status, share
-_MIX = [("email", "outbound", "completed", 0.38), ("email", "inbound", "completed", 0.18),
-        ("call", "outbound", "completed", 0.14), ("call", "two_way", "completed", 0.08),
-        ("meeting", "two_way", "completed", 0.17), ("meeting", "two_way", "cancelled", 0.02),
-        ("task", None, "completed", 0.03)]  # fmt: skip
+_MIX = [
+    ("email", "outbound", "completed", 0.38),
+    ("email", "inbound", "completed", 0.18),
+    ("call", "outbound", "completed", 0.14),
+    ("call", "two_way", "completed", 0.08),
+    ("meeting", "two_way", "completed", 0.17),
+    ("meeting", "two_way", "cancelled", 0.02),
+    ("task", None, "completed", 0.03),
+]
 _SUBJECT = {
-    "email": ["Introduction", "Qualification follow-up", "Discovery notes", "Proposal", "Contract redlines"],
-    "call": ["Intro call", "Qualification call", "Discovery call", "Proposal review", "Negotiation call"],
-    "meeting": ["Intro meeting", "Qualification meeting", "Discovery workshop", "Proposal walkthrough", "Commercials review"],
-    "task": ["Research account", "Send qualification notes", "Prepare demo", "Send proposal", "Prepare order form"],
-}  # fmt: skip
+    "email": [
+        "Introduction",
+        "Qualification follow-up",
+        "Discovery notes",
+        "Proposal",
+        "Contract redlines",
+    ],
+    "call": [
+        "Intro call",
+        "Qualification call",
+        "Discovery call",
+        "Proposal review",
+        "Negotiation call",
+    ],
+    "meeting": [
+        "Intro meeting",
+        "Qualification meeting",
+        "Discovery workshop",
+        "Proposal walkthrough",
+        "Commercials review",
+    ],
+    "task": [
+        "Research account",
+        "Send qualification notes",
+        "Prepare demo",
+        "Send proposal",
+        "Prepare order form",
+    ],
+}
 
 
-def _frame(deal, t, contact, kind) -> pl.DataFrame:  # noqa: ANN001
+def _frame(deal, t, contact, kind) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "deal": np.asarray(deal, dtype=np.int32),
@@ -45,8 +74,9 @@ def _frame(deal, t, contact, kind) -> pl.DataFrame:  # noqa: ANN001
     )
 
 
-def deal_activities(rng: np.random.Generator, clock: Clock, d: Deals, v: Violations,
-                    rate: float) -> pl.DataFrame:  # fmt: skip
+def deal_activities(
+    rng: np.random.Generator, clock: Clock, d: Deals, v: Violations, rate: float
+) -> pl.DataFrame:
     """(deal, t, contact row or -1, kind index into _MIX) for every deal activity."""
     n, now = d.n, clock.now
     end = np.minimum(d.outcome, now)  # a phantom's activity stops when it is really lost
@@ -143,15 +173,17 @@ def deal_activities(rng: np.random.Generator, clock: Clock, d: Deals, v: Violati
 
 KINDS = _MIX + [("meeting", "two_way", "scheduled", 0.0)]
 _TYPES = ["email", "call", "meeting", "task"]
-_TOUCH = {"email": ["Checking in", "Event invitation", "Customer newsletter follow-up"],
-          "call": ["Account check-in call", "Prospecting call", "Renewal reminder"]}  # fmt: skip
+_TOUCH = {
+    "email": ["Checking in", "Event invitation", "Customer newsletter follow-up"],
+    "call": ["Account check-in call", "Prospecting call", "Renewal reminder"],
+}
 # Subject codes: 0-19 deal subjects by type and stage, +20 for replies; 40-45 touches, +6 for replies.
 _SUBJECTS = [t for k in _TYPES for t in _SUBJECT[k]]
 _SUBJECTS = _SUBJECTS + ["Re: " + t for t in _SUBJECTS] + _TOUCH["email"] + _TOUCH["call"]
 _SUBJECTS = _SUBJECTS + ["Re: " + t for t in _TOUCH["email"] + _TOUCH["call"]]
 
 
-def _enum(codes: np.ndarray, values: list) -> pl.Series:  # noqa: ANN001
+def _enum(codes: np.ndarray, values: list) -> pl.Series:
     """Small-vocabulary text as a polars Enum (a byte per row, not a string)."""
     uniq = list(dict.fromkeys(v for v in values if v is not None))
     mapping = {i: v for i, v in enumerate(values)}
@@ -160,9 +192,11 @@ def _enum(codes: np.ndarray, values: list) -> pl.Series:  # noqa: ANN001
 
 def kind_columns(kind: np.ndarray, subject: np.ndarray) -> dict[str, pl.Series]:
     return {
-        "activity_type": _enum(kind, [k[0] for k in KINDS]), "direction": _enum(kind, [k[1] for k in KINDS]),
-        "status": _enum(kind, [k[2] for k in KINDS]), "subject": _enum(subject, _SUBJECTS),
-    }  # fmt: skip
+        "activity_type": _enum(kind, [k[0] for k in KINDS]),
+        "direction": _enum(kind, [k[1] for k in KINDS]),
+        "status": _enum(kind, [k[2] for k in KINDS]),
+        "subject": _enum(subject, _SUBJECTS),
+    }
 
 
 def deal_subjects(d: Deals, acts: pl.DataFrame) -> np.ndarray:
@@ -181,8 +215,11 @@ def deal_subjects(d: Deals, acts: pl.DataFrame) -> np.ndarray:
 def durations(kind: np.ndarray, rng: np.random.Generator) -> pl.Series:
     """Minutes: meetings 30-60, connected calls 5-40, voicemails 1, emails and tasks none."""
     n = len(kind)
-    mins = np.where(np.isin(kind, [4, 5, 7]), rng.choice([30, 45, 60], size=n),
-                    np.where(kind == 3, rng.integers(5, 40, n), np.where(kind == 2, 1, -1)))  # fmt: skip
+    mins = np.where(
+        np.isin(kind, [4, 5, 7]),
+        rng.choice([30, 45, 60], size=n),
+        np.where(kind == 3, rng.integers(5, 40, n), np.where(kind == 2, 1, -1)),
+    )
     return pl.Series(mins.astype(np.int16)).replace(-1, None)
 
 
@@ -196,5 +233,11 @@ def account_touches(
     t = start[c] + rng.random(n) * np.maximum(stop - start[c], 0.1)
     kind = rng.choice([0, 2, 1], size=n, p=[0.6, 0.25, 0.15])  # outbound email, voicemail, reply
     subject = 40 + np.where(kind == 2, 3, 0) + rng.integers(0, 3, n) + np.where(kind == 1, 6, 0)
-    return pl.DataFrame({"contact": c.astype(np.int32), "t": np.minimum(t, clock.now - 0.01),
-                         "kind": kind.astype(np.int8), "subject": subject.astype(np.int16)})  # fmt: skip
+    return pl.DataFrame(
+        {
+            "contact": c.astype(np.int32),
+            "t": np.minimum(t, clock.now - 0.01),
+            "kind": kind.astype(np.int8),
+            "subject": subject.astype(np.int16),
+        }
+    )

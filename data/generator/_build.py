@@ -8,14 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from ._accounts import People, make_accounts, make_contacts
-from ._activities import deal_activities
-from ._config import Scale
-from ._deals import Deals, creation_days, make_deals
-from ._history import Violations, history, plant_violations
-from ._people import Team, make_team
-from ._ref import news_effect, news_events
-from ._util import Clock
+from revstack.data.generator._accounts import People, make_accounts, make_contacts
+from revstack.data.generator._activities import deal_activities
+from revstack.data.generator._config import Scale
+from revstack.data.generator._deals import Deals, creation_days, make_deals
+from revstack.data.generator._history import Violations, history, plant_violations
+from revstack.data.generator._people import Team, make_team
+from revstack.data.generator._ref import news_effect, news_events
+from revstack.data.generator._util import Clock
 
 __all__ = ["World", "simulate"]
 
@@ -45,8 +45,10 @@ def simulate(rng: np.random.Generator, scale: Scale, clock: Clock) -> World:
     # An account enters the CRM some time before its first deal (or with no deal at all).
     first_deal = np.full(len(accounts), np.inf)
     np.minimum.at(first_deal, account, created)
-    acc_created = np.minimum(rng.uniform(-3 * 365, clock.now - 20, len(accounts)),
-                             first_deal - rng.uniform(1, 90, len(accounts)))  # fmt: skip
+    acc_created = np.minimum(
+        rng.uniform(-3 * 365, clock.now - 20, len(accounts)),
+        first_deal - rng.uniform(1, 90, len(accounts)),
+    )
     accounts = accounts.with_columns(created=acc_created)
     people = make_contacts(rng, accounts, scale.contacts_per_account, clock)
     deals = make_deals(rng, clock, created, account, accounts, people, team, news_effect(news))

@@ -29,13 +29,28 @@ class Scale:
 
 
 SCALES: dict[str, Scale] = {
-    "small": Scale(accounts=1_000, contacts_per_account=5.0, opportunities=2_000, reps=18,
-                   activities_per_deal_week=1.3),
-    "mid": Scale(accounts=50_000, contacts_per_account=5.0, opportunities=100_000, reps=240,
-                 activities_per_deal_week=1.3),
-    "large": Scale(accounts=1_000_000, contacts_per_account=5.0, opportunities=2_000_000,
-                   reps=3_000, activities_per_deal_week=0.75),
-}  # fmt: skip
+    "small": Scale(
+        accounts=1_000,
+        contacts_per_account=5.0,
+        opportunities=2_000,
+        reps=18,
+        activities_per_deal_week=1.3,
+    ),
+    "mid": Scale(
+        accounts=50_000,
+        contacts_per_account=5.0,
+        opportunities=100_000,
+        reps=240,
+        activities_per_deal_week=1.3,
+    ),
+    "large": Scale(
+        accounts=1_000_000,
+        contacts_per_account=5.0,
+        opportunities=2_000_000,
+        reps=3_000,
+        activities_per_deal_week=0.75,
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -49,21 +64,36 @@ class Rates:
     # Share of the vendor's covered values that are wrong or stale, per field (about 10%
     # overall; country is rarely wrong, headcount and revenue often stale).
     provider_error: dict[str, float] = field(
-        default_factory=lambda: {"industry": 0.10, "employees": 0.15, "annual_revenue": 0.15,
-                                 "country": 0.02, "city": 0.08}
-    )  # fmt: skip
+        default_factory=lambda: {
+            "industry": 0.10,
+            "employees": 0.15,
+            "annual_revenue": 0.15,
+            "country": 0.02,
+            "city": 0.08,
+        }
+    )
     stage_violations: float = 0.05  # share of open deals sitting in a stage they fail
     phantom_deals: float = 0.04  # share of open deals that are lost in reality
     # Share of records with each required field blank (definitions.yaml required_fields).
     missing: dict[str, dict[str, float]] = field(
         default_factory=lambda: {
-            "accounts": {"website": 0.05, "industry": 0.10, "employees": 0.12, "country": 0.04,
-                         "owner_id": 0.03},
+            "accounts": {
+                "website": 0.05,
+                "industry": 0.10,
+                "employees": 0.12,
+                "country": 0.04,
+                "owner_id": 0.03,
+            },
             "contacts": {"account_id": 0.02, "last_name": 0.01, "email": 0.08, "title": 0.15},
-            "opportunities": {"account_id": 0.01, "owner_id": 0.01, "amount": 0.04,
-                              "close_date": 0.02, "forecast_category": 0.03},
+            "opportunities": {
+                "account_id": 0.01,
+                "owner_id": 0.01,
+                "amount": 0.04,
+                "close_date": 0.02,
+                "forecast_category": 0.03,
+            },
         }
-    )  # fmt: skip
+    )
     # Duplicates are keyed in in a hurry: these fields are blank on them this much more.
     duplicate_blank: dict[str, float] = field(
         default_factory=lambda: {"industry": 0.25, "employees": 0.30, "title": 0.30}

@@ -6,19 +6,34 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from ._activities import account_touches, deal_subjects, durations, kind_columns
-from ._build import World
-from ._config import Rates
-from ._deals import COMPETITORS, OPP_TYPES, PRODUCTS, SOURCES
-from ._defects import blank, duplicate_accounts, duplicate_contacts, wrong_firmographics
-from ._history import probabilities, stage_names
-from ._people import occupant_at
-from ._util import ids
+from revstack.data.generator._activities import (
+    account_touches,
+    deal_subjects,
+    durations,
+    kind_columns,
+)
+from revstack.data.generator._build import World
+from revstack.data.generator._config import Rates
+from revstack.data.generator._deals import COMPETITORS, OPP_TYPES, PRODUCTS, SOURCES
+from revstack.data.generator._defects import (
+    blank,
+    duplicate_accounts,
+    duplicate_contacts,
+    wrong_firmographics,
+)
+from revstack.data.generator._history import probabilities, stage_names
+from revstack.data.generator._people import occupant_at
+from revstack.data.generator._util import ids
 
 __all__ = ["crm_tables"]
 
-_NEXT_STEP = ["Qualify budget and timeline", "Book the discovery call", "Map stakeholders and success criteria",
-              "Send proposal and pricing", "Finalise contract terms"]  # fmt: skip
+_NEXT_STEP = [
+    "Qualify budget and timeline",
+    "Book the discovery call",
+    "Map stakeholders and success criteria",
+    "Send proposal and pricing",
+    "Finalise contract terms",
+]
 
 
 def _ts(w: World, col: str) -> pl.Expr:
@@ -43,8 +58,10 @@ def crm_tables(rng: np.random.Generator, w: World, rates: Rates) -> dict[str, pl
     won_acc[d.account[d.crm_closed & d.won]] = True
     base = acc.with_columns(
         owner_id=pl.Series(seat_owner),
-        account_type=pl.when(pl.col("customer_at_start") | pl.Series(won_acc)).then(pl.lit("customer")).otherwise(pl.lit("prospect")),
-    )  # fmt: skip
+        account_type=pl.when(pl.col("customer_at_start") | pl.Series(won_acc))
+        .then(pl.lit("customer"))
+        .otherwise(pl.lit("prospect")),
+    )
     active_reps = team.rep_ids[~np.isfinite(team.rep_leave)]
     accounts, acc_map = duplicate_accounts(rng, base, rates.duplicate_accounts, now, active_reps)
     is_dup = np.r_[np.zeros(len(acc), bool), np.ones(len(acc_map), bool)]
@@ -78,7 +95,7 @@ def crm_tables(rng: np.random.Generator, w: World, rates: Rates) -> dict[str, pl
     contacts = c.with_columns(
         account_id=pl.when(pl.Series(move)).then(dup_id.gather(a)).otherwise("account_id"),
         owner_id=pl.Series(seat_owner[a]),
-    )  # fmt: skip
+    )
     contacts, con_map = duplicate_contacts(rng, contacts, rates.duplicate_contacts, now, dup_of)
     is_dup = np.r_[np.zeros(len(c), bool), np.ones(len(con_map), bool)]
     contacts = blank(rng, contacts, rates.missing["contacts"], rates.duplicate_blank, is_dup)
@@ -94,8 +111,11 @@ def crm_tables(rng: np.random.Generator, w: World, rates: Rates) -> dict[str, pl
     opp_acc_no = np.where(moved, dup_no[d.account] if len(dup_no) else 0, d.account + 1).astype(
         np.int32
     )
-    opp_account = pl.select(pl.when(pl.lit(pl.Series(moved))).then(pl.lit(dup_id.gather(d.account)))
-                            .otherwise(pl.lit(acc["account_id"].gather(d.account)))).to_series()  # fmt: skip
+    opp_account = pl.select(
+        pl.when(pl.lit(pl.Series(moved)))
+        .then(pl.lit(dup_id.gather(d.account)))
+        .otherwise(pl.lit(acc["account_id"].gather(d.account)))
+    ).to_series()
     h = w.history
     last = h.group_by("deal", maintain_order=True).agg(
         pl.col("t", "stage", "amount", "close", "category").last()
@@ -109,17 +129,34 @@ def crm_tables(rng: np.random.Generator, w: World, rates: Rates) -> dict[str, pl
     stage = last["stage"].to_numpy()
     opp_id = ids("O", d.n, 8)
     suffix = np.array(["", " Expansion", " Renewal"])[d.dtype]
-    opps = pl.DataFrame({
-        "deal": np.arange(d.n), "opportunity_id": opp_id, "account_id": opp_account,
-        "owner_id": team.rep_ids[d.owner_final],
-        "name": pl.Series(acc["name"].to_numpy()[d.account]) + " - " + pl.Series(PRODUCTS[d.product]) + pl.Series(suffix),
-        "stage_idx": stage, "amount": last["amount"], "close": last["close"], "forecast_category": last["category"],
-        "opportunity_type": OPP_TYPES[d.dtype], "lead_source": SOURCES[d.source], "product": PRODUCTS[d.product],
-        "competitor": pl.Series(COMPETITORS[d.competitor]).replace("", None),
-        "next_step": pl.Series(np.array(_NEXT_STEP)[np.minimum(stage, 4)]).set(pl.Series((stage >= 5) | (rng.random(d.n) < 0.3)), None),
-        "is_closed": d.crm_closed, "is_won": d.crm_closed & d.won, "created": d.created, "updated": last["t"],
-        "changed": last["changed"],
-    })  # fmt: skip
+    opps = pl.DataFrame(
+        {
+            "deal": np.arange(d.n),
+            "opportunity_id": opp_id,
+            "account_id": opp_account,
+            "owner_id": team.rep_ids[d.owner_final],
+            "name": pl.Series(acc["name"].to_numpy()[d.account])
+            + " - "
+            + pl.Series(PRODUCTS[d.product])
+            + pl.Series(suffix),
+            "stage_idx": stage,
+            "amount": last["amount"],
+            "close": last["close"],
+            "forecast_category": last["category"],
+            "opportunity_type": OPP_TYPES[d.dtype],
+            "lead_source": SOURCES[d.source],
+            "product": PRODUCTS[d.product],
+            "competitor": pl.Series(COMPETITORS[d.competitor]).replace("", None),
+            "next_step": pl.Series(np.array(_NEXT_STEP)[np.minimum(stage, 4)]).set(
+                pl.Series((stage >= 5) | (rng.random(d.n) < 0.3)), None
+            ),
+            "is_closed": d.crm_closed,
+            "is_won": d.crm_closed & d.won,
+            "created": d.created,
+            "updated": last["t"],
+            "changed": last["changed"],
+        }
+    )
     opps = blank(
         rng,
         opps.rename({"close": "close_date"}),
@@ -127,33 +164,59 @@ def crm_tables(rng: np.random.Generator, w: World, rates: Rates) -> dict[str, pl
         {},
         np.zeros(d.n, bool),
     )
-    blanks = opps.select("deal", amount_b=pl.col("amount").is_null(), close_b=pl.col("close_date").is_null(),
-                         cat_b=pl.col("forecast_category").is_null())  # fmt: skip
+    blanks = opps.select(
+        "deal",
+        amount_b=pl.col("amount").is_null(),
+        close_b=pl.col("close_date").is_null(),
+        cat_b=pl.col("forecast_category").is_null(),
+    )
     opps = opps.with_columns(
-        stage=stage_names(pl.col("stage_idx")), probability=probabilities(stage_names(pl.col("stage_idx"))),
-        close_date=pl.when(pl.col("close_date").is_nan()).then(None).otherwise(pl.col("close_date")),
-    )  # fmt: skip
+        stage=stage_names(pl.col("stage_idx")),
+        probability=probabilities(stage_names(pl.col("stage_idx"))),
+        close_date=pl.when(pl.col("close_date").is_nan())
+        .then(None)
+        .otherwise(pl.col("close_date")),
+    )
     out["crm.opportunities"] = opps.with_columns(
         close_date=pl.Series(clock.date(opps["close_date"].fill_null(np.nan).to_numpy())),
-        created_at=_ts(w, "created"), updated_at=_ts(w, "updated"), stage_changed_at=_ts(w, "changed"),
-    )  # fmt: skip
+        created_at=_ts(w, "created"),
+        updated_at=_ts(w, "updated"),
+        stage_changed_at=_ts(w, "changed"),
+    )
     reassign = np.where(
         team.rep_leave[d.owner_first] < d.crm_end, team.rep_leave[d.owner_first], np.inf
     )
     hd = h["deal"].to_numpy()
     ht = h["t"].to_numpy()
-    hist = h.join(blanks, on="deal", how="left", maintain_order="left").with_columns(
-        history_id_no=pl.int_range(1, pl.len() + 1, dtype=pl.Int64), opportunity_id_no=pl.col("deal") + 1,
-        changed_at=_ts(w, "t"), stage=stage_names(pl.col("stage")),
-        amount=pl.when("amount_b").then(None).otherwise("amount"),
-        close=pl.when(pl.col("close_b") | pl.col("close").is_nan()).then(None).otherwise("close"),
-        forecast_category=pl.when("cat_b").then(None).otherwise("category"),
-        changed_by_no=pl.Series(rep_no[np.where(ht < reassign[hd], d.owner_first[hd], d.owner_final[hd])]),
-    ).with_columns(probability=probabilities(pl.col("stage")))  # fmt: skip
+    hist = (
+        h.join(blanks, on="deal", how="left", maintain_order="left")
+        .with_columns(
+            history_id_no=pl.int_range(1, pl.len() + 1, dtype=pl.Int64),
+            opportunity_id_no=pl.col("deal") + 1,
+            changed_at=_ts(w, "t"),
+            stage=stage_names(pl.col("stage")),
+            amount=pl.when("amount_b").then(None).otherwise("amount"),
+            close=pl.when(pl.col("close_b") | pl.col("close").is_nan())
+            .then(None)
+            .otherwise("close"),
+            forecast_category=pl.when("cat_b").then(None).otherwise("category"),
+            changed_by_no=pl.Series(
+                rep_no[np.where(ht < reassign[hd], d.owner_first[hd], d.owner_final[hd])]
+            ),
+        )
+        .with_columns(probability=probabilities(pl.col("stage")))
+    )
     out["crm.opportunity_history"] = hist.select(
-        "history_id_no", "opportunity_id_no", "changed_at", "stage", "amount", "forecast_category", "probability",
-        "changed_by_no", close_date=pl.Series(clock.date(hist["close"].fill_null(np.nan).to_numpy())),
-    )  # fmt: skip
+        "history_id_no",
+        "opportunity_id_no",
+        "changed_at",
+        "stage",
+        "amount",
+        "forecast_category",
+        "probability",
+        "changed_by_no",
+        close_date=pl.Series(clock.date(hist["close"].fill_null(np.nan).to_numpy())),
+    )
     del hist, h
 
     # -- buying roles -----------------------------------------------------------------
@@ -163,10 +226,15 @@ def crm_tables(rng: np.random.Generator, w: World, rates: Rates) -> dict[str, pl
     role = roles["role"].to_numpy().copy()
     role[(vk == 0) & (role == "economic_buyer")] = "influencer"  # the criterion they break
     role[(vk == 3) & (role == "champion")] = "user"
-    out["crm.opportunity_contacts"] = pl.DataFrame({
-        "opportunity_id": opp_id.to_numpy()[rd], "contact_id": contact_id[roles["contact"].to_numpy()], "role": role,
-        "is_primary": roles["j"].to_numpy() == 0, "added": np.maximum(d.created[rd], roles["start"].to_numpy()),
-    }).with_columns(added_at=_ts(w, "added"))  # fmt: skip
+    out["crm.opportunity_contacts"] = pl.DataFrame(
+        {
+            "opportunity_id": opp_id.to_numpy()[rd],
+            "contact_id": contact_id[roles["contact"].to_numpy()],
+            "role": role,
+            "is_primary": roles["j"].to_numpy() == 0,
+            "added": np.maximum(d.created[rd], roles["start"].to_numpy()),
+        }
+    ).with_columns(added_at=_ts(w, "added"))
 
     # -- activities (numbers and enums: the writer builds the id strings) ----------------
     acts = w.activities
@@ -177,12 +245,19 @@ def crm_tables(rng: np.random.Generator, w: World, rates: Rates) -> dict[str, pl
     at = clock.business_hours(rng, t0)
     at = np.where(kind == 7, at, np.clip(at, d.created[ad], np.maximum(t0, d.created[ad])))
     con = acts["contact"].to_numpy()
-    deal_part = pl.DataFrame({
-        "t": at, "opportunity_id_no": (ad + 1).astype(np.int32), "account_id_no": opp_acc_no[ad],
-        "contact_id_no": pl.Series(con + 1, dtype=pl.Int32).replace(0, None),
-        "owner_id_no": rep_no[np.where(at < reassign[ad], d.owner_first[ad], d.owner_final[ad])],
-        "kind": kind, "subject_code": subject,
-    })  # fmt: skip
+    deal_part = pl.DataFrame(
+        {
+            "t": at,
+            "opportunity_id_no": (ad + 1).astype(np.int32),
+            "account_id_no": opp_acc_no[ad],
+            "contact_id_no": pl.Series(con + 1, dtype=pl.Int32).replace(0, None),
+            "owner_id_no": rep_no[
+                np.where(at < reassign[ad], d.owner_first[ad], d.owner_final[ad])
+            ],
+            "kind": kind,
+            "subject_code": subject,
+        }
+    )
     del acts, ad, at, con, t0
     p = w.people.contacts
     touches = account_touches(
@@ -190,22 +265,30 @@ def crm_tables(rng: np.random.Generator, w: World, rates: Rates) -> dict[str, pl
     )
     tc = touches["contact"].to_numpy()
     tt = touches["t"].to_numpy()
-    touch_part = pl.DataFrame({
-        "t": tt, "opportunity_id_no": pl.Series([None] * 0, dtype=pl.Int32).extend_constant(None, len(tc)),
-        "account_id_no": contacts["account_id"].gather(tc).str.slice(1).cast(pl.Int32),
-        "contact_id_no": (tc + 1).astype(np.int32),
-        "owner_id_no": rep_no[occupant_at(team, p["seat"].to_numpy()[tc], tt)],
-        "kind": touches["kind"], "subject_code": touches["subject"],
-    })  # fmt: skip
+    touch_part = pl.DataFrame(
+        {
+            "t": tt,
+            "opportunity_id_no": pl.Series([None] * 0, dtype=pl.Int32).extend_constant(
+                None, len(tc)
+            ),
+            "account_id_no": contacts["account_id"].gather(tc).str.slice(1).cast(pl.Int32),
+            "contact_id_no": (tc + 1).astype(np.int32),
+            "owner_id_no": rep_no[occupant_at(team, p["seat"].to_numpy()[tc], tt)],
+            "kind": touches["kind"],
+            "subject_code": touches["subject"],
+        }
+    )
     allacts = pl.concat([deal_part, touch_part], how="vertical_relaxed").sort(
         "t", "opportunity_id_no", "contact_id_no", nulls_last=True
     )
     del deal_part, touch_part
     k = allacts["kind"].to_numpy()
     out["crm.activities"] = allacts.with_columns(
-        activity_id_no=pl.int_range(1, pl.len() + 1, dtype=pl.Int64), occurred_at=_ts(w, "t"),
-        duration_minutes=durations(k, rng), **kind_columns(k, allacts["subject_code"].to_numpy()),
-    ).drop("t", "kind", "subject_code")  # fmt: skip
+        activity_id_no=pl.int_range(1, pl.len() + 1, dtype=pl.Int64),
+        occurred_at=_ts(w, "t"),
+        duration_minutes=durations(k, rng),
+        **kind_columns(k, allacts["subject_code"].to_numpy()),
+    ).drop("t", "kind", "subject_code")
     out["_maps"] = {
         "accounts": acc_map,
         "contacts": con_map,

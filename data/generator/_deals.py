@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from ._accounts import PERSONAS, People, refresh_departures
-from ._config import RATES
-from ._people import Team, occupant_at
-from ._util import Clock
+from revstack.data.generator._accounts import PERSONAS, People, refresh_departures
+from revstack.data.generator._config import RATES
+from revstack.data.generator._people import Team, occupant_at
+from revstack.data.generator._util import Clock
 
 __all__ = [
     "Deals",
@@ -92,8 +92,15 @@ def creation_days(rng: np.random.Generator, n: int, clock: Clock) -> np.ndarray:
     return np.sort(day + rng.uniform(8 / 24, 18 / 24, n))
 
 
-def _quarter_pull(rng: np.random.Generator, clock: Clock, t: np.ndarray, floor: np.ndarray,
-                  share: np.ndarray, before: float, after: float) -> np.ndarray:  # fmt: skip
+def _quarter_pull(
+    rng: np.random.Generator,
+    clock: Clock,
+    t: np.ndarray,
+    floor: np.ndarray,
+    share: np.ndarray,
+    before: float,
+    after: float,
+) -> np.ndarray:
     """Move a share of the closings from `before` days ahead of a quarter's end to `after`
     days past it into the quarter's last week (the quarter-end push)."""
     qend = clock.quarter_end(t)
@@ -104,8 +111,16 @@ def _quarter_pull(rng: np.random.Generator, clock: Clock, t: np.ndarray, floor: 
     return np.where(go, moved, t)
 
 
-def make_deals(rng: np.random.Generator, clock: Clock, created: np.ndarray, account: np.ndarray,
-               accounts: pl.DataFrame, people: People, team: Team, news_effect) -> Deals:  # fmt: skip  # noqa: ANN001
+def make_deals(
+    rng: np.random.Generator,
+    clock: Clock,
+    created: np.ndarray,
+    account: np.ndarray,
+    accounts: pl.DataFrame,
+    people: People,
+    team: Team,
+    news_effect,
+) -> Deals:
     n = len(created)
     now = clock.now
     emp = accounts["employees"].to_numpy()[account]
@@ -151,8 +166,16 @@ def make_deals(rng: np.random.Generator, clock: Clock, created: np.ndarray, acco
     when = t + planned[deal] * rng.uniform(0.1, 1.0, len(deal))
     np.minimum.at(people.leave, (slot[poached], k[poached]), when[poached])
     refresh_departures(rng, people, np.unique(rec[poached]), clock)
-    roles = pl.DataFrame({"deal": deal, "j": j, "contact": rec, "role": PERSONAS[role],
-                          "start": st[np.arange(len(k)), k], "left": people.leave[slot, k]})  # fmt: skip
+    roles = pl.DataFrame(
+        {
+            "deal": deal,
+            "j": j,
+            "contact": rec,
+            "role": PERSONAS[role],
+            "start": st[np.arange(len(k)), k],
+            "left": people.leave[slot, k],
+        }
+    )
     roles = roles.filter(pl.col("contact") >= 0).with_columns(j=pl.int_range(pl.len()).over("deal"))
     keep = rec >= 0
     m = np.bincount(deal[keep], minlength=n)  # buyers actually on record
@@ -171,11 +194,22 @@ def make_deals(rng: np.random.Generator, clock: Clock, created: np.ndarray, acco
     skill = team.traits["skill"].to_numpy()[owner_first] - 0.35 * ramping
     plan_close = created + planned
     q = clock.quarter(plan_close) % 4
-    logit = (_INTERCEPT + skill + 0.45 * (np.minimum(m, 5) - 2) + 0.45 * has_champ + 0.35 * has_eb
-             - 0.30 * np.log(amount / _SEGMENT_AMOUNT[segment]) - 0.2 * (segment == 2)
-             + _SOURCE_EFFECT[source] + _TYPE_EFFECT[dtype] + _COMPETITOR_EFFECT[competitor]
-             + np.where(q == 3, 0.6, np.where(q == 0, -0.25, 0.0)) - 1.2 * champ_departed
-             + news_effect(account, created, plan_close) + rng.normal(0, 0.75, n))  # fmt: skip
+    logit = (
+        _INTERCEPT
+        + skill
+        + 0.45 * (np.minimum(m, 5) - 2)
+        + 0.45 * has_champ
+        + 0.35 * has_eb
+        - 0.30 * np.log(amount / _SEGMENT_AMOUNT[segment])
+        - 0.2 * (segment == 2)
+        + _SOURCE_EFFECT[source]
+        + _TYPE_EFFECT[dtype]
+        + _COMPETITOR_EFFECT[competitor]
+        + np.where(q == 3, 0.6, np.where(q == 0, -0.25, 0.0))
+        - 1.2 * champ_departed
+        + news_effect(account, created, plan_close)
+        + rng.normal(0, 0.75, n)
+    )
     p_win = 1 / (1 + np.exp(-logit))
     won = rng.random(n) < p_win
 
@@ -233,13 +267,44 @@ def make_deals(rng: np.random.Generator, clock: Clock, created: np.ndarray, acco
     end_owner = np.minimum(crm_end, now)
     leaves = team.rep_leave[owner_first] < end_owner
     owner_final = np.where(leaves, occupant_at(team, seat, end_owner), owner_first)
-    return Deals(n, account, created, amount, segment, product, source, competitor, dtype, seat,
-                 owner_first, owner_final, m, has_champ, has_eb, champ_departed, planned, p_win,
-                 won, outcome, closed, phantom, crm_closed, entries, crm_end, roles)  # fmt: skip
+    return Deals(
+        n,
+        account,
+        created,
+        amount,
+        segment,
+        product,
+        source,
+        competitor,
+        dtype,
+        seat,
+        owner_first,
+        owner_final,
+        m,
+        has_champ,
+        has_eb,
+        champ_departed,
+        planned,
+        p_win,
+        won,
+        outcome,
+        closed,
+        phantom,
+        crm_closed,
+        entries,
+        crm_end,
+        roles,
+    )
 
 
-def _crm_roles(roles: pl.DataFrame, proposal: np.ndarray, negotiation: np.ndarray, m: np.ndarray,
-               has_eb: np.ndarray, has_champ: np.ndarray) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:  # fmt: skip
+def _crm_roles(
+    roles: pl.DataFrame,
+    proposal: np.ndarray,
+    negotiation: np.ndarray,
+    m: np.ndarray,
+    has_eb: np.ndarray,
+    has_champ: np.ndarray,
+) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
     """Deals that got to proposal name an economic buyer, and to negotiation a champion,
     when they have people enough: the rep finds them on the way."""
     need_eb = proposal & ~has_eb & (m >= 2)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from ._deals import Deals
-from ._people import Team
-from ._util import Clock, ids
+from revstack.data.generator._deals import Deals
+from revstack.data.generator._people import Team
+from revstack.data.generator._util import Clock, ids
 
 __all__ = ["revenue", "submissions"]
 
@@ -33,24 +33,52 @@ def _periods(clock: Clock, period: str) -> np.ndarray:
 def revenue(clock: Clock, d: Deals, team: Team) -> pl.DataFrame:
     """Won revenue per owner and period (month and quarter), by the day it was really won."""
     won = d.won & d.closed
-    w = pl.DataFrame({"owner_id": team.rep_ids[d.owner_final[won]], "amount": d.amount[won],
-                      "day": clock.date(d.outcome[won])})  # fmt: skip
-    return pl.concat([
-        w.with_columns(period_type=pl.lit(p), period_start=pl.col("day").dt.truncate("1q" if p == "quarter" else "1mo"))
-        .group_by("period_type", "period_start", "owner_id").agg(won_amount=pl.col("amount").sum(), won_deals=pl.len())
-        for p in ("month", "quarter")
-    ]).sort("period_type", "period_start", "owner_id")  # fmt: skip
+    w = pl.DataFrame(
+        {
+            "owner_id": team.rep_ids[d.owner_final[won]],
+            "amount": d.amount[won],
+            "day": clock.date(d.outcome[won]),
+        }
+    )
+    return pl.concat(
+        [
+            w.with_columns(
+                period_type=pl.lit(p),
+                period_start=pl.col("day").dt.truncate("1q" if p == "quarter" else "1mo"),
+            )
+            .group_by("period_type", "period_start", "owner_id")
+            .agg(won_amount=pl.col("amount").sum(), won_deals=pl.len())
+            for p in ("month", "quarter")
+        ]
+    ).sort("period_type", "period_start", "owner_id")
 
 
 def _points(clock: Clock) -> pl.DataFrame:
     rows = []
     for period, offsets in _OFFSETS.items():
         starts = _periods(clock, period)
-        ends = np.r_[starts[1:], clock.quarter_end(np.array([clock.now]))[0] if period == "quarter"
-                     else clock.days(np.array([(clock.month(np.array([clock.now]))[0] + 1)]).astype("datetime64[M]").astype("datetime64[us]"))[0]]  # fmt: skip
+        ends = np.r_[
+            starts[1:],
+            clock.quarter_end(np.array([clock.now]))[0]
+            if period == "quarter"
+            else clock.days(
+                np.array([(clock.month(np.array([clock.now]))[0] + 1)])
+                .astype("datetime64[M]")
+                .astype("datetime64[us]")
+            )[0],
+        ]
         for off in offsets:
-            rows.append(pl.DataFrame({"period_type": period, "p0": starts, "p1": ends,
-                                      "s": starts + off + 9 / 24, "frac": off / _LENGTH[period]}))  # fmt: skip
+            rows.append(
+                pl.DataFrame(
+                    {
+                        "period_type": period,
+                        "p0": starts,
+                        "p1": ends,
+                        "s": starts + off + 9 / 24,
+                        "frac": off / _LENGTH[period],
+                    }
+                )
+            )
     pts = (
         pl.concat(rows)
         .filter((pl.col("s") >= 0) & (pl.col("s") <= clock.now))
@@ -85,19 +113,27 @@ def submissions(
     )
     dl = pairs["deal"].to_numpy()
     owner = np.where(pairs["t"].to_numpy() < reassign[dl], d.owner_first[dl], d.owner_final[dl])
-    pipe = pairs.with_columns(rep=pl.Series(owner), amount=pl.Series(d.amount[dl])).group_by("pid", "rep").agg(
-        commit=pl.col("amount").filter(pl.col("category") == "commit").sum(),
-        best=pl.col("amount").filter(pl.col("category") == "best_case").sum(),
-        other=pl.col("amount").filter(pl.col("category") == "pipeline").sum(),
-    )  # fmt: skip
+    pipe = (
+        pairs.with_columns(rep=pl.Series(owner), amount=pl.Series(d.amount[dl]))
+        .group_by("pid", "rep")
+        .agg(
+            commit=pl.col("amount").filter(pl.col("category") == "commit").sum(),
+            best=pl.col("amount").filter(pl.col("category") == "best_case").sum(),
+            other=pl.col("amount").filter(pl.col("category") == "pipeline").sum(),
+        )
+    )
     # Wins of each period, split at each point into already won and still to come.
     won = np.flatnonzero(d.won)
     wins = pl.DataFrame({"rep": d.owner_final[won], "day": d.outcome[won], "amount": d.amount[won]})
     wins = _win_pairs(wins, pts)
-    wins = wins.filter((pl.col("day") >= pl.col("p0")) & (pl.col("day") < pl.col("p1"))).group_by("pid", "rep").agg(
-        so_far=pl.col("amount").filter(pl.col("day") < pl.col("s")).sum(),
-        to_come=pl.col("amount").filter(pl.col("day") >= pl.col("s")).sum(),
-    )  # fmt: skip
+    wins = (
+        wins.filter((pl.col("day") >= pl.col("p0")) & (pl.col("day") < pl.col("p1")))
+        .group_by("pid", "rep")
+        .agg(
+            so_far=pl.col("amount").filter(pl.col("day") < pl.col("s")).sum(),
+            to_come=pl.col("amount").filter(pl.col("day") >= pl.col("s")).sum(),
+        )
+    )
     # Every rep employed at the point submits.
     reps = pl.DataFrame(
         {"rep": np.arange(len(team.rep_ids)), "hire": team.rep_hire, "leave": team.rep_leave}
@@ -105,8 +141,11 @@ def submissions(
     grid = pts.join(reps, how="cross").filter(
         (pl.col("hire") <= pl.col("s")) & (pl.col("s") < pl.col("leave"))
     )
-    grid = (grid.join(pipe, on=["pid", "rep"], how="left").join(wins, on=["pid", "rep"], how="left")
-            .with_columns(pl.col("commit", "best", "other", "so_far", "to_come").fill_null(0.0)))  # fmt: skip
+    grid = (
+        grid.join(pipe, on=["pid", "rep"], how="left")
+        .join(wins, on=["pid", "rep"], how="left")
+        .with_columns(pl.col("commit", "best", "other", "so_far", "to_come").fill_null(0.0))
+    )
     # A sensible rep's reading of the CRM, scaled by their own track record (a rep knows
     # how much of their pipeline usually lands), so what is left is bias and private news.
     view = pl.col("commit") * 0.6 + pl.col("best") * 0.25 + pl.col("other") * 0.05
@@ -130,11 +169,16 @@ def submissions(
         * (0.5 * grid["best"].to_numpy() + 0.3 * grid["commit"].to_numpy())
         * rng.uniform(0.8, 1.2, len(grid))
     )
-    out = pl.DataFrame({
-        "user_id": team.rep_ids[r], "period_type": grid["period_type"],
-        "period_start": clock.date(grid["p0"].to_numpy()), "submitted_at": clock.ts(grid["s"].to_numpy()),
-        "commit_amount": commit, "best_case_amount": np.maximum(np.round(commit + upside, -2), commit),
-    }).sort("submitted_at", "user_id", "period_type")  # fmt: skip
+    out = pl.DataFrame(
+        {
+            "user_id": team.rep_ids[r],
+            "period_type": grid["period_type"],
+            "period_start": clock.date(grid["p0"].to_numpy()),
+            "submitted_at": clock.ts(grid["s"].to_numpy()),
+            "commit_amount": commit,
+            "best_case_amount": np.maximum(np.round(commit + upside, -2), commit),
+        }
+    ).sort("submitted_at", "user_id", "period_type")
     return out.with_columns(submission_id=ids("F", len(out), 9))
 
 

@@ -9,18 +9,18 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+
 from revstack.data.errors import InputError
+from revstack.data.generator._build import simulate
+from revstack.data.generator._config import DEFAULT_AS_OF, RATES, SCALES, definitions
+from revstack.data.generator._crm import crm_tables
+from revstack.data.generator._forecasts import revenue, submissions
+from revstack.data.generator._ref import news_table, provider
+from revstack.data.generator._truth import truth_tables
+from revstack.data.generator._util import Clock
+from revstack.data.generator._write import TABLES, write
 from revstack.data.progress import Progress, report
 from revstack.data.warehouse import Warehouse, scalar
-
-from ._build import simulate
-from ._config import DEFAULT_AS_OF, RATES, SCALES, definitions
-from ._crm import crm_tables
-from ._forecasts import revenue, submissions
-from ._ref import news_table, provider
-from ._truth import truth_tables
-from ._util import Clock
-from ._write import TABLES, write
 
 __all__ = ["generate"]
 
@@ -92,8 +92,13 @@ def generate(
     clock = time.perf_counter()
     tables = build_tables(scale, seed, as_of, progress)
     report(progress, _STEPS[3], 3, len(_STEPS))
-    params = {"scale": scale, "seed": seed, "as_of": as_of.isoformat(), "rates": RATES.as_dict(),
-              "scale_params": SCALES[scale].__dict__}  # fmt: skip
+    params = {
+        "scale": scale,
+        "seed": seed,
+        "as_of": as_of.isoformat(),
+        "rates": RATES.as_dict(),
+        "scale_params": SCALES[scale].__dict__,
+    }
     rows = {t: len(tables[t]) for t in TABLES}
     defects = dict(
         tables["truth.defects"].group_by("defect_class").len().sort("defect_class").iter_rows()

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from ._config import RATES, stage_table
-from ._deals import Deals
-from ._util import Clock
+from revstack.data.generator._config import RATES, stage_table
+from revstack.data.generator._deals import Deals
+from revstack.data.generator._util import Clock
 
 __all__ = ["Violations", "plant_violations", "history", "VIOLATION_KINDS"]
 
@@ -90,8 +90,14 @@ def _pushes(rng: np.random.Generator, clock: Clock, d: Deals, close0: np.ndarray
     )
 
 
-def history(rng: np.random.Generator, clock: Clock, d: Deals, v: Violations,
-            insight: np.ndarray, bias: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame]:  # fmt: skip
+def history(
+    rng: np.random.Generator,
+    clock: Clock,
+    d: Deals,
+    v: Violations,
+    insight: np.ndarray,
+    bias: np.ndarray,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(full-state history rows per deal in time order, slips)."""
     n = d.n
     now = clock.now
@@ -174,8 +180,17 @@ def history(rng: np.random.Generator, clock: Clock, d: Deals, v: Violations,
     )
 
     cc = np.flatnonzero(d.crm_closed)
-    ev.append(pl.DataFrame({"deal": cc, "t": d.outcome[cc], "kind": 5, "stage": np.where(d.won[cc], 5, 6),
-                            "close": d.outcome[cc]}))  # fmt: skip
+    ev.append(
+        pl.DataFrame(
+            {
+                "deal": cc,
+                "t": d.outcome[cc],
+                "kind": 5,
+                "stage": np.where(d.won[cc], 5, 6),
+                "close": d.outcome[cc],
+            }
+        )
+    )
     vi = np.flatnonzero(v.kind >= 0)
     target = np.array([k[0] for k in VIOLATION_KINDS])[v.kind[vi]]
     keep = v.kind[vi] != 4
@@ -198,12 +213,27 @@ def history(rng: np.random.Generator, clock: Clock, d: Deals, v: Violations,
         stage_event=pl.col("stage").is_not_null()
     )
     h = h.with_columns(
-        category=pl.coalesce("category", pl.col("stage").replace_strict(dict(enumerate(_DEFAULT_CATEGORY)), default=None))
-    )  # fmt: skip
-    h = h.sort("deal", "t", "kind").with_columns(
-        [pl.col(c).forward_fill().over("deal") for c in ("stage", "amount", "close", "category")]
-    ).with_columns(pl.col("category").cast(pl.Enum(["pipeline", "best_case", "commit", "closed", "omitted"])),
-                   pl.col("stage").cast(pl.Int8), pl.col("deal").cast(pl.Int32))  # fmt: skip
+        category=pl.coalesce(
+            "category",
+            pl.col("stage").replace_strict(dict(enumerate(_DEFAULT_CATEGORY)), default=None),
+        )
+    )
+    h = (
+        h.sort("deal", "t", "kind")
+        .with_columns(
+            [
+                pl.col(c).forward_fill().over("deal")
+                for c in ("stage", "amount", "close", "category")
+            ]
+        )
+        .with_columns(
+            pl.col("category").cast(
+                pl.Enum(["pipeline", "best_case", "commit", "closed", "omitted"])
+            ),
+            pl.col("stage").cast(pl.Int8),
+            pl.col("deal").cast(pl.Int32),
+        )
+    )
     return h, pushes
 
 

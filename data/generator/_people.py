@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from ._names import person_names
-from ._places import REGIONS
-from ._util import Clock, ids
+from revstack.data.generator._names import person_names
+from revstack.data.generator._places import REGIONS
+from revstack.data.generator._util import Clock, ids
 
 __all__ = ["Team", "make_team", "occupant_at"]
 
@@ -80,34 +80,63 @@ def make_team(rng: np.random.Generator, reps: int, clock: Clock) -> Team:
     team_name = np.array([f"{r} {i + 1}" for i, r in enumerate(team_region)])  # one per team
     rep_hire = hire[exists]
     rep_leave = leave[exists]
-    users = pl.DataFrame({
-        "user_id": uid,
-        "first": first, "last": last,
-        "role": ["executive"] * n_exec + ["manager"] * n_teams + ["rep"] * n_reps + ["admin"],
-        "manager_id": [None] + [uid[0]] * (n_exec - 1) + [vp_of[r] for r in team_region]
-                      + list(mgr[seat_team[seat_of_rep]]) + [uid[0]],
-        "team": [None] * n_exec + list(team_name) + list(team_name[seat_team[seat_of_rep]]) + [None],
-        "region": [None] + vp_regions + list(team_region) + list(seat_region[seat_of_rep]) + [None],
-        "is_active": np.concatenate([np.ones(n_exec + n_teams, bool), ~np.isfinite(rep_leave), [True]]),
-        "hired": np.concatenate([-rng.uniform(400, 3000, n_exec + n_teams), rep_hire, [-900.0]]),
-    })  # fmt: skip
+    users = pl.DataFrame(
+        {
+            "user_id": uid,
+            "first": first,
+            "last": last,
+            "role": ["executive"] * n_exec + ["manager"] * n_teams + ["rep"] * n_reps + ["admin"],
+            "manager_id": [None]
+            + [uid[0]] * (n_exec - 1)
+            + [vp_of[r] for r in team_region]
+            + list(mgr[seat_team[seat_of_rep]])
+            + [uid[0]],
+            "team": [None] * n_exec
+            + list(team_name)
+            + list(team_name[seat_team[seat_of_rep]])
+            + [None],
+            "region": [None]
+            + vp_regions
+            + list(team_region)
+            + list(seat_region[seat_of_rep])
+            + [None],
+            "is_active": np.concatenate(
+                [np.ones(n_exec + n_teams, bool), ~np.isfinite(rep_leave), [True]]
+            ),
+            "hired": np.concatenate(
+                [-rng.uniform(400, 3000, n_exec + n_teams), rep_hire, [-900.0]]
+            ),
+        }
+    )
     users = users.with_columns(
         name=pl.concat_str("first", pl.lit(" "), "last"),
         email=pl.concat_str(
-            pl.col("first").str.to_lowercase(), pl.lit("."), pl.col("last").str.to_lowercase(),
+            pl.col("first").str.to_lowercase(),
+            pl.lit("."),
+            pl.col("last").str.to_lowercase(),
             pl.when(pl.int_range(pl.len()).over("first", "last") > 0)
-            .then(pl.int_range(pl.len()).over("first", "last").cast(pl.String)).otherwise(pl.lit("")),
+            .then(pl.int_range(pl.len()).over("first", "last").cast(pl.String))
+            .otherwise(pl.lit("")),
             pl.lit("@ourco.example"),
         ),
-    )  # fmt: skip
+    )
     # Hidden traits. Sandbaggers commit below what they expect, happy ears above.
     style = rng.choice(3, size=n_reps, p=[0.3, 0.45, 0.25])
-    bias = np.exp(np.where(style == 0, rng.normal(-0.22, 0.06, n_reps),
-                           np.where(style == 1, rng.normal(0.0, 0.04, n_reps), rng.normal(0.22, 0.07, n_reps))))  # fmt: skip
-    traits = pl.DataFrame({
-        "user_id": rep_ids, "skill": rng.normal(0.0, 0.35, n_reps),
-        "commit_bias": bias, "insight": rng.beta(5.0, 2.5, n_reps),
-    })  # fmt: skip
+    bias = np.exp(
+        np.where(
+            style == 0,
+            rng.normal(-0.22, 0.06, n_reps),
+            np.where(style == 1, rng.normal(0.0, 0.04, n_reps), rng.normal(0.22, 0.07, n_reps)),
+        )
+    )
+    traits = pl.DataFrame(
+        {
+            "user_id": rep_ids,
+            "skill": rng.normal(0.0, 0.35, n_reps),
+            "commit_bias": bias,
+            "insight": rng.beta(5.0, 2.5, n_reps),
+        }
+    )
     return Team(users, traits, seat_region, occupant, hire, leave, rep_ids, rep_hire, rep_leave)
 
 

@@ -8,11 +8,11 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from ._config import Rates
-from ._defects import defect_rows
-from ._names import INDUSTRIES, LAST
-from ._places import CITIES
-from ._util import Clock, ids
+from revstack.data.generator._config import Rates
+from revstack.data.generator._defects import defect_rows
+from revstack.data.generator._names import INDUSTRIES, LAST
+from revstack.data.generator._places import CITIES
+from revstack.data.generator._util import Clock, ids
 
 __all__ = ["news_events", "news_table", "news_effect", "provider"]
 
@@ -27,7 +27,13 @@ _EXEC = [
     "VP of Sales",
     "Chief Operating Officer",
 ]
-_LAUNCH = ["a new analytics platform", "an AI assistant for its customers", "a self-service portal", "its next-generation product line", "a partner programme"]  # fmt: skip
+_LAUNCH = [
+    "a new analytics platform",
+    "an AI assistant for its customers",
+    "a self-service portal",
+    "its next-generation product line",
+    "a partner programme",
+]
 _REASON = ["slowing demand", "a restructuring", "rising costs", "the integration of an acquisition"]
 
 
@@ -50,12 +56,20 @@ def news_effect(news: pl.DataFrame) -> Callable[[np.ndarray, np.ndarray, np.ndar
             {"deal": np.arange(len(account)), "account": account, "c": created, "e": plan_close}
         )
         hits = deals.join(relevant, on="account").filter(
-            ((pl.col("kind") == "funding") & (pl.col("t") > pl.col("c") - 180) & (pl.col("t") < pl.col("c") + 30))
-            | ((pl.col("kind") == "layoffs") & (pl.col("t") > pl.col("c") - 60) & (pl.col("t") < pl.col("e")))
-        )  # fmt: skip
+            (
+                (pl.col("kind") == "funding")
+                & (pl.col("t") > pl.col("c") - 180)
+                & (pl.col("t") < pl.col("c") + 30)
+            )
+            | (
+                (pl.col("kind") == "layoffs")
+                & (pl.col("t") > pl.col("c") - 60)
+                & (pl.col("t") < pl.col("e"))
+            )
+        )
         by_deal = hits.group_by("deal").agg(
             e=0.3 * (pl.col("kind") == "funding").any() - 0.5 * (pl.col("kind") == "layoffs").any()
-        )  # fmt: skip
+        )
         out = np.zeros(len(account))
         out[by_deal["deal"].to_numpy()] = by_deal["e"].to_numpy()
         return out
@@ -69,38 +83,59 @@ def news_table(
     n = len(news)
     a = news["account"].to_numpy()
     f = news.with_columns(
-        name=pl.Series(accounts["name"].to_numpy()[a]), domain=pl.Series(accounts["domain"].to_numpy()[a]),
+        name=pl.Series(accounts["name"].to_numpy()[a]),
+        domain=pl.Series(accounts["domain"].to_numpy()[a]),
         amount=pl.Series(np.round(np.exp(rng.normal(3, 1, n)))).cast(pl.Int64).cast(pl.String),
-        letter=pl.Series(rng.choice(list("ABCDE"), size=n)), pct=pl.Series(rng.integers(4, 25, n)).cast(pl.String),
-        person=pl.Series(rng.choice(LAST, size=n)), role=pl.Series(rng.choice(_EXEC, size=n)),
-        what=pl.Series(rng.choice(_LAUNCH, size=n)), reason=pl.Series(rng.choice(_REASON, size=n)),
+        letter=pl.Series(rng.choice(list("ABCDE"), size=n)),
+        pct=pl.Series(rng.integers(4, 25, n)).cast(pl.String),
+        person=pl.Series(rng.choice(LAST, size=n)),
+        role=pl.Series(rng.choice(_EXEC, size=n)),
+        what=pl.Series(rng.choice(_LAUNCH, size=n)),
+        reason=pl.Series(rng.choice(_REASON, size=n)),
         other=pl.Series(accounts["name"].to_numpy()[rng.integers(0, len(accounts), n)]),
         city=pl.Series(CITIES["city"].to_numpy()[rng.integers(0, len(CITIES), n)]),
         news_id=ids("N", n, 9),
-    )  # fmt: skip
+    )
     k = pl.col("kind")
     headline = (
-        pl.when(k == "funding").then(pl.format("{} raises ${}M in Series {} funding", "name", "amount", "letter"))
-        .when(k == "exec_hire").then(pl.format("{} appoints {} as {}", "name", "person", "role"))
-        .when(k == "layoffs").then(pl.format("{} to cut {}% of its workforce", "name", "pct"))
-        .when(k == "launch").then(pl.format("{} launches {}", "name", "what"))
-        .when(k == "acquisition").then(pl.format("{} acquires {}", "name", "other"))
-        .when(k == "expansion").then(pl.format("{} opens a new office in {}", "name", "city"))
+        pl.when(k == "funding")
+        .then(pl.format("{} raises ${}M in Series {} funding", "name", "amount", "letter"))
+        .when(k == "exec_hire")
+        .then(pl.format("{} appoints {} as {}", "name", "person", "role"))
+        .when(k == "layoffs")
+        .then(pl.format("{} to cut {}% of its workforce", "name", "pct"))
+        .when(k == "launch")
+        .then(pl.format("{} launches {}", "name", "what"))
+        .when(k == "acquisition")
+        .then(pl.format("{} acquires {}", "name", "other"))
+        .when(k == "expansion")
+        .then(pl.format("{} opens a new office in {}", "name", "city"))
         .otherwise(pl.format("{} reports {}% revenue growth", "name", "pct"))
-    )  # fmt: skip
+    )
     summary = (
-        pl.when(k == "funding").then(pl.lit("The company plans to expand its sales and engineering teams."))
-        .when(k == "exec_hire").then(pl.format("{} joins from a larger competitor and starts this quarter.", "person"))
-        .when(k == "layoffs").then(pl.format("The company cited {}; budgets are under review.", "reason"))
-        .when(k == "acquisition").then(pl.lit("The deal is expected to close within two quarters."))
+        pl.when(k == "funding")
+        .then(pl.lit("The company plans to expand its sales and engineering teams."))
+        .when(k == "exec_hire")
+        .then(pl.format("{} joins from a larger competitor and starts this quarter.", "person"))
+        .when(k == "layoffs")
+        .then(pl.format("The company cited {}; budgets are under review.", "reason"))
+        .when(k == "acquisition")
+        .then(pl.lit("The deal is expected to close within two quarters."))
         .otherwise(pl.lit(None, dtype=pl.String))
-    )  # fmt: skip
+    )
     return f.select(
-        "news_id", "domain", company_name="name", published_at=pl.Series(clock.ts(news["t"].to_numpy())),
-        headline=headline, summary=summary,
-        url=pl.format("https://news.example.com/{}/{}", "domain", pl.col("news_id").str.to_lowercase()),
-        source=pl.lit("generated_newswire"), kind="kind",
-    )  # fmt: skip
+        "news_id",
+        "domain",
+        company_name="name",
+        published_at=pl.Series(clock.ts(news["t"].to_numpy())),
+        headline=headline,
+        summary=summary,
+        url=pl.format(
+            "https://news.example.com/{}/{}", "domain", pl.col("news_id").str.to_lowercase()
+        ),
+        source=pl.lit("generated_newswire"),
+        kind="kind",
+    )
 
 
 def provider(
@@ -121,19 +156,50 @@ def provider(
     )
     other_city = pl.Series(CITIES["city"].to_numpy()[rng.integers(0, len(CITIES), k)])
     ref = covered.select(
-        provider=pl.lit("generated_vendor"), domain="domain",
-        company_name=pl.when(pl.Series(rng.random(k) < 0.3)).then(pl.col("name").str.to_uppercase()).otherwise("name"),
-        industry=pl.when(err["industry"]).then(((ind_idx + shift) % len(INDUSTRIES)).replace_strict(dict(enumerate(INDUSTRIES)), return_dtype=pl.String)).otherwise("industry"),
-        employees=pl.when(err["employees"]).then((pl.col("employees") * factor).round().cast(pl.Int64).clip(1)).otherwise("employees"),
-        annual_revenue=pl.when(err["annual_revenue"]).then(((pl.col("annual_revenue") * factor) / 1000).round() * 1000).otherwise("annual_revenue"),
-        country=pl.when(err["country"]).then(pl.when(pl.col("country") == "United States").then(pl.lit("Canada")).otherwise(pl.lit("United States"))).otherwise("country"),
-        city=pl.when(err["city"] & (other_city != pl.col("city"))).then(other_city).otherwise("city"),
+        provider=pl.lit("generated_vendor"),
+        domain="domain",
+        company_name=pl.when(pl.Series(rng.random(k) < 0.3))
+        .then(pl.col("name").str.to_uppercase())
+        .otherwise("name"),
+        industry=pl.when(err["industry"])
+        .then(
+            ((ind_idx + shift) % len(INDUSTRIES)).replace_strict(
+                dict(enumerate(INDUSTRIES)), return_dtype=pl.String
+            )
+        )
+        .otherwise("industry"),
+        employees=pl.when(err["employees"])
+        .then((pl.col("employees") * factor).round().cast(pl.Int64).clip(1))
+        .otherwise("employees"),
+        annual_revenue=pl.when(err["annual_revenue"])
+        .then(((pl.col("annual_revenue") * factor) / 1000).round() * 1000)
+        .otherwise("annual_revenue"),
+        country=pl.when(err["country"])
+        .then(
+            pl.when(pl.col("country") == "United States")
+            .then(pl.lit("Canada"))
+            .otherwise(pl.lit("United States"))
+        )
+        .otherwise("country"),
+        city=pl.when(err["city"] & (other_city != pl.col("city")))
+        .then(other_city)
+        .otherwise("city"),
         as_of=pl.Series(clock.date(clock.now - rng.uniform(0, 240, k))),
-    )  # fmt: skip
+    )
     wrong = covered.select("account_id").with_columns(**{f: e for f, e in err.items()})
     wrong = wrong.with_columns(city=pl.col("city") & (ref["city"] != covered["city"]))
-    defects = pl.concat([
-        wrong.filter(pl.col(f)).select(defect_rows("provider_error", "accounts", "account_id", f, "generated_vendor value wrong or stale"))
-        for f in rates.provider_error
-    ])  # fmt: skip
+    defects = pl.concat(
+        [
+            wrong.filter(pl.col(f)).select(
+                defect_rows(
+                    "provider_error",
+                    "accounts",
+                    "account_id",
+                    f,
+                    "generated_vendor value wrong or stale",
+                )
+            )
+            for f in rates.provider_error
+        ]
+    )
     return ref, defects

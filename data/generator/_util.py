@@ -72,7 +72,7 @@ def ids(prefix: str, n: int, width: int) -> pl.Series:
     ).to_series()
 
 
-def pick(rng: np.random.Generator, options: np.ndarray | list, n: int, p=None) -> np.ndarray:  # noqa: ANN001
+def pick(rng: np.random.Generator, options: np.ndarray | list, n: int, p=None) -> np.ndarray:
     """n draws from options (weights p, normalised here)."""
     opts = np.asarray(options, dtype=object)
     if p is not None:

@@ -7,16 +7,31 @@ import json
 
 import duckdb
 import polars as pl
+
 from revstack.data.warehouse import Warehouse, frame, registered, scalar
 
 __all__ = ["TABLES", "write"]
 
 TABLES = [
-    "crm.users", "crm.accounts", "crm.contacts", "crm.opportunities", "crm.opportunity_contacts",
-    "crm.opportunity_history", "crm.activities", "crm.forecast_submissions", "ref.enrichment", "ref.news",
-    "truth.entities", "truth.defects", "truth.firmographics", "truth.deal_outcomes", "truth.slips",
-    "truth.rep_profiles", "truth.champion_departures", "truth.revenue",
-]  # fmt: skip
+    "crm.users",
+    "crm.accounts",
+    "crm.contacts",
+    "crm.opportunities",
+    "crm.opportunity_contacts",
+    "crm.opportunity_history",
+    "crm.activities",
+    "crm.forecast_submissions",
+    "ref.enrichment",
+    "ref.news",
+    "truth.entities",
+    "truth.defects",
+    "truth.firmographics",
+    "truth.deal_outcomes",
+    "truth.slips",
+    "truth.rep_profiles",
+    "truth.champion_departures",
+    "truth.revenue",
+]
 _COLUMNS = """
 SELECT column_name, data_type FROM information_schema.columns
 WHERE table_schema = $s AND table_name = $t AND table_catalog = current_database()
@@ -30,17 +45,43 @@ WHERE table_catalog = current_database() AND table_type = 'BASE TABLE'
   AND table_schema IN ('crm', 'ref', 'foundation', 'truth')
 ORDER BY table_schema, table_name
 """
-_ENGINE_STATE = ["ops.events", "ops.event_consumption", "ops.record_state", "ops.proposals",
-                 "ops.field_leases", "ops.runs", "ops.dq_metrics", "ops.dq_snapshots",
-                 "ops.import_files", "ops.imports", "ops.risk_flags", "ops.risk_scores",
-                 "ops.risk_backtests", "ops.forecasts", "ops.briefings", "ops.drafts",
-                 "ops.briefing_opens", "ops.draft_blocks", "ops.draft_edits", "ops.draft_outcomes",
-                 "ops.identity_clusters", "ops.forecast_drivers", "ops.forecast_backtest",
-                 "ops.forecast_reliability"]  # fmt: skip
+_ENGINE_STATE = [
+    "ops.events",
+    "ops.event_consumption",
+    "ops.record_state",
+    "ops.proposals",
+    "ops.field_leases",
+    "ops.runs",
+    "ops.dq_metrics",
+    "ops.dq_snapshots",
+    "ops.import_files",
+    "ops.imports",
+    "ops.risk_flags",
+    "ops.risk_scores",
+    "ops.risk_backtests",
+    "ops.forecasts",
+    "ops.briefings",
+    "ops.drafts",
+    "ops.briefing_opens",
+    "ops.draft_blocks",
+    "ops.draft_edits",
+    "ops.draft_outcomes",
+    "ops.identity_clusters",
+    "ops.forecast_drivers",
+    "ops.forecast_backtest",
+    "ops.forecast_reliability",
+]
 # Ids handed over as numbers (`<column>_no`) to keep big tables small in memory: DuckDB
 # writes them out as the generator's id strings (prefix and zero-padded width).
-_ID_FORMAT = {"activity_id": ("T", 10), "history_id": ("H", 10), "opportunity_id": ("O", 8),
-              "account_id": ("A", 7), "contact_id": ("C", 8), "owner_id": ("U", 5), "changed_by": ("U", 5)}  # fmt: skip
+_ID_FORMAT = {
+    "activity_id": ("T", 10),
+    "history_id": ("H", 10),
+    "opportunity_id": ("O", 8),
+    "account_id": ("A", 7),
+    "contact_id": ("C", 8),
+    "owner_id": ("U", 5),
+    "changed_by": ("U", 5),
+}
 _IMPORT = "INSERT INTO ops.imports VALUES ($id, 'generator', $loc, $as_of, $started, $now, $counts)"
 _GENERATION = "INSERT INTO truth.generation VALUES ($seed, $scale, $as_of, $now, $params)"
 
@@ -69,8 +110,16 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, data: pl.DataFrame, impo
         )  # names from the catalog
 
 
-def write(wh: Warehouse, tables: dict[str, pl.DataFrame], *, scale: str, seed: int, as_of: dt.date,
-          params: str, replace: bool) -> None:  # fmt: skip
+def write(
+    wh: Warehouse,
+    tables: dict[str, pl.DataFrame],
+    *,
+    scale: str,
+    seed: int,
+    as_of: dt.date,
+    params: str,
+    replace: bool,
+) -> None:
     """Insert every table in TABLES (popping it from `tables`) in one transaction."""
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with wh.transaction() as con:
@@ -93,8 +142,17 @@ def write(wh: Warehouse, tables: dict[str, pl.DataFrame], *, scale: str, seed: i
             _insert(con, table, tables.pop(table), import_id)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         as_of_ts = dt.datetime.combine(as_of, dt.time())
-        con.execute(_IMPORT, {"id": import_id, "loc": f"generator scale={scale} seed={seed}", "as_of": as_of_ts,
-                              "started": started, "now": now, "counts": counts})  # fmt: skip
+        con.execute(
+            _IMPORT,
+            {
+                "id": import_id,
+                "loc": f"generator scale={scale} seed={seed}",
+                "as_of": as_of_ts,
+                "started": started,
+                "now": now,
+                "counts": counts,
+            },
+        )
         con.execute(
             _GENERATION,
             {"seed": seed, "scale": scale, "as_of": as_of_ts, "now": now, "params": params},

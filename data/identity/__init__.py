@@ -6,12 +6,12 @@ any table: the hygiene agent runs it on accounts and contacts, ``revstack dedupe
 any CSV. See docs/identity.md.
 """
 
-from ._file import dedupe_file, parse_fields, read_records
-from ._golden import GOLDEN_FIELDS, SOURCE_TRUST, golden_records
-from ._model import FellegiSunter
-from ._prepare import KINDS, prepare
-from ._resolve import Resolution, resolve
-from ._score import pairwise_scores
+from revstack.data.identity._file import dedupe_file, parse_fields, read_records
+from revstack.data.identity._golden import GOLDEN_FIELDS, SOURCE_TRUST, golden_records
+from revstack.data.identity._model import FellegiSunter
+from revstack.data.identity._prepare import KINDS, prepare
+from revstack.data.identity._resolve import Resolution, resolve
+from revstack.data.identity._score import pairwise_scores
 
 __all__ = [
     "GOLDEN_FIELDS",

@@ -82,9 +82,8 @@ def cluster(
     ids = record_ids.cast(pl.String).unique().sort()
     index = pl.DataFrame({"record_id": ids, "node": np.arange(len(ids))})
     linked = pairs.filter(pl.col("probability") >= threshold)
-    nodes = (
-        linked.join(index.rename({"record_id": "left_id", "node": "l"}), on="left_id")
-        .join(index.rename({"record_id": "right_id", "node": "r"}), on="right_id")
+    nodes = linked.join(index.rename({"record_id": "left_id", "node": "l"}), on="left_id").join(
+        index.rename({"record_id": "right_id", "node": "r"}), on="right_id"
     )
     roots = components(nodes["l"].to_numpy(), nodes["r"].to_numpy(), np.arange(len(ids)))
     comp = index.with_columns(component=pl.Series(roots))
@@ -102,9 +101,9 @@ def cluster(
             .select(left_id="record_id", right_id="record_id_r")
         )
         scored = score_all(all_pairs) if not all_pairs.is_empty() else all_pairs
-        scored = scored.join(index.rename({"record_id": "left_id", "node": "l"}), on="left_id").join(
-            index.rename({"record_id": "right_id", "node": "r"}), on="right_id"
-        )
+        scored = scored.join(
+            index.rename({"record_id": "left_id", "node": "l"}), on="left_id"
+        ).join(index.rename({"record_id": "right_id", "node": "r"}), on="right_id")
         node_comp = small.select(l="node", component="component")
         by_comp = scored.join(node_comp, on="l").partition_by("component", as_dict=True)
         for (component,), group in small.group_by("component"):
@@ -142,21 +141,25 @@ def cluster(
     # Confidence: pairs, mean with the rest of the cluster; alone, 1 - best link (links
     # below 0.001 change neither figure at four decimals' precision that matters).
     pairs = pairs.filter(pl.col("probability") >= 0.001)
-    both = pl.concat([
-        pairs.select(record_id="left_id", other="right_id", p="probability"),
-        pairs.select(record_id="right_id", other="left_id", p="probability"),
-    ])  # fmt: skip
+    both = pl.concat(
+        [
+            pairs.select(record_id="left_id", other="right_id", p="probability"),
+            pairs.select(record_id="right_id", other="left_id", p="probability"),
+        ]
+    )
     with_cluster = both.join(out.select("record_id", "cluster_id"), on="record_id").join(
         out.select(other="record_id", other_cluster="cluster_id"), on="other"
     )
     inside = (
         with_cluster.filter(pl.col("cluster_id") == pl.col("other_cluster"))
-        .group_by("record_id").agg(p_in=pl.col("p").mean())
-    )  # fmt: skip
+        .group_by("record_id")
+        .agg(p_in=pl.col("p").mean())
+    )
     outside = (
         with_cluster.filter(pl.col("cluster_id") != pl.col("other_cluster"))
-        .group_by("record_id").agg(p_out=pl.col("p").max())
-    )  # fmt: skip
+        .group_by("record_id")
+        .agg(p_out=pl.col("p").max())
+    )
     linkage = pl.DataFrame(
         {"record_id": [ids[n] for n in member_prob], "p_avg": list(member_prob.values())},
         schema={"record_id": pl.String, "p_avg": pl.Float64},

@@ -50,54 +50,85 @@ def _similarities(comparison: Comparison) -> list[str]:
     return sorted(set(re.findall(r"\bjw_(\w+)", text)))
 
 
-_ORG_NAME = Comparison("name", ("name", "name_sorted"), _null("name"), (
-    ("exact", "l_name = r_name"),
-    ("same words / very close", "l_name_sorted = r_name_sorted OR jw_name >= 0.95"),
-    ("close", "jw_name >= 0.88"),
-    ("one holds the other's words", "list_has_all(string_split(l_name, ' '), string_split(r_name, ' '))"
-                                    " OR list_has_all(string_split(r_name, ' '), string_split(l_name, ' '))"),
-    ("somewhat close", "jw_name >= 0.75"),
-))  # fmt: skip
+_ORG_NAME = Comparison(
+    "name",
+    ("name", "name_sorted"),
+    _null("name"),
+    (
+        ("exact", "l_name = r_name"),
+        ("same words / very close", "l_name_sorted = r_name_sorted OR jw_name >= 0.95"),
+        ("close", "jw_name >= 0.88"),
+        (
+            "one holds the other's words",
+            "list_has_all(string_split(l_name, ' '), string_split(r_name, ' '))"
+            " OR list_has_all(string_split(r_name, ' '), string_split(l_name, ' '))",
+        ),
+        ("somewhat close", "jw_name >= 0.75"),
+    ),
+)
 
 
 def _person(prefix: str) -> Comparison:
     g, f, full = f"{prefix}_given", f"{prefix}_family", prefix
-    return Comparison(prefix, (g, f, full), _null(full), (
-        ("exact", f"l_{full} = r_{full}"),
-        ("same family, close given", f"l_{f} = r_{f} AND jw_{g} >= 0.9"),
-        ("close family, same given", f"jw_{f} >= 0.92 AND l_{g} = r_{g}"),
-        ("same family, same initial", f"l_{f} = r_{f} AND left(l_{g}, 1) = left(r_{g}, 1)"),
-        ("close", f"jw_{full} >= 0.85"),
-    ))  # fmt: skip
+    return Comparison(
+        prefix,
+        (g, f, full),
+        _null(full),
+        (
+            ("exact", f"l_{full} = r_{full}"),
+            ("same family, close given", f"l_{f} = r_{f} AND jw_{g} >= 0.9"),
+            ("close family, same given", f"jw_{f} >= 0.92 AND l_{g} = r_{g}"),
+            ("same family, same initial", f"l_{f} = r_{f} AND left(l_{g}, 1) = left(r_{g}, 1)"),
+            ("close", f"jw_{full} >= 0.85"),
+        ),
+    )
 
 
 _OTHERS = {
-    "address": Comparison("address", ("address", "address_no"), _null("address"), (
-        ("exact", "l_address = r_address"),
-        ("close", "jw_address >= 0.92"),
-        ("same number, similar street", "l_address_no = r_address_no AND jw_address >= 0.75"),
-    )),
-    "city": Comparison("city", ("city",), _null("city"), (
-        ("exact", "l_city = r_city"),
-        ("close", "jw_city >= 0.9"),
-    )),
-    "zip": Comparison("zip", ("zip",), _null("zip"), (
-        ("exact", "l_zip = r_zip"),
-        ("same first three", "left(l_zip, 3) = left(r_zip, 3)"),
-    )),
+    "address": Comparison(
+        "address",
+        ("address", "address_no"),
+        _null("address"),
+        (
+            ("exact", "l_address = r_address"),
+            ("close", "jw_address >= 0.92"),
+            ("same number, similar street", "l_address_no = r_address_no AND jw_address >= 0.75"),
+        ),
+    ),
+    "city": Comparison(
+        "city",
+        ("city",),
+        _null("city"),
+        (
+            ("exact", "l_city = r_city"),
+            ("close", "jw_city >= 0.9"),
+        ),
+    ),
+    "zip": Comparison(
+        "zip",
+        ("zip",),
+        _null("zip"),
+        (
+            ("exact", "l_zip = r_zip"),
+            ("same first three", "left(l_zip, 3) = left(r_zip, 3)"),
+        ),
+    ),
     # Country codes and trunk zeros come and go: compare the last digits.
-    "phone": Comparison("phone", ("phone",), _null("phone"), (
-        ("same number", "right(l_phone, 9) = right(r_phone, 9)"),
-        ("same last 7 digits", "right(l_phone, 7) = right(r_phone, 7)"),
-    )),
+    "phone": Comparison(
+        "phone",
+        ("phone",),
+        _null("phone"),
+        (
+            ("same number", "right(l_phone, 9) = right(r_phone, 9)"),
+            ("same last 7 digits", "right(l_phone, 7) = right(r_phone, 7)"),
+        ),
+    ),
     # Only the whole address: a mailbox name ("eric.davis") repeats the person's name.
-    "email": Comparison("email", ("email",), _null("email"), (
-        ("exact", "l_email = r_email"),
-    )),
-    "domain": Comparison("domain", ("domain",), _null("domain"), (
-        ("exact", "l_domain = r_domain"),
-    )),
-}  # fmt: skip
+    "email": Comparison("email", ("email",), _null("email"), (("exact", "l_email = r_email"),)),
+    "domain": Comparison(
+        "domain", ("domain",), _null("domain"), (("exact", "l_domain = r_domain"),)
+    ),
+}
 
 
 def comparisons_for(columns: set[str]) -> list[Comparison]:
@@ -129,23 +160,37 @@ def blocking_rules(columns: set[str]) -> list[Rule]:
     """The blocking rules the prepared columns support."""
     rules: list[Rule] = []
     if "name_sorted" in columns:  # organisations
-        rules += [Rule("name", "name_sorted", ("name",)),
-                  Rule("name ends", "left(name, 3) || '|' || right(name, 3)", ("name",))]  # fmt: skip
+        rules += [
+            Rule("name", "name_sorted", ("name",)),
+            Rule("name ends", "left(name, 3) || '|' || right(name, 3)", ("name",)),
+        ]
         for other in ("city", "zip", "domain"):
             if other in columns:
-                rules.append(Rule(f"first word + {other}", f"name_first || '|' || {other}", ("name", other)))
+                rules.append(
+                    Rule(f"first word + {other}", f"name_first || '|' || {other}", ("name", other))
+                )
     if "name_given" in columns:  # people
         # Across the whole file only when nothing else can bring a person's records together.
         if not columns & {"domain", "phone", "email"}:
-            rules.append(Rule("family + initial", "name_family || '|' || left(name_given, 1)", ("name",)))
+            rules.append(
+                Rule("family + initial", "name_family || '|' || left(name_given, 1)", ("name",))
+            )
         for other in ("domain", "city", "zip"):
             if other in columns:
-                rules.append(Rule(f"family + {other}", f"name_family || '|' || {other}", ("name", other)))
-                rules.append(Rule(f"given + {other}", f"name_given || '|' || {other}", ("name", other)))
+                rules.append(
+                    Rule(f"family + {other}", f"name_family || '|' || {other}", ("name", other))
+                )
+                rules.append(
+                    Rule(f"given + {other}", f"name_given || '|' || {other}", ("name", other))
+                )
     if "person" in columns:
         rules.append(Rule("person", "person", ("person",)))
-    for col, key in (("domain", "domain"), ("email", "email"), ("phone", "right(phone, 7)"),
-                     ("address", "address")):  # fmt: skip
+    for col, key in (
+        ("domain", "domain"),
+        ("email", "email"),
+        ("phone", "right(phone, 7)"),
+        ("address", "address"),
+    ):
         # Colleagues share a domain: for people it blocks only together with a name.
         if col in columns and not (col == "domain" and "name_given" in columns):
             rules.append(Rule(col, key, (col,)))

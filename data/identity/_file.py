@@ -14,20 +14,30 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from revstack.data.errors import InputError, Problem
-from revstack.data.progress import Progress
 
-from ._prepare import KINDS
-from ._resolve import Resolution, resolve
-from ._score import pairwise_scores
+from revstack.data.errors import InputError, Problem
+from revstack.data.identity._prepare import KINDS
+from revstack.data.identity._resolve import Resolution, resolve
+from revstack.data.identity._score import pairwise_scores
+from revstack.data.progress import Progress
 
 __all__ = ["dedupe_file", "read_records", "parse_fields"]
 
 
-_ENRICH_FIELDS = ("domain", "company_name", "industry", "employees", "annual_revenue", "country", "city")
+_ENRICH_FIELDS = (
+    "domain",
+    "company_name",
+    "industry",
+    "employees",
+    "annual_revenue",
+    "country",
+    "city",
+)
 
 
-def parse_fields(specs: list[str], *, label: str = "--field", kinds: tuple[str, ...] | None = KINDS) -> dict[str, str]:
+def parse_fields(
+    specs: list[str], *, label: str = "--field", kinds: tuple[str, ...] | None = KINDS
+) -> dict[str, str]:
     """'phone=Phone Number' pairs into {kind: column}; unknown kinds are named. With
     ``kinds=None`` the names are enrichment fields instead of matching kinds."""
     allowed = tuple(k for k in kinds if k != "name") if kinds else _ENRICH_FIELDS
@@ -39,7 +49,9 @@ def parse_fields(specs: list[str], *, label: str = "--field", kinds: tuple[str, 
         if not sep or not column.strip():
             problems.append(Problem(label, f"{spec!r} is not KIND=COLUMN"))
         elif kind not in allowed:
-            problems.append(Problem(label, f"unknown kind {kind!r}; kinds are {', '.join(allowed)}"))
+            problems.append(
+                Problem(label, f"unknown kind {kind!r}; kinds are {', '.join(allowed)}")
+            )
         elif kind in fields:
             problems.append(Problem(label, f"kind {kind!r} given twice"))
         else:
@@ -59,22 +71,32 @@ def read_records(path: Path, id_col: str, columns: dict[str, str]) -> pl.DataFra
     try:
         df = pl.read_csv(path, infer_schema=False, encoding="utf8", quote_char='"')
     except pl.exceptions.PolarsError as exc:
-        raise InputError(f"{label}: not a readable UTF-8 CSV file: {str(exc).splitlines()[0]}") from exc
+        raise InputError(
+            f"{label}: not a readable UTF-8 CSV file: {str(exc).splitlines()[0]}"
+        ) from exc
     df = df.rename({c: c.lstrip("\ufeff").strip() for c in df.columns})
     wanted = {"id": id_col, **columns}
     missing = [
-        Problem(label, f"no column {col!r} (given for {kind}); the file has {', '.join(df.columns[:12])}", line=1, column=col)
-        for kind, col in wanted.items() if col not in df.columns
-    ]  # fmt: skip
+        Problem(
+            label,
+            f"no column {col!r} (given for {kind}); the file has {', '.join(df.columns[:12])}",
+            line=1,
+            column=col,
+        )
+        for kind, col in wanted.items()
+        if col not in df.columns
+    ]
     if missing:
         raise InputError(f"{label}: columns not found", missing)
     if df.is_empty():
         raise InputError(f"{label}: the file has a header but no rows")
     df = df.with_row_index("_row", offset=2).select(
         "_row",
-        *[pl.when(pl.col(c).str.strip_chars() == "").then(None).otherwise(pl.col(c)).alias(c)
-          for c in dict.fromkeys(wanted.values())],
-    )  # fmt: skip
+        *[
+            pl.when(pl.col(c).str.strip_chars() == "").then(None).otherwise(pl.col(c)).alias(c)
+            for c in dict.fromkeys(wanted.values())
+        ],
+    )
     problems = [
         Problem(label, "empty id", line=r, column=id_col)
         for r in df.filter(pl.col(id_col).is_null())["_row"].head(50).to_list()
@@ -83,7 +105,14 @@ def read_records(path: Path, id_col: str, columns: dict[str, str]) -> pl.DataFra
     for ident, rows in (
         repeated.group_by(id_col, maintain_order=True).agg(pl.col("_row")).head(50).iter_rows()
     ):
-        problems.append(Problem(label, f"id {ident!r} repeats on rows {', '.join(map(str, rows[:5]))}", line=rows[1], column=id_col))
+        problems.append(
+            Problem(
+                label,
+                f"id {ident!r} repeats on rows {', '.join(map(str, rows[:5]))}",
+                line=rows[1],
+                column=id_col,
+            )
+        )
     if problems:
         raise InputError(f"{label}: ids must be present and unique", problems)
     return df.rename({id_col: "record_id"}) if id_col != "record_id" else df
@@ -118,22 +147,38 @@ def dedupe_file(
     unknown = sorted({k for g in move_together for k in g} - set(kinds))
     if unknown:
         raise InputError(f"--move-together names kinds not given as fields: {', '.join(unknown)}")
-    result: Resolution = resolve(records, kinds, name_type=name_type, threshold=threshold, seed=seed,
-                                 move_together=move_together, progress=progress)  # fmt: skip
+    result: Resolution = resolve(
+        records,
+        kinds,
+        name_type=name_type,
+        threshold=threshold,
+        seed=seed,
+        move_together=move_together,
+        progress=progress,
+    )
     clusters = result.clusters
     _write_atomically(clusters, out)
     if pairs_out is not None:
         explained = result.pairs.filter(pl.col("probability") >= 0.01).select(
-            "left_id", "right_id", pl.col("probability").round(4), "match_weight", *[f"g_{c.kind}" for c in result.comparisons]
+            "left_id",
+            "right_id",
+            pl.col("probability").round(4),
+            "match_weight",
+            *[f"g_{c.kind}" for c in result.comparisons],
         )
         _write_atomically(explained, pairs_out)
     sizes = clusters.group_by("cluster_id").len()
     summary: dict[str, Any] = {
-        "input": str(path), "output": str(out), "records": len(clusters),
-        "clusters": len(sizes), "records_in_multi_record_clusters": int(sizes.filter(pl.col("len") > 1)["len"].sum()),
-        "candidate_pairs": len(result.pairs), "blocking_rules": result.rules, "seconds": result.timings,
+        "input": str(path),
+        "output": str(out),
+        "records": len(clusters),
+        "clusters": len(sizes),
+        "records_in_multi_record_clusters": int(sizes.filter(pl.col("len") > 1)["len"].sum()),
+        "candidate_pairs": len(result.pairs),
+        "blocking_rules": result.rules,
+        "seconds": result.timings,
         "parameters": result.parameters(),
-    }  # fmt: skip
+    }
     if truth_col:
         truth = records.select("record_id", entity_id=pl.col(truth_col)).drop_nulls()
         summary["scores"] = pairwise_scores(clusters, truth)

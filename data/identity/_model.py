@@ -36,7 +36,9 @@ class Session:
 class FellegiSunter:
     """Estimator in scikit-learn's manner: ``fit`` returns self, fitted attributes end in _."""
 
-    def __init__(self, *, max_iter: int = 100, tol: float = 1e-6, groups: tuple[tuple[int, ...], ...] = ()) -> None:
+    def __init__(
+        self, *, max_iter: int = 100, tol: float = 1e-6, groups: tuple[tuple[int, ...], ...] = ()
+    ) -> None:
         self.max_iter = max_iter
         self.tol = tol
         # Comparisons that change together (a company that moves gets a new street,
@@ -66,7 +68,9 @@ class FellegiSunter:
             if not active or s.counts.sum() < 20:
                 continue
             m, lam, it = self._em(s.patterns, s.counts, active, n_levels)
-            self.sessions_.append({"fixed": s.fixed, "pairs": int(s.counts.sum()), "lambda": lam, "iterations": it})
+            self.sessions_.append(
+                {"fixed": s.fixed, "pairs": int(s.counts.sum()), "lambda": lam, "iterations": it}
+            )
             for k in active:
                 estimates[k].append(m[k])
         missing = [k for k in range(k_count) if not estimates[k]]
@@ -117,7 +121,9 @@ class FellegiSunter:
             lam = new
         return lam
 
-    def _contributions(self, patterns: np.ndarray, m: list[np.ndarray], active: list[int]) -> np.ndarray:
+    def _contributions(
+        self, patterns: np.ndarray, m: list[np.ndarray], active: list[int]
+    ) -> np.ndarray:
         """Sum over comparisons of log2(m/u), with each group's disagreements counted once."""
         parts = np.zeros((len(patterns), len(m)))
         for k in active:
@@ -132,7 +138,9 @@ class FellegiSunter:
                 total += -neg.sum(axis=1) + neg.min(axis=1)
         return total
 
-    def _posterior(self, patterns: np.ndarray, m: list[np.ndarray], lam: float, active: list[int]) -> np.ndarray:
+    def _posterior(
+        self, patterns: np.ndarray, m: list[np.ndarray], lam: float, active: list[int]
+    ) -> np.ndarray:
         w = np.log2(lam / (1 - lam)) + self._contributions(patterns, m, active)
         return 1.0 / (1.0 + np.exp2(-np.clip(w, -60, 60)))
 

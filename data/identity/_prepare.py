@@ -15,6 +15,7 @@ is vectorised. What is normalised, and why:
 from __future__ import annotations
 
 import polars as pl
+
 from revstack.data.normalize import company_key, domain_from_email, domain_from_website
 
 __all__ = ["KINDS", "NICKNAMES", "prepare", "person_parts"]
@@ -24,53 +25,154 @@ KINDS = ("name", "person", "address", "city", "zip", "phone", "email", "domain")
 
 # Business words and their usual abbreviations, mapped to one spelling.
 _BUSINESS_WORDS = {
-    "international": "intl", "technologies": "tech", "technology": "tech", "systems": "sys",
-    "solutions": "soln", "manufacturing": "mfg", "industries": "inds", "associates": "assoc",
-    "services": "svcs", "service": "svcs", "laboratories": "labs", "laboratory": "labs",
-    "group": "grp", "networks": "nets", "partners": "ptnrs", "analytix": "analytics",
-    "company": "co", "brothers": "bros", "national": "natl", "university": "univ",
-    "center": "ctr", "centre": "ctr", "development": "dev", "management": "mgmt",
-    "saint": "st", "mount": "mt", "department": "dept",
-}  # fmt: skip
+    "international": "intl",
+    "technologies": "tech",
+    "technology": "tech",
+    "systems": "sys",
+    "solutions": "soln",
+    "manufacturing": "mfg",
+    "industries": "inds",
+    "associates": "assoc",
+    "services": "svcs",
+    "service": "svcs",
+    "laboratories": "labs",
+    "laboratory": "labs",
+    "group": "grp",
+    "networks": "nets",
+    "partners": "ptnrs",
+    "analytix": "analytics",
+    "company": "co",
+    "brothers": "bros",
+    "national": "natl",
+    "university": "univ",
+    "center": "ctr",
+    "centre": "ctr",
+    "development": "dev",
+    "management": "mgmt",
+    "saint": "st",
+    "mount": "mt",
+    "department": "dept",
+}
 
 # Common English given names and the nicknames people are keyed in under.
 NICKNAMES = {
-    "robert": ["bob", "rob", "bobby", "robbie", "bert"], "william": ["bill", "will", "billy", "liam"],
-    "elizabeth": ["liz", "beth", "betty", "eliza", "lizzie", "libby"], "richard": ["rick", "dick", "rich", "ricky"],
-    "james": ["jim", "jimmy", "jamie"], "john": ["jack", "johnny"], "michael": ["mike", "mick", "mikey"],
-    "joseph": ["joe", "joey"], "thomas": ["tom", "tommy"], "charles": ["charlie", "chuck", "chaz"],
-    "christopher": ["chris", "kit"], "daniel": ["dan", "danny"], "matthew": ["matt"],
-    "anthony": ["tony"], "donald": ["don", "donnie"], "steven": ["steve"], "stephen": ["steve"],
-    "andrew": ["andy", "drew"], "joshua": ["josh"], "kenneth": ["ken", "kenny"], "edward": ["ed", "eddie", "ted", "ned"],
-    "timothy": ["tim", "timmy"], "jeffrey": ["jeff"], "ronald": ["ron", "ronnie"], "gregory": ["greg"],
-    "nicholas": ["nick", "nicky"], "jonathan": ["jon", "jonny"], "samuel": ["sam", "sammy"],
-    "alexander": ["alex", "sasha", "xander"], "benjamin": ["ben", "benny"], "patrick": ["pat", "paddy"],
-    "peter": ["pete"], "frederick": ["fred", "freddie"], "lawrence": ["larry"], "raymond": ["ray"],
-    "gerald": ["jerry"], "douglas": ["doug"], "zachary": ["zach", "zack"], "nathaniel": ["nate", "nat"],
-    "nathan": ["nate"], "philip": ["phil"], "phillip": ["phil"], "vincent": ["vince", "vinny"],
-    "margaret": ["maggie", "meg", "peggy", "marge"], "katherine": ["kate", "kathy", "katie", "kat"],
-    "catherine": ["cathy", "kate", "cat"], "jennifer": ["jen", "jenny"], "jessica": ["jess", "jessie"],
-    "rebecca": ["becky", "becca"], "susan": ["sue", "suzy"], "deborah": ["deb", "debbie"],
-    "patricia": ["pat", "patty", "trish"], "barbara": ["barb"], "kimberly": ["kim"], "victoria": ["vicky", "tori"],
-    "alexandra": ["alex", "lexi", "sasha"], "samantha": ["sam"], "christine": ["chris", "tina"],
-    "christina": ["chris", "tina"], "pamela": ["pam"], "abigail": ["abby"], "amanda": ["mandy"],
-    "cynthia": ["cindy"], "dorothy": ["dot", "dottie"], "judith": ["judy"], "teresa": ["terry", "tess"],
-    "theresa": ["terry", "tess"], "angela": ["angie"], "melissa": ["mel", "missy"], "stephanie": ["steph"],
-    "jacqueline": ["jackie"], "gabriel": ["gabe"], "gabriela": ["gabby"], "isabel": ["izzy", "bel"],
-    "eleanor": ["ellie", "nora"], "frances": ["fran"], "francis": ["frank"], "franklin": ["frank"],
-    "harold": ["harry", "hal"], "henry": ["hank", "harry"], "leonard": ["leo", "len"], "louis": ["lou"],
-    "mohammed": ["mohamed", "muhammad"], "ivan": ["vanya"], "dmitri": ["dima"], "giuseppe": ["beppe", "pino"],
-    "francisco": ["paco", "pancho"], "jose": ["pepe"], "guillermo": ["memo"], "hans": ["hansi"],
+    "robert": ["bob", "rob", "bobby", "robbie", "bert"],
+    "william": ["bill", "will", "billy", "liam"],
+    "elizabeth": ["liz", "beth", "betty", "eliza", "lizzie", "libby"],
+    "richard": ["rick", "dick", "rich", "ricky"],
+    "james": ["jim", "jimmy", "jamie"],
+    "john": ["jack", "johnny"],
+    "michael": ["mike", "mick", "mikey"],
+    "joseph": ["joe", "joey"],
+    "thomas": ["tom", "tommy"],
+    "charles": ["charlie", "chuck", "chaz"],
+    "christopher": ["chris", "kit"],
+    "daniel": ["dan", "danny"],
+    "matthew": ["matt"],
+    "anthony": ["tony"],
+    "donald": ["don", "donnie"],
+    "steven": ["steve"],
+    "stephen": ["steve"],
+    "andrew": ["andy", "drew"],
+    "joshua": ["josh"],
+    "kenneth": ["ken", "kenny"],
+    "edward": ["ed", "eddie", "ted", "ned"],
+    "timothy": ["tim", "timmy"],
+    "jeffrey": ["jeff"],
+    "ronald": ["ron", "ronnie"],
+    "gregory": ["greg"],
+    "nicholas": ["nick", "nicky"],
+    "jonathan": ["jon", "jonny"],
+    "samuel": ["sam", "sammy"],
+    "alexander": ["alex", "sasha", "xander"],
+    "benjamin": ["ben", "benny"],
+    "patrick": ["pat", "paddy"],
+    "peter": ["pete"],
+    "frederick": ["fred", "freddie"],
+    "lawrence": ["larry"],
+    "raymond": ["ray"],
+    "gerald": ["jerry"],
+    "douglas": ["doug"],
+    "zachary": ["zach", "zack"],
+    "nathaniel": ["nate", "nat"],
+    "nathan": ["nate"],
+    "philip": ["phil"],
+    "phillip": ["phil"],
+    "vincent": ["vince", "vinny"],
+    "margaret": ["maggie", "meg", "peggy", "marge"],
+    "katherine": ["kate", "kathy", "katie", "kat"],
+    "catherine": ["cathy", "kate", "cat"],
+    "jennifer": ["jen", "jenny"],
+    "jessica": ["jess", "jessie"],
+    "rebecca": ["becky", "becca"],
+    "susan": ["sue", "suzy"],
+    "deborah": ["deb", "debbie"],
+    "patricia": ["pat", "patty", "trish"],
+    "barbara": ["barb"],
+    "kimberly": ["kim"],
+    "victoria": ["vicky", "tori"],
+    "alexandra": ["alex", "lexi", "sasha"],
+    "samantha": ["sam"],
+    "christine": ["chris", "tina"],
+    "christina": ["chris", "tina"],
+    "pamela": ["pam"],
+    "abigail": ["abby"],
+    "amanda": ["mandy"],
+    "cynthia": ["cindy"],
+    "dorothy": ["dot", "dottie"],
+    "judith": ["judy"],
+    "teresa": ["terry", "tess"],
+    "theresa": ["terry", "tess"],
+    "angela": ["angie"],
+    "melissa": ["mel", "missy"],
+    "stephanie": ["steph"],
+    "jacqueline": ["jackie"],
+    "gabriel": ["gabe"],
+    "gabriela": ["gabby"],
+    "isabel": ["izzy", "bel"],
+    "eleanor": ["ellie", "nora"],
+    "frances": ["fran"],
+    "francis": ["frank"],
+    "franklin": ["frank"],
+    "harold": ["harry", "hal"],
+    "henry": ["hank", "harry"],
+    "leonard": ["leo", "len"],
+    "louis": ["lou"],
+    "mohammed": ["mohamed", "muhammad"],
+    "ivan": ["vanya"],
+    "dmitri": ["dima"],
+    "giuseppe": ["beppe", "pino"],
+    "francisco": ["paco", "pancho"],
+    "jose": ["pepe"],
+    "guillermo": ["memo"],
+    "hans": ["hansi"],
     "wolfgang": ["wolf"],
-}  # fmt: skip
+}
 _NICK_TO_NAME = {nick: name for name, nicks in NICKNAMES.items() for nick in nicks}
 
 _STREET_WORDS = {
-    "street": "st", "str": "st", "strasse": "st", "avenue": "ave", "av": "ave", "road": "rd",
-    "boulevard": "blvd", "drive": "dr", "lane": "ln", "court": "ct", "place": "pl",
-    "square": "sq", "highway": "hwy", "parkway": "pkwy", "suite": "ste", "floor": "fl",
-    "north": "n", "south": "s", "east": "e", "west": "w", "building": "bldg",
-}  # fmt: skip
+    "street": "st",
+    "str": "st",
+    "strasse": "st",
+    "avenue": "ave",
+    "av": "ave",
+    "road": "rd",
+    "boulevard": "blvd",
+    "drive": "dr",
+    "lane": "ln",
+    "court": "ct",
+    "place": "pl",
+    "square": "sq",
+    "highway": "hwy",
+    "parkway": "pkwy",
+    "suite": "ste",
+    "floor": "fl",
+    "north": "n",
+    "south": "s",
+    "east": "e",
+    "west": "w",
+    "building": "bldg",
+}
 
 
 def _fold(expr: pl.Expr) -> pl.Expr:
@@ -123,7 +225,9 @@ def _digits(expr: pl.Expr) -> pl.Expr:
     return pl.when(d.str.len_chars() >= 7).then(d).otherwise(None)
 
 
-def prepare(records: pl.DataFrame, fields: dict[str, str], *, name_type: str = "org") -> pl.DataFrame:
+def prepare(
+    records: pl.DataFrame, fields: dict[str, str], *, name_type: str = "org"
+) -> pl.DataFrame:
     """``records`` with ``record_id`` and the columns named in ``fields`` (kind -> column),
     as a frame of normalised comparison columns (one or more per kind present).
 
@@ -131,19 +235,29 @@ def prepare(records: pl.DataFrame, fields: dict[str, str], *, name_type: str = "
     """
     out: list[pl.Expr] = [pl.col("record_id").cast(pl.String)]
     # Fold person names once, in a column of their own, before splitting them.
-    people = {k: c for k, c in fields.items() if k == "person" or (k == "name" and name_type != "org")}
-    records = records.with_columns([person_folded(pl.col(c)).alias(f"__folded_{k}") for k, c in people.items()])
+    people = {
+        k: c for k, c in fields.items() if k == "person" or (k == "name" and name_type != "org")
+    }
+    records = records.with_columns(
+        [person_folded(pl.col(c)).alias(f"__folded_{k}") for k, c in people.items()]
+    )
     for kind, column in fields.items():
         c = pl.col(column)
         if kind == "name" and name_type == "org" or kind == "name_org":
             n = org_name(c)
-            out += [n.alias("name"), n.str.split(" ").list.first().alias("name_first"),
-                    n.str.split(" ").list.sort().list.join(" ").alias("name_sorted")]  # fmt: skip
+            out += [
+                n.alias("name"),
+                n.str.split(" ").list.first().alias("name_first"),
+                n.str.split(" ").list.sort().list.join(" ").alias("name_sorted"),
+            ]
         elif kind in ("name", "person"):
             first, last = person_parts(pl.col(f"__folded_{kind}"), folded=True)
             prefix = "name" if kind == "name" else "person"
-            out += [first.alias(f"{prefix}_given"), last.alias(f"{prefix}_family"),
-                    pl.concat_str([first, last], separator=" ").alias(prefix)]  # fmt: skip
+            out += [
+                first.alias(f"{prefix}_given"),
+                last.alias(f"{prefix}_family"),
+                pl.concat_str([first, last], separator=" ").alias(prefix),
+            ]
         elif kind == "address":
             a = _words(_fold(c), _STREET_WORDS)
             out += [a.alias("address"), a.str.extract(r"\b(\d+[a-z]?)\b", 1).alias("address_no")]
@@ -160,8 +274,10 @@ def prepare(records: pl.DataFrame, fields: dict[str, str], *, name_type: str = "
             out += [e.alias("email"), e.str.extract(r"^([^@]+)@", 1).alias("email_local")]
         elif kind == "domain":
             raw = c.cast(pl.String)
-            d = pl.when(raw.str.contains("@")).then(domain_from_email(raw)).otherwise(
-                domain_from_website(raw)
+            d = (
+                pl.when(raw.str.contains("@"))
+                .then(domain_from_email(raw))
+                .otherwise(domain_from_website(raw))
             )
             out.append(d.alias("domain"))
         else:

@@ -8,12 +8,19 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import polars as pl
-from revstack.data.progress import Progress, report
 
-from ._cluster import cluster
-from ._compare import Comparison, Rule, blocking_rules, comparisons_for, gamma_sql, pairs_sql
-from ._model import FellegiSunter, Session
-from ._prepare import prepare
+from revstack.data.identity._cluster import cluster
+from revstack.data.identity._compare import (
+    Comparison,
+    Rule,
+    blocking_rules,
+    comparisons_for,
+    gamma_sql,
+    pairs_sql,
+)
+from revstack.data.identity._model import FellegiSunter, Session
+from revstack.data.identity._prepare import prepare
+from revstack.data.progress import Progress, report
 
 __all__ = ["Resolution", "resolve"]
 
@@ -59,7 +66,9 @@ class Resolution:
                 pairs.select("left_id", "right_id").with_columns(
                     kind=pl.lit(c.kind),
                     level=pl.Series([c.label(int(x)) for x in g]),
-                    weight=pl.Series(np.where(g >= 0, weights[k][np.clip(g, 0, None)], 0.0)).round(2),
+                    weight=pl.Series(np.where(g >= 0, weights[k][np.clip(g, 0, None)], 0.0)).round(
+                        2
+                    ),
                 )
             )
         return pl.concat(rows)
@@ -70,8 +79,15 @@ class Resolution:
         for k, c in enumerate(self.comparisons):
             for level in range(self.model.n_levels_[k]):
                 m, u = float(self.model.m_[k][level]), float(self.model.u_[k][level])
-                out.append({"kind": c.kind, "level": c.label(level), "m": round(m, 5),
-                            "u": round(u, 7), "weight": round(float(np.log2(m / u)), 2)})  # fmt: skip
+                out.append(
+                    {
+                        "kind": c.kind,
+                        "level": c.label(level),
+                        "m": round(m, 5),
+                        "u": round(u, 7),
+                        "weight": round(float(np.log2(m / u)), 2),
+                    }
+                )
         return out
 
 
@@ -161,14 +177,18 @@ def resolve(
         report(progress, _STEPS[4], len(_STEPS), len(_STEPS))
     finally:
         con.close()
-    return Resolution(clusters, pairs, model, comparisons, timings, [r.name for r in rules], prepared)
+    return Resolution(
+        clusters, pairs, model, comparisons, timings, [r.name for r in rules], prepared
+    )
 
 
 def _random_pairs(ids: pl.Series, n: int, seed: int) -> pl.DataFrame:
     rng = np.random.default_rng(seed)
     size = len(ids)
     if size < 2:
-        return pl.DataFrame({"left_id": [], "right_id": []}, schema={"left_id": pl.String, "right_id": pl.String})
+        return pl.DataFrame(
+            {"left_id": [], "right_id": []}, schema={"left_id": pl.String, "right_id": pl.String}
+        )
     n = int(min(n, size * (size - 1) // 2))
     a = rng.integers(0, size, n)
     b = rng.integers(0, size - 1, n)
@@ -203,9 +223,7 @@ def _fit(
         part = pairs.filter((pl.col("rules") & mask) != 0)
         if not part.is_empty():
             sessions.append(Session(*_patterns(part, gcols), fixed=fixed))
-    groups = tuple(
-        tuple(kinds.index(k) for k in group if k in kinds) for group in move_together
-    )
+    groups = tuple(tuple(kinds.index(k) for k in group if k in kinds) for group in move_together)
     return FellegiSunter(groups=groups).fit(
         sessions, _patterns(pairs, gcols), _patterns(random_g, gcols), n_levels, total_pairs
     )
@@ -213,7 +231,9 @@ def _fit(
 
 def _score(pairs: pl.DataFrame, model: FellegiSunter, gcols: list[str]) -> pl.DataFrame:
     if pairs.is_empty():
-        return pairs.with_columns(probability=pl.lit(None, pl.Float64), match_weight=pl.lit(None, pl.Float64))
+        return pairs.with_columns(
+            probability=pl.lit(None, pl.Float64), match_weight=pl.lit(None, pl.Float64)
+        )
     g = pairs.select(gcols).to_numpy().astype(np.int64)
     weight = model.match_weight(g)
     return pairs.with_columns(

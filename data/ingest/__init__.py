@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+
 from revstack.data.errors import InputError, Problem
 from revstack.data.ingest._mapping import FORMATS, TARGETS, Mapping, load_mapping
 from revstack.data.ingest._read import LINE, read_object
@@ -55,7 +56,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _finish(obj: str, df: pl.DataFrame, spec, fmt: str) -> pl.DataFrame:  # noqa: ANN001
+def _finish(obj: str, df: pl.DataFrame, spec, fmt: str) -> pl.DataFrame:
     for tgt, rule in spec.derive.items():
         if "slug" in rule:
             df = df.with_columns(
@@ -83,15 +84,25 @@ def _finish(obj: str, df: pl.DataFrame, spec, fmt: str) -> pl.DataFrame:  # noqa
                 pl.when(pl.col(c).is_in(spec.null_ids)).then(None).otherwise(pl.col(c)).alias(c)
             )
     if obj == "opportunities":
-        df = df.with_columns(is_closed=pl.col("stage").is_in(["closed_won", "closed_lost"]).fill_null(False),
-                             is_won=(pl.col("stage") == "closed_won").fill_null(False))  # fmt: skip
+        df = df.with_columns(
+            is_closed=pl.col("stage").is_in(["closed_won", "closed_lost"]).fill_null(False),
+            is_won=(pl.col("stage") == "closed_won").fill_null(False),
+        )
         if "name" not in df.columns:
             df = df.with_columns(name=pl.col("opportunity_id"))
     if obj == "users" and fmt == "maven":  # managers exist only as names on their agents
-        managers = df.select(pl.col("team").alias("user_id")).unique().with_columns(
-            name=pl.col("user_id").str.replace_all("-", " ").str.to_titlecase(), role=pl.lit("manager"),
-            region=pl.lit(None, pl.String), team=pl.col("user_id"), manager_id=pl.lit(None, pl.String), **{LINE: pl.lit(None, pl.UInt32)},
-        )  # fmt: skip
+        managers = (
+            df.select(pl.col("team").alias("user_id"))
+            .unique()
+            .with_columns(
+                name=pl.col("user_id").str.replace_all("-", " ").str.to_titlecase(),
+                role=pl.lit("manager"),
+                region=pl.lit(None, pl.String),
+                team=pl.col("user_id"),
+                manager_id=pl.lit(None, pl.String),
+                **{LINE: pl.lit(None, pl.UInt32)},
+            )
+        )
         df = pl.concat(
             [df.with_columns(pl.col(LINE).cast(pl.UInt32)), managers], how="diagonal_relaxed"
         )
@@ -199,9 +210,15 @@ def ingest(
     counts = _write(wh, fmt, directory, frames, new_hashes, data_as_of, started)
     report(progress, "writing", 1, 1)
     return {
-        "import_id": counts.pop("_import_id"), "format": fmt, "as_of": data_as_of, "rows": counts,
-        "files": [p.name for p in files], "unchanged": unchanged, "not_loaded": not_loaded, "seconds": round(time.perf_counter() - clock, 3),
-    }  # fmt: skip
+        "import_id": counts.pop("_import_id"),
+        "format": fmt,
+        "as_of": data_as_of,
+        "rows": counts,
+        "files": [p.name for p in files],
+        "unchanged": unchanged,
+        "not_loaded": not_loaded,
+        "seconds": round(time.perf_counter() - clock, 3),
+    }
 
 
 def _as_of(frames: dict[str, pl.DataFrame]) -> dt.datetime:
@@ -218,8 +235,15 @@ def _as_of(frames: dict[str, pl.DataFrame]) -> dt.datetime:
     return max(found)  # type: ignore[return-value]
 
 
-def _write(wh: Warehouse, fmt: str, directory: Path, frames: dict[str, pl.DataFrame], hashes: pl.DataFrame,
-           as_of: dt.datetime, started: dt.datetime) -> dict[str, Any]:  # fmt: skip
+def _write(
+    wh: Warehouse,
+    fmt: str,
+    directory: Path,
+    frames: dict[str, pl.DataFrame],
+    hashes: pl.DataFrame,
+    as_of: dt.datetime,
+    started: dt.datetime,
+) -> dict[str, Any]:
     counts: dict[str, Any] = {}
     with wh.transaction() as con:
         import_id = int(scalar(con, "SELECT nextval('ops.import_seq')"))  # type: ignore[arg-type]
@@ -243,13 +267,24 @@ def _write(wh: Warehouse, fmt: str, directory: Path, frames: dict[str, pl.DataFr
                 else:
                     select.append(_DEFAULTS.get(col, f"NULL::{dtype}"))
             with registered(con, "ingest_batch", df.drop(LINE)):
-                con.execute(f"INSERT OR REPLACE INTO {table} SELECT {', '.join(select)} FROM ingest_batch",
-                            {"fmt": fmt, "import_id": import_id})  # fmt: skip
+                con.execute(
+                    f"INSERT OR REPLACE INTO {table} SELECT {', '.join(select)} FROM ingest_batch",
+                    {"fmt": fmt, "import_id": import_id},
+                )
             counts[table] = len(df)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        con.execute("INSERT INTO ops.imports VALUES ($id, $fmt, $loc, $as_of, $started, $now, $counts)",
-                    {"id": import_id, "fmt": fmt, "loc": str(directory), "as_of": as_of, "started": started,
-                     "now": now, "counts": json.dumps(counts)})  # fmt: skip
+        con.execute(
+            "INSERT INTO ops.imports VALUES ($id, $fmt, $loc, $as_of, $started, $now, $counts)",
+            {
+                "id": import_id,
+                "fmt": fmt,
+                "loc": str(directory),
+                "as_of": as_of,
+                "started": started,
+                "now": now,
+                "counts": json.dumps(counts),
+            },
+        )
         with registered(con, "hashes", hashes):
             con.execute(
                 "INSERT INTO ops.import_files SELECT sha, $id, file, 0 FROM hashes",

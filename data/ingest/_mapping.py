@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
+
 from revstack.data.errors import ContractError
 
 __all__ = ["Mapping", "ObjectMap", "load_mapping", "TARGETS", "FORMATS"]
@@ -76,7 +77,9 @@ def load_mapping(fmt: str, path: Path | None = None) -> Mapping:
                 "format",
                 f"unknown format {fmt!r}; use one of {', '.join(FORMATS)} or pass --mapping",
             )
-        text = (resources.files("revstack.data.mappings") / f"{fmt}.yaml").read_text(encoding="utf-8")
+        text = (resources.files("revstack.data.mappings") / f"{fmt}.yaml").read_text(
+            encoding="utf-8"
+        )
         where = f"data/mappings/{fmt}.yaml"
     else:
         try:

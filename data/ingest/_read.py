@@ -6,14 +6,23 @@ import re
 from pathlib import Path
 
 import polars as pl
+
 from revstack.data.errors import Problem
 from revstack.data.ingest._mapping import ObjectMap
 
 __all__ = ["read_object", "LINE"]
 
 LINE = "_line"  # physical line of the record when no field spans lines (header = line 1)
-_TS_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%.fZ", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S",
-               "%Y-%m-%d %H:%M", "%Y-%m-%d", "%m/%d/%Y %H:%M", "%m/%d/%Y"]  # fmt: skip
+_TS_FORMATS = [
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S%.fZ",
+    "%Y-%m-%dT%H:%M:%SZ",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
+]
 _DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%m/%d/%Y", "%Y-%m-%dT%H:%M:%S%.fZ", "%d.%m.%Y"]
 
 

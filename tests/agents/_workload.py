@@ -9,14 +9,20 @@ import os
 import sys
 
 import polars as pl
+
 from revstack.agents.engine import POLICY_SCHEMA, Agent, AgentResult, AgentSpec, Context, run_agents
 from revstack.data.warehouse import Warehouse
 
 POLICY = pl.DataFrame(
-    {"action_type": ["set_employees", "set_industry"], "object_type": ["accounts", "accounts"],
-     "field": ["employees", "industry"], "tier": [1, 2], "min_confidence": [0.5, 0.5]},
+    {
+        "action_type": ["set_employees", "set_industry"],
+        "object_type": ["accounts", "accounts"],
+        "field": ["employees", "industry"],
+        "tier": [1, 2],
+        "min_confidence": [0.5, 0.5],
+    },
     schema=POLICY_SCHEMA,
-)  # fmt: skip
+)
 
 
 class Bumper(Agent):
@@ -28,25 +34,42 @@ class Bumper(Agent):
     def run(self, ctx: Context) -> AgentResult:
         a = ctx.table("crm.accounts", ["account_id", "employees", "industry"])
         emp = a.select(
-            action_type=pl.lit("set_employees"), object_type=pl.lit("accounts"),
-            record_id="account_id", field=pl.lit("employees"),
-            old_value=pl.col("employees").cast(pl.String), new_value=(pl.col("employees") + 1).cast(pl.String),
-            confidence=pl.lit(0.9), evidence=pl.lit("{}"), reason=pl.lit("bump"),
-        )  # fmt: skip
+            action_type=pl.lit("set_employees"),
+            object_type=pl.lit("accounts"),
+            record_id="account_id",
+            field=pl.lit("employees"),
+            old_value=pl.col("employees").cast(pl.String),
+            new_value=(pl.col("employees") + 1).cast(pl.String),
+            confidence=pl.lit(0.9),
+            evidence=pl.lit("{}"),
+            reason=pl.lit("bump"),
+        )
         ind = a.filter(pl.col("industry").is_null()).select(
-            action_type=pl.lit("set_industry"), object_type=pl.lit("accounts"),
-            record_id="account_id", field=pl.lit("industry"), old_value=pl.lit("null"),
-            new_value=pl.lit('"Software"'), confidence=pl.lit(0.7), evidence=pl.lit("{}"),
+            action_type=pl.lit("set_industry"),
+            object_type=pl.lit("accounts"),
+            record_id="account_id",
+            field=pl.lit("industry"),
+            old_value=pl.lit("null"),
+            new_value=pl.lit('"Software"'),
+            confidence=pl.lit(0.7),
+            evidence=pl.lit("{}"),
             reason=pl.lit("guess"),
-        )  # fmt: skip
+        )
         return AgentResult(pl.concat([emp, ind]))
 
 
 SPEC = AgentSpec(
-    name="bumper", version="1.0", contract_version="1", owner="t", mode="live", depends_on=(),
+    name="bumper",
+    version="1.0",
+    contract_version="1",
+    owner="t",
+    mode="live",
+    depends_on=(),
     triggers=("record_created", "record_changed"),
-    reads={"crm.accounts": ["account_id", "employees", "industry"]}, policy=POLICY, factory=Bumper,
-)  # fmt: skip
+    reads={"crm.accounts": ["account_id", "employees", "industry"]},
+    policy=POLICY,
+    factory=Bumper,
+)
 
 
 def seed_accounts(wh: Warehouse, n: int) -> None:

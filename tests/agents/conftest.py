@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from revstack.agents.engine import add_person
 from revstack.data.warehouse import Warehouse
 
@@ -37,9 +38,18 @@ def insert_proposal(
     with wh.connect() as con:
         con.execute(
             _PROPOSAL,
-            {"id": pid, "agent": agent, "record": record, "field": field, "old": old,
-             "new": new, "tier": tier, "status": status, "shadow": shadow},
-        )  # fmt: skip
+            {
+                "id": pid,
+                "agent": agent,
+                "record": record,
+                "field": field,
+                "old": old,
+                "new": new,
+                "tier": tier,
+                "status": status,
+                "shadow": shadow,
+            },
+        )
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import hashlib
 
 import duckdb
 import pytest
+
 from revstack.agents.engine import AuditEntry, append, to_json, verify
 from revstack.data.warehouse import Warehouse
 
@@ -89,9 +90,20 @@ def test_a_removed_row_is_named(wh: Warehouse) -> None:
 
 
 # The chain as docs/engine.md states it, recomputed here without the engine's SQL.
-_FIELDS = ("actor", "actor_kind", "action", "object_type", "record_id", "field", "before",
-           "after", "proposal_id", "run_id", "detail")  # fmt: skip
-_ROWS = f"SELECT seq, strftime(logged_at, '%Y-%m-%dT%H:%M:%S.%f'), {', '.join(_FIELDS)}, prev_hash, hash FROM ops.audit_log ORDER BY seq"  # noqa: E501
+_FIELDS = (
+    "actor",
+    "actor_kind",
+    "action",
+    "object_type",
+    "record_id",
+    "field",
+    "before",
+    "after",
+    "proposal_id",
+    "run_id",
+    "detail",
+)
+_ROWS = f"SELECT seq, strftime(logged_at, '%Y-%m-%dT%H:%M:%S.%f'), {', '.join(_FIELDS)}, prev_hash, hash FROM ops.audit_log ORDER BY seq"
 
 
 def _sha(text: str) -> str:
@@ -114,8 +126,21 @@ def _legacy_rows(con: duckdb.DuckDBPyConnection, n: int, *, head: bool = True) -
     """Rows as the row-by-row chain wrote them before blocks: hash = sha256(prev + digest)."""
     prev = "0" * 64
     for i in range(n):
-        row = (i + 1, "2026-11-01T09:00:00.000000", "crm_hygiene", "agent", "apply", "accounts",
-               f"L{i}", "industry", "null", to_json(f"v{i}"), None, "run-0", None)  # fmt: skip
+        row = (
+            i + 1,
+            "2026-11-01T09:00:00.000000",
+            "crm_hygiene",
+            "agent",
+            "apply",
+            "accounts",
+            f"L{i}",
+            "industry",
+            "null",
+            to_json(f"v{i}"),
+            None,
+            "run-0",
+            None,
+        )
         h = _sha(prev + _digest((*row, None, None)))
         con.execute(
             "INSERT INTO ops.audit_log VALUES ($1, $2::TIMESTAMP, $3, $4, $5, $6, $7, $8, $9, $10,"
@@ -178,8 +203,10 @@ def test_a_row_changed_with_its_own_hash_breaks_its_block(wh: Warehouse) -> None
         _rebuild(con)
         row = list(con.execute(_ROWS + " OFFSET 8 LIMIT 1").fetchone())  # seq 9, inside 6-15
         row[9] = '"forged"'  # after
-        con.execute("UPDATE ops.audit_log SET after = $a, hash = $h WHERE seq = 9",
-                    {"a": row[9], "h": _digest(tuple(row))})  # fmt: skip
+        con.execute(
+            "UPDATE ops.audit_log SET after = $a, hash = $h WHERE seq = 9",
+            {"a": row[9], "h": _digest(tuple(row))},
+        )
         report = verify(con)
     assert (report.ok, report.first_bad_seq) == (False, 15)
     assert "rows 6-15" in (report.problem or "")
@@ -194,7 +221,9 @@ def test_a_row_moved_to_another_chain_value_is_named(
     with wh.connect() as con:
         _rebuild(con)
         before = con.execute(f"SELECT {moved_to} FROM ops.audit_log WHERE seq = $s - 1", {"s": seq})
-        con.execute("UPDATE ops.audit_log SET prev_hash = $p WHERE seq = $s",
-                    {"p": before.fetchone()[0], "s": seq})  # fmt: skip
+        con.execute(
+            "UPDATE ops.audit_log SET prev_hash = $p WHERE seq = $s",
+            {"p": before.fetchone()[0], "s": seq},
+        )
         report = verify(con)
     assert (report.ok, report.first_bad_seq) == (False, seq)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+
 from revstack.agents.engine import add_person, decide, run_agents
 from revstack.agents.registry import specs
 from revstack.data.generator import generate
@@ -80,19 +81,31 @@ def test_approving_a_correction_writes_the_provider_value(ran: Warehouse) -> Non
     assert value == pytest.approx(float(new))
 
 
-def _truth_entity(con, kind: str) -> dict[str, str]:  # noqa: ANN001
-    return dict(con.execute("SELECT record_id, true_entity_id FROM truth.entities WHERE object_type = $k", {"k": kind}).fetchall())
+def _truth_entity(con, kind: str) -> dict[str, str]:
+    return dict(
+        con.execute(
+            "SELECT record_id, true_entity_id FROM truth.entities WHERE object_type = $k",
+            {"k": kind},
+        ).fetchall()
+    )
 
 
 def test_merge_proposals_are_tier_2_right_against_truth_and_readable(ran: Warehouse) -> None:
     import json
 
     merges = _proposals(ran).filter(pl.col("action_type") == "merge_records")
-    assert len(merges) > 100 and (merges["tier"] == 2).all() and (merges["status"] == "pending").all()
+    assert (
+        len(merges) > 100 and (merges["tier"] == 2).all() and (merges["status"] == "pending").all()
+    )
     with ran.connect() as con:
         truth = {k: _truth_entity(con, k) for k in ("accounts", "contacts")}
-    right = [truth[kind][rec] == truth[kind][json.loads(new)]
-             for kind, rec, new in ((r.split(":")[0], r.split(":")[1], n) for r, n in merges.select("record_id", "new_value").iter_rows())]  # fmt: skip
+    right = [
+        truth[kind][rec] == truth[kind][json.loads(new)]
+        for kind, rec, new in (
+            (r.split(":")[0], r.split(":")[1], n)
+            for r, n in merges.select("record_id", "new_value").iter_rows()
+        )
+    ]
     assert sum(right) / len(right) >= 0.97  # measured 0.99+ on mid (docs/hygiene.md)
     ev = json.loads(merges["evidence"][0])
     # In seconds: which fields agreed and how strongly, and both records side by side.
@@ -103,7 +116,9 @@ def test_merge_proposals_are_tier_2_right_against_truth_and_readable(ran: Wareho
     assert "likely the same" in merges["reason"][0] and "match probability" in merges["reason"][0]
 
 
-def test_approving_a_merge_maps_the_record_and_unmerge_restores_it(ran: Warehouse, tmp_path) -> None:  # noqa: ANN001
+def test_approving_a_merge_maps_the_record_and_unmerge_restores_it(
+    ran: Warehouse, tmp_path
+) -> None:
     import shutil
 
     from revstack.agents.engine import rollback
@@ -116,8 +131,10 @@ def test_approving_a_merge_maps_the_record_and_unmerge_restores_it(ran: Warehous
 
     def mapped() -> str:
         with wh.connect() as con:
-            return con.execute("SELECT entity_id FROM foundation.entity_map WHERE object_type = $k AND record_id = $r",
-                               {"k": kind, "r": record}).fetchall()[0][0]  # fmt: skip
+            return con.execute(
+                "SELECT entity_id FROM foundation.entity_map WHERE object_type = $k AND record_id = $r",
+                {"k": kind, "r": record},
+            ).fetchall()[0][0]
 
     assert mapped() == record
     assert decide(wh, merge["proposal_id"], approve=True, by="ana").outcome == "approved"
@@ -128,8 +145,10 @@ def test_approving_a_merge_maps_the_record_and_unmerge_restores_it(ran: Warehous
     [again] = run_agents(wh, specs(), only="crm_hygiene")
     assert again.status == "succeeded"
     with wh.connect() as con:
-        repeats = con.execute("SELECT count(*) FROM ops.proposals WHERE record_id = $r AND action_type = 'merge_records'",
-                              {"r": merge["record_id"]}).fetchall()[0][0]  # fmt: skip
+        repeats = con.execute(
+            "SELECT count(*) FROM ops.proposals WHERE record_id = $r AND action_type = 'merge_records'",
+            {"r": merge["record_id"]},
+        ).fetchall()[0][0]
     assert repeats == 1
 
 
@@ -138,9 +157,18 @@ def test_stage_missing_field_and_phantom_checks_hit_their_planted_defects(ran: W
 
     p = _proposals(ran)
     with ran.connect() as con:
-        planted = {c: set(r[0] for r in con.execute("SELECT record_id FROM truth.defects WHERE defect_class = $c", {"c": c}).fetchall())
-                   for c in ("stage_violation", "phantom_deal")}  # fmt: skip
-        closed = dict(con.execute("SELECT opportunity_id, is_closed FROM crm.opportunities").fetchall())
+        planted = {
+            c: set(
+                r[0]
+                for r in con.execute(
+                    "SELECT record_id FROM truth.defects WHERE defect_class = $c", {"c": c}
+                ).fetchall()
+            )
+            for c in ("stage_violation", "phantom_deal")
+        }
+        closed = dict(
+            con.execute("SELECT opportunity_id, is_closed FROM crm.opportunities").fetchall()
+        )
         measured = report(con)["truth"]
     moves = p.filter(pl.col("action_type") == "move_stage")
     assert not moves.is_empty() and set(moves["record_id"]) <= planted["stage_violation"]
@@ -148,20 +176,31 @@ def test_stage_missing_field_and_phantom_checks_hit_their_planted_defects(ran: W
     tasks = p.filter(pl.col("action_type") == "close_phantom_deal")
     assert (tasks["tier"] == 3).all() and (tasks["status"] == "task").all()
     assert not any(closed[r] for r in tasks["record_id"])  # a task: the engine closed nothing
-    assert len(set(tasks["record_id"]) & planted["phantom_deal"]) >= 0.8 * len(planted["phantom_deal"])
+    assert len(set(tasks["record_id"]) & planted["phantom_deal"]) >= 0.8 * len(
+        planted["phantom_deal"]
+    )
     flags = p.filter(pl.col("action_type") == "flag_missing_field")
     assert (flags["field"].is_null()).all() and (flags["status"] == "applied").all()
     d = measured["defects"]
-    assert d["missing_required_field"]["recall"] == 1.0 and d["missing_required_field"]["precision"] == 1.0
+    assert (
+        d["missing_required_field"]["recall"] == 1.0
+        and d["missing_required_field"]["precision"] == 1.0
+    )
     assert d["stage_violation"]["recall"] == 1.0 and d["phantom_deal"]["precision"] >= 0.9
-    assert measured["duplicates"]["accounts"]["precision"] >= 0.95 and measured["duplicates"]["contacts"]["recall"] >= 0.95
+    assert (
+        measured["duplicates"]["accounts"]["precision"] >= 0.95
+        and measured["duplicates"]["contacts"]["recall"] >= 0.95
+    )
 
 
-def test_a_second_run_on_the_same_data_proposes_nothing(ran: Warehouse, tmp_path) -> None:  # noqa: ANN001
+def test_a_second_run_on_the_same_data_proposes_nothing(ran: Warehouse, tmp_path) -> None:
     import shutil
 
     shutil.copy(ran.path, tmp_path / "again.duckdb")
     wh = Warehouse(tmp_path / "again.duckdb")
     run_agents(wh, specs(), only="crm_hygiene")  # the first run's own writes change flags once
     [third] = run_agents(wh, specs(), only="crm_hygiene")
-    assert third.status == "succeeded" and sum(v for k, v in third.counts.items() if k != "deferred") == 0
+    assert (
+        third.status == "succeeded"
+        and sum(v for k, v in third.counts.items() if k != "deferred") == 0
+    )

@@ -16,16 +16,16 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
 from revstack.agents._llm import OpenAICompatible, grounded, rewriter_from_env
 from revstack.agents.deal_prep import DealPrep
 from revstack.agents.engine import add_person, run_agents
 from revstack.agents.registry import specs
+from revstack.cli import main
 from revstack.data.errors import InputError
 from revstack.data.news import FeedFile, load_news
 from revstack.data.warehouse import Warehouse, frame, release_all
 from revstack.metrics.deal_prep import report, verify_citations
-
-from revstack.cli import main
 
 
 def _copy(src: Warehouse, dst: Path) -> Warehouse:
@@ -34,7 +34,7 @@ def _copy(src: Warehouse, dst: Path) -> Warehouse:
     return Warehouse(dst)
 
 
-def _spec(factory):  # noqa: ANN001, ANN202
+def _spec(factory):
     spec = next(s for s in specs() if s.name == "deal_prep")
     return dataclasses.replace(spec, factory=factory)
 
@@ -58,8 +58,11 @@ def test_every_upcoming_meeting_is_briefed_and_every_citation_holds(briefed: War
     with briefed.connect() as con:
         measures = report(con, None)
         checked = verify_citations(con)
-        meetings = frame(con, "SELECT activity_id FROM crm.activities WHERE status = 'scheduled' "
-                              "AND occurred_at > (SELECT max(as_of) FROM ops.imports)")  # fmt: skip
+        meetings = frame(
+            con,
+            "SELECT activity_id FROM crm.activities WHERE status = 'scheduled' "
+            "AND occurred_at > (SELECT max(as_of) FROM ops.imports)",
+        )
     assert len(meetings) > 20
     assert measures["coverage"]["coverage"] == 1.0
     assert measures["statements"]["share_cited"] == 1.0
@@ -78,8 +81,9 @@ def test_citations_checked_by_hand_against_the_rows(briefed: Warehouse) -> None:
     with briefed.connect() as con:
         for c in sample:
             where = " AND ".join(f"{k}::VARCHAR = ?" for k in c["key"])
-            rows = con.execute(f'SELECT "{c["field"]}" FROM {c["table"]} WHERE {where}',
-                               list(c["key"].values())).fetchall()  # fmt: skip
+            rows = con.execute(
+                f'SELECT "{c["field"]}" FROM {c["table"]} WHERE {where}', list(c["key"].values())
+            ).fetchall()
             assert len(rows) == 1, c
             stored = rows[0][0]
             if isinstance(stored, dt.datetime):
@@ -99,8 +103,11 @@ def test_citations_checked_by_hand_against_the_rows(briefed: Warehouse) -> None:
 def test_planted_defects_are_called_out_at_the_top(briefed: Warehouse) -> None:
     b = _briefings(briefed)
     with briefed.connect() as con:
-        defects = frame(con, "SELECT defect_class, object_type, record_id, field FROM truth.defects "
-                             "WHERE defect_class IN ('missing_required_field', 'duplicate_account')")  # fmt: skip
+        defects = frame(
+            con,
+            "SELECT defect_class, object_type, record_id, field FROM truth.defects "
+            "WHERE defect_class IN ('missing_required_field', 'duplicate_account')",
+        )
     warned = 0
     for row in b.iter_rows(named=True):
         items = json.loads(row["citations"])
@@ -144,8 +151,11 @@ def test_a_rerun_on_the_same_data_stores_nothing_new(briefed: Warehouse) -> None
 
 def _flag(wh: Warehouse, run: str, opp: str, signal: str, reason: str) -> None:
     with wh.connect() as con:
-        con.execute("INSERT INTO ops.risk_flags (run_id, opportunity_id, signal, flagged_at, score, reason) "
-                    "VALUES (?, ?, ?, now(), 0.8, ?)", [run, opp, signal, reason])  # fmt: skip
+        con.execute(
+            "INSERT INTO ops.risk_flags (run_id, opportunity_id, signal, flagged_at, score, reason) "
+            "VALUES (?, ?, ?, now(), 0.8, ?)",
+            [run, opp, signal, reason],
+        )
 
 
 def test_risks_come_from_the_latest_pipeline_health_run_only(
@@ -180,9 +190,14 @@ def test_the_identity_map_is_used_when_it_has_rows(briefed: Warehouse, tmp_path:
     wh = _copy(briefed, tmp_path / "map.duckdb")
     row = _briefings(wh).row(0, named=True)
     with wh.connect() as con:  # an approved merge: the account now maps to A_OTHER's entity
-        con.execute("UPDATE foundation.entity_map SET entity_id = 'A_OTHER', confidence = 0.93 "
-                    "WHERE object_type = 'accounts' AND record_id = ?", [row["account_id"]])
-        con.execute("INSERT INTO foundation.entity_map VALUES ('accounts', 'A_OTHER', 'A_OTHER', 1.0, 'self', now())")  # fmt: skip
+        con.execute(
+            "UPDATE foundation.entity_map SET entity_id = 'A_OTHER', confidence = 0.93 "
+            "WHERE object_type = 'accounts' AND record_id = ?",
+            [row["account_id"]],
+        )
+        con.execute(
+            "INSERT INTO foundation.entity_map VALUES ('accounts', 'A_OTHER', 'A_OTHER', 1.0, 'self', now())"
+        )
     [result] = run_agents(
         wh,
         [_spec(lambda: DealPrep(on_demand=[row["opportunity_id"]], rewriter=None))],
@@ -192,7 +207,11 @@ def test_the_identity_map_is_used_when_it_has_rows(briefed: Warehouse, tmp_path:
     md = _briefings(wh).filter(pl.col("meeting_id").is_null())["markdown"][0]
     assert "identity map puts it in the same entity A_OTHER (confidence 0.93) as A_OTHER" in md
     header = md.split("## Meeting")[0]
-    assert not [line for line in header.splitlines() if line.startswith("- Account") and "name check" in line]
+    assert not [
+        line
+        for line in header.splitlines()
+        if line.startswith("- Account") and "name check" in line
+    ]
 
 
 def test_news_from_a_feed_file_is_cited(briefed: Warehouse, tmp_path: Path) -> None:
@@ -204,8 +223,16 @@ def test_news_from_a_feed_file_is_cited(briefed: Warehouse, tmp_path: Path) -> N
         ).fetchall()[0][0]
     domain = site.split("//")[-1].removeprefix("www.").split("/")[0].lower()
     feed = tmp_path / "feed.jsonl"
-    feed.write_text(json.dumps({"domain": domain, "published_at": "2026-09-20T08:00:00Z",
-                                "headline": "Example Co opens a new office in Lisbon"}) + "\n")  # fmt: skip
+    feed.write_text(
+        json.dumps(
+            {
+                "domain": domain,
+                "published_at": "2026-09-20T08:00:00Z",
+                "headline": "Example Co opens a new office in Lisbon",
+            }
+        )
+        + "\n"
+    )
     assert load_news(wh, FeedFile(feed)) == {"items": 1, "new": 1}
     assert load_news(wh, FeedFile(feed)) == {"items": 1, "new": 0}  # loading again adds nothing
     run_agents(
@@ -223,8 +250,10 @@ def test_news_from_a_feed_file_is_cited(briefed: Warehouse, tmp_path: Path) -> N
 
 def test_a_bad_feed_line_is_named(tmp_path: Path) -> None:
     feed = tmp_path / "feed.jsonl"
-    feed.write_text('{"domain": "a.com", "published_at": "2026-09-20", "headline": "x"}\n'
-                    '{"domain": "b.com", "published_at": "last week", "headline": "y"}\n')  # fmt: skip
+    feed.write_text(
+        '{"domain": "a.com", "published_at": "2026-09-20", "headline": "x"}\n'
+        '{"domain": "b.com", "published_at": "last week", "headline": "y"}\n'
+    )
     with pytest.raises(InputError, match=r"feed.jsonl:2 \[published_at\]"):
         FeedFile(feed).items()
 
@@ -232,8 +261,9 @@ def test_a_bad_feed_line_is_named(tmp_path: Path) -> None:
 # -- the optional rewriter ---------------------------------------------------------
 
 
-def test_no_endpoint_means_no_rewriter_and_no_network(briefed: Warehouse, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_no_endpoint_means_no_rewriter_and_no_network(
+    briefed: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for var in ("REVSTACK_LLM_URL", "REVSTACK_LLM_MODEL", "REVSTACK_LLM_API_KEY"):
         monkeypatch.delenv(var, raising=False)
     assert rewriter_from_env() is None
@@ -273,10 +303,10 @@ def test_a_rewrite_keeps_its_citations_or_is_refused(briefed: Warehouse, tmp_pat
     wh = _copy(briefed, tmp_path / "rewrite.duckdb")
     opp = _briefings(wh)["opportunity_id"][2]
 
-    def polite(texts):  # noqa: ANN001, ANN202 - keeps every marker and adds nothing
+    def polite(texts):
         return ["Note: " + t[0].lower() + t[1:] for t in texts]
 
-    def careless(texts):  # noqa: ANN001, ANN202 - drops the citation markers
+    def careless(texts):
         return [t.split(" [")[0] + " (trust me)" for t in texts]
 
     for name, fn, rewritten in (("polite", polite, True), ("careless", careless, False)):
@@ -299,7 +329,7 @@ def test_the_openai_compatible_client_speaks_the_protocol_on_loopback() -> None:
     seen: list[dict[str, object]] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             seen.append(
                 {"path": self.path, "auth": self.headers.get("Authorization"), "body": body}
@@ -318,8 +348,13 @@ def test_the_openai_compatible_client_speaks_the_protocol_on_loopback() -> None:
     server = HTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        client = rewriter_from_env({"REVSTACK_LLM_URL": f"http://127.0.0.1:{server.server_port}/v1",
-                                    "REVSTACK_LLM_MODEL": "m1", "REVSTACK_LLM_API_KEY": "k"})  # fmt: skip
+        client = rewriter_from_env(
+            {
+                "REVSTACK_LLM_URL": f"http://127.0.0.1:{server.server_port}/v1",
+                "REVSTACK_LLM_MODEL": "m1",
+                "REVSTACK_LLM_API_KEY": "k",
+            }
+        )
         assert isinstance(client, OpenAICompatible) and client.name == "llm:m1"
         assert list(client(["a [1]", "b [2]"])) == ["A [1]", "B [2]"]
     finally:
@@ -331,8 +366,9 @@ def test_the_openai_compatible_client_speaks_the_protocol_on_loopback() -> None:
 # -- on demand, and the opened mark ----------------------------------------------------
 
 
-def test_brief_on_demand_records_the_open_and_refuses_unknown_deals(briefed: Warehouse, tmp_path: Path,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_brief_on_demand_records_the_open_and_refuses_unknown_deals(
+    briefed: Warehouse, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     wh = _copy(briefed, tmp_path / "cli.duckdb")
     opp = _briefings(wh)["opportunity_id"][3]
     html = tmp_path / "b.html"

@@ -6,9 +6,9 @@ import multiprocessing as mp
 import threading
 
 import pytest
+
 from revstack.agents.engine import EngineError, decide, parse_value, verify
 from revstack.data.warehouse import Warehouse, first_row, frame
-
 from tests.agents.conftest import insert_proposal
 
 
@@ -125,7 +125,7 @@ def test_eight_threads_approving_at_once_make_one_decision(engine_wh: Warehouse)
             results.append(
                 decide(Warehouse(engine_wh.path), "p1", approve=i % 2 == 0, by="rev", note=f"n{i}")
             )
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=click, args=(i,)) for i in range(8)]

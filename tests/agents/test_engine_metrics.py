@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import polars as pl
+
 from revstack.agents.engine import decide, parse_value, run_agents
 from revstack.data.warehouse import Warehouse
 from revstack.metrics.engine import action_outcomes, run_stats
-
 from tests.agents.test_runs import FillIndustry, _spec
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import polars as pl
+
 from revstack.agents.engine import (
     POLICY_SCHEMA,
     PROPOSAL_INPUT,
@@ -17,21 +18,42 @@ from revstack.agents.engine import (
 from revstack.data.warehouse import Warehouse, frame
 
 POLICY = pl.DataFrame(
-    {"action_type": ["fill_industry", "fill_employees"], "object_type": ["accounts", "accounts"],
-     "field": ["industry", "employees"], "tier": [1, 2], "min_confidence": [0.5, 0.5]},
+    {
+        "action_type": ["fill_industry", "fill_employees"],
+        "object_type": ["accounts", "accounts"],
+        "field": ["industry", "employees"],
+        "tier": [1, 2],
+        "min_confidence": [0.5, 0.5],
+    },
     schema=POLICY_SCHEMA,
-)  # fmt: skip
+)
 
 
 def _row(action: str, record: str, field: str, old: str, new: str, conf: float, why: str) -> dict:
-    return {"action_type": action, "object_type": "accounts", "record_id": record, "field": field,
-            "old_value": old, "new_value": new, "confidence": conf, "evidence": "{}", "reason": why}  # fmt: skip
+    return {
+        "action_type": action,
+        "object_type": "accounts",
+        "record_id": record,
+        "field": field,
+        "old_value": old,
+        "new_value": new,
+        "confidence": conf,
+        "evidence": "{}",
+        "reason": why,
+    }
 
 
 def _key(agent: str, row: dict) -> str:
     """The idempotency key as docs/engine.md defines it."""
-    parts = [agent, row["action_type"], row["object_type"], row["record_id"], row["field"],
-             row["old_value"], row["new_value"]]  # fmt: skip
+    parts = [
+        agent,
+        row["action_type"],
+        row["object_type"],
+        row["record_id"],
+        row["field"],
+        row["old_value"],
+        row["new_value"],
+    ]
     return hashlib.md5(chr(31).join(parts).encode()).hexdigest()
 
 
@@ -41,7 +63,7 @@ class Rows(Agent):
     name = "rows"
     version = "1.0"
 
-    def __init__(self, rows: list[dict], meanwhile=None) -> None:  # noqa: ANN001
+    def __init__(self, rows: list[dict], meanwhile=None) -> None:
         self.rows, self.meanwhile = rows, meanwhile
 
     def run(self, ctx: Context) -> AgentResult:
@@ -53,11 +75,17 @@ class Rows(Agent):
 
 def _spec(name: str, agent: Agent | None) -> AgentSpec:
     return AgentSpec(
-        name=name, version="1.0", contract_version="1", owner="ops@x", mode="live",
-        depends_on=(), triggers=("record_created", "record_changed"),
-        reads={"crm.accounts": ["account_id"]}, policy=POLICY,
+        name=name,
+        version="1.0",
+        contract_version="1",
+        owner="ops@x",
+        mode="live",
+        depends_on=(),
+        triggers=("record_created", "record_changed"),
+        reads={"crm.accounts": ["account_id"]},
+        policy=POLICY,
         factory=None if agent is None else (lambda: agent),
-    )  # fmt: skip
+    )
 
 
 def _stored(wh: Warehouse, agent: str) -> pl.DataFrame:
@@ -87,12 +115,22 @@ def test_repeats_collapse_and_the_most_confident_proposal_takes_the_field(
     a1 = p.filter(pl.col("record_id") == "a1")
     assert (len(a1), a1["confidence"][0], a1["reason"][0]) == (1, 0.95, "high repeat")
     assert a1["status"][0] == "applied"
-    a2 = dict(zip(p.filter(pl.col("record_id") == "a2")["new_value"],
-                  p.filter(pl.col("record_id") == "a2")["status"], strict=True))  # fmt: skip
+    a2 = dict(
+        zip(
+            p.filter(pl.col("record_id") == "a2")["new_value"],
+            p.filter(pl.col("record_id") == "a2")["status"],
+            strict=True,
+        )
+    )
     assert a2 == {"26": "pending", "25": "superseded"}
     winner = min(tie, key=lambda r: _key("rows", r))  # equal confidence: the smaller key
-    a4 = dict(zip(p.filter(pl.col("record_id") == "a4")["idempotency_key"],
-                  p.filter(pl.col("record_id") == "a4")["status"], strict=True))  # fmt: skip
+    a4 = dict(
+        zip(
+            p.filter(pl.col("record_id") == "a4")["idempotency_key"],
+            p.filter(pl.col("record_id") == "a4")["status"],
+            strict=True,
+        )
+    )
     assert a4 == {_key("rows", r): "applied" if r is winner else "superseded" for r in tie}
     assert set(p["idempotency_key"]) == {_key("rows", r) for r in rows}  # keys as documented
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from revstack.agents.engine import decide, export_changes, parse_value, record_schedule, run_agents
 from revstack.data.warehouse import Warehouse
-
 from tests.agents.test_runs import FillIndustry, _spec
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 
 import polars as pl
 import pytest
+
 from revstack.agents.features import TABLES, deal_states, frames_connection, weekly_moments
 from revstack.data.warehouse import Warehouse, frame, scalar
 
@@ -29,15 +30,29 @@ def _states(frames: dict[str, pl.DataFrame], moments: object, **kw: object) -> p
 def test_the_state_at_the_data_as_of_is_the_crm_itself(small_company: Warehouse) -> None:
     with small_company.connect() as con:
         as_of = scalar(con, "SELECT max(as_of) FROM ops.imports")
-        crm = frame(con, "SELECT opportunity_id, stage, amount::DOUBLE AS amount, close_date, "
-                         "forecast_category, is_closed, is_won FROM crm.opportunities")  # fmt: skip
-        engaged = frame(con, """
+        crm = frame(
+            con,
+            "SELECT opportunity_id, stage, amount::DOUBLE AS amount, close_date, "
+            "forecast_category, is_closed, is_won FROM crm.opportunities",
+        )
+        engaged = frame(
+            con,
+            """
             SELECT opportunity_id, count(DISTINCT contact_id) AS n FROM crm.activities
             WHERE status = 'completed' AND direction IN ('inbound', 'two_way')
-              AND occurred_at <= $t GROUP BY 1""", {"t": as_of})  # fmt: skip
+              AND occurred_at <= $t GROUP BY 1""",
+            {"t": as_of},
+        )
         states = deal_states(con, as_of)
-    cols = ["opportunity_id", "stage", "amount", "close_date", "forecast_category", "is_closed",
-            "is_won"]  # fmt: skip
+    cols = [
+        "opportunity_id",
+        "stage",
+        "amount",
+        "close_date",
+        "forecast_category",
+        "is_closed",
+        "is_won",
+    ]
     assert (
         states.select(cols).sort("opportunity_id").equals(crm.select(cols).sort("opportunity_id"))
     )
@@ -61,11 +76,17 @@ def test_open_only_keeps_the_deals_open_at_each_moment(small_company: Warehouse)
 def test_pushes_count_every_close_date_move_in_truth(small_company: Warehouse) -> None:
     with small_company.connect() as con:
         states = deal_states(con, PAST, open_only=True)
-        truth = frame(con, """
+        truth = frame(
+            con,
+            """
             SELECT opportunity_id, count(*) AS n, count(*) FILTER (WHERE out_of_period) AS q
-            FROM truth.slips WHERE slipped_at <= $t GROUP BY 1""", {"t": PAST})  # fmt: skip
-        blank = frame(con, "SELECT DISTINCT opportunity_id FROM crm.opportunity_history "
-                           "WHERE close_date IS NULL")  # fmt: skip
+            FROM truth.slips WHERE slipped_at <= $t GROUP BY 1""",
+            {"t": PAST},
+        )
+        blank = frame(
+            con,
+            "SELECT DISTINCT opportunity_id FROM crm.opportunity_history WHERE close_date IS NULL",
+        )
     # A close date left blank in the CRM hides its pushes: those deals are not comparable.
     got = (
         states.join(blank, on="opportunity_id", how="anti")
@@ -79,10 +100,14 @@ def test_pushes_count_every_close_date_move_in_truth(small_company: Warehouse) -
 
 def test_a_departed_champion_counts_once_the_crm_knew(small_company: Warehouse) -> None:
     with small_company.connect() as con:
-        states = deal_states(con, weekly_moments(dt.date(2024, 1, 1), dt.date(2026, 9, 28)),
-                             open_only=True)  # fmt: skip
-        gone = frame(con, "SELECT opportunity_id, min(departed_at) AS left_on "
-                          "FROM truth.champion_departures GROUP BY 1")  # fmt: skip
+        states = deal_states(
+            con, weekly_moments(dt.date(2024, 1, 1), dt.date(2026, 9, 28)), open_only=True
+        )
+        gone = frame(
+            con,
+            "SELECT opportunity_id, min(departed_at) AS left_on "
+            "FROM truth.champion_departures GROUP BY 1",
+        )
     got = states.join(gone, on="opportunity_id", how="left").with_columns(
         really=pl.col("left_on").is_not_null() & (pl.col("left_on") <= pl.col("as_of").dt.date())
     )
@@ -100,40 +125,72 @@ def _hand_built() -> dict[str, pl.DataFrame]:
         {
             "history_id": ["h1", "h2", "h3", "h4", "h5"],
             "opportunity_id": ["o1"] * 5,
-            "changed_at": [t(2026, 1, 5), t(2026, 2, 1), t(2026, 3, 20), t(2026, 4, 2), t(2026, 5, 1)],
+            "changed_at": [
+                t(2026, 1, 5),
+                t(2026, 2, 1),
+                t(2026, 3, 20),
+                t(2026, 4, 2),
+                t(2026, 5, 1),
+            ],
             "stage": ["discovery", "proposal", "proposal", "proposal", "closed_lost"],
             "amount": [100.0, 100.0, 80.0, 80.0, 80.0],
-            "close_date": [dt.date(2026, 3, 15), dt.date(2026, 3, 15), dt.date(2026, 3, 31),
-                           dt.date(2026, 4, 30), dt.date(2026, 5, 1)],
+            "close_date": [
+                dt.date(2026, 3, 15),
+                dt.date(2026, 3, 15),
+                dt.date(2026, 3, 31),
+                dt.date(2026, 4, 30),
+                dt.date(2026, 5, 1),
+            ],
             "forecast_category": ["pipeline", "best_case", "best_case", "best_case", "omitted"],
             "probability": [0.2, 0.4, 0.4, 0.4, 0.0],
             "changed_by": ["u1"] * 5,
         }
-    )  # fmt: skip
+    )
     acts = pl.DataFrame(
         {
             "opportunity_id": ["o1"] * 6,
             "contact_id": ["c1", "c2", "c1", "c1", "c1", "c2"],
             "direction": ["two_way", "inbound", "outbound", "outbound", "two_way", "two_way"],
-            "status": ["completed", "completed", "completed", "completed", "cancelled", "completed"],
-            "occurred_at": [t(2026, 1, 10), t(2026, 2, 10), t(2026, 3, 1), t(2026, 3, 25),
-                            t(2026, 3, 26), t(2026, 4, 20)],
+            "status": [
+                "completed",
+                "completed",
+                "completed",
+                "completed",
+                "cancelled",
+                "completed",
+            ],
+            "occurred_at": [
+                t(2026, 1, 10),
+                t(2026, 2, 10),
+                t(2026, 3, 1),
+                t(2026, 3, 25),
+                t(2026, 3, 26),
+                t(2026, 4, 20),
+            ],
         }
-    )  # fmt: skip
+    )
     roles = pl.DataFrame(
         {
-            "opportunity_id": ["o1", "o1"], "contact_id": ["c1", "c2"],
-            "role": ["champion", "economic_buyer"], "added_at": [t(2026, 1, 6), t(2026, 3, 1)],
+            "opportunity_id": ["o1", "o1"],
+            "contact_id": ["c1", "c2"],
+            "role": ["champion", "economic_buyer"],
+            "added_at": [t(2026, 1, 6), t(2026, 3, 1)],
         }
-    )  # fmt: skip
+    )
     contacts = pl.DataFrame(
         {
-            "contact_id": ["c1", "c2"], "is_active": [False, True], "email_bounced": [True, False],
+            "contact_id": ["c1", "c2"],
+            "is_active": [False, True],
+            "email_bounced": [True, False],
             "updated_at": [t(2026, 3, 28), t(2026, 1, 1)],
         }
-    )  # fmt: skip
-    return {"crm.opportunity_history": history, "crm.activities": acts,
-            "crm.opportunity_contacts": roles, "crm.contacts": contacts}  # fmt: skip
+    )
+    return {
+        "crm.opportunity_history": history,
+        "crm.activities": acts,
+        "crm.opportunity_contacts": roles,
+        "crm.contacts": contacts,
+    }
 
 
 def test_a_hand_built_deal_has_exactly_the_state_its_rows_say() -> None:
@@ -172,14 +229,23 @@ def _future_rewritten(frames: dict[str, pl.DataFrame], t: dt.datetime) -> dict[s
     h = frames["crm.opportunity_history"]
     last = h.sort("changed_at").group_by("opportunity_id").last()
     pushes = last.with_columns(
-        history_id=pl.col("history_id") + "-x", changed_at=pl.lit(later),
-        close_date=pl.lit(dt.date(2031, 1, 1)), amount=pl.col("amount") * 3, stage=pl.lit("closed_lost"),
-    )  # fmt: skip
+        history_id=pl.col("history_id") + "-x",
+        changed_at=pl.lit(later),
+        close_date=pl.lit(dt.date(2031, 1, 1)),
+        amount=pl.col("amount") * 3,
+        stage=pl.lit("closed_lost"),
+    )
     a = frames["crm.activities"]
-    answers = a.filter(pl.col("opportunity_id").is_not_null()).head(5000).with_columns(
-        contact_id=pl.lit("C-new"), direction=pl.lit("two_way"), status=pl.lit("completed"),
-        occurred_at=pl.lit(later),
-    )  # fmt: skip
+    answers = (
+        a.filter(pl.col("opportunity_id").is_not_null())
+        .head(5000)
+        .with_columns(
+            contact_id=pl.lit("C-new"),
+            direction=pl.lit("two_way"),
+            status=pl.lit("completed"),
+            occurred_at=pl.lit(later),
+        )
+    )
     r = frames["crm.opportunity_contacts"]
     roles = last.select("opportunity_id").with_columns(
         contact_id=pl.lit("C-new"), role=pl.lit("champion"), added_at=pl.lit(later)
@@ -197,9 +263,10 @@ def _everyone_gone_since(
 ) -> dict[str, pl.DataFrame]:
     """Every contact record edited after ``t`` to say the person left."""
     contacts = frames["crm.contacts"].with_columns(
-        is_active=pl.lit(False), email_bounced=pl.lit(True),
+        is_active=pl.lit(False),
+        email_bounced=pl.lit(True),
         updated_at=pl.max_horizontal("updated_at", pl.lit(t + dt.timedelta(days=3))),
-    )  # fmt: skip
+    )
     return {**frames, "crm.contacts": contacts}
 
 
@@ -213,10 +280,14 @@ def test_nothing_after_the_moment_changes_the_state(
     now = _states(frames, moments, open_only=open_only)
     cut = {
         **frames,
-        "crm.opportunity_history": frames["crm.opportunity_history"].filter(pl.col("changed_at") <= t),
+        "crm.opportunity_history": frames["crm.opportunity_history"].filter(
+            pl.col("changed_at") <= t
+        ),
         "crm.activities": frames["crm.activities"].filter(pl.col("occurred_at") <= t),
-        "crm.opportunity_contacts": frames["crm.opportunity_contacts"].filter(pl.col("added_at") <= t),
-    }  # fmt: skip
+        "crm.opportunity_contacts": frames["crm.opportunity_contacts"].filter(
+            pl.col("added_at") <= t
+        ),
+    }
     assert len(now) > 200 and now["champion_left"].any()
     assert _states(cut, moments, open_only=open_only).equals(now)
     assert _states(_future_rewritten(frames, t), moments, open_only=open_only).equals(now)
@@ -257,23 +328,42 @@ def test_touches_logged_in_the_same_second_all_count_whatever_the_row_order() ->
     row_number over the tie once let two runs on one CRM disagree by one."""
     t, at = dt.datetime(2026, 3, 2, 9), dt.datetime(2026, 3, 10)
     deals = [f"o{i:03d}" for i in range(200)]
-    history = pl.DataFrame({
-        "history_id": [f"h{d}" for d in deals], "opportunity_id": deals, "changed_at": [dt.datetime(2026, 2, 1)] * 200,
-        "stage": ["proposal"] * 200, "amount": [100.0] * 200, "close_date": [dt.date(2026, 4, 30)] * 200,
-        "forecast_category": ["pipeline"] * 200, "probability": [0.4] * 200, "changed_by": ["u1"] * 200,
-    })  # fmt: skip
-    acts = pl.DataFrame({
-        "opportunity_id": [d for d in deals for _ in range(3)], "contact_id": ["c1", "c2", "c1"] * 200,
-        "direction": ["two_way", "inbound", "outbound"] * 200, "status": ["completed"] * 600,
-        "occurred_at": [t] * 600,
-    })  # fmt: skip
-    frames = {"crm.opportunity_history": history, "crm.activities": acts,
-              "crm.opportunity_contacts": _hand_built()["crm.opportunity_contacts"].clear(),
-              "crm.contacts": _hand_built()["crm.contacts"].clear()}  # fmt: skip
+    history = pl.DataFrame(
+        {
+            "history_id": [f"h{d}" for d in deals],
+            "opportunity_id": deals,
+            "changed_at": [dt.datetime(2026, 2, 1)] * 200,
+            "stage": ["proposal"] * 200,
+            "amount": [100.0] * 200,
+            "close_date": [dt.date(2026, 4, 30)] * 200,
+            "forecast_category": ["pipeline"] * 200,
+            "probability": [0.4] * 200,
+            "changed_by": ["u1"] * 200,
+        }
+    )
+    acts = pl.DataFrame(
+        {
+            "opportunity_id": [d for d in deals for _ in range(3)],
+            "contact_id": ["c1", "c2", "c1"] * 200,
+            "direction": ["two_way", "inbound", "outbound"] * 200,
+            "status": ["completed"] * 600,
+            "occurred_at": [t] * 600,
+        }
+    )
+    frames = {
+        "crm.opportunity_history": history,
+        "crm.activities": acts,
+        "crm.opportunity_contacts": _hand_built()["crm.opportunity_contacts"].clear(),
+        "crm.contacts": _hand_built()["crm.contacts"].clear(),
+    }
     for seed in range(3):
-        s = _states({**frames, "crm.activities": acts.sample(fraction=1.0, shuffle=True, seed=seed)}, [at])
+        s = _states(
+            {**frames, "crm.activities": acts.sample(fraction=1.0, shuffle=True, seed=seed)}, [at]
+        )
         assert s.height == 200
-        assert (s["two_way_30d"] == 2).all() and (s["outbound_30d"] == 1).all(), s["two_way_30d"].value_counts()
+        assert (s["two_way_30d"] == 2).all() and (s["outbound_30d"] == 1).all(), s[
+            "two_way_30d"
+        ].value_counts()
         assert (s["engaged_contacts"] == 2).all() and (s["engaged_30d"] == 2).all()
         # the chaser went with the answers, not after them: nothing unanswered since
         assert (s["outbound_since_two_way"] == 0).all() and (s["last_two_way_at"] == t).all()

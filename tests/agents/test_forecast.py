@@ -12,23 +12,28 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+
 from revstack.agents.engine import Context
 from revstack.agents.forecast import load, run_forecast
+from revstack.cli import main
 from revstack.contracts import load_all
 from revstack.data.ingest import ingest
 from revstack.data.inventory import data_as_of
 from revstack.data.warehouse import Warehouse, frame, release_all
 from revstack.metrics.forecast_store import backtest, live_forecasts, reliability_curve
 
-from revstack.cli import main
 
-
-def _inputs(wh: Warehouse):  # noqa: ANN202
+def _inputs(wh: Warehouse):
     bundle = load_all()
     with wh.connect() as con:
         as_of = data_as_of(con)
-    ctx = Context(wh, agent="forecast", reads=bundle.contracts["forecast"].reads, as_of=as_of,
-                  definitions=bundle.definitions)  # fmt: skip
+    ctx = Context(
+        wh,
+        agent="forecast",
+        reads=bundle.contracts["forecast"].reads,
+        as_of=as_of,
+        definitions=bundle.definitions,
+    )
     return load(ctx)
 
 
@@ -41,7 +46,13 @@ def test_a_run_stores_ranges_drivers_and_its_backtest(forecast_company: Warehous
     assert set(live["period_kind"]) == {"month", "quarter"}
     assert set(live["segment_kind"]) == {"company", "region", "team", "rep"}
     assert set(live["snapshot_date"]) == {as_of.date()}
-    assert set(bt["method"]) == {"agent", "rep_commit", "stage_weighted_crm", "stage_weighted_history", "seasonal_naive"}
+    assert set(bt["method"]) == {
+        "agent",
+        "rep_commit",
+        "stage_weighted_crm",
+        "stage_weighted_history",
+        "seasonal_naive",
+    }
     # Every period of the backtest is over and scored against its actual.
     assert bt.filter(pl.col("segment_kind") == "company")["actual"].null_count() == 0
     assert len(drivers) and drivers["variance_share"].max() <= 1.0
@@ -64,8 +75,12 @@ def test_ranges_are_ordered_and_segments_add_up(forecast_company: Warehouse) -> 
         # A segment's range sits inside the company's, and P90s add up to more than the total's P90.
         seg_p90 = part.filter(segment_kind="team")["p90"].sum()
         assert seg_p90 >= part.filter(segment_kind="company")["p90"][0]
-    per = bt.group_by("period_kind", "period_start", "period_offset", "segment_kind").agg(pl.col("expected").sum())
-    wide = per.pivot("segment_kind", index=["period_kind", "period_start", "period_offset"], values="expected")
+    per = bt.group_by("period_kind", "period_start", "period_offset", "segment_kind").agg(
+        pl.col("expected").sum()
+    )
+    wide = per.pivot(
+        "segment_kind", index=["period_kind", "period_start", "period_offset"], values="expected"
+    )
     assert np.allclose(wide["company"], wide["region"], rtol=1e-9)
     assert np.allclose(wide["company"], wide["team"], rtol=1e-9)
 
@@ -94,7 +109,9 @@ def test_range_coverage_on_generated_data_is_in_the_band(forecast_company: Wareh
     """P10-P90 should hold about 80% of outcomes. The small company has ~100 company
     snapshots, so the band is the 95% binomial spread around 80% at that size."""
     with forecast_company.connect() as con:
-        bt = backtest(con).filter((pl.col("method") == "agent") & (pl.col("segment_kind") == "company"))
+        bt = backtest(con).filter(
+            (pl.col("method") == "agent") & (pl.col("segment_kind") == "company")
+        )
     inside = ((bt["actual"] >= bt["p10"]) & (bt["actual"] <= bt["p90"])).mean()
     n = len(bt)
     half = 1.96 * np.sqrt(0.8 * 0.2 / n)
@@ -109,7 +126,9 @@ def test_team_ranges_are_calibrated_on_team_outcomes(forecast_company: Warehouse
     under its range every time. Team outcomes of one snapshot move together, so the band
     counts each snapshot once, not each team."""
     with forecast_company.connect() as con:
-        bt = backtest(con).filter((pl.col("method") == "agent") & (pl.col("segment_kind") == "team"))
+        bt = backtest(con).filter(
+            (pl.col("method") == "agent") & (pl.col("segment_kind") == "team")
+        )
     for kind in ("month", "quarter"):
         part = bt.filter(period_kind=kind)
         inside = ((part["actual"] >= part["p10"]) & (part["actual"] <= part["p90"])).mean()
@@ -120,29 +139,64 @@ def test_team_ranges_are_calibrated_on_team_outcomes(forecast_company: Warehouse
     assert (bt["segment"] != "(none)").all()  # nobody without a team wins anything here
 
 
-def _with_future(inp, moment: dt.datetime):  # noqa: ANN001, ANN202
+def _with_future(inp, moment: dt.datetime):
     """The same CRM plus records stamped after ``moment``: a deal open then is won huge,
     a new deal is created and won, activity and a submission arrive."""
     h = inp.history
-    open_then = h.filter(pl.col("changed_at") <= moment).sort("changed_at").group_by("opportunity_id").last()
-    victim = open_then.filter(~pl.col("stage").is_in(["closed_won", "closed_lost"]))["opportunity_id"][0]
+    open_then = (
+        h.filter(pl.col("changed_at") <= moment)
+        .sort("changed_at")
+        .group_by("opportunity_id")
+        .last()
+    )
+    victim = open_then.filter(~pl.col("stage").is_in(["closed_won", "closed_lost"]))[
+        "opportunity_id"
+    ][0]
     later = moment + dt.timedelta(days=3)
-    extra = pl.DataFrame({
-        "history_id": ["X1", "X2", "X3"], "opportunity_id": [victim, "NEW1", "NEW1"],
-        "changed_at": [later, later, later + dt.timedelta(days=5)],
-        "stage": ["closed_won", "negotiation", "closed_won"], "amount": [9e7, 5e6, 5e6],
-        "close_date": [later.date(), later.date(), later.date()], "forecast_category": ["closed", "commit", "closed"],
-        "probability": [1.0, 0.7, 1.0], "changed_by": [h["changed_by"][0]] * 3,
-    }).cast(dict(h.schema))  # fmt: skip
+    extra = pl.DataFrame(
+        {
+            "history_id": ["X1", "X2", "X3"],
+            "opportunity_id": [victim, "NEW1", "NEW1"],
+            "changed_at": [later, later, later + dt.timedelta(days=5)],
+            "stage": ["closed_won", "negotiation", "closed_won"],
+            "amount": [9e7, 5e6, 5e6],
+            "close_date": [later.date(), later.date(), later.date()],
+            "forecast_category": ["closed", "commit", "closed"],
+            "probability": [1.0, 0.7, 1.0],
+            "changed_by": [h["changed_by"][0]] * 3,
+        }
+    ).cast(dict(h.schema))
     tables = dict(inp.feature_tables)
     tables["crm.opportunity_history"] = pl.concat([h, extra])
     acts = tables["crm.activities"]
-    tables["crm.activities"] = pl.concat([acts, acts.head(50).with_columns(
-        occurred_at=pl.lit(later).cast(acts.schema["occurred_at"]), opportunity_id=pl.lit(victim))])  # fmt: skip
+    tables["crm.activities"] = pl.concat(
+        [
+            acts,
+            acts.head(50).with_columns(
+                occurred_at=pl.lit(later).cast(acts.schema["occurred_at"]),
+                opportunity_id=pl.lit(victim),
+            ),
+        ]
+    )
     deals = pl.concat([inp.deals, inp.deals.head(1).with_columns(opportunity_id=pl.lit("NEW1"))])
-    subs = pl.concat([inp.submissions, inp.submissions.tail(1).with_columns(
-        submitted_at=pl.lit(later).cast(pl.Datetime("us")), commit_amount=pl.lit(1e9))])  # fmt: skip
-    return type(inp)(tables["crm.opportunity_history"], deals, inp.users, subs, tables, False, inp.definitions, inp.as_of)
+    subs = pl.concat(
+        [
+            inp.submissions,
+            inp.submissions.tail(1).with_columns(
+                submitted_at=pl.lit(later).cast(pl.Datetime("us")), commit_amount=pl.lit(1e9)
+            ),
+        ]
+    )
+    return type(inp)(
+        tables["crm.opportunity_history"],
+        deals,
+        inp.users,
+        subs,
+        tables,
+        False,
+        inp.definitions,
+        inp.as_of,
+    )
 
 
 def _same(a: pl.DataFrame, b: pl.DataFrame, keys: list[str], values: list[str]) -> None:
@@ -161,18 +215,30 @@ def test_a_future_record_changes_nothing_about_a_past_snapshot(small_company: Wa
     assert before.agent["moment"].max() == moment and len(before.agent) > 20
     # Everything a snapshot says (not the actual it is later scored against) is unchanged.
     snap = ["period_kind", "period_start", "offset", "segment_kind", "segment"]
-    _same(before.agent, after.agent, snap, ["p10", "p50", "p90", "expected", "won_to_date", "pipeline_expected",
-                                            "new_expected"])  # fmt: skip
+    _same(
+        before.agent,
+        after.agent,
+        snap,
+        ["p10", "p50", "p90", "expected", "won_to_date", "pipeline_expected", "new_expected"],
+    )
     _same(before.baselines, after.baselines, [*snap, "method"], ["value"])
-    _same(before.deals, after.deals, ["period_kind", "period_start", "offset", "opportunity_id"], ["p", "value"])
+    _same(
+        before.deals,
+        after.deals,
+        ["period_kind", "period_start", "offset", "opportunity_id"],
+        ["p", "value"],
+    )
+
     # ... while the future records are really there: July is scored against the huge win.
-    def july(fc) -> float:  # noqa: ANN001
-        return fc.agent.filter(segment_kind="company", period_kind="month", period_start=dt.date(2025, 7, 1))["actual"][0]
+    def july(fc) -> float:
+        return fc.agent.filter(
+            segment_kind="company", period_kind="month", period_start=dt.date(2025, 7, 1)
+        )["actual"][0]
 
     assert july(after) - july(before) >= 9e7
 
 
-def _shuffled(inp, seed: int):  # noqa: ANN001, ANN202
+def _shuffled(inp, seed: int):
     """The same CRM with every table's rows in another order."""
     rng = np.random.default_rng(seed)
 
@@ -181,8 +247,14 @@ def _shuffled(inp, seed: int):  # noqa: ANN001, ANN202
 
     tables = {name: shuffle(df) for name, df in inp.feature_tables.items()}
     history = tables["crm.opportunity_history"]
-    return dataclasses.replace(inp, history=history, deals=shuffle(inp.deals), users=shuffle(inp.users),
-                               submissions=shuffle(inp.submissions), feature_tables=tables)  # fmt: skip
+    return dataclasses.replace(
+        inp,
+        history=history,
+        deals=shuffle(inp.deals),
+        users=shuffle(inp.users),
+        submissions=shuffle(inp.submissions),
+        feature_tables=tables,
+    )
 
 
 def test_the_forecast_does_not_depend_on_row_order(small_company: Warehouse) -> None:
@@ -190,34 +262,70 @@ def test_the_forecast_does_not_depend_on_row_order(small_company: Warehouse) -> 
     early-stopping split and the draw each deal gets all go by position, so the agent
     fixes the order itself; before it did, CI saw a past P10 move 24% between two runs."""
     inp = _inputs(small_company)
-    kw = {"eval_from": dt.date(2025, 4, 1), "until": dt.datetime(2025, 7, 1, 12), "refit_months": 12, "draws": 300}
+    kw = {
+        "eval_from": dt.date(2025, 4, 1),
+        "until": dt.datetime(2025, 7, 1, 12),
+        "refit_months": 12,
+        "draws": 300,
+    }
     a, b = run_forecast(inp, **kw), run_forecast(_shuffled(inp, 5), **kw)
     snap = ["period_kind", "period_start", "offset", "segment_kind", "segment"]
-    _same(a.agent, b.agent, snap, ["p10", "p50", "p90", "expected", "pipeline_expected", "new_expected"])
-    _same(a.deals, b.deals, ["period_kind", "period_start", "offset", "opportunity_id"], ["p", "value"])
+    _same(
+        a.agent,
+        b.agent,
+        snap,
+        ["p10", "p50", "p90", "expected", "pipeline_expected", "new_expected"],
+    )
+    _same(
+        a.deals,
+        b.deals,
+        ["period_kind", "period_start", "offset", "opportunity_id"],
+        ["p", "value"],
+    )
 
 
-def test_cli_backtest_on_maven_a_crm_without_history(tmp_path: Path, shared_data: Path, capsys) -> None:
+def test_cli_backtest_on_maven_a_crm_without_history(
+    tmp_path: Path, shared_data: Path, capsys
+) -> None:
     db = tmp_path / "maven.duckdb"
     ingest(Warehouse(db), "maven", shared_data / "maven_crm")
     release_all()
     inp = _inputs(Warehouse(db))
     assert inp.rebuilt_history and inp.submissions.is_empty()
-    code = main(["forecast", "backtest", "--db", str(db), "--json", "--from", "2017-04-01", "--refit-months", "3",
-                 "--draws", "300"])  # fmt: skip
+    code = main(
+        [
+            "forecast",
+            "backtest",
+            "--db",
+            str(db),
+            "--json",
+            "--from",
+            "2017-04-01",
+            "--refit-months",
+            "3",
+            "--draws",
+            "300",
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["actuals"] == "crm (closed won)" and out["history_rebuilt"]
     month = next(r for r in out["company"] if r["period_kind"] == "month" and r["offset"] == "all")
     assert month["periods"] == 8  # April to November 2017; December ends after the data's as-of
     # Maven records no forecast calls: no rep-commit baseline; the others are there.
-    assert set(month["baselines"]) == {"stage_weighted_crm", "stage_weighted_history", "seasonal_naive"}
+    assert set(month["baselines"]) == {
+        "stage_weighted_crm",
+        "stage_weighted_history",
+        "seasonal_naive",
+    }
     assert 0 <= month["range"]["coverage"] <= 1 and month["agent"]["mape"] is not None
     # Against each baseline, the MAPE ratio over the eight months, with its interval.
     assert set(month["mape_ratio"]) == set(month["baselines"])
     for method, r in month["mape_ratio"].items():
         assert r["periods"] == 8 and r["low"] <= r["ratio"] <= r["high"]
-        assert r["ratio"] == pytest.approx(month["agent"]["mape"] / month["baselines"][method]["mape"])
+        assert r["ratio"] == pytest.approx(
+            month["agent"]["mape"] / month["baselines"][method]["mape"]
+        )
     assert set(out["deals"]) == {"month", "quarter"}
 
 
@@ -227,10 +335,14 @@ def test_cli_backtest_on_an_empty_warehouse_is_a_one_line_error(wh: Warehouse, c
     assert len(err) == 1 and "nothing to backtest" in err[0]
 
 
-def test_a_live_snapshot_between_fixed_points_learns_from_the_point_before(small_company: Warehouse) -> None:
+def test_a_live_snapshot_between_fixed_points_learns_from_the_point_before(
+    small_company: Warehouse,
+) -> None:
     # Data ending on day 19 of a month and day 50 of a quarter: neither is a fixed point.
     inp = dataclasses.replace(_inputs(small_company), as_of=dt.datetime(2025, 8, 20, 17))
-    fc = run_forecast(inp, eval_from=dt.date(2025, 1, 1), refit_months=12, draws=200, live_draws=400)
+    fc = run_forecast(
+        inp, eval_from=dt.date(2025, 1, 1), refit_months=12, draws=200, live_draws=400
+    )
     live = {m["period_kind"]: m for m in fc.params["live"]}
     assert (live["month"]["offset"], live["quarter"]["offset"]) == (19, 50)
     # The combination learned from past periods (month day 14 of the same month of quarter
@@ -250,19 +362,26 @@ def test_each_past_period_is_in_a_new_business_series_once(small_company: Wareho
     for as_of in (dt.datetime(2025, 7, 1, 0), dt.datetime(2025, 8, 20, 17)):
         pre = prepare(dataclasses.replace(_inputs(small_company), as_of=as_of))
         new = pre["new"]
-        assert new.select(pl.struct("period_kind", "period_start", "offset").is_unique().all()).item(), as_of
+        assert new.select(
+            pl.struct("period_kind", "period_start", "offset").is_unique().all()
+        ).item(), as_of
         live = (as_of.date() - dt.date(2025, 7, 1)).days
         past = new.filter((pl.col("period_kind") == "quarter") & (pl.col("offset") == live))
         assert len(past) >= 8  # every earlier quarter of the history, at the live offset
 
 
-def test_a_bag_of_deal_models_is_their_mean_and_moves_less_with_the_seed(small_company: Warehouse) -> None:
+def test_a_bag_of_deal_models_is_their_mean_and_moves_less_with_the_seed(
+    small_company: Warehouse,
+) -> None:
     from revstack.agents.forecast._backtest import prepare
     from revstack.agents.forecast._model import BaggedWinModel, WinModel
 
     rows = prepare(_inputs(small_company))["rows"]
     cut = dt.date(2025, 1, 1)
-    train, test = rows.filter(pl.col("period_end") <= cut), rows.filter(pl.col("period_start") >= cut)
+    train, test = (
+        rows.filter(pl.col("period_end") <= cut),
+        rows.filter(pl.col("period_start") >= cut),
+    )
     assert len(train) > 5_000 and len(test) > 1_000
     bags = [BaggedWinModel(bag=3, random_state=s, workers=2).fit(train) for s in (0, 1)]
     members = np.mean([m.predict_proba(test) for m in bags[0].members], axis=0)

@@ -6,6 +6,7 @@ import datetime as dt
 
 import polars as pl
 import pytest
+
 from revstack.agents.features import TABLES
 from revstack.agents.forecast import Inputs, prepare
 from revstack.contracts import load_definitions
@@ -23,27 +24,55 @@ def _history() -> pl.DataFrame:
         ("D4", T(2024, 12, 1), "negotiation", 800.0, dt.date(2025, 1, 20), "commit", "u2"),
         ("D4", T(2025, 1, 20), "closed_won", 800.0, dt.date(2025, 1, 20), "closed", "u2"),
     ]
-    df = pl.DataFrame(rows, orient="row", schema=["opportunity_id", "changed_at", "stage", "amount", "close_date",
-                                                  "forecast_category", "changed_by"])  # fmt: skip
-    return df.with_columns(history_id=pl.format("H{}", pl.int_range(pl.len())), probability=pl.lit(None, pl.Float64))
+    df = pl.DataFrame(
+        rows,
+        orient="row",
+        schema=[
+            "opportunity_id",
+            "changed_at",
+            "stage",
+            "amount",
+            "close_date",
+            "forecast_category",
+            "changed_by",
+        ],
+    )
+    return df.with_columns(
+        history_id=pl.format("H{}", pl.int_range(pl.len())), probability=pl.lit(None, pl.Float64)
+    )
 
 
 def _empty(table: str) -> pl.DataFrame:
-    types = {"occurred_at": pl.Datetime("us"), "added_at": pl.Datetime("us"), "updated_at": pl.Datetime("us"),
-             "is_active": pl.Boolean, "email_bounced": pl.Boolean}  # fmt: skip
+    types = {
+        "occurred_at": pl.Datetime("us"),
+        "added_at": pl.Datetime("us"),
+        "updated_at": pl.Datetime("us"),
+        "is_active": pl.Boolean,
+        "email_bounced": pl.Boolean,
+    }
     return pl.DataFrame(schema={c: types.get(c, pl.String) for c in TABLES[table]})
 
 
 def tiny_inputs() -> Inputs:
     history = _history().select(TABLES["crm.opportunity_history"])
-    deals = pl.DataFrame({"opportunity_id": ["D1", "D2", "D3", "D4"], "lead_source": ["inbound"] * 4,
-                          "opportunity_type": ["new_business"] * 4, "product": ["P"] * 4})  # fmt: skip
+    deals = pl.DataFrame(
+        {
+            "opportunity_id": ["D1", "D2", "D3", "D4"],
+            "lead_source": ["inbound"] * 4,
+            "opportunity_type": ["new_business"] * 4,
+            "product": ["P"] * 4,
+        }
+    )
     users = pl.DataFrame({"user_id": ["u1", "u2"], "team": ["T1", "T2"], "region": ["NA", "EMEA"]})
-    subs = pl.DataFrame({
-        "user_id": ["u1"] * 3, "period_type": ["month"] * 3, "period_start": [FEB] * 3,
-        "submitted_at": [T(2025, 2, 1, 9), T(2025, 2, 15, 9), T(2025, 2, 16, 9)],
-        "commit_amount": [1500.0, 2600.0, 9999.0],
-    })  # fmt: skip
+    subs = pl.DataFrame(
+        {
+            "user_id": ["u1"] * 3,
+            "period_type": ["month"] * 3,
+            "period_start": [FEB] * 3,
+            "submitted_at": [T(2025, 2, 1, 9), T(2025, 2, 15, 9), T(2025, 2, 16, 9)],
+            "commit_amount": [1500.0, 2600.0, 9999.0],
+        }
+    )
     tables = {t: _empty(t) for t in TABLES if t != "crm.opportunity_history"}
     tables["crm.opportunity_history"] = history
     return Inputs(history, deals, users, subs, tables, False, load_definitions(), T(2025, 3, 1))
@@ -85,12 +114,17 @@ def test_stage_weighted_with_historical_rates(tiny: dict) -> None:
 
 def test_seasonal_naive_falls_back_to_the_previous_period_without_a_year(tiny: dict) -> None:
     assert _value(tiny, "seasonal_naive", 0) == 800.0  # January's D4
-    assert tiny["baselines"].filter(method="seasonal_naive", period_kind="quarter",
-                                    period_start=dt.date(2025, 1, 1)).is_empty()  # Q4 2024 won nothing  # fmt: skip
+    assert (
+        tiny["baselines"]
+        .filter(method="seasonal_naive", period_kind="quarter", period_start=dt.date(2025, 1, 1))
+        .is_empty()
+    )  # Q4 2024 won nothing
 
 
 def test_deal_rows_label_wins_inside_the_period_only(tiny: dict) -> None:
-    rows = tiny["rows"].filter(period_kind="month", period_start=FEB, offset=0).sort("opportunity_id")
+    rows = (
+        tiny["rows"].filter(period_kind="month", period_start=FEB, offset=0).sort("opportunity_id")
+    )
     assert rows["opportunity_id"].to_list() == ["D1", "D2", "D3"]
     assert rows["won"].to_list() == [0, 1, 0]
     assert rows["in_period"].to_list() == [True, True, False]

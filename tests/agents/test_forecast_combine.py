@@ -8,6 +8,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
+
 from revstack.agents.forecast._backtest import _team_commit
 from revstack.agents.forecast._calibrate import LevelMap
 from revstack.agents.forecast._combine import (
@@ -35,10 +36,20 @@ END = dt.date(2026, 1, 1)
 NAN = float("nan")
 
 
-def _rec(mean: list[float], commit: list[float], actual: list[float], won: list[float] | None = None,
-         spread: float = 10.0) -> Record:  # fmt: skip
+def _rec(
+    mean: list[float],
+    commit: list[float],
+    actual: list[float],
+    won: list[float] | None = None,
+    spread: float = 10.0,
+) -> Record:
     won = won or [0.0] * len(mean)
-    return Record(("quarter", 0, 0), END, *(np.array(v, dtype=float) for v in (won, mean, commit, actual)), spread)
+    return Record(
+        ("quarter", 0, 0),
+        END,
+        *(np.array(v, dtype=float) for v in (won, mean, commit, actual)),
+        spread,
+    )
 
 
 def test_slots_separate_points_and_months_of_the_quarter() -> None:
@@ -51,7 +62,9 @@ def test_slots_separate_points_and_months_of_the_quarter() -> None:
 def test_no_history_leaves_the_simulation_alone() -> None:
     c = combine([])
     assert (c.sim_bias, c.commit_bias, c.weight, c.scale) == (1.0, 1.0, 0.0, 1.0)
-    assert c.centre(np.array([10.0]), np.array([110.0]), np.array([500.0])) == pytest.approx([110.0])
+    assert c.centre(np.array([10.0]), np.array([110.0]), np.array([500.0])) == pytest.approx(
+        [110.0]
+    )
 
 
 def test_bias_is_a_shrunk_ratio_of_sums_of_what_was_still_to_come() -> None:
@@ -64,11 +77,16 @@ def test_bias_is_a_shrunk_ratio_of_sums_of_what_was_still_to_come() -> None:
 
 def test_weight_follows_the_error_covariance_over_teams_and_periods() -> None:
     # Uncorrelated errors of equal size: the mean of the two (no bias: sums match).
-    past = [_rec([110.0, 100.0], [100.0, 110.0], [100.0, 100.0]), _rec([90.0, 100.0], [100.0, 90.0], [100.0, 100.0])]
+    past = [
+        _rec([110.0, 100.0], [100.0, 110.0], [100.0, 100.0]),
+        _rec([90.0, 100.0], [100.0, 90.0], [100.0, 100.0]),
+    ]
     c = combine(past, prior_bias=1e9, prior_weight=0.0)
     assert c.sim_bias == pytest.approx(1.0) and c.commit_bias == pytest.approx(1.0)
     assert c.weight == pytest.approx(0.5)
-    assert c.centre(np.zeros(2), np.array([120.0, 80.0]), np.array([100.0, NAN])) == pytest.approx([110.0, 80.0])
+    assert c.centre(np.zeros(2), np.array([120.0, 80.0]), np.array([100.0, NAN])) == pytest.approx(
+        [110.0, 80.0]
+    )
     # The commit's errors half the simulation's and moving with them: v_a = 200, v_c = 50, c = 100
     # -> (200 - 100) / (200 + 50 - 200) = 2, clipped to 1, shrunk with 2 pseudo-periods of 0.
     past = [_rec([110.0, 90.0], [105.0, 95.0], [100.0, 100.0])] * 2
@@ -82,7 +100,10 @@ def test_weight_follows_the_error_covariance_over_teams_and_periods() -> None:
 
 def test_scale_is_the_company_error_in_units_of_the_spread() -> None:
     # Company errors of +20 and -20 against a spread of 10, shrunk toward 1 with 2 pseudo-periods.
-    past = [_rec([50.0, 50.0], [NAN, NAN], [70.0, 50.0]), _rec([50.0, 50.0], [NAN, NAN], [30.0, 50.0])]
+    past = [
+        _rec([50.0, 50.0], [NAN, NAN], [70.0, 50.0]),
+        _rec([50.0, 50.0], [NAN, NAN], [30.0, 50.0]),
+    ]
     c = combine(past, prior_bias=1e9, prior_scale=2.0)
     assert c.scale == pytest.approx(np.sqrt((4.0 + 4.0 + 2.0) / 4.0))
 
@@ -95,7 +116,9 @@ def _draws(rng: np.random.Generator) -> SnapshotDraws:
     pipe = rng.gamma(2.0, 20.0, (4000, 3)) * np.array([1.0, 2.0, 0.5])
     new = rng.gamma(1.0, 5.0, (4000, 3))
     pipe[:5], new[:5] = 0.0, 0.0  # draws in which nothing more is won
-    return SnapshotDraws(so_far[None, :] + pipe + new, so_far, pipe.mean(axis=0), new.mean(axis=0), np.zeros(0))
+    return SnapshotDraws(
+        so_far[None, :] + pipe + new, so_far, pipe.mean(axis=0), new.mean(axis=0), np.zeros(0)
+    )
 
 
 def test_moved_draws_reach_each_team_centre_keep_won_revenue_and_add_up() -> None:
@@ -107,7 +130,9 @@ def test_moved_draws_reach_each_team_centre_keep_won_revenue_and_add_up() -> Non
     won, mean = s.so_far @ member, s.owner_draws.mean(axis=0) @ member
     target = c.centre(won, mean, commit)
     teams = moved.owner_draws @ member
-    assert teams.mean(axis=0) == pytest.approx(target, rel=0.02)  # the floor at won-so-far moves it a little
+    assert teams.mean(axis=0) == pytest.approx(
+        target, rel=0.02
+    )  # the floor at won-so-far moves it a little
     assert teams[:, 1].mean() == pytest.approx(mean[1], rel=0.02)
     assert (moved.owner_draws >= s.so_far[None, :] - 1e-9).all()  # nobody loses what is won
     raw_total = s.owner_draws.sum(axis=1)
@@ -126,12 +151,15 @@ def test_moved_draws_reach_each_team_centre_keep_won_revenue_and_add_up() -> Non
 def test_a_quarter_of_the_year_corrects_the_simulation_on_top_of_its_slot() -> None:
     """Two points of quarters, each unbiased over the year (a Q4 over, a Q1 under by
     as much), so the slots' own biases are 1; Q4s came in 20% and 10% above what was said."""
+
     def rec(point: int, season: int, came: float) -> Record:
         r = _rec([100.0], [NAN], [came])
         return dataclasses.replace(r, slot=("quarter", point, 0), season=season)
 
     known = [rec(0, 3, 120.0), rec(0, 0, 80.0), rec(28, 3, 110.0), rec(28, 0, 90.0)]
-    assert combine(known[:2]).sim_bias == pytest.approx(1.0) and combine(known[2:]).sim_bias == pytest.approx(1.0)
+    assert combine(known[:2]).sim_bias == pytest.approx(1.0) and combine(
+        known[2:]
+    ).sim_bias == pytest.approx(1.0)
     mix = Combination(sim_bias=1.05, commit_bias=0.9, weight=0.3, scale=1.2, periods=2)
     q4 = with_season(mix, known, season=3, prior=3.0)
     factor = np.exp((np.log(1.2) + np.log(1.1)) / (2 + 3.0))
@@ -144,7 +172,9 @@ def test_a_quarter_of_the_year_corrects_the_simulation_on_top_of_its_slot() -> N
 
 
 def test_symmetric_level_map_keeps_the_median_and_narrows_or_widens() -> None:
-    narrow = LevelMap(symmetric=True).fit(np.linspace(0.3, 0.7, 200))  # actuals always near the centre
+    narrow = LevelMap(symmetric=True).fit(
+        np.linspace(0.3, 0.7, 200)
+    )  # actuals always near the centre
     lv = narrow.levels(np.array([0.1, 0.5, 0.9]))
     assert lv[1] == pytest.approx(0.5, abs=1e-3) and 0.1 < lv[0] < 0.5 < lv[2] < 0.9
     wide = LevelMap(symmetric=True).fit(np.r_[np.full(100, 0.01), np.full(100, 0.99)])
@@ -165,8 +195,12 @@ def _two_teams() -> tuple[Segments, SnapshotDraws]:
 def test_each_kind_of_segment_is_read_at_its_own_levels() -> None:
     seg, s = _two_teams()
     kinds = ("company", "region", "team", "rep")
-    levels = {"company": np.array([0.1, 0.5, 0.9]), "region": np.array([0.1, 0.5, 0.9]),
-              "team": np.array([0.2, 0.5, 0.8]), "rep": np.array([0.3, 0.5, 0.7])}  # fmt: skip
+    levels = {
+        "company": np.array([0.1, 0.5, 0.9]),
+        "region": np.array([0.1, 0.5, 0.9]),
+        "team": np.array([0.2, 0.5, 0.8]),
+        "rep": np.array([0.3, 0.5, 0.7]),
+    }
     out = summarise(seg, s, levels, {k: CRPS_LEVELS for k in kinds}, None, kinds)
     t1 = out.filter(segment="t1").row(0, named=True)
     rep = out.filter(segment="c").row(0, named=True)
@@ -174,7 +208,9 @@ def test_each_kind_of_segment_is_read_at_its_own_levels() -> None:
     c = np.arange(1000.0)
     assert (t1["p10"], t1["p90"]) == pytest.approx(tuple(np.quantile(c, [0.2, 0.8])))
     assert (rep["p10"], rep["p90"]) == pytest.approx(tuple(np.quantile(c, [0.3, 0.7])))
-    assert (company["p10"], company["p90"]) == pytest.approx(tuple(np.quantile(c + 10.0, [0.1, 0.9])))
+    assert (company["p10"], company["p90"]) == pytest.approx(
+        tuple(np.quantile(c + 10.0, [0.1, 0.9]))
+    )
     # One set of draws: every kind's P50 and expected value is the same segment's.
     assert t1["p50"] == rep["p50"] == pytest.approx(np.median(c))
     assert company["expected"] == pytest.approx(t1["expected"] + 10.0)
@@ -183,7 +219,9 @@ def test_each_kind_of_segment_is_read_at_its_own_levels() -> None:
 def test_segment_pits_place_each_actual_in_its_own_draws() -> None:
     seg, s = _two_teams()
     u = segment_pits(seg, s, np.array([5.0, 0.0, 250.0]))
-    assert u["rep"] == pytest.approx([0.5, 0.0, 0.2505])  # ties count half; 250 is above 250 of 1000 draws
+    assert u["rep"] == pytest.approx(
+        [0.5, 0.0, 0.2505]
+    )  # ties count half; 250 is above 250 of 1000 draws
     assert u["team"] == pytest.approx([0.0, 0.2505])  # team 0 always draws 10 and got 5
     assert u["company"] == pytest.approx([0.2455])  # 10 + c: 245 draws below 255, one equal
     assert u["region"] == pytest.approx(u["company"])
@@ -193,10 +231,15 @@ def test_new_business_goes_only_to_owners_who_can_win_it() -> None:
     """A rep who left, a manager and the catch-all owner get none of the not-yet-created
     revenue; the working reps share all of it, by their recent wins and an equal prior."""
     won = dt.datetime(2025, 11, 20)
-    actuals = pl.DataFrame({
-        "period_kind": ["quarter"] * 3, "owner_id": ["a", "b", "gone"], "amount": [300.0, 100.0, 600.0],
-        "won_at": [won] * 3, "created_at": [dt.datetime(2025, 10, 5)] * 3,
-    })  # fmt: skip
+    actuals = pl.DataFrame(
+        {
+            "period_kind": ["quarter"] * 3,
+            "owner_id": ["a", "b", "gone"],
+            "amount": [300.0, 100.0, 600.0],
+            "won_at": [won] * 3,
+            "created_at": [dt.datetime(2025, 10, 5)] * 3,
+        }
+    )
     owners = ["a", "b", "gone", "manager", "(none)"]
     working = np.array([True, True, False, False, False])
     shares = rep_shares(actuals, owners, dt.datetime(2026, 1, 1), working=working)
@@ -204,10 +247,20 @@ def test_new_business_goes_only_to_owners_who_can_win_it() -> None:
     assert shares == pytest.approx([400 / 600, 200 / 600, 0.0, 0.0, 0.0])
     everyone = rep_shares(actuals, owners, dt.datetime(2026, 1, 1))
     assert (everyone > 0).all() and everyone.sum() == pytest.approx(1.0)
-    seg = Segments(owners, np.array([0, 0, 0, 1, 2]), np.zeros(5, dtype=int), ["t", "m", "(none)"], ["r"])
+    seg = Segments(
+        owners, np.array([0, 0, 0, 1, 2]), np.zeros(5, dtype=int), ["t", "m", "(none)"], ["r"]
+    )
     deals = pl.DataFrame({"p": [0.5], "value": [10.0], "owner_idx": [0]})
-    s = draw_snapshot(seg, deals, np.zeros(5), np.full(200, 1000.0), shares, rho_c=0.0, rho_t=0.0,
-                      rng=np.random.default_rng(1))  # fmt: skip
+    s = draw_snapshot(
+        seg,
+        deals,
+        np.zeros(5),
+        np.full(200, 1000.0),
+        shares,
+        rho_c=0.0,
+        rho_t=0.0,
+        rng=np.random.default_rng(1),
+    )
     new = s.owner_draws - s.so_far[None, :]
     assert (new[:, 2:] == 0.0).all()  # exactly none, not a sliver
     assert (new[:, 1] > 0).all()
@@ -218,21 +271,50 @@ def test_new_business_goes_only_to_owners_who_can_win_it() -> None:
 def test_simulated_deals_sum_into_their_owners() -> None:
     owner = np.array([3, 0, 3, 1, 0, 3])  # unsorted, owner 2 has no deal
     value = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0])
-    sure = simulate(np.ones(6), value, owner, np.zeros(6, dtype=int), 4, rho_c=0.1, rho_t=0.05, draws=50,
-                    rng=np.random.default_rng(0))[0]  # fmt: skip
+    sure = simulate(
+        np.ones(6),
+        value,
+        owner,
+        np.zeros(6, dtype=int),
+        4,
+        rho_c=0.1,
+        rho_t=0.05,
+        draws=50,
+        rng=np.random.default_rng(0),
+    )[0]
     assert (sure == np.array([18.0, 8.0, 0.0, 37.0])[None, :]).all()
-    never = simulate(np.zeros(6), value, owner, np.zeros(6, dtype=int), 4, rho_c=0.1, rho_t=0.05, draws=50,
-                     rng=np.random.default_rng(0))[0]  # fmt: skip
+    never = simulate(
+        np.zeros(6),
+        value,
+        owner,
+        np.zeros(6, dtype=int),
+        4,
+        rho_c=0.1,
+        rho_t=0.05,
+        draws=50,
+        rng=np.random.default_rng(0),
+    )[0]
     assert (never == 0.0).all()
-    half, _ = simulate(np.full(6, 0.5), value, owner, np.zeros(6, dtype=int), 4, rho_c=0.0, rho_t=0.0, draws=20000,
-                       rng=np.random.default_rng(0))  # fmt: skip
+    half, _ = simulate(
+        np.full(6, 0.5),
+        value,
+        owner,
+        np.zeros(6, dtype=int),
+        4,
+        rho_c=0.0,
+        rho_t=0.0,
+        draws=20000,
+        rng=np.random.default_rng(0),
+    )
     assert half.mean(axis=0) == pytest.approx([9.0, 4.0, 0.0, 18.5], rel=0.03)
     # Every draw's owner sums are sums of whole deals: owner 1 has one deal of 8.
     assert set(np.unique(half[:, 1])) <= {0.0, 8.0}
 
 
 def test_a_team_commit_is_its_submitters_calls_or_nothing() -> None:
-    users = pl.DataFrame({"user_id": ["a", "b", "c"], "team": ["T1", "T1", "T2"], "region": ["R", "R", "R"]})
+    users = pl.DataFrame(
+        {"user_id": ["a", "b", "c"], "team": ["T1", "T1", "T2"], "region": ["R", "R", "R"]}
+    )
     seg = Segments.from_users(users)
     owners = np.full(len(seg.owners), NAN)
     owners[seg.owners.index("a")] = 100.0  # b in the same team has not submitted, nor has c
@@ -249,7 +331,11 @@ def test_live_offsets_learn_from_the_fixed_point_before_them() -> None:
     live = live_snapshots(dt.datetime(2026, 3, 30, 17))
     past = same_point_in_past(live, dt.date(2025, 12, 1))
     months = past.filter(period_kind="month").sort("period_start")
-    assert months["period_start"].to_list() == [dt.date(2025, 12, 1), dt.date(2026, 1, 1), dt.date(2026, 2, 1)]
+    assert months["period_start"].to_list() == [
+        dt.date(2025, 12, 1),
+        dt.date(2026, 1, 1),
+        dt.date(2026, 2, 1),
+    ]
     assert set(months["offset"]) == {29}
     # Day 29 of February 2026 does not exist: held at its last day, at the live time of day.
     assert months["moment"].to_list()[-1] == dt.datetime(2026, 2, 28, 17)
@@ -258,8 +344,13 @@ def test_live_offsets_learn_from_the_fixed_point_before_them() -> None:
 
 def test_blank_wins_are_valued_at_the_mean_of_earlier_wins() -> None:
     t = [dt.datetime(2026, 1, d) for d in range(1, 8)]
-    won = pl.DataFrame({"won_at": t, "raw_amount": [10.0, 1000.0, 10.0, 1000.0, 10.0, None, 1.0],
-                        "product": ["p"] * 7})  # fmt: skip
+    won = pl.DataFrame(
+        {
+            "won_at": t,
+            "raw_amount": [10.0, 1000.0, 10.0, 1000.0, 10.0, None, 1.0],
+            "product": ["p"] * 7,
+        }
+    )
     typical = typical_amount(won)
     blank = with_typical(won.filter(pl.col("raw_amount").is_null()), typical, "won_at")
     # Five earlier known wins: (10 + 1000 + 10 + 1000 + 10) / 5 (the geometric mean would be 63).
@@ -268,9 +359,13 @@ def test_blank_wins_are_valued_at_the_mean_of_earlier_wins() -> None:
 
 def test_new_business_ignores_the_years_before_any_and_keeps_its_spread_sane() -> None:
     rng = np.random.default_rng(0)
-    y = np.r_[np.zeros(12), 1e5 * np.exp(rng.normal(0, 0.2, 26))]  # a CRM empty for a year, then steady
+    y = np.r_[
+        np.zeros(12), 1e5 * np.exp(rng.normal(0, 0.2, 26))
+    ]  # a CRM empty for a year, then steady
     nb = NewBusiness("month").fit(y)
-    assert nb.n_ == 26 and nb.method_ == "ets_seasonal"  # the 12 empty months left out; 26 >= 24: seasonal
+    assert (
+        nb.n_ == 26 and nb.method_ == "ets_seasonal"
+    )  # the 12 empty months left out; 26 >= 24: seasonal
     assert nb.sigma_ <= 1.0
     draws = nb.sample(4000, rng)
     assert 5e4 < np.median(draws) < 2e5 and draws.max() < 50 * np.median(draws)

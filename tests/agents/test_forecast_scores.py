@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
+
 from revstack.agents.forecast import (
     accuracy,
     brier,
@@ -19,7 +20,7 @@ from revstack.agents.forecast import (
     range_scores,
     reliability,
     share_interval,
-)  # fmt: skip
+)
 
 ACTUAL = [100.0, 200.0, 50.0]
 
@@ -73,7 +74,9 @@ def test_crps_of_a_two_point_distribution_and_of_a_point() -> None:
     x = rng.normal(100, 20, 20_000)
     levels = np.arange(0.005, 1.0, 0.01)
     exact = crps_from_draws(x, 130.0)
-    assert crps_from_quantiles(np.quantile(x, levels), levels, 130.0) == pytest.approx(exact, rel=0.02)
+    assert crps_from_quantiles(np.quantile(x, levels), levels, 130.0) == pytest.approx(
+        exact, rel=0.02
+    )
 
 
 def test_brier_and_reliability_by_hand() -> None:
@@ -87,15 +90,33 @@ def test_brier_and_reliability_by_hand() -> None:
 
 def _frames() -> tuple[pl.DataFrame, pl.DataFrame]:
     q = [dt.date(2025, 1, 1), dt.date(2025, 4, 1)]
-    agent = pl.DataFrame({
-        "period_kind": ["quarter"] * 2, "period_start": q, "offset": [0, 0], "segment_kind": ["company"] * 2,
-        "segment": ["company"] * 2, "p10": [80.0, 150.0], "p50": [95.0, 180.0], "p90": [120.0, 190.0],
-        "expected": [100.0, 175.0], "crps": [4.0, 12.0], "actual": [100.0, 200.0],
-    })  # fmt: skip
-    base = pl.DataFrame({
-        "period_kind": ["quarter"] * 2, "period_start": q, "offset": [0, 0], "segment_kind": ["company"] * 2,
-        "segment": ["company"] * 2, "method": ["rep_commit"] * 2, "value": [120.0, 160.0], "actual": [100.0, 200.0],
-    })  # fmt: skip
+    agent = pl.DataFrame(
+        {
+            "period_kind": ["quarter"] * 2,
+            "period_start": q,
+            "offset": [0, 0],
+            "segment_kind": ["company"] * 2,
+            "segment": ["company"] * 2,
+            "p10": [80.0, 150.0],
+            "p50": [95.0, 180.0],
+            "p90": [120.0, 190.0],
+            "expected": [100.0, 175.0],
+            "crps": [4.0, 12.0],
+            "actual": [100.0, 200.0],
+        }
+    )
+    base = pl.DataFrame(
+        {
+            "period_kind": ["quarter"] * 2,
+            "period_start": q,
+            "offset": [0, 0],
+            "segment_kind": ["company"] * 2,
+            "segment": ["company"] * 2,
+            "method": ["rep_commit"] * 2,
+            "value": [120.0, 160.0],
+            "actual": [100.0, 200.0],
+        }
+    )
     return agent, base
 
 
@@ -114,7 +135,11 @@ def test_accuracy_side_by_side_by_hand() -> None:
     # (10/20) or both (15/40): the interval runs between the quarters' own ratios.
     ratio = rec["mape_ratio"]["rep_commit"]
     assert ratio["ratio"] == pytest.approx(0.375)
-    assert (ratio["low"], ratio["high"], ratio["periods"]) == (pytest.approx(0.25), pytest.approx(0.5), 2)
+    assert (ratio["low"], ratio["high"], ratio["periods"]) == (
+        pytest.approx(0.25),
+        pytest.approx(0.5),
+        2,
+    )
     # Over all points, coverage also gets an interval by period: one held, one did not.
     assert _all["range"]["coverage_ci_periods"] == [pytest.approx(0.0), pytest.approx(1.0)]
     assert "coverage_ci_periods" not in rec["range"]  # one snapshot per period: Wilson's is right
@@ -123,13 +148,19 @@ def test_accuracy_side_by_side_by_hand() -> None:
 def test_mape_ratio_by_hand() -> None:
     # Period "a": two snapshots, errors 5% and 15% against the baseline's 20% and 20%;
     # period "b": one snapshot, 30% against 10%. Snapshots with a zero actual are left out.
-    r = mape_ratio(["a", "a", "b", "b"], [100.0, 100.0, 100.0, 0.0], [105.0, 85.0, 130.0, 5.0],
-                   [120.0, 80.0, 110.0, 9.0])  # fmt: skip
+    r = mape_ratio(
+        ["a", "a", "b", "b"],
+        [100.0, 100.0, 100.0, 0.0],
+        [105.0, 85.0, 130.0, 5.0],
+        [120.0, 80.0, 110.0, 9.0],
+    )
     assert r["ratio"] == pytest.approx(0.50 / 0.50)
     # Resampled periods: "a" alone 20/40, "b" alone 30/10, mixed 50/50 (and their repeats).
     assert r["low"] == pytest.approx(0.5) and r["high"] == pytest.approx(3.0) and r["periods"] == 2
     assert mape_ratio(["a"], [0.0], [1.0], [2.0])["ratio"] is None
-    assert mape_ratio(["a", "b"], [10.0, 10.0], [11.0, 9.0], [10.0, 10.0])["ratio"] is None  # baseline exact
+    assert (
+        mape_ratio(["a", "b"], [10.0, 10.0], [11.0, 9.0], [10.0, 10.0])["ratio"] is None
+    )  # baseline exact
 
 
 def test_mape_ratio_resamples_whole_periods() -> None:
@@ -141,8 +172,17 @@ def test_mape_ratio_resamples_whole_periods() -> None:
     baseline = actual + np.repeat(rng.normal(0, 7, 12), 3)
     by_period = mape_ratio(period, actual, forecast, baseline, seed=1)
     # Three copies of every snapshot are the same twelve periods: the same interval.
-    thrice = mape_ratio(np.repeat(period, 3), np.repeat(actual, 3), np.repeat(forecast, 3), np.repeat(baseline, 3), seed=1)
-    assert (thrice["low"], thrice["high"]) == (pytest.approx(by_period["low"]), pytest.approx(by_period["high"]))
+    thrice = mape_ratio(
+        np.repeat(period, 3),
+        np.repeat(actual, 3),
+        np.repeat(forecast, 3),
+        np.repeat(baseline, 3),
+        seed=1,
+    )
+    assert (thrice["low"], thrice["high"]) == (
+        pytest.approx(by_period["low"]),
+        pytest.approx(by_period["high"]),
+    )
     # Taking each snapshot for a period of its own claims three times the evidence.
     by_snapshot = mape_ratio(np.arange(36), actual, forecast, baseline, seed=1)
     assert by_snapshot["ratio"] == pytest.approx(by_period["ratio"])
@@ -160,8 +200,14 @@ def test_deal_calibration_reports_the_base_rate_for_scale() -> None:
 def test_share_interval_resamples_whole_periods() -> None:
     # Period "a" held twice, "b" missed once: resampled, a+a 4/4 (a quarter of draws),
     # a+b 2/3 (half), b+b 0/2 (a quarter): the middle fifth is all 2/3.
-    assert share_interval(["a", "a", "b"], [1, 1, 0], level=0.2) == [pytest.approx(2 / 3), pytest.approx(2 / 3)]
-    assert share_interval(["a", "a", "b"], [1, 1, 0], level=0.95) == [pytest.approx(0.0), pytest.approx(1.0)]
+    assert share_interval(["a", "a", "b"], [1, 1, 0], level=0.2) == [
+        pytest.approx(2 / 3),
+        pytest.approx(2 / 3),
+    ]
+    assert share_interval(["a", "a", "b"], [1, 1, 0], level=0.95) == [
+        pytest.approx(0.0),
+        pytest.approx(1.0),
+    ]
     assert share_interval([], []) is None
     rng = np.random.default_rng(5)
     period = np.repeat(np.arange(30), 3)

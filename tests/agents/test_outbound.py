@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
 from revstack.agents.engine import (
     EngineError,
     add_person,
@@ -31,8 +32,19 @@ from revstack.data.warehouse import Warehouse, frame, release_all
 from revstack.metrics import outbound as outbound_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
-NETWORK = {"smtplib", "socket", "ssl", "urllib", "http", "requests", "httpx", "aiohttp", "email",
-           "subprocess", "revstack.agents._llm"}  # fmt: skip
+NETWORK = {
+    "smtplib",
+    "socket",
+    "ssl",
+    "urllib",
+    "http",
+    "requests",
+    "httpx",
+    "aiohttp",
+    "email",
+    "subprocess",
+    "revstack.agents._llm",
+}
 
 
 def _copy(src: Warehouse, dst: Path) -> Warehouse:
@@ -41,14 +53,14 @@ def _copy(src: Warehouse, dst: Path) -> Warehouse:
     return Warehouse(dst)
 
 
-def _spec(factory=Outbound, policy: pl.DataFrame | None = None):  # noqa: ANN001, ANN202
+def _spec(factory=Outbound, policy: pl.DataFrame | None = None):
     spec = next(s for s in specs() if s.name == "outbound")
     return dataclasses.replace(
         spec, factory=factory, policy=spec.policy if policy is None else policy
     )
 
 
-def _run(wh: Warehouse, **kw: object):  # noqa: ANN202
+def _run(wh: Warehouse, **kw: object):
     [result] = run_agents(wh, [_spec(**kw)], only="outbound")
     assert result.status == "succeeded", result.message
     return result
@@ -113,11 +125,17 @@ def test_each_guardrail_blocks_its_planted_case(
         )
         con.execute("UPDATE crm.contacts SET email_bounced = TRUE WHERE contact_id = $c", {"c": e})
         # another record of c's person (same email) who opted out; and a second record of f
-        con.execute("INSERT INTO crm.contacts SELECT * REPLACE ('X' || contact_id AS contact_id, TRUE AS email_opt_out, "
-                    "NULL AS account_id) FROM crm.contacts WHERE contact_id = $c", {"c": c})  # fmt: skip
+        con.execute(
+            "INSERT INTO crm.contacts SELECT * REPLACE ('X' || contact_id AS contact_id, TRUE AS email_opt_out, "
+            "NULL AS account_id) FROM crm.contacts WHERE contact_id = $c",
+            {"c": c},
+        )
         # ('0...' sorts first, so the copy is tried before the original)
-        con.execute("INSERT INTO crm.contacts SELECT * REPLACE ('0' || contact_id AS contact_id) "
-                    "FROM crm.contacts WHERE contact_id = $c", {"c": f})  # fmt: skip
+        con.execute(
+            "INSERT INTO crm.contacts SELECT * REPLACE ('0' || contact_id AS contact_id) "
+            "FROM crm.contacts WHERE contact_id = $c",
+            {"c": f},
+        )
     _run(wh)
     blocks = _q(wh, "SELECT contact_id, guardrail, detail FROM ops.draft_blocks")
     got = {(r["contact_id"], r["guardrail"]) for r in blocks.iter_rows(named=True)}
@@ -138,7 +156,7 @@ def test_each_guardrail_blocks_its_planted_case(
 def test_a_rewrite_that_adds_a_fact_is_blocked(small_company: Warehouse, tmp_path: Path) -> None:
     wh = _copy(small_company, tmp_path / "rewrite.duckdb")
 
-    def invents(texts):  # noqa: ANN001, ANN202
+    def invents(texts):
         return [texts[0], texts[1] + "\n\nP.S. Loved your keynote at Dreamforce 2025."]
 
     result = _run(wh, factory=lambda: Outbound(rewriter=invents))
@@ -175,16 +193,21 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_no_outbound_code_can_send() -> None:
-    files = [*(ROOT / "agents" / "outbound").glob("*.py"), ROOT / "agents" / "engine" / "_drafts.py",
-             ROOT / "revstack" / "_outbound_cmds.py"]  # fmt: skip
+    files = [
+        *(ROOT / "agents" / "outbound").glob("*.py"),
+        ROOT / "agents" / "engine" / "_drafts.py",
+        ROOT / "revstack" / "_outbound_cmds.py",
+    ]
     for path in files:
         bad = {n for n in _imports(path) if n.split(".")[0] in NETWORK or n in NETWORK}
         assert not bad, f"{path.name} imports {bad}"
         text = path.read_text()
         assert not any(w in text for w in ("smtplib", "sendmail", "urlopen", "requests.post")), path
     # and importing them pulls in nothing that could send mail or speak HTTP
-    probe = ("import sys, agents.outbound, agents.engine._drafts, revstack._outbound_cmds; "
-             "print(sorted(m for m in ('smtplib', 'http.client', 'urllib.request', 'revstack.agents._llm') if m in sys.modules))")  # fmt: skip
+    probe = (
+        "import sys, agents.outbound, agents.engine._drafts, revstack._outbound_cmds; "
+        "print(sorted(m for m in ('smtplib', 'http.client', 'urllib.request', 'revstack.agents._llm') if m in sys.modules))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     )
@@ -208,8 +231,10 @@ def test_a_run_opens_no_connection(
 
 
 def _crm_digest(wh: Warehouse) -> str:
-    parts = [str(_q(wh, f"SELECT * FROM crm.{t} ORDER BY ALL").hash_rows().sum())
-             for t in ("accounts", "contacts", "opportunities", "activities")]  # fmt: skip
+    parts = [
+        str(_q(wh, f"SELECT * FROM crm.{t} ORDER BY ALL").hash_rows().sum())
+        for t in ("accounts", "contacts", "opportunities", "activities")
+    ]
     return hashlib.md5("|".join(parts).encode()).hexdigest()
 
 
@@ -239,8 +264,10 @@ def test_approving_a_draft_only_records_it_and_the_export_needs_a_person(
     assert m["decisions"]["edited"] == 1 and m["decisions"]["approved_edited"] == 1
     assert m["replies"]["reply_rate"] is None  # nothing reported back yet
     report = tmp_path / "report.csv"
-    report.write_text(f"External ID,Event,Occurred At\n{one},sent,2026-10-02T09:00\n{two},sent,2026-10-02T09:00\n"
-                      f"{one},replied,2026-10-03T10:00\n")  # fmt: skip
+    report.write_text(
+        f"External ID,Event,Occurred At\n{one},sent,2026-10-02T09:00\n{two},sent,2026-10-02T09:00\n"
+        f"{one},replied,2026-10-03T10:00\n"
+    )
     assert load_outcomes(wh, report) == 3
     with wh.connect() as con:
         assert outbound_metrics.replies(con)["reply_rate"] == 0.5
@@ -252,8 +279,15 @@ def test_tier_three_holds_whatever_the_configuration(
     wh = _copy(small_company, tmp_path / "config.duckdb")
     add_person(wh, "ana", "admin", by="ana")
     with pytest.raises(EngineError, match="tier 3"):
-        set_policy(wh, agent="outbound", action_type="draft_email", tier=1, by="ana", reason="go faster",
-                   contract_tier=3)  # fmt: skip
+        set_policy(
+            wh,
+            agent="outbound",
+            action_type="draft_email",
+            tier=1,
+            by="ana",
+            reason="go faster",
+            contract_tier=3,
+        )
     with wh.connect() as con:  # a policy row slipped in by hand changes nothing either
         con.execute(
             "INSERT INTO ops.policy VALUES ('P-x', 'outbound', 'draft_email', 1, 0.0, 'ana', now(), 'x', TRUE)"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+
 from revstack.agents.engine import (
     Agent,
     AgentResult,
@@ -15,7 +16,6 @@ from revstack.agents.engine import (
     run_agents,
 )
 from revstack.data.warehouse import Warehouse, frame
-
 from tests.agents.test_runs import POLICY
 
 
@@ -45,10 +45,18 @@ class Flagger(Agent):
 
 def _spec(outputs: dict[str, pl.DataFrame], declared: tuple[str, ...]) -> AgentSpec:
     return AgentSpec(
-        name="flagger", version="1.0", contract_version="1", owner="ops@x", mode="live",
-        depends_on=(), triggers=("record_created",), reads={"crm.accounts": ["account_id"]},
-        policy=POLICY, factory=lambda: Flagger(outputs), outputs=declared,
-    )  # fmt: skip
+        name="flagger",
+        version="1.0",
+        contract_version="1",
+        owner="ops@x",
+        mode="live",
+        depends_on=(),
+        triggers=("record_created",),
+        reads={"crm.accounts": ["account_id"]},
+        policy=POLICY,
+        factory=lambda: Flagger(outputs),
+        outputs=declared,
+    )
 
 
 def _stored(wh: Warehouse) -> pl.DataFrame:

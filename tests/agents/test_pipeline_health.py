@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
 from revstack.agents.engine import Context, run_agents
 from revstack.agents.pipeline_health import PipelineHealth
 from revstack.agents.registry import specs
@@ -20,34 +21,44 @@ from revstack.data.warehouse import Warehouse, frame, release_all, scalar
 AS_OF = dt.datetime(2026, 10, 1)
 # deal -> what is planted: days since created, days in stage, pushes, close date in N days,
 # first / current amount, answers (days ago, contact), roles, champion gone N days ago.
-_HEALTHY = dict(created=40, in_stage=10, pushes=0, close_in=40, first=50_000.0, now=50_000.0,
-                answers=[(2, 0), (3, 1), (4, 2)], roles=("economic_buyer", "champion",
-                                                          "technical_buyer"), gone=None)  # fmt: skip
+_HEALTHY = dict(
+    created=40,
+    in_stage=10,
+    pushes=0,
+    close_in=40,
+    first=50_000.0,
+    now=50_000.0,
+    answers=[(2, 0), (3, 1), (4, 2)],
+    roles=("economic_buyer", "champion", "technical_buyer"),
+    gone=None,
+)
 PLANTED = {
     "gone_quiet": dict(_HEALTHY, created=100, answers=[(60, 0), (61, 1), (62, 2)]),
     "close_date_slipped": dict(_HEALTHY, in_stage=20, pushes=4),
     "champion_departed": dict(_HEALTHY, gone=5),
     "low_multithreading": dict(
         _HEALTHY, answers=[(2, 0), (3, 0)], roles=("technical_buyer", "champion", "user")
-    ),  # fmt: skip
+    ),
     "stage_age_outlier": dict(_HEALTHY, created=420, in_stage=400),
     "close_date_passed": dict(_HEALTHY, close_in=-10),
     "amount_cut": dict(_HEALTHY, first=100_000.0, now=50_000.0),
     "phantom": dict(
         _HEALTHY, created=200, in_stage=150, close_in=-90, answers=[(100, 0), (101, 1), (102, 2)]
-    ),  # fmt: skip
+    ),
 }
 CONTROLS = ["P-healthy-1", "P-healthy-2", "P-healthy-3"]
 
 
-def _plant(con, deal: str, p: dict, owner: str, account: str) -> None:  # noqa: ANN001
+def _plant(con, deal: str, p: dict, owner: str, account: str) -> None:
     day = dt.timedelta(days=1)
     t0, t1 = AS_OF - p["created"] * day, AS_OF - p["in_stage"] * day
     close = (AS_OF + p["close_in"] * day).date()
     first_close = close - dt.timedelta(days=10 * p["pushes"])
     rows = [(t0, "prospecting", p["first"], first_close), (t1, "proposal", p["first"], first_close)]
-    rows += [(t1 + (i + 1) * day, "proposal", p["first"], first_close + dt.timedelta(days=10 * (i + 1)))
-             for i in range(p["pushes"])]  # fmt: skip
+    rows += [
+        (t1 + (i + 1) * day, "proposal", p["first"], first_close + dt.timedelta(days=10 * (i + 1)))
+        for i in range(p["pushes"])
+    ]
     rows.append((t1 + (p["pushes"] + 1) * day, "proposal", p["now"], close))
     for i, (t, stage, amount, c) in enumerate(rows):
         con.execute(
@@ -67,9 +78,13 @@ def _plant(con, deal: str, p: dict, owner: str, account: str) -> None:  # noqa: 
         con.execute(
             "INSERT INTO crm.contacts (contact_id, account_id, last_name, is_active, email_bounced, "
             "updated_at, source) VALUES ($c, $acc, 'Planted', $active, false, $upd, 'test')",
-            {"c": f"{deal}-c{k}", "acc": account, "active": not gone,
-             "upd": AS_OF - (p["gone"] if gone else 300) * day},
-        )  # fmt: skip
+            {
+                "c": f"{deal}-c{k}",
+                "acc": account,
+                "active": not gone,
+                "upd": AS_OF - (p["gone"] if gone else 300) * day,
+            },
+        )
         con.execute(
             "INSERT INTO crm.opportunity_contacts (opportunity_id, contact_id, role, is_primary, "
             "added_at, source) VALUES ($o, $c, $r, $first, $t, 'test')",
@@ -81,9 +96,16 @@ def _plant(con, deal: str, p: dict, owner: str, account: str) -> None:  # noqa: 
             "INSERT INTO crm.activities (activity_id, activity_type, direction, status, occurred_at, "
             "account_id, contact_id, opportunity_id, owner_id, source) "
             "VALUES ($id, 'call', $dir, 'completed', $t, $acc, $c, $o, $u, 'test')",
-            {"id": f"{deal}-a{i}", "dir": direction, "t": AS_OF - d * day - dt.timedelta(hours=1),
-             "acc": account, "c": f"{deal}-c{k}", "o": deal, "u": owner},
-        )  # fmt: skip
+            {
+                "id": f"{deal}-a{i}",
+                "dir": direction,
+                "t": AS_OF - d * day - dt.timedelta(hours=1),
+                "acc": account,
+                "c": f"{deal}-c{k}",
+                "o": deal,
+                "u": owner,
+            },
+        )
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +182,9 @@ def test_the_agent_runs_in_shadow_and_proposes_one_flag_per_flagged_deal(
 
 def _ctx(wh: Warehouse, as_of: dt.datetime) -> Context:
     spec = next(s for s in specs() if s.name == "pipeline_health")
-    return Context(wh, agent=spec.name, reads=spec.reads, as_of=as_of,
-                   definitions=load_all().definitions)  # fmt: skip
+    return Context(
+        wh, agent=spec.name, reads=spec.reads, as_of=as_of, definitions=load_all().definitions
+    )
 
 
 def test_the_model_and_rules_cannot_see_anything_after_the_moment(

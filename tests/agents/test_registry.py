@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import polars as pl
+
 from revstack.agents.registry import policy_frame, registry_rows, specs
 from revstack.contracts import load_all
 from revstack.data.warehouse import Warehouse

@@ -6,6 +6,7 @@ import json
 
 import polars as pl
 import pytest
+
 from revstack.agents.engine import (
     POLICY_SCHEMA,
     PROPOSAL_INPUT,
@@ -34,9 +35,17 @@ POLICY = pl.DataFrame(
 def _proposal(
     action: str, record: str, field: str | None, old: str | None, new: str | None, conf: float
 ) -> dict:
-    return {"action_type": action, "object_type": "accounts", "record_id": record, "field": field,
-            "old_value": old, "new_value": new, "confidence": conf, "evidence": '{"source":"test"}',
-            "reason": f"{action} for {record}"}  # fmt: skip
+    return {
+        "action_type": action,
+        "object_type": "accounts",
+        "record_id": record,
+        "field": field,
+        "old_value": old,
+        "new_value": new,
+        "confidence": conf,
+        "evidence": '{"source":"test"}',
+        "reason": f"{action} for {record}",
+    }
 
 
 class FillIndustry(Agent):
@@ -96,11 +105,17 @@ class Boom(Agent):
 
 def _spec(name: str, factory, *, mode: str = "live", reads=None, depends_on=()) -> AgentSpec:
     return AgentSpec(
-        name=name, version="1.0", contract_version="1", owner="ops@x", mode=mode,
-        depends_on=tuple(depends_on), triggers=("record_created", "record_changed"),
+        name=name,
+        version="1.0",
+        contract_version="1",
+        owner="ops@x",
+        mode=mode,
+        depends_on=tuple(depends_on),
+        triggers=("record_created", "record_changed"),
         reads=reads or {"crm.accounts": ["account_id", "industry", "employees"]},
-        policy=POLICY, factory=factory,
-    )  # fmt: skip
+        policy=POLICY,
+        factory=factory,
+    )
 
 
 def _proposals(wh: Warehouse) -> pl.DataFrame:
@@ -233,8 +248,15 @@ def test_a_policy_override_graduates_an_action_but_never_tier_3(run_wh: Warehous
             reason="r",
             contract_tier=3,
         )
-    set_policy(run_wh, agent="filler", action_type="fill_employees", tier=1, min_confidence=0.8, by="ana",
-               reason="98% approved unchanged over 30 days")  # fmt: skip
+    set_policy(
+        run_wh,
+        agent="filler",
+        action_type="fill_employees",
+        tier=1,
+        min_confidence=0.8,
+        by="ana",
+        reason="98% approved unchanged over 30 days",
+    )
     # Even a policy row forced in by hand cannot make tier 3 executable.
     with run_wh.connect() as con:
         con.execute(
@@ -270,11 +292,19 @@ class Consumer(Agent):
 
     def run(self, ctx: Context) -> AgentResult:
         upstream = pl.DataFrame(
-            {"account_id": ["a1", "a2", None, "a4"], "score": ["0.9", "oops", "0.5", "0.2"],
-             "confidence": [0.95, 0.9, 0.9, 0.3]}
-        )  # fmt: skip
-        ok = ctx.validated("upstream.scores", upstream, {"account_id": pl.String, "score": pl.Float64},
-                           key="account_id", min_confidence=0.5)  # fmt: skip
+            {
+                "account_id": ["a1", "a2", None, "a4"],
+                "score": ["0.9", "oops", "0.5", "0.2"],
+                "confidence": [0.95, 0.9, 0.9, 0.3],
+            }
+        )
+        ok = ctx.validated(
+            "upstream.scores",
+            upstream,
+            {"account_id": pl.String, "score": pl.Float64},
+            key="account_id",
+            min_confidence=0.5,
+        )
         rows = [
             _proposal("flag_account", r["account_id"], None, None, None, 0.9)
             for r in ok.iter_rows(named=True)

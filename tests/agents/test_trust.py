@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+
 from revstack.agents.engine import decide
 from revstack.data.warehouse import Warehouse
 from revstack.metrics.trust import suggestions, trust_cycles, wilson_lower
-
 from tests.agents.conftest import insert_proposal
 
 
@@ -25,8 +25,15 @@ def test_forty_clean_approvals_suggest_graduation_and_rejections_do_not(
             "INSERT INTO crm.accounts (account_id, name, employees, source) SELECT 'G' || i, 'g', i, 't' FROM range(120) t(i)"
         )
     for i in range(120):
-        insert_proposal(engine_wh, f"g{i}", f"G{i}", "employees", str(i), str(i + 1),
-                        agent="good" if i < 80 else "bad")  # fmt: skip
+        insert_proposal(
+            engine_wh,
+            f"g{i}",
+            f"G{i}",
+            "employees",
+            str(i),
+            str(i + 1),
+            agent="good" if i < 80 else "bad",
+        )
     for i in range(80):
         decide(engine_wh, f"g{i}", approve=True, by="rev")
     for i in range(80, 120):
@@ -46,6 +53,7 @@ def test_forty_clean_approvals_suggest_graduation_and_rejections_do_not(
 def test_threshold_curve_counts_by_hand() -> None:
     import numpy as np
     import polars as pl
+
     from revstack.metrics.thresholds import threshold_curve
 
     labelled = pl.DataFrame(

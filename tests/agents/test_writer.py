@@ -17,7 +17,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-import revstack.agents.engine._run as run_module
+
+import revstack.agents.engine._run as run_module  # noqa: TID251 - races a step inside a run
 from revstack.agents.engine import (
     PROPOSAL_INPUT,
     Agent,
@@ -29,7 +30,6 @@ from revstack.agents.engine import (
     verify,
 )
 from revstack.data.warehouse import Warehouse, frame, release_all
-
 from tests.agents._workload import SPEC, seed_accounts
 from tests.agents.test_audit_log import _digest, _legacy_rows, _rebuild, _sha
 from tests.agents.test_crash_and_concurrency import _assert_consistent
@@ -63,12 +63,15 @@ def test_a_run_racing_another_with_the_same_proposals_records_them_once(wh: Ware
     run_agents(wh, [replace(SPEC, factory=_Quiet)], only="bumper")  # consumes the events
     real_route, raced, attempts = run_module.route, [], []
 
-    def route_then_let_another_run_commit(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def route_then_let_another_run_commit(*args, **kwargs):
         attempts.append(1)
         if not raced:
             raced.append(1)
-            other = threading.Thread(target=run_agents, args=(Warehouse(wh.path), [SPEC]),
-                                     kwargs={"only": "bumper", "shadow": True})  # fmt: skip
+            other = threading.Thread(
+                target=run_agents,
+                args=(Warehouse(wh.path), [SPEC]),
+                kwargs={"only": "bumper", "shadow": True},
+            )
             other.start()
             other.join(60)
             assert not other.is_alive()
@@ -95,7 +98,7 @@ def test_eight_threads_running_one_agent_at_once_record_each_key_once(wh: Wareho
         barrier.wait()
         try:
             results.extend(run_agents(Warehouse(wh.path), [SPEC], only="bumper"))
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(8)]
@@ -113,8 +116,12 @@ def test_eight_threads_running_one_agent_at_once_record_each_key_once(wh: Wareho
 def test_only_the_run_commit_inserts_proposals() -> None:
     """Uniqueness of the key is kept by that one writer; a second path must earn a test."""
     inserts = []
-    for path in [*(ROOT / "agents").rglob("*.py"), *(ROOT / "revstack").rglob("*.py"),
-                 *(ROOT / "metrics").rglob("*.py"), *(ROOT / "data").rglob("*.py")]:  # fmt: skip
+    for path in [
+        *(ROOT / "agents").rglob("*.py"),
+        *(ROOT / "revstack").rglob("*.py"),
+        *(ROOT / "metrics").rglob("*.py"),
+        *(ROOT / "data").rglob("*.py"),
+    ]:
         for node in ast.walk(ast.parse(path.read_text())):
             if (
                 isinstance(node, ast.Constant)
@@ -144,8 +151,15 @@ def test_two_appenders_at_once_cannot_both_commit(wh: Warehouse) -> None:
 def _blocks(wh: Warehouse) -> None:
     for n in (3, 4, 2):  # blocks 1-3, 4-7, 8-9
         with wh.transaction() as con:
-            append(con, [AuditEntry(actor="t", actor_kind="system", action="policy",
-                                    detail=f'{{"n":{i}}}') for i in range(n)])  # fmt: skip
+            append(
+                con,
+                [
+                    AuditEntry(
+                        actor="t", actor_kind="system", action="policy", detail=f'{{"n":{i}}}'
+                    )
+                    for i in range(n)
+                ],
+            )
 
 
 @pytest.mark.parametrize(("keep", "seq"), [("seq <= 7", 8), ("seq <= 3", 4)])
@@ -163,8 +177,21 @@ def test_a_row_added_past_the_head_is_named(wh: Warehouse) -> None:
     with wh.connect() as con:
         _rebuild(con)
         tail = con.execute("SELECT hash FROM ops.audit_log WHERE seq = 9").fetchone()[0]
-        row = (10, "2026-11-01T09:00:00.000000", "mallory", "person", "approve", None, None,
-               None, None, None, None, None, None)  # fmt: skip
+        row = (
+            10,
+            "2026-11-01T09:00:00.000000",
+            "mallory",
+            "person",
+            "approve",
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
         con.execute(
             "INSERT INTO ops.audit_log VALUES ($1, $2::TIMESTAMP, $3, $4, $5, $6, $7, $8, $9, "
             "$10, $11, $12, $13, $14, $15)",
@@ -228,31 +255,54 @@ _CASES = [  # object, record, field, old, new: applied, stale, gone, typed, comp
 def test_a_decision_applies_exactly_as_a_run_would(wh: Warehouse) -> None:
     """apply_one (decisions, bound values) and apply_batch (runs, a frame) agree on every
     outcome and leave the same CRM behind."""
-    from revstack.agents.engine._apply import apply_batch, apply_one
-    from revstack.agents.engine._units import now_utc
+    from revstack.agents.engine._apply import apply_batch, apply_one  # noqa: TID251 - white-box
+    from revstack.agents.engine._units import now_utc  # noqa: TID251
 
     seed_accounts(wh, 5)
     with wh.connect() as con:
-        con.execute("INSERT INTO foundation.entity_map VALUES ('accounts', 'A1', 'E1', 0.9, 'x', now())")
+        con.execute(
+            "INSERT INTO foundation.entity_map VALUES ('accounts', 'A1', 'E1', 0.9, 'x', now())"
+        )
     results, states = [], []
     for one in (True, False):
         with wh.connect() as con:
             con.execute("BEGIN TRANSACTION")
             if one:
-                got = [apply_one(con, object_type=o, record_id=r, field=f, old_value=a, new_value=b,
-                                 now=now_utc()) for o, r, f, a, b in _CASES]  # fmt: skip
+                got = [
+                    apply_one(
+                        con,
+                        object_type=o,
+                        record_id=r,
+                        field=f,
+                        old_value=a,
+                        new_value=b,
+                        now=now_utc(),
+                    )
+                    for o, r, f, a, b in _CASES
+                ]
             else:
                 batch = pl.DataFrame(
-                    [(str(i), *c) for i, c in enumerate(_CASES)], orient="row",
-                    schema=["proposal_id", "object_type", "record_id", "field", "old_value", "new_value"],
-                )  # fmt: skip
+                    [(str(i), *c) for i, c in enumerate(_CASES)],
+                    orient="row",
+                    schema=[
+                        "proposal_id",
+                        "object_type",
+                        "record_id",
+                        "field",
+                        "old_value",
+                        "new_value",
+                    ],
+                )
                 out = apply_batch(con, batch, now=now_utc()).sort(pl.col("proposal_id").cast(int))
                 got = [(r["applied"], r["before"], r["after"]) for r in out.iter_rows(named=True)]
             results.append(got)
-            states.append(con.execute(
-                "SELECT account_id, employees, industry, annual_revenue FROM crm.accounts "
-                "UNION ALL SELECT record_id, NULL, entity_id, NULL FROM foundation.entity_map "
-                "ORDER BY 1, 3").fetchall())  # fmt: skip
+            states.append(
+                con.execute(
+                    "SELECT account_id, employees, industry, annual_revenue FROM crm.accounts "
+                    "UNION ALL SELECT record_id, NULL, entity_id, NULL FROM foundation.entity_map "
+                    "ORDER BY 1, 3"
+                ).fetchall()
+            )
             con.execute("ROLLBACK")
     assert results[0] == results[1]
     assert [r[0] for r in results[0]] == [True, False, False, True, True]
@@ -271,9 +321,17 @@ class _Industry(Agent):
         self.value = value
 
     def run(self, ctx: Context) -> AgentResult:
-        row = {"action_type": "set_industry", "object_type": "accounts", "record_id": "A1",
-               "field": "industry", "old_value": "null", "new_value": f'"{self.value}"',
-               "confidence": 0.7, "evidence": "{}", "reason": "guess"}  # fmt: skip
+        row = {
+            "action_type": "set_industry",
+            "object_type": "accounts",
+            "record_id": "A1",
+            "field": "industry",
+            "old_value": "null",
+            "new_value": f'"{self.value}"',
+            "confidence": 0.7,
+            "evidence": "{}",
+            "reason": "guess",
+        }
         return AgentResult(pl.DataFrame([row], schema=PROPOSAL_INPUT))
 
 
@@ -289,8 +347,10 @@ def test_a_released_lease_is_taken_again_by_the_next_proposal(wh: Warehouse) -> 
 
     def leases() -> list[tuple]:
         with wh.connect() as con:
-            return con.execute("SELECT proposal_id, released_at IS NULL FROM ops.field_leases "
-                               "WHERE record_id = 'A1' AND field = 'industry'").fetchall()  # fmt: skip
+            return con.execute(
+                "SELECT proposal_id, released_at IS NULL FROM ops.field_leases "
+                "WHERE record_id = 'A1' AND field = 'industry'"
+            ).fetchall()
 
     assert propose("Retail")["pending"] == 1
     [(first, held)] = leases()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
 from revstack.contracts import (
     check_all,
     default_dir,
@@ -47,36 +48,105 @@ def _edit(path: Path, old: str, new: str) -> None:
 
 
 BROKEN = [
-    ("agents/crm_hygiene.yaml", "    industry: {tier: 1, min_confidence: 0.9}", "    industry: {tierr: 1, min_confidence: 0.9}",
-     "writes.crm.accounts.industry", "unknown field 'tierr'"),
-    ("agents/crm_hygiene.yaml", "    industry: {tier: 1, min_confidence: 0.9}", "    industry: {tier: 4, min_confidence: 0.9}",
-     "writes.crm.accounts.industry.tier", "tier must be 1, 2 or 3, got 4"),
-    ("agents/crm_hygiene.yaml", "    industry: {tier: 1, min_confidence: 0.9}", "    industry: {tier: 1, min_confidence: 1.2}",
-     "writes.crm.accounts.industry.min_confidence", "min_confidence must be within 0..1, got 1.2"),
-    ("agents/forecast.yaml", "  crm.forecast_submissions: \"*\"", "  crm.forecast_subs: \"*\"",
-     "reads.crm.forecast_subs", "unknown table crm.forecast_subs"),
-    ("agents/pipeline_health.yaml", "[contact_id, account_id, title,", "[contact_id, account_id, job_title,",
-     "reads.crm.contacts", "no column 'job_title'"),
-    ("agents/crm_hygiene.yaml", "    website: {tier: 2, min_confidence: 0.0}", "    logo_url: {tier: 2, min_confidence: 0.0}",
-     "writes.crm.accounts.logo_url", "no column crm.accounts.logo_url"),
-    ("agents/outbound.yaml", "  ref.news: \"*\"", "  truth.deal_outcomes: \"*\"",
-     "reads.truth.deal_outcomes", "ground truth"),
-    ("agents/crm_hygiene.yaml", "depends_on: []", "depends_on: [forecast]",
-     "depends_on", "dependency cycle"),
-    ("agents/deal_prep.yaml", "triggers: [meeting_booked, schedule]", "triggers: [meeting_booked, schedule",
-     "line", "not valid YAML"),
-    ("definitions.yaml", "      - {field: close_date, op: is_set}\n      - {metric: engaged_contacts, op: \">=\", value: 1}",
-     "      - {field: closing_date, op: is_set}\n      - {metric: engaged_contacts, op: \">=\", value: 1}",
-     "stages[2].entry_criteria[2].field", "no column 'closing_date'"),
-    ("agents/outbound.yaml", "    tier: 3\n    about: contacts", "    tier: 3\n    about: contacts\n    auto_execute: true",
-     "actions[0]", "never executed automatically"),
-    ("agents/forecast.yaml", "outputs: [ops.forecasts,", "outputs: [ops.proposals,",
-     "outputs[0]", "not the engine's own"),
-    ("agents/forecast.yaml", "outputs: [ops.forecasts,", "outputs: [crm.opportunities,",
-     "outputs[0]", "outputs go to ops tables"),
-    ("agents/deal_prep.yaml", "outputs: [ops.briefings]", "outputs: [ops.briefs]",
-     "outputs[0]", "unknown table ops.briefs"),
-]  # fmt: skip
+    (
+        "agents/crm_hygiene.yaml",
+        "    industry: {tier: 1, min_confidence: 0.9}",
+        "    industry: {tierr: 1, min_confidence: 0.9}",
+        "writes.crm.accounts.industry",
+        "unknown field 'tierr'",
+    ),
+    (
+        "agents/crm_hygiene.yaml",
+        "    industry: {tier: 1, min_confidence: 0.9}",
+        "    industry: {tier: 4, min_confidence: 0.9}",
+        "writes.crm.accounts.industry.tier",
+        "tier must be 1, 2 or 3, got 4",
+    ),
+    (
+        "agents/crm_hygiene.yaml",
+        "    industry: {tier: 1, min_confidence: 0.9}",
+        "    industry: {tier: 1, min_confidence: 1.2}",
+        "writes.crm.accounts.industry.min_confidence",
+        "min_confidence must be within 0..1, got 1.2",
+    ),
+    (
+        "agents/forecast.yaml",
+        '  crm.forecast_submissions: "*"',
+        '  crm.forecast_subs: "*"',
+        "reads.crm.forecast_subs",
+        "unknown table crm.forecast_subs",
+    ),
+    (
+        "agents/pipeline_health.yaml",
+        "[contact_id, account_id, title,",
+        "[contact_id, account_id, job_title,",
+        "reads.crm.contacts",
+        "no column 'job_title'",
+    ),
+    (
+        "agents/crm_hygiene.yaml",
+        "    website: {tier: 2, min_confidence: 0.0}",
+        "    logo_url: {tier: 2, min_confidence: 0.0}",
+        "writes.crm.accounts.logo_url",
+        "no column crm.accounts.logo_url",
+    ),
+    (
+        "agents/outbound.yaml",
+        '  ref.news: "*"',
+        '  truth.deal_outcomes: "*"',
+        "reads.truth.deal_outcomes",
+        "ground truth",
+    ),
+    (
+        "agents/crm_hygiene.yaml",
+        "depends_on: []",
+        "depends_on: [forecast]",
+        "depends_on",
+        "dependency cycle",
+    ),
+    (
+        "agents/deal_prep.yaml",
+        "triggers: [meeting_booked, schedule]",
+        "triggers: [meeting_booked, schedule",
+        "line",
+        "not valid YAML",
+    ),
+    (
+        "definitions.yaml",
+        '      - {field: close_date, op: is_set}\n      - {metric: engaged_contacts, op: ">=", value: 1}',
+        '      - {field: closing_date, op: is_set}\n      - {metric: engaged_contacts, op: ">=", value: 1}',
+        "stages[2].entry_criteria[2].field",
+        "no column 'closing_date'",
+    ),
+    (
+        "agents/outbound.yaml",
+        "    tier: 3\n    about: contacts",
+        "    tier: 3\n    about: contacts\n    auto_execute: true",
+        "actions[0]",
+        "never executed automatically",
+    ),
+    (
+        "agents/forecast.yaml",
+        "outputs: [ops.forecasts,",
+        "outputs: [ops.proposals,",
+        "outputs[0]",
+        "not the engine's own",
+    ),
+    (
+        "agents/forecast.yaml",
+        "outputs: [ops.forecasts,",
+        "outputs: [crm.opportunities,",
+        "outputs[0]",
+        "outputs go to ops tables",
+    ),
+    (
+        "agents/deal_prep.yaml",
+        "outputs: [ops.briefings]",
+        "outputs: [ops.briefs]",
+        "outputs[0]",
+        "unknown table ops.briefs",
+    ),
+]
 
 
 @pytest.mark.parametrize(

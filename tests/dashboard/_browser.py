@@ -18,8 +18,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "dashboard" / "app.py"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def nav_pages() -> list[tuple[str, str, str]]:
@@ -37,7 +43,7 @@ _CONTENT_HEIGHT = """() => Math.max(
     (document.querySelector('[data-testid="stSidebarContent"]') || document.body).scrollHeight)"""
 
 
-def screenshot(page, path: Path, *, width: int = 1400, height: int = 1000) -> None:  # noqa: ANN001
+def screenshot(page, path: Path, *, width: int = 1400, height: int = 1000) -> None:
     """The whole page, however long, as a PNG."""
     tall = int(page.evaluate(_CONTENT_HEIGHT))
     page.set_viewport_size({"width": width, "height": min(max(tall + 60, height), 16_000)})
@@ -59,11 +65,25 @@ def serve(db: Path, *, timeout: float = 60) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "REVSTACK_DB": str(db)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(APP),
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + timeout
@@ -83,11 +103,11 @@ def serve(db: Path, *, timeout: float = 60) -> Iterator[str]:
         proc.wait(10)
 
 
-def launch(pw):  # noqa: ANN001, ANN201 - playwright objects
+def launch(pw):
     return pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-def settle(page, *, timeout: float = 30_000) -> None:  # noqa: ANN001
+def settle(page, *, timeout: float = 30_000) -> None:
     """Wait until the script run is over and the charts have drawn."""
     page.wait_for_timeout(300)
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=timeout)
@@ -98,13 +118,13 @@ def settle(page, *, timeout: float = 30_000) -> None:  # noqa: ANN001
     page.wait_for_timeout(800)
 
 
-def open_page(page, url: str, path: str, title: str) -> None:  # noqa: ANN001
+def open_page(page, url: str, path: str, title: str) -> None:
     page.goto(f"{url}/{path}")
     page.locator("h1", has_text=title).first.wait_for(timeout=30_000)
     settle(page)
 
 
-def sign_in(page, name: str, role: str) -> None:  # noqa: ANN001
+def sign_in(page, name: str, role: str) -> None:
     """Pick ``name`` in the sidebar's identity box (retried: it can miss a first gesture)."""
     who = page.get_by_role("combobox", name="Signed in as")
     for _attempt in range(3):

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from revstack.data.warehouse import Warehouse, release_all
 
+from revstack.data.warehouse import Warehouse, release_all
 from tests.agents.conftest import engine_wh, run_wh  # noqa: F401 - shared fixtures
 
 

@@ -25,7 +25,7 @@ from tests.dashboard._browser import (  # noqa: E402
     serve,
     settle,
     sign_in,
-)  # fmt: skip
+)
 
 
 def main() -> int:

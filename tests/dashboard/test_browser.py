@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+
 from revstack.agents.engine import list_proposals
 from revstack.data.warehouse import Warehouse, release_all
-
 from tests.dashboard._browser import CHROMIUM, launch, open_page, serve, settle, sign_in
 
 pytestmark = pytest.mark.browser

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+
 from revstack.data.warehouse import Warehouse
 from revstack.metrics.forecast_store import accuracy_table, combination, live_forecasts
-
 from tests.dashboard.test_pages import _app
 
 PAGE = "app_pages/forecast.py"
@@ -16,7 +16,9 @@ def _money(x: float) -> str:  # the page's format
     return f"${x / 1e6:,.2f}M" if abs(x) >= 1e6 else f"${x:,.0f}"
 
 
-def test_the_forecast_page_explains_itself_on_an_empty_warehouse(wh: Warehouse, monkeypatch) -> None:
+def test_the_forecast_page_explains_itself_on_an_empty_warehouse(
+    wh: Warehouse, monkeypatch
+) -> None:
     at = _app(wh, monkeypatch)
     at.switch_page(PAGE).run()
     assert not at.exception
@@ -24,7 +26,9 @@ def test_the_forecast_page_explains_itself_on_an_empty_warehouse(wh: Warehouse, 
     assert "revstack run --agent forecast" in at.info[0].value
 
 
-def test_the_forecast_page_shows_the_stored_ranges(forecast_company: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_forecast_page_shows_the_stored_ranges(
+    forecast_company: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with forecast_company.connect() as con:
         live = live_forecasts(con)
         mixes = combination(con)
@@ -37,17 +41,27 @@ def test_the_forecast_page_shows_the_stored_ranges(forecast_company: Warehouse, 
     for kind in ("quarter", "month"):
         at.radio(key="fc_kind").set_value(kind).run()
         assert not at.exception
-        company = live.filter((pl.col("period_kind") == kind) & (pl.col("segment_kind") == "company")).row(0, named=True)
+        company = live.filter(
+            (pl.col("period_kind") == kind) & (pl.col("segment_kind") == "company")
+        ).row(0, named=True)
         shown = {m.label: m.value for m in at.metric}
         assert shown["P50"] == _money(company["p50"])
         assert shown["P10"] == _money(company["p10"])
         # How the centre was made is said, with the run's own figures.
         mix = mixes.filter(period_kind=kind).row(0, named=True)
         said = [c.value for c in at.caption if "range ×" in c.value]
-        assert len(said) == 1 and f"range ×{mix['scale']:.2f}" in said[0] and f"{mix['periods']} past {kind}s" in said[0]
+        assert (
+            len(said) == 1
+            and f"range ×{mix['scale']:.2f}" in said[0]
+            and f"{mix['periods']} past {kind}s" in said[0]
+        )
         seasonal = [c.value for c in at.caption if "quarter of the year" in c.value]
         if kind == "quarter":  # the small company has scored quarters of every season by its as-of
-            assert mix["season"] is not None and len(seasonal) == 1 and f"×{mix['season']:.2f}" in seasonal[0]
+            assert (
+                mix["season"] is not None
+                and len(seasonal) == 1
+                and f"×{mix['season']:.2f}" in seasonal[0]
+            )
         else:
             assert not seasonal
         # The agent against the rep commit over all of the kind's periods, with its interval.

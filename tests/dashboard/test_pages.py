@@ -7,12 +7,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from streamlit.testing.v1 import AppTest
+
 from revstack.agents.engine import decide, run_agents
 from revstack.contracts import load_all
 from revstack.data.warehouse import Warehouse, release_all
 from revstack.metrics.engine import action_outcomes
-from streamlit.testing.v1 import AppTest
-
 from tests.agents.test_runs import FillIndustry, _spec
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "dashboard"
@@ -205,8 +205,15 @@ def test_trust_ramp_exports_the_policy_in_force_as_a_contract_change(
     from revstack.agents.engine import active_policy, set_policy
     from revstack.metrics.trust import policy_as_contracts
 
-    set_policy(seeded, agent="crm_hygiene", action_type="correct_field", tier=1, by="ana",
-               reason="97 of 98 approved unchanged", contract_tier=2)  # fmt: skip
+    set_policy(
+        seeded,
+        agent="crm_hygiene",
+        action_type="correct_field",
+        tier=1,
+        by="ana",
+        reason="97 of 98 approved unchanged",
+        contract_tier=2,
+    )
     with seeded.connect() as con:
         [change] = policy_as_contracts(active_policy(con))
     at = _app(seeded, monkeypatch, who="ana")
@@ -238,7 +245,6 @@ def test_agents_page_shows_the_engines_record_of_the_chosen_agent(
 
 def test_agents_page_draws_a_newly_registered_report(seeded: Warehouse, monkeypatch) -> None:
     from revstack.metrics import agents as agent_reports
-
     from tests.dashboard._report_fixture import report
 
     monkeypatch.setitem(agent_reports.REPORTS, "filler", "tests.dashboard._report_fixture")
@@ -331,8 +337,9 @@ def test_a_page_waits_out_an_agent_run_holding_the_file(seeded: Warehouse, monke
 
     at = _app(seeded, monkeypatch, who="rev")
     release_all()  # let the other process take the file
-    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(seeded.path)],
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(seeded.path)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "holding"
         started = time.perf_counter()
@@ -387,8 +394,11 @@ def test_graduating_from_the_trust_ramp_is_a_logged_policy_and_a_contract_change
     assert policy == [(1, "ana", policy[0][2])] and "80/80 approved unchanged" in policy[0][2]
     assert logged == [("ana",)]
     # the policy in force is on the page as the contract change, on the same run
-    assert any(c.value.strip().startswith("--- a/contracts/agents/crm_hygiene.yaml")
-               and "policy by ana" in c.value for c in at.code)  # fmt: skip
+    assert any(
+        c.value.strip().startswith("--- a/contracts/agents/crm_hygiene.yaml")
+        and "policy by ana" in c.value
+        for c in at.code
+    )
 
 
 def test_the_chain_check_says_when_the_log_has_grown_and_checks_again_on_request(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from revstack.data.warehouse import Warehouse
 
+from revstack.data.warehouse import Warehouse
 from tests.dashboard.test_pages import _app
 from tests.risk_fixture import flagged  # noqa: F401 - the fixture
 
@@ -25,7 +25,7 @@ def _store_quality(wh: Warehouse) -> None:
             )
 
 
-def test_the_page_explains_itself_on_an_empty_warehouse(wh: Warehouse, monkeypatch) -> None:  # noqa: ANN001
+def test_the_page_explains_itself_on_an_empty_warehouse(wh: Warehouse, monkeypatch) -> None:
     at = _app(wh, monkeypatch)
     at.switch_page(PAGE).run()
     assert not at.exception
@@ -34,7 +34,7 @@ def test_the_page_explains_itself_on_an_empty_warehouse(wh: Warehouse, monkeypat
     assert any("revstack backtest" in i.value for i in at.info)
 
 
-def test_flags_filters_and_signal_quality(flagged: Warehouse, monkeypatch) -> None:  # noqa: ANN001, F811
+def test_flags_filters_and_signal_quality(flagged: Warehouse, monkeypatch) -> None:  # noqa: F811
     _store_quality(flagged)
     at = _app(flagged, monkeypatch)
     at.switch_page(PAGE).run()
@@ -53,7 +53,7 @@ def test_flags_filters_and_signal_quality(flagged: Warehouse, monkeypatch) -> No
 
 
 @pytest.mark.parametrize("signal, deals", [("gone_quiet", 36), ("phantom", 0)])
-def test_the_signal_filter(flagged: Warehouse, monkeypatch, signal: str, deals: int) -> None:  # noqa: ANN001, F811
+def test_the_signal_filter(flagged: Warehouse, monkeypatch, signal: str, deals: int) -> None:  # noqa: F811
     at = _app(flagged, monkeypatch)
     at.switch_page(PAGE).run()
     options = at.multiselect(key="risk_signal").options

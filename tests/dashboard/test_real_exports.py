@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
+
 from revstack.agents.engine import add_person, run_agents
 from revstack.agents.registry import specs
 from revstack.contracts import load_definitions
@@ -15,8 +17,6 @@ from revstack.data.warehouse import Warehouse, release_all
 from revstack.metrics.drilldown import drill_down
 from revstack.metrics.health import agent_uptime
 from revstack.metrics.quality import audit
-from streamlit.testing.v1 import AppTest
-
 from tests.dashboard.test_pages import APP, PAGES, agent_tiles
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
+
 from revstack.data.errors import InputError
 from revstack.data.generator import RATES, SCALES, generate
 from revstack.data.generator._write import TABLES
@@ -71,9 +72,15 @@ def test_summary_matches_what_was_written(wh: Warehouse) -> None:
         imports = con.execute("SELECT format, location, as_of FROM ops.imports").fetchall()
     assert imports == [("generator", "generator scale=small seed=11", dt.datetime(2025, 7, 1))]
     assert set(summary["defects"]) == {
-        "duplicate_account", "duplicate_contact", "missing_required_field", "wrong_firmographics",
-        "provider_error", "stage_violation", "phantom_deal", "departed_champion",
-    }  # fmt: skip
+        "duplicate_account",
+        "duplicate_contact",
+        "missing_required_field",
+        "wrong_firmographics",
+        "provider_error",
+        "stage_violation",
+        "phantom_deal",
+        "departed_champion",
+    }
     assert 0.15 <= summary["outcomes"]["win_rate"] <= 0.35
 
 
@@ -117,7 +124,7 @@ def test_a_failed_generation_leaves_the_warehouse_as_it_was(
     before = _digest(wh) | _digest(wh, ["ops.imports", "truth.generation"])
     real = gen.build_tables
 
-    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def broken(*args, **kwargs):
         tables = real(*args, **kwargs)
         opps = tables["crm.opportunities"]
         tables["crm.opportunities"] = pl.concat([opps, opps.head(1)])  # a duplicate primary key
@@ -135,13 +142,16 @@ def test_a_failed_generation_leaves_the_warehouse_as_it_was(
 def test_every_defect_points_at_a_real_record_and_every_record_has_an_entity(
     company: Warehouse,
 ) -> None:
-    orphans = _one(company, """
+    orphans = _one(
+        company,
+        """
         SELECT count(*) FROM truth.defects d
         WHERE (d.object_type = 'accounts' AND d.record_id NOT IN (SELECT account_id FROM crm.accounts))
            OR (d.object_type = 'contacts' AND d.record_id NOT IN (SELECT contact_id FROM crm.contacts))
            OR (d.object_type = 'opportunities' AND d.record_id NOT IN (SELECT opportunity_id FROM crm.opportunities))
            OR d.object_type NOT IN ('accounts', 'contacts', 'opportunities')
-    """)  # fmt: skip
+    """,
+    )
     assert orphans == 0
     for obj, pk in (("accounts", "account_id"), ("contacts", "contact_id")):
         missing = _one(
@@ -180,9 +190,12 @@ def test_duplicates_and_blanks_come_at_the_configured_rates(company: Warehouse) 
     for obj, fields in RATES.missing.items():
         for f, rate in fields.items():
             # Originals only: hurried duplicates are blank more often, on purpose.
-            share, n = _q(company, f"""
+            share, n = _q(
+                company,
+                f"""
                 SELECT avg((x.{f} IS NULL)::INT), count(*) FROM crm.{obj} x
-                WHERE x.{pk[obj]} NOT IN (SELECT record_id FROM truth.entities WHERE record_id <> true_entity_id)""").row(0)  # fmt: skip
+                WHERE x.{pk[obj]} NOT IN (SELECT record_id FROM truth.entities WHERE record_id <> true_entity_id)""",
+            ).row(0)
             assert share == pytest.approx(rate, abs=4 * (rate * (1 - rate) / n) ** 0.5), (
                 obj,
                 f,
@@ -200,15 +213,20 @@ def test_duplicates_and_blanks_come_at_the_configured_rates(company: Warehouse) 
 
 
 def test_firmographic_defects_are_real_differences(company: Warehouse) -> None:
-    same = _one(company, """
+    same = _one(
+        company,
+        """
         SELECT count(*) FROM truth.defects d JOIN crm.accounts a ON a.account_id = d.record_id
         JOIN truth.firmographics t ON t.account_id = a.account_id
         WHERE d.defect_class = 'wrong_firmographics' AND (
               (d.field = 'employees' AND a.employees = t.employees) OR (d.field = 'industry' AND a.industry = t.industry)
            OR (d.field = 'annual_revenue' AND a.annual_revenue = t.annual_revenue) OR (d.field = 'country' AND a.country = t.country))
-    """)  # fmt: skip
+    """,
+    )
     assert same == 0
-    p = _q(company, """
+    p = _q(
+        company,
+        """
         SELECT count(*) AS covered, avg((e.industry <> t.industry)::INT) AS industry_wrong,
                avg((e.employees <> t.employees)::INT) AS employees_wrong, count(DISTINCT e.domain) = count(*) AS unique_domains,
                bool_and(e.domain = lower(e.domain)) AS lower
@@ -216,7 +234,8 @@ def test_firmographic_defects_are_real_differences(company: Warehouse) -> None:
         JOIN truth.firmographics t ON t.account_id = a.account_id
         WHERE x.record_id = x.true_entity_id AND x.object_type = 'accounts'
           AND e.domain = regexp_replace(regexp_replace(lower(a.website), '^[a-z]+://', ''), '^www\\.|/.*$', '', 'g')
-    """).row(0, named=True)  # fmt: skip
+    """,
+    ).row(0, named=True)
     originals = _one(
         company,
         "SELECT count(*) FROM truth.entities WHERE object_type = 'accounts' AND record_id = true_entity_id",
@@ -233,7 +252,9 @@ def test_firmographic_defects_are_real_differences(company: Warehouse) -> None:
 def test_closed_deals_agree_with_truth_and_phantoms_are_open_lost_and_silent(
     company: Warehouse,
 ) -> None:
-    bad = _one(company, """
+    bad = _one(
+        company,
+        """
         SELECT count(*) FROM crm.opportunities o JOIN truth.deal_outcomes t USING (opportunity_id)
         WHERE (o.is_closed AND o.is_won AND (t.outcome <> 'won' OR o.stage <> 'closed_won'))
            OR (o.is_closed AND NOT o.is_won AND (t.outcome <> 'lost' OR o.stage <> 'closed_lost'))
@@ -241,14 +262,18 @@ def test_closed_deals_agree_with_truth_and_phantoms_are_open_lost_and_silent(
            OR (NOT o.is_closed AND t.outcome <> 'open' AND NOT t.is_phantom)
            OR (t.is_phantom AND (o.is_closed OR t.outcome <> 'lost'))
            OR (t.outcome = 'won') <> (t.won_amount IS NOT NULL)
-    """)  # fmt: skip
+    """,
+    )
     assert bad == 0
-    phantoms = _q(company, """
+    phantoms = _q(
+        company,
+        """
         SELECT o.close_date, t.outcome_date,
                (SELECT max(occurred_at) FROM crm.activities a WHERE a.opportunity_id = o.opportunity_id AND a.status = 'completed') AS last_activity,
                (SELECT count(*) FROM crm.activities a WHERE a.opportunity_id = o.opportunity_id AND a.status = 'scheduled') AS booked
         FROM crm.opportunities o JOIN truth.deal_outcomes t USING (opportunity_id) WHERE t.is_phantom
-    """)  # fmt: skip
+    """,
+    )
     n_open = _one(company, "SELECT count(*) FROM crm.opportunities WHERE NOT is_closed")
     assert len(phantoms) == pytest.approx(RATES.phantom_deals * n_open, abs=3)
     assert (phantoms["last_activity"].dt.date() <= phantoms["outcome_date"]).all()
@@ -256,23 +281,32 @@ def test_closed_deals_agree_with_truth_and_phantoms_are_open_lost_and_silent(
 
 
 def test_history_holds_every_change_and_ends_in_the_current_state(company: Warehouse) -> None:
-    bad = _one(company, """
+    bad = _one(
+        company,
+        """
         WITH last AS (SELECT * FROM crm.opportunity_history
                       QUALIFY row_number() OVER (PARTITION BY opportunity_id ORDER BY changed_at DESC, history_id DESC) = 1)
         SELECT count(*) FROM crm.opportunities o LEFT JOIN last l USING (opportunity_id)
         WHERE l.opportunity_id IS NULL OR o.stage <> l.stage OR o.amount IS DISTINCT FROM l.amount
            OR o.close_date IS DISTINCT FROM l.close_date OR o.forecast_category IS DISTINCT FROM l.forecast_category
            OR o.probability IS DISTINCT FROM l.probability OR o.updated_at <> l.changed_at
-    """)  # fmt: skip
+    """,
+    )
     assert bad == 0
-    first = _one(company, """
+    first = _one(
+        company,
+        """
         SELECT count(*) FROM crm.opportunity_history h JOIN crm.opportunities o USING (opportunity_id)
-        WHERE h.changed_at < o.created_at OR h.changed_at > TIMESTAMP '2026-10-01'""")  # fmt: skip
+        WHERE h.changed_at < o.created_at OR h.changed_at > TIMESTAMP '2026-10-01'""",
+    )
     assert first == 0
     # Slips in truth are close-date pushes in the history, and vice versa in count.
-    pushes = _one(company, """
+    pushes = _one(
+        company,
+        """
         SELECT count(*) FROM (SELECT close_date, lag(close_date) OVER (PARTITION BY opportunity_id ORDER BY changed_at, history_id) AS prev
-                              FROM crm.opportunity_history) WHERE close_date > prev""")  # fmt: skip
+                              FROM crm.opportunity_history) WHERE close_date > prev""",
+    )
     slips = _one(
         company,
         "SELECT count(*) FROM truth.slips s JOIN truth.deal_outcomes t USING (opportunity_id)",
@@ -341,23 +375,32 @@ def test_open_deals_meet_their_stage_criteria_except_the_planted_violations(
 
 
 def test_departed_champions_are_flagged_and_in_truth(company: Warehouse) -> None:
-    found = _q(company, """
+    found = _q(
+        company,
+        """
         SELECT DISTINCT oc.opportunity_id, oc.contact_id FROM crm.opportunity_contacts oc
         JOIN crm.contacts c USING (contact_id) JOIN crm.opportunities o USING (opportunity_id)
-        WHERE oc.role = 'champion' AND NOT o.is_closed AND (NOT c.is_active OR c.email_bounced)""")  # fmt: skip
+        WHERE oc.role = 'champion' AND NOT o.is_closed AND (NOT c.is_active OR c.email_bounced)""",
+    )
     truth = _q(
         company,
         "SELECT record_id AS opportunity_id FROM truth.defects WHERE defect_class = 'departed_champion'",
     )
     assert len(found) > 0 and set(found["opportunity_id"]) == set(truth["opportunity_id"])
-    recorded = _one(company, """
+    recorded = _one(
+        company,
+        """
         SELECT count(*) FROM truth.defects WHERE defect_class = 'departed_champion'
-          AND record_id IN (SELECT opportunity_id FROM truth.champion_departures)""")  # fmt: skip
+          AND record_id IN (SELECT opportunity_id FROM truth.champion_departures)""",
+    )
     assert recorded == len(truth)
     # About 2% of contacts leave each month: a year after entering the CRM, ~20% are gone.
-    gone = _one(company, """
+    gone = _one(
+        company,
+        """
         SELECT avg((NOT is_active OR email_bounced)::INT) FROM crm.contacts
-        WHERE created_at BETWEEN TIMESTAMP '2024-10-01' AND TIMESTAMP '2025-10-01'""")  # fmt: skip
+        WHERE created_at BETWEEN TIMESTAMP '2024-10-01' AND TIMESTAMP '2025-10-01'""",
+    )
     assert 0.1 <= gone <= 0.4
 
 
@@ -447,10 +490,13 @@ def test_reps_forecast_with_bias_and_real_private_information(company: Warehouse
 
 
 def test_future_meetings_are_booked_for_live_deals_only(company: Warehouse) -> None:
-    booked = _q(company, """
+    booked = _q(
+        company,
+        """
         SELECT o.is_closed, t.is_phantom, a.occurred_at FROM crm.activities a
         JOIN crm.opportunities o USING (opportunity_id) JOIN truth.deal_outcomes t USING (opportunity_id)
-        WHERE a.status = 'scheduled'""")  # fmt: skip
+        WHERE a.status = 'scheduled'""",
+    )
     assert len(booked) > 20
     assert (
         (booked["occurred_at"] > AS_OF).all()
@@ -466,9 +512,12 @@ def test_future_meetings_are_booked_for_live_deals_only(company: Warehouse) -> N
 
 
 def test_the_team_has_regions_managers_and_turnover(company: Warehouse) -> None:
-    teams = _q(company, """
+    teams = _q(
+        company,
+        """
         SELECT team, region, count(*) FILTER (WHERE is_active) AS active, count(*) AS ever
-        FROM crm.users WHERE role = 'rep' GROUP BY ALL""")  # fmt: skip
+        FROM crm.users WHERE role = 'rep' GROUP BY ALL""",
+    )
     assert len(set(teams["region"])) >= 3
     assert teams["active"].min() >= 4 and teams["active"].max() <= 10
     assert (teams["ever"] > teams["active"]).any()  # some reps left and were replaced

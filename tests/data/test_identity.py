@@ -10,31 +10,44 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+
 from revstack.data.identity import FellegiSunter, pairwise_scores, prepare, resolve
 from revstack.data.identity._cluster import average_linkage, cluster
 from revstack.data.identity._model import Session
 from revstack.data.warehouse import Warehouse, frame
-
 from tests.conftest import ROOT
 
 ORGS = "dedupe_orgs/csv_example_input_with_true_ids.csv"
 
 
 def test_names_domains_and_phones_normalise_to_one_key() -> None:
-    records = pl.DataFrame({
-        "record_id": ["1", "2", "3", "4"],
-        "name": ["ACME Intl. Corp.", "Acme International Corporation", "Société Générale S.A.", "the acme co"],
-        "web": ["https://www.Acme.com/contact", "acme.com", "jane@gmail.com", "bob@acme.com"],
-        "tel": ["+1 (512) 757-6000", "512.757.6000", "", "12"],
-    })  # fmt: skip
+    records = pl.DataFrame(
+        {
+            "record_id": ["1", "2", "3", "4"],
+            "name": [
+                "ACME Intl. Corp.",
+                "Acme International Corporation",
+                "Société Générale S.A.",
+                "the acme co",
+            ],
+            "web": ["https://www.Acme.com/contact", "acme.com", "jane@gmail.com", "bob@acme.com"],
+            "tel": ["+1 (512) 757-6000", "512.757.6000", "", "12"],
+        }
+    )
     p = prepare(records, {"name": "name", "domain": "web", "phone": "tel"})
     assert p["name"].to_list() == ["acme intl", "acme intl", "societe generale", "acme"]
-    assert p["domain"].to_list() == ["acme.com", "acme.com", None, "acme.com"]  # free mail is no company
+    assert p["domain"].to_list() == [
+        "acme.com",
+        "acme.com",
+        None,
+        "acme.com",
+    ]  # free mail is no company
     assert p["phone"].to_list()[:2] == ["15127576000", "5127576000"] and p["phone"][3] is None
     people = prepare(
         pl.DataFrame({"record_id": ["a", "b"], "n": ["Bob Smith", "Dr. Robert  SMITH"]}),
-        {"name": "n"}, name_type="person",
-    )  # fmt: skip
+        {"name": "n"},
+        name_type="person",
+    )
     assert people["name"].to_list() == ["robert smith", "robert smith"]
 
 
@@ -50,8 +63,13 @@ def test_em_recovers_the_parameters_that_generated_the_pairs() -> None:
     cand = np.vstack([draw(m, n_match), draw(u, n_non)])
     pats, counts = np.unique(cand, axis=0, return_counts=True)
     rpats, rcounts = np.unique(draw(u, 200_000), axis=0, return_counts=True)
-    model = FellegiSunter().fit([Session(pats, counts, ())], (pats, counts), (rpats, rcounts), [3, 2],
-                                total_pairs=n_match + n_non)  # fmt: skip
+    model = FellegiSunter().fit(
+        [Session(pats, counts, ())],
+        (pats, counts),
+        (rpats, rcounts),
+        [3, 2],
+        total_pairs=n_match + n_non,
+    )
     for est, true in zip(model.m_, m, strict=True):
         assert np.abs(est - true).max() < 0.04
     assert model.lambda_ == pytest.approx(n_match / (n_match + n_non), rel=0.15)
@@ -61,11 +79,15 @@ def test_average_linkage_does_not_chain_through_one_record() -> None:
     # A~B and B~C are strong, A and C are clearly different people.
     prob = np.array([[0, 0.95, 0.01], [0.95, 0, 0.9], [0.01, 0.9, 0]])
     assert len(set(average_linkage(prob, 0.5).tolist())) == 2
-    pairs = pl.DataFrame({"left_id": ["a", "b"], "right_id": ["b", "c"], "probability": [0.95, 0.9]})
+    pairs = pl.DataFrame(
+        {"left_id": ["a", "b"], "right_id": ["b", "c"], "probability": [0.95, 0.9]}
+    )
 
     def score_all(p: pl.DataFrame) -> pl.DataFrame:
         full = {("a", "b"): 0.95, ("b", "c"): 0.9, ("a", "c"): 0.01}
-        return p.with_columns(probability=pl.Series([full[k] for k in zip(p["left_id"], p["right_id"], strict=True)]))
+        return p.with_columns(
+            probability=pl.Series([full[k] for k in zip(p["left_id"], p["right_id"], strict=True)])
+        )
 
     out = cluster(pairs, pl.Series(["a", "b", "c", "d"]), 0.5, score_all)
     by = dict(zip(out["record_id"], out["cluster_id"], strict=True))
@@ -79,54 +101,102 @@ def orgs(shared_data: Path) -> pl.DataFrame:
     return pl.read_csv(shared_data / ORGS, infer_schema=False).rename({"Id": "record_id"})
 
 
-def test_real_labelled_organisations_are_found_with_precision_and_recall_above_floors(orgs: pl.DataFrame) -> None:
+def test_real_labelled_organisations_are_found_with_precision_and_recall_above_floors(
+    orgs: pl.DataFrame,
+) -> None:
     res = resolve(orgs, {"name": "Site name", "address": "Address", "zip": "Zip", "phone": "Phone"})
     scores = pairwise_scores(res.clusters, orgs.select("record_id", entity_id="True Id"))
     # Measured 0.90 / 0.91 (docs/identity.md); the floors leave room for seed noise only.
     assert scores["precision"] >= 0.87 and scores["recall"] >= 0.87, scores
     assert scores["true_pairs"] == 6608
     # Deterministic by seed, whatever the row order.
-    again = resolve(orgs.reverse(), {"name": "Site name", "address": "Address", "zip": "Zip", "phone": "Phone"})
+    again = resolve(
+        orgs.reverse(), {"name": "Site name", "address": "Address", "zip": "Zip", "phone": "Phone"}
+    )
     assert again.clusters.equals(res.clusters)
 
 
-def _truth(con, kind: str) -> pl.DataFrame:  # noqa: ANN001
-    return frame(con, "SELECT record_id, true_entity_id AS entity_id FROM truth.entities WHERE object_type = $k", {"k": kind})
+def _truth(con, kind: str) -> pl.DataFrame:
+    return frame(
+        con,
+        "SELECT record_id, true_entity_id AS entity_id FROM truth.entities WHERE object_type = $k",
+        {"k": kind},
+    )
 
 
 def test_generated_duplicates_are_found_against_truth(small_company: Warehouse) -> None:
     with small_company.connect() as con:
-        accounts = frame(con, "SELECT account_id AS record_id, name, website, phone, street, city, postal_code FROM crm.accounts")
-        contacts = frame(con, """SELECT c.contact_id AS record_id, concat_ws(' ', first_name, last_name) AS name,
+        accounts = frame(
+            con,
+            "SELECT account_id AS record_id, name, website, phone, street, city, postal_code FROM crm.accounts",
+        )
+        contacts = frame(
+            con,
+            """SELECT c.contact_id AS record_id, concat_ws(' ', first_name, last_name) AS name,
                                         email, c.phone, coalesce(email, a.website) AS domain
-                                 FROM crm.contacts c LEFT JOIN crm.accounts a USING (account_id)""")
+                                 FROM crm.contacts c LEFT JOIN crm.accounts a USING (account_id)""",
+        )
         truth_a, truth_c = _truth(con, "accounts"), _truth(con, "contacts")
-    res = resolve(accounts, {"name": "name", "domain": "website", "phone": "phone", "address": "street",
-                             "city": "city", "zip": "postal_code"})  # fmt: skip
+    res = resolve(
+        accounts,
+        {
+            "name": "name",
+            "domain": "website",
+            "phone": "phone",
+            "address": "street",
+            "city": "city",
+            "zip": "postal_code",
+        },
+    )
     a = pairwise_scores(res.clusters, truth_a)
     assert a["precision"] >= 0.95 and a["recall"] >= 0.8, a  # measured 1.0 / 0.87 on small seed 3
-    res = resolve(contacts, {"name": "name", "email": "email", "phone": "phone", "domain": "domain"}, name_type="person")
+    res = resolve(
+        contacts,
+        {"name": "name", "email": "email", "phone": "phone", "domain": "domain"},
+        name_type="person",
+    )
     c = pairwise_scores(res.clusters, truth_c)
     assert c["precision"] >= 0.95 and c["recall"] >= 0.95, c  # measured 1.0 / 0.99
     # The evidence a reviewer reads: every comparison of a pair, with its level and weight.
     top = res.pairs.sort("probability", descending=True).head(1)
     explained = res.explain(top)
     assert set(explained["kind"]) == {"name", "email", "phone", "domain"}
-    assert explained["weight"].sum() + np.log2(res.model.lambda_ / (1 - res.model.lambda_)) == pytest.approx(
-        top["match_weight"].item(), abs=0.05
-    )
+    assert explained["weight"].sum() + np.log2(
+        res.model.lambda_ / (1 - res.model.lambda_)
+    ) == pytest.approx(top["match_weight"].item(), abs=0.05)
 
 
 def _dedupe(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "revstack", "dedupe", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "revstack", "dedupe", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
-def test_dedupe_command_works_on_any_csv_and_refuses_bad_input_whole(shared_data: Path, tmp_path: Path) -> None:
+def test_dedupe_command_works_on_any_csv_and_refuses_bad_input_whole(
+    shared_data: Path, tmp_path: Path
+) -> None:
     src = shared_data / ORGS
     out = tmp_path / "out.csv"
-    ok = _dedupe(str(src), "--id", "Id", "--name", "Site name", "--field", "address=Address",
-                 "--field", "phone=Phone", "--out", str(out), "--truth", "True Id", "--json")  # fmt: skip
+    ok = _dedupe(
+        str(src),
+        "--id",
+        "Id",
+        "--name",
+        "Site name",
+        "--field",
+        "address=Address",
+        "--field",
+        "phone=Phone",
+        "--out",
+        str(out),
+        "--truth",
+        "True Id",
+        "--json",
+    )
     assert ok.returncode == 0, ok.stderr
     written = pl.read_csv(out, infer_schema=False)
     assert written.columns == ["record_id", "cluster_id", "confidence"] and len(written) == 3337
@@ -137,12 +207,18 @@ def test_dedupe_command_works_on_any_csv_and_refuses_bad_input_whole(shared_data
         (["--name", "Site name", "--field", "phone"], "is not KIND=COLUMN"),
     ]:
         bad = _dedupe(str(src), "--id", "Id", *args, "--out", str(out))
-        assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+        assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr, (
+            bad.stderr
+        )
         assert out.read_bytes() == before  # nothing half-written
     dup = tmp_path / "dup.csv"
     dup.write_text("id,company\n1,Acme\n2,Globex\n1,Acme Corp\n,Initech\n")
     bad = _dedupe(str(dup), "--id", "id", "--name", "company", "--out", str(tmp_path / "x.csv"))
-    assert bad.returncode == 2 and "id '1' repeats on rows 2, 4" in bad.stderr and "empty id" in bad.stderr
+    assert (
+        bad.returncode == 2
+        and "id '1' repeats on rows 2, 4" in bad.stderr
+        and "empty id" in bad.stderr
+    )
     assert not (tmp_path / "x.csv").exists()
 
 
@@ -161,7 +237,9 @@ def test_golden_records_follow_the_documented_survivorship_rules(wh: Warehouse) 
         """)
         g = golden_records(con, "accounts")
     by = {r["field"]: r for r in g.iter_rows(named=True)}
-    assert by["name"]["value"] == "Acme" and by["name"]["rule"] == "most trusted source"  # salesforce
+    assert (
+        by["name"]["value"] == "Acme" and by["name"]["rule"] == "most trusted source"
+    )  # salesforce
     assert by["employees"]["source_record_id"] == "a3"  # trusted beats recent
     assert by["industry"]["value"] == "Software" and by["industry"]["rule"] == "only value"
     assert by["website"]["source_record_id"] == "a3"

@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from revstack.data.errors import ContractError, InputError
 from revstack.data.ingest import ingest
 from revstack.data.warehouse import Warehouse, frame
-
 from tests.conftest import ROOT
 
 HUBSPOT = ROOT / "tests" / "fixtures" / "hubspot"
@@ -121,7 +121,7 @@ def test_hubspot_export_loads(wh: Warehouse) -> None:
     assert deal == [("negotiation", "commit", False)]
 
 
-def _break(src: Path, file: str, edit) -> None:  # noqa: ANN001
+def _break(src: Path, file: str, edit) -> None:
     path = src / file
     edit(path)
 
@@ -167,27 +167,113 @@ def _missing_column(path: Path) -> None:
 
 BAD = [
     # (dataset, format, file, edit, expected file, line, column, message)
-    ("maven_crm", "maven", "sales_pipeline.csv", _replace("1C1I7A6R,Moses Frase,GTX Plus Basic,Cancity,Won,2016-10-20,2017-03-01,1054", "1C1I7A6R,Moses Frase,GTX Plus Basic,Cancity,Won,2016-10-20,2017-03-01,lots"),
-     "sales_pipeline.csv", 2, "close_value", "cannot read 'lots'"),
-    ("maven_crm", "maven", "sales_pipeline.csv", _replace("2016-10-20,2017-03-01,1054", "2016-10-20,2017-31-01,1054"),
-     "sales_pipeline.csv", 2, "close_date", "cannot read '2017-31-01' as a date"),
-    ("maven_crm", "maven", "sales_pipeline.csv", _replace(",2017-03-01,1054", ",2017-03-01,-1054"),
-     "sales_pipeline.csv", 2, "close_value", "negative amount"),
-    ("maven_crm", "maven", "sales_pipeline.csv", _replace("Z063OYW0,", "1C1I7A6R,"),
-     "sales_pipeline.csv", 3, "opportunity_id", "duplicate id '1C1I7A6R'"),
-    ("maven_crm", "maven", "sales_pipeline.csv", _replace(",Won,2016-10-20", ",Wonn,2016-10-20"),
-     "sales_pipeline.csv", 2, "deal_stage", "unknown stage 'Wonn'"),
+    (
+        "maven_crm",
+        "maven",
+        "sales_pipeline.csv",
+        _replace(
+            "1C1I7A6R,Moses Frase,GTX Plus Basic,Cancity,Won,2016-10-20,2017-03-01,1054",
+            "1C1I7A6R,Moses Frase,GTX Plus Basic,Cancity,Won,2016-10-20,2017-03-01,lots",
+        ),
+        "sales_pipeline.csv",
+        2,
+        "close_value",
+        "cannot read 'lots'",
+    ),
+    (
+        "maven_crm",
+        "maven",
+        "sales_pipeline.csv",
+        _replace("2016-10-20,2017-03-01,1054", "2016-10-20,2017-31-01,1054"),
+        "sales_pipeline.csv",
+        2,
+        "close_date",
+        "cannot read '2017-31-01' as a date",
+    ),
+    (
+        "maven_crm",
+        "maven",
+        "sales_pipeline.csv",
+        _replace(",2017-03-01,1054", ",2017-03-01,-1054"),
+        "sales_pipeline.csv",
+        2,
+        "close_value",
+        "negative amount",
+    ),
+    (
+        "maven_crm",
+        "maven",
+        "sales_pipeline.csv",
+        _replace("Z063OYW0,", "1C1I7A6R,"),
+        "sales_pipeline.csv",
+        3,
+        "opportunity_id",
+        "duplicate id '1C1I7A6R'",
+    ),
+    (
+        "maven_crm",
+        "maven",
+        "sales_pipeline.csv",
+        _replace(",Won,2016-10-20", ",Wonn,2016-10-20"),
+        "sales_pipeline.csv",
+        2,
+        "deal_stage",
+        "unknown stage 'Wonn'",
+    ),
     ("maven_crm", "maven", "accounts.csv", _latin1, "accounts.csv", 2, None, "not UTF-8"),
-    ("maven_crm", "maven", "sales_teams.csv", _semicolons, "sales_teams.csv", 1, "sales_agent;manager;regional_office", "delimiter"),
-    ("maven_crm", "maven", "sales_teams.csv", _missing_column, "sales_teams.csv", 1, "sales_agent", "missing column"),
+    (
+        "maven_crm",
+        "maven",
+        "sales_teams.csv",
+        _semicolons,
+        "sales_teams.csv",
+        1,
+        "sales_agent;manager;regional_office",
+        "delimiter",
+    ),
+    (
+        "maven_crm",
+        "maven",
+        "sales_teams.csv",
+        _missing_column,
+        "sales_teams.csv",
+        1,
+        "sales_agent",
+        "missing column",
+    ),
     ("maven_crm", "maven", "accounts.csv", _write_bytes(b""), "accounts.csv", None, None, "empty"),
     ("maven_crm", "maven", "accounts.csv", _first_lines(1), "accounts.csv", 2, None, "no rows"),
-    ("maven_crm", "maven", "accounts.csv", lambda p: p.unlink(), "accounts.csv", None, None, "missing file"),
-    ("salesforce_sample", "salesforce", "Opportunity.csv", _replace('"Amount"', '"Amount","Surprise"'),
-     "Opportunity.csv", 1, "Surprise", "unknown column"),
-    ("salesforce_sample", "salesforce", "Account.csv", _replace('"139000000"', '"1.3e8x"'),
-     "Account.csv", 2, "AnnualRevenue", "cannot read '1.3e8x'"),
-]  # fmt: skip
+    (
+        "maven_crm",
+        "maven",
+        "accounts.csv",
+        lambda p: p.unlink(),
+        "accounts.csv",
+        None,
+        None,
+        "missing file",
+    ),
+    (
+        "salesforce_sample",
+        "salesforce",
+        "Opportunity.csv",
+        _replace('"Amount"', '"Amount","Surprise"'),
+        "Opportunity.csv",
+        1,
+        "Surprise",
+        "unknown column",
+    ),
+    (
+        "salesforce_sample",
+        "salesforce",
+        "Account.csv",
+        _replace('"139000000"', '"1.3e8x"'),
+        "Account.csv",
+        2,
+        "AnnualRevenue",
+        "cannot read '1.3e8x'",
+    ),
+]
 
 
 @pytest.mark.parametrize(
@@ -195,8 +281,19 @@ BAD = [
     BAD,
     ids=[b[-1] for b in BAD],
 )
-def test_bad_input_is_rejected_located_and_changes_nothing(wh: Warehouse, shared_data: Path, tmp_path: Path,
-                                                           dataset, fmt, file, edit, where, line, column, message) -> None:  # fmt: skip
+def test_bad_input_is_rejected_located_and_changes_nothing(
+    wh: Warehouse,
+    shared_data: Path,
+    tmp_path: Path,
+    dataset,
+    fmt,
+    file,
+    edit,
+    where,
+    line,
+    column,
+    message,
+) -> None:
     ingest(wh, "hubspot", HUBSPOT)  # something already in the warehouse that must survive untouched
     before = _snapshot(wh)
     src = tmp_path / dataset
@@ -204,8 +301,14 @@ def test_bad_input_is_rejected_located_and_changes_nothing(wh: Warehouse, shared
     _break(src, file, edit)
     with pytest.raises(InputError) as caught:
         ingest(wh, fmt, src)
-    hits = [p for p in caught.value.problems if p.file.endswith(where) and message in p.message
-            and (line is None or p.line == line) and (column is None or p.column == column)]  # fmt: skip
+    hits = [
+        p
+        for p in caught.value.problems
+        if p.file.endswith(where)
+        and message in p.message
+        and (line is None or p.line == line)
+        and (column is None or p.column == column)
+    ]
     assert hits, (
         f"no problem at {where}:{line} [{column}] {message!r} in {caught.value.problems[:5]}"
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+
 from revstack.data.errors import SchemaVersionError, WarehouseBusyError
 from revstack.data.inventory import table_counts
 from revstack.data.warehouse import LATEST_VERSION, Warehouse, migrations, release_all
@@ -60,8 +61,10 @@ def test_newer_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
     path = tmp_path / "future.duckdb"
     Warehouse(path).schema_version()
     con = duckdb.connect(str(path))
-    con.execute("INSERT INTO ops.schema_version (version, name) VALUES (?, 'from_the_future')",
-                [LATEST_VERSION + 5])  # fmt: skip
+    con.execute(
+        "INSERT INTO ops.schema_version (version, name) VALUES (?, 'from_the_future')",
+        [LATEST_VERSION + 5],
+    )
     con.close()
 
     with pytest.raises(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import polars as pl
+
 from revstack.contracts import load_definitions
 from revstack.data.warehouse import Warehouse
 from revstack.metrics.drilldown import DRILLABLE, drill_down, territories

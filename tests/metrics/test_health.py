@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
 from revstack.agents.engine import decide, run_agents
 from revstack.contracts import load_all
 from revstack.data.errors import ContractError
@@ -14,7 +15,6 @@ from revstack.data.warehouse import Warehouse
 from revstack.metrics.activity import agents_seen, trigger_latency
 from revstack.metrics.effort import EFFORT_SCHEMA, load_effort, weekly_hours
 from revstack.metrics.health import agent_uptime, last_change, weekly_activity
-
 from tests.agents.test_runs import FillIndustry, _spec
 
 _RUN = """
@@ -35,15 +35,24 @@ def test_the_shipped_minutes_name_real_actions_of_real_agents() -> None:
 @pytest.mark.parametrize(
     ("text", "where"),
     [
-        ("version: 1\nactions:\n  crm_hygiene:\n    no_such: {manual_minutes: 1, source: x}\n",
-         "actions.crm_hygiene.no_such"),
-        ("version: 1\nactions:\n  nobody:\n    x: {manual_minutes: 1, source: x}\n", "actions.nobody"),
-        ("version: 1\nactions:\n  crm_hygiene:\n    move_stage: {manual_minutes: -1, source: x}\n",
-         "actions.crm_hygiene.move_stage.manual_minutes"),
-        ("version: 1\nactions:\n  crm_hygiene:\n    move_stage: {manual_minutes: 1, review_minutes: 2, source: x}\n",
-         "actions.crm_hygiene.move_stage.review_minutes"),
+        (
+            "version: 1\nactions:\n  crm_hygiene:\n    no_such: {manual_minutes: 1, source: x}\n",
+            "actions.crm_hygiene.no_such",
+        ),
+        (
+            "version: 1\nactions:\n  nobody:\n    x: {manual_minutes: 1, source: x}\n",
+            "actions.nobody",
+        ),
+        (
+            "version: 1\nactions:\n  crm_hygiene:\n    move_stage: {manual_minutes: -1, source: x}\n",
+            "actions.crm_hygiene.move_stage.manual_minutes",
+        ),
+        (
+            "version: 1\nactions:\n  crm_hygiene:\n    move_stage: {manual_minutes: 1, review_minutes: 2, source: x}\n",
+            "actions.crm_hygiene.move_stage.review_minutes",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_minutes_name_the_file_and_key(tmp_path: Path, text: str, where: str) -> None:
     path = tmp_path / "effort.yaml"
     path.write_text(text)
@@ -63,8 +72,9 @@ def test_hours_are_volume_times_minutes(run_wh: Warehouse) -> None:
     decide(run_wh, pending[1][0], approve=False, by="rev", note="no")
     effort = pl.DataFrame(
         [("filler", "fill_industry", 6.0, 1.0, "t"), ("filler", "fill_employees", 4.0, 1.0, "t")],
-        schema=EFFORT_SCHEMA, orient="row",
-    )  # fmt: skip
+        schema=EFFORT_SCHEMA,
+        orient="row",
+    )
     with run_wh.connect() as con:
         counts = con.execute(
             "SELECT action_type, count(*) FILTER (WHERE status = 'applied' AND decided_by IS NULL),"
@@ -77,10 +87,14 @@ def test_hours_are_volume_times_minutes(run_wh: Warehouse) -> None:
     # the fixture's three hand-made crm_hygiene proposals were rejected: no minutes here
     assert every.filter(pl.col("agent") == "crm_hygiene")["undocumented_actions"].sum() == 3
     minutes = {"fill_industry": (6.0, 1.0), "fill_employees": (4.0, 1.0)}
-    expected = sum(
-        auto * minutes[a][0] + ok * (minutes[a][0] - minutes[a][1])
-        for a, auto, ok, _ in counts if a in minutes
-    ) / 60  # fmt: skip
+    expected = (
+        sum(
+            auto * minutes[a][0] + ok * (minutes[a][0] - minutes[a][1])
+            for a, auto, ok, _ in counts
+            if a in minutes
+        )
+        / 60
+    )
     reviewing = sum((ok + no) * minutes[a][1] for a, _, ok, no in counts if a in minutes) / 60
     assert expected > 0
     assert hours["hours_automated"].sum() == pytest.approx(expected)
@@ -91,12 +105,23 @@ def test_hours_are_volume_times_minutes(run_wh: Warehouse) -> None:
 
 def test_uptime_is_the_share_of_time_the_latest_run_had_succeeded(wh: Warehouse) -> None:
     t0 = dt.datetime(2026, 1, 1, 9)
-    rows = [("r1", "succeeded", t0, None), ("r2", "failed", t0 + dt.timedelta(hours=1), "boom"),
-            ("r3", "succeeded", t0 + dt.timedelta(hours=3), None)]  # fmt: skip
+    rows = [
+        ("r1", "succeeded", t0, None),
+        ("r2", "failed", t0 + dt.timedelta(hours=1), "boom"),
+        ("r3", "succeeded", t0 + dt.timedelta(hours=3), None),
+    ]
     with wh.connect() as con:
         for rid, status, end, error in rows:
-            con.execute(_RUN, {"id": rid, "status": status, "start": end - dt.timedelta(minutes=1),
-                               "end": end, "error": error})  # fmt: skip
+            con.execute(
+                _RUN,
+                {
+                    "id": rid,
+                    "status": status,
+                    "start": end - dt.timedelta(minutes=1),
+                    "end": end,
+                    "error": error,
+                },
+            )
         up = agent_uptime(con, now=t0 + dt.timedelta(hours=4)).row(0, named=True)
         stamp = last_change(con)
         assert agents_seen(con) == ["clock"]

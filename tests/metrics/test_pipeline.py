@@ -7,6 +7,7 @@ import datetime as dt
 
 import polars as pl
 import pytest
+
 from revstack.contracts import load_definitions
 from revstack.data.warehouse import Warehouse
 from revstack.metrics.pipeline import signal_quality, store_quality, stored_quality, summarize
@@ -23,13 +24,19 @@ def _golden() -> Backtest:
         "manager_id": ["m1", "m1", "m1", "m2", "m1", "m2"],
         "amount": [100.0, 200.0, 300.0, 400.0, 100.0, 1000.0],
         "label": [True, False, True, True, True, False],
-        "event_at": [W2 + dt.timedelta(days=3), None, W1 + dt.timedelta(days=10),
-                     W1 + dt.timedelta(days=1), W2 + dt.timedelta(days=3), None],
+        "event_at": [
+            W2 + dt.timedelta(days=3),
+            None,
+            W1 + dt.timedelta(days=10),
+            W1 + dt.timedelta(days=1),
+            W2 + dt.timedelta(days=3),
+            None,
+        ],
         "already_lost": [False] * 5 + [True],
         "rule": [3.0, 2.0, None, None, 1.0, 5.0],  # severity; null = did not fire
         "model": [0.9, 0.2, 0.6, 0.7, 0.95, 0.1],
         NAIVE: [None] * 6,
-    }  # fmt: skip
+    }
     scored = pl.DataFrame(rows).with_columns(pl.col("event_at").cast(pl.Datetime("us")))
     return Backtest(scored, ["rule", "model", NAIVE], {"horizon_days": 28})
 
@@ -100,7 +107,7 @@ def test_the_backtest_scores_past_weeks_against_truth(
 
 def test_figures_are_stored_for_the_dashboard(
     small_company: Warehouse, backtest: Backtest, tmp_path
-) -> None:  # noqa: ANN001
+) -> None:
     import shutil
 
     from revstack.data.warehouse import release_all

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+
 from revstack.contracts import load_definitions
 from revstack.data.ingest import ingest
 from revstack.data.warehouse import Warehouse, frame

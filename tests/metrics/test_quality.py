@@ -7,6 +7,7 @@ import csv
 from pathlib import Path
 
 import pytest
+
 from revstack.contracts import load_definitions
 from revstack.data.ingest import ingest
 from revstack.data.snapshots import quality_history
@@ -15,10 +16,15 @@ from revstack.metrics.quality import audit
 
 # Recall floors per injected class (what the day-1 audit must catch without a model).
 FLOORS = {
-    "missing_required_field": 1.0, "stage_violation": 0.95, "departed_champion": 0.95,
-    "duplicate_account": 0.8, "duplicate_contact": 0.8, "phantom_deal": 0.6,
-    "provider_error": 0.6, "wrong_firmographics": 0.5,
-}  # fmt: skip
+    "missing_required_field": 1.0,
+    "stage_violation": 0.95,
+    "departed_champion": 0.95,
+    "duplicate_account": 0.8,
+    "duplicate_contact": 0.8,
+    "phantom_deal": 0.6,
+    "provider_error": 0.6,
+    "wrong_firmographics": 0.5,
+}
 
 
 @pytest.fixture
