@@ -7,7 +7,7 @@ from typing import Any
 
 import duckdb
 
-from revstack.data.warehouse import Warehouse, _current_version, scalar
+from revstack.data.warehouse import Warehouse, current_version, scalar
 
 __all__ = ["data_as_of", "table_counts", "warehouse_status"]
 
@@ -45,7 +45,7 @@ def warehouse_status(wh: Warehouse) -> dict[str, Any]:
     with wh.connect() as con:
         return {
             "path": str(wh.path),
-            "schema_version": _current_version(con),
+            "schema_version": current_version(con),
             "as_of": data_as_of(con),
             "tables": table_counts(con),
         }

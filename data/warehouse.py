@@ -34,6 +34,7 @@ T = TypeVar("T")
 
 __all__ = [
     "Warehouse",
+    "current_version",
     "DEFAULT_DB",
     "default_db_path",
     "migrations",
@@ -231,12 +232,12 @@ class Warehouse:
 
     def schema_version(self) -> int:
         with self.connect() as con:
-            return _current_version(con)
+            return current_version(con)
 
     def _migrate(self, con: duckdb.DuckDBPyConnection, upto: int | None = None) -> None:
         """Apply every migration newer than the file's version (up to ``upto``)."""
         con.execute(_BOOTSTRAP)
-        current = _current_version(con)
+        current = current_version(con)
         if current > LATEST_VERSION:
             raise SchemaVersionError(
                 f"{self.path}: warehouse is at schema version {current}, but this revstack "
@@ -304,7 +305,8 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> o
     return row[0] if row else None
 
 
-def _current_version(con: duckdb.DuckDBPyConnection) -> int:
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version the warehouse on ``con`` is at (0 before any migration)."""
     return int(scalar(con, "SELECT coalesce(max(version), 0) FROM ops.schema_version"))  # type: ignore[arg-type]
 
 

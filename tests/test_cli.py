@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -20,6 +22,7 @@ def _run(*args: str, db: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_generate_audit_and_status_speak_json(tmp_path: Path) -> None:
     db = tmp_path / "cli.duckdb"
     gen = _run("generate", "--scale", "small", "--seed", "2", "--json", db=db)
@@ -55,6 +58,7 @@ def test_generate_audit_and_status_speak_json(tmp_path: Path) -> None:
     assert unknown.returncode == 2 and "unknown agent 'nobody'" in unknown.stderr
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_clear_line_and_a_nonzero_exit(tmp_path: Path) -> None:
     db = tmp_path / "cli.duckdb"
     bad = tmp_path / "export"
@@ -84,6 +88,7 @@ def test_a_newer_warehouse_is_refused_cleanly(tmp_path: Path) -> None:
     assert "schema version 99" in result.stderr and "upgrade revstack" in result.stderr
 
 
+@pytest.mark.slow
 def test_engine_commands_run_end_to_end(tmp_path: Path) -> None:
     db = tmp_path / "engine.duckdb"
     assert _run("generate", "--scale", "small", "--seed", "5", db=db).returncode == 0

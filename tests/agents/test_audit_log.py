@@ -176,6 +176,7 @@ def test_blocks_chain_exactly_as_documented_and_legacy_rows_still_verify(wh: War
         assert block[-1][-1] == chain
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seq", [1, 5, 6, 10, 15, 16, 17, 24])  # each end of each kind
 def test_a_changed_row_is_named_wherever_it_is(wh: Warehouse, seq: int) -> None:
     _mixed_log(wh)

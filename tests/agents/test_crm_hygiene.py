@@ -35,6 +35,7 @@ def _proposals(wh: Warehouse) -> pl.DataFrame:
         )
 
 
+@pytest.mark.slow
 def test_only_empty_fields_are_enriched_and_contradictions_wait_for_a_person(
     ran: Warehouse,
 ) -> None:
@@ -193,6 +194,7 @@ def test_stage_missing_field_and_phantom_checks_hit_their_planted_defects(ran: W
     )
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_data_proposes_nothing(ran: Warehouse, tmp_path) -> None:
     import shutil
 

@@ -54,6 +54,7 @@ def _briefings(wh: Warehouse) -> pl.DataFrame:
         return frame(con, "SELECT * FROM ops.briefings ORDER BY briefing_id")
 
 
+@pytest.mark.slow
 def test_every_upcoming_meeting_is_briefed_and_every_citation_holds(briefed: Warehouse) -> None:
     with briefed.connect() as con:
         measures = report(con, None)

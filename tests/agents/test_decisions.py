@@ -147,6 +147,7 @@ def _approve_in_process(path: str, barrier, i: int, out) -> None:  # child proce
     out.put(d.changed)
 
 
+@pytest.mark.slow
 def test_eight_processes_approving_at_once_make_one_decision(engine_wh: Warehouse) -> None:
     ctx = mp.get_context("spawn")
     barrier, out = ctx.Barrier(8), ctx.Queue()

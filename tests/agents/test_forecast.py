@@ -37,6 +37,7 @@ def _inputs(wh: Warehouse):
     return load(ctx)
 
 
+@pytest.mark.slow
 def test_a_run_stores_ranges_drivers_and_its_backtest(forecast_company: Warehouse) -> None:
     with forecast_company.connect() as con:
         live = live_forecasts(con)
@@ -206,6 +207,7 @@ def _same(a: pl.DataFrame, b: pl.DataFrame, keys: list[str], values: list[str]) 
         assert np.allclose(a[v].to_numpy(), b[v].to_numpy(), rtol=1e-9, equal_nan=True), v
 
 
+@pytest.mark.slow
 def test_a_future_record_changes_nothing_about_a_past_snapshot(small_company: Warehouse) -> None:
     inp = _inputs(small_company)
     moment = dt.datetime(2025, 7, 1, 12)
@@ -257,6 +259,7 @@ def _shuffled(inp, seed: int):
     )
 
 
+@pytest.mark.slow
 def test_the_forecast_does_not_depend_on_row_order(small_company: Warehouse) -> None:
     """A warehouse scan promises no row order. The sample a model fits on, its
     early-stopping split and the draw each deal gets all go by position, so the agent
@@ -284,6 +287,7 @@ def test_the_forecast_does_not_depend_on_row_order(small_company: Warehouse) -> 
     )
 
 
+@pytest.mark.slow
 def test_cli_backtest_on_maven_a_crm_without_history(
     tmp_path: Path, shared_data: Path, capsys
 ) -> None:
@@ -335,6 +339,7 @@ def test_cli_backtest_on_an_empty_warehouse_is_a_one_line_error(wh: Warehouse, c
     assert len(err) == 1 and "nothing to backtest" in err[0]
 
 
+@pytest.mark.slow
 def test_a_live_snapshot_between_fixed_points_learns_from_the_point_before(
     small_company: Warehouse,
 ) -> None:
@@ -370,6 +375,7 @@ def test_each_past_period_is_in_a_new_business_series_once(small_company: Wareho
         assert len(past) >= 8  # every earlier quarter of the history, at the live offset
 
 
+@pytest.mark.slow
 def test_a_bag_of_deal_models_is_their_mean_and_moves_less_with_the_seed(
     small_company: Warehouse,
 ) -> None:

@@ -132,6 +132,7 @@ def _flags(wh: Warehouse) -> pl.DataFrame:
         return frame(con, "SELECT * FROM ops.risk_flags")
 
 
+@pytest.mark.slow
 def test_each_signal_fires_on_its_planted_deal_and_never_on_healthy_controls(
     planted: Warehouse,
 ) -> None:
@@ -187,6 +188,7 @@ def _ctx(wh: Warehouse, as_of: dt.datetime) -> Context:
     )
 
 
+@pytest.mark.slow
 def test_the_model_and_rules_cannot_see_anything_after_the_moment(
     small_company: Warehouse, tmp_path: Path
 ) -> None:

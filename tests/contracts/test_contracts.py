@@ -152,6 +152,7 @@ BROKEN = [
 @pytest.mark.parametrize(
     ("file", "old", "new", "key_path", "problem"), BROKEN, ids=[b[4][:30] for b in BROKEN]
 )
+@pytest.mark.slow
 def test_each_breakage_names_file_key_path_and_problem(
     wh: Warehouse, copy: Path, file, old, new, key_path, problem
 ) -> None:

@@ -2,8 +2,8 @@
 
 On the small company after a real `revstack run`, a reviewer signs in, approves the
 first proposal on the Approvals page, and the audit log and the CRM show it. The
-server's first request is a deep link, which must still go through the entry point
-(Streamlit's older pages/-folder mode would run the page file alone). Skips (saying why)
+server's first request is a deep link, which must go through the entry point (the
+pages live in app_pages/, so Streamlit's older pages/-folder mode never starts). Skips (saying why)
 where chromium is not installed; .ci/run installs it. Screenshots for the docs are
 taken with the same setup by tests/dashboard/screenshots.py.
 """
@@ -43,6 +43,7 @@ def _status(wh: Warehouse, pid: str) -> str:
     return status
 
 
+@pytest.mark.slow
 def test_a_reviewer_approves_in_a_real_browser(server) -> None:
     from playwright.sync_api import sync_playwright
 

@@ -328,6 +328,7 @@ con.close()
 """
 
 
+@pytest.mark.slow
 def test_a_page_waits_out_an_agent_run_holding_the_file(seeded: Warehouse, monkeypatch) -> None:
     """Mid-update: another process holds the warehouse; the page waits, shows no lock
     error, and shows the run once it is committed (all of it, not half)."""
@@ -363,6 +364,7 @@ FROM range(80) t(i)
 """
 
 
+@pytest.mark.slow
 def test_graduating_from_the_trust_ramp_is_a_logged_policy_and_a_contract_change(
     seeded: Warehouse, monkeypatch
 ) -> None:

@@ -23,6 +23,7 @@ from tests.dashboard.test_pages import APP, PAGES, agent_tiles
 @pytest.mark.parametrize(
     ("fmt", "folder"), [("salesforce", "salesforce_sample"), ("maven", "maven_crm")]
 )
+@pytest.mark.slow
 def test_every_page_works_on_a_real_export(
     fmt: str, folder: str, shared_data: Path, tmp_path: Path, monkeypatch
 ) -> None:

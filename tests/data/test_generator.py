@@ -47,6 +47,7 @@ def _digest(wh: Warehouse, tables: list[str] = TABLES) -> dict[str, str]:
 # -- determinism and warehouse semantics ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_same_seed_same_company_other_seed_another(company: Warehouse, tmp_path: Path) -> None:
     again, other = Warehouse(tmp_path / "again.duckdb"), Warehouse(tmp_path / "other.duckdb")
     generate(again, scale="small", seed=3)
@@ -105,6 +106,7 @@ def test_bad_requests_are_refused(company: Warehouse) -> None:
     assert _digest(company) == before
 
 
+@pytest.mark.slow
 def test_replace_builds_a_new_company_in_place(wh: Warehouse) -> None:
     generate(wh, scale="small", seed=1)
     first = _digest(wh, ["crm.accounts", "crm.opportunities"])
@@ -115,6 +117,7 @@ def test_replace_builds_a_new_company_in_place(wh: Warehouse) -> None:
     assert _one(wh, "SELECT count(*) FROM crm.opportunities") == 2_000
 
 
+@pytest.mark.slow
 def test_a_failed_generation_leaves_the_warehouse_as_it_was(
     wh: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -101,6 +101,7 @@ def orgs(shared_data: Path) -> pl.DataFrame:
     return pl.read_csv(shared_data / ORGS, infer_schema=False).rename({"Id": "record_id"})
 
 
+@pytest.mark.slow
 def test_real_labelled_organisations_are_found_with_precision_and_recall_above_floors(
     orgs: pl.DataFrame,
 ) -> None:
@@ -176,6 +177,7 @@ def _dedupe(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_dedupe_command_works_on_any_csv_and_refuses_bad_input_whole(
     shared_data: Path, tmp_path: Path
 ) -> None:

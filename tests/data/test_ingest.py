@@ -281,6 +281,7 @@ BAD = [
     BAD,
     ids=[b[-1] for b in BAD],
 )
+@pytest.mark.slow
 def test_bad_input_is_rejected_located_and_changes_nothing(
     wh: Warehouse,
     shared_data: Path,

@@ -115,6 +115,7 @@ def _hold_write_lock(path: str, seconds: float, ready) -> None:  # runs in a chi
     con.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("hold", "timeout", "waits"), [(1.0, 20.0, True), (3.0, 0.3, False)])
 def test_second_process_waits_for_the_lock_or_says_busy(
     wh: Warehouse, hold: float, timeout: float, waits: bool

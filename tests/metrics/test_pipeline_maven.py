@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from revstack.contracts import load_definitions
 from revstack.data.ingest import ingest
@@ -13,6 +14,7 @@ from revstack.data.warehouse import Warehouse, frame
 from revstack.metrics.pipeline_maven import maven_input, maven_report
 
 
+@pytest.mark.slow
 def test_maven_is_backtested_on_what_it_supports(wh: Warehouse, shared_data: Path) -> None:
     ingest(wh, "maven", shared_data / "maven_crm")
     with wh.connect() as con:
