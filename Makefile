@@ -9,12 +9,16 @@ DB     ?= var/demo.duckdb
 SCALE  ?= mid
 SEED   ?= 7
 
-.PHONY: install demo test lint bench clean
+LOCK   := requirements.lock
 
-$(STAMP): pyproject.toml
+.PHONY: install demo test test-fast lint typecheck lock bench clean
+
+# Every install pins what pyproject allows to the versions in requirements.lock, the
+# set the suite last passed with (`make lock` makes it anew from the newest releases).
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,13 +33,32 @@ demo: install
 	$(BIN)/revstack run --db $(DB)
 	$(BIN)/revstack app --db $(DB)
 
-test: install
-	$(BIN)/ruff check .
+# Everything CI checks: formatting, lint, types against their baseline, every test.
+test: lint typecheck
 	$(BIN)/python -m pytest -q
 
-lint: install
+# The quick loop while working: no test marked slow, no browser (about a minute).
+test-fast: install
 	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
+
+lint: install
 	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+# mypy against .ci/mypy-baseline.txt: no new error, and the baseline only shrinks
+typecheck: install
+	$(BIN)/python .ci/mypy_gate.py
+
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet '.[dev]'
+	{ echo "# pip constraints for every install (make install); written by make lock"; \
+	  .lock-venv/bin/python -m pip freeze --all --exclude-editable \
+		| grep -v -i -e '^pip==' -e '^revstack'; } > $(LOCK)
+	rm -rf .lock-venv
 
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
@@ -45,4 +68,4 @@ bench: install
 	$(BIN)/python bench/bench_dedupe.py --million
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

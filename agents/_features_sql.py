@@ -67,9 +67,9 @@ acts AS (
 ),
 -- Running counts include every row stamped at or before a row's time (RANGE frames, not
 -- row_number): two touches logged in the same second share one count, so the ASOF joins
--- below pick the same number whichever of the two they land on. A row_number there
--- numbered ties in whatever order the scan ran and a count could differ by one between
--- two runs on the same data (the forecast's past P10 moved 7% between runs).
+-- below pick the same number whichever of the two they land on. row_number would number
+-- ties in whatever order the scan ran, and two runs on the same data could then differ
+-- (docs/forecast.md, Row order).
 reply AS MATERIALIZED (  -- completed inbound / two-way touches, counted per deal
     SELECT opportunity_id, contact_id, occurred_at,
            count(*) OVER (PARTITION BY opportunity_id ORDER BY occurred_at

@@ -81,7 +81,7 @@ TABLES: dict[str, list[str]] = {
     "crm.contacts": ["contact_id", "is_active", "email_bounced", "updated_at"],
 }
 
-_TS, _INT = pl.Datetime("us"), pl.Int64
+_TS, _INT = pl.Datetime("us"), pl.Int64()
 STATE_SCHEMA: dict[str, pl.DataType] = {
     "as_of": _TS,
     "opportunity_id": pl.String(),

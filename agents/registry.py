@@ -38,7 +38,7 @@ _MODES = "SELECT agent, mode FROM ops.agent_modes"
 def policy_frame(contract: AgentContract) -> pl.DataFrame:
     """One row per (action, object, field) the contract allows, at the stricter of the
     action's and the field's tier and threshold; output-only actions have no field."""
-    rows = []
+    rows: list[tuple[str, str | None, str | None, int, float]] = []
     for action in contract.actions:
         if not action.writes:
             about = action.about if isinstance(action.about, list) else [action.about]

@@ -1,4 +1,5 @@
-"""Canonical definitions compiled to SQL that selects the bad rows (STYLE.md, item 6).
+"""Canonical definitions compiled to SQL that selects the bad rows (docs/design.md, Code
+shape: a check selects the bad rows).
 
 Only validated identifiers (stage keys, column names checked against an allow-list,
 role names) and numbers reach the SQL text; the as-of moment is a bound parameter.

@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from revstack.contracts._model import AgentContract, Definitions
 from revstack.data.errors import ContractError
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 __all__ = ["Bundle", "load_all", "load_contract", "load_definitions", "default_dir"]
 
@@ -44,7 +47,7 @@ def _key_path(loc: tuple[Any, ...], raw: Any) -> str:
     return out or "(top)"
 
 
-def _problem(err: dict[str, Any]) -> str:
+def _problem(err: ErrorDetails) -> str:
     kind, loc = err["type"], err["loc"]
     if kind == "extra_forbidden":
         return f"unknown field {loc[-1]!r}"

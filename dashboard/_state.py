@@ -130,7 +130,7 @@ def sidebar_identity() -> tuple[str | None, str | None]:
     names = team["name"].to_list()
     logged_in = getattr(st.user, "is_logged_in", False)
     if logged_in and st.user.get("name") in names:
-        name = st.user.get("name")
+        name = str(st.user.get("name"))  # one of names: a str already
     else:
         _kept("identity", names, names[0])  # who signed in outlives a run without the sidebar
         name = st.sidebar.selectbox(

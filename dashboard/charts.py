@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
 import plotly.graph_objects as go
 import polars as pl
@@ -32,7 +33,8 @@ def time_axis(fig: go.Figure, values: pl.Series) -> None:
         return
     daily = values.dt.truncate("1d").equals(values) if values.dtype != pl.Date else True
     fig.update_xaxes(type="date", tickformat="%Y-%m-%d" if daily else "%Y-%m-%d %H:%M")
-    lo, hi = values.min(), values.max()
+    # a date or datetime column (polars types a Series' min as any Python value)
+    lo, hi = cast(dt.date, values.min()), cast(dt.date, values.max())
     if lo == hi:
         pad = dt.timedelta(days=7 if daily else 1)
         fig.update_xaxes(range=[lo - pad, hi + pad])

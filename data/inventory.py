@@ -25,7 +25,7 @@ _AS_OF = "SELECT max(as_of) FROM ops.imports"
 
 def data_as_of(con: duckdb.DuckDBPyConnection) -> dt.datetime | None:
     """The moment the warehouse's data describes: the latest import's as-of, if any."""
-    return scalar(con, _AS_OF)  # type: ignore[return-value]
+    return scalar(con, _AS_OF)
 
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

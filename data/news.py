@@ -17,7 +17,7 @@ import datetime as dt
 import hashlib
 import json
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -78,7 +78,7 @@ class FeedFile:
                 continue
             try:
                 record = json.loads(line)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 raise InputError(
                     "bad news feed", [Problem(str(self.path), f"not JSON ({exc.msg})", i)]
                 ) from exc
@@ -91,7 +91,7 @@ class FeedFile:
         rows, problems = [], []
         for line, r in self._records():
             get = {f: (str(r[f]).strip() if r.get(f) not in (None, "") else None) for f in _FIELDS}
-            where = {"file": str(self.path), "line": line}
+            where: dict[str, Any] = {"file": str(self.path), "line": line}
             if not get["headline"]:
                 problems.append(Problem(**where, column="headline", message="missing"))
                 continue
@@ -131,8 +131,8 @@ def load_news(wh: Warehouse, provider: NewsProvider) -> dict[str, int]:
     """Store a provider's items in ref.news (all or nothing); returns read and new counts."""
     items = provider.items().unique("news_id", keep="first").select(list(NEWS_SCHEMA))
     with wh.transaction() as con:
-        before = int(scalar(con, _COUNT))  # type: ignore[arg-type]
+        before = int(scalar(con, _COUNT))
         with registered(con, "incoming", items):
             con.execute(_UPSERT)
-        after = int(scalar(con, _COUNT))  # type: ignore[arg-type]
+        after = int(scalar(con, _COUNT))
     return {"items": len(items), "new": after - before}

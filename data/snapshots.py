@@ -42,7 +42,7 @@ def save_quality_snapshot(
     """Store one audit (its score, summary and every figure) in one transaction."""
     con.execute("BEGIN TRANSACTION")
     try:
-        snapshot_id = int(scalar(con, _NEXT_ID))  # type: ignore[arg-type]
+        snapshot_id = int(scalar(con, _NEXT_ID))
         con.execute(
             _INSERT_SNAPSHOT,
             {

@@ -1,13 +1,14 @@
 """The warehouse: one DuckDB file, opened for one unit of work at a time.
 
 DuckDB lets one process hold a file read-write, and no other process may open it
-meanwhile (see RELIABILITY.md). revstack therefore never keeps the file open
-between units of work: every caller takes a connection with ``Warehouse.connect``
-(or ``transaction``), does one bounded piece of work, and closes it. A process that
-finds the file locked waits and retries with jittered back-off for up to
-``busy_timeout`` seconds, so a dashboard click and a CLI run interleave instead of
-failing. Long computations (generation, agent runs) read what they need, close,
-compute in memory, and write back in one short transaction. See docs/warehouse.md.
+meanwhile (docs/design.md, One read-write process per file). revstack therefore
+never keeps the file open between units of work: every caller takes a connection
+with ``Warehouse.connect`` (or ``transaction``), does one bounded piece of work, and
+closes it. A process that finds the file locked waits and retries with jittered
+back-off for up to ``busy_timeout`` seconds, so a dashboard click and a CLI run
+interleave instead of failing. Long computations (generation, agent runs) read what
+they need, close, compute in memory, and write back in one short transaction. See
+docs/warehouse.md.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import duckdb
 import polars as pl
@@ -61,9 +62,9 @@ CREATE TABLE IF NOT EXISTS ops.schema_version (
 
 
 # One handle per file per process, shared by every unit of work in flight and closed
-# when the last one ends. Each unit gets its own cursor (RELIABILITY.md: threads must
-# not share a connection). Opening the same file from two threads at once otherwise
-# races inside DuckDB ("Unique file handle conflict").
+# when the last one ends. Each unit gets its own cursor (threads must not share a
+# connection: docs/design.md, One cursor per thread). Opening the same file from two
+# threads at once otherwise races inside DuckDB ("Unique file handle conflict").
 LINGER_SECONDS = 0.5
 
 
@@ -184,7 +185,8 @@ class Warehouse:
             entry.users -= 1
             if entry.users == 0:
                 # Keep the file briefly so a burst of units (a page render, a queue of
-                # approvals) pays the ~30 ms open once; let go after LINGER_SECONDS idle.
+                # approvals) pays the open's fixed cost once (docs/design.md, Opening a
+                # connection has a fixed cost); let go after LINGER_SECONDS idle.
                 timer = threading.Timer(LINGER_SECONDS, _close_if_idle, args=(key, entry))
                 timer.daemon = True
                 entry.idle_timer = timer
@@ -262,8 +264,9 @@ class Warehouse:
 
 def first_row(
     con: duckdb.DuckDBPyConnection, sql: str, params: object = None
-) -> tuple[object, ...] | None:
-    """The first row of a query, with the result fully consumed.
+) -> tuple[Any, ...] | None:
+    """The first row of a query (None when there is none), with the result fully consumed.
+    Its values are typed ``Any`` as in DuckDB's rows: the SQL decides (see ``scalar``).
 
     DuckDB 2 keeps a half-read result open on the connection (``fetchone``), and
     refuses some further work on it until it is finished; fetching all avoids that.
@@ -299,15 +302,18 @@ def frame(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> pl
     return rel.pl()
 
 
-def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> object:
-    """The first value of the first row (None when there is no row)."""
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> Any:
+    """The first value of the first row (None when there is no row).
+
+    Typed ``Any`` like DuckDB's own rows: the SQL decides the type, so the caller states
+    it (``n: int = scalar(...)``) rather than casting."""
     row = first_row(con, sql, params)
     return row[0] if row else None
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
     """The schema version the warehouse on ``con`` is at (0 before any migration)."""
-    return int(scalar(con, "SELECT coalesce(max(version), 0) FROM ops.schema_version"))  # type: ignore[arg-type]
+    return int(scalar(con, "SELECT coalesce(max(version), 0) FROM ops.schema_version"))
 
 
 atexit.register(_release_all_at_exit)

@@ -171,7 +171,7 @@ def briefed_win_rates(
 ) -> dict[str, Any] | None:
     """On a generated company: win rates of deals open at as-of minus ``days_before`` with
     and without a meeting (so a briefing) in the next three weeks. None without truth."""
-    if not int(scalar(con, _HAS_TRUTH) or 0):  # type: ignore[arg-type]
+    if not int(scalar(con, _HAS_TRUTH) or 0):
         return None
     as_of = data_as_of(con)
     if as_of is None:

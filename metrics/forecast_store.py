@@ -52,7 +52,7 @@ _RELIABILITY = "SELECT * EXCLUDE (run_id) FROM ops.forecast_reliability WHERE ru
 
 def latest_run(con: duckdb.DuckDBPyConnection) -> str | None:
     """The run id of the latest stored forecast snapshot, if any."""
-    return scalar(con, _LATEST)  # type: ignore[return-value]
+    return scalar(con, _LATEST)
 
 
 def _run(con: duckdb.DuckDBPyConnection, run_id: str | None) -> str | None:

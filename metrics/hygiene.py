@@ -108,7 +108,7 @@ def report(con: duckdb.DuckDBPyConnection, definitions: Any = None) -> dict[str,
     """The hygiene agent's measures (see the module docstring); truth parts are None
     when the warehouse holds a real import."""
     out: dict[str, Any] = {"proposals": frame(con, _DECISIONS).to_dicts()}
-    if not int(scalar(con, _HAS_TRUTH) or 0):  # type: ignore[arg-type]
+    if not int(scalar(con, _HAS_TRUTH) or 0):
         out["truth"] = None
         return out
     run = scalar(con, _LATEST_RUN)

@@ -137,7 +137,7 @@ def store_quality(
     con: duckdb.DuckDBPyConnection, bt: Backtest, live: pl.DataFrame, every: pl.DataFrame
 ) -> int:
     """Record both populations' figures as one backtest in ops.risk_backtests; its id."""
-    backtest_id = int(scalar(con, "SELECT nextval('ops.risk_backtest_seq')"))  # type: ignore[arg-type]
+    backtest_id = int(scalar(con, "SELECT nextval('ops.risk_backtest_seq')"))
     rows = pl.concat(
         [live.with_columns(population=pl.lit("live")), every.with_columns(population=pl.lit("all"))]
     )

@@ -1,4 +1,4 @@
-"""The data-quality audit: the day-1 baseline the seed asks for, stored as snapshots.
+"""The data-quality audit: the day-1 baseline of the CRM's data, stored as snapshots.
 
 ``audit`` measures completeness of required fields, duplicate rates, definition
 violations, stale and phantom deals, departed champions and firmographic conflicts
@@ -200,7 +200,7 @@ def measure(con: duckdb.DuckDBPyConnection, definitions: Definitions) -> Quality
     """Measure data quality without storing anything."""
     taken_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     as_of = data_as_of(con) or taken_at
-    totals = {obj: int(scalar(con, sql)) for obj, sql in _COUNT.items()}  # type: ignore[arg-type]
+    totals = {obj: int(scalar(con, sql)) for obj, sql in _COUNT.items()}
 
     rows, missing = _completeness(con, definitions, totals)
     dup_rows, dup_found = [], {}

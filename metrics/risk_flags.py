@@ -38,7 +38,7 @@ LEFT JOIN crm.users m ON m.user_id = CASE WHEN u.role = 'manager' THEN u.user_id
 WHERE f.run_id = $run
 ORDER BY manager, f.score DESC NULLS LAST, f.opportunity_id, f.signal
 """
-FLAG_COLUMNS = {
+FLAG_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
     "run_id": pl.String,
     "opportunity_id": pl.String,
     "deal": pl.String,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import cast
 
 from revstack._output import console, err_console, print_json, print_table, when_arg
 from revstack.agents.engine import (
@@ -250,7 +251,7 @@ def cmd_policy_set(args: argparse.Namespace) -> int:
     contract_tier = None
     if spec is not None:
         tiers = spec.policy.filter(spec.policy["action_type"] == args.action)["tier"]
-        contract_tier = int(tiers.max()) if len(tiers) else None
+        contract_tier = int(cast(int, tiers.max())) if len(tiers) else None
     pid = set_policy(
         Warehouse(args.db),
         agent=args.agent,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from revstack._output import console, iso_date, print_json, progress_bar
 
@@ -60,7 +60,7 @@ def backtest(
     inp = load(ctx)
     if inp.history.is_empty():
         raise InputError(f"{db}: the CRM has no opportunities; nothing to backtest")
-    start = start or default_start(inp.history["changed_at"].min().date(), as_of)
+    start = start or default_start(cast(dt.datetime, inp.history["changed_at"].min()).date(), as_of)
     fc = run_forecast(
         inp,
         eval_from=start,

@@ -4,7 +4,9 @@ against truth, stored for the dashboard, and its weekly digests per manager."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from pathlib import Path
+from typing import cast
 
 from revstack._output import console, print_json, progress_bar
 from revstack.data.errors import InputError
@@ -77,7 +79,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
         raise InputError(
             "no pipeline_health flags stored yet: run `revstack run --agent pipeline_health`"
         )
-    week = args.week or rows["flagged_at"].min().date().isoformat()
+    week = args.week or cast(dt.datetime, rows["flagged_at"].min()).date().isoformat()
     digests = build_digests(rows, week=week, top=args.top, mode=str(mode))
     paths = write_digests(digests, Path(args.out))
     sent = send_digests(digests) if args.send else 0

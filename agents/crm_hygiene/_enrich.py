@@ -10,8 +10,8 @@ Confidence is measured, not assumed: per provider and field, how often the provi
 agrees with the CRM where both hold a value (sizes agree within 25%). An empty field
 filled at or above the contract threshold is tier 1. A value the provider contradicts
 is proposed as a correction with both values shown (tier 2) at even odds when one
-provider says so: nothing says which side is wrong (on the generated mid company the
-provider's side was right only 17-24% of the time). When two providers agree with each
+provider says so: nothing says which side is wrong, and a lone provider's side is more
+often the wrong one (docs/hygiene.md, Measured on mid). When two providers agree with each
 other against the CRM, the correction carries their measured agreement instead.
 """
 

@@ -21,7 +21,7 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final, Literal
 
 import polars as pl
 
@@ -41,7 +41,7 @@ from revstack.agents.engine import Agent, AgentResult, Context, empty_proposals
 __all__ = ["DealPrep", "build_items"]
 
 Item = Statement | Note
-_FROM_ENV = "env"
+_FROM_ENV: Final = "env"
 
 
 def _deal_body(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
@@ -97,7 +97,10 @@ class DealPrep(Agent):
     version = "1.0.0"
 
     def __init__(
-        self, *, on_demand: Sequence[str] = (), rewriter: Rewriter | str | None = _FROM_ENV
+        self,
+        *,
+        on_demand: Sequence[str] = (),
+        rewriter: Rewriter | Literal["env"] | None = _FROM_ENV,
     ) -> None:
         self.on_demand = tuple(on_demand)
         self.rewriter = rewriter
@@ -126,7 +129,9 @@ class DealPrep(Agent):
                 .drop_nulls()
                 .to_list()
             )
-            kept = [(o, m) for o, m in targets if m is not None and m["activity_id"] not in done]
+            kept: list[tuple[str, dict[str, Any] | None]] = [
+                (o, m) for o, m in targets if m is not None and m["activity_id"] not in done
+            ]
             skipped, targets = len(targets) - len(kept), kept
         if not targets:  # every meeting is briefed from this data: nothing to read or build
             return AgentResult(
@@ -136,7 +141,8 @@ class DealPrep(Agent):
             )
         inp = load_inputs(ctx, sorted({o for o, _ in targets}), definitions)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        rows, seen, bodies = [], set(), {}
+        rows, seen = [], set()
+        bodies: dict[str, list[Item]] = {}
         stats = {
             "rewritten": 0,
             "rewrite_refused": 0,

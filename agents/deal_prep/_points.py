@@ -48,7 +48,8 @@ def _row(inp: Inputs, obj: str, rec: str) -> dict[str, Any] | None:
 
 def warnings(inp: Inputs, opp: dict[str, Any], contact_ids: list[str]) -> list[Item]:
     """Hygiene issues of the deal, its account and the stakeholders shown: at the top."""
-    s, out = "warnings", []
+    s = "warnings"
+    out: list[Item] = []
     h = inp.hygiene
     records = [("opportunities", opp["opportunity_id"])]
     if opp.get("account_id") in inp.accounts:
@@ -56,6 +57,7 @@ def warnings(inp: Inputs, opp: dict[str, Any], contact_ids: list[str]) -> list[I
     records += [("contacts", c) for c in contact_ids if c in inp.contacts]
     for obj, rec in records:
         row = _row(inp, obj, rec)
+        assert row is not None  # records names only the deal and records the inputs hold
         label = f"{_LABEL[obj]} {rec}" + (
             f" ({row['name']})" if obj != "contacts" else f" ({person(row)})"
         )
@@ -140,7 +142,8 @@ def _account_deals(inp: Inputs, opp: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def competition(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
-    s, out = "competition", []
+    s = "competition"
+    out: list[Item] = []
     if opp.get("competitor"):
         out.append(
             Statement.of(

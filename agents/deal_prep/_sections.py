@@ -90,7 +90,8 @@ def meeting_facts(inp: Inputs, opp: dict[str, Any], meeting: dict[str, Any] | No
 
 
 def deal_facts(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
-    s, out = "deal", []
+    s = "deal"
+    out: list[Item] = []
     cites = opp_cite(opp, "stage", "amount", "close_date", "forecast_category")
     text = (
         f"Stage {words(opp['stage'])}, amount {money(opp['amount'])}, close date "
@@ -178,7 +179,8 @@ def deal_facts(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
 
 
 def account_history(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
-    s, out = "account", []
+    s = "account"
+    out: list[Item] = []
     a = inp.accounts.get(opp.get("account_id") or "")
     if a is None:
         return [Note(s, "The deal names no account in the CRM, so there is no account history.")]
@@ -275,7 +277,8 @@ def account_history(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
 
 
 def stakeholders(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
-    s, out = "stakeholders", []
+    s = "stakeholders"
+    out: list[Item] = []
     acts = inp.acts_by_deal.get(opp["opportunity_id"], [])
     engaged: dict[str, list[dict[str, Any]]] = {}
     for x in acts:

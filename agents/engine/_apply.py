@@ -3,8 +3,8 @@
 Inside the caller's transaction, for each (object, field) group: compare every
 record's current value with the proposal's old value; matching records are written
 with one plain UPDATE guarded by the same comparison (plain UPDATE raises DuckDB's
-conflict error when another transaction changed the row, unlike UPDATE ... RETURNING,
-see RELIABILITY.md); the others become stale.
+conflict error when another transaction changed the row, unlike UPDATE ... RETURNING:
+docs/design.md, The silent lost update); the others become stale.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def apply_one(
         raise InvalidValue(ctype)
     params = {"record": record_id, "old": old_value, "new": new_value, "now": now}
     written = first_row(con, _UPDATE_ONE.format(**names), params)
-    if written and int(written[0]) == 1:  # type: ignore[call-overload]
+    if written and int(written[0]) == 1:
         return True, str(before), str(after)
     current = first_row(con, _CURRENT.format(**names), {"record": record_id})
     return False, None if current is None else str(current[0]), None

@@ -11,16 +11,15 @@ or one decision's). Exactly what is chained:
   stores the block digest ``hash = sha256(prev_hash + d_first + ... + d_last)``
   (hex text, in ``seq`` order), which is the chain value the next block starts from.
 
-A block of one row therefore has ``hash = sha256(prev_hash + d)``: exactly the
-former row-by-row chain, so logs written before blocks existed verify unchanged
-(every one of their rows is a block of one). DuckDB computes the digests of a
-batch in parallel; the block digest is one sha256 call; nothing runs row by row in
-Python any more. Changing a row's
-content breaks its own hash (or its block's digest); changing a row together with
-its own hash breaks the block digest and with it every later block; removing or
-inserting a row breaks the ``seq`` sequence or the chain. ``verify`` recomputes all
-of it and names the first row that does not match. The table itself refuses UPDATE
-and DELETE (triggers in migration 002).
+A block of one row therefore has ``hash = sha256(prev_hash + d)``: exactly a
+row-by-row chain, so a log written one row per block verifies the same way (every one
+of its rows is a block of one; docs/engine.md, Audit log). The digests of a batch come
+from one vectorised pass over the rows' text and one sha256 call per row; the block
+digest is one sha256 call. Changing a row's content breaks its own hash (or its
+block's digest); changing a row together with its own hash breaks the block digest and
+with it every later block; removing or inserting a row breaks the ``seq`` sequence or
+the chain. ``verify`` recomputes all of it and names the first row that does not
+match. The table itself refuses UPDATE and DELETE (triggers in migration 002).
 """
 
 from __future__ import annotations
@@ -181,8 +180,9 @@ def _append_frame(
         seq=pl.int_range(last + 1, last + 1 + len(batch), dtype=pl.Int64),
         logged_at=pl.lit(at, pl.Datetime("us")),
     )
-    # The rows' canonical text in one vectorised pass, then one sha256 call per row:
-    # about twice as fast as DuckDB's sha256 over the same text (and no round trip).
+    # The rows' canonical text in one vectorised pass, then one sha256 call per row: faster
+    # than DuckDB's sha256 over the same text, with no round trip (docs/engine.md). verify
+    # recomputes the digests with DuckDB's SQL, so the two definitions check each other.
     text = batch.select(
         pl.concat_str(
             [
@@ -212,14 +212,14 @@ def _head(con: duckdb.DuckDBPyConnection) -> tuple[int, str]:
     row = first_row(con, _HEAD)
     if row is None:
         raise RuntimeError("ops.audit_head has no row: the audit chain's head was removed")
-    return int(row[0]), str(row[1])  # type: ignore[call-overload]
+    return int(row[0]), str(row[1])
 
 
 def _move_head(con: duckdb.DuckDBPyConnection, was: tuple[int, str], seq: int, block: str) -> None:
     """Moved before the rows go in: a racing appender then meets a clean write conflict on
     this row, never a duplicate ``seq`` (a constraint error DuckDB does not call a conflict)."""
     moved = first_row(con, _MOVE_HEAD, {"seq": seq, "hash": block, "was": was[0], "prev": was[1]})
-    if not moved or int(moved[0]) != 1:  # type: ignore[call-overload]
+    if not moved or int(moved[0]) != 1:
         raise duckdb.TransactionException("Conflict on the audit chain head; retry")
 
 

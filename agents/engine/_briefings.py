@@ -2,7 +2,7 @@
 
 An open is one appended row of ``ops.briefing_opens`` (who, when, where): nothing is
 updated, so two people opening briefings at once cannot lose each other's marks
-(RELIABILITY.md). Anyone known to ``ops.people`` may open a briefing.
+(docs/design.md, The silent lost update). Anyone known to ``ops.people`` may open a briefing.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ from revstack.data.warehouse import Warehouse, first_row
 
 __all__ = ["Decision", "decide", "parse_value"]
 
-# Everything a decision reads, in one statement (each costs a few ms however small):
+# Everything a decision reads, in one statement (each statement has a fixed cost however
+# small: docs/engine.md, Benchmarks):
 # the person's role, the proposal (null columns when there is none) and the audit
 # chain's head. The row's rowid lets the UPDATE find it without a scan (DuckDB's UPDATE
 # does not use the primary key); proposal_id and status still guard it.
@@ -61,7 +62,7 @@ def parse_value(text: str) -> str:
         json.loads(text)
         return text
     except ValueError:
-        return to_json(text)  # type: ignore[return-value]
+        return to_json(text)
 
 
 def decide(
@@ -165,16 +166,15 @@ def _decide(
             raise EngineError(
                 f"value {final} is not a valid {exc} for {p['object_type']}.{p['field']}"
             ) from None
-        applied = {"applied": done, "before": before, "after": after}
-        if applied["applied"]:
+        if done:
             outcome = "edited" if value is not None and value != p["new_value"] else "approved"
             entries.append(
                 AuditEntry(
                     actor=p["agent"],
                     actor_kind="agent",
                     action="apply",
-                    before=applied["before"],
-                    after=applied["after"],
+                    before=before,
+                    after=after,
                     detail=to_json({"approved_by": by}),
                     **base,
                 )
@@ -187,7 +187,7 @@ def _decide(
                     actor_kind="system",
                     action="stale",
                     before=p["old_value"],
-                    after=applied["before"],
+                    after=before,
                     detail=to_json({"reason": "the record changed since the proposal"}),
                     **base,
                 )

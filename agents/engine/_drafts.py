@@ -5,7 +5,8 @@ task done (``revstack approve ID`` or ``revstack drafts approve DRAFT_ID``); app
 drafts are exported as a sequencer import CSV (Outreach / Salesloft style: one row per
 prospect with the step's subject and body), and the sequencer sends. What it reports
 back (sent, replied, bounced, opted out) is appended to ``ops.draft_outcomes`` for reply
-rates. Edits and outcomes are appended, never updated (RELIABILITY.md).
+rates. Edits and outcomes are appended, never updated (docs/design.md, The silent lost
+update).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import csv
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -194,7 +196,7 @@ def load_outcomes(wh: Warehouse, path: Path) -> int:
         did = (r.get("External ID") or "").strip()
         event = (r.get("Event") or "").strip().lower()
         when = r.get("Occurred At") or ""
-        where = {"file": str(path), "line": line}
+        where: dict[str, Any] = {"file": str(path), "line": line}
         if did not in known:
             problems.append(Problem(**where, column="External ID", message=f"no draft {did!r}"))
         elif event not in OUTCOME_EVENTS:

@@ -65,7 +65,11 @@ _SOURCES = (
 )
 
 
-def _diff(scoped: bool, kinds: tuple[str, ...] = tuple(k for k, *_ in _SOURCES)) -> str:
+# A name of its own: mypy misreads a generator written in a default argument.
+_SOURCE_KINDS = tuple(k for k, *_ in _SOURCES)
+
+
+def _diff(scoped: bool, kinds: tuple[str, ...] = _SOURCE_KINDS) -> str:
     """One pass: fingerprints joined with the stored state, keeping only the records
     whose state must be written (new or changed ones, and after a new import those
     whose stored import id is older). Events and the saved state both come from it.
@@ -162,7 +166,7 @@ def detect_changes(
     record_id), only those records are compared (a run's own writes; the rest, and
     any new import, wait for the next full look).
     """
-    before = int(scalar(con, "SELECT coalesce(max(event_id), 0) FROM ops.events"))  # type: ignore[arg-type]
+    before = int(scalar(con, "SELECT coalesce(max(event_id), 0) FROM ops.events"))
     import_id = scalar(con, _LAST_IMPORT)
     if scope is None:
         con.execute(_IMPORT_EVENT, {"now": now, "import_id": import_id})
@@ -174,11 +178,11 @@ def detect_changes(
             return 0
         with registered(con, "scope", scope.select("object_type", "record_id")):
             con.execute(_DIFF_SCOPED[kinds], {"import_id": import_id})
-    if int(scalar(con, _CHANGED)):  # type: ignore[arg-type]
+    if int(scalar(con, _CHANGED)):
         con.execute(_EVENTS, {"now": now, "import_id": import_id})
         con.execute(_SAVE, {"import_id": import_id})
     con.execute("DROP TABLE state_diff")
-    after = int(scalar(con, "SELECT coalesce(max(event_id), 0) FROM ops.events"))  # type: ignore[arg-type]
+    after = int(scalar(con, "SELECT coalesce(max(event_id), 0) FROM ops.events"))
     return after - before
 
 

@@ -14,8 +14,9 @@ import duckdb
 
 __all__ = ["seed_identity"]
 
-# Unique-key inserts raise on a concurrent insert (RELIABILITY.md), so two runs seeding
-# at once cannot both add a row: one retries and finds it there.
+# Unique-key inserts raise on a concurrent insert (docs/design.md, Write conflicts are
+# optimistic), so two runs seeding at once cannot both add a row: one retries and finds
+# it there.
 _SEED = """
 INSERT INTO foundation.entity_map (object_type, record_id, entity_id, confidence, method, updated_at)
 SELECT kind, id, id, 1.0, 'self', $now FROM (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
+from typing import cast
 
 import duckdb
 import polars as pl
@@ -142,7 +143,7 @@ def _restore(
         .over("object_type", "record_id", "field")
     )
     restored, conflicts, entries = [], [], []
-    for wave in range(1, int(writes["wave"].max() or 0) + 1):
+    for wave in range(1, int(cast(int | None, writes["wave"].max()) or 0) + 1):
         part = writes.filter(pl.col("wave") == wave)
         result = apply_batch(
             con,

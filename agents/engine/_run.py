@@ -90,8 +90,8 @@ SELECT proposal_id, $run_id, $agent, action_type, object_type, record_id, field,
        idempotency_key, $now, decided_at, NULL, NULL, final_value
 FROM routed
 """
-# A field leased for the first time gets a row (a plain insert: an upsert costs half
-# as much again); a field whose lease was released has its row taken again.
+# A field leased for the first time gets a row (a plain insert, cheaper than an upsert:
+# docs/engine.md, Benchmarks); a field whose lease was released has its row taken again.
 _LEASE = """
 INSERT INTO ops.field_leases
 SELECT object_type, record_id, field, $agent, proposal_id, $now, NULL
@@ -445,11 +445,11 @@ def _own_echo(
     """Record the change events of this run's own writes, consumed by the run itself.
 
     Other agents hear about what this agent changed; the agent itself does not
-    re-trigger on its own echo. Only the written records are compared (on mid a
-    full comparison reads 2.4M CRM rows for every run that applies anything);
-    whatever else changed meanwhile is found by the next run's full look.
+    re-trigger on its own echo. Only the written records are compared (a full comparison
+    reads every CRM row, for every run that applies anything: docs/engine.md, Events and
+    schedules); whatever else changed meanwhile is found by the next run's full look.
     """
-    after = int(scalar(con, "SELECT coalesce(max(event_id), 0) FROM ops.events"))  # type: ignore[arg-type]
+    after = int(scalar(con, "SELECT coalesce(max(event_id), 0) FROM ops.events"))
     written = (
         stored.filter(pl.col("status") == "applied").select("object_type", "record_id").unique()
     )

@@ -37,7 +37,7 @@ def accuracy(
     MAPE over each baseline's (``mape_ratio``: the P50 against the baseline on the
     snapshots both forecast, with its interval)."""
     a, b = _scored(agent, segment_kind), _scored(base, segment_kind)
-    out = []
+    out: list[dict[str, Any]] = []
     if a.is_empty():
         return out
     groups = [

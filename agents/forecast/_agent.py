@@ -9,10 +9,10 @@ the backtest, with the range sized by where past actuals fell in past ranges. To
 four baselines (rep commit, stage-weighted with CRM and with historical rates,
 seasonal naive) at every past snapshot point, with the actual.
 
-Parameters (``ctx.params``): ``refit_months`` (6, as ``revstack forecast backtest``: the
-figures in docs/forecast.md are of what a run does; 12, the default before, moved mid
-seeds 0 and 7 from 0.74x to 0.70x and from 0.62x to 0.84x the commit's quarter MAPE), ``draws``
-(backtest, 1000), ``live_draws`` (4000), ``seed`` (0), ``bag`` (3).
+Parameters (``ctx.params``): ``refit_months`` (6, as ``revstack forecast backtest``, so
+the figures in docs/forecast.md are of what a run does; how 12 compares is under Known
+limits there), ``draws`` (backtest, 1000), ``live_draws`` (4000), ``seed`` (0), ``bag``
+(3).
 """
 
 from __future__ import annotations

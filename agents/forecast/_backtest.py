@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -69,7 +69,7 @@ def prepare(inp: _inputs.Inputs, until: dt.datetime | None = None) -> dict[str, 
     signals, baselines."""
     wins = _inputs.wins(inp)
     actuals = _frames.period_actuals(wins)
-    first = inp.history["changed_at"].min().date()
+    first = cast(dt.datetime, inp.history["changed_at"].min()).date()
     live = _periods.live_snapshots(inp.as_of)
     snaps = (
         pl.concat([_periods.snapshots(first, inp.as_of), live])
@@ -112,7 +112,8 @@ def prepare(inp: _inputs.Inputs, until: dt.datetime | None = None) -> dict[str, 
 class _Spread:
     """A scored snapshot's implied variance at every copula loading, with its squared
     error, for the company and each team: computed once when the snapshot is scored
-    and reused at every later refit (it was 31 s of a 270 s run recomputed per fit)."""
+    and reused at every later refit, since recomputing it per fit was a large share of
+    a run (docs/forecast.md, Speed)."""
 
     period_end: dt.date
     company: np.ndarray  # RHO_GRID
@@ -199,14 +200,17 @@ def run_forecast(
     commits = _owner_commits(pre["baselines"], seg)
     scored: list[pl.DataFrame] = []
     spreads: list[_Spread] = []
-    out, drivers, pits, records = [], [], [], []
+    out, drivers = [], []
+    pits: list[tuple[str, dt.date, dict[str, np.ndarray]]] = []  # (kind, period end, PITs)
+    records: list[Record] = []
     params: dict[str, Any] = {"fits": [], "refit_months": refit_months, "live": []}
     todo = len(snaps)
     for b, fit_at in enumerate(fits):
-        until = fits[b + 1] if b + 1 < len(fits) else dt.date.max
+        block_end = fits[b + 1] if b + 1 < len(fits) else dt.date.max
         cut = dt.datetime.combine(fit_at, dt.time())
         block = snaps.filter(
-            (pl.col("moment") >= cut) & (pl.col("moment") < dt.datetime.combine(until, dt.time()))
+            (pl.col("moment") >= cut)
+            & (pl.col("moment") < dt.datetime.combine(block_end, dt.time()))
         )
         if block.is_empty():
             continue
@@ -330,7 +334,7 @@ def run_forecast(
                     pit_points=pl.lit(len(past)),
                 )
             )
-            if over:
+            if act is not None:  # the period is over
                 pits.append((snap["period_kind"], snap["period_end"], segment_pits(seg, sd, act)))
                 records.append(
                     Record(

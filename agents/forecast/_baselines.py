@@ -89,10 +89,11 @@ def _seasonal_naive(actuals: pl.DataFrame, snaps: pl.DataFrame) -> pl.DataFrame:
         ).cast({"period_kind": pl.String, "period_start": pl.Date, "offset": pl.Int64})
     first = per["period_start"].min()
     year_ago = pl.col("period_start").dt.offset_by("-1y")
-    previous = pl.when(pl.col("period_kind") == "month").then(
-        pl.col("period_start").dt.offset_by("-1mo")
+    previous = (
+        pl.when(pl.col("period_kind") == "month")
+        .then(pl.col("period_start").dt.offset_by("-1mo"))
+        .otherwise(pl.col("period_start").dt.offset_by("-3mo"))
     )
-    previous = previous.otherwise(pl.col("period_start").dt.offset_by("-3mo"))
     s = snaps.with_columns(source=pl.when(year_ago >= first).then(year_ago).otherwise(previous))
     out = s.join(
         per,

@@ -5,11 +5,10 @@ a call, a budget freeze heard about). A team's commit is a second forecast whose
 are only partly those of the simulation, so a weighted mean of the two beats either
 (Bates & Granger 1969). It is done per team, not for the company: a rep's private
 knowledge is about their own deals, and at the company level both forecasts' errors are
-mostly the same common swings (two mid backtests: company-level weights gave months
-0.55x the commit's MAPE, team-level ones 0.48x; quarters 0.77x both). What the combination may know is what the
-backtest had seen by the snapshot's moment, at the same point of the same kind of
-period (for months, also the same month of the quarter: reps over-call the first two
-months and under-call the third):
+mostly the same common swings (docs/forecast.md, How it works, step 5, compares the
+two). What the combination may know is what the backtest had seen by the snapshot's
+moment, at the same point of the same kind of period (for months, also the same month
+of the quarter: reps over-call the first two months and under-call the third):
 
 - each forecast's bias on the part still to come (what came after the snapshot over
   what was forecast for it, a ratio of sums over teams and periods, shrunk toward 1
@@ -21,9 +20,8 @@ months and under-call the third):
   own spread, shrunk toward 1 with ``prior_scale`` pseudo-periods;
 - for quarters, the simulation's bias particular to the quarter of the year
   (``with_season``): a deal model trained on one to three of each quarter learns the
-  fourth quarter's push and the first quarter's hangover only in part (three mid
-  companies: all nine scored Q4s under-forecast, all nine Q1s over), and a quarter's slot
-  pools all four.
+  fourth quarter's push and the first quarter's hangover only in part (docs/forecast.md,
+  How it works, step 5), and a quarter's slot pools all four.
 
 ``Combination.apply`` moves each team's uncertain part (what is not won yet) by one
 factor per draw, so owners keep their share of each draw and segments still add up.

@@ -5,7 +5,7 @@
   closed on ``close_date``; the amount is known only once a deal is won there.
 - ``wins``: every won deal with the moment it was won (its close-out history row), the
   amount then, and the owner then. A won deal whose amount is blank in the CRM (a data
-  defect, ~4% of wins on the generated mid company) is valued at the mean of the
+  defect the generator plants too) is valued at the mean of the
   wins of its product before it, so that nothing later changes an earlier figure.
 - ``states``: each deal's state at each moment, from ``agents.features.deal_states``.
 """
@@ -137,8 +137,9 @@ def typical_amount(won: pl.DataFrame) -> pl.DataFrame:
     each win: the value of a deal whose amount is unknown at a later moment.
 
     The arithmetic mean, because what is summed is money: won amounts are heavy-tailed,
-    and the geometric mean used before valued blank wins at 41% of the mean on mid, which
-    left the CRM's won revenue 1.8% under the truth on mid (and the forecast with it)."""
+    so a geometric mean values blank wins far below a typical win's worth and leaves the
+    CRM's won revenue (and the forecast with it) under the truth (docs/forecast.md, How
+    it works, step 1)."""
     known = (
         won.filter(pl.col("raw_amount") > 0)
         .sort("won_at")

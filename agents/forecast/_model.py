@@ -10,12 +10,11 @@ Its probabilities must be rates, which the simulation needs. The trees are fit o
 training row, and an isotonic map fitted on out-of-fold predictions (two folds, split by
 deal, so no deal's own snapshots predict it) calibrates them, as scikit-learn's
 ``CalibratedClassifierCV(ensemble=False)`` does: fitted on the fold models, applied to
-the full one (a little sharper). Calibrating instead on the
-latest fifth of training moments, as before, kept the trees from the most recent data
-and tied the calibration to one season; with no calibration at all, a small company's
-top bins were under-predicted by 13 points (the trees shrink toward the base rate when
-data are few). It also learns how much of a deal's amount is booked when it is won
-(discounts), per stage.
+the full one (a little sharper). Calibration is needed because the trees shrink toward
+the base rate when data are few; out-of-fold, because holding out the latest training
+moments instead would keep the trees from the most recent data and tie the calibration
+to one season (what each choice measured: docs/forecast.md, How it works, step 2). It
+also learns how much of a deal's amount is booked when it is won (discounts), per stage.
 """
 
 from __future__ import annotations
@@ -125,8 +124,8 @@ class WinModel:
         )
         # Through float32: a feature summed in another row order differs in its last bits,
         # which can move a value across a bin edge (the same CRM, another forecast).
-        x = x.select([pl.col(c).cast(pl.Float64) for c in self.features_]).to_numpy()
-        return x.astype(np.float32).astype(np.float64)
+        m = x.select([pl.col(c).cast(pl.Float64) for c in self.features_]).to_numpy()
+        return m.astype(np.float32).astype(np.float64)
 
     def fit(self, rows: pl.DataFrame) -> WinModel:
         """Fit on labelled rows (``won``)."""
@@ -178,7 +177,8 @@ class WinModel:
         if len(np.unique(y)) < 2:  # nothing won (or lost) yet: the base rate is all there is
             self.model_ = None
             return self
-        # One thread: OpenMP's spinning threads made a fit 20x slower on a shared 2-core box.
+        # One thread: on a box whose cores other processes share, OpenMP's spinning threads
+        # slow a fit down many times over (docs/forecast.md, Speed).
         groups = rows["opportunity_id"].to_numpy()
         with threadpool_limits(limits=1):
             self.calibrator_ = None
@@ -218,9 +218,9 @@ class BaggedWinModel:
     """The mean of ``bag`` calibrated WinModels fit with different seeds (each its own
     row sample, early-stopping split and trees).
 
-    One fit's randomness moved the mid company's quarter MAPE by about a point between
-    seeds (docs/forecast.md); an average of calibrated probabilities stays calibrated
-    and carries less of it.
+    One fit's randomness moves the quarter MAPE from seed to seed (docs/forecast.md, A bag
+    of three deal models per refit); an average of calibrated probabilities stays
+    calibrated and carries less of it.
     """
 
     def __init__(
@@ -233,8 +233,8 @@ class BaggedWinModel:
 
     def fit(self, rows: pl.DataFrame) -> BaggedWinModel:
         """Fit every member, ``workers`` at once in threads (each fit still holds OpenMP
-        to one thread; scikit-learn's tree code runs mostly without the GIL: 1.48x on
-        two cores, bench/bench_forecast_fit.py). Members share nothing, so any number of
+        to one thread; scikit-learn's tree code runs mostly without the GIL, so threads
+        overlap: docs/forecast.md, Speed). Members share nothing, so any number of
         workers gives the same models."""
         with ThreadPoolExecutor(self.workers) as pool:
             list(pool.map(lambda m: m.fit(rows), self.members))

@@ -7,13 +7,14 @@ damped additive trend, and additive seasonality once two full years (8 quarters,
 are there; shorter series get the trend only, very short ones their mean. The forecast
 is a log-normal around the one-step prediction with the spread of the in-sample
 one-step errors, read robustly (1.4826 x their median absolute value) and capped at
-``_MAX_SIGMA``: a young CRM's first months, with no new-deal wins at all, had draws up
-to 300x the median on mid, which inflated early expected values. Leading zeros (before
-the CRM had any such revenue) are left out of the series. A series that is zero in more
-than a quarter of its periods (late snapshot points) is a hurdle model instead: the
-share of periods with any revenue, times a log-normal of the sizes when there was some. ``rep_shares``: how a company
-draw is split between reps (their share of recent wins of such deals, shrunk toward
-equal shares), so segments add up.
+``_MAX_SIGMA``: a young CRM's first months, with no new-deal wins at all, otherwise
+give wild draws that inflate early expected values (docs/forecast.md, How it works,
+step 3). Leading zeros (before the CRM had any such revenue) are left out of the
+series. A series that is zero in more than a quarter of its periods (late snapshot
+points) is a hurdle model instead: the share of periods with any revenue, times a
+log-normal of the sizes when there was some. ``rep_shares``: how a company draw is
+split between reps (their share of recent wins of such deals, shrunk toward equal
+shares), so segments add up.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class NewBusiness:
                 seasonal=seasonal,
                 seasonal_periods=m if seasonal else None,
                 initialization_method="estimated",
-            ).fit(use_brute=False)  # (a brute-force start costs ~1 s a fit)
+            ).fit(use_brute=False)  # a brute-force start is slow: docs/forecast.md, step 3
             resid = y - fit.fittedvalues
             self.mu_ = float(fit.forecast(1)[0])
         recent = resid[-min(len(resid), 3 * m) :]

@@ -195,5 +195,6 @@ def segment_pits(
     actual = _sum_to(seg, actual_by_owner, kinds)
     busy = (d.mean(axis=0) > 0) | (actual > 0)
     u = pit(d, actual)
+    assert isinstance(u, np.ndarray)  # draws x segments: one share per segment
     kind_of = np.array([k for k, _ in names])
     return {k: u[(kind_of == k) & busy] for k in kinds}

@@ -111,6 +111,7 @@ def compose(c: dict[str, Any], rows: dict[str, dict[str, Any] | None]) -> Draft:
             fact("news_date", "ref.news", "news_id", rows["news"], "published_at")
             hook, signals = HOOKS["news"], [f"news {rows['news']['news_id']}"]
         else:
+            assert rows["intent"] is not None  # a first step has news or an inbound (targets)
             fact("intent_date", "crm.activities", "activity_id", rows["intent"], "occurred_at")
             hook, signals = HOOKS["intent"], [f"inbound {rows['intent']['activity_id']}"]
         if c["sequence"] == "expansion":

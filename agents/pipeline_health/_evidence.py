@@ -226,7 +226,7 @@ def evidence_for(
     )
     out = []
     for o, signal in flags.select("opportunity_id", "signal").iter_rows():
-        doc = pick[signal](o) if signal in pick else {}
+        doc: dict[str, Any] = pick[signal](o) if signal in pick else {}
         doc["figures"] = {k: _plain(figures.get(o, {}).get(k)) for k in keep}
         out.append(json.dumps(doc, default=str))
     return out

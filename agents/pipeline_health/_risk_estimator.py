@@ -34,7 +34,8 @@ class RiskModel(ClassifierMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.calibration_share = calibration_share
         # One OpenMP thread by default: on a machine whose cores other processes share,
-        # spinning OpenMP workers made a fit 6x slower (7.7 s vs 48 s, 15k rows, 2 cores).
+        # OpenMP's spinning workers contend with them and a fit gets many times slower
+        # (measured: docs/pipeline_health.md, Signals).
         self.n_threads = n_threads
         self.random_state = random_state
 

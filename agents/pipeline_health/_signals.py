@@ -1,6 +1,7 @@
-"""The pipeline health agent's rules: one boolean signal per risk the seed names, with a
-severity to rank by and a reason a manager reads. Pure functions over the frames
-``agents.features.deal_states`` returns, so the agent and the backtest share them.
+"""The pipeline health agent's rules: one boolean signal per risk its design names
+(docs/design.md, The five agents), with a severity to rank by and a reason a manager
+reads. Pure functions over the frames ``agents.features.deal_states`` returns, so the
+agent and the backtest share them.
 
 Benchmarks are learned from won deals: for each stage, how long deals that went on to
 win sat quiet (days since the last answer) and in the stage, seen week by week. The

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import polars as pl
 import streamlit as st
 
@@ -103,7 +105,7 @@ else:
             )
     if not latency.is_empty():
         # seconds, minutes or hours, whichever the slowest week reads best in
-        top = latency["median_seconds"].max()
+        top = cast(float, latency["median_seconds"].max())
         unit, div = (
             ("seconds", 1) if top < 120 else ("minutes", 60) if top < 7200 else ("hours", 3600)
         )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import polars as pl
 import streamlit as st
@@ -47,7 +49,8 @@ else:
     can_decide = role in ("reviewer", "admin")
     if not can_decide:
         st.warning("Viewers can look but not decide. Sign in as a reviewer to act.")
-    # A card is a dozen widgets: 20 a page keeps a render well under a second on mid.
+    # A card is a dozen widgets and a render's time grows with them: pages of 20 keep the
+    # queue quick on a big company (docs/dashboard.md, Speed on the mid company).
     per_page = 20
     pages = max((len(view) + per_page - 1) // per_page, 1)
     pick, _ = st.columns([1, 3])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import streamlit as st
 
@@ -13,10 +14,10 @@ st.title("Audit & rollback")
 wh = warehouse()
 name, role = signed_in()
 
-# The check re-hashes the whole log (about 1.2 s at 400k rows, growing with it), so it
-# runs when the page is first opened and on request; after the log has grown, the page
-# shows the last check for what it is and offers a new one instead of re-hashing on
-# every render.
+# The check re-hashes the whole log, so its time grows with the log (docs/dashboard.md,
+# Speed on the mid company): it runs when the page is first opened and on request;
+# after the log has grown, the page shows the last check for what it is and offers a
+# new one instead of re-hashing on every render.
 stamp = st.session_state.get("_stamp")
 last = st.session_state.get("chain_check")  # (stamp, report, checked at)
 if last is None or last[0] == stamp or st.button("Check the chain again", key="chain_again"):
@@ -71,7 +72,7 @@ else:
     agent = r[0].text_input("Agent", key="rb_agent")
     start = r[1].date_input("Since", value=dt.date.today() - dt.timedelta(days=1), key="rb_since")
     until = r[2].date_input("Until", value=dt.date.today() + dt.timedelta(days=1), key="rb_until")
-    window = {
+    window: dict[str, Any] = {
         "agent": agent,
         "since": dt.datetime.combine(start, dt.time()),
         "until": dt.datetime.combine(until, dt.time()),

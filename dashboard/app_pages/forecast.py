@@ -152,10 +152,10 @@ else:
     )
     commit = t.filter((pl.col("offset") == "all") & (pl.col("method") == "rep_commit"))
     if len(commit) and commit["mape_ratio"][0] is not None:
-        c = commit.row(0, named=True)
+        cr = commit.row(0, named=True)
         st.caption(
-            f"Over every {kind} and snapshot point the forecast's MAPE is {c['mape_ratio']:.2f}× the rep "
-            f"commit's (90% interval {c['ratio_low']:.2f}–{c['ratio_high']:.2f}, resampling whole {kind}s)."
+            f"Over every {kind} and snapshot point the forecast's MAPE is {cr['mape_ratio']:.2f}× the rep "
+            f"commit's (90% interval {cr['ratio_low']:.2f}–{cr['ratio_high']:.2f}, resampling whole {kind}s)."
         )
     e = errors.filter(pl.col("period_kind") == kind)
     point = st.selectbox(

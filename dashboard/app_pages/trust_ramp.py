@@ -25,7 +25,6 @@ from revstack.metrics.trust import (
     RAMP_RULES,
     contract_change,
     policy_as_contracts,
-    suggestions,
     trust_cycles,
 )
 
@@ -113,7 +112,7 @@ contracts = bundle().contracts
 for s in sugg.iter_rows(named=True):
     with st.container(border=True):
         st.markdown(f"**{s['agent']} · {s['action_type']}**: {s['suggestion']}")
-        st.caption(s["evidence"])
+        st.caption(f"{s['evidence']} (from {s['source']})")
         new_tier = 1 if s["suggestion"].startswith("graduate") else 2
         key = f"apply_{s['agent']}_{s['action_type']}"
         contract = contracts.get(s["agent"])

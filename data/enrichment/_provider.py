@@ -165,11 +165,13 @@ class FileProvider:
             .implode()
         )
         hit = self._data.filter(pl.col("domain").is_in(wanted_domains) | pl.col("key").is_in(keys))
+        # A dict[str, DataType] is what polars takes, but its stubs type cast()'s argument
+        # as Mapping[str | selector | dtype, ...], and a Mapping's key type is invariant.
         return (
             hit.drop("key")
             .unique(["domain", "company_name"], keep="first", maintain_order=True)
-            .cast(PROVIDER_COLUMNS)
-        )  # type: ignore[arg-type]
+            .cast(PROVIDER_COLUMNS)  # type: ignore[arg-type]
+        )
 
 
 class Waterfall:
@@ -220,6 +222,5 @@ class Waterfall:
             separator=",",
             ignore_nulls=True,
         )
-        return (
-            merged.with_columns(source=source).select(list(PROVIDER_COLUMNS)).cast(PROVIDER_COLUMNS)
-        )  # type: ignore[arg-type]
+        merged = merged.with_columns(source=source).select(list(PROVIDER_COLUMNS))
+        return merged.cast(PROVIDER_COLUMNS)  # type: ignore[arg-type]  # as in FileProvider

@@ -172,8 +172,8 @@ def make_contacts(
     leave = np.full((n_slots, _CHAIN), np.inf)
     start[:, 0] = created[acct] + rng.exponential(60, n_slots)
     for k in range(_CHAIN):
-        gone = start[:, k] + rng.exponential(_TENURE_MONTHS[persona] * 30.44)
-        leave[:, k] = np.where(np.isfinite(start[:, k]), gone, np.inf)
+        ends = start[:, k] + rng.exponential(_TENURE_MONTHS[persona] * 30.44)
+        leave[:, k] = np.where(np.isfinite(start[:, k]), ends, np.inf)
         if k + 1 < _CHAIN:
             nxt = leave[:, k] + rng.uniform(20, 120, n_slots)
             start[:, k + 1] = np.where(nxt < clock.now, nxt, np.inf)

@@ -84,7 +84,7 @@ def generate(
         raise InputError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     as_of = as_of or DEFAULT_AS_OF
     with wh.connect() as con:
-        has_crm = int(scalar(con, _HAS_CRM))  # type: ignore[arg-type]
+        has_crm = int(scalar(con, _HAS_CRM))
     if has_crm and not replace:
         raise InputError(
             f"{wh.path} already holds a CRM ({has_crm:,} accounts and deals); pass --replace to build a new company in its place"

@@ -136,7 +136,7 @@ def write(
                 con.execute(
                     f"DELETE FROM {t}"
                 )  # names from the catalog; single writer, whole company
-        import_id = int(scalar(con, "SELECT nextval('ops.import_seq')"))  # type: ignore[arg-type]
+        import_id = int(scalar(con, "SELECT nextval('ops.import_seq')"))
         counts = json.dumps({t: len(tables[t]) for t in TABLES})
         for table in TABLES:  # each frame is let go once written: large companies need the room
             _insert(con, table, tables.pop(table), import_id)

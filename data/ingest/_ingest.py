@@ -7,7 +7,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -177,15 +177,15 @@ def ingest(
                         f"already imported (import {row['import_id']} at {row['started_at']:%Y-%m-%d %H:%M}); nothing new to load",
                     )
                 )
-        for obj, df in frames.items():
-            table, pk = TARGETS[obj]
+        for name, df in frames.items():
+            table, pk = TARGETS[name]
             with registered(con, "batch_ids", df.select(pl.col(pk).alias("id")).drop_nulls()):
                 clash = frame(con, _OTHER_SOURCE.format(pk=pk, table=table), {"fmt": fmt})
             for rid, source in clash.head(50).iter_rows():
-                line = df.filter(pl.col(pk) == rid)[LINE].first()
+                line = cast(int | None, df.filter(pl.col(pk) == rid)[LINE].first())
                 problems.append(
                     Problem(
-                        labels[obj],
+                        labels[name],
                         f"id {rid!r} already belongs to a {source} record",
                         line=line,
                         column=pk,
@@ -216,17 +216,18 @@ def ingest(
 
 
 def _as_of(frames: dict[str, pl.DataFrame]) -> dt.datetime:
-    stamps, dates = [], []
+    stamps: list[dt.datetime] = []
+    dates: list[dt.datetime] = []
     for df in frames.values():
         for c, t in df.schema.items():
             if isinstance(t, pl.Datetime) and df[c].max() is not None:
-                stamps.append(df[c].max())
+                stamps.append(cast(dt.datetime, df[c].max()))
             elif t == pl.Date and df[c].max() is not None:
-                dates.append(dt.datetime.combine(df[c].max(), dt.time()))
+                dates.append(dt.datetime.combine(cast(dt.date, df[c].max()), dt.time()))
     found = stamps or dates
     if not found:
         raise InputError("the export holds no dates to tell its as-of moment; pass --as-of")
-    return max(found)  # type: ignore[return-value]
+    return max(found)
 
 
 def _write(
@@ -240,7 +241,7 @@ def _write(
 ) -> dict[str, Any]:
     counts: dict[str, Any] = {}
     with wh.transaction() as con:
-        import_id = int(scalar(con, "SELECT nextval('ops.import_seq')"))  # type: ignore[arg-type]
+        import_id = int(scalar(con, "SELECT nextval('ops.import_seq')"))
         for obj in _WRITE_ORDER:
             if obj not in frames:
                 continue

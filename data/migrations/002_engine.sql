@@ -100,8 +100,8 @@ CREATE TRIGGER audit_log_no_delete AFTER DELETE ON ops.audit_log FOR EACH STATEM
     INSERT INTO ops.audit_log_guard SELECT error('ops.audit_log is append-only: deletes are refused');
 
 -- A field of a record held by one proposal until it is decided. Released leases
--- are marked, never deleted (DELETE can lose a concurrent update, RELIABILITY.md),
--- and re-taken with an upsert.
+-- are marked, never deleted (DELETE can lose a concurrent update: docs/design.md,
+-- The silent lost update), and re-taken with an upsert.
 CREATE TABLE ops.field_leases (
     object_type VARCHAR NOT NULL,
     record_id   VARCHAR NOT NULL,

@@ -2,7 +2,7 @@
 -- Briefings and drafts are written by the engine from the agents' outputs (run_id set
 -- by it). Opens, edits and sequencer outcomes are appended by the engine on a
 -- person's behalf: append-only, never updated, so two sessions cannot lose each
--- other's marks (RELIABILITY.md, the lost update).
+-- other's marks (docs/design.md, The silent lost update).
 
 CREATE TABLE ops.briefings (
     run_id          VARCHAR NOT NULL,

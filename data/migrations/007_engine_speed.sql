@@ -8,10 +8,11 @@
 --    serialised by it. `revstack log verify` checks that the head names the log's
 --    last row, so cutting the end off the log is caught too.
 -- 2. ops.proposals without the UNIQUE index on idempotency_key: building that index
---    for a run's keys (random md5 text) was a third of storing its proposals. The key
---    stays unique because the only writer of proposals (agents/engine/_run.py) drops
---    every key already recorded inside its transaction, and that transaction appends
---    to the audit log, so two of them cannot both commit (1.). Tests race writers.
+--    for a run's keys (random md5 text) is a large share of storing its proposals
+--    (docs/engine.md, Tiers). The key stays unique because the only writer of
+--    proposals (agents/engine/_run.py) drops every key already recorded inside its
+--    transaction, and that transaction appends to the audit log, so two of them cannot
+--    both commit (1.). Tests race writers.
 
 CREATE TABLE ops.audit_head (
     one  BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),   -- at most one row

@@ -173,7 +173,7 @@ def test_agent_runs_a_reviewer_and_the_dashboard_work_side_by_side(wh: Warehouse
 
 
 def test_a_write_after_a_concurrent_commit_raises_instead_of_overwriting(wh: Warehouse) -> None:
-    """RELIABILITY.md's silent lost update: T1 reads, T2 commits, T1 writes."""
+    """The silent lost update (docs/design.md): T1 reads, T2 commits, T1 writes."""
     seed_accounts(wh, 3)
     proposal = pl.DataFrame(
         {

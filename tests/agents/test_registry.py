@@ -17,7 +17,7 @@ def test_registry_lists_every_contracted_agent_in_dependency_order(wh: Warehouse
     for r in rows:
         assert all(names.index(d) < names.index(r["agent"]) for d in r["depends_on"])
     pipeline = next(r for r in rows if r["agent"] == "pipeline_health")
-    assert pipeline["mode"] == "shadow"  # the seed: read-only until graduated
+    assert pipeline["mode"] == "shadow"  # read-only until graduated (docs/design.md)
 
 
 def test_policy_takes_the_stricter_of_action_and_field() -> None:

@@ -468,7 +468,7 @@ def test_reps_forecast_with_bias_and_real_private_information(company: Warehouse
     assert (rp["best"] >= rp["commit"]).all()
     last = rp.filter(pl.col("last") & (pl.col("actual") > 0))
     within5 = ((last["commit"] - last["actual"]).abs() / last["actual"] <= 0.05).mean()
-    assert 0.10 <= within5 <= 0.35  # the design: about one rep-period in five
+    assert 0.10 <= within5 <= 0.35  # about one rep-period in five (docs/design.md)
     assert last.select(pl.corr("commit", "actual")).item() > 0.5
     # At the start of a quarter the commit is mostly the rep's call: sandbaggers under,
     # happy ears over, visible over a rep's history.

@@ -29,7 +29,7 @@ def test_the_shipped_minutes_name_real_actions_of_real_agents() -> None:
     assert (effort["manual_minutes"] >= effort["review_minutes"]).all()
     # the one figure with a published source: 20-40 minutes of pre-call research
     prep = effort.filter(pl.col("action_type") == "write_briefing").row(0, named=True)
-    assert 20 <= prep["manual_minutes"] <= 40 and "seed article" in prep["source"]
+    assert 20 <= prep["manual_minutes"] <= 40 and "20-40 minutes" in prep["source"]
 
 
 @pytest.mark.parametrize(
