@@ -55,8 +55,14 @@ SELECT agent, action_type,
        count(*) FILTER (WHERE status = 'rolled_back') AS rolled_back,
        max(tier) AS tier,
        list(decision_note ORDER BY decided_at) FILTER (WHERE status IN ('edited', 'rejected') AND decision_note IS NOT NULL) AS override_notes
-FROM ops.proposals
+FROM ops.proposals p
 WHERE decided_at IS NOT NULL AND NOT shadow
+  -- The rest of a batch, decided in one act, was not reviewed: its evidence is the
+  -- batch's sample, which is counted card by card like any other review.
+  AND NOT EXISTS (
+      SELECT 1 FROM ops.review_batch_members m JOIN ops.review_batches b USING (batch_id)
+      WHERE m.proposal_id = p.proposal_id AND m.draw_order > b.sample_size
+        AND p.decided_at = b.decided_at)
 GROUP BY ALL ORDER BY agent, action_type, cycle
 """
 

@@ -85,6 +85,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         until=args.until,
         undo=args.undo,
         proposal=args.proposal,
+        batch=args.batch,
         dry_run=args.dry_run,
     )
     if args.json:
@@ -360,6 +361,7 @@ def register(sub: argparse._SubParsersAction, common) -> None:
     p.add_argument("--until", type=when_arg)
     p.add_argument("--undo", metavar="ROLLBACK_ID", help="undo an earlier rollback")
     p.add_argument("--proposal", metavar="ID", help="undo the write of one proposal (an unmerge)")
+    p.add_argument("--batch", metavar="ID", help="undo every write of one batch decision")
     p.add_argument("--by", required=True, help="the admin doing it")
     p.add_argument(
         "--dry-run", action="store_true", help="show the diff and conflicts, change nothing"

@@ -219,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
         _outbound_cmds,
         _pipeline_cmds,
         _prep_cmds,
+        _review_cmds,
     )
 
     for module in (
@@ -227,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         _metrics_cmds,
         _pipeline_cmds,
         _prep_cmds,
+        _review_cmds,
         _outbound_cmds,
         _forecast_cmds,
     ):

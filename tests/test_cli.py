@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.agents.conftest import engine_wh, run_wh  # noqa: F401 - shared fixtures
 from tests.conftest import ROOT
 
 
@@ -131,3 +132,32 @@ def test_engine_commands_run_end_to_end(tmp_path: Path) -> None:
     assert dry.returncode == 0 and len(json.loads(dry.stdout)["restored"]) == writes
     refused = _run("rollback", "--agent", "crm_hygiene", "--since", "3d", "--by", "nobody", db=db)
     assert refused.returncode == 2 and "not a known person" in refused.stderr
+
+
+def test_batches_from_the_command_line(run_wh) -> None:  # noqa: F811 - the fixture
+    from revstack.agents.engine import decide, sample_cards
+    from revstack.data.warehouse import release_all
+    from tests.agents.test_batches import _queue
+
+    _queue(run_wh, 120)
+    release_all()
+    db = run_wh.path
+    opened = _run("batches", "open", "--by", "rev", "--seed", "3", "--json", db=db)
+    assert opened.returncode == 0, opened.stderr
+    [batch] = json.loads(opened.stdout)
+    early = _run("batches", "approve", batch["batch_id"], "--by", "ana", db=db)
+    assert early.returncode == 2 and "decided whole" in early.stderr
+    assert len(early.stderr.strip().splitlines()) == 1
+    with run_wh.connect() as con:
+        cards = sample_cards(con, batch["batch_id"])["proposal_id"].to_list()
+    for pid in cards:
+        decide(run_wh, pid, approve=True, by="rev")
+    release_all()
+    status = json.loads(_run("batches", "--json", db=db).stdout)
+    assert status["batches"][0]["meets_bar"] is True
+    assert status["clearing"]["by_batches"] == 1  # only the one decision on the rest is left
+    done = _run("batches", "approve", batch["batch_id"], "--by", "ana", "--json", db=db)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["counts"] == {"approved": 120 - len(cards)}
+    undo = _run("rollback", "--batch", batch["batch_id"], "--by", "ana", "--json", db=db)
+    assert undo.returncode == 0 and len(json.loads(undo.stdout)["restored"]) == 120 - len(cards)

@@ -10,6 +10,16 @@ taking a ``Warehouse`` (or a connection) first.
 from revstack.agents.engine._agent import AccessDenied, Agent, AgentResult, Context, empty_proposals
 from revstack.agents.engine._apply import InvalidValue
 from revstack.agents.engine._audit import GENESIS, AuditEntry, ChainReport, append, to_json, verify
+from revstack.agents.engine._batches import (
+    BANDS,
+    BatchDecision,
+    batch_evidence,
+    batch_status,
+    decide_batch,
+    extend_sample,
+    open_batches,
+    sample_cards,
+)
 from revstack.agents.engine._briefings import (
     CHANNELS,
     briefing,
@@ -41,8 +51,16 @@ from revstack.agents.engine._policy import MODES, active_policy, set_mode, set_p
 from revstack.agents.engine._proposals import PROPOSAL_INPUT, AgentOutputError, validate_proposals
 from revstack.agents.engine._queries import audit_rows, get_proposal, list_proposals
 from revstack.agents.engine._rollback import RollbackReport, rollback
-from revstack.agents.engine._route import POLICY_SCHEMA, route
+from revstack.agents.engine._route import CONTINUOUS_SHARE, POLICY_SCHEMA, route
 from revstack.agents.engine._run import AgentSpec, RunResult, dependency_order, run_agents
+from revstack.agents.engine._sampling import (
+    Evidence,
+    error_upper_bound,
+    sample_size,
+    still_needed,
+    stratified_share,
+    wilson,
+)
 
 __all__ = [
     # what an agent is
@@ -56,6 +74,7 @@ __all__ = [
     "validate_proposals",
     # runs
     "AgentSpec",
+    "CONTINUOUS_SHARE",
     "EVENT_KINDS",
     "POLICY_SCHEMA",
     "RunResult",
@@ -71,6 +90,21 @@ __all__ = [
     "get_proposal",
     "list_proposals",
     "parse_value",
+    # review at scale: batches, their samples and the evidence
+    "BANDS",
+    "BatchDecision",
+    "Evidence",
+    "batch_evidence",
+    "batch_status",
+    "decide_batch",
+    "error_upper_bound",
+    "extend_sample",
+    "open_batches",
+    "sample_cards",
+    "sample_size",
+    "still_needed",
+    "stratified_share",
+    "wilson",
     # rollback
     "RollbackReport",
     "rollback",

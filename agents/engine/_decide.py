@@ -17,6 +17,7 @@ from revstack.agents.engine._apply import InvalidValue, apply_one
 from revstack.agents.engine._audit import AuditEntry, append, to_json
 from revstack.agents.engine._catalog import EngineError
 from revstack.agents.engine._people import check_role
+from revstack.agents.engine._policy import demote_in
 from revstack.agents.engine._units import in_transaction, now_utc
 from revstack.data.warehouse import Warehouse, first_row
 
@@ -30,6 +31,7 @@ __all__ = ["Decision", "decide", "parse_value"]
 _GET = """
 SELECT (SELECT role FROM ops.people WHERE name = $by) AS role,
        (SELECT seq FROM ops.audit_head) AS head_seq, (SELECT hash FROM ops.audit_head) AS head,
+       (SELECT policy_id FROM ops.continuous_samples WHERE proposal_id = $id) AS sampled_by,
        p.rowid, p.proposal_id, p.agent, p.run_id, p.action_type, p.object_type, p.record_id,
        p.field, p.old_value, p.new_value, p.tier, p.status, p.shadow, p.decided_by, p.decided_at
 FROM (SELECT 1) one LEFT JOIN ops.proposals p ON p.proposal_id = $id
@@ -90,7 +92,7 @@ def _decide(
     note: str | None,
     value: str | None,
 ) -> Decision:
-    role, head_seq, head, *row = first_row(con, _GET, {"id": proposal_id, "by": by})  # type: ignore[misc]
+    role, head_seq, head, sampled_by, *row = first_row(con, _GET, {"id": proposal_id, "by": by})  # type: ignore[misc]
     check_role(by, role, "reviewer")
     p: dict[str, Any] = dict(
         zip(
@@ -230,6 +232,22 @@ def _decide(
     detail = {"note": note}
     if outcome == "edited":
         detail["proposed"] = json.loads(p["new_value"])
+    if sampled_by is not None and outcome in ("edited", "rejected"):
+        # A continuous sample of a graduated action was wrong: back to tier 2 (CSP-1).
+        demotion = demote_in(
+            con,
+            agent=p["agent"],
+            action_type=p["action_type"],
+            graduation=sampled_by,
+            reason=(
+                f"a continuous sample of the automatic {p['action_type']} ({proposal_id}) was "
+                f"{outcome} by {by}" + (f": {note}" if note else "")
+            ),
+            evidence={"proposal_id": proposal_id, "outcome": outcome, "decided_by": by},
+            at=at,
+        )
+        if demotion is not None:
+            entries.append(demotion)
     entries.insert(
         0,
         AuditEntry(

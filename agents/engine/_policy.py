@@ -18,7 +18,7 @@ from revstack.agents.engine._people import require_role
 from revstack.agents.engine._units import in_transaction, now_utc
 from revstack.data.warehouse import Warehouse, first_row, frame
 
-__all__ = ["set_policy", "set_mode", "active_policy", "MODES"]
+__all__ = ["set_policy", "set_mode", "active_policy", "demote_in", "MODES"]
 
 MODES = ("live", "shadow")
 
@@ -32,6 +32,10 @@ WHERE agent = $agent AND action_type = $action AND active
 """
 _INSERT = """
 INSERT INTO ops.policy VALUES ($id, $agent, $action, $tier, $min_conf, $by, $at, $reason, true)
+"""
+_ACTIVE_ROW = """
+SELECT policy_id, tier, min_confidence FROM ops.policy
+WHERE agent = $agent AND action_type = $action AND active
 """
 _ACTIVE = """
 SELECT agent, action_type, tier, min_confidence, changed_by, changed_at, reason
@@ -115,6 +119,53 @@ def set_policy(
         return policy_id
 
     return in_transaction(wh, work)
+
+
+def demote_in(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    agent: str,
+    action_type: str,
+    graduation: str,
+    reason: str,
+    evidence: dict[str, object],
+    at: object,
+) -> AuditEntry | None:
+    """Inside the caller's transaction: put ``agent.action_type`` back to tier 2 if the
+    graduation ``graduation`` is still the policy in force; the audit entry to append
+    (the engine is the actor, ``evidence`` says what it saw), or None if a person has
+    changed the policy since."""
+    current = first_row(con, _ACTIVE_ROW, {"agent": agent, "action": action_type})
+    if current is None or current[0] != graduation or current[1] != 1:
+        return None
+    policy_id = "pol-" + uuid.uuid4().hex[:10]
+    con.execute(_DEACTIVATE, {"agent": agent, "action": action_type})
+    con.execute(
+        _INSERT,
+        {
+            "id": policy_id,
+            "agent": agent,
+            "action": action_type,
+            "tier": 2,
+            "min_conf": current[2],
+            "by": "engine",
+            "at": at,
+            "reason": reason,
+        },
+    )
+    return AuditEntry(
+        actor="engine",
+        actor_kind="system",
+        action="policy",
+        object_type="agent_action",
+        record_id=f"{agent}.{action_type}",
+        field="tier/min_confidence",
+        before=to_json({"tier": 1, "min_confidence": current[2]}),
+        after=to_json({"tier": 2, "min_confidence": current[2]}),
+        detail=to_json(
+            {"reason": reason, "policy_id": policy_id, "demotes": graduation, **evidence}
+        ),
+    )
 
 
 def set_mode(wh: Warehouse, *, agent: str, mode: str, by: str) -> None:

@@ -45,6 +45,15 @@ WHERE action = 'apply' AND proposal_id = $proposal AND field IS NOT NULL
   AND seq NOT IN (SELECT seq FROM undone WHERE seq IS NOT NULL)
 ORDER BY seq DESC
 """
+_BY_BATCH = """
+SELECT seq, logged_at, actor, object_type, record_id, field, before, after, proposal_id
+FROM ops.audit_log
+WHERE action = 'apply' AND field IS NOT NULL AND proposal_id IN (
+      SELECT proposal_id FROM ops.review_batch_members WHERE batch_id = $batch)
+  AND json_extract_string(detail, '$.batch') = $batch
+  AND seq NOT IN (SELECT seq FROM undone WHERE seq IS NOT NULL)
+ORDER BY seq DESC
+"""
 _BY_ROLLBACK = """
 SELECT seq, logged_at, actor, object_type, record_id, field, before, after, proposal_id
 FROM ops.audit_log
@@ -77,18 +86,20 @@ def rollback(
     until: dt.datetime | None = None,
     undo: str | None = None,
     proposal: str | None = None,
+    batch: str | None = None,
     dry_run: bool = False,
 ) -> RollbackReport:
     """Restore the previous value of every field ``agent`` wrote in [since, until].
 
     With ``undo``, re-apply what the rollback ``undo`` restored; with ``proposal``, undo
-    the write of that one proposal (an unmerge is this for a merge). ``dry_run`` computes
-    exactly the same changes inside a transaction and rolls it back.
+    the write of that one proposal (an unmerge is this for a merge); with ``batch``, undo
+    every write that a batch decision made, as one unit. ``dry_run`` computes exactly the
+    same changes inside a transaction and rolls it back.
     """
-    if sum(x is not None for x in (agent, undo, proposal)) != 1:
+    if sum(x is not None for x in (agent, undo, proposal, batch)) != 1:
         raise EngineError(
-            "name either an agent and a window (--agent, --since), a proposal (--proposal) "
-            "or a rollback to undo (--undo)"
+            "name either an agent and a window (--agent, --since), a proposal (--proposal), "
+            "a batch decision (--batch) or a rollback to undo (--undo)"
         )
     if agent is not None and since is None:
         raise EngineError("a rollback by agent needs --since")
@@ -106,6 +117,10 @@ def rollback(
                     raise EngineError(
                         f"proposal {proposal} wrote nothing that is not already undone"
                     )
+            elif batch is not None:
+                writes = frame(con, _BY_BATCH, {"batch": batch})
+                if writes.is_empty():
+                    raise EngineError(f"batch {batch} wrote nothing that is not already undone")
             else:
                 writes = frame(con, _BY_ROLLBACK, {"rollback_id": undo})
         return _restore(con, writes, rollback_id, by, dry_run, "applied" if undo else "rolled_back")

@@ -14,7 +14,10 @@ rules, in order (docs/engine.md):
 4. conflicts: one proposal per field per batch (highest confidence, then key);
    the rest are ``superseded``. A field leased by another undecided proposal is
    ``deferred``: not recorded, proposed again on a later run.
-5. status: shadow mode -> ``shadow``; tier 1 -> applied now (or ``stale``);
+5. continuous sampling: of a tier-1 action that a policy graduated from tier 2, a
+   fixed share (``CONTINUOUS_SHARE``, chosen by the proposal's key, so the same
+   proposal is always chosen or not) goes to a reviewer as tier 2 before it applies.
+6. status: shadow mode -> ``shadow``; tier 1 -> applied now (or ``stale``);
    tier 2 -> ``pending`` with a lease on the field; tier 3 -> ``task``.
 """
 
@@ -25,7 +28,11 @@ import polars as pl
 
 from revstack.data.warehouse import frame, registered
 
-__all__ = ["POLICY_SCHEMA", "route"]
+__all__ = ["CONTINUOUS_SHARE", "POLICY_SCHEMA", "route"]
+
+# Dodge's CSP-1 in its sampling phase: 1 in 50 of a graduated action's proposals is still
+# reviewed, so the precision of what applies on its own is measured all the time.
+CONTINUOUS_SHARE = 0.02
 
 # One row per write or output an agent's contract allows.
 POLICY_SCHEMA = {
@@ -52,7 +59,7 @@ fresh AS (
     SELECT k.* FROM keyed k ANTI JOIN ops.proposals p USING (idempotency_key)
 ),
 override AS (
-    SELECT action_type, tier, min_confidence FROM ops.policy
+    SELECT action_type, tier, min_confidence, policy_id FROM ops.policy
     WHERE agent = $agent AND active
     QUALIFY row_number() OVER (PARTITION BY action_type ORDER BY changed_at DESC, policy_id DESC) = 1
 ),
@@ -61,7 +68,8 @@ tiered AS (
            c.tier AS contract_tier,
            coalesce(o.min_confidence, c.min_confidence) AS threshold,
            CASE WHEN c.tier = 3 THEN 3 ELSE coalesce(o.tier, c.tier) END AS base_tier,
-           o.tier IS NOT NULL AND c.tier <> 3 AS overridden
+           o.tier IS NOT NULL AND c.tier <> 3 AS overridden,
+           CASE WHEN o.tier = 1 AND c.tier = 2 THEN o.policy_id END AS graduated_by
     FROM fresh f
     LEFT JOIN policy c
            ON c.action_type = f.action_type AND c.object_type = f.object_type
@@ -87,6 +95,7 @@ SELECT t.ord, t.idempotency_key,
          ELSE 'tier ' || base_tier || ' in the contract'
            || CASE WHEN base_tier = 1 THEN ' at confidence >= ' || threshold ELSE '' END
        END AS tier_reason,
+       CASE WHEN base_tier = 1 AND t.confidence >= threshold THEN graduated_by END AS graduated_by,
        CASE WHEN l.released_at IS NULL THEN l.proposal_id END AS leased_by,
        CASE WHEN l.released_at IS NULL THEN l.agent END AS leased_by_agent,
        l.record_id IS NOT NULL AS lease_row
@@ -109,13 +118,35 @@ def route(
 
     Returns the input columns plus idempotency_key, tier (null when blocked),
     tier_reason, status (blocked | superseded | deferred | shadow | apply | pending |
-    task) and lease_row (the field has a row in ops.field_leases, held or released).
+    task), lease_row (the field has a row in ops.field_leases, held or released),
+    graduated_by (the policy that made it tier 1) and continuous_sample.
     ``apply`` is resolved to applied or stale by the caller.
     """
     batch = proposals.with_row_index("ord")
     with registered(con, "batch", batch), registered(con, "policy", policy):
         routed = frame(con, _ROUTE, {"agent": agent})
     routed = batch.join(routed, on="ord", how="inner", maintain_order="left")
+    # The key is an md5: its first 32 bits are a uniform draw fixed to the proposal.
+    draw = pl.col("idempotency_key").str.slice(0, 8).str.to_integer(base=16) / 2**32
+    sampled = pl.col("graduated_by").is_not_null() & (draw < CONTINUOUS_SHARE)
+    routed = routed.with_columns(
+        continuous_sample=sampled,
+        tier=pl.when(sampled).then(pl.lit(2, pl.Int32)).otherwise(pl.col("tier")),
+        tier_reason=pl.when(sampled)
+        .then(
+            pl.concat_str(
+                [
+                    pl.lit("graduated to tier 1 by policy "),
+                    "graduated_by",
+                    pl.lit(
+                        f"; {CONTINUOUS_SHARE:.0%} of its proposals still go to a reviewer"
+                        " (continuous sampling): a wrong one demotes it"
+                    ),
+                ]
+            )
+        )
+        .otherwise(pl.col("tier_reason")),
+    )
     # A repeat of a key inside the batch: the most confident one stays (then the first).
     if routed["idempotency_key"].is_duplicated().any():
         routed = (

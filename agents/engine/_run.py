@@ -28,7 +28,7 @@ from revstack.agents.engine._context import Context
 from revstack.agents.engine._events import detect_changes
 from revstack.agents.engine._identity import seed_identity
 from revstack.agents.engine._proposals import AgentOutputError, validate_proposals
-from revstack.agents.engine._route import route
+from revstack.agents.engine._route import CONTINUOUS_SHARE, route
 from revstack.agents.engine._units import in_transaction, is_conflict, now_utc
 from revstack.data.inventory import data_as_of
 from revstack.data.progress import Progress, report
@@ -103,6 +103,10 @@ SET agent = $agent, proposal_id = n.proposal_id, acquired_at = $now, released_at
 FROM leased n
 WHERE n.lease_row AND l.object_type = n.object_type AND l.record_id = n.record_id
   AND l.field = n.field AND l.released_at IS NOT NULL
+"""
+_SAMPLED = """
+INSERT INTO ops.continuous_samples
+SELECT proposal_id, $agent, action_type, graduated_by, $share, $now FROM sampled
 """
 _RUN = """
 INSERT INTO ops.runs VALUES ($run_id, $agent, $version, $contract_version, $mode, $trigger,
@@ -378,6 +382,12 @@ def _commit(
         con.execute(
             _INSERT_PROPOSALS, {"run_id": run_id, "agent": spec.name, "shadow": shadow, "now": now}
         )
+    sampled = stored.filter(pl.col("continuous_sample") & (pl.col("status") == "pending"))
+    if not sampled.is_empty():
+        with registered(
+            con, "sampled", sampled.select("proposal_id", "action_type", "graduated_by")
+        ):
+            con.execute(_SAMPLED, {"agent": spec.name, "share": CONTINUOUS_SHARE, "now": now})
     leased = stored.filter((pl.col("status") == "pending") & pl.col("field").is_not_null())
     if not leased.is_empty():
         again = int(leased["lease_row"].sum())

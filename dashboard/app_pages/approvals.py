@@ -1,4 +1,8 @@
-"""Approvals: the tier-2 queue and tier-3 tasks; approve, edit or reject in one click."""
+"""Approvals: the tier-2 queue and tier-3 tasks; approve, edit or reject in one click.
+
+Review at scale: the queue in batches of one kind, a random sample of each decided card
+by card, and the rest of a batch approved (or rejected) by an admin in one act once its
+sample rules out the batch's error bar (docs/engine.md, Batches)."""
 
 from __future__ import annotations
 
@@ -9,9 +13,20 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from revstack.agents.engine import EngineError, decide, list_proposals, parse_value
-from revstack.dashboard._state import download, filters, load, signed_in, table, warehouse
+from revstack.agents.engine import (
+    EngineError,
+    batch_status,
+    decide,
+    decide_batch,
+    extend_sample,
+    list_proposals,
+    open_batches,
+    parse_value,
+    sample_cards,
+)
+from revstack.dashboard._state import download, filters, load, refresh, signed_in, table, warehouse
 from revstack.metrics.engine import action_outcomes
+from revstack.metrics.review import clearing_cost
 
 st.title("Approvals")
 wh = warehouse()  # decisions go through the engine; reads through load()
@@ -41,6 +56,98 @@ if len(queue) >= 500:
     st.caption(
         "Showing the newest 500 pending proposals and tasks; filter by agent in the sidebar to narrow the queue."
     )
+
+
+def _act(action: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+    """A write from this page: its message as a toast, or its refusal in red."""
+    try:
+        done = action(*args, **kwargs)
+    except EngineError as exc:
+        st.error(str(exc))
+        return
+    message = getattr(done, "message", None)
+    if message:
+        st.toast(message)
+    refresh()
+    st.rerun()
+
+
+st.subheader("Review at scale")
+cost = load(clearing_cost)
+batches = load(batch_status)
+batches = f.by_agent(batches) if not batches.is_empty() else batches
+st.caption(
+    f"Clearing the {cost['waiting']:,} waiting proposals takes {cost['card_by_card']:,} "
+    f"decisions card by card and {cost['by_batches']:,} by batches"
+    + (f" ({cost['fewer']}× fewer)." if cost["fewer"] else ".")
+    + " A batch's sample is a random one: decide it whole, and an admin can decide the rest."
+)
+if (
+    cost["unbatched"]
+    and role in ("reviewer", "admin")
+    and st.button(
+        f"Batch the {cost['unbatched']:,} waiting proposals no batch holds", key="open_batches"
+    )
+):
+    _act(open_batches, wh, by=name)
+chosen = None
+if not batches.is_empty():
+    shown = batches.select(
+        "batch_id",
+        "agent",
+        "action_type",
+        "field",
+        "band",
+        "size",
+        "sample_size",
+        "sample_decided",
+        "wrong",
+        "error_upper_bound",
+        "still_needed",
+        "waiting",
+        "meets_bar",
+    )
+    st.dataframe(
+        shown,
+        hide_index=True,
+        column_config={
+            "error_upper_bound": st.column_config.NumberColumn("error ≤", format="percent"),
+            "meets_bar": st.column_config.CheckboxColumn("meets bar"),
+        },
+    )
+    download(batches, "review_batches", key="dl_batches")
+    ids = ["(every waiting card)", *batches["batch_id"].to_list()]
+    chosen = st.selectbox("Review", ids, key="review_batch")
+    chosen = None if chosen == ids[0] else chosen
+if chosen is not None:
+    b = batches.filter(pl.col("batch_id") == chosen).row(0, named=True)
+    (st.success if b["meets_bar"] else st.info)(b["evidence"])
+    act = st.columns([2, 2, 3])
+    if (
+        b["still_needed"]
+        and role in ("reviewer", "admin")
+        and act[0].button(f"Sample {b['still_needed']:,} more", key="extend_sample")
+    ):
+        _act(extend_sample, wh, chosen, by=name, more=int(b["still_needed"]))
+    rest = int(b["waiting"]) - (int(b["sample_size"]) - int(b["sample_decided"] or 0))
+    if role == "admin":
+        if act[1].button(
+            f"Approve the other {rest:,}",
+            key="approve_batch",
+            type="primary",
+            disabled=not b["meets_bar"],
+        ):
+            _act(decide_batch, wh, chosen, approve=True, by=name)
+        why = act[2].text_input(
+            "Why reject the rest",
+            key="batch_note",
+            label_visibility="collapsed",
+            placeholder="Why reject the rest of the batch",
+        )
+        if why and act[2].button(f"Reject the other {rest:,}", key="reject_batch"):
+            _act(decide_batch, wh, chosen, approve=False, by=name, note=why)
+    queue = load(sample_cards, chosen)
+    st.caption(f"{len(queue):,} sample cards of {chosen} wait for a decision.")
 
 if queue.is_empty():
     st.info("Nothing waits for a decision. Agent runs queue tier-2 proposals here.")

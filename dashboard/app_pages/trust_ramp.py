@@ -21,6 +21,12 @@ from revstack.dashboard._state import (
 )
 from revstack.dashboard.charts import time_axis
 from revstack.data.errors import ContractError
+from revstack.metrics.graduation import (
+    all_suggestions,
+    batch_evidence,
+    continuous_precision,
+    demotions,
+)
 from revstack.metrics.trust import (
     RAMP_RULES,
     contract_change,
@@ -104,8 +110,24 @@ else:
     st.plotly_chart(fig, key="trust_chart")
     table(shown.drop("override_notes"), "trust_cycles", key="dl_trust")
 
+st.subheader("Evidence from batches")
+evidence = f.by_agent(load(batch_evidence))
+if evidence.is_empty():
+    st.caption(
+        "No batch has its sample decided yet. On Approvals, batch the queue and decide a "
+        "batch's sample: each batch is a stratum, weighted by its share of the action."
+    )
+else:
+    table(evidence, "batch_evidence", key="dl_batch_evidence")
+    st.caption(
+        "right_share: approved unchanged, estimated batch by batch and weighted by each "
+        "batch's share of the action's proposals (never pooled raw). error_upper_bound: "
+        "each batch's exact 95% bound, weighted the same way; below the bar, the action "
+        "may graduate."
+    )
+
 st.subheader("Suggestions")
-sugg = suggestions(cycles)
+sugg = f.by_agent(load(all_suggestions, cycle_days=RAMP_RULES["cycle_days"]))
 if sugg.is_empty():
     st.write("No action type has enough evidence for a change yet.")
 contracts = bundle().contracts
@@ -147,6 +169,20 @@ for s in sugg.iter_rows(named=True):
                 st.error(str(exc))
         if role != "admin":
             st.caption("Only admins change policy.")
+
+st.subheader("After graduation: continuous sampling")
+sampled = f.by_agent(load(continuous_precision))
+if sampled.is_empty():
+    st.caption(
+        "Once an action graduates, 2% of its proposals still go to a reviewer before they "
+        "apply; a wrong one puts the action back to tier 2, logged with the reason."
+    )
+else:
+    table(sampled, "continuous_samples", key="dl_continuous")
+down = f.by_agent(load(demotions))
+if not down.is_empty():
+    st.markdown("**Demotions**")
+    table(down, "demotions", key="dl_demotions")
 
 st.subheader("Policy in force")
 policy = f.by_agent(load(active_policy))

@@ -435,4 +435,60 @@ def test_pages_hold_no_sql_and_never_import_duckdb() -> None:
             r"\b(SELECT|INSERT INTO|UPDATE|DELETE FROM)\b\s", text
         ):
             offenders.append(path.name)
-    assert offenders == []  # pages call metrics/ and the engine (STYLE.md, item 3)
+    assert offenders == []  # pages call metrics/ and the engine (docs/design.md, Code shape)
+
+
+def test_a_batch_is_sampled_and_decided_whole_from_the_page(run_wh: Warehouse, monkeypatch) -> None:
+    from revstack.agents.engine import batch_status, sample_cards
+    from tests.agents.test_batches import _industries, _queue
+
+    _queue(run_wh, 150)
+    at = _app(run_wh, monkeypatch, who="ana")
+    at.switch_page("app_pages/approvals.py").run()
+    assert "150 decisions card by card" in at.caption[0].value
+    at.button(key="open_batches").click().run()
+    with run_wh.connect() as con:
+        [batch] = batch_status(con).to_dicts()
+        cards = sample_cards(con, batch["batch_id"])["proposal_id"].to_list()
+    assert len(cards) == batch["sample_size"] < 150
+    at.selectbox(key="review_batch").set_value(batch["batch_id"]).run()
+    assert at.button(key="approve_batch").disabled  # the sample is not decided yet
+    # the cards on the page are the batch's sample, in draw order
+    at.button(key=f"approve_{cards[0]}").click().run()
+    assert _status(run_wh, cards[0])[0] == "approved"
+    for pid in cards[1:]:  # the rest of the sample, as other reviewers would decide it
+        decide(run_wh, pid, approve=True, by="rev")
+    at.run()
+    assert at.success and "below 5%" in at.success[0].value
+    at.button(key="approve_batch").click().run()
+    assert not at.exception and not at.error
+    assert set(_industries(run_wh).values()) == {"Software"}
+    with run_wh.connect() as con:
+        [done] = batch_status(con, status=None).to_dicts()
+    assert done["status"] == "approved" and done["waiting"] == 0
+
+
+def test_the_trust_ramp_graduates_on_batch_evidence(run_wh: Warehouse, monkeypatch) -> None:
+    from revstack.agents.engine import decide_batch, extend_sample, open_batches
+    from tests.agents.test_batches import _decide_sample, _queue
+
+    _queue(run_wh, 3000)  # enrich_firmographics on industry, one batch
+    [batch] = open_batches(run_wh, by="rev").to_dicts()
+    extend_sample(run_wh, batch["batch_id"], by="rev", more=40)  # 99 right: bound ~3%
+    _decide_sample(run_wh, batch["batch_id"])
+    decide_batch(run_wh, batch["batch_id"], approve=True, by="ana")
+    at = _app(run_wh, monkeypatch, who="ana")
+    at.switch_page("app_pages/trust_ramp.py").run()
+    assert not at.exception
+    titles = [h.value for h in at.subheader]
+    assert "Evidence from batches" in titles
+    said = [m.value for m in at.markdown]
+    assert any("enrich_firmographics**: graduate to tier 1" in m for m in said)
+    assert any("(from batches)" in c.value for c in at.caption)
+    at.button(key="apply_crm_hygiene_enrich_firmographics").click().run()
+    with run_wh.connect() as con:
+        [(tier, reason)] = con.execute(
+            "SELECT tier, reason FROM ops.policy WHERE active AND action_type = 'enrich_firmographics'"
+        ).fetchall()
+    sampled = batch["sample_size"] + 40
+    assert tier == 1 and f"1 batch of 3,000 proposals, {sampled} sampled, 0 wrong" in reason

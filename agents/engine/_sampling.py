@@ -1,0 +1,189 @@
+"""Acceptance sampling: how much a reviewed sample says about the batch it came from.
+
+A batch holds ``N`` proposals of one kind; a reviewer decides a simple random sample of
+``n`` of them and finds ``k`` wrong (rejected or edited). Drawn without replacement from
+a finite batch, the number wrong in the sample is hypergeometric, so the exact upper
+bound on the batch's error rate is the largest defect count ``D`` for which seeing ``k``
+or fewer wrong is still plausible: P(X <= k | N, D, n) > 1 - confidence. For a large
+batch this tends to the one-sided Clopper-Pearson bound; for a small one it is tighter
+(reviewing all ``N`` leaves no doubt at all). docs/design.md ("Review at scale") has the
+reasoning; the functions here are what the engine records as a batch decision's evidence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = [
+    "Evidence",
+    "error_upper_bound",
+    "evidence",
+    "sample_size",
+    "still_needed",
+    "stratified_share",
+    "wilson",
+]
+
+
+def _hypergeom_cdf(k: int, N: int, D: int, n: int) -> float:
+    """P(X <= k) for X wrong in a sample of n from N holding D wrong."""
+    from scipy.stats import hypergeom  # scipy: imported when a batch is evaluated
+
+    return float(hypergeom.cdf(k, N, D, n))
+
+
+def error_upper_bound(k: int, n: int, N: int, confidence: float = 0.95) -> float:
+    """The largest error rate of the batch (D/N) that ``k`` wrong in ``n`` does not rule
+    out at ``confidence``; 0 when every proposal was reviewed and none was wrong."""
+    if not 0 <= k <= n <= N:
+        raise ValueError(f"need 0 <= wrong ({k}) <= sampled ({n}) <= batch ({N})")
+    if n == 0:
+        return 1.0
+    alpha = 1.0 - confidence
+    # D below k + (N - n) is possible; P(X <= k) falls as D grows: find the last D whose
+    # probability of so few wrong is still above alpha.
+    lo, hi = k, N - (n - k)  # D = k is always consistent; more than N - (n - k) is not
+    if _hypergeom_cdf(k, N, hi, n) > alpha:
+        return hi / N
+    while hi - lo > 1:  # invariant: cdf(lo) > alpha >= cdf(hi)
+        mid = (lo + hi) // 2
+        if _hypergeom_cdf(k, N, mid, n) > alpha:
+            lo = mid
+        else:
+            hi = mid
+    return lo / N
+
+
+def sample_size(N: int, bar: float = 0.05, confidence: float = 0.95) -> int:
+    """How many proposals to review, none wrong, to show the batch's error rate is below
+    ``bar``: ln(1 - confidence) / ln(1 - bar) for a large batch (59 at 5%, 299 at 1%),
+    fewer for a small one, never more than the batch."""
+    if N <= 0:
+        return 0
+    if not 0 < bar < 1 or not 0 < confidence < 1:
+        raise ValueError("bar and confidence are shares between 0 and 1")
+    large = math.ceil(math.log(1 - confidence) / math.log(1 - bar))
+    for n in range(1, min(N, large) + 1):
+        if error_upper_bound(0, n, N, confidence) < bar:
+            return n
+    return min(N, large)
+
+
+def still_needed(k: int, n: int, N: int, bar: float, confidence: float = 0.95) -> int | None:
+    """More reviews, all found right, before the bound falls below ``bar``: 0 if it is
+    there already, None if no number of further right answers can get it there."""
+    if error_upper_bound(k, n, N, confidence) < bar:
+        return 0
+    if error_upper_bound(k, N, N, confidence) >= bar:
+        return None  # k wrong are already too many for this batch
+    lo, hi = n, N  # bound(hi) < bar; find the smallest such sample
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if error_upper_bound(k, mid, N, confidence) < bar:
+            hi = mid
+        else:
+            lo = mid
+    return hi - n
+
+
+def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
+    """The Wilson score interval of a share (for display; None with nothing to count)."""
+    if n == 0:
+        return None
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def stratified_share(strata: list[tuple[int, int, int]]) -> tuple[float, float] | None:
+    """A share estimated stratum by stratum and combined with weights N_h / N.
+
+    ``strata`` is (N_h, n_h, right_h) per stratum. Strata sampled at different rates must
+    not be pooled by raw counts: a small batch reviewed whole would otherwise count as
+    much as a large one sampled thinly. Returns (estimate, standard error), the error
+    with each stratum's finite-population correction; None if no stratum has a sample.
+    """
+    seen = [(N, n, r) for N, n, r in strata if n > 0]
+    total = sum(N for N, _, _ in seen)
+    if not seen or total == 0:
+        return None
+    estimate = sum(N / total * (r / n) for N, n, r in seen)
+    variance = 0.0
+    for N, n, r in seen:
+        p = r / n
+        fpc = (N - n) / (N - 1) if N > 1 else 0.0
+        variance += (N / total) ** 2 * p * (1 - p) / n * fpc
+    return estimate, math.sqrt(variance)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a reviewed sample says about its batch, as a batch decision records it."""
+
+    batch_size: int
+    sample_size: int
+    decided: int
+    right: int  # approved unchanged
+    wrong: int  # rejected or edited
+    stale: int  # the record changed before anyone decided: says nothing either way
+    bar: float
+    confidence: float
+    error_upper_bound: float
+    right_share_interval: tuple[float, float] | None
+    still_needed: int | None
+
+    @property
+    def meets_bar(self) -> bool:
+        return self.decided == self.sample_size and self.error_upper_bound < self.bar
+
+    def sentence(self) -> str:
+        """The evidence as a person says it."""
+        if self.decided < self.sample_size:
+            return (
+                f"{self.decided:,} of {self.sample_size:,} sampled proposals decided; "
+                "the sample must be decided whole before the batch can be"
+            )
+        claim = "below" if self.meets_bar else "not shown below"
+        return (
+            f"we reviewed {self.decided:,} of {self.batch_size:,}; {self.wrong:,} wrong; "
+            f"the batch's error rate is {claim} {self.bar:.0%} with {self.confidence:.0%} "
+            f"confidence (upper bound {self.error_upper_bound:.1%})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "meets_bar": self.meets_bar}
+
+
+def evidence(
+    *,
+    batch_size: int,
+    sample_size: int,
+    right: int,
+    wrong: int,
+    stale: int,
+    bar: float,
+    confidence: float,
+) -> Evidence:
+    """The sample's evidence. Stale cards leave the sample: they were neither right nor
+    wrong, and the bound is computed over the batch without them."""
+    decided = right + wrong + stale
+    judged, population = right + wrong, batch_size - stale
+    return Evidence(
+        batch_size=batch_size,
+        sample_size=sample_size,
+        decided=decided,
+        right=right,
+        wrong=wrong,
+        stale=stale,
+        bar=bar,
+        confidence=confidence,
+        error_upper_bound=error_upper_bound(wrong, judged, population, confidence),
+        right_share_interval=wilson(right, judged, confidence),
+        still_needed=still_needed(wrong, judged, population, bar, confidence),
+    )
