@@ -6,9 +6,15 @@ import argparse
 
 from revstack._output import console, print_json, print_table
 from revstack.agents.engine import (
+    FEEDBACK_KINDS,
+    EngineError,
+    acknowledge,
+    address,
     batch_status,
     decide_batch,
     extend_sample,
+    feedback,
+    flag_output,
     open_batches,
     sample_cards,
 )
@@ -171,7 +177,84 @@ def cmd_trust(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feedback(args: argparse.Namespace) -> int:
+    rows = Warehouse(args.db).read(feedback, status=args.status, agent=args.agent)
+    if args.json:
+        print_json(rows.to_dicts())
+        return 0
+    cols = [
+        "feedback_id",
+        "status",
+        "agent",
+        "output_kind",
+        "output_ref",
+        "flagged_by",
+        "flagged_at",
+        "note",
+        "resolution",
+    ]
+    _table_or(rows.to_dicts(), cols, "no feedback")
+    return 0
+
+
+def cmd_feedback_add(args: argparse.Namespace) -> int:
+    from revstack.agents.registry import IMPLEMENTATIONS
+
+    if args.agent not in IMPLEMENTATIONS:
+        raise EngineError(f"no agent {args.agent!r}; agents: {', '.join(sorted(IMPLEMENTATIONS))}")
+    fid = flag_output(
+        Warehouse(args.db),
+        by=args.by,
+        agent=args.agent,
+        kind=args.kind,
+        ref=args.ref,
+        note=args.note,
+    )
+    console.print(f"{fid}: flagged {args.agent}'s {args.kind} {args.ref}")
+    return 0
+
+
+def cmd_feedback_ack(args: argparse.Namespace) -> int:
+    acknowledge(Warehouse(args.db), args.feedback_id, by=args.by)
+    console.print(f"{args.feedback_id} acknowledged by {args.by}")
+    return 0
+
+
+def cmd_feedback_address(args: argparse.Namespace) -> int:
+    address(Warehouse(args.db), args.feedback_id, by=args.by, resolution=args.resolution)
+    console.print(f"{args.feedback_id} addressed by {args.by}: {args.resolution}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction, common) -> None:
+    p = sub.add_parser(
+        "feedback", help="flags people raised on agents' outputs: list, add, acknowledge, address"
+    )
+    p.add_argument("--status", choices=["open", "acknowledged", "addressed"])
+    p.add_argument("--agent")
+    common(p)
+    p.set_defaults(func=cmd_feedback)
+    fsub = p.add_subparsers(dest="feedback_command", metavar="SUBCOMMAND")
+    a = fsub.add_parser("add", help="flag an agent's output with a note (anyone signed in)")
+    a.add_argument("agent")
+    a.add_argument("kind", choices=FEEDBACK_KINDS)
+    a.add_argument("ref", help="the output's id: a flag, briefing, run, proposal or draft")
+    a.add_argument("--note", required=True)
+    a.add_argument("--by", required=True)
+    common(a)
+    a.set_defaults(func=cmd_feedback_add)
+    k = fsub.add_parser("ack", help="acknowledge a flag (reviewers, admins)")
+    k.add_argument("feedback_id")
+    k.add_argument("--by", required=True)
+    common(k)
+    k.set_defaults(func=cmd_feedback_ack)
+    d = fsub.add_parser("address", help="close a flag saying what changed (reviewers, admins)")
+    d.add_argument("feedback_id")
+    d.add_argument("--by", required=True)
+    d.add_argument("--resolution", required=True, help="what changed, or why nothing did")
+    common(d)
+    d.set_defaults(func=cmd_feedback_address)
+
     p = sub.add_parser(
         "trust", help="the trust ramp: suggestions with evidence, graduations, demotions"
     )

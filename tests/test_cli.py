@@ -161,3 +161,34 @@ def test_batches_from_the_command_line(run_wh) -> None:  # noqa: F811 - the fixt
     assert json.loads(done.stdout)["counts"] == {"approved": 120 - len(cards)}
     undo = _run("rollback", "--batch", batch["batch_id"], "--by", "ana", "--json", db=db)
     assert undo.returncode == 0 and len(json.loads(undo.stdout)["restored"]) == 120 - len(cards)
+
+
+def test_feedback_from_the_command_line(engine_wh) -> None:  # noqa: F811 - the fixture
+    from revstack.data.warehouse import release_all
+
+    release_all()
+    db = engine_wh.path
+    added = _run(
+        "feedback",
+        "add",
+        "forecast",
+        "forecast",
+        "R1:quarter:2026-10-01",
+        "--note",
+        "too low",
+        "--by",
+        "vic",
+        db=db,
+    )
+    assert added.returncode == 0, added.stderr
+    fid = added.stdout.split(":")[0]
+    nobody = _run(
+        "feedback", "add", "oracle", "forecast", "R1", "--note", "x", "--by", "vic", db=db
+    )
+    assert nobody.returncode == 2 and "no agent 'oracle'" in nobody.stderr
+    viewer = _run("feedback", "ack", fid, "--by", "vic", db=db)
+    assert viewer.returncode == 2 and len(viewer.stderr.strip().splitlines()) == 1
+    done = _run("feedback", "address", fid, "--by", "rev", "--resolution", "refit", db=db)
+    assert done.returncode == 0, done.stderr
+    [row] = json.loads(_run("feedback", "--json", db=db).stdout)
+    assert (row["feedback_id"], row["status"], row["resolution"]) == (fid, "addressed", "refit")

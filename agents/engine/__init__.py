@@ -46,6 +46,13 @@ from revstack.agents.engine._drafts import (
 )
 from revstack.agents.engine._events import EVENT_KINDS, detect_changes, record_schedule
 from revstack.agents.engine._export import ID_COLUMN, export_changes
+from revstack.agents.engine._feedback import (
+    FEEDBACK_KINDS,
+    acknowledge,
+    address,
+    feedback,
+    flag_output,
+)
 from revstack.agents.engine._people import ROLES, add_person, check_role, people, require_role
 from revstack.agents.engine._policy import MODES, active_policy, set_mode, set_policy
 from revstack.agents.engine._proposals import PROPOSAL_INPUT, AgentOutputError, validate_proposals
@@ -144,6 +151,12 @@ __all__ = [
     "list_briefings",
     "load_outcomes",
     "record_open",
+    # the feedback channel
+    "FEEDBACK_KINDS",
+    "acknowledge",
+    "address",
+    "feedback",
+    "flag_output",
     # errors
     "EngineError",
     "InvalidValue",

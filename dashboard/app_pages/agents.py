@@ -7,6 +7,7 @@ from typing import cast
 import polars as pl
 import streamlit as st
 
+from revstack.dashboard._feedback import feedback_panel
 from revstack.dashboard._measures import show_measures
 from revstack.dashboard._state import bundle, filters, keep_choice, load, table
 from revstack.dashboard.charts import bars, lines
@@ -124,6 +125,9 @@ else:
     table(weekly, f"{agent}_weekly", key="dl_agent_weekly")
     with st.expander("Per action type"):
         table(outcomes, f"{agent}_actions", key="dl_agent_actions")
+
+st.subheader("Feedback from people")
+feedback_panel(agent, key="agent_feedback")
 
 # -- tier 2: the agent's own measures against truth and reviewers --------------------------
 st.subheader("Measures against truth and reviewers")

@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from revstack.agents.engine import EngineError, audit_rows, rollback, verify
+from revstack.dashboard._feedback import flag_box
 from revstack.dashboard._state import load, signed_in, table, warehouse
 
 st.title("Audit & rollback")
@@ -63,6 +64,22 @@ if rows.is_empty():
     st.info("No audit rows match.")
 else:
     table(rows.drop("detail"), "audit_log", key="dl_audit")
+    applied = rows.filter((rows["action"] == "apply") & rows["proposal_id"].is_not_null())
+    if not applied.is_empty():
+        pick_col, flag_col = st.columns([3, 1])
+        labels = {
+            r["proposal_id"]: f"{r['proposal_id']} · {r['actor']} · {r['record_id']}.{r['field']}"
+            for r in applied.head(200).iter_rows(named=True)
+        }
+        picked = pick_col.selectbox(
+            "An applied change",
+            list(labels),
+            format_func=lambda p: labels[p],
+            key="audit_flag_pick",
+        )
+        with flag_col:
+            who = applied.filter(applied["proposal_id"] == picked)["actor"][0]
+            flag_box(who, "change", str(picked), key="flag_change")
 
 st.subheader("Roll back an agent")
 if role != "admin":

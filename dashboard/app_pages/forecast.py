@@ -6,6 +6,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from revstack.dashboard._feedback import flag_box
 from revstack.dashboard._state import download, load
 from revstack.dashboard.forecast_charts import (
     accuracy_bars,
@@ -67,6 +68,7 @@ c[3].metric(
     else f"P50 {money(company['gap_to_commit'])} vs commit",
 )
 c[4].metric("Won so far", money(company["won_to_date"]))
+flag_box("forecast", "forecast", f"{run}:{kind}:{company['period_start']}", key="flag_forecast")
 st.caption(
     f"Expected {money(company['expected'])}: won so far {money(company['won_to_date'])}, open deals "
     f"{money(company['pipeline_expected'])}, deals not created yet {money(company['new_expected'])}."

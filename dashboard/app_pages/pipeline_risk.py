@@ -8,6 +8,7 @@ import json
 import polars as pl
 import streamlit as st
 
+from revstack.dashboard._feedback import flag_box
 from revstack.dashboard._state import download, load
 from revstack.dashboard.risk_charts import quality_bars, signal_bars
 from revstack.metrics.pipeline import stored_quality
@@ -73,6 +74,8 @@ else:
         for r in shown.filter(opportunity_id=deal).iter_rows(named=True):
             with st.expander(f"{r['signal']}: {r['reason']}"):
                 st.json(json.loads(r["evidence"]) if r["evidence"] else {})
+                ref = f"{run_id}:{deal}:{r['signal']}"
+                flag_box("pipeline_health", "risk_flag", ref, key=f"flag_{ref}")
 
 st.subheader("Precision and recall per signal")
 if quality.is_empty():

@@ -6,10 +6,12 @@ import polars as pl
 import streamlit as st
 
 from revstack.agents.registry import registry_rows
+from revstack.dashboard._feedback import feedback_panel
 from revstack.dashboard._state import download, filters, load, table
 from revstack.dashboard.charts import bars, lines, outcome_bars
 from revstack.metrics.effort import weekly_hours
 from revstack.metrics.engine import action_outcomes
+from revstack.metrics.feedback import feedback_by_agent
 from revstack.metrics.health import (
     agent_uptime,
     records_touched,
@@ -152,6 +154,12 @@ if len(scores):
     )
 else:
     right.caption("No data-quality audit stored yet: `revstack audit` adds one to the trend.")
+
+st.subheader("Feedback from people")
+flagged = f.by_agent(load(feedback_by_agent))
+if not flagged.is_empty():
+    table(flagged, "feedback_by_agent", key="dl_feedback_by_agent")
+feedback_panel(key="health_feedback")
 
 st.subheader("CRM records touched by an agent in the last 30 days")
 cols = st.columns(max(len(touched), 1))

@@ -492,3 +492,38 @@ def test_the_trust_ramp_graduates_on_batch_evidence(run_wh: Warehouse, monkeypat
         ).fetchall()
     sampled = batch["sample_size"] + 40
     assert tier == 1 and f"1 batch of 3,000 proposals, {sampled} sampled, 0 wrong" in reason
+
+
+def test_a_viewer_flags_a_change_and_a_reviewer_answers_it(seeded: Warehouse, monkeypatch) -> None:
+    from revstack.agents.engine import feedback
+
+    at = _app(seeded, monkeypatch, who="vic")
+    at.switch_page("app_pages/audit.py").run()
+    picked = at.selectbox(key="audit_flag_pick").value
+    at.text_area(key="flag_change_note").set_value("wrong industry: they sell software").run()
+    at.button(key="flag_change_send").click().run()
+    assert not at.exception and not at.error
+    with seeded.connect() as con:
+        [flag] = feedback(con).to_dicts()
+    assert (flag["output_kind"], flag["output_ref"], flag["flagged_by"]) == (
+        "change",
+        picked,
+        "vic",
+    )
+    assert flag["agent"] == "filler" and flag["status"] == "open"
+
+    at.sidebar.selectbox(key="identity").set_value("rev").run()
+    at.switch_page("app_pages/stack_health.py").run()
+    assert not at.exception
+    at.button(key="health_feedback_ack").click().run()
+    at.text_input(key="health_feedback_resolution").set_value("provider fixed upstream").run()
+    at.button(key="health_feedback_address").click().run()
+    with seeded.connect() as con:
+        [flag] = feedback(con).to_dicts()
+    assert (flag["status"], flag["acknowledged_by"], flag["addressed_by"]) == (
+        "addressed",
+        "rev",
+        "rev",
+    )
+    at.switch_page("app_pages/agents.py").run()
+    assert not at.exception
