@@ -6,6 +6,7 @@ import datetime as dt
 import importlib
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ __all__ = [
     "csv_text",
     "bundle",
     "keep_choice",
+    "column_config",
+    "show_frame",
     "refresh",
 ]
 
@@ -283,10 +286,45 @@ def download(df: pl.DataFrame, name: str, *, key: str) -> None:
     )
 
 
+# How a column reads, by its name: money in dollars, shares as percentages, counts with
+# thousands separators. Shares are checked first (commit_bias is a share, commit money).
+_MONEY = re.compile(
+    r"(^|_)(amount|value|revenue|p10|p50|p90|expected|rep_commit|won_to_date|gap_to_commit|"
+    r"pipeline_expected|new_expected|commit|best_case|won|booked|arr|dollars?|actual|error|crps)($|_)"
+)
+_SHARE = re.compile(
+    r"(^|_)(share|rate|precision|recall|f1|coverage|mape|wape|bias|within_5|within_10|"
+    r"pr_auc|base_rate|bound|right_low|right_high|precision_low|precision_high|"
+    r"probability|p|at_k|skill|width|weight|predicted|observed|lower|upper)($|_)"
+)
+
+
+def column_config(df: pl.DataFrame) -> dict[str, Any]:
+    """Streamlit column formats for a frame: money, shares and counts read as such."""
+    config: dict[str, Any] = {}
+    for name, dtype in df.schema.items():
+        if dtype.is_float() and "ratio" in name:
+            config[name] = st.column_config.NumberColumn(format="%.2f×")
+        elif dtype.is_float() and _SHARE.search(name):
+            config[name] = st.column_config.NumberColumn(format="percent")
+        elif dtype.is_numeric() and _MONEY.search(name):
+            config[name] = st.column_config.NumberColumn(format="dollar")
+        elif dtype.is_integer():
+            config[name] = st.column_config.NumberColumn(format="localized")
+        elif dtype.is_float():
+            config[name] = st.column_config.NumberColumn(format="%.2f")
+    return config
+
+
+def show_frame(df: pl.DataFrame, *, key: str | None = None) -> None:
+    """A frame on the page with its columns formatted (``column_config``)."""
+    st.dataframe(df, hide_index=True, column_config=column_config(df), key=key)
+
+
 def table(df: pl.DataFrame, name: str, *, key: str, rows: int | None = None) -> None:
     """A table on the page (the first ``rows`` rows if given) and its full CSV download."""
     shown = df if rows is None or len(df) <= rows else df.head(rows)
-    st.dataframe(shown, hide_index=True)
+    show_frame(shown)
     if rows is not None and len(df) > rows:
         st.caption(f"Showing the first {rows:,} of {len(df):,} rows; the download has them all.")
     download(df, name, key=key)

@@ -7,7 +7,7 @@ import polars as pl
 import streamlit as st
 
 from revstack.dashboard._feedback import flag_box
-from revstack.dashboard._state import download, load
+from revstack.dashboard._state import download, load, show_frame
 from revstack.dashboard.forecast_charts import (
     accuracy_bars,
     driver_bars,
@@ -103,7 +103,7 @@ st.plotly_chart(
     ),
     key="fc_segments",
 )
-st.dataframe(
+show_frame(
     segs.select(
         "segment", "p10", "p50", "p90", "expected", "won_to_date", "rep_commit", "gap_to_commit"
     )
@@ -138,7 +138,7 @@ if d.is_empty():
     st.info("No open deals in this period.")
 else:
     st.plotly_chart(driver_bars(d, "Share of the company range's variance"), key="fc_drivers")
-    st.dataframe(d)
+    show_frame(d)
     download(d, f"forecast_drivers_{kind}", key="dl_fc_drivers")
 
 st.subheader("Accuracy history against the baselines")
@@ -176,7 +176,7 @@ else:
         st.caption(
             f"P10–P90 held the actual in {agent['inside'].mean():.0%} of {len(agent)} {kind}s at day {point}."
         )
-    st.dataframe(t)
+    show_frame(t)
     download(table, "forecast_accuracy", key="dl_fc_accuracy")
     download(errors, "forecast_errors", key="dl_fc_errors")
 if not curve.is_empty():

@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from revstack.dashboard._feedback import flag_box
-from revstack.dashboard._state import download, load
+from revstack.dashboard._state import download, load, show_frame
 from revstack.dashboard.risk_charts import quality_bars, signal_bars
 from revstack.metrics.pipeline import stored_quality
 from revstack.metrics.risk_flags import deal_flags, flag_runs, flags, signal_counts
@@ -59,7 +59,7 @@ else:
     table = deals.with_columns(
         signals=pl.col("signals").list.join(", "), reasons=pl.col("reasons").list.join(" | ")
     )
-    st.dataframe(table.drop("manager_id", "manager_email"), key="risk_table")
+    show_frame(table.drop("manager_id", "manager_email"), key="risk_table")
     download(table, "pipeline_risk_flags", key="dl_risk_flags")
     if len(deals):
         names = dict(
@@ -90,5 +90,5 @@ else:
         "still open, or was lost within 4 weeks of the flag."
     )
     st.plotly_chart(quality_bars(quality), key="risk_quality")
-    st.dataframe(quality.drop("measured_at"), key="risk_quality_table")
+    show_frame(quality.drop("measured_at"), key="risk_quality_table")
     download(quality, "pipeline_signal_quality", key="dl_risk_quality")

@@ -527,3 +527,28 @@ def test_a_viewer_flags_a_change_and_a_reviewer_answers_it(seeded: Warehouse, mo
     )
     at.switch_page("app_pages/agents.py").run()
     assert not at.exception
+
+
+def test_tables_show_money_shares_and_counts_as_such() -> None:
+    from revstack.dashboard._state import column_config
+
+    df = pl.DataFrame(
+        {
+            "p50": [57797552.6075],
+            "commit_bias": [0.1],
+            "mape": [0.04],
+            "mape_ratio": [0.62],
+            "deals": [1200],
+            "scale": [1.3],
+            "segment": ["EMEA"],
+        }
+    )
+    formats = {k: v["type_config"]["format"] for k, v in column_config(df).items()}
+    assert formats == {
+        "p50": "dollar",
+        "commit_bias": "percent",
+        "mape": "percent",
+        "mape_ratio": "%.2f×",
+        "deals": "localized",
+        "scale": "%.2f",
+    }
