@@ -60,6 +60,7 @@ def _decide(args: argparse.Namespace, approve: bool) -> int:
         by=args.by,
         note=args.note,
         value=value,
+        reason_code=args.reason_code,
     )
     if args.json:
         print_json(d.__dict__)
@@ -350,6 +351,11 @@ def register(sub: argparse._SubParsersAction, common) -> None:
         p.add_argument("proposal_id", metavar="ID")
         p.add_argument("--by", required=True, help="the reviewer's name")
         p.add_argument("--note", required=name == "reject")
+        p.add_argument(
+            "--reason-code",
+            help="why an edit or a rejection overrides the agent: wrong_value, wrong_record, "
+            "stale_source, missing_approval, not_yet, policy, other (or your own code)",
+        )
         if name == "approve":
             p.add_argument("--value", help="write this value instead (recorded as an override)")
         common(p)

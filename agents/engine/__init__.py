@@ -35,7 +35,7 @@ from revstack.agents.engine._catalog import (
     check_field,
     column_types,
 )
-from revstack.agents.engine._decide import Decision, decide, parse_value
+from revstack.agents.engine._decide import REASON_CODES, Decision, decide, parse_value
 from revstack.agents.engine._drafts import (
     SEQUENCER_COLUMNS,
     approve_draft,
@@ -92,6 +92,7 @@ __all__ = [
     "run_agents",
     # decisions and the queue
     "Decision",
+    "REASON_CODES",
     "audit_rows",
     "decide",
     "get_proposal",

@@ -8,6 +8,7 @@ others are told who decided first and nothing changes.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,22 @@ from revstack.agents.engine._policy import demote_in
 from revstack.agents.engine._units import in_transaction, now_utc
 from revstack.data.warehouse import Warehouse, first_row
 
-__all__ = ["Decision", "decide", "parse_value"]
+__all__ = ["REASON_CODES", "Decision", "decide", "parse_value"]
+
+# Reasons people give most often for an override, offered first; any short code will do.
+REASON_CODES = (
+    "wrong_value",
+    "wrong_record",
+    "stale_source",
+    "missing_approval",
+    "not_yet",
+    "policy",
+    "other",
+)
+_CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+_REASON = """
+INSERT INTO ops.override_reasons VALUES ($id, $code, $by, $at)
+"""
 
 # Everything a decision reads, in one statement (each statement has a fixed cost however
 # small: docs/engine.md, Benchmarks):
@@ -75,13 +91,25 @@ def decide(
     by: str,
     note: str | None = None,
     value: str | None = None,
+    reason_code: str | None = None,
 ) -> Decision:
-    """Approve (optionally with an edited ``value``, JSON text) or reject a proposal."""
+    """Approve (optionally with an edited ``value``, JSON text) or reject a proposal.
+
+    ``reason_code`` says why an edit or a rejection overrode the agent (``REASON_CODES``
+    or any lower-case code of up to 40 letters, digits and underscores)."""
+    if reason_code is not None and not _CODE.fullmatch(reason_code):
+        raise EngineError(
+            f"reason code {reason_code!r} is not a lower-case code (like {REASON_CODES[0]})"
+        )
+    if reason_code is not None and approve and value is None:
+        raise EngineError("a reason code explains an edit or a rejection, not a plain approval")
     if not approve and not (note and note.strip()):
         raise EngineError("a rejection needs a note saying why (--note)")
     if not approve and value is not None:
         raise EngineError("--value edits an approval; a rejection takes only a note")
-    return in_transaction(wh, lambda con: _decide(con, proposal_id, approve, by, note, value))
+    return in_transaction(
+        wh, lambda con: _decide(con, proposal_id, approve, by, note, value, reason_code)
+    )
 
 
 def _decide(
@@ -91,6 +119,7 @@ def _decide(
     by: str,
     note: str | None,
     value: str | None,
+    reason_code: str | None = None,
 ) -> Decision:
     role, head_seq, head, sampled_by, *row = first_row(con, _GET, {"id": proposal_id, "by": by})  # type: ignore[misc]
     check_role(by, role, "reviewer")
@@ -230,6 +259,9 @@ def _decide(
         "dismissed": "dismiss",
     }[outcome]
     detail = {"note": note}
+    if reason_code is not None and outcome in ("edited", "rejected"):
+        con.execute(_REASON, {"id": proposal_id, "code": reason_code, "by": by, "at": at})
+        detail["reason_code"] = reason_code
     if outcome == "edited":
         detail["proposed"] = json.loads(p["new_value"])
     if sampled_by is not None and outcome in ("edited", "rejected"):

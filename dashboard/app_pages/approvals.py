@@ -14,6 +14,7 @@ import polars as pl
 import streamlit as st
 
 from revstack.agents.engine import (
+    REASON_CODES,
     EngineError,
     batch_status,
     decide,
@@ -179,15 +180,23 @@ else:
             )
             st.caption(f"Why: {p['reason']}  \nWhy this tier: {p['tier_reason']}")
             # One row: note, edit, the two decisions; labels live in the placeholders.
-            row = st.columns([4, 3, 1.3, 1])
+            row = st.columns([3.2, 1.8, 2.5, 1.3, 1])
             note = row[0].text_input(
                 "Note",
                 key=f"note_{pid}",
                 label_visibility="collapsed",
                 placeholder="Note (a rejection needs one)",
             )
+            picked = row[1].selectbox(
+                "Reason",
+                ["(reason)", *REASON_CODES],
+                key=f"reason_{pid}",
+                label_visibility="collapsed",
+                help="Why an edit or a rejection overrides the agent",
+            )
+            code = None if picked == "(reason)" else picked
             edit = (
-                row[1].text_input(
+                row[2].text_input(
                     "Edit value",
                     key=f"edit_{pid}",
                     label_visibility="collapsed",
@@ -199,7 +208,7 @@ else:
             approve_label = (
                 "Mark done" if p["status"] == "task" else ("Approve edit" if edit else "Approve")
             )
-            if row[2].button(
+            if row[3].button(
                 approve_label,
                 key=f"approve_{pid}",
                 disabled=not can_decide,
@@ -214,16 +223,17 @@ else:
                         by=name,
                         note=note or None,
                         value=parse_value(edit) if edit else None,
+                        reason_code=code if edit else None,
                     )
                     st.toast(d.message)
                     st.rerun()
                 except EngineError as exc:
                     st.error(str(exc))
-            if row[3].button(
+            if row[4].button(
                 "Reject", key=f"reject_{pid}", disabled=not can_decide, width="stretch"
             ):
                 try:
-                    d = decide(wh, pid, approve=False, by=name, note=note)
+                    d = decide(wh, pid, approve=False, by=name, note=note, reason_code=code)
                     st.toast(d.message)
                     st.rerun()
                 except EngineError as exc:

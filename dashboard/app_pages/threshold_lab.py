@@ -14,10 +14,12 @@ from revstack.dashboard._state import (
     load,
     refresh,
     signed_in,
+    table,
     warehouse,
 )
 from revstack.data.errors import ContractError
 from revstack.metrics.engine import action_outcomes
+from revstack.metrics.overrides import implied_changes, override_patterns
 from revstack.metrics.thresholds import labelled_proposals, threshold_curve
 from revstack.metrics.trust import contract_change
 
@@ -73,8 +75,31 @@ fig.update_layout(
         "dtick": 0.25,
     },
 )
+implied = [c for c in load(implied_changes) if (c["agent"], c["action_type"]) == (agent, action)]
+for found in implied:
+    if found["change"] == "min_confidence":
+        fig.add_vline(
+            x=found["to"],
+            line_dash="dot",
+            line_color="firebrick",
+            annotation_text="the overrides' threshold",
+        )
 st.plotly_chart(fig, key="lab_chart")
 download(curve, "threshold_curve", key="dl_curve")
+
+st.subheader("What people overrode, and why")
+patterns = load(override_patterns, agent)
+mine = (
+    patterns.filter((pl.col("agent") == agent) & (pl.col("action_type") == action))
+    if not patterns.is_empty()
+    else patterns
+)
+if mine.is_empty():
+    st.caption("No edits or rejections of this action yet.")
+else:
+    table(mine.drop("agent", "action_type"), f"overrides_{action}", key="dl_lab_overrides")
+for found in implied:
+    st.info(f"Implied {found['change']} {found['to']}: {found['why']}")
 
 reason = st.text_input("Why (saved with the proposed policy)", key="lab_reason")
 if st.button("Save as policy", key="lab_save", disabled=role != "admin" or not reason):

@@ -27,6 +27,7 @@ from revstack.metrics.graduation import (
     continuous_precision,
     demotions,
 )
+from revstack.metrics.overrides import implied_changes, override_patterns
 from revstack.metrics.trust import (
     RAMP_RULES,
     contract_change,
@@ -125,6 +126,23 @@ else:
         "each batch's exact 95% bound, weighted the same way; below the bar, the action "
         "may graduate."
     )
+
+st.subheader("Overrides: what people corrected, and why")
+patterns = load(override_patterns)
+patterns = f.by_agent(patterns) if not patterns.is_empty() else patterns
+if patterns.is_empty():
+    st.caption(
+        "No edits or rejections yet. A reviewer's reason code (on each Approvals card) "
+        "groups them here by action, field and reason."
+    )
+else:
+    table(patterns, "override_patterns", key="dl_override_patterns", rows=30)
+for implied in load(implied_changes):
+    if not f.agents or implied["agent"] in f.agents:
+        st.info(
+            f"{implied['agent']} · {implied['action_type']}: implied {implied['change']} "
+            f"{implied['to']}: {implied['why']}"
+        )
 
 st.subheader("Suggestions")
 sugg = f.by_agent(load(all_suggestions, cycle_days=RAMP_RULES["cycle_days"]))

@@ -552,3 +552,27 @@ def test_tables_show_money_shares_and_counts_as_such() -> None:
         "deals": "localized",
         "scale": "%.2f",
     }
+
+
+def test_an_override_carries_its_reason_to_the_threshold_lab(
+    seeded: Warehouse, monkeypatch
+) -> None:
+    reject_id, edit_id, *_ = _pending(seeded, "fill_employees")
+    at = _app(seeded, monkeypatch, who="rev")
+    at.switch_page("app_pages/approvals.py").run()
+    at.selectbox(key=f"reason_{reject_id}").set_value("stale_source").run()
+    at.text_input(key=f"note_{reject_id}").set_value("headcount from 2019").run()
+    at.button(key=f"reject_{reject_id}").click().run()
+    at.selectbox(key=f"reason_{edit_id}").set_value("wrong_value").run()
+    at.text_input(key=f"edit_{edit_id}").set_value("12").run()
+    at.button(key=f"approve_{edit_id}").click().run()
+    assert not at.exception
+    with seeded.connect() as con:
+        codes = dict(con.execute("SELECT proposal_id, code FROM ops.override_reasons").fetchall())
+    assert codes == {reject_id: "stale_source", edit_id: "wrong_value"}
+    at.switch_page("app_pages/threshold_lab.py").run()
+    at.selectbox(key="lab_action").set_value("filler · fill_employees").run()
+    assert not at.exception
+    assert "What people overrode, and why" in [h.value for h in at.subheader]
+    shown = at.dataframe[-1].value
+    assert set(shown["reason"]) == {"stale_source", "wrong_value"}
