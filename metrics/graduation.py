@@ -5,7 +5,7 @@ Each batch is a stratum (one field and confidence band), sampled at its own rate
 action's approved-unchanged share is estimated stratum by stratum and weighted by each
 batch's share of the action's proposals, never pooled from raw counts; its error bound
 is each batch's exact bound, weighted the same way. ``graduation_suggestions`` turns that
-into "graduate" where the bound is below the bar. ``continuous_precision``: after a
+into "graduate" where the bound is below the bar and every batch passed its own. ``continuous_precision``: after a
 graduation, how the continuous samples of the action were decided, with an interval,
 and ``demotions``: every time a wrong sample put an action back to tier 2, and why.
 """
@@ -123,7 +123,8 @@ def graduation_suggestions(
     evidence: pl.DataFrame, policy: pl.DataFrame, *, min_sampled: int = 30
 ) -> pl.DataFrame:
     """Suggest graduating an action at tier 2 whose batches' weighted error bound is below
-    their bar on at least ``min_sampled`` sampled decisions, with the evidence."""
+    their bar, and each of whose batches passed its own, on at least ``min_sampled``
+    sampled decisions; with the evidence."""
     schema = pl.Schema(
         {
             "agent": pl.String(),
@@ -139,7 +140,9 @@ def graduation_suggestions(
     for e in evidence.iter_rows(named=True):
         if (e["agent"], e["action_type"]) in graduated or e["sampled"] < min_sampled:
             continue
-        if e["error_upper_bound"] < e["bar"]:
+        # Every batch must pass on its own as well: the weighted bound can sit under the
+        # bar while one field's batch fails, and the graduation would cover that field too.
+        if e["error_upper_bound"] < e["bar"] and e["batches_meeting_bar"] == e["batches"]:
             rows.append(
                 (
                     e["agent"],
