@@ -295,7 +295,7 @@ _MONEY = re.compile(
 _SHARE = re.compile(
     r"(^|_)(share|rate|precision|recall|f1|coverage|mape|wape|bias|within_5|within_10|"
     r"pr_auc|base_rate|bound|right_low|right_high|precision_low|precision_high|"
-    r"probability|p|at_k|skill|width|weight|predicted|observed|lower|upper)($|_)"
+    r"probability|p|at_k|skill|width|weight|predicted|observed|lower|upper|bar)($|_)"
 )
 
 

@@ -81,11 +81,23 @@ _EVIDENCE_SCHEMA = pl.Schema(
 )
 
 
-def batch_evidence(con: duckdb.DuckDBPyConnection, *, since: Any = None) -> pl.DataFrame:
-    """One row per agent and action type over the batches (opened since ``since``) whose
-    sample is decided whole: the stratified approved-unchanged share with its standard
-    error, and the action's error bound (each batch's exact bound weighted by its size)."""
+def _strata(con: duckdb.DuckDBPyConnection, since: Any = None) -> pl.DataFrame:
+    """Every batch whose sample is decided whole, with its band's lower edge."""
     strata = frame(con, _STRATA, {"since": since or "1970-01-01"})
+    return strata.with_columns(band_low=pl.col("band").str.split("-").list.first().cast(pl.Float64))
+
+
+def batch_evidence(
+    con: duckdb.DuckDBPyConnection, *, since: Any = None, min_band: float = 0.0
+) -> pl.DataFrame:
+    """One row per agent and action type over the batches (opened since ``since``, in
+    confidence bands from ``min_band`` up) whose sample is decided whole: the stratified
+    approved-unchanged share with its standard error, and the action's error bound (each
+    batch's exact bound weighted by its size)."""
+    return _evidence(_strata(con, since).filter(pl.col("band_low") >= min_band))
+
+
+def _evidence(strata: pl.DataFrame) -> pl.DataFrame:
     if strata.is_empty():
         return pl.DataFrame(schema=_EVIDENCE_SCHEMA)
     rows = []
@@ -120,39 +132,55 @@ def batch_evidence(con: duckdb.DuckDBPyConnection, *, since: Any = None) -> pl.D
 
 
 def graduation_suggestions(
-    evidence: pl.DataFrame, policy: pl.DataFrame, *, min_sampled: int = 30
+    con: duckdb.DuckDBPyConnection, *, min_sampled: int = 30
 ) -> pl.DataFrame:
     """Suggest graduating an action at tier 2 whose batches' weighted error bound is below
     their bar, and each of whose batches passed its own, on at least ``min_sampled``
-    sampled decisions; with the evidence."""
+    sampled decisions; with the evidence. Where only the higher confidence bands pass,
+    the suggestion graduates the action from the lowest band that does
+    (``min_confidence``): the lower ones stay with a reviewer."""
     schema = pl.Schema(
         {
             "agent": pl.String(),
             "action_type": pl.String(),
             "suggestion": pl.String(),
             "evidence": pl.String(),
+            "min_confidence": pl.Float64(),
         }
     )
+    policy = active_policy(con)
+    strata = _strata(con)
     graduated = {
         (r["agent"], r["action_type"]) for r in policy.iter_rows(named=True) if r["tier"] == 1
     }
     rows = []
-    for e in evidence.iter_rows(named=True):
-        if (e["agent"], e["action_type"]) in graduated or e["sampled"] < min_sampled:
+    for (agent, action), part in strata.group_by("agent", "action_type", maintain_order=True):
+        if (agent, action) in graduated:
             continue
-        # Every batch must pass on its own as well: the weighted bound can sit under the
-        # bar while one field's batch fails, and the graduation would cover that field too.
-        if e["error_upper_bound"] < e["bar"] and e["batches_meeting_bar"] == e["batches"]:
-            rows.append(
-                (
-                    e["agent"],
-                    e["action_type"],
-                    "graduate to tier 1",
-                    f"{e['batches']} batch{'es' if e['batches'] != 1 else ''} of {e['proposals']:,} proposals, {e['sampled']:,} "
-                    f"sampled, {e['wrong']} wrong; error rate below {e['error_upper_bound']:.1%} "
-                    f"(each batch's 95% bound weighted by its size) < {e['bar']:.0%}",
-                )
+        for low in sorted(set(part["band_low"])):
+            [e] = _evidence(part.filter(pl.col("band_low") >= low)).to_dicts()
+            # Every batch must pass on its own as well: the weighted bound can sit under the
+            # bar while one field's batch fails, and the graduation would cover it too.
+            if (
+                e["sampled"] >= min_sampled
+                and e["error_upper_bound"] < e["bar"]
+                and e["batches_meeting_bar"] == e["batches"]
+            ):
+                break
+        else:
+            continue
+        above = f" at confidence {low:.2f} and up" if low > 0 else ""
+        rows.append(
+            (
+                agent,
+                action,
+                f"graduate to tier 1{above}",
+                f"{e['batches']} batch{'es' if e['batches'] != 1 else ''} of {e['proposals']:,} proposals, {e['sampled']:,} "
+                f"sampled, {e['wrong']} wrong; error rate below {e['error_upper_bound']:.1%} "
+                f"(each batch's 95% bound weighted by its size) < {e['bar']:.0%}",
+                low if low > 0 else None,
             )
+        )
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
@@ -212,11 +240,9 @@ def all_suggestions(con: duckdb.DuckDBPyConnection, cycle_days: int = 30) -> pl.
     from revstack.metrics.trust import suggestions, trust_cycles
 
     evidence = batch_evidence(con)
-    by_batch = graduation_suggestions(evidence, active_policy(con)).with_columns(
-        source=pl.lit("batches")
-    )
+    by_batch = graduation_suggestions(con).with_columns(source=pl.lit("batches"))
     by_card = suggestions(trust_cycles(con, cycle_days=cycle_days)).with_columns(
-        source=pl.lit("cycles")
+        min_confidence=pl.lit(None, pl.Float64), source=pl.lit("cycles")
     )
     keys = ["agent", "action_type"]
     by_card = pl.concat(

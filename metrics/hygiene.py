@@ -21,6 +21,7 @@ import polars as pl
 
 from revstack.data.identity import pairwise_scores
 from revstack.data.warehouse import frame, scalar
+from revstack.metrics.verdicts import ENRICH_VERDICTS, MERGE_VERDICTS
 
 __all__ = ["report"]
 
@@ -35,25 +36,6 @@ FROM truth.entities e
 LEFT JOIN (SELECT * FROM ops.identity_clusters WHERE run_id = $run) c
   ON c.object_type = e.object_type AND c.record_id = e.record_id
 WHERE e.object_type = $kind
-"""
-_MERGES = """
-SELECT split_part(p.record_id, ':', 1) AS kind, p.status,
-       t1.true_entity_id = t2.true_entity_id AS correct
-FROM ops.proposals p
-JOIN truth.entities t1 ON t1.object_type = split_part(p.record_id, ':', 1) AND t1.record_id = split_part(p.record_id, ':', 2)
-JOIN truth.entities t2 ON t2.object_type = t1.object_type AND t2.record_id = p.new_value ->> '$'
-WHERE p.agent = 'crm_hygiene' AND p.action_type = 'merge_records'
-"""
-_ENRICH = """
-SELECT p.field, p.status, p.action_type,
-       CASE p.field
-         WHEN 'industry' THEN lower(p.new_value ->> '$') = lower(f.industry)
-         WHEN 'country' THEN lower(p.new_value ->> '$') = lower(f.country)
-         WHEN 'employees' THEN abs(CAST(p.new_value ->> '$' AS DOUBLE) - f.employees) <= 0.25 * f.employees
-         WHEN 'annual_revenue' THEN abs(CAST(p.new_value ->> '$' AS DOUBLE) - f.annual_revenue) <= 0.25 * f.annual_revenue
-       END AS correct
-FROM ops.proposals p JOIN truth.firmographics f ON f.account_id = p.record_id
-WHERE p.agent = 'crm_hygiene' AND p.action_type IN ('enrich_empty_field', 'correct_field')
 """
 # Per defect class: the defects' keys, and the keys of the proposals that would catch
 # them (a flag names its record's blank fields; a duplicate is caught by a merge that
@@ -118,9 +100,9 @@ def report(con: duckdb.DuckDBPyConnection, definitions: Any = None) -> dict[str,
         dup[kind] = (
             pairwise_scores(clusters, clusters.select("record_id", "entity_id")) if run else None
         )
-    merges = frame(con, _MERGES)
+    merges = frame(con, MERGE_VERDICTS)
     dup["merge_proposals"] = _share(merges, ["kind"]) if not merges.is_empty() else []
-    enrich = frame(con, _ENRICH)
+    enrich = frame(con, ENRICH_VERDICTS)
     found = {}
     keys = ["object_type", "record_id", "field"]
     for cls, sql in _PROPOSAL_KEYS.items():

@@ -70,12 +70,16 @@ f = filters()
 cycles = f.by_agent(load(trust_cycles, cycle_days=RAMP_RULES["cycle_days"]))
 
 st.caption(
-    f"{RAMP_RULES['cycle_days']}-day cycles. Graduate (tier 2 → 1) after at least "
-    f"{RAMP_RULES['min_reviewed']} reviews when the 95% lower bound of approval-without-change "
-    f"is at least {RAMP_RULES['graduate_lower_bound']:.0%}; demote when more than "
-    f"{RAMP_RULES['demote_override_rate']:.0%} are overridden or rolled back. Applying a "
-    "suggestion is a policy change by a named admin, logged, and exportable as the edit to "
-    "the agent's contract YAML."
+    "An action reviewed in batches graduates (tier 2 → 1) on its batches' samples: each "
+    "batch's exact 95% error bound, weighted by its share of the action, below the bar, and "
+    "every batch passing its own. An action reviewed only card by card graduates on "
+    f"{RAMP_RULES['cycle_days']}-day cycles: at least {RAMP_RULES['min_reviewed']} reviews "
+    "and a 95% Wilson lower bound of approval-without-change of at least "
+    f"{RAMP_RULES['graduate_lower_bound']:.0%}. Demote when more than "
+    f"{RAMP_RULES['demote_override_rate']:.0%} are overridden or rolled back, and at once "
+    "when a continuous sample of a graduated action is wrong. Applying a suggestion is a "
+    "policy change by a named admin, logged, and exportable as the edit to the agent's "
+    "contract YAML."
 )
 shown = cycles.filter(pl.col("cycle_start") >= f.since) if len(cycles) else cycles
 if shown.is_empty():
@@ -166,7 +170,14 @@ for s in sugg.iter_rows(named=True):
             with st.expander("The contract change this stands for"):
                 try:
                     _export(
-                        contract_change(s["agent"], s["action_type"], tier=new_tier, note=note), key
+                        contract_change(
+                            s["agent"],
+                            s["action_type"],
+                            tier=new_tier,
+                            min_confidence=s["min_confidence"],
+                            note=note,
+                        ),
+                        key,
                     )
                 except ContractError as exc:
                     st.error(str(exc))
@@ -177,6 +188,7 @@ for s in sugg.iter_rows(named=True):
                     agent=s["agent"],
                     action_type=s["action_type"],
                     tier=new_tier,
+                    min_confidence=s["min_confidence"],
                     by=name,
                     reason=s["evidence"],
                     contract_tier=action.tier if action else None,

@@ -70,7 +70,12 @@ def test_clean_strata_graduate_the_action(run_wh: Warehouse) -> None:  # noqa: F
         [s] = all_suggestions(con).to_dicts()
         cycles = trust_cycles(con)
     assert e["wrong"] == 1 and e["batches_meeting_bar"] == 2 and e["error_upper_bound"] < 0.05
-    assert (s["suggestion"], s["source"]) == ("graduate to tier 1", "batches")
+    # no evidence below the lowest band sampled (0.80): the graduation starts there
+    assert (s["suggestion"], s["source"], s["min_confidence"]) == (
+        "graduate to tier 1 at confidence 0.80 and up",
+        "batches",
+        0.8,
+    )
     assert "2 batches of 2,300 proposals" in s["evidence"]
     # one suggestion: the batches' evidence decides, the pooled cycles are not asked too
     assert len(cycles) >= 1
@@ -108,3 +113,22 @@ def test_continuous_samples_and_demotions_are_reported(wh: Warehouse) -> None:
     set_policy(wh, agent="bumper", action_type="set_industry", tier=1, by="ana", reason="again")
     with wh.connect() as con:
         assert [g["changed_by"] for g in trust_report(con)["graduations"]] == ["ana"]
+
+
+def test_a_failing_low_band_graduates_only_the_bands_above_it(run_wh: Warehouse) -> None:  # noqa: F811
+    wh = run_wh
+    _queue(wh, 400, confidence=0.6, prefix="low")  # band 0.50-0.70: a third wrong
+    _queue(wh, 3000, confidence=0.97, prefix="high")  # band 0.95-1.00: clean
+    low, high = open_batches(wh, by="rev").sort("band").to_dicts()
+    _decide_sample(wh, low["batch_id"], wrong=low["sample_size"] // 3)
+    extend_sample(wh, high["batch_id"], by="rev", more=40)
+    _decide_sample(wh, high["batch_id"])
+    with wh.connect() as con:
+        [s] = all_suggestions(con).to_dicts()
+        [whole] = batch_evidence(con).to_dicts()
+        [upper] = batch_evidence(con, min_band=0.95).to_dicts()
+    assert (
+        whole["batches_meeting_bar"] == 1 and upper["batches"] == upper["batches_meeting_bar"] == 1
+    )
+    assert s["suggestion"] == "graduate to tier 1 at confidence 0.95 and up"
+    assert s["min_confidence"] == 0.95 and "1 batch of 3,000 proposals" in s["evidence"]
