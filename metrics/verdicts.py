@@ -58,7 +58,7 @@ WHERE table_schema = 'truth' AND table_name IN ('entities', 'firmographics', 'de
 def truth_verdicts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """proposal_id, correct (True / False) for every proposal truth can judge; empty on a
     warehouse without the generator's truth."""
-    schema = {"proposal_id": pl.String(), "correct": pl.Boolean()}
+    schema = pl.Schema({"proposal_id": pl.String(), "correct": pl.Boolean()})
     if int(scalar(con, _HAS_TRUTH) or 0) < 3:
         return pl.DataFrame(schema=schema)
     parts = [
