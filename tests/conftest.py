@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,26 @@ def small_company(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
     generate(warehouse, scale="small", seed=3)
     release_all()
     return warehouse
+
+
+@pytest.fixture(scope="session")
+def small_run(small_company: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small company (copied) with three people, audited, after `revstack run`: a file
+    to copy, never to write."""
+    from revstack.agents.engine import add_person, run_agents
+    from revstack.agents.registry import specs
+    from revstack.contracts import load_definitions
+
+    release_all()
+    path = tmp_path_factory.mktemp("small_run") / "small_run.duckdb"
+    shutil.copy(small_company.path, path)
+    wh = Warehouse(path)
+    add_person(wh, "ana", "admin", by="ana")
+    add_person(wh, "rev", "reviewer", by="ana")
+    add_person(wh, "vic", "viewer", by="ana")
+    run_agents(wh, specs(), definitions=load_definitions())
+    release_all()
+    return path
 
 
 @pytest.fixture(scope="session")

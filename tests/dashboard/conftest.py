@@ -7,28 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from revstack.data.warehouse import Warehouse, release_all
+from revstack.data.warehouse import Warehouse
 from tests.agents.conftest import engine_wh, run_wh  # noqa: F401 - shared fixtures
-
-
-@pytest.fixture(scope="session")
-def small_run(small_company: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The small company (copied) with three people, audited, after `revstack run`: a file
-    to copy, never to write."""
-    from revstack.agents.engine import add_person, run_agents
-    from revstack.agents.registry import specs
-    from revstack.contracts import load_definitions
-
-    release_all()
-    path = tmp_path_factory.mktemp("small_run") / "small_run.duckdb"
-    shutil.copy(small_company.path, path)
-    wh = Warehouse(path)
-    add_person(wh, "ana", "admin", by="ana")
-    add_person(wh, "rev", "reviewer", by="ana")
-    add_person(wh, "vic", "viewer", by="ana")
-    run_agents(wh, specs(), definitions=load_definitions())
-    release_all()
-    return path
 
 
 @pytest.fixture
