@@ -23,7 +23,7 @@ from revstack.data.identity import pairwise_scores
 from revstack.data.warehouse import frame, scalar
 from revstack.metrics.verdicts import ENRICH_VERDICTS, MERGE_VERDICTS
 
-__all__ = ["report"]
+__all__ = ["defects_found", "report"]
 
 _HAS_TRUTH = "SELECT count(*) FROM truth.entities"
 _LATEST_RUN = """
@@ -103,6 +103,20 @@ def report(con: duckdb.DuckDBPyConnection, definitions: Any = None) -> dict[str,
     merges = frame(con, MERGE_VERDICTS)
     dup["merge_proposals"] = _share(merges, ["kind"]) if not merges.is_empty() else []
     enrich = frame(con, ENRICH_VERDICTS)
+    out["truth"] = {
+        "duplicates": dup,
+        "enrichment": _share(enrich, ["action_type", "field", "status"])
+        if not enrich.is_empty()
+        else [],
+        "defects": defects_found(con),
+    }
+    return out
+
+
+def defects_found(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
+    """Per injected defect class: how many there are, how many the agent's proposals
+    caught (recall) and, where every proposal of a kind claims that defect, how many of
+    them are about a true one (precision). Needs the generator's truth.defects."""
     found = {}
     keys = ["object_type", "record_id", "field"]
     for cls, sql in _PROPOSAL_KEYS.items():
@@ -119,11 +133,4 @@ def report(con: duckdb.DuckDBPyConnection, definitions: Any = None) -> dict[str,
             row["proposals"] = len(proposed)
             row["precision"] = round(len(on_defect) / len(proposed), 4) if len(proposed) else None
         found[cls] = row
-    out["truth"] = {
-        "duplicates": dup,
-        "enrichment": _share(enrich, ["action_type", "field", "status"])
-        if not enrich.is_empty()
-        else [],
-        "defects": found,
-    }
-    return out
+    return found

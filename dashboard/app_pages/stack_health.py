@@ -7,7 +7,7 @@ import streamlit as st
 
 from revstack.agents.registry import registry_rows
 from revstack.dashboard._feedback import feedback_panel
-from revstack.dashboard._state import download, filters, load, table
+from revstack.dashboard._state import column_config, download, filters, load, table
 from revstack.dashboard.charts import bars, lines, outcome_bars
 from revstack.metrics.effort import weekly_hours
 from revstack.metrics.engine import action_outcomes
@@ -19,6 +19,7 @@ from revstack.metrics.health import (
     weekly_activity,
     weekly_runs,
 )
+from revstack.metrics.weekly_review import agent_quality
 
 st.title("Stack health")
 f = filters()
@@ -69,6 +70,23 @@ c[4].metric(
 )
 
 # -- one tile per agent -------------------------------------------------------------------
+st.subheader("Precision and recall, every agent")
+quality = f.by_agent(load(agent_quality))
+if quality.is_empty():
+    st.caption("No agent has proposed anything yet.")
+else:
+    config = column_config(quality.drop("weekly_precision"))
+    config["weekly_precision"] = st.column_config.LineChartColumn(
+        "precision, last 8 weeks", y_min=0.0, y_max=1.0
+    )
+    st.dataframe(quality, hide_index=True, column_config=config, key="health_quality")
+    st.caption(
+        "Precision against the generator's truth where it can judge the proposals, else "
+        "against people (approved unchanged, or a task marked done, of what they judged "
+        "one by one); recall only where truth says what should have been found."
+    )
+    download(quality, "agent_quality", key="dl_agent_quality")
+
 st.subheader("Agents")
 registry = {r["agent"]: r for r in load(registry_rows)}
 up = {r["agent"]: r for r in uptime.iter_rows(named=True)}
