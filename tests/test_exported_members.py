@@ -46,16 +46,34 @@ def test_the_engine_api_covers_what_the_cli_and_the_dashboard_need() -> None:
 
     needed = {
         # runs
-        "Agent", "AgentResult", "Context", "run_agents", "AgentSpec", "record_schedule",
+        "Agent",
+        "AgentResult",
+        "Context",
+        "run_agents",
+        "AgentSpec",
+        "record_schedule",
         # decisions, the queue, rollback
-        "decide", "list_proposals", "get_proposal", "rollback",
+        "decide",
+        "list_proposals",
+        "get_proposal",
+        "rollback",
         # people and policy
-        "add_person", "people", "require_role", "set_policy", "set_mode", "active_policy",
+        "add_person",
+        "people",
+        "require_role",
+        "set_policy",
+        "set_mode",
+        "active_policy",
         # the audit log
-        "verify", "audit_rows", "append",
+        "verify",
+        "audit_rows",
+        "append",
         # errors
-        "EngineError", "InvalidValue", "AccessDenied", "AgentOutputError",
-    }  # fmt: skip
+        "EngineError",
+        "InvalidValue",
+        "AccessDenied",
+        "AgentOutputError",
+    }
     assert needed <= set(engine.__all__)
     # and each comes from the engine's own private modules, not from elsewhere
     for member in needed:

@@ -24,10 +24,22 @@ pytestmark = pytest.mark.slow
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(out), str(ROOT)],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     [built] = out.glob("revstack-*.whl")
     return built
 
@@ -73,7 +85,7 @@ def test_every_module_imports_from_the_wheel_alone(wheel: Path, tmp_path: Path) 
         "from importlib import resources\n"
         "n_sql = len([f for f in resources.files('revstack.data.migrations').iterdir() if f.name.endswith('.sql')])\n"
         "print(json.dumps({'files': files, 'old': old, 'n_sql': n_sql}))\n"
-    )  # fmt: skip
+    )
     # The site folder first on the path, and a working directory with no checkout in it.
     env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}
     done = subprocess.run(
