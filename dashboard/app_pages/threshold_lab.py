@@ -18,6 +18,7 @@ from revstack.dashboard._state import (
     warehouse,
 )
 from revstack.data.errors import ContractError
+from revstack.metrics.calibration import confidence_reliability
 from revstack.metrics.engine import action_outcomes
 from revstack.metrics.overrides import implied_changes, override_patterns
 from revstack.metrics.thresholds import labelled_proposals, threshold_curve
@@ -86,6 +87,56 @@ for found in implied:
         )
 st.plotly_chart(fig, key="lab_chart")
 download(curve, "threshold_curve", key="dl_curve")
+
+st.subheader("Does the confidence mean what it says?")
+curve_rel = load(confidence_reliability)
+mine_rel = (
+    curve_rel.filter((pl.col("agent") == agent) & (pl.col("action_type") == action))
+    if not curve_rel.is_empty()
+    else curve_rel
+)
+if mine_rel.is_empty():
+    st.caption(
+        "Nothing of this action has been judged yet, by truth or by people one by one: "
+        "no reliability to show."
+    )
+else:
+    rel = go.Figure()
+    rel.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="calibrated", line={"dash": "dot"})
+    rel.add_scatter(
+        x=mine_rel["mean_confidence"].to_list(),
+        y=mine_rel["observed"].to_list(),
+        mode="markers",
+        name="judged",
+        marker={"size": [max(6, min(30, n**0.5 * 2)) for n in mine_rel["judged"].to_list()]},
+        error_y={
+            "type": "data",
+            "symmetric": False,
+            "array": (mine_rel["observed_high"] - mine_rel["observed"]).to_list(),
+            "arrayminus": (mine_rel["observed"] - mine_rel["observed_low"]).to_list(),
+        },
+        text=[
+            f"{n:,} judged ({j})"
+            for n, j in zip(mine_rel["judged"], mine_rel["judge"], strict=True)
+        ],
+    )
+    rel.update_layout(
+        title="Confidence the agent gave against the share that was right (95% interval)",
+        height=360,
+        xaxis={"title": "confidence", "range": [0, 1.02], "tickformat": ".0%"},
+        yaxis={"title": "right", "range": [0, 1.05], "tickformat": ".0%"},
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
+    st.plotly_chart(rel, key="lab_reliability")
+    used = int(mine_rel["judged"].sum())
+    right = int(mine_rel["right"].sum())
+    st.caption(
+        f"{used:,} judged ({', '.join(sorted(set(mine_rel['judge'])))}): {right / used:.1%} right "
+        f"at a mean confidence of {float((mine_rel['mean_confidence'] * mine_rel['judged']).sum()) / used:.1%}. "
+        "Points on the diagonal mean the confidence can be read as a probability; one point "
+        "means the agent gives this action one confidence, and a threshold cannot tell its "
+        "proposals apart."
+    )
 
 st.subheader("What people overrode, and why")
 patterns = load(override_patterns, agent)

@@ -1,0 +1,96 @@
+"""Does an agent's confidence mean what it says? Reliability per action type.
+
+For each agent and action type, proposals are binned by the confidence the agent gave
+them, and each bin's mean confidence is set beside the share that was right: by the
+generator's truth where it can judge the proposal (``metrics.verdicts``), else by the
+people who judged it one by one (approved unchanged = right; edited or rejected =
+wrong). A calibrated action lies on the diagonal; an action whose proposals all carry
+one confidence is one point, and says nothing about where a threshold should go.
+``calibration_summary`` gives per action the expected calibration error (the bins'
+gap weighted by their size), the Brier score and how many distinct confidences the
+agent used.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from revstack.agents.engine import wilson
+from revstack.data.warehouse import frame
+from revstack.metrics.verdicts import truth_verdicts
+
+__all__ = ["calibration_summary", "confidence_reliability", "judged_confidences"]
+
+_PEOPLE = """
+SELECT proposal_id, status = 'approved' AS right_ FROM ops.proposals p
+WHERE NOT shadow AND status IN ('approved', 'edited', 'rejected') AND decided_at IS NOT NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM ops.review_batch_members m JOIN ops.review_batches b USING (batch_id)
+      WHERE m.proposal_id = p.proposal_id AND m.draw_order > b.sample_size
+        AND p.decided_at = b.decided_at)
+"""
+_PROPOSALS = "SELECT proposal_id, agent, action_type, confidence FROM ops.proposals"
+
+
+def judged_confidences(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every proposal that truth or a person judged: agent, action, confidence, right, and
+    who judged it (truth first: a person can be wrong)."""
+    truth = truth_verdicts(con).rename({"correct": "right_"}).with_columns(judge=pl.lit("truth"))
+    people = frame(con, _PEOPLE).with_columns(judge=pl.lit("people"))
+    people = people.join(truth.select("proposal_id"), on="proposal_id", how="anti")
+    judged = pl.concat([truth, people])
+    return frame(con, _PROPOSALS).join(judged, on="proposal_id")
+
+
+def confidence_reliability(con: duckdb.DuckDBPyConnection, *, bins: int = 10) -> pl.DataFrame:
+    """Per agent, action and confidence bin (``bins`` equal widths over 0..1): how many
+    were judged, their mean confidence, the share right and its 95% Wilson interval."""
+    j = judged_confidences(con)
+    if j.is_empty():
+        return pl.DataFrame()
+    j = j.with_columns(bin=(pl.col("confidence") * bins).floor().clip(0, bins - 1).cast(pl.Int32))
+    out = (
+        j.group_by("agent", "action_type", "bin")
+        .agg(
+            judged=pl.len(),
+            right=pl.col("right_").sum(),
+            mean_confidence=pl.col("confidence").mean(),
+            judge=pl.col("judge").mode().first(),
+        )
+        .with_columns(observed=pl.col("right") / pl.col("judged"))
+        .sort("agent", "action_type", "bin")
+    )
+    bounds = [wilson(int(r), int(n)) for r, n in zip(out["right"], out["judged"], strict=True)]
+    return out.with_columns(
+        observed_low=pl.Series([b[0] if b else None for b in bounds], dtype=pl.Float64),
+        observed_high=pl.Series([b[1] if b else None for b in bounds], dtype=pl.Float64),
+    )
+
+
+def calibration_summary(con: duckdb.DuckDBPyConnection, *, bins: int = 10) -> pl.DataFrame:
+    """Per agent and action: judged, distinct confidences used, mean confidence, share
+    right, expected calibration error and Brier score."""
+    j = judged_confidences(con)
+    if j.is_empty():
+        return pl.DataFrame()
+    curve = confidence_reliability(con, bins=bins)
+    rows = []
+    for (agent, action), g in j.group_by("agent", "action_type", maintain_order=True):
+        c = curve.filter((pl.col("agent") == agent) & (pl.col("action_type") == action))
+        gap = (c["mean_confidence"] - c["observed"]).abs() * c["judged"]
+        p, y = g["confidence"].to_numpy(), g["right_"].cast(pl.Float64).to_numpy()
+        rows.append(
+            {
+                "agent": agent,
+                "action_type": action,
+                "judged": len(g),
+                "confidences_used": g["confidence"].n_unique(),
+                "mean_confidence": float(p.mean()),
+                "right_share": float(y.mean()),
+                "calibration_error": float(gap.sum()) / len(g),
+                "brier": float(np.mean((p - y) ** 2)),
+            }
+        )
+    return pl.DataFrame(rows).sort("judged", descending=True)
