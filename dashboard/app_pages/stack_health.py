@@ -7,7 +7,7 @@ import streamlit as st
 
 from revstack.agents.registry import registry_rows
 from revstack.dashboard._feedback import feedback_panel
-from revstack.dashboard._state import column_config, download, filters, load, table
+from revstack.dashboard._state import column_config, download, filters, load, show_frame, table
 from revstack.dashboard.charts import bars, lines, outcome_bars
 from revstack.metrics.effort import weekly_hours
 from revstack.metrics.engine import action_outcomes
@@ -19,6 +19,7 @@ from revstack.metrics.health import (
     weekly_activity,
     weekly_runs,
 )
+from revstack.metrics.reviewers import reviewer_accuracy
 from revstack.metrics.weekly_review import agent_quality
 
 st.title("Stack health")
@@ -86,6 +87,25 @@ else:
         "one by one); recall only where truth says what should have been found."
     )
     download(quality, "agent_quality", key="dl_agent_quality")
+
+st.subheader("Reviewers")
+people_quality = load(reviewer_accuracy)
+if people_quality.is_empty():
+    st.caption("Nobody has decided a proposal one by one yet.")
+else:
+    show_frame(people_quality, key="health_reviewers")
+    stamps = people_quality.filter(pl.col("rubber_stamp"))["reviewer"].to_list()
+    if stamps:
+        st.warning(
+            f"{', '.join(stamps)} approved nearly everything while truth says at least a tenth "
+            "of it was wrong: their approvals are a signal about the reviewer, not evidence "
+            "about the agent."
+        )
+    st.caption(
+        "Where the generator's truth can judge a proposal, a reviewer's decision agrees when "
+        "it approves a right one or overrides a wrong one. On a real CRM only the counts "
+        "and the approval rate remain."
+    )
 
 st.subheader("Agents")
 registry = {r["agent"]: r for r in load(registry_rows)}
