@@ -46,7 +46,7 @@ def reviewer_accuracy(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         turned_down = int((~t["approved"] & t["correct"]).sum())
         approved_judged = int(t["approved"].sum())
         interval = wilson(agree, len(t))
-        approval = float(g["approved"].mean())
+        approval = int(g["approved"].sum()) / len(g)
         rows.append(
             {
                 "reviewer": reviewer,
