@@ -168,6 +168,44 @@ def cmd_trust(args: argparse.Namespace) -> int:
         ],
         "no continuous samples: nothing has graduated from tier 2",
     )
+    console.print("[bold]Is each action's confidence a probability?[/bold]")
+    _table_or(
+        [
+            {
+                **r,
+                **{k: _pct(r[k]) for k in ("mean_confidence", "right_share", "calibration_error")},
+            }
+            for r in report["calibration"]
+        ],
+        [
+            "agent",
+            "action_type",
+            "judged",
+            "confidences_used",
+            "mean_confidence",
+            "right_share",
+            "calibration_error",
+        ],
+        "nothing judged yet",
+    )
+    console.print("[bold]Reviewers[/bold]")
+    _table_or(
+        [
+            {**r, "approval_rate": _pct(r["approval_rate"]), "agreement": _pct(r["agreement"])}
+            for r in report["reviewers"]
+        ],
+        [
+            "reviewer",
+            "decisions",
+            "approval_rate",
+            "judged_by_truth",
+            "agreement",
+            "wrong_let_through",
+            "right_turned_down",
+            "rubber_stamp",
+        ],
+        "nobody has decided one by one yet",
+    )
     console.print("[bold]Demotions[/bold]")
     _table_or(
         report["demotions"],

@@ -159,6 +159,10 @@ def test_batches_from_the_command_line(run_wh) -> None:  # noqa: F811 - the fixt
     done = _run("batches", "approve", batch["batch_id"], "--by", "ana", "--json", db=db)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["counts"] == {"approved": 120 - len(cards)}
+    trust = json.loads(_run("trust", "--json", db=db).stdout)
+    assert set(trust) >= {"suggestions", "graduations", "calibration", "reviewers", "demotions"}
+    [rev] = trust["reviewers"]  # the sample's decisions, not the batch act's 120 - n
+    assert (rev["reviewer"], rev["decisions"]) == ("rev", len(cards))
     undo = _run("rollback", "--batch", batch["batch_id"], "--by", "ana", "--json", db=db)
     assert undo.returncode == 0 and len(json.loads(undo.stdout)["restored"]) == 120 - len(cards)
 
