@@ -226,7 +226,8 @@ def batch_status(con: duckdb.DuckDBPyConnection, *, status: str | None = "open")
     how many members still wait, and the evidence as a sentence."""
     batches = frame(
         con,
-        "SELECT * FROM ops.review_batches WHERE $status IS NULL OR status = $status ORDER BY batch_id",
+        "SELECT * FROM ops.review_batches WHERE $status IS NULL OR status = $status "
+        "ORDER BY CAST(split_part(batch_id, '-', 2) AS INTEGER)",
         {"status": status},
     )
     if batches.is_empty():

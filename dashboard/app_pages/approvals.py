@@ -49,10 +49,10 @@ if f.agents:
     st.caption(f"Showing {f.describe()} (sidebar filter).")
 cols = st.columns(3)
 cols[0].metric(
-    "Waiting for a reviewer (tier 2)", int(totals["pending"].sum()) if len(totals) else 0
+    "Waiting for a reviewer (tier 2)", f"{int(totals['pending'].sum()) if len(totals) else 0:,}"
 )
-cols[1].metric("Human tasks (tier 3)", int(queue.filter(pl.col("status") == "task").height))
-cols[2].metric("Shadow proposals", int(totals["shadow"].sum()) if len(totals) else 0)
+cols[1].metric("Human tasks (tier 3)", f"{queue.filter(pl.col('status') == 'task').height:,}")
+cols[2].metric("Shadow proposals", f"{int(totals['shadow'].sum()) if len(totals) else 0:,}")
 if len(queue) >= 500:
     st.caption(
         "Showing the newest 500 pending proposals and tasks; filter by agent in the sidebar to narrow the queue."

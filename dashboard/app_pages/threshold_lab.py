@@ -40,8 +40,8 @@ curve = threshold_curve(labelled)
 threshold = st.slider("min_confidence", 0.0, 1.0, 0.9, 0.01, key="lab_threshold")
 at = curve.filter(pl.col("threshold") == round(threshold, 2)).row(0, named=True)
 c = st.columns(3)
-c[0].metric("Would run on their own", at["auto"])
-c[1].metric("Would wait for a reviewer", at["queue"])
+c[0].metric("Would run on their own", f"{at['auto']:,}")
+c[1].metric("Would wait for a reviewer", f"{at['queue']:,}")
 rate = at["expected_error_rate"]
 c[2].metric("Expected error rate of automatic runs", "–" if rate is None else f"{rate:.1%}")
 st.caption(
