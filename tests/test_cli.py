@@ -134,6 +134,7 @@ def test_engine_commands_run_end_to_end(tmp_path: Path) -> None:
     assert refused.returncode == 2 and "not a known person" in refused.stderr
 
 
+@pytest.mark.slow
 def test_batches_from_the_command_line(run_wh) -> None:  # noqa: F811 - the fixture
     from revstack.agents.engine import decide, sample_cards
     from revstack.data.warehouse import release_all
@@ -167,6 +168,7 @@ def test_batches_from_the_command_line(run_wh) -> None:  # noqa: F811 - the fixt
     assert undo.returncode == 0 and len(json.loads(undo.stdout)["restored"]) == 120 - len(cards)
 
 
+@pytest.mark.slow
 def test_feedback_from_the_command_line(engine_wh) -> None:  # noqa: F811 - the fixture
     from revstack.data.warehouse import release_all
 

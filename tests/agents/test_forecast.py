@@ -60,6 +60,7 @@ def test_a_run_stores_ranges_drivers_and_its_backtest(forecast_company: Warehous
     assert set(drivers["period_kind"]) == {"month", "quarter"}
 
 
+@pytest.mark.slow
 def test_ranges_are_ordered_and_segments_add_up(forecast_company: Warehouse) -> None:
     with forecast_company.connect() as con:
         live = live_forecasts(con)
@@ -86,6 +87,7 @@ def test_ranges_are_ordered_and_segments_add_up(forecast_company: Warehouse) -> 
     assert np.allclose(wide["company"], wide["team"], rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_deal_probabilities_are_calibrated_on_generated_data(forecast_company: Warehouse) -> None:
     with forecast_company.connect() as con:
         curve = reliability_curve(con)
@@ -106,6 +108,7 @@ def test_deal_probabilities_are_calibrated_on_generated_data(forecast_company: W
     assert overall == pytest.approx(observed, abs=0.02)
 
 
+@pytest.mark.slow
 def test_range_coverage_on_generated_data_is_in_the_band(forecast_company: Warehouse) -> None:
     """P10-P90 should hold about 80% of outcomes. The small company has ~100 company
     snapshots, so the band is the 95% binomial spread around 80% at that size."""
@@ -120,6 +123,7 @@ def test_range_coverage_on_generated_data_is_in_the_band(forecast_company: Wareh
     assert 0.8 - half - 0.05 <= inside <= 0.8 + half + 0.05
 
 
+@pytest.mark.slow
 def test_team_ranges_are_calibrated_on_team_outcomes(forecast_company: Warehouse) -> None:
     """Teams are read at levels learned from teams' own past PITs: read at the company's,
     mid's team ranges were far too wide (97% of team-months inside P10-P90), and a team

@@ -26,6 +26,7 @@ def test_the_forecast_page_explains_itself_on_an_empty_warehouse(
     assert "revstack run --agent forecast" in at.info[0].value
 
 
+@pytest.mark.slow
 def test_the_forecast_page_shows_the_stored_ranges(
     forecast_company: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:

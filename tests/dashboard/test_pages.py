@@ -174,6 +174,7 @@ def test_approvals_counts_the_whole_queue(seeded: Warehouse, monkeypatch) -> Non
     assert shown["Waiting for a reviewer (tier 2)"] == str(pending)
 
 
+@pytest.mark.slow
 def test_data_quality_drills_down_to_the_records(small_copy: Warehouse, monkeypatch) -> None:
     from revstack.contracts import load_definitions
     from revstack.metrics.drilldown import drill_down
@@ -438,6 +439,7 @@ def test_pages_hold_no_sql_and_never_import_duckdb() -> None:
     assert offenders == []  # pages call metrics/ and the engine (docs/design.md, Code shape)
 
 
+@pytest.mark.slow
 def test_a_batch_is_sampled_and_decided_whole_from_the_page(run_wh: Warehouse, monkeypatch) -> None:
     from revstack.agents.engine import batch_status, sample_cards
     from tests.agents.test_batches import _industries, _queue
@@ -468,6 +470,7 @@ def test_a_batch_is_sampled_and_decided_whole_from_the_page(run_wh: Warehouse, m
     assert done["status"] == "approved" and done["waiting"] == 0
 
 
+@pytest.mark.slow
 def test_the_trust_ramp_graduates_on_batch_evidence(run_wh: Warehouse, monkeypatch) -> None:
     from revstack.agents.engine import decide_batch, extend_sample, open_batches
     from tests.agents.test_batches import _decide_sample, _queue
@@ -494,6 +497,7 @@ def test_the_trust_ramp_graduates_on_batch_evidence(run_wh: Warehouse, monkeypat
     assert tier == 1 and f"1 batch of 3,000 proposals, {sampled} sampled, 0 wrong" in reason
 
 
+@pytest.mark.slow
 def test_a_viewer_flags_a_change_and_a_reviewer_answers_it(seeded: Warehouse, monkeypatch) -> None:
     from revstack.agents.engine import feedback
 

@@ -57,6 +57,7 @@ def test_strata_are_weighted_by_size_not_pooled(run_wh: Warehouse) -> None:  # n
     assert sugg.is_empty()
 
 
+@pytest.mark.slow
 def test_clean_strata_graduate_the_action(run_wh: Warehouse) -> None:  # noqa: F811
     wh = run_wh
     _queue(wh, 2000, confidence=0.85, prefix="big")
@@ -115,6 +116,7 @@ def test_continuous_samples_and_demotions_are_reported(wh: Warehouse) -> None:
         assert [g["changed_by"] for g in trust_report(con)["graduations"]] == ["ana"]
 
 
+@pytest.mark.slow
 def test_a_failing_low_band_graduates_only_the_bands_above_it(run_wh: Warehouse) -> None:  # noqa: F811
     wh = run_wh
     _queue(wh, 400, confidence=0.6, prefix="low")  # band 0.50-0.70: a third wrong
