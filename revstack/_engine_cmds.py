@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import cast
+import json
+from pathlib import Path
+from typing import Any, cast
 
 from revstack._output import console, err_console, print_json, print_table, when_arg
 from revstack.agents.engine import (
     ROLES,
     add_person,
+    anchor,
     audit_rows,
     decide,
     list_proposals,
@@ -122,16 +125,43 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_anchor(path: str) -> dict[str, Any]:
+    from revstack.data.errors import InputError, Problem
+
+    try:
+        kept = json.loads(Path(path).read_text(encoding="utf-8"))
+        int(kept["seq"]), str(kept["hash"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(
+            f"{path}: not an anchor written by `revstack log anchor`",
+            [Problem(file=path, message=str(exc))],
+        ) from None
+    return dict(kept)
+
+
+def cmd_log_anchor(args: argparse.Namespace) -> int:
+    kept = Warehouse(args.db).read(anchor)
+    text = json.dumps(kept, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        console.print(f"anchored row {kept['seq']:,} in {args.out}: keep it outside the warehouse")
+    else:
+        print(text)
+    return 0
+
+
 def cmd_log_verify(args: argparse.Namespace) -> int:
     wh = Warehouse(args.db)
+    kept = _read_anchor(args.anchor) if args.anchor else None
     with wh.connect() as con:
-        result = verify(con)
+        result = verify(con, anchor=kept)
     if args.json:
         print_json(result.__dict__)
     elif result.ok:
         console.print(f"audit log ok: {result.rows:,} rows, hash chain intact")
     else:
-        err_console.print(f"audit log BROKEN at row {result.first_bad_seq}: {result.problem}")
+        where = f" at row {result.first_bad_seq}" if result.first_bad_seq is not None else ""
+        err_console.print(f"audit log BROKEN{where}: {result.problem}")
     return 0 if result.ok else 1
 
 
@@ -378,8 +408,15 @@ def register(sub: argparse._SubParsersAction, common) -> None:
     p = sub.add_parser("log", help="the audit log")
     lsub = p.add_subparsers(dest="log_command", required=True, metavar="SUBCOMMAND")
     pv = lsub.add_parser("verify", help="recompute the hash chain; name the first bad row")
+    pv.add_argument(
+        "--anchor", metavar="FILE", help="an anchor from `log anchor`: check the log still holds it"
+    )
     common(pv)
     pv.set_defaults(func=cmd_log_verify)
+    pa = lsub.add_parser("anchor", help="write the chain's head (to keep outside the warehouse)")
+    pa.add_argument("--out", metavar="FILE", help="write it here (default: print it)")
+    common(pa)
+    pa.set_defaults(func=cmd_log_anchor)
     ps = lsub.add_parser("show", help="search the log")
     for flag in ("--actor", "--record", "--field", "--action"):
         ps.add_argument(flag)

@@ -9,7 +9,15 @@ taking a ``Warehouse`` (or a connection) first.
 
 from revstack.agents.engine._agent import AccessDenied, Agent, AgentResult, Context, empty_proposals
 from revstack.agents.engine._apply import InvalidValue
-from revstack.agents.engine._audit import GENESIS, AuditEntry, ChainReport, append, to_json, verify
+from revstack.agents.engine._audit import (
+    GENESIS,
+    AuditEntry,
+    ChainReport,
+    anchor,
+    append,
+    to_json,
+    verify,
+)
 from revstack.agents.engine._batches import (
     BANDS,
     BatchDecision,
@@ -130,6 +138,7 @@ __all__ = [
     "GENESIS",
     "AuditEntry",
     "ChainReport",
+    "anchor",
     "append",
     "to_json",
     "verify",

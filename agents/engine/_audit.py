@@ -34,9 +34,9 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from revstack.data.warehouse import first_row, registered
+from revstack.data.warehouse import first_row, registered, scalar
 
-__all__ = ["AuditEntry", "GENESIS", "append", "verify", "ChainReport", "to_json"]
+__all__ = ["AuditEntry", "GENESIS", "anchor", "append", "verify", "ChainReport", "to_json"]
 
 GENESIS = "0" * 64
 
@@ -280,11 +280,62 @@ class _Block:
         return stored_hash
 
 
-def verify(con: duckdb.DuckDBPyConnection, *, chunk: int = 500_000) -> ChainReport:
+_ROW = "SELECT hash FROM ops.audit_log WHERE seq = $seq"
+_NEXT_PREV = "SELECT prev_hash FROM ops.audit_log WHERE seq = $seq + 1"
+# A decision by a person leaves a row by that person about the proposal; a decided
+# proposal without one means the log lost what the proposals table still holds.
+_UNLOGGED = """
+SELECT p.proposal_id, p.decided_by FROM ops.proposals p
+WHERE p.decided_by IS NOT NULL AND p.decided_by <> 'engine'
+  AND NOT EXISTS (SELECT 1 FROM ops.audit_log a
+                  WHERE a.proposal_id = p.proposal_id AND a.actor = p.decided_by)
+ORDER BY p.decided_at LIMIT 5
+"""
+_UNLOGGED_COUNT = """
+SELECT count(*) FROM ops.proposals p
+WHERE p.decided_by IS NOT NULL AND p.decided_by <> 'engine'
+  AND NOT EXISTS (SELECT 1 FROM ops.audit_log a
+                  WHERE a.proposal_id = p.proposal_id AND a.actor = p.decided_by)
+"""
+
+
+def anchor(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """The chain's head as a record to keep outside the warehouse (a file, a ticket, an
+    email): the log's last row and its chain value. ``verify(anchor=...)`` later proves
+    that everything up to that row is still the log that was anchored."""
+    seq, chain = _head(con)
+    return {"seq": seq, "hash": chain, "anchored_at": dt.datetime.now(dt.UTC).isoformat()}
+
+
+def _check_anchor(con: duckdb.DuckDBPyConnection, last: int, kept: dict[str, Any]) -> None:
+    seq, chain = int(kept["seq"]), str(kept["hash"])
+    if seq > last:
+        raise _Broken(
+            last + 1,
+            f"the log ends at row {last}, before the anchored row {seq}: rows were removed",
+        )
+    if seq == 0:
+        return
+    row = first_row(con, _ROW, {"seq": seq})
+    following = first_row(con, _NEXT_PREV, {"seq": seq})
+    # The anchored row must still hold the anchored chain value, and end its block.
+    if row is None or row[0] != chain or (following is not None and following[0] != chain):
+        raise _Broken(seq, f"row {seq} is not the row that was anchored: the log was rewritten")
+
+
+def verify(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    chunk: int = 500_000,
+    anchor: dict[str, Any] | None = None,
+) -> ChainReport:
     """Recompute every digest, block digest and link from the start; name the first bad row.
 
     The log must also end where its head (ops.audit_head) says: rows cut off the end
-    are named as missing, rows added without moving the head as not in the chain.
+    are named as missing, rows added without moving the head as not in the chain. With
+    ``anchor`` (from ``anchor()``, kept outside the warehouse), the anchored row must
+    still be there with its chain value: a log cut and rebuilt, head and all, is caught.
+    Last, every proposal a person decided must have that person's row in the log.
     """
     chain, expected, after = GENESIS, 1, 0
     block: _Block | None = None
@@ -305,8 +356,19 @@ def verify(con: duckdb.DuckDBPyConnection, *, chunk: int = 500_000) -> ChainRepo
         if block is not None:
             chain = block.close(at_end=True)
         _check_head(con, expected - 1, chain)
+        if anchor is not None:
+            _check_anchor(con, expected - 1, anchor)
     except _Broken as broken:
         return ChainReport(False, broken.seq - 1, broken.seq, broken.problem)
+    missing = int(scalar(con, _UNLOGGED_COUNT) or 0)
+    if missing:
+        first = ", ".join(f"{p} by {who}" for p, who in con.execute(_UNLOGGED).fetchall())
+        return ChainReport(
+            False,
+            expected - 1,
+            None,
+            f"{missing:,} decided proposal(s) have no audit row of their decision ({first})",
+        )
     return ChainReport(True, expected - 1)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -228,3 +229,74 @@ def test_a_row_moved_to_another_chain_value_is_named(
         )
         report = verify(con)
     assert (report.ok, report.first_bad_seq) == (False, seq)
+
+
+def _wipe(con: duckdb.DuckDBPyConnection) -> None:
+    """What someone with DuckDB at hand can do: empty the log, triggers and all, and
+    reset the head, so the chain that is left is whole."""
+    con.execute("CREATE TABLE ops.tmp AS SELECT * FROM ops.audit_log WHERE false")
+    con.execute("DROP TABLE ops.audit_log")
+    con.execute("ALTER TABLE ops.tmp RENAME TO audit_log")
+    con.execute("UPDATE ops.audit_head SET seq = 0, hash = repeat('0', 64)")
+
+
+def test_an_anchor_catches_a_log_cut_and_rebuilt_head_and_all(engine_wh: Warehouse) -> None:
+    from revstack.agents.engine import anchor, decide
+
+    decide(engine_wh, "p1", approve=True, by="rev")
+    decide(engine_wh, "p2", approve=False, by="rev", note="wrong")
+    with engine_wh.connect() as con:
+        kept = anchor(con)
+        assert verify(con, anchor=kept).ok and kept["seq"] > 0
+        _wipe(con)
+        bare, anchored = verify(con), verify(con, anchor=kept)
+    # without an anchor the empty chain is whole, but the decisions it lost are not
+    assert not bare.ok and "2 decided proposal(s) have no audit row" in (bare.problem or "")
+    assert "p1 by rev" in (bare.problem or "")
+    # with one, the cut itself is named
+    assert not anchored.ok and anchored.first_bad_seq == 1
+    assert f"before the anchored row {kept['seq']}" in (anchored.problem or "")
+
+
+def test_an_anchor_catches_a_log_rewritten_to_the_same_length(engine_wh: Warehouse) -> None:
+    from revstack.agents.engine import anchor
+
+    with engine_wh.transaction() as con:
+        append(con, _entries(10))
+    with engine_wh.connect() as con:
+        kept = anchor(con)
+        n = kept["seq"]
+        _wipe(con)
+    with engine_wh.transaction() as con:  # a new history, as long as the old one
+        append(con, _entries(n, start=100))
+    with engine_wh.connect() as con:
+        assert verify(con).ok  # a whole chain: only the anchor can tell it is another one
+        report = verify(con, anchor=kept)
+    assert not report.ok and report.first_bad_seq == n
+    assert "not the row that was anchored" in (report.problem or "")
+
+
+def test_log_anchor_and_verify_from_the_command_line(engine_wh: Warehouse, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from revstack.data.warehouse import release_all
+    from tests.conftest import ROOT
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "revstack", *args, "--db", str(engine_wh.path)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    release_all()
+    kept = tmp_path / "anchor.json"
+    assert run("log", "anchor", "--out", str(kept)).returncode == 0
+    assert run("log", "verify", "--anchor", str(kept)).returncode == 0
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    refused = run("log", "verify", "--anchor", str(bad))
+    assert refused.returncode == 2 and "not an anchor" in refused.stderr
