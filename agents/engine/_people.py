@@ -16,7 +16,9 @@ ROLES = ("viewer", "reviewer", "admin")
 _RANK = {r: i for i, r in enumerate(ROLES)}
 
 _GET = "SELECT role FROM ops.people WHERE name = $name"
-_COUNT_ADMINS = "SELECT count(*) FROM ops.people WHERE role = 'admin'"
+_COUNT = """
+SELECT count(*) AS everyone, count(*) FILTER (WHERE role = 'admin') AS admins FROM ops.people
+"""
 _UPSERT = """
 INSERT INTO ops.people (name, role, added_by, added_at) VALUES ($name, $role, $by, $at)
 ON CONFLICT (name) DO UPDATE SET role = excluded.role, added_by = excluded.added_by,
@@ -44,18 +46,25 @@ def check_role(name: str, have: str | None, role: str) -> str:
 
 
 def add_person(wh: Warehouse, name: str, role: str, *, by: str) -> None:
-    """Add or change a person. The first admin may add themselves; after that, admins only."""
+    """Add or change a person, by an admin. While nobody is configured at all, the first
+    person may add themselves as admin; the last admin can be neither demoted nor, by
+    demoting themselves, leave the warehouse to whoever adds themselves next."""
     if role not in ROLES:
         raise EngineError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     if not name.strip():
         raise EngineError("a person needs a name")
 
     def work(con: duckdb.DuckDBPyConnection) -> None:
-        admins = int(first_row(con, _COUNT_ADMINS)[0])  # type: ignore[index]
-        bootstrap = admins == 0 and role == "admin" and by == name
+        everyone, admins = first_row(con, _COUNT) or (0, 0)
+        bootstrap = everyone == 0 and role == "admin" and by == name
         if not bootstrap:
             require_role(con, by, "admin")
         before = first_row(con, _GET, {"name": name})
+        if before is not None and before[0] == "admin" and role != "admin" and admins == 1:
+            raise EngineError(
+                f"{name} is the last admin: make someone else admin first "
+                "(a warehouse without an admin cannot change roles or policy)"
+            )
         con.execute(_UPSERT, {"name": name, "role": role, "by": by, "at": now_utc()})
         append(
             con,
