@@ -32,7 +32,7 @@ demo: install
 	$(BIN)/revstack people add reviewer --role reviewer --by revops --db $(DB)
 	$(BIN)/revstack run --db $(DB)
 	$(BIN)/revstack batches open --by reviewer --db $(DB)
-	$(BIN)/revstack app --db $(DB)
+	$(BIN)/revstack app --as revops --db $(DB)
 
 # Everything CI checks: formatting, lint, types against their baseline, every test.
 test: lint typecheck

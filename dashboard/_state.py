@@ -119,10 +119,14 @@ def load(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 def sidebar_identity() -> tuple[str | None, str | None]:
-    """Pick who is acting from the configured people (ops.people); returns (name, role).
+    """Who is acting, from the configured people (ops.people); returns (name, role).
 
-    Streamlit's own login, when configured, fixes the name; otherwise a person picks
-    theirs from the local list. Either way the engine checks the role on every write.
+    With Streamlit's own login configured, the provider's verified identity is the name,
+    and a signed-in person who is not in ops.people sees nothing but that fact. Without
+    it, ``revstack app`` runs in local mode as the one person it was told (``--as``,
+    passed as REVSTACK_AS), on this machine only. Only a dashboard started without
+    either (tests, ``streamlit run`` by hand) lets a person pick their name from the
+    list. The engine checks the role on every write.
     """
     team = load(people)
     if team.is_empty():
@@ -131,13 +135,29 @@ def sidebar_identity() -> tuple[str | None, str | None]:
         )
         return None, None
     names = team["name"].to_list()
-    logged_in = getattr(st.user, "is_logged_in", False)
-    if logged_in and st.user.get("name") in names:
-        name = str(st.user.get("name"))  # one of names: a str already
+    local = os.environ.get("REVSTACK_AS")
+    if getattr(st.user, "is_logged_in", False):
+        name = str(st.user.get("email") or st.user.get("name"))
+        if name not in names:
+            st.error(
+                f"Signed in as {name}, who is not a person in this warehouse: an admin adds "
+                f"them with `revstack people add {name} --role viewer --by ADMIN`."
+            )
+            st.stop()
+    elif local:
+        if local not in names:
+            st.error(f"{local} (revstack app --as) is not a person in this warehouse.")
+            st.stop()
+        name = local
+        st.sidebar.caption(
+            f"Local mode: acting as **{name}** (`revstack app --as`), on this machine only."
+        )
     else:
         _kept("identity", names, names[0])  # who signed in outlives a run without the sidebar
-        name = st.sidebar.selectbox(
-            "Signed in as", names, key="identity", on_change=_keep, args=("identity",)
+        name = str(
+            st.sidebar.selectbox(
+                "Signed in as", names, key="identity", on_change=_keep, args=("identity",)
+            )
         )
     role = team.filter(pl.col("name") == name)["role"].item()
     st.sidebar.caption(f"role: {role}")

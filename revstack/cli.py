@@ -125,12 +125,52 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _sign_in_configured() -> bool:
+    """Streamlit's own OpenID Connect login is set up: an [auth] table in a secrets file
+    Streamlit reads (the project's .streamlit/ or the user's)."""
+    import tomllib
+
+    for path in (Path(".streamlit/secrets.toml"), Path.home() / ".streamlit" / "secrets.toml"):
+        try:
+            if "auth" in tomllib.loads(path.read_text(encoding="utf-8")):
+                return True
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+    return False
+
+
 def cmd_app(args: argparse.Namespace) -> int:
-    import subprocess
+    import getpass
     from importlib import resources
 
-    app = resources.files("revstack.dashboard") / "app.py"
+    from revstack.agents.engine import people
+
+    signin = _sign_in_configured()
+    if args.address not in _LOOPBACK and not signin and not args.insecure_no_sign_in_on_network:
+        raise InputError(
+            f"--address {args.address}: without sign-in configured (an [auth] table in "
+            ".streamlit/secrets.toml) the dashboard serves this machine only; "
+            "--insecure-no-sign-in-on-network serves it anyway, to anyone who can reach it"
+        )
     env = {**os.environ, "REVSTACK_DB": str(Path(args.db).resolve())}
+    mode = "sign-in"
+    if not signin:
+        who = args.as_ or getpass.getuser()
+        if not args.db.exists():
+            raise InputError(f"{args.db}: no warehouse there (revstack generate, or ingest)")
+        team = Warehouse(args.db).read(people)
+        if who not in team["name"].to_list():
+            raise InputError(
+                f"--as {who}: not a person in this warehouse; "
+                f"`revstack people add {who} --role reviewer --by ADMIN`, or --as one of "
+                f"{', '.join(team['name'].to_list()) or '(nobody yet)'}"
+            )
+        env["REVSTACK_AS"] = who
+        mode = f"local mode, as {who}"
+    app = resources.files("revstack.dashboard") / "app.py"
     command = [
         sys.executable,
         "-m",
@@ -139,15 +179,21 @@ def cmd_app(args: argparse.Namespace) -> int:
         str(app),
         "--server.port",
         str(args.port),
+        "--server.address",
+        args.address,
         "--server.headless",
         "true",
         "--browser.gatherUsageStats",
         "false",
     ]
     console.print(
-        f"revstack dashboard on http://localhost:{args.port} (warehouse {args.db}); Ctrl-C stops it"
+        f"revstack dashboard ({mode}) on http://{args.address}:{args.port} "
+        f"(warehouse {args.db}); Ctrl-C stops it"
     )
-    return subprocess.call(command, env=env)
+    sys.stdout.flush()
+    # Streamlit takes this process's place, so a service manager's SIGTERM reaches the
+    # server itself: nothing is left serving and holding the port after the stop.
+    os.execve(sys.executable, command, env)
 
 
 # -- parser ------------------------------------------------------------------
@@ -208,6 +254,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("app", help="start the dashboard")
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument(
+        "--address", default="127.0.0.1", help="where to listen (default: this machine only)"
+    )
+    p.add_argument(
+        "--as",
+        dest="as_",
+        metavar="NAME",
+        help="without sign-in configured, the one person the dashboard acts as "
+        "(default: your operating-system user name)",
+    )
+    p.add_argument(
+        "--insecure-no-sign-in-on-network",
+        action="store_true",
+        help="serve on a non-loopback --address without sign-in: anyone who reaches it acts",
+    )
     _common(p, json_flag=False)
     p.set_defaults(func=cmd_app)
 

@@ -198,3 +198,63 @@ def test_feedback_from_the_command_line(engine_wh) -> None:  # noqa: F811 - the 
     assert done.returncode == 0, done.stderr
     [row] = json.loads(_run("feedback", "--json", db=db).stdout)
     assert (row["feedback_id"], row["status"], row["resolution"]) == (fid, "addressed", "refit")
+
+
+def test_the_dashboard_refuses_the_network_without_sign_in(engine_wh) -> None:  # noqa: F811 - the fixture
+    from revstack.data.warehouse import release_all
+
+    release_all()
+    network = _run("app", "--address", "0.0.0.0", db=engine_wh.path)
+    assert network.returncode == 2 and "serves this machine only" in network.stderr
+    stranger = _run("app", "--as", "mallory", db=engine_wh.path)
+    assert stranger.returncode == 2 and "--as mallory: not a person" in stranger.stderr
+
+
+@pytest.mark.slow
+def test_a_sigterm_stops_the_dashboard_server_itself(engine_wh) -> None:  # noqa: F811 - the fixture
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    from revstack.data.warehouse import release_all
+
+    release_all()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "revstack",
+            "app",
+            "--as",
+            "ana",
+            "--port",
+            str(port),
+            "--db",
+            str(engine_wh.path),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/_stcore/health"
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if urllib.request.urlopen(url, timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("the dashboard did not come up")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with pytest.raises(OSError):  # nothing left serving on the port
+        urllib.request.urlopen(url, timeout=2)

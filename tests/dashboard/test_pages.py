@@ -580,3 +580,23 @@ def test_an_override_carries_its_reason_to_the_threshold_lab(
     assert "What people overrode, and why" in [h.value for h in at.subheader]
     shown = at.dataframe[-1].value
     assert set(shown["reason"]) == {"stale_source", "wrong_value"}
+
+
+def test_local_mode_acts_as_the_one_person_it_was_told(seeded: Warehouse, monkeypatch) -> None:
+    monkeypatch.setenv("REVSTACK_AS", "rev")
+    [pid, *_] = _pending(seeded, "fill_employees")
+    at = _app(seeded, monkeypatch)
+    at.switch_page("app_pages/approvals.py").run()
+    assert not at.exception
+    assert not [s for s in at.sidebar.selectbox if s.key == "identity"]  # nobody to pick
+    assert any("Local mode: acting as **rev**" in c.value for c in at.sidebar.caption)
+    at.button(key=f"approve_{pid}").click().run()
+    assert _status(seeded, pid)[:2] == ("approved", "rev")
+
+
+def test_local_mode_as_a_stranger_shows_nothing(seeded: Warehouse, monkeypatch) -> None:
+    monkeypatch.setenv("REVSTACK_AS", "mallory")
+    at = _app(seeded, monkeypatch)
+    at.switch_page("app_pages/approvals.py").run()
+    assert at.error and "mallory" in at.error[0].value
+    assert not at.button  # no card, no decision
