@@ -17,6 +17,7 @@ import streamlit as st
 
 from revstack.agents.engine import people
 from revstack.contracts import Bundle, default_dir, load_all
+from revstack.data import csvwriter
 from revstack.data.warehouse import Warehouse, default_db_path
 
 __all__ = [
@@ -262,7 +263,8 @@ def filters(*, agents: bool = True, window: bool = True, territory: bool = False
 
 
 def csv_text(df: pl.DataFrame) -> str:
-    """CSV of any frame: nested columns (lists, structs) become JSON text, which CSV holds."""
+    """CSV of any frame: nested columns (lists, structs) become JSON text, which CSV holds,
+    and text cells are neutralised like every CSV revstack writes (data/csvwriter.py)."""
     nested = [c for c, t in df.schema.items() if t.is_nested()]
     flat = df.with_columns(
         pl.col(c).map_elements(
@@ -271,7 +273,7 @@ def csv_text(df: pl.DataFrame) -> str:
         )
         for c in nested
     )
-    return flat.write_csv()
+    return csvwriter.csv_text(flat)
 
 
 def download(df: pl.DataFrame, name: str, *, key: str) -> None:
