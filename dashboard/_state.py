@@ -36,6 +36,7 @@ __all__ = [
     "column_config",
     "show_frame",
     "refresh",
+    "plain",
 ]
 
 T = TypeVar("T")
@@ -257,6 +258,26 @@ def filters(*, agents: bool = True, window: bool = True, territory: bool = False
             )
             out[col] = None if pick == "All" else pick
     return Filters(**out)
+
+
+# -- text from the data ----------------------------------------------------------------
+
+# Every ASCII punctuation character: CommonMark lets a backslash make each one literal,
+# so nothing in an escaped value can start a link, an image, emphasis, a heading, HTML,
+# an entity, a Streamlit colour or emoji directive (:red[...]) or LaTeX ($...$).
+_MARKUP = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def plain(value: object) -> str:
+    """``value`` as text to put inside ``st.markdown``, ``st.caption``, ``st.info``, an
+    expander's label...: every Markdown and HTML character escaped, line breaks as spaces.
+
+    Values on pages come from CRM exports, enrichment providers, news feeds and agents'
+    reasons, none of which revstack wrote: ``[click](http://evil.example)`` or
+    ``<img src=x onerror=alert(1)>`` must read as those characters, not as a link or an
+    image. Numbers and dates formatted by the page itself need no escaping.
+    """
+    return _MARKUP.sub(r"\\\1", " ".join(str(value).splitlines()))
 
 
 # -- tables ---------------------------------------------------------------------------
