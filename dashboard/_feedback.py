@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from revstack.agents.engine import EngineError, acknowledge, address, feedback, flag_output
-from revstack.dashboard._state import load, refresh, signed_in, table, warehouse
+from revstack.dashboard._state import load, plain, refresh, signed_in, table, warehouse
 
 __all__ = ["flag_box", "feedback_panel"]
 
@@ -21,10 +21,10 @@ def flag_box(agent: str, kind: str, ref: str, *, key: str, label: str = "Flag th
                     warehouse(), by=str(name), agent=agent, kind=kind, ref=ref, note=note
                 )
             except EngineError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
             else:
                 refresh()
-                st.success(f"{fid}: {agent}'s people will see it on Stack health.")
+                st.success(f"{fid}: {plain(agent)}'s people will see it on Stack health.")
 
 
 def feedback_panel(agent: str | None = None, *, key: str) -> None:
@@ -58,4 +58,4 @@ def feedback_panel(agent: str | None = None, *, key: str) -> None:
             refresh()
             st.rerun()
     except EngineError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))

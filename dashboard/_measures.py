@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from revstack.dashboard._state import table
+from revstack.dashboard._state import plain, table
 from revstack.dashboard.charts import lines
 
 __all__ = ["show_measures"]
@@ -27,7 +27,8 @@ _PERCENT_WORDS = ("rate", "precision", "recall", "accuracy", "share", "mape", "w
 
 
 def _label(key: str) -> str:
-    return key.replace("_", " ")
+    # a report's keys can be the data's own (a team, a stage): text only
+    return plain(key.replace("_", " "))
 
 
 def _scalar(key: str, value: Any) -> str:
@@ -64,7 +65,12 @@ def _rows(key: str, rows: list[dict[str, Any]], path: str) -> None:
         share = bool(long["value"].drop_nulls().is_between(0, 1).all())
         st.plotly_chart(
             lines(
-                long, when, "value", by="measure", title=f"{_label(key)} over time", percent=share
+                long,
+                when,
+                "value",
+                by="measure",
+                title=f"{key.replace('_', ' ')} over time",
+                percent=share,
             ),
             key=f"measure_chart_{path}",
         )
@@ -86,4 +92,4 @@ def show_measures(measures: dict[str, Any], *, path: str = "m") -> None:
             st.markdown(f"**{_label(k)}**")
             _rows(k, v, f"{path}_{k}")
         elif isinstance(v, list):
-            st.markdown(f"**{_label(k)}**: " + (", ".join(map(str, v)) or "none"))
+            st.markdown(f"**{_label(k)}**: " + (plain(", ".join(map(str, v))) or "none"))

@@ -17,6 +17,7 @@ import streamlit as st
 
 from revstack.agents.engine import people
 from revstack.contracts import Bundle, default_dir, load_all
+from revstack.data import csvwriter
 from revstack.data.warehouse import Warehouse, default_db_path
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "column_config",
     "show_frame",
     "refresh",
+    "plain",
 ]
 
 T = TypeVar("T")
@@ -278,11 +280,32 @@ def filters(*, agents: bool = True, window: bool = True, territory: bool = False
     return Filters(**out)
 
 
+# -- text from the data ----------------------------------------------------------------
+
+# Every ASCII punctuation character: CommonMark lets a backslash make each one literal,
+# so nothing in an escaped value can start a link, an image, emphasis, a heading, HTML,
+# an entity, a Streamlit colour or emoji directive (:red[...]) or LaTeX ($...$).
+_MARKUP = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def plain(value: object) -> str:
+    """``value`` as text to put inside ``st.markdown``, ``st.caption``, ``st.info``, an
+    expander's label...: every Markdown and HTML character escaped, line breaks as spaces.
+
+    Values on pages come from CRM exports, enrichment providers, news feeds and agents'
+    reasons, none of which revstack wrote: ``[click](http://evil.example)`` or
+    ``<img src=x onerror=alert(1)>`` must read as those characters, not as a link or an
+    image. Numbers and dates formatted by the page itself need no escaping.
+    """
+    return _MARKUP.sub(r"\\\1", " ".join(str(value).splitlines()))
+
+
 # -- tables ---------------------------------------------------------------------------
 
 
 def csv_text(df: pl.DataFrame) -> str:
-    """CSV of any frame: nested columns (lists, structs) become JSON text, which CSV holds."""
+    """CSV of any frame: nested columns (lists, structs) become JSON text, which CSV holds,
+    and text cells are neutralised like every CSV revstack writes (data/csvwriter.py)."""
     nested = [c for c, t in df.schema.items() if t.is_nested()]
     flat = df.with_columns(
         pl.col(c).map_elements(
@@ -291,7 +314,7 @@ def csv_text(df: pl.DataFrame) -> str:
         )
         for c in nested
     )
-    return flat.write_csv()
+    return csvwriter.csv_text(flat)
 
 
 def download(df: pl.DataFrame, name: str, *, key: str) -> None:

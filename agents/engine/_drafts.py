@@ -25,6 +25,7 @@ from revstack.agents.engine._catalog import EngineError
 from revstack.agents.engine._decide import Decision, decide
 from revstack.agents.engine._people import require_role
 from revstack.agents.engine._units import in_transaction, now_utc
+from revstack.data.csvwriter import write_csv
 from revstack.data.errors import InputError, Problem
 from revstack.data.warehouse import Warehouse, frame, registered
 
@@ -178,8 +179,7 @@ def export_drafts(
                 "until": until or dt.datetime.max,
             },
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rows.select(list(SEQUENCER_COLUMNS)).write_csv(out)
+    write_csv(rows.select(list(SEQUENCER_COLUMNS)), out)
     return len(rows)
 
 

@@ -8,11 +8,14 @@ are the CRM's own, from the inverse of the format's import mapping.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from revstack.agents.engine._catalog import EngineError
+from revstack.data.csvwriter import write_csv
 from revstack.data.ingest import load_mapping
 from revstack.data.warehouse import Warehouse, frame
 
@@ -63,14 +66,29 @@ def export_changes(
             raise EngineError(
                 f"no {fmt} column is mapped to {obj}.{', '.join(unknown)}; add it to data/mappings/{fmt}.yaml"
             )
-        values = part.with_columns(
-            value=pl.col("value_json").str.json_decode(pl.String),
-            column=pl.col("field").replace_strict(crm_name),
-        )
+        values = part.with_columns(column=pl.col("field").replace_strict(crm_name))
         wide = values.pivot(
-            on="column", index="record_id", values="value", aggregate_function="first"
-        ).rename({"record_id": ID_COLUMN[fmt]})
+            on="column", index="record_id", values="value_json", aggregate_function="first"
+        )
+        wide = wide.with_columns(_typed(wide[c]) for c in wide.columns if c != "record_id").rename(
+            {"record_id": ID_COLUMN[fmt]}
+        )
         path = out / f"{_FILES[fmt][obj]}_update.csv"
-        wide.write_csv(path)
+        write_csv(wide, path)
         written[path.name] = len(wide)
     return written
+
+
+def _typed(column: pl.Series) -> pl.Series:
+    """A column of JSON values as the type they share: a field the engine wrote numbers to
+    stays numeric (the CSV writer neutralises text cells only, and -5 is a number)."""
+    decoded: list[Any] = [None if v is None else json.loads(v) for v in column.to_list()]
+    present = [v for v in decoded if v is not None]
+    if present and all(isinstance(v, bool) for v in present):
+        return pl.Series(column.name, decoded, pl.Boolean)
+    numbers = [v for v in present if isinstance(v, int | float) and not isinstance(v, bool)]
+    if present and len(numbers) == len(present):
+        kind = pl.Int64 if all(isinstance(v, int) for v in numbers) else pl.Float64
+        return pl.Series(column.name, decoded, kind)
+    text = [v if v is None or isinstance(v, str) else json.dumps(v) for v in decoded]
+    return pl.Series(column.name, text, pl.String)

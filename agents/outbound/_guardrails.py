@@ -8,7 +8,11 @@ blocks (or nothing); a draft any guardrail blocks is recorded as blocked, not qu
   do-not-contact or opted out of email;
 - ``bad_email``: missing or malformed address, a bounce, or a person who has left;
 - ``duplicate``: one draft per person per sequence step, across runs and duplicate
-  records.
+  records;
+- ``formula``: neither subject nor body starts with ``=``, ``+``, ``-``, ``@``, a tab or a
+  carriage return. A fact can lead a text (``{company} and what comes next``), and a
+  sequencer's CSV or a spreadsheet would run such a text as a formula; a value nobody
+  checked is not allowed to start what an agent writes.
 """
 
 from __future__ import annotations
@@ -19,10 +23,18 @@ from typing import Any
 
 from revstack.agents._cite import grounded, value_matches
 from revstack.agents.outbound._compose import PLACEHOLDER, Draft
+from revstack.data.csvwriter import FORMULA_START
 
 __all__ = ["GUARDRAILS", "check"]
 
-GUARDRAILS = ("placeholder", "untraceable", "do_not_contact", "bad_email", "duplicate")
+GUARDRAILS = (
+    "placeholder",
+    "untraceable",
+    "do_not_contact",
+    "bad_email",
+    "duplicate",
+    "formula",
+)
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 
 
@@ -81,4 +93,13 @@ def check(
         out.append(("bad_email", "marked as no longer at the company"))
     if taken:
         out.append(("duplicate", "this person already has a draft for this sequence step"))
+    for part, text in (("subject", draft.subject), ("body", draft.body)):
+        if text.startswith(FORMULA_START):
+            out.append(
+                (
+                    "formula",
+                    f"the {part} would start with {text[0]!r}, which a spreadsheet runs as a formula",
+                )
+            )
+            break
     return out

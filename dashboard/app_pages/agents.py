@@ -9,7 +9,7 @@ import streamlit as st
 
 from revstack.dashboard._feedback import feedback_panel
 from revstack.dashboard._measures import show_measures
-from revstack.dashboard._state import bundle, filters, keep_choice, load, table
+from revstack.dashboard._state import bundle, filters, keep_choice, load, plain, table
 from revstack.dashboard.charts import bars, lines
 from revstack.metrics.activity import agent_measures, agents_seen, trigger_latency
 from revstack.metrics.engine import action_outcomes
@@ -134,7 +134,7 @@ st.subheader("Measures against truth and reviewers")
 try:
     measures = load(agent_measures, agent)
 except Exception as exc:
-    st.warning(f"{agent}'s measures could not be computed: {exc}")
+    st.warning(f"{agent}'s measures could not be computed: {plain(exc)}")
 else:
     if measures is None:
         st.info(

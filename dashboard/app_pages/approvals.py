@@ -25,7 +25,16 @@ from revstack.agents.engine import (
     parse_value,
     sample_cards,
 )
-from revstack.dashboard._state import download, filters, load, refresh, signed_in, table, warehouse
+from revstack.dashboard._state import (
+    download,
+    filters,
+    load,
+    plain,
+    refresh,
+    signed_in,
+    table,
+    warehouse,
+)
 from revstack.metrics.engine import action_outcomes
 from revstack.metrics.review import clearing_cost
 
@@ -46,7 +55,7 @@ queue = f.by_agent(
 shadow = f.by_agent(load(list_proposals, status="shadow", agent=only, limit=200))
 totals = f.by_agent(load(action_outcomes))  # totals, not just the rows fetched for the cards
 if f.agents:
-    st.caption(f"Showing {f.describe()} (sidebar filter).")
+    st.caption(f"Showing {plain(f.describe())} (sidebar filter).")
 cols = st.columns(3)
 cols[0].metric(
     "Waiting for a reviewer (tier 2)", f"{int(totals['pending'].sum()) if len(totals) else 0:,}"
@@ -64,11 +73,11 @@ def _act(action: Callable[..., object], *args: Any, **kwargs: Any) -> None:
     try:
         done = action(*args, **kwargs)
     except EngineError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     message = getattr(done, "message", None)
     if message:
-        st.toast(message)
+        st.toast(plain(message))
     refresh()
     st.rerun()
 
@@ -122,7 +131,8 @@ if not batches.is_empty():
     chosen = None if chosen == ids[0] else chosen
 if chosen is not None:
     b = batches.filter(pl.col("batch_id") == chosen).row(0, named=True)
-    (st.success if b["meets_bar"] else st.info)(b["evidence"])
+    # the engine's words and counts, or an admin's note on a rejected batch: text only
+    (st.success if b["meets_bar"] else st.info)(plain(b["evidence"]))
     act = st.columns([2, 2, 3])
     if (
         b["still_needed"]
@@ -174,11 +184,13 @@ else:
         pid = p["proposal_id"]
         target = f"{p['object_type']} {p['record_id']}" + (f" · {p['field']}" if p["field"] else "")
         with st.container(border=True):
+            # Every value on a card came from the CRM, a provider or an agent: text only.
             st.markdown(
-                f"**{p['action_type']}** on `{target}`: `{p['old_value']}` → `{p['new_value']}`  \n"
-                f"{p['agent']} · tier {p['tier']} · confidence {p['confidence']}"
+                f"**{plain(p['action_type'])}** on {plain(target)}: {plain(p['old_value'])} → "
+                f"{plain(p['new_value'])}  \n"
+                f"{plain(p['agent'])} · tier {p['tier']} · confidence {p['confidence']}"
             )
-            st.caption(f"Why: {p['reason']}  \nWhy this tier: {p['tier_reason']}")
+            st.caption(f"Why: {plain(p['reason'])}  \nWhy this tier: {plain(p['tier_reason'])}")
             # One row: note, edit, the two decisions; labels live in the placeholders.
             row = st.columns([3.2, 1.8, 2.5, 1.3, 1])
             note = row[0].text_input(
@@ -225,19 +237,19 @@ else:
                         value=parse_value(edit) if edit else None,
                         reason_code=code if edit else None,
                     )
-                    st.toast(d.message)
+                    st.toast(plain(d.message))
                     st.rerun()
                 except EngineError as exc:
-                    st.error(str(exc))
+                    st.error(plain(exc))
             if row[4].button(
                 "Reject", key=f"reject_{pid}", disabled=not can_decide, width="stretch"
             ):
                 try:
                     d = decide(wh, pid, approve=False, by=name, note=note, reason_code=code)
-                    st.toast(d.message)
+                    st.toast(plain(d.message))
                     st.rerun()
                 except EngineError as exc:
-                    st.error(str(exc))
+                    st.error(plain(exc))
             if p["evidence"]:
                 with st.expander("Evidence"):
                     st.json(json.loads(p["evidence"]))

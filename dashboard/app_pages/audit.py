@@ -9,7 +9,7 @@ import streamlit as st
 
 from revstack.agents.engine import EngineError, audit_rows, rollback, verify
 from revstack.dashboard._feedback import flag_box
-from revstack.dashboard._state import load, signed_in, table, warehouse
+from revstack.dashboard._state import load, plain, signed_in, table, warehouse
 
 st.title("Audit & rollback")
 wh = warehouse()
@@ -29,7 +29,7 @@ when = f"checked {checked:%H:%M:%S}" + ("" if last[0] == stamp else "; the log h
 if chain.ok:
     st.success(f"Hash chain intact: {chain.rows:,} rows ({when})")
 else:
-    st.error(f"Hash chain broken at row {chain.first_bad_seq}: {chain.problem} ({when})")
+    st.error(f"Hash chain broken at row {chain.first_bad_seq}: {plain(chain.problem)} ({when})")
 
 c = st.columns(5)
 actor = c[0].text_input("Agent or person", key="audit_actor") or None
@@ -98,7 +98,7 @@ else:
         try:
             st.session_state["rb_report"] = rollback(wh, by=name, dry_run=True, **window)
         except EngineError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
     report = st.session_state.get("rb_report")
     if report is not None:
         st.write(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from revstack.dashboard._state import filters, load, table
+from revstack.dashboard._state import filters, load, plain, table
 from revstack.dashboard.charts import horizontal_bars, lines
 from revstack.data.snapshots import quality_history
 from revstack.metrics.drilldown import DRILLABLE, drill_down
@@ -88,8 +88,8 @@ else:
     n = records["record_id"].n_unique()
     groups = f" in {records['group'].n_unique():,} groups" if "group" in records.columns else ""
     st.caption(
-        f"{n:,} {row['object_type']}{groups} behind “{pick}” now"
-        + (f", owned in {scope}" if scope else "")
+        f"{n:,} {row['object_type']}{groups} behind “{plain(pick)}” now"
+        + (f", owned in {plain(scope)}" if scope else "")
         + f"; the latest audit flagged {row['flagged']:,}"
         + (" (it counts the redundant records: all but one per group)" if groups else "")
         + ". The records are found again on today's data, so the counts can differ."

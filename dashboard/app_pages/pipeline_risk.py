@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from revstack.dashboard._feedback import flag_box
-from revstack.dashboard._state import download, load, show_frame
+from revstack.dashboard._state import download, load, plain, show_frame
 from revstack.dashboard.risk_charts import quality_bars, signal_bars
 from revstack.metrics.pipeline import stored_quality
 from revstack.metrics.risk_flags import deal_flags, flag_runs, flags, signal_counts
@@ -72,7 +72,7 @@ else:
             format_func=lambda o: f"{o} · {names[o]}",
         )
         for r in shown.filter(opportunity_id=deal).iter_rows(named=True):
-            with st.expander(f"{r['signal']}: {r['reason']}"):
+            with st.expander(f"{plain(r['signal'])}: {plain(r['reason'])}"):
                 st.json(json.loads(r["evidence"]) if r["evidence"] else {})
                 ref = f"{run_id}:{deal}:{r['signal']}"
                 flag_box("pipeline_health", "risk_flag", ref, key=f"flag_{ref}")

@@ -7,7 +7,15 @@ import streamlit as st
 
 from revstack.agents.registry import registry_rows
 from revstack.dashboard._feedback import feedback_panel
-from revstack.dashboard._state import column_config, download, filters, load, show_frame, table
+from revstack.dashboard._state import (
+    column_config,
+    download,
+    filters,
+    load,
+    plain,
+    show_frame,
+    table,
+)
 from revstack.dashboard.charts import bars, lines, outcome_bars
 from revstack.metrics.effort import weekly_hours
 from revstack.metrics.engine import action_outcomes
@@ -32,7 +40,7 @@ uptime = load(agent_uptime)
 hours = f.by_agent(load(weekly_hours, since=since))
 touched = load(records_touched)
 scores = load(score_trend)
-st.caption(f"Showing {f.describe()}. Filters in the sidebar apply on every page.")
+st.caption(f"Showing {plain(f.describe())}. Filters in the sidebar apply on every page.")
 
 # -- headline figures -------------------------------------------------------------------
 c = st.columns(5)
@@ -97,7 +105,7 @@ else:
     stamps = people_quality.filter(pl.col("rubber_stamp"))["reviewer"].to_list()
     if stamps:
         st.warning(
-            f"{', '.join(stamps)} approved nearly everything while truth says at least a tenth "
+            f"{plain(', '.join(stamps))} approved nearly everything while truth says at least a tenth "
             "of it was wrong: their approvals are a signal about the reviewer, not evidence "
             "about the agent."
         )
@@ -130,7 +138,7 @@ for start in range(0, len(names), per_row):
             if u:
                 st.caption(f"last run {u['last_run']:%Y-%m-%d %H:%M}")
                 if u["last_status"] != "succeeded" and u["last_error"]:
-                    st.caption(f"error: {u['last_error'][:120]}")
+                    st.caption(f"error: {plain(u['last_error'][:120])}")
 
 if outcomes.is_empty() and runs.is_empty():
     st.info(

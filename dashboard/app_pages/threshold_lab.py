@@ -12,6 +12,7 @@ from revstack.dashboard._state import (
     download,
     filters,
     load,
+    plain,
     refresh,
     signed_in,
     table,
@@ -150,7 +151,7 @@ if mine.is_empty():
 else:
     table(mine.drop("agent", "action_type"), f"overrides_{action}", key="dl_lab_overrides")
 for found in implied:
-    st.info(f"Implied {found['change']} {found['to']}: {found['why']}")
+    st.info(f"Implied {found['change']} {plain(found['to'])}: {plain(found['why'])}")
 
 reason = st.text_input("Why (saved with the proposed policy)", key="lab_reason")
 if st.button("Save as policy", key="lab_save", disabled=role != "admin" or not reason):
@@ -166,7 +167,7 @@ if st.button("Save as policy", key="lab_save", disabled=role != "admin" or not r
         refresh()
         st.success(f"min_confidence {threshold:.2f} for {pick} saved and logged.")
     except EngineError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
 if role != "admin":
     st.caption("Only admins change policy.")
 contract = bundle().contracts.get(agent)
@@ -180,7 +181,7 @@ if contract is not None and any(a.name == action for a in contract.actions):
                 note=f"threshold lab: {reason or 'proposed'}",
             )
         except ContractError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         else:
             if change.diff:
                 st.code(change.diff, language="diff")

@@ -14,6 +14,7 @@ from revstack.dashboard._state import (
     bundle,
     filters,
     load,
+    plain,
     refresh,
     signed_in,
     table,
@@ -145,7 +146,7 @@ for implied in load(implied_changes):
     if not f.agents or implied["agent"] in f.agents:
         st.info(
             f"{implied['agent']} · {implied['action_type']}: implied {implied['change']} "
-            f"{implied['to']}: {implied['why']}"
+            f"{plain(implied['to'])}: {plain(implied['why'])}"
         )
 
 st.subheader("Suggestions")
@@ -155,6 +156,7 @@ if sugg.is_empty():
 contracts = bundle().contracts
 for s in sugg.iter_rows(named=True):
     with st.container(border=True):
+        # agent, action and the evidence's words come from contracts and counts, not data
         st.markdown(f"**{s['agent']} · {s['action_type']}**: {s['suggestion']}")
         st.caption(f"{s['evidence']} (from {s['source']})")
         new_tier = 1 if s["suggestion"].startswith("graduate") else 2
@@ -180,7 +182,7 @@ for s in sugg.iter_rows(named=True):
                         key,
                     )
                 except ContractError as exc:
-                    st.error(str(exc))
+                    st.error(plain(exc))
         if st.button("Apply as policy", key=key, disabled=role != "admin"):
             try:
                 set_policy(
@@ -194,9 +196,9 @@ for s in sugg.iter_rows(named=True):
                     contract_tier=action.tier if action else None,
                 )
                 refresh()
-                st.success(f"Policy changed by {name} and logged; export it below.")
+                st.success(f"Policy changed by {plain(name)} and logged; export it below.")
             except EngineError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
         if role != "admin":
             st.caption("Only admins change policy.")
 
@@ -229,4 +231,4 @@ else:
             st.markdown(f"**{change.path.name}**")
             _export(change, f"policy_{change.path.stem}")
     except ContractError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))

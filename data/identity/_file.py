@@ -8,13 +8,12 @@ not at all (written beside the target, then renamed).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from revstack.data.csvwriter import write_csv
 from revstack.data.errors import InputError, Problem
 from revstack.data.identity._prepare import KINDS
 from revstack.data.identity._resolve import Resolution, resolve
@@ -157,7 +156,7 @@ def dedupe_file(
         progress=progress,
     )
     clusters = result.clusters
-    _write_atomically(clusters, out)
+    write_csv(clusters, out)
     if pairs_out is not None:
         explained = result.pairs.filter(pl.col("probability") >= 0.01).select(
             "left_id",
@@ -166,7 +165,7 @@ def dedupe_file(
             "match_weight",
             *[f"g_{c.kind}" for c in result.comparisons],
         )
-        _write_atomically(explained, pairs_out)
+        write_csv(explained, pairs_out)
     sizes = clusters.group_by("cluster_id").len()
     summary: dict[str, Any] = {
         "input": str(path),
@@ -183,15 +182,3 @@ def dedupe_file(
         truth = records.select("record_id", entity_id=pl.col(truth_col)).drop_nulls()
         summary["scores"] = pairwise_scores(clusters, truth)
     return summary
-
-
-def _write_atomically(frame: pl.DataFrame, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    os.close(fd)
-    try:
-        frame.write_csv(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

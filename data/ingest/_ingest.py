@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
+import duckdb
 import polars as pl
 
 from revstack.data.errors import InputError, Problem
-from revstack.data.ingest._mapping import FORMATS, TARGETS, Mapping, load_mapping
+from revstack.data.ingest._mapping import FORMATS, TARGETS, Mapping, ObjectMap, load_mapping
 from revstack.data.ingest._read import LINE, read_object
 from revstack.data.progress import Progress, report
 from revstack.data.warehouse import Warehouse, frame, registered, scalar
@@ -24,6 +25,12 @@ _SEEN = "SELECT i.import_id, i.started_at, f.file_name, f.sha256 FROM ops.import
 _COLUMNS = """
 SELECT column_name, data_type FROM information_schema.columns
 WHERE table_schema = 'crm' AND table_name = $t AND table_catalog = current_database() ORDER BY ordinal_position
+"""
+# Columns every row must fill; the writer fills source, import_id and _DEFAULTS itself.
+_REQUIRED = """
+SELECT column_name FROM information_schema.columns
+WHERE table_schema = 'crm' AND table_name = $t AND table_catalog = current_database()
+  AND is_nullable = 'NO' AND column_default IS NULL AND column_name NOT IN ('source', 'import_id')
 """
 # Columns the schema fills by default when an export does not say.
 _DEFAULTS = {
@@ -119,6 +126,35 @@ def _check_ids(obj: str, df: pl.DataFrame, label: str, problems: list[Problem]) 
             problems.append(Problem(label, f"duplicate id {value!r}", line=line, column=pk))
 
 
+def _check_required(
+    df: pl.DataFrame,
+    om: ObjectMap,
+    pk: str,
+    label: str,
+    required: list[str],
+    problems: list[Problem],
+) -> None:
+    """Every value the warehouse cannot do without is there (ids are ``_check_ids``'s)."""
+    source = {tgt: src for src, tgt in reversed(om.columns.items())}
+    for col in required:
+        if col == pk or col in _DEFAULTS:
+            continue
+        if col not in df.columns:
+            problems.append(
+                Problem(label, f"no column of the file is mapped to {col}, which every row needs")
+            )
+            continue
+        for line in df.filter(pl.col(col).is_null())[LINE].head(200):
+            problems.append(
+                Problem(
+                    label,
+                    f"{col} is empty; every row needs one",
+                    line=line,
+                    column=source.get(col, col),
+                )
+            )
+
+
 def ingest(
     wh: Warehouse,
     fmt: str,
@@ -135,6 +171,7 @@ def ingest(
         raise InputError(f"{directory}: no such directory")
     spec: Mapping = load_mapping(fmt, mapping)
     problems: list[Problem] = []
+    objects: dict[str, ObjectMap] = {str(name): om for name, om in spec.objects.items()}
     frames: dict[str, pl.DataFrame] = {}
     labels: dict[str, str] = {}
     files: list[Path] = []
@@ -179,6 +216,8 @@ def ingest(
                 )
         for name, df in frames.items():
             table, pk = TARGETS[name]
+            required = frame(con, _REQUIRED, {"t": table.split(".")[1]})["column_name"]
+            _check_required(df, objects[name], pk, labels[name], list(required), problems)
             with registered(con, "batch_ids", df.select(pl.col(pk).alias("id")).drop_nulls()):
                 clash = frame(con, _OTHER_SOURCE.format(pk=pk, table=table), {"fmt": fmt})
             for rid, source in clash.head(50).iter_rows():
@@ -231,6 +270,26 @@ def _as_of(frames: dict[str, pl.DataFrame]) -> dt.datetime:
 
 
 def _write(
+    wh: Warehouse,
+    fmt: str,
+    directory: Path,
+    frames: dict[str, pl.DataFrame],
+    hashes: pl.DataFrame,
+    as_of: dt.datetime,
+    started: dt.datetime,
+) -> dict[str, Any]:
+    try:
+        return _write_all(wh, fmt, directory, frames, hashes, as_of, started)
+    except (duckdb.DataError, duckdb.ConstraintException) as exc:
+        # Every value was checked before this point; should the warehouse still refuse
+        # one, the transaction is rolled back and the person gets one line, not a trace.
+        raise InputError(
+            f"{fmt} import of {directory} rejected by the warehouse; nothing was written: "
+            f"{str(exc).splitlines()[0]}"
+        ) from exc
+
+
+def _write_all(
     wh: Warehouse,
     fmt: str,
     directory: Path,

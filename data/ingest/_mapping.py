@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from revstack.data.errors import ContractError
 
-__all__ = ["Mapping", "ObjectMap", "load_mapping", "TARGETS", "FORMATS"]
+__all__ = ["Mapping", "ObjectMap", "load_mapping", "TARGETS", "FORMATS", "YES", "NO", "CONSENT"]
 
 FORMATS = ("salesforce", "hubspot", "maven")
 # target object -> (table, primary key)
@@ -37,6 +37,12 @@ Kind = Literal[
     "present",
     "slug",
 ]
+# How a yes/no cell may be spelled (any case, surrounding spaces ignored). Anything else
+# is refused rather than guessed: an opt-out read as "no" would let people be contacted.
+YES = ("true", "yes", "y", "1", "t")
+NO = ("false", "no", "n", "0", "f")
+# The targets that say whether a person may be contacted.
+CONSENT = ("email_opt_out", "do_not_contact")
 
 
 class ObjectMap(BaseModel):
@@ -51,6 +57,19 @@ class ObjectMap(BaseModel):
     derive: dict[str, dict[str, str]] = {}
     null_ids: list[str] = []
     ignore: list[str] = []
+    # Consent targets for which a value that is neither a yes nor a no counts as opted
+    # out, instead of refusing the import.
+    unknown_is_opted_out: list[str] = []
+
+    @model_validator(mode="after")
+    def _opt_outs_are_yes_no(self) -> ObjectMap:
+        for target in self.unknown_is_opted_out:
+            if target not in CONSENT or self.types.get(target) != "boolean":
+                raise ValueError(
+                    f"unknown_is_opted_out names {target!r}; it takes consent targets "
+                    f"({', '.join(CONSENT)}) typed boolean in this object"
+                )
+        return self
 
     def ignored(self, column: str) -> bool:
         return any(fnmatch.fnmatchcase(column, p) for p in self.ignore)

@@ -37,3 +37,25 @@ def test_schedule_events_wake_scheduled_agents(run_wh: Warehouse) -> None:
     record_schedule(run_wh)
     [ran] = run_agents(run_wh, [scheduled])
     assert ran.status == "succeeded" and ran.events == 1
+
+
+def test_export_neutralises_formula_text_and_keeps_numbers_numbers(
+    run_wh: Warehouse, tmp_path: Path
+) -> None:
+    run_agents(run_wh, [_spec("filler", FillIndustry)])
+    with run_wh.connect() as con:
+        pending = dict(
+            con.execute(
+                "SELECT record_id || '.' || field, proposal_id FROM ops.proposals "
+                "WHERE status = 'pending' AND record_id IN ('a2', 'a4')"
+            ).fetchall()
+        )
+    payload = "=cmd|' /C calc'!A0"
+    decide(run_wh, pending["a4.industry"], approve=True, by="rev", value=parse_value(payload))
+    decide(run_wh, pending["a2.employees"], approve=True, by="rev", value=parse_value("-5"))
+    export_changes(run_wh, "salesforce", tmp_path / "sf")
+    with (tmp_path / "sf" / "Account_update.csv").open(newline="") as f:
+        rows = {r["Id"]: r for r in csv.DictReader(f)}
+    assert rows["a4"]["Industry"] == "'" + payload
+    assert rows["a1"]["Industry"] == "Software"
+    assert rows["a2"]["NumberOfEmployees"] == "-5"  # a number, not text to neutralise

@@ -308,3 +308,54 @@ def test_metrics_know_every_guardrail(clean: Warehouse) -> None:
     assert m["drafts"]["drafts"] == len(_drafts(clean))
     blocks = _q(clean, "SELECT guardrail, count(*) AS n FROM ops.draft_blocks GROUP BY ALL")
     assert {g: m["blocked"][g] for g in GUARDRAILS if m["blocked"][g]} == dict(blocks.iter_rows())
+
+
+PAYLOAD = "=cmd|' /C calc'!A0"
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def test_no_draft_starts_with_a_value_that_would_run_as_a_formula(
+    clean: Warehouse, small_company: Warehouse, tmp_path: Path
+) -> None:
+    expansion = _drafts(clean).filter(
+        (pl.col("sequence") == "expansion") & (pl.col("sequence_step") == 1)
+    )
+    assert len(expansion) and expansion["subject"][0].endswith(" and what comes next")
+    account, contact = expansion.select("account_id", "contact_id").row(0)
+    wh = _copy(small_company, tmp_path / "formula.duckdb")  # the company before any run
+    with wh.connect() as con:
+        con.execute(
+            "UPDATE crm.accounts SET name = $n WHERE account_id = $a", {"n": PAYLOAD, "a": account}
+        )
+    _run(wh)
+    drafts = _drafts(wh)
+    for text in drafts["subject"].to_list() + drafts["body"].to_list():
+        assert not text.startswith(FORMULA_START), text
+    assert contact not in set(drafts["contact_id"])
+    blocks = _q(
+        wh, "SELECT guardrail, detail FROM ops.draft_blocks WHERE contact_id = $c", {"c": contact}
+    )
+    assert (
+        dict(blocks.iter_rows())["formula"]
+        == "the subject would start with '=', which a spreadsheet runs as a formula"
+    )
+
+
+def test_the_sequencer_export_neutralises_formula_cells(clean: Warehouse, tmp_path: Path) -> None:
+    wh = _copy(clean, tmp_path / "export.duckdb")
+    one = _drafts(wh).filter(pl.col("sequence_step") == 1).row(0, named=True)
+    approve_draft(wh, one["draft_id"], by="ana")
+    with wh.connect() as con:  # values someone typed into the CRM after the draft was made
+        con.execute(
+            "UPDATE crm.accounts SET name = $n WHERE account_id = $a",
+            {"n": PAYLOAD, "a": one["account_id"]},
+        )
+        con.execute(
+            "UPDATE crm.contacts SET title = '@VP Sales' WHERE contact_id = $c",
+            {"c": one["contact_id"]},
+        )
+    out = tmp_path / "seq.csv"
+    assert export_drafts(wh, out) == 1
+    [row] = pl.read_csv(out, infer_schema=False).to_dicts()
+    assert row["Company"] == "'" + PAYLOAD and row["Title"] == "'@VP Sales"
+    assert row["Sequence Step"] == "1" and row["External ID"] == one["draft_id"]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from revstack.data.errors import ContractError, InputError
 from revstack.data.ingest import ingest
@@ -165,8 +169,129 @@ def _missing_column(path: Path) -> None:
     )
 
 
+def _records(path: Path) -> list[list[str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.reader(fh))
+
+
+def _rewrite(path: Path, records: list[list[str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh, quoting=csv.QUOTE_ALL).writerows(records)
+
+
+def _set_cell(line: int, column: str, value: str):
+    """Put ``value`` into one cell (line as the importer counts: header = 1, -1 = last)."""
+
+    def edit(path: Path) -> None:
+        records = _records(path)
+        records[line - 1 if line > 0 else line][records[0].index(column)] = value
+        _rewrite(path, records)
+
+    return edit
+
+
+def _cut_row(line: int, keep: int):
+    """Cut one record short after ``keep`` fields, as a truncated download would."""
+
+    def edit(path: Path) -> None:
+        records = _records(path)
+        index = line - 1 if line > 0 else line
+        records[index] = records[index][:keep]
+        _rewrite(path, records)
+
+    return edit
+
+
 BAD = [
     # (dataset, format, file, edit, expected file, line, column, message)
+    (
+        "salesforce_sample",
+        "salesforce",
+        "Opportunity.csv",
+        _cut_row(-1, 9),
+        "Opportunity.csv",
+        32,
+        "Probability",
+        "the row has 9 of the header's 40 fields: it ends after 'Amount'",
+    ),
+    (
+        "maven_crm",
+        "maven",
+        "sales_pipeline.csv",
+        _cut_row(6, 4),
+        "sales_pipeline.csv",
+        6,
+        "deal_stage",
+        "the row has 4 of the header's 8 fields",
+    ),
+    (
+        "maven_crm",
+        "maven",
+        "accounts.csv",
+        _replace("Betasoloin,", "Beta\x00soloin,"),
+        "accounts.csv",
+        3,
+        "account",
+        "NUL byte",
+    ),
+    (
+        "salesforce_sample",
+        "salesforce",
+        "Opportunity.csv",
+        _set_cell(2, "Probability", "250"),
+        "Opportunity.csv",
+        2,
+        "Probability",
+        "'250' is not a percentage between 0 and 100",
+    ),
+    *[
+        (
+            "maven_crm",
+            "maven",
+            "sales_pipeline.csv",
+            _replace(",2017-03-01,1054", f",2017-03-01,{value}"),
+            "sales_pipeline.csv",
+            2,
+            "close_value",
+            message,
+        )
+        for value, message in [
+            ("NaN", "cannot read 'NaN' as an amount"),
+            ("inf", "cannot read 'inf' as an amount"),
+            ("-inf", "cannot read '-inf' as an amount"),
+            ("1e20", "amount '1e20' is too large"),
+        ]
+    ],
+    (
+        "salesforce_sample",
+        "salesforce",
+        "Account.csv",
+        _set_cell(2, "NumberOfEmployees", "1e12"),
+        "Account.csv",
+        2,
+        "NumberOfEmployees",
+        "'1e12' is too large for a whole number",
+    ),
+    (
+        "maven_crm",
+        "maven",
+        "sales_pipeline.csv",
+        _replace(",Cancity,Won,2016-10-20", ",Cancity,,2016-10-20"),
+        "sales_pipeline.csv",
+        2,
+        "deal_stage",
+        "stage is empty; every row needs one",
+    ),
+    (
+        "salesforce_sample",
+        "salesforce",
+        "Account.csv",
+        _set_cell(2, "Name", ""),
+        "Account.csv",
+        2,
+        "Name",
+        "name is empty; every row needs one",
+    ),
     (
         "maven_crm",
         "maven",
@@ -385,3 +510,125 @@ def test_unknown_format_and_directory_are_named(wh: Warehouse, tmp_path: Path) -
         ingest(wh, "pipedrive", HUBSPOT)
     with pytest.raises(InputError, match="no such directory"):
         ingest(wh, "hubspot", tmp_path / "nope")
+
+
+@pytest.mark.parametrize("value", ["X", "checked", "Opted Out"])
+def test_an_opt_out_nobody_can_read_is_refused_not_taken_as_may_contact(
+    wh: Warehouse, shared_data: Path, tmp_path: Path, value: str
+) -> None:
+    ingest(wh, "hubspot", HUBSPOT)
+    before = _snapshot(wh)
+    src = tmp_path / "sf"
+    shutil.copytree(shared_data / "salesforce_sample", src)
+    _set_cell(3, "HasOptedOutOfEmail", value)(src / "Contact.csv")
+    with pytest.raises(InputError) as caught:
+        ingest(wh, "salesforce", src)
+    [problem] = caught.value.problems
+    assert (problem.file, problem.line, problem.column) == ("Contact.csv", 3, "HasOptedOutOfEmail")
+    assert f"cannot read {value!r} as yes or no" in problem.message
+    assert "true/false, yes/no, y/n, 1/0, t/f" in problem.message
+    assert _snapshot(wh) == before
+
+
+def test_opt_outs_read_every_plain_spelling_of_yes_and_no(
+    wh: Warehouse, shared_data: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "sf"
+    shutil.copytree(shared_data / "salesforce_sample", src)
+    spelled = {" Yes ": True, "TRUE": True, "y": True, "T": True, "1 ": True}
+    spelled |= {"No": False, "false": False, "N": False, " f": False, "0": False}
+    contacts = src / "Contact.csv"
+    for line, value in enumerate(spelled, start=2):
+        _set_cell(line, "HasOptedOutOfEmail", value)(contacts)
+        _set_cell(line, "DoNotCall", value)(contacts)
+    ids = [r[0] for r in _records(contacts)[1 : 1 + len(spelled)]]
+    ingest(wh, "salesforce", src)
+    with wh.connect() as con:
+        got = dict(
+            con.execute(
+                "SELECT contact_id, [email_opt_out, do_not_contact] FROM crm.contacts"
+            ).fetchall()
+        )
+    assert [got[i] for i in ids] == [[v, v] for v in spelled.values()]
+
+
+def test_a_mapping_may_count_unreadable_opt_outs_as_opted_out(
+    wh: Warehouse, shared_data: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "sf"
+    shutil.copytree(shared_data / "salesforce_sample", src)
+    _set_cell(2, "HasOptedOutOfEmail", "Opted Out")(src / "Contact.csv")
+    _set_cell(3, "DoNotCall", "checked")(src / "Contact.csv")
+    ids = [r[0] for r in _records(src / "Contact.csv")[1:4]]
+    shipped = yaml.safe_load((ROOT / "data" / "mappings" / "salesforce.yaml").read_text())
+    shipped["objects"]["contacts"]["unknown_is_opted_out"] = ["email_opt_out", "do_not_contact"]
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(yaml.safe_dump(shipped))
+    ingest(wh, "salesforce", src, mapping=mine)
+    with wh.connect() as con:
+        got = dict(
+            con.execute(
+                "SELECT contact_id, [email_opt_out, do_not_contact] FROM crm.contacts"
+            ).fetchall()
+        )
+    assert [got[i] for i in ids] == [[True, False], [False, True], [False, False]]
+    shipped["objects"]["contacts"]["unknown_is_opted_out"] = ["first_name"]
+    mine.write_text(yaml.safe_dump(shipped))
+    with pytest.raises(ContractError, match="unknown_is_opted_out names 'first_name'"):
+        ingest(wh, "salesforce", src, mapping=mine)
+
+
+def _status_counts(db: Path) -> dict[str, int]:
+    import json
+
+    done = _cli("status", "--json", "--db", str(db))
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["tables"]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "revstack", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.slow
+def test_the_cli_refuses_bad_exports_in_one_line_and_changes_nothing(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "cli.duckdb"
+    assert _cli("ingest", "hubspot", str(HUBSPOT), "--db", str(db)).returncode == 0
+    before = _status_counts(db)
+    cases = [
+        (
+            "salesforce_sample",
+            "Contact.csv",
+            _set_cell(3, "HasOptedOutOfEmail", "X"),
+            "Contact.csv:3 [HasOptedOutOfEmail]: cannot read 'X' as yes or no",
+        ),
+        (
+            "salesforce_sample",
+            "Opportunity.csv",
+            _cut_row(-1, 9),
+            "Opportunity.csv:32 [Probability]: the row has 9 of the header's 40 fields",
+        ),
+        (
+            "maven_crm",
+            "sales_pipeline.csv",
+            _replace(",2017-03-01,1054", ",2017-03-01,NaN"),
+            "sales_pipeline.csv:2 [close_value]: cannot read 'NaN' as an amount",
+        ),
+    ]
+    for dataset, file, edit, expected in cases:
+        src = tmp_path / f"{dataset}-{file}"
+        shutil.copytree(shared_data / dataset, src)
+        edit(src / file)
+        fmt = "salesforce" if dataset.startswith("salesforce") else "maven"
+        done = _cli("ingest", fmt, str(src), "--db", str(db))
+        assert done.returncode == 2, done.stderr
+        assert expected in done.stderr.splitlines()[0] and "Traceback" not in done.stderr
+        assert _status_counts(db) == before
