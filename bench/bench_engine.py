@@ -43,7 +43,7 @@ _FILL_AUDIT = """
 INSERT INTO ops.audit_log
 SELECT i, TIMESTAMP '2026-01-01' + to_microseconds(i::BIGINT), 'bench', 'agent', 'propose', 'accounts',
        'A' || (i % 50000), 'employees', '1', '2', NULL, 'bench', NULL,
-       md5((i - 1)::VARCHAR) || md5(i::VARCHAR), md5(i::VARCHAR) || md5((i + 1)::VARCHAR)
+       md5((i - 1)::VARCHAR) || md5(i::VARCHAR), md5(i::VARCHAR) || md5((i + 1)::VARCHAR), 'bench'
 FROM range(1, $n + 1) t(i)
 """
 # Decided proposals of earlier runs, so looking one up is not a scan of a tiny table.

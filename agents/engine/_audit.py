@@ -4,7 +4,9 @@ Rows are appended in blocks: one block per ``append`` call (a run's audit rows,
 or one decision's). Exactly what is chained:
 
 - each row's content digest ``d`` is sha256 of ``seq``, ``logged_at`` and every
-  entry field, joined by a separator that cannot occur in them (``_DIGEST``);
+  entry field, joined by a separator that cannot occur in them (``_DIGEST``), then the
+  operating-system user of the process that wrote the row, where there is one (rows
+  from before migration 011 have none, and their text is what it always was);
 - every row of a block stores the same ``prev_hash``: the chain value before the
   block (``GENESIS`` for the first block);
 - a row that is not the block's last stores ``hash = d``; the block's last row
@@ -25,6 +27,8 @@ match. The table itself refuses UPDATE and DELETE (triggers in migration 002).
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import getpass
 import hashlib
 import json
 from collections.abc import Iterable
@@ -53,7 +57,7 @@ ENTRY_FIELDS = (
     "run_id",
     "detail",
 )
-_COLUMNS = ("seq", "logged_at", *ENTRY_FIELDS, "prev_hash", "hash")
+_COLUMNS = ("seq", "logged_at", *ENTRY_FIELDS, "prev_hash", "hash", "os_user")
 # The digest's text, also built in Python to write (append) and checked against _DIGEST.
 _SEP, _NULL, _STAMP = chr(31), chr(0), "%Y-%m-%dT%H:%M:%S.%f"
 
@@ -61,20 +65,36 @@ _SEP, _NULL, _STAMP = chr(31), chr(0), "%Y-%m-%dT%H:%M:%S.%f"
 _DIGEST = (
     "sha256(concat_ws(chr(31), seq::VARCHAR, strftime(logged_at, '%Y-%m-%dT%H:%M:%S.%f'), "
     + ", ".join(f"coalesce({f}::VARCHAR, chr(0))" for f in ENTRY_FIELDS)
-    + "))"
+    + ", os_user))"  # concat_ws leaves a NULL out, separator and all
 )
 # The chain's last seq and value, one row (migration 007). Moving it is what makes two
 # appending transactions conflict, so the chain never forks.
 _HEAD = "SELECT seq, hash FROM ops.audit_head"
 _MOVE_HEAD = "UPDATE ops.audit_head SET seq = $seq, hash = $hash WHERE seq = $was AND hash = $prev"
-_INSERT = "INSERT INTO ops.audit_log SELECT " + ", ".join(_COLUMNS) + " FROM audit_batch"
+_INSERT = (
+    f"INSERT INTO ops.audit_log ({', '.join(_COLUMNS)}) SELECT {', '.join(_COLUMNS)} "
+    "FROM audit_batch"
+)
 # A few rows (a decision) go in as bound lists: no frame to build and register.
 _FEW = 64
 _INSERT_ROWS = (
-    "INSERT INTO ops.audit_log SELECT unnest($seq::BIGINT[]), $logged_at::TIMESTAMP, "
+    f"INSERT INTO ops.audit_log ({', '.join(_COLUMNS)}) "
+    "SELECT unnest($seq::BIGINT[]), $logged_at::TIMESTAMP, "
     + ", ".join(f"unnest(${f}::VARCHAR[])" for f in ENTRY_FIELDS)
-    + ", $prev_hash, unnest($hash::VARCHAR[])"
+    + ", $prev_hash, unnest($hash::VARCHAR[]), $os_user"
 )
+
+
+@functools.cache
+def os_user() -> str | None:
+    """Who this process runs as, by the operating system: written beside every row's
+    actor, so a name given with --by is at least tied to an account (None if unknown)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
 _SCAN = f"""
 SELECT seq, prev_hash, hash, {_DIGEST} AS digest FROM ops.audit_log
 WHERE seq > $after ORDER BY seq LIMIT $n
@@ -149,8 +169,9 @@ def append(
         return _append_frame(con, batch, logged_at, head)
     last, prev = head or _head(con)
     stamp = logged_at.strftime(_STAMP)
+    who = [] if os_user() is None else [str(os_user())]
     digests = [
-        _sha(_SEP.join([str(last + i), stamp, *(_NULL if v is None else v for v in row)]))
+        _sha(_SEP.join([str(last + i), stamp, *(_NULL if v is None else v for v in row), *who]))
         for i, row in enumerate(rows, start=1)
     ]
     block = _sha(prev + "".join(digests))
@@ -160,6 +181,7 @@ def append(
         "logged_at": logged_at,
         "prev_hash": prev,
         "hash": [*digests[:-1], block],
+        "os_user": os_user(),
     }
     _move_head(con, (last, prev), last + len(rows), block)
     con.execute(_INSERT_ROWS, params)
@@ -179,6 +201,7 @@ def _append_frame(
     batch = batch.with_columns(
         seq=pl.int_range(last + 1, last + 1 + len(batch), dtype=pl.Int64),
         logged_at=pl.lit(at, pl.Datetime("us")),
+        os_user=pl.lit(os_user(), pl.String),
     )
     # The rows' canonical text in one vectorised pass, then one sha256 call per row: faster
     # than DuckDB's sha256 over the same text, with no round trip (docs/engine.md). verify
@@ -189,8 +212,10 @@ def _append_frame(
                 pl.col("seq").cast(pl.String),
                 pl.lit(at.strftime(_STAMP)),
                 *(pl.col(f).fill_null(_NULL) for f in ENTRY_FIELDS),
+                pl.col("os_user"),
             ],
             separator=_SEP,
+            ignore_nulls=True,  # as concat_ws: no user, no separator
         )
     ).to_series()
     sha = hashlib.sha256

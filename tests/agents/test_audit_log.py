@@ -104,7 +104,7 @@ _FIELDS = (
     "run_id",
     "detail",
 )
-_ROWS = f"SELECT seq, strftime(logged_at, '%Y-%m-%dT%H:%M:%S.%f'), {', '.join(_FIELDS)}, prev_hash, hash FROM ops.audit_log ORDER BY seq"
+_ROWS = f"SELECT seq, strftime(logged_at, '%Y-%m-%dT%H:%M:%S.%f'), {', '.join(_FIELDS)}, os_user, prev_hash, hash FROM ops.audit_log ORDER BY seq"
 
 
 def _sha(text: str) -> str:
@@ -112,8 +112,11 @@ def _sha(text: str) -> str:
 
 
 def _digest(row: tuple) -> str:
-    seq, logged, *values = row[:-2]
-    return _sha(chr(31).join([str(seq), logged, *(chr(0) if v is None else v for v in values)]))
+    """A row's digest as documented: seq, time, every field (NUL for none), then the OS
+    user where the row has one (rows written before it was recorded have none)."""
+    seq, logged, *values, os_user = row[:-2]
+    fields = [str(seq), logged, *(chr(0) if v is None else v for v in values)]
+    return _sha(chr(31).join(fields + ([] if os_user is None else [os_user])))
 
 
 def _rebuild(con: duckdb.DuckDBPyConnection, keep: str = "TRUE") -> None:
@@ -142,10 +145,10 @@ def _legacy_rows(con: duckdb.DuckDBPyConnection, n: int, *, head: bool = True) -
             "run-0",
             None,
         )
-        h = _sha(prev + _digest((*row, None, None)))
+        h = _sha(prev + _digest((*row, None, None, None)))  # no OS user: written before 011
         con.execute(
-            "INSERT INTO ops.audit_log VALUES ($1, $2::TIMESTAMP, $3, $4, $5, $6, $7, $8, $9, $10,"
-            " $11, $12, $13, $14, $15)",
+            f"INSERT INTO ops.audit_log (seq, logged_at, {', '.join(_FIELDS)}, prev_hash, hash) "
+            "VALUES ($1, $2::TIMESTAMP, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             [*row, prev, h],
         )
         prev = h
@@ -300,3 +303,20 @@ def test_log_anchor_and_verify_from_the_command_line(engine_wh: Warehouse, tmp_p
     bad.write_text("{}")
     refused = run("log", "verify", "--anchor", str(bad))
     assert refused.returncode == 2 and "not an anchor" in refused.stderr
+
+
+def test_every_row_names_the_os_user_that_wrote_it_and_changing_it_breaks_the_chain(
+    wh: Warehouse,
+) -> None:
+    import getpass
+
+    with wh.transaction() as con:
+        append(con, _entries(3))  # a few rows: bound lists
+        append(con, _entries(100, start=3))  # many: a frame
+    with wh.connect() as con:
+        users = {u for (u,) in con.execute("SELECT DISTINCT os_user FROM ops.audit_log").fetchall()}
+        assert users == {getpass.getuser()} and verify(con).ok
+        _rebuild(con, "true")
+        con.execute("UPDATE ops.audit_log SET os_user = 'someone_else' WHERE seq = 50")
+        report = verify(con)
+    assert (report.ok, report.first_bad_seq) == (False, 50)

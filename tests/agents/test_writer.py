@@ -194,8 +194,8 @@ def test_a_row_added_past_the_head_is_named(wh: Warehouse) -> None:
         )
         con.execute(
             "INSERT INTO ops.audit_log VALUES ($1, $2::TIMESTAMP, $3, $4, $5, $6, $7, $8, $9, "
-            "$10, $11, $12, $13, $14, $15)",
-            [*row, tail, _sha(tail + _digest((*row, None, None)))],
+            "$10, $11, $12, $13, $14, $15, NULL)",
+            [*row, tail, _sha(tail + _digest((*row, None, None, None)))],
         )  # a well-formed block of one, chained to the end, but the head was not moved
         report = verify(con)
     assert (report.ok, report.first_bad_seq) == (False, 10)
