@@ -19,6 +19,8 @@ from pathlib import Path
 
 import polars as pl
 
+from revstack.data.errors import InputError
+
 __all__ = ["FORMULA_START", "csv_text", "neutralise", "neutralised", "write_csv"]
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -51,9 +53,15 @@ def csv_text(df: pl.DataFrame) -> str:
 
 def write_csv(df: pl.DataFrame, path: Path) -> None:
     """Write ``df`` to ``path`` as CSV, every text cell made safe. The file appears whole
-    or not at all: it is written beside the target and then renamed over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    or not at all: it is written beside the target and then renamed over it. A place
+    that cannot be written (a directory, a parent that is a file) is an ``InputError``."""
+    if path.is_dir():
+        raise InputError(f"{path} is a directory; give a file name to write the CSV to")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror}") from exc
     os.close(fd)
     try:
         neutralised(df).write_csv(tmp)

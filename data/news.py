@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import io
 import json
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 import polars as pl
 
 from revstack.data.errors import InputError, Problem
+from revstack.data.textfile import read_utf8
 from revstack.data.warehouse import Warehouse, registered, scalar
 
 __all__ = ["FeedFile", "NEWS_SCHEMA", "NewsProvider", "load_news"]
@@ -69,11 +71,12 @@ class FeedFile:
     def _records(self) -> list[tuple[int, dict[str, object]]]:
         if not self.path.exists():
             raise InputError(f"{self.path}: no such news feed file")
+        text = read_utf8(self.path)
         if self.path.suffix.lower() == ".csv":
-            with self.path.open(newline="", encoding="utf-8") as f:
-                return [(i + 2, dict(r)) for i, r in enumerate(csv.DictReader(f))]
+            rows = csv.DictReader(io.StringIO(text, newline=""))
+            return [(i + 2, dict(r)) for i, r in enumerate(rows)]
         out = []
-        for i, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+        for i, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -80,7 +81,23 @@ def cmd_reject(args: argparse.Namespace) -> int:
     return _decide(args, False)
 
 
+def _known_agent(agent: str, also: Sequence[str] = ()) -> None:
+    """An agent named on the command line exists: in the registry, or among ``also``."""
+    from revstack.agents.engine import EngineError
+    from revstack.agents.registry import specs
+
+    names = [s.name for s in specs()]
+    names += [a for a in also if a not in names]
+    if agent not in names:
+        raise EngineError(f"no agent {agent!r}; agents: {', '.join(names)}")
+
+
 def cmd_rollback(args: argparse.Namespace) -> int:
+    if args.agent is not None:
+        from revstack.metrics.activity import agents_seen
+
+        # an agent no longer in the registry can still be rolled back if it ran
+        _known_agent(args.agent, Warehouse(args.db).read(agents_seen))
     report = rollback(
         Warehouse(args.db),
         by=args.by,
@@ -279,6 +296,7 @@ def cmd_policy_set(args: argparse.Namespace) -> int:
     from revstack.agents.engine import set_policy
     from revstack.agents.registry import specs
 
+    _known_agent(args.agent)
     spec = {s.name: s for s in specs()}.get(args.agent)
     contract_tier = None
     if spec is not None:
@@ -323,7 +341,7 @@ def register(sub: argparse._SubParsersAction, common) -> None:
         "agents", help="the registry: every agent, its contract, mode and dependencies"
     )
     asub = p.add_subparsers(dest="agents_command", metavar="SUBCOMMAND")
-    common(p)
+    common(p, reads=True)
     p.set_defaults(func=cmd_agents)
     pm = asub.add_parser("mode", help="put an agent in shadow or live mode (admins)")
     pm.add_argument("agent")
@@ -350,7 +368,7 @@ def register(sub: argparse._SubParsersAction, common) -> None:
     p.add_argument("--out", required=True, help="directory for the update CSVs")
     p.add_argument("--since", type=when_arg)
     p.add_argument("--until", type=when_arg)
-    common(p)
+    common(p, reads=True)
     p.set_defaults(func=cmd_export_changes)
 
     p = sub.add_parser("policy", help="tier and threshold overrides (admins)")
@@ -370,7 +388,7 @@ def register(sub: argparse._SubParsersAction, common) -> None:
     p.add_argument("--agent")
     p.add_argument("--tier", type=int, choices=[1, 2, 3])
     p.add_argument("--limit", type=int, default=200)
-    common(p)
+    common(p, reads=True)
     p.set_defaults(func=cmd_proposals)
 
     for name, func, helptext in (
@@ -411,11 +429,11 @@ def register(sub: argparse._SubParsersAction, common) -> None:
     pv.add_argument(
         "--anchor", metavar="FILE", help="an anchor from `log anchor`: check the log still holds it"
     )
-    common(pv)
+    common(pv, reads=True)
     pv.set_defaults(func=cmd_log_verify)
     pa = lsub.add_parser("anchor", help="write the chain's head (to keep outside the warehouse)")
     pa.add_argument("--out", metavar="FILE", help="write it here (default: print it)")
-    common(pa)
+    common(pa, reads=True)
     pa.set_defaults(func=cmd_log_anchor)
     ps = lsub.add_parser("show", help="search the log")
     for flag in ("--actor", "--record", "--field", "--action"):
@@ -423,7 +441,7 @@ def register(sub: argparse._SubParsersAction, common) -> None:
     ps.add_argument("--since", type=when_arg)
     ps.add_argument("--until", type=when_arg)
     ps.add_argument("--limit", type=int, default=100)
-    common(ps)
+    common(ps, reads=True)
     ps.set_defaults(func=cmd_log_show)
 
     p = sub.add_parser("people", help="who may view, review and administer")
@@ -437,5 +455,5 @@ def register(sub: argparse._SubParsersAction, common) -> None:
     common(pa)
     pa.set_defaults(func=cmd_people_add)
     pl_ = psub.add_parser("list", help="everyone and their role")
-    common(pl_)
+    common(pl_, reads=True)
     pl_.set_defaults(func=cmd_people_list)

@@ -43,5 +43,5 @@ def register(sub: argparse._SubParsersAction, common) -> None:
     p = sub.add_parser("metrics", help="an agent's measures: engine outcomes and against truth")
     p.add_argument("--agent", required=True)
     p.add_argument("--definitions", help="definitions.yaml to measure against")
-    common(p)
+    common(p, reads=True)
     p.set_defaults(func=cmd_metrics)

@@ -87,7 +87,7 @@ def register(sub: argparse._SubParsersAction, common) -> None:
         "--status", default="task", help="task (undecided), done (approved), dismissed, or all"
     )
     p.add_argument("--limit", type=int, default=200)
-    common(p)
+    common(p, reads=True)
     p.set_defaults(func=cmd_drafts)
     dsub = p.add_subparsers(dest="drafts_command", metavar="SUBCOMMAND")
 
@@ -111,7 +111,7 @@ def register(sub: argparse._SubParsersAction, common) -> None:
     px = dsub.add_parser("export", help="approved drafts as a sequencer import CSV")
     px.add_argument("--out", required=True, metavar="FILE")
     px.add_argument("--since", help="approved since (ISO time, or 2h / 3d ago)")
-    common(px)
+    common(px, reads=True)
     px.set_defaults(func=cmd_export)
 
     po = dsub.add_parser(

@@ -109,7 +109,7 @@ def register(sub: argparse._SubParsersAction, common) -> None:
     p = sub.add_parser("briefings", help="stored briefings and how often each was opened")
     p.add_argument("--opp", help="only this deal's")
     p.add_argument("--limit", type=int, default=200)
-    common(p)
+    common(p, reads=True)
     p.set_defaults(func=cmd_briefings)
 
     p = sub.add_parser("briefing", help="one stored briefing")

@@ -270,7 +270,7 @@ def register(sub: argparse._SubParsersAction, common) -> None:
     )
     p.add_argument("--status", choices=["open", "acknowledged", "addressed"])
     p.add_argument("--agent")
-    common(p)
+    common(p, reads=True)
     p.set_defaults(func=cmd_feedback)
     fsub = p.add_subparsers(dest="feedback_command", metavar="SUBCOMMAND")
     a = fsub.add_parser("add", help="flag an agent's output with a note (anyone signed in)")
@@ -296,14 +296,14 @@ def register(sub: argparse._SubParsersAction, common) -> None:
     p = sub.add_parser(
         "trust", help="the trust ramp: suggestions with evidence, graduations, demotions"
     )
-    common(p)
+    common(p, reads=True)
     p.set_defaults(func=cmd_trust)
 
     p = sub.add_parser(
         "batches", help="review at scale: the queue in batches, each with a sample's evidence"
     )
     p.add_argument("--status", default="open", choices=["open", "approved", "rejected", "all"])
-    common(p)
+    common(p, reads=True)
     p.set_defaults(func=cmd_batches)
     bsub = p.add_subparsers(dest="batches_command", metavar="SUBCOMMAND")
 
@@ -319,7 +319,7 @@ def register(sub: argparse._SubParsersAction, common) -> None:
     s = bsub.add_parser("sample", help="a batch's sample cards still waiting (--all: every one)")
     s.add_argument("batch")
     s.add_argument("--all", action="store_true")
-    common(s)
+    common(s, reads=True)
     s.set_defaults(func=cmd_sample)
 
     e = bsub.add_parser("extend", help="draw more of a batch into its sample")

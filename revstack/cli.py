@@ -199,7 +199,10 @@ def cmd_app(args: argparse.Namespace) -> int:
 # -- parser ------------------------------------------------------------------
 
 
-def _common(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
+def _common(p: argparse.ArgumentParser, *, json_flag: bool = True, reads: bool = False) -> None:
+    """The options every command has; ``reads``: the command only reads the warehouse, so
+    a missing file is a mistyped path to name, not a warehouse to create."""
+    p.set_defaults(reads_only=reads)
     p.add_argument(
         "--db",
         type=Path,
@@ -218,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("status", help="schema version, data as-of date and row counts")
-    _common(p)
+    _common(p, reads=True)
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("generate", help="build a realistic sample company with ground truth")
@@ -243,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     csub = p.add_subparsers(dest="contracts_command", required=True, metavar="SUBCOMMAND")
     pc = csub.add_parser("check", help="validate definitions and every contract")
     pc.add_argument("--dir", help="a directory of edited contracts (default: the shipped ones)")
-    _common(pc)
+    _common(pc, reads=True)
     pc.set_defaults(func=cmd_contracts_check)
 
     p = sub.add_parser("audit", help="measure data quality and store a snapshot")
@@ -302,6 +305,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False) or os.environ.get("REVSTACK_DEBUG") == "1"
     try:
+        if getattr(args, "reads_only", False) and not Path(args.db).is_file():
+            raise InputError(
+                f"{args.db}: no such warehouse (`revstack generate` or `revstack ingest` "
+                "makes one; --db or $REVSTACK_DB says where it is)"
+            )
         return int(args.func(args))
     except RevstackError as exc:
         if debug:

@@ -79,7 +79,12 @@ def test_bad_input_is_one_clear_line_and_a_nonzero_exit(tmp_path: Path) -> None:
 def test_a_newer_warehouse_is_refused_cleanly(tmp_path: Path) -> None:
     import duckdb
 
+    from revstack.data.warehouse import Warehouse, release_all
+
     db = tmp_path / "future.duckdb"
+    with Warehouse(db).connect():  # status only reads: it no longer makes the file
+        pass
+    release_all()
     assert _run("status", db=db).returncode == 0
     con = duckdb.connect(str(db))
     con.execute("INSERT INTO ops.schema_version (version, name) VALUES (99, 'future')")
@@ -258,3 +263,75 @@ def test_a_sigterm_stops_the_dashboard_server_itself(engine_wh) -> None:  # noqa
             proc.kill()
     with pytest.raises(OSError):  # nothing left serving on the port
         urllib.request.urlopen(url, timeout=2)
+
+
+def _counts(db: Path) -> dict[str, int]:
+    done = _run("status", "--json", db=db)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["tables"]
+
+
+def _one_line_error(done: subprocess.CompletedProcess, message: str) -> bool:
+    lines = done.stderr.splitlines()
+    return done.returncode == 2 and len(lines) == 1 and message in lines[0]
+
+
+@pytest.mark.slow
+def test_bad_files_and_names_are_one_line_errors_that_change_nothing(
+    run_wh,  # noqa: F811 - the fixture
+    tmp_path: Path,
+) -> None:
+    from revstack.data.warehouse import release_all
+
+    release_all()
+    db = run_wh.path
+    report = tmp_path / "report.csv"
+    report.write_bytes("External ID,Event,Occurred At\nd1,sent,2026-10-02 café\n".encode("latin-1"))
+    feed = tmp_path / "news.csv"
+    feed.write_bytes(
+        "headline,published_at,domain\nCafé opens,2026-01-01,acme.com\n".encode("latin-1")
+    )
+    taken = tmp_path / "taken.txt"
+    taken.write_text("mine\n")
+    before = _counts(db)
+    for args, message in [
+        (["drafts", "outcomes", str(report)], f"{report}:2: not UTF-8 text"),
+        (["news", "load", str(feed)], f"{feed}:2: not UTF-8 text"),
+        (
+            ["export-changes", "--format", "salesforce", "--out", str(taken)],
+            f"{taken} is a file; --out takes a directory",
+        ),
+        (
+            ["policy", "set", "nobody", "fill_industry", "--tier", "2", "--by", "ana"]
+            + ["--reason", "r"],
+            "no agent 'nobody'; agents: crm_hygiene",
+        ),
+        (["rollback", "--agent", "nobody", "--since", "3d", "--by", "ana"], "no agent 'nobody'"),
+    ]:
+        done = _run(*args, db=db)
+        assert _one_line_error(done, message), (args, done.returncode, done.stderr)
+    assert _counts(db) == before and taken.read_text() == "mine\n"
+
+    src = tmp_path / "orgs.csv"
+    src.write_text("id,name\n1,Acme\n2,Acme Inc\n3,Globex\n")
+    for out, message in [
+        (tmp_path, f"--out {tmp_path} is a directory"),
+        (src, f"--out {src} is the input file"),
+        (tmp_path / ".." / tmp_path.name / "orgs.csv", "is the input file"),
+    ]:
+        done = subprocess.run(
+            [sys.executable, "-m", "revstack", "dedupe", str(src), "--id", "id", "--name"]
+            + ["name", "--out", str(out)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert _one_line_error(done, message), done.stderr
+    assert src.read_text() == "id,name\n1,Acme\n2,Acme Inc\n3,Globex\n"
+
+    typo = tmp_path / "typo" / "x.duckdb"
+    for args in (["status"], ["proposals"], ["log", "verify"]):
+        done = _run(*args, db=typo)
+        assert _one_line_error(done, f"{typo}: no such warehouse"), done.stderr
+    assert not typo.parent.exists()

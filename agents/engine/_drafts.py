@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from revstack.agents.engine._people import require_role
 from revstack.agents.engine._units import in_transaction, now_utc
 from revstack.data.csvwriter import write_csv
 from revstack.data.errors import InputError, Problem
+from revstack.data.textfile import read_utf8
 from revstack.data.warehouse import Warehouse, frame, registered
 
 __all__ = [
@@ -185,10 +187,7 @@ def export_drafts(
 
 def load_outcomes(wh: Warehouse, path: Path) -> int:
     """Append what a sequencer reported (CSV: External ID, Event, Occurred At), all or nothing."""
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    with path.open(newline="", encoding="utf-8") as f:
-        records = list(csv.DictReader(f))
+    records = list(csv.DictReader(io.StringIO(read_utf8(path), newline="")))
     with wh.connect() as con:
         known = set(frame(con, _KNOWN)["draft_id"].to_list())
     rows, problems = [], []

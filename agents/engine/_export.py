@@ -16,6 +16,7 @@ import polars as pl
 
 from revstack.agents.engine._catalog import EngineError
 from revstack.data.csvwriter import write_csv
+from revstack.data.errors import InputError
 from revstack.data.ingest import load_mapping
 from revstack.data.warehouse import Warehouse, frame
 
@@ -46,12 +47,17 @@ def export_changes(
     """Write one update CSV per object into ``out``; returns rows per file."""
     if fmt not in ID_COLUMN:
         raise EngineError(f"export format must be one of {', '.join(ID_COLUMN)}, got {fmt!r}")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} is a file; --out takes a directory for the update CSVs")
     mapping = load_mapping(fmt)
     with wh.connect() as con:
         writes = frame(
             con, _WRITES, {"since": since or dt.datetime.min, "until": until or dt.datetime.max}
         )
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot make the directory {out}: {exc.strerror}") from exc
     written: dict[str, int] = {}
     for object_type, part in writes.group_by("object_type", maintain_order=True):
         obj = object_type[0]

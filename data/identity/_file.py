@@ -138,6 +138,17 @@ def dedupe_file(
         raise InputError(f"--threshold must be between 0 and 1, got {threshold}")
     if name_type not in ("org", "person"):
         raise InputError(f"--name-type must be org or person, got {name_type!r}")
+    for flag, target in (("--out", out), ("--pairs", pairs_out)):
+        if target is None:
+            continue
+        if target.is_dir():
+            raise InputError(f"{flag} {target} is a directory; it takes a file name")
+        if target.resolve() == path.resolve() or (
+            target.exists() and path.exists() and target.samefile(path)
+        ):
+            raise InputError(f"{flag} {target} is the input file; write to another file")
+    if pairs_out is not None and pairs_out.resolve() == out.resolve():
+        raise InputError(f"--pairs {pairs_out} is the --out file; give each its own file")
     columns = {"name": name_col, **fields}
     if truth_col:
         columns["truth"] = truth_col
