@@ -286,8 +286,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         for r in results:
             counts = ", ".join(f"{k} {v}" for k, v in sorted(r.counts.items()) if v)
+            said = "; ".join(x for x in (counts, r.message) if x)
             console.print(
-                f"{r.agent:<16} {r.status:<10} {r.run_id or '':<8} {r.mode:<7} {counts or r.message}"
+                f"{r.agent:<16} {r.status:<10} {r.run_id or '':<8} {r.mode:<7} {said}",
+                markup=False,
+                soft_wrap=True,
             )
     return 1 if any(r.status == "failed" for r in results) else 0
 

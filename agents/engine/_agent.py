@@ -24,11 +24,14 @@ __all__ = ["AccessDenied", "Agent", "AgentResult", "Context", "empty_proposals"]
 class AgentResult:
     """What a run produced: proposals, metadata, and ``outputs``: rows for ops tables the
     contract lists under ``outputs`` (``{"ops.forecasts": frame}``). The engine writes
-    outputs in the run's own transaction, each row tagged with the run id."""
+    outputs in the run's own transaction, each row tagged with the run id. ``note``: one
+    line saying why the run did less than usual (too little history to forecast), shown
+    with the run's result and kept in its metadata."""
 
     proposals: pl.DataFrame
     metadata: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, pl.DataFrame] = field(default_factory=dict)
+    note: str = ""
 
 
 def empty_proposals() -> pl.DataFrame:

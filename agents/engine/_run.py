@@ -237,6 +237,7 @@ def _run_one(
 
     metadata = {
         **output.metadata,
+        **({"note": output.note} if output.note else {}),
         "skipped_inputs": ctx.skipped[:200],
         "skipped_inputs_total": len(ctx.skipped),
     }
@@ -434,7 +435,14 @@ def _commit(
         },
     )
     return RunResult(
-        spec.name, "succeeded", run_id, mode, len(events), counts, time.perf_counter() - clock
+        spec.name,
+        "succeeded",
+        run_id,
+        mode,
+        len(events),
+        counts,
+        time.perf_counter() - clock,
+        str(metadata.get("note", "")),
     )
 
 

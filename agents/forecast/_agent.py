@@ -17,9 +17,12 @@ limits there), ``draws`` (backtest, 1000), ``live_draws`` (4000), ``seed`` (0), 
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import cast
+
 from revstack.agents.engine import Agent, AgentResult, Context, empty_proposals
 from revstack.agents.forecast._accuracy import accuracy, deal_calibration
-from revstack.agents.forecast._backtest import run_forecast
+from revstack.agents.forecast._backtest import default_start, run_forecast
 from revstack.agents.forecast._inputs import load
 from revstack.agents.forecast._outputs import to_outputs
 
@@ -33,7 +36,19 @@ class ForecastAgent(Agent):
     def run(self, ctx: Context) -> AgentResult:
         inp = load(ctx)
         if inp.history.is_empty():
-            return AgentResult(empty_proposals(), {"forecast": "no deals in the CRM yet"})
+            return AgentResult(
+                empty_proposals(),
+                {"forecast": "no deals in the CRM yet"},
+                note="nothing to forecast: no deals in the CRM yet",
+            )
+        first = cast(dt.datetime, inp.history["changed_at"].min()).date()
+        too_short = (
+            f"nothing to forecast: the CRM's history runs {(inp.as_of.date() - first).days} "
+            f"days ({first} to {inp.as_of.date()}), and the forecast learns from its first "
+            "quarter (90 days at least) before it forecasts a period"
+        )
+        if default_start(first, inp.as_of) > inp.as_of.date():
+            return AgentResult(empty_proposals(), {"forecast": too_short}, note=too_short)
         p = ctx.params
         fc = run_forecast(
             inp,
@@ -43,6 +58,8 @@ class ForecastAgent(Agent):
             seed=int(p.get("seed", 0)),
             bag=int(p.get("bag", 3)),
         )
+        if fc.agent.is_empty():  # no period starts after the training stretch
+            return AgentResult(empty_proposals(), {"forecast": too_short}, note=too_short)
         outputs = to_outputs(fc)
         scores = accuracy(fc.agent, fc.baselines)
         headline = [

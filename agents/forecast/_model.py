@@ -19,11 +19,11 @@ also learns how much of a deal's amount is booked when it is won (discounts), pe
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
-from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import GroupKFold
@@ -84,6 +84,15 @@ FEATURES = [
     "product_code",
 ]
 _CODES = ("lead_source", "opportunity_type", "product")
+
+
+def _can_hold_out(y: np.ndarray, fraction: float) -> bool:
+    """Whether early stopping can hold out ``fraction`` of ``y`` stratified by outcome:
+    scikit-learn needs two rows of each outcome and at least two on each side of the
+    split, else it refuses to fit (a CRM with a handful of closed deals)."""
+    n = len(y)
+    held = math.ceil(fraction * n)
+    return held >= 2 and n - held >= 2 and int(np.bincount(y.astype(int)).min()) >= 2
 
 
 class WinModel:
@@ -160,18 +169,21 @@ class WinModel:
             for c in _CODES
             if len(self.codes_[c]) >= 2 and f"{c}_code" in self.features_
         ] or None
-        trees = HistGradientBoostingClassifier(
-            max_iter=self.max_iter,
-            learning_rate=0.1,
-            max_leaf_nodes=31,
-            min_samples_leaf=80,
-            l2_regularization=1.0,
-            categorical_features=cats,
-            early_stopping=True,
-            validation_fraction=0.1,
-            n_iter_no_change=10,
-            random_state=self.random_state,
-        )
+
+        def trees(labels: np.ndarray) -> HistGradientBoostingClassifier:
+            return HistGradientBoostingClassifier(
+                max_iter=self.max_iter,
+                learning_rate=0.1,
+                max_leaf_nodes=31,
+                min_samples_leaf=80,
+                l2_regularization=1.0,
+                categorical_features=cats,
+                early_stopping=_can_hold_out(labels, 0.1),
+                validation_fraction=0.1,
+                n_iter_no_change=10,
+                random_state=self.random_state,
+            )
+
         self.n_train_ = len(rows)
         self.base_rate_ = float(y.mean()) if len(y) else 0.0
         if len(np.unique(y)) < 2:  # nothing won (or lost) yet: the base rate is all there is
@@ -188,13 +200,13 @@ class WinModel:
                     if len(np.unique(y[fit_idx])) < 2:
                         break
                     oof[held] = (
-                        clone(trees).fit(x[fit_idx], y[fit_idx]).predict_proba(x[held])[:, 1]
+                        trees(y[fit_idx]).fit(x[fit_idx], y[fit_idx]).predict_proba(x[held])[:, 1]
                     )
                 else:
                     self.calibrator_ = IsotonicRegression(
                         y_min=0.0, y_max=1.0, out_of_bounds="clip"
                     ).fit(oof, y)
-            self.model_ = trees.fit(x, y)
+            self.model_ = trees(y).fit(x, y)
         return self
 
     def predict_proba(self, rows: pl.DataFrame) -> np.ndarray:
