@@ -141,10 +141,7 @@ def main() -> int:
 
 
 _BATCH_ACTS = """
-SELECT p.proposal_id, p.status FROM ops.proposals p
-JOIN ops.review_batch_members m USING (proposal_id)
-JOIN ops.review_batches b USING (batch_id)
-WHERE m.draw_order > b.sample_size AND p.decided_at = b.decided_at
+SELECT p.proposal_id, p.status FROM ops.proposals p JOIN ops.batch_acts USING (proposal_id)
 """
 
 

@@ -26,10 +26,7 @@ __all__ = ["calibration_summary", "confidence_reliability", "judged_confidences"
 _PEOPLE = """
 SELECT proposal_id, status = 'approved' AS right_ FROM ops.proposals p
 WHERE NOT shadow AND status IN ('approved', 'edited', 'rejected') AND decided_at IS NOT NULL
-  AND NOT EXISTS (
-      SELECT 1 FROM ops.review_batch_members m JOIN ops.review_batches b USING (batch_id)
-      WHERE m.proposal_id = p.proposal_id AND m.draw_order > b.sample_size
-        AND p.decided_at = b.decided_at)
+  AND p.proposal_id NOT IN (SELECT proposal_id FROM ops.batch_acts)
 """
 _PROPOSALS = "SELECT proposal_id, agent, action_type, confidence FROM ops.proposals"
 

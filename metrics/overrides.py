@@ -31,10 +31,7 @@ FROM ops.proposals p
 LEFT JOIN ops.override_reasons r USING (proposal_id)
 WHERE NOT p.shadow AND p.status IN ('approved', 'edited', 'rejected') AND p.decided_at IS NOT NULL
   AND ($agent IS NULL OR p.agent = $agent)
-  AND NOT EXISTS (
-      SELECT 1 FROM ops.review_batch_members m JOIN ops.review_batches b USING (batch_id)
-      WHERE m.proposal_id = p.proposal_id AND m.draw_order > b.sample_size
-        AND p.decided_at = b.decided_at)
+  AND p.proposal_id NOT IN (SELECT proposal_id FROM ops.batch_acts)
 """
 _STAGE_FIELDS = ("stage", "stage_name", "StageName")
 

@@ -25,10 +25,7 @@ _DECIDED = """
 SELECT proposal_id, decided_by AS reviewer, status IN ('approved') AS approved
 FROM ops.proposals p
 WHERE NOT shadow AND status IN ('approved', 'edited', 'rejected') AND decided_by IS NOT NULL
-  AND NOT EXISTS (
-      SELECT 1 FROM ops.review_batch_members m JOIN ops.review_batches b USING (batch_id)
-      WHERE m.proposal_id = p.proposal_id AND m.draw_order > b.sample_size
-        AND p.decided_at = b.decided_at)
+  AND p.proposal_id NOT IN (SELECT proposal_id FROM ops.batch_acts)
 """
 
 

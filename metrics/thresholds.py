@@ -26,10 +26,7 @@ SELECT proposal_id, agent, action_type, confidence, status,
 FROM ops.proposals p
 WHERE NOT shadow AND agent = $agent AND action_type = $action
   -- the rest of a batch, decided in one act on its sample's evidence, was not judged
-  AND NOT EXISTS (
-      SELECT 1 FROM ops.review_batch_members m JOIN ops.review_batches b USING (batch_id)
-      WHERE m.proposal_id = p.proposal_id AND m.draw_order > b.sample_size
-        AND p.decided_at = b.decided_at)
+  AND p.proposal_id NOT IN (SELECT proposal_id FROM ops.batch_acts)
 """
 
 

@@ -59,10 +59,7 @@ FROM ops.proposals p
 WHERE decided_at IS NOT NULL AND NOT shadow
   -- The rest of a batch, decided in one act, was not reviewed: its evidence is the
   -- batch's sample, which is counted card by card like any other review.
-  AND NOT EXISTS (
-      SELECT 1 FROM ops.review_batch_members m JOIN ops.review_batches b USING (batch_id)
-      WHERE m.proposal_id = p.proposal_id AND m.draw_order > b.sample_size
-        AND p.decided_at = b.decided_at)
+  AND p.proposal_id NOT IN (SELECT proposal_id FROM ops.batch_acts)
 GROUP BY ALL ORDER BY agent, action_type, cycle
 """
 

@@ -36,10 +36,7 @@ SELECT agent, date_trunc('week', decided_at) AS week, status IN ('approved', 'do
 FROM ops.proposals p
 WHERE NOT shadow AND status IN ('approved', 'edited', 'rejected', 'done', 'dismissed')
   AND decided_at IS NOT NULL
-  AND NOT EXISTS (
-      SELECT 1 FROM ops.review_batch_members m JOIN ops.review_batches b USING (batch_id)
-      WHERE m.proposal_id = p.proposal_id AND m.draw_order > b.sample_size
-        AND p.decided_at = b.decided_at)
+  AND p.proposal_id NOT IN (SELECT proposal_id FROM ops.batch_acts)
 """
 _BACKTEST = """
 SELECT precision_at_k, recall_at_k FROM ops.risk_backtests

@@ -54,3 +54,13 @@ CREATE TABLE ops.continuous_samples (
     share       DOUBLE NOT NULL,          -- the share of the action's tier-1 proposals sampled
     sampled_at  TIMESTAMP NOT NULL
 );
+
+-- The proposals a batch act decided: a batch's members outside its sample that were
+-- decided at the moment the batch was. They were not judged one by one (their evidence
+-- is the sample), so no measure of people's judgements counts them.
+CREATE VIEW ops.batch_acts AS
+SELECT p.proposal_id, b.batch_id
+FROM ops.review_batch_members m
+JOIN ops.review_batches b USING (batch_id)
+JOIN ops.proposals p USING (proposal_id)
+WHERE m.draw_order > b.sample_size AND p.decided_at = b.decided_at;
