@@ -26,11 +26,7 @@ WITH open_members AS (
 )
 SELECT
     (SELECT count(*) FROM ops.proposals WHERE status = 'pending' AND NOT shadow) AS waiting,
-    (SELECT count(*) FROM ops.proposals p WHERE status = 'pending' AND NOT shadow
-       AND proposal_id NOT IN (
-           SELECT m.proposal_id FROM ops.review_batch_members m
-           JOIN ops.review_batches b USING (batch_id) WHERE b.status = 'open')
-       AND proposal_id NOT IN (SELECT proposal_id FROM ops.continuous_samples)) AS unbatched,
+    (SELECT count(*) FROM ops.unbatched) AS unbatched,
     (SELECT count(*) FROM ops.proposals p JOIN ops.continuous_samples USING (proposal_id)
        WHERE p.status = 'pending') AS continuous,
     (SELECT count(DISTINCT batch_id) FROM open_members) AS batches,

@@ -10,7 +10,6 @@ writes were rolled back or its reviewed share is overridden too often.
 from __future__ import annotations
 
 import difflib
-import math
 import re
 import tempfile
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from revstack.agents.engine import wilson
 from revstack.contracts import AgentContract, default_dir, load_contract
 from revstack.data.errors import ContractError
 from revstack.data.warehouse import frame
@@ -64,15 +64,10 @@ GROUP BY ALL ORDER BY agent, action_type, cycle
 """
 
 
-def wilson_lower(successes: int, n: int, z: float = 1.96) -> float | None:
+def wilson_lower(successes: int, n: int, confidence: float = 0.95) -> float | None:
     """Lower end of the Wilson score interval for a proportion (None when n = 0)."""
-    if n == 0:
-        return None
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = p + z * z / (2 * n)
-    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (centre - margin) / denom
+    interval = wilson(successes, n, confidence)
+    return None if interval is None else interval[0]
 
 
 def trust_cycles(con: duckdb.DuckDBPyConnection, *, cycle_days: int = 30) -> pl.DataFrame:

@@ -44,15 +44,9 @@ __all__ = [
 BANDS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0)
 
 _UNBATCHED = """
-SELECT p.proposal_id, p.agent, p.action_type, p.object_type, p.field, p.confidence
-FROM ops.proposals p
-WHERE p.status = 'pending' AND NOT p.shadow AND ($agent IS NULL OR p.agent = $agent)
-  AND p.proposal_id NOT IN (
-      SELECT m.proposal_id FROM ops.review_batch_members m
-      JOIN ops.review_batches b USING (batch_id) WHERE b.status = 'open')
-  -- a continuous sample of a graduated action is reviewed on its own, never in a batch
-  AND p.proposal_id NOT IN (SELECT proposal_id FROM ops.continuous_samples)
-ORDER BY p.proposal_id
+SELECT proposal_id, agent, action_type, object_type, field, confidence FROM ops.unbatched
+WHERE $agent IS NULL OR agent = $agent
+ORDER BY proposal_id
 """
 _NEXT_BATCH = "SELECT nextval('ops.review_batch_seq')"
 _INSERT_BATCHES = "INSERT INTO ops.review_batches BY NAME SELECT * FROM new_batches"

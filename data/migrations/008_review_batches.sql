@@ -64,3 +64,14 @@ FROM ops.review_batch_members m
 JOIN ops.review_batches b USING (batch_id)
 JOIN ops.proposals p USING (proposal_id)
 WHERE m.draw_order > b.sample_size AND p.decided_at = b.decided_at;
+
+-- The waiting proposals a new batch would take: pending, not shadow, in no open batch,
+-- and not a continuous sample (those are reviewed one by one). One definition for the
+-- engine that opens batches and for the count of what clearing the queue costs.
+CREATE VIEW ops.unbatched AS
+SELECT p.* FROM ops.proposals p
+WHERE p.status = 'pending' AND NOT p.shadow
+  AND p.proposal_id NOT IN (
+      SELECT m.proposal_id FROM ops.review_batch_members m
+      JOIN ops.review_batches b USING (batch_id) WHERE b.status = 'open')
+  AND p.proposal_id NOT IN (SELECT proposal_id FROM ops.continuous_samples);
