@@ -11,7 +11,6 @@ figures ``revstack backtest`` stored for the dashboard.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
@@ -19,6 +18,7 @@ import duckdb
 import polars as pl
 
 from revstack.agents.pipeline_health import MODEL_THRESHOLD
+from revstack.data.clock import now_utc
 from revstack.data.warehouse import frame, registered, scalar
 from revstack.metrics.pipeline_backtest import (
     ANY_RULE,
@@ -143,7 +143,7 @@ def store_quality(
     )
     rows = rows.with_columns(
         backtest_id=pl.lit(backtest_id),
-        measured_at=pl.lit(dt.datetime.now(dt.UTC).replace(tzinfo=None)),
+        measured_at=pl.lit(now_utc()),
         setup=pl.lit(json.dumps(bt.setup, default=str)),
     )
     with registered(con, "quality_rows", rows):

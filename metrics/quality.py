@@ -17,6 +17,7 @@ import duckdb
 import polars as pl
 
 from revstack.contracts import Definitions, required_fields_sql, stage_violations_sql
+from revstack.data.clock import now_utc
 from revstack.data.inventory import data_as_of
 from revstack.data.normalize import domain_from_website
 from revstack.data.snapshots import save_quality_snapshot
@@ -198,7 +199,7 @@ def _firmographic_conflicts(con) -> tuple[list[dict[str, Any]], pl.DataFrame]:
 
 def measure(con: duckdb.DuckDBPyConnection, definitions: Definitions) -> QualityReport:
     """Measure data quality without storing anything."""
-    taken_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    taken_at = now_utc()
     as_of = data_as_of(con) or taken_at
     totals = {obj: int(scalar(con, sql)) for obj, sql in _COUNT.items()}
 

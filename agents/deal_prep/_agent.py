@@ -37,6 +37,7 @@ from revstack.agents.deal_prep._sections import (
     stakeholders,
 )
 from revstack.agents.engine import Agent, AgentResult, Context, empty_proposals
+from revstack.data.clock import now_utc
 
 __all__ = ["DealPrep", "build_items"]
 
@@ -140,7 +141,7 @@ class DealPrep(Agent):
                 {"ops.briefings": pl.DataFrame(schema=_SCHEMA)},
             )
         inp = load_inputs(ctx, sorted({o for o, _ in targets}), definitions)
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        now = now_utc()
         rows, seen = [], set()
         bodies: dict[str, list[Item]] = {}
         stats = {

@@ -38,6 +38,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from revstack.data.clock import now_utc
 from revstack.data.warehouse import first_row, registered, scalar
 
 __all__ = ["AuditEntry", "GENESIS", "anchor", "append", "verify", "ChainReport", "to_json"]
@@ -156,7 +157,7 @@ def append(
     (ops.audit_head): DuckDB fails one of them with a write conflict, and the caller
     retries its whole transaction, so the chain never forks.
     """
-    logged_at = at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    logged_at = at or now_utc()
     if isinstance(entries, pl.DataFrame):
         if entries.is_empty():
             return 0

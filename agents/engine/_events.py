@@ -15,6 +15,7 @@ import datetime as dt
 import duckdb
 import polars as pl
 
+from revstack.data.clock import now_utc
 from revstack.data.warehouse import registered, scalar
 
 __all__ = ["detect_changes", "record_schedule", "EVENT_KINDS"]
@@ -194,8 +195,5 @@ VALUES (nextval('ops.event_seq'), 'schedule', $now, $now)
 
 def record_schedule(wh) -> None:
     """A tick of the clock: agents that run on a schedule have a pending event."""
-    import datetime as dt
-
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with wh.transaction() as con:
-        con.execute(_SCHEDULE, {"now": now})
+        con.execute(_SCHEDULE, {"now": now_utc()})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import random
 import time
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from typing import TypeVar
 
 import duckdb
 
+from revstack.data import clock
 from revstack.data.warehouse import Warehouse
 
 __all__ = ["in_transaction", "is_conflict", "now_utc"]
@@ -25,10 +27,9 @@ _STALE_DUPLICATE = "Duplicate key"
 _STALE_DUPLICATE_ATTEMPTS = 5
 
 
-def now_utc():
-    import datetime as dt
-
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+def now_utc() -> dt.datetime:
+    """The stack's clock (``revstack.data.clock``): wall time unless a simulation set it."""
+    return clock.now_utc()
 
 
 def is_conflict(exc: BaseException) -> bool:

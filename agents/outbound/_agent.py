@@ -27,6 +27,7 @@ from revstack.agents.engine import Agent, AgentResult, Context, empty_proposals
 from revstack.agents.outbound._compose import Draft, compose
 from revstack.agents.outbound._guardrails import GUARDRAILS, check
 from revstack.agents.outbound._targets import candidates
+from revstack.data.clock import now_utc
 from revstack.data.normalize import domain_from_website
 
 __all__ = ["MAX_PER_ACCOUNT", "MAX_PER_OWNER", "Outbound"]
@@ -101,7 +102,7 @@ class Outbound(Agent):
             ).iter_rows()
         }
         first_win = self._first_wins(ctx)
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        now = now_utc()
 
         queued: list[dict[str, Any]] = []
         blocks: list[dict[str, Any]] = []

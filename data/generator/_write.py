@@ -8,6 +8,7 @@ import json
 import duckdb
 import polars as pl
 
+from revstack.data.clock import now_utc
 from revstack.data.warehouse import Warehouse, frame, registered, scalar
 
 __all__ = ["TABLES", "write"]
@@ -121,7 +122,7 @@ def write(
     replace: bool,
 ) -> None:
     """Insert every table in TABLES (popping it from `tables`) in one transaction."""
-    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    started = now_utc()
     with wh.transaction() as con:
         if replace:
             existing = {
@@ -140,7 +141,7 @@ def write(
         counts = json.dumps({t: len(tables[t]) for t in TABLES})
         for table in TABLES:  # each frame is let go once written: large companies need the room
             _insert(con, table, tables.pop(table), import_id)
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        now = now_utc()
         as_of_ts = dt.datetime.combine(as_of, dt.time())
         con.execute(
             _IMPORT,

@@ -12,6 +12,7 @@ from typing import Any, cast
 import duckdb
 import polars as pl
 
+from revstack.data.clock import now_utc
 from revstack.data.errors import InputError, Problem
 from revstack.data.ingest._mapping import FORMATS, TARGETS, Mapping, ObjectMap, load_mapping
 from revstack.data.ingest._read import LINE, read_object
@@ -166,7 +167,7 @@ def ingest(
 ) -> dict[str, Any]:
     """Load one export directory; all or nothing."""
     clock = time.perf_counter()
-    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    started = now_utc()
     if not directory.is_dir():
         raise InputError(f"{directory}: no such directory")
     spec: Mapping = load_mapping(fmt, mapping)
@@ -326,7 +327,7 @@ def _write_all(
                     {"fmt": fmt, "import_id": import_id},
                 )
             counts[table] = len(df)
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        now = now_utc()
         con.execute(
             "INSERT INTO ops.imports VALUES ($id, $fmt, $loc, $as_of, $started, $now, $counts)",
             {
