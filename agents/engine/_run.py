@@ -375,9 +375,13 @@ def _commit(
     )
     deferred = routed.filter(pl.col("status") == "deferred")
     # Proposal ids are the run's id and a number within it (R000012-7): readable, and
-    # known before the insert, so nothing has to be read back.
-    stored = routed.filter(pl.col("status") != "deferred").with_columns(
-        proposal_id=pl.format("{}-{}", pl.lit(run_id), pl.int_range(1, pl.len() + 1))
+    # known before the insert, so nothing has to be read back. Numbered in the order of
+    # their keys, not of the agent's rows (a polars group-by need not keep an order), so
+    # the same proposals get the same ids and a seeded batch sample draws the same ones.
+    stored = (
+        routed.filter(pl.col("status") != "deferred")
+        .sort("idempotency_key")
+        .with_columns(proposal_id=pl.format("{}-{}", pl.lit(run_id), pl.int_range(1, pl.len() + 1)))
     )
     with registered(con, "routed", stored):
         con.execute(
