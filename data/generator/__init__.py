@@ -3,5 +3,6 @@ the warehouse, deterministic by seed. See docs/generator.md."""
 
 from revstack.data.generator._config import DEFAULT_AS_OF, RATES, SCALES, Rates, Scale
 from revstack.data.generator._generate import generate
+from revstack.data.generator._replay import REPLAYED, Replay
 
-__all__ = ["generate", "SCALES", "RATES", "DEFAULT_AS_OF", "Rates", "Scale"]
+__all__ = ["generate", "SCALES", "RATES", "DEFAULT_AS_OF", "Rates", "Scale", "Replay", "REPLAYED"]

@@ -1,0 +1,157 @@
+"""A generated company replayed a week at a time: the past cut out honestly, each week's
+changes loaded as an import, and the end equal to the company generated whole."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from revstack.agents.engine import detect_changes
+from revstack.data.errors import InputError
+from revstack.data.generator import DEFAULT_AS_OF, REPLAYED, Replay
+from revstack.data.warehouse import Warehouse, first_row, frame, release_all, scalar
+
+AS_OF = dt.datetime.combine(DEFAULT_AS_OF, dt.time())
+START = AS_OF - dt.timedelta(weeks=4)
+
+
+@pytest.fixture(scope="module")
+def replay(tmp_path_factory: pytest.TempPathFactory):
+    wh = Warehouse(tmp_path_factory.mktemp("replay") / "wh.duckdb")
+    r = Replay.start(wh, scale="small", seed=3, as_of=DEFAULT_AS_OF, weeks=4)
+    yield r
+    r.close()
+    release_all()
+
+
+def _one(wh: Warehouse, sql: str, params: object = None) -> tuple:
+    with wh.connect() as con:
+        return first_row(con, sql, params)  # type: ignore[return-value]
+
+
+@pytest.mark.slow
+def test_the_start_holds_nothing_from_after_it(replay: Replay) -> None:
+    wh = replay.wh
+    assert replay.at == START
+    late = _one(
+        wh,
+        """SELECT (SELECT count(*) FROM crm.accounts WHERE created_at > $at OR updated_at > $at),
+                  (SELECT count(*) FROM crm.opportunities WHERE created_at > $at
+                       OR updated_at > $at OR stage_changed_at > $at),
+                  (SELECT count(*) FROM crm.opportunity_history WHERE changed_at > $at),
+                  (SELECT count(*) FROM crm.activities WHERE occurred_at > $at
+                       AND status <> 'scheduled'),
+                  (SELECT count(*) FROM crm.forecast_submissions WHERE submitted_at > $at),
+                  (SELECT max(as_of) FROM ops.imports)""",
+        {"at": START},
+    )
+    assert late == (0, 0, 0, 0, 0, START)
+    # Every deal stands where its history says it stood at the start.
+    assert _one(
+        wh,
+        """SELECT count(*) FROM crm.opportunities o
+           JOIN (SELECT opportunity_id, arg_max(stage, (changed_at, history_id)) AS stage
+                 FROM crm.opportunity_history GROUP BY ALL) h USING (opportunity_id)
+           WHERE o.stage <> h.stage""",
+    ) == (0,)
+    # ... while truth stays whole: deals created after the start have their outcome there.
+    assert _one(
+        wh,
+        "SELECT count(*) > (SELECT count(*) FROM crm.opportunities) FROM truth.deal_outcomes",
+    ) == (True,)
+
+
+@pytest.mark.slow
+def test_weeks_loaded_as_imports_end_where_the_whole_company_is(
+    replay: Replay, small_company: Warehouse, tmp_path: Path
+) -> None:
+    wh = replay.wh
+    with wh.connect() as con:  # the engine's first look, as a run starts with
+        detect_changes(con, now=START)
+    counts = replay.advance(START + dt.timedelta(weeks=1))
+    assert counts["crm.opportunity_history"] > 0 and counts["crm.activities"] > 0
+    with wh.connect() as con:
+        detect_changes(con, now=START + dt.timedelta(weeks=1))
+        changed = frame(
+            con,
+            "SELECT record_id FROM ops.events WHERE kind = 'stage_changed' AND created_at > $at",
+            {"at": START},
+        )["record_id"]
+        week = scalar(
+            con,
+            "SELECT count(DISTINCT opportunity_id) FROM crm.opportunity_history "
+            "WHERE changed_at > $a AND changed_at <= $b AND opportunity_id IN "
+            "(SELECT opportunity_id FROM crm.opportunities WHERE created_at <= $a)",
+            {"a": START, "b": START + dt.timedelta(weeks=1)},
+        )
+    # A stage change is an event of the week it happened in, and only of that week.
+    assert 0 < len(changed) <= week
+    with pytest.raises(InputError, match="moves forward only"):
+        replay.advance(START)
+    replay.advance(AS_OF)
+    assert _one(wh, "SELECT count(*), max(as_of) FROM ops.imports") == (3, AS_OF)
+    release_all()
+    for table, keys in REPLAYED.items():
+        if table == "crm.activities":
+            continue  # meetings further ahead than the calendar shows are not there yet
+        with wh.connect() as con:
+            con.execute(f"ATTACH '{small_company.path}' AS whole (READ_ONLY)")
+            try:
+                diff = scalar(
+                    con,
+                    f"SELECT count(*) FROM (SELECT * EXCLUDE (import_id) FROM {table} "
+                    f"EXCEPT SELECT * EXCLUDE (import_id) FROM whole.{table})"
+                    if table != "ref.news"
+                    else f"SELECT count(*) FROM (SELECT * FROM {table} "
+                    f"EXCEPT SELECT * FROM whole.{table})",
+                )
+                missing = scalar(
+                    con,
+                    f"SELECT count(*) FROM whole.{table} w ANTI JOIN {table} t "
+                    f"USING ({', '.join(keys)})",
+                )
+            finally:
+                con.execute("DETACH whole")
+        assert (table, diff, missing) == (table, 0, 0)
+
+
+@pytest.mark.slow
+def test_a_value_the_engine_wrote_survives_a_later_week(tmp_path: Path) -> None:
+    wh = Warehouse(tmp_path / "wh.duckdb")
+    r = Replay.start(wh, scale="small", seed=3, as_of=DEFAULT_AS_OF, weeks=2)
+    try:
+        # An account the company updates in the replayed weeks, whose industry the
+        # engine (an approved correction) sets before that update arrives.
+        start = AS_OF - dt.timedelta(weeks=2)
+        with wh.connect() as con:
+            con.execute(f"ATTACH '{r.source}' AS src (READ_ONLY)")
+            account, updated = first_row(
+                con,
+                "SELECT account_id, updated_at FROM src.crm.accounts WHERE updated_at > $s "
+                "AND created_at <= $s ORDER BY account_id LIMIT 1",
+                {"s": start},
+            )  # type: ignore[misc]
+            con.execute("DETACH src")
+            con.execute(
+                "UPDATE crm.accounts SET industry = 'Written by the engine' WHERE account_id = $a",
+                {"a": account},
+            )
+        r.advance(AS_OF)
+        assert _one(
+            wh,
+            "SELECT industry, updated_at FROM crm.accounts WHERE account_id = $a",
+            {"a": account},
+        ) == ("Written by the engine", updated)
+    finally:
+        r.close()
+        release_all()
+
+
+def test_a_replay_needs_a_week(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="at least 1"):
+        Replay.start(
+            Warehouse(tmp_path / "wh.duckdb"), scale="small", seed=3, as_of=DEFAULT_AS_OF, weeks=0
+        )
+    assert not (tmp_path / "wh.duckdb").exists()
