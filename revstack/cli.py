@@ -284,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         _pipeline_cmds,
         _prep_cmds,
         _review_cmds,
+        _simulate_cmds,
     )
 
     for module in (
@@ -295,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         _review_cmds,
         _outbound_cmds,
         _forecast_cmds,
+        _simulate_cmds,
     ):
         module.register(sub, _common)
     return parser
