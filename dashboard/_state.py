@@ -35,6 +35,7 @@ __all__ = [
     "show_frame",
     "refresh",
     "plain",
+    "chart",
 ]
 
 T = TypeVar("T")
@@ -246,6 +247,14 @@ def plain(value: object) -> str:
     image. Numbers and dates formatted by the page itself need no escaping.
     """
     return _MARKUP.sub(r"\\\1", " ".join(str(value).splitlines()))
+
+
+def chart(where: Any, fig: Any, **kwargs: Any) -> None:
+    """``where.plotly_chart(fig, **kwargs)`` (``where``: ``st``, a column, the sidebar)
+    with every label escaped (``charts.safe_labels``): the one way a page shows a chart."""
+    from revstack.dashboard.charts import safe_labels
+
+    where.plotly_chart(safe_labels(fig), **kwargs)
 
 
 # -- tables ---------------------------------------------------------------------------
