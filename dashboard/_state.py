@@ -16,6 +16,7 @@ import polars as pl
 import streamlit as st
 
 from revstack.contracts import Bundle, default_dir, load_all
+from revstack.dashboard.charts import safe_labels
 from revstack.data import csvwriter
 from revstack.data.warehouse import Warehouse, default_db_path
 
@@ -252,8 +253,6 @@ def plain(value: object) -> str:
 def chart(where: Any, fig: Any, **kwargs: Any) -> None:
     """``where.plotly_chart(fig, **kwargs)`` (``where``: ``st``, a column, the sidebar)
     with every label escaped (``charts.safe_labels``): the one way a page shows a chart."""
-    from revstack.dashboard.charts import safe_labels
-
     where.plotly_chart(safe_labels(fig), **kwargs)
 
 
