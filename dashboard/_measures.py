@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from revstack.dashboard._state import plain, table
+from revstack.dashboard._state import chart, plain, table
 from revstack.dashboard.charts import lines
 
 __all__ = ["show_measures"]
@@ -63,7 +63,8 @@ def _rows(key: str, rows: list[dict[str, Any]], path: str) -> None:
     if when is not None and numeric and len(df) > 1:
         long = df.unpivot(index=when, on=numeric, variable_name="measure", value_name="value")
         share = bool(long["value"].drop_nulls().is_between(0, 1).all())
-        st.plotly_chart(
+        chart(
+            st,
             lines(
                 long,
                 when,

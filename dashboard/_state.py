@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 import polars as pl
 import streamlit as st
 
-from revstack.agents.engine import people
 from revstack.contracts import Bundle, default_dir, load_all
+from revstack.dashboard.charts import safe_labels
 from revstack.data import csvwriter
 from revstack.data.warehouse import Warehouse, default_db_path
 
@@ -25,7 +25,6 @@ __all__ = [
     "signed_in",
     "download",
     "table",
-    "sidebar_identity",
     "load",
     "Filters",
     "filters",
@@ -37,6 +36,7 @@ __all__ = [
     "show_frame",
     "refresh",
     "plain",
+    "chart",
 ]
 
 T = TypeVar("T")
@@ -118,56 +118,6 @@ def load(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 # -- who is acting --------------------------------------------------------------------
-
-
-def sidebar_identity() -> tuple[str | None, str | None]:
-    """Who is acting, from the configured people (ops.people); returns (name, role).
-
-    With Streamlit's own login configured, the provider's verified identity is the name,
-    and a signed-in person who is not in ops.people sees nothing but that fact. Without
-    it, ``revstack app`` runs in local mode as the one person it was told (``--as``,
-    passed as REVSTACK_AS), on this machine only. Only a dashboard started without
-    either (tests, ``streamlit run`` by hand) lets a person pick their name from the
-    list. The engine checks the role on every write.
-    """
-    team = load(people)
-    if team.is_empty():
-        st.sidebar.info(
-            "No people configured yet: `revstack people add NAME --role admin --by NAME`."
-        )
-        return None, None
-    names = team["name"].to_list()
-    local = os.environ.get("REVSTACK_AS")
-    if getattr(st.user, "is_logged_in", False):
-        name = str(st.user.get("email") or st.user.get("name"))
-        if name not in names:
-            st.error(
-                f"Signed in as {name}, who is not a person in this warehouse: an admin adds "
-                f"them with `revstack people add {name} --role viewer --by ADMIN`."
-            )
-            st.stop()
-    elif local:
-        if local not in names:
-            st.error(f"{local} (revstack app --as) is not a person in this warehouse.")
-            st.stop()
-        name = local
-        st.sidebar.caption(
-            f"Local mode: acting as **{name}** (`revstack app --as`), on this machine only."
-        )
-    else:
-        _kept("identity", names, names[0])  # who signed in outlives a run without the sidebar
-        name = str(
-            st.sidebar.selectbox(
-                "Signed in as", names, key="identity", on_change=_keep, args=("identity",)
-            )
-        )
-    role = team.filter(pl.col("name") == name)["role"].item()
-    st.sidebar.caption(f"role: {role}")
-    # Widget keys are not reliably visible from pages under st.navigation, so the
-    # identity is also kept under plain keys.
-    st.session_state["actor"] = name
-    st.session_state["role"] = role
-    return name, role
 
 
 def signed_in() -> tuple[str | None, str | None]:
@@ -298,6 +248,12 @@ def plain(value: object) -> str:
     image. Numbers and dates formatted by the page itself need no escaping.
     """
     return _MARKUP.sub(r"\\\1", " ".join(str(value).splitlines()))
+
+
+def chart(where: Any, fig: Any, **kwargs: Any) -> None:
+    """``where.plotly_chart(fig, **kwargs)`` (``where``: ``st``, a column, the sidebar)
+    with every label escaped (``charts.safe_labels``): the one way a page shows a chart."""
+    where.plotly_chart(safe_labels(fig), **kwargs)
 
 
 # -- tables ---------------------------------------------------------------------------

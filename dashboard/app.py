@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from revstack.dashboard._state import refresh, sidebar_identity
+from revstack.dashboard._identity import identify, sidebar_identity
+from revstack.dashboard._state import refresh
 
 st.set_page_config(page_title="revstack", layout="wide")
 
@@ -26,8 +27,11 @@ PAGES = [
     st.Page("app_pages/contracts.py", title="Contracts & registry", url_path="contracts"),
 ]
 
-# Navigation first, so a deep link (/approvals) resolves before anything is drawn.
-page = st.navigation(PAGES)
+# Who it is first (drawing nothing): someone who may not see the pages does not see
+# their names either. Then navigation, so a deep link (/approvals) resolves before
+# anything is drawn.
 refresh()
-sidebar_identity()
+who = identify()
+page = st.navigation(PAGES, position="sidebar" if who.refused is None else "hidden")
+sidebar_identity(who)
 page.run()

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import cast
+import html
+from typing import Any, cast
 
+import numpy as np
 import plotly.graph_objects as go
 import polars as pl
 
-__all__ = ["lines", "bars", "outcome_bars", "horizontal_bars", "time_axis", "OUTCOME_KINDS"]
+__all__ = [
+    "lines",
+    "bars",
+    "outcome_bars",
+    "horizontal_bars",
+    "time_axis",
+    "OUTCOME_KINDS",
+    "safe_labels",
+]
 
 OUTCOME_KINDS = [
     "auto_applied",
@@ -24,6 +34,35 @@ OUTCOME_KINDS = [
 
 
 WEEK_MS = 7 * 86_400_000
+
+
+def _escaped(value: Any) -> Any:
+    if isinstance(value, str):
+        return html.escape(value, quote=False)
+    if isinstance(value, dict):
+        # a key ending in "template" is the chart's own markup (hovertemplate's <br>) or
+        # its theme, never data: data reaches a template through %{x}, escaped here
+        return {k: v if k.endswith("template") else _escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escaped(v) for v in value]
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OUS":
+        return np.array([_escaped(v) for v in value.tolist()], dtype=object)
+    return value
+
+
+def safe_labels(fig: go.Figure) -> go.Figure:
+    """``fig`` with every text it holds HTML-escaped (``&``, ``<``, ``>``): trace names,
+    categories, text, hover text, custom data, titles, annotations.
+
+    Plotly renders a few tags in any label (``<b>``, ``<i>``, ``<br>``, ``<a href>``), and
+    categories come from the data: a team or an account named ``<a href="http://...">``
+    would be a link on the chart. Plotly turns the entities back into the characters, so
+    a person reads the name as it is. Every chart goes through this on its way to the
+    page (``revstack.dashboard._state.chart``); only hover and text templates are left
+    as they are, since the chart builders write them, and the values they pull in are
+    escaped.
+    """
+    return go.Figure(_escaped(fig.to_plotly_json()))
 
 
 def time_axis(fig: go.Figure, values: pl.Series) -> None:

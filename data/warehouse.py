@@ -140,6 +140,25 @@ def _is_lock_error(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.IOException) and any(m in str(exc) for m in _LOCK_MARKERS)
 
 
+# The file is attached under one fixed catalog name. Opened directly, DuckDB names the
+# catalog after the file's stem, and a file called crm.duckdb (or ops, ref ...) makes
+# every ``crm.accounts`` ambiguous between that catalog and the schema.
+_CATALOG = "warehouse"
+_USE = f"USE {_CATALOG}"
+
+
+def _attach(path: Path) -> duckdb.DuckDBPyConnection:
+    # Spills go beside the file, as they do for a file opened directly, not into the
+    # working directory (the in-memory root's default).
+    root = duckdb.connect(":memory:", config={"temp_directory": f"{path}.tmp"})
+    try:
+        root.execute(f"ATTACH $path AS {_CATALOG}", {"path": str(path)})
+    except BaseException:
+        root.close()
+        raise
+    return root
+
+
 class Warehouse:
     """A DuckDB warehouse file. Cheap to create; holds no connection between units of work."""
 
@@ -171,7 +190,7 @@ class Warehouse:
             while True:
                 try:
                     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    return _Handle(duckdb.connect(str(self.path)), lock)
+                    return _Handle(_attach(self.path), lock)
                 except BlockingIOError:
                     pass  # another revstack process has the file
                 except duckdb.IOException as exc:
@@ -201,7 +220,9 @@ class Warehouse:
                 entry.idle_timer = None
             entry.users += 1
             try:
-                return entry.root.cursor()
+                cursor = entry.root.cursor()
+                cursor.execute(_USE)  # a cursor starts in the root's in-memory catalog
+                return cursor
             except BaseException:
                 entry.users -= 1
                 raise

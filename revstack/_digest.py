@@ -22,7 +22,14 @@ import polars as pl
 
 from revstack.metrics.risk_flags import deal_flags
 
-__all__ = ["Digest", "build_digests", "write_digests", "send_digests", "SIGNAL_LABELS"]
+__all__ = [
+    "Digest",
+    "build_digests",
+    "write_digests",
+    "send_digests",
+    "SIGNAL_LABELS",
+    "slack_text",
+]
 
 SIGNAL_LABELS = {
     "gone_quiet": "Gone quiet",
@@ -56,6 +63,20 @@ def _money(v: float | None) -> str:
 
 def _label(s: str) -> str:
     return SIGNAL_LABELS.get(s, s)
+
+
+def slack_text(value: object) -> str:
+    """``value`` as text for a Slack ``mrkdwn`` field: ``&``, ``<`` and ``>`` as Slack's
+    formatting docs ask, so a value cannot open a link (``<url|text>``), a mention
+    (``<@U...>``) or ``<!channel>``. Slack has no escape for ``*``, ``_``, ``~`` and
+    backticks: a value holding them can change emphasis within its own line, nothing
+    more. Fields holding data are also ``verbatim``, so Slack does not turn a bare
+    address or a channel's name in them into a link."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
 def _html(manager: str, week: str, deals: pl.DataFrame, total: int, mode: str) -> str:
@@ -98,11 +119,11 @@ def _blocks(manager: str, week: str, deals: pl.DataFrame, total: int, mode: str)
         {
             "type": "context",
             "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": f"For *{manager}*: {total} flagged deal(s), top {len(deals)} by risk. "
-                    + ("Shadow mode: nothing was changed." if mode == "shadow" else "Live."),
-                }
+                _mrkdwn(
+                    f"For *{slack_text(manager)}*: {total} flagged deal(s), top {len(deals)} "
+                    "by risk. "
+                    + ("Shadow mode: nothing was changed." if mode == "shadow" else "Live.")
+                )
             ],
         },
         {"type": "divider"},
@@ -111,13 +132,26 @@ def _blocks(manager: str, week: str, deals: pl.DataFrame, total: int, mode: str)
         if len(blocks) >= _SLACK_BLOCKS - 1:
             break
         risk = "" if d["risk"] is None else f" · risk {d['risk']:.0%}"
-        reasons = "\n".join(f"• {r}" for r in d["reasons"])
+        reasons = "\n".join(f"• {slack_text(r)}" for r in d["reasons"])
+        signals = slack_text(", ".join(_label(s) for s in d["signals"]))
         text = (
-            f"*{d['deal'] or d['opportunity_id']}* ({d['owner']}, {d['stage']}, "
-            f"{_money(d['amount'])}{risk})\n_{', '.join(_label(s) for s in d['signals'])}_\n{reasons}"
+            f"*{slack_text(d['deal'] or d['opportunity_id'])}* ({slack_text(d['owner'])}, "
+            f"{slack_text(d['stage'])}, {_money(d['amount'])}{risk})\n_{signals}_\n{reasons}"
         )
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:_SLACK_TEXT]}})
-    return {"text": f"Pipeline risk for {manager}: {total} flagged deals", "blocks": blocks}
+        blocks.append({"type": "section", "text": _mrkdwn(_cut(text, _SLACK_TEXT))})
+    return {
+        "text": f"Pipeline risk for {slack_text(manager)}: {total} flagged deals",
+        "blocks": blocks,
+    }
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, never inside an entity (``&am`` would show)."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    amp = cut.rfind("&")
+    return cut[:amp] if amp != -1 and ";" not in cut[amp:] else cut
 
 
 def build_digests(

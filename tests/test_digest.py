@@ -7,10 +7,12 @@ import json
 from html.parser import HTMLParser
 from pathlib import Path
 
+import polars as pl
+
 from revstack._digest import build_digests
 from revstack.cli import main
 from revstack.data.warehouse import Warehouse
-from revstack.metrics.risk_flags import flags
+from revstack.metrics.risk_flags import FLAG_COLUMNS, flags
 from tests.risk_fixture import flagged  # noqa: F401 - the fixture
 
 _VOID = {"meta", "br", "hr", "img", "input", "link"}
@@ -67,8 +69,57 @@ def test_one_digest_per_manager_highest_risk_first_and_escaped(flagged: Warehous
     assert "Showing 5 of 24 flagged deals" in text
     assert "reason <b>gone_quiet</b> for o34" in text  # shown as text, not markup
     shown = [b["text"]["text"] for b in mia.blocks["blocks"] if b["type"] == "section"]
-    assert len(shown) == 5 and shown[0].startswith("*Deal <34> & Co*")  # o34: highest score
+    assert len(shown) == 5 and shown[0].startswith(
+        "*Deal &lt;34&gt; &amp; Co*"
+    )  # o34: highest score
     _check_blocks(mia.blocks)
+
+
+FORGED = "<http://evil.example|Approve in Salesforce>"
+
+
+def _hostile_rows() -> pl.DataFrame:
+    row = {c: None for c in FLAG_COLUMNS} | {
+        "run_id": "r1",
+        "opportunity_id": "o1",
+        "deal": f"Big deal {FORGED}",
+        "stage": "<!channel> Negotiation & Review",
+        "amount": 1000.0,
+        "owner": "<@U024BE7LH>",
+        "manager_id": "m1",
+        "manager": "Mo <!here>",
+        "signal": "gone_quiet",
+        "score": 0.9,
+        "reason": f"no reply since {FORGED} &lt;",
+    }
+    return pl.DataFrame([row], schema=FLAG_COLUMNS)
+
+
+def test_slack_text_from_the_data_cannot_link_or_mention() -> None:
+    [digest] = build_digests(_hostile_rows(), week="2026-09-28")
+    _check_blocks(digest.blocks)
+    texts = [digest.blocks["text"]] + [
+        o["text"]
+        for b in digest.blocks["blocks"]
+        for o in ([b["text"]] if b["type"] == "section" else b.get("elements", []))
+    ]
+    assert [t for t in texts if "<" in t or ">" in t] == []  # no link, mention or <!channel>
+    section = next(b["text"] for b in digest.blocks["blocks"] if b["type"] == "section")
+    assert section["verbatim"] is True  # no bare address turned into a link either
+    assert "*Big deal &lt;http://evil.example|Approve in Salesforce&gt;*" in section["text"]
+    assert "&lt;@U024BE7LH&gt;, &lt;!channel&gt; Negotiation &amp; Review" in section["text"]
+    assert (
+        "• no reply since &lt;http://evil.example|Approve in Salesforce&gt; &amp;lt;"
+        in (section["text"])
+    )
+    assert "For *Mo &lt;!here&gt;*" in texts[1]
+
+
+def test_a_long_section_is_not_cut_inside_an_entity() -> None:
+    rows = _hostile_rows().with_columns(reason=pl.lit("&" * 3000))
+    [digest] = build_digests(rows, week="2026-09-28")
+    text = next(b["text"]["text"] for b in digest.blocks["blocks"] if b["type"] == "section")
+    assert len(text) <= 2900 and text.endswith("&amp;")
 
 
 def test_revstack_digest_writes_valid_files(flagged: Warehouse, tmp_path: Path, capsys) -> None:  # noqa: F811

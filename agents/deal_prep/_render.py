@@ -15,7 +15,15 @@ from typing import Any
 
 from revstack.agents._cite import Note, Statement
 
-__all__ = ["SECTIONS", "number_sources", "render", "render_html", "render_markdown", "markers"]
+__all__ = [
+    "SECTIONS",
+    "number_sources",
+    "render",
+    "render_html",
+    "render_markdown",
+    "markers",
+    "md_text",
+]
 
 SECTIONS = (
     ("warnings", "Check before you rely on this"),
@@ -31,6 +39,21 @@ SECTIONS = (
 Item = Statement | Note
 _STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+$")
 Row = tuple[str, tuple[tuple[str, str], ...]]
+# What opens markup inside a line (emphasis, code, links and images, raw HTML and
+# entities, GFM tables and strikethrough, math) and, at a line's start, a block (heading,
+# quote, list, thematic break, setext underline, code fence). An underscore inside a word
+# (A_OTHER) opens nothing in CommonMark and is left as it is.
+_INLINE = re.compile(r"([\\`*\[\]<>!&|~$]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+_BLOCK_START = re.compile(r"^([#>+=-])|^(\d+)([.)])")
+
+
+def md_text(value: object) -> str:
+    """``value`` as literal text on one line of Markdown: every character that opens
+    markup backslash-escaped (CommonMark shows ``\\*`` as ``*``), a block marker at the
+    start escaped, line breaks as spaces. A CRM value ``[Renew](http://evil.example)``,
+    ``<img src=x>`` or ``# Heading`` reads as those characters."""
+    text = _INLINE.sub(r"\\\1", " ".join(str(value).splitlines()).strip())
+    return _BLOCK_START.sub(lambda m: "\\" + m[1] if m[1] else m[2] + "\\" + m[3], text)
 
 
 def number_sources(items: Sequence[Item]) -> dict[Row, int]:
@@ -103,7 +126,7 @@ def render_markdown(
 ) -> str:
     numbers = number_sources(items) if numbers is None else numbers
     lines_ = lines_ or {row: _source_line(row, f) for row, f in _fields(items).items()}
-    lines = [f"# {title}", "", subtitle, ""]
+    lines = [f"# {md_text(title)}", "", md_text(subtitle), ""]
     for key, heading in SECTIONS:
         part = [i for i in items if i.section == key]
         if not part:
@@ -111,15 +134,16 @@ def render_markdown(
         lines += [f"## {heading}", ""]
         for it in part:
             if isinstance(it, Statement):
-                lines.append(f"- {it.text} " + "".join(f"[{r}]" for r in _runs(it, numbers)))
+                refs = "".join(f"[{r}]" for r in _runs(it, numbers))
+                lines.append(f"- {md_text(it.text)} {refs}")
             else:
-                lines.append(f"- *{it.text}*")
+                lines.append(f"- *{md_text(it.text)}*")
         lines.append("")
     if numbers:
         lines += ["## Sources", ""]
         for row, n in numbers.items():
             table, ident, values = lines_[row]
-            lines.append(f"{n}. `{table}` {ident}: {values}")
+            lines.append(f"{n}. `{table}` {md_text(ident)}: {md_text(values)}")
     return "\n".join(lines).rstrip() + "\n"
 
 

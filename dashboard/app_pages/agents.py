@@ -9,7 +9,7 @@ import streamlit as st
 
 from revstack.dashboard._feedback import feedback_panel
 from revstack.dashboard._measures import show_measures
-from revstack.dashboard._state import bundle, filters, keep_choice, load, plain, table
+from revstack.dashboard._state import bundle, chart, filters, keep_choice, load, plain, table
 from revstack.dashboard.charts import bars, lines
 from revstack.metrics.activity import agent_measures, agents_seen, trigger_latency
 from revstack.metrics.engine import action_outcomes
@@ -80,7 +80,8 @@ else:
             value_name="count",
         )
         left, right = st.columns(2)
-        left.plotly_chart(
+        chart(
+            left,
             bars(volume, "week", "count", by="outcome", title="Action volume by outcome"),
             key="agent_volume",
         )
@@ -93,7 +94,8 @@ else:
         if rates.is_empty():
             right.info("No reviewed proposals yet: no override rate or reviewer agreement.")
         else:
-            right.plotly_chart(
+            chart(
+                right,
                 lines(
                     rates,
                     "week",
@@ -116,7 +118,8 @@ else:
             .otherwise(pl.lit("decided by a person")),
             median=pl.col("median_seconds") / div,
         )
-        st.plotly_chart(
+        chart(
+            st,
             lines(
                 lat, "week", "median", by="path", title=f"Trigger-to-action latency, median {unit}"
             ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from revstack.dashboard._state import filters, load, plain, table
+from revstack.dashboard._state import chart, filters, load, plain, table
 from revstack.dashboard.charts import horizontal_bars, lines
 from revstack.data.snapshots import quality_history
 from revstack.metrics.drilldown import DRILLABLE, drill_down
@@ -35,9 +35,7 @@ window_scores = scores.filter(pl.col("taken_at") >= f.since)
 if window_scores.is_empty():
     st.caption(f"No audit in the window ({f.window.lower()}); the latest is shown below.")
 else:
-    st.plotly_chart(
-        lines(window_scores, "taken_at", "score", title="Score over time"), key="dq_trend"
-    )
+    chart(st, lines(window_scores, "taken_at", "score", title="Score over time"), key="dq_trend")
 
 kinds = sorted(latest["check_kind"].unique().to_list())
 kind = st.selectbox("Check", kinds, key="dq_kind")
@@ -48,7 +46,8 @@ flagged = (
 )
 part = part.with_columns(label=pl.col("object_type") + " · " + pl.col("item"), flagged=flagged)
 left, right = st.columns(2)
-left.plotly_chart(
+chart(
+    left,
     horizontal_bars(
         part["label"].to_list(),
         part["value"].to_list(),
@@ -61,7 +60,8 @@ trend = in_window.filter(pl.col("check_kind") == kind).with_columns(
     label=pl.col("object_type") + " · " + pl.col("item")
 )
 if trend["snapshot_id"].n_unique() > 1:
-    right.plotly_chart(
+    chart(
+        right,
         lines(trend, "taken_at", "value", by="label", percent=True, title=f"{kind} over time"),
         key="dq_item_trend",
     )

@@ -7,7 +7,7 @@ import polars as pl
 import streamlit as st
 
 from revstack.dashboard._feedback import flag_box
-from revstack.dashboard._state import download, load, show_frame
+from revstack.dashboard._state import chart, download, load, show_frame
 from revstack.dashboard.forecast_charts import (
     accuracy_bars,
     driver_bars,
@@ -97,7 +97,8 @@ if len(mix):
 seg_kind = st.selectbox("Segment", ["region", "team", "rep"], key="fc_segment")
 segs = part.filter(pl.col("segment_kind") == seg_kind).sort("p50", descending=True)
 shown = segs.head(40)
-st.plotly_chart(
+chart(
+    st,
     segment_ranges(
         shown, f"{kind}: range per {seg_kind}" + (" (top 40 by P50)" if len(segs) > 40 else "")
     ),
@@ -127,8 +128,10 @@ periods = (
 chosen = st.selectbox("Period start", periods, key="fc_fan_period")
 fan_rows = load(fan, kind, chosen, run)
 if len(fan_rows):
-    st.plotly_chart(
-        fan_chart(fan_rows, f"{kind} starting {chosen}: the range from each snapshot"), key="fc_fan"
+    chart(
+        st,
+        fan_chart(fan_rows, f"{kind} starting {chosen}: the range from each snapshot"),
+        key="fc_fan",
     )
     download(fan_rows, f"forecast_fan_{kind}_{chosen}", key="dl_fc_fan")
 
@@ -137,7 +140,7 @@ d = drive.filter(pl.col("period_kind") == kind)
 if d.is_empty():
     st.info("No open deals in this period.")
 else:
-    st.plotly_chart(driver_bars(d, "Share of the company range's variance"), key="fc_drivers")
+    chart(st, driver_bars(d, "Share of the company range's variance"), key="fc_drivers")
     show_frame(d)
     download(d, f"forecast_drivers_{kind}", key="dl_fc_drivers")
 
@@ -146,7 +149,8 @@ if table.is_empty():
     st.info("No past period is over yet: the backtest has nothing to score.")
 else:
     t = table.filter(pl.col("period_kind") == kind)
-    st.plotly_chart(
+    chart(
+        st,
         accuracy_bars(
             t.filter(pl.col("offset") != "all"), "mape", "MAPE by snapshot point (company)"
         ),
@@ -165,7 +169,8 @@ else:
         sorted(e["period_offset"].unique().to_list()),
         key="fc_offset",
     )
-    st.plotly_chart(
+    chart(
+        st,
         error_history(
             e.filter(pl.col("period_offset") == point), f"Signed error per {kind}, day {point}"
         ),
@@ -180,7 +185,8 @@ else:
     download(table, "forecast_accuracy", key="dl_fc_accuracy")
     download(errors, "forecast_errors", key="dl_fc_errors")
 if not curve.is_empty():
-    st.plotly_chart(
+    chart(
+        st,
         reliability_chart(curve, "Deal probabilities: reliability in the backtest"),
         key="fc_reliability",
     )

@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from revstack.dashboard._feedback import flag_box
-from revstack.dashboard._state import download, load, plain, show_frame
+from revstack.dashboard._state import chart, download, load, plain, show_frame
 from revstack.dashboard.risk_charts import quality_bars, signal_bars
 from revstack.metrics.pipeline import stored_quality
 from revstack.metrics.risk_flags import deal_flags, flag_runs, flags, signal_counts
@@ -55,7 +55,7 @@ else:
     m[2].metric("Flagged amount", f"${deals['amount'].sum():,.0f}")
     m[3].metric("Mode", str(runs["mode"][labels.index(pick)] or "-"))
     if not shown.is_empty():
-        st.plotly_chart(signal_bars(signal_counts(shown)), key="risk_signals")
+        chart(st, signal_bars(signal_counts(shown)), key="risk_signals")
     table = deals.with_columns(
         signals=pl.col("signals").list.join(", "), reasons=pl.col("reasons").list.join(" | ")
     )
@@ -89,6 +89,6 @@ else:
         "counts as a hit when it slipped out of its quarter, reached the quarter's end "
         "still open, or was lost within 4 weeks of the flag."
     )
-    st.plotly_chart(quality_bars(quality), key="risk_quality")
+    chart(st, quality_bars(quality), key="risk_quality")
     show_frame(quality.drop("measured_at"), key="risk_quality_table")
     download(quality, "pipeline_signal_quality", key="dl_risk_quality")

@@ -8,6 +8,7 @@ import streamlit as st
 from revstack.agents.registry import registry_rows
 from revstack.dashboard._feedback import feedback_panel
 from revstack.dashboard._state import (
+    chart,
     column_config,
     download,
     filters,
@@ -148,7 +149,8 @@ if outcomes.is_empty() and runs.is_empty():
 else:
     left, right = st.columns(2)
     if not hours.is_empty():
-        left.plotly_chart(
+        chart(
+            left,
             bars(
                 hours,
                 "week",
@@ -167,7 +169,8 @@ else:
     if trend.is_empty():
         right.info("No reviewed proposals yet, so no override rate to chart.")
     else:
-        right.plotly_chart(
+        chart(
+            right,
             lines(
                 trend,
                 "week",
@@ -185,18 +188,21 @@ else:
             "has no provider to compare with)."
         )
     else:
-        st.plotly_chart(outcome_bars(outcomes), key="outcomes")
+        chart(st, outcome_bars(outcomes), key="outcomes")
         download(outcomes, "action_outcomes", key="dl_outcomes")
 
 left, right = st.columns(2)
 if not runs.is_empty():
-    left.plotly_chart(
+    chart(
+        left,
         lines(runs, "week", "error_rate", by="agent", percent=True, title="Run error rate by week"),
         key="error_trend",
     )
 if len(scores):
-    right.plotly_chart(
-        lines(scores, "taken_at", "score", title="Data quality score per audit"), key="dq_trend"
+    chart(
+        right,
+        lines(scores, "taken_at", "score", title="Data quality score per audit"),
+        key="dq_trend",
     )
 else:
     right.caption("No data-quality audit stored yet: `revstack audit` adds one to the trend.")

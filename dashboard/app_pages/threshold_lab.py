@@ -9,6 +9,7 @@ import streamlit as st
 from revstack.agents.engine import EngineError, set_policy
 from revstack.dashboard._state import (
     bundle,
+    chart,
     download,
     filters,
     load,
@@ -86,7 +87,7 @@ for found in implied:
             line_color="firebrick",
             annotation_text="the overrides' threshold",
         )
-st.plotly_chart(fig, key="lab_chart")
+chart(st, fig, key="lab_chart")
 download(curve, "threshold_curve", key="dl_curve")
 
 st.subheader("Does the confidence mean what it says?")
@@ -128,7 +129,7 @@ else:
         yaxis={"title": "right", "range": [0, 1.05], "tickformat": ".0%"},
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )
-    st.plotly_chart(rel, key="lab_reliability")
+    chart(st, rel, key="lab_reliability")
     used = int(mine_rel["judged"].sum())
     right = int(mine_rel["right"].sum())
     st.caption(

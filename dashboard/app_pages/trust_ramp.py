@@ -12,6 +12,7 @@ import streamlit as st
 from revstack.agents.engine import EngineError, active_policy, set_policy
 from revstack.dashboard._state import (
     bundle,
+    chart,
     filters,
     load,
     plain,
@@ -113,7 +114,7 @@ else:
     )
     fig.update_yaxes(range=[0, 1.05], autorange=False)
     time_axis(fig, shown["cycle_start"])
-    st.plotly_chart(fig, key="trust_chart")
+    chart(st, fig, key="trust_chart")
     table(shown.drop("override_notes"), "trust_cycles", key="dl_trust")
 
 st.subheader("Evidence from batches")

@@ -387,3 +387,43 @@ def test_brief_on_demand_records_the_open_and_refuses_unknown_deals(
     assert measures["utilization"]["opened"] == 1  # the same briefing, opened twice
     assert main(["brief", "O_NOPE", "--db", str(wh.path)]) == 2
     assert "no opportunity 'O_NOPE'" in capsys.readouterr().err
+
+
+def test_values_from_the_crm_are_text_in_the_markdown(briefed: Warehouse, tmp_path: Path) -> None:
+    from html import unescape
+
+    from markdown_it import MarkdownIt
+
+    wh = _copy(briefed, tmp_path / "hostile.duckdb")
+    row = _briefings(wh).row(0, named=True)
+    deal = "Renew [now](http://evil.example) <img src=x onerror=alert(1)> | a *b* `c` $1 & $2"
+    account = "- # <script>alert(1)</script> **AT&T** ~~x~~\n1. second line"
+    with wh.connect() as con:
+        con.execute(
+            "UPDATE crm.opportunities SET name = ? WHERE opportunity_id = ?",
+            [deal, row["opportunity_id"]],
+        )
+        con.execute(
+            "UPDATE crm.accounts SET name = ? WHERE account_id = ?", [account, row["account_id"]]
+        )
+    [result] = run_agents(
+        wh,
+        [_spec(lambda: DealPrep(on_demand=[row["opportunity_id"]], rewriter=None))],
+        only="deal_prep",
+    )
+    assert result.status == "succeeded"
+    md = _briefings(wh).filter(pl.col("meeting_id").is_null())["markdown"][0]
+    page = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(md)
+    for markup in ("<a ", "<img", "<script", "<strong", "<del", "<table"):
+        assert markup not in page, markup  # as the renderer sees it: no link, image, tag ...
+    # ... and no structure but the briefing's own: headings, notes in italics, one list of
+    # sources with the table's name as code
+    assert page.count("<h1>") == 1 and page.count("<h2>") == md.count("\n## ")
+    assert page.count("<em>") == md.count("\n- *")
+    assert (
+        page.count("<ol>") == 1
+        and page.count("<code>") == md.split("## Sources")[1].count("`") // 2
+    )
+    text = unescape(page)
+    assert f"Briefing: {deal}" in text  # ... and the reader sees the values as they are
+    assert account.replace("\n", " ") in text

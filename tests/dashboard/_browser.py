@@ -53,16 +53,19 @@ def screenshot(page, path: Path, *, width: int = 1400, height: int = 1000) -> No
     page.set_viewport_size({"width": width, "height": height})
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
 @contextmanager
-def serve(db: Path, *, timeout: float = 60) -> Iterator[str]:
-    """The dashboard on ``db``, until the block ends; yields its URL."""
-    port = _free_port()
+def serve(
+    db: Path, *, timeout: float = 60, port: int | None = None, cwd: Path | None = None
+) -> Iterator[str]:
+    """The dashboard on ``db``, until the block ends; yields its URL. ``cwd``: where it
+    runs, so a ``.streamlit/secrets.toml`` there is the one it reads."""
+    port = port or free_port()
     env = {**os.environ, "REVSTACK_DB": str(db)}
     proc = subprocess.Popen(
         [
@@ -81,6 +84,7 @@ def serve(db: Path, *, timeout: float = 60) -> Iterator[str]:
             "false",
         ],
         env=env,
+        cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -125,6 +125,15 @@ def test_hubspot_export_loads(wh: Warehouse) -> None:
     assert deal == [("negotiation", "commit", False)]
 
 
+def test_hubspot_opt_out_is_the_unsubscribe_flag_not_the_marketing_status(wh: Warehouse) -> None:
+    # Grace is a marketing contact who never unsubscribed; Linus is a non-marketing contact
+    # who unsubscribed from all email. The marketing status is billing, not consent.
+    ingest(wh, "hubspot", HUBSPOT)
+    with wh.connect() as con:
+        got = dict(con.execute("SELECT contact_id, email_opt_out FROM crm.contacts").fetchall())
+    assert got == {"501": False, "502": True, "503": False}
+
+
 def _break(src: Path, file: str, edit) -> None:
     path = src / file
     edit(path)

@@ -60,6 +60,7 @@ def test_older_file_is_upgraded_and_keeps_its_data(tmp_path: Path, older: int) -
 def test_newer_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
     path = tmp_path / "future.duckdb"
     Warehouse(path).schema_version()
+    release_all()  # the file is attached in this process until its handle lets go
     con = duckdb.connect(str(path))
     con.execute(
         "INSERT INTO ops.schema_version (version, name) VALUES (?, 'from_the_future')",
@@ -71,6 +72,7 @@ def test_newer_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
         SchemaVersionError, match=rf"version {LATEST_VERSION + 5}.*upgrade revstack"
     ):
         Warehouse(path).schema_version()
+    release_all()
     con = duckdb.connect(str(path))
     assert con.execute("SELECT max(version) FROM ops.schema_version").fetchone()[0] == (
         LATEST_VERSION + 5
@@ -140,3 +142,20 @@ def test_second_process_waits_for_the_lock_or_says_busy(
     finally:
         child.join(30)
     assert child.exitcode == 0
+
+
+@pytest.mark.parametrize("stem", ["crm", "ops", "ref", "truth", "foundation", "warehouse"])
+def test_a_file_named_after_a_schema_opens_and_migrates(tmp_path: Path, stem: str) -> None:
+    # Opened directly, DuckDB would name the catalog `crm` and the first migration's
+    # `crm.accounts` would be ambiguous between it and the schema.
+    path = tmp_path / f"{stem}.duckdb"
+    with Warehouse(path).transaction() as con:
+        con.execute(
+            "INSERT INTO crm.accounts (account_id, name, source) VALUES ('a1', 'Acme', 't')"
+        )
+    release_all()
+    again = Warehouse(path)  # a new handle on the file reads what the first wrote
+    assert again.schema_version() == LATEST_VERSION
+    with again.connect() as con:
+        assert con.execute("SELECT name FROM crm.accounts").fetchall() == [("Acme",)]
+    release_all()
