@@ -76,6 +76,7 @@ def specs(bundle: Bundle | None = None) -> list[AgentSpec]:
             policy=policy_frame(c),
             factory=IMPLEMENTATIONS.get(c.agent),
             outputs=tuple(c.outputs),
+            replaces=tuple(c.replaces),
             params=dict(c.params),
         )
         for c in bundle.contracts.values()

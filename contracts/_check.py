@@ -138,6 +138,11 @@ def _check_contract(
                     file, f"outputs[{i}]", f"{table} has no run_id column to tag outputs with"
                 )
             )
+    p += [
+        ContractProblem(file, f"replaces[{i}]", f"{table} is not declared under outputs")
+        for i, table in enumerate(c.replaces)
+        if table not in c.outputs
+    ]
     for i, a in enumerate(c.actions):
         for w in a.writes:
             table, _, field = w.rpartition(".")

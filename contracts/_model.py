@@ -193,6 +193,9 @@ class AgentContract(_Strict):
     # ops tables the engine fills with the agent's outputs (forecast snapshots,
     # briefings, risk flags): written in the run's transaction, tagged with its run_id.
     outputs: list[TableName] = []
+    # Outputs that hold only the latest run's rows (a cache the agent reads back): each
+    # run's rows replace the table's instead of adding to it, so it does not grow.
+    replaces: list[TableName] = []
     # Settings of the agent's own that RevOps may tune (thresholds, provider order ...).
     params: dict[Identifier, Any] = {}
     below_threshold: Literal["escalate", "drop"] = "escalate"

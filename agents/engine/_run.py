@@ -52,6 +52,7 @@ class AgentSpec:
     policy: pl.DataFrame  # POLICY_SCHEMA rows
     factory: Callable[[], Agent] | None = None  # None: contract only, not implemented yet
     outputs: tuple[str, ...] = ()  # ops tables the agent's outputs go to
+    replaces: tuple[str, ...] = ()  # outputs holding only the latest run's rows (a cache)
     params: dict[str, Any] = field(default_factory=dict)  # the contract's params
 
 
@@ -297,13 +298,18 @@ def _check_outputs(wh: Warehouse, spec: AgentSpec, outputs: dict[str, pl.DataFra
 
 
 def _write_outputs(
-    con: duckdb.DuckDBPyConnection, outputs: dict[str, pl.DataFrame], run_id: str
+    con: duckdb.DuckDBPyConnection,
+    outputs: dict[str, pl.DataFrame],
+    run_id: str,
+    replaces: tuple[str, ...] = (),
 ) -> dict[str, int]:
     written = {}
     for table, data in sorted(outputs.items()):
+        schema, name = table.split(".")  # checked against the catalog in _check_outputs
+        if table in replaces:  # in the run's transaction: a failed run keeps the old rows
+            con.execute(f'DELETE FROM "{schema}"."{name}"')
         if data.is_empty():
             continue
-        schema, name = table.split(".")  # checked against the catalog in _check_outputs
         try:
             with registered(con, "agent_rows", data):
                 con.execute(
@@ -414,7 +420,7 @@ def _commit(
     counts = {k: int(v) for k, v in stored.group_by("status").len().iter_rows()}
     counts["deferred"] = len(deferred)
     counts["skipped_invalid"] = len(bad)
-    metadata = {**metadata, "outputs": _write_outputs(con, outputs, run_id)}
+    metadata = {**metadata, "outputs": _write_outputs(con, outputs, run_id, spec.replaces)}
     _audit_run(con, spec, run_id, mode, stored, deferred, bad, read_log, counts, metadata, now)
     finished = now_utc()
     con.execute(

@@ -4,10 +4,13 @@ Each run forecasts the current month and quarter for the company, every region, 
 and rep: won so far, plus the open deals (a calibrated win probability each, drawn
 together with company and team correlation), plus revenue from deals not created yet
 (a seasonal time series), combined with the reps' commit by the weight that did best in
-the backtest, with the range sized by where past actuals fell in past ranges. To know that, each run replays the rolling backtest on the data it has
+the backtest, with the range sized by where past actuals fell in past ranges. To know that, each run has the rolling backtest on the data it has
 (``revstack.agents.forecast``), and stores it next to the live snapshot: the agent and the
 four baselines (rep commit, stage-weighted with CRM and with historical rates,
-seasonal naive) at every past snapshot point, with the actual.
+seasonal naive) at every past snapshot point, with the actual. Snapshots of periods that
+were over at the last run come from that run's cache when nothing they saw has changed
+(``_cache``); the rest are replayed, and the metadata's ``cache`` says how many of each
+and why it was a full replay when it was.
 
 Parameters (``ctx.params``): ``refit_months`` (6, as ``revstack forecast backtest``, so
 the figures in docs/forecast.md are of what a run does; how 12 compares is under Known
@@ -21,6 +24,7 @@ import datetime as dt
 from typing import cast
 
 from revstack.agents.engine import Agent, AgentResult, Context, empty_proposals
+from revstack.agents.forecast import _cache
 from revstack.agents.forecast._accuracy import accuracy, deal_calibration
 from revstack.agents.forecast._backtest import default_start, run_forecast
 from revstack.agents.forecast._inputs import load
@@ -47,20 +51,34 @@ class ForecastAgent(Agent):
             f"days ({first} to {inp.as_of.date()}), and the forecast learns from its first "
             "quarter (90 days at least) before it forecasts a period"
         )
-        if default_start(first, inp.as_of) > inp.as_of.date():
+        start = default_start(first, inp.as_of)
+        if start > inp.as_of.date():
             return AgentResult(empty_proposals(), {"forecast": too_short}, note=too_short)
         p = ctx.params
+        kw = {
+            "refit_months": int(p.get("refit_months", 6)),
+            "draws": int(p.get("draws", 1000)),
+            "live_draws": int(p.get("live_draws", 4000)),
+            "seed": int(p.get("seed", 0)),
+            "bag": int(p.get("bag", 3)),
+        }
+        settings = {"agent": self.version, "params": kw, "eval_from": start.isoformat()}
+        reuse, why = _cache.reuse_of(_cache.read(ctx), inp, start, settings)
         fc = run_forecast(
             inp,
-            refit_months=int(p.get("refit_months", 6)),
-            draws=int(p.get("draws", 1000)),
-            live_draws=int(p.get("live_draws", 4000)),
-            seed=int(p.get("seed", 0)),
-            bag=int(p.get("bag", 3)),
+            refit_months=kw["refit_months"],
+            draws=kw["draws"],
+            live_draws=kw["live_draws"],
+            seed=kw["seed"],
+            bag=kw["bag"],
+            reuse=reuse,
         )
         if fc.agent.is_empty():  # no period starts after the training stretch
             return AgentResult(empty_proposals(), {"forecast": too_short}, note=too_short)
-        outputs = to_outputs(fc)
+        outputs = {
+            **to_outputs(fc),
+            **_cache.to_rows(fc, inp.as_of, start, _cache.fingerprint(inp, inp.as_of, settings)),
+        }
         scores = accuracy(fc.agent, fc.baselines)
         headline = [
             {
@@ -80,6 +98,13 @@ class ForecastAgent(Agent):
         metadata = {
             "history_rebuilt": inp.rebuilt_history,
             "fits": fc.params["fits"],
+            # What this run took from the last one's backtest, and why not more.
+            "cache": {
+                "full_replay": reuse is None,
+                "why": why,
+                "reused": fc.params["reused"],
+                "recomputed": fc.params["recomputed"],
+            },
             "backtest": headline,
             "deal_calibration": calibration,
             # How each live snapshot was combined with the reps' commit (weight, biases, scale).

@@ -9,12 +9,18 @@ records of snapshots of the same kind and point scored by the moment (``_combine
 quarters also the season, from every point of past quarters), and the
 range correction of each kind of segment (company, regions, teams, reps) from the PITs
 of segments of that kind in periods over by the moment. The live snapshot (the data's as-of) is the same computation.
+
+A snapshot whose period is over is final: ``Forecast.scored`` holds what later snapshots
+and the report take from each, and ``reuse`` hands those of an earlier run back, so they
+are not drawn again (``_cache`` decides when that is safe). A refit whose snapshots are
+all reused is not fitted again either; one with any snapshot to compute is.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
@@ -37,7 +43,7 @@ from revstack.agents.forecast._snapshot import (
 )
 from revstack.data.progress import Progress, report
 
-__all__ = ["Forecast", "default_start", "run_forecast", "prepare"]
+__all__ = ["Forecast", "Reuse", "Scored", "default_start", "run_forecast", "prepare"]
 
 KEY = _frames.KEY
 _QUANTILES = np.array([0.1, 0.5, 0.9])
@@ -50,6 +56,7 @@ class Forecast:
     deals: pl.DataFrame  # out-of-sample deal probabilities with their outcome (periods over)
     drivers: pl.DataFrame  # live snapshots: the deals that drive the range
     params: dict[str, Any] = field(default_factory=dict)
+    scored: list[Scored] = field(default_factory=list)  # snapshots of periods over, in order
 
 
 def _months_later(day: dt.date, months: int) -> dt.date:
@@ -122,9 +129,41 @@ class _Spread:
     teams_sq: np.ndarray
 
 
+Key = tuple[str, dt.date, int]  # period_kind, period_start, offset
+_KEY_SCHEMA = {"period_kind": pl.String, "period_start": pl.Date, "offset": pl.Int64}
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A snapshot of a period that is over: its ranges, and all that later snapshots
+    learn from it. Nothing in it changes while the data before its period's end does not."""
+
+    key: Key
+    period_end: dt.date
+    moment: dt.datetime
+    summary: pl.DataFrame  # ``summarise``'s rows
+    pit_points: int  # how many past snapshots its range correction learned from
+    pits: dict[str, np.ndarray]  # per segment kind
+    record: Record
+    spread: _Spread | None  # None: no deal was open
+    deals: pl.DataFrame  # opportunity_id, p, value: the open deals as scored
+
+
+@dataclass(frozen=True)
+class Reuse:
+    """What an earlier run scored: snapshots by key, and its refits' figures by day."""
+
+    snapshots: Mapping[Key, Scored]
+    fits: Mapping[dt.date, dict[str, Any]]
+
+
 def _spreads(scored: pl.DataFrame) -> list[_Spread]:
     """Per snapshot of ``scored`` (p, value, won, won_amount, team, period_end)."""
-    out = []
+    return list(_spreads_by_key(scored).values())
+
+
+def _spreads_by_key(scored: pl.DataFrame) -> dict[Key, _Spread]:
+    out = {}
     for _, g in scored.sort(*KEY, "opportunity_id").group_by(KEY, maintain_order=True):
         booked = (g["won"] * g["won_amount"].fill_null(0)).to_numpy()
         p, v = g["p"].to_numpy(), g["value"].to_numpy()
@@ -134,14 +173,13 @@ def _spreads(scored: pl.DataFrame) -> list[_Spread]:
             m = team == t
             grids.append(variance_grid(p[m], v[m]))
             sq.append((booked[m].sum() - float(p[m] @ v[m])) ** 2)
-        out.append(
-            _Spread(
-                g["period_end"][0],
-                variance_grid(p, v),
-                (booked.sum() - float(p @ v)) ** 2,
-                np.array(grids),
-                np.array(sq),
-            )
+        key = (g["period_kind"][0], g["period_start"][0], g["offset"][0])
+        out[key] = _Spread(
+            g["period_end"][0],
+            variance_grid(p, v),
+            (booked.sum() - float(p @ v)) ** 2,
+            np.array(grids),
+            np.array(sq),
         )
     return out
 
@@ -174,12 +212,14 @@ def run_forecast(
     until: dt.datetime | None = None,
     bag: int = 3,
     workers: int | None = None,
+    reuse: Reuse | None = None,
 ) -> Forecast:
     """Backtest every snapshot from ``eval_from`` (default: ``default_start``) and
     forecast the live one; ``until`` stops at an earlier moment (then there is no live
     snapshot); ``workers``: how many of the bag's fits run at once (default: one per
-    core, at most ``bag``; the result is the same). See the module docstring for what
-    each step may know."""
+    core, at most ``bag``; the result is the same); ``reuse``: snapshots scored by an
+    earlier run on the same data up to its as-of, not drawn again (the result is the
+    same). See the module docstring for what each step may know."""
     pre = prepared or prepare(inp, until)
     snaps, rows, as_of = pre["snaps"], pre["rows"], inp.as_of
     start = eval_from or default_start(pre["first"], as_of)
@@ -204,6 +244,8 @@ def run_forecast(
     pits: list[tuple[str, dt.date, dict[str, np.ndarray]]] = []  # (kind, period end, PITs)
     records: list[Record] = []
     params: dict[str, Any] = {"fits": [], "refit_months": refit_months, "live": []}
+    kept: list[Scored] = []
+    reused = 0
     todo = len(snaps)
     for b, fit_at in enumerate(fits):
         block_end = fits[b + 1] if b + 1 < len(fits) else dt.date.max
@@ -214,27 +256,35 @@ def run_forecast(
         )
         if block.is_empty():
             continue
-        train = rows.filter(pl.col("period_end") <= fit_at)
-        model = BaggedWinModel(bag=bag, random_state=seed, workers=n_workers).fit(train)
-        done = [sp for sp in spreads if sp.period_end <= fit_at]
-        if len(done) < 6:  # too few scored snapshots yet: in-sample on the last year of training
-            recent = train.filter(pl.col("as_of") >= cut - dt.timedelta(days=365))
-            done = _spreads(
-                recent.with_columns(
-                    p=model.predict_proba(recent), value=model.booked_amount(recent)
-                )
-            )
-        rho_c, rho_t = _rho(done, 0.04, 0.02)
-        params["fits"].append(
-            {
-                "fit_at": fit_at.isoformat(),
-                "train_rows": model.n_train_,
-                "rho_company": rho_c,
-                "rho_team": rho_t,
-            }
-        )
         part = rows.join(block.select(KEY), on=KEY, how="semi")
-        part = part.with_columns(p=model.predict_proba(part), value=model.booked_amount(part))
+        cached = _reusable(reuse, block, part)
+        reused += len(cached)
+        if len(cached) == len(block) and reuse is not None and fit_at in reuse.fits:
+            fit = reuse.fits[fit_at]
+            rho_c, rho_t = fit["rho_company"], fit["rho_team"]
+            params["fits"].append(fit)
+            part = _with_scores(part, cached, None)
+        else:
+            train = rows.filter(pl.col("period_end") <= fit_at)
+            model = BaggedWinModel(bag=bag, random_state=seed, workers=n_workers).fit(train)
+            done = [sp for sp in spreads if sp.period_end <= fit_at]
+            if len(done) < 6:  # too few scored snapshots yet: in-sample on the last year
+                recent = train.filter(pl.col("as_of") >= cut - dt.timedelta(days=365))
+                done = _spreads(
+                    recent.with_columns(
+                        p=model.predict_proba(recent), value=model.booked_amount(recent)
+                    )
+                )
+            rho_c, rho_t = _rho(done, 0.04, 0.02)
+            params["fits"].append(
+                {
+                    "fit_at": fit_at.isoformat(),
+                    "train_rows": model.n_train_,
+                    "rho_company": rho_c,
+                    "rho_team": rho_t,
+                }
+            )
+            part = _with_scores(part, cached, model)
         scored.append(
             part.select(
                 *KEY,
@@ -250,8 +300,25 @@ def run_forecast(
                 "amount",
             )
         )
-        spreads += _spreads(scored[-1])
-        for snap in block.sort("moment").iter_rows(named=True):
+        # In the order a full replay adds them: the copula's fit sums over this list.
+        fresh = scored[-1].join(
+            pl.DataFrame(list(cached), schema=_KEY_SCHEMA, orient="row"), on=KEY, how="anti"
+        )
+        block_spreads = {
+            **_spreads_by_key(fresh),
+            **{k: c.spread for k, c in cached.items() if c.spread},
+        }
+        spreads += [block_spreads[k] for k in sorted(block_spreads)]
+        for snap in block.sort("moment", "period_kind").iter_rows(named=True):
+            here_key = (snap["period_kind"], snap["period_start"], snap["offset"])
+            if here_key in cached:
+                c = cached[here_key]
+                out.append(_tagged(c.summary, c.key, c.moment, False, c.pit_points))
+                pits.append((c.key[0], c.period_end, c.pits))
+                records.append(c.record)
+                kept.append(c)
+                report(progress, "forecast snapshots", len(out), todo)
+                continue
             live = snap["moment"] == as_of
             # Each snapshot has its own stream: what one draws never shifts another.
             rng = np.random.default_rng(
@@ -326,14 +393,7 @@ def run_forecast(
                 act,
                 kinds,
             )
-            out.append(
-                summary.with_columns(
-                    **{k: pl.lit(v) for k, v in key.items()},
-                    moment=pl.lit(snap["moment"]),
-                    live=pl.lit(live),
-                    pit_points=pl.lit(len(past)),
-                )
-            )
+            out.append(_tagged(summary, here_key, snap["moment"], live, len(past)))
             if act is not None:  # the period is over
                 pits.append((snap["period_kind"], snap["period_end"], segment_pits(seg, sd, act)))
                 records.append(
@@ -346,6 +406,19 @@ def run_forecast(
                         _by_team(seg, act),
                         _spread(raw.owner_draws.sum(axis=1)),
                         season_of(snap["period_start"]),
+                    )
+                )
+                kept.append(
+                    Scored(
+                        here_key,
+                        snap["period_end"],
+                        snap["moment"],
+                        summary,
+                        len(past),
+                        pits[-1][2],
+                        records[-1],
+                        block_spreads.get(here_key),
+                        deals.select("opportunity_id", "p", "value"),
                     )
                 )
             if live:
@@ -384,7 +457,60 @@ def run_forecast(
         baselines=_baseline_segments(pre, inp, snaps),
         deals=deals_scored,
         drivers=pl.concat(drivers) if drivers else pl.DataFrame(),
-        params=params,
+        params={**params, "reused": reused, "recomputed": len(out) - reused},
+        scored=kept,
+    )
+
+
+def _tagged(
+    summary: pl.DataFrame, key: Key, moment: dt.datetime, live: bool, pit_points: int
+) -> pl.DataFrame:
+    return summary.with_columns(
+        **{k: pl.lit(v) for k, v in zip(KEY, key, strict=True)},
+        moment=pl.lit(moment, pl.Datetime("us")),
+        live=pl.lit(live),
+        pit_points=pl.lit(pit_points),
+    )
+
+
+def _reusable(reuse: Reuse | None, block: pl.DataFrame, part: pl.DataFrame) -> dict[Key, Scored]:
+    """The block's snapshots ``reuse`` holds, if they scored the very deals open now."""
+    if reuse is None:
+        return {}
+    out = {}
+    for key in block.select(KEY).iter_rows():
+        c = reuse.snapshots.get(key)
+        if c is None:
+            continue
+        ids = part.filter(**dict(zip(KEY, key, strict=True)))["opportunity_id"]
+        if ids.sort().equals(c.deals["opportunity_id"].sort(), check_names=False):
+            out[key] = c
+    return out
+
+
+def _with_scores(
+    part: pl.DataFrame, cached: Mapping[Key, Scored], model: BaggedWinModel | None
+) -> pl.DataFrame:
+    """``part`` with ``p`` and ``value``: stored for the snapshots in ``cached``, predicted
+    for the rest (only those: a tree's prediction for a row does not depend on the others)."""
+    if not cached:
+        assert model is not None
+        return part.with_columns(p=model.predict_proba(part), value=model.booked_amount(part))
+    known = pl.concat(
+        [
+            c.deals.with_columns(**{k: pl.lit(v) for k, v in zip(KEY, c.key, strict=True)})
+            for c in cached.values()
+        ]
+    ).cast({"period_start": pl.Date, "offset": pl.Int64})
+    part = part.with_row_index("_row").join(known, on=[*KEY, "opportunity_id"], how="left")
+    new = part.filter(pl.col("p").is_null()).drop("p", "value")
+    if len(new):
+        assert model is not None
+        new = new.with_columns(p=model.predict_proba(new), value=model.booked_amount(new))
+    return (
+        pl.concat([part.filter(pl.col("p").is_not_null()), new], how="diagonal_relaxed")
+        .sort("_row")
+        .drop("_row")
     )
 
 

@@ -71,6 +71,9 @@ _ENGINE_STATE = [
     "ops.forecast_drivers",
     "ops.forecast_backtest",
     "ops.forecast_reliability",
+    "ops.forecast_cache",
+    "ops.forecast_cache_snapshots",
+    "ops.forecast_cache_segments",
 ]
 # Ids handed over as numbers (`<column>_no`) to keep big tables small in memory: DuckDB
 # writes them out as the generator's id strings (prefix and zero-padded width).

@@ -43,7 +43,9 @@ class Flagger(Agent):
         return AgentResult(empty_proposals(), {}, self.outputs)
 
 
-def _spec(outputs: dict[str, pl.DataFrame], declared: tuple[str, ...]) -> AgentSpec:
+def _spec(
+    outputs: dict[str, pl.DataFrame], declared: tuple[str, ...], replaces: tuple[str, ...] = ()
+) -> AgentSpec:
     return AgentSpec(
         name="flagger",
         version="1.0",
@@ -56,6 +58,7 @@ def _spec(outputs: dict[str, pl.DataFrame], declared: tuple[str, ...]) -> AgentS
         policy=POLICY,
         factory=lambda: Flagger(outputs),
         outputs=declared,
+        replaces=replaces,
     )
 
 
@@ -106,3 +109,22 @@ def test_an_output_that_does_not_fit_its_table_rolls_the_whole_run_back(run_wh: 
             "SELECT count(*) FROM ops.event_consumption WHERE agent = 'flagger'"
         ).fetchall()[0][0]
     assert runs == [("failed", 2)] and pending == 0
+
+
+def test_a_replaced_output_holds_only_the_latest_runs_rows(run_wh: Warehouse) -> None:
+    """A cache (the forecast's backtest) is read back by the next run: it must not grow."""
+    declared = ("ops.risk_flags",)
+    [first] = run_agents(run_wh, [_spec({"ops.risk_flags": _flags(3)}, declared, declared)])
+    [second] = run_agents(
+        run_wh, [_spec({"ops.risk_flags": _flags(2)}, declared, declared)], only="flagger"
+    )
+    stored = _stored(run_wh)
+    assert first.status == second.status == "succeeded"
+    assert stored["opportunity_id"].to_list() == ["o0", "o1"]
+    assert set(stored["run_id"]) == {second.run_id}
+    # A run that fails leaves the last one's rows.
+    broken = _flags(1).with_columns(reason=pl.lit(None, pl.String))
+    [third] = run_agents(
+        run_wh, [_spec({"ops.risk_flags": broken}, declared, declared)], only="flagger"
+    )
+    assert third.status == "failed" and len(_stored(run_wh)) == 2

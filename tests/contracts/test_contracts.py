@@ -140,6 +140,13 @@ BROKEN = [
         "outputs go to ops tables",
     ),
     (
+        "agents/forecast.yaml",
+        "replaces: [ops.forecast_cache,",
+        "replaces: [ops.forecasts_cache,",
+        "replaces[0]",
+        "not declared under outputs",
+    ),
+    (
         "agents/deal_prep.yaml",
         "outputs: [ops.briefings]",
         "outputs: [ops.briefs]",

@@ -1,0 +1,291 @@
+"""The backtest's cache: what a run scored, stored for the next run to reuse.
+
+A snapshot whose period was over when it was scored says the same thing at every later
+run, unless what came before it changed. So each run stores those snapshots (migration
+012: ranges per segment, PITs, the combination's per-team record, the implied-variance
+spreads, the scored deal probabilities) and the next run reuses them when the
+fingerprint of its inputs up to the stored as-of is the stored one. Anything else is a
+full replay, with the reason said in the run's metadata: the first run, another agent
+version or parameters, data older than the cache, a moved start of the backtest, or a
+correction to anything the stored snapshots could see.
+
+The tables hold plain numbers, dates and strings, never code: a warehouse may come from
+someone else, and reading it back must not run anything (docs/forecast.md, The
+backtest cache).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from revstack.agents.engine import Context
+from revstack.agents.forecast._backtest import Forecast, Reuse, Scored, _Spread
+from revstack.agents.forecast._combine import Record, season_of, slot
+from revstack.agents.forecast._inputs import Inputs
+
+__all__ = ["TABLES", "Stored", "fingerprint", "read", "reuse_of", "to_rows"]
+
+TABLES = ("ops.forecast_cache", "ops.forecast_cache_snapshots", "ops.forecast_cache_segments")
+# Bumped when what is stored, or what a stored snapshot means, changes.
+FORMAT = 1
+_PIT_KINDS = ("company", "region", "team", "rep")
+_SUMMARY = {
+    "segment_kind": pl.String,
+    "segment": pl.String,
+    "p10": pl.Float64,
+    "p50": pl.Float64,
+    "p90": pl.Float64,
+    "expected": pl.Float64,
+    "won_to_date": pl.Float64,
+    "pipeline_expected": pl.Float64,
+    "new_expected": pl.Float64,
+    "actual": pl.Float64,
+    "crps": pl.Float64,
+}
+# Per input: the column that dates a row. A row dated after the cache's as-of cannot
+# have been seen by a stored snapshot; every other row could, so any change to one
+# invalidates the cache. Undated tables count whole.
+_DATED = {
+    "crm.opportunity_history": "changed_at",
+    "crm.activities": "occurred_at",
+    "crm.opportunity_contacts": "added_at",
+    # Today's flags, trusted at a moment only if the row has not changed since.
+    "crm.contacts": "updated_at",
+}
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The cache one run left: its as-of, first month scored, fingerprint and contents."""
+
+    as_of: dt.datetime
+    eval_from: dt.date
+    fingerprint: str
+    reuse: Reuse
+
+
+def _digest(df: pl.DataFrame) -> str:
+    """Of the rows as a set (a scan promises no order), their columns and types."""
+    h = hashlib.sha256(json.dumps([[c, str(t)] for c, t in df.schema.items()]).encode())
+    if len(df):
+        h.update(np.sort(df.hash_rows(seed=7).to_numpy()).tobytes())
+    return h.hexdigest()
+
+
+def fingerprint(inp: Inputs, upto: dt.datetime, settings: dict[str, Any]) -> str:
+    """A digest of every input a snapshot at or before ``upto`` could see, with the
+    ``settings`` (agent version, parameters, first month scored) that shape the result.
+    Polars' row hash is stable within one polars version only, so that is in it too."""
+    parts = {"settings": json.dumps({**settings, "format": FORMAT, "polars": pl.__version__})}
+    parts["definitions"] = inp.definitions.model_dump_json()
+    history = inp.history.filter(pl.col("changed_at") <= upto)
+    if inp.rebuilt_history:  # its ids number rows of a table new deals are added to
+        history = history.drop("history_id")
+    parts["history"] = _digest(history)
+    seen = history.select("opportunity_id").unique()
+    parts["deals"] = _digest(
+        inp.deals.join(seen, on="opportunity_id", how="semi").select(
+            "opportunity_id", "lead_source", "opportunity_type", "product"
+        )
+    )
+    parts["users"] = _digest(inp.users)
+    parts["submissions"] = _digest(inp.submissions.filter(pl.col("submitted_at") <= upto))
+    for table, df in sorted(inp.feature_tables.items()):
+        if table == "crm.opportunity_history":
+            continue
+        at = _DATED.get(table)
+        parts[table] = _digest(df.filter(pl.col(at) <= upto) if at else df)
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def read(ctx: Context) -> Stored | None:
+    """The cache the last run stored, if any."""
+    head = ctx.table(TABLES[0])
+    if head.is_empty():
+        return None
+    head = head.sort("as_of", "run_id").tail(1)
+    run = head["run_id"][0]
+    snaps = ctx.table(TABLES[1]).filter(pl.col("run_id") == run)
+    segs = ctx.table(TABLES[2]).filter(pl.col("run_id") == run)
+    summaries = {
+        (k[0], k[1], k[2]): g
+        for k, g in segs.group_by("period_kind", "period_start", "period_offset")
+    }
+    scored = {}
+    for r in snaps.iter_rows(named=True):
+        key = (r["period_kind"], r["period_start"], int(r["period_offset"]))
+        scored[key] = _scored(r, key, summaries.get(key))
+    h = head.row(0, named=True)
+    fits = {
+        day: {
+            "fit_at": day.isoformat(),
+            "train_rows": int(n),
+            "rho_company": float(rc),
+            "rho_team": float(rt),
+        }
+        for day, n, rc, rt in zip(
+            h["fit_at"], h["train_rows"], h["rho_company"], h["rho_team"], strict=True
+        )
+    }
+    return Stored(h["as_of"], h["eval_from"], h["fingerprint"], Reuse(scored, fits))
+
+
+def _scored(r: dict[str, Any], key: tuple[str, dt.date, int], seg: pl.DataFrame | None) -> Scored:
+    def arr(name: str) -> np.ndarray:
+        return np.array(r[name], dtype=np.float64)
+
+    teams_sq = arr("error_teams")
+    spread = None
+    if r["variance_company"]:
+        spread = _Spread(
+            r["period_end"],
+            arr("variance_company"),
+            float(r["error_company"]),
+            arr("variance_teams").reshape(len(teams_sq), -1),
+            teams_sq,
+        )
+    summary = (
+        pl.DataFrame(schema=_SUMMARY)
+        if seg is None
+        else seg.sort("segment_kind", "segment").select(
+            [pl.col(c).cast(t) for c, t in _SUMMARY.items()]
+        )
+    )
+    record = Record(
+        slot(key[0], key[1], key[2]),
+        r["period_end"],
+        arr("team_won"),
+        arr("team_mean"),
+        arr("team_commit"),
+        arr("team_actual"),
+        float(r["spread"]),
+        season_of(key[1]),
+    )
+    deals = pl.DataFrame(
+        {"opportunity_id": r["opportunity_id"], "p": r["win_probability"], "value": r["booked"]},
+        schema={"opportunity_id": pl.String, "p": pl.Float64, "value": pl.Float64},
+    )
+    pit_points = int(seg["pit_points"][0]) if seg is not None and len(seg) else 0
+    return Scored(
+        key,
+        r["period_end"],
+        r["snapshot_at"],
+        summary,
+        pit_points,
+        {k: arr(f"pit_{k}") for k in _PIT_KINDS},
+        record,
+        spread,
+        deals,
+    )
+
+
+def reuse_of(
+    stored: Stored | None, inp: Inputs, eval_from: dt.date, settings: dict[str, Any]
+) -> tuple[Reuse | None, str]:
+    """What of ``stored`` this run may reuse, and in words why all or nothing."""
+    if stored is None:
+        return None, "no stored backtest yet"
+    if inp.as_of < stored.as_of:
+        return None, f"the data's as-of {inp.as_of} is before the cache's {stored.as_of}"
+    if eval_from != stored.eval_from:
+        return None, (
+            f"the backtest now starts {eval_from}, not {stored.eval_from} (a quarter of "
+            "the history is kept for training, and the history grew)"
+        )
+    if fingerprint(inp, stored.as_of, settings) != stored.fingerprint:
+        return None, (
+            f"inputs up to the cache's as-of {stored.as_of} changed (a correction to "
+            "history, deals, users, submissions or definitions) or the agent's version "
+            "or parameters did"
+        )
+    return stored.reuse, f"reused the snapshots of periods over by {stored.as_of}"
+
+
+def to_rows(
+    fc: Forecast, as_of: dt.datetime, eval_from: dt.date, print_: str
+) -> dict[str, pl.DataFrame]:
+    """The cache as rows of its tables (``print_``: the fingerprint at ``as_of``)."""
+    fits = fc.params["fits"]
+    head = pl.DataFrame(
+        {
+            "as_of": [as_of],
+            "eval_from": [eval_from],
+            "fingerprint": [print_],
+            "fit_at": [[dt.date.fromisoformat(f["fit_at"]) for f in fits]],
+            "train_rows": [[int(f["train_rows"]) for f in fits]],
+            "rho_company": [[float(f["rho_company"]) for f in fits]],
+            "rho_team": [[float(f["rho_team"]) for f in fits]],
+        },
+        schema={
+            "as_of": pl.Datetime("us"),
+            "eval_from": pl.Date,
+            "fingerprint": pl.String,
+            "fit_at": pl.List(pl.Date),
+            "train_rows": pl.List(pl.Int64),
+            "rho_company": pl.List(pl.Float64),
+            "rho_team": pl.List(pl.Float64),
+        },
+    )
+    snaps, segs = [], []
+    for s in fc.scored:
+        sp = s.spread
+        snaps.append(
+            {
+                "period_kind": s.key[0],
+                "period_start": s.key[1],
+                "period_offset": s.key[2],
+                "period_end": s.period_end,
+                "snapshot_at": s.moment,
+                **{f"pit_{k}": s.pits[k].tolist() for k in _PIT_KINDS},
+                "team_won": s.record.won.tolist(),
+                "team_mean": s.record.mean.tolist(),
+                "team_commit": s.record.commit.tolist(),
+                "team_actual": s.record.actual.tolist(),
+                "spread": s.record.spread,
+                "variance_company": [] if sp is None else sp.company.tolist(),
+                "error_company": 0.0 if sp is None else sp.company_sq,
+                "variance_teams": [] if sp is None else sp.teams.ravel().tolist(),
+                "error_teams": [] if sp is None else sp.teams_sq.tolist(),
+                "opportunity_id": s.deals["opportunity_id"].to_list(),
+                "win_probability": s.deals["p"].to_list(),
+                "booked": s.deals["value"].to_list(),
+            }
+        )
+        segs.append(
+            s.summary.select(list(_SUMMARY)).with_columns(
+                period_kind=pl.lit(s.key[0]),
+                period_start=pl.lit(s.key[1]),
+                period_offset=pl.lit(s.key[2], pl.Int32),
+                pit_points=pl.lit(s.pit_points, pl.Int64),
+            )
+        )
+    f64 = pl.List(pl.Float64)
+    snap_schema: dict[str, pl.DataType | type[pl.DataType]] = {
+        "period_kind": pl.String,
+        "period_start": pl.Date,
+        "period_offset": pl.Int32,
+        "period_end": pl.Date,
+        "snapshot_at": pl.Datetime("us"),
+        **{f"pit_{k}": f64 for k in _PIT_KINDS},
+        **{c: f64 for c in ("team_won", "team_mean", "team_commit", "team_actual")},
+        "spread": pl.Float64,
+        "variance_company": f64,
+        "error_company": pl.Float64,
+        "variance_teams": f64,
+        "error_teams": f64,
+        "opportunity_id": pl.List(pl.String),
+        "win_probability": f64,
+        "booked": f64,
+    }
+    return {
+        TABLES[0]: head,
+        TABLES[1]: pl.DataFrame(snaps, schema=snap_schema),
+        TABLES[2]: pl.concat(segs) if segs else pl.DataFrame(),
+    }

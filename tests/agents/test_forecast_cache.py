@@ -1,0 +1,151 @@
+"""The forecast's backtest cache on "two weeks" of the small company (cut at 2024-02-27
+and 2024-03-05: February closes between them and a refit falls due): an incremental
+run gives what a full replay gives, a correction before the cache's as-of replays
+everything, and a run with nothing new reuses every stored snapshot."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from revstack.agents.engine import run_agents
+from revstack.agents.registry import specs
+from revstack.data.warehouse import Warehouse, frame, release_all
+from tests.agents._weeks import carry_cache, cut
+
+BEFORE, AFTER = dt.datetime(2024, 2, 27, 8), dt.datetime(2024, 3, 5, 8)
+# Fewer draws and one deal model: the cache's exactness does not depend on them.
+_PARAMS = {"draws": 200, "live_draws": 400, "bag": 1}
+_EXACT = ("forecasts", "forecast_drivers", "forecast_reliability")
+_CACHE = ("forecast_cache", "forecast_cache_snapshots", "forecast_cache_segments")
+
+
+def _run(wh: Warehouse) -> dict:
+    spec = [
+        dataclasses.replace(s, params={**s.params, **_PARAMS})
+        for s in specs()
+        if s.name == "forecast"
+    ]
+    [result] = run_agents(wh, spec, only="forecast")
+    assert result.status == "succeeded", result.message
+    with wh.connect() as con:
+        md = frame(con, "SELECT metadata FROM ops.runs WHERE run_id = $r", {"r": result.run_id})
+    release_all()
+    return {"run_id": result.run_id, **json.loads(md["metadata"][0])["agent"]}
+
+
+def _rows(wh: Warehouse, run_id: str) -> dict[str, pl.DataFrame]:
+    out = {}
+    with wh.connect() as con:
+        for t in (*_EXACT, "forecast_backtest", *_CACHE):
+            out[t] = frame(
+                con,
+                f"SELECT * EXCLUDE (run_id) FROM ops.{t} WHERE run_id = $r ORDER BY ALL",
+                {"r": run_id},
+            )
+    release_all()
+    return out
+
+
+@pytest.fixture(scope="module")
+def weeks(small_company: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The first week run once (a full replay that stores the cache), the second week with
+    that cache carried in, and the second week run from nothing."""
+    tmp = tmp_path_factory.mktemp("weeks")
+    before = cut(small_company.path, tmp / "before.duckdb", BEFORE)
+    first = _run(before)
+    after = cut(small_company.path, tmp / "after.duckdb", AFTER)
+    carry_cache(before, after)
+    fresh = cut(small_company.path, tmp / "fresh.duckdb", AFTER)
+    return {"first": first, "after": after.path, "fresh": fresh, "full": _run(fresh)}
+
+
+def _copy(path: Path, tmp_path: Path) -> Warehouse:
+    release_all()
+    shutil.copy(path, tmp_path / "copy.duckdb")
+    return Warehouse(tmp_path / "copy.duckdb")
+
+
+@pytest.mark.slow
+def test_an_incremental_run_is_the_full_replay(weeks: dict, tmp_path: Path) -> None:
+    assert weeks["first"]["cache"]["full_replay"], weeks["first"]["cache"]
+    wh = _copy(weeks["after"], tmp_path)
+    incr, full = _run(wh), weeks["full"]
+    assert not incr["cache"]["full_replay"], incr["cache"]
+    assert incr["cache"]["reused"] > 20 and incr["cache"]["recomputed"] >= 2
+    assert full["cache"]["reused"] == 0
+    assert incr["cache"]["reused"] + incr["cache"]["recomputed"] == full["cache"]["recomputed"]
+    a, b = _rows(wh, incr["run_id"]), _rows(weeks["fresh"], full["run_id"])
+    # The live forecast, its drivers, the scored deals' reliability, the agent's backtest
+    # rows and the cache the next week reads: to the last digit.
+    for t in (*_EXACT, *_CACHE):
+        assert len(a[t]) and a[t].equals(b[t]), t
+    agent = pl.col("method") == "agent"
+    assert a["forecast_backtest"].filter(agent).equals(b["forecast_backtest"].filter(agent))
+    # Both recompute the baselines, whose parallel sums vary in the last bit run to run.
+    base_a, base_b = (x["forecast_backtest"].filter(~agent) for x in (a, b))
+    assert base_a.drop("p50", "p10", "p90", "expected", "crps").equals(
+        base_b.drop("p50", "p10", "p90", "expected", "crps")
+    )
+    assert np.allclose(base_a["p50"], base_b["p50"], rtol=1e-12)
+    for key in ("fits", "combination", "deal_calibration", "history_rebuilt"):
+        assert incr[key] == full[key], key
+    for x, y in zip(incr["backtest"], full["backtest"], strict=True):
+        assert (x["period_kind"], x["mape"], x["coverage"]) == (
+            y["period_kind"],
+            y["mape"],
+            y["coverage"],
+        )
+        assert x["rep_commit_mape"] == pytest.approx(y["rep_commit_mape"], rel=1e-12)
+
+
+@pytest.mark.slow
+def test_a_correction_before_the_cache_as_of_replays_everything(
+    weeks: dict, tmp_path: Path
+) -> None:
+    wh = _copy(weeks["after"], tmp_path)
+    with wh.connect() as con:
+        con.execute(
+            """UPDATE crm.opportunity_history SET amount = amount * 2
+            WHERE history_id = (SELECT min(history_id) FROM crm.opportunity_history
+                                WHERE changed_at < '2023-06-01' AND amount > 0)"""
+        )
+    release_all()
+    run = _run(wh)
+    assert run["cache"]["full_replay"] and run["cache"]["reused"] == 0
+    assert "changed" in run["cache"]["why"]
+
+
+@pytest.mark.slow
+def test_a_run_with_nothing_new_reuses_every_stored_snapshot(weeks: dict, tmp_path: Path) -> None:
+    wh = _copy(weeks["fresh"].path, tmp_path)
+    with wh.connect() as con:
+        stored = con.execute("SELECT count(*) FROM ops.forecast_cache_snapshots").fetchall()[0][0]
+        still_open = con.execute(
+            "SELECT count(*) FROM ops.forecast_backtest WHERE method = 'agent' "
+            "AND segment_kind = 'company' AND actual IS NULL"
+        ).fetchall()[0][0]
+    release_all()
+    again = _run(wh)
+    cache = again["cache"]
+    assert not cache["full_replay"] and cache["reused"] == stored > 20
+    # What is left: the snapshots of periods still open, and the live month and quarter.
+    assert cache["recomputed"] == still_open + 2
+    before, after = _rows(weeks["fresh"], weeks["full"]["run_id"]), _rows(wh, again["run_id"])
+    for t in (*_EXACT, *_CACHE):
+        assert after[t].equals(before[t]), t
+
+
+def test_the_forecast_never_unpickles() -> None:
+    """A warehouse can come from someone else: reading the cache back must run nothing."""
+    root = Path(__file__).resolve().parents[2] / "agents" / "forecast"
+    for path in root.glob("*.py"):
+        text = path.read_text()
+        assert "pickle" not in text and "joblib" not in text, path.name
