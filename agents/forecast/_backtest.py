@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
@@ -266,7 +267,7 @@ def run_forecast(
             part = _with_scores(part, cached, None)
         else:
             train = rows.filter(pl.col("period_end") <= fit_at)
-            model = BaggedWinModel(bag=bag, random_state=seed, workers=n_workers).fit(train)
+            model = _fitted(train, fit_at, bag=bag, seed=seed, workers=n_workers)
             done = [sp for sp in spreads if sp.period_end <= fit_at]
             if len(done) < 6:  # too few scored snapshots yet: in-sample on the last year
                 recent = train.filter(pl.col("as_of") >= cut - dt.timedelta(days=365))
@@ -471,6 +472,29 @@ def _tagged(
         live=pl.lit(live),
         pit_points=pl.lit(pit_points),
     )
+
+
+# Deal models this process has fitted, by what they were fitted on. A weekly run in a
+# new process refits the current block's model (no model is stored: nothing is unpickled
+# from a warehouse); a process that runs many weeks (`revstack simulate`) fits each
+# block's model once. A few entries: one model of mid is a few hundred MB.
+_FITTED: OrderedDict[tuple[Any, ...], BaggedWinModel] = OrderedDict()
+_FITTED_KEEP = 2
+
+
+def _fitted(
+    train: pl.DataFrame, fit_at: dt.date, *, bag: int, seed: int, workers: int
+) -> BaggedWinModel:
+    """The model fitted on ``train``: this process's earlier fit when the rows are the same
+    (their hash, count and columns), else a new one. Same rows, same seed: same model."""
+    key = (fit_at, bag, seed, len(train), tuple(train.columns), int(train.hash_rows(0).sum()))
+    model = _FITTED.pop(key, None)
+    if model is None:
+        model = BaggedWinModel(bag=bag, random_state=seed, workers=workers).fit(train)
+    _FITTED[key] = model
+    while len(_FITTED) > _FITTED_KEEP:
+        _FITTED.popitem(last=False)
+    return model
 
 
 def _reusable(reuse: Reuse | None, block: pl.DataFrame, part: pl.DataFrame) -> dict[Key, Scored]:
