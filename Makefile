@@ -1,13 +1,14 @@
 # Two commands on a fresh machine (Python 3.11, pip, make):
-#   make demo   install, generate a company, run the stack, show the results
+#   make demo   install, simulate a quarter of a company with the stack, show the results
 #   make test   install and run the tests
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DB     ?= var/demo.duckdb
-SCALE  ?= mid
+SCALE  ?= small
 SEED   ?= 7
+WEEKS  ?= 13
 
 LOCK   := requirements.lock
 
@@ -23,15 +24,13 @@ $(STAMP): pyproject.toml $(LOCK)
 
 install: $(STAMP)
 
+# A quarter of operation: the company's last WEEKS weeks replayed a week at a time, the
+# agents running on each, two simulated reviewers working the batches (docs/simulate.md).
 demo: install
-	rm -f $(DB) $(DB).wal
-	$(BIN)/revstack generate --scale $(SCALE) --seed $(SEED) --db $(DB)
+	rm -f $(DB) $(DB).wal $(DB).lock
+	$(BIN)/revstack simulate --scale $(SCALE) --seed $(SEED) --weeks $(WEEKS) --db $(DB)
 	$(BIN)/revstack contracts check --db $(DB)
 	$(BIN)/revstack audit --db $(DB)
-	$(BIN)/revstack people add revops --role admin --by revops --db $(DB)
-	$(BIN)/revstack people add reviewer --role reviewer --by revops --db $(DB)
-	$(BIN)/revstack run --db $(DB)
-	$(BIN)/revstack batches open --by reviewer --db $(DB)
 	$(BIN)/revstack app --as revops --db $(DB)
 
 # Everything CI checks: formatting, lint, types against their baseline, every test.
