@@ -48,7 +48,8 @@ WITH totals AS (
     UNION ALL SELECT 'opportunities', count(*) FROM crm.opportunities
 ), touched AS (
     SELECT object_type, count(DISTINCT record_id) AS touched FROM ops.audit_log
-    WHERE action = 'apply' AND logged_at >= $since
+    WHERE action = 'apply'
+      AND logged_at >= (SELECT max(logged_at) FROM ops.audit_log) - to_days(CAST($days AS INTEGER))
     GROUP BY object_type
 )
 SELECT t.object_type, t.n AS records, coalesce(x.touched, 0) AS touched_30d
@@ -117,9 +118,10 @@ def weekly_activity(
 
 
 def records_touched(con: duckdb.DuckDBPyConnection, *, days: int = 30) -> pl.DataFrame:
-    """Share of CRM records an agent wrote in the last ``days`` days, per object."""
-    since = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=days)
-    out = frame(con, _TOUCHED, {"since": since})
+    """Share of CRM records an agent wrote in the last ``days`` days of the audit log (up
+    to its latest row, not the wall clock: a warehouse looked at a month after its last
+    run, or a simulated quarter, still shows its last month's work)."""
+    out = frame(con, _TOUCHED, {"days": days})
     return out.with_columns(share=_rate("touched_30d", "records").fill_null(0.0))
 
 

@@ -157,3 +157,36 @@ def test_latency_runs_from_the_trigger_to_the_write_or_the_decision(run_wh: Ware
     assert person["median_seconds"] == pytest.approx((decided - trig).total_seconds(), abs=1e-3)
     filler = weekly.filter(pl.col("agent") == "filler")
     assert filler["approved_unchanged"].sum() == 1 and filler["agreement"].max() == 1.0
+
+
+def test_records_touched_counts_the_last_days_of_the_log_not_of_the_wall_clock(
+    wh: Warehouse,
+) -> None:
+    from revstack.agents.engine import AuditEntry, append
+    from revstack.metrics.health import records_touched
+
+    with wh.connect() as con:
+        con.execute(
+            "INSERT INTO crm.accounts (account_id, name, source) VALUES "
+            "('a1', 'A', 't'), ('a2', 'B', 't'), ('a3', 'C', 't'), ('a4', 'D', 't')"
+        )
+        last = dt.datetime(2026, 7, 1)  # months before any test runs
+
+        def applied(record: str, at: dt.datetime) -> None:
+            entry = AuditEntry(
+                actor="crm_hygiene",
+                actor_kind="agent",
+                action="apply",
+                object_type="accounts",
+                record_id=record,
+                field="industry",
+            )
+            append(con, [entry], at=at)
+
+        applied("a1", last - dt.timedelta(days=40))  # before the log's last 30 days
+        applied("a2", last - dt.timedelta(days=10))
+        applied("a3", last)
+    touched = (
+        wh.read(records_touched).filter(pl.col("object_type") == "accounts").row(0, named=True)
+    )
+    assert (touched["records"], touched["touched_30d"], touched["share"]) == (4, 2, 0.5)
