@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from revstack._output import console, iso_date, print_json, progress_bar
+from revstack._output import console, err_console, iso_date, print_json, progress_bar
 
 __all__ = ["register"]
 
@@ -34,6 +34,8 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
         return 0
+    for warning in summary["warnings"]:
+        err_console.print(f"warning: {warning}")
     console.print(
         f"{summary['records']:,} records -> {summary['clusters']:,} entities "
         f"({summary['records_in_multi_record_clusters']:,} records in clusters of two or more; "

@@ -186,6 +186,8 @@ def dedupe_file(
         "records_in_multi_record_clusters": int(sizes.filter(pl.col("len") > 1)["len"].sum()),
         "candidate_pairs": len(result.pairs),
         "blocking_rules": result.rules,
+        "method": result.method,
+        "warnings": result.warnings,
         "seconds": result.timings,
         "parameters": result.parameters(),
     }

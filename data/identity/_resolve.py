@@ -20,6 +20,8 @@ from revstack.data.identity._compare import (
 )
 from revstack.data.identity._model import FellegiSunter, Session
 from revstack.data.identity._prepare import prepare
+from revstack.data.identity._rules import cannot_learn, rule_probability
+from revstack.data.identity._terms import add_term_columns
 from revstack.data.progress import Progress, report
 
 __all__ = ["Resolution", "resolve"]
@@ -34,7 +36,8 @@ class Resolution:
     ``clusters``: record_id, cluster_id, confidence (every record). ``pairs``: every
     candidate pair with its probability, match weight and one level per comparison
     (``g_<kind>``). ``model`` holds the estimated m and u; ``explain`` turns a pair's
-    levels into what a reviewer reads.
+    levels into what a reviewer reads. ``method`` is "model", or "rules" when the model
+    could not learn (``warnings`` says why) and the fallback rule set decided.
     """
 
     clusters: pl.DataFrame
@@ -44,6 +47,8 @@ class Resolution:
     timings: dict[str, float] = field(default_factory=dict)
     rules: list[str] = field(default_factory=list)
     prepared: pl.DataFrame | None = None
+    method: str = "model"
+    warnings: list[str] = field(default_factory=list)
 
     def score(self, pairs: pl.DataFrame) -> pl.DataFrame:
         """Score any (left_id, right_id) pairs of the resolved records with the fitted model."""
@@ -54,7 +59,7 @@ class Resolution:
             gammas = con.sql(gamma_sql(self.comparisons, "extra_pairs")).pl()
         finally:
             con.close()
-        return _score(gammas, self.model, [f"g_{c.kind}" for c in self.comparisons])
+        return _score(gammas, self.model, self.comparisons, rules=self.method == "rules")
 
     def explain(self, pairs: pl.DataFrame) -> pl.DataFrame:
         """Per pair and comparison: the level's label and its weight (log2 m/u)."""
@@ -126,11 +131,11 @@ def resolve(
 
     report(progress, _STEPS[0], 0, len(_STEPS))
     # Sorted, so the random pairs (and so the model) depend on the seed, not on row order.
-    prepared = (
+    prepared = add_term_columns(
         prepare(records, fields, name_type=name_type)
         .unique("record_id", keep="first", maintain_order=True)
         .sort("record_id")
-    )
+    ).sort("record_id")
     columns = set(prepared.columns)
     comparisons = comparisons_for(columns)
     if not comparisons:
@@ -160,7 +165,11 @@ def resolve(
         n_levels = [len(c.levels) + 1 for c in comparisons]
         total = len(prepared) * (len(prepared) - 1) // 2
         model = _fit(pairs, random_g, comparisons, rules, n_levels, total, move_together)
-        pairs = _score(pairs, model, gcols)
+        warnings = cannot_learn(
+            model, comparisons, len(prepared), total, _sure_pairs(pairs, gcols, n_levels)
+        )
+        by_rules = bool(warnings)
+        pairs = _score(pairs, model, comparisons, rules=by_rules)
         lap("estimate")
         report(progress, _STEPS[4], 4, len(_STEPS))
 
@@ -170,7 +179,8 @@ def resolve(
                 con.execute("CREATE OR REPLACE TABLE extra_pairs AS SELECT * FROM extra_frame")
             finally:
                 con.unregister("extra_frame")
-            return _score(con.sql(gamma_sql(comparisons, "extra_pairs")).pl(), model, gcols)
+            gammas = con.sql(gamma_sql(comparisons, "extra_pairs")).pl()
+            return _score(gammas, model, comparisons, rules=by_rules)
 
         clusters = cluster(pairs, prepared["record_id"], threshold, score_all)
         lap("cluster")
@@ -178,7 +188,15 @@ def resolve(
     finally:
         con.close()
     return Resolution(
-        clusters, pairs, model, comparisons, timings, [r.name for r in rules], prepared
+        clusters,
+        pairs,
+        model,
+        comparisons,
+        timings,
+        [r.name for r in rules],
+        prepared,
+        method="rules" if by_rules else "model",
+        warnings=warnings + (["fell back to the documented rule set"] if by_rules else []),
     )
 
 
@@ -229,14 +247,45 @@ def _fit(
     )
 
 
-def _score(pairs: pl.DataFrame, model: FellegiSunter, gcols: list[str]) -> pl.DataFrame:
+def _sure_pairs(pairs: pl.DataFrame, gcols: list[str], n_levels: list[int]) -> int:
+    """Candidate pairs agreeing at the best level on every field both have (two at least)."""
+    if pairs.is_empty() or len(gcols) < 2:
+        return 0
+    g = pairs.select(gcols).to_numpy().astype(np.int64)
+    best = np.array(n_levels) - 1
+    present = g >= 0
+    top = (g == best) | ~present
+    return int(((present.sum(axis=1) >= 2) & top.all(axis=1)).sum())
+
+
+def _score(
+    pairs: pl.DataFrame, model: FellegiSunter, comparisons: list[Comparison], *, rules: bool
+) -> pl.DataFrame:
+    """Pairs with their match weight and probability: the model's, with the best level
+    of a term-frequency comparison adjusted by how common the agreed value is, or the
+    fallback rule set's (``rules``)."""
     if pairs.is_empty():
         return pairs.with_columns(
             probability=pl.lit(None, pl.Float64), match_weight=pl.lit(None, pl.Float64)
         )
-    g = pairs.select(gcols).to_numpy().astype(np.int64)
-    weight = model.match_weight(g)
+    g = pairs.select([f"g_{c.kind}" for c in comparisons]).to_numpy().astype(np.int64)
+    if rules:
+        p = rule_probability(g, comparisons)
+        weight = np.log2(p / (1 - p))
+    else:
+        weight = model.match_weight(g)
+        for k, c in enumerate(comparisons):
+            if not c.tf or f"tf_{c.kind}" not in pairs.columns:
+                continue
+            best = len(c.levels)
+            tf = pairs[f"tf_{c.kind}"].fill_null(0.0).to_numpy()
+            u_best = float(model.u_[k][best])
+            at_best = (g[:, k] == best) & (tf > 0)
+            weight = weight + np.where(
+                at_best, np.log2(u_best / np.where(tf > 0, np.maximum(tf, u_best * 1e-3), 1.0)), 0.0
+            )
+        p = 1.0 / (1.0 + np.exp2(-np.clip(weight, -60, 60)))
     return pairs.with_columns(
         match_weight=pl.Series(weight).round(3),
-        probability=pl.Series(1.0 / (1.0 + np.exp2(-np.clip(weight, -60, 60)))),
+        probability=pl.Series(p),
     )
