@@ -63,19 +63,31 @@ _SHARED = "coalesce(list_sum([x.w FOR x IN l.name_tw IF list_contains(r.name_tw,
 # A word held by one name in 2^_RESIDUAL of the list is about the most one side may add;
 # the shared words must say at least as much as a word one name in 2^_SHARED_MIN holds.
 _RESIDUAL = 1.0
-_SHARED_MIN = 8.0
+_SHARED_MIN = 7.5
 _ORG_NAME = Comparison(
     "name",
-    ("name", "name_sorted", "name_compact", "name_initials", "name_wsum"),
+    ("name", "name_sorted", "name_compact", "name_initials", "name_wsum", "name_unique_w"),
     _null("name"),
     (
         ("exact", "l_name = r_name"),
         (
-            "same words, spacing or spelling",
-            "l_name_sorted = r_name_sorted OR l_name_compact = r_name_compact OR jw_name >= 0.95",
+            "same words or spacing",
+            "l_name_sorted = r_name_sorted OR l_name_compact = r_name_compact",
         ),
-        # "cps mcpherson james b" / "mcpherson": all that one name says, the other says too.
-        ("one holds the other's words", f"tw_left <= {_RESIDUAL} AND tw_shared >= {_SHARED_MIN}"),
+        # "second street grill" / "second street grille": one word each side, spelt alike.
+        (
+            "one word spelt differently",
+            "len(tw_lres) = 1 AND len(tw_rres) = 1 AND length(tw_lres[1]) >= 4"
+            f" AND {JW}(tw_lres[1], tw_rres[1]) >= 0.9",
+        ),
+        # "cps mcpherson james b" / "mcpherson": all that one name says, the other says too,
+        # and what they share is rare (in a small list, a word only the two names hold).
+        (
+            "one holds the other's words",
+            f"tw_left <= {_RESIDUAL} AND tw_shared >= least({_SHARED_MIN}, l_name_unique_w)",
+        ),
+        # Below containment: "teddy bear v" / "teddy bear vi" are close and two sites.
+        ("very close spelling", "jw_name >= 0.95"),
         ("most of the words' weight shared", "tw_jaccard >= 0.7"),
         ("close", "jw_name >= 0.9"),
         (
@@ -91,11 +103,12 @@ _ORG_NAME = Comparison(
             "tw_jaccard",
             "tw_shared / greatest(l.name_wsum + r.name_wsum - tw_shared, 1e-9)",
         ),
+        ("tw_lres", "[x.t FOR x IN l.name_tw IF NOT list_contains(r.name_tw, x)]"),
+        ("tw_rres", "[x.t FOR x IN r.name_tw IF NOT list_contains(l.name_tw, x)]"),
         # The weight of the words only one side has, on the side with less of it.
         ("tw_left", "least(l.name_wsum, r.name_wsum) - tw_shared"),
     ),
-    tf=True,
-    strong=5,
+    strong=6,
     weak=2,
 )
 

@@ -41,6 +41,8 @@ _BUSINESS_WORDS = {
     "networks": "nets",
     "partners": "ptnrs",
     "analytix": "analytics",
+    "association": "assn",
+    "delicatessen": "deli",
     "company": "co",
     "brothers": "bros",
     "national": "natl",
@@ -213,8 +215,13 @@ def _words(expr: pl.Expr, mapping: dict[str, str]) -> pl.Expr:
 
 
 def org_name(expr: pl.Expr) -> pl.Expr:
-    # An apostrophe joins, it does not split: "Art's Deli" -> "arts deli", not "art s deli".
-    key = company_key(expr.cast(pl.String).str.replace_all(r"['\u2019`]", ""))
+    # A possessive goes, other apostrophes join: "Art's Deli" -> "art deli", "O'Hare" ->
+    # "ohare", never "art s deli".
+    key = company_key(
+        expr.cast(pl.String)
+        .str.replace_all(r"(?i)['\u2019`]s\b", "")
+        .str.replace_all(r"['\u2019`]", "")
+    )
     return _words(key, _BUSINESS_WORDS)
 
 

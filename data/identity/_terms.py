@@ -7,7 +7,8 @@ of universities "university" says little, in a list of bakeries it says a lot.
   df is how many names of the list hold the word ("intl", "inc" and "the" weigh little,
   "zymergen" a lot). Name comparisons measure how much of the two names' weight their
   shared words carry.
-- ``name_wsum``: the sum of those weights. ``name_rare``: the name's two rarest words (a
+- ``name_wsum``: the sum of those weights; ``name_unique_w``: the weight of a word only two
+  names hold (the most a shared word can weigh in this list). ``name_rare``: the name's two rarest words (a
   blocking key: two names sharing a rare word are worth comparing).
 - ``<kind>_tf`` for name and city: the share of records holding that exact value. An
   exact agreement on a value many records share ("new york") is weaker evidence than on a
@@ -16,6 +17,8 @@ of universities "university" says little, in a list of bakeries it says a lot.
 """
 
 from __future__ import annotations
+
+import math
 
 import polars as pl
 
@@ -56,4 +59,6 @@ def add_term_columns(prepared: pl.DataFrame) -> pl.DataFrame:
             name_rare=pl.col("word").head(2),
         )
     )
-    return out.join(per_record, on="record_id", how="left")
+    return out.join(per_record, on="record_id", how="left").with_columns(
+        name_unique_w=pl.lit(round(math.log2((n + 1) / 2), 4))
+    )

@@ -36,7 +36,7 @@ def test_names_alone_find_the_duplicates_and_say_the_model_could_not_learn(
     res = resolve(restaurants, {"name": "name"})
     scores = _f1(res, restaurants)
     assert scores["f1"] >= 0.8, scores
-    assert scores["precision"] >= 0.75, scores
+    assert scores["precision"] >= 0.7, scores
     assert res.method == "rules"
     assert any("only one field (name)" in w for w in res.warnings)
 
