@@ -18,7 +18,7 @@ from revstack.data.identity._compare import (
     gamma_sql,
     pairs_sql,
 )
-from revstack.data.identity._model import FellegiSunter, Session
+from revstack.data.identity._model import FellegiSunter, Session, _distribution
 from revstack.data.identity._prepare import prepare
 from revstack.data.identity._rules import cannot_learn, rule_probability
 from revstack.data.identity._terms import add_term_columns
@@ -106,6 +106,7 @@ def resolve(
     random_pairs: int | None = None,
     seed: int = 0,
     move_together: tuple[tuple[str, ...], ...] = (),
+    labels: pl.DataFrame | None = None,
     progress: Progress | None = None,
 ) -> Resolution:
     """Cluster ``records`` (a ``record_id`` column plus the columns in ``fields``,
@@ -120,6 +121,11 @@ def resolve(
     company keyed in from another office has a new street, postcode and switchboard):
     their disagreements count once. Right for company records; wrong where the entity
     is a site (then a different address is a different entity).
+
+    ``labels`` (left_id, right_id, same: bool), pairs a person marked, feed the model:
+    with ten or more marked the same, each comparison's m is their share at each level
+    instead of EM's guess (so a name alone can be learnt), the prior is estimated again,
+    and every marked pair is decided as marked (1 or 0) before clustering.
     """
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -165,11 +171,27 @@ def resolve(
         n_levels = [len(c.levels) + 1 for c in comparisons]
         total = len(prepared) * (len(prepared) - 1) // 2
         model = _fit(pairs, random_g, comparisons, rules, n_levels, total, move_together)
+        marked = None
+        if labels is not None and not labels.is_empty():
+            con.register("labels_frame", _ordered(labels))
+            try:
+                con.execute("CREATE TABLE labelled AS SELECT * FROM labels_frame")
+            finally:
+                con.unregister("labels_frame")
+            marked = con.sql(gamma_sql(comparisons, "labelled")).pl()
+            _learn_from_labels(model, marked, gcols, n_levels, _patterns(pairs, gcols), total)
         warnings = cannot_learn(
-            model, comparisons, len(prepared), total, _sure_pairs(pairs, gcols, n_levels)
+            model,
+            comparisons,
+            len(prepared),
+            total,
+            _sure_pairs(pairs, gcols, n_levels),
+            from_labels=model.labelled_ > 0,
         )
         by_rules = bool(warnings)
-        pairs = _score(pairs, model, comparisons, rules=by_rules)
+        pairs = _decide(
+            _score(pairs, model, comparisons, rules=by_rules), marked, comparisons, model, by_rules
+        )
         lap("estimate")
         report(progress, _STEPS[4], 4, len(_STEPS))
 
@@ -180,7 +202,8 @@ def resolve(
             finally:
                 con.unregister("extra_frame")
             gammas = con.sql(gamma_sql(comparisons, "extra_pairs")).pl()
-            return _score(gammas, model, comparisons, rules=by_rules)
+            scored = _score(gammas, model, comparisons, rules=by_rules)
+            return _override(scored, marked)
 
         clusters = cluster(pairs, prepared["record_id"], threshold, score_all)
         lap("cluster")
@@ -247,15 +270,82 @@ def _fit(
     )
 
 
+def _ordered(labels: pl.DataFrame) -> pl.DataFrame:
+    """Marked pairs as (left_id < right_id, same), each once (the last mark wins)."""
+    a, b = pl.col("left_id").cast(pl.String), pl.col("right_id").cast(pl.String)
+    return (
+        labels.select(
+            left_id=pl.min_horizontal(a, b),
+            right_id=pl.max_horizontal(a, b),
+            same=pl.col("same").cast(pl.Boolean),
+        )
+        .filter(pl.col("left_id") != pl.col("right_id"))
+        .unique(["left_id", "right_id"], keep="last", maintain_order=True)
+    )
+
+
+def _learn_from_labels(
+    model: FellegiSunter,
+    marked: pl.DataFrame,
+    gcols: list[str],
+    n_levels: list[int],
+    candidates: tuple[np.ndarray, np.ndarray],
+    total_pairs: int,
+) -> None:
+    """m from the pairs marked the same (ten at least), then the prior again."""
+    same = marked.filter(pl.col("same"))
+    model.labelled_ = len(same)
+    if len(same) < 10:
+        model.labelled_ = 0
+        return
+    g = same.select(gcols).to_numpy().astype(np.int64)
+    ones = np.ones(len(g))
+    for k in range(len(gcols)):
+        if (g[:, k] >= 0).sum() >= 10:
+            model.m_[k] = _distribution(g[:, k], ones, n_levels[k])
+    model.lambda_ = model._em_lambda(*candidates, total_pairs)
+
+
+def _override(scored: pl.DataFrame, marked: pl.DataFrame | None) -> pl.DataFrame:
+    """A marked pair's probability is its mark: 1 when the same, 0 when different."""
+    if marked is None or scored.is_empty():
+        return scored
+    marks = marked.select("left_id", "right_id", mark=pl.col("same").cast(pl.Float64))
+    return (
+        scored.join(marks, on=["left_id", "right_id"], how="left")
+        .with_columns(probability=pl.coalesce("mark", "probability"))
+        .drop("mark")
+    )
+
+
+def _decide(
+    pairs: pl.DataFrame,
+    marked: pl.DataFrame | None,
+    comparisons: list[Comparison],
+    model: FellegiSunter,
+    by_rules: bool,
+) -> pl.DataFrame:
+    """The candidate pairs, plus marked pairs blocking missed, each marked one as marked."""
+    if marked is None:
+        return pairs
+    extra = marked.join(pairs.select("left_id", "right_id"), on=["left_id", "right_id"], how="anti")
+    if not extra.is_empty():
+        extra = _score(extra.drop("same"), model, comparisons, rules=by_rules)
+        extra = extra.with_columns(rules=pl.lit(0, pl.Int64))  # no blocking rule found it
+        pairs = pl.concat([pairs, extra], how="diagonal_relaxed")
+    return _override(pairs, marked)
+
+
 def _sure_pairs(pairs: pl.DataFrame, gcols: list[str], n_levels: list[int]) -> int:
-    """Candidate pairs agreeing at the best level on every field both have (two at least)."""
-    if pairs.is_empty() or len(gcols) < 2:
+    """Candidate pairs agreeing at the best level on every field both have (two at least,
+    when there are two)."""
+    if pairs.is_empty():
         return 0
     g = pairs.select(gcols).to_numpy().astype(np.int64)
     best = np.array(n_levels) - 1
     present = g >= 0
     top = (g == best) | ~present
-    return int(((present.sum(axis=1) >= 2) & top.all(axis=1)).sum())
+    return int(((present.sum(axis=1) >= min(2, len(gcols))) & top.all(axis=1)).sum())
 
 
 def _score(

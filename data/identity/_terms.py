@@ -7,13 +7,15 @@ of universities "university" says little, in a list of bakeries it says a lot.
   df is how many names of the list hold the word ("intl", "inc" and "the" weigh little,
   "zymergen" a lot). Name comparisons measure how much of the two names' weight their
   shared words carry.
-- ``name_wsum``: the sum of those weights; ``name_unique_w``: the weight of a word only two
-  names hold (the most a shared word can weigh in this list). ``name_rare``: the name's two rarest words (a
-  blocking key: two names sharing a rare word are worth comparing).
-- ``<kind>_tf`` for name and city: the share of records holding that exact value. An
-  exact agreement on a value many records share ("new york") is weaker evidence than on a
-  rare one ("studio city"); the model adjusts the agreement's weight by it, as Splink's
-  term-frequency adjustments do.
+- ``name_wsum``: the sum of those weights; ``name_unique_w``: the weight of a word only
+  two names hold (the most a shared word can weigh in this list); ``name_rare``: the
+  name's two rarest words (a blocking key: names sharing a rare word are worth comparing).
+- ``city_tf``: the share of records in that exact city. An exact agreement on a city many
+  records share ("new york") is weaker evidence than on a rare one ("studio city"); the
+  model adjusts the agreement's weight by it, as Splink's term-frequency adjustments do.
+  Not for the exact name: in a list with duplicates a name's count is mostly its own
+  duplicates, and the adjustment then weakens every true match (on the generated mid
+  accounts it cost recall 0.988 -> 0.967); names get their term weights word by word.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import polars as pl
 __all__ = ["TF_KINDS", "add_term_columns"]
 
 # The kinds whose exact agreement is adjusted by the value's frequency.
-TF_KINDS = ("name", "city")
+TF_KINDS = ("city",)
 
 
 def add_term_columns(prepared: pl.DataFrame) -> pl.DataFrame:

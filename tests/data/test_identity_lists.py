@@ -135,3 +135,27 @@ def test_a_name_and_its_initials_are_compared_as_such() -> None:
     res = resolve(records, {"name": "name"})
     pair = res.pairs.filter((pl.col("left_id") == "1") & (pl.col("right_id") == "2"))
     assert res.explain(pair)["level"].to_list() == ["one is the other's initials"]
+
+
+def test_marked_pairs_are_decided_as_marked_and_bad_marks_refused(tmp_path) -> None:
+    from revstack.data.errors import InputError
+    from revstack.data.identity import dedupe_file
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("left_id,right_id,same\n250,374,different\n216,215,same\n19,20,yes\n")
+    out = tmp_path / "out.csv"
+    summary = dedupe_file(
+        RESTAURANTS, id_col="id", name_col="name", fields={}, out=out, labels=labels
+    )
+    assert summary["labelled_pairs"] == 3 and summary["method"] == "rules"
+    cluster = dict(
+        pl.read_csv(out, infer_schema=False).select("record_id", "cluster_id").iter_rows()
+    )
+    assert cluster["250"] != cluster["374"]  # two Hard Rock Cafes, marked different
+    assert cluster["215"] == cluster["216"]  # Mifune, marked the same
+    assert cluster["19"] == cluster["20"]
+    labels.write_text("left_id,right_id,same\n250,99999,maybe\n")
+    with pytest.raises(InputError) as err:
+        dedupe_file(RESTAURANTS, id_col="id", name_col="name", fields={}, out=out, labels=labels)
+    text = "; ".join(p.message for p in err.value.problems)
+    assert "'99999' is no record id" in text and "neither same nor different" in text
