@@ -74,11 +74,14 @@ _ORG_NAME = Comparison(
             "same words or spacing",
             "l_name_sorted = r_name_sorted OR l_name_compact = r_name_compact",
         ),
-        # "second street grill" / "second street grille": one word each side, spelt alike.
+        # "second street grill" / "grille", "genearl elcetric" / "general electric": as many
+        # odd words on each side, four letters or more, each spelt like one on the other.
         (
-            "one word spelt differently",
-            "len(tw_lres) = 1 AND len(tw_rres) = 1 AND length(tw_lres[1]) >= 4"
-            f" AND {JW}(tw_lres[1], tw_rres[1]) >= 0.9",
+            "odd words spelt alike",
+            "len(tw_lres) >= 1 AND len(tw_lres) = len(tw_rres)"
+            " AND list_min([length(a) FOR a IN tw_lres]) >= 4"
+            f" AND list_bool_and([list_max([{JW}(a, b) FOR b IN tw_rres]) >= 0.88"
+            " FOR a IN tw_lres])",
         ),
         # "cps mcpherson james b" / "mcpherson": all that one name says, the other says too,
         # and what they share is rare (in a small list, a word only the two names hold).

@@ -159,3 +159,25 @@ def test_marked_pairs_are_decided_as_marked_and_bad_marks_refused(tmp_path) -> N
         dedupe_file(RESTAURANTS, id_col="id", name_col="name", fields={}, out=out, labels=labels)
     text = "; ".join(p.message for p in err.value.problems)
     assert "'99999' is no record id" in text and "neither same nor different" in text
+
+
+def test_mistyped_words_agree_but_site_numbers_do_not() -> None:
+    names = [
+        "General Electric",
+        "Genearl Elcetric",
+        "Teddy Bear Nursery V",
+        "Teddy Bear Nursery VI",
+    ]
+    records = pl.DataFrame({"record_id": ["1", "2", "3", "4"], "name": names})
+    res = resolve(records, {"name": "name"})
+    levels = dict(
+        zip(
+            zip(res.pairs["left_id"], res.pairs["right_id"], strict=True),
+            res.explain(res.pairs)["level"],
+            strict=True,
+        )
+    )
+    assert levels[("1", "2")] == "odd words spelt alike"
+    assert levels[("3", "4")] != "odd words spelt alike"
+    clusters = dict(res.clusters.select("record_id", "cluster_id").iter_rows())
+    assert clusters["1"] == clusters["2"] and clusters["3"] != clusters["4"]
