@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from revstack._output import console, iso_date, print_json, progress_bar
+from revstack._output import console, err_console, iso_date, print_json, progress_bar
 
 __all__ = ["register"]
 
@@ -27,6 +27,7 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
             truth_col=args.truth,
             progress=progress,
             pairs_out=Path(args.pairs) if args.pairs else None,
+            labels=Path(args.labels) if args.labels else None,
             move_together=tuple(
                 tuple(k.strip() for k in g.split(",")) for g in args.move_together or []
             ),
@@ -34,6 +35,8 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
         return 0
+    for warning in summary["warnings"]:
+        err_console.print(f"warning: {warning}")
     console.print(
         f"{summary['records']:,} records -> {summary['clusters']:,} entities "
         f"({summary['records_in_multi_record_clusters']:,} records in clusters of two or more; "
@@ -125,6 +128,11 @@ def register(sub: argparse._SubParsersAction, common) -> None:
     )
     p.add_argument("--truth", help="a column of true entity ids: print precision / recall / F1")
     p.add_argument("--pairs", help="also write the scored pairs, with each field's level")
+    p.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="CSV of pairs a person marked: left_id,right_id,same (same/different, 1/0, yes/no)",
+    )
     p.add_argument(
         "--move-together",
         action="append",

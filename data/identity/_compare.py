@@ -26,6 +26,13 @@ class Comparison:
     columns: tuple[str, ...]
     null: str
     levels: tuple[tuple[str, str], ...]  # (label, SQL condition over l.* and r.*)
+    # Similarities computed once per pair in the inner query: (alias, SQL over l. and r.).
+    extras: tuple[tuple[str, str], ...] = ()
+    # The best level's weight is adjusted by how common the agreed value is (``<kind>_tf``).
+    tf: bool = False
+    # The fallback rule set: levels >= strong agree strongly, >= weak somewhat.
+    strong: int = 0
+    weak: int = 0
 
     def case(self) -> str:
         k = len(self.levels)
@@ -50,21 +57,62 @@ def _similarities(comparison: Comparison) -> list[str]:
     return sorted(set(re.findall(r"\bjw_(\w+)", text)))
 
 
+# How much of two names' word weight (rare words weigh more, see _terms.py) they share:
+# over both names (a weighted Jaccard) and over the lighter name (does one hold the other).
+_SHARED = "coalesce(list_sum([x.w FOR x IN l.name_tw IF list_contains(r.name_tw, x)]), 0)"
+# A word held by one name in 2^_RESIDUAL of the list is about the most one side may add;
+# the shared words must say at least as much as a word one name in 2^_SHARED_MIN holds.
+_RESIDUAL = 1.0
+_SHARED_MIN = 7.5
 _ORG_NAME = Comparison(
     "name",
-    ("name", "name_sorted"),
+    ("name", "name_sorted", "name_compact", "name_initials", "name_wsum", "name_unique_w"),
     _null("name"),
     (
         ("exact", "l_name = r_name"),
-        ("same words / very close", "l_name_sorted = r_name_sorted OR jw_name >= 0.95"),
-        ("close", "jw_name >= 0.88"),
+        (
+            "same words or spacing",
+            "l_name_sorted = r_name_sorted OR l_name_compact = r_name_compact",
+        ),
+        # "second street grill" / "grille", "genearl elcetric" / "general electric": as many
+        # odd words on each side, four letters or more, each spelt like one on the other.
+        (
+            "odd words spelt alike",
+            "len(tw_lres) >= 1 AND len(tw_lres) = len(tw_rres)"
+            " AND list_min([length(a) FOR a IN tw_lres]) >= 4"
+            f" AND list_bool_and([list_max([{JW}(a, b) FOR b IN tw_rres]) >= 0.88"
+            " FOR a IN tw_lres])",
+        ),
+        # "cps mcpherson james b" / "mcpherson": all that one name says, the other says too,
+        # and what they share is rare (in a small list, a word only the two names hold).
         (
             "one holds the other's words",
-            "list_has_all(string_split(l_name, ' '), string_split(r_name, ' '))"
-            " OR list_has_all(string_split(r_name, ' '), string_split(l_name, ' '))",
+            f"tw_left <= {_RESIDUAL} AND tw_shared >= least({_SHARED_MIN}, l_name_unique_w)",
         ),
-        ("somewhat close", "jw_name >= 0.75"),
+        # Below containment: "teddy bear v" / "teddy bear vi" are close and two sites.
+        ("very close spelling", "jw_name >= 0.95"),
+        ("most of the words' weight shared", "tw_jaccard >= 0.7"),
+        ("close", "jw_name >= 0.9"),
+        (
+            "one is the other's initials",
+            "length(l_name_compact) >= 2 AND (l_name_compact = r_name_initials"
+            " OR r_name_compact = l_name_initials)",
+        ),
+        ("some weight shared or somewhat close", "tw_jaccard >= 0.4 OR jw_name >= 0.8"),
     ),
+    extras=(
+        ("tw_shared", _SHARED),
+        (
+            "tw_jaccard",
+            "tw_shared / greatest(l.name_wsum + r.name_wsum - tw_shared, 1e-9)",
+        ),
+        ("tw_lres", "[x.t FOR x IN l.name_tw IF NOT list_contains(r.name_tw, x)]"),
+        ("tw_rres", "[x.t FOR x IN r.name_tw IF NOT list_contains(l.name_tw, x)]"),
+        # The weight of the words only one side has, on the side with less of it.
+        ("tw_left", "least(l.name_wsum, r.name_wsum) - tw_shared"),
+    ),
+    strong=6,
+    weak=2,
 )
 
 
@@ -81,19 +129,29 @@ def _person(prefix: str) -> Comparison:
             ("same family, same initial", f"l_{f} = r_{f} AND left(l_{g}, 1) = left(r_{g}, 1)"),
             ("close", f"jw_{full} >= 0.85"),
         ),
+        strong=3,
+        weak=1,
     )
 
 
 _OTHERS = {
+    # Number and street apart: "435 S La Cienega Blvd" and "435 s. la cienega blv."
+    # agree; "12 Main St" and "21 Main St" do not.
     "address": Comparison(
         "address",
-        ("address", "address_no"),
+        ("address", "address_no", "address_street"),
         _null("address"),
         (
             ("exact", "l_address = r_address"),
+            (
+                "same number, same or close street",
+                "l_address_no = r_address_no AND jw_address_street >= 0.9",
+            ),
             ("close", "jw_address >= 0.92"),
             ("same number, similar street", "l_address_no = r_address_no AND jw_address >= 0.75"),
         ),
+        strong=3,
+        weak=2,
     ),
     "city": Comparison(
         "city",
@@ -103,6 +161,9 @@ _OTHERS = {
             ("exact", "l_city = r_city"),
             ("close", "jw_city >= 0.9"),
         ),
+        tf=True,
+        strong=2,
+        weak=1,
     ),
     "zip": Comparison(
         "zip",
@@ -112,6 +173,8 @@ _OTHERS = {
             ("exact", "l_zip = r_zip"),
             ("same first three", "left(l_zip, 3) = left(r_zip, 3)"),
         ),
+        strong=2,
+        weak=1,
     ),
     # Country codes and trunk zeros come and go: compare the last digits.
     "phone": Comparison(
@@ -122,11 +185,20 @@ _OTHERS = {
             ("same number", "right(l_phone, 9) = right(r_phone, 9)"),
             ("same last 7 digits", "right(l_phone, 7) = right(r_phone, 7)"),
         ),
+        strong=1,
+        weak=1,
     ),
     # Only the whole address: a mailbox name ("eric.davis") repeats the person's name.
-    "email": Comparison("email", ("email",), _null("email"), (("exact", "l_email = r_email"),)),
+    "email": Comparison(
+        "email", ("email",), _null("email"), (("exact", "l_email = r_email"),), strong=1, weak=1
+    ),
     "domain": Comparison(
-        "domain", ("domain",), _null("domain"), (("exact", "l_domain = r_domain"),)
+        "domain",
+        ("domain",),
+        _null("domain"),
+        (("exact", "l_domain = r_domain"),),
+        strong=1,
+        weak=1,
     ),
 }
 
@@ -154,6 +226,7 @@ class Rule:
     name: str
     key: str
     kinds: tuple[str, ...]
+    many: bool = False  # the key is a list: the record is in one block per element
 
 
 def blocking_rules(columns: set[str]) -> list[Rule]:
@@ -163,6 +236,18 @@ def blocking_rules(columns: set[str]) -> list[Rule]:
         rules += [
             Rule("name", "name_sorted", ("name",)),
             Rule("name ends", "left(name, 3) || '|' || right(name, 3)", ("name",)),
+            # Two names sharing one of their two rarest words ("st catherine" / "catherine
+            # school"); a common word's block is too large and is left out.
+            Rule("rare word", "name_rare", ("name",), many=True),
+            # A name and its acronym ("ibm" / "intl business machines"): three or more
+            # initials, or a short one-word name.
+            Rule(
+                "acronym",
+                "CASE WHEN length(name_initials) >= 3 THEN name_initials"
+                " WHEN name_initials IS NULL AND length(name_compact) BETWEEN 3 AND 6"
+                " THEN name_compact END",
+                ("name",),
+            ),
         ]
         for other in ("city", "zip", "domain"):
             if other in columns:
@@ -205,7 +290,9 @@ def pairs_sql(rules: list[Rule]) -> str:
     key shared by that many records says little about identity (a generic name, a
     switchboard number), and comparing it all would be quadratic."""
     keyed = " UNION ALL ".join(
-        f"SELECT {i} AS rule, record_id, CAST({r.key} AS VARCHAR) AS key FROM prepared"
+        f"SELECT {i} AS rule, record_id, CAST(unnest({r.key}) AS VARCHAR) AS key FROM prepared"
+        if r.many
+        else f"SELECT {i} AS rule, record_id, CAST({r.key} AS VARCHAR) AS key FROM prepared"
         for i, r in enumerate(rules)
     )
     return f"""
@@ -229,11 +316,20 @@ def gamma_sql(comparisons: list[Comparison], pairs_table: str) -> str:
     """
     columns = sorted({c for comp in comparisons for c in comp.columns})
     sims = sorted({s for comp in comparisons for s in _similarities(comp)})
+    extras = [e for comp in comparisons for e in comp.extras]
     fetched = ", ".join(f"l.{c} AS l_{c}, r.{c} AS r_{c}" for c in columns)
     jw = "".join(f", {JW}(l.{c}, r.{c}) AS jw_{c}" for c in sims)
+    jw += "".join(f", {sql} AS {alias}" for alias, sql in extras)
+    # The frequency of an agreed value, for the term-frequency adjustment of the best level.
+    jw += "".join(
+        f", greatest(l.{c.kind}_tf, r.{c.kind}_tf) AS tf_{c.kind}" for c in comparisons if c.tf
+    )
     gammas = ",\n       ".join(f"{c.case()} AS g_{c.kind}" for c in comparisons)
+    dropped = (
+        [f"l_{c}, r_{c}" for c in columns] + [f"jw_{c}" for c in sims] + [a for a, _ in extras]
+    )
     return f"""
-SELECT * EXCLUDE ({", ".join([f"l_{c}, r_{c}" for c in columns] + [f"jw_{c}" for c in sims])}),
+SELECT * EXCLUDE ({", ".join(dropped)}),
        {gammas}
 FROM (
     SELECT p.*, {fetched}{jw}

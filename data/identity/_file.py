@@ -20,7 +20,7 @@ from revstack.data.identity._resolve import Resolution, resolve
 from revstack.data.identity._score import pairwise_scores
 from revstack.data.progress import Progress
 
-__all__ = ["dedupe_file", "read_records", "parse_fields"]
+__all__ = ["dedupe_file", "read_labels", "read_records", "parse_fields"]
 
 
 _ENRICH_FIELDS = (
@@ -117,6 +117,51 @@ def read_records(path: Path, id_col: str, columns: dict[str, str]) -> pl.DataFra
     return df.rename({id_col: "record_id"}) if id_col != "record_id" else df
 
 
+_SAME = {"same": True, "1": True, "yes": True, "true": True, "y": True, "match": True}
+_DIFFERENT = {"different": False, "0": False, "no": False, "false": False, "n": False}
+
+
+def read_labels(path: Path, ids: set[str]) -> pl.DataFrame:
+    """A CSV of marked pairs (left_id, right_id, same) as a frame, checked whole: every id
+    must be a record of the input, every mark same or different."""
+    label = str(path)
+    if not path.is_file():
+        raise InputError(f"{label}: no such file")
+    try:
+        df = pl.read_csv(path, infer_schema=False, encoding="utf8")
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"{label}: not a readable UTF-8 CSV file") from exc
+    df = df.rename({c: c.lstrip("\ufeff").strip().lower() for c in df.columns})
+    missing = [c for c in ("left_id", "right_id", "same") if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"{label}: labels need columns left_id,right_id,same; missing {', '.join(missing)}"
+        )
+    marks = {**_SAME, **_DIFFERENT}
+    problems = []
+    for row, (left, right, same) in enumerate(
+        df.select("left_id", "right_id", "same").iter_rows(), start=2
+    ):
+        for col, ident in (("left_id", left), ("right_id", right)):
+            if ident is None or ident.strip() not in ids:
+                problems.append(
+                    Problem(label, f"{ident!r} is no record id of the input", line=row, column=col)
+                )
+        if (same or "").strip().lower() not in marks:
+            problems.append(
+                Problem(label, f"{same!r} is neither same nor different", line=row, column="same")
+            )
+        if len(problems) >= 50:
+            break
+    if problems:
+        raise InputError(f"{label}: bad labels", problems)
+    return df.select(
+        pl.col("left_id").str.strip_chars(),
+        pl.col("right_id").str.strip_chars(),
+        same=pl.col("same").str.strip_chars().str.to_lowercase().replace_strict(marks),
+    )
+
+
 def dedupe_file(
     path: Path,
     *,
@@ -130,6 +175,7 @@ def dedupe_file(
     truth_col: str | None = None,
     pairs_out: Path | None = None,
     move_together: tuple[tuple[str, ...], ...] = (),
+    labels: Path | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Cluster the records of ``path`` and write ``out``; returns a summary (and, with
@@ -157,6 +203,7 @@ def dedupe_file(
     unknown = sorted({k for g in move_together for k in g} - set(kinds))
     if unknown:
         raise InputError(f"--move-together names kinds not given as fields: {', '.join(unknown)}")
+    marked = read_labels(labels, set(records["record_id"].to_list())) if labels else None
     result: Resolution = resolve(
         records,
         kinds,
@@ -164,6 +211,7 @@ def dedupe_file(
         threshold=threshold,
         seed=seed,
         move_together=move_together,
+        labels=marked,
         progress=progress,
     )
     clusters = result.clusters
@@ -186,6 +234,9 @@ def dedupe_file(
         "records_in_multi_record_clusters": int(sizes.filter(pl.col("len") > 1)["len"].sum()),
         "candidate_pairs": len(result.pairs),
         "blocking_rules": result.rules,
+        "method": result.method,
+        "warnings": result.warnings,
+        "labelled_pairs": 0 if marked is None else len(marked),
         "seconds": result.timings,
         "parameters": result.parameters(),
     }

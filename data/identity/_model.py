@@ -36,6 +36,9 @@ class Session:
 class FellegiSunter:
     """Estimator in scikit-learn's manner: ``fit`` returns self, fitted attributes end in _."""
 
+    # How many pairs a person marked the same taught m (0: m is EM's), see resolve(labels=).
+    labelled_: int = 0
+
     def __init__(
         self, *, max_iter: int = 100, tol: float = 1e-6, groups: tuple[tuple[int, ...], ...] = ()
     ) -> None:
@@ -69,7 +72,13 @@ class FellegiSunter:
                 continue
             m, lam, it = self._em(s.patterns, s.counts, active, n_levels)
             self.sessions_.append(
-                {"fixed": s.fixed, "pairs": int(s.counts.sum()), "lambda": lam, "iterations": it}
+                {
+                    "fixed": s.fixed,
+                    "pairs": int(s.counts.sum()),
+                    "lambda": lam,
+                    "iterations": it,
+                    "converged": it < self.max_iter,
+                }
             )
             for k in active:
                 estimates[k].append(m[k])
@@ -93,7 +102,7 @@ class FellegiSunter:
             return m, 1e-9, 0
         lam = 0.2
         iterations = 0
-        for iterations in range(1, self.max_iter + 1):  # noqa: B007 - returned below
+        for iterations in range(1, self.max_iter + 1):
             p = self._posterior(patterns, m, lam, active)
             weighted = counts * p
             new_lam = float(np.clip(weighted.sum() / counts.sum(), 1e-9, 1 - 1e-9))
@@ -103,8 +112,8 @@ class FellegiSunter:
             change = abs(new_lam - lam) + max(float(np.abs(new_m[k] - m[k]).max()) for k in active)
             m, lam = new_m, new_lam
             if change < self.tol:
-                break
-        return m, lam, iterations
+                return m, lam, iterations
+        return m, lam, self.max_iter
 
     def _em_lambda(self, patterns: np.ndarray, counts: np.ndarray, total_pairs: int) -> float:
         counts = counts.astype(float)

@@ -18,7 +18,7 @@ import polars as pl
 
 from revstack.data.normalize import company_key, domain_from_email, domain_from_website
 
-__all__ = ["KINDS", "NICKNAMES", "prepare", "person_parts"]
+__all__ = ["KINDS", "NICKNAMES", "address_parts", "initials", "prepare", "person_parts"]
 
 # The kinds a record's fields can be given as (`revstack dedupe --field KIND=COL`).
 KINDS = ("name", "person", "address", "city", "zip", "phone", "email", "domain")
@@ -41,6 +41,8 @@ _BUSINESS_WORDS = {
     "networks": "nets",
     "partners": "ptnrs",
     "analytix": "analytics",
+    "association": "assn",
+    "delicatessen": "deli",
     "company": "co",
     "brothers": "bros",
     "national": "natl",
@@ -172,7 +174,25 @@ _STREET_WORDS = {
     "east": "e",
     "west": "w",
     "building": "bldg",
+    "blv": "blvd",
+    "bl": "blvd",
+    "terrace": "ter",
+    "circle": "cir",
+    "plaza": "plz",
+    "point": "pt",
+    "center": "ctr",
+    "centre": "ctr",
+    "expressway": "expy",
+    "freeway": "fwy",
+    "mount": "mt",
+    "saint": "st",
 }
+
+# Unit, suite, floor and room parts of an address say where inside a building, not which
+# building: "100 Main St Suite 200" and "100 Main St #5" are one address.
+_UNIT = (
+    r"\b(?:ste|suite|unit|apt|apartment|fl|floor|rm|room|bldg|dept|po box|box)\s*[a-z]?\d+[a-z]?\b"
+)
 
 
 def _fold(expr: pl.Expr) -> pl.Expr:
@@ -188,15 +208,50 @@ def _fold(expr: pl.Expr) -> pl.Expr:
 
 
 def _words(expr: pl.Expr, mapping: dict[str, str]) -> pl.Expr:
-    """Replace whole words through ``mapping`` (on folded text: words are [a-z0-9]+)."""
-    for word, short in mapping.items():
-        expr = expr.str.replace_all(rf"\b{word}\b", short)
-    return expr.replace("", None)
+    """Replace whole words through ``mapping`` (on folded text: words are [a-z0-9]+ with
+    single spaces between), in one pass over the words rather than a regex per word."""
+    words = expr.str.split(" ").list.eval(pl.element().replace(mapping))
+    return words.list.join(" ").replace("", None)
 
 
 def org_name(expr: pl.Expr) -> pl.Expr:
-    key = company_key(expr.cast(pl.String))
+    # A possessive goes, other apostrophes join: "Art's Deli" -> "art deli", "O'Hare" ->
+    # "ohare", never "art s deli".
+    key = company_key(
+        expr.cast(pl.String)
+        .str.replace_all(r"(?i)['\u2019`]s\b", "")
+        .str.replace_all(r"['\u2019`]", "")
+    )
     return _words(key, _BUSINESS_WORDS)
+
+
+def initials(name: pl.Expr) -> pl.Expr:
+    """First letters of a name's words when it has two or more ('intl business machines'
+    -> 'ibm'), to compare with another name written as its acronym."""
+    words = name.str.split(" ")
+    return (
+        pl.when(words.list.len() >= 2)
+        .then(words.list.eval(pl.element().str.slice(0, 1)).list.join(""))
+        .otherwise(None)
+    )
+
+
+def address_parts(expr: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """(address, house number, street) from a free-text street address: folded, street
+    words abbreviated (Boulevard, Blv. -> blvd), unit / suite / floor dropped, the
+    first number apart from the street it is on."""
+    raw = expr.cast(pl.String).str.replace_all(r"#\s*[A-Za-z]?\d+[A-Za-z]?", " ")
+    a = _words(_fold(raw), _STREET_WORDS)
+    a = a.str.replace_all(_UNIT, " ").str.replace_all(r"\s+", " ").str.strip_chars()
+    a = a.replace("", None)
+    number = a.str.extract(r"\b(\d+[a-z]?)\b", 1)
+    street = (
+        a.str.replace(r"\b\d+[a-z]?\b", "")
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars()
+        .replace("", None)
+    )
+    return a, number, street
 
 
 def person_folded(expr: pl.Expr) -> pl.Expr:
@@ -241,14 +296,31 @@ def prepare(
     records = records.with_columns(
         [person_folded(pl.col(c)).alias(f"__folded_{k}") for k, c in people.items()]
     )
+    # Normalise an organisation name once: five columns derive from it.
+    orgs = {
+        k: c for k, c in fields.items() if k == "name_org" or (k == "name" and name_type == "org")
+    }
+    records = records.with_columns(
+        [org_name(pl.col(c)).alias(f"__org_{k}") for k, c in orgs.items()]
+    )
+    # The same for an address: three columns.
+    if "address" in fields:
+        records = records.with_columns(
+            [
+                e.alias(f"__address_{i}")
+                for i, e in enumerate(address_parts(pl.col(fields["address"])))
+            ]
+        )
     for kind, column in fields.items():
         c = pl.col(column)
         if kind == "name" and name_type == "org" or kind == "name_org":
-            n = org_name(c)
+            n = pl.col(f"__org_{kind}")
             out += [
                 n.alias("name"),
                 n.str.split(" ").list.first().alias("name_first"),
                 n.str.split(" ").list.sort().list.join(" ").alias("name_sorted"),
+                n.str.replace_all(" ", "").alias("name_compact"),
+                initials(n).alias("name_initials"),
             ]
         elif kind in ("name", "person"):
             first, last = person_parts(pl.col(f"__folded_{kind}"), folded=True)
@@ -259,8 +331,8 @@ def prepare(
                 pl.concat_str([first, last], separator=" ").alias(prefix),
             ]
         elif kind == "address":
-            a = _words(_fold(c), _STREET_WORDS)
-            out += [a.alias("address"), a.str.extract(r"\b(\d+[a-z]?)\b", 1).alias("address_no")]
+            a, number, street = (pl.col(f"__address_{i}") for i in range(3))
+            out += [a.alias("address"), number.alias("address_no"), street.alias("address_street")]
         elif kind == "city":
             out.append(_fold(c).replace("", None).alias("city"))
         elif kind == "zip":

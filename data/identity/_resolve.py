@@ -18,8 +18,10 @@ from revstack.data.identity._compare import (
     gamma_sql,
     pairs_sql,
 )
-from revstack.data.identity._model import FellegiSunter, Session
+from revstack.data.identity._model import FellegiSunter, Session, _distribution
 from revstack.data.identity._prepare import prepare
+from revstack.data.identity._rules import cannot_learn, rule_probability
+from revstack.data.identity._terms import add_term_columns
 from revstack.data.progress import Progress, report
 
 __all__ = ["Resolution", "resolve"]
@@ -34,7 +36,8 @@ class Resolution:
     ``clusters``: record_id, cluster_id, confidence (every record). ``pairs``: every
     candidate pair with its probability, match weight and one level per comparison
     (``g_<kind>``). ``model`` holds the estimated m and u; ``explain`` turns a pair's
-    levels into what a reviewer reads.
+    levels into what a reviewer reads. ``method`` is "model", or "rules" when the model
+    could not learn (``warnings`` says why) and the fallback rule set decided.
     """
 
     clusters: pl.DataFrame
@@ -44,6 +47,8 @@ class Resolution:
     timings: dict[str, float] = field(default_factory=dict)
     rules: list[str] = field(default_factory=list)
     prepared: pl.DataFrame | None = None
+    method: str = "model"
+    warnings: list[str] = field(default_factory=list)
 
     def score(self, pairs: pl.DataFrame) -> pl.DataFrame:
         """Score any (left_id, right_id) pairs of the resolved records with the fitted model."""
@@ -54,7 +59,7 @@ class Resolution:
             gammas = con.sql(gamma_sql(self.comparisons, "extra_pairs")).pl()
         finally:
             con.close()
-        return _score(gammas, self.model, [f"g_{c.kind}" for c in self.comparisons])
+        return _score(gammas, self.model, self.comparisons, rules=self.method == "rules")
 
     def explain(self, pairs: pl.DataFrame) -> pl.DataFrame:
         """Per pair and comparison: the level's label and its weight (log2 m/u)."""
@@ -101,6 +106,7 @@ def resolve(
     random_pairs: int | None = None,
     seed: int = 0,
     move_together: tuple[tuple[str, ...], ...] = (),
+    labels: pl.DataFrame | None = None,
     progress: Progress | None = None,
 ) -> Resolution:
     """Cluster ``records`` (a ``record_id`` column plus the columns in ``fields``,
@@ -115,6 +121,11 @@ def resolve(
     company keyed in from another office has a new street, postcode and switchboard):
     their disagreements count once. Right for company records; wrong where the entity
     is a site (then a different address is a different entity).
+
+    ``labels`` (left_id, right_id, same: bool), pairs a person marked, feed the model:
+    with ten or more marked the same, each comparison's m is their share at each level
+    instead of EM's guess (so a name alone can be learnt), the prior is estimated again,
+    and every marked pair is decided as marked (1 or 0) before clustering.
     """
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -126,11 +137,11 @@ def resolve(
 
     report(progress, _STEPS[0], 0, len(_STEPS))
     # Sorted, so the random pairs (and so the model) depend on the seed, not on row order.
-    prepared = (
+    prepared = add_term_columns(
         prepare(records, fields, name_type=name_type)
         .unique("record_id", keep="first", maintain_order=True)
         .sort("record_id")
-    )
+    ).sort("record_id")
     columns = set(prepared.columns)
     comparisons = comparisons_for(columns)
     if not comparisons:
@@ -160,7 +171,27 @@ def resolve(
         n_levels = [len(c.levels) + 1 for c in comparisons]
         total = len(prepared) * (len(prepared) - 1) // 2
         model = _fit(pairs, random_g, comparisons, rules, n_levels, total, move_together)
-        pairs = _score(pairs, model, gcols)
+        marked = None
+        if labels is not None and not labels.is_empty():
+            con.register("labels_frame", _ordered(labels))
+            try:
+                con.execute("CREATE TABLE labelled AS SELECT * FROM labels_frame")
+            finally:
+                con.unregister("labels_frame")
+            marked = con.sql(gamma_sql(comparisons, "labelled")).pl()
+            _learn_from_labels(model, marked, gcols, n_levels, _patterns(pairs, gcols), total)
+        warnings = cannot_learn(
+            model,
+            comparisons,
+            len(prepared),
+            total,
+            _sure_pairs(pairs, gcols, n_levels),
+            from_labels=model.labelled_ > 0,
+        )
+        by_rules = bool(warnings)
+        pairs = _decide(
+            _score(pairs, model, comparisons, rules=by_rules), marked, comparisons, model, by_rules
+        )
         lap("estimate")
         report(progress, _STEPS[4], 4, len(_STEPS))
 
@@ -170,7 +201,9 @@ def resolve(
                 con.execute("CREATE OR REPLACE TABLE extra_pairs AS SELECT * FROM extra_frame")
             finally:
                 con.unregister("extra_frame")
-            return _score(con.sql(gamma_sql(comparisons, "extra_pairs")).pl(), model, gcols)
+            gammas = con.sql(gamma_sql(comparisons, "extra_pairs")).pl()
+            scored = _score(gammas, model, comparisons, rules=by_rules)
+            return _override(scored, marked)
 
         clusters = cluster(pairs, prepared["record_id"], threshold, score_all)
         lap("cluster")
@@ -178,7 +211,15 @@ def resolve(
     finally:
         con.close()
     return Resolution(
-        clusters, pairs, model, comparisons, timings, [r.name for r in rules], prepared
+        clusters,
+        pairs,
+        model,
+        comparisons,
+        timings,
+        [r.name for r in rules],
+        prepared,
+        method="rules" if by_rules else "model",
+        warnings=warnings + (["fell back to the documented rule set"] if by_rules else []),
     )
 
 
@@ -229,14 +270,112 @@ def _fit(
     )
 
 
-def _score(pairs: pl.DataFrame, model: FellegiSunter, gcols: list[str]) -> pl.DataFrame:
+def _ordered(labels: pl.DataFrame) -> pl.DataFrame:
+    """Marked pairs as (left_id < right_id, same), each once (the last mark wins)."""
+    a, b = pl.col("left_id").cast(pl.String), pl.col("right_id").cast(pl.String)
+    return (
+        labels.select(
+            left_id=pl.min_horizontal(a, b),
+            right_id=pl.max_horizontal(a, b),
+            same=pl.col("same").cast(pl.Boolean),
+        )
+        .filter(pl.col("left_id") != pl.col("right_id"))
+        .unique(["left_id", "right_id"], keep="last", maintain_order=True)
+    )
+
+
+def _learn_from_labels(
+    model: FellegiSunter,
+    marked: pl.DataFrame,
+    gcols: list[str],
+    n_levels: list[int],
+    candidates: tuple[np.ndarray, np.ndarray],
+    total_pairs: int,
+) -> None:
+    """m from the pairs marked the same (ten at least), then the prior again."""
+    same = marked.filter(pl.col("same"))
+    model.labelled_ = len(same)
+    if len(same) < 10:
+        model.labelled_ = 0
+        return
+    g = same.select(gcols).to_numpy().astype(np.int64)
+    ones = np.ones(len(g))
+    for k in range(len(gcols)):
+        if (g[:, k] >= 0).sum() >= 10:
+            model.m_[k] = _distribution(g[:, k], ones, n_levels[k])
+    model.lambda_ = model._em_lambda(*candidates, total_pairs)
+
+
+def _override(scored: pl.DataFrame, marked: pl.DataFrame | None) -> pl.DataFrame:
+    """A marked pair's probability is its mark: 1 when the same, 0 when different."""
+    if marked is None or scored.is_empty():
+        return scored
+    marks = marked.select("left_id", "right_id", mark=pl.col("same").cast(pl.Float64))
+    return (
+        scored.join(marks, on=["left_id", "right_id"], how="left")
+        .with_columns(probability=pl.coalesce("mark", "probability"))
+        .drop("mark")
+    )
+
+
+def _decide(
+    pairs: pl.DataFrame,
+    marked: pl.DataFrame | None,
+    comparisons: list[Comparison],
+    model: FellegiSunter,
+    by_rules: bool,
+) -> pl.DataFrame:
+    """The candidate pairs, plus marked pairs blocking missed, each marked one as marked."""
+    if marked is None:
+        return pairs
+    extra = marked.join(pairs.select("left_id", "right_id"), on=["left_id", "right_id"], how="anti")
+    if not extra.is_empty():
+        extra = _score(extra.drop("same"), model, comparisons, rules=by_rules)
+        extra = extra.with_columns(rules=pl.lit(0, pl.Int64))  # no blocking rule found it
+        pairs = pl.concat([pairs, extra], how="diagonal_relaxed")
+    return _override(pairs, marked)
+
+
+def _sure_pairs(pairs: pl.DataFrame, gcols: list[str], n_levels: list[int]) -> int:
+    """Candidate pairs agreeing at the best level on every field both have (two at least,
+    when there are two)."""
+    if pairs.is_empty():
+        return 0
+    g = pairs.select(gcols).to_numpy().astype(np.int64)
+    best = np.array(n_levels) - 1
+    present = g >= 0
+    top = (g == best) | ~present
+    return int(((present.sum(axis=1) >= min(2, len(gcols))) & top.all(axis=1)).sum())
+
+
+def _score(
+    pairs: pl.DataFrame, model: FellegiSunter, comparisons: list[Comparison], *, rules: bool
+) -> pl.DataFrame:
+    """Pairs with their match weight and probability: the model's, with the best level
+    of a term-frequency comparison adjusted by how common the agreed value is, or the
+    fallback rule set's (``rules``)."""
     if pairs.is_empty():
         return pairs.with_columns(
             probability=pl.lit(None, pl.Float64), match_weight=pl.lit(None, pl.Float64)
         )
-    g = pairs.select(gcols).to_numpy().astype(np.int64)
-    weight = model.match_weight(g)
+    g = pairs.select([f"g_{c.kind}" for c in comparisons]).to_numpy().astype(np.int64)
+    if rules:
+        p = rule_probability(g, comparisons)
+        weight = np.log2(p / (1 - p))
+    else:
+        weight = model.match_weight(g)
+        for k, c in enumerate(comparisons):
+            if not c.tf or f"tf_{c.kind}" not in pairs.columns:
+                continue
+            best = len(c.levels)
+            tf = pairs[f"tf_{c.kind}"].fill_null(0.0).to_numpy()
+            u_best = float(model.u_[k][best])
+            at_best = (g[:, k] == best) & (tf > 0)
+            weight = weight + np.where(
+                at_best, np.log2(u_best / np.where(tf > 0, np.maximum(tf, u_best * 1e-3), 1.0)), 0.0
+            )
+        p = 1.0 / (1.0 + np.exp2(-np.clip(weight, -60, 60)))
     return pairs.with_columns(
         match_weight=pl.Series(weight).round(3),
-        probability=pl.Series(1.0 / (1.0 + np.exp2(-np.clip(weight, -60, 60)))),
+        probability=pl.Series(p),
     )

@@ -1,0 +1,104 @@
+"""When the model cannot learn, say so, and decide by a fixed rule set instead.
+
+A Fellegi-Sunter model estimated by EM needs at least two comparisons that are (roughly)
+independent given the match status: with a name alone, "matches" and "non-matches" are
+two mixtures of one variable, and any split fits equally well. EM can also fail to
+converge, or converge on an implausible share of matches (none at all, or more duplicate
+pairs than a list could hold). Then every record would come back alone, or every record
+with every other; instead ``cannot_learn`` names the reasons and ``rule_probability``
+decides each pair by these rules, the same for every list:
+
+- every comparison's levels are in three tiers: strong agreement (the best levels),
+  some agreement, and disagreement ("different"); a missing field counts nothing;
+- points: a strong name agreement +2, some name agreement +1, a name that differs -3;
+  a strong identifier (address, phone, e-mail, domain, zip, city) +2, some +1, a
+  different one -1;
+- a pair links with 2 points or more: the names agree strongly and nothing disagrees,
+  or the names agree somewhat and an identifier agrees.
+
+A linked pair's probability is 0.5 + points/20 (at most 0.95), an unlinked one's
+0.5 - (2 - points)/10 (at least 0.05): enough to rank pairs for a reviewer, and the same
+average linkage then keeps clusters from chaining.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from revstack.data.identity._compare import Comparison
+from revstack.data.identity._model import FellegiSunter
+
+__all__ = ["cannot_learn", "rule_points", "rule_probability"]
+
+_NAME_KINDS = ("name", "person")
+# More expected duplicate pairs per record than this is not a list, it is one entity.
+_MAX_PAIRS_PER_RECORD = 5.0
+
+
+def cannot_learn(
+    model: FellegiSunter,
+    comparisons: list[Comparison],
+    n_records: int,
+    total_pairs: int,
+    sure_pairs: int,
+    *,
+    from_labels: bool = False,
+) -> list[str]:
+    """Why the estimated model is not to be trusted (empty when it is).
+
+    ``sure_pairs`` counts the candidate pairs that agree at the best level on every
+    field both records have (two at least, when there are two): almost all are duplicates, so a model
+    expecting far fewer matches than that has learnt nothing. ``from_labels``: m came
+    from pairs a person marked, so one field is enough.
+    """
+    reasons = []
+    if len(comparisons) < 2 and not from_labels:
+        reasons.append(
+            f"only one field ({comparisons[0].kind}) to compare: EM cannot tell matching "
+            "pairs from non-matching ones with one field"
+        )
+    stuck = [s for s in model.sessions_ if not s["converged"]]
+    if stuck:
+        reasons.append(
+            f"EM did not converge in {model.max_iter} iterations in {len(stuck)} of "
+            f"{len(model.sessions_)} training sessions"
+        )
+    expected = model.lambda_ * total_pairs
+    if expected > _MAX_PAIRS_PER_RECORD * n_records:
+        reasons.append(
+            f"implausible match share: {expected:,.0f} expected duplicate pairs among "
+            f"{n_records:,} records"
+        )
+    elif sure_pairs >= 10 and expected < 0.1 * sure_pairs:
+        reasons.append(
+            f"implausible match share: {expected:,.1f} expected duplicate pairs, yet "
+            f"{sure_pairs:,} pairs agree on every field"
+        )
+    for k, c in enumerate(comparisons):
+        best = len(model.m_[k]) - 1
+        if model.m_[k][best] < model.u_[k][best]:
+            reasons.append(
+                f"the model learnt that agreeing exactly on {c.kind} is evidence against"
+            )
+    return reasons
+
+
+def rule_points(patterns: np.ndarray, comparisons: list[Comparison]) -> np.ndarray:
+    """Points per pair (rows of ``patterns``: one level per comparison, -1 missing)."""
+    points = np.zeros(len(patterns))
+    for k, c in enumerate(comparisons):
+        g = patterns[:, k]
+        name = c.kind in _NAME_KINDS
+        points += np.where(g >= c.strong, 2.0, np.where(g >= c.weak, 1.0, 0.0)) * (g > 0)
+        points += np.where(g == 0, -3.0 if name else -1.0, 0.0)
+    return points
+
+
+def rule_probability(patterns: np.ndarray, comparisons: list[Comparison]) -> np.ndarray:
+    """The rule set's probability that each pair is one entity (>= 0.5 when it links)."""
+    points = rule_points(patterns, comparisons)
+    return np.where(
+        points >= 2,
+        np.minimum(0.5 + points / 20, 0.95),
+        np.maximum(0.5 - (2 - points) / 10, 0.05),
+    )

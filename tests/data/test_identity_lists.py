@@ -1,0 +1,183 @@
+"""Identity resolution on lists nobody here made: names alone, the rule set the matcher
+falls back on when its model cannot learn, term weights, and addresses."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import polars as pl
+import pytest
+
+from revstack.data.identity import pairwise_scores, prepare, resolve
+from revstack.data.identity._compare import comparisons_for
+from revstack.data.identity._prepare import address_parts
+from revstack.data.identity._resolve import _score
+from revstack.data.identity._rules import cannot_learn, rule_probability
+from revstack.data.identity._terms import add_term_columns
+from tests.conftest import ROOT
+
+RESTAURANTS = ROOT / "tests" / "fixtures" / "identity" / "restaurants.csv"
+
+
+@pytest.fixture(scope="module")
+def restaurants() -> pl.DataFrame:
+    return pl.read_csv(RESTAURANTS, infer_schema=False).rename({"id": "record_id"})
+
+
+def _f1(res, records: pl.DataFrame) -> dict:
+    return pairwise_scores(res.clusters, records.select("record_id", "entity_id"))
+
+
+def test_names_alone_find_the_duplicates_and_say_the_model_could_not_learn(
+    restaurants: pl.DataFrame,
+) -> None:
+    # Before the fallback every record came back alone here (F1 0.000), silently.
+    res = resolve(restaurants, {"name": "name"})
+    scores = _f1(res, restaurants)
+    assert scores["f1"] >= 0.8, scores
+    assert scores["precision"] >= 0.7, scores
+    assert res.method == "rules"
+    assert any("only one field (name)" in w for w in res.warnings)
+
+
+def test_name_address_and_city_find_the_duplicates(restaurants: pl.DataFrame) -> None:
+    res = resolve(restaurants, {"name": "name", "address": "address", "city": "city"})
+    scores = _f1(res, restaurants)
+    assert scores["f1"] >= 0.85, scores
+
+
+def test_em_that_does_not_converge_falls_back_to_the_rules_and_says_so(
+    restaurants: pl.DataFrame,
+) -> None:
+    model = SimpleNamespace(
+        sessions_=[{"converged": False}, {"converged": True}],
+        max_iter=100,
+        lambda_=1e-4,
+        m_=[np.array([0.1, 0.9]), np.array([0.1, 0.9])],
+        u_=[np.array([0.9, 0.1]), np.array([0.9, 0.1])],
+    )
+    comps = comparisons_for({"name", "name_sorted", "city"})
+    reasons = cannot_learn(model, comps, n_records=1000, total_pairs=499_500, sure_pairs=0)  # type: ignore[arg-type]
+    assert reasons == ["EM did not converge in 100 iterations in 1 of 2 training sessions"]
+    # An implausible match share either way, and a level learnt backwards.
+    model.sessions_ = [{"converged": True}]
+    model.lambda_ = 0.5
+    assert "implausible match share" in cannot_learn(model, comps, 1000, 499_500, 0)[0]  # type: ignore[arg-type]
+    model.lambda_ = 1e-12
+    assert "pairs agree on every field" in cannot_learn(model, comps, 1000, 499_500, 500)[0]  # type: ignore[arg-type]
+    model.lambda_ = 1e-4
+    model.m_[1] = np.array([0.95, 0.05])
+    assert "evidence against" in cannot_learn(model, comps, 1000, 499_500, 0)[0]  # type: ignore[arg-type]
+
+
+def test_the_rule_set_links_strong_names_unless_something_disagrees() -> None:
+    comps = comparisons_for({"name", "name_sorted", "phone"})
+    top = len(comps[0].levels)
+    patterns = np.array(
+        [
+            [top, -1],  # exact name, no phone: link
+            [top, 0],  # exact name, another phone: no
+            [comps[0].weak, 1],  # some name agreement, same phone: link
+            [comps[0].weak, -1],  # some name agreement alone: no
+            [0, 1],  # different names, same phone: no
+        ]
+    )
+    assert (rule_probability(patterns, comps) >= 0.5).tolist() == [True, False, True, False, False]
+
+
+def test_rare_words_weigh_more_and_common_cities_count_less() -> None:
+    names = ["Acme International", "Zymergen International", "Bolt International", "Acme"]
+    cities = ["new york", "new york", "new york", "studio city"]
+    prepared = add_term_columns(
+        prepare(
+            pl.DataFrame({"record_id": ["1", "2", "3", "4"], "n": names, "c": cities}),
+            {"name": "n", "city": "c"},
+        )
+    )
+    weights = {w["t"]: w["w"] for row in prepared["name_tw"].to_list() for w in row}
+    assert weights["intl"] < weights["zymergen"]
+    assert prepared["name_rare"][1].to_list()[0] == "zymergen"
+    assert prepared["city_tf"].to_list() == [0.75, 0.75, 0.75, 0.25]
+    # The model's exact-city weight moves with the city's frequency (Splink's adjustment).
+    comps = comparisons_for({"city"})
+    model = SimpleNamespace(u_=[np.array([0.5, 0.1, 0.4])], match_weight=lambda g: np.zeros(len(g)))
+    pairs = pl.DataFrame({"g_city": [2, 2], "tf_city": [0.75, 0.01]})
+    scored = _score(pairs, model, comps, rules=False)  # type: ignore[arg-type]
+    common, rare = scored["match_weight"].to_list()
+    assert common < 0 < rare
+
+
+def test_addresses_part_number_and_street_and_drop_units() -> None:
+    raw = ["435 S. La Cienega Blv.", "435 south la cienega boulevard, Suite 200", "12 Main St #5"]
+    frame = pl.DataFrame({"a": raw}).select(
+        *[
+            e.alias(n)
+            for e, n in zip(address_parts(pl.col("a")), ("full", "no", "street"), strict=True)
+        ]
+    )
+    assert frame["full"].to_list() == [
+        "435 s la cienega blvd",
+        "435 s la cienega blvd",
+        "12 main st",
+    ]
+    assert frame["no"].to_list() == ["435", "435", "12"]
+    assert frame["street"].to_list()[2] == "main st"
+
+
+def test_a_name_and_its_initials_are_compared_as_such() -> None:
+    records = pl.DataFrame(
+        {
+            "record_id": ["1", "2", "3"],
+            "name": ["International Business Machines Corp", "IBM", "Bolt Threads"],
+        }
+    )
+    res = resolve(records, {"name": "name"})
+    pair = res.pairs.filter((pl.col("left_id") == "1") & (pl.col("right_id") == "2"))
+    assert res.explain(pair)["level"].to_list() == ["one is the other's initials"]
+
+
+def test_marked_pairs_are_decided_as_marked_and_bad_marks_refused(tmp_path) -> None:
+    from revstack.data.errors import InputError
+    from revstack.data.identity import dedupe_file
+
+    labels = tmp_path / "labels.csv"
+    labels.write_text("left_id,right_id,same\n250,374,different\n216,215,same\n19,20,yes\n")
+    out = tmp_path / "out.csv"
+    summary = dedupe_file(
+        RESTAURANTS, id_col="id", name_col="name", fields={}, out=out, labels=labels
+    )
+    assert summary["labelled_pairs"] == 3 and summary["method"] == "rules"
+    cluster = dict(
+        pl.read_csv(out, infer_schema=False).select("record_id", "cluster_id").iter_rows()
+    )
+    assert cluster["250"] != cluster["374"]  # two Hard Rock Cafes, marked different
+    assert cluster["215"] == cluster["216"]  # Mifune, marked the same
+    assert cluster["19"] == cluster["20"]
+    labels.write_text("left_id,right_id,same\n250,99999,maybe\n")
+    with pytest.raises(InputError) as err:
+        dedupe_file(RESTAURANTS, id_col="id", name_col="name", fields={}, out=out, labels=labels)
+    text = "; ".join(p.message for p in err.value.problems)
+    assert "'99999' is no record id" in text and "neither same nor different" in text
+
+
+def test_mistyped_words_agree_but_site_numbers_do_not() -> None:
+    names = [
+        "General Electric",
+        "Genearl Elcetric",
+        "Teddy Bear Nursery V",
+        "Teddy Bear Nursery VI",
+    ]
+    records = pl.DataFrame({"record_id": ["1", "2", "3", "4"], "name": names})
+    res = resolve(records, {"name": "name"})
+    levels = dict(
+        zip(
+            zip(res.pairs["left_id"], res.pairs["right_id"], strict=True),
+            res.explain(res.pairs)["level"],
+            strict=True,
+        )
+    )
+    assert levels[("1", "2")] == "odd words spelt alike"
+    assert levels[("3", "4")] != "odd words spelt alike"
+    clusters = dict(res.clusters.select("record_id", "cluster_id").iter_rows())
+    assert clusters["1"] == clusters["2"] and clusters["3"] != clusters["4"]
