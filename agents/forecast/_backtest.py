@@ -475,8 +475,8 @@ def _tagged(
 
 
 # Deal models this process has fitted, by what they were fitted on. A weekly run in a
-# new process refits the current block's model (no model is stored: nothing is unpickled
-# from a warehouse); a process that runs many weeks (`revstack simulate`) fits each
+# new process refits the current block's model (no model is stored: a warehouse holds
+# data, never code); a process that runs many weeks (`revstack simulate`) fits each
 # block's model once. A few entries: one model of mid is a few hundred MB.
 _FITTED: OrderedDict[tuple[Any, ...], BaggedWinModel] = OrderedDict()
 _FITTED_KEEP = 2

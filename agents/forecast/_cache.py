@@ -98,7 +98,12 @@ def fingerprint(inp: Inputs, upto: dt.datetime, settings: dict[str, Any]) -> str
     parts["users"] = _digest(inp.users)
     parts["submissions"] = _digest(inp.submissions.filter(pl.col("submitted_at") <= upto))
     for table, df in sorted(inp.feature_tables.items()):
-        if table == "crm.opportunity_history":
+        # Contacts keep no history: a snapshot sees a contact's flags only if the row has
+        # not changed since its moment, so any contact edited after the stored as-of
+        # would change what a replay of an earlier snapshot sees. A stored snapshot keeps
+        # the view it had when it was scored (what was known then); otherwise every
+        # week's edits to contacts replayed everything (measured: `revstack simulate`).
+        if table in ("crm.opportunity_history", "crm.contacts"):
             continue
         at = _DATED.get(table)
         parts[table] = _digest(df.filter(pl.col(at) <= upto) if at else df)
