@@ -7,7 +7,11 @@ own rate) and behind every "against truth" figure of the hygiene agent. Per acti
 - enrich_empty_field, correct_field: right when the value matches the true firmographics
   (text fields exactly but for case, numbers within 25%);
 - move_stage: right when the deal carries an injected stage violation or a blanked field
-  the move repairs; close_phantom_deal: right when the deal is an injected phantom.
+  the move repairs; close_phantom_deal: right when the deal is an injected phantom;
+- move_to_at_risk (pipeline health): right when, within 90 days of the proposal, the deal
+  was lost, won or moved (truth.slips) into a later quarter than the one its close date
+  stood in when proposed, or that quarter ended with it still open, as pipeline
+  health's backtest labels a risk; no verdict while those 90 days run past truth's as-of.
 
 Anything else (flags, briefings, drafts, forecasts) gets no verdict here (null).
 """
@@ -49,6 +53,36 @@ SELECT p.proposal_id,
 FROM ops.proposals p
 WHERE p.agent = 'crm_hygiene' AND p.action_type IN ('move_stage', 'close_phantom_deal')
 """
+_AT_RISK = """
+WITH p AS (
+    SELECT p.proposal_id, p.record_id, p.created_at,
+           (SELECT arg_max(h.close_date, (h.changed_at, h.history_id))
+            FROM crm.opportunity_history h
+            WHERE h.opportunity_id = p.record_id AND h.changed_at <= p.created_at) AS close_date
+    FROM ops.proposals p
+    WHERE p.agent = 'pipeline_health' AND p.action_type = 'move_to_at_risk'),
+q AS (
+    SELECT *, date_trunc('quarter', close_date) AS q,
+           date_trunc('quarter', close_date) + INTERVAL 3 MONTH AS q_end,
+           created_at + INTERVAL 90 DAY AS horizon
+    FROM p WHERE close_date IS NOT NULL),
+judged AS (
+    SELECT q.proposal_id, q.horizon,
+           (o.outcome = 'lost' AND o.outcome_date <= q.horizon)
+           OR (o.outcome = 'won' AND o.outcome_date > q.created_at AND o.outcome_date <= q.horizon
+               AND date_trunc('quarter', o.outcome_date) > q.q)
+           OR EXISTS (SELECT 1 FROM truth.slips s
+                      WHERE s.opportunity_id = q.record_id AND s.slipped_at > q.created_at
+                        AND s.slipped_at <= q.horizon
+                        AND date_trunc('quarter', s.new_close_date) > q.q)
+           OR (q.q_end <= q.horizon AND (o.outcome_date IS NULL OR o.outcome_date >= q.q_end))
+               AS risk
+    FROM q LEFT JOIN truth.deal_outcomes o ON o.opportunity_id = q.record_id)
+SELECT proposal_id,
+       CASE WHEN coalesce(risk, FALSE) THEN TRUE
+            WHEN horizon <= (SELECT max(as_of) FROM truth.generation) THEN FALSE END AS correct
+FROM judged
+"""
 _HAS_TRUTH = """
 SELECT count(*) FROM information_schema.tables
 WHERE table_schema = 'truth' AND table_name IN ('entities', 'firmographics', 'defects')
@@ -63,6 +97,6 @@ def truth_verdicts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         return pl.DataFrame(schema=schema)
     parts = [
         frame(con, sql).select("proposal_id", "correct")
-        for sql in (MERGE_VERDICTS, ENRICH_VERDICTS, _DEALS)
+        for sql in (MERGE_VERDICTS, ENRICH_VERDICTS, _DEALS, _AT_RISK)
     ]
     return pl.concat(parts).filter(pl.col("correct").is_not_null()).cast(schema)

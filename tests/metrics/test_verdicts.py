@@ -36,6 +36,7 @@ def test_verdicts_agree_with_truth_record_by_record(small_run: Path) -> None:
         "correct_field",
         "move_stage",
         "close_phantom_deal",
+        "move_to_at_risk",
     }
     merges = judged.filter(pl.col("action_type") == "merge_records")
     assert len(merges) > 0
@@ -46,6 +47,19 @@ def test_verdicts_agree_with_truth_record_by_record(small_run: Path) -> None:
     assert len(industry) > 0
     for r in industry.iter_rows(named=True):
         assert r["correct"] == (r["new"].lower() == firmo[r["record_id"]]["industry"].lower())
+    # A deal moved to at-risk that truth says was lost within 90 days was at risk.
+    with Warehouse(small_run).connect() as con:
+        lost_soon = set(
+            frame(
+                con,
+                "SELECT p.proposal_id FROM ops.proposals p JOIN truth.deal_outcomes o "
+                "ON o.opportunity_id = p.record_id WHERE p.action_type = 'move_to_at_risk' "
+                "AND o.outcome = 'lost' AND o.outcome_date <= p.created_at + INTERVAL 90 DAY",
+            )["proposal_id"]
+        )
+    at_risk = judged.filter(pl.col("action_type") == "move_to_at_risk")
+    assert len(at_risk) > 0 and lost_soon
+    assert at_risk.filter(pl.col("proposal_id").is_in(list(lost_soon)))["correct"].all()
     # flags and briefings get no verdict
     unjudged = proposals.join(verdicts, on="proposal_id", how="anti")
     assert "flag_missing_field" in set(unjudged["action_type"])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from revstack.agents.engine import decide
-from revstack.data.warehouse import Warehouse
+from revstack.data.warehouse import Warehouse, frame
 from revstack.metrics.hygiene import defects_found
 from revstack.metrics.verdicts import truth_verdicts
 from revstack.metrics.weekly_review import agent_quality
@@ -18,7 +18,8 @@ from tests.agents.conftest import engine_wh, run_wh  # noqa: F401 - shared fixtu
 def test_hygiene_is_judged_by_truth_with_its_recall(small_run: Path) -> None:
     with Warehouse(small_run).connect() as con:
         rows = {r["agent"]: r for r in agent_quality(con).to_dicts()}
-        verdicts = truth_verdicts(con)
+        hygiene = frame(con, "SELECT proposal_id FROM ops.proposals WHERE agent = 'crm_hygiene'")
+        verdicts = truth_verdicts(con).join(hygiene, on="proposal_id")
         found = defects_found(con)
     h = rows["crm_hygiene"]
     assert h["precision_from"] == "truth" and h["judged"] == len(verdicts)
