@@ -16,7 +16,7 @@ from revstack.data.errors import InputError
 from revstack.data.generator import DEFAULT_AS_OF
 from revstack.data.warehouse import Warehouse, frame, release_all
 
-WEEKS, SEED, LIVE = 3, 5, 2
+WEEKS, SEED, LIVE = 1, 5, 1
 AGENTS = ("crm_hygiene", "pipeline_health")
 START = dt.datetime.combine(DEFAULT_AS_OF, dt.time()) - dt.timedelta(weeks=WEEKS)
 
