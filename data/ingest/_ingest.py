@@ -137,6 +137,19 @@ def _check_required(
 ) -> None:
     """Every value the warehouse cannot do without is there (ids are ``_check_ids``'s)."""
     source = {tgt: src for src, tgt in reversed(om.columns.items())}
+    if pk == "contact_id" and "email_opt_out" not in df.columns:
+        # Consent fails closed: without the column nobody can tell who said no, and the
+        # schema's default would read as "may contact" for every person in the file.
+        asked = source.get("email_opt_out")
+        problems.append(
+            Problem(
+                label,
+                f"the file has no {asked or 'email opt-out'} column, so who may be emailed "
+                "cannot be told; export it with that column (or map one to email_opt_out "
+                "in a custom mapping)",
+                column=asked,
+            )
+        )
     for col in required:
         if col == pk or col in _DEFAULTS:
             continue

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 import yaml
 
@@ -641,3 +642,24 @@ def test_the_cli_refuses_bad_exports_in_one_line_and_changes_nothing(
         assert done.returncode == 2, done.stderr
         assert expected in done.stderr.splitlines()[0] and "Traceback" not in done.stderr
         assert _status_counts(db) == before
+
+
+def test_a_contacts_file_without_its_opt_out_column_is_refused(
+    wh: Warehouse, shared_data: Path, tmp_path: Path
+) -> None:
+    ingest(wh, "hubspot", HUBSPOT)
+    before = _snapshot(wh)
+    src = tmp_path / "sf"
+    shutil.copytree(shared_data / "salesforce_sample", src)
+    contacts = pl.read_csv(src / "Contact.csv", infer_schema=False)
+    contacts.drop("HasOptedOutOfEmail").write_csv(src / "Contact.csv")
+    with pytest.raises(InputError) as caught:
+        ingest(wh, "salesforce", src)
+    [problem] = caught.value.problems
+    assert (problem.file, problem.line, problem.column) == (
+        "Contact.csv",
+        None,
+        "HasOptedOutOfEmail",
+    )
+    assert "who may be emailed cannot be told" in problem.message
+    assert _snapshot(wh) == before
