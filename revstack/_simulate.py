@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -55,7 +56,7 @@ from revstack.data.clock import SimulatedClock, using
 from revstack.data.errors import InputError
 from revstack.data.generator import DEFAULT_AS_OF, Replay
 from revstack.data.progress import Progress, report
-from revstack.data.warehouse import Warehouse, frame, scalar
+from revstack.data.warehouse import Warehouse, frame, registered, scalar
 from revstack.metrics.graduation import all_suggestions
 from revstack.metrics.verdicts import truth_verdicts
 
@@ -172,7 +173,11 @@ class _Team:
     """The simulated reviewers and the admin, deciding through the engine like people do."""
 
     def __init__(
-        self, wh: Warehouse, reviewers: tuple[Reviewer, ...], rng: random.Random, clock: Any
+        self,
+        wh: Warehouse,
+        reviewers: tuple[Reviewer, ...],
+        rng: random.Random,
+        clock: SimulatedClock,
     ) -> None:
         self.wh, self.reviewers, self.rng, self.clock = wh, reviewers, rng, clock
         self.tally = {r.name: _Tally() for r in reviewers}
@@ -323,8 +328,6 @@ def _week(
     seed: int,
 ) -> Week:
     """Week ``w`` (0: the first look at the company as it stood at the start)."""
-    import time
-
     at = start + dt.timedelta(weeks=w)
     week = Week(w, at)
     tick = time.perf_counter()
@@ -429,15 +432,10 @@ def _report(
         def precision(
             con: Any, agent: str = agent, action: str = action, at: Any = row["logged_at"]
         ) -> pl.DataFrame:
-            con.register("verdicts", verdicts.to_arrow())
-            try:
+            with registered(con, "verdicts", verdicts):
                 return frame(
-                    con,
-                    _GRADUATED_PRECISION,
-                    {"agent": agent, "action": action, "at": at},
+                    con, _GRADUATED_PRECISION, {"agent": agent, "action": action, "at": at}
                 )
-            finally:
-                con.unregister("verdicts")
 
         p = wh.read(precision)
         by = {bool(r["after"]): r for r in p.iter_rows(named=True)}
