@@ -34,8 +34,10 @@ demo: install
 	$(BIN)/revstack app --as revops --db $(DB)
 
 # Everything CI checks: formatting, lint, types against their baseline, every test.
+# Two workers (the machine CI runs on has two cores); a test file stays on one worker, so
+# a module's fixture is built once.
 test: lint typecheck
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # The quick loop while working: no test marked slow, no browser (about a minute).
 test-fast: install
