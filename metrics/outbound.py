@@ -7,19 +7,11 @@ from typing import Any
 
 import duckdb
 
+from revstack.agents.outbound import GUARDRAILS
 from revstack.data.warehouse import frame
 
-__all__ = ["GUARDRAILS", "blocked", "decisions", "replies", "report"]
+__all__ = ["blocked", "decisions", "replies", "report"]
 
-# The agent's guardrails (revstack.agents.outbound.GUARDRAILS; a test keeps them equal).
-GUARDRAILS = (
-    "placeholder",
-    "untraceable",
-    "do_not_contact",
-    "bad_email",
-    "duplicate",
-    "formula",
-)
 _DRAFTS = """
 SELECT count(*) AS drafts, count(DISTINCT recipient) AS people,
        count(*) FILTER (WHERE sequence_step = 1) AS first_touches,
