@@ -350,18 +350,21 @@ def _week(
     team.refresh()
     batches = wh.read(batch_status)
     ids = batches["batch_id"].to_list() if not batches.is_empty() else []
+    # The week's continuous samples and tasks, shared out once: a list read again after
+    # a colleague decided part of it would shift everyone's share.
+    continuous = wh.read(lambda con: frame(con, _CONTINUOUS))["proposal_id"].to_list()
+    tasks = wh.read(lambda con: frame(con, _TASKS))["proposal_id"].to_list()
+    first_task = 0
     for i, who in enumerate(team.reviewers):
         _at_least(clock, at + _REVIEW_FROM + dt.timedelta(days=i))
-        mine = ids[i :: len(team.reviewers)]
-        for bid in mine:
+        for bid in ids[i :: len(team.reviewers)]:
             for pid in wh.read(sample_cards, bid)["proposal_id"].to_list():
                 week.card_decisions += team.decide_card(who, pid, team.other(who))
-        continuous = wh.read(lambda con: frame(con, _CONTINUOUS))["proposal_id"].to_list()
         for pid in continuous[i :: len(team.reviewers)]:
             week.card_decisions += team.decide_card(who, pid, team.other(who))
-        tasks = wh.read(lambda con: frame(con, _TASKS))["proposal_id"].to_list()
-        for pid in tasks[i * who.tasks_per_week : (i + 1) * who.tasks_per_week]:
+        for pid in tasks[first_task : first_task + who.tasks_per_week]:
             week.card_decisions += team.decide_card(who, pid)
+        first_task += who.tasks_per_week
     _at_least(clock, at + _BATCHES_AT)
     for n, bid in enumerate(ids):
         ev = wh.read(batch_evidence, bid)
