@@ -8,7 +8,9 @@ wrong). A calibrated action lies on the diagonal; an action whose proposals all 
 one confidence is one point, and says nothing about where a threshold should go.
 ``calibration_summary`` gives per action the expected calibration error (the bins'
 gap weighted by their size), the Brier score and how many distinct confidences the
-agent used.
+agent used, for the confidence the engine routed on and for the agent's own score
+before the engine calibrated it (``raw_confidence``; the same until an action has
+enough judgements, ``revstack.agents.engine.fit_calibrations``).
 """
 
 from __future__ import annotations
@@ -21,14 +23,23 @@ from revstack.agents.engine import wilson
 from revstack.data.warehouse import frame
 from revstack.metrics.verdicts import truth_verdicts
 
-__all__ = ["calibration_summary", "confidence_reliability", "judged_confidences"]
+__all__ = [
+    "calibration_maps",
+    "calibration_summary",
+    "confidence_reliability",
+    "judged_confidences",
+]
 
 _PEOPLE = """
 SELECT proposal_id, status = 'approved' AS right_ FROM ops.proposals p
 WHERE NOT shadow AND status IN ('approved', 'edited', 'rejected') AND decided_at IS NOT NULL
   AND p.proposal_id NOT IN (SELECT proposal_id FROM ops.batch_acts)
 """
-_PROPOSALS = "SELECT proposal_id, agent, action_type, confidence FROM ops.proposals"
+_PROPOSALS = """
+SELECT proposal_id, agent, action_type, confidence,
+       coalesce(raw_confidence, confidence) AS raw_confidence
+FROM ops.proposals
+"""
 
 
 def judged_confidences(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -41,12 +52,19 @@ def judged_confidences(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return frame(con, _PROPOSALS).join(judged, on="proposal_id")
 
 
-def confidence_reliability(con: duckdb.DuckDBPyConnection, *, bins: int = 10) -> pl.DataFrame:
+def confidence_reliability(
+    con: duckdb.DuckDBPyConnection, *, bins: int = 10, score: str = "confidence"
+) -> pl.DataFrame:
     """Per agent, action and confidence bin (``bins`` equal widths over 0..1): how many
-    were judged, their mean confidence, the share right and its 95% Wilson interval."""
+    were judged, their mean confidence, the share right and its 95% Wilson interval.
+    ``score="raw_confidence"`` bins by the agent's own score instead of the calibrated
+    confidence."""
+    if score not in ("confidence", "raw_confidence"):
+        raise ValueError(f"score must be confidence or raw_confidence, not {score!r}")
     j = judged_confidences(con)
     if j.is_empty():
         return pl.DataFrame()
+    j = j.with_columns(confidence=pl.col(score))
     j = j.with_columns(bin=(pl.col("confidence") * bins).floor().clip(0, bins - 1).cast(pl.Int32))
     out = (
         j.group_by("agent", "action_type", "bin")
@@ -66,18 +84,40 @@ def confidence_reliability(con: duckdb.DuckDBPyConnection, *, bins: int = 10) ->
     )
 
 
+_MAPS = """
+SELECT agent, action_type, judged, judged_right, intercept, slope, fitted_at, run_id
+FROM ops.calibrations
+QUALIFY row_number() OVER (PARTITION BY agent, action_type ORDER BY fitted_at DESC, run_id DESC) = 1
+ORDER BY agent, action_type
+"""
+
+
+def calibration_maps(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The engine's latest map per agent and action (score to probability) and the
+    judgements it was fitted on."""
+    return frame(con, _MAPS)
+
+
+def _ece(p: np.ndarray, y: np.ndarray, bins: int) -> float:
+    b = np.clip(np.floor(p * bins), 0, bins - 1)
+    gap = 0.0
+    for k in np.unique(b):
+        m = b == k
+        gap += abs(float(p[m].mean()) - float(y[m].mean())) * int(m.sum())
+    return gap / len(p)
+
+
 def calibration_summary(con: duckdb.DuckDBPyConnection, *, bins: int = 10) -> pl.DataFrame:
     """Per agent and action: judged, distinct confidences used, mean confidence, share
-    right, expected calibration error and Brier score."""
+    right, expected calibration error and Brier score; and the last two for the agent's
+    own score (``raw_``)."""
     j = judged_confidences(con)
     if j.is_empty():
         return pl.DataFrame()
-    curve = confidence_reliability(con, bins=bins)
     rows = []
     for (agent, action), g in j.group_by("agent", "action_type", maintain_order=True):
-        c = curve.filter((pl.col("agent") == agent) & (pl.col("action_type") == action))
-        gap = (c["mean_confidence"] - c["observed"]).abs() * c["judged"]
         p, y = g["confidence"].to_numpy(), g["right_"].cast(pl.Float64).to_numpy()
+        raw = g["raw_confidence"].to_numpy()
         rows.append(
             {
                 "agent": agent,
@@ -86,8 +126,10 @@ def calibration_summary(con: duckdb.DuckDBPyConnection, *, bins: int = 10) -> pl
                 "confidences_used": g["confidence"].n_unique(),
                 "mean_confidence": float(p.mean()),
                 "right_share": float(y.mean()),
-                "calibration_error": float(gap.sum()) / len(g),
+                "calibration_error": _ece(p, y, bins),
                 "brier": float(np.mean((p - y) ** 2)),
+                "raw_calibration_error": _ece(raw, y, bins),
+                "raw_brier": float(np.mean((raw - y) ** 2)),
             }
         )
     return pl.DataFrame(rows).sort("judged", descending=True)

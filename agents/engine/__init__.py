@@ -36,6 +36,15 @@ from revstack.agents.engine._briefings import (
     list_briefings,
     record_open,
 )
+from revstack.agents.engine._calibrate import (
+    MIN_JUDGED,
+    PRIOR_SD_INTERCEPT,
+    PRIOR_SD_SLOPE,
+    Calibration,
+    calibrate,
+    fit_calibration,
+    fit_calibrations,
+)
 from revstack.agents.engine._catalog import (
     OBJECTS,
     CrmObject,
@@ -98,6 +107,14 @@ __all__ = [
     "record_schedule",
     "route",
     "run_agents",
+    # confidence as a probability: the map from an agent's score, fitted on decisions
+    "MIN_JUDGED",
+    "PRIOR_SD_INTERCEPT",
+    "PRIOR_SD_SLOPE",
+    "Calibration",
+    "calibrate",
+    "fit_calibration",
+    "fit_calibrations",
     # decisions and the queue
     "Decision",
     "REASON_CODES",

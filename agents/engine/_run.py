@@ -24,6 +24,7 @@ import polars as pl
 from revstack.agents.engine._agent import Agent, AgentResult
 from revstack.agents.engine._apply import apply_batch
 from revstack.agents.engine._audit import append, to_json
+from revstack.agents.engine._calibrate import calibrate, fit_calibrations
 from revstack.agents.engine._context import Context
 from revstack.agents.engine._events import detect_changes
 from revstack.agents.engine._identity import seed_identity
@@ -88,7 +89,7 @@ _INSERT_PROPOSALS = """
 INSERT INTO ops.proposals
 SELECT proposal_id, $run_id, $agent, action_type, object_type, record_id, field, old_value, new_value,
        confidence, evidence, reason, coalesce(tier, 2), tier_reason, status, $shadow,
-       idempotency_key, $now, decided_at, NULL, NULL, final_value
+       idempotency_key, $now, decided_at, NULL, NULL, final_value, raw_confidence
 FROM routed
 """
 # A field leased for the first time gets a row (a plain insert, cheaper than an upsert:
@@ -113,6 +114,10 @@ _RUN = """
 INSERT INTO ops.runs VALUES ($run_id, $agent, $version, $contract_version, $mode, $trigger,
     $status, $started, $finished, $events, $proposals, $applied, $queued, $blocked, $error,
     $metadata)
+"""
+_CALIBRATIONS = """
+INSERT INTO ops.calibrations
+SELECT $run_id, $agent, action_type, judged, judged_right, intercept, slope, $now FROM fits
 """
 _NEXT_RUN = "SELECT 'R' || lpad(nextval('ops.run_seq')::VARCHAR, 6, '0')"
 
@@ -342,6 +347,8 @@ def _commit(
     run_id = str(scalar(con, _NEXT_RUN))
     now = now_utc()
     shadow = mode == "shadow"
+    maps = fit_calibrations(con, spec.name)
+    good = calibrate(good, maps)
     routed = route(con, good, spec.policy, agent=spec.name, shadow=shadow).with_row_index("ord")
     routed = routed.with_columns(
         decided_at=pl.lit(None, pl.Datetime("us")), final_value=pl.lit(None, pl.String)
@@ -417,6 +424,12 @@ def _commit(
     if counts_applied(stored):
         _own_echo(con, stored, now, spec.name, run_id)
 
+    used = sorted(set(maps) & set(stored["action_type"]))
+    if used:
+        fits = pl.DataFrame([vars(maps[a]) for a in used])
+        with registered(con, "fits", fits):
+            con.execute(_CALIBRATIONS, {"run_id": run_id, "agent": spec.name, "now": now})
+        metadata = {**metadata, "calibrated": {a: maps[a].judged for a in used}}
     counts = {k: int(v) for k, v in stored.group_by("status").len().iter_rows()}
     counts["deferred"] = len(deferred)
     counts["skipped_invalid"] = len(bad)

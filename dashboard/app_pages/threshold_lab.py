@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from revstack.agents.engine import EngineError, set_policy
+from revstack.agents.engine import Calibration, EngineError, set_policy
 from revstack.dashboard._state import (
     bundle,
     chart,
@@ -20,7 +21,7 @@ from revstack.dashboard._state import (
     warehouse,
 )
 from revstack.data.errors import ContractError
-from revstack.metrics.calibration import confidence_reliability
+from revstack.metrics.calibration import calibration_maps, confidence_reliability
 from revstack.metrics.engine import action_outcomes
 from revstack.metrics.overrides import implied_changes, override_patterns
 from revstack.metrics.thresholds import labelled_proposals, threshold_curve
@@ -91,12 +92,17 @@ chart(st, fig, key="lab_chart")
 download(curve, "threshold_curve", key="dl_curve")
 
 st.subheader("Does the confidence mean what it says?")
-curve_rel = load(confidence_reliability)
-mine_rel = (
-    curve_rel.filter((pl.col("agent") == agent) & (pl.col("action_type") == action))
-    if not curve_rel.is_empty()
-    else curve_rel
-)
+
+
+def _mine(df: pl.DataFrame) -> pl.DataFrame:
+    if df.is_empty():
+        return df
+    return df.filter((pl.col("agent") == agent) & (pl.col("action_type") == action))
+
+
+mine_rel = _mine(load(confidence_reliability))
+raw_rel = _mine(load(confidence_reliability, score="raw_confidence"))
+fit = _mine(load(calibration_maps))
 if mine_rel.is_empty():
     st.caption(
         "Nothing of this action has been judged yet, by truth or by people one by one: "
@@ -122,8 +128,22 @@ else:
             for n, j in zip(mine_rel["judged"], mine_rel["judge"], strict=True)
         ],
     )
+    if not fit.is_empty():
+        f0 = fit.row(0, named=True)
+        rel.add_scatter(
+            x=raw_rel["mean_confidence"].to_list(),
+            y=raw_rel["observed"].to_list(),
+            mode="markers",
+            name="judged, by the agent's own score",
+            marker={"symbol": "x", "size": 9},
+        )
+        grid = np.linspace(0.005, 0.995, 100)
+        cal = Calibration(action, f0["judged"], f0["judged_right"], f0["intercept"], f0["slope"])
+        rel.add_scatter(
+            x=grid.tolist(), y=cal(grid).tolist(), mode="lines", name="the engine's map"
+        )
     rel.update_layout(
-        title="Confidence the agent gave against the share that was right (95% interval)",
+        title="Confidence against the share that was right (95% interval)",
         height=360,
         xaxis={"title": "confidence", "range": [0, 1.02], "tickformat": ".0%"},
         yaxis={"title": "right", "range": [0, 1.05], "tickformat": ".0%"},
@@ -139,6 +159,16 @@ else:
         "means the agent gives this action one confidence, and a threshold cannot tell its "
         "proposals apart."
     )
+    if not fit.is_empty():
+        f0 = fit.row(0, named=True)
+        cal = Calibration(action, f0["judged"], f0["judged_right"], f0["intercept"], f0["slope"])
+        st.caption(
+            f"The engine calibrates this action's confidence on {f0['judged']:,} proposals "
+            f"people decided one by one ({f0['judged_right']:,} approved as proposed): an agent "
+            f"score of 50% now reads {float(cal(np.array([0.5]))[0]):.0%}, 90% reads "
+            f"{float(cal(np.array([0.9]))[0]):.0%}. Routing and thresholds use the calibrated "
+            "confidence; the crosses are the same judgements binned by the agent's own score."
+        )
 
 st.subheader("What people overrode, and why")
 patterns = load(override_patterns, agent)

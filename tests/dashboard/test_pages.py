@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -600,3 +601,27 @@ def test_local_mode_as_a_stranger_shows_nothing(seeded: Warehouse, monkeypatch) 
     at.switch_page("app_pages/approvals.py").run()
     assert at.error and "mallory" in at.error[0].value
     assert not at.button  # no card, no decision
+
+
+def test_the_threshold_lab_shows_the_engines_calibration_map(
+    seeded: Warehouse, monkeypatch
+) -> None:
+    first, second, *_ = _pending(seeded, "fill_employees")
+    decide(seeded, first, approve=True, by="rev")
+    decide(seeded, second, approve=False, by="rev", note="wrong")
+    with seeded.connect() as con:  # a fit as the engine stores it (tests/agents/test_calibration)
+        con.execute(
+            "INSERT INTO ops.calibrations VALUES ('R999999', 'filler', 'fill_employees', 60, 9, "
+            "-1.8, 1.0, now())"
+        )
+    at = _app(seeded, monkeypatch, who="rev")
+    at.switch_page("app_pages/threshold_lab.py").run()
+    at.selectbox(key="lab_action").set_value("filler · fill_employees").run()
+    assert not at.exception
+    [said] = [c.value for c in at.caption if "The engine calibrates" in c.value]
+    # logit(p) = -1.8 + logit(score): 0.5 -> 14%, 0.9 -> 60%
+    assert "on 60 proposals" in said and "(9 approved as proposed)" in said
+    assert "score of 50% now reads 14%" in said and "90% reads 60%" in said
+    [reliability] = [c for c in at.get("plotly_chart") if "lab_reliability" in str(c.proto.id)]
+    traces = {t.get("name") for t in json.loads(reliability.proto.spec)["data"]}
+    assert {"the engine's map", "judged, by the agent's own score"} <= traces

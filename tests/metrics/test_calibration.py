@@ -41,6 +41,34 @@ def test_reliability_by_hand_from_people(run_wh: Warehouse) -> None:  # noqa: F8
     assert summary["calibration_error"] == pytest.approx((4 * 0.17 + 2 * 0.55) / 6)
     assert summary["brier"] == pytest.approx((3 * 0.08**2 + 0.92**2 + 2 * 0.55**2) / 6)
     assert summary["confidences_used"] == 2
+    # stored before any calibration: the agent's score is the confidence
+    assert summary["raw_calibration_error"] == summary["calibration_error"]
+    assert summary["raw_brier"] == summary["brier"]
+
+
+def test_the_summary_sets_the_calibrated_confidence_beside_the_agents_score(
+    run_wh: Warehouse,  # noqa: F811
+) -> None:
+    from tests.agents.test_batches import _queue
+
+    _queue(run_wh, 10, confidence=0.9, prefix="c")
+    with run_wh.connect() as con:  # as the engine stores it: score 0.9 read as 0.3
+        con.execute(
+            "UPDATE ops.proposals SET raw_confidence = 0.9, confidence = 0.3 "
+            "WHERE proposal_id LIKE 'p-c%'"
+        )
+    for i in range(10):
+        ok = i < 3
+        decide(run_wh, f"p-c{i}", approve=ok, by="rev", note=None if ok else "wrong")
+    with run_wh.connect() as con:
+        [summary] = calibration_summary(con).to_dicts()
+        raw = confidence_reliability(con, score="raw_confidence")
+        with pytest.raises(ValueError, match="raw_confidence"):
+            confidence_reliability(con, score="tier")
+    assert summary["calibration_error"] == pytest.approx(0.0)  # 3 of 10 at 0.3
+    assert summary["raw_calibration_error"] == pytest.approx(0.6)  # 3 of 10 at 0.9
+    assert summary["raw_brier"] == pytest.approx((3 * 0.1**2 + 7 * 0.9**2) / 10)
+    assert raw["bin"].to_list() == [9] and raw["mean_confidence"][0] == pytest.approx(0.9)
 
 
 @pytest.mark.slow
