@@ -20,7 +20,7 @@ import polars as pl
 
 from revstack.agents.engine import active_policy, error_upper_bound, stratified_share, wilson
 from revstack.data.warehouse import frame
-from revstack.metrics.calibration import calibration_summary
+from revstack.metrics.calibration import calibration_maps, calibration_summary
 from revstack.metrics.reviewers import reviewer_accuracy
 
 __all__ = [
@@ -261,7 +261,7 @@ def all_suggestions(con: duckdb.DuckDBPyConnection, cycle_days: int = 30) -> pl.
 def trust_report(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """What `revstack trust` prints: suggestions with their evidence, the graduations in
     force, continuous sampling after them, the demotions, how well each action's
-    confidence is calibrated, and how each reviewer agrees with truth."""
+    confidence is calibrated (and the engine's map from score to probability), and how each reviewer agrees with truth."""
     policy = active_policy(con)
     evidence = batch_evidence(con)
     return {
@@ -271,5 +271,6 @@ def trust_report(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         "continuous_sampling": continuous_precision(con).to_dicts(),
         "demotions": demotions(con).to_dicts(),
         "calibration": calibration_summary(con).to_dicts(),
+        "calibration_maps": calibration_maps(con).to_dicts(),
         "reviewers": reviewer_accuracy(con).to_dicts(),
     }

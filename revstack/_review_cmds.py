@@ -169,11 +169,20 @@ def cmd_trust(args: argparse.Namespace) -> int:
         "no continuous samples: nothing has graduated from tier 2",
     )
     console.print("[bold]Is each action's confidence a probability?[/bold]")
+
     _table_or(
         [
             {
                 **r,
-                **{k: _pct(r[k]) for k in ("mean_confidence", "right_share", "calibration_error")},
+                **{
+                    k: _pct(r[k])
+                    for k in (
+                        "mean_confidence",
+                        "right_share",
+                        "calibration_error",
+                        "raw_calibration_error",
+                    )
+                },
             }
             for r in report["calibration"]
         ],
@@ -185,9 +194,17 @@ def cmd_trust(args: argparse.Namespace) -> int:
             "mean_confidence",
             "right_share",
             "calibration_error",
+            "raw_calibration_error",
         ],
         "nothing judged yet",
     )
+    for m in report["calibration_maps"]:  # the engine's latest map per action
+        console.print(
+            f"{m['agent']}.{m['action_type']}: logit p = {m['intercept']:+.2f} + "
+            f"{m['slope']:.2f} logit score ({m['judged']:,} judged, "
+            f"{m['judged_right']:,} approved as proposed)",
+            soft_wrap=True,
+        )
     console.print("[bold]Reviewers[/bold]")
     _table_or(
         [

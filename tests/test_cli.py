@@ -165,8 +165,22 @@ def test_batches_from_the_command_line(run_wh) -> None:  # noqa: F811 - the fixt
     done = _run("batches", "approve", batch["batch_id"], "--by", "ana", "--json", db=db)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["counts"] == {"approved": 120 - len(cards)}
+    with run_wh.connect() as con:  # a map as a run stores it (tests/agents/test_calibration)
+        con.execute(
+            "INSERT INTO ops.calibrations VALUES ('R000001', 'crm_hygiene', 'enrich_firmographics', "
+            "40, 30, -0.5, 0.8, now())"
+        )
+    release_all()
     trust = json.loads(_run("trust", "--json", db=db).stdout)
     assert set(trust) >= {"suggestions", "graduations", "calibration", "reviewers", "demotions"}
+    [fit] = trust["calibration_maps"]
+    assert (fit["action_type"], fit["judged"], fit["slope"]) == ("enrich_firmographics", 40, 0.8)
+    shown = _run("trust", db=db)
+    assert (
+        shown.returncode == 0
+        and "enrich_firmographics: logit p = -0.50 + 0.80 logit score (40 judged, 30 approved"
+        in shown.stdout
+    )
     [rev] = trust["reviewers"]  # the sample's decisions, not the batch act's 120 - n
     assert (rev["reviewer"], rev["decisions"]) == ("rev", len(cards))
     undo = _run("rollback", "--batch", batch["batch_id"], "--by", "ana", "--json", db=db)
