@@ -32,8 +32,17 @@ class CrmHygiene(Agent):
         checks, checked = check_proposals(ctx)
         frames = [f for f in (*merges, *enrich, *checks) if not f.is_empty()]
         proposals = pl.concat(frames, how="vertical_relaxed") if frames else empty_proposals()
+        # A resolver that could not learn says so where people look: the run's note.
+        fallbacks = [
+            f"{kind}: {'; '.join(m['warnings'])}"
+            for kind, m in identity.items()
+            if m.get("method") == "rules"
+        ]
         return AgentResult(
             proposals,
             {"identity": identity, "enrichment": enrichment, "checks": checked},
             {"ops.identity_clusters": clusters},
+            note=("identity resolution fell back to rules for " + " | ".join(fallbacks))
+            if fallbacks
+            else "",
         )

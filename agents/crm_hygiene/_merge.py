@@ -157,6 +157,12 @@ def _evidence(
             + ", ".join(agreed[:4] or ["no field agrees strongly"])
             + (f"; differs: {', '.join(differ[:2])}" if differ else "")
             + f" (match probability {r['probability']:.3f})"
+            + (
+                "; the model could not learn from these records, so the documented rule "
+                "set decided: " + "; ".join(res.warnings)
+                if res.method == "rules"
+                else ""
+            )
         )
         rows.append(
             {
@@ -169,6 +175,7 @@ def _evidence(
                         "survivor": r["entity"],
                         "match_probability": round(float(r["probability"]), 4),
                         "match_weight": r["match_weight"],
+                        "method": res.method,
                         "comparisons": comps,
                         "records": {"duplicate": dup.get(r["record_id"]), "survivor": survivor},
                         "cluster": r["members"],
@@ -241,5 +248,7 @@ def merge_proposals(ctx: Context) -> tuple[list[pl.DataFrame], pl.DataFrame, dic
             "to_merge": len(todo),
             "seconds": res.timings,
             "lambda": res.model.lambda_,
+            "method": res.method,
+            "warnings": res.warnings,
         }
     return frames, pl.concat(clusters_out), meta

@@ -142,7 +142,13 @@ def resolve(
         .unique("record_id", keep="first", maintain_order=True)
         .sort("record_id")
     ).sort("record_id")
-    columns = set(prepared.columns)
+    # A field no record has is no field: it would count as a comparison (and hide that a
+    # name is all there is to go on) while telling nothing apart.
+    columns = {
+        c
+        for c in prepared.columns
+        if prepared.is_empty() or prepared[c].null_count() < len(prepared)
+    }
     comparisons = comparisons_for(columns)
     if not comparisons:
         raise ValueError("no field to compare records on")

@@ -206,3 +206,31 @@ def test_a_second_run_on_the_same_data_proposes_nothing(ran: Warehouse, tmp_path
         third.status == "succeeded"
         and sum(v for k, v in third.counts.items() if k != "deferred") == 0
     )
+
+
+def test_a_resolver_that_cannot_learn_says_so_on_the_run_and_its_merges(tmp_path) -> None:
+    # account names and nothing else: one comparison, which EM cannot learn from
+    wh = Warehouse(tmp_path / "names.duckdb")
+    names = [f"{w} Holdings" for w in ("Apex", "Birch", "Cobalt", "Delta", "Ember", "Fjord")]
+    names += [f"{w} Logistics" for w in ("Granite", "Harbor", "Iris", "Juniper", "Kestrel")]
+    names += ["Apex Holdings Inc", "Birch Holdings Ltd", "Granite Logistics LLC"]
+    with wh.connect() as con:
+        con.executemany(
+            "INSERT INTO crm.accounts (account_id, name, source) VALUES (?, ?, 'test')",
+            [(f"a{i}", n) for i, n in enumerate(names)],
+        )
+    [result] = run_agents(wh, specs(), only="crm_hygiene")
+    assert result.status == "succeeded", result.message
+    assert "identity resolution fell back to rules for accounts" in result.message
+    with wh.connect() as con:
+        merges = frame(
+            con,
+            "SELECT reason, evidence->>'$.method' AS method FROM ops.proposals "
+            "WHERE action_type = 'merge_records'",
+        )
+        [meta] = frame(con, "SELECT metadata->>'$.agent.identity.accounts.method' m FROM ops.runs")[
+            "m"
+        ]
+    assert meta == "rules"
+    assert len(merges) >= 1 and set(merges["method"]) == {"rules"}
+    assert merges["reason"].str.contains("the documented rule set decided").all()
