@@ -37,7 +37,7 @@ FROM ops.proposals p JOIN ops.calibrations c USING (run_id, action_type)
 
 def _simulated(folder: Path, scale: str, seed: int, weeks: int, agents: list[str]) -> Path:
     from revstack._simulate import simulate
-    from revstack.data.warehouse import Warehouse
+    from revstack.data.warehouse import Warehouse, release_all
 
     db = folder / f"{scale}{seed}w{weeks}.duckdb"
     if db.exists():
@@ -48,6 +48,7 @@ def _simulated(folder: Path, scale: str, seed: int, weeks: int, agents: list[str
     t = time.perf_counter()
     report = simulate(Warehouse(part), weeks=weeks, seed=seed, scale=scale, agents=agents)
     db.with_suffix(".json").write_text(json.dumps(report, default=str, indent=1))
+    release_all()  # closed (checkpointed) before it is renamed, or its WAL is left behind
     part.rename(db)
     Path(f"{part}.lock").unlink(missing_ok=True)
     print(f"  seed {seed}: simulated in {time.perf_counter() - t:.0f} s", file=sys.stderr)
@@ -143,18 +144,27 @@ def _graduations(folder: Path, args: argparse.Namespace) -> None:
     from revstack.agents.engine import wilson
 
     tally: dict[str, list[float]] = {}
+    seeds: dict[str, set[int]] = {}
+    print("\n| seed | human decisions | one card at a time | fewer | waiting at the end |")
+    print("|---|---|---|---|---|")
     for s in args.seeds:
         report = json.loads((folder / f"{args.scale}{s}w{args.weeks}.json").read_text())
+        people, cards = report["human_decisions"], report["decisions_one_card_at_a_time"]
+        print(
+            f"| {s} | {people:,} | {cards:,} | {cards / max(people, 1):.1f}× | "
+            f"{report['waiting_at_end']:,} |"
+        )
         for g in report["graduations"]:
             t = tally.setdefault(g["action"], [0, 0.0, 0, 0.0, 0])
-            t[4] += 1
+            seeds.setdefault(g["action"], set()).add(s)
             for i, key in ((0, "precision_under_review"), (2, "precision_after")):
                 if g[key]:
                     t[i] += g[key]["proposals"]
                     t[i + 1] += g[key]["proposals"] * g[key]["precision"]
-    print("\n| graduated action | graduations | precision under review [95%] | after [95%] |")
+    print("\n| graduated action | graduated in | precision under review [95%] | after [95%] |")
     print("|---|---|---|---|")
-    for action, (n0, r0, n1, r1, k) in sorted(tally.items()):
+    for action, (n0, r0, n1, r1, _) in sorted(tally.items()):
+        k = len(seeds[action])
         cells = []
         for n, r in ((n0, r0), (n1, r1)):
             lo_hi = wilson(round(r), n) if n else None
