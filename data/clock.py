@@ -60,6 +60,25 @@ class SimulatedClock:
                 raise ValueError(f"the clock is at {current}; it cannot go back to {at}")
             self._base, self._since = at, time.monotonic()
 
+    def advance_to(self, at: dt.datetime) -> dt.datetime:
+        """Move to ``at`` unless the clock is already past it; where it stands after.
+        One step under the lock: a peek and then a set would race the running clock."""
+        with self._lock:
+            current = max(self._reading(), self._last)
+            if at > current:
+                self._base, self._since = at, time.monotonic()
+                return at
+            return current
+
+    def advance(self, by: dt.timedelta) -> dt.datetime:
+        """Move ``by`` ahead of where the clock stands (``by`` at least zero)."""
+        if by < dt.timedelta(0):
+            raise ValueError(f"a clock never runs backwards: cannot advance by {by}")
+        with self._lock:
+            at = max(self._reading(), self._last) + by
+            self._base, self._since = at, time.monotonic()
+            return at
+
 
 @contextmanager
 def using(clock: SimulatedClock) -> Iterator[SimulatedClock]:

@@ -208,7 +208,7 @@ class _Team:
     def _call(self, who: Reviewer, right: bool | None) -> bool:
         """What ``who`` makes of a card: True, it is right. Takes their time."""
         minutes = who.minutes_per_card * self.rng.lognormvariate(0.0, 0.5)
-        self.clock.set(self.clock.peek() + dt.timedelta(minutes=minutes))
+        self.clock.advance(dt.timedelta(minutes=minutes))
         call = True if right is None else (right if self.rng.random() < who.accuracy else not right)
         t = self.tally[who.name]
         t.decisions += 1
@@ -249,7 +249,7 @@ class _Team:
 
 
 def _at_least(clock: SimulatedClock, at: dt.datetime) -> None:
-    clock.set(max(clock.peek(), at))
+    clock.advance_to(at)
 
 
 def simulate(

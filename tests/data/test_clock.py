@@ -33,3 +33,20 @@ def test_what_the_stack_writes_carries_the_simulated_moment(wh: Warehouse) -> No
     assert before <= after  # the wall clock again once the block ends
     added = wh.read(people).row(0, named=True)
     assert START <= added["added_at"] < START + dt.timedelta(minutes=1)
+
+
+def test_moving_to_a_moment_already_passed_leaves_the_clock_where_it_is() -> None:
+    # The simulation moves the clock to "day 4, 16:00" after the week's work; on a large
+    # company the work ran past it, and a peek followed by a set raced the running clock
+    # by microseconds ("cannot go back"). advance_to decides under the clock's lock.
+    c = clock.SimulatedClock(START)
+    c.set(START + dt.timedelta(hours=5))
+    for _ in range(2000):  # every call lands a moment just behind the running clock
+        behind = c.peek()
+        assert c.advance_to(behind) >= behind
+    assert c.advance_to(START + dt.timedelta(days=2)) == START + dt.timedelta(days=2)
+    assert c.now() >= START + dt.timedelta(days=2)
+    moved = c.advance(dt.timedelta(minutes=3))
+    assert moved >= START + dt.timedelta(days=2, minutes=3) and c.now() >= moved
+    with pytest.raises(ValueError, match="never runs backwards"):
+        c.advance(dt.timedelta(seconds=-1))
