@@ -36,7 +36,9 @@ if outcomes.is_empty():
     st.info("No proposals yet (for the agents chosen in the sidebar): run the agents first.")
     st.stop()
 choices = (outcomes["agent"] + " · " + outcomes["action_type"]).to_list()
-pick = st.selectbox("Action type", choices, key="lab_action")
+# Open on the action people have judged most: where a threshold has evidence to move on.
+most = int(outcomes["reviewed"].arg_max() or 0) if outcomes["reviewed"].sum() else 0
+pick = st.selectbox("Action type", choices, index=most, key="lab_action")
 agent, action = pick.split(" · ")
 labelled = load(labelled_proposals, agent, action)
 curve = threshold_curve(labelled)
@@ -110,7 +112,9 @@ if mine_rel.is_empty():
     )
 else:
     rel = go.Figure()
-    rel.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="calibrated", line={"dash": "dot"})
+    rel.add_scatter(
+        x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated", line={"dash": "dot"}
+    )
     rel.add_scatter(
         x=mine_rel["mean_confidence"].to_list(),
         y=mine_rel["observed"].to_list(),
