@@ -8,8 +8,9 @@ one week at a time, on a simulated clock (``revstack.data.clock``):
 3. the admin opens batches over the new queue; each batch's sample goes to a reviewer
    (round robin), who also decides the continuous samples of graduated actions and a
    few tier-3 tasks a week;
-4. the admin approves the rest of a batch whose sample meets its bar, rejects it where a
-   fifth of the sample was wrong, else extends the sample once;
+4. the admin approves the rest of a batch whose sample shows its error rate below the
+   bar, rejects the rest of one whose sample shows it above the bar (the evidence's
+   lower bound), else extends the sample once a week;
 5. at the week's end the admin applies the graduation suggestions the evidence allows.
 
 Pipeline health runs in shadow mode until ``live_week`` (the seed article's plan: week
@@ -368,9 +369,12 @@ def _week(
     _at_least(clock, at + _BATCHES_AT)
     for n, bid in enumerate(ids):
         ev = wh.read(batch_evidence, bid)
-        if not ev.meets_bar and ev.wrong < 0.2 * max(ev.decided, 1) and ev.still_needed:
+        undecided = ev.decided == ev.sample_size and not (ev.meets_bar or ev.fails_bar)
+        if undecided and ev.sample_size < ev.batch_size:
+            # Neither shown below the bar nor above it: sample more. As many as would
+            # meet the bar if all came back right, or (when none could) as many again.
             who = team.reviewers[n % len(team.reviewers)]
-            extend_sample(wh, bid, by=who.name, more=ev.still_needed)
+            extend_sample(wh, bid, by=who.name, more=ev.still_needed or ev.sample_size)
             for pid in wh.read(sample_cards, bid)["proposal_id"].to_list():
                 week.card_decisions += team.decide_card(who, pid, team.other(who))
             ev = wh.read(batch_evidence, bid)
@@ -378,9 +382,8 @@ def _week(
             continue  # left open: its sample waits for next week
         if ev.meets_bar:
             d = decide_batch(wh, bid, approve=True, by=ADMIN)
-        elif ev.wrong >= 0.2 * ev.decided:
-            note = f"{ev.wrong} of {ev.decided} sampled were wrong"
-            d = decide_batch(wh, bid, approve=False, by=ADMIN, note=note)
+        elif ev.fails_bar:
+            d = decide_batch(wh, bid, approve=False, by=ADMIN, note=ev.sentence())
         else:
             continue
         week.batch_acts += 1

@@ -79,6 +79,7 @@ from revstack.agents.engine._route import CONTINUOUS_SHARE, POLICY_SCHEMA, route
 from revstack.agents.engine._run import AgentSpec, RunResult, dependency_order, run_agents
 from revstack.agents.engine._sampling import (
     Evidence,
+    error_lower_bound,
     error_upper_bound,
     sample_size,
     still_needed,
@@ -130,6 +131,7 @@ __all__ = [
     "batch_evidence",
     "batch_status",
     "decide_batch",
+    "error_lower_bound",
     "error_upper_bound",
     "extend_sample",
     "open_batches",

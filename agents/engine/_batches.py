@@ -255,6 +255,7 @@ def batch_status(con: duckdb.DuckDBPyConnection, *, status: str | None = "open")
                 "right_high": interval[1] if interval else None,
                 "still_needed": ev.still_needed if ev else None,
                 "meets_bar": ev.meets_bar if ev else stored.get("meets_bar"),
+                "fails_bar": ev.fails_bar if ev else stored.get("fails_bar"),
                 "waiting": int((m["status"] == "pending").sum()),
                 "bar": b["bar"],
                 "evidence": ev.sentence() if ev else b["decision_note"],

@@ -18,6 +18,7 @@ from typing import Any
 
 __all__ = [
     "Evidence",
+    "error_lower_bound",
     "error_upper_bound",
     "evidence",
     "sample_size",
@@ -54,6 +55,31 @@ def error_upper_bound(k: int, n: int, N: int, confidence: float = 0.95) -> float
         else:
             hi = mid
     return lo / N
+
+
+def error_lower_bound(k: int, n: int, N: int, confidence: float = 0.95) -> float:
+    """The smallest error rate of the batch (D/N) that ``k`` wrong in ``n`` does not rule
+    out at ``confidence``: the batch is worse than this. 0 when none was wrong.
+
+    The mirror of ``error_upper_bound``: the first D for which seeing ``k`` or more wrong
+    is still plausible, P(X >= k | N, D, n) > 1 - confidence. A batch whose lower bound
+    is above the bar fails it, and no further sampling will make it pass."""
+    if not 0 <= k <= n <= N:
+        raise ValueError(f"need 0 <= wrong ({k}) <= sampled ({n}) <= batch ({N})")
+    if k == 0:
+        return 0.0
+    alpha = 1.0 - confidence
+    # P(X >= k) = 1 - P(X <= k - 1) rises with D; D = k is the least that can show k wrong.
+    lo, hi = k, N - (n - k)  # invariant once checked: P(X >= k | hi) > alpha
+    if 1.0 - _hypergeom_cdf(k - 1, N, lo, n) > alpha:
+        return lo / N
+    while hi - lo > 1:  # invariant: P(X >= k | lo) <= alpha < P(X >= k | hi)
+        mid = (lo + hi) // 2
+        if 1.0 - _hypergeom_cdf(k - 1, N, mid, n) > alpha:
+            hi = mid
+        else:
+            lo = mid
+    return hi / N
 
 
 def sample_size(N: int, bar: float = 0.05, confidence: float = 0.95) -> int:
@@ -138,9 +164,17 @@ class Evidence:
     right_share_interval: tuple[float, float] | None
     still_needed: int | None
 
+    error_lower_bound: float = 0.0
+
     @property
     def meets_bar(self) -> bool:
         return self.decided == self.sample_size and self.error_upper_bound < self.bar
+
+    @property
+    def fails_bar(self) -> bool:
+        """The whole sample is decided and shows the batch's error rate above the bar:
+        approving the rest is ruled out, and sampling more will not change that."""
+        return self.decided == self.sample_size and self.error_lower_bound > self.bar
 
     def sentence(self) -> str:
         """The evidence as a person says it."""
@@ -148,6 +182,12 @@ class Evidence:
             return (
                 f"{self.decided:,} of {self.sample_size:,} sampled proposals decided; "
                 "the sample must be decided whole before the batch can be"
+            )
+        if self.fails_bar:
+            return (
+                f"we reviewed {self.decided:,} of {self.batch_size:,}; {self.wrong:,} wrong; "
+                f"the batch's error rate is above {self.bar:.0%} with {self.confidence:.0%} "
+                f"confidence (lower bound {self.error_lower_bound:.1%}): it fails the bar"
             )
         claim = "below" if self.meets_bar else "not shown below"
         return (
@@ -157,7 +197,7 @@ class Evidence:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "meets_bar": self.meets_bar}
+        return {**asdict(self), "meets_bar": self.meets_bar, "fails_bar": self.fails_bar}
 
 
 def evidence(
@@ -186,4 +226,5 @@ def evidence(
         error_upper_bound=error_upper_bound(wrong, judged, population, confidence),
         right_share_interval=wilson(right, judged, confidence),
         still_needed=still_needed(wrong, judged, population, bar, confidence),
+        error_lower_bound=error_lower_bound(wrong, judged, population, confidence),
     )

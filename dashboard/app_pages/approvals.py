@@ -116,6 +116,7 @@ if not batches.is_empty():
         "still_needed",
         "waiting",
         "meets_bar",
+        "fails_bar",
     )
     st.dataframe(
         shown,
@@ -123,6 +124,7 @@ if not batches.is_empty():
         column_config={
             "error_upper_bound": st.column_config.NumberColumn("error ≤", format="percent"),
             "meets_bar": st.column_config.CheckboxColumn("meets bar"),
+            "fails_bar": st.column_config.CheckboxColumn("fails bar"),
         },
     )
     download(batches, "review_batches", key="dl_batches")
@@ -132,10 +134,12 @@ if not batches.is_empty():
 if chosen is not None:
     b = batches.filter(pl.col("batch_id") == chosen).row(0, named=True)
     # the engine's words and counts, or an admin's note on a rejected batch: text only
-    (st.success if b["meets_bar"] else st.info)(plain(b["evidence"]))
+    shown_as = st.success if b["meets_bar"] else st.warning if b["fails_bar"] else st.info
+    shown_as(plain(b["evidence"]))
     act = st.columns([2, 2, 3])
     if (
         b["still_needed"]
+        and not b["fails_bar"]
         and role in ("reviewer", "admin")
         and act[0].button(f"Sample {b['still_needed']:,} more", key="extend_sample")
     ):

@@ -9,10 +9,12 @@ import pytest
 
 from revstack.agents.engine import (
     EngineError,
+    Evidence,
     batch_evidence,
     batch_status,
     decide,
     decide_batch,
+    error_lower_bound,
     error_upper_bound,
     extend_sample,
     open_batches,
@@ -52,6 +54,53 @@ def test_the_bound_is_the_exact_hypergeometric_one() -> None:
     assert error_upper_bound(2, 100, 10**7) == pytest.approx(0.0616, abs=2e-4)
     with pytest.raises(ValueError, match="wrong"):
         error_upper_bound(3, 2, 10)
+
+
+def test_the_lower_bound_is_the_exact_hypergeometric_one() -> None:
+    # 1 wrong in 5 of 20: P(at least one wrong | D) = 1 - C(20-D, 5) / C(20, 5):
+    # D = 0 -> 0, D = 1 -> 5/20 = 0.25 > 0.05. So the batch holds at least 1 wrong: 1/20.
+    assert 1 - math.comb(19, 5) / math.comb(20, 5) == pytest.approx(0.25)
+    assert error_lower_bound(1, 5, 20) == pytest.approx(1 / 20)
+    # 10 wrong in 59 of a huge batch: one-sided Clopper-Pearson, Beta(0.05; 10, 50) = 9.49%
+    assert error_lower_bound(10, 59, 10**7) == pytest.approx(0.0949, abs=2e-4)
+    # none wrong says nothing from below; the whole batch reviewed leaves no doubt
+    assert error_lower_bound(0, 59, 10**7) == 0.0
+    assert error_lower_bound(3, 10, 10) == pytest.approx(0.3)
+    for k, n in [(1, 59), (6, 59), (30, 200)]:
+        assert error_lower_bound(k, n, 10**6) <= k / n <= error_upper_bound(k, n, 10**6)
+
+
+def _evidence(n: int, wrong: int, decided: int | None = None) -> Evidence:
+    N, decided = 7000, n if decided is None else decided
+    judged = min(decided, n)
+    return Evidence(
+        batch_size=N,
+        sample_size=n,
+        decided=decided,
+        right=judged - wrong,
+        wrong=wrong,
+        stale=0,
+        bar=0.05,
+        confidence=0.95,
+        error_upper_bound=error_upper_bound(wrong, judged, N),
+        right_share_interval=None,
+        still_needed=still_needed(wrong, judged, N, 0.05),
+        error_lower_bound=error_lower_bound(wrong, judged, N),
+    )
+
+
+def test_a_sample_that_shows_the_batch_above_the_bar_fails_it() -> None:
+    # 11% wrong, the rate of the mid company's enrichment: 59 do not settle it either way
+    six = _evidence(59, 6)
+    assert not six.meets_bar and not six.fails_bar
+    # 173 more, every one right, would bring it under 5%: at 11% wrong they will not be
+    assert six.still_needed == 173
+    # twice the sample at the same rate does: the batch is worse than 5%
+    more = _evidence(118, 13)
+    assert more.fails_bar and more.error_lower_bound > 0.05
+    assert "fails the bar" in more.sentence() and more.to_dict()["fails_bar"] is True
+    # a sample not yet decided whole fails nothing
+    assert not _evidence(118, 13, decided=53).fails_bar
 
 
 def test_still_needed_counts_the_right_answers_that_reach_the_bar() -> None:
