@@ -177,7 +177,9 @@ def test_stage_missing_field_and_phantom_checks_hit_their_planted_defects(ran: W
     tasks = p.filter(pl.col("action_type") == "close_phantom_deal")
     assert (tasks["tier"] == 3).all() and (tasks["status"] == "task").all()
     assert not any(closed[r] for r in tasks["record_id"])  # a task: the engine closed nothing
-    assert len(set(tasks["record_id"]) & planted["phantom_deal"]) >= 0.8 * len(
+    # A stale close date no longer marks a phantom (issue #17): some are pushed on, some
+    # live deals are neglected. Recall fell from 0.99 to 0.69 on mid (docs/generator.md).
+    assert len(set(tasks["record_id"]) & planted["phantom_deal"]) >= 0.6 * len(
         planted["phantom_deal"]
     )
     flags = p.filter(pl.col("action_type") == "flag_missing_field")
@@ -187,7 +189,8 @@ def test_stage_missing_field_and_phantom_checks_hit_their_planted_defects(ran: W
         d["missing_required_field"]["recall"] == 1.0
         and d["missing_required_field"]["precision"] == 1.0
     )
-    assert d["stage_violation"]["recall"] == 1.0 and d["phantom_deal"]["precision"] >= 0.9
+    # precision fell from 1.00 to 0.79 on mid, 0.71 here (neglected live deals look dead)
+    assert d["stage_violation"]["recall"] == 1.0 and d["phantom_deal"]["precision"] >= 0.65
     assert (
         measured["duplicates"]["accounts"]["precision"] >= 0.95
         and measured["duplicates"]["contacts"]["recall"] >= 0.95

@@ -280,7 +280,9 @@ def test_closed_deals_agree_with_truth_and_phantoms_are_open_lost_and_silent(
     n_open = _one(company, "SELECT count(*) FROM crm.opportunities WHERE NOT is_closed")
     assert len(phantoms) == pytest.approx(RATES.phantom_deals * n_open, abs=3)
     assert (phantoms["last_activity"].dt.date() <= phantoms["outcome_date"]).all()
-    assert (phantoms["close_date"] < dt.date(2026, 9, 1)).all() and (phantoms["booked"] == 0).all()
+    assert (phantoms["booked"] == 0).all()
+    # most are left long past; a rep still pushes some dead deals on (tests/data/test_realism.py)
+    assert (phantoms["close_date"] < dt.date(2026, 9, 1)).mean() >= 0.5
 
 
 def test_history_holds_every_change_and_ends_in_the_current_state(company: Warehouse) -> None:

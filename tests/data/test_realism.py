@@ -34,3 +34,46 @@ def test_real_data_gives_its_figures() -> None:
     # dedupe_orgs: hand-labelled organisations, where an exact phone match is often wrong
     phone = real["account pairs with the same phone that are different companies"]
     assert 0.10 < phone < 0.25
+
+
+@pytest.fixture(scope="module")
+def table(small_company: Warehouse) -> dict[str, float]:
+    t = realism(small_company)
+    return dict(zip(t["measure"], t["figure"], strict=True))
+
+
+def test_people_work_a_working_week(table: dict[str, float]) -> None:
+    # activities: weekdays, office hours, no day swallowing the weekend
+    assert table["completed activities on a weekend"] < 0.08
+    assert table["busiest weekday's share of completed activities"] < 0.26
+    assert table["completed activities before 07:00 or from 20:00"] < 0.10
+    assert table["stage changes on a weekend"] < 0.08
+    # forecast calls at any working hour, some late, some never made
+    assert table["forecast submissions at the commonest time of day"] < 0.20
+    assert (
+        0.02 <= table["rep-periods without a submission (between a rep's first and last)"] <= 0.20
+    )
+
+
+def test_the_stage_path_does_not_give_the_outcome_away(table: dict[str, float]) -> None:
+    assert 0.05 <= table["deals created past prospecting"] <= 0.60
+    assert 0.02 <= table["deals that moved back a stage"] <= 0.30
+    assert 0.03 <= table["win rate of closed deals that never reached negotiation"] <= 0.30
+    assert 0.03 <= table["win rate of closed deals never in commit"] <= 0.40
+    assert table["win rate of closed deals with 120+ days in one open stage"] >= 0.03
+    assert table["wins within 7 days of creation (share of wins)"] > 0
+    assert table["close-date changes on open deals that pull the date in"] >= 0.10
+    assert table["closed deals whose CRM close date is the true outcome date"] <= 0.95
+
+
+def test_a_stale_close_date_does_not_mark_a_phantom(small_company: Warehouse) -> None:
+    with small_company.connect() as con:
+        stale, genuine, phantoms = con.execute(
+            """SELECT count(*) FILTER (WHERE stale), count(*) FILTER (WHERE stale AND NOT is_phantom),
+                      count(*) FILTER (WHERE is_phantom)
+               FROM (SELECT t.is_phantom, coalesce(o.close_date < DATE '2026-09-24', FALSE) AS stale
+                     FROM crm.opportunities o JOIN truth.deal_outcomes t USING (opportunity_id)
+                     WHERE NOT o.is_closed)"""
+        ).fetchone()
+    assert phantoms > 0 and stale > 0
+    assert genuine / stale >= 0.5  # the rule 'close date over a week past' is wrong half the time
