@@ -259,7 +259,14 @@ def history(
             pl.col("deal").cast(pl.Int32),
         )
     )
-    return h, pushes
+    # A push moves the date in force, which a pull-in may have changed since the push
+    # before: truth.slips holds what the history shows.
+    pushes = (
+        h.with_columns(old=pl.col("close").shift(1).over("deal"))
+        .filter((pl.col("kind") == 3) & pl.col("pull").is_null())
+        .select("deal", "t", "old", "close")
+    )
+    return h.drop("pull"), pushes
 
 
 def _back_moves(rng: np.random.Generator, clock: Clock, d: Deals) -> pl.DataFrame:
@@ -343,7 +350,7 @@ def _pull_ins(
                 }
             ),
         ]
-    )
+    ).with_columns(pull=True)
 
 
 def stage_names(idx: pl.Expr) -> pl.Expr:
