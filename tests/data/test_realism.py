@@ -77,3 +77,18 @@ def test_a_stale_close_date_does_not_mark_a_phantom(small_company: Warehouse) ->
         ).fetchone()
     assert phantoms > 0 and stale > 0
     assert genuine / stale >= 0.5  # the rule 'close date over a week past' is wrong half the time
+
+
+def test_duplicates_carry_traps(table: dict[str, float], small_company: Warehouse) -> None:
+    # subsidiaries on the group's website and switchboard are other companies
+    assert table["account pairs sharing a website domain that are different companies"] >= 0.03
+    assert table["account pairs with the same phone that are different companies"] >= 0.03
+    assert 0.10 <= table["contact records that duplicate another"] <= 0.30
+    with small_company.connect() as con:
+        linked, own = con.execute(
+            """SELECT count(*), count(*) FILTER (WHERE e.true_entity_id <> p.true_entity_id)
+               FROM crm.accounts a JOIN truth.entities e ON e.record_id = a.account_id
+               JOIN truth.entities p ON p.record_id = a.parent_account_id
+               WHERE a.parent_account_id IS NOT NULL"""
+        ).fetchone()
+    assert linked >= 10 and own == linked  # a subsidiary is its own company, not a duplicate
