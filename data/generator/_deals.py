@@ -43,7 +43,10 @@ _SEGMENT_AMOUNT = np.array(
 )  # median deal by SMB, mid-market, enterprise
 _SEGMENT_DAYS = np.array([38.0, 68.0, 120.0])  # planned cycle by segment
 OPP_TYPES = np.array(["new_business", "expansion", "renewal"])
-_TYPE_EFFECT = np.array([0.0, 0.45, 1.3])
+# Renewals mostly renew (real gross renewal rates run 70-90%); expansions sell easier.
+_TYPE_EFFECT = np.array([0.0, 0.45, 2.4])
+# Small companies decide faster and more often; enterprises rarely (beyond deal size).
+_SEGMENT_EFFECT = np.array([0.35, 0.0, -0.45])
 STAGE_SHARE = np.array([0.12, 0.15, 0.25, 0.25, 0.23])  # of a cycle spent in each open stage
 _LOST_REACH = np.array([0.14, 0.18, 0.23, 0.20, 0.25])  # furthest open stage a lost deal reaches
 _INTERCEPT = -1.55
@@ -144,6 +147,15 @@ def make_deals(
         * np.exp(rng.normal(0, 0.35, n))
     )
     planned = np.where(dtype == 2, 45 * np.exp(rng.normal(0, 0.3, n)), planned)
+    # Teams sell at their own pace (their market, their manager): cycles differ by team.
+    rep_team = team.users.filter(pl.col("role") == "rep")
+    team_of = dict(zip(rep_team["user_id"], rep_team["team"], strict=True))
+    names = sorted(set(team_of.values()))
+    pace = np.exp(rng.normal(0, 0.25, len(names)))
+    first_owner = occupant_at(team, accounts["seat"].to_numpy()[account], created)
+    team_no = {t: i for i, t in enumerate(names)}
+    rep_pace = np.array([pace[team_no[team_of[r]]] for r in team.rep_ids])
+    planned = planned * rep_pace[first_owner]
     # A few small or repeat deals are signed within days of being opened.
     fast = ((segment == 0) | (dtype > 0)) & (rng.random(n) < 0.05)
     planned = np.where(fast, rng.uniform(2, 9, n), planned)
@@ -206,7 +218,7 @@ def make_deals(
         + 0.45 * has_champ
         + 0.35 * has_eb
         - 0.30 * np.log(amount / _SEGMENT_AMOUNT[segment])
-        - 0.2 * (segment == 2)
+        + _SEGMENT_EFFECT[segment]
         + _SOURCE_EFFECT[source]
         + _TYPE_EFFECT[dtype]
         + _COMPETITOR_EFFECT[competitor]

@@ -20,6 +20,7 @@ __all__ = ["revenue", "submissions"]
 _OFFSETS = {"quarter": [0, 28, 56], "month": [0, 14]}
 _MISSED = 0.05  # share of due submissions a rep never makes
 _SKIPPED = 0.04  # share of (rep, period) with no submission at all
+_MOOD = 0.15  # spread of the mood a period's calls share
 _LENGTH = {"quarter": 91.0, "month": 30.4}
 
 
@@ -164,6 +165,15 @@ def submissions(
     ins = np.clip(ins, 0, 1)
     bias = team.traits["commit_bias"].to_numpy()[r]
     noise = np.exp(rng.normal(0, 0.2 * (1 - 0.5 * frac), len(grid)))
+    # The whole floor reads a quarter the same way (a strong pipeline review, a scare):
+    # one mood per period that every rep's call shares, so the company's commit misses
+    # as a whole instead of its reps' errors cancelling out.
+    quarter = (grid["period_type"] == "quarter").to_numpy()
+    _, period = np.unique(
+        np.round(grid["p0"].to_numpy()).astype(np.int64) * 2 + quarter, return_inverse=True
+    )
+    mood = rng.normal(0, _MOOD, int(period.max()) + 1 if len(period) else 0)
+    noise = noise * np.exp(mood[period] * (1 - 0.5 * frac))
     call = bias * noise * (ins * grid["to_come"].to_numpy() + (1 - ins) * grid["expect"].to_numpy())
     commit = np.round(grid["so_far"].to_numpy() + call, -2)
     upside = (
@@ -174,7 +184,6 @@ def submissions(
     # Reps submit when they get to it: on the day or up to two working days late, at any
     # working hour, and now and then not at all (a busy week, a holiday).
     when = _submitted(rng, clock, grid["s"].to_numpy() - 9 / 24)
-    quarter = (grid["period_type"] == "quarter").to_numpy()
     key = (np.round(grid["p0"].to_numpy()).astype(np.int64) * 2 + quarter) * len(team.rep_ids) + r
     _, rep_period = np.unique(key, return_inverse=True)
     skipped = rng.random(int(rep_period.max()) + 1 if len(key) else 0) < _SKIPPED

@@ -314,9 +314,13 @@ _MEASURES: list[tuple[str, str, str, float | None, float | None]] = [
 ]
 
 
-def _target(low: float | None, high: float | None) -> str:
+def _target(low: float | None, high: float | None, measure: str) -> str:
     def fmt(x: float) -> str:
-        return f"{x:.0%}" if x <= 1 else f"{x:g}"
+        if "(points)" in measure:
+            return f"{100 * x:g} pts"
+        if "(days)" in measure:
+            return f"{x:g} days"
+        return f"{x:.0%}"
 
     if low is not None and high is not None:
         return f"{fmt(low)}-{fmt(high)}"
@@ -373,7 +377,7 @@ def realism(wh: Warehouse, shared: Path | None = None) -> pl.DataFrame:
                     "tell": tell,
                     "measure": measure,
                     "figure": fig,
-                    "target": _target(low, high),
+                    "target": _target(low, high, measure),
                     "real": real.get(measure),
                     "ok": ok,
                 }

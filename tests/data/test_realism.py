@@ -92,3 +92,9 @@ def test_duplicates_carry_traps(table: dict[str, float], small_company: Warehous
                WHERE a.parent_account_id IS NOT NULL"""
         ).fetchone()
     assert linked >= 10 and own == linked  # a subsidiary is its own company, not a duplicate
+
+
+def test_segments_teams_and_renewals_differ(table: dict[str, float]) -> None:
+    assert table["spread of win rates across segments (points)"] >= 0.05
+    assert table["spread of median cycle across teams (days)"] >= 15
+    assert 0.70 <= table["renewal win rate"] <= 0.95
