@@ -54,6 +54,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
             replace=args.replace,
             progress=progress,
         )
+    if args.report:
+        summary["realism"] = _realism_report(args)
     if args.json:
         print_json(summary)
     else:
@@ -64,7 +66,44 @@ def cmd_generate(args: argparse.Namespace) -> int:
         )
         for table, n in rows.items():
             console.print(f"  {table:<32} {n:>12,}")
+        if args.report:
+            _print_realism(summary["realism"])
     return 0
+
+
+def _figure(x: float | None, measure: str) -> str:
+    if x is None:
+        return ""
+    if "(points)" in measure:
+        return f"{100 * x:.1f} pts"
+    if "(days)" in measure:
+        return f"{x:.0f} days"
+    return f"{x:.1%}"
+
+
+def _realism_report(args: argparse.Namespace) -> list[dict]:
+    """The realism table (issue #17): each tell, its target and the real data's figure."""
+    from revstack.data.generator import realism
+
+    shared = Path(args.shared)
+    return realism(_warehouse(args), shared if shared.is_dir() else None).to_dicts()
+
+
+def _print_realism(table: list[dict]) -> None:
+    from revstack._output import print_table
+
+    rows = [
+        {
+            "tell": r["tell"],
+            "measure": r["measure"],
+            "figure": _figure(r["figure"], r["measure"]),
+            "target": r["target"],
+            "real": _figure(r["real"], r["measure"]),
+            "ok": {None: "", True: "pass", False: "FAIL"}[r["ok"]],
+        }
+        for r in table
+    ]
+    print_table(rows, ["tell", "measure", "figure", "target", "real", "ok"], title="realism")
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -231,6 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--as-of", type=iso_date, default=None, help="the company's 'today' (YYYY-MM-DD)"
     )
     p.add_argument("--replace", action="store_true", help="replace data already in the warehouse")
+    p.add_argument(
+        "--report", action="store_true", help="print the realism table (docs/generator.md)"
+    )
+    p.add_argument(
+        "--shared",
+        default="../shared/data",
+        help="public real data to compare with (default ../shared/data; skipped if absent)",
+    )
     _common(p)
     p.set_defaults(func=cmd_generate)
 

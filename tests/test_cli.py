@@ -26,10 +26,12 @@ def _run(*args: str, db: Path) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_generate_audit_and_status_speak_json(tmp_path: Path) -> None:
     db = tmp_path / "cli.duckdb"
-    gen = _run("generate", "--scale", "small", "--seed", "2", "--json", db=db)
+    gen = _run("generate", "--scale", "small", "--seed", "2", "--json", "--report", db=db)
     assert gen.returncode == 0, gen.stderr
     summary = json.loads(gen.stdout)
     assert summary["rows"]["crm.opportunities"] == 2000
+    realism = summary["realism"]  # --report: the realism table (docs/generator.md)
+    assert len(realism) > 20 and all(r["figure"] is not None for r in realism)
     status = json.loads(_run("status", "--json", db=db).stdout)
     assert status["tables"]["crm.opportunities"] == 2000 and status["as_of"].startswith(
         "2026-10-01"

@@ -11,6 +11,7 @@ import polars as pl
 from revstack.data.generator._names import company_names, person_names
 from revstack.data.generator._places import place_accounts
 from revstack.data.generator._util import Clock, ids, segment_starts
+from revstack.data.generator._variants import SUFFIX_RE
 
 __all__ = ["make_accounts", "People", "make_contacts", "refresh_departures", "PERSONAS"]
 
@@ -79,6 +80,8 @@ _TITLES = [
     (5, "Customer Success Manager", "Sales"),
 ]
 _CHAIN = 3  # people who hold one buying seat over the history
+SUBSIDIARIES = 0.035  # share of companies that are another's subsidiary (own entity)
+SHARED_SWITCHBOARD = 0.015  # companies on another company's switchboard (same country)
 # Mean stay by persona: champions (ambitious operators) move on fastest; overall about 2%
 # of contacts leave each month.
 _TENURE_MONTHS = np.array([60.0, 60.0, 28.0, 55.0, 55.0, 50.0])
@@ -101,8 +104,9 @@ def make_accounts(rng: np.random.Generator, n: int, seat_region: np.ndarray) -> 
         seat[idx] = pool[rng.integers(0, len(pool), len(idx))]
     web = rng.choice(4, size=n, p=[0.7, 0.15, 0.1, 0.05])
     domain = names["domain"]
+    group = _groups(rng, names["name"], domain, places["phone"], places["country"])
     website = (
-        pl.DataFrame({"d": domain, "w": web})
+        pl.DataFrame({"d": group["site"], "w": web})
         .select(
             pl.when(pl.col("w") == 0)
             .then(pl.concat_str(pl.lit("https://www."), "d"))
@@ -117,7 +121,7 @@ def make_accounts(rng: np.random.Generator, n: int, seat_region: np.ndarray) -> 
     return pl.DataFrame(
         {
             "account_id": ids("A", n, 7),
-            "name": names["name"],
+            "name": group["name"],
             "domain": domain,
             "website": website,
             "industry": names["industry"],
@@ -136,10 +140,57 @@ def make_accounts(rng: np.random.Generator, n: int, seat_region: np.ndarray) -> 
             "postal_code": places["postal_code"],
             "country": places["country"],
             "region": places["region"],
-            "phone": places["phone"],
+            "phone": group["phone"],
+            "parent_account_id": group["parent"],
             "seat": seat,
             "customer_at_start": rng.random(n) < 0.22,
         }
+    )
+
+
+def _groups(
+    rng: np.random.Generator,
+    name: pl.Series,
+    domain: pl.Series,
+    phone: pl.Series,
+    country: pl.Series,
+) -> pl.DataFrame:
+    """Companies that are not duplicates but look like them: subsidiaries named after
+    their parent with their country, on the group's website, half of them on its
+    switchboard, most linked to the parent in the CRM (a third are not); and unrelated
+    companies sharing an office's switchboard in the same country."""
+    n = len(name)
+    idx = np.arange(n)
+    parent = rng.integers(0, n, n)
+    sub = (rng.random(n) < SUBSIDIARIES) & (parent != idx)
+    sub &= ~np.isin(idx, parent[sub])  # a parent is not itself a subsidiary
+    parts = pl.DataFrame({"name": name}).select(
+        pl.col("name").str.extract_groups(SUFFIX_RE).alias("p"), "name"
+    )
+    base = parts.select(pl.coalesce(pl.col("p").struct.field("1"), "name")).to_series()
+    legal = parts.select(pl.col("p").struct.field("2").fill_null("")).to_series().to_numpy()
+    sub_name = (
+        pl.Series(base.to_numpy()[parent])
+        + " "
+        + country
+        + pl.Series(np.where(legal == "", "", " " + legal))
+    )
+    ph = phone.to_numpy().copy()
+    ph = np.where(sub & (rng.random(n) < 0.5), ph[parent], ph)
+    order = np.argsort(country.to_numpy(), kind="stable")
+    nxt = np.roll(order, -1)
+    c = country.to_numpy()
+    office = (rng.random(n) < SHARED_SWITCHBOARD) & (c[order] == c[nxt]) & ~sub[order]
+    ph[order[office]] = ph[nxt[office]]
+    linked = pl.Series(sub & (rng.random(n) < 0.67))
+    return pl.DataFrame(
+        {
+            "name": np.where(sub, sub_name.to_numpy(), name.to_numpy()),
+            "site": np.where(sub, domain.to_numpy()[parent], domain.to_numpy()),
+            "phone": ph,
+        }
+    ).with_columns(
+        parent=pl.when(linked).then(ids("A", n, 7).gather(pl.Series(parent))).otherwise(None)
     )
 
 

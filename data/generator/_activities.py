@@ -203,9 +203,9 @@ def deal_subjects(d: Deals, acts: pl.DataFrame) -> np.ndarray:
     """A subject code that fits the deal's stage at the time of each activity."""
     deal = acts["deal"].to_numpy()
     t = acts["t"].to_numpy()
-    stage = np.zeros(len(deal), dtype=np.int16)
-    for k in range(4):  # column by column: no (rows x 4) copy
-        stage += d.entries[deal, k] <= t
+    stage = d.first[deal].astype(np.int16)
+    for k in range(4):  # column by column: no (rows x 4) copy; the furthest entered
+        stage = np.where(d.entries[deal, k] <= t, np.int16(k + 1), stage)
     kind = acts["kind"].to_numpy()
     type_idx = np.array([_TYPES.index(k[0]) for k in KINDS])[kind]
     inbound = np.array([k[1] == "inbound" for k in KINDS])[kind]
@@ -231,6 +231,7 @@ def account_touches(
     c = live[rng.integers(0, len(live), n)]
     stop = np.minimum(np.nan_to_num(left[c], nan=np.inf), clock.now)
     t = start[c] + rng.random(n) * np.maximum(stop - start[c], 0.1)
+    t = np.maximum(clock.working(rng, t, np.minimum(t, clock.now - 0.01)), start[c])
     kind = rng.choice([0, 2, 1], size=n, p=[0.6, 0.25, 0.15])  # outbound email, voicemail, reply
     subject = 40 + np.where(kind == 2, 3, 0) + rng.integers(0, 3, n) + np.where(kind == 1, 6, 0)
     return pl.DataFrame(

@@ -58,7 +58,7 @@ class Rates:
     """Rates of the defects injected into the CRM (each instance is a truth.defects row)."""
 
     duplicate_accounts: float = 0.12  # share of account records that duplicate another
-    duplicate_contacts: float = 0.07  # share of contact records that duplicate another
+    duplicate_contacts: float = 0.15  # share of contact records that duplicate another
     wrong_firmographics: float = 0.08  # account records with one stale or wrong value
     provider_coverage: float = 0.85  # share of true companies the vendor knows
     # Share of the vendor's covered values that are wrong or stale, per field (about 10%

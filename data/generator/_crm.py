@@ -242,9 +242,14 @@ def crm_tables(rng: np.random.Generator, w: World, rates: Rates) -> dict[str, pl
     kind = acts["kind"].to_numpy()
     subject = deal_subjects(d, acts)
     t0 = acts["t"].to_numpy()
-    at = clock.business_hours(rng, t0)
-    at = np.where(kind == 7, at, np.clip(at, d.created[ad], np.maximum(t0, d.created[ad])))
     con = acts["contact"].to_numpy()
+    # At work: never later than the simulation had it (what follows must still follow),
+    # never before the deal or the person existed (then the simulated moment stands).
+    booked = kind == 7
+    at = clock.working(rng, t0, np.where(booked, np.inf, t0))
+    born = np.where(con >= 0, w.people.contacts["start"].to_numpy()[np.maximum(con, 0)], -np.inf)
+    early = at < np.maximum(d.created[ad], born)
+    at = np.where(booked, np.where(at <= now, at + 7, at), np.where(early, t0, at))
     deal_part = pl.DataFrame(
         {
             "t": at,

@@ -15,6 +15,7 @@ from revstack.data.generator._util import Clock
 
 __all__ = [
     "Deals",
+    "reached",
     "creation_days",
     "make_deals",
     "SOURCES",
@@ -42,7 +43,10 @@ _SEGMENT_AMOUNT = np.array(
 )  # median deal by SMB, mid-market, enterprise
 _SEGMENT_DAYS = np.array([38.0, 68.0, 120.0])  # planned cycle by segment
 OPP_TYPES = np.array(["new_business", "expansion", "renewal"])
-_TYPE_EFFECT = np.array([0.0, 0.45, 1.3])
+# Renewals mostly renew (real gross renewal rates run 70-90%); expansions sell easier.
+_TYPE_EFFECT = np.array([0.0, 0.45, 2.4])
+# Small companies decide faster and more often; enterprises rarely (beyond deal size).
+_SEGMENT_EFFECT = np.array([0.35, 0.0, -0.45])
 STAGE_SHARE = np.array([0.12, 0.15, 0.25, 0.25, 0.23])  # of a cycle spent in each open stage
 _LOST_REACH = np.array([0.14, 0.18, 0.23, 0.20, 0.25])  # furthest open stage a lost deal reaches
 _INTERCEPT = -1.55
@@ -73,11 +77,12 @@ class Deals:
     closed: np.ndarray  # really closed by as-of
     phantom: np.ndarray
     crm_closed: np.ndarray
-    entries: np.ndarray  # (n, 4) day of entry into stages 1..4, inf if never (by the CRM's end)
+    entries: np.ndarray  # (n, 4) day of entry into stages 1..4, inf if never or skipped
     crm_end: (
         np.ndarray
     )  # the last day the CRM hears of the deal (close-out, as-of, or phantom's loss)
     roles: pl.DataFrame  # deal, j, contact (row), role, start, left
+    first: np.ndarray  # the stage (0-3) the deal was opened in
 
 
 def creation_days(rng: np.random.Generator, n: int, clock: Clock) -> np.ndarray:
@@ -142,6 +147,18 @@ def make_deals(
         * np.exp(rng.normal(0, 0.35, n))
     )
     planned = np.where(dtype == 2, 45 * np.exp(rng.normal(0, 0.3, n)), planned)
+    # Teams sell at their own pace (their market, their manager): cycles differ by team.
+    rep_team = team.users.filter(pl.col("role") == "rep")
+    team_of = dict(zip(rep_team["user_id"], rep_team["team"], strict=True))
+    names = sorted(set(team_of.values()))
+    pace = np.exp(rng.normal(0, 0.25, len(names)))
+    first_owner = occupant_at(team, accounts["seat"].to_numpy()[account], created)
+    team_no = {t: i for i, t in enumerate(names)}
+    rep_pace = np.array([pace[team_no[team_of[r]]] for r in team.rep_ids])
+    planned = planned * rep_pace[first_owner]
+    # A few small or repeat deals are signed within days of being opened.
+    fast = ((segment == 0) | (dtype > 0)) & (rng.random(n) < 0.05)
+    planned = np.where(fast, rng.uniform(2, 9, n), planned)
 
     # Buyer contacts: m seats of the account, each held by whoever sits there at creation.
     count = people.slot_count[account]
@@ -201,7 +218,7 @@ def make_deals(
         + 0.45 * has_champ
         + 0.35 * has_eb
         - 0.30 * np.log(amount / _SEGMENT_AMOUNT[segment])
-        - 0.2 * (segment == 2)
+        + _SEGMENT_EFFECT[segment]
         + _SOURCE_EFFECT[source]
         + _TYPE_EFFECT[dtype]
         + _COMPETITOR_EFFECT[competitor]
@@ -224,17 +241,41 @@ def make_deals(
     reach = np.minimum(reach, 4)
     speed = np.where(won, rng.uniform(0.8, 1.45, n), rng.uniform(1.0, 1.5, n))
     entries = created[:, None] + (planned * speed)[:, None] * cum
-    entries = np.where(np.arange(1, 5)[None, :] <= reach[:, None], entries, np.inf)
+    # A stalled win: a budget freeze or a reorganisation parks it in one stage for months.
+    stall = np.where(won & (rng.random(n) < 0.08), rng.uniform(60, 220, n), 0.0)
+    delay = np.where(np.arange(4)[None, :] > rng.integers(0, 3, n)[:, None], stall[:, None], 0.0)
+    entries = entries + delay
+    cols = np.arange(1, 5)[None, :]
+    top = np.where(won, 5, reach)[:, None]  # a lost deal keeps the stage it stops in
+    # The path is not the textbook one: stages skipped (customers are known, some deals are
+    # signed off the proposal), deals opened mid-funnel (qualified leads, renewals).
+    skip = np.zeros((n, 4), bool)
+    skip[:, 0] = rng.random(n) < 0.12
+    skip[:, 1] = rng.random(n) < np.where(dtype > 0, 0.35, 0.06)
+    no_nego = won & (rng.random(n) < np.array([0.12, 0.30, 0.60])[dtype])
+    skip[:, 3] = no_nego
+    skip[:, 2] = no_nego & (rng.random(n) < 0.15)
+    skip &= cols < top
+    first = np.where(rng.random(n) < np.where(dtype > 0, 0.45, 0.15), np.where(dtype > 0, 2, 1), 0)
+    first = np.minimum(first, np.where(won, 4, reach))
+    skip |= cols < first[:, None]
+    entries = np.where((cols <= reach[:, None]) & ~skip, entries, np.inf)
+    entries = np.where(cols == first[:, None], created[:, None], entries)
     last_entry = np.where(reach > 0, entries[np.arange(n), np.maximum(reach - 1, 0)], created)
     # Lost deals linger: nobody closes them out until long after they died.
     dwell = planned * np.exp(rng.normal(np.log(0.7), 0.6, n))
-    outcome = np.where(won, created + planned * speed, last_entry + dwell)
+    outcome = np.where(won, created + planned * speed + stall, last_entry + dwell)
     # Quarter-end: reps pull wins into the last week (Q4 most); lost deals are scrubbed then.
-    floor = np.where(won, created + (planned * speed) * cum[:, 3], last_entry) + 0.5
+    floor = np.where(won, created + (planned * speed) * cum[:, 3] + stall, last_entry) + 0.5
     q4 = clock.quarter(outcome + 20) % 4 == 3
     pulled = _quarter_pull(rng, clock, outcome, floor, np.where(q4, 0.75, 0.5), before=45, after=20)
     scrubbed = _quarter_pull(rng, clock, outcome, floor, np.full(n, 0.25), before=30, after=0)
     outcome = np.where(won, pulled, scrubbed)
+    # People move deals on working days: stage entries and close-outs folded into the
+    # working week (in order, never past the day they fell on).
+    entries = np.maximum(clock.workweek(entries), created[:, None] + 0.01)
+    moved = np.where(np.isfinite(entries), entries, created[:, None]).max(axis=1)
+    outcome = np.maximum(clock.workweek(outcome), moved + 0.01)
     closed = outcome <= now
 
     # Phantoms: lost a while ago in reality, still open in the CRM.
@@ -250,19 +291,16 @@ def make_deals(
     seen = entries <= np.where(crm_closed, np.inf, crm_end)[:, None]
     entries = np.where(seen | crm_closed[:, None], entries, np.inf)
     live = ~crm_closed  # closed deals keep the roles they had (CRMs are often incomplete)
+    at = reached(entries)
     roles, has_eb, has_champ = _crm_roles(
-        roles,
-        live & np.isfinite(entries[:, 2]),
-        live & np.isfinite(entries[:, 3]),
-        m,
-        has_eb,
-        has_champ,
+        roles, live & (at >= 3), live & (at >= 4), m, has_eb, has_champ
     )
     support = np.where(
         (m >= 3) & has_eb & has_champ, 4, np.where((m >= 2) & has_eb, 3, np.where(m >= 1, 2, 1))
     )
-    capped = ~crm_closed[:, None] & (np.arange(1, 5)[None, :] > support[:, None])
+    capped = ~crm_closed[:, None] & (cols > support[:, None])
     entries = np.where(capped, np.inf, entries)
+    first = np.where(~crm_closed & (first > support), 0, first)  # then it was opened early
 
     end_owner = np.minimum(crm_end, now)
     leaves = team.rep_leave[owner_first] < end_owner
@@ -294,7 +332,14 @@ def make_deals(
         entries,
         crm_end,
         roles,
+        first,
     )
+
+
+def reached(entries: np.ndarray) -> np.ndarray:
+    """The furthest open stage (0-4) each deal has entered, skipped stages and all."""
+    fin = np.isfinite(entries)
+    return np.where(fin.any(axis=1), 4 - np.argmax(fin[:, ::-1], axis=1), 0)
 
 
 def _crm_roles(

@@ -13,11 +13,14 @@ import polars as pl
 
 from revstack.data.generator._deals import Deals
 from revstack.data.generator._people import Team
-from revstack.data.generator._util import Clock, ids
+from revstack.data.generator._util import Clock, ids, working_hours
 
 __all__ = ["revenue", "submissions"]
 
 _OFFSETS = {"quarter": [0, 28, 56], "month": [0, 14]}
+_MISSED = 0.05  # share of due submissions a rep never makes
+_SKIPPED = 0.04  # share of (rep, period) with no submission at all
+_MOOD = 0.15  # spread of the mood a period's calls share
 _LENGTH = {"quarter": 91.0, "month": 30.4}
 
 
@@ -162,6 +165,15 @@ def submissions(
     ins = np.clip(ins, 0, 1)
     bias = team.traits["commit_bias"].to_numpy()[r]
     noise = np.exp(rng.normal(0, 0.2 * (1 - 0.5 * frac), len(grid)))
+    # The whole floor reads a quarter the same way (a strong pipeline review, a scare):
+    # one mood per period that every rep's call shares, so the company's commit misses
+    # as a whole instead of its reps' errors cancelling out.
+    quarter = (grid["period_type"] == "quarter").to_numpy()
+    _, period = np.unique(
+        np.round(grid["p0"].to_numpy()).astype(np.int64) * 2 + quarter, return_inverse=True
+    )
+    mood = rng.normal(0, _MOOD, int(period.max()) + 1 if len(period) else 0)
+    noise = noise * np.exp(mood[period] * (1 - 0.5 * frac))
     call = bias * noise * (ins * grid["to_come"].to_numpy() + (1 - ins) * grid["expect"].to_numpy())
     commit = np.round(grid["so_far"].to_numpy() + call, -2)
     upside = (
@@ -169,17 +181,37 @@ def submissions(
         * (0.5 * grid["best"].to_numpy() + 0.3 * grid["commit"].to_numpy())
         * rng.uniform(0.8, 1.2, len(grid))
     )
-    out = pl.DataFrame(
-        {
-            "user_id": team.rep_ids[r],
-            "period_type": grid["period_type"],
-            "period_start": clock.date(grid["p0"].to_numpy()),
-            "submitted_at": clock.ts(grid["s"].to_numpy()),
-            "commit_amount": commit,
-            "best_case_amount": np.maximum(np.round(commit + upside, -2), commit),
-        }
-    ).sort("submitted_at", "user_id", "period_type")
+    # Reps submit when they get to it: on the day or up to two working days late, at any
+    # working hour, and now and then not at all (a busy week, a holiday).
+    when = _submitted(rng, clock, grid["s"].to_numpy() - 9 / 24)
+    key = (np.round(grid["p0"].to_numpy()).astype(np.int64) * 2 + quarter) * len(team.rep_ids) + r
+    _, rep_period = np.unique(key, return_inverse=True)
+    skipped = rng.random(int(rep_period.max()) + 1 if len(key) else 0) < _SKIPPED
+    sent = (rng.random(len(grid)) >= _MISSED) & ~skipped[rep_period]
+    out = (
+        pl.DataFrame(
+            {
+                "user_id": team.rep_ids[r],
+                "period_type": grid["period_type"],
+                "period_start": clock.date(grid["p0"].to_numpy()),
+                "submitted_at": clock.ts(when),
+                "commit_amount": commit,
+                "best_case_amount": np.maximum(np.round(commit + upside, -2), commit),
+            }
+        )
+        .filter(pl.Series(sent))
+        .sort("submitted_at", "user_id", "period_type")
+    )
     return out.with_columns(submission_id=ids("F", len(out), 9))
+
+
+def _submitted(rng: np.random.Generator, clock: Clock, day: np.ndarray) -> np.ndarray:
+    """The moment each submission due on `day` (midnight) is made: the first working day
+    on or after it, plus 0-2 working days for some, at a working hour; never after as-of."""
+    day = np.floor(day) + rng.choice([0, 0, 0, 0, 1, 1, 2], size=len(day))
+    wd = clock.weekday(day)
+    day = day + np.where(wd >= 5, 7 - wd, 0)
+    return np.minimum(day + working_hours(rng, len(day)) / 24, clock.now - 0.001)
 
 
 def _win_pairs(wins: pl.DataFrame, pts: pl.DataFrame) -> pl.DataFrame:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-__all__ = ["Clock", "ids", "pick", "segment_starts"]
+__all__ = ["Clock", "ids", "pick", "segment_starts", "working_hours"]
 
 _US_PER_DAY = 86_400_000_000
 
@@ -54,13 +54,75 @@ class Clock:
         nxt = ((self.quarter(days) + 1) * 3).astype("datetime64[M]").astype("datetime64[us]")
         return self.days(nxt)
 
-    def business_hours(self, rng: np.random.Generator, days: np.ndarray) -> np.ndarray:
-        """Move moments onto a weekday between 08:00 and 18:00, never later than they were
-        by more than the same day (callers clip where order matters)."""
-        day = np.floor(days)
-        weekday = (self.date(day).astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
-        day = day - np.where(weekday == 5, 1, np.where(weekday == 6, 2, 0))
-        return day + rng.uniform(8 / 24, 18 / 24, len(days))
+    def weekday(self, days: np.ndarray) -> np.ndarray:
+        """0 = Monday ... 6 = Sunday (1970-01-01 was a Thursday)."""
+        return (self.date(np.floor(days)).astype(np.int64) + 3) % 7
+
+    def working(
+        self, rng: np.random.Generator, days: np.ndarray, upper: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Move each moment to a time someone is at work: a weekday (a weekend day goes to
+        one of the five weekdays before it; about one in ten stays, people do work on
+        Saturdays) at an hour drawn from a working day's shape (few before 07:00 or after
+        20:00). Never after `upper` (a moment that would be goes back a day, then is clipped)."""
+        days = np.asarray(days, dtype=float)
+        out = days.copy()
+        todo = np.isfinite(days)
+        base = np.where(todo, days, 0.0)
+        for _ in range(4):  # a few days back at most; what is still late is clipped
+            day = np.floor(base)
+            wd = self.weekday(day)
+            weekend = (wd >= 5) & (rng.random(len(day)) > 0.1)
+            day = day - np.where(weekend, wd - 4 + rng.integers(0, 5, len(day)), 0)
+            cand = day + working_hours(rng, len(day)) / 24
+            out = np.where(todo, cand, out)
+            if upper is None:
+                break
+            late = todo & (out > upper)
+            if not late.any():
+                break
+            base = np.where(late, base - 1, base)
+            todo = late
+        if upper is not None:
+            out = np.where(np.isfinite(days), np.minimum(out, upper), out)
+        return out
+
+    def workweek(self, days: np.ndarray) -> np.ndarray:
+        """Fold moments into the working week without changing their order: within each
+        week (Monday to Monday) time is stretched so that office hours hold most of it.
+        Monotone, so any moment before another stays before it; never later than the end
+        of its own day (the weekdays hold more than their share), so a moment before a
+        midnight (as-of) stays before it."""
+        d = np.asarray(days, dtype=float)
+        ok = np.isfinite(d)
+        x = np.where(ok, d, 0.0)
+        monday0 = -float(self.weekday(np.array([0.0]))[0])
+        week = np.floor((x - monday0) / 7)
+        u = (x - monday0) / 7 - week
+        out = monday0 + 7 * week + np.interp(u, _WEEK_CDF, _WEEK_HOURS) / 24
+        return np.where(ok, out, d)
+
+
+def working_hours(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Hours of the day of n working moments: most 08:00-18:00, a few early or late."""
+    u = rng.random(n)
+    core = 8 + 10 * rng.beta(2.0, 2.2, n)
+    edge = np.where(rng.random(n) < 0.5, rng.uniform(7, 8, n), rng.uniform(18, 20, n))
+    late = np.where(rng.random(n) < 0.8, rng.uniform(20, 23, n), rng.uniform(5, 7, n))
+    return np.where(u < 0.88, core, np.where(u < 0.97, edge, late))
+
+
+def _week_shape() -> tuple[np.ndarray, np.ndarray]:
+    """The cumulative share of a week's work by hour from Monday 00:00 (weekdays by the
+    hours of `working_hours`, the weekend a twentieth as busy)."""
+    hour = np.arange(24)
+    day = np.where((hour >= 8) & (hour < 18), 1.0, np.where((hour >= 7) & (hour < 20), 0.25, 0.03))
+    week = np.concatenate([day] * 5 + [day * 0.05] * 2)
+    cdf = np.r_[0.0, np.cumsum(week)] / week.sum()
+    return cdf, np.arange(len(week) + 1, dtype=float)
+
+
+_WEEK_CDF, _WEEK_HOURS = _week_shape()
 
 
 def ids(prefix: str, n: int, width: int) -> pl.Series:

@@ -8,7 +8,14 @@ import re
 import numpy as np
 import polars as pl
 
-__all__ = ["company_variants", "person_variants", "typo", "website_variants", "COMPANY_KINDS"]
+__all__ = [
+    "company_variants",
+    "person_variants",
+    "typo",
+    "website_variants",
+    "COMPANY_KINDS",
+    "SUFFIX_RE",
+]
 
 _LEGAL = [
     "S.A. de C.V.",
@@ -78,7 +85,7 @@ _ABBREV = [
     ("Partners", "Ptnrs"),
     ("Analytics", "Analytix"),
 ]
-_SUFFIX_RE = r"^(.*?)(?:,)?\s+(" + "|".join(re.escape(s) for s in _LEGAL) + r")$"
+SUFFIX_RE = r"^(.*?)(?:,)?\s+(" + "|".join(re.escape(s) for s in _LEGAL) + r")$"
 COMPANY_KINDS = {
     "suffix_swap": 0.16,
     "suffix_dropped": 0.11,
@@ -128,7 +135,7 @@ def company_variants(
             "r": rng.random(n),
         }
     )
-    parts = pl.col("name").str.extract_groups(_SUFFIX_RE)
+    parts = pl.col("name").str.extract_groups(SUFFIX_RE)
     f = f.with_columns(
         base=pl.coalesce(parts.struct.field("1"), pl.col("name")),
         legal=pl.coalesce(parts.struct.field("2"), pl.lit("")),

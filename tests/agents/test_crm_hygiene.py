@@ -107,7 +107,9 @@ def test_merge_proposals_are_tier_2_right_against_truth_and_readable(ran: Wareho
             for r, n in merges.select("record_id", "new_value").iter_rows()
         )
     ]
-    assert sum(right) / len(right) >= 0.97  # measured 0.99+ on mid (docs/hygiene.md)
+    # measured 0.99+ on mid (docs/hygiene.md) before subsidiaries shared their group's
+    # website and switchboard (issue #17); 0.96 here since (946/981, then 942/982; docs/generator.md)
+    assert sum(right) / len(right) >= 0.94
     ev = json.loads(merges["evidence"][0])
     # In seconds: which fields agreed and how strongly, and both records side by side.
     assert {c["field"] for c in ev["comparisons"]} >= {"name", "phone"}
@@ -177,7 +179,9 @@ def test_stage_missing_field_and_phantom_checks_hit_their_planted_defects(ran: W
     tasks = p.filter(pl.col("action_type") == "close_phantom_deal")
     assert (tasks["tier"] == 3).all() and (tasks["status"] == "task").all()
     assert not any(closed[r] for r in tasks["record_id"])  # a task: the engine closed nothing
-    assert len(set(tasks["record_id"]) & planted["phantom_deal"]) >= 0.8 * len(
+    # A stale close date no longer marks a phantom (issue #17): some are pushed on, some
+    # live deals are neglected. Recall fell from 0.99 to 0.70 on mid (docs/generator.md).
+    assert len(set(tasks["record_id"]) & planted["phantom_deal"]) >= 0.6 * len(
         planted["phantom_deal"]
     )
     flags = p.filter(pl.col("action_type") == "flag_missing_field")
@@ -187,9 +191,12 @@ def test_stage_missing_field_and_phantom_checks_hit_their_planted_defects(ran: W
         d["missing_required_field"]["recall"] == 1.0
         and d["missing_required_field"]["precision"] == 1.0
     )
-    assert d["stage_violation"]["recall"] == 1.0 and d["phantom_deal"]["precision"] >= 0.9
+    # precision fell from 1.00 to 0.80 on mid (neglected live deals look dead)
+    assert d["stage_violation"]["recall"] == 1.0 and d["phantom_deal"]["precision"] >= 0.65
+    # account merges: 0.77-0.80 precision, 0.96-0.99 recall since subsidiaries share their
+    # group's website and switchboard (issue #17; it was >= 0.95, docs/generator.md)
     assert (
-        measured["duplicates"]["accounts"]["precision"] >= 0.95
+        measured["duplicates"]["accounts"]["precision"] >= 0.75
         and measured["duplicates"]["contacts"]["recall"] >= 0.95
     )
 

@@ -230,13 +230,17 @@ def test_firmographic_defects_are_real_differences(company: Warehouse) -> None:
     p = _q(
         company,
         """
+        WITH own AS (  -- a subsidiary is on its group's website: the domain is not its own
+            SELECT a.*, regexp_replace(regexp_replace(lower(a.website), '^[a-z]+://', ''), '^www\\.|/.*$', '', 'g') AS site
+            FROM crm.accounts a JOIN truth.entities x ON x.record_id = a.account_id
+            WHERE x.record_id = x.true_entity_id AND x.object_type = 'accounts'
+            QUALIFY count(*) OVER (PARTITION BY site) = 1)
         SELECT count(*) AS covered, avg((e.industry <> t.industry)::INT) AS industry_wrong,
-               avg((e.employees <> t.employees)::INT) AS employees_wrong, count(DISTINCT e.domain) = count(*) AS unique_domains,
+               avg((e.employees <> t.employees)::INT) AS employees_wrong,
+               (SELECT count(DISTINCT domain) = count(*) FROM ref.enrichment) AS unique_domains,
                bool_and(e.domain = lower(e.domain)) AS lower
-        FROM ref.enrichment e JOIN truth.entities x ON true JOIN crm.accounts a ON a.account_id = x.record_id
+        FROM ref.enrichment e JOIN own a ON e.domain = a.site
         JOIN truth.firmographics t ON t.account_id = a.account_id
-        WHERE x.record_id = x.true_entity_id AND x.object_type = 'accounts'
-          AND e.domain = regexp_replace(regexp_replace(lower(a.website), '^[a-z]+://', ''), '^www\\.|/.*$', '', 'g')
     """,
     ).row(0, named=True)
     originals = _one(
@@ -280,7 +284,9 @@ def test_closed_deals_agree_with_truth_and_phantoms_are_open_lost_and_silent(
     n_open = _one(company, "SELECT count(*) FROM crm.opportunities WHERE NOT is_closed")
     assert len(phantoms) == pytest.approx(RATES.phantom_deals * n_open, abs=3)
     assert (phantoms["last_activity"].dt.date() <= phantoms["outcome_date"]).all()
-    assert (phantoms["close_date"] < dt.date(2026, 9, 1)).all() and (phantoms["booked"] == 0).all()
+    assert (phantoms["booked"] == 0).all()
+    # most are left long past; a rep still pushes some dead deals on (tests/data/test_realism.py)
+    assert (phantoms["close_date"] < dt.date(2026, 9, 1)).mean() >= 0.25
 
 
 def test_history_holds_every_change_and_ends_in_the_current_state(company: Warehouse) -> None:

@@ -150,7 +150,9 @@ def test_generated_duplicates_are_found_against_truth(small_company: Warehouse) 
         },
     )
     a = pairwise_scores(res.clusters, truth_a)
-    assert a["precision"] >= 0.95 and a["recall"] >= 0.8, a  # measured 1.0 / 0.87 on small seed 3
+    # measured 1.0 / 0.89 on small seed 3 until subsidiaries shared their group's website
+    # and switchboard (issue #17): 0.85-0.87 / 0.95 since (docs/generator.md)
+    assert a["precision"] >= 0.8 and a["recall"] >= 0.8, a
     res = resolve(
         contacts,
         {"name": "name", "email": "email", "phone": "phone", "domain": "domain"},
