@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -25,6 +26,26 @@ _CONFLICT_MARKERS = ("Conflict on", "conflict", "PRIMARY KEY or UNIQUE constrain
 # fault fails again, so this is retried only a few times.
 _STALE_DUPLICATE = "Duplicate key"
 _STALE_DUPLICATE_ATTEMPTS = 5
+
+
+# Every write unit appends to the audit chain, whose head is one row, so two units of one
+# process in flight together cannot both commit. Retried freely, the losers kept
+# colliding with each other: twenty reviewers' threads in one process (the dashboard)
+# made 2.2 decisions/s with a p95 of 20 s (docs/scale.md). So a unit that has conflicted
+# once retries holding its process's writer lock on the file, and the threads that
+# collided take turns; a first attempt stays optimistic and takes no lock. Other
+# processes are kept out by the file lock already (docs/warehouse.md).
+_WRITERS: dict[str, threading.RLock] = {}
+_WRITERS_GUARD = threading.Lock()
+
+
+def _writer(wh: Warehouse) -> threading.RLock:
+    key = str(wh.path.resolve())
+    with _WRITERS_GUARD:
+        lock = _WRITERS.get(key)
+        if lock is None:
+            lock = _WRITERS[key] = threading.RLock()
+        return lock
 
 
 def now_utc() -> dt.datetime:
@@ -52,23 +73,31 @@ def in_transaction(
     Work must read what it decides on inside the unit, so a retry decides afresh.
     """
     delay = 0.002
-    for attempt in range(attempts):
-        with wh.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                result = work(con)
-                con.execute("COMMIT" if commit else "ROLLBACK")
-                return result
-            except BaseException as exc:
-                with contextlib.suppress(duckdb.Error):  # a failed COMMIT already ended it
-                    con.execute("ROLLBACK")
-                stale = (
-                    isinstance(exc, duckdb.ConstraintException)
-                    and _STALE_DUPLICATE in str(exc)
-                    and attempt < _STALE_DUPLICATE_ATTEMPTS - 1
-                )
-                if not (is_conflict(exc) or stale) or attempt == attempts - 1:
-                    raise
-        time.sleep(delay * (0.5 + random.random()))
-        delay = min(delay * 2, 0.2)
-    raise AssertionError("unreachable")
+    turn: threading.RLock | None = None  # held from the first retry on
+    try:
+        for attempt in range(attempts):
+            with wh.connect() as con:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    result = work(con)
+                    con.execute("COMMIT" if commit else "ROLLBACK")
+                    return result
+                except BaseException as exc:
+                    with contextlib.suppress(duckdb.Error):  # a failed COMMIT already ended it
+                        con.execute("ROLLBACK")
+                    stale = (
+                        isinstance(exc, duckdb.ConstraintException)
+                        and _STALE_DUPLICATE in str(exc)
+                        and attempt < _STALE_DUPLICATE_ATTEMPTS - 1
+                    )
+                    if not (is_conflict(exc) or stale) or attempt == attempts - 1:
+                        raise
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.2)
+            if turn is None:
+                turn = _writer(wh)
+                turn.acquire()
+        raise AssertionError("unreachable")
+    finally:
+        if turn is not None:
+            turn.release()
