@@ -42,6 +42,7 @@ import json
 import multiprocessing as mp
 import os
 import random
+import resource
 import shutil
 import statistics
 import sys
@@ -135,6 +136,8 @@ class _Probe:
 
     def totals(self) -> dict[str, Any]:
         return {
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            / 1024,  # peak, KiB on Linux
             "opens": self.opens,
             "flock_wait": self.flock_wait,
             "attach": self.attach,
@@ -188,8 +191,8 @@ def _review(
                     "attempts": probe.local.attempts,
                 }
             )
-        if think:
-            time.sleep(rng.expovariate(1 / think))
+        if think:  # a reviewer's pause, not past the end (it would dilute the rate)
+            time.sleep(min(rng.expovariate(1 / think), max(0.0, deadline - time.perf_counter())))
     return {"done": done, "failed": failed}
 
 
@@ -217,7 +220,13 @@ def _reviewer_process(
 
 
 def _scheduled_runs(
-    path: str, new_accounts: int, gap: float, ready: Any, start: Any, stop: Any, out: str
+    path: str,
+    new_accounts: int,
+    gap: float,
+    ready: Any,
+    start: Any,
+    stop: Any,
+    out: str,
 ) -> None:
     """The scheduled run (cron's `revstack run --schedule`): new accounts, the agent, a pause."""
     probe = _Probe()
@@ -392,6 +401,7 @@ def _configuration(
                 "opens": after["opens"] - before["opens"],
                 "flock_wait": after["flock_wait"] - before["flock_wait"],
                 "attach": after["attach"] - before["attach"],
+                "rss_mb": after["rss_mb"],
                 "conflicts": {
                     k: v - before["conflicts"].get(k, 0) for k, v in after["conflicts"].items()
                 },
@@ -449,7 +459,10 @@ def _check(path: Path, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
             )
         )
         doubled = int(
-            scalar(con, f"SELECT count(*) FROM ok JOIN {log} a USING (proposal_id) WHERE a.n > 1")
+            scalar(
+                con,
+                f"SELECT count(*) FROM ok JOIN {log} a USING (proposal_id) WHERE a.n > 1",
+            )
         )
         extra = int(scalar(con, f"SELECT count(*) FROM {log} a ANTI JOIN ok USING (proposal_id)"))
         decided_anyway = int(
@@ -509,6 +522,13 @@ def _report(cfg: dict[str, Any], alone: list[float]) -> str:
     for p in cfg["process"]:
         conflicts.update(p["conflicts"])
     per_reviewer = sorted(len(r["done"]) for r in cfg["results"].values())
+    rss = sorted(p["rss_mb"] for p in cfg["process"])
+    memory = (
+        f"peak RSS per reviewer process median {statistics.median(rss):.0f} MB, "
+        f"{sum(rss) / 1024:.1f} GB for the {len(rss)}"
+        if cfg["model"] == "processes"
+        else f"peak RSS of the one process {rss[0]:.0f} MB (the whole bench so far)"
+    )
     lines = [
         f"{cfg['model']:9s} N={cfg['n']:<2d} run={'on ' if cfg['with_run'] else 'off'} "
         f"{len(done):5d} decisions in {cfg['elapsed']:.1f}s = {len(done) / cfg['elapsed']:6.1f}/s; "
@@ -519,7 +539,7 @@ def _report(cfg: dict[str, Any], alone: list[float]) -> str:
         f"median {statistics.median(per_reviewer):.0f} max {per_reviewer[-1]}",
         f"    file lock: {opens} opens, {flock:.1f}s waiting for revstack's lock in total; "
         f"getting a cursor per decision p50 {_q(acq, 0.5):.0f} p95 {_q(acq, 0.95):.0f} "
-        f"max {max(acq):.0f} ms",
+        f"max {max(acq):.0f} ms; {memory}",
     ]
     if failed:
         lines.append(f"    first failure: {failed[0]['error']}: {failed[0]['message']}")
