@@ -42,7 +42,6 @@ import json
 import multiprocessing as mp
 import os
 import random
-import resource
 import shutil
 import statistics
 import sys
@@ -70,6 +69,15 @@ _REJECT_SHARE = 0.1
 
 
 # -- instruments (wrappers that time the library; its behaviour is unchanged) ---------
+
+
+def _peak_rss_mb() -> float:
+    """This process's own peak resident memory (VmHWM). Not getrusage's ru_maxrss: a
+    spawned child inherits the parent's high-water mark across fork and exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 class _Probe:
@@ -136,8 +144,7 @@ class _Probe:
 
     def totals(self) -> dict[str, Any]:
         return {
-            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            / 1024,  # peak, KiB on Linux
+            "rss_mb": _peak_rss_mb(),
             "opens": self.opens,
             "flock_wait": self.flock_wait,
             "attach": self.attach,
