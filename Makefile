@@ -68,6 +68,7 @@ bench: install
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_engine.py
 	$(BIN)/python bench/bench_dedupe.py --million
+	$(BIN)/python bench/bench_concurrency.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

@@ -68,13 +68,41 @@ CREATE TABLE IF NOT EXISTS ops.schema_version (
 # threads at once otherwise races inside DuckDB ("Unique file handle conflict").
 LINGER_SECONDS = 0.5
 
+# Lingering alone let a process whose units follow one another within LINGER_SECONDS keep
+# the file for good: a dashboard with reviewers deciding kept a scheduled run waiting up to
+# 28 s of its 30 s, and reviewer processes deciding back to back shut each other out
+# (docs/scale.md). So a process waiting for the file says so, holding a shared flock on
+# `<file>.want`; the process holding the file, once it has had it HOLD_SECONDS, lets go
+# when its units in flight end instead of lingering, and its next units wait up to
+# YIELD_SECONDS for the waiter to get in. Both waits are bounded, so a unit that waits on
+# another unit of its own process is delayed, never stuck.
+HOLD_SECONDS = 1.0
+YIELD_SECONDS = 2.0
+
+
+def _others_wait(want: int) -> bool:
+    """Whether another process holds its shared lock on ``<file>.want`` (one syscall or two)."""
+    try:
+        fcntl.flock(want, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    fcntl.flock(want, fcntl.LOCK_UN)
+    return False
+
 
 class _Handle:
-    def __init__(self, root: duckdb.DuckDBPyConnection, lock: int) -> None:
+    def __init__(self, root: duckdb.DuckDBPyConnection, lock: int, want: int) -> None:
         self.root = root
         self.lock = lock  # the descriptor holding revstack's own lock on the file
+        self.want = want  # a descriptor on <file>.want: does another process wait?
+        self.opened = time.monotonic()
         self.users = 0
         self.idle_timer: threading.Timer | None = None
+        self.yielding = False  # another process waits: no new unit joins this handle
+
+    def due(self) -> bool:
+        """Held for a slice and another process waits: time to let go."""
+        return time.monotonic() - self.opened >= HOLD_SECONDS and _others_wait(self.want)
 
     def close(self) -> None:
         """Close DuckDB's handle (it checkpoints), then let the next process in."""
@@ -82,10 +110,13 @@ class _Handle:
             self.root.close()
         finally:
             os.close(self.lock)  # closing the descriptor drops its flock
+            os.close(self.want)
 
 
 _HANDLES: dict[str, _Handle] = {}
 _HANDLES_LOCK = threading.Lock()
+_LET_GO: dict[str, float] = {}  # files this process let go of for a waiter, and when
+_UNITS = threading.local()  # units of work this thread has open, per file
 
 
 def _close_if_idle(key: str, entry: _Handle) -> None:
@@ -186,13 +217,19 @@ class Warehouse:
         deadline = time.monotonic() + self.busy_timeout
         delay = 0.01
         lock = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        want = os.open(f"{self.path}.want", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             while True:
                 try:
                     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    return _Handle(_attach(self.path), lock)
+                    handle = _Handle(_attach(self.path), lock, want)
+                    fcntl.flock(want, fcntl.LOCK_UN)  # no longer waiting
+                    return handle
                 except BlockingIOError:
-                    pass  # another revstack process has the file
+                    # Another revstack process has the file: say that this one waits (the
+                    # holder probing at this instant makes it fail; the next round retries).
+                    with contextlib.suppress(BlockingIOError):
+                        fcntl.flock(want, fcntl.LOCK_SH | fcntl.LOCK_NB)
                 except duckdb.IOException as exc:
                     fcntl.flock(lock, fcntl.LOCK_UN)
                     if not _is_lock_error(exc):
@@ -206,11 +243,51 @@ class Warehouse:
                 delay = min(delay * 2, 0.5)
         except BaseException:
             os.close(lock)
+            os.close(want)
             raise
+
+    def _wait_turn(self, key: str) -> None:
+        """Before a unit: if this process is letting go of the file for another process
+        (or just did), wait, up to YIELD_SECONDS, for that one to get in. A thread with
+        a unit of its own open on the file never waits (its unit would hold the handle)."""
+        if getattr(_UNITS, key, 0):
+            return
+        since = time.monotonic()
+        while time.monotonic() - since < YIELD_SECONDS:
+            with _HANDLES_LOCK:
+                entry = _HANDLES.get(key)
+                if entry is not None:
+                    if not (entry.yielding or entry.due()):
+                        return
+                    entry.yielding = True  # the units in flight finish; then it closes
+                    if entry.users == 0:  # none in flight: let go now
+                        if entry.idle_timer is not None:
+                            entry.idle_timer.cancel()
+                        del _HANDLES[key]
+                        entry.close()
+                        _LET_GO[key] = time.monotonic()
+                else:
+                    let_go = _LET_GO.get(key)
+                    if let_go is None or time.monotonic() - let_go >= YIELD_SECONDS:
+                        _LET_GO.pop(key, None)
+                        return
+                    want = os.open(
+                        f"{self.path}.want",
+                        os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                        0o644,
+                    )
+                    try:
+                        if not _others_wait(want):  # the waiter got in (or gave up)
+                            del _LET_GO[key]
+                            return
+                    finally:
+                        os.close(want)
+            time.sleep(0.005)
 
     def _acquire(self) -> duckdb.DuckDBPyConnection:
         """A cursor of this process's handle on the file, opening the handle if needed."""
         key = str(self.path.resolve())
+        self._wait_turn(key)
         with _HANDLES_LOCK:
             entry = _HANDLES.get(key)
             if entry is None:
@@ -232,7 +309,11 @@ class Warehouse:
         with _HANDLES_LOCK:
             entry = _HANDLES[key]
             entry.users -= 1
-            if entry.users == 0:
+            if entry.users == 0 and (entry.yielding or entry.due()):
+                del _HANDLES[key]  # another process waits and this one had its slice
+                entry.close()
+                _LET_GO[key] = time.monotonic()
+            elif entry.users == 0:
                 # Keep the file briefly so a burst of units (a page render, a queue of
                 # approvals) pays the open's fixed cost once (docs/design.md, Opening a
                 # connection has a fixed cost); let go after LINGER_SECONDS idle.
@@ -247,14 +328,17 @@ class Warehouse:
         if not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
         con = self._acquire()
+        key = str(self.path.resolve())
+        setattr(_UNITS, key, getattr(_UNITS, key, 0) + 1)
         try:
             if not self._checked:
                 self._migrate(con)
                 self._checked = True
             yield con
         finally:
+            setattr(_UNITS, key, getattr(_UNITS, key) - 1)
             con.close()
-            self._release_handle(str(self.path.resolve()))
+            self._release_handle(key)
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -301,7 +385,8 @@ class Warehouse:
             try:
                 con.execute(sql)
                 con.execute(
-                    "INSERT INTO ops.schema_version (version, name) VALUES (?, ?)", [version, name]
+                    "INSERT INTO ops.schema_version (version, name) VALUES (?, ?)",
+                    [version, name],
                 )
             except Exception as exc:
                 con.execute("ROLLBACK")

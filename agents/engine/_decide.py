@@ -108,7 +108,9 @@ def decide(
     if not approve and value is not None:
         raise EngineError("--value edits an approval; a rejection takes only a note")
     return in_transaction(
-        wh, lambda con: _decide(con, proposal_id, approve, by, note, value, reason_code)
+        wh,
+        lambda con: _decide(con, proposal_id, approve, by, note, value, reason_code),
+        take_turns=True,  # reviewers' threads in one dashboard: docs/scale.md
     )
 
 
