@@ -27,7 +27,7 @@ install: $(STAMP)
 # A quarter of operation: the company's last WEEKS weeks replayed a week at a time, the
 # agents running on each, two simulated reviewers working the batches (docs/simulate.md).
 demo: install
-	rm -f $(DB) $(DB).wal $(DB).lock
+	rm -f $(DB) $(DB).wal $(DB).lock $(DB).want
 	$(BIN)/revstack simulate --scale $(SCALE) --seed $(SEED) --weeks $(WEEKS) --db $(DB)
 	$(BIN)/revstack contracts check --db $(DB)
 	$(BIN)/revstack audit --db $(DB)

@@ -43,14 +43,15 @@ def _simulated(folder: Path, scale: str, seed: int, weeks: int, agents: list[str
     if db.exists():
         return db
     part = db.with_suffix(".partial.duckdb")
-    for stale in (part, Path(f"{part}.wal"), Path(f"{part}.lock")):
+    for stale in (part, *(Path(f"{part}.{x}") for x in ("wal", "lock", "want"))):
         stale.unlink(missing_ok=True)
     t = time.perf_counter()
     report = simulate(Warehouse(part), weeks=weeks, seed=seed, scale=scale, agents=agents)
     db.with_suffix(".json").write_text(json.dumps(report, default=str, indent=1))
     release_all()  # closed (checkpointed) before it is renamed, or its WAL is left behind
     part.rename(db)
-    Path(f"{part}.lock").unlink(missing_ok=True)
+    for x in ("lock", "want"):
+        Path(f"{part}.{x}").unlink(missing_ok=True)
     print(f"  seed {seed}: simulated in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     return db
 
