@@ -1,0 +1,173 @@
+"""The forecast's stored deal models (migration 013) on the small company cut at
+2024-03-05: a run in a new process (the in-process memo cleared) reads every model back
+instead of fitting and forecasts what the fitting run did, to the digit; a correction
+to the training data refits the models that saw it; a stored model that fails its
+checks is refitted, not walked."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from revstack.agents.engine import run_agents
+from revstack.agents.forecast import _backtest
+from revstack.agents.forecast._model import Trees
+from revstack.agents.registry import specs
+from revstack.data.warehouse import Warehouse, frame, release_all
+from tests.agents._weeks import cut
+
+AT = dt.datetime(2024, 3, 5, 8)
+# Fewer draws: the models' reuse does not depend on them. A bag of two, so members are
+# stored and read back in their order.
+_PARAMS = {"draws": 200, "live_draws": 400, "bag": 2}
+_SAME = ("forecasts", "forecast_drivers", "forecast_reliability")
+_MODELS = ("forecast_models", "forecast_model_trees")
+_CACHE = ("forecast_cache", "forecast_cache_snapshots", "forecast_cache_segments")
+
+
+def _run(wh: Warehouse) -> dict:
+    """One forecast run as a new process would make it: nothing fitted in memory."""
+    _backtest._FITTED.clear()
+    spec = [
+        dataclasses.replace(s, params={**s.params, **_PARAMS})
+        for s in specs()
+        if s.name == "forecast"
+    ]
+    [result] = run_agents(wh, spec, only="forecast")
+    assert result.status == "succeeded", result.message
+    with wh.connect() as con:
+        md = frame(con, "SELECT metadata FROM ops.runs WHERE run_id = $r", {"r": result.run_id})
+    release_all()
+    return {"run_id": result.run_id, **json.loads(md["metadata"][0])["agent"]}
+
+
+def _rows(wh: Warehouse, run_id: str) -> dict[str, pl.DataFrame]:
+    out = {}
+    with wh.connect() as con:
+        for t in (*_SAME, "forecast_backtest", *_MODELS):
+            out[t] = frame(
+                con,
+                f"SELECT * EXCLUDE (run_id) FROM ops.{t} WHERE run_id = $r ORDER BY ALL",
+                {"r": run_id},
+            )
+    release_all()
+    return out
+
+
+def _without_cache(path: Path, tmp_path: Path) -> Warehouse:
+    """A copy with the backtest cache emptied: the next run replays every snapshot, so
+    every refit's model is asked for."""
+    release_all()
+    shutil.copy(path, tmp_path / "copy.duckdb")
+    wh = Warehouse(tmp_path / "copy.duckdb")
+    with wh.connect() as con:
+        for t in _CACHE:
+            con.execute(f"DELETE FROM ops.{t}")
+    release_all()
+    return wh
+
+
+@pytest.fixture(scope="module")
+def first(small_company: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The company at 2024-03-05 after a run that fitted every model and stored them."""
+    wh = cut(small_company.path, tmp_path_factory.mktemp("models") / "first.duckdb", AT)
+    run = _run(wh)
+    return {"wh": wh, "run": run, "rows": _rows(wh, run["run_id"])}
+
+
+def _agent_rows(rows: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    return rows["forecast_backtest"].filter(pl.col("method") == "agent")
+
+
+@pytest.mark.slow
+def test_a_new_process_reads_the_models_back_and_forecasts_the_same(
+    first: dict, tmp_path: Path
+) -> None:
+    models = first["run"]["models"]
+    assert models["fitted"] >= 3 and models["stored"] == 0, models  # the first run fitted
+    wh = _without_cache(first["wh"].path, tmp_path)
+    again = _run(wh)
+    assert again["cache"]["full_replay"], again["cache"]
+    # Every refit read back, none fitted: same training rows, same key.
+    assert again["models"] == {
+        "fitted": 0,
+        "stored": models["fitted"],
+        "memo": 0,
+        "unreadable": [],
+    }
+    a, b = first["rows"], _rows(wh, again["run_id"])
+    for t in (*_SAME, *_MODELS):
+        assert len(a[t]) and a[t].equals(b[t]), t
+    assert _agent_rows(a).equals(_agent_rows(b))
+    assert again["fits"] == first["run"]["fits"]
+    assert again["deal_calibration"] == first["run"]["deal_calibration"]
+
+
+@pytest.mark.slow
+def test_a_correction_to_training_data_refits_the_models_that_saw_it(
+    first: dict, tmp_path: Path
+) -> None:
+    wh = _without_cache(first["wh"].path, tmp_path)
+    with wh.connect() as con:
+        # A won deal's amount, corrected in a period that closed after the first refit
+        # day: the refits after it train on it, the first one does not.
+        con.execute(
+            """UPDATE crm.opportunity_history SET amount = amount * 2
+            WHERE history_id = (SELECT max(history_id) FROM crm.opportunity_history
+                                WHERE changed_at < '2023-12-01' AND amount > 0)"""
+        )
+    release_all()
+    again = _run(wh)
+    m = again["models"]
+    assert m["fitted"] >= 1 and m["stored"] >= 1, m
+    assert m["fitted"] + m["stored"] == first["run"]["models"]["fitted"]
+
+
+@pytest.mark.slow
+def test_a_stored_tree_that_would_not_end_is_refitted_not_walked(
+    first: dict, tmp_path: Path
+) -> None:
+    wh = _without_cache(first["wh"].path, tmp_path)
+    with wh.connect() as con:
+        # The root's children point back at the root: a walk would never reach a leaf.
+        con.execute(
+            """UPDATE ops.forecast_model_trees
+            SET node_left = list_transform(node_left, lambda x: 0::UINTEGER)
+            WHERE tree = 0 AND member = 1
+              AND model_key = (SELECT min(model_key) FROM ops.forecast_model_trees)"""
+        )
+    release_all()
+    again = _run(wh)
+    m = again["models"]
+    assert m["fitted"] == 1 and len(m["unreadable"]) == 1, m
+    assert "later nodes" in m["unreadable"][0]
+    # The refit is the model that was stored: the forecast is the same.
+    a, b = first["rows"], _rows(wh, again["run_id"])
+    for t in _SAME:
+        assert a[t].equals(b[t]), t
+
+
+def test_the_trees_as_numbers_predict_what_scikit_learn_predicts() -> None:
+    """``Trees`` walks the classifier's own node tables: with a categorical column (seen,
+    unseen and missing categories) and missing numbers, every probability is the same."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(4000, 5))
+    x[:, 2] = rng.integers(0, 6, len(x))
+    y = (x[:, 0] + (x[:, 2] == 3) + rng.normal(size=len(x)) > 0.4).astype(int)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    hgb = HistGradientBoostingClassifier(max_iter=40, categorical_features=[2], random_state=0).fit(
+        x, y
+    )
+    test = rng.normal(size=(2000, 5))
+    test[:, 2] = rng.integers(-1, 9, len(test))  # -1, 6, 7 and 8 were never seen
+    test[rng.random(test.shape) < 0.1] = np.nan
+    assert np.array_equal(Trees.of(hgb).predict_proba(test), hgb.predict_proba(test)[:, 1])
