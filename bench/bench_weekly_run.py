@@ -9,13 +9,16 @@ the first run's memory helps the second. Prints per agent seconds and the run's
 status, each run's wall time and peak RSS, and the forecast's cache note; progress on
 stderr.
 
-``--keep DIR`` keeps the warehouse as it stood just before the weekly run
-(``DIR/weekly.duckdb``); ``--from DIR`` times the weekly run again on a copy of it,
-without generating or running the first week (what a change to an agent's weekly path
-is measured with, as long as the first run's stored state is the same).
+``--keep DIR`` keeps the cut company before the first run with the replay's side file
+(``DIR/start.duckdb``, ``DIR/company.duckdb``) and the warehouse just before the weekly
+run (``DIR/weekly.duckdb``). ``--from DIR`` times the weekly run again on a copy of the
+latter (what a change to an agent's weekly path is measured with, as long as what the
+first run stored is the same); ``--from-start DIR`` runs the first week and the weekly
+run again from the cut company, without generating it.
 
-    python bench/bench_weekly_run.py --scale mid --seed 7 --keep var/weekly-mid7
-    python bench/bench_weekly_run.py --from var/weekly-mid7
+    python bench/bench_weekly_run.py --scale mid --seed 7 --as-of 2026-09-24 --keep var/w
+    python bench/bench_weekly_run.py --from var/w
+    python bench/bench_weekly_run.py --from-start var/w
 """
 
 from __future__ import annotations
@@ -106,6 +109,7 @@ def main() -> None:
     ap.add_argument("--weeks", type=int, default=1, help="weeks cut back before the first run")
     ap.add_argument("--keep", type=Path, help="keep the warehouse before the weekly run here")
     ap.add_argument("--from", dest="from_", type=Path, help="time the weekly run of a --keep")
+    ap.add_argument("--from-start", type=Path, help="first and weekly run from a --keep's start")
     args = ap.parse_args()
     print(
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load {os.getloadavg()[0]:.1f}, "
@@ -120,13 +124,26 @@ def main() -> None:
         else:
             print(f"{args.scale} seed {args.seed}, as of {args.as_of}, cut back {args.weeks} weeks")
             wh = Warehouse(db)
-            clock = time.perf_counter()
-            _say(f"generating {args.scale} seed {args.seed} and cutting it back")
-            replay = Replay.start(
-                wh, scale=args.scale, seed=args.seed, as_of=args.as_of, weeks=args.weeks
-            )
-            release_all()
-            print(f"generate and cut: {time.perf_counter() - clock:.1f} s", flush=True)
+            if args.from_start:
+                print(f"first and weekly run from {args.from_start}")
+                scratch = tempfile.TemporaryDirectory(prefix="revstack-replay-")
+                side = Path(scratch.name) / "company.duckdb"
+                shutil.copy(args.from_start / "company.duckdb", side)
+                shutil.copy(args.from_start / "start.duckdb", db)
+                at = dt.datetime.combine(args.as_of, dt.time()) - dt.timedelta(weeks=args.weeks)
+                replay = Replay(wh, side, at, scratch)
+            else:
+                clock = time.perf_counter()
+                _say(f"generating {args.scale} seed {args.seed} and cutting it back")
+                replay = Replay.start(
+                    wh, scale=args.scale, seed=args.seed, as_of=args.as_of, weeks=args.weeks
+                )
+                release_all()
+                print(f"generate and cut: {time.perf_counter() - clock:.1f} s", flush=True)
+                if args.keep:
+                    args.keep.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(db, args.keep / "start.duckdb")
+                    shutil.copy(replay.source, args.keep / "company.duckdb")
             try:
                 _show("first run", _run(db, "first run"))
                 for _ in range(args.weeks):

@@ -66,7 +66,7 @@ class ForecastAgent(Agent):
         }
         settings = {"agent": self.version, "params": kw, "eval_from": start.isoformat()}
         reuse, why = _cache.reuse_of(_cache.read(ctx), inp, start, settings)
-        stored, unreadable = _stored.read(ctx)
+        stored = _stored.read(ctx)
         fc = run_forecast(
             inp,
             refit_months=kw["refit_months"],
@@ -82,7 +82,9 @@ class ForecastAgent(Agent):
         outputs = {
             **to_outputs(fc),
             **_cache.to_rows(fc, inp.as_of, start, _cache.fingerprint(inp, inp.as_of, settings)),
-            **_stored.to_rows(fc.models),
+            **_stored.to_rows(
+                fc.models, stored, {dt.date.fromisoformat(f["fit_at"]) for f in fc.params["fits"]}
+            ),
         }
         scores = accuracy(fc.agent, fc.baselines)
         headline = [
@@ -112,7 +114,7 @@ class ForecastAgent(Agent):
             },
             # Deal models: fitted in this run, read back from the last run's, or this
             # process's own from an earlier week; and stored ones that failed their checks.
-            "models": {**fc.params["models"], "unreadable": unreadable},
+            "models": {**fc.params["models"], "unreadable": sorted(stored.unreadable.values())},
             "backtest": headline,
             "deal_calibration": calibration,
             # How each live snapshot was combined with the reps' commit (weight, biases, scale).

@@ -519,8 +519,7 @@ def _fitted(
     model = _FITTED.pop(key, None)
     if model is not None:
         tally["memo"] += 1
-    elif key in stored:
-        model = stored[key]
+    elif (model := stored.get(key)) is not None:
         tally["stored"] += 1
     else:
         model = BaggedWinModel(bag=bag, random_state=seed, workers=workers).fit(train)

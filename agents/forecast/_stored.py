@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ from revstack.agents.forecast._model import (
     WinModel,
 )
 
-__all__ = ["TABLES", "model_key", "read", "to_rows"]
+__all__ = ["TABLES", "Stored", "model_key", "read", "to_rows"]
 
 TABLES = ("ops.forecast_models", "ops.forecast_model_trees")
 # Bumped when what is stored, or how a stored model predicts, changes.
@@ -102,10 +103,23 @@ def _seen(train: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def to_rows(models: dict[str, tuple[dt.date, BaggedWinModel]]) -> dict[str, pl.DataFrame]:
-    """The models a run used, as rows of the two tables (keyed by ``model_key``)."""
+def to_rows(
+    used: dict[str, tuple[dt.date, BaggedWinModel]], stored: Stored, fit_days: set[dt.date]
+) -> dict[str, pl.DataFrame]:
+    """What the next run may read back, as rows of the two tables: per refit day of this
+    run, the model it used (as stored, when it was read back), else the one stored for
+    that day (a block the backtest cache answered needed no model this time, and a full
+    replay later will)."""
+    days = {fit_at for fit_at, _ in used.values()}
+    carried = [
+        k
+        for k, fit_at in stored.fit_days.items()
+        if (k in used or (fit_at in fit_days and fit_at not in days)) and k not in stored.unreadable
+    ]
     heads, trees = [], []
-    for key, (fit_at, bag) in sorted(models.items()):
+    for key, (fit_at, bag) in sorted(used.items()):
+        if key in carried:
+            continue
         for i, m in enumerate(bag.members):
             heads.append(_head(key, fit_at, i, m))
             t = m.model_
@@ -124,9 +138,20 @@ def to_rows(models: dict[str, tuple[dt.date, BaggedWinModel]]) -> dict[str, pl.D
                         "cat_bitsets": bits.ravel().tolist(),
                     }
                 )
+    keep = pl.col("model_key").is_in(carried)
     return {
-        TABLES[0]: pl.DataFrame(heads, schema=_HEAD_SCHEMA),
-        TABLES[1]: pl.DataFrame(trees, schema=_TREE_SCHEMA),
+        TABLES[0]: pl.concat(
+            [
+                pl.DataFrame(heads, schema=_HEAD_SCHEMA),
+                stored.heads.filter(keep).select(list(_HEAD_SCHEMA)).cast(pl.Schema(_HEAD_SCHEMA)),
+            ]
+        ),
+        TABLES[1]: pl.concat(
+            [
+                pl.DataFrame(trees, schema=_TREE_SCHEMA),
+                stored.trees.filter(keep).select(list(_TREE_SCHEMA)).cast(pl.Schema(_TREE_SCHEMA)),
+            ]
+        ),
     }
 
 
@@ -207,27 +232,49 @@ def _head(key: str, fit_at: dt.date, member: int, m: WinModel) -> dict[str, Any]
     }
 
 
-def read(ctx: Context) -> tuple[dict[str, BaggedWinModel], list[str]]:
-    """The models the last run stored, by key, and what could not be read back (in words:
-    a model that fails its checks is left out, and so refitted)."""
-    heads, trees = ctx.table(TABLES[0]), ctx.table(TABLES[1])
-    if heads.is_empty():
-        return {}, []
-    by_member = {(k, int(i)): g.sort("tree") for (k, i), g in trees.group_by("model_key", "member")}
-    out: dict[str, BaggedWinModel] = {}
-    problems = []
-    for key, g in heads.sort("model_key", "member").group_by("model_key", maintain_order=True):
-        try:
-            members = [
-                _member(r, by_member.get((str(key[0]), int(r["member"]))))
-                for r in g.iter_rows(named=True)
-            ]
-            if [int(x) for x in g["member"]] != list(range(len(members))):
-                raise ValueError("members are not numbered 0..n-1")
-            out[str(key[0])] = BaggedWinModel.of(members)
-        except (ValueError, KeyError, TypeError, IndexError) as exc:
-            problems.append(f"model {str(key[0])[:12]}: {exc}")
-    return out, problems
+class Stored(Mapping[str, BaggedWinModel]):
+    """The models the last run stored, by key, each built from its rows (and checked)
+    only when asked for: a weekly run needs one. A model that fails its checks is not
+    there (so it is refitted), with what was wrong in ``unreadable``."""
+
+    def __init__(self, heads: pl.DataFrame, trees: pl.DataFrame) -> None:
+        self.heads, self.trees = heads, trees
+        self.fit_days: dict[str, dt.date] = (
+            dict(heads.select("model_key", "fit_at").unique().iter_rows()) if len(heads) else {}
+        )
+        self.unreadable: dict[str, str] = {}
+        self._built: dict[str, BaggedWinModel] = {}
+
+    def __getitem__(self, key: str) -> BaggedWinModel:
+        if key not in self.fit_days or key in self.unreadable:
+            raise KeyError(key)
+        if key not in self._built:
+            try:
+                self._built[key] = self._build(key)
+            except (ValueError, KeyError, TypeError, IndexError) as exc:
+                self.unreadable[key] = f"model {key[:12]}: {exc}"
+                raise KeyError(key) from exc
+        return self._built[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.fit_days)
+
+    def __len__(self) -> int:
+        return len(self.fit_days)
+
+    def _build(self, key: str) -> BaggedWinModel:
+        heads = self.heads.filter(pl.col("model_key") == key).sort("member")
+        trees = self.trees.filter(pl.col("model_key") == key)
+        by_member = {int(i[0]): g.sort("tree") for i, g in trees.group_by("member")}
+        if [int(x) for x in heads["member"]] != list(range(len(heads))):
+            raise ValueError("members are not numbered 0..n-1")
+        members = [_member(r, by_member.get(int(r["member"]))) for r in heads.iter_rows(named=True)]
+        return BaggedWinModel.of(members)
+
+
+def read(ctx: Context) -> Stored:
+    """The models the last run stored (built when asked for)."""
+    return Stored(ctx.table(TABLES[0]), ctx.table(TABLES[1]))
 
 
 def _member(r: dict[str, Any], trees: pl.DataFrame | None) -> WinModel:

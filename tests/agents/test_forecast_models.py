@@ -111,6 +111,25 @@ def test_a_new_process_reads_the_models_back_and_forecasts_the_same(
 
 
 @pytest.mark.slow
+def test_a_run_the_cache_answers_reads_one_model_and_keeps_them_all(
+    first: dict, tmp_path: Path
+) -> None:
+    release_all()
+    shutil.copy(first["wh"].path, tmp_path / "copy.duckdb")
+    wh = Warehouse(tmp_path / "copy.duckdb")
+    again = _run(wh)
+    assert not again["cache"]["full_replay"], again["cache"]
+    # Only the blocks with a snapshot still open need a model; those the cache answered
+    # need none ...
+    m = again["models"]
+    assert m["fitted"] == 0 and 1 <= m["stored"] < first["run"]["models"]["fitted"], m
+    # ... and their models are kept for a later full replay, row for row.
+    a, b = first["rows"], _rows(wh, again["run_id"])
+    for t in _MODELS:
+        assert a[t].equals(b[t]), t
+
+
+@pytest.mark.slow
 def test_a_correction_to_training_data_refits_the_models_that_saw_it(
     first: dict, tmp_path: Path
 ) -> None:
