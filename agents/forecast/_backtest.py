@@ -225,8 +225,8 @@ def run_forecast(
     core, at most ``bag``; the result is the same); ``reuse``: snapshots scored by an
     earlier run on the same data up to its as-of, not drawn again (the result is the
     same); ``models``: deal models an earlier run stored, by ``_stored.model_key``, used
-    instead of a fit on the same rows (the result is the same). See the module
-    docstring for what each step may know."""
+    instead of a fit on the rows the key digests (the same model, but for contact
+    departures: ``_stored``). See the module docstring for what each step may know."""
     pre = prepared or prepare(inp, until)
     snaps, rows, as_of = pre["snaps"], pre["rows"], inp.as_of
     start = eval_from or default_start(pre["first"], as_of)
@@ -495,7 +495,7 @@ def _tagged(
 # Deal models this process has fitted, by what they were fitted on (``_stored.model_key``).
 # A process that runs many weeks (`revstack simulate`) fits each block's model once; a
 # weekly run in a new process reads the last run's models back from the warehouse
-# (``stored``, ``_stored``). A few entries: one model of mid is a few hundred MB.
+# (``stored``, ``_stored``). A few entries.
 _FITTED: OrderedDict[str, BaggedWinModel] = OrderedDict()
 _FITTED_KEEP = 2
 
