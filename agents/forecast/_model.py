@@ -39,7 +39,15 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import GroupKFold
 from threadpoolctl import threadpool_limits
 
-__all__ = ["WinModel", "BaggedWinModel", "FEATURES", "Trees", "Isotonic", "NODE_DTYPE"]
+__all__ = [
+    "WinModel",
+    "BaggedWinModel",
+    "FEATURES",
+    "FIT_COLUMNS",
+    "Trees",
+    "Isotonic",
+    "NODE_DTYPE",
+]
 
 # A tree node as scikit-learn's tree walk reads it (value, feature, threshold, children, ...).
 NODE_DTYPE = PREDICTOR_RECORD_DTYPE
@@ -192,6 +200,28 @@ FEATURES = [
     "product_code",
 ]
 _CODES = ("lead_source", "opportunity_type", "product")
+# Every column of the training rows ``WinModel.fit`` reads (its order, sample and folds,
+# the codes, the stage summaries, the label, the matrix's inputs): what a stored model's
+# key digests (``_stored``). A column read here and missing from this list would let a
+# stored model stand for a fit on other rows.
+FIT_COLUMNS = frozenset(
+    {
+        *FEATURES,
+        *_CODES,
+        "opportunity_id",
+        "period_kind",
+        "period_start",
+        "period_end",
+        "offset",
+        "as_of",
+        "close_date",
+        "stage",
+        "forecast_category",
+        "amount",
+        "won",
+        "won_amount",
+    }
+)
 
 
 def _can_hold_out(y: np.ndarray, fraction: float) -> bool:

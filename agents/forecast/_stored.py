@@ -32,6 +32,7 @@ import sklearn
 from revstack.agents.engine import Context
 from revstack.agents.forecast._model import (
     FEATURES,
+    FIT_COLUMNS,
     NODE_DTYPE,
     BaggedWinModel,
     Isotonic,
@@ -76,7 +77,11 @@ def model_key(train: pl.DataFrame, fit_at: dt.date, *, bag: int, seed: int) -> s
 
 
 def _seen(train: pl.DataFrame) -> pl.DataFrame:
-    """``train`` as the key digests it.
+    """``train`` as the key digests it: the columns ``WinModel.fit`` reads, no others.
+
+    Only those: the rows carry more (an owner's position in today's list of users, which
+    a new hire shifts; when a champion last replied), and a key over them changed from
+    one week of the mid company to the next while the fit's input did not.
 
     Features the model reads only through float32 (``WinModel._matrix``) are digested
     as float32: some are parallel sums whose last float64 bit varies from run to run
@@ -93,12 +98,12 @@ def _seen(train: pl.DataFrame) -> pl.DataFrame:
         train = train.with_columns(
             pl.col("risk_flags") - pl.col("flag_champion").cast(pl.Int8).fill_null(0)
         )
-    train = train.drop(_DEPARTURES, strict=False)
-    return train.with_columns(
+    read = [c for c in train.columns if c in FIT_COLUMNS and c not in _DEPARTURES]
+    return train.select(read).with_columns(
         [
             pl.col(c).cast(pl.Float32)
-            for c, t in train.schema.items()
-            if c in FEATURES and c not in _EXACT and t == pl.Float64
+            for c in read
+            if c in FEATURES and c not in _EXACT and train.schema[c] == pl.Float64
         ]
     )
 

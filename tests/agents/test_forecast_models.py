@@ -190,3 +190,50 @@ def test_the_trees_as_numbers_predict_what_scikit_learn_predicts() -> None:
     test[:, 2] = rng.integers(-1, 9, len(test))  # -1, 6, 7 and 8 were never seen
     test[rng.random(test.shape) < 0.1] = np.nan
     assert np.array_equal(Trees.of(hgb).predict_proba(test), hgb.predict_proba(test)[:, 1])
+
+
+def test_the_key_digests_what_the_fit_reads() -> None:
+    """A column the fit does not read (an owner's position in today's users), a last-bit
+    difference in a feature read through float32, and a contact departure leave the key
+    as it was; a change to anything else the fit reads changes it."""
+    from revstack.agents.forecast._stored import model_key
+
+    rows = pl.DataFrame(
+        {
+            "opportunity_id": ["O1", "O2", "O3"],
+            "as_of": [dt.datetime(2024, 1, 1)] * 3,
+            "amount": [1000.0, 2500.0, 400.0],
+            "days_in_stage": [3.0, 10.0, 40.0],
+            "commit_bias": [0.913592417646705, 1.0, 0.8],
+            "champion_left": [False, True, False],
+            "flag_champion": [False, True, False],
+            "risk_flags": pl.Series([0, 2, 1], dtype=pl.Int8),
+            "owner_idx": [0, 1, 2],
+        }
+    )
+    day = dt.date(2024, 4, 1)
+
+    def key(df: pl.DataFrame) -> str:
+        return model_key(df, day, bag=3, seed=0)
+
+    base = key(rows)
+    same = [
+        rows.with_columns(owner_idx=pl.Series([1, 2, 3])),
+        rows.with_columns(commit_bias=pl.Series([0.9135924176467051, 1.0, 0.8])),
+        rows.with_columns(
+            champion_left=pl.Series([False, False, False]),
+            flag_champion=pl.Series([False, False, False]),
+            risk_flags=pl.Series([0, 1, 1], dtype=pl.Int8),
+        ),
+        rows.reverse(),  # the rows as a set
+    ]
+    assert all(key(df) == base for df in same)
+    changed = [
+        rows.with_columns(amount=pl.Series([1000.0, 2500.0, 401.0])),
+        rows.with_columns(days_in_stage=pl.Series([3.0, 10.0, 41.0])),
+        rows.with_columns(risk_flags=pl.Series([0, 2, 2], dtype=pl.Int8)),
+        rows.head(2),
+    ]
+    assert all(key(df) != base for df in changed)
+    assert model_key(rows, day, bag=2, seed=0) != base
+    assert model_key(rows, dt.date(2024, 10, 1), bag=3, seed=0) != base
