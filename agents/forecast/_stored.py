@@ -79,9 +79,11 @@ def model_key(train: pl.DataFrame, fit_at: dt.date, *, bag: int, seed: int) -> s
 def _seen(train: pl.DataFrame) -> pl.DataFrame:
     """``train`` as the key digests it: the columns ``WinModel.fit`` reads, no others.
 
-    Only those: the rows carry more (an owner's position in today's list of users, which
-    a new hire shifts; when a champion last replied), and a key over them changed from
-    one week of the mid company to the next while the fit's input did not.
+    Only those, as the fit reads them: the rows carry more (an owner's position in
+    today's list of users, when a champion last replied), and a deal won in the latest
+    week has its booked amount on rows of earlier periods, where the fit does not read
+    it (it reads a row's ``won_amount`` only if the row is won); with it, the key of the
+    mid company's current block changed from one week to the next.
 
     Features the model reads only through float32 (``WinModel._matrix``) are digested
     as float32: some are parallel sums whose last float64 bit varies from run to run
@@ -97,6 +99,12 @@ def _seen(train: pl.DataFrame) -> pl.DataFrame:
     if "flag_champion" in train.columns and "risk_flags" in train.columns:
         train = train.with_columns(
             pl.col("risk_flags") - pl.col("flag_champion").cast(pl.Int8).fill_null(0)
+        )
+    if "won_amount" in train.columns:
+        # What a win booked is read for rows won in their period only; a deal won after
+        # it (in the latest week, say) has it set on its older rows, which no fit reads.
+        train = train.with_columns(
+            won_amount=pl.when(pl.col("won") == 1).then(pl.col("won_amount"))
         )
     read = [c for c in train.columns if c in FIT_COLUMNS and c not in _DEPARTURES]
     return train.select(read).with_columns(

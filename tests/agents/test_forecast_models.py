@@ -193,9 +193,10 @@ def test_the_trees_as_numbers_predict_what_scikit_learn_predicts() -> None:
 
 
 def test_the_key_digests_what_the_fit_reads() -> None:
-    """A column the fit does not read (an owner's position in today's users), a last-bit
-    difference in a feature read through float32, and a contact departure leave the key
-    as it was; a change to anything else the fit reads changes it."""
+    """A column the fit does not read (an owner's position in today's users), a booked
+    amount on a row that is not won, a last-bit difference in a feature read through
+    float32, and a contact departure leave the key as it was; a change to anything else
+    the fit reads changes it."""
     from revstack.agents.forecast._stored import model_key
 
     rows = pl.DataFrame(
@@ -209,6 +210,8 @@ def test_the_key_digests_what_the_fit_reads() -> None:
             "flag_champion": [False, True, False],
             "risk_flags": pl.Series([0, 2, 1], dtype=pl.Int8),
             "owner_idx": [0, 1, 2],
+            "won": pl.Series([1, 0, 0], dtype=pl.Int8),
+            "won_amount": [900.0, None, None],
         }
     )
     day = dt.date(2024, 4, 1)
@@ -225,6 +228,8 @@ def test_the_key_digests_what_the_fit_reads() -> None:
             flag_champion=pl.Series([False, False, False]),
             risk_flags=pl.Series([0, 1, 1], dtype=pl.Int8),
         ),
+        # A deal won after its row's period: the booked amount shows on a row not won.
+        rows.with_columns(won_amount=pl.Series([900.0, 2500.0, None])),
         rows.reverse(),  # the rows as a set
     ]
     assert all(key(df) == base for df in same)
@@ -232,6 +237,7 @@ def test_the_key_digests_what_the_fit_reads() -> None:
         rows.with_columns(amount=pl.Series([1000.0, 2500.0, 401.0])),
         rows.with_columns(days_in_stage=pl.Series([3.0, 10.0, 41.0])),
         rows.with_columns(risk_flags=pl.Series([0, 2, 2], dtype=pl.Int8)),
+        rows.with_columns(won_amount=pl.Series([950.0, None, None])),
         rows.head(2),
     ]
     assert all(key(df) != base for df in changed)
