@@ -10,7 +10,9 @@ four baselines (rep commit, stage-weighted with CRM and with historical rates,
 seasonal naive) at every past snapshot point, with the actual. Snapshots of periods that
 were over at the last run come from that run's cache when nothing they saw has changed
 (``_cache``); the rest are replayed, and the metadata's ``cache`` says how many of each
-and why it was a full replay when it was.
+and why it was a full replay when it was. A deal model whose training rows are the ones
+a stored model was fitted on is read back instead of fitted (``_stored``); the
+metadata's ``models`` counts both.
 
 Parameters (``ctx.params``): ``refit_months`` (6, as ``revstack forecast backtest``, so
 the figures in docs/forecast.md are of what a run does; how 12 compares is under Known
@@ -24,7 +26,7 @@ import datetime as dt
 from typing import cast
 
 from revstack.agents.engine import Agent, AgentResult, Context, empty_proposals
-from revstack.agents.forecast import _cache
+from revstack.agents.forecast import _cache, _stored
 from revstack.agents.forecast._accuracy import accuracy, deal_calibration
 from revstack.agents.forecast._backtest import default_start, run_forecast
 from revstack.agents.forecast._inputs import load
@@ -64,6 +66,7 @@ class ForecastAgent(Agent):
         }
         settings = {"agent": self.version, "params": kw, "eval_from": start.isoformat()}
         reuse, why = _cache.reuse_of(_cache.read(ctx), inp, start, settings)
+        stored = _stored.read(ctx)
         fc = run_forecast(
             inp,
             refit_months=kw["refit_months"],
@@ -72,12 +75,16 @@ class ForecastAgent(Agent):
             seed=kw["seed"],
             bag=kw["bag"],
             reuse=reuse,
+            models=stored,
         )
         if fc.agent.is_empty():  # no period starts after the training stretch
             return AgentResult(empty_proposals(), {"forecast": too_short}, note=too_short)
         outputs = {
             **to_outputs(fc),
             **_cache.to_rows(fc, inp.as_of, start, _cache.fingerprint(inp, inp.as_of, settings)),
+            **_stored.to_rows(
+                fc.models, stored, {dt.date.fromisoformat(f["fit_at"]) for f in fc.params["fits"]}
+            ),
         }
         scores = accuracy(fc.agent, fc.baselines)
         headline = [
@@ -105,6 +112,9 @@ class ForecastAgent(Agent):
                 "reused": fc.params["reused"],
                 "recomputed": fc.params["recomputed"],
             },
+            # Deal models: fitted in this run, read back from the last run's, or this
+            # process's own from an earlier week; and stored ones that failed their checks.
+            "models": {**fc.params["models"], "unreadable": sorted(stored.unreadable.values())},
             "backtest": headline,
             "deal_calibration": calibration,
             # How each live snapshot was combined with the reps' commit (weight, biases, scale).

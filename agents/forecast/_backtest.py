@@ -42,6 +42,7 @@ from revstack.agents.forecast._snapshot import (
     segment_pits,
     summarise,
 )
+from revstack.agents.forecast._stored import model_key
 from revstack.data.progress import Progress, report
 
 __all__ = ["Forecast", "Reuse", "Scored", "default_start", "run_forecast", "prepare"]
@@ -58,6 +59,8 @@ class Forecast:
     drivers: pl.DataFrame  # live snapshots: the deals that drive the range
     params: dict[str, Any] = field(default_factory=dict)
     scored: list[Scored] = field(default_factory=list)  # snapshots of periods over, in order
+    # The deal models the run used, by ``_stored.model_key``: (refit day, model).
+    models: dict[str, tuple[dt.date, BaggedWinModel]] = field(default_factory=dict)
 
 
 def _months_later(day: dt.date, months: int) -> dt.date:
@@ -214,13 +217,16 @@ def run_forecast(
     bag: int = 3,
     workers: int | None = None,
     reuse: Reuse | None = None,
+    models: Mapping[str, BaggedWinModel] | None = None,
 ) -> Forecast:
     """Backtest every snapshot from ``eval_from`` (default: ``default_start``) and
     forecast the live one; ``until`` stops at an earlier moment (then there is no live
     snapshot); ``workers``: how many of the bag's fits run at once (default: one per
     core, at most ``bag``; the result is the same); ``reuse``: snapshots scored by an
     earlier run on the same data up to its as-of, not drawn again (the result is the
-    same). See the module docstring for what each step may know."""
+    same); ``models``: deal models an earlier run stored, by ``_stored.model_key``, used
+    instead of a fit on the rows the key digests (the same model, but for contact
+    departures: ``_stored``). See the module docstring for what each step may know."""
     pre = prepared or prepare(inp, until)
     snaps, rows, as_of = pre["snaps"], pre["rows"], inp.as_of
     start = eval_from or default_start(pre["first"], as_of)
@@ -247,6 +253,8 @@ def run_forecast(
     params: dict[str, Any] = {"fits": [], "refit_months": refit_months, "live": []}
     kept: list[Scored] = []
     reused = 0
+    used: dict[str, tuple[dt.date, BaggedWinModel]] = {}
+    tally = {"fitted": 0, "stored": 0, "memo": 0}
     todo = len(snaps)
     for b, fit_at in enumerate(fits):
         block_end = fits[b + 1] if b + 1 < len(fits) else dt.date.max
@@ -267,7 +275,16 @@ def run_forecast(
             part = _with_scores(part, cached, None)
         else:
             train = rows.filter(pl.col("period_end") <= fit_at)
-            model = _fitted(train, fit_at, bag=bag, seed=seed, workers=n_workers)
+            model = _fitted(
+                train,
+                fit_at,
+                bag=bag,
+                seed=seed,
+                workers=n_workers,
+                stored=models or {},
+                used=used,
+                tally=tally,
+            )
             done = [sp for sp in spreads if sp.period_end <= fit_at]
             if len(done) < 6:  # too few scored snapshots yet: in-sample on the last year
                 recent = train.filter(pl.col("as_of") >= cut - dt.timedelta(days=365))
@@ -458,8 +475,9 @@ def run_forecast(
         baselines=_baseline_segments(pre, inp, snaps),
         deals=deals_scored,
         drivers=pl.concat(drivers) if drivers else pl.DataFrame(),
-        params={**params, "reused": reused, "recomputed": len(out) - reused},
+        params={**params, "reused": reused, "recomputed": len(out) - reused, "models": tally},
         scored=kept,
+        models=used,
     )
 
 
@@ -474,26 +492,42 @@ def _tagged(
     )
 
 
-# Deal models this process has fitted, by what they were fitted on. A weekly run in a
-# new process refits the current block's model (no model is stored: a warehouse holds
-# data, never code); a process that runs many weeks (`revstack simulate`) fits each
-# block's model once. A few entries: one model of mid is a few hundred MB.
-_FITTED: OrderedDict[tuple[Any, ...], BaggedWinModel] = OrderedDict()
+# Deal models this process has fitted, by what they were fitted on (``_stored.model_key``).
+# A process that runs many weeks (`revstack simulate`) fits each block's model once; a
+# weekly run in a new process reads the last run's models back from the warehouse
+# (``stored``, ``_stored``). A few entries.
+_FITTED: OrderedDict[str, BaggedWinModel] = OrderedDict()
 _FITTED_KEEP = 2
 
 
 def _fitted(
-    train: pl.DataFrame, fit_at: dt.date, *, bag: int, seed: int, workers: int
+    train: pl.DataFrame,
+    fit_at: dt.date,
+    *,
+    bag: int,
+    seed: int,
+    workers: int,
+    stored: Mapping[str, BaggedWinModel],
+    used: dict[str, tuple[dt.date, BaggedWinModel]],
+    tally: dict[str, int],
 ) -> BaggedWinModel:
-    """The model fitted on ``train``: this process's earlier fit when the rows are the same
-    (their hash, count and columns), else a new one. Same rows, same seed: same model."""
-    key = (fit_at, bag, seed, len(train), tuple(train.columns), int(train.hash_rows(0).sum()))
+    """The model fitted on ``train``: this process's earlier fit, else one a run stored,
+    when the rows are the same (their digest with the fit's settings), else a new one.
+    Same rows, same seed: same model. Records it in ``used`` (what this run stores) and
+    where it came from in ``tally``."""
+    key = model_key(train, fit_at, bag=bag, seed=seed)
     model = _FITTED.pop(key, None)
-    if model is None:
+    if model is not None:
+        tally["memo"] += 1
+    elif (model := stored.get(key)) is not None:
+        tally["stored"] += 1
+    else:
         model = BaggedWinModel(bag=bag, random_state=seed, workers=workers).fit(train)
+        tally["fitted"] += 1
     _FITTED[key] = model
     while len(_FITTED) > _FITTED_KEEP:
         _FITTED.popitem(last=False)
+    used[key] = (fit_at, model)
     return model
 
 

@@ -15,21 +15,137 @@ the base rate when data are few; out-of-fold, because holding out the latest tra
 moments instead would keep the trees from the most recent data and tie the calibration
 to one season (what each choice measured: docs/forecast.md, How it works, step 2). It
 also learns how much of a deal's amount is booked when it is won (discounts), per stage.
+
+A fitted model keeps only numbers (``Trees``, ``Isotonic``): the trees' node tables and
+the calibration's points, predicted from with scikit-learn's own tree walk and
+interpolation, so a model read back from the warehouse (``_stored``) predicts what the
+fitted one did, to the bit, without anything in the warehouse being code.
 """
 
 from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+from scipy.interpolate import interp1d
+from scipy.special import expit
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import GroupKFold
 from threadpoolctl import threadpool_limits
 
-__all__ = ["WinModel", "BaggedWinModel", "FEATURES"]
+__all__ = [
+    "WinModel",
+    "BaggedWinModel",
+    "FEATURES",
+    "FIT_COLUMNS",
+    "Trees",
+    "Isotonic",
+    "NODE_DTYPE",
+]
+
+# A tree node as scikit-learn's tree walk reads it (value, feature, threshold, children, ...).
+NODE_DTYPE = PREDICTOR_RECORD_DTYPE
+_NO_BITSETS = np.zeros((0, 8), dtype=np.uint32)
+
+
+@dataclass(frozen=True)
+class Trees:
+    """A fitted binary ``HistGradientBoostingClassifier`` as its numbers: the categories
+    its encoder learned per categorical column, the start value, each tree's node table
+    and left-going category bitsets, and which categories each categorical feature knew.
+    ``predict_proba`` is the classifier's: the same encoding (a category's position among
+    those seen in training, anything else missing; encoded columns first), the same tree
+    walk (scikit-learn's), summed in the same order, through the same logistic."""
+
+    n_features: int
+    categorical: np.ndarray  # the categorical columns, in the encoder's order (int64)
+    categories: tuple[np.ndarray, ...]  # per categorical column: its sorted float values
+    baseline: float
+    nodes: tuple[np.ndarray, ...]  # NODE_DTYPE, one array per tree
+    cat_bitsets: tuple[np.ndarray, ...]  # (categorical splits, 8) uint32, per tree
+    known_cat_bitsets: np.ndarray  # (categorical features, 8) uint32
+    f_idx_map: np.ndarray  # per feature: its row in known_cat_bitsets (uint32)
+
+    @classmethod
+    def of(cls, hgb: HistGradientBoostingClassifier) -> Trees:
+        if hgb.n_trees_per_iteration_ != 1:
+            raise ValueError("only a two-class model is kept as numbers")
+        known, f_idx = hgb._bin_mapper.make_known_categories_bitsets()
+        trees = [it[0] for it in hgb._predictors]
+        pre = hgb._preprocessor
+        categories: tuple[np.ndarray, ...] = ()
+        if pre is None:
+            categorical = np.zeros(0, dtype=np.int64)
+        else:
+            categorical = np.flatnonzero(hgb.is_categorical_).astype(np.int64)
+            encoder = pre.named_transformers_["encoder"]
+            categories = tuple(np.asarray(c, dtype=np.float64) for c in encoder.categories_)
+        return cls(
+            int(hgb.n_features_in_),
+            categorical,
+            categories,
+            float(hgb._baseline_prediction.ravel()[0]),
+            tuple(t.nodes for t in trees),
+            tuple(t.raw_left_cat_bitsets for t in trees),
+            known,
+            f_idx,
+        )
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """P(class 1) per row of ``x`` (float64, one column per feature)."""
+        if x.shape[1] != self.n_features:
+            raise ValueError(f"{x.shape[1]} features given, the trees know {self.n_features}")
+        x = self._encoded(x)
+        raw = np.zeros(len(x), dtype=np.float64)
+        raw += self.baseline
+        for nodes, bits in zip(self.nodes, self.cat_bitsets, strict=True):
+            raw += TreePredictor(nodes, _NO_BITSETS, bits).predict(
+                x, self.known_cat_bitsets, self.f_idx_map, 1
+            )
+        return expit(raw)
+
+    def _encoded(self, x: np.ndarray) -> np.ndarray:
+        """As scikit-learn's OrdinalEncoder (unknown and missing: NaN) and ColumnTransformer
+        (encoded columns first, then the others in order) hand the columns to the trees."""
+        if not len(self.categorical):
+            return x
+        coded = np.full((len(x), len(self.categorical)), np.nan)
+        for j, (col, cats) in enumerate(zip(self.categorical, self.categories, strict=True)):
+            known = cats[~np.isnan(cats)]
+            v = x[:, col]
+            at = np.minimum(np.searchsorted(known, v), max(len(known) - 1, 0))
+            hit = (known[at] == v) if len(known) else np.zeros(len(v), dtype=bool)
+            coded[hit, j] = at[hit]
+        rest = np.setdiff1d(np.arange(x.shape[1]), self.categorical)
+        return np.hstack([coded, x[:, rest]])
+
+
+@dataclass(frozen=True)
+class Isotonic:
+    """A fitted ``IsotonicRegression(out_of_bounds="clip")`` as its points: clip to the
+    fitted range, interpolate linearly (as scikit-learn does, with scipy's interp1d)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    lo: float
+    hi: float
+
+    @classmethod
+    def of(cls, iso: IsotonicRegression) -> Isotonic:
+        return cls(iso.X_thresholds_, iso.y_thresholds_, float(iso.X_min_), float(iso.X_max_))
+
+    def predict(self, t: np.ndarray) -> np.ndarray:
+        t = np.clip(np.asarray(t, dtype=np.float64), self.lo, self.hi)
+        if len(self.y) == 1:
+            return self.y.repeat(t.shape)
+        return interp1d(self.x, self.y, kind="linear", bounds_error=False)(t).astype(t.dtype)
+
 
 _CATEGORY = {"pipeline": 0, "best_case": 1, "commit": 2}
 FEATURES = [
@@ -84,6 +200,28 @@ FEATURES = [
     "product_code",
 ]
 _CODES = ("lead_source", "opportunity_type", "product")
+# Every column of the training rows ``WinModel.fit`` reads (its order, sample and folds,
+# the codes, the stage summaries, the label, the matrix's inputs): what a stored model's
+# key digests (``_stored``). A column read here and missing from this list would let a
+# stored model stand for a fit on other rows.
+FIT_COLUMNS = frozenset(
+    {
+        *FEATURES,
+        *_CODES,
+        "opportunity_id",
+        "period_kind",
+        "period_start",
+        "period_end",
+        "offset",
+        "as_of",
+        "close_date",
+        "stage",
+        "forecast_category",
+        "amount",
+        "won",
+        "won_amount",
+    }
+)
 
 
 def _can_hold_out(y: np.ndarray, fraction: float) -> bool:
@@ -203,10 +341,10 @@ class WinModel:
                         trees(y[fit_idx]).fit(x[fit_idx], y[fit_idx]).predict_proba(x[held])[:, 1]
                     )
                 else:
-                    self.calibrator_ = IsotonicRegression(
-                        y_min=0.0, y_max=1.0, out_of_bounds="clip"
-                    ).fit(oof, y)
-            self.model_ = trees(y).fit(x, y)
+                    self.calibrator_ = Isotonic.of(
+                        IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(oof, y)
+                    )
+            self.model_ = Trees.of(trees(y).fit(x, y))
         return self
 
     def predict_proba(self, rows: pl.DataFrame) -> np.ndarray:
@@ -216,7 +354,7 @@ class WinModel:
         if self.model_ is None:
             return np.full(len(rows), self.base_rate_)
         with threadpool_limits(limits=1):
-            p = self.model_.predict_proba(self._matrix(rows))[:, 1]
+            p = self.model_.predict_proba(self._matrix(rows))
         p = p if self.calibrator_ is None else self.calibrator_.predict(p)
         return np.clip(p, 0.0, 1.0)
 
@@ -252,6 +390,14 @@ class BaggedWinModel:
             list(pool.map(lambda m: m.fit(rows), self.members))
         self.n_train_ = self.members[0].n_train_
         return self
+
+    @classmethod
+    def of(cls, members: list[WinModel]) -> BaggedWinModel:
+        """A bag of members fitted earlier (read back from the warehouse)."""
+        bag = cls(bag=len(members))
+        bag.members = members
+        bag.n_train_ = members[0].n_train_
+        return bag
 
     def predict_proba(self, rows: pl.DataFrame) -> np.ndarray:
         return np.mean([m.predict_proba(rows) for m in self.members], axis=0)

@@ -74,6 +74,8 @@ _ENGINE_STATE = [
     "ops.forecast_cache",
     "ops.forecast_cache_snapshots",
     "ops.forecast_cache_segments",
+    "ops.forecast_models",
+    "ops.forecast_model_trees",
 ]
 # Ids handed over as numbers (`<column>_no`) to keep big tables small in memory: DuckDB
 # writes them out as the generator's id strings (prefix and zero-padded width).
