@@ -17,18 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from revstack.data.generator import generate, realism  # noqa: E402
+from revstack.data.generator import figure_text, generate, realism  # noqa: E402
 from revstack.data.warehouse import Warehouse, release_all  # noqa: E402
-
-
-def _fmt(x: float | None, measure: str) -> str:
-    if x is None:
-        return ""
-    if "(points)" in measure:
-        return f"{100 * x:.1f} pts"
-    if "(days)" in measure:
-        return f"{x:.0f} days"
-    return f"{100 * x:.1f}%"
 
 
 def main() -> None:
@@ -54,8 +44,8 @@ def main() -> None:
     for r in table.iter_rows(named=True):
         ok = {None: "", True: "pass", False: "**fail**"}[r["ok"]]
         print(
-            f"| {r['tell']} | {r['measure']} | {_fmt(r['figure'], r['measure'])} | "
-            f"{r['target']} | {_fmt(r['real'], r['measure'])} | {ok} |"
+            f"| {r['tell']} | {r['measure']} | {figure_text(r['figure'], r['measure'])} | "
+            f"{r['target']} | {figure_text(r['real'], r['measure'])} | {ok} |"
         )
 
 

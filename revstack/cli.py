@@ -71,16 +71,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _figure(x: float | None, measure: str) -> str:
-    if x is None:
-        return ""
-    if "(points)" in measure:
-        return f"{100 * x:.1f} pts"
-    if "(days)" in measure:
-        return f"{x:.0f} days"
-    return f"{x:.1%}"
-
-
 def _realism_report(args: argparse.Namespace) -> list[dict]:
     """The realism table (issue #17): each tell, its target and the real data's figure."""
     from revstack.data.generator import realism
@@ -91,14 +81,15 @@ def _realism_report(args: argparse.Namespace) -> list[dict]:
 
 def _print_realism(table: list[dict]) -> None:
     from revstack._output import print_table
+    from revstack.data.generator import figure_text
 
     rows = [
         {
             "tell": r["tell"],
             "measure": r["measure"],
-            "figure": _figure(r["figure"], r["measure"]),
+            "figure": figure_text(r["figure"], r["measure"]),
             "target": r["target"],
-            "real": _figure(r["real"], r["measure"]),
+            "real": figure_text(r["real"], r["measure"]),
             "ok": {None: "", True: "pass", False: "FAIL"}[r["ok"]],
         }
         for r in table

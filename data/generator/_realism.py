@@ -314,6 +314,17 @@ _MEASURES: list[tuple[str, str, str, float | None, float | None]] = [
 ]
 
 
+def figure_text(x: float | None, measure: str) -> str:
+    """A realism figure as the table prints it: points, days or a share, by its measure."""
+    if x is None:
+        return ""
+    if "(points)" in measure:
+        return f"{100 * x:.1f} pts"
+    if "(days)" in measure:
+        return f"{x:.0f} days"
+    return f"{x:.1%}"
+
+
 def _target(low: float | None, high: float | None, measure: str) -> str:
     def fmt(x: float) -> str:
         if "(points)" in measure:
