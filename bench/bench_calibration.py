@@ -68,19 +68,14 @@ def _judged(db: Path, seed: int) -> pl.DataFrame:
     )
 
 
-def _ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
-    b = np.clip(np.floor(p * bins), 0, bins - 1)
-    return sum(
-        abs(p[b == k].mean() - y[b == k].mean()) * (b == k).sum() for k in np.unique(b)
-    ) / len(p)
-
-
 def _measures(g: pl.DataFrame) -> dict[str, float]:
+    from revstack.metrics.calibration import expected_calibration_error
+
     y = g["right_"].cast(pl.Float64).to_numpy()
     raw, cal = g["raw_confidence"].to_numpy(), g["confidence"].to_numpy()
     return {
-        "ece_raw": _ece(raw, y),
-        "ece_cal": _ece(cal, y),
+        "ece_raw": expected_calibration_error(raw, y),
+        "ece_cal": expected_calibration_error(cal, y),
         "brier_raw": float(np.mean((raw - y) ** 2)),
         "brier_cal": float(np.mean((cal - y) ** 2)),
     }
@@ -89,7 +84,7 @@ def _measures(g: pl.DataFrame) -> dict[str, float]:
 def _interval(
     g: pl.DataFrame, draws: int, rng: np.random.Generator
 ) -> dict[str, tuple[float, float]]:
-    parts = [s for _, s in g.group_by("seed")]
+    parts = [s for _, s in g.group_by("seed", maintain_order=True)]
     out: dict[str, list[float]] = {}
     for _ in range(draws):
         boot = pl.concat([s[rng.integers(0, len(s), len(s))] for s in parts])
@@ -116,6 +111,7 @@ def main() -> None:
             for s in args.seeds
         ]
     )
+    judged = judged.sort("agent", "action_type", "seed", "proposal_id")  # a seeded draw's order
     rng = np.random.default_rng(0)
     print(
         f"{args.scale}, seeds {' '.join(map(str, args.seeds))}, {args.weeks} weeks; "

@@ -27,6 +27,7 @@ __all__ = [
     "calibration_maps",
     "calibration_summary",
     "confidence_reliability",
+    "expected_calibration_error",
     "judged_confidences",
 ]
 
@@ -98,7 +99,8 @@ def calibration_maps(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return frame(con, _MAPS)
 
 
-def _ece(p: np.ndarray, y: np.ndarray, bins: int) -> float:
+def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """The bins' gap between mean confidence ``p`` and share right ``y``, weighted by size."""
     b = np.clip(np.floor(p * bins), 0, bins - 1)
     gap = 0.0
     for k in np.unique(b):
@@ -126,9 +128,9 @@ def calibration_summary(con: duckdb.DuckDBPyConnection, *, bins: int = 10) -> pl
                 "confidences_used": g["confidence"].n_unique(),
                 "mean_confidence": float(p.mean()),
                 "right_share": float(y.mean()),
-                "calibration_error": _ece(p, y, bins),
+                "calibration_error": expected_calibration_error(p, y, bins),
                 "brier": float(np.mean((p - y) ** 2)),
-                "raw_calibration_error": _ece(raw, y, bins),
+                "raw_calibration_error": expected_calibration_error(raw, y, bins),
                 "raw_brier": float(np.mean((raw - y) ** 2)),
             }
         )

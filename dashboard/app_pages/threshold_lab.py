@@ -105,6 +105,11 @@ def _mine(df: pl.DataFrame) -> pl.DataFrame:
 mine_rel = _mine(load(confidence_reliability))
 raw_rel = _mine(load(confidence_reliability, score="raw_confidence"))
 fit = _mine(load(calibration_maps))
+engine_map = (
+    None
+    if fit.is_empty()
+    else Calibration(action, *fit.select("judged", "judged_right", "intercept", "slope").row(0))
+)
 if mine_rel.is_empty():
     st.caption(
         "Nothing of this action has been judged yet, by truth or by people one by one: "
@@ -132,8 +137,7 @@ else:
             for n, j in zip(mine_rel["judged"], mine_rel["judge"], strict=True)
         ],
     )
-    if not fit.is_empty():
-        f0 = fit.row(0, named=True)
+    if engine_map is not None:
         rel.add_scatter(
             x=raw_rel["mean_confidence"].to_list(),
             y=raw_rel["observed"].to_list(),
@@ -142,9 +146,8 @@ else:
             marker={"symbol": "x", "size": 9},
         )
         grid = np.linspace(0.005, 0.995, 100)
-        cal = Calibration(action, f0["judged"], f0["judged_right"], f0["intercept"], f0["slope"])
         rel.add_scatter(
-            x=grid.tolist(), y=cal(grid).tolist(), mode="lines", name="the engine's map"
+            x=grid.tolist(), y=engine_map(grid).tolist(), mode="lines", name="the engine's map"
         )
     rel.update_layout(
         title="Confidence against the share that was right (95% interval)",
@@ -163,15 +166,13 @@ else:
         "means the agent gives this action one confidence, and a threshold cannot tell its "
         "proposals apart."
     )
-    if not fit.is_empty():
-        f0 = fit.row(0, named=True)
-        cal = Calibration(action, f0["judged"], f0["judged_right"], f0["intercept"], f0["slope"])
+    if engine_map is not None:
+        half, ninety = engine_map(np.array([0.5, 0.9]))
         st.caption(
-            f"The engine calibrates this action's confidence on {f0['judged']:,} proposals "
-            f"people decided one by one ({f0['judged_right']:,} approved as proposed): an agent "
-            f"score of 50% now reads {float(cal(np.array([0.5]))[0]):.0%}, 90% reads "
-            f"{float(cal(np.array([0.9]))[0]):.0%}. Routing and thresholds use the calibrated "
-            "confidence; the crosses are the same judgements binned by the agent's own score."
+            f"The engine calibrates this action's confidence on {engine_map.judged:,} proposals "
+            f"people decided one by one ({engine_map.judged_right:,} approved as proposed): an "
+            f"agent score of 50% now reads {half:.0%}, 90% reads {ninety:.0%}. Routing and "
+            "thresholds use the calibrated confidence; the crosses are the same judgements binned by the agent's own score."
         )
 
 st.subheader("What people overrode, and why")

@@ -5,9 +5,7 @@ everything, and a run with nothing new reuses every stored snapshot."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import json
 import shutil
 from pathlib import Path
 
@@ -15,9 +13,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from revstack.agents.engine import run_agents
-from revstack.agents.registry import specs
-from revstack.data.warehouse import Warehouse, frame, release_all
+from revstack.data.warehouse import Warehouse, release_all
+from tests.agents._forecast_runs import run_forecast, stored_rows
 from tests.agents._weeks import carry_cache, cut
 
 BEFORE, AFTER = dt.datetime(2024, 2, 27, 8), dt.datetime(2024, 3, 5, 8)
@@ -28,30 +25,11 @@ _CACHE = ("forecast_cache", "forecast_cache_snapshots", "forecast_cache_segments
 
 
 def _run(wh: Warehouse) -> dict:
-    spec = [
-        dataclasses.replace(s, params={**s.params, **_PARAMS})
-        for s in specs()
-        if s.name == "forecast"
-    ]
-    [result] = run_agents(wh, spec, only="forecast")
-    assert result.status == "succeeded", result.message
-    with wh.connect() as con:
-        md = frame(con, "SELECT metadata FROM ops.runs WHERE run_id = $r", {"r": result.run_id})
-    release_all()
-    return {"run_id": result.run_id, **json.loads(md["metadata"][0])["agent"]}
+    return run_forecast(wh, _PARAMS)
 
 
 def _rows(wh: Warehouse, run_id: str) -> dict[str, pl.DataFrame]:
-    out = {}
-    with wh.connect() as con:
-        for t in (*_EXACT, "forecast_backtest", *_CACHE):
-            out[t] = frame(
-                con,
-                f"SELECT * EXCLUDE (run_id) FROM ops.{t} WHERE run_id = $r ORDER BY ALL",
-                {"r": run_id},
-            )
-    release_all()
-    return out
+    return stored_rows(wh, run_id, (*_EXACT, "forecast_backtest", *_CACHE))
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,7 @@ checks is refitted, not walked."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import json
 import shutil
 from pathlib import Path
 
@@ -16,11 +14,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from revstack.agents.engine import run_agents
-from revstack.agents.forecast import _backtest
 from revstack.agents.forecast._model import Trees
-from revstack.agents.registry import specs
-from revstack.data.warehouse import Warehouse, frame, release_all
+from revstack.data.warehouse import Warehouse, release_all
+from tests.agents._forecast_runs import run_forecast, stored_rows
 from tests.agents._weeks import cut
 
 AT = dt.datetime(2024, 3, 5, 8)
@@ -33,32 +29,11 @@ _CACHE = ("forecast_cache", "forecast_cache_snapshots", "forecast_cache_segments
 
 
 def _run(wh: Warehouse) -> dict:
-    """One forecast run as a new process would make it: nothing fitted in memory."""
-    _backtest._FITTED.clear()
-    spec = [
-        dataclasses.replace(s, params={**s.params, **_PARAMS})
-        for s in specs()
-        if s.name == "forecast"
-    ]
-    [result] = run_agents(wh, spec, only="forecast")
-    assert result.status == "succeeded", result.message
-    with wh.connect() as con:
-        md = frame(con, "SELECT metadata FROM ops.runs WHERE run_id = $r", {"r": result.run_id})
-    release_all()
-    return {"run_id": result.run_id, **json.loads(md["metadata"][0])["agent"]}
+    return run_forecast(wh, _PARAMS, new_process=True)
 
 
 def _rows(wh: Warehouse, run_id: str) -> dict[str, pl.DataFrame]:
-    out = {}
-    with wh.connect() as con:
-        for t in (*_SAME, "forecast_backtest", *_MODELS):
-            out[t] = frame(
-                con,
-                f"SELECT * EXCLUDE (run_id) FROM ops.{t} WHERE run_id = $r ORDER BY ALL",
-                {"r": run_id},
-            )
-    release_all()
-    return out
+    return stored_rows(wh, run_id, (*_SAME, "forecast_backtest", *_MODELS))
 
 
 def _without_cache(path: Path, tmp_path: Path) -> Warehouse:
