@@ -39,6 +39,7 @@ ENGINE_TABLES = frozenset(
         "schema_version",
         "dq_snapshots",
         "dq_metrics",
+        "identity_labels",
     )
 )
 

@@ -23,7 +23,7 @@ from revstack.data.identity import pairwise_scores
 from revstack.data.warehouse import frame, scalar
 from revstack.metrics.verdicts import ENRICH_VERDICTS, MERGE_VERDICTS
 
-__all__ = ["defects_found", "report"]
+__all__ = ["REVIEW_FIELDS", "defects_found", "pairs_to_review", "report"]
 
 _HAS_TRUTH = "SELECT count(*) FROM truth.entities"
 _LATEST_RUN = """
@@ -134,3 +134,43 @@ def defects_found(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
             row["precision"] = round(len(on_defect) / len(proposed), 4) if len(proposed) else None
         found[cls] = row
     return found
+
+
+# What a person compares to answer "one company (person) or two?"
+REVIEW_FIELDS = {
+    "accounts": ("account_id", ["name", "website", "phone", "street", "city", "postal_code"]),
+    "contacts": ("contact_id", ["full_name", "email", "phone", "title", "account_id"]),
+}
+_TO_REVIEW = """
+SELECT r.rank, r.probability, r.left_id, r.right_id, r.levels
+FROM ops.identity_review r
+WHERE r.object_type = $kind
+  AND NOT EXISTS (SELECT 1 FROM ops.identity_labels l WHERE l.object_type = r.object_type
+                  AND l.left_id = r.left_id AND l.right_id = r.right_id)
+ORDER BY r.rank
+"""
+_ANSWERED = (
+    "SELECT count(DISTINCT (left_id, right_id)) FROM ops.identity_labels WHERE object_type = $kind"
+)
+
+
+def pairs_to_review(con: duckdb.DuckDBPyConnection, object_type: str) -> dict[str, Any]:
+    """The latest hygiene run's hardest pairs nobody has answered yet, each with both
+    records' fields side by side (``pairs``: rank, probability, left_id, right_id,
+    levels, left_<field>, right_<field>), and how many pairs people have answered."""
+    key, fields = REVIEW_FIELDS[object_type]
+    pairs = frame(con, _TO_REVIEW, {"kind": object_type})
+    cols = ", ".join(f'"{f}"' for f in (key, *fields))  # names from REVIEW_FIELDS
+    records = frame(con, f"SELECT {cols} FROM crm.{object_type}").rename({key: "record_id"})
+    for side in ("left", "right"):
+        pairs = pairs.join(
+            records.rename({c: f"{side}_{c}" for c in records.columns}),
+            left_on=f"{side}_id",
+            right_on=f"{side}_record_id",
+            how="left",
+        )
+    return {
+        "pairs": pairs.sort("rank"),
+        "fields": fields,
+        "answered": int(scalar(con, _ANSWERED, {"kind": object_type})),
+    }

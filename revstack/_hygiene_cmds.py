@@ -28,6 +28,8 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
             progress=progress,
             pairs_out=Path(args.pairs) if args.pairs else None,
             labels=Path(args.labels) if args.labels else None,
+            ask=Path(args.ask) if args.ask else None,
+            ask_n=args.ask_n,
             move_together=tuple(
                 tuple(k.strip() for k in g.split(",")) for g in args.move_together or []
             ),
@@ -42,6 +44,11 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
         f"({summary['records_in_multi_record_clusters']:,} records in clusters of two or more; "
         f"{summary['candidate_pairs']:,} pairs compared) -> {summary['output']}"
     )
+    if summary["asked"]:
+        console.print(
+            f"the pairs most worth an answer -> {summary['asked']} (fill in same/different, "
+            "then run again with --labels)"
+        )
     if "scores" in summary:
         s = summary["scores"]
         console.print(
@@ -133,6 +140,13 @@ def register(sub: argparse._SubParsersAction, common) -> None:
         metavar="FILE",
         help="CSV of pairs a person marked: left_id,right_id,same (same/different, 1/0, yes/no)",
     )
+    p.add_argument(
+        "--ask",
+        metavar="FILE",
+        help="also write the pairs most worth a person's answer, as a labels file to fill in "
+        "(same/different) and give back with --labels",
+    )
+    p.add_argument("--ask-n", type=int, default=20, help="how many pairs --ask writes (20)")
     p.add_argument(
         "--move-together",
         action="append",

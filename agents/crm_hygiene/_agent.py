@@ -27,7 +27,7 @@ class CrmHygiene(Agent):
     version = "0.2.0"
 
     def run(self, ctx: Context) -> AgentResult:
-        merges, clusters, identity = merge_proposals(ctx)
+        merges, clusters, review, identity = merge_proposals(ctx)
         enrich, enrichment = enrichment_proposals(ctx)
         checks, checked = check_proposals(ctx)
         frames = [f for f in (*merges, *enrich, *checks) if not f.is_empty()]
@@ -41,7 +41,7 @@ class CrmHygiene(Agent):
         return AgentResult(
             proposals,
             {"identity": identity, "enrichment": enrichment, "checks": checked},
-            {"ops.identity_clusters": clusters},
+            {"ops.identity_clusters": clusters, "ops.identity_review": review},
             note=("identity resolution fell back to rules for " + " | ".join(fallbacks))
             if fallbacks
             else "",

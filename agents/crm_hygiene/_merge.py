@@ -17,9 +17,13 @@ import polars as pl
 
 from revstack.agents.crm_hygiene._json import dumps
 from revstack.agents.engine import Context
-from revstack.data.identity import Resolution, resolve
+from revstack.data.identity import Resolution, resolve, review_pairs
 
-__all__ = ["merge_proposals", "ACCOUNT_FIELDS", "CONTACT_FIELDS"]
+__all__ = ["merge_proposals", "ACCOUNT_FIELDS", "CONTACT_FIELDS", "REVIEW_PAIRS"]
+
+# Pairs kept per object type for people to answer (Data quality, Clerical review): of
+# each kind of pair, the one the matcher is least sure of.
+REVIEW_PAIRS = 20
 
 ACCOUNT_FIELDS = {
     "name": "name",
@@ -194,12 +198,53 @@ def _evidence(
     )
 
 
-def merge_proposals(ctx: Context) -> tuple[list[pl.DataFrame], pl.DataFrame, dict[str, Any]]:
-    """(merge proposal frames, ops.identity_clusters rows, metadata)."""
+def _answers(ctx: Context, kind: str, records: pl.DataFrame) -> pl.DataFrame:
+    """People's latest answer about each pair of ``records`` (left_id, right_id, same)."""
+    marks = ctx.table(
+        "ops.identity_labels", ["label_id", "object_type", "left_id", "right_id", "same"]
+    )
+    ids = records["record_id"]
+    return (
+        marks.filter(pl.col("object_type") == kind)
+        .sort("label_id")
+        .unique(["left_id", "right_id"], keep="last", maintain_order=True)
+        # a record merged away or deleted since it was marked has nothing left to teach
+        .filter(pl.col("left_id").is_in(ids.implode()) & pl.col("right_id").is_in(ids.implode()))
+        .select("left_id", "right_id", "same")
+    )
+
+
+def _to_review(res: Resolution, answered: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """The pairs most worth an answer, with each comparison's level and weight."""
+    gcols = [f"g_{c.kind}" for c in res.comparisons]
+    ask = review_pairs(res.pairs, gcols, REVIEW_PAIRS, answered)
+    if ask.is_empty():
+        return pl.DataFrame()
+    why = (
+        res.explain(ask)
+        .group_by("left_id", "right_id", maintain_order=True)
+        .agg(levels=pl.struct("kind", "level", "weight"))
+    )
+    return ask.join(why, on=["left_id", "right_id"]).select(
+        object_type=pl.lit(kind),
+        left_id="left_id",
+        right_id="right_id",
+        rank=pl.int_range(1, pl.len() + 1, dtype=pl.Int32),
+        probability=pl.col("probability").round(4),
+        levels=pl.col("levels").map_elements(lambda s: dumps(s.to_list()), return_dtype=pl.String),
+    )
+
+
+def merge_proposals(
+    ctx: Context,
+) -> tuple[list[pl.DataFrame], pl.DataFrame, pl.DataFrame, dict[str, Any]]:
+    """(merge proposal frames, ops.identity_clusters rows, ops.identity_review rows,
+    metadata)."""
     threshold = float(ctx.params.get("merge_threshold", 0.5))
     current_all = ctx.table("foundation.entity_map", ["object_type", "record_id", "entity_id"])
-    frames, clusters_out, meta = [], [], {}
+    frames, clusters_out, review_out, meta = [], [], [], {}
     for kind, records in _records(ctx).items():
+        answered = _answers(ctx, kind, records)
         fields = ACCOUNT_FIELDS if kind == "accounts" else CONTACT_FIELDS
         # A company keyed in from another office has a new street, postcode and
         # switchboard at once: those disagreements count once (docs/identity.md).
@@ -210,7 +255,9 @@ def merge_proposals(ctx: Context) -> tuple[list[pl.DataFrame], pl.DataFrame, dic
             name_type="org" if kind == "accounts" else "person",
             threshold=threshold,
             move_together=together,
+            labels=answered,
         )
+        review_out.append(_to_review(res, answered, kind))
         current = current_all.filter(pl.col("object_type") == kind).select("record_id", "entity_id")
         info = _survivors(records, res.clusters, current, kind)
         members = info.group_by("cluster_id").agg(members=pl.col("record_id").sort())
@@ -250,5 +297,7 @@ def merge_proposals(ctx: Context) -> tuple[list[pl.DataFrame], pl.DataFrame, dic
             "lambda": res.model.lambda_,
             "method": res.method,
             "warnings": res.warnings,
+            "answers": len(answered),
         }
-    return frames, pl.concat(clusters_out), meta
+    review = [r for r in review_out if not r.is_empty()]
+    return frames, pl.concat(clusters_out), pl.concat(review) if review else pl.DataFrame(), meta

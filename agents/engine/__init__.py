@@ -70,6 +70,7 @@ from revstack.agents.engine._feedback import (
     feedback,
     flag_output,
 )
+from revstack.agents.engine._identity import identity_labels, mark_pair
 from revstack.agents.engine._people import ROLES, add_person, check_role, people, require_role
 from revstack.agents.engine._policy import MODES, active_policy, set_mode, set_policy
 from revstack.agents.engine._proposals import PROPOSAL_INPUT, AgentOutputError, validate_proposals
@@ -186,6 +187,9 @@ __all__ = [
     "address",
     "feedback",
     "flag_output",
+    # people's answers about identity pairs (clerical review)
+    "identity_labels",
+    "mark_pair",
     # errors
     "EngineError",
     "InvalidValue",

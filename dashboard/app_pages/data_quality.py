@@ -1,14 +1,93 @@
-"""Data quality: the audit snapshots over time, by object and field, down to the records."""
+"""Data quality: the audit snapshots over time, by object and field, down to the records;
+and clerical review, where a reviewer answers the identity pairs the matcher found
+hardest and the next hygiene run learns from the answers."""
 
 from __future__ import annotations
+
+import json
 
 import polars as pl
 import streamlit as st
 
-from revstack.dashboard._state import chart, filters, load, plain, table
+from revstack.agents.engine import EngineError, mark_pair
+from revstack.dashboard._state import (
+    chart,
+    filters,
+    load,
+    plain,
+    refresh,
+    signed_in,
+    table,
+    warehouse,
+)
 from revstack.dashboard.charts import horizontal_bars, lines
 from revstack.data.snapshots import quality_history
 from revstack.metrics.drilldown import DRILLABLE, drill_down
+from revstack.metrics.hygiene import pairs_to_review
+
+
+def clerical_review() -> None:
+    """One pair at a time, hardest first: the same company (person), or two?"""
+    st.subheader("Clerical review: one entity or two?")
+    name, role = signed_in()
+    kind = st.radio("Records", ["accounts", "contacts"], horizontal=True, key="cr_kind")
+    queue = load(pairs_to_review, kind)
+    pairs, fields = queue["pairs"], queue["fields"]
+    st.caption(
+        f"{queue['answered']:,} {kind} pairs answered so far. Each hygiene run asks about the "
+        "pairs it is least sure of, one of each kind; the next run decides every answered "
+        "pair as answered and moves the pairs of its kind toward the answers "
+        "(docs/identity.md, Labels)."
+    )
+    if pairs.is_empty():
+        st.info("Nothing to answer: the latest hygiene run asked nothing that is still open.")
+        return
+    pair = pairs.row(0, named=True)
+    st.markdown(
+        f"Pair {pair['rank']} of the run's {len(pairs) + queue['answered']:,} hardest · "
+        f"match probability {pair['probability']:.0%} · {len(pairs) - 1:,} more after this"
+    )
+    # A table cell shows text as text: no Markdown escaping here (plain() is for Markdown).
+    side = pl.DataFrame(
+        {
+            "field": fields,
+            "record A": [str(v) if (v := pair[f"left_{f}"]) is not None else "–" for f in fields],
+            "record B": [str(v) if (v := pair[f"right_{f}"]) is not None else "–" for f in fields],
+        }
+    )
+    st.dataframe(side, hide_index=True, width="stretch")
+    levels = pl.DataFrame(json.loads(pair["levels"]))
+    st.caption(
+        "What the matcher saw: "
+        + "; ".join(
+            f"{plain(r['kind'])}: {plain(r['level'])} ({r['weight']:+.1f})"
+            for r in levels.iter_rows(named=True)
+        )
+    )
+    can_answer = role in ("reviewer", "admin")
+    if not can_answer:
+        st.caption("Reviewers and admins answer; viewers see the question.")
+    note = st.text_input("Note (optional)", key="cr_note", disabled=not can_answer)
+    buttons = st.columns(2)
+    answers = ((f"Same {kind[:-1]}", True), (f"Different {kind}", False))
+    for col, (label, same) in zip(buttons, answers, strict=True):
+        if col.button(label, key=f"cr_{same}", disabled=not can_answer, width="stretch"):
+            try:
+                mark_pair(
+                    warehouse(),
+                    by=name or "",
+                    object_type=kind,
+                    left_id=pair["left_id"],
+                    right_id=pair["right_id"],
+                    same=same,
+                    note=note,
+                )
+                refresh()
+                st.toast(f"Marked {'the same' if same else 'different'}")
+                st.rerun()
+            except EngineError as exc:
+                st.error(plain(exc))
+
 
 st.title("Data quality")
 f = filters(agents=False, window=True, territory=True)
@@ -18,6 +97,7 @@ if history.is_empty():
         "No audit yet. `revstack audit` measures completeness, duplicates, definition "
         "violations and stale deals, and stores a snapshot here."
     )
+    clerical_review()
     st.stop()
 
 scores = history.select("snapshot_id", "taken_at", "score").unique().sort("snapshot_id")
@@ -105,3 +185,4 @@ else:
         )
 with st.expander("Every stored figure"):
     table(history, "data_quality_history", key="dl_dq", rows=2000)
+clerical_review()

@@ -8,6 +8,7 @@ any CSV. See docs/identity.md.
 
 from revstack.data.identity._file import dedupe_file, parse_fields, read_records
 from revstack.data.identity._golden import GOLDEN_FIELDS, SOURCE_TRUST, golden_records
+from revstack.data.identity._labels import review_pairs
 from revstack.data.identity._model import FellegiSunter
 from revstack.data.identity._prepare import KINDS, prepare
 from revstack.data.identity._resolve import Resolution, resolve
@@ -26,4 +27,5 @@ __all__ = [
     "prepare",
     "read_records",
     "resolve",
+    "review_pairs",
 ]

@@ -15,6 +15,7 @@ import polars as pl
 
 from revstack.data.csvwriter import write_csv
 from revstack.data.errors import InputError, Problem
+from revstack.data.identity._labels import review_pairs
 from revstack.data.identity._prepare import KINDS
 from revstack.data.identity._resolve import Resolution, resolve
 from revstack.data.identity._score import pairwise_scores
@@ -123,7 +124,9 @@ _DIFFERENT = {"different": False, "0": False, "no": False, "false": False, "n": 
 
 def read_labels(path: Path, ids: set[str]) -> pl.DataFrame:
     """A CSV of marked pairs (left_id, right_id, same) as a frame, checked whole: every id
-    must be a record of the input, every mark same or different."""
+    must be a record of the input, every mark same or different. A row whose ``same`` is
+    empty is a question not answered yet (a ``--ask`` file half filled in) and is left
+    out."""
     label = str(path)
     if not path.is_file():
         raise InputError(f"{label}: no such file")
@@ -138,6 +141,7 @@ def read_labels(path: Path, ids: set[str]) -> pl.DataFrame:
             f"{label}: labels need columns left_id,right_id,same; missing {', '.join(missing)}"
         )
     marks = {**_SAME, **_DIFFERENT}
+    df = df.filter(pl.col("same").str.strip_chars().fill_null("") != "")
     problems = []
     for row, (left, right, same) in enumerate(
         df.select("left_id", "right_id", "same").iter_rows(), start=2
@@ -176,15 +180,24 @@ def dedupe_file(
     pairs_out: Path | None = None,
     move_together: tuple[tuple[str, ...], ...] = (),
     labels: Path | None = None,
+    ask: Path | None = None,
+    ask_n: int = 20,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Cluster the records of ``path`` and write ``out``; returns a summary (and, with
-    ``truth_col``, pairwise precision, recall and F1 against that column)."""
+    ``truth_col``, pairwise precision, recall and F1 against that column).
+
+    ``ask``: also write the ``ask_n`` pairs most worth a person's answer (one of each
+    kind of pair, nearest an even chance, none already in ``labels``) as a labels file
+    to fill in: left_id, right_id, an empty ``same``, the probability and both records'
+    fields. Filled in (or partly), it is the next run's ``labels``."""
     if not 0 < threshold < 1:
         raise InputError(f"--threshold must be between 0 and 1, got {threshold}")
     if name_type not in ("org", "person"):
         raise InputError(f"--name-type must be org or person, got {name_type!r}")
-    for flag, target in (("--out", out), ("--pairs", pairs_out)):
+    if ask_n < 1:
+        raise InputError(f"--ask-n must be at least 1, got {ask_n}")
+    for flag, target in (("--out", out), ("--pairs", pairs_out), ("--ask", ask)):
         if target is None:
             continue
         if target.is_dir():
@@ -195,6 +208,12 @@ def dedupe_file(
             raise InputError(f"{flag} {target} is the input file; write to another file")
     if pairs_out is not None and pairs_out.resolve() == out.resolve():
         raise InputError(f"--pairs {pairs_out} is the --out file; give each its own file")
+    if ask is not None and ask.resolve() in {out.resolve(), (pairs_out or out).resolve()}:
+        raise InputError(f"--ask {ask} is the --out or --pairs file; give each its own file")
+    if ask is not None and labels is not None and ask.resolve() == labels.resolve():
+        # the answers are read first and the new questions leave them out, so the file
+        # would lose them: a new file each round keeps every answer
+        raise InputError(f"--ask {ask} is the --labels file; write the new questions elsewhere")
     columns = {"name": name_col, **fields}
     if truth_col:
         columns["truth"] = truth_col
@@ -225,6 +244,20 @@ def dedupe_file(
             *[f"g_{c.kind}" for c in result.comparisons],
         )
         write_csv(explained, pairs_out)
+    if ask is not None:
+        gcols = [f"g_{c.kind}" for c in result.comparisons]
+        asked = review_pairs(result.pairs, gcols, ask_n, marked).select(
+            "left_id", "right_id", same=pl.lit(""), probability=pl.col("probability").round(4)
+        )
+        shown = records.select("record_id", *dict.fromkeys(kinds.values()))
+        for side in ("left", "right"):
+            asked = asked.join(
+                shown.rename({c: f"{side}_{c}" for c in shown.columns if c != "record_id"}),
+                left_on=f"{side}_id",
+                right_on="record_id",
+                how="left",
+            )
+        write_csv(asked, ask)
     sizes = clusters.group_by("cluster_id").len()
     summary: dict[str, Any] = {
         "input": str(path),
@@ -237,6 +270,7 @@ def dedupe_file(
         "method": result.method,
         "warnings": result.warnings,
         "labelled_pairs": 0 if marked is None else len(marked),
+        "asked": str(ask) if ask else None,
         "seconds": result.timings,
         "parameters": result.parameters(),
     }

@@ -36,9 +36,6 @@ class Session:
 class FellegiSunter:
     """Estimator in scikit-learn's manner: ``fit`` returns self, fitted attributes end in _."""
 
-    # How many pairs a person marked the same taught m (0: m is EM's), see resolve(labels=).
-    labelled_: int = 0
-
     def __init__(
         self, *, max_iter: int = 100, tol: float = 1e-6, groups: tuple[tuple[int, ...], ...] = ()
     ) -> None:

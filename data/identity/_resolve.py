@@ -18,7 +18,8 @@ from revstack.data.identity._compare import (
     gamma_sql,
     pairs_sql,
 )
-from revstack.data.identity._model import FellegiSunter, Session, _distribution
+from revstack.data.identity._labels import apply_shifts, learn_shifts
+from revstack.data.identity._model import FellegiSunter, Session
 from revstack.data.identity._prepare import prepare
 from revstack.data.identity._rules import cannot_learn, rule_probability
 from revstack.data.identity._terms import add_term_columns
@@ -49,6 +50,8 @@ class Resolution:
     prepared: pl.DataFrame | None = None
     method: str = "model"
     warnings: list[str] = field(default_factory=list)
+    # What people's answers taught, per kind of pair (see _labels.py); None without any.
+    label_shifts: pl.DataFrame | None = None
 
     def score(self, pairs: pl.DataFrame) -> pl.DataFrame:
         """Score any (left_id, right_id) pairs of the resolved records with the fitted model."""
@@ -59,7 +62,8 @@ class Resolution:
             gammas = con.sql(gamma_sql(self.comparisons, "extra_pairs")).pl()
         finally:
             con.close()
-        return _score(gammas, self.model, self.comparisons, rules=self.method == "rules")
+        scored = _score(gammas, self.model, self.comparisons, rules=self.method == "rules")
+        return apply_shifts(scored, self.label_shifts, [f"g_{c.kind}" for c in self.comparisons])
 
     def explain(self, pairs: pl.DataFrame) -> pl.DataFrame:
         """Per pair and comparison: the level's label and its weight (log2 m/u)."""
@@ -122,10 +126,10 @@ def resolve(
     their disagreements count once. Right for company records; wrong where the entity
     is a site (then a different address is a different entity).
 
-    ``labels`` (left_id, right_id, same: bool), pairs a person marked, feed the model:
-    with ten or more marked the same, each comparison's m is their share at each level
-    instead of EM's guess (so a name alone can be learnt), the prior is estimated again,
-    and every marked pair is decided as marked (1 or 0) before clustering.
+    ``labels`` (left_id, right_id, same: bool), pairs a person marked, teach the
+    matcher about their kinds of pair (one level per comparison): every candidate pair of
+    a kind moves toward the share of that kind marked the same (docs/identity.md,
+    Labels), and every marked pair is decided as marked (1 or 0) before clustering.
     """
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -185,18 +189,16 @@ def resolve(
             finally:
                 con.unregister("labels_frame")
             marked = con.sql(gamma_sql(comparisons, "labelled")).pl()
-            _learn_from_labels(model, marked, gcols, n_levels, _patterns(pairs, gcols), total)
         warnings = cannot_learn(
-            model,
-            comparisons,
-            len(prepared),
-            total,
-            _sure_pairs(pairs, gcols, n_levels),
-            from_labels=model.labelled_ > 0,
+            model, comparisons, len(prepared), total, _sure_pairs(pairs, gcols, n_levels)
         )
         by_rules = bool(warnings)
+        scored = _score(pairs, model, comparisons, rules=by_rules)
+        shifts = None
+        if marked is not None:
+            shifts = learn_shifts(scored, _score(marked, model, comparisons, rules=by_rules), gcols)
         pairs = _decide(
-            _score(pairs, model, comparisons, rules=by_rules), marked, comparisons, model, by_rules
+            apply_shifts(scored, shifts, gcols), marked, comparisons, model, by_rules, shifts
         )
         lap("estimate")
         report(progress, _STEPS[4], 4, len(_STEPS))
@@ -209,7 +211,7 @@ def resolve(
                 con.unregister("extra_frame")
             gammas = con.sql(gamma_sql(comparisons, "extra_pairs")).pl()
             scored = _score(gammas, model, comparisons, rules=by_rules)
-            return _override(scored, marked)
+            return _override(apply_shifts(scored, shifts, gcols), marked)
 
         clusters = cluster(pairs, prepared["record_id"], threshold, score_all)
         lap("cluster")
@@ -226,6 +228,7 @@ def resolve(
         prepared,
         method="rules" if by_rules else "model",
         warnings=warnings + (["fell back to the documented rule set"] if by_rules else []),
+        label_shifts=shifts,
     )
 
 
@@ -290,28 +293,6 @@ def _ordered(labels: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _learn_from_labels(
-    model: FellegiSunter,
-    marked: pl.DataFrame,
-    gcols: list[str],
-    n_levels: list[int],
-    candidates: tuple[np.ndarray, np.ndarray],
-    total_pairs: int,
-) -> None:
-    """m from the pairs marked the same (ten at least), then the prior again."""
-    same = marked.filter(pl.col("same"))
-    model.labelled_ = len(same)
-    if len(same) < 10:
-        model.labelled_ = 0
-        return
-    g = same.select(gcols).to_numpy().astype(np.int64)
-    ones = np.ones(len(g))
-    for k in range(len(gcols)):
-        if (g[:, k] >= 0).sum() >= 10:
-            model.m_[k] = _distribution(g[:, k], ones, n_levels[k])
-    model.lambda_ = model._em_lambda(*candidates, total_pairs)
-
-
 def _override(scored: pl.DataFrame, marked: pl.DataFrame | None) -> pl.DataFrame:
     """A marked pair's probability is its mark: 1 when the same, 0 when different."""
     if marked is None or scored.is_empty():
@@ -330,6 +311,7 @@ def _decide(
     comparisons: list[Comparison],
     model: FellegiSunter,
     by_rules: bool,
+    shifts: pl.DataFrame | None,
 ) -> pl.DataFrame:
     """The candidate pairs, plus marked pairs blocking missed, each marked one as marked."""
     if marked is None:
@@ -337,6 +319,7 @@ def _decide(
     extra = marked.join(pairs.select("left_id", "right_id"), on=["left_id", "right_id"], how="anti")
     if not extra.is_empty():
         extra = _score(extra.drop("same"), model, comparisons, rules=by_rules)
+        extra = apply_shifts(extra, shifts, [f"g_{c.kind}" for c in comparisons])
         extra = extra.with_columns(rules=pl.lit(0, pl.Int64))  # no blocking rule found it
         pairs = pl.concat([pairs, extra], how="diagonal_relaxed")
     return _override(pairs, marked)

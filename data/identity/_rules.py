@@ -41,18 +41,15 @@ def cannot_learn(
     n_records: int,
     total_pairs: int,
     sure_pairs: int,
-    *,
-    from_labels: bool = False,
 ) -> list[str]:
     """Why the estimated model is not to be trusted (empty when it is).
 
     ``sure_pairs`` counts the candidate pairs that agree at the best level on every
     field both records have (two at least, when there are two): almost all are duplicates, so a model
-    expecting far fewer matches than that has learnt nothing. ``from_labels``: m came
-    from pairs a person marked, so one field is enough.
+    expecting far fewer matches than that has learnt nothing.
     """
     reasons = []
-    if len(comparisons) < 2 and not from_labels:
+    if len(comparisons) < 2:
         reasons.append(
             f"only one field ({comparisons[0].kind}) to compare: EM cannot tell matching "
             "pairs from non-matching ones with one field"

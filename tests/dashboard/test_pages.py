@@ -625,3 +625,36 @@ def test_the_threshold_lab_shows_the_engines_calibration_map(
     [reliability] = [c for c in at.get("plotly_chart") if "lab_reliability" in str(c.proto.id)]
     traces = {t.get("name") for t in json.loads(reliability.proto.spec)["data"]}
     assert {"the engine's map", "judged, by the agent's own score"} <= traces
+
+
+@pytest.mark.slow
+def test_clerical_review_records_an_answer_and_moves_to_the_next_pair(
+    small_copy: Warehouse, monkeypatch
+) -> None:
+    from revstack.agents.engine import identity_labels
+    from revstack.metrics.hygiene import pairs_to_review
+
+    with small_copy.connect() as con:
+        asked = pairs_to_review(con, "accounts")["pairs"]
+    assert len(asked) >= 2
+    first, second = asked.row(0, named=True), asked.row(1, named=True)
+
+    at = _app(small_copy, monkeypatch, who="vic")
+    at.switch_page("app_pages/data_quality.py").run()
+    assert not at.exception
+    assert at.button(key="cr_False").disabled  # viewers see the question only
+
+    at.sidebar.selectbox(key="identity").set_value("rev").run()
+    shown = at.dataframe[-1].value
+    assert shown["record A"][0] == (first["left_name"] or "–")
+    assert shown["record B"][0] == (first["right_name"] or "–")
+    at.text_input(key="cr_note").set_value("two branches").run()
+    at.button(key="cr_False").click().run()
+    assert not at.exception
+    with small_copy.connect() as con:
+        marks = identity_labels(con, "accounts")
+    assert marks.select("left_id", "right_id", "same", "labelled_by", "note").rows() == [
+        (first["left_id"], first["right_id"], False, "rev", "two branches")
+    ]
+    # the next pair is on the screen now
+    assert at.dataframe[-1].value["record A"][0] == (second["left_name"] or "–")

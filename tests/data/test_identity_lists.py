@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from revstack.data.errors import InputError
 from revstack.data.identity import pairwise_scores, prepare, resolve
 from revstack.data.identity._compare import comparisons_for
 from revstack.data.identity._prepare import address_parts
@@ -181,3 +182,41 @@ def test_mistyped_words_agree_but_site_numbers_do_not() -> None:
     assert levels[("3", "4")] != "odd words spelt alike"
     clusters = dict(res.clusters.select("record_id", "cluster_id").iter_rows())
     assert clusters["1"] == clusters["2"] and clusters["3"] != clusters["4"]
+
+
+def test_answering_the_pairs_asked_about_raises_f1_and_they_are_not_asked_again(
+    tmp_path,
+) -> None:
+    from revstack.data.identity import dedupe_file
+
+    truth = dict(pl.read_csv(RESTAURANTS, infer_schema=False).select("id", "entity_id").iter_rows())
+    fields = {"address": "address", "city": "city"}
+    out, ask, answers, again = (tmp_path / n for n in ("out.csv", "ask.csv", "a.csv", "b.csv"))
+    common = {
+        "id_col": "id",
+        "name_col": "name",
+        "fields": fields,
+        "out": out,
+        "truth_col": "entity_id",
+    }
+    before = dedupe_file(RESTAURANTS, ask=ask, **common)
+    asked = pl.read_csv(ask, infer_schema=False)
+    assert len(asked) == 20 and (asked["same"].fill_null("") == "").all()
+    assert {"left_name", "right_name", "left_address", "right_city"} <= set(asked.columns)
+    # a person answers all but the last five; blanks are questions not answered yet
+    marks = [
+        ("same" if truth[a] == truth[b] else "different") if i < 15 else None
+        for i, (a, b) in enumerate(asked.select("left_id", "right_id").iter_rows())
+    ]
+    filled = asked.with_columns(same=pl.Series(marks, dtype=pl.String))
+    filled.write_csv(answers)
+    after = dedupe_file(RESTAURANTS, labels=answers, ask=again, **common)
+    assert after["labelled_pairs"] == 15
+    assert after["scores"]["f1"] > before["scores"]["f1"]
+    answered = set(filled.head(15).select("left_id", "right_id").iter_rows())
+    asked_again = set(
+        pl.read_csv(again, infer_schema=False).select("left_id", "right_id").iter_rows()
+    )
+    assert not answered & asked_again
+    with pytest.raises(InputError, match="--labels file"):
+        dedupe_file(RESTAURANTS, labels=answers, ask=answers, **common)
