@@ -27,7 +27,7 @@ install: $(STAMP)
 # A quarter of operation: the company's last WEEKS weeks replayed a week at a time, the
 # agents running on each, two simulated reviewers working the batches (docs/simulate.md).
 demo: install
-	rm -f $(DB) $(DB).wal $(DB).lock $(DB).want
+	rm -rf $(DB) $(DB).wal $(DB).lock $(DB).want $(DB).queue
 	$(BIN)/revstack simulate --scale $(SCALE) --seed $(SEED) --weeks $(WEEKS) --db $(DB)
 	$(BIN)/revstack contracts check --db $(DB)
 	$(BIN)/revstack audit --db $(DB)
@@ -62,13 +62,37 @@ lock:
 		| grep -v -i -e '^pip==' -e '^revstack'; } > $(LOCK)
 	rm -rf .lock-venv
 
+# Every bench in bench/, one after another (hours: the forecast's five backtests and the
+# calibration's simulations are most of it). Each prints its figures with the machine's
+# load; none asserts. The companies they share are made once under var/bench.
+BENCH := var/bench
 bench: install
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev,bench]'
+	mkdir -p $(BENCH)
 	$(BIN)/python bench/bench_generate.py
+	$(BIN)/python bench/realism.py --scale mid --seed 0
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_engine.py
+	$(BIN)/python bench/bench_engine_floor.py
+	$(BIN)/python bench/bench_engine_instructions.py
 	$(BIN)/python bench/bench_dedupe.py --million
+	$(BIN)/python bench/bench_identity_lists.py --answers 20
 	$(BIN)/python bench/bench_concurrency.py
+	rm -f $(BENCH)/mid1.duckdb $(BENCH)/mid1.duckdb.wal
+	$(BIN)/revstack generate --scale mid --seed 1 --db $(BENCH)/mid1.duckdb
+	$(BIN)/python bench/bench_pipeline.py --db $(BENCH)/mid1.duckdb
+	$(BIN)/python bench/bench_forecast_fit.py --db $(BENCH)/mid1.duckdb
+	$(BIN)/python bench/bench_forecast_incremental.py --db $(BENCH)/mid1.duckdb
+	$(BIN)/python bench/bench_pages.py --db $(BENCH)/pages-mid1.duckdb
+	rm -f $(BENCH)/small1.duckdb $(BENCH)/small1.duckdb.wal
+	$(BIN)/revstack generate --scale small --seed 1 --db $(BENCH)/small1.duckdb
+	$(BIN)/revstack people add revops --role admin --by revops --db $(BENCH)/small1.duckdb
+	$(BIN)/revstack people add rev --role reviewer --by revops --db $(BENCH)/small1.duckdb
+	$(BIN)/revstack run --db $(BENCH)/small1.duckdb
+	$(BIN)/python bench/review_scenario.py --db $(BENCH)/small1.duckdb
+	$(BIN)/python bench/bench_weekly_run.py --scale mid --seed 7 --as-of 2026-09-24
+	$(BIN)/python bench/bench_calibration.py --dir $(BENCH)/calibration
+	$(BIN)/python bench/forecast_accuracy.py --dir $(BENCH)/accuracy
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

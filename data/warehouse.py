@@ -78,6 +78,8 @@ LINGER_SECONDS = 0.5
 # another unit of its own process is delayed, never stuck.
 HOLD_SECONDS = 1.0
 YIELD_SECONDS = 2.0
+# How often a process waiting behind another revstack process tries the file again.
+_POLL_SECONDS = 0.02
 
 
 def _others_wait(want: int) -> bool:
@@ -88,6 +90,75 @@ def _others_wait(want: int) -> bool:
         return True
     fcntl.flock(want, fcntl.LOCK_UN)
     return False
+
+
+class _Line:
+    """Processes waiting for the file, served in the order they came.
+
+    Polling at one pace drew the next holder at random from the waiters: fair on
+    average, but with twenty processes one waited past the 30 s timeout now and then
+    (docs/scale.md). So a waiter takes a ticket, a file in ``<file>.queue/`` named by the
+    time it came and its pid, and holds an exclusive flock on it while it waits; only
+    the waiter whose ticket is the oldest live one tries the file. A ticket whose flock
+    can be taken belongs to a process that died waiting: the next waiter removes it. A
+    process not in line tries the file only when nobody waits, so it cannot cut in.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.name: str | None = None  # this process's ticket, while it waits
+        self.fd: int | None = None
+
+    def join(self) -> None:
+        if self.name is not None:
+            return
+        os.makedirs(self.folder, exist_ok=True)
+        name = f"{time.time_ns():020d}-{os.getpid()}"
+        # locked under a name nobody reads, then renamed: nobody can see the ticket
+        # unlocked and take it for a dead one
+        draft = os.path.join(self.folder, f"draft-{name}")
+        fd = os.open(draft, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.rename(draft, os.path.join(self.folder, name))
+        self.name, self.fd = name, fd
+
+    def first(self) -> bool:
+        """Whether no live waiter came before this one (or, not in line, waits at all)."""
+        try:
+            tickets = sorted(t for t in os.listdir(self.folder) if t[:1].isdigit())
+        except FileNotFoundError:
+            return True
+        for ticket in tickets:
+            if self.name is not None and ticket >= self.name:
+                return True
+            if self._alive(ticket):
+                return False
+        return True
+
+    def _alive(self, ticket: str) -> bool:
+        path = os.path.join(self.folder, ticket)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False  # it got in, or gave up, since the listing
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # drops this descriptor's lock only, never the owner's
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # its process died waiting
+        return False
+
+    def leave(self) -> None:
+        if self.name is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.folder, self.name))
+        if self.fd is not None:
+            os.close(self.fd)
+        self.name = self.fd = None
 
 
 class _Handle:
@@ -215,21 +286,27 @@ class Warehouse:
         before then. A non-revstack process (the duckdb CLI) still meets DuckDB's lock.
         """
         deadline = time.monotonic() + self.busy_timeout
-        delay = 0.01
+        delay = _POLL_SECONDS
         lock = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         want = os.open(f"{self.path}.want", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        line = _Line(f"{self.path}.queue")
         try:
             while True:
                 try:
+                    if not line.first():
+                        raise BlockingIOError  # others came first: wait behind them
                     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     handle = _Handle(_attach(self.path), lock, want)
                     fcntl.flock(want, fcntl.LOCK_UN)  # no longer waiting
                     return handle
                 except BlockingIOError:
-                    # Another revstack process has the file: say that this one waits (the
-                    # holder probing at this instant makes it fail; the next round retries).
+                    # Another revstack process has the file, or others wait for it: join
+                    # the line and say that this one waits (the holder probing at this
+                    # instant makes it fail; the next round retries).
+                    line.join()
                     with contextlib.suppress(BlockingIOError):
                         fcntl.flock(want, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    delay = _POLL_SECONDS
                 except duckdb.IOException as exc:
                     fcntl.flock(lock, fcntl.LOCK_UN)
                     if not _is_lock_error(exc):
@@ -240,11 +317,14 @@ class Warehouse:
                         f"{self.busy_timeout:.0f}s; try again when it finishes"
                     )
                 time.sleep(delay * (0.5 + random.random()))
+                # a non-revstack process (the duckdb CLI) holding the file: back off
                 delay = min(delay * 2, 0.5)
         except BaseException:
             os.close(lock)
             os.close(want)
             raise
+        finally:
+            line.leave()
 
     def _wait_turn(self, key: str) -> None:
         """Before a unit: if this process is letting go of the file for another process

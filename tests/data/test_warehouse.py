@@ -193,3 +193,58 @@ def test_a_process_busy_with_short_units_lets_another_process_in(wh: Warehouse) 
         child.join(60)
         release_all()
     assert child.exitcode == 0
+
+
+def _wait_then_say(path: str, name: str, order) -> None:  # child process
+    with Warehouse(path, busy_timeout=60).connect() as con:
+        con.execute("SELECT 1").fetchall()
+        order.put(name)
+        time.sleep(0.2)
+    release_all()
+
+
+def _tickets(wh: Warehouse) -> list[str]:
+    folder = Path(f"{wh.path}.queue")
+    return (
+        sorted(p.name for p in folder.iterdir() if p.name[:1].isdigit()) if folder.exists() else []
+    )
+
+
+# Waiters that polled with a growing back-off handed the file to the newest of them, and
+# waiters drawn at random sometimes waited past their timeout (docs/scale.md): the file
+# now goes to the waiters in the order they came.
+@pytest.mark.slow
+def test_processes_waiting_for_the_file_get_it_in_the_order_they_came(wh: Warehouse) -> None:
+    release_all()
+    ctx = mp.get_context("spawn")
+    order = ctx.Queue()
+    children = []
+    with wh.connect():  # this process holds the file while three others line up
+        for name in ("first", "second", "third"):
+            child = ctx.Process(target=_wait_then_say, args=(str(wh.path), name, order))
+            child.start()
+            children.append(child)
+            deadline = time.monotonic() + 60
+            while len(_tickets(wh)) < len(children):  # in line before the next one starts
+                assert time.monotonic() < deadline, "a child never joined the line"
+                time.sleep(0.05)
+    release_all()
+    got = [order.get(timeout=60) for _ in children]
+    for child in children:
+        child.join(60)
+        assert child.exitcode == 0
+    assert got == ["first", "second", "third"]
+    assert _tickets(wh) == []  # each left the line as it got in
+
+
+def test_a_ticket_left_by_a_process_that_died_waiting_does_not_block_the_line(
+    wh: Warehouse,
+) -> None:
+    release_all()
+    folder = Path(f"{wh.path}.queue")
+    folder.mkdir(exist_ok=True)
+    (folder / "00000000000000000001-999999").touch()  # nobody holds its lock
+    with Warehouse(wh.path, busy_timeout=2).connect() as con:
+        assert con.execute("SELECT 1").fetchone() == (1,)
+    release_all()
+    assert _tickets(wh) == []
