@@ -29,7 +29,7 @@ from revstack.agents._cite import Note, Statement
 from revstack.agents._llm import Rewriter, grounded, rewriter_from_env
 from revstack.agents.deal_prep._inputs import Inputs, load_inputs, upcoming_meetings
 from revstack.agents.deal_prep._points import competition, discussion_points, news, risks, warnings
-from revstack.agents.deal_prep._render import markers, number_sources, render
+from revstack.agents.deal_prep._render import Pieces, markers, number_sources, render
 from revstack.agents.deal_prep._sections import (
     account_history,
     deal_facts,
@@ -144,6 +144,7 @@ class DealPrep(Agent):
         now = now_utc()
         rows, seen = [], set()
         bodies: dict[str, list[Item]] = {}
+        pieces = Pieces()
         stats = {
             "rewritten": 0,
             "rewrite_refused": 0,
@@ -171,7 +172,9 @@ class DealPrep(Agent):
                 if ok:
                     payload = json.dumps([i.to_dict() for i in items], default=str)
             seen.add(bid)
-            rows.append(self._row(inp, opp, meeting, items, bid, digest, prose, now, payload))
+            rows.append(
+                self._row(inp, opp, meeting, items, bid, digest, prose, now, payload, pieces)
+            )
         briefings = pl.DataFrame(rows, schema=_SCHEMA) if rows else pl.DataFrame(schema=_SCHEMA)
         proposals = _proposals(briefings) if rows else empty_proposals()
         return AgentResult(
@@ -199,6 +202,7 @@ class DealPrep(Agent):
         prose: str,
         now: dt.datetime,
         payload: str,
+        pieces: Pieces | None = None,
     ) -> dict[str, Any]:
         account = inp.accounts.get(opp.get("account_id") or "")
         when = f"meeting {meeting['occurred_at']:%Y-%m-%d %H:%M} UTC" if meeting else "on demand"
@@ -208,7 +212,7 @@ class DealPrep(Agent):
         )
         title = f"Briefing: {opp['name']}"
         statements = [i for i in items if isinstance(i, Statement)]
-        markdown, html = render(title, subtitle, items)
+        markdown, html = render(title, subtitle, items, pieces)
         return {
             "briefing_id": bid,
             "opportunity_id": opp["opportunity_id"],

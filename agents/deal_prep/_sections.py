@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from revstack.agents._cite import Cite, Note, Statement, cite_row
-from revstack.agents.deal_prep._inputs import Inputs
+from revstack.agents.deal_prep._inputs import HISTORY_DAYS, Inputs
 
 __all__ = [
     "account_history",
@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 Item = Statement | Note
-HISTORY_DAYS = 90
+
 ENGAGED = ("inbound", "two_way")
 ROLE_ORDER = (
     "economic_buyer",
