@@ -93,6 +93,19 @@ def _rewrite(items: list[Item], rewriter: Rewriter) -> tuple[list[Item], int, in
     return out, len(swapped), len(sent) - len(swapped)
 
 
+def _payload(items: list[Item], dumped: dict[int, tuple[Item, str]]) -> str:
+    """``json.dumps([i.to_dict() for i in items], default=str)``, each item dumped once a
+    run (the meetings of a deal share its body). ``dumped`` keeps the item with its
+    text, so an id is never reused for another item while the run lasts."""
+    parts = []
+    for it in items:
+        got = dumped.get(id(it))
+        if got is None:
+            got = dumped[id(it)] = (it, json.dumps(it.to_dict(), default=str))
+        parts.append(got[1])
+    return "[" + ", ".join(parts) + "]"
+
+
 class DealPrep(Agent):
     name = "deal_prep"
     version = "1.0.0"
@@ -145,6 +158,7 @@ class DealPrep(Agent):
         rows, seen = [], set()
         bodies: dict[str, list[Item]] = {}
         pieces = Pieces()
+        dumped: dict[int, tuple[Item, str]] = {}
         stats = {
             "rewritten": 0,
             "rewrite_refused": 0,
@@ -158,7 +172,7 @@ class DealPrep(Agent):
                 stats["missing_deal"] += 1
                 continue
             items = build_items(inp, opp, meeting, bodies)
-            payload = json.dumps([i.to_dict() for i in items], default=str)
+            payload = _payload(items, dumped)
             digest = hashlib.md5(payload.encode()).hexdigest()
             mid = meeting["activity_id"] if meeting else None
             bid = "B" + hashlib.md5(f"{mid}|{opp_id}|{digest}|{prose}".encode()).hexdigest()[:15]

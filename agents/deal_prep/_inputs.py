@@ -62,6 +62,9 @@ class Inputs:
     flags_run: str | None
     hygiene: Hygiene
     notes: list[str] = field(default_factory=list)
+    # Statements the same for every briefing of a run that shares their key (an account's
+    # activity), built once.
+    memo: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
 def _rows_by(df: pl.DataFrame, key: str) -> dict[str, list[dict[str, Any]]]:
