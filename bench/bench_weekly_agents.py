@@ -9,7 +9,8 @@ runs hygiene (with a schedule event), outbound, pipeline health and deal prep on
 the file as ``--keep FILE``. ``--weekly FILE`` then times, on a copy, the first look
 after the import (change detection, as `revstack run` starts) and the weekly run of each
 of ``--agents`` in a new process (`revstack run --agent NAME --json`): the agent's
-seconds (reading, computing, the engine's commit), the process's wall time and peak RSS.
+seconds (reading, computing, the engine's commit), the process's wall time, CPU time
+(start included; steadier than wall time when others share the machine) and peak RSS.
 
     python bench/bench_weekly_agents.py --from-start var/w --keep var/weekly.duckdb
     python bench/bench_weekly_agents.py --weekly var/weekly.duckdb
@@ -57,6 +58,8 @@ def _agent(db: Path, agent: str, *extra: str) -> dict:
         **result,
         "wall": time.perf_counter() - clock,
         "peak_gb": usage.ru_maxrss / 1024**2,  # KiB on Linux
+        # CPU of the whole process (start included): steadier than wall on a shared machine
+        "cpu": usage.ru_utime + usage.ru_stime,
     }
 
 
@@ -120,7 +123,7 @@ def main() -> None:
             counts = ", ".join(f"{k} {v}" for k, v in sorted(r["counts"].items()) if v)
             print(
                 f"  {agent:<16} {r['seconds']:7.1f} s agent, {r['wall']:6.1f} s wall, "
-                f"peak RSS {r['peak_gb']:.2f} GB  {counts}",
+                f"{r['cpu']:6.1f} s CPU, peak RSS {r['peak_gb']:.2f} GB  {counts}",
                 flush=True,
             )
     print(f"load at the end {os.getloadavg()[0]:.1f}")
