@@ -32,6 +32,10 @@ class CrmHygiene(Agent):
         checks, checked = check_proposals(ctx)
         frames = [f for f in (*merges, *enrich, *checks) if not f.is_empty()]
         proposals = pl.concat(frames, how="vertical_relaxed") if frames else empty_proposals()
+        # What the engine would drop as already recorded is left out here: the same
+        # outcome, without routing a week's repeats (96k flags on mid) again.
+        found = len(proposals)
+        proposals = ctx.unrecorded(proposals)
         # A resolver that could not learn says so where people look: the run's note.
         fallbacks = [
             f"{kind}: {'; '.join(m['warnings'])}"
@@ -40,7 +44,12 @@ class CrmHygiene(Agent):
         ]
         return AgentResult(
             proposals,
-            {"identity": identity, "enrichment": enrichment, "checks": checked},
+            {
+                "identity": identity,
+                "enrichment": enrichment,
+                "checks": checked,
+                "already_proposed": found - len(proposals),
+            },
             {"ops.identity_clusters": clusters, "ops.identity_review": review},
             note=("identity resolution fell back to rules for " + " | ".join(fallbacks))
             if fallbacks

@@ -272,10 +272,25 @@ def merge_proposals(
             )
         )
         todo = info.filter(pl.col("current_entity") != pl.col("entity"))
-        if not todo.is_empty():
-            ev = _evidence(res, todo, records, kind)
+        # A merge already proposed (waiting for a reviewer, or decided) is dropped by the
+        # engine as a repeat: its evidence, most of a weekly run's merge work, is not built.
+        asked = todo.select(
+            "record_id",
+            action_type=pl.lit("merge_records"),
+            object_type=pl.lit("entity_map"),
+            record_id_=pl.lit(f"{kind}:") + pl.col("record_id"),
+            field=pl.lit("entity_id"),
+            old_value=pl.lit('"') + pl.col("current_entity") + pl.lit('"'),
+            new_value=pl.lit('"') + pl.col("entity") + pl.lit('"'),
+        )
+        fresh = ctx.unrecorded(asked.drop("record_id").rename({"record_id_": "record_id"})).select(
+            record_id=pl.col("record_id").str.strip_prefix(f"{kind}:")
+        )
+        new = todo.join(fresh, on="record_id", how="semi", maintain_order="left")
+        if not new.is_empty():
+            ev = _evidence(res, new, records, kind)
             frames.append(
-                todo.join(ev, on="record_id").select(
+                new.join(ev, on="record_id").select(
                     action_type=pl.lit("merge_records"),
                     object_type=pl.lit("entity_map"),
                     record_id=pl.lit(f"{kind}:") + pl.col("record_id"),
@@ -293,6 +308,7 @@ def merge_proposals(
             "in_clusters": len(info),
             "clusters": info["entity"].n_unique(),
             "to_merge": len(todo),
+            "already_proposed": len(todo) - len(new),
             "seconds": res.timings,
             "lambda": res.model.lambda_,
             "method": res.method,

@@ -29,7 +29,7 @@ from revstack.agents._cite import Note, Statement
 from revstack.agents._llm import Rewriter, grounded, rewriter_from_env
 from revstack.agents.deal_prep._inputs import Inputs, load_inputs, upcoming_meetings
 from revstack.agents.deal_prep._points import competition, discussion_points, news, risks, warnings
-from revstack.agents.deal_prep._render import markers, number_sources, render
+from revstack.agents.deal_prep._render import Pieces, markers, number_sources, render
 from revstack.agents.deal_prep._sections import (
     account_history,
     deal_facts,
@@ -93,6 +93,19 @@ def _rewrite(items: list[Item], rewriter: Rewriter) -> tuple[list[Item], int, in
     return out, len(swapped), len(sent) - len(swapped)
 
 
+def _payload(items: list[Item], dumped: dict[int, tuple[Item, str]]) -> str:
+    """``json.dumps([i.to_dict() for i in items], default=str)``, each item dumped once a
+    run (the meetings of a deal share its body). ``dumped`` keeps the item with its
+    text, so an id is never reused for another item while the run lasts."""
+    parts = []
+    for it in items:
+        got = dumped.get(id(it))
+        if got is None:
+            got = dumped[id(it)] = (it, json.dumps(it.to_dict(), default=str))
+        parts.append(got[1])
+    return "[" + ", ".join(parts) + "]"
+
+
 class DealPrep(Agent):
     name = "deal_prep"
     version = "1.0.0"
@@ -144,6 +157,8 @@ class DealPrep(Agent):
         now = now_utc()
         rows, seen = [], set()
         bodies: dict[str, list[Item]] = {}
+        pieces = Pieces()
+        dumped: dict[int, tuple[Item, str]] = {}
         stats = {
             "rewritten": 0,
             "rewrite_refused": 0,
@@ -157,7 +172,7 @@ class DealPrep(Agent):
                 stats["missing_deal"] += 1
                 continue
             items = build_items(inp, opp, meeting, bodies)
-            payload = json.dumps([i.to_dict() for i in items], default=str)
+            payload = _payload(items, dumped)
             digest = hashlib.md5(payload.encode()).hexdigest()
             mid = meeting["activity_id"] if meeting else None
             bid = "B" + hashlib.md5(f"{mid}|{opp_id}|{digest}|{prose}".encode()).hexdigest()[:15]
@@ -171,7 +186,9 @@ class DealPrep(Agent):
                 if ok:
                     payload = json.dumps([i.to_dict() for i in items], default=str)
             seen.add(bid)
-            rows.append(self._row(inp, opp, meeting, items, bid, digest, prose, now, payload))
+            rows.append(
+                self._row(inp, opp, meeting, items, bid, digest, prose, now, payload, pieces)
+            )
         briefings = pl.DataFrame(rows, schema=_SCHEMA) if rows else pl.DataFrame(schema=_SCHEMA)
         proposals = _proposals(briefings) if rows else empty_proposals()
         return AgentResult(
@@ -199,6 +216,7 @@ class DealPrep(Agent):
         prose: str,
         now: dt.datetime,
         payload: str,
+        pieces: Pieces | None = None,
     ) -> dict[str, Any]:
         account = inp.accounts.get(opp.get("account_id") or "")
         when = f"meeting {meeting['occurred_at']:%Y-%m-%d %H:%M} UTC" if meeting else "on demand"
@@ -208,7 +226,7 @@ class DealPrep(Agent):
         )
         title = f"Briefing: {opp['name']}"
         statements = [i for i in items if isinstance(i, Statement)]
-        markdown, html = render(title, subtitle, items)
+        markdown, html = render(title, subtitle, items, pieces)
         return {
             "briefing_id": bid,
             "opportunity_id": opp["opportunity_id"],

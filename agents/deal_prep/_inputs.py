@@ -33,6 +33,7 @@ ACTIVITY_COLUMNS = [
     "subject",
 ]
 NEWS_DAYS = 180
+HISTORY_DAYS = 90  # the account section counts activity of these days
 # What a risk flag must carry to be shown (the handoff check on pipeline health's output).
 FLAG_SCHEMA: dict[str, pl.DataType] = {
     "run_id": pl.String(),
@@ -61,6 +62,9 @@ class Inputs:
     flags_run: str | None
     hygiene: Hygiene
     notes: list[str] = field(default_factory=list)
+    # Statements the same for every briefing of a run that shares their key (an account's
+    # activity), built once.
+    memo: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
 def _rows_by(df: pl.DataFrame, key: str) -> dict[str, list[dict[str, Any]]]:
@@ -69,6 +73,17 @@ def _rows_by(df: pl.DataFrame, key: str) -> dict[str, list[dict[str, Any]]]:
         if row[key] is not None:
             out[row[key]].append(row)
     return out
+
+
+def _recent_and_last(acts: pl.DataFrame, as_of: dt.datetime) -> pl.DataFrame:
+    """An account's activities as a briefing reads them: those of the last HISTORY_DAYS
+    (a day more, so the section's own day count decides) and the latest one, in order.
+    Years of history as Python rows were most of reading a briefing's inputs on mid."""
+    since = as_of - dt.timedelta(days=HISTORY_DAYS + 1)
+    latest = pl.int_range(pl.len()).over("account_id") == pl.len().over("account_id") - 1
+    return acts.filter(
+        pl.col("account_id").is_not_null() & ((pl.col("occurred_at") >= since) | latest)
+    )
 
 
 def upcoming_meetings(ctx: Context) -> pl.DataFrame:
@@ -168,8 +183,10 @@ def load_inputs(ctx: Context, deal_ids: Sequence[str], definitions: Any) -> Inpu
             k: [r["opportunity_id"] for r in v]
             for k, v in _rows_by(deals.sort("created_at", "opportunity_id"), "account_id").items()
         },
-        acts_by_account=_rows_by(acts, "account_id"),
-        acts_by_deal=_rows_by(acts, "opportunity_id"),
+        acts_by_account=_rows_by(_recent_and_last(acts, as_of), "account_id"),
+        acts_by_deal=_rows_by(
+            acts.filter(pl.col("opportunity_id").is_in(list(deal_ids))), "opportunity_id"
+        ),
         news_by_account={a: by_domain.get(r["domain"], []) for a, r in acc_rows.items()},
         domains={a: r["domain"] for a, r in acc_rows.items()},
         flags=flags,

@@ -17,6 +17,7 @@ from revstack.agents._cite import Note, Statement
 
 __all__ = [
     "SECTIONS",
+    "Pieces",
     "number_sources",
     "render",
     "render_html",
@@ -52,6 +53,8 @@ def md_text(value: object) -> str:
     markup backslash-escaped (CommonMark shows ``\\*`` as ``*``), a block marker at the
     start escaped, line breaks as spaces. A CRM value ``[Renew](http://evil.example)``,
     ``<img src=x>`` or ``# Heading`` reads as those characters."""
+    if isinstance(value, str) and value.isalnum():  # a record id: nothing to escape
+        return value
     text = _INLINE.sub(r"\\\1", " ".join(str(value).splitlines()).strip())
     return _BLOCK_START.sub(lambda m: "\\" + m[1] if m[1] else m[2] + "\\" + m[3], text)
 
@@ -107,14 +110,98 @@ def _source_line(row: Row, fields: dict[str, Any]) -> tuple[str, str, str]:
     return table, ident, values
 
 
-def render(title: str, subtitle: str, items: Sequence[Item]) -> tuple[str, str]:
-    """(Markdown, HTML) of one briefing, sources numbered once for both."""
+class Pieces:
+    """Escaped pieces of briefings, shared by the briefings of one run: the meetings of a
+    deal and the deals of an account cite many of the same rows and say many of the
+    same sentences, and escaping them was most of rendering on mid."""
+
+    def __init__(self) -> None:
+        self.md: dict[str, str] = {}
+        self.html: dict[str, str] = {}
+        self.sources: dict[tuple[Row, tuple[tuple[str, Any], ...]], tuple[str, str]] = {}
+
+    def md_text(self, text: str) -> str:
+        got = self.md.get(text)
+        if got is None:
+            got = self.md[text] = md_text(text)
+        return got
+
+    def escape(self, text: str) -> str:
+        got = self.html.get(text)
+        if got is None:
+            got = self.html[text] = html.escape(text)
+        return got
+
+    def source(self, row: Row, fields: dict[str, Any]) -> tuple[str, str]:
+        """A source's Markdown and HTML after its number: `table` id: field = value."""
+        key = (row, tuple(fields.items()))
+        got = self.sources.get(key)
+        if got is None:
+            table, ident, values = _source_line(row, fields)
+            e = html.escape
+            got = self.sources[key] = (
+                f"`{table}` {md_text(ident)}: {md_text(values)}",
+                f"<code>{e(table)}</code> {e(ident)}: {e(values)}</li>",
+            )
+        return got
+
+
+def render(
+    title: str, subtitle: str, items: Sequence[Item], pieces: Pieces | None = None
+) -> tuple[str, str]:
+    """(Markdown, HTML) of one briefing, sources numbered once for both (``pieces``:
+    escaped text shared by the briefings of a run; the same output without it)."""
     numbers = number_sources(items)
-    lines = {row: _source_line(row, f) for row, f in _fields(items).items()}
-    return (
-        render_markdown(title, subtitle, items, numbers, lines),
-        render_html(title, subtitle, items, numbers, lines),
-    )
+    if pieces is None:
+        lines = {row: _source_line(row, f) for row, f in _fields(items).items()}
+        return (
+            render_markdown(title, subtitle, items, numbers, lines),
+            render_html(title, subtitle, items, numbers, lines),
+        )
+    return _render_shared(title, subtitle, items, numbers, pieces)
+
+
+def _render_shared(
+    title: str, subtitle: str, items: Sequence[Item], numbers: dict[Row, int], p: Pieces
+) -> tuple[str, str]:
+    """render_markdown and render_html in one pass over the items, from shared pieces;
+    the same text as theirs (a test compares them)."""
+    e = html.escape
+    md = [f"# {md_text(title)}", "", md_text(subtitle), ""]
+    out = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>{e(title)}</h1>",
+        f"<p>{e(subtitle)}</p>",
+    ]
+    for key, heading in SECTIONS:
+        part = [i for i in items if i.section == key]
+        if not part:
+            continue
+        md += [f"## {heading}", ""]
+        out.append(f"<h2>{e(heading)}</h2><ul class='{'warn' if key == 'warnings' else key}'>")
+        for it in part:
+            if isinstance(it, Statement):
+                runs = _runs(it, numbers)
+                md.append(f"- {p.md_text(it.text)} " + "".join(f"[{r}]" for r in runs))
+                refs = "".join(f"<sup><a href='#s{r.split('-')[0]}'>[{r}]</a></sup>" for r in runs)
+                out.append(f"<li>{p.escape(it.text)} {refs}</li>")
+            else:
+                md.append(f"- *{p.md_text(it.text)}*")
+                out.append(f"<li class='note'>{p.escape(it.text)}</li>")
+        md.append("")
+        out.append("</ul>")
+    if numbers:
+        md += ["## Sources", ""]
+        out.append("<h2>Sources</h2><ol class='sources'>")
+        for row, f in _fields(items).items():
+            n = numbers[row]
+            m, h = p.source(row, f)
+            md.append(f"{n}. {m}")
+            out.append(f"<li id='s{n}'>{h}")
+        out.append("</ol>")
+    out.append("</body></html>")
+    return "\n".join(md).rstrip() + "\n", "\n".join(out)
 
 
 def render_markdown(

@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from revstack.agents._cite import Cite, Note, Statement, cite_row
-from revstack.agents.deal_prep._inputs import Inputs
+from revstack.agents.deal_prep._inputs import HISTORY_DAYS, Inputs
 
 __all__ = [
     "account_history",
@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 Item = Statement | Note
-HISTORY_DAYS = 90
+
 ENGAGED = ("inbound", "two_way")
 ROLE_ORDER = (
     "economic_buyer",
@@ -246,6 +246,17 @@ def account_history(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
                 [c for o in still for c in opp_cite(o, "name", "stage", "amount")],
             )
         )
+    # The same for every deal of the account: built once per run (a big account's
+    # statement cites hundreds of rows).
+    key = ("account_activity", a["account_id"])
+    if key not in inp.memo:
+        inp.memo[key] = _account_activity(inp, a)
+    out.append(inp.memo[key])
+    return out
+
+
+def _account_activity(inp: Inputs, a: dict[str, Any]) -> Item:
+    s = "account"
     acts = inp.acts_by_account.get(a["account_id"], [])
     recent = [x for x in acts if (inp.as_of - x["occurred_at"]).days < HISTORY_DAYS]
     if recent:
@@ -260,20 +271,17 @@ def account_history(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
         if held:
             text += f"; last meeting held {day(held[-1]['occurred_at'])} ({held[-1]['subject'] or 'no subject'})"
             cites += act_cite(held[-1], "activity_type", "subject")
-        out.append(Statement.of(s, text + ".", cites))
+        return Statement.of(s, text + ".", cites)
     elif acts:
         last = acts[-1]
-        out.append(
-            Statement.of(
-                s,
-                f"No completed activity on the account in the {HISTORY_DAYS} days to "
-                f"{day(inp.as_of)}; the last was {an(last['activity_type'])} on {day(last['occurred_at'])}.",
-                act_cite(last, "activity_type", "occurred_at"),
-            )
+        return Statement.of(
+            s,
+            f"No completed activity on the account in the {HISTORY_DAYS} days to "
+            f"{day(inp.as_of)}; the last was {an(last['activity_type'])} on {day(last['occurred_at'])}.",
+            act_cite(last, "activity_type", "occurred_at"),
         )
     else:
-        out.append(Note(s, "No completed activity on the account is recorded."))
-    return out
+        return Note(s, "No completed activity on the account is recorded.")
 
 
 def stakeholders(inp: Inputs, opp: dict[str, Any]) -> list[Item]:

@@ -18,7 +18,8 @@ import duckdb
 import polars as pl
 
 from revstack.agents.engine._catalog import EngineError
-from revstack.data.warehouse import Warehouse, frame
+from revstack.agents.engine._route import KEY_SQL
+from revstack.data.warehouse import Warehouse, frame, registered
 
 __all__ = ["AccessDenied", "Context", "ALL_COLUMNS"]
 
@@ -30,6 +31,13 @@ SELECT column_name FROM information_schema.columns
 WHERE table_catalog = current_database() AND table_schema = $schema AND table_name = $table
 ORDER BY ordinal_position
 """
+_UNRECORDED = (
+    "SELECT ord FROM (SELECT ord, "
+    + KEY_SQL
+    + " AS idempotency_key FROM asked) ANTI JOIN ops.proposals USING (idempotency_key)"
+    " ORDER BY ord"
+)
+_KEY_COLUMNS = ("action_type", "object_type", "record_id", "field", "old_value", "new_value")
 
 
 class AccessDenied(EngineError):
@@ -99,6 +107,27 @@ class Context:
                 f"{self.agent}: its contract does not allow reading {table}.{', '.join(denied)}"
             )
         return data.select(columns)
+
+    def unrecorded(self, proposals: pl.DataFrame) -> pl.DataFrame:
+        """The rows of ``proposals`` this agent has not proposed before.
+
+        The engine drops a proposal whose idempotency key is already recorded (a repeat,
+        or one people rejected or rolled back: docs/engine.md, Tiers) before anything
+        else looks at it, so leaving those out changes nothing that is stored; an agent
+        asks this before building what only a new proposal needs (a merge's evidence).
+        Needs the key's columns (action_type, object_type, record_id, field, old_value,
+        new_value); reads only the keys of ops.proposals.
+        """
+        if proposals.is_empty():
+            return proposals
+        asked = proposals.select(_KEY_COLUMNS).with_row_index("ord")
+        with self._wh.connect() as con, registered(con, "asked", asked):
+            keep = frame(con, _UNRECORDED, {"agent": self.agent})["ord"]
+        return (
+            proposals.with_row_index("_ord")
+            .filter(pl.col("_ord").is_in(keep.implode()))
+            .drop("_ord")
+        )
 
     def sql(self, query: str, *, tables: Sequence[str], params: Any = None) -> pl.DataFrame:
         """Run ``query`` where only ``tables`` (loaded through ``table``) exist."""

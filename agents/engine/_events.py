@@ -72,8 +72,9 @@ _SOURCE_KINDS = tuple(k for k, *_ in _SOURCES)
 
 def _diff(scoped: bool, kinds: tuple[str, ...] = _SOURCE_KINDS) -> str:
     """One pass: fingerprints joined with the stored state, keeping only the records
-    whose state must be written (new or changed ones, and after a new import those
-    whose stored import id is older). Events and the saved state both come from it.
+    whose state must be written (new or changed ones; the import id saved with a state
+    is the import at which the record was last seen to change). Events and the saved
+    state both come from it.
     Scoped, only the records listed in ``scope`` (object_type, record_id) are read, and
     only the sources of ``kinds`` (the object types in scope)."""
     current = "\n    UNION ALL\n    ".join(
@@ -99,7 +100,6 @@ FROM (
 LEFT JOIN ops.record_state s USING (object_type, record_id)
 WHERE c.fingerprint IS DISTINCT FROM s.fingerprint
    OR c.stage IS DISTINCT FROM s.stage OR c.close_date IS DISTINCT FROM s.close_date
-   OR s.import_id IS DISTINCT FROM $import_id
 """
 
 
@@ -171,14 +171,14 @@ def detect_changes(
     import_id = scalar(con, _LAST_IMPORT)
     if scope is None:
         con.execute(_IMPORT_EVENT, {"now": now, "import_id": import_id})
-        con.execute(_DIFF, {"import_id": import_id})
+        con.execute(_DIFF)
     else:
         present = set(scope["object_type"].unique())
         kinds = tuple(k for k, *_ in _SOURCES if k in present)
         if not kinds:
             return 0
         with registered(con, "scope", scope.select("object_type", "record_id")):
-            con.execute(_DIFF_SCOPED[kinds], {"import_id": import_id})
+            con.execute(_DIFF_SCOPED[kinds])
     if int(scalar(con, _CHANGED)):
         con.execute(_EVENTS, {"now": now, "import_id": import_id})
         con.execute(_SAVE, {"import_id": import_id})

@@ -28,7 +28,7 @@ import polars as pl
 
 from revstack.data.warehouse import frame, registered
 
-__all__ = ["CONTINUOUS_SHARE", "POLICY_SCHEMA", "route"]
+__all__ = ["CONTINUOUS_SHARE", "KEY_SQL", "POLICY_SCHEMA", "route"]
 
 # Dodge's CSP-1 in its sampling phase: 1 in 50 of a graduated action's proposals is still
 # reviewed, so the precision of what applies on its own is measured all the time.
@@ -43,16 +43,23 @@ POLICY_SCHEMA = {
     "min_confidence": pl.Float64,
 }
 
+# A proposal's idempotency key ($agent bound): one definition for the routing and for
+# what an agent may leave out because it is already recorded (Context.unrecorded).
+KEY_SQL = """md5(concat_ws(chr(31), $agent, action_type, object_type, record_id,
+                         coalesce(field, chr(0)), coalesce(old_value, chr(0)),
+                         coalesce(new_value, chr(0))))"""
+
 # Keys, tiers, reasons and leases for the new proposals, over the few columns they
 # need (ord points back into the batch). The choices between proposals (repeats of
 # one key, several on one field) are made in polars, where the common case of no
 # repeats costs one hash of the keys instead of two windows over the whole batch.
-_ROUTE = r"""
+_ROUTE = (
+    r"""
 WITH keyed AS (
     SELECT ord, action_type, object_type, record_id, field, confidence,
-           md5(concat_ws(chr(31), $agent, action_type, object_type, record_id,
-                         coalesce(field, chr(0)), coalesce(old_value, chr(0)),
-                         coalesce(new_value, chr(0)))) AS idempotency_key
+           """
+    + KEY_SQL
+    + r""" AS idempotency_key
     FROM batch
 ),
 fresh AS (
@@ -104,6 +111,7 @@ LEFT JOIN ops.field_leases l
        ON t.field IS NOT NULL
       AND l.object_type = t.object_type AND l.record_id = t.record_id AND l.field = t.field
 """
+)
 
 
 def route(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from revstack.agents.crm_hygiene import CrmHygiene
 from revstack.agents.engine import add_person, decide, run_agents
 from revstack.agents.registry import specs
 from revstack.data.generator import generate
@@ -241,3 +242,83 @@ def test_a_resolver_that_cannot_learn_says_so_on_the_run_and_its_merges(tmp_path
     assert meta == "rules"
     assert len(merges) >= 1 and set(merges["method"]) == {"rules"}
     assert merges["reason"].str.contains("the documented rule set decided").all()
+
+
+class _KeepsRepeats(CrmHygiene):
+    """The agent as it was before it asked which proposals are recorded: every repeat is
+    returned, for the engine to drop."""
+
+    def run(self, ctx):  # type: ignore[no-untyped-def]
+        ctx.unrecorded = lambda proposals: proposals  # type: ignore[method-assign]
+        return super().run(ctx)
+
+
+_STORED = """
+SELECT action_type, object_type, record_id, field, old_value, new_value, confidence,
+       evidence, reason, tier, tier_reason, status, idempotency_key
+FROM ops.proposals WHERE run_id = $run ORDER BY idempotency_key
+"""
+
+
+@pytest.mark.slow
+def test_leaving_out_recorded_proposals_stores_what_returning_them_would(
+    ran: Warehouse, tmp_path
+) -> None:
+    """A week on: people decided some merges, the CRM changed (a new duplicate, a blanked
+    field); the run that leaves out what is recorded stores the same proposals, statuses,
+    clusters and audit rows as one that returns every repeat."""
+    import dataclasses
+    import shutil
+
+    with ran.connect() as con:
+        merges = frame(
+            con,
+            "SELECT proposal_id FROM ops.proposals WHERE action_type = 'merge_records' "
+            "AND status = 'pending' ORDER BY proposal_id LIMIT 6",
+        )["proposal_id"].to_list()
+    release_all()
+    runs = {}
+    for name, factory in (("leaves out", CrmHygiene), ("returns all", _KeepsRepeats)):
+        shutil.copy(ran.path, tmp_path / f"{name}.duckdb")
+        wh = Warehouse(tmp_path / f"{name}.duckdb")
+        for pid in merges[:3]:
+            decide(wh, pid, approve=True, by="ana")
+        for pid in merges[3:]:
+            decide(wh, pid, approve=False, by="ana", note="not the same")
+        with wh.connect() as con:  # the week's changes: a duplicate keyed in, a field blanked
+            con.execute(
+                "INSERT INTO crm.accounts SELECT * REPLACE ('A9999999' AS account_id) "
+                "FROM crm.accounts ORDER BY account_id LIMIT 1"
+            )
+            con.execute(
+                "UPDATE crm.accounts SET industry = NULL WHERE account_id = "
+                "(SELECT max(account_id) FROM crm.accounts WHERE industry IS NOT NULL "
+                "AND account_id <> 'A9999999')"
+            )
+        spec = dataclasses.replace(
+            next(s for s in specs() if s.name == "crm_hygiene"), factory=factory
+        )
+        [result] = run_agents(wh, [spec], only="crm_hygiene")
+        assert result.status == "succeeded", result.message
+        with wh.connect() as con:
+            runs[name] = (
+                frame(con, _STORED, {"run": result.run_id}),
+                frame(
+                    con,
+                    "SELECT * EXCLUDE (run_id) FROM ops.identity_clusters WHERE run_id = $run "
+                    "ORDER BY ALL",
+                    {"run": result.run_id},
+                ),
+                frame(
+                    con,
+                    "SELECT action, object_type, record_id, field, before, after FROM ops.audit_log "
+                    "WHERE run_id = $run AND action <> 'read' ORDER BY ALL",
+                    {"run": result.run_id},
+                ),
+                result.counts,
+            )
+        release_all()
+    left, full = runs["leaves out"], runs["returns all"]
+    assert len(left[0]) > 0  # the week gave the run something new to propose
+    assert left[0].equals(full[0]) and left[1].equals(full[1]) and left[2].equals(full[2])
+    assert left[3] == full[3]

@@ -427,3 +427,42 @@ def test_values_from_the_crm_are_text_in_the_markdown(briefed: Warehouse, tmp_pa
     text = unescape(page)
     assert f"Briefing: {deal}" in text  # ... and the reader sees the values as they are
     assert account.replace("\n", " ") in text
+
+
+def test_rendering_with_shared_pieces_is_the_same_text(briefed: Warehouse) -> None:
+    """A run renders its briefings from escaped pieces they share; every briefing of the
+    company (and one with markup in its values, rendered twice so the pieces are reused)
+    reads as render_markdown and render_html make it on their own."""
+    from revstack.agents._cite import Cite, Note, Statement
+    from revstack.agents.deal_prep._render import Pieces, render, render_html, render_markdown
+
+    pieces = Pieces()
+    hostile = Statement.of(
+        "deal",
+        "# Renew [now](http://x) <b>&</b> 1. _a_ A_B",
+        [Cite("crm.opportunities", (("opportunity_id", "O1"),), "name", "- *x* <i>")],
+    )
+    briefings = [
+        [Note("meeting", "On demand."), hostile, Statement.of("points", "Ask.", hostile.cites)]
+    ] * 2
+    for row in _briefings(briefed).iter_rows(named=True):
+        items = [
+            Note(i["section"], i["text"])
+            if i.get("note")
+            else Statement.of(
+                i["section"],
+                i["text"],
+                [
+                    Cite(c["table"], tuple(c["key"].items()), c["field"], c["value"])
+                    for c in i["cites"]
+                ],
+            )
+            for i in json.loads(row["citations"])
+        ]
+        briefings += [items, items]
+    assert len(briefings) > 20
+    for items in briefings:
+        expected = (render_markdown("T *1*", "s", items), render_html("T *1*", "s", items))
+        assert render("T *1*", "s", items, pieces) == expected
+    assert pieces.sources  # the pieces were used (and reused) ...
+    assert len(pieces.sources) < sum(len(b) for b in briefings)

@@ -322,3 +322,53 @@ def test_handoff_validation_skips_and_logs_bad_upstream_rows(run_wh: Warehouse) 
         ).fetchall()[0][0]
     problems = sorted(s["problem"] for s in json.loads(meta)["agent"]["skipped_inputs"])
     assert problems == ["confidence below 0.5", "missing value", "wrong type"]
+
+
+def test_unrecorded_leaves_out_exactly_the_keys_the_engine_would_drop(run_wh: Warehouse) -> None:
+    """After a run, the context names as unrecorded the proposals routing would keep: a
+    changed value, another record, another agent's identical proposal; not a repeat, and
+    not one rejected (its key is recorded too)."""
+    import datetime as dt
+
+    [first] = run_agents(run_wh, [_spec("filler", FillIndustry)])
+    assert first.status == "succeeded"
+    again = pl.DataFrame(
+        [
+            _proposal("fill_employees", "a1", "employees", "10", "11", 0.9),
+            _proposal("fill_industry", "a4", "industry", "null", '"Software"', 0.6),
+            _proposal("fill_industry", "a4", "industry", "null", '"Retail"', 0.6),
+            _proposal("fill_industry", "a9", "industry", "null", '"Software"', 0.6),
+        ],
+        schema=PROPOSAL_INPUT,
+    )
+    recorded = set(
+        _proposals(run_wh)
+        .select(pl.concat_str(["action_type", "record_id", "field", "new_value"], separator="|"))
+        .to_series()
+        .to_list()
+    )
+
+    def context(agent: str) -> Context:
+        reads = {"crm.accounts": ["account_id"]}
+        return Context(run_wh, agent=agent, reads=reads, as_of=dt.datetime(2026, 1, 1))
+
+    left = context("filler").unrecorded(again)
+    expected = again.filter(
+        ~pl.concat_str(["action_type", "record_id", "field", "new_value"], separator="|").is_in(
+            list(recorded)
+        )
+    )
+    assert 0 < len(left) < len(again) and left.equals(expected)
+    assert context("someone_else").unrecorded(again).equals(again)  # the key names the agent
+
+    # and what it leaves out is what a run drops: a run of exactly those adds nothing
+    class Repeats(Agent):
+        name = "filler"
+        version = "1.0"
+
+        def run(self, ctx: Context) -> AgentResult:
+            return AgentResult(again.join(left, on=again.columns, how="anti"), {})
+
+    before = len(_proposals(run_wh))
+    [rerun] = run_agents(run_wh, [_spec("filler", Repeats)], only="filler")
+    assert rerun.status == "succeeded" and len(_proposals(run_wh)) == before
