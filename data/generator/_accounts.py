@@ -13,7 +13,14 @@ from revstack.data.generator._places import place_accounts
 from revstack.data.generator._util import Clock, ids, segment_starts
 from revstack.data.generator._variants import SUFFIX_RE
 
-__all__ = ["make_accounts", "People", "make_contacts", "refresh_departures", "PERSONAS"]
+__all__ = [
+    "make_accounts",
+    "People",
+    "make_contacts",
+    "refresh_departures",
+    "PERSONAS",
+    "TITLE_ROWS",
+]
 
 _STREETS = np.array(
     [
@@ -43,7 +50,7 @@ PERSONAS = np.array(
 )
 _PERSONA_P = np.array([0.15, 0.10, 0.20, 0.15, 0.15, 0.25])
 # persona index, title, department
-_TITLES = [
+TITLE_ROWS = [
     (0, "Chief Financial Officer", "Finance"),
     (0, "VP Finance", "Finance"),
     (0, "Chief Operating Officer", "Executive"),
@@ -238,7 +245,7 @@ def make_contacts(
     left = leave[exists]
     gone = left < clock.now
     first, last = person_names(rng, n)
-    t_rows = pl.DataFrame(_TITLES, schema=["persona", "title", "department"], orient="row")
+    t_rows = pl.DataFrame(TITLE_ROWS, schema=["persona", "title", "department"], orient="row")
     per = t_rows.group_by("persona", maintain_order=True).agg(k=pl.len())
     t_first = np.cumsum(np.r_[0, per["k"].to_numpy()[:-1]]).astype(np.int64)
     t_k = per["k"].to_numpy().astype(np.int64)
@@ -267,9 +274,9 @@ def make_contacts(
     )
     email = f.select(pl.concat_str(local, pl.lit("@"), "domain")).to_series()
     # What the CRM knows of a departure: inactive, bounced, or both (never neither).
-    signal = rng.choice(3, size=n, p=[0.25, 0.35, 0.40])  # inactive only, bounced only, both
+    signal = _signal(rng, n)
     seen = left + rng.uniform(3, 60, n)
-    noticed = gone  # the CRM hears of every departure (updated_at is when it did)
+    noticed = gone & (signal != 3)  # updated_at is when the CRM heard of it
     acc_phone = accounts["phone"].to_numpy()[a]
     ext = pl.Series(rng.integers(100, 9999, n)).cast(pl.String)
     contacts = pl.DataFrame(
@@ -295,6 +302,7 @@ def make_contacts(
             "left": np.where(gone, left, np.nan),
             "is_active": ~(noticed & (signal != 1)),
             "email_bounced": noticed & (signal != 0),
+            "title_idx": title_idx,
             "email_opt_out": rng.random(n) < 0.03,
             "do_not_contact": rng.random(n) < 0.01,
             "seat": accounts["seat"].to_numpy()[a],
@@ -308,6 +316,12 @@ def make_contacts(
     return People(contacts, segment_starts(count), count, persona, start, leave, record)
 
 
+def _signal(rng: np.random.Generator, n: int) -> np.ndarray:
+    """What the CRM shows of a departure: 0 inactive only, 1 bounced only, 2 both, 3 neither
+    (nobody told the CRM and nobody has mailed them since: their activity simply stops)."""
+    return rng.choice(4, size=n, p=[0.2, 0.3, 0.3, 0.2])
+
+
 def refresh_departures(
     rng: np.random.Generator, people: People, rows: np.ndarray, clock: Clock
 ) -> None:
@@ -319,17 +333,18 @@ def refresh_departures(
     left[people.record[exists]] = people.leave[exists]
     left = left[rows]
     gone = left < clock.now
-    signal = rng.choice(3, size=len(rows), p=[0.25, 0.35, 0.40])
+    signal = _signal(rng, len(rows))
+    noticed = gone & (signal != 3)
     c = people.contacts
     idx = pl.Series(rows)
     people.contacts = c.with_columns(
         left=c["left"].scatter(idx, np.where(gone, left, np.nan)),
-        is_active=c["is_active"].scatter(idx, ~(gone & (signal != 1))),
-        email_bounced=c["email_bounced"].scatter(idx, gone & (signal != 0)),
+        is_active=c["is_active"].scatter(idx, ~(noticed & (signal != 1))),
+        email_bounced=c["email_bounced"].scatter(idx, noticed & (signal != 0)),
         updated=c["updated"].scatter(
             idx,
             np.where(
-                gone,
+                noticed,
                 np.minimum(left + rng.uniform(3, 60, len(rows)), clock.now),
                 c["updated"].gather(idx).to_numpy(),
             ),

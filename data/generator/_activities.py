@@ -4,6 +4,8 @@ contacts their stage needs (except the planted violations) and meetings booked a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import polars as pl
 
@@ -224,14 +226,21 @@ def durations(kind: np.ndarray, rng: np.random.Generator) -> pl.Series:
 
 
 def account_touches(
-    rng: np.random.Generator, clock: Clock, start: np.ndarray, left: np.ndarray, n: int
+    rng: np.random.Generator,
+    clock: Clock,
+    start: np.ndarray,
+    left: np.ndarray,
+    n: int,
+    closed: Callable[[np.ndarray, np.ndarray], np.ndarray],
 ) -> pl.DataFrame:
-    """(contact row, t, kind, subject code) for touches on accounts outside any deal."""
+    """(contact row, t, kind, subject code) for touches on accounts outside any deal, in
+    the owner's local time; `closed(contact, day)` says the owner's office is shut."""
     live = np.flatnonzero(start < clock.now)
     c = live[rng.integers(0, len(live), n)]
     stop = np.minimum(np.nan_to_num(left[c], nan=np.inf), clock.now)
     t = start[c] + rng.random(n) * np.maximum(stop - start[c], 0.1)
-    t = np.maximum(clock.working(rng, t, np.minimum(t, clock.now - 0.01)), start[c])
+    t = clock.working(rng, t, np.minimum(t, clock.now - 0.01), closed=lambda day: closed(c, day))
+    t = np.maximum(t, start[c])
     kind = rng.choice([0, 2, 1], size=n, p=[0.6, 0.25, 0.15])  # outbound email, voicemail, reply
     subject = 40 + np.where(kind == 2, 3, 0) + rng.integers(0, 3, n) + np.where(kind == 1, 6, 0)
     return pl.DataFrame(

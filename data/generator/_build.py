@@ -12,6 +12,7 @@ from revstack.data.generator._accounts import People, make_accounts, make_contac
 from revstack.data.generator._activities import deal_activities
 from revstack.data.generator._config import Scale
 from revstack.data.generator._deals import Deals, creation_days, make_deals
+from revstack.data.generator._decay import decay
 from revstack.data.generator._history import Violations, history, plant_violations
 from revstack.data.generator._people import Team, make_team
 from revstack.data.generator._ref import news_effect, news_events
@@ -32,6 +33,7 @@ class World:
     history: pl.DataFrame  # full-state rows in float days, before blanks
     pushes: pl.DataFrame  # close-date pushes (deal, t, old, close)
     activities: pl.DataFrame  # deal activities: deal, t, contact row, kind
+    changes: pl.DataFrame  # every real change to a contact and whether the CRM caught it
 
 
 def simulate(rng: np.random.Generator, scale: Scale, clock: Clock) -> World:
@@ -52,6 +54,7 @@ def simulate(rng: np.random.Generator, scale: Scale, clock: Clock) -> World:
     accounts = accounts.with_columns(created=acc_created)
     people = make_contacts(rng, accounts, scale.contacts_per_account, clock)
     deals = make_deals(rng, clock, created, account, accounts, people, team, news_effect(news))
+    changes = decay(rng, people, clock)  # after the deals: poached champions leave earlier
     violations = plant_violations(rng, deals, clock)
     traits = team.traits
     hist, pushes = history(
@@ -63,4 +66,6 @@ def simulate(rng: np.random.Generator, scale: Scale, clock: Clock) -> World:
         traits["commit_bias"].to_numpy(),
     )
     acts = deal_activities(rng, clock, deals, violations, scale.activities_per_deal_week)
-    return World(clock, team, accounts, people, news, deals, violations, hist, pushes, acts)
+    return World(
+        clock, team, accounts, people, news, deals, violations, hist, pushes, acts, changes
+    )

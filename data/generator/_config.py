@@ -94,6 +94,18 @@ class Rates:
             },
         }
     )
+    # Optional fields real exports leave blank, at the rates the public Salesforce sample
+    # (../shared/data/salesforce_sample) shows: 7 of 31 opportunities without a lead
+    # source, 4 of 12 accounts without annual revenue.
+    sparse: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {
+            "accounts": {"annual_revenue": 0.33},
+            "opportunities": {"lead_source": 0.23},
+        }
+    )
+    # Open deals still in prospecting with no created_at: maven_crm's export has no
+    # engage date for any of its 500 deals in prospecting (deals not yet engaged).
+    undated_prospecting: float = 1.0
     # Duplicates are keyed in in a hurry: these fields are blank on them this much more.
     duplicate_blank: dict[str, float] = field(
         default_factory=lambda: {"industry": 0.25, "employees": 0.30, "title": 0.30}

@@ -25,7 +25,7 @@ from revstack.data.generator._history import probabilities, stage_names
 from revstack.data.generator._people import occupant_at
 from revstack.data.generator._util import ids
 
-__all__ = ["crm_tables"]
+__all__ = ["crm_tables", "utc_days"]
 
 _NEXT_STEP = [
     "Qualify budget and timeline",
@@ -44,9 +44,20 @@ def _ts(w: World, col: str) -> pl.Expr:
     ).cast(pl.Datetime("us"))
 
 
+def utc_days(w: World, days: np.ndarray, zone: np.ndarray) -> np.ndarray:
+    """The simulation's moments are the owner's wall clock: to UTC, as the CRM stores them.
+    What happened by as-of stays before it (a western team's last evening is clipped to
+    the last second before the export)."""
+    d = np.asarray(days, dtype=float)
+    out = w.team.zones.to_utc(d, zone)
+    return np.where(d <= w.clock.now, np.minimum(out, w.clock.now - 1 / 86_400), out)
+
+
 def crm_tables(rng: np.random.Generator, w: World, rates: Rates) -> dict[str, pl.DataFrame]:
     d, team, clock, now = w.deals, w.team, w.clock, w.clock.now
     acc = w.accounts
+    zones = team.zones
+    deal_zone = team.seat_zone[d.seat]
     out: dict[str, pl.DataFrame] = {}
     out["crm.users"] = team.users.with_columns(created_at=_ts(w, "hired")).drop(
         "first", "last", "hired"
@@ -66,6 +77,7 @@ def crm_tables(rng: np.random.Generator, w: World, rates: Rates) -> dict[str, pl
     accounts, acc_map = duplicate_accounts(rng, base, rates.duplicate_accounts, now, active_reps)
     is_dup = np.r_[np.zeros(len(acc), bool), np.ones(len(acc_map), bool)]
     accounts = blank(rng, accounts, rates.missing["accounts"], rates.duplicate_blank, is_dup)
+    accounts = blank(rng, accounts, rates.sparse["accounts"], {}, is_dup)
     accounts, wrong = wrong_firmographics(rng, accounts, rates.wrong_firmographics)
     accounts = accounts.with_columns(
         updated=pl.col("created") + pl.Series(rng.random(len(accounts))) * (now - pl.col("created"))
@@ -152,9 +164,9 @@ def crm_tables(rng: np.random.Generator, w: World, rates: Rates) -> dict[str, pl
             ),
             "is_closed": d.crm_closed,
             "is_won": d.crm_closed & d.won,
-            "created": d.created,
-            "updated": last["t"],
-            "changed": last["changed"],
+            "created": utc_days(w, d.created, deal_zone),
+            "updated": utc_days(w, last["t"].to_numpy(), deal_zone),
+            "changed": utc_days(w, last["changed"].to_numpy(), deal_zone),
         }
     )
     opps = blank(
@@ -164,6 +176,8 @@ def crm_tables(rng: np.random.Generator, w: World, rates: Rates) -> dict[str, pl
         {},
         np.zeros(d.n, bool),
     )
+    opps = blank(rng, opps, rates.sparse["opportunities"], {}, np.zeros(d.n, bool))
+    undated = (stage == 0) & ~d.crm_closed & (rng.random(d.n) < rates.undated_prospecting)
     blanks = opps.select(
         "deal",
         amount_b=pl.col("amount").is_null(),
@@ -179,7 +193,7 @@ def crm_tables(rng: np.random.Generator, w: World, rates: Rates) -> dict[str, pl
     )
     out["crm.opportunities"] = opps.with_columns(
         close_date=pl.Series(clock.date(opps["close_date"].fill_null(np.nan).to_numpy())),
-        created_at=_ts(w, "created"),
+        created_at=pl.when(pl.Series(undated)).then(None).otherwise(_ts(w, "created")),
         updated_at=_ts(w, "updated"),
         stage_changed_at=_ts(w, "changed"),
     )
@@ -190,10 +204,11 @@ def crm_tables(rng: np.random.Generator, w: World, rates: Rates) -> dict[str, pl
     ht = h["t"].to_numpy()
     hist = (
         h.join(blanks, on="deal", how="left", maintain_order="left")
+        .with_columns(t_utc=pl.Series(utc_days(w, ht, deal_zone[hd])))
         .with_columns(
             history_id_no=pl.int_range(1, pl.len() + 1, dtype=pl.Int64),
             opportunity_id_no=pl.col("deal") + 1,
-            changed_at=_ts(w, "t"),
+            changed_at=_ts(w, "t_utc"),
             stage=stage_names(pl.col("stage")),
             amount=pl.when("amount_b").then(None).otherwise("amount"),
             close=pl.when(pl.col("close_b") | pl.col("close").is_nan())
@@ -232,7 +247,9 @@ def crm_tables(rng: np.random.Generator, w: World, rates: Rates) -> dict[str, pl
             "contact_id": contact_id[roles["contact"].to_numpy()],
             "role": role,
             "is_primary": roles["j"].to_numpy() == 0,
-            "added": np.maximum(d.created[rd], roles["start"].to_numpy()),
+            "added": utc_days(
+                w, np.maximum(d.created[rd], roles["start"].to_numpy()), deal_zone[rd]
+            ),
         }
     ).with_columns(added_at=_ts(w, "added"))
 
@@ -246,13 +263,17 @@ def crm_tables(rng: np.random.Generator, w: World, rates: Rates) -> dict[str, pl
     # At work: never later than the simulation had it (what follows must still follow),
     # never before the deal or the person existed (then the simulated moment stands).
     booked = kind == 7
-    at = clock.working(rng, t0, np.where(booked, np.inf, t0))
+    zone = deal_zone[ad]
+    at = clock.working(
+        rng, t0, np.where(booked, np.inf, t0), closed=lambda day: zones.closed(zone, day)
+    )
     born = np.where(con >= 0, w.people.contacts["start"].to_numpy()[np.maximum(con, 0)], -np.inf)
     early = at < np.maximum(d.created[ad], born)
     at = np.where(booked, np.where(at <= now, at + 7, at), np.where(early, t0, at))
+    utc = utc_days(w, at, zone)
     deal_part = pl.DataFrame(
         {
-            "t": at,
+            "t": np.where(booked & (utc <= now), utc + 7, utc),  # booked: still ahead in UTC
             "opportunity_id_no": (ad + 1).astype(np.int32),
             "account_id_no": opp_acc_no[ad],
             "contact_id_no": pl.Series(con + 1, dtype=pl.Int32).replace(0, None),
@@ -263,16 +284,22 @@ def crm_tables(rng: np.random.Generator, w: World, rates: Rates) -> dict[str, pl
             "subject_code": subject,
         }
     )
-    del acts, ad, at, con, t0
+    del acts, ad, at, con, t0, utc
     p = w.people.contacts
+    contact_zone = team.seat_zone[p["seat"].to_numpy()]
     touches = account_touches(
-        rng, clock, p["start"].to_numpy(), p["left"].to_numpy(), len(deal_part) // 10
+        rng,
+        clock,
+        p["start"].to_numpy(),
+        p["left"].to_numpy(),
+        len(deal_part) // 10,
+        lambda c, day: zones.closed(contact_zone[c], day),
     )
     tc = touches["contact"].to_numpy()
     tt = touches["t"].to_numpy()
     touch_part = pl.DataFrame(
         {
-            "t": tt,
+            "t": utc_days(w, tt, contact_zone[tc]),
             "opportunity_id_no": pl.Series([None] * 0, dtype=pl.Int32).extend_constant(
                 None, len(tc)
             ),

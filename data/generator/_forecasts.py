@@ -20,7 +20,7 @@ __all__ = ["revenue", "submissions"]
 _OFFSETS = {"quarter": [0, 28, 56], "month": [0, 14]}
 _MISSED = 0.05  # share of due submissions a rep never makes
 _SKIPPED = 0.04  # share of (rep, period) with no submission at all
-_MOOD = 0.15  # spread of the mood a period's calls share
+_MOOD = 0.2  # spread of the mood a period's calls share
 _LENGTH = {"quarter": 91.0, "month": 30.4}
 
 
@@ -184,6 +184,9 @@ def submissions(
     # Reps submit when they get to it: on the day or up to two working days late, at any
     # working hour, and now and then not at all (a busy week, a holiday).
     when = _submitted(rng, clock, grid["s"].to_numpy() - 9 / 24)
+    # at a working hour of the rep's own zone, stored in UTC (never after as-of)
+    zone = team.seat_zone[team.rep_seat[r]]
+    when = np.minimum(team.zones.to_utc(when, zone), clock.now - 1 / 86_400)
     key = (np.round(grid["p0"].to_numpy()).astype(np.int64) * 2 + quarter) * len(team.rep_ids) + r
     _, rep_period = np.unique(key, return_inverse=True)
     skipped = rng.random(int(rep_period.max()) + 1 if len(key) else 0) < _SKIPPED

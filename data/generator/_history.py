@@ -154,7 +154,10 @@ def history(
             {"deal": k_deal, "t": d.entries[k_deal, k_stage], "kind": 1, "stage": k_stage + 1}
         )
     )
-    ev.append(_back_moves(rng, clock, d))
+    # a deal moved into a stage it fails stays there: no move back after that
+    planted_at = pl.Series(np.where(v.kind >= 0, v.at, np.inf))
+    back = _back_moves(rng, clock, d)
+    ev.append(back.filter(pl.col("t") < planted_at.gather(back["deal"])))
     ev.append(pushes.select("deal", "t", pl.lit(3).alias("kind"), "close"))
     ev.append(
         pl.DataFrame(
@@ -260,10 +263,15 @@ def history(
         )
     )
     # A push moves the date in force, which a pull-in may have changed since the push
-    # before: truth.slips holds what the history shows.
+    # before: truth.slips holds what the history shows, and only what moved the date later
+    # (a push planned off a date a pull-in has since moved may land on or before it).
     pushes = (
         h.with_columns(old=pl.col("close").shift(1).over("deal"))
-        .filter((pl.col("kind") == 3) & pl.col("pull").is_null())
+        .filter(
+            (pl.col("kind") == 3)
+            & pl.col("pull").is_null()
+            & (pl.col("close").floor() > pl.col("old").floor())
+        )
         .select("deal", "t", "old", "close")
     )
     return h.drop("pull"), pushes

@@ -11,6 +11,7 @@ import polars as pl
 from revstack.data.generator._names import person_names
 from revstack.data.generator._places import REGIONS
 from revstack.data.generator._util import Clock, ids
+from revstack.data.generator._zones import ZONES, Zones, make_zones
 
 __all__ = ["Team", "make_team", "occupant_at"]
 
@@ -28,6 +29,9 @@ class Team:
     rep_ids: np.ndarray  # user_id of each rep occupant
     rep_hire: np.ndarray  # hire day of each rep
     rep_leave: np.ndarray  # leave day of each rep, inf while employed
+    zones: Zones  # the teams' time zones and holidays
+    seat_zone: np.ndarray  # (seats,) zone index of the seat's team
+    rep_seat: np.ndarray  # seat of each rep
 
 
 def _apportion(n: int) -> np.ndarray:
@@ -80,6 +84,9 @@ def make_team(rng: np.random.Generator, reps: int, clock: Clock) -> Team:
     team_name = np.array([f"{r} {i + 1}" for i, r in enumerate(team_region)])  # one per team
     rep_hire = hire[exists]
     rep_leave = leave[exists]
+    zones, team_zone = make_zones(clock, list(team_region))
+    zone_name = np.array(zones.names)
+    hq = ZONES[vp_regions[0]][0] if vp_regions else zones.names[0]
     users = pl.DataFrame(
         {
             "user_id": uid,
@@ -103,6 +110,11 @@ def make_team(rng: np.random.Generator, reps: int, clock: Clock) -> Team:
             "is_active": np.concatenate(
                 [np.ones(n_exec + n_teams, bool), ~np.isfinite(rep_leave), [True]]
             ),
+            "time_zone": [hq]
+            + [ZONES[r][0] for r in vp_regions]
+            + list(zone_name[team_zone])
+            + list(zone_name[team_zone[seat_team[seat_of_rep]]])
+            + [hq],
             "hired": np.concatenate(
                 [-rng.uniform(400, 3000, n_exec + n_teams), rep_hire, [-900.0]]
             ),
@@ -137,7 +149,20 @@ def make_team(rng: np.random.Generator, reps: int, clock: Clock) -> Team:
             "insight": rng.beta(5.0, 2.5, n_reps),
         }
     )
-    return Team(users, traits, seat_region, occupant, hire, leave, rep_ids, rep_hire, rep_leave)
+    return Team(
+        users,
+        traits,
+        seat_region,
+        occupant,
+        hire,
+        leave,
+        rep_ids,
+        rep_hire,
+        rep_leave,
+        zones,
+        team_zone[seat_team],
+        seat_of_rep,
+    )
 
 
 def occupant_at(team: Team, seat: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -22,6 +22,10 @@ _STAGE_ORDER = (
     "CASE stage WHEN 'prospecting' THEN 0 WHEN 'qualification' THEN 1 WHEN 'discovery' THEN 2 "
     "WHEN 'proposal' THEN 3 WHEN 'negotiation' THEN 4 WHEN 'closed_won' THEN 5 ELSE 6 END"
 )
+# Completed activities with their owner's wall clock (users.time_zone; timestamps are UTC).
+_LOCAL = """SELECT timezone(u.time_zone, a.occurred_at AT TIME ZONE 'UTC') AS lt
+            FROM crm.activities a JOIN crm.users u ON u.user_id = a.owner_id
+            WHERE a.status = 'completed' AND u.time_zone IS NOT NULL"""
 _DOMAIN = (
     "nullif(regexp_replace(regexp_replace(lower(trim(website)), '^[a-z]+://', ''), "
     "'^www\\.|/.*$', '', 'g'), '')"
@@ -161,11 +165,43 @@ _MEASURES: list[tuple[str, str, str, float | None, float | None]] = [
     ),
     (
         "working week",
-        "completed activities before 07:00 or from 20:00",
-        """SELECT avg((hour(occurred_at) < 7 OR hour(occurred_at) >= 20)::INT)
-           FROM crm.activities WHERE status = 'completed'""",
+        "completed activities on a weekend, owner's local time",
+        f"SELECT avg((dayofweek(lt) IN (0, 6))::INT) FROM ({_LOCAL})",
+        None,
+        0.08,
+    ),
+    (
+        "working week",
+        "completed activities before 07:00 or from 20:00, owner's local time",
+        f"SELECT avg((hour(lt) < 7 OR hour(lt) >= 20)::INT) FROM ({_LOCAL})",
         None,
         0.10,
+    ),
+    (
+        "working week",
+        "completed activities before 07:00 or from 20:00 UTC",
+        """SELECT avg((hour(occurred_at) < 7 OR hour(occurred_at) >= 20)::INT)
+           FROM crm.activities WHERE status = 'completed'""",
+        0.10,
+        None,
+    ),
+    (
+        "working week",
+        "time zones our users work in (count)",
+        "SELECT count(DISTINCT time_zone) FROM crm.users",
+        3.0,
+        None,
+    ),
+    (
+        "working week",
+        "activity on 25 December and 1 January against an average weekday (local)",
+        f"""WITH d AS (SELECT lt::DATE AS day, count(*) AS n FROM ({_LOCAL}) GROUP BY ALL)
+            SELECT avg(n) FILTER (WHERE ((month(day) = 12 AND day(day) = 25)
+                                         OR (month(day) = 1 AND day(day) = 1))
+                                        AND dayofweek(day) BETWEEN 1 AND 5)
+                   / avg(n) FILTER (WHERE dayofweek(day) BETWEEN 1 AND 5) FROM d""",
+        None,
+        0.30,
     ),
     (
         "working week",
@@ -258,6 +294,30 @@ _MEASURES: list[tuple[str, str, str, float | None, float | None]] = [
         0.95,
     ),
     (
+        "decay",
+        "contacts who left that the CRM never marks inactive or bounced",
+        """SELECT avg((NOT in_crm)::INT) FROM truth.contact_changes
+           WHERE field = 'is_active'""",
+        0.05,
+        0.50,
+    ),
+    (
+        "decay",
+        "stayers' changed titles, emails and phones the CRM still lacks",
+        """SELECT avg((NOT in_crm)::INT) FROM truth.contact_changes
+           WHERE field <> 'is_active'""",
+        0.10,
+        0.90,
+    ),
+    (
+        "decay",
+        "contacts with a stale value the CRM shows",
+        """SELECT count(DISTINCT contact_id) FILTER (WHERE NOT in_crm)
+                  / (SELECT count(*) FROM crm.contacts) FROM truth.contact_changes""",
+        None,
+        None,
+    ),
+    (
         "uniformity",
         "spread of win rates across segments (points)",
         """WITH s AS (SELECT CASE WHEN a.employees < 200 THEN 0 WHEN a.employees < 2000 THEN 1
@@ -288,11 +348,25 @@ _MEASURES: list[tuple[str, str, str, float | None, float | None]] = [
         0.95,
     ),
     (
-        "uniformity",
+        "blanks",
         "deals with no lead source",
         "SELECT avg((lead_source IS NULL)::INT) FROM crm.opportunities",
         0.01,
         0.25,
+    ),
+    (
+        "blanks",
+        "accounts with no annual revenue",
+        "SELECT avg((annual_revenue IS NULL)::INT) FROM crm.accounts",
+        0.05,
+        0.50,
+    ),
+    (
+        "blanks",
+        "deals with no created date",
+        "SELECT avg((created_at IS NULL)::INT) FROM crm.opportunities",
+        None,
+        0.10,
     ),
     (
         "forecast",
@@ -322,6 +396,8 @@ def figure_text(x: float | None, measure: str) -> str:
         return f"{100 * x:.1f} pts"
     if "(days)" in measure:
         return f"{x:.0f} days"
+    if "(count)" in measure:
+        return f"{x:.0f}"
     return f"{x:.1%}"
 
 
@@ -331,6 +407,8 @@ def _target(low: float | None, high: float | None, measure: str) -> str:
             return f"{100 * x:g} pts"
         if "(days)" in measure:
             return f"{x:g} days"
+        if "(count)" in measure:
+            return f"{x:g}"
         return f"{x:.0%}"
 
     if low is not None and high is not None:
@@ -359,6 +437,15 @@ def real_figures(shared: Path) -> dict[str, float]:
         total, same = (float(x) for x in pairs.row(0))
         if total:
             out["account pairs with the same phone that are different companies"] = 1 - same / total
+    sf = shared / "salesforce_sample"
+    for name, col, measure in (
+        ("Opportunity", "LeadSource", "deals with no lead source"),
+        ("Account", "AnnualRevenue", "accounts with no annual revenue"),
+    ):
+        if (sf / f"{name}.csv").exists():
+            t = pl.read_csv(sf / f"{name}.csv", infer_schema=False)
+            empty = pl.col(col).is_null() | (pl.col(col).str.strip_chars() == "")
+            out[measure] = float(t.select(empty.mean()).item())
     maven = shared / "maven_crm" / "sales_pipeline.csv"
     if maven.exists():
         m = pl.read_csv(maven, try_parse_dates=True)
@@ -368,6 +455,9 @@ def real_figures(shared: Path) -> dict[str, float]:
         won = closed.filter(pl.col("deal_stage") == "Won")
         fast = ((pl.col("close_date") - pl.col("engage_date")).dt.total_days() <= 7).mean()
         out["wins within 7 days of creation (share of wins)"] = float(won.select(fast).item())
+        out["deals with no created date"] = float(
+            m.select(pl.col("engage_date").is_null().mean()).item()
+        )
     return out
 
 

@@ -13,7 +13,8 @@ different company), so the past is cut out of one company. What a cut knows, per
 - accounts, contacts, users: those created by the moment; a record updated later shows
   its creation time as its last update until the moment passes the real one (its
   other fields are the final ones throughout: the generator keeps no field history);
-- opportunities: those created by the moment; a deal that changes later stands at its
+- opportunities: those created by the moment (by their first history row where the
+  export has no created_at); a deal that changes later stands at its
   last history row before the moment (stage, amount, close date, category,
   probability; closed and won as that stage is elsewhere) — the planted defects of its
   final row appear when the moment passes its last change;
@@ -72,6 +73,8 @@ WITH h AS (
 last AS (SELECT * FROM h WHERE latest = 1),
 moved AS (SELECT opportunity_id, max(changed_at) AS at_ FROM h WHERE moved GROUP BY ALL),
 later AS (SELECT DISTINCT opportunity_id FROM src.crm.opportunity_history WHERE changed_at > $at),
+opened AS (SELECT opportunity_id, min(changed_at) AS at_ FROM src.crm.opportunity_history
+           GROUP BY ALL),
 flags AS (SELECT stage, bool_or(is_closed) AS closed, bool_or(is_won) AS won
           FROM src.crm.opportunities GROUP BY ALL)
 SELECT o.* REPLACE (
@@ -93,7 +96,8 @@ LEFT JOIN later r ON r.opportunity_id = o.opportunity_id
 LEFT JOIN last l ON l.opportunity_id = o.opportunity_id AND r.opportunity_id IS NOT NULL
 LEFT JOIN moved m ON m.opportunity_id = o.opportunity_id
 LEFT JOIN flags f ON f.stage = l.stage
-WHERE o.created_at <= $at AND (r.opportunity_id IS NULL OR l.opportunity_id IS NOT NULL)
+LEFT JOIN opened n ON n.opportunity_id = o.opportunity_id
+WHERE coalesce(o.created_at, n.at_) <= $at AND (r.opportunity_id IS NULL OR l.opportunity_id IS NOT NULL)
 """
 _CUTS = {
     "crm.users": "SELECT * FROM src.crm.users WHERE created_at IS NULL OR created_at <= $at",
@@ -103,8 +107,9 @@ _CUTS = {
     "crm.opportunity_history": "SELECT * FROM src.crm.opportunity_history WHERE changed_at <= $at",
     "crm.opportunity_contacts": (
         "SELECT * FROM src.crm.opportunity_contacts WHERE (added_at IS NULL OR added_at <= $at) "
-        "AND opportunity_id IN (SELECT opportunity_id FROM src.crm.opportunities "
-        "WHERE created_at <= $at)"
+        "AND opportunity_id IN (SELECT opportunity_id FROM src.crm.opportunities o "
+        "WHERE coalesce(o.created_at, (SELECT min(changed_at) FROM src.crm.opportunity_history h "
+        "WHERE h.opportunity_id = o.opportunity_id)) <= $at)"
     ),
     "crm.activities": (
         "SELECT * FROM src.crm.activities WHERE occurred_at <= $at UNION ALL "

@@ -7,6 +7,7 @@ import numpy as np
 import polars as pl
 
 from revstack.data.generator._build import World
+from revstack.data.generator._crm import utc_days
 from revstack.data.generator._defects import defect_rows
 from revstack.data.generator._history import VIOLATION_KINDS
 
@@ -66,7 +67,15 @@ def truth_tables(w: World, crm: dict, required: dict[str, list[str]]) -> dict[st
     )
     out["truth.slips"] = pushes.select(
         opportunity_id=opp_id.gather(pushes["deal"]),
-        slipped_at=pl.Series(clock.ts(pushes["t"].to_numpy())),
+        slipped_at=pl.Series(
+            clock.ts(
+                utc_days(
+                    w,
+                    pushes["t"].to_numpy(),
+                    w.team.seat_zone[d.seat[pushes["deal"].to_numpy()]],
+                )
+            )
+        ),
         old_close_date=pl.Series(clock.date(pushes["old"].to_numpy())),
         new_close_date=pl.Series(clock.date(pushes["close"].to_numpy())),
         out_of_period=pl.Series(
@@ -92,6 +101,9 @@ def truth_tables(w: World, crm: dict, required: dict[str, list[str]]) -> dict[st
         }
     )
     out["truth.rep_profiles"] = w.team.traits
+    out["truth.contact_changes"] = w.changes.with_columns(
+        changed_at=pl.Series(clock.ts(w.changes["at"].to_numpy()))
+    ).drop("at")
 
     # -- every defect -----------------------------------------------------------------
     parts = [

@@ -7,6 +7,7 @@ history (`Clock.start`); it becomes a timestamp only when the tables are assembl
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,12 +60,18 @@ class Clock:
         return (self.date(np.floor(days)).astype(np.int64) + 3) % 7
 
     def working(
-        self, rng: np.random.Generator, days: np.ndarray, upper: np.ndarray | None = None
+        self,
+        rng: np.random.Generator,
+        days: np.ndarray,
+        upper: np.ndarray | None = None,
+        closed: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> np.ndarray:
         """Move each moment to a time someone is at work: a weekday (a weekend day goes to
         one of the five weekdays before it; about one in ten stays, people do work on
         Saturdays) at an hour drawn from a working day's shape (few before 07:00 or after
-        20:00). Never after `upper` (a moment that would be goes back a day, then is clipped)."""
+        20:00). A day `closed` says is a holiday (per row) goes to the working day before
+        it (one in twenty stays). Never after `upper` (a moment that would be goes back a
+        day, then is clipped)."""
         days = np.asarray(days, dtype=float)
         out = days.copy()
         todo = np.isfinite(days)
@@ -74,6 +81,12 @@ class Clock:
             wd = self.weekday(day)
             weekend = (wd >= 5) & (rng.random(len(day)) > 0.1)
             day = day - np.where(weekend, wd - 4 + rng.integers(0, 5, len(day)), 0)
+            if closed is not None:
+                for _ in range(3):  # Christmas and Boxing Day, then a weekend before them
+                    shut = closed(day) & (rng.random(len(day)) > 0.05)
+                    day = day - shut
+                    wd = self.weekday(day)
+                    day = day - np.where(shut & (wd >= 5), wd - 4, 0)
             cand = day + working_hours(rng, len(day)) / 24
             out = np.where(todo, cand, out)
             if upper is None:

@@ -31,6 +31,7 @@ TABLES = [
     "truth.slips",
     "truth.rep_profiles",
     "truth.champion_departures",
+    "truth.contact_changes",
     "truth.revenue",
 ]
 _COLUMNS = """
