@@ -1,4 +1,4 @@
--- 015: what a harder generated company needs to say (issue #17, docs/generator.md).
+-- 016: what a harder generated company needs to say (issue #17, docs/generator.md).
 -- Owners work in their own time zone: the CRM keeps each user's zone (as Salesforce keeps
 -- a user's TimeZoneSidKey); timestamps stay naive UTC. Importers leave it NULL.
 ALTER TABLE crm.users ADD COLUMN time_zone VARCHAR;   -- IANA name, e.g. 'Europe/Berlin'
