@@ -317,7 +317,10 @@ def _scores(
     codes: list[list[tuple[str, float]]] = [[] for _ in range(len(now))]
     for i, c in zip(shown, scorer.reasons(x[shown]), strict=True):
         codes[i] = c
-    rows = now.to_dicts()
+    # A reason names the deal's figures only where it has codes: only those rows as dicts.
+    rows: list[dict[str, Any]] = [{} for _ in range(len(now))]
+    for i, r in zip(shown, now[shown].iter_rows(named=True), strict=True):
+        rows[i] = r
     reason = [model_reason(float(r), c, s) for r, c, s in zip(risk, codes, rows, strict=True)]
     reasons = [_json([{"code": k, "points": round(p, 4)} for k, p in c]) for c in codes]
     scores = now.select("as_of", "opportunity_id").with_columns(
