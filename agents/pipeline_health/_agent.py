@@ -84,7 +84,12 @@ class PipelineHealth(Agent):
                 "fitted_at": stored.fit_as_of.isoformat(),
                 "fitted_by_run": stored.run_id,
             }
+            note = (
+                f"risk model read back: fitted at {stored.fit_as_of:%Y-%m-%d} by run "
+                f"{stored.run_id}, refitted every {refit_weeks} weeks"
+            )
         else:
+            note = ""
             h = dt.timedelta(days=HORIZON_DAYS)
             past = weekly_moments(
                 (as_of - dt.timedelta(weeks=train_weeks) - h).date(), as_of.date()
@@ -175,6 +180,7 @@ class PipelineHealth(Agent):
                 "training_moments": training,
             },
             outputs,
+            note,
         )
 
     def _fit(

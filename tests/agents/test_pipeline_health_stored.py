@@ -77,6 +77,8 @@ def test_a_run_reading_the_model_back_flags_exactly_as_a_full_refit(stored: Ware
     full = _run(stored, refit_weeks=0)  # refit every run: the agent before stored models
     assert back.metadata["model"]["source"] == "read back"
     assert back.metadata["model"]["fitted_by_run"] == first_run
+    assert back.note.startswith("risk model read back") and first_run in back.note
+    assert full.note == ""
     assert full.metadata["model"]["source"] == "fitted"
     assert "refit every 0 weeks" in full.metadata["model"]["refit_because"]
     assert back.metadata["benchmarks"] == full.metadata["benchmarks"]
