@@ -4,7 +4,9 @@ Every step reads only rows stamped at or before the moment (``<= as_of``): histo
 by ``changed_at``, activities by ``occurred_at``, buying roles by ``added_at``, contact
 departures by the contact record's ``updated_at``. Running counts are computed once per
 row (window functions) and picked per moment with ASOF joins, so many weekly moments
-cost one pass over the tables, not one pass each.
+cost one pass over the tables, not one pass each. Every activity figure rides on one
+table of running counts, so a moment costs two ASOF joins on activities (at it and 30
+days before it), not six (on mid, 109 moments: 25 s -> see docs/pipeline_health.md, Speed).
 """
 
 from __future__ import annotations
@@ -70,55 +72,53 @@ acts AS (
 -- below pick the same number whichever of the two they land on. row_number would number
 -- ties in whatever order the scan ran, and two runs on the same data could then differ
 -- (docs/forecast.md, Row order).
-reply AS MATERIALIZED (  -- completed inbound / two-way touches, counted per deal
-    SELECT opportunity_id, contact_id, occurred_at,
-           count(*) OVER (PARTITION BY opportunity_id ORDER BY occurred_at
-                          RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n
-    FROM acts WHERE answered
+reply AS MATERIALIZED (  -- completed inbound / two-way touches
+    SELECT opportunity_id, contact_id, occurred_at FROM acts WHERE answered
 ),
-touch AS MATERIALIZED (  -- every completed touch, and how many of them were outbound, running
-    SELECT opportunity_id, occurred_at,
-           count(*) OVER w AS n,
-           sum((NOT answered)::INT) OVER w AS outbound_n
+-- Every completed touch with every running figure a moment needs, so one ASOF join per
+-- moment (and one 30 days before it) reads them all: touches, outbound touches, answers,
+-- the last answer, contacts engaged so far (a contact counts from its first answer), and
+-- the outbound count as it stood at the last answer (chasing without a reply since).
+touch0 AS (
+    SELECT opportunity_id, occurred_at, answered,
+           answered AND contact_id IS NOT NULL
+               AND row_number() OVER (PARTITION BY opportunity_id, contact_id, answered
+                                      ORDER BY occurred_at) = 1 AS first_answer
     FROM acts
+),
+touch1 AS (
+    SELECT opportunity_id, occurred_at, answered,
+           count(*) OVER w AS n,
+           sum((NOT answered)::INT) OVER w AS outbound_n,
+           sum(answered::INT) OVER w AS replies_n,
+           max(CASE WHEN answered THEN occurred_at END) OVER w AS last_two_way_at,
+           sum(first_answer::INT) OVER w AS engaged_k
+    FROM touch0
     WINDOW w AS (PARTITION BY opportunity_id ORDER BY occurred_at
                  RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 ),
-engaged AS (  -- how many distinct contacts had engaged by each first engagement
-    SELECT opportunity_id, first_at,
-           count(*) OVER (PARTITION BY opportunity_id ORDER BY first_at
-                          RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS k
-    FROM (SELECT opportunity_id, contact_id, min(occurred_at) AS first_at
-          FROM reply WHERE contact_id IS NOT NULL GROUP BY ALL)
+touch AS MATERIALIZED (
+    SELECT *, max(CASE WHEN answered THEN outbound_n END) OVER (
+                  PARTITION BY opportunity_id ORDER BY occurred_at
+                  RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS outbound_at_answer
+    FROM touch1
 ),
 a AS MATERIALIZED (
     SELECT s.as_of, s.opportunity_id,
-           r.occurred_at AS last_two_way_at, coalesce(r.n, 0) AS replies_n,
+           t.last_two_way_at, coalesce(t.replies_n, 0) AS replies_n,
            t.occurred_at AS last_activity_at, coalesce(t.n, 0) AS touches_n,
-           coalesce(t.outbound_n, 0) AS outbound_n
+           coalesce(t.outbound_n, 0) AS outbound_n,
+           coalesce(t.outbound_n, 0) - coalesce(t.outbound_at_answer, 0) AS unanswered,
+           coalesce(t.engaged_k, 0) AS engaged_contacts
     FROM state s
-    ASOF LEFT JOIN reply r ON s.opportunity_id = r.opportunity_id AND s.as_of >= r.occurred_at
     ASOF LEFT JOIN touch t ON s.opportunity_id = t.opportunity_id AND s.as_of >= t.occurred_at
 ),
 a30 AS (  -- the same running counts 30 days earlier, so their difference is the last 30 days
-    SELECT s.as_of, s.opportunity_id, coalesce(r.n, 0) AS replies_n,
+    SELECT s.as_of, s.opportunity_id, coalesce(t.replies_n, 0) AS replies_n,
            coalesce(t.outbound_n, 0) AS outbound_n
     FROM state s
-    ASOF LEFT JOIN reply r
-        ON s.opportunity_id = r.opportunity_id AND s.as_of - INTERVAL 30 DAY >= r.occurred_at
     ASOF LEFT JOIN touch t
         ON s.opportunity_id = t.opportunity_id AND s.as_of - INTERVAL 30 DAY >= t.occurred_at
-),
-since AS (  -- outbound touches since the last reply: chasing without an answer
-    SELECT a.as_of, a.opportunity_id, a.outbound_n - coalesce(t.outbound_n, 0) AS unanswered
-    FROM a
-    ASOF LEFT JOIN touch t
-        ON a.opportunity_id = t.opportunity_id AND a.last_two_way_at >= t.occurred_at
-),
-e AS (
-    SELECT s.as_of, s.opportunity_id, coalesce(g.k, 0) AS engaged_contacts
-    FROM state s
-    ASOF LEFT JOIN engaged g ON s.opportunity_id = g.opportunity_id AND s.as_of >= g.first_at
 ),
 e30 AS (
     SELECT s.as_of, s.opportunity_id, count(DISTINCT r.contact_id) AS engaged_30d
@@ -170,8 +170,8 @@ SELECT s.as_of, s.opportunity_id, s.owner_id, s.opened_at AS created_at,
        date_diff('day', coalesce(a.last_activity_at, s.opened_at), s.as_of) AS days_since_activity,
        (a.replies_n - coalesce(a30.replies_n, 0))::INT AS two_way_30d,
        (a.outbound_n - coalesce(a30.outbound_n, 0))::INT AS outbound_30d,
-       coalesce(since.unanswered, a.outbound_n)::INT AS outbound_since_two_way,
-       coalesce(e.engaged_contacts, 0)::INT AS engaged_contacts,
+       a.unanswered::INT AS outbound_since_two_way,
+       a.engaged_contacts::INT AS engaged_contacts,
        coalesce(e30.engaged_30d, 0)::INT AS engaged_30d,
        coalesce(roles.contacts_on_deal, 0)::INT AS contacts_on_deal,
        coalesce(roles.has_champion, FALSE) AS has_champion,
@@ -182,8 +182,6 @@ SELECT s.as_of, s.opportunity_id, s.owner_id, s.opened_at AS created_at,
 FROM state s
 LEFT JOIN a USING (as_of, opportunity_id)
 LEFT JOIN a30 USING (as_of, opportunity_id)
-LEFT JOIN since USING (as_of, opportunity_id)
-LEFT JOIN e USING (as_of, opportunity_id)
 LEFT JOIN e30 USING (as_of, opportunity_id)
 LEFT JOIN roles USING (as_of, opportunity_id)
 LEFT JOIN champ USING (as_of, opportunity_id)

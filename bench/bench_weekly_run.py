@@ -95,6 +95,12 @@ def _show(label: str, run: dict) -> None:
             f"  forecast cache: {c.get('reused')} reused, {c.get('recomputed')} computed, "
             f"full replay {c.get('full_replay')} ({c.get('why')})"
         )
+    ph = run["metadata"].get("pipeline_health", {}).get("agent", {}).get("model", {})
+    if ph:
+        src = ph.get("source")
+        when = ph.get("fitted_at", "")
+        why = ph.get("refit_because") or ""
+        print(f"  pipeline health risk model: {src} (fitted at {when}) {why}".rstrip())
     for k in ("models", "deal_models"):
         if k in fc:
             print(f"  forecast deal models: {fc[k]}")

@@ -23,6 +23,7 @@ from revstack.agents.pipeline_health import (
     HORIZON_DAYS,
     MODEL_THRESHOLD,
     RiskModel,
+    closed_outcomes,
     feature_matrix,
     learn_benchmarks,
     outcome_labels,
@@ -43,7 +44,8 @@ __all__ = [
     "truth_labels",
 ]
 
-NAIVE = "naive_no_activity_30d"  # the baseline: no completed activity at all in 30 days
+NAIVE = "naive_no_activity_30d"
+_HISTORY = "crm.opportunity_history"  # the baseline: no completed activity at all in 30 days
 _MANAGERS = """
 SELECT user_id AS owner_id, CASE WHEN role = 'manager' THEN user_id
                                  ELSE coalesce(manager_id, user_id) END AS manager_id
@@ -188,7 +190,15 @@ def run_backtest(
     first_needed = evaluable[0] - dt.timedelta(weeks=train_weeks) - h
     moments = [m for m in every if m >= first_needed]
     states = deal_states(con, moments, definitions=definitions, open_only=True)
-    final = deal_states(con, as_of, definitions=definitions)
+    # Every deal's close-out at the as-of: history columns only (the other tables empty).
+    final = closed_outcomes(
+        {
+            t: frame(con, f"SELECT {', '.join(c)} FROM {t}" + ("" if t == _HISTORY else " LIMIT 0"))
+            for t, c in TABLES.items()  # names: agents.features.TABLES
+        },
+        as_of,
+        definitions,
+    )
     stages = [s.key for s in definitions.stages]
     rng = np.random.default_rng(seed)
     scored_parts, models = [], []

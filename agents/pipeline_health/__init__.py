@@ -5,7 +5,12 @@ replays the same signals and model week by week through this module."""
 import typing  # a module: the package's public names stay what __all__ says
 
 from revstack.agents.pipeline_health._agent import HIGH_RISK, MODEL_THRESHOLD, PipelineHealth
-from revstack.agents.pipeline_health._risk_model import HORIZON_DAYS, feature_matrix, outcome_labels
+from revstack.agents.pipeline_health._risk_model import (
+    HORIZON_DAYS,
+    closed_outcomes,
+    feature_matrix,
+    outcome_labels,
+)
 from revstack.agents.pipeline_health._signals import Benchmarks, learn_benchmarks, rule_flags
 
 if typing.TYPE_CHECKING:  # for the type checker only; at run time __getattr__ imports it late
@@ -18,6 +23,7 @@ __all__ = [
     "Benchmarks",
     "PipelineHealth",
     "RiskModel",
+    "closed_outcomes",
     "feature_matrix",
     "learn_benchmarks",
     "outcome_labels",

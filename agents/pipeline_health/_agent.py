@@ -1,15 +1,19 @@
 """The pipeline health agent: risk signals on every open deal, with reasons and evidence.
 
-Each run rebuilds every open deal's state as of the data's today and at each of the
-past ``train_weeks`` Mondays (``agents.features``), then:
+Each run rebuilds every open deal's state as of the data's today (``agents.features``),
+then:
 
 - learns the stage benchmarks from deals already won (how long they sat quiet and in
   each stage; definitions.yaml's quiet thresholds are the floor);
 - fires the rules (gone quiet, close date pushed 3+ times, champion departed, thin
   multithreading, stage-age outlier, close date passed, amount cut, suspected phantom);
-- trains the learned risk score on the past snapshots whose four-week outcome the CRM
-  already shows (slipped out of the quarter or lost), calibrated on the latest weeks,
-  and scores today's deals with reason codes;
+- trains the learned risk score on the open deals' states at each of the past
+  ``train_weeks`` Mondays whose four-week outcome the CRM already shows (slipped out of
+  the quarter or lost), calibrated on the latest weeks, and scores today's deals with
+  reason codes. The fitted model and the benchmarks it was fitted with are stored
+  (``_stored``); later runs read them back instead of rebuilding the past Mondays and
+  refitting, until the model is ``refit_weeks`` old (default 4) or the history it was
+  fitted on changed. The run's metadata says which (``model.source``);
 - returns every fired signal as an ``ops.risk_flags`` row (reason and evidence rows),
   every open deal's risk as ``ops.risk_scores``, one ``flag_risk`` proposal per flagged
   deal (output only) and, for high-risk deals in commit or best case, a tier-2
@@ -28,9 +32,15 @@ import polars as pl
 
 from revstack.agents.engine import Agent, AgentResult, Context, empty_proposals
 from revstack.agents.features import TABLES, deal_states, frames_connection, weekly_moments
+from revstack.agents.pipeline_health import _stored
 from revstack.agents.pipeline_health._evidence import evidence_for, model_reason
-from revstack.agents.pipeline_health._risk_model import HORIZON_DAYS, feature_matrix, outcome_labels
-from revstack.agents.pipeline_health._signals import learn_benchmarks, rule_flags
+from revstack.agents.pipeline_health._risk_model import (
+    HORIZON_DAYS,
+    closed_outcomes,
+    feature_matrix,
+    outcome_labels,
+)
+from revstack.agents.pipeline_health._signals import Benchmarks, learn_benchmarks, rule_flags
 from revstack.contracts import load_definitions
 
 __all__ = ["PipelineHealth", "HIGH_RISK", "MODEL_THRESHOLD"]
@@ -39,6 +49,9 @@ MODEL_THRESHOLD = 0.5  # the model raises its own flag at this calibrated risk
 HIGH_RISK = 0.7  # ... and proposes moving a commit / best-case deal down at this one
 _DOWN = {"commit": "best_case", "best_case": "pipeline"}
 _MIN_TRAIN = 500
+_MAX_TRAIN = 100_000  # enough for the trees; bounds the run's time and memory
+# The estimator's settings (RiskModel's defaults): part of the stored model's key.
+_MODEL = {"max_iter": 150, "learning_rate": 0.1, "calibration_share": 0.25, "rows": _MAX_TRAIN}
 
 
 def _json(v: Any) -> str:
@@ -52,25 +65,63 @@ class PipelineHealth(Agent):
     def run(self, ctx: Context) -> AgentResult:
         d = ctx.definitions if ctx.definitions is not None else load_definitions()
         train_weeks = int(ctx.params.get("train_weeks", 104))
+        refit_weeks = int(ctx.params.get("refit_weeks", 4))
         seed = int(ctx.params.get("seed", 0))
         frames = {t: ctx.table(t) for t in TABLES}
         as_of = ctx.as_of
-        h = dt.timedelta(days=HORIZON_DAYS)
-        past = weekly_moments((as_of - dt.timedelta(weeks=train_weeks) - h).date(), as_of.date())
-        past = [m for m in past if m < as_of]
-        con = frames_connection(frames)
-        try:
-            states = deal_states(con, [*past, as_of], definitions=d, open_only=True)
-            final = deal_states(con, as_of, definitions=d)
-        finally:
-            con.close()
-        history = states.filter(pl.col("as_of") < as_of)
-        now = states.filter(pl.col("as_of") == as_of)
-        bench = learn_benchmarks(history, final.filter("is_won")["opportunity_id"], d)
-        flags = rule_flags(now, d, bench)
-        scores, model_meta = self._score(
-            history, final, now, bench, d, seed, flags["opportunity_id"]
-        )
+        key = _stored.model_key(d, train_weeks=train_weeks, seed=seed, model=_MODEL)
+        stored, why = _stored.read(ctx)
+        if stored is not None:
+            why = _stale(stored, key, as_of, refit_weeks, frames)
+        if stored is not None and not why:
+            # Read back: only today's states are needed (the rules, the scores).
+            now = _states_now(frames, as_of, d)
+            bench, fitted, training = stored.bench, stored, stored.training_moments
+            flags = rule_flags(now, d, bench)
+            scores, model_meta = _scores(stored.scorer, now, bench, d, flags["opportunity_id"])
+            model_meta |= {
+                "source": "read back",
+                "fitted_at": stored.fit_as_of.isoformat(),
+                "fitted_by_run": stored.run_id,
+            }
+            note = (
+                f"risk model read back: fitted at {stored.fit_as_of:%Y-%m-%d} by run "
+                f"{stored.run_id}, refitted every {refit_weeks} weeks"
+            )
+        else:
+            note = ""
+            h = dt.timedelta(days=HORIZON_DAYS)
+            past = weekly_moments(
+                (as_of - dt.timedelta(weeks=train_weeks) - h).date(), as_of.date()
+            )
+            past = [m for m in past if m < as_of]
+            con = frames_connection(frames)
+            try:
+                states = deal_states(con, [*past, as_of], definitions=d, open_only=True)
+            finally:
+                con.close()
+            final = closed_outcomes(frames, as_of, d)
+            history = states.filter(pl.col("as_of") < as_of)
+            now = states.filter(pl.col("as_of") == as_of)
+            bench = learn_benchmarks(history, final.filter("is_won")["opportunity_id"], d)
+            flags = rule_flags(now, d, bench)
+            training = len(past)
+            model, model_meta = self._fit(history, final, now, bench, d, seed)
+            fitted = None
+            scores = pl.DataFrame()
+            if model is not None:
+                from revstack.agents.pipeline_health._risk_estimator import RiskScorer
+
+                scorer = RiskScorer.of(model)
+                fitted = _stored.StoredModel(
+                    key, _stored.inputs_digest(frames, as_of), as_of, training, bench, scorer, ""
+                )
+                scores, score_meta = _scores(scorer, now, bench, d, flags["opportunity_id"])
+                model_meta |= score_meta | {
+                    "source": "fitted",
+                    "refit_because": why,
+                    "fitted_at": as_of.isoformat(),
+                }
         if not scores.is_empty():
             high = scores.filter(pl.col("risk") >= MODEL_THRESHOLD).select(
                 "as_of",
@@ -110,6 +161,9 @@ class PipelineHealth(Agent):
         )
         proposals = self._proposals(ctx, flag_rows, scores)
         outputs = {"ops.risk_flags": flag_rows}
+        if fitted is not None:
+            # The model this run used (read back or fitted) replaces the stored one.
+            outputs |= _stored.to_rows(fitted)
         if not scores.is_empty():
             outputs["ops.risk_scores"] = scores.select(
                 "opportunity_id", scored_at="as_of", risk="risk", reasons="reasons"
@@ -123,31 +177,31 @@ class PipelineHealth(Agent):
                 "flagged_deals": flag_rows["opportunity_id"].n_unique(),
                 "benchmarks": bench.to_dict(),
                 "model": model_meta,
-                "training_moments": len(past),
+                "training_moments": training,
             },
             outputs,
+            note,
         )
 
-    def _score(
+    def _fit(
         self,
         history: pl.DataFrame,
         final: pl.DataFrame,
         now: pl.DataFrame,
-        bench: Any,
+        bench: Benchmarks,
         d: Any,
         seed: int,
-        flagged: pl.Series,
-    ) -> tuple[pl.DataFrame, dict[str, Any]]:
-        """Train on past snapshots with CRM-visible outcomes; score today's open deals."""
+    ) -> tuple[Any, dict[str, Any]]:
+        """Train on past snapshots with CRM-visible outcomes (None when there are too few)."""
         stages = [s.key for s in d.stages]
         labels = outcome_labels(history, final)
         train = history.join(labels, on=["as_of", "opportunity_id"])
-        if len(train) > 100_000:  # enough for the trees; bounds the run's time and memory
+        if len(train) > _MAX_TRAIN:
             rng = np.random.default_rng(seed)
-            train = train[np.sort(rng.choice(len(train), 100_000, replace=False))]
+            train = train[np.sort(rng.choice(len(train), _MAX_TRAIN, replace=False))]
         y = train["label"].to_numpy() if len(train) else np.zeros(0)
         if len(train) < _MIN_TRAIN or now.is_empty() or len(np.unique(y)) < 2:
-            return pl.DataFrame(), {
+            return None, {
                 "trained": False,
                 "why": f"{len(train)} labelled past snapshots (needs {_MIN_TRAIN} "
                 "with both outcomes)",
@@ -159,28 +213,10 @@ class PipelineHealth(Agent):
         model = RiskModel(random_state=seed).fit(
             feature_matrix(train, bench, stages), y, time=train["as_of"].to_physical().to_numpy()
         )
-        x = feature_matrix(now, bench, stages)
-        risk = model.risk(x)
-        # Reason codes cost a prediction per group: only for deals a manager will see.
-        shown = np.flatnonzero(
-            (risk >= MODEL_THRESHOLD) | now["opportunity_id"].is_in(flagged.implode()).to_numpy()
-        )
-        codes: list[list[tuple[str, float]]] = [[] for _ in range(len(now))]
-        for i, c in zip(shown, model.reasons(x[shown]), strict=True):
-            codes[i] = c
-        rows = now.to_dicts()
-        reason = [model_reason(float(r), c, s) for r, c, s in zip(risk, codes, rows, strict=True)]
-        reasons = [_json([{"code": k, "points": round(p, 4)} for k, p in c]) for c in codes]
-        scores = now.select("as_of", "opportunity_id").with_columns(
-            risk=pl.Series(risk, dtype=pl.Float64).clip(0.0, 1.0),
-            reason=pl.Series(reason, dtype=pl.String),
-            reasons=pl.Series(reasons, dtype=pl.String),
-        )
-        return scores, {
+        return model, {
             "trained": True,
             "n_train": model.n_train_,
             "train_base_rate": round(model.base_rate_, 4),
-            "mean_risk_now": round(float(risk.mean()), 4),
         }
 
     def _proposals(self, ctx: Context, flags: pl.DataFrame, scores: pl.DataFrame) -> pl.DataFrame:
@@ -227,3 +263,80 @@ class PipelineHealth(Agent):
                     }
                 )
         return pl.DataFrame(rows, schema=empty_proposals().schema)
+
+
+def _stale(
+    stored: _stored.StoredModel,
+    key: str,
+    as_of: dt.datetime,
+    refit_weeks: int,
+    frames: dict[str, pl.DataFrame],
+) -> str:
+    """Why the stored model cannot be used at ``as_of`` ('' when it can)."""
+    if stored.key != key:
+        return "the settings, definitions or library versions changed"
+    if stored.fit_as_of > as_of:
+        return f"it was fitted at {stored.fit_as_of:%Y-%m-%d}, after this run's as-of"
+    age = as_of - stored.fit_as_of
+    if age >= dt.timedelta(weeks=refit_weeks):
+        return f"fitted {age.days} days before (refit every {refit_weeks} weeks)"
+    if _stored.inputs_digest(frames, stored.fit_as_of) != stored.inputs:
+        return f"the history up to its fit ({stored.fit_as_of:%Y-%m-%d}) changed"
+    return ""
+
+
+def _states_now(frames: dict[str, pl.DataFrame], as_of: dt.datetime, d: Any) -> pl.DataFrame:
+    """The open deals' states at ``as_of``, rebuilt from those deals' rows only: a deal's
+    state reads nothing of any other deal, and one whose history row in force at as_of
+    closed it has none."""
+    closed = [s.key for s in d.stages if s.closed]
+    h = frames["crm.opportunity_history"]
+    in_force = (
+        h.filter(pl.col("changed_at") <= as_of)
+        .sort("opportunity_id", "changed_at", "history_id")
+        .group_by("opportunity_id")
+        .last()
+    )
+    ids = in_force.filter(~pl.col("stage").is_in(closed))["opportunity_id"].implode()
+    deal = pl.col("opportunity_id").is_in(ids)
+    subset = {t: f.filter(deal) if t != "crm.contacts" else f for t, f in frames.items()}
+    con = frames_connection(subset)
+    try:
+        return deal_states(con, [as_of], definitions=d, open_only=True)
+    finally:
+        con.close()
+
+
+def _scores(
+    scorer: Any, now: pl.DataFrame, bench: Benchmarks, d: Any, flagged: pl.Series
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Today's open deals scored, with reason codes for the deals a manager will see."""
+    if now.is_empty():
+        return pl.DataFrame(), {"mean_risk_now": None}
+    stages = [s.key for s in d.stages]
+    x = feature_matrix(now, bench, stages)
+    risk = scorer.risk(x)
+    # Reason codes cost a prediction per group: only for deals a manager will see.
+    shown = np.flatnonzero(
+        (risk >= MODEL_THRESHOLD) | now["opportunity_id"].is_in(flagged.implode()).to_numpy()
+    )
+    codes: list[list[tuple[str, float]]] = [[] for _ in range(len(now))]
+    for i, c in zip(shown, scorer.reasons(x[shown]), strict=True):
+        codes[i] = c
+    # A reason names the deal's figures only where it has codes: only those rows as dicts.
+    rows: list[dict[str, Any]] = [{} for _ in range(len(now))]
+    for i, r in zip(shown, now[shown].iter_rows(named=True), strict=True):
+        rows[i] = r
+    reason = [model_reason(float(r), c, s) for r, c, s in zip(risk, codes, rows, strict=True)]
+    reasons = [_json([{"code": k, "points": round(p, 4)} for k, p in c]) for c in codes]
+    scores = now.select("as_of", "opportunity_id").with_columns(
+        risk=pl.Series(risk, dtype=pl.Float64).clip(0.0, 1.0),
+        reason=pl.Series(reason, dtype=pl.String),
+        reasons=pl.Series(reasons, dtype=pl.String),
+    )
+    return scores, {
+        "trained": True,
+        "n_train": scorer.n_train,
+        "train_base_rate": round(scorer.base_rate, 4),
+        "mean_risk_now": round(float(risk.mean()), 4),
+    }

@@ -10,13 +10,23 @@ so the model never learns from a future it could not have seen.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import polars as pl
 
+from revstack.agents.features import deal_states, frames_connection
 from revstack.agents.pipeline_health._signals import Benchmarks
 
-__all__ = ["FEATURES", "REASON_GROUPS", "feature_matrix", "outcome_labels", "HORIZON_DAYS"]
+__all__ = [
+    "FEATURES",
+    "REASON_GROUPS",
+    "closed_outcomes",
+    "feature_matrix",
+    "outcome_labels",
+    "HORIZON_DAYS",
+]
 
 HORIZON_DAYS = 28
 _CATEGORIES = {"pipeline": 0, "best_case": 1, "commit": 2}
@@ -161,3 +171,33 @@ def outcome_labels(
         )
     )
     return out.select("as_of", "opportunity_id", "label")
+
+
+# What ``outcome_labels`` and the benchmarks read of every deal at the as-of: all of it
+# comes from the deal's history rows.
+OUTCOME_COLUMNS = [
+    "as_of",
+    "opportunity_id",
+    "stage",
+    "close_date",
+    "is_closed",
+    "is_won",
+    "stage_entered_at",
+]
+
+
+def closed_outcomes(
+    frames: Mapping[str, pl.DataFrame], as_of: dt.datetime, definitions: Any
+) -> pl.DataFrame:
+    """Every deal at ``as_of`` (``deal_states(con, as_of)``), only the columns
+    ``outcome_labels`` and the benchmarks read: stage, close date, closed / won, when the
+    stage was entered. Those come from ``crm.opportunity_history`` alone, so the states
+    are rebuilt with the other tables empty: the same values, without the activity and
+    buying-role joins over every deal ever opened (on mid, 100k deals with 2M activities:
+    11.7 s of a 44 s run at load 7, against under a second)."""
+    empty = {t: f.clear() for t, f in frames.items() if t != "crm.opportunity_history"}
+    con = frames_connection({**empty, "crm.opportunity_history": frames["crm.opportunity_history"]})
+    try:
+        return deal_states(con, as_of, definitions=definitions).select(OUTCOME_COLUMNS)
+    finally:
+        con.close()

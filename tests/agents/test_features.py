@@ -367,3 +367,42 @@ def test_touches_logged_in_the_same_second_all_count_whatever_the_row_order() ->
         assert (s["engaged_contacts"] == 2).all() and (s["engaged_30d"] == 2).all()
         # the chaser went with the answers, not after them: nothing unanswered since
         assert (s["outbound_since_two_way"] == 0).all() and (s["last_two_way_at"] == t).all()
+
+
+def test_activity_figures_equal_a_count_moment_by_moment(small_company: Warehouse) -> None:
+    """The running counts (one table, two ASOF joins per moment) against a plain count of
+    each deal's completed touches up to each of 26 Mondays: what an answer is, the last
+    30 days, chasing since the last answer, distinct engaged contacts."""
+    frames = _frames(small_company)
+    moments = weekly_moments(PAST.date(), (PAST + dt.timedelta(weeks=25)).date())
+    states = _states(frames, moments)
+    acts = frames["crm.activities"].filter(pl.col("status") == "completed")
+    answered = pl.col("direction").is_in(["inbound", "two_way"])
+    per = (
+        states.select("as_of", "opportunity_id")
+        .join(acts, on="opportunity_id")
+        .filter(pl.col("occurred_at") <= pl.col("as_of"))
+    )
+    recent = pl.col("occurred_at") > pl.col("as_of") - pl.duration(days=30)
+    last_answer = pl.col("occurred_at").filter(answered).max()
+    want = per.group_by("as_of", "opportunity_id").agg(
+        last_two_way_at=last_answer,
+        last_activity_at=pl.col("occurred_at").max(),
+        two_way_30d=(answered & recent).sum(),
+        outbound_30d=(~answered & recent).sum(),
+        outbound_since_two_way=(
+            ~answered & (last_answer.is_null() | (pl.col("occurred_at") > last_answer))
+        ).sum(),
+        engaged_contacts=pl.col("contact_id").filter(answered).drop_nulls().n_unique(),
+    )
+    cols = [c for c in want.columns if c not in ("as_of", "opportunity_id")]
+    got = states.join(want, on=["as_of", "opportunity_id"], how="left", suffix="_want")
+    assert len(got) == len(states) > 5_000 and got["last_activity_at_want"].is_not_null().sum()
+    for c in cols:
+        w = got[f"{c}_want"]
+        if got.schema[c] != pl.Datetime("us"):
+            w = w.cast(pl.Int64).fill_null(0)
+        mismatch = got.filter(pl.col(c).cast(w.dtype).ne_missing(w))
+        assert mismatch.is_empty(), (c, mismatch.head(3))
+    assert (got["outbound_since_two_way"] > 0).sum() > 1_000
+    assert (got["engaged_contacts"] > 1).sum() > 1_000
