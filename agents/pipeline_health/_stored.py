@@ -3,7 +3,7 @@
 Before this, every run rebuilt every open deal's state at each of the past 108 Mondays
 and refitted the model, though its training window only slides a week per run (most
 of the agent's 22-34 s in a weekly run on mid). Now a run stores the model it used
-(migration 015) with the stage benchmarks it was fitted with, and a later run reads it
+(migration 017) with the stage benchmarks it was fitted with, and a later run reads it
 back instead of refitting while all of these hold:
 
 - the settings, definitions and library versions are the same (``model_key``);

@@ -77,6 +77,11 @@ _ENGINE_STATE = [
     "ops.forecast_cache_segments",
     "ops.forecast_models",
     "ops.forecast_model_trees",
+    "ops.risk_models",
+    "ops.risk_model_trees",
+    "ops.identity_review",
+    "ops.identity_labels",  # answers about the replaced company's records
+    "ops.calibrations",
 ]
 # Ids handed over as numbers (`<column>_no`) to keep big tables small in memory: DuckDB
 # writes them out as the generator's id strings (prefix and zero-padded width).

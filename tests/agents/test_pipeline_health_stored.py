@@ -1,4 +1,4 @@
-"""The pipeline health agent's stored risk model (migration 015) on the small company: a
+"""The pipeline health agent's stored risk model (migration 017) on the small company: a
 run that reads it back flags and scores exactly as a run that rebuilds every past Monday
 and refits; a history row planted before the fit, a model past its schedule, or a model
 that fails its checks makes the next run refit; rows stamped after the fit do not."""

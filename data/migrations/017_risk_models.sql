@@ -1,4 +1,4 @@
--- 015: the pipeline health agent's fitted risk model, kept for the next run in a new
+-- 017: the pipeline health agent's fitted risk model, kept for the next run in a new
 -- process. Each run refitted the model (and rebuilt every open deal's state at each of
 -- the past 108 Mondays to train it) although its training window only slides a week;
 -- now a run stores the model it used, with the stage benchmarks it was fitted with, and
