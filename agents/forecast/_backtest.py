@@ -333,7 +333,11 @@ def run_forecast(
                 )
             )
             # In the order a full replay adds them: the copula's fit sums over this list.
-            fresh = scored[-1].join(
+            # Only snapshots of periods already over: a later refit learns from those
+            # alone, and a run reads nothing else of them (a weekly run's open snapshots
+            # were most of its spreads' time).
+            fresh = scored[-1].filter(pl.col("period_end") <= as_of.date())
+            fresh = fresh.join(
                 pl.DataFrame(list(cached), schema=_KEY_SCHEMA, orient="row"), on=KEY, how="anti"
             )
             block_spreads = {

@@ -58,14 +58,17 @@ def simulate(
     z *= np.float32(idio)
     z += f
     z += g[:, team]
-    won = (z < threshold.astype(np.float32)) * value  # draws x deals
     # Sum each deal's column into its owner's: columns sorted by owner, summed in runs
     # (np.add.at is unbuffered and slower: docs/forecast.md, Speed).
     order = np.argsort(owner, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(owner[order]) != 0])
-    out[:, owner[order][starts]] = np.add.reduceat(won[:, order], starts, axis=1)
-    if not covariance:
+    threshold32 = threshold.astype(np.float32)
+    if not covariance:  # the same won amounts, drawn straight into owner order
+        won_sorted = (z[:, order] < threshold32[order]) * value[order]
+        out[:, owner[order][starts]] = np.add.reduceat(won_sorted, starts, axis=1)
         return out, np.zeros(0)
+    won = (z < threshold32) * value  # draws x deals
+    out[:, owner[order][starts]] = np.add.reduceat(won[:, order], starts, axis=1)
     total = won.sum(axis=1)
     cov = (won - won.mean(axis=0)).T @ (total - total.mean()) / max(draws - 1, 1)
     return out, cov

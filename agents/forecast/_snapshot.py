@@ -59,7 +59,12 @@ class Segments:
     def index(self, owners: pl.Series) -> np.ndarray:
         pos = {o: i for i, o in enumerate(self.owners)}
         none = pos["(none)"]
-        return np.array([pos.get(o, none) for o in owners.to_list()], dtype=np.int64)
+        return (
+            owners.cast(pl.String)
+            .replace_strict(pos, default=none, return_dtype=pl.Int64)
+            .fill_null(none)
+            .to_numpy()
+        )
 
 
 @dataclass
