@@ -21,7 +21,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
@@ -256,217 +257,247 @@ def run_forecast(
     used: dict[str, tuple[dt.date, BaggedWinModel]] = {}
     tally = {"fitted": 0, "stored": 0, "memo": 0}
     todo = len(snaps)
-    for b, fit_at in enumerate(fits):
-        block_end = fits[b + 1] if b + 1 < len(fits) else dt.date.max
-        cut = dt.datetime.combine(fit_at, dt.time())
-        block = snaps.filter(
-            (pl.col("moment") >= cut)
-            & (pl.col("moment") < dt.datetime.combine(block_end, dt.time()))
+    # Refits' tree fits run in ``pool`` while the snapshots of earlier blocks are drawn:
+    # each block starts the fits of the next ``_AHEAD`` (a fit depends on its training
+    # rows only, so the models are the ones fitted one after the other).
+    pool = ThreadPoolExecutor(n_workers)
+    blocks: dict[int, _Block] = {}
+    pending: dict[int, tuple[str, str, Callable[[], BaggedWinModel]]] = {}
+
+    def block_of(b: int) -> _Block:
+        if b not in blocks:
+            blocks[b] = _block(snaps, rows, fits, b, reuse)
+        return blocks[b]
+
+    def begin(b: int) -> None:
+        blk = block_of(b)
+        if b in pending or blk.empty or blk.reuse_fit:
+            return
+        train = rows.filter(pl.col("period_end") <= fits[b])
+        pending[b] = _start_fit(
+            train, fits[b], bag=bag, seed=seed, workers=n_workers, stored=models or {}, pool=pool
         )
-        if block.is_empty():
-            continue
-        part = rows.join(block.select(KEY), on=KEY, how="semi")
-        cached = _reusable(reuse, block, part)
-        reused += len(cached)
-        if len(cached) == len(block) and reuse is not None and fit_at in reuse.fits:
-            fit = reuse.fits[fit_at]
-            rho_c, rho_t = fit["rho_company"], fit["rho_team"]
-            params["fits"].append(fit)
-            part = _with_scores(part, cached, None)
-        else:
-            train = rows.filter(pl.col("period_end") <= fit_at)
-            model = _fitted(
-                train,
-                fit_at,
-                bag=bag,
-                seed=seed,
-                workers=n_workers,
-                stored=models or {},
-                used=used,
-                tally=tally,
-            )
-            done = [sp for sp in spreads if sp.period_end <= fit_at]
-            if len(done) < 6:  # too few scored snapshots yet: in-sample on the last year
-                recent = train.filter(pl.col("as_of") >= cut - dt.timedelta(days=365))
-                done = _spreads(
-                    recent.with_columns(
-                        p=model.predict_proba(recent), value=model.booked_amount(recent)
-                    )
-                )
-            rho_c, rho_t = _rho(done, 0.04, 0.02)
-            params["fits"].append(
-                {
-                    "fit_at": fit_at.isoformat(),
-                    "train_rows": model.n_train_,
-                    "rho_company": rho_c,
-                    "rho_team": rho_t,
-                }
-            )
-            part = _with_scores(part, cached, model)
-        scored.append(
-            part.select(
-                *KEY,
-                "period_end",
-                "as_of",
-                "opportunity_id",
-                "owner_id",
-                "team",
-                "p",
-                "value",
-                "won",
-                "won_amount",
-                "amount",
-            )
-        )
-        # In the order a full replay adds them: the copula's fit sums over this list.
-        fresh = scored[-1].join(
-            pl.DataFrame(list(cached), schema=_KEY_SCHEMA, orient="row"), on=KEY, how="anti"
-        )
-        block_spreads = {
-            **_spreads_by_key(fresh),
-            **{k: c.spread for k, c in cached.items() if c.spread},
-        }
-        spreads += [block_spreads[k] for k in sorted(block_spreads)]
-        for snap in block.sort("moment", "period_kind").iter_rows(named=True):
-            here_key = (snap["period_kind"], snap["period_start"], snap["offset"])
-            if here_key in cached:
-                c = cached[here_key]
-                out.append(_tagged(c.summary, c.key, c.moment, False, c.pit_points))
-                pits.append((c.key[0], c.period_end, c.pits))
-                records.append(c.record)
-                kept.append(c)
-                report(progress, "forecast snapshots", len(out), todo)
+
+    try:
+        for b, fit_at in enumerate(fits):
+            for ahead in range(b, min(b + 1 + _AHEAD, len(fits))):
+                begin(ahead)
+            blk = blocks.pop(b)
+            if blk.empty:
                 continue
-            live = snap["moment"] == as_of
-            # Each snapshot has its own stream: what one draws never shifts another.
-            rng = np.random.default_rng(
-                [seed, int(snap["moment"].timestamp()), _periods.KINDS.index(snap["period_kind"])]
-            )
-            key = {k: snap[k] for k in KEY}
-            deals = part.filter(**key).sort(
-                "opportunity_id"
-            )  # each deal's draws go by its position
-            owners_so_far = np.zeros(len(seg.owners))
-            sf = so_far.filter(**key)
-            np.add.at(owners_so_far, sf["owner_idx"].to_numpy(), sf["won"].to_numpy())
-            series = (
-                pre["new"]
-                .filter(
-                    (pl.col("period_kind") == snap["period_kind"])
-                    & (pl.col("offset") == snap["offset"])
-                    & (pl.col("period_end").cast(pl.Datetime("us")) <= snap["moment"])
-                )
-                .sort("period_start")
-            )
-            nb = NewBusiness(snap["period_kind"]).fit(series["new"].to_numpy())
-            n_draws = live_draws if live else draws
-            working = np.bincount(deals["owner_idx"].to_numpy(), minlength=len(seg.owners)) > 0
-            shares = rep_shares(pre["actuals"], seg.owners, snap["moment"], working=working)
-            raw = draw_snapshot(
-                seg,
-                deals,
-                owners_so_far,
-                nb.sample(n_draws, rng),
-                shares,
-                rho_c=rho_c,
-                rho_t=rho_t,
-                rng=rng,
-            )
-            commit = _team_commit(seg, commits.get(tuple(key.values())))
-            here = slot(snap["period_kind"], snap["period_start"], snap["offset"])
-            known = [r for r in records if r.period_end <= snap["moment"].date()]
-            mix = combine([r for r in known if r.slot == here])
-            if snap["period_kind"] == "quarter":
-                mix = with_season(
-                    mix,
-                    [r for r in known if r.slot[0] == "quarter"],
-                    season_of(snap["period_start"]),
-                )
-            sd = mix.apply(raw, seg.team_of, commit)
-            over = snap["period_end"] <= as_of.date()
-            act = None
-            if over:
-                act = np.zeros(len(seg.owners))
-                a = actual.filter(
-                    period_kind=snap["period_kind"], period_start=snap["period_start"]
-                )
-                np.add.at(act, a["owner_idx"].to_numpy(), a["amount"].to_numpy())
-            kinds = ("company", "region", "team", "rep") if live else ("company", "region", "team")
-            past = [
-                u
-                for kind, end, u in pits
-                if kind == snap["period_kind"] and end <= snap["moment"].date()
-            ]
-            maps = {
-                k: LevelMap(symmetric=True).fit(
-                    np.concatenate([u[k] for u in past]) if past else np.array([])
-                )
-                for k in kinds
-            }
-            summary = summarise(
-                seg,
-                sd,
-                {k: m.levels(_QUANTILES) for k, m in maps.items()},
-                {k: m.levels(CRPS_LEVELS) for k, m in maps.items()},
-                act,
-                kinds,
-            )
-            out.append(_tagged(summary, here_key, snap["moment"], live, len(past)))
-            if act is not None:  # the period is over
-                pits.append((snap["period_kind"], snap["period_end"], segment_pits(seg, sd, act)))
-                records.append(
-                    Record(
-                        here,
-                        snap["period_end"],
-                        _by_team(seg, owners_so_far),
-                        _by_team(seg, raw.owner_draws.mean(axis=0)),
-                        commit,
-                        _by_team(seg, act),
-                        _spread(raw.owner_draws.sum(axis=1)),
-                        season_of(snap["period_start"]),
+            block, part, cached = blk.block, blk.part, blk.cached
+            cut = dt.datetime.combine(fit_at, dt.time())
+            reused += len(cached)
+            if blk.reuse_fit:
+                assert reuse is not None
+                fit = reuse.fits[fit_at]
+                rho_c, rho_t = fit["rho_company"], fit["rho_team"]
+                params["fits"].append(fit)
+                part = _with_scores(part, cached, None)
+            else:
+                model = _finish_fit(pending.pop(b), fit_at, used=used, tally=tally)
+                done = [sp for sp in spreads if sp.period_end <= fit_at]
+                if len(done) < 6:  # too few scored snapshots yet: in-sample on the last year
+                    recent = rows.filter(
+                        (pl.col("period_end") <= fit_at)
+                        & (pl.col("as_of") >= cut - dt.timedelta(days=365))
                     )
-                )
-                kept.append(
-                    Scored(
-                        here_key,
-                        snap["period_end"],
-                        snap["moment"],
-                        summary,
-                        len(past),
-                        pits[-1][2],
-                        records[-1],
-                        block_spreads.get(here_key),
-                        deals.select("opportunity_id", "p", "value"),
+                    done = _spreads(
+                        recent.with_columns(
+                            p=model.predict_proba(recent), value=model.booked_amount(recent)
+                        )
                     )
-                )
-            if live:
-                params["live"].append(
+                rho_c, rho_t = _rho(done, 0.04, 0.02)
+                params["fits"].append(
                     {
-                        **key,
-                        "period_start": key["period_start"].isoformat(),
-                        "commit": float(np.nansum(commit)) if np.isfinite(commit).any() else None,
-                        **asdict(mix),
+                        "fit_at": fit_at.isoformat(),
+                        "train_rows": model.n_train_,
+                        "rho_company": rho_c,
+                        "rho_team": rho_t,
                     }
                 )
-            if live and len(deals):
-                # deal_cov is of the raw draws, so its share is of the raw total's variance.
-                total_var = float(np.var(raw.owner_draws.sum(axis=1), ddof=1)) or 1.0
-                drivers.append(
-                    deals.select(
-                        *KEY,
-                        "opportunity_id",
-                        "owner_id",
-                        "stage",
-                        "amount",
-                        "close_date",
-                        "p",
-                        "value",
-                    )
-                    .with_columns(variance_share=pl.Series(sd.deal_cov / total_var))
-                    .sort("variance_share", descending=True)
-                    .head(15)
+                part = _with_scores(part, cached, model)
+            scored.append(
+                part.select(
+                    *KEY,
+                    "period_end",
+                    "as_of",
+                    "opportunity_id",
+                    "owner_id",
+                    "team",
+                    "p",
+                    "value",
+                    "won",
+                    "won_amount",
+                    "amount",
                 )
-            report(progress, "forecast snapshots", len(out), todo)
+            )
+            # In the order a full replay adds them: the copula's fit sums over this list.
+            # Only snapshots of periods already over: a later refit learns from those
+            # alone, and a run reads nothing else of them (a weekly run's open snapshots
+            # were most of its spreads' time).
+            fresh = scored[-1].filter(pl.col("period_end") <= as_of.date())
+            fresh = fresh.join(
+                pl.DataFrame(list(cached), schema=_KEY_SCHEMA, orient="row"), on=KEY, how="anti"
+            )
+            block_spreads = {
+                **_spreads_by_key(fresh),
+                **{k: c.spread for k, c in cached.items() if c.spread},
+            }
+            spreads += [block_spreads[k] for k in sorted(block_spreads)]
+            for snap in block.sort("moment", "period_kind").iter_rows(named=True):
+                here_key = (snap["period_kind"], snap["period_start"], snap["offset"])
+                if here_key in cached:
+                    c = cached[here_key]
+                    out.append(_tagged(c.summary, c.key, c.moment, False, c.pit_points))
+                    pits.append((c.key[0], c.period_end, c.pits))
+                    records.append(c.record)
+                    kept.append(c)
+                    report(progress, "forecast snapshots", len(out), todo)
+                    continue
+                live = snap["moment"] == as_of
+                # Each snapshot has its own stream: what one draws never shifts another.
+                rng = np.random.default_rng(
+                    [
+                        seed,
+                        int(snap["moment"].timestamp()),
+                        _periods.KINDS.index(snap["period_kind"]),
+                    ]
+                )
+                key = {k: snap[k] for k in KEY}
+                deals = part.filter(**key).sort(
+                    "opportunity_id"
+                )  # each deal's draws go by its position
+                owners_so_far = np.zeros(len(seg.owners))
+                sf = so_far.filter(**key)
+                np.add.at(owners_so_far, sf["owner_idx"].to_numpy(), sf["won"].to_numpy())
+                series = (
+                    pre["new"]
+                    .filter(
+                        (pl.col("period_kind") == snap["period_kind"])
+                        & (pl.col("offset") == snap["offset"])
+                        & (pl.col("period_end").cast(pl.Datetime("us")) <= snap["moment"])
+                    )
+                    .sort("period_start")
+                )
+                nb = NewBusiness(snap["period_kind"]).fit(series["new"].to_numpy())
+                n_draws = live_draws if live else draws
+                working = np.bincount(deals["owner_idx"].to_numpy(), minlength=len(seg.owners)) > 0
+                shares = rep_shares(pre["actuals"], seg.owners, snap["moment"], working=working)
+                raw = draw_snapshot(
+                    seg,
+                    deals,
+                    owners_so_far,
+                    nb.sample(n_draws, rng),
+                    shares,
+                    rho_c=rho_c,
+                    rho_t=rho_t,
+                    rng=rng,
+                    covariance=live,
+                )
+                commit = _team_commit(seg, commits.get(tuple(key.values())))
+                here = slot(snap["period_kind"], snap["period_start"], snap["offset"])
+                known = [r for r in records if r.period_end <= snap["moment"].date()]
+                mix = combine([r for r in known if r.slot == here])
+                if snap["period_kind"] == "quarter":
+                    mix = with_season(
+                        mix,
+                        [r for r in known if r.slot[0] == "quarter"],
+                        season_of(snap["period_start"]),
+                    )
+                sd = mix.apply(raw, seg.team_of, commit)
+                over = snap["period_end"] <= as_of.date()
+                act = None
+                if over:
+                    act = np.zeros(len(seg.owners))
+                    a = actual.filter(
+                        period_kind=snap["period_kind"], period_start=snap["period_start"]
+                    )
+                    np.add.at(act, a["owner_idx"].to_numpy(), a["amount"].to_numpy())
+                kinds = (
+                    ("company", "region", "team", "rep") if live else ("company", "region", "team")
+                )
+                past = [
+                    u
+                    for kind, end, u in pits
+                    if kind == snap["period_kind"] and end <= snap["moment"].date()
+                ]
+                maps = {
+                    k: LevelMap(symmetric=True).fit(
+                        np.concatenate([u[k] for u in past]) if past else np.array([])
+                    )
+                    for k in kinds
+                }
+                summary = summarise(
+                    seg,
+                    sd,
+                    {k: m.levels(_QUANTILES) for k, m in maps.items()},
+                    {k: m.levels(CRPS_LEVELS) for k, m in maps.items()},
+                    act,
+                    kinds,
+                )
+                out.append(_tagged(summary, here_key, snap["moment"], live, len(past)))
+                if act is not None:  # the period is over
+                    pits.append(
+                        (snap["period_kind"], snap["period_end"], segment_pits(seg, sd, act))
+                    )
+                    records.append(
+                        Record(
+                            here,
+                            snap["period_end"],
+                            _by_team(seg, owners_so_far),
+                            _by_team(seg, raw.owner_draws.mean(axis=0)),
+                            commit,
+                            _by_team(seg, act),
+                            _spread(raw.owner_draws.sum(axis=1)),
+                            season_of(snap["period_start"]),
+                        )
+                    )
+                    kept.append(
+                        Scored(
+                            here_key,
+                            snap["period_end"],
+                            snap["moment"],
+                            summary,
+                            len(past),
+                            pits[-1][2],
+                            records[-1],
+                            block_spreads.get(here_key),
+                            deals.select("opportunity_id", "p", "value"),
+                        )
+                    )
+                if live:
+                    params["live"].append(
+                        {
+                            **key,
+                            "period_start": key["period_start"].isoformat(),
+                            "commit": float(np.nansum(commit))
+                            if np.isfinite(commit).any()
+                            else None,
+                            **asdict(mix),
+                        }
+                    )
+                if live and len(deals):
+                    # deal_cov is of the raw draws, so its share is of the raw total's variance.
+                    total_var = float(np.var(raw.owner_draws.sum(axis=1), ddof=1)) or 1.0
+                    drivers.append(
+                        deals.select(
+                            *KEY,
+                            "opportunity_id",
+                            "owner_id",
+                            "stage",
+                            "amount",
+                            "close_date",
+                            "p",
+                            "value",
+                        )
+                        .with_columns(variance_share=pl.Series(sd.deal_cov / total_var))
+                        .sort("variance_share", descending=True)
+                        .head(15)
+                    )
+                report(progress, "forecast snapshots", len(out), todo)
+    finally:
+        pool.shutdown(cancel_futures=True)
     deals_scored = (
         pl.concat(scored).filter(pl.col("period_end") <= as_of.date()) if scored else pl.DataFrame()
     )
@@ -500,7 +531,41 @@ _FITTED: OrderedDict[str, BaggedWinModel] = OrderedDict()
 _FITTED_KEEP = 2
 
 
-def _fitted(
+_AHEAD = 2  # refits whose fits start while an earlier block is scored
+
+
+@dataclass(frozen=True)
+class _Block:
+    """The snapshots of one refit block, their rows, those an earlier run scored, and
+    whether that run's refit stands for this one (every snapshot reused)."""
+
+    block: pl.DataFrame
+    part: pl.DataFrame
+    cached: dict[Key, Scored]
+    reuse_fit: bool
+
+    @property
+    def empty(self) -> bool:
+        return self.block.is_empty()
+
+
+def _block(
+    snaps: pl.DataFrame, rows: pl.DataFrame, fits: list[dt.date], b: int, reuse: Reuse | None
+) -> _Block:
+    block_end = fits[b + 1] if b + 1 < len(fits) else dt.date.max
+    block = snaps.filter(
+        (pl.col("moment") >= dt.datetime.combine(fits[b], dt.time()))
+        & (pl.col("moment") < dt.datetime.combine(block_end, dt.time()))
+    )
+    if block.is_empty():
+        return _Block(block, rows.clear(), {}, False)
+    part = rows.join(block.select(KEY), on=KEY, how="semi")
+    cached = _reusable(reuse, block, part)
+    whole = len(cached) == len(block) and reuse is not None and fits[b] in reuse.fits
+    return _Block(block, part, cached, whole)
+
+
+def _start_fit(
     train: pl.DataFrame,
     fit_at: dt.date,
     *,
@@ -508,22 +573,35 @@ def _fitted(
     seed: int,
     workers: int,
     stored: Mapping[str, BaggedWinModel],
+    pool: Executor,
+) -> tuple[str, str, Callable[[], BaggedWinModel]]:
+    """The model for ``train``: this process's earlier fit, else one a run stored, when
+    the rows are the same (their digest with the fit's settings), else a new fit handed
+    to ``pool``. Same rows, same seed: same model. Gives its key, where it comes from,
+    and a call that waits for it."""
+    key = model_key(train, fit_at, bag=bag, seed=seed)
+    known = _FITTED.get(key)
+    if known is not None:
+        return key, "memo", lambda: known
+    if (kept := stored.get(key)) is not None:
+        return key, "stored", lambda: kept
+    bagged = BaggedWinModel(bag=bag, random_state=seed, workers=workers)
+    return key, "fitted", bagged.submit(train, pool)
+
+
+def _finish_fit(
+    started: tuple[str, str, Callable[[], BaggedWinModel]],
+    fit_at: dt.date,
+    *,
     used: dict[str, tuple[dt.date, BaggedWinModel]],
     tally: dict[str, int],
 ) -> BaggedWinModel:
-    """The model fitted on ``train``: this process's earlier fit, else one a run stored,
-    when the rows are the same (their digest with the fit's settings), else a new one.
-    Same rows, same seed: same model. Records it in ``used`` (what this run stores) and
-    where it came from in ``tally``."""
-    key = model_key(train, fit_at, bag=bag, seed=seed)
-    model = _FITTED.pop(key, None)
-    if model is not None:
-        tally["memo"] += 1
-    elif (model := stored.get(key)) is not None:
-        tally["stored"] += 1
-    else:
-        model = BaggedWinModel(bag=bag, random_state=seed, workers=workers).fit(train)
-        tally["fitted"] += 1
+    """Wait for a started fit; record it in ``used`` (what this run stores), where it came
+    from in ``tally``, and in this process's memo."""
+    key, source, get = started
+    model = get()
+    tally[source] += 1
+    _FITTED.pop(key, None)
     _FITTED[key] = model
     while len(_FITTED) > _FITTED_KEEP:
         _FITTED.popitem(last=False)
@@ -536,11 +614,16 @@ def _reusable(reuse: Reuse | None, block: pl.DataFrame, part: pl.DataFrame) -> d
     if reuse is None:
         return {}
     out = {}
+    by_key = {
+        cast(Key, tuple(k)): g["opportunity_id"]
+        for k, g in part.select(*KEY, "opportunity_id").group_by(KEY)
+    }
+    none = pl.Series("opportunity_id", [], pl.String)
     for key in block.select(KEY).iter_rows():
         c = reuse.snapshots.get(key)
         if c is None:
             continue
-        ids = part.filter(**dict(zip(KEY, key, strict=True)))["opportunity_id"]
+        ids = by_key.get(key, none)
         if ids.sort().equals(c.deals["opportunity_id"].sort(), check_names=False):
             out[key] = c
     return out

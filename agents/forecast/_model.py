@@ -25,8 +25,10 @@ fitted one did, to the bit, without anything in the warehouse being code.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -42,6 +44,7 @@ from threadpoolctl import threadpool_limits
 __all__ = [
     "WinModel",
     "BaggedWinModel",
+    "FitPlan",
     "FEATURES",
     "FIT_COLUMNS",
     "Trees",
@@ -233,6 +236,15 @@ def _can_hold_out(y: np.ndarray, fraction: float) -> bool:
     return held >= 2 and n - held >= 2 and int(np.bincount(y.astype(int)).min()) >= 2
 
 
+@dataclass(frozen=True)
+class FitPlan:
+    """A fit's independent parts (``tasks``) and what completes the model from their
+    results, given in task order (``finish``)."""
+
+    tasks: list[Callable[[], Any]]
+    finish: Callable[[list[Any]], Any]
+
+
 class WinModel:
     """Calibrated P(won before the period ends | the deal as it stood at the moment)."""
 
@@ -276,6 +288,16 @@ class WinModel:
 
     def fit(self, rows: pl.DataFrame) -> WinModel:
         """Fit on labelled rows (``won``)."""
+        plan = self.plan(rows)
+        plan.finish([task() for task in plan.tasks])
+        return self
+
+    def plan(self, rows: pl.DataFrame) -> FitPlan:
+        """The fit in parts: everything but the trees done now (the sample, the codes, the
+        matrix), and the tree fits (two out-of-fold, one on every row) as tasks that share
+        nothing, so a caller may run them in any order, in threads, beside other fits;
+        ``finish`` with their results in task order completes the model, the same model
+        ``fit`` gives."""
         rng = np.random.default_rng(self.random_state)
         # The sample, the early-stopping split and the folds go by position: fix the order.
         rows = rows.sort("opportunity_id", "period_kind", "period_start", "offset", "as_of")
@@ -324,28 +346,43 @@ class WinModel:
 
         self.n_train_ = len(rows)
         self.base_rate_ = float(y.mean()) if len(y) else 0.0
+        self.calibrator_ = None
         if len(np.unique(y)) < 2:  # nothing won (or lost) yet: the base rate is all there is
             self.model_ = None
-            return self
-        # One thread: on a box whose cores other processes share, OpenMP's spinning threads
-        # slow a fit down many times over (docs/forecast.md, Speed).
+            return FitPlan([], lambda _: self)
         groups = rows["opportunity_id"].to_numpy()
-        with threadpool_limits(limits=1):
-            self.calibrator_ = None
-            if len(np.unique(groups)) >= 2 and len(y) >= 200:
+        folds: list[tuple[np.ndarray, np.ndarray]] = []
+        if len(np.unique(groups)) >= 2 and len(y) >= 200:
+            folds = list(GroupKFold(n_splits=2).split(x, y, groups))
+            if any(len(np.unique(y[fit_idx])) < 2 for fit_idx, _ in folds):
+                folds = []  # a fold with one outcome: no calibration
+
+        def fold(fit_idx: np.ndarray, held: np.ndarray) -> Callable[[], np.ndarray]:
+            def run() -> np.ndarray:
+                with threadpool_limits(limits=1):
+                    model = trees(y[fit_idx]).fit(x[fit_idx], y[fit_idx])
+                    return np.asarray(model.predict_proba(x[held])[:, 1])
+
+            return run
+
+        def full() -> Trees:
+            # One thread: on a box whose cores other processes share, OpenMP's spinning
+            # threads slow a fit down many times over (docs/forecast.md, Speed).
+            with threadpool_limits(limits=1):
+                return Trees.of(trees(y).fit(x, y))
+
+        def finish(results: list[Any]) -> WinModel:
+            *oofs, self.model_ = results
+            if folds:
                 oof = np.empty(len(y))
-                for fit_idx, held in GroupKFold(n_splits=2).split(x, y, groups):
-                    if len(np.unique(y[fit_idx])) < 2:
-                        break
-                    oof[held] = (
-                        trees(y[fit_idx]).fit(x[fit_idx], y[fit_idx]).predict_proba(x[held])[:, 1]
-                    )
-                else:
-                    self.calibrator_ = Isotonic.of(
-                        IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(oof, y)
-                    )
-            self.model_ = Trees.of(trees(y).fit(x, y))
-        return self
+                for (_, held), part in zip(folds, oofs, strict=True):
+                    oof[held] = part
+                self.calibrator_ = Isotonic.of(
+                    IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(oof, y)
+                )
+            return self
+
+        return FitPlan([*(fold(f, h) for f, h in folds), full], finish)
 
     def predict_proba(self, rows: pl.DataFrame) -> np.ndarray:
         """P(won before the period ends) per row."""
@@ -382,14 +419,28 @@ class BaggedWinModel:
         self.workers = max(1, min(workers, bag))
 
     def fit(self, rows: pl.DataFrame) -> BaggedWinModel:
-        """Fit every member, ``workers`` at once in threads (each fit still holds OpenMP
-        to one thread; scikit-learn's tree code runs mostly without the GIL, so threads
-        overlap: docs/forecast.md, Speed). Members share nothing, so any number of
-        workers gives the same models."""
+        """Fit every member, ``workers`` tree fits at once in threads (each fit still
+        holds OpenMP to one thread; scikit-learn's tree code runs mostly without the GIL,
+        so threads overlap: docs/forecast.md, Speed). The fits share nothing, so any
+        number of workers gives the same models."""
         with ThreadPoolExecutor(self.workers) as pool:
-            list(pool.map(lambda m: m.fit(rows), self.members))
-        self.n_train_ = self.members[0].n_train_
-        return self
+            return self.submit(rows, pool)()
+
+    def submit(self, rows: pl.DataFrame, pool: Executor) -> Callable[[], BaggedWinModel]:
+        """Plan every member's fit now and hand its tree fits to ``pool``; the returned
+        call waits for them and gives the fitted bag (the same as ``fit``). A backtest
+        submits the next refits' fits while it scores the current block."""
+        plans = [m.plan(rows) for m in self.members]
+        futures = [[pool.submit(task) for task in plan.tasks] for plan in plans]
+        n_train = self.members[0].n_train_
+
+        def done() -> BaggedWinModel:
+            for plan, fs in zip(plans, futures, strict=True):
+                plan.finish([f.result() for f in fs])
+            self.n_train_ = n_train
+            return self
+
+        return done
 
     @classmethod
     def of(cls, members: list[WinModel]) -> BaggedWinModel:

@@ -59,7 +59,12 @@ class Segments:
     def index(self, owners: pl.Series) -> np.ndarray:
         pos = {o: i for i, o in enumerate(self.owners)}
         none = pos["(none)"]
-        return np.array([pos.get(o, none) for o in owners.to_list()], dtype=np.int64)
+        return (
+            owners.cast(pl.String)
+            .replace_strict(pos, default=none, return_dtype=pl.Int64)
+            .fill_null(none)
+            .to_numpy()
+        )
 
 
 @dataclass
@@ -81,9 +86,11 @@ def draw_snapshot(
     rho_c: float,
     rho_t: float,
     rng: np.random.Generator,
+    covariance: bool = True,
 ) -> SnapshotDraws:
     """``deals``: open deals with ``p``, ``value`` and ``owner_idx``; ``new_total``: company
-    draws of not-yet-created revenue; ``shares``: per-owner share of it."""
+    draws of not-yet-created revenue; ``shares``: per-owner share of it; ``covariance``:
+    whether to compute each deal's covariance with the total (``deal_cov``, else empty)."""
     n = len(seg.owners)
     draws = len(new_total)
     owner = deals["owner_idx"].to_numpy()
@@ -97,6 +104,7 @@ def draw_snapshot(
         rho_t=rho_t,
         draws=draws,
         rng=rng,
+        covariance=covariance,
     )
     split = np.zeros((draws, n))
     takes = shares > 0  # owners who can win new business get all of it; the rest exactly none

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -399,6 +400,13 @@ def test_a_bag_of_deal_models_is_their_mean_and_moves_less_with_the_seed(
     # Fits run side by side in threads give what one after the other gives, to the bit.
     one_by_one = BaggedWinModel(bag=3, random_state=0, workers=1).fit(train)
     assert np.array_equal(one_by_one.predict_proba(test), bags[0].predict_proba(test))
+    # Two bags' tree fits queued on one pool, as a backtest queues the next refits' fits
+    # while it scores a block: the same models.
+    with ThreadPoolExecutor(2) as pool:
+        waits = [BaggedWinModel(bag=3, random_state=s).submit(train, pool) for s in (0, 1)]
+        queued = [wait() for wait in waits]
+    for q, b in zip(queued, bags, strict=True):
+        assert np.array_equal(q.predict_proba(test), b.predict_proba(test))
     assert len({m.random_state for b in bags for m in b.members}) == 6  # six distinct fits
     singles = [WinModel(random_state=s).fit(train).predict_proba(test) for s in (0, 1)]
     single_gap = np.abs(singles[0] - singles[1]).mean()
