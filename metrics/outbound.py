@@ -1,5 +1,7 @@
 """Outbound measures: drafts created, blocked by each guardrail, approved, edited and
-rejected by people, and the reply-rate fields a sequencer's report fills in."""
+rejected by people, and the reply-rate fields a sequencer's report fills in; on a
+generated company, the drafts truth says reach nobody (the person had left, or the
+address had changed, before the data the draft was written from)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,9 @@ from typing import Any
 import duckdb
 
 from revstack.agents.outbound import GUARDRAILS
-from revstack.data.warehouse import frame
+from revstack.data.warehouse import frame, scalar
 
-__all__ = ["blocked", "decisions", "replies", "report"]
+__all__ = ["blocked", "decisions", "replies", "report", "stale_recipients"]
 
 _DRAFTS = """
 SELECT count(*) AS drafts, count(DISTINCT recipient) AS people,
@@ -48,6 +50,42 @@ FROM ops.draft_outcomes
 """
 
 
+_HAS_TRUTH = "SELECT count(*) FROM truth.contact_changes"
+# A draft written from data as of T to someone who had left before T (or whose address had
+# changed before T) reaches nobody; `marked` says whether the CRM knew (the guardrails
+# should have stopped those), `silent` that it could not have known.
+_STALE = """
+WITH c AS (
+    SELECT contact_id, field, min(changed_at) AS changed_at, bool_and(in_crm) AS in_crm
+    FROM truth.contact_changes WHERE field IN ('is_active', 'email')
+    GROUP BY contact_id, field
+)
+SELECT count(*) AS drafts,
+       count(*) FILTER (WHERE l.contact_id IS NOT NULL) AS to_leavers,
+       count(*) FILTER (WHERE l.contact_id IS NOT NULL AND l.in_crm) AS to_leavers_marked,
+       count(*) FILTER (WHERE l.contact_id IS NULL AND e.contact_id IS NOT NULL) AS to_old_address
+FROM ops.drafts d
+LEFT JOIN c l ON l.contact_id = d.contact_id AND l.field = 'is_active' AND l.changed_at <= d.data_as_of
+LEFT JOIN c e ON e.contact_id = d.contact_id AND e.field = 'email' AND e.changed_at <= d.data_as_of
+"""
+
+
+def stale_recipients(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
+    """Drafts to people who had already left, or to an address they no longer used, as
+    truth knows (None without truth): the harm silent decay does through outbound."""
+    if not int(scalar(con, _HAS_TRUTH) or 0):
+        return None
+    r = frame(con, _STALE).row(0, named=True)
+    drafts = r["drafts"]
+    return {
+        **r,
+        "to_leavers_silent": r["to_leavers"] - r["to_leavers_marked"],
+        "reach_nobody_share": None
+        if not drafts
+        else round((r["to_leavers"] + r["to_old_address"]) / drafts, 4),
+    }
+
+
 def blocked(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """Candidates each guardrail stopped (one candidate may trip several), and in all."""
     by = dict(frame(con, _BLOCKED).iter_rows())
@@ -81,4 +119,5 @@ def report(con: duckdb.DuckDBPyConnection, definitions: Any) -> dict[str, Any]:
         "blocked": blocked(con),
         "decisions": decisions(con),
         "replies": replies(con),
+        "stale_recipients": stale_recipients(con),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import shutil
@@ -358,3 +359,26 @@ def test_the_sequencer_export_neutralises_formula_cells(clean: Warehouse, tmp_pa
     [row] = pl.read_csv(out, infer_schema=False).to_dicts()
     assert row["Company"] == "'" + PAYLOAD and row["Title"] == "'@VP Sales"
     assert row["Sequence Step"] == "1" and row["External ID"] == one["draft_id"]
+
+
+def test_drafts_to_people_truth_says_had_left_are_counted_and_marked_leavers_get_none(
+    clean: Warehouse, tmp_path: Path
+) -> None:
+    with clean.connect() as con:
+        stale = outbound_metrics.stale_recipients(con)
+    assert stale is not None and stale["drafts"] == len(_drafts(clean))
+    # a leaver the CRM marks (inactive or bounced) is stopped by the guardrails
+    assert stale["to_leavers_marked"] == 0
+    # plant a silent departure, a day before the data, on a drafted person nobody left
+    wh = _copy(clean, tmp_path / "planted.duckdb")
+    gone = set(_q(wh, "SELECT contact_id FROM truth.contact_changes")["contact_id"])
+    pick = _drafts(wh).filter(~pl.col("contact_id").is_in(list(gone))).row(0, named=True)
+    with wh.connect() as con:
+        con.execute(
+            "INSERT INTO truth.contact_changes VALUES ($c, 'is_active', $at, 'true', 'false', FALSE)",
+            {"c": pick["contact_id"], "at": pick["data_as_of"] - dt.timedelta(days=1)},
+        )
+        planted = outbound_metrics.stale_recipients(con)
+    release_all()
+    assert planted["to_leavers"] == stale["to_leavers"] + 1
+    assert planted["to_leavers_silent"] == stale["to_leavers_silent"] + 1
