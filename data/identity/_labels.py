@@ -87,13 +87,23 @@ def apply_shifts(
     if shifts is None or shifts.is_empty() or scored.is_empty():
         return scored
     moved = scored.with_columns(kind=_kind(gcols)).join(
-        shifts.select("kind", "shift"), on="kind", how="left"
+        shifts.select("kind", "shift"), on="kind", how="left", maintain_order="left"
     )
     shift = moved["shift"].fill_null(0.0).to_numpy()
-    weight = _log2_odds(moved["probability"].to_numpy().astype(float)) + shift
+    p = moved["probability"].to_numpy().astype(float)
+    # from the pair's own weight where it has one: a probability of 1.0 has lost it
+    base = (
+        moved["match_weight"].to_numpy().astype(float)
+        if "match_weight" in moved.columns
+        else _log2_odds(p)
+    )
+    weight = base + shift
+    touched = shift != 0
     return moved.with_columns(
-        match_weight=pl.Series(np.round(weight, 3)),
-        probability=pl.Series(1.0 / (1.0 + np.exp2(-np.clip(weight, -60, 60)))),
+        match_weight=pl.Series(np.where(touched, np.round(weight, 3), base)),
+        probability=pl.Series(
+            np.where(touched, 1.0 / (1.0 + np.exp2(-np.clip(weight, -60, 60))), p)
+        ),
     ).drop("kind", "shift")
 
 

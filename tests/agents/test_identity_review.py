@@ -172,3 +172,19 @@ def test_marks_are_a_reviewers_logged_and_the_latest_counts(company: Warehouse) 
     assert latest.select("same", "labelled_by").row(0) == (True, "ana")
     assert logged["actor"].to_list() == ["rev", "ana"]
     assert [json.loads(d)["same"] for d in logged["detail"]] == [False, True]
+
+
+def test_pairs_of_kinds_nobody_answered_about_keep_their_weight_exactly() -> None:
+    scored = pl.DataFrame(
+        {
+            "left_id": ["1", "2"],
+            "right_id": ["9", "8"],
+            "g_name": [3, 1],
+            "match_weight": [45.0, -2.0],
+            "probability": [1.0, 0.2],
+        }
+    )
+    shifts = learn_shifts(scored, scored.tail(1).with_columns(same=pl.lit(True)), ["g_name"])
+    moved = apply_shifts(scored, shifts, ["g_name"])
+    assert moved.row(0) == scored.row(0)  # untouched, its weight not rebuilt from p = 1.0
+    assert moved["match_weight"][1] > -2.0 and moved["probability"][1] > 0.2
