@@ -44,8 +44,9 @@ def clerical_review() -> None:
         return
     pair = pairs.row(0, named=True)
     st.markdown(
-        f"Pair {pair['rank']} of the run's {len(pairs) + queue['answered']:,} hardest · "
-        f"match probability {pair['probability']:.0%} · {len(pairs) - 1:,} more after this"
+        f"The latest run's number {pair['rank']} by how unsure the matcher is · "
+        f"match probability {pair['probability']:.0%} · {len(pairs) - 1:,} more of its "
+        "pairs to answer after this"
     )
     # A table cell shows text as text: no Markdown escaping here (plain() is for Markdown).
     side = pl.DataFrame(
