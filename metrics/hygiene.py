@@ -161,7 +161,12 @@ def pairs_to_review(con: duckdb.DuckDBPyConnection, object_type: str) -> dict[st
     key, fields = REVIEW_FIELDS[object_type]
     pairs = frame(con, _TO_REVIEW, {"kind": object_type})
     cols = ", ".join(f'"{f}"' for f in (key, *fields))  # names from REVIEW_FIELDS
-    records = frame(con, f"SELECT {cols} FROM crm.{object_type}").rename({key: "record_id"})
+    ids = sorted({*pairs["left_id"], *pairs["right_id"]})  # only the records on show
+    records = frame(
+        con,
+        f'SELECT {cols} FROM crm.{object_type} WHERE "{key}" IN (SELECT unnest($ids))',
+        {"ids": ids},
+    ).rename({key: "record_id"})
     for side in ("left", "right"):
         pairs = pairs.join(
             records.rename({c: f"{side}_{c}" for c in records.columns}),

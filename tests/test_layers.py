@@ -204,4 +204,4 @@ def test_every_agent_is_a_package_of_the_same_shape() -> None:
         assert getattr(package, factory.__name__) is factory
     # nothing else sits loose beside them but the engine, the registry and shared helpers
     loose = {p.stem for p in (ROOT / "agents").glob("*.py")}
-    assert loose == {"__init__", "registry", "features", "_features_sql", "_cite", "_llm"}
+    assert loose == {"__init__", "registry", "features", "_features_sql", "_cite", "_llm", "_trees"}

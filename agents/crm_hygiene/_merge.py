@@ -274,16 +274,15 @@ def merge_proposals(
         todo = info.filter(pl.col("current_entity") != pl.col("entity"))
         # A merge already proposed (waiting for a reviewer, or decided) is dropped by the
         # engine as a repeat: its evidence, most of a weekly run's merge work, is not built.
-        asked = todo.select(
-            "record_id",
-            action_type=pl.lit("merge_records"),
-            object_type=pl.lit("entity_map"),
-            record_id_=pl.lit(f"{kind}:") + pl.col("record_id"),
-            field=pl.lit("entity_id"),
-            old_value=pl.lit('"') + pl.col("current_entity") + pl.lit('"'),
-            new_value=pl.lit('"') + pl.col("entity") + pl.lit('"'),
-        )
-        fresh = ctx.unrecorded(asked.drop("record_id").rename({"record_id_": "record_id"})).select(
+        proposal = {
+            "action_type": pl.lit("merge_records"),
+            "object_type": pl.lit("entity_map"),
+            "record_id": pl.lit(f"{kind}:") + pl.col("record_id"),
+            "field": pl.lit("entity_id"),
+            "old_value": pl.lit('"') + pl.col("current_entity") + pl.lit('"'),
+            "new_value": pl.lit('"') + pl.col("entity") + pl.lit('"'),
+        }
+        fresh = ctx.unrecorded(todo.select(**proposal)).select(
             record_id=pl.col("record_id").str.strip_prefix(f"{kind}:")
         )
         new = todo.join(fresh, on="record_id", how="semi", maintain_order="left")
@@ -291,12 +290,7 @@ def merge_proposals(
             ev = _evidence(res, new, records, kind)
             frames.append(
                 new.join(ev, on="record_id").select(
-                    action_type=pl.lit("merge_records"),
-                    object_type=pl.lit("entity_map"),
-                    record_id=pl.lit(f"{kind}:") + pl.col("record_id"),
-                    field=pl.lit("entity_id"),
-                    old_value=pl.lit('"') + pl.col("current_entity") + pl.lit('"'),
-                    new_value=pl.lit('"') + pl.col("entity") + pl.lit('"'),
+                    **proposal,
                     confidence=pl.col("probability").clip(0.0, 1.0).round(4),
                     evidence="evidence",
                     reason="reason",

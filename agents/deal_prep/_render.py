@@ -20,8 +20,6 @@ __all__ = [
     "Pieces",
     "number_sources",
     "render",
-    "render_html",
-    "render_markdown",
     "markers",
     "md_text",
 ]
@@ -149,23 +147,11 @@ class Pieces:
 def render(
     title: str, subtitle: str, items: Sequence[Item], pieces: Pieces | None = None
 ) -> tuple[str, str]:
-    """(Markdown, HTML) of one briefing, sources numbered once for both (``pieces``:
-    escaped text shared by the briefings of a run; the same output without it)."""
+    """(Markdown, HTML) of one briefing in one pass over its items, sources numbered once
+    for both (``pieces``: escaped text shared by the briefings of a run; the same output
+    with fresh pieces)."""
+    p = Pieces() if pieces is None else pieces
     numbers = number_sources(items)
-    if pieces is None:
-        lines = {row: _source_line(row, f) for row, f in _fields(items).items()}
-        return (
-            render_markdown(title, subtitle, items, numbers, lines),
-            render_html(title, subtitle, items, numbers, lines),
-        )
-    return _render_shared(title, subtitle, items, numbers, pieces)
-
-
-def _render_shared(
-    title: str, subtitle: str, items: Sequence[Item], numbers: dict[Row, int], p: Pieces
-) -> tuple[str, str]:
-    """render_markdown and render_html in one pass over the items, from shared pieces;
-    the same text as theirs (a test compares them)."""
     e = html.escape
     md = [f"# {md_text(title)}", "", md_text(subtitle), ""]
     out = [
@@ -204,80 +190,9 @@ def _render_shared(
     return "\n".join(md).rstrip() + "\n", "\n".join(out)
 
 
-def render_markdown(
-    title: str,
-    subtitle: str,
-    items: Sequence[Item],
-    numbers: dict[Row, int] | None = None,
-    lines_: dict[Row, tuple[str, str, str]] | None = None,
-) -> str:
-    numbers = number_sources(items) if numbers is None else numbers
-    lines_ = lines_ or {row: _source_line(row, f) for row, f in _fields(items).items()}
-    lines = [f"# {md_text(title)}", "", md_text(subtitle), ""]
-    for key, heading in SECTIONS:
-        part = [i for i in items if i.section == key]
-        if not part:
-            continue
-        lines += [f"## {heading}", ""]
-        for it in part:
-            if isinstance(it, Statement):
-                refs = "".join(f"[{r}]" for r in _runs(it, numbers))
-                lines.append(f"- {md_text(it.text)} {refs}")
-            else:
-                lines.append(f"- *{md_text(it.text)}*")
-        lines.append("")
-    if numbers:
-        lines += ["## Sources", ""]
-        for row, n in numbers.items():
-            table, ident, values = lines_[row]
-            lines.append(f"{n}. `{table}` {md_text(ident)}: {md_text(values)}")
-    return "\n".join(lines).rstrip() + "\n"
-
-
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:52em;margin:2em auto;line-height:1.45}"
     "h2{border-bottom:1px solid #ddd;margin-top:1.6em}.warn li{color:#8a4b00}"
     "sup a{text-decoration:none}.note{color:#666;font-style:italic}"
     "ol.sources{font-size:.85em;color:#333}code{background:#f4f4f4}"
 )
-
-
-def render_html(
-    title: str,
-    subtitle: str,
-    items: Sequence[Item],
-    numbers: dict[Row, int] | None = None,
-    lines_: dict[Row, tuple[str, str, str]] | None = None,
-) -> str:
-    e = html.escape
-    numbers = number_sources(items) if numbers is None else numbers
-    lines_ = lines_ or {row: _source_line(row, f) for row, f in _fields(items).items()}
-    out = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
-        f"<style>{_STYLE}</style></head><body>",
-        f"<h1>{e(title)}</h1>",
-        f"<p>{e(subtitle)}</p>",
-    ]
-    for key, heading in SECTIONS:
-        part = [i for i in items if i.section == key]
-        if not part:
-            continue
-        out.append(f"<h2>{e(heading)}</h2><ul class='{'warn' if key == 'warnings' else key}'>")
-        for it in part:
-            if isinstance(it, Statement):
-                refs = "".join(
-                    f"<sup><a href='#s{r.split('-')[0]}'>[{r}]</a></sup>"
-                    for r in _runs(it, numbers)
-                )
-                out.append(f"<li>{e(it.text)} {refs}</li>")
-            else:
-                out.append(f"<li class='note'>{e(it.text)}</li>")
-        out.append("</ul>")
-    if numbers:
-        out.append("<h2>Sources</h2><ol class='sources'>")
-        for row, n in numbers.items():
-            table, ident, values = lines_[row]
-            out.append(f"<li id='s{n}'><code>{e(table)}</code> {e(ident)}: {e(values)}</li>")
-        out.append("</ol>")
-    out.append("</body></html>")
-    return "\n".join(out)

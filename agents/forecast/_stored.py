@@ -29,6 +29,7 @@ import numpy as np
 import polars as pl
 import sklearn
 
+from revstack.agents._trees import check_nodes
 from revstack.agents.engine import Context
 from revstack.agents.forecast._model import (
     FEATURES,
@@ -350,24 +351,8 @@ def _member(r: dict[str, Any], trees: pl.DataFrame | None) -> WinModel:
 def _check_tree(
     nodes: np.ndarray, bits: np.ndarray, n_features: int, known: np.ndarray, f_idx: np.ndarray
 ) -> None:
-    """What scikit-learn's tree walk trusts: every split's children are later nodes of the
-    tree (so every walk ends at a leaf), its feature exists, and a categorical split's
-    bitsets are there."""
-    if not len(nodes):
-        raise ValueError("a tree without nodes")
-    split = nodes["is_leaf"] == 0
-    at = np.flatnonzero(split)
-    left, right = nodes["left"][split].astype(np.int64), nodes["right"][split].astype(np.int64)
-    if (
-        (left <= at).any()
-        or (right <= at).any()
-        or (left >= len(nodes)).any()
-        or (right >= len(nodes)).any()
-    ):
-        raise ValueError("a split's children are not later nodes of its tree")
-    feats = nodes["feature_idx"][split]
-    if ((feats < 0) | (feats >= n_features)).any():
-        raise ValueError("a split on a feature the model does not have")
+    """``check_nodes``, and a categorical split's bitsets are there."""
+    split = check_nodes(nodes, n_features)
     cat = split & (nodes["is_categorical"] != 0)
     if cat.any() and (
         (nodes["bitset_idx"][cat] >= len(bits)).any()

@@ -18,6 +18,7 @@ from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 from sklearn.frozen import FrozenEstimator
 from threadpoolctl import threadpool_limits
 
+from revstack.agents._trees import check_nodes
 from revstack.agents.pipeline_health._risk_model import FEATURES, REASON_GROUPS
 
 __all__ = ["NODE_DTYPE", "RiskModel", "RiskScorer"]
@@ -164,22 +165,7 @@ class RiskScorer:
         if len(self.iso_x) != len(self.iso_y) or not len(self.iso_y):
             raise ValueError("calibration points do not pair up")
         for nodes in self.nodes:
-            if not len(nodes):
-                raise ValueError("a tree without nodes")
-            split = nodes["is_leaf"] == 0
-            at = np.flatnonzero(split)
-            left = nodes["left"][split].astype(np.int64)
-            right = nodes["right"][split].astype(np.int64)
-            if (
-                (left <= at).any()
-                or (right <= at).any()
-                or (left >= len(nodes)).any()
-                or (right >= len(nodes)).any()
-            ):
-                raise ValueError("a split's children are not later nodes of its tree")
-            feats = nodes["feature_idx"][split]
-            if ((feats < 0) | (feats >= n)).any():
-                raise ValueError("a split on a feature the model does not have")
+            split = check_nodes(nodes, n)
             if (nodes["is_categorical"][split] != 0).any():
                 raise ValueError("a categorical split in a model without categories")
         return self
