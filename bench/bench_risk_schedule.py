@@ -139,6 +139,7 @@ def main() -> None:
     ap.add_argument("--skip-truth", action="store_true")
     args = ap.parse_args()
     print(f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {_load()}, {os.cpu_count()} cores")
+    (ROOT / "var").mkdir(exist_ok=True)  # a fresh clone has none
     with tempfile.TemporaryDirectory(dir=ROOT / "var") as tmp:
         path = Path(tmp) / "schedule.duckdb"
         shutil.copy(args.db, path)

@@ -113,6 +113,7 @@ def main() -> None:
     weekly = args.weekly or args.keep
     if weekly is None:
         raise SystemExit("--weekly FILE or --from-start DIR --keep FILE")
+    (ROOT / "var").mkdir(exist_ok=True)  # a fresh clone has none
     with tempfile.TemporaryDirectory(prefix="bench-agents-", dir=ROOT / "var") as tmp:
         db = Path(tmp) / "weekly.duckdb"
         shutil.copy(weekly, db)

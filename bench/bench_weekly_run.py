@@ -122,6 +122,7 @@ def main() -> None:
         f"{os.cpu_count()} cores",
         flush=True,
     )
+    (ROOT / "var").mkdir(exist_ok=True)  # a fresh clone has none
     with tempfile.TemporaryDirectory(prefix="bench-weekly-", dir=ROOT / "var") as tmp:
         db = Path(tmp) / "weekly.duckdb"
         if args.from_:
