@@ -26,7 +26,7 @@ import polars as pl
 from revstack.agents.engine import Agent, AgentResult, Context, empty_proposals
 from revstack.agents.outbound._compose import Draft, compose
 from revstack.agents.outbound._guardrails import GUARDRAILS, check
-from revstack.agents.outbound._targets import candidates
+from revstack.agents.outbound._targets import candidates, recent_activities
 from revstack.data.clock import now_utc
 from revstack.data.normalize import domain_from_website
 
@@ -225,7 +225,7 @@ class Outbound(Agent):
             (
                 "crm.activities",
                 "activity_id",
-                ctx.table("crm.activities").filter(
+                recent_activities(ctx).filter(
                     pl.col("activity_id").is_in(list(ids["intent_id"] | ids["prev_id"]))
                 ),
             ),

@@ -19,7 +19,15 @@ import polars as pl
 
 from revstack.agents.engine import Context
 
-__all__ = ["Candidate", "candidates", "SEQUENCES", "WINDOW_DAYS", "FOLLOW_UP_DAYS", "NEWS_DAYS"]
+__all__ = [
+    "Candidate",
+    "candidates",
+    "recent_activities",
+    "SEQUENCES",
+    "WINDOW_DAYS",
+    "FOLLOW_UP_DAYS",
+    "NEWS_DAYS",
+]
 
 SEQUENCES = {"prospect": "prospecting", "customer": "expansion"}
 WINDOW_DAYS = 30  # outreach older than this has lapsed; a new sequence may start
@@ -54,11 +62,17 @@ def _rank(title: pl.Expr) -> pl.Expr:
     return expr
 
 
+def recent_activities(ctx: Context) -> pl.DataFrame:
+    """The activities any of this agent's windows can see (the last month, not four years)."""
+    since = ctx.as_of - dt.timedelta(days=max(WINDOW_DAYS, INTENT_DAYS))
+    return ctx.table("crm.activities", since=("occurred_at", since))
+
+
 def _state(ctx: Context, contact_ids: pl.Series) -> pl.DataFrame:
     """Per contact: unanswered outbound emails in the window, the last one, any reply."""
     since = ctx.as_of - dt.timedelta(days=WINDOW_DAYS)
     acts = (
-        ctx.table("crm.activities")
+        recent_activities(ctx)
         .filter(
             pl.col("contact_id").is_in(contact_ids.implode())
             & pl.col("opportunity_id").is_null()
@@ -106,7 +120,7 @@ def _signals(ctx: Context, accounts: pl.DataFrame) -> pl.DataFrame:
     )
     intent_since = ctx.as_of - dt.timedelta(days=INTENT_DAYS)
     inbound = (
-        ctx.table("crm.activities")
+        recent_activities(ctx)
         .filter(
             pl.col("account_id").is_in(accounts["account_id"].implode())
             & (pl.col("direction") == "inbound")

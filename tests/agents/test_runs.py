@@ -372,3 +372,33 @@ def test_unrecorded_leaves_out_exactly_the_keys_the_engine_would_drop(run_wh: Wa
     before = len(_proposals(run_wh))
     [rerun] = run_agents(run_wh, [_spec("filler", Repeats)], only="filler")
     assert rerun.status == "succeeded" and len(_proposals(run_wh)) == before
+
+
+def test_a_windowed_read_is_the_whole_table_filtered(small_company: Warehouse) -> None:
+    """``since=`` reads the rows at or after a moment: the same rows, in the same order,
+    as filtering the whole table, whichever is read first; a column outside the grant
+    cannot be the window."""
+    import datetime as dt
+
+    from revstack.agents.engine import AccessDenied
+
+    reads = {"crm.activities": ["activity_id", "occurred_at", "subject"]}
+    with small_company.connect() as con:
+        newest = con.execute("SELECT max(occurred_at) FROM crm.activities").fetchone()[0]
+    since = newest - dt.timedelta(days=30)
+
+    def context() -> Context:
+        return Context(small_company, agent="reader", reads=reads, as_of=newest)
+
+    windowed = context().table("crm.activities", since=("occurred_at", since))
+    first_whole = context()
+    whole = first_whole.table("crm.activities")
+    expected = whole.filter(pl.col("occurred_at") >= since)
+    assert 0 < len(windowed) < len(whole) and windowed.equals(expected)
+    # read after the whole table, it is cut from it
+    assert first_whole.table("crm.activities", since=("occurred_at", since)).equals(expected)
+    ctx = context()
+    ctx.table("crm.activities", ["activity_id"], since=("occurred_at", since))
+    assert ctx.read_log["crm.activities"] == len(expected)
+    with pytest.raises(AccessDenied, match="crm.activities.direction"):
+        context().table("crm.activities", since=("direction", since))
