@@ -10,6 +10,7 @@ its ratio and 90% interval, and P10-P90 coverage with a 95% interval, both inter
 from resampling whole periods (pooled: whole periods of one company).
 
     python bench/forecast_accuracy.py --scale mid --seeds 0 1 2 3 7 [--jobs 2] [--dir var/accuracy]
+    python bench/forecast_accuracy.py --scale mid --seeds 0 1 --report-only   # pool what is there
 """
 
 from __future__ import annotations
@@ -83,12 +84,20 @@ def main() -> None:
         "--jobs", type=int, default=2, help="companies backtested at once (each ~5 GB on mid)"
     )
     ap.add_argument("--dir", default=str(ROOT / "var" / "accuracy"))
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="pool the scored rows already in --dir for --seeds; generate and backtest nothing",
+    )
     args = ap.parse_args()
     Path(args.dir).mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     # Spawned, not forked: polars' and scikit-learn's thread pools do not survive a fork.
     with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
-        jobs = [pool.submit(_company, args.scale, s, args.dir, args.model_seed) for s in args.seeds]
+        jobs = [
+            pool.submit(_company, args.scale, s, args.dir, args.model_seed)
+            for s in ([] if args.report_only else args.seeds)
+        ]
         for i, job in enumerate(as_completed(jobs), 1):
             seed, made, ran = job.result()
             print(
