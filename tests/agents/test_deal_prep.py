@@ -217,11 +217,13 @@ def test_the_identity_map_is_used_when_it_has_rows(briefed: Warehouse, tmp_path:
 
 def test_news_from_a_feed_file_is_cited(briefed: Warehouse, tmp_path: Path) -> None:
     wh = _copy(briefed, tmp_path / "news.duckdb")
-    row = _briefings(wh).row(0, named=True)
-    with wh.connect() as con:
-        site = con.execute(
-            "SELECT website FROM crm.accounts WHERE account_id = ?", [row["account_id"]]
-        ).fetchall()[0][0]
+    with wh.connect() as con:  # the first briefed deal whose account has a website
+        row = frame(
+            con,
+            "SELECT b.opportunity_id, a.website FROM ops.briefings b JOIN crm.accounts a "
+            "USING (account_id) WHERE a.website IS NOT NULL ORDER BY b.briefing_id LIMIT 1",
+        ).row(0, named=True)
+    site = row["website"]
     domain = site.split("//")[-1].removeprefix("www.").split("/")[0].lower()
     feed = tmp_path / "feed.jsonl"
     feed.write_text(
