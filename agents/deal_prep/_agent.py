@@ -54,12 +54,13 @@ _FROM_ENV: Final = "env"
 
 
 def _deal_body(inp: Inputs, opp: dict[str, Any], at: dt.date) -> list[Item]:
-    body: list[Item] = [
-        *deal_facts(inp, opp, at),
-        *account_history(inp, opp, at),
-        *stakeholders(inp, opp),
-    ]
-    body += risks(inp, opp) + competition(inp, opp) + news(inp, opp, at)
+    # Stakeholders, risks and competition do not depend on the day: once per deal and run.
+    key = ("deal_static", opp["opportunity_id"])
+    if key not in inp.memo:
+        inp.memo[key] = (stakeholders(inp, opp), risks(inp, opp), competition(inp, opp))
+    people, flagged, rivals = inp.memo[key]
+    body: list[Item] = [*deal_facts(inp, opp, at), *account_history(inp, opp, at), *people]
+    body += flagged + rivals + news(inp, opp, at)
     return body + discussion_points(inp, opp, body)
 
 
@@ -107,17 +108,35 @@ def _rewrite(items: list[Item], rewriter: Rewriter) -> tuple[list[Item], int, in
     return out, len(swapped), len(sent) - len(swapped)
 
 
-def _payload(items: list[Item], dumped: dict[int, tuple[Item, str]]) -> str:
+def _payload(items: list[Item], dumped: dict[Any, Any]) -> str:
     """``json.dumps([i.to_dict() for i in items], default=str)``, each item dumped once a
-    run (the meetings of a deal share its body). ``dumped`` keeps the item with its
+    run (the meetings of a deal share its body) and each citation once (the briefings of
+    an account cite its activities over and over). ``dumped`` keeps the item with its
     text, so an id is never reused for another item while the run lasts."""
     parts = []
     for it in items:
         got = dumped.get(id(it))
         if got is None:
-            got = dumped[id(it)] = (it, json.dumps(it.to_dict(), default=str))
+            got = dumped[id(it)] = (it, _item_json(it, dumped))
         parts.append(got[1])
     return "[" + ", ".join(parts) + "]"
+
+
+def _item_json(it: Item, dumped: dict[Any, Any]) -> str:
+    """``json.dumps(it.to_dict(), default=str)`` from the citations' dumped text."""
+    if isinstance(it, Note):
+        return json.dumps(it.to_dict(), default=str)
+    cites = []
+    for c in it.cites:
+        try:
+            got = dumped.get(c)
+            if got is None:
+                got = dumped[c] = json.dumps(c.to_dict(), default=str)
+        except TypeError:  # an unhashable value: dumped on its own
+            got = json.dumps(c.to_dict(), default=str)
+        cites.append(got)
+    head = json.dumps({"section": it.section, "text": it.text}, default=str)
+    return head[:-1] + ', "cites": [' + ", ".join(cites) + "]}"
 
 
 class DealPrep(Agent):
@@ -210,7 +229,7 @@ class DealPrep(Agent):
         rows, seen = [], set()
         bodies: dict[str, list[Item]] = {}
         pieces = Pieces()
-        dumped: dict[int, tuple[Item, str]] = {}
+        dumped: dict[Any, Any] = {}
         stats = {
             "rewritten": 0,
             "rewrite_refused": 0,

@@ -179,11 +179,26 @@ def deal_facts(inp: Inputs, opp: dict[str, Any], at: dt.date) -> list[Item]:
 
 
 def account_history(inp: Inputs, opp: dict[str, Any], at: dt.date) -> list[Item]:
-    s = "account"
-    out: list[Item] = []
     a = inp.accounts.get(opp.get("account_id") or "")
     if a is None:
-        return [Note(s, "The deal names no account in the CRM, so there is no account history.")]
+        return [
+            Note("account", "The deal names no account in the CRM, so there is no account history.")
+        ]
+    # What does not depend on the day: built once per deal and run (a deal may have
+    # meetings on several days). The activity: once per account and day (a big account's
+    # statement cites hundreds of rows).
+    static = ("account_static", opp["opportunity_id"])
+    if static not in inp.memo:
+        inp.memo[static] = _account_static(inp, opp, a)
+    key = ("account_activity", a["account_id"], at.isoformat())
+    if key not in inp.memo:
+        inp.memo[key] = _account_activity(inp, a, at)
+    return [*inp.memo[static], inp.memo[key]]
+
+
+def _account_static(inp: Inputs, opp: dict[str, Any], a: dict[str, Any]) -> list[Item]:
+    s = "account"
+    out: list[Item] = []
     present = [
         f
         for f in ("account_type", "industry", "employees", "city", "country")
@@ -246,12 +261,6 @@ def account_history(inp: Inputs, opp: dict[str, Any], at: dt.date) -> list[Item]
                 [c for o in still for c in opp_cite(o, "name", "stage", "amount")],
             )
         )
-    # The same for every deal of the account and meeting day: built once per run (a big
-    # account's statement cites hundreds of rows).
-    key = ("account_activity", a["account_id"], at.isoformat())
-    if key not in inp.memo:
-        inp.memo[key] = _account_activity(inp, a, at)
-    out.append(inp.memo[key])
     return out
 
 
