@@ -21,11 +21,12 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
+from json.encoder import encode_basestring_ascii as _str
 from typing import Any, Final, Literal
 
 import polars as pl
 
-from revstack.agents._cite import Note, Statement
+from revstack.agents._cite import Cite, Note, Statement
 from revstack.agents._llm import Rewriter, grounded, rewriter_from_env
 from revstack.agents.deal_prep._fingerprint import input_digests
 from revstack.agents.deal_prep._hygiene import find_hygiene
@@ -123,7 +124,7 @@ def _payload(items: list[Item], dumped: dict[Any, Any]) -> str:
 
 
 def _item_json(it: Item, dumped: dict[Any, Any]) -> str:
-    """``json.dumps(it.to_dict(), default=str)`` from the citations' dumped text."""
+    """``json.dumps(it.to_dict(), default=str)``, from each citation's text dumped once."""
     if isinstance(it, Note):
         return json.dumps(it.to_dict(), default=str)
     cites = []
@@ -131,12 +132,27 @@ def _item_json(it: Item, dumped: dict[Any, Any]) -> str:
         try:
             got = dumped.get(c)
             if got is None:
-                got = dumped[c] = json.dumps(c.to_dict(), default=str)
+                got = dumped[c] = _cite_json(c)
         except TypeError:  # an unhashable value: dumped on its own
-            got = json.dumps(c.to_dict(), default=str)
+            got = _cite_json(c)
         cites.append(got)
-    head = json.dumps({"section": it.section, "text": it.text}, default=str)
-    return head[:-1] + ', "cites": [' + ", ".join(cites) + "]}"
+    return (
+        f'{{"section": {_str(it.section)}, "text": {_str(it.text)}, "cites": ['
+        + ", ".join(cites)
+        + "]}"
+    )
+
+
+def _cite_json(c: Cite) -> str:
+    """``json.dumps(c.to_dict(), default=str)``: the names and ids are text (``cite_row``),
+    the value is text or dumped as json.dumps would."""
+    key = ", ".join(f"{_str(k)}: {_str(v)}" for k, v in c.key)
+    v = c.value
+    value = _str(v) if isinstance(v, str) else json.dumps(v, default=str)
+    return (
+        f'{{"table": {_str(c.table)}, "key": {{{key}}}, "field": {_str(c.field)}, '
+        f'"value": {value}}}'
+    )
 
 
 class DealPrep(Agent):
