@@ -41,12 +41,23 @@ WITH m AS (
     SELECT activity_id FROM crm.activities
     WHERE activity_type = 'meeting' AND status = 'scheduled' AND occurred_at > $as_of
       AND opportunity_id IS NOT NULL
+),
+-- a scheduled run on this data looked at every upcoming meeting and kept the briefings
+-- whose inputs had not changed (docs/deal_prep.md, Weekly runs)
+checked AS (
+    SELECT count(*) > 0 AS yes FROM ops.runs
+    WHERE agent = 'deal_prep' AND status = 'succeeded'
+      AND (metadata->'agent'->>'scheduled')::BOOLEAN
+      AND (metadata->'agent'->>'as_of')::TIMESTAMP = $as_of
 )
 SELECT count(*) AS upcoming,
        count(*) FILTER (WHERE activity_id IN (SELECT meeting_id FROM ops.briefings
                                               WHERE meeting_id IS NOT NULL)) AS briefed,
        count(*) FILTER (WHERE activity_id IN (SELECT meeting_id FROM ops.briefings
-                                              WHERE data_as_of = $as_of)) AS briefed_from_current_data
+                                              WHERE data_as_of = $as_of)) AS built_from_current_data,
+       count(*) FILTER (WHERE activity_id IN (SELECT meeting_id FROM ops.briefings
+                                              WHERE data_as_of = $as_of OR (SELECT yes FROM checked)))
+           AS briefed_from_current_data
 FROM m
 """
 _USE = """
@@ -151,10 +162,11 @@ def verify_citations(
 
 def coverage(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     as_of = data_as_of(con) or dt.datetime.max
-    up, briefed, current = con.execute(_COVERAGE, {"as_of": as_of}).fetchall()[0]
+    up, briefed, built, current = con.execute(_COVERAGE, {"as_of": as_of}).fetchall()[0]
     return {
         "upcoming_meetings": up,
         "briefed": briefed,
+        "built_from_current_data": built,
         "briefed_from_current_data": current,
         "coverage": None if not up else round(briefed / up, 4),
     }

@@ -21,13 +21,22 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
+from json.encoder import encode_basestring_ascii as _str
 from typing import Any, Final, Literal
 
 import polars as pl
 
-from revstack.agents._cite import Note, Statement
+from revstack.agents._cite import Cite, Note, Statement
 from revstack.agents._llm import Rewriter, grounded, rewriter_from_env
-from revstack.agents.deal_prep._inputs import Inputs, load_inputs, upcoming_meetings
+from revstack.agents.deal_prep._fingerprint import input_digests
+from revstack.agents.deal_prep._hygiene import find_hygiene
+from revstack.agents.deal_prep._inputs import (
+    Inputs,
+    anchor,
+    index_inputs,
+    read_frames,
+    upcoming_meetings,
+)
 from revstack.agents.deal_prep._points import competition, discussion_points, news, risks, warnings
 from revstack.agents.deal_prep._render import Pieces, markers, number_sources, render
 from revstack.agents.deal_prep._sections import (
@@ -45,9 +54,14 @@ Item = Statement | Note
 _FROM_ENV: Final = "env"
 
 
-def _deal_body(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
-    body: list[Item] = [*deal_facts(inp, opp), *account_history(inp, opp), *stakeholders(inp, opp)]
-    body += risks(inp, opp) + competition(inp, opp) + news(inp, opp)
+def _deal_body(inp: Inputs, opp: dict[str, Any], at: dt.date) -> list[Item]:
+    # Stakeholders, risks and competition do not depend on the day: once per deal and run.
+    key = ("deal_static", opp["opportunity_id"])
+    if key not in inp.memo:
+        inp.memo[key] = (stakeholders(inp, opp), risks(inp, opp), competition(inp, opp))
+    people, flagged, rivals = inp.memo[key]
+    body: list[Item] = [*deal_facts(inp, opp, at), *account_history(inp, opp, at), *people]
+    body += flagged + rivals + news(inp, opp, at)
     return body + discussion_points(inp, opp, body)
 
 
@@ -58,11 +72,13 @@ def build_items(
     cache: dict[str, list[Item]] | None = None,
 ) -> list[Item]:
     """Every statement and note of one briefing, warnings first (``cache``: deal bodies
-    shared by the meetings of one deal)."""
+    shared by the meetings of one deal on one day)."""
     cache = {} if cache is None else cache
-    if opp["opportunity_id"] not in cache:
-        cache[opp["opportunity_id"]] = _deal_body(inp, opp)
-    body = meeting_facts(inp, opp, meeting) + cache[opp["opportunity_id"]]
+    at = anchor(meeting, inp.as_of)
+    key = f"{opp['opportunity_id']}|{at}"
+    if key not in cache:
+        cache[key] = _deal_body(inp, opp, at)
+    body = meeting_facts(inp, opp, meeting) + cache[key]
     shown = [
         c.key[0][1]
         for it in body
@@ -93,17 +109,50 @@ def _rewrite(items: list[Item], rewriter: Rewriter) -> tuple[list[Item], int, in
     return out, len(swapped), len(sent) - len(swapped)
 
 
-def _payload(items: list[Item], dumped: dict[int, tuple[Item, str]]) -> str:
+def _payload(items: list[Item], dumped: dict[Any, Any]) -> str:
     """``json.dumps([i.to_dict() for i in items], default=str)``, each item dumped once a
-    run (the meetings of a deal share its body). ``dumped`` keeps the item with its
+    run (the meetings of a deal share its body) and each citation once (the briefings of
+    an account cite its activities over and over). ``dumped`` keeps the item with its
     text, so an id is never reused for another item while the run lasts."""
     parts = []
     for it in items:
         got = dumped.get(id(it))
         if got is None:
-            got = dumped[id(it)] = (it, json.dumps(it.to_dict(), default=str))
+            got = dumped[id(it)] = (it, _item_json(it, dumped))
         parts.append(got[1])
     return "[" + ", ".join(parts) + "]"
+
+
+def _item_json(it: Item, dumped: dict[Any, Any]) -> str:
+    """``json.dumps(it.to_dict(), default=str)``, from each citation's text dumped once."""
+    if isinstance(it, Note):
+        return json.dumps(it.to_dict(), default=str)
+    cites = []
+    for c in it.cites:
+        try:
+            got = dumped.get(c)
+            if got is None:
+                got = dumped[c] = _cite_json(c)
+        except TypeError:  # an unhashable value: dumped on its own
+            got = _cite_json(c)
+        cites.append(got)
+    return (
+        f'{{"section": {_str(it.section)}, "text": {_str(it.text)}, "cites": ['
+        + ", ".join(cites)
+        + "]}"
+    )
+
+
+def _cite_json(c: Cite) -> str:
+    """``json.dumps(c.to_dict(), default=str)``: the names and ids are text (``cite_row``),
+    the value is text or dumped as json.dumps would."""
+    key = ", ".join(f"{_str(k)}: {_str(v)}" for k, v in c.key)
+    v = c.value
+    value = _str(v) if isinstance(v, str) else json.dumps(v, default=str)
+    return (
+        f'{{"table": {_str(c.table)}, "key": {{{key}}}, "field": {_str(c.field)}, '
+        f'"value": {value}}}'
+    )
 
 
 class DealPrep(Agent):
@@ -126,47 +175,85 @@ class DealPrep(Agent):
             from revstack.contracts import load_definitions
 
             definitions = load_definitions()
-        if self.on_demand:
-            targets: list[tuple[str, dict[str, Any] | None]] = [(o, None) for o in self.on_demand]
-        else:
-            targets = [
-                (m["opportunity_id"], m) for m in upcoming_meetings(ctx).iter_rows(named=True)
-            ]
         rewriter = rewriter_from_env() if self.rewriter == _FROM_ENV else self.rewriter
         prose = getattr(rewriter, "name", "llm:custom") if rewriter is not None else "deterministic"
-        stored = ctx.table("ops.briefings", ["briefing_id", "meeting_id", "data_as_of"])
+        if self.on_demand:
+            meetings = upcoming_meetings(ctx).clear()
+            deal_ids = sorted(set(self.on_demand))
+        else:
+            meetings = upcoming_meetings(ctx)
+            deal_ids = sorted(set(meetings["opportunity_id"].to_list()))
+        checked = {"as_of": ctx.as_of.isoformat(), "scheduled": not self.on_demand}
+        if not deal_ids:
+            return _nothing(0, checked)
+        days = [anchor(m, ctx.as_of) for m in meetings.iter_rows(named=True)]
+        first = min(days, default=ctx.as_of.date())
+        last = max(days, default=ctx.as_of.date())
+        f = read_frames(
+            ctx, deal_ids, meeting_contacts=meetings["contact_id"].to_list(), first=first, last=last
+        )
+        hygiene = find_hygiene(
+            ctx,
+            definitions,
+            accounts=f.accounts["account_id"].to_list(),
+            contacts=f.contacts["contact_id"].to_list(),
+            opportunities=deal_ids,
+            all_accounts=ctx.table("crm.accounts"),
+            all_contacts=ctx.table("crm.contacts"),
+        )
+        stored = ctx.table("ops.briefings", ["briefing_id", "meeting_id", "inputs"])
         existing = set(stored["briefing_id"].to_list())
         skipped = 0
-        if not self.on_demand:  # a meeting briefed from this very data is not built again
-            done = set(
-                stored.filter(pl.col("data_as_of") == ctx.as_of)["meeting_id"]
-                .drop_nulls()
-                .to_list()
+        targets: list[tuple[str, dict[str, Any] | None, str | None]]
+        if self.on_demand:
+            targets = [(o, None, None) for o in self.on_demand]
+        else:
+            # A briefing whose inputs are what a stored one was built from would come out
+            # the same: it is not built again (docs/deal_prep.md, Weekly runs).
+            settings = json.dumps(
+                [
+                    self.version,
+                    prose,
+                    definitions.model_dump_json(),
+                    sorted(hygiene.method.items()),
+                    f.flags_run is None,
+                ]
             )
-            kept: list[tuple[str, dict[str, Any] | None]] = [
-                (o, m) for o, m in targets if m is not None and m["activity_id"] not in done
+            digests = input_digests(f, meetings, hygiene, settings)
+            fresh = meetings.join(digests, on="activity_id").join(
+                stored.select(activity_id="meeting_id", inputs="inputs").drop_nulls().unique(),
+                on=["activity_id", "inputs"],
+                how="anti",
+            )
+            skipped = len(meetings) - len(fresh)
+            targets = [
+                (m["opportunity_id"], m, m.pop("inputs"))
+                for m in fresh.sort("occurred_at", "activity_id").iter_rows(named=True)
             ]
-            skipped, targets = len(targets) - len(kept), kept
-        if not targets:  # every meeting is briefed from this data: nothing to read or build
-            return AgentResult(
-                empty_proposals(),
-                {"targets": 0, "briefings": 0, "briefed_from_this_data": skipped},
-                {"ops.briefings": pl.DataFrame(schema=_SCHEMA)},
-            )
-        inp = load_inputs(ctx, sorted({o for o, _ in targets}), definitions)
+        if not targets:  # every meeting's briefing is stored from these very inputs
+            return _nothing(skipped, checked)
+        built = sorted({o for o, _, _ in targets})
+        inp = index_inputs(
+            f,
+            built,
+            as_of=ctx.as_of,
+            first=min(anchor(m, ctx.as_of) for _, m, _ in targets),
+            definitions=definitions,
+            hygiene=hygiene,
+        )
         now = now_utc()
         rows, seen = [], set()
         bodies: dict[str, list[Item]] = {}
         pieces = Pieces()
-        dumped: dict[int, tuple[Item, str]] = {}
+        dumped: dict[Any, Any] = {}
         stats = {
             "rewritten": 0,
             "rewrite_refused": 0,
             "already_stored": 0,
             "missing_deal": 0,
-            "briefed_from_this_data": skipped,
+            "inputs_unchanged": skipped,
         }
-        for opp_id, meeting in targets:
+        for opp_id, meeting, inputs in targets:
             opp = inp.deals.get(opp_id)
             if opp is None:
                 stats["missing_deal"] += 1
@@ -186,9 +273,8 @@ class DealPrep(Agent):
                 if ok:
                     payload = json.dumps([i.to_dict() for i in items], default=str)
             seen.add(bid)
-            rows.append(
-                self._row(inp, opp, meeting, items, bid, digest, prose, now, payload, pieces)
-            )
+            row = self._row(inp, opp, meeting, items, bid, digest, prose, now, payload, pieces)
+            rows.append({**row, "inputs": inputs})
         briefings = pl.DataFrame(rows, schema=_SCHEMA) if rows else pl.DataFrame(schema=_SCHEMA)
         proposals = _proposals(briefings) if rows else empty_proposals()
         return AgentResult(
@@ -196,6 +282,7 @@ class DealPrep(Agent):
             {
                 "targets": len(targets),
                 "briefings": len(rows),
+                **checked,
                 "prose": prose,
                 **stats,
                 "risk_flags_run": inp.flags_run,
@@ -262,7 +349,18 @@ _SCHEMA: dict[str, pl.DataType] = {
     "markdown": pl.String(),
     "html": pl.String(),
     "citations": pl.String(),
+    "inputs": pl.String(),
 }
+
+
+def _nothing(unchanged: int, checked: dict[str, Any]) -> AgentResult:
+    """Nothing to read or build: every meeting's briefing is stored from its inputs
+    (``checked``: the data's as-of, and whether every upcoming meeting was looked at)."""
+    return AgentResult(
+        empty_proposals(),
+        {"targets": 0, "briefings": 0, "inputs_unchanged": unchanged, **checked},
+        {"ops.briefings": pl.DataFrame(schema=_SCHEMA)},
+    )
 
 
 def _proposals(b: pl.DataFrame) -> pl.DataFrame:

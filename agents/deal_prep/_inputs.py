@@ -1,8 +1,12 @@
 """What a briefing is built from: the contract-scoped reads, narrowed to the deals to brief.
 
-Everything is read once per run through the context and indexed by deal and account,
-so each briefing is dictionary look-ups. Only completed activities at or before the
-data's as-of count as history; scheduled ones are the meetings to prepare.
+Everything is read once per run through the context (``Frames``), then indexed by deal
+and account (``Inputs``), so each briefing is dictionary look-ups. Only completed
+activities at or before the data's as-of count as history; scheduled ones are the
+meetings to prepare. A briefing's windows (the account's activity, news) and day counts
+end on its meeting's day, not on the data's as-of: what it says then depends only on
+rows, so a briefing whose rows did not change is the same text a week later
+(``_fingerprint``).
 """
 
 from __future__ import annotations
@@ -15,11 +19,20 @@ from typing import Any
 
 import polars as pl
 
-from revstack.agents.deal_prep._hygiene import Hygiene, find_hygiene
+from revstack.agents.deal_prep._hygiene import Hygiene
 from revstack.agents.engine import Context
 from revstack.data.normalize import domain_from_website
 
-__all__ = ["Inputs", "load_inputs", "upcoming_meetings"]
+__all__ = [
+    "Frames",
+    "Inputs",
+    "anchor",
+    "index_inputs",
+    "read_frames",
+    "recent_and_last",
+    "upcoming_meetings",
+    "window_start",
+]
 
 ACTIVITY_COLUMNS = [
     "activity_id",
@@ -64,7 +77,33 @@ class Inputs:
     notes: list[str] = field(default_factory=list)
     # Statements the same for every briefing of a run that shares their key (an account's
     # activity), built once.
-    memo: dict[tuple[str, str], Any] = field(default_factory=dict)
+    memo: dict[tuple[str, ...], Any] = field(default_factory=dict)
+
+
+@dataclass
+class Frames:
+    """The rows the briefings of some deals read, before indexing."""
+
+    deals: pl.DataFrame  # the deals to brief and every deal of their accounts
+    accounts: pl.DataFrame  # with ``domain``
+    roles: pl.DataFrame
+    acts: pl.DataFrame  # completed, at or before as-of, of the accounts and the deals
+    contacts: pl.DataFrame
+    history: pl.DataFrame
+    news: pl.DataFrame
+    users: pl.DataFrame
+    flags: pl.DataFrame  # the latest run's
+    flags_run: str | None
+
+
+def anchor(meeting: dict[str, Any] | None, as_of: dt.datetime) -> dt.date:
+    """The day a briefing's windows and day counts end on: its meeting's (on demand: as-of)."""
+    return (meeting["occurred_at"] if meeting is not None else as_of).date()
+
+
+def window_start(at: dt.date, days: int) -> dt.datetime:
+    """The first moment of the ``days`` days to ``at`` (``at`` included)."""
+    return dt.datetime.combine(at - dt.timedelta(days=days - 1), dt.time())
 
 
 def _rows_by(df: pl.DataFrame, key: str) -> dict[str, list[dict[str, Any]]]:
@@ -75,11 +114,10 @@ def _rows_by(df: pl.DataFrame, key: str) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _recent_and_last(acts: pl.DataFrame, as_of: dt.datetime) -> pl.DataFrame:
-    """An account's activities as a briefing reads them: those of the last HISTORY_DAYS
-    (a day more, so the section's own day count decides) and the latest one, in order.
-    Years of history as Python rows were most of reading a briefing's inputs on mid."""
-    since = as_of - dt.timedelta(days=HISTORY_DAYS + 1)
+def recent_and_last(acts: pl.DataFrame, since: dt.datetime) -> pl.DataFrame:
+    """An account's activities as briefings read them: those from ``since`` (the
+    earliest window's start) and the latest one, in order. Years of history as Python
+    rows were most of reading a briefing's inputs on mid."""
     latest = pl.int_range(pl.len()).over("account_id") == pl.len().over("account_id") - 1
     return acts.filter(
         pl.col("account_id").is_not_null() & ((pl.col("occurred_at") >= since) | latest)
@@ -97,99 +135,138 @@ def upcoming_meetings(ctx: Context) -> pl.DataFrame:
     ).sort("occurred_at", "activity_id")
 
 
-def _latest_flags(ctx: Context) -> tuple[dict[str, list[dict[str, Any]]], str | None]:
+def _latest_flags(ctx: Context) -> tuple[pl.DataFrame, str | None]:
     """Pipeline health's flags of its latest run, checked at the handoff."""
     raw = ctx.table("ops.risk_flags")
     if raw.is_empty():
-        return {}, None
+        return raw, None
     flags = ctx.validated("ops.risk_flags", raw, FLAG_SCHEMA, key="opportunity_id")
     if flags.is_empty():
-        return {}, None
+        return flags, None
     latest = str(flags["run_id"].max())
-    rows = flags.filter(pl.col("run_id") == latest).sort("opportunity_id", "signal")
-    return _rows_by(rows, "opportunity_id"), latest
+    return flags.filter(pl.col("run_id") == latest).sort("opportunity_id", "signal"), latest
 
 
-def load_inputs(ctx: Context, deal_ids: Sequence[str], definitions: Any) -> Inputs:
-    """Read and index everything the briefings of ``deal_ids`` need."""
+def read_frames(
+    ctx: Context,
+    deal_ids: Sequence[str],
+    *,
+    meeting_contacts: Sequence[str],
+    first: dt.date,
+    last: dt.date,
+) -> Frames:
+    """The rows the briefings of ``deal_ids`` read, for windows ending ``first`` to ``last``."""
     as_of = ctx.as_of
+    ids = list(deal_ids)
     opps = ctx.table("crm.opportunities")
-    targets = opps.filter(pl.col("opportunity_id").is_in(list(deal_ids)))
+    targets = opps.filter(pl.col("opportunity_id").is_in(ids))
     account_ids = targets["account_id"].drop_nulls().unique().to_list()
     deals = opps.filter(
-        pl.col("opportunity_id").is_in(list(deal_ids)) | pl.col("account_id").is_in(account_ids)
+        pl.col("opportunity_id").is_in(ids) | pl.col("account_id").is_in(account_ids)
     )
-    all_ids = deals["opportunity_id"].to_list()
-    accounts_all = ctx.table("crm.accounts")
-    accounts = accounts_all.filter(pl.col("account_id").is_in(account_ids)).with_columns(
-        domain=domain_from_website(pl.col("website"))
+    accounts = (
+        ctx.table("crm.accounts")
+        .filter(pl.col("account_id").is_in(account_ids))
+        .with_columns(domain=domain_from_website(pl.col("website")))
     )
-    roles = ctx.table("crm.opportunity_contacts").filter(
-        pl.col("opportunity_id").is_in(list(deal_ids))
-    )
+    roles = ctx.table("crm.opportunity_contacts").filter(pl.col("opportunity_id").is_in(ids))
     acts = (
         ctx.table("crm.activities", ACTIVITY_COLUMNS)
         .filter(
             (pl.col("status") == "completed")
             & (pl.col("occurred_at") <= as_of)
-            & (
-                pl.col("account_id").is_in(account_ids)
-                | pl.col("opportunity_id").is_in(list(deal_ids))
-            )
+            & (pl.col("account_id").is_in(account_ids) | pl.col("opportunity_id").is_in(ids))
         )
         .sort("occurred_at", "activity_id")
     )
-    contact_ids = set(roles["contact_id"].to_list()) | set(
-        acts.filter(pl.col("opportunity_id").is_in(list(deal_ids)))["contact_id"]
-        .drop_nulls()
-        .to_list()
+    contact_ids = (
+        set(roles["contact_id"].to_list())
+        | set(acts.filter(pl.col("opportunity_id").is_in(ids))["contact_id"].drop_nulls().to_list())
+        | {c for c in meeting_contacts if c is not None}
     )
-    contacts_all = ctx.table("crm.contacts")
-    contacts = contacts_all.filter(pl.col("contact_id").is_in(list(contact_ids)))
+    contacts = ctx.table("crm.contacts").filter(pl.col("contact_id").is_in(sorted(contact_ids)))
     history = (
         ctx.table("crm.opportunity_history")
-        .filter(pl.col("opportunity_id").is_in(all_ids))
+        .filter(pl.col("opportunity_id").is_in(deals["opportunity_id"].to_list()))
         .sort("opportunity_id", "changed_at", "history_id")
     )
-    since = as_of - dt.timedelta(days=NEWS_DAYS)
     domains = [d for d in accounts["domain"].to_list() if d]
     news = (
         ctx.table("ref.news")
-        .filter(pl.col("domain").is_in(domains) & pl.col("published_at").is_between(since, as_of))
+        .filter(
+            pl.col("domain").is_in(domains)
+            & (pl.col("published_at") >= window_start(first, NEWS_DAYS))
+            & (pl.col("published_at") < window_start(last + dt.timedelta(days=1), 1))
+        )
         .sort("published_at", "news_id", descending=True)
     )
-    by_domain = _rows_by(news, "domain")
-    acc_rows = {r["account_id"]: r for r in accounts.iter_rows(named=True)}
     flags, flags_run = _latest_flags(ctx)
-    hygiene = find_hygiene(
-        ctx,
-        definitions,
-        accounts=account_ids,
-        contacts=sorted(contact_ids),
-        opportunities=list(deal_ids),
-        all_accounts=accounts_all,
-        all_contacts=contacts_all,
+    return Frames(
+        deals=deals,
+        accounts=accounts,
+        roles=roles,
+        acts=acts,
+        contacts=contacts,
+        history=history,
+        news=news,
+        users=ctx.table("crm.users"),
+        flags=flags,
+        flags_run=flags_run,
     )
+
+
+def index_inputs(
+    f: Frames,
+    deal_ids: Sequence[str],
+    *,
+    as_of: dt.datetime,
+    first: dt.date,
+    definitions: Any,
+    hygiene: Hygiene,
+) -> Inputs:
+    """The rows of ``f`` that the briefings of ``deal_ids`` read, indexed (``first``: the
+    earliest window's end). Contacts and news stay as read: a briefing looks up only its own."""
+    ids = list(deal_ids)
+    account_ids = (
+        f.deals.filter(pl.col("opportunity_id").is_in(ids))["account_id"].drop_nulls().unique()
+    ).to_list()
+    deals = f.deals.filter(
+        pl.col("opportunity_id").is_in(ids) | pl.col("account_id").is_in(account_ids)
+    )
+    acts = f.acts.filter(
+        pl.col("account_id").is_in(account_ids) | pl.col("opportunity_id").is_in(ids)
+    )
+    accounts = f.accounts.filter(pl.col("account_id").is_in(account_ids))
+    by_domain = _rows_by(f.news, "domain")
+    acc_rows = {r["account_id"]: r for r in accounts.iter_rows(named=True)}
     return Inputs(
         as_of=as_of,
         definitions=definitions,
         deals={r["opportunity_id"]: r for r in deals.iter_rows(named=True)},
         accounts=acc_rows,
-        users={r["user_id"]: r for r in ctx.table("crm.users").iter_rows(named=True)},
-        contacts={r["contact_id"]: r for r in contacts.iter_rows(named=True)},
-        roles=_rows_by(roles.sort("opportunity_id", "contact_id"), "opportunity_id"),
-        history=_rows_by(history, "opportunity_id"),
+        users={r["user_id"]: r for r in f.users.iter_rows(named=True)},
+        contacts={r["contact_id"]: r for r in f.contacts.iter_rows(named=True)},
+        roles=_rows_by(
+            f.roles.filter(pl.col("opportunity_id").is_in(ids)).sort(
+                "opportunity_id", "contact_id"
+            ),
+            "opportunity_id",
+        ),
+        history=_rows_by(
+            f.history.filter(pl.col("opportunity_id").is_in(deals["opportunity_id"].implode())),
+            "opportunity_id",
+        ),
         deals_by_account={
             k: [r["opportunity_id"] for r in v]
             for k, v in _rows_by(deals.sort("created_at", "opportunity_id"), "account_id").items()
         },
-        acts_by_account=_rows_by(_recent_and_last(acts, as_of), "account_id"),
-        acts_by_deal=_rows_by(
-            acts.filter(pl.col("opportunity_id").is_in(list(deal_ids))), "opportunity_id"
+        acts_by_account=_rows_by(
+            recent_and_last(acts, window_start(first, HISTORY_DAYS)), "account_id"
         ),
+        acts_by_deal=_rows_by(acts.filter(pl.col("opportunity_id").is_in(ids)), "opportunity_id"),
         news_by_account={a: by_domain.get(r["domain"], []) for a, r in acc_rows.items()},
         domains={a: r["domain"] for a, r in acc_rows.items()},
-        flags=flags,
-        flags_run=flags_run,
+        flags=_rows_by(f.flags.filter(pl.col("opportunity_id").is_in(ids)), "opportunity_id"),
+        flags_run=f.flags_run,
         hygiene=hygiene,
     )

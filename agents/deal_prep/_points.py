@@ -3,11 +3,12 @@ and discussion points by stage. Still only facts from rows, each cited."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from revstack.agents._cite import Cite, Note, Statement, cite_row
 from revstack.agents.deal_prep._hygiene import IDENTITY_MAP
-from revstack.agents.deal_prep._inputs import NEWS_DAYS, Inputs
+from revstack.agents.deal_prep._inputs import NEWS_DAYS, Inputs, window_start
 from revstack.agents.deal_prep._sections import (
     ENGAGED,
     acc_cite,
@@ -121,9 +122,7 @@ def risks(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
         ]
     flags = inp.flags.get(opp["opportunity_id"], [])
     if not flags:
-        return [
-            Note(s, f"Pipeline health's latest run ({inp.flags_run}) raised no flag on this deal.")
-        ]
+        return [Note(s, "Pipeline health's latest run raised no flag on this deal.")]
     out: list[Item] = []
     for f in flags:
         key = {"run_id": f["run_id"], "opportunity_id": f["opportunity_id"], "signal": f["signal"]}
@@ -169,17 +168,20 @@ def competition(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
     return out
 
 
-def news(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
+def news(inp: Inputs, opp: dict[str, Any], at: dt.date) -> list[Item]:
     s = "news"
     a = inp.accounts.get(opp.get("account_id") or "")
     if a is None or not inp.domains.get(a["account_id"]):
         return [Note(s, "The account has no website, so no news can be matched to it.")]
-    items = inp.news_by_account.get(a["account_id"], [])
+    start, end = window_start(at, NEWS_DAYS), window_start(at + dt.timedelta(days=1), 1)
+    items = [
+        n for n in inp.news_by_account.get(a["account_id"], []) if start <= n["published_at"] < end
+    ]
     if not items:
         return [
             Note(
                 s,
-                f"No news for {inp.domains[a['account_id']]} in the {NEWS_DAYS} days to {day(inp.as_of)} "
+                f"No news for {inp.domains[a['account_id']]} in the {NEWS_DAYS} days to {day(at)} "
                 "(`revstack news load FILE` adds items from a feed).",
             )
         ]

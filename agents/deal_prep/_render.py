@@ -101,13 +101,6 @@ def _show(v: Any) -> str:
     return json.dumps(v)
 
 
-def _source_line(row: Row, fields: dict[str, Any]) -> tuple[str, str, str]:
-    table, key = row
-    ident = " / ".join(v for _, v in key)
-    values = "; ".join(f"{f} = {_show(v)}" for f, v in fields.items())
-    return table, ident, values
-
-
 class Pieces:
     """Escaped pieces of briefings, shared by the briefings of one run: the meetings of a
     deal and the deals of an account cite many of the same rows and say many of the
@@ -117,6 +110,7 @@ class Pieces:
         self.md: dict[str, str] = {}
         self.html: dict[str, str] = {}
         self.sources: dict[tuple[Row, tuple[tuple[str, Any], ...]], tuple[str, str]] = {}
+        self.values: dict[tuple[str, type, Any], tuple[str, str]] = {}
 
     def md_text(self, text: str) -> str:
         got = self.md.get(text)
@@ -130,16 +124,34 @@ class Pieces:
             got = self.html[text] = html.escape(text)
         return got
 
+    def value(self, field: str, v: Any) -> tuple[str, str]:
+        """``field = value`` escaped for Markdown and HTML. A source's values are these
+        joined by "; ", the same text as escaping the joined line: each starts with a
+        field name (no block marker), and "; " neither opens markup nor touches an
+        underscore's word boundary."""
+        try:
+            key = (field, type(v), v)
+            got = self.values.get(key)
+        except TypeError:  # an unhashable value
+            key, got = None, None
+        if got is None:
+            text = f"{field} = {_show(v)}"
+            got = (md_text(text), html.escape(text))
+            if key is not None:
+                self.values[key] = got
+        return got
+
     def source(self, row: Row, fields: dict[str, Any]) -> tuple[str, str]:
         """A source's Markdown and HTML after its number: `table` id: field = value."""
         key = (row, tuple(fields.items()))
         got = self.sources.get(key)
         if got is None:
-            table, ident, values = _source_line(row, fields)
+            table, ident = row[0], " / ".join(v for _, v in row[1])
+            pairs = [self.value(f, v) for f, v in fields.items()]
             e = html.escape
             got = self.sources[key] = (
-                f"`{table}` {md_text(ident)}: {md_text(values)}",
-                f"<code>{e(table)}</code> {e(ident)}: {e(values)}</li>",
+                f"`{table}` {md_text(ident)}: " + "; ".join(m for m, _ in pairs),
+                f"<code>{e(table)}</code> {e(ident)}: " + "; ".join(h for _, h in pairs) + "</li>",
             )
         return got
 

@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from revstack.agents._cite import Cite, Note, Statement, cite_row
-from revstack.agents.deal_prep._inputs import HISTORY_DAYS, Inputs
+from revstack.agents.deal_prep._inputs import HISTORY_DAYS, Inputs, window_start
 
 __all__ = [
     "account_history",
@@ -89,7 +89,7 @@ def meeting_facts(inp: Inputs, opp: dict[str, Any], meeting: dict[str, Any] | No
     return [Statement.of(s, text + f", on the deal {opp['name']}.", cites + opp_cite(opp, "name"))]
 
 
-def deal_facts(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
+def deal_facts(inp: Inputs, opp: dict[str, Any], at: dt.date) -> list[Item]:
     s = "deal"
     out: list[Item] = []
     cites = opp_cite(opp, "stage", "amount", "close_date", "forecast_category")
@@ -98,8 +98,8 @@ def deal_facts(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
         f"{day(opp['close_date'])}, forecast category {words(opp['forecast_category'])}"
     )
     if opp.get("stage_changed_at") is not None:
-        since = (inp.as_of - opp["stage_changed_at"]).days
-        text += f"; in this stage since {day(opp['stage_changed_at'])} ({since} days)"
+        since = (at - opp["stage_changed_at"].date()).days
+        text += f"; in this stage since {day(opp['stage_changed_at'])} ({since} days by {day(at)})"
         cites += opp_cite(opp, "stage_changed_at")
     owner = inp.users.get(opp.get("owner_id") or "")
     if owner is not None:
@@ -178,12 +178,27 @@ def deal_facts(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
     return out
 
 
-def account_history(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
-    s = "account"
-    out: list[Item] = []
+def account_history(inp: Inputs, opp: dict[str, Any], at: dt.date) -> list[Item]:
     a = inp.accounts.get(opp.get("account_id") or "")
     if a is None:
-        return [Note(s, "The deal names no account in the CRM, so there is no account history.")]
+        return [
+            Note("account", "The deal names no account in the CRM, so there is no account history.")
+        ]
+    # What does not depend on the day: built once per deal and run (a deal may have
+    # meetings on several days). The activity: once per account and day (a big account's
+    # statement cites hundreds of rows).
+    static = ("account_static", opp["opportunity_id"])
+    if static not in inp.memo:
+        inp.memo[static] = _account_static(inp, opp, a)
+    key = ("account_activity", a["account_id"], at.isoformat())
+    if key not in inp.memo:
+        inp.memo[key] = _account_activity(inp, a, at)
+    return [*inp.memo[static], inp.memo[key]]
+
+
+def _account_static(inp: Inputs, opp: dict[str, Any], a: dict[str, Any]) -> list[Item]:
+    s = "account"
+    out: list[Item] = []
     present = [
         f
         for f in ("account_type", "industry", "employees", "city", "country")
@@ -246,22 +261,17 @@ def account_history(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
                 [c for o in still for c in opp_cite(o, "name", "stage", "amount")],
             )
         )
-    # The same for every deal of the account: built once per run (a big account's
-    # statement cites hundreds of rows).
-    key = ("account_activity", a["account_id"])
-    if key not in inp.memo:
-        inp.memo[key] = _account_activity(inp, a)
-    out.append(inp.memo[key])
     return out
 
 
-def _account_activity(inp: Inputs, a: dict[str, Any]) -> Item:
+def _account_activity(inp: Inputs, a: dict[str, Any], at: dt.date) -> Item:
     s = "account"
     acts = inp.acts_by_account.get(a["account_id"], [])
-    recent = [x for x in acts if (inp.as_of - x["occurred_at"]).days < HISTORY_DAYS]
+    since = window_start(at, HISTORY_DAYS)
+    recent = [x for x in acts if x["occurred_at"] >= since]
     if recent:
         # one field per row keeps big accounts' briefings small; the last ones carry more
-        text = f"{len(recent)} completed activities on the account in the {HISTORY_DAYS} days to {day(inp.as_of)}"
+        text = f"{len(recent)} completed activities on the account in the {HISTORY_DAYS} days to {day(at)}"
         cites = [c for x in recent for c in act_cite(x, "occurred_at")]
         text += (
             f"; the latest {an(recent[-1]['activity_type'])} on {day(recent[-1]['occurred_at'])}"
@@ -277,7 +287,7 @@ def _account_activity(inp: Inputs, a: dict[str, Any]) -> Item:
         return Statement.of(
             s,
             f"No completed activity on the account in the {HISTORY_DAYS} days to "
-            f"{day(inp.as_of)}; the last was {an(last['activity_type'])} on {day(last['occurred_at'])}.",
+            f"{day(at)}; the last was {an(last['activity_type'])} on {day(last['occurred_at'])}.",
             act_cite(last, "activity_type", "occurred_at"),
         )
     else:

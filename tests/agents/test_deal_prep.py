@@ -217,11 +217,13 @@ def test_the_identity_map_is_used_when_it_has_rows(briefed: Warehouse, tmp_path:
 
 def test_news_from_a_feed_file_is_cited(briefed: Warehouse, tmp_path: Path) -> None:
     wh = _copy(briefed, tmp_path / "news.duckdb")
-    row = _briefings(wh).row(0, named=True)
-    with wh.connect() as con:
-        site = con.execute(
-            "SELECT website FROM crm.accounts WHERE account_id = ?", [row["account_id"]]
-        ).fetchall()[0][0]
+    with wh.connect() as con:  # the first briefed deal whose account has a website
+        row = frame(
+            con,
+            "SELECT b.opportunity_id, a.website FROM ops.briefings b JOIN crm.accounts a "
+            "USING (account_id) WHERE a.website IS NOT NULL ORDER BY b.briefing_id LIMIT 1",
+        ).row(0, named=True)
+    site = row["website"]
     domain = site.split("//")[-1].removeprefix("www.").split("/")[0].lower()
     feed = tmp_path / "feed.jsonl"
     feed.write_text(
@@ -433,19 +435,27 @@ def test_rendering_with_shared_pieces_is_the_same_text(briefed: Warehouse) -> No
     """A run renders its briefings from escaped pieces they share; every briefing of the
     company (and one with markup in its values, rendered twice so the pieces are reused)
     reads as it does rendered on its own, with pieces nobody else used."""
+    from html import escape
+
     from revstack.agents._cite import Cite, Note, Statement
-    from revstack.agents.deal_prep._render import Pieces, render
+    from revstack.agents.deal_prep._render import Pieces, _show, md_text, render
 
     pieces = Pieces()
     hostile = Statement.of(
         "deal",
         "# Renew [now](http://x) <b>&</b> 1. _a_ A_B",
-        [Cite("crm.opportunities", (("opportunity_id", "O1"),), "name", "- *x* <i>")],
+        [
+            Cite("crm.opportunities", (("opportunity_id", "O1"),), "name", "- *x* <i>"),
+            Cite("crm.opportunities", (("opportunity_id", "O1"),), "next_step", "_a\n# b_ |x|_"),
+            Cite("crm.opportunities", (("opportunity_id", "O1"),), "amount", 12.5),
+        ],
     )
     briefings = [
         [Note("meeting", "On demand."), hostile, Statement.of("points", "Ask.", hostile.cites)]
     ] * 2
     for row in _briefings(briefed).iter_rows(named=True):
+        # the stored citations are json.dumps's text of the items (built from dumped parts)
+        assert json.dumps(json.loads(row["citations"])) == row["citations"]
         items = [
             Note(i["section"], i["text"])
             if i.get("note")
@@ -463,5 +473,11 @@ def test_rendering_with_shared_pieces_is_the_same_text(briefed: Warehouse) -> No
     assert len(briefings) > 20
     for items in briefings:
         assert render("T *1*", "s", items, pieces) == render("T *1*", "s", items)
+    # A source line is its escaped pieces joined: the same as escaping the whole line.
+    for (row, fields), (md, html_line) in pieces.sources.items():
+        values = "; ".join(f"{f} = {_show(v)}" for f, v in fields)
+        ident = " / ".join(v for _, v in row[1])
+        assert md == f"`{row[0]}` {md_text(ident)}: {md_text(values)}"
+        assert html_line == f"<code>{escape(row[0])}</code> {escape(ident)}: {escape(values)}</li>"
     assert pieces.sources  # the pieces were used (and reused) ...
     assert len(pieces.sources) < sum(len(b) for b in briefings)
