@@ -6,6 +6,10 @@ by average linkage: two groups join only when their records match ON AVERAGE abo
 threshold, so A~B and B~C with A and C clearly different does not make one entity.
 Components larger than ``max_component`` (rare: a hub of generic records) are split by
 links of very high probability only.
+
+An incremental run (``fixed``) keeps the stored clusters of every component no new or
+changed record touches: the same records with the same links give the same groups, so
+only the components a week's changes reach are grouped again.
 """
 
 from __future__ import annotations
@@ -70,6 +74,8 @@ def cluster(
     *,
     max_component: int = 400,
     hub_threshold: float = 0.999,
+    fixed: pl.DataFrame | None = None,
+    detail: bool = False,
 ) -> pl.DataFrame:
     """(record_id, cluster_id, confidence) for every record.
 
@@ -78,6 +84,13 @@ def cluster(
     blocking did not generate. cluster_id is the smallest record id of the cluster;
     confidence is a record's mean probability with the rest of its cluster, or for a
     record alone, one minus its best link's probability.
+
+    ``fixed`` (record_id, component, cluster_id, linkage), a stored clustering: a
+    component whose records are all there, with one stored component of the same size,
+    keeps its stored clusters and linkage instead of being grouped again. ``detail``
+    adds each record's ``component`` (its smallest record id) and ``linkage`` (its mean
+    probability with the rest of its group, from average linkage), which is what a later
+    run passes as ``fixed``.
     """
     ids = record_ids.cast(pl.String).unique().sort()
     index = pl.DataFrame({"record_id": ids, "node": np.arange(len(ids))})
@@ -91,6 +104,13 @@ def cluster(
     big = comp.join(sizes.filter(pl.col("len") >= 3), on="component").sort("node")
     labels = dict(zip(comp["node"].to_list(), comp["component"].to_list(), strict=True))
     member_prob: dict[int, float] = {}
+    if fixed is not None and not big.is_empty():
+        kept = _kept(big, sizes, fixed, index, max_component)
+        for node, head, linkage in kept.iter_rows():
+            labels[node] = head
+            if linkage is not None:
+                member_prob[node] = linkage
+        big = big.join(kept.select("node"), on="node", how="anti")
 
     if not big.is_empty():
         within = big.select("component", "record_id", "node")
@@ -165,7 +185,11 @@ def cluster(
         schema={"record_id": pl.String, "p_avg": pl.Float64},
     )
     sizes_out = out.group_by("cluster_id").len().rename({"len": "cluster_size"})
-    return (
+    heads = comp.select("node", "component").join(
+        index.rename({"record_id": "component_id", "node": "component"}), on="component"
+    )
+    out = out.join(heads.select("node", "component_id"), on="node")
+    result = (
         out.join(sizes_out, on="cluster_id")
         .join(inside, on="record_id", how="left")
         .join(outside, on="record_id", how="left")
@@ -178,6 +202,42 @@ def cluster(
             .otherwise(1 - pl.col("p_out").fill_null(0.0))
             .fill_null(1.0)
             .round(4),
+            component="component_id",
+            linkage="p_avg",
         )
         .sort("record_id")
     )
+    return result if detail else result.drop("component", "linkage")
+
+
+def _kept(
+    big: pl.DataFrame,
+    sizes: pl.DataFrame,
+    fixed: pl.DataFrame,
+    index: pl.DataFrame,
+    max_component: int,
+) -> pl.DataFrame:
+    """(node, cluster head node, linkage) of the records of components that keep their
+    stored clusters: every record stored, all in one stored component of the same size."""
+    stored = fixed.select("record_id", "component", "cluster_id", "linkage").join(
+        index.rename({"record_id": "cluster_id", "node": "head"}), on="cluster_id", how="left"
+    )
+    members = big.join(sizes.filter(pl.col("len") <= max_component), on="component").join(
+        stored.rename({"component": "stored_component"}), on="record_id", how="left"
+    )
+    stored_sizes = (
+        fixed.group_by("component")
+        .len()
+        .rename({"component": "stored_component", "len": "stored_len"})
+    )
+    whole = (
+        members.join(stored_sizes, on="stored_component", how="left")
+        .group_by("component")
+        .agg(
+            ok=pl.col("head").is_not_null().all()
+            & (pl.col("stored_component").n_unique() == 1)
+            & (pl.col("stored_len").first() == pl.len())
+        )
+        .filter("ok")
+    )
+    return members.join(whole.select("component"), on="component").select("node", "head", "linkage")
