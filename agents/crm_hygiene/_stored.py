@@ -5,7 +5,8 @@ million random ones, estimate the model by EM, group every component) was most o
 weekly hygiene run, though a week changes a few records in a hundred. Each run now
 stores what it resolved (migration 018): per object type the model's numbers (m, u,
 the prior, what people's answers shifted), each record's fingerprint of the compared
-fields, link component and cluster, and the scored candidate pairs. A later run
+fields, link component and cluster, and the scored candidate pairs (those of
+probability 0.001 or more: the rest link nothing). A later run
 resolves incrementally from it (``data.identity.resolve_incremental``) while all of
 these hold, and resolves in full (the model estimated again) when one does not:
 

@@ -7,8 +7,8 @@ A week on, most records are as they were. With the last resolution stored
   instead of estimating it again: no random pairs, no EM;
 - blocks only the records new or changed since (their fingerprint of the compared
   fields differs) against every record: each candidate pair that involves one of them
-  is compared and scored; pairs among unchanged records keep their stored scores, and
-  pairs of a removed or changed record go;
+  is compared and scored; pairs among unchanged records keep their stored scores (those
+  stored: of probability 0.001 or more), and pairs of a removed or changed record go;
 - groups again only the link components that hold a new or changed record, or held a
   changed or removed one; every other component keeps its stored clusters.
 

@@ -3,8 +3,9 @@
 -- million random pairs, EM, cluster), though a week changes a few records in a hundred.
 -- Now each run stores, per object type, the model's numbers, each record's fingerprint
 -- of the compared fields with its link component and cluster, and the scored candidate
--- pairs; the next run blocks only the records new or changed since against everyone,
--- scores with the stored model, and groups again only the components they touch. It
+-- pairs that could link; the next run blocks only the records new or changed since
+-- against everyone, scores with the stored model, and groups again only the components
+-- they touch. It
 -- resolves in full (the model estimated again) on a schedule, when enough records moved,
 -- when people's answers or the settings changed (docs/hygiene.md, Weekly runs). Numbers
 -- and strings only; what is read is checked. Each run's rows replace the last run's (the
@@ -46,8 +47,9 @@ CREATE TABLE ops.identity_records (
     linkage     DOUBLE
 );
 
--- One row per scored candidate pair: the rules that found it, its level per comparison
--- (NULL: a comparison this object type does not have; -1: a side missing).
+-- One row per scored candidate pair of probability 0.001 or more (the rest link nothing
+-- and change no confidence): the rules that found it, its level per comparison (NULL: a
+-- comparison this object type does not have; -1: a side missing).
 CREATE TABLE ops.identity_pairs (
     run_id       VARCHAR NOT NULL,
     object_type  VARCHAR NOT NULL,
