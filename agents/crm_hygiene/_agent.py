@@ -27,7 +27,7 @@ class CrmHygiene(Agent):
     version = "0.2.0"
 
     def run(self, ctx: Context) -> AgentResult:
-        merges, clusters, review, identity = merge_proposals(ctx)
+        merges, clusters, review, identity, store = merge_proposals(ctx, version=self.version)
         enrich, enrichment = enrichment_proposals(ctx)
         checks, checked = check_proposals(ctx)
         frames = [f for f in (*merges, *enrich, *checks) if not f.is_empty()]
@@ -50,7 +50,8 @@ class CrmHygiene(Agent):
                 "checks": checked,
                 "already_proposed": found - len(proposals),
             },
-            {"ops.identity_clusters": clusters, "ops.identity_review": review},
+            # the resolution as it stands, for the next run to redo only what changed
+            {"ops.identity_clusters": clusters, "ops.identity_review": review, **store},
             note=("identity resolution fell back to rules for " + " | ".join(fallbacks))
             if fallbacks
             else "",

@@ -15,15 +15,28 @@ from typing import Any
 
 import polars as pl
 
+from revstack.agents.crm_hygiene import _stored
 from revstack.agents.crm_hygiene._json import dumps
 from revstack.agents.engine import Context
-from revstack.data.identity import Resolution, resolve, review_pairs
+from revstack.data.identity import (
+    Resolution,
+    changes,
+    resolve,
+    resolve_incremental,
+    review_pairs,
+)
 
 __all__ = ["merge_proposals", "ACCOUNT_FIELDS", "CONTACT_FIELDS", "REVIEW_PAIRS"]
 
 # Pairs kept per object type for people to answer (Data quality, Clerical review): of
 # each kind of pair, the one the matcher is least sure of.
 REVIEW_PAIRS = 20
+# A full resolution (the model estimated again, every pair compared, every component
+# grouped) at least this often, and once this share of the records counted at the last
+# estimate is new, changed or removed; between, a run redoes only what changed
+# (docs/hygiene.md, Weekly runs). The contract's params override them.
+FULL_RESOLUTION_WEEKS = 4
+FULL_RESOLUTION_SHARE = 0.05
 
 ACCOUNT_FIELDS = {
     "name": "name",
@@ -235,28 +248,93 @@ def _to_review(res: Resolution, answered: pl.DataFrame, kind: str) -> pl.DataFra
     )
 
 
-def merge_proposals(
+def _resolve(
     ctx: Context,
-) -> tuple[list[pl.DataFrame], pl.DataFrame, pl.DataFrame, dict[str, Any]]:
+    kind: str,
+    records: pl.DataFrame,
+    answered: pl.DataFrame,
+    previous: tuple[Any, _stored.Estimate] | None,
+    why: str,
+    version: str,
+) -> tuple[Resolution, dict[str, pl.DataFrame], dict[str, Any]]:
+    """Resolve one object type, incrementally from ``previous`` unless a full resolution
+    is due; (the resolution, its rows for the store, what the run's metadata says)."""
+    fields = ACCOUNT_FIELDS if kind == "accounts" else CONTACT_FIELDS
+    # A company keyed in from another office has a new street, postcode and
+    # switchboard at once: those disagreements count once (docs/identity.md).
+    together = (("address", "zip", "phone"),) if kind == "accounts" else ()
+    settings: dict[str, Any] = {
+        "name_type": "org" if kind == "accounts" else "person",
+        "threshold": float(ctx.params.get("merge_threshold", 0.5)),
+        "move_together": together,
+    }
+    key = _stored.model_key(ctx.definitions, version=version, fields=fields, settings=settings)
+    labels = _stored.labels_digest(answered)
+    as_of = ctx.as_of.replace(tzinfo=None)
+    res = None
+    if previous is not None:
+        stored, estimate = previous
+        moved = changes(records, fields, stored)
+        why = _stored.stale(
+            estimate,
+            key=key,
+            labels=labels,
+            as_of=as_of,
+            moved=sum(moved.values()),
+            weeks=float(ctx.params.get("full_resolution_weeks", FULL_RESOLUTION_WEEKS)),
+            share=float(ctx.params.get("full_resolution_share", FULL_RESOLUTION_SHARE)),
+        )
+        if not why:
+            res = resolve_incremental(records, fields, stored, labels=answered, **settings)
+            why = str(res.incremental.get("why", ""))
+            if not why:
+                estimate = _stored.Estimate(
+                    estimate.key,
+                    estimate.labels,
+                    estimate.as_of,
+                    estimate.by_run,
+                    estimate.records,
+                    estimate.moved + sum(moved.values()),
+                )
+    if res is None:
+        res = resolve(records, fields, labels=answered, **settings)
+    if why:  # this run estimated the model
+        estimate = _stored.Estimate(key, labels, as_of, "", len(res.clusters), 0)
+    rows = _stored.to_rows(kind, res.stored(), estimate, [c.kind for c in res.comparisons])
+    about = {
+        "resolution": "full" if why else "incremental",
+        "full_because": why,
+        "model_estimated_at": estimate.as_of.isoformat(),
+        "model_estimated_by_run": estimate.by_run or "this run",
+        "moved_since_estimate": estimate.moved,
+        **({k: v for k, v in res.incremental.items() if k != "full"} if not why else {}),
+    }
+    return res, rows, about
+
+
+def merge_proposals(
+    ctx: Context, *, version: str = ""
+) -> tuple[list[pl.DataFrame], pl.DataFrame, pl.DataFrame, dict[str, Any], dict[str, pl.DataFrame]]:
     """(merge proposal frames, ops.identity_clusters rows, ops.identity_review rows,
-    metadata)."""
-    threshold = float(ctx.params.get("merge_threshold", 0.5))
+    metadata, rows of the stored resolution for the next run). ``version``: the agent's,
+    part of what the stored resolution is keyed by."""
     current_all = ctx.table("foundation.entity_map", ["object_type", "record_id", "entity_id"])
     frames, clusters_out, review_out, meta = [], [], [], {}
+    store: dict[str, list[pl.DataFrame]] = {t: [] for t in _stored.STORE_TABLES}
+    previous, why_none = _stored.read(ctx)
     for kind, records in _records(ctx).items():
         answered = _answers(ctx, kind, records)
-        fields = ACCOUNT_FIELDS if kind == "accounts" else CONTACT_FIELDS
-        # A company keyed in from another office has a new street, postcode and
-        # switchboard at once: those disagreements count once (docs/identity.md).
-        together = (("address", "zip", "phone"),) if kind == "accounts" else ()
-        res = resolve(
+        res, rows, about = _resolve(
+            ctx,
+            kind,
             records,
-            fields,
-            name_type="org" if kind == "accounts" else "person",
-            threshold=threshold,
-            move_together=together,
-            labels=answered,
+            answered,
+            previous.get(kind),
+            why_none or f"no stored resolution of {kind}",
+            version,
         )
+        for table, data in rows.items():
+            store[table].append(data)
         review_out.append(_to_review(res, answered, kind))
         current = current_all.filter(pl.col("object_type") == kind).select("record_id", "entity_id")
         info = _survivors(records, res.clusters, current, kind)
@@ -308,6 +386,13 @@ def merge_proposals(
             "method": res.method,
             "warnings": res.warnings,
             "answers": len(answered),
+            **about,
         }
     review = [r for r in review_out if not r.is_empty()]
-    return frames, pl.concat(clusters_out), pl.concat(review) if review else pl.DataFrame(), meta
+    return (
+        frames,
+        pl.concat(clusters_out),
+        pl.concat(review) if review else pl.DataFrame(),
+        meta,
+        {t: pl.concat(parts, how="diagonal_relaxed") for t, parts in store.items()},
+    )

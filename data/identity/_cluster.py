@@ -6,6 +6,10 @@ by average linkage: two groups join only when their records match ON AVERAGE abo
 threshold, so A~B and B~C with A and C clearly different does not make one entity.
 Components larger than ``max_component`` (rare: a hub of generic records) are split by
 links of very high probability only.
+
+An incremental run (``fixed``) keeps the stored clusters of every component no new or
+changed record touches: the same records with the same links give the same groups, so
+only the components a week's changes reach are grouped again.
 """
 
 from __future__ import annotations
@@ -14,27 +18,23 @@ from collections.abc import Callable
 
 import numpy as np
 import polars as pl
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 __all__ = ["components", "average_linkage", "cluster"]
 
 
 def components(left: np.ndarray, right: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-    """Union-find over integer node ids; returns the root of each node in ``nodes``."""
-    parent = np.arange(nodes.max() + 1 if len(nodes) else 0)
-
-    def find(x: int) -> int:
-        root = x
-        while parent[root] != root:
-            root = parent[root]
-        while parent[x] != root:
-            parent[x], x = root, parent[x]
-        return root
-
-    for a, b in zip(left.tolist(), right.tolist(), strict=True):
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return np.array([find(int(n)) for n in nodes], dtype=np.int64)
+    """The root (smallest node id) of each of ``nodes``' components, over integer node ids
+    linked by the (left, right) edges."""
+    size = int(nodes.max()) + 1 if len(nodes) else 0
+    if len(left):
+        size = max(size, int(left.max()) + 1, int(right.max()) + 1)
+    graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(size, size))
+    _, label = connected_components(graph, directed=False)
+    root = np.full(label.max() + 1 if size else 0, size, dtype=np.int64)
+    np.minimum.at(root, label, np.arange(size))
+    return root[label[nodes]].astype(np.int64)
 
 
 def average_linkage(prob: np.ndarray, threshold: float) -> np.ndarray:
@@ -70,6 +70,8 @@ def cluster(
     *,
     max_component: int = 400,
     hub_threshold: float = 0.999,
+    fixed: pl.DataFrame | None = None,
+    detail: bool = False,
 ) -> pl.DataFrame:
     """(record_id, cluster_id, confidence) for every record.
 
@@ -78,6 +80,13 @@ def cluster(
     blocking did not generate. cluster_id is the smallest record id of the cluster;
     confidence is a record's mean probability with the rest of its cluster, or for a
     record alone, one minus its best link's probability.
+
+    ``fixed`` (record_id, component, cluster_id, linkage), a stored clustering: a
+    component whose records are all there, with one stored component of the same size,
+    keeps its stored clusters and linkage instead of being grouped again. ``detail``
+    adds each record's ``component`` (its smallest record id) and ``linkage`` (its mean
+    probability with the rest of its group, from average linkage), which is what a later
+    run passes as ``fixed``.
     """
     ids = record_ids.cast(pl.String).unique().sort()
     index = pl.DataFrame({"record_id": ids, "node": np.arange(len(ids))})
@@ -89,8 +98,14 @@ def cluster(
     comp = index.with_columns(component=pl.Series(roots))
     sizes = comp.group_by("component").len()
     big = comp.join(sizes.filter(pl.col("len") >= 3), on="component").sort("node")
-    labels = dict(zip(comp["node"].to_list(), comp["component"].to_list(), strict=True))
-    member_prob: dict[int, float] = {}
+    labels = roots.copy()  # node -> the node whose id names its cluster
+    member_prob = np.full(len(ids), np.nan)  # node -> mean probability with its group
+    if fixed is not None and not big.is_empty():
+        kept = _kept(big, sizes, fixed, index, max_component)
+        at = kept["node"].to_numpy()
+        labels[at] = kept["head"].to_numpy()
+        member_prob[at] = kept["linkage"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        big = big.join(kept.select("node"), on="node", how="anti")
 
     if not big.is_empty():
         within = big.select("component", "record_id", "node")
@@ -117,24 +132,18 @@ def cluster(
             groups = average_linkage(prob, threshold)
             for g in np.unique(groups):
                 idx = np.flatnonzero(groups == g)
-                head = int(members[idx].min())
-                for i in idx:
-                    labels[int(members[i])] = head
-                    others = idx[idx != i]
-                    if len(others):
-                        member_prob[int(members[i])] = float(prob[i, others].mean())
+                labels[members[idx]] = members[idx].min()
+                if len(idx) > 1:  # each one's mean with the others of its group
+                    member_prob[members[idx]] = [prob[i, idx[idx != i]].mean() for i in idx]
         hubs = within.join(sizes.filter(pl.col("len") > max_component), on="component")
         if not hubs.is_empty():
             strong = nodes.filter(pl.col("probability") >= hub_threshold)
             hub_nodes = hubs["node"].to_numpy()
             strong = strong.filter(pl.col("l").is_in(hub_nodes) & pl.col("r").is_in(hub_nodes))
             sub = components(strong["l"].to_numpy(), strong["r"].to_numpy(), np.arange(len(ids)))
-            for n in hub_nodes.tolist():
-                labels[n] = int(sub[n])
+            labels[hub_nodes] = sub[hub_nodes]
 
-    out = index.with_columns(
-        cluster_node=pl.Series([labels[n] for n in range(len(ids))], dtype=pl.Int64)
-    )
+    out = index.with_columns(cluster_node=pl.Series(labels, dtype=pl.Int64))
     out = out.join(
         index.rename({"record_id": "cluster_id", "node": "cluster_node"}), on="cluster_node"
     )
@@ -160,12 +169,15 @@ def cluster(
         .group_by("record_id")
         .agg(p_out=pl.col("p").max())
     )
-    linkage = pl.DataFrame(
-        {"record_id": [ids[n] for n in member_prob], "p_avg": list(member_prob.values())},
-        schema={"record_id": pl.String, "p_avg": pl.Float64},
+    linkage = index.select(
+        "record_id", p_avg=pl.Series(member_prob, dtype=pl.Float64).fill_nan(None)
     )
     sizes_out = out.group_by("cluster_id").len().rename({"len": "cluster_size"})
-    return (
+    heads = comp.select("node", "component").join(
+        index.rename({"record_id": "component_id", "node": "component"}), on="component"
+    )
+    out = out.join(heads.select("node", "component_id"), on="node")
+    result = (
         out.join(sizes_out, on="cluster_id")
         .join(inside, on="record_id", how="left")
         .join(outside, on="record_id", how="left")
@@ -178,6 +190,42 @@ def cluster(
             .otherwise(1 - pl.col("p_out").fill_null(0.0))
             .fill_null(1.0)
             .round(4),
+            component="component_id",
+            linkage="p_avg",
         )
         .sort("record_id")
     )
+    return result if detail else result.drop("component", "linkage")
+
+
+def _kept(
+    big: pl.DataFrame,
+    sizes: pl.DataFrame,
+    fixed: pl.DataFrame,
+    index: pl.DataFrame,
+    max_component: int,
+) -> pl.DataFrame:
+    """(node, cluster head node, linkage) of the records of components that keep their
+    stored clusters: every record stored, all in one stored component of the same size."""
+    stored = fixed.select("record_id", "component", "cluster_id", "linkage").join(
+        index.rename({"record_id": "cluster_id", "node": "head"}), on="cluster_id", how="left"
+    )
+    members = big.join(sizes.filter(pl.col("len") <= max_component), on="component").join(
+        stored.rename({"component": "stored_component"}), on="record_id", how="left"
+    )
+    stored_sizes = (
+        fixed.group_by("component")
+        .len()
+        .rename({"component": "stored_component", "len": "stored_len"})
+    )
+    whole = (
+        members.join(stored_sizes, on="stored_component", how="left")
+        .group_by("component")
+        .agg(
+            ok=pl.col("head").is_not_null().all()
+            & (pl.col("stored_component").n_unique() == 1)
+            & (pl.col("stored_len").first() == pl.len())
+        )
+        .filter("ok")
+    )
+    return members.join(whole.select("component"), on="component").select("node", "head", "linkage")

@@ -284,25 +284,39 @@ def blocking_rules(columns: set[str]) -> list[Rule]:
     return rules
 
 
-def pairs_sql(rules: list[Rule]) -> str:
+def pairs_sql(rules: list[Rule], changed: str | None = None) -> str:
     """Candidate pairs (left_id < right_id) of the table ``prepared``, each once, with a
     bit mask of the rules that found it. Blocks larger than $max_block are left out: a
     key shared by that many records says little about identity (a generic name, a
-    switchboard number), and comparing it all would be quadratic."""
+    switchboard number), and comparing it all would be quadratic.
+
+    ``changed`` names a table of record ids (``record_id``): then only the pairs that
+    involve one of them, from the blocks they are in (blocks sized over every record),
+    with the same rule masks as the whole set would give them."""
     keyed = " UNION ALL ".join(
         f"SELECT {i} AS rule, record_id, CAST(unnest({r.key}) AS VARCHAR) AS key FROM prepared"
         if r.many
         else f"SELECT {i} AS rule, record_id, CAST({r.key} AS VARCHAR) AS key FROM prepared"
         for i, r in enumerate(rules)
     )
+    if changed is None:
+        blocked = "SELECT k.* FROM keyed k JOIN sized s USING (rule, key)"
+        touching = ""
+    else:
+        blocked = f"""SELECT k.*, k.record_id IN (SELECT record_id FROM {changed}) AS changed
+    FROM keyed k JOIN sized s USING (rule, key)
+    JOIN (SELECT DISTINCT rule, key FROM keyed JOIN {changed} USING (record_id)) t
+        USING (rule, key)"""
+        touching = " AND (l.changed OR r.changed)"
     return f"""
 WITH keyed AS (SELECT * FROM ({keyed}) WHERE key IS NOT NULL AND key <> ''),
 sized AS (
     SELECT rule, key FROM keyed GROUP BY rule, key HAVING count(*) BETWEEN 2 AND $max_block
 ),
-blocked AS (SELECT k.* FROM keyed k JOIN sized s USING (rule, key))
+blocked AS ({blocked})
 SELECT l.record_id AS left_id, r.record_id AS right_id, bit_or(1::BIGINT << l.rule) AS rules
 FROM blocked l JOIN blocked r ON l.rule = r.rule AND l.key = r.key AND l.record_id < r.record_id
+    {touching}
 GROUP BY ALL
 """
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -25,7 +27,14 @@ from revstack.data.identity._rules import cannot_learn, rule_probability
 from revstack.data.identity._terms import add_term_columns
 from revstack.data.progress import Progress, report
 
-__all__ = ["Resolution", "resolve"]
+__all__ = ["Resolution", "StoredResolution", "fingerprints", "resolve"]
+
+# Bumped when what a stored resolution holds, or how a later run reads it, changes.
+STORE_FORMAT = 1
+# Pairs under this probability are not stored: they link nothing and change no
+# confidence (clustering leaves them out of both), and they are most of the candidate
+# pairs (176k of 187k on mid's accounts).
+STORE_FLOOR = 0.001
 
 _STEPS = ["preparing", "blocking", "comparing", "estimating", "clustering"]
 
@@ -52,6 +61,13 @@ class Resolution:
     warnings: list[str] = field(default_factory=list)
     # What people's answers taught, per kind of pair (see _labels.py); None without any.
     label_shifts: pl.DataFrame | None = None
+    # For the next run (``stored``): the settings and comparisons' digest, each record's
+    # fingerprint, link component and linkage.
+    signature: str = ""
+    state: pl.DataFrame | None = None
+    # An incremental run's counts (records new, changed, removed; pairs compared;
+    # records grouped again), or why it resolved in full; empty for a full run.
+    incremental: dict[str, object] = field(default_factory=dict)
 
     def score(self, pairs: pl.DataFrame) -> pl.DataFrame:
         """Score any (left_id, right_id) pairs of the resolved records with the fitted model."""
@@ -82,6 +98,32 @@ class Resolution:
             )
         return pl.concat(rows)
 
+    def stored(self) -> StoredResolution:
+        """What a later run needs to resolve only what changed (``resolve_incremental``)."""
+        if self.state is None:
+            raise ValueError("this resolution kept no state for a later run")
+        records = self.state.join(
+            self.clusters.select("record_id", "cluster_id"), on="record_id", how="left"
+        )
+        gcols = [f"g_{c.kind}" for c in self.comparisons]
+        pairs = self.pairs.filter(pl.col("probability") >= STORE_FLOOR).select(
+            "left_id",
+            "right_id",
+            pl.col("rules").fill_null(0).cast(pl.Int64),
+            *[pl.col(g).cast(pl.Int8) for g in gcols],
+            "match_weight",
+            "probability",
+        )
+        return StoredResolution(
+            self.signature,
+            self.model,
+            self.method,
+            list(self.warnings),
+            self.label_shifts,
+            records.select("record_id", "fingerprint", "component", "cluster_id", "linkage"),
+            pairs,
+        )
+
     def parameters(self) -> list[dict]:
         """m, u and weight per comparison level, for the docs and the dashboard."""
         out = []
@@ -98,6 +140,82 @@ class Resolution:
                     }
                 )
         return out
+
+
+@dataclass(frozen=True)
+class StoredResolution:
+    """A resolution kept for the next run: its settings' digest, the model's numbers,
+    what people's answers shifted, each record's fingerprint (of the compared fields),
+    link component, cluster and linkage, and the scored candidate pairs of probability
+    ``STORE_FLOOR`` or more."""
+
+    signature: str
+    model: FellegiSunter
+    method: str
+    warnings: list[str]
+    label_shifts: pl.DataFrame | None
+    records: pl.DataFrame  # record_id, fingerprint, component, cluster_id, linkage
+    pairs: pl.DataFrame  # left_id, right_id, rules, g_<kind>..., match_weight, probability
+
+
+def fingerprints(records: pl.DataFrame, fields: dict[str, str]) -> pl.DataFrame:
+    """(record_id, fingerprint): a hash of each record's compared fields, the first row
+    of a repeated id as ``resolve`` keeps it. Polars' row hash is stable within one
+    version only, so the signature of a resolution carries the version."""
+    columns = sorted(set(fields.values()))
+    data = records.select(pl.col("record_id").cast(pl.String), *columns).unique(
+        "record_id", keep="first", maintain_order=True
+    )
+    return data.select(
+        "record_id", fingerprint=data.select(columns).hash_rows(seed=7).cast(pl.UInt64)
+    ).sort("record_id")
+
+
+def _prepared(
+    records: pl.DataFrame, fields: dict[str, str], name_type: str
+) -> tuple[pl.DataFrame, list[Comparison], list[Rule]]:
+    # Sorted, so the random pairs (and so the model) depend on the seed, not on row order.
+    prepared = add_term_columns(
+        prepare(records, fields, name_type=name_type)
+        .unique("record_id", keep="first", maintain_order=True)
+        .sort("record_id")
+    ).sort("record_id")
+    # A field no record has is no field: it would count as a comparison (and hide that a
+    # name is all there is to go on) while telling nothing apart.
+    columns = {
+        c
+        for c in prepared.columns
+        if prepared.is_empty() or prepared[c].null_count() < len(prepared)
+    }
+    comparisons = comparisons_for(columns)
+    if not comparisons:
+        raise ValueError("no field to compare records on")
+    return prepared, comparisons, blocking_rules(columns)
+
+
+def _signature(
+    fields: dict[str, str],
+    comparisons: list[Comparison],
+    rules: list[Rule],
+    settings: dict[str, object],
+) -> str:
+    """What a resolution's pairs and model depend on besides the records: the fields, the
+    comparisons' and blocking rules' SQL, the settings, the store's format and polars'
+    version. A later run resolves incrementally only under the same signature."""
+    return hashlib.sha256(
+        json.dumps(
+            {
+                "format": STORE_FORMAT,
+                "fields": fields,
+                "compare": gamma_sql(comparisons, "pairs"),
+                "block": pairs_sql(rules),
+                "settings": settings,
+                "polars": pl.__version__,
+            },
+            sort_keys=True,
+            default=str,
+        ).encode()
+    ).hexdigest()
 
 
 def resolve(
@@ -140,23 +258,8 @@ def resolve(
         clock = time.perf_counter()
 
     report(progress, _STEPS[0], 0, len(_STEPS))
-    # Sorted, so the random pairs (and so the model) depend on the seed, not on row order.
-    prepared = add_term_columns(
-        prepare(records, fields, name_type=name_type)
-        .unique("record_id", keep="first", maintain_order=True)
-        .sort("record_id")
-    ).sort("record_id")
-    # A field no record has is no field: it would count as a comparison (and hide that a
-    # name is all there is to go on) while telling nothing apart.
-    columns = {
-        c
-        for c in prepared.columns
-        if prepared.is_empty() or prepared[c].null_count() < len(prepared)
-    }
-    comparisons = comparisons_for(columns)
-    if not comparisons:
-        raise ValueError("no field to compare records on")
-    rules = blocking_rules(columns)
+    prepared, comparisons, rules = _prepared(records, fields, name_type)
+    settings = _settings(name_type, threshold, max_block, random_pairs, seed, move_together)
     con = duckdb.connect()
     try:
         con.execute("SET enable_progress_bar = false")  # our own bar reports progress
@@ -213,13 +316,13 @@ def resolve(
             scored = _score(gammas, model, comparisons, rules=by_rules)
             return _override(apply_shifts(scored, shifts, gcols), marked)
 
-        clusters = cluster(pairs, prepared["record_id"], threshold, score_all)
+        detailed = cluster(pairs, prepared["record_id"], threshold, score_all, detail=True)
         lap("cluster")
         report(progress, _STEPS[4], len(_STEPS), len(_STEPS))
     finally:
         con.close()
     return Resolution(
-        clusters,
+        detailed.drop("component", "linkage"),
         pairs,
         model,
         comparisons,
@@ -229,7 +332,29 @@ def resolve(
         method="rules" if by_rules else "model",
         warnings=warnings + (["fell back to the documented rule set"] if by_rules else []),
         label_shifts=shifts,
+        signature=_signature(fields, comparisons, rules, settings),
+        state=fingerprints(records, fields).join(
+            detailed.select("record_id", "component", "linkage"), on="record_id"
+        ),
     )
+
+
+def _settings(
+    name_type: str,
+    threshold: float,
+    max_block: int,
+    random_pairs: int | None,
+    seed: int,
+    move_together: tuple[tuple[str, ...], ...],
+) -> dict[str, object]:
+    return {
+        "name_type": name_type,
+        "threshold": threshold,
+        "max_block": max_block,
+        "random_pairs": random_pairs,
+        "seed": seed,
+        "move_together": [list(g) for g in move_together],
+    }
 
 
 def _random_pairs(ids: pl.Series, n: int, seed: int) -> pl.DataFrame:

@@ -1,0 +1,184 @@
+"""Incremental identity resolution: a stored resolution, and a later one that redoes only
+what changed (new, changed and removed records) on the real hand-labelled orgs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from revstack.data.identity import changes, resolve, resolve_incremental
+from revstack.data.identity._cluster import cluster
+
+ORGS = "dedupe_orgs/csv_example_input_with_true_ids.csv"
+FIELDS = {"name": "Site name", "address": "Address", "zip": "Zip", "phone": "Phone"}
+KEY = ["left_id", "right_id"]
+
+
+def test_a_component_nothing_touched_keeps_its_stored_clusters() -> None:
+    pairs = pl.DataFrame(
+        {"left_id": ["a", "b"], "right_id": ["b", "c"], "probability": [0.95, 0.9]}
+    )
+
+    def score_all(p: pl.DataFrame) -> pl.DataFrame:
+        full = {("a", "b"): 0.95, ("b", "c"): 0.9, ("a", "c"): 0.01, ("a", "d"): 0.9}
+        full |= {("b", "d"): 0.9, ("c", "d"): 0.01}
+        return p.with_columns(
+            probability=pl.Series([full[k] for k in zip(p["left_id"], p["right_id"], strict=True)])
+        )
+
+    ids = pl.Series(["a", "b", "c"])
+    fresh = cluster(pairs, ids, 0.5, score_all, detail=True)
+    assert fresh["cluster_id"].to_list() == ["a", "a", "c"]  # a, c clearly differ
+    assert fresh["component"].to_list() == ["a", "a", "a"]
+    # A stored clustering of the same component (as an earlier model grouped it) stands.
+    stored = fresh.select("record_id", "component", cluster_id=pl.lit("a"), linkage=pl.lit(0.62))
+    kept = cluster(pairs, ids, 0.5, score_all, fixed=stored, detail=True)
+    assert kept["cluster_id"].to_list() == ["a", "a", "a"]
+    assert kept["confidence"].to_list() == [0.62] * 3
+    # A record joining the component (a new link) means the component is grouped again.
+    grown = pl.concat(
+        [pairs, pl.DataFrame({"left_id": ["b"], "right_id": ["d"], "probability": [0.9]})]
+    )
+    again = cluster(grown, pl.Series(["a", "b", "c", "d"]), 0.5, score_all, fixed=stored)
+    assert again["cluster_id"].to_list() == ["a", "a", "c", "a"]
+
+
+@pytest.fixture(scope="module")
+def orgs(shared_data: Path) -> pl.DataFrame:
+    return pl.read_csv(shared_data / ORGS, infer_schema=False).rename({"Id": "record_id"})
+
+
+@pytest.fixture(scope="module")
+def week(orgs: pl.DataFrame) -> dict[str, pl.DataFrame | object]:
+    """A resolution stored a week ago, and this week's records: 42 new (held back then),
+    one planted duplicate, one record whose fields all changed, one removed."""
+    ids = orgs["record_id"].sort()
+    held = set(ids.gather_every(80).to_list())
+    before = orgs.filter(~pl.col("record_id").is_in(list(held)))
+    first = resolve(before, FIELDS)
+    sizes = first.clusters.group_by("cluster_id").len()
+    pair = first.clusters.join(sizes.filter(pl.col("len") == 2), on="cluster_id").sort("record_id")
+    changed, partner = pair["record_id"][0], pair["record_id"][1]
+    lonely = first.clusters.join(sizes.filter(pl.col("len") == 1), on="cluster_id")["record_id"]
+    original, removed = lonely[3], lonely[7]
+    far = orgs.filter(pl.col("record_id") == lonely[11]).row(0, named=True)
+    now = (
+        pl.concat(
+            [
+                orgs.filter(pl.col("record_id") != removed),
+                orgs.filter(pl.col("record_id") == original).with_columns(
+                    record_id=pl.lit("planted")
+                ),
+            ]
+        )
+        .with_columns(
+            [
+                pl.when(pl.col("record_id") == changed)
+                .then(pl.lit(far[c]))
+                .otherwise(pl.col(c))
+                .alias(c)
+                for c in FIELDS.values()
+            ]
+        )
+        .sort("record_id")
+    )
+    return {
+        "first": first,
+        "now": now,
+        "changed": changed,
+        "partner": partner,
+        "original": original,
+        "removed": removed,
+        "held": held,
+    }
+
+
+@pytest.mark.slow
+def test_nothing_changed_gives_the_stored_resolution_back(orgs: pl.DataFrame) -> None:
+    first = resolve(orgs, FIELDS)
+    again = resolve_incremental(orgs, FIELDS, first.stored())
+    assert again.incremental["pairs_compared"] == 0 and again.incremental["new"] == 0
+    assert again.clusters.equals(first.clusters)
+    stored = first.stored().pairs
+    assert again.pairs.select(stored.columns).sort(KEY).equals(stored.sort(KEY))
+
+
+@pytest.mark.slow
+def test_new_changed_and_removed_records_are_resolved_and_the_rest_stands(week) -> None:
+    first, now = week["first"], week["now"]
+    stored = first.stored()
+    new = len(week["held"]) + 1
+    assert changes(now, FIELDS, stored) == {"new": new, "changed": 1, "removed": 1}
+    res = resolve_incremental(now, FIELDS, stored)
+    assert not res.incremental["full"] and res.incremental["pairs_compared"] > 0
+    by = dict(res.clusters.select("record_id", "cluster_id").iter_rows())
+    # The planted duplicate arrived this week and is found.
+    assert by["planted"] == by[week["original"]]
+    # The changed record's old link is gone, scored afresh on its new fields.
+    assert by[week["changed"]] != by[week["partner"]]
+    old = res.pairs.filter(
+        (pl.col("left_id") == min(week["changed"], week["partner"]))
+        & (pl.col("right_id") == max(week["changed"], week["partner"]))
+    )
+    assert old.is_empty() or old["probability"].max() < 0.5
+    # The removed record is gone from clusters and pairs.
+    assert week["removed"] not in by
+    assert not res.pairs.filter(
+        (pl.col("left_id") == week["removed"]) | (pl.col("right_id") == week["removed"])
+    ).height
+    # Pairs among unchanged records keep their stored scores exactly; pairs that involve
+    # a new or changed record are the ones a full blocking of this week's records finds,
+    # with the same rules and levels, scored with the stored model.
+    touched = [*week["held"], "planted", week["changed"]]
+    involves = pl.col("left_id").is_in(touched) | pl.col("right_id").is_in(touched)
+    kept = res.pairs.filter(~involves).select(stored.pairs.columns).sort(KEY)
+    assert kept.equals(
+        stored.pairs.join(
+            pl.DataFrame({"left_id": [week["removed"], week["changed"]]}), on="left_id", how="anti"
+        )
+        .join(
+            pl.DataFrame({"right_id": [week["removed"], week["changed"]]}),
+            on="right_id",
+            how="anti",
+        )
+        .sort(KEY)
+    )
+    full = resolve(now, FIELDS)
+    gcols = [f"g_{c.kind}" for c in full.comparisons]
+    fresh = res.pairs.filter(involves).select(*KEY, "rules", *gcols).sort(KEY)
+    assert fresh.equals(full.pairs.filter(involves).select(*KEY, "rules", *gcols).sort(KEY))
+    rescored = res.score(res.pairs.filter(involves).select(KEY)).sort(KEY)
+    assert rescored["probability"].to_list() == pytest.approx(
+        res.pairs.filter(involves).sort(KEY)["probability"].to_list()
+    )
+
+    # Clusters nothing touched stand as stored: records whose link component neither
+    # held a changed or removed record nor holds a new or changed one now.
+    def components_of(state: pl.DataFrame, ids: list[str]) -> pl.Series:
+        return state.filter(pl.col("record_id").is_in(ids))["component"].implode()
+
+    assert res.state is not None
+    untouched = stored.records.filter(
+        ~pl.col("component").is_in(
+            components_of(stored.records, [week["changed"], week["removed"]])
+        )
+    ).join(
+        res.state.filter(~pl.col("component").is_in(components_of(res.state, touched))),
+        on="record_id",
+        how="semi",
+    )
+    assert untouched.height > 3000
+    moved = untouched.join(res.clusters, on="record_id").filter(
+        pl.col("cluster_id") != pl.col("cluster_id_right")
+    )
+    assert moved.is_empty()
+
+
+@pytest.mark.slow
+def test_other_settings_resolve_in_full(week) -> None:
+    first, now = week["first"], week["now"]
+    res = resolve_incremental(now, FIELDS, first.stored(), threshold=0.6)
+    assert res.incremental["full"] and "settings" in res.incremental["why"]
+    assert res.model is not first.model
