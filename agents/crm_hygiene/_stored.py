@@ -3,7 +3,7 @@
 A full resolution of mid (prepare every record, block, compare the candidate pairs and a
 million random ones, estimate the model by EM, group every component) was most of a
 weekly hygiene run, though a week changes a few records in a hundred. Each run now
-stores what it resolved (migration 018): per object type the model's numbers (m, u,
+stores what it resolved (migration 019): per object type the model's numbers (m, u,
 the prior, what people's answers shifted), each record's fingerprint of the compared
 fields, link component and cluster, and the scored candidate pairs (those of
 probability 0.001 or more: the rest link nothing). A later run

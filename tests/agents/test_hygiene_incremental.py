@@ -1,4 +1,4 @@
-"""The hygiene agent's stored identity resolution (migration 018) on the small company: the
+"""The hygiene agent's stored identity resolution (migration 019) on the small company: the
 first run resolves in full and stores it; a week's run resolves only what changed (a
 planted duplicate is found, a changed record's old links go); new answers about pairs,
 other settings or definitions, the schedule, enough moved records or a store that fails

@@ -1,4 +1,4 @@
--- 018: the hygiene agent's identity resolution, kept for the next run in a new process.
+-- 019: the hygiene agent's identity resolution, kept for the next run in a new process.
 -- Each weekly run resolved every account and contact again (prepare, block, compare a
 -- million random pairs, EM, cluster), though a week changes a few records in a hundred.
 -- Now each run stores, per object type, the model's numbers, each record's fingerprint
