@@ -36,11 +36,18 @@ _COLUMNS = """
 SELECT column_name, data_type FROM information_schema.columns
 WHERE table_catalog = current_database() AND table_schema = $schema AND table_name = $table
 """
+_HORIZON = """
+SELECT (metadata->'agent'->>'horizon_days')::INTEGER FROM ops.runs
+WHERE agent = 'deal_prep' AND status = 'succeeded'
+  AND (metadata->'agent'->>'scheduled')::BOOLEAN
+ORDER BY started_at DESC, run_id DESC LIMIT 1
+"""
 _COVERAGE = """
 WITH m AS (
     SELECT activity_id FROM crm.activities
     WHERE activity_type = 'meeting' AND status = 'scheduled' AND occurred_at > $as_of
       AND opportunity_id IS NOT NULL
+      AND ($horizon IS NULL OR occurred_at <= $as_of + to_days($horizon))
 ),
 -- a scheduled run on this data looked at every upcoming meeting and kept the briefings
 -- whose inputs had not changed (docs/deal_prep.md, Weekly runs)
@@ -161,9 +168,15 @@ def verify_citations(
 
 
 def coverage(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Upcoming meetings briefed: those within the horizon the latest scheduled run was
+    set to (``horizon_days``; None: every upcoming meeting); later ones are briefed by a
+    run nearer to them."""
     as_of = data_as_of(con) or dt.datetime.max
-    up, briefed, built, current = con.execute(_COVERAGE, {"as_of": as_of}).fetchall()[0]
+    horizon = scalar(con, _HORIZON) if as_of != dt.datetime.max else None
+    params = {"as_of": as_of, "horizon": horizon}
+    up, briefed, built, current = con.execute(_COVERAGE, params).fetchall()[0]
     return {
+        "horizon_days": horizon,
         "upcoming_meetings": up,
         "briefed": briefed,
         "built_from_current_data": built,

@@ -33,6 +33,7 @@ from revstack.agents.deal_prep._hygiene import find_hygiene
 from revstack.agents.deal_prep._inputs import (
     Inputs,
     anchor,
+    horizon_days,
     index_inputs,
     read_frames,
     upcoming_meetings,
@@ -183,7 +184,11 @@ class DealPrep(Agent):
         else:
             meetings = upcoming_meetings(ctx)
             deal_ids = sorted(set(meetings["opportunity_id"].to_list()))
-        checked = {"as_of": ctx.as_of.isoformat(), "scheduled": not self.on_demand}
+        checked = {
+            "as_of": ctx.as_of.isoformat(),
+            "scheduled": not self.on_demand,
+            "horizon_days": horizon_days(ctx),
+        }
         if not deal_ids:
             return _nothing(0, checked)
         days = [anchor(m, ctx.as_of) for m in meetings.iter_rows(named=True)]

@@ -27,6 +27,7 @@ __all__ = [
     "Frames",
     "Inputs",
     "anchor",
+    "horizon_days",
     "index_inputs",
     "read_frames",
     "recent_and_last",
@@ -124,13 +125,30 @@ def recent_and_last(acts: pl.DataFrame, since: dt.datetime) -> pl.DataFrame:
     )
 
 
+def horizon_days(ctx: Context) -> int | None:
+    """How many days ahead a scheduled run briefs meetings (contract param
+    ``horizon_days``; 0 or absent: every upcoming meeting)."""
+    days = int(ctx.params.get("horizon_days") or 0)
+    if days < 0:
+        raise ValueError(f"deal_prep: horizon_days must be 0 or more, not {days}")
+    return days or None
+
+
 def upcoming_meetings(ctx: Context) -> pl.DataFrame:
-    """Scheduled meetings after the data's as-of that belong to a deal, earliest first."""
+    """Scheduled meetings after the data's as-of that belong to a deal, earliest first;
+    only those within the horizon, when one is set."""
     acts = ctx.table("crm.activities", ACTIVITY_COLUMNS)
+    days = horizon_days(ctx)
+    within = (
+        pl.col("occurred_at") <= ctx.as_of + dt.timedelta(days=days)
+        if days is not None
+        else pl.lit(True)
+    )
     return acts.filter(
         (pl.col("activity_type") == "meeting")
         & (pl.col("status") == "scheduled")
         & (pl.col("occurred_at") > ctx.as_of)
+        & within
         & pl.col("opportunity_id").is_not_null()
     ).sort("occurred_at", "activity_id")
 

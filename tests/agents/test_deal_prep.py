@@ -34,9 +34,12 @@ def _copy(src: Warehouse, dst: Path) -> Warehouse:
     return Warehouse(dst)
 
 
-def _spec(factory):
+def _spec(factory, **params):
+    """The contract's deal prep; by default every upcoming meeting, not the contract's
+    horizon: these tests read as many briefings as the company has."""
     spec = next(s for s in specs() if s.name == "deal_prep")
-    return dataclasses.replace(spec, factory=factory)
+    params = {**spec.params, "horizon_days": 0, **params}
+    return dataclasses.replace(spec, factory=factory, params=params)
 
 
 @pytest.fixture(scope="module")
@@ -481,3 +484,35 @@ def test_rendering_with_shared_pieces_is_the_same_text(briefed: Warehouse) -> No
         assert html_line == f"<code>{escape(row[0])}</code> {escape(ident)}: {escape(values)}</li>"
     assert pieces.sources  # the pieces were used (and reused) ...
     assert len(pieces.sources) < sum(len(b) for b in briefings)
+
+
+@pytest.mark.slow
+def test_a_scheduled_run_briefs_the_meetings_within_its_horizon(
+    small_company: Warehouse, tmp_path: Path
+) -> None:
+    """With the contract's horizon, a run briefs exactly the meetings of the next
+    ``horizon_days`` days; coverage counts those, and says the horizon."""
+    spec = next(s for s in specs() if s.name == "deal_prep")
+    days = spec.params["horizon_days"]
+    assert days > 7  # weekly runs: the last run before a meeting falls within it
+    wh = _copy(small_company, tmp_path / "h.duckdb")
+    run = dataclasses.replace(spec, factory=lambda: DealPrep(rewriter=None))
+    [result] = run_agents(wh, [run], only="deal_prep")
+    assert result.status == "succeeded", result.message
+    with wh.connect() as con:
+        upcoming = frame(
+            con,
+            "SELECT activity_id, occurred_at > (SELECT max(as_of) FROM ops.imports) "
+            "+ to_days($d) AS later FROM crm.activities WHERE activity_type = 'meeting' "
+            "AND status = 'scheduled' AND opportunity_id IS NOT NULL "
+            "AND occurred_at > (SELECT max(as_of) FROM ops.imports)",
+            {"d": days},
+        )
+        briefed = set(frame(con, "SELECT meeting_id FROM ops.briefings")["meeting_id"])
+        measures = report(con, None)
+    due = set(upcoming.filter(~pl.col("later"))["activity_id"])
+    assert due and len(due) < len(upcoming)  # some meetings are later than the horizon
+    assert briefed == due
+    cov = measures["coverage"]
+    assert cov["horizon_days"] == days
+    assert cov["upcoming_meetings"] == len(due) and cov["coverage"] == 1.0

@@ -40,7 +40,10 @@ def _copy(src: Warehouse, dst: Path) -> Warehouse:
 
 def _run(wh: Warehouse) -> dict:
     spec = next(s for s in specs() if s.name == "deal_prep")
-    spec = dataclasses.replace(spec, factory=lambda: DealPrep(rewriter=None))
+    # every upcoming meeting (not the contract's horizon): what is kept and rebuilt is
+    # checked over as many briefings as the company has
+    params = {**spec.params, "horizon_days": 0}
+    spec = dataclasses.replace(spec, factory=lambda: DealPrep(rewriter=None), params=params)
     [result] = run_agents(wh, [spec], only="deal_prep")
     assert result.status == "succeeded", result.message
     [meta] = _q(wh, "SELECT metadata FROM ops.runs ORDER BY started_at DESC LIMIT 1")["metadata"]
