@@ -29,7 +29,7 @@ from typing import Any, cast
 import numpy as np
 import polars as pl
 
-from revstack.agents.forecast import _frames, _inputs, _periods, _signals
+from revstack.agents.forecast import _frames, _inputs, _periods, _signals, _states
 from revstack.agents.forecast._baselines import baselines
 from revstack.agents.forecast._calibrate import LevelMap
 from revstack.agents.forecast._combine import Record, combine, season_of, slot, with_season
@@ -76,9 +76,12 @@ def default_start(first: dt.date, as_of: dt.datetime) -> dt.date:
     return day if day.day == 1 else _months_later(day, 1)
 
 
-def prepare(inp: _inputs.Inputs, until: dt.datetime | None = None) -> dict[str, Any]:
+def prepare(
+    inp: _inputs.Inputs, until: dt.datetime | None = None, kept: _states.Kept | None = None
+) -> dict[str, Any]:
     """Everything computed once: snapshots (up to ``until``), as-of deal rows with their
-    signals, baselines."""
+    signals, baselines. ``kept``: the as-of rows an earlier run stored, taken for its
+    moments when nothing they read has changed (``_states``; the same rows)."""
     wins = _inputs.wins(inp)
     actuals = _frames.period_actuals(wins)
     first = cast(dt.datetime, inp.history["changed_at"].min()).date()
@@ -90,7 +93,8 @@ def prepare(inp: _inputs.Inputs, until: dt.datetime | None = None) -> dict[str, 
     )
     if until is not None:
         snaps = snaps.filter(pl.col("moment") <= until)
-    states = _inputs.states(inp, snaps["moment"].unique().to_list())
+    raw, note = _states.states_at(inp, snaps["moment"].unique().to_list(), kept)
+    states = _inputs.with_static(inp, raw)
     rows = _frames.deal_rows(states, snaps, wins, _inputs.typical_amount(wins))
     so_far = _frames.won_so_far(wins, snaps)
     base = baselines(rows, snaps, so_far, inp.submissions, actuals, inp.definitions)
@@ -115,6 +119,8 @@ def prepare(inp: _inputs.Inputs, until: dt.datetime | None = None) -> dict[str, 
         "so_far": so_far,
         "baselines": base,
         "first": first,
+        "states": raw,  # what the next run may take (``_states.to_rows``)
+        "states_note": note,
         # Live offsets are rarely fixed points: their series need the same point of past periods.
         "new": new_series(actuals, pl.concat([snaps, _same_points(live, first, snaps)])),
     }

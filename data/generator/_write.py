@@ -77,6 +77,8 @@ _ENGINE_STATE = [
     "ops.forecast_cache_segments",
     "ops.forecast_models",
     "ops.forecast_model_trees",
+    "ops.forecast_states",
+    "ops.forecast_states_head",
     "ops.risk_models",
     "ops.risk_model_trees",
     "ops.identity_review",

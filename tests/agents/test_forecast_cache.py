@@ -22,6 +22,8 @@ BEFORE, AFTER = dt.datetime(2024, 2, 27, 8), dt.datetime(2024, 3, 5, 8)
 _PARAMS = {"draws": 200, "live_draws": 400, "bag": 1}
 _EXACT = ("forecasts", "forecast_drivers", "forecast_reliability")
 _CACHE = ("forecast_cache", "forecast_cache_snapshots", "forecast_cache_segments")
+# The as-of deal rows a run stores for the next (``_states``).
+_STATES = ("forecast_states", "forecast_states_head")
 
 
 def _run(wh: Warehouse) -> dict:
@@ -29,7 +31,7 @@ def _run(wh: Warehouse) -> dict:
 
 
 def _rows(wh: Warehouse, run_id: str) -> dict[str, pl.DataFrame]:
-    return stored_rows(wh, run_id, (*_EXACT, "forecast_backtest", *_CACHE))
+    return stored_rows(wh, run_id, (*_EXACT, "forecast_backtest", *_CACHE, *_STATES))
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +62,13 @@ def test_an_incremental_run_is_the_full_replay(weeks: dict, tmp_path: Path) -> N
     assert incr["cache"]["reused"] > 20 and incr["cache"]["recomputed"] >= 2
     assert full["cache"]["reused"] == 0
     assert incr["cache"]["reused"] + incr["cache"]["recomputed"] == full["cache"]["recomputed"]
+    # The as-of rows of the first week's moments were taken, not computed again.
+    assert incr["states"]["reused_moments"] > 20 and incr["states"]["computed_moments"] >= 1
+    assert full["states"]["reused_moments"] == 0
     a, b = _rows(wh, incr["run_id"]), _rows(weeks["fresh"], full["run_id"])
     # The live forecast, its drivers, the scored deals' reliability, the agent's backtest
-    # rows and the cache the next week reads: to the last digit.
-    for t in (*_EXACT, *_CACHE):
+    # rows, the cache and the as-of rows the next week reads: to the last digit.
+    for t in (*_EXACT, *_CACHE, *_STATES):
         assert len(a[t]) and a[t].equals(b[t]), t
     agent = pl.col("method") == "agent"
     assert a["forecast_backtest"].filter(agent).equals(b["forecast_backtest"].filter(agent))
@@ -99,6 +104,7 @@ def test_a_correction_before_the_cache_as_of_replays_everything(
     run = _run(wh)
     assert run["cache"]["full_replay"] and run["cache"]["reused"] == 0
     assert "changed" in run["cache"]["why"]
+    assert run["states"]["reused_moments"] == 0
 
 
 @pytest.mark.slow
@@ -116,8 +122,9 @@ def test_a_run_with_nothing_new_reuses_every_stored_snapshot(weeks: dict, tmp_pa
     assert not cache["full_replay"] and cache["reused"] == stored > 20
     # What is left: the snapshots of periods still open, and the live month and quarter.
     assert cache["recomputed"] == still_open + 2
+    assert again["states"]["computed_moments"] == 0
     before, after = _rows(weeks["fresh"], weeks["full"]["run_id"]), _rows(wh, again["run_id"])
-    for t in (*_EXACT, *_CACHE):
+    for t in (*_EXACT, *_CACHE, *_STATES):
         assert after[t].equals(before[t]), t
 
 
