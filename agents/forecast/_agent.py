@@ -117,6 +117,9 @@ class ForecastAgent(Agent):
                 "why": why,
                 "reused": fc.params["reused"],
                 "recomputed": fc.params["recomputed"],
+                # Of those, past snapshots of periods still open drawn again (the rest
+                # were drawn from the same deals, model and loadings by the last run).
+                "redrawn": fc.params["redrawn"],
             },
             # Deal models: fitted in this run, read back from the last run's, or this
             # process's own from an earlier week; and stored ones that failed their checks.

@@ -75,6 +75,7 @@ _ENGINE_STATE = [
     "ops.forecast_cache",
     "ops.forecast_cache_snapshots",
     "ops.forecast_cache_segments",
+    "ops.forecast_cache_open",
     "ops.forecast_models",
     "ops.forecast_model_trees",
     "ops.forecast_states",

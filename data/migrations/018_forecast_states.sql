@@ -1,4 +1,5 @@
--- 018: the forecast's as-of deal rows, kept for the next run. Every run rebuilt every
+-- 018: the forecast's as-of deal rows and its snapshots of periods still open, kept for
+-- the next run. Every run rebuilt every
 -- snapshot's open deals from history (`agents.features.deal_states`), most of a weekly
 -- run; a deal's state at a moment reads only rows dated at or before it, which the
 -- backtest cache's fingerprint covers, so each run stores the rows of its moments and
@@ -62,4 +63,36 @@ CREATE TABLE ops.forecast_states (
     champion_left            BOOLEAN,
     economic_buyer_left      BOOLEAN,
     champion_last_reply_at   TIMESTAMP
+);
+
+-- One row per past snapshot of a period still open at the as-of (the backtest cache
+-- holds those of periods over): its ranges per segment, and what they were drawn from:
+-- the deal model (by its key), the copula loadings, and per deal its owner, its row's
+-- digest as the model reads it, its probability and booked value. While the period stays open the
+-- next run draws it again only if one of those changed (docs/forecast.md, The backtest
+-- cache).
+CREATE TABLE ops.forecast_cache_open (
+    run_id            VARCHAR NOT NULL,
+    period_kind       VARCHAR NOT NULL,
+    period_start      DATE NOT NULL,
+    period_offset     INTEGER NOT NULL,
+    snapshot_at       TIMESTAMP NOT NULL,
+    model_key         VARCHAR NOT NULL,
+    rho_company       DOUBLE NOT NULL,
+    rho_team          DOUBLE NOT NULL,
+    opportunity_id    VARCHAR[] NOT NULL,      -- the deals, in the draw's order
+    owner_id          VARCHAR[] NOT NULL,      -- an entry is NULL: no known owner
+    row_hash          UBIGINT[] NOT NULL,
+    win_probability   DOUBLE[] NOT NULL,
+    booked            DOUBLE[] NOT NULL,
+    segment_kind      VARCHAR[] NOT NULL,      -- its ranges, one entry per segment
+    segment           VARCHAR[] NOT NULL,
+    p10               DOUBLE[] NOT NULL,
+    p50               DOUBLE[] NOT NULL,
+    p90               DOUBLE[] NOT NULL,
+    expected          DOUBLE[] NOT NULL,
+    won_to_date       DOUBLE[] NOT NULL,
+    pipeline_expected DOUBLE[] NOT NULL,
+    new_expected      DOUBLE[] NOT NULL,
+    PRIMARY KEY (run_id, period_kind, period_start, period_offset)
 );

@@ -27,6 +27,7 @@ _CACHE = (
     "forecast_cache",
     "forecast_cache_snapshots",
     "forecast_cache_segments",
+    "forecast_cache_open",
     "forecast_states",
     "forecast_states_head",
 )
