@@ -90,7 +90,9 @@ class ForecastAgent(Agent):
             **_stored.to_rows(
                 fc.models, stored, {dt.date.fromisoformat(f["fit_at"]) for f in fc.params["fits"]}
             ),
-            **_states.to_rows(inp, pre["states"]),
+            # Not when the stored rows hold every fixed point this run asked about: they
+            # stand for the next run as they are (``_states.states_at``).
+            **(_states.to_rows(inp, pre["states"]) if pre["states_note"]["store"] else {}),
         }
         scores = accuracy(fc.agent, fc.baselines)
         headline = [

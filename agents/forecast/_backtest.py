@@ -96,7 +96,8 @@ def prepare(
     )
     if until is not None:
         snaps = snaps.filter(pl.col("moment") <= until)
-    raw, note = _states.states_at(inp, snaps["moment"].unique().to_list(), kept)
+    fixed = set(snaps.join(live, on=KEY, how="anti")["moment"].to_list())
+    raw, note = _states.states_at(inp, snaps["moment"].unique().to_list(), kept, fixed)
     states = _inputs.with_static(inp, raw)
     rows = _frames.deal_rows(states, snaps, wins, _inputs.typical_amount(wins))
     so_far = _frames.won_so_far(wins, snaps)
@@ -122,7 +123,8 @@ def prepare(
         "so_far": so_far,
         "baselines": base,
         "first": first,
-        "states": raw,  # what the next run may take (``_states.to_rows``)
+        # What the next run may take (``_states.to_rows``): the rows of fixed points.
+        "states": raw.filter(pl.col("as_of").is_in(pl.Series(sorted(fixed)).implode())),
         "states_note": note,
         # Live offsets are rarely fixed points: their series need the same point of past periods.
         "new": new_series(actuals, pl.concat([snaps, _same_points(live, first, snaps)])),

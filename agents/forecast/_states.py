@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,12 +103,19 @@ def departed(inp: Inputs, upto: dt.datetime) -> frozenset[tuple[str, dt.datetime
 
 
 def states_at(
-    inp: Inputs, moments: Sequence[dt.datetime], kept: Kept | None
+    inp: Inputs,
+    moments: Sequence[dt.datetime],
+    kept: Kept | None,
+    fixed: Collection[dt.datetime] = (),
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Every deal open at each of ``moments`` in its state then (``deal_states``' rows,
     sorted by moment and deal), and a note of what was taken from ``kept``. ``kept``:
     the last run's rows, given only when the cache's fingerprint says nothing up to its
-    as-of changed (``_cache.reuse_of``); None computes every moment."""
+    as-of changed (``_cache.reuse_of``); None computes every moment. ``fixed``: the
+    moments later runs ask about again (fixed snapshot points); the note's ``store``
+    says whether ``kept`` lacks any of them, so this run's rows of them must be stored
+    (else ``kept`` stands for the next run too: what it lacks against a full replay,
+    the deals edited since its as-of, the next run recomputes the same way)."""
     wanted = sorted(set(moments))
     why = _why_not(inp, kept)
     if why is not None or kept is None:
@@ -116,6 +123,7 @@ def states_at(
             "reused_moments": 0,
             "computed_moments": len(wanted),
             "recomputed_deals": 0,
+            "store": True,
             "why": why,
         }
     have = set(kept.rows["as_of"].unique().to_list())
@@ -136,6 +144,7 @@ def states_at(
         "reused_moments": len(old),
         "computed_moments": len(new),
         "recomputed_deals": len(changed),
+        "store": bool(set(new) & set(fixed)),
         "why": f"reused the rows of moments up to {kept.as_of}",
     }
 
