@@ -272,7 +272,7 @@ def run_forecast(
     seg = Segments.from_users(inp.users)
     rows = rows.with_columns(owner_idx=pl.Series(seg.index(rows["owner_id"])))
     rows = rows.with_columns(
-        team=pl.Series([seg.teams[i] for i in seg.team_of[rows["owner_idx"].to_numpy()]])
+        team=pl.Series(seg.teams, dtype=pl.String).gather(seg.team_of[rows["owner_idx"].to_numpy()])
     )
     so_far = pre["so_far"].with_columns(owner_idx=pl.Series(seg.index(pre["so_far"]["owner_id"])))
     actual = pre["actuals"].with_columns(owner_idx=pl.Series(seg.index(pre["actuals"]["owner_id"])))

@@ -96,10 +96,16 @@ def guard(inp: Inputs) -> str:
 
 def departed(inp: Inputs, upto: dt.datetime) -> frozenset[tuple[str, dt.datetime]]:
     """Contacts counted as gone at ``upto`` (``deal_states``: inactive or bounced, and the
-    record not changed since), with their record's date."""
+    record not changed since) that hold a buying role by then, with their record's date.
+    Only a role can make a departure count, and the roles dated by ``upto`` (and the
+    undated ones) are the same at every later run that trusts rows of ``upto``; a
+    contact created since is on newer roles only."""
+    roles = inp.feature_tables["crm.opportunity_contacts"]
+    on_roles = roles.filter(~(pl.col("added_at") > upto).fill_null(False))["contact_id"]
     c = inp.feature_tables["crm.contacts"]
     gone = (~pl.col("is_active") | pl.col("email_bounced")) & (pl.col("updated_at") <= upto)
-    return frozenset(c.filter(gone.fill_null(False)).select("contact_id", "updated_at").rows())
+    gone = gone.fill_null(False) & pl.col("contact_id").is_in(on_roles.implode())
+    return frozenset(c.filter(gone).select("contact_id", "updated_at").rows())
 
 
 def states_at(
@@ -159,7 +165,11 @@ def _why_not(inp: Inputs, kept: Kept | None) -> str | None:
     if guard(inp) != kept.guard:
         return "undated buying roles, the query or the definitions changed"
     edited = _edited(inp, kept)
-    if departed(inp, kept.as_of) != {d for d in kept.departed if d[0] not in edited}:
+    now = departed(inp, kept.as_of)
+    roles = inp.feature_tables["crm.opportunity_contacts"]
+    on_roles = set(roles.filter(~(pl.col("added_at") > kept.as_of).fill_null(False))["contact_id"])
+    then = {d for d in kept.departed if d[0] not in edited and d[0] in on_roles}
+    if now != then:
         return (
             f"a contact counted as gone at {kept.as_of} was deleted or changed without "
             "its record's date moving"
