@@ -2,12 +2,13 @@
 
 The company at ``--db`` (a generated warehouse) is cut to its as-of minus a week
 (tests/agents/_weeks.py), the forecast agent runs there with no cache (a full replay,
-which stores the cache), the cache is carried into the company as of the full week, and
-the agent runs again (incremental). Prints both wall times and their ratio, how many
-snapshots were reused, and where the incremental run's time went. ``--check`` also runs
-a full replay on the later week and says whether the live forecast and the backtest's
-agent rows are the same to the last digit (the baselines are recomputed by both, and
-polars' parallel sums vary in the last bit from run to run).
+which stores the cache), the cache (with the stored as-of rows and open snapshots) is
+carried into the company as of the full week, and the agent runs again (incremental).
+Prints both wall times and their ratio, how many snapshots were reused, and where the
+incremental run's time went. ``--check`` also runs a full replay on the later week and
+says whether the live forecast, its drivers, the reliability, the backtest's agent rows
+and the stored open snapshots are the same to the last digit (the baselines are
+recomputed by both, and polars' parallel sums vary in the last bit from run to run).
 
     python bench/bench_forecast_incremental.py --db var/small3.duckdb --check
     python bench/bench_forecast_incremental.py --db var/mid7.duckdb
@@ -67,7 +68,13 @@ def _outputs(wh: Warehouse) -> dict:
     out = {}
     with wh.connect() as con:
         run = frame(con, "SELECT max(run_id) AS r FROM ops.forecasts")["r"][0]
-        for t, where in (("forecasts", ""), ("forecast_backtest", "AND method = 'agent'")):
+        for t, where in (
+            ("forecasts", ""),
+            ("forecast_drivers", ""),
+            ("forecast_reliability", ""),
+            ("forecast_backtest", "AND method = 'agent'"),
+            ("forecast_cache_open", ""),
+        ):
             out[t] = frame(
                 con,
                 f"SELECT * EXCLUDE (run_id) FROM ops.{t} WHERE run_id = $r {where} ORDER BY ALL",

@@ -12,7 +12,9 @@ were over at the last run come from that run's cache when nothing they saw has c
 (``_cache``); the rest are replayed, and the metadata's ``cache`` says how many of each
 and why it was a full replay when it was. A deal model whose training rows are the ones
 a stored model was fitted on is read back instead of fitted (``_stored``); the
-metadata's ``models`` counts both.
+metadata's ``models`` counts both. The as-of deal rows of the last run's moments are
+taken from that run when its cache is reused (``_states``); the metadata's ``states``
+says how many moments were and why not.
 
 Parameters (``ctx.params``): ``refit_months`` (6, as ``revstack forecast backtest``, so
 the figures in docs/forecast.md are of what a run does; how 12 compares is under Known
@@ -26,9 +28,9 @@ import datetime as dt
 from typing import cast
 
 from revstack.agents.engine import Agent, AgentResult, Context, empty_proposals
-from revstack.agents.forecast import _cache, _stored
+from revstack.agents.forecast import _cache, _states, _stored
 from revstack.agents.forecast._accuracy import accuracy, deal_calibration
-from revstack.agents.forecast._backtest import default_start, run_forecast
+from revstack.agents.forecast._backtest import default_start, prepare, run_forecast
 from revstack.agents.forecast._inputs import load
 from revstack.agents.forecast._outputs import to_outputs
 
@@ -67,8 +69,11 @@ class ForecastAgent(Agent):
         settings = {"agent": self.version, "params": kw, "eval_from": start.isoformat()}
         reuse, why = _cache.reuse_of(_cache.read(ctx), inp, start, settings)
         stored = _stored.read(ctx)
+        # The as-of rows of the last run's moments, when its cache is reused (``_states``).
+        pre = prepare(inp, kept=_states.read(ctx) if reuse is not None else None)
         fc = run_forecast(
             inp,
+            prepared=pre,
             refit_months=kw["refit_months"],
             draws=kw["draws"],
             live_draws=kw["live_draws"],
@@ -85,6 +90,9 @@ class ForecastAgent(Agent):
             **_stored.to_rows(
                 fc.models, stored, {dt.date.fromisoformat(f["fit_at"]) for f in fc.params["fits"]}
             ),
+            # Not when the stored rows hold every fixed point this run asked about: they
+            # stand for the next run as they are (``_states.states_at``).
+            **(_states.to_rows(inp, pre["states"]) if pre["states_note"]["store"] else {}),
         }
         scores = accuracy(fc.agent, fc.baselines)
         headline = [
@@ -111,10 +119,16 @@ class ForecastAgent(Agent):
                 "why": why,
                 "reused": fc.params["reused"],
                 "recomputed": fc.params["recomputed"],
+                # Of those, past snapshots of periods still open drawn again (the rest
+                # were drawn from the same deals, model and loadings by the last run).
+                "redrawn": fc.params["redrawn"],
             },
             # Deal models: fitted in this run, read back from the last run's, or this
             # process's own from an earlier week; and stored ones that failed their checks.
             "models": {**fc.params["models"], "unreadable": sorted(stored.unreadable.values())},
+            # Snapshot moments whose as-of deal rows were the last run's, moments computed,
+            # and deals recomputed at stored moments since their contacts changed.
+            "states": pre["states_note"],
             "backtest": headline,
             "deal_calibration": calibration,
             # How each live snapshot was combined with the reps' commit (weight, biases, scale).

@@ -18,6 +18,7 @@ all reused is not fitted again either; one with any snapshot to compute is.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 from collections import OrderedDict
@@ -29,11 +30,11 @@ from typing import Any, cast
 import numpy as np
 import polars as pl
 
-from revstack.agents.forecast import _frames, _inputs, _periods, _signals
+from revstack.agents.forecast import _frames, _inputs, _periods, _signals, _states
 from revstack.agents.forecast._baselines import baselines
 from revstack.agents.forecast._calibrate import LevelMap
 from revstack.agents.forecast._combine import Record, combine, season_of, slot, with_season
-from revstack.agents.forecast._model import BaggedWinModel
+from revstack.agents.forecast._model import FIT_COLUMNS, BaggedWinModel
 from revstack.agents.forecast._newbiz import NewBusiness, new_series, rep_shares
 from revstack.agents.forecast._simulate import pick_rho, variance_grid
 from revstack.agents.forecast._snapshot import (
@@ -43,10 +44,10 @@ from revstack.agents.forecast._snapshot import (
     segment_pits,
     summarise,
 )
-from revstack.agents.forecast._stored import model_key
+from revstack.agents.forecast._stored import as_read, model_key
 from revstack.data.progress import Progress, report
 
-__all__ = ["Forecast", "Reuse", "Scored", "default_start", "run_forecast", "prepare"]
+__all__ = ["Forecast", "Open", "Reuse", "Scored", "default_start", "run_forecast", "prepare"]
 
 KEY = _frames.KEY
 _QUANTILES = np.array([0.1, 0.5, 0.9])
@@ -62,6 +63,8 @@ class Forecast:
     scored: list[Scored] = field(default_factory=list)  # snapshots of periods over, in order
     # The deal models the run used, by ``_stored.model_key``: (refit day, model).
     models: dict[str, tuple[dt.date, BaggedWinModel]] = field(default_factory=dict)
+    # Past snapshots of periods still open at the as-of, in order (``Open``).
+    open: list[Open] = field(default_factory=list)
 
 
 def _months_later(day: dt.date, months: int) -> dt.date:
@@ -76,9 +79,12 @@ def default_start(first: dt.date, as_of: dt.datetime) -> dt.date:
     return day if day.day == 1 else _months_later(day, 1)
 
 
-def prepare(inp: _inputs.Inputs, until: dt.datetime | None = None) -> dict[str, Any]:
+def prepare(
+    inp: _inputs.Inputs, until: dt.datetime | None = None, kept: _states.Kept | None = None
+) -> dict[str, Any]:
     """Everything computed once: snapshots (up to ``until``), as-of deal rows with their
-    signals, baselines."""
+    signals, baselines. ``kept``: the as-of rows an earlier run stored, taken for its
+    moments when nothing they read has changed (``_states``; the same rows)."""
     wins = _inputs.wins(inp)
     actuals = _frames.period_actuals(wins)
     first = cast(dt.datetime, inp.history["changed_at"].min()).date()
@@ -90,7 +96,9 @@ def prepare(inp: _inputs.Inputs, until: dt.datetime | None = None) -> dict[str, 
     )
     if until is not None:
         snaps = snaps.filter(pl.col("moment") <= until)
-    states = _inputs.states(inp, snaps["moment"].unique().to_list())
+    fixed = set(snaps.join(live, on=KEY, how="anti")["moment"].to_list())
+    raw, note = _states.states_at(inp, snaps["moment"].unique().to_list(), kept, fixed)
+    states = _inputs.with_static(inp, raw)
     rows = _frames.deal_rows(states, snaps, wins, _inputs.typical_amount(wins))
     so_far = _frames.won_so_far(wins, snaps)
     base = baselines(rows, snaps, so_far, inp.submissions, actuals, inp.definitions)
@@ -115,6 +123,9 @@ def prepare(inp: _inputs.Inputs, until: dt.datetime | None = None) -> dict[str, 
         "so_far": so_far,
         "baselines": base,
         "first": first,
+        # What the next run may take (``_states.to_rows``): the rows of fixed points.
+        "states": raw.filter(pl.col("as_of").is_in(pl.Series(sorted(fixed)).implode())),
+        "states_note": note,
         # Live offsets are rarely fixed points: their series need the same point of past periods.
         "new": new_series(actuals, pl.concat([snaps, _same_points(live, first, snaps)])),
     }
@@ -155,11 +166,31 @@ class Scored:
 
 
 @dataclass(frozen=True)
+class Open:
+    """A past snapshot of a period still open when it was drawn: its ranges, and what
+    they came from: the deals with their probability and booked value and a digest of
+    each deal's row as the model reads it (``row_hash``), the model (by its
+    ``_stored.model_key``) and the copula loadings. All else it reads is dated at or
+    before its moment, so while its period stays open it gives the same ranges when
+    those are the same, and a deal whose row and model are the same has the same
+    probability."""
+
+    key: Key
+    moment: dt.datetime
+    model_key: str
+    rho: tuple[float, float]
+    summary: pl.DataFrame  # ``summarise``'s rows
+    deals: pl.DataFrame  # opportunity_id, owner_id, row_hash, p, value
+
+
+@dataclass(frozen=True)
 class Reuse:
-    """What an earlier run scored: snapshots by key, and its refits' figures by day."""
+    """What an earlier run scored: snapshots by key, its refits' figures by day, and the
+    snapshots it drew of periods then still open (``Open``), by key."""
 
     snapshots: Mapping[Key, Scored]
     fits: Mapping[dt.date, dict[str, Any]]
+    open: Mapping[Key, Open] = field(default_factory=dict)
 
 
 def _spreads(scored: pl.DataFrame) -> list[_Spread]:
@@ -241,7 +272,7 @@ def run_forecast(
     seg = Segments.from_users(inp.users)
     rows = rows.with_columns(owner_idx=pl.Series(seg.index(rows["owner_id"])))
     rows = rows.with_columns(
-        team=pl.Series([seg.teams[i] for i in seg.team_of[rows["owner_idx"].to_numpy()]])
+        team=pl.Series(seg.teams, dtype=pl.String).gather(seg.team_of[rows["owner_idx"].to_numpy()])
     )
     so_far = pre["so_far"].with_columns(owner_idx=pl.Series(seg.index(pre["so_far"]["owner_id"])))
     actual = pre["actuals"].with_columns(owner_idx=pl.Series(seg.index(pre["actuals"]["owner_id"])))
@@ -253,7 +284,9 @@ def run_forecast(
     records: list[Record] = []
     params: dict[str, Any] = {"fits": [], "refit_months": refit_months, "live": []}
     kept: list[Scored] = []
+    still_open: list[Open] = []
     reused = 0
+    redrawn = 0  # open snapshots drawn again
     used: dict[str, tuple[dt.date, BaggedWinModel]] = {}
     tally = {"fitted": 0, "stored": 0, "memo": 0}
     todo = len(snaps)
@@ -288,6 +321,7 @@ def run_forecast(
             block, part, cached = blk.block, blk.part, blk.cached
             cut = dt.datetime.combine(fit_at, dt.time())
             reused += len(cached)
+            model_key = ""  # the block's deal model's, when it has one
             if blk.reuse_fit:
                 assert reuse is not None
                 fit = reuse.fits[fit_at]
@@ -295,6 +329,7 @@ def run_forecast(
                 params["fits"].append(fit)
                 part = _with_scores(part, cached, None)
             else:
+                model_key = pending[b][0]
                 model = _finish_fit(pending.pop(b), fit_at, used=used, tally=tally)
                 done = [sp for sp in spreads if sp.period_end <= fit_at]
                 if len(done) < 6:  # too few scored snapshots yet: in-sample on the last year
@@ -316,7 +351,10 @@ def run_forecast(
                         "rho_team": rho_t,
                     }
                 )
-                part = _with_scores(part, cached, model)
+                part = part.with_columns(row_hash=_row_hash(part))
+                part = _with_scores(
+                    part, cached, model, _open_scores(reuse, block, part, model_key, as_of)
+                )
             scored.append(
                 part.select(
                     *KEY,
@@ -368,6 +406,22 @@ def run_forecast(
                 deals = part.filter(**key).sort(
                     "opportunity_id"
                 )  # each deal's draws go by its position
+                over = snap["period_end"] <= as_of.date()
+                was = None if live or over or reuse is None else reuse.open.get(here_key)
+                if was is not None and _same_draw(was, model_key, (rho_c, rho_t), deals):
+                    n_past = sum(
+                        1
+                        for kind, end, _ in pits
+                        if kind == snap["period_kind"] and end <= snap["moment"].date()
+                    )
+                    out.append(_tagged(was.summary, here_key, snap["moment"], False, n_past))
+                    # With the rows' digests as they are now, as a full replay stores them.
+                    still_open.append(
+                        dataclasses.replace(was, deals=deals.select(was.deals.columns))
+                    )
+                    report(progress, "forecast snapshots", len(out), todo)
+                    continue
+                redrawn += not live
                 owners_so_far = np.zeros(len(seg.owners))
                 sf = so_far.filter(**key)
                 np.add.at(owners_so_far, sf["owner_idx"].to_numpy(), sf["won"].to_numpy())
@@ -406,7 +460,6 @@ def run_forecast(
                         season_of(snap["period_start"]),
                     )
                 sd = mix.apply(raw, seg.team_of, commit)
-                over = snap["period_end"] <= as_of.date()
                 act = None
                 if over:
                     act = np.zeros(len(seg.owners))
@@ -437,6 +490,17 @@ def run_forecast(
                     kinds,
                 )
                 out.append(_tagged(summary, here_key, snap["moment"], live, len(past)))
+                if not over and not live:
+                    still_open.append(
+                        Open(
+                            here_key,
+                            snap["moment"],
+                            model_key,
+                            (rho_c, rho_t),
+                            summary,
+                            deals.select("opportunity_id", "owner_id", "row_hash", "p", "value"),
+                        )
+                    )
                 if act is not None:  # the period is over
                     pits.append(
                         (snap["period_kind"], snap["period_end"], segment_pits(seg, sd, act))
@@ -506,9 +570,16 @@ def run_forecast(
         baselines=_baseline_segments(pre, inp, snaps),
         deals=deals_scored,
         drivers=pl.concat(drivers) if drivers else pl.DataFrame(),
-        params={**params, "reused": reused, "recomputed": len(out) - reused, "models": tally},
+        params={
+            **params,
+            "reused": reused,
+            "recomputed": len(out) - reused,
+            "redrawn": redrawn,
+            "models": tally,
+        },
         scored=kept,
         models=used,
+        open=still_open,
     )
 
 
@@ -630,19 +701,26 @@ def _reusable(reuse: Reuse | None, block: pl.DataFrame, part: pl.DataFrame) -> d
 
 
 def _with_scores(
-    part: pl.DataFrame, cached: Mapping[Key, Scored], model: BaggedWinModel | None
+    part: pl.DataFrame,
+    cached: Mapping[Key, Scored],
+    model: BaggedWinModel | None,
+    opened: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """``part`` with ``p`` and ``value``: stored for the snapshots in ``cached``, predicted
-    for the rest (only those: a tree's prediction for a row does not depend on the others)."""
-    if not cached:
+    """``part`` with ``p`` and ``value``: stored for the snapshots in ``cached`` and the
+    rows of ``opened`` (KEY, opportunity_id, p, value), predicted for the rest (only
+    those: a tree's prediction for a row does not depend on the others)."""
+    frames = [
+        c.deals.with_columns(**{k: pl.lit(v) for k, v in zip(KEY, c.key, strict=True)})
+        for c in cached.values()
+    ]
+    if opened is not None and len(opened):
+        frames.append(opened.select(*KEY, "opportunity_id", "p", "value"))
+    if not frames:
         assert model is not None
         return part.with_columns(p=model.predict_proba(part), value=model.booked_amount(part))
-    known = pl.concat(
-        [
-            c.deals.with_columns(**{k: pl.lit(v) for k, v in zip(KEY, c.key, strict=True)})
-            for c in cached.values()
-        ]
-    ).cast({"period_start": pl.Date, "offset": pl.Int64})
+    known = pl.concat(frames, how="diagonal_relaxed").cast(
+        {"period_start": pl.Date, "offset": pl.Int64}
+    )
     part = part.with_row_index("_row").join(known, on=[*KEY, "opportunity_id"], how="left")
     new = part.filter(pl.col("p").is_null()).drop("p", "value")
     if len(new):
@@ -652,6 +730,60 @@ def _with_scores(
         pl.concat([part.filter(pl.col("p").is_not_null()), new], how="diagonal_relaxed")
         .sort("_row")
         .drop("_row")
+    )
+
+
+# What a deal's probability and booked value are computed from, besides the model: the
+# columns of its row the model reads (``FIT_COLUMNS`` but the label).
+_PREDICTS = sorted(FIT_COLUMNS - {"won", "won_amount"})
+
+
+def _row_hash(rows: pl.DataFrame) -> pl.Series:
+    """Per row, a digest of what the model reads of it, as it reads it (``as_read``: some
+    features are parallel sums whose last float64 bit varies from run to run, which the
+    model never sees); polars' row hash is stable within a polars version, which the
+    cache's fingerprint holds."""
+    return as_read(rows, [c for c in _PREDICTS if c in rows.columns]).hash_rows(seed=7)
+
+
+def _open_scores(
+    reuse: Reuse | None, block: pl.DataFrame, part: pl.DataFrame, model_key: str, as_of: dt.datetime
+) -> pl.DataFrame | None:
+    """The stored probability and value of each row of a still-open snapshot ``reuse``
+    drew with the same model, whose row the model reads as it was then."""
+    if reuse is None or not reuse.open:
+        return None
+    keys = [
+        k
+        for k in block.filter(pl.col("period_end") > as_of.date()).select(KEY).iter_rows()
+        if (o := reuse.open.get(cast(Key, k))) is not None and o.model_key == model_key
+    ]
+    if not keys:
+        return None
+    stored = pl.concat(
+        [
+            reuse.open[cast(Key, k)].deals.with_columns(
+                **{c: pl.lit(v) for c, v in zip(KEY, k, strict=True)}
+            )
+            for k in keys
+        ]
+    ).cast({"period_start": pl.Date, "offset": pl.Int64})
+    return stored.join(
+        part.select(*KEY, "opportunity_id", "row_hash"),
+        on=[*KEY, "opportunity_id", "row_hash"],
+        how="semi",
+    )
+
+
+def _same_draw(was: Open, model_key: str, rho: tuple[float, float], deals: pl.DataFrame) -> bool:
+    """Whether a still-open snapshot drawn before would be drawn the same now: the same
+    model and loadings, and the same deals (in the draw's order) with the same owner,
+    probability and value."""
+    cols = ["opportunity_id", "owner_id", "p", "value"]
+    return (
+        was.model_key == model_key
+        and was.rho == rho
+        and deals.select(cols).equals(was.deals.select(cols))
     )
 
 

@@ -26,13 +26,18 @@ import numpy as np
 import polars as pl
 
 from revstack.agents.engine import Context
-from revstack.agents.forecast._backtest import Forecast, Reuse, Scored, _Spread
+from revstack.agents.forecast._backtest import Forecast, Open, Reuse, Scored, _Spread
 from revstack.agents.forecast._combine import Record, season_of, slot
 from revstack.agents.forecast._inputs import Inputs
 
 __all__ = ["TABLES", "Stored", "fingerprint", "read", "reuse_of", "to_rows"]
 
-TABLES = ("ops.forecast_cache", "ops.forecast_cache_snapshots", "ops.forecast_cache_segments")
+TABLES = (
+    "ops.forecast_cache",
+    "ops.forecast_cache_snapshots",
+    "ops.forecast_cache_segments",
+    "ops.forecast_cache_open",
+)
 # Bumped when what is stored, or what a stored snapshot means, changes.
 FORMAT = 1
 _PIT_KINDS = ("company", "region", "team", "rep")
@@ -127,6 +132,10 @@ def read(ctx: Context) -> Stored | None:
     for r in snaps.iter_rows(named=True):
         key = (r["period_kind"], r["period_start"], int(r["period_offset"]))
         scored[key] = _scored(r, key, summaries.get(key))
+    opened = {}
+    for r in ctx.table(TABLES[3]).filter(pl.col("run_id") == run).iter_rows(named=True):
+        key = (r["period_kind"], r["period_start"], int(r["period_offset"]))
+        opened[key] = _open(r, key)
     h = head.row(0, named=True)
     fits = {
         day: {
@@ -139,7 +148,34 @@ def read(ctx: Context) -> Stored | None:
             h["fit_at"], h["train_rows"], h["rho_company"], h["rho_team"], strict=True
         )
     }
-    return Stored(h["as_of"], h["eval_from"], h["fingerprint"], Reuse(scored, fits))
+    return Stored(h["as_of"], h["eval_from"], h["fingerprint"], Reuse(scored, fits, opened))
+
+
+_OPEN_SUMMARY = [c for c in _SUMMARY if c not in ("actual", "crps")]
+
+
+def _open(r: dict[str, Any], key: tuple[str, dt.date, int]) -> Open:
+    summary = pl.DataFrame(
+        {c: r[c] for c in _OPEN_SUMMARY}, schema={c: _SUMMARY[c] for c in _OPEN_SUMMARY}
+    ).with_columns(actual=pl.lit(None, pl.Float64), crps=pl.lit(None, pl.Float64))
+    deals = pl.DataFrame(
+        {
+            "opportunity_id": r["opportunity_id"],
+            "owner_id": r["owner_id"],
+            "row_hash": r["row_hash"],
+            "p": r["win_probability"],
+            "value": r["booked"],
+        },
+        schema={
+            "opportunity_id": pl.String,
+            "owner_id": pl.String,
+            "row_hash": pl.UInt64,
+            "p": pl.Float64,
+            "value": pl.Float64,
+        },
+    )
+    rho = (float(r["rho_company"]), float(r["rho_team"]))
+    return Open(key, r["snapshot_at"], r["model_key"], rho, summary, deals)
 
 
 def _scored(r: dict[str, Any], key: tuple[str, dt.date, int], seg: pl.DataFrame | None) -> Scored:
@@ -289,8 +325,42 @@ def to_rows(
         "win_probability": f64,
         "booked": f64,
     }
+    opened = [
+        {
+            "period_kind": o.key[0],
+            "period_start": o.key[1],
+            "period_offset": o.key[2],
+            "snapshot_at": o.moment,
+            "model_key": o.model_key,
+            "rho_company": o.rho[0],
+            "rho_team": o.rho[1],
+            "opportunity_id": o.deals["opportunity_id"].to_list(),
+            "owner_id": o.deals["owner_id"].to_list(),
+            "row_hash": o.deals["row_hash"].to_list(),
+            "win_probability": o.deals["p"].to_list(),
+            "booked": o.deals["value"].to_list(),
+            **{c: o.summary[c].to_list() for c in _OPEN_SUMMARY},
+        }
+        for o in fc.open
+    ]
+    open_schema: dict[str, pl.DataType | type[pl.DataType]] = {
+        "period_kind": pl.String,
+        "period_start": pl.Date,
+        "period_offset": pl.Int32,
+        "snapshot_at": pl.Datetime("us"),
+        "model_key": pl.String,
+        "rho_company": pl.Float64,
+        "rho_team": pl.Float64,
+        "opportunity_id": pl.List(pl.String),
+        "owner_id": pl.List(pl.String),
+        "row_hash": pl.List(pl.UInt64),
+        "win_probability": f64,
+        "booked": f64,
+        **{c: pl.List(_SUMMARY[c]) for c in _OPEN_SUMMARY},
+    }
     return {
         TABLES[0]: head,
         TABLES[1]: pl.DataFrame(snaps, schema=snap_schema),
         TABLES[2]: pl.concat(segs) if segs else pl.DataFrame(),
+        TABLES[3]: pl.DataFrame(opened, schema=open_schema),
     }

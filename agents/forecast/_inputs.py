@@ -23,7 +23,7 @@ from revstack.agents.engine import Context
 from revstack.agents.features import TABLES, deal_states, frames_connection
 from revstack.contracts import load_definitions
 
-__all__ = ["Inputs", "load", "wins", "states", "typical_amount", "with_typical"]
+__all__ = ["Inputs", "load", "wins", "states", "typical_amount", "with_static", "with_typical"]
 
 _STATIC = [
     "opportunity_id",
@@ -200,5 +200,10 @@ def states(inp: Inputs, moments: Sequence[dt.datetime]) -> pl.DataFrame:
         out = deal_states(con, list(moments), definitions=inp.definitions, open_only=True)
     finally:
         con.close()
+    return with_static(inp, out)
+
+
+def with_static(inp: Inputs, states: pl.DataFrame) -> pl.DataFrame:
+    """``deal_states``' rows with the static facts known from a deal's creation."""
     static = inp.deals.select("opportunity_id", "lead_source", "opportunity_type", "product")
-    return out.join(static, on="opportunity_id", how="left")
+    return states.join(static, on="opportunity_id", how="left")

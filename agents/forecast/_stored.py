@@ -41,7 +41,7 @@ from revstack.agents.forecast._model import (
     WinModel,
 )
 
-__all__ = ["TABLES", "Stored", "model_key", "read", "to_rows"]
+__all__ = ["TABLES", "Stored", "as_read", "model_key", "read", "to_rows"]
 
 TABLES = ("ops.forecast_models", "ops.forecast_model_trees")
 # Bumped when what is stored, or how a stored model predicts, changes.
@@ -107,12 +107,17 @@ def _seen(train: pl.DataFrame) -> pl.DataFrame:
         train = train.with_columns(
             won_amount=pl.when(pl.col("won") == 1).then(pl.col("won_amount"))
         )
-    read = [c for c in train.columns if c in FIT_COLUMNS and c not in _DEPARTURES]
-    return train.select(read).with_columns(
+    return as_read(train, [c for c in train.columns if c in FIT_COLUMNS and c not in _DEPARTURES])
+
+
+def as_read(rows: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """``rows``' ``columns`` as the model reads them: the features it reads only through
+    float32 (``WinModel._matrix``) as float32, the rest as they are."""
+    return rows.select(columns).with_columns(
         [
             pl.col(c).cast(pl.Float32)
-            for c in read
-            if c in FEATURES and c not in _EXACT and train.schema[c] == pl.Float64
+            for c in columns
+            if c in FEATURES and c not in _EXACT and rows.schema[c] == pl.Float64
         ]
     )
 

@@ -23,7 +23,14 @@ _DATED = {
     "crm.forecast_submissions": "submitted_at",
     "crm.opportunities": "created_at",
 }
-_CACHE = ("forecast_cache", "forecast_cache_snapshots", "forecast_cache_segments")
+_CACHE = (
+    "forecast_cache",
+    "forecast_cache_snapshots",
+    "forecast_cache_segments",
+    "forecast_cache_open",
+    "forecast_states",
+    "forecast_states_head",
+)
 
 
 def cut(src: Path, dst: Path, at: dt.datetime) -> Warehouse:
