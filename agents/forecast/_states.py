@@ -1,4 +1,4 @@
-"""The as-of deal rows of past snapshots, kept for the next run (migration 018).
+"""The as-of deal rows of past snapshots, kept for the next run (migration 020).
 
 Every run needs each snapshot's open deals as they stood at its moment
 (``agents.features.deal_states``), and rebuilding them from four years of history was

@@ -1,4 +1,4 @@
--- 018: the forecast's as-of deal rows and its snapshots of periods still open, kept for
+-- 020: the forecast's as-of deal rows and its snapshots of periods still open, kept for
 -- the next run. Every run rebuilt every
 -- snapshot's open deals from history (`agents.features.deal_states`), most of a weekly
 -- run; a deal's state at a moment reads only rows dated at or before it, which the
