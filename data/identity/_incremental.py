@@ -34,10 +34,10 @@ from revstack.data.identity._resolve import (
     Resolution,
     StoredResolution,
     _decide,
-    _ordered,
-    _override,
+    _marked,
     _prepared,
     _score,
+    _scorer,
     _settings,
     _signature,
     fingerprints,
@@ -120,7 +120,6 @@ def resolve_incremental(
     removed = before.join(now, on="record_id", how="anti").select("record_id")
     gone = pl.concat([changed, removed])
     model, by_rules, shifts = stored.model, stored.method == "rules", stored.label_shifts
-    marked = None
     lap("prepare")
     con = duckdb.connect()
     try:
@@ -134,13 +133,7 @@ def resolve_incremental(
             f"CREATE TABLE candidates AS {pairs_sql(rules, 'changed')}", {"max_block": max_block}
         )
         fresh = con.sql(gamma_sql(comparisons, "candidates")).pl()
-        if labels is not None and not labels.is_empty():
-            con.register("labels_frame", _ordered(labels))
-            try:
-                con.execute("CREATE TABLE labelled AS SELECT * FROM labels_frame")
-            finally:
-                con.unregister("labels_frame")
-            marked = con.sql(gamma_sql(comparisons, "labelled")).pl()
+        marked = _marked(con, labels, comparisons)
         fresh = apply_shifts(_score(fresh, model, comparisons, rules=by_rules), shifts, gcols)
         fresh = fresh.drop([c for c in fresh.columns if c.startswith("tf_")])
         kept = stored.pairs.join(
@@ -153,16 +146,7 @@ def resolve_incremental(
         lap("block and compare")
         report(progress, _STEPS[2], 2, len(_STEPS))
 
-        def score_all(extra: pl.DataFrame) -> pl.DataFrame:
-            con.register("extra_frame", extra)
-            try:
-                con.execute("CREATE OR REPLACE TABLE extra_pairs AS SELECT * FROM extra_frame")
-            finally:
-                con.unregister("extra_frame")
-            gammas = con.sql(gamma_sql(comparisons, "extra_pairs")).pl()
-            scored = _score(gammas, model, comparisons, rules=by_rules)
-            return _override(apply_shifts(scored, shifts, gcols), marked)
-
+        score_all = _scorer(con, model, comparisons, by_rules, shifts, gcols, marked)
         # Components that held a changed or removed record are grouped again, with the
         # components any new or changed record is in now.
         touched = before.join(gone, on="record_id", how="semi").select("component").unique()

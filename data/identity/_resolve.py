@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
@@ -284,14 +285,7 @@ def resolve(
         n_levels = [len(c.levels) + 1 for c in comparisons]
         total = len(prepared) * (len(prepared) - 1) // 2
         model = _fit(pairs, random_g, comparisons, rules, n_levels, total, move_together)
-        marked = None
-        if labels is not None and not labels.is_empty():
-            con.register("labels_frame", _ordered(labels))
-            try:
-                con.execute("CREATE TABLE labelled AS SELECT * FROM labels_frame")
-            finally:
-                con.unregister("labels_frame")
-            marked = con.sql(gamma_sql(comparisons, "labelled")).pl()
+        marked = _marked(con, labels, comparisons)
         warnings = cannot_learn(
             model, comparisons, len(prepared), total, _sure_pairs(pairs, gcols, n_levels)
         )
@@ -306,16 +300,7 @@ def resolve(
         lap("estimate")
         report(progress, _STEPS[4], 4, len(_STEPS))
 
-        def score_all(extra: pl.DataFrame) -> pl.DataFrame:
-            con.register("extra_frame", extra)
-            try:
-                con.execute("CREATE OR REPLACE TABLE extra_pairs AS SELECT * FROM extra_frame")
-            finally:
-                con.unregister("extra_frame")
-            gammas = con.sql(gamma_sql(comparisons, "extra_pairs")).pl()
-            scored = _score(gammas, model, comparisons, rules=by_rules)
-            return _override(apply_shifts(scored, shifts, gcols), marked)
-
+        score_all = _scorer(con, model, comparisons, by_rules, shifts, gcols, marked)
         detailed = cluster(pairs, prepared["record_id"], threshold, score_all, detail=True)
         lap("cluster")
         report(progress, _STEPS[4], len(_STEPS), len(_STEPS))
@@ -402,6 +387,45 @@ def _fit(
     return FellegiSunter(groups=groups).fit(
         sessions, _patterns(pairs, gcols), _patterns(random_g, gcols), n_levels, total_pairs
     )
+
+
+def _marked(
+    con: duckdb.DuckDBPyConnection, labels: pl.DataFrame | None, comparisons: list[Comparison]
+) -> pl.DataFrame | None:
+    """People's marked pairs with their comparison levels (None without any)."""
+    if labels is None or labels.is_empty():
+        return None
+    con.register("labels_frame", _ordered(labels))
+    try:
+        con.execute("CREATE TABLE labelled AS SELECT * FROM labels_frame")
+    finally:
+        con.unregister("labels_frame")
+    return con.sql(gamma_sql(comparisons, "labelled")).pl()
+
+
+def _scorer(
+    con: duckdb.DuckDBPyConnection,
+    model: FellegiSunter,
+    comparisons: list[Comparison],
+    by_rules: bool,
+    shifts: pl.DataFrame | None,
+    gcols: list[str],
+    marked: pl.DataFrame | None,
+) -> Callable[[pl.DataFrame], pl.DataFrame]:
+    """What clustering asks for the pairs it needs beyond the candidates: each scored as a
+    candidate is (the model or the rules, people's answers on top)."""
+
+    def score_all(extra: pl.DataFrame) -> pl.DataFrame:
+        con.register("extra_frame", extra)
+        try:
+            con.execute("CREATE OR REPLACE TABLE extra_pairs AS SELECT * FROM extra_frame")
+        finally:
+            con.unregister("extra_frame")
+        gammas = con.sql(gamma_sql(comparisons, "extra_pairs")).pl()
+        scored = _score(gammas, model, comparisons, rules=by_rules)
+        return _override(apply_shifts(scored, shifts, gcols), marked)
+
+    return score_all
 
 
 def _ordered(labels: pl.DataFrame) -> pl.DataFrame:
