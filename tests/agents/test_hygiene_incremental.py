@@ -16,11 +16,12 @@ import polars as pl
 import pytest
 
 from revstack.agents.crm_hygiene import CrmHygiene
-from revstack.agents.engine import Context, add_person, mark_pair, run_agents
+from revstack.agents.engine import add_person, mark_pair, run_agents
 from revstack.agents.registry import specs
 from revstack.contracts import load_definitions
 from revstack.data.inventory import data_as_of
 from revstack.data.warehouse import Warehouse, frame, release_all, scalar
+from tests.agents._contexts import agent_context
 
 pytestmark = pytest.mark.slow  # each case runs the agent on the small company
 
@@ -64,19 +65,7 @@ def _direct(
     wh: Warehouse, *, definitions: Any = None, as_of: dt.datetime | None = None, **params: Any
 ) -> dict[str, Any]:
     """The agent run on its own (nothing written), with other params, definitions or as-of."""
-    spec = next(s for s in specs() if s.name == "crm_hygiene")
-    with wh.connect() as con:
-        moment = as_of or data_as_of(con)
-    release_all()
-    assert moment is not None
-    ctx = Context(
-        wh,
-        agent=spec.name,
-        reads=spec.reads,
-        as_of=moment,
-        definitions=definitions or load_definitions(None),
-        params={**spec.params, **params},
-    )
+    ctx = agent_context(wh, "crm_hygiene", as_of=as_of, definitions=definitions, **params)
     return CrmHygiene().run(ctx).metadata["identity"]
 
 

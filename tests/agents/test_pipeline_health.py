@@ -17,6 +17,7 @@ from revstack.agents.pipeline_health import PipelineHealth
 from revstack.agents.registry import specs
 from revstack.contracts import load_all
 from revstack.data.warehouse import Warehouse, frame, release_all, scalar
+from tests.agents._contexts import agent_context
 
 AS_OF = dt.datetime(2026, 10, 1)
 # deal -> what is planted: days since created, days in stage, pushes, close date in N days,
@@ -182,10 +183,7 @@ def test_the_agent_runs_in_shadow_and_proposes_one_flag_per_flagged_deal(
 
 
 def _ctx(wh: Warehouse, as_of: dt.datetime) -> Context:
-    spec = next(s for s in specs() if s.name == "pipeline_health")
-    return Context(
-        wh, agent=spec.name, reads=spec.reads, as_of=as_of, definitions=load_all().definitions
-    )
+    return agent_context(wh, "pipeline_health", as_of=as_of)
 
 
 @pytest.mark.slow

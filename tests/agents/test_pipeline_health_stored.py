@@ -14,13 +14,14 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from revstack.agents.engine import AgentResult, Context, run_agents
+from revstack.agents.engine import AgentResult, run_agents
 from revstack.agents.features import deal_states, frames_connection
 from revstack.agents.pipeline_health import PipelineHealth, closed_outcomes
 from revstack.agents.registry import specs
 from revstack.contracts import load_all
 from revstack.data.inventory import data_as_of
 from revstack.data.warehouse import Warehouse, frame, release_all, scalar
+from tests.agents._contexts import agent_context
 
 pytestmark = pytest.mark.slow  # each case runs the agent on the small company
 
@@ -45,19 +46,7 @@ def _copy(wh: Warehouse, tmp_path: Path) -> Warehouse:
 
 
 def _run(wh: Warehouse, *, as_of: dt.datetime | None = None, **params: Any) -> AgentResult:
-    spec = next(s for s in specs() if s.name == "pipeline_health")
-    with wh.connect() as con:
-        moment = as_of or data_as_of(con)
-    release_all()
-    assert moment is not None
-    ctx = Context(
-        wh,
-        agent=spec.name,
-        reads=spec.reads,
-        as_of=moment,
-        definitions=load_all().definitions,
-        params={**spec.params, **params},
-    )
+    ctx = agent_context(wh, "pipeline_health", as_of=as_of, **params)
     return PipelineHealth().run(ctx)
 
 
