@@ -28,6 +28,7 @@ _COLUMNS = [
     "batch_id",
     "agent",
     "action_type",
+    "record_kind",
     "field",
     "band",
     "size",

@@ -106,6 +106,7 @@ if not batches.is_empty():
         "batch_id",
         "agent",
         "action_type",
+        "record_kind",
         "field",
         "band",
         "size",
