@@ -52,6 +52,7 @@ from revstack.agents.engine._catalog import (
     check_field,
     column_types,
 )
+from revstack.agents.engine._context import SharedReads
 from revstack.agents.engine._decide import REASON_CODES, Decision, decide, parse_value
 from revstack.agents.engine._drafts import (
     SEQUENCER_COLUMNS,
@@ -95,6 +96,7 @@ __all__ = [
     "AgentOutputError",
     "AgentResult",
     "Context",
+    "SharedReads",
     "PROPOSAL_INPUT",
     "empty_proposals",
     "validate_proposals",

@@ -17,11 +17,11 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from revstack.agents.engine._catalog import EngineError
+from revstack.agents.engine._catalog import OBJECTS, EngineError
 from revstack.agents.engine._route import KEY_SQL
 from revstack.data.warehouse import Warehouse, frame, registered
 
-__all__ = ["AccessDenied", "Context", "ALL_COLUMNS"]
+__all__ = ["AccessDenied", "Context", "ALL_COLUMNS", "SharedReads"]
 
 ALL_COLUMNS = "*"
 _FORBIDDEN_SCHEMAS = ("truth",)
@@ -38,10 +38,123 @@ _UNRECORDED = (
     " ORDER BY ord"
 )
 _KEY_COLUMNS = ("action_type", "object_type", "record_id", "field", "old_value", "new_value")
+_PRIMARY_KEY = """
+SELECT constraint_column_names FROM duckdb_constraints()
+WHERE database_name = current_database() AND schema_name = $schema AND table_name = $table
+  AND constraint_type = 'PRIMARY KEY'
+"""
+# What has written the CRM since a moment: every import adds a row to ops.imports, and
+# every change the engine makes to a record is an audit row naming the record's object.
+_GENERATION = """
+SELECT (SELECT coalesce(max(import_id), 0) FROM ops.imports),
+       (SELECT coalesce(max(seq), 0) FROM ops.audit_head)
+"""
+_WRITTEN_SINCE = """
+SELECT DISTINCT object_type FROM ops.audit_log
+WHERE seq > $seq AND action NOT IN ('propose', 'shadow', 'task', 'read', 'defer')
+"""
+# Schemas whose every write is an import or an engine change to a record (above).
+_SHARED_SCHEMAS = ("crm", "foundation")
 
 
 class AccessDenied(EngineError):
     """An agent reached for data its contract does not grant."""
+
+
+class SharedReads:
+    """Tables several agents of one run read, read once for all of them.
+
+    A weekly run on mid read the 2M activity rows four times (hygiene, pipeline health,
+    deal prep, forecast), each agent its own columns. Here the first agent to ask reads
+    the union of the columns every agent of the run is granted, ordered by the primary
+    key, and each agent gets its granted columns of that frame. Ordered by a primary key
+    that leads the table, the rows come in the order ``ORDER BY ALL`` gives any granted
+    subset holding the key, so an agent sees the rows it would have read itself; a table
+    whose key does not lead it, or is not granted whole, is read by each agent alone.
+
+    Between agents the engine applies their changes, and imports or people may write: a
+    table is read again after an import, or after an engine change to its records (an
+    audit row other than a proposal, a task or a read). Only ``crm`` and ``foundation``
+    tables are shared, since those are all their writes.
+    """
+
+    def __init__(self, wants: Mapping[str, set[str] | str]) -> None:
+        self._wants = dict(wants)
+        self._frames: dict[str, pl.DataFrame] = {}
+        self._keys: dict[str, tuple[str, ...]] = {}
+        self._generation: tuple[int, int] | None = None
+
+    @property
+    def held(self) -> list[str]:
+        """The tables read and held now."""
+        return sorted(self._frames)
+
+    @classmethod
+    def for_run(cls, reads: Sequence[Mapping[str, Sequence[str] | str]]) -> SharedReads:
+        """Share the tables two or more of the run's agents (their ``reads``) may read."""
+        union: dict[str, set[str] | str] = {}
+        count: dict[str, int] = {}
+        for grants in reads:
+            for table, cols in grants.items():
+                if table.split(".")[0] not in _SHARED_SCHEMAS:
+                    continue
+                count[table] = count.get(table, 0) + 1
+                have = union.get(table, set())
+                if cols == ALL_COLUMNS or have == ALL_COLUMNS:
+                    union[table] = ALL_COLUMNS
+                else:
+                    assert isinstance(have, set)
+                    union[table] = have | set(cols)
+        return cls({t: c for t, c in union.items() if count[t] > 1})
+
+    def frame(
+        self, con: duckdb.DuckDBPyConnection, table: str, columns: list[str]
+    ) -> pl.DataFrame | None:
+        """``columns`` of ``table`` (in table order) as one read serves them all, or None
+        when the table is not shared or its key does not decide the order."""
+        if table not in self._wants:
+            return None
+        self._forget_written(con)
+        key = self._key(con, table)
+        if not key or not set(key) <= set(columns):
+            return None
+        if table not in self._frames:
+            schema, name = table.split(".")
+            existing = [
+                r[0] for r in con.execute(_COLUMNS, {"schema": schema, "table": name}).fetchall()
+            ]
+            want = self._wants[table]
+            cols = [c for c in existing if want == ALL_COLUMNS or c in want]
+            quoted = ", ".join(f'"{c}"' for c in cols)  # names from the catalog
+            order = ", ".join(f'"{c}"' for c in key)
+            self._frames[table] = frame(
+                con, f'SELECT {quoted} FROM "{schema}"."{name}" ORDER BY {order}'
+            )
+        return self._frames[table].select(columns)
+
+    def _key(self, con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, ...]:
+        """The table's primary key when its columns are the table's first ones, else ()."""
+        if table not in self._keys:
+            schema, name = table.split(".")
+            pk = con.execute(_PRIMARY_KEY, {"schema": schema, "table": name}).fetchall()
+            existing = [
+                r[0] for r in con.execute(_COLUMNS, {"schema": schema, "table": name}).fetchall()
+            ]
+            key = tuple(pk[0][0]) if pk else ()
+            self._keys[table] = key if key and list(key) == existing[: len(key)] else ()
+        return self._keys[table]
+
+    def _forget_written(self, con: duckdb.DuckDBPyConnection) -> None:
+        [(imports, seq)] = con.execute(_GENERATION).fetchall()
+        if self._generation is not None and self._frames:
+            if imports != self._generation[0]:
+                self._frames.clear()
+            elif seq != self._generation[1]:
+                written = frame(con, _WRITTEN_SINCE, {"seq": self._generation[1]})
+                for object_type in written["object_type"].drop_nulls().to_list():
+                    if object_type in OBJECTS:  # other audit rows are not CRM records
+                        self._frames.pop(OBJECTS[object_type].table, None)
+        self._generation = (int(imports), int(seq))
 
 
 class Context:
@@ -57,8 +170,10 @@ class Context:
         events: pl.DataFrame | None = None,
         definitions: Any = None,
         params: Mapping[str, Any] | None = None,
+        shared: SharedReads | None = None,
     ) -> None:
         self._wh = wh
+        self._shared = shared
         self.agent = agent
         self._reads = {t: (ALL_COLUMNS if c == ALL_COLUMNS else tuple(c)) for t, c in reads.items()}
         self.as_of = as_of
@@ -125,6 +240,10 @@ class Context:
             cols = existing if grant == ALL_COLUMNS else [c for c in existing if c in grant]
             if not cols:
                 raise AccessDenied(f"{self.agent}: no granted columns of {table} exist")
+            if since is None and self._shared is not None:
+                shared = self._shared.frame(con, table, cols)
+                if shared is not None:
+                    return shared
             quoted = ", ".join(f'"{c}"' for c in cols)  # names from the catalog
             where, params = "", None
             if since is not None:

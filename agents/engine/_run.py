@@ -25,7 +25,7 @@ from revstack.agents.engine._agent import Agent, AgentResult
 from revstack.agents.engine._apply import apply_batch
 from revstack.agents.engine._audit import append, to_json
 from revstack.agents.engine._calibrate import calibrate, fit_calibrations
-from revstack.agents.engine._context import Context
+from revstack.agents.engine._context import Context, SharedReads
 from revstack.agents.engine._events import detect_changes
 from revstack.agents.engine._identity import seed_identity
 from revstack.agents.engine._proposals import AgentOutputError, validate_proposals
@@ -174,6 +174,7 @@ def run_agents(
         order = [s for s in order if s.name == only]
     results: list[RunResult] = []
     failed: set[str] = set()
+    shared = SharedReads.for_run([s.reads for s in order if s.factory is not None])
     for i, spec in enumerate(order):
         report(progress, "agents", i, len(order))
         if spec.factory is None:
@@ -195,6 +196,7 @@ def run_agents(
             trigger=trigger,
             forced=only is not None,
             definitions=definitions,
+            shared=shared,
         )
         if result.status == "failed":
             failed.add(spec.name)
@@ -204,7 +206,14 @@ def run_agents(
 
 
 def _run_one(
-    wh: Warehouse, spec: AgentSpec, *, shadow: bool, trigger: str, forced: bool, definitions: Any
+    wh: Warehouse,
+    spec: AgentSpec,
+    *,
+    shadow: bool,
+    trigger: str,
+    forced: bool,
+    definitions: Any,
+    shared: SharedReads | None = None,
 ) -> RunResult:
     started = now_utc()
     clock = time.perf_counter()
@@ -228,6 +237,7 @@ def _run_one(
         events=events,
         definitions=definitions,
         params=spec.params,
+        shared=shared,
     )
     try:
         agent: Agent = spec.factory()  # type: ignore[misc]
