@@ -78,8 +78,9 @@ class SharedReads:
     tables are shared, since those are all their writes.
     """
 
-    def __init__(self, wants: Mapping[str, set[str] | str]) -> None:
+    def __init__(self, wants: Mapping[str, set[str] | str], readers: Mapping[str, int]) -> None:
         self._wants = dict(wants)
+        self._readers = dict(readers)  # agents still to run that may read each table
         self._frames: dict[str, pl.DataFrame] = {}
         self._keys: dict[str, tuple[str, ...]] = {}
         self._generation: tuple[int, int] | None = None
@@ -105,7 +106,17 @@ class SharedReads:
                 else:
                     assert isinstance(have, set)
                     union[table] = have | set(cols)
-        return cls({t: c for t, c in union.items() if count[t] > 1})
+        shared = {t for t in union if count[t] > 1}
+        return cls({t: union[t] for t in shared}, {t: count[t] for t in shared})
+
+    def finished(self, reads: Mapping[str, Sequence[str] | str]) -> None:
+        """An agent with these grants has run: let go of what no agent still to run reads."""
+        for table in reads:
+            if table in self._readers:
+                self._readers[table] -= 1
+                if self._readers[table] <= 0:
+                    self._frames.pop(table, None)
+                    self._wants.pop(table, None)
 
     def frame(
         self, con: duckdb.DuckDBPyConnection, table: str, columns: list[str]

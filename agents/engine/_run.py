@@ -187,6 +187,7 @@ def run_agents(
             results.append(
                 RunResult(spec.name, "skipped", message=f"{', '.join(blocked_by)} failed")
             )
+            shared.finished(spec.reads)
             failed.add(spec.name)
             continue
         result = _run_one(
@@ -198,6 +199,7 @@ def run_agents(
             definitions=definitions,
             shared=shared,
         )
+        shared.finished(spec.reads)
         if result.status == "failed":
             failed.add(spec.name)
         results.append(result)

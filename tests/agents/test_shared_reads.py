@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from revstack.agents.engine import Context, SharedReads, decide
+from revstack.agents.engine import AuditEntry, Context, SharedReads, append, decide
 from revstack.agents.registry import specs
 from revstack.data.warehouse import Warehouse, release_all
 from tests.agents.conftest import insert_proposal
@@ -54,10 +54,24 @@ def test_a_change_the_engine_applies_between_agents_is_read_again(run_wh: Wareho
     accounts = second.table("crm.accounts")
     assert accounts.filter(pl.col("account_id") == "a1")["industry"][0] == "Software"
     assert shared.held == ["crm.accounts", "crm.contacts"]
-    # a proposal alone writes nothing: the contacts read stays held, not read again
-    insert_proposal(wh, "p10", "a2", "industry", '"Retail"', '"Banking"')
-    held = second.table("crm.contacts")
-    assert _context(wh, "three", reads, shared).table("crm.contacts").equals(held)
+    # once the last agent that may read a table has run, the run lets go of it
+    shared.finished(reads)
+    assert shared.held == ["crm.accounts", "crm.contacts"]
+    shared.finished(reads)
+    assert shared.held == []
+    shared = SharedReads.for_run([reads, reads, reads])
+    second = _context(wh, "two", reads, shared)
+    # a proposal alone writes nothing, so the accounts read stays held: a row slipped in
+    # behind the engine's back (no import, no audit row) is not seen until the next run
+    second.table("crm.accounts")
+    proposed = AuditEntry(
+        actor="one", actor_kind="agent", action="propose", object_type="accounts", record_id="a2"
+    )
+    with wh.connect() as con:
+        append(con, [proposed])
+        con.execute("INSERT INTO crm.accounts (account_id, name, source) VALUES ('zz', 'Z', 'x')")
+    assert len(_context(wh, "three", reads, shared).table("crm.accounts")) == len(accounts)
+    assert len(_context(wh, "alone", reads, None).table("crm.accounts")) == len(accounts) + 1
 
 
 def test_an_import_between_agents_drops_every_shared_read(run_wh: Warehouse) -> None:
