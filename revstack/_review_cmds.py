@@ -28,7 +28,6 @@ _COLUMNS = [
     "batch_id",
     "agent",
     "action_type",
-    "record_kind",
     "field",
     "band",
     "size",

@@ -2,7 +2,7 @@
 and the rest decided in one act that carries the sample's evidence.
 
 ``open_batches`` groups the pending tier-2 proposals that no open batch holds by agent,
-action, object (and the kind of record a merge maps), field and confidence band, freezes each group as a batch and draws a
+action, object, field and confidence band, freezes each group as a batch and draws a
 seeded random order over it; the first ``sample_size`` members are the sample. People
 decide sample cards with ``decide`` like any other. ``batch_status`` reads each batch's
 evidence (``_sampling``); ``decide_batch`` lets an admin approve the rest once the whole
@@ -44,8 +44,7 @@ __all__ = [
 BANDS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0)
 
 _UNBATCHED = """
-SELECT proposal_id, agent, action_type, object_type, record_kind, field, confidence
-FROM ops.unbatched
+SELECT proposal_id, agent, action_type, object_type, field, confidence FROM ops.unbatched
 WHERE $agent IS NULL OR agent = $agent
 ORDER BY proposal_id
 """
@@ -130,7 +129,7 @@ def open_batches(
         if queue.is_empty():
             return pl.DataFrame()
         queue = queue.with_columns(band=_band(pl.col("confidence")))
-        kind = ["agent", "action_type", "object_type", "record_kind", "field", "band"]
+        kind = ["agent", "action_type", "object_type", "field", "band"]
         at = now_utc()
         batches, members, entries = [], [], []
         for key, group in queue.group_by(kind, maintain_order=True):
@@ -241,7 +240,6 @@ def batch_status(con: duckdb.DuckDBPyConnection, *, status: str | None = "open")
                 "agent": b["agent"],
                 "action_type": b["action_type"],
                 "object_type": b["object_type"],
-                "record_kind": b["record_kind"],
                 "field": b["field"],
                 "band": b["band"],
                 "status": b["status"],

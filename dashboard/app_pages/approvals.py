@@ -106,7 +106,6 @@ if not batches.is_empty():
         "batch_id",
         "agent",
         "action_type",
-        "record_kind",
         "field",
         "band",
         "size",

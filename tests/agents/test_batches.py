@@ -174,39 +174,6 @@ def _decide_sample(wh: Warehouse, batch_id: str, *, wrong: int = 0) -> None:
             decide(wh, pid, approve=True, by="rev")
 
 
-def test_merges_of_accounts_and_of_contacts_are_batched_apart(run_wh: Warehouse) -> None:
-    # The two kinds of merge are judged apart and come out differently right; in one batch
-    # the sample would answer for neither. Other proposals keep no record kind.
-    wh = run_wh
-    _queue(wh, 12)
-    with wh.connect() as con:
-        con.execute(
-            """INSERT INTO ops.proposals (proposal_id, run_id, agent, action_type, object_type,
-                   record_id, field, old_value, new_value, confidence, reason, tier, tier_reason,
-                   status, shadow, idempotency_key, created_at)
-               SELECT 'm-' || i, 'run-m', 'crm_hygiene', 'merge_records', 'entity_map',
-                   (CASE WHEN i % 3 = 0 THEN 'account:' ELSE 'contact:' END) || 'r' || i,
-                   'entity_id', '"r' || i || '"', '"e' || (i // 2) || '"', 0.97, 'same name',
-                   2, 'test', 'pending', false, 'km-' || i, now()
-               FROM range(90) t(i)"""
-        )
-    new = open_batches(wh, by="rev")
-    kinds = dict(zip(new["record_kind"], new["size"], strict=True))
-    assert kinds == {None: 12, "account": 30, "contact": 60}
-    with wh.connect() as con:
-        members = frame(
-            con,
-            "SELECT b.record_kind, p.record_id FROM ops.review_batch_members m "
-            "JOIN ops.review_batches b USING (batch_id) JOIN ops.proposals p USING (proposal_id) "
-            "WHERE p.object_type = 'entity_map'",
-        )
-        shown = batch_status(con)
-    assert members.filter(
-        pl.col("record_id").str.split(":").list.first() != pl.col("record_kind")
-    ).is_empty()
-    assert sorted(shown["record_kind"].drop_nulls()) == ["account", "contact"]
-
-
 def test_a_batch_is_decided_whole_from_its_sample_and_rolls_back_as_one(
     run_wh: Warehouse,
 ) -> None:
