@@ -61,10 +61,10 @@ _PROPOSAL_KEYS = {
 for _kind in ("accounts", "contacts"):
     _PROPOSAL_KEYS[f"duplicate_{_kind[:-1]}"] = f"""
         SELECT '{_kind}' AS object_type, split_part(record_id, ':', 2) AS record_id, '' AS field
-        FROM ops.proposals WHERE agent = 'crm_hygiene' AND action_type = 'merge_records' AND record_id LIKE '{_kind}:%'
+        FROM ops.proposals WHERE agent = 'crm_hygiene' AND action_type = 'merge_{_kind}'
         UNION ALL
         SELECT '{_kind}', new_value ->> '$', '' FROM ops.proposals
-        WHERE agent = 'crm_hygiene' AND action_type = 'merge_records' AND record_id LIKE '{_kind}:%'"""
+        WHERE agent = 'crm_hygiene' AND action_type = 'merge_{_kind}'"""
 # Classes whose proposals are all meant to be about a defect of that class (precision).
 _PRECISION_OF = {"missing_required_field", "phantom_deal", "wrong_firmographics"}
 _DECISIONS = """

@@ -3,7 +3,7 @@
 The judge behind simulated reviewers (a reviewer profile agrees with the verdict at its
 own rate) and behind every "against truth" figure of the hygiene agent. Per action:
 
-- merge_records: right when truth puts both records in one entity;
+- merge_accounts, merge_contacts: right when truth puts both records in one entity;
 - enrich_empty_field, correct_field: right when the value matches the true firmographics
   (text fields exactly but for case, numbers within 25%);
 - move_stage: right when the deal carries an injected stage violation or a blanked field
@@ -31,7 +31,7 @@ SELECT p.proposal_id, split_part(p.record_id, ':', 1) AS kind, p.status,
 FROM ops.proposals p
 JOIN truth.entities t1 ON t1.object_type = split_part(p.record_id, ':', 1) AND t1.record_id = split_part(p.record_id, ':', 2)
 JOIN truth.entities t2 ON t2.object_type = t1.object_type AND t2.record_id = p.new_value ->> '$'
-WHERE p.agent = 'crm_hygiene' AND p.action_type = 'merge_records'
+WHERE p.agent = 'crm_hygiene' AND p.action_type IN ('merge_accounts', 'merge_contacts')
 """
 ENRICH_VERDICTS = """
 SELECT p.proposal_id, p.field, p.status, p.action_type,

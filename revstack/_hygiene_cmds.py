@@ -63,7 +63,7 @@ def cmd_unmerge(args: argparse.Namespace) -> int:
 
     wh = Warehouse(args.db)
     found = wh.read(get_proposal, args.proposal_id)
-    if found is None or found["action_type"] != "merge_records":
+    if found is None or found["action_type"] not in ("merge_accounts", "merge_contacts"):
         raise EngineError(f"{args.proposal_id} is not a merge proposal")
     report = rollback(wh, by=args.by, proposal=args.proposal_id, dry_run=args.dry_run)
     if args.json:
@@ -175,7 +175,9 @@ def register(sub: argparse._SubParsersAction, common) -> None:
     p.set_defaults(func=cmd_enrich)
 
     p = sub.add_parser("unmerge", help="undo an approved merge: the record is its own entity again")
-    p.add_argument("proposal_id", metavar="ID", help="the merge_records proposal")
+    p.add_argument(
+        "proposal_id", metavar="ID", help="the merge_accounts or merge_contacts proposal"
+    )
     p.add_argument("--by", required=True, help="the admin doing it")
     p.add_argument("--dry-run", action="store_true", help="show what would change")
     common(p)

@@ -84,9 +84,13 @@ REVIEWERS = (
 
 # What a reviewer writes when they turn a proposal down: (reason code, note) per action.
 _REASONS: dict[str, list[tuple[str, str]]] = {
-    "merge_records": [
+    "merge_accounts": [
         ("wrong_record", "different companies with similar names"),
         ("wrong_record", "a subsidiary, kept as its own account"),
+    ],
+    "merge_contacts": [
+        ("wrong_record", "two people with the same name"),
+        ("wrong_record", "a shared inbox, not one person"),
     ],
     "enrich_empty_field": [
         ("stale_source", "the provider's figure is out of date"),

@@ -353,7 +353,7 @@ def merge_proposals(
         # A merge already proposed (waiting for a reviewer, or decided) is dropped by the
         # engine as a repeat: its evidence, most of a weekly run's merge work, is not built.
         proposal = {
-            "action_type": pl.lit("merge_records"),
+            "action_type": pl.lit(f"merge_{kind}"),
             "object_type": pl.lit("entity_map"),
             "record_id": pl.lit(f"{kind}:") + pl.col("record_id"),
             "field": pl.lit("entity_id"),

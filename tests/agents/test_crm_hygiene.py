@@ -95,10 +95,14 @@ def _truth_entity(con, kind: str) -> dict[str, str]:
 def test_merge_proposals_are_tier_2_right_against_truth_and_readable(ran: Warehouse) -> None:
     import json
 
-    merges = _proposals(ran).filter(pl.col("action_type") == "merge_records")
+    merges = _proposals(ran).filter(pl.col("action_type").str.starts_with("merge_"))
     assert (
         len(merges) > 100 and (merges["tier"] == 2).all() and (merges["status"] == "pending").all()
     )
+    # each merge is the action of its kind of record: accounts and contacts earn trust apart
+    kinds = merges["record_id"].str.split(":").list.first()
+    assert (merges["action_type"] == "merge_" + kinds).all()
+    assert set(merges["action_type"]) == {"merge_accounts", "merge_contacts"}
     with ran.connect() as con:
         truth = {k: _truth_entity(con, k) for k in ("accounts", "contacts")}
     right = [
@@ -129,7 +133,7 @@ def test_approving_a_merge_maps_the_record_and_unmerge_restores_it(
 
     shutil.copy(ran.path, tmp_path / "copy.duckdb")
     wh = Warehouse(tmp_path / "copy.duckdb")
-    merge = _proposals(wh).filter(pl.col("action_type") == "merge_records").row(0, named=True)
+    merge = _proposals(wh).filter(pl.col("action_type") == "merge_accounts").row(0, named=True)
     kind, record = merge["record_id"].split(":")
     entity = merge["new_value"].strip('"')
 
@@ -150,7 +154,7 @@ def test_approving_a_merge_maps_the_record_and_unmerge_restores_it(
     assert again.status == "succeeded"
     with wh.connect() as con:
         repeats = con.execute(
-            "SELECT count(*) FROM ops.proposals WHERE record_id = $r AND action_type = 'merge_records'",
+            "SELECT count(*) FROM ops.proposals WHERE record_id = $r AND action_type = 'merge_accounts'",
             {"r": merge["record_id"]},
         ).fetchall()[0][0]
     assert repeats == 1
@@ -235,7 +239,7 @@ def test_a_resolver_that_cannot_learn_says_so_on_the_run_and_its_merges(tmp_path
         merges = frame(
             con,
             "SELECT reason, evidence->>'$.method' AS method FROM ops.proposals "
-            "WHERE action_type = 'merge_records'",
+            "WHERE action_type = 'merge_accounts'",
         )
         [meta] = frame(con, "SELECT metadata->>'$.agent.identity.accounts.method' m FROM ops.runs")[
             "m"
@@ -274,7 +278,7 @@ def test_leaving_out_recorded_proposals_stores_what_returning_them_would(
     with ran.connect() as con:
         merges = frame(
             con,
-            "SELECT proposal_id FROM ops.proposals WHERE action_type = 'merge_records' "
+            "SELECT proposal_id FROM ops.proposals WHERE action_type LIKE 'merge_%' "
             "AND status = 'pending' ORDER BY proposal_id LIMIT 6",
         )["proposal_id"].to_list()
     release_all()

@@ -136,7 +136,7 @@ def test_a_duplicate_arriving_in_a_week_is_found(stored: Warehouse, tmp_path: Pa
         proposed = scalar(
             con,
             "SELECT count(*) FROM ops.proposals WHERE run_id = $r AND action_type = "
-            "'merge_records' AND record_id = 'accounts:A9999999'",
+            "'merge_accounts' AND record_id = 'accounts:A9999999'",
             {"r": run},
         )
     assert proposed == 1

@@ -36,7 +36,13 @@ def test_graduating_makes_every_write_of_the_action_tier_one(contracts_dir: Path
     after = load_contract(path)
     assert set(_effective(after, "correct_field")["tier"]) == {1}
     # only correct_field and the grants it needed moved; the website grant is shared by none
-    for action in ("enrich_empty_field", "merge_records", "move_stage", "close_phantom_deal"):
+    for action in (
+        "enrich_empty_field",
+        "merge_accounts",
+        "merge_contacts",
+        "move_stage",
+        "close_phantom_deal",
+    ):
         assert _effective(after, action).equals(_effective(before, action)), action
     # comments and layout survive: only changed lines differ
     removed = [

@@ -31,14 +31,15 @@ def test_verdicts_agree_with_truth_record_by_record(small_run: Path) -> None:
         }
     judged = proposals.join(verdicts, on="proposal_id")
     assert set(judged["action_type"]) <= {
-        "merge_records",
+        "merge_accounts",
+        "merge_contacts",
         "enrich_empty_field",
         "correct_field",
         "move_stage",
         "close_phantom_deal",
         "move_to_at_risk",
     }
-    merges = judged.filter(pl.col("action_type") == "merge_records")
+    merges = judged.filter(pl.col("action_type").str.starts_with("merge_"))
     assert len(merges) > 0
     for r in merges.iter_rows(named=True):
         kind = r["record_id"].split(":")[0]
