@@ -16,7 +16,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["Cite", "Note", "Statement", "cite_row", "grounded", "jsonable", "value_matches"]
 
@@ -49,9 +49,10 @@ def value_matches(stated: Any, stored: Any) -> bool:
     return bool(stated == stored)
 
 
-@dataclass(frozen=True)
-class Cite:
-    """One field of one row: ``crm.opportunities {opportunity_id: O1} amount = 5000.0``."""
+class Cite(NamedTuple):
+    """One field of one row: ``crm.opportunities {opportunity_id: O1} amount = 5000.0``.
+    A named tuple: equal and hashed as a frozen dataclass of these fields would be, and a
+    mid briefing run builds a few hundred thousand of them."""
 
     table: str
     key: tuple[tuple[str, str], ...]
@@ -70,12 +71,19 @@ class Cite:
         }
 
 
+_AS_IS = (str, int, bool, type(None))  # what jsonable returns unchanged
+
+
 def cite_row(
     table: str, key: Mapping[str, Any], row: Mapping[str, Any], *fields: str
 ) -> list[Cite]:
     """Cites of ``fields`` of one row, values taken from the row itself."""
-    k = tuple((c, str(v)) for c, v in key.items())
-    return [Cite(table, k, f, jsonable(row[f])) for f in fields]
+    k = tuple((c, v if type(v) is str else str(v)) for c, v in key.items())
+    out = []
+    for f in fields:
+        v = row[f]
+        out.append(Cite(table, k, f, v if type(v) in _AS_IS else jsonable(v)))
+    return out
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import time
 from collections.abc import Sequence
 from json.encoder import encode_basestring_ascii as _str
@@ -26,7 +27,7 @@ from typing import Any, Final, Literal
 
 import polars as pl
 
-from revstack.agents._cite import Cite, Note, Statement
+from revstack.agents._cite import Note, Statement
 from revstack.agents._llm import Rewriter, grounded, rewriter_from_env
 from revstack.agents.deal_prep._fingerprint import input_digests
 from revstack.agents.deal_prep._hygiene import find_hygiene
@@ -112,9 +113,9 @@ def _rewrite(items: list[Item], rewriter: Rewriter) -> tuple[list[Item], int, in
 
 def _payload(items: list[Item], dumped: dict[Any, Any]) -> str:
     """``json.dumps([i.to_dict() for i in items], default=str)``, each item dumped once a
-    run (the meetings of a deal share its body) and each citation once (the briefings of
-    an account cite its activities over and over). ``dumped`` keeps the item with its
-    text, so an id is never reused for another item while the run lasts."""
+    run (the meetings of a deal share its body) and each cited row's table and key once
+    (the briefings of an account cite its activities over and over). ``dumped`` keeps the
+    item with its text, so an id is never reused for another item while the run lasts."""
     parts = []
     for it in items:
         got = dumped.get(id(it))
@@ -125,18 +126,17 @@ def _payload(items: list[Item], dumped: dict[Any, Any]) -> str:
 
 
 def _item_json(it: Item, dumped: dict[Any, Any]) -> str:
-    """``json.dumps(it.to_dict(), default=str)``, from each citation's text dumped once."""
+    """``json.dumps(it.to_dict(), default=str)``, each citation from its row's text."""
     if isinstance(it, Note):
         return json.dumps(it.to_dict(), default=str)
     cites = []
     for c in it.cites:
-        try:
-            got = dumped.get(c)
-            if got is None:
-                got = dumped[c] = _cite_json(c)
-        except TypeError:  # an unhashable value: dumped on its own
-            got = _cite_json(c)
-        cites.append(got)
+        row = (c.table, c.key)
+        head = dumped.get(row)
+        if head is None:
+            key = ", ".join(f"{_str(k)}: {_str(v)}" for k, v in c.key)
+            head = dumped[row] = f'{{"table": {_str(c.table)}, "key": {{{key}}}, "field": '
+        cites.append(f'{head}{_str(c.field)}, "value": {_value_json(c.value)}}}')
     return (
         f'{{"section": {_str(it.section)}, "text": {_str(it.text)}, "cites": ['
         + ", ".join(cites)
@@ -144,16 +144,21 @@ def _item_json(it: Item, dumped: dict[Any, Any]) -> str:
     )
 
 
-def _cite_json(c: Cite) -> str:
-    """``json.dumps(c.to_dict(), default=str)``: the names and ids are text (``cite_row``),
-    the value is text or dumped as json.dumps would."""
-    key = ", ".join(f"{_str(k)}: {_str(v)}" for k, v in c.key)
-    v = c.value
-    value = _str(v) if isinstance(v, str) else json.dumps(v, default=str)
-    return (
-        f'{{"table": {_str(c.table)}, "key": {{{key}}}, "field": {_str(c.field)}, '
-        f'"value": {value}}}'
-    )
+def _value_json(v: Any) -> str:
+    """``json.dumps(v, default=str)``: text, numbers and None as json.dumps writes them
+    (floats by ``float.__repr__``, as its encoder does), anything else through it."""
+    kind = type(v)
+    if kind is str:
+        return _str(v)
+    if v is None:
+        return "null"
+    if kind is int:
+        return int.__repr__(v)
+    if kind is float and math.isfinite(v):
+        return float.__repr__(v)
+    if kind is bool:
+        return "true" if v else "false"
+    return json.dumps(v, default=str)
 
 
 class DealPrep(Agent):

@@ -70,7 +70,11 @@ def _from_map(em: pl.DataFrame, obj: str, ids: Sequence[str], h: Hygiene) -> Non
         .filter(pl.col("record_id").list.len() > 1)
     )
     members = {r: g for g, recs in groups.iter_rows() for r in recs}
-    by_record = {r["record_id"]: r for r in rows.iter_rows(named=True)}
+    # only the records of a group of two or more are looked up (most stand alone)
+    by_record = {
+        r["record_id"]: r
+        for r in rows.filter(pl.col("record_id").is_in(list(members))).iter_rows(named=True)
+    }
     wanted = set(ids)
     for r in rows.filter(pl.col("record_id").is_in(list(wanted))).iter_rows(named=True):
         h.entity_rows[(obj, r["record_id"])] = r
