@@ -18,7 +18,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-__all__ = ["Cite", "Note", "Statement", "cite_row", "grounded", "jsonable", "value_matches"]
+__all__ = [
+    "Cite",
+    "Note",
+    "Statement",
+    "cite_keyed",
+    "cite_row",
+    "grounded",
+    "jsonable",
+    "value_matches",
+]
 
 _MARKER = re.compile(r"\[(\d+)\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -72,6 +81,7 @@ class Cite(NamedTuple):
 
 
 _AS_IS = (str, int, bool, type(None))  # what jsonable returns unchanged
+_new = tuple.__new__  # a Cite from its four fields, without NamedTuple's __new__ frame
 
 
 def cite_row(
@@ -82,8 +92,18 @@ def cite_row(
     out = []
     for f in fields:
         v = row[f]
-        out.append(Cite(table, k, f, v if type(v) in _AS_IS else jsonable(v)))
+        out.append(_new(Cite, (table, k, f, v if type(v) in _AS_IS else jsonable(v))))
     return out
+
+
+def cite_keyed(table: str, pk: str, row: Mapping[str, Any], *fields: str) -> list[Cite]:
+    """``cite_row(table, {pk: row[pk]}, row, *fields)``: a row keyed by one of its own
+    columns (most cited rows), without the key's mapping."""
+    v = row[pk]
+    k = ((pk, v if type(v) is str else str(v)),)
+    return [
+        _new(Cite, (table, k, f, x if type(x := row[f]) in _AS_IS else jsonable(x))) for f in fields
+    ]
 
 
 @dataclass(frozen=True)

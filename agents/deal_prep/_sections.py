@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from revstack.agents._cite import Cite, Note, Statement, cite_row
+from revstack.agents._cite import Cite, Note, Statement, cite_keyed, cite_row
 from revstack.agents.deal_prep._inputs import HISTORY_DAYS, Inputs, window_start
 
 __all__ = [
@@ -61,19 +61,19 @@ def person(c: dict[str, Any]) -> str:
 
 
 def opp_cite(o: dict[str, Any], *fields: str) -> list[Cite]:
-    return cite_row("crm.opportunities", {"opportunity_id": o["opportunity_id"]}, o, *fields)
+    return cite_keyed("crm.opportunities", "opportunity_id", o, *fields)
 
 
 def acc_cite(a: dict[str, Any], *fields: str) -> list[Cite]:
-    return cite_row("crm.accounts", {"account_id": a["account_id"]}, a, *fields)
+    return cite_keyed("crm.accounts", "account_id", a, *fields)
 
 
 def contact_cite(c: dict[str, Any], *fields: str) -> list[Cite]:
-    return cite_row("crm.contacts", {"contact_id": c["contact_id"]}, c, *fields)
+    return cite_keyed("crm.contacts", "contact_id", c, *fields)
 
 
 def act_cite(a: dict[str, Any], *fields: str) -> list[Cite]:
-    return cite_row("crm.activities", {"activity_id": a["activity_id"]}, a, *fields)
+    return cite_keyed("crm.activities", "activity_id", a, *fields)
 
 
 def meeting_facts(inp: Inputs, opp: dict[str, Any], meeting: dict[str, Any] | None) -> list[Item]:
