@@ -88,6 +88,13 @@ def markers(it: Statement, numbers: dict[Row, int]) -> str:
     return "".join(f"[{n}]" for n in dict.fromkeys(numbers[c.row()] for c in it.cites))
 
 
+def _span(first: int, last: int) -> list[str]:
+    """The numbers first to last (a statement's own new rows) as _number_runs shows them."""
+    if last - first >= 2:
+        return [f"{first}-{last}"]
+    return [str(n) for n in range(first, last + 1)]
+
+
 def _number_runs(ns: list[int]) -> list[str]:
     """Sorted distinct source numbers for display, runs of three or more shortened: 17-45."""
     if len(ns) >= 3 and ns[-1] - ns[0] == len(ns) - 1:  # one run: the common case
@@ -183,19 +190,29 @@ def render(
     # Row -> its cited fields, in order of first citation: the row's source number is its
     # place here (number_sources and _fields in one pass); per statement, its rows.
     fields: dict[Row, dict[str, Any]] = {}
-    cited: dict[int, list[dict[str, Any]]] = {}
+    numbers: dict[int, int] = {}  # id of a row's fields -> its source number
+    cited: dict[int, list[int] | tuple[int, int]] = {}
     for it in items:
         if isinstance(it, Statement):
+            before = len(fields)
             mine = []
             for c in it.cites:
                 row = (c.table, c.key)
                 f = fields.get(row)
                 if f is None:
                     f = fields[row] = {}
-                mine.append(f)
+                    numbers[id(f)] = len(fields)
+                else:
+                    n = numbers[id(f)]
+                    if n <= before:  # a row an earlier statement cited
+                        mine.append(n)
                 f[c.field] = c.value
-            cited[id(it)] = mine
-    numbers = {id(f): n for n, f in enumerate(fields.values(), 1)}
+            # its numbers: the rows it was first to cite (a run), and the earlier ones
+            cited[id(it)] = (
+                sorted({*mine, *range(before + 1, len(fields) + 1)})
+                if mine
+                else (before + 1, len(fields))
+            )
     e = html.escape
     md = [f"# {md_text(title)}", "", md_text(subtitle), ""]
     out = [
@@ -215,7 +232,8 @@ def render(
         out.append(f"<h2>{e(heading)}</h2><ul class='{'warn' if key == 'warnings' else key}'>")
         for it in part:
             if isinstance(it, Statement):
-                runs = _number_runs(sorted({numbers[id(f)] for f in cited[id(it)]}))
+                ns = cited[id(it)]
+                runs = _span(*ns) if isinstance(ns, tuple) else _number_runs(ns)
                 md.append(f"- {p.md_text(it.text)} " + "".join(f"[{r}]" for r in runs))
                 refs = "".join(f"<sup><a href='#s{r.split('-')[0]}'>[{r}]</a></sup>" for r in runs)
                 out.append(f"<li>{p.escape(it.text)} {refs}</li>")
