@@ -285,7 +285,8 @@ class DealPrep(Agent):
             seen.add(bid)
             row = self._row(inp, opp, meeting, items, bid, digest, prose, now, payload, pieces)
             rows.append({**row, "inputs": inputs})
-        briefings = pl.DataFrame(rows, schema=_SCHEMA) if rows else pl.DataFrame(schema=_SCHEMA)
+        # column by column: a frame from 2,000-odd dicts of long text was a tenth of a second
+        briefings = pl.DataFrame({k: [r[k] for r in rows] for k in _SCHEMA}, schema=_SCHEMA)
         proposals = _proposals(briefings) if rows else empty_proposals()
         return AgentResult(
             proposals,
