@@ -127,8 +127,10 @@ def _payload(items: list[Item], dumped: dict[Any, Any]) -> str:
 
 def _item_json(it: Item, dumped: dict[Any, Any]) -> str:
     """``json.dumps(it.to_dict(), default=str)``, each citation from its row's text."""
-    if isinstance(it, Note):
-        return json.dumps(it.to_dict(), default=str)
+    if isinstance(it, Note):  # its to_dict(), as json.dumps writes it
+        return (
+            f'{{"section": {_str(it.section)}, "text": {_str(it.text)}, "note": true, "cites": []}}'
+        )
     cites = []
     for c in it.cites:
         row = (c.table, c.key)
