@@ -567,3 +567,27 @@ def test_markdown_text_skips_only_what_needs_no_escape(text: str) -> None:
         r"^([#>+=-])|^(\d+)([.)])", lambda m: "\\" + m[1] if m[1] else m[2] + "\\" + m[3], full
     )
     assert md_text(text) == full
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_run_leaves_the_garbage_collector_as_it_found_it(
+    briefed: Warehouse, enabled: bool
+) -> None:
+    """Briefings are built with the cyclic collector paused; after the run it is on or
+    off as it was before, and the run built briefings (so the pause was entered)."""
+    import gc
+
+    from tests.agents._contexts import agent_context
+
+    with briefed.connect() as con:
+        [deal] = frame(con, "SELECT min(opportunity_id) AS o FROM crm.opportunities")["o"]
+    release_all()
+    ctx = agent_context(briefed, "deal_prep")
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        result = DealPrep(on_demand=[deal], rewriter=None).run(ctx)
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
+    assert result.metadata["briefings"] == 1  # built (on demand: always)
