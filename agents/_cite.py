@@ -16,9 +16,18 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["Cite", "Note", "Statement", "cite_row", "grounded", "jsonable", "value_matches"]
+__all__ = [
+    "Cite",
+    "Note",
+    "Statement",
+    "cite_keyed",
+    "cite_row",
+    "grounded",
+    "jsonable",
+    "value_matches",
+]
 
 _MARKER = re.compile(r"\[(\d+)\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -49,9 +58,10 @@ def value_matches(stated: Any, stored: Any) -> bool:
     return bool(stated == stored)
 
 
-@dataclass(frozen=True)
-class Cite:
-    """One field of one row: ``crm.opportunities {opportunity_id: O1} amount = 5000.0``."""
+class Cite(NamedTuple):
+    """One field of one row: ``crm.opportunities {opportunity_id: O1} amount = 5000.0``.
+    A named tuple: equal and hashed as a frozen dataclass of these fields would be, and a
+    mid briefing run builds a few hundred thousand of them."""
 
     table: str
     key: tuple[tuple[str, str], ...]
@@ -70,12 +80,30 @@ class Cite:
         }
 
 
+_AS_IS = (str, int, bool, type(None))  # what jsonable returns unchanged
+_new = tuple.__new__  # a Cite from its four fields, without NamedTuple's __new__ frame
+
+
 def cite_row(
     table: str, key: Mapping[str, Any], row: Mapping[str, Any], *fields: str
 ) -> list[Cite]:
     """Cites of ``fields`` of one row, values taken from the row itself."""
-    k = tuple((c, str(v)) for c, v in key.items())
-    return [Cite(table, k, f, jsonable(row[f])) for f in fields]
+    k = tuple((c, v if type(v) is str else str(v)) for c, v in key.items())
+    out = []
+    for f in fields:
+        v = row[f]
+        out.append(_new(Cite, (table, k, f, v if type(v) in _AS_IS else jsonable(v))))
+    return out
+
+
+def cite_keyed(table: str, pk: str, row: Mapping[str, Any], *fields: str) -> list[Cite]:
+    """``cite_row(table, {pk: row[pk]}, row, *fields)``: a row keyed by one of its own
+    columns (most cited rows), without the key's mapping."""
+    v = row[pk]
+    k = ((pk, v if type(v) is str else str(v)),)
+    return [
+        _new(Cite, (table, k, f, x if type(x := row[f]) in _AS_IS else jsonable(x))) for f in fields
+    ]
 
 
 @dataclass(frozen=True)

@@ -64,14 +64,22 @@ def _kind(object_type: pl.Expr) -> pl.Expr:
 
 def _from_map(em: pl.DataFrame, obj: str, ids: Sequence[str], h: Hygiene) -> None:
     rows = em.filter(pl.col("kind") == obj)
+    wanted = set(ids)
+    # Only the groups of two or more with a record asked about are looked at (on mid,
+    # tens of thousands of groups, a few thousand records asked about).
     groups = (
         rows.group_by("entity_id")
         .agg(pl.col("record_id").sort())
-        .filter(pl.col("record_id").list.len() > 1)
+        .filter(
+            (pl.col("record_id").list.len() > 1)
+            & pl.col("record_id").list.eval(pl.element().is_in(list(wanted))).list.any()
+        )
     )
     members = {r: g for g, recs in groups.iter_rows() for r in recs}
-    by_record = {r["record_id"]: r for r in rows.iter_rows(named=True)}
-    wanted = set(ids)
+    by_record = {
+        r["record_id"]: r
+        for r in rows.filter(pl.col("record_id").is_in(list(members))).iter_rows(named=True)
+    }
     for r in rows.filter(pl.col("record_id").is_in(list(wanted))).iter_rows(named=True):
         h.entity_rows[(obj, r["record_id"])] = r
     for group in groups.iter_rows(named=True):

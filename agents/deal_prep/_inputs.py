@@ -270,10 +270,8 @@ def index_inputs(
             ),
             "opportunity_id",
         ),
-        history=_rows_by(
-            f.history.filter(pl.col("opportunity_id").is_in(deals["opportunity_id"].implode())),
-            "opportunity_id",
-        ),
+        # only a briefed deal's own history is shown (not its account's other deals')
+        history=_rows_by(f.history.filter(pl.col("opportunity_id").is_in(ids)), "opportunity_id"),
         deals_by_account={
             k: [r["opportunity_id"] for r in v]
             for k, v in _rows_by(deals.sort("created_at", "opportunity_id"), "account_id").items()

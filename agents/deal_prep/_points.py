@@ -151,20 +151,33 @@ def competition(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
                 opp_cite(opp, "competitor"),
             )
         )
-    earlier = [o for o in _account_deals(inp, opp) if o.get("competitor") and o["is_closed"]]
-    for name in sorted({o["competitor"] for o in earlier}):
-        deals = [o for o in earlier if o["competitor"] == name]
-        won = sum(1 for o in deals if o["is_won"])
-        out.append(
-            Statement.of(
-                s,
-                f"{name} was also recorded on {len(deals)} earlier closed deal(s) with this account: "
-                f"{won} won, {len(deals) - won} lost.",
-                [c for o in deals for c in opp_cite(o, "competitor", "stage")],
-            )
-        )
+    if opp["is_closed"]:
+        out += _rivals(_account_deals(inp, opp))
+    else:  # an open deal is not among the closed ones: the account's statements, shared
+        key = ("account_rivals", opp.get("account_id") or "")
+        if key not in inp.memo:
+            inp.memo[key] = _rivals(_account_deals(inp, opp))
+        out += inp.memo[key]
     if not out:
         out.append(Note(s, "No competitor is recorded on the deal or the account's closed deals."))
+    return out
+
+
+def _rivals(deals: list[dict[str, Any]]) -> list[Item]:
+    """Per competitor on the closed ones of ``deals``: how often, won and lost."""
+    out: list[Item] = []
+    earlier = [o for o in deals if o.get("competitor") and o["is_closed"]]
+    for name in sorted({o["competitor"] for o in earlier}):
+        mine = [o for o in earlier if o["competitor"] == name]
+        won = sum(1 for o in mine if o["is_won"])
+        out.append(
+            Statement.of(
+                "competition",
+                f"{name} was also recorded on {len(mine)} earlier closed deal(s) with this "
+                f"account: {won} won, {len(mine) - won} lost.",
+                [c for o in mine for c in opp_cite(o, "competitor", "stage")],
+            )
+        )
     return out
 
 

@@ -44,6 +44,14 @@ Row = tuple[str, tuple[tuple[str, str], ...]]
 # (A_OTHER) opens nothing in CommonMark and is left as it is.
 _INLINE = re.compile(r"([\\`*\[\]<>!&|~$]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 _BLOCK_START = re.compile(r"^([#>+=-])|^(\d+)([.)])")
+# What _INLINE finds but an underscore, and line breaks (str.splitlines's set); an
+# underscore opens markup only at a word's edge.
+_MARKUP = re.compile(r"[\\`*\[\]<>!&|~$\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_EDGE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def _escaped(m: re.Match[str]) -> str:
+    return "\\" + m[1]
 
 
 def md_text(value: object) -> str:
@@ -51,9 +59,17 @@ def md_text(value: object) -> str:
     markup backslash-escaped (CommonMark shows ``\\*`` as ``*``), a block marker at the
     start escaped, line breaks as spaces. A CRM value ``[Renew](http://evil.example)``,
     ``<img src=x>`` or ``# Heading`` reads as those characters."""
-    if isinstance(value, str) and value.isalnum():  # a record id: nothing to escape
+    if isinstance(value, str) and (
+        value.isalnum()  # a record id: nothing to escape
+        or (
+            not _MARKUP.search(value)
+            and ("_" not in value or not _EDGE_UNDERSCORE.search(value))
+            and value.strip() == value
+            and not _BLOCK_START.match(value)
+        )
+    ):  # what the substitutions below would leave as it is
         return value
-    text = _INLINE.sub(r"\\\1", " ".join(str(value).splitlines()).strip())
+    text = _INLINE.sub(_escaped, " ".join(str(value).splitlines()).strip())
     return _BLOCK_START.sub(lambda m: "\\" + m[1] if m[1] else m[2] + "\\" + m[3], text)
 
 
@@ -72,9 +88,17 @@ def markers(it: Statement, numbers: dict[Row, int]) -> str:
     return "".join(f"[{n}]" for n in dict.fromkeys(numbers[c.row()] for c in it.cites))
 
 
-def _runs(it: Statement, numbers: dict[Row, int]) -> list[str]:
-    """Source numbers for display, runs of three or more shortened: 17-45."""
-    ns = sorted(dict.fromkeys(numbers[c.row()] for c in it.cites))
+def _span(first: int, last: int) -> list[str]:
+    """The numbers first to last (a statement's own new rows) as _number_runs shows them."""
+    if last - first >= 2:
+        return [f"{first}-{last}"]
+    return [str(n) for n in range(first, last + 1)]
+
+
+def _number_runs(ns: list[int]) -> list[str]:
+    """Sorted distinct source numbers for display, runs of three or more shortened: 17-45."""
+    if len(ns) >= 3 and ns[-1] - ns[0] == len(ns) - 1:  # one run: the common case
+        return [f"{ns[0]}-{ns[-1]}"]
     out, start = [], 0
     for i in range(1, len(ns) + 1):
         if i == len(ns) or ns[i] != ns[i - 1] + 1:
@@ -84,18 +108,10 @@ def _runs(it: Statement, numbers: dict[Row, int]) -> list[str]:
     return out
 
 
-def _fields(items: Sequence[Item]) -> dict[Row, dict[str, Any]]:
-    out: dict[Row, dict[str, Any]] = {}
-    for it in items:
-        if isinstance(it, Statement):
-            for c in it.cites:
-                out.setdefault(c.row(), {})[c.field] = c.value
-    return out
-
-
 def _show(v: Any) -> str:
     if isinstance(v, str):
-        if _STAMP.match(v):  # a timestamp shown to the second; the stored citation is exact
+        # a timestamp shown to the second; the stored citation is exact
+        if v[19:20] == "." and _STAMP.match(v):
             v = v[:19]
         return '"' + v.replace('"', '\\"') + '"'
     return json.dumps(v)
@@ -109,7 +125,7 @@ class Pieces:
     def __init__(self) -> None:
         self.md: dict[str, str] = {}
         self.html: dict[str, str] = {}
-        self.sources: dict[tuple[Row, tuple[tuple[str, Any], ...]], tuple[str, str]] = {}
+        self.rows: dict[Row, tuple[str, str]] = {}
         self.values: dict[tuple[str, type, Any], tuple[str, str]] = {}
 
     def md_text(self, text: str) -> str:
@@ -142,28 +158,61 @@ class Pieces:
         return got
 
     def source(self, row: Row, fields: dict[str, Any]) -> tuple[str, str]:
-        """A source's Markdown and HTML after its number: `table` id: field = value."""
-        key = (row, tuple(fields.items()))
-        got = self.sources.get(key)
-        if got is None:
+        """A source's Markdown and HTML after its number: `table` id: field = value. Most
+        rows' cited fields differ from briefing to briefing, so the line is joined from
+        its row's part and its values' parts, each escaped once a run."""
+        head = self.rows.get(row)
+        if head is None:
             table, ident = row[0], " / ".join(v for _, v in row[1])
-            pairs = [self.value(f, v) for f, v in fields.items()]
             e = html.escape
-            got = self.sources[key] = (
-                f"`{table}` {md_text(ident)}: " + "; ".join(m for m, _ in pairs),
-                f"<code>{e(table)}</code> {e(ident)}: " + "; ".join(h for _, h in pairs) + "</li>",
+            head = self.rows[row] = (
+                f"`{table}` {md_text(ident)}: ",
+                f"<code>{e(table)}</code> {ident if ident.isalnum() else e(ident)}: ",
             )
-        return got
+        if len(fields) == 1:  # one field cited (an account's activities): no join
+            [(f, v)] = fields.items()
+            m, h = self.value(f, v)
+            return head[0] + m, head[1] + h + "</li>"
+        pairs = [self.value(f, v) for f, v in fields.items()]
+        return (
+            head[0] + "; ".join([m for m, _ in pairs]),
+            head[1] + "; ".join([h for _, h in pairs]) + "</li>",
+        )
 
 
 def render(
     title: str, subtitle: str, items: Sequence[Item], pieces: Pieces | None = None
 ) -> tuple[str, str]:
-    """(Markdown, HTML) of one briefing in one pass over its items, sources numbered once
-    for both (``pieces``: escaped text shared by the briefings of a run; the same output
-    with fresh pieces)."""
+    """(Markdown, HTML) of one briefing in one pass over its citations, sources numbered
+    once for both (``pieces``: escaped text shared by the briefings of a run; the same
+    output with fresh pieces)."""
     p = Pieces() if pieces is None else pieces
-    numbers = number_sources(items)
+    # Row -> its cited fields, in order of first citation: the row's source number is its
+    # place here (number_sources and _fields in one pass); per statement, its rows.
+    fields: dict[Row, dict[str, Any]] = {}
+    numbers: dict[int, int] = {}  # id of a row's fields -> its source number
+    cited: dict[int, list[int] | tuple[int, int]] = {}
+    for it in items:
+        if isinstance(it, Statement):
+            before = len(fields)
+            mine = []
+            for c in it.cites:
+                row = (c.table, c.key)
+                f = fields.get(row)
+                if f is None:
+                    f = fields[row] = {}
+                    numbers[id(f)] = len(fields)
+                else:
+                    n = numbers[id(f)]
+                    if n <= before:  # a row an earlier statement cited
+                        mine.append(n)
+                f[c.field] = c.value
+            # its numbers: the rows it was first to cite (a run), and the earlier ones
+            cited[id(it)] = (
+                sorted({*mine, *range(before + 1, len(fields) + 1)})
+                if mine
+                else (before + 1, len(fields))
+            )
     e = html.escape
     md = [f"# {md_text(title)}", "", md_text(subtitle), ""]
     out = [
@@ -172,15 +221,19 @@ def render(
         f"<h1>{e(title)}</h1>",
         f"<p>{e(subtitle)}</p>",
     ]
+    by_section: dict[str, list[Item]] = {}
+    for it in items:
+        by_section.setdefault(it.section, []).append(it)
     for key, heading in SECTIONS:
-        part = [i for i in items if i.section == key]
+        part = by_section.get(key)
         if not part:
             continue
         md += [f"## {heading}", ""]
         out.append(f"<h2>{e(heading)}</h2><ul class='{'warn' if key == 'warnings' else key}'>")
         for it in part:
             if isinstance(it, Statement):
-                runs = _runs(it, numbers)
+                ns = cited[id(it)]
+                runs = _span(*ns) if isinstance(ns, tuple) else _number_runs(ns)
                 md.append(f"- {p.md_text(it.text)} " + "".join(f"[{r}]" for r in runs))
                 refs = "".join(f"<sup><a href='#s{r.split('-')[0]}'>[{r}]</a></sup>" for r in runs)
                 out.append(f"<li>{p.escape(it.text)} {refs}</li>")
@@ -189,11 +242,10 @@ def render(
                 out.append(f"<li class='note'>{p.escape(it.text)}</li>")
         md.append("")
         out.append("</ul>")
-    if numbers:
+    if fields:
         md += ["## Sources", ""]
         out.append("<h2>Sources</h2><ol class='sources'>")
-        for row, f in _fields(items).items():
-            n = numbers[row]
+        for n, (row, f) in enumerate(fields.items(), 1):
             m, h = p.source(row, f)
             md.append(f"{n}. {m}")
             out.append(f"<li id='s{n}'>{h}")

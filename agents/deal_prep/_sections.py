@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from revstack.agents._cite import Cite, Note, Statement, cite_row
+from revstack.agents._cite import Cite, Note, Statement, cite_keyed, cite_row
 from revstack.agents.deal_prep._inputs import HISTORY_DAYS, Inputs, window_start
 
 __all__ = [
@@ -61,19 +61,19 @@ def person(c: dict[str, Any]) -> str:
 
 
 def opp_cite(o: dict[str, Any], *fields: str) -> list[Cite]:
-    return cite_row("crm.opportunities", {"opportunity_id": o["opportunity_id"]}, o, *fields)
+    return cite_keyed("crm.opportunities", "opportunity_id", o, *fields)
 
 
 def acc_cite(a: dict[str, Any], *fields: str) -> list[Cite]:
-    return cite_row("crm.accounts", {"account_id": a["account_id"]}, a, *fields)
+    return cite_keyed("crm.accounts", "account_id", a, *fields)
 
 
 def contact_cite(c: dict[str, Any], *fields: str) -> list[Cite]:
-    return cite_row("crm.contacts", {"contact_id": c["contact_id"]}, c, *fields)
+    return cite_keyed("crm.contacts", "contact_id", c, *fields)
 
 
 def act_cite(a: dict[str, Any], *fields: str) -> list[Cite]:
-    return cite_row("crm.activities", {"activity_id": a["activity_id"]}, a, *fields)
+    return cite_keyed("crm.activities", "activity_id", a, *fields)
 
 
 def meeting_facts(inp: Inputs, opp: dict[str, Any], meeting: dict[str, Any] | None) -> list[Item]:
@@ -198,7 +198,41 @@ def account_history(inp: Inputs, opp: dict[str, Any], at: dt.date) -> list[Item]
 
 def _account_static(inp: Inputs, opp: dict[str, Any], a: dict[str, Any]) -> list[Item]:
     s = "account"
-    out: list[Item] = []
+    # The firmographics, and the earlier closed deals when this deal is open (so not among
+    # them), are the account's: one statement shared by its deals' briefings.
+    firm = ("account_firmographics", a["account_id"])
+    if firm not in inp.memo:
+        inp.memo[firm] = _firmographics(a)
+    out: list[Item] = [inp.memo[firm]]
+    others = [
+        inp.deals[d]
+        for d in inp.deals_by_account.get(a["account_id"], [])
+        if d != opp["opportunity_id"]
+    ]
+    if opp["is_won"] or opp["is_closed"]:
+        out.append(_earlier_deals(a, others))
+    else:
+        earlier = ("account_earlier", a["account_id"])
+        if earlier not in inp.memo:
+            inp.memo[earlier] = _earlier_deals(a, others)
+        out.append(inp.memo[earlier])
+    still = [o for o in others if not o["is_closed"]]
+    if still:
+        listed = ", ".join(
+            f"{o['name']} ({words(o['stage'])}, {money(o['amount'])})" for o in still[:5]
+        )
+        more = f" and {len(still) - 5} more" if len(still) > 5 else ""
+        out.append(
+            Statement.of(
+                s,
+                f"Other open deals on the account: {listed}{more}.",
+                [c for o in still for c in opp_cite(o, "name", "stage", "amount")],
+            )
+        )
+    return out
+
+
+def _firmographics(a: dict[str, Any]) -> Statement:
     present = [
         f
         for f in ("account_type", "industry", "employees", "city", "country")
@@ -218,15 +252,13 @@ def _account_static(inp: Inputs, opp: dict[str, Any], a: dict[str, Any]) -> list
         if present
         else f"{a['name']}: no firmographics recorded"
     )
-    out.append(Statement.of(s, text + ".", acc_cite(a, "name", *present)))
-    others = [
-        inp.deals[d]
-        for d in inp.deals_by_account.get(a["account_id"], [])
-        if d != opp["opportunity_id"]
-    ]
+    return Statement.of("account", text + ".", acc_cite(a, "name", *present))
+
+
+def _earlier_deals(a: dict[str, Any], others: list[dict[str, Any]]) -> Statement:
+    s = "account"
     won = [o for o in others if o["is_won"]]
     lost = [o for o in others if o["is_closed"] and not o["is_won"]]
-    still = [o for o in others if not o["is_closed"]]
     if won or lost:
         parts = []
         if won:
@@ -242,26 +274,8 @@ def _account_static(inp: Inputs, opp: dict[str, Any], a: dict[str, Any]) -> list
             parts.append(f"{len(lost)} lost (latest closing {day(last['close_date'])})")
         cites = [c for o in won for c in opp_cite(o, "stage", "amount", "close_date")]
         cites += [c for o in lost for c in opp_cite(o, "stage", "close_date")]
-        out.append(
-            Statement.of(s, "Earlier deals with this account: " + "; ".join(parts) + ".", cites)
-        )
-    else:
-        out.append(
-            Statement.of(s, "No earlier closed deals with this account.", acc_cite(a, "account_id"))
-        )
-    if still:
-        listed = ", ".join(
-            f"{o['name']} ({words(o['stage'])}, {money(o['amount'])})" for o in still[:5]
-        )
-        more = f" and {len(still) - 5} more" if len(still) > 5 else ""
-        out.append(
-            Statement.of(
-                s,
-                f"Other open deals on the account: {listed}{more}.",
-                [c for o in still for c in opp_cite(o, "name", "stage", "amount")],
-            )
-        )
-    return out
+        return Statement.of(s, "Earlier deals with this account: " + "; ".join(parts) + ".", cites)
+    return Statement.of(s, "No earlier closed deals with this account.", acc_cite(a, "account_id"))
 
 
 def _account_activity(inp: Inputs, a: dict[str, Any], at: dt.date) -> Item:

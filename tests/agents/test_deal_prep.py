@@ -474,16 +474,27 @@ def test_rendering_with_shared_pieces_is_the_same_text(briefed: Warehouse) -> No
         ]
         briefings += [items, items]
     assert len(briefings) > 20
+    shown = 0
     for items in briefings:
-        assert render("T *1*", "s", items, pieces) == render("T *1*", "s", items)
-    # A source line is its escaped pieces joined: the same as escaping the whole line.
-    for (row, fields), (md, html_line) in pieces.sources.items():
-        values = "; ".join(f"{f} = {_show(v)}" for f, v in fields)
-        ident = " / ".join(v for _, v in row[1])
-        assert md == f"`{row[0]}` {md_text(ident)}: {md_text(values)}"
-        assert html_line == f"<code>{escape(row[0])}</code> {escape(ident)}: {escape(values)}</li>"
-    assert pieces.sources  # the pieces were used (and reused) ...
-    assert len(pieces.sources) < sum(len(b) for b in briefings)
+        md, page = render("T *1*", "s", items, pieces)
+        assert (md, page) == render("T *1*", "s", items)
+        # A source line is its escaped pieces joined: the same as escaping the whole line.
+        fields: dict = {}
+        for it in items:
+            for c in getattr(it, "cites", ()):
+                fields.setdefault(c.row(), {})[c.field] = c.value
+        for n, ((table, key), cited) in enumerate(fields.items(), 1):
+            values = "; ".join(f"{f} = {_show(v)}" for f, v in cited.items())
+            ident = " / ".join(v for _, v in key)
+            assert f"\n{n}. `{table}` {md_text(ident)}: {md_text(values)}\n" in md + "\n"
+            line = (
+                f"<li id='s{n}'><code>{escape(table)}</code> {escape(ident)}: {escape(values)}</li>"
+            )
+            assert f"\n{line}\n" in page
+            shown += 1
+    assert shown > len(briefings)
+    assert pieces.values  # the pieces were used (and reused) ...
+    assert len(pieces.values) < shown
 
 
 @pytest.mark.slow
@@ -516,3 +527,67 @@ def test_a_scheduled_run_briefs_the_meetings_within_its_horizon(
     cov = measures["coverage"]
     assert cov["horizon_days"] == days
     assert cov["upcoming_meetings"] == len(due) and cov["coverage"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A_OTHER and snake_case",
+        "_lead and trail_",
+        "a__b",
+        "x_ y",
+        "é_é",
+        "1_2",
+        "- item",
+        "12. item",
+        "3) x",
+        "#tag",
+        " padded ",
+        "line\nbreak",
+        "sep\u2028arated",
+        "rec\x1esep",
+        'occurred_at = "2026-09-24 10:00:00"',
+        "amount = 12.5",
+        "100% of $5",
+        "plain text, nothing to escape.",
+        "",
+    ],
+)
+def test_markdown_text_skips_only_what_needs_no_escape(text: str) -> None:
+    """md_text returns text it would not change without substituting; what it returns is
+    the rule applied in full: markup characters and word-edge underscores escaped, line
+    breaks as spaces, a block marker at the start escaped."""
+    import re
+
+    from revstack.agents.deal_prep._render import md_text
+
+    inline = re.compile(r"([\\`*\[\]<>!&|~$]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+    full = inline.sub(r"\\\1", " ".join(text.splitlines()).strip())
+    full = re.sub(
+        r"^([#>+=-])|^(\d+)([.)])", lambda m: "\\" + m[1] if m[1] else m[2] + "\\" + m[3], full
+    )
+    assert md_text(text) == full
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_run_leaves_the_garbage_collector_as_it_found_it(
+    briefed: Warehouse, enabled: bool
+) -> None:
+    """Briefings are built with the cyclic collector paused; after the run it is on or
+    off as it was before, and the run built briefings (so the pause was entered)."""
+    import gc
+
+    from tests.agents._contexts import agent_context
+
+    with briefed.connect() as con:
+        [deal] = frame(con, "SELECT min(opportunity_id) AS o FROM crm.opportunities")["o"]
+    release_all()
+    ctx = agent_context(briefed, "deal_prep")
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        result = DealPrep(on_demand=[deal], rewriter=None).run(ctx)
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
+    assert result.metadata["briefings"] == 1  # built (on demand: always)
