@@ -61,6 +61,20 @@ class AccessDenied(EngineError):
     """An agent reached for data its contract does not grant."""
 
 
+def leading_key(con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, ...]:
+    """The table's primary key when its columns are the table's first ones, else ().
+
+    Rows ordered by such a key are in the order ``ORDER BY ALL`` gives any selection of
+    the table's columns in table order that holds the key (no two rows tie on it), and
+    sorting on the key alone moves less (on mid's 2.0M activity rows 1.9 s against 2.5 s
+    at load 5)."""
+    schema, name = table.split(".")
+    pk = con.execute(_PRIMARY_KEY, {"schema": schema, "table": name}).fetchall()
+    existing = [r[0] for r in con.execute(_COLUMNS, {"schema": schema, "table": name}).fetchall()]
+    key = tuple(pk[0][0]) if pk else ()
+    return key if key and list(key) == existing[: len(key)] else ()
+
+
 class SharedReads:
     """Tables several agents of one run read, read once for all of them.
 
@@ -144,15 +158,8 @@ class SharedReads:
         return self._frames[table].select(columns)
 
     def _key(self, con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, ...]:
-        """The table's primary key when its columns are the table's first ones, else ()."""
         if table not in self._keys:
-            schema, name = table.split(".")
-            pk = con.execute(_PRIMARY_KEY, {"schema": schema, "table": name}).fetchall()
-            existing = [
-                r[0] for r in con.execute(_COLUMNS, {"schema": schema, "table": name}).fetchall()
-            ]
-            key = tuple(pk[0][0]) if pk else ()
-            self._keys[table] = key if key and list(key) == existing[: len(key)] else ()
+            self._keys[table] = leading_key(con, table)
         return self._keys[table]
 
     def _forget_written(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -263,10 +270,13 @@ class Context:
                         f"{self.agent}: its contract does not allow reading {table}.{since[0]}"
                     )
                 where, params = f' WHERE "{since[0]}" >= $since', {"since": since[1]}
-            # ORDER BY ALL: a scan's row order is not promised, and an agent that
-            # draws or fits row by row must see the same rows in the same order.
+            # A scan's row order is not promised, and an agent that draws or fits row by
+            # row must see the same rows in the same order: ORDER BY ALL, or the leading
+            # key when the selection holds it (the same order, sorted for less).
+            key = leading_key(con, table)
+            order = ", ".join(f'"{c}"' for c in key) if key and set(key) <= set(cols) else "ALL"
             return frame(
-                con, f'SELECT {quoted} FROM "{schema}"."{name}"{where} ORDER BY ALL', params
+                con, f'SELECT {quoted} FROM "{schema}"."{name}"{where} ORDER BY {order}', params
             )
 
     def unrecorded(self, proposals: pl.DataFrame) -> pl.DataFrame:

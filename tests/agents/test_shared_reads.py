@@ -7,7 +7,7 @@ import polars as pl
 
 from revstack.agents.engine import AuditEntry, Context, SharedReads, append, decide
 from revstack.agents.registry import specs
-from revstack.data.warehouse import Warehouse, release_all
+from revstack.data.warehouse import Warehouse, frame, release_all
 from tests.agents.conftest import insert_proposal
 
 
@@ -32,6 +32,11 @@ def test_every_agent_sees_through_a_shared_read_what_it_reads_alone(
             got, want = with_shared.table(table), alone.table(table)
             # the same columns, rows and row order, and the same rows counted as read
             assert got.equals(want), f"{spec.name} {table}"
+            # and the order is ORDER BY ALL's, whichever sort gave it
+            cols = ", ".join(f'"{c}"' for c in got.columns)
+            with small_company.connect() as con:
+                everything = frame(con, f"SELECT {cols} FROM {table} ORDER BY ALL")
+            assert got.equals(everything), f"{spec.name} {table}"
             assert with_shared.read_log[table] == alone.read_log[table]
             compared += 1
     release_all()
