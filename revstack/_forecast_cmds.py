@@ -34,11 +34,14 @@ def backtest(
     seed: int = 0,
     bag: int = 3,
     progress: Progress | None = None,
+    combine_with: str | None = None,
 ) -> tuple[dict[str, Any], pl.DataFrame, pl.DataFrame]:
     """The report ``revstack forecast backtest`` prints, with the scored frames it was
-    computed from (the agent's and the baselines', against the actuals it names)."""
+    computed from (the agent's and the baselines', against the actuals it names).
+    ``combine_with``: the commit baseline the simulation is combined with (default: the
+    agent's own; ``bench/forecast_accuracy.py`` compares them)."""
     from revstack.agents.engine import Context
-    from revstack.agents.forecast import default_start, load, run_forecast
+    from revstack.agents.forecast import COMBINE_WITH, default_start, load, run_forecast
     from revstack.contracts import load_all
     from revstack.data.errors import InputError
     from revstack.data.inventory import data_as_of
@@ -69,6 +72,7 @@ def backtest(
         seed=seed,
         bag=bag,
         progress=progress,
+        combine_with=combine_with or COMBINE_WITH,
     )
     agent, base = with_actuals(fc.agent, truth), with_actuals(fc.baselines, truth)
     report = {

@@ -101,6 +101,9 @@ class ForecastAgent(Agent):
                 "offset": r["offset"],
                 "mape": r["agent"]["mape"],
                 "rep_commit_mape": r["baselines"].get("rep_commit", {}).get("mape"),
+                "rep_commit_submitted_mape": r["baselines"]
+                .get("rep_commit_submitted", {})
+                .get("mape"),
                 "coverage": r["range"].get("coverage"),
             }
             for r in scores
