@@ -130,6 +130,16 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             f"MAPE {mape:>6}  bias {bias:>7}{cov}{vs}",
             soft_wrap=True,
         )
+    for rec in report["company"]:
+        calls = rec.get("calls_in") or {}
+        ratio = calls.get("mape_ratio") or {}
+        if ratio.get("ratio") is not None:
+            console.print(
+                f"  {rec['period_kind']:<8} calls in (≥{calls['threshold']:.0%} of the reps had "
+                f"called; {calls['share']:.0%} of snapshots)  agent/rep_commit "
+                f"×{ratio['ratio']:.2f} [{ratio['low']:.2f}–{ratio['high']:.2f}]",
+                soft_wrap=True,
+            )
     return 0
 
 

@@ -65,6 +65,7 @@ _QUANTILES = np.array([0.1, 0.5, 0.9])
 # simulation does not know better, and changes what the learned weight means from one
 # snapshot to the next (docs/forecast.md, Measured, the fair commit).
 COMBINE_WITH = "rep_commit_submitted"
+_FILLED = ("rep_commit", "rep_commit_history_fill")  # the commits with a rep's call filled in
 
 
 @dataclass
@@ -854,7 +855,7 @@ def _baseline_segments(
     pre: dict[str, Any], inp: _inputs.Inputs, snaps: pl.DataFrame
 ) -> pl.DataFrame:
     """Each baseline rolled up into segments, next to the actual of periods that are over.
-    ``rep_commit``'s rows also count the segment's reps with a call or deals in the
+    The filled commits' rows also count the segment's reps with a call or deals in the
     period (``reps``) and those who had called by the moment (``reps_submitted``)."""
     base = pre["baselines"].join(snaps.select(KEY), on=KEY, how="semi")
     counted = pl.col("submitted").is_not_null()
@@ -866,7 +867,7 @@ def _baseline_segments(
     values = ["value", "reps", "reps_submitted"]
     b = _frames.rollup(base, inp.users, values, by=[*KEY, "method"], kinds=kinds)
     b = b.with_columns(
-        pl.when(pl.col("method") == "rep_commit").then(pl.col(c)).cast(pl.Int64) for c in values[1:]
+        pl.when(pl.col("method").is_in(_FILLED)).then(pl.col(c)).cast(pl.Int64) for c in values[1:]
     )
     over = snaps.filter(pl.col("period_end") <= inp.as_of.date()).select(KEY)
     act = pre["actuals"].join(

@@ -5,6 +5,10 @@
   earlier call carries forward), and for a rep who has not called for the period yet,
   what the team would put in for them: their own ``stage_weighted_crm``. Its rows say
   which reps had called (``submitted``).
+- ``rep_commit_history_fill``: the same calls, a rep who has not called filled with their
+  ``stage_weighted_history`` instead: where deals stay open past their chances (silent
+  decay) the CRM's stage probabilities overstate what an open pipeline brings in, and a
+  lead who knows it fills at the rates the stages have converted at.
 - ``rep_commit_submitted``: the submissions alone; a rep with none counts nothing. Where
   reps call late and irregularly this is missing whole reps at a period's start, and
   any forecast looks good against it (docs/forecast.md, Measured).
@@ -31,6 +35,7 @@ __all__ = ["BASELINES", "baselines"]
 
 BASELINES = (
     "rep_commit",
+    "rep_commit_history_fill",
     "rep_commit_submitted",
     "stage_weighted_crm",
     "stage_weighted_history",
@@ -51,10 +56,15 @@ def _submitted(subs: pl.DataFrame, snaps: pl.DataFrame) -> pl.DataFrame:
     return latest.with_columns(method=pl.lit("rep_commit_submitted"))
 
 
-def _filled(submitted: pl.DataFrame, crm: pl.DataFrame) -> pl.DataFrame:
-    """Each rep's call, or their stage-weighted pipeline and wins where they have none."""
+def _filled(
+    subs: pl.DataFrame, submitted: pl.DataFrame, weighted: pl.DataFrame, name: str
+) -> pl.DataFrame:
+    """Each rep's call, or their stage-weighted pipeline and wins where they have none;
+    nothing for a CRM whose reps never call (maven): there is no commit to fill."""
+    if subs.is_empty():
+        submitted, weighted = submitted.clear(), weighted.clear()
     both = submitted.select(*KEY, "owner_id", called="value").join(
-        crm.select(*KEY, "owner_id", weighted="value"),
+        weighted.select(*KEY, "owner_id", weighted="value"),
         on=[*KEY, "owner_id"],
         how="full",
         coalesce=True,
@@ -63,7 +73,7 @@ def _filled(submitted: pl.DataFrame, crm: pl.DataFrame) -> pl.DataFrame:
         *KEY,
         "owner_id",
         value=pl.coalesce("called", "weighted"),
-        method=pl.lit("rep_commit"),
+        method=pl.lit(name),
         submitted=pl.col("called").is_not_null(),
     )
 
@@ -142,18 +152,22 @@ def baselines(
     definitions: Any,
 ) -> pl.DataFrame:
     """Every baseline's value per snapshot and owner: (KEY, owner_id, value, method,
-    submitted); ``submitted`` is set on ``rep_commit``'s rows only (null elsewhere)."""
+    submitted); ``submitted`` is set on the filled commits' rows only (null elsewhere)."""
     crm = {s.key: s.probability for s in definitions.stages}
     default = pl.col("stage").replace_strict(crm, default=0.0, return_dtype=pl.Float64)
     rates = _history_rates(rows, snaps)
     hist_rows = rows.join(rates, on=[*KEY, "stage"], how="left")
     submitted = _submitted(subs, snaps)
     weighted = _weighted(rows, default, so_far, "stage_weighted_crm")
+    history = _weighted(
+        hist_rows, pl.col("rate").fill_null(default), so_far, "stage_weighted_history"
+    )
     parts = [
-        _filled(submitted, weighted),
+        _filled(subs, submitted, weighted, "rep_commit"),
+        _filled(subs, submitted, history, "rep_commit_history_fill"),
         submitted,
         weighted,
-        _weighted(hist_rows, pl.col("rate").fill_null(default), so_far, "stage_weighted_history"),
+        history,
         _seasonal_naive(actuals, snaps),
     ]
     return pl.concat(

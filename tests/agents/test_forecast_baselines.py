@@ -224,6 +224,17 @@ def test_rep_commit_fills_a_rep_who_has_not_called_with_their_weighted_pipeline(
     assert called["submitted"].null_count() == 0
 
 
+def test_the_history_fill_weighs_a_silent_rep_at_the_stages_past_rates(three: dict) -> None:
+    # The one period over by Feb 1 (and by Feb 15, at its day 14) is January, whose one
+    # negotiation deal (D4) was won in it: rate 1.0; proposal has no history (CRM 0.4).
+    assert _per_rep(three, "rep_commit_history_fill", 0) == pytest.approx(
+        {"u1": 1500.0, "u2": 3000.0 + 1200.0, "u3": 400.0}
+    )
+    assert _per_rep(three, "rep_commit_history_fill", 14) == pytest.approx(
+        {"u1": 2600.0, "u2": 3000.0 + 1200.0, "u3": 700.0}
+    )
+
+
 def test_rep_commit_submitted_is_the_calls_alone(three: dict) -> None:
     assert _per_rep(three, "rep_commit_submitted", 0) == {"u1": 1500.0}
     assert _per_rep(three, "rep_commit_submitted", 14) == {"u1": 2600.0, "u3": 700.0}
@@ -238,5 +249,8 @@ def test_the_company_commit_counts_its_reps_and_those_who_had_called(three: dict
     assert filled["value"].to_list() == pytest.approx([1500 + 2940 + 400, 2600 + 3300 + 700])
     assert filled["reps"].to_list() == [3, 3]
     assert filled["reps_submitted"].to_list() == [1, 2]
-    # The counts belong to the filled commit alone.
-    assert seg.filter(pl.col("method") != "rep_commit")["reps"].null_count() == len(seg) - 2
+    history = seg.filter(method="rep_commit_history_fill").sort("offset")
+    assert history["reps_submitted"].to_list() == [1, 2]
+    # The counts belong to the filled commits alone.
+    filled = pl.col("method").is_in(["rep_commit", "rep_commit_history_fill"])
+    assert seg.filter(~filled)["reps"].null_count() == len(seg.filter(~filled)) > 0
