@@ -10,11 +10,11 @@ its ratio and 90% interval, and P10-P90 coverage with a 95% interval, both inter
 from resampling whole periods (pooled: whole periods of one company).
 
 The ratio is printed against three commits: ``rep_commit`` (each rep's latest call, a
-rep who has not called filled with their stage-weighted pipeline and wins at the CRM's
-stage probabilities, as a RevOps lead fills them), ``rep_commit_history_fill`` (filled at
-the stages' historical rates) and ``rep_commit_submitted`` (the calls alone); against the
-filled ones again on the snapshots at which the calls are in (at least 80% of the reps
-with a call or deals in the period had called), with the share of snapshots that
+rep who has not called filled as a RevOps lead fills them: won so far and the open
+pipeline at the rates its stages have converted at), ``rep_commit_crm_fill`` (filled at
+the CRM's stage probabilities) and ``rep_commit_submitted`` (the calls alone); against
+the filled ones again on the snapshots at which the calls are in (at least 80% of the
+reps with a call or deals in the period had called), with the share of snapshots that
 qualify; and against the two stage-weighted baselines, for scale.
 ``--combine-with rep_commit`` runs the forecast combined with the filled commit instead
 of the calls (its scored rows go to ``<scale><seed>_scored_rep_commit.parquet``).
@@ -70,7 +70,7 @@ def _company(
     scored = a.join(c, on=cols[:3], how="left")
     for method, name in (
         ("rep_commit_submitted", "commit_submitted"),
-        ("rep_commit_history_fill", "commit_history_fill"),
+        ("rep_commit_crm_fill", "commit_crm_fill"),
         ("stage_weighted_crm", "stage_weighted_crm"),
         ("stage_weighted_history", "stage_weighted_history"),
     ):
@@ -81,13 +81,16 @@ def _company(
     return seed, made, time.perf_counter() - t
 
 
-_OPTIONAL = ("commit_history_fill", "stage_weighted_crm", "stage_weighted_history")
+_OPTIONAL = ("commit_crm_fill", "stage_weighted_crm", "stage_weighted_history")
 
 
 def _read(path: Path) -> pl.DataFrame:
-    """A company's scored rows; those written before the filled commit had the calls
-    alone, as ``commit``, and no other baseline."""
+    """A company's scored rows in the current columns: files written before the filled
+    commit had the calls alone as ``commit`` and no other baseline; for a while
+    ``commit`` was the CRM fill and the history fill had a column of its own."""
     df = pl.read_parquet(path)
+    if "commit_history_fill" in df.columns:  # written while rep_commit was the CRM fill
+        df = df.rename({"commit": "commit_crm_fill", "commit_history_fill": "commit"})
     if "commit_submitted" not in df.columns:
         df = df.rename({"commit": "commit_submitted"}).with_columns(
             commit=pl.lit(None, pl.Float64),
@@ -144,12 +147,12 @@ def _line(label: str, g: pl.DataFrame) -> str:
     return (
         f"{label:<8} {g['block'].n_unique():>4} periods {len(g):>4} snapshots  MAPE {mape:6.2%}  "
         f"P10-P90 coverage {inside.mean():5.1%} [{lo:.1%}-{hi:.1%}]\n"
-        f"{'':<10}vs commit, CRM fill      {_vs(g, 'commit')}\n"
-        f"{'':<10}vs commit, history fill  {_vs(g, 'commit_history_fill')}\n"
+        f"{'':<10}vs commit                {_vs(g, 'commit')}\n"
+        f"{'':<10}vs commit, CRM fill      {_vs(g, 'commit_crm_fill')}\n"
         f"{'':<10}vs calls only            {_vs(g, 'commit_submitted')}\n"
         f"{'':<10}calls in ({share} of snapshots)\n"
-        f"{'':<10}  vs commit, CRM fill    {_vs(calls_in, 'commit')}\n"
-        f"{'':<10}  vs commit, hist. fill  {_vs(calls_in, 'commit_history_fill')}\n"
+        f"{'':<10}  vs commit              {_vs(calls_in, 'commit')}\n"
+        f"{'':<10}  vs commit, CRM fill    {_vs(calls_in, 'commit_crm_fill')}\n"
         f"{'':<10}vs stage-weighted CRM    {_vs(g, 'stage_weighted_crm')}\n"
         f"{'':<10}vs stage-weighted hist.  {_vs(g, 'stage_weighted_history')}"
     )
@@ -168,7 +171,7 @@ def main() -> None:
     ap.add_argument("--dir", default=str(ROOT / "var" / "accuracy"))
     ap.add_argument(
         "--combine-with",
-        choices=("rep_commit", "rep_commit_history_fill", "rep_commit_submitted"),
+        choices=("rep_commit", "rep_commit_crm_fill", "rep_commit_submitted"),
         help="the commit the forecast is combined with (default: the agent's own)",
     )
     ap.add_argument(

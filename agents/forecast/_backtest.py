@@ -65,7 +65,7 @@ _QUANTILES = np.array([0.1, 0.5, 0.9])
 # simulation does not know better, and changes what the learned weight means from one
 # snapshot to the next (docs/forecast.md, Measured, the fair commit).
 COMBINE_WITH = "rep_commit_submitted"
-_FILLED = ("rep_commit", "rep_commit_history_fill")  # the commits with a rep's call filled in
+_FILLED = ("rep_commit", "rep_commit_crm_fill")  # the commits with a rep's call filled in
 
 
 @dataclass

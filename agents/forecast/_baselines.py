@@ -3,12 +3,14 @@
 - ``rep_commit``: the team's commit as a RevOps lead rolls it up: each rep's latest
   submission for the period at or before the moment (``crm.forecast_submissions``; an
   earlier call carries forward), and for a rep who has not called for the period yet,
-  what the team would put in for them: their own ``stage_weighted_crm``. Its rows say
+  what the team would put in for them: their own ``stage_weighted_history`` (won so
+  far, and their open pipeline at the rates its stages have converted at). Its rows say
   which reps had called (``submitted``).
-- ``rep_commit_history_fill``: the same calls, a rep who has not called filled with their
-  ``stage_weighted_history`` instead: where deals stay open past their chances (silent
-  decay) the CRM's stage probabilities overstate what an open pipeline brings in, and a
-  lead who knows it fills at the rates the stages have converted at.
+- ``rep_commit_crm_fill``: the same calls, a rep who has not called filled with their
+  ``stage_weighted_crm`` instead. Where deals stay open past their chances (silent
+  decay) the CRM's stage probabilities overstate what an open pipeline brings in, by
+  half again or double on a generated company (docs/forecast.md, Measured), and no
+  lead who knew it would put that number in.
 - ``rep_commit_submitted``: the submissions alone; a rep with none counts nothing. Where
   reps call late and irregularly this is missing whole reps at a period's start, and
   any forecast looks good against it (docs/forecast.md, Measured).
@@ -35,7 +37,7 @@ __all__ = ["BASELINES", "baselines"]
 
 BASELINES = (
     "rep_commit",
-    "rep_commit_history_fill",
+    "rep_commit_crm_fill",
     "rep_commit_submitted",
     "stage_weighted_crm",
     "stage_weighted_history",
@@ -163,8 +165,8 @@ def baselines(
         hist_rows, pl.col("rate").fill_null(default), so_far, "stage_weighted_history"
     )
     parts = [
-        _filled(subs, submitted, weighted, "rep_commit"),
-        _filled(subs, submitted, history, "rep_commit_history_fill"),
+        _filled(subs, submitted, history, "rep_commit"),
+        _filled(subs, submitted, weighted, "rep_commit_crm_fill"),
         submitted,
         weighted,
         history,

@@ -66,8 +66,8 @@ c[3].metric(
     None
     if company["gap_to_commit"] is None
     else f"P50 {money(company['gap_to_commit'])} vs commit",
-    help="Each rep's latest call for the period; for a rep who has not called yet, their "
-    "stage-weighted open pipeline in the period plus what they have won in it.",
+    help="Each rep's latest call for the period; for a rep who has not called yet, what they "
+    "have won in it plus their open pipeline in it at the rates its stages have converted at.",
 )
 c[4].metric("Won so far", money(company["won_to_date"]))
 flag_box("forecast", "forecast", f"{run}:{kind}:{company['period_start']}", key="flag_forecast")
@@ -171,7 +171,7 @@ else:
         st.caption(
             f"Over every {kind} and snapshot point the forecast's MAPE is {cr['mape_ratio']:.2f}× the rep "
             f"commit's (90% interval {cr['ratio_low']:.2f}–{cr['ratio_high']:.2f}, resampling whole {kind}s; "
-            f"a rep who has not called yet counts their stage-weighted pipeline and wins).{against_calls}"
+            f"a rep who has not called yet counts their wins and their pipeline at its stages' past rates).{against_calls}"
         )
     e = errors.filter(pl.col("period_kind") == kind)
     point = st.selectbox(

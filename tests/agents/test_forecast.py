@@ -51,7 +51,7 @@ def test_a_run_stores_ranges_drivers_and_its_backtest(forecast_company: Warehous
     assert set(bt["method"]) == {
         "agent",
         "rep_commit",
-        "rep_commit_history_fill",
+        "rep_commit_crm_fill",
         "rep_commit_submitted",
         "stage_weighted_crm",
         "stage_weighted_history",

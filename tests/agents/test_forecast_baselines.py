@@ -206,17 +206,19 @@ def _per_rep(pre: dict, method: str, offset: int) -> dict[str, float]:
     return dict(zip(b["owner_id"], b["value"], strict=True))
 
 
-def test_rep_commit_fills_a_rep_who_has_not_called_with_their_weighted_pipeline(
+def test_rep_commit_fills_a_rep_who_has_not_called_at_the_stages_past_rates(
     three: dict,
 ) -> None:
-    # Feb 1: u1 has called; u2 has not (D5 0.7 x 3,000 + D6 0.7 x 1,200, nothing won);
+    # The one period over by Feb 1 (and by Feb 15, at its day 14) is January, whose one
+    # negotiation deal (D4) was won in it: rate 1.0; proposal has no history (CRM 0.4).
+    # Feb 1: u1 has called; u2 has not (D5 3,000 + D6 1,200 at 1.0, nothing won yet);
     # u3 calls only on the 10th, so counts D7 at 0.4 x 1,000.
     assert _per_rep(three, "rep_commit", 0) == pytest.approx(
-        {"u1": 1500.0, "u2": 2100.0 + 840.0, "u3": 400.0}
+        {"u1": 1500.0, "u2": 3000.0 + 1200.0, "u3": 400.0}
     )
-    # Feb 15: u1's second call; u2 still silent: D5 and D6's 1,200 won on the 10th; u3's call.
+    # Feb 15: u1's second call; u2 still silent: D5, and D6's 1,200 won on the 10th; u3's call.
     assert _per_rep(three, "rep_commit", 14) == pytest.approx(
-        {"u1": 2600.0, "u2": 2100.0 + 1200.0, "u3": 700.0}
+        {"u1": 2600.0, "u2": 3000.0 + 1200.0, "u3": 700.0}
     )
     called = three["baselines"].filter(method="rep_commit", period_kind="month", period_start=FEB)
     who = called.filter("submitted").sort("offset", "owner_id")
@@ -224,14 +226,13 @@ def test_rep_commit_fills_a_rep_who_has_not_called_with_their_weighted_pipeline(
     assert called["submitted"].null_count() == 0
 
 
-def test_the_history_fill_weighs_a_silent_rep_at_the_stages_past_rates(three: dict) -> None:
-    # The one period over by Feb 1 (and by Feb 15, at its day 14) is January, whose one
-    # negotiation deal (D4) was won in it: rate 1.0; proposal has no history (CRM 0.4).
-    assert _per_rep(three, "rep_commit_history_fill", 0) == pytest.approx(
-        {"u1": 1500.0, "u2": 3000.0 + 1200.0, "u3": 400.0}
+def test_the_crm_fill_weighs_a_silent_rep_at_the_crm_probabilities(three: dict) -> None:
+    # Feb 1: u2's D5 0.7 x 3,000 + D6 0.7 x 1,200; Feb 15: D5 and the 1,200 won.
+    assert _per_rep(three, "rep_commit_crm_fill", 0) == pytest.approx(
+        {"u1": 1500.0, "u2": 2100.0 + 840.0, "u3": 400.0}
     )
-    assert _per_rep(three, "rep_commit_history_fill", 14) == pytest.approx(
-        {"u1": 2600.0, "u2": 3000.0 + 1200.0, "u3": 700.0}
+    assert _per_rep(three, "rep_commit_crm_fill", 14) == pytest.approx(
+        {"u1": 2600.0, "u2": 2100.0 + 1200.0, "u3": 700.0}
     )
 
 
@@ -246,11 +247,11 @@ def test_the_company_commit_counts_its_reps_and_those_who_had_called(three: dict
         segment_kind="company", period_kind="month", period_start=FEB
     )
     filled = seg.filter(method="rep_commit").sort("offset")
-    assert filled["value"].to_list() == pytest.approx([1500 + 2940 + 400, 2600 + 3300 + 700])
+    assert filled["value"].to_list() == pytest.approx([1500 + 4200 + 400, 2600 + 4200 + 700])
     assert filled["reps"].to_list() == [3, 3]
     assert filled["reps_submitted"].to_list() == [1, 2]
-    history = seg.filter(method="rep_commit_history_fill").sort("offset")
-    assert history["reps_submitted"].to_list() == [1, 2]
+    crm = seg.filter(method="rep_commit_crm_fill").sort("offset")
+    assert crm["reps_submitted"].to_list() == [1, 2]
     # The counts belong to the filled commits alone.
-    filled = pl.col("method").is_in(["rep_commit", "rep_commit_history_fill"])
+    filled = pl.col("method").is_in(["rep_commit", "rep_commit_crm_fill"])
     assert seg.filter(~filled)["reps"].null_count() == len(seg.filter(~filled)) > 0
