@@ -62,8 +62,9 @@ def test_a_run_stores_ranges_drivers_and_its_backtest(forecast_company: Warehous
     # The filled commit is the calls plus what stands in for reps who have not called:
     # never below the calls, at every snapshot that has any.
     company = bt.filter(pl.col("segment_kind") == "company")
-    calls = company.filter(method="rep_commit_submitted").select("snapshot_at", called="p50")
-    both = company.filter(method="rep_commit").join(calls, on="snapshot_at")
+    at = ["period_kind", "period_start", "snapshot_at"]
+    calls = company.filter(method="rep_commit_submitted").select(*at, called="p50")
+    both = company.filter(method="rep_commit").join(calls, on=at)
     assert len(both) and (both["p50"] >= both["called"] - 1e-6).all()
     assert len(drivers) and drivers["variance_share"].max() <= 1.0
     assert set(drivers["period_kind"]) == {"month", "quarter"}
