@@ -9,6 +9,16 @@ and prints per company and pooled over all of them: MAPE against the rep commit 
 its ratio and 90% interval, and P10-P90 coverage with a 95% interval, both intervals
 from resampling whole periods (pooled: whole periods of one company).
 
+The ratio is printed against three commits: ``rep_commit`` (each rep's latest call, a
+rep who has not called filled as a RevOps lead fills them: won so far and the open
+pipeline at the rates its stages have converted at), ``rep_commit_crm_fill`` (filled at
+the CRM's stage probabilities) and ``rep_commit_submitted`` (the calls alone); against
+the filled ones again on the snapshots at which the calls are in (at least 80% of the
+reps with a call or deals in the period had called), with the share of snapshots that
+qualify; and against the two stage-weighted baselines, for scale.
+``--combine-with rep_commit`` runs the forecast combined with the filled commit instead
+of the calls (its scored rows go to ``<scale><seed>_scored_rep_commit.parquet``).
+
     python bench/forecast_accuracy.py --scale mid --seeds 0 1 2 3 7 [--jobs 2] [--dir var/accuracy]
     python bench/forecast_accuracy.py --scale mid --seeds 0 1 --report-only   # pool what is there
 """
@@ -30,7 +40,14 @@ import polars as pl  # noqa: E402
 from revstack.agents.forecast import mape_ratio, share_interval  # noqa: E402
 
 
-def _company(scale: str, seed: int, folder: str, model_seed: int) -> tuple[int, float, float]:
+def _scored_path(folder: str, scale: str, seed: int, combine_with: str | None) -> Path:
+    tail = "" if combine_with is None else f"_{combine_with}"
+    return Path(folder) / f"{scale}{seed}_scored{tail}.parquet"
+
+
+def _company(
+    scale: str, seed: int, folder: str, model_seed: int, combine_with: str | None
+) -> tuple[int, float, float]:
     """Generate (when missing) and backtest one company; its company-level scored rows
     go to ``folder``. Returns the seed and the seconds each step took."""
     from revstack._forecast_cmds import backtest
@@ -43,33 +60,101 @@ def _company(scale: str, seed: int, folder: str, model_seed: int) -> tuple[int, 
         generate(Warehouse(db), scale=scale, seed=seed)
     made = time.perf_counter() - t
     t = time.perf_counter()
-    _, agent, base = backtest(str(db), seed=model_seed)
+    _, agent, base = backtest(str(db), seed=model_seed, combine_with=combine_with)
     keep = (pl.col("segment_kind") == "company") & pl.col("actual").is_not_null()
     cols = ["period_kind", "period_start", "offset", "actual"]
     a = agent.filter(keep).select(*cols, "p10", "p50", "p90")
-    c = base.filter(keep & (pl.col("method") == "rep_commit")).select(*cols[:3], commit="value")
-    scored = a.join(c, on=cols[:3], how="left").with_columns(company=pl.lit(seed))
-    scored.write_parquet(Path(folder) / f"{scale}{seed}_scored.parquet")
+    c = base.filter(keep & (pl.col("method") == "rep_commit")).select(
+        *cols[:3], "reps", "reps_submitted", commit="value"
+    )
+    scored = a.join(c, on=cols[:3], how="left")
+    for method, name in (
+        ("rep_commit_submitted", "commit_submitted"),
+        ("rep_commit_crm_fill", "commit_crm_fill"),
+        ("stage_weighted_crm", "stage_weighted_crm"),
+        ("stage_weighted_history", "stage_weighted_history"),
+    ):
+        other = base.filter(keep & (pl.col("method") == method))
+        scored = scored.join(other.select(*cols[:3], **{name: "value"}), on=cols[:3], how="left")
+    scored = scored.with_columns(company=pl.lit(seed))
+    scored.write_parquet(_scored_path(folder, scale, seed, combine_with))
     return seed, made, time.perf_counter() - t
 
 
-def _line(label: str, g: pl.DataFrame) -> str:
-    """One row of figures; ``block`` names the period (with its company) a snapshot is of."""
-    both = g.filter(pl.col("commit").is_not_null())  # the ratio: snapshots the commit was made for
+_OPTIONAL = ("commit_crm_fill", "stage_weighted_crm", "stage_weighted_history")
+
+
+def _read(path: Path) -> pl.DataFrame:
+    """A company's scored rows in the current columns: files written before the filled
+    commit had the calls alone as ``commit`` and no other baseline; for a while
+    ``commit`` was the CRM fill and the history fill had a column of its own."""
+    df = pl.read_parquet(path)
+    if "commit_history_fill" in df.columns:  # written while rep_commit was the CRM fill
+        df = df.rename({"commit": "commit_crm_fill", "commit_history_fill": "commit"})
+    if "commit_submitted" not in df.columns:
+        df = df.rename({"commit": "commit_submitted"}).with_columns(
+            commit=pl.lit(None, pl.Float64),
+            reps=pl.lit(None, pl.Int64),
+            reps_submitted=pl.lit(None, pl.Int64),
+        )
+    df = df.with_columns(
+        pl.lit(None, pl.Float64).alias(c) for c in _OPTIONAL if c not in df.columns
+    )
+    return df.select(
+        "period_kind",
+        "period_start",
+        "offset",
+        "actual",
+        "p10",
+        "p50",
+        "p90",
+        "commit",
+        "commit_submitted",
+        *_OPTIONAL,
+        "reps",
+        "reps_submitted",
+        "company",
+    )
+
+
+_IN = 0.8  # the share of reps with a call or deals in the period who had called
+
+
+def _vs(g: pl.DataFrame, column: str) -> str:
+    """The forecast's MAPE against one commit's, on the snapshots that commit was made for."""
+    both = g.filter(pl.col(column).is_not_null())
+    if both.is_empty():
+        return f"{'-':>36}"
     r = mape_ratio(
         both["block"].to_numpy(),
         both["actual"].to_numpy(),
         both["p50"].to_numpy(),
-        both["commit"].to_numpy(),
+        both[column].to_numpy(),
     )
+    mape = ((both["p50"] - both["actual"]).abs() / both["actual"]).mean()
+    commit = ((both[column] - both["actual"]).abs() / both["actual"]).mean()
+    return f"{mape:6.2%} vs {commit:6.2%} = {r['ratio']:.2f}x [{r['low']:.2f}-{r['high']:.2f}]"
+
+
+def _line(label: str, g: pl.DataFrame) -> str:
+    """One row of figures; ``block`` names the period (with its company) a snapshot is of."""
     inside = ((g["actual"] >= g["p10"]) & (g["actual"] <= g["p90"])).to_numpy()
     lo, hi = share_interval(g["block"].to_numpy(), inside)
-    mape = ((both["p50"] - both["actual"]).abs() / both["actual"]).mean()
-    commit = ((both["commit"] - both["actual"]).abs() / both["actual"]).mean()
+    mape = ((g["p50"] - g["actual"]).abs() / g["actual"]).mean()
+    known = g.filter(pl.col("reps").is_not_null())
+    calls_in = known.filter(pl.col("reps_submitted") >= _IN * pl.col("reps"))
+    share = f"{len(calls_in) / len(known):4.0%}" if len(known) else "   -"
     return (
-        f"{label:<8} {r['periods']:>4} periods {len(g):>4} snapshots  MAPE {mape:6.2%} vs commit "
-        f"{commit:6.2%} = {r['ratio']:.2f}x [{r['low']:.2f}-{r['high']:.2f}]  "
-        f"P10-P90 coverage {inside.mean():5.1%} [{lo:.1%}-{hi:.1%}]"
+        f"{label:<8} {g['block'].n_unique():>4} periods {len(g):>4} snapshots  MAPE {mape:6.2%}  "
+        f"P10-P90 coverage {inside.mean():5.1%} [{lo:.1%}-{hi:.1%}]\n"
+        f"{'':<10}vs commit                {_vs(g, 'commit')}\n"
+        f"{'':<10}vs commit, CRM fill      {_vs(g, 'commit_crm_fill')}\n"
+        f"{'':<10}vs calls only            {_vs(g, 'commit_submitted')}\n"
+        f"{'':<10}calls in ({share} of snapshots)\n"
+        f"{'':<10}  vs commit              {_vs(calls_in, 'commit')}\n"
+        f"{'':<10}  vs commit, CRM fill    {_vs(calls_in, 'commit_crm_fill')}\n"
+        f"{'':<10}vs stage-weighted CRM    {_vs(g, 'stage_weighted_crm')}\n"
+        f"{'':<10}vs stage-weighted hist.  {_vs(g, 'stage_weighted_history')}"
     )
 
 
@@ -85,6 +170,11 @@ def main() -> None:
     )
     ap.add_argument("--dir", default=str(ROOT / "var" / "accuracy"))
     ap.add_argument(
+        "--combine-with",
+        choices=("rep_commit", "rep_commit_crm_fill", "rep_commit_submitted"),
+        help="the commit the forecast is combined with (default: the agent's own)",
+    )
+    ap.add_argument(
         "--report-only",
         action="store_true",
         help="pool the scored rows already in --dir for --seeds; generate and backtest nothing",
@@ -95,7 +185,7 @@ def main() -> None:
     # Spawned, not forked: polars' and scikit-learn's thread pools do not survive a fork.
     with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
         jobs = [
-            pool.submit(_company, args.scale, s, args.dir, args.model_seed)
+            pool.submit(_company, args.scale, s, args.dir, args.model_seed, args.combine_with)
             for s in ([] if args.report_only else args.seeds)
         ]
         for i, job in enumerate(as_completed(jobs), 1):
@@ -105,13 +195,14 @@ def main() -> None:
                 flush=True,
             )
     scored = pl.concat(
-        [pl.read_parquet(Path(args.dir) / f"{args.scale}{s}_scored.parquet") for s in args.seeds]
+        [_read(_scored_path(args.dir, args.scale, s, args.combine_with)) for s in args.seeds]
     )
     scored = scored.filter(pl.col("actual") != 0).with_columns(
         block=pl.concat_str("company", "period_kind", "period_start", separator=":")
     )
     print(
-        f"\n{args.scale} companies {args.seeds}, backtest seed {args.model_seed}, against truth.revenue "
+        f"\n{args.scale} companies {args.seeds}, backtest seed {args.model_seed}, combined with "
+        f"{args.combine_with or 'the default commit'}, against truth.revenue "
         f"({time.perf_counter() - started:.0f} s in all)"
     )
     for kind in ("month", "quarter"):

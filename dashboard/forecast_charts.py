@@ -17,6 +17,8 @@ __all__ = [
 _METHOD_COLOURS = {
     "agent": "#1f77b4",
     "rep_commit": "#d62728",
+    "rep_commit_crm_fill": "#e377c2",
+    "rep_commit_submitted": "#ff9896",
     "stage_weighted_crm": "#9467bd",
     "stage_weighted_history": "#8c564b",
     "seasonal_naive": "#7f7f7f",

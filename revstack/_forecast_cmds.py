@@ -34,11 +34,14 @@ def backtest(
     seed: int = 0,
     bag: int = 3,
     progress: Progress | None = None,
+    combine_with: str | None = None,
 ) -> tuple[dict[str, Any], pl.DataFrame, pl.DataFrame]:
     """The report ``revstack forecast backtest`` prints, with the scored frames it was
-    computed from (the agent's and the baselines', against the actuals it names)."""
+    computed from (the agent's and the baselines', against the actuals it names).
+    ``combine_with``: the commit baseline the simulation is combined with (default: the
+    agent's own; ``bench/forecast_accuracy.py`` compares them)."""
     from revstack.agents.engine import Context
-    from revstack.agents.forecast import default_start, load, run_forecast
+    from revstack.agents.forecast import COMBINE_WITH, default_start, load, run_forecast
     from revstack.contracts import load_all
     from revstack.data.errors import InputError
     from revstack.data.inventory import data_as_of
@@ -69,6 +72,7 @@ def backtest(
         seed=seed,
         bag=bag,
         progress=progress,
+        combine_with=combine_with or COMBINE_WITH,
     )
     agent, base = with_actuals(fc.agent, truth), with_actuals(fc.baselines, truth)
     report = {
@@ -126,6 +130,16 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             f"MAPE {mape:>6}  bias {bias:>7}{cov}{vs}",
             soft_wrap=True,
         )
+    for rec in report["company"]:
+        calls = rec.get("calls_in") or {}
+        ratio = calls.get("mape_ratio") or {}
+        if ratio.get("ratio") is not None:
+            console.print(
+                f"  {rec['period_kind']:<8} calls in (≥{calls['threshold']:.0%} of the reps had "
+                f"called; {calls['share']:.0%} of snapshots)  agent/rep_commit "
+                f"×{ratio['ratio']:.2f} [{ratio['low']:.2f}–{ratio['high']:.2f}]",
+                soft_wrap=True,
+            )
     return 0
 
 

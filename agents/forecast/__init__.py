@@ -6,7 +6,13 @@ through this module."""
 
 from revstack.agents.forecast._accuracy import accuracy, deal_calibration, summary_table
 from revstack.agents.forecast._agent import ForecastAgent
-from revstack.agents.forecast._backtest import Forecast, default_start, prepare, run_forecast
+from revstack.agents.forecast._backtest import (
+    COMBINE_WITH,
+    Forecast,
+    default_start,
+    prepare,
+    run_forecast,
+)
 from revstack.agents.forecast._baselines import BASELINES
 from revstack.agents.forecast._inputs import Inputs, load
 from revstack.agents.forecast._outputs import to_outputs
@@ -24,6 +30,7 @@ from revstack.agents.forecast._scores import (
 
 __all__ = [
     "BASELINES",
+    "COMBINE_WITH",
     "Forecast",
     "ForecastAgent",
     "Inputs",

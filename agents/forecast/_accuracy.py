@@ -25,6 +25,36 @@ from revstack.agents.forecast._scores import (
 __all__ = ["accuracy", "deal_calibration", "summary_table"]
 
 
+# A snapshot at which the calls are in: this share of the reps with a call or deals in
+# the period had called by its moment (``rep_commit``'s ``reps`` and ``reps_submitted``).
+CALLS_IN = 0.8
+
+
+def _calls_in(ga: pl.DataFrame, gb: pl.DataFrame) -> dict[str, Any] | None:
+    """The agent against the rep commit on the snapshots at which the calls are in,
+    with the share of the snapshots that qualify."""
+    c = gb.filter(pl.col("method") == "rep_commit")
+    if c.is_empty() or "reps" not in c.columns:
+        return None
+    m = c.join(
+        ga.select("period_start", "offset", "segment", "p50"),
+        on=["period_start", "offset", "segment"],
+        how="inner",
+    )
+    inn = m.filter(pl.col("reps_submitted") >= CALLS_IN * pl.col("reps"))
+    return {
+        "threshold": CALLS_IN,
+        "snapshots": len(inn),
+        "share": len(inn) / len(m) if len(m) else None,
+        "mape_ratio": mape_ratio(
+            inn["period_start"].to_numpy(),
+            inn["actual"].to_numpy(),
+            inn["p50"].to_numpy(),
+            inn["value"].to_numpy(),
+        ),
+    }
+
+
 def _scored(df: pl.DataFrame, segment_kind: str) -> pl.DataFrame:
     return df.filter((pl.col("segment_kind") == segment_kind) & pl.col("actual").is_not_null())
 
@@ -35,7 +65,8 @@ def accuracy(
     """One record per period kind and snapshot offset (and "all" offsets): each method's
     point scores, the agent's range scores, its CRPS skill against each baseline and its
     MAPE over each baseline's (``mape_ratio``: the P50 against the baseline on the
-    snapshots both forecast, with its interval)."""
+    snapshots both forecast, with its interval); over all points of a kind, also that
+    ratio to the rep commit on the snapshots at which the calls are in (``calls_in``)."""
     a, b = _scored(agent, segment_kind), _scored(base, segment_kind)
     out: list[dict[str, Any]] = []
     if a.is_empty():
@@ -93,6 +124,8 @@ def accuracy(
                 m["p50"].to_numpy(),
                 m["value"].to_numpy(),
             )
+        if offset is None:
+            rec["calls_in"] = _calls_in(ga, gb)
         out.append(rec)
     return out
 

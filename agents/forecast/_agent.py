@@ -3,11 +3,12 @@
 Each run forecasts the current month and quarter for the company, every region, team
 and rep: won so far, plus the open deals (a calibrated win probability each, drawn
 together with company and team correlation), plus revenue from deals not created yet
-(a seasonal time series), combined with the reps' commit by the weight that did best in
+(a seasonal time series), combined with the reps' calls by the weight that did best in
 the backtest, with the range sized by where past actuals fell in past ranges. To know that, each run has the rolling backtest on the data it has
 (``revstack.agents.forecast``), and stores it next to the live snapshot: the agent and the
-four baselines (rep commit, stage-weighted with CRM and with historical rates,
-seasonal naive) at every past snapshot point, with the actual. Snapshots of periods that
+baselines (the rep commit filled as a team fills it, filled at CRM rates, and the calls
+alone; stage-weighted with CRM and with historical rates; seasonal naive) at every past
+snapshot point, with the actual. Snapshots of periods that
 were over at the last run come from that run's cache when nothing they saw has changed
 (``_cache``); the rest are replayed, and the metadata's ``cache`` says how many of each
 and why it was a full replay when it was. A deal model whose training rows are the ones
@@ -101,6 +102,9 @@ class ForecastAgent(Agent):
                 "offset": r["offset"],
                 "mape": r["agent"]["mape"],
                 "rep_commit_mape": r["baselines"].get("rep_commit", {}).get("mape"),
+                "rep_commit_submitted_mape": r["baselines"]
+                .get("rep_commit_submitted", {})
+                .get("mape"),
                 "coverage": r["range"].get("coverage"),
             }
             for r in scores

@@ -47,10 +47,25 @@ from revstack.agents.forecast._snapshot import (
 from revstack.agents.forecast._stored import as_read, model_key
 from revstack.data.progress import Progress, report
 
-__all__ = ["Forecast", "Open", "Reuse", "Scored", "default_start", "run_forecast", "prepare"]
+__all__ = [
+    "COMBINE_WITH",
+    "Forecast",
+    "Open",
+    "Reuse",
+    "Scored",
+    "default_start",
+    "run_forecast",
+    "prepare",
+]
 
 KEY = _frames.KEY
 _QUANTILES = np.array([0.1, 0.5, 0.9])
+# The commit the simulation is combined with: the reps' own calls. Filling a rep who has
+# not called with their stage-weighted pipeline gives the combination nothing the
+# simulation does not know better, and changes what the learned weight means from one
+# snapshot to the next (docs/forecast.md, Measured, the fair commit).
+COMBINE_WITH = "rep_commit_submitted"
+_FILLED = ("rep_commit", "rep_commit_crm_fill")  # the commits with a rep's call filled in
 
 
 @dataclass
@@ -108,8 +123,9 @@ def prepare(
         on=["as_of", "owner_id"],
         how="left",
     )
+    # The deal model reads what the rep called; a filled-in pipeline is no call.
     commits = _signals.commit_signals(
-        base.filter(pl.col("method") == "rep_commit"), so_far, rows, actuals, snaps
+        base.filter(pl.col("method") == "rep_commit_submitted"), so_far, rows, actuals, snaps
     )
     # A fixed row order: joins do not keep one, and the model's sample and the draws follow it.
     rows = rows.join(commits, on=[*KEY, "owner_id"], how="left").sort(
@@ -250,6 +266,7 @@ def run_forecast(
     workers: int | None = None,
     reuse: Reuse | None = None,
     models: Mapping[str, BaggedWinModel] | None = None,
+    combine_with: str = COMBINE_WITH,
 ) -> Forecast:
     """Backtest every snapshot from ``eval_from`` (default: ``default_start``) and
     forecast the live one; ``until`` stops at an earlier moment (then there is no live
@@ -258,7 +275,10 @@ def run_forecast(
     earlier run on the same data up to its as-of, not drawn again (the result is the
     same); ``models``: deal models an earlier run stored, by ``_stored.model_key``, used
     instead of a fit on the rows the key digests (the same model, but for contact
-    departures: ``_stored``). See the module docstring for what each step may know."""
+    departures: ``_stored``); ``combine_with``: which commit baseline the simulation is
+    combined with (``COMBINE_WITH``; another one only without ``reuse``, whose snapshots
+    were combined with the default). See the module docstring for what each step may
+    know."""
     pre = prepared or prepare(inp, until)
     snaps, rows, as_of = pre["snaps"], pre["rows"], inp.as_of
     start = eval_from or default_start(pre["first"], as_of)
@@ -276,7 +296,7 @@ def run_forecast(
     )
     so_far = pre["so_far"].with_columns(owner_idx=pl.Series(seg.index(pre["so_far"]["owner_id"])))
     actual = pre["actuals"].with_columns(owner_idx=pl.Series(seg.index(pre["actuals"]["owner_id"])))
-    commits = _owner_commits(pre["baselines"], seg)
+    commits = _owner_commits(pre["baselines"], seg, combine_with)
     scored: list[pl.DataFrame] = []
     spreads: list[_Spread] = []
     out, drivers = [], []
@@ -804,9 +824,9 @@ def _spread(total: np.ndarray) -> float:
     return float(hi - lo) / 2.0
 
 
-def _owner_commits(base: pl.DataFrame, seg: Segments) -> dict[tuple, np.ndarray]:
-    """Per snapshot, each owner's latest commit (NaN: no submission by the moment)."""
-    c = base.filter(pl.col("method") == "rep_commit")
+def _owner_commits(base: pl.DataFrame, seg: Segments, method: str) -> dict[tuple, np.ndarray]:
+    """Per snapshot, each owner's commit by ``method`` (NaN: none, e.g. no submission)."""
+    c = base.filter(pl.col("method") == method)
     out: dict[tuple, np.ndarray] = {}
     for key, g in c.group_by(KEY):
         arr = np.full(len(seg.owners), np.nan)
@@ -834,10 +854,21 @@ def _team_commit(seg: Segments, owners: np.ndarray | None) -> np.ndarray:
 def _baseline_segments(
     pre: dict[str, Any], inp: _inputs.Inputs, snaps: pl.DataFrame
 ) -> pl.DataFrame:
-    """Each baseline rolled up into segments, next to the actual of periods that are over."""
+    """Each baseline rolled up into segments, next to the actual of periods that are over.
+    The filled commits' rows also count the segment's reps with a call or deals in the
+    period (``reps``) and those who had called by the moment (``reps_submitted``)."""
     base = pre["baselines"].join(snaps.select(KEY), on=KEY, how="semi")
+    counted = pl.col("submitted").is_not_null()
+    base = base.with_columns(
+        reps=pl.when(counted).then(1),
+        reps_submitted=pl.when(counted).then(pl.col("submitted").cast(pl.Int64)),
+    )
     kinds = ("company", "region", "team")
-    b = _frames.rollup(base, inp.users, ["value"], by=[*KEY, "method"], kinds=kinds)
+    values = ["value", "reps", "reps_submitted"]
+    b = _frames.rollup(base, inp.users, values, by=[*KEY, "method"], kinds=kinds)
+    b = b.with_columns(
+        pl.when(pl.col("method").is_in(_FILLED)).then(pl.col(c)).cast(pl.Int64) for c in values[1:]
+    )
     over = snaps.filter(pl.col("period_end") <= inp.as_of.date()).select(KEY)
     act = pre["actuals"].join(
         over.select("period_kind", "period_start").unique(), on=["period_kind", "period_start"]

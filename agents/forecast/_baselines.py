@@ -1,7 +1,19 @@
-"""The four baselines the forecast is measured against, per snapshot and owner.
+"""The baselines the forecast is measured against, per snapshot and owner.
 
-- ``rep_commit``: what each rep last submitted for the period at or before the moment
-  (``crm.forecast_submissions``); a rep with no submission counts nothing.
+- ``rep_commit``: the team's commit as a RevOps lead rolls it up: each rep's latest
+  submission for the period at or before the moment (``crm.forecast_submissions``; an
+  earlier call carries forward), and for a rep who has not called for the period yet,
+  what the team would put in for them: their own ``stage_weighted_history`` (won so
+  far, and their open pipeline at the rates its stages have converted at). Its rows say
+  which reps had called (``submitted``).
+- ``rep_commit_crm_fill``: the same calls, a rep who has not called filled with their
+  ``stage_weighted_crm`` instead. Where deals stay open past their chances (silent
+  decay) the CRM's stage probabilities overstate what an open pipeline brings in, by
+  half again or double on a generated company (docs/forecast.md, Measured), and no
+  lead who knew it would put that number in.
+- ``rep_commit_submitted``: the submissions alone; a rep with none counts nothing. Where
+  reps call late and irregularly this is missing whole reps at a period's start, and
+  any forecast looks good against it (docs/forecast.md, Measured).
 - ``stage_weighted_crm``: won so far plus each open deal with its close date in the
   period at its stage's default probability (``definitions.yaml``).
 - ``stage_weighted_history``: the same deals at the rate at which, in earlier periods
@@ -23,10 +35,17 @@ from revstack.agents.forecast._frames import KEY
 
 __all__ = ["BASELINES", "baselines"]
 
-BASELINES = ("rep_commit", "stage_weighted_crm", "stage_weighted_history", "seasonal_naive")
+BASELINES = (
+    "rep_commit",
+    "rep_commit_crm_fill",
+    "rep_commit_submitted",
+    "stage_weighted_crm",
+    "stage_weighted_history",
+    "seasonal_naive",
+)
 
 
-def _rep_commit(subs: pl.DataFrame, snaps: pl.DataFrame) -> pl.DataFrame:
+def _submitted(subs: pl.DataFrame, snaps: pl.DataFrame) -> pl.DataFrame:
     s = subs.rename({"period_type": "period_kind", "user_id": "owner_id"})
     pairs = snaps.join(s, on=["period_kind", "period_start"], how="inner").filter(
         pl.col("submitted_at") <= pl.col("moment")
@@ -36,7 +55,29 @@ def _rep_commit(subs: pl.DataFrame, snaps: pl.DataFrame) -> pl.DataFrame:
         .group_by(*KEY, "owner_id")
         .agg(value=pl.col("commit_amount").last())
     )
-    return latest.with_columns(method=pl.lit("rep_commit"))
+    return latest.with_columns(method=pl.lit("rep_commit_submitted"))
+
+
+def _filled(
+    subs: pl.DataFrame, submitted: pl.DataFrame, weighted: pl.DataFrame, name: str
+) -> pl.DataFrame:
+    """Each rep's call, or their stage-weighted pipeline and wins where they have none;
+    nothing for a CRM whose reps never call (maven): there is no commit to fill."""
+    if subs.is_empty():
+        submitted, weighted = submitted.clear(), weighted.clear()
+    both = submitted.select(*KEY, "owner_id", called="value").join(
+        weighted.select(*KEY, "owner_id", weighted="value"),
+        on=[*KEY, "owner_id"],
+        how="full",
+        coalesce=True,
+    )
+    return both.select(
+        *KEY,
+        "owner_id",
+        value=pl.coalesce("called", "weighted"),
+        method=pl.lit(name),
+        submitted=pl.col("called").is_not_null(),
+    )
 
 
 def _weighted(rows: pl.DataFrame, rate: pl.Expr, so_far: pl.DataFrame, name: str) -> pl.DataFrame:
@@ -112,17 +153,36 @@ def baselines(
     actuals: pl.DataFrame,
     definitions: Any,
 ) -> pl.DataFrame:
-    """Every baseline's value per snapshot and owner: (KEY, owner_id, value, method)."""
+    """Every baseline's value per snapshot and owner: (KEY, owner_id, value, method,
+    submitted); ``submitted`` is set on the filled commits' rows only (null elsewhere)."""
     crm = {s.key: s.probability for s in definitions.stages}
     default = pl.col("stage").replace_strict(crm, default=0.0, return_dtype=pl.Float64)
     rates = _history_rates(rows, snaps)
     hist_rows = rows.join(rates, on=[*KEY, "stage"], how="left")
+    submitted = _submitted(subs, snaps)
+    weighted = _weighted(rows, default, so_far, "stage_weighted_crm")
+    history = _weighted(
+        hist_rows, pl.col("rate").fill_null(default), so_far, "stage_weighted_history"
+    )
     parts = [
-        _rep_commit(subs, snaps),
-        _weighted(rows, default, so_far, "stage_weighted_crm"),
-        _weighted(hist_rows, pl.col("rate").fill_null(default), so_far, "stage_weighted_history"),
+        _filled(subs, submitted, history, "rep_commit"),
+        _filled(subs, submitted, weighted, "rep_commit_crm_fill"),
+        submitted,
+        weighted,
+        history,
         _seasonal_naive(actuals, snaps),
     ]
     return pl.concat(
-        [p.select(*KEY, "owner_id", pl.col("value").cast(pl.Float64), "method") for p in parts]
+        [
+            p.select(
+                *KEY,
+                "owner_id",
+                pl.col("value").cast(pl.Float64),
+                "method",
+                pl.col("submitted")
+                if "submitted" in p.columns
+                else pl.lit(None, pl.Boolean).alias("submitted"),
+            )
+            for p in parts
+        ]
     )

@@ -66,6 +66,8 @@ c[3].metric(
     None
     if company["gap_to_commit"] is None
     else f"P50 {money(company['gap_to_commit'])} vs commit",
+    help="Each rep's latest call for the period; for a rep who has not called yet, what they "
+    "have won in it plus their open pipeline in it at the rates its stages have converted at.",
 )
 c[4].metric("Won so far", money(company["won_to_date"]))
 flag_box("forecast", "forecast", f"{run}:{kind}:{company['period_start']}", key="flag_forecast")
@@ -84,12 +86,12 @@ if len(mix):
         )
     if m["commit"] is None:
         st.caption(
-            "No rep commit yet at this snapshot: the range is the simulation's alone "
+            "No rep has called yet at this snapshot: the range is the simulation's alone "
             f"(bias ×{m['sim_bias']:.2f}, range ×{m['scale']:.2f} from {m['periods']} past {kind}s)."
         )
     else:
         st.caption(
-            f"The centre leans {m['weight']:.0%} on the teams' debiased commits (commit bias ×{m['commit_bias']:.2f}), "
+            f"The centre leans {m['weight']:.0%} on the teams' debiased calls (commit bias ×{m['commit_bias']:.2f}), "
             f"{1 - m['weight']:.0%} on the simulation (bias ×{m['sim_bias']:.2f}); range ×{m['scale']:.2f}. "
             f"Learned from {m['periods']} past {kind}s at this point of the period."
         )
@@ -159,9 +161,17 @@ else:
     commit = t.filter((pl.col("offset") == "all") & (pl.col("method") == "rep_commit"))
     if len(commit) and commit["mape_ratio"][0] is not None:
         cr = commit.row(0, named=True)
+        calls = t.filter((pl.col("offset") == "all") & (pl.col("method") == "rep_commit_submitted"))
+        against_calls = (
+            f" Against the calls alone, a rep who has not called counting nothing: "
+            f"{calls['mape_ratio'][0]:.2f}×."
+            if len(calls) and calls["mape_ratio"][0] is not None
+            else ""
+        )
         st.caption(
             f"Over every {kind} and snapshot point the forecast's MAPE is {cr['mape_ratio']:.2f}× the rep "
-            f"commit's (90% interval {cr['ratio_low']:.2f}–{cr['ratio_high']:.2f}, resampling whole {kind}s)."
+            f"commit's (90% interval {cr['ratio_low']:.2f}–{cr['ratio_high']:.2f}, resampling whole {kind}s; "
+            f"a rep who has not called yet counts their wins and their pipeline at its stages' past rates).{against_calls}"
         )
     e = errors.filter(pl.col("period_kind") == kind)
     point = st.selectbox(

@@ -51,12 +51,21 @@ def test_a_run_stores_ranges_drivers_and_its_backtest(forecast_company: Warehous
     assert set(bt["method"]) == {
         "agent",
         "rep_commit",
+        "rep_commit_crm_fill",
+        "rep_commit_submitted",
         "stage_weighted_crm",
         "stage_weighted_history",
         "seasonal_naive",
     }
     # Every period of the backtest is over and scored against its actual.
     assert bt.filter(pl.col("segment_kind") == "company")["actual"].null_count() == 0
+    # The filled commit is the calls plus what stands in for reps who have not called:
+    # never below the calls, at every snapshot that has any.
+    company = bt.filter(pl.col("segment_kind") == "company")
+    at = ["period_kind", "period_start", "snapshot_at"]
+    calls = company.filter(method="rep_commit_submitted").select(*at, called="p50")
+    both = company.filter(method="rep_commit").join(calls, on=at)
+    assert len(both) and (both["p50"] >= both["called"] - 1e-6).all()
     assert len(drivers) and drivers["variance_share"].max() <= 1.0
     assert set(drivers["period_kind"]) == {"month", "quarter"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import polars as pl
@@ -9,6 +10,7 @@ import pytest
 
 from revstack.agents.features import TABLES
 from revstack.agents.forecast import Inputs, prepare
+from revstack.agents.forecast._backtest import _baseline_segments
 from revstack.contracts import load_definitions
 
 T = dt.datetime
@@ -130,3 +132,126 @@ def test_deal_rows_label_wins_inside_the_period_only(tiny: dict) -> None:
     assert rows["in_period"].to_list() == [True, True, False]
     jan = tiny["rows"].filter(period_kind="month", period_start=dt.date(2025, 1, 1), offset=0)
     assert jan["opportunity_id"].to_list() == ["D4"]  # D1-D3 did not exist on Jan 1
+
+
+def _three_reps() -> Inputs:
+    """February 2025 with three reps: u1 calls on the 1st (1,500); u2 never calls and has
+    an open negotiation deal (D5, 3,000) and one won on the 10th (D6, 1,200); u3 calls
+    late, on the 10th (700), and has an open proposal deal (D7, 1,000)."""
+    base = tiny_inputs()
+    more = pl.DataFrame(
+        [
+            ("D5", T(2025, 1, 8), "negotiation", 3000.0, dt.date(2025, 2, 25), "commit", "u2"),
+            ("D6", T(2025, 1, 9), "negotiation", 1200.0, dt.date(2025, 2, 10), "commit", "u2"),
+            ("D6", T(2025, 2, 10), "closed_won", 1200.0, dt.date(2025, 2, 10), "closed", "u2"),
+            ("D7", T(2025, 1, 11), "proposal", 1000.0, dt.date(2025, 2, 28), "best_case", "u3"),
+        ],
+        orient="row",
+        schema=[
+            "opportunity_id",
+            "changed_at",
+            "stage",
+            "amount",
+            "close_date",
+            "forecast_category",
+            "changed_by",
+        ],
+    ).with_columns(
+        history_id=pl.format("X{}", pl.int_range(pl.len())), probability=pl.lit(None, pl.Float64)
+    )
+    history = pl.concat([base.history, more.select(base.history.columns)])
+    deals = pl.concat(
+        [
+            base.deals,
+            pl.DataFrame(
+                {
+                    "opportunity_id": ["D5", "D6", "D7"],
+                    "lead_source": ["inbound"] * 3,
+                    "opportunity_type": ["new_business"] * 3,
+                    "product": ["P"] * 3,
+                }
+            ),
+        ]
+    )
+    users = pl.DataFrame(
+        {"user_id": ["u1", "u2", "u3"], "team": ["T1", "T2", "T2"], "region": ["NA"] * 3}
+    )
+    late = pl.DataFrame(
+        {
+            "user_id": ["u3"],
+            "period_type": ["month"],
+            "period_start": [FEB],
+            "submitted_at": [T(2025, 2, 10, 9)],
+            "commit_amount": [700.0],
+        }
+    )
+    tables = {**base.feature_tables, "crm.opportunity_history": history}
+    return dataclasses.replace(
+        base,
+        history=history,
+        deals=deals,
+        users=users,
+        submissions=pl.concat([base.submissions, late]),
+        feature_tables=tables,
+    )
+
+
+@pytest.fixture(scope="module")
+def three() -> dict:
+    return prepare(_three_reps())
+
+
+def _per_rep(pre: dict, method: str, offset: int) -> dict[str, float]:
+    b = pre["baselines"].filter(method=method, period_kind="month", period_start=FEB, offset=offset)
+    return dict(zip(b["owner_id"], b["value"], strict=True))
+
+
+def test_rep_commit_fills_a_rep_who_has_not_called_at_the_stages_past_rates(
+    three: dict,
+) -> None:
+    # The one period over by Feb 1 (and by Feb 15, at its day 14) is January, whose one
+    # negotiation deal (D4) was won in it: rate 1.0; proposal has no history (CRM 0.4).
+    # Feb 1: u1 has called; u2 has not (D5 3,000 + D6 1,200 at 1.0, nothing won yet);
+    # u3 calls only on the 10th, so counts D7 at 0.4 x 1,000.
+    assert _per_rep(three, "rep_commit", 0) == pytest.approx(
+        {"u1": 1500.0, "u2": 3000.0 + 1200.0, "u3": 400.0}
+    )
+    # Feb 15: u1's second call; u2 still silent: D5, and D6's 1,200 won on the 10th; u3's call.
+    assert _per_rep(three, "rep_commit", 14) == pytest.approx(
+        {"u1": 2600.0, "u2": 3000.0 + 1200.0, "u3": 700.0}
+    )
+    called = three["baselines"].filter(method="rep_commit", period_kind="month", period_start=FEB)
+    who = called.filter("submitted").sort("offset", "owner_id")
+    assert who.select("offset", "owner_id").rows() == [(0, "u1"), (14, "u1"), (14, "u3")]
+    assert called["submitted"].null_count() == 0
+
+
+def test_the_crm_fill_weighs_a_silent_rep_at_the_crm_probabilities(three: dict) -> None:
+    # Feb 1: u2's D5 0.7 x 3,000 + D6 0.7 x 1,200; Feb 15: D5 and the 1,200 won.
+    assert _per_rep(three, "rep_commit_crm_fill", 0) == pytest.approx(
+        {"u1": 1500.0, "u2": 2100.0 + 840.0, "u3": 400.0}
+    )
+    assert _per_rep(three, "rep_commit_crm_fill", 14) == pytest.approx(
+        {"u1": 2600.0, "u2": 2100.0 + 1200.0, "u3": 700.0}
+    )
+
+
+def test_rep_commit_submitted_is_the_calls_alone(three: dict) -> None:
+    assert _per_rep(three, "rep_commit_submitted", 0) == {"u1": 1500.0}
+    assert _per_rep(three, "rep_commit_submitted", 14) == {"u1": 2600.0, "u3": 700.0}
+
+
+def test_the_company_commit_counts_its_reps_and_those_who_had_called(three: dict) -> None:
+    inp = _three_reps()
+    seg = _baseline_segments(three, inp, three["snaps"]).filter(
+        segment_kind="company", period_kind="month", period_start=FEB
+    )
+    filled = seg.filter(method="rep_commit").sort("offset")
+    assert filled["value"].to_list() == pytest.approx([1500 + 4200 + 400, 2600 + 4200 + 700])
+    assert filled["reps"].to_list() == [3, 3]
+    assert filled["reps_submitted"].to_list() == [1, 2]
+    crm = seg.filter(method="rep_commit_crm_fill").sort("offset")
+    assert crm["reps_submitted"].to_list() == [1, 2]
+    # The counts belong to the filled commits alone.
+    filled = pl.col("method").is_in(["rep_commit", "rep_commit_crm_fill"])
+    assert seg.filter(~filled)["reps"].null_count() == len(seg.filter(~filled)) > 0

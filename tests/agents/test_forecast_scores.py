@@ -216,3 +216,18 @@ def test_share_interval_resamples_whole_periods() -> None:
     by_point = share_interval(np.arange(90), hit, seed=2)
     assert by_period[0] < hit.mean() < by_period[1]
     assert by_point[1] - by_point[0] < 0.75 * (by_period[1] - by_period[0])
+
+
+def test_calls_in_keeps_the_snapshots_at_which_most_reps_had_called() -> None:
+    agent, base = _frames()
+    # Q1: 4 of 5 reps had called (80%: in); Q2: 3 of 5 (out).
+    base = base.with_columns(reps=pl.Series([5, 5]), reps_submitted=pl.Series([4, 3]))
+    [_, every] = accuracy(agent, base)
+    calls = every["calls_in"]
+    assert (calls["snapshots"], calls["share"]) == (1, pytest.approx(0.5))
+    # Q1 alone: the agent's 5% against the commit's 20%.
+    assert calls["mape_ratio"]["ratio"] == pytest.approx(0.25)
+    assert calls["mape_ratio"]["periods"] == 1
+    # Frames without the counts (a backtest stored before them) have no such figure.
+    [_, old] = accuracy(*_frames())
+    assert old["calls_in"] is None
