@@ -61,8 +61,9 @@ class AccessDenied(EngineError):
     """An agent reached for data its contract does not grant."""
 
 
-def leading_key(con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, ...]:
-    """The table's primary key when its columns are the table's first ones, else ().
+def leading_key(con: duckdb.DuckDBPyConnection, table: str, existing: list[str]) -> tuple[str, ...]:
+    """The table's primary key when its columns are the table's first ones (``existing``:
+    its columns in table order), else ().
 
     Rows ordered by such a key are in the order ``ORDER BY ALL`` gives any selection of
     the table's columns in table order that holds the key (no two rows tie on it), and
@@ -70,7 +71,6 @@ def leading_key(con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, ...]:
     at load 5)."""
     schema, name = table.split(".")
     pk = con.execute(_PRIMARY_KEY, {"schema": schema, "table": name}).fetchall()
-    existing = [r[0] for r in con.execute(_COLUMNS, {"schema": schema, "table": name}).fetchall()]
     key = tuple(pk[0][0]) if pk else ()
     return key if key and list(key) == existing[: len(key)] else ()
 
@@ -133,21 +133,21 @@ class SharedReads:
                     self._wants.pop(table, None)
 
     def frame(
-        self, con: duckdb.DuckDBPyConnection, table: str, columns: list[str]
+        self, con: duckdb.DuckDBPyConnection, table: str, existing: list[str], columns: list[str]
     ) -> pl.DataFrame | None:
-        """``columns`` of ``table`` (in table order) as one read serves them all, or None
-        when the table is not shared or its key does not decide the order."""
+        """``columns`` of ``table`` (in table order; ``existing`` are all of them) as one
+        read serves them all, or None when the table is not shared or its key does not
+        decide the order."""
         if table not in self._wants:
             return None
         self._forget_written(con)
-        key = self._key(con, table)
+        if table not in self._keys:
+            self._keys[table] = leading_key(con, table, existing)
+        key = self._keys[table]
         if not key or not set(key) <= set(columns):
             return None
         if table not in self._frames:
             schema, name = table.split(".")
-            existing = [
-                r[0] for r in con.execute(_COLUMNS, {"schema": schema, "table": name}).fetchall()
-            ]
             want = self._wants[table]
             cols = [c for c in existing if want == ALL_COLUMNS or c in want]
             quoted = ", ".join(f'"{c}"' for c in cols)  # names from the catalog
@@ -156,11 +156,6 @@ class SharedReads:
                 con, f'SELECT {quoted} FROM "{schema}"."{name}" ORDER BY {order}'
             )
         return self._frames[table].select(columns)
-
-    def _key(self, con: duckdb.DuckDBPyConnection, table: str) -> tuple[str, ...]:
-        if table not in self._keys:
-            self._keys[table] = leading_key(con, table)
-        return self._keys[table]
 
     def _forget_written(self, con: duckdb.DuckDBPyConnection) -> None:
         [(imports, seq)] = con.execute(_GENERATION).fetchall()
@@ -259,7 +254,7 @@ class Context:
             if not cols:
                 raise AccessDenied(f"{self.agent}: no granted columns of {table} exist")
             if since is None and self._shared is not None:
-                shared = self._shared.frame(con, table, cols)
+                shared = self._shared.frame(con, table, existing, cols)
                 if shared is not None:
                     return shared
             quoted = ", ".join(f'"{c}"' for c in cols)  # names from the catalog
@@ -273,7 +268,7 @@ class Context:
             # A scan's row order is not promised, and an agent that draws or fits row by
             # row must see the same rows in the same order: ORDER BY ALL, or the leading
             # key when the selection holds it (the same order, sorted for less).
-            key = leading_key(con, table)
+            key = leading_key(con, table, existing)
             order = ", ".join(f'"{c}"' for c in key) if key and set(key) <= set(cols) else "ALL"
             return frame(
                 con, f'SELECT {quoted} FROM "{schema}"."{name}"{where} ORDER BY {order}', params

@@ -17,15 +17,9 @@ T = dt.datetime
 FEB = dt.date(2025, 2, 1)
 
 
-def _history() -> pl.DataFrame:
-    rows = [  # deal, changed_at, stage, amount, close_date, category, owner
-        ("D1", T(2025, 1, 5), "proposal", 1000.0, dt.date(2025, 2, 20), "best_case", "u1"),
-        ("D2", T(2025, 1, 10), "negotiation", 2000.0, dt.date(2025, 2, 10), "commit", "u1"),
-        ("D2", T(2025, 2, 5), "closed_won", 2000.0, dt.date(2025, 2, 5), "closed", "u1"),
-        ("D3", T(2025, 1, 3), "discovery", 500.0, dt.date(2025, 3, 15), "pipeline", "u2"),
-        ("D4", T(2024, 12, 1), "negotiation", 800.0, dt.date(2025, 1, 20), "commit", "u2"),
-        ("D4", T(2025, 1, 20), "closed_won", 800.0, dt.date(2025, 1, 20), "closed", "u2"),
-    ]
+def _rows(rows: list[tuple], prefix: str) -> pl.DataFrame:
+    """History rows (deal, changed_at, stage, amount, close_date, category, owner) with
+    ids ``prefix`` + row number and no stored probability."""
     df = pl.DataFrame(
         rows,
         orient="row",
@@ -40,8 +34,21 @@ def _history() -> pl.DataFrame:
         ],
     )
     return df.with_columns(
-        history_id=pl.format("H{}", pl.int_range(pl.len())), probability=pl.lit(None, pl.Float64)
+        history_id=pl.format(prefix + "{}", pl.int_range(pl.len())),
+        probability=pl.lit(None, pl.Float64),
     )
+
+
+def _history() -> pl.DataFrame:
+    rows = [  # deal, changed_at, stage, amount, close_date, category, owner
+        ("D1", T(2025, 1, 5), "proposal", 1000.0, dt.date(2025, 2, 20), "best_case", "u1"),
+        ("D2", T(2025, 1, 10), "negotiation", 2000.0, dt.date(2025, 2, 10), "commit", "u1"),
+        ("D2", T(2025, 2, 5), "closed_won", 2000.0, dt.date(2025, 2, 5), "closed", "u1"),
+        ("D3", T(2025, 1, 3), "discovery", 500.0, dt.date(2025, 3, 15), "pipeline", "u2"),
+        ("D4", T(2024, 12, 1), "negotiation", 800.0, dt.date(2025, 1, 20), "commit", "u2"),
+        ("D4", T(2025, 1, 20), "closed_won", 800.0, dt.date(2025, 1, 20), "closed", "u2"),
+    ]
+    return _rows(rows, "H")
 
 
 def _empty(table: str) -> pl.DataFrame:
@@ -139,25 +146,14 @@ def _three_reps() -> Inputs:
     an open negotiation deal (D5, 3,000) and one won on the 10th (D6, 1,200); u3 calls
     late, on the 10th (700), and has an open proposal deal (D7, 1,000)."""
     base = tiny_inputs()
-    more = pl.DataFrame(
+    more = _rows(
         [
             ("D5", T(2025, 1, 8), "negotiation", 3000.0, dt.date(2025, 2, 25), "commit", "u2"),
             ("D6", T(2025, 1, 9), "negotiation", 1200.0, dt.date(2025, 2, 10), "commit", "u2"),
             ("D6", T(2025, 2, 10), "closed_won", 1200.0, dt.date(2025, 2, 10), "closed", "u2"),
             ("D7", T(2025, 1, 11), "proposal", 1000.0, dt.date(2025, 2, 28), "best_case", "u3"),
         ],
-        orient="row",
-        schema=[
-            "opportunity_id",
-            "changed_at",
-            "stage",
-            "amount",
-            "close_date",
-            "forecast_category",
-            "changed_by",
-        ],
-    ).with_columns(
-        history_id=pl.format("X{}", pl.int_range(pl.len())), probability=pl.lit(None, pl.Float64)
+        "X",
     )
     history = pl.concat([base.history, more.select(base.history.columns)])
     deals = pl.concat(
