@@ -18,9 +18,27 @@ def _ordered(df: pl.DataFrame) -> pl.DataFrame:
 def to_outputs(fc: Forecast) -> dict[str, pl.DataFrame]:
     """``{"ops.forecasts": ..., "ops.forecast_drivers": ..., ...}`` for the engine to write."""
     live = fc.agent.filter(pl.col("live")) if len(fc.agent) else fc.agent
+    at = ["period_kind", "period_start", "offset", "segment_kind", "segment"]
     commits = (
-        fc.baselines.filter(pl.col("method") == "rep_commit").select(
-            "period_kind", "period_start", "offset", "segment_kind", "segment", rep_commit="value"
+        fc.baselines.filter(pl.col("method") == "rep_commit")
+        .select(
+            *at,
+            rep_commit="value",
+            reps=pl.col("reps").cast(pl.Int32),
+            reps_called=pl.col("reps_submitted").cast(pl.Int32),
+        )
+        .join(
+            fc.baselines.filter(pl.col("method") == "rep_commit_submitted").select(
+                *at, rep_commit_calls="value"
+            ),
+            on=at,
+            how="left",
+        )
+        # A segment nobody in has called has no row of calls: its calls are nothing.
+        .with_columns(
+            rep_commit_calls=pl.when(pl.col("reps").is_not_null()).then(
+                pl.col("rep_commit_calls").fill_null(0.0)
+            )
         )
         if len(fc.baselines)
         else None
@@ -29,13 +47,14 @@ def to_outputs(fc: Forecast) -> dict[str, pl.DataFrame]:
     if len(live):
         forecasts = live
         if commits is not None:
-            forecasts = forecasts.join(
-                commits,
-                on=["period_kind", "period_start", "offset", "segment_kind", "segment"],
-                how="left",
-            )
+            forecasts = forecasts.join(commits, on=at, how="left")
         else:
-            forecasts = forecasts.with_columns(rep_commit=pl.lit(None, pl.Float64))
+            forecasts = forecasts.with_columns(
+                rep_commit=pl.lit(None, pl.Float64),
+                rep_commit_calls=pl.lit(None, pl.Float64),
+                reps=pl.lit(None, pl.Int32),
+                reps_called=pl.lit(None, pl.Int32),
+            )
         forecasts = _ordered(forecasts).select(
             snapshot_date=pl.col("moment").cast(pl.Date),
             snapshot_at="moment",
@@ -52,6 +71,9 @@ def to_outputs(fc: Forecast) -> dict[str, pl.DataFrame]:
             pipeline_expected="pipeline_expected",
             new_expected="new_expected",
             rep_commit="rep_commit",
+            rep_commit_calls="rep_commit_calls",
+            reps="reps",
+            reps_called="reps_called",
         )
     drivers = pl.DataFrame()
     if len(fc.drivers):

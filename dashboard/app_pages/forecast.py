@@ -70,6 +70,14 @@ c[3].metric(
     "have won in it plus their open pipeline in it at the rates its stages have converted at.",
 )
 c[4].metric("Won so far", money(company["won_to_date"]))
+if company.get("reps") is not None:  # rows stored before migration 022 do not say
+    filled = (company["rep_commit"] or 0.0) - (company["rep_commit_calls"] or 0.0)
+    st.caption(
+        f"{company['reps_called']} of {company['reps']} reps have called for this {kind}: their calls "
+        f"come to {money(company['rep_commit_calls'])}; the other {money(filled)} of the rep commit "
+        "stands in for reps who have not called yet (their wins and their pipeline at its stages' "
+        "past rates), nobody's word."
+    )
 flag_box("forecast", "forecast", f"{run}:{kind}:{company['period_start']}", key="flag_forecast")
 st.caption(
     f"Expected {money(company['expected'])}: won so far {money(company['won_to_date'])}, open deals "
@@ -108,7 +116,17 @@ chart(
 )
 show_frame(
     segs.select(
-        "segment", "p10", "p50", "p90", "expected", "won_to_date", "rep_commit", "gap_to_commit"
+        "segment",
+        "p10",
+        "p50",
+        "p90",
+        "expected",
+        "won_to_date",
+        "rep_commit",
+        "gap_to_commit",
+        "rep_commit_calls",
+        "reps_called",
+        "reps",
     )
 )
 download(part, f"forecast_{kind}", key="dl_fc_live")

@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from revstack.agents.engine import Context
-from revstack.agents.forecast import load, run_forecast
+from revstack.agents.forecast import load, run_forecast, to_outputs
 from revstack.cli import main
 from revstack.contracts import load_all
 from revstack.data.ingest import ingest
@@ -68,6 +68,72 @@ def test_a_run_stores_ranges_drivers_and_its_backtest(forecast_company: Warehous
     assert len(both) and (both["p50"] >= both["called"] - 1e-6).all()
     assert len(drivers) and drivers["variance_share"].max() <= 1.0
     assert set(drivers["period_kind"]) == {"month", "quarter"}
+
+
+# Each rep's latest call for a period at or before a moment, summed, and how many reps had
+# made one: counted from the submissions themselves, not by the forecast's code.
+_CALLS = """
+SELECT period_kind, sum(commit_amount)::DOUBLE AS called, count(*) AS callers
+FROM (
+    SELECT s.period_type AS period_kind, s.commit_amount
+    FROM crm.forecast_submissions s
+    JOIN (SELECT * FROM (VALUES ('month', $month), ('quarter', $quarter)) t(kind, start)) p
+      ON s.period_type = p.kind AND s.period_start = p.start
+    WHERE s.submitted_at <= $at
+    QUALIFY row_number() OVER (PARTITION BY s.period_type, s.user_id ORDER BY s.submitted_at DESC) = 1
+)
+GROUP BY period_kind
+"""
+
+
+def _assert_calls_told_apart(wh: Warehouse, live: pl.DataFrame) -> int:
+    """The live company rows' calls and callers against the submissions; returns callers."""
+    company = live.filter(segment_kind="company")
+    assert len(company) == 2
+    starts = dict(company.select("period_kind", "period_start").iter_rows())
+    with wh.connect() as con:
+        truth = frame(
+            con,
+            _CALLS,
+            {
+                "month": starts["month"],
+                "quarter": starts["quarter"],
+                "at": company["snapshot_at"][0],
+            },
+        )
+    seen = 0
+    for row in company.iter_rows(named=True):
+        t = truth.filter(period_kind=row["period_kind"])
+        called, callers = (t["called"][0], t["callers"][0]) if len(t) else (0.0, 0)
+        assert row["rep_commit_calls"] == pytest.approx(called, rel=1e-9, abs=1e-6)
+        assert row["reps_called"] == callers and row["reps"] > 0 and callers <= row["reps"]
+        # The filled commit is the calls plus a stand-in for each rep who has not called.
+        assert row["rep_commit"] >= row["rep_commit_calls"] - 1e-6
+        if callers < row["reps"]:
+            assert row["rep_commit"] > row["rep_commit_calls"]
+        seen += callers
+    return seen
+
+
+@pytest.mark.slow
+def test_the_live_rep_commit_on_a_period_s_first_day_is_all_stand_in(
+    forecast_company: Warehouse,
+) -> None:
+    with forecast_company.connect() as con:
+        live = live_forecasts(con)
+    # The small company's data ends as both periods start: nobody has called yet.
+    assert _assert_calls_told_apart(forecast_company, live) == 0
+
+
+@pytest.mark.slow
+def test_the_live_rep_commit_says_how_much_of_it_is_calls(small_company: Warehouse) -> None:
+    # Day 19 of a month and day 50 of a quarter: some reps have called, some not.
+    inp = dataclasses.replace(_inputs(small_company), as_of=dt.datetime(2025, 8, 20, 17))
+    fc = run_forecast(
+        inp, eval_from=dt.date(2025, 5, 1), refit_months=12, draws=100, live_draws=200
+    )
+    live = to_outputs(fc)["ops.forecasts"]
+    assert _assert_calls_told_apart(small_company, live) > 0
 
 
 @pytest.mark.slow

@@ -47,6 +47,15 @@ def test_the_forecast_page_shows_the_stored_ranges(
         ).row(0, named=True)
         shown = {m.label: m.value for m in at.metric}
         assert shown["P50"] == _money(company["p50"])
+        # How much of the rep commit is anybody's call, and how much stands in for reps who
+        # have not called.
+        calls = [c.value for c in at.caption if "reps have called" in c.value]
+        assert len(calls) == 1 and calls[0].startswith(
+            f"{company['reps_called']} of {company['reps']} reps have called for this {kind}"
+        )
+        filled = company["rep_commit"] - company["rep_commit_calls"]
+        assert f"their calls come to {_money(company['rep_commit_calls'])}" in calls[0]
+        assert f"the other {_money(filled)} of the rep commit" in calls[0]
         assert shown["P10"] == _money(company["p10"])
         # How the centre was made is said, with the run's own figures.
         mix = mixes.filter(period_kind=kind).row(0, named=True)
