@@ -66,6 +66,7 @@ lock:
 # Every bench in bench/, one after another (hours: the forecast's five backtests and the
 # calibration's simulations are most of it). Each prints its figures with the machine's
 # load; none asserts. The companies they share are made once under var/bench.
+# bench_deal_prep_output.py is left out: it compares two checkouts' briefings, not a figure.
 BENCH := var/bench
 bench: install
 	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev,bench]'
@@ -84,6 +85,7 @@ bench: install
 	$(BIN)/python bench/bench_pipeline.py --db $(BENCH)/mid1.duckdb
 	$(BIN)/python bench/bench_forecast_fit.py --db $(BENCH)/mid1.duckdb
 	$(BIN)/python bench/bench_forecast_incremental.py --db $(BENCH)/mid1.duckdb
+	$(BIN)/python bench/bench_risk_schedule.py --db $(BENCH)/mid1.duckdb --fit-at 2026-08-27
 	$(BIN)/python bench/bench_pages.py --db $(BENCH)/pages-mid1.duckdb
 	rm -f $(BENCH)/small1.duckdb $(BENCH)/small1.duckdb.wal
 	$(BIN)/revstack generate --scale small --seed 1 --db $(BENCH)/small1.duckdb
@@ -91,7 +93,12 @@ bench: install
 	$(BIN)/revstack people add rev --role reviewer --by revops --db $(BENCH)/small1.duckdb
 	$(BIN)/revstack run --db $(BENCH)/small1.duckdb
 	$(BIN)/python bench/review_scenario.py --db $(BENCH)/small1.duckdb
-	$(BIN)/python bench/bench_weekly_run.py --scale mid --seed 7 --as-of 2026-09-24
+	rm -rf $(BENCH)/weekly && mkdir -p $(BENCH)/weekly
+	$(BIN)/python bench/bench_weekly_run.py --scale mid --seed 7 --as-of 2026-09-24 --keep $(BENCH)/weekly
+	$(BIN)/python bench/bench_identity_weekly.py --weekly $(BENCH)/weekly/weekly.duckdb
+	$(BIN)/python bench/bench_weekly_agents.py --from-start $(BENCH)/weekly --keep $(BENCH)/weekly/agents.duckdb
+	$(BIN)/python bench/bench_weekly_agents.py --weekly $(BENCH)/weekly/agents.duckdb
+	$(BIN)/python bench/bench_agents_pooled.py
 	$(BIN)/python bench/bench_calibration.py --dir $(BENCH)/calibration
 	$(BIN)/python bench/forecast_accuracy.py --dir $(BENCH)/accuracy
 
