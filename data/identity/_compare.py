@@ -321,12 +321,15 @@ GROUP BY ALL
 """
 
 
-def gamma_sql(comparisons: list[Comparison], pairs_table: str) -> str:
+def gamma_sql(comparisons: list[Comparison], pairs_table: str, *, hierarchy: bool = False) -> str:
     """One row per pair of ``pairs_table`` with a gamma level per comparison.
 
     The inner query fetches both records' columns and every Jaro-Winkler similarity a
     level needs, once; the outer CASEs then only compare numbers and strings (in SQL a
-    similarity written in three WHEN arms would be computed three times).
+    similarity written in three WHEN arms would be computed three times). With
+    ``hierarchy`` (the records carry a ``parent`` id) each pair also gets ``apart``: one
+    record is the other's parent, so the two are different entities by the list's own
+    say (docs/identity.md, Hierarchy).
     """
     columns = sorted({c for comp in comparisons for c in comp.columns})
     sims = sorted({s for comp in comparisons for s in _similarities(comp)})
@@ -338,6 +341,8 @@ def gamma_sql(comparisons: list[Comparison], pairs_table: str) -> str:
     jw += "".join(
         f", greatest(l.{c.kind}_tf, r.{c.kind}_tf) AS tf_{c.kind}" for c in comparisons if c.tf
     )
+    if hierarchy:
+        jw += ", coalesce(l.parent = r.record_id OR r.parent = l.record_id, false) AS apart"
     gammas = ",\n       ".join(f"{c.case()} AS g_{c.kind}" for c in comparisons)
     dropped = (
         [f"l_{c}, r_{c}" for c in columns] + [f"jw_{c}" for c in sims] + [a for a, _ in extras]
