@@ -11,7 +11,7 @@ missing, which counts as no evidence either way.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["Comparison", "Rule", "comparisons_for", "blocking_rules", "pairs_sql", "gamma_sql"]
 
@@ -185,6 +185,7 @@ _OTHERS = {
             ("same number", "right(l_phone, 9) = right(r_phone, 9)"),
             ("same last 7 digits", "right(l_phone, 7) = right(r_phone, 7)"),
         ),
+        tf=True,
         strong=1,
         weak=1,
     ),
@@ -197,6 +198,7 @@ _OTHERS = {
         ("domain",),
         _null("domain"),
         (("exact", "l_domain = r_domain"),),
+        tf=True,
         strong=1,
         weak=1,
     ),
@@ -206,14 +208,20 @@ _OTHERS = {
 def comparisons_for(columns: set[str]) -> list[Comparison]:
     """The comparisons that the prepared columns support, in a fixed order."""
     out = []
+    people = "name_given" in columns
     if "name_sorted" in columns:
         out.append(_ORG_NAME)
-    elif "name_given" in columns:
+    elif people:
         out.append(_person("name"))
     if "person" in columns:
         out.append(_person("person"))
     for comparison in _OTHERS.values():
         if all(c in columns for c in comparison.columns):
+            # Colleagues share their company's switchboard and domain by design: among
+            # people a common number or domain is no weaker a sign (contacts' recall fell
+            # 0.999 -> 0.997 with the adjustment, precision stayed).
+            if people and comparison.kind in ("phone", "domain"):
+                comparison = replace(comparison, tf=False)
             out.append(comparison)
     return out
 

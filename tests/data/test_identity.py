@@ -254,3 +254,47 @@ def test_golden_records_follow_the_documented_survivorship_rules(wh: Warehouse) 
     by = {r["field"]: r for r in g.iter_rows(named=True)}
     assert by["employees"]["value"] == "150" and by["employees"]["rule"] == "most recent"
     assert set(g["entity_id"]) == {"a1"}
+
+
+@pytest.mark.slow
+def test_a_switchboard_many_companies_share_is_weaker_evidence_than_one_two_share(
+    small_company: Warehouse,
+) -> None:
+    with small_company.connect() as con:
+        accounts = frame(
+            con,
+            "SELECT account_id AS record_id, name, website, phone, street, city, postal_code FROM crm.accounts",
+        )
+    # Eight unrelated companies on one office switchboard, and two on another of their
+    # own; nothing else in common (no website, each its own street), so each pair of
+    # them differs only in how common the number is.
+    names = [
+        "Zorblax",
+        "Quintaro",
+        "Velmuth",
+        "Ostrakan",
+        "Pirenzo",
+        "Galdova",
+        "Hesketh",
+        "Ubrino",
+    ]
+    planted = pl.DataFrame(
+        {
+            "record_id": [f"Z{i}" for i in range(10)],
+            "name": [f"{n} Widgets" for n in names] + ["Marradine Foods", "Cobbleton Labs"],
+            "website": [None] * 10,
+            "phone": ["+1 415 555 0142"] * 8 + ["+1 415 555 0199"] * 2,
+            "street": [f"{100 + i} Elm St" for i in range(10)],
+            "city": ["Springfield"] * 10,
+            "postal_code": [None] * 10,
+        },
+        schema=accounts.schema,
+    )
+    fields = {"name": "name", "domain": "website", "phone": "phone", "address": "street"}
+    fields |= {"city": "city", "zip": "postal_code"}
+    res = resolve(pl.concat([accounts, planted]), fields)
+    gcols = [f"g_{c.kind}" for c in res.comparisons]
+    shared = res.pairs.filter((pl.col("left_id") == "Z0") & (pl.col("right_id") == "Z1"))
+    own = res.pairs.filter((pl.col("left_id") == "Z8") & (pl.col("right_id") == "Z9"))
+    assert shared.select(gcols).rows() == own.select(gcols).rows()  # the same levels
+    assert shared["match_weight"].item() < own["match_weight"].item() - 1.5
