@@ -215,11 +215,17 @@ def _words(expr: pl.Expr, mapping: dict[str, str]) -> pl.Expr:
     return words.list.join(" ").replace("", None)
 
 
+# A name keyed in as the company's web address ("Acme.co.uk", "www.acme.com"): its name
+# is the address's first label.
+_HOSTNAME = r"(?i)^\s*(?:https?://)?(?:www\.)?([a-z0-9][a-z0-9-]*)(?:\.[a-z]{2,6}){1,2}/?\s*$"
+
+
 def org_name(expr: pl.Expr) -> pl.Expr:
     # A possessive goes, other apostrophes join: "Art's Deli" -> "art deli", "O'Hare" ->
     # "ohare", never "art s deli".
     key = company_key(
         expr.cast(pl.String)
+        .str.replace(_HOSTNAME, "$1")
         .str.replace_all(r"(?i)['\u2019`]s\b", "")
         .str.replace_all(r"['\u2019`]", "")
     )

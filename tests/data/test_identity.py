@@ -51,6 +51,24 @@ def test_names_domains_and_phones_normalise_to_one_key() -> None:
     assert people["name"].to_list() == ["robert smith", "robert smith"]
 
 
+def test_a_name_keyed_in_as_a_web_address_or_with_a_long_legal_form_is_the_company() -> None:
+    records = pl.DataFrame(
+        {
+            "record_id": ["1", "2", "3", "4", "5", "6"],
+            "name": [
+                "Arsope.Co.Uk",
+                "www.acme.com",
+                "Orromi Systems Aktiebolag",
+                "Kasoko Foods Ltda.",
+                "Booking Holdings",
+                "St. Mary Hospital",
+            ],
+        }
+    )
+    names = prepare(records, {"name": "name"})["name"].to_list()
+    assert names == ["arsope", "acme", "orromi sys", "kasoko foods", "booking", "st mary hospital"]
+
+
 def test_em_recovers_the_parameters_that_generated_the_pairs() -> None:
     rng = np.random.default_rng(4)
     m = [np.array([0.05, 0.15, 0.8]), np.array([0.1, 0.9])]
