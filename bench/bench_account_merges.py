@@ -45,7 +45,7 @@ from revstack.agents.crm_hygiene._merge import (  # noqa: E402
 from revstack.agents.engine import wilson  # noqa: E402
 from revstack.data.generator import generate  # noqa: E402
 from revstack.data.identity import pairwise_scores, resolve  # noqa: E402
-from revstack.data.warehouse import Warehouse, frame  # noqa: E402
+from revstack.data.warehouse import Warehouse, frame, release_all  # noqa: E402
 
 KINDS = ("accounts", "contacts")
 BANDS = ((0.0, 0.5), (0.5, 0.8), (0.8, 0.9), (0.9, 0.95), (0.95, 1.0001))
@@ -65,6 +65,7 @@ def _company(folder: Path, seed: int) -> Path:
     path = folder / f"small{seed}.duckdb"
     if not path.exists():
         generate(Warehouse(path), scale="small", seed=seed)
+        release_all()  # let go of the file before reading it
     return path
 
 
