@@ -15,7 +15,7 @@ over a seed group, with 95% Wilson intervals:
   many of them ended in one cluster.
 
     python bench/bench_account_merges.py [--seeds 0 1 2 3] [--held-out 7 11 12]
-        [--dir /tmp/companies] [--json]
+        [--dir /tmp/companies] [--json] [--scale mid --seeds 7 --held-out]
 """
 
 from __future__ import annotations
@@ -61,10 +61,10 @@ SELECT record_id, true_entity_id AS entity_id FROM truth.entities WHERE object_t
 """
 
 
-def _company(folder: Path, seed: int) -> Path:
-    path = folder / f"small{seed}.duckdb"
+def _company(folder: Path, seed: int, scale: str) -> Path:
+    path = folder / f"{scale}{seed}.duckdb"
     if not path.exists():
-        generate(Warehouse(path), scale="small", seed=seed)
+        generate(Warehouse(path), scale=scale, seed=seed)
         release_all()  # let go of the file before reading it
     return path
 
@@ -109,8 +109,8 @@ def _hierarchy(res: Any, records: pl.DataFrame) -> dict[str, int]:
     }
 
 
-def _seed(folder: Path, seed: int) -> dict[str, Any]:
-    con = duckdb.connect(str(_company(folder, seed)), read_only=True)
+def _seed(folder: Path, seed: int, scale: str) -> dict[str, Any]:
+    con = duckdb.connect(str(_company(folder, seed, scale)), read_only=True)
     try:
         accounts, contacts = con.sql(_ACCOUNTS).pl(), con.sql(_CONTACTS).pl()
         ta, tc = (frame(con, _TRUTH, {"k": k}) for k in KINDS)
@@ -165,6 +165,9 @@ def main() -> None:
         "--dir", help="where the generated companies are kept (default: a temp dir)"
     )
     parser.add_argument("--json", action="store_true", help="one JSON line per seed as well")
+    parser.add_argument(
+        "--scale", choices=["small", "mid"], default="small", help="mid: one seed at a time"
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     load = os.getloadavg()[0]
@@ -172,8 +175,10 @@ def main() -> None:
         folder = Path(args.dir) if args.dir else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         groups = {
-            "tuning": [_seed(folder, s) for s in args.seeds],
-            "held out": [_seed(folder, s) for s in args.held_out],
+            ("tuning" if args.scale == "small" else args.scale): [
+                _seed(folder, s, args.scale) for s in args.seeds
+            ],
+            "held out": [_seed(folder, s, args.scale) for s in args.held_out],
         }
     if args.json:
         for runs in groups.values():
