@@ -152,3 +152,35 @@ def test_a_resolution_stored_before_the_hierarchy_was_given_is_redone_in_full(
     assert not again.incremental["full"] and again.incremental["changed"] == 1
     assert _pair(again, parent, "ZSUB")["probability"] == 0.0
     assert _cluster_of(again, parent) != _cluster_of(again, "ZSUB")
+
+
+def test_a_looser_name_level_never_weighs_more_than_a_stricter_one() -> None:
+    from revstack.data.identity._model import _monotone
+
+    # levels: different, loose, containment, exact (best last); containment's u at the
+    # floor makes it outweigh exact, a level no match reached sets no bound.
+    m = np.array([0.05, 0.0, 0.15, 0.8])
+    u = np.array([0.99, 0.01, 1e-6, 1e-5])
+    capped = _monotone(m, u)
+    w = np.log2(m[2:] / capped[2:])
+    assert w[0] == pytest.approx(w[1]) and capped[2] > u[2]
+    assert capped[3] == u[3] and capped[0] == u[0]  # the best and "different" untouched
+    ordered = _monotone(np.array([0.1, 0.2, 0.7]), np.array([0.9, 0.09, 0.01]))
+    assert np.array_equal(ordered, [0.9, 0.09, 0.01])  # already in order: unchanged
+
+
+@pytest.mark.slow
+def test_a_model_stored_by_an_older_resolver_is_estimated_again(
+    accounts: tuple[pl.DataFrame, pl.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from revstack.data.identity import _resolve
+
+    records, _ = accounts
+    current = _resolve.MODEL_VERSION
+    monkeypatch.setattr(_resolve, "MODEL_VERSION", current - 1)
+    old = resolve(records, WITH_PARENT, move_together=TOGETHER).stored()
+    monkeypatch.setattr(_resolve, "MODEL_VERSION", current)
+    res = resolve_incremental(records, WITH_PARENT, old, move_together=TOGETHER)
+    assert res.incremental["full"]
+    same = resolve_incremental(records, WITH_PARENT, res.stored(), move_together=TOGETHER)
+    assert not same.incremental["full"]
