@@ -45,6 +45,8 @@ ACCOUNT_FIELDS = {
     "address": "street",
     "city": "city",
     "zip": "postal_code",
+    # Not compared: a subsidiary and its parent are two accounts (docs/identity.md).
+    "parent": "parent_account_id",
 }
 CONTACT_FIELDS = {
     "name": "full_name",
@@ -377,6 +379,10 @@ def merge_proposals(
         meta[kind] = {
             "records": len(records),
             "candidate_pairs": len(res.pairs),
+            # Pairs the CRM links parent and child: never proposed, however alike.
+            "kept_apart_by_parent": int(res.pairs["apart"].sum())
+            if "apart" in res.pairs.columns
+            else 0,
             "in_clusters": len(info),
             "clusters": info["entity"].n_unique(),
             "to_merge": len(todo),

@@ -38,7 +38,10 @@ def components(left: np.ndarray, right: np.ndarray, nodes: np.ndarray) -> np.nda
 
 
 def average_linkage(prob: np.ndarray, threshold: float) -> np.ndarray:
-    """Group labels for a symmetric matrix of match probabilities (diagonal ignored)."""
+    """Group labels for a symmetric matrix of match probabilities (diagonal ignored).
+
+    A pair at -inf is two entities for certain (one is the other's parent): no group
+    ever holds both, as any average over it is -inf."""
     n = len(prob)
     sums = prob.astype(float).copy()
     np.fill_diagonal(sums, -np.inf)
@@ -129,6 +132,9 @@ def cluster(
                 li = np.searchsorted(members, block["l"].to_numpy())
                 ri = np.searchsorted(members, block["r"].to_numpy())
                 prob[li, ri] = prob[ri, li] = block["probability"].to_numpy()
+                if "apart" in block.columns:  # never one group, whatever else links them
+                    apart = block["apart"].fill_null(False).to_numpy()
+                    prob[li[apart], ri[apart]] = prob[ri[apart], li[apart]] = -np.inf
             groups = average_linkage(prob, threshold)
             for g in np.unique(groups):
                 idx = np.flatnonzero(groups == g)

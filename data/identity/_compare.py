@@ -11,7 +11,7 @@ missing, which counts as no evidence either way.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["Comparison", "Rule", "comparisons_for", "blocking_rules", "pairs_sql", "gamma_sql"]
 
@@ -185,6 +185,7 @@ _OTHERS = {
             ("same number", "right(l_phone, 9) = right(r_phone, 9)"),
             ("same last 7 digits", "right(l_phone, 7) = right(r_phone, 7)"),
         ),
+        tf=True,
         strong=1,
         weak=1,
     ),
@@ -197,6 +198,7 @@ _OTHERS = {
         ("domain",),
         _null("domain"),
         (("exact", "l_domain = r_domain"),),
+        tf=True,
         strong=1,
         weak=1,
     ),
@@ -206,14 +208,20 @@ _OTHERS = {
 def comparisons_for(columns: set[str]) -> list[Comparison]:
     """The comparisons that the prepared columns support, in a fixed order."""
     out = []
+    people = "name_given" in columns
     if "name_sorted" in columns:
         out.append(_ORG_NAME)
-    elif "name_given" in columns:
+    elif people:
         out.append(_person("name"))
     if "person" in columns:
         out.append(_person("person"))
     for comparison in _OTHERS.values():
         if all(c in columns for c in comparison.columns):
+            # Colleagues share their company's switchboard and domain by design: among
+            # people a common number or domain is no weaker a sign (contacts' recall fell
+            # 0.999 -> 0.997 with the adjustment, precision stayed).
+            if people and comparison.kind in ("phone", "domain"):
+                comparison = replace(comparison, tf=False)
             out.append(comparison)
     return out
 
@@ -321,12 +329,15 @@ GROUP BY ALL
 """
 
 
-def gamma_sql(comparisons: list[Comparison], pairs_table: str) -> str:
+def gamma_sql(comparisons: list[Comparison], pairs_table: str, *, hierarchy: bool = False) -> str:
     """One row per pair of ``pairs_table`` with a gamma level per comparison.
 
     The inner query fetches both records' columns and every Jaro-Winkler similarity a
     level needs, once; the outer CASEs then only compare numbers and strings (in SQL a
-    similarity written in three WHEN arms would be computed three times).
+    similarity written in three WHEN arms would be computed three times). With
+    ``hierarchy`` (the records carry a ``parent`` id) each pair also gets ``apart``: one
+    record is the other's parent, so the two are different entities by the list's own
+    say (docs/identity.md, Hierarchy).
     """
     columns = sorted({c for comp in comparisons for c in comp.columns})
     sims = sorted({s for comp in comparisons for s in _similarities(comp)})
@@ -338,6 +349,8 @@ def gamma_sql(comparisons: list[Comparison], pairs_table: str) -> str:
     jw += "".join(
         f", greatest(l.{c.kind}_tf, r.{c.kind}_tf) AS tf_{c.kind}" for c in comparisons if c.tf
     )
+    if hierarchy:
+        jw += ", coalesce(l.parent = r.record_id OR r.parent = l.record_id, false) AS apart"
     gammas = ",\n       ".join(f"{c.case()} AS g_{c.kind}" for c in comparisons)
     dropped = (
         [f"l_{c}, r_{c}" for c in columns] + [f"jw_{c}" for c in sims] + [a for a, _ in extras]

@@ -236,12 +236,17 @@ def dedupe_file(
     clusters = result.clusters
     write_csv(clusters, out)
     if pairs_out is not None:
-        explained = result.pairs.filter(pl.col("probability") >= 0.01).select(
+        pairs = result.pairs
+        # Pairs kept apart by the list's hierarchy are shown with their evidence, however
+        # strong, and why they were not merged.
+        apart = pl.col("apart") if "apart" in pairs.columns else pl.lit(False)
+        explained = pairs.filter((pl.col("probability") >= 0.01) | apart).select(
             "left_id",
             "right_id",
             pl.col("probability").round(4),
             "match_weight",
             *[f"g_{c.kind}" for c in result.comparisons],
+            *(["apart"] if "apart" in pairs.columns else []),
         )
         write_csv(explained, pairs_out)
     if ask is not None:
@@ -266,6 +271,7 @@ def dedupe_file(
         "clusters": len(sizes),
         "records_in_multi_record_clusters": int(sizes.filter(pl.col("len") > 1)["len"].sum()),
         "candidate_pairs": len(result.pairs),
+        "kept_apart_by_parent": _apart(result.pairs),
         "blocking_rules": result.rules,
         "method": result.method,
         "warnings": result.warnings,
@@ -278,3 +284,8 @@ def dedupe_file(
         truth = records.select("record_id", entity_id=pl.col(truth_col)).drop_nulls()
         summary["scores"] = pairwise_scores(clusters, truth)
     return summary
+
+
+def _apart(pairs: pl.DataFrame) -> int:
+    """Candidate pairs the list's hierarchy kept apart (0 without a ``parent`` field)."""
+    return int(pairs["apart"].sum()) if "apart" in pairs.columns else 0

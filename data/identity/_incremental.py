@@ -34,6 +34,8 @@ from revstack.data.identity._resolve import (
     Resolution,
     StoredResolution,
     _decide,
+    _hierarchy,
+    _keep_apart,
     _marked,
     _prepared,
     _score,
@@ -132,21 +134,24 @@ def resolve_incremental(
         con.execute(
             f"CREATE TABLE candidates AS {pairs_sql(rules, 'changed')}", {"max_block": max_block}
         )
-        fresh = con.sql(gamma_sql(comparisons, "candidates")).pl()
-        marked = _marked(con, labels, comparisons)
+        hierarchy = _hierarchy(prepared)
+        fresh = con.sql(gamma_sql(comparisons, "candidates", hierarchy=hierarchy)).pl()
+        marked = _marked(con, labels, comparisons, hierarchy)
         fresh = apply_shifts(_score(fresh, model, comparisons, rules=by_rules), shifts, gcols)
         fresh = fresh.drop([c for c in fresh.columns if c.startswith("tf_")])
         kept = stored.pairs.join(
             gone.rename({"record_id": "left_id"}), on="left_id", how="anti"
         ).join(gone.rename({"record_id": "right_id"}), on="right_id", how="anti")
+        if hierarchy:  # a stored pair is never apart: those score 0 and are not stored
+            kept = kept.with_columns(apart=pl.lit(False))
         pairs = pl.concat([kept, fresh.select(kept.columns)], how="vertical_relaxed").sort(
             "left_id", "right_id"
         )
-        pairs = _decide(pairs, marked, comparisons, model, by_rules, shifts)
+        pairs = _keep_apart(_decide(pairs, marked, comparisons, model, by_rules, shifts))
         lap("block and compare")
         report(progress, _STEPS[2], 2, len(_STEPS))
 
-        score_all = _scorer(con, model, comparisons, by_rules, shifts, gcols, marked)
+        score_all = _scorer(con, model, comparisons, by_rules, shifts, gcols, marked, hierarchy)
         # Components that held a changed or removed record are grouped again, with the
         # components any new or changed record is in now.
         touched = before.join(gone, on="record_id", how="semi").select("component").unique()

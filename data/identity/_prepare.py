@@ -9,7 +9,8 @@ is vectorised. What is normalised, and why:
 - person names: folded, first name mapped through common nicknames (Bob -> robert);
 - domains from websites or e-mail addresses (free-mail domains are not company domains);
 - phones as digits, compared on their last digits (country codes and trunk zeros vary);
-- addresses with street-type words abbreviated (Street -> st) and the house number apart.
+- addresses with street-type words abbreviated (Street -> st) and the house number apart;
+- a parent id (``parent``), not compared: a record and its parent are never one entity.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from revstack.data.normalize import company_key, domain_from_email, domain_from_
 __all__ = ["KINDS", "NICKNAMES", "address_parts", "initials", "prepare", "person_parts"]
 
 # The kinds a record's fields can be given as (`revstack dedupe --field KIND=COL`).
-KINDS = ("name", "person", "address", "city", "zip", "phone", "email", "domain")
+KINDS = ("name", "person", "address", "city", "zip", "phone", "email", "domain", "parent")
 
 # Business words and their usual abbreviations, mapped to one spelling.
 _BUSINESS_WORDS = {
@@ -214,11 +215,17 @@ def _words(expr: pl.Expr, mapping: dict[str, str]) -> pl.Expr:
     return words.list.join(" ").replace("", None)
 
 
+# A name keyed in as the company's web address ("Acme.co.uk", "www.acme.com"): its name
+# is the address's first label.
+_HOSTNAME = r"(?i)^\s*(?:https?://)?(?:www\.)?([a-z0-9][a-z0-9-]*)(?:\.[a-z]{2,6}){1,2}/?\s*$"
+
+
 def org_name(expr: pl.Expr) -> pl.Expr:
     # A possessive goes, other apostrophes join: "Art's Deli" -> "art deli", "O'Hare" ->
     # "ohare", never "art s deli".
     key = company_key(
         expr.cast(pl.String)
+        .str.replace(_HOSTNAME, "$1")
         .str.replace_all(r"(?i)['\u2019`]s\b", "")
         .str.replace_all(r"['\u2019`]", "")
     )
@@ -352,6 +359,11 @@ def prepare(
                 .otherwise(domain_from_website(raw))
             )
             out.append(d.alias("domain"))
+        elif kind == "parent":
+            # Not compared: the id of the record's parent in the list's own hierarchy (a
+            # CRM's parent account), which makes the two different entities.
+            p = c.cast(pl.String).str.strip_chars()
+            out.append(pl.when(p != "").then(p).alias("parent"))
         else:
             raise ValueError(f"unknown field kind {kind!r}; kinds are {', '.join(KINDS)}")
     return records.select(out)

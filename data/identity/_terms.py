@@ -13,6 +13,10 @@ of universities "university" says little, in a list of bakeries it says a lot.
 - ``city_tf``: the share of records in that exact city. An exact agreement on a city many
   records share ("new york") is weaker evidence than on a rare one ("studio city"); the
   model adjusts the agreement's weight by it, as Splink's term-frequency adjustments do.
+- ``phone_tf``, ``domain_tf``: the same for a phone number (its last nine digits) and a
+  domain. A number many records share is an office's switchboard, a domain many share a
+  group's website; two companies agreeing on them is weaker evidence than on a number
+  or domain only they have (organisations only: see ``comparisons_for``).
   Not for the exact name: in a list with duplicates a name's count is mostly its own
   duplicates, and the adjustment then weakens every true match (on the generated mid
   accounts it cost recall 0.988 -> 0.967); names get their term weights word by word.
@@ -27,7 +31,7 @@ import polars as pl
 __all__ = ["TF_KINDS", "add_term_columns"]
 
 # The kinds whose exact agreement is adjusted by the value's frequency.
-TF_KINDS = ("city",)
+TF_KINDS = ("city", "phone", "domain")
 
 
 def add_term_columns(prepared: pl.DataFrame) -> pl.DataFrame:
@@ -36,12 +40,14 @@ def add_term_columns(prepared: pl.DataFrame) -> pl.DataFrame:
     out = prepared
     for kind in TF_KINDS:
         if kind in out.columns and out.schema[kind] == pl.String:
-            counts = out.group_by(kind).len().drop_nulls(kind)
-            out = out.join(
-                counts.select(kind, (pl.col("len") / max(n, 1)).alias(f"{kind}_tf")),
-                on=kind,
-                how="left",
+            # A phone is compared on its last nine digits: counted on them too.
+            value = pl.col(kind).str.slice(-9) if kind == "phone" else pl.col(kind)
+            keyed = out.select("record_id", key=value)
+            counts = keyed.group_by("key").len().drop_nulls("key")
+            share = keyed.join(counts, on="key", how="left").select(
+                "record_id", (pl.col("len") / max(n, 1)).alias(f"{kind}_tf")
             )
+            out = out.join(share, on="record_id", how="left")
     if "name_sorted" not in out.columns:
         return out
     words = (

@@ -113,8 +113,11 @@ def test_merge_proposals_are_tier_2_right_against_truth_and_readable(ran: Wareho
         )
     ]
     # measured 0.99+ on mid (docs/hygiene.md) before subsidiaries shared their group's
-    # website and switchboard (issue #17); 0.96 here since (946/981, then 942/982; docs/generator.md)
-    assert sum(right) / len(right) >= 0.94
+    # website and switchboard (issue #17); 0.96 here since (946/981, then 942/982; docs/generator.md);
+    # 950/959 with the CRM's hierarchy kept apart (docs/identity.md), accounts 135/142
+    assert sum(right) / len(right) >= 0.97, sum(right) / len(right)
+    accounts = [r for r, k in zip(right, kinds, strict=True) if k == "accounts"]
+    assert sum(accounts) / len(accounts) >= 0.92, (sum(accounts), len(accounts))
     ev = json.loads(merges["evidence"][0])
     # In seconds: which fields agreed and how strongly, and both records side by side.
     assert {c["field"] for c in ev["comparisons"]} >= {"name", "phone"}

@@ -51,6 +51,24 @@ def test_names_domains_and_phones_normalise_to_one_key() -> None:
     assert people["name"].to_list() == ["robert smith", "robert smith"]
 
 
+def test_a_name_keyed_in_as_a_web_address_or_with_a_long_legal_form_is_the_company() -> None:
+    records = pl.DataFrame(
+        {
+            "record_id": ["1", "2", "3", "4", "5", "6"],
+            "name": [
+                "Arsope.Co.Uk",
+                "www.acme.com",
+                "Orromi Systems Aktiebolag",
+                "Kasoko Foods Ltda.",
+                "Booking Holdings",
+                "St. Mary Hospital",
+            ],
+        }
+    )
+    names = prepare(records, {"name": "name"})["name"].to_list()
+    assert names == ["arsope", "acme", "orromi sys", "kasoko foods", "booking", "st mary hospital"]
+
+
 def test_em_recovers_the_parameters_that_generated_the_pairs() -> None:
     rng = np.random.default_rng(4)
     m = [np.array([0.05, 0.15, 0.8]), np.array([0.1, 0.9])]
@@ -129,7 +147,8 @@ def test_generated_duplicates_are_found_against_truth(small_company: Warehouse) 
     with small_company.connect() as con:
         accounts = frame(
             con,
-            "SELECT account_id AS record_id, name, website, phone, street, city, postal_code FROM crm.accounts",
+            """SELECT account_id AS record_id, name, website, phone, street, city, postal_code,
+                      parent_account_id FROM crm.accounts""",
         )
         contacts = frame(
             con,
@@ -147,12 +166,26 @@ def test_generated_duplicates_are_found_against_truth(small_company: Warehouse) 
             "address": "street",
             "city": "city",
             "zip": "postal_code",
+            "parent": "parent_account_id",
         },
     )
     a = pairwise_scores(res.clusters, truth_a)
     # measured 1.0 / 0.89 on small seed 3 until subsidiaries shared their group's website
-    # and switchboard (issue #17): 0.85-0.87 / 0.95 since (docs/generator.md)
-    assert a["precision"] >= 0.8 and a["recall"] >= 0.8, a
+    # and switchboard (issue #17): 0.85-0.87 / 0.95 since (docs/generator.md), and
+    # 0.967 / 0.987 with the CRM's hierarchy, the shared phones' and websites' term
+    # frequencies and the names keyed in as web addresses (docs/identity.md)
+    assert a["precision"] >= 0.93 and a["recall"] >= 0.93, a
+    # The surest links are the rightest: a look-alike company no longer scores highest
+    # (before the hierarchy, 89% of links at 0.95 or more were right, 75% of those below).
+    ids = truth_a.rename({"record_id": "left_id", "entity_id": "l"})
+    links = (
+        res.pairs.filter(pl.col("probability") >= 0.5)
+        .join(ids, on="left_id")
+        .join(ids.rename({"left_id": "right_id", "l": "r"}), on="right_id")
+        .with_columns(right=pl.col("l") == pl.col("r"), sure=pl.col("probability") >= 0.95)
+    )
+    share = dict(links.group_by("sure").agg(pl.col("right").mean()).iter_rows())
+    assert share[True] >= 0.93 and share[True] > share.get(False, 0.0), share
     res = resolve(
         contacts,
         {"name": "name", "email": "email", "phone": "phone", "domain": "domain"},
@@ -254,3 +287,47 @@ def test_golden_records_follow_the_documented_survivorship_rules(wh: Warehouse) 
     by = {r["field"]: r for r in g.iter_rows(named=True)}
     assert by["employees"]["value"] == "150" and by["employees"]["rule"] == "most recent"
     assert set(g["entity_id"]) == {"a1"}
+
+
+@pytest.mark.slow
+def test_a_switchboard_many_companies_share_is_weaker_evidence_than_one_two_share(
+    small_company: Warehouse,
+) -> None:
+    with small_company.connect() as con:
+        accounts = frame(
+            con,
+            "SELECT account_id AS record_id, name, website, phone, street, city, postal_code FROM crm.accounts",
+        )
+    # Eight unrelated companies on one office switchboard, and two on another of their
+    # own; nothing else in common (no website, each its own street), so each pair of
+    # them differs only in how common the number is.
+    names = [
+        "Zorblax",
+        "Quintaro",
+        "Velmuth",
+        "Ostrakan",
+        "Pirenzo",
+        "Galdova",
+        "Hesketh",
+        "Ubrino",
+    ]
+    planted = pl.DataFrame(
+        {
+            "record_id": [f"Z{i}" for i in range(10)],
+            "name": [f"{n} Widgets" for n in names] + ["Marradine Foods", "Cobbleton Labs"],
+            "website": [None] * 10,
+            "phone": ["+1 415 555 0142"] * 8 + ["+1 415 555 0199"] * 2,
+            "street": [f"{100 + i} Elm St" for i in range(10)],
+            "city": ["Springfield"] * 10,
+            "postal_code": [None] * 10,
+        },
+        schema=accounts.schema,
+    )
+    fields = {"name": "name", "domain": "website", "phone": "phone", "address": "street"}
+    fields |= {"city": "city", "zip": "postal_code"}
+    res = resolve(pl.concat([accounts, planted]), fields)
+    gcols = [f"g_{c.kind}" for c in res.comparisons]
+    shared = res.pairs.filter((pl.col("left_id") == "Z0") & (pl.col("right_id") == "Z1"))
+    own = res.pairs.filter((pl.col("left_id") == "Z8") & (pl.col("right_id") == "Z9"))
+    assert shared.select(gcols).rows() == own.select(gcols).rows()  # the same levels
+    assert shared["match_weight"].item() < own["match_weight"].item() - 1.5
