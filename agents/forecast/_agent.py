@@ -31,7 +31,7 @@ from typing import cast
 from revstack.agents.engine import Agent, AgentResult, Context, empty_proposals
 from revstack.agents.forecast import _cache, _states, _stored
 from revstack.agents.forecast._accuracy import accuracy, deal_calibration
-from revstack.agents.forecast._backtest import default_start, prepare, run_forecast
+from revstack.agents.forecast._backtest import COMBINE_WITH, default_start, prepare, run_forecast
 from revstack.agents.forecast._inputs import load
 from revstack.agents.forecast._outputs import to_outputs
 
@@ -67,7 +67,12 @@ class ForecastAgent(Agent):
             "seed": int(p.get("seed", 0)),
             "bag": int(p.get("bag", 3)),
         }
-        settings = {"agent": self.version, "params": kw, "eval_from": start.isoformat()}
+        settings = {
+            "agent": self.version,
+            "params": kw,
+            "eval_from": start.isoformat(),
+            "combine_with": COMBINE_WITH,
+        }
         reuse, why = _cache.reuse_of(_cache.read(ctx), inp, start, settings)
         stored = _stored.read(ctx)
         # The as-of rows of the last run's moments, when its cache is reused (``_states``).

@@ -60,11 +60,13 @@ __all__ = [
 
 KEY = _frames.KEY
 _QUANTILES = np.array([0.1, 0.5, 0.9])
-# The commit the simulation is combined with: the reps' own calls. Filling a rep who has
-# not called with their stage-weighted pipeline gives the combination nothing the
-# simulation does not know better, and changes what the learned weight means from one
-# snapshot to the next (docs/forecast.md, Measured, the fair commit).
-COMBINE_WITH = "rep_commit_submitted"
+# The commit the simulation is combined with: the filled commit, each rep's call or, for
+# a rep who has not called, their wins and pipeline at its stages' past rates. Against
+# the calls alone, a team half of whose reps have called looks like a low call, and on a
+# period's first day nobody has called, so the simulation stood alone where the plain
+# stage-weighted pipeline beat it on small companies (docs/forecast.md, Measured,
+# Combined with which commit).
+COMBINE_WITH = "rep_commit"
 _FILLED = ("rep_commit", "rep_commit_crm_fill")  # the commits with a rep's call filled in
 
 
@@ -838,9 +840,10 @@ def _owner_commits(base: pl.DataFrame, seg: Segments, method: str) -> dict[tuple
 
 
 def _team_commit(seg: Segments, owners: np.ndarray | None) -> np.ndarray:
-    """Each team's commit: its submitters' calls summed; NaN for a team in which nobody
-    has submitted. A partly submitted team looks like a low call; the commit's bias
-    factor learns a call that is low every time (see docs/forecast.md, step 5)."""
+    """Each team's commit: its owners' commits summed (with the filled commit, a call or
+    the stand-in for a rep who has not called); NaN for a team in which no owner has one
+    (with the calls alone, nobody has submitted: a partly submitted team then looks like
+    a low call, which the commit's bias factor learns only when it is low every time)."""
     n = len(seg.teams)
     if owners is None:
         return np.full(n, np.nan)

@@ -94,12 +94,13 @@ if len(mix):
         )
     if m["commit"] is None:
         st.caption(
-            "No rep has called yet at this snapshot: the range is the simulation's alone "
+            "No rep commit at this snapshot (the CRM holds no forecast calls): the range is the simulation's alone "
             f"(bias ×{m['sim_bias']:.2f}, range ×{m['scale']:.2f} from {m['periods']} past {kind}s)."
         )
     else:
         st.caption(
-            f"The centre leans {m['weight']:.0%} on the teams' debiased calls (commit bias ×{m['commit_bias']:.2f}), "
+            f"The centre leans {m['weight']:.0%} on the teams' debiased commits, calls and stand-ins as above "
+            f"(commit bias ×{m['commit_bias']:.2f}), "
             f"{1 - m['weight']:.0%} on the simulation (bias ×{m['sim_bias']:.2f}); range ×{m['scale']:.2f}. "
             f"Learned from {m['periods']} past {kind}s at this point of the period."
         )
