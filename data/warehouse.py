@@ -497,7 +497,13 @@ def registered(con: duckdb.DuckDBPyConnection, name: str, data: object) -> Itera
 
     If the block fails (say with a write conflict), the transaction is aborted and
     unregistering would fail too, hiding the real error; that second error is dropped.
+
+    A polars frame goes over as Arrow at polars' newest compat level: its own string
+    views, where DuckDB's default conversion copies every string into Arrow's older
+    layout (a weekly run on mid registers 77 frames; DuckDB reads the views alike).
     """
+    if isinstance(data, pl.DataFrame) and pl.Object not in data.dtypes:
+        data = data.to_arrow(compat_level=pl.CompatLevel.newest())
     con.register(name, data)
     try:
         yield

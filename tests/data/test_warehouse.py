@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import multiprocessing as mp
 import time
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from revstack.data.errors import SchemaVersionError, WarehouseBusyError
 from revstack.data.inventory import table_counts
-from revstack.data.warehouse import LATEST_VERSION, Warehouse, migrations, release_all
+from revstack.data.warehouse import (
+    LATEST_VERSION,
+    Warehouse,
+    migrations,
+    registered,
+    release_all,
+)
 
 SCHEMAS = {"crm", "ref", "foundation", "ops", "truth"}
 
@@ -248,3 +257,50 @@ def test_a_ticket_left_by_a_process_that_died_waiting_does_not_block_the_line(
         assert con.execute("SELECT 1").fetchone() == (1,)
     release_all()
     assert _tickets(wh) == []
+
+
+def test_a_registered_frame_reads_and_inserts_as_polars_own_registration_does() -> None:
+    """``registered`` hands DuckDB polars' string views; what a query reads, and what an
+    insert by name stores, is what registering the polars frame itself gives."""
+    df = pl.DataFrame(
+        {
+            "s": ["a", None, "a string longer than twelve bytes", ""],
+            "c": pl.Series(["x", "y", "x", None], dtype=pl.Categorical),
+            "e": pl.Series(["p", "q", "p", "q"], dtype=pl.Enum(["p", "q"])),
+            "l": [["a", "b"], None, [], [None]],
+            "b": [b"x", None, b"yy", b""],
+            "d": pl.Series(
+                [decimal.Decimal("1.5"), None, decimal.Decimal("2"), decimal.Decimal("-0.25")],
+                dtype=pl.Decimal(10, 2),
+            ),
+            "t": [
+                dt.datetime(2026, 1, 1),
+                None,
+                dt.datetime(2026, 1, 2, 3),
+                dt.datetime(1999, 12, 31),
+            ],
+            "st": [{"a": "x", "n": 1}, None, {"a": None, "n": 2}, {"a": "", "n": None}],
+            "j": ['{"k": [1, 2]}', None, "[]", '"text"'],
+        }
+    )
+    ddl = (
+        "CREATE TABLE {} (s VARCHAR, c VARCHAR, e VARCHAR, l VARCHAR[], b BLOB, "
+        "d DECIMAL(10, 2), t TIMESTAMP, st JSON, j JSON)"
+    )
+    con = duckdb.connect()
+    con.register("own", df)  # polars' frame as DuckDB converts it itself
+    want = con.sql("SELECT * FROM own").pl()
+    want_types = con.sql("DESCRIBE own").fetchall()
+    con.execute(ddl.format("stored_own"))
+    con.execute("INSERT INTO stored_own BY NAME SELECT * FROM own")
+    with registered(con, "views", df):
+        got = con.sql("SELECT * FROM views").pl()
+        got_types = con.sql("DESCRIBE views").fetchall()
+        con.execute(ddl.format("stored_views"))
+        con.execute("INSERT INTO stored_views BY NAME SELECT * FROM views")
+    assert got.equals(want) and got.schema == want.schema
+    assert got_types == want_types
+    assert con.sql("SELECT * FROM stored_views").fetchall() == (
+        con.sql("SELECT * FROM stored_own").fetchall()
+    )
+    assert len(con.sql("SELECT * FROM stored_views").fetchall()) == 4
