@@ -49,7 +49,7 @@ WITH engaged AS (
     GROUP BY opportunity_id
 ),
 roles AS (
-    SELECT opportunity_id, list(DISTINCT role) AS roles
+    SELECT opportunity_id, list(DISTINCT role ORDER BY role) AS roles
     FROM crm.opportunity_contacts WHERE role IS NOT NULL GROUP BY opportunity_id
 ),
 m AS (

@@ -63,6 +63,26 @@ def test_the_hygiene_checks_answer_over_string_views_as_over_copies(
     assert rows > 0
 
 
+def test_the_stage_checks_answer_in_the_sandbox_as_on_the_warehouse(
+    small_company: Warehouse,
+) -> None:
+    """A deal's roles are listed in one order whatever order its rows come in: the
+    context's rows come sorted, the warehouse's as stored, and the reasons people read
+    name the roles (they listed them in arrival order before)."""
+    d = load_all().definitions
+    params = {"as_of": dt.datetime(2026, 9, 1)}
+    ctx = _hygiene_context(small_company)
+    compared = 0
+    for sql in (stage_violations_sql(d), stage_fit_sql(d)):
+        got = ctx.sql(sql, tables=_DEALS, params=params)
+        with small_company.connect() as con:
+            want = frame(con, sql, params)
+        assert got.equals(want)
+        compared += len(got)
+    release_all()
+    assert compared > 0
+
+
 def test_text_compares_joins_and_lists_alike_in_the_sandbox(small_company: Warehouse) -> None:
     """Grouping, joining, sorting and list functions over text read from the views."""
     reads = {"crm.contacts": "*", "crm.accounts": "*"}
