@@ -129,6 +129,9 @@ def company_key(expr: pl.Expr) -> pl.Expr:
     cleaned = cleaned.str.replace(r"\b([a-z]) ([a-z])$", "$1$2")
     return (
         cleaned.str.replace(_SUFFIX_RE, "")
+        # "& Co." is a legal form too: its "and" goes with the "co" ("J. Smith & Co." is
+        # "J. Smith Co."); an "and" that ends a name is never the name's own.
+        .str.replace(r"\s+and$", "")
         .str.replace(_PREFIX_RE, "")
         .str.replace_all(r"\s+", " ")
         .str.strip_chars()
