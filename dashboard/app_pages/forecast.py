@@ -73,7 +73,9 @@ c[4].metric("Won so far", money(company["won_to_date"]))
 if company.get("reps") is not None:  # rows stored before migration 022 do not say
     filled = (company["rep_commit"] or 0.0) - (company["rep_commit_calls"] or 0.0)
     st.caption(
-        f"{company['reps_called']} of {company['reps']} reps have called for this {kind}: their calls "
+        f"All {company['reps']} reps have called for this {kind}: the rep commit is their calls."
+        if company["reps_called"] == company["reps"]
+        else f"{company['reps_called']} of {company['reps']} reps have called for this {kind}: their calls "
         f"come to {money(company['rep_commit_calls'])}; the other {money(filled)} of the rep commit "
         "stands in for reps who have not called yet (their wins and their pipeline at its stages' "
         "past rates), nobody's word."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from revstack.data.warehouse import Warehouse
+from revstack.data.warehouse import Warehouse, release_all
 from revstack.metrics.forecast_store import accuracy_table, combination, live_forecasts
 from tests.dashboard.test_pages import _app
 
@@ -50,12 +50,16 @@ def test_the_forecast_page_shows_the_stored_ranges(
         # How much of the rep commit is anybody's call, and how much stands in for reps who
         # have not called.
         calls = [c.value for c in at.caption if "reps have called" in c.value]
-        assert len(calls) == 1 and calls[0].startswith(
-            f"{company['reps_called']} of {company['reps']} reps have called for this {kind}"
-        )
-        filled = company["rep_commit"] - company["rep_commit_calls"]
-        assert f"their calls come to {_money(company['rep_commit_calls'])}" in calls[0]
-        assert f"the other {_money(filled)} of the rep commit" in calls[0]
+        assert len(calls) == 1
+        if company["reps_called"] == company["reps"]:
+            assert calls[0].startswith(f"All {company['reps']} reps have called")
+        else:
+            assert calls[0].startswith(
+                f"{company['reps_called']} of {company['reps']} reps have called for this {kind}"
+            )
+            filled = company["rep_commit"] - company["rep_commit_calls"]
+            assert f"their calls come to {_money(company['rep_commit_calls'])}" in calls[0]
+            assert f"the other {_money(filled)} of the rep commit" in calls[0]
         assert shown["P10"] == _money(company["p10"])
         # How the centre was made is said, with the run's own figures.
         mix = mixes.filter(period_kind=kind).row(0, named=True)
@@ -85,3 +89,34 @@ def test_the_forecast_page_shows_the_stored_ranges(
     labels = [b.label for b in at.get("download_button")]
     assert any("forecast_accuracy" in label for label in labels)
     assert any("forecast_drivers" in label for label in labels)
+
+
+@pytest.mark.slow
+def test_the_page_says_when_every_rep_has_called(
+    forecast_company: Warehouse, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    # The small company's as-of is a period's first day, when nobody has called: plant the
+    # other end, a stored quarter in which every rep counted has called.
+    import shutil
+
+    release_all()
+    shutil.copy(forecast_company.path, tmp_path / "called.duckdb")
+    wh = Warehouse(tmp_path / "called.duckdb")
+    with wh.transaction() as con:
+        con.execute(
+            "UPDATE ops.forecasts SET reps_called = reps, rep_commit_calls = rep_commit "
+            "WHERE period_kind = 'quarter' AND reps IS NOT NULL"
+        )
+        [(reps,)] = con.execute(
+            "SELECT reps FROM ops.forecasts WHERE period_kind = 'quarter' AND segment_kind = 'company'"
+        ).fetchall()
+    at = _app(wh, monkeypatch)
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    calls = [c.value for c in at.caption if "reps have called" in c.value]
+    assert calls == [
+        f"All {reps} reps have called for this quarter: the rep commit is their calls."
+    ]
+    at.radio(key="fc_kind").set_value("month").run()  # months were left as stored
+    calls = [c.value for c in at.caption if "reps have called" in c.value]
+    assert len(calls) == 1 and " stands in for reps who have not called yet" in calls[0]
