@@ -17,7 +17,12 @@ from __future__ import annotations
 
 import polars as pl
 
-from revstack.data.normalize import company_key, domain_from_email, domain_from_website
+from revstack.data.normalize import (
+    LEGAL_SUFFIXES,
+    company_key,
+    domain_from_email,
+    domain_from_website,
+)
 
 __all__ = ["KINDS", "NICKNAMES", "address_parts", "initials", "prepare", "person_parts"]
 
@@ -27,6 +32,18 @@ KINDS = ("name", "person", "address", "city", "zip", "phone", "email", "domain",
 # Business words and their usual abbreviations, mapped to one spelling.
 _BUSINESS_WORDS = {
     "international": "intl",
+    # The same words in the other languages of Europe's registers ("Shell Internationale
+    # Research Maatschappij", "Schlumberger Technologie").
+    "internationale": "intl",
+    "internationaal": "intl",
+    "internacional": "intl",
+    "internazionale": "intl",
+    "internatl": "intl",
+    "internat": "intl",
+    "technologie": "tech",
+    "technologia": "tech",
+    "industrie": "inds",
+    "industria": "inds",
     "technologies": "tech",
     "technology": "tech",
     "systems": "sys",
@@ -220,12 +237,29 @@ def _words(expr: pl.Expr, mapping: dict[str, str]) -> pl.Expr:
 _HOSTNAME = r"(?i)^\s*(?:https?://)?(?:www\.)?([a-z0-9][a-z0-9-]*)(?:\.[a-z]{2,6}){1,2}/?\s*$"
 
 
+def _form(suffix: str) -> str:
+    # "b.v.", "b. v.", "bv": a short form's letters may be dotted and spaced.
+    return r"\.?\s?".join(suffix) if len(suffix) <= 3 else suffix
+
+
+# A legal form followed by a comma or semicolon, or by one word in brackets that ends the
+# name: what follows is the seat or the country, not the name ("ASML Netherlands B.V.,
+# Veldhoven", "Unilever N.V. (NL)", "DSM N.V., te Heerlen"); registers and patent
+# offices write them so. Longer brackets stay: "Firman House II SA (21st Century CLC)".
+_SEAT = (
+    r"(?i)\b((?:"
+    + "|".join(_form(s) for s in sorted(LEGAL_SUFFIXES, key=len, reverse=True) if s != "the")
+    + r")\.?)\s*(?:[,;].*|\(\s*\w+\s*\)\s*)$"
+)
+
+
 def org_name(expr: pl.Expr) -> pl.Expr:
     # A possessive goes, other apostrophes join: "Art's Deli" -> "art deli", "O'Hare" ->
     # "ohare", never "art s deli".
     key = company_key(
         expr.cast(pl.String)
         .str.replace(_HOSTNAME, "$1")
+        .str.replace(_SEAT, "$1")
         .str.replace_all(r"(?i)['\u2019`]s\b", "")
         .str.replace_all(r"['\u2019`]", "")
     )
