@@ -253,6 +253,17 @@ _SEAT = (
 )
 
 
+# Legal forms written out, as the abbreviation company_key drops ("Unilever Naamloze
+# Vennootschap" is "Unilever N.V.", "Schering Aktiengesellschaft" is "Schering AG").
+_SPELT_FORMS = (
+    r"(?i)\b(?:naamloze|besloten)\s+vennootschap\b|\baktiengesellschaft\b"
+    r"|\bgesellschaft\s+mit\s+beschr\S*nkter\s+haftung\b|\bsoci\S+\s+anonym[ea]\b"
+    r"|\bkabushiki\s+kaisha\b"
+)
+# A form that some countries write first: "N.V. Nutricia", "AB SKF", "B.V. Wavin".
+_LEADING_FORM = r"^(?:n ?v|b ?v|ab)\s+(\S)"
+
+
 def org_name(expr: pl.Expr) -> pl.Expr:
     # A possessive goes, other apostrophes join: "Art's Deli" -> "art deli", "O'Hare" ->
     # "ohare", never "art s deli".
@@ -260,9 +271,10 @@ def org_name(expr: pl.Expr) -> pl.Expr:
         expr.cast(pl.String)
         .str.replace(_HOSTNAME, "$1")
         .str.replace(_SEAT, "$1")
+        .str.replace_all(_SPELT_FORMS, " ")
         .str.replace_all(r"(?i)['\u2019`]s\b", "")
         .str.replace_all(r"['\u2019`]", "")
-    )
+    ).str.replace(_LEADING_FORM, "$1")
     return _words(key, _BUSINESS_WORDS)
 
 
