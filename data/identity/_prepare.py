@@ -29,49 +29,51 @@ __all__ = ["KINDS", "NICKNAMES", "address_parts", "initials", "prepare", "person
 # The kinds a record's fields can be given as (`revstack dedupe --field KIND=COL`).
 KINDS = ("name", "person", "address", "city", "zip", "phone", "email", "domain", "parent")
 
-# Business words and their usual abbreviations, mapped to one spelling.
+# Business words and their usual abbreviations, mapped to one spelling: the long one, so
+# that a misspelt long word ("Internacionale", "Technolgies") stays close to it, as it
+# would not to "intl" or "tech" (Fortune 500 + typos, tuning half: F1 0.865 -> 0.882).
 _BUSINESS_WORDS = {
-    "international": "intl",
+    "intl": "international",
     # The same words in the other languages of Europe's registers ("Shell Internationale
     # Research Maatschappij", "Schlumberger Technologie").
-    "internationale": "intl",
-    "internationaal": "intl",
-    "internacional": "intl",
-    "internazionale": "intl",
-    "internatl": "intl",
-    "internat": "intl",
-    "technologie": "tech",
-    "technologia": "tech",
-    "industrie": "inds",
-    "industria": "inds",
-    "technologies": "tech",
-    "technology": "tech",
-    "systems": "sys",
-    "solutions": "soln",
-    "manufacturing": "mfg",
-    "industries": "inds",
-    "associates": "assoc",
-    "services": "svcs",
-    "service": "svcs",
-    "laboratories": "labs",
-    "laboratory": "labs",
+    "internationale": "international",
+    "internationaal": "international",
+    "internacional": "international",
+    "internazionale": "international",
+    "internatl": "international",
+    "internat": "international",
+    "technologie": "technology",
+    "technologia": "technology",
+    "industrie": "industries",
+    "industria": "industries",
+    "technologies": "technology",
+    "tech": "technology",
+    "sys": "systems",
+    "soln": "solutions",
+    "mfg": "manufacturing",
+    "inds": "industries",
+    "assoc": "associates",
+    "svcs": "services",
+    "service": "services",
+    "labs": "laboratories",
+    "laboratory": "laboratories",
     "group": "grp",
-    "networks": "nets",
-    "partners": "ptnrs",
+    "nets": "networks",
+    "ptnrs": "partners",
     "analytix": "analytics",
-    "association": "assn",
+    "assn": "association",
     "delicatessen": "deli",
     "company": "co",
-    "brothers": "bros",
-    "national": "natl",
-    "university": "univ",
-    "center": "ctr",
-    "centre": "ctr",
-    "development": "dev",
-    "management": "mgmt",
+    "bros": "brothers",
+    "natl": "national",
+    "univ": "university",
+    "ctr": "center",
+    "centre": "center",
+    "dev": "development",
+    "mgmt": "management",
     "saint": "st",
     "mount": "mt",
-    "department": "dept",
+    "dept": "department",
 }
 
 # Common English given names and the nicknames people are keyed in under.
@@ -279,8 +281,8 @@ def org_name(expr: pl.Expr) -> pl.Expr:
 
 
 def initials(name: pl.Expr) -> pl.Expr:
-    """First letters of a name's words when it has two or more ('intl business machines'
-    -> 'ibm'), to compare with another name written as its acronym."""
+    """First letters of a name's words when it has two or more ('international business
+    machines' -> 'ibm'), to compare with another name written as its acronym."""
     words = name.str.split(" ")
     return (
         pl.when(words.list.len() >= 2)

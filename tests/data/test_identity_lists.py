@@ -98,7 +98,7 @@ def test_rare_words_weigh_more_and_common_cities_count_less() -> None:
         )
     )
     weights = {w["t"]: w["w"] for row in prepared["name_tw"].to_list() for w in row}
-    assert weights["intl"] < weights["zymergen"]
+    assert weights["international"] < weights["zymergen"]
     assert prepared["name_rare"][1].to_list()[0] == "zymergen"
     assert prepared["city_tf"].to_list() == [0.75, 0.75, 0.75, 0.25]
     # The model's exact-city weight moves with the city's frequency (Splink's adjustment).
