@@ -266,10 +266,11 @@ _SPELT_FORMS = (
 _LEADING_FORM = r"^(?:n ?v|b ?v|ab)\s+(\S)"
 
 
-def org_name(expr: pl.Expr) -> pl.Expr:
+def org_key(expr: pl.Expr) -> pl.Expr:
+    """An organisation name folded, its legal forms and seat gone, its words as written."""
     # A possessive goes, other apostrophes join: "Art's Deli" -> "art deli", "O'Hare" ->
     # "ohare", never "art s deli".
-    key = company_key(
+    return company_key(
         expr.cast(pl.String)
         .str.replace(_HOSTNAME, "$1")
         .str.replace(_SEAT, "$1")
@@ -277,7 +278,11 @@ def org_name(expr: pl.Expr) -> pl.Expr:
         .str.replace_all(r"(?i)['\u2019`]s\b", "")
         .str.replace_all(r"['\u2019`]", "")
     ).str.replace(_LEADING_FORM, "$1")
-    return _words(key, _BUSINESS_WORDS)
+
+
+def org_name(expr: pl.Expr) -> pl.Expr:
+    """``org_key`` with business words in one spelling (Intl -> international)."""
+    return _words(org_key(expr), _BUSINESS_WORDS)
 
 
 def initials(name: pl.Expr) -> pl.Expr:
@@ -356,7 +361,9 @@ def prepare(
         k: c for k, c in fields.items() if k == "name_org" or (k == "name" and name_type == "org")
     }
     records = records.with_columns(
-        [org_name(pl.col(c)).alias(f"__org_{k}") for k, c in orgs.items()]
+        [org_key(pl.col(c)).alias(f"__orgkey_{k}") for k, c in orgs.items()]
+    ).with_columns(
+        [_words(pl.col(f"__orgkey_{k}"), _BUSINESS_WORDS).alias(f"__org_{k}") for k in orgs]
     )
     # The same for an address: three columns.
     if "address" in fields:
@@ -375,6 +382,9 @@ def prepare(
                 n.str.split(" ").list.first().alias("name_first"),
                 n.str.split(" ").list.sort().list.join(" ").alias("name_sorted"),
                 n.str.replace_all(" ", "").alias("name_compact"),
+                # Run together as written, before the business words' spelling: "Storage
+                # Technologies" is "StorageTechnologies" keyed without its space.
+                pl.col(f"__orgkey_{kind}").str.replace_all(" ", "").alias("name_glued"),
                 initials(n).alias("name_initials"),
             ]
         elif kind in ("name", "person"):

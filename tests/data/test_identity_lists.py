@@ -241,6 +241,22 @@ def test_a_seat_after_the_legal_form_and_forms_written_out_or_first_are_not_the_
         assert got[2 * i] == got[2 * i + 1], (a, b, got[2 * i], got[2 * i + 1])
     # A longer bracket after a form is part of the name: there, a site of its own.
     assert got[-1] == "firman house ii sa 21st century clc"
+    # Words run together as written agree, though one side's "Technologies" is a
+    # business word and the run-together one is not.
+    glued = prepare(
+        pl.DataFrame(
+            {
+                "record_id": ["1", "2"],
+                "n": [
+                    "Hitachi Global StorageTechnologies B.V.",
+                    "HITACHI GLOBAL STORAGE TECHNOLOGIES",
+                ],
+            }
+        ),
+        {"name": "n"},
+    )
+    assert glued["name_compact"][0] != glued["name_compact"][1]
+    assert glued["name_glued"][0] == glued["name_glued"][1]
 
 
 @pytest.mark.slow
