@@ -268,13 +268,14 @@ def test_patent_applicants_names_alone_are_found_and_look_alike_groups_kept_apar
     pat = pl.read_csv(PATSTAT, infer_schema=False).rename(
         {"person_id": "record_id", "leuven_id": "entity_id"}
     )
-    # The tuning half (even ids), each distinct spelling once: measured 0.916 (P 1.000),
-    # 0.771 before the seat, the written-out forms and the European business words.
+    # The tuning half (even ids), each distinct spelling once: measured 0.958 (P 1.000),
+    # 0.771 before the seat, the written-out forms, the long business words and the
+    # words run together as written (docs/identity.md).
     tuning = pat.filter(pl.col("entity_id").cast(pl.Int64) % 2 == 0).unique(
         "person_name", keep="first", maintain_order=True
     )
     scores = _f1(resolve(tuning, {"name": "person_name"}), tuning)
-    assert scores["f1"] >= 0.88 and scores["precision"] >= 0.99, scores
+    assert scores["f1"] >= 0.93 and scores["precision"] >= 0.99, scores
     # The whole list: what is merged is right (measured 0.9998), however much is missed.
     scores = _f1(resolve(pat, {"name": "person_name"}), pat)
     assert scores["precision"] >= 0.99, scores
