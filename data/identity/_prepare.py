@@ -262,8 +262,10 @@ _SPELT_FORMS = (
     r"|\bgesellschaft\s+mit\s+beschr\S*nkter\s+haftung\b|\bsoci\S+\s+anonym[ea]\b"
     r"|\bkabushiki\s+kaisha\b"
 )
-# A form that some countries write first: "N.V. Nutricia", "AB SKF", "B.V. Wavin".
-_LEADING_FORM = r"^(?:n ?v|b ?v|ab)\s+(\S)"
+# A form that some countries write first: "N.V. Nutricia", "N V Philips", "B.V. Wavin".
+# Only when its letters are dotted or spaced: "NV Energy" and "AB InBev" are names, and
+# "AB SKF" keeps its "ab" rather than lose a word of every name that starts so.
+_LEADING_FORM = r"(?i)^\s*(?:n\.\s*v\.?|n\s+v|b\.\s*v\.?|b\s+v)\s+(\S)"
 
 
 def org_key(expr: pl.Expr) -> pl.Expr:
@@ -273,11 +275,12 @@ def org_key(expr: pl.Expr) -> pl.Expr:
     return company_key(
         expr.cast(pl.String)
         .str.replace(_HOSTNAME, "$1")
+        .str.replace(_LEADING_FORM, "$1")
         .str.replace(_SEAT, "$1")
         .str.replace_all(_SPELT_FORMS, " ")
         .str.replace_all(r"(?i)['\u2019`]s\b", "")
         .str.replace_all(r"['\u2019`]", "")
-    ).str.replace(_LEADING_FORM, "$1")
+    )
 
 
 def org_name(expr: pl.Expr) -> pl.Expr:

@@ -229,7 +229,7 @@ def test_a_seat_after_the_legal_form_and_forms_written_out_or_first_are_not_the_
         "DSM N.V., te Heerlen": "DSM",
         "UNILEVER N.V. (NL)": "Unilever Naamloze Vennootschap",
         "N. V. Nutricia": "NUTRICIA N.V.",
-        "AB SKF": "SKF B.V.",
+        "N V Philips": "PHILIPS N.V.",
         "Schering Aktiengesellschaft": "SCHERING AG",
         "Shell Internationale Research": "Shell International Research",
     }
@@ -241,6 +241,9 @@ def test_a_seat_after_the_legal_form_and_forms_written_out_or_first_are_not_the_
         assert got[2 * i] == got[2 * i + 1], (a, b, got[2 * i], got[2 * i + 1])
     # A longer bracket after a form is part of the name: there, a site of its own.
     assert got[-1] == "firman house ii sa 21st century clc"
+    # Undotted, a leading "NV" or "AB" is a word of the name, not a legal form.
+    kept = pl.DataFrame({"record_id": ["1", "2", "3"], "n": ["NV Energy", "AB InBev", "Energy"]})
+    assert prepare(kept, {"name": "n"})["name"].to_list() == ["nv energy", "ab inbev", "energy"]
     # Words run together as written agree, though one side's "Technologies" is a
     # business word and the run-together one is not.
     glued = prepare(
