@@ -66,13 +66,22 @@ _RESIDUAL = 1.0
 _SHARED_MIN = 7.5
 _ORG_NAME = Comparison(
     "name",
-    ("name", "name_sorted", "name_compact", "name_initials", "name_wsum", "name_unique_w"),
+    (
+        "name",
+        "name_sorted",
+        "name_compact",
+        "name_glued",
+        "name_initials",
+        "name_wsum",
+        "name_unique_w",
+    ),
     _null("name"),
     (
         ("exact", "l_name = r_name"),
         (
             "same words or spacing",
-            "l_name_sorted = r_name_sorted OR l_name_compact = r_name_compact",
+            "l_name_sorted = r_name_sorted OR l_name_compact = r_name_compact"
+            " OR l_name_glued = r_name_glued",
         ),
         # "second street grill" / "grille", "genearl elcetric" / "general electric": as many
         # odd words on each side, four letters or more, each spelt like one on the other.
@@ -247,7 +256,7 @@ def blocking_rules(columns: set[str]) -> list[Rule]:
             # Two names sharing one of their two rarest words ("st catherine" / "catherine
             # school"); a common word's block is too large and is left out.
             Rule("rare word", "name_rare", ("name",), many=True),
-            # A name and its acronym ("ibm" / "intl business machines"): three or more
+            # A name and its acronym ("ibm" / "international business machines"): three or more
             # initials, or a short one-word name.
             Rule(
                 "acronym",

@@ -4,7 +4,7 @@ Computed on the prepared records themselves, so the weights are the list's own: 
 of universities "university" says little, in a list of bakeries it says a lot.
 
 - ``name_tw``: the name's distinct words, each with its weight log2((n + 1) / df), where
-  df is how many names of the list hold the word ("intl", "inc" and "the" weigh little,
+  df is how many names of the list hold the word ("international", "inc" and "the" weigh little,
   "zymergen" a lot). Name comparisons measure how much of the two names' weight their
   shared words carry.
 - ``name_wsum``: the sum of those weights; ``name_unique_w``: the weight of a word only
