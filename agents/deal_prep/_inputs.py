@@ -188,7 +188,7 @@ def read_frames(
         .filter(pl.col("account_id").is_in(account_ids))
         .with_columns(domain=domain_from_website(pl.col("website")))
     )
-    roles = ctx.table("crm.opportunity_contacts").filter(pl.col("opportunity_id").is_in(ids))
+    roles = ctx.table("crm.opportunity_contacts", any_of={"opportunity_id": ids})
     # The activity of these accounts and deals only (on mid's weekly run 0.3M rows of 2.0M)
     acts = (
         ctx.table(
