@@ -224,26 +224,25 @@ def render(
     # number is its place here (number_sources and _fields in one pass); per statement,
     # its rows.
     fields: dict[Row, tuple[int, dict[str, Any]]] = {}
+    lookup = fields.get
     cited: dict[int, list[int] | tuple[int, int]] = {}
+    n = 0  # rows numbered so far
     for it in items:
         if isinstance(it, Statement):
-            before = len(fields)
+            before = n
             mine = []
             for table, rec, field, value in it.cites:
                 row = (table, rec)
-                got = fields.get(row)
+                got = lookup(row)
                 if got is None:
-                    fields[row] = (len(fields) + 1, {field: value})
+                    n += 1
+                    fields[row] = (n, {field: value})
                 else:
                     if got[0] <= before:  # a row an earlier statement cited
                         mine.append(got[0])
                     got[1][field] = value
             # its numbers: the rows it was first to cite (a run), and the earlier ones
-            cited[id(it)] = (
-                sorted({*mine, *range(before + 1, len(fields) + 1)})
-                if mine
-                else (before + 1, len(fields))
-            )
+            cited[id(it)] = sorted({*mine, *range(before + 1, n + 1)}) if mine else (before + 1, n)
     e = html.escape
     md = [f"# {md_text(title)}", "", md_text(subtitle), ""]
     out = [
@@ -276,19 +275,20 @@ def render(
     if fields:
         md += ["## Sources", ""]
         out.append("<h2>Sources</h2><ol class='sources'>")
-        heads, names, values = p.rows, p.fields, p.values
+        head_of, name_of, value_of = p.rows.get, p.fields.get, p.values.get
+        add_md, add_html = md.append, out.append
         for row, (n, f) in fields.items():
             if len(f) == 1:  # one field cited (an account's activities): no join
-                head = heads.get(row) or p.head(row)
+                head = head_of(row) or p.head(row)
                 for name, v in f.items():
-                    fm, fh = names.get(name) or p.field(name)
-                    vm, vh = (values.get(v) if type(v) is str else None) or p.value(v)
-                    md.append(f"{n}. {head[0]}{fm}{vm}")
-                    out.append(f"<li id='s{n}'>{head[1]}{fh}{vh}</li>")
+                    fm, fh = name_of(name) or p.field(name)
+                    vm, vh = (value_of(v) if type(v) is str else None) or p.value(v)
+                    add_md(f"{n}. {head[0]}{fm}{vm}")
+                    add_html(f"<li id='s{n}'>{head[1]}{fh}{vh}</li>")
             else:
                 m, h = p.source(row, f)
-                md.append(f"{n}. {m}")
-                out.append(f"<li id='s{n}'>{h}")
+                add_md(f"{n}. {m}")
+                add_html(f"<li id='s{n}'>{h}")
         out.append("</ol>")
     out.append("</body></html>")
     return "\n".join(md).rstrip() + "\n", "\n".join(out)
