@@ -134,13 +134,18 @@ def _item_json(it: Item, dumped: dict[Any, Any]) -> str:
             f'{{"section": {_str(it.section)}, "text": {_str(it.text)}, "note": true, "cites": []}}'
         )
     cites = []
-    for c in it.cites:
-        row = (c.table, c.key)
+    for table, key, field, value in it.cites:
+        row = (table, key)
         head = dumped.get(row)
         if head is None:
-            key = ", ".join(f"{_str(k)}: {_str(v)}" for k, v in c.key)
-            head = dumped[row] = f'{{"table": {_str(c.table)}, "key": {{{key}}}, "field": '
-        cites.append(f'{head}{_str(c.field)}, "value": {_value_json(c.value)}}}')
+            if len(key) == 1:  # most rows: one key column
+                [(k, v)] = key
+                keyed = f"{_str(k)}: {_str(v)}"
+            else:
+                keyed = ", ".join(f"{_str(k)}: {_str(v)}" for k, v in key)
+            head = dumped[row] = f'{{"table": {_str(table)}, "key": {{{keyed}}}, "field": '
+        shown = _str(value) if type(value) is str else _value_json(value)
+        cites.append(f'{head}{_str(field)}, "value": {shown}}}')
     return (
         f'{{"section": {_str(it.section)}, "text": {_str(it.text)}, "cites": ['
         + ", ".join(cites)

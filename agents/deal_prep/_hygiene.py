@@ -28,6 +28,7 @@ __all__ = ["Duplicate", "Hygiene", "find_hygiene", "IDENTITY_MAP", "NAME_CHECK"]
 IDENTITY_MAP = "identity map"
 NAME_CHECK = "name check"
 MAX_OTHERS = 5
+_NAMED = "SELECT * FROM ({}) WHERE record_id IN (SELECT unnest($ids))"
 _MAP_SCHEMA: dict[str, pl.DataType] = {
     "object_type": pl.String(),
     "record_id": pl.String(),
@@ -236,8 +237,13 @@ def find_hygiene(
         ("contacts", contacts, "crm.contacts"),
         ("opportunities", opportunities, "crm.opportunities"),
     ):
-        blanks = ctx.sql(required_fields_sql(definitions, obj), tables=[table]).filter(
-            pl.col("record_id").is_in(list(ids))
+        if not ids:
+            continue
+        # only the named records' blanks leave DuckDB (not every blank of the CRM)
+        blanks = ctx.sql(
+            _NAMED.format(required_fields_sql(definitions, obj)),
+            tables=[table],
+            params={"ids": list(ids)},
         )
         for rec, fieldname in blanks.sort("record_id", "field").iter_rows():
             h.blanks.setdefault((obj, rec), []).append(fieldname)

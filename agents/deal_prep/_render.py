@@ -117,6 +117,16 @@ def _show(v: Any) -> str:
     return json.dumps(v)
 
 
+def _md_part(text: str) -> str:
+    """``text`` escaped as a part of a Markdown line that is neither its start nor ends in
+    whitespace (a shown value after ``field = ``): ``md_text`` of the line is its parts'
+    escapes joined, as escaping is per character (an underscore looks only at its
+    neighbours, and what precedes a part is a space)."""
+    if not _MARKUP.search(text) and ("_" not in text or not _EDGE_UNDERSCORE.search(text)):
+        return text
+    return _INLINE.sub(_escaped, " ".join(text.splitlines()))
+
+
 class Pieces:
     """Escaped pieces of briefings, shared by the briefings of one run: the meetings of a
     deal and the deals of an account cite many of the same rows and say many of the
@@ -126,7 +136,10 @@ class Pieces:
         self.md: dict[str, str] = {}
         self.html: dict[str, str] = {}
         self.rows: dict[Row, tuple[str, str]] = {}
-        self.values: dict[tuple[str, type, Any], tuple[str, str]] = {}
+        self.tables: dict[str, tuple[str, str]] = {}
+        self.fields: dict[str, tuple[str, str]] = {}
+        # a shown value's escapes: text by itself (most values), the rest with their type
+        self.values: dict[Any, tuple[str, str]] = {}
 
     def md_text(self, text: str) -> str:
         got = self.md.get(text)
@@ -140,44 +153,64 @@ class Pieces:
             got = self.html[text] = html.escape(text)
         return got
 
-    def value(self, field: str, v: Any) -> tuple[str, str]:
-        """``field = value`` escaped for Markdown and HTML. A source's values are these
-        joined by "; ", the same text as escaping the joined line: each starts with a
-        field name (no block marker), and "; " neither opens markup nor touches an
-        underscore's word boundary."""
+    def head(self, row: Row) -> tuple[str, str]:
+        """A source's Markdown and HTML before its values: `table` id: ."""
+        got = self.rows.get(row)
+        if got is None:
+            table, key = row
+            start = self.tables.get(table)
+            if start is None:
+                start = self.tables[table] = (f"`{table}` ", f"<code>{html.escape(table)}</code> ")
+            ident = key[0][1] if len(key) == 1 else " / ".join(v for _, v in key)
+            if ident.isalnum():  # a record id: nothing to escape
+                got = (f"{start[0]}{ident}: ", f"{start[1]}{ident}: ")
+            else:
+                got = (f"{start[0]}{md_text(ident)}: ", f"{start[1]}{html.escape(ident)}: ")
+            self.rows[row] = got
+        return got
+
+    def field(self, name: str) -> tuple[str, str]:
+        """``name = `` escaped: a source line starts its values with a field name (no
+        block marker), so it escapes as that line's start does."""
+        got = self.fields.get(name)
+        if got is None:
+            got = self.fields[name] = (md_text(name) + " = ", html.escape(name) + " = ")
+        return got
+
+    def value(self, v: Any) -> tuple[str, str]:
+        """A cited value as a source shows it (``_show``), escaped for Markdown and HTML."""
+        if type(v) is str:
+            got = self.values.get(v)
+            if got is None:
+                shown = _show(v)
+                got = self.values[v] = (_md_part(shown), html.escape(shown))
+            return got
         try:
-            key = (field, type(v), v)
+            key: Any = (type(v), v)
             got = self.values.get(key)
         except TypeError:  # an unhashable value
             key, got = None, None
         if got is None:
-            text = f"{field} = {_show(v)}"
-            got = (md_text(text), html.escape(text))
+            shown = _show(v)
+            got = (_md_part(shown), html.escape(shown))
             if key is not None:
                 self.values[key] = got
         return got
 
     def source(self, row: Row, fields: dict[str, Any]) -> tuple[str, str]:
-        """A source's Markdown and HTML after its number: `table` id: field = value. Most
-        rows' cited fields differ from briefing to briefing, so the line is joined from
-        its row's part and its values' parts, each escaped once a run."""
-        head = self.rows.get(row)
-        if head is None:
-            table, ident = row[0], " / ".join(v for _, v in row[1])
-            e = html.escape
-            head = self.rows[row] = (
-                f"`{table}` {md_text(ident)}: ",
-                f"<code>{e(table)}</code> {ident if ident.isalnum() else e(ident)}: ",
-            )
-        if len(fields) == 1:  # one field cited (an account's activities): no join
-            [(f, v)] = fields.items()
-            m, h = self.value(f, v)
-            return head[0] + m, head[1] + h + "</li>"
-        pairs = [self.value(f, v) for f, v in fields.items()]
-        return (
-            head[0] + "; ".join([m for m, _ in pairs]),
-            head[1] + "; ".join([h for _, h in pairs]) + "</li>",
-        )
+        """A source's Markdown and HTML after its number: `table` id: field = value; ...
+        Most rows' cited fields differ from briefing to briefing, so the line is joined
+        from its row's part and its fields' and values' parts, each escaped once a run;
+        "; " between them neither opens markup nor touches an underscore's word edge."""
+        head = self.head(row)
+        names, values = self.fields, self.values
+        md, out = [], []
+        for f, v in fields.items():
+            fm, fh = names.get(f) or self.field(f)
+            vm, vh = (values.get(v) if type(v) is str else None) or self.value(v)
+            md.append(fm + vm)
+            out.append(fh + vh)
+        return head[0] + "; ".join(md), head[1] + "; ".join(out) + "</li>"
 
 
 def render(
@@ -187,32 +220,29 @@ def render(
     once for both (``pieces``: escaped text shared by the briefings of a run; the same
     output with fresh pieces)."""
     p = Pieces() if pieces is None else pieces
-    # Row -> its cited fields, in order of first citation: the row's source number is its
-    # place here (number_sources and _fields in one pass); per statement, its rows.
-    fields: dict[Row, dict[str, Any]] = {}
-    numbers: dict[int, int] = {}  # id of a row's fields -> its source number
+    # Row -> its source number and cited fields, in order of first citation: the row's
+    # number is its place here (number_sources and _fields in one pass); per statement,
+    # its rows.
+    fields: dict[Row, tuple[int, dict[str, Any]]] = {}
+    lookup = fields.get
     cited: dict[int, list[int] | tuple[int, int]] = {}
+    n = 0  # rows numbered so far
     for it in items:
         if isinstance(it, Statement):
-            before = len(fields)
+            before = n
             mine = []
-            for c in it.cites:
-                row = (c.table, c.key)
-                f = fields.get(row)
-                if f is None:
-                    f = fields[row] = {}
-                    numbers[id(f)] = len(fields)
+            for table, rec, field, value in it.cites:
+                row = (table, rec)
+                got = lookup(row)
+                if got is None:
+                    n += 1
+                    fields[row] = (n, {field: value})
                 else:
-                    n = numbers[id(f)]
-                    if n <= before:  # a row an earlier statement cited
-                        mine.append(n)
-                f[c.field] = c.value
+                    if got[0] <= before:  # a row an earlier statement cited
+                        mine.append(got[0])
+                    got[1][field] = value
             # its numbers: the rows it was first to cite (a run), and the earlier ones
-            cited[id(it)] = (
-                sorted({*mine, *range(before + 1, len(fields) + 1)})
-                if mine
-                else (before + 1, len(fields))
-            )
+            cited[id(it)] = sorted({*mine, *range(before + 1, n + 1)}) if mine else (before + 1, n)
     e = html.escape
     md = [f"# {md_text(title)}", "", md_text(subtitle), ""]
     out = [
@@ -245,10 +275,20 @@ def render(
     if fields:
         md += ["## Sources", ""]
         out.append("<h2>Sources</h2><ol class='sources'>")
-        for n, (row, f) in enumerate(fields.items(), 1):
-            m, h = p.source(row, f)
-            md.append(f"{n}. {m}")
-            out.append(f"<li id='s{n}'>{h}")
+        head_of, name_of, value_of = p.rows.get, p.fields.get, p.values.get
+        add_md, add_html = md.append, out.append
+        for row, (n, f) in fields.items():
+            if len(f) == 1:  # one field cited (an account's activities): no join
+                head = head_of(row) or p.head(row)
+                for name, v in f.items():
+                    fm, fh = name_of(name) or p.field(name)
+                    vm, vh = (value_of(v) if type(v) is str else None) or p.value(v)
+                    add_md(f"{n}. {head[0]}{fm}{vm}")
+                    add_html(f"<li id='s{n}'>{head[1]}{fh}{vh}</li>")
+            else:
+                m, h = p.source(row, f)
+                add_md(f"{n}. {m}")
+                add_html(f"<li id='s{n}'>{h}")
         out.append("</ol>")
     out.append("</body></html>")
     return "\n".join(md).rstrip() + "\n", "\n".join(out)

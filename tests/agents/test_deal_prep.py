@@ -451,6 +451,20 @@ def test_rendering_with_shared_pieces_is_the_same_text(briefed: Warehouse) -> No
             Cite("crm.opportunities", (("opportunity_id", "O1"),), "name", "- *x* <i>"),
             Cite("crm.opportunities", (("opportunity_id", "O1"),), "next_step", "_a\n# b_ |x|_"),
             Cite("crm.opportunities", (("opportunity_id", "O1"),), "amount", 12.5),
+            # a source line is escaped in parts (its row, each field, each value): values
+            # that open markup at a part's edge, or span lines, read as the whole line would
+            *[
+                Cite("crm.accounts", (("account_id", "A_1 / x"),), f"f{i}_", v)
+                for i, v in enumerate(
+                    ["_x", "x_", "a\r\nb", "# y", 'say "hi"', "\u2028", "", True, None, 3, 1.0]
+                )
+            ],
+            Cite(
+                "crm.opportunity_contacts",
+                (("opportunity_id", "O1"), ("contact_id", "C1")),
+                "role",
+                "1. _b",
+            ),
         ],
     )
     briefings = [

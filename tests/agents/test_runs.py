@@ -402,3 +402,55 @@ def test_a_windowed_read_is_the_whole_table_filtered(small_company: Warehouse) -
     assert ctx.read_log["crm.activities"] == len(expected)
     with pytest.raises(AccessDenied, match="crm.activities.direction"):
         context().table("crm.activities", since=("direction", since))
+
+
+def test_a_read_of_some_keys_is_the_whole_table_filtered(small_company: Warehouse) -> None:
+    """``any_of=`` reads the rows whose value in one of the columns is among its values:
+    the same rows, in the same order, as filtering the whole table, whether read from
+    the warehouse, cut from the table already read, or from a run's shared read; an
+    empty list matches nothing, and a column outside the grant cannot be a key."""
+    import datetime as dt
+
+    from revstack.agents.engine import AccessDenied, SharedReads
+
+    reads = {"crm.activities": ["activity_id", "account_id", "opportunity_id", "subject"]}
+    with small_company.connect() as con:
+        newest = con.execute("SELECT max(occurred_at) FROM crm.activities").fetchone()[0]
+        accounts = [r[0] for r in con.execute("SELECT account_id FROM crm.accounts").fetchall()]
+        deals = [
+            r[0] for r in con.execute("SELECT opportunity_id FROM crm.opportunities").fetchall()
+        ]
+
+    def context(shared: SharedReads | None = None) -> Context:
+        return Context(small_company, agent="reader", reads=reads, as_of=newest, shared=shared)
+
+    some = {"account_id": accounts[::7], "opportunity_id": deals[::5]}
+    whole = context().table("crm.activities")
+    expected = whole.filter(
+        pl.col("account_id").is_in(some["account_id"])
+        | pl.col("opportunity_id").is_in(some["opportunity_id"])
+    )
+    assert 0 < len(expected) < len(whole)
+    ctx = context()
+    got = ctx.table("crm.activities", ["activity_id", "subject"], any_of=some)
+    assert got.equals(expected.select("activity_id", "subject"))
+    assert ctx.read_log["crm.activities"] == len(expected)  # only these rows were read
+    # read after the whole table, it is cut from it; from a shared read, from that
+    first_whole = context()
+    first_whole.table("crm.activities")
+    assert first_whole.table("crm.activities", any_of=some).equals(expected)
+    shared = SharedReads.for_run([reads, reads])
+    context(shared).table("crm.activities")
+    assert shared.held == ["crm.activities"]
+    assert context(shared).table("crm.activities", any_of=some).equals(expected)
+    # an empty list of values matches nothing
+    none = context().table("crm.activities", any_of={"account_id": [], "opportunity_id": []})
+    assert none.is_empty() and none.columns == whole.columns
+    one = context().table(
+        "crm.activities", any_of={"account_id": [], **{"opportunity_id": deals[:3]}}
+    )
+    assert one.equals(whole.filter(pl.col("opportunity_id").is_in(deals[:3])))
+    with pytest.raises(AccessDenied, match="crm.activities.direction"):
+        context().table("crm.activities", any_of={"direction": ["inbound"]})
+    with pytest.raises(ValueError, match="not both"):
+        context().table("crm.activities", since=("subject", dt.datetime(2020, 1, 1)), any_of=some)
