@@ -9,8 +9,11 @@
 -- which no new fingerprint equals, so the next look reports it changed, as it would
 -- have. The sources are the ones agents/engine/_events.py fingerprints.
 
-UPDATE ops.record_state AS s SET fingerprint = n.fingerprint
-FROM (
+-- An upsert, not an UPDATE: on mid's 426k rows DuckDB's UPDATE took 17 s of CPU, the
+-- upsert 0.6 s.
+INSERT INTO ops.record_state
+SELECT s.object_type, s.record_id, n.fingerprint, s.stage, s.close_date, s.import_id
+FROM ops.record_state s JOIN (
     SELECT 'accounts' AS object_type, account_id AS record_id,
            md5(to_json(r)::VARCHAR) AS md5, hash(r)::VARCHAR AS fingerprint
     FROM (SELECT * EXCLUDE (import_id, updated_at) FROM crm.accounts) r
@@ -24,5 +27,5 @@ FROM (
     SELECT 'activities', activity_id, md5(to_json(r)::VARCHAR), hash(r)::VARCHAR
     FROM (SELECT * EXCLUDE (import_id) FROM crm.activities
           WHERE activity_type = 'meeting' AND status = 'scheduled') r
-) n
-WHERE s.object_type = n.object_type AND s.record_id = n.record_id AND s.fingerprint = n.md5;
+) n ON s.object_type = n.object_type AND s.record_id = n.record_id AND s.fingerprint = n.md5
+ON CONFLICT (object_type, record_id) DO UPDATE SET fingerprint = excluded.fingerprint;
