@@ -354,20 +354,3 @@ def test_bad_files_and_names_are_one_line_errors_that_change_nothing(
         done = _run(*args, db=typo)
         assert _one_line_error(done, f"{typo}: no such warehouse"), done.stderr
     assert not typo.parent.exists()
-
-
-def test_the_first_look_in_its_thread_hands_back_what_it_raised(tmp_path: Path) -> None:
-    """`revstack run` looks in a thread while the agents load; a look that fails must fail
-    the run as it did before, not die with its thread."""
-    from revstack._engine_cmds import _Background
-
-    done: list[Path] = []
-    _Background(done.append, tmp_path).wait()
-    assert done == [tmp_path]
-
-    def broken(path: Path) -> None:
-        raise OSError(f"{path}: no such warehouse")
-
-    look = _Background(broken, tmp_path)
-    with pytest.raises(OSError, match="no such warehouse"):
-        look.wait()
