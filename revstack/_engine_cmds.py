@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -256,58 +255,31 @@ def cmd_agents_mode(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Background:
-    """``fn(*args)`` in a thread of its own; ``wait`` joins it and raises what it raised."""
-
-    def __init__(self, fn: Callable[..., object], *args: object) -> None:
-        self._error: BaseException | None = None
-
-        def work() -> None:
-            try:
-                fn(*args)
-            except BaseException as exc:  # handed to the caller in wait()
-                self._error = exc
-
-        self._thread = threading.Thread(target=work, name=fn.__name__, daemon=True)
-        self._thread.start()
-
-    def wait(self) -> None:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from revstack._output import progress_bar
-    from revstack.agents.engine import EngineError, first_look, record_schedule, run_agents
+    from revstack.agents.engine import EngineError, run_agents
+    from revstack.agents.registry import specs
     from revstack.contracts import load_all
 
     bundle = load_all()
-    names = sorted(c.agent for c in bundle.contracts.values())
-    if args.agent and args.agent not in names:
-        raise EngineError(f"no agent {args.agent!r}; agents: {', '.join(names)}")
-    wh = Warehouse(args.db)
+    all_specs = specs(bundle)
+    if args.agent and args.agent not in {s.name for s in all_specs}:
+        raise EngineError(
+            f"no agent {args.agent!r}; agents: {', '.join(s.name for s in all_specs)}"
+        )
     if args.schedule:
-        record_schedule(wh)
-    # The first look runs in DuckDB, which lets go of the GIL, while the agents' modules
-    # load (Python: the statistics stack alone is 1.5-2 s of CPU): two cores do both at once.
-    look = _Background(first_look, wh)
-    try:
-        from revstack.agents.registry import specs
+        from revstack.agents.engine import record_schedule
 
-        all_specs = specs(bundle)
-    finally:
-        look.wait()
+        record_schedule(Warehouse(args.db))
     with progress_bar(not args.json) as progress:
         results = run_agents(
-            wh,
+            Warehouse(args.db),
             all_specs,
             only=args.agent,
             shadow=args.shadow,
             trigger="manual" if args.agent else "events",
             definitions=bundle.definitions,
             progress=progress,
-            looked=True,
         )
     if args.json:
         print_json([r.to_dict() for r in results])

@@ -78,13 +78,7 @@ from revstack.agents.engine._proposals import PROPOSAL_INPUT, AgentOutputError, 
 from revstack.agents.engine._queries import audit_rows, get_proposal, list_proposals
 from revstack.agents.engine._rollback import RollbackReport, rollback
 from revstack.agents.engine._route import CONTINUOUS_SHARE, POLICY_SCHEMA, route
-from revstack.agents.engine._run import (
-    AgentSpec,
-    RunResult,
-    dependency_order,
-    first_look,
-    run_agents,
-)
+from revstack.agents.engine._run import AgentSpec, RunResult, dependency_order, run_agents
 from revstack.agents.engine._sampling import (
     Evidence,
     error_lower_bound,
@@ -113,7 +107,6 @@ __all__ = [
     "POLICY_SCHEMA",
     "RunResult",
     "dependency_order",
-    "first_look",
     "detect_changes",
     "record_schedule",
     "route",

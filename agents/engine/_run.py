@@ -35,7 +35,7 @@ from revstack.data.inventory import data_as_of
 from revstack.data.progress import Progress, report
 from revstack.data.warehouse import Warehouse, frame, registered, scalar
 
-__all__ = ["AgentSpec", "RunResult", "first_look", "run_agents", "dependency_order"]
+__all__ = ["AgentSpec", "RunResult", "run_agents", "dependency_order"]
 
 
 @dataclass(frozen=True)
@@ -152,17 +152,6 @@ def dependency_order(specs: Sequence[AgentSpec]) -> list[AgentSpec]:
     return done
 
 
-def _look(con: duckdb.DuckDBPyConnection) -> None:
-    seed_identity(con, now=now_utc())
-    detect_changes(con, now=now_utc())
-
-
-def first_look(wh: Warehouse) -> None:
-    """What a run does before any agent, in one transaction: an identity row for each new
-    account and contact, and the events of everything that changed since the last look."""
-    in_transaction(wh, _look)
-
-
 def run_agents(
     wh: Warehouse,
     specs: Sequence[AgentSpec],
@@ -172,12 +161,14 @@ def run_agents(
     trigger: str = "events",
     definitions: Any = None,
     progress: Progress | None = None,
-    looked: bool = False,
 ) -> list[RunResult]:
-    """Detect changes, then run every implemented agent (or ``only``) in dependency order.
-    ``looked``: the caller has just run ``first_look`` (so it is not run again)."""
-    if not looked:
-        first_look(wh)
+    """Detect changes, then run every implemented agent (or ``only``) in dependency order."""
+
+    def prepare(con: duckdb.DuckDBPyConnection) -> None:
+        seed_identity(con, now=now_utc())
+        detect_changes(con, now=now_utc())
+
+    in_transaction(wh, prepare)
     order = dependency_order(specs)
     if only is not None:
         order = [s for s in order if s.name == only]
