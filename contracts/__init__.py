@@ -6,7 +6,12 @@ into SQL that selects the rows that break them.
 """
 
 from revstack.contracts._check import ContractProblem, check_all
-from revstack.contracts._criteria import required_fields_sql, stage_fit_sql, stage_violations_sql
+from revstack.contracts._criteria import (
+    required_fields_sql,
+    stage_checks_sql,
+    stage_fit_sql,
+    stage_violations_sql,
+)
 from revstack.contracts._load import Bundle, default_dir, load_all, load_contract, load_definitions
 from revstack.contracts._model import Action, AgentContract, Definitions, Stage
 
@@ -23,6 +28,7 @@ __all__ = [
     "load_contract",
     "load_definitions",
     "required_fields_sql",
+    "stage_checks_sql",
     "stage_fit_sql",
     "stage_violations_sql",
 ]

@@ -19,28 +19,26 @@ import polars as pl
 
 from revstack.agents.crm_hygiene._json import dumps
 from revstack.agents.engine import Context
-from revstack.contracts import required_fields_sql, stage_fit_sql, stage_violations_sql
+from revstack.contracts import required_fields_sql, stage_checks_sql
 
 __all__ = ["check_proposals"]
 
 _DEAL_TABLES = ["crm.opportunities", "crm.activities", "crm.opportunity_contacts"]
-_OPEN = """
-SELECT o.opportunity_id, o.stage, o.close_date, o.created_at,
-       max(a.occurred_at) FILTER (WHERE a.status = 'completed' AND a.direction IN ('inbound', 'two_way')
-                                  AND a.occurred_at <= $as_of) AS last_two_way
-FROM crm.opportunities o LEFT JOIN crm.activities a USING (opportunity_id)
-WHERE NOT o.is_closed
-GROUP BY ALL
-"""
 
 
-def _stage_moves(ctx: Context, as_of: dt.datetime) -> pl.DataFrame:
-    d = ctx.definitions
-    fails = ctx.sql(stage_violations_sql(d), tables=_DEAL_TABLES, params={"as_of": as_of})
-    fits = ctx.sql(stage_fit_sql(d), tables=_DEAL_TABLES, params={"as_of": as_of})
-    moves = fits.filter(pl.col("fits").is_not_null() & (pl.col("fits") != pl.col("stage")))
-    why = fails.group_by("opportunity_id").agg(failed=pl.struct("criterion", "actual"))
-    moves = moves.join(why, on="opportunity_id", how="inner")
+def _open_deals(ctx: Context, as_of: dt.datetime) -> pl.DataFrame:
+    """Every open deal with its stage checks and latest two-way activity, measured in one
+    pass over the activity (``stage_checks_sql``: the same answers as the violations, the
+    fits and the latest activity asked apart, three passes over mid's 2.0M rows)."""
+    return ctx.sql(stage_checks_sql(ctx.definitions), tables=_DEAL_TABLES, params={"as_of": as_of})
+
+
+def _stage_moves(deals: pl.DataFrame) -> pl.DataFrame:
+    moves = deals.filter(
+        pl.col("fits").is_not_null()
+        & (pl.col("fits") != pl.col("stage"))
+        & pl.col("failed").is_not_null()
+    )
     rows = []
     for r in moves.iter_rows(named=True):
         text = "; ".join(f"{f['criterion']} (is {f['actual'] or 'none'})" for f in r["failed"])
@@ -109,10 +107,10 @@ def _missing(ctx: Context) -> pl.DataFrame:
     return pl.concat(parts)
 
 
-def _phantoms(ctx: Context, as_of: dt.datetime) -> pl.DataFrame:
+def _phantoms(ctx: Context, deals: pl.DataFrame, as_of: dt.datetime) -> pl.DataFrame:
     d = ctx.definitions
     quiet = d.quiet_days()
-    deals = ctx.sql(_OPEN, tables=["crm.opportunities", "crm.activities"], params={"as_of": as_of})
+    deals = deals.select("opportunity_id", "stage", "close_date", "created_at", "last_two_way")
     as_of_lit = pl.lit(as_of)
     deals = deals.with_columns(
         past_close=(as_of_lit.dt.date() - pl.col("close_date")).dt.total_days(),
@@ -153,6 +151,7 @@ def _phantoms(ctx: Context, as_of: dt.datetime) -> pl.DataFrame:
 
 def check_proposals(ctx: Context) -> tuple[list[pl.DataFrame], dict[str, Any]]:
     as_of = ctx.as_of
-    moves, missing, phantoms = _stage_moves(ctx, as_of), _missing(ctx), _phantoms(ctx, as_of)
+    deals = _open_deals(ctx, as_of)
+    moves, missing, phantoms = _stage_moves(deals), _missing(ctx), _phantoms(ctx, deals, as_of)
     meta = {"stage_moves": len(moves), "missing_fields": len(missing), "phantoms": len(phantoms)}
     return [moves, missing, phantoms], meta

@@ -31,7 +31,7 @@ EVENT_KINDS = (
 )
 
 # Fingerprint sources: (object_type, key, the row without its lineage columns, stage
-# and close date). md5 over the row minus lineage, so re-importing identical data is
+# and close date). A hash of the row minus lineage, so re-importing identical data is
 # no change.
 _SOURCES = (
     (
@@ -66,6 +66,12 @@ _SOURCES = (
 )
 
 
+# DuckDB's hash of the row (64 bits, as text): a tenth of the CPU of the md5 of its JSON
+# used before (430k records on mid: 1.25 s -> 0.14 s). Migration 023 turned the stored
+# md5 fingerprints of unchanged records into these, so the upgrade is no change; a
+# DuckDB whose hash() differed would make every record look changed at its first look.
+_FINGERPRINT = "hash(r)::VARCHAR"
+
 # A name of its own: mypy misreads a generator written in a default argument.
 _SOURCE_KINDS = tuple(k for k, *_ in _SOURCES)
 
@@ -78,7 +84,7 @@ def _diff(scoped: bool, kinds: tuple[str, ...] = _SOURCE_KINDS) -> str:
     Scoped, only the records listed in ``scope`` (object_type, record_id) are read, and
     only the sources of ``kinds`` (the object types in scope)."""
     current = "\n    UNION ALL\n    ".join(
-        f"SELECT '{kind}' AS object_type, {key} AS record_id, md5(to_json(r)::VARCHAR) AS "
+        f"SELECT '{kind}' AS object_type, {key} AS record_id, {_FINGERPRINT} AS "
         f"fingerprint, {stage} AS stage, {close} AS close_date FROM ({rows}"
         + (
             f" {'AND' if 'WHERE' in rows else 'WHERE'} {key} IN "

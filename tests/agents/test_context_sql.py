@@ -12,6 +12,7 @@ from revstack.agents.registry import specs
 from revstack.contracts import (
     load_all,
     required_fields_sql,
+    stage_checks_sql,
     stage_fit_sql,
     stage_violations_sql,
 )
@@ -81,6 +82,55 @@ def test_the_stage_checks_answer_in_the_sandbox_as_on_the_warehouse(
         compared += len(got)
     release_all()
     assert compared > 0
+
+
+# The latest two-way activity of each open deal, as the phantom check asked it apart.
+_LATEST_TWO_WAY = """
+SELECT o.opportunity_id, o.stage, o.close_date, o.created_at,
+       max(a.occurred_at) FILTER (WHERE a.status = 'completed' AND a.direction IN ('inbound', 'two_way')
+                                  AND a.occurred_at <= $as_of) AS last_two_way
+FROM crm.opportunities o LEFT JOIN crm.activities a USING (opportunity_id)
+WHERE NOT o.is_closed
+GROUP BY ALL ORDER BY opportunity_id
+"""
+
+
+def test_the_stage_checks_in_one_pass_answer_as_the_three_queries(
+    small_company: Warehouse,
+) -> None:
+    """``stage_checks_sql`` (one pass over the activity) gives each open deal the fits of
+    ``stage_fit_sql``, the failed criteria of ``stage_violations_sql`` in their order, and
+    the latest two-way activity the phantom check asked for, at two as-of moments."""
+    d = load_all().definitions
+    ctx = _hygiene_context(small_company)
+    checked = failing = 0
+    for as_of in (dt.datetime(2026, 9, 1), dt.datetime(2026, 3, 1)):
+        params = {"as_of": as_of}
+        got = ctx.sql(stage_checks_sql(d), tables=_DEALS, params=params)
+        fits = ctx.sql(stage_fit_sql(d), tables=_DEALS, params=params)
+        fails = ctx.sql(stage_violations_sql(d), tables=_DEALS, params=params)
+        latest = ctx.sql(_LATEST_TWO_WAY, tables=_DEALS, params=params)
+        assert got.select(latest.columns).equals(latest)
+        assert (
+            got.select(fits.columns)
+            .filter(pl.col("opportunity_id").is_in(fits["opportunity_id"].implode()))
+            .equals(fits)
+        )
+        # a deal in no open stage has no fit
+        assert got.join(fits, on="opportunity_id", how="anti")["fits"].null_count() == len(
+            got.join(fits, on="opportunity_id", how="anti")
+        )
+        want = (
+            fails.group_by("opportunity_id", maintain_order=True)
+            .agg(failed=pl.struct("criterion", "actual"))
+            .sort("opportunity_id")
+        )
+        mine = got.filter(pl.col("failed").is_not_null()).select("opportunity_id", "failed")
+        assert mine.equals(want)
+        checked += len(got)
+        failing += len(mine)
+    release_all()
+    assert checked > 0 and failing > 0
 
 
 def test_text_compares_joins_and_lists_alike_in_the_sandbox(small_company: Warehouse) -> None:
