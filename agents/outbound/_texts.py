@@ -104,8 +104,11 @@ def texts(
     previous email) by id, ``first_wins`` (account_id, close_date) for an expansion), and
     ``braces``: whether either holds ``{``, ``}``, ``[[`` or ``]]`` (if not, no placeholder)."""
 
-    def by(df: pl.DataFrame, key: str, **cols: str) -> pl.DataFrame:
-        # a lookup by key: the last row of a key wins, as in a dict
+    def by(df: pl.DataFrame, key: str, wanted: str | None, **cols: str) -> pl.DataFrame:
+        # a lookup by key (of the keys in cand[wanted]): the last row of a key wins, as in
+        # a dict
+        if wanted is not None:
+            df = df.filter(pl.col(key).is_in(cand[wanted].drop_nulls().implode()))
         return df.unique(key, keep="last", maintain_order=True).select(
             pl.col(key), *(pl.col(c).alias(a) for a, c in cols.items())
         )
@@ -114,15 +117,19 @@ def texts(
         cand.select(
             "contact_id", "account_id", "sequence", "step", "news_id", "intent_id", "prev_id"
         )
-        .join(by(contacts, "contact_id", first_name="first_name"), on="contact_id", how="left")
         .join(
-            by(accounts, "account_id", company="name", owner_id="owner_id"),
+            by(contacts, "contact_id", "contact_id", first_name="first_name"),
+            on="contact_id",
+            how="left",
+        )
+        .join(
+            by(accounts, "account_id", "account_id", company="name", owner_id="owner_id"),
             on="account_id",
             how="left",
         )
         .join(
             # a leaver does not send: no sender, and the placeholder stays
-            by(users, "user_id", sender_name="name", _active="is_active")
+            by(users, "user_id", None, sender_name="name", _active="is_active")
             .with_columns(
                 sender_name=pl.when(pl.col("_active").fill_null(False)).then("sender_name")
             )
@@ -131,14 +138,14 @@ def texts(
             how="left",
         )
         .join(
-            by(news, "news_id", headline="headline", news_date="published_at").with_columns(
-                _news=pl.lit(True)
-            ),
+            by(
+                news, "news_id", "news_id", headline="headline", news_date="published_at"
+            ).with_columns(_news=pl.lit(True)),
             on="news_id",
             how="left",
         )
         .join(
-            by(activities, "activity_id", intent_date="occurred_at").rename(
+            by(activities, "activity_id", "intent_id", intent_date="occurred_at").rename(
                 {"activity_id": "intent_id"}
             ),
             on="intent_id",
@@ -148,6 +155,7 @@ def texts(
             by(
                 activities,
                 "activity_id",
+                "prev_id",
                 previous_subject="subject",
                 previous_date="occurred_at",
             ).rename({"activity_id": "prev_id"}),
@@ -155,7 +163,7 @@ def texts(
             how="left",
         )
         .join(
-            by(first_wins, "account_id", customer_since="close_date").with_columns(
+            by(first_wins, "account_id", "account_id", customer_since="close_date").with_columns(
                 _first_win=pl.lit(True)
             ),
             on="account_id",
