@@ -174,7 +174,7 @@ def evidence_for(
     answered = acts.filter(pl.col("direction").is_in(["inbound", "two_way"]))
     last_answer = _by_deal(
         answered.filter(deals(*_ANSWERS))
-        .sort("occurred_at")
+        .sort("occurred_at", "activity_id")  # of two at one time, the later id
         .group_by("opportunity_id")
         .last()
         .select(
