@@ -11,7 +11,7 @@ days before it), not six (on mid, 109 moments: 25 s -> see docs/pipeline_health.
 
 from __future__ import annotations
 
-__all__ = ["STATES"]
+__all__ = ["STATES", "STATES_ONE"]
 
 # $moments: TIMESTAMP[]; $closed / $won: stage keys (definitions.yaml); $open_only: BOOLEAN.
 STATES = """
@@ -187,3 +187,55 @@ LEFT JOIN roles USING (as_of, opportunity_id)
 LEFT JOIN champ USING (as_of, opportunity_id)
 ORDER BY s.as_of, s.opportunity_id
 """
+
+# One moment (today's states, as a weekly run scores them): every touch ``acts`` keeps is
+# at or before it, so the running figures the ASOF joins pick at the moment are the
+# deal's totals, and those 30 days earlier its totals up to then. Plain aggregates give
+# them without the window functions over every touch (ties included: the RANGE frames
+# above count every row of a timestamp, as a total does). The contacts engaged are the
+# distinct contacts with an answer (one first answer each), and the outbound count at
+# the last answer is the outbound touches up to its time. ``deal_states`` uses this for a
+# single moment; a test holds it equal to STATES at every moment of a span.
+_ONE = """
+touch AS MATERIALIZED (
+    SELECT opportunity_id,
+           count(*) AS n,
+           count(*) FILTER (NOT answered) AS outbound_n,
+           count(*) FILTER (answered) AS replies_n,
+           max(occurred_at) FILTER (answered) AS last_two_way_at,
+           max(occurred_at) AS last_activity_at,
+           count(DISTINCT contact_id) FILTER (answered) AS engaged_k,
+           count(*) FILTER (answered AND occurred_at <= (SELECT max(as_of) FROM moments)
+                                                        - INTERVAL 30 DAY) AS replies_30,
+           count(*) FILTER (NOT answered AND occurred_at <= (SELECT max(as_of) FROM moments)
+                                                            - INTERVAL 30 DAY) AS outbound_30
+    FROM acts
+    GROUP BY opportunity_id
+),
+at_answer AS (
+    SELECT t.opportunity_id,
+           count(*) FILTER (NOT x.answered AND x.occurred_at <= t.last_two_way_at)
+               AS outbound_at_answer
+    FROM touch t JOIN acts x USING (opportunity_id)
+    WHERE t.last_two_way_at IS NOT NULL
+    GROUP BY t.opportunity_id
+),
+a AS MATERIALIZED (
+    SELECT s.as_of, s.opportunity_id,
+           t.last_two_way_at, coalesce(t.replies_n, 0) AS replies_n,
+           t.last_activity_at, coalesce(t.n, 0) AS touches_n,
+           coalesce(t.outbound_n, 0) AS outbound_n,
+           coalesce(t.outbound_n, 0) - coalesce(w.outbound_at_answer, 0) AS unanswered,
+           coalesce(t.engaged_k, 0) AS engaged_contacts
+    FROM state s
+    LEFT JOIN touch t USING (opportunity_id)
+    LEFT JOIN at_answer w USING (opportunity_id)
+),
+a30 AS (
+    SELECT s.as_of, s.opportunity_id, t.replies_30 AS replies_n, t.outbound_30 AS outbound_n
+    FROM state s LEFT JOIN touch t USING (opportunity_id)
+),
+"""
+_START, _END = "touch0 AS (", "e30 AS ("
+assert STATES.count(_START) == 1 and STATES.count(_END) == 1
+STATES_ONE = STATES[: STATES.index(_START)] + _ONE.lstrip("\n") + STATES[STATES.index(_END) :]

@@ -59,7 +59,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from revstack.agents._features_sql import STATES
+from revstack.agents._features_sql import STATES, STATES_ONE
 from revstack.data.warehouse import frame
 
 __all__ = ["TABLES", "STATE_SCHEMA", "deal_states", "frames_connection", "weekly_moments"]
@@ -154,7 +154,9 @@ def deal_states(
         moments = [moments]
     closed, won = _stage_keys(definitions)
     params = {"moments": list(moments), "closed": closed, "won": won, "open_only": open_only}
-    out = frame(con, STATES, params)
+    # one moment: totals instead of running counts (the same figures, without the
+    # window functions over every touch; _features_sql)
+    out = frame(con, STATES_ONE if len(set(moments)) == 1 else STATES, params)
     return out.select([pl.col(c).cast(t) for c, t in STATE_SCHEMA.items()])
 
 

@@ -25,8 +25,9 @@ import polars as pl
 
 from revstack.agents.engine import Agent, AgentResult, Context, empty_proposals
 from revstack.agents.outbound._compose import Draft, compose
-from revstack.agents.outbound._guardrails import GUARDRAILS, check
+from revstack.agents.outbound._guardrails import GUARDRAILS, check, placeholders, screen
 from revstack.agents.outbound._targets import candidates, recent_activities
+from revstack.agents.outbound._texts import texts
 from revstack.data.clock import now_utc
 from revstack.data.normalize import domain_from_website
 
@@ -86,14 +87,13 @@ class Outbound(Agent):
             r["contact_id"]: r
             for r in contacts.filter(pl.col("contact_id").is_in(wanted)).iter_rows(named=True)
         }
-        lookup = self._lookup(ctx, accounts, contacts, cand)
         blocked_people: dict[str, str] = {}
-        for c in contacts.filter(pl.col("do_not_contact") | pl.col("email_opt_out")).iter_rows(
+        for r in contacts.filter(pl.col("do_not_contact") | pl.col("email_opt_out")).iter_rows(
             named=True
         ):
-            label = "do not contact" if c["do_not_contact"] else "opted out of email"
-            for k in _keys(c, entity):
-                blocked_people.setdefault(k, f"{c['contact_id']} is marked {label}")
+            label = "do not contact" if r["do_not_contact"] else "opted out of email"
+            for k in _keys(r, entity):
+                blocked_people.setdefault(k, f"{r['contact_id']} is marked {label}")
         taken = {
             (k, s, n)
             for cid, s, n in drafts.select("contact_id", "sequence", "sequence_step").iter_rows()
@@ -108,6 +108,41 @@ class Outbound(Agent):
         }
         first_win = self._first_wins(ctx)
         now = now_utc()
+        ids = cand["contact_id"].to_list()
+        keys_of = [_keys(people[cid], entity) for cid in ids]
+        screened: list[list[tuple[str, str]]] | None = None
+        if self.rewriter is None:
+            # Without a rewrite, what blocks a candidate is its text and its person: both
+            # known without composing it, from texts built for every candidate at once.
+            # Only a candidate that passes is composed (check() then sees it whole).
+            text = texts(
+                cand,
+                contacts,
+                accounts,
+                ctx.table("crm.users"),
+                ctx.table("ref.news").filter(pl.col("news_id").is_in(cand["news_id"].implode())),
+                recent_activities(ctx),
+                first_win,
+            )
+            screened = [
+                (placeholders(subject, body) if braces else [])
+                + screen(
+                    subject,
+                    body,
+                    people[cid],
+                    blocked_people=blocked_people,
+                    person_keys=keys,
+                    taken=False,
+                )
+                for cid, keys, subject, body, braces in zip(
+                    ids, keys_of, text["subject"], text["body"], text["braces"], strict=True
+                )
+            ]
+            passed = pl.Series([not p for p in screened], dtype=pl.Boolean)
+            lookup = self._lookup(ctx, accounts, contacts, cand.filter(passed))
+        else:
+            lookup = self._lookup(ctx, accounts, contacts, cand)
+        wins = dict(first_win.select("account_id", "opportunity_id").iter_rows())
 
         queued: list[dict[str, Any]] = []
         blocks: list[dict[str, Any]] = []
@@ -117,49 +152,60 @@ class Outbound(Agent):
         )
         per_owner: Counter[str] = Counter()
         counts: Counter[str] = Counter()
-        for c in cand.iter_rows(named=True):
-            keys = _keys(people[c["contact_id"]], entity)
-            seq, step = c["sequence"], int(c["step"])
+        for i, (cid, account_id, seq, n) in enumerate(
+            cand.select("contact_id", "account_id", "sequence", "step").iter_rows()
+        ):
+            keys, step = keys_of[i], int(n)
+            is_taken = any((k, seq, step) in taken for k in keys)
             # an account with its share of drafts is done, except that a duplicate record
             # of someone drafted is still checked, so it is caught and counted, not skipped
-            full = per_account[c["account_id"]] >= MAX_PER_ACCOUNT
-            if full and not any((k, seq, step) in taken for k in keys):
+            if per_account[account_id] >= MAX_PER_ACCOUNT and not is_taken:
                 continue
-            account = lookup.get(("crm.accounts", c["account_id"]))
-            owner = lookup.get(("crm.users", (account or {}).get("owner_id") or ""))
-            if owner is not None and not owner["is_active"]:
-                owner = None  # a leaver does not send; the placeholder guardrail says so
-            rows = {
-                "contact": people[c["contact_id"]],
-                "account": account,
-                "owner": owner,
-                "news": lookup.get(("ref.news", c["news_id"] or "")),
-                "intent": lookup.get(("crm.activities", c["intent_id"] or "")),
-                "previous": lookup.get(("crm.activities", c["prev_id"] or "")),
-                "first_win": lookup.get(("crm.opportunities", first_win.get(c["account_id"], ""))),
-            }
-            draft = compose(c, rows)
-            template = None
-            if self.rewriter is not None:
-                draft, template = self._rewrite(draft)
-            problems = check(
-                draft,
-                people[c["contact_id"]],
-                lookup=lookup,
-                blocked_people=blocked_people,
-                person_keys=keys,
-                taken=any((k, seq, step) in taken for k in keys),
-                template_text=template,
-            )
             counts["candidates"] += 1
+            owner = self._owner(lookup, account_id)
+            sender = (owner or {}).get("user_id") or "-"
+            draft: Draft | None = None
+            c: dict[str, Any] = {}
+            if screened is None or not (screened[i] or is_taken):
+                if screened is not None and per_owner[sender] >= MAX_PER_OWNER:
+                    # it passes (check() would find nothing more): no need to compose it
+                    counts["over_owner_cap"] += 1
+                    continue
+                c = cand.row(i, named=True)
+                draft = compose(c, self._rows(c, people[cid], owner, lookup, wins))
+                template = None
+                if self.rewriter is not None:
+                    draft, template = self._rewrite(draft)
+                problems = check(
+                    draft,
+                    people[cid],
+                    lookup=lookup,
+                    blocked_people=blocked_people,
+                    person_keys=keys,
+                    taken=is_taken,
+                    template_text=template,
+                )
+            else:
+                # the same guardrails check() runs after `untraceable`, with this run's drafts
+                problems = screened[i]
+                if is_taken:
+                    subject, body, _ = text.row(i)
+                    problems = placeholders(subject, body) + screen(
+                        subject,
+                        body,
+                        people[cid],
+                        blocked_people=blocked_people,
+                        person_keys=keys,
+                        taken=True,
+                    )
             if problems:
                 counts["blocked"] += 1
                 for guardrail, detail in {g: d for g, d in problems}.items():
                     counts[f"blocked_{guardrail}"] += 1
-                    if (c["contact_id"], seq, step, guardrail) not in already:
+                    if (cid, seq, step, guardrail) not in already:
                         blocks.append(
                             {
-                                "contact_id": c["contact_id"],
+                                "contact_id": cid,
                                 "sequence": seq,
                                 "sequence_step": step,
                                 "guardrail": guardrail,
@@ -168,12 +214,12 @@ class Outbound(Agent):
                             }
                         )
                 continue
-            sender = (owner or {}).get("user_id") or "-"
+            assert draft is not None
             if per_owner[sender] >= MAX_PER_OWNER:
                 counts["over_owner_cap"] += 1
                 continue
             per_owner[sender] += 1
-            per_account[c["account_id"]] += 1
+            per_account[account_id] += 1
             taken.update((k, seq, step) for k in keys)
             queued.append(self._row(ctx, c, draft, keys[0], owner, now))
         counts["drafted"] = len(queued)
@@ -191,12 +237,42 @@ class Outbound(Agent):
         return Draft(subject, body, draft.facts, draft.signals), original
 
     @staticmethod
-    def _first_wins(ctx: Context) -> dict[str, str]:
+    def _first_wins(ctx: Context) -> pl.DataFrame:
+        """Each account's first won deal (account_id, opportunity_id, close_date)."""
         won = ctx.table("crm.opportunities").filter(
             pl.col("is_won") & pl.col("close_date").is_not_null()
         )
         first = won.sort("close_date", "opportunity_id").unique("account_id", keep="first")
-        return dict(first.select("account_id", "opportunity_id").iter_rows())
+        return first.select("account_id", "opportunity_id", "close_date")
+
+    @staticmethod
+    def _owner(
+        lookup: dict[tuple[str, str], dict[str, Any]], account_id: str
+    ) -> dict[str, Any] | None:
+        account = lookup.get(("crm.accounts", account_id))
+        owner = lookup.get(("crm.users", (account or {}).get("owner_id") or ""))
+        if owner is not None and not owner["is_active"]:
+            return None  # a leaver does not send; the placeholder guardrail says so
+        return owner
+
+    @staticmethod
+    def _rows(
+        c: dict[str, Any],
+        contact: dict[str, Any],
+        owner: dict[str, Any] | None,
+        lookup: dict[tuple[str, str], dict[str, Any]],
+        wins: dict[str, str],
+    ) -> dict[str, dict[str, Any] | None]:
+        """The rows a candidate's draft is composed from."""
+        return {
+            "contact": contact,
+            "account": lookup.get(("crm.accounts", c["account_id"])),
+            "owner": owner,
+            "news": lookup.get(("ref.news", c["news_id"] or "")),
+            "intent": lookup.get(("crm.activities", c["intent_id"] or "")),
+            "previous": lookup.get(("crm.activities", c["prev_id"] or "")),
+            "first_win": lookup.get(("crm.opportunities", wins.get(c["account_id"], ""))),
+        }
 
     @staticmethod
     def _lookup(

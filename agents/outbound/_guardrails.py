@@ -25,7 +25,7 @@ from revstack.agents._cite import grounded, value_matches
 from revstack.agents.outbound._compose import PLACEHOLDER, Draft
 from revstack.data.csvwriter import FORMULA_START
 
-__all__ = ["GUARDRAILS", "check"]
+__all__ = ["GUARDRAILS", "check", "placeholders", "screen"]
 
 GUARDRAILS = (
     "placeholder",
@@ -55,10 +55,7 @@ def check(
     for this person and step already exists; ``template_text``: the text before a
     rewrite (None: not rewritten).
     """
-    out: list[tuple[str, str]] = []
-    left = sorted(set(PLACEHOLDER.findall(draft.subject + "\n" + draft.body)))
-    if left:
-        out.append(("placeholder", f"unfilled {', '.join(left)}"))
+    out = placeholders(draft.subject, draft.body)
     for f in draft.facts:
         row = lookup.get((f.table, next(iter(f.key.values()))))
         if row is None or not value_matches(f.value, row.get(f.field)):
@@ -68,6 +65,36 @@ def check(
         why = grounded(template_text, draft.subject + "\n" + draft.body)
         if why:
             out.append(("untraceable", f"rewrite: {why}"))
+    return out + screen(
+        draft.subject,
+        draft.body,
+        contact,
+        blocked_people=blocked_people,
+        person_keys=person_keys,
+        taken=taken,
+    )
+
+
+def placeholders(subject: str, body: str) -> list[tuple[str, str]]:
+    """The ``placeholder`` guardrail."""
+    left = sorted(set(PLACEHOLDER.findall(subject + "\n" + body)))
+    return [("placeholder", f"unfilled {', '.join(left)}")] if left else []
+
+
+def screen(
+    subject: str,
+    body: str,
+    contact: Mapping[str, Any],
+    *,
+    blocked_people: Mapping[str, str],
+    person_keys: tuple[str, ...],
+    taken: bool,
+) -> list[tuple[str, str]]:
+    """The guardrails after ``untraceable``, in ``check``'s order: what a text and its
+    person decide, without the facts (a draft that was not rewritten states its facts
+    from the very rows ``check`` compares them with, so only a rewrite can make one
+    untraceable)."""
+    out: list[tuple[str, str]] = []
     for flag, label in (
         ("do_not_contact", "do not contact"),
         ("email_opt_out", "opted out of email"),
@@ -93,7 +120,7 @@ def check(
         out.append(("bad_email", "marked as no longer at the company"))
     if taken:
         out.append(("duplicate", "this person already has a draft for this sequence step"))
-    for part, text in (("subject", draft.subject), ("body", draft.body)):
+    for part, text in (("subject", subject), ("body", body)):
         if text.startswith(FORMULA_START):
             out.append(
                 (

@@ -10,11 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
 
 __all__ = ["evidence_for", "model_reason", "CODE_TEXT"]
+
+_PUSHES = ("close_date_slipped", "close_date_passed", "phantom")  # show the pushes
+_ANSWERS = ("gone_quiet", "close_date_passed", "phantom")  # show the last answer
 
 CODE_TEXT = {
     "quiet": "buyer silence",
@@ -36,12 +40,26 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _by_deal_rows(rows: pl.DataFrame, names: Sequence[str]) -> list[dict[str, Any]]:
+    """``rows`` as dicts of their deal and ``names``, values ``_plain``, column by column."""
+    plain = (pl.Datetime, pl.Date, pl.Float32, pl.Float64)  # the rest _plain leaves as is
+    cols = [
+        [_plain(v) for v in rows[c].to_list()]
+        if isinstance(rows.schema[c], plain)
+        else rows[c].to_list()
+        for c in names
+    ]
+    return [
+        {"opportunity_id": o, **dict(zip(names, values, strict=True))}
+        for o, *values in zip(rows["opportunity_id"].to_list(), *cols, strict=True)
+    ]
+
+
 def _by_deal(rows: pl.DataFrame) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows.iter_rows(named=True):
-        out[r["opportunity_id"]].append(
-            {k: _plain(v) for k, v in r.items() if k != "opportunity_id"}
-        )
+    names = [c for c in rows.columns if c != "opportunity_id"]
+    for r in _by_deal_rows(rows, names):
+        out[r.pop("opportunity_id")].append(r)
     return out
 
 
@@ -98,11 +116,22 @@ def evidence_for(
     roles: pl.DataFrame,
     contacts: pl.DataFrame,
 ) -> list[str]:
-    """A JSON evidence document per row of ``flags`` (as_of, opportunity_id, signal)."""
+    """A JSON evidence document per row of ``flags`` (as_of, opportunity_id, signal).
+
+    Each kind of evidence is gathered only for the deals whose signals show it (a deal's
+    rows depend on that deal alone): on mid, engaged contacts for every flagged deal were
+    tens of thousands of rows no document printed."""
+
+    def deals(*signals: str) -> pl.Expr:
+        which = flags.filter(pl.col("signal").is_in(signals))["opportunity_id"].unique()
+        return pl.col("opportunity_id").is_in(which.implode())
+
     ids = flags["opportunity_id"].unique().implode()
     as_of = flags["as_of"].max()
     h = (
-        history.filter(pl.col("opportunity_id").is_in(ids) & (pl.col("changed_at") <= as_of))
+        history.filter(
+            deals(*_PUSHES, "amount_cut", "stage_age_outlier") & (pl.col("changed_at") <= as_of)
+        )
         .sort("opportunity_id", "changed_at", "history_id")
         .with_columns(
             prev_close=pl.col("close_date").shift().over("opportunity_id"),
@@ -111,7 +140,7 @@ def evidence_for(
         )
     )
     pushes = _by_deal(
-        h.filter(pl.col("close_date") > pl.col("prev_close")).select(
+        h.filter(deals(*_PUSHES) & (pl.col("close_date") > pl.col("prev_close"))).select(
             "opportunity_id",
             "history_id",
             "changed_at",
@@ -120,7 +149,7 @@ def evidence_for(
         )
     )
     amounts = _by_deal(
-        h.filter(pl.col("amount") != pl.col("prev_amount")).select(
+        h.filter(deals("amount_cut") & (pl.col("amount") != pl.col("prev_amount"))).select(
             "opportunity_id",
             "history_id",
             "changed_at",
@@ -129,19 +158,23 @@ def evidence_for(
         )
     )
     entered = _by_deal(
-        h.filter(pl.col("prev_stage").is_null() | (pl.col("stage") != pl.col("prev_stage")))
+        h.filter(
+            deals("stage_age_outlier")
+            & (pl.col("prev_stage").is_null() | (pl.col("stage") != pl.col("prev_stage")))
+        )
         .group_by("opportunity_id")
         .last()
         .select("opportunity_id", "history_id", "changed_at", "stage")
     )
     acts = activities.filter(
-        pl.col("opportunity_id").is_in(ids)
+        deals(*_ANSWERS, "low_multithreading")
         & (pl.col("occurred_at") <= as_of)
         & (pl.col("status") == "completed")
     )
     answered = acts.filter(pl.col("direction").is_in(["inbound", "two_way"]))
     last_answer = _by_deal(
-        answered.sort("occurred_at")
+        answered.filter(deals(*_ANSWERS))
+        .sort("occurred_at", "activity_id")  # of two at one time, the later id
         .group_by("opportunity_id")
         .last()
         .select(
@@ -154,13 +187,14 @@ def evidence_for(
         )
     )
     engaged = _by_deal(
-        answered.group_by("opportunity_id", "contact_id")
+        answered.filter(deals("gone_quiet", "low_multithreading"))
+        .group_by("opportunity_id", "contact_id")
         .agg(first_answer=pl.col("occurred_at").min(), answers=pl.len())
         .sort("opportunity_id", "first_answer", "contact_id")
     )
     people = _by_deal(
         roles.filter(
-            pl.col("opportunity_id").is_in(ids)
+            deals("champion_departed", "low_multithreading")
             & (pl.col("added_at").is_null() | (pl.col("added_at") <= as_of))
         )
         .join(contacts, on="contact_id", how="left")
@@ -183,10 +217,23 @@ def evidence_for(
             "updated_at",
         )
     )
+    keep = (
+        "stage",
+        "amount",
+        "close_date",
+        "forecast_category",
+        "days_since_two_way",
+        "days_in_stage",
+        "close_date_pushes",
+        "engaged_contacts",
+        "days_to_close",
+    )
+    # each deal's figures once, not once per flag
     figures = {
-        r["opportunity_id"]: r
-        for r in states.filter(pl.col("opportunity_id").is_in(ids)).iter_rows(named=True)
+        r.pop("opportunity_id"): r
+        for r in _by_deal_rows(states.filter(pl.col("opportunity_id").is_in(ids)), keep)
     }
+    no_figures = dict.fromkeys(keep)
     pick = {
         "gone_quiet": lambda o: {
             "last_answer": last_answer.get(o, []),
@@ -213,20 +260,9 @@ def evidence_for(
         },
         "amount_cut": lambda o: {"amount_changes": amounts.get(o, [])},
     }
-    keep = (
-        "stage",
-        "amount",
-        "close_date",
-        "forecast_category",
-        "days_since_two_way",
-        "days_in_stage",
-        "close_date_pushes",
-        "engaged_contacts",
-        "days_to_close",
-    )
     out = []
     for o, signal in flags.select("opportunity_id", "signal").iter_rows():
         doc: dict[str, Any] = pick[signal](o) if signal in pick else {}
-        doc["figures"] = {k: _plain(figures.get(o, {}).get(k)) for k in keep}
+        doc["figures"] = figures.get(o, no_figures)
         out.append(json.dumps(doc, default=str))
     return out

@@ -406,3 +406,22 @@ def test_activity_figures_equal_a_count_moment_by_moment(small_company: Warehous
         assert mismatch.is_empty(), (c, mismatch.head(3))
     assert (got["outbound_since_two_way"] > 0).sum() > 1_000
     assert (got["engaged_contacts"] > 1).sum() > 1_000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("open_only", [True, False])
+def test_one_moment_by_totals_equals_the_running_counts(
+    small_company: Warehouse, open_only: bool
+) -> None:
+    """A single moment is computed from each deal's totals (no window functions over the
+    touches): the same states, column for column, as the running counts give for that
+    moment among others, at moments across the company's years and at its as-of."""
+    frames = _frames(small_company)
+    with small_company.connect() as con:
+        as_of = scalar(con, "SELECT max(changed_at) FROM crm.opportunity_history")
+    moments = [*weekly_moments(PAST.date(), (PAST + dt.timedelta(weeks=60)).date())[::12], as_of]
+    together = _states(frames, moments, open_only=open_only)
+    for m in moments:
+        alone = _states(frames, [m], open_only=open_only)
+        assert len(alone) > 100
+        assert alone.equals(together.filter(pl.col("as_of") == m)), m

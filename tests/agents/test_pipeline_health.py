@@ -207,3 +207,43 @@ def test_the_model_and_rules_cannot_see_anything_after_the_moment(
         assert a.sort("opportunity_id", *(["signal"] if "signal" in a.columns else [])).equals(
             b.sort("opportunity_id", *(["signal"] if "signal" in b.columns else []))
         ), table
+
+
+def test_evidence_gathered_per_signal_is_what_gathering_everything_gives(
+    planted: Warehouse,
+) -> None:
+    """Each kind of evidence is gathered only for the deals whose signals show it: every
+    document equals the one made when every flagged deal carries every signal (all kinds
+    gathered for all of them), and the one the run stored."""
+    from revstack.agents.features import TABLES, deal_states, frames_connection
+    from revstack.agents.pipeline_health._evidence import evidence_for
+
+    stored = _flags(planted).sort("opportunity_id", "signal")
+    ctx = _ctx(planted, AS_OF)
+    frames = {t: ctx.table(t) for t in TABLES}
+    con = frames_connection(frames)
+    try:
+        now = deal_states(con, [AS_OF], definitions=ctx.definitions, open_only=True)
+    finally:
+        con.close()
+    release_all()
+    flags = stored.select(as_of="flagged_at", opportunity_id="opportunity_id", signal="signal")
+    every = (
+        flags.select("as_of", "opportunity_id")
+        .unique()
+        .join(pl.DataFrame({"signal": sorted(set(PLANTED) | {"model"})}), how="cross")
+        .sort("opportunity_id", "signal")
+    )
+    inputs = (
+        frames["crm.opportunity_history"],
+        frames["crm.activities"],
+        frames["crm.opportunity_contacts"],
+        frames["crm.contacts"],
+    )
+    gathered = flags.with_columns(evidence=pl.Series(evidence_for(flags, now, *inputs)))
+    everything = every.with_columns(evidence=pl.Series(evidence_for(every, now, *inputs)))
+    assert set(flags["signal"]) >= set(PLANTED)  # every kind of evidence is shown somewhere
+    assert gathered.equals(
+        flags.join(everything, on=["as_of", "opportunity_id", "signal"], how="left")
+    )
+    assert gathered["evidence"].equals(stored["evidence"])

@@ -107,3 +107,25 @@ def test_a_table_one_agent_reads_or_without_its_key_is_not_shared(run_wh: Wareho
     shared = SharedReads.for_run([keyless, keyless])
     _context(run_wh, "one", keyless, shared).table("crm.accounts")
     assert shared.held == []  # without its key the rows' order is not the key's
+
+
+def test_a_read_in_any_order_holds_the_same_rows(small_company: Warehouse) -> None:
+    """``ordered=False`` skips the sort: the same rows as a set, counted as read; a table
+    already read in order, or shared by the run, is served as it is."""
+    spec = next(s for s in specs() if s.name == "pipeline_health")
+    alone = _context(small_company, spec.name, spec.reads, None)
+    anyhow = alone.table("crm.activities", ordered=False)
+    ordered = alone.table("crm.activities")
+    assert len(anyhow) > 10_000 and anyhow.columns == ordered.columns
+    assert anyhow.sort(pl.all()).equals(ordered.sort(pl.all()))
+    assert alone.read_log["crm.activities"] == 2 * len(ordered)  # two reads
+    # read in order first: the unordered ask gets that frame, nothing is read again
+    again = _context(small_company, spec.name, spec.reads, None)
+    first = again.table("crm.activities")
+    assert again.table("crm.activities", ordered=False) is first
+    assert again.read_log["crm.activities"] == len(first)
+    # a shared read serves it too, in its order
+    shared = SharedReads.for_run([spec.reads, spec.reads])
+    via = _context(small_company, spec.name, spec.reads, shared)
+    assert via.table("crm.activities", ordered=False).equals(ordered)
+    release_all()

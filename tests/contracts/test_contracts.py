@@ -92,7 +92,7 @@ BROKEN = [
     ),
     (
         "agents/outbound.yaml",
-        '  ref.news: "*"',
+        '  ref.enrichment: "*"',
         '  truth.deal_outcomes: "*"',
         "reads.truth.deal_outcomes",
         "ground truth",
