@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,18 @@ from revstack.data.warehouse import Warehouse, release_all
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _main_module_kept() -> Iterator[None]:
+    """Put back the process's ``__main__`` after each test. Streamlit's AppTest runs a
+    page as ``__main__`` and leaves it there, and a process started with ``spawn``
+    afterwards in the same worker runs its parent's ``__main__`` file first: the
+    dashboard's app, which opens ``var/revstack.duckdb`` under the working directory."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
 
 
 @pytest.fixture
