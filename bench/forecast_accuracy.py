@@ -18,6 +18,9 @@ reps with a call or deals in the period had called), with the share of snapshots
 qualify; and against the two stage-weighted baselines, for scale.
 ``--combine-with rep_commit`` runs the forecast combined with the filled commit instead
 of the calls (its scored rows go to ``<scale><seed>_scored_rep_commit.parquet``).
+``--replay-weeks N`` cuts each company back N weeks as ``revstack simulate`` does
+(``Replay``) and backtests what the cut knows (``<scale><seed>_w<N>*``): the data a
+simulated quarter's first weekly run sees.
 
     python bench/forecast_accuracy.py --scale mid --seeds 0 1 2 3 7 [--jobs 2] [--dir var/accuracy]
     python bench/forecast_accuracy.py --scale mid --seeds 0 1 --report-only   # pool what is there
@@ -40,23 +43,34 @@ import polars as pl  # noqa: E402
 from revstack.agents.forecast import mape_ratio, share_interval  # noqa: E402
 
 
-def _scored_path(folder: str, scale: str, seed: int, combine_with: str | None) -> Path:
+def _scored_path(
+    folder: str, scale: str, seed: int, combine_with: str | None, weeks: int = 0
+) -> Path:
     tail = "" if combine_with is None else f"_{combine_with}"
-    return Path(folder) / f"{scale}{seed}_scored{tail}.parquet"
+    return Path(folder) / f"{_name(scale, seed, weeks)}_scored{tail}.parquet"
+
+
+def _name(scale: str, seed: int, weeks: int) -> str:
+    return f"{scale}{seed}" + (f"_w{weeks}" if weeks else "")
 
 
 def _company(
-    scale: str, seed: int, folder: str, model_seed: int, combine_with: str | None
+    scale: str, seed: int, folder: str, model_seed: int, combine_with: str | None, weeks: int
 ) -> tuple[int, float, float]:
-    """Generate (when missing) and backtest one company; its company-level scored rows
-    go to ``folder``. Returns the seed and the seconds each step took."""
+    """Generate (when missing; cut back ``weeks`` weeks by the replay when given) and
+    backtest one company; its company-level scored rows go to ``folder``. Returns the
+    seed and the seconds each step took."""
     from revstack._forecast_cmds import backtest
-    from revstack.data.generator import generate
+    from revstack.data.generator import DEFAULT_AS_OF, Replay, generate
     from revstack.data.warehouse import Warehouse
 
-    db = Path(folder) / f"{scale}{seed}.duckdb"
+    db = Path(folder) / f"{_name(scale, seed, weeks)}.duckdb"
     t = time.perf_counter()
-    if not db.exists():
+    if not db.exists() and weeks:
+        Replay.start(
+            Warehouse(db), scale=scale, seed=seed, as_of=DEFAULT_AS_OF, weeks=weeks
+        ).close()
+    elif not db.exists():
         generate(Warehouse(db), scale=scale, seed=seed)
     made = time.perf_counter() - t
     t = time.perf_counter()
@@ -77,7 +91,7 @@ def _company(
         other = base.filter(keep & (pl.col("method") == method))
         scored = scored.join(other.select(*cols[:3], **{name: "value"}), on=cols[:3], how="left")
     scored = scored.with_columns(company=pl.lit(seed))
-    scored.write_parquet(_scored_path(folder, scale, seed, combine_with))
+    scored.write_parquet(_scored_path(folder, scale, seed, combine_with, weeks))
     return seed, made, time.perf_counter() - t
 
 
@@ -175,6 +189,12 @@ def main() -> None:
         help="the commit the forecast is combined with (default: the agent's own)",
     )
     ap.add_argument(
+        "--replay-weeks",
+        type=int,
+        default=0,
+        help="cut each company back this many weeks as `revstack simulate` does",
+    )
+    ap.add_argument(
         "--report-only",
         action="store_true",
         help="pool the scored rows already in --dir for --seeds; generate and backtest nothing",
@@ -185,7 +205,15 @@ def main() -> None:
     # Spawned, not forked: polars' and scikit-learn's thread pools do not survive a fork.
     with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
         jobs = [
-            pool.submit(_company, args.scale, s, args.dir, args.model_seed, args.combine_with)
+            pool.submit(
+                _company,
+                args.scale,
+                s,
+                args.dir,
+                args.model_seed,
+                args.combine_with,
+                args.replay_weeks,
+            )
             for s in ([] if args.report_only else args.seeds)
         ]
         for i, job in enumerate(as_completed(jobs), 1):
@@ -195,15 +223,19 @@ def main() -> None:
                 flush=True,
             )
     scored = pl.concat(
-        [_read(_scored_path(args.dir, args.scale, s, args.combine_with)) for s in args.seeds]
+        [
+            _read(_scored_path(args.dir, args.scale, s, args.combine_with, args.replay_weeks))
+            for s in args.seeds
+        ]
     )
     scored = scored.filter(pl.col("actual") != 0).with_columns(
         block=pl.concat_str("company", "period_kind", "period_start", separator=":")
     )
     print(
         f"\n{args.scale} companies {args.seeds}, backtest seed {args.model_seed}, combined with "
-        f"{args.combine_with or 'the default commit'}, against truth.revenue "
-        f"({time.perf_counter() - started:.0f} s in all)"
+        f"{args.combine_with or 'the default commit'}, against truth.revenue"
+        + (f", cut back {args.replay_weeks} weeks " if args.replay_weeks else " ")
+        + f"({time.perf_counter() - started:.0f} s in all)"
     )
     for kind in ("month", "quarter"):
         k = scored.filter(pl.col("period_kind") == kind)

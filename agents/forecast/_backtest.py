@@ -23,7 +23,7 @@ import datetime as dt
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
@@ -40,6 +40,7 @@ from revstack.agents.forecast._simulate import pick_rho, variance_grid
 from revstack.agents.forecast._snapshot import (
     CRPS_LEVELS,
     Segments,
+    SnapshotDraws,
     draw_snapshot,
     segment_pits,
     summarise,
@@ -316,6 +317,9 @@ def run_forecast(
     # each block starts the fits of the next ``_AHEAD`` (a fit depends on its training
     # rows only, so the models are the ones fitted one after the other).
     pool = ThreadPoolExecutor(n_workers)
+    # Snapshots' draws, two at a time: numpy's random fills and array arithmetic run
+    # without the GIL, and each snapshot has its own stream, so the draws are the same.
+    drawing = ThreadPoolExecutor(_DRAWING)
     blocks: dict[int, _Block] = {}
     pending: dict[int, tuple[str, str, Callable[[], BaggedWinModel]]] = {}
 
@@ -405,17 +409,24 @@ def run_forecast(
                 **{k: c.spread for k, c in cached.items() if c.spread},
             }
             spreads += [block_spreads[k] for k in sorted(block_spreads)]
-            for snap in block.sort("moment", "period_kind").iter_rows(named=True):
+            ordered = list(block.sort("moment", "period_kind").iter_rows(named=True))
+            # The draws of the block's snapshots, started on ``drawing`` before the loop
+            # below reads them in order: a snapshot's raw draws read only its own deals,
+            # new-business fit and stream, never another snapshot's result.
+            started: dict[Key, tuple[pl.DataFrame, np.ndarray, Future[SnapshotDraws]]] = {}
+            for snap in ordered:
                 here_key = (snap["period_kind"], snap["period_start"], snap["offset"])
                 if here_key in cached:
-                    c = cached[here_key]
-                    out.append(_tagged(c.summary, c.key, c.moment, False, c.pit_points))
-                    pits.append((c.key[0], c.period_end, c.pits))
-                    records.append(c.record)
-                    kept.append(c)
-                    report(progress, "forecast snapshots", len(out), todo)
                     continue
                 live = snap["moment"] == as_of
+                key = {k: snap[k] for k in KEY}
+                deals = part.filter(**key).sort(
+                    "opportunity_id"
+                )  # each deal's draws go by its position
+                over = snap["period_end"] <= as_of.date()
+                was = None if live or over or reuse is None else reuse.open.get(here_key)
+                if was is not None and _same_draw(was, model_key, (rho_c, rho_t), deals):
+                    continue
                 # Each snapshot has its own stream: what one draws never shifts another.
                 rng = np.random.default_rng(
                     [
@@ -424,26 +435,6 @@ def run_forecast(
                         _periods.KINDS.index(snap["period_kind"]),
                     ]
                 )
-                key = {k: snap[k] for k in KEY}
-                deals = part.filter(**key).sort(
-                    "opportunity_id"
-                )  # each deal's draws go by its position
-                over = snap["period_end"] <= as_of.date()
-                was = None if live or over or reuse is None else reuse.open.get(here_key)
-                if was is not None and _same_draw(was, model_key, (rho_c, rho_t), deals):
-                    n_past = sum(
-                        1
-                        for kind, end, _ in pits
-                        if kind == snap["period_kind"] and end <= snap["moment"].date()
-                    )
-                    out.append(_tagged(was.summary, here_key, snap["moment"], False, n_past))
-                    # With the rows' digests as they are now, as a full replay stores them.
-                    still_open.append(
-                        dataclasses.replace(was, deals=deals.select(was.deals.columns))
-                    )
-                    report(progress, "forecast snapshots", len(out), todo)
-                    continue
-                redrawn += not live
                 owners_so_far = np.zeros(len(seg.owners))
                 sf = so_far.filter(**key)
                 np.add.at(owners_so_far, sf["owner_idx"].to_numpy(), sf["won"].to_numpy())
@@ -460,17 +451,55 @@ def run_forecast(
                 n_draws = live_draws if live else draws
                 working = np.bincount(deals["owner_idx"].to_numpy(), minlength=len(seg.owners)) > 0
                 shares = rep_shares(pre["actuals"], seg.owners, snap["moment"], working=working)
-                raw = draw_snapshot(
-                    seg,
+                new_total = nb.sample(n_draws, rng)  # then the copula's draws, from the same stream
+                started[here_key] = (
                     deals,
                     owners_so_far,
-                    nb.sample(n_draws, rng),
-                    shares,
-                    rho_c=rho_c,
-                    rho_t=rho_t,
-                    rng=rng,
-                    covariance=live,
+                    drawing.submit(
+                        draw_snapshot,
+                        seg,
+                        deals,
+                        owners_so_far,
+                        new_total,
+                        shares,
+                        rho_c=rho_c,
+                        rho_t=rho_t,
+                        rng=rng,
+                        covariance=live,
+                    ),
                 )
+            for snap in ordered:
+                here_key = (snap["period_kind"], snap["period_start"], snap["offset"])
+                if here_key in cached:
+                    c = cached[here_key]
+                    out.append(_tagged(c.summary, c.key, c.moment, False, c.pit_points))
+                    pits.append((c.key[0], c.period_end, c.pits))
+                    records.append(c.record)
+                    kept.append(c)
+                    report(progress, "forecast snapshots", len(out), todo)
+                    continue
+                live = snap["moment"] == as_of
+                key = {k: snap[k] for k in KEY}
+                over = snap["period_end"] <= as_of.date()
+                if here_key not in started:  # drawn before from the same deals, model and loadings
+                    was = reuse.open[here_key] if reuse is not None else None
+                    assert was is not None
+                    deals = part.filter(**key).sort("opportunity_id")
+                    n_past = sum(
+                        1
+                        for kind, end, _ in pits
+                        if kind == snap["period_kind"] and end <= snap["moment"].date()
+                    )
+                    out.append(_tagged(was.summary, here_key, snap["moment"], False, n_past))
+                    # With the rows' digests as they are now, as a full replay stores them.
+                    still_open.append(
+                        dataclasses.replace(was, deals=deals.select(was.deals.columns))
+                    )
+                    report(progress, "forecast snapshots", len(out), todo)
+                    continue
+                redrawn += not live
+                deals, owners_so_far, drawn = started.pop(here_key)
+                raw = drawn.result()
                 commit = _team_commit(seg, commits.get(tuple(key.values())))
                 here = slot(snap["period_kind"], snap["period_start"], snap["offset"])
                 known = [r for r in records if r.period_end <= snap["moment"].date()]
@@ -584,6 +613,7 @@ def run_forecast(
                 report(progress, "forecast snapshots", len(out), todo)
     finally:
         pool.shutdown(cancel_futures=True)
+        drawing.shutdown(cancel_futures=True)
     deals_scored = (
         pl.concat(scored).filter(pl.col("period_end") <= as_of.date()) if scored else pl.DataFrame()
     )
@@ -625,6 +655,7 @@ _FITTED_KEEP = 2
 
 
 _AHEAD = 2  # refits whose fits start while an earlier block is scored
+_DRAWING = 2  # snapshots drawn at once (each live one holds about 1.5 GB while drawn)
 
 
 @dataclass(frozen=True)

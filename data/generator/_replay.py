@@ -12,7 +12,8 @@ different company), so the past is cut out of one company. What a cut knows, per
 
 - accounts, contacts, users: those created by the moment; a record updated later shows
   its creation time as its last update until the moment passes the real one (its
-  other fields are the final ones throughout: the generator keeps no field history);
+  other fields are the final ones throughout: the generator keeps no field history;
+  but a contact's departure flags, set when the CRM heard, show no departure until then);
 - opportunities: those created by the moment (by their first history row where the
   export has no created_at); a deal that changes later stands at its
   last history row before the moment (stage, amount, close date, category,
@@ -63,6 +64,19 @@ _CLIPPED = (
     "SELECT * REPLACE (CASE WHEN updated_at > $at THEN created_at ELSE updated_at END "
     "AS updated_at) FROM src.{t} WHERE created_at IS NULL OR created_at <= $at"
 )
+# A contact's departure flags (inactive, bounced) are set when the CRM hears of it, and
+# its record's update is at or after that. A departure counts at a moment only if the
+# record is no newer (agents.features), so with its final flags and its update clipped
+# to its creation, every departure heard of after the cut counted at every moment since
+# the contact was created, weeks before the CRM knew (2,739 contacts in the week to
+# 2026-09-24 of mid seed 7). A record updated after the cut shows no departure: every
+# moment up to the cut then reads the contacts as the whole company does.
+_CONTACTS = (
+    "SELECT * REPLACE (CASE WHEN updated_at > $at THEN created_at ELSE updated_at END "
+    "AS updated_at, is_active OR coalesce(updated_at > $at, FALSE) AS is_active, "
+    "email_bounced AND NOT coalesce(updated_at > $at, FALSE) AS email_bounced) "
+    "FROM src.crm.contacts WHERE created_at IS NULL OR created_at <= $at"
+)
 _OPPORTUNITIES = """
 WITH h AS (
     SELECT *, row_number() OVER (PARTITION BY opportunity_id
@@ -102,7 +116,7 @@ WHERE coalesce(o.created_at, n.at_) <= $at AND (r.opportunity_id IS NULL OR l.op
 _CUTS = {
     "crm.users": "SELECT * FROM src.crm.users WHERE created_at IS NULL OR created_at <= $at",
     "crm.accounts": _CLIPPED.format(t="crm.accounts"),
-    "crm.contacts": _CLIPPED.format(t="crm.contacts"),
+    "crm.contacts": _CONTACTS,
     "crm.opportunities": _OPPORTUNITIES,
     "crm.opportunity_history": "SELECT * FROM src.crm.opportunity_history WHERE changed_at <= $at",
     "crm.opportunity_contacts": (

@@ -7,8 +7,10 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from polars.testing import assert_frame_equal
 
 from revstack.agents.engine import detect_changes
+from revstack.agents.features import deal_states
 from revstack.data.errors import InputError
 from revstack.data.generator import DEFAULT_AS_OF, REPLAYED, Replay
 from revstack.data.warehouse import Warehouse, first_row, frame, release_all, scalar
@@ -61,6 +63,31 @@ def test_the_start_holds_nothing_from_after_it(replay: Replay) -> None:
         wh,
         "SELECT count(*) > (SELECT count(*) FROM crm.opportunities) FROM truth.deal_outcomes",
     ) == (True,)
+
+
+@pytest.mark.slow
+def test_the_start_knows_no_departure_the_crm_heard_of_later(
+    replay: Replay, small_company: Warehouse
+) -> None:
+    """A contact's departure flags are trusted at a moment only if its record is no newer
+    (``features.deal_states``); the cut's update of a record changed later is its
+    creation, so its flags must be those from before the CRM heard: else a departure
+    heard of after the start counts at every moment since the contact was created."""
+    later = _one(
+        small_company,
+        "SELECT count(*) FROM crm.contacts WHERE (NOT is_active OR email_bounced) "
+        "AND updated_at > $at AND created_at <= $at",
+        {"at": START},
+    )[0]
+    assert later > 0  # the company has such departures to hide
+    moments = [START - dt.timedelta(days=d) for d in (0, 30, 200)]
+    with replay.wh.connect() as con:
+        cut = deal_states(con, moments)
+    with small_company.connect() as con:
+        whole = deal_states(con, moments)
+    assert cut["champion_left"].sum() + cut["economic_buyer_left"].sum() > 0
+    # Every moment up to the cut reads the deals as the whole company does.
+    assert_frame_equal(cut.sort("as_of", "opportunity_id"), whole.sort("as_of", "opportunity_id"))
 
 
 @pytest.mark.slow
