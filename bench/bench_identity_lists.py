@@ -215,6 +215,11 @@ def main() -> None:
         "--answers", type=int, default=0, help="also our F1 after N answers (four rounds)"
     )
     parser.add_argument("--only", help="only the lists whose label holds this text")
+    parser.add_argument(
+        "--half",
+        choices=("tuning", "held-out"),
+        help="only this half of each list (while tuning: --half tuning, never held-out)",
+    )
     args = parser.parse_args()
     print(
         f"{'list':38s} {'half':9s} {'recs':>5s}  {'ours F1':>7s} {'P':>5s} {'R':>5s} "
@@ -222,7 +227,7 @@ def main() -> None:
         + (f"  {'+' + str(args.answers) + ' answers':>11s}" if args.answers else "")
     )
     for label, half, records, fields in _lists():
-        if args.only and args.only not in label:
+        if (args.only and args.only not in label) or (args.half and half != args.half):
             continue
         truth = records.select("record_id", entity_id="entity")
         t = time.perf_counter()
