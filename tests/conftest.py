@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,54 +39,87 @@ def wh(tmp_path: Path) -> Warehouse:
     return warehouse
 
 
+def _built_once(factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """A warehouse file built by ``build(path)`` once per test session: a file to copy,
+    never to write.
+
+    Under pytest-xdist every worker runs the session fixtures it needs, so two workers
+    each generated the small company and each ran the agents on it: the same files
+    (generation and runs are seeded), built twice. The first worker to ask builds the
+    file in the directory the session's workers share, under an exclusive lock; the
+    others wait for it. Each fixture hands its tests a copy of its own, as before: tests
+    add ops rows, and a DuckDB file has one writing process."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:  # one process: nothing to share
+        path = factory.mktemp(f"built-{name}") / f"{name}.duckdb"
+        build(path)
+        release_all()
+        return path
+    shared = factory.getbasetemp().parent / "built-once"  # the workers' common parent
+    shared.mkdir(exist_ok=True)
+    built, done = shared / f"{name}.duckdb", shared / f"{name}.done"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            built.unlink(missing_ok=True)  # a build that died half way starts again
+            build(built)
+            release_all()
+            done.touch()
+    return built
+
+
+def _copy(factory: pytest.TempPathFactory, built: Path) -> Path:
+    mine = factory.mktemp(built.stem) / built.name
+    shutil.copy(built, mine)
+    return mine
+
+
 @pytest.fixture(scope="session")
-def small_company(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
-    """One generated small company (seed 3) for every test that only reads it or adds ops rows."""
+def _small_built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated small company (seed 3), as built: never written."""
     from revstack.data.generator import generate
 
-    warehouse = Warehouse(tmp_path_factory.mktemp("company") / "small.duckdb")
-    generate(warehouse, scale="small", seed=3)
-    release_all()
-    return warehouse
+    return _built_once(
+        tmp_path_factory, "small", lambda path: generate(Warehouse(path), scale="small", seed=3)
+    )
 
 
 @pytest.fixture(scope="session")
-def small_run(small_company: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def small_company(_small_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    """One generated small company (seed 3) for every test that only reads it or adds ops rows."""
+    return Warehouse(_copy(tmp_path_factory, _small_built))
+
+
+@pytest.fixture(scope="session")
+def small_run(_small_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small company (copied) with three people, audited, after `revstack run`: a file
     to copy, never to write."""
     from revstack.agents.engine import add_person, run_agents
     from revstack.agents.registry import specs
     from revstack.contracts import load_definitions
 
-    release_all()
-    path = tmp_path_factory.mktemp("small_run") / "small_run.duckdb"
-    shutil.copy(small_company.path, path)
-    wh = Warehouse(path)
-    add_person(wh, "ana", "admin", by="ana")
-    add_person(wh, "rev", "reviewer", by="ana")
-    add_person(wh, "vic", "viewer", by="ana")
-    run_agents(wh, specs(), definitions=load_definitions())
-    release_all()
-    return path
+    def build(path: Path) -> None:
+        shutil.copy(_small_built, path)
+        wh = Warehouse(path)
+        add_person(wh, "ana", "admin", by="ana")
+        add_person(wh, "rev", "reviewer", by="ana")
+        add_person(wh, "vic", "viewer", by="ana")
+        run_agents(wh, specs(), definitions=load_definitions())
+
+    return _copy(tmp_path_factory, _built_once(tmp_path_factory, "small_run", build))
 
 
 @pytest.fixture(scope="session")
-def forecast_company(
-    small_company: Warehouse, tmp_path_factory: pytest.TempPathFactory
-) -> Warehouse:
+def forecast_company(_small_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
     """A copy of the small company after one run of the forecast agent (its outputs stored)."""
-    import shutil
-
     from revstack.agents.engine import run_agents
     from revstack.agents.registry import specs
 
-    path = tmp_path_factory.mktemp("forecast") / "small.duckdb"
-    shutil.copy(small_company.path, path)
-    warehouse = Warehouse(path)
-    [result] = run_agents(warehouse, specs(), only="forecast")
-    assert result.status == "succeeded", result.message
-    release_all()
-    return warehouse
+    def build(path: Path) -> None:
+        shutil.copy(_small_built, path)
+        [result] = run_agents(Warehouse(path), specs(), only="forecast")
+        assert result.status == "succeeded", result.message
+
+    return Warehouse(_copy(tmp_path_factory, _built_once(tmp_path_factory, "forecast", build)))
 
 
 @pytest.fixture(scope="session")
