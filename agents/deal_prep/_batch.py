@@ -15,6 +15,7 @@ import html
 import itertools
 import json
 import math
+from collections import defaultdict
 from collections.abc import Sequence
 from json.encoder import encode_basestring_ascii as _str
 from typing import Any, NamedTuple
@@ -46,6 +47,20 @@ def value_json(v: Any) -> str:
     if kind is bool:
         return "true" if v else "false"
     return json.dumps(v, default=str)
+
+
+def _numbering() -> defaultdict[Any, int]:
+    """A dictionary that numbers a key it has not seen 0, 1, 2 ... (in C: its missing
+    keys' value is its length)."""
+    d: defaultdict[Any, int] = defaultdict()
+    d.default_factory = d.__len__
+    return d
+
+
+def _firsts(numbers: list[int], count: int) -> list[int]:
+    """The place of each number's first occurrence in ``numbers`` (0 to count - 1)."""
+    first = dict(zip(reversed(numbers), range(len(numbers) - 1, -1, -1), strict=True))
+    return [first[n] for n in range(count)]
 
 
 class _Cites(NamedTuple):
@@ -99,48 +114,66 @@ class Batch:
         if self._taken is not None:
             return self._taken
         p = self.pieces
-        total = len(self._values)
-        # Interned by dictionaries in C: a key's number is the place of its first
-        # citation, so its texts go in lists of ``total`` places, gathered by number.
-        rows: dict[Any, int] = {}
-        row_of = list(
-            map(rows.setdefault, zip(self._tables, self._keys, strict=True), itertools.count())
-        )
-        names: dict[str, int] = {}
-        field_of = list(map(names.setdefault, self._fields, itertools.count()))
+        # Interned by dictionaries in C, numbered 0, 1, 2 ... in order of first citation
+        rows = _numbering()
+        row_of = list(map(rows.__getitem__, zip(self._tables, self._keys, strict=True)))
+        names = _numbering()
+        field_of = list(map(names.__getitem__, self._fields))
         # Values by type and repr: True, 1 and 1.0 (and 0.0, -0.0) are equal keys but are
         # written differently; (type, repr) is one key per way of writing a value.
         vals = self._values
-        values: dict[Any, int] = {}
-        value_of = list(
-            map(
-                values.setdefault,
-                zip(map(type, vals), map(repr, vals), strict=True),
-                itertools.count(),
-            )
-        )
-        texts: dict[str, list[str | None]] = {
-            f"{what}_{kind}": [None] * total
-            for what in ("row", "field", "value")
-            for kind in ("md", "html", "json")
+        values = _numbering()
+        value_of = list(map(values.__getitem__, zip(map(type, vals), map(repr, vals), strict=True)))
+        row_md: list[str] = []
+        row_html: list[str] = []
+        row_json: list[str] = []
+        plain: dict[str, tuple[str, str, str]] = {}  # a table's head parts, key column's JSON
+        for table, key in rows:
+            if len(key) == 1:
+                col, ident = key[0]
+                if ident.isascii() and ident.isalnum():  # a record id: nothing to escape
+                    parts = plain.get(table + "\0" + col)
+                    if parts is None:
+                        md, page = p.head((table, (("", ""),)))
+                        parts = plain[table + "\0" + col] = (
+                            md[:-2],
+                            page[:-2],
+                            f'{{"table": {_str(table)}, "key": {{{_str(col)}: "',
+                        )
+                    row_md.append(f"{parts[0]}{ident}: ")
+                    row_html.append(f"{parts[1]}{ident}: ")
+                    row_json.append(f'{parts[2]}{ident}"}}, "field": ')
+                    continue
+            md, page = p.head((table, key))
+            row_md.append(md)
+            row_html.append(page)
+            row_json.append(_head_json((table, key)))
+        fields = [(*p.field(name), _str(name)) for name in names]
+        # Text that escapes to itself (printable ASCII, no markup, quote, backslash or
+        # underscore) is written by polars; the rest value by value.
+        shown = [vals[n] for n in _firsts(value_of, len(values))]
+        words = [n for n, v in enumerate(shown) if type(v) is str]
+        value_md: list[str | None] = [None] * len(shown)
+        value_html: list[str | None] = [None] * len(shown)
+        value_js: list[str | None] = [None] * len(shown)
+        done = _plain_values(words, [shown[n] for n in words])
+        for n, md, page, js in zip(*(c.to_list() for c in done.get_columns()), strict=True):
+            value_md[n], value_html[n], value_js[n] = md, page, js
+        for n, v in enumerate(shown):
+            if value_md[n] is None:
+                value_md[n], value_html[n] = p.value(v)
+                value_js[n] = value_json(v)
+        texts: dict[str, list[str] | list[str | None]] = {
+            "row_md": row_md,
+            "row_html": row_html,
+            "row_json": row_json,
+            "field_md": [f[0] for f in fields],
+            "field_html": [f[1] for f in fields],
+            "field_json": [f[2] for f in fields],
+            "value_md": value_md,
+            "value_html": value_html,
+            "value_json": value_js,
         }
-        row_md, row_html, row_json = texts["row_md"], texts["row_html"], texts["row_json"]
-        for row, n in rows.items():
-            row_md[n], row_html[n] = p.head(row)
-            row_json[n] = _head_json(row)
-        field_md, field_html, field_json = (
-            texts["field_md"],
-            texts["field_html"],
-            texts["field_json"],
-        )
-        for name, n in names.items():
-            field_md[n], field_html[n] = p.field(name)
-            field_json[n] = _str(name)
-        value_md, value_html, value_js = texts["value_md"], texts["value_html"], texts["value_json"]
-        for n in values.values():
-            v = vals[n]
-            value_md[n], value_html[n] = p.value(v)
-            value_js[n] = value_json(v)
         ids = pl.DataFrame(
             {"item": self._owner, "row": row_of, "field": field_of, "value": value_of},
             schema={"item": _U32, "row": _U32, "field": _U32, "value": _U32},
@@ -382,6 +415,32 @@ def _marks(occ: pl.DataFrame, docs: int) -> list[list[tuple[str, str]]]:
     ):
         out[d] = list(zip(m.split("\x00")[1:], h.split("\x00")[1:], strict=True))
     return out
+
+
+_PLAIN = r"^[ #%'()+,\-./0-9:;=?@A-Z^a-z{}]*$"  # printable ASCII but "\\`*[]<>!&|~$_
+_STAMP = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+$"
+
+
+def _plain_values(ns: list[int], values: list[str]) -> pl.DataFrame:
+    """(number, Markdown, HTML, JSON) of the text values that escape to themselves, as
+    ``Pieces.value`` and ``value_json`` write them: shown quoted, a timestamp to the
+    second."""
+    v = pl.col("v")
+    shown = pl.when(v.str.contains(_STAMP)).then(v.str.slice(0, 19)).otherwise(v)
+    return (
+        pl.DataFrame({"n": ns, "v": values}, schema={"n": pl.Int64(), "v": pl.String()})
+        .filter(v.str.contains(_PLAIN))
+        .select(
+            "n",
+            md=pl.concat_str(pl.lit('"'), shown, pl.lit('"')),
+            html=pl.concat_str(
+                pl.lit("&quot;"),
+                shown.str.replace_all("'", "&#x27;", literal=True),
+                pl.lit("&quot;"),
+            ),
+            json=pl.concat_str(pl.lit('"'), v, pl.lit('"')),
+        )
+    )
 
 
 _TEXTS = {
