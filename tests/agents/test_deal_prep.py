@@ -696,3 +696,25 @@ def test_a_run_leaves_the_garbage_collector_as_it_found_it(
     finally:
         gc.enable() if was else gc.disable()
     assert result.metadata["briefings"] == 1  # built (on demand: always)
+
+
+def test_rows_made_on_lookup_read_as_the_list_of_dicts() -> None:
+    """An account's activities are kept as columns and made dicts when looked up
+    (``_inputs.Rows``): indexing, slicing (as the activity statement takes its window),
+    reversing and length read as the list of row dicts would."""
+    from revstack.agents.deal_prep._inputs import Rows
+
+    columns = {"id": ["a", "b", "c", "d", "e", "f"], "n": [1, 2, 3, 4, 5, 6]}
+    whole = [dict(zip(columns, v, strict=True)) for v in zip(*columns.values(), strict=True)]
+    rows = Rows(columns, 1, 5)  # an account's rows: b to e
+    mine = whole[1:5]
+    assert len(rows) == 4 and list(rows) == mine and list(reversed(rows)) == mine[::-1]
+    assert rows[0] == mine[0] and rows[-1] == mine[-1] and rows[-4] == mine[0]
+    for start in range(-6, 7):
+        assert list(rows[start:]) == mine[start:]
+        assert list(rows[:start]) == mine[:start]
+    assert not rows[4:] and not rows[3:1]
+    with pytest.raises(IndexError):
+        rows[4]
+    with pytest.raises(IndexError):
+        rows[-5]
