@@ -600,6 +600,11 @@ def test_a_run_written_as_frames_is_each_briefing_written_alone(briefed: Warehou
     assert '"field": "f4_", "value": -0.0}' in payloads[0]
     assert "\n- Ask about \\`it\\`. [1][2][4]\n" in first and "\n- Many. [5-13]\n" in first
     assert "<sup><a href='#s5'>[5-13]</a></sup>" in pages[0][1]
+    notes = [Note("meeting", "On demand."), Note("news", "No <news> *here*.")]
+    alone = Batch()  # a run whose briefings cite nothing
+    ns = alone.add(notes)
+    assert alone.render([("T", "S", ns)]) == [render("T", "S", notes)]
+    assert alone.payloads([ns]) == [json.dumps([i.to_dict() for i in notes], default=str)]
 
 
 @pytest.mark.slow
