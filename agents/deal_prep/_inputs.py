@@ -71,6 +71,7 @@ class Inputs:
     roles: dict[str, list[dict[str, Any]]]
     history: dict[str, list[dict[str, Any]]]
     deals_by_account: dict[str, list[str]]
+    # an account's activities, with the fields its statement reads (_ACCOUNT_ACT_FIELDS)
     acts_by_account: dict[str, Sequence[dict[str, Any]]]
     acts_by_deal: dict[str, list[dict[str, Any]]]
     news_by_account: dict[str, list[dict[str, Any]]]
@@ -82,6 +83,9 @@ class Inputs:
     # occurred_at, built together (an account's activity statement cites hundreds).
     times_by_account: dict[str, list[dt.datetime]] = field(default_factory=dict)
     occurred_by_account: dict[str, list[Cite]] = field(default_factory=dict)
+    # A briefed deal's activity -> its cites of contact_id and direction (a touch), built
+    # together: stakeholders and discussion points cite every touch on the deal.
+    touches: dict[str, tuple[Cite, Cite]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     # Statements the same for every briefing of a run that shares their key (an account's
     # activity), built once.
@@ -120,6 +124,9 @@ def _rows_by(df: pl.DataFrame, key: str) -> dict[str, list[dict[str, Any]]]:
         if row[key] is not None:
             out[row[key]].append(row)
     return out
+
+
+_ACCOUNT_ACT_FIELDS = ("activity_id", "activity_type", "occurred_at", "subject")
 
 
 class Rows(Sequence[dict[str, Any]]):
@@ -164,7 +171,8 @@ def _account_acts(
         .sort("account_id", "at")
         .drop("at")
     )
-    columns = {c: grouped[c].to_list() for c in grouped.columns}
+    # the fields the activity statement looks at (each a Python object per row)
+    columns = {c: grouped[c].to_list() for c in _ACCOUNT_ACT_FIELDS}
     times = columns["occurred_at"]
     stamps = list(map(dt.datetime.isoformat, times, itertools.repeat(" ")))
     cites = list(
@@ -187,6 +195,22 @@ def _account_acts(
         by_time[account], by_cite[account] = times[at : at + n], cites[at : at + n]
         at += n
     return rows, by_time, by_cite
+
+
+def _touches(acts: pl.DataFrame) -> dict[str, tuple[Cite, Cite]]:
+    """Activity id -> ``act_cite(row, "contact_id", "direction")`` of every row at once."""
+    ids = acts["activity_id"].to_list()
+    keys = list(zip(zip(itertools.repeat("activity_id"), ids)))
+    table = itertools.repeat("crm.activities")
+    cites = [
+        map(
+            tuple.__new__,
+            itertools.repeat(Cite),
+            zip(table, keys, itertools.repeat(name), acts[name].to_list()),
+        )
+        for name in ("contact_id", "direction")
+    ]
+    return dict(zip(ids, zip(*cites, strict=True), strict=True))
 
 
 def recent_and_last(acts: pl.DataFrame, since: dt.datetime) -> pl.DataFrame:
@@ -332,6 +356,7 @@ def index_inputs(
     acc_rows = {r["account_id"]: r for r in accounts.iter_rows(named=True)}
     by_account = recent_and_last(acts, window_start(first, HISTORY_DAYS))
     by_account_rows, times, occurred = _account_acts(by_account)
+    deal_acts = acts.filter(pl.col("opportunity_id").is_in(ids))
     return Inputs(
         as_of=as_of,
         definitions=definitions,
@@ -354,7 +379,8 @@ def index_inputs(
         acts_by_account=by_account_rows,
         times_by_account=times,
         occurred_by_account=occurred,
-        acts_by_deal=_rows_by(acts.filter(pl.col("opportunity_id").is_in(ids)), "opportunity_id"),
+        acts_by_deal=_rows_by(deal_acts, "opportunity_id"),
+        touches=_touches(deal_acts),
         news_by_account={a: by_domain.get(r["domain"], []) for a, r in acc_rows.items()},
         domains={a: r["domain"] for a, r in acc_rows.items()},
         flags=_rows_by(f.flags.filter(pl.col("opportunity_id").is_in(ids)), "opportunity_id"),

@@ -351,7 +351,7 @@ def stakeholders(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
         mine = engaged.get(c["contact_id"], [])
         if mine:
             text += f"; {len(mine)} inbound or two-way touch(es) on the deal, last on {day(mine[-1]['occurred_at'])} ({mine[-1]['activity_type']})"
-            cites += [cc for x in mine for cc in act_cite(x, "contact_id", "direction")]
+            cites += [cc for x in mine for cc in inp.touches[x["activity_id"]]]
             cites += act_cite(mine[-1], "occurred_at", "activity_type")
         else:
             text += "; no inbound or two-way activity with them on the deal"
@@ -380,7 +380,7 @@ def stakeholders(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
                 f"{person(c)} has no role on the deal but {len(mine)} inbound or two-way touch(es), "
                 f"last on {day(mine[-1]['occurred_at'])}.",
                 contact_cite(c, "first_name", "last_name")
-                + [cc for x in mine for cc in act_cite(x, "contact_id", "direction")]
+                + [cc for x in mine for cc in inp.touches[x["activity_id"]]]
                 + act_cite(mine[-1], "occurred_at"),
             )
         )
