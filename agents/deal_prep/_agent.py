@@ -20,17 +20,16 @@ import datetime as dt
 import gc
 import hashlib
 import json
-import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from json.encoder import encode_basestring_ascii as _str
 from typing import Any, Final, Literal
 
 import polars as pl
 
 from revstack.agents._cite import Note, Statement
 from revstack.agents._llm import Rewriter, grounded, rewriter_from_env
+from revstack.agents.deal_prep._batch import Batch
 from revstack.agents.deal_prep._fingerprint import input_digests
 from revstack.agents.deal_prep._hygiene import find_hygiene
 from revstack.agents.deal_prep._inputs import (
@@ -42,7 +41,7 @@ from revstack.agents.deal_prep._inputs import (
     upcoming_meetings,
 )
 from revstack.agents.deal_prep._points import competition, discussion_points, news, risks, warnings
-from revstack.agents.deal_prep._render import Pieces, markers, number_sources, render
+from revstack.agents.deal_prep._render import markers, number_sources, render
 from revstack.agents.deal_prep._sections import (
     account_history,
     deal_facts,
@@ -73,24 +72,31 @@ def build_items(
     inp: Inputs,
     opp: dict[str, Any],
     meeting: dict[str, Any] | None,
-    cache: dict[str, list[Item]] | None = None,
+    cache: dict[str, tuple[list[Item], list[str]]] | None = None,
 ) -> list[Item]:
     """Every statement and note of one briefing, warnings first (``cache``: deal bodies
-    shared by the meetings of one deal on one day)."""
+    and the contacts they show, shared by the meetings of one deal on one day)."""
     cache = {} if cache is None else cache
     at = anchor(meeting, inp.as_of)
     key = f"{opp['opportunity_id']}|{at}"
     if key not in cache:
-        cache[key] = _deal_body(inp, opp, at)
-    body = meeting_facts(inp, opp, meeting) + cache[key]
+        body = _deal_body(inp, opp, at)
+        cache[key] = body, _contacts(body)
+    body, shown = cache[key]
+    facts = meeting_facts(inp, opp, meeting)
+    return warnings(inp, opp, list(dict.fromkeys(_contacts(facts) + shown))) + facts + body
+
+
+def _contacts(items: list[Item]) -> list[str]:
+    """The contacts the statements of ``items`` cite, in order, each once."""
     shown = [
         c.key[0][1]
-        for it in body
+        for it in items
         if isinstance(it, Statement)
         for c in it.cites
         if c.table == "crm.contacts"
     ]
-    return warnings(inp, opp, list(dict.fromkeys(shown))) + body
+    return list(dict.fromkeys(shown))
 
 
 def _rewrite(items: list[Item], rewriter: Rewriter) -> tuple[list[Item], int, int]:
@@ -111,63 +117,6 @@ def _rewrite(items: list[Item], rewriter: Rewriter) -> tuple[list[Item], int, in
             swapped[id(it)] = Statement(it.section, text, it.cites)
     out = [swapped.get(id(it), it) for it in items]
     return out, len(swapped), len(sent) - len(swapped)
-
-
-def _payload(items: list[Item], dumped: dict[Any, Any]) -> str:
-    """``json.dumps([i.to_dict() for i in items], default=str)``, each item dumped once a
-    run (the meetings of a deal share its body) and each cited row's table and key once
-    (the briefings of an account cite its activities over and over). ``dumped`` keeps the
-    item with its text, so an id is never reused for another item while the run lasts."""
-    parts = []
-    for it in items:
-        got = dumped.get(id(it))
-        if got is None:
-            got = dumped[id(it)] = (it, _item_json(it, dumped))
-        parts.append(got[1])
-    return "[" + ", ".join(parts) + "]"
-
-
-def _item_json(it: Item, dumped: dict[Any, Any]) -> str:
-    """``json.dumps(it.to_dict(), default=str)``, each citation from its row's text."""
-    if isinstance(it, Note):  # its to_dict(), as json.dumps writes it
-        return (
-            f'{{"section": {_str(it.section)}, "text": {_str(it.text)}, "note": true, "cites": []}}'
-        )
-    cites = []
-    for table, key, field, value in it.cites:
-        row = (table, key)
-        head = dumped.get(row)
-        if head is None:
-            if len(key) == 1:  # most rows: one key column
-                [(k, v)] = key
-                keyed = f"{_str(k)}: {_str(v)}"
-            else:
-                keyed = ", ".join(f"{_str(k)}: {_str(v)}" for k, v in key)
-            head = dumped[row] = f'{{"table": {_str(table)}, "key": {{{keyed}}}, "field": '
-        shown = _str(value) if type(value) is str else _value_json(value)
-        cites.append(f'{head}{_str(field)}, "value": {shown}}}')
-    return (
-        f'{{"section": {_str(it.section)}, "text": {_str(it.text)}, "cites": ['
-        + ", ".join(cites)
-        + "]}"
-    )
-
-
-def _value_json(v: Any) -> str:
-    """``json.dumps(v, default=str)``: text, numbers and None as json.dumps writes them
-    (floats by ``float.__repr__``, as its encoder does), anything else through it."""
-    kind = type(v)
-    if kind is str:
-        return _str(v)
-    if v is None:
-        return "null"
-    if kind is int:
-        return int.__repr__(v)
-    if kind is float and math.isfinite(v):
-        return float.__repr__(v)
-    if kind is bool:
-        return "true" if v else "false"
-    return json.dumps(v, default=str)
 
 
 @contextmanager
@@ -277,10 +226,6 @@ class DealPrep(Agent):
                 hygiene=hygiene,
             )
             now = now_utc()
-            rows, seen = [], set()
-            bodies: dict[str, list[Item]] = {}
-            pieces = Pieces()
-            dumped: dict[Any, Any] = {}
             stats = {
                 "rewritten": 0,
                 "rewrite_refused": 0,
@@ -288,14 +233,23 @@ class DealPrep(Agent):
                 "missing_deal": 0,
                 "inputs_unchanged": skipped,
             }
+            # Every briefing's items first, then their stored citations and their pages
+            # written together as frames (``_batch``).
+            bodies: dict[str, tuple[list[Item], list[str]]] = {}
+            batch = Batch()
+            made = []
             for opp_id, meeting, inputs in targets:
                 opp = inp.deals.get(opp_id)
                 if opp is None:
                     stats["missing_deal"] += 1
                     continue
                 items = build_items(inp, opp, meeting, bodies)
-                payload = _payload(items, dumped)
+                made.append((opp, meeting, inputs, items, batch.add(items)))
+            payloads = batch.payloads([numbers for *_, numbers in made])
+            kept, seen = [], set()
+            for (opp, meeting, inputs, items, numbers), payload in zip(made, payloads, strict=True):
                 digest = hashlib.md5(payload.encode()).hexdigest()
+                opp_id = opp["opportunity_id"]
                 mid = meeting["activity_id"] if meeting else None
                 bid = (
                     "B" + hashlib.md5(f"{mid}|{opp_id}|{digest}|{prose}".encode()).hexdigest()[:15]
@@ -303,15 +257,30 @@ class DealPrep(Agent):
                 if bid in existing or bid in seen:
                     stats["already_stored"] += 1
                     continue
+                seen.add(bid)
+                page = None
                 if rewriter is not None:
                     items, ok, refused = _rewrite(items, rewriter)
                     stats["rewritten"] += ok
                     stats["rewrite_refused"] += refused
-                    if ok:
+                    if ok:  # reworded: this briefing on its own
                         payload = json.dumps([i.to_dict() for i in items], default=str)
-                seen.add(bid)
-                row = self._row(inp, opp, meeting, items, bid, digest, prose, now, payload, pieces)
-                rows.append({**row, "inputs": inputs})
+                        page = render(*_titles(inp, opp, meeting, prose, now), items)
+                kept.append((opp, meeting, inputs, items, numbers, bid, digest, payload, page))
+            pages = iter(
+                batch.render(
+                    [
+                        (*_titles(inp, opp, meeting, prose, now), numbers)
+                        for opp, meeting, _, _, numbers, _, _, _, page in kept
+                        if page is None
+                    ]
+                )
+            )
+            rows = []
+            for opp, meeting, inputs, items, _, bid, digest, payload, page in kept:
+                markdown, html = next(pages) if page is None else page
+                row = self._row(inp, opp, meeting, items, bid, digest, prose, now, payload)
+                rows.append({**row, "markdown": markdown, "html": html, "inputs": inputs})
         # column by column: a frame from 2,000-odd dicts of long text was a tenth of a second
         briefings = pl.DataFrame({k: [r[k] for r in rows] for k in _SCHEMA}, schema=_SCHEMA)
         proposals = _proposals(briefings) if rows else empty_proposals()
@@ -341,17 +310,9 @@ class DealPrep(Agent):
         prose: str,
         now: dt.datetime,
         payload: str,
-        pieces: Pieces | None = None,
     ) -> dict[str, Any]:
-        account = inp.accounts.get(opp.get("account_id") or "")
-        when = f"meeting {meeting['occurred_at']:%Y-%m-%d %H:%M} UTC" if meeting else "on demand"
-        subtitle = (
-            f"{account['name'] if account else 'no account'} · {when} · data as of "
-            f"{inp.as_of:%Y-%m-%d} · generated {now:%Y-%m-%d %H:%M} UTC · {prose}"
-        )
-        title = f"Briefing: {opp['name']}"
+        """A briefing's stored row but its pages (Markdown and HTML)."""
         statements = [i for i in items if isinstance(i, Statement)]
-        markdown, html = render(title, subtitle, items, pieces)
         return {
             "briefing_id": bid,
             "opportunity_id": opp["opportunity_id"],
@@ -365,10 +326,21 @@ class DealPrep(Agent):
             "cited": sum(1 for s in statements if s.cites),
             "warnings": sum(1 for s in statements if s.section == "warnings"),
             "prose": prose,
-            "markdown": markdown,
-            "html": html,
             "citations": payload,
         }
+
+
+def _titles(
+    inp: Inputs, opp: dict[str, Any], meeting: dict[str, Any] | None, prose: str, now: dt.datetime
+) -> tuple[str, str]:
+    """A briefing's title and subtitle."""
+    account = inp.accounts.get(opp.get("account_id") or "")
+    when = f"meeting {meeting['occurred_at']:%Y-%m-%d %H:%M} UTC" if meeting else "on demand"
+    subtitle = (
+        f"{account['name'] if account else 'no account'} · {when} · data as of "
+        f"{inp.as_of:%Y-%m-%d} · generated {now:%Y-%m-%d %H:%M} UTC · {prose}"
+    )
+    return f"Briefing: {opp['name']}", subtitle
 
 
 _SCHEMA: dict[str, pl.DataType] = {

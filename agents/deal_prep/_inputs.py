@@ -12,13 +12,15 @@ rows, so a briefing whose rows did not change is the same text a week later
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import polars as pl
 
+from revstack.agents._cite import Cite
 from revstack.agents.deal_prep._hygiene import Hygiene
 from revstack.agents.engine import Context
 from revstack.data.normalize import domain_from_website
@@ -30,6 +32,7 @@ __all__ = [
     "horizon_days",
     "index_inputs",
     "read_frames",
+    "Rows",
     "recent_and_last",
     "upcoming_meetings",
     "window_start",
@@ -68,13 +71,21 @@ class Inputs:
     roles: dict[str, list[dict[str, Any]]]
     history: dict[str, list[dict[str, Any]]]
     deals_by_account: dict[str, list[str]]
-    acts_by_account: dict[str, list[dict[str, Any]]]
+    # an account's activities, with the fields its statement reads (_ACCOUNT_ACT_FIELDS)
+    acts_by_account: dict[str, Sequence[dict[str, Any]]]
     acts_by_deal: dict[str, list[dict[str, Any]]]
     news_by_account: dict[str, list[dict[str, Any]]]
     domains: dict[str, str | None]
     flags: dict[str, list[dict[str, Any]]]
     flags_run: str | None
     hygiene: Hygiene
+    # Per account, aligned with acts_by_account: each activity's time and its cite of
+    # occurred_at, built together (an account's activity statement cites hundreds).
+    times_by_account: dict[str, list[dt.datetime]] = field(default_factory=dict)
+    occurred_by_account: dict[str, list[Cite]] = field(default_factory=dict)
+    # A briefed deal's activity -> its cites of contact_id and direction (a touch), built
+    # together: stakeholders and discussion points cite every touch on the deal.
+    touches: dict[str, tuple[Cite, Cite]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     # Statements the same for every briefing of a run that shares their key (an account's
     # activity), built once.
@@ -113,6 +124,93 @@ def _rows_by(df: pl.DataFrame, key: str) -> dict[str, list[dict[str, Any]]]:
         if row[key] is not None:
             out[row[key]].append(row)
     return out
+
+
+_ACCOUNT_ACT_FIELDS = ("activity_id", "activity_type", "occurred_at", "subject")
+
+
+class Rows(Sequence[dict[str, Any]]):
+    """Rows ``start`` to ``stop`` of some columns, each made a dict when it is looked up
+    (an account's activity statement looks at a few of its hundreds of rows)."""
+
+    def __init__(self, columns: dict[str, list[Any]], start: int, stop: int) -> None:
+        self.columns, self.start, self.stop = columns, start, stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    @overload
+    def __getitem__(self, i: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, i: slice) -> Rows: ...
+    def __getitem__(self, i: int | slice) -> dict[str, Any] | Rows:
+        if isinstance(i, slice):
+            start, stop, step = i.indices(len(self))
+            if step != 1:
+                raise ValueError("Rows: a slice with a step")
+            return Rows(self.columns, self.start + start, self.start + max(start, stop))
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return {k: v[self.start + i] for k, v in self.columns.items()}
+
+
+def _account_acts(
+    acts: pl.DataFrame,
+) -> tuple[
+    dict[str, Sequence[dict[str, Any]]], dict[str, list[dt.datetime]], dict[str, list[Cite]]
+]:
+    """Per account, in the order of ``acts``: its rows, each one's ``occurred_at`` and its
+    cite, ``cite_keyed("crm.activities", "activity_id", row, "occurred_at")``, for every
+    row at once (the cites made in C from the columns)."""
+    # each account's rows together, in their order
+    grouped = (
+        acts.filter(pl.col("account_id").is_not_null())
+        .with_row_index("at")
+        .sort("account_id", "at")
+        .drop("at")
+    )
+    # the fields the activity statement looks at (each a Python object per row)
+    columns = {c: grouped[c].to_list() for c in _ACCOUNT_ACT_FIELDS}
+    times = columns["occurred_at"]
+    stamps = list(map(dt.datetime.isoformat, times, itertools.repeat(" ")))
+    cites = list(
+        map(
+            tuple.__new__,
+            itertools.repeat(Cite),
+            zip(
+                itertools.repeat("crm.activities"),
+                zip(zip(itertools.repeat("activity_id"), columns["activity_id"])),
+                itertools.repeat("occurred_at"),
+                stamps,
+            ),
+        )
+    )
+    runs = grouped.group_by("account_id", maintain_order=True).len()
+    rows: dict[str, Sequence[dict[str, Any]]] = {}
+    by_time, by_cite, at = {}, {}, 0
+    for account, n in runs.iter_rows():
+        rows[account] = Rows(columns, at, at + n)
+        by_time[account], by_cite[account] = times[at : at + n], cites[at : at + n]
+        at += n
+    return rows, by_time, by_cite
+
+
+def _touches(acts: pl.DataFrame) -> dict[str, tuple[Cite, Cite]]:
+    """Activity id -> ``act_cite(row, "contact_id", "direction")`` of every row at once."""
+    ids = acts["activity_id"].to_list()
+    keys = list(zip(zip(itertools.repeat("activity_id"), ids)))
+    table = itertools.repeat("crm.activities")
+    cites = [
+        map(
+            tuple.__new__,
+            itertools.repeat(Cite),
+            zip(table, keys, itertools.repeat(name), acts[name].to_list()),
+        )
+        for name in ("contact_id", "direction")
+    ]
+    return dict(zip(ids, zip(*cites, strict=True), strict=True))
 
 
 def recent_and_last(acts: pl.DataFrame, since: dt.datetime) -> pl.DataFrame:
@@ -256,6 +354,9 @@ def index_inputs(
     accounts = f.accounts.filter(pl.col("account_id").is_in(account_ids))
     by_domain = _rows_by(f.news, "domain")
     acc_rows = {r["account_id"]: r for r in accounts.iter_rows(named=True)}
+    by_account = recent_and_last(acts, window_start(first, HISTORY_DAYS))
+    by_account_rows, times, occurred = _account_acts(by_account)
+    deal_acts = acts.filter(pl.col("opportunity_id").is_in(ids))
     return Inputs(
         as_of=as_of,
         definitions=definitions,
@@ -275,10 +376,11 @@ def index_inputs(
             k: [r["opportunity_id"] for r in v]
             for k, v in _rows_by(deals.sort("created_at", "opportunity_id"), "account_id").items()
         },
-        acts_by_account=_rows_by(
-            recent_and_last(acts, window_start(first, HISTORY_DAYS)), "account_id"
-        ),
-        acts_by_deal=_rows_by(acts.filter(pl.col("opportunity_id").is_in(ids)), "opportunity_id"),
+        acts_by_account=by_account_rows,
+        times_by_account=times,
+        occurred_by_account=occurred,
+        acts_by_deal=_rows_by(deal_acts, "opportunity_id"),
+        touches=_touches(deal_acts),
         news_by_account={a: by_domain.get(r["domain"], []) for a, r in acc_rows.items()},
         domains={a: r["domain"] for a, r in acc_rows.items()},
         flags=_rows_by(f.flags.filter(pl.col("opportunity_id").is_in(ids)), "opportunity_id"),

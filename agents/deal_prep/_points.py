@@ -12,7 +12,6 @@ from revstack.agents.deal_prep._inputs import NEWS_DAYS, Inputs, window_start
 from revstack.agents.deal_prep._sections import (
     ENGAGED,
     acc_cite,
-    act_cite,
     an,
     contact_cite,
     day,
@@ -268,11 +267,7 @@ def _criteria_points(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
                             f"{stage.label} ({where}) needs {c.op} {c.value:g} engaged contacts; "
                             f"{len(engaged)} so far: bring more of the buying group in.",
                             base
-                            + [
-                                x
-                                for a in engaged.values()
-                                for x in act_cite(a, "contact_id", "direction")
-                            ],
+                            + [x for a in engaged.values() for x in inp.touches[a["activity_id"]]],
                         )
                     )
             elif getattr(c, "field", None) in opp:

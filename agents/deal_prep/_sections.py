@@ -6,6 +6,7 @@ values in the text are the values cited, formatted.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from typing import Any
 
@@ -282,19 +283,21 @@ def _account_activity(inp: Inputs, a: dict[str, Any], at: dt.date) -> Item:
     s = "account"
     acts = inp.acts_by_account.get(a["account_id"], [])
     since = window_start(at, HISTORY_DAYS)
-    recent = [x for x in acts if x["occurred_at"] >= since]
+    # the account's activities are in time order: the window's are the last ones
+    first = bisect.bisect_left(inp.times_by_account.get(a["account_id"], []), since)
+    recent = acts[first:]
     if recent:
         # one field per row keeps big accounts' briefings small; the last ones carry more
         text = f"{len(recent)} completed activities on the account in the {HISTORY_DAYS} days to {day(at)}"
-        cites = [c for x in recent for c in act_cite(x, "occurred_at")]
+        cites = inp.occurred_by_account[a["account_id"]][first:]
         text += (
             f"; the latest {an(recent[-1]['activity_type'])} on {day(recent[-1]['occurred_at'])}"
         )
         cites += act_cite(recent[-1], "activity_type")
-        held = [x for x in recent if x["activity_type"] == "meeting"]
-        if held:
-            text += f"; last meeting held {day(held[-1]['occurred_at'])} ({held[-1]['subject'] or 'no subject'})"
-            cites += act_cite(held[-1], "activity_type", "subject")
+        held = next((x for x in reversed(recent) if x["activity_type"] == "meeting"), None)
+        if held is not None:
+            text += f"; last meeting held {day(held['occurred_at'])} ({held['subject'] or 'no subject'})"
+            cites += act_cite(held, "activity_type", "subject")
         return Statement.of(s, text + ".", cites)
     elif acts:
         last = acts[-1]
@@ -348,7 +351,7 @@ def stakeholders(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
         mine = engaged.get(c["contact_id"], [])
         if mine:
             text += f"; {len(mine)} inbound or two-way touch(es) on the deal, last on {day(mine[-1]['occurred_at'])} ({mine[-1]['activity_type']})"
-            cites += [cc for x in mine for cc in act_cite(x, "contact_id", "direction")]
+            cites += [cc for x in mine for cc in inp.touches[x["activity_id"]]]
             cites += act_cite(mine[-1], "occurred_at", "activity_type")
         else:
             text += "; no inbound or two-way activity with them on the deal"
@@ -377,7 +380,7 @@ def stakeholders(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
                 f"{person(c)} has no role on the deal but {len(mine)} inbound or two-way touch(es), "
                 f"last on {day(mine[-1]['occurred_at'])}.",
                 contact_cite(c, "first_name", "last_name")
-                + [cc for x in mine for cc in act_cite(x, "contact_id", "direction")]
+                + [cc for x in mine for cc in inp.touches[x["activity_id"]]]
                 + act_cite(mine[-1], "occurred_at"),
             )
         )

@@ -511,6 +511,102 @@ def test_rendering_with_shared_pieces_is_the_same_text(briefed: Warehouse) -> No
     assert len(pieces.values) < shown
 
 
+def test_a_run_written_as_frames_is_each_briefing_written_alone(briefed: Warehouse) -> None:
+    """A run writes its briefings' pages and stored citations together as frames
+    (``_batch``): each is byte for byte what ``render`` and ``json.dumps`` of its items
+    write alone, for every briefing of the company and for hostile ones: CRM values that
+    open markup (an account name with a heading, a list marker, a script tag, a line
+    break), values equal in Python but written differently (True, 1, 1.0, 0.0, -0.0), a
+    row cited again with a new value, an item twice in one briefing, notes only."""
+    from revstack.agents._cite import Cite, Note, Statement
+    from revstack.agents.deal_prep._batch import Batch
+    from revstack.agents.deal_prep._render import render
+
+    account = "- # <script>alert(1)</script> **AT&T** ~~x~~\n1. second line"
+    acc = (("account_id", "A_1 / x"),)
+    opp = (("opportunity_id", "O1"),)
+    hostile = Statement.of(
+        "account",
+        f"{account} is a customer [now](http://x) <b>&</b> 1. _a_ A_B",
+        [
+            Cite("crm.accounts", acc, "name", account),
+            Cite("crm.opportunities", opp, "next_step", "_a\n# b_ |x|_"),
+            *[
+                Cite("crm.opportunities", opp, f"f{i}_", v)
+                for i, v in enumerate([True, 1, 1.0, 0.0, -0.0, None, "", "1", 2.5e-7, "\u2028"])
+            ],
+            Cite(
+                "crm.opportunity_contacts",
+                (("opportunity_id", "O1"), ("contact_id", "C1")),
+                "role",
+                "1. _b",
+            ),
+        ],
+    )
+    again = Statement.of(  # the same row: a field cited again with another value, a new one
+        "points",
+        "Ask about `it`.",
+        [
+            Cite("crm.opportunities", opp, "f1_", 2),
+            Cite("crm.opportunities", (("opportunity_id", "O2"),), "amount", 0.0),
+            Cite("crm.accounts", acc, "name", account),
+        ],
+    )
+    many = Statement.of(  # numbers in runs of one, two and three or more
+        "deal",
+        "Many.",
+        [Cite("crm.activities", (("activity_id", f"X{i}"),), "occurred_at", i) for i in range(9)],
+    )
+    odd = Statement.of("elsewhere", "Not a section: numbered, not shown.", hostile.cites[:2])
+    docs = [
+        [Note("meeting", "On demand."), hostile, again, many, hostile, odd],
+        [odd, again, Statement.of("deal", "Some.", [many.cites[i] for i in (8, 0, 2, 3, 5)])],
+        [Note("warnings", "Nothing to check."), Note("news", "No news.")],
+    ]
+    for row in _briefings(briefed).iter_rows(named=True):
+        docs.append(
+            [
+                Note(i["section"], i["text"])
+                if i.get("note")
+                else Statement.of(
+                    i["section"],
+                    i["text"],
+                    [
+                        Cite(c["table"], tuple(c["key"].items()), c["field"], c["value"])
+                        for c in i["cites"]
+                    ],
+                )
+                for i in json.loads(row["citations"])
+            ]
+        )
+    docs.append(docs[-1])  # the same items again: shared by two briefings
+    assert len(docs) > 20
+    batch = Batch()
+    numbers = [batch.add(items) for items in docs]
+    titles = [(f"Briefing: {account} *{n}*", f"{account} · s {n}") for n in range(len(docs))]
+    pages = batch.render([(t, s, ns) for (t, s), ns in zip(titles, numbers, strict=True)])
+    payloads = batch.payloads(numbers)
+    for items, (title, subtitle), page, payload in zip(docs, titles, pages, payloads, strict=True):
+        assert page == render(title, subtitle, items)
+        assert payload == json.dumps([i.to_dict() for i in items], default=str)
+    first = pages[0][0]
+    shown = (
+        "\\- # \\<script\\>alert(1)\\</script\\> \\*\\*AT\\&T\\*\\* \\~\\~x\\~\\~ 1. second line"
+    )
+    assert f'\n1. `crm.accounts` A_1 / x: name = "{shown[1:]}"\n' in first  # quoted: no block
+    assert f"\n- {shown} is a customer \\[now\\](http://x)" in first
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; **AT&amp;T**" in pages[0][1]
+    assert "f0\\_ = true; f1\\_ = 1; f2\\_ = 1.0; f3\\_ = 0.0; f4\\_ = " in first
+    assert '"field": "f4_", "value": -0.0}' in payloads[0]
+    assert "\n- Ask about \\`it\\`. [1][2][4]\n" in first and "\n- Many. [5-13]\n" in first
+    assert "<sup><a href='#s5'>[5-13]</a></sup>" in pages[0][1]
+    notes = [Note("meeting", "On demand."), Note("news", "No <news> *here*.")]
+    alone = Batch()  # a run whose briefings cite nothing
+    ns = alone.add(notes)
+    assert alone.render([("T", "S", ns)]) == [render("T", "S", notes)]
+    assert alone.payloads([ns]) == [json.dumps([i.to_dict() for i in notes], default=str)]
+
+
 @pytest.mark.slow
 def test_a_scheduled_run_briefs_the_meetings_within_its_horizon(
     small_company: Warehouse, tmp_path: Path
@@ -605,3 +701,25 @@ def test_a_run_leaves_the_garbage_collector_as_it_found_it(
     finally:
         gc.enable() if was else gc.disable()
     assert result.metadata["briefings"] == 1  # built (on demand: always)
+
+
+def test_rows_made_on_lookup_read_as_the_list_of_dicts() -> None:
+    """An account's activities are kept as columns and made dicts when looked up
+    (``_inputs.Rows``): indexing, slicing (as the activity statement takes its window),
+    reversing and length read as the list of row dicts would."""
+    from revstack.agents.deal_prep._inputs import Rows
+
+    columns = {"id": ["a", "b", "c", "d", "e", "f"], "n": [1, 2, 3, 4, 5, 6]}
+    whole = [dict(zip(columns, v, strict=True)) for v in zip(*columns.values(), strict=True)]
+    rows = Rows(columns, 1, 5)  # an account's rows: b to e
+    mine = whole[1:5]
+    assert len(rows) == 4 and list(rows) == mine and list(reversed(rows)) == mine[::-1]
+    assert rows[0] == mine[0] and rows[-1] == mine[-1] and rows[-4] == mine[0]
+    for start in range(-6, 7):
+        assert list(rows[start:]) == mine[start:]
+        assert list(rows[:start]) == mine[:start]
+    assert not rows[4:] and not rows[3:1]
+    with pytest.raises(IndexError):
+        rows[4]
+    with pytest.raises(IndexError):
+        rows[-5]
