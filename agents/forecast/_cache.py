@@ -116,14 +116,15 @@ def fingerprint(inp: Inputs, upto: dt.datetime, settings: dict[str, Any]) -> str
 
 
 def read(ctx: Context) -> Stored | None:
-    """The cache the last run stored, if any."""
-    head = ctx.table(TABLES[0])
+    """The cache the last run stored, if any. Read in any order: every row is looked up
+    by its snapshot's key (and a snapshot's segments sorted), so none is needed."""
+    head = ctx.table(TABLES[0], ordered=False)
     if head.is_empty():
         return None
     head = head.sort("as_of", "run_id").tail(1)
     run = head["run_id"][0]
-    snaps = ctx.table(TABLES[1]).filter(pl.col("run_id") == run)
-    segs = ctx.table(TABLES[2]).filter(pl.col("run_id") == run)
+    snaps = ctx.table(TABLES[1], ordered=False).filter(pl.col("run_id") == run)
+    segs = ctx.table(TABLES[2], ordered=False).filter(pl.col("run_id") == run)
     summaries = {
         (k[0], k[1], k[2]): g
         for k, g in segs.group_by("period_kind", "period_start", "period_offset")
@@ -133,7 +134,9 @@ def read(ctx: Context) -> Stored | None:
         key = (r["period_kind"], r["period_start"], int(r["period_offset"]))
         scored[key] = _scored(r, key, summaries.get(key))
     opened = {}
-    for r in ctx.table(TABLES[3]).filter(pl.col("run_id") == run).iter_rows(named=True):
+    for r in (
+        ctx.table(TABLES[3], ordered=False).filter(pl.col("run_id") == run).iter_rows(named=True)
+    ):
         key = (r["period_kind"], r["period_start"], int(r["period_offset"]))
         opened[key] = _open(r, key)
     h = head.row(0, named=True)
