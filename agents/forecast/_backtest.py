@@ -299,7 +299,16 @@ def run_forecast(
     )
     so_far = pre["so_far"].with_columns(owner_idx=pl.Series(seg.index(pre["so_far"]["owner_id"])))
     actual = pre["actuals"].with_columns(owner_idx=pl.Series(seg.index(pre["actuals"]["owner_id"])))
-    commits = _owner_commits(pre["baselines"], seg, combine_with)
+    # Only snapshots an earlier run did not score can be drawn, and only drawn ones read
+    # their commit: a weekly run draws a few of ~130.
+    commits = _owner_commits(
+        pre["baselines"],
+        seg,
+        combine_with,
+        None
+        if reuse is None
+        else [k for k in snaps.select(KEY).iter_rows() if k not in reuse.snapshots],
+    )
     scored: list[pl.DataFrame] = []
     spreads: list[_Spread] = []
     out, drivers = [], []
@@ -857,9 +866,15 @@ def _spread(total: np.ndarray) -> float:
     return float(hi - lo) / 2.0
 
 
-def _owner_commits(base: pl.DataFrame, seg: Segments, method: str) -> dict[tuple, np.ndarray]:
-    """Per snapshot, each owner's commit by ``method`` (NaN: none, e.g. no submission)."""
+def _owner_commits(
+    base: pl.DataFrame, seg: Segments, method: str, keys: list[tuple] | None = None
+) -> dict[tuple, np.ndarray]:
+    """Per snapshot (of ``keys``, None: all), each owner's commit by ``method`` (NaN: none,
+    e.g. no submission)."""
     c = base.filter(pl.col("method") == method)
+    if keys is not None:
+        wanted = pl.DataFrame(keys, schema=_KEY_SCHEMA, orient="row").select(pl.struct(KEY))
+        c = c.filter(pl.struct(KEY).is_in(wanted.to_series().implode()))
     out: dict[tuple, np.ndarray] = {}
     for key, g in c.group_by(KEY):
         arr = np.full(len(seg.owners), np.nan)
