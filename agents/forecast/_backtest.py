@@ -299,7 +299,16 @@ def run_forecast(
     )
     so_far = pre["so_far"].with_columns(owner_idx=pl.Series(seg.index(pre["so_far"]["owner_id"])))
     actual = pre["actuals"].with_columns(owner_idx=pl.Series(seg.index(pre["actuals"]["owner_id"])))
-    commits = _owner_commits(pre["baselines"], seg, combine_with)
+    # Only snapshots an earlier run did not score can be drawn, and only drawn ones read
+    # their commit: a weekly run draws a few of ~130.
+    commits = _owner_commits(
+        pre["baselines"],
+        seg,
+        combine_with,
+        None
+        if reuse is None
+        else [k for k in snaps.select(KEY).iter_rows() if k not in reuse.snapshots],
+    )
     scored: list[pl.DataFrame] = []
     spreads: list[_Spread] = []
     out, drivers = [], []
@@ -661,7 +670,8 @@ _DRAWING = 2  # snapshots drawn at once (each live one holds about 1.5 GB while 
 @dataclass(frozen=True)
 class _Block:
     """The snapshots of one refit block, their rows, those an earlier run scored, and
-    whether that run's refit stands for this one (every snapshot reused)."""
+    whether that run's refit stands for this one (every snapshot reused; the rows are
+    then only the columns its scored deals keep, ``_SCORED_FROM``)."""
 
     block: pl.DataFrame
     part: pl.DataFrame
@@ -683,10 +693,28 @@ def _block(
     )
     if block.is_empty():
         return _Block(block, rows.clear(), {}, False)
-    part = rows.join(block.select(KEY), on=KEY, how="semi")
+    # A block an earlier run scored whole needs of its rows only what the scored deals
+    # keep (on mid five of a weekly run's six blocks, ~70 columns of 150-250k rows each).
+    part = rows.select(_SCORED_FROM).join(block.select(KEY), on=KEY, how="semi")
     cached = _reusable(reuse, block, part)
     whole = len(cached) == len(block) and reuse is not None and fits[b] in reuse.fits
+    if not whole:
+        part = rows.join(block.select(KEY), on=KEY, how="semi")
     return _Block(block, part, cached, whole)
+
+
+# The columns of a block's rows its scored deals keep, besides the probability and value.
+_SCORED_FROM = [
+    *KEY,
+    "period_end",
+    "as_of",
+    "opportunity_id",
+    "owner_id",
+    "team",
+    "won",
+    "won_amount",
+    "amount",
+]
 
 
 def _start_fit(
@@ -857,9 +885,15 @@ def _spread(total: np.ndarray) -> float:
     return float(hi - lo) / 2.0
 
 
-def _owner_commits(base: pl.DataFrame, seg: Segments, method: str) -> dict[tuple, np.ndarray]:
-    """Per snapshot, each owner's commit by ``method`` (NaN: none, e.g. no submission)."""
+def _owner_commits(
+    base: pl.DataFrame, seg: Segments, method: str, keys: list[tuple] | None = None
+) -> dict[tuple, np.ndarray]:
+    """Per snapshot (of ``keys``, None: all), each owner's commit by ``method`` (NaN: none,
+    e.g. no submission)."""
     c = base.filter(pl.col("method") == method)
+    if keys is not None:
+        wanted = pl.DataFrame(keys, schema=_KEY_SCHEMA, orient="row").select(pl.struct(KEY))
+        c = c.filter(pl.struct(KEY).is_in(wanted.to_series().implode()))
     out: dict[tuple, np.ndarray] = {}
     for key, g in c.group_by(KEY):
         arr = np.full(len(seg.owners), np.nan)

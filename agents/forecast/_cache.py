@@ -20,7 +20,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -76,32 +76,67 @@ class Stored:
     reuse: Reuse
 
 
+@dataclass(frozen=True)
+class _Hashed:
+    """A frame's row hashes, for digests of its rows as a set at several cuts: a run
+    takes two fingerprints (the stored as-of's and its own) of the same frames, and
+    hashing them was most of each (2M activity rows on mid)."""
+
+    schema: bytes  # its columns and types
+    rows: np.ndarray  # uint64, one per row (polars' row hash is the row's own)
+
+    @classmethod
+    def of(cls, df: pl.DataFrame) -> _Hashed:
+        schema = json.dumps([[c, str(t)] for c, t in df.schema.items()]).encode()
+        return cls(schema, df.hash_rows(seed=7).to_numpy() if len(df) else np.zeros(0, np.uint64))
+
+    def digest(self, keep: np.ndarray | None = None) -> str:
+        """Of the rows (``keep``: a mask of those to take) as a set, their columns and types."""
+        h = hashlib.sha256(self.schema)
+        rows = self.rows if keep is None else self.rows[keep]
+        if len(rows):
+            h.update(np.sort(rows).tobytes())
+        return h.hexdigest()
+
+
 def _digest(df: pl.DataFrame) -> str:
     """Of the rows as a set (a scan promises no order), their columns and types."""
-    h = hashlib.sha256(json.dumps([[c, str(t)] for c, t in df.schema.items()]).encode())
-    if len(df):
-        h.update(np.sort(df.hash_rows(seed=7).to_numpy()).tobytes())
-    return h.hexdigest()
+    return _Hashed.of(df).digest()
+
+
+def _hashed(inp: Inputs, name: str, df: pl.DataFrame) -> _Hashed:
+    """``df``'s row hashes, kept with the run's inputs for its next fingerprint."""
+    if name not in inp.hashed:
+        inp.hashed[name] = _Hashed.of(df)
+    return cast(_Hashed, inp.hashed[name])
+
+
+def _upto(col: pl.Series, upto: dt.datetime) -> np.ndarray:
+    """The rows a filter on ``col <= upto`` keeps (not those without a date)."""
+    return (col <= upto).fill_null(False).to_numpy()
 
 
 def fingerprint(inp: Inputs, upto: dt.datetime, settings: dict[str, Any]) -> str:
     """A digest of every input a snapshot at or before ``upto`` could see, with the
     ``settings`` (agent version, parameters, first month scored) that shape the result.
-    Polars' row hash is stable within one polars version only, so that is in it too."""
+    Polars' row hash is stable within one polars version only, so that is in it too.
+    Each frame's rows are hashed once per run (``_Hashed``), whatever the cuts."""
     parts = {"settings": json.dumps({**settings, "format": FORMAT, "polars": pl.__version__})}
     parts["definitions"] = inp.definitions.model_dump_json()
-    history = inp.history.filter(pl.col("changed_at") <= upto)
+    history = inp.history
     if inp.rebuilt_history:  # its ids number rows of a table new deals are added to
         history = history.drop("history_id")
-    parts["history"] = _digest(history)
-    seen = history.select("opportunity_id").unique()
-    parts["deals"] = _digest(
-        inp.deals.join(seen, on="opportunity_id", how="semi").select(
-            "opportunity_id", "lead_source", "opportunity_type", "product"
-        )
+    dated = _upto(inp.history["changed_at"], upto)
+    parts["history"] = _hashed(inp, "history", history).digest(dated)
+    seen = inp.history["opportunity_id"].filter(pl.Series(dated)).unique()
+    static = inp.deals.select("opportunity_id", "lead_source", "opportunity_type", "product")
+    parts["deals"] = _hashed(inp, "deals", static).digest(
+        inp.deals["opportunity_id"].is_in(seen.implode()).fill_null(False).to_numpy()
     )
-    parts["users"] = _digest(inp.users)
-    parts["submissions"] = _digest(inp.submissions.filter(pl.col("submitted_at") <= upto))
+    parts["users"] = _hashed(inp, "users", inp.users).digest()
+    parts["submissions"] = _hashed(inp, "submissions", inp.submissions).digest(
+        _upto(inp.submissions["submitted_at"], upto)
+    )
     for table, df in sorted(inp.feature_tables.items()):
         # Contacts keep no history: a snapshot sees a contact's flags only if the row has
         # not changed since its moment, so any contact edited after the stored as-of
@@ -111,19 +146,20 @@ def fingerprint(inp: Inputs, upto: dt.datetime, settings: dict[str, Any]) -> str
         if table in ("crm.opportunity_history", "crm.contacts"):
             continue
         at = _DATED.get(table)
-        parts[table] = _digest(df.filter(pl.col(at) <= upto) if at else df)
+        parts[table] = _hashed(inp, table, df).digest(_upto(df[at], upto) if at else None)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
 def read(ctx: Context) -> Stored | None:
-    """The cache the last run stored, if any."""
-    head = ctx.table(TABLES[0])
+    """The cache the last run stored, if any. Read in any order: every row is looked up
+    by its snapshot's key (and a snapshot's segments sorted), so none is needed."""
+    head = ctx.table(TABLES[0], ordered=False)
     if head.is_empty():
         return None
     head = head.sort("as_of", "run_id").tail(1)
     run = head["run_id"][0]
-    snaps = ctx.table(TABLES[1]).filter(pl.col("run_id") == run)
-    segs = ctx.table(TABLES[2]).filter(pl.col("run_id") == run)
+    snaps = ctx.table(TABLES[1], ordered=False).filter(pl.col("run_id") == run)
+    segs = ctx.table(TABLES[2], ordered=False).filter(pl.col("run_id") == run)
     summaries = {
         (k[0], k[1], k[2]): g
         for k, g in segs.group_by("period_kind", "period_start", "period_offset")
@@ -133,7 +169,9 @@ def read(ctx: Context) -> Stored | None:
         key = (r["period_kind"], r["period_start"], int(r["period_offset"]))
         scored[key] = _scored(r, key, summaries.get(key))
     opened = {}
-    for r in ctx.table(TABLES[3]).filter(pl.col("run_id") == run).iter_rows(named=True):
+    for r in (
+        ctx.table(TABLES[3], ordered=False).filter(pl.col("run_id") == run).iter_rows(named=True)
+    ):
         key = (r["period_kind"], r["period_start"], int(r["period_offset"]))
         opened[key] = _open(r, key)
     h = head.row(0, named=True)

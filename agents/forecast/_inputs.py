@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -53,6 +53,9 @@ class Inputs:
     rebuilt_history: bool
     definitions: Any
     as_of: dt.datetime
+    # Row hashes of the frames, made by the run's first fingerprint for its second
+    # (``_cache``); not carried by ``dataclasses.replace``, whose frames may differ.
+    hashed: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
 
 def _rebuilt(deals: pl.DataFrame, won: Sequence[str], closed: Sequence[str]) -> pl.DataFrame:

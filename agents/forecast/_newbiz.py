@@ -24,8 +24,6 @@ import warnings
 
 import numpy as np
 import polars as pl
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
-from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
 __all__ = ["NewBusiness", "new_series", "rep_shares"]
 
@@ -81,6 +79,12 @@ class NewBusiness:
         seasonal = (
             "add" if len(y) >= 2 * m else None
         )  # two full cycles: what the seasonal start needs
+        # Imported here: its modules are a quarter of a second of a process's start, and a
+        # weekly run whose live points are late in their periods (hurdle or mean models)
+        # fits none.
+        from statsmodels.tools.sm_exceptions import ConvergenceWarning
+        from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
         # A run of zero months (common for new-deal wins in a month) has no error to log.
         with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
             warnings.simplefilter("ignore", ConvergenceWarning)

@@ -24,6 +24,11 @@ __all__ = ["simulate", "implied_variance", "pick_rho", "variance_grid", "RHO_GRI
 RHO_GRID = np.array([0.0, 0.01, 0.02, 0.04, 0.06, 0.08, 0.12, 0.16, 0.22, 0.3, 0.4])
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(24)
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
+# Draws simulated at once. A block's normals (32 draws of ~10,000 deals: 1.4 MB) stay in
+# the cache through the steps that read them; the whole snapshot's (4,000 draws: 170 MB,
+# and its won amounts 340 MB more, gathered once more into owner order) did not, and a
+# live snapshot's draws took twice the CPU (docs/forecast.md, Speed).
+_BLOCK = 32
 
 
 def simulate(
@@ -49,28 +54,44 @@ def simulate(
         return out, np.zeros(0)
     n_teams = int(team.max()) + 1
     threshold = ndtri(np.clip(p, 1e-9, 1 - 1e-9))
-    idio = np.sqrt(max(1.0 - rho_c - rho_t, 1e-6))
+    idio = np.float32(np.sqrt(max(1.0 - rho_c - rho_t, 1e-6)))
     # Single precision for the normals: a 1-in-10^7 shift in a threshold moves no win, and
-    # z takes half the memory (80 MB, not 160, for 4,000 draws of 5,000 deals).
+    # z takes half the memory.
     f = rng.standard_normal((draws, 1), dtype=np.float32) * np.float32(np.sqrt(rho_c))
     g = rng.standard_normal((draws, n_teams), dtype=np.float32) * np.float32(np.sqrt(rho_t))
-    z = rng.standard_normal((draws, n), dtype=np.float32)
-    z *= np.float32(idio)
-    z += f
-    z += g[:, team]
     # Sum each deal's column into its owner's: columns sorted by owner, summed in runs
     # (np.add.at is unbuffered and slower: docs/forecast.md, Speed).
     order = np.argsort(owner, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(owner[order]) != 0])
+    into = owner[order][starts]
     threshold32 = threshold.astype(np.float32)
     if not covariance:  # the same won amounts, drawn straight into owner order
-        won_sorted = (z[:, order] < threshold32[order]) * value[order]
-        out[:, owner[order][starts]] = np.add.reduceat(won_sorted, starts, axis=1)
+        team, threshold32, value = team[order], threshold32[order], value[order]
+    won = None if not covariance else np.empty((draws, n))
+    total = np.empty(draws)
+    # A block of draws at a time, each step as it was on the whole array: the normals come
+    # from the stream in the same order and every draw's sums read its own row only, so
+    # the numbers are the ones drawn whole, and a block's arrays stay in the cache.
+    for lo in range(0, draws, _BLOCK):
+        hi = min(lo + _BLOCK, draws)
+        z = rng.standard_normal((hi - lo, n), dtype=np.float32)
+        if not covariance:
+            z = z[:, order]
+        z *= idio
+        z += f[lo:hi]
+        z += g[lo:hi, team]
+        if won is None:
+            out[lo:hi, into] = np.add.reduceat((z < threshold32) * value, starts, axis=1)
+            continue
+        w = won[lo:hi]
+        np.multiply(z < threshold32, value, out=w)  # draws x deals
+        out[lo:hi, into] = np.add.reduceat(w[:, order], starts, axis=1)
+        total[lo:hi] = w.sum(axis=1)
+    if won is None:
         return out, np.zeros(0)
-    won = (z < threshold32) * value  # draws x deals
-    out[:, owner[order][starts]] = np.add.reduceat(won[:, order], starts, axis=1)
-    total = won.sum(axis=1)
-    cov = (won - won.mean(axis=0)).T @ (total - total.mean()) / max(draws - 1, 1)
+    mean = won.mean(axis=0)
+    won -= mean  # in place: the centred matrix the covariance reads, without a second one
+    cov = won.T @ (total - total.mean()) / max(draws - 1, 1)
     return out, cov
 
 

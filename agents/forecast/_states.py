@@ -61,12 +61,14 @@ class Kept:
 
 
 def read(ctx: Context) -> Kept | None:
-    """The rows the last run stored, if any."""
-    head = ctx.table(TABLES[1])
+    """The rows the last run stored, if any. Read in any order (``ORDER BY ALL`` over 42
+    columns was half of reading mid's 855k rows): ``states_at`` sorts what it takes on
+    the moment and the deal, one row each."""
+    head = ctx.table(TABLES[1], ordered=False)
     if head.is_empty():
         return None
     h = head.sort("as_of", "run_id").tail(1).row(0, named=True)
-    rows = ctx.table(TABLES[0]).filter(pl.col("run_id") == h["run_id"])
+    rows = ctx.table(TABLES[0], ordered=False).filter(pl.col("run_id") == h["run_id"])
     gone = frozenset(zip(h["departed"], h["departed_at"], strict=True))
     return Kept(h["as_of"], h["guard"], gone, _typed(rows))
 

@@ -292,8 +292,9 @@ class Stored(Mapping[str, BaggedWinModel]):
 
 
 def read(ctx: Context) -> Stored:
-    """The models the last run stored (built when asked for)."""
-    return Stored(ctx.table(TABLES[0]), ctx.table(TABLES[1]))
+    """The models the last run stored (built when asked for). Read in any order: a model's
+    members and trees are sorted on their numbers when it is built."""
+    return Stored(ctx.table(TABLES[0], ordered=False), ctx.table(TABLES[1], ordered=False))
 
 
 def _member(r: dict[str, Any], trees: pl.DataFrame | None) -> WinModel:

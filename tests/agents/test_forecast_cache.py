@@ -5,6 +5,7 @@ everything, and a run with nothing new reuses every stored snapshot."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import shutil
 from pathlib import Path
@@ -13,9 +14,11 @@ import numpy as np
 import polars as pl
 import pytest
 
+from revstack.agents.forecast._cache import _digest, _Hashed, fingerprint
 from revstack.data.warehouse import Warehouse, release_all
 from tests.agents._forecast_runs import run_forecast, stored_rows
 from tests.agents._weeks import carry_cache, cut
+from tests.agents.test_forecast_baselines import tiny_inputs
 
 BEFORE, AFTER = dt.datetime(2024, 2, 27, 8), dt.datetime(2024, 3, 5, 8)
 # Fewer draws and one deal model: the cache's exactness does not depend on them.
@@ -181,3 +184,27 @@ def test_a_contact_edited_after_the_last_run_gives_a_full_replays_forecast(
         assert len(a[t]) and a[t].equals(b[t]), t
     agent = pl.col("method") == "agent"
     assert a["forecast_backtest"].filter(agent).equals(b["forecast_backtest"].filter(agent))
+
+
+def test_a_runs_fingerprints_hash_each_frame_once_and_give_each_cut_its_own() -> None:
+    """A run's two fingerprints (the stored as-of's, then its own) share the frames' row
+    hashes: each cut digests the rows up to it as a fingerprint of fresh inputs does,
+    and inputs with a frame replaced are hashed again."""
+    settings = {"agent": "test"}
+    cuts = [dt.datetime(2025, 1, 6), dt.datetime(2025, 2, 10), dt.datetime(2025, 3, 1)]
+    fresh = [fingerprint(tiny_inputs(), c, settings) for c in cuts]
+    assert len(set(fresh)) == 3  # every cut sees other rows
+    inp = tiny_inputs()
+    assert [fingerprint(inp, c, settings) for c in reversed(cuts)] == fresh[::-1]
+    assert {"history", "deals", "users", "submissions"} <= set(inp.hashed)
+    # A cut's digest is the digest of the rows a filter keeps, as a frame of their own.
+    subs = inp.submissions
+    for c in cuts:
+        kept = (subs["submitted_at"] <= c).to_numpy()
+        assert _Hashed.of(subs).digest(kept) == _digest(subs.filter(pl.col("submitted_at") <= c))
+    changed = dataclasses.replace(
+        inp, history=inp.history.with_columns(amount=pl.col("amount") * 2)
+    )
+    assert not changed.hashed
+    assert fingerprint(changed, cuts[2], settings) != fresh[2]
+    assert fingerprint(inp, cuts[2], settings) == fresh[2]

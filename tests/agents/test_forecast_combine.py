@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from revstack.agents.forecast import _simulate
 from revstack.agents.forecast._backtest import _team_commit
 from revstack.agents.forecast._calibrate import LevelMap
 from revstack.agents.forecast._combine import (
@@ -309,6 +310,72 @@ def test_simulated_deals_sum_into_their_owners() -> None:
     assert half.mean(axis=0) == pytest.approx([9.0, 4.0, 0.0, 18.5], rel=0.03)
     # Every draw's owner sums are sums of whole deals: owner 1 has one deal of 8.
     assert set(np.unique(half[:, 1])) <= {0.0, 8.0}
+
+
+def _whole(
+    p: np.ndarray,
+    value: np.ndarray,
+    owner: np.ndarray,
+    team: np.ndarray,
+    n_owners: int,
+    rng: np.random.Generator,
+    draws: int,
+    covariance: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``simulate`` written on whole arrays, every draw at once, as it first was."""
+    from scipy.special import ndtri
+
+    out = np.zeros((draws, n_owners))
+    threshold = ndtri(np.clip(p, 1e-9, 1 - 1e-9)).astype(np.float32)
+    f = rng.standard_normal((draws, 1), dtype=np.float32) * np.float32(np.sqrt(0.05))
+    g = rng.standard_normal((draws, int(team.max()) + 1), dtype=np.float32) * np.float32(
+        np.sqrt(0.03)
+    )
+    z = rng.standard_normal((draws, len(p)), dtype=np.float32)
+    z *= np.float32(np.sqrt(1.0 - 0.05 - 0.03))
+    z += f
+    z += g[:, team]
+    order = np.argsort(owner, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(owner[order]) != 0])
+    won = (z < threshold) * value
+    out[:, owner[order][starts]] = np.add.reduceat(won[:, order], starts, axis=1)
+    if not covariance:
+        return out, np.zeros(0)
+    total = won.sum(axis=1)
+    return out, (won - won.mean(axis=0)).T @ (total - total.mean()) / max(draws - 1, 1)
+
+
+@pytest.mark.parametrize("block", [1, 7, 32, 10_000])
+@pytest.mark.parametrize("covariance", [True, False])
+def test_draws_in_blocks_are_the_whole_arrays_draws(
+    block: int, covariance: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block of draws at a time gives the numbers drawn all at once, to the bit, and
+    leaves the stream where it would (the snapshot draws new business from it next)."""
+    monkeypatch.setattr(_simulate, "_BLOCK", block)
+    rs = np.random.default_rng(3)
+    n, owners, draws = 700, 23, 101  # 101 draws: a last block shorter than the others
+    p, value = rs.beta(0.5, 3, n), rs.lognormal(9, 1.5, n)
+    owner = rs.integers(0, owners, n)
+    team = rs.integers(0, 4, owners)[owner]
+    a, b = np.random.default_rng([7, 1]), np.random.default_rng([7, 1])
+    got = simulate(
+        p,
+        value,
+        owner,
+        team,
+        owners,
+        rho_c=0.05,
+        rho_t=0.03,
+        draws=draws,
+        rng=a,
+        covariance=covariance,
+    )
+    want = _whole(p, value, owner, team, owners, b, draws, covariance)
+    assert got[0].shape == (draws, owners) and got[0].any()
+    assert np.array_equal(got[0], want[0])
+    assert np.array_equal(got[1], want[1]) and len(got[1]) == (n if covariance else 0)
+    assert a.random() == b.random()
 
 
 def test_a_team_commit_is_its_submitters_calls_or_nothing() -> None:
