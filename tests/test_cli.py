@@ -19,7 +19,9 @@ def _run(*args: str, db: Path) -> subprocess.CompletedProcess:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        # a guard against a hang, not a speed check: `run --schedule` on the small
+        # company took 66 s in CI and over 300 s on this 2-core machine at load 11
+        timeout=1200,
     )
 
 
