@@ -27,6 +27,7 @@ from revstack.data.identity._prepare import prepare
 from revstack.data.identity._rules import cannot_learn, rule_probability
 from revstack.data.identity._terms import add_term_columns
 from revstack.data.progress import Progress, report
+from revstack.data.warehouse import scratch
 
 __all__ = ["Resolution", "StoredResolution", "fingerprints", "resolve"]
 
@@ -80,7 +81,7 @@ class Resolution:
 
     def score(self, pairs: pl.DataFrame) -> pl.DataFrame:
         """Score any (left_id, right_id) pairs of the resolved records with the fitted model."""
-        con = duckdb.connect()
+        con = scratch()
         try:
             con.register("prepared", self.prepared)
             con.register("extra_pairs", pairs.select("left_id", "right_id"))
@@ -285,7 +286,7 @@ def resolve(
     report(progress, _STEPS[0], 0, len(_STEPS))
     prepared, comparisons, rules = _prepared(records, fields, name_type)
     settings = _settings(name_type, threshold, max_block, random_pairs, seed, move_together)
-    con = duckdb.connect()
+    con = scratch()
     try:
         con.execute("SET enable_progress_bar = false")  # our own bar reports progress
         con.register("prepared_frame", prepared)
