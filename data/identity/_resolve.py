@@ -299,12 +299,18 @@ def resolve(
         report(progress, _STEPS[2], 2, len(_STEPS))
         hierarchy = _hierarchy(prepared)
         pairs = con.sql(gamma_sql(comparisons, "candidates", hierarchy=hierarchy)).pl()
+        # What was compared is let go as soon as its levels are out: on the large
+        # company each copy held while the next step ran took gigabytes (docs/scale.md,
+        # The large company). Clustering asks the connection for ``prepared`` only.
+        con.execute("DROP TABLE candidates")
         n_random = random_pairs or min(1_000_000, max(250_000, 4 * len(prepared)))
         rand = _random_pairs(prepared["record_id"], n_random, seed)
         con.register("random_frame", rand)
         con.execute("CREATE TABLE random_pairs AS SELECT * FROM random_frame")
         con.unregister("random_frame")
+        del rand
         random_g = con.sql(gamma_sql(comparisons, "random_pairs")).pl()
+        con.execute("DROP TABLE random_pairs")
         lap("compare")
         report(progress, _STEPS[3], 3, len(_STEPS))
         gcols = [f"g_{c.kind}" for c in comparisons]
@@ -315,6 +321,7 @@ def resolve(
         # most of the name, they would teach it that such agreement means one company).
         known = pairs.filter(~pl.col("apart")) if hierarchy else pairs
         model = _fit(known, random_g, comparisons, rules, n_levels, total, move_together)
+        del known, random_g
         marked = _marked(con, labels, comparisons, hierarchy)
         warnings = cannot_learn(
             model, comparisons, len(prepared), total, _sure_pairs(pairs, gcols, n_levels)
@@ -329,6 +336,7 @@ def resolve(
                 apply_shifts(scored, shifts, gcols), marked, comparisons, model, by_rules, shifts
             )
         )
+        del scored
         lap("estimate")
         report(progress, _STEPS[4], 4, len(_STEPS))
 
