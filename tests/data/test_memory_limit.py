@@ -108,6 +108,8 @@ def test_a_scratch_connection_spills_past_the_limit_and_removes_its_spill_folder
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     con = scratch()
     try:
+        # one thread and no order kept: a sort's own floor stays under so small a limit
+        con.execute("SET threads = 1")
         con.execute("SET preserve_insertion_order = false")
         con.execute(
             "CREATE TABLE t AS SELECT i, md5(i::VARCHAR) || md5((i + 1)::VARCHAR) AS s "
