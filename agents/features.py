@@ -60,7 +60,7 @@ import duckdb
 import polars as pl
 
 from revstack.agents._features_sql import STATES, STATES_ONE
-from revstack.data.warehouse import frame
+from revstack.data.warehouse import frame, scratch
 
 __all__ = ["TABLES", "STATE_SCHEMA", "deal_states", "frames_connection", "weekly_moments"]
 
@@ -166,7 +166,7 @@ def frames_connection(frames: Mapping[str, pl.DataFrame]) -> duckdb.DuckDBPyConn
     The caller closes it. Frames may carry more columns than ``TABLES`` lists; a missing
     table or column fails with the name of what is missing.
     """
-    con = duckdb.connect()
+    con = scratch()
     con.execute("CREATE SCHEMA crm")
     for table, columns in TABLES.items():
         if table not in frames:

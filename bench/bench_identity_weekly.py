@@ -40,7 +40,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from revstack.agents.crm_hygiene import _stored  # noqa: E402
-from revstack.agents.crm_hygiene._merge import ACCOUNT_FIELDS, CONTACT_FIELDS, _records  # noqa: E402
+from revstack.agents.crm_hygiene._merge import (  # noqa: E402
+    ACCOUNT_FIELDS,
+    CONTACT_FIELDS,
+    KINDS,
+    _records,
+)
 from revstack.agents.engine import Context  # noqa: E402
 from revstack.agents.registry import specs  # noqa: E402
 from revstack.data.generator import DEFAULT_AS_OF, Replay  # noqa: E402
@@ -54,6 +59,10 @@ from revstack.data.identity import (  # noqa: E402
 )
 from revstack.data.inventory import data_as_of  # noqa: E402
 from revstack.data.warehouse import Warehouse, frame, release_all  # noqa: E402
+
+
+def _all_records(ctx: Context) -> dict[str, pl.DataFrame]:
+    return {kind: _records(ctx, kind) for kind in KINDS}
 
 
 def _settings(kind: str) -> dict:
@@ -150,14 +159,16 @@ def _replayed(args: argparse.Namespace) -> None:
         )
         release_all()
         truth = _truth(wh)
-        records = _records(_context(wh))
+        records = _all_records(_context(wh))
         stored = {k: resolve(r, _fields(k), **_settings(k)).stored() for k, r in records.items()}
         print(f"start {replay.at:%Y-%m-%d}: a full resolution stored", flush=True)
         for week in range(1, args.weeks + 1):
             at = replay.at + dt.timedelta(weeks=1)
             replay.advance(at)
             release_all()
-            stored = _week(f"week {week} ({at:%Y-%m-%d})", _records(_context(wh)), stored, truth)
+            stored = _week(
+                f"week {week} ({at:%Y-%m-%d})", _all_records(_context(wh)), stored, truth
+            )
         replay.close()
 
 
@@ -171,7 +182,7 @@ def _weekly(path: Path) -> None:
         if why:
             raise SystemExit(f"{path}: {why}")
         stored = {k: s for k, (s, _) in previous.items()}
-        _week(f"{ctx.as_of:%Y-%m-%d}", _records(ctx), stored, _truth(wh))
+        _week(f"{ctx.as_of:%Y-%m-%d}", _all_records(ctx), stored, _truth(wh))
 
 
 def main() -> None:

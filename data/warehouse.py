@@ -16,8 +16,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import itertools
 import os
 import random
+import re
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -46,6 +49,9 @@ __all__ = [
     "frame",
     "registered",
     "release_all",
+    "MEMORY_LIMIT_ENV",
+    "memory_limit",
+    "scratch",
 ]
 
 DEFAULT_DB = Path("var") / "revstack.duckdb"
@@ -249,10 +255,54 @@ _CATALOG = "warehouse"
 _USE = f"USE {_CATALOG}"
 
 
+# Every DuckDB revstack opens gets a memory limit. DuckDB's own default is 80% of the
+# machine's memory for each database, and it spills to disk only past that: a process
+# holding polars frames beside it, or two DuckDBs at once (the warehouse and a scratch
+# one), went past the machine's memory before DuckDB spilled (docs/scale.md, The large
+# company). A quarter of the machine leaves room for the frames beside it.
+MEMORY_LIMIT_ENV = "REVSTACK_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "25%"
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(%|[kmgt]i?b?|b)?$", re.IGNORECASE)
+_SCRATCH = itertools.count()
+
+
+def memory_limit() -> str:
+    """The memory limit of every DuckDB revstack opens, as DuckDB reads it.
+
+    ``$REVSTACK_MEMORY_LIMIT`` when set: a size (``6GB``, ``512MiB``) or a share of the
+    machine's memory (``30%``, DuckDB's own reading of a share); else a quarter of it.
+    """
+    text = os.environ.get(MEMORY_LIMIT_ENV, "").strip() or DEFAULT_MEMORY_LIMIT
+    match = _SIZE.match(text)
+    ok = match is not None and float(match.group(1)) > 0
+    if ok and match is not None and match.group(2) == "%":
+        ok = float(match.group(1)) <= 100
+    if not ok:
+        raise WarehouseError(
+            f"{MEMORY_LIMIT_ENV}={text!r}: give a size such as 6GB or 512MiB, "
+            "or a share of the machine's memory such as 30%"
+        )
+    return text
+
+
+def scratch() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for work on frames, under revstack's memory limit.
+
+    It spills, past the limit, to a folder of its own under the system's temporary
+    directory, which DuckDB creates when it first spills and removes when it closes (an
+    in-memory DuckDB's default is ``.tmp`` under the working directory)."""
+    spill = Path(tempfile.gettempdir()) / f"revstack-spill-{os.getpid()}-{next(_SCRATCH)}"
+    return duckdb.connect(
+        ":memory:", config={"memory_limit": memory_limit(), "temp_directory": str(spill)}
+    )
+
+
 def _attach(path: Path) -> duckdb.DuckDBPyConnection:
     # Spills go beside the file, as they do for a file opened directly, not into the
     # working directory (the in-memory root's default).
-    root = duckdb.connect(":memory:", config={"temp_directory": f"{path}.tmp"})
+    root = duckdb.connect(
+        ":memory:", config={"temp_directory": f"{path}.tmp", "memory_limit": memory_limit()}
+    )
     try:
         root.execute(f"ATTACH $path AS {_CATALOG}", {"path": str(path)})
     except BaseException:

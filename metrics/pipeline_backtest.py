@@ -30,7 +30,7 @@ from revstack.agents.pipeline_health import (
     rule_flags,
 )
 from revstack.data.progress import Progress, report
-from revstack.data.warehouse import frame, scalar
+from revstack.data.warehouse import frame, scalar, scratch
 
 __all__ = [
     "ANY_RULE",
@@ -68,7 +68,7 @@ _COPY = {
 
 def in_memory_copy(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB holding the tables and columns a backtest reads."""
-    mem = duckdb.connect()
+    mem = scratch()
     for table, cols in _COPY.items():
         schema, name = table.split(".")
         data = frame(con, f"SELECT {', '.join(cols)} FROM {table}")  # names: _COPY

@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from revstack.data.warehouse import frame, scalar
+from revstack.data.warehouse import frame, scalar, scratch
 from revstack.metrics.pipeline_backtest import run_backtest, signal_quality
 
 __all__ = ["maven_input", "maven_report"]
@@ -65,7 +65,7 @@ def maven_input(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
         "crm.users": frame(con, _USERS),
         "ops.imports": frame(con, "SELECT max(as_of) AS as_of FROM ops.imports"),
     }
-    mem = duckdb.connect()
+    mem = scratch()
     for schema in ("crm", "truth", "ops"):
         mem.execute(f"CREATE SCHEMA {schema}")
     for table, data in parts.items():

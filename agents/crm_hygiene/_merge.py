@@ -71,8 +71,15 @@ _SHOW = {
 }
 
 
-def _records(ctx: Context) -> dict[str, pl.DataFrame]:
+KINDS = ("accounts", "contacts")
+
+
+def _records(ctx: Context, kind: str) -> pl.DataFrame:
+    """The records of one kind as the resolver takes them. Built one kind at a time: the
+    large company's 5.4M contacts need not be held while its accounts resolve."""
     accounts = ctx.table("crm.accounts")
+    if kind == "accounts":
+        return accounts.rename({"account_id": "record_id"})
     contacts = ctx.table("crm.contacts").join(
         accounts.select("account_id", account_website="website"), on="account_id", how="left"
     )
@@ -82,10 +89,7 @@ def _records(ctx: Context) -> dict[str, pl.DataFrame]:
         ),
         company_domain=pl.coalesce("email", "account_website"),
     )
-    return {
-        "accounts": accounts.rename({"account_id": "record_id"}),
-        "contacts": contacts.rename({"contact_id": "record_id"}),
-    }
+    return contacts.rename({"contact_id": "record_id"})
 
 
 def _survivors(
@@ -324,7 +328,8 @@ def merge_proposals(
     frames, clusters_out, review_out, meta = [], [], [], {}
     store: dict[str, list[pl.DataFrame]] = {t: [] for t in _stored.STORE_TABLES}
     previous, why_none = _stored.read(ctx)
-    for kind, records in _records(ctx).items():
+    for kind in KINDS:
+        records = _records(ctx, kind)
         answered = _answers(ctx, kind, records)
         res, rows, about = _resolve(
             ctx,
@@ -394,6 +399,8 @@ def merge_proposals(
             "answers": len(answered),
             **about,
         }
+        # one kind's resolution is not held while the next resolves
+        del records, res, info, todo, new
     review = [r for r in review_out if not r.is_empty()]
     return (
         frames,

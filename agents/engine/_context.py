@@ -19,7 +19,7 @@ import polars as pl
 
 from revstack.agents.engine._catalog import OBJECTS, EngineError
 from revstack.agents.engine._route import KEY_SQL
-from revstack.data.warehouse import Warehouse, frame, registered
+from revstack.data.warehouse import Warehouse, frame, registered, scratch
 
 __all__ = ["AccessDenied", "Context", "ALL_COLUMNS", "SharedReads"]
 
@@ -369,7 +369,7 @@ class Context:
 
     def sql(self, query: str, *, tables: Sequence[str], params: Any = None) -> pl.DataFrame:
         """Run ``query`` where only ``tables`` (loaded through ``table``) exist."""
-        sandbox = duckdb.connect()
+        sandbox = scratch()
         try:
             sandbox.execute("SET enable_progress_bar = false")
             for t in tables:

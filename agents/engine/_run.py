@@ -33,7 +33,7 @@ from revstack.agents.engine._route import CONTINUOUS_SHARE, route
 from revstack.agents.engine._units import in_transaction, is_conflict, now_utc
 from revstack.data.inventory import data_as_of
 from revstack.data.progress import Progress, report
-from revstack.data.warehouse import Warehouse, frame, registered, scalar
+from revstack.data.warehouse import Warehouse, frame, registered, scalar, scratch
 
 __all__ = ["AgentSpec", "RunResult", "run_agents", "dependency_order"]
 
@@ -244,11 +244,11 @@ def _run_one(
     try:
         agent: Agent = spec.factory()  # type: ignore[misc]
         output: AgentResult = agent.run(ctx)
-        scratch = duckdb.connect()  # validation needs no warehouse
+        scratch_con = scratch()  # validation needs no warehouse
         try:
-            good, bad = validate_proposals(scratch, output.proposals)
+            good, bad = validate_proposals(scratch_con, output.proposals)
         finally:
-            scratch.close()
+            scratch_con.close()
         _check_outputs(wh, spec, output.outputs)
     except Exception as exc:
         return _record_failure(wh, spec, mode, trigger, started, events, exc, clock)

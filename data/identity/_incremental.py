@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import time
 
-import duckdb
 import polars as pl
 
 from revstack.data.identity._cluster import cluster
@@ -46,6 +45,7 @@ from revstack.data.identity._resolve import (
     resolve,
 )
 from revstack.data.progress import Progress, report
+from revstack.data.warehouse import scratch
 
 __all__ = ["changes", "resolve_incremental"]
 
@@ -123,7 +123,7 @@ def resolve_incremental(
     gone = pl.concat([changed, removed])
     model, by_rules, shifts = stored.model, stored.method == "rules", stored.label_shifts
     lap("prepare")
-    con = duckdb.connect()
+    con = scratch()
     try:
         con.execute("SET enable_progress_bar = false")
         for name, data in (("prepared", prepared), ("changed", changed)):

@@ -27,6 +27,7 @@ from revstack.data.identity._prepare import prepare
 from revstack.data.identity._rules import cannot_learn, rule_probability
 from revstack.data.identity._terms import add_term_columns
 from revstack.data.progress import Progress, report
+from revstack.data.warehouse import scratch
 
 __all__ = ["Resolution", "StoredResolution", "fingerprints", "resolve"]
 
@@ -80,7 +81,7 @@ class Resolution:
 
     def score(self, pairs: pl.DataFrame) -> pl.DataFrame:
         """Score any (left_id, right_id) pairs of the resolved records with the fitted model."""
-        con = duckdb.connect()
+        con = scratch()
         try:
             con.register("prepared", self.prepared)
             con.register("extra_pairs", pairs.select("left_id", "right_id"))
@@ -285,7 +286,7 @@ def resolve(
     report(progress, _STEPS[0], 0, len(_STEPS))
     prepared, comparisons, rules = _prepared(records, fields, name_type)
     settings = _settings(name_type, threshold, max_block, random_pairs, seed, move_together)
-    con = duckdb.connect()
+    con = scratch()
     try:
         con.execute("SET enable_progress_bar = false")  # our own bar reports progress
         con.register("prepared_frame", prepared)
@@ -298,12 +299,18 @@ def resolve(
         report(progress, _STEPS[2], 2, len(_STEPS))
         hierarchy = _hierarchy(prepared)
         pairs = con.sql(gamma_sql(comparisons, "candidates", hierarchy=hierarchy)).pl()
+        # What was compared is let go as soon as its levels are out: on the large
+        # company each copy held while the next step ran took gigabytes (docs/scale.md,
+        # The large company). Clustering asks the connection for ``prepared`` only.
+        con.execute("DROP TABLE candidates")
         n_random = random_pairs or min(1_000_000, max(250_000, 4 * len(prepared)))
         rand = _random_pairs(prepared["record_id"], n_random, seed)
         con.register("random_frame", rand)
         con.execute("CREATE TABLE random_pairs AS SELECT * FROM random_frame")
         con.unregister("random_frame")
+        del rand
         random_g = con.sql(gamma_sql(comparisons, "random_pairs")).pl()
+        con.execute("DROP TABLE random_pairs")
         lap("compare")
         report(progress, _STEPS[3], 3, len(_STEPS))
         gcols = [f"g_{c.kind}" for c in comparisons]
@@ -314,6 +321,7 @@ def resolve(
         # most of the name, they would teach it that such agreement means one company).
         known = pairs.filter(~pl.col("apart")) if hierarchy else pairs
         model = _fit(known, random_g, comparisons, rules, n_levels, total, move_together)
+        del known, random_g
         marked = _marked(con, labels, comparisons, hierarchy)
         warnings = cannot_learn(
             model, comparisons, len(prepared), total, _sure_pairs(pairs, gcols, n_levels)
@@ -328,6 +336,7 @@ def resolve(
                 apply_shifts(scored, shifts, gcols), marked, comparisons, model, by_rules, shifts
             )
         )
+        del scored
         lap("estimate")
         report(progress, _STEPS[4], 4, len(_STEPS))
 
