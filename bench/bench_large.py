@@ -15,8 +15,8 @@ company's first `revstack run`. A step that was stopped wrote nothing (an agent'
 writes are one transaction), and the steps after it run on without its output.
 ``--isolated`` runs each agent on its own fresh copy instead.
 
-    python bench/bench_large.py --keep /work/lg-data            # generate, keep, run
-    python bench/bench_large.py --from /work/lg-data [--steps audit,crm_hygiene]
+    python bench/bench_large.py --keep var/large            # generate, keep, run
+    python bench/bench_large.py --from var/large [--steps audit,crm_hygiene]
 
 The generated file is ``DIR/large.duckdb``; copies go to ``DIR/work.duckdb``. Keep DIR
 outside the repository: the large file is several GB.
