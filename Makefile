@@ -101,6 +101,10 @@ bench: install
 	$(BIN)/python bench/bench_agents_pooled.py
 	$(BIN)/python bench/bench_calibration.py --dir $(BENCH)/calibration
 	$(BIN)/python bench/forecast_accuracy.py --dir $(BENCH)/accuracy
+	$(BIN)/python bench/bench_account_merges.py --dir $(BENCH)/merges
+# The large company (issue #20): about an hour and up to 16 GB a step, so last
+	rm -rf $(BENCH)/large && mkdir -p $(BENCH)/large
+	$(BIN)/python bench/bench_large.py --keep $(BENCH)/large
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache
