@@ -58,6 +58,22 @@ def _briefings(wh: Warehouse) -> pl.DataFrame:
 
 
 @pytest.mark.slow
+def _items(citations: str) -> list:
+    """A stored briefing's items, read back from its citations' JSON."""
+    from revstack.agents._cite import Cite, Note, Statement
+
+    return [
+        Note(i["section"], i["text"])
+        if i.get("note")
+        else Statement.of(
+            i["section"],
+            i["text"],
+            [Cite(c["table"], tuple(c["key"].items()), c["field"], c["value"]) for c in i["cites"]],
+        )
+        for i in json.loads(citations)
+    ]
+
+
 def test_every_upcoming_meeting_is_briefed_and_every_citation_holds(briefed: Warehouse) -> None:
     with briefed.connect() as con:
         measures = report(con, None)
@@ -473,19 +489,7 @@ def test_rendering_with_shared_pieces_is_the_same_text(briefed: Warehouse) -> No
     for row in _briefings(briefed).iter_rows(named=True):
         # the stored citations are json.dumps's text of the items (built from dumped parts)
         assert json.dumps(json.loads(row["citations"])) == row["citations"]
-        items = [
-            Note(i["section"], i["text"])
-            if i.get("note")
-            else Statement.of(
-                i["section"],
-                i["text"],
-                [
-                    Cite(c["table"], tuple(c["key"].items()), c["field"], c["value"])
-                    for c in i["cites"]
-                ],
-            )
-            for i in json.loads(row["citations"])
-        ]
+        items = _items(row["citations"])
         briefings += [items, items]
     assert len(briefings) > 20
     shown = 0
@@ -564,21 +568,7 @@ def test_a_run_written_as_frames_is_each_briefing_written_alone(briefed: Warehou
         [Note("warnings", "Nothing to check."), Note("news", "No news.")],
     ]
     for row in _briefings(briefed).iter_rows(named=True):
-        docs.append(
-            [
-                Note(i["section"], i["text"])
-                if i.get("note")
-                else Statement.of(
-                    i["section"],
-                    i["text"],
-                    [
-                        Cite(c["table"], tuple(c["key"].items()), c["field"], c["value"])
-                        for c in i["cites"]
-                    ],
-                )
-                for i in json.loads(row["citations"])
-            ]
-        )
+        docs.append(_items(row["citations"]))
     docs.append(docs[-1])  # the same items again: shared by two briefings
     assert len(docs) > 20
     batch = Batch()
