@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import polars as pl
 
 from revstack.agents._cite import Note, Statement
-from revstack.agents.deal_prep._render import _STYLE, SECTIONS, Pieces, md_text
+from revstack.agents.deal_prep._render import SECTIONS, Pieces, page_head
 
 __all__ = ["Batch", "value_json"]
 
@@ -309,13 +309,7 @@ class Batch:
         p, e, items = self.pieces, html.escape, self._items
         out = []
         for d, (title, subtitle, its) in enumerate(docs):
-            md = [f"# {md_text(title)}", "", md_text(subtitle), ""]
-            page = [
-                f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
-                f"<style>{_STYLE}</style></head><body>",
-                f"<h1>{e(title)}</h1>",
-                f"<p>{e(subtitle)}</p>",
-            ]
+            md, page = page_head(title, subtitle)
             marks = iter(marked[d])
             shown: dict[int, tuple[str, str]] = {}
             by_section: dict[int, list[int]] = {}

@@ -16,6 +16,7 @@ from typing import Any
 from revstack.agents._cite import Note, Statement
 
 __all__ = [
+    "page_head",
     "SECTIONS",
     "Pieces",
     "number_sources",
@@ -213,6 +214,17 @@ class Pieces:
         return head[0] + "; ".join(md), head[1] + "; ".join(out) + "</li>"
 
 
+def page_head(title: str, subtitle: str) -> tuple[list[str], list[str]]:
+    """A briefing's first lines: (Markdown, HTML), title and subtitle escaped."""
+    e = html.escape
+    return [f"# {md_text(title)}", "", md_text(subtitle), ""], [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>{e(title)}</h1>",
+        f"<p>{e(subtitle)}</p>",
+    ]
+
+
 def render(
     title: str, subtitle: str, items: Sequence[Item], pieces: Pieces | None = None
 ) -> tuple[str, str]:
@@ -244,13 +256,7 @@ def render(
             # its numbers: the rows it was first to cite (a run), and the earlier ones
             cited[id(it)] = sorted({*mine, *range(before + 1, n + 1)}) if mine else (before + 1, n)
     e = html.escape
-    md = [f"# {md_text(title)}", "", md_text(subtitle), ""]
-    out = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
-        f"<style>{_STYLE}</style></head><body>",
-        f"<h1>{e(title)}</h1>",
-        f"<p>{e(subtitle)}</p>",
-    ]
+    md, out = page_head(title, subtitle)
     by_section: dict[str, list[Item]] = {}
     for it in items:
         by_section.setdefault(it.section, []).append(it)
