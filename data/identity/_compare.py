@@ -13,7 +13,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-__all__ = ["Comparison", "Rule", "comparisons_for", "blocking_rules", "pairs_sql", "gamma_sql"]
+from revstack.data.identity._places import apart_sql
+
+__all__ = [
+    "Comparison",
+    "Rule",
+    "apart_kinds",
+    "comparisons_for",
+    "blocking_rules",
+    "pairs_sql",
+    "gamma_sql",
+]
 
 JW = "jaro_winkler_similarity"
 
@@ -338,15 +348,30 @@ GROUP BY ALL
 """
 
 
-def gamma_sql(comparisons: list[Comparison], pairs_table: str, *, hierarchy: bool = False) -> str:
+def apart_kinds(columns: set[str] | list[str]) -> tuple[str, ...]:
+    """Why the prepared records' pairs may be kept apart whatever their fields say: one is
+    the other's parent (a ``parent`` id), their names place them in different countries
+    (an organisation name's ``name_places``)."""
+    if "parent" not in columns:
+        return ()
+    # Places only beside a hierarchy: a list that keeps parents and subsidiaries as records
+    # of their own keeps a group's national companies so too; flat lists often count
+    # them one organisation (docs/identity.md, Places in names).
+    return ("parent", "places") if "name_places" in columns else ("parent",)
+
+
+def gamma_sql(
+    comparisons: list[Comparison], pairs_table: str, *, apart: tuple[str, ...] = ()
+) -> str:
     """One row per pair of ``pairs_table`` with a gamma level per comparison.
 
     The inner query fetches both records' columns and every Jaro-Winkler similarity a
     level needs, once; the outer CASEs then only compare numbers and strings (in SQL a
     similarity written in three WHEN arms would be computed three times). With
-    ``hierarchy`` (the records carry a ``parent`` id) each pair also gets ``apart``: one
-    record is the other's parent, so the two are different entities by the list's own
-    say (docs/identity.md, Hierarchy).
+    ``apart`` (``apart_kinds``) each pair also gets ``apart``: one record is the other's
+    parent (``apart_parent``), so the two are different entities by the list's own say
+    (docs/identity.md, Hierarchy), or their names place them in different countries
+    (``apart_place``; docs/identity.md, Places in names).
     """
     columns = sorted({c for comp in comparisons for c in comp.columns})
     sims = sorted({s for comp in comparisons for s in _similarities(comp)})
@@ -358,8 +383,10 @@ def gamma_sql(comparisons: list[Comparison], pairs_table: str, *, hierarchy: boo
     jw += "".join(
         f", greatest(l.{c.kind}_tf, r.{c.kind}_tf) AS tf_{c.kind}" for c in comparisons if c.tf
     )
-    if hierarchy:
-        jw += ", coalesce(l.parent = r.record_id OR r.parent = l.record_id, false) AS apart"
+    if "parent" in apart:
+        jw += ", coalesce(l.parent = r.record_id OR r.parent = l.record_id, false) AS apart_parent"
+        jw += f", {apart_sql() if 'places' in apart else 'false'} AS apart_place"
+        jw += ", apart_parent OR apart_place AS apart"
     gammas = ",\n       ".join(f"{c.case()} AS g_{c.kind}" for c in comparisons)
     dropped = (
         [f"l_{c}, r_{c}" for c in columns] + [f"jw_{c}" for c in sims] + [a for a, _ in extras]

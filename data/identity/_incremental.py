@@ -135,7 +135,7 @@ def resolve_incremental(
             f"CREATE TABLE candidates AS {pairs_sql(rules, 'changed')}", {"max_block": max_block}
         )
         hierarchy = _hierarchy(prepared)
-        fresh = con.sql(gamma_sql(comparisons, "candidates", hierarchy=hierarchy)).pl()
+        fresh = con.sql(gamma_sql(comparisons, "candidates", apart=hierarchy)).pl()
         marked = _marked(con, labels, comparisons, hierarchy)
         fresh = apply_shifts(_score(fresh, model, comparisons, rules=by_rules), shifts, gcols)
         fresh = fresh.drop([c for c in fresh.columns if c.startswith("tf_")])
@@ -143,11 +143,13 @@ def resolve_incremental(
             gone.rename({"record_id": "left_id"}), on="left_id", how="anti"
         ).join(gone.rename({"record_id": "right_id"}), on="right_id", how="anti")
         if hierarchy:  # a stored pair is never apart: those score 0 and are not stored
-            kept = kept.with_columns(apart=pl.lit(False))
+            kept = kept.with_columns(
+                apart_parent=pl.lit(False), apart_place=pl.lit(False), apart=pl.lit(False)
+            )
         pairs = pl.concat([kept, fresh.select(kept.columns)], how="vertical_relaxed").sort(
             "left_id", "right_id"
         )
-        pairs = _keep_apart(_decide(pairs, marked, comparisons, model, by_rules, shifts))
+        pairs = _keep_apart(_decide(pairs, marked, comparisons, model, by_rules, shifts), marked)
         lap("block and compare")
         report(progress, _STEPS[2], 2, len(_STEPS))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from revstack.data.identity._places import name_places
 from revstack.data.normalize import (
     LEGAL_SUFFIXES,
     company_key,
@@ -389,6 +390,7 @@ def prepare(
                 # Technologies" is "StorageTechnologies" keyed without its space.
                 pl.col(f"__orgkey_{kind}").str.replace_all(" ", "").alias("name_glued"),
                 initials(n).alias("name_initials"),
+                name_places(n).alias("name_places"),
             ]
         elif kind in ("name", "person"):
             first, last = person_parts(pl.col(f"__folded_{kind}"), folded=True)

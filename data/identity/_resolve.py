@@ -16,6 +16,7 @@ from revstack.data.identity._cluster import cluster
 from revstack.data.identity._compare import (
     Comparison,
     Rule,
+    apart_kinds,
     blocking_rules,
     comparisons_for,
     gamma_sql,
@@ -45,6 +46,8 @@ STORE_FLOOR = 0.001
 
 # What a reviewer reads about a pair of records the list itself links parent and child.
 APART = "one is the other's parent: two entities, never merged"
+# And about a pair whose names place them in different countries.
+APART_PLACE = "the names place them in different countries: two entities, never merged"
 
 _STEPS = ["preparing", "blocking", "comparing", "estimating", "clustering"]
 
@@ -86,7 +89,7 @@ class Resolution:
             con.register("prepared", self.prepared)
             con.register("extra_pairs", pairs.select("left_id", "right_id"))
             gammas = con.sql(
-                gamma_sql(self.comparisons, "extra_pairs", hierarchy=_hierarchy(self.prepared))
+                gamma_sql(self.comparisons, "extra_pairs", apart=_hierarchy(self.prepared))
             ).pl()
         finally:
             con.close()
@@ -112,15 +115,20 @@ class Resolution:
                 )
             )
         if "apart" in pairs.columns:
-            rows.append(
-                pairs.filter(pl.col("apart")).select(
-                    "left_id",
-                    "right_id",
-                    kind=pl.lit("hierarchy"),
-                    level=pl.lit(APART),
-                    weight=pl.lit(0.0),
+            pairs = pairs.with_columns(pl.col("apart_parent", "apart_place").fill_null(False))
+            for kind, level, which in (
+                ("hierarchy", APART, pl.col("apart_parent")),
+                ("places", APART_PLACE, pl.col("apart_place") & ~pl.col("apart_parent")),
+            ):
+                rows.append(
+                    pairs.filter(which).select(
+                        "left_id",
+                        "right_id",
+                        kind=pl.lit(kind),
+                        level=pl.lit(level),
+                        weight=pl.lit(0.0),
+                    )
                 )
-            )
         return pl.concat(rows)
 
     def stored(self) -> StoredResolution:
@@ -233,7 +241,9 @@ def _signature(
                 "format": STORE_FORMAT,
                 "model": MODEL_VERSION,
                 "fields": fields,
-                "compare": gamma_sql(comparisons, "pairs", hierarchy="parent" in fields),
+                "compare": gamma_sql(
+                    comparisons, "pairs", apart=_signature_apart(fields, comparisons)
+                ),
                 "block": pairs_sql(rules),
                 "settings": settings,
                 "polars": pl.__version__,
@@ -298,7 +308,7 @@ def resolve(
         lap("block")
         report(progress, _STEPS[2], 2, len(_STEPS))
         hierarchy = _hierarchy(prepared)
-        pairs = con.sql(gamma_sql(comparisons, "candidates", hierarchy=hierarchy)).pl()
+        pairs = con.sql(gamma_sql(comparisons, "candidates", apart=hierarchy)).pl()
         # What was compared is let go as soon as its levels are out: on the large
         # company each copy held while the next step ran took gigabytes (docs/scale.md,
         # The large company). Clustering asks the connection for ``prepared`` only.
@@ -334,7 +344,8 @@ def resolve(
         pairs = _keep_apart(
             _decide(
                 apply_shifts(scored, shifts, gcols), marked, comparisons, model, by_rules, shifts
-            )
+            ),
+            marked,
         )
         del scored
         lap("estimate")
@@ -438,7 +449,7 @@ def _marked(
     con: duckdb.DuckDBPyConnection,
     labels: pl.DataFrame | None,
     comparisons: list[Comparison],
-    hierarchy: bool = False,
+    hierarchy: tuple[str, ...] = (),
 ) -> pl.DataFrame | None:
     """People's marked pairs with their comparison levels (None without any)."""
     if labels is None or labels.is_empty():
@@ -448,7 +459,7 @@ def _marked(
         con.execute("CREATE TABLE labelled AS SELECT * FROM labels_frame")
     finally:
         con.unregister("labels_frame")
-    return con.sql(gamma_sql(comparisons, "labelled", hierarchy=hierarchy)).pl()
+    return con.sql(gamma_sql(comparisons, "labelled", apart=hierarchy)).pl()
 
 
 def _scorer(
@@ -459,7 +470,7 @@ def _scorer(
     shifts: pl.DataFrame | None,
     gcols: list[str],
     marked: pl.DataFrame | None,
-    hierarchy: bool = False,
+    hierarchy: tuple[str, ...] = (),
 ) -> Callable[[pl.DataFrame], pl.DataFrame]:
     """What clustering asks for the pairs it needs beyond the candidates: each scored as a
     candidate is (the model or the rules, people's answers on top)."""
@@ -470,29 +481,48 @@ def _scorer(
             con.execute("CREATE OR REPLACE TABLE extra_pairs AS SELECT * FROM extra_frame")
         finally:
             con.unregister("extra_frame")
-        gammas = con.sql(gamma_sql(comparisons, "extra_pairs", hierarchy=hierarchy)).pl()
+        gammas = con.sql(gamma_sql(comparisons, "extra_pairs", apart=hierarchy)).pl()
         scored = _score(gammas, model, comparisons, rules=by_rules)
-        return _keep_apart(_override(apply_shifts(scored, shifts, gcols), marked))
+        return _keep_apart(_override(apply_shifts(scored, shifts, gcols), marked), marked)
 
     return score_all
 
 
-def _hierarchy(prepared: pl.DataFrame | None) -> bool:
-    """Whether the records carry their parent's id (the ``parent`` kind)."""
-    return prepared is not None and "parent" in prepared.columns
+def _hierarchy(prepared: pl.DataFrame | None) -> tuple[str, ...]:
+    """Why the records' pairs may be kept apart (``apart_kinds``): the records carry their
+    parent's id (the ``parent`` kind), their organisation names the places they name."""
+    return () if prepared is None else apart_kinds(prepared.columns)
 
 
-def _keep_apart(pairs: pl.DataFrame) -> pl.DataFrame:
-    """Pairs with probability 0 where one record is the other's parent (``apart``).
+def _signature_apart(fields: dict[str, str], comparisons: list[Comparison]) -> tuple[str, ...]:
+    """``_hierarchy`` as the fields and comparisons say it will be, before preparing."""
+    org = any("name_sorted" in c.columns for c in comparisons)
+    return apart_kinds({*fields, *(["name_places"] if org else [])})
+
+
+def _keep_apart(pairs: pl.DataFrame, marked: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Pairs with probability 0 where one record is the other's parent, or their names
+    place them in different countries (``apart``).
 
     The list's own hierarchy says they are two entities (a subsidiary is not its
-    parent, however alike their names, websites and switchboards), and it has the last
-    word, after the model, people's answers about kinds of pair and marks of single
-    pairs: merging a record into its own parent would make it its own parent. The
-    pair's match weight stays the fields' evidence, so a reviewer sees both.
+    parent, however alike their names, websites and switchboards); so does a name that
+    adds a country to another (a group's national company: docs/identity.md, Places in
+    names). That has the last word, after the model, people's answers about kinds of
+    pair and marks of single pairs (a place only until a person marks the pair the
+    same; a parent always: merging a record into its own parent would make it its own
+    parent). The pair's match weight stays the fields' evidence, so a reviewer sees both.
     """
     if "apart" not in pairs.columns or pairs.is_empty():
         return pairs
+    if marked is not None and "apart_place" in pairs.columns:
+        # Names are a hint and a person's "same" outweighs it; a parent link is not.
+        same = marked.filter(pl.col("same")).select("left_id", "right_id", _same=pl.lit(True))
+        pairs = (
+            pairs.join(same, on=["left_id", "right_id"], how="left")
+            .with_columns(apart_place=pl.col("apart_place") & pl.col("_same").is_null())
+            .with_columns(apart=pl.col("apart_parent") | pl.col("apart_place"))
+            .drop("_same")
+        )
     return pairs.with_columns(
         probability=pl.when(pl.col("apart")).then(0.0).otherwise(pl.col("probability"))
     )

@@ -41,7 +41,7 @@ def accounts(small_company: Warehouse) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def _planted(records: pl.DataFrame) -> tuple[pl.DataFrame, str]:
     """The records plus, for one company with a website and a phone, a subsidiary named
-    after it with a country, on its website and switchboard, at another address, linked
+    after it, on its website and switchboard, at another address, linked
     to it as its parent; and a record of the parent keyed in again at that same other
     address (so it links to both). Returns the records and the parent's id."""
     parent = (
@@ -55,7 +55,9 @@ def _planted(records: pl.DataFrame) -> tuple[pl.DataFrame, str]:
     )
     sub = parent | {
         "record_id": "ZSUB",
-        "name": f"{parent['name']} Germany",
+        # No country in the name: only the hierarchy keeps this one apart (a name that
+        # adds a country is the places test's).
+        "name": f"{parent['name']} Services",
         "street": "12 Unter den Linden",
         "city": "Berlin",
         "postal_code": "10117",
@@ -184,3 +186,81 @@ def test_a_model_stored_by_an_older_resolver_is_estimated_again(
     assert res.incremental["full"]
     same = resolve_incremental(records, WITH_PARENT, res.stored(), move_together=TOGETHER)
     assert not same.incremental["full"]
+
+
+def test_names_that_place_two_organisations_in_different_countries_are_apart() -> None:
+    import duckdb
+
+    from revstack.data.identity._places import apart_sql, name_places
+    from revstack.data.identity._prepare import org_name
+
+    pairs = [
+        ("Acme GmbH", "Acme Germany GmbH", True),  # one adds a country
+        ("Acme UK Ltd", "Acme Deutschland GmbH", True),  # two countries
+        ("Acme Asia Pacific", "Acme EMEA", True),  # two regions
+        ("Acme USA Inc", "Acme United States Corp.", False),  # one place, two spellings
+        ("Acme Inc", "ACME, Inc.", False),
+        ("Bank of America", "BofA", False),  # not one name inside the other
+        ("Japan Airlines", "JAL", False),  # an acronym
+        ("American Express", "American Express Co", False),  # an adjective is no place
+        ("Acme Germany", "Acme Gemrany", False),  # a typo is not a second place
+    ]
+    names = pl.DataFrame(
+        {"l": [p[0] for p in pairs], "r": [p[1] for p in pairs], "want": [p[2] for p in pairs]}
+    )
+    # Each side a struct (name, name_places), as a prepared record's columns.
+    sides = {
+        s: names.select(
+            pl.struct(name=org_name(pl.col(s)), name_places=name_places(org_name(pl.col(s))))
+        ).to_series()
+        for s in ("l", "r")
+    }
+    con = duckdb.connect()
+    con.register("p", pl.DataFrame({"l": sides["l"], "r": sides["r"]}))
+    got = [row[0] for row in con.sql(f"SELECT {apart_sql()} FROM p").fetchall()]
+    con.close()
+    assert got == names["want"].to_list(), list(zip(pairs, got, strict=True))
+
+
+@pytest.mark.slow
+def test_in_a_list_with_a_hierarchy_a_national_company_is_never_merged_into_its_group(
+    accounts: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    records, _ = accounts
+    parent = (
+        records.filter(
+            pl.col("website").is_not_null()
+            & pl.col("phone").is_not_null()
+            & pl.col("parent_account_id").is_null()
+        )
+        .sort("record_id")
+        .row(0, named=True)
+    )
+    # Not linked in the CRM: named after the group with its country, on its website
+    # and switchboard; beside it the group keyed in again with its legal form.
+    sub = parent | {"record_id": "ZDE", "name": f"{parent['name']} Germany GmbH"}
+    again = parent | {"record_id": "ZDUP", "name": f"{parent['name']} Inc."}
+    planted = pl.concat([records, pl.DataFrame([sub, again], schema=records.schema)])
+    pid = parent["record_id"]
+    # A flat list (no hierarchy) keeps the old reading: flat lists often count a group's
+    # national companies one organisation.
+    blind = resolve(planted, FIELDS, move_together=TOGETHER)
+    assert _pair(blind, pid, "ZDE")["probability"] >= 0.5
+    res = resolve(planted, WITH_PARENT, move_together=TOGETHER)
+    pair = _pair(res, pid, "ZDE")
+    assert pair["apart"] and pair["apart_place"] and not pair["apart_parent"]
+    assert pair["probability"] == 0.0 and pair["match_weight"] > 0
+    assert _pair(res, pid, "ZDUP")["probability"] >= 0.5  # the duplicate still merges
+    assert _cluster_of(res, pid) == _cluster_of(res, "ZDUP") != _cluster_of(res, "ZDE")
+    why = res.explain(res.pairs.filter(pl.col("apart") & (pl.col("right_id") == "ZDE")))
+    assert "different countries" in why.filter(pl.col("kind") == "places")["level"].to_list()[0]
+    assert "hierarchy" not in why["kind"].to_list()
+    # A person who says the two are one company outweighs the names.
+    marked = resolve(
+        planted,
+        WITH_PARENT,
+        move_together=TOGETHER,
+        labels=pl.DataFrame({"left_id": [pid], "right_id": ["ZDE"], "same": [True]}),
+    )
+    assert not _pair(marked, pid, "ZDE")["apart"]
+    assert _cluster_of(marked, pid) == _cluster_of(marked, "ZDE")
