@@ -384,10 +384,14 @@ def merge_proposals(
         meta[kind] = {
             "records": len(records),
             "candidate_pairs": len(res.pairs),
-            # Pairs the CRM links parent and child: never proposed, however alike.
-            "kept_apart_by_parent": int(res.pairs["apart"].sum())
-            if "apart" in res.pairs.columns
-            else 0,
+            # Pairs the CRM links parent and child, or whose names place them in
+            # different countries: never proposed, however alike.
+            **{
+                f"kept_apart_by_{why}": int(res.pairs[f"apart_{why}"].sum())
+                if f"apart_{why}" in res.pairs.columns
+                else 0
+                for why in ("parent", "place")
+            },
             "in_clusters": len(info),
             "clusters": info["entity"].n_unique(),
             "to_merge": len(todo),

@@ -237,8 +237,8 @@ def dedupe_file(
     write_csv(clusters, out)
     if pairs_out is not None:
         pairs = result.pairs
-        # Pairs kept apart by the list's hierarchy are shown with their evidence, however
-        # strong, and why they were not merged.
+        # Pairs kept apart (the list's hierarchy, places in names beside it) are shown with
+        # their evidence, however strong, and why they were not merged.
         apart = pl.col("apart") if "apart" in pairs.columns else pl.lit(False)
         explained = pairs.filter((pl.col("probability") >= 0.01) | apart).select(
             "left_id",
@@ -246,7 +246,7 @@ def dedupe_file(
             pl.col("probability").round(4),
             "match_weight",
             *[f"g_{c.kind}" for c in result.comparisons],
-            *(["apart"] if "apart" in pairs.columns else []),
+            *(["apart", "apart_parent", "apart_place"] if "apart" in pairs.columns else []),
         )
         write_csv(explained, pairs_out)
     if ask is not None:
@@ -271,7 +271,8 @@ def dedupe_file(
         "clusters": len(sizes),
         "records_in_multi_record_clusters": int(sizes.filter(pl.col("len") > 1)["len"].sum()),
         "candidate_pairs": len(result.pairs),
-        "kept_apart_by_parent": _apart(result.pairs),
+        "kept_apart_by_parent": _apart(result.pairs, "apart_parent"),
+        "kept_apart_by_place": _apart(result.pairs, "apart_place"),
         "blocking_rules": result.rules,
         "method": result.method,
         "warnings": result.warnings,
@@ -286,6 +287,8 @@ def dedupe_file(
     return summary
 
 
-def _apart(pairs: pl.DataFrame) -> int:
-    """Candidate pairs the list's hierarchy kept apart (0 without a ``parent`` field)."""
-    return int(pairs["apart"].sum()) if "apart" in pairs.columns else 0
+def _apart(pairs: pl.DataFrame, why: str) -> int:
+    """Candidate pairs kept apart for one reason (``apart_parent``: the list's hierarchy;
+    ``apart_place``: names in different countries beside it; 0 without a ``parent``
+    field)."""
+    return int(pairs[why].sum()) if why in pairs.columns else 0
