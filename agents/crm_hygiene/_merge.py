@@ -21,6 +21,7 @@ from revstack.agents.engine import Context
 from revstack.data.identity import (
     Resolution,
     changes,
+    fingerprints,
     resolve,
     resolve_incremental,
     review_pairs,
@@ -280,7 +281,9 @@ def _resolve(
     res = None
     if previous is not None:
         stored, estimate = previous
-        moved = changes(records, fields, stored)
+        # fingerprinted once: the count of what moved and the resolution both need them
+        now = fingerprints(records, fields)
+        moved = changes(records, fields, stored, now=now)
         why = _stored.stale(
             estimate,
             key=key,
@@ -291,7 +294,7 @@ def _resolve(
             share=float(ctx.params.get("full_resolution_share", FULL_RESOLUTION_SHARE)),
         )
         if not why:
-            res = resolve_incremental(records, fields, stored, labels=answered, **settings)
+            res = resolve_incremental(records, fields, stored, labels=answered, now=now, **settings)
             why = str(res.incremental.get("why", ""))
             if not why:
                 estimate = _stored.Estimate(

@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from revstack.data.identity._cluster import cluster
+from revstack.data.identity._cluster import ascending, cluster
 from revstack.data.identity._compare import (
     Comparison,
     Rule,
@@ -196,23 +196,24 @@ def fingerprints(records: pl.DataFrame, fields: dict[str, str]) -> pl.DataFrame:
     of a repeated id as ``resolve`` keeps it. Polars' row hash is stable within one
     version only, so the signature of a resolution carries the version."""
     columns = sorted(set(fields.values()))
-    data = records.select(pl.col("record_id").cast(pl.String), *columns).unique(
-        "record_id", keep="first", maintain_order=True
-    )
-    return data.select(
+    data = records.select(pl.col("record_id").cast(pl.String), *columns)
+    in_order = ascending(data["record_id"])
+    if not in_order:
+        data = data.unique("record_id", keep="first", maintain_order=True)
+    out = data.select(
         "record_id", fingerprint=data.select(columns).hash_rows(seed=7).cast(pl.UInt64)
-    ).sort("record_id")
+    )
+    return out if in_order else out.sort("record_id")
 
 
 def _prepared(
     records: pl.DataFrame, fields: dict[str, str], name_type: str
 ) -> tuple[pl.DataFrame, list[Comparison], list[Rule]]:
     # Sorted, so the random pairs (and so the model) depend on the seed, not on row order.
-    prepared = add_term_columns(
-        prepare(records, fields, name_type=name_type)
-        .unique("record_id", keep="first", maintain_order=True)
-        .sort("record_id")
-    ).sort("record_id")
+    prepared = prepare(records, fields, name_type=name_type)
+    if not ascending(prepared["record_id"]):  # the warehouse's records come so, by key
+        prepared = prepared.unique("record_id", keep="first", maintain_order=True).sort("record_id")
+    prepared = add_term_columns(prepared).sort("record_id")
     # A field no record has is no field: it would count as a comparison (and hide that a
     # name is all there is to go on) while telling nothing apart.
     columns = {

@@ -42,12 +42,13 @@ def add_term_columns(prepared: pl.DataFrame) -> pl.DataFrame:
         if kind in out.columns and out.schema[kind] == pl.String:
             # A phone is compared on its last nine digits: counted on them too.
             value = pl.col(kind).str.slice(-9) if kind == "phone" else pl.col(kind)
-            keyed = out.select("record_id", key=value)
-            counts = keyed.group_by("key").len().drop_nulls("key")
-            share = keyed.join(counts, on="key", how="left").select(
-                "record_id", (pl.col("len") / max(n, 1)).alias(f"{kind}_tf")
+            # each row's count of its value, in one pass (a count per value joined back
+            # on the record ids was twice the time on mid's 273k contacts)
+            out = out.with_columns(
+                pl.when(value.is_not_null())
+                .then(pl.len().over(value) / max(n, 1))
+                .alias(f"{kind}_tf")
             )
-            out = out.join(share, on="record_id", how="left")
     if "name_sorted" not in out.columns:
         return out
     words = (

@@ -182,3 +182,81 @@ def test_other_settings_resolve_in_full(week) -> None:
     res = resolve_incremental(now, FIELDS, first.stored(), threshold=0.6)
     assert res.incremental["full"] and "settings" in res.incremental["why"]
     assert res.model is not first.model
+
+
+def _candidates(prepared: pl.DataFrame, changed: list[str] | None, max_block: int) -> set:
+    from revstack.data.identity._compare import blocking_rules, pairs_sql
+    from revstack.data.warehouse import scratch
+
+    rules = blocking_rules({"phone", "email"})
+    con = scratch()
+    try:
+        con.register("prepared_frame", prepared)
+        con.execute("CREATE TABLE prepared AS SELECT * FROM prepared_frame")
+        con.register(
+            "changed_frame",
+            pl.DataFrame({"record_id": changed or []}, schema={"record_id": pl.String}),
+        )
+        con.execute("CREATE TABLE changed AS SELECT * FROM changed_frame")
+        sql = pairs_sql(rules, "changed" if changed is not None else None)
+        return set(con.execute(sql, {"max_block": max_block}).fetchall())
+    finally:
+        con.close()
+
+
+def test_blocking_the_changed_records_sizes_their_blocks_over_every_record() -> None:
+    # Four records share a phone (a block of four), a and b an e-mail too; e is alone.
+    prepared = pl.DataFrame(
+        {
+            "record_id": ["a", "b", "c", "d", "e"],
+            "phone": ["5551234567"] * 4 + ["5559999999"],
+            "email": ["x@y.com", "x@y.com", None, "z@y.com", None],
+        }
+    )
+    for max_block in (3, 4):
+        full = _candidates(prepared, None, max_block)
+        for changed in (["a"], ["c"], ["a", "d"], ["e"], []):
+            found = _candidates(prepared, changed, max_block)
+            # exactly the pairs of a full blocking that involve a changed record, with the
+            # rules that found them
+            assert found == {p for p in full if p[0] in changed or p[1] in changed}
+    # a block of four is too large at 3: a and b are paired by their e-mail alone (rule
+    # bit 1; the phone's is 2)
+    assert _candidates(prepared, ["a"], 3) == {("a", "b", 1)}
+    assert _candidates(prepared, ["a"], 4) == {("a", "b", 3), ("a", "c", 2), ("a", "d", 2)}
+
+
+def test_records_out_of_order_or_twice_are_fingerprinted_and_clustered_as_sorted() -> None:
+    from revstack.data.identity import fingerprints
+    from revstack.data.identity._cluster import ascending
+
+    assert ascending(pl.Series(["a", "b", "c"])) and ascending(pl.Series([], dtype=pl.String))
+    assert not ascending(pl.Series(["a", "a", "b"]))  # twice
+    assert not ascending(pl.Series(["b", "a"]))
+    assert not ascending(pl.Series(["a", None, "c"]))
+    fields = {"name": "n", "phone": "p"}
+    mixed = pl.DataFrame(
+        {"record_id": ["c", "a", "b", "a"], "n": ["x", "y", "z", "w"], "p": ["1", "2", "3", "4"]}
+    )
+    once = mixed.unique("record_id", keep="first", maintain_order=True).sort("record_id")
+    assert once["n"].to_list() == ["y", "z", "x"]
+    assert fingerprints(mixed, fields).equals(fingerprints(once, fields))
+    assert fingerprints(mixed, fields)["record_id"].to_list() == ["a", "b", "c"]
+
+    pairs = pl.DataFrame(
+        {"left_id": ["a", "b", "a"], "right_id": ["b", "c", "c"], "probability": [0.9, 0.8, 0.002]}
+    )
+
+    def score_all(p: pl.DataFrame) -> pl.DataFrame:
+        return p.join(pairs, on=["left_id", "right_id"], how="left").with_columns(
+            pl.col("probability").fill_null(0.0)
+        )
+
+    sorted_ids = cluster(pairs, pl.Series(["a", "b", "c", "d"]), 0.5, score_all, detail=True)
+    # c joins a and b only at their average, (0.8 + 0.002) / 2: it stays apart, its
+    # confidence one minus its best link; d has no link at all
+    assert sorted_ids["cluster_id"].to_list() == ["a", "a", "c", "d"]
+    assert sorted_ids["confidence"].to_list() == [0.9, 0.9, 0.2, 1.0]
+    assert sorted_ids["component"].to_list() == ["a", "a", "a", "d"]
+    mixed_ids = cluster(pairs, pl.Series(["d", "b", "a", "c", "b"]), 0.5, score_all, detail=True)
+    assert mixed_ids.equals(sorted_ids)

@@ -101,6 +101,12 @@ def test_rare_words_weigh_more_and_common_cities_count_less() -> None:
     assert weights["international"] < weights["zymergen"]
     assert prepared["name_rare"][1].to_list()[0] == "zymergen"
     assert prepared["city_tf"].to_list() == [0.75, 0.75, 0.75, 0.25]
+    # A phone counts on its last nine digits; a record without one has no frequency.
+    phones = ["+1 555 123 4567", "(555) 123-4567", None, "555 000 1111"]
+    counted = add_term_columns(
+        prepare(pl.DataFrame({"record_id": ["1", "2", "3", "4"], "p": phones}), {"phone": "p"})
+    )
+    assert counted["phone_tf"].to_list() == [0.5, 0.5, None, 0.25]
     # The model's exact-city weight moves with the city's frequency (Splink's adjustment).
     comps = comparisons_for({"city"})
     model = SimpleNamespace(u_=[np.array([0.5, 0.1, 0.4])], match_weight=lambda g: np.zeros(len(g)))
