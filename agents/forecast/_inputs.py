@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ __all__ = [
     "ACTIVITIES",
     "Inputs",
     "compute_states",
+    "holding_activities",
     "load",
     "wins",
     "states",
@@ -137,6 +139,18 @@ def load(ctx: Context) -> Inputs:
         defs,
         ctx.as_of,
         None if rebuilt else ctx,
+    )
+
+
+def holding_activities(inp: Inputs) -> Inputs:
+    """``inp`` with ``crm.activities`` read whole into its frames and the states computed
+    from them: for a caller that changes the frames (what a replay would see), which the
+    warehouse's tables would not show."""
+    if ACTIVITIES in inp.feature_tables:
+        return inp
+    acts = inp.warehouse.table(ACTIVITIES, TABLES[ACTIVITIES])
+    return dataclasses.replace(
+        inp, feature_tables={**inp.feature_tables, ACTIVITIES: acts}, warehouse=None
     )
 
 
