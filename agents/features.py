@@ -8,6 +8,8 @@ Public API (names kept stable):
   (only those still open then with ``open_only=True``), with the columns of
   ``STATE_SCHEMA``. ``moments`` is one datetime or a sequence of them; many weekly
   moments cost about as much as a few, so backtests pass them all at once.
+- ``deal_states_in(ctx, moments, ...) -> pl.DataFrame``: the same rows computed in the
+  warehouse through an agent's context, without reading the tables into memory.
 - ``frames_connection(frames) -> duckdb connection``: an in-memory DuckDB in which the
   given polars frames are the ``crm.*`` tables, for callers holding frames (an agent's
   ``ctx.table(...)``). ``deal_states`` takes a warehouse connection or this one.
@@ -62,7 +64,16 @@ import polars as pl
 from revstack.agents._features_sql import STATES, STATES_ONE
 from revstack.data.warehouse import frame, scratch
 
-__all__ = ["TABLES", "STATE_SCHEMA", "deal_states", "frames_connection", "weekly_moments"]
+__all__ = [
+    "TABLES",
+    "STATE_SCHEMA",
+    "deal_states",
+    "deal_states_in",
+    "states_query",
+    "typed",
+    "frames_connection",
+    "weekly_moments",
+]
 
 TABLES: dict[str, list[str]] = {
     "crm.opportunity_history": [
@@ -158,6 +169,73 @@ def deal_states(
     # window functions over every touch; _features_sql)
     out = frame(con, STATES_ONE if len(set(moments)) == 1 else STATES, params)
     return out.select([pl.col(c).cast(t) for c, t in STATE_SCHEMA.items()])
+
+
+def states_query(
+    moments: dt.datetime | Sequence[dt.datetime],
+    *,
+    definitions: Any = None,
+    open_only: bool = False,
+    deals: Sequence[str] | None = None,
+    history_only: bool = False,
+) -> tuple[str, dict[str, Any], dict[str, tuple[str, Sequence[Any]]]]:
+    """The SQL of ``deal_states`` with its parameters, and the rows of ``TABLES`` it is to
+    see (``Context.warehouse``'s ``rows``): see ``deal_states_in``."""
+    if isinstance(moments, dt.datetime):
+        moments = [moments]
+    closed, won = _stage_keys(definitions)
+    params = {"moments": list(moments), "closed": closed, "won": won, "open_only": open_only}
+    query = STATES_ONE if len(set(moments)) == 1 else STATES
+    rows: dict[str, tuple[str, Sequence[Any]]] = {}
+    if deals is not None:
+        rows = {t: ("opportunity_id", list(deals)) for t in TABLES if t != "crm.contacts"}
+    if history_only:
+        rows |= {t: (cols[0], []) for t, cols in TABLES.items() if t != "crm.opportunity_history"}
+    return query, params, rows
+
+
+def typed(states: pl.DataFrame) -> pl.DataFrame:
+    """Rows of the states' SQL (any of ``STATE_SCHEMA``'s columns) in its polars types."""
+    return states.select([pl.col(c).cast(STATE_SCHEMA[c]) for c in states.columns])
+
+
+def deal_states_in(
+    ctx: Any,
+    moments: dt.datetime | Sequence[dt.datetime],
+    *,
+    definitions: Any = None,
+    open_only: bool = False,
+    deals: Sequence[str] | None = None,
+    history_only: bool = False,
+    columns: Sequence[str] | None = None,
+    types: Mapping[str, str] | None = None,
+) -> pl.DataFrame:
+    """``deal_states`` computed in the warehouse's own DuckDB through an agent's context
+    (``Context.warehouse``: only ``TABLES``' columns, which its contract must grant).
+
+    The same rows as ``deal_states`` over ``frames_connection`` of those tables read
+    whole, without holding them: on the large company the frames (23.7M activity rows,
+    13.5M history rows) and a scratch DuckDB over them went past 16 GB, where the
+    warehouse reads the file under revstack's memory limit. ``deals``: only these deals'
+    rows of the history, activities and buying roles (a deal's state reads nothing of
+    another's, so theirs are the same). ``history_only``: the other tables empty (the
+    stage and close-date columns, which read the history alone). ``columns``: only these
+    of ``STATE_SCHEMA``, in the same row order. ``types``: casts as the caller's frames
+    would hold the columns (``{"crm.opportunity_history.amount": "DOUBLE"}``).
+    """
+    query, params, rows = states_query(
+        moments,
+        definitions=definitions,
+        open_only=open_only,
+        deals=deals,
+        history_only=history_only,
+    )
+    if columns is not None:
+        picked = ", ".join(f'"{c}"' for c in columns)
+        query = f"SELECT {picked} FROM ({query}) ORDER BY as_of, opportunity_id"
+    with ctx.warehouse(TABLES, rows=rows, types=types) as wh:
+        out = wh.frame(query, params)
+    return typed(out) if columns is not None else typed(out).select(list(STATE_SCHEMA))
 
 
 def frames_connection(frames: Mapping[str, pl.DataFrame]) -> duckdb.DuckDBPyConnection:

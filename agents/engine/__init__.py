@@ -52,7 +52,7 @@ from revstack.agents.engine._catalog import (
     check_field,
     column_types,
 )
-from revstack.agents.engine._context import SharedReads
+from revstack.agents.engine._context import SharedReads, WarehouseQueries
 from revstack.agents.engine._decide import REASON_CODES, Decision, decide, parse_value
 from revstack.agents.engine._drafts import (
     SEQUENCER_COLUMNS,
@@ -97,6 +97,7 @@ __all__ = [
     "AgentResult",
     "Context",
     "SharedReads",
+    "WarehouseQueries",
     "PROPOSAL_INPUT",
     "empty_proposals",
     "validate_proposals",

@@ -10,8 +10,10 @@ and fails with ``AccessDenied``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import duckdb
@@ -19,9 +21,9 @@ import polars as pl
 
 from revstack.agents.engine._catalog import OBJECTS, EngineError
 from revstack.agents.engine._route import KEY_SQL
-from revstack.data.warehouse import Warehouse, frame, registered, scratch
+from revstack.data.warehouse import Warehouse, frame, registered, scalar, scratch
 
-__all__ = ["AccessDenied", "Context", "ALL_COLUMNS", "SharedReads"]
+__all__ = ["AccessDenied", "Context", "ALL_COLUMNS", "SharedReads", "WarehouseQueries"]
 
 ALL_COLUMNS = "*"
 _FORBIDDEN_SCHEMAS = ("truth",)
@@ -176,6 +178,101 @@ class SharedReads:
                     if object_type in OBJECTS:  # other audit rows are not CRM records
                         self._frames.pop(OBJECTS[object_type].table, None)
         self._generation = (int(imports), int(seq))
+
+
+class WarehouseQueries:
+    """Queries on one warehouse connection over an agent's granted columns
+    (``Context.warehouse``).
+
+    A query may name only the tables it was given (as ``schema.table``), its own CTEs
+    and the tables kept before it (``keep``), and no table functions; anything but one
+    SELECT is refused (checked on DuckDB's parse of it). Each name of a table is
+    replaced by a selection of its granted columns, so nothing else of it is visible.
+    """
+
+    def __init__(
+        self,
+        agent: str,
+        con: duckdb.DuckDBPyConnection,
+        subs: Mapping[str, tuple[str, dict[str, Any]]],
+    ) -> None:
+        self._agent = agent
+        self._con = con
+        self._subs = dict(subs)
+        self._kept: list[str] = []
+
+    def frame(self, query: str, params: Mapping[str, Any] | None = None) -> pl.DataFrame:
+        """The query's rows."""
+        sql, args = self._checked(query, params)
+        return frame(self._con, sql, args or None)
+
+    def keep(self, name: str, query: str, params: Mapping[str, Any] | None = None) -> None:
+        """Keep the query's rows as the temporary table ``name`` (DuckDB's memory, under
+        its limit, spilling past it), for the queries after it; dropped at the end."""
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+            raise ValueError(f"{name!r}: a lowercase name")
+        sql, args = self._checked(query, params)
+        self._con.execute(f"CREATE TEMP TABLE {name} AS {sql}", args or None)
+        self._kept.append(name)
+
+    def drop(self) -> None:
+        for name in self._kept:
+            self._con.execute(f"DROP TABLE IF EXISTS temp.{name}")
+        self._kept.clear()
+
+    def _checked(self, query: str, params: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
+        named = self._names(query)
+        args = dict(params or {})
+        for table, (sub, extra) in self._subs.items():
+            schema, name = table.split(".")
+            query, n = re.subn(
+                rf"(?<![\w.\"]){schema}\.{name}(?![\w\"])", sub.replace("\\", "\\\\"), query
+            )
+            if n != named.get(table, 0):  # a name written otherwise ("crm"."x") would read all
+                raise AccessDenied(
+                    f"{self._agent}: the warehouse names {table} as schema.table only"
+                )
+            if n:
+                args |= extra
+        return query, args
+
+    def _names(self, query: str) -> dict[str, int]:
+        """How many times the query names each table it was given; refuses a query naming
+        a table beyond them, its CTEs and the kept tables, a table function, or anything
+        but one SELECT (what DuckDB cannot serialize)."""
+        tree = json.loads(scalar(self._con, "SELECT json_serialize_sql($q)", {"q": query}))
+        if tree.get("error") or len(tree.get("statements", [])) != 1:
+            raise AccessDenied(f"{self._agent}: the warehouse runs one SELECT statement only")
+        refs: list[dict[str, Any]] = []
+        ctes: set[str] = set(self._kept)
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                if node.get("type") in ("BASE_TABLE", "TABLE_FUNCTION"):
+                    refs.append(node)
+                for m in (node.get("cte_map") or {}).get("map", []):
+                    ctes.add(m.get("key"))
+                for v in node.values():
+                    walk(v)
+            elif isinstance(node, list):
+                for v in node:
+                    walk(v)
+
+        walk(tree)
+        named: dict[str, int] = {}
+        for r in refs:
+            name = f"{r.get('schema_name')}.{r.get('table_name')}"
+            if r["type"] == "TABLE_FUNCTION" or r.get("catalog_name"):
+                raise AccessDenied(f"{self._agent}: the warehouse reads tables only")
+            if not r.get("schema_name") and r.get("table_name") in ctes:
+                continue
+            if name not in self._subs:
+                raise AccessDenied(
+                    f"{self._agent}: a query names {name.lstrip('.')}, "
+                    "not among the tables it was given"
+                )
+            named[name] = named.get(name, 0) + 1
+        return named
 
 
 class Context:
@@ -345,6 +442,97 @@ class Context:
                 by = ", ".join(f'"{c}"' for c in key) if key and set(key) <= set(cols) else "ALL"
                 order = f" ORDER BY {by}"
             return frame(con, f'SELECT {quoted} FROM "{schema}"."{name}"{where}{order}', params)
+
+    def batches(
+        self, table: str, columns: Sequence[str], *, rows: int = 1_000_000
+    ) -> Iterator[pl.DataFrame]:
+        """Granted ``columns`` of ``table`` in frames of up to ``rows`` rows, in no promised
+        order, none kept: for a pass over a table too large to hold whole (digests of its
+        rows as a set). The warehouse is held until the last frame is taken."""
+        grant = self._grant(table)
+        if grant != ALL_COLUMNS:
+            self._granted(table, grant, columns)
+        schema, name = table.split(".")
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        with self._wh.connect() as con:
+            existing = {
+                r[0] for r in con.execute(_COLUMNS, {"schema": schema, "table": name}).fetchall()
+            }
+            self._granted(table, sorted(existing), columns)
+            reader = con.sql(f'SELECT {quoted} FROM "{schema}"."{name}"').to_arrow_reader(rows)
+            n = 0
+            for batch in reader:
+                part = pl.from_arrow(batch)
+                assert isinstance(part, pl.DataFrame)
+                n += len(part)
+                yield part
+            self.read_log[table] = self.read_log.get(table, 0) + n
+
+    def warehouse_sql(
+        self,
+        query: str,
+        *,
+        tables: Mapping[str, Sequence[str]],
+        params: Mapping[str, Any] | None = None,
+        rows: Mapping[str, tuple[str, Sequence[Any]]] | None = None,
+        types: Mapping[str, str] | None = None,
+    ) -> pl.DataFrame:
+        """Run ``query`` in the warehouse's own DuckDB over granted columns of ``tables``
+        (one query of ``warehouse``, which says what is checked and replaced)."""
+        with self.warehouse(tables, rows=rows, types=types) as wh:
+            return wh.frame(query, params)
+
+    @contextmanager
+    def warehouse(
+        self,
+        tables: Mapping[str, Sequence[str]],
+        *,
+        rows: Mapping[str, tuple[str, Sequence[Any]]] | None = None,
+        types: Mapping[str, str] | None = None,
+    ) -> Iterator[WarehouseQueries]:
+        """Queries in the warehouse's own DuckDB over granted columns of ``tables``, on
+        one connection held until the block ends (``WarehouseQueries``).
+
+        For work over tables too large to hold as frames (the deal states over tens of
+        millions of activity rows): DuckDB reads the file where it lies, under revstack's
+        memory limit, and only the results come back. ``sql`` loads every table into
+        memory first. ``rows={table: (column, values)}`` keeps only the rows whose
+        ``column`` is among ``values`` (none when empty); ``types={"schema.table.column":
+        "DOUBLE"}`` casts a column as it is selected.
+        """
+        for table, columns in tables.items():
+            grant = self._grant(table)
+            if grant != ALL_COLUMNS:
+                self._granted(table, grant, columns)
+        where = dict(rows or {})
+        casts = dict(types or {})
+        subs: dict[str, tuple[str, dict[str, Any]]] = {}
+        for i, (table, columns) in enumerate(tables.items()):
+            schema, name = table.split(".")
+            cols = ", ".join(
+                f'CAST("{c}" AS {casts[f"{table}.{c}"]}) AS "{c}"'
+                if f"{table}.{c}" in casts
+                else f'"{c}"'
+                for c in columns
+            )
+            cond, args = "", {}
+            if table in where:
+                col, values = where[table]
+                self._granted(table, columns, [col])
+                if len(values):
+                    args = {f"__rows{i}": list(values)}
+                    cond = f' WHERE "{col}" IN (SELECT unnest($__rows{i}))'
+                else:
+                    cond = " WHERE false"
+            # names: granted, checked
+            subs[table] = (f'(SELECT {cols} FROM "{schema}"."{name}"{cond})', args)
+        with self._wh.connect() as con:
+            con.execute("SET enable_progress_bar = false")
+            queries = WarehouseQueries(self.agent, con, subs)
+            try:
+                yield queries
+            finally:
+                queries.drop()
 
     def unrecorded(self, proposals: pl.DataFrame) -> pl.DataFrame:
         """The rows of ``proposals`` this agent has not proposed before.

@@ -26,9 +26,10 @@ import numpy as np
 import polars as pl
 
 from revstack.agents.engine import Context
+from revstack.agents.features import TABLES as FEATURE_TABLES
 from revstack.agents.forecast._backtest import Forecast, Open, Reuse, Scored, _Spread
 from revstack.agents.forecast._combine import Record, season_of, slot
-from revstack.agents.forecast._inputs import Inputs
+from revstack.agents.forecast._inputs import ACTIVITIES, Inputs
 
 __all__ = ["TABLES", "Stored", "fingerprint", "read", "reuse_of", "to_rows"]
 
@@ -111,6 +112,25 @@ def _hashed(inp: Inputs, name: str, df: pl.DataFrame) -> _Hashed:
     return cast(_Hashed, inp.hashed[name])
 
 
+def _streamed(inp: Inputs, table: str) -> tuple[_Hashed, pl.Series]:
+    """A table the run does not hold (``Inputs.warehouse``): its rows' hashes, as
+    ``_Hashed.of`` the frame ``load`` would have read (a row's hash is its own, so parts
+    of any size in any order give the same digests), and their stamps (``_DATED``)."""
+    key = f"{table}|parts"
+    if key not in inp.hashed:
+        cols = FEATURE_TABLES[table]
+        ctx = inp.warehouse
+        empty = ctx.table(table, cols, any_of={"opportunity_id": []})
+        hashes, stamps = [np.zeros(0, np.uint64)], [empty[_DATED[table]]]
+        for part in ctx.batches(table, cols):
+            part = part.select(cols)
+            hashes.append(part.hash_rows(seed=7).to_numpy())
+            stamps.append(part[_DATED[table]])
+        schema = json.dumps([[c, str(t)] for c, t in empty.schema.items()]).encode()
+        inp.hashed[key] = (_Hashed(schema, np.concatenate(hashes)), pl.concat(stamps))
+    return cast(tuple[_Hashed, pl.Series], inp.hashed[key])
+
+
 def _upto(col: pl.Series, upto: dt.datetime) -> np.ndarray:
     """The rows a filter on ``col <= upto`` keeps (not those without a date)."""
     return (col <= upto).fill_null(False).to_numpy()
@@ -137,7 +157,10 @@ def fingerprint(inp: Inputs, upto: dt.datetime, settings: dict[str, Any]) -> str
     parts["submissions"] = _hashed(inp, "submissions", inp.submissions).digest(
         _upto(inp.submissions["submitted_at"], upto)
     )
-    for table, df in sorted(inp.feature_tables.items()):
+    names = set(inp.feature_tables)
+    if ACTIVITIES not in names:  # not held (``Inputs.warehouse``): read in parts
+        names.add(ACTIVITIES)
+    for table in sorted(names):
         # Contacts keep no history: a snapshot sees a contact's flags only if the row has
         # not changed since its moment, so any contact edited after the stored as-of
         # would change what a replay of an earlier snapshot sees. A stored snapshot keeps
@@ -146,6 +169,11 @@ def fingerprint(inp: Inputs, upto: dt.datetime, settings: dict[str, Any]) -> str
         if table in ("crm.opportunity_history", "crm.contacts"):
             continue
         at = _DATED.get(table)
+        if table not in inp.feature_tables:
+            hashed, stamps = _streamed(inp, table)
+            parts[table] = hashed.digest(_upto(stamps, upto))
+            continue
+        df = inp.feature_tables[table]
         parts[table] = _hashed(inp, table, df).digest(_upto(df[at], upto) if at else None)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 

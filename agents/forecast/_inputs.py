@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,10 +21,21 @@ from typing import Any
 import polars as pl
 
 from revstack.agents.engine import Context
-from revstack.agents.features import TABLES, deal_states, frames_connection
+from revstack.agents.features import TABLES, deal_states, deal_states_in, frames_connection
 from revstack.contracts import load_definitions
 
-__all__ = ["Inputs", "load", "wins", "states", "typical_amount", "with_static", "with_typical"]
+__all__ = [
+    "ACTIVITIES",
+    "Inputs",
+    "compute_states",
+    "holding_activities",
+    "load",
+    "wins",
+    "states",
+    "typical_amount",
+    "with_static",
+    "with_typical",
+]
 
 _STATIC = [
     "opportunity_id",
@@ -38,6 +50,7 @@ _STATIC = [
     "is_closed",
     "is_won",
 ]
+ACTIVITIES = "crm.activities"
 _SUBMISSIONS = ["user_id", "period_type", "period_start", "submitted_at", "commit_amount"]
 
 
@@ -53,6 +66,10 @@ class Inputs:
     rebuilt_history: bool
     definitions: Any
     as_of: dt.datetime
+    # The agent's context when ``feature_tables`` leave out ``crm.activities``: the deal
+    # states are then computed in the warehouse (``compute_states``) and the activities'
+    # rows read in parts for the fingerprint (``_cache``), never held whole.
+    warehouse: Any = None
     # Row hashes of the frames, made by the run's first fingerprint for its second
     # (``_cache``); not carried by ``dataclasses.replace``, whose frames may differ.
     hashed: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -104,15 +121,37 @@ def load(ctx: Context) -> Inputs:
     history = history.with_columns(
         pl.col("amount").cast(pl.Float64), pl.col("changed_at").cast(pl.Datetime("us"))
     )
-    feature_tables = {
-        t: ctx.table(t, cols) for t, cols in TABLES.items() if t != "crm.opportunity_history"
-    }
+    # A history rebuilt from the deals is not in the warehouse: its states need frames.
+    skip = ("crm.opportunity_history",) if rebuilt else ("crm.opportunity_history", ACTIVITIES)
+    feature_tables = {t: ctx.table(t, cols) for t, cols in TABLES.items() if t not in skip}
     feature_tables["crm.opportunity_history"] = history
     users = ctx.table("crm.users", ["user_id", "team", "region"])
     subs = ctx.table("crm.forecast_submissions", _SUBMISSIONS).with_columns(
         pl.col("commit_amount").cast(pl.Float64), pl.col("submitted_at").cast(pl.Datetime("us"))
     )
-    return Inputs(history, deals, users, subs, feature_tables, rebuilt, defs, ctx.as_of)
+    return Inputs(
+        history,
+        deals,
+        users,
+        subs,
+        feature_tables,
+        rebuilt,
+        defs,
+        ctx.as_of,
+        None if rebuilt else ctx,
+    )
+
+
+def holding_activities(inp: Inputs) -> Inputs:
+    """``inp`` with ``crm.activities`` read whole into its frames and the states computed
+    from them: for a caller that changes the frames (what a replay would see), which the
+    warehouse's tables would not show."""
+    if ACTIVITIES in inp.feature_tables:
+        return inp
+    acts = inp.warehouse.table(ACTIVITIES, TABLES[ACTIVITIES])
+    return dataclasses.replace(
+        inp, feature_tables={**inp.feature_tables, ACTIVITIES: acts}, warehouse=None
+    )
 
 
 def wins(inp: Inputs) -> pl.DataFrame:
@@ -198,12 +237,36 @@ def with_typical(df: pl.DataFrame, typical: pl.DataFrame, at: str) -> pl.DataFra
 def states(inp: Inputs, moments: Sequence[dt.datetime]) -> pl.DataFrame:
     """Every deal open at each moment, in its state then (``agents.features``), with the
     static facts known from its creation (lead source, type, product)."""
-    con = frames_connection(inp.feature_tables)
+    return with_static(inp, compute_states(inp, moments))
+
+
+def compute_states(
+    inp: Inputs, moments: Sequence[dt.datetime], deals: Sequence[str] | None = None
+) -> pl.DataFrame:
+    """``deal_states`` of the open deals at ``moments`` (``deals``: only these): from the
+    frames when they hold the activities, else in the warehouse, with the history's
+    amount as a double as ``load`` holds it (the same rows either way)."""
+    if ACTIVITIES not in inp.feature_tables:
+        return deal_states_in(
+            inp.warehouse,
+            list(moments),
+            definitions=inp.definitions,
+            open_only=True,
+            deals=deals,
+            types={"crm.opportunity_history.amount": "DOUBLE"},
+        )
+    frames = inp.feature_tables
+    if deals is not None:
+        ids = pl.Series(deals, dtype=pl.String).implode()
+        frames = {
+            t: df if t == "crm.contacts" else df.filter(pl.col("opportunity_id").is_in(ids))
+            for t, df in frames.items()
+        }
+    con = frames_connection(frames)
     try:
-        out = deal_states(con, list(moments), definitions=inp.definitions, open_only=True)
+        return deal_states(con, list(moments), definitions=inp.definitions, open_only=True)
     finally:
         con.close()
-    return with_static(inp, out)
 
 
 def with_static(inp: Inputs, states: pl.DataFrame) -> pl.DataFrame:

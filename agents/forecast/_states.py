@@ -39,8 +39,8 @@ import polars as pl
 
 from revstack.agents._features_sql import STATES
 from revstack.agents.engine import Context
-from revstack.agents.features import STATE_SCHEMA, deal_states, frames_connection
-from revstack.agents.forecast._inputs import Inputs
+from revstack.agents.features import STATE_SCHEMA
+from revstack.agents.forecast._inputs import Inputs, compute_states
 
 __all__ = ["TABLES", "Kept", "read", "departed", "guard", "states_at", "to_rows"]
 
@@ -214,19 +214,7 @@ def _maybe_open(inp: Inputs, start: dt.datetime) -> pl.Series:
 def _compute(inp: Inputs, moments: Sequence[dt.datetime], deals: pl.Series | None) -> pl.DataFrame:
     """``deal_states`` at ``moments``, for ``deals`` only (None: every deal). A deal's rows
     read only its own history, activities and roles, so a subset gives the same rows."""
-    frames = inp.feature_tables
-    if deals is not None:
-        ids = deals.implode()
-        frames = {
-            t: df if t == "crm.contacts" else df.filter(pl.col("opportunity_id").is_in(ids))
-            for t, df in frames.items()
-        }
-    con = frames_connection(frames)
-    try:
-        out = deal_states(con, list(moments), definitions=inp.definitions, open_only=True)
-    finally:
-        con.close()
-    return out
+    return compute_states(inp, moments, None if deals is None else deals.to_list())
 
 
 def to_rows(inp: Inputs, rows: pl.DataFrame) -> dict[str, pl.DataFrame]:

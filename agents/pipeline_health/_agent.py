@@ -25,18 +25,26 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from revstack.agents.engine import Agent, AgentResult, Context, empty_proposals
-from revstack.agents.features import TABLES, deal_states, frames_connection, weekly_moments
+from revstack.agents.engine import Agent, AgentResult, Context, WarehouseQueries, empty_proposals
+from revstack.agents.features import (
+    STATE_SCHEMA,
+    TABLES,
+    deal_states_in,
+    states_query,
+    typed,
+    weekly_moments,
+)
 from revstack.agents.pipeline_health import _stored
 from revstack.agents.pipeline_health._evidence import evidence_for, model_reason
 from revstack.agents.pipeline_health._risk_model import (
     HORIZON_DAYS,
-    closed_outcomes,
+    OUTCOME_COLUMNS,
     feature_matrix,
     outcome_labels,
 )
@@ -67,18 +75,26 @@ class PipelineHealth(Agent):
         train_weeks = int(ctx.params.get("train_weeks", 104))
         refit_weeks = int(ctx.params.get("refit_weeks", 4))
         seed = int(ctx.params.get("seed", 0))
-        # Nothing here depends on the activities' row order (the states' SQL, the history
-        # digest and the evidence sort on their keys), and sorting 2M rows was half their
-        # read.
-        frames = {t: ctx.table(t, ordered=t != "crm.activities") for t in TABLES}
+        # The activities are never held whole (23.7M rows on the large company): the
+        # deal states are computed in the warehouse (``deal_states_in``), the history
+        # digest reads their rows' hashes in parts, and the evidence reads the flagged
+        # deals' rows. The other tables the states read are held for those two.
+        frames = {t: ctx.table(t) for t in TABLES if t != "crm.activities"}
+        hashed: dict[str, _stored.RowHashes] = {}
+
+        def digest(through: dt.datetime) -> str:
+            if not hashed:
+                hashed["crm.activities"] = _stored.activity_hashes(ctx)
+            return _stored.inputs_digest(frames, through, hashed)
+
         as_of = ctx.as_of
         key = _stored.model_key(d, train_weeks=train_weeks, seed=seed, model=_MODEL)
         stored, why = _stored.read(ctx)
         if stored is not None:
-            why = _stale(stored, key, as_of, refit_weeks, frames)
+            why = _stale(stored, key, as_of, refit_weeks, digest)
         if stored is not None and not why:
             # Read back: only today's states are needed (the rules, the scores).
-            now, deals = _states_now(frames, as_of, d)
+            now = _states_now(ctx, frames, as_of, d)
             bench, fitted, training = stored.bench, stored, stored.training_moments
             flags = rule_flags(now, d, bench)
             scores, model_meta = _scores(stored.scorer, now, bench, d, flags["opportunity_id"])
@@ -98,28 +114,32 @@ class PipelineHealth(Agent):
                 (as_of - dt.timedelta(weeks=train_weeks) - h).date(), as_of.date()
             )
             past = [m for m in past if m < as_of]
-            con = frames_connection(frames)
-            try:
-                states = deal_states(con, [*past, as_of], definitions=d, open_only=True)
-            finally:
-                con.close()
-            final = closed_outcomes(frames, as_of, d)
-            history = states.filter(pl.col("as_of") < as_of)
-            now = states.filter(pl.col("as_of") == as_of)
-            deals = frames
-            bench = learn_benchmarks(history, final.filter("is_won")["opportunity_id"], d)
+            # what closed_outcomes gives, from the history alone, in the warehouse
+            final = deal_states_in(
+                ctx, as_of, definitions=d, history_only=True, columns=OUTCOME_COLUMNS
+            )
+            query, params, rows = states_query([*past, as_of], definitions=d, open_only=True)
+            with ctx.warehouse(TABLES, rows=rows) as wh:
+                # Every open deal at every past Monday (18M rows on the large company) stays
+                # in the warehouse: what the labels and benchmarks read comes back, then the
+                # whole rows of the training sample alone.
+                wh.keep("states", query, params)
+                at = {"t": as_of}
+                history = typed(wh.frame(_PAST, at))
+                now = typed(wh.frame(_NOW, at)).select(list(STATE_SCHEMA))
+                bench = learn_benchmarks(history, final.filter("is_won")["opportunity_id"], d)
+                train, y, untrained = _training(history, final, now, seed, wh)
+            del history
             flags = rule_flags(now, d, bench)
             training = len(past)
-            model, model_meta = self._fit(history, final, now, bench, d, seed)
+            model, model_meta = self._fit(train, y, untrained, bench, d, seed)
             fitted = None
             scores = pl.DataFrame()
             if model is not None:
                 from revstack.agents.pipeline_health._risk_estimator import RiskScorer
 
                 scorer = RiskScorer.of(model)
-                fitted = _stored.StoredModel(
-                    key, _stored.inputs_digest(frames, as_of), as_of, training, bench, scorer, ""
-                )
+                fitted = _stored.StoredModel(key, digest(as_of), as_of, training, bench, scorer, "")
                 scores, score_meta = _scores(scorer, now, bench, d, flags["opportunity_id"])
                 model_meta |= score_meta | {
                     "source": "fitted",
@@ -146,11 +166,14 @@ class PipelineHealth(Agent):
             evidence_for(
                 flags,
                 now,
-                # the flagged deals are open today: the open deals' rows hold theirs
-                deals["crm.opportunity_history"],
-                deals["crm.activities"],
-                deals["crm.opportunity_contacts"],
-                deals["crm.contacts"],
+                # a flagged deal's evidence reads its own rows alone
+                frames["crm.opportunity_history"],
+                ctx.table(
+                    "crm.activities",
+                    any_of={"opportunity_id": flags["opportunity_id"].unique().sort().to_list()},
+                ),
+                frames["crm.opportunity_contacts"],
+                frames["crm.contacts"],
             )
             if not flags.is_empty()
             else []
@@ -190,27 +213,17 @@ class PipelineHealth(Agent):
 
     def _fit(
         self,
-        history: pl.DataFrame,
-        final: pl.DataFrame,
-        now: pl.DataFrame,
+        train: pl.DataFrame,
+        y: np.ndarray,
+        untrained: dict[str, Any] | None,
         bench: Benchmarks,
         d: Any,
         seed: int,
     ) -> tuple[Any, dict[str, Any]]:
         """Train on past snapshots with CRM-visible outcomes (None when there are too few)."""
+        if untrained is not None:
+            return None, untrained
         stages = [s.key for s in d.stages]
-        labels = outcome_labels(history, final)
-        train = history.join(labels, on=["as_of", "opportunity_id"])
-        if len(train) > _MAX_TRAIN:
-            rng = np.random.default_rng(seed)
-            train = train[np.sort(rng.choice(len(train), _MAX_TRAIN, replace=False))]
-        y = train["label"].to_numpy() if len(train) else np.zeros(0)
-        if len(train) < _MIN_TRAIN or now.is_empty() or len(np.unique(y)) < 2:
-            return None, {
-                "trained": False,
-                "why": f"{len(train)} labelled past snapshots (needs {_MIN_TRAIN} "
-                "with both outcomes)",
-            }
         from revstack.agents.pipeline_health._risk_estimator import (
             RiskModel,  # scikit-learn: imported when needed
         )
@@ -270,14 +283,69 @@ class PipelineHealth(Agent):
         return pl.DataFrame(rows, schema=empty_proposals().schema)
 
 
+# What the labels and benchmarks read of the past Mondays' states, and today's states.
+# ``is_won`` too: ``outcome_labels`` joins the closed deals' ``is_won`` onto these rows,
+# and with the states' own column beside it, it reads the states' one (False: the rows
+# are open deals), so the labels depend on its being here.
+_PAST = """
+SELECT as_of, opportunity_id, stage, close_date, is_won, days_since_two_way, days_in_stage
+FROM states WHERE as_of < $t ORDER BY as_of, opportunity_id
+"""
+_NOW = "SELECT * FROM states WHERE as_of = $t ORDER BY as_of, opportunity_id"
+# The training sample's whole rows, in the sample's order.
+_SAMPLE = """
+SELECT s.*, k.i FROM states s
+JOIN (SELECT unnest($as_of::TIMESTAMP[]) AS as_of, unnest($ids::VARCHAR[]) AS opportunity_id,
+             unnest($i::BIGINT[]) AS i) k USING (as_of, opportunity_id)
+ORDER BY k.i
+"""
+
+
+def _training(
+    history: pl.DataFrame,
+    final: pl.DataFrame,
+    now: pl.DataFrame,
+    seed: int,
+    wh: WarehouseQueries,
+) -> tuple[pl.DataFrame, np.ndarray, dict[str, Any] | None]:
+    """The labelled past snapshots the model trains on (at most ``_MAX_TRAIN``, drawn with
+    ``seed``) as whole state rows, their labels, and why there is no model (None when
+    there is one). ``history``: the past states' columns the labels read; the whole rows
+    are those of the warehouse's ``states`` (kept by the caller)."""
+    labels = outcome_labels(history, final)
+    train = history.join(labels, on=["as_of", "opportunity_id"])
+    if len(train) > _MAX_TRAIN:
+        rng = np.random.default_rng(seed)
+        train = train[np.sort(rng.choice(len(train), _MAX_TRAIN, replace=False))]
+    y = train["label"].to_numpy() if len(train) else np.zeros(0)
+    if len(train) < _MIN_TRAIN or now.is_empty() or len(np.unique(y)) < 2:
+        return (
+            train,
+            y,
+            {
+                "trained": False,
+                "why": f"{len(train)} labelled past snapshots (needs {_MIN_TRAIN} "
+                "with both outcomes)",
+            },
+        )
+    keys = {
+        "as_of": train["as_of"].to_list(),
+        "ids": train["opportunity_id"].to_list(),
+        "i": list(range(len(train))),
+    }
+    rows = typed(wh.frame(_SAMPLE, keys).drop("i")).select(list(STATE_SCHEMA))
+    return rows.with_columns(label=train["label"]), y, None
+
+
 def _stale(
     stored: _stored.StoredModel,
     key: str,
     as_of: dt.datetime,
     refit_weeks: int,
-    frames: dict[str, pl.DataFrame],
+    digest: Callable[[dt.datetime], str],
 ) -> str:
-    """Why the stored model cannot be used at ``as_of`` ('' when it can)."""
+    """Why the stored model cannot be used at ``as_of`` ('' when it can); ``digest``:
+    ``inputs_digest`` of the CRM now."""
     if stored.key != key:
         return "the settings, definitions or library versions changed"
     if stored.fit_as_of > as_of:
@@ -285,17 +353,17 @@ def _stale(
     age = as_of - stored.fit_as_of
     if age >= dt.timedelta(weeks=refit_weeks):
         return f"fitted {age.days} days before (refit every {refit_weeks} weeks)"
-    if _stored.inputs_digest(frames, stored.fit_as_of) != stored.inputs:
+    if digest(stored.fit_as_of) != stored.inputs:
         return f"the history up to its fit ({stored.fit_as_of:%Y-%m-%d}) changed"
     return ""
 
 
 def _states_now(
-    frames: dict[str, pl.DataFrame], as_of: dt.datetime, d: Any
-) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
+    ctx: Context, frames: dict[str, pl.DataFrame], as_of: dt.datetime, d: Any
+) -> pl.DataFrame:
     """The open deals' states at ``as_of``, rebuilt from those deals' rows only (a deal's
     state reads nothing of any other deal, and one whose history row in force at as_of
-    closed it has none), and those rows."""
+    closed it has none)."""
     closed = [s.key for s in d.stages if s.closed]
     h = frames["crm.opportunity_history"]
     in_force = (
@@ -304,14 +372,8 @@ def _states_now(
         .group_by("opportunity_id")
         .last()
     )
-    ids = in_force.filter(~pl.col("stage").is_in(closed))["opportunity_id"].implode()
-    deal = pl.col("opportunity_id").is_in(ids)
-    subset = {t: f.filter(deal) if t != "crm.contacts" else f for t, f in frames.items()}
-    con = frames_connection(subset)
-    try:
-        return deal_states(con, [as_of], definitions=d, open_only=True), subset
-    finally:
-        con.close()
+    ids = in_force.filter(~pl.col("stage").is_in(closed))["opportunity_id"].sort().to_list()
+    return deal_states_in(ctx, [as_of], definitions=d, open_only=True, deals=ids)
 
 
 def _scores(

@@ -425,3 +425,75 @@ def test_one_moment_by_totals_equals_the_running_counts(
         alone = _states(frames, [m], open_only=open_only)
         assert len(alone) > 100
         assert alone.equals(together.filter(pl.col("as_of") == m)), m
+
+
+def test_the_warehouse_path_gives_the_frames_path_rows(small_company: Warehouse) -> None:
+    """``deal_states_in`` (the SQL in the warehouse, through an agent's context) gives
+    the rows ``deal_states`` gives over the same tables read whole into frames: many
+    moments, one moment, a subset of deals, the history alone, and the history's
+    amount held as a double (as the forecast holds it)."""
+    from revstack.agents.features import deal_states_in
+
+    from ._contexts import agent_context
+
+    ctx = agent_context(small_company, "pipeline_health")
+    frames = {t: ctx.table(t, c) for t, c in TABLES.items()}
+    moments = weekly_moments(dt.date(2025, 1, 6), dt.date(2025, 6, 30))
+    d = ctx.definitions
+    many = deal_states_in(ctx, moments, definitions=d, open_only=True)
+    assert len(many) > 1000 and many["as_of"].n_unique() == len(moments)
+    assert many.equals(_states(frames, moments, definitions=d, open_only=True))
+    one = deal_states_in(ctx, ctx.as_of, definitions=d)
+    assert one.equals(_states(frames, ctx.as_of, definitions=d))
+    assert one["engaged_contacts"].sum() > 0 and one["has_champion"].any()
+
+    ids = one.filter(~pl.col("is_closed"))["opportunity_id"].head(40).to_list()
+    some = deal_states_in(ctx, moments, definitions=d, open_only=True, deals=ids)
+    assert 0 < some["opportunity_id"].n_unique() <= 40
+    assert some.equals(many.filter(pl.col("opportunity_id").is_in(ids)))
+
+    cols = ["as_of", "opportunity_id", "stage", "close_date", "is_closed", "stage_entered_at"]
+    alone = deal_states_in(ctx, ctx.as_of, definitions=d, history_only=True, columns=cols)
+    empty = {t: f.clear() for t, f in frames.items() if t != "crm.opportunity_history"}
+    history = frames["crm.opportunity_history"]
+    assert alone.equals(
+        _states({**empty, "crm.opportunity_history": history}, ctx.as_of).select(cols)
+    )
+    assert alone.equals(one.select(cols))
+
+    doubled = {
+        **frames,
+        "crm.opportunity_history": history.with_columns(pl.col("amount").cast(pl.Float64)),
+    }
+    as_double = deal_states_in(
+        ctx, moments, open_only=True, types={"crm.opportunity_history.amount": "DOUBLE"}
+    )
+    assert as_double.equals(_states(doubled, moments, open_only=True))
+
+
+def test_warehouse_sql_reads_only_what_it_was_given(small_company: Warehouse) -> None:
+    """The warehouse path names only the tables it is given, as schema.table, within the
+    agent's contract; anything else is refused before it runs."""
+    from revstack.agents.engine import AccessDenied
+
+    from ._contexts import agent_context
+
+    ctx = agent_context(small_company, "pipeline_health")
+    acts = {"crm.activities": ["opportunity_id", "occurred_at"]}
+    n = ctx.warehouse_sql("SELECT count(*) AS n FROM crm.activities", tables=acts)["n"][0]
+    assert n == len(ctx.table("crm.activities", ["opportunity_id"]))
+    with pytest.raises(AccessDenied, match="not among"):
+        ctx.warehouse_sql(
+            "SELECT * FROM crm.activities JOIN crm.accounts USING (account_id)", tables=acts
+        )
+    with pytest.raises(AccessDenied, match="schema.table only"):
+        ctx.warehouse_sql('SELECT * FROM "crm"."activities"', tables=acts)
+    with pytest.raises(AccessDenied, match="tables only"):
+        ctx.warehouse_sql("SELECT * FROM read_csv('x.csv')", tables=acts)
+    with pytest.raises(AccessDenied, match="one SELECT"):
+        ctx.warehouse_sql("DELETE FROM crm.activities", tables=acts)
+    with pytest.raises(AccessDenied, match="truth"):
+        ctx.warehouse_sql("SELECT * FROM truth.deals", tables={"truth.deals": ["x"]})
+    # a column the query asks for but was not selected does not exist there
+    with pytest.raises(Exception, match="subject"):
+        ctx.warehouse_sql("SELECT subject FROM crm.activities", tables=acts)

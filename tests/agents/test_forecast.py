@@ -223,6 +223,9 @@ def test_team_ranges_are_calibrated_on_team_outcomes(forecast_company: Warehouse
 def _with_future(inp, moment: dt.datetime):
     """The same CRM plus records stamped after ``moment``: a deal open then is won huge,
     a new deal is created and won, activity and a submission arrive."""
+    from revstack.agents.forecast._inputs import holding_activities
+
+    inp = holding_activities(inp)  # changed frames: the warehouse does not hold them
     h = inp.history
     open_then = (
         h.filter(pl.col("changed_at") <= moment)
@@ -322,6 +325,9 @@ def test_a_future_record_changes_nothing_about_a_past_snapshot(small_company: Wa
 
 def _shuffled(inp, seed: int):
     """The same CRM with every table's rows in another order."""
+    from revstack.agents.forecast._inputs import holding_activities
+
+    inp = holding_activities(inp)  # the states from the shuffled frames
     rng = np.random.default_rng(seed)
 
     def shuffle(df: pl.DataFrame) -> pl.DataFrame:

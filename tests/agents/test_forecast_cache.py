@@ -208,3 +208,35 @@ def test_a_runs_fingerprints_hash_each_frame_once_and_give_each_cut_its_own() ->
     assert not changed.hashed
     assert fingerprint(changed, cuts[2], settings) != fresh[2]
     assert fingerprint(inp, cuts[2], settings) == fresh[2]
+
+
+def test_inputs_without_the_activities_give_the_fingerprint_and_states_of_the_frames(
+    small_company: Warehouse,
+) -> None:
+    """``load`` leaves the activities in the warehouse (their hashes read in parts, the
+    deal states computed there): the fingerprints at two cuts and the states at many
+    moments, for every deal and for a few, are those of inputs holding them as a frame."""
+    from revstack.agents.features import TABLES, weekly_moments
+    from revstack.agents.forecast._inputs import compute_states, load
+    from tests.agents._contexts import agent_context
+
+    ctx = agent_context(small_company, "forecast")
+    inp = load(ctx)
+    assert "crm.activities" not in inp.feature_tables and inp.warehouse is ctx
+    acts = ctx.table("crm.activities", TABLES["crm.activities"])
+    held = dataclasses.replace(
+        inp, feature_tables={**inp.feature_tables, "crm.activities": acts}, warehouse=None
+    )
+    settings = {"agent": "test"}
+    for c in (BEFORE, inp.as_of):
+        assert fingerprint(inp, c, settings) == fingerprint(held, c, settings)
+    moments = weekly_moments(dt.date(2024, 1, 1), dt.date(2024, 3, 4))
+    every = compute_states(inp, moments)
+    assert len(every) > 500 and every.equals(compute_states(held, moments))
+    few = every["opportunity_id"].unique().sort().head(25).to_list()
+    assert compute_states(inp, moments, few).equals(compute_states(held, moments, few))
+    moved = acts.with_columns(pl.col("occurred_at").shift(1, fill_value=BEFORE))
+    changed = dataclasses.replace(
+        held, feature_tables={**held.feature_tables, "crm.activities": moved}
+    )
+    assert fingerprint(changed, inp.as_of, settings) != fingerprint(inp, inp.as_of, settings)

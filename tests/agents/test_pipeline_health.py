@@ -247,3 +247,58 @@ def test_evidence_gathered_per_signal_is_what_gathering_everything_gives(
         flags.join(everything, on=["as_of", "opportunity_id", "signal"], how="left")
     )
     assert gathered["evidence"].equals(stored["evidence"])
+
+
+def test_training_rows_from_the_warehouse_are_those_of_the_whole_states(
+    small_company: Warehouse,
+) -> None:
+    """The fit keeps every past Monday's states in the warehouse and reads back only what
+    the labels and benchmarks need, then the sample's rows: the rows, their order and
+    their labels are those of the whole states held as a frame (the labels read the
+    states' own ``is_won``, so leaving it out changed them)."""
+    import numpy as np
+
+    from revstack.agents.features import (
+        STATE_SCHEMA,
+        TABLES,
+        deal_states,
+        frames_connection,
+        states_query,
+        typed,
+        weekly_moments,
+    )
+    from revstack.agents.pipeline_health import _agent, closed_outcomes
+    from revstack.agents.pipeline_health._risk_model import outcome_labels
+
+    ctx = _ctx(small_company, AS_OF)
+    d = ctx.definitions
+    past = weekly_moments(dt.date(2024, 6, 3), dt.date(2026, 9, 28))
+    frames = {t: ctx.table(t) for t in TABLES}
+    con = frames_connection(frames)
+    try:
+        whole = deal_states(con, [*past, AS_OF], definitions=d, open_only=True)
+    finally:
+        con.close()
+    final = closed_outcomes(frames, AS_OF, d)
+    history = whole.filter(pl.col("as_of") < AS_OF)
+    expected = history.join(outcome_labels(history, final), on=["as_of", "opportunity_id"])
+    n = len(expected) // 2  # a sample, as the run draws one past _MAX_TRAIN rows
+    rng = np.random.default_rng(3)
+    expected = expected[np.sort(rng.choice(len(expected), n, replace=False))]
+    assert n > 1000 and expected["label"].any() and not expected["label"].all()
+
+    query, params, rows = states_query([*past, AS_OF], definitions=d, open_only=True)
+    old = _agent._MAX_TRAIN
+    _agent._MAX_TRAIN = n
+    try:
+        with ctx.warehouse(TABLES, rows=rows) as wh:
+            wh.keep("states", query, params)
+            narrow = typed(wh.frame(_agent._PAST, {"t": AS_OF}))
+            now = typed(wh.frame(_agent._NOW, {"t": AS_OF})).select(list(STATE_SCHEMA))
+            train, y, untrained = _agent._training(narrow, final, now, 3, wh)
+    finally:
+        _agent._MAX_TRAIN = old
+    assert untrained is None
+    assert now.equals(whole.filter(pl.col("as_of") == AS_OF))
+    assert train.select(expected.columns).equals(expected)
+    assert (y == expected["label"].to_numpy()).all()

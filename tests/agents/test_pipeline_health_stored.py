@@ -164,3 +164,38 @@ def test_outcomes_from_history_alone_equal_the_full_states(small_company: Wareho
     assert_frame_equal(light, full.select(light.columns))
     assert set(light.columns) >= {"is_closed", "is_won", "stage_entered_at", "close_date"}
     assert pl.Series(light["opportunity_id"]).is_unique().all()
+
+
+def test_the_history_digest_of_activity_read_in_parts_is_the_digest_of_the_frame(
+    small_company: Warehouse,
+) -> None:
+    """The run reads the activities' row hashes in parts, never the table whole: the
+    digest at every cut is the one of the whole frame, and a moved activity changes it."""
+    from revstack.agents.features import TABLES
+    from revstack.agents.pipeline_health import _stored
+
+    ctx = agent_context(small_company, "pipeline_health")
+    frames = {t: ctx.table(t, c) for t, c in TABLES.items()}
+    rest = {t: f for t, f in frames.items() if t != "crm.activities"}
+    parts = _stored.RowHashes.of(
+        ctx.batches("crm.activities", TABLES["crm.activities"], rows=10_000), "crm.activities"
+    )
+    assert len(parts.hashes) == len(frames["crm.activities"]) > 10_000  # in several parts
+    for cut in (dt.datetime(2024, 1, 1), ctx.as_of):
+        whole = _stored.inputs_digest(frames, cut)
+        assert _stored.inputs_digest(rest, cut, {"crm.activities": parts}) == whole
+        assert (
+            _stored.inputs_digest(rest, cut, {"crm.activities": _stored.activity_hashes(ctx)})
+            == whole
+        )
+    acts = frames["crm.activities"]
+    moved = acts.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(pl.lit("someone-else"))
+        .otherwise("contact_id")
+        .alias("contact_id")
+    )
+    other = _stored.RowHashes.of([moved], "crm.activities")
+    assert _stored.inputs_digest(
+        rest, ctx.as_of, {"crm.activities": other}
+    ) != _stored.inputs_digest(frames, ctx.as_of)
