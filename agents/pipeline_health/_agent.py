@@ -284,9 +284,6 @@ class PipelineHealth(Agent):
 
 
 # What the labels and benchmarks read of the past Mondays' states, and today's states.
-# ``is_won`` too: ``outcome_labels`` joins the closed deals' ``is_won`` onto these rows,
-# and with the states' own column beside it, it reads the states' one (False: the rows
-# are open deals), so the labels depend on its being here.
 _PAST = """
 SELECT as_of, opportunity_id, stage, close_date, is_won, days_since_two_way, days_in_stage
 FROM states WHERE as_of < $t ORDER BY as_of, opportunity_id

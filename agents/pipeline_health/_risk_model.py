@@ -147,8 +147,10 @@ def outcome_labels(
     later = states.select(
         "opportunity_id", as_of=pl.col("as_of") - h, later_close="close_date", _seen=pl.lit(True)
     )
+    # Named apart from the states' own ``is_won`` (False on every open row): joined under
+    # the same name, the open row's column would be the one read.
     closed = final.filter("is_closed").select(
-        "opportunity_id", "is_won", closed_at="stage_entered_at", closed_on="close_date"
+        "opportunity_id", won="is_won", closed_at="stage_entered_at", closed_on="close_date"
     )
     quarter = pl.col("close_date").dt.truncate("1q")
     out = (
@@ -166,7 +168,7 @@ def outcome_labels(
                 (pl.col("later_close").dt.truncate("1q") > quarter)
                 | (quarter.dt.offset_by("1q").cast(pl.Datetime("us")) <= pl.col("as_of") + h)
             )
-            .otherwise(~pl.col("is_won") | (pl.col("closed_on").dt.truncate("1q") > quarter))
+            .otherwise(~pl.col("won") | (pl.col("closed_on").dt.truncate("1q") > quarter))
             .fill_null(False)
         )
     )

@@ -80,6 +80,12 @@ _NODE_FIELDS = (
 )
 
 
+# Bumped when how the training labels are made changes (2: a deal won inside the horizon
+# and its quarter is no risk; before 2026-12-07 every deal closed inside the horizon was
+# labelled one), so a model fitted on the old labels is fitted again.
+LABELS = 2
+
+
 def model_key(definitions: Any, *, train_weeks: int, seed: int, model: Mapping[str, Any]) -> str:
     """What a fit depends on besides the data: settings, definitions, versions."""
     import sklearn  # imported late: a run that reads nothing back does not need it here
@@ -88,6 +94,7 @@ def model_key(definitions: Any, *, train_weeks: int, seed: int, model: Mapping[s
         json.dumps(
             {
                 "format": FORMAT,
+                "labels": LABELS,
                 "train_weeks": train_weeks,
                 "seed": seed,
                 "model": dict(model),

@@ -302,3 +302,38 @@ def test_training_rows_from_the_warehouse_are_those_of_the_whole_states(
     assert now.equals(whole.filter(pl.col("as_of") == AS_OF))
     assert train.select(expected.columns).equals(expected)
     assert (y == expected["label"].to_numpy()).all()
+
+
+def test_a_deal_won_in_its_quarter_within_the_horizon_is_no_risk() -> None:
+    from revstack.agents.pipeline_health._risk_model import outcome_labels
+
+    m0 = dt.datetime(2026, 7, 6)
+    m1 = m0 + dt.timedelta(days=28)
+    quarter_end = dt.date(2026, 9, 25)
+    # Open rows carry the states' own is_won (False on every open deal), as
+    # deal_states(..., open_only=True) gives them.
+    states = pl.DataFrame(
+        {
+            "as_of": [m0, m0, m0, m1],
+            "opportunity_id": ["won", "lost", "open", "open"],
+            "close_date": [quarter_end] * 4,
+            "is_won": [False] * 4,
+        }
+    )
+    closed_at = m0 + dt.timedelta(days=7)
+    final = pl.DataFrame(
+        {
+            "opportunity_id": ["won", "lost", "open"],
+            "is_closed": [True, True, False],
+            "is_won": [True, False, False],
+            "stage_entered_at": [closed_at, closed_at, None],
+            "close_date": [closed_at.date(), closed_at.date(), quarter_end],
+        }
+    )
+    labels = dict(
+        outcome_labels(states, final)
+        .filter(pl.col("as_of") == m0)
+        .select("opportunity_id", "label")
+        .iter_rows()
+    )
+    assert labels == {"won": False, "lost": True, "open": False}
