@@ -32,6 +32,7 @@ _COLUMNS = [
     "band",
     "size",
     "sample_size",
+    "looks",
     "sample_decided",
     "wrong",
     "error_upper_bound",

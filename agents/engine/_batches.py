@@ -25,7 +25,7 @@ from revstack.agents.engine._apply import apply_batch
 from revstack.agents.engine._audit import AuditEntry, append, to_json
 from revstack.agents.engine._catalog import EngineError
 from revstack.agents.engine._people import require_role
-from revstack.agents.engine._sampling import Evidence, evidence, sample_size
+from revstack.agents.engine._sampling import Evidence, evidence, look_confidence, sample_size
 from revstack.agents.engine._units import in_transaction, now_utc
 from revstack.data.warehouse import Warehouse, first_row, frame, registered, scalar
 
@@ -87,9 +87,11 @@ UPDATE ops.review_batches
 SET status = $status, decided_at = $at, decided_by = $by, decision_note = $note, evidence = $evidence
 WHERE batch_id = $id AND status = 'open'
 """
-_SET_SAMPLE = (
-    "UPDATE ops.review_batches SET sample_size = $n WHERE batch_id = $id AND status = 'open'"
-)
+# A larger sample is another look at the batch, tested at that look's stricter level.
+_SET_SAMPLE = """
+UPDATE ops.review_batches SET sample_size = $n, looks = looks + 1
+WHERE batch_id = $id AND status = 'open'
+"""
 
 # What a sample card's decision says about the agent: an approval unchanged is right,
 # an edit or a rejection is wrong, a stale card (the record changed first) says nothing.
@@ -117,8 +119,8 @@ def open_batches(
     """Batch every pending tier-2 proposal that no open batch holds; the new batches.
 
     ``bar`` is the error rate a batch's sample must rule out at ``confidence`` before
-    its rest can be approved in one act; it sets the sample size (59 of a large batch
-    at 5%). The sample is drawn with ``seed``: the same seed and queue draw the same.
+    its rest can be approved in one act, over all the looks its sample gets; it sets the
+    sample size at the first look's level (72 of a large batch at 5%). The sample is drawn with ``seed``: the same seed and queue draw the same.
     """
     if not (0 < bar < 1 and 0 < confidence < 1):
         raise EngineError("--bar and --confidence are shares between 0 and 1 (0.05, 0.95)")
@@ -136,13 +138,14 @@ def open_batches(
             batch_id = f"batch-{scalar(con, _NEXT_BATCH)}"
             ids = group["proposal_id"].to_list()
             order = random.Random(f"{seed}:{batch_id}").sample(range(1, len(ids) + 1), len(ids))
-            n = sample_size(len(ids), bar, confidence)
+            n = sample_size(len(ids), bar, look_confidence(confidence, 1))
             batches.append(
                 {
                     **dict(zip(kind, key, strict=True)),
                     "batch_id": batch_id,
                     "size": len(ids),
                     "sample_size": n,
+                    "looks": 1,
                     "bar": bar,
                     "confidence": confidence,
                     "seed": seed,
@@ -197,6 +200,7 @@ def _evidence_of(batch: dict[str, Any], members: pl.DataFrame) -> Evidence:
         stale=sum(count.get(s, 0) for s in _STALE),
         bar=float(batch["bar"]),
         confidence=float(batch["confidence"]),
+        looks=int(batch["looks"]),
     )
 
 
@@ -245,6 +249,7 @@ def batch_status(con: duckdb.DuckDBPyConnection, *, status: str | None = "open")
                 "status": b["status"],
                 "size": b["size"],
                 "sample_size": b["sample_size"],
+                "looks": b["looks"],
                 "sample_decided": ev.decided if ev else stored.get("decided"),
                 "right": ev.right if ev else stored.get("right"),
                 "wrong": ev.wrong if ev else stored.get("wrong"),
@@ -274,7 +279,9 @@ def sample_cards(
 
 def extend_sample(wh: Warehouse, batch_id: str, *, by: str, more: int) -> int:
     """Take the next ``more`` members in the batch's draw order into its sample (the
-    sample stays a simple random sample); returns the new sample size."""
+    sample stays a simple random sample) for another look at it; returns the new sample
+    size. A sample that already holds the whole batch is left as it is: nothing new
+    would be seen, so it is no new look."""
     if more < 1:
         raise EngineError("extend the sample by at least one proposal")
 
@@ -284,7 +291,10 @@ def extend_sample(wh: Warehouse, batch_id: str, *, by: str, more: int) -> int:
         if batch.is_empty() or batch["status"][0] != "open":
             raise EngineError(f"{batch_id} is not an open batch")
         n = min(int(batch["size"][0]), int(batch["sample_size"][0]) + more)
+        if n == int(batch["sample_size"][0]):
+            return n
         con.execute(_SET_SAMPLE, {"n": n, "id": batch_id})
+        looks = int(batch["looks"][0]) + 1
         append(
             con,
             [
@@ -293,7 +303,7 @@ def extend_sample(wh: Warehouse, batch_id: str, *, by: str, more: int) -> int:
                     actor_kind="person",
                     action="batch_sample",
                     run_id=batch_id,
-                    detail=to_json({"batch": batch_id, "sample_size": n}),
+                    detail=to_json({"batch": batch_id, "sample_size": n, "looks": looks}),
                 )
             ],
         )

@@ -8,10 +8,17 @@ or fewer wrong is still plausible: P(X <= k | N, D, n) > 1 - confidence. For a l
 batch this tends to the one-sided Clopper-Pearson bound; for a small one it is tighter
 (reviewing all ``N`` leaves no doubt at all). docs/design.md ("Review at scale") has the
 reasoning; the functions here are what the engine records as a batch decision's evidence.
+
+A batch's sample can be extended and looked at again. Testing every look at the same
+confidence would let chance pass a batch at the bar far more often than 1 - confidence
+(optional stopping), so look ``j`` is tested at ``look_confidence(confidence, j)``: it
+spends (1 - confidence) / 2**j, and the spends of all looks together stay below
+1 - confidence however many looks a batch gets.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -21,6 +28,7 @@ __all__ = [
     "error_lower_bound",
     "error_upper_bound",
     "evidence",
+    "look_confidence",
     "sample_size",
     "still_needed",
     "stratified_share",
@@ -28,8 +36,10 @@ __all__ = [
 ]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _hypergeom_cdf(k: int, N: int, D: int, n: int) -> float:
-    """P(X <= k) for X wrong in a sample of n from N holding D wrong."""
+    """P(X <= k) for X wrong in a sample of n from N holding D wrong. Kept: the bisections
+    ask scipy for the same points again and again (a call costs far more than the sum)."""
     from scipy.stats import hypergeom  # scipy: imported when a batch is evaluated
 
     return float(hypergeom.cdf(k, N, D, n))
@@ -80,6 +90,16 @@ def error_lower_bound(k: int, n: int, N: int, confidence: float = 0.95) -> float
         else:
             lo = mid
     return hi / N
+
+
+def look_confidence(confidence: float, look: int) -> float:
+    """The confidence look ``look`` (1, 2, ...) of a batch's sample is tested at, so that
+    what the batch's evidence claims holds at ``confidence`` over all its looks: look j
+    may be wrong with chance (1 - confidence) / 2**j, and by Bonferroni's inequality the
+    chance that any look is wrong is at most their sum, below 1 - confidence."""
+    if look < 1:
+        raise ValueError(f"looks are counted from 1, not {look}")
+    return 1.0 - (1.0 - confidence) / 2**look
 
 
 def sample_size(N: int, bar: float = 0.05, confidence: float = 0.95) -> int:
@@ -165,6 +185,17 @@ class Evidence:
     still_needed: int | None
 
     error_lower_bound: float = 0.0
+    looks: int = 1  # the sample's looks so far: the bounds above are at this look's level
+
+    @property
+    def look_confidence(self) -> float:
+        """The level this look's bounds are at (``confidence`` is over all looks)."""
+        return look_confidence(self.confidence, self.looks)
+
+    def _level(self) -> str:
+        share = f"{100 * self.look_confidence:.4f}".rstrip("0").rstrip(".")
+        looks = f"{self.looks:,} look{'s' if self.looks > 1 else ''}"
+        return f"{self.confidence:.0%} confidence over {looks} (this one at {share}%"
 
     @property
     def meets_bar(self) -> bool:
@@ -180,24 +211,30 @@ class Evidence:
         """The evidence as a person says it."""
         if self.decided < self.sample_size:
             return (
-                f"{self.decided:,} of {self.sample_size:,} sampled proposals decided; "
+                f"{self.decided:,} of {self.sample_size:,} sampled proposals decided "
+                f"(look {self.looks:,} at the sample); "
                 "the sample must be decided whole before the batch can be"
             )
         if self.fails_bar:
             return (
                 f"we reviewed {self.decided:,} of {self.batch_size:,}; {self.wrong:,} wrong; "
-                f"the batch's error rate is above {self.bar:.0%} with {self.confidence:.0%} "
-                f"confidence (lower bound {self.error_lower_bound:.1%}): it fails the bar"
+                f"the batch's error rate is above {self.bar:.0%} with {self._level()}, "
+                f"lower bound {self.error_lower_bound:.1%}): it fails the bar"
             )
         claim = "below" if self.meets_bar else "not shown below"
         return (
             f"we reviewed {self.decided:,} of {self.batch_size:,}; {self.wrong:,} wrong; "
-            f"the batch's error rate is {claim} {self.bar:.0%} with {self.confidence:.0%} "
-            f"confidence (upper bound {self.error_upper_bound:.1%})"
+            f"the batch's error rate is {claim} {self.bar:.0%} with {self._level()}, "
+            f"upper bound {self.error_upper_bound:.1%})"
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "meets_bar": self.meets_bar, "fails_bar": self.fails_bar}
+        return {
+            **asdict(self),
+            "look_confidence": self.look_confidence,
+            "meets_bar": self.meets_bar,
+            "fails_bar": self.fails_bar,
+        }
 
 
 def evidence(
@@ -209,11 +246,23 @@ def evidence(
     stale: int,
     bar: float,
     confidence: float,
+    looks: int = 1,
 ) -> Evidence:
-    """The sample's evidence. Stale cards leave the sample: they were neither right nor
-    wrong, and the bound is computed over the batch without them."""
+    """The sample's evidence at its ``looks``-th look. Stale cards leave the sample: they
+    were neither right nor wrong, and the bound is computed over the batch without them.
+
+    Both bounds are at this look's level, so neither passing nor failing the bar is
+    helped by looking often. ``still_needed`` counts the right answers that would reach
+    the bar at the next look's level, since reaching it takes another look."""
     decided = right + wrong + stale
     judged, population = right + wrong, batch_size - stale
+    level = look_confidence(confidence, looks)
+    upper = error_upper_bound(wrong, judged, population, level)
+    more = (
+        0
+        if upper < bar
+        else still_needed(wrong, judged, population, bar, look_confidence(confidence, looks + 1))
+    )
     return Evidence(
         batch_size=batch_size,
         sample_size=sample_size,
@@ -223,8 +272,9 @@ def evidence(
         stale=stale,
         bar=bar,
         confidence=confidence,
-        error_upper_bound=error_upper_bound(wrong, judged, population, confidence),
+        error_upper_bound=upper,
         right_share_interval=wilson(right, judged, confidence),
-        still_needed=still_needed(wrong, judged, population, bar, confidence),
-        error_lower_bound=error_lower_bound(wrong, judged, population, confidence),
+        still_needed=more,
+        error_lower_bound=error_lower_bound(wrong, judged, population, level),
+        looks=looks,
     )

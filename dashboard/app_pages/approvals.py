@@ -110,6 +110,7 @@ if not batches.is_empty():
         "band",
         "size",
         "sample_size",
+        "looks",
         "sample_decided",
         "wrong",
         "error_upper_bound",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
+import random
 
 import polars as pl
 import pytest
@@ -16,7 +19,9 @@ from revstack.agents.engine import (
     decide_batch,
     error_lower_bound,
     error_upper_bound,
+    evidence,
     extend_sample,
+    look_confidence,
     open_batches,
     rollback,
     sample_cards,
@@ -183,7 +188,8 @@ def test_a_batch_is_decided_whole_from_its_sample_and_rolls_back_as_one(
     assert new["size"].to_list() == [150]
     [batch_id] = new["batch_id"].to_list()
     n = int(new["sample_size"][0])
-    assert n == sample_size(150) and 0 < n < 59  # a finite batch needs fewer than 59
+    # the first look is tested at 97.5% (Sequential looks, below); a finite batch needs fewer
+    assert n == sample_size(150, 0.05, 0.975) and 0 < n < 72
     assert open_batches(wh, by="rev").is_empty()  # nothing left outside an open batch
 
     with pytest.raises(EngineError, match="decided whole"):
@@ -285,7 +291,7 @@ def test_the_same_seed_draws_the_same_sample(tmp_path) -> None:
         drawn.append(sample_cards_all(wh, batch_id))
         release_all()
     assert drawn[0] == drawn[1] and drawn[0] != drawn[2]
-    assert len(drawn[0]) == sample_size(400)
+    assert len(drawn[0]) == sample_size(400, 0.05, look_confidence(0.95, 1))
 
 
 def test_batches_hold_one_kind_and_leave_decided_cards_alone(run_wh: Warehouse) -> None:
@@ -361,3 +367,134 @@ def test_the_trust_ramp_counts_the_sample_not_the_rest_of_a_batch(run_wh: Wareho
     # evidence and are not reviews of their own
     assert cycles["reviewed"].sum() == n
     assert cycles["approved_unchanged"].sum() == n
+
+
+# -- sequential looks: the claim holds over every look a sample gets -----------------------
+
+
+def test_each_look_spends_half_of_what_is_left_by_hand() -> None:
+    # look j is tested at 1 - 0.05 / 2^j: 97.5%, 98.75%, 99.375%; all looks spend < 5%
+    assert [look_confidence(0.95, j) for j in (1, 2, 3)] == pytest.approx([0.975, 0.9875, 0.99375])
+    assert sum(1 - look_confidence(0.95, j) for j in range(1, 60)) < 0.05
+    with pytest.raises(ValueError, match="from 1"):
+        look_confidence(0.95, 0)
+    # the first sample of a large batch: ln(0.025) / ln(0.95) = 71.9 -> 72 (59 at 95%);
+    # 0 wrong in n of a huge batch bounds the rate at 1 - 0.025^(1/n): 72 rules 5% out
+    assert math.log(0.025) / math.log(0.95) == pytest.approx(71.92, abs=0.01)
+    assert sample_size(10**7, 0.05, look_confidence(0.95, 1)) == 72
+    assert error_upper_bound(0, 72, 10**7, 0.975) < 0.05 <= error_upper_bound(0, 71, 10**7, 0.975)
+    # 0 wrong in 5 of 20 at 97.5%: C(11, 5) / C(20, 5) = 462 / 15504 = 0.0298 > 0.025,
+    # C(10, 5) / C(20, 5) = 252 / 15504 = 0.0163: D = 9 is still plausible (8 at 95%)
+    assert math.comb(11, 5) / math.comb(20, 5) > 0.025 > math.comb(10, 5) / math.comb(20, 5)
+    assert error_upper_bound(0, 5, 20, 0.975) == pytest.approx(9 / 20)
+
+    def seen(n: int, wrong: int, looks: int) -> Evidence:
+        return evidence(
+            batch_size=10**7, sample_size=n, right=n - wrong, wrong=wrong, stale=0,
+            bar=0.05, confidence=0.95, looks=looks,
+        )  # fmt: skip
+
+    # 59 right of 59 passed at 95%; at the first look's 97.5% it does not
+    assert not seen(59, 0, 1).meets_bar and seen(72, 0, 1).meets_bar
+    # a second look: ln(0.0125) / ln(0.95) = 85.4 -> 86 right in a row
+    assert not seen(85, 0, 2).meets_bar and seen(86, 0, 2).meets_bar
+    # still_needed counts to the next look's level, where the extended sample is tested
+    one = seen(72, 1, 1)
+    assert not one.meets_bar and one.still_needed
+    n = 72 + one.still_needed
+    assert (
+        error_upper_bound(1, n, 10**7, 0.9875) < 0.05 <= error_upper_bound(1, n - 1, 10**7, 0.9875)
+    )
+    assert seen(n, 1, 2).meets_bar
+    # the lower bound is spent alike: 8 wrong in 59 fails 5% at 97.5% (6.0%), at 99.375%
+    # it does not (4.7%)
+    assert seen(59, 8, 1).fails_bar and not seen(59, 8, 3).fails_bar
+    assert seen(59, 8, 3).error_lower_bound == error_lower_bound(8, 59, 10**7, 0.99375) < 0.05
+    said = seen(86, 0, 2)
+    assert "95% confidence over 2 looks (this one at 98.75%" in said.sentence()
+    assert said.to_dict()["looks"] == 2 and said.to_dict()["look_confidence"] == 0.9875
+
+
+def _admin_accepts(members: list[int], *, bar: float = 0.05, looks: int = 12) -> bool:
+    """revstack simulate's admin on one batch (1 = a wrong member, in draw order): review
+    the sample; approve if it meets the bar, stop if it fails it, else extend by the right
+    answers still needed (or the sample size again) and look again."""
+    N, wrong_in = len(members), [0, *itertools.accumulate(members)]
+    n = sample_size(N, bar, look_confidence(0.95, 1))
+    for look in range(1, looks + 1):
+        ev = evidence(
+            batch_size=N, sample_size=n, right=n - wrong_in[n], wrong=wrong_in[n], stale=0,
+            bar=bar, confidence=0.95, looks=look,
+        )  # fmt: skip
+        if ev.meets_bar or ev.fails_bar or n == N:
+            return ev.meets_bar
+        n = min(N, n + (ev.still_needed or n))
+    return False
+
+
+def test_looking_again_and_again_passes_a_batch_at_the_bar_at_most_one_time_in_twenty() -> None:
+    """Optional stopping: 300 batches of 600 exactly 5% wrong, each sampled and extended
+    as the simulated admin does. Testing every look at 95% (the rule before looks were
+    counted) approved 98 of these 300, 32.7%; the claim "below 5% with 95% confidence"
+    allows 5%, plus three standard errors of 300 draws (8.8%)."""
+    rng = random.Random(19)
+    runs = 300
+    accepted = 0
+    for _ in range(runs):
+        members = [1] * 30 + [0] * 570
+        rng.shuffle(members)
+        accepted += _admin_accepts(members)
+    assert accepted / runs <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / runs)
+    # a batch well below the bar still gets through: the rule is not merely "never"
+    rng = random.Random(20)
+    clean = sum(_admin_accepts(rng.sample([1] * 6 + [0] * 594, 600)) for _ in range(100))
+    assert clean >= 50
+
+
+def test_an_open_batch_from_before_the_looks_counts_its_extensions(
+    run_wh: Warehouse, tmp_path
+) -> None:
+    """Migration 024 on a file whose open batches were sampled the old way: one never
+    extended is at its first look, one extended once at its second; both still decide."""
+    import duckdb
+
+    from revstack.data.warehouse import release_all
+
+    wh = run_wh
+    _queue(wh, 400, confidence=0.85, prefix="x")
+    _queue(wh, 400, confidence=0.97, prefix="y")
+    ids = dict(zip(*open_batches(wh, by="rev").select("band", "batch_id"), strict=True))
+    plain, extended = ids["0.80-0.90"], ids["0.95-1.00"]
+    old_first = sample_size(400, 0.05, 0.95)  # what a batch of 400 drew before
+    with wh.connect() as con:
+        con.execute("UPDATE ops.review_batches SET sample_size = $n", {"n": old_first})
+    extend_sample(wh, extended, by="rev", more=10)
+    release_all()
+    con = duckdb.connect(str(wh.path))  # the file as revstack left it before 024
+    con.execute("ALTER TABLE ops.review_batches DROP COLUMN looks")
+    con.execute("DELETE FROM ops.schema_version WHERE version = 24")
+    con.close()
+
+    wh = Warehouse(wh.path)  # opening it migrates
+    with wh.connect() as con:
+        looks = dict(frame(con, "SELECT batch_id, looks FROM ops.review_batches").iter_rows())
+    assert looks == {plain: 1, extended: 2}
+    _decide_sample(wh, plain)
+    with wh.connect() as con:
+        ev = batch_evidence(con, plain)
+    # every one of the old sample right: enough at 95%, not at the first look's 97.5%
+    assert ev.decided == old_first and not ev.meets_bar and ev.still_needed
+    assert error_upper_bound(0, old_first, 400) < 0.05
+    assert extend_sample(wh, plain, by="rev", more=ev.still_needed) == old_first + ev.still_needed
+    _decide_sample(wh, plain)
+    done = decide_batch(wh, plain, approve=True, by="ana")
+    assert done.evidence.looks == 2 and done.counts == {"approved": 400 - done.evidence.decided}
+    with wh.connect() as con:
+        stored = json.loads(
+            frame(con, "SELECT evidence FROM ops.review_batches WHERE batch_id = $b", {"b": plain})[
+                "evidence"
+            ][0]
+        )
+        row = batch_status(con).filter(pl.col("batch_id") == extended).row(0, named=True)
+    assert stored["looks"] == 2 and stored["look_confidence"] == 0.9875
+    assert row["looks"] == 2 and "(look 2 at the sample)" in row["evidence"]
