@@ -93,6 +93,7 @@ bench: install
 	$(BIN)/revstack people add rev --role reviewer --by revops --db $(BENCH)/small1.duckdb
 	$(BIN)/revstack run --db $(BENCH)/small1.duckdb
 	$(BIN)/python bench/review_scenario.py --db $(BENCH)/small1.duckdb
+	$(BIN)/python bench/bench_sequential_batches.py --seed 1
 	rm -rf $(BENCH)/weekly && mkdir -p $(BENCH)/weekly
 	$(BIN)/python bench/bench_weekly_run.py --scale mid --seed 7 --as-of 2026-09-24 --keep $(BENCH)/weekly
 	$(BIN)/python bench/bench_identity_weekly.py --weekly $(BENCH)/weekly/weekly.duckdb
