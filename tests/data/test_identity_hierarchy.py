@@ -39,12 +39,9 @@ def accounts(small_company: Warehouse) -> tuple[pl.DataFrame, pl.DataFrame]:
     return records, truth
 
 
-def _planted(records: pl.DataFrame) -> tuple[pl.DataFrame, str]:
-    """The records plus, for one company with a website and a phone, a subsidiary named
-    after it, on its website and switchboard, at another address, linked
-    to it as its parent; and a record of the parent keyed in again at that same other
-    address (so it links to both). Returns the records and the parent's id."""
-    parent = (
+def _group(records: pl.DataFrame) -> dict:
+    """The first company with a website and a phone and no parent of its own."""
+    return (
         records.filter(
             pl.col("website").is_not_null()
             & pl.col("phone").is_not_null()
@@ -53,6 +50,14 @@ def _planted(records: pl.DataFrame) -> tuple[pl.DataFrame, str]:
         .sort("record_id")
         .row(0, named=True)
     )
+
+
+def _planted(records: pl.DataFrame) -> tuple[pl.DataFrame, str]:
+    """The records plus, for one company with a website and a phone, a subsidiary named
+    after it, on its website and switchboard, at another address, linked
+    to it as its parent; and a record of the parent keyed in again at that same other
+    address (so it links to both). Returns the records and the parent's id."""
+    parent = _group(records)
     sub = parent | {
         "record_id": "ZSUB",
         # No country in the name: only the hierarchy keeps this one apart (a name that
@@ -227,15 +232,7 @@ def test_in_a_list_with_a_hierarchy_a_national_company_is_never_merged_into_its_
     accounts: tuple[pl.DataFrame, pl.DataFrame],
 ) -> None:
     records, _ = accounts
-    parent = (
-        records.filter(
-            pl.col("website").is_not_null()
-            & pl.col("phone").is_not_null()
-            & pl.col("parent_account_id").is_null()
-        )
-        .sort("record_id")
-        .row(0, named=True)
-    )
+    parent = _group(records)
     # Not linked in the CRM: named after the group with its country, on its website
     # and switchboard; beside it the group keyed in again with its legal form.
     sub = parent | {"record_id": "ZDE", "name": f"{parent['name']} Germany GmbH"}
