@@ -60,7 +60,6 @@ _ALIASES = {
     "asia pacific": "apac",
     "asiapac": "apac",
     "latin america": "latam",
-    "americas": "americas",
     "nordics": "nordic",
 }
 _COUNTRIES = [
