@@ -35,6 +35,16 @@ FROM ops.proposals p JOIN ops.calibrations c USING (run_id, action_type)
 """
 
 
+# What a graduation report holds, in the pooled table's order: all proposals under
+# review, the graduated band under review, then what went through on its own after.
+_GRADUATED = (
+    ("precision_under_review", "under review"),
+    ("precision_under_review_in_band", "same band under review"),
+    ("precision_after_automatic", "after, automatic"),
+    ("precision_after_reviewed", "after, to a person"),
+)
+
+
 def _simulated(folder: Path, scale: str, seed: int, weeks: int, agents: list[str]) -> Path:
     from revstack._simulate import simulate
     from revstack.data.warehouse import Warehouse, release_all
@@ -152,23 +162,28 @@ def _graduations(folder: Path, args: argparse.Namespace) -> None:
             f"{report['waiting_at_end']:,} |"
         )
         for g in report["graduations"]:
-            t = tally.setdefault(g["action"], [0, 0.0, 0, 0.0, 0])
+            t = tally.setdefault(g["action"], [0.0] * (2 * len(_GRADUATED)))
             seeds.setdefault(g["action"], set()).add(s)
-            for i, key in ((0, "precision_under_review"), (2, "precision_after")):
-                if g[key]:
-                    t[i] += g[key]["proposals"]
-                    t[i + 1] += g[key]["proposals"] * g[key]["precision"]
-    print("\n| graduated action | graduated in | precision under review [95%] | after [95%] |")
-    print("|---|---|---|---|")
-    for action, (n0, r0, n1, r1, _) in sorted(tally.items()):
+            for i, (key, _) in enumerate(_GRADUATED):
+                if g.get(key):
+                    t[2 * i] += g[key]["proposals"]
+                    t[2 * i + 1] += g[key]["proposals"] * g[key]["precision"]
+    print(
+        "\n| graduated action | graduated in | "
+        + " | ".join(f"{title} [95%]" for _, title in _GRADUATED)
+        + " |"
+    )
+    print("|---|---|" + "---|" * len(_GRADUATED))
+    for action, t in sorted(tally.items()):
         k = len(seeds[action])
         cells = []
-        for n, r in ((n0, r0), (n1, r1)):
+        for n, r in zip(t[::2], t[1::2], strict=True):
+            n = int(n)
             lo_hi = wilson(round(r), n) if n else None
             cells.append(
                 f"{r / n:.1%} of {n:,} [{lo_hi[0]:.1%}–{lo_hi[1]:.1%}]" if n and lo_hi else "–"
             )
-        print(f"| {action} | {k} of {len(args.seeds)} seeds | {cells[0]} | {cells[1]} |")
+        print(f"| {action} | {k} of {len(args.seeds)} seeds | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -140,7 +140,9 @@ SELECT (SELECT count(*) FROM ops.proposals WHERE created_at >= $since AND NOT sh
        (SELECT count(*) FROM ops.events WHERE created_at >= $since) AS events
 """
 _GRADUATED_PRECISION = """
-SELECT p.action_type, p.created_at >= $at AS after, count(*) AS n, avg(v.correct::INT) AS precision
+SELECT p.created_at >= $at AS after, p.tier = 1 AS automatic,
+       p.confidence >= coalesce($min_conf, 0) AS in_band,
+       count(*) AS n, sum(v.correct::INT) AS right
 FROM ops.proposals p JOIN verdicts v USING (proposal_id)
 WHERE p.agent = $agent AND p.action_type = $action AND NOT p.shadow
 GROUP BY ALL
@@ -439,22 +441,36 @@ def _report(
             continue
         agent, _, action = str(row["record_id"]).partition(".")
 
+        min_conf = after.get("min_confidence")
+
         def precision(
-            con: Any, agent: str = agent, action: str = action, at: Any = row["logged_at"]
+            con: Any,
+            agent: str = agent,
+            action: str = action,
+            at: Any = row["logged_at"],
+            min_conf: Any = min_conf,
         ) -> pl.DataFrame:
             with registered(con, "verdicts", verdicts):
                 return frame(
-                    con, _GRADUATED_PRECISION, {"agent": agent, "action": action, "at": at}
+                    con,
+                    _GRADUATED_PRECISION,
+                    {"agent": agent, "action": action, "at": at, "min_conf": min_conf},
                 )
 
-        p = wh.read(precision)
-        by = {bool(r["after"]): r for r in p.iter_rows(named=True)}
+        rows = wh.read(precision).to_dicts()
+        # "After" mixes what graduation let through on its own (tier 1, continuous samples
+        # included) with what still went to a person (below the graduated threshold);
+        # the fair comparison for the automatic actions is the same band under review.
         grads.append(
             {
                 "action": f"{agent}.{action}",
                 "graduated_at": row["logged_at"].isoformat(),
-                "precision_under_review": _share(by.get(False)),
-                "precision_after": _share(by.get(True)),
+                "min_confidence": min_conf,
+                "precision_under_review": _share(rows, after=False),
+                "precision_under_review_in_band": _share(rows, after=False, in_band=True),
+                "precision_after": _share(rows, after=True),
+                "precision_after_automatic": _share(rows, after=True, automatic=True),
+                "precision_after_reviewed": _share(rows, after=True, automatic=False),
             }
         )
     cards = sum(w.card_decisions for w in weeks)
@@ -490,7 +506,10 @@ def _report(
     }
 
 
-def _share(row: dict[str, Any] | None) -> dict[str, Any] | None:
-    if row is None:
+def _share(rows: list[dict[str, Any]], **where: bool) -> dict[str, Any] | None:
+    """Proposals and precision over the groups of ``rows`` matching ``where``."""
+    hit = [r for r in rows if all(bool(r[k]) == v for k, v in where.items())]
+    n = sum(int(r["n"]) for r in hit)
+    if not n:
         return None
-    return {"proposals": int(row["n"]), "precision": round(float(row["precision"]), 4)}
+    return {"proposals": n, "precision": round(sum(int(r["right"]) for r in hit) / n, 4)}

@@ -70,11 +70,20 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                     "action": g["action"],
                     "graduated_at": g["graduated_at"][:16],
                     "under_review": _precision(g["precision_under_review"]),
-                    "after": _precision(g["precision_after"]),
+                    "same_band_under_review": _precision(g["precision_under_review_in_band"]),
+                    "after_automatic": _precision(g["precision_after_automatic"]),
+                    "after_reviewed": _precision(g["precision_after_reviewed"]),
                 }
                 for g in out["graduations"]
             ],
-            ["action", "graduated_at", "under_review", "after"],
+            [
+                "action",
+                "graduated_at",
+                "under_review",
+                "same_band_under_review",
+                "after_automatic",
+                "after_reviewed",
+            ],
             title="graduations: precision against truth of what the agent proposed",
         )
     else:

@@ -109,6 +109,42 @@ def test_reviewers_agree_with_truth_as_often_as_their_profile_says(twice) -> Non
 
 
 @pytest.mark.slow
+def test_graduation_precision_keeps_automatic_actions_apart(twice) -> None:
+    a, ra, *_ = twice
+    assert ra["graduations"], "the week's evidence graduates the merges"
+    for g in ra["graduations"]:
+        agent, _, action = g["action"].partition(".")
+        at = dt.datetime.fromisoformat(g["graduated_at"])
+        with a.connect() as con:
+            tiers = frame(
+                con,
+                "SELECT created_at >= $at AS after, tier, count(*) AS n FROM ops.proposals "
+                "WHERE agent = $agent AND action_type = $action AND NOT shadow GROUP BY ALL",
+                {"at": at, "agent": agent, "action": action},
+            )
+        automatic_before = tiers.filter(~pl.col("after") & (pl.col("tier") == 1))["n"].sum()
+        automatic_after = tiers.filter(pl.col("after") & (pl.col("tier") == 1))["n"].sum()
+        # Nothing of the action went through on its own before it graduated; what the
+        # report calls automatic is tier 1 after, at most as many as were (truth judges
+        # most of them), and the split adds up to the whole.
+        assert automatic_before == 0
+        auto, reviewed, whole = (
+            g["precision_after_automatic"],
+            g["precision_after_reviewed"],
+            g["precision_after"],
+        )
+        assert auto is not None and 0 < auto["proposals"] <= automatic_after
+        n_reviewed = reviewed["proposals"] if reviewed else 0
+        assert auto["proposals"] + n_reviewed == whole["proposals"]
+        right = auto["proposals"] * auto["precision"] + (
+            n_reviewed * reviewed["precision"] if reviewed else 0
+        )
+        assert abs(right / whole["proposals"] - whole["precision"]) < 1e-3
+        band, under = g["precision_under_review_in_band"], g["precision_under_review"]
+        assert band is not None and band["proposals"] <= under["proposals"]
+
+
+@pytest.mark.slow
 def test_batches_cost_fewer_decisions_than_one_card_at_a_time(twice) -> None:
     _, ra, *_ = twice
     acts = sum(w["batch_acts"] for w in ra["weeks"])
