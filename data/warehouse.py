@@ -67,6 +67,17 @@ CREATE TABLE IF NOT EXISTS ops.schema_version (
 );
 """
 
+_HAS_VERSIONS = """
+SELECT count(*) > 0 FROM information_schema.tables
+WHERE table_catalog = current_database() AND table_schema = 'ops'
+  AND table_name = 'schema_version'
+"""
+_TABLES = """
+SELECT table_schema || '.' || table_name FROM information_schema.tables
+WHERE table_catalog = current_database()
+  AND NOT (table_schema = 'ops' AND table_name = 'schema_version')
+ORDER BY 1
+"""
 
 # One handle per file per process, shared by every unit of work in flight and closed
 # when the last one ends. Each unit gets its own cursor (threads must not share a
@@ -499,8 +510,25 @@ class Warehouse:
         with self.connect() as con:
             return current_version(con)
 
+    def _refuse_foreign(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Refuse, before writing anything, a DuckDB file that holds tables but no
+        revstack version: migration 001 would fail on the first name it shares, or worse,
+        succeed beside someone else's tables."""
+        versioned = scalar(con, _HAS_VERSIONS) and current_version(con) > 0
+        if versioned:
+            return
+        tables = [r[0] for r in con.execute(_TABLES).fetchall()]
+        if tables:
+            shown = ", ".join(tables[:4]) + (" ..." if len(tables) > 4 else "")
+            raise WarehouseError(
+                f"{self.path}: not a revstack warehouse: it holds {len(tables)} table(s) "
+                f"({shown}) and no revstack schema version; nothing was changed. Use a new "
+                "--db (`revstack ingest` loads a CRM export into it)"
+            )
+
     def _migrate(self, con: duckdb.DuckDBPyConnection, upto: int | None = None) -> None:
         """Apply every migration newer than the file's version (up to ``upto``)."""
+        self._refuse_foreign(con)
         con.execute(_BOOTSTRAP)
         current = current_version(con)
         if current > LATEST_VERSION:

@@ -12,7 +12,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from revstack.data.errors import SchemaVersionError, WarehouseBusyError
+from revstack.data.errors import SchemaVersionError, WarehouseBusyError, WarehouseError
 from revstack.data.inventory import table_counts
 from revstack.data.warehouse import (
     LATEST_VERSION,
@@ -86,6 +86,41 @@ def test_newer_file_is_refused_and_left_untouched(tmp_path: Path) -> None:
     assert con.execute("SELECT max(version) FROM ops.schema_version").fetchone()[0] == (
         LATEST_VERSION + 5
     )
+    con.close()
+
+
+@pytest.mark.parametrize("stray_versions", [False, True])
+def test_a_duckdb_file_of_someone_elses_is_refused_and_left_untouched(
+    tmp_path: Path, stray_versions: bool
+) -> None:
+    # A file with a table migration 001 would also create (crm.users), and optionally
+    # the empty version table an earlier open left behind.
+    path = tmp_path / "theirs.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE SCHEMA crm; CREATE TABLE crm.users (id INTEGER); INSERT INTO crm.users VALUES (1)"
+    )
+    con.execute("CREATE TABLE main.notes (t VARCHAR)")
+    if stray_versions:
+        con.execute(
+            "CREATE SCHEMA ops; CREATE TABLE ops.schema_version (version INTEGER, name VARCHAR)"
+        )
+    before = con.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables ORDER BY ALL"
+    ).fetchall()
+    con.close()
+
+    with pytest.raises(
+        WarehouseError,
+        match=r"theirs\.duckdb: not a revstack warehouse.*2 table\(s\) \(crm\.users, main\.notes\)",
+    ):
+        Warehouse(path).schema_version()
+    release_all()
+    con = duckdb.connect(str(path))
+    after = con.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables ORDER BY ALL"
+    ).fetchall()
+    assert after == before and con.execute("SELECT * FROM crm.users").fetchall() == [(1,)]
     con.close()
 
 
