@@ -150,3 +150,27 @@ def test_text_compares_joins_and_lists_alike_in_the_sandbox(small_company: Wareh
     assert len(want) > 10
     assert got.equals(want)
     assert got.schema["emails"] == pl.List(pl.String)
+
+
+def test_hygiene_measures_open_deals_in_the_warehouse_as_over_frames(
+    small_company: Warehouse,
+) -> None:
+    """The hygiene agent's stage checks run in the warehouse's own DuckDB give what the same
+    query gives over the tables loaded as frames, at two as-of moments, without the
+    activity ever held as a frame."""
+    from revstack.agents.crm_hygiene._checks import _open_deals
+
+    d = load_all().definitions
+    compared = failing = 0
+    for as_of in (dt.datetime(2026, 9, 1), dt.datetime(2026, 3, 1)):
+        framed, warehoused = _hygiene_context(small_company), _hygiene_context(small_company)
+        want = framed.sql(stage_checks_sql(d), tables=_DEALS, params={"as_of": as_of})
+        got = _open_deals(warehoused, as_of)
+        assert got.schema == want.schema
+        assert got.equals(want)
+        assert "crm.activities" not in warehoused._arrow
+        assert "crm.activities" not in warehoused.read_log
+        compared += len(got)
+        failing += got["failed"].is_not_null().sum()
+    release_all()
+    assert compared > 0 and failing > 0
