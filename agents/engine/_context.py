@@ -301,6 +301,7 @@ class Context:
         self._cache: dict[str, pl.DataFrame] = {}
         self._arrow: dict[str, Any] = {}  # pyarrow.Table (pyarrow ships no type hints)
         self.read_log: dict[str, int] = {}
+        self.queried: set[str] = set()  # tables a warehouse query read (Context.warehouse)
         self.skipped: list[dict[str, Any]] = []
 
     def _grant(self, table: str) -> tuple[str, ...] | str:
@@ -504,6 +505,7 @@ class Context:
             grant = self._grant(table)
             if grant != ALL_COLUMNS:
                 self._granted(table, grant, columns)
+        self.queried.update(tables)
         where = dict(rows or {})
         casts = dict(types or {})
         subs: dict[str, tuple[str, dict[str, Any]]] = {}

@@ -274,6 +274,7 @@ def _run_one(
             ctx.read_log,
             clock,
             output.outputs,
+            sorted(ctx.queried),
         )
 
     try:
@@ -355,6 +356,7 @@ def _commit(
     read_log: dict[str, int],
     clock: float,
     outputs: dict[str, pl.DataFrame],
+    queried: list[str],
 ) -> RunResult:
     run_id = str(scalar(con, _NEXT_RUN))
     now = now_utc()
@@ -446,7 +448,9 @@ def _commit(
     counts["deferred"] = len(deferred)
     counts["skipped_invalid"] = len(bad)
     metadata = {**metadata, "outputs": _write_outputs(con, outputs, run_id, spec.replaces)}
-    _audit_run(con, spec, run_id, mode, stored, deferred, bad, read_log, counts, metadata, now)
+    _audit_run(
+        con, spec, run_id, mode, stored, deferred, bad, read_log, queried, counts, metadata, now
+    )
     finished = now_utc()
     con.execute(
         _RUN,
@@ -519,6 +523,7 @@ def _audit_run(
     deferred: pl.DataFrame,
     bad: pl.DataFrame,
     read_log: dict[str, int],
+    queried: list[str],
     counts: dict[str, int],
     metadata: dict[str, Any],
     now: dt.datetime,
@@ -533,6 +538,9 @@ def _audit_run(
                 to_json(
                     {
                         "rows_read": read_log,
+                        # tables queried where they lie (Context.warehouse): their rows
+                        # were read by DuckDB, not counted into frames
+                        "queried_in_warehouse": queried,
                         "mode": mode,
                         "counts": counts,
                         "skipped_inputs": metadata.get("skipped_inputs_total", 0),

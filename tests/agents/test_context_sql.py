@@ -170,6 +170,7 @@ def test_hygiene_measures_open_deals_in_the_warehouse_as_over_frames(
         assert got.equals(want)
         assert "crm.activities" not in warehoused._arrow
         assert "crm.activities" not in warehoused.read_log
+        assert "crm.activities" in warehoused.queried
         compared += len(got)
         failing += got["failed"].is_not_null().sum()
     release_all()

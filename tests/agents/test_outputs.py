@@ -79,6 +79,13 @@ def test_declared_outputs_are_stored_with_the_run_id_and_logged(run_wh: Warehous
             {"r": result.run_id},
         ).fetchall()[0][0]
     assert detail == '{"ops.risk_flags":3}'
+    with run_wh.connect() as con:
+        queried = con.execute(
+            "SELECT detail->>'$.queried_in_warehouse' FROM ops.audit_log "
+            "WHERE run_id = $r AND action = 'read'",
+            {"r": result.run_id},
+        ).fetchall()[0][0]
+    assert queried == "[]"  # it read its table as a frame
 
 
 def test_an_undeclared_output_fails_the_run_and_writes_nothing(run_wh: Warehouse) -> None:
@@ -128,3 +135,29 @@ def test_a_replaced_output_holds_only_the_latest_runs_rows(run_wh: Warehouse) ->
         run_wh, [_spec({"ops.risk_flags": broken}, declared, declared)], only="flagger"
     )
     assert third.status == "failed" and len(_stored(run_wh)) == 2
+
+
+class Querier(Agent):
+    name = "flagger"
+    version = "1.0"
+
+    def run(self, ctx: Context) -> AgentResult:
+        ctx.warehouse_sql(
+            "SELECT count(*) AS n FROM crm.accounts", tables={"crm.accounts": ["account_id"]}
+        )
+        return AgentResult(empty_proposals(), {}, {})
+
+
+def test_the_run_log_names_tables_queried_where_they_lie(run_wh: Warehouse) -> None:
+    """Rows a warehouse query reads never reach the agent's frames, so ``rows_read`` does
+    not count them; the audit row names the tables instead."""
+    queried = AgentSpec(**{**_spec({}, ()).__dict__, "factory": Querier})
+    [result] = run_agents(run_wh, [queried])
+    assert result.status == "succeeded"
+    with run_wh.connect() as con:
+        detail = con.execute(
+            "SELECT detail->>'$.rows_read', detail->>'$.queried_in_warehouse' "
+            "FROM ops.audit_log WHERE run_id = $r AND action = 'read'",
+            {"r": result.run_id},
+        ).fetchall()[0]
+    assert detail == ("{}", '["crm.accounts"]')
