@@ -693,6 +693,34 @@ def test_a_run_leaves_the_garbage_collector_as_it_found_it(
     assert result.metadata["briefings"] == 1  # built (on demand: always)
 
 
+def test_a_batch_leaves_nothing_for_the_cyclic_collector() -> None:
+    """A run builds briefings with the collector paused and turns it back on after; what a
+    batch made must go by reference counts when it is dropped, or the first collection
+    after the pause walks all of it (its numberings referred to themselves: 180k objects
+    on mid's weekly run)."""
+    import gc
+
+    from revstack.agents._cite import Cite, Note, Statement
+    from revstack.agents.deal_prep._batch import Batch
+
+    cites = [
+        Cite("crm.activities", (("activity_id", f"X{i}"),), "occurred_at", i) for i in range(50)
+    ]
+    items = [Statement.of("deal", "Many.", cites), Note("news", "No news.")]
+    was = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        batch = Batch()
+        numbers = batch.add(items)
+        assert batch.render([("T", "S", numbers)]) and batch.payloads([numbers])
+        del batch
+        assert gc.collect() == 0
+    finally:
+        if was:
+            gc.enable()
+
+
 def test_rows_made_on_lookup_read_as_the_list_of_dicts() -> None:
     """An account's activities are kept as columns and made dicts when looked up
     (``_inputs.Rows``): indexing, slicing (as the activity statement takes its window),
