@@ -234,6 +234,45 @@ def test_the_identity_map_is_used_when_it_has_rows(briefed: Warehouse, tmp_path:
     ]
 
 
+def test_only_the_latest_hygiene_runs_clusters_are_read(briefed: Warehouse, tmp_path: Path) -> None:
+    """Each hygiene run adds its clusters to ops.identity_clusters; a run of deal prep reads
+    the latest run's rows only (not every week's), and they are the rows and order that
+    filtering the whole table to its latest run gives; the duplicates found come from it."""
+    from revstack.agents.deal_prep._hygiene import find_hygiene, latest_clusters
+    from tests.agents._contexts import agent_context
+
+    wh = _copy(briefed, tmp_path / "clusters.duckdb")
+    with wh.connect() as con:
+        a, b, c = frame(con, "SELECT account_id FROM crm.accounts ORDER BY 1 LIMIT 3")[
+            "account_id"
+        ].to_list()
+        con.execute("DELETE FROM ops.identity_clusters")
+        rows = [  # the older run put a with b, the latest puts a with c
+            ("R000001", "accounts", a, a, 2, 0.91),
+            ("R000001", "accounts", b, a, 2, 0.91),
+            ("R000002", "accounts", c, a, 2, 0.88),
+            ("R000002", "accounts", a, a, 2, 0.88),
+            ("R000002", "contacts", "C_X", "C_X", 1, 1.0),
+        ]
+        con.executemany("INSERT INTO ops.identity_clusters VALUES (?, ?, ?, ?, ?, ?)", rows)
+    release_all()
+    ctx = agent_context(wh, "deal_prep")
+    whole = ctx.table("ops.identity_clusters")
+    assert latest_clusters(ctx).equals(whole.filter(pl.col("run_id") == "R000002"))
+    ctx = agent_context(wh, "deal_prep")
+    h = find_hygiene(
+        ctx,
+        ctx.definitions,
+        accounts=[a],
+        contacts=[],
+        opportunities=[],
+        all_accounts=ctx.table("crm.accounts"),
+        all_contacts=ctx.table("crm.contacts"),
+    )
+    assert ctx.read_log["ops.identity_clusters"] == 3  # the latest run's rows, not all five
+    assert [d.other for d in h.duplicates[("accounts", a)]] == [c]
+
+
 def test_news_from_a_feed_file_is_cited(briefed: Warehouse, tmp_path: Path) -> None:
     wh = _copy(briefed, tmp_path / "news.duckdb")
     with wh.connect() as con:  # the first briefed deal whose account has a website
