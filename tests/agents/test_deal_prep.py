@@ -198,6 +198,20 @@ def test_risks_come_from_the_latest_pipeline_health_run_only(
     assert (
         "no two-way activity in 40 days" in b["markdown"][0] and "old run" not in b["markdown"][0]
     )
+    # Only the latest run's rows are read (each weekly run adds its flags), and they are
+    # the rows filtering every run's to the latest gives.
+    from revstack.agents.deal_prep._inputs import _latest_flags
+    from tests.agents._contexts import agent_context
+
+    _flag(wh, "R000002", opp, "close_date_slipped", "pushed five times")
+    release_all()
+    ctx = agent_context(wh, "deal_prep")
+    flags, run = _latest_flags(ctx)
+    assert run == "R000002" and ctx.read_log["ops.risk_flags"] == 2  # not the old run's
+    whole = agent_context(wh, "deal_prep").table("ops.risk_flags")
+    assert flags.equals(
+        whole.filter(pl.col("run_id") == "R000002").sort("opportunity_id", "signal")
+    )
 
 
 def test_no_flags_yet_is_said_not_invented(briefed: Warehouse) -> None:
