@@ -174,6 +174,11 @@ class Batch:
             "value_html": value_html,
             "value_json": value_js,
         }
+        # a numbering refers to itself (its default factory is its own __len__): without
+        # this, each waited for the cyclic collector with every key it held (180k objects
+        # on mid's weekly run), instead of going when this returns
+        for numbering in (rows, names, values):
+            numbering.default_factory = None
         ids = pl.DataFrame(
             {"item": self._owner, "row": row_of, "field": field_of, "value": value_of},
             schema={"item": _U32, "row": _U32, "field": _U32, "value": _U32},

@@ -219,6 +219,25 @@ def _engaged(inp: Inputs, opp: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return first
 
 
+def _criteria(inp: Inputs, stage: Any) -> list[tuple[str, Any, Any]]:
+    """A stage's entry criteria, each with its kind (role, engaged or field) and the field
+    it names, once per run: asking a criterion for an attribute it lacks goes through
+    pydantic's ``__getattr__`` and an exception (30k such asks on mid's weekly run)."""
+    key = ("criteria", stage.key)
+    got = inp.memo.get(key)
+    if got is None:
+        got = []
+        for c in stage.entry_criteria:
+            if hasattr(c, "role"):
+                got.append(("role", c, None))
+            elif getattr(c, "metric", None) == "engaged_contacts":
+                got.append(("engaged", c, None))
+            else:
+                got.append(("field", c, getattr(c, "field", None)))
+        inp.memo[key] = got
+    return got
+
+
 def _criteria_points(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
     """Entry criteria of the deal's own stage and the next one that the data does not meet."""
     d = inp.definitions
@@ -234,8 +253,8 @@ def _criteria_points(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
             continue
         where = "its own stage" if stage.key == opp["stage"] else "the next stage"
         base = opp_cite(opp, "stage")
-        for c in stage.entry_criteria:
-            if hasattr(c, "role"):
+        for kind, c, name in _criteria(inp, stage):
+            if kind == "role":
                 have = [r for r in roles if r["role"] == c.role]
                 if not have:
                     out.append(
@@ -259,7 +278,7 @@ def _criteria_points(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
                             ],
                         )
                     )
-            elif getattr(c, "metric", None) == "engaged_contacts":
+            elif kind == "engaged":
                 if not _holds(len(engaged), c.op, c.value):
                     out.append(
                         Statement.of(
@@ -270,8 +289,8 @@ def _criteria_points(inp: Inputs, opp: dict[str, Any]) -> list[Item]:
                             + [x for a in engaged.values() for x in inp.touches[a["activity_id"]]],
                         )
                     )
-            elif getattr(c, "field", None) in opp:
-                v = opp[c.field]
+            elif name in opp:
+                v = opp[name]
                 ok = (
                     v not in (None, "")
                     if c.op == "is_set"

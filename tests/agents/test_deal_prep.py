@@ -198,6 +198,20 @@ def test_risks_come_from_the_latest_pipeline_health_run_only(
     assert (
         "no two-way activity in 40 days" in b["markdown"][0] and "old run" not in b["markdown"][0]
     )
+    # Only the latest run's rows are read (each weekly run adds its flags), and they are
+    # the rows filtering every run's to the latest gives.
+    from revstack.agents.deal_prep._inputs import _latest_flags
+    from tests.agents._contexts import agent_context
+
+    _flag(wh, "R000002", opp, "close_date_slipped", "pushed five times")
+    release_all()
+    ctx = agent_context(wh, "deal_prep")
+    flags, run = _latest_flags(ctx)
+    assert run == "R000002" and ctx.read_log["ops.risk_flags"] == 2  # not the old run's
+    whole = agent_context(wh, "deal_prep").table("ops.risk_flags")
+    assert flags.equals(
+        whole.filter(pl.col("run_id") == "R000002").sort("opportunity_id", "signal")
+    )
 
 
 def test_no_flags_yet_is_said_not_invented(briefed: Warehouse) -> None:
@@ -232,6 +246,45 @@ def test_the_identity_map_is_used_when_it_has_rows(briefed: Warehouse, tmp_path:
         for line in header.splitlines()
         if line.startswith("- Account") and "name check" in line
     ]
+
+
+def test_only_the_latest_hygiene_runs_clusters_are_read(briefed: Warehouse, tmp_path: Path) -> None:
+    """Each hygiene run adds its clusters to ops.identity_clusters; a run of deal prep reads
+    the latest run's rows only (not every week's), and they are the rows and order that
+    filtering the whole table to its latest run gives; the duplicates found come from it."""
+    from revstack.agents.deal_prep._hygiene import find_hygiene, latest_clusters
+    from tests.agents._contexts import agent_context
+
+    wh = _copy(briefed, tmp_path / "clusters.duckdb")
+    with wh.connect() as con:
+        a, b, c = frame(con, "SELECT account_id FROM crm.accounts ORDER BY 1 LIMIT 3")[
+            "account_id"
+        ].to_list()
+        con.execute("DELETE FROM ops.identity_clusters")
+        rows = [  # the older run put a with b, the latest puts a with c
+            ("R000001", "accounts", a, a, 2, 0.91),
+            ("R000001", "accounts", b, a, 2, 0.91),
+            ("R000002", "accounts", c, a, 2, 0.88),
+            ("R000002", "accounts", a, a, 2, 0.88),
+            ("R000002", "contacts", "C_X", "C_X", 1, 1.0),
+        ]
+        con.executemany("INSERT INTO ops.identity_clusters VALUES (?, ?, ?, ?, ?, ?)", rows)
+    release_all()
+    ctx = agent_context(wh, "deal_prep")
+    whole = ctx.table("ops.identity_clusters")
+    assert latest_clusters(ctx).equals(whole.filter(pl.col("run_id") == "R000002"))
+    ctx = agent_context(wh, "deal_prep")
+    h = find_hygiene(
+        ctx,
+        ctx.definitions,
+        accounts=[a],
+        contacts=[],
+        opportunities=[],
+        all_accounts=ctx.table("crm.accounts"),
+        all_contacts=ctx.table("crm.contacts"),
+    )
+    assert ctx.read_log["ops.identity_clusters"] == 3  # the latest run's rows, not all five
+    assert [d.other for d in h.duplicates[("accounts", a)]] == [c]
 
 
 def test_news_from_a_feed_file_is_cited(briefed: Warehouse, tmp_path: Path) -> None:
@@ -691,6 +744,34 @@ def test_a_run_leaves_the_garbage_collector_as_it_found_it(
     finally:
         gc.enable() if was else gc.disable()
     assert result.metadata["briefings"] == 1  # built (on demand: always)
+
+
+def test_a_batch_leaves_nothing_for_the_cyclic_collector() -> None:
+    """A run builds briefings with the collector paused and turns it back on after; what a
+    batch made must go by reference counts when it is dropped, or the first collection
+    after the pause walks all of it (its numberings referred to themselves: 180k objects
+    on mid's weekly run)."""
+    import gc
+
+    from revstack.agents._cite import Cite, Note, Statement
+    from revstack.agents.deal_prep._batch import Batch
+
+    cites = [
+        Cite("crm.activities", (("activity_id", f"X{i}"),), "occurred_at", i) for i in range(50)
+    ]
+    items = [Statement.of("deal", "Many.", cites), Note("news", "No news.")]
+    was = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        batch = Batch()
+        numbers = batch.add(items)
+        assert batch.render([("T", "S", numbers)]) and batch.payloads([numbers])
+        del batch
+        assert gc.collect() == 0
+    finally:
+        if was:
+            gc.enable()
 
 
 def test_rows_made_on_lookup_read_as_the_list_of_dicts() -> None:
