@@ -137,17 +137,19 @@ def states_at(
     have = set(kept.rows["as_of"].unique().to_list())
     old = [m for m in wanted if m <= kept.as_of and m in have]
     new = [m for m in wanted if m not in set(old)]
-    rows = kept.rows.filter(
-        pl.col("as_of").is_in(pl.Series(old, dtype=pl.Datetime("us")).implode())
-    )
+    at_old = pl.col("as_of").is_in(pl.Series(old, dtype=pl.Datetime("us")).implode())
     changed = _affected(inp, kept)
-    changed = changed.filter(changed.is_in(rows["opportunity_id"].unique().implode()))
-    parts = [rows.join(changed.to_frame(), on="opportunity_id", how="anti")]
+    held = kept.rows.select("as_of", "opportunity_id").filter(at_old)["opportunity_id"]
+    changed = changed.filter(changed.is_in(held.unique().implode()))
+    # One copy of the ~855k stored rows of mid, not three (a copy is ~0.3 s of CPU). A
+    # deal without an id is kept, as an anti-join keeps it.
+    recomputed = pl.col("opportunity_id").is_in(changed.implode()).fill_null(False)
+    parts = [kept.rows.filter(at_old & ~recomputed)]
     if len(changed) and old:
         parts.append(_compute(inp, old, changed))
     if new:
         parts.append(_compute(inp, new, _maybe_open(inp, min(new))))
-    out = pl.concat(parts).sort("as_of", "opportunity_id")
+    out = _by_moment_and_deal(pl.concat(parts))
     return out, {
         "reused_moments": len(old),
         "computed_moments": len(new),
@@ -155,6 +157,14 @@ def states_at(
         "store": bool(set(new) & set(fixed)),
         "why": f"reused the rows of moments up to {kept.as_of}",
     }
+
+
+def _by_moment_and_deal(rows: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` sorted by moment and deal (one row each, so any sort gives these rows in
+    this order): the order sorted on the two keys alone, then one gather of every
+    column, about half the CPU of sorting the whole frame."""
+    order = rows.select(pl.arg_sort_by("as_of", "opportunity_id"))
+    return rows[order.to_series()]
 
 
 def _why_not(inp: Inputs, kept: Kept | None) -> str | None:
@@ -203,6 +213,7 @@ def _maybe_open(inp: Inputs, start: dt.datetime) -> pl.Series:
     closed = [s.key for s in inp.definitions.stages if s.closed]
     last = (
         inp.feature_tables["crm.opportunity_history"]
+        .select("opportunity_id", "changed_at", "history_id", "stage")  # not every column
         .sort("changed_at", "history_id")
         .group_by("opportunity_id")
         .agg(pl.col("changed_at").last(), pl.col("stage").last())

@@ -83,6 +83,23 @@ def test_the_next_weeks_rows_are_a_full_replays(weeks: dict) -> None:
 
 
 @pytest.mark.slow
+def test_stored_rows_read_in_any_order_give_the_full_replays(weeks: dict) -> None:
+    """The stored table is read in any order (``_states.read``): the rows come out sorted
+    by moment and deal all the same, with the moments computed this week in place."""
+    kept: _states.Kept = weeks["kept"]
+    shuffled = _states.Kept(
+        kept.as_of, kept.guard, kept.departed, kept.rows.sample(fraction=1.0, shuffle=True, seed=3)
+    )
+    assert not shuffled.rows.equals(kept.rows)
+    inp = _inputs_of(Warehouse(weeks["after"]), AFTER)
+    moments = _moments(inp)
+    incr, note = _states.states_at(inp, moments, shuffled)
+    full, _ = _states.states_at(inp, moments, None)
+    assert note["computed_moments"] >= 1 and note["reused_moments"] > 20
+    assert incr.equals(full)
+
+
+@pytest.mark.slow
 def test_a_contact_edited_after_the_stored_as_of_is_recomputed(weeks: dict, tmp_path: Path) -> None:
     """A champion counted as gone at stored moments (inactive or bounced, record unchanged
     since) whose record is edited after the stored as-of counts no more at those moments
