@@ -25,7 +25,6 @@ fitted one did, to the bit, without anything in the warehouse being code.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -56,17 +55,6 @@ __all__ = [
 # A tree node as scikit-learn's tree walk reads it (value, feature, threshold, children, ...).
 NODE_DTYPE = PREDICTOR_RECORD_DTYPE
 _NO_BITSETS = np.zeros((0, 8), dtype=np.uint32)
-# Rows a thread walks the trees for, at least: a weekly run scores ~21,500 live rows of mid
-# (two halves); the backtest's blocks score more, a small test's fewer (one part).
-_MIN_PART = 4096
-
-
-def _row_parts(n: int, threads: int | None = None) -> list[tuple[int, int]]:
-    """``[lo, hi)`` row ranges to predict at once: one per core (at most two), each of
-    ``_MIN_PART`` rows at least."""
-    k = max(1, min(threads or min(os.cpu_count() or 1, 2), n // _MIN_PART))
-    edges = [n * i // k for i in range(k + 1)]
-    return list(zip(edges[:-1], edges[1:], strict=True))
 
 
 @dataclass(frozen=True)
@@ -117,25 +105,13 @@ class Trees:
         if x.shape[1] != self.n_features:
             raise ValueError(f"{x.shape[1]} features given, the trees know {self.n_features}")
         x = self._encoded(x)
-        cuts = _row_parts(len(x))
-        if len(cuts) == 1:
-            return expit(self._raw(x))
-        # A row's sum over the trees reads that row alone, in the same order whichever
-        # rows walk with it, so the halves give the whole's numbers. The tree walk holds
-        # no GIL, so two threads use both cores; OpenMP stays at one thread each (its
-        # spinning threads slowed fits many times over on a shared box: docs/forecast.md).
-        with ThreadPoolExecutor(len(cuts)) as pool:
-            parts = list(pool.map(lambda r: self._raw(x[r[0] : r[1]]), cuts))
-        return expit(np.concatenate(parts))
-
-    def _raw(self, x: np.ndarray) -> np.ndarray:
         raw = np.zeros(len(x), dtype=np.float64)
         raw += self.baseline
         for nodes, bits in zip(self.nodes, self.cat_bitsets, strict=True):
             raw += TreePredictor(nodes, _NO_BITSETS, bits).predict(
                 x, self.known_cat_bitsets, self.f_idx_map, 1
             )
-        return raw
+        return expit(raw)
 
     def _encoded(self, x: np.ndarray) -> np.ndarray:
         """As scikit-learn's OrdinalEncoder (unknown and missing: NaN) and ColumnTransformer

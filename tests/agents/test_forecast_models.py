@@ -7,7 +7,6 @@ checks is refitted, not walked."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 from pathlib import Path
 
@@ -166,37 +165,6 @@ def test_the_trees_as_numbers_predict_what_scikit_learn_predicts() -> None:
     test[:, 2] = rng.integers(-1, 9, len(test))  # -1, 6, 7 and 8 were never seen
     test[rng.random(test.shape) < 0.1] = np.nan
     assert np.array_equal(Trees.of(hgb).predict_proba(test), hgb.predict_proba(test)[:, 1])
-
-
-def test_rows_walked_in_parts_give_the_whole_walks_probabilities(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A weekly run's ~21,500 live rows are walked in two threads: every row's probability
-    is the one a single walk over all rows gives, and scikit-learn's."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    from revstack.agents.forecast import _model
-
-    rng = np.random.default_rng(8)
-    x = rng.normal(size=(3000, 4))
-    x[:, 1] = rng.integers(0, 5, len(x))
-    y = (x[:, 0] + (x[:, 1] == 2) + rng.normal(size=len(x)) > 0.3).astype(int)
-    hgb = HistGradientBoostingClassifier(max_iter=30, categorical_features=[1], random_state=0).fit(
-        x, y
-    )
-    test = rng.normal(size=(9001, 4))
-    test[:, 1] = rng.integers(-1, 7, len(test))
-    test[rng.random(test.shape) < 0.1] = np.nan
-    trees = Trees.of(hgb)
-    assert _model._row_parts(9001, threads=2) == [(0, 4500), (4500, 9001)]
-    assert _model._row_parts(9001, threads=1) == [(0, 9001)]
-    assert _model._row_parts(5000, threads=2) == [(0, 5000)]  # halves under _MIN_PART rows
-    monkeypatch.setattr(_model, "_MIN_PART", 1000)
-    assert len(_model._row_parts(9001)) == min(os.cpu_count() or 1, 2)  # two on a 2-core box
-    parted = trees.predict_proba(test)
-    whole = _model.expit(trees._raw(trees._encoded(test)))
-    assert np.array_equal(parted, whole)
-    assert np.array_equal(parted, hgb.predict_proba(test)[:, 1])
 
 
 def test_the_key_digests_what_the_fit_reads() -> None:
