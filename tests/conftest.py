@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -89,23 +90,45 @@ def small_company(_small_built: Path, tmp_path_factory: pytest.TempPathFactory) 
     return Warehouse(_copy(tmp_path_factory, _small_built))
 
 
+def revstack_cli(*args: str, db: Path) -> subprocess.CompletedProcess:
+    """``revstack ARGS --db DB`` in a process of its own, as a person types it."""
+    return subprocess.run(
+        [sys.executable, "-m", "revstack", *args, "--db", str(db)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        # a guard against a hang, not a speed check: `run` on the small company took
+        # 66 s in CI and over 300 s on this 2-core machine at load 11
+        timeout=1200,
+    )
+
+
 @pytest.fixture(scope="session")
-def small_run(_small_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The small company (copied) with three people, audited, after `revstack run`: a file
-    to copy, never to write."""
-    from revstack.agents.engine import add_person, run_agents
-    from revstack.agents.registry import specs
-    from revstack.contracts import load_definitions
+def _small_run_built(_small_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small company (copied) with three people, after `revstack run --json`, all
+    through the command line; what the run printed is kept beside it as ``.json``.
+
+    Built through the CLI so that the one run of all five agents on the small company
+    serves both the tests that read its state and the CLI's end-to-end test
+    (tests/test_cli.py), which before made and ran a company of its own."""
 
     def build(path: Path) -> None:
         shutil.copy(_small_built, path)
-        wh = Warehouse(path)
-        add_person(wh, "ana", "admin", by="ana")
-        add_person(wh, "rev", "reviewer", by="ana")
-        add_person(wh, "vic", "viewer", by="ana")
-        run_agents(wh, specs(), definitions=load_definitions())
+        for name, role in (("ana", "admin"), ("rev", "reviewer"), ("vic", "viewer")):
+            added = revstack_cli("people", "add", name, "--role", role, "--by", "ana", db=path)
+            assert added.returncode == 0, added.stderr
+        run = revstack_cli("run", "--json", db=path)
+        assert run.returncode == 0, run.stderr
+        path.with_suffix(".json").write_text(run.stdout)
 
-    return _copy(tmp_path_factory, _built_once(tmp_path_factory, "small_run", build))
+    return _built_once(tmp_path_factory, "small_run", build)
+
+
+@pytest.fixture(scope="session")
+def small_run(_small_run_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small company (copied) with three people, audited, after `revstack run`: a file
+    to copy, never to write."""
+    return _copy(tmp_path_factory, _small_run_built)
 
 
 @pytest.fixture(scope="session")
