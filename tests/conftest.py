@@ -132,6 +132,32 @@ def small_run(_small_run_built: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="session")
+def hygiene_built(_small_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small company (copied) with three people after one engine run of the hygiene
+    agent alone: a file to copy, never to write. The hygiene tests (its proposals, its
+    questions about pairs, its stored identity resolution) each made a company of their
+    own and ran the agent on it; the run is the same, so it is made once."""
+    from revstack.agents.engine import add_person, run_agents
+    from revstack.agents.registry import specs
+
+    def build(path: Path) -> None:
+        shutil.copy(_small_built, path)
+        wh = Warehouse(path)
+        add_person(wh, "ana", "admin", by="ana")
+        add_person(wh, "rev", "reviewer", by="ana")
+        add_person(wh, "vic", "viewer", by="ana")
+        [result] = run_agents(wh, specs(), only="crm_hygiene")
+        assert result.status == "succeeded", result.message
+
+    return _built_once(tmp_path_factory, "hygiene", build)
+
+
+def copy_of(factory: pytest.TempPathFactory, built: Path) -> Warehouse:
+    """A private copy of a file a session fixture built, for a module's fixture."""
+    return Warehouse(_copy(factory, built))
+
+
+@pytest.fixture(scope="session")
 def forecast_company(_small_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
     """A copy of the small company after one run of the forecast agent (its outputs stored)."""
     from revstack.agents.engine import run_agents
