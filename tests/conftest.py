@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -178,6 +179,45 @@ def shared_data() -> Path:
             pytest.fail(f"real data not found at {SHARED_DATA}")
         pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+REAL_EXPORTS = {"salesforce_sample": "salesforce", "maven_crm": "maven"}
+"""The real exports in shared/data the whole stack runs on, and their formats."""
+
+
+@pytest.fixture(scope="session")
+def real_export_run(
+    shared_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], Path]:
+    """``built(folder)``: the real export ``folder`` (one of REAL_EXPORTS) imported with
+    `revstack ingest`, audited, with one admin, after `revstack run --json`: a file to
+    copy, never to write. Beside it, ``.json`` holds the audit's score, and the run's
+    exit code and what it printed.
+
+    The agents' tests (every agent finishes on it), the CLI's (`revstack run` exits 0)
+    and the dashboard's (every page works on it) each imported the export and ran the
+    agents on it; the same import and run, made once."""
+    from revstack.agents.engine import add_person
+    from revstack.contracts import load_definitions
+    from revstack.metrics.quality import audit
+
+    def built(folder: str) -> Path:
+        def build(path: Path) -> None:
+            ingested = revstack_cli(
+                "ingest", REAL_EXPORTS[folder], str(shared_data / folder), db=path
+            )
+            assert ingested.returncode == 0, ingested.stderr
+            wh = Warehouse(path)
+            score = audit(wh, load_definitions()).score
+            add_person(wh, "ana", "admin", by="ana")
+            release_all()
+            run = revstack_cli("run", "--json", db=path)
+            said = {"audit_score": score, "exit": run.returncode, "stderr": run.stderr}
+            path.with_suffix(".json").write_text(json.dumps({**said, "stdout": run.stdout}))
+
+        return _built_once(tmp_path_factory, folder, build)
+
+    return built
 
 
 # DuckDB 2's nanobind module reports "leaked function" objects when the interpreter
