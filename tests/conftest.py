@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -89,13 +91,55 @@ def small_company(_small_built: Path, tmp_path_factory: pytest.TempPathFactory) 
     return Warehouse(_copy(tmp_path_factory, _small_built))
 
 
+def revstack_cli(*args: str, db: Path) -> subprocess.CompletedProcess:
+    """``revstack ARGS --db DB`` in a process of its own, as a person types it."""
+    return subprocess.run(
+        [sys.executable, "-m", "revstack", *args, "--db", str(db)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        # a guard against a hang, not a speed check: `run` on the small company took
+        # 66 s in CI and over 300 s on this 2-core machine at load 11
+        timeout=1200,
+    )
+
+
 @pytest.fixture(scope="session")
-def small_run(_small_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _small_run_built(_small_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small company (copied) with three people, after `revstack run --json`, all
+    through the command line; what the run printed is kept beside it as ``.json``.
+
+    Built through the CLI so that the one run of all five agents on the small company
+    serves both the tests that read its state and the CLI's end-to-end test
+    (tests/test_cli.py), which before made and ran a company of its own."""
+
+    def build(path: Path) -> None:
+        shutil.copy(_small_built, path)
+        for name, role in (("ana", "admin"), ("rev", "reviewer"), ("vic", "viewer")):
+            added = revstack_cli("people", "add", name, "--role", role, "--by", "ana", db=path)
+            assert added.returncode == 0, added.stderr
+        run = revstack_cli("run", "--json", db=path)
+        assert run.returncode == 0, run.stderr
+        path.with_suffix(".json").write_text(run.stdout)
+
+    return _built_once(tmp_path_factory, "small_run", build)
+
+
+@pytest.fixture(scope="session")
+def small_run(_small_run_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small company (copied) with three people, audited, after `revstack run`: a file
     to copy, never to write."""
+    return _copy(tmp_path_factory, _small_run_built)
+
+
+@pytest.fixture(scope="session")
+def hygiene_built(_small_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small company (copied) with three people after one engine run of the hygiene
+    agent alone: a file to copy, never to write. The hygiene tests (its proposals, its
+    questions about pairs, its stored identity resolution) each made a company of their
+    own and ran the agent on it; the run is the same, so it is made once."""
     from revstack.agents.engine import add_person, run_agents
     from revstack.agents.registry import specs
-    from revstack.contracts import load_definitions
 
     def build(path: Path) -> None:
         shutil.copy(_small_built, path)
@@ -103,23 +147,26 @@ def small_run(_small_built: Path, tmp_path_factory: pytest.TempPathFactory) -> P
         add_person(wh, "ana", "admin", by="ana")
         add_person(wh, "rev", "reviewer", by="ana")
         add_person(wh, "vic", "viewer", by="ana")
-        run_agents(wh, specs(), definitions=load_definitions())
+        [result] = run_agents(wh, specs(), only="crm_hygiene")
+        assert result.status == "succeeded", result.message
 
-    return _copy(tmp_path_factory, _built_once(tmp_path_factory, "small_run", build))
+    return _built_once(tmp_path_factory, "hygiene", build)
+
+
+def copy_of(factory: pytest.TempPathFactory, built: Path) -> Warehouse:
+    """A private copy of a file a session fixture built, for a module's fixture."""
+    return Warehouse(_copy(factory, built))
 
 
 @pytest.fixture(scope="session")
-def forecast_company(_small_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
-    """A copy of the small company after one run of the forecast agent (its outputs stored)."""
-    from revstack.agents.engine import run_agents
-    from revstack.agents.registry import specs
+def forecast_company(_small_run_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    """A copy of the small company after a run of the forecast agent (its outputs stored).
 
-    def build(path: Path) -> None:
-        shutil.copy(_small_built, path)
-        [result] = run_agents(Warehouse(path), specs(), only="forecast")
-        assert result.status == "succeeded", result.message
-
-    return Warehouse(_copy(tmp_path_factory, _built_once(tmp_path_factory, "forecast", build)))
+    The copy is small_run's: the forecast ran there after the other four agents, and it
+    stored what a run of the forecast alone on the small company stores (every forecast
+    table equal but for run ids, floats to 9 significant digits), so the forecast's
+    tests no longer wait for a second full replay of the same company."""
+    return Warehouse(_copy(tmp_path_factory, _small_run_built))
 
 
 @pytest.fixture(scope="session")
@@ -129,6 +176,45 @@ def shared_data() -> Path:
             pytest.fail(f"real data not found at {SHARED_DATA}")
         pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+REAL_EXPORTS = {"salesforce_sample": "salesforce", "maven_crm": "maven"}
+"""The real exports in shared/data the whole stack runs on, and their formats."""
+
+
+@pytest.fixture(scope="session")
+def real_export_run(
+    shared_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], Path]:
+    """``built(folder)``: the real export ``folder`` (one of REAL_EXPORTS) imported with
+    `revstack ingest`, audited, with one admin, after `revstack run --json`: a file to
+    copy, never to write. Beside it, ``.json`` holds the audit's score, and the run's
+    exit code and what it printed.
+
+    The agents' tests (every agent finishes on it), the CLI's (`revstack run` exits 0)
+    and the dashboard's (every page works on it) each imported the export and ran the
+    agents on it; the same import and run, made once."""
+    from revstack.agents.engine import add_person
+    from revstack.contracts import load_definitions
+    from revstack.metrics.quality import audit
+
+    def built(folder: str) -> Path:
+        def build(path: Path) -> None:
+            ingested = revstack_cli(
+                "ingest", REAL_EXPORTS[folder], str(shared_data / folder), db=path
+            )
+            assert ingested.returncode == 0, ingested.stderr
+            wh = Warehouse(path)
+            score = audit(wh, load_definitions()).score
+            add_person(wh, "ana", "admin", by="ana")
+            release_all()
+            run = revstack_cli("run", "--json", db=path)
+            said = {"audit_score": score, "exit": run.returncode, "stderr": run.stderr}
+            path.with_suffix(".json").write_text(json.dumps({**said, "stdout": run.stdout}))
+
+        return _built_once(tmp_path_factory, folder, build)
+
+    return built
 
 
 # DuckDB 2's nanobind module reports "leaked function" objects when the interpreter

@@ -6,20 +6,16 @@ import polars as pl
 import pytest
 
 from revstack.agents.crm_hygiene import CrmHygiene
-from revstack.agents.engine import add_person, decide, run_agents
+from revstack.agents.engine import decide, run_agents
 from revstack.agents.registry import specs
-from revstack.data.generator import generate
 from revstack.data.warehouse import Warehouse, frame, release_all
+from tests.conftest import copy_of
 
 
 @pytest.fixture(scope="module")
-def ran(tmp_path_factory) -> Warehouse:
-    wh = Warehouse(tmp_path_factory.mktemp("hygiene") / "small.duckdb")
-    generate(wh, scale="small", seed=5)
-    add_person(wh, "ana", "admin", by="ana")
-    run_agents(wh, specs(), only="crm_hygiene")
-    release_all()
-    return wh
+def ran(hygiene_built, tmp_path_factory) -> Warehouse:
+    """The small company after one hygiene run (tests/conftest.py), this module's copy."""
+    return copy_of(tmp_path_factory, hygiene_built)
 
 
 def _proposals(wh: Warehouse) -> pl.DataFrame:

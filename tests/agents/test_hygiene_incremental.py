@@ -16,12 +16,13 @@ import polars as pl
 import pytest
 
 from revstack.agents.crm_hygiene import CrmHygiene
-from revstack.agents.engine import add_person, mark_pair, run_agents
+from revstack.agents.engine import mark_pair, run_agents
 from revstack.agents.registry import specs
 from revstack.contracts import load_definitions
 from revstack.data.inventory import data_as_of
 from revstack.data.warehouse import Warehouse, frame, release_all, scalar
 from tests.agents._contexts import agent_context
+from tests.conftest import copy_of
 
 pytestmark = pytest.mark.slow  # each case runs the agent on the small company
 
@@ -29,18 +30,10 @@ _CLUSTERS = "SELECT * EXCLUDE (run_id) FROM ops.identity_clusters WHERE run_id =
 
 
 @pytest.fixture(scope="module")
-def stored(small_company: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
-    """A copy of the small company after one hygiene run: its resolution is stored."""
-    release_all()
-    path = Path(tmp_path_factory.mktemp("identity_store")) / "stored.duckdb"
-    shutil.copy(small_company.path, path)
-    wh = Warehouse(path)
-    add_person(wh, "ana", "admin", by="ana")
-    add_person(wh, "rev", "reviewer", by="ana")
-    [result] = run_agents(wh, specs(), only="crm_hygiene")
-    assert result.status == "succeeded", result.message
-    release_all()
-    return wh
+def stored(hygiene_built: Path, tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
+    """A copy of the small company after one hygiene run (tests/conftest.py): its
+    resolution is stored."""
+    return copy_of(tmp_path_factory, hygiene_built)
 
 
 def _copy(wh: Warehouse, tmp_path: Path) -> Warehouse:

@@ -11,17 +11,16 @@ import pytest
 
 from revstack.agents.engine import (
     EngineError,
-    add_person,
     identity_labels,
     mark_pair,
     run_agents,
     verify,
 )
 from revstack.agents.registry import specs
-from revstack.data.generator import generate
 from revstack.data.identity import review_pairs
 from revstack.data.identity._labels import STRENGTH, apply_shifts, learn_shifts
 from revstack.data.warehouse import Warehouse, frame, release_all
+from tests.conftest import copy_of
 
 
 def test_an_answer_moves_its_kind_of_pair_and_no_other() -> None:
@@ -69,15 +68,9 @@ def test_the_pairs_asked_about_are_one_per_kind_nearest_an_even_chance() -> None
 
 
 @pytest.fixture(scope="module")
-def company(tmp_path_factory) -> Warehouse:
-    wh = Warehouse(tmp_path_factory.mktemp("review") / "small.duckdb")
-    generate(wh, scale="small", seed=4)
-    add_person(wh, "ana", "admin", by="ana")
-    add_person(wh, "rev", "reviewer", by="ana")
-    add_person(wh, "vic", "viewer", by="ana")
-    run_agents(wh, specs(), only="crm_hygiene")
-    release_all()
-    return wh
+def company(hygiene_built, tmp_path_factory) -> Warehouse:
+    """The small company after one hygiene run (tests/conftest.py), this module's copy."""
+    return copy_of(tmp_path_factory, hygiene_built)
 
 
 def _review(wh: Warehouse) -> pl.DataFrame:

@@ -4,19 +4,16 @@ is what the metrics say, or a helpful empty state where the data has nothing."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from revstack.agents.engine import add_person, run_agents
-from revstack.agents.registry import specs
-from revstack.contracts import load_definitions
-from revstack.data.ingest import ingest
-from revstack.data.warehouse import Warehouse, release_all
+from revstack.data.warehouse import Warehouse
 from revstack.metrics.drilldown import drill_down
 from revstack.metrics.health import agent_uptime
-from revstack.metrics.quality import audit
 from tests.dashboard.test_pages import APP, PAGES, agent_tiles
 
 
@@ -25,14 +22,14 @@ from tests.dashboard.test_pages import APP, PAGES, agent_tiles
 )
 @pytest.mark.slow
 def test_every_page_works_on_a_real_export(
-    fmt: str, folder: str, shared_data: Path, tmp_path: Path, monkeypatch
+    fmt: str, folder: str, real_export_run, tmp_path: Path, monkeypatch
 ) -> None:
+    # imported, audited and run once per session (tests/conftest.py), with `revstack run`
+    built = real_export_run(folder)
     wh = Warehouse(tmp_path / f"{fmt}.duckdb")
-    ingest(wh, fmt, shared_data / folder)
-    report = audit(wh, load_definitions())
-    add_person(wh, "ana", "admin", by="ana")
-    run_agents(wh, specs(), definitions=load_definitions())
-    release_all()
+    shutil.copy(built, wh.path)
+    ran = json.loads(built.with_suffix(".json").read_text())
+    assert ran["exit"] == 0, ran["stdout"] + ran["stderr"]
     monkeypatch.setenv("REVSTACK_DB", str(wh.path))
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
@@ -42,7 +39,7 @@ def test_every_page_works_on_a_real_export(
         assert at.title[0].value, page
         if page.endswith("data_quality.py"):
             shown = {m.label: m.value for m in at.metric}
-            assert shown["Data quality score"] == f"{report.score:.1f}"
+            assert shown["Data quality score"] == f"{ran['audit_score']:.1f}"
             for kind in at.selectbox(key="dq_kind").options:  # every check, its worst figure
                 at.selectbox(key="dq_kind").set_value(kind).run()
                 assert not at.exception, f"{kind}: {at.exception[0].message}"
