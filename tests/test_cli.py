@@ -11,19 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.agents.conftest import engine_wh, run_wh  # noqa: F401 - shared fixtures
-from tests.conftest import ROOT
+from tests.conftest import ROOT, revstack_cli
 
-
-def _run(*args: str, db: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "revstack", *args, "--db", str(db)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        # a guard against a hang, not a speed check: `run --schedule` on the small
-        # company took 66 s in CI and over 300 s on this 2-core machine at load 11
-        timeout=1200,
-    )
+_run = revstack_cli
 
 
 @pytest.mark.slow
