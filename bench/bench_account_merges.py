@@ -11,6 +11,8 @@ over a seed group, with 95% Wilson intervals:
 - the account merges' calibration: the share right per match-probability band (a
   reviewer approving a batch of merges at 0.95-1.0 should find nearly all of them right,
   and more of them right than at 0.8-0.9);
+- the merges whose names agree at no level, and how many of those the model is sure of
+  (two companies at one address, docs/identity.md);
 - the hierarchy: candidate pairs of accounts the CRM links parent and child, and how
   many of them ended in one cluster.
 
@@ -78,7 +80,7 @@ def _merges(res: Any, records: pl.DataFrame, truth: pl.DataFrame, kind: str) -> 
         left_id=pl.min_horizontal("record_id", "entity"),
         right_id=pl.max_horizontal("record_id", "entity"),
     )
-    pairs = res.pairs.select("left_id", "right_id", "probability")
+    pairs = res.pairs.select("left_id", "right_id", "probability", "g_name")
     missing = todo.select("left_id", "right_id").join(pairs, on=["left_id", "right_id"], how="anti")
     if not missing.is_empty():  # linked through others: the pair itself is scored
         pairs = pl.concat([pairs, res.score(missing).select(pairs.columns)])
@@ -87,7 +89,7 @@ def _merges(res: Any, records: pl.DataFrame, truth: pl.DataFrame, kind: str) -> 
         todo.join(pairs, on=["left_id", "right_id"], how="left")
         .join(t.rename({"record_id": "left_id", "entity_id": "l"}), on="left_id")
         .join(t.rename({"record_id": "right_id", "entity_id": "r"}), on="right_id")
-        .select("probability", right=pl.col("l") == pl.col("r"))
+        .select("probability", right=pl.col("l") == pl.col("r"), names_differ=pl.col("g_name") == 0)
     )
 
 
@@ -153,6 +155,13 @@ def _report(label: str, runs: list[dict[str, Any]]) -> None:
             f"    probability {lo:.2f}-{min(hi, 1.0):.2f}: "
             f"{_share(int(band['right'].sum()), len(band))}"
         )
+    # Two companies in one building (docs/identity.md): names that agree at no level.
+    odd = merges.filter(pl.col("names_differ"))
+    sure = odd.filter(pl.col("probability") >= 0.95)
+    print(
+        f"  merges whose names agree at no level: {_share(int(odd['right'].sum()), len(odd))};"
+        f" at 0.95 or more: {_share(int(sure['right'].sum()), len(sure))}"
+    )
     h = {k: sum(r["hierarchy"][k] for r in runs) for k in runs[0]["hierarchy"]}
     print(f"  CRM parent/child candidate pairs: {h}")
 
