@@ -37,13 +37,14 @@ import numpy as np
 import polars as pl
 
 from revstack.agents.engine import Context
-from revstack.data.identity import KINDS, FellegiSunter, StoredResolution
+from revstack.data.identity import KINDS, FellegiSunter, StoredResolution, agree_groups
 
 __all__ = ["STORE_TABLES", "Estimate", "labels_digest", "model_key", "read", "stale", "to_rows"]
 
 STORE_TABLES = ("ops.identity_models", "ops.identity_records", "ops.identity_pairs")
-# Bumped when what is stored, or how the agent reads it back, changes.
-FORMAT = 1
+# Bumped when what is stored, or how the agent reads it back, changes (2: a place's
+# agreements count once, so a model estimated before is estimated again).
+FORMAT = 2
 _GCOLS = [f"g_{k}" for k in KINDS]
 
 
@@ -130,7 +131,8 @@ def _one(
     groups = tuple(tuple(int(k) for k in g) for g in r["groups"])
     if any(k < 0 or k >= len(m) for g in groups for k in g):
         raise ValueError(f"{kind}: a group names a comparison the model does not have")
-    model = FellegiSunter(groups=groups)
+    # Not stored: which comparisons agree as one follows from the kinds.
+    model = FellegiSunter(groups=groups, agree=agree_groups(list(r["kinds"])))
     model.n_levels_, model.m_, model.u_, model.lambda_, model.sessions_ = n_levels, m, u, lam, []
     shifts = None
     if r["shift_kind"]:

@@ -7,6 +7,7 @@ any CSV. A resolution can be stored and a later one redo only what changed
 (``resolve_incremental``). See docs/identity.md.
 """
 
+from revstack.data.identity._compare import agree_groups
 from revstack.data.identity._file import dedupe_file, parse_fields, read_records
 from revstack.data.identity._golden import GOLDEN_FIELDS, SOURCE_TRUST, golden_records
 from revstack.data.identity._incremental import changes, resolve_incremental
@@ -23,6 +24,7 @@ __all__ = [
     "FellegiSunter",
     "Resolution",
     "StoredResolution",
+    "agree_groups",
     "changes",
     "dedupe_file",
     "fingerprints",

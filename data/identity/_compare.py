@@ -18,6 +18,7 @@ from revstack.data.identity._places import apart_sql
 __all__ = [
     "Comparison",
     "Rule",
+    "agree_groups",
     "apart_kinds",
     "comparisons_for",
     "blocking_rules",
@@ -243,6 +244,19 @@ def comparisons_for(columns: set[str]) -> list[Comparison]:
                 comparison = replace(comparison, tf=False)
             out.append(comparison)
     return out
+
+
+# Kinds that describe one place: two companies in one building share the street address,
+# the postcode and the city, so agreement on all three is not three pieces of evidence
+# (docs/identity.md, Two companies in one building).
+ONE_PLACE = ("address", "zip", "city")
+
+
+def agree_groups(kinds: list[str]) -> tuple[tuple[int, ...], ...]:
+    """Positions in ``kinds`` of comparisons whose agreements count once (``FellegiSunter``'s
+    ``agree``): those of one place, when there are two or more."""
+    place = tuple(i for i, k in enumerate(kinds) if k in ONE_PLACE)
+    return (place,) if len(place) > 1 else ()
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ class FellegiSunter:
         max_iter: int = 100,
         tol: float = 1e-6,
         groups: tuple[tuple[int, ...], ...] = (),
+        agree: tuple[tuple[int, ...], ...] = (),
         ordered: tuple[int, ...] = (),
     ) -> None:
         self.max_iter = max_iter
@@ -50,6 +51,10 @@ class FellegiSunter:
         # postcode and switchboard at once): their disagreements count once, by the
         # strongest, instead of as independent evidence.
         self.groups = groups
+        # Comparisons that say one thing when they agree (a street address, its postcode
+        # and its city: two companies in one building agree on all three): their
+        # agreements count once, by the strongest.
+        self.agree = agree
         # Comparisons whose levels say, in order, how alike two values are: a level never
         # weighs more than a level above it (see ``_monotone``).
         self.ordered = ordered
@@ -138,20 +143,33 @@ class FellegiSunter:
         return lam
 
     def _contributions(
-        self, patterns: np.ndarray, m: list[np.ndarray], active: list[int]
+        self,
+        patterns: np.ndarray,
+        m: list[np.ndarray],
+        active: list[int],
+        adjust: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Sum over comparisons of log2(m/u), with each group's disagreements counted once."""
+        """Sum over comparisons of log2(m/u) (plus ``adjust``, per pair and comparison),
+        with each group's disagreements, and each agreement group's agreements, counted
+        once."""
         parts = np.zeros((len(patterns), len(m)))
         for k in active:
             g = patterns[:, k]
             level_w = np.log2(m[k] / self.u_[k])
             parts[:, k] = np.where(g >= 0, level_w[np.clip(g, 0, None)], 0.0)
+        if adjust is not None:
+            parts += adjust
         total = parts.sum(axis=1)
         for group in self.groups:
             cols = [k for k in group if k in active]
             if len(cols) > 1:
                 neg = np.minimum(parts[:, cols], 0.0)
                 total += -neg.sum(axis=1) + neg.min(axis=1)
+        for group in self.agree:
+            cols = [k for k in group if k in active]
+            if len(cols) > 1:
+                pos = np.maximum(parts[:, cols], 0.0)
+                total += -pos.sum(axis=1) + pos.max(axis=1)
         return total
 
     def _posterior(
@@ -164,9 +182,12 @@ class FellegiSunter:
         """log2(m/u) per comparison and level."""
         return [np.log2(m / u) for m, u in zip(self.m_, self.u_, strict=True)]
 
-    def match_weight(self, patterns: np.ndarray) -> np.ndarray:
+    def match_weight(self, patterns: np.ndarray, adjust: np.ndarray | None = None) -> np.ndarray:
+        """The prior plus the evidence of each pattern; ``adjust`` (patterns x comparisons)
+        is added to a comparison's weight before groups are counted once (a
+        term-frequency adjustment of an agreed value)."""
         prior = np.log2(self.lambda_ / (1 - self.lambda_))
-        return prior + self._contributions(patterns, self.m_, list(range(len(self.m_))))
+        return prior + self._contributions(patterns, self.m_, list(range(len(self.m_))), adjust)
 
     def predict_proba(self, patterns: np.ndarray) -> np.ndarray:
         """Probability that each pattern's pair is one entity."""

@@ -16,6 +16,7 @@ from revstack.data.identity._cluster import ascending, cluster
 from revstack.data.identity._compare import (
     Comparison,
     Rule,
+    agree_groups,
     apart_kinds,
     blocking_rules,
     comparisons_for,
@@ -441,7 +442,7 @@ def _fit(
     # family, same given" are alternatives, neither stricter (and on mid seed 7 capping
     # them cost contacts 22 of 44,470 right pairs).
     ordered = tuple(k for k, c in enumerate(comparisons) if "name_sorted" in c.columns)
-    return FellegiSunter(groups=groups, ordered=ordered).fit(
+    return FellegiSunter(groups=groups, agree=agree_groups(kinds), ordered=ordered).fit(
         sessions, _patterns(pairs, gcols), _patterns(random_g, gcols), n_levels, total_pairs
     )
 
@@ -602,7 +603,7 @@ def _score(
         p = rule_probability(g, comparisons)
         weight = np.log2(p / (1 - p))
     else:
-        weight = model.match_weight(g)
+        adjust = np.zeros(g.shape)
         for k, c in enumerate(comparisons):
             if not c.tf or f"tf_{c.kind}" not in pairs.columns:
                 continue
@@ -610,9 +611,10 @@ def _score(
             tf = pairs[f"tf_{c.kind}"].fill_null(0.0).to_numpy()
             u_best = float(model.u_[k][best])
             at_best = (g[:, k] == best) & (tf > 0)
-            weight = weight + np.where(
+            adjust[:, k] = np.where(
                 at_best, np.log2(u_best / np.where(tf > 0, np.maximum(tf, u_best * 1e-3), 1.0)), 0.0
             )
+        weight = model.match_weight(g, adjust)
         p = 1.0 / (1.0 + np.exp2(-np.clip(weight, -60, 60)))
     return pairs.with_columns(
         match_weight=pl.Series(weight).round(3),

@@ -12,7 +12,8 @@ decides each pair by these rules, the same for every list:
   some agreement, and disagreement ("different"); a missing field counts nothing;
 - points: a strong name agreement +2, some name agreement +1, a name that differs -3;
   a strong identifier (address, phone, e-mail, domain, zip, city) +2, some +1, a
-  different one -1;
+  different one -1; the address, zip and city say where, once: of their agreements
+  only the best counts (two companies in one building share all three);
 - a pair links with 2 points or more: the names agree strongly and nothing disagrees,
   or the names agree somewhat and an identifier agrees.
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from revstack.data.identity._compare import Comparison
+from revstack.data.identity._compare import Comparison, agree_groups
 from revstack.data.identity._model import FellegiSunter
 
 __all__ = ["cannot_learn", "rule_points", "rule_probability"]
@@ -82,12 +83,16 @@ def cannot_learn(
 
 def rule_points(patterns: np.ndarray, comparisons: list[Comparison]) -> np.ndarray:
     """Points per pair (rows of ``patterns``: one level per comparison, -1 missing)."""
-    points = np.zeros(len(patterns))
+    parts = np.zeros(patterns.shape)
     for k, c in enumerate(comparisons):
         g = patterns[:, k]
         name = c.kind in _NAME_KINDS
-        points += np.where(g >= c.strong, 2.0, np.where(g >= c.weak, 1.0, 0.0)) * (g > 0)
-        points += np.where(g == 0, -3.0 if name else -1.0, 0.0)
+        parts[:, k] = np.where(g >= c.strong, 2.0, np.where(g >= c.weak, 1.0, 0.0)) * (g > 0)
+        parts[:, k] += np.where(g == 0, -3.0 if name else -1.0, 0.0)
+    points = parts.sum(axis=1)
+    for group in agree_groups([c.kind for c in comparisons]):
+        pos = np.maximum(parts[:, list(group)], 0.0)
+        points += pos.max(axis=1) - pos.sum(axis=1)
     return points
 
 

@@ -188,7 +188,8 @@ def test_generated_duplicates_are_found_against_truth(small_company: Warehouse) 
     # frequencies and the names keyed in as web addresses (docs/identity.md)
     assert a["precision"] >= 0.93 and a["recall"] >= 0.93, a
     # The surest links are the rightest: a look-alike company no longer scores highest
-    # (before the hierarchy, 89% of links at 0.95 or more were right, 75% of those below).
+    # (before the hierarchy, 89% of links at 0.95 or more were right, 75% of those below;
+    # since a place's agreements count once, every link of this seed is right).
     ids = truth_a.rename({"record_id": "left_id", "entity_id": "l"})
     links = (
         res.pairs.filter(pl.col("probability") >= 0.5)
@@ -197,7 +198,7 @@ def test_generated_duplicates_are_found_against_truth(small_company: Warehouse) 
         .with_columns(right=pl.col("l") == pl.col("r"), sure=pl.col("probability") >= 0.95)
     )
     share = dict(links.group_by("sure").agg(pl.col("right").mean()).iter_rows())
-    assert share[True] >= 0.93 and share[True] > share.get(False, 0.0), share
+    assert share[True] >= 0.93 and share[True] >= share.get(False, 0.0), share
     res = resolve(
         contacts,
         {"name": "name", "email": "email", "phone": "phone", "domain": "domain"},

@@ -10,11 +10,11 @@ import polars as pl
 import pytest
 
 from revstack.data.errors import InputError
-from revstack.data.identity import pairwise_scores, prepare, resolve
+from revstack.data.identity import FellegiSunter, agree_groups, pairwise_scores, prepare, resolve
 from revstack.data.identity._compare import comparisons_for
 from revstack.data.identity._prepare import address_parts
 from revstack.data.identity._resolve import _score
-from revstack.data.identity._rules import cannot_learn, rule_probability
+from revstack.data.identity._rules import cannot_learn, rule_points, rule_probability
 from revstack.data.identity._terms import add_term_columns
 from tests.conftest import ROOT
 
@@ -109,11 +109,53 @@ def test_rare_words_weigh_more_and_common_cities_count_less() -> None:
     assert counted["phone_tf"].to_list() == [0.5, 0.5, None, 0.25]
     # The model's exact-city weight moves with the city's frequency (Splink's adjustment).
     comps = comparisons_for({"city"})
-    model = SimpleNamespace(u_=[np.array([0.5, 0.1, 0.4])], match_weight=lambda g: np.zeros(len(g)))
+    model = FellegiSunter()  # m = u and an even prior: the adjustment is all the weight
+    model.m_ = model.u_ = [np.array([0.5, 0.1, 0.4])]
+    model.lambda_ = 0.5
     pairs = pl.DataFrame({"g_city": [2, 2], "tf_city": [0.75, 0.01]})
-    scored = _score(pairs, model, comps, rules=False)  # type: ignore[arg-type]
+    scored = _score(pairs, model, comps, rules=False)
     common, rare = scored["match_weight"].to_list()
-    assert common < 0 < rare
+    assert common == pytest.approx(np.log2(0.4 / 0.75), abs=1e-3)
+    assert rare == pytest.approx(np.log2(0.4 / 0.01), abs=1e-3)
+
+
+def test_one_place_counts_once_two_companies_in_one_building_are_not_one() -> None:
+    # Street, zip and city: a shared building agrees on all three. Counted as independent
+    # evidence (three sums) they outweighed names and websites that disagree.
+    comps = comparisons_for(
+        {"name", "name_sorted", "address", "address_no", "address_street", "city", "zip", "domain"}
+    )
+    kinds = [c.kind for c in comps]
+    assert kinds == ["name", "address", "city", "zip", "domain"]
+    assert agree_groups(kinds) == ((1, 2, 3),)
+    model = FellegiSunter(agree=agree_groups(kinds))
+    model.m_ = [np.array([0.02] + [0.98 / (len(c.levels))] * len(c.levels)) for c in comps]
+    model.u_ = [np.array([0.9] + [0.1 / (len(c.levels))] * len(c.levels)) for c in comps]
+    model.lambda_ = 1e-4
+    w = [np.log2(m / u) for m, u in zip(model.m_, model.u_, strict=True)]
+    top = [len(c.levels) for c in comps]
+    building = np.array([[0, top[1], top[2], top[3], 0]])  # same building, names differ
+    prior = np.log2(1e-4 / (1 - 1e-4))
+    by_hand = prior + w[0][0] + max(w[1][top[1]], w[2][top[2]], w[3][top[3]]) + w[4][0]
+    assert model.match_weight(building)[0] == pytest.approx(by_hand)
+    assert model.predict_proba(building)[0] < 0.01
+    # Without the group the same pattern would sum all three (the old, wrong count).
+    summed = prior + w[0][0] + w[1][top[1]] + w[2][top[2]] + w[3][top[3]] + w[4][0]
+    assert FellegiSunter.match_weight(_plain(model), building)[0] == pytest.approx(summed)
+    # Disagreements are untouched, and a place that differs still counts against.
+    moved = np.array([[top[0], 0, 0, 0, top[4]]])
+    assert model.match_weight(moved)[0] == pytest.approx(
+        prior + w[0][top[0]] + w[1][0] + w[2][0] + w[3][0] + w[4][top[4]]
+    )
+    # The rule set says where once too: different names in one building do not link.
+    points = rule_points(building, comps)
+    assert points[0] == -3 + 2 - 1 and rule_probability(building, comps)[0] < 0.5
+
+
+def _plain(model: FellegiSunter) -> FellegiSunter:
+    plain = FellegiSunter()
+    plain.m_, plain.u_, plain.lambda_ = model.m_, model.u_, model.lambda_
+    return plain
 
 
 def test_addresses_part_number_and_street_and_drop_units() -> None:
