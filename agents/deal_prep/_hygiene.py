@@ -23,7 +23,7 @@ from revstack.agents.engine import Context
 from revstack.contracts import required_fields_sql
 from revstack.data.normalize import company_key, domain_from_website
 
-__all__ = ["Duplicate", "Hygiene", "find_hygiene", "IDENTITY_MAP", "latest_clusters", "NAME_CHECK"]
+__all__ = ["Duplicate", "Hygiene", "find_hygiene", "IDENTITY_MAP", "NAME_CHECK"]
 
 IDENTITY_MAP = "identity map"
 NAME_CHECK = "name check"
@@ -150,18 +150,6 @@ def _fallback(
                 h.others[(obj, d.other)] = rows[d.other]
 
 
-def latest_clusters(ctx: Context) -> pl.DataFrame:
-    """The rows of the hygiene agent's latest run in ``ops.identity_clusters``, as
-    filtering the whole table to its greatest ``run_id`` gives them (the same rows in the
-    same order: ``Context.table``'s ``any_of``). Each hygiene run adds its clusters (about
-    90k rows on mid), so reading the table whole grew by that every week."""
-    [run] = ctx.warehouse_sql(
-        "SELECT max(run_id) AS run_id FROM ops.identity_clusters",
-        tables={"ops.identity_clusters": ["run_id"]},
-    )["run_id"].to_list()
-    return ctx.table("ops.identity_clusters", any_of={"run_id": [] if run is None else [run]})
-
-
 def find_hygiene(
     ctx: Context,
     definitions: Any,
@@ -182,7 +170,8 @@ def find_hygiene(
         on=["object_type", "record_id"],
         how="semi",
     )
-    latest = latest_clusters(ctx)
+    # Each hygiene run adds its clusters (about 90k rows on mid): only the latest run's.
+    latest = ctx.latest_run("ops.identity_clusters")
     suspected = latest.select(
         "object_type", "record_id", entity_id="cluster_id", confidence="confidence"
     )

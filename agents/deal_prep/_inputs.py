@@ -260,11 +260,7 @@ def _latest_flags(ctx: Context) -> tuple[pl.DataFrame, str | None]:
     table's columns that the check looks at are NOT NULL text, so no row of an earlier
     run could be dropped by it; should every row of the greatest run fail it, every run
     is read and checked, as before."""
-    [run] = ctx.warehouse_sql(
-        "SELECT max(run_id) AS run_id FROM ops.risk_flags",
-        tables={"ops.risk_flags": ["run_id"]},
-    )["run_id"].to_list()
-    raw = ctx.table("ops.risk_flags", any_of={"run_id": [] if run is None else [run]})
+    raw = ctx.latest_run("ops.risk_flags")
     if raw.is_empty():
         return raw, None
     checked = len(ctx.skipped)

@@ -364,6 +364,15 @@ class Context:
             )
         return data.select(columns)
 
+    def latest_run(self, table: str, columns: Sequence[str] | None = None) -> pl.DataFrame:
+        """The rows of ``table`` that its greatest ``run_id`` wrote, as filtering the whole
+        table to that run gives them (the same rows in the same order). For a table each
+        run adds to (another agent's clusters, flags): reading it whole grows every week."""
+        [run] = self.warehouse_sql(
+            f"SELECT max(run_id) AS run_id FROM {table}", tables={table: ["run_id"]}
+        )["run_id"].to_list()
+        return self.table(table, columns, any_of={"run_id": [] if run is None else [run]})
+
     def _any_of(
         self, table: str, columns: Sequence[str] | None, any_of: Mapping[str, Sequence[Any]]
     ) -> pl.DataFrame:

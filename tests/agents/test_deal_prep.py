@@ -252,7 +252,7 @@ def test_only_the_latest_hygiene_runs_clusters_are_read(briefed: Warehouse, tmp_
     """Each hygiene run adds its clusters to ops.identity_clusters; a run of deal prep reads
     the latest run's rows only (not every week's), and they are the rows and order that
     filtering the whole table to its latest run gives; the duplicates found come from it."""
-    from revstack.agents.deal_prep._hygiene import find_hygiene, latest_clusters
+    from revstack.agents.deal_prep._hygiene import find_hygiene
     from tests.agents._contexts import agent_context
 
     wh = _copy(briefed, tmp_path / "clusters.duckdb")
@@ -272,7 +272,9 @@ def test_only_the_latest_hygiene_runs_clusters_are_read(briefed: Warehouse, tmp_
     release_all()
     ctx = agent_context(wh, "deal_prep")
     whole = ctx.table("ops.identity_clusters")
-    assert latest_clusters(ctx).equals(whole.filter(pl.col("run_id") == "R000002"))
+    assert ctx.latest_run("ops.identity_clusters").equals(
+        whole.filter(pl.col("run_id") == "R000002")
+    )
     ctx = agent_context(wh, "deal_prep")
     h = find_hygiene(
         ctx,
