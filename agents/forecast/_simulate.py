@@ -67,11 +67,11 @@ def simulate(
     threshold32 = threshold.astype(np.float32)
     if not covariance:  # the same won amounts, drawn straight into owner order
         team, threshold32, value = team[order], threshold32[order], value[order]
-    won = None if not covariance else np.empty((draws, n))
-    total = np.empty(draws)
-    # A block of draws at a time, each step as it was on the whole array: the normals come
-    # from the stream in the same order and every draw's sums read its own row only, so
-    # the numbers are the ones drawn whole, and a block's arrays stay in the cache.
+    # Each deal's covariance with the total, a block at a time (Chan, Golub and LeVeque's
+    # pairwise update of co-moments): no draws x deals matrix of won amounts is held (on
+    # mid's live snapshots 4,000 x 10,775, 345 MB, read three more times to centre and
+    # multiply it).
+    n_seen, mean_w, mean_t, comoment = 0, np.zeros(n), 0.0, np.zeros(n)
     for lo in range(0, draws, _BLOCK):
         hi = min(lo + _BLOCK, draws)
         z = rng.standard_normal((hi - lo, n), dtype=np.float32)
@@ -80,19 +80,26 @@ def simulate(
         z *= idio
         z += f[lo:hi]
         z += g[lo:hi, team]
-        if won is None:
-            out[lo:hi, into] = np.add.reduceat((z < threshold32) * value, starts, axis=1)
+        w = (z < threshold32) * value  # draws x deals
+        if not covariance:
+            out[lo:hi, into] = np.add.reduceat(w, starts, axis=1)
             continue
-        w = won[lo:hi]
-        np.multiply(z < threshold32, value, out=w)  # draws x deals
         out[lo:hi, into] = np.add.reduceat(w[:, order], starts, axis=1)
-        total[lo:hi] = w.sum(axis=1)
-    if won is None:
+        t = w.sum(axis=1)
+        k = hi - lo
+        block_w, block_t = w.mean(axis=0), float(t.mean())
+        # sum over the block's draws of (w - its mean)(t - its mean): the w mean drops out,
+        # as the centred t sums to zero
+        block_c = (t - block_t) @ w
+        n_all = n_seen + k
+        d_w, d_t = block_w - mean_w, block_t - mean_t
+        comoment += block_c + d_w * (d_t * n_seen * k / n_all)
+        mean_w += d_w * (k / n_all)
+        mean_t += d_t * k / n_all
+        n_seen = n_all
+    if not covariance:
         return out, np.zeros(0)
-    mean = won.mean(axis=0)
-    won -= mean  # in place: the centred matrix the covariance reads, without a second one
-    cov = won.T @ (total - total.mean()) / max(draws - 1, 1)
-    return out, cov
+    return out, comoment / max(draws - 1, 1)
 
 
 def implied_variance(p: np.ndarray, value: np.ndarray, rho: float) -> float:
