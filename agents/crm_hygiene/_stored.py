@@ -42,9 +42,9 @@ from revstack.data.identity import KINDS, FellegiSunter, StoredResolution, agree
 __all__ = ["STORE_TABLES", "Estimate", "labels_digest", "model_key", "read", "stale", "to_rows"]
 
 STORE_TABLES = ("ops.identity_models", "ops.identity_records", "ops.identity_pairs")
-# Bumped when what is stored, or how the agent reads it back, changes (2: a place's
-# agreements count once, so a model estimated before is estimated again).
-FORMAT = 2
+# Bumped when what is stored, or how the agent reads it back, changes. (A change in how
+# the model is estimated bumps the resolver's own MODEL_VERSION, in its signature.)
+FORMAT = 1
 _GCOLS = [f"g_{k}" for k in KINDS]
 
 
