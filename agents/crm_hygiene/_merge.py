@@ -150,7 +150,12 @@ def _evidence(
         pairs = pl.concat([pairs, res.score(missing)], how="diagonal_relaxed")
     scored = keyed.join(pairs.drop("rules", strict=False), on=["left_id", "right_id"], how="left")
     explained = res.explain(
-        scored.select("left_id", "right_id", *[f"g_{c.kind}" for c in res.comparisons])
+        scored.select(
+            "left_id",
+            "right_id",
+            *[f"g_{c.kind}" for c in res.comparisons],
+            *[f"tf_{c.kind}" for c in res.comparisons if f"tf_{c.kind}" in scored.columns],
+        )
     )
     per_pair = explained.group_by("left_id", "right_id").agg(
         comparisons=pl.struct(field="kind", level="level", weight="weight")

@@ -149,34 +149,47 @@ class FellegiSunter:
         active: list[int],
         adjust: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Sum over comparisons of log2(m/u) (plus ``adjust``, per pair and comparison),
-        with each group's disagreements, and each agreement group's agreements, counted
-        once."""
+        """Sum over comparisons of log2(m/u), as ``_parts`` counts them."""
+        return self._parts(patterns, m, active, adjust).sum(axis=1)
+
+    def _parts(
+        self,
+        patterns: np.ndarray,
+        m: list[np.ndarray],
+        active: list[int],
+        adjust: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Per pair and comparison, log2(m/u) (plus ``adjust``), with each group's
+        disagreements, and each agreement group's agreements, counted once: by the
+        strongest, the others' parts set to zero."""
         parts = np.zeros((len(patterns), len(m)))
         for k in active:
             g = patterns[:, k]
             level_w = np.log2(m[k] / self.u_[k])
             parts[:, k] = np.where(g >= 0, level_w[np.clip(g, 0, None)], 0.0)
         if adjust is not None:
-            parts += adjust
-        total = parts.sum(axis=1)
-        for group in self.groups:
-            cols = [k for k in group if k in active]
-            if len(cols) > 1:
-                neg = np.minimum(parts[:, cols], 0.0)
-                total += -neg.sum(axis=1) + neg.min(axis=1)
-        for group in self.agree:
-            cols = [k for k in group if k in active]
-            if len(cols) > 1:
-                pos = np.maximum(parts[:, cols], 0.0)
-                total += -pos.sum(axis=1) + pos.max(axis=1)
-        return total
+            parts[:, active] += adjust[:, active]
+        for groups, sign in ((self.groups, -1.0), (self.agree, 1.0)):
+            for group in groups:
+                cols = [k for k in group if k in active]
+                if len(cols) < 2:
+                    continue
+                sub = parts[:, cols] * sign  # the group's kind of evidence is positive here
+                strongest = np.argmax(sub, axis=1)
+                others = (sub > 0) & (np.arange(len(cols)) != strongest[:, None])
+                parts[:, cols] = np.where(others, 0.0, parts[:, cols])
+        return parts
 
     def _posterior(
         self, patterns: np.ndarray, m: list[np.ndarray], lam: float, active: list[int]
     ) -> np.ndarray:
         w = np.log2(lam / (1 - lam)) + self._contributions(patterns, m, active)
         return 1.0 / (1.0 + np.exp2(-np.clip(w, -60, 60)))
+
+    def weights(self, patterns: np.ndarray, adjust: np.ndarray | None = None) -> np.ndarray:
+        """Per pattern and comparison, what the comparison adds to the match weight (the
+        prior plus their sum): 0 for one a group counts once through another."""
+        return self._parts(patterns, self.m_, list(range(len(self.m_))), adjust)
 
     def level_weights(self) -> list[np.ndarray]:
         """log2(m/u) per comparison and level."""

@@ -100,20 +100,33 @@ class Resolution:
         return _keep_apart(apply_shifts(scored, self.label_shifts, gcols))
 
     def explain(self, pairs: pl.DataFrame) -> pl.DataFrame:
-        """Per pair and comparison: the level's label and its weight (log2 m/u); and for a
-        pair the list's hierarchy keeps apart (``apart``), a row saying so (weight 0: it
-        is not evidence to add but the last word, see ``_keep_apart``)."""
-        weights = self.model.level_weights()
+        """Per pair and comparison: the level's label and what it adds to the match weight
+        (log2 m/u, a common value's adjustment when ``pairs`` has its ``tf_`` column, 0
+        where a group counts it once through another: the label says so), so that the
+        prior and the weights add up to the pair's match weight; and for a pair the
+        list's hierarchy keeps apart (``apart``), a row saying so (weight 0: it is not
+        evidence to add but the last word, see ``_keep_apart``)."""
+        gcols = [f"g_{c.kind}" for c in self.comparisons]
+        g = pairs.select(gcols).to_numpy().astype(np.int64)
+        parts = self.model.weights(g, _tf_adjust(pairs, g, self.model, self.comparisons))
+        own = self.model.level_weights()  # each on its own, before any group
+        grouped = {k: "counted once, one place" for grp in self.model.agree for k in grp}
+        moved = {k: "counted once, moves together" for grp in self.model.groups for k in grp}
         rows = []
         for k, c in enumerate(self.comparisons):
-            g = pairs[f"g_{c.kind}"].to_numpy()
+            alone = np.where(g[:, k] >= 0, own[k][np.clip(g[:, k], 0, None)], 0.0)
+            once = (parts[:, k] == 0) & (alone != 0)
+            note = np.where(alone > 0, grouped.get(k, ""), moved.get(k, ""))
             rows.append(
                 pairs.select("left_id", "right_id").with_columns(
                     kind=pl.lit(c.kind),
-                    level=pl.Series([c.label(int(x)) for x in g]),
-                    weight=pl.Series(np.where(g >= 0, weights[k][np.clip(g, 0, None)], 0.0)).round(
-                        2
+                    level=pl.Series(
+                        [
+                            f"{c.label(int(x))} ({n})" if o and n else c.label(int(x))
+                            for x, o, n in zip(g[:, k], once, note, strict=True)
+                        ]
                     ),
+                    weight=pl.Series(parts[:, k]).round(2),
                 )
             )
         if "apart" in pairs.columns:
@@ -589,6 +602,25 @@ def _sure_pairs(pairs: pl.DataFrame, gcols: list[str], n_levels: list[int]) -> i
     return int(((present.sum(axis=1) >= min(2, len(gcols))) & top.all(axis=1)).sum())
 
 
+def _tf_adjust(
+    pairs: pl.DataFrame, g: np.ndarray, model: FellegiSunter, comparisons: list[Comparison]
+) -> np.ndarray:
+    """Per pair and comparison, the term-frequency adjustment of its best level: log2 of
+    u at that level over how common the agreed value is (0 where it does not apply)."""
+    adjust = np.zeros(g.shape)
+    for k, c in enumerate(comparisons):
+        if not c.tf or f"tf_{c.kind}" not in pairs.columns:
+            continue
+        best = len(c.levels)
+        tf = pairs[f"tf_{c.kind}"].fill_null(0.0).to_numpy()
+        u_best = float(model.u_[k][best])
+        at_best = (g[:, k] == best) & (tf > 0)
+        adjust[:, k] = np.where(
+            at_best, np.log2(u_best / np.where(tf > 0, np.maximum(tf, u_best * 1e-3), 1.0)), 0.0
+        )
+    return adjust
+
+
 def _score(
     pairs: pl.DataFrame, model: FellegiSunter, comparisons: list[Comparison], *, rules: bool
 ) -> pl.DataFrame:
@@ -604,18 +636,7 @@ def _score(
         p = rule_probability(g, comparisons)
         weight = np.log2(p / (1 - p))
     else:
-        adjust = np.zeros(g.shape)
-        for k, c in enumerate(comparisons):
-            if not c.tf or f"tf_{c.kind}" not in pairs.columns:
-                continue
-            best = len(c.levels)
-            tf = pairs[f"tf_{c.kind}"].fill_null(0.0).to_numpy()
-            u_best = float(model.u_[k][best])
-            at_best = (g[:, k] == best) & (tf > 0)
-            adjust[:, k] = np.where(
-                at_best, np.log2(u_best / np.where(tf > 0, np.maximum(tf, u_best * 1e-3), 1.0)), 0.0
-            )
-        weight = model.match_weight(g, adjust)
+        weight = model.match_weight(g, _tf_adjust(pairs, g, model, comparisons))
         p = 1.0 / (1.0 + np.exp2(-np.clip(weight, -60, 60)))
     return pairs.with_columns(
         match_weight=pl.Series(weight).round(3),
