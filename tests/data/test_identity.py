@@ -126,6 +126,56 @@ def test_average_linkage_does_not_chain_through_one_record() -> None:
     assert conf["a"] == pytest.approx(0.95) and conf["c"] == pytest.approx(0.1)
 
 
+def _greedy_average_linkage(prob: np.ndarray, threshold: float) -> np.ndarray:
+    """The plain greedy form: every step compares every pair of groups (n^3)."""
+    n = len(prob)
+    sums = prob.astype(float).copy()
+    np.fill_diagonal(sums, -np.inf)
+    sizes, label, alive = np.ones(n), np.arange(n), np.ones(n, dtype=bool)
+    while True:
+        link = sums / np.outer(sizes, sizes)
+        link[~alive, :] = -np.inf
+        link[:, ~alive] = -np.inf
+        i, j = np.unravel_index(np.argmax(link), link.shape)
+        if link[i, j] < threshold:
+            break
+        i, j = min(i, j), max(i, j)
+        sums[i, :] += sums[j, :]
+        sums[:, i] += sums[:, j]
+        sums[i, i] = -np.inf
+        sizes[i] += sizes[j]
+        alive[j] = False
+        label[label == j] = i
+    return label
+
+
+def test_average_linkage_joins_as_the_greedy_form_does_and_weights_count_twins() -> None:
+    rng = np.random.default_rng(11)
+    for trial in range(300):
+        n = int(rng.integers(1, 40))
+        # Few distinct values, as the rule set gives (ties everywhere), or any value;
+        # now and then a pair kept apart (-inf).
+        values = np.array([0.05, 0.3, 0.4, 0.6, 0.65, 0.7]) if trial % 2 else None
+        upper = rng.choice(values, (n, n)) if values is not None else rng.random((n, n))
+        upper[rng.random((n, n)) < 0.03] = -np.inf
+        prob = np.triu(upper, 1)
+        prob = prob + prob.T
+        assert np.array_equal(average_linkage(prob, 0.5), _greedy_average_linkage(prob, 0.5))
+    # Twins whose pair is the best there is join first: a row weighted by their number
+    # gives the same groups as a row each.
+    n = 30
+    upper = np.triu(rng.random((n, n)) * 0.9, 1)
+    prob = upper + upper.T
+    copies = rng.integers(1, 4, n)
+    rows = np.repeat(np.arange(n), copies)
+    expanded = prob[np.ix_(rows, rows)]
+    expanded[rows[:, None] == rows[None, :]] = 1.0
+    full = _greedy_average_linkage(expanded, 0.5)
+    weighted = average_linkage(prob, 0.5, copies)
+    first = np.concatenate([[0], np.cumsum(copies)[:-1]])
+    assert np.array_equal(first[weighted], full[first])
+
+
 @pytest.fixture(scope="module")
 def orgs(shared_data: Path) -> pl.DataFrame:
     return pl.read_csv(shared_data / ORGS, infer_schema=False).rename({"Id": "record_id"})
