@@ -394,3 +394,34 @@ def test_a_switchboard_many_companies_share_is_weaker_evidence_than_one_two_shar
     own = res.pairs.filter((pl.col("left_id") == "Z8") & (pl.col("right_id") == "Z9"))
     assert shared.select(gcols).rows() == own.select(gcols).rows()  # the same levels
     assert shared["match_weight"].item() < own["match_weight"].item() - 1.5
+
+
+def test_a_large_component_is_grouped_over_its_twins_as_over_its_records() -> None:
+    # a, b and c are twins (alike in every field), d is like them, e links to d only.
+    prob = {("a", "b"): 0.95, ("a", "c"): 0.95, ("b", "c"): 0.95}
+    prob |= {("a", "d"): 0.9, ("b", "d"): 0.9, ("c", "d"): 0.9, ("d", "e"): 0.6}
+    ids = pl.Series(["a", "b", "c", "d", "e"])
+    twins = pl.Series(["a", "a", "a", "d", "e"])
+
+    def score_all(p: pl.DataFrame) -> pl.DataFrame:
+        keys = zip(p["left_id"], p["right_id"], strict=True)
+        return p.with_columns(probability=pl.Series([prob.get(k, 0.1) for k in keys]))
+
+    pairs = score_all(
+        pl.DataFrame({"left_id": ["a", "a", "b", "c", "d"], "right_id": ["b", "d", "d", "d", "e"]})
+    )
+    whole = cluster(pairs, ids, 0.5, score_all)
+    # Over 3 records the component of 5 is large: grouped over a (for three), d and e.
+    large = cluster(pairs, ids, 0.5, score_all, max_component=3, twins=twins)
+    assert large.equals(whole)
+    assert whole["cluster_id"].to_list() == ["a", "a", "a", "a", "e"]
+    # a's mean with b, c and d; e alone, one minus its best link
+    assert whole["confidence"].to_list() == [0.9333, 0.9333, 0.9333, 0.9, 0.4]
+    # Before twins a component this large was split by links of 0.999 only: all alone.
+    strong = cluster(pairs, ids, 0.5, score_all, max_component=3, max_nodes=2, twins=twins)
+    assert strong["cluster_id"].to_list() == ["a", "b", "c", "d", "e"]
+    # Twins that do not match each other (a person's marks) are not one row.
+    prob[("a", "b")] = prob[("a", "c")] = prob[("b", "c")] = 0.0
+    apart = cluster(pairs, ids, 0.5, score_all, max_component=3, twins=twins)
+    assert apart.equals(cluster(pairs, ids, 0.5, score_all))
+    assert apart["cluster_id"].n_unique() >= 3
