@@ -4,8 +4,11 @@ Connected components of the links above the threshold are only candidates. Insid
 component of three or more records every pair is scored, and the records are grouped
 by average linkage: two groups join only when their records match ON AVERAGE above the
 threshold, so A~B and B~C with A and C clearly different does not make one entity.
-Components larger than ``max_component`` (rare: a hub of generic records) are split by
-links of very high probability only.
+Components larger than ``max_component`` are grouped so too, over their different
+records (records alike in every field, twins, as one weighted row: one organisation
+keyed in hundreds of times is hundreds of records but a few dozen spellings); only one
+of more than ``max_nodes`` different records is split by links of very high
+probability instead, as comparing all its pairs would cost too much.
 
 An incremental run (``fixed``) keeps the stored clusters of every component no new or
 changed record touches: the same records with the same links give the same groups, so
@@ -46,31 +49,61 @@ def components(left: np.ndarray, right: np.ndarray, nodes: np.ndarray) -> np.nda
     return root[label[nodes]].astype(np.int64)
 
 
-def average_linkage(prob: np.ndarray, threshold: float) -> np.ndarray:
+def average_linkage(
+    prob: np.ndarray, threshold: float, weights: np.ndarray | None = None
+) -> np.ndarray:
     """Group labels for a symmetric matrix of match probabilities (diagonal ignored).
 
-    A pair at -inf is two entities for certain (one is the other's parent): no group
-    ever holds both, as any average over it is -inf."""
+    Greedy: the two groups whose records match best on average join, until no two
+    match on average at ``threshold`` or above; of equal averages, the pair first in
+    row-major order. A pair at -inf is two entities for certain (one is the other's
+    parent): no group ever holds both, as any average over it is -inf.
+
+    ``weights``: how many records each row stands for (twins, whose pairs with any
+    third record are all alike, see ``cluster``); an average then counts each row's
+    records, as if every twin had a row of its own that joined its twins first.
+
+    Each row keeps its best partner, so a join recomputes only the rows that pointed to
+    one of the two groups (not the whole matrix): the same joins as comparing every
+    pair at every step, in about n^2 rather than n^3 operations."""
     n = len(prob)
-    sums = prob.astype(float).copy()
+    sizes = np.ones(n) if weights is None else np.asarray(weights, dtype=float).copy()
+    sums = prob.astype(float) * np.outer(sizes, sizes)
     np.fill_diagonal(sums, -np.inf)
-    sizes = np.ones(n)
     label = np.arange(n)
     alive = np.ones(n, dtype=bool)
-    while True:
-        link = sums / np.outer(sizes, sizes)
-        link[~alive, :] = -np.inf
+    best = np.full(n, -np.inf)
+    partner = np.zeros(n, dtype=np.int64)
+
+    def refresh(rows: np.ndarray) -> None:
+        link = sums[rows] / np.outer(sizes[rows], sizes)
         link[:, ~alive] = -np.inf
-        i, j = np.unravel_index(np.argmax(link), link.shape)
-        if link[i, j] < threshold:
+        partner[rows] = np.argmax(link, axis=1)
+        best[rows] = link[np.arange(len(rows)), partner[rows]]
+
+    if n:
+        refresh(np.arange(n))
+    while n:
+        i = int(np.argmax(np.where(alive, best, -np.inf)))
+        j = int(partner[i])
+        if not alive[i] or best[i] < threshold:
             break
-        i, j = min(i, j), max(i, j)
+        i, j = min(i, j), max(i, j)  # it is so already: a j before i would have come first
         sums[i, :] += sums[j, :]
         sums[:, i] += sums[:, j]
         sums[i, i] = -np.inf
         sizes[i] += sizes[j]
         alive[j] = False
+        best[j] = -np.inf
         label[label == j] = i
+        stale = alive & ((partner == i) | (partner == j))
+        stale[i] = True
+        # Every other row's link to the grown group changed; only the one to it moves.
+        to_i = sums[:, i] / (sizes * sizes[i])
+        better = alive & ~stale & ((to_i > best) | ((to_i == best) & (i < partner)))
+        best[better] = to_i[better]
+        partner[better] = i
+        refresh(np.flatnonzero(stale))
     return label
 
 
@@ -81,7 +114,9 @@ def cluster(
     score_all: Callable[[pl.DataFrame], pl.DataFrame],
     *,
     max_component: int = 400,
+    max_nodes: int = 2000,
     hub_threshold: float = 0.999,
+    twins: pl.Series | None = None,
     fixed: pl.DataFrame | None = None,
     detail: bool = False,
 ) -> pl.DataFrame:
@@ -92,6 +127,14 @@ def cluster(
     blocking did not generate. cluster_id is the smallest record id of the cluster;
     confidence is a record's mean probability with the rest of its cluster, or for a
     record alone, one minus its best link's probability.
+
+    A component of more than ``max_component`` records is grouped by average linkage
+    too, over its different records: ``twins`` (each record's twin, aligned with
+    ``record_ids``: the smallest id of the records whose compared fields are all the
+    same) makes twins one row weighted by their number, so a name keyed in five hundred
+    times is one row, not five hundred; only a component of more than ``max_nodes``
+    different records (its pairs are all scored) is split by links of ``hub_threshold``
+    or more instead.
 
     ``fixed`` (record_id, component, cluster_id, linkage), a stored clustering: a
     component whose records are all there, with one stored component of the same size,
@@ -154,11 +197,20 @@ def cluster(
                     member_prob[members[idx]] = [prob[i, idx[idx != i]].mean() for i in idx]
         hubs = within.join(sizes.filter(pl.col("len") > max_component), on="component")
         if not hubs.is_empty():
-            strong = nodes.filter(pl.col("probability") >= hub_threshold)
-            hub_nodes = hubs["node"].to_numpy()
-            strong = strong.filter(pl.col("l").is_in(hub_nodes) & pl.col("r").is_in(hub_nodes))
-            sub = components(strong["l"].to_numpy(), strong["r"].to_numpy(), np.arange(len(ids)))
-            labels[hub_nodes] = sub[hub_nodes]
+            hubs = _twin_heads(hubs, twins, index, score_all, threshold)
+            counts = hubs.group_by("component").agg(n=pl.col("head").n_unique())
+            hubs = hubs.join(counts, on="component")
+            for (_,), hub in hubs.filter(pl.col("n") <= max_nodes).group_by("component"):
+                _group_hub(hub, index, score_all, threshold, labels, member_prob)
+            rest = hubs.filter(pl.col("n") > max_nodes)
+            if not rest.is_empty():
+                strong = nodes.filter(pl.col("probability") >= hub_threshold)
+                hub_nodes = rest["node"].to_numpy()
+                strong = strong.filter(pl.col("l").is_in(hub_nodes) & pl.col("r").is_in(hub_nodes))
+                sub = components(
+                    strong["l"].to_numpy(), strong["r"].to_numpy(), np.arange(len(ids))
+                )
+                labels[hub_nodes] = sub[hub_nodes]
 
     # From here on by node number, which is the record's place in ``ids`` (sorted): a
     # record's cluster and component are gathered, not joined on the record ids (on mid's
@@ -210,6 +262,98 @@ def cluster(
         )
     )
     return result if detail else result.drop("component", "linkage")
+
+
+def _twin_heads(
+    hub: pl.DataFrame,
+    twins: pl.Series | None,
+    index: pl.DataFrame,
+    score_all: Callable[[pl.DataFrame], pl.DataFrame],
+    threshold: float,
+) -> pl.DataFrame:
+    """``hub`` (component, record_id, node) with ``head``: the node that stands for the
+    record, the first of its twins in its component, or the record itself where its
+    twins match each other under ``threshold`` (as a person's marks or a model that
+    trusts no field alone may make them)."""
+    hub = hub.with_columns(head=pl.col("node"))
+    if twins is None:
+        return hub
+    twin_of = index.select("record_id", twin=twins.cast(pl.String))
+    hub = hub.join(twin_of, on="record_id", how="left").with_columns(
+        head=pl.col("node").min().over("component", "twin")
+    )
+    ids = index["record_id"]
+    # Twins' pairs all have the same levels: one pair scores them all.
+    one = hub.filter(pl.col("node") != pl.col("head")).group_by("head").agg(other=pl.first("node"))
+    if one.is_empty():
+        return hub.drop("twin")
+    one = one.with_columns(left_id=ids.gather(one["head"]), right_id=ids.gather(one["other"]))
+    scored = score_all(one.select("left_id", "right_id"))
+    apart = pl.col("apart").fill_null(False) if "apart" in scored.columns else pl.lit(False)
+    p_self = one.join(
+        scored.select(
+            "left_id", "right_id", p_self=pl.when(apart).then(-np.inf).otherwise("probability")
+        ),
+        on=["left_id", "right_id"],
+        how="left",
+    )
+    return (
+        hub.join(p_self.select("head", "p_self"), on="head", how="left")
+        .with_columns(
+            head=pl.when(pl.col("p_self") >= threshold).then("head").otherwise("node"),
+            p_self=pl.when(pl.col("p_self") >= threshold).then("p_self"),
+        )
+        .drop("twin")
+    )
+
+
+def _group_hub(
+    hub: pl.DataFrame,
+    index: pl.DataFrame,
+    score_all: Callable[[pl.DataFrame], pl.DataFrame],
+    threshold: float,
+    labels: np.ndarray,
+    member_prob: np.ndarray,
+) -> None:
+    """Average linkage over one large component's different records (``hub``: its
+    records' node and head), each head weighted by its number of twins; writes each
+    record's cluster head into ``labels`` and its mean probability with the rest of its
+    group into ``member_prob``."""
+    heads = hub.group_by("head").agg(w=pl.len(), p_self=pl.col("p_self").first()).sort("head")
+    at = heads["head"].to_numpy()
+    weight = heads["w"].to_numpy().astype(float)
+    p_self = heads["p_self"].fill_null(0.0).to_numpy()
+    ids = index["record_id"]
+    n = len(at)
+    li, ri = np.triu_indices(n, 1)
+    prob = np.zeros((n, n))
+    if n > 1:
+        scored = score_all(
+            pl.DataFrame({"left_id": ids.gather(at[li]), "right_id": ids.gather(at[ri])})
+        )
+        found = scored.join(index.rename({"record_id": "left_id", "node": "l"}), on="left_id").join(
+            index.rename({"record_id": "right_id", "node": "r"}), on="right_id"
+        )
+        a = np.searchsorted(at, found["l"].to_numpy())
+        b = np.searchsorted(at, found["r"].to_numpy())
+        p = found["probability"].to_numpy().astype(float)
+        if "apart" in found.columns:
+            p = np.where(found["apart"].fill_null(False).to_numpy(), -np.inf, p)
+        prob[a, b] = prob[b, a] = p
+    groups = average_linkage(prob, threshold, weight)
+    head_of = np.empty(n, dtype=np.int64)
+    mean = np.full(n, np.nan)
+    for g in np.unique(groups):
+        idx = np.flatnonzero(groups == g)
+        head_of[idx] = at[idx].min()
+        total = weight[idx].sum()
+        if total > 1:  # each one's mean with the others of its group, its twins among them
+            inner = prob[np.ix_(idx, idx)] * weight[idx]
+            np.fill_diagonal(inner, 0.0)
+            mean[idx] = (inner.sum(axis=1) + (weight[idx] - 1) * p_self[idx]) / (total - 1)
+    k = np.searchsorted(at, hub["head"].to_numpy())
+    labels[hub["node"].to_numpy()] = head_of[k]
+    member_prob[hub["node"].to_numpy()] = mean[k]
 
 
 def _kept(

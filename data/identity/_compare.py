@@ -325,24 +325,37 @@ def blocking_rules(columns: set[str]) -> list[Rule]:
     return rules
 
 
-def pairs_sql(rules: list[Rule], changed: str | None = None) -> str:
+def pairs_sql(rules: list[Rule], changed: str | None = None, *, twins: bool = False) -> str:
     """Candidate pairs (left_id < right_id) of the table ``prepared``, each once, with a
     bit mask of the rules that found it. Blocks larger than $max_block are left out: a
     key shared by that many records says little about identity (a generic name, a
     switchboard number), and comparing it all would be quadratic.
 
+    ``twins``: ``prepared`` has a column ``twin``, the smallest id of the records whose
+    compared fields are all the same (``_resolve._twins``). A block is then too large
+    when it holds more than $max_block *different* records: five hundred records of one
+    spelling are one name, however many, and a key they share with a few other spellings
+    is as telling as in a small list. In a block of more than $max_block records but no
+    more different ones, only one record of each twin set is paired with the others,
+    and each of its twins with it (a twin agrees with it on every field, so its pairs
+    with the rest would say what its twin's say); a block of $max_block records or fewer
+    is paired in full, as without twins.
+
     ``changed`` names a table of record ids (``record_id``): then only the pairs that
     involve one of them, from the blocks they are in (blocks sized over every record),
     with the same rule masks as the whole set would give them."""
+    twin = "twin" if twins else "record_id"
     keyed = " UNION ALL ".join(
-        f"SELECT {i} AS rule, record_id, CAST(unnest({r.key}) AS VARCHAR) AS key FROM prepared"
+        f"SELECT {i} AS rule, record_id, {twin} AS twin, CAST(unnest({r.key}) AS VARCHAR) AS key"
+        " FROM prepared"
         if r.many
-        else f"SELECT {i} AS rule, record_id, CAST({r.key} AS VARCHAR) AS key FROM prepared"
+        else f"SELECT {i} AS rule, record_id, {twin} AS twin, CAST({r.key} AS VARCHAR) AS key"
+        " FROM prepared"
         for i, r in enumerate(rules)
     )
     keys = f"keyed AS (SELECT * FROM ({keyed}) WHERE key IS NOT NULL AND key <> '')"
     if changed is None:
-        blocked = "SELECT k.* FROM keyed k JOIN sized s USING (rule, key)"
+        blocked = "SELECT k.*, s.over FROM keyed k JOIN sized s USING (rule, key)"
         touching = ""
     else:
         # Only the keys of blocks a changed record is in are counted and paired (every
@@ -354,19 +367,40 @@ keyed AS (
         SELECT DISTINCT rule, key FROM keyed_all JOIN {changed} USING (record_id)
     ) t USING (rule, key)
 )"""
-        blocked = f"""SELECT k.*, k.record_id IN (SELECT record_id FROM {changed}) AS changed
+        blocked = f"""SELECT k.*, s.over, k.record_id IN (SELECT record_id FROM {changed}) AS changed
     FROM keyed k JOIN sized s USING (rule, key)"""
         touching = " AND (l.changed OR r.changed)"
+    pairs = f"""SELECT l.record_id AS left_id, r.record_id AS right_id, l.rule
+    FROM blocked l JOIN blocked r ON l.rule = r.rule AND l.key = r.key
+        AND l.record_id < r.record_id
+    WHERE NOT l.over{touching}"""
+    if twins:
+        # The oversized blocks of few different records: one of each twin set with each
+        # other, and every twin with its own.
+        pairs += f"""
+    UNION ALL
+    SELECT l.record_id, r.record_id, l.rule
+    FROM (SELECT * FROM blocked WHERE over AND twin = record_id) l
+    JOIN (SELECT * FROM blocked WHERE over AND twin = record_id) r
+        ON l.rule = r.rule AND l.key = r.key AND l.record_id < r.record_id
+    WHERE true{touching}
+    UNION ALL
+    SELECT least(twin, record_id), greatest(twin, record_id), rule FROM blocked
+    WHERE over AND twin <> record_id{
+            ""
+            if changed is None
+            else f" AND (changed OR twin IN (SELECT record_id FROM {changed}))"
+        }"""
+    different = "count(DISTINCT twin)" if twins else "count(*)"
     return f"""
 WITH {keys},
 sized AS (
-    SELECT rule, key FROM keyed GROUP BY rule, key HAVING count(*) BETWEEN 2 AND $max_block
+    SELECT rule, key, count(*) > $max_block AS over FROM keyed GROUP BY rule, key
+    HAVING count(*) >= 2 AND {different} <= $max_block
 ),
-blocked AS ({blocked})
-SELECT l.record_id AS left_id, r.record_id AS right_id, bit_or(1::BIGINT << l.rule) AS rules
-FROM blocked l JOIN blocked r ON l.rule = r.rule AND l.key = r.key AND l.record_id < r.record_id
-    {touching}
-GROUP BY ALL
+blocked AS ({blocked}),
+paired AS ({pairs})
+SELECT left_id, right_id, bit_or(1::BIGINT << rule) AS rules FROM paired GROUP BY ALL
 """
 
 

@@ -41,6 +41,7 @@ from revstack.data.identity._resolve import (
     _scorer,
     _settings,
     _signature,
+    _twins,
     fingerprints,
     resolve,
 )
@@ -136,14 +137,19 @@ def resolve_incremental(
         con.execute("SET enable_progress_bar = false")
         # Every record's prepared columns, read in place (registered for as long as the
         # connection is open) rather than copied into a table: 0.2 s per kind on mid.
-        con.register("prepared_frame", prepared.to_arrow(compat_level=pl.CompatLevel.newest()))
+        twins = _twins(prepared, labels)
+        con.register(
+            "prepared_frame",
+            prepared.with_columns(twins).to_arrow(compat_level=pl.CompatLevel.newest()),
+        )
         con.execute("CREATE VIEW prepared AS SELECT * FROM prepared_frame")
         con.register("changed_frame", changed)
         con.execute("CREATE TABLE changed AS SELECT * FROM changed_frame")
         con.unregister("changed_frame")
         report(progress, _STEPS[1], 1, len(_STEPS))
         con.execute(
-            f"CREATE TABLE candidates AS {pairs_sql(rules, 'changed')}", {"max_block": max_block}
+            f"CREATE TABLE candidates AS {pairs_sql(rules, 'changed', twins=True)}",
+            {"max_block": max_block},
         )
         hierarchy = _hierarchy(prepared)
         fresh = con.sql(gamma_sql(comparisons, "candidates", apart=hierarchy)).pl()
@@ -175,7 +181,13 @@ def resolve_incremental(
             now.select("record_id"), on="record_id", how="semi"
         )
         detailed = cluster(
-            pairs, prepared["record_id"], threshold, score_all, fixed=fixed, detail=True
+            pairs,
+            prepared["record_id"],
+            threshold,
+            score_all,
+            twins=twins,
+            fixed=fixed,
+            detail=True,
         )
         lap("cluster")
         report(progress, _STEPS[2], len(_STEPS), len(_STEPS))

@@ -242,6 +242,39 @@ def _prepared(
     return prepared, comparisons, blocking_rules(columns)
 
 
+def _twins(prepared: pl.DataFrame, labels: pl.DataFrame | None = None) -> pl.Series:
+    """Each prepared record's twin: the smallest id of the records whose prepared fields
+    are all the same as its own (itself, most often). Twins agree with each other at the
+    best level of every comparison and with any third record exactly as each other do,
+    so blocking pairs one of them for all (``pairs_sql``) and clustering groups them as
+    one weighted record (``cluster``). Never a twin: a record that is another's parent
+    (apart from that one record, not from its twins) or that a person marked in a pair
+    (a mark is about that record)."""
+    columns = [
+        c
+        for c, dtype in prepared.schema.items()
+        if c != "record_id" and not isinstance(dtype, pl.List | pl.Struct)
+    ]
+    twin = pl.col("record_id").min().over(columns) if columns else pl.col("record_id")
+    alone = pl.lit(False)
+    if "parent" in prepared.columns:
+        alone = pl.col("record_id").is_in(prepared["parent"].drop_nulls().implode())
+    if labels is not None and not labels.is_empty():
+        marked = pl.concat([labels["left_id"], labels["right_id"]]).cast(pl.String)
+        alone = alone | pl.col("record_id").is_in(marked.implode())
+    # Records that cannot be a twin are taken out before the smallest id is found, so
+    # none is the twin of another either.
+    keyed = prepared.select("record_id", *columns).with_columns(alone=alone)
+    free = keyed.filter(~pl.col("alone")).select("record_id", twin=twin)
+    return (
+        keyed.select("record_id")
+        .join(free, on="record_id", how="left", maintain_order="left")
+        .select(pl.coalesce("twin", "record_id"))
+        .to_series()
+        .alias("twin")
+    )
+
+
 def _signature(
     fields: dict[str, str],
     comparisons: list[Comparison],
@@ -260,7 +293,7 @@ def _signature(
                 "compare": gamma_sql(
                     comparisons, "pairs", apart=_signature_apart(fields, comparisons)
                 ),
-                "block": pairs_sql(rules),
+                "block": pairs_sql(rules, twins=True),
                 "settings": settings,
                 "polars": pl.__version__,
             },
@@ -312,15 +345,18 @@ def resolve(
     report(progress, _STEPS[0], 0, len(_STEPS))
     prepared, comparisons, rules = _prepared(records, fields, name_type)
     settings = _settings(name_type, threshold, max_block, random_pairs, seed, move_together)
+    twins = _twins(prepared, labels)
     con = scratch()
     try:
         con.execute("SET enable_progress_bar = false")  # our own bar reports progress
-        con.register("prepared_frame", prepared)
+        con.register("prepared_frame", prepared.with_columns(twins))
         con.execute("CREATE TABLE prepared AS SELECT * FROM prepared_frame")
         con.unregister("prepared_frame")
         lap("prepare")
         report(progress, _STEPS[1], 1, len(_STEPS))
-        con.execute(f"CREATE TABLE candidates AS {pairs_sql(rules)}", {"max_block": max_block})
+        con.execute(
+            f"CREATE TABLE candidates AS {pairs_sql(rules, twins=True)}", {"max_block": max_block}
+        )
         lap("block")
         report(progress, _STEPS[2], 2, len(_STEPS))
         hierarchy = _hierarchy(prepared)
@@ -368,7 +404,9 @@ def resolve(
         report(progress, _STEPS[4], 4, len(_STEPS))
 
         score_all = _scorer(con, model, comparisons, by_rules, shifts, gcols, marked, hierarchy)
-        detailed = cluster(pairs, prepared["record_id"], threshold, score_all, detail=True)
+        detailed = cluster(
+            pairs, prepared["record_id"], threshold, score_all, twins=twins, detail=True
+        )
         lap("cluster")
         report(progress, _STEPS[4], len(_STEPS), len(_STEPS))
     finally:

@@ -126,6 +126,56 @@ def test_average_linkage_does_not_chain_through_one_record() -> None:
     assert conf["a"] == pytest.approx(0.95) and conf["c"] == pytest.approx(0.1)
 
 
+def _greedy_average_linkage(prob: np.ndarray, threshold: float) -> np.ndarray:
+    """The plain greedy form: every step compares every pair of groups (n^3)."""
+    n = len(prob)
+    sums = prob.astype(float).copy()
+    np.fill_diagonal(sums, -np.inf)
+    sizes, label, alive = np.ones(n), np.arange(n), np.ones(n, dtype=bool)
+    while True:
+        link = sums / np.outer(sizes, sizes)
+        link[~alive, :] = -np.inf
+        link[:, ~alive] = -np.inf
+        i, j = np.unravel_index(np.argmax(link), link.shape)
+        if link[i, j] < threshold:
+            break
+        i, j = min(i, j), max(i, j)
+        sums[i, :] += sums[j, :]
+        sums[:, i] += sums[:, j]
+        sums[i, i] = -np.inf
+        sizes[i] += sizes[j]
+        alive[j] = False
+        label[label == j] = i
+    return label
+
+
+def test_average_linkage_joins_as_the_greedy_form_does_and_weights_count_twins() -> None:
+    rng = np.random.default_rng(11)
+    for trial in range(300):
+        n = int(rng.integers(1, 40))
+        # Few distinct values, as the rule set gives (ties everywhere), or any value;
+        # now and then a pair kept apart (-inf).
+        values = np.array([0.05, 0.3, 0.4, 0.6, 0.65, 0.7]) if trial % 2 else None
+        upper = rng.choice(values, (n, n)) if values is not None else rng.random((n, n))
+        upper[rng.random((n, n)) < 0.03] = -np.inf
+        prob = np.triu(upper, 1)
+        prob = prob + prob.T
+        assert np.array_equal(average_linkage(prob, 0.5), _greedy_average_linkage(prob, 0.5))
+    # Twins whose pair is the best there is join first: a row weighted by their number
+    # gives the same groups as a row each.
+    n = 30
+    upper = np.triu(rng.random((n, n)) * 0.9, 1)
+    prob = upper + upper.T
+    copies = rng.integers(1, 4, n)
+    rows = np.repeat(np.arange(n), copies)
+    expanded = prob[np.ix_(rows, rows)]
+    expanded[rows[:, None] == rows[None, :]] = 1.0
+    full = _greedy_average_linkage(expanded, 0.5)
+    weighted = average_linkage(prob, 0.5, copies)
+    first = np.concatenate([[0], np.cumsum(copies)[:-1]])
+    assert np.array_equal(first[weighted], full[first])
+
+
 @pytest.fixture(scope="module")
 def orgs(shared_data: Path) -> pl.DataFrame:
     return pl.read_csv(shared_data / ORGS, infer_schema=False).rename({"Id": "record_id"})
@@ -357,3 +407,34 @@ def test_a_switchboard_many_companies_share_is_weaker_evidence_than_one_two_shar
     own = res.pairs.filter((pl.col("left_id") == "Z8") & (pl.col("right_id") == "Z9"))
     assert shared.select(gcols).rows() == own.select(gcols).rows()  # the same levels
     assert shared["match_weight"].item() < own["match_weight"].item() - 1.5
+
+
+def test_a_large_component_is_grouped_over_its_twins_as_over_its_records() -> None:
+    # a, b and c are twins (alike in every field), d is like them, e links to d only.
+    prob = {("a", "b"): 0.95, ("a", "c"): 0.95, ("b", "c"): 0.95}
+    prob |= {("a", "d"): 0.9, ("b", "d"): 0.9, ("c", "d"): 0.9, ("d", "e"): 0.6}
+    ids = pl.Series(["a", "b", "c", "d", "e"])
+    twins = pl.Series(["a", "a", "a", "d", "e"])
+
+    def score_all(p: pl.DataFrame) -> pl.DataFrame:
+        keys = zip(p["left_id"], p["right_id"], strict=True)
+        return p.with_columns(probability=pl.Series([prob.get(k, 0.1) for k in keys]))
+
+    pairs = score_all(
+        pl.DataFrame({"left_id": ["a", "a", "b", "c", "d"], "right_id": ["b", "d", "d", "d", "e"]})
+    )
+    whole = cluster(pairs, ids, 0.5, score_all)
+    # Over 3 records the component of 5 is large: grouped over a (for three), d and e.
+    large = cluster(pairs, ids, 0.5, score_all, max_component=3, twins=twins)
+    assert large.equals(whole)
+    assert whole["cluster_id"].to_list() == ["a", "a", "a", "a", "e"]
+    # a's mean with b, c and d; e alone, one minus its best link
+    assert whole["confidence"].to_list() == [0.9333, 0.9333, 0.9333, 0.9, 0.4]
+    # Before twins a component this large was split by links of 0.999 only: all alone.
+    strong = cluster(pairs, ids, 0.5, score_all, max_component=3, max_nodes=2, twins=twins)
+    assert strong["cluster_id"].to_list() == ["a", "b", "c", "d", "e"]
+    # Twins that do not match each other (a person's marks) are not one row.
+    prob[("a", "b")] = prob[("a", "c")] = prob[("b", "c")] = 0.0
+    apart = cluster(pairs, ids, 0.5, score_all, max_component=3, twins=twins)
+    assert apart.equals(cluster(pairs, ids, 0.5, score_all))
+    assert apart["cluster_id"].n_unique() >= 3

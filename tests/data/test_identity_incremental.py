@@ -184,7 +184,9 @@ def test_other_settings_resolve_in_full(week) -> None:
     assert res.model is not first.model
 
 
-def _candidates(prepared: pl.DataFrame, changed: list[str] | None, max_block: int) -> set:
+def _candidates(
+    prepared: pl.DataFrame, changed: list[str] | None, max_block: int, twins: bool = False
+) -> set:
     from revstack.data.identity._compare import blocking_rules, pairs_sql
     from revstack.data.warehouse import scratch
 
@@ -198,7 +200,7 @@ def _candidates(prepared: pl.DataFrame, changed: list[str] | None, max_block: in
             pl.DataFrame({"record_id": changed or []}, schema={"record_id": pl.String}),
         )
         con.execute("CREATE TABLE changed AS SELECT * FROM changed_frame")
-        sql = pairs_sql(rules, "changed" if changed is not None else None)
+        sql = pairs_sql(rules, "changed" if changed is not None else None, twins=twins)
         return set(con.execute(sql, {"max_block": max_block}).fetchall())
     finally:
         con.close()
@@ -224,6 +226,43 @@ def test_blocking_the_changed_records_sizes_their_blocks_over_every_record() -> 
     # bit 1; the phone's is 2)
     assert _candidates(prepared, ["a"], 3) == {("a", "b", 1)}
     assert _candidates(prepared, ["a"], 4) == {("a", "b", 3), ("a", "c", 2), ("a", "d", 2)}
+
+
+def test_a_block_of_many_records_but_few_different_ones_pairs_each_with_its_twin() -> None:
+    # Five records share a phone: a, b and c are twins (all fields alike, twin a), d and
+    # e are two more; e also shares d's e-mail.
+    prepared = pl.DataFrame(
+        {
+            "record_id": ["a", "b", "c", "d", "e"],
+            "twin": ["a", "a", "a", "d", "e"],
+            "phone": ["5551234567"] * 5,
+            "email": ["x@y.com", "x@y.com", "x@y.com", "z@y.com", "z@y.com"],
+        }
+    )
+    # Five records, three different ones: at 3 the phone's block is kept, one of the
+    # twins paired with the others and each twin with it (bit 2); at 4 or 5 in full.
+    assert _candidates(prepared, None, 3, twins=True) == {
+        ("a", "b", 3),
+        ("a", "c", 3),
+        ("b", "c", 1),  # the e-mail's block is small: paired in full
+        ("a", "d", 2),
+        ("a", "e", 2),
+        ("d", "e", 3),
+    }
+    assert _candidates(prepared, None, 5, twins=True) == _candidates(prepared, None, 5)
+    assert ("b", "d", 2) in _candidates(prepared, None, 5, twins=True)
+    # At 2 the phone's three different records are too many; the e-mail's block of
+    # three twins is one record (without twins, too large)
+    assert _candidates(prepared, None, 2, twins=True) == {
+        ("a", "b", 1),
+        ("a", "c", 1),
+        ("d", "e", 1),
+    }
+    assert _candidates(prepared, None, 2) == {("d", "e", 1)}
+    full = _candidates(prepared, None, 3, twins=True)
+    for changed in (["a"], ["b"], ["d"], ["b", "e"]):
+        found = _candidates(prepared, changed, 3, twins=True)
+        assert found == {p for p in full if p[0] in changed or p[1] in changed}
 
 
 def test_records_out_of_order_or_twice_are_fingerprinted_and_clustered_as_sorted() -> None:
