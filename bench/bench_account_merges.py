@@ -120,9 +120,9 @@ def _seed(folder: Path, seed: int, scale: str) -> dict[str, Any]:
         con.close()
     t = time.perf_counter()
     together = (("address", "zip", "phone"),)  # as the agent resolves accounts
-    ra = resolve(accounts, ACCOUNT_FIELDS, move_together=together)
+    ra = resolve(accounts, ACCOUNT_FIELDS, move_together=together, twins=False)
     seconds = time.perf_counter() - t
-    rc = resolve(contacts, CONTACT_FIELDS, name_type="person")
+    rc = resolve(contacts, CONTACT_FIELDS, name_type="person", twins=False)
     return {
         "seed": seed,
         "accounts": pairwise_scores(ra.clusters, ta),

@@ -70,6 +70,7 @@ def _settings(kind: str) -> dict:
         "name_type": "org" if kind == "accounts" else "person",
         "threshold": 0.5,
         "move_together": (("address", "zip", "phone"),) if kind == "accounts" else (),
+        "twins": False,  # as the hygiene agent resolves them
     }
 
 

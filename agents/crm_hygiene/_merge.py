@@ -149,14 +149,9 @@ def _evidence(
     if not missing.is_empty():  # the survivor was linked through others: score the pair itself
         pairs = pl.concat([pairs, res.score(missing)], how="diagonal_relaxed")
     scored = keyed.join(pairs.drop("rules", strict=False), on=["left_id", "right_id"], how="left")
-    explained = res.explain(
-        scored.select(
-            "left_id",
-            "right_id",
-            *[f"g_{c.kind}" for c in res.comparisons],
-            *[f"tf_{c.kind}" for c in res.comparisons if f"tf_{c.kind}" in scored.columns],
-        )
-    )
+    # Compared again for the card: a stored (incremental) run's pairs keep their levels
+    # but not how common each agreed value is, and the card's weights must add up.
+    explained = res.explain(res.score(keyed.select("left_id", "right_id").unique()))
     per_pair = explained.group_by("left_id", "right_id").agg(
         comparisons=pl.struct(field="kind", level="level", weight="weight")
     )
@@ -279,6 +274,8 @@ def _resolve(
         "name_type": "org" if kind == "accounts" else "person",
         "threshold": float(ctx.params.get("merge_threshold", 0.5)),
         "move_together": together,
+        # Stored and resolved incrementally week by week: twins off (see ``resolve``).
+        "twins": False,
     }
     key = _stored.model_key(ctx.definitions, version=version, fields=fields, settings=settings)
     labels = _stored.labels_digest(answered)

@@ -197,7 +197,7 @@ def cluster(
                     member_prob[members[idx]] = [prob[i, idx[idx != i]].mean() for i in idx]
         hubs = within.join(sizes.filter(pl.col("len") > max_component), on="component")
         if not hubs.is_empty():
-            hubs = _twin_heads(hubs, twins, index, score_all, threshold)
+            hubs = _twin_heads(hubs, twins, record_ids, index, score_all, threshold)
             counts = hubs.group_by("component").agg(n=pl.col("head").n_unique())
             hubs = hubs.join(counts, on="component")
             for (_,), hub in hubs.filter(pl.col("n") <= max_nodes).group_by("component"):
@@ -267,6 +267,7 @@ def cluster(
 def _twin_heads(
     hub: pl.DataFrame,
     twins: pl.Series | None,
+    record_ids: pl.Series,
     index: pl.DataFrame,
     score_all: Callable[[pl.DataFrame], pl.DataFrame],
     threshold: float,
@@ -278,7 +279,10 @@ def _twin_heads(
     hub = hub.with_columns(head=pl.col("node"))
     if twins is None:
         return hub
-    twin_of = index.select("record_id", twin=twins.cast(pl.String))
+    # ``twins`` is aligned with the records as given, which need not be sorted as ``index``
+    twin_of = pl.DataFrame(
+        {"record_id": record_ids.cast(pl.String), "twin": twins.cast(pl.String)}
+    ).unique("record_id", keep="first")
     hub = hub.join(twin_of, on="record_id", how="left").with_columns(
         head=pl.col("node").min().over("component", "twin")
     )

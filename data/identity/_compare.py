@@ -391,13 +391,25 @@ keyed AS (
             if changed is None
             else f" AND (changed OR twin IN (SELECT record_id FROM {changed}))"
         }"""
-    different = "count(DISTINCT twin)" if twins else "count(*)"
-    return f"""
-WITH {keys},
+    sized = """
 sized AS (
-    SELECT rule, key, count(*) > $max_block AS over FROM keyed GROUP BY rule, key
-    HAVING count(*) >= 2 AND {different} <= $max_block
-),
+    SELECT rule, key, false AS over FROM keyed GROUP BY rule, key
+    HAVING count(*) BETWEEN 2 AND $max_block
+)"""
+    if twins:
+        # Different records are counted only in the blocks over the size (counting them in
+        # every block was 3.5x the time of counting rows, on 8M keys).
+        sized = """
+counted AS (SELECT rule, key, count(*) AS n FROM keyed GROUP BY rule, key HAVING n >= 2),
+sized AS (
+    SELECT rule, key, false AS over FROM counted WHERE n <= $max_block
+    UNION ALL
+    SELECT rule, key, true AS over FROM keyed
+    SEMI JOIN (SELECT rule, key FROM counted WHERE n > $max_block) USING (rule, key)
+    GROUP BY rule, key HAVING count(DISTINCT twin) <= $max_block
+)"""
+    return f"""
+WITH {keys},{sized},
 blocked AS ({blocked}),
 paired AS ({pairs})
 SELECT left_id, right_id, bit_or(1::BIGINT << rule) AS rules FROM paired GROUP BY ALL

@@ -41,7 +41,6 @@ from revstack.data.identity._resolve import (
     _scorer,
     _settings,
     _signature,
-    _twins,
     fingerprints,
     resolve,
 )
@@ -82,6 +81,7 @@ def resolve_incremental(
     random_pairs: int | None = None,
     seed: int = 0,
     move_together: tuple[tuple[str, ...], ...] = (),
+    twins: bool = True,
     labels: pl.DataFrame | None = None,
     progress: Progress | None = None,
     now: pl.DataFrame | None = None,
@@ -91,7 +91,10 @@ def resolve_incremental(
     settings than ``stored`` was made with, a full ``resolve`` runs instead and
     ``Resolution.incremental`` says why. ``labels`` must be the answers the stored
     model learnt from: a change of answers calls for a new estimate (a full run).
-    ``now``: the records' ``fingerprints``, when the caller has them (``changes``)."""
+    ``now``: the records' ``fingerprints``, when the caller has them (``changes``).
+    With ``twins`` (``resolve``'s default) it always resolves in full: which records
+    are twins, and which one stands for a set, can change without any of them changing
+    (a twin removed, a new one with a smaller id), and the stored pairs would not say."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -102,10 +105,13 @@ def resolve_incremental(
 
     report(progress, _STEPS[0], 0, len(_STEPS))
     prepared, comparisons, rules = _prepared(records, fields, name_type)
-    settings = _settings(name_type, threshold, max_block, random_pairs, seed, move_together)
+    settings = _settings(name_type, threshold, max_block, random_pairs, seed, move_together, twins)
     signature = _signature(fields, comparisons, rules, settings)
     gcols = [f"g_{c.kind}" for c in comparisons]
-    if signature != stored.signature or any(g not in stored.pairs.columns for g in gcols):
+    why = "the settings or the comparisons changed"
+    if twins:
+        why = "a resolution with twins is resolved in full"
+    if twins or signature != stored.signature or any(g not in stored.pairs.columns for g in gcols):
         full = resolve(
             records,
             fields,
@@ -115,10 +121,11 @@ def resolve_incremental(
             random_pairs=random_pairs,
             seed=seed,
             move_together=move_together,
+            twins=twins,
             labels=labels,
             progress=progress,
         )
-        full.incremental = {"full": True, "why": "the settings or the comparisons changed"}
+        full.incremental = {"full": True, "why": why}
         return full
     if now is None:
         now = fingerprints(records, fields)
@@ -137,18 +144,14 @@ def resolve_incremental(
         con.execute("SET enable_progress_bar = false")
         # Every record's prepared columns, read in place (registered for as long as the
         # connection is open) rather than copied into a table: 0.2 s per kind on mid.
-        twins = _twins(prepared, labels)
-        con.register(
-            "prepared_frame",
-            prepared.with_columns(twins).to_arrow(compat_level=pl.CompatLevel.newest()),
-        )
+        con.register("prepared_frame", prepared.to_arrow(compat_level=pl.CompatLevel.newest()))
         con.execute("CREATE VIEW prepared AS SELECT * FROM prepared_frame")
         con.register("changed_frame", changed)
         con.execute("CREATE TABLE changed AS SELECT * FROM changed_frame")
         con.unregister("changed_frame")
         report(progress, _STEPS[1], 1, len(_STEPS))
         con.execute(
-            f"CREATE TABLE candidates AS {pairs_sql(rules, 'changed', twins=True)}",
+            f"CREATE TABLE candidates AS {pairs_sql(rules, 'changed')}",
             {"max_block": max_block},
         )
         hierarchy = _hierarchy(prepared)
@@ -185,7 +188,6 @@ def resolve_incremental(
             prepared["record_id"],
             threshold,
             score_all,
-            twins=twins,
             fixed=fixed,
             detail=True,
         )

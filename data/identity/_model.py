@@ -169,14 +169,20 @@ class FellegiSunter:
             parts[:, k] = np.where(g >= 0, level_w[np.clip(g, 0, None)], 0.0)
         if adjust is not None:
             parts[:, active] += adjust[:, active]
-        for groups, sign in ((self.groups, -1.0), (self.agree, 1.0)):
+        for groups, agreeing in ((self.groups, False), (self.agree, True)):
             for group in groups:
                 cols = [k for k in group if k in active]
                 if len(cols) < 2:
                     continue
-                sub = parts[:, cols] * sign  # the group's kind of evidence is positive here
+                # Which comparisons are the group's kind of evidence goes by their level
+                # (agreeing at some level, or "different"), not by the sign of a weight
+                # that a common value's adjustment may have turned.
+                level = patterns[:, cols]
+                member = level > 0 if agreeing else level == 0
+                # the strongest: the most for, or the most against
+                sub = np.where(member, parts[:, cols] * (1.0 if agreeing else -1.0), -np.inf)
                 strongest = np.argmax(sub, axis=1)
-                others = (sub > 0) & (np.arange(len(cols)) != strongest[:, None])
+                others = member & (np.arange(len(cols)) != strongest[:, None])
                 parts[:, cols] = np.where(others, 0.0, parts[:, cols])
         return parts
 

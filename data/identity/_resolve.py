@@ -14,6 +14,7 @@ import polars as pl
 
 from revstack.data.identity._cluster import ascending, cluster
 from revstack.data.identity._compare import (
+    ONE_PLACE,
     Comparison,
     Rule,
     agree_groups,
@@ -293,7 +294,8 @@ def _signature(
                 "compare": gamma_sql(
                     comparisons, "pairs", apart=_signature_apart(fields, comparisons)
                 ),
-                "block": pairs_sql(rules, twins=True),
+                "block": pairs_sql(rules, twins=bool(settings.get("twins"))),
+                "one_place": ONE_PLACE,
                 "settings": settings,
                 "polars": pl.__version__,
             },
@@ -313,6 +315,7 @@ def resolve(
     random_pairs: int | None = None,
     seed: int = 0,
     move_together: tuple[tuple[str, ...], ...] = (),
+    twins: bool = True,
     labels: pl.DataFrame | None = None,
     progress: Progress | None = None,
 ) -> Resolution:
@@ -333,6 +336,14 @@ def resolve(
     matcher about their kinds of pair (one level per comparison): every candidate pair of
     a kind moves toward the share of that kind marked the same (docs/identity.md,
     Labels), and every marked pair is decided as marked (1 or 0) before clustering.
+
+    ``twins``: records alike in every prepared field are twins (``_twins``): an oversized
+    block of few different records is paired through one of each twin set, and a large
+    component grouped over twin sets. Off for a resolution that is stored and resolved
+    incrementally later (the hygiene agent's): which records are twins, and which of them
+    stands for the set, can change without the records themselves changing, so a later
+    run's pairs would not be a full run's (``resolve_incremental`` resolves in full when
+    it is on).
     """
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -344,18 +355,18 @@ def resolve(
 
     report(progress, _STEPS[0], 0, len(_STEPS))
     prepared, comparisons, rules = _prepared(records, fields, name_type)
-    settings = _settings(name_type, threshold, max_block, random_pairs, seed, move_together)
-    twins = _twins(prepared, labels)
+    settings = _settings(name_type, threshold, max_block, random_pairs, seed, move_together, twins)
+    twin = _twins(prepared, labels) if twins else prepared["record_id"].alias("twin")
     con = scratch()
     try:
         con.execute("SET enable_progress_bar = false")  # our own bar reports progress
-        con.register("prepared_frame", prepared.with_columns(twins))
+        con.register("prepared_frame", prepared.with_columns(twin))
         con.execute("CREATE TABLE prepared AS SELECT * FROM prepared_frame")
         con.unregister("prepared_frame")
         lap("prepare")
         report(progress, _STEPS[1], 1, len(_STEPS))
         con.execute(
-            f"CREATE TABLE candidates AS {pairs_sql(rules, twins=True)}", {"max_block": max_block}
+            f"CREATE TABLE candidates AS {pairs_sql(rules, twins=twins)}", {"max_block": max_block}
         )
         lap("block")
         report(progress, _STEPS[2], 2, len(_STEPS))
@@ -405,7 +416,12 @@ def resolve(
 
         score_all = _scorer(con, model, comparisons, by_rules, shifts, gcols, marked, hierarchy)
         detailed = cluster(
-            pairs, prepared["record_id"], threshold, score_all, twins=twins, detail=True
+            pairs,
+            prepared["record_id"],
+            threshold,
+            score_all,
+            twins=twin if twins else None,
+            detail=True,
         )
         lap("cluster")
         report(progress, _STEPS[4], len(_STEPS), len(_STEPS))
@@ -436,6 +452,7 @@ def _settings(
     random_pairs: int | None,
     seed: int,
     move_together: tuple[tuple[str, ...], ...],
+    twins: bool,
 ) -> dict[str, object]:
     return {
         "name_type": name_type,
@@ -444,6 +461,7 @@ def _settings(
         "random_pairs": random_pairs,
         "seed": seed,
         "move_together": [list(g) for g in move_together],
+        "twins": twins,
     }
 
 

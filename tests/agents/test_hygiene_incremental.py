@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -126,13 +127,21 @@ def test_a_duplicate_arriving_in_a_week_is_found(stored: Warehouse, tmp_path: Pa
     ids = dict(clusters.select("record_id", "cluster_id").iter_rows())
     assert ids.get("A9999999") is not None and ids["A9999999"] == ids.get(original)
     with wh.connect() as con:
-        proposed = scalar(
+        proposed = frame(
             con,
-            "SELECT count(*) FROM ops.proposals WHERE run_id = $r AND action_type = "
+            "SELECT evidence FROM ops.proposals WHERE run_id = $r AND action_type = "
             "'merge_accounts' AND record_id = 'accounts:A9999999'",
             {"r": run},
         )
-    assert proposed == 1
+        prior = scalar(con, "SELECT prior FROM ops.identity_models WHERE object_type = 'accounts'")
+    assert len(proposed) == 1
+    # The card's evidence adds up on a weekly (incremental) run too: the prior and the
+    # comparisons' weights (a common city's adjustment in its own) are the match weight.
+    evidence = json.loads(proposed["evidence"][0])
+    weights = [c["weight"] for c in evidence["comparisons"]]
+    assert {"name", "city"} <= {c["field"] for c in evidence["comparisons"]}
+    total = sum(weights) + math.log2(prior / (1 - prior))
+    assert total == pytest.approx(evidence["match_weight"], abs=0.05)
 
 
 def test_a_changed_record_loses_its_old_links(stored: Warehouse, tmp_path: Path) -> None:

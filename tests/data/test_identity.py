@@ -427,6 +427,16 @@ def test_a_large_component_is_grouped_over_its_twins_as_over_its_records() -> No
     # Over 3 records the component of 5 is large: grouped over a (for three), d and e.
     large = cluster(pairs, ids, 0.5, score_all, max_component=3, twins=twins)
     assert large.equals(whole)
+    # The records in another order, the twins aligned with them: the same clusters.
+    shuffled = cluster(
+        pairs,
+        ids.reverse(),
+        0.5,
+        score_all,
+        max_component=3,
+        twins=twins.reverse(),
+    )
+    assert shuffled.sort("record_id").equals(whole)
     assert whole["cluster_id"].to_list() == ["a", "a", "a", "a", "e"]
     # a's mean with b, c and d; e alone, one minus its best link
     assert whole["confidence"].to_list() == [0.9333, 0.9333, 0.9333, 0.9, 0.4]

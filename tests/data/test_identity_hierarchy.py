@@ -20,7 +20,7 @@ FIELDS = {
     "zip": "postal_code",
 }
 WITH_PARENT = FIELDS | {"parent": "parent_account_id"}
-TOGETHER = (("address", "zip", "phone"),)  # as the hygiene agent resolves accounts
+TOGETHER = (("address", "zip", "phone"),)  # as the hygiene agent resolves accounts (twins off)
 
 
 @pytest.fixture(scope="module")
@@ -91,9 +91,9 @@ def test_a_subsidiary_on_its_parents_website_and_switchboard_is_never_merged_int
     records, _ = accounts
     planted, parent = _planted(records)
     # Without the hierarchy the subsidiary is a merge: name, website and phone agree.
-    blind = resolve(planted, FIELDS, move_together=TOGETHER)
+    blind = resolve(planted, FIELDS, move_together=TOGETHER, twins=False)
     assert _pair(blind, parent, "ZSUB")["probability"] >= 0.5
-    res = resolve(planted, WITH_PARENT, move_together=TOGETHER)
+    res = resolve(planted, WITH_PARENT, move_together=TOGETHER, twins=False)
     pair = _pair(res, parent, "ZSUB")
     assert pair["apart"] and pair["probability"] == 0.0
     assert pair["match_weight"] > 0  # the fields' evidence is kept for the reviewer
@@ -121,8 +121,10 @@ def test_no_crm_parent_and_child_share_a_cluster_and_precision_rises(
     accounts: tuple[pl.DataFrame, pl.DataFrame],
 ) -> None:
     records, truth = accounts
-    blind = pairwise_scores(resolve(records, FIELDS, move_together=TOGETHER).clusters, truth)
-    res = resolve(records, WITH_PARENT, move_together=TOGETHER)
+    blind = pairwise_scores(
+        resolve(records, FIELDS, move_together=TOGETHER, twins=False).clusters, truth
+    )
+    res = resolve(records, WITH_PARENT, move_together=TOGETHER, twins=False)
     linked = records.filter(pl.col("parent_account_id").is_not_null())
     assert len(linked) > 5
     by = dict(res.clusters.select("record_id", "cluster_id").iter_rows())
@@ -141,10 +143,10 @@ def test_a_resolution_stored_before_the_hierarchy_was_given_is_redone_in_full(
 ) -> None:
     records, _ = accounts
     planted, parent = _planted(records)
-    before = resolve(planted, FIELDS, move_together=TOGETHER).stored()
+    before = resolve(planted, FIELDS, move_together=TOGETHER, twins=False).stored()
     # What is stored has no column for the hierarchy: nothing to migrate.
     assert "apart" not in before.pairs.columns and "g_parent" not in before.pairs.columns
-    res = resolve_incremental(planted, WITH_PARENT, before, move_together=TOGETHER)
+    res = resolve_incremental(planted, WITH_PARENT, before, move_together=TOGETHER, twins=False)
     assert res.incremental["full"]
     assert _cluster_of(res, parent) != _cluster_of(res, "ZSUB")
     # Stored under the hierarchy, a later week keeps the pair apart incrementally too,
@@ -155,7 +157,7 @@ def test_a_resolution_stored_before_the_hierarchy_was_given_is_redone_in_full(
         .then(pl.lit("14 Unter den Linden"))
         .otherwise(pl.col("street"))
     )
-    again = resolve_incremental(week, WITH_PARENT, stored, move_together=TOGETHER)
+    again = resolve_incremental(week, WITH_PARENT, stored, move_together=TOGETHER, twins=False)
     assert not again.incremental["full"] and again.incremental["changed"] == 1
     assert _pair(again, parent, "ZSUB")["probability"] == 0.0
     assert _cluster_of(again, parent) != _cluster_of(again, "ZSUB")
@@ -185,11 +187,13 @@ def test_a_model_stored_by_an_older_resolver_is_estimated_again(
     records, _ = accounts
     current = _resolve.MODEL_VERSION
     monkeypatch.setattr(_resolve, "MODEL_VERSION", current - 1)
-    old = resolve(records, WITH_PARENT, move_together=TOGETHER).stored()
+    old = resolve(records, WITH_PARENT, move_together=TOGETHER, twins=False).stored()
     monkeypatch.setattr(_resolve, "MODEL_VERSION", current)
-    res = resolve_incremental(records, WITH_PARENT, old, move_together=TOGETHER)
+    res = resolve_incremental(records, WITH_PARENT, old, move_together=TOGETHER, twins=False)
     assert res.incremental["full"]
-    same = resolve_incremental(records, WITH_PARENT, res.stored(), move_together=TOGETHER)
+    same = resolve_incremental(
+        records, WITH_PARENT, res.stored(), move_together=TOGETHER, twins=False
+    )
     assert not same.incremental["full"]
 
 
@@ -241,9 +245,9 @@ def test_in_a_list_with_a_hierarchy_a_national_company_is_never_merged_into_its_
     pid = parent["record_id"]
     # A flat list (no hierarchy) keeps the old reading: flat lists often count a group's
     # national companies one organisation.
-    blind = resolve(planted, FIELDS, move_together=TOGETHER)
+    blind = resolve(planted, FIELDS, move_together=TOGETHER, twins=False)
     assert _pair(blind, pid, "ZDE")["probability"] >= 0.5
-    res = resolve(planted, WITH_PARENT, move_together=TOGETHER)
+    res = resolve(planted, WITH_PARENT, move_together=TOGETHER, twins=False)
     pair = _pair(res, pid, "ZDE")
     assert pair["apart"] and pair["apart_place"] and not pair["apart_parent"]
     assert pair["probability"] == 0.0 and pair["match_weight"] > 0

@@ -14,6 +14,8 @@ from revstack.data.identity._cluster import cluster
 ORGS = "dedupe_orgs/csv_example_input_with_true_ids.csv"
 FIELDS = {"name": "Site name", "address": "Address", "zip": "Zip", "phone": "Phone"}
 KEY = ["left_id", "right_id"]
+# As the hygiene agent resolves week by week: twins resolve in full (test below).
+WEEKLY = {"twins": False}
 
 
 def test_a_component_nothing_touched_keeps_its_stored_clusters() -> None:
@@ -57,7 +59,7 @@ def week(orgs: pl.DataFrame) -> dict[str, pl.DataFrame | object]:
     ids = orgs["record_id"].sort()
     held = set(ids.gather_every(80).to_list())
     before = orgs.filter(~pl.col("record_id").is_in(list(held)))
-    first = resolve(before, FIELDS)
+    first = resolve(before, FIELDS, **WEEKLY)
     sizes = first.clusters.group_by("cluster_id").len()
     pair = first.clusters.join(sizes.filter(pl.col("len") == 2), on="cluster_id").sort("record_id")
     changed, partner = pair["record_id"][0], pair["record_id"][1]
@@ -97,8 +99,8 @@ def week(orgs: pl.DataFrame) -> dict[str, pl.DataFrame | object]:
 
 @pytest.mark.slow
 def test_nothing_changed_gives_the_stored_resolution_back(orgs: pl.DataFrame) -> None:
-    first = resolve(orgs, FIELDS)
-    again = resolve_incremental(orgs, FIELDS, first.stored())
+    first = resolve(orgs, FIELDS, **WEEKLY)
+    again = resolve_incremental(orgs, FIELDS, first.stored(), **WEEKLY)
     assert again.incremental["pairs_compared"] == 0 and again.incremental["new"] == 0
     assert again.clusters.equals(first.clusters)
     stored = first.stored().pairs
@@ -111,7 +113,7 @@ def test_new_changed_and_removed_records_are_resolved_and_the_rest_stands(week) 
     stored = first.stored()
     new = len(week["held"]) + 1
     assert changes(now, FIELDS, stored) == {"new": new, "changed": 1, "removed": 1}
-    res = resolve_incremental(now, FIELDS, stored)
+    res = resolve_incremental(now, FIELDS, stored, **WEEKLY)
     assert not res.incremental["full"] and res.incremental["pairs_compared"] > 0
     by = dict(res.clusters.select("record_id", "cluster_id").iter_rows())
     # The planted duplicate arrived this week and is found.
@@ -145,7 +147,7 @@ def test_new_changed_and_removed_records_are_resolved_and_the_rest_stands(week) 
         )
         .sort(KEY)
     )
-    full = resolve(now, FIELDS)
+    full = resolve(now, FIELDS, **WEEKLY)
     gcols = [f"g_{c.kind}" for c in full.comparisons]
     fresh = res.pairs.filter(involves).select(*KEY, "rules", *gcols).sort(KEY)
     assert fresh.equals(full.pairs.filter(involves).select(*KEY, "rules", *gcols).sort(KEY))
@@ -179,9 +181,32 @@ def test_new_changed_and_removed_records_are_resolved_and_the_rest_stands(week) 
 @pytest.mark.slow
 def test_other_settings_resolve_in_full(week) -> None:
     first, now = week["first"], week["now"]
-    res = resolve_incremental(now, FIELDS, first.stored(), threshold=0.6)
+    res = resolve_incremental(now, FIELDS, first.stored(), threshold=0.6, **WEEKLY)
     assert res.incremental["full"] and "settings" in res.incremental["why"]
     assert res.model is not first.model
+
+
+def test_with_twins_a_later_run_resolves_in_full_as_the_twins_may_have_changed() -> None:
+    # a1..a5 alike in every field, d1 and e1 sharing their phone; blocks of over 4 records
+    # are paired through one twin (a1). Without a1 the full run pairs a2 with the rest;
+    # pairs stored from the run with a1 hold none of a2's, and no record of a2..a5 changed.
+    rows = {"record_id": [f"a{i}" for i in range(1, 6)] + ["d1", "e1"]}
+    rows["Site name"] = ["Acme Widgets Inc"] * 5 + ["Dorado Gear", "Elm Tools"]
+    rows["Phone"] = ["555 123 4567"] * 7
+    before = pl.DataFrame(rows)
+    fields = {"name": "Site name", "phone": "Phone"}
+    first = resolve(before, fields, max_block=4)
+    now = before.filter(pl.col("record_id") != "a1")
+    full = resolve(now, fields, max_block=4)
+    assert {("a2", "a3"), ("a2", "d1")} <= set(full.pairs.select(KEY).iter_rows())
+    again = resolve_incremental(now, fields, first.stored(), max_block=4)
+    assert again.incremental["full"] and "twins" in again.incremental["why"]
+    assert again.pairs.select(KEY).sort(KEY).equals(full.pairs.select(KEY).sort(KEY))
+    assert again.clusters.equals(full.clusters)
+    # Without twins (the hygiene agent's weekly runs) the later run stays incremental.
+    plain = resolve(before, fields, max_block=4, twins=False)
+    week = resolve_incremental(now, fields, plain.stored(), max_block=4, twins=False)
+    assert not week.incremental.get("full")
 
 
 def _candidates(
