@@ -142,16 +142,6 @@ class FellegiSunter:
             lam = new
         return lam
 
-    def _contributions(
-        self,
-        patterns: np.ndarray,
-        m: list[np.ndarray],
-        active: list[int],
-        adjust: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """Sum over comparisons of log2(m/u), as ``_parts`` counts them."""
-        return self._parts(patterns, m, active, adjust).sum(axis=1)
-
     def _parts(
         self,
         patterns: np.ndarray,
@@ -189,7 +179,7 @@ class FellegiSunter:
     def _posterior(
         self, patterns: np.ndarray, m: list[np.ndarray], lam: float, active: list[int]
     ) -> np.ndarray:
-        w = np.log2(lam / (1 - lam)) + self._contributions(patterns, m, active)
+        w = np.log2(lam / (1 - lam)) + self._parts(patterns, m, active).sum(axis=1)
         return 1.0 / (1.0 + np.exp2(-np.clip(w, -60, 60)))
 
     def weights(self, patterns: np.ndarray, adjust: np.ndarray | None = None) -> np.ndarray:
@@ -206,7 +196,7 @@ class FellegiSunter:
         is added to a comparison's weight before groups are counted once (a
         term-frequency adjustment of an agreed value)."""
         prior = np.log2(self.lambda_ / (1 - self.lambda_))
-        return prior + self._contributions(patterns, self.m_, list(range(len(self.m_))), adjust)
+        return prior + self._parts(patterns, self.m_, list(range(len(self.m_))), adjust).sum(axis=1)
 
     def predict_proba(self, patterns: np.ndarray) -> np.ndarray:
         """Probability that each pattern's pair is one entity."""
