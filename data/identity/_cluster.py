@@ -26,6 +26,10 @@ from scipy.sparse.csgraph import connected_components
 
 __all__ = ["ascending", "components", "average_linkage", "cluster"]
 
+# Links below this probability change no record's confidence at the four decimals it is
+# given to; the confidence step leaves them out.
+CONFIDENCE_FLOOR = 0.001
+
 
 def ascending(ids: pl.Series) -> bool:
     """Whether ``ids`` are sorted and each is there once (no nulls): then keeping each
@@ -147,10 +151,13 @@ def cluster(
     if not ascending(ids):  # a resolution's records come sorted, each once
         ids = ids.unique().sort()
     index = pl.DataFrame({"record_id": ids, "node": np.arange(len(ids))})
-    linked = pairs.filter(pl.col("probability") >= threshold)
-    nodes = linked.join(index.rename({"record_id": "left_id", "node": "l"}), on="left_id").join(
-        index.rename({"record_id": "right_id", "node": "r"}), on="right_id"
+    # The pairs' ends as node numbers, once, for the links and the confidences: only the
+    # pairs either can use, with only their ids and probability (the pairs carry every
+    # comparison's level, and filtering them whole copied all of those).
+    ends = _ends(
+        pairs.select("left_id", "right_id", "probability"), index, min(threshold, CONFIDENCE_FLOOR)
     )
+    nodes = ends.filter(pl.col("probability") >= threshold)
     roots = components(nodes["l"].to_numpy(), nodes["r"].to_numpy(), np.arange(len(ids)))
     comp = index.with_columns(component=pl.Series(roots))
     sizes = comp.group_by("component").len()
@@ -172,12 +179,14 @@ def cluster(
             .filter(pl.col("record_id") < pl.col("record_id_r"))
             .select(left_id="record_id", right_id="record_id_r")
         )
-        scored = score_all(all_pairs) if not all_pairs.is_empty() else all_pairs
-        scored = scored.join(
-            index.rename({"record_id": "left_id", "node": "l"}), on="left_id"
-        ).join(index.rename({"record_id": "right_id", "node": "r"}), on="right_id")
-        node_comp = small.select(l="node", component="component")
-        by_comp = scored.join(node_comp, on="l").partition_by("component", as_dict=True)
+        by_comp: dict[tuple[object, ...], pl.DataFrame] = {}
+        if not all_pairs.is_empty():
+            scored = score_all(all_pairs)
+            keep = ["probability", "apart"] if "apart" in scored.columns else ["probability"]
+            scored = _ends(scored.select("left_id", "right_id", *keep), index, None)
+            node_comp = small.select(l="node", component="component")
+            by_comp = scored.join(node_comp, on="l").partition_by("component", as_dict=True)
+            del scored
         for (component,), group in small.group_by("component"):
             members = np.sort(group["node"].to_numpy())
             block = by_comp.get((component,))
@@ -217,51 +226,66 @@ def cluster(
     # 273k contacts the joins were most of an incremental run's clustering).
     head = labels.astype(np.int64)
     # Confidence: pairs, mean with the rest of the cluster; alone, 1 - best link (links
-    # below 0.001 change neither figure at four decimals' precision that matters).
-    pairs = pairs.filter(pl.col("probability") >= 0.001)
-    ends = (
-        pairs.select("left_id", "right_id", p="probability")
-        .join(index.rename({"record_id": "left_id", "node": "l"}), on="left_id")
-        .join(index.rename({"record_id": "right_id", "node": "r"}), on="right_id")
-    )
+    # below CONFIDENCE_FLOOR change neither figure at four decimals' precision that matters).
+    if threshold < CONFIDENCE_FLOOR:
+        ends = ends.filter(pl.col("probability") >= CONFIDENCE_FLOOR)
     left, right = ends["l"].to_numpy(), ends["r"].to_numpy()
     same = head[left] == head[right]
     both = pl.DataFrame(
         {
             "node": np.concatenate([left, right]),
-            "p": np.concatenate([ends["p"].to_numpy()] * 2),
+            "p": np.concatenate([ends["probability"].to_numpy()] * 2),
             "inside": np.concatenate([same, same]),
         }
     )
+    del ends, left, right, same
     inside = both.filter("inside").group_by("node").agg(p_in=pl.col("p").mean())
     outside = both.filter(~pl.col("inside")).group_by("node").agg(p_out=pl.col("p").max())
-    size = np.bincount(head, minlength=len(ids))[head]
-    result = (
-        pl.DataFrame(
-            {
-                "record_id": ids,
-                "node": np.arange(len(ids)),
-                "cluster_id": ids.gather(head),
-                "cluster_size": size,
-                "component": ids.gather(roots),
-                "p_avg": pl.Series(member_prob, dtype=pl.Float64).fill_nan(None),
-            }
-        )
-        .join(inside, on="node", how="left", maintain_order="left")
-        .join(outside, on="node", how="left", maintain_order="left")
-        .select(
-            "record_id",
-            "cluster_id",
-            confidence=pl.when(pl.col("cluster_size") > 1)
-            .then(pl.coalesce("p_avg", "p_in"))
-            .otherwise(1 - pl.col("p_out").fill_null(0.0))
-            .fill_null(1.0)
-            .round(4),
-            component="component",
-            linkage="p_avg",
-        )
+    del both
+    # Each figure put at its node, not joined on: a join copies every column of a frame
+    # of all the records.
+    columns = {
+        "record_id": ids,
+        "cluster_id": ids.gather(head),
+        "cluster_size": np.bincount(head, minlength=len(ids))[head],
+        "p_avg": pl.Series(member_prob, dtype=pl.Float64).fill_nan(None),
+        "p_in": _at(len(ids), inside["node"], inside["p_in"]),
+        "p_out": _at(len(ids), outside["node"], outside["p_out"]),
+    }
+    if detail:
+        columns["component"] = ids.gather(roots)
+    confidence = (
+        pl.when(pl.col("cluster_size") > 1)
+        .then(pl.coalesce("p_avg", "p_in"))
+        .otherwise(1 - pl.col("p_out").fill_null(0.0))
+        .fill_null(1.0)
+        .round(4)
+        .alias("confidence")
     )
-    return result if detail else result.drop("component", "linkage")
+    shown = [pl.col("component"), pl.col("p_avg").alias("linkage")] if detail else []
+    return pl.DataFrame(columns).select("record_id", "cluster_id", confidence, *shown)
+
+
+def _at(n: int, nodes: pl.Series, values: pl.Series) -> pl.Series:
+    """``values`` at ``nodes`` in a series of ``n``, null elsewhere."""
+    out = pl.repeat(None, n, dtype=values.dtype, eager=True).alias(values.name)
+    return out.scatter(nodes, values) if len(nodes) else out
+
+
+def _ends(pairs: pl.DataFrame, index: pl.DataFrame, floor: float | None) -> pl.DataFrame:
+    """``pairs`` at or above ``floor`` (all without one) with their ids' node numbers l
+    and r in place of the ids, their other columns kept (so select first); a pair whose
+    ids are not both records is left out."""
+    at = pairs.lazy()
+    if floor is not None:
+        at = at.filter(pl.col("probability") >= floor)
+    rest = [c for c in pairs.columns if c not in ("left_id", "right_id")]
+    return (
+        at.join(index.lazy().rename({"record_id": "left_id", "node": "l"}), on="left_id")
+        .join(index.lazy().rename({"record_id": "right_id", "node": "r"}), on="right_id")
+        .select("l", "r", *rest)
+        .collect()
+    )
 
 
 def _twin_heads(

@@ -448,3 +448,36 @@ def test_a_large_component_is_grouped_over_its_twins_as_over_its_records() -> No
     apart = cluster(pairs, ids, 0.5, score_all, max_component=3, twins=twins)
     assert apart.equals(cluster(pairs, ids, 0.5, score_all))
     assert apart["cluster_id"].n_unique() >= 3
+
+
+def test_clustering_a_hub_by_its_strong_links_leaves_out_pairs_of_unknown_records() -> None:
+    # a, b, c are one component, too large to score whole at max_nodes=2: only the
+    # strong link a~b groups them, so a's confidence is its mean with b from the
+    # pairs themselves and c's one minus its best link. (a, zz) names no record: left out.
+    pairs = pl.DataFrame(
+        {
+            "left_id": ["a", "b", "a", "c"],
+            "right_id": ["b", "c", "zz", "d"],
+            "probability": [0.9995, 0.6, 0.99, 0.0005],
+            "g_name": [3, 1, 3, 0],  # a column clustering has no use for
+        }
+    )
+
+    def score_all(p: pl.DataFrame) -> pl.DataFrame:
+        raise AssertionError(f"no component is small enough to score whole: {p}")
+
+    ids = pl.Series(["d", "c", "b", "a"])  # not ascending
+    out = cluster(pairs, ids, 0.5, score_all, max_component=2, max_nodes=2, detail=True)
+    assert out.columns == ["record_id", "cluster_id", "confidence", "component", "linkage"]
+    assert out["record_id"].to_list() == ["a", "b", "c", "d"]
+    assert out["cluster_id"].to_list() == ["a", "a", "c", "d"]
+    assert out["confidence"].to_list() == [0.9995, 0.9995, 0.4, 1.0]
+    assert out["component"].to_list() == ["a", "a", "a", "d"]
+    assert out["linkage"].null_count() == 4  # no group came from average linkage
+    plain = cluster(pairs, ids, 0.5, score_all, max_component=2, max_nodes=2)
+    assert plain.equals(out.select("record_id", "cluster_id", "confidence"))
+    # Under the confidence floor a link still links when the threshold is lower still,
+    # but counts toward no confidence: c and d are one cluster with no pair to average.
+    low = cluster(pairs.filter(pl.col("right_id") != "c"), ids, 0.0001, score_all)
+    assert low["cluster_id"].to_list() == ["a", "a", "c", "c"]
+    assert low["confidence"].to_list() == [0.9995, 0.9995, 1.0, 1.0]
