@@ -392,7 +392,11 @@ def resolve(
         # Pairs the list's hierarchy says are two entities are no unknowns: left out of EM
         # (as a subsidiary agreeing with its parent on the website, switchboard and
         # most of the name, they would teach it that such agreement means one company).
-        known = pairs.filter(~pl.col("apart")) if hierarchy else pairs
+        # Lazily, and only the columns EM counts: a filtered copy of every candidate pair
+        # with all its columns was the estimate's peak on the large company.
+        known = pairs.lazy().select("rules", *gcols, *(["apart"] if hierarchy else []))
+        if hierarchy:
+            known = known.filter(~pl.col("apart"))
         model = _fit(known, random_g, comparisons, rules, n_levels, total, move_together)
         del known, random_g
         marked = _marked(con, labels, comparisons, hierarchy)
@@ -480,13 +484,16 @@ def _random_pairs(ids: pl.Series, n: int, seed: int) -> pl.DataFrame:
     return pl.DataFrame({"left_id": values[a], "right_id": values[b]})
 
 
-def _patterns(frame: pl.DataFrame, gcols: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    grouped = frame.group_by(gcols).len()
+def _patterns(
+    frame: pl.DataFrame | pl.LazyFrame, gcols: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct comparison patterns of ``frame`` and how many pairs have each."""
+    grouped = frame.lazy().group_by(gcols).len().collect()
     return grouped.select(gcols).to_numpy().astype(np.int64), grouped["len"].to_numpy()
 
 
 def _fit(
-    pairs: pl.DataFrame,
+    pairs: pl.LazyFrame,
     random_g: pl.DataFrame,
     comparisons: list[Comparison],
     rules: list[Rule],
@@ -503,9 +510,9 @@ def _fit(
         by_fixed[fixed] = by_fixed.get(fixed, 0) | (1 << i)
     sessions = []
     for fixed, mask in by_fixed.items():
-        part = pairs.filter((pl.col("rules") & mask) != 0)
-        if not part.is_empty():
-            sessions.append(Session(*_patterns(part, gcols), fixed=fixed))
+        patterns, counts = _patterns(pairs.filter((pl.col("rules") & mask) != 0), gcols)
+        if len(counts):
+            sessions.append(Session(patterns, counts, fixed=fixed))
     groups = tuple(tuple(kinds.index(k) for k in group if k in kinds) for group in move_together)
     # An organisation name's levels are ordered by how alike two names are
     # (_model._monotone). A person's are not: "same family, close given" and "close
