@@ -279,12 +279,13 @@ SELECT as_of, opportunity_id, stage, close_date, is_won, days_in_stage
 FROM states WHERE as_of < $t ORDER BY as_of, opportunity_id
 """
 _OPEN_NOW = "SELECT opportunity_id FROM states WHERE as_of = $t ORDER BY opportunity_id"
-# What the benchmarks read: the won deals' past weeks, and today's states.
+# What the benchmarks read of the won deals' past weeks, and today's states.
 _PAST = """
-SELECT as_of, opportunity_id, stage, close_date, is_won, days_since_two_way, days_in_stage
-FROM states WHERE as_of < $t AND opportunity_id IN (SELECT unnest($won::VARCHAR[]))
-ORDER BY as_of, opportunity_id
+SELECT as_of, opportunity_id, stage, days_since_two_way, days_in_stage
+FROM states WHERE as_of < $t ORDER BY as_of, opportunity_id
 """
+# The directions of an answer (the states' SQL: a completed inbound or two-way touch).
+_ANSWERED = ("inbound", "two_way")
 _NOW = "SELECT * FROM states WHERE as_of = $t ORDER BY as_of, opportunity_id"
 # The training sample's whole rows, in the sample's order.
 _SAMPLE = """
@@ -343,26 +344,28 @@ def _refit_states(
     history's columns (``OUTCOME_COLUMNS``).
 
     The labels and the draw read the history alone; the activity and buying-role figures
-    are then built only for the deals whose rows are read: the sample's, today's open
-    deals' and the won deals' past weeks the quiet benchmark reads. A deal's state reads
-    nothing of another's, so these rows are those of every deal's states."""
+    are then built only for the deals whose rows are read: the sample's and today's open
+    deals', and for the won deals' past weeks the days since the last answer the quiet
+    benchmark reads. A deal's state reads nothing of another's, so these rows are those
+    of every deal's states."""
     train, y, untrained, history, ids_now = _sample(ctx, [*past, as_of], final, seed, d)
     won = final.filter("is_won")["opportunity_id"]
-    deals = pl.concat(
-        [
-            history.filter(pl.col("opportunity_id").is_in(won.implode()))["opportunity_id"],
-            train["opportunity_id"] if untrained is None else won.clear(),
-            ids_now,
-        ]
-    )
-    del history
-    query, params, rows = states_query(
-        [*past, as_of], definitions=d, open_only=True, deals=deals.unique().sort().to_list()
-    )
+    # The quiet benchmark reads the won deals' days since the last answer: their history
+    # and their answers alone (the last answer is the last of the answers), no roles.
+    was_open = history.filter(pl.col("opportunity_id").is_in(won.implode()))["opportunity_id"]
+    query, params, _ = states_query(past, definitions=d, open_only=True)
+    rows = {t: (cols[0], []) for t, cols in TABLES.items()}
+    rows["crm.opportunity_history"] = ("opportunity_id", was_open.unique().sort().to_list())
+    rows["crm.activities"] = ("direction", list(_ANSWERED))
     with ctx.warehouse(TABLES, rows=rows) as wh:
         wh.keep("states", query, params)
-        past_won = typed(wh.frame(_PAST, {"t": as_of, "won": won.to_list()}))
-        bench = learn_benchmarks(past_won, won, d)
+        bench = learn_benchmarks(typed(wh.frame(_PAST, {"t": as_of})), won, d)
+    sampled = train["opportunity_id"] if untrained is None else ids_now.clear()
+    deals = pl.concat([sampled, ids_now]).unique().sort().to_list()
+    del history
+    query, params, rows = states_query([*past, as_of], definitions=d, open_only=True, deals=deals)
+    with ctx.warehouse(TABLES, rows=rows) as wh:
+        wh.keep("states", query, params)
         now = typed(wh.frame(_NOW, {"t": as_of})).select(list(STATE_SCHEMA))
         if untrained is None:
             train = _whole_rows(train, wh)
