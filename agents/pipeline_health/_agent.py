@@ -272,17 +272,12 @@ class PipelineHealth(Agent):
         return pl.DataFrame(rows, schema=empty_proposals().schema)
 
 
-# What the labels read of the past Mondays' states (the history's columns alone), and
-# which deals are open today.
-_PAST_HISTORY = """
-SELECT as_of, opportunity_id, stage, close_date, is_won, days_in_stage
-FROM states WHERE as_of < $t ORDER BY as_of, opportunity_id
-"""
-_OPEN_NOW = "SELECT opportunity_id FROM states WHERE as_of = $t ORDER BY opportunity_id"
+# What the labels read of the states (the history's columns alone).
+_HISTORY = ["as_of", "opportunity_id", "stage", "close_date", "is_won", "days_in_stage"]
 # What the benchmarks read of the won deals' past weeks, and today's states.
 _PAST = """
 SELECT as_of, opportunity_id, stage, days_since_two_way, days_in_stage
-FROM states WHERE as_of < $t ORDER BY as_of, opportunity_id
+FROM ({}) ORDER BY as_of, opportunity_id
 """
 # The directions of an answer (the states' SQL: a completed inbound or two-way touch).
 _ANSWERED = ("inbound", "two_way")
@@ -308,12 +303,12 @@ def _sample(
     from the history alone (the activity and buying-role tables empty): on the large
     company every open deal at 108 Mondays is 18M rows, and their activity figures
     spilled 22 GB without finishing."""
-    query, params, rows = states_query(moments, definitions=d, open_only=True, history_only=True)
-    with ctx.warehouse(TABLES, rows=rows) as wh:
-        wh.keep("states", query, params)
-        at = {"t": moments[-1]}
-        history = typed(wh.frame(_PAST_HISTORY, at))
-        ids_now = wh.frame(_OPEN_NOW, at)["opportunity_id"].cast(pl.String)
+    states = deal_states_in(
+        ctx, moments, definitions=d, open_only=True, history_only=True, columns=_HISTORY
+    )
+    history = states.filter(pl.col("as_of") < moments[-1])
+    ids_now = states.filter(pl.col("as_of") == moments[-1])["opportunity_id"]
+    del states
     labels = outcome_labels(history, final)
     train = history.join(labels, on=["as_of", "opportunity_id"])
     if len(train) > _MAX_TRAIN:
@@ -358,8 +353,7 @@ def _refit_states(
     rows["crm.opportunity_history"] = ("opportunity_id", was_open.unique().sort().to_list())
     rows["crm.activities"] = ("direction", list(_ANSWERED))
     with ctx.warehouse(TABLES, rows=rows) as wh:
-        wh.keep("states", query, params)
-        bench = learn_benchmarks(typed(wh.frame(_PAST, {"t": as_of})), won, d)
+        bench = learn_benchmarks(typed(wh.frame(_PAST.format(query), params)), won, d)
     sampled = train["opportunity_id"] if untrained is None else ids_now.clear()
     deals = pl.concat([sampled, ids_now]).unique().sort().to_list()
     del history
