@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -349,10 +349,10 @@ def _refit_states(
     # and their answers alone (the last answer is the last of the answers), no roles.
     was_open = history.filter(pl.col("opportunity_id").is_in(won.implode()))["opportunity_id"]
     query, params, _ = states_query(past, definitions=d, open_only=True)
-    rows = {t: (cols[0], []) for t, cols in TABLES.items()}
-    rows["crm.opportunity_history"] = ("opportunity_id", was_open.unique().sort().to_list())
-    rows["crm.activities"] = ("direction", list(_ANSWERED))
-    with ctx.warehouse(TABLES, rows=rows) as wh:
+    answers: dict[str, tuple[str, Sequence[Any]]] = {t: (c[0], []) for t, c in TABLES.items()}
+    answers["crm.opportunity_history"] = ("opportunity_id", was_open.unique().sort().to_list())
+    answers["crm.activities"] = ("direction", list(_ANSWERED))
+    with ctx.warehouse(TABLES, rows=answers) as wh:
         bench = learn_benchmarks(typed(wh.frame(_PAST.format(query), params)), won, d)
     sampled = train["opportunity_id"] if untrained is None else ids_now.clear()
     deals = pl.concat([sampled, ids_now]).unique().sort().to_list()
