@@ -282,6 +282,10 @@ FROM ({}) ORDER BY as_of, opportunity_id
 # The directions of an answer (the states' SQL: a completed inbound or two-way touch).
 _ANSWERED = ("inbound", "two_way")
 _NOW = "SELECT * FROM states WHERE as_of = $t ORDER BY as_of, opportunity_id"
+# The rows whose whole states are built: the sample's and today's open deals'.
+_PAIRS = """
+SELECT unnest($t::TIMESTAMP[]) AS as_of, unnest($ids::VARCHAR[]) AS opportunity_id
+"""
 # The training sample's whole rows, in the sample's order.
 _SAMPLE = """
 SELECT s.*, k.i FROM states s
@@ -354,11 +358,23 @@ def _refit_states(
     answers["crm.activities"] = ("direction", list(_ANSWERED))
     with ctx.warehouse(TABLES, rows=answers) as wh:
         bench = learn_benchmarks(typed(wh.frame(_PAST.format(query), params)), won, d)
-    sampled = train["opportunity_id"] if untrained is None else ids_now.clear()
-    deals = pl.concat([sampled, ids_now]).unique().sort().to_list()
+    sample = train.select("as_of", "opportunity_id")
+    sample = sample if untrained is None else sample.clear()
+    wanted = pl.concat(
+        [sample, ids_now.to_frame().select(pl.lit(as_of).alias("as_of"), "opportunity_id")]
+    )
+    deals = wanted["opportunity_id"].unique().sort().to_list()
     del history
-    query, params, rows = states_query([*past, as_of], definitions=d, open_only=True, deals=deals)
+    query, params, rows = states_query(
+        [*past, as_of],
+        definitions=d,
+        open_only=True,
+        deals=deals,
+        at_rows=True,
+    )
     with ctx.warehouse(TABLES, rows=rows) as wh:
+        pairs = {"t": wanted["as_of"].to_list(), "ids": wanted["opportunity_id"].to_list()}
+        wh.keep("at_rows", _PAIRS, pairs)
         wh.keep("states", query, params)
         now = typed(wh.frame(_NOW, {"t": as_of})).select(list(STATE_SCHEMA))
         if untrained is None:
