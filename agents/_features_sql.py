@@ -11,7 +11,7 @@ days before it), not six (on mid, 109 moments: 25 s -> see docs/pipeline_health.
 
 from __future__ import annotations
 
-__all__ = ["STATES", "STATES_ONE"]
+__all__ = ["STATES", "STATES_AT", "STATES_ONE"]
 
 # $moments: TIMESTAMP[]; $closed / $won: stage keys (definitions.yaml); $open_only: BOOLEAN.
 STATES = """
@@ -239,3 +239,19 @@ a30 AS (
 _START, _END = "touch0 AS (", "e30 AS ("
 assert STATES.count(_START) == 1 and STATES.count(_END) == 1
 STATES_ONE = STATES[: STATES.index(_START)] + _ONE.lstrip("\n") + STATES[STATES.index(_END) :]
+
+# Only the states at given (as_of, opportunity_id) pairs: those of the table ``at_rows``
+# (as_of, opportunity_id; no pair twice, each moment among $moments), which the caller
+# creates first. A row's figures read its own deal's rows up to its moment alone, so they
+# are those of STATES; the per-moment joins then cost the pairs, not every deal at every
+# moment. A table, not a list parameter: over an unnested list DuckDB expects a few rows
+# and plans the ASOF joins as nested loops (100k pairs on mid: 9 s in one join).
+_STATE = """    SELECT m.as_of, h.* FROM moments m
+    JOIN h ON h.changed_at <= m.as_of AND m.as_of < h.next_at
+"""
+_AT = """    SELECT m.as_of, h.* FROM at_rows m
+    JOIN h ON h.opportunity_id = m.opportunity_id
+          AND h.changed_at <= m.as_of AND m.as_of < h.next_at
+"""
+assert STATES.count(_STATE) == 1
+STATES_AT = STATES.replace(_STATE, _AT)

@@ -61,7 +61,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from revstack.agents._features_sql import STATES, STATES_ONE
+from revstack.agents._features_sql import STATES, STATES_AT, STATES_ONE
 from revstack.data.warehouse import frame, scratch
 
 __all__ = [
@@ -178,14 +178,20 @@ def states_query(
     open_only: bool = False,
     deals: Sequence[str] | None = None,
     history_only: bool = False,
+    at_rows: bool = False,
 ) -> tuple[str, dict[str, Any], dict[str, tuple[str, Sequence[Any]]]]:
     """The SQL of ``deal_states`` with its parameters, and the rows of ``TABLES`` it is to
-    see (``Context.warehouse``'s ``rows``): see ``deal_states_in``."""
+    see (``Context.warehouse``'s ``rows``): see ``deal_states_in``. ``at_rows``: only the
+    rows at the (as_of, opportunity_id) pairs of the table ``at_rows``, which the caller
+    creates first (no pair twice, each moment among ``moments``): the same rows as
+    filtering the whole result to them."""
     if isinstance(moments, dt.datetime):
         moments = [moments]
     closed, won = _stage_keys(definitions)
     params = {"moments": list(moments), "closed": closed, "won": won, "open_only": open_only}
     query = STATES_ONE if len(set(moments)) == 1 else STATES
+    if at_rows:
+        query = STATES_AT
     rows: dict[str, tuple[str, Sequence[Any]]] = {}
     if deals is not None:
         rows = {t: ("opportunity_id", list(deals)) for t in TABLES if t != "crm.contacts"}

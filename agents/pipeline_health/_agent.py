@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -118,18 +118,7 @@ class PipelineHealth(Agent):
             final = deal_states_in(
                 ctx, as_of, definitions=d, history_only=True, columns=OUTCOME_COLUMNS
             )
-            query, params, rows = states_query([*past, as_of], definitions=d, open_only=True)
-            with ctx.warehouse(TABLES, rows=rows) as wh:
-                # Every open deal at every past Monday (18M rows on the large company) stays
-                # in the warehouse: what the labels and benchmarks read comes back, then the
-                # whole rows of the training sample alone.
-                wh.keep("states", query, params)
-                at = {"t": as_of}
-                history = typed(wh.frame(_PAST, at))
-                now = typed(wh.frame(_NOW, at)).select(list(STATE_SCHEMA))
-                bench = learn_benchmarks(history, final.filter("is_won")["opportunity_id"], d)
-                train, y, untrained = _training(history, final, now, seed, wh)
-            del history
+            train, y, untrained, bench, now = _refit_states(ctx, past, as_of, final, seed, d)
             flags = rule_flags(now, d, bench)
             training = len(past)
             model, model_meta = self._fit(train, y, untrained, bench, d, seed)
@@ -283,12 +272,20 @@ class PipelineHealth(Agent):
         return pl.DataFrame(rows, schema=empty_proposals().schema)
 
 
-# What the labels and benchmarks read of the past Mondays' states, and today's states.
+# What the labels read of the states (the history's columns alone).
+_HISTORY = ["as_of", "opportunity_id", "stage", "close_date", "is_won", "days_in_stage"]
+# What the benchmarks read of the won deals' past weeks, and today's states.
 _PAST = """
-SELECT as_of, opportunity_id, stage, close_date, is_won, days_since_two_way, days_in_stage
-FROM states WHERE as_of < $t ORDER BY as_of, opportunity_id
+SELECT as_of, opportunity_id, stage, days_since_two_way, days_in_stage
+FROM ({}) ORDER BY as_of, opportunity_id
 """
+# The directions of an answer (the states' SQL: a completed inbound or two-way touch).
+_ANSWERED = ("inbound", "two_way")
 _NOW = "SELECT * FROM states WHERE as_of = $t ORDER BY as_of, opportunity_id"
+# The rows whose whole states are built: the sample's and today's open deals'.
+_PAIRS = """
+SELECT unnest($t::TIMESTAMP[]) AS as_of, unnest($ids::VARCHAR[]) AS opportunity_id
+"""
 # The training sample's whole rows, in the sample's order.
 _SAMPLE = """
 SELECT s.*, k.i FROM states s
@@ -298,40 +295,103 @@ ORDER BY k.i
 """
 
 
-def _training(
-    history: pl.DataFrame,
-    final: pl.DataFrame,
-    now: pl.DataFrame,
-    seed: int,
-    wh: WarehouseQueries,
-) -> tuple[pl.DataFrame, np.ndarray, dict[str, Any] | None]:
+def _sample(
+    ctx: Context, moments: list[dt.datetime], final: pl.DataFrame, seed: int, d: Any
+) -> tuple[pl.DataFrame, np.ndarray, dict[str, Any] | None, pl.DataFrame, pl.Series]:
     """The labelled past snapshots the model trains on (at most ``_MAX_TRAIN``, drawn with
-    ``seed``) as whole state rows, their labels, and why there is no model (None when
-    there is one). ``history``: the past states' columns the labels read; the whole rows
-    are those of the warehouse's ``states`` (kept by the caller)."""
+    ``seed``: keys, the history's columns and the label), their labels, why there is no
+    model (None when there is one), the past states' history columns, and the deals open
+    at the last of ``moments`` (the run's as-of).
+
+    The labels and the draw read the stage and close date alone, so the states are built
+    from the history alone (the activity and buying-role tables empty): on the large
+    company every open deal at 108 Mondays is 18M rows, and their activity figures
+    spilled 22 GB without finishing."""
+    states = deal_states_in(
+        ctx, moments, definitions=d, open_only=True, history_only=True, columns=_HISTORY
+    )
+    history = states.filter(pl.col("as_of") < moments[-1])
+    ids_now = states.filter(pl.col("as_of") == moments[-1])["opportunity_id"]
+    del states
     labels = outcome_labels(history, final)
     train = history.join(labels, on=["as_of", "opportunity_id"])
     if len(train) > _MAX_TRAIN:
         rng = np.random.default_rng(seed)
         train = train[np.sort(rng.choice(len(train), _MAX_TRAIN, replace=False))]
     y = train["label"].to_numpy() if len(train) else np.zeros(0)
-    if len(train) < _MIN_TRAIN or now.is_empty() or len(np.unique(y)) < 2:
-        return (
-            train,
-            y,
-            {
-                "trained": False,
-                "why": f"{len(train)} labelled past snapshots (needs {_MIN_TRAIN} "
-                "with both outcomes)",
-            },
-        )
+    untrained = None
+    if len(train) < _MIN_TRAIN or ids_now.is_empty() or len(np.unique(y)) < 2:
+        untrained = {
+            "trained": False,
+            "why": f"{len(train)} labelled past snapshots (needs {_MIN_TRAIN} with both outcomes)",
+        }
+    return train, y, untrained, history, ids_now
+
+
+def _refit_states(
+    ctx: Context,
+    past: list[dt.datetime],
+    as_of: dt.datetime,
+    final: pl.DataFrame,
+    seed: int,
+    d: Any,
+) -> tuple[pl.DataFrame, np.ndarray, dict[str, Any] | None, Benchmarks, pl.DataFrame]:
+    """What a refit reads of the open deals' states at the ``past`` Mondays and at
+    ``as_of``: the training sample's whole rows with their labels (``_sample``'s keys and
+    labels when there is no model), the labels, why there is no model (None when there
+    is one), the benchmarks and today's states. ``final``: every deal at ``as_of``, the
+    history's columns (``OUTCOME_COLUMNS``).
+
+    The labels and the draw read the history alone; the activity and buying-role figures
+    are then built only for the deals whose rows are read: the sample's and today's open
+    deals', and for the won deals' past weeks the days since the last answer the quiet
+    benchmark reads. A deal's state reads nothing of another's, so these rows are those
+    of every deal's states."""
+    train, y, untrained, history, ids_now = _sample(ctx, [*past, as_of], final, seed, d)
+    won = final.filter("is_won")["opportunity_id"]
+    # The quiet benchmark reads the won deals' days since the last answer: their history
+    # and their answers alone (the last answer is the last of the answers), no roles.
+    was_open = history.filter(pl.col("opportunity_id").is_in(won.implode()))["opportunity_id"]
+    query, params, _ = states_query(past, definitions=d, open_only=True)
+    answers: dict[str, tuple[str, Sequence[Any]]] = {t: (c[0], []) for t, c in TABLES.items()}
+    answers["crm.opportunity_history"] = ("opportunity_id", was_open.unique().sort().to_list())
+    answers["crm.activities"] = ("direction", list(_ANSWERED))
+    with ctx.warehouse(TABLES, rows=answers) as wh:
+        bench = learn_benchmarks(typed(wh.frame(_PAST.format(query), params)), won, d)
+    sample = train.select("as_of", "opportunity_id")
+    sample = sample if untrained is None else sample.clear()
+    wanted = pl.concat(
+        [sample, ids_now.to_frame().select(pl.lit(as_of).alias("as_of"), "opportunity_id")]
+    )
+    deals = wanted["opportunity_id"].unique().sort().to_list()
+    del history
+    query, params, rows = states_query(
+        [*past, as_of],
+        definitions=d,
+        open_only=True,
+        deals=deals,
+        at_rows=True,
+    )
+    with ctx.warehouse(TABLES, rows=rows) as wh:
+        pairs = {"t": wanted["as_of"].to_list(), "ids": wanted["opportunity_id"].to_list()}
+        wh.keep("at_rows", _PAIRS, pairs)
+        wh.keep("states", query, params)
+        now = typed(wh.frame(_NOW, {"t": as_of})).select(list(STATE_SCHEMA))
+        if untrained is None:
+            train = _whole_rows(train, wh)
+    return train, y, untrained, bench, now
+
+
+def _whole_rows(train: pl.DataFrame, wh: WarehouseQueries) -> pl.DataFrame:
+    """The sample's whole state rows in its order, with its labels, from the warehouse's
+    ``states`` (kept by the caller, holding at least the sample's deals)."""
     keys = {
         "as_of": train["as_of"].to_list(),
         "ids": train["opportunity_id"].to_list(),
         "i": list(range(len(train))),
     }
     rows = typed(wh.frame(_SAMPLE, keys).drop("i")).select(list(STATE_SCHEMA))
-    return rows.with_columns(label=train["label"]), y, None
+    return rows.with_columns(label=train["label"])
 
 
 def _stale(

@@ -8,7 +8,15 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from revstack.agents.features import TABLES, deal_states, frames_connection, weekly_moments
+from revstack.agents.features import (
+    STATE_SCHEMA,
+    TABLES,
+    deal_states,
+    frames_connection,
+    states_query,
+    typed,
+    weekly_moments,
+)
 from revstack.data.warehouse import Warehouse, frame, scalar
 
 PAST = dt.datetime(2025, 4, 7)  # 18 months into the small company's four years
@@ -451,6 +459,21 @@ def test_the_warehouse_path_gives_the_frames_path_rows(small_company: Warehouse)
     some = deal_states_in(ctx, moments, definitions=d, open_only=True, deals=ids)
     assert 0 < some["opportunity_id"].n_unique() <= 40
     assert some.equals(many.filter(pl.col("opportunity_id").is_in(ids)))
+
+    # only the rows at given (as_of, deal) pairs: those rows of the whole states, the
+    # activity figures included (a pair at another deal's or moment's row would show)
+    picked = many.gather_every(7, offset=3)
+    query, params, rows = states_query(moments, definitions=d, open_only=True, at_rows=True)
+    pairs = {"t": picked["as_of"].to_list(), "ids": picked["opportunity_id"].to_list()}
+    with ctx.warehouse(TABLES, rows=rows) as wh:
+        wh.keep(
+            "at_rows",
+            "SELECT unnest($t::TIMESTAMP[]) AS as_of, unnest($ids) AS opportunity_id",
+            pairs,
+        )
+        at = typed(wh.frame(query, params)).select(list(STATE_SCHEMA))
+    assert len(picked) > 100 and picked["days_since_two_way"].n_unique() > 20
+    assert at.equals(picked)
 
     cols = ["as_of", "opportunity_id", "stage", "close_date", "is_closed", "stage_entered_at"]
     alone = deal_states_in(ctx, ctx.as_of, definitions=d, history_only=True, columns=cols)

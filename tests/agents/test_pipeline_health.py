@@ -252,23 +252,17 @@ def test_evidence_gathered_per_signal_is_what_gathering_everything_gives(
 def test_training_rows_from_the_warehouse_are_those_of_the_whole_states(
     small_company: Warehouse,
 ) -> None:
-    """The fit keeps every past Monday's states in the warehouse and reads back only what
-    the labels and benchmarks need, then the sample's rows: the rows, their order and
-    their labels are those of the whole states held as a frame (the labels read the
-    states' own ``is_won``, so leaving it out changed them)."""
+    """The fit draws its sample from states built from the history alone, then builds the
+    activity and buying-role figures only for the deals it reads (the sample's, today's,
+    the won deals'): the sample's rows, their order and labels, today's states and the
+    benchmarks are those of every deal's whole states held as a frame (the labels read
+    the states' own ``is_won``, so leaving it out changed them)."""
     import numpy as np
 
-    from revstack.agents.features import (
-        STATE_SCHEMA,
-        TABLES,
-        deal_states,
-        frames_connection,
-        states_query,
-        typed,
-        weekly_moments,
-    )
+    from revstack.agents.features import TABLES, deal_states, frames_connection, weekly_moments
     from revstack.agents.pipeline_health import _agent, closed_outcomes
     from revstack.agents.pipeline_health._risk_model import outcome_labels
+    from revstack.agents.pipeline_health._signals import learn_benchmarks
 
     ctx = _ctx(small_company, AS_OF)
     d = ctx.definitions
@@ -286,22 +280,22 @@ def test_training_rows_from_the_warehouse_are_those_of_the_whole_states(
     rng = np.random.default_rng(3)
     expected = expected[np.sort(rng.choice(len(expected), n, replace=False))]
     assert n > 1000 and expected["label"].any() and not expected["label"].all()
+    won = final.filter("is_won")["opportunity_id"]
+    bench = learn_benchmarks(history, won, d)
 
-    query, params, rows = states_query([*past, AS_OF], definitions=d, open_only=True)
     old = _agent._MAX_TRAIN
     _agent._MAX_TRAIN = n
     try:
-        with ctx.warehouse(TABLES, rows=rows) as wh:
-            wh.keep("states", query, params)
-            narrow = typed(wh.frame(_agent._PAST, {"t": AS_OF}))
-            now = typed(wh.frame(_agent._NOW, {"t": AS_OF})).select(list(STATE_SCHEMA))
-            train, y, untrained = _agent._training(narrow, final, now, 3, wh)
+        train, y, untrained, got_bench, now = _agent._refit_states(ctx, past, AS_OF, final, 3, d)
     finally:
         _agent._MAX_TRAIN = old
     assert untrained is None
     assert now.equals(whole.filter(pl.col("as_of") == AS_OF))
     assert train.select(expected.columns).equals(expected)
     assert (y == expected["label"].to_numpy()).all()
+    assert got_bench == bench and bench.won_deals > 100
+    # the activity figures differ between deals, so a row from the wrong deal would show
+    assert train["days_since_two_way"].n_unique() > 50
 
 
 def test_a_deal_won_in_its_quarter_within_the_horizon_is_no_risk() -> None:
