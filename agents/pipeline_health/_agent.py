@@ -314,7 +314,9 @@ def _sample(
     ids_now = states.filter(pl.col("as_of") == moments[-1])["opportunity_id"]
     del states
     labels = outcome_labels(history, final)
-    train = history.join(labels, on=["as_of", "opportunity_id"])
+    # In the history's order, always (a join's default order is not promised): the seeded
+    # sample draws row positions.
+    train = history.join(labels, on=["as_of", "opportunity_id"], maintain_order="left")
     if len(train) > _MAX_TRAIN:
         rng = np.random.default_rng(seed)
         train = train[np.sort(rng.choice(len(train), _MAX_TRAIN, replace=False))]
