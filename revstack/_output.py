@@ -18,6 +18,7 @@ from revstack.data.progress import Progress as ProgressFn
 
 __all__ = [
     "console",
+    "cell",
     "err_console",
     "iso_date",
     "print_json",
@@ -97,10 +98,71 @@ def when_arg(text: str) -> dt.datetime:
         ) from exc
 
 
-def print_table(rows: list[dict[str, Any]], columns: list[str], title: str | None = None) -> None:
+def cell(value: Any) -> str:
+    """A table cell as a person reads it: floats to three significant figures (whole
+    numbers with separators from 100 up), nothing for a missing value."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and not isinstance(value, bool):
+        if value != value:  # NaN
+            return "–"
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        return f"{value:.3g}"
+    return str(value)
+
+
+def print_table(
+    rows: list[dict[str, Any]],
+    columns: list[str],
+    title: str | None = None,
+    out: Console | None = None,
+) -> None:
+    """Print ``rows`` as a table that never cuts a value short.
+
+    Output to a file or a pipe is drawn as wide as the table needs, one line a row, so
+    it can be searched. A terminal too narrow for it gets each row as its own list of
+    column and value (as psql's expanded display does): rich would otherwise shrink the
+    columns until a date or an action name ends in an ellipsis.
+    """
     from rich.table import Table
 
+    target = out or console
+    cells = [[cell(r.get(c)) for c in columns] for r in rows]
     table = Table(*columns, title=title)
-    for r in rows:
-        table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
-    console.print(table)
+    for row in cells:
+        table.add_row(*row)
+    natural = target.measure(table, options=target.options.update_width(_UNBOUNDED)).maximum
+    if natural <= target.width:
+        target.print(table)
+    elif not target.is_terminal:
+        kept = target.width
+        target.width = natural
+        try:
+            target.print(table)
+        finally:
+            target.width = kept
+    else:
+        _print_expanded(target, columns, cells, title)
+
+
+_UNBOUNDED = 100_000
+
+
+def _print_expanded(
+    target: Console, columns: list[str], cells: list[list[str]], title: str | None
+) -> None:
+    from rich.rule import Rule
+    from rich.table import Table
+
+    if title:
+        target.print(f"[bold]{title}[/bold]")
+    for n, row in enumerate(cells, 1):
+        # the first column names the row (a week, a batch, an id), so it heads it
+        target.print(Rule(f"{columns[0]} {row[0]}" if row[0] else f"row {n}", align="left"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column(overflow="fold")
+        for name, value in zip(columns[1:], row[1:], strict=True):
+            grid.add_row(name, value)
+        target.print(grid)
