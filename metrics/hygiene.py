@@ -8,7 +8,8 @@
 - defects found: per injected class, how many the agent's proposals and flags caught
   (recall), and where every proposal of a kind claims that defect (missing fields,
   phantoms, corrections), how many are about a true one (precision). Merge precision is
-  under duplicates; a stage move is also right when it repairs a field-blanked deal.
+  under duplicates; stage moves have no precision here (metrics/verdicts.py judges
+  each, right only on an injected stage violation).
 On a real import (no truth) it reports what the agent proposed and what people decided.
 """
 

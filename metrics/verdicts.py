@@ -6,8 +6,9 @@ own rate) and behind every "against truth" figure of the hygiene agent. Per acti
 - merge_accounts, merge_contacts: right when truth puts both records in one entity;
 - enrich_empty_field, correct_field: right when the value matches the true firmographics
   (text fields exactly but for case, numbers within 25%);
-- move_stage: right when the deal carries an injected stage violation or a blanked field
-  the move repairs; close_phantom_deal: right when the deal is an injected phantom;
+- move_stage: right when the deal carries an injected stage violation (a deal whose
+  criteria fail because a field was blanked is not: the stage was right, the field is
+  what is missing); close_phantom_deal: right when the deal is an injected phantom;
 - move_to_at_risk (pipeline health): right when, within 90 days of the proposal, the deal
   was lost, won or moved (truth.slips) into a later quarter than the one its close date
   stood in when proposed, or that quarter ended with it still open, as pipeline
