@@ -36,6 +36,7 @@ __all__ = [
     "show_frame",
     "refresh",
     "plain",
+    "value_text",
     "chart",
 ]
 
@@ -238,6 +239,25 @@ def filters(*, agents: bool = True, window: bool = True, territory: bool = False
 _MARKUP = re.compile(r"([!-/:-@\[-`{-~])")
 
 
+def value_text(stored: str | None) -> str:
+    """A proposal's stored value (JSON text) as a person reads it: "(blank)" for none, a
+    string without its quotes, an object as "key: value" pairs (an email draft's subject
+    and sequence rather than its braces)."""
+    if stored is None:
+        return "(blank)"
+    try:
+        value = json.loads(stored)
+    except ValueError:
+        return stored
+    if value is None:
+        return "(blank)"
+    if isinstance(value, dict):
+        return " · ".join(f"{k}: {value_text(json.dumps(v))}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(value_text(json.dumps(v)) for v in value)
+    return str(value)
+
+
 def plain(value: object) -> str:
     """``value`` as text to put inside ``st.markdown``, ``st.caption``, ``st.info``, an
     expander's label...: every Markdown and HTML character escaped, line breaks as spaces.
@@ -294,24 +314,28 @@ _MONEY = re.compile(
 _SHARE = re.compile(
     r"(^|_)(share|rate|precision|recall|f1|coverage|mape|wape|bias|within_5|within_10|"
     r"pr_auc|base_rate|bound|right_low|right_high|precision_low|precision_high|"
-    r"probability|p|at_k|skill|width|weight|predicted|observed|lower|upper|bar)($|_)"
+    r"probability|p|at_k|skill|width|weight|predicted|observed|lower|upper|bar|agreement|accuracy)($|_)"
 )
 
 
 def column_config(df: pl.DataFrame) -> dict[str, Any]:
-    """Streamlit column formats for a frame: money, shares and counts read as such."""
+    """Streamlit column formats for a frame: money, shares and counts read as such, and
+    every header in words ("precision low", not "precision_low")."""
     config: dict[str, Any] = {}
     for name, dtype in df.schema.items():
+        label = name.replace("_", " ")
         if dtype.is_float() and "ratio" in name:
-            config[name] = st.column_config.NumberColumn(format="%.2f×")
+            config[name] = st.column_config.NumberColumn(label, format="%.2f×")
         elif dtype.is_float() and _SHARE.search(name):
-            config[name] = st.column_config.NumberColumn(format="percent")
+            config[name] = st.column_config.NumberColumn(label, format="percent")
         elif dtype.is_numeric() and _MONEY.search(name):
-            config[name] = st.column_config.NumberColumn(format="dollar")
+            config[name] = st.column_config.NumberColumn(label, format="dollar")
         elif dtype.is_integer():
-            config[name] = st.column_config.NumberColumn(format="localized")
+            config[name] = st.column_config.NumberColumn(label, format="localized")
         elif dtype.is_float():
-            config[name] = st.column_config.NumberColumn(format="%.2f")
+            config[name] = st.column_config.NumberColumn(label, format="%.2f")
+        else:
+            config[name] = st.column_config.Column(label)
     return config
 
 

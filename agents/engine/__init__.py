@@ -75,7 +75,12 @@ from revstack.agents.engine._identity import identity_labels, mark_pair
 from revstack.agents.engine._people import ROLES, add_person, check_role, people, require_role
 from revstack.agents.engine._policy import MODES, active_policy, set_mode, set_policy
 from revstack.agents.engine._proposals import PROPOSAL_INPUT, AgentOutputError, validate_proposals
-from revstack.agents.engine._queries import audit_rows, get_proposal, list_proposals
+from revstack.agents.engine._queries import (
+    audit_rows,
+    count_proposals,
+    get_proposal,
+    list_proposals,
+)
 from revstack.agents.engine._rollback import RollbackReport, rollback
 from revstack.agents.engine._route import CONTINUOUS_SHARE, POLICY_SCHEMA, route
 from revstack.agents.engine._run import AgentSpec, RunResult, dependency_order, run_agents
@@ -126,6 +131,7 @@ __all__ = [
     "Decision",
     "REASON_CODES",
     "audit_rows",
+    "count_proposals",
     "decide",
     "get_proposal",
     "list_proposals",

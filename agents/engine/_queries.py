@@ -10,7 +10,7 @@ import polars as pl
 
 from revstack.data.warehouse import frame
 
-__all__ = ["list_proposals", "audit_rows", "get_proposal"]
+__all__ = ["list_proposals", "count_proposals", "audit_rows", "get_proposal"]
 
 _PROPOSALS = """
 SELECT proposal_id, agent, action_type, object_type, record_id, field, old_value, new_value,
@@ -22,6 +22,11 @@ WHERE ($status IS NULL OR status = $status)
   AND ($tier IS NULL OR tier = $tier)
 ORDER BY created_at DESC, proposal_id DESC
 LIMIT $limit
+"""
+
+_COUNTS = """
+SELECT agent, count(*) AS proposals FROM ops.proposals
+WHERE status = $status GROUP BY agent ORDER BY agent
 """
 
 _AUDIT = """
@@ -50,6 +55,12 @@ def list_proposals(
     """Proposals, newest first, filtered by status (None = all), agent and tier."""
     params = {"status": status, "agent": agent, "tier": tier, "limit": limit}
     return frame(con, _PROPOSALS, params)
+
+
+def count_proposals(con: duckdb.DuckDBPyConnection, *, status: str) -> pl.DataFrame:
+    """How many proposals of ``status`` each agent has (agent, proposals): what a page
+    counts, where ``list_proposals`` fetches only the newest for its cards."""
+    return frame(con, _COUNTS, {"status": status})
 
 
 def audit_rows(

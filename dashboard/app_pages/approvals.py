@@ -17,6 +17,7 @@ from revstack.agents.engine import (
     REASON_CODES,
     EngineError,
     batch_status,
+    count_proposals,
     decide,
     decide_batch,
     extend_sample,
@@ -33,6 +34,7 @@ from revstack.dashboard._state import (
     refresh,
     signed_in,
     table,
+    value_text,
     warehouse,
 )
 from revstack.metrics.engine import action_outcomes
@@ -60,7 +62,8 @@ cols = st.columns(3)
 cols[0].metric(
     "Waiting for a reviewer (tier 2)", f"{int(totals['pending'].sum()) if len(totals) else 0:,}"
 )
-cols[1].metric("Human tasks (tier 3)", f"{queue.filter(pl.col('status') == 'task').height:,}")
+open_tasks = f.by_agent(load(count_proposals, status="task"))  # all of them, not the cards fetched
+cols[1].metric("Human tasks (tier 3)", f"{int(open_tasks['proposals'].sum()):,}")
 cols[2].metric("Shadow proposals", f"{int(totals['shadow'].sum()) if len(totals) else 0:,}")
 if len(queue) >= 500:
     st.caption(
@@ -191,8 +194,8 @@ else:
         with st.container(border=True):
             # Every value on a card came from the CRM, a provider or an agent: text only.
             st.markdown(
-                f"**{plain(p['action_type'])}** on {plain(target)}: {plain(p['old_value'])} → "
-                f"{plain(p['new_value'])}  \n"
+                f"**{plain(p['action_type'])}** on {plain(target)}: "
+                f"{plain(value_text(p['old_value']))} → {plain(value_text(p['new_value']))}  \n"
                 f"{plain(p['agent'])} · tier {p['tier']} · confidence {p['confidence']}"
             )
             st.caption(f"Why: {plain(p['reason'])}  \nWhy this tier: {plain(p['tier_reason'])}")

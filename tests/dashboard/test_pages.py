@@ -169,10 +169,21 @@ def test_approvals_counts_the_whole_queue(seeded: Warehouse, monkeypatch) -> Non
         pending = con.execute(
             "SELECT count(*) FROM ops.proposals WHERE status = 'pending'"
         ).fetchall()[0][0]
+        # more open tasks than the page fetches cards for (500): the count is all of them
+        con.execute(
+            "INSERT INTO ops.proposals SELECT p.* REPLACE (proposal_id || '-t' || i AS proposal_id, "
+            "'task' AS status, 3 AS tier) FROM ops.proposals AS p, range(260) AS r(i) "
+            "WHERE proposal_id IN (SELECT proposal_id FROM ops.proposals WHERE status = 'pending' LIMIT 3)"
+        )
+        tasks = con.execute("SELECT count(*) FROM ops.proposals WHERE status = 'task'").fetchall()[
+            0
+        ][0]
+    assert tasks > 500
     at = _app(seeded, monkeypatch, who="rev")
     at.switch_page("app_pages/approvals.py").run()
     shown = {m.label: m.value for m in at.metric}
     assert shown["Waiting for a reviewer (tier 2)"] == str(pending)
+    assert shown["Human tasks (tier 3)"] == f"{tasks:,}"
 
 
 @pytest.mark.slow
@@ -545,10 +556,12 @@ def test_tables_show_money_shares_and_counts_as_such() -> None:
             "mape_ratio": [0.62],
             "deals": [1200],
             "scale": [1.3],
+            "agreement_low": [0.953],
             "segment": ["EMEA"],
         }
     )
-    formats = {k: v["type_config"]["format"] for k, v in column_config(df).items()}
+    config = column_config(df)
+    formats = {k: v["type_config"]["format"] for k, v in config.items() if "type_config" in v}
     assert formats == {
         "p50": "dollar",
         "commit_bias": "percent",
@@ -556,7 +569,10 @@ def test_tables_show_money_shares_and_counts_as_such() -> None:
         "mape_ratio": "%.2f×",
         "deals": "localized",
         "scale": "%.2f",
+        "agreement_low": "percent",
     }
+    assert config["agreement_low"]["label"] == "agreement low"
+    assert config["segment"]["label"] == "segment"
 
 
 def test_an_override_carries_its_reason_to_the_threshold_lab(
@@ -658,3 +674,20 @@ def test_clerical_review_records_an_answer_and_moves_to_the_next_pair(
     ]
     # the next pair is on the screen now
     assert at.dataframe[-1].value["record A"][0] == (second["left_name"] or "–")
+
+
+def test_a_card_shows_stored_values_as_a_person_reads_them() -> None:
+    from revstack.dashboard._state import plain, value_text
+
+    draft = '{"draft_id":"D2283","sequence":"prospecting","sequence_step":1,"subject":"Idea for **Potolu**"}'
+    assert value_text(draft) == (
+        "draft_id: D2283 · sequence: prospecting · sequence_step: 1 · subject: Idea for **Potolu**"
+    )
+    assert value_text(None) == "(blank)"
+    assert value_text("null") == "(blank)"
+    assert value_text('"Retail"') == "Retail"
+    assert value_text("42") == "42"
+    assert value_text('["a", null]') == "a, (blank)"
+    assert value_text("not json") == "not json"
+    # still text from outside: escaped before Markdown sees it
+    assert "**" not in plain(value_text(draft)).replace("\\*", "")
