@@ -149,7 +149,10 @@ if trend["snapshot_id"].n_unique() > 1:
 else:
     right.caption("One audit so far: each later `revstack audit` adds a point per item here.")
 table(
-    part.select("object_type", "item", "flagged", "numerator", "denominator", "value"),
+    # every check's value is a share of its denominator; named so, it reads as one
+    part.select(
+        "object_type", "item", "flagged", "numerator", "denominator", pl.col("value").alias("share")
+    ),
     f"dq_{kind}",
     key="dl_dq_part",
 )

@@ -162,6 +162,10 @@ def test_data_quality_page_shows_the_stored_score(seeded: Warehouse, monkeypatch
     assert not at.exception
     shown = {m.label: m.value for m in at.metric}
     assert shown["Data quality score"] == f"{report.score:.1f}"
+    # the per-item table's figure is a share and is shown as one, not as money
+    checks = next(d for d in at.dataframe if "numerator" in d.value.columns)
+    assert "share" in checks.value.columns and "value" not in checks.value.columns
+    assert checks.value["share"].dropna().between(0, 1).all()
 
 
 def test_approvals_counts_the_whole_queue(seeded: Warehouse, monkeypatch) -> None:
