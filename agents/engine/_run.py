@@ -248,6 +248,7 @@ def _run_one(
     try:
         agent: Agent = spec.factory()  # type: ignore[misc]
         output: AgentResult = agent.run(ctx)
+        ctx.let_go()
         scratch_con = scratch()  # validation needs no warehouse
         try:
             good, bad = validate_proposals(scratch_con, output.proposals)
