@@ -78,6 +78,8 @@ _INSERT = (
 )
 # A few rows (a decision) go in as bound lists: no frame to build and register.
 _FEW = 64
+# Rows hashed at a time when a frame is appended (their text is held as Python strings).
+_HASH_PART = 100_000
 _INSERT_ROWS = (
     f"INSERT INTO ops.audit_log ({', '.join(_COLUMNS)}) "
     "SELECT unnest($seq::BIGINT[]), $logged_at::TIMESTAMP, "
@@ -204,30 +206,43 @@ def _append_frame(
         logged_at=pl.lit(at, pl.Datetime("us")),
         os_user=pl.lit(os_user(), pl.String),
     )
-    # The rows' canonical text in one vectorised pass, then one sha256 call per row: faster
-    # than DuckDB's sha256 over the same text, with no round trip (docs/engine.md). verify
-    # recomputes the digests with DuckDB's SQL, so the two definitions check each other.
-    text = batch.select(
-        pl.concat_str(
-            [
-                pl.col("seq").cast(pl.String),
-                pl.lit(at.strftime(_STAMP)),
-                *(pl.col(f).fill_null(_NULL) for f in ENTRY_FIELDS),
-                pl.col("os_user"),
-            ],
-            separator=_SEP,
-            ignore_nulls=True,  # as concat_ws: no user, no separator
-        )
-    ).to_series()
-    sha = hashlib.sha256
-    digests = [sha(t.encode()).hexdigest() for t in text.to_list()]
-    block = _sha(prev + "".join(digests))
-    digests[-1] = block
-    batch = batch.with_columns(prev_hash=pl.lit(prev), hash=pl.Series(digests, dtype=pl.String))
+    digests, block = _digests(batch, at, prev)
+    batch = batch.with_columns(prev_hash=pl.lit(prev), hash=digests)
     _move_head(con, (last, prev), last + len(batch), block)
     with registered(con, "audit_batch", batch):
         con.execute(_INSERT)
     return len(batch)
+
+
+def _digests(batch: pl.DataFrame, at: dt.datetime, prev: str) -> tuple[pl.Series, str]:
+    """Each row's digest, the last replaced by the block digest, and the block digest.
+
+    The rows' canonical text in vectorised passes, then one sha256 call per row: faster
+    than DuckDB's sha256 over the same text, with no round trip (docs/engine.md). verify
+    recomputes the digests with DuckDB's SQL, so the two definitions check each other.
+    A part at a time, the block digest fed as it goes: a run of millions of rows would
+    otherwise hold all their text as Python strings at once."""
+    line = pl.concat_str(
+        [
+            pl.col("seq").cast(pl.String),
+            pl.lit(at.strftime(_STAMP)),
+            *(pl.col(f).fill_null(_NULL) for f in ENTRY_FIELDS),
+            pl.col("os_user"),
+        ],
+        separator=_SEP,
+        ignore_nulls=True,  # as concat_ws: no user, no separator
+    )
+    sha = hashlib.sha256
+    chained = sha(prev.encode())
+    parts = []
+    for start in range(0, len(batch), _HASH_PART):
+        text = batch.slice(start, _HASH_PART).select(line).to_series().to_list()
+        part = [sha(t.encode()).hexdigest() for t in text]
+        chained.update("".join(part).encode())
+        parts.append(pl.Series(part, dtype=pl.String))
+    block = chained.hexdigest()
+    digests = pl.concat(parts)
+    return digests.scatter(len(digests) - 1, block), block
 
 
 def _sha(text: str) -> str:

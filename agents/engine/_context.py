@@ -304,6 +304,17 @@ class Context:
         self.queried: set[str] = set()  # tables a warehouse query read (Context.warehouse)
         self.skipped: list[dict[str, Any]] = []
 
+    def held(self) -> list[str]:
+        """The reads this context holds (tables, windows of them, their Arrow copies)."""
+        return sorted([*self._cache, *(f"{t}|arrow" for t in self._arrow)])
+
+    def let_go(self) -> None:
+        """Drop the tables read for the agent, once it has run: what the engine commits is
+        the agent's result, and a large company's tables held through the commit (hygiene's
+        accounts and contacts, every column) are memory the commit then lacks."""
+        self._cache.clear()
+        self._arrow.clear()
+
     def _grant(self, table: str) -> tuple[str, ...] | str:
         if not _NAME.match(table):
             raise AccessDenied(f"{self.agent}: {table!r} is not a schema.table name")

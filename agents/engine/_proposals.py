@@ -24,9 +24,12 @@ PROPOSAL_INPUT: dict[str, pl.DataType] = {
     "reason": pl.String(),
 }
 
-# Select every row with what is wrong with it ('' when nothing is).
+# The rows with something wrong, by position, with what is wrong. Only the positions and
+# the problems come back: the proposals themselves (their evidence can be gigabytes of
+# JSON) are not copied out of DuckDB again.
 _CHECK = """
-SELECT *, concat_ws('; ',
+SELECT ord, problem FROM (
+SELECT ord, concat_ws('; ',
     CASE WHEN coalesce(action_type, '') = '' THEN 'no action_type' END,
     CASE WHEN coalesce(object_type, '') = '' THEN 'no object_type' END,
     CASE WHEN coalesce(record_id, '') = '' THEN 'no record_id' END,
@@ -39,6 +42,7 @@ SELECT *, concat_ws('; ',
     CASE WHEN evidence IS NOT NULL AND NOT json_valid(evidence) THEN 'evidence is not JSON' END
 ) AS problem
 FROM agent_output
+) WHERE problem <> ''
 """
 
 
@@ -59,8 +63,10 @@ def validate_proposals(
     if missing:
         raise AgentOutputError(f"agent output lacks columns {missing}")
     typed = output.select([pl.col(c).cast(t, strict=False) for c, t in PROPOSAL_INPUT.items()])
-    with registered(con, "agent_output", typed):
-        checked = frame(con, _CHECK)
-    good = checked.filter(pl.col("problem") == "").drop("problem")
-    bad = checked.filter(pl.col("problem") != "")
-    return good, bad
+    with registered(con, "agent_output", typed.with_row_index("ord")):
+        problems = frame(con, _CHECK).sort("ord")
+    if problems.is_empty():  # the usual case: the agent's own frame goes on, uncopied
+        return typed, typed.clear().with_columns(problem=pl.lit(None, pl.String))
+    bad = typed[problems["ord"]].with_columns(problem=problems["problem"])
+    ok = ~pl.int_range(pl.len(), dtype=pl.UInt32).is_in(problems["ord"].implode())
+    return typed.filter(ok), bad

@@ -119,6 +119,10 @@ _CALIBRATIONS = """
 INSERT INTO ops.calibrations
 SELECT $run_id, $agent, action_type, judged, judged_right, intercept, slope, $now FROM fits
 """
+# What only the stored proposal needs, and how many proposals are stored at a time: a
+# part's wide columns are the only copy of them the commit makes.
+_WIDE = ["evidence", "reason"]
+_PART = 50_000
 _NEXT_RUN = "SELECT 'R' || lpad(nextval('ops.run_seq')::VARCHAR, 6, '0')"
 
 # What each routed status writes to the audit log.
@@ -244,6 +248,7 @@ def _run_one(
     try:
         agent: Agent = spec.factory()  # type: ignore[misc]
         output: AgentResult = agent.run(ctx)
+        ctx.let_go()
         scratch_con = scratch()  # validation needs no warehouse
         try:
             good, bad = validate_proposals(scratch_con, output.proposals)
@@ -362,7 +367,11 @@ def _commit(
     now = now_utc()
     shadow = mode == "shadow"
     maps = fit_calibrations(con, spec.name)
-    good = calibrate(good, maps)
+    # The wide columns (evidence, the agent's reason) stay where the agent put them and
+    # are fetched by position, part by part, only to be stored: routing, applying and
+    # the audit read the rest, so no step copies the whole proposal set with its JSON.
+    wide = good.select(_WIDE)
+    good = calibrate(good.drop(_WIDE).with_row_index("source_row"), maps)
     routed = route(con, good, spec.policy, agent=spec.name, shadow=shadow).with_row_index("ord")
     routed = routed.with_columns(
         decided_at=pl.lit(None, pl.Datetime("us")), final_value=pl.lit(None, pl.String)
@@ -410,10 +419,9 @@ def _commit(
         .sort("idempotency_key")
         .with_columns(proposal_id=pl.format("{}-{}", pl.lit(run_id), pl.int_range(1, pl.len() + 1)))
     )
-    with registered(con, "routed", stored):
-        con.execute(
-            _INSERT_PROPOSALS, {"run_id": run_id, "agent": spec.name, "shadow": shadow, "now": now}
-        )
+    _insert_proposals(
+        con, stored, wide, {"run_id": run_id, "agent": spec.name, "shadow": shadow, "now": now}
+    )
     sampled = stored.filter(pl.col("continuous_sample") & (pl.col("status") == "pending"))
     if not sampled.is_empty():
         with registered(
@@ -483,6 +491,18 @@ def _commit(
         time.perf_counter() - clock,
         str(metadata.get("note", "")),
     )
+
+
+def _insert_proposals(
+    con: duckdb.DuckDBPyConnection, stored: pl.DataFrame, wide: pl.DataFrame, params: dict[str, Any]
+) -> None:
+    """Store the routed proposals in key order, joined to their wide columns a part at a
+    time (in the run's transaction: a failed run stores none of them)."""
+    for start in range(0, len(stored), _PART):
+        part = stored.slice(start, _PART)
+        part = part.hstack(wide[part["source_row"]])
+        with registered(con, "routed", part):
+            con.execute(_INSERT_PROPOSALS, params)
 
 
 def counts_applied(stored: pl.DataFrame) -> bool:

@@ -175,3 +175,17 @@ def test_hygiene_measures_open_deals_in_the_warehouse_as_over_frames(
         failing += got["failed"].is_not_null().sum()
     release_all()
     assert compared > 0 and failing > 0
+
+
+def test_a_context_that_let_go_of_its_tables_reads_them_again_alike(
+    small_company: Warehouse,
+) -> None:
+    """The engine lets go of an agent's tables once it has run (before the commit); a
+    read after that reads the table again, the same rows in the same order."""
+    ctx = _hygiene_context(small_company)
+    before = ctx.table("crm.accounts")
+    ctx.sql("SELECT count(*) AS n FROM crm.accounts", tables=["crm.accounts"])
+    assert ctx.held()
+    ctx.let_go()
+    assert not ctx.held()
+    assert ctx.table("crm.accounts").equals(before)

@@ -454,3 +454,48 @@ def test_a_read_of_some_keys_is_the_whole_table_filtered(small_company: Warehous
         context().table("crm.activities", any_of={"direction": ["inbound"]})
     with pytest.raises(ValueError, match="not both"):
         context().table("crm.activities", since=("subject", dt.datetime(2020, 1, 1)), any_of=some)
+
+
+class ManyFlags(Agent):
+    """Output-only flags with evidence and a reason naming their own row, interleaved with
+    invalid rows, repeats of one key and rivals on one record, in no particular order."""
+
+    name = "flagger"
+    version = "1.0"
+
+    def run(self, ctx: Context) -> AgentResult:
+        rows = []
+        for i in range(40):
+            record = f"r{(i * 17) % 40:02d}"
+            row = _proposal("flag_account", record, None, None, '"flag"', 0.5 + i / 100)
+            rows.append({**row, "evidence": f'{{"row":{i}}}', "reason": f"row {i}"})
+            if i % 9 == 0:  # invalid: evidence that is not JSON
+                rows.append({**row, "evidence": "{row", "reason": f"bad {i}"})
+            if i % 11 == 0:  # a repeat of the key, less sure: dropped
+                rows.append({**row, "confidence": 0.1, "evidence": "{}", "reason": "repeat"})
+        return AgentResult(pl.DataFrame(rows, schema=PROPOSAL_INPUT))
+
+
+def test_stored_proposals_keep_their_own_evidence_and_reason_across_parts(
+    run_wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit stores evidence and reasons by position, a part at a time, after bad
+    rows and repeats are dropped and the rest sorted by key: each stored proposal still
+    carries the ones its own row gave, whatever the size of a part."""
+    from revstack.agents.engine import _run  # noqa: TID251 (the part size is private)
+
+    monkeypatch.setattr(_run, "_PART", 7)
+    [result] = run_agents(run_wh, [_spec("flagger", ManyFlags)], only="flagger")
+    assert result.status == "succeeded"
+    assert result.counts["skipped_invalid"] == 5
+    p = _proposals(run_wh)
+    assert len(p) == 40 and p["record_id"].n_unique() == 40
+    for r in p.iter_rows(named=True):
+        i = json.loads(r["evidence"])["row"]
+        assert r["record_id"] == f"r{(i * 17) % 40:02d}"
+        assert r["reason"] == f"row {i}"
+        assert r["confidence"] == pytest.approx(0.5 + i / 100)
+    # numbered 1..40 in the order of their keys, across the parts
+    numbered = p.with_columns(n=pl.col("proposal_id").str.split("-").list.get(1).cast(pl.Int64))
+    assert sorted(numbered["n"]) == list(range(1, 41))
+    assert numbered.sort("n")["idempotency_key"].is_sorted()
