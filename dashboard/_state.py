@@ -334,9 +334,17 @@ def column_config(df: pl.DataFrame) -> dict[str, Any]:
             config[name] = st.column_config.NumberColumn(label, format="localized")
         elif dtype.is_float():
             config[name] = st.column_config.NumberColumn(label, format="%.2f")
+        elif isinstance(dtype, pl.Datetime) and _all_midnight(df[name]):
+            # a week's or a period's start: "2026-06-29", not "2026-06-29 00:00:00"
+            config[name] = st.column_config.DatetimeColumn(label, format="YYYY-MM-DD")
         else:
             config[name] = st.column_config.Column(label)
     return config
+
+
+def _all_midnight(values: pl.Series) -> bool:
+    times = values.drop_nulls()
+    return len(times) > 0 and bool((times.dt.truncate("1d") == times).all())
 
 
 def show_frame(df: pl.DataFrame, *, key: str | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -576,6 +577,15 @@ def test_tables_show_money_shares_and_counts_as_such() -> None:
         "agreement_low": "percent",
     }
     assert config["agreement_low"]["label"] == "agreement low"
+    weeks = pl.DataFrame(
+        {
+            "week": [dt.datetime(2026, 6, 29), dt.datetime(2026, 7, 6)],
+            "decided_at": [dt.datetime(2026, 7, 1, 9, 30), dt.datetime(2026, 7, 6)],
+        }
+    )
+    dated = column_config(weeks)
+    assert dated["week"]["type_config"]["format"] == "YYYY-MM-DD"
+    assert "type_config" not in dated["decided_at"]  # a time of day is kept
     assert config["segment"]["label"] == "segment"
 
 
