@@ -116,22 +116,22 @@ def prepare(
         snaps = snaps.filter(pl.col("moment") <= until)
     fixed = set(snaps.join(live, on=KEY, how="anti")["moment"].to_list())
     raw, note = _states.states_at(inp, snaps["moment"].unique().to_list(), kept, fixed)
-    states = _inputs.with_static(inp, raw)
+    states = _inputs.with_static(inp, raw.drop(_UNREAD))
     rows = _frames.deal_rows(states, snaps, wins, _inputs.typical_amount(wins))
     so_far = _frames.won_so_far(wins, snaps)
     base = baselines(rows, snaps, so_far, inp.submissions, actuals, inp.definitions)
     rows = _signals.add_signals(rows, inp.definitions)
-    rows = rows.join(
+    rows = _frames.attach(
+        rows,
         _signals.rep_history(inp.history, inp.users, rows["as_of"], inp.definitions),
-        on=["as_of", "owner_id"],
-        how="left",
+        ["as_of", "owner_id"],
     )
     # The deal model reads what the rep called; a filled-in pipeline is no call.
     commits = _signals.commit_signals(
         base.filter(pl.col("method") == "rep_commit_submitted"), so_far, rows, actuals, snaps
     )
     # A fixed row order: joins do not keep one, and the model's sample and the draws follow it.
-    rows = rows.join(commits, on=[*KEY, "owner_id"], how="left").sort(
+    rows = _frames.attach(rows, commits, [*KEY, "owner_id"]).sort(
         "as_of", "period_kind", "opportunity_id"
     )
     return {
@@ -143,11 +143,37 @@ def prepare(
         "baselines": base,
         "first": first,
         # What the next run may take (``_states.to_rows``): the rows of fixed points.
-        "states": raw.filter(pl.col("as_of").is_in(pl.Series(sorted(fixed)).implode())),
+        "states": _at_fixed(raw, fixed),
         "states_note": note,
         # Live offsets are rarely fixed points: their series need the same point of past periods.
         "new": new_series(actuals, pl.concat([snaps, _same_points(live, first, snaps)])),
     }
+
+
+# Columns of the as-of states nothing after ``prepare`` reads (they are stored, not
+# modelled): left out of the deal rows, which are copied through every join.
+_UNREAD = [
+    "stage_entered_at",
+    "last_push_at",
+    "first_close_date",
+    "close_date_moved_days",
+    "first_amount",
+    "last_amount_change_at",
+    "last_two_way_at",
+    "last_activity_at",
+    "champion_last_reply_at",
+    "is_closed",
+    "is_won",
+    "amount_changes",
+]
+
+
+def _at_fixed(raw: pl.DataFrame, fixed: set[dt.datetime]) -> pl.DataFrame:
+    """The rows of ``raw`` (sorted by moment) at fixed points: a slice, not a copy, when
+    they come first, as they do unless a live moment falls before a fixed one."""
+    keep = raw["as_of"].is_in(pl.Series(sorted(fixed), dtype=pl.Datetime("us")).implode())
+    n = int(keep.sum())
+    return raw.slice(0, n) if bool(keep.head(n).all()) else raw.filter(keep)
 
 
 @dataclass(frozen=True)

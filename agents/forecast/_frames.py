@@ -15,6 +15,7 @@ from revstack.agents.forecast._inputs import with_typical
 
 __all__ = [
     "KEY",
+    "attach",
     "SEGMENT_KINDS",
     "deal_rows",
     "won_so_far",
@@ -27,6 +28,20 @@ KEY = ["period_kind", "period_start", "offset"]
 SEGMENT_KINDS = ("company", "region", "team", "rep")
 
 
+def attach(df: pl.DataFrame, other: pl.DataFrame, on: str | list[str]) -> pl.DataFrame:
+    """``df.join(other, on=on, how="left")``, without copying ``df``: only its ``on``
+    columns are joined, and ``other``'s columns are put beside ``df``'s own (a left join
+    keeps the left rows' order). The deal rows are tens of millions on a large company,
+    and a join copies every column. The join itself when ``other`` repeats a key or a
+    column name (more rows, or suffixed names)."""
+    keys = [on] if isinstance(on, str) else on
+    found = df.select(keys).join(other, on=keys, how="left", maintain_order="left")
+    added = found.drop(keys)
+    if len(found) != len(df) or set(added.columns) & set(df.columns):
+        return df.join(other, on=keys, how="left")
+    return df.hstack(added.get_columns())
+
+
 def deal_rows(
     states: pl.DataFrame, snaps: pl.DataFrame, wins: pl.DataFrame, typical: pl.DataFrame
 ) -> pl.DataFrame:
@@ -35,8 +50,11 @@ def deal_rows(
     for. A blank amount is valued at the typical win of its product before the moment
     (``amount_known`` says which). Labels are only complete for periods that have
     ended; callers filter."""
+    # The typical win is a function of the moment and the product alone: found for those
+    # two columns, so the whole states are not sorted and joined for it.
+    at = with_typical(states.select("as_of", "product"), typical, "as_of")["typical"]
     states = (
-        with_typical(states, typical, "as_of")
+        states.with_columns(typical=at)
         .with_columns(
             amount_known=pl.col("amount").is_not_null() & (pl.col("amount") > 0),
         )
@@ -49,7 +67,7 @@ def deal_rows(
     )
     rows = states.join(snaps.rename({"moment": "as_of"}), on="as_of", how="inner")
     outcome = wins.select("opportunity_id", "won_at", won_amount="amount")
-    rows = rows.join(outcome, on="opportunity_id", how="left")
+    rows = attach(rows, outcome, "opportunity_id")
     end = pl.col("period_end").cast(pl.Datetime("us"))
     return rows.with_columns(
         won=(pl.col("won_at").is_not_null() & (pl.col("won_at") < end)).cast(pl.Int8),

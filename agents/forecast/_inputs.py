@@ -275,5 +275,7 @@ def compute_states(
 
 def with_static(inp: Inputs, states: pl.DataFrame) -> pl.DataFrame:
     """``deal_states``' rows with the static facts known from a deal's creation."""
+    from revstack.agents.forecast._frames import attach  # _frames imports this module
+
     static = inp.deals.select("opportunity_id", "lead_source", "opportunity_type", "product")
-    return states.join(static, on="opportunity_id", how="left")
+    return attach(states, static, "opportunity_id")

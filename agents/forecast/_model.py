@@ -300,9 +300,15 @@ class WinModel:
         ``fit`` gives."""
         rng = np.random.default_rng(self.random_state)
         # The sample, the early-stopping split and the folds go by position: fix the order.
-        rows = rows.sort("opportunity_id", "period_kind", "period_start", "offset", "as_of")
+        # Only the sampled rows are gathered in it (one row per key, so this is the
+        # sorted frame's sample), not every training row sorted first: a large company's
+        # are millions of rows of some fifty columns.
+        order = rows.select(
+            pl.arg_sort_by("opportunity_id", "period_kind", "period_start", "offset", "as_of")
+        ).to_series()
         if len(rows) > self.max_rows:
-            rows = rows[np.sort(rng.choice(len(rows), self.max_rows, replace=False))]
+            order = order.gather(np.sort(rng.choice(len(rows), self.max_rows, replace=False)))
+        rows = rows[order]
         self.codes_ = {
             c: {v: i for i, v in enumerate(sorted(rows[c].drop_nulls().unique().to_list()))}
             for c in _CODES
