@@ -45,7 +45,7 @@ from revstack.agents.forecast._snapshot import (
     segment_pits,
     summarise,
 )
-from revstack.agents.forecast._stored import as_read, model_key
+from revstack.agents.forecast._stored import as_read, model_key, seen_rows
 from revstack.data.progress import Progress, report
 
 __all__ = [
@@ -357,6 +357,7 @@ def run_forecast(
     drawing = ThreadPoolExecutor(_DRAWING)
     blocks: dict[int, _Block] = {}
     pending: dict[int, tuple[str, str, Callable[[], BaggedWinModel]]] = {}
+    seen: list[tuple[list[list[str]], np.ndarray]] = []  # ``seen_rows`` of every deal row
 
     def block_of(b: int) -> _Block:
         if b not in blocks:
@@ -367,9 +368,17 @@ def run_forecast(
         blk = block_of(b)
         if b in pending or blk.empty or blk.reuse_fit:
             return
-        train = rows.filter(pl.col("period_end") <= fits[b])
+        if not seen:  # every refit's key reads these; a refit's rows are a subset
+            seen.append(seen_rows(rows))
+        within = np.flatnonzero((rows["period_end"] <= fits[b]).fill_null(False).to_numpy())
         pending[b] = _start_fit(
-            train, fits[b], bag=bag, seed=seed, workers=n_workers, stored=models or {}, pool=pool
+            (rows, within, seen[0]),
+            fits[b],
+            bag=bag,
+            seed=seed,
+            workers=n_workers,
+            stored=models or {},
+            pool=pool,
         )
 
     try:
@@ -744,7 +753,7 @@ _SCORED_FROM = [
 
 
 def _start_fit(
-    train: pl.DataFrame,
+    train: tuple[pl.DataFrame, np.ndarray, tuple[list[list[str]], np.ndarray]],
     fit_at: dt.date,
     *,
     bag: int,
@@ -756,15 +765,18 @@ def _start_fit(
     """The model for ``train``: this process's earlier fit, else one a run stored, when
     the rows are the same (their digest with the fit's settings), else a new fit handed
     to ``pool``. Same rows, same seed: same model. Gives its key, where it comes from,
-    and a call that waits for it."""
-    key = model_key(train, fit_at, bag=bag, seed=seed)
+    and a call that waits for it. ``train``: the deal rows, the positions of the
+    training rows among them and ``seen_rows`` of them all (the training rows are not
+    copied out: on a large company they are millions of rows of some fifty columns)."""
+    rows, within, (columns, hashes) = train
+    key = model_key(rows, fit_at, bag=bag, seed=seed, seen=(columns, hashes[within]))
     known = _FITTED.get(key)
     if known is not None:
         return key, "memo", lambda: known
     if (kept := stored.get(key)) is not None:
         return key, "stored", lambda: kept
     bagged = BaggedWinModel(bag=bag, random_state=seed, workers=workers)
-    return key, "fitted", bagged.submit(train, pool)
+    return key, "fitted", bagged.submit(rows, pool, within)
 
 
 def _finish_fit(
