@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from revstack.agents.forecast._inputs import with_typical
+from revstack.agents.forecast._inputs import attach, with_typical
 
 __all__ = [
     "KEY",
@@ -26,20 +26,6 @@ __all__ = [
 
 KEY = ["period_kind", "period_start", "offset"]
 SEGMENT_KINDS = ("company", "region", "team", "rep")
-
-
-def attach(df: pl.DataFrame, other: pl.DataFrame, on: str | list[str]) -> pl.DataFrame:
-    """``df.join(other, on=on, how="left")``, without copying ``df``: only its ``on``
-    columns are joined, and ``other``'s columns are put beside ``df``'s own (a left join
-    keeps the left rows' order). The deal rows are tens of millions on a large company,
-    and a join copies every column. The join itself when ``other`` repeats a key or a
-    column name (more rows, or suffixed names)."""
-    keys = [on] if isinstance(on, str) else on
-    found = df.select(keys).join(other, on=keys, how="left", maintain_order="left")
-    added = found.drop(keys)
-    if len(found) != len(df) or set(added.columns) & set(df.columns):
-        return df.join(other, on=keys, how="left")
-    return df.hstack(added.get_columns())
 
 
 def deal_rows(

@@ -27,6 +27,7 @@ from revstack.contracts import load_definitions
 __all__ = [
     "ACTIVITIES",
     "Inputs",
+    "attach",
     "compute_states",
     "holding_activities",
     "load",
@@ -273,9 +274,21 @@ def compute_states(
         con.close()
 
 
+def attach(df: pl.DataFrame, other: pl.DataFrame, on: str | list[str]) -> pl.DataFrame:
+    """``df.join(other, on=on, how="left")``, without copying ``df``: only its ``on``
+    columns are joined, and ``other``'s columns are put beside ``df``'s own (a left join
+    keeps the left rows' order). The deal rows are tens of millions on a large company,
+    and a join copies every column. The join itself when ``other`` repeats a key or a
+    column name (more rows, or suffixed names)."""
+    keys = [on] if isinstance(on, str) else on
+    found = df.select(keys).join(other, on=keys, how="left", maintain_order="left")
+    added = found.drop(keys)
+    if len(found) != len(df) or set(added.columns) & set(df.columns):
+        return df.join(other, on=keys, how="left")
+    return df.hstack(added.get_columns())
+
+
 def with_static(inp: Inputs, states: pl.DataFrame) -> pl.DataFrame:
     """``deal_states``' rows with the static facts known from a deal's creation."""
-    from revstack.agents.forecast._frames import attach  # _frames imports this module
-
     static = inp.deals.select("opportunity_id", "lead_source", "opportunity_type", "product")
     return attach(states, static, "opportunity_id")
