@@ -11,7 +11,7 @@ days before it), not six (on mid, 109 moments: 25 s -> see docs/pipeline_health.
 
 from __future__ import annotations
 
-__all__ = ["STATES", "STATES_AT", "STATES_ONE"]
+__all__ = ["PART_H", "PART_REPLY", "PART_STATES", "PART_TOUCH", "STATES", "STATES_AT", "STATES_ONE"]
 
 # $moments: TIMESTAMP[]; $closed / $won: stage keys (definitions.yaml); $open_only: BOOLEAN.
 STATES = """
@@ -255,3 +255,64 @@ _AT = """    SELECT m.as_of, h.* FROM at_rows m
 """
 assert STATES.count(_STATE) == 1
 STATES_AT = STATES.replace(_STATE, _AT)
+
+# The same rows as STATES over many moments, in parts (``agents.features``,
+# ``moments_per_query``): the history's running figures (``h``) and the activities'
+# (``touch``, ``reply``) are kept once as temporary tables, then the moments are taken a
+# few at a time. A row of ``h`` or ``touch`` reads only its own deal's rows at or before
+# it, so it is the same whichever moments and deals are asked about; each part keeps
+# only its own deals' touches up to its last moment, which is all its joins can pick.
+# Over every moment at once, the states of a large company (some 18M rows of open deals)
+# and every join's copy of them had to be held together.
+
+
+def _between(start: str, end: str) -> str:
+    assert STATES.count(start) == 1 and STATES.count(end) == 1
+    return STATES[STATES.index(start) : STATES.index(end)]
+
+
+def _last_cte(ctes: str) -> str:
+    return ctes.rstrip().removesuffix(",")
+
+
+_MOMENTS = _between("WITH moments AS (", "\nh0 AS (") + "\n"
+_ACTS = _between("acts AS (", "reply AS MATERIALIZED (")
+_ASKED = (
+    "      AND opportunity_id IN (SELECT opportunity_id FROM state)  -- only deals asked about\n"
+)
+assert _ACTS.count(_ASKED) == 1
+_ACTS = _ACTS.replace(_ASKED, "")
+# $closed: the history's running figures, every row.
+PART_H = "WITH" + _last_cte(_between("\nh0 AS (", "state AS MATERIALIZED (")) + "\nSELECT * FROM h"
+# $moments (all of them): every completed touch's running figures, and the answers.
+PART_TOUCH = (
+    _MOMENTS
+    + _ACTS
+    + _last_cte(_between("touch0 AS (", "a AS MATERIALIZED ("))
+    + "\nSELECT * FROM touch"
+)
+PART_REPLY = (
+    _MOMENTS
+    + _ACTS
+    + _last_cte(_between("reply AS MATERIALIZED (", "-- Every completed touch"))
+    + "\nSELECT * FROM reply"
+)
+# $moments (a few), $open_only, $won: the states at those moments from the kept tables
+# ``part_h``, ``part_touch``, ``part_reply``.
+_ASKED_ROWS = """ AS MATERIALIZED (
+    SELECT * FROM part_{name}
+    WHERE occurred_at <= (SELECT max(as_of) FROM moments)
+      AND opportunity_id IN (SELECT opportunity_id FROM state)
+),
+"""
+_STATE_PART = _between("state AS MATERIALIZED (", "acts AS (")
+assert _STATE_PART.count("JOIN h ON") == 1
+PART_STATES = (
+    _MOMENTS
+    + _STATE_PART.replace("JOIN h ON", "JOIN part_h h ON")
+    + "reply"
+    + _ASKED_ROWS.format(name="reply")
+    + "touch"
+    + _ASKED_ROWS.format(name="touch")
+    + STATES[STATES.index("a AS MATERIALIZED (") :]
+)

@@ -61,7 +61,15 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from revstack.agents._features_sql import STATES, STATES_AT, STATES_ONE
+from revstack.agents._features_sql import (
+    PART_H,
+    PART_REPLY,
+    PART_STATES,
+    PART_TOUCH,
+    STATES,
+    STATES_AT,
+    STATES_ONE,
+)
 from revstack.data.warehouse import frame, scratch
 
 __all__ = [
@@ -215,6 +223,7 @@ def deal_states_in(
     history_only: bool = False,
     columns: Sequence[str] | None = None,
     types: Mapping[str, str] | None = None,
+    moments_per_query: int | None = None,
 ) -> pl.DataFrame:
     """``deal_states`` computed in the warehouse's own DuckDB through an agent's context
     (``Context.warehouse``: only ``TABLES``' columns, which its contract must grant).
@@ -228,7 +237,17 @@ def deal_states_in(
     stage and close-date columns, which read the history alone). ``columns``: only these
     of ``STATE_SCHEMA``, in the same row order. ``types``: casts as the caller's frames
     would hold the columns (``{"crm.opportunity_history.amount": "DOUBLE"}``).
+    ``moments_per_query``: with more moments than this, the history's and the
+    activities' running figures are kept in the warehouse once and the states are
+    computed that many moments at a time (``_in_parts``; the same rows): over every
+    moment of a large company at once, DuckDB held all the open deals' states and each
+    join's copy of them, and spilled for many minutes.
     """
+    wanted = sorted(set([moments] if isinstance(moments, dt.datetime) else moments))
+    if moments_per_query is not None and columns is None and len(wanted) > moments_per_query:
+        return _in_parts(
+            ctx, wanted, moments_per_query, definitions, open_only, deals, history_only, types
+        )
     query, params, rows = states_query(
         moments,
         definitions=definitions,
@@ -242,6 +261,37 @@ def deal_states_in(
     with ctx.warehouse(TABLES, rows=rows, types=types) as wh:
         out = wh.frame(query, params)
     return typed(out) if columns is not None else typed(out).select(list(STATE_SCHEMA))
+
+
+def _in_parts(
+    ctx: Any,
+    moments: list[dt.datetime],
+    per_query: int,
+    definitions: Any,
+    open_only: bool,
+    deals: Sequence[str] | None,
+    history_only: bool,
+    types: Mapping[str, str] | None,
+) -> pl.DataFrame:
+    """``deal_states_in`` at sorted ``moments``, ``per_query`` of them at a time, from
+    the running figures kept once (``PART_*`` in ``_features_sql``)."""
+    _, params, rows = states_query(
+        moments,
+        definitions=definitions,
+        open_only=open_only,
+        deals=deals,
+        history_only=history_only,
+    )
+    parts = []
+    with ctx.warehouse(TABLES, rows=rows, types=types) as wh:
+        wh.keep("part_h", PART_H, {"closed": params["closed"]})
+        wh.keep("part_touch", PART_TOUCH, {"moments": moments})
+        wh.keep("part_reply", PART_REPLY, {"moments": moments})
+        for i in range(0, len(moments), per_query):
+            some = {**params, "moments": moments[i : i + per_query]}
+            some.pop("closed")
+            parts.append(typed(wh.frame(PART_STATES, some)).select(list(STATE_SCHEMA)))
+    return pl.concat(parts)
 
 
 def frames_connection(frames: Mapping[str, pl.DataFrame]) -> duckdb.DuckDBPyConnection:

@@ -21,7 +21,7 @@ import polars as pl
 
 from revstack.agents.engine._catalog import OBJECTS, EngineError
 from revstack.agents.engine._route import KEY_SQL
-from revstack.data.warehouse import Warehouse, frame, registered, scalar, scratch
+from revstack.data.warehouse import Warehouse, frame, memory_limit, registered, scalar, scratch
 
 __all__ = ["AccessDenied", "Context", "ALL_COLUMNS", "SharedReads", "WarehouseQueries"]
 
@@ -178,6 +178,24 @@ class SharedReads:
                     if object_type in OBJECTS:  # other audit rows are not CRM records
                         self._frames.pop(OBJECTS[object_type].table, None)
         self._generation = (int(imports), int(seq))
+
+
+def _give_back(con: duckdb.DuckDBPyConnection) -> None:
+    """Let DuckDB give back the blocks a block of warehouse queries left in its buffer
+    pool. It keeps the file's blocks it read (and what its temporary tables freed) up to
+    its memory limit until it needs the room, and the warehouse's handle outlives the
+    block, so after the deal states of a large company the agent went on holding
+    gigabytes it would never read again. Lowering the limit evicts them (blocks of the
+    file are read again when asked for); the limit is then set back. The limit is the
+    database's, not the connection's: for that moment every connection of this process to
+    the file has it. A run's process runs one agent at a time and decides nothing for a
+    reviewer; a process that did both could see a reviewer's query refused for memory."""
+    try:
+        con.execute("SET memory_limit = '1MB'")
+    except duckdb.Error:  # pinned blocks it cannot evict: it keeps what it has
+        pass
+    finally:
+        con.execute(f"SET memory_limit = '{memory_limit()}'")
 
 
 class WarehouseQueries:
@@ -555,6 +573,7 @@ class Context:
                 yield queries
             finally:
                 queries.drop()
+                _give_back(con)
 
     def unrecorded(self, proposals: pl.DataFrame) -> pl.DataFrame:
         """The rows of ``proposals`` this agent has not proposed before.

@@ -88,6 +88,10 @@ class ForecastAgent(Agent):
             reuse=reuse,
             models=stored,
         )
+        # Only the stored states and their note are read below: the deal rows (gigabytes
+        # on a large company) are let go before the outputs are built.
+        kept_states, states_note = pre["states"], pre["states_note"]
+        del pre
         if fc.agent.is_empty():  # no period starts after the training stretch
             return AgentResult(empty_proposals(), {"forecast": too_short}, note=too_short)
         outputs = {
@@ -98,7 +102,7 @@ class ForecastAgent(Agent):
             ),
             # Not when the stored rows hold every fixed point this run asked about: they
             # stand for the next run as they are (``_states.states_at``).
-            **(_states.to_rows(inp, pre["states"]) if pre["states_note"]["store"] else {}),
+            **(_states.to_rows(inp, kept_states) if states_note["store"] else {}),
         }
         scores = accuracy(fc.agent, fc.baselines)
         headline = [
@@ -137,7 +141,7 @@ class ForecastAgent(Agent):
             "models": {**fc.params["models"], "unreadable": sorted(stored.unreadable.values())},
             # Snapshot moments whose as-of deal rows were the last run's, moments computed,
             # and deals recomputed at stored moments since their contacts changed.
-            "states": pre["states_note"],
+            "states": states_note,
             "backtest": headline,
             "deal_calibration": calibration,
             # How each live snapshot was combined with the reps' commit (weight, biases, scale).

@@ -45,7 +45,7 @@ from revstack.agents.forecast._snapshot import (
     segment_pits,
     summarise,
 )
-from revstack.agents.forecast._stored import as_read, model_key
+from revstack.agents.forecast._stored import as_read, model_key, seen_rows
 from revstack.data.progress import Progress, report
 
 __all__ = [
@@ -116,22 +116,22 @@ def prepare(
         snaps = snaps.filter(pl.col("moment") <= until)
     fixed = set(snaps.join(live, on=KEY, how="anti")["moment"].to_list())
     raw, note = _states.states_at(inp, snaps["moment"].unique().to_list(), kept, fixed)
-    states = _inputs.with_static(inp, raw)
+    states = _inputs.with_static(inp, raw.drop(_UNREAD))
     rows = _frames.deal_rows(states, snaps, wins, _inputs.typical_amount(wins))
     so_far = _frames.won_so_far(wins, snaps)
     base = baselines(rows, snaps, so_far, inp.submissions, actuals, inp.definitions)
     rows = _signals.add_signals(rows, inp.definitions)
-    rows = rows.join(
+    rows = _frames.attach(
+        rows,
         _signals.rep_history(inp.history, inp.users, rows["as_of"], inp.definitions),
-        on=["as_of", "owner_id"],
-        how="left",
+        ["as_of", "owner_id"],
     )
     # The deal model reads what the rep called; a filled-in pipeline is no call.
     commits = _signals.commit_signals(
         base.filter(pl.col("method") == "rep_commit_submitted"), so_far, rows, actuals, snaps
     )
     # A fixed row order: joins do not keep one, and the model's sample and the draws follow it.
-    rows = rows.join(commits, on=[*KEY, "owner_id"], how="left").sort(
+    rows = _frames.attach(rows, commits, [*KEY, "owner_id"]).sort(
         "as_of", "period_kind", "opportunity_id"
     )
     return {
@@ -143,11 +143,37 @@ def prepare(
         "baselines": base,
         "first": first,
         # What the next run may take (``_states.to_rows``): the rows of fixed points.
-        "states": raw.filter(pl.col("as_of").is_in(pl.Series(sorted(fixed)).implode())),
+        "states": _at_fixed(raw, fixed),
         "states_note": note,
         # Live offsets are rarely fixed points: their series need the same point of past periods.
         "new": new_series(actuals, pl.concat([snaps, _same_points(live, first, snaps)])),
     }
+
+
+# Columns of the as-of states nothing after ``prepare`` reads (they are stored, not
+# modelled): left out of the deal rows, which are copied through every join.
+_UNREAD = [
+    "stage_entered_at",
+    "last_push_at",
+    "first_close_date",
+    "close_date_moved_days",
+    "first_amount",
+    "last_amount_change_at",
+    "last_two_way_at",
+    "last_activity_at",
+    "champion_last_reply_at",
+    "is_closed",
+    "is_won",
+    "amount_changes",
+]
+
+
+def _at_fixed(raw: pl.DataFrame, fixed: set[dt.datetime]) -> pl.DataFrame:
+    """The rows of ``raw`` (sorted by moment) at fixed points: a slice, not a copy, when
+    they come first, as they do unless a live moment falls before a fixed one."""
+    keep = raw["as_of"].is_in(pl.Series(sorted(fixed), dtype=pl.Datetime("us")).implode())
+    n = int(keep.sum())
+    return raw.slice(0, n) if bool(keep.head(n).all()) else raw.filter(keep)
 
 
 @dataclass(frozen=True)
@@ -331,6 +357,7 @@ def run_forecast(
     drawing = ThreadPoolExecutor(_DRAWING)
     blocks: dict[int, _Block] = {}
     pending: dict[int, tuple[str, str, Callable[[], BaggedWinModel]]] = {}
+    seen: list[tuple[list[list[str]], np.ndarray]] = []  # ``seen_rows`` of every deal row
 
     def block_of(b: int) -> _Block:
         if b not in blocks:
@@ -341,9 +368,17 @@ def run_forecast(
         blk = block_of(b)
         if b in pending or blk.empty or blk.reuse_fit:
             return
-        train = rows.filter(pl.col("period_end") <= fits[b])
+        if not seen:  # every refit's key reads these; a refit's rows are a subset
+            seen.append(seen_rows(rows))
+        within = np.flatnonzero((rows["period_end"] <= fits[b]).fill_null(False).to_numpy())
         pending[b] = _start_fit(
-            train, fits[b], bag=bag, seed=seed, workers=n_workers, stored=models or {}, pool=pool
+            (rows, within, seen[0]),
+            fits[b],
+            bag=bag,
+            seed=seed,
+            workers=n_workers,
+            stored=models or {},
+            pool=pool,
         )
 
     try:
@@ -718,7 +753,7 @@ _SCORED_FROM = [
 
 
 def _start_fit(
-    train: pl.DataFrame,
+    train: tuple[pl.DataFrame, np.ndarray, tuple[list[list[str]], np.ndarray]],
     fit_at: dt.date,
     *,
     bag: int,
@@ -730,15 +765,18 @@ def _start_fit(
     """The model for ``train``: this process's earlier fit, else one a run stored, when
     the rows are the same (their digest with the fit's settings), else a new fit handed
     to ``pool``. Same rows, same seed: same model. Gives its key, where it comes from,
-    and a call that waits for it."""
-    key = model_key(train, fit_at, bag=bag, seed=seed)
+    and a call that waits for it. ``train``: the deal rows, the positions of the
+    training rows among them and ``seen_rows`` of them all (the training rows are not
+    copied out: on a large company they are millions of rows of some fifty columns)."""
+    rows, within, (columns, hashes) = train
+    key = model_key(rows, fit_at, bag=bag, seed=seed, seen=(columns, hashes[within]))
     known = _FITTED.get(key)
     if known is not None:
         return key, "memo", lambda: known
     if (kept := stored.get(key)) is not None:
         return key, "stored", lambda: kept
     bagged = BaggedWinModel(bag=bag, random_state=seed, workers=workers)
-    return key, "fitted", bagged.submit(train, pool)
+    return key, "fitted", bagged.submit(rows, pool, within)
 
 
 def _finish_fit(

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import polars as pl
 
-from revstack.agents.forecast._inputs import with_typical
+from revstack.agents.forecast._inputs import attach, with_typical
 
 __all__ = [
     "KEY",
+    "attach",
     "SEGMENT_KINDS",
     "deal_rows",
     "won_so_far",
@@ -35,8 +36,11 @@ def deal_rows(
     for. A blank amount is valued at the typical win of its product before the moment
     (``amount_known`` says which). Labels are only complete for periods that have
     ended; callers filter."""
+    # The typical win is a function of the moment and the product alone: found for those
+    # two columns, so the whole states are not sorted and joined for it.
+    at = with_typical(states.select("as_of", "product"), typical, "as_of")["typical"]
     states = (
-        with_typical(states, typical, "as_of")
+        states.with_columns(typical=at)
         .with_columns(
             amount_known=pl.col("amount").is_not_null() & (pl.col("amount") > 0),
         )
@@ -49,7 +53,7 @@ def deal_rows(
     )
     rows = states.join(snaps.rename({"moment": "as_of"}), on="as_of", how="inner")
     outcome = wins.select("opportunity_id", "won_at", won_amount="amount")
-    rows = rows.join(outcome, on="opportunity_id", how="left")
+    rows = attach(rows, outcome, "opportunity_id")
     end = pl.col("period_end").cast(pl.Datetime("us"))
     return rows.with_columns(
         won=(pl.col("won_at").is_not_null() & (pl.col("won_at") < end)).cast(pl.Int8),

@@ -27,6 +27,7 @@ from revstack.contracts import load_definitions
 __all__ = [
     "ACTIVITIES",
     "Inputs",
+    "attach",
     "compute_states",
     "holding_activities",
     "load",
@@ -51,6 +52,9 @@ _STATIC = [
     "is_won",
 ]
 ACTIVITIES = "crm.activities"
+# Snapshot moments per query of the deal states in the warehouse (``deal_states_in``):
+# over all ~130 at once a large company's states did not finish (docs/forecast.md, Speed).
+MOMENTS_PER_QUERY = 16
 _SUBMISSIONS = ["user_id", "period_type", "period_start", "submitted_at", "commit_amount"]
 
 
@@ -254,6 +258,7 @@ def compute_states(
             open_only=True,
             deals=deals,
             types={"crm.opportunity_history.amount": "DOUBLE"},
+            moments_per_query=MOMENTS_PER_QUERY,
         )
     frames = inp.feature_tables
     if deals is not None:
@@ -269,7 +274,21 @@ def compute_states(
         con.close()
 
 
+def attach(df: pl.DataFrame, other: pl.DataFrame, on: str | list[str]) -> pl.DataFrame:
+    """``df.join(other, on=on, how="left")``, without copying ``df``: only its ``on``
+    columns are joined, and ``other``'s columns are put beside ``df``'s own (a left join
+    keeps the left rows' order). The deal rows are tens of millions on a large company,
+    and a join copies every column. The join itself when ``other`` repeats a key or a
+    column name (more rows, or suffixed names)."""
+    keys = [on] if isinstance(on, str) else on
+    found = df.select(keys).join(other, on=keys, how="left", maintain_order="left")
+    added = found.drop(keys)
+    if len(found) != len(df) or set(added.columns) & set(df.columns):
+        return df.join(other, on=keys, how="left")
+    return df.hstack(added.get_columns())
+
+
 def with_static(inp: Inputs, states: pl.DataFrame) -> pl.DataFrame:
     """``deal_states``' rows with the static facts known from a deal's creation."""
     static = inp.deals.select("opportunity_id", "lead_source", "opportunity_type", "product")
-    return states.join(static, on="opportunity_id", how="left")
+    return attach(states, static, "opportunity_id")

@@ -227,6 +227,10 @@ FIT_COLUMNS = frozenset(
 )
 
 
+# The order a fit puts its training rows in (one row per key) before it samples them.
+_ORDER = ["opportunity_id", "period_kind", "period_start", "offset", "as_of"]
+
+
 def _can_hold_out(y: np.ndarray, fraction: float) -> bool:
     """Whether early stopping can hold out ``fraction`` of ``y`` stratified by outcome:
     scikit-learn needs two rows of each outcome and at least two on each side of the
@@ -292,17 +296,23 @@ class WinModel:
         plan.finish([task() for task in plan.tasks])
         return self
 
-    def plan(self, rows: pl.DataFrame) -> FitPlan:
+    def plan(self, rows: pl.DataFrame, within: np.ndarray | None = None) -> FitPlan:
         """The fit in parts: everything but the trees done now (the sample, the codes, the
         matrix), and the tree fits (two out-of-fold, one on every row) as tasks that share
         nothing, so a caller may run them in any order, in threads, beside other fits;
         ``finish`` with their results in task order completes the model, the same model
-        ``fit`` gives."""
+        ``fit`` gives. ``within``: the positions of the training rows in ``rows`` (the
+        fit on ``rows[within]``, without copying those rows out first)."""
         rng = np.random.default_rng(self.random_state)
         # The sample, the early-stopping split and the folds go by position: fix the order.
-        rows = rows.sort("opportunity_id", "period_kind", "period_start", "offset", "as_of")
-        if len(rows) > self.max_rows:
-            rows = rows[np.sort(rng.choice(len(rows), self.max_rows, replace=False))]
+        # Only the sampled rows are gathered in it (one row per key, so this is the
+        # sorted frame's sample), not every training row sorted first: a large company's
+        # are millions of rows of some fifty columns.
+        keys = rows.select(_ORDER) if within is None else rows.select(_ORDER)[within]
+        order = keys.select(pl.arg_sort_by(_ORDER)).to_series().to_numpy()
+        if len(keys) > self.max_rows:
+            order = order[np.sort(rng.choice(len(keys), self.max_rows, replace=False))]
+        rows = rows[order if within is None else within[order]]
         self.codes_ = {
             c: {v: i for i, v in enumerate(sorted(rows[c].drop_nulls().unique().to_list()))}
             for c in _CODES
@@ -426,11 +436,14 @@ class BaggedWinModel:
         with ThreadPoolExecutor(self.workers) as pool:
             return self.submit(rows, pool)()
 
-    def submit(self, rows: pl.DataFrame, pool: Executor) -> Callable[[], BaggedWinModel]:
+    def submit(
+        self, rows: pl.DataFrame, pool: Executor, within: np.ndarray | None = None
+    ) -> Callable[[], BaggedWinModel]:
         """Plan every member's fit now and hand its tree fits to ``pool``; the returned
         call waits for them and gives the fitted bag (the same as ``fit``). A backtest
-        submits the next refits' fits while it scores the current block."""
-        plans = [m.plan(rows) for m in self.members]
+        submits the next refits' fits while it scores the current block. ``within``: the
+        training rows' positions in ``rows`` (``WinModel.plan``)."""
+        plans = [m.plan(rows, within) for m in self.members]
         futures = [[pool.submit(task) for task in plan.tasks] for plan in plans]
         n_train = self.members[0].n_train_
 

@@ -41,7 +41,7 @@ from revstack.agents.forecast._model import (
     WinModel,
 )
 
-__all__ = ["TABLES", "Stored", "as_read", "model_key", "read", "to_rows"]
+__all__ = ["TABLES", "Stored", "as_read", "model_key", "read", "seen_rows", "to_rows"]
 
 TABLES = ("ops.forecast_models", "ops.forecast_model_trees")
 # Bumped when what is stored, or how a stored model predicts, changes.
@@ -53,10 +53,18 @@ _DEPARTURES = ("champion_left", "economic_buyer_left", "flag_champion")
 _EXACT = ("days_in_stage",)
 
 
-def model_key(train: pl.DataFrame, fit_at: dt.date, *, bag: int, seed: int) -> str:
+def model_key(
+    train: pl.DataFrame,
+    fit_at: dt.date,
+    *,
+    bag: int,
+    seed: int,
+    seen: tuple[list[list[str]], np.ndarray] | None = None,
+) -> str:
     """What a bag fitted on ``train`` for ``fit_at`` depends on, as one digest: the rows as
-    the fit sees them, but for the contact departures (``_seen``)."""
-    train = _seen(train)
+    the fit sees them, but for the contact departures (``_seen``). ``seen``: ``seen_rows``
+    of the training rows, computed earlier (``train`` is then not read)."""
+    columns, hashes = seen_rows(train) if seen is None else seen
     h = hashlib.sha256(
         json.dumps(
             {
@@ -67,14 +75,26 @@ def model_key(train: pl.DataFrame, fit_at: dt.date, *, bag: int, seed: int) -> s
                 "model": {"max_rows": 100_000, "max_iter": 150},
                 "sklearn": sklearn.__version__,
                 "polars": pl.__version__,
-                "columns": [[c, str(t)] for c, t in train.schema.items()],
-                "rows": len(train),
+                "columns": columns,
+                "rows": len(hashes),
             }
         ).encode()
     )
-    if len(train):
-        h.update(np.sort(train.hash_rows(seed=7).to_numpy()).tobytes())
+    if len(hashes):
+        h.update(np.sort(hashes).tobytes())
     return h.hexdigest()
+
+
+def seen_rows(rows: pl.DataFrame, step: int = 1_000_000) -> tuple[list[list[str]], np.ndarray]:
+    """What ``model_key`` digests of ``rows``: the columns and types as the fit sees them,
+    and each row's hash so (``_seen``), a slice at a time. A row's hash is its own, so
+    those of any subset of the rows are these at its positions: a backtest hashes its
+    deal rows once for every refit's key, without copying each refit's rows out."""
+    columns = [[c, str(t)] for c, t in _seen(rows.head(0)).schema.items()]
+    parts = [
+        _seen(rows.slice(i, step)).hash_rows(seed=7).to_numpy() for i in range(0, len(rows), step)
+    ]
+    return columns, np.concatenate(parts) if parts else np.zeros(0, np.uint64)
 
 
 def _seen(train: pl.DataFrame) -> pl.DataFrame:

@@ -189,3 +189,26 @@ def test_a_context_that_let_go_of_its_tables_reads_them_again_alike(
     ctx.let_go()
     assert not ctx.held()
     assert ctx.table("crm.accounts").equals(before)
+
+
+def test_a_warehouse_block_gives_back_what_it_cached(small_company: Warehouse) -> None:
+    """After a block of warehouse queries DuckDB holds no more of the file's blocks it
+    read (they would stay until it needed the room), and its memory limit is as before."""
+    ctx = _hygiene_context(small_company)
+    cached = "SELECT memory_usage_bytes FROM duckdb_memory() WHERE tag = 'BASE_TABLE'"
+    with small_company.connect() as con:
+        limit = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    tables = {
+        "crm.activities": ["opportunity_id", "contact_id", "direction", "status", "occurred_at"],
+        "crm.contacts": ["contact_id", "email", "first_name", "last_name", "updated_at"],
+        "crm.opportunities": ["opportunity_id", "name", "stage", "amount", "close_date"],
+    }
+    with ctx.warehouse(tables) as wh:
+        rows = sum(len(wh.frame(f"SELECT * FROM {t}")) for t in tables)
+        with small_company.connect() as con:
+            held = con.execute(cached).fetchone()
+    with small_company.connect() as con:
+        after = con.execute(cached).fetchone()
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone() == limit
+    assert rows > 1000 and held is not None and after is not None
+    assert held[0] > 1_500_000 and after[0] < held[0] / 2

@@ -4,6 +4,7 @@ everything stamped after the moment."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import polars as pl
 import pytest
@@ -492,6 +493,31 @@ def test_the_warehouse_path_gives_the_frames_path_rows(small_company: Warehouse)
         ctx, moments, open_only=True, types={"crm.opportunity_history.amount": "DOUBLE"}
     )
     assert as_double.equals(_states(doubled, moments, open_only=True))
+
+
+def test_states_in_parts_are_the_states_at_once(small_company: Warehouse) -> None:
+    """``moments_per_query``: the running figures kept once and the moments taken a few
+    at a time give the rows of one query over every moment (uneven last part, a subset
+    of deals, and the closed deals too)."""
+    from revstack.agents.features import deal_states_in
+
+    from ._contexts import agent_context
+
+    ctx = agent_context(small_company, "forecast")
+    d = ctx.definitions
+    moments = [*weekly_moments(dt.date(2024, 1, 1), dt.date(2025, 6, 30))[::3], ctx.as_of]
+    kw: dict[str, Any] = {"definitions": d, "types": {"crm.opportunity_history.amount": "DOUBLE"}}
+    whole = deal_states_in(ctx, moments, open_only=True, **kw)
+    parts = deal_states_in(ctx, moments, open_only=True, moments_per_query=5, **kw)
+    assert len(moments) % 5 and whole["as_of"].n_unique() == len(moments)
+    assert whole["engaged_30d"].sum() > 0 and whole["champion_last_reply_at"].is_not_null().any()
+    assert parts.equals(whole)
+    ids = whole["opportunity_id"].unique().sort().head(60).to_list()
+    some = deal_states_in(ctx, moments, open_only=True, deals=ids, moments_per_query=6, **kw)
+    assert some.equals(whole.filter(pl.col("opportunity_id").is_in(ids)))
+    every = deal_states_in(ctx, moments[:9], moments_per_query=2, **kw)
+    assert every["is_closed"].any()
+    assert every.equals(deal_states_in(ctx, moments[:9], **kw))
 
 
 def test_warehouse_sql_reads_only_what_it_was_given(small_company: Warehouse) -> None:
