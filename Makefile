@@ -66,7 +66,8 @@ lock:
 # Every bench in bench/, one after another (hours: the forecast's five backtests and the
 # calibration's simulations are most of it). Each prints its figures with the machine's
 # load; none asserts. The companies they share are made once under var/bench.
-# bench_deal_prep_output.py is left out: it compares two checkouts' briefings, not a figure.
+# bench_deal_prep_output.py and state_digest.py are left out: they compare two checkouts'
+# outputs (briefings; every table), not a figure.
 BENCH := var/bench
 bench: install
 	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev,bench]'
@@ -77,12 +78,15 @@ bench: install
 	$(BIN)/python bench/bench_engine.py
 	$(BIN)/python bench/bench_engine_floor.py
 	$(BIN)/python bench/bench_engine_instructions.py
+	$(BIN)/python bench/bench_commit_memory.py
 	$(BIN)/python bench/bench_dedupe.py --million
 	$(BIN)/python bench/bench_identity_lists.py --answers 20
 	$(BIN)/python bench/bench_concurrency.py
 	rm -f $(BENCH)/mid1.duckdb $(BENCH)/mid1.duckdb.wal
 	$(BIN)/revstack generate --scale mid --seed 1 --db $(BENCH)/mid1.duckdb
 	$(BIN)/python bench/bench_pipeline.py --db $(BENCH)/mid1.duckdb
+	$(BIN)/python bench/bench_identity_memory.py --db $(BENCH)/mid1.duckdb --kind accounts
+	$(BIN)/python bench/bench_identity_memory.py --db $(BENCH)/mid1.duckdb --kind contacts
 	$(BIN)/python bench/bench_forecast_fit.py --db $(BENCH)/mid1.duckdb
 	$(BIN)/python bench/bench_forecast_incremental.py --db $(BENCH)/mid1.duckdb
 	$(BIN)/python bench/bench_risk_schedule.py --db $(BENCH)/mid1.duckdb --fit-at 2026-08-27
