@@ -135,7 +135,7 @@ def bench_page(
     at.sidebar.selectbox(key="identity").set_value("rev").run()
     CALLS.clear()
     t = time.perf_counter()
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(f"app_pages/{page}.py").run()
     cold = time.perf_counter() - t
     if at.exception:
         raise SystemExit(f"{page}: {at.exception[0].message}")
