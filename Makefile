@@ -110,6 +110,10 @@ bench: install
 # The large company (issue #20): about an hour and up to 16 GB a step, so last
 	rm -rf $(BENCH)/large && mkdir -p $(BENCH)/large
 	$(BIN)/python bench/bench_large.py --keep $(BENCH)/large
+	$(BIN)/revstack people add ana --role admin --by ana --db $(BENCH)/large/work.duckdb
+	$(BIN)/revstack people add rev --role reviewer --by ana --db $(BENCH)/large/work.duckdb
+	$(BIN)/python bench/bench_pages.py --db $(BENCH)/large/work.duckdb --cache on --repeat 3
+	$(BIN)/python bench/bench_decide_latency.py --db $(BENCH)/large/work.duckdb
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache
