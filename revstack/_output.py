@@ -99,8 +99,9 @@ def when_arg(text: str) -> dt.datetime:
 
 
 def cell(value: Any) -> str:
-    """A table cell as a person reads it: floats to three significant figures (whole
-    numbers with separators from 100 up), nothing for a missing value."""
+    """A table cell as a person reads it: floats to four significant figures (a share
+    of 0.9997 must not read as 1; whole numbers with separators from 100 up), nothing
+    for a missing value."""
     if value is None:
         return ""
     if isinstance(value, float) and not isinstance(value, bool):
@@ -108,7 +109,7 @@ def cell(value: Any) -> str:
             return "–"
         if abs(value) >= 100:
             return f"{value:,.0f}"
-        return f"{value:.3g}"
+        return f"{value:.4g}"
     return str(value)
 
 
