@@ -243,11 +243,6 @@ def deal_states_in(
     moment of a large company at once, DuckDB held all the open deals' states and each
     join's copy of them, and spilled for many minutes.
     """
-    wanted = sorted(set([moments] if isinstance(moments, dt.datetime) else moments))
-    if moments_per_query is not None and columns is None and len(wanted) > moments_per_query:
-        return _in_parts(
-            ctx, wanted, moments_per_query, definitions, open_only, deals, history_only, types
-        )
     query, params, rows = states_query(
         moments,
         definitions=definitions,
@@ -255,6 +250,9 @@ def deal_states_in(
         deals=deals,
         history_only=history_only,
     )
+    wanted = sorted(set(params["moments"]))
+    if moments_per_query is not None and columns is None and len(wanted) > moments_per_query:
+        return _in_parts(ctx, wanted, moments_per_query, params, rows, types)
     if columns is not None:
         picked = ", ".join(f'"{c}"' for c in columns)
         query = f"SELECT {picked} FROM ({query}) ORDER BY as_of, opportunity_id"
@@ -267,21 +265,13 @@ def _in_parts(
     ctx: Any,
     moments: list[dt.datetime],
     per_query: int,
-    definitions: Any,
-    open_only: bool,
-    deals: Sequence[str] | None,
-    history_only: bool,
+    params: dict[str, Any],
+    rows: dict[str, tuple[str, Sequence[Any]]],
     types: Mapping[str, str] | None,
 ) -> pl.DataFrame:
     """``deal_states_in`` at sorted ``moments``, ``per_query`` of them at a time, from
-    the running figures kept once (``PART_*`` in ``_features_sql``)."""
-    _, params, rows = states_query(
-        moments,
-        definitions=definitions,
-        open_only=open_only,
-        deals=deals,
-        history_only=history_only,
-    )
+    the running figures kept once (``PART_*`` in ``_features_sql``); ``params`` and
+    ``rows`` are ``states_query``'s."""
     parts = []
     with ctx.warehouse(TABLES, rows=rows, types=types) as wh:
         wh.keep("part_h", PART_H, {"closed": params["closed"]})

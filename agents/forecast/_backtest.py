@@ -121,7 +121,7 @@ def prepare(
     so_far = _frames.won_so_far(wins, snaps)
     base = baselines(rows, snaps, so_far, inp.submissions, actuals, inp.definitions)
     rows = _signals.add_signals(rows, inp.definitions)
-    rows = _frames.attach(
+    rows = _inputs.attach(
         rows,
         _signals.rep_history(inp.history, inp.users, rows["as_of"], inp.definitions),
         ["as_of", "owner_id"],
@@ -131,7 +131,7 @@ def prepare(
         base.filter(pl.col("method") == "rep_commit_submitted"), so_far, rows, actuals, snaps
     )
     # A fixed row order: joins do not keep one, and the model's sample and the draws follow it.
-    rows = _frames.attach(rows, commits, [*KEY, "owner_id"]).sort(
+    rows = _inputs.attach(rows, commits, [*KEY, "owner_id"]).sort(
         "as_of", "period_kind", "opportunity_id"
     )
     return {

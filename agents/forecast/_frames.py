@@ -15,7 +15,6 @@ from revstack.agents.forecast._inputs import attach, with_typical
 
 __all__ = [
     "KEY",
-    "attach",
     "SEGMENT_KINDS",
     "deal_rows",
     "won_so_far",
