@@ -25,12 +25,14 @@ $(STAMP): pyproject.toml $(LOCK)
 install: $(STAMP)
 
 # A quarter of operation: the company's last WEEKS weeks replayed a week at a time, the
-# agents running on each, two simulated reviewers working the batches (docs/simulate.md).
+# agents running on each, two simulated reviewers working the batches (docs/simulate.md);
+# then the risk flags' backtest against truth, which the dashboard reads rather than runs.
 demo: install
 	rm -rf $(DB) $(DB).wal $(DB).lock $(DB).want $(DB).queue
 	$(BIN)/revstack simulate --scale $(SCALE) --seed $(SEED) --weeks $(WEEKS) --db $(DB)
 	$(BIN)/revstack contracts check --db $(DB)
 	$(BIN)/revstack audit --db $(DB)
+	$(BIN)/revstack backtest --db $(DB)
 	$(BIN)/revstack app --as revops --db $(DB)
 
 # Everything CI checks: formatting, lint, types against their baseline, every test.

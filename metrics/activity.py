@@ -67,4 +67,4 @@ def agent_measures(con: duckdb.DuckDBPyConnection, agent: str) -> dict[str, Any]
     from revstack.contracts import load_definitions
     from revstack.metrics.agents import agent_report
 
-    return agent_report(con, agent, load_definitions(), known={agent})["measures"]
+    return agent_report(con, agent, load_definitions(), known={agent}, stored=True)["measures"]

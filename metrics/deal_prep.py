@@ -21,17 +21,35 @@ from revstack.data.warehouse import frame, registered, scalar
 
 __all__ = ["briefed_win_rates", "coverage", "report", "utilization", "verify_citations"]
 
-_CITES = """
-WITH s AS (
+# What a rep reads now: for each upcoming meeting its latest briefing, and the latest
+# on-demand briefing of each deal. Older briefings cite values the CRM has changed since
+# (a stage moved on): checked against today's rows they would read as wrong citations.
+_CURRENT = """
+current_briefings AS (
+    SELECT briefing_id FROM ops.briefings
+    QUALIFY row_number() OVER (
+                PARTITION BY coalesce(meeting_id, 'on demand ' || opportunity_id)
+                ORDER BY generated_at DESC, briefing_id DESC) = 1
+        AND (meeting_id IS NULL OR meeting_at > $as_of)
+)"""
+_CITES = (
+    "WITH"
+    + _CURRENT
+    + """,
+s AS (
     SELECT briefing_id, unnest(from_json(citations,
         '[{"section": "VARCHAR", "note": "BOOLEAN",
            "cites": [{"table": "VARCHAR", "key": "JSON", "field": "VARCHAR", "value": "JSON"}]}]')) AS st
-    FROM ops.briefings WHERE $ids IS NULL OR list_contains($ids, briefing_id)
+    FROM ops.briefings
+    WHERE ($ids IS NULL OR briefing_id IN (SELECT unnest($ids)))
+      AND (NOT $current OR briefing_id IN (SELECT briefing_id FROM current_briefings))
 )
 SELECT briefing_id, st.section AS section, coalesce(st.note, false) AS note,
        len(st.cites) AS n_cites, st.cites AS cites
 FROM s
 """
+)
+_CURRENT_COUNT = "WITH" + _CURRENT + " SELECT count(*) FROM current_briefings"
 _COLUMNS = """
 SELECT column_name, data_type FROM information_schema.columns
 WHERE table_catalog = current_database() AND table_schema = $schema AND table_name = $table
@@ -101,19 +119,29 @@ _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 def _cites(
-    con: duckdb.DuckDBPyConnection, ids: list[str] | None
+    con: duckdb.DuckDBPyConnection, ids: list[str] | None, *, current: bool = False
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Statements (one row each) and their citations (one row each)."""
-    stmts = frame(con, _CITES, {"ids": ids})
+    """Statements (one row each) and their citations (one row each), of the briefings
+    ``ids`` (None: all), and of the current ones only when ``current``."""
+    as_of = data_as_of(con) or dt.datetime.max
+    stmts = frame(con, _CITES, {"ids": ids, "current": current, "as_of": as_of})
     flat = stmts.filter(pl.col("n_cites") > 0).explode("cites").unnest("cites")
     return stmts, flat.rename({"table": "cited_table"}) if not flat.is_empty() else flat
 
 
 def verify_citations(
-    con: duckdb.DuckDBPyConnection, briefing_ids: list[str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    briefing_ids: list[str] | None = None,
+    *,
+    current: bool = False,
 ) -> pl.DataFrame:
-    """Per cited (table, field): citations, rows found, values matching what was stated."""
-    _, flat = _cites(con, briefing_ids)
+    """Per cited (table, field): citations, rows found, values matching what was stated;
+    of every stored briefing, of ``briefing_ids``, or of the current ones (``current``:
+    each upcoming meeting's latest briefing and each deal's latest on demand)."""
+    return _verify(con, _cites(con, briefing_ids, current=current)[1])
+
+
+def _verify(con: duckdb.DuckDBPyConnection, flat: pl.DataFrame) -> pl.DataFrame:
     out = []
     if flat.is_empty():
         return pl.DataFrame(
@@ -220,13 +248,19 @@ def briefed_win_rates(
 
 
 def report(con: duckdb.DuckDBPyConnection, definitions: Any) -> dict[str, Any]:
-    stmts, _ = _cites(con, None)
+    """Statements and citations are those of the current briefings: a briefing older than
+    its meeting's latest, or for a meeting already held, was checked when it was current,
+    and its values against today's rows would count every later CRM change as a wrong
+    citation (and cost a re-read of every citation ever stored)."""
+    stmts, flat = _cites(con, None, current=True)
     facts = stmts.filter(~pl.col("note"))
-    checked = verify_citations(con)
+    checked = _verify(con, flat)
     total = int(checked["cites"].sum()) if not checked.is_empty() else 0
+    as_of = data_as_of(con) or dt.datetime.max
     return {
         "coverage": coverage(con),
         "statements": {
+            "briefings_checked": int(scalar(con, _CURRENT_COUNT, {"as_of": as_of}) or 0),
             "statements": len(facts),
             "with_citations": int((facts["n_cites"] > 0).sum()),
             "share_cited": None

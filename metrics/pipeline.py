@@ -5,8 +5,8 @@ the naive "no activity in 30 days" baseline and "any rule"): how many snapshot r
 it flagged, precision, recall, F1, precision and recall at an alert budget of
 ``budget`` deals per manager per week, PR-AUC next to the base rate, dollar-weighted
 recall and the median days of warning before the slip or loss. ``report`` is what
-``revstack metrics --agent pipeline_health`` prints; ``stored_quality`` reads the
-figures ``revstack backtest`` stored for the dashboard.
+``revstack metrics --agent pipeline_health`` prints; ``stored_quality`` and
+``stored_report`` read the figures ``revstack backtest`` stored, for the dashboard.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ __all__ = [
     "signal_quality",
     "summarize",
     "report",
+    "stored_report",
     "store_quality",
     "stored_quality",
     "MODEL_THRESHOLD",
@@ -50,6 +51,10 @@ _STORED = """
 SELECT * FROM ops.risk_backtests
 WHERE backtest_id = (SELECT max(backtest_id) FROM ops.risk_backtests) AND population = $population
 """
+_LATEST_SETUP = """
+SELECT backtest_id, any_value(setup) FROM ops.risk_backtests
+WHERE backtest_id = (SELECT max(backtest_id) FROM ops.risk_backtests) GROUP BY backtest_id
+"""
 _STORE = """
 INSERT INTO ops.risk_backtests BY NAME SELECT * FROM quality_rows
 """
@@ -63,8 +68,8 @@ def _rows(q: pl.DataFrame) -> list[dict[str, Any]]:
     return [{k: _r(v) for k, v in r.items()} for r in q.iter_rows(named=True)]
 
 
-def summarize(bt: Backtest, live: pl.DataFrame, every: pl.DataFrame) -> dict[str, Any]:
-    """The figures ``revstack metrics`` and ``revstack backtest`` print."""
+def _side_by_side(live: pl.DataFrame) -> dict[str, Any]:
+    """The model, the best rule by three measures and the naive baseline, one row each."""
     rules = live.filter(~pl.col("signal").is_in(["model", NAIVE, ANY_RULE]))
     pick = {
         "model": live.filter(signal="model").row(0, named=True),
@@ -77,17 +82,12 @@ def summarize(bt: Backtest, live: pl.DataFrame, every: pl.DataFrame) -> dict[str
         "best_rule_by_f1": rules.sort("f1", descending=True, nulls_last=True).row(0, named=True),
         "naive": live.filter(signal=NAIVE).row(0, named=True),
     }
-    keys = (
-        "signal",
-        "precision_at_k",
-        "recall_at_k",
-        "precision",
-        "recall",
-        "f1",
-        "pr_auc",
-        "dollar_recall",
-        "median_warning_days",
-    )
+    return {name: {k: _r(r[k]) for k in _SIDE_BY_SIDE} for name, r in pick.items()}
+
+
+def summarize(bt: Backtest, live: pl.DataFrame, every: pl.DataFrame) -> dict[str, Any]:
+    """The figures ``revstack metrics`` and ``revstack backtest`` print."""
+    base_rate = live.filter(signal="model")["base_rate"][0]
     dead = bt.scored.filter("already_lost")
     phantom = (
         bt.scored.filter(pl.col("phantom").is_not_null())
@@ -97,14 +97,13 @@ def summarize(bt: Backtest, live: pl.DataFrame, every: pl.DataFrame) -> dict[str
     return {
         "available": True,
         "setup": bt.setup,
-        "label": f"slipped out of its quarter, reached its quarter's end still open, or lost, "
-        f"within {bt.setup['horizon_days']} days",
+        "label": _label(bt.setup),
         "budget_per_manager_week": BUDGET,
         "model_threshold": MODEL_THRESHOLD,
         "rows": len(bt.scored),
         "live_rows": int((~bt.scored["already_lost"]).sum()),
-        "base_rate_live": _r(pick["model"]["base_rate"]),
-        "side_by_side_live": {name: {k: _r(r[k]) for k in keys} for name, r in pick.items()},
+        "base_rate_live": _r(base_rate),
+        "side_by_side_live": _side_by_side(live),
         "signals_live": _rows(live),
         "signals_all": _rows(every),
         "already_lost_still_open": {
@@ -113,6 +112,26 @@ def summarize(bt: Backtest, live: pl.DataFrame, every: pl.DataFrame) -> dict[str
             "phantom_recall": _r(phantom["already_lost"].sum() / len(dead)) if len(dead) else None,
         },
     }
+
+
+def _label(setup: dict[str, Any]) -> str:
+    return (
+        f"slipped out of its quarter, reached its quarter's end still open, or lost, "
+        f"within {setup['horizon_days']} days"
+    )
+
+
+_SIDE_BY_SIDE = (
+    "signal",
+    "precision_at_k",
+    "recall_at_k",
+    "precision",
+    "recall",
+    "f1",
+    "pr_auc",
+    "dollar_recall",
+    "median_warning_days",
+)
 
 
 def report(con: duckdb.DuckDBPyConnection, definitions: Any) -> dict[str, Any]:
@@ -131,6 +150,39 @@ def report(con: duckdb.DuckDBPyConnection, definitions: Any) -> dict[str, Any]:
     finally:
         mem.close()
     return summarize(bt, signal_quality(bt), signal_quality(bt, live_only=False))
+
+
+def stored_report(con: duckdb.DuckDBPyConnection, definitions: Any) -> dict[str, Any]:
+    """The figures of the latest stored backtest (``revstack backtest``), for the
+    dashboard: the backtest replays every week of the company, a minute on mid and far
+    more on a large company, too long to run while a page draws. Without truth.* the
+    live report (a maven import's own outcomes, small, or why there is nothing)."""
+    if not scalar(con, _HAS_TRUTH):
+        return report(con, definitions)
+    live = stored_quality(con, "live")
+    if live.is_empty():
+        return {
+            "available": False,
+            "why": "no backtest stored yet: `revstack backtest` replays every week against "
+            "truth and stores its figures here",
+        }
+    every = stored_quality(con, "all")
+    backtest_id, setup = con.execute(_LATEST_SETUP).fetchall()[0]
+    setup = json.loads(setup)
+    figures = list(QUALITY_SCHEMA)
+    return {
+        "available": True,
+        "measured_at": live["measured_at"][0],
+        "backtest_id": int(backtest_id),
+        "setup": setup,
+        "label": _label(setup),
+        "budget_per_manager_week": BUDGET,
+        "model_threshold": MODEL_THRESHOLD,
+        "base_rate_live": _r(live.filter(signal="model")["base_rate"][0]),
+        "side_by_side_live": _side_by_side(live),
+        "signals_live": _rows(live.select(figures)),
+        "signals_all": _rows(every.select(figures)),
+    }
 
 
 def store_quality(

@@ -93,6 +93,45 @@ def test_every_upcoming_meeting_is_briefed_and_every_citation_holds(briefed: War
     )
 
 
+def _tamper(citations: str) -> str:
+    """The same briefing's citations with the first cited value changed."""
+    items = json.loads(citations)
+    first = next(i for i in items if i.get("cites"))
+    first["cites"][0]["value"] = "not what the row holds"
+    return json.dumps(items)
+
+
+def test_the_report_checks_current_briefings_and_not_superseded_ones(
+    briefed: Warehouse, tmp_path: Path
+) -> None:
+    """A briefing its meeting's later one replaced cites values the CRM may have changed
+    since; checked against today's rows it would read as a wrong citation. The report
+    checks what a rep reads now, and still catches a wrong value there."""
+    wh = _copy(briefed, tmp_path / "stale.duckdb")
+    b = _briefings(wh).filter(pl.col("meeting_id").is_not_null()).row(0, named=True)
+    with wh.connect() as con:
+        before = report(con, None)
+        con.execute(
+            "INSERT INTO ops.briefings SELECT * REPLACE ("
+            "'old-' || briefing_id AS briefing_id, generated_at - INTERVAL 7 DAY AS generated_at, "
+            "$c::JSON AS citations) FROM ops.briefings WHERE briefing_id = $id",
+            {"id": b["briefing_id"], "c": _tamper(b["citations"])},
+        )
+        superseded = report(con, None)
+        every = verify_citations(con)
+        con.execute(
+            "UPDATE ops.briefings SET citations = $c::JSON WHERE briefing_id = $id",
+            {"id": b["briefing_id"], "c": _tamper(b["citations"])},
+        )
+        tampered = report(con, None)
+    assert superseded["citations"]["cites"] == before["citations"]["cites"] > 5000
+    assert superseded["citations"]["matched"] == before["citations"]["matched"]
+    assert superseded["statements"] == before["statements"]
+    assert every["matched"].sum() == every["cites"].sum() - 1  # every stored briefing: it counts
+    assert tampered["citations"]["matched"] == before["citations"]["matched"] - 1
+    assert before["statements"]["briefings_checked"] == len(_briefings(briefed))
+
+
 def test_citations_checked_by_hand_against_the_rows(briefed: Warehouse) -> None:
     """Independent of the metric: read 300 cited fields with plain SQL and compare."""
     b = _briefings(briefed)

@@ -4,12 +4,14 @@ the small company whose labels come from truth."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import polars as pl
 import pytest
 
 from revstack.contracts import load_definitions
 from revstack.data.warehouse import Warehouse
+from revstack.metrics.activity import agent_measures
 from revstack.metrics.pipeline import signal_quality, store_quality, stored_quality, summarize
 from revstack.metrics.pipeline_backtest import NAIVE, Backtest, in_memory_copy, run_backtest
 
@@ -116,11 +118,20 @@ def test_figures_are_stored_for_the_dashboard(
     wh = Warehouse(tmp_path / "copy.duckdb")
     shutil.copy(small_company.path, wh.path)
     live, every = signal_quality(backtest), signal_quality(backtest, live_only=False)
+    with wh.connect() as con:
+        before = agent_measures(con, "pipeline_health")
     with wh.transaction() as con:
         store_quality(con, backtest, live, every)
     with wh.connect() as con:
         stored = stored_quality(con)
+        page = agent_measures(con, "pipeline_health")
     assert stored.drop("measured_at").equals(live)
     summary = summarize(backtest, live, every)
     assert summary["side_by_side_live"]["model"]["signal"] == "model"
     assert summary["already_lost_still_open"]["rows"] > 0
+    # The Agents page reads what was stored rather than replaying every week as it draws.
+    assert before is not None and before["available"] is False
+    assert "revstack backtest" in before["why"]
+    assert page is not None and page["available"] is True
+    for key in ("side_by_side_live", "signals_live", "signals_all", "setup", "base_rate_live"):
+        assert page[key] == json.loads(json.dumps(summary[key], default=str)), key
