@@ -78,6 +78,7 @@ def specs(bundle: Bundle | None = None) -> list[AgentSpec]:
             outputs=tuple(c.outputs),
             replaces=tuple(c.replaces),
             params=dict(c.params),
+            expiry={a.name: a.expires_after_days for a in c.actions if a.expires_after_days},
         )
         for c in bundle.contracts.values()
     ]

@@ -157,6 +157,10 @@ class Action(_Strict):
         | None
     ) = None
     auto_execute: bool = False
+    # A tier-3 task nobody acted on leaves the list after this many days (None: never).
+    # A draft grounded in last month's news is not worth sending, and a list that only
+    # grows hides the tasks worth doing; an expired task is no one's verdict on it.
+    expires_after_days: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _shape(self) -> Action:
@@ -166,6 +170,11 @@ class Action(_Strict):
             )
         if self.tier == 3 and self.auto_execute:
             raise ValueError("tier 3 actions are never executed automatically; remove auto_execute")
+        if self.expires_after_days is not None and self.tier != 3:
+            raise ValueError(
+                "only tier 3 tasks expire (expires_after_days): a tier 2 card waits for its "
+                "reviewer, and a reviewer's silence is not a decision"
+            )
         return self
 
 

@@ -26,7 +26,8 @@ SELECT agent, action_type,
        count(*) FILTER (WHERE status = 'superseded') AS superseded,
        count(*) FILTER (WHERE status = 'rolled_back') AS rolled_back,
        count(*) FILTER (WHERE status = 'pending') AS pending,
-       count(*) FILTER (WHERE status IN ('task', 'done', 'dismissed')) AS tasks,
+       count(*) FILTER (WHERE status IN ('task', 'done', 'dismissed', 'expired')) AS tasks,
+       count(*) FILTER (WHERE status = 'expired') AS expired,
        count(*) FILTER (WHERE shadow) AS shadow
 FROM ops.proposals
 WHERE created_at >= $since

@@ -25,7 +25,8 @@ SELECT guardrail, count(*) AS candidates
 FROM ops.draft_blocks GROUP BY guardrail ORDER BY guardrail
 """
 _BLOCKED_ANY = "SELECT count(*) FROM (SELECT DISTINCT contact_id, sequence, sequence_step FROM ops.draft_blocks)"
-# A draft's task: done = a person approved it, dismissed = rejected, task = waiting.
+# A draft's task: done = a person approved it, dismissed = rejected, task = waiting,
+# expired = nobody acted on it within its contract's days (no one's verdict).
 _DECISIONS = """
 WITH t AS (
     SELECT d.draft_id, p.status, p.decided_by,
@@ -38,7 +39,9 @@ SELECT count(*) FILTER (WHERE status = 'task') AS waiting,
        count(*) FILTER (WHERE status = 'done' AND decided_by IS NOT NULL AND edited) AS approved_edited,
        count(*) FILTER (WHERE edited) AS edited,
        count(*) FILTER (WHERE status = 'dismissed') AS rejected,
-       count(*) FILTER (WHERE status NOT IN ('task', 'done', 'dismissed') OR status IS NULL) AS other
+       count(*) FILTER (WHERE status = 'expired') AS expired,
+       count(*) FILTER (WHERE status NOT IN ('task', 'done', 'dismissed', 'expired')
+                        OR status IS NULL) AS other
 FROM t
 """
 _REPLIES = """

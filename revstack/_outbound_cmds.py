@@ -84,7 +84,9 @@ def register(sub: argparse._SubParsersAction, common) -> None:
         "drafts", help="outbound drafts: list, edit, approve, export (never sent here)"
     )
     p.add_argument(
-        "--status", default="task", help="task (undecided), done (approved), dismissed, or all"
+        "--status",
+        default="task",
+        help="task (undecided), done (approved), dismissed, expired (nobody acted in time), or all",
     )
     p.add_argument("--limit", type=int, default=200)
     common(p, reads=True)

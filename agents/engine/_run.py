@@ -27,6 +27,7 @@ from revstack.agents.engine._audit import append, to_json
 from revstack.agents.engine._calibrate import calibrate, fit_calibrations
 from revstack.agents.engine._context import Context, SharedReads
 from revstack.agents.engine._events import detect_changes
+from revstack.agents.engine._expiry import expire_tasks
 from revstack.agents.engine._identity import seed_identity
 from revstack.agents.engine._proposals import AgentOutputError, validate_proposals
 from revstack.agents.engine._route import CONTINUOUS_SHARE, route
@@ -55,6 +56,7 @@ class AgentSpec:
     outputs: tuple[str, ...] = ()  # ops tables the agent's outputs go to
     replaces: tuple[str, ...] = ()  # outputs holding only the latest run's rows (a cache)
     params: dict[str, Any] = field(default_factory=dict)  # the contract's params
+    expiry: dict[str, int] = field(default_factory=dict)  # action type -> days a task waits
 
 
 @dataclass
@@ -168,14 +170,16 @@ def run_agents(
 ) -> list[RunResult]:
     """Detect changes, then run every implemented agent (or ``only``) in dependency order."""
 
-    def prepare(con: duckdb.DuckDBPyConnection) -> None:
-        seed_identity(con, now=now_utc())
-        detect_changes(con, now=now_utc())
-
-    in_transaction(wh, prepare)
     order = dependency_order(specs)
     if only is not None:
         order = [s for s in order if s.name == only]
+
+    def prepare(con: duckdb.DuckDBPyConnection) -> None:
+        seed_identity(con, now=now_utc())
+        detect_changes(con, now=now_utc())
+        expire_tasks(con, order, now=now_utc())
+
+    in_transaction(wh, prepare)
     results: list[RunResult] = []
     failed: set[str] = set()
     shared = SharedReads.for_run([s.reads for s in order if s.factory is not None])

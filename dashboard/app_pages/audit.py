@@ -47,6 +47,7 @@ action = (
             "propose",
             "block",
             "rollback",
+            "expire",
             "policy",
             "error",
         ],
