@@ -905,3 +905,45 @@ def test_an_on_demand_briefing_built_on_older_data_is_not_checked_against_todays
     assert later["citations"]["cites"] - later["citations"]["matched"] == (
         fixture["citations"]["cites"] - fixture["citations"]["matched"]
     )
+
+
+def test_a_briefing_for_a_meeting_already_held_is_not_checked(
+    briefed: Warehouse, tmp_path: Path
+) -> None:
+    """Once the data's as-of passes a meeting, its briefing is no longer what a rep reads:
+    a value the CRM changed since is not counted against it."""
+    wh = _copy(briefed, tmp_path / "held.duckdb")
+    b = (
+        _briefings(wh)
+        .filter(pl.col("meeting_id").is_not_null())
+        .sort("meeting_at", "briefing_id")
+        .row(0, named=True)
+    )
+    with wh.connect() as con:
+        before = report(con, None)
+        con.execute(
+            "UPDATE ops.briefings SET citations = $c::JSON WHERE briefing_id = $id",
+            {"id": b["briefing_id"], "c": _tamper(b["citations"])},
+        )
+        tampered = report(con, None)
+        # The next import's data describes the moment of that meeting: it is held.
+        con.execute(
+            "INSERT INTO ops.imports SELECT import_id + 1, format, location, $at, "
+            "started_at, finished_at, row_counts "
+            "FROM ops.imports ORDER BY import_id DESC LIMIT 1",
+            {"at": b["meeting_at"]},
+        )
+        held = report(con, None)
+        still = int(
+            frame(
+                con,
+                "SELECT count(*) AS n FROM ops.briefings WHERE meeting_at > $at",
+                {"at": b["meeting_at"]},
+            )["n"][0]
+        )
+    assert tampered["citations"]["matched"] == before["citations"]["matched"] - 1
+    assert 0 < still < before["statements"]["briefings_checked"]
+    assert held["statements"]["briefings_checked"] == still
+    assert held["citations"]["matched"] == held["citations"]["cites"] - (
+        before["citations"]["cites"] - before["citations"]["matched"]
+    )
