@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from revstack.agents.engine import run_agents
-from revstack.agents.engine._expiry import expire_tasks
+from revstack.agents.engine._expiry import expire_tasks  # noqa: TID251 - the unit alone
 from revstack.agents.engine._units import in_transaction  # noqa: TID251 - times one unit
 from revstack.data import clock
 from revstack.data.warehouse import Warehouse, release_all

@@ -11,8 +11,8 @@ verdict: it is not an override, not a dismissal, and counts in no reviewer's fig
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import duckdb
 import polars as pl
@@ -20,10 +20,19 @@ import polars as pl
 from revstack.agents.engine._audit import append
 from revstack.data.warehouse import frame, registered
 
-if TYPE_CHECKING:
-    from revstack.agents.engine._run import AgentSpec
-
 __all__ = ["expire_tasks"]
+
+
+class Expiring(Protocol):
+    """What expiry reads of an agent's spec (``AgentSpec``; _run imports this module, so
+    naming that class here would make an import cycle)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def expiry(self) -> Mapping[str, int]: ...
+
 
 _DUE = """
 SELECT p.proposal_id, p.agent, p.action_type, p.object_type, p.record_id, p.field, p.run_id,
@@ -43,7 +52,7 @@ WHERE proposal_id IN (SELECT proposal_id FROM due) AND status = 'task'
 
 
 def expire_tasks(
-    con: duckdb.DuckDBPyConnection, specs: Sequence[AgentSpec], *, now: dt.datetime
+    con: duckdb.DuckDBPyConnection, specs: Sequence[Expiring], *, now: dt.datetime
 ) -> int:
     """Mark the tasks past their action type's age expired, inside the caller's
     transaction; returns how many."""

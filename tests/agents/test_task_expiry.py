@@ -22,7 +22,7 @@ from revstack.agents.engine import (
     run_agents,
     verify,
 )
-from revstack.agents.engine._expiry import expire_tasks
+from revstack.agents.engine._expiry import expire_tasks  # noqa: TID251 - the unit alone
 from revstack.agents.engine._units import (  # noqa: TID251 - the unit and its conflict test
     in_transaction,
     is_conflict,
