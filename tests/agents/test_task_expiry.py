@@ -3,6 +3,7 @@ verdict: audited, not an override, not counted against anyone."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -176,3 +177,20 @@ def test_an_expiry_never_overwrites_a_decision_made_meanwhile(tmp_path: Path) ->
         gone = frame(con, "SELECT proposal_id FROM ops.audit_log WHERE action = 'expire'")
     release_all()
     assert len(gone) == 9 and pid not in gone["proposal_id"].to_list()
+
+
+def test_a_run_of_one_agent_expires_only_that_agents_tasks(tmp_path: Path) -> None:
+    """`revstack run --agent X` and `revstack brief` touch X alone: another agent's due
+    tasks wait for a run that includes it."""
+    other = dataclasses.replace(SPEC, name="other", factory=None, expiry={})
+    wh = Warehouse(tmp_path / "w.duckdb")
+    seed_accounts(wh, 5)
+    sim = clock.SimulatedClock(START)
+    with clock.using(sim):
+        run_agents(wh, [SPEC, other], only="caller")
+        sim.advance(dt.timedelta(days=8))
+        run_agents(wh, [SPEC, other], only="other")
+        assert _statuses(wh) == {"task": 5}
+        run_agents(wh, [SPEC, other])
+    release_all()
+    assert _statuses(wh) == {"expired": 5}
