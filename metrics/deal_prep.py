@@ -22,15 +22,19 @@ from revstack.data.warehouse import frame, registered, scalar
 __all__ = ["briefed_win_rates", "coverage", "report", "utilization", "verify_citations"]
 
 # What a rep reads now: for each upcoming meeting its latest briefing, and the latest
-# on-demand briefing of each deal. Older briefings cite values the CRM has changed since
-# (a stage moved on): checked against today's rows they would read as wrong citations.
+# on-demand briefing of each deal while it is built from the warehouse's data. Older
+# briefings cite values the CRM has changed since (a stage moved on): checked against
+# today's rows they would read as wrong citations. A scheduled run rebuilds a meeting's
+# briefing when its inputs change; nothing rebuilds an on-demand one, so after the next
+# import it is as old as the data it was built from.
 _CURRENT = """
 current_briefings AS (
     SELECT briefing_id FROM ops.briefings
     QUALIFY row_number() OVER (
                 PARTITION BY coalesce(meeting_id, 'on demand ' || opportunity_id)
                 ORDER BY generated_at DESC, briefing_id DESC) = 1
-        AND (meeting_id IS NULL OR meeting_at > $as_of)
+        AND CASE WHEN meeting_id IS NULL THEN data_as_of >= $as_of
+                 ELSE meeting_at > $as_of END
 )"""
 _CITES = (
     "WITH"
@@ -137,7 +141,8 @@ def verify_citations(
 ) -> pl.DataFrame:
     """Per cited (table, field): citations, rows found, values matching what was stated;
     of every stored briefing, of ``briefing_ids``, or of the current ones (``current``:
-    each upcoming meeting's latest briefing and each deal's latest on demand)."""
+    each upcoming meeting's latest briefing and each deal's latest on demand, if it is
+    built from the warehouse's data)."""
     return _verify(con, _cites(con, briefing_ids, current=current)[1])
 
 

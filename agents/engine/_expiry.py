@@ -11,8 +11,8 @@ verdict: it is not an override, not a dismissal, and counts in no reviewer's fig
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import duckdb
 import polars as pl
@@ -20,22 +20,39 @@ import polars as pl
 from revstack.agents.engine._audit import append
 from revstack.data.warehouse import frame, registered
 
-if TYPE_CHECKING:
-    from revstack.agents.engine._run import AgentSpec
-
 __all__ = ["expire_tasks"]
 
+
+class Expiring(Protocol):
+    """What expiry reads of an agent's spec (``AgentSpec``; _run imports this module, so
+    naming that class here would make an import cycle)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def expiry(self) -> Mapping[str, int]: ...
+
+
+_DUE = """
+SELECT p.proposal_id, p.agent, p.action_type, p.object_type, p.record_id, p.field, p.run_id,
+       l.days
+FROM ops.proposals p JOIN task_limits l ON p.agent = l.agent AND p.action_type = l.action_type
+WHERE p.status = 'task' AND p.created_at <= $now - to_days(l.days)
+ORDER BY p.proposal_id
+"""
+# Read, then a plain UPDATE of what was read: a decision another transaction made
+# meanwhile raises a conflict here (the unit runs again and sees it). UPDATE ...
+# RETURNING on ops.proposals (indexed) would overwrite it with no error
+# (docs/design.md, The silent lost update).
 _EXPIRE = """
-UPDATE ops.proposals p SET status = 'expired', decided_at = $now
-FROM task_limits l
-WHERE p.status = 'task' AND p.agent = l.agent AND p.action_type = l.action_type
-  AND p.created_at <= $now - to_days(l.days)
-RETURNING proposal_id, agent, action_type, object_type, record_id, field, run_id
+UPDATE ops.proposals SET status = 'expired', decided_at = $now
+WHERE proposal_id IN (SELECT proposal_id FROM due) AND status = 'task'
 """
 
 
 def expire_tasks(
-    con: duckdb.DuckDBPyConnection, specs: Sequence[AgentSpec], *, now: dt.datetime
+    con: duckdb.DuckDBPyConnection, specs: Sequence[Expiring], *, now: dt.datetime
 ) -> int:
     """Mark the tasks past their action type's age expired, inside the caller's
     transaction; returns how many."""
@@ -48,10 +65,13 @@ def expire_tasks(
         orient="row",
     )
     with registered(con, "task_limits", table):
-        gone = frame(con, _EXPIRE, {"now": now})
+        gone = frame(con, _DUE, {"now": now})
     if gone.is_empty():
         return 0
-    gone = gone.join(table, on=["agent", "action_type"], how="left").sort("proposal_id")
+    with registered(con, "due", gone.select("proposal_id")):
+        [(changed,)] = con.execute(_EXPIRE, {"now": now}).fetchall()
+    if changed != len(gone):  # one audit row per task marked, or the unit runs again
+        raise duckdb.TransactionException("Conflict on an expiring task; retry")
     entries = gone.select(
         actor=pl.lit("engine"),
         actor_kind=pl.lit("system"),

@@ -845,3 +845,105 @@ def test_rows_made_on_lookup_read_as_the_list_of_dicts() -> None:
         rows[4]
     with pytest.raises(IndexError):
         rows[-5]
+
+
+def test_an_on_demand_briefing_built_on_older_data_is_not_checked_against_todays_rows(
+    briefed: Warehouse, tmp_path: Path
+) -> None:
+    """Nothing rebuilds an on-demand briefing: after the next import it holds the values
+    of the data it was built from, and the deal moving on since is not a wrong citation.
+    While it is built from the warehouse's data it is checked, and a wrong value counts."""
+    wh = _copy(briefed, tmp_path / "on_demand.duckdb")
+    with wh.connect() as con:
+        opp = frame(
+            con,
+            "SELECT opportunity_id FROM crm.opportunities WHERE NOT is_closed "
+            "AND opportunity_id NOT IN (SELECT opportunity_id FROM ops.briefings) "
+            "ORDER BY opportunity_id LIMIT 1",
+        )["opportunity_id"][0]
+        fixture = report(con, None)
+    [result] = run_agents(
+        wh, [_spec(lambda: DealPrep(on_demand=[opp], rewriter=None))], only="deal_prep"
+    )
+    assert result.status == "succeeded", result.message
+    b = _briefings(wh).filter(pl.col("meeting_id").is_null()).row(0, named=True)
+    [amount] = [
+        c
+        for i in json.loads(b["citations"])
+        for c in i.get("cites") or []
+        if c["table"] == "crm.opportunities" and c["field"] == "amount"
+    ][:1]
+    with wh.connect() as con:
+        fresh = report(con, None)
+        # The deal moves on: its amount changes and, later, the next import lands.
+        con.execute(
+            "UPDATE crm.opportunities SET amount = amount + 1000 WHERE opportunity_id = $id",
+            {"id": amount["key"]["opportunity_id"]},
+        )
+        changed = report(con, None)
+        con.execute(
+            "INSERT INTO ops.imports SELECT import_id + 1, format, location, "
+            "as_of + INTERVAL 1 SECOND, started_at, finished_at, row_counts "
+            "FROM ops.imports ORDER BY import_id DESC LIMIT 1"
+        )
+        later = report(con, None)
+        upcoming = int(
+            frame(
+                con,
+                "SELECT count(*) AS n FROM ops.briefings WHERE meeting_at > "
+                "(SELECT max(as_of) FROM ops.imports)",
+            )["n"][0]
+        )
+    checked = fixture["statements"]["briefings_checked"]
+    assert fresh["statements"]["briefings_checked"] == checked + 1
+    assert fresh["citations"]["cites"] > fixture["citations"]["cites"]
+    assert fresh["citations"]["matched"] == fresh["citations"]["cites"] - (
+        fixture["citations"]["cites"] - fixture["citations"]["matched"]
+    )
+    assert changed["citations"]["matched"] == fresh["citations"]["matched"] - 1
+    assert later["statements"]["briefings_checked"] == upcoming
+    assert later["citations"]["cites"] - later["citations"]["matched"] == (
+        fixture["citations"]["cites"] - fixture["citations"]["matched"]
+    )
+
+
+def test_a_briefing_for_a_meeting_already_held_is_not_checked(
+    briefed: Warehouse, tmp_path: Path
+) -> None:
+    """Once the data's as-of passes a meeting, its briefing is no longer what a rep reads:
+    a value the CRM changed since is not counted against it."""
+    wh = _copy(briefed, tmp_path / "held.duckdb")
+    b = (
+        _briefings(wh)
+        .filter(pl.col("meeting_id").is_not_null())
+        .sort("meeting_at", "briefing_id")
+        .row(0, named=True)
+    )
+    with wh.connect() as con:
+        before = report(con, None)
+        con.execute(
+            "UPDATE ops.briefings SET citations = $c::JSON WHERE briefing_id = $id",
+            {"id": b["briefing_id"], "c": _tamper(b["citations"])},
+        )
+        tampered = report(con, None)
+        # The next import's data describes the moment of that meeting: it is held.
+        con.execute(
+            "INSERT INTO ops.imports SELECT import_id + 1, format, location, $at, "
+            "started_at, finished_at, row_counts "
+            "FROM ops.imports ORDER BY import_id DESC LIMIT 1",
+            {"at": b["meeting_at"]},
+        )
+        held = report(con, None)
+        still = int(
+            frame(
+                con,
+                "SELECT count(*) AS n FROM ops.briefings WHERE meeting_at > $at",
+                {"at": b["meeting_at"]},
+            )["n"][0]
+        )
+    assert tampered["citations"]["matched"] == before["citations"]["matched"] - 1
+    assert 0 < still < before["statements"]["briefings_checked"]
+    assert held["statements"]["briefings_checked"] == still
+    assert held["citations"]["matched"] == held["citations"]["cites"] - (
+        before["citations"]["cites"] - before["citations"]["matched"]
+    )

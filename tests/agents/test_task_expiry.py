@@ -3,9 +3,11 @@ verdict: audited, not an override, not counted against anyone."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 from pydantic import ValidationError
@@ -20,6 +22,11 @@ from revstack.agents.engine import (
     decide,
     run_agents,
     verify,
+)
+from revstack.agents.engine._expiry import expire_tasks  # noqa: TID251 - the unit alone
+from revstack.agents.engine._units import (  # noqa: TID251 - the unit and its conflict test
+    in_transaction,
+    is_conflict,
 )
 from revstack.agents.registry import specs
 from revstack.contracts._model import Action
@@ -92,7 +99,7 @@ def test_tasks_expire_after_their_days_and_count_as_no_ones_verdict(tmp_path: Pa
         sim.advance(dt.timedelta(days=3))
         decide(wh, done_id, approve=True, by="ana")
         decide(wh, dismissed_id, approve=False, by="ana", note="not now")
-        run_agents(wh, [SPEC], only="caller")  # six days old: nothing expires yet
+        run_agents(wh, [SPEC], only="caller")  # three days old: nothing expires yet
         assert _statuses(wh) == {"task": 38, "done": 1, "dismissed": 1}
 
         sim.advance(dt.timedelta(days=4, hours=1))  # seven days and an hour
@@ -135,3 +142,55 @@ def test_the_outbound_contract_lets_unsent_drafts_lapse_with_its_window() -> Non
     [outbound] = [s for s in specs() if s.name == "outbound"]
     assert outbound.expiry == {"draft_email": 30}
     assert all(not s.expiry for s in specs() if s.name != "outbound")
+
+
+def test_an_expiry_never_overwrites_a_decision_made_meanwhile(tmp_path: Path) -> None:
+    """A person marks a task done while the run's expiry is under way: the expiry's write
+    raises a conflict (its unit runs again and sees the decision) rather than overwriting
+    it. An UPDATE ... RETURNING on ops.proposals (indexed) raised nothing and the
+    decision, committed after, was lost (docs/design.md, The silent lost update)."""
+    wh = Warehouse(tmp_path / "w.duckdb")
+    seed_accounts(wh, 10)
+    sim = clock.SimulatedClock(START)
+    with clock.using(sim):
+        run_agents(wh, [SPEC], only="caller")
+        sim.advance(dt.timedelta(days=8))
+        with wh.connect() as con:
+            pid = str(frame(con, "SELECT min(proposal_id) AS p FROM ops.proposals")["p"][0])
+        with wh.connect() as person, wh.connect() as run:
+            person.execute("BEGIN TRANSACTION")  # what decide() writes for a task done
+            person.execute(
+                "UPDATE ops.proposals SET status = 'done', decided_by = 'ana', "
+                "decided_at = $at WHERE proposal_id = $id AND status = 'task'",
+                {"id": pid, "at": clock.now_utc()},
+            )
+            run.execute("BEGIN TRANSACTION")
+            with pytest.raises(duckdb.Error) as raised:
+                expire_tasks(run, [SPEC], now=clock.now_utc())
+            run.execute("ROLLBACK")
+            person.execute("COMMIT")
+        assert is_conflict(raised.value)
+        expired = in_transaction(wh, lambda con: expire_tasks(con, [SPEC], now=clock.now_utc()))
+    assert expired == 9
+    assert _statuses(wh) == {"done": 1, "expired": 9}
+    with wh.connect() as con:
+        gone = frame(con, "SELECT proposal_id FROM ops.audit_log WHERE action = 'expire'")
+    release_all()
+    assert len(gone) == 9 and pid not in gone["proposal_id"].to_list()
+
+
+def test_a_run_of_one_agent_expires_only_that_agents_tasks(tmp_path: Path) -> None:
+    """`revstack run --agent X` and `revstack brief` touch X alone: another agent's due
+    tasks wait for a run that includes it."""
+    other = dataclasses.replace(SPEC, name="other", factory=None, expiry={})
+    wh = Warehouse(tmp_path / "w.duckdb")
+    seed_accounts(wh, 5)
+    sim = clock.SimulatedClock(START)
+    with clock.using(sim):
+        run_agents(wh, [SPEC, other], only="caller")
+        sim.advance(dt.timedelta(days=8))
+        run_agents(wh, [SPEC, other], only="other")
+        assert _statuses(wh) == {"task": 5}
+        run_agents(wh, [SPEC, other])
+    release_all()
+    assert _statuses(wh) == {"expired": 5}
