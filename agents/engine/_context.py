@@ -53,7 +53,7 @@ SELECT (SELECT coalesce(max(import_id), 0) FROM ops.imports),
 """
 _WRITTEN_SINCE = """
 SELECT DISTINCT object_type FROM ops.audit_log
-WHERE seq > $seq AND action NOT IN ('propose', 'shadow', 'task', 'read', 'defer')
+WHERE seq > $seq AND action NOT IN ('propose', 'shadow', 'task', 'read', 'defer', 'expire')
 """
 # Schemas whose every write is an import or an engine change to a record (above).
 _SHARED_SCHEMAS = ("crm", "foundation")
