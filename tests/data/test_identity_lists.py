@@ -420,3 +420,22 @@ def test_russian_forms_written_out_or_abbreviated_and_free_zone_forms_are_not_th
         assert got[2 * i] == got[2 * i + 1], (a, b, got[2 * i], got[2 * i + 1])
     # Two letters that are a form in Russia ("AO") are a name elsewhere; "ood" only whole.
     assert got[-2:] == ["ao smith", "good food"]
+
+
+def test_two_places_spelt_alike_are_two_places_but_a_mistyped_place_is_the_place() -> None:
+    # "austria" / "australia" are as close as a typo and are two countries: a group's two
+    # national companies. "ameriac" is no place: it is "america" mistyped.
+    names = ["Shell Austria", "Shell Australia", "Bank of America", "Bank of Ameriac"]
+    records = pl.DataFrame({"record_id": ["1", "2", "3", "4"], "name": names})
+    res = resolve(records, {"name": "name"})
+    levels = dict(
+        zip(
+            zip(res.pairs["left_id"], res.pairs["right_id"], strict=True),
+            res.explain(res.pairs)["level"],
+            strict=True,
+        )
+    )
+    assert levels[("1", "2")] != "odd words spelt alike"
+    assert levels[("3", "4")] == "odd words spelt alike"
+    clusters = dict(res.clusters.select("record_id", "cluster_id").iter_rows())
+    assert clusters["1"] != clusters["2"] and clusters["3"] == clusters["4"]
