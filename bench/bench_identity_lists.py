@@ -11,7 +11,7 @@ looked at while tuning). Only held-out figures say how the matcher does on a new
   held-out half), whole and with each distinct spelling once; and the organisations of
   the U.S. Treasury's sanctions list, each entry's name with its aliases
   (tests/fixtures/identity/ofac_sdn_orgs.csv: transliterations, forms in other
-  languages, acronyms, other names; its tuning half looked at from 2026-12-07 15:00 UTC);
+  languages, acronyms, other names; its tuning half looked at from 2026-12-07 14:47 UTC);
 - name + address + city: the restaurants;
 - the full dedupe_orgs record (name, address, zip, phone), as bench_dedupe.py runs it;
 - and, because no public labelled list of company names with typos was found, one this

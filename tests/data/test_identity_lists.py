@@ -20,6 +20,7 @@ from tests.conftest import ROOT
 
 RESTAURANTS = ROOT / "tests" / "fixtures" / "identity" / "restaurants.csv"
 PATSTAT = ROOT / "tests" / "fixtures" / "identity" / "patstat_orgs.csv"
+SANCTIONS = ROOT / "tests" / "fixtures" / "identity" / "ofac_sdn_orgs.csv"
 
 
 @pytest.fixture(scope="module")
@@ -439,3 +440,17 @@ def test_two_places_spelt_alike_are_two_places_but_a_mistyped_place_is_the_place
     assert levels[("3", "4")] == "odd words spelt alike"
     clusters = dict(res.clusters.select("record_id", "cluster_id").iter_rows())
     assert clusters["1"] != clusters["2"] and clusters["3"] == clusters["4"]
+
+
+def test_sanctioned_organisations_names_and_aliases_tuning_half_above_its_floors() -> None:
+    """OFAC's sanctioned organisations (tests/fixtures/identity), each entry's name and
+    its aliases: transliterations ("al-haramain" / "alharamein"), forms in other
+    languages, acronyms and other names altogether, most of which no name matcher can
+    join. The tuning half (even entry numbers): measured F1 0.258 (P 0.822, R 0.153);
+    0.233 before Russia's legal forms were read as forms (docs/identity.md)."""
+    sdn = pl.read_csv(SANCTIONS, infer_schema=False).rename({"ent_num": "entity_id"})
+    tuning = sdn.filter(pl.col("entity_id").cast(pl.Int64) % 2 == 0)
+    res = resolve(tuning, {"name": "name"})
+    scores = _f1(res, tuning)
+    assert res.method == "rules"
+    assert scores["f1"] >= 0.25 and scores["precision"] >= 0.8, scores
