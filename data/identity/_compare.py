@@ -77,6 +77,8 @@ _PLACE_WORDS = "[" + ", ".join(f"'{w}'" for w in PLACE_WORDS) + "]"
 # A word held by one name in 2^_RESIDUAL of the list is about the most one side may add;
 # the shared words must say at least as much as a word one name in 2^_SHARED_MIN holds.
 _RESIDUAL = 1.0
+# How many words a name has.
+_WORDS = "len(string_split({}_name, ' '))"
 _SHARED_MIN = 7.5
 _ORG_NAME = Comparison(
     "name",
@@ -111,9 +113,13 @@ _ORG_NAME = Comparison(
         ),
         # "cps mcpherson james b" / "mcpherson": all that one name says, the other says too,
         # and what they share is rare (in a small list, a word only the two names hold).
+        # Or a name of three words or more is whole in the other however common its words:
+        # where one organisation is most of a list, its own words are its commonest
+        # ("hitachi global storage technology" in "... netherlands").
         (
             "one holds the other's words",
-            f"tw_left <= {_RESIDUAL} AND tw_shared >= least({_SHARED_MIN}, l_name_unique_w)",
+            f"tw_left <= {_RESIDUAL} AND (tw_shared >= least({_SHARED_MIN}, l_name_unique_w)"
+            f" OR (tw_left <= 1e-6 AND least({_WORDS.format('l')}, {_WORDS.format('r')}) >= 3))",
         ),
         # Below containment: "teddy bear v" / "teddy bear vi" are close and two sites.
         ("very close spelling", "jw_name >= 0.95"),

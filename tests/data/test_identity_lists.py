@@ -366,6 +366,28 @@ def test_an_organisation_keyed_in_hundreds_of_times_stays_one() -> None:
     assert ours["cluster_id"].value_counts()["count"].max() >= 450
 
 
+def test_an_organisation_that_is_most_of_a_list_keeps_its_spellings_together() -> None:
+    """Hitachi's 89 records of the patent list's tuning half grown to 800 from its own
+    spellings (seeded): its words are then the list's commonest, and "hitachi global
+    storage technology" no longer held the words of "... netherlands" as rare. A name of
+    three words or more wholly in the other is now one name's however common its words:
+    F1 0.937 before, 0.997 after (docs/identity.md)."""
+    tuning = _patstat_tuning()
+    hitachi = "13407500"
+    names = tuning.filter(pl.col("entity_id") == hitachi)["person_name"].to_list()
+    rng = np.random.default_rng(1)
+    more = pl.DataFrame(
+        {
+            "record_id": [f"x{i}" for i in range(800 - len(names))],
+            "entity_id": hitachi,
+            "person_name": rng.choice(names, 800 - len(names)).tolist(),
+        }
+    )
+    records = pl.concat([tuning.select(more.columns), more])
+    scores = _f1(resolve(records, {"name": "person_name"}), records)
+    assert scores["precision"] >= 0.99 and scores["f1"] >= 0.98, scores
+
+
 def test_a_block_of_many_records_and_few_names_compares_the_names_not_merges_them() -> None:
     """150 names that share one word ("... University"), each keyed in three times: the
     word's block is 450 records of 150 different names. It is compared name by name
