@@ -8,7 +8,10 @@ looked at while tuning). Only held-out figures say how the matcher does on a new
   names of tests/fixtures/identity/restaurants.csv, and the Dutch patent applicants of
   tests/fixtures/identity/patstat_orgs.csv (KU Leuven's hand-checked organisations;
   its tuning half was looked at while tuning from 2026-12-06 22:00 UTC, never its
-  held-out half), whole and with each distinct spelling once;
+  held-out half), whole and with each distinct spelling once; and the organisations of
+  the U.S. Treasury's sanctions list, each entry's name with its aliases
+  (tests/fixtures/identity/ofac_sdn_orgs.csv: transliterations, forms in other
+  languages, acronyms, other names; its tuning half looked at from 2026-12-07 14:47 UTC);
 - name + address + city: the restaurants;
 - the full dedupe_orgs record (name, address, zip, phone), as bench_dedupe.py runs it;
 - and, because no public labelled list of company names with typos was found, one this
@@ -50,6 +53,7 @@ from revstack.data.identity import pairwise_scores, resolve, review_pairs  # noq
 ORGS = ROOT.parent / "shared" / "data" / "dedupe_orgs" / "csv_example_input_with_true_ids.csv"
 RESTAURANTS = ROOT / "tests" / "fixtures" / "identity" / "restaurants.csv"
 PATSTAT = ROOT / "tests" / "fixtures" / "identity" / "patstat_orgs.csv"
+SANCTIONS = ROOT / "tests" / "fixtures" / "identity" / "ofac_sdn_orgs.csv"
 FORTUNE = ROOT.parent / "shared" / "data" / "fortune500" / "fortune500.csv"
 
 # Splink as a user of it would set it up on these columns: Jaro-Winkler levels per field,
@@ -92,11 +96,13 @@ def _lists() -> list[tuple[str, str, pl.DataFrame, dict[str, str]]]:
     pat = pl.read_csv(PATSTAT, infer_schema=False).rename(
         {"person_id": "record_id", "leuven_id": "entity"}
     )
+    sdn = pl.read_csv(SANCTIONS, infer_schema=False).rename({"ent_num": "entity"})
     out = []
     for half, parity in (("tuning", 0), ("held-out", 1)):
         o = orgs.filter(pl.col("entity").cast(pl.Int64) % 2 == parity)
         r = rest.filter(pl.col("entity").cast(pl.Int64) % 2 == parity)
         p = pat.filter(pl.col("entity").cast(pl.Int64) % 2 == parity)
+        s = sdn.filter(pl.col("entity").cast(pl.Int64) % 2 == parity)
         out += [
             ("names only: dedupe_orgs site names", half, o, {"name": "Site name"}),
             ("names only: restaurants", half, r, {"name": "name"}),
@@ -108,6 +114,7 @@ def _lists() -> list[tuple[str, str, pl.DataFrame, dict[str, str]]]:
                 p.unique("person_name", keep="first", maintain_order=True),
                 {"name": "person_name"},
             ),
+            ("names only: sanctioned organisations", half, s, {"name": "name"}),
             (
                 "name+address+city: restaurants",
                 half,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from revstack.data.identity._places import apart_sql
+from revstack.data.identity._places import PLACE_WORDS, apart_sql
 
 __all__ = [
     "Comparison",
@@ -71,9 +71,14 @@ def _similarities(comparison: Comparison) -> list[str]:
 # How much of two names' word weight (rare words weigh more, see _terms.py) they share:
 # over both names (a weighted Jaccard) and over the lighter name (does one hold the other).
 _SHARED = "coalesce(list_sum([x.w FOR x IN l.name_tw IF list_contains(r.name_tw, x)]), 0)"
+# Place names of one word, for the odd words spelt alike: two places spelt alike are two
+# places ("austria" / "australia").
+_PLACE_WORDS = "[" + ", ".join(f"'{w}'" for w in PLACE_WORDS) + "]"
 # A word held by one name in 2^_RESIDUAL of the list is about the most one side may add;
 # the shared words must say at least as much as a word one name in 2^_SHARED_MIN holds.
 _RESIDUAL = 1.0
+# How many words a name has.
+_WORDS = "len(string_split({}_name, ' '))"
 _SHARED_MIN = 7.5
 _ORG_NAME = Comparison(
     "name",
@@ -95,19 +100,26 @@ _ORG_NAME = Comparison(
             " OR l_name_glued = r_name_glued",
         ),
         # "second street grill" / "grille", "genearl elcetric" / "general electric": as many
-        # odd words on each side, four letters or more, each spelt like one on the other.
+        # odd words on each side, four letters or more, each spelt like one on the other;
+        # not a place for another ("shell austria" / "shell australia" are two companies).
         (
             "odd words spelt alike",
             "len(tw_lres) >= 1 AND len(tw_lres) = len(tw_rres)"
             " AND list_min([length(a) FOR a IN tw_lres]) >= 4"
+            f" AND NOT (list_has_any(tw_lres, {_PLACE_WORDS})"
+            f" AND list_has_any(tw_rres, {_PLACE_WORDS}))"
             f" AND list_bool_and([list_max([{JW}(a, b) FOR b IN tw_rres]) >= 0.88"
             " FOR a IN tw_lres])",
         ),
         # "cps mcpherson james b" / "mcpherson": all that one name says, the other says too,
         # and what they share is rare (in a small list, a word only the two names hold).
+        # Or a name of three words or more is whole in the other however common its words:
+        # where one organisation is most of a list, its own words are its commonest
+        # ("hitachi global storage technology" in "... netherlands").
         (
             "one holds the other's words",
-            f"tw_left <= {_RESIDUAL} AND tw_shared >= least({_SHARED_MIN}, l_name_unique_w)",
+            f"tw_left <= {_RESIDUAL} AND (tw_shared >= least({_SHARED_MIN}, l_name_unique_w)"
+            f" OR (tw_left <= 1e-6 AND least({_WORDS.format('l')}, {_WORDS.format('r')}) >= 3))",
         ),
         # Below containment: "teddy bear v" / "teddy bear vi" are close and two sites.
         ("very close spelling", "jw_name >= 0.95"),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["PLACES", "apart_sql", "name_places"]
+__all__ = ["PLACES", "PLACE_WORDS", "apart_sql", "name_places"]
 
 # Folded as names are (lowercase ASCII words, single spaces); alias -> the place's name.
 _ALIASES = {
@@ -160,6 +160,9 @@ _REGIONS = [
     "americas",
 ]
 PLACES: dict[str, str] = {p: p for p in (*_COUNTRIES, *_REGIONS)} | _ALIASES
+# The places of one word: two of them spelt alike are still two places ("austria" /
+# "australia"): the name comparison must not read one as the other mistyped.
+PLACE_WORDS: tuple[str, ...] = tuple(sorted(p for p in PLACES if " " not in p))
 
 # Longest first, so "united states of america" is read before "united states" and "us".
 _PATTERN = (

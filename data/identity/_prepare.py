@@ -262,6 +262,19 @@ _SPELT_FORMS = (
     r"(?i)\b(?:naamloze|besloten)\s+vennootschap\b|\baktiengesellschaft\b"
     r"|\bgesellschaft\s+mit\s+beschr\S*nkter\s+haftung\b|\bsoci\S+\s+anonym[ea]\b"
     r"|\bkabushiki\s+kaisha\b"
+    # Russia's and its neighbours' forms, written out in English or transliterated ("Open
+    # Joint Stock Company Belarusian Potash Company" is "OJSC Belarusian Potash Company").
+    r"|\b(?:(?:open|closed|public|private|publichn\w*)\s+)?joint[\s-]+stock\s+company\b"
+    r"|\blimited\s+liability\s+company\b"
+    r"|\b(?:(?:otkryt|zakryt|publichn|chastn)\w*\s+)?aktsionern\w*\s+obshchestvo\b"
+    r"|\bobshchestvo\s+s\s+ogranichenn\w*\s+otvetstvennost\w*\b"
+)
+# The same forms' abbreviations, wherever they stand ("OOO Romashka", "Romashka, OAO",
+# "JSC Krayinvestbank"); Bulgaria's EOOD / OOD, the Emirates' free-zone FZE / FZCO, and
+# "y Cia." beside a Latin-American form. Letters no name is made of ("AO" is A. O. Smith).
+_FORM_WORDS = (
+    r"(?i)\b(?:ooo|oao|zao|pao|ojsc|cjsc|pjsc|jsc|eood|ood|fze|fzco|fzc|fz\s*llc)\b"
+    r"|\b(?:y|e)\s+c[ií]a\b\.?"
 )
 # A form that some countries write first: "N.V. Nutricia", "N V Philips", "B.V. Wavin".
 # Only when its letters are dotted or spaced: "NV Energy" and "AB InBev" are names, and
@@ -279,6 +292,7 @@ def org_key(expr: pl.Expr) -> pl.Expr:
         .str.replace(_LEADING_FORM, "$1")
         .str.replace(_SEAT, "$1")
         .str.replace_all(_SPELT_FORMS, " ")
+        .str.replace_all(_FORM_WORDS, " ")
         .str.replace_all(r"(?i)['\u2019`]s\b", "")
         .str.replace_all(r"['\u2019`]", "")
     )
