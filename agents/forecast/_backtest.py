@@ -30,7 +30,7 @@ from typing import Any, cast
 import numpy as np
 import polars as pl
 
-from revstack.agents.forecast import _frames, _inputs, _periods, _signals, _states
+from revstack.agents.forecast import _frames, _inputs, _periods, _sample, _signals, _states
 from revstack.agents.forecast._baselines import baselines
 from revstack.agents.forecast._calibrate import LevelMap
 from revstack.agents.forecast._combine import Record, combine, season_of, slot, with_season
@@ -98,11 +98,17 @@ def default_start(first: dt.date, as_of: dt.datetime) -> dt.date:
 
 
 def prepare(
-    inp: _inputs.Inputs, until: dt.datetime | None = None, kept: _states.Kept | None = None
+    inp: _inputs.Inputs,
+    until: dt.datetime | None = None,
+    kept: _states.Kept | None = None,
+    *,
+    sample_size: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Everything computed once: snapshots (up to ``until``), as-of deal rows with their
     signals, baselines. ``kept``: the as-of rows an earlier run stored, taken for its
-    moments when nothing they read has changed (``_states``; the same rows)."""
+    moments when nothing they read has changed (``_states``; the same rows).
+    ``sample_size``: ``_sample.owners``' ``above`` and ``to`` (default: its thresholds),
+    above which the past snapshots are a sample of teams."""
     wins = _inputs.wins(inp)
     actuals = _frames.period_actuals(wins)
     first = cast(dt.datetime, inp.history["changed_at"].min()).date()
@@ -115,11 +121,23 @@ def prepare(
     if until is not None:
         snaps = snaps.filter(pl.col("moment") <= until)
     fixed = set(snaps.join(live, on=KEY, how="anti")["moment"].to_list())
-    raw, note = _states.states_at(inp, snaps["moment"].unique().to_list(), kept, fixed)
+    # Above a deal count no generated mid company reaches, the past snapshots are those
+    # of a seeded sample of teams (``_sample``): their rows alone are computed and kept.
+    sample = _sample.owners(inp.deals, inp.users, **(sample_size or {}))
+    candidates = None if sample is None else _sample.candidate_deals(inp.history, sample)
+    # At a live moment every deal is forecast, whatever the sample.
+    past = None if candidates is None else (candidates, fixed - set(live["moment"].to_list()))
+    raw, note = _states.states_at(inp, snaps["moment"].unique().to_list(), kept, fixed, past)
     states = _inputs.with_static(inp, raw.drop(_UNREAD))
     rows = _frames.deal_rows(states, snaps, wins, _inputs.typical_amount(wins))
     so_far = _frames.won_so_far(wins, snaps)
+    if sample is not None:
+        owners = pl.Series(sorted(sample), dtype=pl.String).implode()
+        in_sample = _in_sample(sample, live)
+        rows, so_far = rows.filter(in_sample), so_far.filter(in_sample)
     base = baselines(rows, snaps, so_far, inp.submissions, actuals, inp.definitions)
+    if sample is not None:
+        base = base.filter(in_sample)
     rows = _signals.add_signals(rows, inp.definitions)
     rows = _inputs.attach(
         rows,
@@ -134,9 +152,14 @@ def prepare(
     rows = _inputs.attach(rows, commits, [*KEY, "owner_id"]).sort(
         "as_of", "period_kind", "opportunity_id"
     )
+    # What past snapshots are scored against, and learn new business from: the sampled
+    # owners' wins when the backtest is a sample's; the live ones read every owner's.
+    scored = actuals if sample is None else actuals.filter(pl.col("owner_id").is_in(owners))
+    points = pl.concat([snaps, _same_points(live, first, snaps)])
     return {
         "wins": wins,
-        "actuals": actuals,
+        "actuals": scored,
+        "actuals_all": actuals,
         "snaps": snaps,
         "rows": rows,
         "so_far": so_far,
@@ -146,7 +169,9 @@ def prepare(
         "states": _at_fixed(raw, fixed),
         "states_note": note,
         # Live offsets are rarely fixed points: their series need the same point of past periods.
-        "new": new_series(actuals, pl.concat([snaps, _same_points(live, first, snaps)])),
+        "new": new_series(scored, points),
+        "new_live": None if sample is None else new_series(actuals, points),
+        "sample": None if sample is None else len(sample),
     }
 
 
@@ -166,6 +191,18 @@ _UNREAD = [
     "is_won",
     "amount_changes",
 ]
+
+
+def _in_sample(sample: frozenset[str], live: pl.DataFrame) -> pl.Expr:
+    """Rows (with KEY and owner_id) a sampled backtest keeps: every owner's in the live
+    snapshots, the sampled owners' in the others."""
+    is_live = pl.lit(False)
+    for k in live.select(KEY).iter_rows():
+        is_live = is_live | pl.all_horizontal(
+            [pl.col(c) == pl.lit(v) for c, v in zip(KEY, k, strict=True)]
+        )
+    owners = pl.Series(sorted(sample), dtype=pl.String).implode()
+    return is_live | pl.col("owner_id").is_in(owners).fill_null(False)
 
 
 def _at_fixed(raw: pl.DataFrame, fixed: set[dt.datetime]) -> pl.DataFrame:
@@ -483,7 +520,7 @@ def run_forecast(
                 sf = so_far.filter(**key)
                 np.add.at(owners_so_far, sf["owner_idx"].to_numpy(), sf["won"].to_numpy())
                 series = (
-                    pre["new"]
+                    (pre["new_live"] if live and pre.get("new_live") is not None else pre["new"])
                     .filter(
                         (pl.col("period_kind") == snap["period_kind"])
                         & (pl.col("offset") == snap["offset"])
@@ -494,7 +531,12 @@ def run_forecast(
                 nb = NewBusiness(snap["period_kind"]).fit(series["new"].to_numpy())
                 n_draws = live_draws if live else draws
                 working = np.bincount(deals["owner_idx"].to_numpy(), minlength=len(seg.owners)) > 0
-                shares = rep_shares(pre["actuals"], seg.owners, snap["moment"], working=working)
+                shares = rep_shares(
+                    pre.get("actuals_all", pre["actuals"]),
+                    seg.owners,
+                    snap["moment"],
+                    working=working,
+                )
                 new_total = nb.sample(n_draws, rng)  # then the copula's draws, from the same stream
                 started[here_key] = (
                     deals,
