@@ -83,6 +83,9 @@ class Forecast:
     models: dict[str, tuple[dt.date, BaggedWinModel]] = field(default_factory=dict)
     # Past snapshots of periods still open at the as-of, in order (``Open``).
     open: list[Open] = field(default_factory=list)
+    # With ``run_forecast(shadow=)``: past snapshots of periods over, drawn over every
+    # owner with what the sample's snapshots taught (``summarise``'s rows, tagged).
+    shadow: pl.DataFrame | None = None
 
 
 def _months_later(day: dt.date, months: int) -> dt.date:
@@ -333,6 +336,7 @@ def run_forecast(
     reuse: Reuse | None = None,
     models: Mapping[str, BaggedWinModel] | None = None,
     combine_with: str = COMBINE_WITH,
+    shadow: dict[str, Any] | None = None,
 ) -> Forecast:
     """Backtest every snapshot from ``eval_from`` (default: ``default_start``) and
     forecast the live one; ``until`` stops at an earlier moment (then there is no live
@@ -343,8 +347,13 @@ def run_forecast(
     instead of a fit on the rows the key digests (the same model, but for contact
     departures: ``_stored``); ``combine_with``: which commit baseline the simulation is
     combined with (``COMBINE_WITH``; another one only without ``reuse``, whose snapshots
-    were combined with the default). See the module docstring for what each step may
-    know."""
+    were combined with the default); ``shadow``: when ``prepared`` is a sampled backtest's
+    (``_sample``), the full replay's ``prepare`` of the same inputs: each past snapshot of
+    a period over is drawn again over every owner, with the block's model, loadings,
+    combination and range correction the sample's snapshots gave, into
+    ``Forecast.shadow`` (what the sample costs a forecast of the whole company:
+    ``bench/forecast_accuracy.py --sampled``; the rest of the result is unchanged). See
+    the module docstring for what each step may know."""
     pre = prepared or prepare(inp, until)
     snaps, rows, as_of = pre["snaps"], pre["rows"], inp.as_of
     start = eval_from or default_start(pre["first"], as_of)
@@ -356,6 +365,9 @@ def run_forecast(
     while _months_later(fits[-1], refit_months) <= as_of.date():
         fits.append(_months_later(fits[-1], refit_months))
     seg = Segments.from_users(inp.users)
+    sh = None if shadow is None else _Shadow.of(shadow, seg, combine_with)
+    shadowed: list[pl.DataFrame] = []
+    part_all = pl.DataFrame()
     rows = rows.with_columns(owner_idx=pl.Series(seg.index(rows["owner_id"])))
     rows = rows.with_columns(
         team=pl.Series(seg.teams, dtype=pl.String).gather(seg.team_of[rows["owner_idx"].to_numpy()])
@@ -462,6 +474,11 @@ def run_forecast(
                 part = _with_scores(
                     part, cached, model, _open_scores(reuse, block, part, model_key, as_of)
                 )
+                if sh is not None:
+                    part_all = sh.rows.join(block.select(KEY), on=KEY, how="semi")
+                    part_all = part_all.with_columns(
+                        p=model.predict_proba(part_all), value=model.booked_amount(part_all)
+                    )
             scored.append(
                 part.select(
                     *KEY,
@@ -627,6 +644,11 @@ def run_forecast(
                     kinds,
                 )
                 out.append(_tagged(summary, here_key, snap["moment"], live, len(past)))
+                if sh is not None and over:
+                    every = sh.summary(
+                        snap, part_all, seg, maps, mix, (rho_c, rho_t), seed=seed, draws=draws
+                    )
+                    shadowed.append(_tagged(every, here_key, snap["moment"], False, len(past)))
                 if not over and not live:
                     still_open.append(
                         Open(
@@ -718,7 +740,95 @@ def run_forecast(
         scored=kept,
         models=used,
         open=still_open,
+        shadow=pl.concat(shadowed) if shadowed else None,
     )
+
+
+@dataclass(frozen=True)
+class _Shadow:
+    """The full replay's frames for ``run_forecast(shadow=)``, indexed by owner."""
+
+    rows: pl.DataFrame
+    so_far: pl.DataFrame
+    actual: pl.DataFrame
+    actuals: pl.DataFrame
+    new: pl.DataFrame
+    commits: dict[tuple, np.ndarray]
+
+    @classmethod
+    def of(cls, pre: dict[str, Any], seg: Segments, combine_with: str) -> _Shadow:
+        def indexed(df: pl.DataFrame) -> pl.DataFrame:
+            return df.with_columns(owner_idx=pl.Series(seg.index(df["owner_id"])))
+
+        rows = indexed(pre["rows"])
+        rows = rows.with_columns(
+            team=pl.Series(seg.teams, dtype=pl.String).gather(
+                seg.team_of[rows["owner_idx"].to_numpy()]
+            )
+        )
+        return cls(
+            rows,
+            indexed(pre["so_far"]),
+            indexed(pre["actuals"]),
+            pre["actuals"],
+            pre["new"],
+            _owner_commits(pre["baselines"], seg, combine_with),
+        )
+
+    def summary(
+        self,
+        snap: dict[str, Any],
+        part: pl.DataFrame,
+        seg: Segments,
+        maps: Mapping[str, LevelMap],
+        mix: Any,
+        rho: tuple[float, float],
+        *,
+        seed: int,
+        draws: int,
+    ) -> pl.DataFrame:
+        """A past snapshot of a period over drawn over every owner, with the sample's
+        model (``part``'s scores), loadings, combination and range correction."""
+        key = {k: snap[k] for k in KEY}
+        deals = part.filter(**key).sort("opportunity_id")
+        rng = np.random.default_rng(
+            [seed, int(snap["moment"].timestamp()), _periods.KINDS.index(snap["period_kind"]), 1]
+        )
+        so_far = np.zeros(len(seg.owners))
+        sf = self.so_far.filter(**key)
+        np.add.at(so_far, sf["owner_idx"].to_numpy(), sf["won"].to_numpy())
+        series = self.new.filter(
+            (pl.col("period_kind") == snap["period_kind"])
+            & (pl.col("offset") == snap["offset"])
+            & (pl.col("period_end").cast(pl.Datetime("us")) <= snap["moment"])
+        ).sort("period_start")
+        nb = NewBusiness(snap["period_kind"]).fit(series["new"].to_numpy())
+        working = np.bincount(deals["owner_idx"].to_numpy(), minlength=len(seg.owners)) > 0
+        shares = rep_shares(self.actuals, seg.owners, snap["moment"], working=working)
+        new_total = nb.sample(draws, rng)
+        raw = draw_snapshot(
+            seg,
+            deals,
+            so_far,
+            new_total,
+            shares,
+            rho_c=rho[0],
+            rho_t=rho[1],
+            rng=rng,
+            covariance=False,
+        )
+        sd = mix.apply(raw, seg.team_of, _team_commit(seg, self.commits.get(tuple(key.values()))))
+        act = np.zeros(len(seg.owners))
+        a = self.actual.filter(period_kind=snap["period_kind"], period_start=snap["period_start"])
+        np.add.at(act, a["owner_idx"].to_numpy(), a["amount"].to_numpy())
+        return summarise(
+            seg,
+            sd,
+            {k: m.levels(_QUANTILES) for k, m in maps.items()},
+            {k: m.levels(CRPS_LEVELS) for k, m in maps.items()},
+            act,
+            tuple(maps),
+        )
 
 
 def _tagged(

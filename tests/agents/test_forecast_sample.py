@@ -74,6 +74,7 @@ def both(small_company: Warehouse) -> dict:
 
 
 _KEYS = ["as_of", "period_kind", "opportunity_id"]
+_KEY = ["period_kind", "period_start", "offset"]
 # Sums over each rep's earlier calls, whose last bit differs between two runs of the
 # same code (docs/forecast.md, Speed).
 _SUMS = ("commit_bias", "commit_cover_debiased")
@@ -117,3 +118,25 @@ def test_a_sampled_backtest_scores_the_sample_and_forecasts_everyone(both: dict)
     teams = fc.agent.filter(pl.col("live") & (pl.col("segment_kind") == "team"))
     expects = dict(teams.group_by("segment").agg(pl.col("expected").min()).iter_rows())
     assert all(expects[t] > 0 for t in open_teams)
+
+
+def test_the_shadow_scores_the_whole_company_and_changes_nothing_else(both: dict) -> None:
+    """``run_forecast(shadow=)`` (``bench/forecast_accuracy.py --sampled``)."""
+    inp, full, sampled = both["inp"], both["full"], both["sampled"]
+    kw = {"draws": 200, "live_draws": 400, "bag": 1}
+    plain = _backtest.run_forecast(inp, prepared=sampled, **kw)
+    fc = _backtest.run_forecast(inp, prepared=sampled, shadow=full, **kw)
+    assert plain.shadow is None and fc.shadow is not None
+    assert fc.agent.equals(plain.agent)
+    company = fc.shadow.filter(pl.col("segment_kind") == "company")
+    scored = plain.agent.filter(
+        pl.col("actual").is_not_null() & (pl.col("segment_kind") == "company")
+    )
+    assert company.select(_KEY).sort(pl.all()).equals(scored.select(_KEY).sort(pl.all()))
+    won = full["actuals"].group_by("period_kind", "period_start").agg(pl.col("amount").sum())
+    j = company.join(won, on=["period_kind", "period_start"], how="left")
+    np.testing.assert_allclose(j["actual"].to_numpy(), j["amount"].fill_null(0).to_numpy())
+    # the whole company's wins, more than the sample's
+    both_ = company.join(scored, on=_KEY, suffix="_sample")
+    assert (both_["actual"] >= both_["actual_sample"]).all()
+    assert (both_["actual"] > both_["actual_sample"]).mean() > 0.5
