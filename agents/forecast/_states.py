@@ -125,8 +125,8 @@ def states_at(
     says whether ``kept`` lacks any of them, so this run's rows of them must be stored
     (else ``kept`` stands for the next run too: what it lacks against a full replay,
     the deals edited since its as-of, the next run recomputes the same way).
-    ``past``: deals and moments: when computing every moment, only those deals at those
-    moments (a sampled backtest, ``_sample``); every deal at the others."""
+    ``past``: deals and moments: only those deals at those moments when computed (a
+    sampled backtest, ``_sample``); every deal at the others."""
     wanted = sorted(set(moments))
     why = _why_not(inp, kept)
     if why is not None or kept is None:
@@ -151,7 +151,15 @@ def states_at(
     if len(changed) and old:
         parts.append(_compute(inp, old, changed))
     if new:
-        parts.append(_compute(inp, new, _maybe_open(inp, min(new))))
+        can = _maybe_open(inp, min(new))
+        if past is None:
+            parts.append(_compute(inp, new, can))
+        else:  # a sampled backtest's past moments: only its deals (``_sample``)
+            at = set(past[1])
+            some, rest = [m for m in new if m in at], [m for m in new if m not in at]
+            ids = past[0].implode()
+            parts += [_compute(inp, some, can.filter(can.is_in(ids)))] if some else []
+            parts += [_compute(inp, rest, can)] if rest else []
     out = _by_moment_and_deal(pl.concat(parts))
     return out, {
         "reused_moments": len(old),

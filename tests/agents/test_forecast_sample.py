@@ -4,6 +4,9 @@ sampled teams' owners, the live snapshots' rows every owner's."""
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 import pytest
@@ -49,20 +52,21 @@ def test_every_generated_company_below_the_large_one_replays_every_deal() -> Non
     assert SCALES["large"].opportunities > _sample.SAMPLE_ABOVE
 
 
+def _load(wh: Warehouse, as_of: dt.datetime) -> _inputs.Inputs:
+    [spec] = [s for s in specs() if s.name == "forecast"]
+    ctx = Context(
+        wh, agent="forecast", reads=spec.reads, as_of=as_of, definitions=load_definitions(None)
+    )
+    inp = _inputs.load(ctx)
+    release_all()
+    return inp
+
+
 @pytest.fixture(scope="module")
 def both(small_company: Warehouse) -> dict:
     with small_company.connect() as con:
         as_of = data_as_of(con)
-    [spec] = [s for s in specs() if s.name == "forecast"]
-    ctx = Context(
-        small_company,
-        agent="forecast",
-        reads=spec.reads,
-        as_of=as_of,
-        definitions=load_definitions(None),
-    )
-    inp = _inputs.load(ctx)
-    release_all()
+    inp = _load(small_company, as_of)
     # the small company has three teams: a sample of a third of its deals is one of them
     size = {"above": 0, "to": len(inp.deals) // 3}
     return {
@@ -140,3 +144,29 @@ def test_the_shadow_scores_the_whole_company_and_changes_nothing_else(both: dict
     both_ = company.join(scored, on=_KEY, suffix="_sample")
     assert (both_["actual"] >= both_["actual_sample"]).all()
     assert (both_["actual"] > both_["actual_sample"]).mean() > 0.5
+
+
+@pytest.mark.slow
+def test_a_week_later_the_stored_rows_give_the_sampled_replays(
+    small_company: Warehouse, tmp_path: Path
+) -> None:
+    """A weekly run of a sampled company takes the last run's stored rows (the sampled
+    deals' at past moments) and builds the rows a sampled full replay builds."""
+    from revstack.agents.forecast import _states
+    from tests.agents._weeks import cut
+
+    before, after = dt.datetime(2024, 2, 27, 8), dt.datetime(2024, 3, 5, 8)
+    first = _load(cut(small_company.path, tmp_path / "before.duckdb", before), before)
+    size = {"above": 0, "to": len(first.deals) // 3}
+    pre = _backtest.prepare(first, sample_size=size)
+    kept = _states.Kept(
+        first.as_of, _states.guard(first), _states.departed(first, first.as_of), pre["states"]
+    )
+    later = _load(cut(small_company.path, tmp_path / "after.duckdb", after), after)
+    weekly = _backtest.prepare(later, kept=kept, sample_size=size)
+    replay = _backtest.prepare(later, sample_size=size)
+    note = weekly["states_note"]
+    assert note["reused_moments"] > 20 and note["computed_moments"] >= 2  # a fixed point crossed
+    got, want = weekly["rows"].sort(_KEYS), replay["rows"].sort(_KEYS)
+    assert got.drop(_SUMS).equals(want.drop(_SUMS))
+    assert weekly["baselines"].sort(pl.all()).equals(replay["baselines"].sort(pl.all()))
