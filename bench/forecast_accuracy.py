@@ -20,7 +20,12 @@ qualify; and against the two stage-weighted baselines, for scale.
 of the calls (its scored rows go to ``<scale><seed>_scored_rep_commit.parquet``).
 ``--replay-weeks N`` cuts each company back N weeks as ``revstack simulate`` does
 (``Replay``) and backtests what the cut knows (``<scale><seed>_w<N>*``): the data a
-simulated quarter's first weekly run sees.
+simulated quarter's first weekly run sees. ``--sampled TO`` runs the backtest a very large
+company gets (``agents/forecast/_sample.py``: the past snapshots those of a seeded sample
+of whole teams holding about TO deals) and scores each past snapshot of the whole
+company drawn with what the sample taught it (model, loadings, combination, range
+correction: ``run_forecast(shadow=)``), against the same baselines: set beside the plain
+run's figures, what the sample costs (``<scale><seed>_scored_sampled<TO>.parquet``).
 
     python bench/forecast_accuracy.py --scale mid --seeds 0 1 2 3 7 [--jobs 2] [--dir var/accuracy]
     python bench/forecast_accuracy.py --scale mid --seeds 0 1 --report-only   # pool what is there
@@ -44,9 +49,10 @@ from revstack.agents.forecast import mape_ratio, share_interval  # noqa: E402
 
 
 def _scored_path(
-    folder: str, scale: str, seed: int, combine_with: str | None, weeks: int = 0
+    folder: str, scale: str, seed: int, combine_with: str | None, weeks: int = 0, sampled: int = 0
 ) -> Path:
     tail = "" if combine_with is None else f"_{combine_with}"
+    tail += f"_sampled{sampled}" if sampled else ""
     return Path(folder) / f"{_name(scale, seed, weeks)}_scored{tail}.parquet"
 
 
@@ -54,8 +60,55 @@ def _name(scale: str, seed: int, weeks: int) -> str:
     return f"{scale}{seed}" + (f"_w{weeks}" if weeks else "")
 
 
+def _sampled_backtest(
+    db: Path, model_seed: int, combine_with: str | None, to: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The whole company's past snapshots as a sampled backtest would forecast them, and
+    the baselines of the whole company, against truth (as ``revstack forecast backtest``)."""
+    from revstack.agents.engine import Context
+    from revstack.agents.forecast import COMBINE_WITH, _backtest, default_start, load
+    from revstack.contracts import load_all
+    from revstack.data.inventory import data_as_of
+    from revstack.data.warehouse import Warehouse
+    from revstack.metrics.forecast import truth_actuals, with_actuals
+
+    wh = Warehouse(db)
+    bundle = load_all()
+    with wh.connect() as con:
+        as_of, truth = data_as_of(con), truth_actuals(con)
+    ctx = Context(
+        wh,
+        agent="forecast",
+        reads=bundle.contracts["forecast"].reads,
+        as_of=as_of,
+        definitions=bundle.definitions,
+    )
+    inp = load(ctx)
+    start = default_start(inp.history["changed_at"].min().date(), as_of)
+    full = _backtest.prepare(inp)
+    sub = _backtest.prepare(inp, sample_size={"above": 0, "to": to})
+    fc = _backtest.run_forecast(
+        inp,
+        eval_from=start,
+        seed=model_seed,
+        prepared=sub,
+        shadow=full,
+        combine_with=combine_with or COMBINE_WITH,
+    )
+    assert fc.shadow is not None
+    snaps = full["snaps"].filter(pl.col("period_start") >= start)
+    base = _backtest._baseline_segments(full, inp, snaps)  # the whole company's baselines
+    return with_actuals(fc.shadow, truth), with_actuals(base, truth)
+
+
 def _company(
-    scale: str, seed: int, folder: str, model_seed: int, combine_with: str | None, weeks: int
+    scale: str,
+    seed: int,
+    folder: str,
+    model_seed: int,
+    combine_with: str | None,
+    weeks: int,
+    sampled: int = 0,
 ) -> tuple[int, float, float]:
     """Generate (when missing; cut back ``weeks`` weeks by the replay when given) and
     backtest one company; its company-level scored rows go to ``folder``. Returns the
@@ -74,7 +127,10 @@ def _company(
         generate(Warehouse(db), scale=scale, seed=seed)
     made = time.perf_counter() - t
     t = time.perf_counter()
-    _, agent, base = backtest(str(db), seed=model_seed, combine_with=combine_with)
+    if sampled:
+        agent, base = _sampled_backtest(db, model_seed, combine_with, sampled)
+    else:
+        _, agent, base = backtest(str(db), seed=model_seed, combine_with=combine_with)
     keep = (pl.col("segment_kind") == "company") & pl.col("actual").is_not_null()
     cols = ["period_kind", "period_start", "offset", "actual"]
     a = agent.filter(keep).select(*cols, "p10", "p50", "p90")
@@ -91,7 +147,7 @@ def _company(
         other = base.filter(keep & (pl.col("method") == method))
         scored = scored.join(other.select(*cols[:3], **{name: "value"}), on=cols[:3], how="left")
     scored = scored.with_columns(company=pl.lit(seed))
-    scored.write_parquet(_scored_path(folder, scale, seed, combine_with, weeks))
+    scored.write_parquet(_scored_path(folder, scale, seed, combine_with, weeks, sampled))
     return seed, made, time.perf_counter() - t
 
 
@@ -195,6 +251,13 @@ def main() -> None:
         help="cut each company back this many weeks as `revstack simulate` does",
     )
     ap.add_argument(
+        "--sampled",
+        type=int,
+        default=0,
+        metavar="TO",
+        help="learn from a seeded sample of teams holding about TO deals, score the whole company",
+    )
+    ap.add_argument(
         "--report-only",
         action="store_true",
         help="pool the scored rows already in --dir for --seeds; generate and backtest nothing",
@@ -213,6 +276,7 @@ def main() -> None:
                 args.model_seed,
                 args.combine_with,
                 args.replay_weeks,
+                args.sampled,
             )
             for s in ([] if args.report_only else args.seeds)
         ]
@@ -224,7 +288,11 @@ def main() -> None:
             )
     scored = pl.concat(
         [
-            _read(_scored_path(args.dir, args.scale, s, args.combine_with, args.replay_weeks))
+            _read(
+                _scored_path(
+                    args.dir, args.scale, s, args.combine_with, args.replay_weeks, args.sampled
+                )
+            )
             for s in args.seeds
         ]
     )
@@ -235,6 +303,7 @@ def main() -> None:
         f"\n{args.scale} companies {args.seeds}, backtest seed {args.model_seed}, combined with "
         f"{args.combine_with or 'the default commit'}, against truth.revenue"
         + (f", cut back {args.replay_weeks} weeks " if args.replay_weeks else " ")
+        + (f"learning from teams holding ~{args.sampled} deals " if args.sampled else "")
         + f"({time.perf_counter() - started:.0f} s in all)"
     )
     for kind in ("month", "quarter"):

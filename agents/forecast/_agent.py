@@ -29,7 +29,7 @@ import datetime as dt
 from typing import cast
 
 from revstack.agents.engine import Agent, AgentResult, Context, empty_proposals
-from revstack.agents.forecast import _cache, _states, _stored
+from revstack.agents.forecast import _cache, _sample, _states, _stored
 from revstack.agents.forecast._accuracy import accuracy, deal_calibration
 from revstack.agents.forecast._backtest import COMBINE_WITH, default_start, prepare, run_forecast
 from revstack.agents.forecast._inputs import load
@@ -73,6 +73,14 @@ class ForecastAgent(Agent):
             "eval_from": start.isoformat(),
             "combine_with": COMBINE_WITH,
         }
+        sample = _sample.owners(inp.deals, inp.users)
+        if sample is not None:  # a large company's past snapshots are a sample's (``_sample``)
+            settings["backtest_sample"] = {
+                "seed": _sample.SEED,
+                "above": _sample.SAMPLE_ABOVE,
+                "to": _sample.SAMPLE_TO,
+                "owners": len(sample),
+            }
         reuse, why = _cache.reuse_of(_cache.read(ctx), inp, start, settings)
         stored = _stored.read(ctx)
         # The as-of rows of the last run's moments, when its cache is reused (``_states``).
@@ -147,4 +155,6 @@ class ForecastAgent(Agent):
             # How each live snapshot was combined with the reps' commit (weight, biases, scale).
             "combination": fc.params.get("live", []),
         }
+        if sample is not None:  # whose past snapshots the backtest scored (``_sample``)
+            metadata["backtest_sample"] = settings["backtest_sample"]
         return AgentResult(empty_proposals(), metadata, outputs)

@@ -30,7 +30,7 @@ from typing import Any, cast
 import numpy as np
 import polars as pl
 
-from revstack.agents.forecast import _frames, _inputs, _periods, _signals, _states
+from revstack.agents.forecast import _frames, _inputs, _periods, _sample, _signals, _states
 from revstack.agents.forecast._baselines import baselines
 from revstack.agents.forecast._calibrate import LevelMap
 from revstack.agents.forecast._combine import Record, combine, season_of, slot, with_season
@@ -83,6 +83,9 @@ class Forecast:
     models: dict[str, tuple[dt.date, BaggedWinModel]] = field(default_factory=dict)
     # Past snapshots of periods still open at the as-of, in order (``Open``).
     open: list[Open] = field(default_factory=list)
+    # With ``run_forecast(shadow=)``: past snapshots of periods over, drawn over every
+    # owner with what the sample's snapshots taught (``summarise``'s rows, tagged).
+    shadow: pl.DataFrame | None = None
 
 
 def _months_later(day: dt.date, months: int) -> dt.date:
@@ -98,11 +101,17 @@ def default_start(first: dt.date, as_of: dt.datetime) -> dt.date:
 
 
 def prepare(
-    inp: _inputs.Inputs, until: dt.datetime | None = None, kept: _states.Kept | None = None
+    inp: _inputs.Inputs,
+    until: dt.datetime | None = None,
+    kept: _states.Kept | None = None,
+    *,
+    sample_size: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Everything computed once: snapshots (up to ``until``), as-of deal rows with their
     signals, baselines. ``kept``: the as-of rows an earlier run stored, taken for its
-    moments when nothing they read has changed (``_states``; the same rows)."""
+    moments when nothing they read has changed (``_states``; the same rows).
+    ``sample_size``: ``_sample.owners``' ``above`` and ``to`` (default: its thresholds),
+    above which the past snapshots are a sample of teams."""
     wins = _inputs.wins(inp)
     actuals = _frames.period_actuals(wins)
     first = cast(dt.datetime, inp.history["changed_at"].min()).date()
@@ -115,11 +124,23 @@ def prepare(
     if until is not None:
         snaps = snaps.filter(pl.col("moment") <= until)
     fixed = set(snaps.join(live, on=KEY, how="anti")["moment"].to_list())
-    raw, note = _states.states_at(inp, snaps["moment"].unique().to_list(), kept, fixed)
+    # Above a deal count no generated mid company reaches, the past snapshots are those
+    # of a seeded sample of teams (``_sample``): their rows alone are computed and kept.
+    sample = _sample.owners(inp.deals, inp.users, **(sample_size or {}))
+    candidates = None if sample is None else _sample.candidate_deals(inp.history, sample)
+    # At a live moment every deal is forecast, whatever the sample.
+    past = None if candidates is None else (candidates, fixed - set(live["moment"].to_list()))
+    raw, note = _states.states_at(inp, snaps["moment"].unique().to_list(), kept, fixed, past)
     states = _inputs.with_static(inp, raw.drop(_UNREAD))
     rows = _frames.deal_rows(states, snaps, wins, _inputs.typical_amount(wins))
     so_far = _frames.won_so_far(wins, snaps)
+    if sample is not None:
+        owners = pl.Series(sorted(sample), dtype=pl.String).implode()
+        in_sample = _in_sample(sample, live)
+        rows, so_far = rows.filter(in_sample), so_far.filter(in_sample)
     base = baselines(rows, snaps, so_far, inp.submissions, actuals, inp.definitions)
+    if sample is not None:
+        base = base.filter(in_sample)
     rows = _signals.add_signals(rows, inp.definitions)
     rows = _inputs.attach(
         rows,
@@ -134,9 +155,14 @@ def prepare(
     rows = _inputs.attach(rows, commits, [*KEY, "owner_id"]).sort(
         "as_of", "period_kind", "opportunity_id"
     )
+    # What past snapshots are scored against, and learn new business from: the sampled
+    # owners' wins when the backtest is a sample's; the live ones read every owner's.
+    scored = actuals if sample is None else actuals.filter(pl.col("owner_id").is_in(owners))
+    points = pl.concat([snaps, _same_points(live, first, snaps)])
     return {
         "wins": wins,
-        "actuals": actuals,
+        "actuals": scored,
+        "actuals_all": actuals,
         "snaps": snaps,
         "rows": rows,
         "so_far": so_far,
@@ -146,7 +172,9 @@ def prepare(
         "states": _at_fixed(raw, fixed),
         "states_note": note,
         # Live offsets are rarely fixed points: their series need the same point of past periods.
-        "new": new_series(actuals, pl.concat([snaps, _same_points(live, first, snaps)])),
+        "new": new_series(scored, points),
+        "new_live": None if sample is None else new_series(actuals, points),
+        "sample": None if sample is None else len(sample),
     }
 
 
@@ -166,6 +194,18 @@ _UNREAD = [
     "is_won",
     "amount_changes",
 ]
+
+
+def _in_sample(sample: frozenset[str], live: pl.DataFrame) -> pl.Expr:
+    """Rows (with KEY and owner_id) a sampled backtest keeps: every owner's in the live
+    snapshots, the sampled owners' in the others."""
+    is_live = pl.lit(False)
+    for k in live.select(KEY).iter_rows():
+        is_live = is_live | pl.all_horizontal(
+            [pl.col(c) == pl.lit(v) for c, v in zip(KEY, k, strict=True)]
+        )
+    owners = pl.Series(sorted(sample), dtype=pl.String).implode()
+    return is_live | pl.col("owner_id").is_in(owners).fill_null(False)
 
 
 def _at_fixed(raw: pl.DataFrame, fixed: set[dt.datetime]) -> pl.DataFrame:
@@ -296,6 +336,7 @@ def run_forecast(
     reuse: Reuse | None = None,
     models: Mapping[str, BaggedWinModel] | None = None,
     combine_with: str = COMBINE_WITH,
+    shadow: dict[str, Any] | None = None,
 ) -> Forecast:
     """Backtest every snapshot from ``eval_from`` (default: ``default_start``) and
     forecast the live one; ``until`` stops at an earlier moment (then there is no live
@@ -306,8 +347,13 @@ def run_forecast(
     instead of a fit on the rows the key digests (the same model, but for contact
     departures: ``_stored``); ``combine_with``: which commit baseline the simulation is
     combined with (``COMBINE_WITH``; another one only without ``reuse``, whose snapshots
-    were combined with the default). See the module docstring for what each step may
-    know."""
+    were combined with the default); ``shadow``: when ``prepared`` is a sampled backtest's
+    (``_sample``), the full replay's ``prepare`` of the same inputs: each past snapshot of
+    a period over is drawn again over every owner, with the block's model, loadings,
+    combination and range correction the sample's snapshots gave, into
+    ``Forecast.shadow`` (what the sample costs a forecast of the whole company:
+    ``bench/forecast_accuracy.py --sampled``; the rest of the result is unchanged). See
+    the module docstring for what each step may know."""
     pre = prepared or prepare(inp, until)
     snaps, rows, as_of = pre["snaps"], pre["rows"], inp.as_of
     start = eval_from or default_start(pre["first"], as_of)
@@ -319,6 +365,9 @@ def run_forecast(
     while _months_later(fits[-1], refit_months) <= as_of.date():
         fits.append(_months_later(fits[-1], refit_months))
     seg = Segments.from_users(inp.users)
+    sh = None if shadow is None else _Shadow.of(shadow, seg, combine_with)
+    shadowed: list[pl.DataFrame] = []
+    part_all = pl.DataFrame()
     rows = rows.with_columns(owner_idx=pl.Series(seg.index(rows["owner_id"])))
     rows = rows.with_columns(
         team=pl.Series(seg.teams, dtype=pl.String).gather(seg.team_of[rows["owner_idx"].to_numpy()])
@@ -425,6 +474,11 @@ def run_forecast(
                 part = _with_scores(
                     part, cached, model, _open_scores(reuse, block, part, model_key, as_of)
                 )
+                if sh is not None:
+                    part_all = sh.rows.join(block.select(KEY), on=KEY, how="semi")
+                    part_all = part_all.with_columns(
+                        p=model.predict_proba(part_all), value=model.booked_amount(part_all)
+                    )
             scored.append(
                 part.select(
                     *KEY,
@@ -483,7 +537,7 @@ def run_forecast(
                 sf = so_far.filter(**key)
                 np.add.at(owners_so_far, sf["owner_idx"].to_numpy(), sf["won"].to_numpy())
                 series = (
-                    pre["new"]
+                    (pre["new_live"] if live and pre.get("new_live") is not None else pre["new"])
                     .filter(
                         (pl.col("period_kind") == snap["period_kind"])
                         & (pl.col("offset") == snap["offset"])
@@ -494,7 +548,12 @@ def run_forecast(
                 nb = NewBusiness(snap["period_kind"]).fit(series["new"].to_numpy())
                 n_draws = live_draws if live else draws
                 working = np.bincount(deals["owner_idx"].to_numpy(), minlength=len(seg.owners)) > 0
-                shares = rep_shares(pre["actuals"], seg.owners, snap["moment"], working=working)
+                shares = rep_shares(
+                    pre.get("actuals_all", pre["actuals"]),
+                    seg.owners,
+                    snap["moment"],
+                    working=working,
+                )
                 new_total = nb.sample(n_draws, rng)  # then the copula's draws, from the same stream
                 started[here_key] = (
                     deals,
@@ -585,6 +644,11 @@ def run_forecast(
                     kinds,
                 )
                 out.append(_tagged(summary, here_key, snap["moment"], live, len(past)))
+                if sh is not None and over:
+                    every = sh.summary(
+                        snap, part_all, seg, maps, mix, (rho_c, rho_t), seed=seed, draws=draws
+                    )
+                    shadowed.append(_tagged(every, here_key, snap["moment"], False, len(past)))
                 if not over and not live:
                     still_open.append(
                         Open(
@@ -676,7 +740,95 @@ def run_forecast(
         scored=kept,
         models=used,
         open=still_open,
+        shadow=pl.concat(shadowed) if shadowed else None,
     )
+
+
+@dataclass(frozen=True)
+class _Shadow:
+    """The full replay's frames for ``run_forecast(shadow=)``, indexed by owner."""
+
+    rows: pl.DataFrame
+    so_far: pl.DataFrame
+    actual: pl.DataFrame
+    actuals: pl.DataFrame
+    new: pl.DataFrame
+    commits: dict[tuple, np.ndarray]
+
+    @classmethod
+    def of(cls, pre: dict[str, Any], seg: Segments, combine_with: str) -> _Shadow:
+        def indexed(df: pl.DataFrame) -> pl.DataFrame:
+            return df.with_columns(owner_idx=pl.Series(seg.index(df["owner_id"])))
+
+        rows = indexed(pre["rows"])
+        rows = rows.with_columns(
+            team=pl.Series(seg.teams, dtype=pl.String).gather(
+                seg.team_of[rows["owner_idx"].to_numpy()]
+            )
+        )
+        return cls(
+            rows,
+            indexed(pre["so_far"]),
+            indexed(pre["actuals"]),
+            pre["actuals"],
+            pre["new"],
+            _owner_commits(pre["baselines"], seg, combine_with),
+        )
+
+    def summary(
+        self,
+        snap: dict[str, Any],
+        part: pl.DataFrame,
+        seg: Segments,
+        maps: Mapping[str, LevelMap],
+        mix: Any,
+        rho: tuple[float, float],
+        *,
+        seed: int,
+        draws: int,
+    ) -> pl.DataFrame:
+        """A past snapshot of a period over drawn over every owner, with the sample's
+        model (``part``'s scores), loadings, combination and range correction."""
+        key = {k: snap[k] for k in KEY}
+        deals = part.filter(**key).sort("opportunity_id")
+        rng = np.random.default_rng(
+            [seed, int(snap["moment"].timestamp()), _periods.KINDS.index(snap["period_kind"]), 1]
+        )
+        so_far = np.zeros(len(seg.owners))
+        sf = self.so_far.filter(**key)
+        np.add.at(so_far, sf["owner_idx"].to_numpy(), sf["won"].to_numpy())
+        series = self.new.filter(
+            (pl.col("period_kind") == snap["period_kind"])
+            & (pl.col("offset") == snap["offset"])
+            & (pl.col("period_end").cast(pl.Datetime("us")) <= snap["moment"])
+        ).sort("period_start")
+        nb = NewBusiness(snap["period_kind"]).fit(series["new"].to_numpy())
+        working = np.bincount(deals["owner_idx"].to_numpy(), minlength=len(seg.owners)) > 0
+        shares = rep_shares(self.actuals, seg.owners, snap["moment"], working=working)
+        new_total = nb.sample(draws, rng)
+        raw = draw_snapshot(
+            seg,
+            deals,
+            so_far,
+            new_total,
+            shares,
+            rho_c=rho[0],
+            rho_t=rho[1],
+            rng=rng,
+            covariance=False,
+        )
+        sd = mix.apply(raw, seg.team_of, _team_commit(seg, self.commits.get(tuple(key.values()))))
+        act = np.zeros(len(seg.owners))
+        a = self.actual.filter(period_kind=snap["period_kind"], period_start=snap["period_start"])
+        np.add.at(act, a["owner_idx"].to_numpy(), a["amount"].to_numpy())
+        return summarise(
+            seg,
+            sd,
+            {k: m.levels(_QUANTILES) for k, m in maps.items()},
+            {k: m.levels(CRPS_LEVELS) for k, m in maps.items()},
+            act,
+            tuple(maps),
+        )
 
 
 def _tagged(

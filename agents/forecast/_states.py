@@ -115,6 +115,7 @@ def states_at(
     moments: Sequence[dt.datetime],
     kept: Kept | None,
     fixed: Collection[dt.datetime] = (),
+    past: tuple[pl.Series, Collection[dt.datetime]] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Every deal open at each of ``moments`` in its state then (``deal_states``' rows,
     sorted by moment and deal), and a note of what was taken from ``kept``. ``kept``:
@@ -123,11 +124,13 @@ def states_at(
     moments later runs ask about again (fixed snapshot points); the note's ``store``
     says whether ``kept`` lacks any of them, so this run's rows of them must be stored
     (else ``kept`` stands for the next run too: what it lacks against a full replay,
-    the deals edited since its as-of, the next run recomputes the same way)."""
+    the deals edited since its as-of, the next run recomputes the same way).
+    ``past``: deals and moments: only those deals at those moments when computed (a
+    sampled backtest, ``_sample``); every deal at the others."""
     wanted = sorted(set(moments))
     why = _why_not(inp, kept)
     if why is not None or kept is None:
-        return _compute(inp, wanted, None), {
+        return _compute_all(inp, wanted, past), {
             "reused_moments": 0,
             "computed_moments": len(wanted),
             "recomputed_deals": 0,
@@ -148,7 +151,15 @@ def states_at(
     if len(changed) and old:
         parts.append(_compute(inp, old, changed))
     if new:
-        parts.append(_compute(inp, new, _maybe_open(inp, min(new))))
+        can = _maybe_open(inp, min(new))
+        if past is None:
+            parts.append(_compute(inp, new, can))
+        else:  # a sampled backtest's past moments: only its deals (``_sample``)
+            at = set(past[1])
+            some, rest = [m for m in new if m in at], [m for m in new if m not in at]
+            ids = past[0].implode()
+            parts += [_compute(inp, some, can.filter(can.is_in(ids)))] if some else []
+            parts += [_compute(inp, rest, can)] if rest else []
     out = _by_moment_and_deal(pl.concat(parts))
     return out, {
         "reused_moments": len(old),
@@ -220,6 +231,21 @@ def _maybe_open(inp: Inputs, start: dt.datetime) -> pl.Series:
     )
     done = pl.col("stage").is_in(closed) & (pl.col("changed_at") <= start)
     return last.filter(~done.fill_null(False))["opportunity_id"].sort()
+
+
+def _compute_all(
+    inp: Inputs, wanted: list[dt.datetime], past: tuple[pl.Series, Collection[dt.datetime]] | None
+) -> pl.DataFrame:
+    """Every moment of ``wanted``; at ``past``'s moments only its deals when given."""
+    if past is None:
+        return _compute(inp, wanted, None)
+    deals, at = past
+    some = [m for m in wanted if m in set(at)]
+    rest = [m for m in wanted if m not in set(at)]
+    parts = [_compute(inp, ms, d) for ms, d in ((some, deals), (rest, None)) if ms]
+    if len(parts) < 2:
+        return parts[0] if parts else _compute(inp, wanted, None)
+    return _by_moment_and_deal(pl.concat(parts))
 
 
 def _compute(inp: Inputs, moments: Sequence[dt.datetime], deals: pl.Series | None) -> pl.DataFrame:
