@@ -17,6 +17,7 @@ from revstack.dashboard.forecast_charts import (
     segment_ranges,
 )
 from revstack.metrics.forecast_store import (
+    SAMPLED_WARNING,
     accuracy_table,
     backtest,
     combination,
@@ -26,6 +27,7 @@ from revstack.metrics.forecast_store import (
     live_forecasts,
     period_errors,
     reliability_curve,
+    sampled_backtest,
 )
 
 st.title("Forecast")
@@ -37,6 +39,7 @@ table = load(accuracy_table, run) if run else pl.DataFrame()
 errors = load(period_errors, run) if run else pl.DataFrame()
 curve = load(reliability_curve, run) if run else pl.DataFrame()
 mixes = load(combination, run) if run else pl.DataFrame()
+sample = load(sampled_backtest, run) if run else None
 if live.is_empty():
     st.info(
         "No forecast stored yet. `revstack run --agent forecast` forecasts the current month and quarter "
@@ -49,6 +52,8 @@ def money(x: float | None) -> str:
     return "–" if x is None else f"${x / 1e6:,.2f}M" if abs(x) >= 1e6 else f"${x:,.0f}"
 
 
+if sample is not None:
+    st.warning(SAMPLED_WARNING.format(**sample))
 kind = st.radio("Period", ["quarter", "month"], horizontal=True, key="fc_kind")
 part = live.filter(pl.col("period_kind") == kind)
 company = part.filter(pl.col("segment_kind") == "company").row(0, named=True)
