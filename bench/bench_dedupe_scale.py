@@ -71,8 +71,10 @@ def export(db: str, n: int, seed: int, folder: Path) -> tuple[Path, Path, float]
     import duckdb
 
     t = time.perf_counter()
-    csv, truth = folder / f"contacts-{n}-{seed}.csv", folder / f"truth-{n}-{seed}.parquet"
-    if not csv.exists():
+    # Kept in --work for the next run on the same company, size and seed.
+    tag = f"{Path(db).stem}-{n}-{seed}"
+    csv, truth = folder / f"contacts-{tag}.csv", folder / f"truth-{tag}.parquet"
+    if not (csv.exists() and truth.exists()):
         con = duckdb.connect(db, read_only=True, config={"memory_limit": "4GB"})
         try:
             params = {"n": n, "seed": str(seed)}
@@ -223,6 +225,7 @@ def main() -> None:
                 str(out),
                 "--json",
             ]
+            out.unlink(missing_ok=True)  # a run that writes nothing is not scored
             run = measured(cmd, args.limit_gb, stdout=summary)
             ok = run["rc"] == 0 and out.exists()
             print(_line("revstack", run, _scores(out, truth) if ok else None), flush=True)
@@ -231,6 +234,7 @@ def main() -> None:
                 print(f"            steps {steps}, load average {_load()}", flush=True)
         if args.splink:
             out = folder / "splink.csv"
+            out.unlink(missing_ok=True)
             run = measured(
                 [sys.executable, __file__, "--splink-child", str(csv), str(out)], args.limit_gb
             )
