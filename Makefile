@@ -89,6 +89,7 @@ bench: install
 	$(BIN)/python bench/bench_pipeline.py --db $(BENCH)/mid1.duckdb
 	$(BIN)/python bench/bench_identity_memory.py --db $(BENCH)/mid1.duckdb --kind accounts
 	$(BIN)/python bench/bench_identity_memory.py --db $(BENCH)/mid1.duckdb --kind contacts
+	$(BIN)/python bench/bench_dedupe_scale.py --db $(BENCH)/mid1.duckdb --splink
 	$(BIN)/python bench/bench_forecast_fit.py --db $(BENCH)/mid1.duckdb
 	$(BIN)/python bench/bench_forecast_incremental.py --db $(BENCH)/mid1.duckdb
 	$(BIN)/python bench/bench_risk_schedule.py --db $(BENCH)/mid1.duckdb --fit-at 2026-08-27

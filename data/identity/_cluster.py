@@ -179,26 +179,48 @@ def cluster(
             .filter(pl.col("record_id") < pl.col("record_id_r"))
             .select(left_id="record_id", right_id="record_id_r")
         )
-        by_comp: dict[tuple[object, ...], pl.DataFrame] = {}
+        # Each component's members and scored pairs as slices of arrays sorted by
+        # component: a frame per component (group_by, partition_by) cost more than the
+        # grouping itself over the many components of three or four records.
+        small = small.sort("component", "node")
+        comp_of = small["component"].to_numpy()
+        members_of = small["node"].to_numpy()
+        cuts = np.flatnonzero(np.diff(comp_of)) + 1
+        starts = np.r_[0, cuts] if len(comp_of) else np.zeros(0, np.int64)
+        stops = np.r_[cuts, len(comp_of)] if len(comp_of) else np.zeros(0, np.int64)
+        pl_, pr, pp = (np.zeros(0, np.int64),) * 2 + (np.zeros(0),)
+        papart: np.ndarray | None = None
+        pair_comp = np.zeros(0, np.int64)
         if not all_pairs.is_empty():
             scored = score_all(all_pairs)
             keep = ["probability", "apart"] if "apart" in scored.columns else ["probability"]
             scored = _ends(scored.select("left_id", "right_id", *keep), index, None)
             node_comp = small.select(l="node", component="component")
-            by_comp = scored.join(node_comp, on="l").partition_by("component", as_dict=True)
+            scored = scored.join(node_comp, on="l").sort("component", maintain_order=True)
+            pair_comp = scored["component"].to_numpy()
+            pl_, pr = scored["l"].to_numpy(), scored["r"].to_numpy()
+            pp = scored["probability"].to_numpy()
+            if "apart" in scored.columns:
+                papart = scored["apart"].fill_null(False).to_numpy()
             del scored
-        for (component,), group in small.group_by("component"):
-            members = np.sort(group["node"].to_numpy())
-            block = by_comp.get((component,))
+        at = np.searchsorted(pair_comp, comp_of[starts], side="left")
+        until = np.searchsorted(pair_comp, comp_of[starts], side="right")
+        for start, stop, a, b in zip(starts, stops, at, until, strict=True):
+            members = members_of[start:stop]
             prob = np.zeros((len(members), len(members)))
-            if block is not None:
-                li = np.searchsorted(members, block["l"].to_numpy())
-                ri = np.searchsorted(members, block["r"].to_numpy())
-                prob[li, ri] = prob[ri, li] = block["probability"].to_numpy()
-                if "apart" in block.columns:  # never one group, whatever else links them
-                    apart = block["apart"].fill_null(False).to_numpy()
-                    prob[li[apart], ri[apart]] = prob[ri[apart], li[apart]] = -np.inf
-            groups = average_linkage(prob, threshold)
+            li = np.searchsorted(members, pl_[a:b])
+            ri = np.searchsorted(members, pr[a:b])
+            prob[li, ri] = prob[ri, li] = pp[a:b]
+            if papart is not None:  # never one group, whatever else links them
+                apart = papart[a:b]
+                prob[li[apart], ri[apart]] = prob[ri[apart], li[apart]] = -np.inf
+            one = _one_group(prob, threshold)
+            if one and len(members) <= _ROW_SUMS:
+                labels[members] = members[0]  # members are sorted
+                # each one's mean with the others: its row (the diagonal is 0)
+                member_prob[members] = prob.sum(axis=1) / (len(members) - 1)
+                continue
+            groups = np.zeros(len(members), np.int64) if one else average_linkage(prob, threshold)
             for g in np.unique(groups):
                 idx = np.flatnonzero(groups == g)
                 labels[members[idx]] = members[idx].min()
@@ -264,6 +286,24 @@ def cluster(
     )
     shown = [pl.col("component"), pl.col("p_avg").alias("linkage")] if detail else []
     return pl.DataFrame(columns).select("record_id", "cluster_id", confidence, *shown)
+
+
+# How far above the threshold every pair of a component must be for it to be one group
+# without average linkage: more than the rounding of any average of up to 400 x 400
+# probabilities, so that average linkage would join them all too.
+_CLEAR = 1e-9
+# Up to this many records, a row's sum is added in order as the mean of the row without
+# its diagonal is (numpy adds fewer than eight numbers one by one, more in blocks), so
+# the means are the same to the last bit.
+_ROW_SUMS = 7
+
+
+def _one_group(prob: np.ndarray, threshold: float) -> bool:
+    """Whether every pair of a component is above the threshold: every average then is
+    too, so average linkage joins all its records in one group whatever the order (most
+    components of a list of people are so)."""
+    off = prob[~np.eye(len(prob), dtype=bool)]
+    return bool(off.size) and bool(off.min() >= threshold + _CLEAR)
 
 
 def _at(n: int, nodes: pl.Series, values: pl.Series) -> pl.Series:

@@ -68,23 +68,22 @@ def read_records(path: Path, id_col: str, columns: dict[str, str]) -> pl.DataFra
         raise InputError(f"{label}: no such file")
     if path.stat().st_size == 0:
         raise InputError(f"{label}: the file is empty (0 bytes)")
+    wanted = {"id": id_col, **columns}
     try:
-        df = pl.read_csv(path, infer_schema=False, encoding="utf8", quote_char='"')
+        df, header = _read_wanted(path, set(wanted.values()))
     except pl.exceptions.PolarsError as exc:
         raise InputError(
             f"{label}: not a readable UTF-8 CSV file: {str(exc).splitlines()[0]}"
         ) from exc
-    df = df.rename({c: c.lstrip("\ufeff").strip() for c in df.columns})
-    wanted = {"id": id_col, **columns}
     missing = [
         Problem(
             label,
-            f"no column {col!r} (given for {kind}); the file has {', '.join(df.columns[:12])}",
+            f"no column {col!r} (given for {kind}); the file has {', '.join(header[:12])}",
             line=1,
             column=col,
         )
         for kind, col in wanted.items()
-        if col not in df.columns
+        if col not in header
     ]
     if missing:
         raise InputError(f"{label}: columns not found", missing)
@@ -116,6 +115,19 @@ def read_records(path: Path, id_col: str, columns: dict[str, str]) -> pl.DataFra
     if problems:
         raise InputError(f"{label}: ids must be present and unique", problems)
     return df.rename({id_col: "record_id"}) if id_col != "record_id" else df
+
+
+def _read_wanted(path: Path, wanted: set[str]) -> tuple[pl.DataFrame, list[str]]:
+    """The file's columns named in ``wanted`` (as named once stripped of spaces and a
+    byte-order mark), as strings, and the names of all its columns: the header is read
+    first and only those columns after it (an export's other columns are most of a large
+    file, and held whole they were most of the read's memory)."""
+    options: dict[str, Any] = {"infer_schema": False, "encoding": "utf8", "quote_char": '"'}
+    header = pl.read_csv(path, n_rows=0, **options).columns
+    named = {c: c.lstrip("\ufeff").strip() for c in header}
+    keep = [c for c in header if named[c] in wanted]
+    df = pl.read_csv(path, columns=keep, **options) if keep else pl.DataFrame()
+    return df.rename({c: named[c] for c in keep}), [named[c] for c in header]
 
 
 _SAME = {"same": True, "1": True, "yes": True, "true": True, "y": True, "match": True}

@@ -371,21 +371,24 @@ def prepare(
     people = {
         k: c for k, c in fields.items() if k == "person" or (k == "name" and name_type != "org")
     }
-    records = records.with_columns(
+    # One lazy plan, run by the streaming engine: each expression is row by row, and
+    # the engine parts the rows between the cores (an eager frame runs one expression
+    # on one core), the same values in the same order.
+    lazy = records.lazy().with_columns(
         [person_folded(pl.col(c)).alias(f"__folded_{k}") for k, c in people.items()]
     )
     # Normalise an organisation name once: five columns derive from it.
     orgs = {
         k: c for k, c in fields.items() if k == "name_org" or (k == "name" and name_type == "org")
     }
-    records = records.with_columns(
+    lazy = lazy.with_columns(
         [org_key(pl.col(c)).alias(f"__orgkey_{k}") for k, c in orgs.items()]
     ).with_columns(
         [_words(pl.col(f"__orgkey_{k}"), _BUSINESS_WORDS).alias(f"__org_{k}") for k in orgs]
     )
     # The same for an address: three columns.
     if "address" in fields:
-        records = records.with_columns(
+        lazy = lazy.with_columns(
             [
                 e.alias(f"__address_{i}")
                 for i, e in enumerate(address_parts(pl.col(fields["address"])))
@@ -443,4 +446,4 @@ def prepare(
             out.append(pl.when(p != "").then(p).alias("parent"))
         else:
             raise ValueError(f"unknown field kind {kind!r}; kinds are {', '.join(KINDS)}")
-    return records.select(out)
+    return lazy.select(out).collect(engine="streaming")

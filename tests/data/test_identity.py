@@ -11,7 +11,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from revstack.data.identity import FellegiSunter, pairwise_scores, prepare, resolve
+from revstack.data.errors import InputError
+from revstack.data.identity import FellegiSunter, pairwise_scores, prepare, read_records, resolve
 from revstack.data.identity._cluster import average_linkage, cluster
 from revstack.data.identity._model import Session
 from revstack.data.warehouse import Warehouse, frame
@@ -176,6 +177,52 @@ def test_average_linkage_joins_as_the_greedy_form_does_and_weights_count_twins()
     assert np.array_equal(first[weighted], full[first])
 
 
+def test_components_all_above_the_threshold_group_as_average_linkage_does() -> None:
+    # Components whose every pair is above the threshold are one group without average
+    # linkage, their members' linkage from row sums up to seven records: the groups and
+    # linkages, to the last bit, must be what average linkage and each member's mean
+    # with the rest of its group give. Some components have a pair exactly at the
+    # threshold (no shortcut), some a pair under it, some rule-set-like ties.
+    rng = np.random.default_rng(5)
+    prob: dict[tuple[str, str], float] = {}
+    expected: dict[str, tuple[str, float | None]] = {}
+    links = []
+    for c in range(120):
+        n = int(rng.integers(3, 13))
+        ids = [f"c{c:03d}_{i:02d}" for i in range(n)]
+        kind = c % 4
+        if kind == 3:
+            p = rng.choice(np.array([0.6, 0.65, 0.7, 0.95]), (n, n))
+        else:
+            p = 0.5 + 0.5 * rng.random((n, n))
+        if kind == 1:
+            p[0, n - 1] = 0.5  # exactly at the threshold: average linkage decides
+        if kind == 2:
+            p[0, n - 1] = 0.1  # under it
+        p = np.triu(p, 1)
+        p = p + p.T
+        for i in range(n):
+            for j in range(i + 1, n):
+                prob[(ids[i], ids[j])] = float(p[i, j])
+        links += [(ids[i], ids[i + 1], float(p[i, i + 1])) for i in range(n - 1)]
+        groups = average_linkage(p, 0.5)
+        for g in np.unique(groups):
+            idx = np.flatnonzero(groups == g)
+            for i in idx:
+                mean = float(p[i, idx[idx != i]].mean()) if len(idx) > 1 else None
+                expected[ids[i]] = (ids[idx.min()], mean)
+    pairs = pl.DataFrame(links, schema=["left_id", "right_id", "probability"], orient="row")
+
+    def score_all(asked: pl.DataFrame) -> pl.DataFrame:
+        keys = zip(asked["left_id"], asked["right_id"], strict=True)
+        return asked.with_columns(probability=pl.Series([prob[k] for k in keys]))
+
+    out = cluster(pairs, pl.Series(sorted(expected)), 0.5, score_all, detail=True)
+    got = {r: (c, x) for r, c, x in out.select("record_id", "cluster_id", "linkage").iter_rows()}
+    assert got == expected
+    assert out["cluster_id"].n_unique() > 120  # some components were split
+
+
 @pytest.fixture(scope="module")
 def orgs(shared_data: Path) -> pl.DataFrame:
     return pl.read_csv(shared_data / ORGS, infer_schema=False).rename({"Id": "record_id"})
@@ -333,6 +380,20 @@ def test_dedupe_command_works_on_any_csv_and_refuses_bad_input_whole(
         and "empty id" in bad.stderr
     )
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_file_is_read_for_its_named_columns_only(tmp_path: Path) -> None:
+    # A CRM export has many columns; only the id and the named ones are kept (headers
+    # stripped of a byte-order mark and spaces as before), and a column not found is
+    # reported with every column the file has, read or not.
+    export = tmp_path / "export.csv"
+    export.write_text("\ufeffId , Name,Notes,Email\n1,Acme,x,a@acme.com\n2, ,y,\n")
+    got = read_records(export, "Id", {"name": "Name", "email": "Email"})
+    assert got.columns == ["_row", "record_id", "Name", "Email"]
+    assert got.rows() == [(2, "1", "Acme", "a@acme.com"), (3, "2", None, None)]
+    with pytest.raises(InputError) as bad:
+        read_records(export, "Id", {"name": "Company"})
+    assert "the file has Id, Name, Notes, Email" in str(bad.value.problems[0])
 
 
 def test_golden_records_follow_the_documented_survivorship_rules(wh: Warehouse) -> None:
