@@ -340,6 +340,22 @@ def _patstat_tuning() -> pl.DataFrame:
     return pat.filter(pl.col("entity_id").cast(pl.Int64) % 2 == 0)
 
 
+def _grown(entity: str, size: int) -> pl.DataFrame:
+    """The patent list's tuning half with one organisation grown to ``size`` records by
+    drawing more of its own spellings (seeded)."""
+    tuning = _patstat_tuning()
+    names = tuning.filter(pl.col("entity_id") == entity)["person_name"].to_list()
+    rng = np.random.default_rng(1)
+    more = pl.DataFrame(
+        {
+            "record_id": [f"x{i}" for i in range(size - len(names))],
+            "entity_id": entity,
+            "person_name": rng.choice(names, size - len(names)).tolist(),
+        }
+    )
+    return pl.concat([tuning.select(more.columns), more])
+
+
 def test_an_organisation_keyed_in_hundreds_of_times_stays_one() -> None:
     """One organisation of a list holding 500 of its 1,231 records, in its own real
     spellings: each of its blocks is over 200 records (the name's, its rare words'),
@@ -347,18 +363,8 @@ def test_an_organisation_keyed_in_hundreds_of_times_stays_one() -> None:
     were blocked and grouped as one, all of those were left out: 17 of the 500 ended in
     one cluster, recall 0.16. Made from the patent list's tuning half only: Shell's 147
     records and 353 more drawn from its spellings (seeded)."""
-    tuning = _patstat_tuning()
     shell = "30982984"
-    names = tuning.filter(pl.col("entity_id") == shell)["person_name"].to_list()
-    rng = np.random.default_rng(1)
-    more = pl.DataFrame(
-        {
-            "record_id": [f"x{i}" for i in range(500 - len(names))],
-            "entity_id": shell,
-            "person_name": rng.choice(names, 500 - len(names)).tolist(),
-        }
-    )
-    records = pl.concat([tuning, more])
+    records = _grown(shell, 500)
     res = resolve(records, {"name": "person_name"})
     scores = _f1(res, records)
     assert scores["precision"] >= 0.99 and scores["recall"] >= 0.9, scores
@@ -372,18 +378,7 @@ def test_an_organisation_that_is_most_of_a_list_keeps_its_spellings_together() -
     storage technology" no longer held the words of "... netherlands" as rare. A name of
     three words or more wholly in the other is now one name's however common its words:
     F1 0.937 before, 0.997 after (docs/identity.md)."""
-    tuning = _patstat_tuning()
-    hitachi = "13407500"
-    names = tuning.filter(pl.col("entity_id") == hitachi)["person_name"].to_list()
-    rng = np.random.default_rng(1)
-    more = pl.DataFrame(
-        {
-            "record_id": [f"x{i}" for i in range(800 - len(names))],
-            "entity_id": hitachi,
-            "person_name": rng.choice(names, 800 - len(names)).tolist(),
-        }
-    )
-    records = pl.concat([tuning.select(more.columns), more])
+    records = _grown("13407500", 800)
     scores = _f1(resolve(records, {"name": "person_name"}), records)
     assert scores["precision"] >= 0.99 and scores["f1"] >= 0.98, scores
 
