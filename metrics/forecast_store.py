@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from revstack.agents.forecast import SAMPLED_WARNING
 from revstack.data.warehouse import frame, scalar
 from revstack.metrics.forecast import accuracy, summary_table, truth_actuals, with_actuals
 
@@ -67,9 +68,7 @@ def combination(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> pl
     were learned from, and the part of the simulation's bias that is the quarter of the
     year's (quarters; null in runs before it was kept) (the run's metadata; empty for
     runs that did not record it)."""
-    run = _run(con, run_id)
-    raw = scalar(con, _RUN_METADATA, {"run": run}) if run else None
-    rows = (json.loads(raw).get("agent", {}).get("combination") or []) if raw else []
+    rows = _agent_metadata(con, run_id).get("combination") or []
     schema = {
         "period_kind": pl.String,
         "commit": pl.Float64,
@@ -83,24 +82,18 @@ def combination(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> pl
     return pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema)
 
 
-# Said wherever a sampled run's ranges are shown (docs/forecast.md, A large company's
-# backtest on a sample of teams): on mid seed 7, ranges learned from 8 of its 30 teams
-# held the outcome 56.5% of the time between P10 and P90, against 85.2% learned from all.
-SAMPLED_WARNING = (
-    "This forecast learned its ranges from a sample of {owners:,} owners' teams (the company "
-    "has more than {above:,} deals). Measured on a smaller company, ranges learned that way "
-    "held the outcome between P10 and P90 57% of the time instead of 85%: read P10-P90 as "
-    "too narrow. The P50 and the backtest's figures are the sample's."
-)
-
-
 def sampled_backtest(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> dict | None:
     """The run's ``backtest_sample`` (seed, above, to, owners) when its backtest scored a
     sample of teams (a large company), else None."""
+    sample = _agent_metadata(con, run_id).get("backtest_sample")
+    return sample if isinstance(sample, dict) else None
+
+
+def _agent_metadata(con: duckdb.DuckDBPyConnection, run_id: str | None) -> dict[str, Any]:
+    """What the agent recorded of the run (or the latest run): {} without one."""
     run = _run(con, run_id)
     raw = scalar(con, _RUN_METADATA, {"run": run}) if run else None
-    sample = json.loads(raw).get("agent", {}).get("backtest_sample") if raw else None
-    return sample if isinstance(sample, dict) else None
+    return dict(json.loads(raw).get("agent", {})) if raw else {}
 
 
 def live_forecasts(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> pl.DataFrame:

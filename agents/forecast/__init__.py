@@ -16,6 +16,7 @@ from revstack.agents.forecast._backtest import (
 from revstack.agents.forecast._baselines import BASELINES
 from revstack.agents.forecast._inputs import Inputs, load
 from revstack.agents.forecast._outputs import to_outputs
+from revstack.agents.forecast._sample import SAMPLED_WARNING
 from revstack.agents.forecast._scores import (
     brier,
     crps_from_draws,
@@ -34,6 +35,7 @@ __all__ = [
     "Forecast",
     "ForecastAgent",
     "Inputs",
+    "SAMPLED_WARNING",
     "accuracy",
     "brier",
     "crps_from_draws",

@@ -74,13 +74,15 @@ class ForecastAgent(Agent):
             "combine_with": COMBINE_WITH,
         }
         sample = _sample.owners(inp.deals, inp.users)
+        sampled = None
         if sample is not None:  # a large company's past snapshots are a sample's (``_sample``)
-            settings["backtest_sample"] = {
+            sampled = {
                 "seed": _sample.SEED,
                 "above": _sample.SAMPLE_ABOVE,
                 "to": _sample.SAMPLE_TO,
                 "owners": len(sample),
             }
+            settings["backtest_sample"] = sampled
         reuse, why = _cache.reuse_of(_cache.read(ctx), inp, start, settings)
         stored = _stored.read(ctx)
         # The as-of rows of the last run's moments, when its cache is reused (``_states``).
@@ -155,13 +157,10 @@ class ForecastAgent(Agent):
             # How each live snapshot was combined with the reps' commit (weight, biases, scale).
             "combination": fc.params.get("live", []),
         }
-        if sample is None:
+        if sampled is None:
             return AgentResult(empty_proposals(), metadata, outputs)
         # whose past snapshots the backtest scored (``_sample``); said with the run, as
         # the ranges it learned that way are too narrow (docs/forecast.md)
-        metadata["backtest_sample"] = settings["backtest_sample"]
-        note = (
-            f"backtest on a sample of {len(sample):,} owners' teams: P10-P90 ranges learned "
-            "from a sample were too narrow where measured (57% coverage, not 85%)"
-        )
+        metadata["backtest_sample"] = sampled
+        note = _sample.SAMPLED_WARNING.format(**sampled)
         return AgentResult(empty_proposals(), metadata, outputs, note=note)

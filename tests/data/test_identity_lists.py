@@ -212,14 +212,11 @@ def test_marked_pairs_are_decided_as_marked_and_bad_marks_refused(tmp_path) -> N
     assert "'99999' is no record id" in text and "neither same nor different" in text
 
 
-def test_mistyped_words_agree_but_site_numbers_do_not() -> None:
-    names = [
-        "General Electric",
-        "Genearl Elcetric",
-        "Teddy Bear Nursery V",
-        "Teddy Bear Nursery VI",
-    ]
-    records = pl.DataFrame({"record_id": ["1", "2", "3", "4"], "name": names})
+def _names_resolved(
+    records: pl.DataFrame,
+) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
+    """``records`` (a ``name`` column) resolved: each candidate pair's name level, and
+    each record's cluster."""
     res = resolve(records, {"name": "name"})
     levels = dict(
         zip(
@@ -228,9 +225,20 @@ def test_mistyped_words_agree_but_site_numbers_do_not() -> None:
             strict=True,
         )
     )
+    return levels, dict(res.clusters.select("record_id", "cluster_id").iter_rows())
+
+
+def test_mistyped_words_agree_but_site_numbers_do_not() -> None:
+    names = [
+        "General Electric",
+        "Genearl Elcetric",
+        "Teddy Bear Nursery V",
+        "Teddy Bear Nursery VI",
+    ]
+    records = pl.DataFrame({"record_id": ["1", "2", "3", "4"], "name": names})
+    levels, clusters = _names_resolved(records)
     assert levels[("1", "2")] == "odd words spelt alike"
     assert levels[("3", "4")] != "odd words spelt alike"
-    clusters = dict(res.clusters.select("record_id", "cluster_id").iter_rows())
     assert clusters["1"] == clusters["2"] and clusters["3"] != clusters["4"]
 
 
@@ -445,17 +453,9 @@ def test_two_places_spelt_alike_are_two_places_but_a_mistyped_place_is_the_place
     # national companies. "ameriac" is no place: it is "america" mistyped.
     names = ["Shell Austria", "Shell Australia", "Bank of America", "Bank of Ameriac"]
     records = pl.DataFrame({"record_id": ["1", "2", "3", "4"], "name": names})
-    res = resolve(records, {"name": "name"})
-    levels = dict(
-        zip(
-            zip(res.pairs["left_id"], res.pairs["right_id"], strict=True),
-            res.explain(res.pairs)["level"],
-            strict=True,
-        )
-    )
+    levels, clusters = _names_resolved(records)
     assert levels[("1", "2")] != "odd words spelt alike"
     assert levels[("3", "4")] == "odd words spelt alike"
-    clusters = dict(res.clusters.select("record_id", "cluster_id").iter_rows())
     assert clusters["1"] != clusters["2"] and clusters["3"] == clusters["4"]
 
 
