@@ -160,7 +160,7 @@ class ForecastAgent(Agent):
         if sampled is None:
             return AgentResult(empty_proposals(), metadata, outputs)
         # whose past snapshots the backtest scored (``_sample``); said with the run, as
-        # the ranges it learned that way are too narrow (docs/forecast.md)
+        # ranges learned that way are measured only on smaller shares (docs/forecast.md)
         metadata["backtest_sample"] = sampled
         note = _sample.SAMPLED_WARNING.format(**sampled)
         return AgentResult(empty_proposals(), metadata, outputs, note=note)

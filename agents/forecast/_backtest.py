@@ -36,6 +36,7 @@ from revstack.agents.forecast._calibrate import LevelMap
 from revstack.agents.forecast._combine import Record, combine, season_of, slot, with_season
 from revstack.agents.forecast._model import FIT_COLUMNS, BaggedWinModel
 from revstack.agents.forecast._newbiz import NewBusiness, new_series, rep_shares
+from revstack.agents.forecast._sample_range import widen
 from revstack.agents.forecast._simulate import pick_rho, variance_grid
 from revstack.agents.forecast._snapshot import (
     CRPS_LEVELS,
@@ -175,6 +176,7 @@ def prepare(
         "new": new_series(scored, points),
         "new_live": None if sample is None else new_series(actuals, points),
         "sample": None if sample is None else len(sample),
+        "sample_owners": None if sample is None else sorted(sample),
     }
 
 
@@ -366,6 +368,12 @@ def run_forecast(
         fits.append(_months_later(fits[-1], refit_months))
     seg = Segments.from_users(inp.users)
     sh = None if shadow is None else _Shadow.of(shadow, seg, combine_with)
+    # Per owner, whether the sampled backtest's snapshots held their team (None: not sampled).
+    sampled = (
+        None
+        if pre.get("sample_owners") is None
+        else np.isin(np.array(seg.owners), np.array(pre["sample_owners"]))
+    )
     shadowed: list[pl.DataFrame] = []
     part_all = pl.DataFrame()
     rows = rows.with_columns(owner_idx=pl.Series(seg.index(rows["owner_id"])))
@@ -635,6 +643,11 @@ def run_forecast(
                     )
                     for k in kinds
                 }
+                # A sample's correction is in units of the sample's spread: the whole
+                # company's live range is read at levels moved to its own (``_sample_range``).
+                widened: dict[str, float] = {}
+                if sampled is not None and live:
+                    maps, widened = widen(maps, past, sd, seg, sampled)
                 summary = summarise(
                     seg,
                     sd,
@@ -646,7 +659,15 @@ def run_forecast(
                 out.append(_tagged(summary, here_key, snap["moment"], live, len(past)))
                 if sh is not None and over:
                     every = sh.summary(
-                        snap, part_all, seg, maps, mix, (rho_c, rho_t), seed=seed, draws=draws
+                        snap,
+                        part_all,
+                        seg,
+                        maps,
+                        mix,
+                        (rho_c, rho_t),
+                        seed=seed,
+                        draws=draws,
+                        widen=None if sampled is None else _widening(maps, past, seg, sampled),
                     )
                     shadowed.append(_tagged(every, here_key, snap["moment"], False, len(past)))
                 if not over and not live:
@@ -698,6 +719,8 @@ def run_forecast(
                             if np.isfinite(commit).any()
                             else None,
                             **asdict(mix),
+                            # How far the sample's range correction was stretched (``widen``).
+                            **{f"widen_{k}": f for k, f in widened.items()},
                         }
                     )
                 if live and len(deals):
@@ -786,9 +809,11 @@ class _Shadow:
         *,
         seed: int,
         draws: int,
+        widen: Callable[[SnapshotDraws], Mapping[str, LevelMap]] | None = None,
     ) -> pl.DataFrame:
         """A past snapshot of a period over drawn over every owner, with the sample's
-        model (``part``'s scores), loadings, combination and range correction."""
+        model (``part``'s scores), loadings, combination and range correction (moved to
+        the whole company's scale by ``widen``, as the live snapshot's is)."""
         key = {k: snap[k] for k in KEY}
         deals = part.filter(**key).sort("opportunity_id")
         rng = np.random.default_rng(
@@ -818,6 +843,8 @@ class _Shadow:
             covariance=False,
         )
         sd = mix.apply(raw, seg.team_of, _team_commit(seg, self.commits.get(tuple(key.values()))))
+        if widen is not None:
+            maps = widen(sd)
         act = np.zeros(len(seg.owners))
         a = self.actual.filter(period_kind=snap["period_kind"], period_start=snap["period_start"])
         np.add.at(act, a["owner_idx"].to_numpy(), a["amount"].to_numpy())
@@ -829,6 +856,16 @@ class _Shadow:
             act,
             tuple(maps),
         )
+
+
+def _widening(
+    maps: Mapping[str, LevelMap],
+    past: list[dict[str, np.ndarray]],
+    seg: Segments,
+    sampled: np.ndarray,
+) -> Callable[[SnapshotDraws], Mapping[str, LevelMap]]:
+    """``widen`` of a snapshot's draws, with what the sample knew at its moment."""
+    return lambda draws: widen(maps, past, draws, seg, sampled)[0]
 
 
 def _tagged(

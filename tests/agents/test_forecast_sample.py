@@ -122,6 +122,9 @@ def test_a_sampled_backtest_scores_the_sample_and_forecasts_everyone(both: dict)
     teams = fc.agent.filter(pl.col("live") & (pl.col("segment_kind") == "team"))
     expects = dict(teams.group_by("segment").agg(pl.col("expected").min()).iter_rows())
     assert all(expects[t] > 0 for t in open_teams)
+    # read at levels moved to the whole company's scale (``_sample_range``): one team's
+    # simulation is wider for its size than three teams'
+    assert fc.params["live"] and all(p["widen_company"] > 1.0 for p in fc.params["live"])
 
 
 def test_the_shadow_scores_the_whole_company_and_changes_nothing_else(both: dict) -> None:
