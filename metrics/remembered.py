@@ -2,16 +2,20 @@
 inputs stay the same.
 
 Truth's verdict on a proposal (``metrics.verdicts``), the defects the hygiene agent's
-proposals catch, its clusters' scores against truth, and the statements and citations
-of deal prep's current briefings read only: the columns of ``ops.proposals`` a run
-writes once and nothing updates (a decision sets ``status``, ``decided_*``,
-``decision_note`` and ``final_value``, never ``new_value``, ``record_id``,
-``confidence`` or ``created_at``), ``ops.identity_clusters``, ``ops.briefings`` and
-``ops.runs`` (written by runs), ``ops.imports`` (the data's as-of),
-``crm.opportunity_history`` (written by imports and generation) and ``truth.*``
-(written by generation). ``inputs`` fingerprints exactly
-those: row counts and latest keys, which only runs, imports and generation move; a
-decision, a policy change, a person added or an audit leave it as it was.
+proposals catch, its clusters' scores against truth, deal prep's current statements
+and citations, and each run's oldest event (trigger-to-action latency) read only:
+
+- the columns of ``ops.proposals`` a run writes once and nothing updates (a decision
+  sets ``status``, ``decided_*``, ``decision_note`` and ``final_value``, never
+  ``new_value``, ``record_id``, ``confidence`` or ``created_at``);
+- ``ops.runs``, ``ops.identity_clusters``, ``ops.briefings`` and
+  ``ops.event_consumption`` (written by runs), the consumed events' times;
+- ``ops.imports`` (the data's as-of), ``crm.opportunity_history`` (imports and
+  generation) and ``truth.*`` (generation).
+
+``inputs`` fingerprints exactly those: row counts and latest keys, which only runs,
+imports and generation move; a decision, a policy change, a person added or an audit
+leave it as it was.
 
 Remembering is off unless a caller turns it on (``remembering()``): the dashboard does,
 since it already keys every read on a fingerprint of the warehouse
@@ -56,6 +60,7 @@ _OPS = (
     "SELECT max(import_id) FROM ops.imports",
     "SELECT count(*) FROM ops.identity_clusters",
     "SELECT count(*) FROM ops.briefings",
+    "SELECT count(*) FROM ops.event_consumption",
     "SELECT count(*) FROM crm.opportunity_history",
 )
 _TRUTH = """
