@@ -276,7 +276,11 @@ def briefed_win_rates(
 
 @remembered  # the current briefings' statements: runs and imports change them, not decisions
 def _current_cites(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]:
-    return _cites(con, None, current=True)
+    # only the columns report reads: it is kept in memory between decisions
+    stmts, flat = _cites(con, None, current=True)
+    if not flat.is_empty():
+        flat = flat.select("cited_table", "field", "key", "value")
+    return stmts.drop("cites"), flat
 
 
 def report(con: duckdb.DuckDBPyConnection, definitions: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -47,9 +48,16 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> None:
             assert a[name] == b[name], name
 
 
+def _mine(small_run: Path, tmp_path: Path) -> Warehouse:
+    """small_run is shared by the session: a file to copy, never to write."""
+    path = tmp_path / "small.duckdb"
+    shutil.copy(small_run, path)
+    return Warehouse(path)
+
+
 @pytest.mark.slow
-def test_figures_after_decisions_equal_a_fresh_computation(small_run: Path) -> None:
-    wh = Warehouse(small_run)
+def test_figures_after_decisions_equal_a_fresh_computation(small_run: Path, tmp_path: Path) -> None:
+    wh = _mine(small_run, tmp_path)
     forget()
     _figures(wh, remember=True)  # keeps truth's part as the page's first render would
     with wh.connect() as con:
@@ -83,8 +91,10 @@ def test_figures_after_decisions_equal_a_fresh_computation(small_run: Path) -> N
 
 
 @pytest.mark.slow
-def test_a_new_proposal_is_judged_though_verdicts_were_kept(small_run: Path) -> None:
-    wh = Warehouse(small_run)
+def test_a_new_proposal_is_judged_though_verdicts_were_kept(
+    small_run: Path, tmp_path: Path
+) -> None:
+    wh = _mine(small_run, tmp_path)
     forget()
     with wh.connect() as con, remembering():
         first = truth_verdicts(con)
