@@ -142,10 +142,12 @@ def chain_checkpoint() -> Any:
 
 
 def keep_chain_checkpoint(report: Any) -> None:
-    """Keep a good check as the checkpoint if it reaches further than the one kept (the
+    """Keep a good check as the checkpoint if it re-hashed every row (a file restored
+    from a backup is then the log checked) or reaches further than the one kept (the
     same one kept is the same cache key for the next session's check)."""
     kept = _checkpoints().get(_path())
-    if report.ok and report.chain and (kept is None or report.rows > kept.rows):
+    whole = report.rehashed_from <= 1
+    if report.ok and report.chain and (kept is None or whole or report.rows > kept.rows):
         _checkpoints()[_path()] = report
 
 
