@@ -3,8 +3,9 @@
 For every page: the first render in a fresh session (cold: the page's reads not
 cached yet; the session's first run, Stack health, has already drawn), then REPEAT reruns of the same page (warm: what a person waits for
 after clicking), median and max; one rerun right after a reviewer's decision (the
-warehouse changed, so every cached read is recomputed); and every metrics / engine
-read the page made on its cold render, with its own time. Run once with the page
+warehouse changed, so every cached read is recomputed), and the page opened in a new
+session after that decision; and every metrics / engine read the page made on its cold
+render, with its own time. Run once with the page
 cache off (REVSTACK_DASH_CACHE=0) and once on. The warehouse is prepared if missing: generate
 mid seed 1, audit, three people, `revstack run`, and a few hundred decisions so the
 trust ramp and override figures have something to show.
@@ -40,6 +41,9 @@ TIMED_MODULES = (
     "revstack.metrics.trust",
     "revstack.metrics.thresholds",
     "revstack.metrics.agents",
+    "revstack.metrics.weekly_review",
+    "revstack.metrics.reviewers",
+    "revstack.metrics.calibration",
     "revstack.metrics.activity",
     "revstack.metrics.effort",
     "revstack.metrics.drilldown",
@@ -154,6 +158,14 @@ def bench_page(
     t = time.perf_counter()
     at.run()
     changed = time.perf_counter() - t
+    # Another person opening the page after that decision: a new session, in a server
+    # that has drawn pages before (what it keeps across decisions is kept).
+    other = AppTest.from_file(APP, default_timeout=300)
+    other.run()
+    other.sidebar.selectbox(key="identity").set_value("rev").run()
+    t = time.perf_counter()
+    other.switch_page(f"app_pages/{page}.py").run()
+    calls["opened in a new session after the decision (s)"] = [time.perf_counter() - t]
     if page == "agents":  # each agent's measures are their own reads: time every choice
         for name in at.selectbox(key="agents_page_agent").options:
             t = time.perf_counter()

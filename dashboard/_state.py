@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import json
@@ -38,6 +39,8 @@ __all__ = [
     "plain",
     "value_text",
     "chart",
+    "chain_checkpoint",
+    "keep_chain_checkpoint",
 ]
 
 T = TypeVar("T")
@@ -68,8 +71,13 @@ def bundle() -> Bundle:
 
 
 def _call(path: str, module: str, name: str, args: tuple, kwargs: dict) -> Any:
+    from revstack.metrics.remembered import remembering
+
     fn = getattr(importlib.import_module(module), name)
-    with _warehouse(path).connect() as con:
+    # With the cache on, figures a decision cannot change (truth's verdicts...) are kept
+    # across fingerprints too, so the render after a decision does not recompute them.
+    keep = remembering() if _caching() else contextlib.nullcontext()
+    with _warehouse(path).connect() as con, keep:
         return fn(con, *args, **kwargs)
 
 
@@ -116,6 +124,31 @@ def load(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         refresh()
         kept = st.session_state["_stamp"]
     return _cached(path, kept[1], module, name, args, kwargs)
+
+
+# -- the audit chain's checkpoint ------------------------------------------------------
+
+
+@st.cache_resource
+def _checkpoints() -> dict[str, Any]:
+    # One per warehouse file, shared by every session of this server process: the last
+    # good chain check, which a later check starts from (agents.engine.verify, since).
+    return {}
+
+
+def chain_checkpoint() -> Any:
+    """The last good chain check of this warehouse in this process (None before one)."""
+    return _checkpoints().get(_path())
+
+
+def keep_chain_checkpoint(report: Any) -> None:
+    """Keep a good check as the checkpoint if it re-hashed every row (a file restored
+    from a backup is then the log checked) or reaches further than the one kept (the
+    same one kept is the same cache key for the next session's check)."""
+    kept = _checkpoints().get(_path())
+    whole = report.rehashed_from <= 1
+    if report.ok and report.chain and (kept is None or whole or report.rows > kept.rows):
+        _checkpoints()[_path()] = report
 
 
 # -- who is acting --------------------------------------------------------------------

@@ -15,7 +15,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from revstack.data.warehouse import frame
+from revstack.data.warehouse import frame, registered
+from revstack.metrics.remembered import remembered
 
 __all__ = ["agents_seen", "trigger_latency", "agent_measures"]
 
@@ -23,12 +24,14 @@ _SEEN = """
 SELECT agent FROM ops.runs UNION SELECT agent FROM ops.proposals ORDER BY agent
 """
 
+_TRIGGERED = """
+SELECT c.run_id, min(e.occurred_at) AS triggered_at
+FROM ops.event_consumption c JOIN ops.events e USING (event_id)
+GROUP BY c.run_id
+"""
+# ``triggered``: _TRIGGERED's rows, registered (each run's oldest event).
 _LATENCY = """
-WITH triggered AS (
-    SELECT c.run_id, min(e.occurred_at) AS triggered_at
-    FROM ops.event_consumption c JOIN ops.events e USING (event_id)
-    GROUP BY c.run_id
-), acted AS (
+WITH acted AS (
     SELECT p.agent, p.decided_by IS NULL AS automatic,
            CASE WHEN p.decided_by IS NULL THEN r.finished_at ELSE p.decided_at END AS acted_at,
            coalesce(t.triggered_at, r.started_at) AS triggered_at
@@ -56,8 +59,14 @@ def trigger_latency(
 ) -> pl.DataFrame:
     """Per week (or the whole window, ``by_week=False``), agent and path (automatic or
     decided by a person): actions taken, median and p95 seconds from trigger to action."""
-    out = frame(con, _LATENCY, {"since": since, "by_week": by_week})
+    with registered(con, "triggered", _triggered(con)):
+        out = frame(con, _LATENCY, {"since": since, "by_week": by_week})
     return out if by_week else out.drop("week")
+
+
+@remembered  # each run's oldest event: written by runs, read anew after a decision otherwise
+def _triggered(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return frame(con, _TRIGGERED)
 
 
 def agent_measures(con: duckdb.DuckDBPyConnection, agent: str) -> dict[str, Any] | None:

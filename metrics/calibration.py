@@ -21,6 +21,7 @@ import polars as pl
 
 from revstack.agents.engine import wilson
 from revstack.data.warehouse import frame
+from revstack.metrics.remembered import remembered
 from revstack.metrics.verdicts import truth_verdicts
 
 __all__ = [
@@ -45,12 +46,23 @@ FROM ops.proposals
 
 def judged_confidences(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Every proposal that truth or a person judged: agent, action, confidence, right, and
-    who judged it (truth first: a person can be wrong)."""
-    truth = truth_verdicts(con).rename({"correct": "right_"}).with_columns(judge=pl.lit("truth"))
+    who judged it (truth first: a person can be wrong). In the proposals' order."""
+    facts, by_truth = _proposals(con), _judged_by_truth(con)
     people = frame(con, _PEOPLE).with_columns(judge=pl.lit("people"))
-    people = people.join(truth.select("proposal_id"), on="proposal_id", how="anti")
-    judged = pl.concat([truth, people])
-    return frame(con, _PROPOSALS).join(judged, on="proposal_id")
+    people = people.join(by_truth.select("proposal_id"), on="proposal_id", how="anti")
+    by_people = facts.join(people, on="proposal_id", maintain_order="left")
+    return pl.concat([by_truth, by_people]).sort("_row").drop("_row")
+
+
+@remembered  # confidences are written once, with the proposal
+def _proposals(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return frame(con, _PROPOSALS).with_row_index("_row")
+
+
+@remembered  # truth's part of the judgements: no decision changes it
+def _judged_by_truth(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    truth = truth_verdicts(con).rename({"correct": "right_"}).with_columns(judge=pl.lit("truth"))
+    return _proposals(con).join(truth, on="proposal_id", maintain_order="left")
 
 
 def confidence_reliability(

@@ -18,6 +18,7 @@ import polars as pl
 
 from revstack.data.inventory import data_as_of
 from revstack.data.warehouse import frame, registered, scalar
+from revstack.metrics.remembered import remembered
 
 __all__ = ["briefed_win_rates", "coverage", "report", "utilization", "verify_citations"]
 
@@ -147,7 +148,6 @@ def verify_citations(
 
 
 def _verify(con: duckdb.DuckDBPyConnection, flat: pl.DataFrame) -> pl.DataFrame:
-    out = []
     if flat.is_empty():
         return pl.DataFrame(
             schema={
@@ -158,46 +158,68 @@ def _verify(con: duckdb.DuckDBPyConnection, flat: pl.DataFrame) -> pl.DataFrame:
                 "matched": pl.Int64,
             }
         )
+    out = []
+    # Each cited (table, field) is judged by its first citation's key columns; the fields
+    # of a table cited by the same keys are checked in one join, so the table is read
+    # once, not once per field.
+    checks: dict[tuple[str, tuple[str, ...]], list[tuple[str, str]]] = {}
     for (table, fieldname), part in flat.group_by("cited_table", "field", maintain_order=True):
         schema, name = str(table).split(".")
         types = dict(con.execute(_COLUMNS, {"schema": schema, "table": name}).fetchall())
-        keys = list(json.loads(part["key"][0]))
+        keys = tuple(json.loads(part["key"][0]))
         if fieldname not in types or not all(k in types and _IDENT.match(k) for k in keys):
-            out.append(
-                {
-                    "table": table,
-                    "field": fieldname,
-                    "cites": len(part),
-                    "resolved": 0,
-                    "matched": 0,
-                }
-            )
+            out.append(_unchecked(str(table), str(fieldname), len(part)))
             continue
-        on = " AND ".join(f"t.\"{k}\"::VARCHAR = c.key->>'{k}'" for k in keys)
-        ctype = types[fieldname]
-        stated = f"TRY_CAST(c.value->>'$' AS {ctype})"
-        if ctype.startswith(("DECIMAL", "DOUBLE", "FLOAT", "INTEGER", "BIGINT")):
-            same = f'abs({stated}::DOUBLE - t."{fieldname}"::DOUBLE) < 1e-6'
-        else:
-            same = f'{stated} IS NOT DISTINCT FROM t."{fieldname}"'
-        blank = f"(coalesce(c.value::VARCHAR, 'null') = 'null' AND (t.\"{fieldname}\" IS NULL OR trim(t.\"{fieldname}\"::VARCHAR) = ''))"
-        sql = (
-            f'SELECT count(*) AS cites, count(t."{keys[0]}") AS resolved, '
-            f'count(*) FILTER (WHERE t."{keys[0]}" IS NOT NULL AND ({same} OR {blank})) AS matched '
-            f'FROM cited c LEFT JOIN "{schema}"."{name}" t ON {on}'
-        )  # names checked against the catalog
-        with registered(con, "cited", part.select("key", "value")):
-            cites, resolved, matched = con.execute(sql).fetchall()[0]
-        out.append(
-            {
-                "table": table,
-                "field": fieldname,
-                "cites": cites,
-                "resolved": resolved,
-                "matched": matched,
-            }
-        )
+        checks.setdefault((str(table), keys), []).append((str(fieldname), types[fieldname]))
+    for (table, keys), fields in checks.items():
+        out.extend(_check_fields(con, flat, table, keys, fields))
     return pl.DataFrame(out).sort("table", "field")
+
+
+def _unchecked(table: str, fieldname: str, cites: int) -> dict[str, Any]:
+    return {"table": table, "field": fieldname, "cites": cites, "resolved": 0, "matched": 0}
+
+
+def _matches(fieldname: str, ctype: str) -> str:
+    """SQL: citation ``c`` states what row ``t`` holds in ``fieldname`` (of type ``ctype``)."""
+    stated = f"TRY_CAST(c.value->>'$' AS {ctype})"
+    if ctype.startswith(("DECIMAL", "DOUBLE", "FLOAT", "INTEGER", "BIGINT")):
+        same = f'abs({stated}::DOUBLE - t."{fieldname}"::DOUBLE) < 1e-6'
+    else:
+        same = f'{stated} IS NOT DISTINCT FROM t."{fieldname}"'
+    blank = f"(coalesce(c.value::VARCHAR, 'null') = 'null' AND (t.\"{fieldname}\" IS NULL OR trim(t.\"{fieldname}\"::VARCHAR) = ''))"
+    return f"({same} OR {blank})"
+
+
+def _check_fields(
+    con: duckdb.DuckDBPyConnection,
+    flat: pl.DataFrame,
+    table: str,
+    keys: tuple[str, ...],
+    fields: list[tuple[str, str]],
+) -> list[dict[str, Any]]:
+    """Citations, rows found and values matching, per field of one table (one join)."""
+    schema, name = table.split(".")
+    on = " AND ".join(f"t.\"{k}\"::VARCHAR = c.key->>'{k}'" for k in keys)
+    # each field's name is bound ($1, $2...); identifiers come from the catalog
+    cases = " ".join(
+        f"WHEN ${i} THEN {_matches(f, ctype)}" for i, (f, ctype) in enumerate(fields, start=1)
+    )
+    sql = (
+        f'SELECT c.field, count(*) AS cites, count(t."{keys[0]}") AS resolved, '
+        f'count(*) FILTER (WHERE t."{keys[0]}" IS NOT NULL AND CASE c.field {cases} END) AS matched '
+        f'FROM cited c LEFT JOIN "{schema}"."{name}" t ON {on} GROUP BY c.field'
+    )
+    wanted = [f for f, _ in fields]
+    cited = flat.filter((pl.col("cited_table") == table) & pl.col("field").is_in(wanted)).select(
+        "field", "key", "value"
+    )
+    with registered(con, "cited", cited):
+        rows = {r[0]: r[1:] for r in con.execute(sql, wanted).fetchall()}
+    return [
+        {"table": table, "field": f, "cites": c, "resolved": r, "matched": m}
+        for f, (c, r, m) in ((f, rows[f]) for f in wanted)
+    ]
 
 
 def coverage(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
@@ -252,12 +274,21 @@ def briefed_win_rates(
     }
 
 
+@remembered  # the current briefings' statements: runs and imports change them, not decisions
+def _current_cites(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]:
+    # only the columns report reads: it is kept in memory between decisions
+    stmts, flat = _cites(con, None, current=True)
+    if not flat.is_empty():
+        flat = flat.select("cited_table", "field", "key", "value")
+    return stmts.drop("cites"), flat
+
+
 def report(con: duckdb.DuckDBPyConnection, definitions: Any) -> dict[str, Any]:
     """Statements and citations are those of the current briefings: a briefing older than
     its meeting's latest, or for a meeting already held, was checked when it was current,
     and its values against today's rows would count every later CRM change as a wrong
     citation (and cost a re-read of every citation ever stored)."""
-    stmts, flat = _cites(con, None, current=True)
+    stmts, flat = _current_cites(con)
     facts = stmts.filter(~pl.col("note"))
     checked = _verify(con, flat)
     total = int(checked["cites"].sum()) if not checked.is_empty() else 0

@@ -22,6 +22,7 @@ import polars as pl
 
 from revstack.data.identity import pairwise_scores
 from revstack.data.warehouse import frame, scalar
+from revstack.metrics.remembered import remembered
 from revstack.metrics.verdicts import ENRICH_VERDICTS, MERGE_VERDICTS
 
 __all__ = ["REVIEW_FIELDS", "defects_found", "pairs_to_review", "report"]
@@ -87,6 +88,12 @@ def _share(df: pl.DataFrame, by: list[str]) -> list[dict[str, Any]]:
     )
 
 
+_STATUS = """
+SELECT proposal_id, status FROM ops.proposals
+WHERE agent = 'crm_hygiene' AND action_type IN ('enrich_empty_field', 'correct_field')
+"""
+
+
 def report(con: duckdb.DuckDBPyConnection, definitions: Any = None) -> dict[str, Any]:
     """The hygiene agent's measures (see the module docstring); truth parts are None
     when the warehouse holds a real import."""
@@ -94,6 +101,23 @@ def report(con: duckdb.DuckDBPyConnection, definitions: Any = None) -> dict[str,
     if not int(scalar(con, _HAS_TRUTH) or 0):
         out["truth"] = None
         return out
+    # A decision moves only the proposals' statuses: what truth says of the clusters,
+    # the merges and the values is kept (metrics.remembered), the statuses read anew.
+    enrich = _enrich_verdicts(con)
+    if not enrich.is_empty():
+        enrich = enrich.join(frame(con, _STATUS), on="proposal_id", how="left")
+    out["truth"] = {
+        "duplicates": _duplicates(con),
+        "enrichment": _share(enrich, ["action_type", "field", "status"])
+        if not enrich.is_empty()
+        else [],
+        "defects": defects_found(con),
+    }
+    return out
+
+
+@remembered
+def _duplicates(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     run = scalar(con, _LATEST_RUN)
     dup: dict[str, Any] = {"run_id": run}
     for kind in ("accounts", "contacts"):
@@ -103,17 +127,15 @@ def report(con: duckdb.DuckDBPyConnection, definitions: Any = None) -> dict[str,
         )
     merges = frame(con, MERGE_VERDICTS)
     dup["merge_proposals"] = _share(merges, ["kind"]) if not merges.is_empty() else []
-    enrich = frame(con, ENRICH_VERDICTS)
-    out["truth"] = {
-        "duplicates": dup,
-        "enrichment": _share(enrich, ["action_type", "field", "status"])
-        if not enrich.is_empty()
-        else [],
-        "defects": defects_found(con),
-    }
-    return out
+    return dup
 
 
+@remembered
+def _enrich_verdicts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return frame(con, ENRICH_VERDICTS).drop("status")
+
+
+@remembered  # the proposals' keys and truth's defects: no decision changes them
 def defects_found(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
     """Per injected defect class: how many there are, how many the agent's proposals
     caught (recall) and, where every proposal of a kind claims that defect, how many of

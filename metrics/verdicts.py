@@ -23,6 +23,7 @@ import duckdb
 import polars as pl
 
 from revstack.data.warehouse import frame, scalar
+from revstack.metrics.remembered import remembered
 
 __all__ = ["ENRICH_VERDICTS", "MERGE_VERDICTS", "truth_verdicts"]
 
@@ -90,6 +91,7 @@ WHERE table_schema = 'truth' AND table_name IN ('entities', 'firmographics', 'de
 """
 
 
+@remembered  # a decision changes no verdict: it reads no column a decision writes
 def truth_verdicts(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """proposal_id, correct (True / False) for every proposal truth can judge; empty on a
     warehouse without the generator's truth."""

@@ -22,6 +22,7 @@ import polars as pl
 from revstack.agents.engine import wilson
 from revstack.data.warehouse import frame, scalar
 from revstack.metrics.hygiene import defects_found
+from revstack.metrics.remembered import remembered
 from revstack.metrics.verdicts import truth_verdicts
 
 __all__ = ["agent_quality"]
@@ -60,11 +61,16 @@ def _trend(rows: pl.DataFrame, until: dt.datetime | None) -> list[float | None]:
     return [None if weekly.get(w) is None else float(weekly[w]) for w in weeks]
 
 
+@remembered  # what truth judged, by agent and week: no decision changes it
+def _by_truth(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    verdicts = truth_verdicts(con).rename({"correct": "right_"})
+    return frame(con, _PROPOSED).join(verdicts, on="proposal_id")
+
+
 def agent_quality(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """One row per agent that has proposed anything (see the module doc)."""
     agents = frame(con, _AGENTS)["agent"].to_list()
-    verdicts = truth_verdicts(con).rename({"correct": "right_"})
-    by_truth = frame(con, _PROPOSED).join(verdicts, on="proposal_id")
+    by_truth = _by_truth(con)
     by_people = frame(con, _JUDGED)
     weeks = [*by_truth["week"].drop_nulls().to_list(), *by_people["week"].drop_nulls().to_list()]
     latest: dt.datetime | None = max(weeks, default=None)

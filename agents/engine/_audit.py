@@ -270,6 +270,11 @@ class ChainReport:
     rows: int  # rows verified before the first bad one (all of them when ok)
     first_bad_seq: int | None = None
     problem: str | None = None
+    # A good report from ``verify(..., checkpoint=True)`` can start a later check
+    # (``since``): the chain value after row ``rows``, and a checksum of rows 1..rows.
+    chain: str | None = None
+    checksum: int | None = None
+    rehashed_from: int = 1  # the first row this check re-hashed (``since``: the next one)
 
 
 class _Broken(Exception):
@@ -322,6 +327,13 @@ class _Block:
 
 
 _ROW = "SELECT hash FROM ops.audit_log WHERE seq = $seq"
+# Every column of every row up to a seq, as one number: DuckDB's 64-bit hash of each row,
+# summed (a sum, so a later checkpoint adds the rows after an earlier one). Not a
+# cryptographic digest: it tells whether the rows are still those that were re-hashed.
+_CHECKSUM = f"""
+SELECT count(*), coalesce(sum(hash({", ".join(_COLUMNS)})), 0)::HUGEINT FROM ops.audit_log
+WHERE seq > $after AND seq <= $upto
+"""
 _NEXT_PREV = "SELECT prev_hash FROM ops.audit_log WHERE seq = $seq + 1"
 # A decision by a person leaves a row by that person about the proposal; a decided
 # proposal without one means the log lost what the proposals table still holds.
@@ -369,6 +381,8 @@ def verify(
     *,
     chunk: int = 500_000,
     anchor: dict[str, Any] | None = None,
+    since: ChainReport | None = None,
+    checkpoint: bool = False,
 ) -> ChainReport:
     """Recompute every digest, block digest and link from the start; name the first bad row.
 
@@ -377,8 +391,32 @@ def verify(
     ``anchor`` (from ``anchor()``, kept outside the warehouse), the anchored row must
     still be there with its chain value: a log cut and rebuilt, head and all, is caught.
     Last, every proposal a person decided must have that person's row in the log.
+
+    ``since``, a good report of an earlier check made with ``checkpoint=True``: rows up
+    to its last are not re-hashed but compared with it (their count and checksum, and
+    the last one's chain value); any difference there and every row is re-hashed as
+    without ``since``, which names the first bad row, and if every row hashes right the
+    log was rewritten whole and the check fails all the same. Rows after it are
+    checked as above, and so are the head, the anchor and the decisions' rows.
+    ``checkpoint``: a good report carries what a later ``since`` compares with.
     """
-    chain, expected, after = GENESIS, 1, 0
+    chain, expected, after, total = GENESIS, 1, 0, 0
+    if since is not None:
+        if not _still(con, since):
+            whole = verify(con, chunk=chunk, anchor=anchor, checkpoint=checkpoint)
+            if not whole.ok:
+                return whole
+            # Every row hashes right, yet they are not the rows checked before: the log
+            # was rebuilt, hashes and all (what an anchor catches).
+            return ChainReport(
+                False,
+                0,
+                None,
+                f"rows 1-{since.rows} are not the rows an earlier check of this log "
+                "re-hashed (its checkpoint): the log was rewritten",
+            )
+        chain, expected, after = str(since.chain), since.rows + 1, since.rows
+        total = int(since.checksum or 0)
     block: _Block | None = None
     try:
         while part := con.execute(_SCAN, {"after": after, "n": chunk}).fetchall():
@@ -410,7 +448,30 @@ def verify(
             None,
             f"{missing:,} decided proposal(s) have no audit row of their decision ({first})",
         )
-    return ChainReport(True, expected - 1)
+    if not checkpoint:
+        return ChainReport(True, expected - 1)
+    start = since.rows if since is not None else 0
+    _, added = _checksum(con, start, expected - 1)
+    return ChainReport(
+        True, expected - 1, chain=chain, checksum=total + added, rehashed_from=start + 1
+    )
+
+
+def _checksum(con: duckdb.DuckDBPyConnection, after: int, upto: int) -> tuple[int, int]:
+    row = first_row(con, _CHECKSUM, {"after": after, "upto": upto})
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def _still(con: duckdb.DuckDBPyConnection, since: ChainReport) -> bool:
+    """Rows 1..since.rows are as they were when ``since`` re-hashed them (see verify)."""
+    if not since.ok or since.chain is None or since.checksum is None:
+        raise ValueError("since must be a good report of verify(..., checkpoint=True)")
+    if since.rows == 0:
+        return True
+    row = first_row(con, _ROW, {"seq": since.rows})
+    if row is None or row[0] != since.chain:
+        return False
+    return _checksum(con, 0, since.rows) == (since.rows, since.checksum)
 
 
 def _check_head(con: duckdb.DuckDBPyConnection, last: int, chain: str) -> None:

@@ -342,3 +342,82 @@ def test_a_big_block_hashed_in_parts_chains_exactly_as_documented(
     assert {r[-2] for r in block} == {chain}
     assert [r[-1] for r in block[:-1]] == digests[:-1]
     assert block[-1][-1] == _sha(chain + "".join(digests))
+
+
+def _rebuilt_with(con: duckdb.DuckDBPyConnection, change: str) -> None:
+    """Bypass the triggers as a tamperer would: rebuild the table, then change it."""
+    con.execute("CREATE TABLE ops.tmp AS SELECT * FROM ops.audit_log")
+    con.execute("DROP TABLE ops.audit_log")
+    con.execute("ALTER TABLE ops.tmp RENAME TO audit_log")
+    con.execute(change)
+
+
+def test_a_check_since_a_checkpoint_rehashes_the_new_rows_and_agrees_with_a_whole_check(
+    wh: Warehouse,
+) -> None:
+    with wh.transaction() as con:
+        append(con, _entries(20))
+    with wh.connect() as con:
+        first = verify(con, checkpoint=True)
+    with wh.transaction() as con:
+        append(con, _entries(5, start=20))
+    with wh.transaction() as con:
+        append(con, _entries(1, start=25))
+    with wh.connect() as con:
+        since = verify(con, since=first, checkpoint=True, chunk=4)
+        whole = verify(con, checkpoint=True)
+    assert (first.ok, first.rows, first.rehashed_from) == (True, 20, 1)
+    assert (since.ok, since.rows, since.rehashed_from) == (True, 26, 21)
+    # the checkpoint it leaves is the one a whole check leaves
+    assert (since.chain, since.checksum) == (whole.chain, whole.checksum)
+    with wh.connect() as con:
+        plain = verify(con)  # a report without a checkpoint cannot start a check
+    with pytest.raises(ValueError, match="good report"), wh.connect() as con:
+        verify(con, since=plain)
+
+
+@pytest.mark.parametrize(
+    ("change", "bad"),
+    [
+        ("UPDATE ops.audit_log SET after = '\"forged\"' WHERE seq = 23", 23),  # after it
+        ("UPDATE ops.audit_log SET after = '\"forged\"' WHERE seq = 7", 7),  # before it
+        ("UPDATE ops.audit_log SET actor = 'mallory' WHERE seq = 20", 20),  # its last row
+        ("DELETE FROM ops.audit_log WHERE seq = 4", 4),  # a row removed before it
+    ],
+)
+def test_tampering_is_found_by_a_check_since_a_checkpoint_as_by_a_whole_check(
+    wh: Warehouse, change: str, bad: int
+) -> None:
+    with wh.transaction() as con:
+        append(con, _entries(20))
+    with wh.connect() as con:
+        first = verify(con, checkpoint=True)
+    with wh.transaction() as con:
+        append(con, _entries(5, start=20))
+    with wh.connect() as con:
+        _rebuilt_with(con, change)
+        since = verify(con, since=first)
+        whole = verify(con)
+    assert not since.ok
+    assert since.first_bad_seq == bad
+    assert (since.first_bad_seq, since.problem) == (whole.first_bad_seq, whole.problem)
+
+
+def test_a_rewritten_log_whose_rows_all_hash_right_fails_the_check_since_a_checkpoint(
+    wh: Warehouse,
+) -> None:
+    """A log rebuilt from the start with every hash recomputed passes a whole check
+    without an anchor; against the checkpoint its rows are not the rows re-hashed."""
+    with wh.transaction() as con:
+        append(con, _entries(10))
+    with wh.connect() as con:
+        first = verify(con, checkpoint=True)
+        con.execute("CREATE TABLE ops.tmp AS SELECT * FROM ops.audit_log LIMIT 0")
+        con.execute("DROP TABLE ops.audit_log")
+        con.execute("ALTER TABLE ops.tmp RENAME TO audit_log")
+        con.execute("UPDATE ops.audit_head SET seq = 0, hash = $g", {"g": "0" * 64})
+        append(con, _entries(10, start=100))  # ten other rows, properly chained
+        assert verify(con).ok  # only an anchor or a checkpoint can tell
+        since = verify(con, since=first)
+    assert not since.ok and since.first_bad_seq is None
+    assert "rewritten" in (since.problem or "")

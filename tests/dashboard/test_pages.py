@@ -443,6 +443,55 @@ def test_the_chain_check_says_when_the_log_has_grown_and_checks_again_on_request
     assert "grown since" not in at.success[0].value
 
 
+def test_a_later_check_rehashes_only_new_rows_and_still_names_a_changed_early_row(
+    seeded: Warehouse, monkeypatch
+) -> None:
+    """The first check of this server process re-hashes every row; a later session's
+    starts from it; a row changed before that checkpoint is still named."""
+    at = _app(seeded, monkeypatch, who="rev")
+    at.switch_page("app_pages/audit.py").run()
+    assert "every row re-hashed" in at.success[0].value
+    first, second, *_ = _pending(seeded, "fill_employees")
+    decide(seeded, first, approve=True, by="rev")
+    later = _app(seeded, monkeypatch, who="rev")  # another session, after a decision
+    later.switch_page("app_pages/audit.py").run()
+    assert "on re-hashed, the earlier ones compared with their checksum" in (later.success[0].value)
+    with seeded.connect() as con:  # a tamperer rebuilds the table past its triggers
+        con.execute("CREATE TABLE ops.tmp AS SELECT * FROM ops.audit_log")
+        con.execute("DROP TABLE ops.audit_log")
+        con.execute("ALTER TABLE ops.tmp RENAME TO audit_log")
+        con.execute("UPDATE ops.audit_log SET actor = 'mallory' WHERE seq = 2")
+    decide(seeded, second, approve=True, by="rev")
+    third = _app(seeded, monkeypatch, who="rev")
+    third.switch_page("app_pages/audit.py").run()
+    assert not third.success
+    assert third.error[0].value.startswith("Hash chain broken at row 2: row content")
+
+
+def test_a_file_restored_from_a_backup_fails_until_the_whole_chain_is_checked(
+    seeded: Warehouse, monkeypatch, tmp_path
+) -> None:
+    import shutil
+
+    release_all()
+    shutil.copy(seeded.path, tmp_path / "backup.duckdb")
+    first, *_ = _pending(seeded, "fill_employees")
+    decide(seeded, first, approve=True, by="rev")
+    at = _app(seeded, monkeypatch, who="rev")
+    at.switch_page("app_pages/audit.py").run()  # the checkpoint: the log after the decision
+    assert "every row re-hashed" in at.success[0].value
+    release_all()
+    shutil.copy(tmp_path / "backup.duckdb", seeded.path)  # the log as it was before it
+    again = _app(seeded, monkeypatch, who="rev")
+    again.switch_page("app_pages/audit.py").run()
+    assert "the log was rewritten" in again.error[0].value
+    again.button(key="chain_whole").click().run()
+    assert "every row re-hashed" in again.success[0].value
+    later = _app(seeded, monkeypatch, who="rev")
+    later.switch_page("app_pages/audit.py").run()
+    assert later.success and not later.error
+
+
 def test_pages_hold_no_sql_and_never_import_duckdb() -> None:
     import re
 

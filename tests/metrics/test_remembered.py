@@ -1,0 +1,134 @@
+"""Figures kept across decisions (metrics.remembered) equal a fresh computation."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from revstack.agents.engine import decide
+from revstack.data.warehouse import Warehouse, frame, release_all
+from revstack.metrics import deal_prep, hygiene
+from revstack.metrics.calibration import calibration_summary, confidence_reliability
+from revstack.metrics.remembered import forget, inputs, remembering
+from revstack.metrics.reviewers import reviewer_accuracy
+from revstack.metrics.verdicts import truth_verdicts
+from revstack.metrics.weekly_review import agent_quality
+
+# What the Stack health, Threshold lab and Agents pages show from truth.
+FIGURES: dict[str, Callable[[Any], Any]] = {
+    "agent_quality": agent_quality,
+    "reviewer_accuracy": reviewer_accuracy,
+    "reliability": confidence_reliability,
+    "reliability_raw": lambda con: confidence_reliability(con, score="raw_confidence"),
+    "calibration_summary": calibration_summary,
+    "hygiene": hygiene.report,
+    "deal_prep": lambda con: deal_prep.report(con, None),
+}
+
+
+def _figures(wh: Warehouse, *, remember: bool) -> dict[str, Any]:
+    with wh.connect() as con:
+        if not remember:
+            return {name: fn(con) for name, fn in FIGURES.items()}
+        with remembering():
+            return {name: fn(con) for name, fn in FIGURES.items()}
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        if isinstance(a[name], pl.DataFrame):
+            assert a[name].equals(b[name]), name
+        else:
+            assert a[name] == b[name], name
+
+
+def _mine(small_run: Path, tmp_path: Path) -> Warehouse:
+    """small_run is shared by the session: a file to copy, never to write."""
+    path = tmp_path / "small.duckdb"
+    shutil.copy(small_run, path)
+    return Warehouse(path)
+
+
+@pytest.mark.slow
+def test_figures_after_decisions_equal_a_fresh_computation(small_run: Path, tmp_path: Path) -> None:
+    wh = _mine(small_run, tmp_path)
+    forget()
+    _figures(wh, remember=True)  # keeps truth's part as the page's first render would
+    with wh.connect() as con:
+        before = inputs(con)
+        verdicts = dict(truth_verdicts(con).iter_rows())
+        pending = frame(
+            con,
+            "SELECT proposal_id, action_type FROM ops.proposals WHERE status = 'pending' "
+            "ORDER BY proposal_id",
+        )
+    # decisions on proposals truth judges, right and wrong, and on enrichment values,
+    # whose statuses the hygiene measures count
+    judged = [p for p in pending["proposal_id"] if p in verdicts][:40]
+    enrich = pending.filter(pl.col("action_type").is_in(["enrich_empty_field", "correct_field"]))
+    chosen = list(dict.fromkeys(judged + enrich["proposal_id"].head(10).to_list()))
+    assert any(verdicts.get(p) is False for p in chosen) and any(verdicts.get(p) for p in chosen)
+    for i, pid in enumerate(chosen):
+        if i % 3 == 2:
+            decide(wh, pid, approve=False, by="rev", note="wrong")
+        else:
+            decide(wh, pid, approve=True, by="rev")
+    with wh.connect() as con:
+        assert inputs(con) == before  # a decision leaves what is kept as it was
+    kept = _figures(wh, remember=True)
+    forget()
+    fresh = _figures(wh, remember=False)
+    release_all()
+    _same(kept, fresh)
+    rev = kept["reviewer_accuracy"].filter(pl.col("reviewer") == "rev")
+    assert rev["decisions"][0] >= len(chosen)  # the decisions are in the figures
+
+
+@pytest.mark.slow
+def test_a_new_proposal_is_judged_though_verdicts_were_kept(
+    small_run: Path, tmp_path: Path
+) -> None:
+    wh = _mine(small_run, tmp_path)
+    forget()
+    with wh.connect() as con, remembering():
+        first = truth_verdicts(con)
+        merge = frame(
+            con,
+            "SELECT proposal_id FROM ops.proposals WHERE action_type = 'merge_accounts' "
+            "ORDER BY proposal_id LIMIT 1",
+        )["proposal_id"][0]
+        # what a run writes: one more proposal, the same merge under a new id
+        con.execute(
+            "CREATE TEMP TABLE one AS SELECT * FROM ops.proposals WHERE proposal_id = $p",
+            {"p": merge},
+        )
+        con.execute("UPDATE one SET proposal_id = 'new-merge', idempotency_key = 'new-merge'")
+        con.execute("INSERT INTO ops.proposals SELECT * FROM one")
+        again = truth_verdicts(con)
+    with wh.connect() as con:
+        fresh = truth_verdicts(con)
+    release_all()
+    forget()
+    assert "new-merge" not in set(first["proposal_id"])
+    assert again.sort("proposal_id").equals(fresh.sort("proposal_id"))
+    verdict = dict(fresh.iter_rows())
+    assert verdict["new-merge"] == verdict[merge]
+
+
+def test_nothing_is_kept_unless_remembering(wh: Warehouse) -> None:
+    from revstack.metrics import remembered
+
+    forget()
+    with wh.connect() as con:
+        truth_verdicts(con)
+    assert remembered._KEPT == {}
+    with wh.connect() as con, remembering():
+        truth_verdicts(con)
+    assert len(remembered._KEPT) == 1
+    forget()
