@@ -57,6 +57,12 @@ WHERE seq > $seq AND action NOT IN ('propose', 'shadow', 'task', 'read', 'defer'
 """
 # Schemas whose every write is an import or an engine change to a record (above).
 _SHARED_SCHEMAS = ("crm", "foundation")
+# The most rows of one table a run reads once and holds for the agents after the first.
+# A held read stays in memory under every later agent's own frames, so on a company the
+# size of the generated large one the held reads took one process well past what any
+# agent needs alone (docs/engine.md). A larger table is read by each agent alone, its own
+# columns only; every table of the generated mid company is under it.
+HOLD_UP_TO = 4_000_000
 
 
 def _among(any_of: Mapping[str, Sequence[Any]]) -> pl.Expr:
@@ -102,8 +108,15 @@ class SharedReads:
     tables are shared, since those are all their writes.
     """
 
-    def __init__(self, wants: Mapping[str, set[str] | str], readers: Mapping[str, int]) -> None:
+    def __init__(
+        self,
+        wants: Mapping[str, set[str] | str],
+        readers: Mapping[str, int],
+        *,
+        hold_up_to: int = HOLD_UP_TO,
+    ) -> None:
         self._wants = dict(wants)
+        self._hold_up_to = hold_up_to
         self._readers = dict(readers)  # agents still to run that may read each table
         self._frames: dict[str, pl.DataFrame] = {}
         self._keys: dict[str, tuple[str, ...]] = {}
@@ -115,8 +128,11 @@ class SharedReads:
         return sorted(self._frames)
 
     @classmethod
-    def for_run(cls, reads: Sequence[Mapping[str, Sequence[str] | str]]) -> SharedReads:
-        """Share the tables two or more of the run's agents (their ``reads``) may read."""
+    def for_run(
+        cls, reads: Sequence[Mapping[str, Sequence[str] | str]], *, hold_up_to: int = HOLD_UP_TO
+    ) -> SharedReads:
+        """Share the tables two or more of the run's agents (their ``reads``) may read,
+        each while it has at most ``hold_up_to`` rows."""
         union: dict[str, set[str] | str] = {}
         count: dict[str, int] = {}
         for grants in reads:
@@ -131,7 +147,9 @@ class SharedReads:
                     assert isinstance(have, set)
                     union[table] = have | set(cols)
         shared = {t for t in union if count[t] > 1}
-        return cls({t: union[t] for t in shared}, {t: count[t] for t in shared})
+        return cls(
+            {t: union[t] for t in shared}, {t: count[t] for t in shared}, hold_up_to=hold_up_to
+        )
 
     def finished(self, reads: Mapping[str, Sequence[str] | str]) -> None:
         """An agent with these grants has run: let go of what no agent still to run reads."""
@@ -158,6 +176,10 @@ class SharedReads:
             return None
         if table not in self._frames:
             schema, name = table.split(".")
+            if scalar(con, f'SELECT count(*) FROM "{schema}"."{name}"') > self._hold_up_to:
+                # Too large to hold for the next agents: each reads its own, as alone.
+                self._wants.pop(table)
+                return None
             want = self._wants[table]
             cols = [c for c in existing if want == ALL_COLUMNS or c in want]
             quoted = ", ".join(f'"{c}"' for c in cols)  # names from the catalog

@@ -129,3 +129,26 @@ def test_a_read_in_any_order_holds_the_same_rows(small_company: Warehouse) -> No
     via = _context(small_company, spec.name, spec.reads, shared)
     assert via.table("crm.activities", ordered=False).equals(ordered)
     release_all()
+
+
+def test_a_read_too_large_to_hold_is_each_agents_own(small_company: Warehouse) -> None:
+    """A table of more than ``hold_up_to`` rows is not read once and held for later agents
+    (memory on a large company); each agent still sees what it reads alone."""
+    agents = [s for s in specs() if s.factory is not None]
+    held = SharedReads.for_run([s.reads for s in agents])
+    none = SharedReads.for_run([s.reads for s in agents], hold_up_to=0)
+    compared = 0
+    for spec in agents:
+        alone = _context(small_company, spec.name, spec.reads, None)
+        for shared in (held, none):
+            ctx = _context(small_company, spec.name, spec.reads, shared)
+            for table in spec.reads:
+                if table.split(".")[0] not in ("crm", "foundation"):
+                    continue
+                assert ctx.table(table).equals(alone.table(table)), (spec.name, table)
+                compared += 1
+    release_all()
+    assert compared > 30
+    # at a limit of no rows, only an empty table is shared
+    assert "crm.activities" in held.held and "crm.activities" not in none.held
+    assert none.held == [t for t in held.held if t.startswith("foundation.")]
