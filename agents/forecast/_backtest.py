@@ -44,6 +44,7 @@ from revstack.agents.forecast._snapshot import (
     SnapshotDraws,
     draw_snapshot,
     segment_pits,
+    spread,
     summarise,
 )
 from revstack.agents.forecast._stored import as_read, model_key, seen_rows
@@ -693,7 +694,7 @@ def run_forecast(
                             _by_team(seg, raw.owner_draws.mean(axis=0)),
                             commit,
                             _by_team(seg, act),
-                            _spread(raw.owner_draws.sum(axis=1)),
+                            spread(raw.owner_draws.sum(axis=1)),
                             season_of(snap["period_start"]),
                         )
                     )
@@ -1104,12 +1105,6 @@ def _same_points(live: pl.DataFrame, first: dt.date, snaps: pl.DataFrame) -> pl.
 
 def _by_team(seg: Segments, per_owner: np.ndarray) -> np.ndarray:
     return np.bincount(seg.team_of, weights=per_owner, minlength=len(seg.teams))
-
-
-def _spread(total: np.ndarray) -> float:
-    """Half the 16-84% range: a standard deviation that one wild draw cannot inflate."""
-    lo, hi = np.quantile(total, [0.16, 0.84])
-    return float(hi - lo) / 2.0
 
 
 def _owner_commits(

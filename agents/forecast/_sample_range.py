@@ -35,7 +35,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from revstack.agents.forecast._calibrate import LevelMap
-from revstack.agents.forecast._snapshot import Segments, SnapshotDraws
+from revstack.agents.forecast._snapshot import Segments, SnapshotDraws, spread
 
 __all__ = ["stretch", "widen"]
 
@@ -46,10 +46,7 @@ _EDGE = 0.5 / 1000
 
 def _relative_spread(total: np.ndarray) -> float:
     mean = float(total.mean())
-    if mean <= 0:
-        return 0.0
-    lo, hi = np.quantile(total, [0.16, 0.84])
-    return float(hi - lo) / 2.0 / mean
+    return spread(total) / mean if mean > 0 else 0.0
 
 
 def stretch(draws: np.ndarray, sampled: np.ndarray) -> float | None:

@@ -18,7 +18,15 @@ from revstack.agents.forecast._calibrate import pit
 from revstack.agents.forecast._scores import crps_from_quantiles
 from revstack.agents.forecast._simulate import simulate
 
-__all__ = ["Segments", "SnapshotDraws", "draw_snapshot", "segment_pits", "summarise", "CRPS_LEVELS"]
+__all__ = [
+    "Segments",
+    "SnapshotDraws",
+    "draw_snapshot",
+    "segment_pits",
+    "spread",
+    "summarise",
+    "CRPS_LEVELS",
+]
 
 CRPS_LEVELS = np.arange(0.025, 1.0, 0.05)
 _DIRICHLET = 60.0  # how tightly new business follows the owners' usual shares
@@ -142,6 +150,12 @@ def _segment_draws(
 
 def _sum_to(seg: Segments, v: np.ndarray, kinds: tuple[str, ...]) -> np.ndarray:
     return _segment_draws(seg, v[None, :], kinds)[1][0]
+
+
+def spread(total: np.ndarray) -> float:
+    """Half the 16-84% range: a standard deviation that one wild draw cannot inflate."""
+    lo, hi = np.quantile(total, [0.16, 0.84])
+    return float(hi - lo) / 2.0
 
 
 def summarise(

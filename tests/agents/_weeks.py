@@ -13,6 +13,10 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+from revstack.agents.engine import Context
+from revstack.agents.forecast import _inputs
+from revstack.agents.registry import specs
+from revstack.contracts import load_definitions
 from revstack.data.warehouse import Warehouse, release_all
 
 # Children first: the records dated after the cut, and the deals created after it.
@@ -58,3 +62,14 @@ def carry_cache(src: Warehouse, dst: Warehouse) -> None:
         finally:
             con.execute("DETACH src")
     release_all()
+
+
+def forecast_inputs(wh: Warehouse, as_of: dt.datetime) -> _inputs.Inputs:
+    """What the forecast agent reads of ``wh`` as of ``as_of``."""
+    [spec] = [s for s in specs() if s.name == "forecast"]
+    ctx = Context(
+        wh, agent="forecast", reads=spec.reads, as_of=as_of, definitions=load_definitions(None)
+    )
+    inp = _inputs.load(ctx)
+    release_all()
+    return inp

@@ -11,13 +11,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from revstack.agents.engine import Context
-from revstack.agents.forecast import _backtest, _inputs, _sample
-from revstack.agents.registry import specs
-from revstack.contracts import load_definitions
+from revstack.agents.forecast import _backtest, _sample
 from revstack.data.generator import SCALES
 from revstack.data.inventory import data_as_of
-from revstack.data.warehouse import Warehouse, release_all
+from revstack.data.warehouse import Warehouse
+from tests.agents._weeks import forecast_inputs
 
 
 def _users(teams: int, per: int) -> pl.DataFrame:
@@ -52,21 +50,11 @@ def test_every_generated_company_below_the_large_one_replays_every_deal() -> Non
     assert SCALES["large"].opportunities > _sample.SAMPLE_ABOVE
 
 
-def _load(wh: Warehouse, as_of: dt.datetime) -> _inputs.Inputs:
-    [spec] = [s for s in specs() if s.name == "forecast"]
-    ctx = Context(
-        wh, agent="forecast", reads=spec.reads, as_of=as_of, definitions=load_definitions(None)
-    )
-    inp = _inputs.load(ctx)
-    release_all()
-    return inp
-
-
 @pytest.fixture(scope="module")
 def both(small_company: Warehouse) -> dict:
     with small_company.connect() as con:
         as_of = data_as_of(con)
-    inp = _load(small_company, as_of)
+    inp = forecast_inputs(small_company, as_of)
     # the small company has three teams: a sample of a third of its deals is one of them
     size = {"above": 0, "to": len(inp.deals) // 3}
     return {
@@ -159,13 +147,13 @@ def test_a_week_later_the_stored_rows_give_the_sampled_replays(
     from tests.agents._weeks import cut
 
     before, after = dt.datetime(2024, 2, 27, 8), dt.datetime(2024, 3, 5, 8)
-    first = _load(cut(small_company.path, tmp_path / "before.duckdb", before), before)
+    first = forecast_inputs(cut(small_company.path, tmp_path / "before.duckdb", before), before)
     size = {"above": 0, "to": len(first.deals) // 3}
     pre = _backtest.prepare(first, sample_size=size)
     kept = _states.Kept(
         first.as_of, _states.guard(first), _states.departed(first, first.as_of), pre["states"]
     )
-    later = _load(cut(small_company.path, tmp_path / "after.duckdb", after), after)
+    later = forecast_inputs(cut(small_company.path, tmp_path / "after.duckdb", after), after)
     weekly = _backtest.prepare(later, kept=kept, sample_size=size)
     replay = _backtest.prepare(later, sample_size=size)
     note = weekly["states_note"]

@@ -12,25 +12,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from revstack.agents.engine import Context
 from revstack.agents.forecast import _inputs, _periods, _states
-from revstack.agents.registry import specs
-from revstack.contracts import load_definitions
 from revstack.data.warehouse import Warehouse, release_all
-from tests.agents._weeks import cut
+from tests.agents._weeks import cut, forecast_inputs
 
 BEFORE, AFTER = dt.datetime(2024, 2, 27, 8), dt.datetime(2024, 3, 5, 8)
 _KEY = ["period_kind", "period_start", "offset"]
-
-
-def _inputs_of(wh: Warehouse, as_of: dt.datetime) -> _inputs.Inputs:
-    [spec] = [s for s in specs() if s.name == "forecast"]
-    ctx = Context(
-        wh, agent="forecast", reads=spec.reads, as_of=as_of, definitions=load_definitions(None)
-    )
-    inp = _inputs.load(ctx)
-    release_all()
-    return inp
 
 
 def _moments(inp: _inputs.Inputs) -> list[dt.datetime]:
@@ -55,7 +42,7 @@ def weeks(small_company: Warehouse, tmp_path_factory: pytest.TempPathFactory) ->
     tmp = tmp_path_factory.mktemp("states")
     before = cut(small_company.path, tmp / "before.duckdb", BEFORE)
     after = cut(small_company.path, tmp / "after.duckdb", AFTER)
-    return {"kept": _kept(_inputs_of(before, BEFORE)), "after": after.path}
+    return {"kept": _kept(forecast_inputs(before, BEFORE)), "after": after.path}
 
 
 def _edited(path: Path, tmp_path: Path, *sqls: str) -> _inputs.Inputs:
@@ -66,12 +53,12 @@ def _edited(path: Path, tmp_path: Path, *sqls: str) -> _inputs.Inputs:
         for sql in sqls:
             con.execute(sql, {"before": BEFORE})
     release_all()
-    return _inputs_of(wh, AFTER)
+    return forecast_inputs(wh, AFTER)
 
 
 @pytest.mark.slow
 def test_the_next_weeks_rows_are_a_full_replays(weeks: dict) -> None:
-    inp = _inputs_of(Warehouse(weeks["after"]), AFTER)
+    inp = forecast_inputs(Warehouse(weeks["after"]), AFTER)
     moments = _moments(inp)
     incr, note = _states.states_at(inp, moments, weeks["kept"])
     full, _ = _states.states_at(inp, moments, None)
@@ -91,7 +78,7 @@ def test_stored_rows_read_in_any_order_give_the_full_replays(weeks: dict) -> Non
         kept.as_of, kept.guard, kept.departed, kept.rows.sample(fraction=1.0, shuffle=True, seed=3)
     )
     assert not shuffled.rows.equals(kept.rows)
-    inp = _inputs_of(Warehouse(weeks["after"]), AFTER)
+    inp = forecast_inputs(Warehouse(weeks["after"]), AFTER)
     moments = _moments(inp)
     incr, note = _states.states_at(inp, moments, shuffled)
     full, _ = _states.states_at(inp, moments, None)
