@@ -10,6 +10,8 @@ import decimal
 import json
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -26,6 +28,8 @@ from revstack.data.errors import InputError
 from revstack.data.news import FeedFile, load_news
 from revstack.data.warehouse import Warehouse, frame, release_all
 from revstack.metrics.deal_prep import report, verify_citations
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _copy(src: Warehouse, dst: Path) -> Warehouse:
@@ -791,38 +795,17 @@ def test_a_batch_leaves_nothing_for_the_cyclic_collector() -> None:
     """A run builds briefings with the collector paused and turns it back on after; what a
     batch made must go by reference counts when it is dropped, or the first collection
     after the pause walks all of it (its numberings referred to themselves: 180k objects
-    on mid's weekly run)."""
-    import gc
-
-    from revstack.agents._cite import Cite, Note, Statement
-    from revstack.agents.deal_prep._batch import Batch
-
-    cites = [
-        Cite("crm.activities", (("activity_id", f"X{i}"),), "occurred_at", i) for i in range(50)
-    ]
-    items = [Statement.of("deal", "Many.", cites), Note("news", "No news.")]
-
-    def one_batch() -> None:
-        batch = Batch()
-        numbers = batch.add(items)
-        assert batch.render([("T", "S", numbers)]) and batch.payloads([numbers])
-
-    # Once before measuring: a first call's one-time set-up (a lazy import, a cache) may
-    # leave cycles of its own, and they are not what a batch leaves behind.
-    one_batch()
-    was = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    gc.set_debug(gc.DEBUG_SAVEALL)  # keep what the collection finds, to name it on failure
-    try:
-        one_batch()
-        gc.collect()
-        assert [type(o).__qualname__ for o in gc.garbage] == []
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        if was:
-            gc.enable()
+    on mid's weekly run). Measured in a child process that runs nothing else
+    (tests/agents/_batch_garbage.py): here, an earlier test's leftovers could drop cycles
+    of their own during the measurement."""
+    child = subprocess.run(
+        [sys.executable, "-m", "tests.agents._batch_garbage"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert child.returncode == 0, child.stderr
+    assert json.loads(child.stdout) == {}
 
 
 def test_rows_made_on_lookup_read_as_the_list_of_dicts() -> None:
