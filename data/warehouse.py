@@ -194,6 +194,9 @@ class _Handle:
 
     def close(self) -> None:
         """Close DuckDB's handle (it checkpoints), then let the next process in."""
+        # The idle timer holds this handle in its arguments: kept, the pair is a cycle
+        # that waits for the cyclic collector after the timer's thread ends.
+        self.idle_timer = None
         try:
             self.root.close()
         finally:

@@ -294,6 +294,36 @@ def test_a_ticket_left_by_a_process_that_died_waiting_does_not_block_the_line(
     assert _tickets(wh) == []
 
 
+@pytest.mark.parametrize("closed_by", ["idle timer", "release_all"])
+def test_a_closed_handle_goes_by_reference_counts(wh: Warehouse, closed_by: str) -> None:
+    """A handle closed by its idle timer or by ``release_all`` is freed with its last
+    reference, the collector paused: its timer holds it in its arguments, and a handle
+    that kept its timer made a cycle only the cyclic collector freed."""
+    import gc
+    import weakref
+
+    from revstack.data import warehouse
+
+    with wh.connect() as con:
+        con.execute("SELECT 1").fetchall()
+    handle = warehouse._HANDLES[str(wh.path.resolve())]
+    timer = handle.idle_timer
+    assert timer is not None  # the handle lingers, its timer running
+    freed = weakref.ref(handle)
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        if closed_by == "release_all":
+            release_all()  # cancels the timer, whose thread then ends
+        timer.join(10)  # else the timer fires after its linger and closes the handle
+        assert not timer.is_alive() and str(wh.path.resolve()) not in warehouse._HANDLES
+        del handle, timer
+        assert freed() is None
+    finally:
+        if was:
+            gc.enable()
+
+
 def test_a_registered_frame_reads_and_inserts_as_polars_own_registration_does() -> None:
     """``registered`` hands DuckDB polars' string views; what a query reads, and what an
     insert by name stores, is what registering the polars frame itself gives."""
