@@ -153,9 +153,17 @@ def _sum_to(seg: Segments, v: np.ndarray, kinds: tuple[str, ...]) -> np.ndarray:
 
 
 def spread(total: np.ndarray) -> float:
-    """Half the 16-84% range: a standard deviation that one wild draw cannot inflate."""
+    """Half the 16-84% range: a standard deviation that one wild draw cannot inflate.
+
+    Never less than half the mean absolute deviation. A total of a few lumpy deals can
+    be the same in most draws (one deal at 10%: nothing in nine draws of ten), so its
+    16-84% range is nothing while the total is far from certain, and an error counted
+    in units of nothing is counted in the hundred thousands (the combination's scale,
+    ``_combine``). For a normal total the floor is 0.4 of the range's half and for a
+    skewed sum of many deals less, so it binds only where the range has collapsed."""
     lo, hi = np.quantile(total, [0.16, 0.84])
-    return float(hi - lo) / 2.0
+    floor = float(np.abs(total - total.mean()).mean()) / 2.0
+    return max(float(hi - lo) / 2.0, floor)
 
 
 def summarise(

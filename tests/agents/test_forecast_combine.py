@@ -30,6 +30,7 @@ from revstack.agents.forecast._snapshot import (
     SnapshotDraws,
     draw_snapshot,
     segment_pits,
+    spread,
     summarise,
 )
 
@@ -107,6 +108,28 @@ def test_scale_is_the_company_error_in_units_of_the_spread() -> None:
     ]
     c = combine(past, prior_bias=1e9, prior_scale=2.0)
     assert c.scale == pytest.approx(np.sqrt((4.0 + 4.0 + 2.0) / 4.0))
+
+
+def test_a_total_of_one_lumpy_deal_still_has_a_spread_to_count_errors_in() -> None:
+    # One deal of 100 at 10%: nine draws in ten give nothing, so the 16-84% range is empty.
+    total = 100.0 * (np.random.default_rng(0).random(1000) < 0.1)
+    assert np.quantile(total, 0.16) == np.quantile(total, 0.84) == 0.0
+    unit = spread(total)
+    assert unit == pytest.approx(np.abs(total - total.mean()).mean() / 2.0) and unit > 5.0
+    # The deal came in once and not once: errors of about ten spreads, not of ninety
+    # million (the old unit, a floor of 1 in currency, made the scale about 60).
+    past = [
+        _rec([10.0], [NAN], [100.0], spread=unit),
+        _rec([10.0], [NAN], [0.0], spread=unit),
+    ]
+    assert 1.0 < combine(past, prior_bias=1e9).scale < 10.0
+
+
+def test_a_total_of_many_deals_keeps_half_its_16_84_range() -> None:
+    rng = np.random.default_rng(1)
+    for total in (rng.normal(100.0, 10.0, 4000), rng.gamma(1.0, 50.0, 4000)):
+        lo, hi = np.quantile(total, [0.16, 0.84])
+        assert spread(total) == (hi - lo) / 2.0
 
 
 TEAM_OF = np.array([0, 0, 1])
