@@ -81,6 +81,7 @@ bench: install
 	$(BIN)/python bench/bench_engine_floor.py
 	$(BIN)/python bench/bench_engine_instructions.py
 	$(BIN)/python bench/bench_commit_memory.py
+	$(BIN)/python bench/bench_expiry.py
 	$(BIN)/python bench/bench_dedupe.py --million
 	$(BIN)/python bench/bench_identity_lists.py --answers 20
 	$(BIN)/python bench/bench_concurrency.py
