@@ -471,3 +471,33 @@ def test_sanctioned_organisations_names_and_aliases_tuning_half_above_its_floors
     scores = _f1(res, tuning)
     assert res.method == "rules"
     assert scores["f1"] >= 0.25 and scores["precision"] >= 0.8, scores
+
+
+def test_single_letters_in_a_row_are_one_word_an_acronym_spaced_or_dotted() -> None:
+    # "D S M" and "E.I." are acronyms keyed in spaced or dotted; one letter alone stays
+    # a word ("F. Hoffmann-La Roche"), and letters beside a longer word are not joined
+    # to it.
+    names = [
+        "D S M IP Assets B.V.",
+        "DSM IP Assets",
+        "E.I. du Pont de Nemours",
+        "EI du Pont de Nemours",
+        "F. Hoffmann-La Roche AG",
+        "a b c d e f g h i j k l m n o p",
+        "J & J Snack Foods",
+        "I B M",
+    ]
+    frame = pl.DataFrame({"record_id": [str(i) for i in range(len(names))], "n": names})
+    got = prepare(frame, {"name": "n"})["name"].to_list()
+    assert got[0] == got[1] == "dsm ip assets"
+    assert got[2] == got[3] == "ei du pont de nemours"
+    assert got[4:] == [
+        "f hoffmann la roche",
+        "abcdefghijklmnop",
+        "j and j snack foods",
+        "ibm",
+    ]
+    # and blocking now meets them: the spaced acronym is no longer a name of its own
+    records = pl.DataFrame({"record_id": ["1", "2", "3"], "name": names[:2] + ["Acme"]})
+    _, clusters = _names_resolved(records)
+    assert clusters["1"] == clusters["2"] != clusters["3"]
