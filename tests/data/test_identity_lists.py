@@ -501,3 +501,23 @@ def test_single_letters_in_a_row_are_one_word_an_acronym_spaced_or_dotted() -> N
     records = pl.DataFrame({"record_id": ["1", "2", "3"], "name": names[:2] + ["Acme"]})
     _, clusters = _names_resolved(records)
     assert clusters["1"] == clusters["2"] != clusters["3"]
+
+
+def test_odd_words_spaced_and_spelt_otherwise_at_once_are_spelt_alike() -> None:
+    # As many words or not: the words only one side has, run together in their order,
+    # are one spelling of the other's ("al haramain" / "alharamayn"). A place among them
+    # is not read so ("austria" / "aus tralia"), as two places spelt alike are two.
+    names = [
+        "Sanabil Al Haramain Foundation",
+        "Sanabil Alharamayn Foundation",
+        "F. Hoffmann-La Roche AG",
+        "F. Hoffman LaRoche Ltd.",
+        "Zenith Austria Traders",
+        "Zenith Aus Tralia Traders",
+    ]
+    records = pl.DataFrame({"record_id": [str(i) for i in range(len(names))], "name": names})
+    levels, clusters = _names_resolved(records)
+    assert levels[("0", "1")] == "odd words spelt alike"
+    assert levels[("2", "3")] == "odd words spelt alike"
+    assert clusters["0"] == clusters["1"] and clusters["2"] == clusters["3"]
+    assert levels.get(("4", "5")) != "odd words spelt alike"
