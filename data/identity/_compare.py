@@ -41,9 +41,12 @@ class Comparison:
     extras: tuple[tuple[str, str], ...] = ()
     # The best level's weight is adjusted by how common the agreed value is (``<kind>_tf``).
     tf: bool = False
-    # The fallback rule set: levels >= strong agree strongly, >= weak somewhat.
+    # The fallback rule set: levels >= strong agree strongly, >= weak somewhat; levels
+    # >= spelt (when set) are one spelling of the same words, which the rule set counts
+    # above a strong agreement when the field is all there is to compare.
     strong: int = 0
     weak: int = 0
+    spelt: int = 0
 
     def case(self) -> str:
         k = len(self.levels)
@@ -162,6 +165,7 @@ _ORG_NAME = Comparison(
     ),
     strong=6,
     weak=2,
+    spelt=7,
 )
 
 

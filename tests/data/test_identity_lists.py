@@ -521,3 +521,26 @@ def test_odd_words_spaced_and_spelt_otherwise_at_once_are_spelt_alike() -> None:
     assert levels[("2", "3")] == "odd words spelt alike"
     assert clusters["0"] == clusters["1"] and clusters["2"] == clusters["3"]
     assert levels.get(("4", "5")) != "odd words spelt alike"
+
+
+def test_with_a_name_alone_one_spelling_of_the_same_words_is_surer_than_containment() -> None:
+    # Levels: exact, same words or spacing, odd words spelt alike (one spelling of the
+    # same words), then one name holding the other's words (a site and its
+    # organisation look so too), all strong. With a name alone the first three weigh
+    # more, so average linkage joins a name's spellings first; beside another field
+    # the points are as before (an exact name and another phone still do not link).
+    alone = comparisons_for({"name", "name_sorted"})
+    name = alone[0]
+    holds = [
+        lvl for lvl in range(1, len(name.levels) + 1) if name.label(lvl).startswith("one holds")
+    ]
+    spelt = [
+        lvl for lvl in range(1, len(name.levels) + 1) if name.label(lvl) == "odd words spelt alike"
+    ]
+    patterns = np.array([[len(name.levels)], spelt, holds])
+    p = rule_probability(patterns, alone)
+    assert p[0] == p[1] > p[2] >= 0.5
+    with_phone = comparisons_for({"name", "name_sorted", "phone"})
+    both = np.array([[spelt[0], -1], [holds[0], -1], [len(name.levels), 0]])
+    q = rule_probability(both, with_phone)
+    assert q[0] == q[1] >= 0.5 > q[2]
