@@ -328,8 +328,9 @@ def test_patent_applicants_names_alone_are_found_and_look_alike_groups_kept_apar
     pat = pl.read_csv(PATSTAT, infer_schema=False).rename(
         {"person_id": "record_id", "leuven_id": "entity_id"}
     )
-    # The tuning half (even ids), each distinct spelling once: measured 0.958 (P 1.000),
-    # 0.771 before the seat, the written-out forms, the long business words and the
+    # The tuning half (even ids), each distinct spelling once: measured 0.963 (P 1.000);
+    # 0.956 before the single letters joined and the odd words run together, 0.771 before
+    # the seat, the written-out forms, the long business words and the
     # words run together as written (docs/identity.md).
     tuning = pat.filter(pl.col("entity_id").cast(pl.Int64) % 2 == 0).unique(
         "person_name", keep="first", maintain_order=True
@@ -463,8 +464,10 @@ def test_sanctioned_organisations_names_and_aliases_tuning_half_above_its_floors
     """OFAC's sanctioned organisations (tests/fixtures/identity), each entry's name and
     its aliases: transliterations ("al-haramain" / "alharamein"), forms in other
     languages, acronyms and other names altogether, most of which no name matcher can
-    join. The tuning half (even entry numbers): measured F1 0.258 (P 0.822, R 0.153);
-    0.233 before Russia's legal forms were read as forms (docs/identity.md)."""
+    join. The tuning half (even entry numbers): measured F1 0.271 (P 0.822, R 0.162);
+    0.258 before a name alone's spellings scored above containment, the odd words run
+    together and single letters joined, 0.233 before Russia's legal forms were read as
+    forms (docs/identity.md)."""
     sdn = pl.read_csv(SANCTIONS, infer_schema=False).rename({"ent_num": "entity_id"})
     tuning = sdn.filter(pl.col("entity_id").cast(pl.Int64) % 2 == 0)
     res = resolve(tuning, {"name": "name"})
