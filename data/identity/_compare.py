@@ -41,9 +41,12 @@ class Comparison:
     extras: tuple[tuple[str, str], ...] = ()
     # The best level's weight is adjusted by how common the agreed value is (``<kind>_tf``).
     tf: bool = False
-    # The fallback rule set: levels >= strong agree strongly, >= weak somewhat.
+    # The fallback rule set: levels >= strong agree strongly, >= weak somewhat; levels
+    # >= spelt (when set) are one spelling of the same words, which the rule set counts
+    # above a strong agreement when the field is all there is to compare.
     strong: int = 0
     weak: int = 0
+    spelt: int = 0
 
     def case(self) -> str:
         k = len(self.levels)
@@ -77,6 +80,11 @@ _PLACE_WORDS = "[" + ", ".join(f"'{w}'" for w in PLACE_WORDS) + "]"
 # A word held by one name in 2^_RESIDUAL of the list is about the most one side may add;
 # the shared words must say at least as much as a word one name in 2^_SHARED_MIN holds.
 _RESIDUAL = 1.0
+# A name's words the other lacks, in the order written, run together.
+_GLUED = (
+    "array_to_string([x FOR x IN string_split({a}.name, ' ')"
+    " IF NOT list_contains(string_split({b}.name, ' '), x)], '')"
+)
 # How many words a name has.
 _WORDS = "len(string_split({}_name, ' '))"
 _SHARED_MIN = 7.5
@@ -102,14 +110,23 @@ _ORG_NAME = Comparison(
         # "second street grill" / "grille", "genearl elcetric" / "general electric": as many
         # odd words on each side, four letters or more, each spelt like one on the other;
         # not a place for another ("shell austria" / "shell australia" are two companies).
+        # Or as many words or not, the odd words run together in their order are spelt
+        # alike, six letters or more and no place among them: spaced and spelt otherwise
+        # at once ("al haramain foundation" / "alharamayn foundation", "hoffmann la roche"
+        # / "hoffman laroche").
         (
             "odd words spelt alike",
-            "len(tw_lres) >= 1 AND len(tw_lres) = len(tw_rres)"
+            "(len(tw_lres) >= 1 AND len(tw_lres) = len(tw_rres)"
             " AND list_min([length(a) FOR a IN tw_lres]) >= 4"
             f" AND NOT (list_has_any(tw_lres, {_PLACE_WORDS})"
             f" AND list_has_any(tw_rres, {_PLACE_WORDS}))"
             f" AND list_bool_and([list_max([{JW}(a, b) FOR b IN tw_rres]) >= 0.88"
-            " FOR a IN tw_lres])",
+            " FOR a IN tw_lres]))"
+            " OR (len(tw_lres) >= 1 AND len(tw_rres) >= 1 AND len(tw_lres) <> len(tw_rres)"
+            " AND least(length(tw_lglued), length(tw_rglued)) >= 6"
+            f" AND NOT (list_has_any(tw_lres, {_PLACE_WORDS})"
+            f" OR list_has_any(tw_rres, {_PLACE_WORDS}))"
+            f" AND {JW}(tw_lglued, tw_rglued) >= 0.9)",
         ),
         # "cps mcpherson james b" / "mcpherson": all that one name says, the other says too,
         # and what they share is rare (in a small list, a word only the two names hold).
@@ -140,11 +157,15 @@ _ORG_NAME = Comparison(
         ),
         ("tw_lres", "[x.t FOR x IN l.name_tw IF NOT list_contains(r.name_tw, x)]"),
         ("tw_rres", "[x.t FOR x IN r.name_tw IF NOT list_contains(l.name_tw, x)]"),
+        # Each side's odd words in the order written, run together.
+        ("tw_lglued", _GLUED.format(a="l", b="r")),
+        ("tw_rglued", _GLUED.format(a="r", b="l")),
         # The weight of the words only one side has, on the side with less of it.
         ("tw_left", "least(l.name_wsum, r.name_wsum) - tw_shared"),
     ),
     strong=6,
     weak=2,
+    spelt=7,
 )
 
 

@@ -282,19 +282,34 @@ _FORM_WORDS = (
 _LEADING_FORM = r"(?i)^\s*(?:n\.\s*v\.?|n\s+v|b\.\s*v\.?|b\s+v)\s+(\S)"
 
 
+def _letters_joined(folded: pl.Expr) -> pl.Expr:
+    """Two or more single letters in a row are one word: an acronym keyed in spaced or
+    dotted ("D S M IP Assets", "E.I. du Pont") is the acronym ("dsm ip assets", "ei du
+    pont", "I B M" -> "ibm"). Each pass joins neighbouring runs two by two (a marked
+    letter stays marked when joined), so four passes join runs of up to sixteen letters."""
+    marked = folded.str.replace_all(r"\b([a-z])\b", "$1\x00")
+    # company_key has already joined the last two letters of a name ("I B M" -> "i bm")
+    marked = marked.str.replace(r"(\x00 [a-z]{2})$", "$1\x00")
+    for _ in range(4):
+        marked = marked.str.replace_all(r"\x00 ([a-z]+)\x00", "$1\x00")
+    return marked.str.replace_all("\x00", "")
+
+
 def org_key(expr: pl.Expr) -> pl.Expr:
     """An organisation name folded, its legal forms and seat gone, its words as written."""
     # A possessive goes, other apostrophes join: "Art's Deli" -> "art deli", "O'Hare" ->
     # "ohare", never "art s deli".
-    return company_key(
-        expr.cast(pl.String)
-        .str.replace(_HOSTNAME, "$1")
-        .str.replace(_LEADING_FORM, "$1")
-        .str.replace(_SEAT, "$1")
-        .str.replace_all(_SPELT_FORMS, " ")
-        .str.replace_all(_FORM_WORDS, " ")
-        .str.replace_all(r"(?i)['\u2019`]s\b", "")
-        .str.replace_all(r"['\u2019`]", "")
+    return _letters_joined(
+        company_key(
+            expr.cast(pl.String)
+            .str.replace(_HOSTNAME, "$1")
+            .str.replace(_LEADING_FORM, "$1")
+            .str.replace(_SEAT, "$1")
+            .str.replace_all(_SPELT_FORMS, " ")
+            .str.replace_all(_FORM_WORDS, " ")
+            .str.replace_all(r"(?i)['\u2019`]s\b", "")
+            .str.replace_all(r"['\u2019`]", "")
+        )
     )
 
 

@@ -11,6 +11,10 @@ decides each pair by these rules, the same for every list:
 - every comparison's levels are in three tiers: strong agreement (the best levels),
   some agreement, and disagreement ("different"); a missing field counts nothing;
 - points: a strong name agreement +2, some name agreement +1, a name that differs -3;
+  with a name alone, one spelling of the same words (exact, the same words or spacing,
+  the odd words spelt alike) +3: such a pair is surer than one name holding the
+  other's words (a site and its organisation look like that), and average linkage then
+  joins the spellings of a name before it weighs a longer or shorter name against them;
   a strong identifier (address, phone, e-mail, domain, zip, city) +2, some +1, a
   different one -1; the address, zip and city say where, once: of their agreements
   only the best counts (two companies in one building share all three);
@@ -89,6 +93,8 @@ def rule_points(patterns: np.ndarray, comparisons: list[Comparison]) -> np.ndarr
         name = c.kind in _NAME_KINDS
         parts[:, k] = np.where(g >= c.strong, 2.0, np.where(g >= c.weak, 1.0, 0.0)) * (g > 0)
         parts[:, k] += np.where(g == 0, -3.0 if name else -1.0, 0.0)
+        if len(comparisons) == 1 and c.spelt:
+            parts[:, k] += np.where(g >= c.spelt, 1.0, 0.0)
     points = parts.sum(axis=1)
     for group in agree_groups([c.kind for c in comparisons]):
         pos = np.maximum(parts[:, list(group)], 0.0)
