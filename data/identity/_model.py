@@ -17,6 +17,7 @@ distinct comparison patterns with their counts, so its cost does not grow with p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -75,26 +76,35 @@ class FellegiSunter:
         rp, rc = random_pairs
         self.u_ = [_distribution(rp[:, k], rc.astype(float), n_levels[k]) for k in range(k_count)]
         estimates: list[list[np.ndarray]] = [[] for _ in range(k_count)]
-        self.sessions_ = []
+        self.sessions_: list[dict[str, Any]] = []
         for s in sessions:
             active = [k for k in range(k_count) if k not in s.fixed]
             if not active or s.counts.sum() < 20:
                 continue
             m, lam, it = self._em(s.patterns, s.counts, active, n_levels)
+            converged = it < self.max_iter
             self.sessions_.append(
                 {
                     "fixed": s.fixed,
                     "pairs": int(s.counts.sum()),
                     "lambda": lam,
                     "iterations": it,
-                    "converged": it < self.max_iter,
+                    "converged": converged,
                 }
             )
-            for k in active:
-                estimates[k].append(m[k])
+            # A session EM did not settle (a few dozen pairs can drift for ever) says
+            # nothing to trust, and the other sessions may still say all there is.
+            if converged:
+                for k in active:
+                    estimates[k].append(m[k])
+        # Comparisons no settled session estimated (every rule used them, or their
+        # sessions drifted): EM over every candidate pair, which must settle itself.
+        self.unsettled_: list[int] = []
         missing = [k for k in range(k_count) if not estimates[k]]
-        if missing:  # no session could estimate these (every rule used them): use all pairs
-            m, _, _ = self._em(*candidates, list(range(k_count)), n_levels)
+        if missing:
+            m, _, it = self._em(*candidates, list(range(k_count)), n_levels)
+            if it >= self.max_iter:
+                self.unsettled_ = missing
             for k in missing:
                 estimates[k].append(m[k])
         self.m_ = [np.mean(e, axis=0) for e in estimates]

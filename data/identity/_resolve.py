@@ -27,7 +27,7 @@ from revstack.data.identity._compare import (
 from revstack.data.identity._labels import apply_shifts, learn_shifts
 from revstack.data.identity._model import FellegiSunter, Session
 from revstack.data.identity._prepare import prepare
-from revstack.data.identity._rules import cannot_learn, rule_probability
+from revstack.data.identity._rules import cannot_learn, rule_probability, unsettled_sessions
 from revstack.data.identity._terms import add_term_columns
 from revstack.data.progress import Progress, report
 from revstack.data.warehouse import scratch
@@ -41,9 +41,10 @@ STORE_FORMAT = 1
 # 3: a name's "& Co." folded as a legal form, so stored names are keyed again; both
 # 2026-12-06; 4: a place's agreements count once, 2026-12-07; 5: single letters in a row
 # joined, so stored names are keyed again, and a name alone's spellings scored above
-# containment by the rule set, 2026-12-07): a model stored before is estimated again (a
-# full run), not reused.
-MODEL_VERSION = 5
+# containment by the rule set, 2026-12-07; 6: a training session EM cannot settle left
+# out of the estimates rather than the model, 2026-12-07): a model stored before is
+# estimated again (a full run), not reused.
+MODEL_VERSION = 6
 # Pairs under this probability are not stored: they link nothing and change no
 # confidence (clustering leaves them out of both), and they are most of the candidate
 # pairs (176k of 187k on mid's accounts).
@@ -450,7 +451,8 @@ def resolve(
         [r.name for r in rules],
         prepared,
         method="rules" if by_rules else "model",
-        warnings=warnings + (["fell back to the documented rule set"] if by_rules else []),
+        warnings=warnings
+        + (["fell back to the documented rule set"] if by_rules else unsettled_sessions(model)),
         label_shifts=shifts,
         signature=_signature(fields, comparisons, rules, settings),
         state=fingerprints(records, fields).join(

@@ -33,11 +33,24 @@ import numpy as np
 from revstack.data.identity._compare import Comparison, agree_groups
 from revstack.data.identity._model import FellegiSunter
 
-__all__ = ["cannot_learn", "rule_points", "rule_probability"]
+__all__ = ["cannot_learn", "rule_points", "rule_probability", "unsettled_sessions"]
 
 _NAME_KINDS = ("name", "person")
 # More expected duplicate pairs per record than this is not a list, it is one entity.
 _MAX_PAIRS_PER_RECORD = 5.0
+
+
+def unsettled_sessions(model: FellegiSunter) -> list[str]:
+    """A note (not a reason to fall back) when some training sessions did not settle and
+    the model was estimated from the others."""
+    stuck = [s for s in model.sessions_ if not s["converged"]]
+    if not stuck:
+        return []
+    return [
+        f"EM did not converge in {model.max_iter} iterations in {len(stuck)} of "
+        f"{len(model.sessions_)} training sessions ({sum(s['pairs'] for s in stuck):,} "
+        "pairs): the model was estimated from the others"
+    ]
 
 
 def cannot_learn(
@@ -59,11 +72,11 @@ def cannot_learn(
             f"only one field ({comparisons[0].kind}) to compare: EM cannot tell matching "
             "pairs from non-matching ones with one field"
         )
-    stuck = [s for s in model.sessions_ if not s["converged"]]
-    if stuck:
+    if model.unsettled_:
+        kinds = ", ".join(comparisons[k].kind for k in model.unsettled_)
         reasons.append(
-            f"EM did not converge in {model.max_iter} iterations in {len(stuck)} of "
-            f"{len(model.sessions_)} training sessions"
+            f"EM did not converge in {model.max_iter} iterations for {kinds}: no training "
+            "session that settled estimated it, nor all candidate pairs together"
         )
     expected = model.lambda_ * total_pairs
     if expected > _MAX_PAIRS_PER_RECORD * n_records:
