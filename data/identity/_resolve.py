@@ -42,8 +42,9 @@ STORE_FORMAT = 1
 # 2026-12-06; 4: a place's agreements count once, 2026-12-07; 5: single letters in a row
 # joined, so stored names are keyed again, and a name alone's spellings scored above
 # containment by the rule set, 2026-12-07; 6: a training session EM cannot settle left
-# out of the estimates rather than the model, 2026-12-07): a model stored before is
-# estimated again (a full run), not reused.
+# out of the estimates rather than the model, and a pair with nothing but its
+# organisation name to compare scored as a names-only list's pair is, 2026-12-07): a
+# model stored before is estimated again (a full run), not reused.
 MODEL_VERSION = 6
 # Pairs under this probability are not stored: they link nothing and change no
 # confidence (clustering leaves them out of both), and they are most of the candidate
@@ -697,6 +698,24 @@ def _tf_adjust(
     return adjust
 
 
+def _name_alone(g: np.ndarray, comparisons: list[Comparison]) -> tuple[int, np.ndarray] | None:
+    """The organisation name's column and the pairs that have nothing else to compare
+    (every other field missing on one side), or None.
+
+    Such a pair is a pair of a names-only list, and is decided as one is (the rule set's
+    names-alone points). The model would weigh its name against a prior learnt over pairs
+    that mostly have more to go on: in a list a third duplicated, "Apple" / "Apple LLC"
+    with one website missing stayed under 0.5 while every pair with both websites linked
+    (docs/identity.md, Names with websites). A person's name alone is left to the model:
+    many people share one."""
+    org = [k for k, c in enumerate(comparisons) if "name_sorted" in c.columns]
+    if not org or len(comparisons) == 1:
+        return None
+    others = [k for k in range(len(comparisons)) if k != org[0]]
+    alone: np.ndarray = np.all(g[:, others] < 0, axis=1)
+    return (org[0], alone) if alone.any() else None
+
+
 def _score(
     pairs: pl.DataFrame, model: FellegiSunter, comparisons: list[Comparison], *, rules: bool
 ) -> pl.DataFrame:
@@ -714,6 +733,11 @@ def _score(
     else:
         weight = model.match_weight(g, _tf_adjust(pairs, g, model, comparisons))
         p = 1.0 / (1.0 + np.exp2(-np.clip(weight, -60, 60)))
+        name_alone = _name_alone(g, comparisons)
+        if name_alone is not None:
+            k, alone = name_alone
+            p = np.where(alone, rule_probability(g[:, [k]], [comparisons[k]]), p)
+            weight = np.where(alone, np.log2(p / (1 - p)), weight)
     return pairs.with_columns(
         match_weight=pl.Series(weight).round(3),
         probability=pl.Series(p),

@@ -3,6 +3,7 @@ falls back on when its model cannot learn, term weights, and addresses."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -591,3 +592,25 @@ def test_with_a_name_alone_one_spelling_of_the_same_words_is_surer_than_containm
     both = np.array([[spelt[0], -1], [holds[0], -1], [len(name.levels), 0]])
     q = rule_probability(both, with_phone)
     assert q[0] == q[1] >= 0.5 > q[2]
+
+
+def test_a_duplicate_missing_its_website_is_found_by_its_name(shared_data: Path) -> None:
+    """Real company names (Fortune 500), every third one keyed in twice, the second
+    record with a legal form and, for half of those, no website: a pair with nothing but
+    the name to compare is decided as a names-only list is, not left under the prior."""
+    f500 = pl.read_csv(shared_data / "fortune500" / "fortune500.csv", infer_schema=False)
+    rows = []
+    for i, (name, site) in enumerate(f500.select("company_name", "website").iter_rows()):
+        rows.append((f"{i}a", name.strip(), site, str(i)))
+        if i % 3 == 0:
+            rows.append((f"{i}b", f"{name.strip()} Inc.", None if i % 2 else site, str(i)))
+    records = pl.DataFrame(rows, schema=["record_id", "name", "website", "entity_id"], orient="row")
+    res = resolve(records, {"name": "name", "domain": "website"})
+    assert res.method == "model"
+    clusters = dict(res.clusters.select("record_id", "cluster_id").iter_rows())
+    twice = [i for i in range(len(f500)) if i % 3 == 0]
+    no_site = [i for i in twice if i % 2]
+    found = [i for i in no_site if clusters[f"{i}a"] == clusters[f"{i}b"]]
+    assert len(found) >= 0.95 * len(no_site), (len(found), len(no_site))
+    scores = _f1(res, records)
+    assert scores["precision"] >= 0.99 and scores["recall"] >= 0.95, scores
