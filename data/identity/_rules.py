@@ -46,10 +46,15 @@ def unsettled_sessions(model: FellegiSunter) -> list[str]:
     stuck = [s for s in model.sessions_ if not s["converged"]]
     if not stuck:
         return []
+    rest = (
+        "every candidate pair together"
+        if len(stuck) == len(model.sessions_)
+        else "the others (and every candidate pair for a field none of them learns)"
+    )
     return [
         f"EM did not converge in {model.max_iter} iterations in {len(stuck)} of "
         f"{len(model.sessions_)} training sessions ({sum(s['pairs'] for s in stuck):,} "
-        "pairs): the model was estimated from the others"
+        f"pairs): the model was estimated from {rest}"
     ]
 
 

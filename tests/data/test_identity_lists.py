@@ -59,7 +59,7 @@ def test_name_address_and_city_find_the_duplicates(restaurants: pl.DataFrame) ->
     # estimated from the others rather than the whole list given to the rules, and the
     # resolution says so.
     assert res.method == "model"
-    assert [w for w in res.warnings if "estimated from the others" in w], res.warnings
+    assert [w for w in res.warnings if "the model was estimated from" in w], res.warnings
 
 
 def test_sessions_that_do_not_settle_are_left_out_of_the_estimates() -> None:
@@ -99,8 +99,12 @@ def test_em_that_does_not_converge_falls_back_to_the_rules_and_says_so(
     assert cannot_learn(model, comps, n_records=1000, total_pairs=499_500, sure_pairs=0) == []  # type: ignore[arg-type]
     assert unsettled_sessions(model) == [  # type: ignore[arg-type]
         "EM did not converge in 100 iterations in 1 of 2 training sessions (60 pairs): "
-        "the model was estimated from the others"
+        "the model was estimated from the others (and every candidate pair for a field "
+        "none of them learns)"
     ]
+    model.sessions_[1]["converged"] = False
+    assert unsettled_sessions(model)[0].endswith("estimated from every candidate pair together")  # type: ignore[arg-type]
+    model.sessions_[1]["converged"] = True
     # A field no settled EM estimated: the rules decide.
     model.unsettled_ = [1]
     assert cannot_learn(model, comps, 1000, 499_500, 0) == [  # type: ignore[arg-type]
