@@ -11,9 +11,10 @@ stderr.
 
 The company is generated and cut in a child process too, so this process does not keep
 the generator's memory beside the runs. A run's peak RSS is the child's own high-water
-mark (VmHWM), sampled while it runs: wait4's ``ru_maxrss`` is not, since a child started
-by vfork and exec inherits its parent's high-water mark (a parent that once peaked at
-13 GB reports every child at 13 GB or more).
+mark (VmHWM), sampled while it runs, or wait4's ``ru_maxrss`` where that is above this
+process's own peak: a child started by vfork and exec inherits its parent's high-water
+mark (a parent that once peaked at 13 GB sees every child at 13 GB or more), so below
+that wait4's figure says nothing of the child.
 
 ``--keep DIR`` keeps the cut company before the first run with the replay's side file
 (``DIR/start.duckdb``, ``DIR/company.duckdb``) and the warehouse just before the weekly
@@ -91,6 +92,7 @@ def _run(db: Path, label: str) -> dict:
     (from wait4) and peak RSS (the child's own VmHWM, sampled)."""
     _say(f"{label}: revstack run --schedule on {db.name}")
     clock = time.perf_counter()
+    inherited = _hwm_kib()  # what wait4 reports for the child at least
     proc = subprocess.Popen(
         [str(_REVSTACK), "run", "--schedule", "--json", "--db", str(db)],
         stdout=subprocess.PIPE,
@@ -120,7 +122,9 @@ def _run(db: Path, label: str) -> dict:
     return {
         "wall": wall,
         "cpu": usage.ru_utime + usage.ru_stime,
-        "peak_gb": seen[0] / 1024**2,
+        # Above what it inherited, wait4's figure is the child's own, and it sees the
+        # last half second before the exit, which the samples cannot.
+        "peak_gb": max(seen[0], usage.ru_maxrss if usage.ru_maxrss > inherited else 0) / 1024**2,
         "results": results,
         "metadata": {a: json.loads(m or "{}") for a, m in md.iter_rows()},
     }
@@ -178,10 +182,10 @@ def main() -> None:
             shutil.copy(args.from_ / "weekly.duckdb", db)
             print(f"weekly run of {args.from_}")
         else:
-            print(f"{args.scale} seed {args.seed}, as of {args.as_of}, cut back {args.weeks} weeks")
             wh = Warehouse(db)
             if args.from_start:
-                print(f"first and weekly run from {args.from_start}")
+                # The company is whatever the kept start is: --scale and --seed say nothing.
+                print(f"first and weekly run from {args.from_start}, as of {args.as_of}")
                 scratch = tempfile.TemporaryDirectory(prefix="revstack-replay-")
                 side = Path(scratch.name) / "company.duckdb"
                 shutil.copy(args.from_start / "company.duckdb", side)
@@ -189,6 +193,10 @@ def main() -> None:
                 at = dt.datetime.combine(args.as_of, dt.time()) - dt.timedelta(weeks=args.weeks)
                 replay = Replay(wh, side, at, scratch)
             else:
+                print(
+                    f"{args.scale} seed {args.seed}, as of {args.as_of}, "
+                    f"cut back {args.weeks} weeks"
+                )
                 clock = time.perf_counter()
                 _say(f"generating {args.scale} seed {args.seed} and cutting it back")
                 scratch = tempfile.TemporaryDirectory(prefix="revstack-replay-")
