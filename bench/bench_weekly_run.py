@@ -9,6 +9,13 @@ the first run's memory helps the second. Prints per agent seconds and the run's
 status, each run's wall time and peak RSS, and the forecast's cache note; progress on
 stderr.
 
+The company is generated and cut in a child process too, so this process does not keep
+the generator's memory beside the runs. A run's peak RSS is the child's own high-water
+mark (VmHWM), sampled while it runs, or wait4's ``ru_maxrss`` where that is above this
+process's own peak: a child started by vfork and exec inherits its parent's high-water
+mark (a parent that once peaked at 13 GB sees every child at 13 GB or more), so below
+that wait4's figure says nothing of the child.
+
 ``--keep DIR`` keeps the cut company before the first run with the replay's side file
 (``DIR/start.duckdb``, ``DIR/company.duckdb``) and the warehouse just before the weekly
 run (``DIR/weekly.duckdb``). ``--from DIR`` times the weekly run again on a copy of the
@@ -26,11 +33,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -47,19 +56,57 @@ def _say(msg: str) -> None:
     print(f"[{dt.datetime.now():%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
 
 
+def _hwm_kib(pid: int | str = "self") -> int:
+    """A process's resident high-water mark (VmHWM, KiB); 0 once it has gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
+def _watch_hwm(pid: int, done: threading.Event, seen: list[int]) -> None:
+    # VmHWM only grows, so the last reading before the child exits is its peak (short of
+    # growth in the final half second).
+    while not done.wait(0.5):
+        seen[0] = max(seen[0], _hwm_kib(pid))
+
+
+def _generate_and_cut(
+    db: Path, side: Path, scale: str, seed: int, as_of: dt.date, weeks: int
+) -> dt.datetime:
+    """In a child process: generate the company into ``db``, cut it back, and move the
+    replay's side file to ``side``; returns the moment the warehouse stands at."""
+    replay = Replay.start(Warehouse(db), scale=scale, seed=seed, as_of=as_of, weeks=weeks)
+    release_all()
+    shutil.move(replay.source, side)
+    replay.close()
+    return replay.at
+
+
 def _run(db: Path, label: str) -> dict:
-    """`revstack run --schedule --json` in a child process: its results, wall time and
-    peak RSS (the child's own, from wait4)."""
+    """`revstack run --schedule --json` in a child process: its results, wall time, CPU
+    (from wait4) and peak RSS (the child's own VmHWM, sampled)."""
     _say(f"{label}: revstack run --schedule on {db.name}")
     clock = time.perf_counter()
+    inherited = _hwm_kib()  # what wait4 reports for the child at least
     proc = subprocess.Popen(
         [str(_REVSTACK), "run", "--schedule", "--json", "--db", str(db)],
         stdout=subprocess.PIPE,
         text=True,
     )
+    done, seen = threading.Event(), [0]
+    watcher = threading.Thread(target=_watch_hwm, args=(proc.pid, done, seen), daemon=True)
+    watcher.start()
     assert proc.stdout is not None
     out = proc.stdout.read()
+    seen[0] = max(seen[0], _hwm_kib(proc.pid))  # stdout closed: it is exiting or gone
     _, status, usage = os.wait4(proc.pid, 0)
+    done.set()
+    watcher.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - clock
     if proc.returncode != 0:
@@ -74,14 +121,20 @@ def _run(db: Path, label: str) -> dict:
     release_all()
     return {
         "wall": wall,
-        "peak_gb": usage.ru_maxrss / 1024**2,  # KiB on Linux
+        "cpu": usage.ru_utime + usage.ru_stime,
+        # Above what it inherited, wait4's figure is the child's own, and it sees the
+        # last half second before the exit, which the samples cannot.
+        "peak_gb": max(seen[0], usage.ru_maxrss if usage.ru_maxrss > inherited else 0) / 1024**2,
         "results": results,
         "metadata": {a: json.loads(m or "{}") for a, m in md.iter_rows()},
     }
 
 
 def _show(label: str, run: dict) -> None:
-    print(f"{label}: {run['wall']:.1f} s wall, peak RSS {run['peak_gb']:.2f} GB")
+    print(
+        f"{label}: {run['wall']:.1f} s wall, {run['cpu']:.1f} s CPU, "
+        f"peak RSS {run['peak_gb']:.2f} GB, load {os.getloadavg()[0]:.1f}"
+    )
     for r in run["results"]:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(r["counts"].items()) if v)
         print(
@@ -129,10 +182,10 @@ def main() -> None:
             shutil.copy(args.from_ / "weekly.duckdb", db)
             print(f"weekly run of {args.from_}")
         else:
-            print(f"{args.scale} seed {args.seed}, as of {args.as_of}, cut back {args.weeks} weeks")
             wh = Warehouse(db)
             if args.from_start:
-                print(f"first and weekly run from {args.from_start}")
+                # The company is whatever the kept start is: --scale and --seed say nothing.
+                print(f"first and weekly run from {args.from_start}, as of {args.as_of}")
                 scratch = tempfile.TemporaryDirectory(prefix="revstack-replay-")
                 side = Path(scratch.name) / "company.duckdb"
                 shutil.copy(args.from_start / "company.duckdb", side)
@@ -140,12 +193,20 @@ def main() -> None:
                 at = dt.datetime.combine(args.as_of, dt.time()) - dt.timedelta(weeks=args.weeks)
                 replay = Replay(wh, side, at, scratch)
             else:
+                print(
+                    f"{args.scale} seed {args.seed}, as of {args.as_of}, "
+                    f"cut back {args.weeks} weeks"
+                )
                 clock = time.perf_counter()
                 _say(f"generating {args.scale} seed {args.seed} and cutting it back")
-                replay = Replay.start(
-                    wh, scale=args.scale, seed=args.seed, as_of=args.as_of, weeks=args.weeks
-                )
-                release_all()
+                scratch = tempfile.TemporaryDirectory(prefix="revstack-replay-")
+                side = Path(scratch.name) / "company.duckdb"
+                with multiprocessing.get_context("spawn").Pool(1) as pool:
+                    at = pool.apply(
+                        _generate_and_cut,
+                        (db, side, args.scale, args.seed, args.as_of, args.weeks),
+                    )
+                replay = Replay(wh, side, at, scratch)
                 print(f"generate and cut: {time.perf_counter() - clock:.1f} s", flush=True)
                 if args.keep:
                     args.keep.mkdir(parents=True, exist_ok=True)
@@ -170,7 +231,10 @@ def main() -> None:
                 args.keep.mkdir(parents=True, exist_ok=True)
                 shutil.copy(db, args.keep / "weekly.duckdb")
         _show("weekly run", _run(db, "weekly run"))
-    print(f"load at the end {os.getloadavg()[0]:.1f}")
+    print(
+        f"load at the end {os.getloadavg()[0]:.1f}; this process's own peak RSS "
+        f"{_hwm_kib() / 1024**2:.2f} GB"
+    )
 
 
 if __name__ == "__main__":

@@ -148,6 +148,19 @@ def cut_sql(table: str) -> str:
     return _CUTS[table]
 
 
+def _unknown_sql(table: str) -> str:
+    """Delete the rows of ``table`` the cut at ``$at`` does not hold (keys absent from it)."""
+    keys = REPLAYED[table]
+    on = " AND ".join(f"c.{k} = {table}.{k}" for k in keys)
+    return f"DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM ({cut_sql(table)}) c WHERE {on})"
+
+
+def _changed_sql(table: str) -> str:
+    """The cut's rows that differ from the company's whole (``src``): a record changed
+    after ``$at``, a meeting booked ahead."""
+    return f"SELECT * FROM ({cut_sql(table)}) EXCEPT SELECT * FROM src.{table}"
+
+
 def _merge_sql(table: str, columns: list[str]) -> str:
     """Rows new or changed between the cuts at ``$prev`` and ``$at``, each column the
     company's new value where the company changed it, else the warehouse's (the engine
@@ -214,18 +227,20 @@ class Replay:
             finally:
                 con.execute("DETACH src")
         start = dt.datetime.combine(as_of, dt.time()) - dt.timedelta(weeks=weeks)
+        params = {"at": start, "ahead": start + BOOKED_AHEAD}
         with _attached(wh, source) as con:
             con.execute("BEGIN TRANSACTION")
             try:
+                # Only the rows the start does not know as they are are deleted or
+                # replaced; the rest stay as generated. Deleting every row and inserting
+                # the whole cut back in one transaction ran out of DuckDB's memory on the
+                # large company, at the activities (docs/scale.md, Weekly run on large).
                 for table in reversed(REPLAYED):
-                    con.execute(f"DELETE FROM {table}")
+                    sql = _unknown_sql(table)
+                    con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
                 for table in REPLAYED:
-                    sql = cut_sql(table)
-                    params = {"at": start, "ahead": start + BOOKED_AHEAD}
-                    con.execute(
-                        f"INSERT INTO {table} BY NAME {sql}",
-                        {k: v for k, v in params.items() if f"${k}" in sql},
-                    )
+                    sql = f"INSERT OR REPLACE INTO {table} BY NAME {_changed_sql(table)}"
+                    con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
                 # The warehouse now describes the company at the start, not at its as-of.
                 con.execute(
                     "UPDATE ops.imports SET as_of = $at, location = location || $note "

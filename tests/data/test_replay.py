@@ -13,6 +13,7 @@ from revstack.agents.engine import detect_changes
 from revstack.agents.features import deal_states
 from revstack.data.errors import InputError
 from revstack.data.generator import DEFAULT_AS_OF, REPLAYED, Replay
+from revstack.data.generator._replay import BOOKED_AHEAD, cut_sql
 from revstack.data.warehouse import Warehouse, first_row, frame, release_all, scalar
 
 AS_OF = dt.datetime.combine(DEFAULT_AS_OF, dt.time())
@@ -63,6 +64,55 @@ def test_the_start_holds_nothing_from_after_it(replay: Replay) -> None:
         wh,
         "SELECT count(*) > (SELECT count(*) FROM crm.opportunities) FROM truth.deal_outcomes",
     ) == (True,)
+
+
+@pytest.mark.slow
+def test_the_start_holds_each_table_exactly_as_cut(replay: Replay) -> None:
+    """The start deletes and replaces only the rows it does not know as they are, and
+    what it leaves is each table's cut, row for row, a record changed later and a meeting
+    booked ahead included."""
+    params = {"at": START, "ahead": START + BOOKED_AHEAD}
+    with replay.wh.connect() as con:
+        con.execute(f"ATTACH '{replay.source}' AS src (READ_ONLY)")
+        try:
+            for table in REPLAYED:
+                cut = cut_sql(table)
+                given = {k: v for k, v in params.items() if f"${k}" in cut}
+                extra, missing, rows, differ = first_row(
+                    con,
+                    f"""SELECT (SELECT count(*) FROM (SELECT * FROM {table} EXCEPT SELECT * FROM ({cut}))),
+                               (SELECT count(*) FROM (SELECT * FROM ({cut}) EXCEPT SELECT * FROM {table})),
+                               (SELECT count(*) FROM {table}),
+                               (SELECT count(*) FROM (SELECT * FROM ({cut}) EXCEPT SELECT * FROM src.{table}))""",
+                    given,
+                )  # type: ignore[misc]
+                assert (table, extra, missing) == (table, 0, 0)
+                assert rows == scalar(con, f"SELECT count(*) FROM ({cut})", given)
+                if table in ("crm.accounts", "crm.opportunities", "crm.activities"):
+                    assert differ > 0, table  # the cut changed rows here, not only dropped them
+        finally:
+            con.execute("DETACH src")
+
+
+@pytest.mark.slow
+def test_the_start_rewrites_no_row_it_keeps(replay: Replay) -> None:
+    """Every row the start keeps stands where generation wrote it (the side file is a copy
+    in the same order, so the same rowid). The cut deleted every row and inserted the
+    whole cut back in one transaction, which ran out of DuckDB's memory on the large
+    company (docs/scale.md, Weekly run on large)."""
+    with replay.wh.connect() as con:
+        con.execute(f"ATTACH '{replay.source}' AS src (READ_ONLY)")
+        try:
+            for table, keys in REPLAYED.items():
+                on = " AND ".join(f"w.{k} = s.{k}" for k in keys)
+                kept, moved = first_row(
+                    con,
+                    f"SELECT count(*), count(*) FILTER (WHERE w.rowid <> s.rowid) "
+                    f"FROM {table} w JOIN src.{table} s ON {on}",
+                )  # type: ignore[misc]
+                assert kept > 0 and (table, moved) == (table, 0)
+        finally:
+            con.execute("DETACH src")
 
 
 @pytest.mark.slow
