@@ -240,3 +240,48 @@ def test_inputs_without_the_activities_give_the_fingerprint_and_states_of_the_fr
         held, feature_tables={**held.feature_tables, "crm.activities": moved}
     )
     assert fingerprint(changed, inp.as_of, settings) != fingerprint(inp, inp.as_of, settings)
+
+
+def _hire(wh: Warehouse) -> None:
+    """A rep joins an existing team after the cache's as-of, with no deal yet."""
+    with wh.connect() as con:
+        con.execute(
+            """INSERT INTO crm.users BY NAME
+            SELECT * REPLACE ('U99999' AS user_id, 'New Hire' AS name,
+                              'new.hire@ourco.example' AS email, $at AS created_at)
+            FROM crm.users WHERE team IS NOT NULL ORDER BY user_id LIMIT 1""",
+            {"at": AFTER - dt.timedelta(days=1)},
+        )
+    release_all()
+
+
+@pytest.mark.slow
+def test_a_rep_hired_since_the_last_run_replays_nothing_and_moves_no_figure(
+    weeks: dict, small_company: Warehouse, tmp_path: Path
+) -> None:
+    wh = _copy(weeks["after"], tmp_path)
+    _hire(wh)
+    incr = _run(wh)
+    assert not incr["cache"]["full_replay"], incr["cache"]
+    assert incr["cache"]["reused"] > 20
+    fresh = cut(small_company.path, tmp_path / "fresh.duckdb", AFTER)  # no cache
+    _hire(fresh)
+    full = _run(fresh)
+    assert full["cache"]["reused"] == 0
+    a, b = _rows(wh, incr["run_id"]), _rows(fresh, full["run_id"])
+    for t in (*_EXACT, *_CACHE, *_STATES):
+        assert len(a[t]) and a[t].equals(b[t]), t
+    agent = pl.col("method") == "agent"
+    assert a["forecast_backtest"].filter(agent).equals(b["forecast_backtest"].filter(agent))
+
+
+@pytest.mark.slow
+def test_a_new_team_replays_everything(weeks: dict, tmp_path: Path) -> None:
+    """Per-team records are stored as arrays by team: a new team renumbers them."""
+    wh = _copy(weeks["after"], tmp_path)
+    _hire(wh)
+    with wh.connect() as con:
+        con.execute("UPDATE crm.users SET team = 'A new team' WHERE user_id = 'U99999'")
+    release_all()
+    run = _run(wh)
+    assert run["cache"]["full_replay"] and "changed" in run["cache"]["why"]
