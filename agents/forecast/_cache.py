@@ -136,21 +136,18 @@ def _upto(col: pl.Series, upto: dt.datetime) -> np.ndarray:
     return (col <= upto).fill_null(False).to_numpy()
 
 
-def _known_users(inp: Inputs, upto: dt.datetime) -> np.ndarray:
-    """The users a snapshot at or before ``upto`` can see (a mask over ``inp.users``): the
-    owners of the deals it saw, whoever changed them then, and whoever called a forecast.
-    A user with none of these (a rep hired since) owns nothing then, draws no share of new
-    business (``_newbiz.rep_shares``, ``working``) and is in no row, so hiring one changes
-    no stored snapshot; hashing every user replayed the whole backtest each week one came."""
-    dated = pl.Series(_upto(inp.history["changed_at"], upto))
-    seen = inp.history["opportunity_id"].filter(dated).unique().implode()
-    found = [
-        inp.submissions["user_id"].filter(pl.Series(_upto(inp.submissions["submitted_at"], upto)))
-    ]
+def _known_users(inp: Inputs, dated: np.ndarray, seen: pl.Series, called: np.ndarray) -> np.ndarray:
+    """The users a snapshot at or before the cut can see (a mask over ``inp.users``): the
+    owners of the deals it saw (``seen``), whoever changed them then (history rows
+    ``dated``), and whoever called a forecast (submissions ``called``). A user with none
+    of these (a rep hired since) owns nothing then, draws no share of new business
+    (``_newbiz.rep_shares``, ``working``) and is in no row, so hiring one changes no
+    stored snapshot; hashing every user replayed the whole backtest each week one came."""
+    found = [inp.submissions["user_id"].filter(pl.Series(called))]
     if "owner_id" in inp.deals.columns:  # frames made by hand in tests may lack them
-        found.append(inp.deals.filter(pl.col("opportunity_id").is_in(seen))["owner_id"])
+        found.append(inp.deals.filter(pl.col("opportunity_id").is_in(seen.implode()))["owner_id"])
     if "changed_by" in inp.history.columns:
-        found.append(inp.history["changed_by"].filter(dated))
+        found.append(inp.history["changed_by"].filter(pl.Series(dated)))
     known = pl.concat([f.cast(pl.String) for f in found]).drop_nulls().unique().implode()
     return inp.users["user_id"].cast(pl.String).is_in(known).fill_null(False).to_numpy()
 
@@ -172,15 +169,14 @@ def fingerprint(inp: Inputs, upto: dt.datetime, settings: dict[str, Any]) -> str
     parts["deals"] = _hashed(inp, "deals", static).digest(
         inp.deals["opportunity_id"].is_in(seen.implode()).fill_null(False).to_numpy()
     )
-    parts["users"] = _hashed(inp, "users", inp.users).digest(_known_users(inp, upto))
+    called = _upto(inp.submissions["submitted_at"], upto)
+    parts["users"] = _hashed(inp, "users", inp.users).digest(_known_users(inp, dated, seen, called))
     # Teams and regions are numbered in the order of all users' (the stored per-team
     # records are arrays by team): a new team is a change, a new member of one is not.
     parts["segments"] = json.dumps(
         [sorted(inp.users[c].fill_null("(none)").unique().to_list()) for c in ("team", "region")]
     )
-    parts["submissions"] = _hashed(inp, "submissions", inp.submissions).digest(
-        _upto(inp.submissions["submitted_at"], upto)
-    )
+    parts["submissions"] = _hashed(inp, "submissions", inp.submissions).digest(called)
     names = set(inp.feature_tables)
     if ACTIVITIES not in names:  # not held (``Inputs.warehouse``): read in parts
         names.add(ACTIVITIES)
