@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -114,6 +115,9 @@ def measured(cmd: list[str], limit_gb: float, stdout: Path | None = None) -> dic
     """Run ``cmd`` (its output to ``stdout`` when given); its wall time, CPU (user +
     system of the tree), peak RSS and whether the watchdog stopped it."""
     t = time.perf_counter()
+    # A child started by fork and exec inherits this process's high-water mark, so
+    # wait4's ru_maxrss is the child's own only where it is above that.
+    inherited = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with open(stdout or os.devnull, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out if stdout else None)
     peak, stopped, done = [0], [False], threading.Event()
@@ -137,7 +141,7 @@ def measured(cmd: list[str], limit_gb: float, stdout: Path | None = None) -> dic
     return {
         "wall": time.perf_counter() - t,
         "cpu": usage.ru_utime + usage.ru_stime,
-        "peak_gb": max(peak[0], usage.ru_maxrss * 1024) / 1e9,
+        "peak_gb": max(peak[0], usage.ru_maxrss * 1024 if usage.ru_maxrss > inherited else 0) / 1e9,
         "rc": proc.returncode,
         "stopped": stopped[0],
     }

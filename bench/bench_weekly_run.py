@@ -10,11 +10,11 @@ status, each run's wall time and peak RSS, and the forecast's cache note; progre
 stderr.
 
 The company is generated and cut in a child process too, so this process does not keep
-the generator's memory beside the runs. A run's peak RSS is the child's own high-water
-mark (VmHWM), sampled while it runs, or wait4's ``ru_maxrss`` where that is above this
-process's own peak: a child started by vfork and exec inherits its parent's high-water
-mark (a parent that once peaked at 13 GB sees every child at 13 GB or more), so below
-that wait4's figure says nothing of the child.
+the generator's memory beside the runs. A run's peak RSS is its process tree's, sampled,
+or wait4's ``ru_maxrss`` where that is above this process's own peak
+(``bench_dedupe_scale.measured``): a child started by fork and exec inherits its
+parent's high-water mark (a parent that once peaked at 13 GB sees every child at 13 GB
+or more), so below that wait4's figure says nothing of the child.
 
 ``--keep DIR`` keeps the cut company before the first run with the replay's side file
 (``DIR/start.duckdb``, ``DIR/company.duckdb``) and the warehouse just before the weekly
@@ -33,18 +33,20 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import multiprocessing
 import os
+import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench_dedupe_scale import measured  # noqa: E402
 
 from revstack.data.generator import DEFAULT_AS_OF, Replay  # noqa: E402
 from revstack.data.warehouse import Warehouse, frame, release_all  # noqa: E402
@@ -54,25 +56,6 @@ _REVSTACK = Path(sys.executable).with_name("revstack")
 
 def _say(msg: str) -> None:
     print(f"[{dt.datetime.now():%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
-
-
-def _hwm_kib(pid: int | str = "self") -> int:
-    """A process's resident high-water mark (VmHWM, KiB); 0 once it has gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return 0
-
-
-def _watch_hwm(pid: int, done: threading.Event, seen: list[int]) -> None:
-    # VmHWM only grows, so the last reading before the child exits is its peak (short of
-    # growth in the final half second).
-    while not done.wait(0.5):
-        seen[0] = max(seen[0], _hwm_kib(pid))
 
 
 def _generate_and_cut(
@@ -89,29 +72,16 @@ def _generate_and_cut(
 
 def _run(db: Path, label: str) -> dict:
     """`revstack run --schedule --json` in a child process: its results, wall time, CPU
-    (from wait4) and peak RSS (the child's own VmHWM, sampled)."""
+    and peak RSS (``bench_dedupe_scale.measured``: the child's own, not what it
+    inherited from this process)."""
     _say(f"{label}: revstack run --schedule on {db.name}")
-    clock = time.perf_counter()
-    inherited = _hwm_kib()  # what wait4 reports for the child at least
-    proc = subprocess.Popen(
-        [str(_REVSTACK), "run", "--schedule", "--json", "--db", str(db)],
-        stdout=subprocess.PIPE,
-        text=True,
+    out = db.with_suffix(".run.json")
+    run = measured(
+        [str(_REVSTACK), "run", "--schedule", "--json", "--db", str(db)], math.inf, stdout=out
     )
-    done, seen = threading.Event(), [0]
-    watcher = threading.Thread(target=_watch_hwm, args=(proc.pid, done, seen), daemon=True)
-    watcher.start()
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    seen[0] = max(seen[0], _hwm_kib(proc.pid))  # stdout closed: it is exiting or gone
-    _, status, usage = os.wait4(proc.pid, 0)
-    done.set()
-    watcher.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - clock
-    if proc.returncode != 0:
-        raise SystemExit(f"{label}: revstack run exited {proc.returncode}")
-    results = json.loads(out)
+    if run["rc"] != 0:
+        raise SystemExit(f"{label}: revstack run exited {run['rc']}")
+    results = json.loads(out.read_text())
     with Warehouse(db).connect() as con:
         md = frame(
             con,
@@ -120,11 +90,7 @@ def _run(db: Path, label: str) -> dict:
         )
     release_all()
     return {
-        "wall": wall,
-        "cpu": usage.ru_utime + usage.ru_stime,
-        # Above what it inherited, wait4's figure is the child's own, and it sees the
-        # last half second before the exit, which the samples cannot.
-        "peak_gb": max(seen[0], usage.ru_maxrss if usage.ru_maxrss > inherited else 0) / 1024**2,
+        **run,
         "results": results,
         "metadata": {a: json.loads(m or "{}") for a, m in md.iter_rows()},
     }
@@ -233,7 +199,7 @@ def main() -> None:
         _show("weekly run", _run(db, "weekly run"))
     print(
         f"load at the end {os.getloadavg()[0]:.1f}; this process's own peak RSS "
-        f"{_hwm_kib() / 1024**2:.2f} GB"
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2:.2f} GB"
     )
 
 
