@@ -106,7 +106,9 @@ class ForecastAgent(Agent):
             return AgentResult(empty_proposals(), {"forecast": too_short}, note=too_short)
         outputs = {
             **to_outputs(fc),
-            **_cache.to_rows(fc, inp.as_of, start, _cache.fingerprint(inp, inp.as_of, settings)),
+            **_cache.to_rows(
+                fc, inp.as_of, start, _cache.fingerprint_parts(inp, inp.as_of, settings)
+            ),
             **_stored.to_rows(
                 fc.models, stored, {dt.date.fromisoformat(f["fit_at"]) for f in fc.params["fits"]}
             ),

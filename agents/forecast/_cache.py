@@ -31,7 +31,7 @@ from revstack.agents.forecast._backtest import Forecast, Open, Reuse, Scored, _S
 from revstack.agents.forecast._combine import Record, season_of, slot
 from revstack.agents.forecast._inputs import ACTIVITIES, Inputs
 
-__all__ = ["TABLES", "Stored", "fingerprint", "read", "reuse_of", "to_rows"]
+__all__ = ["TABLES", "Stored", "fingerprint", "fingerprint_parts", "read", "reuse_of", "to_rows"]
 
 TABLES = (
     "ops.forecast_cache",
@@ -75,6 +75,9 @@ class Stored:
     eval_from: dt.date
     fingerprint: str
     reuse: Reuse
+    # Each input's own digest (``fingerprint_parts``), so a replay can say which input
+    # moved; None in a cache stored before migration 025.
+    parts: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -154,8 +157,17 @@ def _known_users(inp: Inputs, dated: np.ndarray, seen: pl.Series, called: np.nda
 
 def fingerprint(inp: Inputs, upto: dt.datetime, settings: dict[str, Any]) -> str:
     """A digest of every input a snapshot at or before ``upto`` could see, with the
-    ``settings`` (agent version, parameters, first month scored) that shape the result.
-    Polars' row hash is stable within one polars version only, so that is in it too.
+    ``settings`` (agent version, parameters, first month scored) that shape the result."""
+    return _whole(fingerprint_parts(inp, upto, settings))
+
+
+def _whole(parts: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def fingerprint_parts(inp: Inputs, upto: dt.datetime, settings: dict[str, Any]) -> dict[str, str]:
+    """``fingerprint``'s parts, one digest per input (and one for the settings). Polars'
+    row hash is stable within one polars version only, so that is in the settings too.
     Each frame's rows are hashed once per run (``_Hashed``), whatever the cuts."""
     parts = {"settings": json.dumps({**settings, "format": FORMAT, "polars": pl.__version__})}
     parts["definitions"] = inp.definitions.model_dump_json()
@@ -195,7 +207,7 @@ def fingerprint(inp: Inputs, upto: dt.datetime, settings: dict[str, Any]) -> str
             continue
         df = inp.feature_tables[table]
         parts[table] = _hashed(inp, table, df).digest(_upto(df[at], upto) if at else None)
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return parts
 
 
 def read(ctx: Context) -> Stored | None:
@@ -234,7 +246,24 @@ def read(ctx: Context) -> Stored | None:
             h["fit_at"], h["train_rows"], h["rho_company"], h["rho_team"], strict=True
         )
     }
-    return Stored(h["as_of"], h["eval_from"], h["fingerprint"], Reuse(scored, fits, opened))
+    parts = _parts_of(h.get("parts"))
+    return Stored(h["as_of"], h["eval_from"], h["fingerprint"], Reuse(scored, fits, opened), parts)
+
+
+def _parts_of(text: str | None) -> dict[str, str] | None:
+    """The stored parts, or None where they are missing or not a map of strings (a
+    warehouse may come from someone else: a bad value loses only the reason's detail)."""
+    if not text:
+        return None
+    try:
+        parts = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(parts, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in parts.items()
+    ):
+        return None
+    return parts
 
 
 _OPEN_SUMMARY = [c for c in _SUMMARY if c not in ("actual", "crps")]
@@ -326,25 +355,50 @@ def reuse_of(
             f"the backtest now starts {eval_from}, not {stored.eval_from} (a quarter of "
             "the history is kept for training, and the history grew)"
         )
-    if fingerprint(inp, stored.as_of, settings) != stored.fingerprint:
-        return None, (
-            f"inputs up to the cache's as-of {stored.as_of} changed (a correction to "
-            "history, deals, users, submissions or definitions) or the agent's version "
-            "or parameters did"
-        )
+    parts = fingerprint_parts(inp, stored.as_of, settings)
+    if _whole(parts) != stored.fingerprint:
+        return None, _changed(parts, stored)
     return stored.reuse, f"reused the snapshots of periods over by {stored.as_of}"
 
 
+def _changed(parts: dict[str, str], stored: Stored) -> str:
+    """Why the fingerprint differs, naming the inputs that moved when the cache says."""
+    head = f"inputs up to the cache's as-of {stored.as_of} changed"
+    if stored.parts is None or _whole(stored.parts) != stored.fingerprint:
+        return (
+            f"{head} (a correction to history, deals, users, submissions or definitions) "
+            "or the agent's version or parameters did"
+        )
+    moved = sorted(
+        k for k in parts.keys() | stored.parts.keys() if parts.get(k) != stored.parts.get(k)
+    )
+    named = [_PART_NAMES.get(k, k) for k in moved]
+    return f"{head}: {', '.join(named)}"
+
+
+# How a reason names a part; a table's part is named by the table.
+_PART_NAMES = {
+    "settings": "the agent's version, parameters or polars version",
+    "definitions": "the stage definitions",
+    "history": "stage and amount history",
+    "deals": "a seen deal's source, type or product",
+    "users": "a user a past snapshot can see",
+    "segments": "the list of teams or regions",
+    "submissions": "forecast calls",
+}
+
+
 def to_rows(
-    fc: Forecast, as_of: dt.datetime, eval_from: dt.date, print_: str
+    fc: Forecast, as_of: dt.datetime, eval_from: dt.date, parts: dict[str, str]
 ) -> dict[str, pl.DataFrame]:
-    """The cache as rows of its tables (``print_``: the fingerprint at ``as_of``)."""
+    """The cache as rows of its tables (``parts``: the fingerprint's at ``as_of``)."""
     fits = fc.params["fits"]
     head = pl.DataFrame(
         {
             "as_of": [as_of],
             "eval_from": [eval_from],
-            "fingerprint": [print_],
+            "fingerprint": [_whole(parts)],
+            "parts": [json.dumps(parts, sort_keys=True)],
             "fit_at": [[dt.date.fromisoformat(f["fit_at"]) for f in fits]],
             "train_rows": [[int(f["train_rows"]) for f in fits]],
             "rho_company": [[float(f["rho_company"]) for f in fits]],
@@ -354,6 +408,7 @@ def to_rows(
             "as_of": pl.Datetime("us"),
             "eval_from": pl.Date,
             "fingerprint": pl.String,
+            "parts": pl.String,
             "fit_at": pl.List(pl.Date),
             "train_rows": pl.List(pl.Int64),
             "rho_company": pl.List(pl.Float64),

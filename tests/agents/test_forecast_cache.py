@@ -14,7 +14,16 @@ import numpy as np
 import polars as pl
 import pytest
 
-from revstack.agents.forecast._cache import _digest, _Hashed, fingerprint
+from revstack.agents.forecast._backtest import Reuse
+from revstack.agents.forecast._cache import (
+    Stored,
+    _changed,
+    _digest,
+    _Hashed,
+    _parts_of,
+    _whole,
+    fingerprint,
+)
 from revstack.data.warehouse import Warehouse, release_all
 from tests.agents._forecast_runs import run_forecast, stored_rows
 from tests.agents._weeks import carry_cache, cut
@@ -111,7 +120,8 @@ def test_a_correction_before_the_cache_as_of_replays_everything(
     release_all()
     run = _run(wh)
     assert run["cache"]["full_replay"] and run["cache"]["reused"] == 0
-    assert "changed" in run["cache"]["why"]
+    # The reason names the one input that moved, from the parts the cache stored.
+    assert run["cache"]["why"].endswith("changed: stage and amount history"), run["cache"]
     assert run["states"]["reused_moments"] == 0
 
 
@@ -284,4 +294,26 @@ def test_a_new_team_replays_everything(weeks: dict, tmp_path: Path) -> None:
         con.execute("UPDATE crm.users SET team = 'A new team' WHERE user_id = 'U99999'")
     release_all()
     run = _run(wh)
-    assert run["cache"]["full_replay"] and "changed" in run["cache"]["why"]
+    assert run["cache"]["full_replay"]
+    # The hire is not a part that moved (the new user owns nothing then); the team list is.
+    assert run["cache"]["why"].endswith("changed: the list of teams or regions"), run["cache"]
+
+
+def test_a_cache_without_parts_or_with_bad_ones_gives_the_reason_in_general_words() -> None:
+    """A cache stored before migration 025 has no parts, and a warehouse may come from
+    someone else: parts that are not a map of strings, or that do not make the stored
+    fingerprint, lose only the reason's detail."""
+    parts = {"settings": "a", "history": "b", "crm.activities": "c"}
+    moved = {**parts, "crm.activities": "d", "users": "e"}
+    at = dt.datetime(2024, 3, 1)
+
+    def stored(p: dict[str, str] | None, whole: str) -> Stored:
+        return Stored(at, dt.date(2023, 10, 1), whole, Reuse({}, {}, {}), p)
+
+    why = _changed(moved, stored(parts, _whole(parts)))
+    assert why.endswith("changed: crm.activities, a user a past snapshot can see"), why
+    for bad in (None, {**parts, "history": "x"}):  # none, or not the stored fingerprint's
+        why = _changed(moved, stored(bad, _whole(parts)))
+        assert "a correction to history" in why and ":" not in why.split("changed")[1], why
+    for text in ("", "not json", "[1, 2]", '{"a": 1}', '{"a": "b"}'):
+        assert _parts_of(text) == ({"a": "b"} if text == '{"a": "b"}' else None), text
