@@ -10,7 +10,8 @@ the file as ``--keep FILE``. ``--weekly FILE`` then times, on a copy, the first 
 after the import (change detection, as `revstack run` starts) and the weekly run of each
 of ``--agents`` in a new process (`revstack run --agent NAME --json`): the agent's
 seconds (reading, computing, the engine's commit), the process's wall time, CPU time
-(start included; steadier than wall time when others share the machine) and peak RSS.
+(start included; steadier than wall time when others share the machine) and peak RSS
+(the child's own, sampled: wait4's figure is at least the bench's own high-water mark).
 
     python bench/bench_weekly_agents.py --from-start var/w --keep var/weekly.duckdb
     python bench/bench_weekly_agents.py --weekly var/weekly.duckdb
@@ -21,9 +22,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench_dedupe_scale import measured  # noqa: E402
 
 from revstack.agents.engine import detect_changes, record_schedule  # noqa: E402
 from revstack.data.clock import now_utc  # noqa: E402
@@ -42,25 +45,20 @@ FIRST = ("crm_hygiene", "outbound", "pipeline_health", "deal_prep")
 
 
 def _agent(db: Path, agent: str, *extra: str) -> dict:
-    clock = time.perf_counter()
-    proc = subprocess.Popen(
+    """`revstack run --agent` in a child process: its result, wall time, CPU (start
+    included; steadier than wall on a shared machine) and its own peak RSS
+    (``bench_dedupe_scale.measured``: not the high-water mark it inherits from here)."""
+    out = db.with_suffix(f".{agent}.json")
+    run = measured(
         [str(_REVSTACK), "run", "--agent", agent, "--json", "--db", str(db), *extra],
-        stdout=subprocess.PIPE,
-        text=True,
+        math.inf,
+        stdout=out,
     )
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
+    if run["rc"] != 0:
         raise SystemExit(f"revstack run --agent {agent} failed")
-    [result] = json.loads(out)
-    return {
-        **result,
-        "wall": time.perf_counter() - clock,
-        "peak_gb": usage.ru_maxrss / 1024**2,  # KiB on Linux
-        # CPU of the whole process (start included): steadier than wall on a shared machine
-        "cpu": usage.ru_utime + usage.ru_stime,
-    }
+    [result] = json.loads(out.read_text())
+    out.unlink()
+    return {**result, "wall": run["wall"], "peak_gb": run["peak_gb"], "cpu": run["cpu"]}
 
 
 def _first_look(db: Path) -> dict[str, float]:
@@ -118,7 +116,9 @@ def main() -> None:
         db = Path(tmp) / "weekly.duckdb"
         shutil.copy(weekly, db)
         look = _first_look(db)
-        print("first look: " + ", ".join(f"{k} {v:.2f}" for k, v in look.items()), flush=True)
+        events = int(look.pop("events"))
+        times = ", ".join(f"{k} {v:.2f} s" for k, v in look.items())
+        print(f"first look: {events:,} events; {times}", flush=True)
         for agent in args.agents.split(","):
             r = _agent(db, agent)
             counts = ", ".join(f"{k} {v}" for k, v in sorted(r["counts"].items()) if v)
