@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from revstack.agents.engine import OBJECTS
 from revstack.data.inventory import data_as_of
 from revstack.data.warehouse import frame, registered, scalar
 from revstack.metrics.remembered import remembered
@@ -144,40 +145,58 @@ def verify_citations(
     of every stored briefing, of ``briefing_ids``, or of the current ones (``current``:
     each upcoming meeting's latest briefing and each deal's latest on demand, if it is
     built from the warehouse's data)."""
-    return _verify(con, _cites(con, briefing_ids, current=current)[1])
+    return _summary(_judge(con, _cites(con, briefing_ids, current=current)[1]))
 
 
-def _verify(con: duckdb.DuckDBPyConnection, flat: pl.DataFrame) -> pl.DataFrame:
-    if flat.is_empty():
-        return pl.DataFrame(
-            schema={
-                "table": pl.String,
-                "field": pl.String,
-                "cites": pl.Int64,
-                "resolved": pl.Int64,
-                "matched": pl.Int64,
-            }
+_SUMMARY_SCHEMA = {
+    "table": pl.String,
+    "field": pl.String,
+    "cites": pl.Int64,
+    "resolved": pl.Int64,
+    "matched": pl.Int64,
+}
+
+
+def _summary(judged: pl.DataFrame) -> pl.DataFrame:
+    """Per cited (table, field): citations, rows found, values matching."""
+    if judged.is_empty():
+        return pl.DataFrame(schema=_SUMMARY_SCHEMA)
+    return (
+        judged.group_by("cited_table", "field")
+        .agg(
+            cites=pl.len(),
+            resolved=pl.col("resolved").sum(),
+            matched=pl.col("matched").sum(),
         )
-    out = []
+        .rename({"cited_table": "table"})
+        .cast(_SUMMARY_SCHEMA)  # type: ignore[arg-type]
+        .sort("table", "field")
+    )
+
+
+def _judge(con: duckdb.DuckDBPyConnection, flat: pl.DataFrame) -> pl.DataFrame:
+    """``flat``'s citations, each with whether its row was found (``resolved``) and holds
+    the stated value (``matched``)."""
+    flat = flat.with_row_index("i")
+    verdicts = [
+        pl.DataFrame(schema={"i": pl.UInt32, "resolved": pl.Boolean, "matched": pl.Boolean})
+    ]
     # Each cited (table, field) is judged by its first citation's key columns; the fields
     # of a table cited by the same keys are checked in one join, so the table is read
-    # once, not once per field.
+    # once, not once per field. A field or key the table does not have is never found.
     checks: dict[tuple[str, tuple[str, ...]], list[tuple[str, str]]] = {}
     for (table, fieldname), part in flat.group_by("cited_table", "field", maintain_order=True):
         schema, name = str(table).split(".")
         types = dict(con.execute(_COLUMNS, {"schema": schema, "table": name}).fetchall())
         keys = tuple(json.loads(part["key"][0]))
         if fieldname not in types or not all(k in types and _IDENT.match(k) for k in keys):
-            out.append(_unchecked(str(table), str(fieldname), len(part)))
+            verdicts.append(part.select("i", resolved=pl.lit(False), matched=pl.lit(False)))
             continue
         checks.setdefault((str(table), keys), []).append((str(fieldname), types[fieldname]))
     for (table, keys), fields in checks.items():
-        out.extend(_check_fields(con, flat, table, keys, fields))
-    return pl.DataFrame(out).sort("table", "field")
-
-
-def _unchecked(table: str, fieldname: str, cites: int) -> dict[str, Any]:
-    return {"table": table, "field": fieldname, "cites": cites, "resolved": 0, "matched": 0}
+        verdicts.append(_check_fields(con, flat, table, keys, fields))
+    judged = pl.concat(verdicts)
+    return flat.join(judged, on="i", how="left").drop("i")
 
 
 def _matches(fieldname: str, ctype: str) -> str:
@@ -197,8 +216,10 @@ def _check_fields(
     table: str,
     keys: tuple[str, ...],
     fields: list[tuple[str, str]],
-) -> list[dict[str, Any]]:
-    """Citations, rows found and values matching, per field of one table (one join)."""
+) -> pl.DataFrame:
+    """Per citation of these fields of one table (one join): its row found, its value
+    matching. A key that finds two rows counts once, found if either is and matching if
+    either holds the value."""
     schema, name = table.split(".")
     on = " AND ".join(f"t.\"{k}\"::VARCHAR = c.key->>'{k}'" for k in keys)
     # each field's name is bound ($1, $2...); identifiers come from the catalog
@@ -206,20 +227,16 @@ def _check_fields(
         f"WHEN ${i} THEN {_matches(f, ctype)}" for i, (f, ctype) in enumerate(fields, start=1)
     )
     sql = (
-        f'SELECT c.field, count(*) AS cites, count(t."{keys[0]}") AS resolved, '
-        f'count(*) FILTER (WHERE t."{keys[0]}" IS NOT NULL AND CASE c.field {cases} END) AS matched '
-        f'FROM cited c LEFT JOIN "{schema}"."{name}" t ON {on} GROUP BY c.field'
+        f'SELECT c.i, bool_or(t."{keys[0]}" IS NOT NULL) AS resolved, '
+        f'coalesce(bool_or(t."{keys[0]}" IS NOT NULL AND CASE c.field {cases} END), false) '
+        f'AS matched FROM cited c LEFT JOIN "{schema}"."{name}" t ON {on} GROUP BY c.i'
     )
     wanted = [f for f, _ in fields]
     cited = flat.filter((pl.col("cited_table") == table) & pl.col("field").is_in(wanted)).select(
-        "field", "key", "value"
+        "i", "field", "key", "value"
     )
     with registered(con, "cited", cited):
-        rows = {r[0]: r[1:] for r in con.execute(sql, wanted).fetchall()}
-    return [
-        {"table": table, "field": f, "cites": c, "resolved": r, "matched": m}
-        for f, (c, r, m) in ((f, rows[f]) for f in wanted)
-    ]
+        return frame(con, sql, wanted).cast({"i": pl.UInt32})
 
 
 def coverage(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
@@ -274,13 +291,58 @@ def briefed_win_rates(
     }
 
 
-@remembered  # the current briefings' statements: runs and imports change them, not decisions
-def _current_cites(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]:
-    # only the columns report reads: it is kept in memory between decisions
+# Every CRM cell a decision writes (an approval, an edit, a rollback) has an audit row
+# naming its object and record; runs and imports, which write others, move what is
+# remembered (``metrics.remembered``).
+_WRITTEN = """
+SELECT DISTINCT object_type, record_id FROM ops.audit_log
+WHERE seq > $since AND object_type IS NOT NULL AND record_id IS NOT NULL
+"""
+_LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM ops.audit_log"
+
+
+@remembered  # the current briefings' citations judged: runs and imports change them
+def _current_judged(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    # Read first: a write after it is checked again, one before it is in the verdicts.
+    since = int(scalar(con, _LAST_SEQ) or 0)
     stmts, flat = _cites(con, None, current=True)
-    if not flat.is_empty():
+    if not flat.is_empty():  # only the columns report reads: it is kept between decisions
         flat = flat.select("cited_table", "field", "key", "value")
-    return stmts.drop("cites"), flat
+    return stmts.drop("cites"), _judge(con, flat), since
+
+
+def _record_of(obj: Any) -> pl.Expr:
+    """A citation's key as the engine names the record (``CrmObject.record_key``), or
+    null where the key does not hold it."""
+    if obj.key:  # the identity map: "accounts:A0001", its key being kind and record
+        kind = pl.col("key").str.json_path_match("$.object_type")
+        return kind + ":" + pl.col("key").str.json_path_match("$.record_id")
+    return pl.col("key").str.json_path_match(f"$.{obj.pk}")
+
+
+def _rejudged(con: duckdb.DuckDBPyConnection, judged: pl.DataFrame, since: int) -> pl.DataFrame:
+    """``judged`` with the citations of every record written since audit row ``since``
+    judged again: a decision can change a cited field, so the verdicts kept from before
+    it are re-read only where it wrote. A citation of a written table whose key does not
+    name the record is judged again too."""
+    written = frame(con, _WRITTEN, {"since": since})
+    if judged.is_empty() or written.is_empty():
+        return judged
+    again = pl.lit(False)
+    for object_type, part in written.group_by("object_type"):
+        obj = OBJECTS.get(str(object_type[0]))
+        if obj is None:  # not a CRM object: no cited table
+            continue
+        record = _record_of(obj)
+        again = again | (
+            (pl.col("cited_table") == obj.table)
+            & (record.is_null() | record.is_in(part["record_id"].implode()))
+        )
+    mask = judged.select(again.fill_null(True)).to_series()
+    if not mask.any():
+        return judged
+    fresh = _judge(con, judged.filter(mask).drop("resolved", "matched"))
+    return pl.concat([judged.filter(~mask), fresh])
 
 
 def report(con: duckdb.DuckDBPyConnection, definitions: Any) -> dict[str, Any]:
@@ -288,9 +350,9 @@ def report(con: duckdb.DuckDBPyConnection, definitions: Any) -> dict[str, Any]:
     its meeting's latest, or for a meeting already held, was checked when it was current,
     and its values against today's rows would count every later CRM change as a wrong
     citation (and cost a re-read of every citation ever stored)."""
-    stmts, flat = _current_cites(con)
+    stmts, judged, since = _current_judged(con)
     facts = stmts.filter(~pl.col("note"))
-    checked = _verify(con, flat)
+    checked = _summary(_rejudged(con, judged, since))
     total = int(checked["cites"].sum()) if not checked.is_empty() else 0
     as_of = data_as_of(con) or dt.datetime.max
     return {

@@ -132,3 +132,51 @@ def test_nothing_is_kept_unless_remembering(wh: Warehouse) -> None:
         truth_verdicts(con)
     assert len(remembered._KEPT) == 1
     forget()
+
+
+@pytest.mark.slow
+def test_deal_preps_citations_are_judged_again_where_a_decision_wrote(
+    small_run: Path, tmp_path: Path
+) -> None:
+    """Approving a correction of a field a current briefing cites changes whether that
+    citation matches: the verdicts kept from before the decision are re-read there (and
+    only where a decision wrote), and equal a fresh check; a rollback puts them back."""
+    from revstack.agents.engine import OBJECTS, rollback
+
+    wh = _mine(small_run, tmp_path)
+    forget()
+    with wh.connect() as con, remembering():
+        before = deal_prep.report(con, None)["citations"]
+        _, flat = deal_prep._cites(con, None, current=True)
+        pending = frame(
+            con,
+            "SELECT proposal_id, object_type, record_id, field FROM ops.proposals "
+            "WHERE status = 'pending' ORDER BY proposal_id",
+        )
+    tables = {k: o.table for k, o in OBJECTS.items() if not o.key}
+    record = pl.coalesce(
+        pl.col("key").str.json_path_match(f"$.{o.pk}") for k, o in OBJECTS.items() if not o.key
+    )
+    cited = flat.select("cited_table", "field", record=record).unique()
+    hits = pending.with_columns(
+        cited_table=pl.col("object_type").replace_strict(tables, default=None),
+        record=pl.col("record_id"),
+    ).join(cited, on=["cited_table", "field", "record"], how="semi")
+    assert len(hits), "no pending proposal writes a cited field: the test has nothing to show"
+    for pid in hits["proposal_id"]:
+        decide(wh, pid, approve=True, by="rev")
+    with wh.connect() as con, remembering():
+        kept = deal_prep.report(con, None)["citations"]
+    forget()
+    with wh.connect() as con:
+        fresh = deal_prep.report(con, None)["citations"]
+    assert kept == fresh
+    assert kept["matched"] < before["matched"] and kept["cites"] == before["cites"]
+    # Undone, the cited values are the stated ones again.
+    for pid in hits["proposal_id"]:
+        rollback(wh, proposal=pid, by="ana")
+    with wh.connect() as con, remembering():
+        undone = deal_prep.report(con, None)["citations"]
+    release_all()
+    forget()
+    assert undone == before
