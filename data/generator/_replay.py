@@ -113,8 +113,22 @@ LEFT JOIN flags f ON f.stage = l.stage
 LEFT JOIN opened n ON n.opportunity_id = o.opportunity_id
 WHERE coalesce(o.created_at, n.at_) <= $at AND (r.opportunity_id IS NULL OR l.opportunity_id IS NOT NULL)
 """
+# A user created by the moment, or named by a row the cut holds: the generator keeps a
+# deal's final owner on its earlier rows (and a successor may be hired after the rows
+# name them), and an export of the CRM then would hold every user its rows name. Left
+# out, such a user's first week in the warehouse would change rows of the past (a deal's
+# owner gains a team), which a real weekly import never does.
+_USERS = """
+SELECT * FROM src.crm.users WHERE created_at IS NULL OR created_at <= $at OR user_id IN (
+    SELECT changed_by FROM src.crm.opportunity_history WHERE changed_at <= $at
+    UNION SELECT owner_id FROM src.crm.activities WHERE occurred_at <= $ahead
+    UNION SELECT user_id FROM src.crm.forecast_submissions WHERE submitted_at <= $at
+    UNION SELECT owner_id FROM src.crm.opportunities WHERE created_at <= $at
+    UNION SELECT owner_id FROM src.crm.accounts WHERE created_at <= $at
+    UNION SELECT owner_id FROM src.crm.contacts WHERE created_at <= $at)
+"""
 _CUTS = {
-    "crm.users": "SELECT * FROM src.crm.users WHERE created_at IS NULL OR created_at <= $at",
+    "crm.users": _USERS,
     "crm.accounts": _CLIPPED.format(t="crm.accounts"),
     "crm.contacts": _CONTACTS,
     "crm.opportunities": _OPPORTUNITIES,

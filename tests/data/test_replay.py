@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import duckdb
+import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
@@ -232,3 +234,53 @@ def test_a_replay_needs_a_week(tmp_path: Path) -> None:
             Warehouse(tmp_path / "wh.duckdb"), scale="small", seed=3, as_of=DEFAULT_AS_OF, weeks=0
         )
     assert not (tmp_path / "wh.duckdb").exists()
+
+
+def _cut(con: duckdb.DuckDBPyConnection, table: str, at: dt.datetime) -> pl.DataFrame:
+    sql = cut_sql(table)
+    params = {"at": at, "ahead": at + BOOKED_AHEAD}
+    return frame(con, sql, {k: v for k, v in params.items() if f"${k}" in sql})
+
+
+@pytest.mark.slow
+def test_every_user_a_row_of_a_cut_names_is_in_it(replay: Replay) -> None:
+    """The generator hires some reps after rows name them (a deal keeps its final owner;
+    history names who changed it). An export of the CRM at that moment would hold them;
+    left out, their first week would change rows of the past (a deal's owner gains a
+    team) and replay the forecast's whole backtest, which a real weekly import never does.
+    Checked at the start and at a moment between each such user's first naming row and
+    their creation."""
+    named = {
+        "crm.opportunity_history": "changed_by",
+        "crm.activities": "owner_id",
+        "crm.forecast_submissions": "user_id",
+        "crm.opportunities": "owner_id",
+        "crm.accounts": "owner_id",
+        "crm.contacts": "owner_id",
+    }
+    with replay.wh.connect() as con:
+        con.execute(f"ATTACH '{replay.source}' AS src (READ_ONLY)")
+        try:
+            early = frame(
+                con,
+                """SELECT u.user_id, u.created_at, min(h.changed_at) AS first_named
+                   FROM src.crm.users u JOIN src.crm.opportunity_history h
+                     ON h.changed_by = u.user_id
+                   GROUP BY ALL HAVING min(h.changed_at) < u.created_at""",
+            )
+            assert len(early), "no user named before their creation: nothing to test"
+            moments = [START] + [
+                r["first_named"] + (r["created_at"] - r["first_named"]) / 2
+                for r in early.iter_rows(named=True)
+            ]
+            for at in moments:
+                users = set(_cut(con, "crm.users", at)["user_id"])
+                for table, col in named.items():
+                    rows = _cut(con, table, at)[col].drop_nulls()
+                    assert set(rows) <= users, (at, table)
+            # each early user is in the cut at its moment, though created after it
+            for r, at in zip(early.iter_rows(named=True), moments[1:], strict=True):
+                assert r["created_at"] > at
+                assert r["user_id"] in set(_cut(con, "crm.users", at)["user_id"])
+        finally:
+            con.execute("DETACH src")
