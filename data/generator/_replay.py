@@ -10,7 +10,8 @@ detection turns it into the same events a weekly CRM sync would.
 The generator is not prefix-stable (a company generated with an earlier as-of is a
 different company), so the past is cut out of one company. What a cut knows, per table:
 
-- accounts, contacts, users: those created by the moment; a record updated later shows
+- accounts, contacts, users: those created by the moment (and every user a row of the
+  cut names, though created later); a record updated later shows
   its creation time as its last update until the moment passes the real one (its
   other fields are the final ones throughout: the generator keeps no field history;
   but a contact's departure flags, set when the CRM heard, show no departure until then);
