@@ -307,17 +307,23 @@ def _current_judged(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.Da
     since = int(scalar(con, _LAST_SEQ) or 0)
     stmts, flat = _cites(con, None, current=True)
     if not flat.is_empty():  # only the columns report reads: it is kept between decisions
-        flat = flat.select("cited_table", "field", "key", "value")
+        flat = flat.select("cited_table", "field", "key", "value").with_columns(record=_record_of())
     return stmts.drop("cites"), _judge(con, flat), since
 
 
-def _record_of(obj: Any) -> pl.Expr:
-    """A citation's key as the engine names the record (``CrmObject.record_key``), or
-    null where the key does not hold it."""
-    if obj.key:  # the identity map: "accounts:A0001", its key being kind and record
-        kind = pl.col("key").str.json_path_match("$.object_type")
-        return kind + ":" + pl.col("key").str.json_path_match("$.record_id")
-    return pl.col("key").str.json_path_match(f"$.{obj.pk}")
+def _record_of() -> pl.Expr:
+    """A citation's key as the engine names the record it writes (``OBJECTS``,
+    ``CrmObject.record_key``), for the tables a decision can write; null elsewhere, and
+    where the key does not hold it."""
+    record = pl.lit(None, pl.String)
+    for obj in OBJECTS.values():
+        if obj.key:  # the identity map: "accounts:A0001", its key being kind and record
+            kind = pl.col("key").str.json_path_match("$.object_type")
+            named = kind + ":" + pl.col("key").str.json_path_match("$.record_id")
+        else:
+            named = pl.col("key").str.json_path_match(f"$.{obj.pk}")
+        record = pl.when(pl.col("cited_table") == obj.table).then(named).otherwise(record)
+    return record
 
 
 def _rejudged(con: duckdb.DuckDBPyConnection, judged: pl.DataFrame, since: int) -> pl.DataFrame:
@@ -333,10 +339,9 @@ def _rejudged(con: duckdb.DuckDBPyConnection, judged: pl.DataFrame, since: int) 
         obj = OBJECTS.get(str(object_type[0]))
         if obj is None:  # not a CRM object: no cited table
             continue
-        record = _record_of(obj)
         again = again | (
             (pl.col("cited_table") == obj.table)
-            & (record.is_null() | record.is_in(part["record_id"].implode()))
+            & (pl.col("record").is_null() | pl.col("record").is_in(part["record_id"].implode()))
         )
     mask = judged.select(again.fill_null(True)).to_series()
     if not mask.any():
