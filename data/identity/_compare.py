@@ -313,6 +313,7 @@ def blocking_rules(columns: set[str]) -> list[Rule]:
             # Two names sharing one of their two rarest words ("st catherine" / "catherine
             # school"); a common word's block is too large and is left out.
             Rule("rare word", "name_rare", ("name",), many=True),
+            Rule("one letter apart", "name_deletes", ("name",), many=True),
             # A name and its acronym ("ibm" / "international business machines"): three or more
             # initials, or a short one-word name.
             Rule(

@@ -618,3 +618,35 @@ def test_a_duplicate_missing_its_website_is_found_by_its_name(shared_data: Path)
     assert len(found) >= 0.95 * len(no_site), (len(found), len(no_site))
     scores = _f1(res, records)
     assert scores["precision"] >= 0.99 and scores["recall"] >= 0.95, scores
+
+
+def test_a_one_word_name_one_typo_apart_is_found_by_its_spelling(shared_data: Path) -> None:
+    """Real one-word company names (Fortune 500) keyed in twice, the second with one typo
+    (a letter dropped, two swapped, one changed; seeded): no word, prefix or ending need
+    be shared, so only a key of the name with one letter left out brings them together.
+    Names of five letters or fewer are left to the other keys: one letter is a fifth of
+    such a name, and "Felix" and "Fenix" are two restaurants."""
+    import random
+
+    rng = random.Random(3)
+    f500 = pl.read_csv(shared_data / "fortune500" / "fortune500.csv", infer_schema=False)
+    words = [n.strip() for n in f500["company_name"] if n.strip().isalpha() and len(n.strip()) >= 6]
+    assert len(words) >= 40
+    rows = []
+    for i, name in enumerate(words):
+        rows.append((f"{i}a", name, str(i)))
+        k = rng.randrange(1, len(name) - 2)
+        typo = [
+            name[:k] + name[k + 1 :],  # dropped
+            name[:k] + name[k + 1] + name[k] + name[k + 2 :],  # swapped
+            name[:k] + ("x" if name[k].lower() != "x" else "q") + name[k + 1 :],  # changed
+        ][i % 3]
+        rows.append((f"{i}b", typo, str(i)))
+    rows += [("f1", "Felix", "felix"), ("f2", "Fenix", "fenix")]
+    records = pl.DataFrame(rows, schema=["record_id", "name", "entity_id"], orient="row")
+    res = resolve(records, {"name": "name"})
+    clusters = dict(res.clusters.select("record_id", "cluster_id").iter_rows())
+    found = [i for i in range(len(words)) if clusters[f"{i}a"] == clusters[f"{i}b"]]
+    assert len(found) >= 0.9 * len(words), (len(found), len(words))
+    assert clusters["f1"] != clusters["f2"]
+    assert _f1(res, records)["precision"] >= 0.99
