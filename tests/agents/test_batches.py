@@ -459,6 +459,7 @@ def test_an_open_batch_from_before_the_looks_counts_its_extensions(
     import duckdb
 
     from revstack.data.warehouse import release_all
+    from tests._schema import as_before
 
     wh = run_wh
     _queue(wh, 400, confidence=0.85, prefix="x")
@@ -471,9 +472,7 @@ def test_an_open_batch_from_before_the_looks_counts_its_extensions(
     extend_sample(wh, extended, by="rev", more=10)
     release_all()
     con = duckdb.connect(str(wh.path))  # the file as revstack left it before 024
-    con.execute("ALTER TABLE ops.review_batches DROP COLUMN looks")
-    con.execute("ALTER TABLE ops.forecast_cache DROP COLUMN parts")  # nor the later ones
-    con.execute("DELETE FROM ops.schema_version WHERE version >= 24")
+    as_before(con, 24)
     con.close()
 
     wh = Warehouse(wh.path)  # opening it migrates
