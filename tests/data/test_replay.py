@@ -36,6 +36,17 @@ def _one(wh: Warehouse, sql: str, params: object = None) -> tuple:
         return first_row(con, sql, params)  # type: ignore[return-value]
 
 
+def _params(sql: str, at: dt.datetime) -> dict[str, dt.datetime]:
+    """A cut's parameters at ``at``, those its SQL names."""
+    params = {"at": at, "ahead": at + BOOKED_AHEAD}
+    return {k: v for k, v in params.items() if f"${k}" in sql}
+
+
+def _cut(con: duckdb.DuckDBPyConnection, table: str, at: dt.datetime) -> pl.DataFrame:
+    sql = cut_sql(table)
+    return frame(con, sql, _params(sql, at))
+
+
 @pytest.mark.slow
 def test_the_start_holds_nothing_from_after_it(replay: Replay) -> None:
     wh = replay.wh
@@ -73,13 +84,12 @@ def test_the_start_holds_each_table_exactly_as_cut(replay: Replay) -> None:
     """The start deletes and replaces only the rows it does not know as they are, and
     what it leaves is each table's cut, row for row, a record changed later and a meeting
     booked ahead included."""
-    params = {"at": START, "ahead": START + BOOKED_AHEAD}
     with replay.wh.connect() as con:
         con.execute(f"ATTACH '{replay.source}' AS src (READ_ONLY)")
         try:
             for table in REPLAYED:
                 cut = cut_sql(table)
-                given = {k: v for k, v in params.items() if f"${k}" in cut}
+                given = _params(cut, START)
                 extra, missing, rows, differ = first_row(
                     con,
                     f"""SELECT (SELECT count(*) FROM (SELECT * FROM {table} EXCEPT SELECT * FROM ({cut}))),
@@ -236,12 +246,6 @@ def test_a_replay_needs_a_week(tmp_path: Path) -> None:
     assert not (tmp_path / "wh.duckdb").exists()
 
 
-def _cut(con: duckdb.DuckDBPyConnection, table: str, at: dt.datetime) -> pl.DataFrame:
-    sql = cut_sql(table)
-    params = {"at": at, "ahead": at + BOOKED_AHEAD}
-    return frame(con, sql, {k: v for k, v in params.items() if f"${k}" in sql})
-
-
 @pytest.mark.slow
 def test_every_user_a_row_of_a_cut_names_is_in_it(replay: Replay) -> None:
     """The generator hires some reps after rows name them (a deal keeps its final owner;
@@ -273,14 +277,13 @@ def test_every_user_a_row_of_a_cut_names_is_in_it(replay: Replay) -> None:
                 r["first_named"] + (r["created_at"] - r["first_named"]) / 2
                 for r in early.iter_rows(named=True)
             ]
+            users = {at: set(_cut(con, "crm.users", at)["user_id"]) for at in moments}
             for at in moments:
-                users = set(_cut(con, "crm.users", at)["user_id"])
                 for table, col in named.items():
                     rows = _cut(con, table, at)[col].drop_nulls()
-                    assert set(rows) <= users, (at, table)
+                    assert set(rows) <= users[at], (at, table)
             # each early user is in the cut at its moment, though created after it
             for r, at in zip(early.iter_rows(named=True), moments[1:], strict=True):
-                assert r["created_at"] > at
-                assert r["user_id"] in set(_cut(con, "crm.users", at)["user_id"])
+                assert r["created_at"] > at and r["user_id"] in users[at]
         finally:
             con.execute("DETACH src")
