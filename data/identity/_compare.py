@@ -313,6 +313,8 @@ def blocking_rules(columns: set[str]) -> list[Rule]:
             # Two names sharing one of their two rarest words ("st catherine" / "catherine
             # school"); a common word's block is too large and is left out.
             Rule("rare word", "name_rare", ("name",), many=True),
+            # The telling word mistyped once ("nvidia" / "nvida", "jacobs engineering" /
+            # "jaocbs engineernig"): no word, prefix or ending need be shared.
             Rule("one letter apart", "name_deletes", ("name",), many=True),
             # A name and its acronym ("ibm" / "international business machines"): three or more
             # initials, or a short one-word name.

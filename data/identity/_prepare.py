@@ -423,7 +423,6 @@ def prepare(
                 pl.col(f"__orgkey_{kind}").str.replace_all(" ", "").alias("name_glued"),
                 initials(n).alias("name_initials"),
                 name_places(n).alias("name_places"),
-                _deletes(n).alias("name_deletes"),
             ]
         elif kind in ("name", "person"):
             first, last = person_parts(pl.col(f"__folded_{kind}"), folded=True)
@@ -463,15 +462,3 @@ def prepare(
         else:
             raise ValueError(f"unknown field kind {kind!r}; kinds are {', '.join(KINDS)}")
     return lazy.select(out).collect(engine="streaming")
-
-
-def _deletes(n: pl.Expr, shortest: int = 6, longest: int = 14) -> pl.Expr:
-    """A one-word name and each spelling of it with one letter left out ("nvidia":
-    "vidia", "nidia", ..., "nvidi"), so two spellings one typo apart (a letter dropped,
-    added, changed or two swapped) share a key; null for other names."""
-    one = n.is_not_null() & ~n.str.contains(" ") & n.str.len_chars().is_between(shortest, longest)
-    variants = [n] + [
-        pl.when(n.str.len_chars() > i).then(n.str.slice(0, i) + n.str.slice(i + 1))
-        for i in range(longest)
-    ]
-    return pl.when(one).then(pl.concat_list(variants).list.drop_nulls().list.unique())

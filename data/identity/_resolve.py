@@ -44,9 +44,10 @@ STORE_FORMAT = 1
 # containment by the rule set, 2026-12-07; 6: a training session EM cannot settle left
 # out of the estimates rather than the model, and a pair with nothing but its
 # organisation name to compare scored as a names-only list's pair is, 2026-12-07; 7: a
-# one-word name's spellings with a letter left out as blocking keys, 2026-12-08): a
+# one-word name's spellings with a letter left out as blocking keys, 2026-12-08; 8: the
+# same of any name's rarest word, and a five-letter word's whole spelling, 2026-12-08): a
 # model stored before is estimated again (a full run), not reused.
-MODEL_VERSION = 7
+MODEL_VERSION = 8
 # Pairs under this probability are not stored: they link nothing and change no
 # confidence (clustering leaves them out of both), and they are most of the candidate
 # pairs (176k of 187k on mid's accounts).

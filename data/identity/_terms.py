@@ -9,7 +9,9 @@ of universities "university" says little, in a list of bakeries it says a lot.
   shared words carry.
 - ``name_wsum``: the sum of those weights; ``name_unique_w``: the weight of a word only
   two names hold (the most a shared word can weigh in this list); ``name_rare``: the
-  name's two rarest words (a blocking key: names sharing a rare word are worth comparing).
+  name's two rarest words (a blocking key: names sharing a rare word are worth comparing);
+  ``name_deletes``: the rarest word (a one-word name's is the name) with each letter left
+  out in turn, so names whose telling word is mistyped once still meet.
 - ``city_tf``: the share of records in that exact city. An exact agreement on a city many
   records share ("new york") is weaker evidence than on a rare one ("studio city"); the
   model adjusts the agreement's weight by it, as Splink's term-frequency adjustments do.
@@ -28,7 +30,7 @@ import math
 
 import polars as pl
 
-__all__ = ["TF_KINDS", "add_term_columns"]
+__all__ = ["TF_KINDS", "add_term_columns", "one_letter_apart"]
 
 # The kinds whose exact agreement is adjusted by the value's frequency.
 TF_KINDS = ("city", "phone", "domain")
@@ -68,6 +70,29 @@ def add_term_columns(prepared: pl.DataFrame) -> pl.DataFrame:
             name_rare=pl.col("word").head(2),
         )
     )
+    per_record = per_record.with_columns(
+        name_deletes=one_letter_apart(pl.col("name_rare").list.first())
+    )
     return out.join(per_record, on="record_id", how="left").with_columns(
         name_unique_w=pl.lit(round(math.log2((n + 1) / 2), 4))
     )
+
+
+def one_letter_apart(word: pl.Expr, shortest: int = 6, longest: int = 14) -> pl.Expr:
+    """A word and each spelling of it with one letter left out ("nvidia": "vidia",
+    "nidia", ..., "nvidi"), so two spellings one typo apart (a letter dropped, added,
+    changed or two swapped) share a key (the symmetric deletion of spelling correctors).
+
+    A word one letter shorter than ``shortest`` keys by its whole spelling alone, so it
+    meets a longer one that lost a letter ("nvida" / "nvidia") but not another of its own
+    length: one letter is a fifth of it ("fenix" / "felix", two restaurants, would share
+    "feix"). Null for shorter and longer words."""
+    size = word.str.len_chars()
+    variants = [word] + [
+        pl.when(size.is_between(max(shortest, i + 1), longest)).then(
+            word.str.slice(0, i) + word.str.slice(i + 1)
+        )
+        for i in range(longest)
+    ]
+    keyed = size.is_between(shortest - 1, longest)
+    return pl.when(keyed).then(pl.concat_list(variants).list.drop_nulls().list.unique())
