@@ -299,6 +299,10 @@ SELECT DISTINCT object_type, record_id FROM ops.audit_log
 WHERE seq > $since AND object_type IS NOT NULL AND record_id IS NOT NULL
 """
 _LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM ops.audit_log"
+# Cited tables a command writes with neither an audit row nor an import or a run:
+# `revstack news load` corrects a stored item's summary in place (same id, same count),
+# so their citations are judged again at every report.
+_UNLOGGED = ("ref.news",)
 
 
 @remembered  # the current briefings' citations judged: runs and imports change them
@@ -330,11 +334,12 @@ def _rejudged(con: duckdb.DuckDBPyConnection, judged: pl.DataFrame, since: int) 
     """``judged`` with the citations of every record written since audit row ``since``
     judged again: a decision can change a cited field, so the verdicts kept from before
     it are re-read only where it wrote. A citation of a written table whose key does not
-    name the record is judged again too."""
+    name the record is judged again too, and every citation of a table written unlogged
+    (``_UNLOGGED``)."""
     written = frame(con, _WRITTEN, {"since": since})
-    if judged.is_empty() or written.is_empty():
+    if judged.is_empty():
         return judged
-    again = pl.lit(False)
+    again = pl.col("cited_table").is_in(list(_UNLOGGED))
     for object_type, part in written.group_by("object_type"):
         obj = OBJECTS.get(str(object_type[0]))
         if obj is None:  # not a CRM object: no cited table

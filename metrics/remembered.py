@@ -3,7 +3,9 @@ inputs stay the same.
 
 Truth's verdict on a proposal (``metrics.verdicts``), the defects the hygiene agent's
 proposals catch, its clusters' scores against truth, deal prep's current statements
-and citations, and each run's oldest event (trigger-to-action latency) read only:
+and citations, and each run's oldest event (trigger-to-action latency) read only
+(deal prep's check of its citations against today's rows also reads CRM and news
+values, and says itself which it reads again: ``metrics.deal_prep._rejudged``):
 
 - the columns of ``ops.proposals`` a run writes once and nothing updates (a decision
   sets ``status``, ``decided_*``, ``decision_note`` and ``final_value``, never

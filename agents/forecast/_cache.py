@@ -65,6 +65,10 @@ _DATED = {
     # Today's flags, trusted at a moment only if the row has not changed since.
     "crm.contacts": "updated_at",
 }
+# Dated inputs whose rows without a date every snapshot sees: a buying role with no
+# added_at counts from its deal's creation (``agents.features``), so a change to one
+# changes snapshots before any cut.
+_UNDATED_SEEN = {"crm.opportunity_contacts"}
 
 
 @dataclass(frozen=True)
@@ -206,7 +210,12 @@ def fingerprint_parts(inp: Inputs, upto: dt.datetime, settings: dict[str, Any]) 
             parts[table] = hashed.digest(_upto(stamps, upto))
             continue
         df = inp.feature_tables[table]
-        parts[table] = _hashed(inp, table, df).digest(_upto(df[at], upto) if at else None)
+        keep = None
+        if at:
+            keep = _upto(df[at], upto)
+            if table in _UNDATED_SEEN:
+                keep |= df[at].is_null().to_numpy()
+        parts[table] = _hashed(inp, table, df).digest(keep)
     return parts
 
 

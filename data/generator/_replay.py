@@ -11,7 +11,7 @@ The generator is not prefix-stable (a company generated with an earlier as-of is
 different company), so the past is cut out of one company. What a cut knows, per table:
 
 - accounts, contacts, users: those created by the moment (and every user a row of the
-  cut names, though created later); a record updated later shows
+  cut names, managers up the chain, though created later); a record updated later shows
   its creation time as its last update until the moment passes the real one (its
   other fields are the final ones throughout: the generator keeps no field history;
   but a contact's departure flags, set when the CRM heard, show no departure until then);
@@ -118,15 +118,29 @@ WHERE coalesce(o.created_at, n.at_) <= $at AND (r.opportunity_id IS NULL OR l.op
 # deal's final owner on its earlier rows (and a successor may be hired after the rows
 # name them), and an export of the CRM then would hold every user its rows name. Left
 # out, such a user's first week in the warehouse would change rows of the past (a deal's
-# owner gains a team), which a real weekly import never does.
+# owner gains a team), which a real weekly import never does. The rows are those the
+# other cuts hold (a deal without a creation time by its history, a record without one
+# always), and a user row names its manager, whom the generator may hire after their
+# reports: managers are followed up the chain.
 _USERS = """
-SELECT * FROM src.crm.users WHERE created_at IS NULL OR created_at <= $at OR user_id IN (
-    SELECT changed_by FROM src.crm.opportunity_history WHERE changed_at <= $at
-    UNION SELECT owner_id FROM src.crm.activities WHERE occurred_at <= $ahead
-    UNION SELECT user_id FROM src.crm.forecast_submissions WHERE submitted_at <= $at
-    UNION SELECT owner_id FROM src.crm.opportunities WHERE created_at <= $at
-    UNION SELECT owner_id FROM src.crm.accounts WHERE created_at <= $at
-    UNION SELECT owner_id FROM src.crm.contacts WHERE created_at <= $at)
+SELECT * FROM src.crm.users WHERE user_id IN (
+    WITH RECURSIVE named(user_id) AS (
+        SELECT user_id FROM (
+            SELECT user_id FROM src.crm.users WHERE created_at IS NULL OR created_at <= $at
+            UNION SELECT changed_by FROM src.crm.opportunity_history WHERE changed_at <= $at
+            UNION SELECT owner_id FROM src.crm.activities WHERE occurred_at <= $ahead
+            UNION SELECT user_id FROM src.crm.forecast_submissions WHERE submitted_at <= $at
+            UNION SELECT owner_id FROM src.crm.opportunities WHERE created_at <= $at
+            UNION SELECT owner_id FROM src.crm.opportunities WHERE created_at IS NULL
+                AND opportunity_id IN (SELECT opportunity_id FROM src.crm.opportunity_history
+                                       WHERE changed_at <= $at)
+            UNION SELECT owner_id FROM src.crm.accounts
+                WHERE created_at IS NULL OR created_at <= $at
+            UNION SELECT owner_id FROM src.crm.contacts
+                WHERE created_at IS NULL OR created_at <= $at)
+        UNION SELECT u.manager_id FROM src.crm.users u JOIN named n ON u.user_id = n.user_id
+        WHERE u.manager_id IS NOT NULL)
+    SELECT user_id FROM named)
 """
 _CUTS = {
     "crm.users": _USERS,

@@ -317,3 +317,43 @@ def test_a_cache_without_parts_or_with_bad_ones_gives_the_reason_in_general_word
         assert "a correction to history" in why and ":" not in why.split("changed")[1], why
     for text in ("", "not json", "[1, 2]", '{"a": 1}', '{"a": "b"}'):
         assert _parts_of(text) == ({"a": "b"} if text == '{"a": "b"}' else None), text
+
+
+def test_a_role_without_a_date_is_in_the_fingerprint_of_every_cut(
+    small_company: Warehouse, tmp_path: Path
+) -> None:
+    """A buying role with no ``added_at`` counts from its deal's creation
+    (``agents.features``), so a snapshot before the cache's as-of sees it: a change to
+    one changes what a replay of that snapshot computes, and moves the fingerprint."""
+    from revstack.agents.forecast._inputs import compute_states, load
+    from tests.agents._contexts import agent_context
+
+    wh = _copy(small_company.path, tmp_path)
+    with wh.connect() as con:  # a deal open at BEFORE whose one champion is on it by then
+        deal, contact = con.execute(
+            """SELECT opportunity_id, any_value(contact_id) FROM crm.opportunity_contacts
+            WHERE role = 'champion' AND opportunity_id IN (
+                SELECT opportunity_id FROM crm.opportunity_history GROUP BY ALL
+                HAVING min(changed_at) < $at AND max(changed_at) > $at)
+            GROUP BY ALL HAVING count(*) = 1 AND max(added_at) < $at
+            ORDER BY ALL LIMIT 1""",
+            {"at": BEFORE},
+        ).fetchone()  # type: ignore[misc]
+        roles = (
+            "UPDATE crm.opportunity_contacts SET {} WHERE opportunity_id = $d AND contact_id = $c"
+        )
+        con.execute(roles.format("added_at = NULL"), {"d": deal, "c": contact})
+    release_all()
+
+    def seen() -> tuple[str, bool]:
+        inp = load(agent_context(wh, "forecast"))
+        states = compute_states(inp, [BEFORE], [deal])
+        return fingerprint(inp, BEFORE, {"agent": "test"}), states["has_champion"][0]
+
+    first, champion = seen()
+    with wh.connect() as con:  # the champion's role corrected to an influencer's
+        con.execute(roles.format("role = 'influencer'"), {"d": deal, "c": contact})
+    release_all()
+    second, still = seen()
+    assert champion and not still  # the snapshot at BEFORE reads the undated role
+    assert second != first

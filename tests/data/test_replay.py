@@ -287,3 +287,29 @@ def test_every_user_a_row_of_a_cut_names_is_in_it(replay: Replay) -> None:
                 assert r["created_at"] > at and r["user_id"] in users[at]
         finally:
             con.execute("DETACH src")
+
+
+@pytest.mark.slow
+def test_every_manager_a_user_of_a_cut_names_is_in_it(replay: Replay) -> None:
+    """A user row names its manager, and the generator hires some managers after their
+    reports (and names a deal's owner on a deal without a creation time): at a moment
+    between a report's creation and their manager's, the cut holds the manager too, and
+    the manager's own manager."""
+    with replay.wh.connect() as con:
+        con.execute(f"ATTACH '{replay.source}' AS src (READ_ONLY)")
+        try:
+            late = frame(
+                con,
+                """SELECT u.created_at + (m.created_at - u.created_at) / 2 AS moment
+                   FROM src.crm.users u JOIN src.crm.users m ON m.user_id = u.manager_id
+                   WHERE m.created_at > u.created_at ORDER BY moment""",
+            )
+            assert len(late), "no manager hired after a report: nothing to test"
+            for at in late["moment"]:
+                users = _cut(con, "crm.users", at)
+                named = set(users["manager_id"].drop_nulls())
+                assert named <= set(users["user_id"]), (at, named - set(users["user_id"]))
+                owners = set(_cut(con, "crm.opportunities", at)["owner_id"].drop_nulls())
+                assert owners <= set(users["user_id"]), at
+        finally:
+            con.execute("DETACH src")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +12,10 @@ from typing import Any
 import polars as pl
 import pytest
 
+from revstack._prep_cmds import brief_on_demand
 from revstack.agents.engine import decide
+from revstack.data.inventory import data_as_of
+from revstack.data.news import FeedFile, load_news
 from revstack.data.warehouse import Warehouse, frame, release_all
 from revstack.metrics import deal_prep, hygiene
 from revstack.metrics.calibration import calibration_summary, confidence_reliability
@@ -180,3 +185,49 @@ def test_deal_preps_citations_are_judged_again_where_a_decision_wrote(
     release_all()
     forget()
     assert undone == before
+
+
+@pytest.mark.slow
+def test_deal_preps_citations_are_judged_again_after_news_is_loaded(
+    small_run: Path, tmp_path: Path
+) -> None:
+    """`revstack news load` updates a stored item's summary in place (same id, no import,
+    no audit row, no run): a current briefing citing the old summary no longer matches,
+    with the verdicts kept from before the load as in a fresh check."""
+    wh = _mine(small_run, tmp_path)
+    with wh.connect() as con:
+        row = frame(
+            con,
+            "SELECT o.opportunity_id, a.website FROM crm.opportunities o JOIN crm.accounts a "
+            "USING (account_id) WHERE a.website IS NOT NULL AND NOT o.is_closed "
+            "ORDER BY o.opportunity_id LIMIT 1",
+        ).row(0, named=True)
+        as_of = data_as_of(con)
+    assert as_of is not None
+    domain = row["website"].split("//")[-1].removeprefix("www.").split("/")[0].lower()
+    feed = tmp_path / "feed.jsonl"
+    item = {
+        "domain": domain,
+        "published_at": (as_of - dt.timedelta(days=5)).isoformat(),
+        "headline": "The company opens a new office in Lisbon",
+        "summary": "Forty people to start.",
+    }
+    feed.write_text(json.dumps(item) + "\n")
+    assert load_news(wh, FeedFile(feed))["new"] == 1
+    assert brief_on_demand(wh, row["opportunity_id"]).status == "succeeded"
+    forget()
+    with wh.connect() as con, remembering():
+        before = deal_prep.report(con, None)["citations"]
+    news = [r for r in before["by_table"] if (r["table"], r["field"]) == ("ref.news", "summary")]
+    assert news and news[0]["matched"] == news[0]["cites"], before["by_table"]
+    # The provider corrects the item: the same headline and time, another summary.
+    feed.write_text(json.dumps({**item, "summary": "Four hundred people to start."}) + "\n")
+    assert load_news(wh, FeedFile(feed))["new"] == 0
+    with wh.connect() as con, remembering():
+        kept = deal_prep.report(con, None)["citations"]
+    forget()
+    with wh.connect() as con:
+        fresh = deal_prep.report(con, None)["citations"]
+    release_all()
+    assert fresh["matched"] < before["matched"] and fresh["cites"] == before["cites"]
+    assert kept == fresh
