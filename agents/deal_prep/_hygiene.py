@@ -29,6 +29,10 @@ IDENTITY_MAP = "identity map"
 NAME_CHECK = "name check"
 MAX_OTHERS = 5
 _NAMED = "SELECT * FROM ({}) WHERE record_id IN (SELECT unnest($ids))"
+# Where a duplicate's identity row was read: the hygiene run's suspected clusters, or
+# the identity map's approved merges.
+CLUSTERS = "ops.identity_clusters"
+IDENTITY_TABLE = "foundation.entity_map"
 _MAP_SCHEMA: dict[str, pl.DataType] = {
     "object_type": pl.String(),
     "record_id": pl.String(),
@@ -172,12 +176,24 @@ def find_hygiene(
     )
     # Each hygiene run adds its clusters (about 90k rows on mid): only the latest run's.
     latest = ctx.latest_run("ops.identity_clusters")
+    # Each row says where it was read, so a statement cites the row it came from: a
+    # suspected cluster is the hygiene run's, not the identity map's (which holds a
+    # record as its own entity until its merge is approved).
     suspected = latest.select(
-        "object_type", "record_id", entity_id="cluster_id", confidence="confidence"
+        "object_type",
+        "record_id",
+        entity_id="cluster_id",
+        confidence="confidence",
+        run_id=pl.col("run_id").cast(pl.String),
+        cited=pl.lit(CLUSTERS),
     )
-    combined = pl.concat(
-        [suspected, merged.select(suspected.columns), heads.select(suspected.columns)]
-    )
+    approved = [
+        df.select("object_type", "record_id", "entity_id", "confidence").with_columns(
+            run_id=pl.lit(None, pl.String), cited=pl.lit(IDENTITY_TABLE)
+        )
+        for df in (merged, heads)
+    ]
+    combined = pl.concat([suspected, *(df.select(suspected.columns) for df in approved)])
     combined = combined.unique(["object_type", "record_id"], keep="first", maintain_order=True)
     em = ctx.validated(
         "foundation.entity_map", combined, _MAP_SCHEMA, key="record_id"

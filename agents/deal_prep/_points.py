@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from revstack.agents._cite import Cite, Note, Statement, cite_row
-from revstack.agents.deal_prep._hygiene import IDENTITY_MAP
+from revstack.agents.deal_prep._hygiene import CLUSTERS, IDENTITY_MAP, IDENTITY_TABLE
 from revstack.agents.deal_prep._inputs import NEWS_DAYS, Inputs, window_start
 from revstack.agents.deal_prep._sections import (
     ENGAGED,
@@ -74,16 +74,14 @@ def warnings(inp: Inputs, opp: dict[str, Any], contact_ids: list[str]) -> list[I
         for d in h.duplicates.get((obj, rec), []):
             other = h.others.get((obj, d.other)) or _row(inp, obj, d.other) or {}
             if d.method == IDENTITY_MAP:
-                cites = [
-                    Cite(
-                        "foundation.entity_map",
-                        (("object_type", h.entity_rows[(obj, x)]["object_type"]), ("record_id", x)),
-                        "entity_id",
-                        h.entity_rows[(obj, x)]["entity_id"],
-                    )
-                    for x in (rec, d.other)
-                ]
-                how = f"the identity map puts it in the same {d.basis} as {d.other}"
+                rows = [h.entity_rows[(obj, x)] for x in (rec, d.other)]
+                cites = [_identity_cite(r) for r in rows]
+                how = (
+                    f"the identity map puts it in the same {d.basis} as {d.other}"
+                    if all(r.get("cited", IDENTITY_TABLE) == IDENTITY_TABLE for r in rows)
+                    else f"the latest identity resolution suspects the same {d.basis} as "
+                    f"{d.other} (not yet merged)"
+                )
             else:
                 cites = _record_cite(inp, obj, rec, row, d.field) + (
                     _record_cite(inp, obj, d.other, other, d.field) if other else []
@@ -393,3 +391,11 @@ def discussion_points(inp: Inputs, opp: dict[str, Any], items: list[Item]) -> li
             )
         )
     return out
+
+
+def _identity_cite(row: dict[str, Any]) -> Cite:
+    """The row a duplicate was read from: a hygiene run's cluster or the identity map's."""
+    record = (("object_type", row["object_type"]), ("record_id", row["record_id"]))
+    if row.get("cited") == CLUSTERS:
+        return Cite(CLUSTERS, (("run_id", row["run_id"]), *record), "cluster_id", row["entity_id"])
+    return Cite(IDENTITY_TABLE, record, "entity_id", row["entity_id"])

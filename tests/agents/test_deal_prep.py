@@ -291,6 +291,23 @@ def test_the_identity_map_is_used_when_it_has_rows(briefed: Warehouse, tmp_path:
     ]
 
 
+def test_a_suspected_duplicate_cites_the_hygiene_runs_cluster(small_run: Path) -> None:
+    """After `revstack run`, deal prep states the hygiene run's suspected duplicates; each
+    such statement cites the cluster row it read, which holds the stated entity, not the
+    identity map (where a record is its own entity until its merge is approved: half of
+    these citations did not match when they named the map)."""
+    wh = Warehouse(small_run)
+    with wh.connect() as con:
+        checked = verify_citations(con)
+    clusters = checked.filter(pl.col("table") == "ops.identity_clusters")
+    assert clusters["cites"].sum() > 0, checked
+    assert (checked["matched"] == checked["cites"]).all(), checked.filter(
+        pl.col("matched") != pl.col("cites")
+    )
+    md = "\n".join(_briefings(wh)["markdown"])
+    assert "suspects the same entity" in md
+
+
 def test_only_the_latest_hygiene_runs_clusters_are_read(briefed: Warehouse, tmp_path: Path) -> None:
     """Each hygiene run adds its clusters to ops.identity_clusters; a run of deal prep reads
     the latest run's rows only (not every week's), and they are the rows and order that
