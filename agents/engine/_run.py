@@ -209,8 +209,10 @@ def run_agents(
             shared=shared,
         )
         shared.finished(spec.reads)
-        # What the agent let go of leaves the process before the next agent's peak
-        # (``data.memory``), not beneath it.
+        # What the agent's reads left in DuckDB's cache, and what it let go of, leave the
+        # process before the next agent's peak, not beneath it (``Warehouse.let_go``,
+        # ``data.memory``).
+        wh.let_go()
         give_back()
         if result.status == "failed":
             failed.add(spec.name)
