@@ -23,7 +23,7 @@ def _rss_mb() -> float:
 def test_freed_strings_leave_the_process_once_given_back() -> None:
     """300 MB of strings of the size of a briefing's pages (tens of KB: below glibc's
     mmap threshold, so from its heap) freed between survivors (blocks of 600 bytes, also
-    malloc's, as any real heap has): their pages stay resident until given back."""
+    malloc's, as any real heap has): none of them is resident once given back."""
     give_back()
     before = _rss_mb()
     texts, kept = [], []
@@ -33,8 +33,10 @@ def test_freed_strings_leave_the_process_once_given_back() -> None:
     grown = _rss_mb() - before
     assert grown > 250
     del texts
-    freed = _rss_mb()
-    assert give_back()
+    give_back()
     after = _rss_mb()
-    assert freed - after > 200, (before, grown, freed, after)
+    # What freeing left resident (most of it, in a fresh process: glibc keeps the pages
+    # below the survivors; a process whose glibc already maps blocks this size on their
+    # own returns them at once) is gone once given back.
+    assert after - before < 60, (before, grown, after)
     assert len(kept) == 6000
