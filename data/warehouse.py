@@ -448,6 +448,22 @@ class Warehouse:
                 entry.users -= 1
                 raise
 
+    def let_go(self) -> None:
+        """Close this process's handle on the file now, not after ``LINGER_SECONDS``, if
+        no unit of work has it open (else it stays, and lingers as usual). DuckDB's
+        cached blocks go with it: after an agent's reads of a large company a handle kept
+        open held gigabytes under the next agent's work (docs/scale.md, Weekly run on
+        large). The next unit opens the file again."""
+        key = str(self.path.resolve())
+        with _HANDLES_LOCK:
+            entry = _HANDLES.get(key)
+            if entry is None or entry.users:
+                return
+            if entry.idle_timer is not None:
+                entry.idle_timer.cancel()
+            del _HANDLES[key]
+            entry.close()
+
     @staticmethod
     def _release_handle(key: str) -> None:
         with _HANDLES_LOCK:

@@ -51,6 +51,7 @@ from revstack.agents.deal_prep._sections import (
 )
 from revstack.agents.engine import Agent, AgentResult, Context, empty_proposals
 from revstack.data.clock import now_utc
+from revstack.data.memory import give_back
 
 __all__ = ["DealPrep", "build_items"]
 
@@ -233,14 +234,15 @@ class DealPrep(Agent):
                 existing,
                 skipped,
             )
-        # column by column: a frame from 2,000-odd dicts of long text was a tenth of a second
-        briefings = pl.DataFrame({k: [r[k] for r in rows] for k in _SCHEMA}, schema=_SCHEMA)
-        proposals = _proposals(briefings) if rows else empty_proposals()
+        n_rows = len(rows)
+        briefings = _frame(rows)
+        del rows
+        proposals = _proposals(briefings) if n_rows else empty_proposals()
         return AgentResult(
             proposals,
             {
                 "targets": len(targets),
-                "briefings": len(rows),
+                "briefings": n_rows,
                 **checked,
                 "prose": prose,
                 **stats,
@@ -391,6 +393,22 @@ _SCHEMA: dict[str, pl.DataType] = {
     "citations": pl.String(),
     "inputs": pl.String(),
 }
+
+
+def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """The briefings' rows as a frame, column by column (a frame from 2,000-odd dicts of
+    long text was a tenth of a second), each column's values let go of from the rows
+    once the frame holds them and their memory given back (``data.memory``): the pages'
+    text (gigabytes in a large company's week) is then not held twice at once, as Python
+    strings and in the frame."""
+    columns = []
+    for name, dtype in _SCHEMA.items():
+        columns.append(pl.Series(name, [r[name] for r in rows], dtype=dtype))
+        if dtype == pl.String():
+            for r in rows:
+                r[name] = None
+            give_back()
+    return pl.DataFrame(columns)
 
 
 def _nothing(unchanged: int, checked: dict[str, Any]) -> AgentResult:

@@ -33,6 +33,7 @@ from revstack.agents.engine._proposals import AgentOutputError, validate_proposa
 from revstack.agents.engine._route import CONTINUOUS_SHARE, route
 from revstack.agents.engine._units import in_transaction, is_conflict, now_utc
 from revstack.data.inventory import data_as_of
+from revstack.data.memory import give_back
 from revstack.data.progress import Progress, report
 from revstack.data.warehouse import Warehouse, frame, registered, scalar, scratch
 
@@ -208,6 +209,11 @@ def run_agents(
             shared=shared,
         )
         shared.finished(spec.reads)
+        # What the agent's reads left in DuckDB's cache, and what it let go of, leave the
+        # process before the next agent's peak, not beneath it (``Warehouse.let_go``,
+        # ``data.memory``).
+        wh.let_go()
+        give_back()
         if result.status == "failed":
             failed.add(spec.name)
         results.append(result)

@@ -25,6 +25,10 @@ __all__ = [
 
 KEY = ["period_kind", "period_start", "offset"]
 SEGMENT_KINDS = ("company", "region", "team", "rep")
+# Snapshot-win pairs ``won_so_far`` holds at once. Every snapshot's pairs at once were
+# gigabytes for a moment on a large company, the weekly run's peak (docs/scale.md,
+# Weekly run on large).
+PAIRS_AT_ONCE = 4_000_000
 
 
 def deal_rows(
@@ -62,13 +66,25 @@ def deal_rows(
     ).drop("won_at")
 
 
-def won_so_far(wins: pl.DataFrame, snaps: pl.DataFrame) -> pl.DataFrame:
-    """Revenue won in each snapshot's period up to its moment, per owner at the close."""
+def won_so_far(
+    wins: pl.DataFrame, snaps: pl.DataFrame, *, pairs_at_once: int = PAIRS_AT_ONCE
+) -> pl.DataFrame:
+    """Revenue won in each snapshot's period up to its moment, per owner at the close.
+
+    Every snapshot is paired with every win and the pairs outside its period dropped, a
+    few snapshots at a time (``pairs_at_once`` pairs at most, but one snapshot's whole):
+    the pairs kept are those of the whole cross join, in its order, so the sums are
+    the same to the bit, without holding snapshots x wins pairs at once."""
     w = wins.select("won_at", "owner_id", "amount")
-    pairs = snaps.join(w, how="cross").filter(
-        (pl.col("won_at") >= pl.col("period_start").cast(pl.Datetime("us")))
-        & (pl.col("won_at") <= pl.col("moment"))
+    step = max(1, pairs_at_once // max(len(w), 1))
+    within = (pl.col("won_at") >= pl.col("period_start").cast(pl.Datetime("us"))) & (
+        pl.col("won_at") <= pl.col("moment")
     )
+    parts = [
+        snaps.slice(lo, step).join(w, how="cross").filter(within)
+        for lo in range(0, max(len(snaps), 1), step)
+    ]
+    pairs = pl.concat(parts, rechunk=True)
     return pairs.group_by(*KEY, "owner_id").agg(won=pl.col("amount").sum())
 
 

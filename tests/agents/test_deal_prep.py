@@ -947,3 +947,21 @@ def test_a_briefing_for_a_meeting_already_held_is_not_checked(
     assert held["citations"]["matched"] == held["citations"]["cites"] - (
         before["citations"]["cites"] - before["citations"]["matched"]
     )
+
+
+def test_the_briefings_frame_is_the_rows_and_lets_go_of_their_text(briefed: Warehouse) -> None:
+    """``_frame`` builds the stored frame column by column and empties each text column
+    of the rows as it goes: the same frame as all the rows' columns at once."""
+    from revstack.agents.deal_prep._agent import _SCHEMA, _frame
+
+    with briefed.connect() as con:
+        stored = frame(con, f"SELECT {', '.join(_SCHEMA)} FROM ops.briefings ORDER BY ALL")
+    rows = stored.to_dicts()
+    assert len(rows) > 10
+    at_once = pl.DataFrame({k: [r[k] for r in rows] for k in _SCHEMA}, schema=_SCHEMA)
+    built = _frame(rows)
+    assert built.schema == at_once.schema
+    assert built.equals(at_once, null_equal=True)
+    assert built["markdown"].str.len_chars().min() > 0
+    assert all(r["markdown"] is None and r["html"] is None for r in rows)
+    assert all(r["statements"] is not None for r in rows)  # numbers stay

@@ -294,7 +294,7 @@ def test_a_ticket_left_by_a_process_that_died_waiting_does_not_block_the_line(
     assert _tickets(wh) == []
 
 
-@pytest.mark.parametrize("closed_by", ["idle timer", "release_all"])
+@pytest.mark.parametrize("closed_by", ["idle timer", "release_all", "let_go"])
 def test_a_closed_handle_goes_by_reference_counts(wh: Warehouse, closed_by: str) -> None:
     """A handle closed by its idle timer or by ``release_all`` is freed with its last
     reference, the collector paused: its timer holds it in its arguments, and a handle
@@ -315,6 +315,8 @@ def test_a_closed_handle_goes_by_reference_counts(wh: Warehouse, closed_by: str)
     try:
         if closed_by == "release_all":
             release_all()  # cancels the timer, whose thread then ends
+        if closed_by == "let_go":
+            wh.let_go()  # the same, for this file's handle
         timer.join(10)  # else the timer fires after its linger and closes the handle
         assert not timer.is_alive() and str(wh.path.resolve()) not in warehouse._HANDLES
         del handle, timer
@@ -369,3 +371,20 @@ def test_a_registered_frame_reads_and_inserts_as_polars_own_registration_does() 
         con.sql("SELECT * FROM stored_own").fetchall()
     )
     assert len(con.sql("SELECT * FROM stored_views").fetchall()) == 4
+
+
+def test_let_go_leaves_a_handle_a_unit_has_open(wh: Warehouse) -> None:
+    """A unit in flight keeps the handle (its connection still works); once the unit
+    is done, ``let_go`` closes it at once, and the next unit opens the file again."""
+    from revstack.data import warehouse
+
+    key = str(wh.path.resolve())
+    with wh.connect() as con:
+        wh.let_go()
+        assert key in warehouse._HANDLES
+        assert con.execute("SELECT 41 + 1").fetchall() == [(42,)]
+    assert warehouse._HANDLES[key].idle_timer is not None  # lingering
+    wh.let_go()
+    assert key not in warehouse._HANDLES
+    with wh.connect() as con:
+        assert con.execute("SELECT 1").fetchall() == [(1,)]
