@@ -7,11 +7,10 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-from revstack.agents.engine import Context
 from revstack.agents.forecast import _frames, _inputs, _periods
-from revstack.contracts import load_all
 from revstack.data.inventory import data_as_of
 from revstack.data.warehouse import Warehouse
+from tests.agents._weeks import forecast_inputs
 
 _BY = [*_frames.KEY, "owner_id"]
 
@@ -69,17 +68,10 @@ def test_won_so_far_in_parts_is_the_whole_cross_join_to_the_bit(
 ) -> None:
     """Sums of floats depend on their order, so equal bits mean each part kept the whole
     join's pairs in its order (wins in any order: the sums follow the frame's)."""
-    bundle = load_all()
     with small_company.connect() as con:
         as_of = data_as_of(con)
-    ctx = Context(
-        small_company,
-        agent="forecast",
-        reads=bundle.contracts["forecast"].reads,
-        as_of=as_of,
-        definitions=bundle.definitions,
-    )
-    inp = _inputs.load(ctx)
+    assert as_of is not None
+    inp = forecast_inputs(small_company, as_of)
     wins = _inputs.wins(inp)
     first = wins["won_at"].min()
     assert isinstance(first, dt.datetime)
