@@ -336,9 +336,9 @@ def _rejudged(con: duckdb.DuckDBPyConnection, judged: pl.DataFrame, since: int) 
     it are re-read only where it wrote. A citation of a written table whose key does not
     name the record is judged again too, and every citation of a table written unlogged
     (``_UNLOGGED``)."""
-    written = frame(con, _WRITTEN, {"since": since})
     if judged.is_empty():
         return judged
+    written = frame(con, _WRITTEN, {"since": since})
     again = pl.col("cited_table").is_in(list(_UNLOGGED))
     for object_type, part in written.group_by("object_type"):
         obj = OBJECTS.get(str(object_type[0]))

@@ -193,7 +193,7 @@ def find_hygiene(
         )
         for df in (merged, heads)
     ]
-    combined = pl.concat([suspected, *(df.select(suspected.columns) for df in approved)])
+    combined = pl.concat([suspected, *approved])
     combined = combined.unique(["object_type", "record_id"], keep="first", maintain_order=True)
     em = ctx.validated(
         "foundation.entity_map", combined, _MAP_SCHEMA, key="record_id"

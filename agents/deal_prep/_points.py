@@ -78,7 +78,7 @@ def warnings(inp: Inputs, opp: dict[str, Any], contact_ids: list[str]) -> list[I
                 cites = [_identity_cite(r) for r in rows]
                 how = (
                     f"the identity map puts it in the same {d.basis} as {d.other}"
-                    if all(r.get("cited", IDENTITY_TABLE) == IDENTITY_TABLE for r in rows)
+                    if all(r["cited"] == IDENTITY_TABLE for r in rows)
                     else f"the latest identity resolution suspects the same {d.basis} as "
                     f"{d.other} (not yet merged)"
                 )
@@ -396,6 +396,6 @@ def discussion_points(inp: Inputs, opp: dict[str, Any], items: list[Item]) -> li
 def _identity_cite(row: dict[str, Any]) -> Cite:
     """The row a duplicate was read from: a hygiene run's cluster or the identity map's."""
     record = (("object_type", row["object_type"]), ("record_id", row["record_id"]))
-    if row.get("cited") == CLUSTERS:
+    if row["cited"] == CLUSTERS:
         return Cite(CLUSTERS, (("run_id", row["run_id"]), *record), "cluster_id", row["entity_id"])
     return Cite(IDENTITY_TABLE, record, "entity_id", row["entity_id"])
